@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Kiln and its test suite need: the network-boot
+# binaries, the real protocol peers the tests run against, and the tools the
+# discovery-image builder uses. Safe to run again; needs root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  # network boot binaries and firmware
+  ipxe ipxe-qemu ovmf qemu-system-x86 qemu-utils
+  # discovery / image-writer build inputs
+  busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils
+  # real protocol peers used by the tests and benchmarks
+  udhcpc isc-dhcp-client kea-dhcp4-server kea-admin dnsmasq-base
+  tftp-hpa tftpd-hpa atftp curl nginx-light
+  openipmi ipmitool libvirt-clients openssh-server openssh-client
+  tcpdump tshark iproute2 iputils-ping procps
+  chromium
+)
+# Packages with daemons must not start them here: the tests start their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+fi
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# atftpd conflicts with tftpd-hpa as a package, but the benchmarks run both side
+# by side: unpack atftpd's binary (no service) under /opt/kiln-peers.
+if [ ! -x /opt/kiln-peers/usr/sbin/atftpd ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq atftpd)
+  mkdir -p /opt/kiln-peers
+  dpkg-deb -x "$tmp"/atftpd_*.deb /opt/kiln-peers
+  rm -rf "$tmp"
+fi

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// Runs Kiln's test suite with node:test through tsx.
+// Unit tests (*.test.ts) run two files at a time; integration tests
+// (*.int.test.ts: real sockets, namespaces, databases, QEMU) run one file at a
+// time. Node 20's `--test` finds no .ts files by itself, so files are listed
+// here. Prints one closing line "N passed, N failed, N skipped".
+// Usage: run-tests.mjs [--unit|--int] [path-substring ...]
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const only = args.includes('--unit') ? 'unit' : args.includes('--int') ? 'int' : 'all';
+const filters = args.filter((a) => !a.startsWith('--'));
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.ts')) out.push(relative(root, p));
+  }
+  return out;
+}
+
+const all = ['src', 'test', 'bench']
+  .flatMap((d) => { try { return walk(join(root, d), []); } catch { return []; } })
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
+const unit = all.filter((f) => !f.endsWith('.int.test.ts'));
+const int = all.filter((f) => f.endsWith('.int.test.ts'));
+
+function run(files, concurrency) {
+  if (files.length === 0) return Promise.resolve({ pass: 0, fail: 0, skip: 0, code: 0 });
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [
+      '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec', ...files,
+    ], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KILN_TEST: '1' } });
+    let tail = '';
+    child.stdout.on('data', (d) => { process.stdout.write(d); tail = (tail + d.toString()).slice(-4000); });
+    child.on('close', (code) => {
+      const n = (k) => Number((tail.match(new RegExp(`ℹ ${k} (\\d+)`)) ?? [])[1] ?? 0);
+      resolve({ pass: n('pass'), fail: n('fail') + n('cancelled'), skip: n('skipped') + n('todo'), code: code ?? 1 });
+    });
+  });
+}
+
+const results = [];
+if (only !== 'int') results.push(await run(unit, 2));
+if (only !== 'unit') results.push(await run(int, 1));
+const sum = (k) => results.reduce((a, r) => a + r[k], 0);
+const failed = results.some((r) => r.code !== 0) || sum('fail') > 0;
+console.log(`\n${sum('pass')} passed, ${sum('fail')} failed, ${sum('skip')} skipped`);
+if (sum('pass') === 0) { console.error('no test ran'); process.exit(1); }
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,38 @@
+/**
+ * The closed set of Kiln error codes. Each code has one HTTP status and one
+ * line of documentation; `docs/errors.md` lists every code and
+ * `codes.test.ts` fails when the two disagree. Add a code here first.
+ */
+export const errorCodes = {
+  // request shape
+  bad_request: { status: 400, doc: 'The request body or query is malformed (for example invalid JSON); fix the syntax.' },
+  validation_failed: { status: 400, doc: 'A field is missing, unknown or has the wrong type or format; `issues` lists each one with its path.' },
+  // authentication and authorisation
+  unauthenticated: { status: 401, doc: 'No valid credential was sent; pass `Authorization: Bearer <token>` (or a node credential for node routes).' },
+  forbidden: { status: 403, doc: 'The credential is valid but its role is too weak for this call; use a token with the role named in the message.' },
+  rate_limited: { status: 429, doc: 'Too many failed or repeated requests from this source; wait for the time given in `Retry-After`.' },
+  // resources
+  not_found: { status: 404, doc: 'The named resource does not exist; check the id or name.' },
+  route_not_found: { status: 404, doc: 'No API route has this method and path; see `/api/v1/openapi.json`.' },
+  conflict: { status: 409, doc: 'The change clashes with existing data (duplicate name, MAC or key); pick another value or edit the existing record.' },
+  illegal_transition: { status: 409, doc: 'The host cannot move from its current lifecycle state to the requested one; the message lists the allowed next states.' },
+  precondition_failed: { status: 412, doc: 'The resource changed since you read it; re-read it and retry with the new version.' },
+  payload_too_large: { status: 413, doc: 'The request body is larger than the configured limit.' },
+  // configuration and dependencies
+  config_invalid: { status: 500, doc: 'A configuration setting is invalid; the message names the setting and the accepted values.' },
+  store_unavailable: { status: 503, doc: 'The inventory database cannot be reached; check `--database-url` and that the server is running.' },
+  profile_invalid: { status: 422, doc: 'A profile failed validation; the message names the file and line.' },
+  template_error: { status: 422, doc: 'A template failed to render (missing variable, syntax error, forbidden access); the message names the file and line.' },
+  // power and BMC
+  bmc_error: { status: 502, doc: 'The BMC answered with an error; the message carries the BMC\'s own text.' },
+  bmc_timeout: { status: 504, doc: 'The BMC did not answer in time; check the address, network and `power-timeout`.' },
+  bmc_unsupported: { status: 422, doc: 'The host\'s power driver does not offer this operation (see its capabilities).' },
+  // node trust
+  credential_invalid: { status: 401, doc: 'The node credential is missing, revoked or belongs to another host; the attempt is recorded as an event.' },
+  enrolment_closed: { status: 403, doc: 'This host is already enrolled; an operator must re-arm it (`kiln host rearm`) before it can enrol again.' },
+  // catch-all
+  internal: { status: 500, doc: 'An unexpected error; the `id` matches a log line with the details. Please report it.' },
+} as const satisfies Record<string, { status: number; doc: string }>;
+
+/** A stable, documented error code. */
+export type ErrorCode = keyof typeof errorCodes;

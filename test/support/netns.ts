@@ -1,0 +1,76 @@
+// Test support: network namespaces joined to the root namespace by a veth pair.
+// Every namespace is created by the test that uses it and removed in its
+// cleanup; names carry the test process id so parallel runs never collide.
+// Traffic stays between the two ends of the pair (addresses the test picks).
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+/** A namespace and its veth pair: `hostIf` lives in the root namespace, `nsIf` inside `name`. */
+export interface TestNetns {
+  name: string;
+  hostIf: string;
+  nsIf: string;
+  /** Runs a command inside the namespace and returns its stdout; throws on a non-zero exit. */
+  exec(cmd: string, args: string[], timeoutMs?: number): string;
+  /** Starts a long-running command inside the namespace. The caller stops it by PID. */
+  spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
+  /** Deletes the namespace (and with it the veth pair). Safe to call twice. */
+  remove(): void;
+}
+
+let counter = 0;
+
+function ip(args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+}
+
+/** True when this process may create namespaces (root with iproute2). */
+export function canUseNetns(): boolean {
+  try {
+    const probe = `ktprobe${process.pid}`;
+    ip(['netns', 'add', probe]);
+    ip(['netns', 'del', probe]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates namespace `kt<tag><pid><n>` with a veth pair. `hostAddr` (CIDR) is set
+ * on the root end, `nsAddr` (CIDR, optional: a DHCP client test leaves it empty)
+ * inside. Interface names stay within the 15-character limit.
+ */
+export function createNetns(tag: string, hostAddr: string, nsAddr?: string): TestNetns {
+  const n = counter++;
+  const id = `${process.pid % 100000}${n}`;
+  const name = `kt${tag}${id}`.slice(0, 30);
+  const hostIf = `kh${tag.slice(0, 4)}${id}`.slice(0, 15);
+  const nsIf = `kn${tag.slice(0, 4)}${id}`.slice(0, 15);
+  ip(['netns', 'add', name]);
+  try {
+    ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf]);
+    ip(['link', 'set', nsIf, 'netns', name]);
+    ip(['addr', 'add', hostAddr, 'dev', hostIf]);
+    ip(['link', 'set', hostIf, 'up']);
+    ip(['-n', name, 'link', 'set', 'lo', 'up']);
+    ip(['-n', name, 'link', 'set', nsIf, 'up']);
+    if (nsAddr) ip(['-n', name, 'addr', 'add', nsAddr, 'dev', nsIf]);
+  } catch (err) {
+    try { ip(['netns', 'del', name]); } catch { /* already gone */ }
+    try { ip(['link', 'del', hostIf]); } catch { /* already gone */ }
+    throw err;
+  }
+  let removed = false;
+  return {
+    name, hostIf, nsIf,
+    exec: (cmd, args, timeoutMs = 30_000) =>
+      execFileSync('ip', ['netns', 'exec', name, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs }),
+    spawn: (cmd, args, opts = {}) => spawn('ip', ['netns', 'exec', name, cmd, ...args], opts),
+    remove() {
+      if (removed) return;
+      removed = true;
+      try { ip(['link', 'del', hostIf]); } catch { /* deleted with the namespace */ }
+      try { ip(['netns', 'del', name]); } catch { /* already gone */ }
+    },
+  };
+}
