@@ -1,0 +1,83 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { KilnError } from '../error/kiln-error.js';
+
+/** Which SQL engine a store runs on. Shared code reads this, never the driver object. */
+export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * An open inventory database. `db` is untyped at this level: each domain
+ * declares its own tables and narrows with `db.withTables<…>()` or a cast in
+ * its own store file. The caller owns the lifetime and must `close()` it.
+ */
+export interface OpenDatabase {
+  db: Kysely<any>;
+  dialect: DialectName;
+  /** A short description without credentials, for logs. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+/** Where the store lives: `databaseUrl` (postgres://…) wins over the SQLite file in `dataDir`. */
+export interface DatabaseConfig {
+  dataDir: string;
+  databaseUrl?: string | undefined;
+}
+
+/** True when `db` runs on PostgreSQL; migrations use it for the few dialect differences. */
+export function isPostgres(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/**
+ * Opens SQLite (default) or PostgreSQL and checks the connection with one
+ * query, so an unreachable server fails start-up with `store_unavailable`.
+ */
+export async function openDatabase(config: DatabaseConfig): Promise<OpenDatabase> {
+  if (config.databaseUrl) return openPostgres(config.databaseUrl);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  return openSqlite(join(config.dataDir, 'kiln.sqlite'));
+}
+
+/** Opens (creating if needed) an SQLite file, or ':memory:' for tests. */
+export function openSqlite(file: string): OpenDatabase {
+  const sqlite = new Database(file);
+  // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at
+  // every commit so an acknowledged write survives power loss (sqlite.org/pragma.html#pragma_synchronous).
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', describe: `sqlite:${file}`, close: () => db.destroy() };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
+
+async function openPostgres(url: string): Promise<OpenDatabase> {
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  // A pool error on an idle client (server restart) must not crash the process.
+  pool.on('error', () => {});
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const describe = redactUrl(url);
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy().catch(() => {});
+    throw new KilnError('store_unavailable',
+      `cannot reach PostgreSQL at ${describe}: ${(err as Error).message}; check --database-url and that the server is running`,
+      { cause: err });
+  }
+  return { db, dialect: 'postgres', describe, close: () => db.destroy() };
+}

@@ -1,0 +1,36 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { KilnError } from '../error/kiln-error.js';
+
+const migrationsDir = join(fileURLToPath(new URL('.', import.meta.url)), 'migrations');
+
+/**
+ * Loads every `migrations/NNNN-name.ts` file. Domains own their migration
+ * files (number ranges: 0001–0099 inventory and auth, 0100 DHCP, 0200 trust,
+ * 0300 power, 0400 profiles and deploys).
+ */
+export const fileMigrationProvider: MigrationProvider = {
+  async getMigrations() {
+    const out: Record<string, Migration> = {};
+    const files = readdirSync(migrationsDir).filter((f) => /^\d{4}-.*\.ts$/.test(f) && !f.endsWith('.test.ts')).sort();
+    for (const f of files) {
+      out[f.replace(/\.ts$/, '')] = (await import(join(migrationsDir, f))) as Migration;
+    }
+    return out;
+  },
+};
+
+/** Applies every pending migration; throws `store_unavailable` naming the failed one. */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: fileMigrationProvider, allowUnorderedMigrations: true });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error) {
+    throw new KilnError('store_unavailable',
+      `database migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`,
+      { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
