@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { KilnError } from '../error/kiln-error.js';
+import { appendEvent, listEvents } from '../event/sql-event-store.js';
+import type { EventFilter, KilnEvent, NewEvent } from '../event/event.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import type { BmcInput, Host, HostFilter, HostPatch, NewHost } from './host.js';
+import { assertTransition, type HostState } from './lifecycle.js';
+import type { Mac } from './mac.js';
+import * as hosts from './sql-host-store.js';
+import type { StoredHost } from './sql-host-store.js';
+import { checkHostName, checkTags, settleNics, throwIssues } from './validate-host.js';
+
+/** Who asks for a change, and why; every change records both in its event. */
+export interface ChangeContext {
+  actor: string;
+  reason?: string | null;
+}
+
+/** Dependencies of the inventory service; `seal`/`open` protect BMC passwords at rest. */
+export interface InventoryDeps {
+  db: Kysely<any>;
+  seal: (clear: string) => string;
+  open: (sealed: string) => string;
+  log?: Logger;
+  now?: () => Date;
+}
+
+/** Strips the sealed BMC password: what every caller outside this service sees. */
+function view(h: StoredHost): Host {
+  const { bmcPasswordSealed: _drop, ...rest } = h;
+  return rest;
+}
+
+/** Hosts and their audit log. Every mutation and its event commit in one transaction. */
+export function createInventoryService(deps: InventoryDeps) {
+  const { db, seal } = deps;
+  const log = deps.log ?? silentLogger;
+  const now = () => (deps.now ?? (() => new Date()))().toISOString();
+
+  function sealBmc(input: BmcInput | null | undefined, previous: StoredHost | null): { bmc: Host['bmc']; sealed: string | null } {
+    if (!input) return { bmc: null, sealed: null };
+    let sealed = previous?.bmcPasswordSealed ?? null;
+    if (input.password === null) sealed = null;
+    else if (typeof input.password === 'string') sealed = seal(input.password);
+    return {
+      bmc: { driver: input.driver, address: input.address ?? null, username: input.username ?? null, hasPassword: sealed !== null, options: input.options ?? {} },
+      sealed,
+    };
+  }
+
+  async function mustGet(exec: Kysely<any>, idOrName: string): Promise<StoredHost> {
+    const h = await hosts.getHost(exec, idOrName);
+    if (!h) throw new KilnError('not_found', `no host with id or name "${idOrName}"`);
+    return h;
+  }
+
+  async function change<T>(fn: (trx: Kysely<any>, at: string) => Promise<T>): Promise<T> {
+    return db.transaction().execute((trx) => fn(trx, now()));
+  }
+
+  return {
+    async createHost(input: NewHost, ctx: ChangeContext): Promise<Host> {
+      throwIssues([...checkHostName(input.name), ...checkTags(input.tags ?? [])]);
+      const nics = settleNics(input.nics);
+      const { bmc, sealed } = sealBmc(input.bmc, null);
+      return change(async (trx, at) => {
+        const h: StoredHost = {
+          id: randomUUID(), name: input.name, state: input.state ?? 'new', stateReason: null, failedStage: null,
+          profile: input.profile ?? null, firmware: input.firmware ?? null, nics, tags: [...new Set(input.tags ?? [])].sort(),
+          labels: input.labels ?? {}, facts: input.facts ?? {}, hardwareHash: null, needsAttention: false,
+          bmc, bmcPasswordSealed: sealed, version: 1, createdAt: at, updatedAt: at,
+        };
+        await hosts.putHost(trx, h);
+        await appendEvent(trx, { actor: ctx.actor, kind: 'host.created', hostId: h.id, subject: h.name, message: `host ${h.name} created`, reason: ctx.reason ?? null, after: view(h) }, at);
+        log.info({ host: h.name, actor: ctx.actor }, 'host created');
+        return view(h);
+      });
+    },
+
+    async updateHost(idOrName: string, patch: HostPatch, ctx: ChangeContext, expectedVersion?: number): Promise<Host> {
+      throwIssues([...(patch.name !== undefined ? checkHostName(patch.name) : []), ...(patch.tags ? checkTags(patch.tags) : [])]);
+      const nics = patch.nics ? settleNics(patch.nics) : undefined;
+      return change(async (trx, at) => {
+        const before = await mustGet(trx, idOrName);
+        if (expectedVersion !== undefined && expectedVersion !== before.version) {
+          throw new KilnError('precondition_failed', `host ${before.name} is at version ${before.version}, not ${expectedVersion}; re-read it and retry`);
+        }
+        const bmcPart = patch.bmc !== undefined ? sealBmc(patch.bmc, before) : { bmc: before.bmc, sealed: before.bmcPasswordSealed };
+        const after: StoredHost = {
+          ...before,
+          name: patch.name ?? before.name, nics: nics ?? before.nics,
+          tags: patch.tags ? [...new Set(patch.tags)].sort() : before.tags, labels: patch.labels ?? before.labels,
+          profile: patch.profile !== undefined ? patch.profile : before.profile,
+          firmware: patch.firmware !== undefined ? patch.firmware : before.firmware,
+          needsAttention: patch.needsAttention ?? before.needsAttention,
+          bmc: bmcPart.bmc, bmcPasswordSealed: bmcPart.sealed, version: before.version + 1, updatedAt: at,
+        };
+        await hosts.putHost(trx, after, before.version);
+        await appendEvent(trx, { actor: ctx.actor, kind: 'host.updated', hostId: after.id, subject: after.name, message: `host ${after.name} edited`, reason: ctx.reason ?? null, before: view(before), after: view(after) }, at);
+        return view(after);
+      });
+    },
+
+    async deleteHost(idOrName: string, ctx: ChangeContext): Promise<void> {
+      await change(async (trx, at) => {
+        const h = await mustGet(trx, idOrName);
+        await hosts.deleteHost(trx, h.id);
+        await appendEvent(trx, { actor: ctx.actor, kind: 'host.deleted', hostId: h.id, subject: h.name, message: `host ${h.name} deleted`, reason: ctx.reason ?? null, before: view(h) }, at);
+      });
+      log.info({ host: idOrName, actor: ctx.actor }, 'host deleted');
+    },
+
+    /** Moves a host through its lifecycle; refuses illegal moves. `extra` lets a domain change facts/profile in the same commit. */
+    async transition(idOrName: string, to: HostState, ctx: ChangeContext & { failedStage?: string; extra?: Partial<Pick<StoredHost, 'profile' | 'facts' | 'hardwareHash' | 'needsAttention' | 'name' | 'tags' | 'firmware'>> }): Promise<Host> {
+      return change(async (trx, at) => {
+        const before = await mustGet(trx, idOrName);
+        assertTransition(before.name, before.state, to);
+        const after: StoredHost = {
+          ...before, ...ctx.extra, state: to, stateReason: ctx.reason ?? null,
+          failedStage: to === 'failed' ? (ctx.failedStage ?? null) : null, version: before.version + 1, updatedAt: at,
+        };
+        await hosts.putHost(trx, after, before.version);
+        await appendEvent(trx, {
+          actor: ctx.actor, kind: 'host.state', hostId: after.id, subject: after.name,
+          message: `host ${after.name}: ${before.state} → ${to}`, reason: ctx.reason ?? null,
+          before: { state: before.state }, after: { state: to, ...(to === 'failed' ? { failedStage: after.failedStage } : {}) },
+        }, at);
+        log.info({ host: after.name, from: before.state, to, actor: ctx.actor, reason: ctx.reason }, 'host state changed');
+        return view(after);
+      });
+    },
+
+    async getHost(idOrName: string): Promise<Host> {
+      return view(await mustGet(db, idOrName));
+    },
+    async findHostByMac(mac: Mac): Promise<Host | null> {
+      const h = await hosts.getHostByMac(db, mac);
+      return h ? view(h) : null;
+    },
+    async listHosts(filter: HostFilter): Promise<Host[]> {
+      return (await hosts.listHosts(db, filter)).map(view);
+    },
+    countHostsByState: () => hosts.countHostsByState(db),
+    /** The clear BMC password, for the power drivers only; never put it in a reply, log or event. */
+    async revealBmcPassword(idOrName: string): Promise<string | null> {
+      const h = await mustGet(db, idOrName);
+      return h.bmcPasswordSealed ? deps.open(h.bmcPasswordSealed) : null;
+    },
+    async recordEvent(e: NewEvent): Promise<void> {
+      await appendEvent(db, e, now());
+    },
+    listEvents: (f: EventFilter): Promise<KilnEvent[]> => listEvents(db, f),
+  };
+}
+
+/** The inventory service's type, for consumers that receive it as a dependency. */
+export type InventoryService = ReturnType<typeof createInventoryService>;
