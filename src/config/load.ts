@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
+import { envName, settings, type SettingSpec } from './settings.js';
+
+/** The validated, frozen settings of `kiln serve`, keyed by setting name; `sections` holds nested YAML sections (dhcp, tftp, …) as given. */
+export interface Config {
+  values: Readonly<Record<string, string | number | boolean | undefined>>;
+  sections: Readonly<Record<string, unknown>>;
+  /** Where each value came from, for `kiln serve --print-config`. */
+  sources: Readonly<Record<string, 'flag' | 'env' | 'file' | 'default'>>;
+}
+
+/** Inputs to the loader. Only `main` reads argv and process.env; it passes them here. */
+export interface ConfigInput {
+  /** Flags as parsed by the CLI, keyed by setting name (kebab-case). */
+  flags: Record<string, unknown>;
+  env: Record<string, string | undefined>;
+  /** Path of the YAML config file, if any (from --config or KILN_CONFIG). */
+  file?: string | undefined;
+  readFile?: (path: string) => string;
+}
+
+function coerce(spec: SettingSpec, raw: unknown, where: string): { value?: string | number | boolean; issue?: ErrorIssue } {
+  const bad = (message: string) => ({ issue: { path: spec.name, code: 'bad_value', message: `${where}=${JSON.stringify(raw)}: ${message}` } });
+  if (spec.type === 'integer') {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+    if (!Number.isInteger(n)) return bad('expected a whole number');
+    if (spec.min !== undefined && n < spec.min) return bad(`must be at least ${spec.min}`);
+    if (spec.max !== undefined && n > spec.max) return bad(`must be at most ${spec.max}`);
+    return { value: n };
+  }
+  if (spec.type === 'boolean') {
+    if (typeof raw === 'boolean') return { value: raw };
+    if (typeof raw === 'string' && /^(true|1|yes|on)$/i.test(raw)) return { value: true };
+    if (typeof raw === 'string' && /^(false|0|no|off)$/i.test(raw)) return { value: false };
+    return bad('expected true or false');
+  }
+  if (typeof raw !== 'string' && typeof raw !== 'number') return bad('expected a string');
+  const s = String(raw);
+  if (spec.type === 'enum' && !spec.values!.includes(s)) return bad(`expected one of ${spec.values!.join(', ')}`);
+  const problem = spec.check?.(s);
+  if (problem) return bad(problem);
+  return { value: s };
+}
+
+/**
+ * Merges flags, then KILN_* environment, then the YAML file, then defaults;
+ * validates every value and throws one `config_invalid` error listing every
+ * bad setting with how to fix it.
+ */
+export function loadConfig(input: ConfigInput): Config {
+  const read = input.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  let file: Record<string, unknown> = {};
+  if (input.file) {
+    let text: string;
+    try {
+      text = read(input.file);
+    } catch (err) {
+      throw new KilnError('config_invalid', `cannot read config file ${input.file}: ${(err as Error).message}`);
+    }
+    try {
+      file = (parseYaml(text) as Record<string, unknown> | null) ?? {};
+    } catch (err) {
+      throw new KilnError('config_invalid', `config file ${input.file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (typeof file !== 'object' || Array.isArray(file)) throw new KilnError('config_invalid', `config file ${input.file} must hold a YAML mapping of setting: value`);
+  }
+  const known = new Set(settings.map((s) => s.name));
+  const sectionNames = new Set(['dhcp', 'tftp', 'power', 'trust', 'site']);
+  const issues: ErrorIssue[] = [];
+  for (const k of Object.keys(file)) {
+    if (!known.has(k) && !sectionNames.has(k)) issues.push({ path: k, code: 'unknown_setting', message: `config file: unknown setting "${k}"; see the configuration reference in README.md` });
+  }
+  const values: Record<string, string | number | boolean | undefined> = {};
+  const sources: Record<string, 'flag' | 'env' | 'file' | 'default'> = {};
+  for (const spec of settings) {
+    const fromFlag = input.flags[spec.name];
+    const fromEnv = input.env[envName(spec.name)];
+    let raw: unknown; let src: 'flag' | 'env' | 'file' | 'default';
+    if (fromFlag !== undefined && !spec.secret) { raw = fromFlag; src = 'flag'; }
+    else if (fromEnv !== undefined && fromEnv !== '') { raw = fromEnv; src = 'env'; }
+    else if (file[spec.name] !== undefined) { raw = file[spec.name]; src = 'file'; }
+    else { values[spec.name] = spec.default; sources[spec.name] = 'default'; continue; }
+    const where = src === 'flag' ? `flag --${spec.name}` : src === 'env' ? `environment ${envName(spec.name)}` : `config file ${input.file}: ${spec.name}`;
+    const { value, issue } = coerce(spec, raw, where);
+    if (issue) issues.push(issue);
+    values[spec.name] = value;
+    sources[spec.name] = src;
+  }
+  if (issues.length) {
+    throw new KilnError('config_invalid', `invalid configuration:\n  ${issues.map((i) => i.message).join('\n  ')}`, { issues });
+  }
+  const sections = Object.fromEntries(Object.entries(file).filter(([k]) => sectionNames.has(k)));
+  return Object.freeze({ values: Object.freeze(values), sections: Object.freeze(sections), sources: Object.freeze(sources) });
+}

@@ -1,0 +1,40 @@
+/**
+ * Every top-level setting of `kiln serve`: its type, default and help. The
+ * flag is `--<name>`, the environment variable `KILN_<NAME>` with dashes as
+ * underscores, the YAML key `<name>`. Secret settings have no flag: they come
+ * from the environment or a file only.
+ */
+export interface SettingSpec {
+  name: string;
+  type: 'string' | 'integer' | 'boolean' | 'enum';
+  values?: readonly string[];
+  default: string | number | boolean | undefined;
+  help: string;
+  secret?: boolean;
+  min?: number;
+  max?: number;
+  /** Extra check on a string value; returns the problem or null. */
+  check?: (v: string) => string | null;
+}
+
+const hostPort = (v: string): string | null => (/^(\[[0-9a-f:]+\]|[^:\s]+):\d{1,5}$/i.test(v) && Number(v.split(':').pop()) < 65536 ? null : 'expected HOST:PORT such as 0.0.0.0:8080');
+const httpUrl = (v: string): string | null => (/^https?:\/\/[^\s/]+(\/\S*)?$/.test(v) ? null : 'expected an http:// or https:// URL such as http://10.0.0.1:8080');
+const pgUrl = (v: string): string | null => (/^postgres(ql)?:\/\/\S+$/.test(v) ? null : 'expected a postgres:// URL such as postgres://kiln@db.example:5432/kiln');
+
+export const settings: readonly SettingSpec[] = [
+  { name: 'data-dir', type: 'string', default: './kiln-data', help: 'Directory for the SQLite store, keys, tokens and caches (created 0700).' },
+  { name: 'database-url', type: 'string', default: undefined, check: pgUrl, help: 'PostgreSQL URL for a shared store (several controllers); empty = embedded SQLite in data-dir. Put the password in PGPASSWORD or ~/.pgpass, not the URL.' },
+  { name: 'listen', type: 'string', default: '0.0.0.0:8080', check: hostPort, help: 'HTTP listen address for the API, web UI and boot files.' },
+  { name: 'public-url', type: 'string', default: undefined, check: httpUrl, help: 'URL nodes and firmware use to reach this controller (default: http://<first non-loopback IPv4>:<listen port>).' },
+  { name: 'log-level', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', help: 'Minimum log level.' },
+  { name: 'profiles-dir', type: 'string', default: './profiles', help: 'Directory of profile directories (profiles/<name>/profile.yaml).' },
+  { name: 'ipxe-dir', type: 'string', default: '/usr/lib/ipxe', help: "Directory holding Debian's iPXE binaries (undionly.kpxe, ipxe.efi, snp.efi)." },
+  { name: 'admin-token-file', type: 'string', default: undefined, help: 'Where the first admin token is written on first start (default: <data-dir>/admin-token, mode 0600).' },
+  { name: 'body-limit', type: 'integer', default: 1048576, min: 1024, max: 1073741824, help: 'Largest accepted API request body, in bytes.' },
+  { name: 'node-rate-limit', type: 'integer', default: 20, min: 1, max: 100000, help: 'Failed node-credential attempts allowed per source address per minute.' },
+];
+
+/** The environment variable for a setting: `--data-dir` ↔ `KILN_DATA_DIR`. */
+export function envName(setting: string): string {
+  return `KILN_${setting.toUpperCase().replace(/-/g, '_')}`;
+}
