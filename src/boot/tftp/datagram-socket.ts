@@ -1,0 +1,27 @@
+/** An IPv4/IPv6 UDP endpoint: a transfer's peer, or the address a socket is bound to. */
+export interface UdpPeer {
+  address: string;
+  port: number;
+}
+
+/**
+ * A bound datagram socket, small enough to fake. `send` is fire-and-forget
+ * (a lost or failed send is covered by TFTP retransmission); `bytes` must not
+ * be changed until the peer has acknowledged it. `receive` sets the one
+ * handler, called once per datagram with bytes owned by the handler.
+ */
+export interface DatagramSocket {
+  readonly local: UdpPeer;
+  send(bytes: Uint8Array, to: UdpPeer): void;
+  receive(handler: (bytes: Uint8Array, from: UdpPeer) => void): void;
+  /** Closes the socket; idempotent. No handler call happens after it returns. */
+  close(): void;
+}
+
+/** Binds a new socket; port 0 picks an ephemeral port (one per TFTP transfer, RFC 1350 §4 TID). */
+export type DatagramSocketFactory = (bind: UdpPeer) => Promise<DatagramSocket>;
+
+/** True when `a` and `b` are the same address and port. */
+export function samePeer(a: UdpPeer, b: UdpPeer): boolean {
+  return a.port === b.port && a.address === b.address;
+}

@@ -1,0 +1,177 @@
+/**
+ * The TFTP listener: receive on the well-known port, decode, decide, start a
+ * transfer on its own ephemeral socket. Read-only. Bad input is logged and
+ * dropped; only a failed bind rejects `startTftpServer`.
+ */
+import { decodeTftp, encodeTftp, type TftpRequest } from '../../protocols/tftp/packet.js';
+import { DecodeError } from '../../protocols/tftp/decode-error.js';
+import { TftpErrorCode } from '../../protocols/tftp/codes.js';
+import { negotiateTftpOptions } from '../../protocols/tftp/negotiate.js';
+import { encodeNetascii } from '../../protocols/tftp/netascii.js';
+import { silentLogger, type Logger } from '../../log/logger.js';
+import type { DatagramSocket, DatagramSocketFactory, UdpPeer } from './datagram-socket.js';
+import { tftpFileFromBytes, type TftpFile, type TftpFileSource } from './file-source.js';
+import { resolveTftpPath } from './tftp-path.js';
+import { TFTP_PORT, type TftpConfig } from './tftp-config.js';
+import { startTftpTransfer, type TftpTransfer, type TftpTransferOutcome } from './tftp-transfer.js';
+import { udpSocketFactory } from './udp-socket.js';
+
+/** Largest file converted for a netascii read; netascii is for small text files, bigger ones get ERROR 0. */
+const MAX_NETASCII_BYTES = 16 * 1024 * 1024;
+
+/** Dependencies of `startTftpServer`. `port` and `sockets` exist for tests; production uses port 69 and real UDP. */
+export interface TftpServerDeps {
+  config: Pick<TftpConfig, 'address' | 'maxTransfers' | 'retransmitMs' | 'maxRetries' | 'maxBlksize' | 'maxWindowsize'>;
+  source: TftpFileSource;
+  log?: Logger;
+  /** Aborting closes the server like `close()`. */
+  signal?: AbortSignal;
+  port?: number;
+  sockets?: DatagramSocketFactory;
+  /** Called once per finished transfer (metrics, boot timeline); must not throw. */
+  onTransferEnd?: (event: { peer: UdpPeer; path: string; bytes: number; outcome: TftpTransferOutcome; ms: number }) => void;
+}
+
+/** A running TFTP server. */
+export interface TftpServer {
+  /** The bound listen address (the real port when 0 was asked). */
+  readonly address: UdpPeer;
+  /** Transfers currently running, including ones still looking up their file. */
+  readonly activeTransfers: number;
+  /** Stops listening, aborts every transfer, and resolves when all sockets and files are closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+const peerKey = (p: UdpPeer): string => `${p.address}|${p.port}`;
+
+/** Binds the listen socket and serves read requests until closed or `signal` aborts. */
+export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer> {
+  const { config, source } = deps;
+  const log = deps.log ?? silentLogger;
+  const sockets = deps.sockets ?? udpSocketFactory({ recvBufferSize: 4 * 1024 * 1024 });
+  const main = await sockets({ address: config.address, port: deps.port ?? TFTP_PORT });
+  // Keyed by client address and port: a retransmitted RRQ for a running transfer is ignored (its own timer resends).
+  const active = new Map<string, TftpTransfer | null>();
+  const pending = new Set<Promise<unknown>>();
+  let closing: Promise<void> | null = null;
+
+  const replyError = (to: UdpPeer, code: number, message: string): void => {
+    // Errors before a transfer starts are sent from the listen socket; clients accept the first reply from any port.
+    main.send(encodeTftp({ op: 'error', code, message }), to);
+  };
+
+  const openFile = async (req: TftpRequest, from: UdpPeer, path: string): Promise<TftpFile | null> => {
+    const lookup = await source(path, from);
+    if ('error' in lookup) {
+      const code = lookup.error === 'not_found' ? TftpErrorCode.fileNotFound : TftpErrorCode.accessViolation;
+      log.info({ peer: from, path, reason: lookup.reason }, 'tftp: request refused');
+      replyError(from, code, lookup.error === 'not_found' ? 'file not found' : 'access violation');
+      return null;
+    }
+    if (req.mode.toLowerCase() !== 'netascii') return lookup.file;
+    const file = lookup.file;
+    try {
+      if (file.size > MAX_NETASCII_BYTES) {
+        replyError(from, TftpErrorCode.notDefined, 'file too large for netascii');
+        return null;
+      }
+      return tftpFileFromBytes(encodeNetascii(await file.read(0, file.size)));
+    } finally {
+      await file.close();
+    }
+  };
+
+  const serveRead = async (req: TftpRequest, from: UdpPeer): Promise<void> => {
+    const key = peerKey(from);
+    const mode = req.mode.toLowerCase();
+    if (mode !== 'octet' && mode !== 'netascii') {
+      replyError(from, TftpErrorCode.illegalOperation, `mode ${req.mode} not supported`);
+      return;
+    }
+    const resolved = resolveTftpPath(req.filename);
+    if (!resolved.ok) {
+      log.warn({ peer: from, filename: req.filename, reason: resolved.reason }, 'tftp: path refused');
+      replyError(from, TftpErrorCode.accessViolation, 'access violation');
+      return;
+    }
+    const file = await openFile(req, from, resolved.path);
+    if (!file) return;
+    const negotiation = negotiateTftpOptions(req.options, file.size, config);
+    if (!negotiation.ok) {
+      await file.close();
+      log.info({ peer: from, reason: negotiation.reason }, 'tftp: option negotiation refused');
+      replyError(from, TftpErrorCode.optionNegotiation, negotiation.reason);
+      return;
+    }
+    let socket: DatagramSocket;
+    try {
+      socket = await sockets({ address: main.local.address, port: 0 });
+    } catch (err) {
+      await file.close();
+      log.warn({ err, peer: from }, 'tftp: cannot bind a transfer socket');
+      return;
+    }
+    if (closing) { socket.close(); await file.close(); return; }
+    const started = Date.now();
+    const transfer = startTftpTransfer({
+      socket, peer: from, file, options: negotiation.options, oack: negotiation.oack,
+      retransmitMs: config.retransmitMs, maxRetries: config.maxRetries, log,
+    });
+    active.set(key, transfer);
+    log.debug({ peer: from, path: resolved.path, size: file.size, ...negotiation.options }, 'tftp: transfer started');
+    const outcome = await transfer.done;
+    deps.onTransferEnd?.({ peer: from, path: resolved.path, bytes: file.size, outcome, ms: Date.now() - started });
+  };
+
+  const onRequest = (req: TftpRequest, from: UdpPeer): void => {
+    const key = peerKey(from);
+    if (active.has(key)) return;
+    if (active.size >= config.maxTransfers) {
+      // Dropped, not refused: the client retries its RRQ, which spreads a boot storm instead of failing boots.
+      log.warn({ peer: from, active: active.size }, 'tftp: transfer limit reached, request dropped');
+      return;
+    }
+    active.set(key, null);
+    const p = serveRead(req, from)
+      .catch((err: unknown) => {
+        log.error({ err, peer: from }, 'tftp: request failed');
+        replyError(from, TftpErrorCode.notDefined, 'internal error');
+      })
+      .finally(() => { active.delete(key); pending.delete(p); });
+    pending.add(p);
+  };
+
+  main.receive((bytes, from) => {
+    let packet;
+    try {
+      packet = decodeTftp(bytes);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      log.debug({ peer: from, code: err.code, offset: err.offset, field: err.field }, 'tftp: malformed packet dropped');
+      return;
+    }
+    if (packet.op === 'rrq') onRequest(packet, from);
+    else if (packet.op === 'wrq') {
+      log.info({ peer: from, filename: packet.filename }, 'tftp: write refused (server is read-only)');
+      replyError(from, TftpErrorCode.accessViolation, 'server is read-only');
+    } else log.debug({ peer: from, op: packet.op }, 'tftp: non-request on the listen port dropped');
+  });
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      main.close();
+      for (const t of active.values()) t?.abort();
+      // Transfers still looking up their file see `closing` and close what they opened.
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    })();
+    return closing;
+  };
+  deps.signal?.addEventListener('abort', () => void close(), { once: true });
+  if (deps.signal?.aborted) void close();
+  log.info({ address: main.local }, 'tftp: listening');
+  return {
+    address: main.local,
+    get activeTransfers() { return active.size; },
+    close,
+  };
+}
