@@ -1,0 +1,90 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { createSandbox, parseTemplate } from '../template/sandbox.js';
+import { templateIssue } from '../template/template-error.js';
+import type { LoadedProfile } from './loaded-profile.js';
+import { loadProfile, type SharedSnippets } from './load-profile.js';
+import type { ProfileValidation } from './profile-summary.js';
+
+/** Name of the directory of shared snippets inside the profiles directory. */
+export const sharedSnippetsDir = '_snippets';
+
+/** Names of profile directories under `dir` (sorted; `_snippets` and dot-dirs excluded). */
+export async function listProfiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && !e.name.startsWith('_')).map((e) => e.name).sort();
+}
+
+/** Reads and syntax-checks `<dir>/_snippets/`; a missing directory means no shared snippets. */
+export async function loadSharedSnippets(dir: string): Promise<{ shared: SharedSnippets; issues: ErrorIssue[] }> {
+  const sdir = join(dir, sharedSnippetsDir);
+  const displayDir = `${basename(dir)}/${sharedSnippetsDir}`;
+  const texts = new Map<string, string>();
+  const names = await readdir(sdir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return [] as string[]; throw err; });
+  for (const name of names.sort()) {
+    if (name.startsWith('.') || !(await stat(join(sdir, name))).isFile()) continue;
+    texts.set(name, await readFile(join(sdir, name), 'utf8'));
+  }
+  const sandbox = createSandbox(new Map());
+  const issues: ErrorIssue[] = [];
+  for (const [name, text] of texts) {
+    try { parseTemplate(sandbox, text, name); } catch (err) {
+      issues.push(templateIssue(err, name, (_p, line, col) => `${displayDir}/${name}:${line}:${col}`));
+    }
+  }
+  return { shared: { texts, displayDir }, issues };
+}
+
+/** Options of `loadProfiles`. */
+export interface LoadProfilesOptions {
+  log?: Logger;
+}
+
+/**
+ * Loads every profile under `dir`. A profile that fails validation is left
+ * out of `profiles` and its profile_invalid error is in `errors` (logged at
+ * warn); the others load. A broken shared snippet fails every profile.
+ */
+export async function loadProfiles(dir: string, opts: LoadProfilesOptions = {}): Promise<{ profiles: Map<string, LoadedProfile>; errors: KilnError[] }> {
+  const log = opts.log ?? silentLogger;
+  const { shared, issues } = await loadSharedSnippets(dir);
+  const errors: KilnError[] = [];
+  const profiles = new Map<string, LoadedProfile>();
+  if (issues.length > 0) {
+    errors.push(new KilnError('profile_invalid', `shared snippets: ${issues.length} problem(s); first: ${issues[0]!.path}: ${issues[0]!.message}`, { issues }));
+    log.warn({ issues }, 'shared snippets invalid; no profile loaded');
+    return { profiles, errors };
+  }
+  for (const name of await listProfiles(dir)) {
+    try {
+      profiles.set(name, await loadProfile(join(dir, name), { shared, displayDir: `${basename(dir)}/${name}`, log }));
+    } catch (err) {
+      const e = err instanceof KilnError ? err : new KilnError('profile_invalid', `profile ${name}: ${String(err)}`, { cause: err });
+      errors.push(e);
+      log.warn({ profile: name, issues: e.issues }, 'profile invalid; not loaded');
+    }
+  }
+  log.info({ loaded: [...profiles.keys()], invalid: errors.length }, 'profiles loaded');
+  return { profiles, errors };
+}
+
+/**
+ * Validates one profile directory (`<profiles>/<name>`), using the shared
+ * snippets of its parent. Never throws for an invalid profile: returns the
+ * issues as data, for `kiln profile validate`.
+ */
+export async function validateProfile(dir: string): Promise<ProfileValidation> {
+  const parent = join(dir, '..');
+  const name = basename(dir);
+  const { shared, issues } = await loadSharedSnippets(parent);
+  if (issues.length > 0) return { name, ok: false, issues };
+  try {
+    await loadProfile(dir, { shared, displayDir: `${basename(parent)}/${name}` });
+    return { name, ok: true, issues: [] };
+  } catch (err) {
+    if (err instanceof KilnError) return { name, ok: false, issues: err.issues.length > 0 ? err.issues : [{ path: `${basename(parent)}/${name}`, code: err.code, message: err.message }] };
+    return { name, ok: false, issues: [{ path: `${basename(parent)}/${name}`, code: 'unreadable', message: String(err) }] };
+  }
+}
