@@ -1,0 +1,176 @@
+# Kiln image writer (kiln.mode=install). Enrols, fetches the install plan,
+# partitions the disk (GPT: BIOS boot + EFI system + root, always all three so
+# the disk boots under either firmware), unpacks the image, installs GRUB for
+# both firmwares, writes host configuration and the first-boot callback, and
+# reboots. Every step reports progress; the first failing step is reported to
+# /node/failed with its stage and the tail of its output.
+#
+# Fixed layout (512-byte sectors; the GRUB core image is pre-patched on the
+# controller for LBA 2048, see src/discovery/grub-images.ts):
+#   p1 2048+2048      BIOS boot, holds GRUB core.img
+#   p2 4096+262144    EFI system partition (FAT32, label KILN-ESP)
+#   p3 266240..end    root (ext4, label kiln-root)
+KILN_TARGET=/target
+KILN_GRUB=${KILN_GRUB:-/usr/lib/kiln/grub}
+
+# step STAGE MESSAGE COMMAND...: reports progress, runs COMMAND, stops the
+# install with /node/failed when it fails.
+step() {
+  stage=$1; msg=$2; shift 2
+  progress "$stage" "$msg"
+  if ! "$@" > "$KILN_RUN/step.log" 2>&1; then
+    reason="$msg failed: $(tail -n 3 "$KILN_RUN/step.log" | tr '\n' ' ')"
+    log "FAILED [$stage] $reason"
+    api_retry POST failed "{\"stage\":$(json_str "$stage"),\"reason\":$(json_str "$reason")}" >/dev/null
+    install_halt
+  fi
+}
+
+install_halt() {
+  log "install failed; the node stays up for inspection"
+  exec setsid cttyhack sh
+}
+
+plan_get() { printf '%s\n' "$PLAN" | json_get "$1"; }
+
+# pick_disk: plan.disk, or with "auto" the first non-removable disk >= 1 GiB.
+pick_disk() {
+  want=$(plan_get disk)
+  if [ -n "$want" ] && [ "$want" != auto ]; then echo "$want"; return 0; fi
+  for d in "$KILN_SYS"/block/*; do
+    n=${d##*/}
+    case "$n" in loop*|ram*|zram*|dm-*|md*|sr*|fd*) continue ;; esac
+    [ "$(read_trim "$d/removable")" = 1 ] && continue
+    [ "$(read_trim "$d/size")" -ge 2097152 ] 2>/dev/null || continue
+    echo "/dev/$n"; return 0
+  done
+  return 1
+}
+
+# part_dev DISK N: partition N of DISK (/dev/vda3, /dev/nvme0n1p3).
+part_dev() { case "$1" in *[0-9]) echo "${1}p$2" ;; *) echo "$1$2" ;; esac; }
+
+partition_disk() {
+  sfdisk --wipe always --wipe-partitions always "$1" <<PARTS
+label: gpt
+start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649, name="kiln-bios"
+start=4096, size=262144, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="kiln-esp"
+start=266240, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="kiln-root"
+PARTS
+  i=0; while [ ! -b "$(part_dev "$1" 3)" ] && [ "$i" -lt 20 ]; do sleep 1; mdev -s; i=$((i + 1)); done
+  [ -b "$(part_dev "$1" 3)" ]
+}
+
+make_filesystems() {
+  mkfs.vfat -F 32 -s 1 -n KILN-ESP "$(part_dev "$1" 2)" &&
+  mke2fs -q -F -t ext4 -L kiln-root "$(part_dev "$1" 3)" &&
+  mkdir -p "$KILN_TARGET" && mount -t ext4 "$(part_dev "$1" 3)" "$KILN_TARGET" &&
+  mkdir -p "$KILN_TARGET/boot/efi" && mount -t vfat "$(part_dev "$1" 2)" "$KILN_TARGET/boot/efi"
+}
+
+# unpack_image URL SHA256 FORMAT: streams the image into the target while
+# hashing it; a digest mismatch fails the step (the disk is rewritten on retry).
+unpack_image() {
+  fifo=$KILN_RUN/image.fifo; rm -f "$fifo"; mkfifo "$fifo"
+  sha256sum < "$fifo" > "$KILN_RUN/image.sha256" &
+  hasher=$!
+  case "$3" in tar.zst) dec="zstd -dc" ;; *) dec="gzip -dc" ;; esac
+  if tar --version 2>/dev/null | grep -q GNU; then topts="--numeric-owner --xattrs --xattrs-include=* -xpf -"; else topts="-xpf -"; fi
+  set -f -o pipefail
+  wget -q -O - "$1" | tee "$fifo" | $dec | tar -C "$KILN_TARGET" $topts
+  rc=$?; set +f +o pipefail
+  wait "$hasher"
+  [ "$rc" = 0 ] || { echo "download or unpack failed (exit $rc)"; return 1; }
+  got=$(cut -d ' ' -f 1 "$KILN_RUN/image.sha256")
+  [ "$got" = "$2" ] || { echo "image sha256 mismatch: got $got want $2"; return 1; }
+}
+
+# install_bootloader DISK: GRUB for BIOS (MBR boot code + core.img in p1) and
+# UEFI (removable-media path EFI/BOOT/BOOTX64.EFI, no NVRAM entry), plus the
+# grub.cfg both read from the root filesystem.
+install_bootloader() {
+  dd if="$KILN_GRUB/boot.img" of="$1" bs=440 count=1 conv=notrunc &&
+  dd if="$KILN_GRUB/core.img" of="$1" bs=512 seek=2048 conv=notrunc &&
+  mkdir -p "$KILN_TARGET/boot/efi/EFI/BOOT" "$KILN_TARGET/boot/grub" &&
+  cp "$KILN_GRUB/BOOTX64.EFI" "$KILN_TARGET/boot/efi/EFI/BOOT/BOOTX64.EFI" &&
+  write_grub_cfg
+}
+
+write_grub_cfg() {
+  k=""; for c in /boot/vmlinuz /vmlinuz $(ls "$KILN_TARGET"/boot/vmlinuz-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+    [ -e "$KILN_TARGET$c" ] && { k=$c; break; }; done
+  r=""; for c in /boot/initrd.img /initrd.img $(ls "$KILN_TARGET"/boot/initrd.img-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+    [ -e "$KILN_TARGET$c" ] && { r=$c; break; }; done
+  [ -n "$k" ] || { echo "the image has no kernel (/boot/vmlinuz)"; return 1; }
+  args=$(plan_get kernelArgs)
+  {
+    echo "set timeout=1"
+    echo "menuentry 'Kiln: $(plan_get hostname)' {"
+    echo "  linux $k root=LABEL=kiln-root ro console=tty0 console=ttyS0,115200 ${args}"
+    [ -n "$r" ] && echo "  initrd $r"
+    echo "}"
+  } > "$KILN_TARGET/boot/grub/grub.cfg"
+}
+
+write_host_config() {
+  t=$KILN_TARGET; h=$(plan_get hostname)
+  mkdir -p "$t/etc/kiln" "$t/usr/lib/kiln" &&
+  echo "$h" > "$t/etc/hostname" &&
+  printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$h" > "$t/etc/hosts" &&
+  printf 'LABEL=kiln-root\t/\text4\terrors=remount-ro\t0 1\nLABEL=KILN-ESP\t/boot/efi\tvfat\tumask=0077,nofail\t0 2\n' > "$t/etc/fstab" &&
+  (umask 077; cp "$KILN_RUN/credential" "$t/etc/kiln/credential") &&
+  chmod 600 "$t/etc/kiln/credential" &&
+  printf '%s\n' "$KILN_URL" > "$t/etc/kiln/url" &&
+  printf '%s\n' "$HOST_ID" > "$t/etc/kiln/host-id" &&
+  write_network_config &&
+  cp "$KILN_LIB/kiln-firstboot.sh" "$t/usr/lib/kiln/kiln-firstboot" && chmod 755 "$t/usr/lib/kiln/kiln-firstboot" &&
+  mkdir -p "$t/etc/systemd/system/multi-user.target.wants" &&
+  cp "$KILN_LIB/kiln-firstboot.service" "$t/etc/systemd/system/kiln-firstboot.service" &&
+  ln -sf ../kiln-firstboot.service "$t/etc/systemd/system/multi-user.target.wants/kiln-firstboot.service"
+}
+
+# write_network_config: plan.network {mode: dhcp|static, address (CIDR),
+# gateway, dns[]} for the boot NIC, as /etc/kiln/network.env (for simple
+# images) and a systemd-networkd unit.
+write_network_config() {
+  t=$KILN_TARGET; mode=$(plan_get network.mode); addr=$(plan_get network.address)
+  gw=$(plan_get network.gateway); dns=$(printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^network\.dns\.[0-9]+$/ { printf "%s%s", s, $2; s = " " }')
+  printf 'KILN_NET_MAC=%s\nKILN_NET_MODE=%s\nKILN_NET_ADDRESS=%s\nKILN_NET_GATEWAY=%s\nKILN_NET_DNS="%s"\n' \
+    "$BOOT_MAC" "${mode:-dhcp}" "$addr" "$gw" "$dns" > "$t/etc/kiln/network.env"
+  mkdir -p "$t/etc/systemd/network"
+  {
+    printf '[Match]\nMACAddress=%s\n\n[Network]\n' "$BOOT_MAC"
+    if [ "$mode" = static ]; then
+      echo "Address=$addr"; [ -n "$gw" ] && echo "Gateway=$gw"
+      for d in $dns; do echo "DNS=$d"; done
+    else
+      echo "DHCP=yes"
+    fi
+  } > "$t/etc/systemd/network/10-kiln.network"
+}
+
+finish_install() {
+  sync; umount "$KILN_TARGET/boot/efi" && umount "$KILN_TARGET" && sync
+}
+
+run_install() {
+  KILN_URL=$(cmdline_get kiln.url); BOOT_MAC=$(boot_mac)
+  [ -n "$KILN_URL" ] || { log "no kiln.url= on the kernel command line"; return 1; }
+  iface=$(network_up "$BOOT_MAC") || { log "no DHCP lease on any NIC"; return 1; }
+  [ -n "$BOOT_MAC" ] || BOOT_MAC=$(read_trim "$KILN_SYS/class/net/$iface/address")
+  answer=$(api_retry POST enrol "{\"mac\":$(json_str "$BOOT_MAC")}") || { log "enrol failed"; return 1; }
+  flat=$(printf '%s' "$answer" | json_flatten); store_credential "$flat"
+  HOST_ID=$(printf '%s\n' "$flat" | json_get hostId)
+  [ -s "$KILN_RUN/credential" ] || { log "enrol answered without a credential"; return 1; }
+  progress plan "fetching the install plan"
+  PLAN=$(api_retry GET install-plan | json_flatten) || { log "no install plan"; install_halt; }
+  disk=$(pick_disk) || step disk "choosing a disk" false
+  step partition "partitioning $disk" partition_disk "$disk"
+  step mkfs "making filesystems on $disk" make_filesystems "$disk"
+  step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
+  step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
+  step config "writing host configuration" write_host_config
+  step finish "unmounting" finish_install
+  progress reboot "installation finished; rebooting into the installed system"
+  reboot -f
+}

@@ -1,0 +1,111 @@
+# Kiln node agent: shared helpers (busybox ash). Sourced by the other agent
+# scripts; defines functions only. Paths come from variables so the unit tests
+# can run the same functions against a fake tree:
+#   KILN_PROC (/proc)  KILN_SYS (/sys)  KILN_DEV (/dev)  KILN_RUN (/run/kiln)
+#   KILN_LIB (directory of these scripts)
+: "${KILN_PROC:=/proc}" "${KILN_SYS:=/sys}" "${KILN_DEV:=/dev}" "${KILN_RUN:=/run/kiln}"
+: "${KILN_LIB:=/usr/lib/kiln}"
+
+log() { echo "kiln: $*" >&2; }
+
+# cmdline_get KEY: value of KEY=... on the kernel command line (last wins).
+cmdline_get() {
+  v=""
+  for w in $(cat "$KILN_PROC/cmdline"); do
+    case "$w" in "$1="*) v="${w#*=}" ;; esac
+  done
+  printf '%s' "$v"
+}
+
+# boot_mac: the MAC the node booted from, lower-case with colons, from
+# kiln.mac= or PXELINUX-style BOOTIF=01-aa-bb-cc-dd-ee-ff; empty when neither.
+boot_mac() {
+  m=$(cmdline_get kiln.mac)
+  if [ -z "$m" ]; then
+    m=$(cmdline_get BOOTIF)
+    case "$m" in ??-??-??-??-??-??-??) m=${m#??-} ;; esac
+    m=$(printf '%s' "$m" | tr '-' ':')
+  fi
+  printf '%s' "$m" | tr 'A-F' 'a-f'
+}
+
+# json_str VALUE: VALUE as a JSON string literal (quotes, backslashes and
+# control characters escaped; leading/trailing blanks trimmed).
+json_str() {
+  printf '%s' "$1" | awk 'BEGIN { for (i = 1; i < 32; i++) ord[sprintf("%c", i)] = i; printf "\"" }
+    { if (NR > 1) printf "\\n"; line = $0; if (NR == 1) sub(/^[ \t]+/, "", line)
+      out = ""
+      for (i = 1; i <= length(line); i++) {
+        c = substr(line, i, 1)
+        if (c == "\\") out = out "\\\\"
+        else if (c == "\"") out = out "\\\""
+        else if (c in ord) out = out sprintf("\\u%04x", ord[c])
+        else out = out c
+      }
+      buf = buf (NR > 1 ? "\n" : "") out }
+    END { sub(/[ \t\n]+$/, "", buf); gsub(/\n/, "\\n", buf); printf "%s\"", buf }'
+}
+
+# json_num VALUE: VALUE if it is a non-negative integer, else null.
+json_num() {
+  case "$1" in ''|*[!0-9]*) printf 'null' ;; *) printf '%s' "$1" ;; esac
+}
+
+# read_trim FILE: first line of FILE without surrounding blanks; empty if unreadable.
+read_trim() {
+  [ -r "$1" ] || return 0
+  head -n 1 "$1" 2>/dev/null | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//'
+}
+
+# json_get KEY < FLAT: the value of KEY in json-flatten.awk output.
+json_get() { awk -F '\t' -v k="$1" '$1 == k { sub(/^[^\t]*\t/, ""); print; exit }'; }
+
+# json_flatten < JSON: "path<TAB>value" lines.
+json_flatten() { awk -f "$KILN_LIB/json-flatten.awk"; }
+
+# api METHOD PATH [BODY]: calls the controller at kiln.url, with the node
+# credential when one is stored; prints the response body. Non-zero on any
+# transport or HTTP error (busybox wget treats >= 400 as an error).
+api() {
+  url="${KILN_URL%/}/api/v1/node/$2"
+  set -- "$1" "$2" "${3-}"
+  auth=""
+  [ -s "$KILN_RUN/credential" ] && auth="Authorization: Bearer $(cat "$KILN_RUN/credential")"
+  if [ "$1" = POST ]; then
+    printf '%s' "$3" > "$KILN_RUN/request.json"
+    if [ -n "$auth" ]; then
+      wget -q -T 20 -O - --header "$auth" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
+    else
+      wget -q -T 20 -O - --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
+    fi
+  elif [ -n "$auth" ]; then
+    wget -q -T 20 -O - --header "$auth" "$url"
+  else
+    wget -q -T 20 -O - "$url"
+  fi
+}
+
+# api_retry METHOD PATH [BODY]: api with up to KILN_TRIES attempts (default
+# 10), sleeping 1, 2, 4 ... 30 s between them.
+api_retry() {
+  i=0; delay=1
+  while :; do
+    api "$@" && return 0
+    i=$((i + 1)); [ "$i" -ge "${KILN_TRIES:-10}" ] && return 1
+    log "$1 $2 failed, retrying in ${delay}s"
+    sleep "$delay"; delay=$((delay * 2)); [ "$delay" -gt 30 ] && delay=30
+  done
+}
+
+# progress STAGE MESSAGE: best-effort progress report.
+progress() {
+  log "[$1] $2"
+  api POST progress "{\"stage\":$(json_str "$1"),\"message\":$(json_str "$2")}" >/dev/null 2>&1 || true
+}
+
+# store_credential FLAT: saves .credential from a flattened answer, if present.
+store_credential() {
+  c=$(printf '%s\n' "$1" | json_get credential)
+  [ -n "$c" ] || return 0
+  (umask 077; printf '%s' "$c" > "$KILN_RUN/credential")
+}

@@ -1,0 +1,46 @@
+# Kiln node agent: module loading and network bring-up (busybox ash).
+
+# load_hardware_modules: loads the driver for every PCI device by modalias,
+# then the fixed extras (ipmi, filesystems). Missing modules are not an error.
+load_hardware_modules() {
+  for a in "$KILN_SYS"/bus/pci/devices/*/modalias; do
+    [ -r "$a" ] && modprobe -q "$(cat "$a")" 2>/dev/null
+  done
+  for m in virtio_net virtio_blk virtio_scsi sd_mod sr_mod nvme ahci ext4 vfat \
+           nls_cp437 nls_ascii nls_utf8 crc32c_generic efivarfs ipmi_si ipmi_devintf; do
+    modprobe -q "$m" 2>/dev/null
+  done
+  return 0
+}
+
+# nic_names: every interface with a MAC, except loopback.
+nic_names() {
+  for d in "$KILN_SYS"/class/net/*; do
+    n=${d##*/}; [ "$n" = lo ] && continue
+    [ "$(cat "$d/type" 2>/dev/null)" = 1 ] || continue
+    echo "$n"
+  done
+}
+
+# nic_by_mac MAC: the interface name with that MAC.
+nic_by_mac() {
+  for n in $(nic_names); do
+    [ "$(cat "$KILN_SYS/class/net/$n/address")" = "$1" ] && { echo "$n"; return 0; }
+  done
+  return 1
+}
+
+# network_up [MAC]: waits up to 30 s for NICs, then runs udhcpc on the NIC
+# with MAC (or on each NIC in turn). Prints the interface that got a lease.
+network_up() {
+  i=0
+  while [ -z "$(nic_names)" ] && [ "$i" -lt 30 ]; do sleep 1; i=$((i + 1)); done
+  if [ -n "$1" ] && ifs=$(nic_by_mac "$1"); then :; else ifs=$(nic_names); fi
+  for n in $ifs; do
+    ip link set "$n" up
+    if udhcpc -i "$n" -n -q -t 8 -T 3 -s "$KILN_LIB/udhcpc.sh" >&2; then
+      echo "$n"; return 0
+    fi
+  done
+  return 1
+}

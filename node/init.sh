@@ -1,0 +1,31 @@
+#!/bin/sh
+# /init of the Kiln discovery initramfs (busybox ash, PID 1). Mounts the
+# kernel filesystems, loads drivers, then runs the mode named by kiln.mode=
+# (discover, install, wipe). If the mode script returns, a shell is offered on
+# the console so a failure can be inspected.
+export PATH=/usr/lib/kiln/bin:/sbin:/bin:/usr/sbin:/usr/bin
+export KILN_LIB=/usr/lib/kiln
+mkdir -p /proc /sys /dev /run /tmp /mnt
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=0755 tmpfs /run
+[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+mkdir -p /run/kiln && chmod 700 /run/kiln
+echo 0 > /proc/sys/kernel/printk 2>/dev/null
+. "$KILN_LIB/lib.sh"
+. "$KILN_LIB/net.sh"
+. "$KILN_LIB/facts.sh"
+mode=$(cmdline_get kiln.mode)
+log "discovery image $(cat /etc/kiln-image-version 2>/dev/null), mode ${mode:-discover}"
+load_hardware_modules
+mdev -s 2>/dev/null
+case "${mode:-discover}" in
+  discover) . "$KILN_LIB/discover.sh"; run_discover ;;
+  install)  . "$KILN_LIB/install.sh"; run_install ;;
+  wipe)     . "$KILN_LIB/wipe.sh"; run_wipe ;;
+  *) log "unknown kiln.mode=$mode" ;;
+esac
+log "agent stopped; starting a shell on the console"
+exec setsid cttyhack sh

@@ -1,0 +1,31 @@
+#!/bin/sh
+# /sbin/init of the CI test image (busybox, PID 1): mounts the kernel
+# filesystems, brings up the boot NIC as /etc/kiln/network.env says, runs the
+# Kiln first-boot callback, then idles.
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -o remount,rw /
+mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
+hostname -F /etc/hostname
+echo "kiln-test-image: booted from disk as $(hostname)"
+for m in virtio_pci virtio_net e1000 e1000e; do modprobe -q "$m"; done
+. /etc/kiln/network.env 2>/dev/null
+iface=""; i=0
+while [ -z "$iface" ] && [ "$i" -lt 20 ]; do
+  for d in /sys/class/net/*; do
+    [ "$(cat "$d/address")" = "$KILN_NET_MAC" ] && iface=${d##*/}
+  done
+  [ -z "$iface" ] && { sleep 1; i=$((i + 1)); }
+done
+[ -n "$iface" ] || iface=eth0
+ip link set lo up; ip link set "$iface" up
+if [ "$KILN_NET_MODE" = static ]; then
+  ip addr add "$KILN_NET_ADDRESS" dev "$iface"
+  [ -n "$KILN_NET_GATEWAY" ] && ip route add default via "$KILN_NET_GATEWAY"
+else
+  udhcpc -i "$iface" -n -q -t 10 -T 3 -s /usr/share/udhcpc/default.script
+fi
+/usr/lib/kiln/kiln-firstboot
+echo "kiln-test-image: idle"
+while :; do sleep 3600; done

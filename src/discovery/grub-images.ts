@@ -1,0 +1,73 @@
+// GRUB images for disks written by the image writer, built once on the
+// controller with grub-mkimage (Debian grub-pc-bin, grub-efi-amd64-bin) so the
+// node needs no GRUB tools. Both carry the same embedded config: find the
+// filesystem labelled kiln-root and read its /boot/grub/grub.cfg, which the
+// writer generates for the installed kernel.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runTool } from './run-tool.js';
+
+/** The LBA (512-byte sectors) where the writer puts core.img: the start of the BIOS boot partition. */
+export const grubCoreLba = 2048;
+
+/** The GRUB modules linked into both images (no module is loaded from disk later). */
+export const grubModules = [
+  'part_gpt', 'part_msdos', 'ext2', 'fat', 'search', 'search_label', 'search_fs_uuid', 'normal',
+  'configfile', 'linux', 'echo', 'test', 'serial', 'terminal', 'gzio', 'sleep',
+] as const;
+
+/** The embedded config: root by label, then the installed system's grub.cfg. */
+export const grubEarlyConfig = [
+  'serial --unit=0 --speed=115200',
+  'terminal_input console serial',
+  'terminal_output console serial',
+  'search --no-floppy --label kiln-root --set=root',
+  'set prefix=($root)/boot/grub',
+  'configfile ($root)/boot/grub/grub.cfg',
+  '',
+].join('\n');
+
+/** Paths of the three files the writer installs. */
+export interface GrubImages {
+  /** MBR boot code (first 440 bytes go to sector 0), patched to load core.img from `grubCoreLba`. */
+  bootImg: string;
+  /** BIOS core image, patched for `grubCoreLba`; written raw at that LBA. */
+  coreImg: string;
+  /** UEFI loader copied to ESP:/EFI/BOOT/BOOTX64.EFI. */
+  efiImg: string;
+}
+
+/**
+ * Patches GRUB's i386-pc images for a core.img stored contiguously at `lba`,
+ * as grub-bios-setup would: boot.img's kernel_sector (offset 0x5c, u64 LE)
+ * gets `lba`, and the first blocklist of core.img's first sector (diskboot.img,
+ * bytes 500..507: start u64 LE, then len u16, segment u16) gets `lba + 1`.
+ * Returns new arrays; checks the blocklist covers the rest of core.img.
+ */
+export function patchBiosGrub(boot: Uint8Array, core: Uint8Array, lba: number): { boot: Uint8Array; core: Uint8Array } {
+  if (boot.length !== 512) throw new RangeError(`boot.img must be 512 bytes, got ${boot.length}`);
+  const b = Uint8Array.from(boot); const c = Uint8Array.from(core);
+  new DataView(b.buffer).setBigUint64(0x5c, BigInt(lba), true);
+  const dv = new DataView(c.buffer);
+  const len = dv.getUint16(508, true);
+  const need = Math.ceil(core.length / 512) - 1;
+  if (len !== need) throw new RangeError(`core.img blocklist covers ${len} sectors, image needs ${need}`);
+  dv.setBigUint64(500, BigInt(lba + 1), true);
+  return { boot: b, core: c };
+}
+
+/** Builds (or reuses, when all three exist in `dir`) the GRUB images. Needs grub-mkimage. */
+export async function buildGrubImages(dir: string): Promise<GrubImages> {
+  const out: GrubImages = { bootImg: join(dir, 'boot.img'), coreImg: join(dir, 'core.img'), efiImg: join(dir, 'BOOTX64.EFI') };
+  if (existsSync(out.bootImg) && existsSync(out.coreImg) && existsSync(out.efiImg)) return out;
+  mkdirSync(dir, { recursive: true });
+  const cfg = join(dir, 'early.cfg');
+  writeFileSync(cfg, grubEarlyConfig);
+  const rawCore = join(dir, 'core.raw.img');
+  await runTool('grub-mkimage', ['-O', 'i386-pc', '-o', rawCore, '-c', cfg, '-p', '/boot/grub', 'biosdisk', ...grubModules]);
+  await runTool('grub-mkimage', ['-O', 'x86_64-efi', '-o', out.efiImg, '-c', cfg, '-p', '/boot/grub', 'efi_gop', 'efi_uga', ...grubModules]);
+  const patched = patchBiosGrub(readFileSync('/usr/lib/grub/i386-pc/boot.img'), readFileSync(rawCore), grubCoreLba);
+  writeFileSync(out.coreImg, patched.core);
+  writeFileSync(out.bootImg, patched.boot);
+  return out;
+}
