@@ -1,0 +1,63 @@
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger as PinoLogger } from 'pino';
+import { KilnError } from '../error/kiln-error.js';
+import { installAuth, type Authenticators, type RouteEntry } from './auth-hook.js';
+import { sendError } from './error-reply.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/** A domain's routes plus the options it needs; registered under /api/v1 unless `prefix` says otherwise. */
+export interface DomainPlugin {
+  plugin: FastifyPluginAsync<any>;
+  options?: Record<string, unknown>;
+  prefix?: string;
+}
+
+/** Everything the HTTP app needs; built by `main`, or by tests with fakes. */
+export interface AppDeps {
+  auth: Authenticators;
+  plugins: DomainPlugin[];
+  logger?: PinoLogger | false;
+  bodyLimit?: number;
+  version?: string;
+}
+
+/** Builds the Fastify app without listening (tests use `inject()`, `main` calls listen). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnRoutes: RouteEntry[] }> {
+  const app = Fastify({
+    loggerInstance: deps.logger || undefined,
+    bodyLimit: deps.bodyLimit ?? 1_048_576,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
+  // Bodies are validated strictly (no type coercion: "5" is not 5, a string is
+  // not a list); query strings, params and headers arrive as text, so there
+  // numbers and lists are coerced. Unknown fields are errors, never dropped.
+  const strict = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes: false, useDefaults: true, strict: false });
+  const lenient = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true, strict: false });
+  addFormats(strict);
+  addFormats(lenient);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+  const routes: RouteEntry[] = [];
+  installAuth(app, deps.auth, routes);
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  app.setNotFoundHandler((request, reply) => sendError(request, reply,
+    new KilnError('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /api/v1/openapi.json`)));
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Kiln API', version: deps.version ?? '0.1.0', description: 'Bare-metal provisioning controller' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.get('/api/v1/health', { config: { access: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/api/v1/openapi.json', { config: { access: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
+  for (const p of deps.plugins) {
+    await app.register(p.plugin, { ...(p.options ?? {}), prefix: p.prefix ?? '/api/v1' });
+  }
+  await app.ready();
+  return Object.assign(app, { kilnRoutes: routes });
+}

@@ -1,0 +1,26 @@
+/** API roles, weakest first: viewer reads, operator changes hosts and power, admin also manages tokens and users. */
+export const roles = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof roles)[number];
+
+/**
+ * What a route requires: `public` (only health and boot files firmware fetches),
+ * `node` (a node credential), or at least the given role.
+ */
+export type Access = 'public' | 'node' | Role;
+
+/** True when `have` is at least as strong as `need`. */
+export function roleAllows(have: Role, need: Role): boolean {
+  return roles.indexOf(have) >= roles.indexOf(need);
+}
+
+/** Who made a request: an API token or user (with a role), or a node (with its host id). */
+export type Principal =
+  | { kind: 'token'; id: string; name: string; role: Role }
+  | { kind: 'user'; id: string; name: string; role: Role }
+  | { kind: 'node'; hostId: string; hostName: string };
+
+/** The actor string recorded in events for a principal. */
+export function actorOf(p: Principal | undefined): string {
+  if (!p) return 'anonymous';
+  return p.kind === 'node' ? `node:${p.hostName}` : `${p.kind}:${p.name}`;
+}

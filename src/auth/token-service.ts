@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Kysely } from 'kysely';
+import { KilnError } from '../error/kiln-error.js';
+import { appendEvent } from '../event/sql-event-store.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import type { Principal, Role } from './role.js';
+import { generateApiToken, hashToken } from './token.js';
+
+/** An API token as listed: never the token itself, only its id, name, role and dates. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+interface TokenRow { id: string; name: string; role: Role; hash: string; created_at: string; created_by: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null }
+
+const toRecord = (r: TokenRow): TokenRecord => ({
+  id: r.id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by,
+  expiresAt: r.expires_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at,
+});
+
+/** API tokens: created (shown once), listed, revoked, and checked on every request. */
+export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: () => Date }) {
+  const { db } = deps;
+  const log = deps.log ?? silentLogger;
+  const now = () => (deps.now ?? (() => new Date()))();
+
+  async function create(input: { name: string; role: Role; expiresAt?: string | null }, actor: string): Promise<{ token: string; record: TokenRecord }> {
+    const token = generateApiToken();
+    const at = now().toISOString();
+    const row: TokenRow = { id: randomUUID(), name: input.name, role: input.role, hash: hashToken(token), created_at: at, created_by: actor, expires_at: input.expiresAt ?? null, revoked_at: null, last_used_at: null };
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto('api_tokens').values(row).execute();
+      await appendEvent(trx, { actor, kind: 'token.created', subject: input.name, message: `API token ${input.name} (${input.role}) created`, after: toRecord(row) }, at);
+    });
+    return { token, record: toRecord(row) };
+  }
+
+  return {
+    create,
+    async list(): Promise<TokenRecord[]> {
+      return ((await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()) as TokenRow[]).map(toRecord);
+    },
+    async revoke(id: string, actor: string): Promise<TokenRecord> {
+      return db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom('api_tokens').selectAll().where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)])).executeTakeFirst() as TokenRow | undefined;
+        if (!row) throw new KilnError('not_found', `no API token with id or name "${id}"`);
+        const at = now().toISOString();
+        await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
+        await appendEvent(trx, { actor, kind: 'token.revoked', subject: row.name, message: `API token ${row.name} revoked` }, at);
+        return toRecord({ ...row, revoked_at: at });
+      });
+    },
+    /** Resolves a bearer token to its principal, or throws `unauthenticated` (unknown, revoked or expired). */
+    async authenticate(token: string): Promise<Principal> {
+      const row = await db.selectFrom('api_tokens').selectAll().where('hash', '=', hashToken(token)).executeTakeFirst() as TokenRow | undefined;
+      const at = now();
+      if (!row) throw new KilnError('unauthenticated', 'the bearer token is not known; create one with `kiln token create` or check KILN_TOKEN');
+      if (row.revoked_at) throw new KilnError('unauthenticated', `the bearer token ${row.name} was revoked at ${row.revoked_at}; ask an admin for a new one`);
+      if (row.expires_at && row.expires_at <= at.toISOString()) throw new KilnError('unauthenticated', `the bearer token ${row.name} expired at ${row.expires_at}; ask an admin for a new one`);
+      // last_used_at is advisory: update at most once a minute to keep reads cheap.
+      if (!row.last_used_at || at.getTime() - Date.parse(row.last_used_at) > 60_000) {
+        await db.updateTable('api_tokens').set({ last_used_at: at.toISOString() }).where('id', '=', row.id).execute();
+      }
+      return { kind: 'token', id: row.id, name: row.name, role: row.role };
+    },
+    /**
+     * On first start with no token at all, creates an admin token, writes it to
+     * `file` (mode 0600) and returns it so `main` can print it once.
+     */
+    async ensureFirstAdmin(file: string): Promise<string | null> {
+      const any = await db.selectFrom('api_tokens').select('id').limit(1).executeTakeFirst();
+      if (any) return null;
+      const { token } = await create({ name: 'initial-admin', role: 'admin' }, 'system');
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(file, `${token}\n`, { mode: 0o600 });
+      log.info({ file }, 'created the initial admin token');
+      return token;
+    },
+  };
+}
+
+/** The token service's type. */
+export type TokenService = ReturnType<typeof createTokenService>;
