@@ -1,0 +1,16 @@
+#!/bin/sh
+# Kiln late script for {{ host.fqdn }}: runs inside the installed system
+# (chroot) at the end of the install. It fetches this host's secrets with the
+# node credential, installs SSH host certificates and reports completion.
+# It contains no secret itself.
+set -eu
+KILN_DIR=/etc/kiln
+{% render 'kiln-node-lib.sh' %}
+{% render 'kiln-enrol.sh' %}
+{% render 'kiln-secrets.sh' %}
+{% render 'kiln-ssh-cert.sh' %}
+kiln_enrol
+kiln_progress installing 'applying secrets and host certificates'
+kiln_apply_secrets
+kiln_install_host_certs
+kiln_node_curl "$kiln_complete_url" -X POST -H 'Content-Type: application/json' --data '{"stage":"install"}' >/dev/null
