@@ -1,0 +1,35 @@
+/**
+ * Boot files over HTTP: a Fastify plugin serving one directory read-only
+ * under a prefix (default `/boot/`), with GET, HEAD and byte ranges (RFC 9110
+ * §14) so iPXE and UEFI HTTP boot can fetch kernels, initrds and images.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fastifyStatic from '@fastify/static';
+
+/** Options of `bootFilesPlugin`; `root` must be an absolute directory path. */
+export interface BootFilesOptions {
+  root: string;
+  /** URL prefix ending in '/'. @default '/boot/' */
+  prefix?: string;
+}
+
+/**
+ * Registers the static route. Paths are confined to `root` by @fastify/static
+ * (`..` is rejected); dot files are not served and there are no directory
+ * listings. Caching headers: ETag and Last-Modified, no max-age (files change on deploy).
+ */
+export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app: FastifyInstance, opts: BootFilesOptions) => {
+  await app.register(fastifyStatic, {
+    root: opts.root,
+    prefix: opts.prefix ?? '/boot/',
+    decorateReply: false,
+    index: false,
+    list: false,
+    dotfiles: 'deny',
+    acceptRanges: true,
+    etag: true,
+    lastModified: true,
+    cacheControl: false,
+    wildcard: true,
+  });
+};
