@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadProfiles } from './load-profiles.js';
+import { summarizeProfile } from './profile-summary.js';
+import { sampleContext } from './testdata/sample-context.js';
+import { renderProfileFile } from '../template/render-profile-file.js';
+import { renderBootSpec } from '../template/render-boot-spec.js';
+import { overrides, renderAll } from './testdata/render-all.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const profilesDir = join(here, '../../profiles');
+const goldenDir = join(here, 'testdata/golden');
+const update = process.env.UPDATE_GOLDEN === '1';
+/** Compares `text` with the golden file (or rewrites it under UPDATE_GOLDEN=1). */
+async function assertGolden(rel: string, text: string): Promise<void> {
+  const path = join(goldenDir, rel);
+  if (update) {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, text);
+    return;
+  }
+  const want = await readFile(path, 'utf8').catch(() => { throw new Error(`missing golden ${rel}; run with UPDATE_GOLDEN=1`); });
+  assert.equal(text, want, `${rel} differs from its golden file (UPDATE_GOLDEN=1 rewrites)`);
+}
+
+const loaded = await loadProfiles(profilesDir);
+
+test('every shipped profile loads without an error', () => {
+  assert.deepEqual(loaded.errors.map((e) => e.message), []);
+  assert.deepEqual([...loaded.profiles.keys()], ['debian-12', 'kiln-image', 'rocky-9', 'ubuntu-24.04']);
+});
+
+test('every template of every shipped profile renders as its golden file', async () => {
+  let n = 0;
+  for (const p of loaded.profiles.values()) {
+    for (const [name, text] of renderAll(p)) {
+      await assertGolden(`${p.name}/${name}`, text);
+      n++;
+    }
+  }
+  assert.equal(n, 15);
+});
+
+test('rendering is pure: the same input gives the same text twice', () => {
+  for (const p of loaded.profiles.values()) assert.deepEqual(renderAll(p), renderAll(p));
+});
+
+test('no rendered file embeds a password hash or a private key', () => {
+  for (const p of loaded.profiles.values()) {
+    for (const [name, text] of renderAll(p)) {
+      assert.doesNotMatch(text, /\$[0-9a-z]+\$[^\s'"]*\$/, `${p.name}/${name} has a crypt hash`);
+      assert.doesNotMatch(text, /PRIVATE KEY/, `${p.name}/${name} has a private key`);
+    }
+  }
+});
+
+test('every install script enrols with the boot MAC and fetches secrets with the credential', () => {
+  for (const p of loaded.profiles.values()) {
+    const files = renderAll(p);
+    const late = files.get('ks.cfg') ?? files.get('kiln-late.sh');
+    assert.ok(late, `${p.name} has a late script`);
+    assert.match(late, /kiln_enrol_url='https:\/\/kiln\.lab\.example\.org:8443\/api\/v1\/node\/enrol'/);
+    assert.match(late, /--data "\{\\"mac\\":\\"\$kiln_boot_mac\\"\}"/);
+    assert.match(late, /Authorization: Bearer \$\(cat "\$KILN_DIR\/credential"\)/);
+    assert.match(late, /chpasswd -e/);
+    assert.match(late, /passwd -l root/);
+    assert.match(late, /HostCertificate \/etc\/ssh\/ssh_host_\$\{kind\}_key-cert\.pub/);
+    assert.match(late, /PasswordAuthentication no/);
+  }
+});
+
+test('kickstart: required commands present, every section closed with %end', () => {
+  const ks = renderProfileFile(loaded.profiles.get('rocky-9')!, 'ks.cfg', sampleContext(loaded.profiles.get('rocky-9')!));
+  const lines = ks.split('\n');
+  for (const cmd of ['text', 'reboot', 'url', 'lang', 'keyboard', 'timezone', 'network', 'rootpw', 'bootloader', 'zerombr', 'clearpart', 'autopart']) {
+    assert.ok(lines.some((l) => l === cmd || l.startsWith(`${cmd} `)), `missing kickstart command ${cmd}`);
+  }
+  assert.ok(lines.includes('rootpw --lock'), 'root password locked in the file; the hash comes from Kiln');
+  const sections: string[] = [];
+  let open: string | null = null;
+  for (const [i, l] of lines.entries()) {
+    if (/^%(packages|pre|post|onerror)\b/.test(l)) {
+      assert.equal(open, null, `line ${i + 1}: ${l} opens inside ${open}`);
+      open = l.split(' ')[0]!;
+      sections.push(l.split(' ')[0]!);
+    } else if (l === '%end') {
+      assert.notEqual(open, null, `line ${i + 1}: %end without a section`);
+      open = null;
+    } else if (l.startsWith('%')) {
+      assert.fail(`line ${i + 1}: unknown section ${l}`);
+    }
+  }
+  assert.equal(open, null, 'last section not closed');
+  assert.deepEqual(sections, ['%packages', '%pre', '%post', '%post']);
+});
+
+test('boot specs: one-line command lines pointing at this host\'s files', () => {
+  for (const p of loaded.profiles.values()) {
+    const boot = renderBootSpec(p, sampleContext(p, overrides[p.name]));
+    assert.doesNotMatch(boot.cmdline, /[\n\r]/);
+    assert.match(boot.kernel, /^https?:\/\//);
+    assert.equal(boot.initrd.length, 1);
+    assert.match(boot.cmdline, /http:\/\/192\.0\.2\.1:8080\/boot\/hosts\/h-0001\/files\//);
+  }
+});
+
+test('summaries list files and variables for kiln profile show', () => {
+  const s = summarizeProfile(loaded.profiles.get('kiln-image')!);
+  assert.deepEqual(s.files, [{ name: 'install-plan.json', template: 'templates/install-plan.json' }, { name: 'kiln-late.sh', template: 'scripts/kiln-late.sh' }]);
+  assert.deepEqual(s.variables[0], { name: 'imageName', description: 'Name of the Kiln image to write (kiln image list); set per group or host' });
+  assert.deepEqual(s.image, { name: '{{ profile.imageName }}', disk: '{{ profile.disk }}', firmware: '{{ profile.firmware }}', layout: 'ab' });
+  assert.equal(s.installMethod, 'kiln-image');
+});

@@ -1,0 +1,100 @@
+#!/bin/sh
+# Kiln late script for node07.lab.example.org: runs inside the installed system
+# (chroot) at the end of the install. It fetches this host's secrets with the
+# node credential, installs SSH host certificates and reports completion.
+# It contains no secret itself.
+set -eu
+KILN_DIR=/etc/kiln
+# --- kiln-node-lib.sh: how a node talks to Kiln (shared snippet) ---
+# KILN_DIR holds the node credential (mode 0600) and Kiln's CA: /run/kiln in
+# the installer, /etc/kiln in the installed system.
+KILN_DIR=${KILN_DIR:-/run/kiln}
+kiln_enrol_url='https://kiln.lab.example.org:8443/api/v1/node/enrol'
+kiln_secrets_url='https://kiln.lab.example.org:8443/api/v1/node/secrets'
+kiln_progress_url='https://kiln.lab.example.org:8443/api/v1/node/progress'
+kiln_complete_url='https://kiln.lab.example.org:8443/api/v1/node/complete'
+kiln_ssh_cert_url='https://kiln.lab.example.org:8443/api/v1/node/ssh-cert'
+kiln_boot_mac='52:54:00:12:34:56'
+mkdir -p "$KILN_DIR"
+chmod 700 "$KILN_DIR"
+cat > "$KILN_DIR/ca.pem" <<'KILN_CA_PEM'
+-----BEGIN CERTIFICATE-----
+MIIBfakeKilnCAcertificateForTestsOnly
+-----END CERTIFICATE-----
+KILN_CA_PEM
+kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 --cacert "$KILN_DIR/ca.pem" "$@"; }
+# Calls a node route with the node credential: kiln_node_curl URL [curl args].
+kiln_node_curl() {
+  url=$1; shift
+  kiln_curl -H "Authorization: Bearer $(cat "$KILN_DIR/credential")" "$@" "$url"
+}
+# Reports an install stage to the host's boot timeline; never fails the install.
+kiln_progress() {
+  kiln_node_curl "$kiln_progress_url" -X POST -H 'Content-Type: application/json' \
+    --data "{\"stage\":\"$1\",\"message\":\"${2:-}\"}" >/dev/null 2>&1 || true
+}
+
+# --- kiln-enrol.sh: obtain the one-time node credential (shared snippet) ---
+# `kiln deploy` arms enrolment for this host. The first POST with the boot MAC
+# returns {"credential":"..."}; later POSTs get 403 enrolment_closed until an
+# operator re-arms the host. The credential is never in an install file.
+kiln_enrol() {
+  [ -s "$KILN_DIR/credential" ] && return 0
+  resp=$(kiln_curl -X POST -H 'Content-Type: application/json' \
+    --data "{\"mac\":\"$kiln_boot_mac\"}" "$kiln_enrol_url") || { echo "kiln: enrolment failed" >&2; return 1; }
+  cred=$(printf '%s' "$resp" | sed -n 's/.*"credential"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+  [ -n "$cred" ] || { echo "kiln: enrolment answer has no credential" >&2; return 1; }
+  (umask 077 && printf '%s\n' "$cred" > "$KILN_DIR/credential")
+}
+
+# --- kiln-secrets.sh: apply root password hash and SSH keys (shared snippet) ---
+# GET secrets (Accept: text/plain) answers one item per line:
+#   root-password-hash <crypt hash>      (absent: password locked, keys only)
+#   authorized-key <OpenSSH public key>  (zero or more)
+kiln_apply_secrets() {
+  secrets=$(kiln_node_curl "$kiln_secrets_url" -H 'Accept: text/plain') || { echo "kiln: cannot fetch secrets" >&2; return 1; }
+  hash=$(printf '%s\n' "$secrets" | sed -n 's/^root-password-hash //p' | head -n 1)
+  if [ -n "$hash" ]; then
+    printf 'root:%s\n' "$hash" | chpasswd -e
+  else
+    passwd -l root >/dev/null
+  fi
+  mkdir -p /root/.ssh
+  chmod 700 /root/.ssh
+  (umask 077 && printf '%s\n' "$secrets" | sed -n 's/^authorized-key //p' > /root/.ssh/authorized_keys)
+  unset secrets hash
+}
+
+# --- kiln-ssh-cert.sh: get SSH host certificates from Kiln's CA (shared snippet) ---
+# POSTs the host's public host keys (text/plain, one per line) and installs
+# each returned certificate as /etc/ssh/ssh_host_<type>_key-cert.pub with a
+# HostCertificate line. Private host keys never leave the machine.
+kiln_install_host_certs() {
+  ssh-keygen -A >/dev/null
+  conf=/etc/ssh/sshd_config.d/10-kiln.conf
+  grep -qi '^Include /etc/ssh/sshd_config.d/' /etc/ssh/sshd_config || conf=/etc/ssh/sshd_config
+  certs=$(cat /etc/ssh/ssh_host_*_key.pub | kiln_node_curl "$kiln_ssh_cert_url" -X POST \
+    -H 'Content-Type: text/plain' -H 'Accept: text/plain' --data-binary @-) || { echo "kiln: cannot get host certificates" >&2; return 1; }
+  {
+    echo "# Written by Kiln at install time."
+    echo "PasswordAuthentication no"
+    echo "PermitRootLogin prohibit-password"
+  } >> "$conf"
+  printf '%s\n' "$certs" | while read -r type blob comment; do
+    case $type in
+      ssh-ed25519-cert-v01@openssh.com) kind=ed25519 ;;
+      ecdsa-sha2-nistp*-cert-v01@openssh.com) kind=ecdsa ;;
+      ssh-rsa-cert-v01@openssh.com|rsa-sha2-*-cert-v01@openssh.com) kind=rsa ;;
+      *) continue ;;
+    esac
+    printf '%s %s %s\n' "$type" "$blob" "$comment" > "/etc/ssh/ssh_host_${kind}_key-cert.pub"
+    echo "HostCertificate /etc/ssh/ssh_host_${kind}_key-cert.pub" >> "$conf"
+  done
+}
+
+kiln_enrol
+kiln_progress installing 'applying secrets and host certificates'
+kiln_apply_secrets
+kiln_install_host_certs
+kiln_node_curl "$kiln_complete_url" -X POST -H 'Content-Type: application/json' --data '{"stage":"install"}' >/dev/null
+
