@@ -15,6 +15,8 @@ packages=(
   openipmi ipmitool libvirt-clients openssh-server openssh-client
   tcpdump tshark iproute2 iputils-ping procps
   chromium
+  # install-file validators (cloud-init schema)
+  cloud-init
 )
 # Packages with daemons must not start them here: the tests start their own.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
