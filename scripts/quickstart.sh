@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Kiln quick start: installs what Kiln needs (Debian packages when run as root,
+# npm packages) and starts the controller on the embedded SQLite store with the
+# sample profiles. Extra arguments go to `kiln serve` (e.g. --listen 127.0.0.1:8080).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/install-debian-packages.sh
+else
+  echo "not root: skipping Debian packages (run scripts/install-debian-packages.sh as root for network boot and tests)" >&2
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+exec node bin/kiln.mjs serve --data-dir ./kiln-data --profiles-dir ./profiles "$@"

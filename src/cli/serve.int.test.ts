@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { freePort, runKiln, startServe } from '../../test/support/serve-process.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'kiln-serve-'));
+
+describe('kiln serve as a process', () => {
+  it('first start creates an admin token, prints it once and writes it 0600; the CLI uses it', async () => {
+    const dir = tmp();
+    const s = await startServe(['--data-dir', dir]);
+    try {
+      const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+      assert.match(token, /^kt_[A-Za-z0-9_-]{43}$/);
+      assert.equal(statSync(join(dir, 'admin-token')).mode & 0o777, 0o600);
+      assert.equal(s.output().split(token).length - 1, 1, 'token printed exactly once');
+      const env = { KILN_SERVER: s.url, KILN_TOKEN: token };
+      const add = await runKiln(['host', 'add', 'cli-1', '--mac', '52:54:00:c1:00:01', '--tag', 'lab', '--json'], env);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal(JSON.parse(add.stdout).name, 'cli-1');
+      const list = await runKiln(['host', 'list'], env);
+      assert.match(list.stdout, /^NAME\s+STATE\s+PROFILE\s+BOOT MAC\s+TAGS\ncli-1\s+new\s+-\s+52:54:00:c1:00:01\s+lab$/m);
+      const dup = await runKiln(['host', 'add', 'cli-1'], env);
+      assert.equal(dup.code, 4);
+      assert.match(dup.stderr, /already exists.*\[conflict\]/);
+      const missing = await runKiln(['host', 'show', 'nope'], env);
+      assert.equal(missing.code, 3);
+      const weak = await runKiln(['token', 'create', 'v', '--role', 'viewer'], env);
+      assert.equal(weak.code, 0);
+      const denied = await runKiln(['host', 'delete', 'cli-1'], { KILN_SERVER: s.url, KILN_TOKEN: weak.stdout.trim() });
+      assert.equal(denied.code, 5);
+      const ev = await runKiln(['host', 'events', 'cli-1', '--json'], env);
+      assert.equal(JSON.parse(ev.stdout)[0].kind, 'host.created');
+    } finally {
+      s.child.kill('SIGTERM');
+      assert.equal(await s.exited, 0);
+    }
+    const again = await startServe(['--data-dir', dir]);
+    again.child.kill('SIGTERM');
+    await again.exited;
+    assert.ok(!/First start/.test(again.output()), 'second start does not create another token');
+  });
+
+  it('every write acknowledged before SIGKILL is there after restart (SQLite)', async () => {
+    const dir = tmp();
+    const s = await startServe(['--data-dir', dir]);
+    const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const acked: string[] = [];
+    let attempted = 0;
+    const worker = async (w: number) => {
+      for (let i = 0; i < 400; i++) {
+        const name = `burst-${w}-${i}`;
+        attempted++;
+        try {
+          const res = await fetch(`${s.url}/api/v1/hosts`, { method: 'POST', headers, body: JSON.stringify({ name, nics: [{ mac: `02:00:00:00:${w.toString(16).padStart(2, '0')}:${(i % 256).toString(16).padStart(2, '0')}` }].slice(0, i < 256 ? 1 : 0) }), signal: AbortSignal.timeout(5000) });
+          if (res.status === 201) acked.push(name);
+        } catch { return; }
+      }
+    };
+    const workers = [0, 1, 2, 3, 4, 5, 6, 7].map(worker);
+    // Kill once a good number of writes are acknowledged (bounded wait).
+    for (let i = 0; i < 200 && acked.length < 150; i++) await new Promise((r) => setTimeout(r, 50));
+    s.child.kill('SIGKILL');
+    await Promise.all(workers);
+    assert.equal(await s.exited, 'SIGKILL');
+    assert.ok(acked.length >= 50, `only ${acked.length} writes acknowledged before the kill`);
+    assert.ok(attempted > acked.length, 'the kill landed in the middle of the burst');
+
+    const again = await startServe(['--data-dir', dir]);
+    try {
+      const found = new Set<string>();
+      let after = '';
+      for (let page = 0; page < 100; page++) {
+        const res = await fetch(`${again.url}/api/v1/hosts?name_prefix=burst-&limit=1000${after ? `&after=${after}` : ''}`, { headers });
+        const body = await res.json() as { items: Array<{ name: string }>; next: string | null };
+        body.items.forEach((h) => found.add(h.name));
+        if (!body.next) break;
+        after = body.next;
+      }
+      const lost = acked.filter((n) => !found.has(n));
+      assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost`);
+      const evRes = await fetch(`${again.url}/api/v1/events?kind=host.created&limit=1000`, { headers });
+      const events = (await evRes.json() as { items: Array<{ subject: string }> }).items.map((e) => e.subject);
+      assert.ok(acked.every((n) => events.includes(n)), 'every acknowledged host has its event');
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  });
+
+  it('a bad config value stops start-up naming the setting', async () => {
+    const r = await runKiln(['serve', '--data-dir', tmp(), '--listen', 'localhost', '--log-level', 'chatty']);
+    assert.equal(r.code, 6);
+    assert.match(r.stderr, /flag --listen="localhost": expected HOST:PORT/);
+    assert.match(r.stderr, /flag --log-level="chatty": expected one of debug, info, warn, error/);
+  });
+
+  it('an unreachable PostgreSQL stops start-up with store_unavailable', async () => {
+    const port = await freePort();
+    const r = await runKiln(['serve', '--data-dir', tmp(), '--database-url', `postgres://kiln:s3cret@127.0.0.1:${port}/kiln`]);
+    assert.equal(r.code, 6);
+    assert.match(r.stderr, /cannot reach PostgreSQL at postgres:\/\/kiln:\*\*\*@127\.0\.0\.1:\d+\/kiln.*\[store_unavailable\]/);
+    assert.ok(!r.stderr.includes('s3cret'), 'the password is not printed');
+  });
+});
