@@ -52,7 +52,15 @@ export function parseProfileYaml(text: string, displayPath: string): ParsedProfi
   };
   const locate = (pointer: string): { path: string; line: number; col: number } => {
     const node = nodeAt(doc, segmentsOf(pointer), false);
-    return at(node?.range?.[0] ?? 0);
+    // A quoted scalar's text starts after its quote; a block scalar's (| or >)
+    // on the line after its indicator. Inline template columns count from there.
+    let offset = node?.range?.[0] ?? 0;
+    if (isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')) offset += 1;
+    if (isScalar(node) && (node.type === 'BLOCK_FOLDED' || node.type === 'BLOCK_LITERAL')) {
+      const nl = text.indexOf('\n', offset);
+      if (nl >= 0) offset = nl + 1 + (/^ */.exec(text.slice(nl + 1))?.[0].length ?? 0);
+    }
+    return at(offset);
   };
   const issues: ErrorIssue[] = doc.errors.map((e) => ({ path: at(e.pos[0]).path, code: 'yaml_syntax', message: e.message.split('\n')[0] ?? e.message }));
   if (issues.length > 0) return { spec: undefined, issues, locate };
