@@ -18,8 +18,12 @@ export interface DatagramSocket {
   close(): void;
 }
 
-/** Binds a new socket; port 0 picks an ephemeral port (one per TFTP transfer, RFC 1350 §4 TID). */
-export type DatagramSocketFactory = (bind: UdpPeer) => Promise<DatagramSocket>;
+/**
+ * Binds a new socket; port 0 picks an ephemeral port (one per TFTP transfer,
+ * RFC 1350 §4 TID). With `connectTo`, the socket is connected: it only
+ * receives from that peer and sends to it cheaply (no per-send address lookup).
+ */
+export type DatagramSocketFactory = (bind: UdpPeer, connectTo?: UdpPeer) => Promise<DatagramSocket>;
 
 /** True when `a` and `b` are the same address and port. */
 export function samePeer(a: UdpPeer, b: UdpPeer): boolean {

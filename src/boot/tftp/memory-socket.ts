@@ -11,7 +11,12 @@ export interface MemoryNetwork {
   readonly delivered: number;
 }
 
-/** Creates an empty in-memory network. Delivery is asynchronous (next macrotask) and in order; ephemeral ports start at 40000. */
+/**
+ * Creates an empty in-memory network. Delivery is asynchronous (next
+ * macrotask) and in order; ephemeral ports start at 40000. `connectTo` is
+ * accepted and ignored: foreign datagrams still arrive, so a transfer's
+ * unknown-TID path stays testable.
+ */
 export function createMemoryNetwork(): MemoryNetwork {
   const handlers = new Map<string, ((bytes: Uint8Array, from: UdpPeer) => void) | null>();
   let nextPort = 40000;

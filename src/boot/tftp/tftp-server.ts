@@ -105,7 +105,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     }
     let socket: DatagramSocket;
     try {
-      socket = await sockets({ address: main.local.address, port: 0 });
+      socket = await sockets({ address: main.local.address, port: 0 }, from);
     } catch (err) {
       await file.close();
       log.warn({ err, peer: from }, 'tftp: cannot bind a transfer socket');

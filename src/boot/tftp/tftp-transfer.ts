@@ -4,7 +4,7 @@
  * retransmits on timeout with doubling back-off and a bounded retry count,
  * and always ends by closing its socket and its file.
  */
-import { encodeTftp, decodeTftp, writeDataHeader, type TftpOption } from '../../protocols/tftp/packet.js';
+import { decodeAckBlock, encodeTftp, decodeTftp, writeDataHeader, type TftpOption } from '../../protocols/tftp/packet.js';
 import { TftpErrorCode } from '../../protocols/tftp/codes.js';
 import type { TftpTransferOptions } from '../../protocols/tftp/negotiate.js';
 import { DecodeError } from '../../protocols/tftp/decode-error.js';
@@ -81,12 +81,28 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
     file.close().catch((err: unknown) => log.warn({ err }, 'tftp: closing file failed')).finally(() => resolveDone(outcome));
   };
 
+  // One Timeout object per transfer, restarted with refresh() on progress (no allocation per packet);
+  // replaced only when the back-off changes its duration.
+  let timerMs = 0;
   const arm = (): void => {
-    if (timer) clearTimeout(timer);
     const ms = Math.min(MAX_BACKOFF_MS, baseTimeout * 2 ** retries);
+    if (timer && ms === timerMs) { timer.refresh(); return; }
+    if (timer) clearTimeout(timer);
+    timerMs = ms;
     timer = setTimeout(onTimeout, ms);
   };
 
+  const sendBlock = (b: number, data: Uint8Array, ci: number): void => {
+    const start = (b - 1) * blksize - ci * chunkBytes;
+    const payload = data.subarray(start, Math.min(start + blksize, data.length));
+    const slot = slots[(b - 1) % slots.length]!;
+    writeDataHeader(slot, b);
+    slot.set(payload, 4);
+    socket.send(slot.subarray(0, 4 + payload.length), peer);
+    if (b > sentMax) sentMax = b;
+  };
+
+  /** Sends blocks from..last; synchronous while the data is already read, awaiting a chunk only when it is not. */
   const sendWindow = async (): Promise<void> => {
     const gen = ++generation;
     const first = acked + 1;
@@ -99,18 +115,19 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
         data = await chunk(ci);
         if (gen !== generation || finished) return;
       }
-      const start = (b - 1) * blksize - ci * chunkBytes;
-      const payload = data.subarray(start, Math.min(start + blksize, data.length));
-      const slot = slots[(b - 1) % slots.length]!;
-      writeDataHeader(slot, b);
-      slot.set(payload, 4);
-      socket.send(slot.subarray(0, 4 + payload.length), peer);
-      if (b > sentMax) sentMax = b;
+      sendBlock(b, data, ci);
     }
     // Read ahead: start the next chunk while the client works on this window; drop chunks behind the window.
     const next = Math.floor(last / blocksPerChunk);
-    if (next * blocksPerChunk < lastBlock) void chunk(next);
-    for (const k of chunks.keys()) if (k < Math.floor((first - 1) / blocksPerChunk)) { chunks.delete(k); ready.delete(k); }
+    if (next * blocksPerChunk < lastBlock && !chunks.has(next)) void chunk(next);
+    const behind = Math.floor((first - 1) / blocksPerChunk);
+    if (chunks.size > 2) for (const k of chunks.keys()) if (k < behind) { chunks.delete(k); ready.delete(k); }
+  };
+
+  const failRead = (err: unknown): void => {
+    log.warn({ err, peer }, 'tftp: read failed, transfer aborted');
+    socket.send(encodeTftp({ op: 'error', code: TftpErrorCode.notDefined, message: 'read error' }), peer);
+    finish('read_error');
   };
 
   const send = (): void => {
@@ -119,11 +136,7 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
       socket.send(encodeTftp({ op: 'oack', options: deps.oack }), peer);
       return;
     }
-    sendWindow().catch((err: unknown) => {
-      log.warn({ err, peer }, 'tftp: read failed, transfer aborted');
-      socket.send(encodeTftp({ op: 'error', code: TftpErrorCode.notDefined, message: 'read error' }), peer);
-      finish('read_error');
-    });
+    sendWindow().catch(failRead);
   };
 
   function onTimeout(): void {
@@ -165,6 +178,8 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
       socket.send(encodeTftp({ op: 'error', code: TftpErrorCode.unknownTransferId, message: 'unknown transfer ID' }), from);
       return;
     }
+    const ackBlock = decodeAckBlock(bytes);
+    if (ackBlock >= 0) { onAck(ackBlock); return; }
     let packet;
     try {
       packet = decodeTftp(bytes);

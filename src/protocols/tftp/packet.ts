@@ -219,3 +219,13 @@ export function writeDataHeader(out: Uint8Array, block: number): void {
   out[2] = (block >> 8) & 0xff;
   out[3] = block & 0xff;
 }
+
+/**
+ * The block number of an ACK, or -1 when `bytes` is not an ACK. A fast path
+ * for a sender's receive loop (one per packet), equivalent to `decodeTftp`
+ * for ACKs (RFC 1350 §5: opcode 4, 2-byte block).
+ */
+export function decodeAckBlock(bytes: Uint8Array): number {
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== TftpOpcode.ack) return -1;
+  return (bytes[2]! << 8) | bytes[3]!;
+}
