@@ -1,0 +1,34 @@
+import { DecodeError } from './decode-error.js';
+import { DhcpOption } from './codes.js';
+import { decodeOptionList } from './packet.js';
+
+type Rule = { exact: number } | { min: number; multiple: number } | 'subOptions';
+
+// Only options whose value steers a decision are checked; the rest are kept as
+// bytes so one odd firmware option never makes a whole request undecodable.
+const rules: Record<number, Rule> = {
+  [DhcpOption.subnetMask]: { exact: 4 }, // RFC 2132 §3.3
+  [DhcpOption.router]: { min: 4, multiple: 4 }, // RFC 2132 §3.5
+  [DhcpOption.domainNameServer]: { min: 4, multiple: 4 }, // RFC 2132 §3.8
+  [DhcpOption.requestedIpAddress]: { exact: 4 }, // RFC 2132 §9.1
+  [DhcpOption.leaseTime]: { exact: 4 }, // RFC 2132 §9.2
+  [DhcpOption.messageType]: { exact: 1 }, // RFC 2132 §9.6
+  [DhcpOption.serverIdentifier]: { exact: 4 }, // RFC 2132 §9.7
+  [DhcpOption.maxMessageSize]: { exact: 2 }, // RFC 2132 §9.10
+  [DhcpOption.clientIdentifier]: { min: 2, multiple: 1 }, // RFC 2132 §9.14: "minimum length is 2"
+  [DhcpOption.clientSystemArchitecture]: { min: 2, multiple: 2 }, // RFC 4578 §2.1: a list of 16-bit types
+  [DhcpOption.relayAgentInformation]: 'subOptions', // RFC 3046 §2.0
+  [DhcpOption.ipxeEncapsulated]: 'subOptions',
+};
+
+/** Checks one top-level option's length or framing; `at` is the code byte's offset. Throws DecodeError('bad_option'). */
+export function validateOption(code: number, data: Uint8Array, at: number): void {
+  const rule = rules[code];
+  if (rule === undefined) return;
+  if (rule === 'subOptions') {
+    decodeOptionList(data, 0, data.length, false);
+    return;
+  }
+  const ok = 'exact' in rule ? data.length === rule.exact : data.length >= rule.min && data.length % rule.multiple === 0;
+  if (!ok) throw new DecodeError('bad_option', at, `option ${code}`, `dhcp4: option ${code} at byte ${at} has bad length ${data.length}`);
+}

@@ -1,0 +1,164 @@
+import { DecodeError } from './decode-error.js';
+import { DHCP_MAGIC_COOKIE, DhcpOption } from './codes.js';
+import { validateOption } from './option-rules.js';
+
+/** One option as it appeared on the wire, in order; `data` excludes code and length. */
+export interface DhcpRawOption {
+  code: number;
+  data: Uint8Array;
+}
+
+/**
+ * A decoded DHCPv4/BOOTP message (RFC 2131 §2). Addresses are dotted quads
+ * ("0.0.0.0" when unset); `chaddr` is all 16 bytes of the field (use
+ * `macOf()` for the hlen-long MAC). `options` keeps wire order and repeats;
+ * option overload (option 52, RFC 2132 §9.3) is not applied: Kiln never sends
+ * it, and a client using it has its sname/file kept as text.
+ */
+export interface DhcpPacket {
+  op: number;
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number;
+  secs: number;
+  flags: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  chaddr: Uint8Array;
+  sname: string;
+  file: string;
+  options: DhcpRawOption[];
+}
+
+/** Flags bit 15: the client wants a broadcast reply (RFC 2131 §2, figure 2). */
+export const BROADCAST_FLAG = 0x8000;
+
+// RFC 2131 §2, figure 1:
+//  0                   1                   2                   3
+//  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+// +---------------+---------------+---------------+---------------+
+// |     op (1)    |   htype (1)   |   hlen (1)    |   hops (1)    |  0
+// +---------------+---------------+---------------+---------------+
+// |                            xid (4)                            |  4
+// +-------------------------------+-------------------------------+
+// |           secs (2)            |           flags (2)           |  8
+// +-------------------------------+-------------------------------+
+// | ciaddr 12 | yiaddr 16 | siaddr 20 | giaddr 24 (4 each)        |
+// | chaddr (16) 28 | sname (64) 44 | file (128) 108               |
+// | magic cookie 99.130.83.99 (4) 236 | options (variable) 240    |
+// +---------------------------------------------------------------+
+const FIXED = 236;
+const OPTIONS_AT = 240;
+/** RFC 1542 §2.1: a BOOTP message is at least 300 bytes; some relays and ROMs drop shorter ones. */
+const MIN_LENGTH = 300;
+
+function ipAt(b: Uint8Array, at: number): string {
+  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+}
+
+function textAt(b: Uint8Array, at: number, len: number): string {
+  let s = '';
+  for (let i = at; i < at + len && b[i] !== 0; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+/** Parses a dotted quad; throws RangeError on anything else (callers pass their own values). */
+export function ipToBytes(ip: string): Uint8Array {
+  const parts = ip.split('.');
+  const out = new Uint8Array(4);
+  if (parts.length !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
+  parts.forEach((p, i) => {
+    const n = Number(p);
+    if (!/^\d{1,3}$/.test(p) || n > 255) throw new RangeError(`not an IPv4 address: ${ip}`);
+    out[i] = n;
+  });
+  return out;
+}
+
+/** Decodes a DHCPv4 message from a UDP payload. Throws DecodeError; never returns a partial packet. */
+export function decodeDhcp(b: Uint8Array): DhcpPacket {
+  if (b.length < OPTIONS_AT) throw new DecodeError('too_short', b.length, 'header', `dhcp4: ${b.length} bytes, a message has at least ${OPTIONS_AT}`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const hlen = b[2]!;
+  if (hlen > 16) throw new DecodeError('bad_hlen', 2, 'hlen');
+  // RFC 2131 §3: options start with the magic cookie; without it this is plain BOOTP, which Kiln does not serve.
+  if (v.getUint32(FIXED) !== DHCP_MAGIC_COOKIE) throw new DecodeError('bad_magic', FIXED, 'magic cookie');
+  return {
+    op: b[0]!, htype: b[1]!, hlen, hops: b[3]!,
+    xid: v.getUint32(4), secs: v.getUint16(8), flags: v.getUint16(10),
+    ciaddr: ipAt(b, 12), yiaddr: ipAt(b, 16), siaddr: ipAt(b, 20), giaddr: ipAt(b, 24),
+    chaddr: b.slice(28, 44),
+    sname: textAt(b, 44, 64), file: textAt(b, 108, 128),
+    options: decodeOptionList(b, OPTIONS_AT, b.length, true),
+  };
+}
+
+/**
+ * Decodes a code/length/value list (RFC 2132 §2) from `b[from, to)`. PAD (0) is
+ * skipped, END (255) stops. `top` selects the per-option rules of the main
+ * list; sub-option lists (43, 82, 175) are checked for framing only.
+ */
+export function decodeOptionList(b: Uint8Array, from: number, to: number, top: boolean): DhcpRawOption[] {
+  const out: DhcpRawOption[] = [];
+  let at = from;
+  while (at < to) {
+    const code = b[at]!;
+    if (code === DhcpOption.pad) { at++; continue; }
+    if (code === DhcpOption.end) return out;
+    if (at + 1 >= to) throw new DecodeError('truncated_option', at, `option ${code}`);
+    const len = b[at + 1]!;
+    if (at + 2 + len > to) throw new DecodeError('truncated_option', at, `option ${code}`, `dhcp4: option ${code} at byte ${at} claims ${len} bytes, ${to - at - 2} left`);
+    const data = b.slice(at + 2, at + 2 + len);
+    if (top) validateOption(code, data, at);
+    out.push({ code, data });
+    at += 2 + len;
+  }
+  // RFC 2131 §3 requires END, but many stacks pad to 300 bytes with zeros and some omit END; tolerated.
+  return out;
+}
+
+/** Appends an option list; data longer than 255 bytes is split into repeats (RFC 3396 §7). */
+export function encodeOptionList(options: readonly DhcpRawOption[]): number[] {
+  const out: number[] = [];
+  for (const o of options) {
+    let rest = o.data;
+    do {
+      const part = rest.subarray(0, 255);
+      out.push(o.code, part.length, ...part);
+      rest = rest.subarray(part.length);
+    } while (rest.length > 0);
+  }
+  return out;
+}
+
+/** Encodes a message: fixed header, cookie, options, END, zero padding to 300 bytes (RFC 1542 §2.1). */
+export function encodeDhcp(p: DhcpPacket): Uint8Array {
+  const opts = encodeOptionList(p.options);
+  const out = new Uint8Array(Math.max(MIN_LENGTH, OPTIONS_AT + opts.length + 1));
+  const v = new DataView(out.buffer);
+  out[0] = p.op; out[1] = p.htype; out[2] = p.hlen; out[3] = p.hops;
+  v.setUint32(4, p.xid >>> 0); v.setUint16(8, p.secs); v.setUint16(10, p.flags);
+  out.set(ipToBytes(p.ciaddr), 12); out.set(ipToBytes(p.yiaddr), 16);
+  out.set(ipToBytes(p.siaddr), 20); out.set(ipToBytes(p.giaddr), 24);
+  out.set(p.chaddr.subarray(0, 16), 28);
+  writeText(out, 44, 64, p.sname, 'sname');
+  writeText(out, 108, 128, p.file, 'file');
+  v.setUint32(FIXED, DHCP_MAGIC_COOKIE);
+  out.set(opts, OPTIONS_AT);
+  out[OPTIONS_AT + opts.length] = DhcpOption.end;
+  return out;
+}
+
+function writeText(out: Uint8Array, at: number, size: number, s: string, field: string): void {
+  // The field must keep one NUL terminator (RFC 2131 §2: "null terminated string").
+  if (s.length > size - 1) throw new RangeError(`dhcp4: ${field} longer than ${size - 1} bytes`);
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i) & 0xff;
+}
+
+/** The client MAC as lower-case colon-separated hex (the first `hlen` bytes of chaddr). */
+export function macOf(p: DhcpPacket): string {
+  return Array.from(p.chaddr.subarray(0, p.hlen), (x) => x.toString(16).padStart(2, '0')).join(':');
+}
