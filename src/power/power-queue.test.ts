@@ -32,14 +32,13 @@ describe('power queue', () => {
   });
 
   it('never runs more than maxConcurrent operations at once', async () => {
-    const { queue, reports } = newQueue(2);
+    const reports: PowerReport[] = [];
     let inFlight = 0; let peak = 0;
     const drivers = Array.from({ length: 6 }, () => createFakePowerDriver({ delayMs: 15 }).driver);
     const trackingQueue = createPowerQueue({
       maxConcurrent: 2, timeoutMs: 1000,
       onReport: (r) => { reports.push(r); if (r.phase === 'started') peak = Math.max(peak, ++inFlight); else inFlight--; },
     });
-    void queue;
     await Promise.all(drivers.map((d, i) => trackingQueue.submit(`h${i}`, d, { kind: 'power', action: 'on' })));
     assert.equal(peak, 2);
     assert.equal(reports.filter((r) => r.phase === 'succeeded').length, 6);
