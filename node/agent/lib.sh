@@ -63,6 +63,7 @@ json_get() { awk -F '\t' -v k="$1" '$1 == k { sub(/^[^\t]*\t/, ""); print; exit 
 # json_flatten < JSON: "path<TAB>value" lines.
 json_flatten() { awk -f "$KILN_LIB/json-flatten.awk"; }
 
+# (busybox 1.35 wget segfaults with -T, so time limits come from timeout(1).)
 # api METHOD PATH [BODY]: calls the controller at kiln.url, with the node
 # credential when one is stored; prints the response body. Non-zero on any
 # transport or HTTP error (busybox wget treats >= 400 as an error).
@@ -74,14 +75,14 @@ api() {
   if [ "$1" = POST ]; then
     printf '%s' "$3" > "$KILN_RUN/request.json"
     if [ -n "$auth" ]; then
-      wget -q -T 20 -O - --header "$auth" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
+      timeout 60 wget -q -O - --header "$auth" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
     else
-      wget -q -T 20 -O - --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
+      timeout 60 wget -q -O - --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
     fi
   elif [ -n "$auth" ]; then
-    wget -q -T 20 -O - --header "$auth" "$url"
+    timeout 60 wget -q -O - --header "$auth" "$url"
   else
-    wget -q -T 20 -O - "$url"
+    timeout 60 wget -q -O - "$url"
   fi
 }
 

@@ -13,7 +13,7 @@ post() {
   if command -v curl >/dev/null 2>&1; then
     curl -fsS -m 20 -H "Authorization: Bearer $cred" -H 'Content-Type: application/json' -d "$body" "$url/api/v1/node/complete"
   else
-    wget -q -T 20 -O - --header "Authorization: Bearer $cred" --header 'Content-Type: application/json' --post-data "$body" "$url/api/v1/node/complete"
+    timeout 60 wget -q -O - --header "Authorization: Bearer $cred" --header 'Content-Type: application/json' --post-data "$body" "$url/api/v1/node/complete"
   fi
 }
 i=0
