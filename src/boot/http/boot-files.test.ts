@@ -16,7 +16,7 @@ test('boot files: GET, HEAD and Range under /boot/, nothing outside the root', a
   writeFileSync(join(root, '.hidden'), 'x');
   writeFileSync(join(dir, 'secret'), 'outside');
   const app = Fastify();
-  await app.register(bootFilesPlugin, { root });
+  await app.register(bootFilesPlugin, { root, urlPrefix: '/boot/' });
   t.after(() => app.close());
 
   const get = await app.inject({ method: 'GET', url: '/boot/debian/vmlinuz' });
@@ -44,6 +44,10 @@ test('boot files: GET, HEAD and Range under /boot/, nothing outside the root', a
 
   const cond = await app.inject({ method: 'GET', url: '/boot/debian/vmlinuz', headers: { 'if-none-match': String(get.headers.etag) } });
   assert.equal(cond.statusCode, 304);
+
+  const routes = app.printRoutes();
+  assert.match(routes, /boot\/\n/);
+  assert.doesNotMatch(routes, /boot\/boot/);
 
   for (const url of ['/boot/../secret', '/boot/%2e%2e/secret', '/boot/.hidden', '/boot/missing', '/boot/debian/']) {
     const r = await app.inject({ method: 'GET', url });

@@ -9,8 +9,11 @@ import fastifyStatic from '@fastify/static';
 /** Options of `bootFilesPlugin`; `root` must be an absolute directory path. */
 export interface BootFilesOptions {
   root: string;
-  /** URL prefix ending in '/'. @default '/boot/' */
-  prefix?: string;
+  /**
+   * URL prefix ending in '/'. Named so because Fastify's own `prefix` register
+   * option would nest under this one (giving `/boot/boot/`). @default '/boot/'
+   */
+  urlPrefix?: string;
 }
 
 /**
@@ -21,7 +24,7 @@ export interface BootFilesOptions {
 export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app: FastifyInstance, opts: BootFilesOptions) => {
   await app.register(fastifyStatic, {
     root: opts.root,
-    prefix: opts.prefix ?? '/boot/',
+    prefix: opts.urlPrefix ?? '/boot/',
     decorateReply: false,
     index: false,
     list: false,
