@@ -5,8 +5,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { KilnError } from '../../error/kiln-error.js';
 
-/** SHA-crypt §"rounds": fewer are raised to 1000, more are lowered to 999,999,999. */
+/** SHA-crypt §"rounds": fewer rounds than this are raised to it. */
 export const minRounds = 1000;
+/** SHA-crypt §"rounds": more rounds than this are lowered to it. */
 export const maxRounds = 999_999_999;
 /** The spec's default when no "rounds=" is given (then none appears in the hash). */
 export const specDefaultRounds = 5000;

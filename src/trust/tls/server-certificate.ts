@@ -17,8 +17,9 @@ import { exportPrivateKeyPem } from './tls-key.js';
 /** File names of the issued server certificate inside the TLS directory. */
 export const serverCertificateFiles = { cert: 'server.pem', key: 'server-key.pem' } as const;
 
-/** Validity of an issued server certificate, in days (reissued at start when fewer than `renewDays` remain). */
+/** Validity of an issued server certificate, in days (capped at the CA's own expiry). */
 export const serverValidityDays = 825;
+/** At start, a Kiln-issued server certificate with fewer days left than this is reissued. */
 export const renewDays = 30;
 
 /**
@@ -81,8 +82,8 @@ export async function loadOrIssueServerCertificate(dir: string, ca: TlsCa, names
  */
 export async function issueServerCertificate(ca: TlsCa, keyPem: string, names: ServerNames, now: Date): Promise<string> {
   validateNames(names);
-  const spki = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
-  const privateKey = await webcrypto.subtle.importKey('pkcs8', spki, ecdsaP256, true, ['sign']);
+  const pkcs8 = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, ecdsaP256, true, ['sign']);
   const jwk = await webcrypto.subtle.exportKey('jwk', privateKey);
   const publicKey = await webcrypto.subtle.importKey('jwk', { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, ecdsaP256, true, ['verify']);
   const cn = names.dnsNames[0] ?? names.ipAddresses[0]!;
@@ -172,7 +173,7 @@ function validateNames(names: ServerNames): string[] {
   ];
 }
 
-// node prints IPv6 SANs in full upper-case form without compression (e.g. 0:0:0:0:0:0:0:1 → "0:0:0:0:0:0:0:1").
+// node prints IPv6 SANs uncompressed in upper-case hex without leading zeros (::1 → "0:0:0:0:0:0:0:1").
 function nodeIpSpelling(a: string): string {
   const ip = ipaddr.parse(a);
   return ip.kind() === 'ipv4' ? ip.toString() : (ip as ipaddr.IPv6).toNormalizedString().toUpperCase();
