@@ -1,0 +1,52 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { DhcpPort } from '../../protocols/dhcp4/codes.js';
+import { defaultBootFiles } from '../boot-decision.js';
+
+/** DHCP server and PXE boot-server ports (RFC 2131 §4.1, PXE spec 2.1 §2.2). Constants: only tests pass others to `startDhcpServer`. */
+export const DHCP_PORTS = { server: DhcpPort.server, client: DhcpPort.client, pxe: DhcpPort.pxe } as const;
+
+/** What Kiln does on one subnet: nothing, PXE boot info only beside a site DHCP server, known hosts only, or everything. */
+export const DhcpModeSchema = Type.Union([Type.Literal('off'), Type.Literal('proxy'), Type.Literal('reservation'), Type.Literal('full')]);
+
+/** One subnet Kiln serves, directly attached or behind a relay (selected by giaddr). */
+export const DhcpSubnetSchema = Type.Object({
+  cidr: Type.String({ description: 'Subnet in CIDR form, e.g. 10.0.0.0/24.' }),
+  mode: DhcpModeSchema,
+  pools: Type.Array(Type.Object({ start: Type.String(), end: Type.String() }), { default: [], description: 'Address ranges handed out in full mode (inclusive).' }),
+  router: Type.Optional(Type.String({ description: 'Option 3 default gateway.' })),
+  dns: Type.Array(Type.String(), { default: [], description: 'Option 6 name servers.' }),
+  domainName: Type.Optional(Type.String({ description: 'Option 15.' })),
+  leaseSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Option 51 lease time.' }),
+  attached: Type.Boolean({ default: false, description: 'True for the one subnet on the interface the server listens on (requests without giaddr land here).' }),
+});
+
+/** Schema of the `dhcp` slice of the controller config. */
+export const DhcpConfigSchema = Type.Object({
+  enabled: Type.Boolean({ default: false, description: 'Serve DHCPv4 (ports 67 and 4011).' }),
+  listenAddress: Type.String({ default: '0.0.0.0', description: 'Address the sockets bind; 0.0.0.0 is needed to receive broadcasts.' }),
+  serverAddress: Type.String({ description: 'This controller\'s address as clients and relays reach it: option 54, siaddr (TFTP next-server).' }),
+  httpBase: Type.String({ description: 'Base URL of the HTTP boot server, no trailing slash, e.g. http://10.0.0.1:8080.' }),
+  bootFiles: Type.Object({ biosPxe: Type.String(), efiX64: Type.String(), efiArm64: Type.String() }, { default: defaultBootFiles }),
+  subnets: Type.Array(DhcpSubnetSchema, { default: [] }),
+  offerHoldSeconds: Type.Integer({ minimum: 1, maximum: 600, default: 30, description: 'How long an offered address is kept for the client\'s REQUEST.' }),
+  groupCommitMaxBatch: Type.Integer({ minimum: 1, maximum: 10_000, default: 256, description: 'Most lease writes committed in one transaction.' }),
+});
+
+/** The validated `dhcp` config slice. */
+export type DhcpConfig = Static<typeof DhcpConfigSchema>;
+/** One subnet of `DhcpConfig`. */
+export type DhcpSubnet = Static<typeof DhcpSubnetSchema>;
+/** A subnet mode. */
+export type DhcpMode = Static<typeof DhcpModeSchema>;
+
+/** Defaults of the DHCP slice; `serverAddress` and `httpBase` are filled by `main` from the HTTP settings. */
+export const defaultDhcpConfig: DhcpConfig = {
+  enabled: false,
+  listenAddress: '0.0.0.0',
+  serverAddress: '0.0.0.0',
+  httpBase: 'http://0.0.0.0:8080',
+  bootFiles: defaultBootFiles,
+  subnets: [],
+  offerHoldSeconds: 30,
+  groupCommitMaxBatch: 256,
+};

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Lease, LeaseStore } from './lease-store.js';
+
+const lease = (ip: string, mac: string, expiresAt: number): Lease => ({ ip, mac, subnet: '10.0.0.0/24', expiresAt, state: 'bound', hostname: undefined });
+
+/** The LeaseStore contract, run against every implementation; `make` returns a fresh, empty store. */
+export function leaseStoreConformance(name: string, make: () => Promise<{ store: LeaseStore; close(): Promise<void> }>): void {
+  const withStore = (title: string, fn: (s: LeaseStore) => Promise<void>) => test(`${name}: ${title}`, async () => {
+    const { store, close } = await make();
+    try { await fn(store); } finally { await close(); }
+  });
+
+  withStore('put then get by MAC and by IP', async (s) => {
+    assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000), ['ok']);
+    assert.equal((await s.getByMac('aa:00:00:00:00:01', '10.0.0.0/24'))?.ip, '10.0.0.10');
+    assert.equal((await s.getByIp('10.0.0.10'))?.mac, 'aa:00:00:00:00:01');
+    assert.equal((await s.getByIp('10.0.0.10'))?.expiresAt, 2000);
+  });
+
+  withStore('an unexpired address is refused to a second MAC, in one batch and across batches', async (s) => {
+    assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000), lease('10.0.0.10', 'aa:00:00:00:00:02', 2000)], 1000), ['ok', 'conflict']);
+    assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:02', 3000)], 1500), ['conflict']);
+    assert.equal((await s.getByIp('10.0.0.10'))?.mac, 'aa:00:00:00:00:01');
+  });
+
+  withStore('an expired address goes to the next MAC; the same MAC renews', async (s) => {
+    await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000);
+    assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 5000)], 1500), ['ok']);
+    assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:02', 9000)], 6000), ['ok']);
+    assert.equal((await s.getByIp('10.0.0.10'))?.mac, 'aa:00:00:00:00:02');
+  });
+
+  withStore('a MAC that moves to a new address drops its old one; release frees only its own', async (s) => {
+    await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000);
+    await s.putMany([lease('10.0.0.11', 'aa:00:00:00:00:01', 2000)], 1000);
+    assert.equal(await s.getByIp('10.0.0.10'), undefined);
+    await s.release('10.0.0.11', 'aa:00:00:00:00:99');
+    assert.equal((await s.list()).length, 1);
+    await s.release('10.0.0.11', 'aa:00:00:00:00:01');
+    assert.deepEqual(await s.list('10.0.0.0/24'), []);
+  });
+}

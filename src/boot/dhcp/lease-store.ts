@@ -1,0 +1,70 @@
+/** One address binding. `expiresAt` is ms since the epoch; an expired lease frees its address. */
+export interface Lease {
+  ip: string;
+  mac: string;
+  /** The subnet CIDR the address belongs to. */
+  subnet: string;
+  expiresAt: number;
+  hostname?: string | undefined;
+  /** `declined`: a client reported the address in use (DHCPDECLINE); `mac` is who declined it. */
+  state: 'bound' | 'declined';
+}
+
+/** Result of one write in a group commit: `conflict` means another MAC holds the address unexpired. */
+export type LeasePutResult = 'ok' | 'conflict';
+
+/**
+ * Durable lease storage. The address is the primary key, so the store itself
+ * refuses to give one address to two MACs (also across controllers sharing
+ * one database). Times are ms since the epoch, passed in by the caller.
+ */
+export interface LeaseStore {
+  getByMac(mac: string, subnet: string): Promise<Lease | undefined>;
+  getByIp(ip: string): Promise<Lease | undefined>;
+  /**
+   * Writes leases in one transaction (a group commit) and resolves after it is
+   * durable. Each write takes its address when it is free, expired at `now`,
+   * or already held by the same MAC; it also drops the MAC's other leases in the subnet.
+   */
+  putMany(leases: Lease[], now: number): Promise<LeasePutResult[]>;
+  /** Frees `ip` when `mac` holds it (RFC 2131 §4.4.6); a no-op otherwise. */
+  release(ip: string, mac: string): Promise<void>;
+  list(subnet?: string): Promise<Lease[]>;
+}
+
+/** An in-memory LeaseStore for tests and `--dev`; same semantics as the SQL one, nothing survives a restart. */
+export function createMemoryLeaseStore(): LeaseStore & { leases: Map<string, Lease> } {
+  const byIp = new Map<string, Lease>();
+  return {
+    leases: byIp,
+    async getByMac(mac, subnet) {
+      for (const l of byIp.values()) if (l.mac === mac && l.subnet === subnet && l.state === 'bound') return { ...l };
+      return undefined;
+    },
+    async getByIp(ip) {
+      const l = byIp.get(ip);
+      return l && { ...l };
+    },
+    async putMany(leases, now) {
+      return leases.map((l) => {
+        const cur = byIp.get(l.ip);
+        if (cur && cur.mac !== l.mac && cur.expiresAt > now) return 'conflict';
+        for (const [ip, o] of byIp) if (o.mac === l.mac && o.subnet === l.subnet && ip !== l.ip && o.state === 'bound') byIp.delete(ip);
+        byIp.set(l.ip, { ...l });
+        return 'ok';
+      });
+    },
+    async release(ip, mac) {
+      if (byIp.get(ip)?.mac === mac) byIp.delete(ip);
+    },
+    async list(subnet) {
+      return [...byIp.values()].filter((l) => subnet === undefined || l.subnet === subnet).map((l) => ({ ...l }));
+    },
+  };
+}
+
+/** A LeaseStore whose every call fails, for testing that the server survives a dead database. */
+export function createBrokenLeaseStore(): LeaseStore {
+  const fail = async (): Promise<never> => { throw new Error('lease store unavailable'); };
+  return { getByMac: fail, getByIp: fail, putMany: fail, release: fail, list: fail };
+}
