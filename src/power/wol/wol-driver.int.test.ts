@@ -1,9 +1,7 @@
 // Wake-on-LAN: the real driver runs inside a test namespace (whose only
-// link is a veth pair) and broadcasts; tcpdump on the root end captures it.
+// link is a veth pair) and broadcasts; tcpdump on the root end prints it in hex.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { canUseNetns, createNetns, type TestNetns } from '../../../test/support/netns.js';
@@ -14,19 +12,21 @@ import { createWolDriver } from './wol-driver.js';
 const hasTcpdump = spawnSync('sh', ['-c', 'command -v tcpdump']).status === 0;
 const skip = !hasTcpdump ? 'tcpdump not installed' : !canUseNetns() ? 'needs root and iproute2 to create a network namespace' : false;
 
-/** UDP payloads from a classic pcap of Ethernet/IPv4/UDP frames. */
-function udpPayloads(pcap: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let off = 24; off + 16 <= pcap.length;) {
-    const incl = pcap.readUInt32LE(off + 8);
-    const frame = pcap.subarray(off + 16, off + 16 + incl);
-    off += 16 + incl;
-    if (frame.readUInt16BE(12) !== 0x0800) continue; // IPv4 only
-    const ihl = (frame[14]! & 0x0f) * 4;
-    if (frame[14 + 9] !== 17) continue; // UDP
-    out.push(frame.subarray(14 + ihl + 8));
+/**
+ * UDP payloads from `tcpdump -n -l -x` text: each packet is a header line
+ * followed by `\t0x0000:  4500 0082 …` lines holding the IPv4 packet in hex.
+ */
+function udpPayloads(text: string): Buffer[] {
+  const packets: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s+0x[0-9a-f]{4}:\s+((?:[0-9a-f]{2,4}\s?)+)/.exec(line);
+    if (m) packets[packets.length - 1] += m[1]!.replace(/\s+/g, '');
+    else if (/ IP /.test(line)) packets.push('');
   }
-  return out;
+  return packets.map((hex) => {
+    const ip = Buffer.from(hex, 'hex');
+    return ip.subarray((ip[0]! & 0x0f) * 4 + 8); // skip the IPv4 header (IHL words) and the 8-byte UDP header
+  });
 }
 
 // The conformance suite on the WoL driver: only "on" is declared, everything
@@ -45,30 +45,39 @@ runPowerDriverConformance({
 
 describe('wake-on-LAN magic packet on the wire', { skip }, () => {
   let n: TestNetns;
-  let dir: string;
-  before(() => { n = createNetns('wol', '10.231.8.1/24', '10.231.8.2/24'); dir = mkdtempSync(join(tmpdir(), 'kiln-wol-')); });
-  after(() => { n?.remove(); rmSync(dir, { recursive: true, force: true }); });
+  before(() => { n = createNetns('wol', '10.231.8.1/24', '10.231.8.2/24'); });
+  after(() => { n?.remove(); });
 
   it('sends 102-byte magic packets to the subnet broadcast from inside the namespace', async () => {
-    const file = join(dir, 'wol.pcap');
-    const dump = spawn('tcpdump', ['-i', n.hostIf, '-U', '-n', '-w', file, 'udp and port 9'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Wait until both ends of the veth report carrier: a packet sent before that is dropped.
+    const deadline = Date.now() + 10_000;
+    while (!/LOWER_UP/.test(n.exec('ip', ['link', 'show', n.nsIf]))) {
+      assert.ok(Date.now() < deadline, 'veth did not come up within 10 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const dump = spawn('tcpdump', ['-i', n.hostIf, '-n', '-l', '-x', 'udp and port 9'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let dumpErr = '';
+    let dumpOut = '';
+    dump.stdout.on('data', (d: Buffer) => { dumpOut += d.toString(); });
+    dump.stderr.on('data', (d: Buffer) => { dumpErr += d.toString(); });
     try {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('tcpdump did not start within 10 s')), 10_000);
-        dump.stderr.on('data', (d: Buffer) => { if (d.toString().includes('listening on')) { clearTimeout(t); resolve(); } });
-        dump.once('exit', (c) => { clearTimeout(t); reject(new Error(`tcpdump exited ${c}`)); });
+        dump.stderr.on('data', () => { if (dumpErr.includes('listening on')) { clearTimeout(t); resolve(); } });
+        dump.once('exit', (c) => { clearTimeout(t); reject(new Error(`tcpdump exited ${c}: ${dumpErr}`)); });
       });
       const repo = new URL('../../../', import.meta.url).pathname;
       n.exec(process.execPath, ['--import', 'tsx', join(repo, 'src/power/wol/testing/send-wol.ts'), 'AA-BB-CC-00-11-22', '10.231.8.255', '9'], 30_000);
-      await new Promise((r) => setTimeout(r, 300));
+      const until = Date.now() + 5000;
+      while (udpPayloads(dumpOut).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     } finally {
       const gone = new Promise((r) => dump.once('exit', r));
       if (dump.pid && dump.exitCode === null) process.kill(dump.pid, 'SIGINT');
       await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
       if (dump.pid && dump.exitCode === null && dump.signalCode === null) process.kill(dump.pid, 'SIGKILL');
     }
-    const payloads = udpPayloads(readFileSync(file));
-    assert.equal(payloads.length, 2, 'two packets (repeat: 2)');
+    const payloads = udpPayloads(dumpOut);
+    assert.equal(payloads.length, 2, `two packets (repeat: 2); tcpdump said: ${dumpErr}`);
     for (const p of payloads) assert.deepEqual(new Uint8Array(p), encodeMagicPacket('aa:bb:cc:00:11:22'));
     assert.equal(payloads[0]!.length, 102);
   });
