@@ -206,7 +206,8 @@ test('a vanishing client costs nothing after its timeout: socket and file are cl
 });
 
 test('a packet from a foreign TID gets ERROR 5 and the transfer continues', async () => {
-  await withServer({ f: pattern(2000) }, {}, async ({ net }) => {
+  // A long retransmission timeout: a resent DATA 1 under load must not stand in for DATA 2.
+  await withServer({ f: pattern(2000) }, { retransmitMs: 5000 }, async ({ net }) => {
     const { sock, inbox } = await openClient(net);
     sock.send(encodeTftp({ op: 'rrq', filename: 'f', mode: 'octet', options: [] }), SERVER);
     const [first, from] = await nextPacket(inbox);

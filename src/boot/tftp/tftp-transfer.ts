@@ -102,7 +102,34 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
     if (b > sentMax) sentMax = b;
   };
 
-  /** Sends blocks from..last; synchronous while the data is already read, awaiting a chunk only when it is not. */
+  const readAheadAndTrim = (first: number, last: number): void => {
+    // Start the next chunk while the client works on this window; drop chunks behind the window.
+    const next = Math.floor(last / blocksPerChunk);
+    if (next * blocksPerChunk < lastBlock && !chunks.has(next)) void chunk(next);
+    const behind = Math.floor((first - 1) / blocksPerChunk);
+    if (chunks.size > 2) for (const k of chunks.keys()) if (k < behind) { chunks.delete(k); ready.delete(k); }
+  };
+
+  /** Sends the window synchronously when its data is already read (the common case: no promise per ACK); false when a chunk is missing. */
+  const sendWindowSync = (): boolean => {
+    const first = acked + 1;
+    const last = Math.min(acked + windowsize, lastBlock);
+    const c0 = Math.floor((first - 1) / blocksPerChunk);
+    const c1 = Math.floor((last - 1) / blocksPerChunk);
+    const d0 = ready.get(c0);
+    const d1 = c1 === c0 ? d0 : ready.get(c1);
+    if (!d0 || !d1) return false;
+    ++generation;
+    arm();
+    for (let b = first; b <= last; b++) {
+      const ci = Math.floor((b - 1) / blocksPerChunk);
+      sendBlock(b, ci === c0 ? d0 : d1, ci);
+    }
+    readAheadAndTrim(first, last);
+    return true;
+  };
+
+  /** Sends the window, awaiting chunks that are not read yet; a newer send (higher generation) cancels this one. */
   const sendWindow = async (): Promise<void> => {
     const gen = ++generation;
     const first = acked + 1;
@@ -117,11 +144,7 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
       }
       sendBlock(b, data, ci);
     }
-    // Read ahead: start the next chunk while the client works on this window; drop chunks behind the window.
-    const next = Math.floor(last / blocksPerChunk);
-    if (next * blocksPerChunk < lastBlock && !chunks.has(next)) void chunk(next);
-    const behind = Math.floor((first - 1) / blocksPerChunk);
-    if (chunks.size > 2) for (const k of chunks.keys()) if (k < behind) { chunks.delete(k); ready.delete(k); }
+    readAheadAndTrim(first, last);
   };
 
   const failRead = (err: unknown): void => {
@@ -136,7 +159,7 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
       socket.send(encodeTftp({ op: 'oack', options: deps.oack }), peer);
       return;
     }
-    sendWindow().catch(failRead);
+    if (!sendWindowSync()) sendWindow().catch(failRead);
   };
 
   function onTimeout(): void {
