@@ -3,7 +3,7 @@
 # kernel filesystems, loads drivers, then runs the mode named by kiln.mode=
 # (discover, install, wipe). If the mode script returns, a shell is offered on
 # the console so a failure can be inspected.
-export PATH=/usr/lib/kiln/bin:/sbin:/bin:/usr/sbin:/usr/bin
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/kiln/bin
 export KILN_LIB=/usr/lib/kiln
 mkdir -p /proc /sys /dev /run /tmp /mnt
 mount -t proc proc /proc

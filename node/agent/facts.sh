@@ -7,7 +7,7 @@ facts_nics() {
   sep=""; printf '['
   for n in $(nic_names); do
     d="$KILN_SYS/class/net/$n"
-    drv=""; [ -e "$d/device/driver" ] && drv=$(basename "$(readlink "$d/device/driver")")
+    drv=""; [ -L "$d/device/driver" ] && drv=$(basename "$(readlink "$d/device/driver")")
     case "$(read_trim "$d/carrier")" in 1) link=up ;; 0) link=down ;; *) link=unknown ;; esac
     speed=$(read_trim "$d/speed")
     printf '%s{"name":%s,"mac":%s,"driver":%s,"link":"%s","speedMbps":%s}' "$sep" \
@@ -66,7 +66,7 @@ facts_pci() {
   sep=""; printf '['
   for d in "$KILN_SYS"/bus/pci/devices/*; do
     [ -e "$d/vendor" ] || continue
-    drv=""; [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+    drv=""; [ -L "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
     v=$(read_trim "$d/vendor"); dev=$(read_trim "$d/device"); c=$(read_trim "$d/class")
     printf '%s{"slot":%s,"vendor":%s,"device":%s,"class":%s,"driver":%s}' "$sep" \
       "$(json_str "${d##*/}")" "$(json_str "${v#0x}")" "$(json_str "${dev#0x}")" "$(json_str "${c#0x}")" "$(json_str "$drv")"

@@ -12,6 +12,9 @@
 #   p3 266240..end    root (ext4, label kiln-root)
 KILN_TARGET=/target
 KILN_GRUB=${KILN_GRUB:-/usr/lib/kiln/grub}
+# Tools shipped from Debian, by absolute path: busybox ash prefers its own
+# applets (mke2fs, tar) over PATH, and those lack ext4 and xattrs.
+KILN_BIN=${KILN_BIN:-/usr/lib/kiln/bin}
 
 # step STAGE MESSAGE COMMAND...: reports progress, runs COMMAND, stops the
 # install with /node/failed when it fails.
@@ -51,7 +54,7 @@ pick_disk() {
 part_dev() { case "$1" in *[0-9]) echo "${1}p$2" ;; *) echo "$1$2" ;; esac; }
 
 partition_disk() {
-  sfdisk --wipe always --wipe-partitions always "$1" <<PARTS
+  "$KILN_BIN/sfdisk" --wipe always --wipe-partitions always "$1" <<PARTS
 label: gpt
 start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649, name="kiln-bios"
 start=4096, size=262144, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="kiln-esp"
@@ -62,8 +65,8 @@ PARTS
 }
 
 make_filesystems() {
-  mkfs.vfat -F 32 -s 1 -n KILN-ESP "$(part_dev "$1" 2)" &&
-  mke2fs -q -F -t ext4 -L kiln-root "$(part_dev "$1" 3)" &&
+  "$KILN_BIN/mkfs.vfat" -F 32 -s 1 -n KILN-ESP "$(part_dev "$1" 2)" &&
+  "$KILN_BIN/mke2fs" -q -F -t ext4 -L kiln-root "$(part_dev "$1" 3)" &&
   mkdir -p "$KILN_TARGET" && mount -t ext4 "$(part_dev "$1" 3)" "$KILN_TARGET" &&
   mkdir -p "$KILN_TARGET/boot/efi" && mount -t vfat "$(part_dev "$1" 2)" "$KILN_TARGET/boot/efi"
 }
@@ -74,10 +77,11 @@ unpack_image() {
   fifo=$KILN_RUN/image.fifo; rm -f "$fifo"; mkfifo "$fifo"
   sha256sum < "$fifo" > "$KILN_RUN/image.sha256" &
   hasher=$!
-  case "$3" in tar.zst) dec="zstd -dc" ;; *) dec="gzip -dc" ;; esac
-  if tar --version 2>/dev/null | grep -q GNU; then topts="--numeric-owner --xattrs --xattrs-include=* -xpf -"; else topts="-xpf -"; fi
+  case "$3" in tar.zst) dec="$KILN_BIN/zstd -dc" ;; *) dec="gzip -dc" ;; esac
+  tar=tar; topts="-xpf -"
+  [ -x "$KILN_BIN/tar" ] && { tar=$KILN_BIN/tar; topts="--numeric-owner --xattrs --xattrs-include=* -xpf -"; }
   set -f -o pipefail
-  wget -q -O - "$1" | tee "$fifo" | $dec | tar -C "$KILN_TARGET" $topts
+  wget -q -O - "$1" | tee "$fifo" | $dec | "$tar" -C "$KILN_TARGET" $topts
   rc=$?; set +f +o pipefail
   wait "$hasher"
   [ "$rc" = 0 ] || { echo "download or unpack failed (exit $rc)"; return 1; }

@@ -33,7 +33,7 @@ boot_mac() {
 # control characters escaped; leading/trailing blanks trimmed).
 json_str() {
   printf '%s' "$1" | awk 'BEGIN { for (i = 1; i < 32; i++) ord[sprintf("%c", i)] = i; printf "\"" }
-    { if (NR > 1) printf "\\n"; line = $0; if (NR == 1) sub(/^[ \t]+/, "", line)
+    { line = $0; if (NR == 1) sub(/^[ \t]+/, "", line)
       out = ""
       for (i = 1; i <= length(line); i++) {
         c = substr(line, i, 1)

@@ -17,7 +17,8 @@ export interface NodeApiCall {
 /** Behaviour of the fake: the install plan to hand out and the discover-mode next action. */
 export interface FakeNodeApiOptions {
   host: string;
-  installPlan?: Record<string, unknown>;
+  /** Builds the answer of GET /node/install-plan from the fake's base URL (so it can point at `files`). */
+  installPlan?: (baseUrl: string) => Record<string, unknown>;
   /** Answer of GET /node/next; default "wait". May change over time via `setNextAction`. */
   nextAction?: 'wait' | 'reboot' | 'poweroff';
   /** URL path → local file, served with GET (e.g. "/images/test.tar.gz"). */
@@ -51,6 +52,7 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
   const credential = 'kn_test_' + Math.random().toString(36).slice(2);
   let next = opts.nextAction ?? 'wait';
   let enrolled = false;
+  let baseUrl = '';
   const json = (res: ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
@@ -75,7 +77,7 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
       if (!authorized) { json(res, 401, { code: 'credential_invalid', message: 'bad credential' }); return; }
       switch (`${req.method} ${path}`) {
         case 'GET /api/v1/node/next': json(res, 200, { action: next }); return;
-        case 'GET /api/v1/node/install-plan': json(res, 200, opts.installPlan ?? {}); return;
+        case 'GET /api/v1/node/install-plan': json(res, 200, opts.installPlan?.(baseUrl) ?? {}); return;
         case 'POST /api/v1/node/progress':
         case 'POST /api/v1/node/complete':
         case 'POST /api/v1/node/failed': json(res, 200, { ok: true }); return;
@@ -85,8 +87,9 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
   });
   await new Promise<void>((resolve) => server.listen(0, opts.host, resolve));
   const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://${opts.host}:${port}`;
   return {
-    url: `http://${opts.host}:${port}`,
+    url: baseUrl,
     calls,
     credential,
     setNextAction: (a) => { next = a; },
