@@ -29,9 +29,11 @@ ip -n "$ns" link add kdummy0 type veth peer name kdummy1
 ip -n "$ns" addr add 192.0.2.1/24 dev kdummy0
 ip -n "$ns" link set kdummy0 up
 nsx() { ip netns exec "$ns" "$@"; }
-nsx tcpdump -i lo -U -w "$work/cap.pcap" 'udp' >/dev/null 2>&1 & echo $! > "$work/tcpdump.pid"
-nsx /usr/sbin/in.tftpd -L -s "$work/root" -a 127.0.0.1:69 & echo $! > "$work/hpa.pid"
-nsx /opt/kiln-peers/usr/sbin/atftpd --daemon --no-fork --user root --group root --port 69 --bind-address 127.0.0.2 "$work/root" & echo $! > "$work/atftpd.pid"
+# Started with `ip netns exec` directly (not through nsx, whose subshell would own $!): ip execs the
+# command, so $! is the daemon's own PID and cleanup stops exactly it.
+ip netns exec "$ns" tcpdump -i lo -U -w "$work/cap.pcap" 'udp' >/dev/null 2>&1 & echo $! > "$work/tcpdump.pid"
+ip netns exec "$ns" /usr/sbin/in.tftpd -L -s "$work/root" -a 127.0.0.1:69 & echo $! > "$work/hpa.pid"
+ip netns exec "$ns" /opt/kiln-peers/usr/sbin/atftpd --daemon --no-fork --user root --group root --port 69 --bind-address 127.0.0.2 "$work/root" & echo $! > "$work/atftpd.pid"
 sleep 1
 nsx tftp -m octet 127.0.0.1 -c get boot.txt "$work/out/1"
 nsx tftp -m netascii 127.0.0.1 -c get boot.txt "$work/out/2"
@@ -44,6 +46,7 @@ cmp "$work/out/1" "$work/root/boot.txt"
 cmp "$work/out/3" "$work/root/boot.txt"
 cmp "$work/out/5" "$work/root/boot.txt"
 kill "$(cat "$work/tcpdump.pid")"; rm "$work/tcpdump.pid"; sleep 1
-cp "$work/cap.pcap" "$here/tftp-clients.pcap"
+cp "$work/cap.pcap" "$here/tftp-clients.pcap.new"
+mv "$here/tftp-clients.pcap.new" "$here/tftp-clients.pcap"
 tshark -r "$here/tftp-clients.pcap" -d udp.port==69,tftp > "$here/tftp-clients.txt" 2>/dev/null
 echo "wrote $here/tftp-clients.pcap ($(stat -c %s "$here/tftp-clients.pcap") bytes)"
