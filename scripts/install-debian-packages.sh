@@ -8,7 +8,7 @@ packages=(
   # network boot binaries and firmware
   ipxe ipxe-qemu ovmf qemu-system-x86 qemu-utils
   # discovery / image-writer build inputs
-  busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils
+  busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin
   # real protocol peers used by the tests and benchmarks
   udhcpc isc-dhcp-client kea-dhcp4-server kea-admin dnsmasq-base
   tftp-hpa tftpd-hpa atftp curl nginx-light
