@@ -1,0 +1,136 @@
+import { BootpOp, DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
+import { getClientArchs, getIpOption, getUserClasses, getVendorClass, ipOption, textOption, uintOption } from '../../protocols/dhcp4/options.js';
+import { type DhcpPacket, type DhcpRawOption } from '../../protocols/dhcp4/packet.js';
+import { decideBoot, type BootChoice, type BootFiles } from '../boot-decision.js';
+import type { DhcpSubnet } from './dhcp-config.js';
+import type { UdpPeer } from './dhcp-socket.js';
+import { maskOf } from './subnet-math.js';
+
+/** Everything the decision needs about one request; the server gathers it (lookups are async, the decision is not). */
+export interface DhcpRequestContext {
+  request: DhcpPacket;
+  messageType: number;
+  /** Which socket it arrived on: the DHCP port 67 or the PXE boot-server port 4011. */
+  port: 'dhcp' | 'pxe';
+  from: UdpPeer;
+  subnet: DhcpSubnet;
+  serverAddress: string;
+  httpBase: string;
+  bootFiles: BootFiles;
+  /** The address the allocator picked for this MAC (reservation or pool); undefined when none. */
+  address: string | undefined;
+  /** True when the MAC is a host Kiln knows. */
+  knownHost: boolean;
+  hostname?: string | undefined;
+}
+
+/** A reply to send, and the lease to make durable before sending it (ACK only after commit). */
+export type DhcpDecision =
+  | { action: 'reply'; packet: DhcpPacket; to: UdpPeer; bind?: { ip: string; leaseSeconds: number } }
+  | { action: 'ignore'; reason: string };
+
+const ZERO = '0.0.0.0';
+const ignore = (reason: string): DhcpDecision => ({ action: 'ignore', reason });
+
+/** The request's boot identity as `decideBoot` reads it. */
+export function bootChoiceFor(ctx: Pick<DhcpRequestContext, 'request' | 'httpBase' | 'bootFiles'>): BootChoice {
+  const r = ctx.request;
+  return decideBoot({ archs: getClientArchs(r), vendorClass: getVendorClass(r), userClasses: getUserClasses(r) }, { httpBase: ctx.httpBase, files: ctx.bootFiles });
+}
+
+/**
+ * Decides the answer to one request. Pure. Modes: `proxy` answers only
+ * network-boot clients with boot information and no address (PXE spec 2.1
+ * §2.2.5); `reservation` and `full` hand out `ctx.address`. DECLINE and
+ * RELEASE never get a reply (RFC 2131 §4.3.3, §4.3.4); the server acts on them.
+ */
+export function decideDhcp(ctx: DhcpRequestContext): DhcpDecision {
+  const t = ctx.messageType;
+  if (ctx.request.op !== BootpOp.request) return ignore('not a BOOTREQUEST');
+  if (ctx.subnet.mode === 'off') return ignore('subnet mode is off');
+  if (ctx.subnet.mode === 'proxy') return decideProxy(ctx);
+  if (ctx.port === 'pxe') return ignore('port 4011 is only served in proxy mode');
+  if (t === DhcpMessageType.inform) return reply(ctx, DhcpMessageType.ack, ZERO);
+  if (t !== DhcpMessageType.discover && t !== DhcpMessageType.request) return ignore(`message type ${t} needs no reply`);
+  if (ctx.subnet.mode === 'reservation' && !ctx.knownHost) return ignore('reservation mode: unknown MAC');
+  if (t === DhcpMessageType.discover) {
+    if (!ctx.address) return ignore(ctx.subnet.mode === 'reservation' ? 'reservation mode: host has no reserved address in this subnet' : 'pool exhausted');
+    return reply(ctx, DhcpMessageType.offer, ctx.address);
+  }
+  return decideRequest(ctx);
+}
+
+function decideRequest(ctx: DhcpRequestContext): DhcpDecision {
+  const r = ctx.request;
+  const serverId = getIpOption(r, DhcpOption.serverIdentifier);
+  // RFC 2131 §4.3.2 SELECTING: a REQUEST naming another server means the client took its offer.
+  if (serverId !== undefined && serverId !== ctx.serverAddress) return ignore(`client selected server ${serverId}`);
+  const wanted = getIpOption(r, DhcpOption.requestedIpAddress) ?? (r.ciaddr !== ZERO ? r.ciaddr : undefined);
+  if (!wanted) return ignore('REQUEST without requested address or ciaddr');
+  // RFC 2131 §4.3.2 INIT-REBOOT/RENEWING: a wrong address MUST get a DHCPNAK.
+  if (wanted !== ctx.address) return reply(ctx, DhcpMessageType.nak, ZERO);
+  return { ...(reply(ctx, DhcpMessageType.ack, wanted) as Extract<DhcpDecision, { action: 'reply' }>), bind: { ip: wanted, leaseSeconds: ctx.subnet.leaseSeconds } };
+}
+
+function decideProxy(ctx: DhcpRequestContext): DhcpDecision {
+  const boot = bootChoiceFor(ctx);
+  if (boot.kind === 'none') return ignore(`proxy: ${boot.reason}`);
+  // PXE spec 2.1 §2.2.5: a ProxyDHCP server answers DISCOVER on 67 with an offer
+  // carrying no address, and a REQUEST on 4011 with an ACK; address requests are the site server's.
+  if (ctx.port === 'dhcp' && ctx.messageType === DhcpMessageType.discover) return reply(ctx, DhcpMessageType.offer, ZERO);
+  if (ctx.port === 'pxe' && ctx.messageType === DhcpMessageType.request) return reply(ctx, DhcpMessageType.ack, ZERO);
+  return ignore('proxy: the site DHCP server answers this');
+}
+
+function reply(ctx: DhcpRequestContext, type: number, yiaddr: string): DhcpDecision {
+  const r = ctx.request;
+  const nak = type === DhcpMessageType.nak;
+  const packet: DhcpPacket = {
+    op: BootpOp.reply, htype: r.htype, hlen: r.hlen, hops: 0, xid: r.xid, secs: 0,
+    // RFC 2131 §4.3.1 table 3: flags copied from the request; ciaddr copied only for INFORM/renew ACKs.
+    flags: r.flags, ciaddr: type === DhcpMessageType.ack ? r.ciaddr : ZERO, yiaddr,
+    siaddr: ZERO, giaddr: r.giaddr, chaddr: r.chaddr, sname: '', file: '',
+    options: [uintOption(DhcpOption.messageType, type, 1), ipOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
+  };
+  if (nak) return { action: 'reply', packet, to: destination(ctx, true) };
+  if (yiaddr !== ZERO) packet.options.push(...addressOptions(ctx));
+  const boot = bootChoiceFor(ctx);
+  if (boot.kind !== 'none') {
+    packet.file = boot.file;
+    if (boot.tftp) {
+      packet.siaddr = ctx.serverAddress; // RFC 2131 §2: siaddr is the next server (TFTP) in the boot process
+      // RFC 2132 §9.4: option 66 is the TFTP server *name* (text); some PXE ROMs prefer it to siaddr.
+      packet.options.push(textOption(DhcpOption.tftpServerName, ctx.serverAddress));
+    }
+    packet.options.push(...boot.options);
+  }
+  return { action: 'reply', packet, to: destination(ctx, false) };
+}
+
+function addressOptions(ctx: DhcpRequestContext): DhcpRawOption[] {
+  const s = ctx.subnet;
+  const out = [uintOption(DhcpOption.leaseTime, s.leaseSeconds, 4), ipOption(DhcpOption.subnetMask, maskOf(s.cidr))];
+  // RFC 2131 §4.4.5 defaults: T1 = 0.5 × lease, T2 = 0.875 × lease.
+  out.push(uintOption(DhcpOption.renewalTime, Math.floor(s.leaseSeconds / 2), 4), uintOption(DhcpOption.rebindingTime, Math.floor(s.leaseSeconds * 0.875), 4));
+  if (s.router) out.push(ipOption(DhcpOption.router, s.router));
+  if (s.dns.length) out.push(ipOption(DhcpOption.domainNameServer, ...s.dns));
+  if (s.domainName) out.push(textOption(DhcpOption.domainName, s.domainName));
+  if (ctx.hostname) out.push(textOption(DhcpOption.hostName, ctx.hostname));
+  return out;
+}
+
+/**
+ * Where the reply goes (RFC 2131 §4.1): to the relay on port 67 when giaddr
+ * is set; to ciaddr when the client has an address (not for NAK); broadcast
+ * when the broadcast bit is set. Otherwise the RFC asks for unicast to yiaddr
+ * at the client's MAC, which needs an ARP entry Node cannot write; the RFC
+ * allows broadcast instead ("MAY"), which every client accepts. PXE 4011
+ * requests are answered to their source (PXE spec 2.1 §2.2.5).
+ */
+export function destination(ctx: Pick<DhcpRequestContext, 'request' | 'port' | 'from'>, nak: boolean): UdpPeer {
+  const r = ctx.request;
+  if (ctx.port === 'pxe') return ctx.from;
+  if (r.giaddr !== ZERO) return { address: r.giaddr, port: 67 };
+  if (!nak && r.ciaddr !== ZERO) return { address: r.ciaddr, port: 68 };
+  return { address: '255.255.255.255', port: 68 };
+}

@@ -1,0 +1,157 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDhcpServer, type DhcpBackend, type DhcpHost } from './dhcp-server.js';
+import { createMemorySocket, type MemorySocket } from './dhcp-socket.js';
+import { createBrokenLeaseStore, createMemoryLeaseStore, type LeaseStore } from './lease-store.js';
+import { defaultDhcpConfig, type DhcpConfig, type DhcpSubnet } from './dhcp-config.js';
+import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
+import { ipOption, textOption, uintOption } from '../../protocols/dhcp4/options.js';
+import { summarizeDhcp } from '../../protocols/dhcp4/summarize.js';
+import { createMemoryLogger } from '../../log/logger.js';
+
+const subnet = (over: Partial<DhcpSubnet> = {}): DhcpSubnet => ({
+  cidr: '10.0.0.0/24', mode: 'full', pools: [{ start: '10.0.0.100', end: '10.0.0.102' }], router: '10.0.0.1', dns: ['10.0.0.1'],
+  leaseSeconds: 600, attached: true, ...over,
+});
+const config = (subnets: DhcpSubnet[]): DhcpConfig => ({ ...defaultDhcpConfig, enabled: true, serverAddress: '10.0.0.1', httpBase: 'http://10.0.0.1:8080', subnets });
+const backend = (hosts: Record<string, DhcpHost> = {}): DhcpBackend & { unknown: string[] } => {
+  const unknown: string[] = [];
+  return { unknown, findHostByMac: async (mac) => hosts[mac] ?? null, onUnknownMac: (mac) => { unknown.push(mac); } };
+};
+
+function request(type: number, mac: number, extra: Partial<DhcpPacket> = {}, options: DhcpPacket['options'] = []): Uint8Array {
+  const chaddr = new Uint8Array(16);
+  chaddr.set([0x52, 0x54, 0, 0, 0, mac]);
+  return encodeDhcp({
+    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x1000 + mac, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
+    chaddr, sname: '', file: '', options: [uintOption(53, type, 1), ...options], ...extra,
+  });
+}
+const client = { address: '0.0.0.0', port: 68 };
+
+async function serve(subnets: DhcpSubnet[], opts: { leases?: LeaseStore; hosts?: Record<string, DhcpHost>; now?: () => number } = {}) {
+  const dhcp = createMemorySocket();
+  const pxe = createMemorySocket();
+  const log = createMemoryLogger();
+  const b = backend(opts.hosts);
+  const server = await startDhcpServer({ config: config(subnets), backend: b, leases: opts.leases ?? createMemoryLeaseStore(), log, sockets: { dhcp, pxe }, now: opts.now });
+  return { dhcp, pxe, log, server, backend: b };
+}
+
+/** Sends one datagram and waits (bounded) for the next reply on that socket. */
+async function exchange(sock: MemorySocket, bytes: Uint8Array, from = client): Promise<{ p: DhcpPacket; to: { address: string; port: number } } | undefined> {
+  const before = sock.sent.length;
+  sock.inject(bytes, from);
+  for (let i = 0; i < 100 && sock.sent.length === before; i++) await new Promise((r) => setTimeout(r, 2));
+  const s = sock.sent[before];
+  return s && { p: decodeDhcp(s.bytes), to: s.to };
+}
+
+test('full mode: DISCOVER/OFFER/REQUEST/ACK binds a pool address and broadcasts to a client without an address', async () => {
+  const leases = createMemoryLeaseStore();
+  const { dhcp, server } = await serve([subnet()], { leases });
+  const offer = await exchange(dhcp, request(1, 1));
+  assert.equal(offer?.p.yiaddr, '10.0.0.100');
+  assert.deepEqual(offer?.to, { address: '255.255.255.255', port: 68 });
+  assert.equal(summarizeDhcp(offer!.p), 'DHCPOFFER xid=0x00001001 mac=52:54:00:00:00:01 yiaddr=10.0.0.100 54=10.0.0.1 51=600 1=255.255.255.0 58=300 59=525 3=10.0.0.1 6=10.0.0.1');
+  const ack = await exchange(dhcp, request(3, 1, {}, [ipOption(54, '10.0.0.1'), ipOption(50, '10.0.0.100')]));
+  assert.equal(summarizeDhcp(ack!.p).split(' ')[0], 'DHCPACK');
+  assert.equal((await leases.getByIp('10.0.0.100'))?.mac, '52:54:00:00:00:01');
+  await server.close();
+});
+
+test('full mode: a second MAC is never offered a held or bound address; an exhausted pool is ignored', async () => {
+  const { dhcp, server, log } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.101' }] })]);
+  assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100');
+  assert.equal((await exchange(dhcp, request(1, 2)))?.p.yiaddr, '10.0.0.101');
+  assert.equal(await exchange(dhcp, request(1, 3)), undefined);
+  assert.ok(log.lines.some((l) => (l.obj as { reason?: string }).reason === 'pool exhausted'));
+  await server.close();
+});
+
+test('full mode: a REQUEST for an address another MAC holds gets a broadcast NAK (RFC 2131 §4.3.2)', async () => {
+  const { dhcp, server } = await serve([subnet()]);
+  await exchange(dhcp, request(1, 1));
+  await exchange(dhcp, request(3, 1, {}, [ipOption(50, '10.0.0.100')]));
+  const nak = await exchange(dhcp, request(3, 2, {}, [ipOption(50, '10.0.0.100')]));
+  assert.equal(summarizeDhcp(nak!.p), 'DHCPNAK xid=0x00001002 mac=52:54:00:00:00:02 54=10.0.0.1');
+  assert.deepEqual(nak!.to, { address: '255.255.255.255', port: 68 });
+  await server.close();
+});
+
+test('two servers on one lease store never bind one address to two MACs', async () => {
+  const leases = createMemoryLeaseStore();
+  const a = await serve([subnet()], { leases });
+  const b = await serve([subnet()], { leases });
+  const offerA = await exchange(a.dhcp, request(1, 1));
+  const offerB = await exchange(b.dhcp, request(1, 2));
+  assert.equal(offerA?.p.yiaddr, offerB?.p.yiaddr); // each server holds offers only in its own memory
+  const ackA = await exchange(a.dhcp, request(3, 1, {}, [ipOption(50, offerA!.p.yiaddr)]));
+  const ackB = await exchange(b.dhcp, request(3, 2, {}, [ipOption(50, offerB!.p.yiaddr)]));
+  assert.equal(summarizeDhcp(ackA!.p).split(' ')[0], 'DHCPACK');
+  assert.equal(summarizeDhcp(ackB!.p).split(' ')[0], 'DHCPNAK');
+  assert.equal((await leases.getByIp(offerA!.p.yiaddr))?.mac, '52:54:00:00:00:01');
+  await a.server.close(); await b.server.close();
+});
+
+test('relayed requests pick the subnet by giaddr and are answered to the relay on port 67', async () => {
+  const remote = subnet({ cidr: '10.1.0.0/24', attached: false, pools: [{ start: '10.1.0.50', end: '10.1.0.60' }], router: '10.1.0.1' });
+  const { dhcp, server } = await serve([subnet(), remote]);
+  const offer = await exchange(dhcp, request(1, 1, { giaddr: '10.1.0.1', hops: 1 }), { address: '10.1.0.1', port: 67 });
+  assert.equal(offer?.p.yiaddr, '10.1.0.50');
+  assert.equal(offer?.p.giaddr, '10.1.0.1');
+  assert.deepEqual(offer?.to, { address: '10.1.0.1', port: 67 });
+  assert.equal(await exchange(dhcp, request(1, 2, { giaddr: '192.168.9.1' }), { address: '192.168.9.1', port: 67 }), undefined);
+  await server.close();
+});
+
+test('reservation mode answers only known hosts, with their reserved address and hostname', async () => {
+  const { dhcp, server, backend: b } = await serve([subnet({ mode: 'reservation' })], { hosts: { '52:54:00:00:00:07': { hostId: 'h7', state: 'ready', reservedIp: '10.0.0.77', hostname: 'node7' } } });
+  const offer = await exchange(dhcp, request(1, 7));
+  assert.equal(offer?.p.yiaddr, '10.0.0.77');
+  assert.match(summarizeDhcp(offer!.p), / 12="node7"/);
+  assert.equal(await exchange(dhcp, request(1, 8)), undefined);
+  assert.deepEqual(b.unknown, ['52:54:00:00:00:08']);
+  await server.close();
+});
+
+test('proxy mode: PXE DISCOVER on 67 gets an address-less offer with boot info; REQUEST on 4011 gets an ACK to its source', async () => {
+  const { dhcp, pxe, server } = await serve([subnet({ mode: 'proxy', pools: [] })]);
+  const pxeOpts = [uintOption(93, 0, 2), textOption(60, 'PXEClient:Arch:00000:UNDI:002001')];
+  const offer = await exchange(dhcp, request(1, 1, {}, pxeOpts));
+  assert.equal(summarizeDhcp(offer!.p), 'DHCPOFFER xid=0x00001001 mac=52:54:00:00:00:01 siaddr=10.0.0.1 file="undionly.kpxe" 54=10.0.0.1 66="10.0.0.1" 60="PXEClient" 43={6:08}');
+  const ack = await exchange(pxe, request(3, 1, { ciaddr: '10.0.0.23' }, pxeOpts), { address: '10.0.0.23', port: 4011 });
+  assert.equal(summarizeDhcp(ack!.p).split(' ')[0], 'DHCPACK');
+  assert.deepEqual(ack!.to, { address: '10.0.0.23', port: 4011 });
+  assert.equal(await exchange(dhcp, request(1, 2)), undefined, 'a non-PXE client gets nothing in proxy mode');
+  await server.close();
+});
+
+test('iPXE gets the HTTP script URL and 175.176=1 in full mode', async () => {
+  const { dhcp, server } = await serve([subnet()]);
+  const offer = await exchange(dhcp, request(1, 1, {}, [uintOption(93, 7, 2), textOption(60, 'PXEClient:Arch:00007:UNDI:003010'), textOption(77, 'iPXE')]));
+  assert.match(summarizeDhcp(offer!.p), / file="http:\/\/10.0.0.1:8080\/boot.ipxe" .* 175=\{176:01\}$/);
+  await server.close();
+});
+
+test('malformed datagrams are dropped and logged at debug; a broken store loses the request, not the server', async () => {
+  const { dhcp, server, log } = await serve([subnet()], { leases: createBrokenLeaseStore() });
+  dhcp.inject(new Uint8Array(10), client);
+  dhcp.inject(request(1, 1).subarray(0, 200), client);
+  assert.equal(await exchange(dhcp, request(1, 1)), undefined);
+  assert.equal(server.stats.malformed, 2);
+  assert.equal(server.stats.failed, 1);
+  assert.ok(log.lines.some((l) => l.level === 'debug' && l.msg === 'dhcp: malformed packet dropped'));
+  await server.close();
+});
+
+test('RELEASE frees the address for another MAC', async () => {
+  const leases = createMemoryLeaseStore();
+  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.100' }] })], { leases });
+  await exchange(dhcp, request(1, 1));
+  await exchange(dhcp, request(3, 1, {}, [ipOption(50, '10.0.0.100')]));
+  dhcp.inject(request(7, 1, { ciaddr: '10.0.0.100' }), client);
+  for (let i = 0; i < 100 && (await leases.list()).length > 0; i++) await new Promise((r) => setTimeout(r, 2));
+  assert.deepEqual(await leases.list(), []);
+  await server.close();
+});

@@ -1,0 +1,157 @@
+import { DecodeError } from '../../protocols/dhcp4/decode-error.js';
+import { DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
+import { getIpOption, getMessageType } from '../../protocols/dhcp4/options.js';
+import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
+import { silentLogger, type Logger } from '../../log/logger.js';
+import type { DhcpConfig, DhcpSubnet } from './dhcp-config.js';
+import { DHCP_PORTS } from './dhcp-config.js';
+import { bindDhcpSocket, type DatagramSocket, type UdpPeer } from './dhcp-socket.js';
+import { decideDhcp } from './decide-dhcp.js';
+import type { LeaseStore } from './lease-store.js';
+import { createLeaseWriter } from './lease-writer.js';
+import { createAddressAllocator } from './address-allocator.js';
+import { selectSubnet } from './subnet-math.js';
+
+/** A host as the DHCP server needs it; the lead implements this over the inventory. */
+export interface DhcpHost {
+  hostId: string;
+  state: string;
+  /** A reserved address (reservation mode needs one; full mode prefers it over the pool). */
+  reservedIp?: string | undefined;
+  hostname?: string | undefined;
+}
+
+/** The server's narrow view of the inventory. Called once per request; must not throw for unknown MACs (return null). */
+export interface DhcpBackend {
+  findHostByMac(mac: string): Promise<DhcpHost | null>;
+  /** Called (not awaited) for a network-booting MAC Kiln does not know, e.g. to enrol it as a `new` host. */
+  onUnknownMac?(mac: string, info: { subnet: string; vendorClass?: string | undefined; uuid?: string | undefined }): void;
+}
+
+/** Everything `startDhcpServer` needs. `sockets` and `ports` are for tests; `now` is ms since the epoch. */
+export interface DhcpServerOptions {
+  config: DhcpConfig;
+  backend: DhcpBackend;
+  leases: LeaseStore;
+  log?: Logger;
+  signal?: AbortSignal;
+  now?: () => number;
+  ports?: { dhcp: number; pxe: number };
+  sockets?: { dhcp: DatagramSocket; pxe?: DatagramSocket };
+}
+
+/** A running server. `close()` stops receiving, waits for pending lease commits, and closes the sockets. */
+export interface DhcpServer {
+  close(): Promise<void>;
+  readonly stats: { received: number; replied: number; ignored: number; malformed: number; failed: number };
+}
+
+/** Binds ports 67 (and 4011 when a subnet is in proxy mode) and serves until `close()` or `signal` aborts. */
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+  const { config, backend, leases } = opts;
+  const log = opts.log ?? silentLogger;
+  const now = opts.now ?? Date.now;
+  const ports = opts.ports ?? { dhcp: DHCP_PORTS.server, pxe: DHCP_PORTS.pxe };
+  const needPxe = config.subnets.some((s) => s.mode === 'proxy');
+  const dhcpSock = opts.sockets?.dhcp ?? await bindDhcpSocket(config.listenAddress, ports.dhcp);
+  const pxeSock = opts.sockets?.pxe ?? (needPxe && !opts.sockets ? await bindDhcpSocket(config.listenAddress, ports.pxe) : undefined);
+  const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
+  const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
+  const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0 };
+  const inflight = new Set<Promise<void>>();
+
+  const handle = async (bytes: Uint8Array, from: UdpPeer, port: 'dhcp' | 'pxe', sock: DatagramSocket): Promise<void> => {
+    stats.received++;
+    let req: DhcpPacket;
+    try {
+      req = decodeDhcp(bytes);
+    } catch (err) {
+      // STYLE F26: malformed input is logged at debug and dropped; only socket errors end the loop.
+      if (!(err instanceof DecodeError)) throw err;
+      stats.malformed++;
+      log.debug({ from: from.address, code: err.code, offset: err.offset, field: err.field }, 'dhcp: malformed packet dropped');
+      return;
+    }
+    const mac = macOf(req);
+    const fields = { mac, xid: req.xid, port, giaddr: req.giaddr };
+    try {
+      const messageType = getMessageType(req);
+      const subnet = selectSubnet(req.giaddr, config.subnets);
+      if (messageType === undefined || !subnet) {
+        stats.ignored++;
+        log.debug({ ...fields }, messageType === undefined ? 'dhcp: BOOTP without option 53 ignored' : 'dhcp: no subnet for request');
+        return;
+      }
+      const host = subnet.mode === 'off' ? null : await backend.findHostByMac(mac);
+      if (!host && subnet.mode !== 'off') backend.onUnknownMac?.(mac, { subnet: subnet.cidr });
+      await afterSideEffects(req, messageType, mac, subnet);
+      const address = await addressFor(req, messageType, mac, subnet, host);
+      const d = decideDhcp({
+        request: req, messageType, port, from, subnet, address, knownHost: host !== null, hostname: host?.hostname,
+        serverAddress: config.serverAddress, httpBase: config.httpBase, bootFiles: config.bootFiles,
+      });
+      if (d.action === 'ignore') {
+        stats.ignored++;
+        log.debug({ ...fields, reason: d.reason }, 'dhcp: request ignored');
+        return;
+      }
+      if (d.bind) {
+        const ok = await writer.put({ ip: d.bind.ip, mac, subnet: subnet.cidr, expiresAt: now() + d.bind.leaseSeconds * 1000, hostname: host?.hostname, state: 'bound' });
+        if (ok === 'conflict') {
+          // Another controller bound the address between offer and request: NAK, the client restarts at DISCOVER.
+          log.info({ ...fields, ip: d.bind.ip }, 'dhcp: address taken by another MAC; NAK');
+          d.packet.yiaddr = '0.0.0.0';
+          d.packet.options = [d.packet.options[0]!, d.packet.options[1]!];
+          d.packet.options[0] = { code: DhcpOption.messageType, data: Uint8Array.of(DhcpMessageType.nak) };
+          d.packet.file = ''; d.packet.siaddr = '0.0.0.0';
+        } else {
+          allocator.release(d.bind.ip);
+          log.info({ ...fields, ip: d.bind.ip, hostId: host?.hostId }, 'dhcp: lease bound');
+        }
+      }
+      sock.send(encodeDhcp(d.packet), d.to);
+      stats.replied++;
+    } catch (err) {
+      // A store or backend failure loses this one request; the client retransmits.
+      stats.failed++;
+      log.warn({ ...fields, err: (err as Error).message }, 'dhcp: request failed');
+    }
+  };
+
+  async function afterSideEffects(req: DhcpPacket, type: number, mac: string, subnet: DhcpSubnet): Promise<void> {
+    if (subnet.mode === 'off' || subnet.mode === 'proxy') return;
+    // RFC 2131 §4.3.4: RELEASE frees the client's address.
+    if (type === DhcpMessageType.release && req.ciaddr !== '0.0.0.0') await leases.release(req.ciaddr, mac);
+    // RFC 2131 §4.3.3: DECLINE marks the address as in use elsewhere; keep it out of the pool for one lease time.
+    const declined = getIpOption(req, DhcpOption.requestedIpAddress);
+    if (type === DhcpMessageType.decline && declined) {
+      await writer.put({ ip: declined, mac, subnet: subnet.cidr, expiresAt: now() + subnet.leaseSeconds * 1000, state: 'declined' });
+    }
+  }
+
+  async function addressFor(req: DhcpPacket, type: number, mac: string, subnet: DhcpSubnet, host: DhcpHost | null): Promise<string | undefined> {
+    if (type !== DhcpMessageType.discover && type !== DhcpMessageType.request) return undefined;
+    if (subnet.mode !== 'full' && subnet.mode !== 'reservation') return undefined;
+    const requested = getIpOption(req, DhcpOption.requestedIpAddress) ?? (req.ciaddr !== '0.0.0.0' ? req.ciaddr : undefined);
+    return allocator.choose({ mac, subnet, reservedIp: host?.reservedIp, requested, poolAllowed: subnet.mode === 'full', hold: type === DhcpMessageType.discover });
+  }
+
+  const listen = (sock: DatagramSocket, port: 'dhcp' | 'pxe') => sock.receive((bytes, from) => {
+    const p = handle(bytes, from, port, sock).catch((err) => log.error({ err: (err as Error).message }, 'dhcp: handler bug'));
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  });
+  listen(dhcpSock, 'dhcp');
+  if (pxeSock) listen(pxeSock, 'pxe');
+  log.info({ port: ports.dhcp, pxe: pxeSock ? ports.pxe : undefined, subnets: config.subnets.map((s) => `${s.cidr}:${s.mode}`) }, 'dhcp: serving');
+
+  let closing: Promise<void> | undefined;
+  const close = () => closing ??= (async () => {
+    dhcpSock.close();
+    pxeSock?.close();
+    await Promise.allSettled([...inflight]);
+    await writer.drain();
+  })();
+  opts.signal?.addEventListener('abort', () => void close(), { once: true });
+  return { close, stats };
+}

@@ -1,0 +1,64 @@
+import { createSocket } from 'node:dgram';
+
+/** A UDP endpoint: IPv4 address and port. */
+export interface UdpPeer {
+  address: string;
+  port: number;
+}
+
+/**
+ * A bound UDP socket, small enough to fake. `send` is fire-and-forget (a lost
+ * reply is covered by the client's retransmission, RFC 2131 §4.1); `receive`
+ * sets the one handler. `close` is idempotent; no handler call follows it.
+ */
+export interface DatagramSocket {
+  send(bytes: Uint8Array, to: UdpPeer): void;
+  receive(handler: (bytes: Uint8Array, from: UdpPeer) => void): void;
+  close(): void;
+}
+
+/**
+ * Binds a real UDP socket with SO_BROADCAST (needed to send to
+ * 255.255.255.255). Linux sends a limited broadcast out of the interface its
+ * route table picks for 255.255.255.255: see docs/dhcp.md "Interfaces".
+ */
+export async function bindDhcpSocket(address: string, port: number): Promise<DatagramSocket> {
+  const sock = createSocket({ type: 'udp4', reuseAddr: false });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, address, () => { sock.off('error', reject); resolve(); });
+  });
+  sock.setBroadcast(true);
+  // An error event after bind (ICMP unreachable, ENOBUFS) must not crash the process; sends are retried by clients.
+  sock.on('error', () => {});
+  let closed = false;
+  return {
+    send(bytes, to) { if (!closed) sock.send(bytes, to.port, to.address, () => {}); },
+    receive(handler) {
+      sock.removeAllListeners('message');
+      sock.on('message', (msg, r) => { if (!closed) handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address: r.address, port: r.port }); });
+    },
+    close() { if (!closed) { closed = true; sock.close(); } },
+  };
+}
+
+/** One end of an in-memory socket pair: `sent` records every datagram this end sent. */
+export interface MemorySocket extends DatagramSocket {
+  sent: Array<{ bytes: Uint8Array; to: UdpPeer }>;
+  /** Delivers a datagram to this end's handler as if it came from `from`. */
+  inject(bytes: Uint8Array, from: UdpPeer): void;
+}
+
+/** An in-memory socket for tests: replies land in `sent`; requests go in with `inject`. */
+export function createMemorySocket(): MemorySocket {
+  let handler: ((b: Uint8Array, f: UdpPeer) => void) | undefined;
+  let closed = false;
+  const sent: MemorySocket['sent'] = [];
+  return {
+    sent,
+    send(bytes, to) { if (!closed) sent.push({ bytes: bytes.slice(), to }); },
+    receive(h) { handler = h; },
+    close() { closed = true; },
+    inject(bytes, from) { if (!closed) handler?.(bytes, from); },
+  };
+}
