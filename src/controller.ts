@@ -1,22 +1,54 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
-import { buildApp } from './api/build-app.js';
+import { buildApp, type DomainPlugin } from './api/build-app.js';
 import { tokenRoutes } from './auth/routes.js';
 import { createTokenService } from './auth/token-service.js';
+import { createUserService } from './auth/user-service.js';
+import { userRoutes } from './auth/user-routes.js';
+import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
+import type { KilnUrls } from './deploy/render-context.js';
+import { deployRoutes } from './deploy/routes.js';
 import { eventRoutes } from './event/routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
+import type { Mac } from './inventory/mac.js';
 import { hostRoutes } from './inventory/routes.js';
 import type { Logger } from './log/logger.js';
+import { createNodeService } from './node/node-service.js';
+import { nodeAdminRoutes, nodeRoutes, nodeSource } from './node/routes.js';
+import { createSecretsService } from './node/secrets-service.js';
+import { secretsRoutes } from './node/secrets-routes.js';
+import { getNodeTrust } from './node/sql-node-trust-store.js';
+import { createProfileCatalog } from './profile/profile-catalog.js';
+import { profileRoutes } from './profile/routes.js';
+import { ruleRoutes } from './rule/routes.js';
+import { createSshService } from './ssh/ssh-service.js';
+import { sshRoutes } from './ssh/routes.js';
+import type { SiteContext } from './template/render-context.js';
+import type { SshCa } from './trust/ssh/ssh-ca.js';
 
-/** What the controller is built from: an open, migrated database and the secret box for BMC passwords. */
+/** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
   db: Kysely<any>;
   seal: (clear: string) => string;
   open: (sealed: string) => string;
+  sshCa: SshCa;
+  profilesDir: string;
+  site: SiteContext;
+  /** Where nodes reach this controller (may change once the listen address is known). */
+  urls: () => KilnUrls;
   log: Logger;
   httpLogger?: PinoLogger | false;
   bodyLimit?: number;
+  nodeRateLimit?: number;
+  sshHostValidityDays?: number;
   now?: () => Date;
+  /** The MAC holding a DHCP lease on an address (from the DHCP server), for node credential checks. */
+  leaseOwner?: (ip: string) => Promise<Mac | null>;
+  /** Power requests of deploy/release (one-time network boot + power cycle). */
+  power?: PowerRequest;
+  /** Extra route plugins (boot files, power) added by `main`. */
+  extraPlugins?: DomainPlugin[];
 }
 
 /**
@@ -24,19 +56,36 @@ export interface ControllerDeps {
  * (which pass an in-memory SQLite). Does not listen.
  */
 export async function createController(deps: ControllerDeps) {
-  const inventory = createInventoryService({ db: deps.db, seal: deps.seal, open: deps.open, log: deps.log.child({ domain: 'inventory' }), now: deps.now });
-  const tokens = createTokenService({ db: deps.db, log: deps.log.child({ domain: 'auth' }), now: deps.now });
+  const { db, log } = deps;
+  const inventory = createInventoryService({ db, seal: deps.seal, open: deps.open, log: log.child({ domain: 'inventory' }), now: deps.now });
+  const tokens = createTokenService({ db, log: log.child({ domain: 'auth' }), now: deps.now });
+  const users = createUserService({ db, tokens, log: log.child({ domain: 'auth' }), now: deps.now });
+  const node = createNodeService({ db, inventory, log: log.child({ domain: 'node' }), now: deps.now, failureLimit: deps.nodeRateLimit, leaseOwner: deps.leaseOwner });
+  const secrets = createSecretsService({ db, now: deps.now });
+  const ssh = createSshService({ db, ca: deps.sshCa, inventory, domain: deps.site.domain, hostValidityDays: deps.sshHostValidityDays ?? 365, now: deps.now });
+  const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
+  await profiles.reload();
+  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power, now: deps.now, newId: randomUUID });
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
-    auth: { token: (t) => tokens.authenticate(t) },
+    auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
       { plugin: hostRoutes, options: { inventory } },
       { plugin: eventRoutes, options: { listEvents: inventory.listEvents } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
+      { plugin: userRoutes, options: { users } },
+      { plugin: nodeRoutes, options: { node, db, secrets } },
+      { plugin: nodeAdminRoutes, options: { node, inventory } },
+      { plugin: secretsRoutes, options: { secrets, inventory } },
+      { plugin: sshRoutes, options: { ssh, inventory, lastIp: async (id: string) => (await getNodeTrust(db, id)).lastIp } },
+      { plugin: profileRoutes, options: { profiles } },
+      { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
+      { plugin: deployRoutes, options: { deploy, inventory, db } },
+      ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, inventory, tokens };
+  return { app, db, inventory, tokens, users, node, secrets, ssh, profiles, deploy };
 }
 
 /** The controller's type, for tests and `main`. */

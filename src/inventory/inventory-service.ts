@@ -132,6 +132,17 @@ export function createInventoryService(deps: InventoryDeps) {
       });
     },
 
+    /** Stores newly reported facts without a state change (a re-discovery of an enrolled host). */
+    async recordFacts(idOrName: string, extra: Pick<StoredHost, 'facts' | 'hardwareHash' | 'needsAttention' | 'firmware'>, actor: string): Promise<Host> {
+      return change(async (trx, at) => {
+        const before = await mustGet(trx, idOrName);
+        const after: StoredHost = { ...before, ...extra, version: before.version + 1, updatedAt: at };
+        await hosts.putHost(trx, after, before.version);
+        await appendEvent(trx, { actor, kind: 'host.facts', hostId: after.id, subject: after.name, message: `facts of ${after.name} updated`, before: { hardwareHash: before.hardwareHash }, after: { hardwareHash: after.hardwareHash } }, at);
+        return view(after);
+      });
+    },
+
     async getHost(idOrName: string): Promise<Host> {
       return view(await mustGet(db, idOrName));
     },

@@ -1,22 +1,33 @@
-// Test support: a whole controller on an in-memory SQLite, with one token per role.
+// Test support: a whole controller on an in-memory SQLite with the shipped
+// profiles and a throw-away SSH CA, with one token per role.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openSqlite } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrate.js';
-import { createController, type Controller } from '../../src/controller.js';
+import { createController, type Controller, type ControllerDeps } from '../../src/controller.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { loadOrCreateSshCa } from '../../src/trust/ssh/ssh-ca.js';
+
+export const repoProfilesDir = fileURLToPath(new URL('../../profiles', import.meta.url));
 
 export interface TestController extends Controller {
-  tokens: Controller['tokens'];
   bearer: { admin: string; operator: string; viewer: string };
   close(): Promise<void>;
 }
 
-export async function createTestController(opts: { bodyLimit?: number } = {}): Promise<TestController> {
+export async function createTestController(opts: Partial<ControllerDeps> = {}): Promise<TestController> {
   const store = openSqlite(':memory:');
   await migrateToLatest(store.db);
+  const sshCa = await loadOrCreateSshCa(join(mkdtempSync(join(tmpdir(), 'kiln-test-ca-')), 'ssh'));
   const c = await createController({
-    db: store.db, log: silentLogger, bodyLimit: opts.bodyLimit,
+    db: store.db, log: silentLogger, sshCa, profilesDir: repoProfilesDir,
+    site: { domain: 'lab.test', timezone: 'UTC', ntp: [], dns: [] },
+    urls: () => ({ baseUrl: 'http://192.0.2.1:8080', apiUrl: 'http://192.0.2.1:8080', caPem: '' }),
     seal: (s) => `test-sealed:${Buffer.from(s).toString('base64')}`,
     open: (s) => Buffer.from(s.slice(12), 'base64').toString(),
+    ...opts,
   });
   const mk = async (role: 'admin' | 'operator' | 'viewer') => `Bearer ${(await c.tokens.create({ name: `t-${role}`, role }, 'test')).token}`;
   const bearer = { admin: await mk('admin'), operator: await mk('operator'), viewer: await mk('viewer') };

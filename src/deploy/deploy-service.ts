@@ -1,0 +1,86 @@
+import type { Kysely } from 'kysely';
+import { KilnError } from '../error/kiln-error.js';
+import type { Host } from '../inventory/host.js';
+import type { InventoryService } from '../inventory/inventory-service.js';
+import type { NodeService } from '../node/node-service.js';
+import type { ProfileCatalog } from '../profile/profile-catalog.js';
+import type { SiteContext } from '../template/render-context.js';
+import { renderBootSpec } from '../template/render-boot-spec.js';
+import { renderImageSpec } from '../template/render-image-spec.js';
+import { renderProfileFile } from '../template/render-profile-file.js';
+import { buildRenderContext, type KilnUrls } from './render-context.js';
+import { getCurrentDeployment, insertDeployment, type Deployment } from './deployment.js';
+
+/** What a deploy or release asks of the host's power driver; absent when no BMC is set or power is not wired. */
+export type PowerRequest = (host: Host, action: 'netboot' | 'poweroff', reason: string) => Promise<void>;
+
+export interface DeployDeps {
+  db: Kysely<any>;
+  inventory: InventoryService;
+  node: NodeService;
+  profiles: ProfileCatalog;
+  site: SiteContext;
+  urls: () => KilnUrls;
+  power?: PowerRequest;
+  now?: () => Date;
+  newId: () => string;
+}
+
+/**
+ * Deploy and release. A deploy renders every install file, the boot spec and
+ * the image spec once, keeps them as the host's deployment, moves the host to
+ * `deploying`, arms a one-time enrolment for its installer and asks the power
+ * driver for a one-time network boot. Rendering errors refuse the deploy, so
+ * a broken template never reaches a booting machine.
+ */
+export function createDeployService(deps: DeployDeps) {
+  const now = () => (deps.now ?? (() => new Date()))().toISOString();
+
+  function render(host: Host, profileName: string, variables: Record<string, unknown>): Omit<Deployment, 'id' | 'hostId' | 'status' | 'createdAt' | 'createdBy' | 'installedAt' | 'completedAt'> {
+    const profile = deps.profiles.get(profileName);
+    if (!profile) throw new KilnError('not_found', `no loaded profile named ${profileName}; see \`kiln profile list\``);
+    const ctx = buildRenderContext(host, profile, deps.site, deps.urls(), variables);
+    const files = Object.fromEntries([...profile.files.keys()].map((name) => [name, renderProfileFile(profile, name, ctx)]));
+    const bootSpec = renderBootSpec(profile, ctx);
+    const imageSpec = profile.image ? { ...renderImageSpec(profile, ctx) } as Record<string, unknown> : null;
+    return { profile: profileName, files, bootSpec, imageSpec };
+  }
+
+  return {
+    /** Renders without deploying: what `deploy` would give this host (for `kiln host deploy --dry-run`). */
+    async preview(hostRef: string, profileName: string | undefined, variables: Record<string, unknown> = {}) {
+      const host = await deps.inventory.getHost(hostRef);
+      const name = profileName ?? host.profile;
+      if (!name) throw new KilnError('validation_failed', `host ${host.name} has no profile; pass one (--profile)`);
+      return render(host, name, variables);
+    },
+
+    async deploy(hostRef: string, opts: { profile?: string; variables?: Record<string, unknown>; actor: string; reason?: string; reuse?: boolean }): Promise<{ host: Host; deployment: Deployment }> {
+      let host = await deps.inventory.getHost(hostRef);
+      const name = opts.profile ?? host.profile;
+      if (!name) throw new KilnError('validation_failed', `host ${host.name} has no profile; pass one (--profile)`);
+      const previous = opts.reuse ? await getCurrentDeployment(deps.db, host.id) : null;
+      if (opts.reuse && !previous) throw new KilnError('not_found', `host ${host.name} has no earlier deployment to repeat`);
+      const rendered = previous ? { profile: previous.profile, files: previous.files, bootSpec: previous.bootSpec, imageSpec: previous.imageSpec } : render(host, name, opts.variables ?? {});
+      const deployment: Deployment = { id: deps.newId(), hostId: host.id, ...rendered, status: 'deploying', createdAt: now(), createdBy: opts.actor, installedAt: null, completedAt: null };
+      host = await deps.inventory.transition(host.id, 'deploying', { actor: opts.actor, reason: opts.reason ?? `deploy ${rendered.profile}`, extra: { profile: rendered.profile } });
+      await insertDeployment(deps.db, deployment);
+      await deps.node.arm(host.id, `deploy ${rendered.profile}`, opts.actor);
+      if (deps.power && host.bmc) await deps.power(host, 'netboot', `deploy ${rendered.profile}`);
+      return { host, deployment };
+    },
+
+    /** Release: with `wipe` the host boots the wipe image and returns to ready when it reports; without, it is ready at once. */
+    async release(hostRef: string, opts: { wipe: boolean; actor: string; reason?: string }): Promise<Host> {
+      let host = await deps.inventory.getHost(hostRef);
+      host = await deps.inventory.transition(host.id, 'releasing', { actor: opts.actor, reason: opts.reason ?? (opts.wipe ? 'release with wipe' : 'release') });
+      if (!opts.wipe) return deps.inventory.transition(host.id, 'ready', { actor: opts.actor, reason: 'released without wipe' });
+      await deps.node.arm(host.id, 'wipe', opts.actor);
+      if (deps.power && host.bmc) await deps.power(host, 'netboot', 'wipe');
+      return host;
+    },
+  };
+}
+
+/** The deploy service's type. */
+export type DeployService = ReturnType<typeof createDeployService>;

@@ -1,0 +1,53 @@
+import type { Kysely } from 'kysely';
+
+/**
+ * One deployment of a host: the profile and every file rendered for it at
+ * deploy time, kept so a re-install is identical and an operator can see
+ * exactly what the host got. Install files hold no secrets.
+ */
+export interface Deployment {
+  id: string;
+  hostId: string;
+  profile: string;
+  files: Record<string, string>;
+  bootSpec: { kernel: string; initrd: string[]; cmdline: string };
+  imageSpec: Record<string, unknown> | null;
+  status: 'deploying' | 'installed' | 'complete' | 'failed' | 'superseded';
+  createdAt: string;
+  createdBy: string;
+  installedAt: string | null;
+  completedAt: string | null;
+}
+
+const fromRow = (r: any): Deployment => ({
+  id: r.id, hostId: r.host_id, profile: r.profile, files: JSON.parse(r.files), bootSpec: JSON.parse(r.boot_spec),
+  imageSpec: r.image_spec ? JSON.parse(r.image_spec) : null, status: r.status, createdAt: r.created_at, createdBy: r.created_by,
+  installedAt: r.installed_at, completedAt: r.completed_at,
+});
+
+/** The newest deployment of a host, or null. */
+export async function getCurrentDeployment(db: Kysely<any>, hostId: string): Promise<Deployment | null> {
+  const r = await db.selectFrom('deployments').selectAll().where('host_id', '=', hostId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return r ? fromRow(r) : null;
+}
+
+/** A host's deployments, newest first. */
+export async function listDeployments(db: Kysely<any>, hostId: string): Promise<Deployment[]> {
+  return (await db.selectFrom('deployments').selectAll().where('host_id', '=', hostId).orderBy('created_at', 'desc').execute()).map(fromRow);
+}
+
+/** Inserts a deployment and marks the host's earlier open ones superseded. */
+export async function insertDeployment(db: Kysely<any>, d: Deployment): Promise<void> {
+  await db.updateTable('deployments').set({ status: 'superseded' }).where('host_id', '=', d.hostId).where('status', 'in', ['deploying', 'installed']).execute();
+  await db.insertInto('deployments').values({
+    id: d.id, host_id: d.hostId, profile: d.profile, files: JSON.stringify(d.files), boot_spec: JSON.stringify(d.bootSpec),
+    image_spec: d.imageSpec ? JSON.stringify(d.imageSpec) : null, status: d.status, created_at: d.createdAt, created_by: d.createdBy,
+    installed_at: null, completed_at: null,
+  }).execute();
+}
+
+/** Moves a deployment to a later status, stamping installed/completed times. */
+export async function setDeploymentStatus(db: Kysely<any>, id: string, status: Deployment['status'], at: string): Promise<void> {
+  const extra = status === 'installed' ? { installed_at: at } : status === 'complete' ? { completed_at: at } : {};
+  await db.updateTable('deployments').set({ status, ...extra }).where('id', '=', id).execute();
+}

@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { KilnError } from '../error/kiln-error.js';
+import { appendEvent } from '../event/sql-event-store.js';
+import { formatHardwareDiff, hardwareDiff, hardwareHash } from '../inventory/hardware-hash.js';
+import type { Host } from '../inventory/host.js';
+import type { InventoryService } from '../inventory/inventory-service.js';
+import { parseMac, type Mac } from '../inventory/mac.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { expandName, selectRule } from '../rule/match-rule.js';
+import { listRules } from '../rule/sql-rule-store.js';
+import { getCurrentDeployment, setDeploymentStatus } from '../deploy/deployment.js';
+import type { Principal } from '../auth/role.js';
+import { createNodeCredential, hashSecret } from '../trust/credential/node-credential.js';
+import { createRateWindow } from './rate-window.js';
+import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
+
+/** Where a node call came from: its source address and the MAC it claims (X-Kiln-Mac), if any. */
+export interface NodeSource {
+  ip: string;
+  claimedMac?: Mac | null;
+}
+
+export interface NodeServiceDeps {
+  db: Kysely<any>;
+  inventory: InventoryService;
+  log?: Logger;
+  now?: () => Date;
+  /** Failed credential attempts allowed per source address per minute. */
+  failureLimit?: number;
+  /** The MAC holding a DHCP lease on `ip` (from the DHCP server), so a node on another host's address is refused. */
+  leaseOwner?: (ip: string) => Promise<Mac | null>;
+}
+
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {});
+
+/** Node-facing operations: enrolment, credential checks, facts, install progress. Every refusal is an event. */
+export function createNodeService(deps: NodeServiceDeps) {
+  const { db, inventory } = deps;
+  const log = deps.log ?? silentLogger;
+  const now = () => (deps.now ?? (() => new Date()))();
+  const failures = createRateWindow({ limit: deps.failureLimit ?? 20, windowMs: 60_000, now: () => now().getTime() });
+
+  async function refuse(kind: string, message: string, source: NodeSource, host: Host | null, code: 'credential_invalid' | 'enrolment_closed'): Promise<never> {
+    failures.fail(source.ip);
+    await appendEvent(db, { actor: `node@${source.ip}`, kind, hostId: host?.id ?? null, subject: host?.name ?? null, message, data: { ip: source.ip, claimedMac: source.claimedMac ?? null } }, now().toISOString());
+    log.warn({ ip: source.ip, host: host?.name, kind }, message);
+    throw new KilnError(code, message);
+  }
+
+  function checkRate(source: NodeSource): void {
+    const wait = failures.blocked(source.ip);
+    if (wait > 0) throw new KilnError('rate_limited', `too many failed node credential attempts from ${source.ip}; retry in ${wait} s`, { details: { retryAfter: wait } });
+  }
+
+  async function issue(host: Host, reason: string, source: NodeSource): Promise<string> {
+    const { secret, hash } = createNodeCredential();
+    const at = now().toISOString();
+    await db.transaction().execute(async (trx) => {
+      const t = await getNodeTrust(trx, host.id);
+      await putNodeTrust(trx, { ...t, credentialHash: hash, issuedAt: at, revokedAt: null, armed: false, armedReason: null, lastIp: source.ip, lastSeenAt: at });
+      await appendEvent(trx, { actor: `node:${host.name}`, kind: 'node.enrolled', hostId: host.id, subject: host.name, message: `node credential issued to ${host.name} (${reason})`, data: { ip: source.ip } }, at);
+    });
+    return secret;
+  }
+
+  function bootMacOf(facts: Record<string, unknown>): Mac {
+    const direct = parseMac(String(facts['bootMac'] ?? ''));
+    const nic = Array.isArray(facts['nics']) ? parseMac(String(obj(facts['nics'][0])['mac'] ?? '')) : null;
+    const mac = direct ?? nic;
+    if (!mac) throw new KilnError('validation_failed', 'facts must carry bootMac (or nics[0].mac) as a MAC address', { issues: [{ path: '/facts/bootMac', code: 'bad_mac', message: 'missing or not a MAC' }] });
+    return mac;
+  }
+
+  function nicsOf(facts: Record<string, unknown>, bootMac: Mac) {
+    const list = Array.isArray(facts['nics']) ? facts['nics'].map(obj) : [];
+    const nics = list.flatMap((n) => { const m = parseMac(String(n['mac'] ?? '')); return m ? [{ mac: m, name: n['name'] ? String(n['name']) : null, boot: m === bootMac }] : []; });
+    return nics.some((n) => n.boot) ? nics : [{ mac: bootMac, name: null, boot: true }, ...nics];
+  }
+
+  /** Applies the first matching rule on a host's first facts: name, profile, tags. */
+  async function applyRules(host: Host, facts: Record<string, unknown>): Promise<Host> {
+    const rule = selectRule(await listRules(db), facts);
+    if (!rule) return host;
+    const name = rule.assign.name ? expandName(rule.assign.name, facts) : undefined;
+    const updated = await inventory.updateHost(host.id, {
+      name, profile: rule.assign.profile, tags: rule.assign.tags ? [...new Set([...host.tags, ...rule.assign.tags])] : undefined,
+    }, { actor: 'system', reason: `rule ${rule.name}` });
+    return updated;
+  }
+
+  return {
+    /** Resolves a node credential to its host; refuses (and records) a wrong one, a revoked one, or one used from another host's address. */
+    async authenticate(secret: string, source: NodeSource): Promise<Principal> {
+      checkRate(source);
+      const t = await getNodeTrustByHash(db, hashSecret(secret));
+      if (!t) return refuse('node.credential_refused', `unknown node credential from ${source.ip}`, source, null, 'credential_invalid');
+      const host = await inventory.getHost(t.hostId);
+      if (source.claimedMac && !host.nics.some((n) => n.mac === source.claimedMac)) {
+        return refuse('node.credential_refused', `credential of ${host.name} presented by MAC ${source.claimedMac}, which is not ${host.name}'s`, source, host, 'credential_invalid');
+      }
+      const owner = deps.leaseOwner ? await deps.leaseOwner(source.ip) : null;
+      if (owner && !host.nics.some((n) => n.mac === owner)) {
+        return refuse('node.credential_refused', `credential of ${host.name} used from ${source.ip}, which is leased to MAC ${owner}`, source, host, 'credential_invalid');
+      }
+      await touchNodeTrust(db, host.id, source.ip, now().toISOString());
+      return { kind: 'node', hostId: host.id, hostName: host.name };
+    },
+
+    /**
+     * A discovery report. The first report of a host enrols it (credential
+     * returned once); later ones must carry that credential. Stores facts and
+     * the hardware hash, records a diff when the hash changes, applies rules
+     * on the first report, and moves new/discovering hosts to ready.
+     */
+    async discover(facts: Record<string, unknown>, source: NodeSource, bearer: string | null): Promise<{ hostId: string; name: string; credential?: string }> {
+      checkRate(source);
+      const mac = bootMacOf(facts);
+      let host = await inventory.findHostByMac(mac);
+      if (!host) {
+        host = await inventory.createHost({ name: `node-${mac.replace(/:/g, '')}`, nics: nicsOf(facts, mac) }, { actor: `node@${source.ip}`, reason: 'unknown MAC reported facts' });
+      }
+      const trust = await getNodeTrust(db, host.id);
+      let credential: string | undefined;
+      if (bearer) {
+        const p = await this.authenticate(bearer, { ...source, claimedMac: mac });
+        if (p.kind !== 'node' || p.hostId !== host.id) return refuse('node.credential_refused', `credential presented for ${host.name} belongs to another host`, source, host, 'credential_invalid');
+      } else if (trust.armed) {
+        credential = await issue(host, trust.armedReason ?? 'first discovery', source);
+      } else {
+        return refuse('node.enrol_refused', `${host.name} (${mac}) is already enrolled; a node must present its credential, or an operator must run \`kiln host rearm ${host.name}\``, source, host, 'enrolment_closed');
+      }
+      const firstFacts = Object.keys(host.facts).length === 0;
+      const hash = hardwareHash(facts);
+      if (host.hardwareHash && host.hardwareHash !== hash) {
+        const diff = hardwareDiff(host.facts, facts);
+        await inventory.recordEvent({ actor: `node:${host.name}`, kind: 'host.hardware_changed', hostId: host.id, subject: host.name,
+          message: `hardware of ${host.name} changed (${host.hardwareHash} → ${hash}):\n${formatHardwareDiff(diff)}`, before: { hardwareHash: host.hardwareHash }, after: { hardwareHash: hash }, data: { diff } });
+      }
+      const changed = !!host.hardwareHash && host.hardwareHash !== hash;
+      const firmware = facts['firmware'] === 'uefi' || facts['firmware'] === 'bios' ? facts['firmware'] : host.firmware;
+      const extra = { facts, hardwareHash: hash, needsAttention: host.needsAttention || changed, firmware };
+      const actor = `node:${host.name}`;
+      if (host.state === 'new') host = await inventory.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
+      if (host.state === 'discovering') host = await inventory.transition(host.id, 'ready', { actor, reason: 'facts received', extra });
+      else host = await inventory.recordFacts(host.id, extra, actor);
+      if (firstFacts) host = await applyRules(host, facts);
+      return { hostId: host.id, name: host.name, ...(credential ? { credential } : {}) };
+    },
+
+    /** Issues a credential to an armed host (installers, after a deploy armed it). */
+    async enrol(mac: Mac, source: NodeSource): Promise<{ hostId: string; name: string; credential: string }> {
+      checkRate(source);
+      const host = await inventory.findHostByMac(mac);
+      if (!host) return refuse('node.enrol_refused', `enrolment refused: no host has MAC ${mac}`, source, null, 'enrolment_closed');
+      const trust = await getNodeTrust(db, host.id);
+      if (!trust.armed) return refuse('node.enrol_refused', `enrolment refused for ${host.name}: already enrolled and not re-armed (deploy or \`kiln host rearm ${host.name}\`)`, source, host, 'enrolment_closed');
+      const credential = await issue(host, trust.armedReason ?? 'armed', source);
+      return { hostId: host.id, name: host.name, credential };
+    },
+
+    /** Arms (or disarms) the next enrolment of a host; used by deploy and `kiln host rearm`. */
+    async arm(hostId: string, reason: string, actor: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const t = await getNodeTrust(trx, hostId);
+        await putNodeTrust(trx, { ...t, armed: true, armedReason: reason });
+        const h = await inventory.getHost(hostId);
+        await appendEvent(trx, { actor, kind: 'node.armed', hostId, subject: h.name, message: `enrolment of ${h.name} armed: ${reason}` }, now().toISOString());
+      });
+    },
+
+    /** Revokes a host's credential (it must enrol again after a re-arm). */
+    async revoke(hostId: string, actor: string, reason: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const t = await getNodeTrust(trx, hostId);
+        const at = now().toISOString();
+        await putNodeTrust(trx, { ...t, credentialHash: null, revokedAt: at });
+        const h = await inventory.getHost(hostId);
+        await appendEvent(trx, { actor, kind: 'node.credential_revoked', hostId, subject: h.name, message: `node credential of ${h.name} revoked`, reason }, at);
+      });
+    },
+
+    /** Install progress from a node; stage `installed` marks the deployment written (next boot goes to disk). */
+    async progress(p: Principal & { kind: 'node' }, stage: string, message: string): Promise<void> {
+      const d = await getCurrentDeployment(db, p.hostId);
+      if (stage === 'installed' && d && d.status === 'deploying') await setDeploymentStatus(db, d.id, 'installed', now().toISOString());
+      await inventory.recordEvent({ actor: `node:${p.hostName}`, kind: 'node.progress', hostId: p.hostId, subject: p.hostName, message: `${stage}: ${message}`, data: { stage, deployment: d?.id ?? null } });
+    },
+
+    /** The node says its job is done: deploying → deployed, releasing → ready. */
+    async complete(p: Principal & { kind: 'node' }, stage: string): Promise<Host> {
+      const host = await inventory.getHost(p.hostId);
+      if (host.state === 'deploying') {
+        const d = await getCurrentDeployment(db, host.id);
+        if (d) await setDeploymentStatus(db, d.id, 'complete', now().toISOString());
+        return inventory.transition(host.id, 'deployed', { actor: `node:${host.name}`, reason: `${stage} complete` });
+      }
+      if (host.state === 'releasing') return inventory.transition(host.id, 'ready', { actor: `node:${host.name}`, reason: `${stage} complete` });
+      await inventory.recordEvent({ actor: `node:${host.name}`, kind: 'node.checkin', hostId: host.id, subject: host.name, message: `${host.name} checked in (${stage}) in state ${host.state}` });
+      return host;
+    },
+
+    /** The node reports a failure at a stage: the host goes to failed with the reason. */
+    async failed(p: Principal & { kind: 'node' }, stage: string, reason: string): Promise<Host> {
+      return inventory.transition(p.hostId, 'failed', { actor: `node:${p.hostName}`, reason, failedStage: stage });
+    },
+
+    /** What a waiting node should do next: reboot when a deploy or a wipe awaits it. */
+    async next(p: Principal & { kind: 'node' }): Promise<{ action: 'wait' | 'reboot' | 'poweroff' }> {
+      const host = await inventory.getHost(p.hostId);
+      return { action: host.state === 'deploying' || host.state === 'releasing' ? 'reboot' : 'wait' };
+    },
+
+    newId: () => randomUUID(),
+  };
+}
+
+/** The node service's type. */
+export type NodeService = ReturnType<typeof createNodeService>;
