@@ -50,7 +50,6 @@ facts_disks() {
     sectors=$(read_trim "$d/size")
     model=$(read_trim "$d/device/model"); serial=$(read_trim "$d/device/serial")
     [ -z "$serial" ] && serial=$(read_trim "$d/serial")
-    [ -z "$model" ] && model=$(read_trim "$d/device/vendor")
     case "$(read_trim "$d/queue/rotational")" in 1) rot=true ;; 0) rot=false ;; *) rot=null ;; esac
     case "$(read_trim "$d/removable")" in 1) rem=true ;; *) rem=false ;; esac
     size=null; [ -n "$sectors" ] && size=$((sectors * 512))

@@ -20,6 +20,12 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
   const t0 = Date.now();
   const image = await buildDiscoveryImage({ cacheDir });
   t.diagnostic(`image ${image.version} ready in ${Date.now() - t0} ms (cached: ${image.cached})`);
+  const t1 = Date.now();
+  const again = await buildDiscoveryImage({ cacheDir });
+  assert.equal(again.cached, true, 'a second build with the same inputs comes from the cache');
+  assert.equal(again.initrdPath, image.initrdPath);
+  assert.ok(Date.now() - t1 < 5_000, `cached build took ${Date.now() - t1} ms`);
+  t.diagnostic(`cached rebuild: ${Date.now() - t1} ms`);
   const disk = join(work, 'disk.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '2G']);
   const network = createVmNetwork('disc', work);
@@ -38,6 +44,7 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
     const report = await api.waitFor((c) => c.path === '/api/v1/node/discover', 300_000);
     t.diagnostic(`boot to discover report: ${Date.now() - bootStart} ms`);
     const facts = (report.body as { facts: any }).facts;
+    t.diagnostic(JSON.stringify({ ...facts, pci: facts.pci.length }));
     assert.equal(facts.bootMac, mac);
     const nic = facts.nics.find((n: any) => n.mac === mac);
     assert.ok(nic, `a NIC with ${mac} in ${JSON.stringify(facts.nics)}`);
@@ -57,7 +64,7 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
     // The agent keeps the credential and polls /next with it; "poweroff" ends the VM.
     await api.waitFor((c) => c.path === '/api/v1/node/next' && c.authorization === `Bearer ${api.credential}`, 60_000);
     api.setNextAction('poweroff');
-    const code = await Promise.race([vm.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 60_000))]);
+    const code = await Promise.race([vm.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 60_000).unref())]);
     assert.equal(code, 0, 'the guest powered itself off when told');
     t.diagnostic(`boot to poweroff: ${Date.now() - bootStart} ms`);
   } catch (err) {
