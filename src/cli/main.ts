@@ -6,6 +6,7 @@ import { resolveClientConfig } from './client-config.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
+import { registerUserCommands } from './commands/user.js';
 import { exitCodeForError, exitCodes } from './exit-codes.js';
 import { processOutput, type Output } from './output.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(env: Record<string, string | undefined>, o: Output,
   registerServeCommand(program, o, env, onStarted);
   registerHostCommands(program, api, o, env);
   registerTokenCommands(program, api, o);
+  registerUserCommands(program, api, o, env);
   return program;
 }
 
