@@ -2,6 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import { buildApp, type DomainPlugin } from './api/build-app.js';
+import { bootFilesPlugin } from './boot/http/boot-files.js';
+import { bootRoutes } from './boot/http/boot-routes.js';
+import { createBootService } from './boot/http/boot-service.js';
+import type { NodeImage } from './boot/http/host-script.js';
+import { nodeImageRoutes, profileFilesRoutes } from './boot/http/profile-files-routes.js';
 import { tokenRoutes } from './auth/routes.js';
 import { createTokenService } from './auth/token-service.js';
 import { createUserService } from './auth/user-service.js';
@@ -47,6 +52,8 @@ export interface ControllerDeps {
   leaseOwner?: (ip: string) => Promise<Mac | null>;
   /** Power requests of deploy/release (one-time network boot + power cycle). */
   power?: PowerRequest;
+  /** Boot files: Debian's iPXE binaries, and Kiln's node image (null until built). */
+  boot?: { ipxeDir?: string; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string };
   /** Extra route plugins (boot files, power) added by `main`. */
   extraPlugins?: DomainPlugin[];
 }
@@ -66,6 +73,15 @@ export async function createController(deps: ControllerDeps) {
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
   const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power, now: deps.now, newId: randomUUID });
+  const nodeImage = deps.boot?.nodeImage ?? (() => null);
+  const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
+  const bootFiles: DomainPlugin[] = [
+    { plugin: bootRoutes, options: { boot }, prefix: '' },
+    { plugin: profileFilesRoutes, options: { profiles }, prefix: '' },
+    ...(deps.boot?.ipxeDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.ipxeDir, urlPrefix: '/ipxe/' }, prefix: '' }] : []),
+    ...(deps.boot?.imagesDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/' }, prefix: '' }] : []),
+    { plugin: nodeImageRoutes, options: { nodeImage }, prefix: '' },
+  ];
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
@@ -82,10 +98,11 @@ export async function createController(deps: ControllerDeps) {
       { plugin: profileRoutes, options: { profiles } },
       { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
       { plugin: deployRoutes, options: { deploy, inventory, db } },
+      ...bootFiles,
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, inventory, tokens, users, node, secrets, ssh, profiles, deploy };
+  return { app, db, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy };
 }
 
 /** The controller's type, for tests and `main`. */

@@ -162,21 +162,23 @@ export function createNodeService(deps: NodeServiceDeps) {
 
     /** Arms (or disarms) the next enrolment of a host; used by deploy and `kiln host rearm`. */
     async arm(hostId: string, reason: string, actor: string): Promise<void> {
+      // Read the host before the transaction: on SQLite a query outside the
+      // open transaction would wait for it forever (one connection).
+      const h = await inventory.getHost(hostId);
       await db.transaction().execute(async (trx) => {
         const t = await getNodeTrust(trx, hostId);
         await putNodeTrust(trx, { ...t, armed: true, armedReason: reason });
-        const h = await inventory.getHost(hostId);
         await appendEvent(trx, { actor, kind: 'node.armed', hostId, subject: h.name, message: `enrolment of ${h.name} armed: ${reason}` }, now().toISOString());
       });
     },
 
     /** Revokes a host's credential (it must enrol again after a re-arm). */
     async revoke(hostId: string, actor: string, reason: string): Promise<void> {
+      const h = await inventory.getHost(hostId);
       await db.transaction().execute(async (trx) => {
         const t = await getNodeTrust(trx, hostId);
         const at = now().toISOString();
         await putNodeTrust(trx, { ...t, credentialHash: null, revokedAt: at });
-        const h = await inventory.getHost(hostId);
         await appendEvent(trx, { actor, kind: 'node.credential_revoked', hostId, subject: h.name, message: `node credential of ${h.name} revoked`, reason }, at);
       });
     },

@@ -23,8 +23,8 @@ export function createSecretsService(deps: { db: Kysely<any>; now?: () => Date }
   const { db } = deps;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  async function read(scope: string): Promise<NodeSecrets | null> {
-    const r = await db.selectFrom('site_secrets').selectAll().where('scope', '=', scope).executeTakeFirst();
+  async function read(scope: string, exec: Kysely<any> = db): Promise<NodeSecrets | null> {
+    const r = await exec.selectFrom('site_secrets').selectAll().where('scope', '=', scope).executeTakeFirst();
     return r ? { rootPasswordHash: r.root_password_hash, authorizedKeys: JSON.parse(r.authorized_keys) } : null;
   }
 
@@ -55,7 +55,7 @@ export function createSecretsService(deps: { db: Kysely<any>; now?: () => Date }
     /** Sets secrets for a scope; the event records what changed, never a password or hash. */
     async set(scope: string, input: SecretsInput, actor: string, hostId: string | null = null): Promise<{ hasRootPassword: boolean; authorizedKeys: string[] }> {
       return db.transaction().execute(async (trx) => {
-        const prev = await read(scope);
+        const prev = await read(scope, trx);
         const next = normalise(input, prev);
         const row = { root_password_hash: next.rootPasswordHash, authorized_keys: JSON.stringify(next.authorizedKeys), updated_at: now() };
         if (prev) await trx.updateTable('site_secrets').set(row).where('scope', '=', scope).execute();

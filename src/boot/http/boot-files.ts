@@ -22,10 +22,12 @@ export interface BootFilesOptions {
  * listings. Caching headers: ETag and Last-Modified, no max-age (files change on deploy).
  */
 export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app: FastifyInstance, opts: BootFilesOptions) => {
+  // `serve: false`: @fastify/static only decorates reply.sendFile here; the
+  // route below is Kiln's own so it can declare its access like every route
+  // (firmware fetches carry no credential: boot files are public by design).
   await app.register(fastifyStatic, {
     root: opts.root,
-    prefix: opts.urlPrefix ?? '/boot/',
-    decorateReply: false,
+    serve: false,
     index: false,
     list: false,
     dotfiles: 'deny',
@@ -33,6 +35,10 @@ export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app:
     etag: true,
     lastModified: true,
     cacheControl: false,
-    wildcard: true,
+  });
+  const prefix = opts.urlPrefix ?? '/boot/';
+  app.get(`${prefix}*`, { config: { access: 'public' }, schema: { hide: true } }, (req, reply) => {
+    const rel = (req.params as { '*': string })['*'];
+    return reply.sendFile(rel, opts.root);
   });
 };

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Deployment } from '../../deploy/deployment.js';
+import type { Host } from '../../inventory/host.js';
+import type { Mac } from '../../inventory/mac.js';
+import { formatChainScript } from '../../protocols/ipxe/script.js';
+import { renderHostScript, type HostScriptInput } from './host-script.js';
+
+const host = (state: Host['state'], extra: Partial<Host> = {}): Host => ({
+  id: 'h1', name: 'node-1', state, stateReason: null, failedStage: null, profile: null, firmware: 'bios',
+  nics: [{ mac: '52:54:00:12:34:56' as Mac, name: null, boot: true }], tags: [], labels: {}, facts: {}, hardwareHash: null,
+  needsAttention: false, bmc: null, version: 1, createdAt: '', updatedAt: '', ...extra,
+});
+const deployment = (status: Deployment['status']): Deployment => ({
+  id: 'd1', hostId: 'h1', profile: 'debian-12', files: {}, status, createdAt: '', createdBy: '', installedAt: null, completedAt: null, imageSpec: null,
+  bootSpec: { kernel: 'http://mirror/linux', initrd: ['http://mirror/initrd.gz'], cmdline: 'auto=true url=http://k/p.cfg' },
+});
+const input = (h: Host, extra: Partial<HostScriptInput> = {}): HostScriptInput => ({
+  host: h, deployment: null, query: { platform: 'pcbios', arch: 'x86_64' }, baseUrl: 'http://10.9.0.1:8080',
+  nodeImage: { kernelUrl: 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz', initrdUrl: 'http://10.9.0.1:8080/boot/kiln/x86_64/initrd.img', arch: 'x86_64' },
+  retry: { url: 'http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%3A12%3A34%3A56&platform=pcbios&arch=x86_64', delaySeconds: 10 },
+  nodeImageArgs: 'console=ttyS0,115200', ...extra,
+});
+
+const discoveryScript = `#!ipxe
+echo Kiln: node-1 is new: booting the discovery image
+kernel http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz initrd=initrd.img kiln.url=http://10.9.0.1:8080 kiln.mode=discover kiln.mac=52:54:00:12:34:56 BOOTIF=01-52-54-00-12-34-56 console=ttyS0,115200 || goto failed
+initrd --name initrd.img http://10.9.0.1:8080/boot/kiln/x86_64/initrd.img || goto failed
+boot || goto failed
+:failed
+echo Kiln: booting the kernel failed; retrying in 10 s
+sleep 10
+chain --replace --autofree http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%3A12%3A34%3A56&platform=pcbios&arch=x86_64 || goto failed
+`;
+
+describe('per-host iPXE script', () => {
+  it('new host → discovery image (full text)', () => assert.equal(renderHostScript(input(host('new'))), discoveryScript));
+
+  it('ready on BIOS → sanboot the first disk; on UEFI → exit to the boot manager', () => {
+    assert.equal(renderHostScript(input(host('ready'))), '#!ipxe\necho Kiln: node-1 is ready: booting from local disk\nsanboot --no-describe --drive 0x80 || exit\n');
+    assert.equal(renderHostScript(input(host('deployed'), { query: { platform: 'efi', arch: 'x86_64' } })), '#!ipxe\necho Kiln: node-1 is deployed: booting from local disk\nexit\n');
+  });
+
+  it('deploying → the installer with initrd= on the command line', () => {
+    const s = renderHostScript(input(host('deploying'), { deployment: deployment('deploying') }));
+    assert.match(s, /^kernel http:\/\/mirror\/linux initrd=initrd\.img auto=true url=http:\/\/k\/p\.cfg \|\| goto failed$/m);
+    assert.match(s, /^initrd --name initrd\.img http:\/\/mirror\/initrd\.gz \|\| goto failed$/m);
+  });
+
+  it('deploying but installed → local disk (no install loop)', () => {
+    assert.match(renderHostScript(input(host('deploying'), { deployment: deployment('installed') })), /sanboot --no-describe --drive 0x80/);
+  });
+
+  it('releasing → wipe image', () => assert.match(renderHostScript(input(host('releasing'))), /kiln\.mode=wipe/));
+
+  it('failed → the reason, a wait and a retry; never a silent hang', () => {
+    const s = renderHostScript(input(host('failed', { stateReason: 'disk not found', failedStage: 'install' })));
+    assert.match(s, /echo Kiln: node-1 failed at install: disk not found/);
+    assert.match(s, /^sleep 10$/m);
+    assert.match(s, /^chain --replace --autofree http:\/\/10\.9\.0\.1:8080\/boot\/host\.ipxe/m);
+  });
+
+  it('a command line that would make iPXE expand a setting is refused with a wait script', () => {
+    const d = deployment('deploying');
+    d.bootSpec.cmdline = 'root=${evil}';
+    const s = renderHostScript(input(host('deploying'), { deployment: d }));
+    assert.match(s, /cannot build a boot script: cmdline: contains "\$ \{", which iPXE would expand|cannot build a boot script/);
+    assert.ok(!s.includes('kernel '));
+  });
+
+  it('no node image yet or another arch → explains and waits', () => {
+    assert.match(renderHostScript(input(host('new'), { nodeImage: null })), /node image is not built yet/);
+    assert.match(renderHostScript(input(host('new'), { query: { platform: 'efi', arch: 'arm64' } })), /no discover image for architecture arm64/);
+  });
+
+  it('the chain script asks for the per-host script with the MAC, UUID, arch and platform', () => {
+    assert.equal(formatChainScript('http://10.9.0.1:8080/boot/host.ipxe', 5), `#!ipxe
+:retry
+chain --replace --autofree http://10.9.0.1:8080/boot/host.ipxe?mac=\${net0/mac}&uuid=\${uuid}&arch=\${buildarch}&platform=\${platform} || goto failed
+:failed
+echo Kiln: fetching this machine's boot script failed; retrying in 5 s
+sleep 5
+goto retry
+`);
+  });
+});

@@ -1,0 +1,82 @@
+import type { Deployment } from '../../deploy/deployment.js';
+import type { Host } from '../../inventory/host.js';
+import { formatKernelScript, formatLocalBootScript, formatWaitScript, IpxeScriptError, type IpxeRetry } from '../../protocols/ipxe/script.js';
+
+/** What the firmware told us in the script URL (`platform` is pcbios or efi; `arch` is iPXE's buildarch). */
+export interface BootQuery {
+  platform: 'pcbios' | 'efi';
+  arch: string;
+}
+
+/** Kiln's own node image (discovery, image writer, wipe share one kernel and initramfs). Null when it is not built yet. */
+export interface NodeImage {
+  kernelUrl: string;
+  initrdUrl: string;
+  arch: string;
+}
+
+/** Everything the per-host script depends on; the decision is a pure function of it. */
+export interface HostScriptInput {
+  host: Host;
+  deployment: Deployment | null;
+  query: BootQuery;
+  baseUrl: string;
+  nodeImage: NodeImage | null;
+  retry: IpxeRetry;
+  /** Extra kernel arguments for Kiln's node image (e.g. the console). */
+  nodeImageArgs: string;
+}
+
+const bootMac = (h: Host) => h.nics.find((n) => n.boot)?.mac ?? h.nics[0]?.mac ?? '';
+
+function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: string): string {
+  if (!i.nodeImage) return formatWaitScript(`${i.host.name}: Kiln's node image is not built yet (kiln image build-discovery)`, i.retry);
+  if (i.query.arch && i.query.arch !== 'x86_64' && i.query.arch !== 'i386' && i.nodeImage.arch === 'x86_64') {
+    return formatWaitScript(`${i.host.name}: no ${mode} image for architecture ${i.query.arch}`, i.retry);
+  }
+  const mac = bootMac(i.host);
+  return formatKernelScript(title, {
+    kernel: i.nodeImage.kernelUrl,
+    initrds: [{ url: i.nodeImage.initrdUrl, name: 'initrd.img' }],
+    // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
+    cmdline: `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')} ${i.nodeImageArgs}`.trim(),
+  }, i.retry);
+}
+
+/**
+ * Chooses and renders the iPXE script for one host from its state: new or
+ * discovering → discovery image; ready, deployed, retired → local disk;
+ * deploying → the deployment's installer until it reports `installed`, then
+ * local disk; releasing → wipe image; failed → the reason, then retry.
+ */
+export function renderHostScript(i: HostScriptInput): string {
+  const h = i.host;
+  try {
+    switch (h.state) {
+      case 'new':
+      case 'discovering':
+        return nodeImageScript(i, 'discover', `${h.name} is ${h.state}: booting the discovery image`);
+      case 'releasing':
+        return nodeImageScript(i, 'wipe', `${h.name} is releasing: booting the wipe image`);
+      case 'deploying': {
+        const d = i.deployment;
+        if (!d) return formatWaitScript(`${h.name} is deploying but has no deployment record; deploy it again`, i.retry);
+        if (d.status === 'installed' || d.status === 'complete') return formatLocalBootScript(`${h.name}: installed, booting from local disk`, i.query.platform);
+        return formatKernelScript(`${h.name}: installing profile ${d.profile}`, {
+          kernel: d.bootSpec.kernel,
+          initrds: d.bootSpec.initrd.map((url, n) => ({ url, name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img` })),
+          cmdline: d.bootSpec.cmdline,
+        }, i.retry);
+      }
+      case 'failed':
+        return formatWaitScript(`${h.name} failed${h.failedStage ? ` at ${h.failedStage}` : ''}: ${h.stateReason ?? 'no reason given'}; fix it and move the host on (kiln host state)`, i.retry);
+      case 'ready':
+      case 'deployed':
+      case 'retired':
+        return formatLocalBootScript(`${h.name} is ${h.state}: booting from local disk`, i.query.platform);
+    }
+  } catch (err) {
+    if (err instanceof IpxeScriptError) return formatWaitScript(`${h.name}: cannot build a boot script: ${err.message}`, i.retry);
+    throw err;
+  }
+}
