@@ -1,0 +1,118 @@
+// DHCPv4 benchmark: full DORA exchanges per second with durable leases, Kiln
+// vs dnsmasq vs kea-dhcp4 (memfile), each in its own network namespace,
+// driven by the same perfdhcp run (relayed: giaddr 10.82.0.1, so every server
+// answers by unicast to port 67). Run as root: npx tsx bench/dhcp.bench.ts [seconds]
+// Durability differs: Kiln commits to SQLite with synchronous=FULL before each
+// ACK (group commit); Kea memfile appends to its CSV without fsync; dnsmasq
+// rewrites its lease file without fsync.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNetns, type TestNetns } from '../test/support/netns.js';
+import { defaultDhcpConfig, type DhcpConfig } from '../src/boot/dhcp/dhcp-config.js';
+
+const seconds = Number(process.argv[2] ?? 10);
+const work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-bench-'));
+const SERVER = '10.81.0.1';
+const RELAY = '10.82.0.1';
+
+interface Result { name: string; rate: number; sent: number; acked: number; drops: number }
+
+async function waitFor(p: ChildProcess, what: RegExp | number, label: string): Promise<void> {
+  if (typeof what === 'number') { await new Promise((r) => setTimeout(r, what)); return; }
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${label} did not start`)), 30_000);
+    p.stdout!.on('data', (d) => { if (what.test(String(d))) { clearTimeout(t); resolve(); } });
+    p.on('exit', (c) => { clearTimeout(t); reject(new Error(`${label} exited ${c}`)); });
+  });
+}
+
+function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || !p.pid) return Promise.resolve();
+  const done = new Promise<void>((r) => p.once('exit', () => r()));
+  process.kill(p.pid, 'SIGTERM');
+  return Promise.race([done, new Promise<void>((r) => setTimeout(() => { try { process.kill(p.pid!, 'SIGKILL'); } catch { /* gone */ } r(); }, 10_000))]);
+}
+
+function perfdhcp(name: string): Result {
+  let out = '';
+  try {
+    out = execFileSync('perfdhcp', ['-4', '-l', RELAY, '-r', '20000', '-p', String(seconds), '-R', '60000', '-W', '1000000', SERVER],
+      { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  } catch (err) {
+    out = String((err as { stdout?: string }).stdout ?? ''); // perfdhcp exits 3 when packets were dropped
+  }
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+  return {
+    name,
+    rate: num(/Rate: ([\d.]+) 4-way exchanges\/second/),
+    sent: num(/DISCOVER-OFFER\*+\s+sent packets: (\d+)/),
+    acked: num(/REQUEST-ACK\*+\s+sent packets: \d+\s+received packets: (\d+)/),
+    drops: num(/DISCOVER-OFFER\*+\s+sent packets: \d+\s+received packets: \d+\s+drops: (\d+)/),
+  };
+}
+
+async function run(name: string, start: (ns: TestNetns) => Promise<ChildProcess>): Promise<Result> {
+  const ns = createNetns('db', '10.81.0.254/24', `${SERVER}/24`);
+  try {
+    execFileSync('ip', ['addr', 'add', `${RELAY}/16`, 'dev', ns.hostIf]);
+    ns.exec('ip', ['route', 'add', '10.82.0.0/16', 'dev', ns.nsIf]);
+    const p = await start(ns);
+    try { return perfdhcp(name); } finally { await stop(p); }
+  } finally {
+    ns.remove();
+  }
+}
+
+const kiln = async (ns: TestNetns) => {
+  const cfg: DhcpConfig = {
+    ...defaultDhcpConfig, enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:8080`,
+    subnets: [
+      { cidr: '10.81.0.0/24', mode: 'full', pools: [], dns: [], leaseSeconds: 3600, attached: true },
+      { cidr: '10.82.0.0/16', mode: 'full', pools: [{ start: '10.82.0.10', end: '10.82.255.250' }], router: RELAY, dns: [SERVER], leaseSeconds: 3600, attached: false },
+    ],
+  };
+  writeFileSync(join(work, 'kiln.json'), JSON.stringify({ dhcp: cfg }));
+  const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', join(work, 'kiln.json'), join(work, 'kiln.sqlite')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await waitFor(p, /ready/, 'kiln');
+  return p;
+};
+
+const dnsmasq = async (ns: TestNetns) => {
+  const p = ns.spawn('/usr/sbin/dnsmasq', ['--no-daemon', '--port=0', '--user=root', `--interface=${ns.nsIf}`, '--bind-interfaces',
+    `--dhcp-range=10.82.0.10,10.82.255.250,255.255.0.0,1h`, `--dhcp-leasefile=${join(work, 'dnsmasq.leases')}`, '--dhcp-authoritative',
+    '--dhcp-lease-max=100000', '--no-ping', `--dhcp-option=3,${RELAY}`, `--dhcp-option=6,${SERVER}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await waitFor(p, 1500, 'dnsmasq');
+  return p;
+};
+
+const kea = async (ns: TestNetns) => {
+  const conf = {
+    Dhcp4: {
+      'interfaces-config': { interfaces: [ns.nsIf], 'dhcp-socket-type': 'udp' },
+      'lease-database': { type: 'memfile', persist: true, name: join(work, 'kea-leases4.csv'), 'lfc-interval': 0 },
+      'valid-lifetime': 3600,
+      subnet4: [{ id: 1, subnet: '10.82.0.0/16', pools: [{ pool: '10.82.0.10 - 10.82.255.250' }], 'option-data': [{ name: 'routers', data: RELAY }, { name: 'domain-name-servers', data: SERVER }] }],
+      loggers: [{ name: 'kea-dhcp4', severity: 'WARN', output_options: [{ output: 'stderr' }] }],
+    },
+  };
+  writeFileSync(join(work, 'kea.json'), JSON.stringify(conf));
+  const p = ns.spawn('/usr/sbin/kea-dhcp4', ['-c', join(work, 'kea.json')], {
+    stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, KEA_LOCKFILE_DIR: work, KEA_PIDFILE_DIR: work },
+  });
+  await waitFor(p, 2500, 'kea');
+  return p;
+};
+
+try {
+  const results = [await run('kiln', kiln), await run('dnsmasq', dnsmasq), await run('kea-dhcp4 (memfile)', kea)];
+  const base = results[0]!.rate;
+  console.log(`\nDHCPv4 DORA/s, perfdhcp relayed, ${seconds} s each, 2-core machine\n`);
+  console.log('server               DORA/s    sent     ACKed    drops   kiln/x');
+  for (const r of results) {
+    console.log(`${r.name.padEnd(20)} ${r.rate.toFixed(0).padStart(7)} ${String(r.sent).padStart(8)} ${String(r.acked).padStart(8)} ${String(r.drops).padStart(8)}   ${(base / r.rate).toFixed(2)}`);
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
