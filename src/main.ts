@@ -1,10 +1,15 @@
 // The composition root of `kiln serve`: config → store → services → servers,
 // all under one AbortController; the first fatal error stops everything.
+import { createServer as createHttpsServer } from 'node:https';
 import { hostname, networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pino from 'pino';
 import type { Config } from './config/load.js';
+import { startNetworkServers, type NetworkServers } from './boot/network-servers.js';
+import type { NodeImage } from './boot/http/host-script.js';
 import { createController } from './controller.js';
+import { buildDiscoveryImage } from './discovery/build-discovery-image.js';
+import { KilnError } from './error/kiln-error.js';
 import type { Logger } from './log/logger.js';
 import type { SiteContext } from './template/render-context.js';
 import { openDatabase } from './store/database.js';
@@ -44,25 +49,61 @@ function serverNames(listen: string): { dnsNames: string[]; ipAddresses: string[
   return { dnsNames: [...new Set([hostname(), 'localhost'])], ipAddresses: [...new Set([...ips, ...(bound && bound !== '0.0.0.0' && bound !== '::' ? [bound] : [])])] };
 }
 
+/** Kiln's node image, built (or found in the cache) in the background; null until ready. */
+function startNodeImage(cacheDir: string, mode: string, log: Logger): () => (NodeImage & { dir: string }) | null {
+  let image: (NodeImage & { dir: string }) | null = null;
+  if (mode === 'off') return () => null;
+  buildDiscoveryImage({ cacheDir, log: log.child({ domain: 'discovery' }) })
+    .then((img) => {
+      image = { dir: dirname(img.kernelPath), arch: 'x86_64', kernelUrl: '', initrdUrl: '' };
+      log.info({ version: img.version, cached: img.cached }, 'node image ready');
+    })
+    .catch((err) => log.warn({ err: (err as Error).message }, 'node image could not be built; discovery boots will wait (run `kiln image build-discovery` to see why)'));
+  return () => image;
+}
+
 /** Starts the controller with a validated config. Throws KilnError (store_unavailable, config_invalid) on start-up failure. */
 export async function runServe(config: Config, opts: { print?: (line: string) => void } = {}): Promise<RunningController> {
   const v = config.values;
   const dataDir = String(v['data-dir']);
   const pinoLog = pino({ level: String(v['log-level']), base: { service: 'kiln' }, redact: { paths: ['req.headers.authorization', '*.password', 'password'], censor: '[redacted]' } });
   const log = pinoLog as unknown as Logger;
+  const abort = new AbortController();
   const store = await openDatabase({ dataDir, databaseUrl: v['database-url'] as string | undefined });
+  const closers: Array<() => Promise<void>> = [() => store.close()];
+  const stop = async () => {
+    abort.abort();
+    for (const c of closers.reverse()) await c().catch((err) => log.warn({ err: (err as Error).message }, 'error while stopping'));
+  };
   try {
     const applied = await migrateToLatest(store.db);
     log.info({ store: store.describe, applied }, 'store ready');
-    const trust = await loadTrust({ dataDir, server: { kind: 'issue', ...serverNames(String(v['listen'])) }, logger: log });
+    const certFile = v['tls-cert-file'] as string | undefined;
+    const keyFile = v['tls-key-file'] as string | undefined;
+    if (!!certFile !== !!keyFile) throw new KilnError('config_invalid', 'set both tls-cert-file and tls-key-file, or neither');
+    const trust = await loadTrust({ dataDir, server: certFile && keyFile ? { kind: 'files', certFile, keyFile } : { kind: 'issue', ...serverNames(String(v['listen'])) }, logger: log });
     const { host, port } = splitListen(String(v['listen']));
-    const baseUrl = String(v['public-url'] ?? `http://${host === '0.0.0.0' || host === '::' ? firstIpv4() : host}:${port}`);
+    const publicHost = host === '0.0.0.0' || host === '::' ? firstIpv4() : host;
+    const baseUrl = String(v['public-url'] ?? `http://${publicHost}:${port}`);
+    const tlsListen = String(v['tls-listen'] ?? '');
+    const apiUrl = tlsListen ? `https://${new URL(baseUrl).hostname}:${splitListen(tlsListen).port}` : baseUrl;
+    const nodeImage = startNodeImage(join(dataDir, 'cache'), String(v['node-image']), log);
+    let network: NetworkServers | null = null;
     const controller = await createController({
       db: store.db, log, httpLogger: pinoLog, bodyLimit: Number(v['body-limit']), nodeRateLimit: Number(v['node-rate-limit']),
       sshCa: trust.sshCa, profilesDir: String(v['profiles-dir']), site: siteOf(config.sections['site']),
-      urls: () => ({ baseUrl, apiUrl: baseUrl, caPem: trust.tlsCa.certPem }),
+      urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
       seal: (clear) => sealSecret(trust.dataKey, clear, 'bmc'), open: (sealed) => openSecret(trust.dataKey, sealed, 'bmc'),
+      leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
+      boot: {
+        ipxeDir: String(v['ipxe-dir']), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
+        nodeImage: () => {
+          const img = nodeImage();
+          return img ? { ...img, kernelUrl: `${baseUrl}/boot/kiln/x86_64/vmlinuz`, initrdUrl: `${baseUrl}/boot/kiln/x86_64/initrd.img` } : null;
+        },
+      },
     });
+    closers.push(() => controller.app.close());
     const adminTokenFile = String(v['admin-token-file'] ?? join(dataDir, 'admin-token'));
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);
     if (adminToken) {
@@ -70,16 +111,20 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
         `First start: created admin token (shown once, also saved to ${adminTokenFile} mode 0600):\n  ${adminToken}`);
     }
     const address = await controller.app.listen({ host, port });
+    if (tlsListen) {
+      // The same app answers on HTTPS: one route table, one auth hook.
+      const tls = createHttpsServer({ cert: trust.server.certPem, key: trust.server.keyPem }, (req, res) => controller.app.routing(req, res));
+      const t = splitListen(tlsListen);
+      await new Promise<void>((resolve, reject) => { tls.once('error', reject); tls.listen(t.port, t.host, () => resolve()); });
+      closers.push(() => new Promise<void>((r) => { tls.closeAllConnections(); tls.close(() => r()); }));
+      log.info({ address: apiUrl, fingerprint: trust.server.fingerprint }, 'HTTPS API listening (pin this fingerprint: KILN_CA_FINGERPRINT)');
+    }
+    network = await startNetworkServers({ db: store.db, inventory: controller.inventory, log, sections: config.sections, publicHost, baseUrl, ipxeDir: String(v['ipxe-dir']), signal: abort.signal });
+    closers.push(() => network!.close());
     log.info({ address, dataDir }, 'kiln controller listening');
-    return {
-      address, adminToken,
-      async stop() {
-        await controller.app.close();
-        await store.close();
-      },
-    };
+    return { address, adminToken, stop };
   } catch (err) {
-    await store.close().catch(() => {});
+    await stop();
     throw err;
   }
 }

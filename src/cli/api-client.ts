@@ -1,4 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { createPinnedAgent } from '../trust/tls/pinned-agent.js';
 import type { ClientConfig } from './client-config.js';
+
+/** The TLS policy for an https:// server: a pinned certificate fingerprint, a CA file, or the system trust store. */
+function dispatcherFor(cfg: ClientConfig): Dispatcher | undefined {
+  if (!cfg.server.startsWith('https:')) return undefined;
+  if (cfg.caFingerprint) return createPinnedAgent(cfg.caFingerprint);
+  if (cfg.caFile) return new Agent({ connect: { ca: readFileSync(cfg.caFile, 'utf8') } });
+  return undefined;
+}
 
 /** An API error as the CLI sees it: the controller's code and message, or `unreachable`. */
 export class ApiError extends Error {
@@ -8,16 +19,18 @@ export class ApiError extends Error {
 }
 
 /** A thin JSON client for the Kiln API. */
-export function createApiClient(cfg: ClientConfig, fetchImpl: typeof fetch = fetch) {
+export function createApiClient(cfg: ClientConfig) {
+  const dispatcher = dispatcherFor(cfg);
   async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const h: Record<string, string> = { accept: 'application/json', ...headers };
     if (cfg.token) h['authorization'] = `Bearer ${cfg.token}`;
     if (body !== undefined) h['content-type'] = 'application/json';
-    let res: Response;
+    let res: Awaited<ReturnType<typeof undiciFetch>>;
     try {
-      res = await fetchImpl(`${cfg.server}${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+      res = await undiciFetch(`${cfg.server}${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000), dispatcher });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code === 'tls_pin_mismatch') throw new ApiError('tls_pin_mismatch', `refusing ${cfg.server}: ${cause.message}; if the controller's certificate really changed, update KILN_CA_FINGERPRINT (\`kiln serve\` logs the new one)`, 0);
       throw new ApiError('unreachable', `cannot reach the Kiln controller at ${cfg.server} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`kiln serve\` running? set --server or KILN_SERVER`, 0);
     }
     if (res.status === 204) return undefined as T;

@@ -40,7 +40,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     if (err instanceof ApiError) {
       o.err(`error: ${err.message}${err.code !== 'unreachable' ? ` [${err.code}]` : ''}`);
       for (const i of err.issues) o.err(`  ${i.path}: ${i.message}`);
-      return err.code === 'unreachable' ? exitCodes.unavailable : exitCodeForError(err.code);
+      return err.code === 'unreachable' || err.code === 'tls_pin_mismatch' ? exitCodes.unavailable : exitCodeForError(err.code);
     }
     if (err instanceof KilnError) {
       o.err(`error: ${err.message} [${err.code}]`);

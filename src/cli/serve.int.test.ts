@@ -91,6 +91,28 @@ describe('kiln serve as a process', () => {
     }
   });
 
+  it('the API answers on HTTPS; the CLI connects with the pinned fingerprint and refuses another', async () => {
+    const dir = tmp();
+    const s = await startServe(['--data-dir', dir]);
+    try {
+      const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+      const fp = /"fingerprint":"(sha256:[0-9A-F:]+)"/.exec(s.output())?.[1];
+      assert.ok(fp, 'serve logs the certificate fingerprint');
+      const ok = await runKiln(['host', 'list', '--json'], { KILN_SERVER: s.tlsUrl, KILN_TOKEN: token, KILN_CA_FINGERPRINT: fp! });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(JSON.parse(ok.stdout), []);
+      const wrong = fp!.replace(/^sha256:(..)/, (_, b: string) => `sha256:${b === 'AA' ? 'BB' : 'AA'}`);
+      const bad = await runKiln(['host', 'list'], { KILN_SERVER: s.tlsUrl, KILN_TOKEN: token, KILN_CA_FINGERPRINT: wrong });
+      assert.equal(bad.code, 6);
+      assert.match(bad.stderr, /refusing https:\/\/127\.0\.0\.1:\d+: .*presented sha256:/);
+      const withCa = await runKiln(['host', 'list'], { KILN_SERVER: s.tlsUrl, KILN_TOKEN: token, KILN_CA_FILE: join(dir, 'tls', 'ca.pem') });
+      assert.equal(withCa.code, 0, withCa.stderr);
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+  });
+
   it('a bad config value stops start-up naming the setting', async () => {
     const r = await runKiln(['serve', '--data-dir', tmp(), '--listen', 'localhost', '--log-level', 'chatty']);
     assert.equal(r.code, 6);

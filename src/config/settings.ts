@@ -17,7 +17,7 @@ export interface SettingSpec {
   check?: (v: string) => string | null;
 }
 
-const hostPort = (v: string): string | null => (/^(\[[0-9a-f:]+\]|[^:\s]+):\d{1,5}$/i.test(v) && Number(v.split(':').pop()) < 65536 ? null : 'expected HOST:PORT such as 0.0.0.0:8080');
+const hostPort = (v: string): string | null => (v === '' ? null : /^(\[[0-9a-f:]+\]|[^:\s]+):\d{1,5}$/i.test(v) && Number(v.split(':').pop()) < 65536 ? null : 'expected HOST:PORT such as 0.0.0.0:8080');
 const httpUrl = (v: string): string | null => (/^https?:\/\/[^\s/]+(\/\S*)?$/.test(v) ? null : 'expected an http:// or https:// URL such as http://10.0.0.1:8080');
 const pgUrl = (v: string): string | null => (/^postgres(ql)?:\/\/\S+$/.test(v) ? null : 'expected a postgres:// URL such as postgres://kiln@db.example:5432/kiln');
 
@@ -31,6 +31,11 @@ export const settings: readonly SettingSpec[] = [
   { name: 'ipxe-dir', type: 'string', default: '/usr/lib/ipxe', help: "Directory holding Debian's iPXE binaries (undionly.kpxe, ipxe.efi, snp.efi)." },
   { name: 'admin-token-file', type: 'string', default: undefined, help: 'Where the first admin token is written on first start (default: <data-dir>/admin-token, mode 0600).' },
   { name: 'body-limit', type: 'integer', default: 1048576, min: 1024, max: 1073741824, help: 'Largest accepted API request body, in bytes.' },
+  { name: 'tls-listen', type: 'string', default: '0.0.0.0:8443', check: hostPort, help: 'HTTPS listen address for the API (certificate from Kiln\'s CA in data-dir/tls, or tls-cert-file/tls-key-file); empty string disables it.' },
+  { name: 'tls-cert-file', type: 'string', default: undefined, help: 'Operator-supplied PEM certificate for the HTTPS API (with tls-key-file); default: issued by Kiln\'s own CA.' },
+  { name: 'tls-key-file', type: 'string', default: undefined, help: 'Operator-supplied PEM private key for the HTTPS API.' },
+  { name: 'node-image', type: 'enum', values: ['auto', 'off'], default: 'auto', help: 'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not.' },
+  { name: 'node-image-args', type: 'string', default: 'console=tty0 console=ttyS0,115200', help: 'Extra kernel arguments for Kiln\'s node image (discovery, image writer, wipe).' },
   { name: 'node-rate-limit', type: 'integer', default: 20, min: 1, max: 100000, help: 'Failed node-credential attempts allowed per source address per minute.' },
 ];
 

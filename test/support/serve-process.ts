@@ -20,6 +20,7 @@ export function freePort(): Promise<number> {
 export interface ServeProcess {
   child: ChildProcess;
   url: string;
+  tlsUrl: string;
   output(): string;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -28,7 +29,8 @@ export interface ServeProcess {
 /** Starts `kiln serve` and waits (bounded) until /api/v1/health answers. */
 export async function startServe(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServeProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [kilnBin, 'serve', '--listen', `127.0.0.1:${port}`, ...args], {
+  const tlsPort = await freePort();
+  const child = spawn(process.execPath, [kilnBin, 'serve', '--listen', `127.0.0.1:${port}`, '--tls-listen', `127.0.0.1:${tlsPort}`, '--node-image', 'off', ...args], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -41,7 +43,7 @@ export async function startServe(args: string[], env: Record<string, string> = {
     if (child.exitCode !== null) throw new Error(`kiln serve exited early:\n${out}`);
     try {
       const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return { child, url, output: () => out, exited };
+      if (res.ok) return { child, url, tlsUrl: `https://127.0.0.1:${tlsPort}`, output: () => out, exited };
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -1,0 +1,85 @@
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import type { Kysely } from 'kysely';
+import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
+import type { InventoryService } from '../inventory/inventory-service.js';
+import { parseMac, type Mac } from '../inventory/mac.js';
+import type { Logger } from '../log/logger.js';
+import { DhcpConfigSchema, type DhcpConfig } from './dhcp/dhcp-config.js';
+import { startDhcpServer, type DhcpBackend, type DhcpServer } from './dhcp/dhcp-server.js';
+import { createSqlLeaseStore } from './dhcp/sql-lease-store.js';
+import { createDirectorySource } from './tftp/directory-source.js';
+import { TftpConfigSchema, type TftpConfig } from './tftp/tftp-config.js';
+import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
+
+/** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
+export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
+  const value = Value.Default(schema, Value.Clone({ ...defaults, ...((raw && typeof raw === 'object') ? raw as object : {}) }));
+  const issues: ErrorIssue[] = [...Value.Errors(schema, value)].map((e) => ({ path: `${name}${e.path.replace(/\//g, '.')}`, code: 'bad_value', message: `${name}${e.path.replace(/\//g, '.')}: ${e.message}` }));
+  if (issues.length) throw new KilnError('config_invalid', `invalid configuration:\n  ${issues.map((i) => i.message).join('\n  ')}`, { issues });
+  return value as T;
+}
+
+/** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts. */
+export function inventoryDhcpBackend(inventory: InventoryService, log: Logger): DhcpBackend {
+  return {
+    async findHostByMac(mac) {
+      const m = parseMac(mac);
+      const h = m ? await inventory.findHostByMac(m) : null;
+      return h ? { hostId: h.id, state: h.state, hostname: h.name.split('.')[0], reservedIp: h.labels['dhcp.ip'] } : null;
+    },
+    onUnknownMac(mac, info) {
+      const m = parseMac(mac);
+      if (!m) return;
+      inventory.createHost({ name: `node-${m.replace(/:/g, '')}`, nics: [{ mac: m, name: null, boot: true }] }, { actor: 'dhcp', reason: `unknown MAC network-booted on ${info.subnet}` })
+        .then((h) => log.info({ mac: m, host: h.name }, 'unknown MAC network-booted: host created'))
+        // Two requests of one client race to create it: the second gets conflict, which is fine.
+        .catch((err) => { if ((err as KilnError).code !== 'conflict') log.warn({ mac: m, err: (err as Error).message }, 'could not create host for unknown MAC'); });
+    },
+  };
+}
+
+/** Running DHCP and TFTP servers (each absent when disabled). */
+export interface NetworkServers {
+  leaseOwner(ip: string): Promise<Mac | null>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts DHCP and TFTP from the `dhcp:` and `tftp:` config sections. Both are
+ * off unless configured; TFTP defaults to on when DHCP is on, serving
+ * Debian's iPXE binaries from `ipxeDir`.
+ */
+export async function startNetworkServers(opts: {
+  db: Kysely<any>; inventory: InventoryService; log: Logger; sections: Readonly<Record<string, unknown>>;
+  publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal;
+}): Promise<NetworkServers> {
+  const dhcp = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], { serverAddress: opts.publicHost, httpBase: opts.baseUrl });
+  const tftp = parseSection<TftpConfig>('tftp', TftpConfigSchema, opts.sections['tftp'], { enabled: dhcp.enabled, root: opts.ipxeDir });
+  const leases = createSqlLeaseStore(opts.db);
+  let dhcpServer: DhcpServer | null = null;
+  let tftpServer: TftpServer | null = null;
+  try {
+    if (tftp.enabled) {
+      tftpServer = await startTftpServer({ config: tftp, source: await createDirectorySource(tftp.root), log: opts.log.child({ domain: 'tftp' }), signal: opts.signal });
+      opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
+    }
+    if (dhcp.enabled) {
+      dhcpServer = await startDhcpServer({ config: dhcp, backend: inventoryDhcpBackend(opts.inventory, opts.log), leases, log: opts.log.child({ domain: 'dhcp' }), signal: opts.signal });
+      opts.log.info({ subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode}`) }, 'DHCP serving');
+    }
+  } catch (err) {
+    await tftpServer?.close();
+    throw err;
+  }
+  return {
+    async leaseOwner(ip) {
+      const l = await leases.getByIp(ip);
+      return l && l.state === 'bound' && l.expiresAt > Date.now() ? parseMac(l.mac) : null;
+    },
+    async close() {
+      await dhcpServer?.close();
+      await tftpServer?.close();
+    },
+  };
+}
