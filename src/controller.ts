@@ -20,6 +20,8 @@ import type { Mac } from './inventory/mac.js';
 import { hostRoutes } from './inventory/routes.js';
 import type { Logger } from './log/logger.js';
 import { createNodeService } from './node/node-service.js';
+import { createHostPower, type HostPowerConfig } from './power/host-power.js';
+import { powerRoutes } from './power/routes.js';
 import { nodeAdminRoutes, nodeRoutes, nodeSource } from './node/routes.js';
 import { createSecretsService } from './node/secrets-service.js';
 import { secretsRoutes } from './node/secrets-routes.js';
@@ -50,8 +52,10 @@ export interface ControllerDeps {
   now?: () => Date;
   /** The MAC holding a DHCP lease on an address (from the DHCP server), for node credential checks. */
   leaseOwner?: (ip: string) => Promise<Mac | null>;
-  /** Power requests of deploy/release (one-time network boot + power cycle). */
+  /** Power requests of deploy/release (one-time network boot + power cycle); default: the host power service's. */
   power?: PowerRequest;
+  /** Power queue limits and extra drivers (tests, `--dev`'s fake); defaults when absent. */
+  powerConfig?: Partial<HostPowerConfig>;
   /** Boot files: Debian's iPXE binaries, and Kiln's node image (null until built). */
   boot?: { ipxeDir?: string; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string };
   /** Extra route plugins (boot files, power) added by `main`. */
@@ -72,7 +76,8 @@ export async function createController(deps: ControllerDeps) {
   const ssh = createSshService({ db, ca: deps.sshCa, inventory, domain: deps.site.domain, hostValidityDays: deps.sshHostValidityDays ?? 365, now: deps.now });
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
-  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power, now: deps.now, newId: randomUUID });
+  const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
+  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID });
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
   const bootFiles: DomainPlugin[] = [
@@ -98,11 +103,12 @@ export async function createController(deps: ControllerDeps) {
       { plugin: profileRoutes, options: { profiles } },
       { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
       { plugin: deployRoutes, options: { deploy, inventory, db } },
+      { plugin: powerRoutes, options: { power } },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy };
+  return { app, db, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power };
 }
 
 /** The controller's type, for tests and `main`. */

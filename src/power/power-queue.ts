@@ -11,6 +11,12 @@ export type PowerOperation =
   | { kind: 'media-insert'; imageUrl: string }
   | { kind: 'media-eject' };
 
+/** Who asked for an operation and why; passed through to its reports untouched. Absent for background work (polling). */
+export interface PowerOrigin {
+  actor: string;
+  reason?: string | null;
+}
+
 /**
  * What the queue reports for each operation: `started` when it reaches the
  * BMC, then exactly one of `succeeded` or `failed`. `at` is clock time in ms;
@@ -25,6 +31,8 @@ export interface PowerReport {
   durationMs?: number;
   state?: PowerState;
   error?: { code: string; message: string };
+  /** The origin given to `submit` (or the batch item), so reports can name the actor. */
+  origin?: PowerOrigin;
 }
 
 /** Queue settings; `timeoutMs` bounds each operation, after which it fails with `bmc_timeout` and frees its slot. */
@@ -43,6 +51,7 @@ export interface BatchItem {
   hostId: string;
   driver: PowerDriver;
   boot?: BootOverride;
+  origin?: PowerOrigin;
 }
 
 /** The outcome of one host in a batch. */
@@ -55,7 +64,7 @@ export interface BatchOutcome {
 /** Runs power operations: per-host serial, controller-wide bounded, each with a hard timeout. */
 export interface PowerQueue {
   /** Queues one operation; resolves with the power state for `status`, undefined otherwise. Rejects with a KilnError. */
-  submit(hostId: string, driver: PowerDriver, op: PowerOperation): Promise<PowerState | undefined>;
+  submit(hostId: string, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined>;
   /** Powers on many hosts: host i starts no earlier than i × `staggerMs` after the call, at most `maxParallel` at once. */
   powerOnBatch(items: BatchItem[], o: { staggerMs: number; maxParallel: number }): Promise<BatchOutcome[]>;
   /** Operations waiting plus running, for metrics. */
@@ -98,10 +107,11 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
     try { o.onReport(r); } catch (err) { logger.error({ err }, 'power report callback threw'); }
   };
 
-  async function runOne(hostId: string, driver: PowerDriver, op: PowerOperation): Promise<PowerState | undefined> {
+  async function runOne(hostId: string, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined> {
     await acquire();
     const started = clock.now();
-    report({ hostId, driver: driver.driver, operation: op, phase: 'started', at: started });
+    const from = origin ? { origin } : {};
+    report({ hostId, driver: driver.driver, operation: op, phase: 'started', at: started, ...from });
     const ac = new AbortController();
     const timer = new AbortController();
     const timeout = clock.sleep(o.timeoutMs, timer.signal).then(() => {
@@ -110,11 +120,11 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
     }, () => new Promise<never>(() => { /* cancelled: the operation finished first */ }));
     try {
       const state = await Promise.race([call(driver, op, ac.signal), timeout]);
-      report({ hostId, driver: driver.driver, operation: op, phase: 'succeeded', at: clock.now(), durationMs: clock.now() - started, ...(state ? { state } : {}) });
+      report({ hostId, driver: driver.driver, operation: op, phase: 'succeeded', at: clock.now(), durationMs: clock.now() - started, ...(state ? { state } : {}), ...from });
       return state;
     } catch (err) {
       const e = toKilnError(err);
-      report({ hostId, driver: driver.driver, operation: op, phase: 'failed', at: clock.now(), durationMs: clock.now() - started, error: { code: e.code, message: e.message } });
+      report({ hostId, driver: driver.driver, operation: op, phase: 'failed', at: clock.now(), durationMs: clock.now() - started, error: { code: e.code, message: e.message }, ...from });
       logger.warn({ hostId, operation: describeOperation(op), code: e.code, err: e.message }, 'power operation failed');
       throw e;
     } finally {
@@ -123,10 +133,10 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
     }
   }
 
-  function submit(hostId: string, driver: PowerDriver, op: PowerOperation): Promise<PowerState | undefined> {
+  function submit(hostId: string, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined> {
     pending++;
     const prev = hostTail.get(hostId) ?? Promise.resolve();
-    const result = prev.then(() => runOne(hostId, driver, op));
+    const result = prev.then(() => runOne(hostId, driver, op, origin));
     const tail = result.then(() => undefined, () => undefined);
     hostTail.set(hostId, tail);
     void tail.then(() => { pending--; if (hostTail.get(hostId) === tail) hostTail.delete(hostId); });
@@ -144,8 +154,8 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
         const due = t0 + i * b.staggerMs - clock.now();
         if (due > 0) await clock.sleep(due);
         try {
-          if (item.boot) await submit(item.hostId, item.driver, { kind: 'boot', override: item.boot });
-          await submit(item.hostId, item.driver, { kind: 'power', action: 'on' });
+          if (item.boot) await submit(item.hostId, item.driver, { kind: 'boot', override: item.boot }, item.origin);
+          await submit(item.hostId, item.driver, { kind: 'power', action: 'on' }, item.origin);
           outcomes[i] = { hostId: item.hostId, ok: true };
         } catch (err) {
           const e = toKilnError(err);

@@ -28,7 +28,7 @@ const stateOf: Record<string, PowerState> = {
 
 /**
  * Creates a libvirt driver. `address` is the libvirt URI (`qemu:///system`,
- * `qemu+ssh://hv1/system`, `test:///…`); `options.domain` names the domain
+ * `qemu+ssh://hv1/system`, `test:///…`); `options.domain` (or `systemId`) names the domain
  * (required except for `listSystems`); `options.session: true` keeps one
  * interactive virsh per driver (required for `test:///` URIs);
  * `options.timeoutMs` (20000). The password is not used: libvirt
@@ -38,7 +38,8 @@ export function createLibvirtDriver(settings: BmcSettings, deps: { logger?: Logg
   const name = settings.driver || 'libvirt';
   const opt = optionReader(name, settings.options);
   const timeoutMs = opt.number('timeoutMs', 20_000);
-  const domainName = opt.string('domain');
+  // `systemId` is what enlistment stores for every driver (SystemSummary.systemId is the domain name here).
+  const domainName = opt.string('domain') ?? opt.string('systemId');
   const logger = deps.logger ?? silentLogger;
   const runner = deps.runner
     ?? (opt.boolean('session', settings.address.startsWith('test:')) ? createVirshSession : createVirshExec)(settings.address, { timeoutMs });

@@ -1,0 +1,256 @@
+import { KilnError } from '../error/kiln-error.js';
+import type { NewEvent } from '../event/event.js';
+import type { Host } from '../inventory/host.js';
+import type { InventoryService } from '../inventory/inventory-service.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { assertBootOverride, assertPowerAction } from './capability.js';
+import type { Clock } from './clock.js';
+import { createPowerService, type PowerConfig } from './create-power.js';
+import { createDriverCache } from './driver-cache.js';
+import { enlistHosts, type EnlistResult } from './enlist-hosts.js';
+import { networkBootOverride, planPowerOff, planPowerUp } from './plan-netboot.js';
+import { runPowerPoller } from './poll-power-state.js';
+import type { BmcSettings, BootDevice, PowerAction, PowerCapabilities, PowerDriver, PowerState } from './power-driver.js';
+import { driftEvent, eventFromReport, expectedStateAfter, pollerActor } from './power-events.js';
+import type { PowerOperation, PowerOrigin, PowerReport } from './power-queue.js';
+import type { PowerDriverFactory, PowerDriverRegistry } from './power-registry.js';
+
+/** Power settings of a controller; `extraDrivers` adds factories (tests, plugins) next to the built-in ones. */
+export interface HostPowerConfig extends PowerConfig {
+  extraDrivers?: Record<string, PowerDriverFactory>;
+}
+
+/** What the host power service needs of the inventory. */
+export type PowerInventory = Pick<InventoryService,
+  'getHost' | 'listHosts' | 'revealBmcPassword' | 'recordEvent' | 'listEvents' | 'findHostByMac' | 'createHost' | 'updateHost'>;
+
+/** A host's power as the API shows it; `state` is null when the driver cannot read it. */
+export interface HostPowerStatus {
+  host: string;
+  driver: string;
+  state: PowerState | null;
+  /** The state Kiln last recorded (set, or read by the poller); null when never known. */
+  recorded: PowerState | null;
+  capabilities: PowerCapabilities;
+}
+
+/** One host's result in a batch power-on. */
+export interface BatchResult {
+  host: string;
+  ok: boolean;
+  error?: { code: string; message: string };
+}
+
+/** Actor of power operations asked for by deploy and release. */
+export const deployActor = 'kiln:deploy';
+
+/** Default queue limits when the composition root gives none. */
+export const defaultPowerConfig: PowerConfig = { maxConcurrent: 20, timeoutMs: 60_000 };
+
+function withExtras(base: PowerDriverRegistry, extras: Record<string, PowerDriverFactory> | undefined, logger: Logger): PowerDriverRegistry {
+  if (!extras || Object.keys(extras).length === 0) return base;
+  return {
+    names: () => [...new Set([...base.names(), ...Object.keys(extras)])].sort(),
+    create: (s) => (extras[s.driver] ? extras[s.driver]!(s, { logger }) : base.create(s)),
+  };
+}
+
+/**
+ * Glue between inventory and the power queue: builds (and keeps) each
+ * host's driver from its BMC settings, runs operations through the queue,
+ * records every report as an event (`power.*`; the poller's own status reads
+ * only as drift, and a failing BMC once per failure streak), and answers
+ * deploy's power requests. Owns the drivers: call `close` on shutdown.
+ */
+export function createHostPower(deps: { inventory: PowerInventory; config?: Partial<HostPowerConfig>; logger?: Logger; clock?: Clock }) {
+  const { inventory } = deps;
+  const logger = deps.logger ?? silentLogger;
+  const cfg = { ...defaultPowerConfig, ...deps.config };
+  const names = new Map<string, string>();
+  const secrets = new Map<string, string>();
+  const known = new Map<string, PowerState>();
+  const failingPolls = new Set<string>();
+  let written: Promise<void> = Promise.resolve();
+
+  // Events are written in report order on one chain; a failed write is logged, never thrown into the queue.
+  const record = (e: NewEvent): void => {
+    written = written.then(() => inventory.recordEvent(e)).catch((err: Error) => logger.error({ kind: e.kind, hostId: e.hostId, err: err.message }, 'recording a power event failed'));
+  };
+
+  function observe(r: PowerReport): void {
+    const next = expectedStateAfter(r);
+    if (!next || next === 'unknown') return;
+    const prev = known.get(r.hostId);
+    known.set(r.hostId, next);
+    if (r.operation.kind === 'status' && prev !== undefined && prev !== next) {
+      record(driftEvent(r.hostId, names.get(r.hostId) ?? null, prev, next, r.origin?.actor ?? pollerActor));
+    }
+  }
+
+  function onReport(r: PowerReport): void {
+    const pollRead = r.operation.kind === 'status' && !r.origin;
+    if (!pollRead) record(eventFromReport(r, names.get(r.hostId) ?? null, [secrets.get(r.hostId)]));
+    else if (r.phase === 'failed' && !failingPolls.has(r.hostId)) {
+      failingPolls.add(r.hostId);
+      record(eventFromReport(r, names.get(r.hostId) ?? null, [secrets.get(r.hostId)]));
+    }
+    if (r.phase === 'succeeded') {
+      if (r.operation.kind === 'status') failingPolls.delete(r.hostId);
+      observe(r);
+    }
+  }
+
+  const power = createPowerService({ maxConcurrent: cfg.maxConcurrent, timeoutMs: cfg.timeoutMs, allowFake: cfg.allowFake }, { logger, onReport, clock: deps.clock });
+  const registry = withExtras(power.registry, cfg.extraDrivers, logger);
+  const cache = createDriverCache(registry, logger);
+
+  async function seedKnown(hostId: string): Promise<void> {
+    if (known.has(hostId)) return;
+    const events = await inventory.listEvents({ hostId, kindPrefix: 'power.', order: 'desc', limit: 20 });
+    const s = events.map((e) => (e.data as { state?: unknown } | null)?.state).find((v): v is PowerState => v === 'on' || v === 'off');
+    if (s && !known.has(hostId)) known.set(hostId, s);
+  }
+
+  async function driverFor(host: Host): Promise<PowerDriver> {
+    if (!host.bmc) {
+      throw new KilnError('validation_failed', `host ${host.name} has no BMC settings; set them with \`kiln host edit ${host.name} --bmc-driver …\``, {
+        issues: [{ path: '/bmc', code: 'required', message: 'the host needs BMC settings for power control' }],
+      });
+    }
+    const password = (await inventory.revealBmcPassword(host.id)) ?? undefined;
+    names.set(host.id, host.name);
+    if (password) secrets.set(host.id, password); else secrets.delete(host.id);
+    await seedKnown(host.id);
+    const settings: BmcSettings = {
+      driver: host.bmc.driver, address: host.bmc.address ?? '', options: host.bmc.options,
+      ...(host.bmc.username ? { username: host.bmc.username } : {}), ...(password ? { password } : {}),
+    };
+    return cache.get(host.id, settings);
+  }
+
+  async function bind(hostRef: string): Promise<{ host: Host; driver: PowerDriver }> {
+    const host = await inventory.getHost(hostRef);
+    return { host, driver: await driverFor(host) };
+  }
+
+  /** Runs one operation and waits until its events are written, so a reply never outruns the audit log. */
+  async function run(host: Host, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined> {
+    try {
+      return await power.queue.submit(host.id, driver, op, origin);
+    } finally {
+      await written;
+    }
+  }
+
+  return {
+    /** Registered driver names (`GET /power/drivers`). */
+    drivers: (): string[] => registry.names(),
+
+    /** Reads the power state through the queue; `state` is null when the driver offers no status. */
+    async status(hostRef: string, origin: PowerOrigin): Promise<HostPowerStatus> {
+      const { host, driver } = await bind(hostRef);
+      const state = driver.capabilities.status ? (await run(host, driver, { kind: 'status' }, origin)) ?? 'unknown' : null;
+      return { host: host.name, driver: driver.driver, state, recorded: known.get(host.id) ?? null, capabilities: driver.capabilities };
+    },
+
+    /** Runs a power action and returns the host's name; `bmc_unsupported` (no event) when the driver does not offer it. */
+    async setPower(hostRef: string, action: PowerAction, origin: PowerOrigin): Promise<string> {
+      const { host, driver } = await bind(hostRef);
+      assertPowerAction(driver.driver, driver.capabilities, action);
+      await run(host, driver, { kind: 'power', action }, origin);
+      return host.name;
+    },
+
+    /** Sets the next (or every, when persistent) boot device; the UEFI flag follows the host's firmware. */
+    async setBootDevice(hostRef: string, device: BootDevice, persistent: boolean, origin: PowerOrigin): Promise<string> {
+      const { host, driver } = await bind(hostRef);
+      const override = { device, persistent, ...(host.firmware ? { uefi: host.firmware === 'uefi' } : {}) };
+      assertBootOverride(driver.driver, driver.capabilities, override);
+      await run(host, driver, { kind: 'boot', override }, origin);
+      return host.name;
+    },
+
+    /** Powers on many hosts with a stagger (and a network boot override first when asked); one result per host, in order. */
+    async powerOnBatch(hostRefs: string[], o: { staggerMs: number; maxParallel: number; bootNetwork: boolean }, origin: PowerOrigin): Promise<BatchResult[]> {
+      const bound = await Promise.all(hostRefs.map(async (ref) => {
+        try { return { ref, ...(await bind(ref)) }; } catch (err) { return { ref, error: err as KilnError }; }
+      }));
+      const ready = bound.filter((b): b is { ref: string; host: Host; driver: PowerDriver } => 'host' in b);
+      const outcomes = await power.queue.powerOnBatch(ready.map((b) => ({
+        hostId: b.host.id, driver: b.driver, origin,
+        // A driver with no network boot override at all fails this item with bmc_unsupported before powering on.
+        ...(o.bootNetwork ? { boot: networkBootOverride(b.driver.capabilities, b.host.firmware) ?? { device: 'network' as const } } : {}),
+      })), { staggerMs: o.staggerMs, maxParallel: o.maxParallel });
+      await written;
+      const byId = new Map(outcomes.map((x) => [x.hostId, x]));
+      return bound.map((b) => {
+        if (!('host' in b)) return { host: b.ref, ok: false, error: { code: b.error.code ?? 'internal', message: b.error.message } };
+        const x = byId.get(b.host.id)!;
+        return { host: b.host.name, ok: x.ok, ...(x.error ? { error: x.error } : {}) };
+      });
+    },
+
+    /**
+     * Deploy's and release's power request: `netboot` sets a network boot
+     * override (one-time if offered, else persistent, else none), then cycles
+     * a running machine or powers on a stopped one; `poweroff` turns it off.
+     */
+    async request(host: Host, action: 'netboot' | 'poweroff', reason: string): Promise<void> {
+      const driver = await driverFor(host);
+      const origin = { actor: deployActor, reason };
+      if (action === 'poweroff') { await run(host, driver, planPowerOff(driver.driver, driver.capabilities), origin); return; }
+      const boot = networkBootOverride(driver.capabilities, host.firmware);
+      if (boot) await run(host, driver, { kind: 'boot', override: boot }, origin);
+      const current = driver.capabilities.status ? await run(host, driver, { kind: 'status' }, origin) : undefined;
+      for (const op of planPowerUp(driver.driver, driver.capabilities, current)) await run(host, driver, op, origin);
+    },
+
+    /** Creates or updates one host per system the BMC or hypervisor reports (see `enlistHosts`). */
+    enlist(settings: BmcSettings, origin: PowerOrigin): Promise<EnlistResult> {
+      return enlistHosts(settings, { inventory, registry, timeoutMs: cfg.timeoutMs, actor: origin.actor, reason: origin.reason ?? null });
+    },
+
+    /**
+     * Polls every host with BMC settings every `intervalMs` until `signal`
+     * aborts, recording `power.drift` when a state differs from the recorded
+     * one. Resolves when stopped.
+     */
+    runPoller(o: { intervalMs: number; signal: AbortSignal }): Promise<void> {
+      return runPowerPoller({
+        intervalMs: o.intervalMs, signal: o.signal, queue: power.queue, clock: deps.clock, logger,
+        onDrift: () => { /* recorded from the report (observe), which also covers operator status reads */ },
+        targets: async () => {
+          const targets = [];
+          for (const host of await allHostsWithBmc()) {
+            try {
+              targets.push({ hostId: host.id, driver: await driverFor(host), known: known.get(host.id) });
+            } catch (err) {
+              logger.warn({ host: host.name, err: (err as Error).message }, 'cannot poll the power of a host');
+            }
+          }
+          return targets;
+        },
+      });
+    },
+
+    /** Waits for pending event writes and closes every driver. */
+    async close(): Promise<void> {
+      await written;
+      await cache.closeAll();
+    },
+  };
+
+  async function allHostsWithBmc(): Promise<Host[]> {
+    const out: Host[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await inventory.listHosts({ limit: 1000, ...(after ? { after } : {}) });
+      out.push(...page.filter((h) => h.bmc));
+      if (page.length < 1000) return out;
+      after = page.at(-1)!.name;
+    }
+  }
+}
+
+/** The host power service's type. */
+export type HostPower = ReturnType<typeof createHostPower>;
