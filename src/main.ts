@@ -95,6 +95,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
       seal: (clear) => sealSecret(trust.dataKey, clear, 'bmc'), open: (sealed) => openSecret(trust.dataKey, sealed, 'bmc'),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
+      powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },
       boot: {
         ipxeDir: String(v['ipxe-dir']), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
         nodeImage: () => {
@@ -104,6 +105,13 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       },
     });
     closers.push(() => controller.app.close());
+    const pollSeconds = Number(v['power-poll-interval']);
+    if (pollSeconds > 0) {
+      // Stopped by the shared abort; closed before the app so no poll round outlives the drivers.
+      const polling = controller.power.runPoller({ intervalMs: pollSeconds * 1000, signal: abort.signal })
+        .catch((err) => log.error({ err: (err as Error).message }, 'power poller stopped'));
+      closers.push(() => polling);
+    }
     const adminTokenFile = String(v['admin-token-file'] ?? join(dataDir, 'admin-token'));
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);
     if (adminToken) {
