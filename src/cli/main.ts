@@ -4,6 +4,7 @@ import { KilnError } from '../error/kiln-error.js';
 import { ApiError, createApiClient } from './api-client.js';
 import { resolveClientConfig } from './client-config.js';
 import { registerHostCommands } from './commands/host.js';
+import { registerImageCommands } from './commands/image.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUserCommands } from './commands/user.js';
@@ -21,6 +22,7 @@ export function buildProgram(env: Record<string, string | undefined>, o: Output,
   registerServeCommand(program, o, env, onStarted);
   registerHostCommands(program, api, o, env);
   registerTokenCommands(program, api, o);
+  registerImageCommands(program, o, env);
   registerUserCommands(program, api, o, env);
   return program;
 }
