@@ -99,7 +99,7 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
         const hit = calls.find(pred);
         if (hit !== undefined) return hit;
         if (Date.now() > deadline) throw new Error(`fake node API: no matching call within ${timeoutMs} ms; saw ${calls.map((c) => `${c.method} ${c.path}`).join(', ')}`);
-        await new Promise((r) => setTimeout(r, 250));
+        await new Promise((r) => setTimeout(r, 250).unref()); // never keeps a finished test alive
       }
     },
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),

@@ -100,4 +100,33 @@ test('image writer installs the test image; the disk boots under SeaBIOS and OVM
   copy(disk, uefiDisk);
   await t.test('SeaBIOS boots the written disk', () => bootFromDisk(t, api, network, work, biosDisk, 'bios'));
   await t.test('OVMF boots the written disk', () => bootFromDisk(t, api, network, work, uefiDisk, 'uefi'));
+
+  await t.test('a digest mismatch is reported as a failed image stage', async () => {
+    const bad = await startFakeNodeApi({
+      host: network.hostIp,
+      files: { '/images/test.tar.gz': rootfs.tarPath },
+      installPlan: (url) => ({ image: { url: `${url}/images/test.tar.gz`, sha256: '0'.repeat(64), format: 'tar.gz' }, disk: '/dev/vda', firmware: 'uefi', hostname: 'node-8', network: { mode: 'dhcp' } }),
+    });
+    t.after(() => bad.close());
+    const serialLog = join(work, 'serial-bad.log');
+    const vm = startVm({
+      network, mac, disk: biosDisk, serialLog, firmware: 'bios', workDir: work, kernel: image.kernelPath, initrd: image.initrdPath,
+      append: `console=ttyS0 kiln.url=${bad.url} kiln.mode=install BOOTIF=01-${mac.replaceAll(':', '-')}`,
+    });
+    t.after(() => vm.stop());
+    try {
+      const failed = await bad.waitFor((c) => c.path === '/api/v1/node/failed', 300_000);
+      assert.equal(failed.authorization, `Bearer ${bad.credential}`);
+      const body = failed.body as { stage: string; reason: string };
+      assert.equal(body.stage, 'image');
+      assert.match(body.reason, /sha256 mismatch: got [0-9a-f]{64} want 0{64}/);
+      assert.equal(bad.calls.some((c) => (c.body as { stage?: string } | undefined)?.stage === 'bootloader'), false, 'stopped at the failing stage');
+    } catch (err) {
+      t.diagnostic(readFileSync(serialLog, 'utf8').slice(-3000));
+      throw err;
+    } finally {
+      vm.stop();
+      await Promise.race([vm.exited, timeout(10_000)]);
+    }
+  });
 });
