@@ -58,6 +58,8 @@ export interface ControllerDeps {
   powerConfig?: Partial<HostPowerConfig>;
   /** Boot files: Debian's iPXE binaries, and Kiln's node image (null until built). */
   boot?: { ipxeDir?: string; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string };
+  /** Refuse node secret fetches over plain HTTP (default true; in-process tests without TLS turn it off). */
+  secretsNeedTls?: boolean;
   /** Extra route plugins (boot files, power) added by `main`. */
   extraPlugins?: DomainPlugin[];
 }
@@ -96,7 +98,7 @@ export async function createController(deps: ControllerDeps) {
       { plugin: eventRoutes, options: { listEvents: inventory.listEvents } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
-      { plugin: nodeRoutes, options: { node, db, secrets } },
+      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true } },
       { plugin: nodeAdminRoutes, options: { node, inventory } },
       { plugin: secretsRoutes, options: { secrets, inventory } },
       { plugin: sshRoutes, options: { ssh, inventory, lastIp: async (id: string) => (await getNodeTrust(db, id)).lastIp } },

@@ -25,7 +25,7 @@ function nodeOf(req: FastifyRequest): NodePrincipal {
 const Ok = Type.Object({ ok: Type.Boolean() });
 
 /** Routes called by nodes (discovery agent, installers, installed systems) under /api/v1/node. */
-export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>; secrets: SecretsService }> = async (app, { node, db, secrets }) => {
+export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>; secrets: SecretsService; secretsNeedTls: boolean }> = async (app, { node, db, secrets, secretsNeedTls }) => {
   app.post('/node/discover', {
     config: { access: 'public' },
     schema: {
@@ -95,6 +95,8 @@ export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>
   });
 
   app.get('/node/secrets', { config: { access: 'node' }, schema: { tags: ['node'], summary: "This host's crypted root password and authorized keys (Accept: text/plain for lines)" } }, async (req, reply) => {
+    // Secrets never travel over plain HTTP (which exists only for firmware).
+    if (secretsNeedTls && req.protocol !== 'https') throw new KilnError('forbidden', 'node secrets are served over HTTPS only; call kiln.apiUrl (https://…), not the plain HTTP boot URL');
     const s = await secrets.forHost(nodeOf(req).hostId);
     await secrets.recordFetch(nodeOf(req));
     if ((req.headers.accept ?? '').includes('text/plain')) {

@@ -27,6 +27,7 @@ export async function createTestController(opts: Partial<ControllerDeps> = {}): 
     urls: () => ({ baseUrl: 'http://192.0.2.1:8080', apiUrl: 'http://192.0.2.1:8080', caPem: '' }),
     seal: (s) => `test-sealed:${Buffer.from(s).toString('base64')}`,
     open: (s) => Buffer.from(s.slice(12), 'base64').toString(),
+    secretsNeedTls: false,
     ...opts,
   });
   const mk = async (role: 'admin' | 'operator' | 'viewer') => `Bearer ${(await c.tokens.create({ name: `t-${role}`, role }, 'test')).token}`;
