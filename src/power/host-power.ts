@@ -14,6 +14,8 @@ import type { BmcSettings, BootDevice, PowerAction, PowerCapabilities, PowerDriv
 import { driftEvent, eventFromReport, expectedStateAfter, pollerActor } from './power-events.js';
 import type { PowerOperation, PowerOrigin, PowerReport } from './power-queue.js';
 import type { PowerDriverFactory, PowerDriverRegistry } from './power-registry.js';
+import { redactingLogger } from './redacting-logger.js';
+import { redactSecrets } from './secret.js';
 
 /** Power settings of a controller; `extraDrivers` adds factories (tests, plugins) next to the built-in ones. */
 export interface HostPowerConfig extends PowerConfig {
@@ -47,6 +49,12 @@ export const deployActor = 'kiln:deploy';
 /** Default queue limits when the composition root gives none. */
 export const defaultPowerConfig: PowerConfig = { maxConcurrent: 20, timeoutMs: 60_000 };
 
+/** A BMC that echoes the password into its error must not put it in a reply: the same error with `***`. */
+function withoutSecret(err: unknown, secret: string | undefined): unknown {
+  if (!(err instanceof KilnError) || !secret || !err.message.includes(secret)) return err;
+  return new KilnError(err.code, redactSecrets(err.message, [secret]), { issues: err.issues, details: err.details });
+}
+
 function withExtras(base: PowerDriverRegistry, extras: Record<string, PowerDriverFactory> | undefined, logger: Logger): PowerDriverRegistry {
   if (!extras || Object.keys(extras).length === 0) return base;
   return {
@@ -64,10 +72,10 @@ function withExtras(base: PowerDriverRegistry, extras: Record<string, PowerDrive
  */
 export function createHostPower(deps: { inventory: PowerInventory; config?: Partial<HostPowerConfig>; logger?: Logger; clock?: Clock }) {
   const { inventory } = deps;
-  const logger = deps.logger ?? silentLogger;
+  const secrets = new Map<string, string>();
+  const logger = redactingLogger(deps.logger ?? silentLogger, () => [...secrets.values()]);
   const cfg = { ...defaultPowerConfig, ...deps.config };
   const names = new Map<string, string>();
-  const secrets = new Map<string, string>();
   const known = new Map<string, PowerState>();
   const failingPolls = new Set<string>();
   let written: Promise<void> = Promise.resolve();
@@ -133,10 +141,14 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     return { host, driver: await driverFor(host) };
   }
 
+  const redactError = (err: unknown, hostId: string): unknown => withoutSecret(err, secrets.get(hostId));
+
   /** Runs one operation and waits until its events are written, so a reply never outruns the audit log. */
   async function run(host: Host, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined> {
     try {
       return await power.queue.submit(host.id, driver, op, origin);
+    } catch (err) {
+      throw redactError(err, host.id);
     } finally {
       await written;
     }
@@ -186,7 +198,7 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
       return bound.map((b) => {
         if (!('host' in b)) return { host: b.ref, ok: false, error: { code: b.error.code ?? 'internal', message: b.error.message } };
         const x = byId.get(b.host.id)!;
-        return { host: b.host.name, ok: x.ok, ...(x.error ? { error: x.error } : {}) };
+        return { host: b.host.name, ok: x.ok, ...(x.error ? { error: { code: x.error.code, message: redactSecrets(x.error.message, [secrets.get(b.host.id)]) } } : {}) };
       });
     },
 
@@ -206,8 +218,9 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     },
 
     /** Creates or updates one host per system the BMC or hypervisor reports (see `enlistHosts`). */
-    enlist(settings: BmcSettings, origin: PowerOrigin): Promise<EnlistResult> {
-      return enlistHosts(settings, { inventory, registry, timeoutMs: cfg.timeoutMs, actor: origin.actor, reason: origin.reason ?? null });
+    async enlist(settings: BmcSettings, origin: PowerOrigin): Promise<EnlistResult> {
+      return enlistHosts(settings, { inventory, registry, timeoutMs: cfg.timeoutMs, actor: origin.actor, reason: origin.reason ?? null })
+        .catch((err: unknown) => { throw withoutSecret(err, settings.password); });
     },
 
     /**

@@ -18,6 +18,15 @@ describe('power queue', () => {
     assert.deepEqual(reports.map((r) => [r.hostId, r.phase, r.state]), [['h1', 'started', undefined], ['h1', 'succeeded', 'on']]);
   });
 
+  it('passes the origin through to every report of the operation', async () => {
+    const { queue, reports } = newQueue();
+    const { driver } = createFakePowerDriver();
+    await queue.submit('h1', driver, { kind: 'power', action: 'on' }, { actor: 'token:ops', reason: 'why' });
+    await queue.powerOnBatch([{ hostId: 'h2', driver, origin: { actor: 'token:batch' } }], { staggerMs: 0, maxParallel: 1 });
+    assert.deepEqual(reports.map((r) => [r.hostId, r.phase, r.origin?.actor]), [
+      ['h1', 'started', 'token:ops'], ['h1', 'succeeded', 'token:ops'], ['h2', 'started', 'token:batch'], ['h2', 'succeeded', 'token:batch']]);
+  });
+
   it('serialises operations on one host in submission order', async () => {
     const { queue } = newQueue(4);
     const { driver, machine } = createFakePowerDriver({ delayMs: 20 });
