@@ -1,0 +1,108 @@
+// The power API end to end against real peers: an OpenIPMI ipmi_sim BMC on
+// 127.0.0.1 driven through ipmitool, and virsh's test driver for enlistment.
+// Every reply, event and log line of this file is searched for the password.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createTestController, type TestController } from '../../test/support/controller.js';
+import { createMemoryLogger } from '../log/logger.js';
+import { hasIpmiSim, startIpmiSim, type IpmiSim } from './ipmi/testing/start-ipmi-sim.js';
+
+const noIpmi = hasIpmiSim() ? false : 'ipmi_sim or ipmitool not installed (apt-get install openipmi ipmitool)';
+const noVirsh = spawnSync('sh', ['-c', 'command -v virsh']).status === 0 ? false : 'virsh not installed (apt-get install libvirt-clients)';
+const password = 'Int-BMC-secret-5521';
+const fast = { retries: 1, retryTimeoutSec: 1, timeoutMs: 8000 };
+
+describe('power API against real peers', () => {
+  const logger = createMemoryLogger();
+  const replies: string[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-power-api-'));
+  let c: TestController;
+  let sim: IpmiSim | undefined;
+
+  before(async () => {
+    c = await createTestController({ log: logger, powerConfig: { timeoutMs: 15_000, maxConcurrent: 4 } });
+    if (!noIpmi) sim = await startIpmiSim(password);
+  });
+  after(async () => {
+    const events = JSON.stringify(await c.inventory.listEvents({ limit: 10_000 }));
+    await c.close();
+    await sim?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    for (const [what, text] of [['replies', replies.join('\n')], ['logs', JSON.stringify(logger.lines)], ['events', events]] as const) {
+      assert.ok(!text.includes(password), `the BMC password appears in ${what}`);
+    }
+  });
+
+  const api = async (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown) => {
+    const res = await c.app.inject({ method, url: `/api/v1/${url}`, payload: payload as object, headers: { authorization: c.bearer.operator } });
+    replies.push(res.body);
+    return res;
+  };
+
+  it('ipmi: create host → power on → status on → events recorded; boot device reaches the BMC', { skip: noIpmi }, async () => {
+    const add = await api('POST', 'hosts', { name: 'ipmi-1', bmc: { driver: 'ipmi', address: `127.0.0.1:${sim!.port}`, username: sim!.username, password, options: fast } });
+    assert.equal(add.statusCode, 201, add.body);
+    assert.equal(sim!.power(), 'off');
+    const on = await api('POST', 'hosts/ipmi-1/power', { action: 'on', reason: 'int test' });
+    assert.equal(on.statusCode, 200, on.body);
+    assert.equal(sim!.power(), 'on', 'the simulated chassis was powered on');
+    const st = await api('GET', 'hosts/ipmi-1/power');
+    assert.equal(st.statusCode, 200, st.body);
+    assert.equal(st.json().state, 'on');
+    assert.equal(st.json().driver, 'ipmi');
+    const boot = await api('PUT', 'hosts/ipmi-1/boot-device', { device: 'network' });
+    assert.equal(boot.statusCode, 200, boot.body);
+    assert.equal(sim!.boot(), 'pxe');
+    const events = (await api('GET', 'hosts/ipmi-1/events?limit=1000')).json().items.filter((e: { kind: string }) => e.kind.startsWith('power.'));
+    assert.deepEqual(events.map((e: { kind: string; data: { operation: string } }) => [e.kind, e.data.operation]), [
+      ['power.started', 'power on'], ['power.succeeded', 'power on'],
+      ['power.started', 'power status'], ['power.succeeded', 'power status'],
+      ['power.started', 'boot network once'], ['power.succeeded', 'boot network once'],
+    ]);
+    assert.equal(events[1].actor, 'token:t-operator');
+    assert.equal(events[1].reason, 'int test');
+  });
+
+  it('ipmi: a wrong password is bmc_error 502 with ipmitool\'s message, recorded as power.failed', { skip: noIpmi }, async () => {
+    await api('POST', 'hosts', { name: 'ipmi-bad', bmc: { driver: 'ipmi', address: `127.0.0.1:${sim!.port}`, username: sim!.username, password: `${password}-wrong`, options: fast } });
+    const res = await api('POST', 'hosts/ipmi-bad/power', { action: 'off' });
+    assert.equal(res.statusCode, 502, res.body);
+    assert.equal(res.json().error.code, 'bmc_error');
+    assert.equal(sim!.power(), 'on', 'nothing changed');
+    const failed = (await api('GET', 'hosts/ipmi-bad/events?limit=1000')).json().items.find((e: { kind: string }) => e.kind === 'power.failed');
+    assert.equal(failed.data.error.message, res.json().error.message);
+  });
+
+  it('libvirt: enlistment creates one host per domain with its MACs, and the host is then controllable', { skip: noVirsh }, async () => {
+    const xml = join(dir, 'node.xml');
+    writeFileSync(xml, `<node>
+  <domain type='test'><name>rack1-vm-a</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>
+    <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
+    <devices><interface type='network'><mac address='52:54:00:C1:00:01'/><source network='default'/></interface></devices></domain>
+  <domain type='test'><name>rack1_vm_b</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>
+    <os firmware='efi'><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
+    <devices><interface type='network'><mac address='52:54:00:c1:00:02'/><source network='default'/></interface>
+      <interface type='network'><mac address='52:54:00:c1:00:03'/><source network='default'/></interface></devices></domain>
+</node>`);
+    const res = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: `test://${xml}`, password });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().created.map((h: { name: string; systemId: string; macs: string[] }) => [h.name, h.systemId, h.macs]).sort(), [
+      ['rack1-vm-a', 'rack1-vm-a', ['52:54:00:c1:00:01']],
+      ['rack1-vm-b', 'rack1_vm_b', ['52:54:00:c1:00:02', '52:54:00:c1:00:03']],
+    ]);
+    const b = (await api('GET', 'hosts?mac=52:54:00:c1:00:03')).json().items[0];
+    assert.equal(b.name, 'rack1-vm-b');
+    assert.equal(b.firmware, 'uefi');
+    assert.deepEqual(b.bmc.options, { systemId: 'rack1_vm_b' });
+    // The driver built from the stored settings addresses that domain (options.systemId).
+    const st = await api('GET', 'hosts/rack1-vm-b/power');
+    assert.equal(st.statusCode, 200, st.body);
+    assert.equal(st.json().state, 'on', 'the test driver starts its domains running');
+    const again = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: `test://${xml}` });
+    assert.deepEqual([again.json().created.length, again.json().updated.length], [0, 2]);
+  });
+});
