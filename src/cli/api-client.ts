@@ -47,6 +47,7 @@ export function createApiClient(cfg: ClientConfig) {
     get: <T>(path: string) => call<T>('GET', path),
     post: <T>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
     patch: <T>(path: string, body: unknown, headers?: Record<string, string>) => call<T>('PATCH', path, body, headers),
+    put: <T>(path: string, body: unknown) => call<T>('PUT', path, body),
     del: <T>(path: string) => call<T>('DELETE', path),
   };
 }
