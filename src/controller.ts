@@ -1,4 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createImageStore } from './image/image-store.js';
+import { buildInstallPlan } from './image/install-plan.js';
+import { imageRoutes } from './image/routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import { buildApp, type DomainPlugin } from './api/build-app.js';
@@ -80,6 +85,7 @@ export async function createController(deps: ControllerDeps) {
   await profiles.reload();
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
   const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID });
+  const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
   const bootFiles: DomainPlugin[] = [
@@ -98,7 +104,9 @@ export async function createController(deps: ControllerDeps) {
       { plugin: eventRoutes, options: { listEvents: inventory.listEvents } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
-      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true } },
+      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true,
+        installPlan: async (spec: Record<string, unknown>, hostId: string) => buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls().baseUrl) } },
+      { plugin: imageRoutes, options: { images } },
       { plugin: nodeAdminRoutes, options: { node, inventory } },
       { plugin: secretsRoutes, options: { secrets, inventory } },
       { plugin: sshRoutes, options: { ssh, inventory, lastIp: async (id: string) => (await getNodeTrust(db, id)).lastIp } },
@@ -110,7 +118,7 @@ export async function createController(deps: ControllerDeps) {
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power };
+  return { app, db, images, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power };
 }
 
 /** The controller's type, for tests and `main`. */

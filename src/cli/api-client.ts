@@ -35,6 +35,7 @@ export function createApiClient(cfg: ClientConfig) {
     }
     if (res.status === 204) return undefined as T;
     const text = await res.text();
+    if (res.ok && !(res.headers.get('content-type') ?? '').includes('json')) return text as T;
     let json: any;
     try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
     if (!res.ok) {
@@ -48,6 +49,7 @@ export function createApiClient(cfg: ClientConfig) {
     post: <T>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
     patch: <T>(path: string, body: unknown, headers?: Record<string, string>) => call<T>('PATCH', path, body, headers),
     put: <T>(path: string, body: unknown) => call<T>('PUT', path, body),
+    getText: (path: string) => call<string>('GET', path),
     del: <T>(path: string) => call<T>('DELETE', path),
   };
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -107,6 +108,31 @@ describe('kiln serve as a process', () => {
       assert.match(bad.stderr, /refusing https:\/\/127\.0\.0\.1:\d+: .*presented sha256:/);
       const withCa = await runKiln(['host', 'list'], { KILN_SERVER: s.tlsUrl, KILN_TOKEN: token, KILN_CA_FILE: join(dir, 'tls', 'ca.pem') });
       assert.equal(withCa.code, 0, withCa.stderr);
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+  });
+
+  it('ssh and secrets commands: known_hosts line, user certificate that ssh-keygen reads, password hashed by the controller', async () => {
+    const dir = tmp();
+    const s = await startServe(['--data-dir', dir]);
+    try {
+      const env = { KILN_SERVER: s.url, KILN_TOKEN: readFileSync(join(dir, 'admin-token'), 'utf8').trim() };
+      const kh = await runKiln(['ssh', 'known-hosts'], env);
+      assert.equal(kh.code, 0, kh.stderr);
+      assert.match(kh.stdout, /^@cert-authority \* ssh-ed25519 AAAA\S+( \S+)?\n$/);
+      writeFileSync(join(dir, 'pw'), 'Site-Root-Pw-123\n', { mode: 0o600 });
+      const set = await runKiln(['secrets', 'set', '--root-password-file', join(dir, 'pw')], env);
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /root password: set; authorized keys: 0/);
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'op'), '-C', 'op']);
+      const cert = await runKiln(['ssh', 'sign-user', join(dir, 'op.pub'), '--principal', 'root', '--hours', '2'], env);
+      assert.equal(cert.code, 0, cert.stderr);
+      writeFileSync(join(dir, 'op-cert.pub'), cert.stdout);
+      const shown = execFileSync('ssh-keygen', ['-L', '-f', join(dir, 'op-cert.pub')], { encoding: 'utf8' });
+      assert.match(shown, /Type: ssh-ed25519-cert-v01@openssh\.com user certificate/);
+      assert.match(shown, /Principals: \n\s+root\n/);
     } finally {
       s.child.kill('SIGTERM');
       await s.exited;

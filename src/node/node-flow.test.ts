@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, type TestController } from '../../test/support/controller.js';
 
@@ -20,7 +24,7 @@ describe('node flow over the API', () => {
   let c: TestController;
   let credA = '';
   before(async () => {
-    c = await createTestController({ boot: { nodeImage: () => ({ dir: '/nonexistent', arch: 'x86_64', kernelUrl: 'http://192.0.2.1:8080/boot/kiln/x86_64/vmlinuz', initrdUrl: 'http://192.0.2.1:8080/boot/kiln/x86_64/initrd.img' }) } });
+    c = await createTestController({ boot: { imagesDir: mkdtempSync(join(tmpdir(), 'kiln-images-')), nodeImage: () => ({ dir: '/nonexistent', arch: 'x86_64', kernelUrl: 'http://192.0.2.1:8080/boot/kiln/x86_64/vmlinuz', initrdUrl: 'http://192.0.2.1:8080/boot/kiln/x86_64/initrd.img' }) } });
   });
   after(async () => c.close());
 
@@ -90,7 +94,7 @@ describe('node flow over the API', () => {
   it('deploy renders and keeps the files, arms one enrolment, and the host script boots the installer', async () => {
     const dep = await api('POST', 'hosts/vm-525400aa0001/deploy', { variables: { imageName: 'busybox-test' } }, 'operator');
     assert.equal(dep.statusCode, 200, dep.body);
-    assert.deepEqual(dep.json().deployment.files.sort(), ['install-plan.json', 'kiln-late.sh']);
+    assert.deepEqual(dep.json().deployment.files.sort(), ['kiln-late.sh']);
     assert.equal(dep.json().host.state, 'deploying');
     const s = await script(macA, 'efi');
     assert.match(s, /^kernel http:\/\/192\.0\.2\.1:8080\/boot\/kiln\/x86_64\/vmlinuz initrd=initrd\.img kiln\.url=.* kiln\.mode=install/m);
@@ -101,10 +105,18 @@ describe('node flow over the API', () => {
     assert.equal((await node('POST', 'enrol', null, { mac: macA })).statusCode, 403, 'enrolment is once per arming');
     assert.equal((await node('GET', 'next', credA)).statusCode, 401, 'the old credential was replaced');
     credA = credInstall;
+    const missing = await node('GET', 'install-plan', credA);
+    assert.equal(missing.statusCode, 404, 'no such image in the store yet');
+    assert.match(missing.json().error.message, /kiln image add busybox-test/);
+    const tar = join(mkdtempSync(join(tmpdir(), 'kiln-img-')), 'rootfs.tar.gz');
+    writeFileSync(tar, gzipSync(Buffer.alloc(1024)));
+    const img = await c.images.add('busybox-test', tar);
     const plan = await node('GET', 'install-plan', credA);
-    assert.equal(plan.statusCode, 200);
-    assert.equal(plan.json().image, 'busybox-test');
-    assert.equal(plan.json().hostname, 'vm-525400aa0001');
+    assert.equal(plan.statusCode, 200, plan.body);
+    assert.deepEqual(plan.json(), {
+      image: { url: 'http://192.0.2.1:8080/images/busybox-test.tar.gz', sha256: img.sha256, format: 'tar.gz' },
+      disk: 'auto', firmware: 'bios', hostname: 'vm-525400aa0001', network: { mode: 'dhcp' },
+    });
     const late = await node('GET', 'files/kiln-late.sh', credA);
     assert.equal(late.statusCode, 200);
     const same = await api('GET', 'hosts/vm-525400aa0001/deployments/current/files/kiln-late.sh', undefined, 'viewer');

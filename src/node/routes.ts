@@ -25,7 +25,10 @@ function nodeOf(req: FastifyRequest): NodePrincipal {
 const Ok = Type.Object({ ok: Type.Boolean() });
 
 /** Routes called by nodes (discovery agent, installers, installed systems) under /api/v1/node. */
-export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>; secrets: SecretsService; secretsNeedTls: boolean }> = async (app, { node, db, secrets, secretsNeedTls }) => {
+/** Builds the image writer's plan for a deployment with an image spec (kiln-image profiles). */
+export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: string) => Promise<unknown>;
+
+export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>; secrets: SecretsService; secretsNeedTls: boolean; installPlan: InstallPlanSource }> = async (app, { node, db, secrets, secretsNeedTls, installPlan }) => {
   app.post('/node/discover', {
     config: { access: 'public' },
     schema: {
@@ -81,6 +84,7 @@ export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>
 
   app.get('/node/install-plan', { config: { access: 'node' }, schema: { tags: ['node'], summary: "The image writer's plan (kiln-image profiles)" } }, async (req, reply) => {
     const d = await currentFiles(req);
+    if (d.imageSpec) return installPlan(d.imageSpec, d.hostId);
     const plan = d.files['install-plan.json'];
     if (plan === undefined) throw new KilnError('not_found', `profile ${d.profile} has no install-plan.json`);
     return reply.type('application/json').send(plan);

@@ -100,8 +100,3 @@ test('sh -n accepts every rendered script and every kickstart script section', a
   }
 });
 
-test('install-plan.json is valid JSON with the image writer\'s fields', () => {
-  const plan = JSON.parse(renderAll(profiles.get('kiln-image')!).get('install-plan.json')!) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(plan), ['version', 'host', 'hostname', 'fqdn', 'image', 'disk', 'firmware', 'layout', 'objectsUrl', 'enrolUrl', 'progressUrl', 'postInstall']);
-  assert.equal(plan.firmware, 'uefi');
-});

@@ -41,7 +41,7 @@ test('every template of every shipped profile renders as its golden file', async
       n++;
     }
   }
-  assert.equal(n, 15);
+  assert.equal(n, 14);
 });
 
 test('rendering is pure: the same input gives the same text twice', () => {
@@ -97,19 +97,20 @@ test('kickstart: required commands present, every section closed with %end', () 
   assert.deepEqual(sections, ['%packages', '%pre', '%post', '%post']);
 });
 
-test('boot specs: one-line command lines pointing at this host\'s files', () => {
+test('boot specs: one-line command lines pointing at this host\'s files (or, for the image writer, at Kiln)', () => {
   for (const p of loaded.profiles.values()) {
     const boot = renderBootSpec(p, sampleContext(p, overrides[p.name]));
     assert.doesNotMatch(boot.cmdline, /[\n\r]/);
     assert.match(boot.kernel, /^https?:\/\//);
     assert.equal(boot.initrd.length, 1);
-    assert.match(boot.cmdline, /http:\/\/192\.0\.2\.1:8080\/boot\/hosts\/h-0001\/files\//);
+    // The image writer asks the node API for its plan; installers fetch their files by URL.
+    assert.match(boot.cmdline, p.spec.install.method === 'kiln-image' ? /kiln\.url=http:\/\/192\.0\.2\.1:8080 .*kiln\.mode=install/ : /http:\/\/192\.0\.2\.1:8080\/boot\/hosts\/h-0001\/files\//);
   }
 });
 
 test('summaries list files and variables for kiln profile show', () => {
   const s = summarizeProfile(loaded.profiles.get('kiln-image')!);
-  assert.deepEqual(s.files, [{ name: 'install-plan.json', template: 'templates/install-plan.json' }, { name: 'kiln-late.sh', template: 'scripts/kiln-late.sh' }]);
+  assert.deepEqual(s.files, [{ name: 'kiln-late.sh', template: 'scripts/kiln-late.sh' }]);
   assert.deepEqual(s.variables[0], { name: 'imageName', description: 'Name of the Kiln image to write (kiln image list); set per group or host' });
   assert.deepEqual(s.image, { name: '{{ profile.imageName }}', disk: '{{ profile.disk }}', firmware: '{{ profile.firmware }}', layout: 'ab' });
   assert.equal(s.installMethod, 'kiln-image');
