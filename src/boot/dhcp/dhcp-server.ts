@@ -9,6 +9,7 @@ import { bindDhcpSocket, type DatagramSocket, type UdpPeer } from './dhcp-socket
 import { decideDhcp } from './decide-dhcp.js';
 import type { LeaseStore } from './lease-store.js';
 import { createLeaseWriter } from './lease-writer.js';
+import { createLeaseIndex } from './lease-index.js';
 import { createAddressAllocator } from './address-allocator.js';
 import { selectSubnet } from './subnet-math.js';
 
@@ -48,7 +49,8 @@ export interface DhcpServer {
 
 /** Binds ports 67 (and 4011 when a subnet is in proxy mode) and serves until `close()` or `signal` aborts. */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
-  const { config, backend, leases } = opts;
+  const { config, backend } = opts;
+  const leases = createLeaseIndex(opts.leases);
   const log = opts.log ?? silentLogger;
   const now = opts.now ?? Date.now;
   const ports = opts.ports ?? { dhcp: DHCP_PORTS.server, pxe: DHCP_PORTS.pxe };
