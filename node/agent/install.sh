@@ -175,6 +175,11 @@ run_install() {
   step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
   step config "writing host configuration" write_host_config
   step finish "unmounting" finish_install
-  progress reboot "installation finished; rebooting into the installed system"
-  reboot -f
+  # Stage "installed" is what switches the controller's per-host boot script
+  # to the local disk; a lost report would boot the installer again, so it
+  # is retried rather than best-effort like the other stages.
+  log "[installed] installation finished; rebooting into the installed system"
+  api_retry POST progress '{"stage":"installed","message":"installation finished; rebooting into the installed system"}' >/dev/null ||
+    log "could not report stage installed; the next network boot may start the installer again"
+  sync; reboot -f
 }

@@ -83,7 +83,7 @@ test('image writer installs the test image; the disk boots under SeaBIOS and OVM
       const enrol = api.calls.find((c) => c.path === '/api/v1/node/enrol');
       assert.deepEqual(enrol?.body, { mac });
       const stages = api.calls.filter((c) => c.path === '/api/v1/node/progress').map((c) => (c.body as { stage: string }).stage);
-      assert.deepEqual(stages, ['plan', 'partition', 'mkfs', 'image', 'bootloader', 'config', 'finish', 'reboot']);
+      assert.deepEqual(stages, ['plan', 'partition', 'mkfs', 'image', 'bootloader', 'config', 'finish', 'installed']);
       assert.ok(api.calls.filter((c) => c.path === '/api/v1/node/progress').every((c) => c.authorization === `Bearer ${api.credential}`));
       assert.ok(api.calls.some((c) => c.path === '/images/test.tar.gz'), 'image fetched');
     } catch (err) {
