@@ -176,6 +176,18 @@ describe('node flow over the API', () => {
     assert.equal((await node('POST', 'complete', wipeCred, { stage: 'wipe' })).json().state, 'ready');
   });
 
+  it('a node rotates its credential; the old one stops working', async () => {
+    const fresh = await c.app.inject({ method: 'POST', url: '/api/v1/hosts', headers: { authorization: c.bearer.operator }, payload: { name: 'rot', nics: [{ mac: '52:54:00:cc:00:03' }] } });
+    assert.equal(fresh.statusCode, 201);
+    const first = (await node('POST', 'discover', null, { facts: facts('52:54:00:cc:00:03') })).json().credential;
+    const rotated = await node('POST', 'credential/rotate', first);
+    assert.equal(rotated.statusCode, 200);
+    const second = rotated.json().credential;
+    assert.notEqual(second, first);
+    assert.equal((await node('GET', 'next', second)).statusCode, 200);
+    assert.equal((await node('GET', 'next', first)).statusCode, 401);
+  });
+
   it('failed credential attempts are rate-limited per source', async () => {
     let last = 0;
     for (let i = 0; i < 30; i++) {

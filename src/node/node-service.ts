@@ -160,6 +160,12 @@ export function createNodeService(deps: NodeServiceDeps) {
       return { hostId: host.id, name: host.name, credential };
     },
 
+    /** Replaces the calling node's credential with a new one (returned once); the old one stops working at once. */
+    async rotate(p: Principal & { kind: 'node' }, source: NodeSource): Promise<{ credential: string }> {
+      const host = await inventory.getHost(p.hostId);
+      return { credential: await issue(host, 'rotated by the node', source) };
+    },
+
     /** Arms (or disarms) the next enrolment of a host; used by deploy and `kiln host rearm`. */
     async arm(hostId: string, reason: string, actor: string): Promise<void> {
       // Read the host before the transaction: on SQLite a query outside the

@@ -51,6 +51,9 @@ export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>
     },
   }, async (req) => node.enrol(normalizeMac((req.body as { mac: string }).mac, '/mac'), nodeSource(req)));
 
+  app.post('/node/credential/rotate', { config: { access: 'node' }, schema: { tags: ['node'], summary: 'Replace this node\'s credential; the new one is in this reply only', response: { 200: Type.Object({ credential: Type.String() }) } } },
+    async (req) => node.rotate(nodeOf(req), nodeSource(req)));
+
   app.get('/node/next', { config: { access: 'node' }, schema: { tags: ['node'], summary: 'What a waiting node should do next', response: { 200: Type.Object({ action: Type.String() }) } } },
     async (req) => node.next(nodeOf(req)));
 
