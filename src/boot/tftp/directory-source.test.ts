@@ -34,3 +34,25 @@ test('directory source: reads files inside the root, refuses symlinks out of it'
   assert.deepEqual(await source('nope', client), { error: 'not_found', reason: 'nope: no such file' });
   assert.deepEqual(await source('sub', client), { error: 'not_found', reason: 'sub: not a regular file' });
 });
+
+test('directory source: a named boot file is served even as a symlink out of the root (Debian: ipxe.efi -> /boot/ipxe.efi)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-tftp-src-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  writeFileSync(join(dir, 'ipxe.efi'), 'efi binary');
+  writeFileSync(join(dir, 'secret'), 'secret');
+  symlinkSync(join(dir, 'ipxe.efi'), join(root, 'ipxe.efi'));
+  symlinkSync(join(dir, 'secret'), join(root, 'escape'));
+  symlinkSync(dir, join(root, 'updir'));
+  const source = await createDirectorySource(root, { bootFiles: ['ipxe.efi', 'undionly.kpxe'] });
+
+  const efi = await source('ipxe.efi', client);
+  assert.ok('file' in efi, 'the named boot file is served through its symlink');
+  assert.equal(efi.file.size, 10);
+  await efi.file.close();
+  // Only the exact names: other links out of the root stay refused, also when they reach the same file.
+  assert.deepEqual(await source('escape', client), { error: 'access_violation', reason: 'escape: resolves outside the TFTP root' });
+  assert.deepEqual(await source('updir/ipxe.efi', client), { error: 'access_violation', reason: 'updir/ipxe.efi: resolves outside the TFTP root' });
+  assert.deepEqual(await source('undionly.kpxe', client), { error: 'not_found', reason: 'undionly.kpxe: no such file' });
+});

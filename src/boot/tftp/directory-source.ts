@@ -22,14 +22,28 @@ function fileFromHandle(handle: Awaited<ReturnType<typeof open>>, size: number):
 
 const errnoOf = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? '';
 
+/** Options of `createDirectorySource`. */
+export interface DirectorySourceOptions {
+  /**
+   * Exact relative names (as `resolveTftpPath` returns them) served even when
+   * they are symlinks out of the root: the boot files Kiln names in DHCP
+   * replies. Debian's `ipxe` package installs /usr/lib/ipxe/ipxe.efi as a
+   * symlink to /boot/ipxe.efi, so without this UEFI PXE clients get ERROR 2.
+   * @default []
+   */
+  bootFiles?: readonly string[];
+}
+
 /**
  * Serves regular files under `root`. Every path is resolved with realpath and
  * must stay inside the real root, so a symlink pointing out of the root is
- * refused (ERROR 2); a missing file or a directory is ERROR 1. The file is
- * opened with O_NOFOLLOW on the resolved path. Rejects when `root` is missing.
+ * refused (ERROR 2) unless its name is one of `bootFiles`; a missing file or a
+ * directory is ERROR 1. The file is opened with O_NOFOLLOW on the resolved
+ * path. Rejects when `root` is missing.
  */
-export async function createDirectorySource(root: string): Promise<TftpFileSource> {
+export async function createDirectorySource(root: string, opts: DirectorySourceOptions = {}): Promise<TftpFileSource> {
   const realRoot = await realpath(root);
+  const bootFiles = new Set(opts.bootFiles ?? []);
   const inside = (p: string): boolean => p === realRoot || p.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
   return async (path): Promise<TftpLookup> => {
     let real: string;
@@ -40,7 +54,7 @@ export async function createDirectorySource(root: string): Promise<TftpFileSourc
       if (code === 'ENOENT' || code === 'ENOTDIR') return { error: 'not_found', reason: `${path}: no such file` };
       return { error: 'access_violation', reason: `${path}: ${code || 'cannot resolve'}` };
     }
-    if (!inside(real)) return { error: 'access_violation', reason: `${path}: resolves outside the TFTP root` };
+    if (!inside(real) && !bootFiles.has(path)) return { error: 'access_violation', reason: `${path}: resolves outside the TFTP root` };
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
