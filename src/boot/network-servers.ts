@@ -61,7 +61,7 @@ export async function startNetworkServers(opts: {
   let tftpServer: TftpServer | null = null;
   try {
     if (tftp.enabled) {
-      tftpServer = await startTftpServer({ config: tftp, source: await createDirectorySource(tftp.root), log: opts.log.child({ domain: 'tftp' }), signal: opts.signal });
+      tftpServer = await startTftpServer({ config: tftp, source: await createDirectorySource(tftp.root, { bootFiles: Object.values(dhcp.bootFiles) }), log: opts.log.child({ domain: 'tftp' }), signal: opts.signal });
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
     }
     if (dhcp.enabled) {
