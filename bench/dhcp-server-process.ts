@@ -8,6 +8,7 @@ import { openSqlite } from '../src/store/database.js';
 import { migrateToLatest } from '../src/store/migrate.js';
 import { startDhcpServer, type DhcpHost } from '../src/boot/dhcp/dhcp-server.js';
 import { createSqlLeaseStore } from '../src/boot/dhcp/sql-lease-store.js';
+import { createSqliteLeaseStore } from '../src/boot/dhcp/sqlite-lease-store.js';
 import type { DhcpConfig } from '../src/boot/dhcp/dhcp-config.js';
 
 const [configFile, dbFile] = process.argv.slice(2);
@@ -16,7 +17,7 @@ const store = openSqlite(dbFile!);
 await migrateToLatest(store.db);
 const ac = new AbortController();
 const server = await startDhcpServer({
-  config: dhcp, leases: createSqlLeaseStore(store.db), signal: ac.signal,
+  config: dhcp, leases: store.sqlite ? createSqliteLeaseStore(store.db, store.sqlite) : createSqlLeaseStore(store.db), signal: ac.signal,
   backend: { findHostByMac: async (mac) => hosts[mac] ?? null },
 });
 process.on('SIGTERM', () => {

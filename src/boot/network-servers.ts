@@ -8,6 +8,8 @@ import type { Logger } from '../log/logger.js';
 import { DhcpConfigSchema, type DhcpConfig } from './dhcp/dhcp-config.js';
 import { startDhcpServer, type DhcpBackend, type DhcpServer } from './dhcp/dhcp-server.js';
 import { createSqlLeaseStore } from './dhcp/sql-lease-store.js';
+import { createSqliteLeaseStore } from './dhcp/sqlite-lease-store.js';
+import type BetterSqlite3 from 'better-sqlite3';
 import { createDirectorySource } from './tftp/directory-source.js';
 import { TftpConfigSchema, type TftpConfig } from './tftp/tftp-config.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
@@ -51,12 +53,12 @@ export interface NetworkServers {
  * Debian's iPXE binaries from `ipxeDir`.
  */
 export async function startNetworkServers(opts: {
-  db: Kysely<any>; inventory: InventoryService; log: Logger; sections: Readonly<Record<string, unknown>>;
+  db: Kysely<any>; sqlite?: BetterSqlite3.Database | undefined; inventory: InventoryService; log: Logger; sections: Readonly<Record<string, unknown>>;
   publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal;
 }): Promise<NetworkServers> {
   const dhcp = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], { serverAddress: opts.publicHost, httpBase: opts.baseUrl });
   const tftp = parseSection<TftpConfig>('tftp', TftpConfigSchema, opts.sections['tftp'], { enabled: dhcp.enabled, root: opts.ipxeDir });
-  const leases = createSqlLeaseStore(opts.db);
+  const leases = opts.sqlite ? createSqliteLeaseStore(opts.db, opts.sqlite) : createSqlLeaseStore(opts.db);
   let dhcpServer: DhcpServer | null = null;
   let tftpServer: TftpServer | null = null;
   try {

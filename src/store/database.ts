@@ -18,6 +18,8 @@ export interface OpenDatabase {
   dialect: DialectName;
   /** A short description without credentials, for logs. */
   describe: string;
+  /** The better-sqlite3 connection under `db` on SQLite (undefined on PostgreSQL), for hot paths that prepare their own statements; use it only while holding `db.connection()`. */
+  sqlite?: Database.Database | undefined;
   close(): Promise<void>;
 }
 
@@ -52,7 +54,7 @@ export function openSqlite(file: string): OpenDatabase {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { db, dialect: 'sqlite', describe: `sqlite:${file}`, close: () => db.destroy() };
+  return { db, dialect: 'sqlite', describe: `sqlite:${file}`, sqlite, close: () => db.destroy() };
 }
 
 function redactUrl(url: string): string {

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { createMemoryLeaseStore } from './lease-store.js';
 import { createSqlLeaseStore } from './sql-lease-store.js';
+import { createSqliteLeaseStore } from './sqlite-lease-store.js';
 import { leaseStoreConformance } from './lease-store.conformance.js';
 import { up } from '../../store/migrations/0100-dhcp-leases.js';
 
@@ -11,4 +15,20 @@ leaseStoreConformance('sqlite', async () => {
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
   await up(db);
   return { store: createSqlLeaseStore(db), close: () => db.destroy() };
+});
+
+leaseStoreConformance('sqlite prepared', async () => {
+  const sqlite = new Database(':memory:');
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await up(db);
+  return { store: createSqliteLeaseStore(db, sqlite), close: () => db.destroy() };
+});
+
+leaseStoreConformance('sqlite file (worker commits)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-lease-'));
+  const sqlite = new Database(join(dir, 'leases.sqlite'));
+  sqlite.pragma('journal_mode = WAL');
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await up(db);
+  return { store: createSqliteLeaseStore(db, sqlite), close: async () => { await db.destroy(); rmSync(dir, { recursive: true, force: true }); } };
 });
