@@ -13,6 +13,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { createDirectorySource } from './tftp/directory-source.js';
 import { TftpConfigSchema, type TftpConfig } from './tftp/tftp-config.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
+import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/router-advertiser.js';
 
 /** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
 export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
@@ -61,7 +62,9 @@ export async function startNetworkServers(opts: {
   const leases = opts.sqlite ? createSqliteLeaseStore(opts.db, opts.sqlite) : createSqlLeaseStore(opts.db);
   let dhcpServer: DhcpServer | null = null;
   let tftpServer: TftpServer | null = null;
+  let ra: RouterAdvertiser | null = null;
   try {
+    ra = await startConfiguredRouterAdvertiser(dhcp, opts.log, opts.signal);
     if (tftp.enabled) {
       tftpServer = await startTftpServer({ config: tftp, source: await createDirectorySource(tftp.root, { bootFiles: Object.values(dhcp.bootFiles) }), log: opts.log.child({ domain: 'tftp' }), signal: opts.signal });
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
@@ -71,6 +74,7 @@ export async function startNetworkServers(opts: {
       opts.log.info({ subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode}`) }, 'DHCP serving');
     }
   } catch (err) {
+    await ra?.close();
     await tftpServer?.close();
     throw err;
   }
@@ -82,6 +86,7 @@ export async function startNetworkServers(opts: {
     async close() {
       await dhcpServer?.close();
       await tftpServer?.close();
+      await ra?.close();
     },
   };
 }
