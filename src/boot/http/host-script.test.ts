@@ -36,9 +36,9 @@ chain --replace --autofree http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%
 describe('per-host iPXE script', () => {
   it('new host → discovery image (full text)', () => assert.equal(renderHostScript(input(host('new'))), discoveryScript));
 
-  it('ready on BIOS → sanboot the first disk; on UEFI → exit to the boot manager', () => {
+  it('ready on BIOS → sanboot the first disk; on UEFI → exit 1 (a failed option: the boot manager tries the next one)', () => {
     assert.equal(renderHostScript(input(host('ready'))), '#!ipxe\necho Kiln: node-1 is ready: booting from local disk\nsanboot --no-describe --drive 0x80 || exit\n');
-    assert.equal(renderHostScript(input(host('deployed'), { query: { platform: 'efi', arch: 'x86_64' } })), '#!ipxe\necho Kiln: node-1 is deployed: booting from local disk\nexit\n');
+    assert.equal(renderHostScript(input(host('deployed'), { query: { platform: 'efi', arch: 'x86_64' } })), '#!ipxe\necho Kiln: node-1 is deployed: booting from local disk\nexit 1\n');
   });
 
   it('deploying → the installer with initrd= on the command line', () => {

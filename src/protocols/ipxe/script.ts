@@ -61,13 +61,19 @@ export function formatKernelScript(title: string, boot: IpxeKernelBoot, retry: I
 /**
  * A script that leaves network boot for the local disk. Legacy BIOS:
  * `sanboot --no-describe --drive 0x80` boots the first hard disk; UEFI:
- * `exit` returns to the firmware boot manager, which tries the next entry.
+ * `exit 1` returns a failure to the firmware boot manager, which tries the next entry.
  */
 export function formatLocalBootScript(title: string, platform: 'pcbios' | 'efi'): string {
   return [
     '#!ipxe',
     `echo Kiln: ${ipxeSafe('title', title)}`,
-    ...(platform === 'pcbios' ? ['sanboot --no-describe --drive 0x80 || exit'] : ['exit']),
+    // UEFI 2.10 §3.1.1: when a Boot#### image returns EFI_SUCCESS the boot
+    // manager MAY stop walking BootOrder and show its menu, and EDK2 (OVMF)
+    // does. iPXE loaded as an application (the firmware's own PXE or HTTP boot
+    // fetched ipxe.efi) returns success on a plain `exit`, so the disk after the
+    // network options was never tried. A non-zero status is a failed option and
+    // the firmware moves on to the next one, the disk.
+    ...(platform === 'pcbios' ? ['sanboot --no-describe --drive 0x80 || exit'] : ['exit 1']),
     '',
   ].join('\n');
 }
