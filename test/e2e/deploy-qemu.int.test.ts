@@ -1,0 +1,372 @@
+// Issue 4 end to end under QEMU (TCG): an unknown VM with an empty 2 GiB disk
+// network-boots from `kiln serve` (Kiln's DHCP → iPXE → discovery kernel and
+// initrd over HTTP), is discovered and named by a rule, is deployed with the
+// kiln-image profile through the API (no BMC: the discovery agent's /next
+// poll answers `reboot`), the image writer installs the CI test image, the
+// next network boot is sent to the local disk, and the installed system's
+// first-boot callback makes the host `deployed`. Once under SeaBIOS, once
+// under OVMF (iPXE EFI option ROM of the NIC). Then a client with a lease of
+// its own presents the first VM's credential and is refused (an event).
+//
+// Everything runs in one namespace this file creates: a bridge (10.83.1.1/24)
+// with one tap per VM and `kiln serve` (DHCP full mode, TFTP, HTTP); the test
+// reads the API through the namespace's veth (10.83.0.1). Serial logs of each
+// VM are printed (tails) on failure; KILN_KEEP_E2E_LOGS=1 keeps the work dir.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildDiscoveryImage } from '../../src/discovery/build-discovery-image.js';
+import { buildTestImage } from '../../src/discovery/build-test-image.js';
+import { canUseNetns, createNetns, type TestNetns } from '../support/netns.js';
+import { kilnBin, runKiln } from '../support/serve-process.js';
+
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+function hasTool(cmd: string): boolean {
+  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)'
+  : !hasTool('qemu-system-x86_64') || !hasTool('qemu-img') ? 'needs qemu-system-x86_64 and qemu-img'
+  : !hasTool('debugfs') ? 'needs debugfs (e2fsprogs) to read the credential off the written disk'
+  : !existsSync('/usr/lib/ipxe/ipxe.efi') ? "needs Debian's ipxe package (/usr/lib/ipxe)" : false;
+const skipEfi = skip || (!existsSync(OVMF_CODE) ? 'needs the ovmf package (OVMF_CODE_4M.fd)' : false);
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const cacheDir = process.env['KILN_IMAGE_CACHE'] ?? join(tmpdir(), 'kiln-image-cache');
+const SERVER = '10.83.1.1';
+const HTTP_PORT = 8080;
+const DISK_BYTES = 2 * 1024 ** 3;
+const MEMORY_MIB = 1024;
+const CPUS = 2;
+const IMAGE = 'e2e-test';
+/** Bounds per stage (TCG on two shared cores); the sum bounds one VM run. */
+const LIMIT = { discovered: 300_000, installed: 420_000, deployed: 300_000 };
+
+const work = mkdtempSync(join(tmpdir(), 'kiln-e2e-'));
+const dataDir = join(work, 'data');
+let ns: TestNetns | undefined;
+let serve: ChildProcess | undefined;
+let serveLog = '';
+let api = '';
+let token = '';
+let failed = false;
+const procs: ChildProcess[] = [];
+const extraNetns: string[] = [];
+const durations: Record<string, Record<string, number>> = {};
+
+function kill(p: ChildProcess | undefined): void {
+  // `ip netns exec` execs its command, so this PID is QEMU / node itself.
+  if (p && p.exitCode === null && p.signalCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+}
+
+async function stop(p: ChildProcess | undefined, ms = 10_000): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null || !p.pid) return;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  process.kill(p.pid, 'SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
+  kill(p);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function call<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${api}/api/v1${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+}
+
+before(async () => {
+  if (skip) return;
+  let t0 = Date.now();
+  // Reuse the shared image cache: serve's background build then finds the discovery image ready.
+  const img = await buildDiscoveryImage({ cacheDir });
+  const rootfs = await buildTestImage({ cacheDir });
+  process.stderr.write(`e2e: images ready in ${Date.now() - t0} ms (discovery ${img.version}, cached ${img.cached}; test image ${rootfs.sizeBytes} bytes)\n`);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  symlinkSync(cacheDir, join(dataDir, 'cache'));
+  const added = await runKiln(['image', 'add', IMAGE, rootfs.tarPath, '--data-dir', dataDir, '--json'], {}, 60_000);
+  assert.equal(added.code, 0, added.stderr);
+  assert.equal((JSON.parse(added.stdout) as { sha256: string }).sha256, rootfs.sha256);
+
+  ns = createNetns('dq', '10.83.0.254/24', '10.83.0.1/24');
+  const x = (...args: string[]) => ns!.exec('ip', args);
+  // forward_delay 0: a tap port forwards as soon as QEMU opens it (no STP here).
+  x('link', 'add', 'kbr0', 'type', 'bridge', 'forward_delay', '0');
+  x('addr', 'add', `${SERVER}/24`, 'dev', 'kbr0');
+  x('link', 'set', 'kbr0', 'up');
+  for (const tap of ['ktap0', 'ktap1']) {
+    x('tuntap', 'add', 'dev', tap, 'mode', 'tap');
+    x('link', 'set', tap, 'master', 'kbr0');
+    x('link', 'set', tap, 'up');
+  }
+  // Limited broadcasts (DHCP replies to 255.255.255.255) leave by the bridge, inside the namespace only.
+  x('route', 'add', 'default', 'dev', 'kbr0');
+
+  const cfg = join(work, 'kiln.yaml');
+  writeFileSync(cfg, JSON.stringify({
+    dhcp: {
+      enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:${HTTP_PORT}`,
+      subnets: [{ cidr: '10.83.1.0/24', mode: 'full', pools: [{ start: '10.83.1.100', end: '10.83.1.150' }], router: SERVER, dns: [], leaseSeconds: 3600, attached: true }],
+    },
+  }));
+  t0 = Date.now();
+  serve = ns.spawn(process.execPath, [kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', `0.0.0.0:${HTTP_PORT}`, '--tls-listen', '',
+    '--public-url', `http://${SERVER}:${HTTP_PORT}`, '--node-image', 'auto', '--power-poll-interval', '0', '--log-level', 'debug'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  serve.stdout!.on('data', (d) => { serveLog += d; });
+  serve.stderr!.on('data', (d) => { serveLog += d; });
+  api = `http://10.83.0.1:${HTTP_PORT}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${serveLog}`);
+    if (Date.now() > deadline) throw new Error(`kiln serve not ready (health, DHCP, node image) within 90 s:\n${serveLog.slice(-6000)}`);
+    try {
+      if ((await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok && /DHCP serving/.test(serveLog) && /node image ready/.test(serveLog)) break;
+    } catch { /* not up yet */ }
+    await sleep(250);
+  }
+  process.stderr.write(`e2e: kiln serve ready (health, DHCP, node image) in ${Date.now() - t0} ms\n`);
+  token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const rule = await call('PUT', '/rules/e2e-vms', {
+    match: { macPrefix: '52:54:00:4b:33', cpuCountAtLeast: CPUS }, assign: { name: 'vm-{mac}', profile: 'kiln-image', tags: ['e2e'] },
+  });
+  assert.equal(rule.status, 200, JSON.stringify(rule.body));
+});
+
+after(async () => {
+  for (const p of procs) kill(p);
+  await stop(serve);
+  for (const n of extraNetns) { try { execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' }); } catch { /* already gone */ } }
+  ns?.remove();
+  writeFileSync(join(work, 'kiln.log'), serveLog);
+  process.stderr.write(`e2e: stage durations (ms) ${JSON.stringify(durations)}\n`);
+  if (failed || process.env['KILN_KEEP_E2E_LOGS']) {
+    for (const f of ['disk-bios.qcow2', 'disk-uefi.qcow2', 'root.raw']) rmSync(join(work, f), { force: true });
+    process.stderr.write(`e2e: logs (serial, kiln.log) kept in ${work}\n`);
+  } else {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+interface Host { id: string; name: string; state: string; profile: string | null; tags: string[]; firmware: string | null; facts: any; nics: Array<{ mac: string; boot: boolean }> }
+interface KilnEvent { seq: number; kind: string; message: string; data: any; before: any; after: any; hostId: string | null }
+
+async function hostByMac(mac: string): Promise<Host | null> {
+  const r = await call<{ items: Host[] }>('GET', `/hosts?mac=${mac}`);
+  assert.equal(r.status, 200);
+  return r.body.items[0] ?? null;
+}
+
+async function hostEvents(hostId: string): Promise<KilnEvent[]> {
+  const r = await call<{ items: KilnEvent[] }>('GET', `/hosts/${hostId}/events?limit=1000`);
+  assert.equal(r.status, 200);
+  return r.body.items;
+}
+
+interface RunningVm { name: string; serial: string; child: ChildProcess; stderr(): string }
+
+function startVm(name: string, mac: string, tap: string, disk: string, firmware: 'bios' | 'uefi'): RunningVm {
+  const serial = join(work, `${name}.serial.log`);
+  const fw = firmware === 'uefi' ? (() => {
+    const vars = join(work, `${name}.vars.fd`);
+    copyFileSync(OVMF_VARS, vars);
+    // OVMF lists its own PXE options for the NIC after the option ROM's iPXE
+    // and before the disk; turned off, the local boot (`exit 1`) detours only
+    // through OVMF's HTTP boot (which Kiln also answers) on its way to the disk.
+    return ['-machine', 'q35', '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`,
+      '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n'];
+  })() : [];
+  // NIC first, disk second: every boot asks Kiln, whose script sends a deployed host to the disk.
+  const child = ns!.spawn('qemu-system-x86_64', ['-accel', 'tcg', '-smp', String(CPUS), '-m', String(MEMORY_MIB), '-display', 'none', '-monitor', 'none',
+    '-serial', `file:${serial}`, ...fw,
+    '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`,
+    '-drive', `file=${disk},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-pci,drive=d0,bootindex=2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  procs.push(child);
+  let err = '';
+  child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });
+  return { name, serial, child, stderr: () => err };
+}
+
+function tail(path: string, n = 5000): string {
+  return existsSync(path) ? readFileSync(path, 'latin1').slice(-n) : '(no file)';
+}
+
+/** Polls `check` every 2 s until it returns a value, the VM dies, or `ms` pass; failures print the VM's serial tail and Kiln's log tail. */
+async function until<T>(vm: RunningVm, what: string, ms: number, check: () => Promise<T | null | undefined | false>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (vm.child.exitCode !== null || vm.child.signalCode !== null || Date.now() > deadline) {
+      failed = true;
+      const why = vm.child.exitCode !== null || vm.child.signalCode !== null ? `QEMU exited (${vm.child.exitCode ?? vm.child.signalCode})` : `not within ${ms} ms`;
+      process.stderr.write(`--- ${vm.name}: ${what}: ${why}\n--- qemu stderr\n${vm.stderr()}\n--- serial (tail)\n${tail(vm.serial)}\n--- kiln log (tail)\n${serveLog.slice(-6000)}\n`);
+      throw new Error(`${vm.name}: ${what}: ${why}`);
+    }
+    await sleep(2000);
+  }
+}
+
+/** One kind per event, with the state or stage that tells the steps apart. */
+function timelineOf(events: KilnEvent[]): string[] {
+  return events.map((e) => {
+    if (e.kind === 'host.state') return `host.state ${e.after?.state}`;
+    if (e.kind === 'node.progress') return `node.progress ${e.data?.stage}`;
+    if (e.kind === 'boot.script') return `boot.script ${e.data?.state}${/local disk/.test(e.message) ? ' (disk)' : ''}`;
+    return e.kind;
+  });
+}
+
+/** Asserts that `want` appears in `got` in this order (other events may sit between). */
+function assertInOrder(got: string[], want: string[]): void {
+  let i = 0;
+  for (const g of got) if (g === want[i]) i++;
+  assert.equal(i, want.length, `timeline lacks ${JSON.stringify(want[i])} after ${JSON.stringify(want.slice(0, i))}; got ${JSON.stringify(got)}`);
+}
+
+/** Boots an unknown VM through discovery, deploy, install and first boot; returns the deployed host. */
+async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Promise<Host> {
+  const disk = join(work, `disk-${firmware}.qcow2`);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, String(DISK_BYTES)]);
+  assert.equal(await hostByMac(mac), null, 'the VM is unknown to Kiln before it boots');
+  const d: Record<string, number> = {};
+  durations[firmware] = d;
+  const t0 = Date.now();
+  const vm = startVm(`vm-${firmware}`, mac, tap, disk, firmware);
+  try {
+    const expectedName = `vm-${mac.replace(/:/g, '')}`;
+    let host = await until(vm, 'discovered and named by the rule', LIMIT.discovered, async () => {
+      const h = await hostByMac(mac);
+      return h && h.state === 'ready' && h.name === expectedName ? h : null;
+    });
+    d['powerOnToReady'] = Date.now() - t0;
+    const events = await hostEvents(host.id);
+    const firstScript = events.find((e) => e.kind === 'boot.script');
+    assert.ok(firstScript, 'the first boot fetched a per-host script');
+    assert.equal(firstScript.data.platform, firmware === 'uefi' ? 'efi' : 'pcbios');
+    d['powerOnToFirstScript'] = Date.parse((firstScript as unknown as { at: string }).at) - t0;
+
+    // Facts as given to QEMU.
+    const f = host.facts;
+    assert.equal(f.bootMac, mac);
+    assert.equal(f.firmware, firmware);
+    assert.equal(f.cpu.count, CPUS);
+    assert.equal(f.memory.installedBytes, MEMORY_MIB * 1024 ** 2);
+    assert.ok(f.memory.totalBytes > 0.8 * MEMORY_MIB * 1024 ** 2 && f.memory.totalBytes <= MEMORY_MIB * 1024 ** 2, `MemTotal ${f.memory.totalBytes}`);
+    assert.deepEqual(f.disks.map((x: { name: string; sizeBytes: number }) => [x.name, x.sizeBytes]), [['vda', DISK_BYTES]]);
+    assert.deepEqual(f.nics.map((n: { mac: string; driver: string }) => [n.mac, n.driver]), [[mac, 'e1000']]);
+    assert.deepEqual(host.nics, [{ mac, name: host.nics[0]!.name, boot: true }]);
+    assert.equal(host.profile, 'kiln-image');
+    assert.deepEqual(host.tags, ['e2e']);
+    assert.equal(host.firmware, firmware);
+
+    const tDeploy = Date.now();
+    const dep = await call('POST', `/hosts/${host.name}/deploy`, { variables: { imageName: IMAGE, kernelArgs: 'console=ttyS0,115200' } });
+    assert.equal(dep.status, 200, JSON.stringify(dep.body));
+    assert.equal(dep.body.host.state, 'deploying');
+    assert.match(dep.body.deployment.bootSpec.cmdline, new RegExp(`kiln\\.mode=install kiln\\.mac=${mac}`));
+
+    await until(vm, 'installer reported stage installed', LIMIT.installed, async () =>
+      (await hostEvents(host.id)).some((e) => e.kind === 'node.progress' && e.data?.stage === 'installed'));
+    d['deployToInstalled'] = Date.now() - tDeploy;
+    const tInstalled = Date.now();
+    host = await until(vm, 'first boot from disk called back (deployed)', LIMIT.deployed, async () => {
+      const h = await hostByMac(mac);
+      if (h?.state === 'failed') throw new Error(`host failed: ${JSON.stringify(h)}`);
+      return h?.state === 'deployed' ? h : null;
+    });
+    d['installedToDeployed'] = Date.now() - tInstalled;
+    d['total'] = Date.now() - t0;
+
+    const all = await hostEvents(host.id);
+    const timeline = timelineOf(all);
+    assertInOrder(timeline, [
+      'host.created', 'host.state discovering', 'boot.script discovering', 'node.enrolled', 'host.state ready', 'host.updated',
+      'host.state deploying', 'node.armed', 'boot.script deploying', 'node.enrolled',
+      'node.progress plan', 'node.progress partition', 'node.progress mkfs', 'node.progress image', 'node.progress bootloader',
+      'node.progress config', 'node.progress finish', 'node.progress installed', 'boot.script deploying (disk)', 'host.state deployed',
+    ]);
+    assert.equal(timeline.filter((k) => k === 'node.enrolled').length, 2, 'one credential at discovery, one for the installer');
+    assert.equal(timeline.filter((k) => k.startsWith('host.state failed')).length, 0);
+    assert.equal(all.filter((e) => e.kind === 'boot.script' && e.data.state === 'deploying' && !/local disk/.test(e.message)).length, 1, 'the installer booted exactly once');
+    const renamed = all.find((e) => e.kind === 'host.updated');
+    assert.equal(renamed?.after?.name, expectedName);
+
+    const log = readFileSync(vm.serial, 'latin1');
+    assert.match(log, /kiln: rebooting as told/);
+    assert.match(log, new RegExp(`kiln-test-image: booted from disk as ${expectedName}`));
+    assert.match(log, /kiln-firstboot: reported to/);
+    return host;
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    kill(vm.child);
+    await Promise.race([new Promise((r) => vm.child.once('exit', r)), sleep(10_000)]);
+  }
+}
+
+const BIOS_MAC = '52:54:00:4b:33:01';
+let biosHost: Host | undefined;
+
+test('SeaBIOS: unknown VM → discovered → deployed with kiln-image → boots its disk and calls back', { skip, timeout: 1_100_000 }, async () => {
+  biosHost = await deployVm('bios', BIOS_MAC, 'ktap0');
+});
+
+test('OVMF (iPXE EFI ROM): unknown VM → discovered → deployed with kiln-image → boots its disk and calls back', { skip: skipEfi, timeout: 1_100_000 }, async () => {
+  await deployVm('uefi', '52:54:00:4b:33:02', 'ktap1');
+});
+
+/** The credential the writer put on the BIOS VM's disk (root fs at LBA 266240, install.sh's fixed layout). */
+function credentialOnDisk(disk: string): string {
+  const raw = join(work, 'root.raw');
+  execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', disk, raw], { timeout: 60_000 });
+  try {
+    return execFileSync('debugfs', ['-R', 'cat /etc/kiln/credential', `${raw}?offset=${266240 * 512}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 }).trim();
+  } finally {
+    rmSync(raw, { force: true });
+  }
+}
+
+test("another client with its own lease presenting the first VM's credential is refused, and the refusal is an event", { skip }, async (t) => {
+  if (!biosHost) { t.skip('the SeaBIOS deploy did not finish'); return; }
+  const credential = credentialOnDisk(join(work, 'disk-bios.qcow2'));
+  assert.match(credential, /^kn_\S+$/);
+  // A second "machine": its own namespace on the bridge, a Kiln DHCP lease for its own MAC, curl.
+  const client = `ktdqc${process.pid % 100000}`;
+  const clientMac = '52:54:00:4b:33:99';
+  execFileSync('ip', ['netns', 'add', client]);
+  extraNetns.push(client);
+  ns!.exec('ip', ['link', 'add', 'kcl0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
+  ns!.exec('ip', ['link', 'set', 'kcl0', 'master', 'kbr0']);
+  ns!.exec('ip', ['link', 'set', 'kcl0', 'up']);
+  const inClient = (cmd: string, args: string[], timeout = 30_000) => execFileSync('ip', ['netns', 'exec', client, cmd, ...args], { encoding: 'utf8', timeout });
+  inClient('ip', ['link', 'set', 'eth0', 'address', clientMac]);
+  inClient('ip', ['link', 'set', 'lo', 'up']);
+  inClient('ip', ['link', 'set', 'eth0', 'up']);
+  const script = join(work, 'udhcpc.sh');
+  writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/${mask:-24}" dev "$interface"\nexit 0\n', { mode: 0o755 });
+  inClient('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '2', '-s', script], 40_000);
+  const addr = /inet (10\.83\.1\.\d+)\//.exec(inClient('ip', ['-4', 'addr', 'show', 'dev', 'eth0']))?.[1];
+  assert.ok(addr, 'the client got an address from Kiln');
+
+  const curl = (path: string) => inClient('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '10', '-H', `Authorization: Bearer ${credential}`, `http://${SERVER}:${HTTP_PORT}/api/v1/node/${path}`]);
+  assert.equal(curl('next'), '401');
+  assert.equal(curl('install-plan'), '401');
+
+  const refused = await call<{ items: KilnEvent[] }>('GET', `/events?kind=node.credential_refused&limit=100`);
+  const mine = refused.body.items.filter((e) => e.hostId === biosHost!.id);
+  assert.equal(mine.length, 2, JSON.stringify(refused.body.items));
+  for (const e of mine) {
+    assert.equal(e.data.ip, addr);
+    assert.equal(e.message, `credential of ${biosHost!.name} used from ${addr}, which is leased to MAC ${clientMac}`);
+  }
+  // The host itself is untouched by the refusals.
+  assert.equal((await hostByMac(BIOS_MAC))?.state, 'deployed');
+});
