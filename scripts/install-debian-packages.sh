@@ -6,14 +6,14 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   # network boot binaries and firmware
-  ipxe ipxe-qemu ovmf qemu-system-x86 qemu-utils
+  ipxe ipxe-qemu ovmf qemu-system-x86 qemu-utils radvd
   # discovery / image-writer build inputs
   busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin
   # real protocol peers used by the tests and benchmarks
   udhcpc isc-dhcp-client kea-dhcp4-server kea-admin dnsmasq-base
   tftp-hpa tftpd-hpa atftp curl nginx-light
   openipmi ipmitool libvirt-clients openssh-server openssh-client
-  tcpdump tshark iproute2 iputils-ping procps
+  tcpdump tshark iproute2 iputils-ping procps ndisc6
   chromium
   # install-file validators (cloud-init schema)
   cloud-init

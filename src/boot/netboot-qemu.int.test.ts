@@ -72,6 +72,8 @@ before(async () => {
     dhcp: {
       enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:${HTTP_PORT}`,
       subnets: [{ cidr: '10.79.1.0/24', mode: 'full', pools: [{ start: '10.79.1.100', end: '10.79.1.150' }], router: SERVER, dns: [], leaseSeconds: 600, attached: true }],
+      // Answer iPXE's router solicitations (lifetime 0, no prefix): no ~15 s IPv6 wait (docs/booting.md).
+      routerAdvertisements: { interfaces: ['kbr0'] },
     },
   }));
   const dataDir = join(work, 'data');
