@@ -15,6 +15,8 @@ packages=(
   openipmi ipmitool libvirt-clients openssh-server openssh-client
   tcpdump tshark iproute2 iputils-ping procps ndisc6
   chromium
+  # native addon build (npm ci runs node-gyp on native/bind-to-device)
+  gcc g++ make python3
   # install-file validators (cloud-init schema)
   cloud-init
 )

@@ -18,7 +18,10 @@ export const DhcpSubnetSchema = Type.Object({
   dns: Type.Array(Type.String(), { default: [], description: 'Option 6 name servers.' }),
   domainName: Type.Optional(Type.String({ description: 'Option 15.' })),
   leaseSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Option 51 lease time.' }),
-  attached: Type.Boolean({ default: false, description: 'True for the one subnet on the interface the server listens on (requests without giaddr land here).' }),
+  attached: Type.Boolean({ default: false, description: 'True for the one subnet on the interface the server listens on (requests without giaddr land here). Single-socket mode only: a config error once any subnet names an interface.' }),
+  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'Linux interface this subnet is directly attached to, e.g. eth1. When any subnet names one, Kiln opens one socket per named interface (SO_BINDTODEVICE, native addon) and serves broadcasts from the arrival interface\'s subnet.' })),
+  serverAddress: Type.Optional(Type.String({ description: 'This controller\'s address on this subnet (option 54, siaddr); defaults to dhcp.serverAddress. Set it per interface on a multi-homed controller.' })),
+  httpBase: Type.Optional(Type.String({ description: 'HTTP boot base URL for this subnet\'s clients; defaults to dhcp.httpBase.' })),
 });
 
 /** Schema of the `dhcp` slice of the controller config. */

@@ -5,7 +5,8 @@ import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from '../../protocols/
 import { silentLogger, type Logger } from '../../log/logger.js';
 import type { DhcpConfig, DhcpSubnet } from './dhcp-config.js';
 import { DHCP_PORTS } from './dhcp-config.js';
-import { bindDhcpSocket, type DatagramSocket, type UdpPeer } from './dhcp-socket.js';
+import type { DatagramSocket, UdpPeer } from './dhcp-socket.js';
+import { bindDhcpListeners, listenersOf, type DhcpListener } from './dhcp-listeners.js';
 import { decideDhcp } from './decide-dhcp.js';
 import type { LeaseStore } from './lease-store.js';
 import { createLeaseWriter } from './lease-writer.js';
@@ -29,7 +30,7 @@ export interface DhcpBackend {
   onUnknownMac?(mac: string, info: { subnet: string; vendorClass?: string | undefined; uuid?: string | undefined }): void;
 }
 
-/** Everything `startDhcpServer` needs. `sockets` and `ports` are for tests; `now` is ms since the epoch. */
+/** Everything `startDhcpServer` needs. `sockets` and `ports` are for tests (a socket list stands for per-interface sockets); `now` is ms since the epoch. */
 export interface DhcpServerOptions {
   config: DhcpConfig;
   backend: DhcpBackend;
@@ -38,7 +39,7 @@ export interface DhcpServerOptions {
   signal?: AbortSignal;
   now?: () => number;
   ports?: { dhcp: number; pxe: number };
-  sockets?: { dhcp: DatagramSocket; pxe?: DatagramSocket };
+  sockets?: { dhcp: DatagramSocket | readonly DhcpListener[]; pxe?: DatagramSocket | readonly DhcpListener[] };
 }
 
 /** A running server. `close()` stops receiving, waits for pending lease commits, and closes the sockets. */
@@ -47,7 +48,7 @@ export interface DhcpServer {
   readonly stats: { received: number; replied: number; ignored: number; malformed: number; failed: number };
 }
 
-/** Binds ports 67 (and 4011 when a subnet is in proxy mode) and serves until `close()` or `signal` aborts. */
+/** Binds ports 67 (and 4011 when a subnet is in proxy mode), per interface when subnets name one, and serves until `close()` or `signal` aborts. */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, backend } = opts;
   const leases = createLeaseIndex(opts.leases);
@@ -55,14 +56,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const now = opts.now ?? Date.now;
   const ports = opts.ports ?? { dhcp: DHCP_PORTS.server, pxe: DHCP_PORTS.pxe };
   const needPxe = config.subnets.some((s) => s.mode === 'proxy');
-  const dhcpSock = opts.sockets?.dhcp ?? await bindDhcpSocket(config.listenAddress, ports.dhcp);
-  const pxeSock = opts.sockets?.pxe ?? (needPxe && !opts.sockets ? await bindDhcpSocket(config.listenAddress, ports.pxe) : undefined);
+  const bind = (port: number) => bindDhcpListeners({ address: config.listenAddress, port, subnets: config.subnets });
+  const dhcpSocks = opts.sockets ? listenersOf(opts.sockets.dhcp) : await bind(ports.dhcp);
+  const pxeSocks = opts.sockets ? listenersOf(opts.sockets.pxe) : needPxe ? await bind(ports.pxe).catch((err) => { for (const l of dhcpSocks) l.socket.close(); throw err; }) : [];
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
   const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0 };
   const inflight = new Set<Promise<void>>();
 
-  const handle = async (bytes: Uint8Array, from: UdpPeer, port: 'dhcp' | 'pxe', sock: DatagramSocket): Promise<void> => {
+  const handle = async (bytes: Uint8Array, from: UdpPeer, port: 'dhcp' | 'pxe', sock: DatagramSocket, arrival: string | undefined): Promise<void> => {
     stats.received++;
     let req: DhcpPacket;
     try {
@@ -75,10 +77,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       return;
     }
     const mac = macOf(req);
-    const fields = { mac, xid: req.xid, port, giaddr: req.giaddr };
+    const fields = { mac, xid: req.xid, port, giaddr: req.giaddr, interface: arrival };
     try {
       const messageType = getMessageType(req);
-      const subnet = selectSubnet(req.giaddr, config.subnets);
+      const subnet = selectSubnet(req.giaddr, config.subnets, arrival);
       if (messageType === undefined || !subnet) {
         stats.ignored++;
         log.debug({ ...fields }, messageType === undefined ? 'dhcp: BOOTP without option 53 ignored' : 'dhcp: no subnet for request');
@@ -90,7 +92,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       const address = await addressFor(req, messageType, mac, subnet, host);
       const d = decideDhcp({
         request: req, messageType, port, from, subnet, address, knownHost: host !== null, hostname: host?.hostname,
-        serverAddress: config.serverAddress, httpBase: config.httpBase, bootFiles: config.bootFiles,
+        serverAddress: subnet.serverAddress ?? config.serverAddress, httpBase: subnet.httpBase ?? config.httpBase, bootFiles: config.bootFiles,
       });
       if (d.action === 'ignore') {
         stats.ignored++;
@@ -138,19 +140,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     return allocator.choose({ mac, subnet, reservedIp: host?.reservedIp, requested, poolAllowed: subnet.mode === 'full', hold: type === DhcpMessageType.discover });
   }
 
-  const listen = (sock: DatagramSocket, port: 'dhcp' | 'pxe') => sock.receive((bytes, from) => {
-    const p = handle(bytes, from, port, sock).catch((err) => log.error({ err: (err as Error).message }, 'dhcp: handler bug'));
+  const listen = ({ socket: sock, interface: arrival }: DhcpListener, port: 'dhcp' | 'pxe') => sock.receive((bytes, from) => {
+    const p = handle(bytes, from, port, sock, arrival).catch((err) => log.error({ err: (err as Error).message }, 'dhcp: handler bug'));
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });
-  listen(dhcpSock, 'dhcp');
-  if (pxeSock) listen(pxeSock, 'pxe');
-  log.info({ port: ports.dhcp, pxe: pxeSock ? ports.pxe : undefined, subnets: config.subnets.map((s) => `${s.cidr}:${s.mode}`) }, 'dhcp: serving');
+  for (const l of dhcpSocks) listen(l, 'dhcp');
+  for (const l of pxeSocks) listen(l, 'pxe');
+  log.info({ port: ports.dhcp, pxe: pxeSocks.length ? ports.pxe : undefined, interfaces: dhcpSocks.map((l) => l.interface ?? '*'), subnets: config.subnets.map((s) => `${s.cidr}:${s.mode}`) }, 'dhcp: serving');
 
   let closing: Promise<void> | undefined;
   const close = () => closing ??= (async () => {
-    dhcpSock.close();
-    pxeSock?.close();
+    for (const l of [...dhcpSocks, ...pxeSocks]) l.socket.close();
     await Promise.allSettled([...inflight]);
     await writer.drain();
   })();

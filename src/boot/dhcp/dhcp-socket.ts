@@ -1,4 +1,4 @@
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 
 /** A UDP endpoint: IPv4 address and port. */
 export interface UdpPeer {
@@ -21,12 +21,17 @@ export interface DatagramSocket {
  * Binds a real UDP socket with SO_BROADCAST (needed to send to
  * 255.255.255.255). Linux sends a limited broadcast out of the interface its
  * route table picks for 255.255.255.255: see docs/dhcp.md "Interfaces".
+ * `reuseAddr` lets per-interface sockets share the port; `onBound` runs
+ * synchronously after bind, before Node reads (a throw closes the socket).
  */
-export async function bindDhcpSocket(address: string, port: number): Promise<DatagramSocket> {
-  const sock = createSocket({ type: 'udp4', reuseAddr: false });
+export async function bindDhcpSocket(address: string, port: number, opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void } = {}): Promise<DatagramSocket> {
+  const sock = createSocket({ type: 'udp4', reuseAddr: opts.reuseAddr ?? false });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
-    sock.bind(port, address, () => { sock.off('error', reject); resolve(); });
+    sock.bind(port, address, () => {
+      sock.off('error', reject);
+      try { opts.onBound?.(sock); resolve(); } catch (err) { sock.close(); reject(err); }
+    });
   });
   sock.setBroadcast(true);
   // An error event after bind (ICMP unreachable, ENOBUFS) must not crash the process; sends are retried by clients.

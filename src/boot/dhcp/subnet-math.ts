@@ -46,10 +46,14 @@ export function poolAddress(s: DhcpSubnet, i: number): string {
 
 /**
  * The subnet a request belongs to (RFC 2131 §4.3.1): the one holding giaddr
- * for a relayed request, else the directly attached one (`attached: true`, or
- * the only subnet). Undefined when none matches; the request is then ignored.
+ * for a relayed request. Otherwise, when any subnet names an `interface`, the
+ * subnet of the interface the request arrived on (`arrival`, the device of the
+ * receiving socket; undefined for the unbound relay socket, which serves only
+ * relayed requests); else the directly attached one (`attached: true`, or the
+ * only subnet). Undefined when none matches; the request is then ignored.
  */
-export function selectSubnet(giaddr: string, subnets: readonly DhcpSubnet[]): DhcpSubnet | undefined {
+export function selectSubnet(giaddr: string, subnets: readonly DhcpSubnet[], arrival?: string): DhcpSubnet | undefined {
   if (giaddr !== '0.0.0.0') return subnets.find((s) => inCidr(giaddr, s.cidr));
+  if (subnets.some((s) => s.interface !== undefined)) return arrival === undefined ? undefined : subnets.find((s) => s.interface === arrival);
   return subnets.find((s) => s.attached) ?? (subnets.length === 1 ? subnets[0] : undefined);
 }

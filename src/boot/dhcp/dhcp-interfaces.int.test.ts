@@ -1,0 +1,108 @@
+// Interop: one Kiln DHCP server with two directly attached subnets, each bound
+// to its interface (SO_BINDTODEVICE through native/bind-to-device). Kiln runs
+// in its own namespace holding both veth ends; each busybox udhcpc runs in its
+// own client namespace. That namespace has no default route, so a broadcast
+// reply can only leave through a socket bound to a device. Addresses are in
+// 10.81.0.0/16 on the test's own veths only.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canUseNetns, createNetns, type TestNetns } from '../../../test/support/netns.js';
+import { defaultDhcpConfig, type DhcpConfig } from './dhcp-config.js';
+
+const hasBusybox = (() => { try { execFileSync('busybox', ['udhcpc', '--help'], { stdio: 'ignore' }); return true; } catch (e) { return (e as { status?: number }).status === 1; } })();
+const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)' : !hasBusybox ? 'needs busybox with udhcpc (Debian busybox-static)' : false;
+const work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-if-'));
+const namespaces: TestNetns[] = [];
+const procs: ChildProcess[] = [];
+after(() => {
+  for (const p of procs) if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+  // Client namespaces first: deleting one deletes its veth pair, whose other end sits in the server namespace.
+  for (const ns of namespaces.reverse()) ns.remove();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Server namespace plus one client namespace per subnet; the client veth's other end is moved into the server namespace. */
+function setup(): { srv: TestNetns; a: TestNetns; b: TestNetns } {
+  const srv = createNetns('ks', '10.81.9.254/30', '10.81.9.253/30'); // its own link to the root namespace stays unused
+  namespaces.push(srv);
+  const client = (tag: string, serverCidr: string) => {
+    const ns = createNetns(tag, serverCidr);
+    namespaces.push(ns);
+    execFileSync('ip', ['link', 'set', ns.hostIf, 'netns', srv.name]); // moving drops the address: set it again inside
+    srv.exec('ip', ['addr', 'add', serverCidr, 'dev', ns.hostIf]);
+    srv.exec('ip', ['link', 'set', ns.hostIf, 'up']);
+    return ns;
+  };
+  return { srv, a: client('ca', '10.81.1.1/24'), b: client('cb', '10.81.2.1/24') };
+}
+
+function config(a: TestNetns, b: TestNetns): DhcpConfig {
+  const subnet = (n: number, dev: string) => ({
+    cidr: `10.81.${n}.0/24`, mode: 'full' as const, interface: dev, serverAddress: `10.81.${n}.1`, router: `10.81.${n}.1`, dns: [`10.81.${n}.1`],
+    pools: [{ start: `10.81.${n}.100`, end: `10.81.${n}.110` }], leaseSeconds: 600, attached: false,
+  });
+  return { ...defaultDhcpConfig, enabled: true, serverAddress: '10.81.1.1', httpBase: 'http://10.81.1.1:8080', subnets: [subnet(1, a.hostIf), subnet(2, b.hostIf)] };
+}
+
+/** Starts bench/dhcp-server-process.ts in `ns`; resolves on "ready", rejects with its stderr when it exits first or after 30 s. */
+async function startServer(ns: TestNetns, cfg: DhcpConfig, db: string): Promise<ChildProcess> {
+  const file = join(work, `cfg-${Date.now()}.json`);
+  writeFileSync(file, JSON.stringify({ dhcp: cfg }));
+  const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', file, db], { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(p);
+  let err = '';
+  p.stderr!.on('data', (d) => { err += d; });
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`server did not start in 30 s: ${err}`)), 30_000);
+    p.stdout!.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(t); resolve(); } });
+    p.on('exit', (c) => { clearTimeout(t); reject(new Error(`server exited ${c}: ${err}`)); });
+  });
+  return p;
+}
+
+async function stopServer(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  process.kill(p.pid!, 'SIGTERM'); // `ip netns exec` execs the command, so this PID is the server itself
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (p.exitCode === null) process.kill(p.pid!, 'SIGKILL');
+}
+
+/** Runs busybox udhcpc once inside the client namespace; returns the env its script saw on "bound", or undefined. */
+function udhcpc(ns: TestNetns): Record<string, string> | undefined {
+  const out = join(work, `udhcpc-${ns.name}.env`);
+  const script = join(work, 'udhcpc.sh');
+  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && env > "$KILN_OUT"\nexit 0\n`, { mode: 0o755 });
+  try {
+    execFileSync('ip', ['netns', 'exec', ns.name, 'env', `KILN_OUT=${out}`, 'busybox', 'udhcpc', '-i', ns.nsIf, '-n', '-q', '-f', '-t', '4', '-T', '1', '-A', '1', '-s', script], { timeout: 20_000, stdio: 'ignore' });
+  } catch { return undefined; }
+  if (!existsSync(out)) return undefined;
+  return Object.fromEntries(readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+test('two interfaces: each udhcpc gets an address, router and server id from the subnet of the interface it broadcast on', { skip, timeout: 120_000 }, async () => {
+  const { srv, a, b } = setup();
+  const server = await startServer(srv, config(a, b), join(work, 'two.sqlite'));
+  try {
+    // B first: with the old single-socket behaviour the first client would land in the first (or attached) subnet.
+    const envB = udhcpc(b);
+    const envA = udhcpc(a);
+    assert.ok(envB, 'client B got no lease');
+    assert.ok(envA, 'client A got no lease');
+    assert.deepEqual([envA.ip, envA.router, envA.serverid, envA.subnet], ['10.81.1.100', '10.81.1.1', '10.81.1.1', '255.255.255.0']);
+    assert.deepEqual([envB.ip, envB.router, envB.serverid, envB.subnet], ['10.81.2.100', '10.81.2.1', '10.81.2.1', '255.255.255.0']);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test('an interface that does not exist stops startup with config_invalid naming the setting', { skip, timeout: 60_000 }, async () => {
+  const { srv, a, b } = setup();
+  const cfg = config(a, b);
+  cfg.subnets[1] = { ...cfg.subnets[1]!, interface: 'kilnnope0' };
+  await assert.rejects(startServer(srv, cfg, join(work, 'bad.sqlite')), /dhcp\.subnets\.1\.interface: cannot bind the DHCP socket to interface "kilnnope0": no such interface/);
+});

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDhcpServer } from './dhcp-server.js';
+import { createMemorySocket } from './dhcp-socket.js';
+import { createMemoryLeaseStore } from './lease-store.js';
+import { defaultDhcpConfig, type DhcpSubnet } from './dhcp-config.js';
+import { checkInterfaceConfig, planDhcpListeners } from './dhcp-listeners.js';
+import { selectSubnet } from './subnet-math.js';
+import { hasCode } from '../../error/kiln-error.js';
+import { decodeDhcp, encodeDhcp } from '../../protocols/dhcp4/packet.js';
+import { summarizeDhcp } from '../../protocols/dhcp4/summarize.js';
+import { uintOption } from '../../protocols/dhcp4/options.js';
+
+const sub = (cidr: string, over: Partial<DhcpSubnet> = {}): DhcpSubnet => {
+  const net = cidr.slice(0, cidr.lastIndexOf('.'));
+  return { cidr, mode: 'full', pools: [{ start: `${net}.100`, end: `${net}.110` }], router: `${net}.1`, dns: [], leaseSeconds: 600, attached: false, ...over };
+};
+const eth1 = sub('10.81.1.0/24', { interface: 'eth1', serverAddress: '10.81.1.1' });
+const eth2 = sub('10.81.2.0/24', { interface: 'eth2', serverAddress: '10.81.2.1' });
+const relayed = sub('10.90.0.0/24');
+const attached = sub('10.0.0.0/24', { attached: true });
+
+test('selectSubnet: relayed by giaddr, else by arrival interface (interface mode) or the attached subnet', () => {
+  const cases: Array<{ name: string; giaddr: string; subnets: DhcpSubnet[]; arrival?: string; want: string | undefined }> = [
+    { name: 'relayed: giaddr wins over the arrival interface', giaddr: '10.90.0.1', subnets: [eth1, eth2, relayed], arrival: 'eth1', want: '10.90.0.0/24' },
+    { name: 'relayed on the unbound relay socket', giaddr: '10.90.0.1', subnets: [eth1, relayed], want: '10.90.0.0/24' },
+    { name: 'relayed from an unknown subnet', giaddr: '10.99.0.1', subnets: [eth1, relayed], arrival: 'eth1', want: undefined },
+    { name: 'interface mode: broadcast on eth1', giaddr: '0.0.0.0', subnets: [eth1, eth2], arrival: 'eth1', want: '10.81.1.0/24' },
+    { name: 'interface mode: broadcast on eth2', giaddr: '0.0.0.0', subnets: [eth1, eth2], arrival: 'eth2', want: '10.81.2.0/24' },
+    { name: 'interface mode: the relay socket\'s copy of a broadcast', giaddr: '0.0.0.0', subnets: [eth1, relayed], want: undefined },
+    { name: 'interface mode: a device no subnet names', giaddr: '0.0.0.0', subnets: [eth1, eth2], arrival: 'eth9', want: undefined },
+    { name: 'single socket: the attached subnet', giaddr: '0.0.0.0', subnets: [relayed, attached], want: '10.0.0.0/24' },
+    { name: 'single socket: the only subnet', giaddr: '0.0.0.0', subnets: [relayed], want: '10.90.0.0/24' },
+    { name: 'single socket: several, none attached', giaddr: '0.0.0.0', subnets: [relayed, sub('10.91.0.0/24')], want: undefined },
+  ];
+  for (const c of cases) assert.equal(selectSubnet(c.giaddr, c.subnets, c.arrival)?.cidr, c.want, c.name);
+});
+
+test('planDhcpListeners: one unbound socket, one per interface, plus an unbound relay socket when a subnet has no interface', () => {
+  assert.deepEqual(planDhcpListeners([attached, relayed]), [undefined]);
+  assert.deepEqual(planDhcpListeners([eth1, eth2]), ['eth1', 'eth2']);
+  assert.deepEqual(planDhcpListeners([eth1, relayed, eth2]), ['eth1', 'eth2', undefined]);
+});
+
+test('checkInterfaceConfig: attached beside named interfaces and two subnets on one interface are config errors', () => {
+  assert.deepEqual(checkInterfaceConfig([attached, relayed]), []);
+  assert.deepEqual(checkInterfaceConfig([eth1, attached, sub('10.81.3.0/24', { interface: 'eth1' })]).map((i) => i.path), ['dhcp.subnets.1.attached', 'dhcp.subnets.2.interface']);
+  assert.throws(() => planDhcpListeners([eth1, attached]), (err) => hasCode(err, 'config_invalid') && /dhcp\.subnets\.1\.attached/.test(err.message));
+});
+
+function discover(mac: number): Uint8Array {
+  const chaddr = new Uint8Array(16);
+  chaddr.set([0x52, 0x54, 0, 0, 0x81, mac]);
+  return encodeDhcp({
+    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x8100 + mac, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
+    chaddr, sname: '', file: '', options: [uintOption(53, 1, 1)],
+  });
+}
+
+test('server: a broadcast is answered from its arrival socket\'s subnet, on that socket; the relay socket ignores broadcasts', async () => {
+  const [a, b, any] = [createMemorySocket(), createMemorySocket(), createMemorySocket()];
+  const server = await startDhcpServer({
+    config: { ...defaultDhcpConfig, enabled: true, serverAddress: '10.9.9.9', httpBase: 'http://10.9.9.9:8080', subnets: [eth1, eth2, relayed] },
+    backend: { findHostByMac: async () => null }, leases: createMemoryLeaseStore(),
+    sockets: { dhcp: [{ socket: a, interface: 'eth1' }, { socket: b, interface: 'eth2' }, { socket: any }] },
+  });
+  const client = { address: '0.0.0.0', port: 68 };
+  // The kernel hands a broadcast to the device socket and to the unbound one: simulate both copies.
+  for (const [sock, mac] of [[a, 1], [b, 2]] as const) { sock.inject(discover(mac), client); any.inject(discover(mac), client); }
+  for (let i = 0; i < 100 && (a.sent.length === 0 || b.sent.length === 0); i++) await new Promise((r) => setTimeout(r, 2));
+  await server.close();
+  assert.deepEqual([a.sent.length, b.sent.length, any.sent.length], [1, 1, 0]);
+  assert.equal(summarizeDhcp(decodeDhcp(a.sent[0]!.bytes)), 'DHCPOFFER xid=0x00008101 mac=52:54:00:00:81:01 yiaddr=10.81.1.100 54=10.81.1.1 51=600 1=255.255.255.0 58=300 59=525 3=10.81.1.1');
+  assert.equal(summarizeDhcp(decodeDhcp(b.sent[0]!.bytes)), 'DHCPOFFER xid=0x00008102 mac=52:54:00:00:81:02 yiaddr=10.81.2.100 54=10.81.2.1 51=600 1=255.255.255.0 58=300 59=525 3=10.81.2.1');
+  assert.deepEqual(a.sent[0]!.to, { address: '255.255.255.255', port: 68 });
+});
