@@ -154,7 +154,7 @@ after(async () => {
   }
 });
 
-interface Host { id: string; name: string; state: string; profile: string | null; tags: string[]; firmware: string | null; facts: any; nics: Array<{ mac: string; boot: boolean }> }
+interface Host { id: string; name: string; state: string; profile: string | null; tags: string[]; firmware: string | null; facts: any; nics: Array<{ mac: string; name: string | null; boot: boolean }> }
 interface KilnEvent { seq: number; kind: string; message: string; data: any; before: any; after: any; hostId: string | null }
 
 async function hostByMac(mac: string): Promise<Host | null> {
