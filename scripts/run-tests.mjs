@@ -4,7 +4,8 @@
 // (*.int.test.ts: real sockets, namespaces, databases, QEMU) run one file at a
 // time. Node 20's `--test` finds no .ts files by itself, so files are listed
 // here. Prints one closing line "N passed, N failed, N skipped".
-// Usage: run-tests.mjs [--unit|--int] [path-substring ...]
+// The type check (tsc --noEmit) runs first unless files are filtered or --no-typecheck is given.
+// Usage: run-tests.mjs [--unit|--int] [--no-typecheck] [path-substring ...]
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -47,7 +48,23 @@ function run(files, concurrency) {
   });
 }
 
+// The whole tree must typecheck (tsx runs without checking types); counted as one test.
+function typecheck() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('close', (code) => {
+      if (code === 0) console.log('✔ typecheck (tsc --noEmit)');
+      else console.log(`✖ typecheck (tsc --noEmit)\n${out}`);
+      resolve({ pass: code === 0 ? 1 : 0, fail: code === 0 ? 0 : 1, skip: 0, code: code ?? 1 });
+    });
+  });
+}
+
 const results = [];
+if (filters.length === 0 && !args.includes('--no-typecheck')) results.push(await typecheck());
 if (only !== 'int') results.push(await run(unit, 2));
 if (only !== 'unit') results.push(await run(int, 1));
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);

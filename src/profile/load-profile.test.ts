@@ -129,16 +129,16 @@ async function loadOne(files: Record<string, string>) {
   return profiles.get('p')!;
 }
 
-test('a template that loops forever is stopped with template_error naming file and line', async () => {
+test('a template that loops forever is stopped with template_error naming file and line', { timeout: 120_000 }, async () => {
   const p = await loadOne({ ...base, 'p/templates/preseed.cfg': 'start\n{% for a in (1..100000) %}{% for b in (1..100000) %}{{ b }}{% endfor %}{% endfor %}\n' });
-  const started = Date.now();
+  // No wall-clock assertion (tests never fail on timing): the render returning
+  // at all, with limit_exceeded, is the proof that the limit stopped it.
   assert.throws(() => renderProfileFile(p, 'preseed.cfg', sampleContext(p)), (err: unknown) => {
     assert.ok(hasCode(err, 'template_error'));
     assert.match(err.issues[0]!.path, /^profiles\/p\/templates\/preseed\.cfg:2:\d+$/);
     assert.equal(err.issues[0]!.code, 'limit_exceeded');
     return true;
   });
-  assert.ok(Date.now() - started < 5000, 'stopped within the render limit');
 });
 
 test('a huge range is stopped by the memory limit', async () => {

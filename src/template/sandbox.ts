@@ -12,7 +12,7 @@ export const virtualDirs = {
 
 /** Per-render resource limits; exceeding one is a template_error. */
 export interface RenderLimits {
-  /** Wall-clock milliseconds one render may take. @default 2000 */
+  /** Wall-clock milliseconds one render may take; generous because a busy controller (a boot storm) must not fail real renders, which take milliseconds. @default 10000 */
   renderMs: number;
   /** Tag/output renders in one render call. @default 200000 */
   templateRenders: number;
@@ -21,7 +21,7 @@ export interface RenderLimits {
 }
 
 /** The limits used when a profile is loaded without explicit ones. */
-export const defaultRenderLimits: RenderLimits = { renderMs: 2000, templateRenders: 200_000, memory: 10_000_000 };
+export const defaultRenderLimits: RenderLimits = { renderMs: 10_000, templateRenders: 200_000, memory: 10_000_000 };
 
 /**
  * A strict, sandboxed Liquid engine bound to one profile's in-memory files.
