@@ -225,8 +225,9 @@ describe('API users', () => {
     const unknown: number[] = [];
     for (let i = 0; i < 5; i++) { known.push(await time('alice')); unknown.push(await time(`nobody-${i}`)); }
     // Without the dummy verify an unknown name answers in well under a millisecond; argon2 takes tens.
-    assert.ok(median(unknown) > 0.5 * median(known), `unknown ${median(unknown)} ms vs known ${median(known)} ms`);
-    assert.ok(median(unknown) < 3 * median(known), `unknown ${median(unknown)} ms vs known ${median(known)} ms`);
+    // Wide bounds: the machine may be loaded; the difference without the dummy is ~100×.
+    assert.ok(median(unknown) > 0.2 * median(known), `unknown ${median(unknown)} ms vs known ${median(known)} ms`);
+    assert.ok(median(unknown) < 10 * median(known), `unknown ${median(unknown)} ms vs known ${median(known)} ms`);
   });
 
   it('never puts a password in a reply, an event or a log line', async () => {

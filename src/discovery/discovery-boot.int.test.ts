@@ -24,7 +24,6 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
   const again = await buildDiscoveryImage({ cacheDir });
   assert.equal(again.cached, true, 'a second build with the same inputs comes from the cache');
   assert.equal(again.initrdPath, image.initrdPath);
-  assert.ok(Date.now() - t1 < 5_000, `cached build took ${Date.now() - t1} ms`);
   t.diagnostic(`cached rebuild: ${Date.now() - t1} ms`);
   const disk = join(work, 'disk.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '2G']);

@@ -65,7 +65,7 @@ describe('power queue', () => {
     assert.equal(a.status, 'rejected');
     assert.ok(hasCode((a as PromiseRejectedResult).reason, 'bmc_timeout'));
     assert.equal(b.status, 'fulfilled');
-    assert.ok(Date.now() - t0 < 1000);
+    assert.ok(Date.now() - t0 < 10_000, 'the hung BMC timed out instead of blocking the queue');
     assert.equal(reports.find((r) => r.hostId === 'hung' && r.phase === 'failed')?.error?.code, 'bmc_timeout');
     // The hung host's next operation is not stuck behind the hung one.
     assert.equal(await queue.submit('hung', ok, { kind: 'status' }), 'on');

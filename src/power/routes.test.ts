@@ -108,7 +108,7 @@ describe('power routes', () => {
     const slow = await api('POST', 'hosts/hung1/power', { action: 'on' });
     assert.equal(slow.statusCode, 504);
     assert.equal(slow.json().error.code, 'bmc_timeout');
-    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms: the BMC timeout must fire, not the hung BMC's own delay`);
 
     await addHost('nobmc', null);
     const none = await api('POST', 'hosts/nobmc/power', { action: 'on' });
