@@ -1,24 +1,12 @@
-import { constants } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { close, constants, fstat, open } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import type { TftpFile, TftpFileSource, TftpLookup } from './file-source.js';
+import { promisify } from 'node:util';
+import { tftpFileFromFd, type TftpFileSource, type TftpLookup } from './file-source.js';
 
-function fileFromHandle(handle: Awaited<ReturnType<typeof open>>, size: number): TftpFile {
-  let closed = false;
-  return {
-    size,
-    async read(offset, length) {
-      const buf = Buffer.allocUnsafe(length);
-      const { bytesRead } = await handle.read(buf, 0, length, offset);
-      return bytesRead === length ? buf : buf.subarray(0, bytesRead);
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await handle.close();
-    },
-  };
-}
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+const closeFd = promisify(close);
 
 const errnoOf = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? '';
 
@@ -55,19 +43,20 @@ export async function createDirectorySource(root: string, opts: DirectorySourceO
       return { error: 'access_violation', reason: `${path}: ${code || 'cannot resolve'}` };
     }
     if (!inside(real) && !bootFiles.has(path)) return { error: 'access_violation', reason: `${path}: resolves outside the TFTP root` };
-    let handle: Awaited<ReturnType<typeof open>>;
+    let fd: number;
     try {
-      handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // A plain fd, not a FileHandle: the transfer may run in a worker thread (file-source.ts, handOff).
+      fd = await openFd(real, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       const code = errnoOf(err);
       if (code === 'ENOENT') return { error: 'not_found', reason: `${path}: no such file` };
       return { error: 'access_violation', reason: `${path}: ${code || 'cannot open'}` };
     }
-    const st = await handle.stat();
+    const st = await fstatFd(fd).catch(async (err: unknown) => { await closeFd(fd); throw err; });
     if (!st.isFile()) {
-      await handle.close();
+      await closeFd(fd);
       return { error: 'not_found', reason: `${path}: not a regular file` };
     }
-    return { file: fileFromHandle(handle, st.size) };
+    return { file: tftpFileFromFd(fd, st.size) };
   };
 }

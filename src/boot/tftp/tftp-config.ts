@@ -13,6 +13,7 @@ export const TftpConfigSchema = Type.Object({
   maxRetries: Type.Integer({ minimum: 0, maximum: 20, default: 5, description: 'Retransmissions before a silent client is dropped (its socket and file closed).' }),
   maxBlksize: Type.Integer({ minimum: 8, maximum: 65464, default: 65464, description: 'Largest block size granted (RFC 2348).' }),
   maxWindowsize: Type.Integer({ minimum: 1, maximum: 64, default: 64, description: 'Largest window granted (RFC 7440).' }),
+  workers: Type.Integer({ minimum: 0, maximum: 64, default: 2, description: 'Worker threads that run transfers (the listener stays on the main thread); 0 runs every transfer on the main thread.' }),
 });
 
 /** The TFTP config slice, as validated by `TftpConfigSchema`. */
@@ -28,4 +29,5 @@ export const defaultTftpConfig: TftpConfig = {
   maxRetries: 5,
   maxBlksize: 65464,
   maxWindowsize: 64,
+  workers: 2,
 };

@@ -9,11 +9,13 @@ import { TftpErrorCode } from '../../protocols/tftp/codes.js';
 import { negotiateTftpOptions } from '../../protocols/tftp/negotiate.js';
 import { encodeNetascii } from '../../protocols/tftp/netascii.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
-import type { DatagramSocket, DatagramSocketFactory, UdpPeer } from './datagram-socket.js';
+import type { DatagramSocketFactory, UdpPeer } from './datagram-socket.js';
 import { tftpFileFromBytes, type TftpFile, type TftpFileSource } from './file-source.js';
 import { resolveTftpPath } from './tftp-path.js';
 import { TFTP_PORT, type TftpConfig } from './tftp-config.js';
-import { startTftpTransfer, type TftpTransfer, type TftpTransferOutcome } from './tftp-transfer.js';
+import type { TftpTransfer, TftpTransferOutcome } from './tftp-transfer.js';
+import { inProcessTransferRunner, type TftpTransferPlan } from './tftp-transfer-runner.js';
+import { startTftpWorkerPool, type TftpWorkerPool } from './tftp-worker-pool.js';
 import { udpSocketFactory } from './udp-socket.js';
 
 /** Largest file converted for a netascii read; netascii is for small text files, bigger ones get ERROR 0. */
@@ -21,12 +23,14 @@ const MAX_NETASCII_BYTES = 16 * 1024 * 1024;
 
 /** Dependencies of `startTftpServer`. `port` and `sockets` exist for tests; production uses port 69 and real UDP. */
 export interface TftpServerDeps {
-  config: Pick<TftpConfig, 'address' | 'maxTransfers' | 'retransmitMs' | 'maxRetries' | 'maxBlksize' | 'maxWindowsize'>;
+  config: Pick<TftpConfig, 'address' | 'maxTransfers' | 'retransmitMs' | 'maxRetries' | 'maxBlksize' | 'maxWindowsize'>
+    & Partial<Pick<TftpConfig, 'workers'>>;
   source: TftpFileSource;
   log?: Logger;
   /** Aborting closes the server like `close()`. */
   signal?: AbortSignal;
   port?: number;
+  /** In-memory sockets for tests; with them every transfer runs on this event loop (workers need real UDP). */
   sockets?: DatagramSocketFactory;
   /** Called once per finished transfer (metrics, boot timeline); must not throw. */
   onTransferEnd?: (event: { peer: UdpPeer; path: string; bytes: number; outcome: TftpTransferOutcome; ms: number }) => void;
@@ -50,6 +54,17 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   const log = deps.log ?? silentLogger;
   const sockets = deps.sockets ?? udpSocketFactory({ recvBufferSize: 4 * 1024 * 1024 });
   const main = await sockets({ address: config.address, port: deps.port ?? TFTP_PORT });
+  const inProcess = inProcessTransferRunner(sockets, log);
+  let pool: TftpWorkerPool | null = null;
+  const workers = deps.sockets ? 0 : config.workers ?? 0;
+  if (workers > 0) {
+    try {
+      pool = await startTftpWorkerPool({ size: workers, log });
+    } catch (err) {
+      // Serving from one thread is slower but correct; a missing worker must not stop network boot.
+      log.warn({ err, workers }, 'tftp: transfer workers failed to start, serving on the main thread');
+    }
+  }
   // Keyed by client address and port: a retransmitted RRQ for a running transfer is ignored (its own timer resends).
   const active = new Map<string, TftpTransfer | null>();
   const pending = new Set<Promise<unknown>>();
@@ -103,20 +118,21 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
       replyError(from, TftpErrorCode.optionNegotiation, negotiation.reason);
       return;
     }
-    let socket: DatagramSocket;
+    if (closing) { await file.close(); return; }
+    const plan: TftpTransferPlan = {
+      peer: from, localAddress: main.local.address, options: negotiation.options, oack: negotiation.oack,
+      retransmitMs: config.retransmitMs, maxRetries: config.maxRetries,
+    };
+    const started = Date.now();
+    let transfer: TftpTransfer;
     try {
-      socket = await sockets({ address: main.local.address, port: 0 }, from);
+      // Files that can cross threads go to a worker; the others (a source without hand-off) stay here.
+      transfer = pool && file.handOff ? await pool.run(plan, file) : await inProcess(plan, file);
     } catch (err) {
-      await file.close();
       log.warn({ err, peer: from }, 'tftp: cannot bind a transfer socket');
       return;
     }
-    if (closing) { socket.close(); await file.close(); return; }
-    const started = Date.now();
-    const transfer = startTftpTransfer({
-      socket, peer: from, file, options: negotiation.options, oack: negotiation.oack,
-      retransmitMs: config.retransmitMs, maxRetries: config.maxRetries, log,
-    });
+    if (closing) transfer.abort();
     active.set(key, transfer);
     log.debug({ peer: from, path: resolved.path, size: file.size, ...negotiation.options }, 'tftp: transfer started');
     const outcome = await transfer.done;
@@ -163,6 +179,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
       for (const t of active.values()) t?.abort();
       // Transfers still looking up their file see `closing` and close what they opened.
       while (pending.size > 0) await Promise.allSettled([...pending]);
+      await pool?.close();
     })();
     return closing;
   };
