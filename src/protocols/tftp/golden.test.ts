@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { decodeTftp, encodeTftp } from './packet.js';
 import { summarizeTftp } from './summarize.js';
-import { readPcapUdp } from './testdata/pcap-reader.js';
+import { readPcapUdp } from '../pcap/reader.js';
 
 const dir = new URL('./testdata/', import.meta.url);
 
