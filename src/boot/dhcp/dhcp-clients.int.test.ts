@@ -15,6 +15,7 @@ import { defaultDhcpConfig, type DhcpConfig } from './dhcp-config.js';
 import { readPcapUdp } from '../../protocols/pcap/reader.js';
 import { decodeDhcp } from '../../protocols/dhcp4/packet.js';
 import { summarizeDhcp } from '../../protocols/dhcp4/summarize.js';
+import { startDhcpServerProcess, stopDhcpServerProcess } from '../../../test/support/dhcp-server-process.js';
 
 const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)' : false;
 const work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-int-'));
@@ -46,29 +47,8 @@ function setup(relay = false): TestNetns {
   return ns;
 }
 
-async function startServer(ns: TestNetns, cfg: DhcpConfig, db: string): Promise<ChildProcess> {
-  const file = join(work, `cfg-${Date.now()}.json`);
-  writeFileSync(file, JSON.stringify({ dhcp: cfg }));
-  const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', file, db], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(p);
-  let err = '';
-  p.stderr!.on('data', (d) => { err += d; });
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server did not start in 30 s: ${err}`)), 30_000);
-    p.stdout!.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(t); resolve(); } });
-    p.on('exit', (c) => { clearTimeout(t); reject(new Error(`server exited ${c}: ${err}`)); });
-  });
-  return p;
-}
-
-async function stopServer(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  // `ip netns exec` execs the command, so this PID is the server itself.
-  process.kill(p.pid!, 'SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (p.exitCode === null) process.kill(p.pid!, 'SIGKILL');
-}
+const startServer = (ns: TestNetns, cfg: DhcpConfig, db: string) => startDhcpServerProcess(ns, cfg, db, work, procs);
+const stopServer = stopDhcpServerProcess;
 
 /** Runs busybox udhcpc once on the root end; returns the env its script saw on "bound", or undefined. */
 function udhcpc(iface: string, extra: string[] = []): Record<string, string> | undefined {

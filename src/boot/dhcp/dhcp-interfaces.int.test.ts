@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, createNetns, type TestNetns } from '../../../test/support/netns.js';
 import { defaultDhcpConfig, type DhcpConfig } from './dhcp-config.js';
+import { startDhcpServerProcess, stopDhcpServerProcess } from '../../../test/support/dhcp-server-process.js';
 
 const hasBusybox = (() => { try { execFileSync('busybox', ['udhcpc', '--help'], { stdio: 'ignore' }); return true; } catch (e) { return (e as { status?: number }).status === 1; } })();
 const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)' : !hasBusybox ? 'needs busybox with udhcpc (Debian busybox-static)' : false;
@@ -48,29 +49,8 @@ function config(a: TestNetns, b: TestNetns): DhcpConfig {
   return { ...defaultDhcpConfig, enabled: true, serverAddress: '10.81.1.1', httpBase: 'http://10.81.1.1:8080', subnets: [subnet(1, a.hostIf), subnet(2, b.hostIf)] };
 }
 
-/** Starts bench/dhcp-server-process.ts in `ns`; resolves on "ready", rejects with its stderr when it exits first or after 30 s. */
-async function startServer(ns: TestNetns, cfg: DhcpConfig, db: string): Promise<ChildProcess> {
-  const file = join(work, `cfg-${Date.now()}.json`);
-  writeFileSync(file, JSON.stringify({ dhcp: cfg }));
-  const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', file, db], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(p);
-  let err = '';
-  p.stderr!.on('data', (d) => { err += d; });
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server did not start in 30 s: ${err}`)), 30_000);
-    p.stdout!.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(t); resolve(); } });
-    p.on('exit', (c) => { clearTimeout(t); reject(new Error(`server exited ${c}: ${err}`)); });
-  });
-  return p;
-}
-
-async function stopServer(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid!, 'SIGTERM'); // `ip netns exec` execs the command, so this PID is the server itself
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (p.exitCode === null) process.kill(p.pid!, 'SIGKILL');
-}
+const startServer = (ns: TestNetns, cfg: DhcpConfig, db: string) => startDhcpServerProcess(ns, cfg, db, work, procs);
+const stopServer = stopDhcpServerProcess;
 
 /** Runs busybox udhcpc once inside the client namespace; returns the env its script saw on "bound", or undefined. */
 function udhcpc(ns: TestNetns): Record<string, string> | undefined {
