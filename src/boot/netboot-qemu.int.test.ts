@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canUseNetns, createNetns, type TestNetns } from '../../test/support/netns.js';
 import { kilnBin } from '../../test/support/serve-process.js';
+import { killChild, stopChild } from '../../test/support/process.js';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -40,18 +41,8 @@ let api = '';
 let token = '';
 const procs: ChildProcess[] = [];
 
-function kill(p: ChildProcess | undefined): void {
-  // `ip netns exec` execs its command, so this PID is QEMU / node itself.
-  if (p && p.exitCode === null && p.signalCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
-}
-
-async function stop(p: ChildProcess | undefined, ms = 10_000): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null || !p.pid) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid, 'SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
-  kill(p);
-}
+const kill = killChild;
+const stop = stopChild;
 
 before(async () => {
   if (skip) return;

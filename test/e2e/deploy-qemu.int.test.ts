@@ -23,6 +23,7 @@ import { buildDiscoveryImage } from '../../src/discovery/build-discovery-image.j
 import { buildTestImage } from '../../src/discovery/build-test-image.js';
 import { canUseNetns, createNetns, type TestNetns } from '../support/netns.js';
 import { kilnBin, runKiln } from '../support/serve-process.js';
+import { killChild, stopChild } from '../support/process.js';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -58,18 +59,8 @@ const procs: ChildProcess[] = [];
 const extraNetns: string[] = [];
 const durations: Record<string, Record<string, number>> = {};
 
-function kill(p: ChildProcess | undefined): void {
-  // `ip netns exec` execs its command, so this PID is QEMU / node itself.
-  if (p && p.exitCode === null && p.signalCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
-}
-
-async function stop(p: ChildProcess | undefined, ms = 10_000): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null || !p.pid) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid, 'SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
-  kill(p);
-}
+const kill = killChild;
+const stop = stopChild;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

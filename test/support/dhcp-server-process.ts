@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DhcpConfig } from '../../src/boot/dhcp/dhcp-config.js';
 import type { TestNetns } from './netns.js';
+import { stopChild } from './process.js';
 
 /**
  * Starts the server in `ns` with `cfg` (written to a file in `workDir`) and
@@ -28,10 +29,4 @@ export async function startDhcpServerProcess(ns: TestNetns, cfg: DhcpConfig, db:
 }
 
 /** Stops it by PID: SIGTERM, then SIGKILL after 10 s. (`ip netns exec` execs the command, so the PID is the server itself.) */
-export async function stopDhcpServerProcess(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid!, 'SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (p.exitCode === null) process.kill(p.pid!, 'SIGKILL');
-}
+export const stopDhcpServerProcess = (p: ChildProcess): Promise<void> => stopChild(p, 10_000);
