@@ -55,7 +55,7 @@ function startNodeImage(cacheDir: string, mode: string, log: Logger): () => (Nod
   if (mode === 'off') return () => null;
   buildDiscoveryImage({ cacheDir, log: log.child({ domain: 'discovery' }) })
     .then((img) => {
-      image = { dir: dirname(img.kernelPath), arch: 'x86_64', kernelUrl: '', initrdUrl: '' };
+      image = { dir: dirname(img.kernelPath), arch: 'x86_64' };
       log.info({ version: img.version, cached: img.cached }, 'node image ready');
     })
     .catch((err) => log.warn({ err: (err as Error).message }, 'node image could not be built; discovery boots will wait (run `kiln image build-discovery` to see why)'));
@@ -98,10 +98,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },
       boot: {
         ipxeDir: String(v['ipxe-dir']), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
-        nodeImage: () => {
-          const img = nodeImage();
-          return img ? { ...img, kernelUrl: `${baseUrl}/boot/kiln/x86_64/vmlinuz`, initrdUrl: `${baseUrl}/boot/kiln/x86_64/initrd.img` } : null;
-        },
+        nodeImage,
       },
     });
     closers.push(() => controller.app.close());

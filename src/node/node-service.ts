@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
@@ -220,7 +219,6 @@ export function createNodeService(deps: NodeServiceDeps) {
       return { action: host.state === 'deploying' || host.state === 'releasing' ? 'reboot' : 'wait' };
     },
 
-    newId: () => randomUUID(),
   };
 }
 

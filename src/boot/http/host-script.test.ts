@@ -17,7 +17,7 @@ const deployment = (status: Deployment['status']): Deployment => ({
 });
 const input = (h: Host, extra: Partial<HostScriptInput> = {}): HostScriptInput => ({
   host: h, deployment: null, query: { platform: 'pcbios', arch: 'x86_64' }, baseUrl: 'http://10.9.0.1:8080',
-  nodeImage: { kernelUrl: 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz', initrdUrl: 'http://10.9.0.1:8080/boot/kiln/x86_64/initrd.img', arch: 'x86_64' },
+  nodeImage: { arch: 'x86_64' },
   retry: { url: 'http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%3A12%3A34%3A56&platform=pcbios&arch=x86_64', delaySeconds: 10 },
   nodeImageArgs: 'console=ttyS0,115200', ...extra,
 });

@@ -8,10 +8,8 @@ export interface BootQuery {
   arch: string;
 }
 
-/** Kiln's own node image (discovery, image writer, wipe share one kernel and initramfs). Null when it is not built yet. */
+/** Kiln's own node image (discovery, image writer, wipe share one kernel and initramfs), served at `<baseUrl>/boot/kiln/<arch>/`. Null when it is not built yet. */
 export interface NodeImage {
-  kernelUrl: string;
-  initrdUrl: string;
   arch: string;
 }
 
@@ -36,8 +34,8 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
   }
   const mac = bootMac(i.host);
   return formatKernelScript(title, {
-    kernel: i.nodeImage.kernelUrl,
-    initrds: [{ url: i.nodeImage.initrdUrl, name: 'initrd.img' }],
+    kernel: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/vmlinuz`,
+    initrds: [{ url: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/initrd.img`, name: 'initrd.img' }],
     // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
     cmdline: `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')} ${i.nodeImageArgs}`.trim(),
   }, i.retry);
