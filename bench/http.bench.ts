@@ -1,4 +1,4 @@
-// HTTP boot-file throughput: Kiln (fastify + @fastify/static) vs nginx on
+// HTTP boot-file throughput: Kiln (fastify; memory cache, and streamed by @fastify/static) vs nginx on
 // 127.0.0.1, 20 parallel curl clients each fetching a 64 MiB file. Bounded:
 // every client has --max-time, every server is stopped by its PID.
 // Run: npx tsx bench/http.bench.ts [--quick]
@@ -89,8 +89,12 @@ async function main(): Promise<void> {
     const sha = createHash('sha256').update(big).digest('hex');
     const base = 30000 + (process.pid % 20000);
     writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, root, base));
-    const kiln = spawn(process.execPath, ['--import', 'tsx', new URL('./http-kiln-server.ts', import.meta.url).pathname, root, String(base + 1)], { stdio: 'ignore' });
+    const kilnServer = new URL('./http-kiln-server.ts', import.meta.url).pathname;
+    const kiln = spawn(process.execPath, ['--import', 'tsx', kilnServer, root, String(base + 1)], { stdio: 'ignore' });
     servers.push({ name: 'kiln', port: base + 1, child: kiln });
+    // The same server with http-cache-mib 0: every request streams from disk (files over the cache budget).
+    const stream = spawn(process.execPath, ['--import', 'tsx', kilnServer, root, String(base + 2), '0'], { stdio: 'ignore' });
+    servers.push({ name: 'kiln-stream', port: base + 2, child: stream });
     const nginx = spawn('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
     servers.push({ name: 'nginx', port: base, child: nginx });
     for (const s of servers) await waitHttp(s.port);
@@ -108,12 +112,14 @@ async function main(): Promise<void> {
       for (const s of servers) {
         const v = await measure(s.port);
         best[s.name] = Math.max(best[s.name] ?? 0, v);
-        console.error(`${s.name.padEnd(6)} round ${r + 1}: ${v.toFixed(0)} MiB/s`);
+        console.error(`${s.name.padEnd(11)} round ${r + 1}: ${v.toFixed(0)} MiB/s`);
       }
     }
     console.log(`\nHTTP boot files, MiB/s (best of ${ROUNDS}), ${CONC} parallel curl, ${SIZE / MiB} MiB file, 127.0.0.1, ${cpus().length} cores`);
-    console.log(`${'scenario'.padEnd(40)}${'kiln'.padStart(9)}${'nginx'.padStart(9)}${'kiln/nginx'.padStart(12)}`);
-    console.log(`${`GET ${SIZE / MiB} MiB x ${CONC} concurrent`.padEnd(40)}${best.kiln!.toFixed(0).padStart(9)}${best.nginx!.toFixed(0).padStart(9)}${`${(best.kiln! / best.nginx!).toFixed(2)}x`.padStart(12)}`);
+    console.log('kiln: memory cache (default http-cache-mib 256); kiln-stream: http-cache-mib 0, streamed from disk');
+    console.log(`${'scenario'.padEnd(32)}${'kiln'.padStart(8)}${'kiln-stream'.padStart(13)}${'nginx'.padStart(8)}${'kiln/nginx'.padStart(12)}${'stream/nginx'.padStart(14)}`);
+    const ratio = (a: number) => `${(a / best.nginx!).toFixed(2)}x`;
+    console.log(`${`GET ${SIZE / MiB} MiB x ${CONC} concurrent`.padEnd(32)}${best.kiln!.toFixed(0).padStart(8)}${best['kiln-stream']!.toFixed(0).padStart(13)}${best.nginx!.toFixed(0).padStart(8)}${ratio(best.kiln!).padStart(12)}${ratio(best['kiln-stream']!).padStart(14)}`);
   } finally {
     for (const s of servers) await stop(s.child);
     rmSync(dir, { recursive: true, force: true });

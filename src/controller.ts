@@ -8,6 +8,7 @@ import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import { buildApp, type DomainPlugin } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
+import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
 import { bootRoutes } from './boot/http/boot-routes.js';
 import { createBootService } from './boot/http/boot-service.js';
 import type { NodeImage } from './boot/http/host-script.js';
@@ -62,7 +63,7 @@ export interface ControllerDeps {
   /** Power queue limits and extra drivers (tests, `--dev`'s fake); defaults when absent. */
   powerConfig?: Partial<HostPowerConfig>;
   /** Boot files: Debian's iPXE binaries, and Kiln's node image (null until built). */
-  boot?: { ipxeDir?: string; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string };
+  boot?: { ipxeDir?: string; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string; cacheBytes?: number };
   /** Refuse node secret fetches over plain HTTP (default true; in-process tests without TLS turn it off). */
   secretsNeedTls?: boolean;
   /** Extra route plugins (boot files, power) added by `main`. */
@@ -88,12 +89,14 @@ export async function createController(deps: ControllerDeps) {
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
+  // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
+  const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
   const bootFiles: DomainPlugin[] = [
     { plugin: bootRoutes, options: { boot }, prefix: '' },
-    { plugin: profileFilesRoutes, options: { profiles }, prefix: '' },
-    ...(deps.boot?.ipxeDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.ipxeDir, urlPrefix: '/ipxe/' }, prefix: '' }] : []),
-    ...(deps.boot?.imagesDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/' }, prefix: '' }] : []),
-    { plugin: nodeImageRoutes, options: { nodeImage }, prefix: '' },
+    { plugin: profileFilesRoutes, options: { profiles, cache }, prefix: '' },
+    ...(deps.boot?.ipxeDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.ipxeDir, urlPrefix: '/ipxe/', cache }, prefix: '' }] : []),
+    ...(deps.boot?.imagesDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' }] : []),
+    { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
   ];
   const app = await buildApp({
     logger: deps.httpLogger ?? false,

@@ -98,7 +98,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },
       boot: {
         ipxeDir: String(v['ipxe-dir']), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
-        nodeImage,
+        nodeImage, cacheBytes: Number(v['http-cache-mib']) * 1024 * 1024,
       },
     });
     closers.push(() => controller.app.close());

@@ -29,6 +29,7 @@ export const settings: readonly SettingSpec[] = [
   { name: 'log-level', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', help: 'Minimum log level.' },
   { name: 'profiles-dir', type: 'string', default: './profiles', help: 'Directory of profile directories (profiles/<name>/profile.yaml).' },
   { name: 'ipxe-dir', type: 'string', default: '/usr/lib/ipxe', help: "Directory holding Debian's iPXE binaries (undionly.kpxe, ipxe.efi, snp.efi)." },
+  { name: 'http-cache-mib', type: 'integer', default: 256, min: 0, max: 65536, help: 'Memory, in MiB, for whole boot files (kernels, initrds, iPXE binaries) served by plain GETs; least recently used out first, checked against the file on every request; 0 streams every request from disk.' },
   { name: 'admin-token-file', type: 'string', default: undefined, help: 'Where the first admin token is written on first start (default: <data-dir>/admin-token, mode 0600).' },
   { name: 'body-limit', type: 'integer', default: 1048576, min: 1024, max: 1073741824, help: 'Largest accepted API request body, in bytes.' },
   { name: 'tls-listen', type: 'string', default: '0.0.0.0:8443', check: hostPort, help: 'HTTPS listen address for the API (certificate from Kiln\'s CA in data-dir/tls, or tls-cert-file/tls-key-file); empty string disables it.' },

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { bootFilesPlugin } from './boot-files.js';
+import { createBootFileCache } from './boot-file-cache.js';
 
 test('boot files: GET, HEAD and Range under /boot/, nothing outside the root', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-boot-http-'));
@@ -53,5 +54,54 @@ test('boot files: GET, HEAD and Range under /boot/, nothing outside the root', a
     const r = await app.inject({ method: 'GET', url });
     assert.ok(r.statusCode >= 400 && r.statusCode < 500, `${url} -> ${r.statusCode}`);
     assert.ok(!r.payload.includes('outside'), url);
+  }
+});
+
+test('boot files: the memory cache answers plain GETs with the streamed headers and bytes; the rest goes to the library', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-boot-http-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'debian'), { recursive: true });
+  writeFileSync(join(root, 'debian', 'vmlinuz'), Buffer.alloc(300_000, 9));
+  writeFileSync(join(root, 'notes.txt'), 'hello');
+  writeFileSync(join(root, 'a%41'), 'percent');
+  writeFileSync(join(root, 'aA'), 'decoded twice');
+  writeFileSync(join(root, '.hidden'), 'x');
+  const cache = createBootFileCache(1 << 20);
+  const cached = Fastify();
+  await cached.register(bootFilesPlugin, { root, urlPrefix: '/boot/', cache });
+  const streamed = Fastify();
+  await streamed.register(bootFilesPlugin, { root, urlPrefix: '/boot/' });
+  t.after(() => Promise.all([cached.close(), streamed.close()]));
+
+  for (const url of ['/boot/debian/vmlinuz', '/boot/notes.txt']) {
+    const a = await cached.inject({ method: 'GET', url });
+    const b = await streamed.inject({ method: 'GET', url });
+    assert.equal(a.statusCode, 200, url);
+    assert.deepEqual(a.rawPayload, b.rawPayload, url);
+    for (const h of ['content-type', 'content-length', 'etag', 'last-modified', 'accept-ranges', 'cache-control']) {
+      assert.equal(a.headers[h], b.headers[h], `${url} ${h}`);
+    }
+  }
+  assert.equal(cache.stats.entries, 2);
+  const hits = cache.stats.hits;
+  assert.equal((await cached.inject({ method: 'GET', url: '/boot/debian/vmlinuz' })).statusCode, 200);
+  assert.equal(cache.stats.hits, hits + 1, 'the second GET is a hit');
+
+  // Range, conditional and HEAD requests are the library's; their answers are unchanged.
+  const range = await cached.inject({ method: 'GET', url: '/boot/notes.txt', headers: { range: 'bytes=1-2' } });
+  assert.equal(range.statusCode, 206);
+  assert.equal(range.payload, 'el');
+  const etag = String((await cached.inject({ method: 'HEAD', url: '/boot/notes.txt' })).headers.etag);
+  assert.equal((await cached.inject({ method: 'GET', url: '/boot/notes.txt', headers: { 'if-none-match': etag } })).statusCode, 304);
+  assert.equal(cache.stats.hits, hits + 1, 'none of those touched the cache');
+
+  // A name with % opens what the library opens (it decodes once more), never another file.
+  const pct = [await cached.inject({ method: 'GET', url: '/boot/a%2541' }), await streamed.inject({ method: 'GET', url: '/boot/a%2541' })];
+  assert.equal(pct[0]!.statusCode, pct[1]!.statusCode);
+  assert.equal(pct[0]!.payload, pct[1]!.payload);
+  for (const url of ['/boot/.hidden', '/boot/%2e%2e/root/notes.txt', '/boot/missing', '/boot/debian/']) {
+    const r = await cached.inject({ method: 'GET', url });
+    assert.ok(r.statusCode >= 400 && r.statusCode < 500, `${url} -> ${r.statusCode}`);
   }
 });

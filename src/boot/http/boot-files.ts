@@ -5,6 +5,8 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import type { BootFileCache } from './boot-file-cache.js';
+import { sendBootFile } from './send-boot-file.js';
 
 /** Options of `bootFilesPlugin`; `root` must be an absolute directory path. */
 export interface BootFilesOptions {
@@ -14,6 +16,8 @@ export interface BootFilesOptions {
    * option would nest under this one (giving `/boot/boot/`). @default '/boot/'
    */
   urlPrefix?: string;
+  /** Whole-file memory cache for plain GETs (boot-file-cache.ts); absent: every request streams from disk. */
+  cache?: BootFileCache | undefined;
 }
 
 /**
@@ -49,6 +53,6 @@ export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app:
   const prefix = opts.urlPrefix ?? '/boot/';
   app.get(`${prefix}*`, { config: { access: 'public' }, schema: { hide: true } }, (req, reply) => {
     const rel = (req.params as { '*': string })['*'];
-    return reply.sendFile(rel, opts.root, sendOptions);
+    return sendBootFile(req, reply, opts.root, rel, { cache: opts.cache, cacheControl: false, sendOptions });
   });
 };
