@@ -7,6 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   # network boot binaries and firmware
   ipxe ipxe-qemu ovmf qemu-system-x86 qemu-utils radvd
+  # arm64 UEFI (AAVMF) for the arm64 network-boot test
+  qemu-system-arm qemu-efi-aarch64
   # discovery / image-writer build inputs
   busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin
   # real protocol peers used by the tests and benchmarks
@@ -15,7 +17,7 @@ packages=(
   openipmi ipmitool libvirt-clients openssh-server openssh-client
   tcpdump tshark iproute2 iputils-ping procps ndisc6
   chromium
-  # native addon build (npm ci runs node-gyp on native/bind-to-device)
+  # native addon builds (npm ci runs node-gyp on native/bind-to-device and native/tftp-pump)
   gcc g++ make python3
   # install-file validators (cloud-init schema)
   cloud-init

@@ -66,7 +66,12 @@ export async function startNetworkServers(opts: {
   try {
     ra = await startConfiguredRouterAdvertiser(dhcp, opts.log, opts.signal);
     if (tftp.enabled) {
-      tftpServer = await startTftpServer({ config: tftp, source: await createDirectorySource(tftp.root, { bootFiles: Object.values(dhcp.bootFiles) }), log: opts.log.child({ domain: 'tftp' }), signal: opts.signal });
+      const tftpLog = opts.log.child({ domain: 'tftp' });
+      tftpServer = await startTftpServer({
+        config: tftp, source: await createDirectorySource(tftp.root, { bootFiles: Object.values(dhcp.bootFiles) }), log: tftpLog, signal: opts.signal,
+        // One line per download: which machine (peer address) got which boot file, and whether it finished.
+        onTransferEnd: (e) => tftpLog.info({ peer: e.peer, path: e.path, bytes: e.bytes, outcome: e.outcome, ms: e.ms }, 'tftp: transfer ended'),
+      });
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
     }
     if (dhcp.enabled) {

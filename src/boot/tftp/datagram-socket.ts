@@ -16,6 +16,11 @@ export interface DatagramSocket {
   receive(handler: (bytes: Uint8Array, from: UdpPeer) => void): void;
   /** Closes the socket; idempotent. No handler call happens after it returns. */
   close(): void;
+  /**
+   * The OS descriptor of a real socket (absent on in-memory fakes), for the
+   * native TFTP engine, which duplicates it. Valid until `close`.
+   */
+  fd?(): number;
 }
 
 /**

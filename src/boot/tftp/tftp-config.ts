@@ -13,7 +13,8 @@ export const TftpConfigSchema = Type.Object({
   maxRetries: Type.Integer({ minimum: 0, maximum: 20, default: 5, description: 'Retransmissions before a silent client is dropped (its socket and file closed).' }),
   maxBlksize: Type.Integer({ minimum: 8, maximum: 65464, default: 65464, description: 'Largest block size granted (RFC 2348).' }),
   maxWindowsize: Type.Integer({ minimum: 1, maximum: 64, default: 64, description: 'Largest window granted (RFC 7440).' }),
-  workers: Type.Integer({ minimum: 0, maximum: 64, default: 2, description: 'Worker threads that run transfers (the listener stays on the main thread); 0 runs every transfer on the main thread.' }),
+  workers: Type.Integer({ minimum: 0, maximum: 64, default: 2, description: 'Worker threads that run transfers with the js engine (the listener stays on the main thread); 0 runs every transfer on the main thread.' }),
+  engine: Type.Union([Type.Literal('native'), Type.Literal('js')], { default: 'native', description: 'Who moves DATA and ACKs: native (a C thread per transfer, native/tftp-pump; falls back to js with a warning when not built) or js.' }),
 });
 
 /** The TFTP config slice, as validated by `TftpConfigSchema`. */
@@ -30,4 +31,5 @@ export const defaultTftpConfig: TftpConfig = {
   maxBlksize: 65464,
   maxWindowsize: 64,
   workers: 2,
+  engine: 'native',
 };

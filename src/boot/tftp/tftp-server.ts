@@ -14,7 +14,9 @@ import { tftpFileFromBytes, type TftpFile, type TftpFileSource } from './file-so
 import { resolveTftpPath } from './tftp-path.js';
 import { TFTP_PORT, type TftpConfig } from './tftp-config.js';
 import type { TftpTransfer, TftpTransferOutcome } from './tftp-transfer.js';
-import { inProcessTransferRunner, type TftpTransferPlan } from './tftp-transfer-runner.js';
+import { inProcessTransferRunner, type TftpTransferPlan, type TftpTransferRunner } from './tftp-transfer-runner.js';
+import { nativeTransferRunner } from './tftp-native-transfer.js';
+import { loadTftpPump } from './tftp-pump.js';
 import { startTftpWorkerPool, type TftpWorkerPool } from './tftp-worker-pool.js';
 import { udpSocketFactory } from './udp-socket.js';
 
@@ -24,13 +26,13 @@ const MAX_NETASCII_BYTES = 16 * 1024 * 1024;
 /** Dependencies of `startTftpServer`. `port` and `sockets` exist for tests; production uses port 69 and real UDP. */
 export interface TftpServerDeps {
   config: Pick<TftpConfig, 'address' | 'maxTransfers' | 'retransmitMs' | 'maxRetries' | 'maxBlksize' | 'maxWindowsize'>
-    & Partial<Pick<TftpConfig, 'workers'>>;
+    & Partial<Pick<TftpConfig, 'workers' | 'engine'>>;
   source: TftpFileSource;
   log?: Logger;
   /** Aborting closes the server like `close()`. */
   signal?: AbortSignal;
   port?: number;
-  /** In-memory sockets for tests; with them every transfer runs on this event loop (workers need real UDP). */
+  /** In-memory sockets for tests; with them every transfer runs in JS on this event loop (workers and the native engine need real UDP). */
   sockets?: DatagramSocketFactory;
   /** Called once per finished transfer (metrics, boot timeline); must not throw. */
   onTransferEnd?: (event: { peer: UdpPeer; path: string; bytes: number; outcome: TftpTransferOutcome; ms: number }) => void;
@@ -40,6 +42,8 @@ export interface TftpServerDeps {
 export interface TftpServer {
   /** The bound listen address (the real port when 0 was asked). */
   readonly address: UdpPeer;
+  /** Who moves the blocks of files with a descriptor: `native` (native/tftp-pump) or `js` (when configured, or the addon is missing). */
+  readonly engine: 'native' | 'js';
   /** Transfers currently running, including ones still looking up their file. */
   readonly activeTransfers: number;
   /** Stops listening, aborts every transfer, and resolves when all sockets and files are closed. Idempotent. */
@@ -55,8 +59,10 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   const sockets = deps.sockets ?? udpSocketFactory({ recvBufferSize: 4 * 1024 * 1024 });
   const main = await sockets({ address: config.address, port: deps.port ?? TFTP_PORT });
   const inProcess = inProcessTransferRunner(sockets, log);
+  const native = deps.sockets ? null : startNativeEngine(config.engine ?? 'native', sockets, log);
   let pool: TftpWorkerPool | null = null;
-  const workers = deps.sockets ? 0 : config.workers ?? 0;
+  // The native engine runs each transfer on its own thread; the JS transfers it leaves (generated, small files) stay here.
+  const workers = deps.sockets || native ? 0 : config.workers ?? 0;
   if (workers > 0) {
     try {
       pool = await startTftpWorkerPool({ size: workers, log });
@@ -126,8 +132,8 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     const started = Date.now();
     let transfer: TftpTransfer;
     try {
-      // Files that can cross threads go to a worker; the others (a source without hand-off) stay here.
-      transfer = pool && file.handOff ? await pool.run(plan, file) : await inProcess(plan, file);
+      // Files that can cross threads go native or to a worker; the others (a source without hand-off) stay here.
+      transfer = native ? await native(plan, file) : pool && file.handOff ? await pool.run(plan, file) : await inProcess(plan, file);
     } catch (err) {
       log.warn({ err, peer: from }, 'tftp: cannot bind a transfer socket');
       return;
@@ -185,10 +191,21 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   };
   deps.signal?.addEventListener('abort', () => void close(), { once: true });
   if (deps.signal?.aborted) void close();
-  log.info({ address: main.local }, 'tftp: listening');
+  log.info({ address: main.local, engine: native ? 'native' : 'js', workers: pool ? workers : 0 }, 'tftp: listening');
   return {
     address: main.local,
+    engine: native ? 'native' : 'js',
     get activeTransfers() { return active.size; },
     close,
   };
+}
+
+/** The native runner when `engine` asks for it and the addon loads; null (after one warning if it was asked for) otherwise. */
+function startNativeEngine(engine: 'native' | 'js', sockets: DatagramSocketFactory, log: Logger): TftpTransferRunner | null {
+  if (engine !== 'native') return null;
+  const loaded = loadTftpPump();
+  if ('addon' in loaded) return nativeTransferRunner(loaded.addon, sockets, log);
+  // Slower but correct: network boot must not stop because a build step was skipped.
+  log.warn({ reason: loaded.reason }, 'tftp: native engine unavailable, transfers run in JS');
+  return null;
 }

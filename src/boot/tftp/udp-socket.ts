@@ -1,5 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { socketFd } from '../dhcp/bind-to-device.js';
 import { samePeer, type DatagramSocket, type DatagramSocketFactory, type UdpPeer } from './datagram-socket.js';
 
 /** Optional socket tuning; sizes are bytes, left to the kernel default when omitted. */
@@ -30,6 +31,7 @@ function wrap(sock: Socket, connected: UdpPeer | undefined): DatagramSocket {
       closed = true;
       sock.close();
     },
+    fd: () => socketFd(sock),
   };
 }
 
