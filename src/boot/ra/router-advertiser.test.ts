@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { hasCode } from '../../error/kiln-error.js';
 import { createMemoryLogger } from '../../log/logger.js';
 import { formatRadvdConfig } from './radvd-config.js';
-import { restartDelayMs, startRouterAdvertiser, type SpawnProcess } from './router-advertiser.js';
+import { restartDelayMs, startConfiguredRouterAdvertiser, startRouterAdvertiser, type SpawnProcess } from './router-advertiser.js';
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -101,4 +101,20 @@ test('a killed radvd is restarted; close stops it by PID and removes its directo
   // The forwarding warning is expected (Kiln is not a router): debug, not warn.
   assert.ok(!log.lines.some((l) => l.msg === 'radvd reports a problem'));
   assert.equal(log.lines.filter((l) => l.msg === 'radvd exited; restarting').length, 1);
+});
+
+test('startConfiguredRouterAdvertiser derives the interfaces from the subnets, and [] or DHCP off starts nothing', async () => {
+  const log = createMemoryLogger();
+  const subnets = [{ mode: 'full', interface: 'kiln-nx0' }];
+  assert.equal(await startConfiguredRouterAdvertiser({ enabled: false, routerAdvertisements: { enabled: true }, subnets }, log), null);
+  assert.equal(await startConfiguredRouterAdvertiser({ enabled: true, routerAdvertisements: { enabled: true, interfaces: [] }, subnets }, log), null);
+  assert.ok(log.lines.some((l) => /router advertisements off/.test(l.msg ?? '') && (l.obj as { explicit: boolean }).explicit === true));
+  if (!existsSync('/usr/sbin/radvd')) return;
+  // Derived: radvd starts for the subnet's interface (missing here; IgnoreIfMissing keeps radvd up).
+  const ra = await startConfiguredRouterAdvertiser({ enabled: true, routerAdvertisements: { enabled: true }, subnets }, log);
+  try {
+    assert.ok(ra, 'radvd started');
+    const started = log.lines.find((l) => l.msg === 'router advertisements: answering solicitations');
+    assert.deepEqual(started?.obj, { interfaces: ['kiln-nx0'], derived: true });
+  } finally { await ra?.close(); }
 });

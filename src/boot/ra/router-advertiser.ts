@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../../error/kiln-error.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
-import type { RouterAdvertisementConfig } from './ra-config.js';
+import { raInterfaces, type RouterAdvertisementConfig } from './ra-config.js';
 import { formatRadvdConfig } from './radvd-config.js';
 
 /** Where Debian installs radvd. */
@@ -164,17 +164,21 @@ export async function startRouterAdvertiser(deps: RouterAdvertiserDeps): Promise
 
 /**
  * Starts radvd from the `dhcp` slice when DHCP and `routerAdvertisements` are
- * on and interfaces are named; otherwise returns null (and says what iPXE
- * will cost when only the interfaces are missing).
+ * on and there are boot interfaces (`raInterfaces`: the explicit list, or the
+ * subnets' interfaces); otherwise returns null (and says what iPXE will cost
+ * when only the interfaces are missing).
  */
 export async function startConfiguredRouterAdvertiser(
-  dhcp: { enabled: boolean; routerAdvertisements: RouterAdvertisementConfig }, log: Logger, signal?: AbortSignal,
+  dhcp: { enabled: boolean; routerAdvertisements: RouterAdvertisementConfig; subnets: ReadonlyArray<{ interface?: string | undefined; mode: string }> },
+  log: Logger, signal?: AbortSignal,
 ): Promise<RouterAdvertiser | null> {
   const ra = dhcp.routerAdvertisements;
   if (!dhcp.enabled || !ra.enabled) return null;
-  if (ra.interfaces.length === 0) {
-    log.info({}, 'router advertisements off: name the boot interfaces in dhcp.routerAdvertisements.interfaces, or iPXE waits ~16 s for IPv6 on every boot');
+  const interfaces = raInterfaces(ra, dhcp.subnets);
+  if (interfaces.length === 0) {
+    log.info({ explicit: ra.interfaces !== undefined }, 'router advertisements off: no boot interface (name them in dhcp.routerAdvertisements.interfaces or subnets[].interface), so iPXE waits ~16 s for IPv6 on every boot');
     return null;
   }
-  return startRouterAdvertiser({ interfaces: ra.interfaces, log: log.child({ domain: 'ra' }), signal });
+  log.info({ interfaces, derived: ra.interfaces === undefined }, 'router advertisements: answering solicitations');
+  return startRouterAdvertiser({ interfaces, log: log.child({ domain: 'ra' }), signal });
 }
