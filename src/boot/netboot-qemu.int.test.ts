@@ -1,163 +1,86 @@
 // End to end: QEMU VMs (TCG) network-boot from `kiln serve` and fetch their
-// per-host iPXE script, for three firmware paths. Everything runs in one
-// namespace this file creates: a bridge (10.79.1.1/24) with a tap for QEMU,
-// and `kiln serve` (DHCP full mode, TFTP, HTTP boot) inside it. The test
-// reads the API from the root end of the namespace's veth pair (10.79.0.0/24).
-// Quirks met on the way are in docs/hardware-matrix.md.
+// per-host iPXE script, for four x86 firmware paths. The bed (one namespace:
+// bridge 10.79.1.1/24, a tap for QEMU, `kiln serve` inside; the API read over
+// the veth pair 10.79.0.0/24) is test/support/netboot-bed.ts. Quirks met on
+// the way are in docs/hardware-matrix.md; arm64 is netboot-arm64-qemu.int.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { canUseNetns, createNetns, type TestNetns } from '../../test/support/netns.js';
-import { kilnBin } from '../../test/support/serve-process.js';
-import { killChild, stopChild } from '../../test/support/process.js';
+import { canUseNetns } from '../../test/support/netns.js';
+import { BED_TAP, hasTool, runVm, startNetbootBed, type BootEvent, type LogLine, type NetbootBed } from '../../test/support/netboot-bed.js';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-function hasTool(cmd: string): boolean {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
-}
 const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)'
   : !hasTool('qemu-system-x86_64') ? 'needs qemu-system-x86_64'
   : !existsSync('/usr/lib/ipxe/ipxe.efi') ? "needs Debian's ipxe package (/usr/lib/ipxe)" : false;
 const skipEfi = skip || (!existsSync(OVMF_CODE) ? 'needs the ovmf package (OVMF_CODE_4M.fd)' : false);
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const SERVER = '10.79.1.1';
-const HTTP_PORT = 8080;
 /** Each VM run is bounded by this: the slowest path took 42 s under TCG here, so 2.5x margin; four VMs stay under 9 min at worst. */
 const VM_LIMIT_MS = 110_000;
 /** SMBIOS UUID of every VM; iPXE's ${uuid} reports it in this (canonical) order. */
 const VM_UUID = '4b696c6e-0000-4000-8000-0000000000a1';
 
 const work = mkdtempSync(join(tmpdir(), 'kiln-netboot-'));
-let ns: TestNetns | undefined;
-let serve: ChildProcess | undefined;
-let serveLog = '';
-let api = '';
-let token = '';
-const procs: ChildProcess[] = [];
-
-const kill = killChild;
-const stop = stopChild;
+let bed: NetbootBed | undefined;
 
 before(async () => {
   if (skip) return;
-  ns = createNetns('nb', '10.79.0.254/24', '10.79.0.1/24');
-  const x = (...args: string[]) => ns!.exec('ip', args);
-  // forward_delay 0: the tap port forwards as soon as QEMU opens it (no STP here).
-  x('link', 'add', 'kbr0', 'type', 'bridge', 'forward_delay', '0');
-  x('addr', 'add', `${SERVER}/24`, 'dev', 'kbr0');
-  x('link', 'set', 'kbr0', 'up');
-  x('tuntap', 'add', 'dev', 'ktap0', 'mode', 'tap');
-  x('link', 'set', 'ktap0', 'master', 'kbr0');
-  x('link', 'set', 'ktap0', 'up');
-  // Limited broadcasts (DHCP replies to 255.255.255.255) leave by the bridge, inside the namespace only.
-  x('route', 'add', 'default', 'dev', 'kbr0');
-
-  const cfg = join(work, 'kiln.yaml');
-  writeFileSync(cfg, JSON.stringify({
-    dhcp: {
-      enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:${HTTP_PORT}`,
-      subnets: [{ cidr: '10.79.1.0/24', mode: 'full', pools: [{ start: '10.79.1.100', end: '10.79.1.150' }], router: SERVER, dns: [], leaseSeconds: 600, attached: true }],
-      // Answer iPXE's router solicitations (lifetime 0, no prefix): no ~15 s IPv6 wait (docs/booting.md).
-      routerAdvertisements: { interfaces: ['kbr0'] },
-    },
-  }));
-  const dataDir = join(work, 'data');
-  serve = ns.spawn(process.execPath, [kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', `0.0.0.0:${HTTP_PORT}`, '--tls-listen', '',
-    '--public-url', `http://${SERVER}:${HTTP_PORT}`, '--node-image', 'off', '--power-poll-interval', '0', '--log-level', 'debug'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-  serve.stdout!.on('data', (d) => { serveLog += d; });
-  serve.stderr!.on('data', (d) => { serveLog += d; });
-  api = `http://10.79.0.1:${HTTP_PORT}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${serveLog}`);
-    if (Date.now() > deadline) throw new Error(`kiln serve did not answer within 60 s:\n${serveLog}`);
-    try {
-      if ((await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok && /DHCP serving/.test(serveLog)) break;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  bed = await startNetbootBed({ tag: 'nb', net: 79, work });
 });
 
 after(async () => {
-  for (const p of procs) kill(p);
-  await stop(serve);
-  ns?.remove();
-  if (process.env['KILN_KEEP_NETBOOT_LOGS']) writeFileSync(join(work, 'kiln.log'), serveLog);
+  await bed?.close();
+  if (process.env['KILN_KEEP_NETBOOT_LOGS']) writeFileSync(join(work, 'kiln.log'), bed?.log() ?? '');
   if (process.env['KILN_KEEP_NETBOOT_LOGS']) process.stderr.write(`netboot logs kept in ${work}\n`);
   else rmSync(work, { recursive: true, force: true });
 });
 
-interface BootEvent { seq: number; at: string; message: string; data: { mac: string; platform: string; arch: string; uuid: string | null; state: string } }
+const bootEvents = (mac: string): Promise<BootEvent[]> => bed!.bootEvents(mac);
+const logLines = (offset: number): LogLine[] => bed!.logLines(offset);
 
-async function bootEvents(mac: string): Promise<BootEvent[]> {
-  const res = await fetch(`${api}/api/v1/events?kind=boot.script&limit=1000`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
-  assert.equal(res.status, 200);
-  const items = (await res.json() as { items: BootEvent[] }).items;
-  return items.filter((e) => e.data?.mac === mac);
-}
-
-/** Parsed pino lines of the serve log, from `offset` on. */
-function logLines(offset: number): Array<Record<string, unknown> & { time: number; msg: string }> {
-  return serveLog.slice(offset).split('\n').flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
-}
-
-interface VmRun { ms: number; events: BootEvent[]; log: ReturnType<typeof logLines>; serial: string }
+interface BootRun { ms: number; events: BootEvent[]; log: LogLine[]; serial: string }
 
 /**
  * Boots one VM on the tap until Kiln records a `boot.script` event for `mac`
  * (or VM_LIMIT_MS passes), then stops it. Serial output goes to a file that
  * failures print.
  */
-async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<VmRun> {
-  const serial = join(work, `${name}.serial.log`);
+async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<BootRun> {
+  const serialPath = join(work, `${name}.serial.log`);
   const debugcon = join(work, `${name}.debugcon.log`);
-  const offset = serveLog.length;
-  const started = Date.now();
-  const vm = ns!.spawn('qemu-system-x86_64', ['-accel', 'tcg', '-m', '512', '-display', 'none', '-monitor', 'none', '-no-reboot',
-    '-serial', `file:${serial}`, '-chardev', `file,id=dbg,path=${debugcon}`, '-device', 'isa-debugcon,iobase=0x402,chardev=dbg',
-    '-uuid', VM_UUID,
-    '-netdev', 'tap,id=n0,ifname=ktap0,script=no,downscript=no', ...qemuArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
-  procs.push(vm);
-  let qemuErr = '';
-  vm.stderr!.on('data', (d) => { qemuErr += d; });
+  const offset = bed!.log().length;
   let events: BootEvent[] = [];
-  try {
-    while (Date.now() - started < VM_LIMIT_MS) {
-      if (vm.exitCode !== null) break;
+  const run = await runVm(bed!, 'qemu-system-x86_64', ['-accel', 'tcg', '-m', '512', '-display', 'none', '-monitor', 'none', '-no-reboot',
+    '-serial', `file:${serialPath}`, '-chardev', `file,id=dbg,path=${debugcon}`, '-device', 'isa-debugcon,iobase=0x402,chardev=dbg',
+    '-uuid', VM_UUID,
+    '-netdev', `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`, ...qemuArgs], {
+    serialPath, limitMs: VM_LIMIT_MS,
+    until: async () => {
       events = await bootEvents(mac);
-      if (events.length > 0 && /served per-host iPXE script/.test(serveLog.slice(offset))) break;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  } finally {
-    await stop(vm, 5000);
-  }
-  const ms = Date.now() - started;
-  const out = existsSync(serial) ? readFileSync(serial, 'latin1') : '';
+      return events.length > 0 && /served per-host iPXE script/.test(bed!.log().slice(offset));
+    },
+  });
   const dbg = existsSync(debugcon) ? readFileSync(debugcon, 'latin1') : '';
   if (events.length === 0) {
-    process.stderr.write(`--- ${name}: no boot.script event after ${ms} ms (qemu exit ${vm.exitCode ?? vm.signalCode})\n--- qemu stderr\n${qemuErr}\n--- serial (tail)\n${out.slice(-4000)}\n--- debugcon (tail)\n${dbg.slice(-3000)}\n--- kiln log (tail)\n${serveLog.slice(offset).slice(-6000)}\n`);
+    process.stderr.write(`--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit})\n--- qemu stderr\n${run.stderr}\n--- serial (tail)\n${run.serial.slice(-4000)}\n--- debugcon (tail)\n${dbg.slice(-3000)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-6000)}\n`);
   }
-  return { ms, events, log: logLines(offset), serial: out };
+  return { ms: run.ms, events, log: logLines(offset), serial: run.serial };
 }
 
 /** Asserts the event and the log line for `mac`, and returns timings from Kiln's log (ms since the VM started). */
 /** The host's own timeline (`/hosts/:host/events`, host named after its MAC) has the fetch too. */
 async function assertOnTimeline(mac: string): Promise<void> {
   const host = `node-${mac.replace(/:/g, '')}`;
-  const res = await fetch(`${api}/api/v1/hosts/${host}/events?limit=1000`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+  const res = await fetch(`${bed!.api}/api/v1/hosts/${host}/events?limit=1000`, { headers: { authorization: `Bearer ${bed!.token}` }, signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 200, `GET /hosts/${host}/events`);
   const kinds = (await res.json() as { items: Array<{ kind: string }> }).items.map((e) => e.kind);
   assert.ok(kinds.includes('boot.script'), `${host} timeline: ${kinds.join(', ')}`);
 }
 
-function assertFetched(run: VmRun, mac: string, platform: 'pcbios' | 'efi', arch: string): Record<string, number> {
+function assertFetched(run: BootRun, mac: string, platform: 'pcbios' | 'efi', arch: string): Record<string, number> {
   assert.ok(run.events.length > 0, `no boot.script event for ${mac} within ${VM_LIMIT_MS} ms`);
   const e = run.events[0]!;
   assert.equal(e.data.mac, mac);
@@ -201,7 +124,7 @@ test('OVMF + iPXE EFI option ROM (e1000): DHCP as iPXE, /boot.ipxe, per-host scr
 
 test('OVMF UEFI HTTP boot (virtio-net, no option ROM): ipxe.efi over HTTP, then iPXE fetches the per-host script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
   const mac = '52:54:00:4b:10:03';
-  const offset = serveLog.length;
+  const offset = bed!.log().length;
   const run = await bootVm('ovmf-http', mac, [...ovmfArgs('ovmf-http'),
     // OVMF tries PXEv4 (and PXEv6) before HTTPv4; turning PXE off makes HTTP boot the first network option.
     '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n',
@@ -219,7 +142,7 @@ test('OVMF UEFI HTTP boot (virtio-net, no option ROM): ipxe.efi over HTTP, then 
 
 test('OVMF PXEv4 in its default boot order (virtio-net, no option ROM): ipxe.efi over TFTP, then the per-host script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
   const mac = '52:54:00:4b:10:04';
-  const offset = serveLog.length;
+  const offset = bed!.log().length;
   const run = await bootVm('ovmf-pxe', mac, [...ovmfArgs('ovmf-pxe'), '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`]);
   const t = assertFetched(run, mac, 'efi', 'x86_64');
   await assertOnTimeline(mac);

@@ -1,0 +1,164 @@
+// Test support: the network-boot test bed shared by the QEMU firmware tests.
+// One namespace per test file holds a bridge `kbr0` (10.<net>.1.1/24) with a
+// tap `ktap0` for QEMU, and `kiln serve` (DHCP full mode, TFTP, HTTP boot)
+// inside it. The test reads the API from the root end of the namespace's veth
+// pair (10.<net>.0.0/24). Nothing leaves the namespace: limited broadcasts
+// leave by the bridge.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNetns, type TestNetns } from './netns.js';
+import { killChild, stopChild } from './process.js';
+import { kilnBin } from './serve-process.js';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The bridge and the tap every VM of the bed attaches to. */
+export const BED_BRIDGE = 'kbr0';
+export const BED_TAP = 'ktap0';
+
+/** True when `cmd` is on PATH (for skip reasons). */
+export function hasTool(cmd: string): boolean {
+  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+
+/** Settings of one bed. `net` picks 10.<net>.0.0/24 (veth) and 10.<net>.1.0/24 (bridge); each test file uses its own. */
+export interface NetbootBedOptions {
+  /** Namespace tag (a few letters). */
+  tag: string;
+  net: number;
+  /** Scratch directory the caller owns and removes: config, data dir. */
+  work: string;
+  /** `--ipxe-dir` (TFTP root and `/ipxe/` HTTP files); Kiln's default (/usr/lib/ipxe) when absent. */
+  ipxeDir?: string;
+  /** Extra keys of the `dhcp` section (e.g. `bootFiles`). */
+  dhcp?: Record<string, unknown>;
+  /** Bound on Kiln's start; default 60 s. */
+  startMs?: number;
+  /** Extra `kiln serve` flags. */
+  serveArgs?: string[];
+}
+
+/** One parsed pino line of Kiln's log. */
+export type LogLine = Record<string, unknown> & { time: number; msg: string };
+
+/** A `boot.script` event as the API returns it. */
+export interface BootEvent { seq: number; at: string; message: string; data: { mac: string; platform: string; arch: string; uuid: string | null; state: string } }
+
+/** A running bed; `close()` stops Kiln and every VM by PID and removes the namespace. */
+export interface NetbootBed {
+  ns: TestNetns;
+  /** Kiln's address on the bridge (DHCP server, TFTP, HTTP boot). */
+  server: string;
+  httpPort: number;
+  /** API base URL, reached from the root namespace. */
+  api: string;
+  token: string;
+  /** Kiln's whole log so far (stdout and stderr). */
+  log(): string;
+  /** Parsed log lines from character `offset` of `log()` on. */
+  logLines(offset: number): LogLine[];
+  bootEvents(mac: string): Promise<BootEvent[]>;
+  /** Starts a process in the namespace that `close()` kills if it still runs. */
+  spawn(cmd: string, args: string[]): ChildProcess;
+  close(): Promise<void>;
+}
+
+/** Creates the namespace, bridge and tap, starts `kiln serve` in it, and waits (bounded) for its API and DHCP. */
+export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed> {
+  const server = `10.${o.net}.1.1`;
+  const httpPort = 8080;
+  const ns = createNetns(o.tag, `10.${o.net}.0.254/24`, `10.${o.net}.0.1/24`);
+  const procs: ChildProcess[] = [];
+  let serve: ChildProcess | undefined;
+  let log = '';
+  const close = async (): Promise<void> => {
+    for (const p of procs) killChild(p);
+    await stopChild(serve);
+    ns.remove();
+  };
+  try {
+    const x = (...args: string[]) => ns.exec('ip', args);
+    // forward_delay 0: the tap port forwards as soon as QEMU opens it (no STP here).
+    x('link', 'add', BED_BRIDGE, 'type', 'bridge', 'forward_delay', '0');
+    x('addr', 'add', `${server}/24`, 'dev', BED_BRIDGE);
+    x('link', 'set', BED_BRIDGE, 'up');
+    x('tuntap', 'add', 'dev', BED_TAP, 'mode', 'tap');
+    x('link', 'set', BED_TAP, 'master', BED_BRIDGE);
+    x('link', 'set', BED_TAP, 'up');
+    // Limited broadcasts (DHCP replies to 255.255.255.255) leave by the bridge, inside the namespace only.
+    x('route', 'add', 'default', 'dev', BED_BRIDGE);
+
+    const cfg = join(o.work, 'kiln.yaml');
+    writeFileSync(cfg, JSON.stringify({
+      dhcp: {
+        enabled: true, serverAddress: server, httpBase: `http://${server}:${httpPort}`,
+        subnets: [{ cidr: `10.${o.net}.1.0/24`, mode: 'full', pools: [{ start: `10.${o.net}.1.100`, end: `10.${o.net}.1.150` }], router: server, dns: [], leaseSeconds: 600, attached: true }],
+        // Answer iPXE's router solicitations (lifetime 0, no prefix): no ~15 s IPv6 wait (docs/booting.md).
+        routerAdvertisements: { interfaces: [BED_BRIDGE] },
+        ...o.dhcp,
+      },
+    }));
+    const dataDir = join(o.work, 'data');
+    serve = ns.spawn(process.execPath, [kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', `0.0.0.0:${httpPort}`, '--tls-listen', '',
+      '--public-url', `http://${server}:${httpPort}`, '--node-image', 'off', '--power-poll-interval', '0', '--log-level', 'debug',
+      ...(o.ipxeDir ? ['--ipxe-dir', o.ipxeDir] : []), ...(o.serveArgs ?? [])], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    serve.stdout!.on('data', (d) => { log += d; });
+    serve.stderr!.on('data', (d) => { log += d; });
+    const api = `http://10.${o.net}.0.1:${httpPort}`;
+    const limit = o.startMs ?? 60_000;
+    const deadline = Date.now() + limit;
+    for (;;) {
+      if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${log}`);
+      if (Date.now() > deadline) throw new Error(`kiln serve did not answer within ${limit} ms:\n${log}`);
+      try {
+        if ((await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok && /DHCP serving/.test(log)) break;
+      } catch { /* not up yet */ }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    const logLines = (offset: number): LogLine[] =>
+      log.slice(offset).split('\n').flatMap((l) => { try { return [JSON.parse(l) as LogLine]; } catch { return []; } });
+    const bootEvents = async (mac: string): Promise<BootEvent[]> => {
+      const res = await fetch(`${api}/api/v1/events?kind=boot.script&limit=1000`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+      if (res.status !== 200) throw new Error(`GET /events: ${res.status}`);
+      return (await res.json() as { items: BootEvent[] }).items.filter((e) => e.data?.mac === mac);
+    };
+    const spawn = (cmd: string, args: string[]): ChildProcess => {
+      const p = ns.spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      procs.push(p);
+      return p;
+    };
+    return { ns, server, httpPort, api, token, log: () => log, logLines, bootEvents, spawn, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** What one VM run left behind. */
+export interface VmRun { ms: number; serial: string; stderr: string; exit: number | string | null }
+
+/**
+ * Runs one QEMU VM in the bed until `until()` is true (polled once a second),
+ * QEMU exits, or `limitMs` passes; then stops it by PID. `serialPath` is the
+ * file QEMU's `-serial file:` writes, read back for the result.
+ */
+export async function runVm(bed: NetbootBed, cmd: string, args: string[], o: { serialPath: string; limitMs: number; until: () => Promise<boolean> | boolean }): Promise<VmRun> {
+  const started = Date.now();
+  const vm = bed.spawn(cmd, args);
+  let stderr = '';
+  vm.stderr!.on('data', (d) => { stderr += d; });
+  try {
+    while (Date.now() - started < o.limitMs) {
+      if (vm.exitCode !== null) break;
+      if (await o.until()) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    await stopChild(vm, 5000);
+  }
+  const serial = existsSync(o.serialPath) ? readFileSync(o.serialPath, 'latin1') : '';
+  return { ms: Date.now() - started, serial, stderr, exit: vm.exitCode ?? vm.signalCode };
+}
