@@ -1,5 +1,5 @@
 import { DhcpOption } from './codes.js';
-import { decodeOptionList, ipToBytes, type DhcpPacket, type DhcpRawOption } from './packet.js';
+import { decodeOptionList, writeIp, type DhcpPacket, type DhcpRawOption } from './packet.js';
 
 /**
  * The value of option `code`, with repeated instances concatenated (RFC 3396
@@ -101,7 +101,7 @@ export function getSubOptions(p: DhcpPacket, code: number): DhcpRawOption[] {
 /** An option carrying one dotted-quad address (or several: 3, 6). */
 export function ipOption(code: number, ...ips: string[]): DhcpRawOption {
   const data = new Uint8Array(ips.length * 4);
-  ips.forEach((ip, i) => data.set(ipToBytes(ip), i * 4));
+  ips.forEach((ip, i) => writeIp(data, i * 4, ip));
   return { code, data };
 }
 

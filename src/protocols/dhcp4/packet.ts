@@ -65,16 +65,30 @@ function textAt(b: Uint8Array, at: number, len: number): string {
   return s;
 }
 
+/** Writes dotted quad `ip` as 4 bytes at `out[at]`; throws RangeError on anything else (callers pass their own values). */
+export function writeIp(out: Uint8Array, at: number, ip: string): void {
+  let part = 0;
+  let digits = 0;
+  let k = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i < ip.length ? ip.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || k === 4) throw new RangeError(`not an IPv4 address: ${ip}`);
+      out[at + k++] = part;
+      part = 0; digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      part = part * 10 + (c - 48);
+      digits++;
+      if (part > 255) throw new RangeError(`not an IPv4 address: ${ip}`);
+    } else throw new RangeError(`not an IPv4 address: ${ip}`);
+  }
+  if (k !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
+}
+
 /** Parses a dotted quad; throws RangeError on anything else (callers pass their own values). */
 export function ipToBytes(ip: string): Uint8Array {
-  const parts = ip.split('.');
   const out = new Uint8Array(4);
-  if (parts.length !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
-  parts.forEach((p, i) => {
-    const n = Number(p);
-    if (!/^\d{1,3}$/.test(p) || n > 255) throw new RangeError(`not an IPv4 address: ${ip}`);
-    out[i] = n;
-  });
+  writeIp(out, 0, ip);
   return out;
 }
 
@@ -120,35 +134,42 @@ export function decodeOptionList(b: Uint8Array, from: number, to: number, top: b
   return out;
 }
 
-/** Appends an option list; data longer than 255 bytes is split into repeats (RFC 3396 §7). */
-export function encodeOptionList(options: readonly DhcpRawOption[]): number[] {
-  const out: number[] = [];
+/** Bytes `writeOptionList` needs for `options`: code and length per (split) instance, plus data. */
+function optionListLength(options: readonly DhcpRawOption[]): number {
+  let n = 0;
+  for (const o of options) n += o.data.length + 2 * Math.max(1, Math.ceil(o.data.length / 255));
+  return n;
+}
+
+/** Writes an option list at `out[at]`, returns the end offset; data longer than 255 bytes is split into repeats (RFC 3396 §7). */
+function writeOptionList(out: Uint8Array, at: number, options: readonly DhcpRawOption[]): number {
   for (const o of options) {
-    let rest = o.data;
+    let from = 0;
     do {
-      const part = rest.subarray(0, 255);
-      out.push(o.code, part.length, ...part);
-      rest = rest.subarray(part.length);
-    } while (rest.length > 0);
+      const len = Math.min(255, o.data.length - from);
+      out[at] = o.code;
+      out[at + 1] = len;
+      out.set(o.data.subarray(from, from + len), at + 2);
+      at += 2 + len;
+      from += len;
+    } while (from < o.data.length);
   }
-  return out;
+  return at;
 }
 
 /** Encodes a message: fixed header, cookie, options, END, zero padding to 300 bytes (RFC 1542 §2.1). */
 export function encodeDhcp(p: DhcpPacket): Uint8Array {
-  const opts = encodeOptionList(p.options);
-  const out = new Uint8Array(Math.max(MIN_LENGTH, OPTIONS_AT + opts.length + 1));
+  const out = new Uint8Array(Math.max(MIN_LENGTH, OPTIONS_AT + optionListLength(p.options) + 1));
   const v = new DataView(out.buffer);
   out[0] = p.op; out[1] = p.htype; out[2] = p.hlen; out[3] = p.hops;
   v.setUint32(4, p.xid >>> 0); v.setUint16(8, p.secs); v.setUint16(10, p.flags);
-  out.set(ipToBytes(p.ciaddr), 12); out.set(ipToBytes(p.yiaddr), 16);
-  out.set(ipToBytes(p.siaddr), 20); out.set(ipToBytes(p.giaddr), 24);
+  writeIp(out, 12, p.ciaddr); writeIp(out, 16, p.yiaddr);
+  writeIp(out, 20, p.siaddr); writeIp(out, 24, p.giaddr);
   out.set(p.chaddr.subarray(0, 16), 28);
   writeText(out, 44, 64, p.sname, 'sname');
   writeText(out, 108, 128, p.file, 'file');
   v.setUint32(FIXED, DHCP_MAGIC_COOKIE);
-  out.set(opts, OPTIONS_AT);
-  out[OPTIONS_AT + opts.length] = DhcpOption.end;
+  out[writeOptionList(out, OPTIONS_AT, p.options)] = DhcpOption.end;
   return out;
 }
 
@@ -160,5 +181,8 @@ function writeText(out: Uint8Array, at: number, size: number, s: string, field: 
 
 /** The client MAC as lower-case colon-separated hex (the first `hlen` bytes of chaddr). */
 export function macOf(p: DhcpPacket): string {
-  return Array.from(p.chaddr.subarray(0, p.hlen), (x) => x.toString(16).padStart(2, '0')).join(':');
+  let s = '';
+  for (let i = 0; i < p.hlen; i++) s += (i > 0 ? ':' : '') + HEX[p.chaddr[i]!];
+  return s;
 }
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
