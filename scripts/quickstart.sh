@@ -12,6 +12,6 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-# npm ci builds the native addon (docs/dhcp.md "Interfaces"); build it in trees installed before it existed.
-[ -e native/bind-to-device/build/Release/bind_to_device.node ] || npm run install
+# npm ci builds the native addons (docs/dhcp.md "Interfaces", docs/tftp.md "Engines"); build them in trees installed before they existed.
+[ -e native/bind-to-device/build/Release/bind_to_device.node ] && [ -e native/tftp-pump/build/Release/tftp_pump.node ] || npm run install
 exec node bin/kiln.mjs serve --data-dir ./kiln-data --profiles-dir ./profiles "$@"

@@ -50,16 +50,20 @@ function serverNames(listen: string): { dnsNames: string[]; ipAddresses: string[
 }
 
 /** Kiln's node image, built (or found in the cache) in the background; null until ready. */
-function startNodeImage(cacheDir: string, mode: string, log: Logger): () => (NodeImage & { dir: string }) | null {
+function startNodeImage(cacheDir: string, mode: string, log: Logger, signal: AbortSignal): { get: () => (NodeImage & { dir: string }) | null; settled: Promise<void> } {
   let image: (NodeImage & { dir: string }) | null = null;
-  if (mode === 'off') return () => null;
-  buildDiscoveryImage({ cacheDir, log: log.child({ domain: 'discovery' }) })
+  if (mode === 'off') return { get: () => null, settled: Promise.resolve() };
+  // The build's children (apt-get, dpkg-deb, …) are killed when `signal` aborts (shutdown); `settled` waits for that.
+  const settled = buildDiscoveryImage({ cacheDir, log: log.child({ domain: 'discovery' }), signal })
     .then((img) => {
       image = { dir: dirname(img.kernelPath), arch: 'x86_64' };
       log.info({ version: img.version, cached: img.cached }, 'node image ready');
     })
-    .catch((err) => log.warn({ err: (err as Error).message }, 'node image could not be built; discovery boots will wait (run `kiln image build-discovery` to see why)'));
-  return () => image;
+    .catch((err) => {
+      if (signal.aborted) log.info({}, 'node image build cancelled by shutdown');
+      else log.warn({ err: (err as Error).message }, 'node image could not be built; discovery boots will wait (run `kiln image build-discovery` to see why)');
+    });
+  return { get: () => image, settled };
 }
 
 /** Starts the controller with a validated config. Throws KilnError (store_unavailable, config_invalid) on start-up failure. */
@@ -87,7 +91,9 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
     const baseUrl = String(v['public-url'] ?? `http://${publicHost}:${port}`);
     const tlsListen = String(v['tls-listen'] ?? '');
     const apiUrl = tlsListen ? `https://${new URL(baseUrl).hostname}:${splitListen(tlsListen).port}` : baseUrl;
-    const nodeImage = startNodeImage(join(dataDir, 'cache'), String(v['node-image']), log);
+    const build = startNodeImage(join(dataDir, 'cache'), String(v['node-image']), log, abort.signal);
+    closers.push(() => build.settled);
+    const nodeImage = build.get;
     let network: NetworkServers | null = null;
     const controller = await createController({
       db: store.db, log, httpLogger: pinoLog, bodyLimit: Number(v['body-limit']), nodeRateLimit: Number(v['node-rate-limit']),

@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import { buildGrubImages, grubEarlyConfig, grubModules } from './grub-images.js';
 import { stageHostBinary, writeInitramfs } from './initramfs-tree.js';
 import { prepareBusybox, prepareKernel, stageBusybox, stageModules } from './kernel-tree.js';
+import { withToolSignal } from './run-tool.js';
 
 /** Where the node scripts live in the repository (node/). */
 export const nodeScriptsDir = fileURLToPath(new URL('../../node/', import.meta.url));
@@ -53,6 +54,8 @@ export interface DiscoveryImageOptions {
   log?: Logger;
   /** Extra module names to ship beyond `discoveryModules`. */
   extraModules?: readonly string[];
+  /** Cancels the build: the running tool is killed and the work directory removed; the promise rejects. */
+  signal?: AbortSignal;
 }
 
 /** A built discovery image: files under cacheDir/discovery/<version>/, owned by the cache. */
@@ -87,7 +90,12 @@ function hashInputs(parts: Array<string | Uint8Array>): string {
  * list, node/ scripts, the host tools' bytes and GRUB's. Needs apt-get,
  * dpkg-deb, depmod, ldd and grub-mkimage; takes tens of seconds the first time.
  */
-export async function buildDiscoveryImage(opts: DiscoveryImageOptions): Promise<DiscoveryImage> {
+export function buildDiscoveryImage(opts: DiscoveryImageOptions): Promise<DiscoveryImage> {
+  // Aborting `opts.signal` stops the running tool (by PID) and removes the half-built directory.
+  return withToolSignal(opts.signal, () => build(opts));
+}
+
+async function build(opts: DiscoveryImageOptions): Promise<DiscoveryImage> {
   const log = opts.log ?? silentLogger;
   const started = Date.now();
   const kernel = await prepareKernel(opts.cacheDir, log);
@@ -107,6 +115,23 @@ export async function buildDiscoveryImage(opts: DiscoveryImageOptions): Promise<
   const stage = join(work, 'root');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });
+  try {
+    return await buildInto(opts, { work, stage, outDir, version, hash, kernel, busybox, tools, modules, result, started, log });
+  } catch (err) {
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+interface BuildPlan {
+  work: string; stage: string; outDir: string; version: string; hash: string;
+  kernel: Awaited<ReturnType<typeof prepareKernel>>; busybox: Awaited<ReturnType<typeof prepareBusybox>>;
+  tools: Array<{ src: string; name: string }>; modules: string[];
+  result: { kernelPath: string; initrdPath: string; version: string }; started: number; log: Logger;
+}
+
+async function buildInto(opts: DiscoveryImageOptions, p: BuildPlan): Promise<DiscoveryImage> {
+  const { work, stage, outDir, version, hash, kernel, busybox, tools, modules, result, started, log } = p;
   for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'mnt', 'etc', 'root', 'usr/lib/kiln/bin', 'usr/lib/kiln/grub']) mkdirSync(join(stage, d), { recursive: true });
   stageBusybox(stage, busybox);
   const missing = await stageModules(stage, kernel, modules);

@@ -44,7 +44,12 @@ export async function extractDebianPackage(deb: string, dir: string): Promise<st
   const tmp = `${dir}.tmp${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  await runTool('dpkg-deb', ['-x', deb, tmp]);
+  try {
+    await runTool('dpkg-deb', ['-x', deb, tmp]);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
   renameSync(tmp, dir);
   return dir;
 }
