@@ -249,7 +249,8 @@ static void unref(pump_t *p) {
 static void *thread_main(void *arg) {
   pump_t *p = arg;
   uint64_t cap = (READ_AHEAD_BYTES + p->blksize - 1) / p->blksize;
-  if (cap < 2u * p->window) cap = 2u * p->window;
+  // At least one whole window (sendmmsg sends it from this buffer): at most 64 x 65464 bytes = 4 MiB per transfer.
+  if (cap < p->window) cap = p->window;
   loop_t *l = calloc(1, sizeof *l);
   uint8_t *chunk = malloc((size_t)(cap * p->blksize));
   if (!l || !chunk) {
