@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,5 +211,57 @@ test('close() aborts a running native transfer promptly', { skip }, async () => 
     await own.close();
     assert.ok(Date.now() - t0 < 2000, `close took ${Date.now() - t0} ms (the 5 s retransmit timer must not hold it)`);
     assert.equal(own.activeTransfers, 0);
+  } finally { c.close(); }
+});
+
+test('fuzz: random, truncated and forged packets from the client at running native transfers end them cleanly; nothing leaks; the server still serves', { skip, timeout: 60_000 }, async () => {
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const baseline = fds();
+  const start = ends.length;
+  // Deterministic corpus (fixed seed), 40 transfers at once: blksize x windowsize x hostile datagrams sent after the first packet.
+  const cases = fc.sample(fc.record({
+    blksize: fc.constantFrom(8, 512, 1468),
+    windowsize: fc.constantFrom(1, 4, 16),
+    shots: fc.array(fc.oneof(
+      fc.uint8Array({ minLength: 0, maxLength: 70 }),
+      fc.tuple(fc.nat(0xffff), fc.nat(4)).map(([b, cut]) => ack(b).subarray(0, cut)),
+      fc.nat(0xffff).map((b) => ack(b)),
+      fc.tuple(fc.constantFrom(1, 2, 3, 5, 6, 7, 0xff), fc.uint8Array({ maxLength: 20 })).map(([op, rest]) => Uint8Array.of(0, op, ...rest)),
+    ), { minLength: 1, maxLength: 8 }),
+  }), { numRuns: 40, seed: 7440 });
+  const clients = await Promise.all(cases.map(() => client()));
+  try {
+    await Promise.all(cases.map(async (k, i) => {
+      const c = clients[i]!;
+      await c.send(rrq('f.bin', [{ name: 'blksize', value: String(k.blksize) }, { name: 'windowsize', value: String(k.windowsize) }]), server.address.port);
+      const oack = await c.next();
+      assert.equal(oack?.p.op, 'oack');
+      await c.send(ack(0), oack.port);
+      for (const bytes of k.shots) await c.send(bytes, oack.port);
+      // Then silent: the transfer completes (a forged ACK of the last block), ends on a forged ERROR, or times out.
+    }));
+    await waitEnds(start + cases.length);
+    const outcomes = ends.slice(start).map((e) => e.outcome);
+    assert.equal(outcomes.length, cases.length, `every transfer ended: ${outcomes.join(',')}`);
+    assert.ok(outcomes.every((o) => o === 'complete' || o === 'peer_error' || o === 'timeout'), outcomes.join(','));
+    assert.equal(server.activeTransfers, 0);
+  } finally { for (const c of clients) c.close(); }
+  assert.equal(fds(), baseline, 'transfer sockets and files are closed');
+  // The server (and its native engine) still serves a whole file to a well-behaved client.
+  const c = await client();
+  try {
+    await c.send(rrq('f.bin', [{ name: 'blksize', value: '1468' }]), server.address.port);
+    const oack = await c.next();
+    assert.equal(oack?.p.op, 'oack');
+    await c.send(ack(0), oack.port);
+    const parts: Buffer[] = [];
+    for (let b = 1; ; b++) {
+      const d = await c.next();
+      assert.ok(d?.p.op === 'data' && d.p.block === b, `block ${b} arrived`);
+      parts.push(Buffer.from(d.p.data));
+      await c.send(ack(b), oack.port);
+      if (d.p.data.length < 1468) break;
+    }
+    assert.deepEqual(Buffer.concat(parts), file);
   } finally { c.close(); }
 });
