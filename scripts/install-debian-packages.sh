@@ -45,3 +45,24 @@ if [ ! -x /opt/kiln-peers/usr/sbin/atftpd ]; then
   dpkg-deb -x "$tmp"/atftpd_*.deb /opt/kiln-peers
   rm -rf "$tmp"
 fi
+# Debian bookworm's `ipxe` has no arm64 build; trixie's `ipxe` (Architecture: all) ships
+# ipxe-arm64.efi. The arm64 network-boot test serves that file: fetch the package with
+# a throw-away apt configuration (same mirror as this machine's bookworm sources, suite
+# trixie) and unpack it under /opt/kiln-peers/ipxe-trixie; nothing is installed.
+trixie_ipxe=/opt/kiln-peers/ipxe-trixie
+if [ ! -f "$trixie_ipxe/usr/lib/ipxe/ipxe-arm64.efi" ]; then
+  mirror=$(apt-cache policy | awk '$3 == "bookworm/main" { print $2; exit }')
+  if [ -n "$mirror" ]; then
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" > "$tmp/sources.list"
+    aptx=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache")
+    if apt-get "${aptx[@]}" update -qq && (cd "$tmp" && apt-get "${aptx[@]}" download -qq ipxe); then
+      mkdir -p "$trixie_ipxe"
+      dpkg-deb -x "$tmp"/ipxe_*.deb "$trixie_ipxe"
+    else
+      echo "warning: could not fetch trixie's ipxe package; the arm64 netboot test will serve a stand-in" >&2
+    fi
+    rm -rf "$tmp"
+  fi
+fi

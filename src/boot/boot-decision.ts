@@ -26,7 +26,7 @@ export interface BootFiles {
   efiArm64: string;
 }
 
-/** Debian's `ipxe` package names for x86; the arm64 build comes from Debian's arm64 `ipxe` package. */
+/** Debian's `ipxe` file names: bookworm ships the x86 ones; `ipxe-arm64.efi` is the arm64 build in trixie's `ipxe` package (Architecture: all). */
 export const defaultBootFiles: BootFiles = { biosPxe: 'undionly.kpxe', efiX64: 'ipxe.efi', efiArm64: 'ipxe-arm64.efi' };
 
 /**
