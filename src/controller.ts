@@ -10,6 +10,8 @@ import { buildApp, type DomainPlugin } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
 import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
 import { bootRoutes } from './boot/http/boot-routes.js';
+import { leaseRoutes } from './boot/dhcp/lease-routes.js';
+import { createSqlLeaseStore } from './boot/dhcp/sql-lease-store.js';
 import { createBootService } from './boot/http/boot-service.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { nodeImageRoutes, profileFilesRoutes } from './boot/http/profile-files-routes.js';
@@ -105,6 +107,8 @@ export async function createController(deps: ControllerDeps) {
     plugins: [
       { plugin: hostRoutes, options: { inventory } },
       { plugin: eventRoutes, options: { listEvents: inventory.listEvents } },
+      // Reads the durable lease table directly: every controller on a shared store sees every lease, DHCP on or off here.
+      { plugin: leaseRoutes, options: { listLeases: createSqlLeaseStore(db).list, now: deps.now } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
       { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true,

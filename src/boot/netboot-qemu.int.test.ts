@@ -6,9 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
+import { kilnBin } from '../../test/support/serve-process.js';
 import { BED_TAP, hasTool, runVm, startNetbootBed, type BootEvent, type LogLine, type NetbootBed } from '../../test/support/netboot-bed.js';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -80,6 +82,13 @@ async function assertOnTimeline(mac: string): Promise<void> {
   assert.ok(kinds.includes('boot.script'), `${host} timeline: ${kinds.join(', ')}`);
 }
 
+/** `kiln lease list --mac` (the CLI as a process, against the bed's API) shows the VM's durable lease on the bridge subnet. */
+function assertLeasedByCli(mac: string, ip: string): void {
+  const out = execFileSync(process.execPath, [kilnBin, '--server', bed!.api, '--token', bed!.token, 'lease', 'list', '--mac', mac, '--json'], { encoding: 'utf8', timeout: 30_000 });
+  const leases = JSON.parse(out) as Array<{ ip: string; mac: string; state: string; active: boolean; subnet: string }>;
+  assert.deepEqual(leases.map((l) => [l.ip, l.mac, l.state, l.active, l.subnet]), [[ip, mac, 'bound', true, '10.79.1.0/24']]);
+}
+
 function assertFetched(run: BootRun, mac: string, platform: 'pcbios' | 'efi', arch: string): Record<string, number> {
   assert.ok(run.events.length > 0, `no boot.script event for ${mac} within ${VM_LIMIT_MS} ms`);
   const e = run.events[0]!;
@@ -105,6 +114,7 @@ test('SeaBIOS + iPXE option ROM (e1000): DHCP as iPXE, /boot.ipxe, per-host scri
   // Debian's BIOS ROMs are 32-bit builds: iPXE reports buildarch i386 on an x86_64 CPU.
   const t = assertFetched(run, mac, 'pcbios', 'i386');
   await assertOnTimeline(mac);
+  assertLeasedByCli(mac, String(run.log.find((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac)!['ip']));
   process.stderr.write(`bios-ipxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
 });
 

@@ -8,6 +8,7 @@ import { registerHostCommands } from './commands/host.js';
 import { registerPowerCommands } from './commands/power.js';
 import { registerProfileCommands } from './commands/profile.js';
 import { registerImageCommands } from './commands/image.js';
+import { registerLeaseCommands } from './commands/lease.js';
 import { registerSshCommands } from './commands/ssh.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -30,6 +31,7 @@ export function buildProgram(env: Record<string, string | undefined>, o: Output,
   registerProfileCommands(program, api, o);
   registerTokenCommands(program, api, o);
   registerImageCommands(program, o, env);
+  registerLeaseCommands(program, api, o);
   registerSshCommands(program, api, o, env);
   registerUserCommands(program, api, o, env);
   return program;
