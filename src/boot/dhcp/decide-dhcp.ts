@@ -115,6 +115,8 @@ function addressOptions(ctx: DhcpRequestContext): DhcpRawOption[] {
   if (s.router) out.push(ipOption(DhcpOption.router, s.router));
   if (s.dns.length) out.push(ipOption(DhcpOption.domainNameServer, ...s.dns));
   if (s.domainName) out.push(textOption(DhcpOption.domainName, s.domainName));
+  if (s.ntp?.length) out.push(ipOption(DhcpOption.ntpServers, ...s.ntp));
+  if (s.mtu !== undefined) out.push(uintOption(DhcpOption.interfaceMtu, s.mtu, 2));
   if (ctx.hostname) out.push(textOption(DhcpOption.hostName, ctx.hostname));
   return out;
 }

@@ -32,7 +32,7 @@ function config(mode: DhcpConfig['subnets'][number]['mode'], pool: { start: stri
   return {
     ...defaultDhcpConfig, enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:8080`,
     subnets: [
-      { cidr: '10.77.0.0/24', mode, pools: mode === 'full' ? [pool] : [], router: SERVER, dns: [SERVER], leaseSeconds: 600, attached: true },
+      { cidr: '10.77.0.0/24', mode, pools: mode === 'full' ? [pool] : [], router: SERVER, dns: [SERVER], leaseSeconds: 600, attached: true, domainName: 'lab.test', ntp: [SERVER], mtu: 1400 },
       { cidr: '10.78.0.0/24', mode: 'full', pools: [{ start: '10.78.0.100', end: '10.78.0.250' }], router: '10.78.0.1', dns: [], leaseSeconds: 600, attached: false },
     ],
   };
@@ -62,7 +62,7 @@ function udhcpc(iface: string, extra: string[] = []): Record<string, string> | u
   return Object.fromEntries(readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
-test('udhcpc and dhclient get leases with router and DNS in full mode; malformed datagrams do not stop the server', { skip, timeout: 120_000 }, async () => {
+test('udhcpc and dhclient get leases with router, DNS, domain, NTP and MTU in full mode; malformed datagrams do not stop the server', { skip, timeout: 120_000 }, async () => {
   const ns = setup();
   const server = await startServer(ns, config('full', { start: '10.77.0.100', end: '10.77.0.150' }), join(work, 'full.sqlite'));
   try {
@@ -78,6 +78,9 @@ test('udhcpc and dhclient get leases with router and DNS in full mode; malformed
     assert.equal(env.dns, SERVER);
     assert.equal(env.subnet, '255.255.255.0');
     assert.equal(env.serverid, SERVER);
+    assert.equal(env.domain, 'lab.test');
+    assert.equal(env.ntpsrv, SERVER);
+    assert.equal(env.mtu, '1400');
 
     const script = join(work, 'dhclient.sh');
     const dout = join(work, 'dhclient.env');
@@ -87,6 +90,9 @@ test('udhcpc and dhclient get leases with router and DNS in full mode; malformed
     // Same MAC as udhcpc: dhclient gets the same address back.
     assert.match(denv, /^new_ip_address=10\.77\.0\.100$/m);
     assert.match(denv, /^new_routers=10\.77\.0\.1$/m);
+    assert.match(denv, /^new_domain_name=lab\.test$/m);
+    assert.match(denv, /^new_ntp_servers=10\.77\.0\.1$/m);
+    assert.match(denv, /^new_interface_mtu=1400$/m);
     try { execFileSync('dhclient', ['-x', '-sf', script, '-pf', join(work, 'dhclient.pid'), ns.hostIf], { timeout: 10_000, stdio: 'ignore' }); } catch { /* already gone */ }
   } finally {
     await stopServer(server);

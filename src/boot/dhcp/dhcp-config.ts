@@ -17,6 +17,8 @@ export const DhcpSubnetSchema = Type.Object({
   router: Type.Optional(Type.String({ description: 'Option 3 default gateway.' })),
   dns: Type.Array(Type.String(), { default: [], description: 'Option 6 name servers.' }),
   domainName: Type.Optional(Type.String({ description: 'Option 15.' })),
+  ntp: Type.Optional(Type.Array(Type.String(), { description: 'Option 42 NTP servers (addresses).' })),
+  mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535, description: 'Option 26 interface MTU (RFC 2132 §5.1: at least 68), e.g. 9000 on a jumbo-frame network.' })),
   leaseSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Option 51 lease time.' }),
   attached: Type.Boolean({ default: false, description: 'True for the one subnet on the interface the server listens on (requests without giaddr land here). Single-socket mode only: a config error once any subnet names an interface.' }),
   interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'Linux interface this subnet is directly attached to, e.g. eth1. When any subnet names one, Kiln opens one socket per named interface (SO_BINDTODEVICE, native addon) and serves broadcasts from the arrival interface\'s subnet.' })),

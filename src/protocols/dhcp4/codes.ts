@@ -42,7 +42,9 @@ export const DhcpOption = {
   domainNameServer: 6, // RFC 2132 §3.8
   hostName: 12, // RFC 2132 §3.14
   domainName: 15, // RFC 2132 §3.17
+  interfaceMtu: 26, // RFC 2132 §5.1
   broadcastAddress: 28, // RFC 2132 §5.3
+  ntpServers: 42, // RFC 2132 §8.3
   vendorSpecific: 43, // RFC 2132 §8.4; PXE sub-options: PXE spec 2.1 §2.4
   requestedIpAddress: 50, // RFC 2132 §9.1
   leaseTime: 51, // RFC 2132 §9.2

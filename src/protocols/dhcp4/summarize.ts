@@ -11,7 +11,8 @@ const subs = (list: DhcpRawOption[]): string => `{${list.map((s) => `${s.code}:$
 const formatters: Record<number, (d: Uint8Array, p: DhcpPacket) => string> = {
   [DhcpOption.messageType]: (d) => dhcpMessageTypeName(d[0]!),
   [DhcpOption.subnetMask]: ip4, [DhcpOption.router]: ip4, [DhcpOption.domainNameServer]: ip4,
-  [DhcpOption.requestedIpAddress]: ip4, [DhcpOption.serverIdentifier]: ip4, [DhcpOption.broadcastAddress]: ip4,
+  [DhcpOption.requestedIpAddress]: ip4, [DhcpOption.serverIdentifier]: ip4, [DhcpOption.broadcastAddress]: ip4, [DhcpOption.ntpServers]: ip4,
+  [DhcpOption.interfaceMtu]: (d) => String(uint(d)),
   [DhcpOption.leaseTime]: (d) => String(uint(d)), [DhcpOption.renewalTime]: (d) => String(uint(d)),
   [DhcpOption.rebindingTime]: (d) => String(uint(d)), [DhcpOption.maxMessageSize]: (d) => String(uint(d)),
   [DhcpOption.parameterRequestList]: (d) => `[${d.join(',')}]`,
