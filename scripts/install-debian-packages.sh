@@ -16,6 +16,7 @@ packages=(
   tftp-hpa tftpd-hpa atftp curl nginx-light
   openipmi ipmitool libvirt-clients openssh-server openssh-client
   tcpdump tshark iproute2 iputils-ping procps ndisc6
+  prometheus
   chromium
   # native addon builds (npm ci runs node-gyp on native/bind-to-device and native/tftp-pump)
   gcc g++ make python3

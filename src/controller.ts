@@ -11,7 +11,11 @@ import { bootFilesPlugin } from './boot/http/boot-files.js';
 import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
 import { bootRoutes } from './boot/http/boot-routes.js';
 import { leaseRoutes } from './boot/dhcp/lease-routes.js';
-import { createSqlLeaseStore } from './boot/dhcp/sql-lease-store.js';
+import { countActiveLeases, createSqlLeaseStore } from './boot/dhcp/sql-lease-store.js';
+import { countHostsByState } from './inventory/sql-host-store.js';
+import { hostStates } from './inventory/lifecycle.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { metricsRoutes } from './metrics/routes.js';
 import { createBootService } from './boot/http/boot-service.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { nodeImageRoutes, profileFilesRoutes } from './boot/http/profile-files-routes.js';
@@ -70,6 +74,8 @@ export interface ControllerDeps {
   secretsNeedTls?: boolean;
   /** Extra route plugins (boot files, power) added by `main`. */
   extraPlugins?: DomainPlugin[];
+  /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
+  metrics?: Metrics;
 }
 
 /**
@@ -100,9 +106,14 @@ export async function createController(deps: ControllerDeps) {
     ...(deps.boot?.imagesDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' }] : []),
     { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
   ];
+  const metrics = deps.metrics ?? createMetrics({
+    hostsByState: () => countHostsByState(db), hostStates,
+    activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
+  });
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
+    onResponse: metrics.observeHttp,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
       { plugin: hostRoutes, options: { inventory } },
@@ -121,11 +132,12 @@ export async function createController(deps: ControllerDeps) {
       { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
       { plugin: deployRoutes, options: { deploy, inventory, db } },
       { plugin: powerRoutes, options: { power } },
+      { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, images, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power };
+  return { app, db, images, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power, metrics };
 }
 
 /** The controller's type, for tests and `main`. */

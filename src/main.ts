@@ -130,7 +130,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       closers.push(() => new Promise<void>((r) => { tls.closeAllConnections(); tls.close(() => r()); }));
       log.info({ address: apiUrl, fingerprint: trust.server.fingerprint }, 'HTTPS API listening (pin this fingerprint: KILN_CA_FINGERPRINT)');
     }
-    network = await startNetworkServers({ db: store.db, sqlite: store.sqlite, inventory: controller.inventory, log, sections: config.sections, publicHost, baseUrl, ipxeDir: String(v['ipxe-dir']), signal: abort.signal });
+    network = await startNetworkServers({ db: store.db, sqlite: store.sqlite, inventory: controller.inventory, log, sections: config.sections, publicHost, baseUrl, ipxeDir: String(v['ipxe-dir']), signal: abort.signal, metrics: controller.metrics });
     closers.push(() => network!.close());
     log.info({ address, dataDir }, 'kiln controller listening');
     return { address, adminToken, stop };

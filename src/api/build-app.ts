@@ -24,6 +24,8 @@ export interface AppDeps {
   logger?: PinoLogger | false;
   bodyLimit?: number;
   version?: string;
+  /** Called once per answered request (metrics); `route` is the matched pattern, `unmatched` for 404s. */
+  onResponse?: (method: string, route: string, status: number, seconds: number) => void;
 }
 
 /** Builds the Fastify app without listening (tests use `inject()`, `main` calls listen). */
@@ -43,6 +45,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
   const routes: RouteEntry[] = [];
   installAuth(app, deps.auth, routes);
+  const onResponse = deps.onResponse;
+  if (onResponse) {
+    app.addHook('onResponse', async (request, reply) => {
+      onResponse(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   app.setNotFoundHandler((request, reply) => sendError(request, reply,
     new KilnError('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /api/v1/openapi.json`)));

@@ -82,6 +82,19 @@ async function assertOnTimeline(mac: string): Promise<void> {
   assert.ok(kinds.includes('boot.script'), `${host} timeline: ${kinds.join(', ')}`);
 }
 
+/** The data plane's work so far shows in /metrics: DHCP replies, a completed TFTP transfer, per-host scripts served. */
+async function assertMetrics(): Promise<void> {
+  const res = await fetch(`${bed!.api}/metrics`, { headers: { authorization: `Bearer ${bed!.token}` }, signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
+  assert.ok(value(/^kiln_dhcp_packets_total\{outcome="replied"\} (\d+)$/m) >= 2, 'kiln_dhcp_packets_total{outcome="replied"}');
+  assert.ok(value(/^kiln_tftp_transfers_total\{outcome="complete"\} (\d+)$/m) >= 1, 'kiln_tftp_transfers_total{outcome="complete"}');
+  assert.ok(value(/^kiln_tftp_sent_bytes_total (\d+)$/m) > 0, 'kiln_tftp_sent_bytes_total');
+  assert.ok(value(/^kiln_http_requests_total\{method="GET",route="\/boot\/host\.ipxe",status="200"\} (\d+)$/m) >= 1, 'per-host scripts in kiln_http_requests_total');
+  assert.ok(value(/^kiln_dhcp_active_leases\{subnet="10\.79\.1\.0\/24",state="bound"\} (\d+)$/m) >= 1, 'kiln_dhcp_active_leases');
+}
+
 /** `kiln lease list --mac` (the CLI as a process, against the bed's API) shows the VM's durable lease on the bridge subnet. */
 function assertLeasedByCli(mac: string, ip: string): void {
   const out = execFileSync(process.execPath, [kilnBin, '--server', bed!.api, '--token', bed!.token, 'lease', 'list', '--mac', mac, '--json'], { encoding: 'utf8', timeout: 30_000 });
@@ -161,5 +174,6 @@ test('OVMF PXEv4 in its default boot order (virtio-net, no option ROM): ipxe.efi
   assert.ok(!/Start HTTP Boot/.test(run.serial), 'serial shows an HTTP boot attempt: PXEv4 did not boot');
   assert.ok(!logLines(offset).some((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi'), 'PXE boot must not fetch ipxe.efi over HTTP');
   assert.ok(logLines(offset).some((l) => l.msg === 'tftp: transfer started' && l['path'] === 'ipxe.efi'), 'ipxe.efi was not sent by TFTP');
+  await assertMetrics();
   process.stderr.write(`ovmf-pxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
 });

@@ -14,6 +14,7 @@ import { createDirectorySource } from './tftp/directory-source.js';
 import { TftpConfigSchema, type TftpConfig } from './tftp/tftp-config.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/router-advertiser.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 /** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
 export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
@@ -55,7 +56,7 @@ export interface NetworkServers {
  */
 export async function startNetworkServers(opts: {
   db: Kysely<any>; sqlite?: BetterSqlite3.Database | undefined; inventory: InventoryService; log: Logger; sections: Readonly<Record<string, unknown>>;
-  publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal;
+  publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal; metrics?: Metrics;
 }): Promise<NetworkServers> {
   const dhcp = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], { serverAddress: opts.publicHost, httpBase: opts.baseUrl });
   const tftp = parseSection<TftpConfig>('tftp', TftpConfigSchema, opts.sections['tftp'], { enabled: dhcp.enabled, root: opts.ipxeDir });
@@ -70,12 +71,19 @@ export async function startNetworkServers(opts: {
       tftpServer = await startTftpServer({
         config: tftp, source: await createDirectorySource(tftp.root, { bootFiles: Object.values(dhcp.bootFiles) }), log: tftpLog, signal: opts.signal,
         // One line per download: which machine (peer address) got which boot file, and whether it finished.
-        onTransferEnd: (e) => tftpLog.info({ peer: e.peer, path: e.path, bytes: e.bytes, outcome: e.outcome, ms: e.ms }, 'tftp: transfer ended'),
+        onTransferEnd: (e) => {
+          tftpLog.info({ peer: e.peer, path: e.path, bytes: e.bytes, outcome: e.outcome, ms: e.ms }, 'tftp: transfer ended');
+          opts.metrics?.observeTftp(e.outcome, e.bytes, e.ms / 1000);
+        },
       });
+      const t = tftpServer;
+      opts.metrics?.watchTftp(() => t.activeTransfers);
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
     }
     if (dhcp.enabled) {
       dhcpServer = await startDhcpServer({ config: dhcp, backend: inventoryDhcpBackend(opts.inventory, opts.log), leases, log: opts.log.child({ domain: 'dhcp' }), signal: opts.signal });
+      const d = dhcpServer;
+      opts.metrics?.watchDhcp(() => d.stats);
       opts.log.info({ subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode}`) }, 'DHCP serving');
     }
   } catch (err) {

@@ -1,0 +1,95 @@
+/**
+ * Prometheus metrics of one controller: its own registry (no global state),
+ * filled from the data plane (DHCP packet outcomes, TFTP transfers, HTTP
+ * requests) and read from the store on each scrape (hosts by state, active
+ * leases). Served at GET /metrics (viewer role).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the DHCP server counts (`DhcpServer.stats`). */
+export interface DhcpCounts { received: number; replied: number; ignored: number; malformed: number; failed: number }
+
+/** Store reads done at scrape time. */
+export interface MetricsSources {
+  /** Count per state; every state in `hostStates` is reported, 0 when absent. */
+  hostsByState?: () => Promise<Record<string, number>>;
+  hostStates?: readonly string[];
+  activeLeases?: () => Promise<Array<{ subnet: string; state: string; count: number }>>;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** One answered HTTP request; `route` is the route pattern (bounded), not the URL. */
+  observeHttp(method: string, route: string, status: number, seconds: number): void;
+  /** One finished TFTP transfer. */
+  observeTftp(outcome: string, bytes: number, seconds: number): void;
+  /** Where DHCP counts and TFTP's active transfers are read at scrape time (the servers start after the app). */
+  watchDhcp(counts: () => DhcpCounts): void;
+  watchTftp(active: () => number): void;
+}
+
+const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed'] as const;
+
+export function createMetrics(sources: MetricsSources = {}, opts: { processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  let dhcp: (() => DhcpCounts) | null = null;
+  let tftpActive: (() => number) | null = null;
+
+  const http = new Counter({ name: 'kiln_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status code.', labelNames: ['method', 'route', 'status'] as const, registers: [registry] });
+  const httpSeconds = new Histogram({
+    name: 'kiln_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route pattern.', labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60], registers: [registry],
+  });
+  new Counter({
+    name: 'kiln_dhcp_packets_total', help: 'DHCP datagrams received, by outcome: replied, ignored (not for this server or mode), malformed (dropped), failed (store or backend error; the client retries).',
+    labelNames: ['outcome'] as const, registers: [registry],
+    collect() {
+      if (!dhcp) return;
+      const s = dhcp();
+      this.reset();
+      for (const o of DHCP_OUTCOMES) this.inc({ outcome: o }, s[o]);
+    },
+  });
+  const tftp = new Counter({ name: 'kiln_tftp_transfers_total', help: 'TFTP transfers ended, by outcome (complete, timeout, peer_error, aborted, read_error).', labelNames: ['outcome'] as const, registers: [registry] });
+  const tftpBytes = new Counter({ name: 'kiln_tftp_sent_bytes_total', help: 'Bytes of files sent by completed TFTP transfers.', registers: [registry] });
+  const tftpSeconds = new Histogram({ name: 'kiln_tftp_transfer_duration_seconds', help: 'Duration of completed TFTP transfers.', buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] });
+  new Gauge({
+    name: 'kiln_tftp_active_transfers', help: 'TFTP transfers running now.', registers: [registry],
+    collect() { if (tftpActive) this.set(tftpActive()); },
+  });
+  if (sources.hostsByState) {
+    const read = sources.hostsByState;
+    new Gauge({
+      name: 'kiln_hosts', help: 'Hosts in the inventory, by lifecycle state.', labelNames: ['state'] as const, registers: [registry],
+      async collect() {
+        const counts = await read();
+        this.reset();
+        for (const state of new Set([...(sources.hostStates ?? []), ...Object.keys(counts)])) this.set({ state }, counts[state] ?? 0);
+      },
+    });
+  }
+  if (sources.activeLeases) {
+    const read = sources.activeLeases;
+    new Gauge({
+      name: 'kiln_dhcp_active_leases', help: 'Unexpired DHCP leases in the shared store, by subnet and state (bound, declined).', labelNames: ['subnet', 'state'] as const, registers: [registry],
+      async collect() {
+        this.reset();
+        for (const r of await read()) this.set({ subnet: r.subnet, state: r.state }, r.count);
+      },
+    });
+  }
+  return {
+    registry,
+    observeHttp(method, route, status, seconds) {
+      http.inc({ method, route, status: String(status) });
+      httpSeconds.observe({ route }, seconds);
+    },
+    observeTftp(outcome, bytes, seconds) {
+      tftp.inc({ outcome });
+      if (outcome === 'complete') { tftpBytes.inc(bytes); tftpSeconds.observe(seconds); }
+    },
+    watchDhcp(counts) { dhcp = counts; },
+    watchTftp(active) { tftpActive = active; },
+  };
+}
