@@ -26,6 +26,8 @@ export function parseSection<T>(name: string, schema: TSchema, raw: unknown, def
 
 /** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts. */
 export function inventoryDhcpBackend(inventory: InventoryService, log: Logger): DhcpBackend {
+  // MACs whose host is being created: a client's retransmissions (and its REQUEST) during the insert add no second attempt.
+  const creating = new Set<string>();
   return {
     async findHostByMac(mac) {
       const m = parseMac(mac);
@@ -34,11 +36,13 @@ export function inventoryDhcpBackend(inventory: InventoryService, log: Logger): 
     },
     onUnknownMac(mac, info) {
       const m = parseMac(mac);
-      if (!m) return;
+      if (!m || creating.has(m)) return;
+      creating.add(m);
       inventory.createHost({ name: `node-${m.replace(/:/g, '')}`, nics: [{ mac: m, name: null, boot: true }] }, { actor: 'dhcp', reason: `unknown MAC network-booted on ${info.subnet}` })
         .then((h) => log.info({ mac: m, host: h.name }, 'unknown MAC network-booted: host created'))
         // Two requests of one client race to create it: the second gets conflict, which is fine.
-        .catch((err) => { if ((err as KilnError).code !== 'conflict') log.warn({ mac: m, err: (err as Error).message }, 'could not create host for unknown MAC'); });
+        .catch((err) => { if ((err as KilnError).code !== 'conflict') log.warn({ mac: m, err: (err as Error).message }, 'could not create host for unknown MAC'); })
+        .finally(() => creating.delete(m));
     },
   };
 }

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver } from 'kysely';
 import pg from 'pg';
 import { KilnError } from '../error/kiln-error.js';
 
@@ -53,8 +53,25 @@ export function openSqlite(file: string): OpenDatabase {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<any>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   return { db, dialect: 'sqlite', describe: `sqlite:${file}`, sqlite, close: () => db.destroy() };
+}
+
+/**
+ * Kysely's SQLite transactions start with a deferred BEGIN. Beside a second
+ * connection that writes (the DHCP lease worker), a deferred transaction that
+ * reads first and writes later cannot upgrade once the other connection has
+ * committed since its read: SQLite answers SQLITE_BUSY at once, without the
+ * busy handler (sqlite.org/lang_transaction.html, "BEGIN IMMEDIATE"; seen
+ * as "database is locked" on discovery reports in bench/boot-storm.bench.ts).
+ * BEGIN IMMEDIATE takes the write lock up front, where busy_timeout applies.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver() as SqliteDriver;
+    driver.beginTransaction = async (connection: DatabaseConnection) => { await connection.executeQuery(CompiledQuery.raw('begin immediate')); };
+    return driver;
+  }
 }
 
 function redactUrl(url: string): string {

@@ -17,6 +17,9 @@ export interface DatagramSocket {
   close(): void;
 }
 
+/** Receive buffer of each DHCP socket: room for several thousand requests in one burst. */
+export const DHCP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
 /**
  * Binds a real UDP socket with SO_BROADCAST (needed to send to
  * 255.255.255.255). Linux sends a limited broadcast out of the interface its
@@ -34,6 +37,10 @@ export async function bindDhcpSocket(address: string, port: number, opts: { reus
     });
   });
   sock.setBroadcast(true);
+  // A boot storm arrives as one burst (every machine of a rack powered on together): the default receive
+  // buffer (~200 KiB, a few hundred datagrams) drops the tail before the loop reads it; the kernel caps
+  // this at net.core.rmem_max unless run as root (which a DHCP server is).
+  try { sock.setRecvBufferSize(DHCP_RECV_BUFFER_BYTES); } catch { /* keep the default */ }
   // An error event after bind (ICMP unreachable, ENOBUFS) must not crash the process; sends are retried by clients.
   sock.on('error', () => {});
   let closed = false;
