@@ -53,8 +53,33 @@ export function openSqlite(file: string): OpenDatabase {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<any>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<any>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', describe: `sqlite:${file}`, sqlite, close: () => db.destroy() };
+}
+
+/**
+ * Kysely prepares every query anew; on a boot storm that compile was 5 % of
+ * the controller's CPU (bench/boot-storm.bench.ts profile). The same SQL
+ * text gets the same prepared statement back (LRU, `max` entries); safe
+ * because better-sqlite3 runs a statement to completion before returning and
+ * Kysely's connection lock allows one query at a time.
+ */
+function withStatementCache(sqlite: Database.Database, max = 500): { prepare: Database.Database['prepare']; close(): void } {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    prepare: ((text: string) => {
+      let stmt = cache.get(text);
+      if (stmt) {
+        cache.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    }) as Database.Database['prepare'],
+    close: () => { sqlite.close(); },
+  };
 }
 
 /**
