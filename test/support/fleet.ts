@@ -1,0 +1,215 @@
+// Test and bench support: a fleet of simulated BIOS machines that network-boot
+// from a storm bed (test/support/storm-bed.ts) the way a PXE ROM and then iPXE
+// do it, each step against Kiln's real servers:
+//   PXE DHCP (DISCOVER/REQUEST, arch 0) → TFTP undionly.kpxe (blksize 1468)
+//   → iPXE DHCP (77 = iPXE) → GET /boot.ipxe → GET the per-host script
+//   → GET the discovery kernel and initrd it names (optional) → POST the discovery report.
+// Timers follow firmware: a PXE ROM resends DHCP after 4, 8, 16, 32 s (PXE
+// spec 2.1 §2.2.1), iPXE after 1, 2, 4, 8 s; TFTP resends after 2 s; HTTP
+// is tried twice. Every loop and wait is bounded.
+import { createSocket, type Socket } from 'node:dgram';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../src/protocols/dhcp4/packet.js';
+import { ipOption, textOption, uintOption } from '../../src/protocols/dhcp4/options.js';
+import { decodeTftp, encodeTftp } from '../../src/protocols/tftp/packet.js';
+import { STORM_HTTP as HTTP, STORM_RELAY as RELAY, STORM_SERVER as SERVER } from './storm-bed.js';
+
+const STEP_LIMIT_MS = 60_000;
+
+/** Per-stage milliseconds of one machine that reached its discovery report. */
+export interface MachineTiming { dhcp: number; tftp: number; ipxeDhcp: number; scripts: number; images: number; report: number; total: number }
+/** What one machine did: `retriedAt` names the stages where it had to resend; `error` says where and why it gave up. */
+export interface MachineOutcome { index: number; mac: string; ok: boolean; retries: number; retriedAt: string[]; error?: string; t?: MachineTiming; bytes: number }
+
+export interface FleetRun {
+  outcomes: MachineOutcome[];
+  wallSeconds: number;
+  /** The simulator's own event-loop delay (ms): a late timer here looks like a late reply from Kiln. */
+  lag: { p50: number; p99: number; max: number };
+}
+
+/**
+ * Boots `hosts` machines, `parallel` at a time (all at once by default: a
+ * rack powered on together), each to its discovery report; `images` also
+ * downloads the kernel and initrd the per-host script names (the bed must
+ * run with the node image then).
+ */
+export async function runFleet(o: { hosts: number; parallel?: number; images: boolean }): Promise<FleetRun> {
+  const agent = new Agent({ connections: 256, pipelining: 0 });
+  const relay = createSocket('udp4');
+  await new Promise<void>((r, j) => { relay.once('error', j); relay.bind(67, RELAY, () => r()); });
+  // A relay's socket receives every reply of the storm in one burst; the default buffer would drop most of them.
+  relay.setRecvBufferSize(16 * 1024 * 1024);
+  // The relay agent: replies come back to giaddr:67 (RFC 2131 §4.1); matched to the waiting machine by xid.
+  const waiting = new Map<number, (p: DhcpPacket) => void>();
+  relay.on('message', (m) => {
+    try {
+      const p = decodeDhcp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
+      waiting.get(p.xid)?.(p);
+    } catch { /* not ours */ }
+  });
+  const sim: Sim = { agent, relay, waiting, images: o.images };
+  const parallel = Math.max(1, Math.min(o.hosts, o.parallel ?? o.hosts));
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const started = performance.now();
+  const outcomes: MachineOutcome[] = [];
+  let next = 0;
+  try {
+    await Promise.all(Array.from({ length: parallel }, async () => {
+      while (next < o.hosts) { const i = next++; outcomes.push(await machine(sim, i)); }
+    }));
+  } finally {
+    lag.disable();
+    relay.close();
+    await agent.close().catch(() => {});
+  }
+  return {
+    outcomes: outcomes.sort((a, b) => a.index - b.index), wallSeconds: (performance.now() - started) / 1000,
+    lag: { p50: lag.percentile(50) / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
+  };
+}
+
+interface Sim { agent: Agent; relay: Socket; waiting: Map<number, (p: DhcpPacket) => void>; images: boolean }
+
+/** Machine i's MAC: 52:54:01 and i in the last three bytes. */
+export const fleetMac = (i: number): string => macText(macOf(i));
+const macOf = (i: number): Uint8Array => Uint8Array.of(0x52, 0x54, 0x01, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+const macText = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+const uuidOf = (i: number): string => `4b696c6e-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+
+/**
+ * One DHCP exchange step as a relay sees it: send, wait for the answer of `type`, resend with the
+ * firmware's back-off: a PXE ROM waits 4, 8, 16, 32 s (PXE spec 2.1 §2.2.1), iPXE 1, 2, 4, 8 s.
+ */
+async function dhcpStep(sim: Sim, req: DhcpPacket, want: number, retries: { n: number }, firstTimeoutMs: number): Promise<DhcpPacket> {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    if (attempt > 0) retries.n++;
+    const got = await new Promise<DhcpPacket | null>((resolve) => {
+      const t = setTimeout(() => { sim.waiting.delete(req.xid); resolve(null); }, firstTimeoutMs * 2 ** attempt);
+      sim.waiting.set(req.xid, (p) => {
+        if (p.options.find((o) => o.code === 53)?.data[0] !== want) return;
+        clearTimeout(t); sim.waiting.delete(req.xid); resolve(p);
+      });
+      sim.relay.send(encodeDhcp(req), 67, SERVER);
+    });
+    if (got) return got;
+  }
+  throw new Error(`no DHCP answer type ${want}`);
+}
+
+async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, retries: { n: number }): Promise<DhcpPacket> {
+  const chaddr = new Uint8Array(16);
+  chaddr.set(macOf(i));
+  const opts = [uintOption(93, 0, 2), textOption(60, 'PXEClient:Arch:00000:UNDI:002001'), { code: 97, data: Uint8Array.of(0, ...uuidBytes(i)) }, ...(ipxe ? [textOption(77, 'iPXE')] : [])];
+  const base: DhcpPacket = { op: 1, htype: 1, hlen: 6, hops: 1, xid, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: RELAY, chaddr, sname: '', file: '', options: [] };
+  const first = ipxe ? 1000 : 4000;
+  const offer = await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, retries, first);
+  const ack = await dhcpStep(sim, { ...base, options: [uintOption(53, 3, 1), ipOption(50, offer.yiaddr), ipOption(54, SERVER), ...opts] }, 5, retries, first);
+  if (ack.yiaddr !== offer.yiaddr) throw new Error(`ACK ${ack.yiaddr} differs from OFFER ${offer.yiaddr}`);
+  return ack;
+}
+
+function uuidBytes(i: number): number[] {
+  return uuidOf(i).replace(/-/g, '').match(/../g)!.map((h) => Number.parseInt(h, 16));
+}
+
+/** A lock-step TFTP read with blksize 1468 and tsize, as PXE ROMs do; returns the byte count. */
+async function tftpGet(file: string, retries: { n: number }): Promise<number> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '10.90.0.254', () => r()));
+  try {
+    let size = -1; let got = 0; let expect = 1; let tid = 0; let last: Uint8Array = encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options: [{ name: 'blksize', value: '1468' }, { name: 'tsize', value: '0' }] });
+    let lastTo = 69;
+    for (let guard = 0; guard < 100_000; guard++) {
+      const m = await new Promise<Buffer | null>((resolve) => {
+        const t = setTimeout(() => { sock.removeAllListeners('message'); resolve(null); }, 2000);
+        sock.once('message', (b, rinfo) => { clearTimeout(t); tid ||= rinfo.port; resolve(b); });
+        sock.send(last, lastTo, SERVER);
+      });
+      if (!m) { if (++retries.n > 50) throw new Error('TFTP: too many timeouts'); continue; }
+      const p = decodeTftp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
+      if (p.op === 'error') throw new Error(`TFTP error ${p.code} ${p.message}`);
+      lastTo = tid;
+      if (p.op === 'oack') { size = Number(p.options.find((o) => o.name === 'tsize')?.value ?? -1); last = encodeTftp({ op: 'ack', block: 0 }); continue; }
+      if (p.op !== 'data') continue;
+      if (p.block === (expect & 0xffff)) { got += p.data.length; expect++; }
+      last = encodeTftp({ op: 'ack', block: p.block });
+      if (p.data.length < 1468 && p.block === ((expect - 1) & 0xffff)) {
+        // The final ACK must leave before the socket closes, or the server retransmits until its timeout.
+        await new Promise((r) => sock.send(last, tid, SERVER, r));
+        if (size >= 0 && got !== size) throw new Error(`TFTP: got ${got} of ${size} bytes`);
+        return got;
+      }
+    }
+    throw new Error('TFTP: transfer did not end');
+  } finally {
+    sock.close();
+  }
+}
+
+async function httpGet(sim: Sim, url: string, retries: { n: number }): Promise<{ text?: string; bytes: number }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await request(url, { dispatcher: sim.agent, headersTimeout: STEP_LIMIT_MS, bodyTimeout: STEP_LIMIT_MS });
+      if (res.statusCode !== 200) { await res.body.dump(); throw new Error(`GET ${url}: ${res.statusCode}`); }
+      if (String(res.headers['content-type'] ?? '').startsWith('text/')) { const text = await res.body.text(); return { text, bytes: text.length }; }
+      let bytes = 0;
+      for await (const chunk of res.body) bytes += (chunk as Buffer).length;
+      const want = Number(res.headers['content-length'] ?? bytes);
+      if (bytes !== want) throw new Error(`GET ${url}: ${bytes} of ${want} bytes`);
+      return { bytes };
+    } catch (err) {
+      if (attempt >= 1) throw err;
+      retries.n++;
+    }
+  }
+}
+
+async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
+  const retries = { n: 0 };
+  const mac = macText(macOf(i));
+  const retriedAt: string[] = [];
+  let before = 0;
+  const stages = ['PXE DHCP', 'TFTP', 'iPXE DHCP', 'scripts', 'kernel+initrd', 'report'];
+  const t0 = performance.now();
+  const mark: number[] = [];
+  const step = () => {
+    if (retries.n > before) retriedAt.push(stages[mark.length]!);
+    before = retries.n;
+    mark.push(performance.now());
+  };
+  let bytes = 0;
+  try {
+    const ack = await dora(sim, i, (0x10000000 + i * 2) >>> 0, false, retries); step();
+    if (ack.file !== 'undionly.kpxe') throw new Error(`PXE file ${ack.file}`);
+    bytes += await tftpGet(ack.file, retries); step();
+    const ack2 = await dora(sim, i, (0x10000001 + i * 2) >>> 0, true, retries); step();
+    if (ack2.file !== `${HTTP}/boot.ipxe`) throw new Error(`iPXE file ${ack2.file}`);
+    const chain = await httpGet(sim, ack2.file, retries);
+    const script = await httpGet(sim, `${HTTP}/boot/host.ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(i)}&arch=i386&platform=pcbios`, retries); step();
+    if (!chain.text?.includes('/boot/host.ipxe')) throw new Error('chain script does not name the per-host script');
+    if (!script.text?.startsWith('#!ipxe')) throw new Error(`per-host script is not an iPXE script: ${script.text?.slice(0, 80)}`);
+    if (sim.images) {
+      const kernel = /^kernel (\S+)/m.exec(script.text ?? '')?.[1];
+      const initrd = /^initrd (?:--name \S+ )?(\S+)/m.exec(script.text ?? '')?.[1];
+      if (!kernel || !initrd) throw new Error(`per-host script has no kernel/initrd:\n${script.text}`);
+      bytes += (await httpGet(sim, kernel, retries)).bytes;
+      bytes += (await httpGet(sim, initrd, retries)).bytes;
+    }
+    step();
+    const report = await request(`${HTTP}/api/v1/node/discover`, {
+      method: 'POST', dispatcher: sim.agent, headers: { 'content-type': 'application/json' }, headersTimeout: STEP_LIMIT_MS, bodyTimeout: STEP_LIMIT_MS,
+      body: JSON.stringify({ facts: { bootMac: mac, firmware: 'bios', nics: [{ mac, name: 'eth0', link: true }], cpu: { model: 'sim', cores: 2 }, memory: { bytes: 1 << 30 }, disks: [{ name: 'vda', bytes: 2 ** 31 }], dmi: { serial: `SIM${i}`, vendor: 'Kiln', model: 'storm' } } }),
+    });
+    if (report.statusCode !== 200) throw new Error(`discovery report: ${report.statusCode} ${await report.body.text()}`);
+    const body = await report.body.json() as { credential?: string };
+    if (!body.credential) throw new Error('discovery report answered without a credential');
+    step();
+    const [a, b, c, d, e, f] = mark as [number, number, number, number, number, number];
+    return { index: i, mac, ok: true, retries: retries.n, retriedAt, bytes, t: { dhcp: a - t0, tftp: b - a, ipxeDhcp: c - b, scripts: d - c, images: e - d, report: f - e, total: f - t0 } };
+  } catch (err) {
+    return { index: i, mac, ok: false, retries: retries.n, retriedAt, bytes, error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
