@@ -33,3 +33,17 @@ test('aborting the build signal kills the running tool at once and refuses new o
   // Outside the scope nothing is cancelled.
   assert.equal(await runTool('sh', ['-c', 'echo ok']), 'ok\n');
 });
+
+test('aborting kills what the tool started too (dpkg-deb runs tar): the whole process group is gone before the promise settles', async () => {
+  const grandchildren = (): string[] => {
+    try { return execFileSync('pgrep', ['-f', '^sleep 38$'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean); } catch { return []; }
+  };
+  const ac = new AbortController();
+  const running = withToolSignal(ac.signal, () => runTool('sh', ['-c', 'sleep 38 & wait']));
+  const deadline = Date.now() + 5000;
+  while (grandchildren().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(grandchildren().length, 1, 'the tool started its own child');
+  ac.abort();
+  await assert.rejects(running, /cancelled/);
+  assert.deepEqual(grandchildren(), [], "the tool's child is gone when runTool settles");
+});
