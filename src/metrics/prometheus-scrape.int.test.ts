@@ -69,7 +69,8 @@ test('Prometheus scrapes /metrics with a viewer token; a wrong token is refused;
   try {
     assert.equal(await until('up{job="kiln"} == 1', 60_000, async () => ((await query(base, 'up{job="kiln"}')) === 1 ? 1 : undefined)), 1);
     assert.equal(await until('kiln_hosts{state="new"}', 30_000, () => query(base, 'kiln_hosts{job="kiln",state="new"}')), 1);
-    assert.equal(await query(base, 'up{job="kiln-wrong-token"}'), 0, 'a scrape with a wrong token must fail');
+    // Each target is scraped at its own offset in the interval: wait for the wrong-token job's first scrape.
+    assert.equal(await until('up{job="kiln-wrong-token"}', 30_000, () => query(base, 'up{job="kiln-wrong-token"}')), 0, 'a scrape with a wrong token must fail');
     // Prometheus' own record of why: the target's last error names the HTTP status.
     const targets = await (await fetch(`${base}/api/v1/targets`, { signal: AbortSignal.timeout(5000) })).json() as { data: { activeTargets: Array<{ labels: { job: string }; lastError: string }> } };
     const wrong = targets.data.activeTargets.find((t) => t.labels.job === 'kiln-wrong-token');
