@@ -36,6 +36,7 @@ export const DhcpConfigSchema = Type.Object({
   subnets: Type.Array(DhcpSubnetSchema, { default: [] }),
   offerHoldSeconds: Type.Integer({ minimum: 1, maximum: 600, default: 30, description: 'How long an offered address is kept for the client\'s REQUEST.' }),
   groupCommitMaxBatch: Type.Integer({ minimum: 1, maximum: 10_000, default: 256, description: 'Most lease writes committed in one transaction.' }),
+  receiveBufferKiB: Type.Integer({ minimum: 0, maximum: 65_536, default: 1024, description: 'Receive buffer of each DHCP socket in KiB (0 = the system default): room for a boot storm\'s burst. Capped by net.core.rmem_max; a smaller grant is logged at start.' }),
   routerAdvertisements: RouterAdvertisementConfigSchema,
 });
 
@@ -56,5 +57,6 @@ export const defaultDhcpConfig: DhcpConfig = {
   subnets: [],
   offerHoldSeconds: 30,
   groupCommitMaxBatch: 256,
+  receiveBufferKiB: 1024,
   routerAdvertisements: defaultRouterAdvertisementConfig,
 };

@@ -11,6 +11,8 @@ import { bindSocketToDevice, loadBindToDevice } from './bind-to-device.js';
 export interface DhcpListener {
   socket: DatagramSocket;
   interface?: string | undefined;
+  /** The receive buffer the kernel granted (bytes), for the start-up check against `dhcp.receiveBufferKiB`. */
+  recvBufferBytes?: number;
 }
 
 /** Config problems of interface mode: an `attached` flag beside named interfaces, or two subnets on one interface. Empty when fine. */
@@ -50,16 +52,20 @@ export function planDhcpListeners(subnets: readonly DhcpSubnet[]): Array<string 
  * device ones SO_BINDTODEVICE through the native addon; a missing addon or a
  * failed bind throws `config_invalid` after closing what was already bound.
  */
-export async function bindDhcpListeners(opts: { address: string; port: number; subnets: readonly DhcpSubnet[] }): Promise<DhcpListener[]> {
+export async function bindDhcpListeners(opts: { address: string; port: number; subnets: readonly DhcpSubnet[]; recvBufferBytes?: number }): Promise<DhcpListener[]> {
   const plan = planDhcpListeners(opts.subnets);
-  if (plan.length === 1 && plan[0] === undefined) return [{ socket: await bindDhcpSocket(opts.address, opts.port) }];
+  const one = async (o: Parameters<typeof bindDhcpSocket>[2], dev?: string): Promise<DhcpListener> => {
+    const socket = await bindDhcpSocket(opts.address, opts.port, { ...o, recvBufferBytes: opts.recvBufferBytes });
+    return { socket, interface: dev, recvBufferBytes: socket.recvBufferBytes };
+  };
+  if (plan.length === 1 && plan[0] === undefined) return [await one({})];
   const addon = loadBindToDevice();
   const out: DhcpListener[] = [];
   try {
     for (const dev of plan) {
       const setting = `dhcp.subnets.${opts.subnets.findIndex((s) => s.interface === dev)}.interface`;
       const onBound = dev === undefined ? undefined : (sock: Parameters<typeof bindSocketToDevice>[1]) => bindSocketToDevice(addon, sock, dev, setting);
-      out.push({ socket: await bindDhcpSocket(opts.address, opts.port, { reuseAddr: true, onBound }), interface: dev });
+      out.push(await one({ reuseAddr: true, onBound }, dev));
     }
   } catch (err) {
     for (const l of out) l.socket.close();

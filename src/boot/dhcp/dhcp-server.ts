@@ -56,7 +56,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const now = opts.now ?? Date.now;
   const ports = opts.ports ?? { dhcp: DHCP_PORTS.server, pxe: DHCP_PORTS.pxe };
   const needPxe = config.subnets.some((s) => s.mode === 'proxy');
-  const bind = (port: number) => bindDhcpListeners({ address: config.listenAddress, port, subnets: config.subnets });
+  const bind = (port: number) => bindDhcpListeners({ address: config.listenAddress, port, subnets: config.subnets, recvBufferBytes: config.receiveBufferKiB * 1024 });
   const dhcpSocks = opts.sockets ? listenersOf(opts.sockets.dhcp) : await bind(ports.dhcp);
   const pxeSocks = opts.sockets ? listenersOf(opts.sockets.pxe) : needPxe ? await bind(ports.pxe).catch((err) => { for (const l of dhcpSocks) l.socket.close(); throw err; }) : [];
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
@@ -145,6 +145,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });
+  const wanted = config.receiveBufferKiB * 1024;
+  const short = [...dhcpSocks, ...pxeSocks].find((l) => l.recvBufferBytes !== undefined && wanted > 0 && l.recvBufferBytes < wanted);
+  if (short) {
+    log.warn({ wantedBytes: wanted, grantedBytes: short.recvBufferBytes },
+      `dhcp: the kernel granted a smaller receive buffer than dhcp.receiveBufferKiB; a boot storm's burst may be dropped. Raise it: sysctl -w net.core.rmem_max=${wanted}`);
+  }
   for (const l of dhcpSocks) listen(l, 'dhcp');
   for (const l of pxeSocks) listen(l, 'pxe');
   log.info({ port: ports.dhcp, pxe: pxeSocks.length ? ports.pxe : undefined, interfaces: dhcpSocks.map((l) => l.interface ?? '*'), subnets: config.subnets.map((s) => `${s.cidr}:${s.mode}`) }, 'dhcp: serving');

@@ -17,9 +17,6 @@ export interface DatagramSocket {
   close(): void;
 }
 
-/** Receive buffer of each DHCP socket: room for several thousand requests in one burst. */
-export const DHCP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
-
 /**
  * Binds a real UDP socket with SO_BROADCAST (needed to send to
  * 255.255.255.255). Linux sends a limited broadcast out of the interface its
@@ -27,7 +24,7 @@ export const DHCP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
  * `reuseAddr` lets per-interface sockets share the port; `onBound` runs
  * synchronously after bind, before Node reads (a throw closes the socket).
  */
-export async function bindDhcpSocket(address: string, port: number, opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void } = {}): Promise<DatagramSocket> {
+export async function bindDhcpSocket(address: string, port: number, opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void; recvBufferBytes?: number } = {}): Promise<DatagramSocket & { recvBufferBytes: number }> {
   const sock = createSocket({ type: 'udp4', reuseAddr: opts.reuseAddr ?? false });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
@@ -37,14 +34,17 @@ export async function bindDhcpSocket(address: string, port: number, opts: { reus
     });
   });
   sock.setBroadcast(true);
-  // A boot storm arrives as one burst (every machine of a rack powered on together): the default receive
-  // buffer (~200 KiB, a few hundred datagrams) drops the tail before the loop reads it; the kernel caps
-  // this at net.core.rmem_max unless run as root (which a DHCP server is).
-  try { sock.setRecvBufferSize(DHCP_RECV_BUFFER_BYTES); } catch { /* keep the default */ }
+  // A boot storm arrives as one burst (a rack powered on together): the default receive buffer (~200 KiB,
+  // a few hundred datagrams) drops the tail before the loop reads it, and the PXE ROMs' retransmissions
+  // (4, 8, 16, 32 s, all in step) meet the same full buffer again (docs/dhcp.md, "Receive buffer").
+  // The kernel caps the size at net.core.rmem_max; the caller compares what it got.
+  if (opts.recvBufferBytes) { try { sock.setRecvBufferSize(opts.recvBufferBytes); } catch { /* keep the default */ } }
   // An error event after bind (ICMP unreachable, ENOBUFS) must not crash the process; sends are retried by clients.
   sock.on('error', () => {});
   let closed = false;
   return {
+    // Linux reports twice the size asked for (the bookkeeping share, socket(7)); halve it back.
+    recvBufferBytes: Math.floor(sock.getRecvBufferSize() / 2),
     send(bytes, to) { if (!closed) sock.send(bytes, to.port, to.address, () => {}); },
     receive(handler) {
       sock.removeAllListeners('message');
