@@ -3,13 +3,13 @@ import type { TSchema } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
+import { openSqliteHostByMacReader, type HostByMacLookup } from '../inventory/sql-host-store.js';
 import { parseMac, type Mac } from '../inventory/mac.js';
 import type { Logger } from '../log/logger.js';
 import { DhcpConfigSchema, type DhcpConfig } from './dhcp/dhcp-config.js';
 import { startDhcpServer, type DhcpBackend, type DhcpServer } from './dhcp/dhcp-server.js';
 import { createSqlLeaseStore } from './dhcp/sql-lease-store.js';
 import { createSqliteLeaseStore } from './dhcp/sqlite-lease-store.js';
-import BetterSqlite3Ctor from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createDirectorySource } from './tftp/directory-source.js';
 import { TftpConfigSchema, type TftpConfig } from './tftp/tftp-config.js';
@@ -25,30 +25,8 @@ export function parseSection<T>(name: string, schema: TSchema, raw: unknown, def
   return value as T;
 }
 
-/** A MAC lookup for the DHCP hot path: the host's id, state, name and labels, or null. */
-export type DhcpHostLookup = (mac: Mac) => Promise<{ id: string; state: string; name: string; labels: Record<string, string> } | null>;
-
-/**
- * On an SQLite file: a read-only second connection with one prepared
- * statement. WAL readers never wait for the writer, so a DISCOVER is not
- * queued behind the write transactions that share the main connection's lock
- * (in a boot storm: every new host's creation, every discovery report).
- */
-export function sqliteDhcpHostLookup(file: string): { lookup: DhcpHostLookup; close(): void } {
-  const reader = new BetterSqlite3Ctor(file, { readonly: true, fileMustExist: true });
-  reader.pragma('busy_timeout = 1000');
-  const stmt = reader.prepare(`select h.id, h.state, h.name, h.labels from host_nics n join hosts h on h.id = n.host_id where n.mac = ?`);
-  return {
-    lookup: async (mac) => {
-      const r = stmt.get(mac) as { id: string; state: string; name: string; labels: string } | undefined;
-      return r ? { id: r.id, state: r.state, name: r.name, labels: JSON.parse(r.labels) as Record<string, string> } : null;
-    },
-    close: () => reader.close(),
-  };
-}
-
 /** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts. */
-export function inventoryDhcpBackend(inventory: InventoryService, log: Logger, lookup: DhcpHostLookup = (m) => inventory.findHostByMac(m)): DhcpBackend {
+export function inventoryDhcpBackend(inventory: InventoryService, log: Logger, lookup: HostByMacLookup = (m) => inventory.findHostByMac(m)): DhcpBackend {
   // MACs whose host is being created: a client's retransmissions (and its REQUEST) during the insert add no second attempt.
   const creating = new Set<string>();
   return {
@@ -109,7 +87,7 @@ export async function startNetworkServers(opts: {
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
     }
     if (dhcp.enabled) {
-      const sqliteLookup = opts.sqlite && !opts.sqlite.memory ? sqliteDhcpHostLookup(opts.sqlite.name) : null;
+      const sqliteLookup = opts.sqlite && !opts.sqlite.memory ? openSqliteHostByMacReader(opts.sqlite.name) : null;
       closeLookup = () => sqliteLookup?.close();
       dhcpServer = await startDhcpServer({ config: dhcp, backend: inventoryDhcpBackend(opts.inventory, opts.log, sqliteLookup?.lookup), leases, log: opts.log.child({ domain: 'dhcp' }), signal: opts.signal });
       const d = dhcpServer;

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { KilnError } from '../error/kiln-error.js';
 import { isUniqueViolation } from '../store/unique-violation.js';
@@ -66,6 +67,29 @@ export async function getHost(db: Kysely<any>, idOrName: string): Promise<Stored
 export async function getHostByMac(db: Kysely<any>, mac: Mac): Promise<StoredHost | null> {
   const nic = await db.selectFrom('host_nics').select('host_id').where('mac', '=', mac).executeTakeFirst();
   return nic ? getHost(db, nic.host_id as string) : null;
+}
+
+/** What the DHCP hot path needs of the host with a MAC: id, state, name and labels (`dhcp.ip`), or null. */
+export type HostByMacLookup = (mac: Mac) => Promise<Pick<Host, 'id' | 'state' | 'name' | 'labels'> | null>;
+
+/**
+ * `getHostByMac` for the DHCP hot path on an SQLite file: a read-only second
+ * connection with one prepared statement. WAL readers never wait for the
+ * writer, so a DISCOVER is not queued behind the write transactions that hold
+ * the main connection's lock (in a boot storm: every new host's creation,
+ * every discovery report; docs/booting.md, "Boot storm").
+ */
+export function openSqliteHostByMacReader(file: string): { lookup: HostByMacLookup; close(): void } {
+  const reader = new Database(file, { readonly: true, fileMustExist: true });
+  reader.pragma('busy_timeout = 1000');
+  const stmt = reader.prepare('select h.id, h.state, h.name, h.labels from host_nics n join hosts h on h.id = n.host_id where n.mac = ?');
+  return {
+    lookup: async (mac) => {
+      const r = stmt.get(mac) as { id: string; state: HostState; name: string; labels: string } | undefined;
+      return r ? { id: r.id, state: r.state, name: r.name, labels: JSON.parse(r.labels) as Record<string, string> } : null;
+    },
+    close: () => reader.close(),
+  };
 }
 
 /** Lists hosts ordered by name, one page at a time (keyset pagination on name). */

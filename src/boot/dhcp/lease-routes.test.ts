@@ -37,6 +37,7 @@ test('GET /leases lists active leases in address order, filters by subnet, MAC, 
     assert.equal(badMac.status, 400);
     assert.equal(badMac.body.error?.code, 'validation_failed');
     assert.equal((await get('?ip=10.0.0')).body.error?.code, 'validation_failed');
+    assert.equal((await get('?ip=10.0.0.300')).body.error?.code, 'validation_failed');
     assert.equal((await get('?color=red')).status, 400);
     assert.equal((await get('', null)).status, 401, 'leases need a token');
   } finally {

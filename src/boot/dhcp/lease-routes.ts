@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import ipaddr from 'ipaddr.js';
 import { KilnError } from '../../error/kiln-error.js';
 import { normalizeMac } from '../../inventory/mac.js';
 import type { Lease } from './lease-store.js';
@@ -32,7 +33,7 @@ export const leaseRoutes: FastifyPluginAsync<{ listLeases: (subnet?: string) => 
   }, async (req) => {
     const q = req.query as typeof LeaseListQuery.static;
     const mac = q.mac === undefined ? undefined : normalizeMac(q.mac);
-    if (q.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(q.ip)) throw new KilnError('validation_failed', `ip "${q.ip}" is not an IPv4 address`, { issues: [{ path: 'ip', code: 'bad_value', message: 'not an IPv4 address' }] });
+    if (q.ip !== undefined && !ipaddr.IPv4.isValidFourPartDecimal(q.ip)) throw new KilnError('validation_failed', `ip "${q.ip}" is not an IPv4 address`, { issues: [{ path: 'ip', code: 'bad_value', message: 'not an IPv4 address' }] });
     const t = (now ?? (() => new Date()))().getTime();
     const items = (await listLeases(q.subnet))
       .filter((l) => (mac === undefined || l.mac === mac) && (q.ip === undefined || l.ip === q.ip) && (q.state === undefined || l.state === q.state) && (q.all || l.expiresAt > t))
