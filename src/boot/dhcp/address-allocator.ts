@@ -17,6 +17,8 @@ export interface AddressAllocator {
   choose(req: AllocationRequest): Promise<string | undefined>;
   /** Drops the in-memory hold on `ip` (after it was bound). */
   release(ip: string): void;
+  /** True when `ip` is offered to `mac` (an unexpired hold) or bound to it in the store: the only addresses `mac` may DECLINE. */
+  isClientOf(ip: string, mac: string): Promise<boolean>;
 }
 
 /**
@@ -66,5 +68,11 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       return undefined;
     },
     release(ip) { holds.delete(ip); },
+    async isClientOf(ip, mac) {
+      const h = holds.get(ip);
+      if (h && h.until > now() && h.mac === mac) return true;
+      const l = await store.getByIp(ip);
+      return !!l && l.mac === mac && l.state === 'bound' && l.expiresAt > now();
+    },
   };
 }

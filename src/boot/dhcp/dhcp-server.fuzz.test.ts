@@ -37,7 +37,8 @@ function seed(i: number, type: number, mac: number): Uint8Array {
   });
 }
 
-const seedArb = fc.tuple(fc.nat(29), fc.constantFrom(1, 3, 4, 7, 8), fc.nat(63)).map(([i, t, m]) => seed(i, t, m));
+// Seed MACs 00..2f: the final check's MAC (:31) never starts an exchange it could then DECLINE.
+const seedArb = fc.tuple(fc.nat(29), fc.constantFrom(1, 3, 4, 7, 8), fc.nat(47)).map(([i, t, m]) => seed(i, t, m));
 /** One hostile datagram: random bytes, a truncated request, or a request with a few bytes overwritten. */
 const datagram = fc.oneof(
   fc.uint8Array({ minLength: 0, maxLength: 700 }),

@@ -155,3 +155,19 @@ test('RELEASE frees the address for another MAC', async () => {
   assert.deepEqual(await leases.list(), []);
   await server.close();
 });
+
+test('DECLINE takes the address out of service only when it came from the client it was bound to (RFC 2131 §4.3.3)', async () => {
+  const leases = createMemoryLeaseStore();
+  const { dhcp, server } = await serve([subnet()], { leases });
+  await exchange(dhcp, request(1, 1));
+  await exchange(dhcp, request(3, 1, {}, [ipOption(50, '10.0.0.100')]));
+  // Another MAC declines an address it was never offered: ignored, the pool keeps it free.
+  dhcp.inject(request(4, 2, {}, [ipOption(50, '10.0.0.101'), ipOption(54, '10.0.0.1')]), client);
+  // The holder declines its own: marked declined.
+  dhcp.inject(request(4, 1, {}, [ipOption(50, '10.0.0.100'), ipOption(54, '10.0.0.1')]), client);
+  for (let i = 0; i < 100 && (await leases.getByIp('10.0.0.100'))?.state !== 'declined'; i++) await new Promise((r) => setTimeout(r, 2));
+  assert.equal((await leases.getByIp('10.0.0.100'))?.state, 'declined');
+  assert.equal(await leases.getByIp('10.0.0.101'), undefined, 'a stranger cannot decline an address');
+  assert.equal((await exchange(dhcp, request(1, 3)))?.p.yiaddr, '10.0.0.101', 'the next client gets the address the stranger declined');
+  await server.close();
+});

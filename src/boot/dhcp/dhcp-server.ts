@@ -56,7 +56,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const now = opts.now ?? Date.now;
   const ports = opts.ports ?? { dhcp: DHCP_PORTS.server, pxe: DHCP_PORTS.pxe };
   const needPxe = config.subnets.some((s) => s.mode === 'proxy');
-  const bind = (port: number) => bindDhcpListeners({ address: config.listenAddress, port, subnets: config.subnets, recvBufferBytes: config.receiveBufferKiB * 1024 });
+  const recvBufferBytes = config.receiveBufferKiB * 1024;
+  const bind = (port: number) => bindDhcpListeners({ address: config.listenAddress, port, subnets: config.subnets, recvBufferBytes });
   const dhcpSocks = opts.sockets ? listenersOf(opts.sockets.dhcp) : await bind(ports.dhcp);
   const pxeSocks = opts.sockets ? listenersOf(opts.sockets.pxe) : needPxe ? await bind(ports.pxe).catch((err) => { for (const l of dhcpSocks) l.socket.close(); throw err; }) : [];
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
@@ -127,8 +128,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     // RFC 2131 §4.3.4: RELEASE frees the client's address.
     if (type === DhcpMessageType.release && req.ciaddr !== '0.0.0.0') await leases.release(req.ciaddr, mac);
     // RFC 2131 §4.3.3: DECLINE marks the address as in use elsewhere; keep it out of the pool for one lease time.
+    // Only from the client the address was offered or bound to: otherwise any client could take any address
+    // (a reservation, the whole pool) out of service by declining it (found by dhcp-server.fuzz.test.ts).
     const declined = getIpOption(req, DhcpOption.requestedIpAddress);
     if (type === DhcpMessageType.decline && declined) {
+      if (!(await allocator.isClientOf(declined, mac))) {
+        log.info({ mac, ip: declined }, 'dhcp: DECLINE ignored: the address was not offered or bound to this client');
+        return;
+      }
       await writer.put({ ip: declined, mac, subnet: subnet.cidr, expiresAt: now() + subnet.leaseSeconds * 1000, state: 'declined' });
     }
   }
@@ -145,11 +152,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });
-  const wanted = config.receiveBufferKiB * 1024;
-  const short = [...dhcpSocks, ...pxeSocks].find((l) => l.recvBufferBytes !== undefined && wanted > 0 && l.recvBufferBytes < wanted);
+  const short = [...dhcpSocks, ...pxeSocks].find((l) => l.recvBufferBytes !== undefined && l.recvBufferBytes < recvBufferBytes);
   if (short) {
-    log.warn({ wantedBytes: wanted, grantedBytes: short.recvBufferBytes },
-      `dhcp: the kernel granted a smaller receive buffer than dhcp.receiveBufferKiB; a boot storm's burst may be dropped. Raise it: sysctl -w net.core.rmem_max=${wanted}`);
+    log.warn({ wantedBytes: recvBufferBytes, grantedBytes: short.recvBufferBytes },
+      `dhcp: the kernel granted a smaller receive buffer than dhcp.receiveBufferKiB; a boot storm's burst may be dropped. Raise it: sysctl -w net.core.rmem_max=${recvBufferBytes}`);
   }
   for (const l of dhcpSocks) listen(l, 'dhcp');
   for (const l of pxeSocks) listen(l, 'pxe');
