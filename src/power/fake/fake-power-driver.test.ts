@@ -38,7 +38,13 @@ describe('fake power driver', () => {
 
   it('a hung fake rejects with bmc_timeout when its call is aborted', async () => {
     const { driver } = createFakePowerDriver({ hang: true });
-    const err = await driver.powerStatus({ signal: AbortSignal.timeout(20) }).catch((e: unknown) => e);
+    // AbortSignal.timeout's timer is unref'd: with nothing else pending, the
+    // event loop could empty before it fires and the test would be cancelled.
+    // A plain (ref'd) timer keeps the process alive until the abort lands.
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 20);
+    const err = await driver.powerStatus({ signal: ac.signal }).catch((e: unknown) => e);
+    clearTimeout(timer);
     assert.ok(hasCode(err, 'bmc_timeout'));
   });
 });
