@@ -1,12 +1,16 @@
-// Test and bench support: a fleet of simulated BIOS machines that network-boot
-// from a storm bed (test/support/storm-bed.ts) the way a PXE ROM and then iPXE
-// do it, each step against Kiln's real servers:
-//   PXE DHCP (DISCOVER/REQUEST, arch 0) → TFTP undionly.kpxe (blksize 1468)
-//   → iPXE DHCP (77 = iPXE) → GET /boot.ipxe → GET the per-host script
+// Test and bench support: a fleet of simulated machines that network-boot
+// from a storm bed (test/support/storm-bed.ts) the way their firmware and
+// then iPXE do it, each step against Kiln's real servers. Three firmware kinds:
+//   bios      PXE DHCP (arch 0) → TFTP undionly.kpxe (blksize 1468)
+//   uefi-pxe  PXE DHCP (arch 7) → TFTP ipxe.efi (blksize 1468, as OVMF asks)
+//   uefi-http DHCP with option 60 HTTPClient (arch 16) → HEAD + GET http://…/ipxe.efi
+//             (UEFI 2.10 §24.7: an HTTP boot client asks the size first)
+// then, for all three: iPXE DHCP (77 = iPXE, 93 = the build's arch)
+//   → GET /boot.ipxe → GET the per-host script (arch and platform as iPXE fills them in)
 //   → GET the discovery kernel and initrd it names (optional) → POST the discovery report.
-// Timers follow firmware: a PXE ROM resends DHCP after 4, 8, 16, 32 s (PXE
-// spec 2.1 §2.2.1), iPXE after 1, 2, 4, 8 s; TFTP resends after 2 s; HTTP
-// is tried twice. Every loop and wait is bounded.
+// Timers follow firmware: a PXE ROM or UEFI DHCP resends after 4, 8, 16, 32 s
+// (PXE spec 2.1 §2.2.1, RFC 2131 §4.1), iPXE after 1, 2, 4, 8 s; TFTP resends
+// after 2 s; HTTP is tried twice. Every loop and wait is bounded.
 import { createSocket, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
@@ -17,10 +21,13 @@ import { STORM_HTTP as HTTP, STORM_RELAY as RELAY, STORM_SERVER as SERVER } from
 
 const STEP_LIMIT_MS = 60_000;
 
-/** Per-stage milliseconds of one machine that reached its discovery report. */
-export interface MachineTiming { dhcp: number; tftp: number; ipxeDhcp: number; scripts: number; images: number; report: number; total: number }
+/** Per-stage milliseconds of one machine that reached its discovery report (`loader`: TFTP or HTTP fetch of the iPXE binary). */
+export interface MachineTiming { dhcp: number; loader: number; ipxeDhcp: number; scripts: number; images: number; report: number; total: number }
+/** The firmware a simulated machine starts with. */
+export type FleetFirmware = 'bios' | 'uefi-pxe' | 'uefi-http';
+export const fleetFirmwares: readonly FleetFirmware[] = ['bios', 'uefi-pxe', 'uefi-http'];
 /** What one machine did: `retriedAt` names the stages where it had to resend; `error` says where and why it gave up. */
-export interface MachineOutcome { index: number; mac: string; ok: boolean; retries: number; retriedAt: string[]; error?: string; t?: MachineTiming; bytes: number }
+export interface MachineOutcome { index: number; mac: string; firmware: FleetFirmware; ok: boolean; retries: number; retriedAt: string[]; error?: string; t?: MachineTiming; bytes: number }
 
 export interface FleetRun {
   outcomes: MachineOutcome[];
@@ -33,9 +40,10 @@ export interface FleetRun {
  * Boots `hosts` machines, `parallel` at a time (all at once by default: a
  * rack powered on together), each to its discovery report; `images` also
  * downloads the kernel and initrd the per-host script names (the bed must
- * run with the node image then).
+ * run with the node image then). `firmware` is one kind for every machine
+ * or `mixed`: machine i gets fleetFirmwares[i % 3] (default `bios`).
  */
-export async function runFleet(o: { hosts: number; parallel?: number; images: boolean }): Promise<FleetRun> {
+export async function runFleet(o: { hosts: number; parallel?: number; images: boolean; firmware?: FleetFirmware | 'mixed' }): Promise<FleetRun> {
   const agent = new Agent({ connections: 256, pipelining: 0 });
   const relay = createSocket('udp4');
   await new Promise<void>((r, j) => { relay.once('error', j); relay.bind(67, RELAY, () => r()); });
@@ -49,7 +57,8 @@ export async function runFleet(o: { hosts: number; parallel?: number; images: bo
       waiting.get(p.xid)?.(p);
     } catch { /* not ours */ }
   });
-  const sim: Sim = { agent, relay, waiting, images: o.images };
+  const firmware = o.firmware ?? 'bios';
+  const sim: Sim = { agent, relay, waiting, images: o.images, firmwareOf: (i) => firmware === 'mixed' ? fleetFirmwares[i % fleetFirmwares.length]! : firmware };
   const parallel = Math.max(1, Math.min(o.hosts, o.parallel ?? o.hosts));
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
@@ -71,7 +80,18 @@ export async function runFleet(o: { hosts: number; parallel?: number; images: bo
   };
 }
 
-interface Sim { agent: Agent; relay: Socket; waiting: Map<number, (p: DhcpPacket) => void>; images: boolean }
+interface Sim { agent: Agent; relay: Socket; waiting: Map<number, (p: DhcpPacket) => void>; images: boolean; firmwareOf(i: number): FleetFirmware }
+
+/**
+ * What each firmware says in its DHCP (option 93, RFC 4578 §2.1; option 60,
+ * PXE spec 2.1 §2.4 / UEFI 2.10 §24.7.2), what it must be told to load, and how
+ * iPXE's build for it fills in ${buildarch} and ${platform}.
+ */
+const firmwareTraits: Record<FleetFirmware, { arch: number; vendorClass: string; loader: string; ipxeArch: number; buildarch: string; platform: string; facts: 'bios' | 'uefi' }> = {
+  bios: { arch: 0, vendorClass: 'PXEClient:Arch:00000:UNDI:002001', loader: 'undionly.kpxe', ipxeArch: 0, buildarch: 'i386', platform: 'pcbios', facts: 'bios' },
+  'uefi-pxe': { arch: 7, vendorClass: 'PXEClient:Arch:00007:UNDI:003016', loader: 'ipxe.efi', ipxeArch: 7, buildarch: 'x86_64', platform: 'efi', facts: 'uefi' },
+  'uefi-http': { arch: 16, vendorClass: 'HTTPClient:Arch:00016:UNDI:003001', loader: `${HTTP}/ipxe/ipxe.efi`, ipxeArch: 7, buildarch: 'x86_64', platform: 'efi', facts: 'uefi' },
+};
 
 /** Machine i's MAC: 52:54:01 and i in the last three bytes. */
 export const fleetMac = (i: number): string => macText(macOf(i));
@@ -102,7 +122,10 @@ async function dhcpStep(sim: Sim, req: DhcpPacket, want: number, retries: { n: n
 async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, retries: { n: number }): Promise<DhcpPacket> {
   const chaddr = new Uint8Array(16);
   chaddr.set(macOf(i));
-  const opts = [uintOption(93, 0, 2), textOption(60, 'PXEClient:Arch:00000:UNDI:002001'), { code: 97, data: Uint8Array.of(0, ...uuidBytes(i)) }, ...(ipxe ? [textOption(77, 'iPXE')] : [])];
+  const fw = firmwareTraits[sim.firmwareOf(i)];
+  // iPXE sends option 60 "PXEClient:Arch:…" with its own build's arch, and 77 = "iPXE".
+  const vendorClass = ipxe ? `PXEClient:Arch:${String(fw.ipxeArch).padStart(5, '0')}:UNDI:002001` : fw.vendorClass;
+  const opts = [uintOption(93, ipxe ? fw.ipxeArch : fw.arch, 2), textOption(60, vendorClass), { code: 97, data: Uint8Array.of(0, ...uuidBytes(i)) }, ...(ipxe ? [textOption(77, 'iPXE')] : [])];
   const base: DhcpPacket = { op: 1, htype: 1, hlen: 6, hops: 1, xid, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: RELAY, chaddr, sname: '', file: '', options: [] };
   const first = ipxe ? 1000 : 4000;
   const offer = await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, retries, first);
@@ -149,6 +172,17 @@ async function tftpGet(file: string, retries: { n: number }): Promise<number> {
   }
 }
 
+/** UEFI HTTP boot's first request: HEAD for the size (it must be there), then the GET. */
+async function httpHeadThenGet(sim: Sim, url: string, retries: { n: number }): Promise<number> {
+  const head = await request(url, { method: 'HEAD', dispatcher: sim.agent, headersTimeout: STEP_LIMIT_MS, bodyTimeout: STEP_LIMIT_MS });
+  await head.body.dump();
+  const size = Number(head.headers['content-length']);
+  if (head.statusCode !== 200 || !(size > 0)) throw new Error(`HEAD ${url}: ${head.statusCode}, content-length ${String(head.headers['content-length'])}`);
+  const got = (await httpGet(sim, url, retries)).bytes;
+  if (got !== size) throw new Error(`GET ${url}: ${got} bytes, HEAD said ${size}`);
+  return got;
+}
+
 async function httpGet(sim: Sim, url: string, retries: { n: number }): Promise<{ text?: string; bytes: number }> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -170,9 +204,11 @@ async function httpGet(sim: Sim, url: string, retries: { n: number }): Promise<{
 async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
   const retries = { n: 0 };
   const mac = macText(macOf(i));
+  const firmware = sim.firmwareOf(i);
+  const fw = firmwareTraits[firmware];
   const retriedAt: string[] = [];
   let before = 0;
-  const stages = ['PXE DHCP', 'TFTP', 'iPXE DHCP', 'scripts', 'kernel+initrd', 'report'];
+  const stages = ['firmware DHCP', firmware === 'uefi-http' ? 'HTTP iPXE' : 'TFTP iPXE', 'iPXE DHCP', 'scripts', 'kernel+initrd', 'report'];
   const t0 = performance.now();
   const mark: number[] = [];
   const step = () => {
@@ -183,12 +219,14 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
   let bytes = 0;
   try {
     const ack = await dora(sim, i, (0x10000000 + i * 2) >>> 0, false, retries); step();
-    if (ack.file !== 'undionly.kpxe') throw new Error(`PXE file ${ack.file}`);
-    bytes += await tftpGet(ack.file, retries); step();
+    if (ack.file !== fw.loader) throw new Error(`${firmware} boot file ${ack.file}, expected ${fw.loader}`);
+    // UEFI 2.10 §24.7.2: an HTTP boot client ignores an offer without option 60 "HTTPClient".
+    if (firmware === 'uefi-http' && new TextDecoder().decode(ack.options.find((o) => o.code === 60)?.data) !== 'HTTPClient') throw new Error('HTTP boot ACK lacks option 60 HTTPClient');
+    bytes += firmware === 'uefi-http' ? await httpHeadThenGet(sim, ack.file, retries) : await tftpGet(ack.file, retries); step();
     const ack2 = await dora(sim, i, (0x10000001 + i * 2) >>> 0, true, retries); step();
     if (ack2.file !== `${HTTP}/boot.ipxe`) throw new Error(`iPXE file ${ack2.file}`);
     const chain = await httpGet(sim, ack2.file, retries);
-    const script = await httpGet(sim, `${HTTP}/boot/host.ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(i)}&arch=i386&platform=pcbios`, retries); step();
+    const script = await httpGet(sim, `${HTTP}/boot/host.ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(i)}&arch=${fw.buildarch}&platform=${fw.platform}`, retries); step();
     if (!chain.text?.includes('/boot/host.ipxe')) throw new Error('chain script does not name the per-host script');
     if (!script.text?.startsWith('#!ipxe')) throw new Error(`per-host script is not an iPXE script: ${script.text?.slice(0, 80)}`);
     if (sim.images) {
@@ -201,15 +239,15 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
     step();
     const report = await request(`${HTTP}/api/v1/node/discover`, {
       method: 'POST', dispatcher: sim.agent, headers: { 'content-type': 'application/json' }, headersTimeout: STEP_LIMIT_MS, bodyTimeout: STEP_LIMIT_MS,
-      body: JSON.stringify({ facts: { bootMac: mac, firmware: 'bios', nics: [{ mac, name: 'eth0', link: true }], cpu: { model: 'sim', cores: 2 }, memory: { bytes: 1 << 30 }, disks: [{ name: 'vda', bytes: 2 ** 31 }], dmi: { serial: `SIM${i}`, vendor: 'Kiln', model: 'storm' } } }),
+      body: JSON.stringify({ facts: { bootMac: mac, firmware: fw.facts, nics: [{ mac, name: 'eth0', link: true }], cpu: { model: 'sim', cores: 2 }, memory: { bytes: 1 << 30 }, disks: [{ name: 'vda', bytes: 2 ** 31 }], dmi: { serial: `SIM${i}`, vendor: 'Kiln', model: 'storm' } } }),
     });
     if (report.statusCode !== 200) throw new Error(`discovery report: ${report.statusCode} ${await report.body.text()}`);
     const body = await report.body.json() as { credential?: string };
     if (!body.credential) throw new Error('discovery report answered without a credential');
     step();
     const [a, b, c, d, e, f] = mark as [number, number, number, number, number, number];
-    return { index: i, mac, ok: true, retries: retries.n, retriedAt, bytes, t: { dhcp: a - t0, tftp: b - a, ipxeDhcp: c - b, scripts: d - c, images: e - d, report: f - e, total: f - t0 } };
+    return { index: i, mac, firmware, ok: true, retries: retries.n, retriedAt, bytes, t: { dhcp: a - t0, loader: b - a, ipxeDhcp: c - b, scripts: d - c, images: e - d, report: f - e, total: f - t0 } };
   } catch (err) {
-    return { index: i, mac, ok: false, retries: retries.n, retriedAt, bytes, error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}` };
+    return { index: i, mac, firmware, ok: false, retries: retries.n, retriedAt, bytes, error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}` };
   }
 }
