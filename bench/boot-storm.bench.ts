@@ -12,6 +12,7 @@
 // step); the figures are Kiln's own, with the controller's memory after.
 // Run as root: npx tsx bench/boot-storm.bench.ts [hosts=1000] [parallel=all] [--no-images]
 //   [--firmware=bios|uefi-pxe|uefi-http|mixed] (default bios; mixed = a third of each)
+//   [--tftp-nice=0..19] (tftp.nativeNice; the config default when absent)
 // The node image is built once into KILN_BENCH_CACHE (default /var/tmp/kiln-bench-cache);
 // KILN_STORM_CPU_PROF=DIR writes the controller's CPU profile there.
 import { execFileSync } from 'node:child_process';
@@ -28,6 +29,9 @@ const images = !process.argv.includes('--no-images');
 const fwArg = process.argv.find((a) => a.startsWith('--firmware='))?.slice('--firmware='.length) ?? 'bios';
 if (fwArg !== 'mixed' && !fleetFirmwares.includes(fwArg as FleetFirmware)) throw new Error(`--firmware must be one of ${fleetFirmwares.join(', ')} or mixed`);
 const FIRMWARE = fwArg as FleetFirmware | 'mixed';
+const niceArg = process.argv.find((a) => a.startsWith('--tftp-nice='))?.slice('--tftp-nice='.length);
+const TFTP_NICE = niceArg === undefined ? undefined : Number(niceArg);
+if (TFTP_NICE !== undefined && !(Number.isInteger(TFTP_NICE) && TFTP_NICE >= 0 && TFTP_NICE <= 19)) throw new Error('--tftp-nice must be 0..19');
 const HOSTS = Math.max(1, Math.min(20_000, Number(args[0] ?? 1000)));
 const PARALLEL = Math.max(1, Math.min(HOSTS, Number(args[1] ?? HOSTS)));
 const CACHE = process.env['KILN_BENCH_CACHE'] ?? '/var/tmp/kiln-bench-cache';
@@ -44,11 +48,11 @@ if (images) {
   process.stdout.write(`node image: building or reusing in ${CACHE}\n`);
   execFileSync(process.execPath, [kilnBin, 'image', 'build-discovery', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 15 * 60_000 });
 }
-const bed = await startStormBed({ work, dataDir, nodeImage: images, logFile, nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [] });
+const bed = await startStormBed({ work, dataDir, nodeImage: images, logFile, ...(TFTP_NICE !== undefined ? { tftpNice: TFTP_NICE } : {}), nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [] });
 let run;
 let metrics = '';
 try {
-  process.stdout.write(`storm: ${HOSTS} machines (${FIRMWARE}), ${PARALLEL} at once${images ? '' : ', no kernel/initrd downloads'}\n`);
+  process.stdout.write(`storm: ${HOSTS} machines (${FIRMWARE}), ${PARALLEL} at once, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`);
   run = await runFleet({ hosts: HOSTS, parallel: PARALLEL, images, firmware: FIRMWARE });
   metrics = await (await fetch(`${STORM_HTTP}/metrics`, { headers: { authorization: `Bearer ${bed.adminToken()}` } }).catch(() => new Response(''))).text();
 } finally {

@@ -103,7 +103,8 @@ async function main(): Promise<void> {
     };
     const basePort = 20000 + (process.pid % 20000);
     const starters: Array<() => Promise<Server>> = [
-      () => startPeer('kiln', process.execPath, (p) => ['--import', 'tsx', new URL('./tftp-kiln-server.ts', import.meta.url).pathname, root, String(p), 'native'], basePort + 2),
+      () => startPeer('kiln', process.execPath, (p) => ['--import', 'tsx', new URL('./tftp-kiln-server.ts', import.meta.url).pathname, root, String(p), 'native', '0'], basePort + 2),
+      () => startPeer('kiln-n19', process.execPath, (p) => ['--import', 'tsx', new URL('./tftp-kiln-server.ts', import.meta.url).pathname, root, String(p), 'native', '19'], basePort + 4),
       () => startPeer('kiln-js', process.execPath, (p) => ['--import', 'tsx', new URL('./tftp-kiln-server.ts', import.meta.url).pathname, root, String(p), 'js'], basePort + 3),
       () => startPeer('tftpd-hpa', '/usr/sbin/in.tftpd', (p) => ['-L', '-s', root, '-a', `127.0.0.1:${p}`], basePort),
       () => startPeer('atftpd', '/opt/kiln-peers/usr/sbin/atftpd', (p) => ['--daemon', '--no-fork', '--logfile', '/dev/null', '--maxthread', '200', '--port', String(p), '--bind-address', '127.0.0.1', root], basePort + 1),
@@ -131,11 +132,12 @@ async function main(): Promise<void> {
     const f = (n: number | undefined): string => (n ? n.toFixed(1) : 'fail').padStart(9);
     const ratio = (a?: number, b?: number): string => (a && b ? `${(a / b).toFixed(2)}x` : '-').padStart(10);
     console.log(`\nTFTP throughput, MiB/s (best of ${ROUNDS}), 127.0.0.1, ${(await import('node:os')).cpus().length} cores`);
-    console.log('kiln = native engine (native/tftp-pump, the default); kiln-js = tftp.engine js');
-    console.log(`${'scenario'.padEnd(58)}${'kiln'.padStart(9)}${'kiln-js'.padStart(9)}${'tftpd-hpa'.padStart(10)}${'atftpd'.padStart(9)}${'kiln/hpa'.padStart(10)}${'kiln/atftpd'.padStart(12)}`);
+    console.log('kiln = native engine (native/tftp-pump), threads at nice 0 like the peers; kiln-js = tftp.engine js;');
+    console.log('kiln-n19 = native at tftp.nativeNice 19, the controller default: it yields the CPU to the clients here, which share the cores');
+    console.log(`${'scenario'.padEnd(58)}${'kiln'.padStart(9)}${'kiln-n19'.padStart(9)}${'kiln-js'.padStart(9)}${'tftpd-hpa'.padStart(10)}${'atftpd'.padStart(9)}${'kiln/hpa'.padStart(10)}${'kiln/atftpd'.padStart(12)}`);
     for (const s of scenarios) {
       const r = results[s.name] ?? {};
-      console.log(`${s.name.padEnd(58)}${f(r.kiln)}${f(r['kiln-js'])}${f(r['tftpd-hpa']).padStart(10)}${f(r.atftpd)}${ratio(r.kiln, r['tftpd-hpa'])}${ratio(r.kiln, r.atftpd).padStart(12)}`);
+      console.log(`${s.name.padEnd(58)}${f(r.kiln)}${f(r['kiln-n19'])}${f(r['kiln-js'])}${f(r['tftpd-hpa']).padStart(10)}${f(r.atftpd)}${ratio(r.kiln, r['tftpd-hpa'])}${ratio(r.kiln, r.atftpd).padStart(12)}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

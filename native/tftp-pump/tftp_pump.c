@@ -10,7 +10,7 @@
 //           so the caller closes its own socket right after the call.
 //   fileFd: an open file; owned (and closed) by the transfer once the call
 //           returns. When the call throws, the caller still owns it.
-//   opts:   { size, blksize, windowsize, timeoutMs, maxRetries, oack? }
+//   opts:   { size, blksize, windowsize, timeoutMs, maxRetries, nice?, oack? }
 //   result: { outcome, blocks, retries, errno, peerCode, peerMessage }
 // abortPump(handle): ends a running transfer promptly (outcome 'aborted').
 #include <errno.h>
@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -43,7 +45,7 @@ typedef struct pump {
   // Set before the thread starts; read by it.
   int sock, file, abort_fd;
   uint64_t size;
-  uint32_t blksize, window, timeout_ms, max_retries;
+  uint32_t blksize, window, timeout_ms, max_retries, nice;
   uint8_t *oack;
   size_t oack_len;
   // Written by the thread; read on the JS thread in call_js, after the thread is done with them.
@@ -248,6 +250,11 @@ static void unref(pump_t *p) {
 
 static void *thread_main(void *arg) {
   pump_t *p = arg;
+  // A bulk transfer yields the CPU to the JS thread, whose DHCP replies and
+  // boot scripts race firmware timers (iPXE resends DHCP after 1 s). On Linux
+  // the nice value is per thread (setpriority(2), NOTES), so this lowers only
+  // this thread. Raising niceness needs no privilege; a failure only leaves it at 0.
+  if (p->nice > 0) (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), (int)p->nice);
   uint64_t cap = (READ_AHEAD_BYTES + p->blksize - 1) / p->blksize;
   // At least one whole window (sendmmsg sends it from this buffer): at most 64 x 65464 bytes = 4 MiB per transfer.
   if (cap < p->window) cap = p->window;
@@ -337,12 +344,15 @@ static napi_value start_pump(napi_env env, napi_callback_info info) {
   if (napi_get_value_int32(env, argv[0], &sock_fd) != napi_ok || sock_fd < 0
       || napi_get_value_int32(env, argv[1], &file_fd) != napi_ok || file_fd < 0)
     return throw_msg(env, "EINVAL", "startPump: sockFd and fileFd must be non-negative integers");
-  double size, blksize, window, timeout_ms, max_retries;
+  double size, blksize, window, timeout_ms, max_retries, nice = 0;
   if (!get_int(env, argv[2], "size", 0, 9007199254740991.0, &size)
       || !get_int(env, argv[2], "blksize", 8, 65464, &blksize)
       || !get_int(env, argv[2], "windowsize", 1, MAX_WINDOW, &window)
       || !get_int(env, argv[2], "timeoutMs", 1, 3600000, &timeout_ms)
       || !get_int(env, argv[2], "maxRetries", 0, 1000, &max_retries)) return NULL;
+  bool has_nice = false;
+  if (napi_has_named_property(env, argv[2], "nice", &has_nice) != napi_ok) return throw_msg(env, "EINVAL", "startPump: cannot read opts");
+  if (has_nice && !get_int(env, argv[2], "nice", 0, 19, &nice)) return NULL;
   pump_t *p = calloc(1, sizeof *p);
   if (!p) return throw_msg(env, "ENOMEM", "startPump: out of memory");
   p->sock = p->abort_fd = -1;
@@ -351,6 +361,7 @@ static napi_value start_pump(napi_env env, napi_callback_info info) {
   p->window = (uint32_t)window;
   p->timeout_ms = (uint32_t)timeout_ms;
   p->max_retries = (uint32_t)max_retries;
+  p->nice = (uint32_t)nice;
   p->outcome = "aborted";
   p->refs = 2;
   napi_value oack, promise, handle, name, out;

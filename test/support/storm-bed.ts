@@ -27,6 +27,8 @@ export interface StormBedOptions {
   logFile?: string;
   /** Extra node flags for the controller (e.g. --cpu-prof). */
   nodeFlags?: string[];
+  /** `tftp.nativeNice` (the config default when absent). */
+  tftpNice?: number;
 }
 
 export interface StormBed {
@@ -58,7 +60,7 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
         enabled: true, serverAddress: STORM_SERVER, httpBase: STORM_HTTP,
         subnets: [{ cidr: '10.91.0.0/16', mode: 'full', pools: [{ start: '10.91.1.0', end: '10.91.200.255' }], router: STORM_RELAY, dns: [], leaseSeconds: 3600, attached: false }],
       },
-      tftp: { enabled: true },
+      tftp: { enabled: true, ...(o.tftpNice !== undefined ? { nativeNice: o.tftpNice } : {}) },
     }));
     serve = ns.spawn(process.execPath, [...(o.nodeFlags ?? []), kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', '0.0.0.0:8080', '--tls-listen', '',
       '--public-url', STORM_HTTP, '--power-poll-interval', '0', '--node-image', o.nodeImage ? 'auto' : 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -3,6 +3,9 @@ import { Type, type Static } from '@sinclair/typebox';
 /** The TFTP port (RFC 1350 §4). A constant: only tests pass another port to `startTftpServer`. */
 export const TFTP_PORT = 69;
 
+/** Measured in a mixed 1000-machine boot storm (docs/tftp.md, "Thread priority"). */
+const NATIVE_NICE_DEFAULT = 19;
+
 /** Schema of the TFTP slice of the controller config (`tftp-*` settings); every key has a default. */
 export const TftpConfigSchema = Type.Object({
   enabled: Type.Boolean({ default: true, description: 'Serve TFTP.' }),
@@ -15,6 +18,7 @@ export const TftpConfigSchema = Type.Object({
   maxWindowsize: Type.Integer({ minimum: 1, maximum: 64, default: 64, description: 'Largest window granted (RFC 7440).' }),
   workers: Type.Integer({ minimum: 0, maximum: 64, default: 2, description: 'Worker threads that run transfers with the js engine (the listener stays on the main thread); 0 runs every transfer on the main thread.' }),
   engine: Type.Union([Type.Literal('native'), Type.Literal('js')], { default: 'native', description: 'Who moves DATA and ACKs: native (a C thread per transfer, native/tftp-pump; falls back to js with a warning when not built) or js.' }),
+  nativeNice: Type.Integer({ minimum: 0, maximum: 19, default: NATIVE_NICE_DEFAULT, description: 'native engine only: nice value of each transfer thread, so bulk transfers yield the CPU to DHCP replies and boot scripts, which race firmware timers; 0 = same priority as the controller.' }),
 });
 
 /** The TFTP config slice, as validated by `TftpConfigSchema`. */
@@ -32,4 +36,5 @@ export const defaultTftpConfig: TftpConfig = {
   maxWindowsize: 64,
   workers: 2,
   engine: 'native',
+  nativeNice: NATIVE_NICE_DEFAULT,
 };

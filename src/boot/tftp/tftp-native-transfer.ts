@@ -25,7 +25,7 @@ const timeoutMs = (plan: TftpTransferPlan): number =>
   plan.options.timeoutSec !== null ? plan.options.timeoutSec * 1000 : plan.retransmitMs;
 
 /** Runs transfers in `pump` on sockets from `sockets` (which must be real UDP for the native path). */
-export function nativeTransferRunner(pump: TftpPumpAddon, sockets: DatagramSocketFactory, log: Logger): TftpTransferRunner {
+export function nativeTransferRunner(pump: TftpPumpAddon, sockets: DatagramSocketFactory, log: Logger, nice = 0): TftpTransferRunner {
   return async (plan, file) => {
     let socket;
     try {
@@ -43,7 +43,7 @@ export function nativeTransferRunner(pump: TftpPumpAddon, sockets: DatagramSocke
     let started;
     try {
       started = pump.startPump(sockFd, handoff.fd, {
-        size: handoff.size, blksize, windowsize, timeoutMs: timeoutMs(plan), maxRetries: plan.maxRetries,
+        size: handoff.size, blksize, windowsize, timeoutMs: timeoutMs(plan), maxRetries: plan.maxRetries, nice,
         ...(plan.oack.length > 0 ? { oack: encodeTftp({ op: 'oack', options: plan.oack }) } : {}),
       });
     } catch (err) {

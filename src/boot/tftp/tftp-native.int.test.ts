@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeTftp, encodeTftp, type TftpPacket } from '../../protocols/tftp/packet.js';
@@ -194,6 +194,38 @@ test('a client ERROR ends the transfer (peer_error); a silent client ends in tim
     assert.equal(server.activeTransfers, 0);
   } finally { c.close(); }
   assert.equal(fds(), baseline, 'transfer sockets and files are closed');
+});
+
+/** Nice values of this process's threads (proc(5): field 19 of /proc/self/task/<tid>/stat). */
+function threadNices(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    } catch { return []; } // the thread ended between readdir and read
+  });
+}
+
+test('nativeNice: a running transfer thread has the configured nice value; the controller thread keeps its own', { skip }, async () => {
+  const own = await startTftpServer({
+    config: { ...defaultTftpConfig, address: '127.0.0.1', retransmitMs: 5000, maxRetries: 5, engine: 'native', nativeNice: 7 },
+    source: await createDirectorySource(dir),
+    port: 0,
+  });
+  const c = await client();
+  const mainNice = (): number => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[16]);
+  const before = mainNice();
+  try {
+    assert.ok(!threadNices().includes(7), 'no thread at nice 7 before the transfer');
+    await c.send(rrq('f.bin', []), own.address.port);
+    assert.ok((await c.next())?.p.op === 'data');
+    // The pump thread sets its nice value first thing; it is waiting for ACK 1 now.
+    assert.equal(threadNices().filter((n) => n === 7).length, 1, 'exactly the one transfer thread runs at nice 7');
+    assert.equal(mainNice(), before, 'the main thread is not reniced');
+  } finally {
+    c.close();
+    await own.close();
+  }
 });
 
 test('close() aborts a running native transfer promptly', { skip }, async () => {

@@ -26,6 +26,8 @@ export interface TftpPumpOptions {
   /** First retransmission timeout; doubles per retry, capped at 16 s. */
   timeoutMs: number;
   maxRetries: number;
+  /** Niceness of the transfer's thread (0..19; Linux nice is per thread); absent or 0 leaves it as the process. */
+  nice?: number;
   /** The encoded OACK to send first and have acknowledged with ACK 0; absent means start with DATA 1. */
   oack?: Uint8Array;
 }

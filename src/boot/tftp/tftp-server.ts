@@ -26,7 +26,7 @@ const MAX_NETASCII_BYTES = 16 * 1024 * 1024;
 /** Dependencies of `startTftpServer`. `port` and `sockets` exist for tests; production uses port 69 and real UDP. */
 export interface TftpServerDeps {
   config: Pick<TftpConfig, 'address' | 'maxTransfers' | 'retransmitMs' | 'maxRetries' | 'maxBlksize' | 'maxWindowsize'>
-    & Partial<Pick<TftpConfig, 'workers' | 'engine'>>;
+    & Partial<Pick<TftpConfig, 'workers' | 'engine' | 'nativeNice'>>;
   source: TftpFileSource;
   log?: Logger;
   /** Aborting closes the server like `close()`. */
@@ -59,7 +59,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   const sockets = deps.sockets ?? udpSocketFactory({ recvBufferSize: 4 * 1024 * 1024 });
   const main = await sockets({ address: config.address, port: deps.port ?? TFTP_PORT });
   const inProcess = inProcessTransferRunner(sockets, log);
-  const native = deps.sockets ? null : startNativeEngine(config.engine ?? 'native', sockets, log);
+  const native = deps.sockets ? null : startNativeEngine(config.engine ?? 'native', config.nativeNice ?? 0, sockets, log);
   let pool: TftpWorkerPool | null = null;
   // The native engine runs each transfer on its own thread; the JS transfers it leaves (generated, small files) stay here.
   const workers = deps.sockets || native ? 0 : config.workers ?? 0;
@@ -201,10 +201,10 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
 }
 
 /** The native runner when `engine` asks for it and the addon loads; null (after one warning if it was asked for) otherwise. */
-function startNativeEngine(engine: 'native' | 'js', sockets: DatagramSocketFactory, log: Logger): TftpTransferRunner | null {
+function startNativeEngine(engine: 'native' | 'js', nice: number, sockets: DatagramSocketFactory, log: Logger): TftpTransferRunner | null {
   if (engine !== 'native') return null;
   const loaded = loadTftpPump();
-  if ('addon' in loaded) return nativeTransferRunner(loaded.addon, sockets, log);
+  if ('addon' in loaded) return nativeTransferRunner(loaded.addon, sockets, log, nice);
   // Slower but correct: network boot must not stop because a build step was skipped.
   log.warn({ reason: loaded.reason }, 'tftp: native engine unavailable, transfers run in JS');
   return null;
