@@ -2,7 +2,8 @@
 // from a storm bed (test/support/storm-bed.ts) the way their firmware and
 // then iPXE do it, each step against Kiln's real servers. Three firmware kinds:
 //   bios      PXE DHCP (arch 0) → TFTP undionly.kpxe (blksize 1468)
-//   uefi-pxe  PXE DHCP (arch 7) → TFTP ipxe.efi (blksize 1468, as OVMF asks)
+//   uefi-pxe  PXE DHCP (arch 7) → TFTP ipxe.efi: a tsize probe aborted with ERROR 8,
+//             then the read with blksize 1468 and windowsize 4 (what OVMF sends)
 //   uefi-http DHCP with option 60 HTTPClient (arch 16) → HEAD + GET http://…/ipxe.efi
 //             (UEFI 2.10 §24.7: an HTTP boot client asks the size first)
 // then, for all three: iPXE DHCP (77 = iPXE, 93 = the build's arch)
@@ -16,7 +17,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../src/protocols/dhcp4/packet.js';
 import { ipOption, textOption, uintOption } from '../../src/protocols/dhcp4/options.js';
-import { decodeTftp, encodeTftp } from '../../src/protocols/tftp/packet.js';
+import { decodeTftp, encodeTftp, type TftpPacket } from '../../src/protocols/tftp/packet.js';
 import { STORM_HTTP as HTTP, STORM_RELAY as RELAY, STORM_SERVER as SERVER } from './storm-bed.js';
 
 const STEP_LIMIT_MS = 60_000;
@@ -138,33 +139,96 @@ function uuidBytes(i: number): number[] {
   return uuidOf(i).replace(/-/g, '').match(/../g)!.map((h) => Number.parseInt(h, 16));
 }
 
-/** A lock-step TFTP read with blksize 1468 and tsize, as PXE ROMs do; returns the byte count. */
-async function tftpGet(file: string, retries: { n: number }): Promise<number> {
+/**
+ * A TFTP read with blksize 1468, returning the byte count. `windowsize` 1 is
+ * lock-step (RFC 1350), with tsize in the RRQ, as a PXE ROM does. UEFI PXE
+ * (EDK2's PxeBcDxe, as Debian's OVMF does on the wire) first sends an RRQ
+ * with tsize, blksize 1468 and windowsize 4, takes the size from the OACK and
+ * aborts with ERROR 8; then it reads with blksize 1468 and windowsize 4
+ * (RFC 7440: ACK the last block of each window, or the last in-order block on a gap).
+ */
+async function tftpGet(file: string, retries: { n: number }, o: { windowsize: number; sizeProbe: boolean }): Promise<number> {
+  const blk = 1468;
+  const opt = (name: string, value: string) => ({ name, value });
+  const windowOpt = o.windowsize > 1 ? [opt('windowsize', String(o.windowsize))] : [];
+  let size = -1;
+  if (o.sizeProbe) {
+    await tftpSession(encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options: [opt('tsize', '0'), opt('blksize', String(blk)), ...windowOpt] }), retries, async (p, reply) => {
+      if (p.op !== 'oack') throw new Error(`TFTP size probe: ${p.op} instead of OACK`);
+      size = Number(p.options.find((x) => x.name === 'tsize')?.value ?? -1);
+      await reply(encodeTftp({ op: 'error', code: 8, message: 'User aborted the transfer' }));
+      return 'done';
+    });
+    if (!(size > 0)) throw new Error('TFTP size probe: no tsize in the OACK');
+  }
+  const options = [opt('blksize', String(blk)), ...(o.sizeProbe ? [] : [opt('tsize', '0')]), ...windowOpt];
+  let got = 0; let expect = 1; let inWindow = 0; let window = 1;
+  await tftpSession(encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options }), retries, async (p, reply) => {
+    if (p.op === 'oack') {
+      window = Number(p.options.find((x) => x.name === 'windowsize')?.value ?? 1);
+      if (!o.sizeProbe) size = Number(p.options.find((x) => x.name === 'tsize')?.value ?? -1);
+      await reply(encodeTftp({ op: 'ack', block: 0 }), true);
+      return 'more';
+    }
+    if (p.op !== 'data') return 'more';
+    if (p.block !== (expect & 0xffff)) {
+      // A gap or a repeat: acknowledge the last block in order and wait for the window to restart there.
+      inWindow = 0;
+      await reply(encodeTftp({ op: 'ack', block: (expect - 1) & 0xffff }), true);
+      return 'more';
+    }
+    got += p.data.length; expect++; inWindow++;
+    const last = p.data.length < blk;
+    if (last || inWindow >= window) {
+      inWindow = 0;
+      await reply(encodeTftp({ op: 'ack', block: p.block }), !last);
+    }
+    return last ? 'done' : 'more';
+  });
+  if (size >= 0 && got !== size) throw new Error(`TFTP: got ${got} of ${size} bytes`);
+  return got;
+}
+
+/**
+ * One TFTP exchange from a fresh port: sends `rrq` to port 69, then hands each packet from the
+ * server's TID to `onPacket`, whose `reply(bytes, resend)` sends to the TID (and, with `resend`,
+ * makes it the packet to repeat after a 2 s silence). Ends when `onPacket` says 'done'.
+ */
+async function tftpSession(rrq: Uint8Array, retries: { n: number }, onPacket: (p: TftpPacket, reply: (b: Uint8Array, resend?: boolean) => Promise<void>) => Promise<'more' | 'done'>): Promise<void> {
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '10.90.0.254', () => r()));
+  const queue: Buffer[] = [];
+  let wake: (() => void) | null = null;
+  let tid = 0;
+  sock.on('message', (b, rinfo) => {
+    if (tid && rinfo.port !== tid) return; // RFC 1350 §4: not from the transfer's TID
+    tid ||= rinfo.port;
+    queue.push(b); wake?.();
+  });
+  let resendBytes = rrq; let resendTo = 69;
+  const send = (b: Uint8Array, port: number): Promise<void> => new Promise((r) => sock.send(b, port, SERVER, () => r()));
+  const reply = async (b: Uint8Array, resend = false): Promise<void> => {
+    await send(b, tid); // awaited: the final ACK must leave before the socket closes, or the server retransmits until its timeout
+    if (resend) { resendBytes = b; resendTo = tid; }
+  };
   try {
-    let size = -1; let got = 0; let expect = 1; let tid = 0; let last: Uint8Array = encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options: [{ name: 'blksize', value: '1468' }, { name: 'tsize', value: '0' }] });
-    let lastTo = 69;
-    for (let guard = 0; guard < 100_000; guard++) {
-      const m = await new Promise<Buffer | null>((resolve) => {
-        const t = setTimeout(() => { sock.removeAllListeners('message'); resolve(null); }, 2000);
-        sock.once('message', (b, rinfo) => { clearTimeout(t); tid ||= rinfo.port; resolve(b); });
-        sock.send(last, lastTo, SERVER);
-      });
-      if (!m) { if (++retries.n > 50) throw new Error('TFTP: too many timeouts'); continue; }
+    await send(rrq, 69);
+    for (let guard = 0; guard < 200_000; guard++) {
+      if (queue.length === 0) {
+        const arrived = await new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => { wake = null; resolve(false); }, 2000);
+          wake = () => { clearTimeout(t); wake = null; resolve(true); };
+        });
+        if (!arrived) {
+          if (++retries.n > 50) throw new Error('TFTP: too many timeouts');
+          await send(resendBytes, resendTo);
+          continue;
+        }
+      }
+      const m = queue.shift()!;
       const p = decodeTftp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
       if (p.op === 'error') throw new Error(`TFTP error ${p.code} ${p.message}`);
-      lastTo = tid;
-      if (p.op === 'oack') { size = Number(p.options.find((o) => o.name === 'tsize')?.value ?? -1); last = encodeTftp({ op: 'ack', block: 0 }); continue; }
-      if (p.op !== 'data') continue;
-      if (p.block === (expect & 0xffff)) { got += p.data.length; expect++; }
-      last = encodeTftp({ op: 'ack', block: p.block });
-      if (p.data.length < 1468 && p.block === ((expect - 1) & 0xffff)) {
-        // The final ACK must leave before the socket closes, or the server retransmits until its timeout.
-        await new Promise((r) => sock.send(last, tid, SERVER, r));
-        if (size >= 0 && got !== size) throw new Error(`TFTP: got ${got} of ${size} bytes`);
-        return got;
-      }
+      if (await onPacket(p, reply) === 'done') return;
     }
     throw new Error('TFTP: transfer did not end');
   } finally {
@@ -222,7 +286,9 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
     if (ack.file !== fw.loader) throw new Error(`${firmware} boot file ${ack.file}, expected ${fw.loader}`);
     // UEFI 2.10 §24.7.2: an HTTP boot client ignores an offer without option 60 "HTTPClient".
     if (firmware === 'uefi-http' && new TextDecoder().decode(ack.options.find((o) => o.code === 60)?.data) !== 'HTTPClient') throw new Error('HTTP boot ACK lacks option 60 HTTPClient');
-    bytes += firmware === 'uefi-http' ? await httpHeadThenGet(sim, ack.file, retries) : await tftpGet(ack.file, retries); step();
+    bytes += firmware === 'uefi-http' ? await httpHeadThenGet(sim, ack.file, retries)
+      : await tftpGet(ack.file, retries, firmware === 'uefi-pxe' ? { windowsize: 4, sizeProbe: true } : { windowsize: 1, sizeProbe: false });
+    step();
     const ack2 = await dora(sim, i, (0x10000001 + i * 2) >>> 0, true, retries); step();
     if (ack2.file !== `${HTTP}/boot.ipxe`) throw new Error(`iPXE file ${ack2.file}`);
     const chain = await httpGet(sim, ack2.file, retries);

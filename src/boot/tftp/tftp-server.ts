@@ -34,7 +34,11 @@ export interface TftpServerDeps {
   port?: number;
   /** In-memory sockets for tests; with them every transfer runs in JS on this event loop (workers and the native engine need real UDP). */
   sockets?: DatagramSocketFactory;
-  /** Called once per finished transfer (metrics, boot timeline); must not throw. */
+  /**
+   * Called once per finished transfer (metrics, boot timeline); must not throw. `bytes` is the file's
+   * size when the transfer completed and 0 otherwise (UEFI PXE asks for tsize and aborts with ERROR 8
+   * before every real read; that must not count as a delivered file).
+   */
   onTransferEnd?: (event: { peer: UdpPeer; path: string; bytes: number; outcome: TftpTransferOutcome; ms: number }) => void;
 }
 
@@ -142,7 +146,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     active.set(key, transfer);
     log.debug({ peer: from, path: resolved.path, size: file.size, ...negotiation.options }, 'tftp: transfer started');
     const outcome = await transfer.done;
-    deps.onTransferEnd?.({ peer: from, path: resolved.path, bytes: file.size, outcome, ms: Date.now() - started });
+    deps.onTransferEnd?.({ peer: from, path: resolved.path, bytes: outcome === 'complete' ? file.size : 0, outcome, ms: Date.now() - started });
   };
 
   const onRequest = (req: TftpRequest, from: UdpPeer): void => {
