@@ -78,7 +78,9 @@ const kiln = async (ns: TestNetns) => {
     ],
   };
   writeFileSync(join(work, 'kiln.json'), JSON.stringify({ dhcp: cfg }));
-  const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', join(work, 'kiln.json'), join(work, 'kiln.sqlite')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // KILN_DHCP_CPU_PROF=DIR writes Kiln's CPU profile of each round there.
+  const prof = process.env['KILN_DHCP_CPU_PROF'];
+  const p = ns.spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), '--import', 'tsx', 'bench/dhcp-server-process.ts', join(work, 'kiln.json'), join(work, 'kiln.sqlite')], { stdio: ['ignore', 'pipe', 'inherit'] });
   await waitFor(p, /ready/, 'kiln');
   return p;
 };

@@ -1,5 +1,5 @@
 import type { DhcpSubnet } from './dhcp-config.js';
-import type { LeaseStore } from './lease-store.js';
+import type { Lease, LeaseStore } from './lease-store.js';
 import { inCidr, inPools, poolAddress, poolSize } from './subnet-math.js';
 
 /** What one allocation needs to know. `hold` reserves the result in memory for the client's REQUEST (on DISCOVER). */
@@ -23,27 +23,60 @@ export interface AddressAllocator {
 
 /**
  * Order: the host's reservation; the MAC's current lease; the address the
- * client asks for when it is free in the pool (RFC 2131 §4.3.1); then the
- * next free pool address from a rotating cursor. Each candidate is checked
- * against the store and the offer holds; the scan is bounded by the pool size.
+ * client asks for when it is free in the pool (RFC 2131 §4.3.1); the address
+ * already offered to this MAC (a retransmitted DISCOVER gets the same offer,
+ * not a second address: RFC 2131 §4.3.1 has the server reserve what it
+ * offered); then the next free pool address from a rotating cursor. Each
+ * candidate is checked against the store and the offer holds; the scan is
+ * bounded by the pool size.
  */
 export function createAddressAllocator(store: LeaseStore, now: () => number, holdMs: number): AddressAllocator {
-  const holds = new Map<string, { mac: string; until: number }>();
+  const holds = new Map<string, { mac: string; subnet: string; until: number }>();
+  /** The held address of each `subnet|mac`, so a retransmitted DISCOVER finds its offer. */
+  const heldFor = new Map<string, string>();
   const cursors = new Map<string, number>();
+  const macKey = (subnet: string, mac: string): string => `${subnet}|${mac}`;
 
+  const dropHold = (ip: string): void => {
+    const h = holds.get(ip);
+    if (!h) return;
+    holds.delete(ip);
+    const k = macKey(h.subnet, h.mac);
+    if (heldFor.get(k) === ip) heldFor.delete(k);
+  };
   const heldByOther = (ip: string, mac: string): boolean => {
     const h = holds.get(ip);
     if (!h) return false;
-    if (h.until <= now()) { holds.delete(ip); return false; }
+    if (h.until <= now()) { dropHold(ip); return false; }
     return h.mac !== mac;
   };
+  const freeLease = (l: Readonly<Lease> | undefined, mac: string): boolean =>
+    !l || l.expiresAt <= now() || (l.mac === mac && l.state === 'bound');
   const freeFor = async (ip: string, mac: string): Promise<boolean> => {
     if (heldByOther(ip, mac)) return false;
-    const l = await store.getByIp(ip);
-    return !l || l.expiresAt <= now() || (l.mac === mac && l.state === 'bound');
+    const peeked = store.peekByIp?.(ip) ?? 'unknown';
+    return freeLease(peeked === 'unknown' ? await store.getByIp(ip) : peeked, mac);
+  };
+  /** The same answer without a promise per candidate when the store has a loaded in-memory view; undefined when it must be asked. */
+  const freeNow = (ip: string, mac: string): boolean | undefined => {
+    if (heldByOther(ip, mac)) return false;
+    const peeked = store.peekByIp?.(ip) ?? 'unknown';
+    return peeked === 'unknown' ? undefined : freeLease(peeked, mac);
   };
   const hold = (ip: string, r: AllocationRequest): string => {
-    if (r.hold) holds.set(ip, { mac: r.mac, until: now() + holdMs });
+    if (!r.hold) return ip;
+    const k = macKey(r.subnet.cidr, r.mac);
+    const before = heldFor.get(k);
+    if (before !== undefined && before !== ip) dropHold(before); // one offer per MAC and subnet
+    holds.set(ip, { mac: r.mac, subnet: r.subnet.cidr, until: now() + holdMs });
+    heldFor.set(k, ip);
+    return ip;
+  };
+  /** The unexpired address this MAC was offered in this subnet, if it is still free for it. */
+  const offeredTo = async (r: AllocationRequest): Promise<string | undefined> => {
+    const ip = heldFor.get(macKey(r.subnet.cidr, r.mac));
+    if (ip === undefined) return undefined;
+    if (!inPools(ip, r.subnet) || !(await freeFor(ip, r.mac))) { dropHold(ip); return undefined; }
     return ip;
   };
 
@@ -56,18 +89,20 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       if (r.requested && inPools(r.requested, r.subnet) && await freeFor(r.requested, r.mac)) return hold(r.requested, r);
       // A REQUEST for an address we would not give is answered with NAK by the decision; no new pick then.
       if (!r.hold) return undefined;
+      const offered = await offeredTo(r);
+      if (offered !== undefined) return hold(offered, r);
       const size = poolSize(r.subnet);
       let i = cursors.get(r.subnet.cidr) ?? 0;
       for (let n = 0; n < size; n++, i++) {
         const ip = poolAddress(r.subnet, i);
-        if (await freeFor(ip, r.mac)) {
+        if (freeNow(ip, r.mac) ?? await freeFor(ip, r.mac)) {
           cursors.set(r.subnet.cidr, (i + 1) % size);
           return hold(ip, r);
         }
       }
       return undefined;
     },
-    release(ip) { holds.delete(ip); },
+    release(ip) { dropHold(ip); },
     async isClientOf(ip, mac) {
       const h = holds.get(ip);
       if (h && h.until > now() && h.mac === mac) return true;

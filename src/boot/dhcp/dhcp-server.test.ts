@@ -69,6 +69,29 @@ test('full mode: a second MAC is never offered a held or bound address; an exhau
   await server.close();
 });
 
+test('full mode: a retransmitted DISCOVER gets the address already offered, not a second one (RFC 2131 §4.3.1)', async () => {
+  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.101' }] })]);
+  for (let i = 0; i < 5; i++) assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100', `DISCOVER ${i + 1} of MAC 1`);
+  // Five DISCOVERs held one address: the second MAC still gets the other one, then binds it.
+  assert.equal((await exchange(dhcp, request(1, 2)))?.p.yiaddr, '10.0.0.101');
+  assert.equal(summarizeDhcp((await exchange(dhcp, request(3, 2, {}, [ipOption(50, '10.0.0.101')])))!.p).split(' ')[0], 'DHCPACK');
+  // MAC 1 binds its offer; a later DISCOVER from it is offered its lease.
+  assert.equal(summarizeDhcp((await exchange(dhcp, request(3, 1, {}, [ipOption(50, '10.0.0.100')])))!.p).split(' ')[0], 'DHCPACK');
+  assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100');
+  await server.close();
+});
+
+test('full mode: an offer hold lapses after offerHoldSeconds; then another MAC may be offered the address', async () => {
+  let t = 1_000_000;
+  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.100' }] })], { now: () => t });
+  assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100');
+  assert.equal(await exchange(dhcp, request(1, 2)), undefined, 'held for MAC 1: the pool is exhausted for MAC 2');
+  t += defaultDhcpConfig.offerHoldSeconds * 1000 + 1;
+  assert.equal((await exchange(dhcp, request(1, 2)))?.p.yiaddr, '10.0.0.100', 'the hold lapsed');
+  assert.equal(await exchange(dhcp, request(1, 1)), undefined, 'now held for MAC 2');
+  await server.close();
+});
+
 test('full mode: a REQUEST for an address another MAC holds gets a broadcast NAK (RFC 2131 §4.3.2)', async () => {
   const { dhcp, server } = await serve([subnet()]);
   await exchange(dhcp, request(1, 1));

@@ -32,8 +32,9 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
     byMac.set(macKey(l.mac, l.subnet), lease);
   };
   let loaded: Promise<void> | undefined;
+  let ready = false;
   const load = (): Promise<void> => loaded ??= store.list().then(
-    (all) => { for (const l of all) remember(l); },
+    (all) => { for (const l of all) remember(l); ready = true; },
     (err: unknown) => { loaded = undefined; throw err; },
   );
   load().catch(() => { /* the first read retries and reports it */ });
@@ -49,6 +50,7 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
       const l = byIp.get(ip);
       return l && { ...l };
     },
+    peekByIp: (ip) => (ready ? byIp.get(ip) : 'unknown'),
     async putMany(leases, now) {
       await load();
       const results = await store.putMany(leases, now);

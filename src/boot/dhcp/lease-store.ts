@@ -30,6 +30,12 @@ export interface LeaseStore {
   /** Frees `ip` when `mac` holds it (RFC 2131 §4.4.6); a no-op otherwise. */
   release(ip: string, mac: string): Promise<void>;
   list(subnet?: string): Promise<Lease[]>;
+  /**
+   * The lease on `ip` from memory, without I/O or copying (do not change it), when this store
+   * keeps a loaded in-memory view (createLeaseIndex); 'unknown' when the caller must use `getByIp`.
+   * The allocator's pool scan uses it: a nearly full pool means thousands of candidates per offer.
+   */
+  peekByIp?(ip: string): Readonly<Lease> | undefined | 'unknown';
 }
 
 /** An in-memory LeaseStore for tests and `--dev`; same semantics as the SQL one, nothing survives a restart. */
