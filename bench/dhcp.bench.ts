@@ -2,6 +2,9 @@
 // vs dnsmasq vs kea-dhcp4 (memfile), each in its own network namespace,
 // driven by the same perfdhcp run (relayed: giaddr 10.82.0.1, so every server
 // answers by unicast to port 67). Run as root: npx tsx bench/dhcp.bench.ts [seconds] [rounds]
+// Environment: KILN_DHCP_ONLY=kiln,kea (a subset), KILN_DHCP_VERBOSE=1 (perfdhcp's whole
+// report and Kiln's counts), KILN_DHCP_CPU_PROF=DIR (Kiln's CPU profile), KILN_DHCP_NODE_FLAGS
+// ("--max-semi-space-size=32": Node flags for Kiln's process).
 // Rounds interleave the servers (kiln, dnsmasq, kea, kiln, …) and each round
 // starts from empty lease files, so load from elsewhere hits each alike; the
 // table shows the median and the best round of each.
@@ -9,7 +12,7 @@
 // ACK (group commit); Kea memfile appends to its CSV without fsync; dnsmasq
 // rewrites its lease file without fsync.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNetns, type TestNetns } from '../test/support/netns.js';
@@ -21,7 +24,16 @@ const work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-bench-'));
 const SERVER = '10.81.0.1';
 const RELAY = '10.82.0.1';
 
-interface Result { name: string; rate: number; sent: number; acked: number; drops: number }
+interface Result { name: string; rate: number; sent: number; acked: number; drops: number; cpu?: number }
+
+/** CPU seconds (user + system, all threads) the process has used so far (proc(5): fields 14 and 15, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch { return NaN; }
+}
 
 async function waitFor(p: ChildProcess, what: RegExp | number, label: string): Promise<void> {
   if (typeof what === 'number') { await new Promise((r) => setTimeout(r, what)); return; }
@@ -47,6 +59,7 @@ function perfdhcp(name: string): Result {
   } catch (err) {
     out = String((err as { stdout?: string }).stdout ?? ''); // perfdhcp exits 3 when packets were dropped
   }
+  if (process.env['KILN_DHCP_VERBOSE']) process.stderr.write(`--- perfdhcp against ${name}\n${out}\n`);
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
   return {
     name,
@@ -63,7 +76,11 @@ async function run(name: string, start: (ns: TestNetns) => Promise<ChildProcess>
     execFileSync('ip', ['addr', 'add', `${RELAY}/16`, 'dev', ns.hostIf]);
     ns.exec('ip', ['route', 'add', '10.82.0.0/16', 'dev', ns.nsIf]);
     const p = await start(ns);
-    try { return perfdhcp(name); } finally { await stop(p); }
+    const cpu0 = cpuSeconds(p.pid);
+    try {
+      const r = perfdhcp(name);
+      return { ...r, cpu: cpuSeconds(p.pid) - cpu0 };
+    } finally { await stop(p); }
   } finally {
     ns.remove();
   }
@@ -80,8 +97,10 @@ const kiln = async (ns: TestNetns) => {
   writeFileSync(join(work, 'kiln.json'), JSON.stringify({ dhcp: cfg }));
   // KILN_DHCP_CPU_PROF=DIR writes Kiln's CPU profile of each round there.
   const prof = process.env['KILN_DHCP_CPU_PROF'];
-  const p = ns.spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), '--import', 'tsx', 'bench/dhcp-server-process.ts', join(work, 'kiln.json'), join(work, 'kiln.sqlite')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = ns.spawn(process.execPath, [...(process.env['KILN_DHCP_NODE_FLAGS']?.split(' ') ?? []), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), '--import', 'tsx', 'bench/dhcp-server-process.ts', join(work, 'kiln.json'), join(work, 'kiln.sqlite')], { stdio: ['ignore', 'pipe', 'inherit'] });
   await waitFor(p, /ready/, 'kiln');
+  // KILN_DHCP_VERBOSE: Kiln's own counts (printed on SIGTERM) go to stderr.
+  if (process.env['KILN_DHCP_VERBOSE']) p.stdout!.on('data', (d) => process.stderr.write(`kiln: ${d}`));
   return p;
 };
 
@@ -122,25 +141,31 @@ const median = (xs: number[]): number => {
 };
 
 try {
-  const servers: Array<[string, (ns: TestNetns) => Promise<ChildProcess>]> = [['kiln', kiln], ['dnsmasq', dnsmasq], ['kea-dhcp4 (memfile)', kea]];
+  // KILN_DHCP_ONLY=kiln,kea…: run only the servers whose names start with one of these (for profiling; the table then lacks the others).
+  const only = process.env['KILN_DHCP_ONLY']?.split(',');
+  const servers = ([['kiln', kiln], ['dnsmasq', dnsmasq], ['kea-dhcp4 (memfile)', kea]] as Array<[string, (ns: TestNetns) => Promise<ChildProcess>]>)
+    .filter(([n]) => !only || only.some((o) => n.startsWith(o)));
   const all = new Map<string, Result[]>(servers.map(([n]) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     for (const [name, start] of servers) {
       clearLeases();
       const res = await run(name, start);
       all.get(name)!.push(res);
-      console.error(`round ${r + 1}/${rounds} ${name.padEnd(20)} ${res.rate.toFixed(0)} DORA/s (sent ${res.sent}, ACKed ${res.acked})`);
+      console.error(`round ${r + 1}/${rounds} ${name.padEnd(20)} ${res.rate.toFixed(0)} DORA/s (sent ${res.sent}, ACKed ${res.acked}; server CPU ${res.cpu?.toFixed(1)} s)`);
     }
   }
   const med = (name: string) => median(all.get(name)!.map((x) => x.rate));
   const best = (name: string) => Math.max(...all.get(name)!.map((x) => x.rate));
-  const kMed = med('kiln'), kBest = best('kiln');
+  const kMed = all.has('kiln') ? med('kiln') : NaN, kBest = all.has('kiln') ? best('kiln') : NaN;
   console.log(`\nDHCPv4 DORA/s, perfdhcp relayed (20 000/s offered), ${seconds} s per run, ${rounds} interleaved rounds, ${(await import('node:os')).cpus().length} cores\n`);
   console.log('server               median     best   rounds                      kiln/x (median)  kiln/x (best)');
   for (const [name] of servers) {
     const rates = all.get(name)!.map((x) => x.rate.toFixed(0)).join(' / ');
     console.log(`${name.padEnd(20)} ${med(name).toFixed(0).padStart(7)} ${best(name).toFixed(0).padStart(8)}   ${rates.padEnd(28)}${(kMed / med(name)).toFixed(2).padStart(8)}${(kBest / best(name)).toFixed(2).padStart(15)}`);
   }
+  // What each server's exchanges cost: its own CPU (all threads) per 1000 completed DORA, median of the rounds.
+  // On a shared 2-core machine a server that uses less CPU also leaves more to perfdhcp.
+  console.log('\nserver CPU per 1000 DORA (ms, median): ' + servers.map(([name]) => `${name} ${median(all.get(name)!.map((x) => (x.cpu ?? NaN) / (x.rate * seconds) * 1e6)).toFixed(0)}`).join(', '));
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
