@@ -78,7 +78,15 @@ async function run(name: string, start: (ns: TestNetns) => Promise<ChildProcess>
     const p = await start(ns);
     const cpu0 = cpuSeconds(p.pid);
     try {
+      const udp = (inNs: boolean): string => {
+        const snmp = inNs ? ns.exec('cat', ['/proc/net/snmp']) : readFileSync('/proc/net/snmp', 'utf8');
+        const [head, vals] = snmp.split('\n').filter((l) => l.startsWith('Udp:'));
+        const h = head!.split(' '), v = vals!.split(' ');
+        return ['InDatagrams', 'RcvbufErrors'].map((k) => `${k} ${v[h.indexOf(k)]}`).join(', ');
+      };
+      const before = process.env['KILN_DHCP_VERBOSE'] ? [udp(true), udp(false)] : [];
       const r = perfdhcp(name);
+      if (before.length) process.stderr.write(`UDP counters, server namespace: ${before[0]} -> ${udp(true)}; perfdhcp side: ${before[1]} -> ${udp(false)}\n`);
       return { ...r, cpu: cpuSeconds(p.pid) - cpu0 };
     } finally { await stop(p); }
   } finally {
