@@ -22,6 +22,15 @@ export interface AddressAllocator {
 }
 
 /**
+ * Pool candidates one offer may examine. Scanning a whole exhausted /16
+ * blocked the event loop for milliseconds per DISCOVER, so a flood of
+ * DISCOVERs against a full pool could starve everything else. The cursor
+ * keeps its place, so the next DISCOVERs continue where this one stopped;
+ * pools up to this size are still scanned whole.
+ */
+export const POOL_SCAN_BUDGET = 4096;
+
+/**
  * Order: the host's reservation; the MAC's current lease; the address the
  * client asks for when it is free in the pool (RFC 2131 §4.3.1); the address
  * already offered to this MAC (a retransmitted DISCOVER gets the same offer,
@@ -93,13 +102,14 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       if (offered !== undefined) return hold(offered, r);
       const size = poolSize(r.subnet);
       let i = cursors.get(r.subnet.cidr) ?? 0;
-      for (let n = 0; n < size; n++, i++) {
+      for (let n = 0; n < Math.min(size, POOL_SCAN_BUDGET); n++, i++) {
         const ip = poolAddress(r.subnet, i);
         if (freeNow(ip, r.mac) ?? await freeFor(ip, r.mac)) {
           cursors.set(r.subnet.cidr, (i + 1) % size);
           return hold(ip, r);
         }
       }
+      cursors.set(r.subnet.cidr, i % size);
       return undefined;
     },
     release(ip) { dropHold(ip); },

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startDhcpServer, type DhcpBackend, type DhcpHost } from './dhcp-server.js';
 import { createMemorySocket, type MemorySocket } from './dhcp-socket.js';
 import { createBrokenLeaseStore, createMemoryLeaseStore, type LeaseStore } from './lease-store.js';
+import { POOL_SCAN_BUDGET } from './address-allocator.js';
 import { defaultDhcpConfig, type DhcpConfig, type DhcpSubnet } from './dhcp-config.js';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
 import { ipOption, textOption, uintOption } from '../../protocols/dhcp4/options.js';
@@ -89,6 +90,23 @@ test('full mode: an offer hold lapses after offerHoldSeconds; then another MAC m
   t += defaultDhcpConfig.offerHoldSeconds * 1000 + 1;
   assert.equal((await exchange(dhcp, request(1, 2)))?.p.yiaddr, '10.0.0.100', 'the hold lapsed');
   assert.equal(await exchange(dhcp, request(1, 1)), undefined, 'now held for MAC 2');
+  await server.close();
+});
+
+test('full mode: an offer examines at most POOL_SCAN_BUDGET pool addresses; later DISCOVERs continue where it stopped', async () => {
+  // 10 000 addresses, all bound but the last: a whole scan per DISCOVER would block the loop on a full pool.
+  const leases = createMemoryLeaseStore();
+  const pool = { start: '10.0.0.0', end: '10.0.39.15' }; // 10 000 addresses
+  await leases.putMany(Array.from({ length: 9999 }, (_, i) => ({
+    ip: `10.0.${Math.floor(i / 256)}.${i % 256}`, mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+    subnet: '10.0.0.0/16', expiresAt: Date.now() + 3_600_000, state: 'bound' as const,
+  })), Date.now());
+  const { dhcp, server } = await serve([subnet({ cidr: '10.0.0.0/16', pools: [pool] })], { leases });
+  const answers: Array<string | undefined> = [];
+  for (let k = 0; k < 3; k++) answers.push((await exchange(dhcp, request(1, 1)))?.p.yiaddr);
+  // 4096 candidates, then the next 4096, then the rest, where the one free address is.
+  assert.ok(POOL_SCAN_BUDGET === 4096);
+  assert.deepEqual(answers, [undefined, undefined, '10.0.39.15']);
   await server.close();
 });
 
