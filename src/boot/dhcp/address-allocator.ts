@@ -61,17 +61,14 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
   };
   const freeLease = (l: Readonly<Lease> | undefined, mac: string): boolean =>
     !l || l.expiresAt <= now() || (l.mac === mac && l.state === 'bound');
-  const freeFor = async (ip: string, mac: string): Promise<boolean> => {
-    if (heldByOther(ip, mac)) return false;
-    const peeked = store.peekByIp?.(ip) ?? 'unknown';
-    return freeLease(peeked === 'unknown' ? await store.getByIp(ip) : peeked, mac);
-  };
-  /** The same answer without a promise per candidate when the store has a loaded in-memory view; undefined when it must be asked. */
+  /** Whether `ip` is free for `mac`, from the holds and the store's in-memory view; undefined when the store must be asked. */
   const freeNow = (ip: string, mac: string): boolean | undefined => {
     if (heldByOther(ip, mac)) return false;
     const peeked = store.peekByIp?.(ip) ?? 'unknown';
     return peeked === 'unknown' ? undefined : freeLease(peeked, mac);
   };
+  const freeFor = async (ip: string, mac: string): Promise<boolean> =>
+    freeNow(ip, mac) ?? freeLease(await store.getByIp(ip), mac);
   const hold = (ip: string, r: AllocationRequest): string => {
     if (!r.hold) return ip;
     const k = macKey(r.subnet.cidr, r.mac);
@@ -104,7 +101,8 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       let i = cursors.get(r.subnet.cidr) ?? 0;
       for (let n = 0; n < Math.min(size, POOL_SCAN_BUDGET); n++, i++) {
         const ip = poolAddress(r.subnet, i);
-        if (freeNow(ip, r.mac) ?? await freeFor(ip, r.mac)) {
+        // No promise per candidate when the answer is in memory: a nearly full pool means thousands of candidates.
+        if (freeNow(ip, r.mac) ?? freeLease(await store.getByIp(ip), r.mac)) {
           cursors.set(r.subnet.cidr, (i + 1) % size);
           return hold(ip, r);
         }
