@@ -7,6 +7,8 @@ import type { Logger as PinoLogger } from 'pino';
 import { KilnError } from '../error/kiln-error.js';
 import { installAuth, type Authenticators, type RouteEntry } from './auth-hook.js';
 import { sendError } from './error-reply.js';
+import { installBoundsKeyword } from './json-bounds.js';
+import { installJsonBodyParser } from './json-body.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -42,7 +44,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
   const lenient = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true, strict: false });
   addFormats(strict);
   addFormats(lenient);
+  installBoundsKeyword(strict);
+  installBoundsKeyword(lenient);
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+  // Bodies are bounded in size (bodyLimit) and nesting depth before they are parsed.
+  installJsonBodyParser(app);
   const routes: RouteEntry[] = [];
   installAuth(app, deps.auth, routes);
   const onResponse = deps.onResponse;

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
+import { bounded, variablesBounds } from '../api/json-bounds.js';
 import { actorOf } from '../auth/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import { HostReply } from '../inventory/host-schemas.js';
@@ -11,7 +12,7 @@ import type { DeployService } from './deploy-service.js';
 const Params = Type.Object({ host: Type.String() });
 const DeployBody = Type.Object({
   profile: Type.Optional(Type.String({ minLength: 1, description: "default: the host's profile" })),
-  variables: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'profile variables for this deploy (override host labels var.<name>)' })),
+  variables: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { ...bounded(variablesBounds), description: 'profile variables for this deploy (override host labels var.<name>)' })),
   reuse: Type.Optional(Type.Boolean({ description: 're-install with exactly the files of the last deployment' })),
   dryRun: Type.Optional(Type.Boolean({ description: 'render and return what the host would get; change nothing' })),
   reason: Type.Optional(Type.String({ maxLength: 500 })),

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { bounded, optionsBounds } from '../api/json-bounds.js';
 import { hostStates } from './lifecycle.js';
 
 const StateSchema = Type.Union(hostStates.map((s) => Type.Literal(s)));
@@ -16,7 +17,7 @@ export const BmcInputSchema = Type.Object({
   address: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
   username: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
   password: Type.Optional(Type.Union([Type.String({ maxLength: 256, description: 'write-only: stored encrypted, never returned' }), Type.Null()])),
-  options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  options: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), bounded(optionsBounds))),
 }, { additionalProperties: false });
 
 export const HostCreateBody = Type.Object({

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { actorOf, type Principal } from '../auth/role.js';
+import { bounded, factsBounds } from '../api/json-bounds.js';
 import { KilnError } from '../error/kiln-error.js';
 import { getCurrentDeployment } from '../deploy/deployment.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -33,7 +34,7 @@ export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>
     config: { access: 'public' },
     schema: {
       tags: ['node'], summary: 'Discovery report: enrols a new host (credential returned once) or updates an enrolled one (credential required)',
-      body: Type.Object({ facts: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
+      body: Type.Object({ facts: Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), bounded(factsBounds)) }, { additionalProperties: false }),
       response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.Optional(Type.String()) }) },
     },
   }, async (req) => {
@@ -46,7 +47,7 @@ export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>
     config: { access: 'public' },
     schema: {
       tags: ['node'], summary: 'Installer enrolment: issues a credential once after a deploy armed it',
-      body: Type.Object({ mac: Type.String() }, { additionalProperties: false }),
+      body: Type.Object({ mac: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
       response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.String() }) },
     },
   }, async (req) => node.enrol(normalizeMac((req.body as { mac: string }).mac, '/mac'), nodeSource(req)));

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { bounded, optionsBounds } from '../api/json-bounds.js';
 
 // Request and response schemas of the power routes (STYLE 7: separate).
 const Reason = Type.Optional(Type.String({ maxLength: 500, description: 'why (recorded in the events)' }));
@@ -34,7 +35,7 @@ export const EnlistBody = Type.Object({
   address: Type.String({ minLength: 1, maxLength: 255 }),
   username: Type.Optional(Type.String({ maxLength: 128 })),
   password: Type.Optional(Type.String({ maxLength: 256, description: 'write-only: sealed into each host, never returned' })),
-  options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  options: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), bounded(optionsBounds))),
   reason: Reason,
 }, { additionalProperties: false });
 export type EnlistBody = Static<typeof EnlistBody>;
