@@ -34,7 +34,7 @@ function view(h: StoredHost): Host {
 }
 
 /** Hosts and their audit log. Every mutation and its event commit in one transaction. */
-export function createInventoryService(deps: InventoryDeps) {
+function createInventoryCore(deps: InventoryDeps) {
   const { db, seal } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
@@ -56,7 +56,9 @@ export function createInventoryService(deps: InventoryDeps) {
     return h;
   }
 
+  // A service built over an open transaction (see `inTransaction`) writes into it; Kysely has no nested transactions.
   async function change<T>(fn: (trx: Kysely<any>, at: string) => Promise<T>): Promise<T> {
+    if (db.isTransaction) return fn(db, now());
     return db.transaction().execute((trx) => fn(trx, now()));
   }
 
@@ -163,6 +165,26 @@ export function createInventoryService(deps: InventoryDeps) {
       await appendEvent(db, e, now());
     },
     listEvents: (f: EventFilter): Promise<KilnEvent[]> => listEvents(db, f),
+  };
+}
+
+/** The inventory operations a transaction-bound service offers (all but `inTransaction`). */
+export type InventoryOps = ReturnType<typeof createInventoryCore>;
+
+/** Hosts and their audit log. Every mutation and its event commit in one transaction. */
+export function createInventoryService(deps: InventoryDeps) {
+  return {
+    ...createInventoryCore(deps),
+    /**
+     * Runs `fn` in one transaction with inventory operations bound to it:
+     * every change `fn` makes through them (and through `trx`) commits
+     * together or not at all. On SQLite (one connection) `fn` must not use the
+     * outer service or database meanwhile: that would wait forever.
+     */
+    async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<any>) => Promise<T>): Promise<T> {
+      if (deps.db.isTransaction) return fn(createInventoryCore(deps), deps.db);
+      return deps.db.transaction().execute((trx) => fn(createInventoryCore({ ...deps, db: trx }), trx));
+    },
   };
 }
 

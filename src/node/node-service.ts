@@ -3,7 +3,8 @@ import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import { formatHardwareDiff, hardwareDiff, hardwareHash } from '../inventory/hardware-hash.js';
 import type { Host } from '../inventory/host.js';
-import type { InventoryService } from '../inventory/inventory-service.js';
+import type { InventoryOps, InventoryService } from '../inventory/inventory-service.js';
+import type { DiscoveryPolicy } from '../boot/discovery-policy.js';
 import { parseMac, type Mac } from '../inventory/mac.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
@@ -30,6 +31,8 @@ export interface NodeServiceDeps {
   failureLimit?: number;
   /** The MAC holding a DHCP lease on `ip` (from the DHCP server), so a node on another host's address is refused. */
   leaseOwner?: (ip: string) => Promise<Mac | null>;
+  /** Who may enrol: unknown MACs, and only from the address Kiln leased to the MAC (default: admits everyone). */
+  discovery?: DiscoveryPolicy;
 }
 
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {});
@@ -53,15 +56,25 @@ export function createNodeService(deps: NodeServiceDeps) {
     if (wait > 0) throw new KilnError('rate_limited', `too many failed node credential attempts from ${source.ip}; retry in ${wait} s`, { details: { retryAfter: wait } });
   }
 
-  async function issue(host: Host, reason: string, source: NodeSource): Promise<string> {
+  /** Issues a credential inside the caller's transaction `trx` (the trust row and its event commit with the rest). */
+  async function issueIn(trx: Kysely<any>, host: Host, reason: string, source: NodeSource): Promise<string> {
     const { secret, hash } = createNodeCredential();
     const at = now().toISOString();
-    await db.transaction().execute(async (trx) => {
-      const t = await getNodeTrust(trx, host.id);
-      await putNodeTrust(trx, { ...t, credentialHash: hash, issuedAt: at, revokedAt: null, armed: false, armedReason: null, lastIp: source.ip, lastSeenAt: at });
-      await appendEvent(trx, { actor: `node:${host.name}`, kind: 'node.enrolled', hostId: host.id, subject: host.name, message: `node credential issued to ${host.name} (${reason})`, data: { ip: source.ip } }, at);
-    });
+    const t = await getNodeTrust(trx, host.id);
+    await putNodeTrust(trx, { ...t, credentialHash: hash, issuedAt: at, revokedAt: null, armed: false, armedReason: null, lastIp: source.ip, lastSeenAt: at });
+    await appendEvent(trx, { actor: `node:${host.name}`, kind: 'node.enrolled', hostId: host.id, subject: host.name, message: `node credential issued to ${host.name} (${reason})`, data: { ip: source.ip } }, at);
     return secret;
+  }
+
+  /** Refuses (and records) an enrolment the discovery policy does not allow: unknown MAC, or a source address Kiln did not lease to the MAC. */
+  async function admitEnrolment(mac: Mac, source: NodeSource, host: Host | null): Promise<void> {
+    if (!deps.discovery) return;
+    const bySource = await deps.discovery.checkSource(mac, source.ip, 'node', host);
+    const a = bySource.ok && !host ? deps.discovery.admitUnknown(mac, { via: 'node', ip: source.ip }) : bySource;
+    if (!a.ok) {
+      failures.fail(source.ip);
+      throw new KilnError(a.code, a.reason);
+    }
   }
 
   function bootMacOf(facts: Record<string, unknown>): Mac {
@@ -79,14 +92,39 @@ export function createNodeService(deps: NodeServiceDeps) {
   }
 
   /** Applies the first matching rule on a host's first facts: name, profile, tags. */
-  async function applyRules(host: Host, facts: Record<string, unknown>): Promise<Host> {
-    const rule = selectRule(await listRules(db), facts);
+  async function applyRules(inv: InventoryOps, trx: Kysely<any>, host: Host, facts: Record<string, unknown>): Promise<Host> {
+    const rule = selectRule(await listRules(trx), facts);
     if (!rule) return host;
     const name = rule.assign.name ? expandName(rule.assign.name, facts) : undefined;
-    const updated = await inventory.updateHost(host.id, {
+    const updated = await inv.updateHost(host.id, {
       name, profile: rule.assign.profile, tags: rule.assign.tags ? [...new Set([...host.tags, ...rule.assign.tags])] : undefined,
     }, { actor: 'system', reason: `rule ${rule.name}` });
     return updated;
+  }
+
+  /**
+   * Stores a discovery report inside the caller's transaction: records a diff
+   * when the hardware hash changes, moves new/discovering hosts to ready, and
+   * applies rules on the first facts.
+   */
+  async function report(inv: InventoryOps, trx: Kysely<any>, start: Host, facts: Record<string, unknown>, credential: string | undefined): Promise<{ hostId: string; name: string; credential?: string }> {
+    let host = start;
+    const firstFacts = Object.keys(host.facts).length === 0;
+    const hash = hardwareHash(facts);
+    if (host.hardwareHash && host.hardwareHash !== hash) {
+      const diff = hardwareDiff(host.facts, facts);
+      await inv.recordEvent({ actor: `node:${host.name}`, kind: 'host.hardware_changed', hostId: host.id, subject: host.name,
+        message: `hardware of ${host.name} changed (${host.hardwareHash} → ${hash}):\n${formatHardwareDiff(diff)}`, before: { hardwareHash: host.hardwareHash }, after: { hardwareHash: hash }, data: { diff } });
+    }
+    const changed = !!host.hardwareHash && host.hardwareHash !== hash;
+    const firmware = facts['firmware'] === 'uefi' || facts['firmware'] === 'bios' ? facts['firmware'] : host.firmware;
+    const extra = { facts, hardwareHash: hash, needsAttention: host.needsAttention || changed, firmware };
+    const actor = `node:${host.name}`;
+    if (host.state === 'new') host = await inv.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
+    if (host.state === 'discovering') host = await inv.transition(host.id, 'ready', { actor, reason: 'facts received', extra });
+    else host = await inv.recordFacts(host.id, extra, actor);
+    if (firstFacts) host = await applyRules(inv, trx, host, facts);
+    return { hostId: host.id, name: host.name, ...(credential ? { credential } : {}) };
   }
 
   return {
@@ -116,36 +154,28 @@ export function createNodeService(deps: NodeServiceDeps) {
     async discover(facts: Record<string, unknown>, source: NodeSource, bearer: string | null): Promise<{ hostId: string; name: string; credential?: string }> {
       checkRate(source);
       const mac = bootMacOf(facts);
-      let host = await inventory.findHostByMac(mac);
-      if (!host) {
-        host = await inventory.createHost({ name: `node-${mac.replace(/:/g, '')}`, nics: nicsOf(facts, mac) }, { actor: `node@${source.ip}`, reason: 'unknown MAC reported facts' });
-      }
-      const trust = await getNodeTrust(db, host.id);
-      let credential: string | undefined;
       if (bearer) {
+        // The credential is checked before anything is written: a bad one creates nothing.
         const p = await this.authenticate(bearer, { ...source, claimedMac: mac });
-        if (p.kind !== 'node' || p.hostId !== host.id) return refuse('node.credential_refused', `credential presented for ${host.name} belongs to another host`, source, host, 'credential_invalid');
-      } else if (trust.armed) {
-        credential = await issue(host, trust.armedReason ?? 'first discovery', source);
-      } else {
-        return refuse('node.enrol_refused', `${host.name} (${mac}) is already enrolled; a node must present its credential, or an operator must run \`kiln host rearm ${host.name}\``, source, host, 'enrolment_closed');
+        const host = await inventory.findHostByMac(mac);
+        if (!host || p.kind !== 'node' || p.hostId !== host.id) return refuse('node.credential_refused', `credential presented for MAC ${mac} belongs to another host`, source, host, 'credential_invalid');
+        return inventory.inTransaction((inv, trx) => report(inv, trx, host, facts, undefined));
       }
-      const firstFacts = Object.keys(host.facts).length === 0;
-      const hash = hardwareHash(facts);
-      if (host.hardwareHash && host.hardwareHash !== hash) {
-        const diff = hardwareDiff(host.facts, facts);
-        await inventory.recordEvent({ actor: `node:${host.name}`, kind: 'host.hardware_changed', hostId: host.id, subject: host.name,
-          message: `hardware of ${host.name} changed (${host.hardwareHash} → ${hash}):\n${formatHardwareDiff(diff)}`, before: { hardwareHash: host.hardwareHash }, after: { hardwareHash: hash }, data: { diff } });
+      const known = await inventory.findHostByMac(mac);
+      await admitEnrolment(mac, source, known);
+      // One transaction: host, credential, state, facts and their events commit together, or nothing does.
+      const out = await inventory.inTransaction(async (inv, trx) => {
+        const host = await inv.findHostByMac(mac)
+          ?? await inv.createHost({ name: `node-${mac.replace(/:/g, '')}`, nics: nicsOf(facts, mac) }, { actor: `node@${source.ip}`, reason: 'unknown MAC reported facts' });
+        const trust = await getNodeTrust(trx, host.id);
+        if (!trust.armed) return { closed: host };
+        const credential = await issueIn(trx, host, trust.armedReason ?? 'first discovery', source);
+        return report(inv, trx, host, facts, credential);
+      });
+      if ('closed' in out) {
+        return refuse('node.enrol_refused', `${out.closed.name} (${mac}) is already enrolled; a node must present its credential, or an operator must run \`kiln host rearm ${out.closed.name}\``, source, out.closed, 'enrolment_closed');
       }
-      const changed = !!host.hardwareHash && host.hardwareHash !== hash;
-      const firmware = facts['firmware'] === 'uefi' || facts['firmware'] === 'bios' ? facts['firmware'] : host.firmware;
-      const extra = { facts, hardwareHash: hash, needsAttention: host.needsAttention || changed, firmware };
-      const actor = `node:${host.name}`;
-      if (host.state === 'new') host = await inventory.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
-      if (host.state === 'discovering') host = await inventory.transition(host.id, 'ready', { actor, reason: 'facts received', extra });
-      else host = await inventory.recordFacts(host.id, extra, actor);
-      if (firstFacts) host = await applyRules(host, facts);
-      return { hostId: host.id, name: host.name, ...(credential ? { credential } : {}) };
+      return out;
     },
 
     /** Issues a credential to an armed host (installers, after a deploy armed it). */
@@ -153,16 +183,17 @@ export function createNodeService(deps: NodeServiceDeps) {
       checkRate(source);
       const host = await inventory.findHostByMac(mac);
       if (!host) return refuse('node.enrol_refused', `enrolment refused: no host has MAC ${mac}`, source, null, 'enrolment_closed');
+      await admitEnrolment(mac, source, host);
       const trust = await getNodeTrust(db, host.id);
       if (!trust.armed) return refuse('node.enrol_refused', `enrolment refused for ${host.name}: already enrolled and not re-armed (deploy or \`kiln host rearm ${host.name}\`)`, source, host, 'enrolment_closed');
-      const credential = await issue(host, trust.armedReason ?? 'armed', source);
+      const credential = await db.transaction().execute((trx) => issueIn(trx, host, trust.armedReason ?? 'armed', source));
       return { hostId: host.id, name: host.name, credential };
     },
 
     /** Replaces the calling node's credential with a new one (returned once); the old one stops working at once. */
     async rotate(p: Principal & { kind: 'node' }, source: NodeSource): Promise<{ credential: string }> {
       const host = await inventory.getHost(p.hostId);
-      return { credential: await issue(host, 'rotated by the node', source) };
+      return { credential: await db.transaction().execute((trx) => issueIn(trx, host, 'rotated by the node', source)) };
     },
 
     /** Arms (or disarms) the next enrolment of a host; used by deploy and `kiln host rearm`. */
