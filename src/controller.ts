@@ -17,6 +17,7 @@ import { hostStates } from './inventory/lifecycle.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { createBootService } from './boot/http/boot-service.js';
+import { createDiscoveryPolicy, type DiscoverySettings, type ServedSubnet } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { nodeImageRoutes, profileFilesRoutes } from './boot/http/profile-files-routes.js';
 import { tokenRoutes } from './auth/routes.js';
@@ -74,6 +75,8 @@ export interface ControllerDeps {
   secretsNeedTls?: boolean;
   /** Extra route plugins (boot files, power) added by `main`. */
   extraPlugins?: DomainPlugin[];
+  /** Discovery policy settings and the subnets Kiln's DHCP serves (empty: DHCP off); default: auto, 1000 per subnet per minute, DHCP off. */
+  discovery?: { settings: DiscoverySettings; subnets: readonly ServedSubnet[] };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -87,7 +90,12 @@ export async function createController(deps: ControllerDeps) {
   const inventory = createInventoryService({ db, seal: deps.seal, open: deps.open, log: log.child({ domain: 'inventory' }), now: deps.now });
   const tokens = createTokenService({ db, log: log.child({ domain: 'auth' }), now: deps.now });
   const users = createUserService({ db, tokens, log: log.child({ domain: 'auth' }), now: deps.now });
-  const node = createNodeService({ db, inventory, log: log.child({ domain: 'node' }), now: deps.now, failureLimit: deps.nodeRateLimit, leaseOwner: deps.leaseOwner });
+  const discovery = createDiscoveryPolicy({
+    settings: deps.discovery?.settings ?? { mode: 'auto', allow: [], perSubnetPerMinute: 1000, bootSourceRanges: [] },
+    subnets: deps.discovery?.subnets ?? [], leaseOwner: deps.leaseOwner ?? (async () => null),
+    record: (e) => inventory.recordEvent(e), log: log.child({ domain: 'discovery' }), now: deps.now ? () => deps.now!().getTime() : undefined,
+  });
+  const node = createNodeService({ db, inventory, log: log.child({ domain: 'node' }), now: deps.now, failureLimit: deps.nodeRateLimit, leaseOwner: deps.leaseOwner, discovery });
   const secrets = createSecretsService({ db, now: deps.now });
   const ssh = createSshService({ db, ca: deps.sshCa, inventory, domain: deps.site.domain, hostValidityDays: deps.sshHostValidityDays ?? 365, now: deps.now });
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
@@ -96,7 +104,7 @@ export async function createController(deps: ControllerDeps) {
   const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
-  const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
+  const boot = createBootService({ db, inventory, discovery, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
   const bootFiles: DomainPlugin[] = [
@@ -137,7 +145,7 @@ export async function createController(deps: ControllerDeps) {
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, images, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power, metrics };
+  return { app, db, images, inventory, tokens, users, boot, discovery, node, secrets, ssh, profiles, deploy, power, metrics };
 }
 
 /** The controller's type, for tests and `main`. */

@@ -5,7 +5,9 @@ import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
 import type { Config } from './config/load.js';
-import { startNetworkServers, type NetworkServers } from './boot/network-servers.js';
+import { parseSection, startNetworkServers, type NetworkServers } from './boot/network-servers.js';
+import { DhcpConfigSchema, type DhcpConfig } from './boot/dhcp/dhcp-config.js';
+import { splitList, type DiscoveryMode } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { createController } from './controller.js';
 import { buildDiscoveryImage } from './discovery/build-discovery-image.js';
@@ -95,7 +97,13 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
     closers.push(() => build.settled);
     const nodeImage = build.get;
     let network: NetworkServers | null = null;
+    // The subnets Kiln's DHCP serves, read here (before any server starts) for the discovery policy's source check.
+    const dhcpView = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, config.sections['dhcp'], { serverAddress: publicHost, httpBase: baseUrl });
     const controller = await createController({
+      discovery: {
+        settings: { mode: String(v['discovery']) as DiscoveryMode, allow: splitList(v['discovery-allow'] as string | undefined), perSubnetPerMinute: Number(v['discovery-limit']), bootSourceRanges: splitList(v['boot-source-ranges'] as string | undefined) },
+        subnets: dhcpView.enabled ? dhcpView.subnets.map((s) => ({ cidr: s.cidr, mode: s.mode })) : [],
+      },
       db: store.db, log, httpLogger: pinoLog, bodyLimit: Number(v['body-limit']), nodeRateLimit: Number(v['node-rate-limit']),
       sshCa: trust.sshCa, profilesDir: String(v['profiles-dir']), site: siteOf(config.sections['site']),
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
@@ -130,7 +138,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       closers.push(() => new Promise<void>((r) => { tls.closeAllConnections(); tls.close(() => r()); }));
       log.info({ address: apiUrl, fingerprint: trust.server.fingerprint }, 'HTTPS API listening (pin this fingerprint: KILN_CA_FINGERPRINT)');
     }
-    network = await startNetworkServers({ db: store.db, sqlite: store.sqlite, inventory: controller.inventory, log, sections: config.sections, publicHost, baseUrl, ipxeDir: String(v['ipxe-dir']), signal: abort.signal, metrics: controller.metrics });
+    network = await startNetworkServers({ db: store.db, sqlite: store.sqlite, inventory: controller.inventory, log, sections: config.sections, publicHost, baseUrl, ipxeDir: String(v['ipxe-dir']), signal: abort.signal, metrics: controller.metrics, discovery: controller.discovery });
     closers.push(() => network!.close());
     log.info({ address, dataDir }, 'kiln controller listening');
     return { address, adminToken, stop };

@@ -16,6 +16,7 @@ import { TftpConfigSchema, type TftpConfig } from './tftp/tftp-config.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/router-advertiser.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { DiscoveryPolicy } from './discovery-policy.js';
 
 /** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
 export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
@@ -25,8 +26,8 @@ export function parseSection<T>(name: string, schema: TSchema, raw: unknown, def
   return value as T;
 }
 
-/** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts. */
-export function inventoryDhcpBackend(inventory: InventoryService, log: Logger, lookup: HostByMacLookup = (m) => inventory.findHostByMac(m)): DhcpBackend {
+/** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts when the discovery policy admits them (else they get no reply). */
+export function inventoryDhcpBackend(inventory: InventoryService, log: Logger, lookup: HostByMacLookup = (m) => inventory.findHostByMac(m), discovery?: DiscoveryPolicy): DhcpBackend {
   // MACs whose host is being created: a client's retransmissions (and its REQUEST) during the insert add no second attempt.
   const creating = new Set<string>();
   return {
@@ -37,7 +38,9 @@ export function inventoryDhcpBackend(inventory: InventoryService, log: Logger, l
     },
     onUnknownMac(mac, info) {
       const m = parseMac(mac);
-      if (!m || creating.has(m)) return;
+      if (!m) return;
+      if (creating.has(m)) return;
+      if (discovery && !discovery.admitUnknown(m, { via: 'dhcp', subnet: info.subnet }).ok) return false;
       creating.add(m);
       inventory.createHost({ name: `node-${m.replace(/:/g, '')}`, nics: [{ mac: m, name: null, boot: true }] }, { actor: 'dhcp', reason: `unknown MAC network-booted on ${info.subnet}` })
         .then((h) => log.info({ mac: m, host: h.name }, 'unknown MAC network-booted: host created'))
@@ -61,7 +64,7 @@ export interface NetworkServers {
  */
 export async function startNetworkServers(opts: {
   db: Kysely<any>; sqlite?: BetterSqlite3.Database | undefined; inventory: InventoryService; log: Logger; sections: Readonly<Record<string, unknown>>;
-  publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal; metrics?: Metrics;
+  publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal; metrics?: Metrics; discovery?: DiscoveryPolicy;
 }): Promise<NetworkServers> {
   const dhcp = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], { serverAddress: opts.publicHost, httpBase: opts.baseUrl });
   const tftp = parseSection<TftpConfig>('tftp', TftpConfigSchema, opts.sections['tftp'], { enabled: dhcp.enabled, root: opts.ipxeDir });
@@ -89,7 +92,7 @@ export async function startNetworkServers(opts: {
     if (dhcp.enabled) {
       const sqliteLookup = opts.sqlite && !opts.sqlite.memory ? openSqliteHostByMacReader(opts.sqlite.name) : null;
       closeLookup = () => sqliteLookup?.close();
-      dhcpServer = await startDhcpServer({ config: dhcp, backend: inventoryDhcpBackend(opts.inventory, opts.log, sqliteLookup?.lookup), leases, log: opts.log.child({ domain: 'dhcp' }), signal: opts.signal });
+      dhcpServer = await startDhcpServer({ config: dhcp, backend: inventoryDhcpBackend(opts.inventory, opts.log, sqliteLookup?.lookup, opts.discovery), leases, log: opts.log.child({ domain: 'dhcp' }), signal: opts.signal });
       const d = dhcpServer;
       opts.metrics?.watchDhcp(() => d.stats);
       opts.log.info({ subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode}`) }, 'DHCP serving');

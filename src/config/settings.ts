@@ -1,3 +1,5 @@
+import { checkAllowList, checkCidrList, discoveryModes } from '../boot/discovery-policy.js';
+
 /**
  * Every top-level setting of `kiln serve`: its type, default and help. The
  * flag is `--<name>`, the environment variable `KILN_<NAME>` with dashes as
@@ -37,6 +39,10 @@ export const settings: readonly SettingSpec[] = [
   { name: 'tls-key-file', type: 'string', default: undefined, help: 'Operator-supplied PEM private key for the HTTPS API.' },
   { name: 'node-image', type: 'enum', values: ['auto', 'off'], default: 'auto', help: 'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not.' },
   { name: 'node-image-args', type: 'string', default: 'console=tty0 console=ttyS0,115200', help: 'Extra kernel arguments for Kiln\'s node image (discovery, image writer, wipe).' },
+  { name: 'discovery', type: 'enum', values: discoveryModes, default: 'auto', help: 'Which unknown MACs that network-boot become hosts: auto (every one), allow-list (only those matching discovery-allow), off (none: unknown MACs get no DHCP reply, no script, no enrolment).' },
+  { name: 'discovery-allow', type: 'string', default: undefined, check: checkAllowList, help: 'For discovery allow-list: MACs, OUIs (first three octets) and subnets (CIDR) whose unknown machines may become hosts, separated by commas.' },
+  { name: 'discovery-limit', type: 'integer', default: 1000, min: 1, max: 1000000, help: 'Unknown MACs that may become hosts per subnet per minute; past it they are refused (and retry) until the next minute.' },
+  { name: 'boot-source-ranges', type: 'string', default: undefined, check: checkCidrList, help: 'CIDRs (NAT relays, HTTP proxies) from which per-host boot scripts and enrolments are answered without a Kiln lease on the source address, separated by commas.' },
   { name: 'node-rate-limit', type: 'integer', default: 20, min: 1, max: 100000, help: 'Failed node-credential attempts allowed per source address per minute.' },
   { name: 'power-poll-interval', type: 'integer', default: 300, min: 0, max: 86400, help: 'Seconds between power-state polls of every host with a BMC (drift is recorded as a power.drift event); 0 disables polling.' },
   { name: 'power-timeout', type: 'integer', default: 60, min: 1, max: 3600, help: 'Hard limit, in seconds, on one BMC operation (power, boot device, status, enlistment); past it the call fails with bmc_timeout.' },

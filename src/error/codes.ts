@@ -30,6 +30,7 @@ export const errorCodes = {
   // node trust
   credential_invalid: { status: 401, doc: 'The node credential is missing, revoked or belongs to another host; the attempt is recorded as an event.' },
   enrolment_closed: { status: 403, doc: 'This host is already enrolled; an operator must re-arm it (`kiln host rearm`) before it can enrol again.' },
+  discovery_refused: { status: 403, doc: 'The discovery policy refused this machine: an unknown MAC under `discovery: off` or not in `discovery-allow`, or a boot script or enrolment asked from an address Kiln did not lease to that MAC (see `boot-source-ranges`); the refusal is recorded.' },
   tls_pin_mismatch: { status: 502, doc: 'The server\'s TLS certificate does not match the pinned fingerprint; check that you reach the right controller, then pin the fingerprint `kiln serve` prints.' },
   // catch-all
   internal: { status: 500, doc: 'An unexpected error; the `id` matches a log line with the details. Please report it.' },

@@ -63,7 +63,10 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
       tftp: { enabled: true, ...(o.tftpNice !== undefined ? { nativeNice: o.tftpNice } : {}) },
     }));
     serve = ns.spawn(process.execPath, [...(o.nodeFlags ?? []), kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', '0.0.0.0:8080', '--tls-listen', '',
-      '--public-url', STORM_HTTP, '--power-poll-interval', '0', '--node-image', o.nodeImage ? 'auto' : 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--public-url', STORM_HTTP, '--power-poll-interval', '0',
+      // The simulated fleet fetches scripts and reports from the root end of the veth, not from its leased
+      // addresses: to Kiln it is one NAT in front of every machine, declared as such (docs/security.md).
+      '--boot-source-ranges', '10.90.0.254/32', '--node-image', o.nodeImage ? 'auto' : 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
     if (o.logFile) file = createWriteStream(o.logFile);
     const take = (d: Buffer) => { log = (log + d).slice(-200_000); file?.write(d); };
     serve.stdout!.on('data', take);

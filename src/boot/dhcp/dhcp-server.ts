@@ -26,8 +26,11 @@ export interface DhcpHost {
 /** The server's narrow view of the inventory. Called once per request; must not throw for unknown MACs (return null). */
 export interface DhcpBackend {
   findHostByMac(mac: string): Promise<DhcpHost | null>;
-  /** Called (not awaited) for a network-booting MAC Kiln does not know, e.g. to enrol it as a `new` host. */
-  onUnknownMac?(mac: string, info: { subnet: string; vendorClass?: string | undefined; uuid?: string | undefined }): void;
+  /**
+   * Called for a network-booting MAC Kiln does not know, e.g. to enrol it as a `new` host (not awaited).
+   * Returning false means the discovery policy refuses the MAC: it gets no reply at all.
+   */
+  onUnknownMac?(mac: string, info: { subnet: string; vendorClass?: string | undefined; uuid?: string | undefined }): boolean | void;
 }
 
 /** Everything `startDhcpServer` needs. `sockets` and `ports` are for tests (a socket list stands for per-interface sockets); `now` is ms since the epoch. */
@@ -88,7 +91,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         return;
       }
       const host = subnet.mode === 'off' ? null : await backend.findHostByMac(mac);
-      if (!host && subnet.mode !== 'off') backend.onUnknownMac?.(mac, { subnet: subnet.cidr });
+      if (!host && subnet.mode !== 'off' && backend.onUnknownMac?.(mac, { subnet: subnet.cidr }) === false) {
+        stats.ignored++;
+        log.debug({ ...fields }, 'dhcp: unknown MAC refused by the discovery policy');
+        return;
+      }
       await afterSideEffects(req, messageType, mac, subnet);
       const address = await addressFor(req, messageType, mac, subnet, host);
       const d = decideDhcp({

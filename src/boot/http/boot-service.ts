@@ -1,10 +1,12 @@
 import type { Kysely } from 'kysely';
 import { getCurrentDeployment } from '../../deploy/deployment.js';
+import { isConflict, KilnError } from '../../error/kiln-error.js';
 import type { InventoryService } from '../../inventory/inventory-service.js';
 import { parseMac } from '../../inventory/mac.js';
 import type { Logger } from '../../log/logger.js';
 import { silentLogger } from '../../log/logger.js';
 import { formatChainScript, formatWaitScript } from '../../protocols/ipxe/script.js';
+import { openDiscoveryPolicy, type DiscoveryPolicy } from '../discovery-policy.js';
 import { renderHostScript, type NodeImage } from './host-script.js';
 
 /** What the firmware sent in the per-host script URL, as received (unvalidated). */
@@ -23,16 +25,34 @@ export interface BootServiceDeps {
   nodeImageArgs?: string;
   retryDelaySeconds?: number;
   log?: Logger;
+  /** Which unknown MACs become hosts, and from which address a host's script is answered (default: everyone, anywhere). */
+  discovery?: DiscoveryPolicy;
 }
+
+/** Hosts whose last recorded boot stage is remembered (older ones are forgotten first; a forgotten host records its next fetch). */
+const STAGES_REMEMBERED = 100_000;
 
 /**
  * The HTTP boot backend: the chain script, and each host's script by state.
- * An unknown MAC becomes a `new` host sent to discovery; every script served
- * is an event (`boot.script`), so the host's timeline shows each fetch.
+ * An unknown MAC becomes a `new` host sent to discovery when the discovery
+ * policy admits it; a script is answered only to an address the policy
+ * accepts for the MAC. Boots are recorded, not fetches: a `boot.script`
+ * event when a host's boot stage (state, action, deployment) changes, not
+ * on every repeated fetch of the same script.
  */
 export function createBootService(deps: BootServiceDeps) {
   const log = deps.log ?? silentLogger;
   const delay = deps.retryDelaySeconds ?? 10;
+  const discovery = deps.discovery ?? openDiscoveryPolicy();
+  const lastStage = new Map<string, string>();
+  /** True when this stage of the host differs from the last one recorded (and remembers it). */
+  const stageChanged = (hostId: string, stage: string): boolean => {
+    if (lastStage.get(hostId) === stage) return false;
+    lastStage.delete(hostId);
+    if (lastStage.size >= STAGES_REMEMBERED) lastStage.delete(lastStage.keys().next().value!);
+    lastStage.set(hostId, stage);
+    return true;
+  };
   return {
     chainScript: () => formatChainScript(`${deps.baseUrl()}/boot/host.ipxe`, delay),
 
@@ -47,10 +67,21 @@ export function createBootService(deps: BootServiceDeps) {
         return formatWaitScript(`no valid MAC in the request (got "${String(q.mac ?? '').slice(0, 40)}"); the chain script sends \${net0/mac}`, retry);
       }
       let host = await deps.inventory.findHostByMac(mac);
+      // Checked before any write: the source address, then (for an unknown MAC) the discovery policy.
+      const source = await discovery.checkSource(mac, sourceIp, 'http', host);
+      if (!source.ok) throw new KilnError(source.code, source.reason);
       if (!host) {
-        host = await deps.inventory.createHost({ name: `node-${mac.replace(/:/g, '')}`, nics: [{ mac, name: null, boot: true }], firmware: platform === 'efi' ? 'uefi' : 'bios' },
-          { actor: `boot@${sourceIp}`, reason: 'unknown MAC network-booted' });
-        log.info({ mac, host: host.name, ip: sourceIp }, 'unknown MAC network-booted: host created');
+        const admitted = discovery.admitUnknown(mac, { via: 'http', ip: sourceIp });
+        if (!admitted.ok) throw new KilnError(admitted.code, admitted.reason);
+        try {
+          host = await deps.inventory.createHost({ name: `node-${mac.replace(/:/g, '')}`, nics: [{ mac, name: null, boot: true }], firmware: platform === 'efi' ? 'uefi' : 'bios' },
+            { actor: `boot@${sourceIp}`, reason: 'unknown MAC network-booted' });
+          log.info({ mac, host: host.name, ip: sourceIp }, 'unknown MAC network-booted: host created');
+        } catch (err) {
+          // DHCP (or a parallel fetch) created it meanwhile.
+          host = isConflict(err) ? await deps.inventory.findHostByMac(mac) : null;
+          if (!host) throw err;
+        }
       }
       if (host.state === 'new' && deps.nodeImage()) {
         host = await deps.inventory.transition(host.id, 'discovering', { actor: `boot@${sourceIp}`, reason: 'booting the discovery image' });
@@ -58,6 +89,10 @@ export function createBootService(deps: BootServiceDeps) {
       const deployment = host.state === 'deploying' ? await getCurrentDeployment(deps.db, host.id) : null;
       const script = renderHostScript({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
       const action = script.match(/^echo Kiln: (.*)$/m)?.[1] ?? '';
+      if (!stageChanged(host.id, `${host.state}\n${deployment?.id ?? ''}\n${deployment?.status ?? ''}\n${action}\n${platform}`)) {
+        log.debug({ mac, host: host.name, ip: sourceIp, state: host.state }, 'served per-host iPXE script again (same boot stage: no event)');
+        return script;
+      }
       await deps.inventory.recordEvent({ actor: `boot@${sourceIp}`, kind: 'boot.script', hostId: host.id, subject: host.name,
         message: `${host.name} (${mac}) fetched its iPXE script from ${sourceIp}: ${action}`, data: { mac, ip: sourceIp, platform, arch, uuid: q.uuid ?? null, state: host.state } });
       log.info({ mac, host: host.name, ip: sourceIp, platform, arch, state: host.state }, 'served per-host iPXE script');
