@@ -103,6 +103,7 @@ describe('discovery policy over HTTP boot and the node API', () => {
       assert.equal(refused.length, 3);
       assert.deepEqual(refused.map((e) => e.data['ip']).sort(), ['10.5.0.11', '10.5.0.12', '192.0.2.7']);
       assert.equal((await script(c, macA, '10.5.0.10')).statusCode, 200, 'the leased address');
+      assert.equal((await script(c, macA, '::ffff:10.5.0.10')).statusCode, 200, 'the leased address as a dual-stack listener reports it');
       assert.equal((await script(c, '52:54:00:1e:00:03', '10.6.0.40')).statusCode, 200, 'a declared boot source range');
       assert.equal((await script(c, '52:54:00:1e:00:04', '10.9.0.40')).statusCode, 200, 'a proxy-mode subnet: Kiln has no lease there');
       const enrol = await discover(c, macA, '10.5.0.10');

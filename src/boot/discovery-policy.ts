@@ -191,8 +191,10 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
      * in a proxy-mode subnet, or when Kiln's DHCP is off. A refusal is logged
      * and recorded (once a minute per MAC and address).
      */
-    async checkSource(mac: Mac, ip: string, via: 'http' | 'node', host: { id: string; name: string } | null): Promise<Admission> {
+    async checkSource(mac: Mac, source: string, via: 'http' | 'node', host: { id: string; name: string } | null): Promise<Admission> {
       if (served.length === 0) return { ok: true };
+      // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; leases are keyed by the IPv4 text.
+      const ip = addr(source)?.toString() ?? source;
       if (sources.some((s) => inRange(ip, s.range))) return { ok: true };
       const s = subnetOf(ip);
       if (s?.mode === 'proxy') return { ok: true };
