@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { createTestController, type TestController } from '../../test/support/controller.js';
+import { BOUNDS_KEYWORD } from './json-bounds.js';
 import { depthExceededAt } from './json-body.js';
 
 // Item: a deep JSON body answered 500 (a stack overflow after validation) and
@@ -78,6 +79,36 @@ describe('deep JSON bodies on every route', () => {
       assert.equal(r.statusCode, 400, r.body);
       assert.equal(r.json().error.code, 'validation_failed');
     }
+  });
+
+  it('every string, list, map and free-form value in every request body schema has a bound', () => {
+    const doc = c.app.swagger() as { paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: unknown }> } }>> };
+    const loose: string[] = [];
+    const walk = (s: Record<string, any>, path: string, inBounds: boolean): void => {
+      const bounded = inBounds || s[BOUNDS_KEYWORD] !== undefined;
+      for (const k of ['anyOf', 'oneOf', 'allOf'] as const) for (const x of s[k] ?? []) walk(x, path, bounded);
+      if (s.type === 'string' && s.maxLength === undefined && !s.enum && s.const === undefined) loose.push(`${path}: string without maxLength`);
+      if (s.type === 'array') {
+        if (s.maxItems === undefined) loose.push(`${path}: list without maxItems`);
+        if (s.items) walk(s.items, `${path}[]`, bounded);
+      }
+      if (s.type === 'object') {
+        const open = s.patternProperties || (s.additionalProperties && typeof s.additionalProperties === 'object');
+        if (open && s.maxProperties === undefined) loose.push(`${path}: map without maxProperties`);
+        for (const [k, v] of Object.entries(s.properties ?? {})) walk(v as Record<string, any>, `${path}.${k}`, bounded);
+        for (const v of Object.values(s.patternProperties ?? {})) walk(v as Record<string, any>, `${path}.*`, bounded);
+      }
+      if (s.type === undefined && !s.anyOf && !s.oneOf && !s.allOf && !s.enum && s.const === undefined && !bounded) loose.push(`${path}: free-form value without ${BOUNDS_KEYWORD}`);
+    };
+    let bodies = 0;
+    for (const [p, ops] of Object.entries(doc.paths)) {
+      for (const [m, op] of Object.entries(ops)) {
+        const schema = op.requestBody?.content?.['application/json']?.schema as Record<string, any> | undefined;
+        if (schema) { bodies++; walk(schema, `${m.toUpperCase()} ${p}`, false); }
+      }
+    }
+    assert.ok(bodies >= 20, `only ${bodies} body schemas`);
+    assert.deepEqual(loose, []);
   });
 
   it('the depth scan skips brackets inside strings and escapes', () => {

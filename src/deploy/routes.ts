@@ -11,7 +11,7 @@ import type { DeployService } from './deploy-service.js';
 
 const Params = Type.Object({ host: Type.String() });
 const DeployBody = Type.Object({
-  profile: Type.Optional(Type.String({ minLength: 1, description: "default: the host's profile" })),
+  profile: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "default: the host's profile" })),
   variables: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { ...bounded(variablesBounds), description: 'profile variables for this deploy (override host labels var.<name>)' })),
   reuse: Type.Optional(Type.Boolean({ description: 're-install with exactly the files of the last deployment' })),
   dryRun: Type.Optional(Type.Boolean({ description: 'render and return what the host would get; change nothing' })),

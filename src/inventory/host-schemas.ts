@@ -4,10 +4,10 @@ import { hostStates } from './lifecycle.js';
 
 const StateSchema = Type.Union(hostStates.map((s) => Type.Literal(s)));
 const Firmware = Type.Union([Type.Literal('bios'), Type.Literal('uefi'), Type.Null()]);
-const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.\\-/]{1,63}$' }), Type.String({ maxLength: 255 }));
+const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.\\-/]{1,63}$' }), Type.String({ maxLength: 255 }), { maxProperties: 256 });
 
 export const NicInput = Type.Object({
-  mac: Type.String({ description: 'MAC address in any common notation; stored as aa:bb:cc:dd:ee:ff' }),
+  mac: Type.String({ maxLength: 64, description: 'MAC address in any common notation; stored as aa:bb:cc:dd:ee:ff' }),
   name: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
   boot: Type.Optional(Type.Boolean({ description: 'the NIC the host network-boots from (exactly one)' })),
 }, { additionalProperties: false });
@@ -23,7 +23,7 @@ export const BmcInputSchema = Type.Object({
 export const HostCreateBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 253 }),
   nics: Type.Optional(Type.Array(NicInput, { maxItems: 64 })),
-  tags: Type.Optional(Type.Array(Type.String(), { maxItems: 64 })),
+  tags: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: 64 })),
   labels: Type.Optional(Labels),
   profile: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
   firmware: Type.Optional(Firmware),
@@ -36,7 +36,7 @@ export type HostCreateBody = Static<typeof HostCreateBody>;
 export const HostPatchBody = Type.Object({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
   nics: Type.Optional(Type.Array(NicInput, { maxItems: 64 })),
-  tags: Type.Optional(Type.Array(Type.String(), { maxItems: 64 })),
+  tags: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: 64 })),
   labels: Type.Optional(Labels),
   profile: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
   firmware: Type.Optional(Firmware),

@@ -21,7 +21,7 @@ export const BootDeviceBody = Type.Object({
 export type BootDeviceBody = Static<typeof BootDeviceBody>;
 
 export const BatchBody = Type.Object({
-  hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 1000, uniqueItems: true, description: 'host ids or names' }),
+  hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 1000, uniqueItems: true, description: 'host ids or names' }),
   action: Type.Literal('on'),
   staggerMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000, default: 2000, description: 'host i starts no earlier than i × staggerMs' })),
   maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),

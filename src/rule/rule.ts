@@ -2,9 +2,9 @@ import { Type, type Static } from '@sinclair/typebox';
 
 /** What a rule matches in the facts; every given condition must hold. */
 export const RuleMatch = Type.Object({
-  vendor: Type.Optional(Type.String({ description: 'DMI system vendor, exact (case-insensitive)' })),
-  product: Type.Optional(Type.String({ description: 'DMI product name, exact (case-insensitive)' })),
-  macPrefix: Type.Optional(Type.String({ pattern: '^([0-9a-fA-F]{2}[:-]){0,5}[0-9a-fA-F]{2}$', description: 'boot MAC prefix such as 52:54:00' })),
+  vendor: Type.Optional(Type.String({ maxLength: 255, description: 'DMI system vendor, exact (case-insensitive)' })),
+  product: Type.Optional(Type.String({ maxLength: 255, description: 'DMI product name, exact (case-insensitive)' })),
+  macPrefix: Type.Optional(Type.String({ maxLength: 17, pattern: '^([0-9a-fA-F]{2}[:-]){0,5}[0-9a-fA-F]{2}$', description: 'boot MAC prefix such as 52:54:00' })),
   memoryGiBAtLeast: Type.Optional(Type.Number({ minimum: 0 })),
   cpuCountAtLeast: Type.Optional(Type.Integer({ minimum: 0 })),
   diskCount: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -14,9 +14,9 @@ export const RuleMatch = Type.Object({
 
 /** What a matching rule assigns. `name` may use {mac} (12 hex digits), {serial}, {vendor}, {product}, {uuid}. */
 export const RuleAssign = Type.Object({
-  profile: Type.Optional(Type.String({ minLength: 1 })),
+  profile: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  tags: Type.Optional(Type.Array(Type.String(), { maxItems: 32 })),
+  tags: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: 32 })),
 }, { additionalProperties: false });
 
 export const RuleBody = Type.Object({

@@ -28,16 +28,16 @@ export const sshRoutes: FastifyPluginAsync<{ ssh: SshService; inventory: Invento
     const h = (req.query as { host?: string }).host;
     return { items: await ssh.list(h ? (await inventory.getHost(h)).id : undefined) };
   });
-  app.post('/ssh/certificates/:serial/revoke', { config: { access: 'operator' }, schema: { tags: ['ssh'], summary: 'Revoke one certificate', params: Type.Object({ serial: Type.Integer({ minimum: 1 }) }), body: Type.Object({ reason: Type.Optional(Type.String()) }, { additionalProperties: false }) } }, async (req) => ({
+  app.post('/ssh/certificates/:serial/revoke', { config: { access: 'operator' }, schema: { tags: ['ssh'], summary: 'Revoke one certificate', params: Type.Object({ serial: Type.Integer({ minimum: 1 }) }), body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }) } }, async (req) => ({
     revoked: await ssh.revoke({ serial: (req.params as { serial: number }).serial }, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked'),
   }));
-  app.post('/hosts/:host/ssh/revoke', { config: { access: 'operator' }, schema: { tags: ['ssh'], summary: "Revoke every certificate of a host", params: Type.Object({ host: Type.String() }), body: Type.Object({ reason: Type.Optional(Type.String()) }, { additionalProperties: false }) } }, async (req) => {
+  app.post('/hosts/:host/ssh/revoke', { config: { access: 'operator' }, schema: { tags: ['ssh'], summary: "Revoke every certificate of a host", params: Type.Object({ host: Type.String() }), body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }) } }, async (req) => {
     const h = await inventory.getHost((req.params as { host: string }).host);
     return { revoked: await ssh.revoke({ hostId: h.id }, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked') };
   });
   app.post('/ssh/user-certificates', {
     config: { access: 'operator' },
-    schema: { tags: ['ssh'], summary: 'Sign an operator\'s public key as a user certificate', body: Type.Object({ publicKey: Type.String({ maxLength: 16384 }), principals: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 32 }), validHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 8760, default: 8 })) }, { additionalProperties: false }) },
+    schema: { tags: ['ssh'], summary: 'Sign an operator\'s public key as a user certificate', body: Type.Object({ publicKey: Type.String({ maxLength: 16384 }), principals: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { minItems: 1, maxItems: 32 }), validHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 8760, default: 8 })) }, { additionalProperties: false }) },
   }, async (req) => {
     const b = req.body as { publicKey: string; principals: string[]; validHours?: number };
     return { certificate: await ssh.signUserKey(b.publicKey, b.principals, b.validHours ?? 8, actorOf(req.principal)) };
