@@ -8,13 +8,14 @@
 // served-files.int.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { createTestController } from '../../test/support/controller.js';
 import { createServedTree, traversalTftpNames, traversalUrlTails } from '../../test/support/served-roots.js';
+import { defaultBootFiles } from './boot-decision.js';
 import { checkServedName, createServedRoot } from './served-path.js';
 import { createDirectorySource } from './tftp/directory-source.js';
 import { resolveTftpPath } from './tftp/tftp-path.js';
@@ -198,4 +199,20 @@ test('profile loader: a link in any profile subdirectory, the profile itself, or
   const l = await loadProfiles(linkedDir);
   assert.equal(l.profiles.size, 0);
   assert.deepEqual(l.errors[0]!.issues.map((i) => [i.path, i.code]), [['linked/_snippets:1:1', 'symlink']]);
+});
+
+test("Debian's /usr/lib/ipxe under the rule: the named ipxe.efi link out of it and the *.rom links inside it are served, ipxe.lkrn -> /boot is not", { skip: existsSync('/usr/lib/ipxe/ipxe.efi') ? false : "needs Debian's ipxe package" }, async () => {
+  const root = createServedRoot('/usr/lib/ipxe', { linkedFiles: Object.values(defaultBootFiles) });
+  for (const name of ['ipxe.efi', 'undionly.kpxe', '82540em.rom', 'qemu/pxe-e1000.rom']) {
+    const r = await root.resolve(name);
+    assert.ok(r.ok, `${name}: ${'reason' in r ? r.reason : ''}`);
+  }
+  const lkrn = await root.resolve('ipxe.lkrn');
+  assert.ok(!lkrn.ok && lkrn.reason.includes('outside'), 'a link out of the root that is not a configured boot file');
+  // TFTP gives the same answers (the one rule).
+  const tftp = await createDirectorySource('/usr/lib/ipxe', { bootFiles: Object.values(defaultBootFiles) });
+  const efi = await tftp('ipxe.efi', { address: '127.0.0.1', port: 1 });
+  assert.ok('file' in efi);
+  await efi.file.close();
+  assert.equal(((await tftp('ipxe.lkrn', { address: '127.0.0.1', port: 1 })) as { error: string }).error, 'access_violation');
 });
