@@ -8,6 +8,7 @@ import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import { buildApp, type DomainPlugin } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
+import { defaultBootFiles } from './boot/boot-decision.js';
 import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
 import { bootRoutes } from './boot/http/boot-routes.js';
 import { leaseRoutes } from './boot/dhcp/lease-routes.js';
@@ -70,7 +71,7 @@ export interface ControllerDeps {
   /** Power queue limits and extra drivers (tests, `--dev`'s fake); defaults when absent. */
   powerConfig?: Partial<HostPowerConfig>;
   /** Boot files: Debian's iPXE binaries, and Kiln's node image (null until built). */
-  boot?: { ipxeDir?: string; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string; cacheBytes?: number };
+  boot?: { ipxeDir?: string; ipxeBootFiles?: readonly string[]; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string; cacheBytes?: number };
   /** Refuse node secret fetches over plain HTTP (default true; in-process tests without TLS turn it off). */
   secretsNeedTls?: boolean;
   /** Extra route plugins (boot files, power) added by `main`. */
@@ -110,7 +111,7 @@ export async function createController(deps: ControllerDeps) {
   const bootFiles: DomainPlugin[] = [
     { plugin: bootRoutes, options: { boot }, prefix: '' },
     { plugin: profileFilesRoutes, options: { profiles, cache }, prefix: '' },
-    ...(deps.boot?.ipxeDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.ipxeDir, urlPrefix: '/ipxe/', cache }, prefix: '' }] : []),
+    ...(deps.boot?.ipxeDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.ipxeDir, urlPrefix: '/ipxe/', cache, linkedFiles: deps.boot.ipxeBootFiles ?? Object.values(defaultBootFiles) }, prefix: '' }] : []),
     ...(deps.boot?.imagesDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' }] : []),
     { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
   ];

@@ -5,7 +5,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
 import type { Config } from './config/load.js';
-import { parseSection, startNetworkServers, type NetworkServers } from './boot/network-servers.js';
+import { configuredBootFiles, parseSection, startNetworkServers, type NetworkServers } from './boot/network-servers.js';
 import { DhcpConfigSchema, type DhcpConfig } from './boot/dhcp/dhcp-config.js';
 import { splitList, type DiscoveryMode } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
@@ -111,7 +111,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },
       boot: {
-        ipxeDir: String(v['ipxe-dir']), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
+        ipxeDir: String(v['ipxe-dir']), ipxeBootFiles: configuredBootFiles(config.sections), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
         nodeImage, cacheBytes: Number(v['http-cache-mib']) * 1024 * 1024,
       },
     });

@@ -33,10 +33,13 @@ export function toKilnError(err: unknown): KilnError {
   return new KilnError('internal', 'internal error; the id matches a line in the controller log', { cause: err });
 }
 
-/** The documented error body: `{ error: { code, message, id, issues? } }`. */
-export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+/**
+ * The documented error body: `{ error: { code, message, id, issues? } }`.
+ * `quiet`: log a client error at debug (boot-file probes); `internal` stays at error.
+ */
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown, quiet?: 'debug'): FastifyReply {
   const k = toKilnError(err);
-  const level = k.code === 'internal' ? 'error' : k.httpStatus >= 500 ? 'warn' : 'info';
+  const level = k.code === 'internal' ? 'error' : k.httpStatus >= 500 ? 'warn' : quiet ?? 'info';
   request.log[level]({ errorId: k.id, code: k.code, err: k.code === 'internal' ? err : undefined, msg: k.message }, 'request failed');
   if (k.code === 'rate_limited' && !reply.getHeader('retry-after')) reply.header('retry-after', '60');
   return reply.status(k.httpStatus).type('application/json').send({

@@ -17,6 +17,7 @@ import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/router-advertiser.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DiscoveryPolicy } from './discovery-policy.js';
+import { defaultBootFiles } from './boot-decision.js';
 
 /** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
 export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
@@ -24,6 +25,16 @@ export function parseSection<T>(name: string, schema: TSchema, raw: unknown, def
   const issues: ErrorIssue[] = [...Value.Errors(schema, value)].map((e) => ({ path: `${name}${e.path.replace(/\//g, '.')}`, code: 'bad_value', message: `${name}${e.path.replace(/\//g, '.')}: ${e.message}` }));
   if (issues.length) throw new KilnError('config_invalid', `invalid configuration:\n  ${issues.map((i) => i.message).join('\n  ')}`, { issues });
   return value as T;
+}
+
+/**
+ * The boot file names DHCP hands out (`dhcp.bootFiles`, defaults when unset):
+ * the only names HTTP `/ipxe/` and TFTP serve through a symlink out of the
+ * iPXE directory (served-path.ts).
+ */
+export function configuredBootFiles(sections: Readonly<Record<string, unknown>>): string[] {
+  const raw = (sections['dhcp'] as { bootFiles?: Record<string, unknown> } | undefined)?.bootFiles;
+  return Object.values({ ...defaultBootFiles, ...(raw && typeof raw === 'object' ? raw : {}) }).filter((v): v is string => typeof v === 'string');
 }
 
 /** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts when the discovery policy admits them (else they get no reply). */

@@ -18,6 +18,7 @@ export const errorCodes = {
   illegal_transition: { status: 409, doc: 'The host cannot move from its current lifecycle state to the requested one; the message lists the allowed next states.' },
   precondition_failed: { status: 412, doc: 'The resource changed since you read it; re-read it and retry with the new version.' },
   payload_too_large: { status: 413, doc: 'The request body is larger than the configured limit.' },
+  range_not_satisfiable: { status: 416, doc: 'The Range header asks for bytes outside the file; `Content-Range` gives its length.' },
   // configuration and dependencies
   config_invalid: { status: 500, doc: 'A configuration setting is invalid; the message names the setting and the accepted values.' },
   store_unavailable: { status: 503, doc: 'The inventory database cannot be reached; check `--database-url` and that the server is running.' },

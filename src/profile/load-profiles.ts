@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import { silentLogger, type Logger } from '../log/logger.js';
@@ -6,15 +6,20 @@ import { createSandbox, parseTemplate } from '../template/sandbox.js';
 import { templateIssue } from '../template/template-error.js';
 import type { LoadedProfile } from './loaded-profile.js';
 import { loadProfile, type SharedSnippets } from './load-profile.js';
+import { maxTextFileBytes, readRegularText, symlinkIssue } from './read-profile-dir.js';
 import type { ProfileValidation } from './profile-summary.js';
 
 /** Name of the directory of shared snippets inside the profiles directory. */
 export const sharedSnippetsDir = '_snippets';
 
-/** Names of profile directories under `dir` (sorted; `_snippets` and dot-dirs excluded). */
+/**
+ * Names of profile directories under `dir` (sorted; `_snippets` and dot-dirs
+ * excluded). A symlink is listed too, so that loading it fails with an issue
+ * naming it rather than the profile silently missing.
+ */
 export async function listProfiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && !e.name.startsWith('_')).map((e) => e.name).sort();
+  return entries.filter((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.startsWith('.') && !e.name.startsWith('_')).map((e) => e.name).sort();
 }
 
 /** Reads and syntax-checks `<dir>/_snippets/`; a missing directory means no shared snippets. */
@@ -22,13 +27,21 @@ export async function loadSharedSnippets(dir: string): Promise<{ shared: SharedS
   const sdir = join(dir, sharedSnippetsDir);
   const displayDir = `${basename(dir)}/${sharedSnippetsDir}`;
   const texts = new Map<string, string>();
-  const names = await readdir(sdir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return [] as string[]; throw err; });
-  for (const name of names.sort()) {
-    if (name.startsWith('.') || !(await stat(join(sdir, name))).isFile()) continue;
-    texts.set(name, await readFile(join(sdir, name), 'utf8'));
-  }
-  const sandbox = createSandbox(new Map());
   const issues: ErrorIssue[] = [];
+  // lstat, never stat: a link here (or `_snippets` itself being one) could render any file the controller can read into an install file.
+  const dirStat = await lstat(sdir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err; });
+  if (dirStat?.isSymbolicLink()) return { shared: { texts, displayDir }, issues: [symlinkIssue(displayDir)] };
+  const entries = dirStat ? await readdir(sdir, { withFileTypes: true }) : [];
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isSymbolicLink()) { issues.push(symlinkIssue(`${displayDir}/${e.name}`)); continue; }
+    if (!e.isFile()) continue;
+    const text = await readRegularText(join(sdir, e.name), maxTextFileBytes);
+    if (text === null) issues.push({ path: `${displayDir}/${e.name}:1:1`, code: 'too_large', message: `larger than ${maxTextFileBytes} bytes` });
+    else texts.set(e.name, text);
+  }
+  if (issues.length > 0) return { shared: { texts, displayDir }, issues };
+  const sandbox = createSandbox(new Map());
   for (const [name, text] of texts) {
     try { parseTemplate(sandbox, text, name); } catch (err) {
       issues.push(templateIssue(err, name, (_p, line, col) => `${displayDir}/${name}:${line}:${col}`));

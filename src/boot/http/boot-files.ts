@@ -5,8 +5,9 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import { createServedRoot } from '../served-path.js';
 import type { BootFileCache } from './boot-file-cache.js';
-import { sendBootFile } from './send-boot-file.js';
+import { installBootFileErrors, sendBootFile } from './send-boot-file.js';
 
 /** Options of `bootFilesPlugin`; `root` must be an absolute directory path. */
 export interface BootFilesOptions {
@@ -18,6 +19,12 @@ export interface BootFilesOptions {
   urlPrefix?: string;
   /** Whole-file memory cache for plain GETs (boot-file-cache.ts); absent: every request streams from disk. */
   cache?: BootFileCache | undefined;
+  /**
+   * Exact names served even through a symlink out of `root`: the configured
+   * boot files (Debian links /usr/lib/ipxe/ipxe.efi to /boot/ipxe.efi); the
+   * same list TFTP gets (served-path.ts). @default []
+   */
+  linkedFiles?: readonly string[];
 }
 
 /**
@@ -29,9 +36,13 @@ export interface BootFilesOptions {
 const READ_CHUNK_BYTES = 256 << 10;
 
 /**
- * Registers the static route. Paths are confined to `root` by @fastify/static
- * (`..` is rejected); dot files are not served and there are no directory
- * listings. Caching headers: ETag and Last-Modified, no max-age (files change on deploy).
+ * Registers the static route. Names go through the rule every served root
+ * shares (served-path.ts, also TFTP's): no `..`, dotfile, backslash, `%` or
+ * control character, and the real path stays inside `root` (symlinks inside
+ * it are followed, links out of it refused unless named in `linkedFiles`).
+ * Every refusal is a 404 with Kiln's error body, logged at debug. No
+ * directory listings. Caching headers: ETag and Last-Modified, no max-age
+ * (files change on deploy).
  */
 export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app: FastifyInstance, opts: BootFilesOptions) => {
   // `serve: false`: @fastify/static only decorates reply.sendFile here; the
@@ -51,8 +62,10 @@ export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app:
   // @fastify/send passes highWaterMark to fs.createReadStream (lib/send.js); its typings omit it.
   const sendOptions = { highWaterMark: READ_CHUNK_BYTES } as Parameters<FastifyReply['sendFile']>[2];
   const prefix = opts.urlPrefix ?? '/boot/';
+  const root = createServedRoot(opts.root, { linkedFiles: opts.linkedFiles ?? [] });
+  installBootFileErrors(app, prefix);
   app.get(`${prefix}*`, { config: { access: 'public' }, schema: { hide: true } }, (req, reply) => {
     const rel = (req.params as { '*': string })['*'];
-    return sendBootFile(req, reply, opts.root, rel, { cache: opts.cache, cacheControl: false, sendOptions });
+    return sendBootFile(req, reply, root, rel, { cache: opts.cache, cacheControl: false, sendOptions, where: prefix });
   });
 };

@@ -2,31 +2,59 @@ import type { FastifyPluginAsync } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { KilnError } from '../../error/kiln-error.js';
 import type { ProfileCatalog } from '../../profile/profile-catalog.js';
+import { createServedRoot, type ServedRoot } from '../served-path.js';
 import type { BootFileCache } from './boot-file-cache.js';
-import { sendBootFile } from './send-boot-file.js';
+import { installBootFileErrors, noBootFile, sendBootFile } from './send-boot-file.js';
+
+/** One served root per directory, kept while the directory is in use (a profile reload gives a new LoadedProfile, same dir). */
+function rootsByDir(): (dir: string) => ServedRoot {
+  const roots = new Map<string, ServedRoot>();
+  return (dir) => {
+    let r = roots.get(dir);
+    if (!r) {
+      if (roots.size >= 1024) roots.clear();
+      r = createServedRoot(dir);
+      roots.set(dir, r);
+    }
+    return r;
+  };
+}
 
 /**
  * `/boot/profiles/<profile>/<path>`: a profile's own boot files (kernels,
  * initrds kept in its directory). Only files the loaded profile lists as
- * boot files are served; templates, scripts and snippets never are.
+ * boot files are served (regular files; a profile holding a link is refused
+ * at load); templates, scripts and snippets never are. Each request also
+ * passes the served-path rule (served-path.ts), so a file swapped for a link
+ * after load is not followed out of the profile.
  */
 export const profileFilesRoutes: FastifyPluginAsync<{ profiles: ProfileCatalog; cache?: BootFileCache | undefined }> = async (app, { profiles, cache }) => {
   await app.register(fastifyStatic, { root: '/', serve: false, dotfiles: 'deny', acceptRanges: true, etag: true, index: false, list: false });
+  installBootFileErrors(app, '/boot/profiles/');
+  const rootOf = rootsByDir();
   app.get('/boot/profiles/:profile/*', { config: { access: 'public' }, schema: { hide: true } }, async (req, reply) => {
     const { profile: name, '*': rel } = req.params as { profile: string; '*': string };
+    const where = `/boot/profiles/${name}/`;
     const p = profiles.get(name);
-    if (!p || !p.bootFiles.has(rel)) throw new KilnError('not_found', `no boot file ${rel} in profile ${name}`);
-    return sendBootFile(req, reply, p.dir, rel, { cache, cacheControl: true });
+    if (!p) throw noBootFile(req, '/boot/profiles/', `${name}/${rel}`, 'no such profile loaded');
+    if (!p.bootFiles.has(rel)) throw noBootFile(req, where, rel, 'not a boot file of the loaded profile');
+    return sendBootFile(req, reply, rootOf(p.dir), rel, { cache, cacheControl: true, where });
   });
 };
 
 /** `/boot/kiln/<arch>/<file>`: Kiln's node image (vmlinuz, initrd.img), looked up at each request so a build after start is served. */
 export const nodeImageRoutes: FastifyPluginAsync<{ nodeImage: () => { dir: string; arch: string } | null; cache?: BootFileCache | undefined }> = async (app, { nodeImage, cache }) => {
   await app.register(fastifyStatic, { root: '/', serve: false, dotfiles: 'deny', acceptRanges: true, etag: true, index: false, list: false });
+  installBootFileErrors(app, '/boot/kiln/');
+  const rootOf = rootsByDir();
   app.get('/boot/kiln/:arch/:file', { config: { access: 'public' }, schema: { hide: true } }, async (req, reply) => {
     const { arch, file } = req.params as { arch: string; file: string };
+    const where = '/boot/kiln/';
     const img = nodeImage();
-    if (!img || img.arch !== arch || !['vmlinuz', 'initrd.img'].includes(file)) throw new KilnError('not_found', `no node image file ${arch}/${file}; build it with \`kiln image build-discovery\``);
-    return sendBootFile(req, reply, img.dir, file, { cache, cacheControl: true });
+    if (!img || img.arch !== arch || !['vmlinuz', 'initrd.img'].includes(file)) {
+      req.log.debug({ where, arch, file, built: img?.arch ?? null }, 'boot file refused');
+      throw new KilnError('not_found', `no node image file ${JSON.stringify(`${arch}/${file}`.slice(0, 120))}; build it with \`kiln image build-discovery\``);
+    }
+    return sendBootFile(req, reply, rootOf(img.dir), file, { cache, cacheControl: true, where });
   });
 };

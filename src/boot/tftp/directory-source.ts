@@ -1,7 +1,7 @@
 import { close, constants, fstat, open } from 'node:fs';
 import { realpath } from 'node:fs/promises';
-import { join, sep } from 'node:path';
 import { promisify } from 'node:util';
+import { createServedRoot } from '../served-path.js';
 import { tftpFileFromFd, type TftpFileSource, type TftpLookup } from './file-source.js';
 
 const openFd = promisify(open);
@@ -23,30 +23,24 @@ export interface DirectorySourceOptions {
 }
 
 /**
- * Serves regular files under `root`. Every path is resolved with realpath and
- * must stay inside the real root, so a symlink pointing out of the root is
- * refused (ERROR 2) unless its name is one of `bootFiles`; a missing file or a
- * directory is ERROR 1. The file is opened with O_NOFOLLOW on the resolved
- * path. Rejects when `root` is missing.
+ * Serves regular files under `root` by the rule every served root shares
+ * (served-path.ts, also used by HTTP `/ipxe/`): realpath must stay inside the
+ * real root, so a symlink (file or directory) pointing out of the root is
+ * refused (ERROR 2) unless its name is one of `bootFiles`; dotfiles are
+ * refused (ERROR 2); a missing file or a directory is ERROR 1. The file is
+ * opened with O_NOFOLLOW on the resolved path. Rejects when `root` is missing.
  */
 export async function createDirectorySource(root: string, opts: DirectorySourceOptions = {}): Promise<TftpFileSource> {
-  const realRoot = await realpath(root);
-  const bootFiles = new Set(opts.bootFiles ?? []);
-  const inside = (p: string): boolean => p === realRoot || p.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
+  const served = createServedRoot(root, { linkedFiles: opts.bootFiles ?? [] });
+  // Fails here, at start, when the root is missing.
+  await realpath(root);
   return async (path): Promise<TftpLookup> => {
-    let real: string;
-    try {
-      real = await realpath(join(realRoot, path));
-    } catch (err) {
-      const code = errnoOf(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { error: 'not_found', reason: `${path}: no such file` };
-      return { error: 'access_violation', reason: `${path}: ${code || 'cannot resolve'}` };
-    }
-    if (!inside(real) && !bootFiles.has(path)) return { error: 'access_violation', reason: `${path}: resolves outside the TFTP root` };
+    const found = await served.resolve(path);
+    if (!found.ok) return { error: found.kind === 'not_found' ? 'not_found' : 'access_violation', reason: found.reason };
     let fd: number;
     try {
       // A plain fd, not a FileHandle: the transfer may run in a worker thread (file-source.ts, handOff).
-      fd = await openFd(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = await openFd(found.real, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       const code = errnoOf(err);
       if (code === 'ENOENT') return { error: 'not_found', reason: `${path}: no such file` };

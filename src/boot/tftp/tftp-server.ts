@@ -115,7 +115,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     }
     const resolved = resolveTftpPath(req.filename);
     if (!resolved.ok) {
-      log.warn({ peer: from, filename: req.filename, reason: resolved.reason }, 'tftp: path refused');
+      log.debug({ peer: from, filename: req.filename, reason: resolved.reason }, 'tftp: path refused');
       replyError(from, TftpErrorCode.accessViolation, 'access violation');
       return;
     }
