@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
-import { getCurrentDeployment } from '../../deploy/deployment.js';
+import { getCurrentBootDeployment } from '../../deploy/deployment.js';
 import type { InventoryService } from '../../inventory/inventory-service.js';
 import { parseMac } from '../../inventory/mac.js';
 import type { Logger } from '../../log/logger.js';
 import { silentLogger } from '../../log/logger.js';
 import { formatChainScript, formatWaitScript } from '../../protocols/ipxe/script.js';
-import { renderHostScript, type NodeImage } from './host-script.js';
+import { createHostScriptCache, type NodeImage } from './host-script.js';
 
 /** What the firmware sent in the per-host script URL, as received (unvalidated). */
 export interface HostScriptQuery {
@@ -33,6 +33,7 @@ export interface BootServiceDeps {
 export function createBootService(deps: BootServiceDeps) {
   const log = deps.log ?? silentLogger;
   const delay = deps.retryDelaySeconds ?? 10;
+  const scripts = createHostScriptCache();
   return {
     chainScript: () => formatChainScript(`${deps.baseUrl()}/boot/host.ipxe`, delay),
 
@@ -55,8 +56,8 @@ export function createBootService(deps: BootServiceDeps) {
       if (host.state === 'new' && deps.nodeImage()) {
         host = await deps.inventory.transition(host.id, 'discovering', { actor: `boot@${sourceIp}`, reason: 'booting the discovery image' });
       }
-      const deployment = host.state === 'deploying' ? await getCurrentDeployment(deps.db, host.id) : null;
-      const script = renderHostScript({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
+      const deployment = host.state === 'deploying' ? await getCurrentBootDeployment(deps.db, host.id) : null;
+      const script = scripts.render({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
       const action = script.match(/^echo Kiln: (.*)$/m)?.[1] ?? '';
       await deps.inventory.recordEvent({ actor: `boot@${sourceIp}`, kind: 'boot.script', hostId: host.id, subject: host.name,
         message: `${host.name} (${mac}) fetched its iPXE script from ${sourceIp}: ${action}`, data: { mac, ip: sourceIp, platform, arch, uuid: q.uuid ?? null, state: host.state } });

@@ -7,7 +7,7 @@ import type { Mac } from '../../inventory/mac.js';
 import { parseIpxeScript } from '../../protocols/ipxe/parse-script.js';
 import { formatChainScript } from '../../protocols/ipxe/script.js';
 import { hostileText } from '../../protocols/ipxe/hostile-text.fixture.js';
-import { renderHostScript, type HostScriptInput } from './host-script.js';
+import { createHostScriptCache, renderHostScript, type HostScriptInput } from './host-script.js';
 
 const host = (state: Host['state'], extra: Partial<Host> = {}): Host => ({
   id: 'h1', name: 'node-1', state, stateReason: null, failedStage: null, profile: null, firmware: 'bios',
@@ -104,5 +104,19 @@ goto retry
       }
       if (state === 'failed') assert.ok(!commands.some((c) => c.argv[0] === 'kernel' || c.argv[0] === 'boot'));
     }), { numRuns: 1500 });
+  });
+
+  it('the script cache answers a repeated fetch from memory and renders again when the host, its deployment or the query changes', () => {
+    const cache = createHostScriptCache(2);
+    const i = input(host('deploying'), { deployment: deployment('deploying') });
+    const first = cache.render(i);
+    assert.equal(first, renderHostScript(i));
+    assert.equal(cache.render({ ...i }), first);
+    assert.equal(cache.size(), 1);
+    assert.match(cache.render({ ...i, deployment: deployment('installed') }), /sanboot/);
+    assert.match(cache.render({ ...i, host: host('failed', { version: 2, stateReason: 'disk gone' }) }), /disk gone/);
+    assert.equal(cache.size(), 2);
+    assert.match(cache.render({ ...i, query: { platform: 'efi', arch: 'x86_64' } }), /kernel http:\/\/mirror\/linux/);
+    assert.equal(cache.size(), 2);
   });
 });
