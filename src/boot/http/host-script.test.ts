@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { Deployment } from '../../deploy/deployment.js';
 import type { Host } from '../../inventory/host.js';
 import type { Mac } from '../../inventory/mac.js';
+import { parseIpxeScript } from '../../protocols/ipxe/parse-script.js';
 import { formatChainScript } from '../../protocols/ipxe/script.js';
-import { renderHostScript, type HostScriptInput } from './host-script.js';
+import { hostileText } from '../../protocols/ipxe/hostile-text.fixture.js';
+import { createHostScriptCache, renderHostScript, type HostScriptInput } from './host-script.js';
 
 const host = (state: Host['state'], extra: Partial<Host> = {}): Host => ({
   id: 'h1', name: 'node-1', state, stateReason: null, failedStage: null, profile: null, firmware: 'bios',
@@ -82,5 +85,38 @@ echo Kiln: fetching this machine's boot script failed; retrying in 5 s
 sleep 5
 goto retry
 `);
+  });
+
+  it('property: whatever the host name, failure reason, stage or deployment holds, the script runs only Kiln\'s commands and chains only to its own URL', () => {
+    const states: Host['state'][] = ['new', 'discovering', 'releasing', 'deploying', 'failed', 'ready', 'deployed', 'retired'];
+    fc.assert(fc.property(fc.constantFrom(...states), hostileText, hostileText, hostileText, hostileText, hostileText, (state, name, reason, stage, cmdline, kernel) => {
+      const d = deployment('deploying');
+      d.bootSpec = { kernel: kernel.startsWith('http') ? kernel : `http://m/${kernel}`, initrd: ['http://m/initrd.gz'], cmdline };
+      d.profile = reason;
+      const s = renderHostScript(input(host(state, { name, stateReason: reason, failedStage: stage }), { deployment: d }));
+      const commands = parseIpxeScript(s).flatMap((l) => l.commands);
+      for (const c of commands) {
+        assert.ok(['echo', 'kernel', 'initrd', 'boot', 'goto', 'sleep', 'chain', 'sanboot', 'exit'].includes(c.argv[0]!), `unexpected command ${c.argv[0]}`);
+        if (c.argv[0] === 'chain') assert.deepEqual(c.argv, ['chain', '--replace', '--autofree', input(host(state)).retry.url]);
+        if (c.argv[0] === 'goto') assert.deepEqual(c.argv, ['goto', 'failed']);
+        if (c.argv[0] === 'kernel') assert.ok([d.bootSpec.kernel, 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz'].includes(c.argv[1]!));
+        for (const w of c.argv) assert.ok(!w.includes('${'));
+      }
+      if (state === 'failed') assert.ok(!commands.some((c) => c.argv[0] === 'kernel' || c.argv[0] === 'boot'));
+    }), { numRuns: 1500 });
+  });
+
+  it('the script cache answers a repeated fetch from memory and renders again when the host, its deployment or the query changes', () => {
+    const cache = createHostScriptCache(2);
+    const i = input(host('deploying'), { deployment: deployment('deploying') });
+    const first = cache.render(i);
+    assert.equal(first, renderHostScript(i));
+    assert.equal(cache.render({ ...i }), first);
+    assert.equal(cache.size(), 1);
+    assert.match(cache.render({ ...i, deployment: deployment('installed') }), /sanboot/);
+    assert.match(cache.render({ ...i, host: host('failed', { version: 2, stateReason: 'disk gone' }) }), /disk gone/);
+    assert.equal(cache.size(), 2);
+    assert.match(cache.render({ ...i, query: { platform: 'efi', arch: 'x86_64' } }), /kernel http:\/\/mirror\/linux/);
+    assert.equal(cache.size(), 2);
   });
 });

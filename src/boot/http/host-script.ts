@@ -1,4 +1,4 @@
-import type { Deployment } from '../../deploy/deployment.js';
+import type { BootDeployment } from '../../deploy/deployment.js';
 import type { Host } from '../../inventory/host.js';
 import { formatKernelScript, formatLocalBootScript, formatWaitScript, IpxeScriptError, type IpxeRetry } from '../../protocols/ipxe/script.js';
 
@@ -16,7 +16,7 @@ export interface NodeImage {
 /** Everything the per-host script depends on; the decision is a pure function of it. */
 export interface HostScriptInput {
   host: Host;
-  deployment: Deployment | null;
+  deployment: BootDeployment | null;
   query: BootQuery;
   baseUrl: string;
   nodeImage: NodeImage | null;
@@ -77,4 +77,38 @@ export function renderHostScript(i: HostScriptInput): string {
     if (err instanceof IpxeScriptError) return formatWaitScript(`${h.name}: cannot build a boot script: ${err.message}`, i.retry);
     throw err;
   }
+}
+
+/**
+ * Rendered per-host scripts, keyed by everything a script depends on: the
+ * host's id and version (every change of the host bumps it), the
+ * deployment's id and status, the firmware's platform and arch, the node
+ * image and the URLs. A fetch whose inputs did not change gets the same text
+ * without formatting it again; least recently used out past `max` entries.
+ * The boot spec inside a deployment is frozen when it is deployed (its
+ * templates were rendered then, in the render worker), so a profile edit
+ * never changes a cached script: redeploying does, through the new deployment id.
+ */
+export function createHostScriptCache(max = 10_000) {
+  const entries = new Map<string, string>();
+  const keyOf = (i: HostScriptInput): string => JSON.stringify([
+    i.host.id, i.host.version, i.deployment?.id ?? null, i.deployment?.status ?? null, i.query.platform, i.query.arch,
+    i.baseUrl, i.nodeImage?.arch ?? null, i.retry.url, i.retry.delaySeconds, i.nodeImageArgs,
+  ]);
+  return {
+    render(i: HostScriptInput): string {
+      const key = keyOf(i);
+      const hit = entries.get(key);
+      if (hit !== undefined) {
+        entries.delete(key);
+        entries.set(key, hit);
+        return hit;
+      }
+      const script = renderHostScript(i);
+      entries.set(key, script);
+      if (entries.size > max) entries.delete(entries.keys().next().value!);
+      return script;
+    },
+    size: () => entries.size,
+  };
 }

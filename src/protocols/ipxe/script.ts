@@ -1,9 +1,24 @@
 // iPXE scripts (ipxe.org/scripting), rendered as complete text. Pure.
 //
-// iPXE expands ${…} in every command line and has no quoting, so any value
-// that comes from outside Kiln (a template's kernel command line, a host
-// name) must not contain "${", a newline or another control character;
-// `ipxeSafe` refuses those instead of guessing an escape.
+// How iPXE reads a script (src/image/script.c, src/core/exec.c): a line that
+// ends with `\` continues on the next one; a line is split into words on
+// iPXE's whitespace (space, \t, \n, \v, \f, \r) with no quoting at all; a
+// word that is exactly `&&`, `||` or `;` ends one command and starts the next,
+// and a word that begins with `#` starts a comment; then `${name}` inside a
+// word expands a setting (repeatedly, so an expansion may expand again).
+// Commands stop reading options at their first non-option word.
+//
+// So every value Kiln puts in a script goes through one of two encoders:
+// - `ipxeText` for prose (echo lines): never fails; it removes control
+//   characters, breaks `${`, quotes words iPXE would read as a separator or a
+//   comment and a trailing `\`, so the value is only ever literal words of
+//   the echo.
+// - `ipxeArgs`/`ipxeUrl`/`ipxeName` for values that must reach a command
+//   unchanged (URLs, kernel arguments, initrd names): they return the value
+//   as it is when it is literal words already, and throw IpxeScriptError
+//   otherwise (the caller then serves a wait script that says why).
+// `parseIpxeScript` (parse-script.ts) is the model of the reader the tests
+// check every formatter against.
 
 /** Thrown when a value cannot be placed in an iPXE script safely. */
 export class IpxeScriptError extends Error {
@@ -12,10 +27,55 @@ export class IpxeScriptError extends Error {
   }
 }
 
-/** Returns `value` when it is safe on an iPXE command line; throws IpxeScriptError otherwise. */
-export function ipxeSafe(field: string, value: string): string {
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw new IpxeScriptError(field, 'contains a newline or control character');
+/** C0 and C1 control characters and DEL: iPXE's whitespace among them ends words or lines, ESC and CSI drive the console. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** True for a word iPXE does not pass to a command as an argument: a command separator or the start of a comment. */
+export function isIpxeSpecialWord(word: string): boolean {
+  return word === '&&' || word === '||' || word === ';' || word.startsWith('#');
+}
+
+/**
+ * Encodes prose for an `echo` line: the result is only literal words (no
+ * command separator, no comment, no `${`, no control character, no trailing
+ * backslash). Whitespace runs become one space; a word iPXE would treat
+ * specially is shown in single quotes (`'&&'`, `'#1'`); `${` is shown as
+ * `$ {`. Never throws.
+ */
+export function ipxeText(value: string): string {
+  return value
+    .replace(CONTROLS, ' ')
+    .replace(/\$\{/g, '$ {')
+    .split(' ')
+    .filter((w) => w !== '')
+    .map((w) => (isIpxeSpecialWord(w) || w.endsWith('\\') ? `'${w}'` : w))
+    .join(' ');
+}
+
+/**
+ * Returns `value` when iPXE reads it as exactly the words it contains
+ * (separated by single spaces); throws IpxeScriptError naming the problem
+ * otherwise. For kernel command lines and other values that must arrive unchanged.
+ */
+export function ipxeArgs(field: string, value: string): string {
+  if (CONTROL.test(value)) throw new IpxeScriptError(field, 'contains a newline or control character');
   if (value.includes('${')) throw new IpxeScriptError(field, 'contains "${", which iPXE would expand');
+  const special = value.split(' ').find(isIpxeSpecialWord);
+  if (special !== undefined) throw new IpxeScriptError(field, `contains the word "${special.slice(0, 20)}", which iPXE reads as a command separator or a comment`);
+  if (value.endsWith('\\')) throw new IpxeScriptError(field, 'ends with "\\", which iPXE reads as a line continuation');
+  return value;
+}
+
+/** Returns `value` when it is one http(s) URL that iPXE reads as one literal word; throws IpxeScriptError otherwise. */
+export function ipxeUrl(field: string, value: string): string {
+  if (!/^https?:\/\/[^\s]+$/.test(value)) throw new IpxeScriptError(field, 'is not a single http:// or https:// URL');
+  return ipxeArgs(field, value);
+}
+
+/** Returns `value` when it is a plain name (letters, digits, `.`, `_`, `-`, not starting with `-`); throws IpxeScriptError otherwise. */
+export function ipxeName(field: string, value: string): string {
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(value)) throw new IpxeScriptError(field, 'must be letters, digits, ".", "_" or "-" (at most 64, not starting with "-")');
   return value;
 }
 
@@ -32,26 +92,30 @@ export interface IpxeRetry {
   delaySeconds: number;
 }
 
+/** A whole number of seconds for `sleep` (1 at least). */
+const seconds = (n: number): string => String(Number.isFinite(n) ? Math.max(1, Math.trunc(n)) : 10);
+
 function retryBlock(r: IpxeRetry, what: string): string[] {
   return [
     ':failed',
-    `echo Kiln: ${what} failed; retrying in ${r.delaySeconds} s`,
-    `sleep ${r.delaySeconds}`,
-    `chain --replace --autofree ${ipxeSafe('retry url', r.url)} || goto failed`,
+    `echo Kiln: ${ipxeText(what)} failed; retrying in ${seconds(r.delaySeconds)} s`,
+    `sleep ${seconds(r.delaySeconds)}`,
+    `chain --replace --autofree ${ipxeUrl('retry url', r.url)} || goto failed`,
   ];
 }
 
-/** A script that boots a kernel; any failing step echoes, waits and retries (never a silent hang). */
+/** A script that boots a kernel; any failing step echoes, waits and retries (never a silent hang). Throws IpxeScriptError for a value that is not literal words. */
 export function formatKernelScript(title: string, boot: IpxeKernelBoot, retry: IpxeRetry): string {
+  const initrds = boot.initrds.map((i) => ({ name: ipxeName('initrd name', i.name), url: ipxeUrl('initrd', i.url) }));
   // UEFI's EFI stub finds initrds only by the names on the command line
   // (`initrd=<name>`); BIOS kernels ignore the argument, so always add it.
-  const names = boot.initrds.map((i) => `initrd=${ipxeSafe('initrd name', i.name)}`).join(' ');
-  const cmdline = [names, ipxeSafe('cmdline', boot.cmdline)].filter(Boolean).join(' ');
+  const names = initrds.map((i) => `initrd=${i.name}`).join(' ');
+  const cmdline = [names, ipxeArgs('cmdline', boot.cmdline)].filter(Boolean).join(' ');
   return [
     '#!ipxe',
-    `echo Kiln: ${ipxeSafe('title', title)}`,
-    `kernel ${ipxeSafe('kernel', boot.kernel)} ${cmdline} || goto failed`,
-    ...boot.initrds.map((i) => `initrd --name ${i.name} ${ipxeSafe('initrd', i.url)} || goto failed`),
+    `echo Kiln: ${ipxeText(title)}`,
+    `kernel ${ipxeUrl('kernel', boot.kernel)} ${cmdline} || goto failed`,
+    ...initrds.map((i) => `initrd --name ${i.name} ${i.url} || goto failed`),
     'boot || goto failed',
     ...retryBlock(retry, 'booting the kernel'),
     '',
@@ -66,7 +130,7 @@ export function formatKernelScript(title: string, boot: IpxeKernelBoot, retry: I
 export function formatLocalBootScript(title: string, platform: 'pcbios' | 'efi'): string {
   return [
     '#!ipxe',
-    `echo Kiln: ${ipxeSafe('title', title)}`,
+    `echo Kiln: ${ipxeText(title)}`,
     // UEFI 2.10 §3.1.1: when a Boot#### image returns EFI_SUCCESS the boot
     // manager MAY stop walking BootOrder and show its menu, and EDK2 (OVMF)
     // does. iPXE loaded as an application (the firmware's own PXE or HTTP boot
@@ -78,11 +142,11 @@ export function formatLocalBootScript(title: string, platform: 'pcbios' | 'efi')
   ].join('\n');
 }
 
-/** A script that says why nothing can boot now, then waits and asks again. */
+/** A script that says why nothing can boot now, then waits and asks again. `reason` is any text (encoded by `ipxeText`). */
 export function formatWaitScript(reason: string, retry: IpxeRetry): string {
   return [
     '#!ipxe',
-    `echo Kiln: ${ipxeSafe('reason', reason.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\$\{/g, '$ {'))}`,
+    `echo Kiln: ${ipxeText(reason)}`,
     'goto failed',
     ...retryBlock(retry, 'nothing to boot yet'),
     '',
@@ -91,14 +155,15 @@ export function formatWaitScript(reason: string, retry: IpxeRetry): string {
 
 /** The first script every iPXE client gets: chain to its own per-host script (iPXE percent-encodes the values). */
 export function formatChainScript(hostScriptUrl: string, retryDelaySeconds: number): string {
-  const url = `${hostScriptUrl}?mac=\${net0/mac}&uuid=\${uuid}&arch=\${buildarch}&platform=\${platform}`;
+  // The only `${…}` Kiln writes: iPXE's own settings, expanded on the machine itself.
+  const url = `${ipxeUrl('host script url', hostScriptUrl)}?mac=\${net0/mac}&uuid=\${uuid}&arch=\${buildarch}&platform=\${platform}`;
   return [
     '#!ipxe',
     ':retry',
     `chain --replace --autofree ${url} || goto failed`,
     ':failed',
-    `echo Kiln: fetching this machine's boot script failed; retrying in ${retryDelaySeconds} s`,
-    `sleep ${retryDelaySeconds}`,
+    `echo Kiln: fetching this machine's boot script failed; retrying in ${seconds(retryDelaySeconds)} s`,
+    `sleep ${seconds(retryDelaySeconds)}`,
     'goto retry',
     '',
   ].join('\n');
