@@ -84,7 +84,8 @@ export interface ControllerDeps {
  */
 export async function createController(deps: ControllerDeps) {
   const { db, log } = deps;
-  const inventory = createInventoryService({ db, seal: deps.seal, open: deps.open, log: log.child({ domain: 'inventory' }), now: deps.now });
+  // checkBmc reaches `power`, built below (the inventory is its dependency); it is only called per request.
+  const inventory = createInventoryService({ db, seal: deps.seal, open: deps.open, checkBmc: (b) => power.checkBmc(b), log: log.child({ domain: 'inventory' }), now: deps.now });
   const tokens = createTokenService({ db, log: log.child({ domain: 'auth' }), now: deps.now });
   const users = createUserService({ db, tokens, log: log.child({ domain: 'auth' }), now: deps.now });
   const node = createNodeService({ db, inventory, log: log.child({ domain: 'node' }), now: deps.now, failureLimit: deps.nodeRateLimit, leaseOwner: deps.leaseOwner });

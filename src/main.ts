@@ -101,7 +101,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
       seal: (clear) => sealSecret(trust.dataKey, clear, 'bmc'), open: (sealed) => openSecret(trust.dataKey, sealed, 'bmc'),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
-      powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },
+      powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']), libvirtTestDriver: v['power-libvirt-test-driver'] === true },
       boot: {
         ipxeDir: String(v['ipxe-dir']), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
         nodeImage, cacheBytes: Number(v['http-cache-mib']) * 1024 * 1024,

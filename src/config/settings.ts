@@ -40,6 +40,7 @@ export const settings: readonly SettingSpec[] = [
   { name: 'node-rate-limit', type: 'integer', default: 20, min: 1, max: 100000, help: 'Failed node-credential attempts allowed per source address per minute.' },
   { name: 'power-poll-interval', type: 'integer', default: 300, min: 0, max: 86400, help: 'Seconds between power-state polls of every host with a BMC (drift is recorded as a power.drift event); 0 disables polling.' },
   { name: 'power-timeout', type: 'integer', default: 60, min: 1, max: 3600, help: 'Hard limit, in seconds, on one BMC operation (power, boot device, status, enlistment); past it the call fails with bmc_timeout.' },
+  { name: 'power-libvirt-test-driver', type: 'boolean', default: false, help: 'Development and tests only: accept the libvirt BMC address test:///default (virsh\'s built-in test driver). No other test: URI is ever accepted.' },
   { name: 'power-max-concurrent', type: 'integer', default: 20, min: 1, max: 1000, help: 'BMC operations in flight at once on this controller (polls, API calls and batch power-ons share it).' },
 ];
 

@@ -23,6 +23,8 @@ export interface InventoryDeps {
   db: Kysely<any>;
   seal: (clear: string) => string;
   open: (sealed: string) => string;
+  /** Refuses BMC settings the power driver would refuse (an operator's address reaches a tool or a URL); default: none. */
+  checkBmc?: (bmc: BmcInput) => void;
   log?: Logger;
   now?: () => Date;
 }
@@ -41,6 +43,7 @@ export function createInventoryService(deps: InventoryDeps) {
 
   function sealBmc(input: BmcInput | null | undefined, previous: StoredHost | null): { bmc: Host['bmc']; sealed: string | null } {
     if (!input) return { bmc: null, sealed: null };
+    deps.checkBmc?.(input);
     let sealed = previous?.bmcPasswordSealed ?? null;
     if (input.password === null) sealed = null;
     else if (typeof input.password === 'string') sealed = seal(input.password);
