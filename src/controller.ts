@@ -49,8 +49,9 @@ import type { SshCa } from './trust/ssh/ssh-ca.js';
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
   db: Kysely<any>;
-  seal: (clear: string) => string;
-  open: (sealed: string) => string;
+  /** Seal and open BMC passwords under a context (`host:<id>:bmc`). */
+  seal: (clear: string, context: string) => string;
+  open: (sealed: string, context: string) => string;
   sshCa: SshCa;
   profilesDir: string;
   site: SiteContext;
