@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { hasCode, type KilnError } from '../error/kiln-error.js';
 import { createIpmiDriver, parseIpmiAddress } from './ipmi/ipmi-driver.js';
 import { createRedfishDriver, redfishBaseUrl } from './redfish/redfish-driver.js';
+import { createWolDriver } from './wol/wol-driver.js';
 
 const refused = (f: () => unknown, path: string) => assert.throws(f, (e) => hasCode(e, 'validation_failed') && (e as KilnError).issues[0]!.path === path);
 
@@ -53,6 +54,14 @@ describe('Redfish address', () => {
     for (const a of ['file:///etc/passwd', 'ftp://bmc1/', 'gopher://bmc1/', 'ws://bmc1', 'data:,x', 'https://admin:pw@bmc1', 'https://admin@bmc1',
       'https://bmc1/redfish/v1', 'https://bmc1/?x=1', 'https://bmc1/#x', 'admin:pw@bmc1', 'bmc1 /x', 'https://', '']) {
       refused(() => createRedfishDriver({ driver: 'redfish', address: a }), '/bmc/address');
+    }
+  });
+});
+
+describe('Wake-on-LAN options', () => {
+  it('bounds the packet count and the port', () => {
+    for (const [k, v] of [['repeat', 1e9], ['repeat', 2.5], ['port', 0], ['port', 70000]] as const) {
+      refused(() => createWolDriver({ driver: 'wol', address: '52:54:00:00:00:01', options: { [k]: v } }), `/bmc/options/${k}`);
     }
   });
 });
