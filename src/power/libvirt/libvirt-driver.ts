@@ -29,6 +29,7 @@ const stateOf: Record<string, PowerState> = {
 
 /** Why a virsh call failed, as a fixed sentence: virsh's own stderr goes to the debug log only (it can quote files and tools). */
 export function virshFailure(stderr: string): string {
+  if (/cannot start virsh/i.test(stderr)) return 'cannot run virsh (is it installed and on PATH?)';
   if (/failed to connect to the hypervisor|cannot recv data|connection refused|unable to connect|no route to host|name or service not known|session exited/i.test(stderr)) {
     return 'cannot connect to the hypervisor (check the address and that libvirtd runs; details in the controller log at debug)';
   }
@@ -79,7 +80,11 @@ export function createLibvirtDriver(settings: BmcSettings, deps: { logger?: Logg
   };
 
   async function virsh(args: string[], signal?: AbortSignal, tolerate?: RegExp): Promise<string> {
-    const r = await runner.run(args, signal);
+    const r = await runner.run(args, signal).catch((e: unknown) => {
+      if (e instanceof KilnError) throw e;
+      logger.debug({ command: args[0], err: (e as Error).message }, 'virsh could not be started');
+      throw new KilnError('bmc_error', `libvirt ${settings.address}: cannot run virsh (is it installed and on PATH?)`, { details: { driver: name } });
+    });
     logger.debug({ command: args[0], ok: r.ok, ...(r.ok ? {} : { stderr: r.stderr.slice(0, 2000) }) }, 'virsh');
     if (!r.ok && !(tolerate && tolerate.test(r.stderr))) {
       throw new KilnError('bmc_error', `libvirt ${settings.address}: virsh ${args[0]} failed: ${virshFailure(r.stderr)}`, { details: { driver: name } });

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { hasCode, KilnError } from '../../error/kiln-error.js';
 import { createLibvirtDriver } from './libvirt-driver.js';
 import { checkLibvirtUri, type LibvirtUriIssue } from './libvirt-uri.js';
-import type { VirshRunner } from './virsh-runner.js';
+import { createVirshExec, createVirshSession, type VirshRunner } from './virsh-runner.js';
 
 function issueOf(uri: string, allowTestDriver = false): LibvirtUriIssue | 'ok' {
   try {
@@ -131,6 +131,15 @@ describe('libvirt address allow-list', () => {
       assert.throws(() => createLibvirtDriver({ driver: 'libvirt', address, options: { domain: 'x' } }, { runner, allowTestDriver: true }), (e) => hasCode(e, 'validation_failed'));
     }
     assert.deepEqual(calls, []);
+  });
+
+  it('a missing virsh is a bmc_error naming it, for one-shot and session runners (never a crash)', async () => {
+    for (const runner of [createVirshExec('qemu:///system', { timeoutMs: 2000, virshPath: '/nonexistent/virsh' }),
+      createVirshSession('qemu:///system', { timeoutMs: 2000, virshPath: '/nonexistent/virsh' })]) {
+      const d = createLibvirtDriver({ driver: 'libvirt', address: 'qemu:///system', options: { domain: 'x' } }, { runner });
+      await assert.rejects(d.powerStatus(), (e) => hasCode(e, 'bmc_error') && /cannot run virsh/.test((e as Error).message));
+      await d.close();
+    }
   });
 
   it('refuses domain names virsh could read as an option or a second command', () => {

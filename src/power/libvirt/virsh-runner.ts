@@ -56,6 +56,8 @@ export function createVirshSession(uri: string, o: { timeoutMs: number; virshPat
     c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; wake?.(); });
     c.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; wake?.(); });
     c.on('exit', () => { if (child === c) child = undefined; wake?.(); });
+    // virsh missing or not executable: no 'exit' follows; without this listener the error would crash the controller.
+    c.on('error', (e) => { err += `error: cannot start virsh: ${e.message}\n`; if (child === c) child = undefined; wake?.(); });
     c.stdin.on('error', () => { /* exit is reported through 'exit' */ });
     out = ''; err = '';
     return c;
