@@ -52,8 +52,9 @@ import type { SshCa } from './trust/ssh/ssh-ca.js';
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
   db: Kysely<any>;
-  seal: (clear: string) => string;
-  open: (sealed: string) => string;
+  /** Seal and open BMC passwords under a context (`host:<id>:bmc`). */
+  seal: (clear: string, context: string) => string;
+  open: (sealed: string, context: string) => string;
   sshCa: SshCa;
   profilesDir: string;
   site: SiteContext;
@@ -91,7 +92,8 @@ export interface ControllerDeps {
  */
 export async function createController(deps: ControllerDeps) {
   const { db, log } = deps;
-  const inventory = createInventoryService({ db, seal: deps.seal, open: deps.open, log: log.child({ domain: 'inventory' }), now: deps.now });
+  // checkBmc reaches `power`, built below (the inventory is its dependency); it is only called per request.
+  const inventory = createInventoryService({ db, seal: deps.seal, open: deps.open, checkBmc: (b) => power.checkBmc(b), log: log.child({ domain: 'inventory' }), now: deps.now });
   const tokens = createTokenService({ db, log: log.child({ domain: 'auth' }), now: deps.now });
   const users = createUserService({ db, tokens, log: log.child({ domain: 'auth' }), now: deps.now });
   const discovery = createDiscoveryPolicy({

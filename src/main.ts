@@ -107,16 +107,18 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       db: store.db, log, httpLogger: pinoLog, bodyLimit: Number(v['body-limit']), nodeRateLimit: Number(v['node-rate-limit']),
       sshCa: trust.sshCa, profilesDir: String(v['profiles-dir']), site: siteOf(config.sections['site']),
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
-      seal: (clear) => sealSecret(trust.dataKey, clear, 'bmc'), open: (sealed) => openSecret(trust.dataKey, sealed, 'bmc'),
+      seal: (clear, context) => sealSecret(trust.dataKey, clear, context), open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       templates: { timeoutMs: Number(v['template-timeout-ms']), maxOutputKib: Number(v['template-max-output-kib']) },
-      powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },
+      powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']), libvirtTestDriver: v['power-libvirt-test-driver'] === true },
       boot: {
         ipxeDir: String(v['ipxe-dir']), ipxeBootFiles: configuredBootFiles(config.sections), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
         nodeImage, cacheBytes: Number(v['http-cache-mib']) * 1024 * 1024,
       },
     });
     closers.push(() => controller.app.close());
+    // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
+    await controller.inventory.rebindBmcSeals((sealed) => openSecret(trust.dataKey, sealed, 'bmc'));
     const pollSeconds = Number(v['power-poll-interval']);
     if (pollSeconds > 0) {
       // Stopped by the shared abort; closed before the app so no poll round outlives the drivers.

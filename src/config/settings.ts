@@ -48,6 +48,7 @@ export const settings: readonly SettingSpec[] = [
   { name: 'power-timeout', type: 'integer', default: 60, min: 1, max: 3600, help: 'Hard limit, in seconds, on one BMC operation (power, boot device, status, enlistment); past it the call fails with bmc_timeout.' },
   { name: 'template-timeout-ms', type: 'integer', default: 2000, min: 100, max: 600000, help: 'Wall-clock limit, in ms, on rendering one deploy\'s templates; past it (plus 250 ms) the render worker is killed and the deploy fails with template_error.' },
   { name: 'template-max-output-kib', type: 'integer', default: 4096, min: 16, max: 1048576, help: 'Most text, in KiB, one deploy\'s templates may render (all install files together); past it the render stops with template_error.' },
+  { name: 'power-libvirt-test-driver', type: 'boolean', default: false, help: 'Development and tests only: accept the libvirt BMC address test:///default (virsh\'s built-in test driver). No other test: URI is ever accepted.' },
   { name: 'power-max-concurrent', type: 'integer', default: 20, min: 1, max: 1000, help: 'BMC operations in flight at once on this controller (polls, API calls and batch power-ons share it).' },
 ];
 

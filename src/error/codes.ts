@@ -25,7 +25,7 @@ export const errorCodes = {
   profile_invalid: { status: 422, doc: 'A profile failed validation; the message names the file and line.' },
   template_error: { status: 422, doc: 'A template failed to render (missing variable, syntax error, forbidden access); the message names the file and line.' },
   // power and BMC
-  bmc_error: { status: 502, doc: 'The BMC answered with an error; the message carries the BMC\'s own text.' },
+  bmc_error: { status: 502, doc: 'The BMC, hypervisor or power webhook answered with an error; the message says what kind, and the peer\'s own text is in the controller log at debug.' },
   bmc_timeout: { status: 504, doc: 'The BMC did not answer in time; check the address, network and `power-timeout`.' },
   bmc_unsupported: { status: 422, doc: 'The host\'s power driver does not offer this operation (see its capabilities).' },
   // node trust

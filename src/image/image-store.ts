@@ -46,7 +46,9 @@ export function createImageStore(dir: string) {
       writeFileSync(metaPath(name), `${JSON.stringify(img, null, 2)}\n`);
       return img;
     },
+    /** The image of that name, or null. A name outside the pattern (a profile variable such as `../../x`) is never a path. */
     get(name: string): OsImage | null {
+      if (!namePattern.test(name)) return null;
       return existsSync(metaPath(name)) ? JSON.parse(readFileSync(metaPath(name), 'utf8')) as OsImage : null;
     },
     list(): OsImage[] {

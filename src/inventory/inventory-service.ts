@@ -18,11 +18,19 @@ export interface ChangeContext {
   reason?: string | null;
 }
 
-/** Dependencies of the inventory service; `seal`/`open` protect BMC passwords at rest. */
+/**
+ * The context a host's BMC password is sealed under (bound as AEAD additional
+ * data): a sealed value copied to another host's row does not open there.
+ */
+export const bmcSealContext = (hostId: string): string => `host:${hostId}:bmc`;
+
+/** Dependencies of the inventory service; `seal`/`open` protect BMC passwords at rest, bound to `context` (`bmcSealContext`). */
 export interface InventoryDeps {
   db: Kysely<any>;
-  seal: (clear: string) => string;
-  open: (sealed: string) => string;
+  seal: (clear: string, context: string) => string;
+  open: (sealed: string, context: string) => string;
+  /** Refuses BMC settings the power driver would refuse (an operator's address reaches a tool or a URL); default: none. */
+  checkBmc?: (bmc: BmcInput) => void;
   log?: Logger;
   now?: () => Date;
 }
@@ -39,11 +47,12 @@ function createInventoryCore(deps: InventoryDeps) {
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  function sealBmc(input: BmcInput | null | undefined, previous: StoredHost | null): { bmc: Host['bmc']; sealed: string | null } {
+  function sealBmc(hostId: string, input: BmcInput | null | undefined, previous: StoredHost | null): { bmc: Host['bmc']; sealed: string | null } {
     if (!input) return { bmc: null, sealed: null };
+    deps.checkBmc?.(input);
     let sealed = previous?.bmcPasswordSealed ?? null;
     if (input.password === null) sealed = null;
-    else if (typeof input.password === 'string') sealed = seal(input.password);
+    else if (typeof input.password === 'string') sealed = seal(input.password, bmcSealContext(hostId));
     return {
       bmc: { driver: input.driver, address: input.address ?? null, username: input.username ?? null, hasPassword: sealed !== null, options: input.options ?? {} },
       sealed,
@@ -66,10 +75,11 @@ function createInventoryCore(deps: InventoryDeps) {
     async createHost(input: NewHost, ctx: ChangeContext): Promise<Host> {
       throwIssues([...checkHostName(input.name), ...checkTags(input.tags ?? [])]);
       const nics = settleNics(input.nics);
-      const { bmc, sealed } = sealBmc(input.bmc, null);
+      const id = randomUUID();
+      const { bmc, sealed } = sealBmc(id, input.bmc, null);
       return change(async (trx, at) => {
         const h: StoredHost = {
-          id: randomUUID(), name: input.name, state: input.state ?? 'new', stateReason: null, failedStage: null,
+          id, name: input.name, state: input.state ?? 'new', stateReason: null, failedStage: null,
           profile: input.profile ?? null, firmware: input.firmware ?? null, nics, tags: [...new Set(input.tags ?? [])].sort(),
           labels: input.labels ?? {}, facts: input.facts ?? {}, hardwareHash: null, needsAttention: false,
           bmc, bmcPasswordSealed: sealed, version: 1, createdAt: at, updatedAt: at,
@@ -89,7 +99,7 @@ function createInventoryCore(deps: InventoryDeps) {
         if (expectedVersion !== undefined && expectedVersion !== before.version) {
           throw new KilnError('precondition_failed', `host ${before.name} is at version ${before.version}, not ${expectedVersion}; re-read it and retry`);
         }
-        const bmcPart = patch.bmc !== undefined ? sealBmc(patch.bmc, before) : { bmc: before.bmc, sealed: before.bmcPasswordSealed };
+        const bmcPart = patch.bmc !== undefined ? sealBmc(before.id, patch.bmc, before) : { bmc: before.bmc, sealed: before.bmcPasswordSealed };
         const after: StoredHost = {
           ...before,
           name: patch.name ?? before.name, nics: nics ?? before.nics,
@@ -159,7 +169,28 @@ function createInventoryCore(deps: InventoryDeps) {
     /** The clear BMC password, for the power drivers only; never put it in a reply, log or event. */
     async revealBmcPassword(idOrName: string): Promise<string | null> {
       const h = await mustGet(db, idOrName);
-      return h.bmcPasswordSealed ? deps.open(h.bmcPasswordSealed) : null;
+      return h.bmcPasswordSealed ? deps.open(h.bmcPasswordSealed, bmcSealContext(h.id)) : null;
+    },
+    /**
+     * Re-seals BMC passwords sealed before they were bound to their host
+     * (the fixed context `bmc`) under `bmcSealContext(id)`, once, at start:
+     * `openLegacy` opens the old form. Afterwards only the bound form opens.
+     * A value that opens under neither is left alone and reported.
+     */
+    async rebindBmcSeals(openLegacy: (sealed: string) => string): Promise<{ rebound: number; unreadable: string[] }> {
+      const rows = await db.selectFrom('hosts').select(['id', 'name', 'bmc_password_sealed']).where('bmc_password_sealed', 'is not', null).execute() as Array<{ id: string; name: string; bmc_password_sealed: string }>;
+      const out = { rebound: 0, unreadable: [] as string[] };
+      for (const r of rows) {
+        try { deps.open(r.bmc_password_sealed, bmcSealContext(r.id)); continue; } catch { /* not bound yet: try the old form */ }
+        let clear: string;
+        try { clear = openLegacy(r.bmc_password_sealed); } catch { out.unreadable.push(r.name); continue; }
+        await db.updateTable('hosts').set({ bmc_password_sealed: seal(clear, bmcSealContext(r.id)) })
+          .where('id', '=', r.id).where('bmc_password_sealed', '=', r.bmc_password_sealed).execute();
+        out.rebound++;
+      }
+      if (out.rebound) log.info({ rebound: out.rebound }, 'BMC passwords re-sealed to their hosts');
+      if (out.unreadable.length) log.warn({ hosts: out.unreadable }, 'BMC passwords that cannot be opened with this data.key; enter them again');
+      return out;
     },
     async recordEvent(e: NewEvent): Promise<void> {
       await appendEvent(db, e, now());

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it, before, after } from 'node:test';
 import type { Kysely } from 'kysely';
+import { randomBytes } from 'node:crypto';
 import { hasCode } from '../error/kiln-error.js';
+import { openSecret, sealSecret, type DataKey } from '../trust/credential/secret-box.js';
 import { createInventoryService, type InventoryService } from './inventory-service.js';
 import { normalizeMac } from './mac.js';
 
@@ -11,18 +13,22 @@ export type OpenTestDb = () => Promise<{ db: Kysely<any>; close(): Promise<void>
 
 const ctx = { actor: 'test' };
 const mac = (s: string) => normalizeMac(s);
-// A reversible stand-in for the real secret box: the suite checks that the
-// service seals on write, opens on reveal and never shows either.
-const seal = (s: string) => `sealed:${Buffer.from(s).toString('base64')}`;
-const open = (s: string) => Buffer.from(s.slice(7), 'base64').toString();
+// The real secret box under a throw-away key: the suite checks that the
+// service seals on write, opens on reveal, never shows either, and binds each
+// sealed password to its host.
+const key = new Uint8Array(randomBytes(32)) as DataKey;
+const seal = (s: string, context: string) => sealSecret(key, s, context);
+const open = (s: string, context: string) => openSecret(key, s, context);
 
 export function runInventoryConformance(engine: string, openDb: OpenTestDb): void {
   describe(`inventory conformance (${engine})`, () => {
     let inv: InventoryService;
+    let db: Kysely<any>;
     let close: () => Promise<void>;
     before(async () => {
       const o = await openDb();
       close = o.close;
+      db = o.db;
       inv = createInventoryService({ db: o.db, seal, open });
     });
     after(async () => close());
@@ -95,7 +101,34 @@ export function runInventoryConformance(engine: string, openDb: OpenTestDb): voi
       assert.equal(edited.bmc?.hasPassword, true, 'omitting the password keeps it');
       assert.equal(await inv.revealBmcPassword('bmc-1'), 'hunter2-secret');
       const all = JSON.stringify([await inv.getHost('bmc-1'), await inv.listEvents({ hostId: h.id })]);
-      assert.ok(!all.includes('hunter2-secret') && !all.includes(seal('hunter2-secret')));
+      assert.ok(!all.includes('hunter2-secret') && !all.includes('v1:'));
+    });
+
+    it('binds a sealed BMC password to its host: copied to another host\'s row it does not open there', async () => {
+      const a = await inv.createHost({ name: 'seal-a', nics: [], bmc: { driver: 'ipmi', address: '127.0.0.1', password: 'pass-of-host-a' } }, ctx);
+      const b = await inv.createHost({ name: 'seal-b', nics: [], bmc: { driver: 'ipmi', address: '127.0.0.1', password: 'pass-of-host-b' } }, ctx);
+      const sealedA = (await db.selectFrom('hosts').select('bmc_password_sealed').where('id', '=', a.id).executeTakeFirstOrThrow()).bmc_password_sealed as string;
+      await db.updateTable('hosts').set({ bmc_password_sealed: sealedA }).where('id', '=', b.id).execute();
+      await assert.rejects(inv.revealBmcPassword('seal-b'), (e) => hasCode(e, 'config_invalid'));
+      assert.equal(await inv.revealBmcPassword('seal-a'), 'pass-of-host-a');
+      await inv.deleteHost('seal-b', ctx);
+    });
+
+    it('re-seals passwords from before the binding (context "bmc") to their host once; afterwards a copy does not open', async () => {
+      const a = await inv.createHost({ name: 'legacy-a', nics: [], bmc: { driver: 'ipmi', address: '127.0.0.1' } }, ctx);
+      const b = await inv.createHost({ name: 'legacy-b', nics: [], bmc: { driver: 'ipmi', address: '127.0.0.1' } }, ctx);
+      const old = sealSecret(key, 'legacy-pass-a', 'bmc');
+      await db.updateTable('hosts').set({ bmc_password_sealed: old }).where('id', '=', a.id).execute();
+      await db.updateTable('hosts').set({ bmc_password_sealed: 'v1:garbage' }).where('id', '=', b.id).execute();
+      const r = await inv.rebindBmcSeals((x) => openSecret(key, x, 'bmc'));
+      assert.equal(r.rebound, 1);
+      assert.deepEqual(r.unreadable, ['legacy-b']);
+      assert.equal(await inv.revealBmcPassword('legacy-a'), 'legacy-pass-a');
+      assert.deepEqual(await inv.rebindBmcSeals((x) => openSecret(key, x, 'bmc')), { rebound: 0, unreadable: ['legacy-b'] }, 'a second start changes nothing');
+      // The old form is accepted only by the one-time re-seal: a legacy value copied in later does not open.
+      await db.updateTable('hosts').set({ bmc_password_sealed: old }).where('id', '=', b.id).execute();
+      await assert.rejects(inv.revealBmcPassword('legacy-b'), (e) => hasCode(e, 'config_invalid'));
+      await inv.deleteHost('legacy-b', ctx);
     });
 
     it('deletes a host and keeps its events', async () => {

@@ -23,6 +23,8 @@ export interface PowerConfig {
   timeoutMs: number;
   /** Register the in-memory `fake` driver (for `--dev` mode and tests only). */
   allowFake?: boolean;
+  /** Let libvirt addresses be virsh's built-in `test:///default` (setting `power-libvirt-test-driver`; development and tests only). */
+  libvirtTestDriver?: boolean;
 }
 
 /**
@@ -34,11 +36,11 @@ export function createPowerService(config: PowerConfig, deps: { logger: Logger; 
   const registry = createPowerDriverRegistry({
     ipmi: (s, d) => createIpmiDriver(s, d),
     redfish: (s, d) => createRedfishDriver(s, d),
-    libvirt: (s, d) => createLibvirtDriver(s, d),
+    libvirt: (s, d) => createLibvirtDriver(s, { ...d, allowTestDriver: config.libvirtTestDriver === true }),
     wol: (s, d) => createWolDriver(s, d),
     webhook: (s, d) => createWebhookDriver(s, { ...d, clock: deps.clock }),
     ...(config.allowFake ? { fake: () => createFakePowerDriver().driver } : {}),
-  }, { logger: deps.logger });
+  }, { logger: deps.logger, checked: ['ipmi', 'redfish', 'libvirt', 'wol', 'webhook'] });
   const queue = createPowerQueue({ maxConcurrent: config.maxConcurrent, timeoutMs: config.timeoutMs, onReport: deps.onReport, logger: deps.logger, clock: deps.clock });
   return { registry, queue };
 }

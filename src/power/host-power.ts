@@ -60,6 +60,7 @@ function withExtras(base: PowerDriverRegistry, extras: Record<string, PowerDrive
   return {
     names: () => [...new Set([...base.names(), ...Object.keys(extras)])].sort(),
     create: (s) => (extras[s.driver] ? extras[s.driver]!(s, { logger }) : base.create(s)),
+    check: (s) => { if (!extras[s.driver]) base.check(s); },
   };
 }
 
@@ -108,7 +109,7 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     }
   }
 
-  const power = createPowerService({ maxConcurrent: cfg.maxConcurrent, timeoutMs: cfg.timeoutMs, allowFake: cfg.allowFake }, { logger, onReport, clock: deps.clock });
+  const power = createPowerService({ maxConcurrent: cfg.maxConcurrent, timeoutMs: cfg.timeoutMs, allowFake: cfg.allowFake, libvirtTestDriver: cfg.libvirtTestDriver }, { logger, onReport, clock: deps.clock });
   const registry = withExtras(power.registry, cfg.extraDrivers, logger);
   const cache = createDriverCache(registry, logger);
 
@@ -157,6 +158,11 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
   return {
     /** Registered driver names (`GET /power/drivers`). */
     drivers: (): string[] => registry.names(),
+
+    /** Throws `validation_failed` for BMC settings the host's driver would refuse (the inventory calls it before storing them). */
+    checkBmc(bmc: { driver: string; address?: string | null; username?: string | null; options?: Record<string, unknown> }): void {
+      registry.check({ driver: bmc.driver, address: bmc.address ?? '', options: bmc.options ?? {}, ...(bmc.username ? { username: bmc.username } : {}) });
+    },
 
     /** Reads the power state through the queue; `state` is null when the driver offers no status. */
     async status(hostRef: string, origin: PowerOrigin): Promise<HostPowerStatus> {

@@ -1,9 +1,11 @@
 // The power API end to end against real peers: an OpenIPMI ipmi_sim BMC on
-// 127.0.0.1 driven through ipmitool, and virsh's test driver for enlistment.
+// 127.0.0.1 driven through ipmitool, and virsh's built-in test driver
+// (test:///default, allowed by the development setting) for enlistment; and
+// an operator's hostile libvirt addresses, refused before virsh runs.
 // Every reply, event and log line of this file is searched for the password.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +26,7 @@ describe('power API against real peers', () => {
   let sim: IpmiSim | undefined;
 
   before(async () => {
-    c = await createTestController({ log: logger, powerConfig: { timeoutMs: 15_000, maxConcurrent: 4 } });
+    c = await createTestController({ log: logger, powerConfig: { timeoutMs: 15_000, maxConcurrent: 4, libvirtTestDriver: true } });
     if (!noIpmi) sim = await startIpmiSim(password);
   });
   after(async () => {
@@ -77,32 +79,54 @@ describe('power API against real peers', () => {
     assert.equal(failed.data.error.message, res.json().error.message);
   });
 
-  it('libvirt: enlistment creates one host per domain with its MACs, and the host is then controllable', { skip: noVirsh }, async () => {
-    const xml = join(dir, 'node.xml');
-    writeFileSync(xml, `<node>
-  <domain type='test'><name>rack1-vm-a</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>
-    <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
-    <devices><interface type='network'><mac address='52:54:00:C1:00:01'/><source network='default'/></interface></devices></domain>
-  <domain type='test'><name>rack1_vm_b</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>
-    <os firmware='efi'><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
-    <devices><interface type='network'><mac address='52:54:00:c1:00:02'/><source network='default'/></interface>
-      <interface type='network'><mac address='52:54:00:c1:00:03'/><source network='default'/></interface></devices></domain>
-</node>`);
-    const res = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: `test://${xml}`, password });
+  it('libvirt: enlistment creates one host per domain with its MAC, and the host is then controllable', { skip: noVirsh }, async () => {
+    const res = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: 'test:///default', password });
     assert.equal(res.statusCode, 200, res.body);
-    assert.deepEqual(res.json().created.map((h: { name: string; systemId: string; macs: string[] }) => [h.name, h.systemId, h.macs]).sort(), [
-      ['rack1-vm-a', 'rack1-vm-a', ['52:54:00:c1:00:01']],
-      ['rack1-vm-b', 'rack1_vm_b', ['52:54:00:c1:00:02', '52:54:00:c1:00:03']],
+    // test:///default holds one domain, "test", running, with one NIC.
+    assert.deepEqual(res.json().created.map((h: { name: string; systemId: string; macs: string[] }) => [h.name, h.systemId, h.macs]), [
+      ['test', 'test', ['aa:bb:cc:dd:ee:ff']],
     ]);
-    const b = (await api('GET', 'hosts?mac=52:54:00:c1:00:03')).json().items[0];
-    assert.equal(b.name, 'rack1-vm-b');
-    assert.equal(b.firmware, 'uefi');
-    assert.deepEqual(b.bmc.options, { systemId: 'rack1_vm_b' });
+    const h = (await api('GET', 'hosts?mac=aa:bb:cc:dd:ee:ff')).json().items[0];
+    assert.equal(h.name, 'test');
+    assert.deepEqual(h.bmc.options, { systemId: 'test' });
     // The driver built from the stored settings addresses that domain (options.systemId).
-    const st = await api('GET', 'hosts/rack1-vm-b/power');
+    const st = await api('GET', 'hosts/test/power');
     assert.equal(st.statusCode, 200, st.body);
-    assert.equal(st.json().state, 'on', 'the test driver starts its domains running');
-    const again = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: `test://${xml}` });
-    assert.deepEqual([again.json().created.length, again.json().updated.length], [0, 2]);
+    assert.equal(st.json().state, 'on', 'the test driver starts its domain running');
+    const again = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: 'test:///default' });
+    assert.deepEqual([again.json().created.length, again.json().updated.length], [0, 1]);
+  });
+
+  it('libvirt: a hostile address is refused before virsh runs; neither a file\'s content nor virsh\'s stderr reaches the caller', { skip: noVirsh }, async () => {
+    // A file the controller can read (as <data-dir>/admin-token is), and a program an operator would like it to run.
+    const token = 'kt_HostileEnlistProbe_0123456789abcdef';
+    const tokenFile = join(dir, 'admin-token');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const marker = join(dir, 'ran');
+    const program = join(dir, 'evil.sh');
+    writeFileSync(program, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    const hostile = [
+      `test://${tokenFile}`, `test:///${tokenFile.slice(1)}`, `qemu+ext:///system?command=${program}`, `qemu:///system?socket=${tokenFile}`,
+      `qemu+ssh://hv1/system?keyfile=${tokenFile}`, `qemu+ssh://-oProxyCommand=${program}/system`, `qemu:///system?name=test://${tokenFile}`,
+    ];
+    for (const address of hostile) {
+      const res = await api('POST', 'bmc/enlist', { driver: 'libvirt', address });
+      assert.equal(res.statusCode, 400, `${address}: ${res.body}`);
+      assert.equal(res.json().error.code, 'validation_failed');
+      assert.match(res.json().error.issues[0].code, /^libvirt_/);
+      assert.ok(!res.body.includes(token), `${address}: the file's content is in the reply`);
+      // Stored as a host's BMC (create or edit), it is refused too, and a viewer's power read runs nothing.
+      const add = await api('POST', 'hosts', { name: 'hostile-bmc', bmc: { driver: 'libvirt', address, options: { domain: 'x' } } });
+      assert.equal(add.statusCode, 400, `${address}: ${add.body}`);
+    }
+    assert.equal(existsSync(marker), false, 'the operator\'s program never ran');
+    // An allowed address whose virsh fails: a fixed message; virsh's own words stay in the log.
+    const res = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: 'qemu+tcp://127.0.0.1:1/system' });
+    assert.equal(res.statusCode, 502, res.body);
+    assert.equal(res.json().error.code, 'bmc_error');
+    assert.match(res.json().error.message, /cannot connect to the hypervisor/);
+    assert.ok(!/error:|Connection refused|Cannot recv|unable to connect/i.test(res.json().error.message), res.body);
+    const all = JSON.stringify(await c.inventory.listEvents({ limit: 10_000 }));
+    assert.ok(!all.includes(token));
   });
 });

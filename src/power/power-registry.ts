@@ -16,11 +16,18 @@ export interface PowerDriverRegistry {
   names(): string[];
   /** Creates a driver for the settings; throws `validation_failed` for an unknown driver. */
   create(settings: BmcSettings): PowerDriver;
+  /**
+   * Throws `validation_failed` when a checked driver would refuse these
+   * settings (its factory validates the address and options before any I/O):
+   * lets the inventory refuse them when they are stored, not at the first use.
+   * Unknown and unchecked drivers pass (they fail, harmlessly, at use).
+   */
+  check(settings: BmcSettings): void;
 }
 
 /** Creates a registry from name → factory pairs; the logger is handed to every driver as a child. */
 export function createPowerDriverRegistry(
-  factories: Record<string, PowerDriverFactory>, deps: { logger?: Logger } = {},
+  factories: Record<string, PowerDriverFactory>, deps: { logger?: Logger; checked?: readonly string[] } = {},
 ): PowerDriverRegistry {
   const logger = deps.logger ?? silentLogger;
   const table = new Map(Object.entries(factories));
@@ -35,6 +42,12 @@ export function createPowerDriverRegistry(
         });
       }
       return factory(settings, { logger: logger.child({ driver: settings.driver, bmc: settings.address }) });
+    },
+    check(settings) {
+      const factory = table.get(settings.driver);
+      if (!factory || !deps.checked?.includes(settings.driver)) return;
+      const d = factory(settings, { logger: silentLogger });
+      d.close().catch(() => { /* nothing was opened: a built driver holds no session before its first call */ });
     },
   };
 }

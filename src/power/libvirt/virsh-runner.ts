@@ -56,6 +56,8 @@ export function createVirshSession(uri: string, o: { timeoutMs: number; virshPat
     c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; wake?.(); });
     c.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; wake?.(); });
     c.on('exit', () => { if (child === c) child = undefined; wake?.(); });
+    // virsh missing or not executable: no 'exit' follows; without this listener the error would crash the controller.
+    c.on('error', (e) => { err += `error: cannot start virsh: ${e.message}\n`; if (child === c) child = undefined; wake?.(); });
     c.stdin.on('error', () => { /* exit is reported through 'exit' */ });
     out = ''; err = '';
     return c;
@@ -63,13 +65,17 @@ export function createVirshSession(uri: string, o: { timeoutMs: number; virshPat
   const stop = (c: ChildProcessWithoutNullStreams | undefined): void => { if (c && c.exitCode === null) c.kill('SIGKILL'); };
 
   async function exec(args: string[], signal?: AbortSignal): Promise<VirshResult> {
+    // One command per line: a newline inside an argument would start a second, operator-chosen virsh command.
+    // eslint-disable-next-line no-control-regex
+    if (args.some((a) => /[\u0000-\u001f\u007f]/.test(a))) throw new KilnError('validation_failed', 'a virsh argument may not contain control characters');
     const c = child ?? (child = start());
     const marker = `KILNEND${++n}`;
     c.stdin.write(`${args.map(quote).join(' ')}\necho --err KILN''END${n}\necho KILN''END${n}\n`);
     const deadline = Date.now() + o.timeoutMs;
     const errMark = `error: ${marker}\n`;
     while (!(out.includes(marker) && err.includes(errMark))) {
-      if (child !== c) throw new KilnError('bmc_error', `virsh session for ${uri} exited: ${err.trim().slice(0, 300)}`);
+      // The session died (for example it could not connect): its stderr is the caller's to classify, never to pass on.
+      if (child !== c) return { ok: false, stdout: '', stderr: err || 'error: virsh session exited' };
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) {
         stop(c); child = undefined;

@@ -1,7 +1,11 @@
 import { request, type Agent } from 'undici';
 import { KilnError } from '../../error/kiln-error.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
-import { redactSecrets } from '../secret.js';
+import { readCapped } from '../read-capped.js';
+import { peerToken, redactSecrets } from '../secret.js';
+
+/** Largest Redfish reply Kiln reads (a big Systems collection is well under it); the rest is dropped. */
+const maxReplyBytes = 8 * 1024 * 1024;
 
 /** One JSON reply from a BMC; `etag` comes from the ETag header or `@odata.etag`. */
 export interface RedfishReply {
@@ -56,13 +60,20 @@ export function createRedfishClient(o: RedfishClientOptions): RedfishClient {
   let token: string | undefined;
   let sessionUrl: string | undefined;
   const clean = (s: string) => redactSecrets(s, [o.password, token]);
+  const origin = new URL(o.baseUrl).origin;
 
   async function raw(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<RedfishReply & { authToken?: string }> {
+    // Paths come from the BMC's own links (@odata.id, Location): one naming another host would get our credentials.
+    const url = new URL(path, o.baseUrl);
+    if (url.origin !== origin) {
+      logger.debug({ bmc: o.baseUrl, link: path.slice(0, 300) }, 'Redfish link to another origin refused');
+      throw new KilnError('bmc_error', `BMC ${o.baseUrl} named a link on another host or port; Kiln only talks to ${origin}`);
+    }
     const timeout = AbortSignal.timeout(o.timeoutMs);
     const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let res;
     try {
-      res = await request(new URL(path, o.baseUrl), {
+      res = await request(url, {
         method: method as 'GET', dispatcher: o.dispatcher, signal: sig,
         headers: { accept: 'application/json', 'odata-version': '4.0', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -72,14 +83,19 @@ export function createRedfishClient(o: RedfishClientOptions): RedfishClient {
       const e = err as Error & { code?: string };
       const timedOut = timeout.aborted || signal?.aborted || /Timeout/i.test(`${e.name} ${e.code}`);
       if (timedOut) throw new KilnError('bmc_timeout', `BMC ${o.baseUrl} did not answer ${method} ${path} within ${o.timeoutMs} ms`);
-      throw new KilnError('bmc_error', `BMC ${o.baseUrl}: ${method} ${path} failed: ${clean(e.code ?? '')} ${clean(e.message)}`.replace(/\s+/g, ' '));
+      throw new KilnError('bmc_error', `BMC ${o.baseUrl}: ${method} ${peerToken(path)} failed: ${clean(e.code ?? '')} ${clean(e.message)}`.replace(/\s+/g, ' '));
     }
-    const text = await res.body.text().catch(() => '');
+    const { text } = await readCapped(res.body, maxReplyBytes).catch(() => ({ text: '' }));
     let json: Record<string, unknown> = {};
     if (text) {
       try { json = JSON.parse(text) as Record<string, unknown>; } catch {
-        if (res.statusCode < 300) throw new KilnError('bmc_error', `BMC ${o.baseUrl}: ${method} ${path} returned non-JSON: ${clean(text.slice(0, 120))}`);
+        // The BMC's own text stays in the debug log: errors become events, which viewers read.
+        logger.debug({ bmc: o.baseUrl, method, path: path.slice(0, 300), status: res.statusCode, body: clean(text.slice(0, 2000)) }, 'Redfish reply is not JSON');
+        if (res.statusCode < 300) throw new KilnError('bmc_error', `BMC ${o.baseUrl}: ${method} ${peerToken(path)} returned a reply that is not JSON`);
       }
+    }
+    if (res.statusCode >= 400 && redfishErrorText(json)) {
+      logger.debug({ bmc: o.baseUrl, method, path: path.slice(0, 300), status: res.statusCode, message: clean(redfishErrorText(json)!.slice(0, 2000)) }, 'Redfish error reply');
     }
     const h = (k: string) => { const v = res.headers[k]; return Array.isArray(v) ? v[0] : v; };
     const etag = h('etag') ?? (typeof json['@odata.etag'] === 'string' ? json['@odata.etag'] : undefined);
@@ -105,7 +121,7 @@ export function createRedfishClient(o: RedfishClientOptions): RedfishClient {
   }
 
   const authError = (r: RedfishReply) =>
-    new KilnError('bmc_error', `BMC ${o.baseUrl} refused the credentials (HTTP ${r.status})${redfishErrorText(r.body) ? `: ${clean(redfishErrorText(r.body)!)}` : ''}`, {
+    new KilnError('bmc_error', `BMC ${o.baseUrl} refused the credentials (HTTP ${r.status})`, {
       details: { status: r.status, reason: 'auth' },
     });
 

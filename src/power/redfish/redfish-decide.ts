@@ -2,6 +2,10 @@
 // to send, what boot override to PATCH, how to read a ComputerSystem.
 import { KilnError } from '../../error/kiln-error.js';
 import type { BootOverride, PowerAction, PowerState, SystemSummary } from '../power-driver.js';
+import { peerToken } from '../secret.js';
+
+/** A BMC's list of allowable values as Kiln quotes it: identifiers only, at most 20 (the list is the BMC's text). */
+const quoteAllowed = (values: readonly unknown[]): string[] => values.slice(0, 20).map(peerToken);
 
 type Doc = Record<string, unknown>;
 
@@ -25,8 +29,8 @@ export function pickResetType(action: PowerAction, allowable: readonly string[] 
   const allowed = allowable ?? allResetTypes;
   const hit = resetPreference[action].find((t) => allowed.includes(t));
   if (!hit) {
-    throw new KilnError('bmc_unsupported', `BMC does not allow a reset type for "${action}" (wants one of ${resetPreference[action].join(', ')}; allowed: ${allowed.join(', ')})`, {
-      details: { action, allowed },
+    throw new KilnError('bmc_unsupported', `BMC does not allow a reset type for "${action}" (wants one of ${resetPreference[action].join(', ')}; allowed: ${quoteAllowed(allowed).join(', ')})`, {
+      details: { action, allowed: quoteAllowed(allowed) },
     });
   }
   return hit;
@@ -47,7 +51,7 @@ export function bootPatch(system: Doc, o: BootOverride): Doc {
   const target = bootTarget[o.device];
   const allowed = boot['BootSourceOverrideTarget@Redfish.AllowableValues'];
   if (Array.isArray(allowed) && !allowed.includes(target)) {
-    throw new KilnError('bmc_unsupported', `BMC does not allow boot target ${target} (allowed: ${allowed.join(', ')})`, { details: { target, allowed } });
+    throw new KilnError('bmc_unsupported', `BMC does not allow boot target ${target} (allowed: ${quoteAllowed(allowed).join(', ')})`, { details: { target, allowed: quoteAllowed(allowed) } });
   }
   const patch: Doc = { BootSourceOverrideTarget: target, BootSourceOverrideEnabled: o.persistent ? 'Continuous' : 'Once' };
   const mode = o.device === 'http' || o.uefi === true ? 'UEFI' : o.uefi === false ? 'Legacy' : boot.BootSourceOverrideMode;

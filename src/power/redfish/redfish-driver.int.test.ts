@@ -194,14 +194,34 @@ describe('redfish driver against unusual BMCs (mockup variants)', { skip }, () =
     } finally { await d.close(); await m.stop(); }
   });
 
-  it('a BMC that rejects a reset carries the BMC message', async () => {
+  it('a BMC that rejects a reset: its message stays out of the error (events are read by viewers) and is logged at debug', async () => {
     const m = await startRedfishMock({ dir: dir!, username: 'admin', password, refuseResets: ['On', 'ForceOn'] });
     const reset = (systemDoc(m).Actions as Record<string, Record<string, unknown>>)['#ComputerSystem.Reset']!;
     // The BMC lists no allowable values (so the driver may try On) but refuses On.
     delete reset['ResetType@Redfish.AllowableValues'];
+    const log = createMemoryLogger();
+    const d = createRedfishDriver({ driver: 'redfish', address: `127.0.0.1:${m.port}`, username: 'admin', password, options: { fingerprint: m.fingerprint, timeoutMs: 3000 } }, { logger: log });
+    try {
+      await assert.rejects(d.setPower('on'), (e) => hasCode(e, 'bmc_error') && /failed with HTTP 400/.test((e as Error).message)
+        && !/acceptable values/.test((e as Error).message));
+      assert.ok(log.lines.some((l) => l.level === 'debug' && /not in the list of acceptable values/.test(JSON.stringify(l.obj))), 'the BMC\'s words are in the debug log');
+    } finally { await d.close(); await m.stop(); }
+  });
+
+  it('a link to another host or port is refused before any request reaches it (credentials stay with this BMC)', async () => {
+    const m = await startRedfishMock({ dir: dir!, username: 'admin', password, sessions: false });
+    let connections = 0;
+    const other = createServer((sock) => { connections++; sock.destroy(); });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const otherPort = (other.address() as { port: number }).port;
+    const systems = m.docs.get('/redfish/v1/Systems')!.Members as Array<{ '@odata.id': string }>;
     const d = driverFor(m);
     try {
-      await assert.rejects(d.setPower('on'), (e) => hasCode(e, 'bmc_error') && /not in the list of acceptable values/.test((e as Error).message));
-    } finally { await d.close(); await m.stop(); }
+      for (const link of [`https://127.0.0.1:${otherPort}/redfish/v1/Systems/1`, `//127.0.0.1:${otherPort}/redfish/v1/Systems/1`, `http://127.0.0.1:${m.port}/redfish/v1/Systems/1`]) {
+        systems[0]!['@odata.id'] = link;
+        await assert.rejects(d.listSystems(), (e) => hasCode(e, 'bmc_error') && /named a link on another host or port/.test((e as Error).message), link);
+      }
+      assert.equal(connections, 0, 'nothing was sent to the other host');
+    } finally { await d.close(); await m.stop(); await new Promise((r) => other.close(r)); }
   });
 });

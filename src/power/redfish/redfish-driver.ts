@@ -4,7 +4,8 @@ import { assertBootOverride, assertPowerAction } from '../capability.js';
 import { optionReader } from '../driver-options.js';
 import { normalizeMacs } from '../mac.js';
 import { powerActions, type BmcSettings, type PowerCapabilities, type PowerDriver, type SystemSummary } from '../power-driver.js';
-import { createRedfishClient, redfishErrorText, type RedfishClient, type RedfishReply } from './redfish-client.js';
+import { peerToken } from '../secret.js';
+import { createRedfishClient, type RedfishClient, type RedfishReply } from './redfish-client.js';
 import { bootPatch, linkOf, membersOf, parseRedfishPowerState, pickResetType, summarizeSystem } from './redfish-decide.js';
 import { createBmcDispatcher } from './redfish-tls.js';
 
@@ -19,6 +20,29 @@ export const redfishCapabilities: PowerCapabilities = {
   powerActions, status: true, bootOnce: ['network', 'disk', 'http'], bootPersistent: ['network', 'disk', 'http'],
   virtualMedia: true, enumerate: true, inventory: true,
 };
+
+/**
+ * The BMC's base URL from an operator's address: `host[:port]` (HTTPS) or an
+ * http(s) URL with no user, password, path, query or fragment. Kiln talks to
+ * that origin only (the client refuses links to another), sends no Kiln token
+ * there, and never shows the BMC's reply text to a caller, so an address on
+ * the controller's own loopback gains nothing (docs/security.md).
+ */
+export function redfishBaseUrl(address: string): string {
+  const bad = (why: string): never => {
+    throw new KilnError('validation_failed', `Redfish address ${why}`, { issues: [{ path: '/bmc/address', code: 'url_refused', message: why }] });
+  };
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f]/.test(address)) bad('may not contain spaces or control characters');
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `https://${address}`;
+  let url: URL;
+  try { url = new URL(withScheme); } catch { return bad('must be host[:port] or an https:// URL'); }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') bad('must use https:// (or http:// for a test BMC)');
+  if (url.username || url.password) bad('may not carry a user or password (use the BMC username and password fields)');
+  if (!url.hostname) bad('needs a host');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) bad('must be the BMC\'s origin only (no path, query or fragment)');
+  return url.origin;
+}
 
 /**
  * Creates a Redfish driver. Address is `host[:port]` or an https URL.
@@ -36,7 +60,7 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
   if (auth !== undefined && auth !== 'session' && auth !== 'basic') {
     throw new KilnError('validation_failed', 'Redfish option auth must be "session" or "basic"', { issues: [{ path: '/bmc/options/auth', code: 'invalid_value', message: 'session or basic' }] });
   }
-  const baseUrl = /^https?:\/\//.test(settings.address) ? settings.address : `https://${settings.address}`;
+  const baseUrl = redfishBaseUrl(settings.address);
   const dispatcher = createBmcDispatcher({ ca: opt.string('ca'), fingerprint: opt.string('fingerprint'), insecure: opt.boolean('insecure', false) }, timeoutMs, logger, baseUrl);
   const client: RedfishClient = createRedfishClient({
     baseUrl, username: settings.username ?? '', password: settings.password ?? '', dispatcher, timeoutMs, auth, logger,
@@ -49,8 +73,8 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
   }
   function ok(r: RedfishReply, method: string, path: string): RedfishReply {
     if (r.status >= 200 && r.status < 300) return r;
-    const text = redfishErrorText(r.body) ?? 'no error message';
-    throw new KilnError('bmc_error', `BMC ${baseUrl}: ${method} ${path} failed with HTTP ${r.status}: ${text}`, { details: { status: r.status } });
+    // The BMC's error text is logged at debug by the client; events (which viewers read) get the status only.
+    throw new KilnError('bmc_error', `BMC ${baseUrl}: ${method} ${peerToken(path)} failed with HTTP ${r.status} (the BMC's message is in the controller log at debug)`, { details: { status: r.status } });
   }
 
   async function systemIds(signal?: AbortSignal): Promise<string[]> {
@@ -68,7 +92,7 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
       ? members.find((m) => m.replace(/\/$/, '').split('/').pop() === wantedSystem)
       : members.length === 1 ? members[0] : undefined;
     if (!pick) {
-      const ids = members.map((m) => m.split('/').pop()).join(', ') || '(none)';
+      const ids = members.map((m) => peerToken(m.split('/').pop())).join(', ') || '(none)';
       throw new KilnError(wantedSystem || members.length === 0 ? 'bmc_error' : 'validation_failed',
         wantedSystem ? `BMC ${baseUrl} has no system "${wantedSystem}" (systems: ${ids})` : `BMC ${baseUrl} has ${members.length} systems (${ids}); set options.systemId`,
         { issues: wantedSystem || members.length === 0 ? [] : [{ path: '/bmc/options/systemId', code: 'required', message: `one of ${ids}` }] });

@@ -5,10 +5,30 @@ import { assertBootOverride, assertPowerAction, unsupported } from '../capabilit
 import { systemClock, type Clock } from '../clock.js';
 import { optionReader } from '../driver-options.js';
 import { noCapabilities, powerActions, type BmcSettings, type PowerCapabilities, type PowerDriver, type PowerState } from '../power-driver.js';
+import { readCapped } from '../read-capped.js';
 import { redactSecrets } from '../secret.js';
 import { signatureHeader, signWebhook, timestampHeader } from './sign-webhook.js';
 
 const urlKeys = [...powerActions, 'status', 'boot'] as const;
+
+/**
+ * An operator's webhook URL, as Kiln will POST to it: http or https only, no
+ * user or password in it (the HMAC signature is the credential, and a URL
+ * ends up in logs and host records). Any host is allowed, the controller's
+ * own loopback included: the POST carries no Kiln token, redirects are not
+ * followed, and the reply body is never shown to a caller (docs/security.md,
+ * "Operator input at subprocess, URL and path edges").
+ */
+export function checkWebhookUrl(key: string, raw: string): URL {
+  const bad = (why: string): never => {
+    throw new KilnError('validation_failed', `webhook driver: options.urls.${key} ${why}`, { issues: [{ path: `/bmc/options/urls/${key}`, code: 'url_refused', message: why }] });
+  };
+  let url: URL;
+  try { url = new URL(raw); } catch { return bad('is not a URL'); }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('must be an http:// or https:// URL');
+  if (url.username || url.password) bad('may not carry a user or password (the signature authenticates Kiln)');
+  return url;
+}
 
 /**
  * Creates a webhook driver: the operator's own service does the power work.
@@ -30,6 +50,7 @@ export function createWebhookDriver(settings: BmcSettings, deps: { logger?: Logg
     if (!(urlKeys as readonly string[]).includes(k)) {
       throw new KilnError('validation_failed', `webhook driver: unknown action "${k}" in options.urls`, { issues: [{ path: `/bmc/options/urls/${k}`, code: 'unknown_action', message: `one of ${urlKeys.join(', ')}` }] });
     }
+    checkWebhookUrl(k, urls[k]!);
   }
   const caps: PowerCapabilities = {
     ...noCapabilities,
@@ -56,12 +77,16 @@ export function createWebhookDriver(settings: BmcSettings, deps: { logger?: Logg
       if (timeout.aborted || signal?.aborted || /Timeout/i.test(`${e.name} ${e.code}`)) {
         throw new KilnError('bmc_timeout', `power webhook ${key} did not answer within ${timeoutMs} ms`);
       }
-      throw new KilnError('bmc_error', `power webhook ${key} failed: ${redactSecrets(`${e.code ?? ''} ${e.message}`.trim(), [secret])}`);
+      logger.debug({ action: key, err: redactSecrets(`${e.code ?? ''} ${e.message}`.trim(), [secret]) }, 'power webhook request failed');
+      throw new KilnError('bmc_error', `power webhook ${key} failed: ${e.code && /^[A-Z_]{1,40}$/.test(e.code) ? e.code : 'request error'} (details in the controller log at debug)`);
     }
-    const text = redactSecrets(await res.body.text(), [secret]);
-    logger.debug({ action: key, status: res.statusCode }, 'power webhook');
+    // Read at most 64 KiB: the receiver's body is parsed for status, and otherwise only logged.
+    const { text } = await readCapped(res.body, 64 * 1024).catch(() => ({ text: '' }));
+    // The receiver's body is its own text: logged at debug, never put in an error (errors become events viewers read).
+    logger.debug({ action: key, status: res.statusCode, body: redactSecrets(text.slice(0, 2000), [secret]) }, 'power webhook');
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw new KilnError('bmc_error', `power webhook ${key} answered HTTP ${res.statusCode}: ${text.slice(0, 300) || 'no body'}`, { details: { status: res.statusCode } });
+      // 3xx included: redirects are not followed (the signature is for this URL only).
+      throw new KilnError('bmc_error', `power webhook ${key} answered HTTP ${res.statusCode}${res.statusCode >= 300 && res.statusCode < 400 ? ' (redirects are not followed)' : ''}`, { details: { status: res.statusCode } });
     }
     try { return text ? (JSON.parse(text) as Record<string, unknown>) : {}; } catch { return {}; }
   }
@@ -72,7 +97,7 @@ export function createWebhookDriver(settings: BmcSettings, deps: { logger?: Logg
     async powerStatus(o) {
       if (!caps.status) throw unsupported(name, 'power status');
       const r = await post('status', {}, o?.signal);
-      if (r.state !== 'on' && r.state !== 'off') throw new KilnError('bmc_error', `power webhook status answered without "state": "on" | "off" (got ${JSON.stringify(r).slice(0, 200)})`);
+      if (r.state !== 'on' && r.state !== 'off') throw new KilnError('bmc_error', 'power webhook status answered without "state": "on" | "off" (its reply is in the controller log at debug)');
       return r.state as PowerState;
     },
     async setPower(action, o) { assertPowerAction(name, caps, action); await post(action, {}, o?.signal); },

@@ -24,6 +24,13 @@ export function createWolDriver(settings: BmcSettings, deps: { logger?: Logger }
   const port = opt.number('port', 9);
   const source = opt.string('sourceAddress');
   const repeat = Math.max(1, opt.number('repeat', 3));
+  // Operator input bounds what one power-on sends: a packet count of 1e9 would keep the queue slot busy until its timeout.
+  if (!Number.isInteger(repeat) || repeat > 10) {
+    throw new KilnError('validation_failed', 'Wake-on-LAN option repeat must be a whole number from 1 to 10', { issues: [{ path: '/bmc/options/repeat', code: 'invalid_value', message: '1 to 10' }] });
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new KilnError('validation_failed', 'Wake-on-LAN option port must be 1 to 65535', { issues: [{ path: '/bmc/options/port', code: 'invalid_value', message: '1 to 65535' }] });
+  }
   const logger = deps.logger ?? silentLogger;
 
   async function send(signal?: AbortSignal): Promise<void> {
