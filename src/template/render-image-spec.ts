@@ -1,19 +1,21 @@
 import { KilnError } from '../error/kiln-error.js';
+import type { ImageLayout } from '../image/install-plan.js';
 import type { LoadedProfile } from '../profile/loaded-profile.js';
 import type { RenderContext } from './render-context.js';
 import { renderCompiled } from './render-profile-file.js';
 
 /**
  * What Kiln's image writer installs for a `kiln-image` profile: the image
- * name (or URL), the target disk, the firmware mode and the partition layout.
- * `firmware: 'auto'` in the profile resolves to the host's firmware.
+ * name (or URL), the target disk, the firmware mode and the partition layout
+ * (validated at load time; absent means `single`). `firmware: 'auto'` in the
+ * profile resolves to the host's firmware.
  */
 export interface ImageSpec {
   name: string;
   url: string | undefined;
   disk: string;
   firmware: 'bios' | 'uefi';
-  layout: 'single' | 'ab';
+  layout: ImageLayout;
 }
 
 /** Renders the `image:` section for one host; throws not_found when the profile has none. Pure. */
@@ -32,6 +34,6 @@ export function renderImageSpec(profile: LoadedProfile, context: RenderContext):
     url: image.url === undefined ? undefined : renderCompiled(profile, image.url, context).trim(),
     disk: renderCompiled(profile, image.disk, context).trim(),
     firmware: resolved,
-    layout: spec.layout,
+    layout: (spec.layout ?? 'single') as ImageLayout,
   };
 }
