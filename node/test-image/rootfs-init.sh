@@ -31,7 +31,10 @@ fi
 if [ -f /etc/ssh/ssh_host_ed25519_key ]; then
   mkdir -p /run/sshd && chmod 755 /run/sshd
   /usr/sbin/sshd -D -e &
-  echo "kiln-test-image: sshd started"
+  # Listening (port 22 = 0016, state 0A) before the callback, so "deployed" means ssh answers.
+  i=0
+  while ! grep -q ':0016 00000000:0000 0A' /proc/net/tcp && [ "$i" -lt 60 ]; do sleep 1; i=$((i + 1)); done
+  if grep -q ':0016 00000000:0000 0A' /proc/net/tcp; then echo "kiln-test-image: sshd listening after ${i}s"; else echo "kiln-test-image: sshd is not listening"; fi
 fi
 /usr/lib/kiln/kiln-firstboot
 echo "kiln-test-image: idle"

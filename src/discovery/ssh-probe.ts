@@ -34,10 +34,18 @@ export function sshProbe(opts: { dir: string; name: string; ip: string; key: str
     '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'UpdateHostKeys=no', '-o', 'ConnectTimeout=30', `root@${opts.ip}`, opts.command];
   const [cmd, args] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, ...ssh]] as const : [ssh[0]!, ssh.slice(1)] as const;
-  return new Promise((resolve) => {
+  const once = () => new Promise<SshProbeResult>((resolve) => {
     execFile(cmd, [...args], { encoding: 'utf8', timeout: opts.timeoutMs ?? 90_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
       resolve({ code, stdout, stderr, hostCertificate: /debug1: Server host certificate: (.*)/.exec(stderr)?.[1] ?? null });
     });
   });
+  // Only a refused connection (sshd not listening yet) is tried again: at most 10 times, 2 s apart.
+  return (async () => {
+    for (let i = 0; ; i++) {
+      const r = await once();
+      if (i >= 9 || !/Connection refused/.test(r.stderr)) return r;
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+  })();
 }
