@@ -127,6 +127,8 @@ test('image writer installs the test image; the disk boots under SeaBIOS and OVM
       assert.deepEqual(lateCalls.map((c) => [c.method, c.path, c.tls, c.authorization]), [
         ['GET', '/api/v1/node/secrets', true, `Bearer ${api.credential}`], ['POST', '/api/v1/node/ssh/host-certificates', true, `Bearer ${api.credential}`]]);
       assert.match(lateCalls[1]!.text, /^ssh-ed25519 AAAA\S+ root@node-7\n$/);
+      const at = (stage: string) => api.calls.find((c) => c.path === '/api/v1/node/progress' && (c.body as { stage: string }).stage === stage)!.at;
+      t.diagnostic(`late step (secrets + hostcert stages): ${at('finish') - at('secrets')} ms`);
       assert.ok(api.calls.filter((c) => c.path === '/api/v1/node/progress').every((c) => c.authorization === `Bearer ${api.credential}`));
       assert.ok(api.calls.some((c) => c.path === '/images/test.tar.gz'), 'image fetched');
     } catch (err) {

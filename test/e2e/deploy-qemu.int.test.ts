@@ -298,6 +298,8 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
 
     const all = await hostEvents(host.id);
     const timeline = timelineOf(all);
+    const stageAt = (stage: string) => Date.parse((all.find((e) => e.kind === 'node.progress' && e.data?.stage === stage) as unknown as { at: string } | undefined)?.at ?? '');
+    d['lateStep'] = stageAt('finish') - stageAt('secrets');
     assertInOrder(timeline, [
       'host.created', 'host.state discovering', 'boot.script discovering', 'node.enrolled', 'host.state ready', 'host.updated',
       'host.state deploying', 'node.armed', 'boot.script deploying', 'node.enrolled',
