@@ -10,7 +10,7 @@ packages=(
   # arm64 UEFI (AAVMF) for the arm64 network-boot test
   qemu-system-arm qemu-efi-aarch64
   # discovery / image-writer build inputs
-  busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin
+  busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
   # real protocol peers used by the tests and benchmarks
   udhcpc isc-dhcp-client kea-dhcp4-server kea-admin dnsmasq-base
   tftp-hpa tftpd-hpa atftp curl nginx-light

@@ -140,7 +140,7 @@ export async function createController(deps: ControllerDeps) {
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
       { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true,
-        installPlan: async (spec: Record<string, unknown>, hostId: string) => buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls().baseUrl) } },
+        installPlan: async (spec: Record<string, unknown>, hostId: string) => buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls()) } },
       { plugin: imageRoutes, options: { images } },
       { plugin: nodeAdminRoutes, options: { node, inventory } },
       { plugin: secretsRoutes, options: { secrets, inventory } },

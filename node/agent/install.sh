@@ -1,9 +1,10 @@
 # Kiln image writer (kiln.mode=install). Enrols, fetches the install plan,
 # partitions the disk (GPT: BIOS boot + EFI system + root, always all three so
 # the disk boots under either firmware), unpacks the image, installs GRUB for
-# both firmwares, writes host configuration and the first-boot callback, and
-# reboots. Every step reports progress; the first failing step is reported to
-# /node/failed with its stage and the tail of its output.
+# both firmwares, writes host configuration and the first-boot callback, runs
+# the late step (late.sh: secrets and the SSH host certificate, inside the
+# written root), and reboots. Every step reports progress; the first failing
+# step is reported to /node/failed with its stage and the tail of its output.
 #
 # Fixed layout (512-byte sectors; the GRUB core image is pre-patched on the
 # controller for LBA 2048, see src/discovery/grub-images.ts):
@@ -168,12 +169,17 @@ run_install() {
   [ -s "$KILN_RUN/credential" ] || { log "enrol answered without a credential"; return 1; }
   progress plan "fetching the install plan"
   PLAN=$(api_retry GET install-plan | json_flatten) || { log "no install plan"; install_halt; }
+  # The only layout this writer implements (src/image/install-plan.ts imageLayouts).
+  layout=$(plan_get layout)
+  [ "${layout:-single}" = single ] || step partition "layout \"$layout\" is not implemented by this writer (only single)" false
   disk=$(pick_disk) || step disk "choosing a disk" false
   step partition "partitioning $disk" partition_disk "$disk"
   step mkfs "making filesystems on $disk" make_filesystems "$disk"
   step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
   step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
   step config "writing host configuration" write_host_config
+  step secrets "applying root's password hash and authorized keys from Kiln" late_secrets
+  step hostcert "making the SSH host key in the target and getting its Kiln certificate" late_hostcert
   step finish "unmounting" finish_install
   # Stage "installed" is what switches the controller's per-host boot script
   # to the local disk; a lost report would boot the installer again, so it

@@ -60,6 +60,10 @@ read_trim() {
 # json_get KEY < FLAT: the value of KEY in json-flatten.awk output.
 json_get() { awk -F '\t' -v k="$1" '$1 == k { sub(/^[^\t]*\t/, ""); print; exit }'; }
 
+# json_text KEY < FLAT: like json_get, for a string that may span lines (a
+# PEM certificate): continuation lines are those without a tab.
+json_text() { awk -F '\t' -v k="$1" 'on { if (index($0, "\t")) exit; print; next } $1 == k { sub(/^[^\t]*\t/, ""); print; on = 1 }'; }
+
 # json_flatten < JSON: "path<TAB>value" lines.
 json_flatten() { awk -f "$KILN_LIB/json-flatten.awk"; }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # /sbin/init of the CI test image (busybox, PID 1): mounts the kernel
-# filesystems, brings up the boot NIC as /etc/kiln/network.env says, runs the
-# Kiln first-boot callback, then idles.
+# filesystems, brings up the boot NIC as /etc/kiln/network.env says, starts
+# sshd (when the writer gave the host a key), runs the Kiln first-boot
+# callback, then idles.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -25,6 +26,15 @@ if [ "$KILN_NET_MODE" = static ]; then
   [ -n "$KILN_NET_GATEWAY" ] && ip route add default via "$KILN_NET_GATEWAY"
 else
   udhcpc -i "$iface" -n -q -t 10 -T 3 -s /usr/share/udhcpc/default.script
+fi
+# sshd with the host key and certificate the image writer installed (none in the image itself).
+if [ -f /etc/ssh/ssh_host_ed25519_key ]; then
+  mkdir -p /run/sshd && chmod 755 /run/sshd
+  /usr/sbin/sshd -D -e &
+  # Listening (port 22 = 0016, state 0A) before the callback, so "deployed" means ssh answers.
+  i=0
+  while ! grep -q ':0016 00000000:0000 0A' /proc/net/tcp && [ "$i" -lt 60 ]; do sleep 1; i=$((i + 1)); done
+  if grep -q ':0016 00000000:0000 0A' /proc/net/tcp; then echo "kiln-test-image: sshd listening after ${i}s"; else echo "kiln-test-image: sshd is not listening"; fi
 fi
 /usr/lib/kiln/kiln-firstboot
 echo "kiln-test-image: idle"

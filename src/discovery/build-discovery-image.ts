@@ -36,12 +36,14 @@ const hostTools: Array<[string[], string, boolean]> = [
   [['/usr/sbin/mkfs.fat', '/sbin/mkfs.fat'], 'mkfs.vfat', true],
   [['/usr/bin/zstd'], 'zstd', true],
   [['/usr/bin/tar', '/bin/tar'], 'tar', true],
+  // The late step's HTTPS client (s_client, verifying the API against Kiln's CA): busybox wget verifies nothing.
+  [['/usr/bin/openssl'], 'openssl', true],
   [['/usr/bin/ipmitool'], 'ipmitool', false],
 ];
 
 /** Files of node/ that go to usr/lib/kiln in the image. */
 const agentFiles = [
-  'agent/lib.sh', 'agent/net.sh', 'agent/facts.sh', 'agent/discover.sh', 'agent/install.sh', 'agent/wipe.sh',
+  'agent/lib.sh', 'agent/net.sh', 'agent/facts.sh', 'agent/discover.sh', 'agent/install.sh', 'agent/late.sh', 'agent/wipe.sh',
   'agent/json-flatten.awk', 'agent/udhcpc.sh', 'firstboot/kiln-firstboot.sh', 'firstboot/kiln-firstboot.service',
 ];
 

@@ -1,14 +1,18 @@
 // The CI test image: a tiny busybox root filesystem as a tar.gz, with the
 // Debian kernel, a small initrd (virtio/SCSI/NVMe disk drivers + ext4, mounts
-// LABEL=kiln-root) and an init that runs Kiln's first-boot callback and then
-// idles. It exercises the image writer end to end in seconds instead of the
-// minutes a Debian image would take under TCG.
+// LABEL=kiln-root), Debian's OpenSSH (sshd and ssh-keygen from the
+// controller's openssh-server/openssh-client packages, with their shared
+// libraries as `ldd` names them, as the node image builder copies its tools)
+// and an init that starts sshd, runs Kiln's first-boot callback and idles. It
+// exercises the image writer, its late step included, end to end in seconds
+// instead of the minutes a Debian image would take under TCG. The image ships
+// no host key: the writer makes one per host.
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
-import { writeInitramfs } from './initramfs-tree.js';
+import { stageHostBinary, writeInitramfs } from './initramfs-tree.js';
 import { prepareBusybox, prepareKernel, stageBusybox, stageModules } from './kernel-tree.js';
 import { runTool } from './run-tool.js';
 
@@ -16,6 +20,22 @@ import { runTool } from './run-tool.js';
 export const testImageInitrdModules = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ahci', 'nvme', 'crc32c_generic', 'ext4'] as const;
 /** Modules on the test image's root filesystem: its NIC drivers. */
 export const testImageRootModules = ['virtio_pci', 'virtio_net', 'e1000', 'e1000e'] as const;
+
+/** OpenSSH in the test image: host binary → path in the image (Debian's openssh-server and openssh-client). */
+export const testImageOpenSsh = [['/usr/sbin/sshd', 'usr/sbin/sshd'], ['/usr/bin/ssh-keygen', 'usr/bin/ssh-keygen']] as const;
+
+/**
+ * The test image's sshd_config: Debian's shape (sshd_config.d included first,
+ * where the writer puts HostKey/HostCertificate), no PAM in this image.
+ */
+export const testImageSshdConfig = [
+  'Include /etc/ssh/sshd_config.d/*.conf',
+  'UsePAM no',
+  'PidFile /run/sshd.pid',
+  'AuthorizedKeysFile .ssh/authorized_keys',
+  'LogLevel VERBOSE',
+  '',
+].join('\n');
 
 /** A built test image: a tar.gz of a root filesystem, ready for an install plan. */
 export interface TestImage {
@@ -53,8 +73,12 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
   const kernel = await prepareKernel(opts.cacheDir, log);
   const bb = await prepareBusybox(opts.cacheDir, log);
   const scripts = ['test-image/initrd-init.sh', 'test-image/rootfs-init.sh', 'agent/udhcpc.sh'];
-  const h = createHash('sha256').update(`1\0${kernel.deb}\0${bb.deb}\0`);
+  for (const [src] of testImageOpenSsh) {
+    if (!existsSync(src)) throw new Error(`the test image needs ${src} (Debian's openssh-server and openssh-client; scripts/install-debian-packages.sh)`);
+  }
+  const h = createHash('sha256').update(`2\0${kernel.deb}\0${bb.deb}\0${testImageSshdConfig}\0`);
   for (const s of scripts) h.update(readFileSync(join(nodeScriptsDir, s)));
+  for (const [src] of testImageOpenSsh) h.update(readFileSync(src));
   const outDir = join(opts.cacheDir, 'test-image', h.digest('hex').slice(0, 16));
   const tarPath = join(outDir, 'rootfs.tar.gz');
   if (!existsSync(tarPath)) {
@@ -70,8 +94,15 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
     copyFileSync(join(nodeScriptsDir, 'agent/udhcpc.sh'), join(root, 'usr/share/udhcpc/default.script'));
     chmodSync(join(root, 'usr/share/udhcpc/default.script'), 0o755);
     writeFileSync(join(root, 'etc/hostname'), 'kiln-test\n');
-    writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-    writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+    // sshd's privilege-separation user (Debian's build: "sshd", chroot /run/sshd).
+    writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n');
+    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+    // Root's password as a fresh image has it: no password; the writer sets Kiln's hash.
+    writeFileSync(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', { mode: 0o600 });
+    for (const [src, dest] of testImageOpenSsh) await stageHostBinary(root, src, dest);
+    mkdirSync(join(root, 'etc/ssh/sshd_config.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/ssh/sshd_config'), testImageSshdConfig);
+    chmodSync(join(root, 'root'), 0o700);
     copyFileSync(kernel.vmlinuz, join(root, 'boot/vmlinuz'));
     copyFileSync(await stageInitrd(work, kernel, bb), join(root, 'boot/initrd.img'));
     await runTool('tar', ['-C', root, '--numeric-owner', '--owner=0', '--group=0', '--sort=name', '--mtime=@0', '-czf', join(work, 'rootfs.tar.gz'), '.']);

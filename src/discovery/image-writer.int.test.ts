@@ -1,7 +1,11 @@
-// The image writer end to end under QEMU (TCG): install mode writes the CI test
-// image to an empty disk through the fake node API, then the disk boots on its
-// own (no -kernel) under SeaBIOS and under OVMF, and the installed system's
-// first-boot callback reaches the API with the node credential.
+// The image writer end to end under QEMU (TCG; KVM with KILN_QEMU_ACCEL=kvm): install
+// mode writes the CI test image to an empty disk through the fake node API
+// (its late step over HTTPS, verified against a Kiln TLS CA), then the disk
+// boots on its own (no -kernel) under SeaBIOS and under OVMF, and the
+// installed system's first-boot callback reaches the API with the node
+// credential. On the SeaBIOS boot, Debian's ssh client, trusting only the
+// Kiln SSH CA's @cert-authority line, logs in as root with the key that was
+// set as authorized and reads back root's hash from /etc/shadow.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,9 +13,14 @@ import { mkdtempSync, readFileSync, rmSync, copyFileSync as copy } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
+import { loadTrust, type Trust } from '../trust/load-trust.js';
+import { hashPassword } from '../trust/password/sha512-crypt.js';
+import { formatCertAuthorityLine } from '../trust/ssh/ssh-ca.js';
+import { signHostCertificate } from '../trust/ssh/ssh-certificate.js';
 import { buildDiscoveryImage } from './build-discovery-image.js';
 import { buildTestImage } from './build-test-image.js';
 import { startFakeNodeApi, type FakeNodeApi } from './fake-node-api.js';
+import { makeRootKey, sshProbe } from './ssh-probe.js';
 import { createVmNetwork, startVm, type VmNetwork } from './test-vm.js';
 
 const cacheDir = process.env.KILN_IMAGE_CACHE ?? join(tmpdir(), 'kiln-image-cache');
@@ -22,7 +31,10 @@ function timeout(ms: number): Promise<'timeout'> {
   return new Promise((r) => setTimeout(() => r('timeout'), ms).unref());
 }
 
-async function bootFromDisk(t: { diagnostic(m: string): void; after(f: () => void): void }, api: FakeNodeApi, network: VmNetwork, work: string, disk: string, firmware: 'bios' | 'uefi'): Promise<void> {
+/** What the late step was given, to check on the installed VM. */
+interface LateCheck { trust: Trust; other: Trust; rootKey: { path: string; publicLine: string }; hash: string }
+
+async function bootFromDisk(t: { diagnostic(m: string): void; after(f: () => void): void }, api: FakeNodeApi, network: VmNetwork, work: string, disk: string, firmware: 'bios' | 'uefi', late?: LateCheck): Promise<void> {
   const serialLog = join(work, `serial-${firmware}.log`);
   const start = Date.now();
   const vm = startVm({ network, mac, disk, serialLog, firmware, workDir: work });
@@ -36,6 +48,23 @@ async function bootFromDisk(t: { diagnostic(m: string): void; after(f: () => voi
     const log = readFileSync(serialLog, 'utf8');
     assert.match(log, /kiln-test-image: booted from disk as node-7/);
     assert.match(log, /initrd: root is \/dev\/vda3/);
+    assert.match(log, /kiln-test-image: sshd listening after \d+s/);
+    if (late) {
+      const t1 = Date.now();
+      const probe = (name: string, ca: Trust) => sshProbe({ dir: work, name, ip: done.ip.replace(/^::ffff:/, ''), key: late.rootKey.path,
+        knownHostsLine: formatCertAuthorityLine(ca.sshCa.publicKey, '*'), command: 'cat /etc/shadow; echo ---; cat /root/.ssh/authorized_keys' });
+      const r = await probe('kiln', late.trust);
+      assert.equal(r.code, 0, `ssh with only Kiln's @cert-authority line: ${r.stderr.slice(-1500)}`);
+      assert.match(r.hostCertificate ?? '', new RegExp(`^ssh-ed25519-cert-v01@openssh.com SHA256:\\S+, serial \\d+ ID "host:node-7" CA ssh-ed25519 ${late.trust.sshCa.fingerprint.replace(/[+/]/g, '\\$&')} `));
+      const [shadow, keys] = r.stdout.split('---\n');
+      assert.equal(shadow!.split('\n').find((l) => l.startsWith('root:'))?.split(':')[1], late.hash, "root's hash in /etc/shadow is the one set");
+      assert.equal(keys, `${late.rootKey.publicLine}\n`, 'authorized_keys holds exactly the key set');
+      // Control: the same sshd is not trusted through another CA's line.
+      const other = await probe('other', late.other);
+      assert.notEqual(other.code, 0);
+      assert.match(other.stderr, /Host key verification failed/);
+      t.diagnostic(`${firmware}: two ssh logins (Kiln CA, other CA) ${Date.now() - t1} ms`);
+    }
   } catch (err) {
     t.diagnostic(readFileSync(serialLog, 'utf8').slice(-3000));
     throw err;
@@ -56,12 +85,21 @@ test('image writer installs the test image; the disk boots under SeaBIOS and OVM
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '2G']);
   const network = createVmNetwork('inst', work);
   t.after(() => network.stop());
+  // The late step's peer: HTTPS with a Kiln TLS CA certificate for the fake's address, Kiln's SSH CA signing.
+  const names = { dnsNames: [], ipAddresses: [network.hostIp] };
+  const trust = await loadTrust({ dataDir: join(work, 'kiln'), server: { kind: 'issue', ...names } });
+  const late: LateCheck = { trust, other: await loadTrust({ dataDir: join(work, 'other'), server: { kind: 'issue', ...names } }), rootKey: makeRootKey(work), hash: hashPassword('kiln test root password') };
+  let serial = 1;
   const api = await startFakeNodeApi({
     host: network.hostIp,
     files: { '/images/test.tar.gz': rootfs.tarPath },
-    installPlan: (url) => ({
+    tls: { certPem: trust.server.certPem, keyPem: trust.server.keyPem },
+    secrets: { rootPasswordHash: late.hash, authorizedKeys: [late.rootKey.publicLine] },
+    signHostKey: (line, ip) => signHostCertificate({ ca: trust.sshCa, publicKeyLine: line, principals: ['node-7', ip], validAfter: new Date(Date.now() - 300_000), validBefore: new Date(Date.now() + 86_400_000), serial: serial++, keyId: 'host:node-7' }),
+    installPlan: (url, apiUrl) => ({
       image: { url: `${url}/images/test.tar.gz`, sha256: rootfs.sha256, format: rootfs.format },
-      disk: 'auto', firmware: 'bios', hostname: 'node-7', network: { mode: 'dhcp' },
+      disk: 'auto', firmware: 'bios', layout: 'single', hostname: 'node-7', network: { mode: 'dhcp' },
+      api: { url: apiUrl, caPem: trust.tlsCa.certPem },
     }),
   });
   t.after(() => api.close());
@@ -83,7 +121,14 @@ test('image writer installs the test image; the disk boots under SeaBIOS and OVM
       const enrol = api.calls.find((c) => c.path === '/api/v1/node/enrol');
       assert.deepEqual(enrol?.body, { mac });
       const stages = api.calls.filter((c) => c.path === '/api/v1/node/progress').map((c) => (c.body as { stage: string }).stage);
-      assert.deepEqual(stages, ['plan', 'partition', 'mkfs', 'image', 'bootloader', 'config', 'finish', 'installed']);
+      assert.deepEqual(stages, ['plan', 'partition', 'mkfs', 'image', 'bootloader', 'config', 'secrets', 'hostcert', 'finish', 'installed']);
+      // The late step: over HTTPS with the credential; only a public key went out.
+      const lateCalls = api.calls.filter((c) => c.path === '/api/v1/node/secrets' || c.path === '/api/v1/node/ssh/host-certificates');
+      assert.deepEqual(lateCalls.map((c) => [c.method, c.path, c.tls, c.authorization]), [
+        ['GET', '/api/v1/node/secrets', true, `Bearer ${api.credential}`], ['POST', '/api/v1/node/ssh/host-certificates', true, `Bearer ${api.credential}`]]);
+      assert.match(lateCalls[1]!.text, /^ssh-ed25519 AAAA\S+ root@node-7\n$/);
+      const at = (stage: string) => api.calls.find((c) => c.path === '/api/v1/node/progress' && (c.body as { stage: string }).stage === stage)!.at;
+      t.diagnostic(`late step (secrets + hostcert stages): ${at('finish') - at('secrets')} ms`);
       assert.ok(api.calls.filter((c) => c.path === '/api/v1/node/progress').every((c) => c.authorization === `Bearer ${api.credential}`));
       assert.ok(api.calls.some((c) => c.path === '/images/test.tar.gz'), 'image fetched');
     } catch (err) {
@@ -98,14 +143,14 @@ test('image writer installs the test image; the disk boots under SeaBIOS and OVM
   const uefiDisk = join(work, 'disk-uefi.qcow2');
   copy(disk, biosDisk);
   copy(disk, uefiDisk);
-  await t.test('SeaBIOS boots the written disk', () => bootFromDisk(t, api, network, work, biosDisk, 'bios'));
+  await t.test('SeaBIOS boots the written disk; ssh trusts its Kiln host certificate; root\'s hash and keys are the ones set', () => bootFromDisk(t, api, network, work, biosDisk, 'bios', late));
   await t.test('OVMF boots the written disk', () => bootFromDisk(t, api, network, work, uefiDisk, 'uefi'));
 
   await t.test('a digest mismatch is reported as a failed image stage', async () => {
     const bad = await startFakeNodeApi({
       host: network.hostIp,
       files: { '/images/test.tar.gz': rootfs.tarPath },
-      installPlan: (url) => ({ image: { url: `${url}/images/test.tar.gz`, sha256: '0'.repeat(64), format: 'tar.gz' }, disk: '/dev/vda', firmware: 'uefi', hostname: 'node-8', network: { mode: 'dhcp' } }),
+      installPlan: (url) => ({ image: { url: `${url}/images/test.tar.gz`, sha256: '0'.repeat(64), format: 'tar.gz' }, disk: '/dev/vda', firmware: 'uefi', layout: 'single', hostname: 'node-8', network: { mode: 'dhcp' } }),
     });
     t.after(() => bad.close());
     const serialLog = join(work, 'serial-bad.log');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Template } from 'liquidjs';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
+import { imageLayouts } from '../image/install-plan.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { checkPartials, checkVariables } from '../template/check-template.js';
 import { createSandbox, parseTemplate, virtualDirs, type RenderLimits, defaultRenderLimits } from '../template/sandbox.js';
@@ -68,6 +69,15 @@ function checkSpec(spec: ProfileSpec, dirName: string, yaml: ParsedProfileYaml, 
   });
   if (spec.install.method === 'kiln-image' && spec.image === undefined) issues.push({ path: yaml.locate('/install').path, code: 'missing_key', message: 'install method kiln-image needs an image: section' });
   if (spec.install.method !== 'kiln-image' && spec.image !== undefined) issues.push({ path: yaml.locate('/image').path, code: 'unexpected_key', message: 'image: is only used by install method kiln-image' });
+  if (spec.image?.url !== undefined) {
+    // The writer checks every image against the sha256 the store recorded; a bare URL has none.
+    issues.push({ path: yaml.locate('/image/url').path, code: 'not_implemented', message: 'image.url is not yet supported by the image writer: add the image to the controller with `kiln image add NAME FILE` and set image.name' });
+  }
+  const layout = spec.image?.layout;
+  if (layout !== undefined && !(imageLayouts as readonly string[]).includes(layout)) {
+    // Only what node/agent/install.sh really writes is accepted; A/B roots with rollback are not built yet.
+    issues.push({ path: yaml.locate('/image/layout').path, code: 'not_implemented', message: `layout "${layout}" is not implemented by the image writer (it writes one root filesystem); use ${imageLayouts.map((l) => `"${l}"`).join(' or ')}${layout === 'ab' ? '; A/B roots with rollback are not yet built' : ''}` });
+  }
   for (const v of Object.keys(spec.variables ?? {})) {
     if (['name', 'os', 'arch', 'installMethod'].includes(v)) issues.push({ path: yaml.locate(`/variables/${v}`).path, code: 'reserved_variable', message: `variable "${v}" clashes with profile.${v}` });
   }

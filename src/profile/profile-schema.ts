@@ -31,13 +31,18 @@ export const BootSchema = Type.Object({
   cmdline: Type.String(),
 }, strict);
 
-/** For `kiln-image`: which image to write where. String fields are Liquid. */
+/**
+ * For `kiln-image`: which image to write where. String fields are Liquid
+ * except `layout`, which must be one the image writer implements
+ * (`imageLayouts` in src/image/install-plan.ts; checked at load time so the
+ * message can say what is not built yet). Absent means `single`.
+ */
 export const ImageSchema = Type.Object({
   name: Type.String({ minLength: 1 }),
   url: Type.Optional(Type.String({ minLength: 1 })),
   disk: Type.String({ minLength: 1 }),
   firmware: Type.String({ minLength: 1 }),
-  layout: Type.Union([Type.Literal('single'), Type.Literal('ab')]),
+  layout: Type.Optional(Type.String({ minLength: 1 })),
 }, strict);
 
 /** The schema of `profiles/<name>/profile.yaml`; unknown keys are rejected everywhere. */

@@ -1,19 +1,21 @@
 import { KilnError } from '../error/kiln-error.js';
+import type { ImageLayout } from '../image/install-plan.js';
 import type { LoadedProfile } from '../profile/loaded-profile.js';
 import type { RenderContext } from './render-context.js';
 import { inThread, type RenderedText } from './render-profile-file.js';
 
 /**
  * What Kiln's image writer installs for a `kiln-image` profile: the image
- * name (or URL), the target disk, the firmware mode and the partition layout.
- * `firmware: 'auto'` in the profile resolves to the host's firmware.
+ * name (or URL), the target disk, the firmware mode and the partition layout
+ * (validated at load time; absent means `single`). `firmware: 'auto'` in the
+ * profile resolves to the host's firmware.
  */
 export interface ImageSpec {
   name: string;
   url: string | undefined;
   disk: string;
   firmware: 'bios' | 'uefi';
-  layout: 'single' | 'ab';
+  layout: ImageLayout;
 }
 
 /** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
@@ -32,7 +34,7 @@ export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'ue
     url: image.url === undefined ? undefined : text(image.url).trim(),
     disk: text(image.disk).trim(),
     firmware: resolved,
-    layout: spec.layout,
+    layout: (spec.layout ?? 'single') as ImageLayout,
   };
 }
 

@@ -1,12 +1,17 @@
-// Issue 4 end to end under QEMU (TCG): an unknown VM with an empty 2 GiB disk
+// Issue 4 end to end under QEMU (TCG; KVM with KILN_QEMU_ACCEL=kvm): an unknown VM with an empty 2 GiB disk
 // network-boots from `kiln serve` (Kiln's DHCP → iPXE → discovery kernel and
 // initrd over HTTP), is discovered and named by a rule, is deployed with the
 // kiln-image profile through the API (no BMC: the discovery agent's /next
 // poll answers `reboot`), the image writer installs the CI test image, the
 // next network boot is sent to the local disk, and the installed system's
 // first-boot callback makes the host `deployed`. Once under SeaBIOS, once
-// under OVMF (iPXE EFI option ROM of the NIC). Then a client with a lease of
-// its own presents the first VM's credential and is refused (an event).
+// under OVMF (iPXE EFI option ROM of the NIC). The writer's late step gave
+// each installed VM its own host key, certified by Kiln's SSH CA, and the
+// secrets set through the API: Debian's ssh client, trusting only Kiln's
+// `@cert-authority` line, logs in as root with the site's authorized key and
+// reads back the host's root hash; the two VMs present different host keys.
+// Then a client with a lease of its own presents the first VM's credential
+// and is refused (an event).
 //
 // Everything runs in one namespace this file creates: a bridge (10.83.1.1/24)
 // with one tap per VM and `kiln serve` (DHCP full mode, TFTP, HTTP); the test
@@ -21,6 +26,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDiscoveryImage } from '../../src/discovery/build-discovery-image.js';
 import { buildTestImage } from '../../src/discovery/build-test-image.js';
+import { makeRootKey, sshProbe } from '../../src/discovery/ssh-probe.js';
+import { qemuAccelArgs } from '../../src/discovery/test-vm.js';
+import { hashPassword } from '../../src/trust/password/sha512-crypt.js';
 import { canUseNetns, createNetns, type TestNetns } from '../support/netns.js';
 import { kilnBin, runKiln } from '../support/serve-process.js';
 import { killChild, stopChild } from '../support/process.js';
@@ -40,6 +48,7 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const cacheDir = process.env['KILN_IMAGE_CACHE'] ?? join(tmpdir(), 'kiln-image-cache');
 const SERVER = '10.83.1.1';
 const HTTP_PORT = 8080;
+const HTTPS_PORT = 8443;
 const DISK_BYTES = 2 * 1024 ** 3;
 const MEMORY_MIB = 1024;
 const CPUS = 2;
@@ -58,6 +67,9 @@ let failed = false;
 const procs: ChildProcess[] = [];
 const extraNetns: string[] = [];
 const durations: Record<string, Record<string, number>> = {};
+/** Root's key pair (public half set as the site's authorized key) and each VM's presented host key fingerprint. */
+let rootKey: { path: string; publicLine: string } | undefined;
+const hostKeys: Record<string, string> = {};
 
 const kill = killChild;
 const stop = stopChild;
@@ -108,7 +120,8 @@ before(async () => {
     },
   }));
   t0 = Date.now();
-  serve = ns.spawn(process.execPath, [kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', `0.0.0.0:${HTTP_PORT}`, '--tls-listen', '',
+  // HTTPS on: the writer's late step fetches secrets and its host certificate over it only.
+  serve = ns.spawn(process.execPath, [kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', `0.0.0.0:${HTTP_PORT}`, '--tls-listen', `0.0.0.0:${HTTPS_PORT}`,
     '--public-url', `http://${SERVER}:${HTTP_PORT}`, '--node-image', 'auto', '--power-poll-interval', '0', '--log-level', 'debug'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   serve.stdout!.on('data', (d) => { serveLog += d; });
   serve.stderr!.on('data', (d) => { serveLog += d; });
@@ -128,6 +141,9 @@ before(async () => {
     match: { macPrefix: '52:54:00:4b:33', cpuCountAtLeast: CPUS }, assign: { name: 'vm-{mac}', profile: 'kiln-image', tags: ['e2e'] },
   });
   assert.equal(rule.status, 200, JSON.stringify(rule.body));
+  rootKey = makeRootKey(work);
+  const site = await call('PUT', '/secrets/site', { authorizedKeys: [rootKey.publicLine] });
+  assert.equal(site.status, 200, JSON.stringify(site.body));
 });
 
 after(async () => {
@@ -174,7 +190,7 @@ function startVm(name: string, mac: string, tap: string, disk: string, firmware:
       '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n'];
   })() : [];
   // NIC first, disk second: every boot asks Kiln, whose script sends a deployed host to the disk.
-  const child = ns!.spawn('qemu-system-x86_64', ['-accel', 'tcg', '-smp', String(CPUS), '-m', String(MEMORY_MIB), '-display', 'none', '-monitor', 'none',
+  const child = ns!.spawn('qemu-system-x86_64', [...qemuAccelArgs(), '-smp', String(CPUS), '-m', String(MEMORY_MIB), '-display', 'none', '-monitor', 'none',
     '-serial', `file:${serial}`, ...fw,
     '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`,
     '-drive', `file=${disk},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-pci,drive=d0,bootindex=2'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -257,6 +273,11 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
     assert.deepEqual(host.tags, ['e2e']);
     assert.equal(host.firmware, firmware);
 
+    // This host's own root password (its hash overrides the site's); the site's authorized key applies.
+    const rootHash = hashPassword(`root password of ${host.name}`);
+    const sec = await call('PUT', `/hosts/${host.name}/secrets`, { rootPasswordHash: rootHash });
+    assert.equal(sec.status, 200, JSON.stringify(sec.body));
+
     const tDeploy = Date.now();
     const dep = await call('POST', `/hosts/${host.name}/deploy`, { variables: { imageName: IMAGE, kernelArgs: 'console=ttyS0,115200' } });
     assert.equal(dep.status, 200, JSON.stringify(dep.body));
@@ -277,11 +298,14 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
 
     const all = await hostEvents(host.id);
     const timeline = timelineOf(all);
+    const stageAt = (stage: string) => Date.parse((all.find((e) => e.kind === 'node.progress' && e.data?.stage === stage) as unknown as { at: string } | undefined)?.at ?? '');
+    d['lateStep'] = stageAt('finish') - stageAt('secrets');
     assertInOrder(timeline, [
       'host.created', 'host.state discovering', 'boot.script discovering', 'node.enrolled', 'host.state ready', 'host.updated',
       'host.state deploying', 'node.armed', 'boot.script deploying', 'node.enrolled',
       'node.progress plan', 'node.progress partition', 'node.progress mkfs', 'node.progress image', 'node.progress bootloader',
-      'node.progress config', 'node.progress finish', 'node.progress installed', 'boot.script deploying (disk)', 'host.state deployed',
+      'node.progress config', 'node.progress secrets', 'node.secrets_fetched', 'node.progress hostcert', 'ssh.host_certificate',
+      'node.progress finish', 'node.progress installed', 'boot.script deploying (disk)', 'host.state deployed',
     ]);
     assert.equal(timeline.filter((k) => k === 'node.enrolled').length, 2, 'one credential at discovery, one for the installer');
     assert.equal(timeline.filter((k) => k.startsWith('host.state failed')).length, 0);
@@ -293,6 +317,28 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
     assert.match(log, /kiln: rebooting as told/);
     assert.match(log, new RegExp(`kiln-test-image: booted from disk as ${expectedName}`));
     assert.match(log, /kiln-firstboot: reported to/);
+    assert.match(log, /kiln-test-image: sshd listening after \d+s/);
+
+    // Trust: ssh with nothing but Kiln's @cert-authority line (as GET /ssh/known-hosts gives it) logs in with the root key.
+    const tSsh = Date.now();
+    const lease = (await call<{ items: Array<{ ip: string }> }>('GET', `/leases?mac=${mac}`)).body.items[0];
+    assert.ok(lease, 'the installed VM holds a lease');
+    const knownHosts = await fetch(`${api}/api/v1/ssh/known-hosts`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text());
+    assert.match(knownHosts, /^@cert-authority \* ssh-ed25519 AAAA\S+/);
+    const r = await sshProbe({ dir: work, name: `ssh-${firmware}`, ip: lease.ip, key: rootKey!.path, knownHostsLine: knownHosts.trim(), netns: ns!.name,
+      command: 'cat /etc/shadow; echo ---; cat /root/.ssh/authorized_keys' });
+    assert.equal(r.code, 0, `ssh to ${lease.ip} trusting only Kiln's CA: ${r.stderr.slice(-2000)}`);
+    const caFp = execFileSync('ssh-keygen', ['-l', '-f', join(dataDir, 'ssh/ssh_ca_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1]!;
+    const cert = new RegExp(`^ssh-ed25519-cert-v01@openssh.com (SHA256:\\S+), serial (\\d+) ID "host:${host.name}:ssh-ed25519" CA ssh-ed25519 (\\S+) `).exec(r.hostCertificate ?? '');
+    assert.ok(cert, `sshd presented a Kiln host certificate: ${r.hostCertificate}`);
+    assert.equal(cert[3], caFp, 'signed by Kiln\'s SSH CA');
+    const issued = (await call<{ items: Array<{ serial: number; keyFingerprint: string }> }>('GET', `/ssh/certificates?host=${host.name}`)).body.items;
+    assert.deepEqual(issued.map((c) => [c.serial, c.keyFingerprint]), [[Number(cert[2]), cert[1]]], 'the one certificate Kiln issued to this host, for the key sshd holds');
+    const [shadow, keys] = r.stdout.split('---\n');
+    assert.equal(shadow!.split('\n').find((l) => l.startsWith('root:'))?.split(':')[1], rootHash, "root's hash in /etc/shadow is the one set for this host");
+    assert.equal(keys, `${rootKey!.publicLine}\n`, "root's authorized_keys holds the site's key");
+    hostKeys[firmware] = cert[1]!;
+    d['sshCheck'] = Date.now() - tSsh;
     return host;
   } catch (err) {
     failed = true;
@@ -312,6 +358,11 @@ test('SeaBIOS: unknown VM → discovered → deployed with kiln-image → boots 
 
 test('OVMF (iPXE EFI ROM): unknown VM → discovered → deployed with kiln-image → boots its disk and calls back', { skip: skipEfi, timeout: 1_100_000 }, async () => {
   await deployVm('uefi', '52:54:00:4b:33:02', 'ktap1');
+});
+
+test('two deployed VMs present different host keys (each made on its own node)', { skip: skipEfi }, (t) => {
+  if (!hostKeys['bios'] || !hostKeys['uefi']) { t.skip('a deploy did not finish'); return; }
+  assert.notEqual(hostKeys['bios'], hostKeys['uefi']);
 });
 
 /** The credential the writer put on the BIOS VM's disk (root fs at LBA 266240, install.sh's fixed layout). */

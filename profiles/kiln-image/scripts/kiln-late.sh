@@ -1,1 +1,0 @@
-{% render 'kiln-late.sh' %}
