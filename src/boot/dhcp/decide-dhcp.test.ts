@@ -65,13 +65,14 @@ test('proxy, OVMF PXEv4 DISCOVER: ipxe.efi by TFTP from siaddr, 60=PXEClient and
   assert.equal(shape(d.packet), `DHCPOFFER flags=0x8000 siaddr=${SERVER} file="ipxe.efi" 54=${SERVER} 66="${SERVER}" 60="PXEClient" ${GUID}`);
 });
 
-test('proxy, OVMF PXEv4 port-4011 REQUEST: ACK to its source with the file, siaddr and ciaddr', () => {
-  const disc = captured('uefi-pxe-http', DhcpMessageType.discover, 'PXEClient', false);
-  // The REQUEST EDK2 sends to 4011 is its DISCOVER's options with type REQUEST, from its new address (PxeBcDhcp4Discover).
-  const req: DhcpPacket = { ...disc, ciaddr: '10.0.2.103', flags: 0, options: disc.options.map((o) => (o.code === DhcpOption.messageType ? { code: o.code, data: Uint8Array.of(DhcpMessageType.request) } : o)) };
-  const d = replied(decide(req, 'pxe', { address: '10.0.2.103', port: 4011 }));
-  assert.equal(shape(d.packet), `DHCPACK ciaddr=10.0.2.103 siaddr=${SERVER} file="ipxe.efi" 54=${SERVER} 66="${SERVER}" 60="PXEClient" ${GUID}`);
-  assert.deepEqual(d.to, { address: '10.0.2.103', port: 4011 });
+test('proxy, OVMF PXEv4 port-4011 REQUEST (captured in proxy mode): ACK to its source port 4011 with the file, siaddr and ciaddr', () => {
+  // EDK2 sends it from its new address and port 4011 to siaddr:4011 and listens on 4011 (PxeBcDhcp4Discover).
+  const wire = readPcapUdp(new Uint8Array(readFileSync(new URL('proxy-ovmf-pxe.pcap', testdata))));
+  const bs = wire.find((d) => d.dstPort === 4011)!;
+  const req = decodeDhcp(bs.payload);
+  const d = replied(decide(req, 'pxe', { address: bs.src, port: bs.srcPort }));
+  assert.equal(shape(d.packet), `DHCPACK ciaddr=${bs.src} siaddr=${SERVER} file="ipxe.efi" 54=${SERVER} 66="${SERVER}" 60="PXEClient" 97=6e6c694b-0000-0040-8000-0000000000b1`);
+  assert.deepEqual(d.to, { address: bs.src, port: 4011 });
 });
 
 test('proxy, OVMF HTTP boot DISCOVER: the ipxe.efi URL with 60=HTTPClient', () => {
@@ -118,3 +119,35 @@ test('proxy: a malformed option 97 is not echoed; a DHCP REQUEST on 67 and a pla
   const plain: DhcpPacket = { ...disc, options: disc.options.filter((o) => o.code !== DhcpOption.vendorClassIdentifier && o.code !== DhcpOption.clientSystemArchitecture) };
   assert.equal(decide(plain).action, 'ignore');
 });
+
+// Golden: the proxy-mode QEMU test's captures (netboot-proxy-qemu.int.test.ts; real
+// firmware beside dnsmasq, Kiln at 10.84.1.1). Every request Kiln answered there
+// gets today the reply that was on the wire and that booted the firmware; every
+// request it left alone is still ignored.
+const PROXY_SERVER = '10.84.1.1';
+for (const name of ['proxy-bios-ipxe', 'proxy-ovmf-ipxe', 'proxy-ovmf-pxe', 'proxy-ovmf-http']) {
+  test(`proxy golden: ${name}.pcap: Kiln's decisions for the captured requests are the replies that booted the firmware`, () => {
+    const wire = readPcapUdp(new Uint8Array(readFileSync(new URL(`${name}.pcap`, testdata)))).map((d) => ({ ...d, p: decodeDhcp(d.payload) }));
+    let answered = 0;
+    for (const req of wire.filter((w) => w.p.op === 1)) {
+      const port = req.dstPort === 4011 ? 'pxe' as const : 'dhcp' as const;
+      const ctx: DhcpRequestContext = {
+        request: req.p, messageType: getMessageType(req.p)!, port, from: { address: req.src, port: req.srcPort }, subnet: { ...proxySubnet, cidr: '10.84.1.0/24' },
+        serverAddress: PROXY_SERVER, httpBase: `http://${PROXY_SERVER}:8080`, bootFiles: defaultBootFiles, address: undefined, knownHost: false,
+      };
+      const d = decideDhcp(ctx);
+      // The first reply Kiln sent after this request with its xid (retransmitted DISCOVERs each got one).
+      const sent = wire.find((w) => w.index > req.index && w.src === PROXY_SERVER && w.p.xid === req.p.xid);
+      const isAnswered = sent !== undefined && (wire.find((w) => w.index > req.index && w.p.xid === req.p.xid && (w.src === PROXY_SERVER || w.p.op === 1)) === sent);
+      if (!isAnswered) {
+        assert.equal(d.action, 'ignore', `${name} #${req.index}: Kiln did not answer it on the wire`);
+        continue;
+      }
+      const r = replied(d);
+      assert.equal(summarizeDhcp(r.packet), summarizeDhcp(sent.p), `${name} #${req.index}`);
+      assert.deepEqual(r.to, { address: sent.dst, port: sent.dstPort }, `${name} #${req.index}`);
+      answered++;
+    }
+    assert.ok(answered >= 1, `${name}: no answered request`);
+  });
+}
