@@ -4,6 +4,8 @@
 // inside it. The test reads the API from the root end of the namespace's veth
 // pair (10.<net>.0.0/24). Nothing leaves the namespace: limited broadcasts
 // leave by the bridge.
+// With `siteDhcp`, Kiln is in proxy mode and dnsmasq, in a second namespace
+// on the bridge, is the site's DHCP server.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

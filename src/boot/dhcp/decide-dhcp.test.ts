@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
 import { findOption, getMessageType, getSubOptions, getUserClasses, getVendorClass } from '../../protocols/dhcp4/options.js';
 import { decodeDhcp, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
@@ -151,3 +152,42 @@ for (const name of ['proxy-bios-ipxe', 'proxy-ovmf-ipxe', 'proxy-ovmf-pxe', 'pro
     assert.ok(answered >= 1, `${name}: no answered request`);
   });
 }
+
+// The class: any network-boot client, any architecture, with or without iPXE,
+// GUID of any shape, relayed or not, on port 67 or 4011.
+test('proxy property: every reply has no address, siaddr and 54 = Kiln, a file, a 60 matching the firmware, 43 only for BIOS PXE, 97 only when well-formed, and no lease options', () => {
+  const lease = [DhcpOption.leaseTime, DhcpOption.subnetMask, DhcpOption.router, DhcpOption.domainNameServer, DhcpOption.renewalTime, DhcpOption.rebindingTime];
+  fc.assert(fc.property(
+    fc.constantFrom(0, 6, 7, 9, 10, 11, 15, 16, 18, 19, 25, 99), fc.constantFrom('PXEClient', 'HTTPClient', 'udhcp 1.35'), fc.boolean(), fc.boolean(),
+    fc.option(fc.uint8Array({ minLength: 0, maxLength: 20 }), { nil: undefined }), fc.constantFrom('0.0.0.0', '10.9.0.1'), fc.constantFrom('dhcp' as const, 'pxe' as const),
+    (arch, vendor, iPXE, withArch, guid, giaddr, port) => {
+      const options = [
+        { code: DhcpOption.messageType, data: Uint8Array.of(port === 'dhcp' ? DhcpMessageType.discover : DhcpMessageType.request) },
+        ...(withArch ? [{ code: DhcpOption.clientSystemArchitecture, data: Uint8Array.of(arch >> 8, arch & 0xff) }] : []),
+        { code: DhcpOption.vendorClassIdentifier, data: new TextEncoder().encode(`${vendor}:Arch:${String(arch).padStart(5, '0')}:UNDI:003000`) },
+        ...(iPXE ? [{ code: DhcpOption.userClass, data: new TextEncoder().encode('iPXE') }] : []),
+        ...(guid ? [{ code: DhcpOption.clientMachineId, data: guid }] : []),
+      ];
+      const req: DhcpPacket = { op: 1, htype: 1, hlen: 6, hops: 0, xid: 7, secs: 0, flags: 0, ciaddr: port === 'pxe' ? '10.0.2.77' : '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr,
+        chaddr: Uint8Array.of(0x52, 0x54, 0, 1, 2, 3, ...new Array(10).fill(0)), sname: '', file: '', options };
+      const from = port === 'pxe' ? { address: '10.0.2.77', port: 4011 } : { address: giaddr === '0.0.0.0' ? '0.0.0.0' : giaddr, port: giaddr === '0.0.0.0' ? 68 : 67 };
+      const d = decide(req, port, from);
+      const netboot = iPXE || vendor !== 'udhcp 1.35';
+      if (!netboot) { assert.equal(d.action, 'ignore'); return; }
+      if (d.action === 'ignore') { assert.match(d.reason, /architecture/); return; }
+      const p = d.packet;
+      assert.equal(p.yiaddr, '0.0.0.0');
+      assert.equal(p.siaddr, SERVER);
+      assert.ok(p.file.length > 0);
+      assert.equal(getMessageType(p), port === 'dhcp' ? DhcpMessageType.offer : DhcpMessageType.ack);
+      assert.deepEqual([...findOption(p, DhcpOption.serverIdentifier)!], SERVER.split('.').map(Number));
+      const http = !iPXE && p.file.startsWith('http://') ;
+      assert.equal(getVendorClass(p), http ? 'HTTPClient' : 'PXEClient');
+      assert.equal(findOption(p, DhcpOption.vendorSpecific) !== undefined, p.file === 'undionly.kpxe');
+      const wellFormed = guid !== undefined && guid.length === 17 && guid[0] === 0;
+      assert.deepEqual(findOption(p, DhcpOption.clientMachineId), wellFormed ? guid : undefined);
+      for (const code of lease) assert.equal(findOption(p, code), undefined, `option ${code} in a proxy reply`);
+      assert.equal(d.bind, undefined);
+      assert.deepEqual(d.to, port === 'pxe' ? from : giaddr !== '0.0.0.0' ? { address: giaddr, port: 67 } : { address: '255.255.255.255', port: 68 });
+    }), { numRuns: 500 });
+});
