@@ -181,7 +181,7 @@ test('proxy property: every reply has no address, siaddr and 54 = Kiln, a file, 
       assert.ok(p.file.length > 0);
       assert.equal(getMessageType(p), port === 'dhcp' ? DhcpMessageType.offer : DhcpMessageType.ack);
       assert.deepEqual([...findOption(p, DhcpOption.serverIdentifier)!], SERVER.split('.').map(Number));
-      const http = !iPXE && p.file.startsWith('http://') ;
+      const http = !iPXE && p.file.startsWith('http://');
       assert.equal(getVendorClass(p), http ? 'HTTPClient' : 'PXEClient');
       assert.equal(findOption(p, DhcpOption.vendorSpecific) !== undefined, p.file === 'undionly.kpxe');
       const wellFormed = guid !== undefined && guid.length === 17 && guid[0] === 0;
