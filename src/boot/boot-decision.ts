@@ -32,10 +32,12 @@ export const defaultBootFiles: BootFiles = { biosPxe: 'undionly.kpxe', efiX64: '
 /**
  * The boot answer for one client: `file` goes in the BOOTP file field (a TFTP
  * name or, for UEFI HTTP boot, a URL), `tftp` says whether siaddr/option 66
- * must name the TFTP server, and `options` are extra reply options.
+ * must name the TFTP server, `options` are extra options of a reply that also
+ * hands out an address, and `proxyOptions` those of a ProxyDHCP reply (no
+ * address; PXE spec 2.1 §2.2.5), which the firmware reads differently.
  */
 export type BootChoice =
-  | { kind: 'ipxe-script' | 'tftp' | 'http'; firmware: string; file: string; tftp: boolean; options: DhcpRawOption[] }
+  | { kind: 'ipxe-script' | 'tftp' | 'http'; firmware: string; file: string; tftp: boolean; options: DhcpRawOption[]; proxyOptions: DhcpRawOption[] }
   | { kind: 'none'; reason: string };
 
 /** The client's architecture: option 93 first, else the "Arch:NNNNN" part of option 60 (PXE spec 2.1 §2.4), else undefined. */
@@ -55,6 +57,8 @@ const ipxeNoProxyWait = encapsulatedOption(DhcpOption.ipxeEncapsulated, [uintOpt
 // of using the file field; sub-option 6 bit 3 = "use the boot file" (PXE spec 2.1 §2.4).
 const pxeUseBootfile = encapsulatedOption(DhcpOption.vendorSpecific, [uintOption(PxeSubOption.discoveryControl, PxeDiscoveryControl.useBootfile, 1)]);
 // PXE spec 2.1 §2.2.1: the client only treats an offer as a PXE offer when it carries option 60 "PXEClient".
+// iPXE likewise takes an address-less offer as ProxyDHCP only with 60 "PXEClient" (src/net/udp/dhcp.c,
+// dhcp_discovery_rx), and EDK2's PXE client classifies offers by it (PxeBcParseDhcp4Packet).
 const pxeVendorClass = textOption(DhcpOption.vendorClassIdentifier, VendorClassPrefix.pxe);
 // UEFI 2.10 §24.7.2: an HTTP boot client ignores offers without option 60 "HTTPClient".
 const httpVendorClass = textOption(DhcpOption.vendorClassIdentifier, VendorClassPrefix.http);
@@ -69,7 +73,9 @@ export function decideBoot(c: BootClient, t: BootTargets): BootChoice {
   const isPxe = vc.startsWith(VendorClassPrefix.pxe);
   const isHttp = vc.startsWith(VendorClassPrefix.http);
   if (c.userClasses.includes('iPXE')) {
-    return { kind: 'ipxe-script', firmware: 'ipxe', file: `${t.httpBase}/boot.ipxe`, tftp: false, options: [ipxeNoProxyWait] };
+    // ProxyDHCP: 175.176 is read only from an offer that carries an address, so it has no place here;
+    // 60 "PXEClient" is what makes iPXE keep the offer as its ProxyDHCP offer.
+    return { kind: 'ipxe-script', firmware: 'ipxe', file: `${t.httpBase}/boot.ipxe`, tftp: false, options: [ipxeNoProxyWait], proxyOptions: [pxeVendorClass] };
   }
   if (!isPxe && !isHttp) return { kind: 'none', reason: 'not a network-boot client (option 60 is neither PXEClient nor HTTPClient)' };
   const arch = clientArchOf(c);
@@ -80,19 +86,26 @@ export function decideBoot(c: BootClient, t: BootTargets): BootChoice {
 function httpChoice(arch: number | undefined, t: BootTargets): BootChoice {
   const url = (f: string) => `${t.httpBase}/ipxe/${f}`;
   if (arch === ClientArch.efiX64Http || arch === ClientArch.efiX86Http) {
-    return { kind: 'http', firmware: 'uefi-http-x64', file: url(t.files.efiX64), tftp: false, options: [httpVendorClass] };
+    return { kind: 'http', firmware: 'uefi-http-x64', file: url(t.files.efiX64), tftp: false, options: [httpVendorClass], proxyOptions: [httpVendorClass] };
   }
   if (arch === ClientArch.efiArm64Http) {
-    return { kind: 'http', firmware: 'uefi-http-arm64', file: url(t.files.efiArm64), tftp: false, options: [httpVendorClass] };
+    return { kind: 'http', firmware: 'uefi-http-arm64', file: url(t.files.efiArm64), tftp: false, options: [httpVendorClass], proxyOptions: [httpVendorClass] };
   }
   return { kind: 'none', reason: `no HTTP boot file for client architecture ${arch ?? 'unknown'}` };
 }
 
 function pxeChoice(arch: number | undefined, t: BootTargets): BootChoice {
-  const pxe = (firmware: string, file: string): BootChoice => ({ kind: 'tftp', firmware, file, tftp: true, options: [pxeVendorClass, pxeUseBootfile] });
+  const bios = (firmware: string, file: string): BootChoice =>
+    ({ kind: 'tftp', firmware, file, tftp: true, options: [pxeVendorClass, pxeUseBootfile], proxyOptions: [pxeVendorClass, pxeUseBootfile] });
+  // UEFI PXE in ProxyDHCP: no option 43, so the firmware asks the boot server on port 4011 for the
+  // file (EDK2 classifies such an offer as "ProxyBinl" and sends PxeBcRetryBinlOffer's REQUEST to
+  // siaddr:4011; pixiecore answers UEFI the same way, having found firmwares that ignore a
+  // ProxyDHCP offer whose 43.6 bypasses discovery). Kiln answers that REQUEST with the file.
+  const uefi = (firmware: string, file: string): BootChoice =>
+    ({ kind: 'tftp', firmware, file, tftp: true, options: [pxeVendorClass, pxeUseBootfile], proxyOptions: [pxeVendorClass] });
   // No option 93 and no Arch in option 60: old BIOS PXE ROMs (PXE 2.0) send neither.
-  if (arch === undefined || arch === ClientArch.x86Bios) return pxe('bios-pxe', t.files.biosPxe);
-  if (arch === ClientArch.efiX64 || arch === ClientArch.efiX64Alt) return pxe('uefi-pxe-x64', t.files.efiX64);
-  if (arch === ClientArch.efiArm64) return pxe('uefi-pxe-arm64', t.files.efiArm64);
+  if (arch === undefined || arch === ClientArch.x86Bios) return bios('bios-pxe', t.files.biosPxe);
+  if (arch === ClientArch.efiX64 || arch === ClientArch.efiX64Alt) return uefi('uefi-pxe-x64', t.files.efiX64);
+  if (arch === ClientArch.efiArm64) return uefi('uefi-pxe-arm64', t.files.efiArm64);
   return { kind: 'none', reason: `no PXE boot file for client architecture ${arch}` };
 }

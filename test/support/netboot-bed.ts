@@ -4,7 +4,9 @@
 // inside it. The test reads the API from the root end of the namespace's veth
 // pair (10.<net>.0.0/24). Nothing leaves the namespace: limited broadcasts
 // leave by the bridge.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+// With `siteDhcp`, Kiln is in proxy mode and dnsmasq, in a second namespace
+// on the bridge, is the site's DHCP server.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +40,13 @@ export interface NetbootBedOptions {
   startMs?: number;
   /** Extra `kiln serve` flags. */
   serveArgs?: string[];
+  /**
+   * Proxy mode beside a site DHCP server: Kiln's subnet is `mode: proxy` (no
+   * pools), and dnsmasq, a plain DHCP server (a range, no boot options), runs
+   * in a second namespace `site` joined to the bridge at 10.<net>.1.2 and
+   * hands out 10.<net>.1.100–150.
+   */
+  siteDhcp?: boolean;
 }
 
 /** One parsed pino line of Kiln's log. */
@@ -62,8 +71,13 @@ export interface NetbootBed {
   bootEvents(mac: string): Promise<BootEvent[]>;
   /** Starts a process in the namespace that `close()` kills if it still runs. */
   spawn(cmd: string, args: string[]): ChildProcess;
+  /** With `siteDhcp`: the site DHCP server's address on the bridge and its log so far. */
+  site?: { address: string; log(): string };
   close(): Promise<void>;
 }
+
+/** The site DHCP server's address on the bridge (with `siteDhcp`). */
+export const siteDhcpAddress = (net: number): string => `10.${net}.1.2`;
 
 /** Creates the namespace, bridge and tap, starts `kiln serve` in it, and waits (bounded) for its API and DHCP. */
 export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed> {
@@ -73,9 +87,12 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
   const procs: ChildProcess[] = [];
   let serve: ChildProcess | undefined;
   let log = '';
+  let site: { ns: string; dnsmasq?: ChildProcess; log: string } | undefined;
   const close = async (): Promise<void> => {
     for (const p of procs) killChild(p);
     await stopChild(serve);
+    await stopChild(site?.dnsmasq, 5000);
+    if (site) { try { execFileSync('ip', ['netns', 'del', site.ns], { stdio: 'ignore' }); } catch { /* already gone */ } }
     ns.remove();
   };
   try {
@@ -90,11 +107,16 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
     // Limited broadcasts (DHCP replies to 255.255.255.255) leave by the bridge, inside the namespace only.
     x('route', 'add', 'default', 'dev', BED_BRIDGE);
 
+    if (o.siteDhcp) site = startSiteDhcp(ns, o);
+
     const cfg = join(o.work, 'kiln.yaml');
+    const subnet = o.siteDhcp
+      ? { cidr: `10.${o.net}.1.0/24`, mode: 'proxy', pools: [], dns: [], attached: true }
+      : { cidr: `10.${o.net}.1.0/24`, mode: 'full', pools: [{ start: `10.${o.net}.1.100`, end: `10.${o.net}.1.150` }], router: server, dns: [], leaseSeconds: 600, attached: true };
     writeFileSync(cfg, JSON.stringify({
       dhcp: {
         enabled: true, serverAddress: server, httpBase: `http://${server}:${httpPort}`,
-        subnets: [{ cidr: `10.${o.net}.1.0/24`, mode: 'full', pools: [{ start: `10.${o.net}.1.100`, end: `10.${o.net}.1.150` }], router: server, dns: [], leaseSeconds: 600, attached: true }],
+        subnets: [subnet],
         // Answer iPXE's router solicitations (lifetime 0, no prefix): no ~15 s IPv6 wait (docs/booting.md).
         routerAdvertisements: { interfaces: [BED_BRIDGE] },
         ...o.dhcp,
@@ -130,11 +152,38 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
       procs.push(p);
       return p;
     };
-    return { ns, server, httpPort, api, token, log: () => log, logLines, bootEvents, spawn, close };
+    const siteInfo = site ? { address: siteDhcpAddress(o.net), log: () => site!.log } : undefined;
+    return { ns, server, httpPort, api, token, log: () => log, logLines, bootEvents, spawn, ...(siteInfo ? { site: siteInfo } : {}), close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/**
+ * The site's own DHCP server for a proxy-mode bed: namespace `kts<tag><pid>`
+ * with one end of a veth pair, the other end a port of the bed's bridge;
+ * dnsmasq there serves a range and nothing else (no dhcp-boot, no
+ * pxe-service, DNS off), as a network Kiln does not own would.
+ */
+function startSiteDhcp(bed: TestNetns, o: NetbootBedOptions): { ns: string; dnsmasq?: ChildProcess; log: string } {
+  const site = { ns: `kts${o.tag}${process.pid % 100000}`, log: '' } as { ns: string; dnsmasq?: ChildProcess; log: string };
+  execFileSync('ip', ['netns', 'add', site.ns], { stdio: 'ignore' });
+  const x = (...args: string[]) => bed.exec('ip', args);
+  x('link', 'add', 'ksite0', 'type', 'veth', 'peer', 'name', 'ksite1');
+  x('link', 'set', 'ksite1', 'netns', site.ns);
+  x('link', 'set', 'ksite0', 'master', BED_BRIDGE);
+  x('link', 'set', 'ksite0', 'up');
+  const s = (...args: string[]) => execFileSync('ip', ['-n', site.ns, ...args], { stdio: 'ignore' });
+  s('link', 'set', 'lo', 'up');
+  s('addr', 'add', `${siteDhcpAddress(o.net)}/24`, 'dev', 'ksite1');
+  s('link', 'set', 'ksite1', 'up');
+  site.dnsmasq = spawn('ip', ['netns', 'exec', site.ns, 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root',
+    '--interface=ksite1', '--bind-interfaces', '--log-dhcp', `--dhcp-range=10.${o.net}.1.100,10.${o.net}.1.150,10m`,
+    `--dhcp-leasefile=${join(o.work, 'site-dhcp.leases')}`, '--dhcp-authoritative'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  site.dnsmasq.stdout!.on('data', (d) => { site.log += d; });
+  site.dnsmasq.stderr!.on('data', (d) => { site.log += d; });
+  return site;
 }
 
 /** What one VM run left behind. */

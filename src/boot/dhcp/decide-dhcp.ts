@@ -1,5 +1,5 @@
 import { BootpOp, DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
-import { getClientArchs, getIpOption, getUserClasses, getVendorClass, ipOption, textOption, uintOption } from '../../protocols/dhcp4/options.js';
+import { findOption, getClientArchs, getIpOption, getUserClasses, getVendorClass, ipOption, textOption, uintOption } from '../../protocols/dhcp4/options.js';
 import { type DhcpPacket, type DhcpRawOption } from '../../protocols/dhcp4/packet.js';
 import { decideBoot, type BootChoice, type BootFiles } from '../boot-decision.js';
 import type { DhcpSubnet } from './dhcp-config.js';
@@ -77,9 +77,40 @@ function decideProxy(ctx: DhcpRequestContext): DhcpDecision {
   if (boot.kind === 'none') return ignore(`proxy: ${boot.reason}`);
   // PXE spec 2.1 §2.2.5: a ProxyDHCP server answers DISCOVER on 67 with an offer
   // carrying no address, and a REQUEST on 4011 with an ACK; address requests are the site server's.
-  if (ctx.port === 'dhcp' && ctx.messageType === DhcpMessageType.discover) return reply(ctx, DhcpMessageType.offer, ZERO);
-  if (ctx.port === 'pxe' && ctx.messageType === DhcpMessageType.request) return reply(ctx, DhcpMessageType.ack, ZERO);
+  if (ctx.port === 'dhcp' && ctx.messageType === DhcpMessageType.discover) return proxyReply(ctx, boot, DhcpMessageType.offer);
+  if (ctx.port === 'pxe' && ctx.messageType === DhcpMessageType.request) return proxyReply(ctx, boot, DhcpMessageType.ack);
   return ignore('proxy: the site DHCP server answers this');
+}
+
+/**
+ * A ProxyDHCP offer (port 67) or boot-server ACK (port 4011): no address, only
+ * where to boot from (PXE spec 2.1 §2.2.5 and table 2-1; RFC 2131 §4.3.1 for
+ * the header). What each firmware needs of it, read from its source:
+ * - 60 "PXEClient" (or "HTTPClient" for UEFI HTTP boot): without it iPXE and
+ *   EDK2 treat an address-less offer as nothing at all.
+ * - siaddr, never 0: iPXE takes the offer as complete only with siaddr and a
+ *   file (`dhcp_has_pxeopts`), else it sends a ProxyDHCP REQUEST to 4011 and
+ *   drops an answer that lacks them too; EDK2 loads the file from siaddr and
+ *   sends its port-4011 REQUEST there.
+ * - 54: iPXE and EDK2 key the ProxyDHCP server by it.
+ * - 97 echoed when the client sent a well-formed one (PXE spec table 2-1).
+ * - 43 per firmware kind (`BootChoice.proxyOptions`).
+ * sname stays empty; option 66 names the TFTP server for ROMs that want a name.
+ */
+function proxyReply(ctx: DhcpRequestContext, boot: Exclude<BootChoice, { kind: 'none' }>, type: number): DhcpDecision {
+  const r = ctx.request;
+  const packet: DhcpPacket = {
+    op: BootpOp.reply, htype: r.htype, hlen: r.hlen, hops: 0, xid: r.xid, secs: 0,
+    flags: r.flags, ciaddr: type === DhcpMessageType.ack ? r.ciaddr : ZERO, yiaddr: ZERO,
+    siaddr: ctx.serverAddress, giaddr: r.giaddr, chaddr: r.chaddr, sname: '', file: boot.file,
+    options: [uintOption(DhcpOption.messageType, type, 1), ipOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
+  };
+  if (boot.tftp) packet.options.push(textOption(DhcpOption.tftpServerName, ctx.serverAddress));
+  packet.options.push(...boot.proxyOptions);
+  const guid = findOption(r, DhcpOption.clientMachineId);
+  // RFC 4578 §2.3: type 0 then a 16-byte GUID; anything else is not echoed.
+  if (guid && guid.length === 17 && guid[0] === 0) packet.options.push({ code: DhcpOption.clientMachineId, data: guid.slice() });
+  return { action: 'reply', packet, to: destination(ctx, false) };
 }
 
 function reply(ctx: DhcpRequestContext, type: number, yiaddr: string): DhcpDecision {

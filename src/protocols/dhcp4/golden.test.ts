@@ -7,7 +7,7 @@ import { getClientArchs, getUserClasses, getVendorClass } from './options.js';
 import { readPcapUdp } from '../pcap/reader.js';
 
 const dir = new URL('./testdata/', import.meta.url);
-const captures = ['ipxe-bios', 'ipxe-efi', 'uefi-pxe-http'];
+const captures = ['ipxe-bios', 'ipxe-efi', 'uefi-pxe-http', 'proxy-bios-ipxe', 'proxy-ovmf-ipxe', 'proxy-ovmf-pxe', 'proxy-ovmf-http'];
 const read = (name: string) => readPcapUdp(new Uint8Array(readFileSync(new URL(`${name}.pcap`, dir))));
 
 for (const name of captures) {
