@@ -119,6 +119,13 @@ describe('power API against real peers', () => {
       const add = await api('POST', 'hosts', { name: 'hostile-bmc', bmc: { driver: 'libvirt', address, options: { domain: 'x' } } });
       assert.equal(add.statusCode, 400, `${address}: ${add.body}`);
     }
+    // A row stored before this check (written straight to the database): a viewer's power read and the poller build no driver from it.
+    const plain = await api('POST', 'hosts', { name: 'old-hostile', bmc: { driver: 'libvirt', address: 'qemu:///system', options: { domain: 'x' } } });
+    assert.equal(plain.statusCode, 201, plain.body);
+    await c.db.updateTable('hosts').set({ bmc_address: `qemu+ext:///system?command=${program}` }).where('name', '=', 'old-hostile').execute();
+    const read = await c.app.inject({ method: 'GET', url: '/api/v1/hosts/old-hostile/power', headers: { authorization: c.bearer.viewer } });
+    assert.equal(read.statusCode, 400, read.body);
+    assert.equal(read.json().error.issues[0].code, 'libvirt_transport_refused');
     assert.equal(existsSync(marker), false, 'the operator\'s program never ran');
     // An allowed address whose virsh fails: a fixed message; virsh's own words stay in the log.
     const res = await api('POST', 'bmc/enlist', { driver: 'libvirt', address: 'qemu+tcp://127.0.0.1:1/system' });

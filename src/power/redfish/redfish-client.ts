@@ -64,7 +64,8 @@ export function createRedfishClient(o: RedfishClientOptions): RedfishClient {
 
   async function raw(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<RedfishReply & { authToken?: string }> {
     // Paths come from the BMC's own links (@odata.id, Location): one naming another host would get our credentials.
-    const url = new URL(path, o.baseUrl);
+    let url: URL;
+    try { url = new URL(path, o.baseUrl); } catch { throw new KilnError('bmc_error', `BMC ${o.baseUrl} named a link that is not a URL path`); }
     if (url.origin !== origin) {
       logger.debug({ bmc: o.baseUrl, link: path.slice(0, 300) }, 'Redfish link to another origin refused');
       throw new KilnError('bmc_error', `BMC ${o.baseUrl} named a link on another host or port; Kiln only talks to ${origin}`);
@@ -82,7 +83,7 @@ export function createRedfishClient(o: RedfishClientOptions): RedfishClient {
       if (err instanceof KilnError) throw err;
       const e = err as Error & { code?: string };
       const timedOut = timeout.aborted || signal?.aborted || /Timeout/i.test(`${e.name} ${e.code}`);
-      if (timedOut) throw new KilnError('bmc_timeout', `BMC ${o.baseUrl} did not answer ${method} ${path} within ${o.timeoutMs} ms`);
+      if (timedOut) throw new KilnError('bmc_timeout', `BMC ${o.baseUrl} did not answer ${method} ${peerToken(path)} within ${o.timeoutMs} ms`);
       throw new KilnError('bmc_error', `BMC ${o.baseUrl}: ${method} ${peerToken(path)} failed: ${clean(e.code ?? '')} ${clean(e.message)}`.replace(/\s+/g, ' '));
     }
     const { text } = await readCapped(res.body, maxReplyBytes).catch(() => ({ text: '' }));
