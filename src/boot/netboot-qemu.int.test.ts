@@ -199,9 +199,9 @@ test('a failure reason carrying "&& chain <url>" is shown by the wait script and
       return servedAt > 0 && Date.now() - servedAt > 4000;
     },
   });
-  assert.ok(servedAt > 0, `the VM never fetched its script in ${run.ms} ms:\n${bed!.log().slice(offset).slice(-4000)}`);
   const urls = logLines(offset).map((l) => (l['req'] as { url?: string } | undefined)?.url).filter(Boolean);
   assert.ok(!urls.some((u) => u!.includes('evil-chain')), `iPXE fetched the injected URL: ${urls.join(' ')}`);
+  assert.ok(servedAt > 0, `the VM never fetched its script in ${run.ms} ms:\n${bed!.log().slice(offset).slice(-4000)}`);
   const served = logLines(offset).filter((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac);
   assert.ok(served.every((l) => l['state'] === 'failed'));
   // What the VM was given (the boot.script event quotes the script's echo line): the reason as words of that echo.

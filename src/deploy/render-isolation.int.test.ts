@@ -20,7 +20,12 @@ const children: ChildProcess[] = [];
 let serve: ServeProcess | null = null;
 after(async () => {
   for (const c of children) if (c.exitCode === null && c.pid) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } }
-  if (serve && serve.child.exitCode === null && serve.child.pid) { serve.child.kill('SIGTERM'); await serve.exited; }
+  if (serve && serve.child.exitCode === null && serve.child.pid) {
+    serve.child.kill('SIGTERM');
+    const force = setTimeout(() => serve?.child.kill('SIGKILL'), 10_000);
+    await serve.exited;
+    clearTimeout(force);
+  }
   for (const ns of namespaces) ns.remove();
   rmSync(work, { recursive: true, force: true });
 });
