@@ -1,6 +1,7 @@
 // The composition root of `kiln serve`: config → store → services → servers,
 // all under one AbortController; the first fatal error stops everything.
 import { createServer as createHttpsServer } from 'node:https';
+import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
@@ -44,11 +45,21 @@ function siteOf(section: unknown): SiteContext {
   return { ...s, domain: String(s['domain'] ?? 'kiln.internal'), timezone: String(s['timezone'] ?? 'UTC'), ntp: list(s['ntp']), dns: list(s['dns']) };
 }
 
-/** Names for the API certificate: this machine's host name, localhost and every local address. */
-function serverNames(listen: string): { dnsNames: string[]; ipAddresses: string[] } {
+/**
+ * Names for the API certificate: this machine's host name, localhost, every
+ * local address, and `publicHost` (the host of the URL nodes call, which
+ * verify it against Kiln's CA): an interface without carrier at start is not
+ * in networkInterfaces(), yet it may hold that address.
+ */
+export function serverNames(listen: string, publicHost?: string): { dnsNames: string[]; ipAddresses: string[] } {
   const ips = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address.split('%')[0]!));
   const bound = splitListen(listen).host;
-  return { dnsNames: [...new Set([hostname(), 'localhost'])], ipAddresses: [...new Set([...ips, ...(bound && bound !== '0.0.0.0' && bound !== '::' ? [bound] : [])])] };
+  const pub = publicHost?.replace(/^\[|\]$/g, '');
+  const pubIp = pub !== undefined && isIP(pub) !== 0;
+  return {
+    dnsNames: [...new Set([hostname(), 'localhost', ...(pub && !pubIp ? [pub] : [])])],
+    ipAddresses: [...new Set([...ips, ...(bound && bound !== '0.0.0.0' && bound !== '::' ? [bound] : []), ...(pub && pubIp ? [pub] : [])])],
+  };
 }
 
 /** Kiln's node image, built (or found in the cache) in the background; null until ready. */
@@ -87,10 +98,11 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
     const certFile = v['tls-cert-file'] as string | undefined;
     const keyFile = v['tls-key-file'] as string | undefined;
     if (!!certFile !== !!keyFile) throw new KilnError('config_invalid', 'set both tls-cert-file and tls-key-file, or neither');
-    const trust = await loadTrust({ dataDir, server: certFile && keyFile ? { kind: 'files', certFile, keyFile } : { kind: 'issue', ...serverNames(String(v['listen'])) }, logger: log });
     const { host, port } = splitListen(String(v['listen']));
     const publicHost = host === '0.0.0.0' || host === '::' ? firstIpv4() : host;
     const baseUrl = String(v['public-url'] ?? `http://${publicHost}:${port}`);
+    // The API URL nodes verify (apiUrl below) has baseUrl's host: it must be in the certificate.
+    const trust = await loadTrust({ dataDir, server: certFile && keyFile ? { kind: 'files', certFile, keyFile } : { kind: 'issue', ...serverNames(String(v['listen']), new URL(baseUrl).hostname) }, logger: log });
     const tlsListen = String(v['tls-listen'] ?? '');
     const apiUrl = tlsListen ? `https://${new URL(baseUrl).hostname}:${splitListen(tlsListen).port}` : baseUrl;
     const build = startNodeImage(join(dataDir, 'cache'), String(v['node-image']), log, abort.signal);
