@@ -62,6 +62,8 @@ export interface NetworkServers {
 export async function startNetworkServers(opts: {
   db: Kysely<any>; sqlite?: BetterSqlite3.Database | undefined; inventory: InventoryService; log: Logger; sections: Readonly<Record<string, unknown>>;
   publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal; metrics?: Metrics;
+  /** The controller's one fatal channel: a server whose socket cannot be re-opened reports here, and the controller stops. */
+  onFatal?: (err: KilnError) => void;
 }): Promise<NetworkServers> {
   const dhcp = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], { serverAddress: opts.publicHost, httpBase: opts.baseUrl });
   const tftp = parseSection<TftpConfig>('tftp', TftpConfigSchema, opts.sections['tftp'], { enabled: dhcp.enabled, root: opts.ipxeDir });
