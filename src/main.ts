@@ -84,7 +84,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
   // Every directory Kiln writes is created here, before anything uses it (0700: the data dir holds keys and tokens).
   ensureWritableDirectory('data-dir', dataDir);
   for (const sub of ['images', 'cache']) ensureWritableDirectory('data-dir', join(dataDir, sub));
-  const store = await openDatabase({ dataDir, databaseUrl: v['database-url'] as string | undefined });
+  const store = await openDatabase({ dataDir, databaseUrl: v['database-url'] as string | undefined, log });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   let stopping: Promise<void> | undefined;
   const stop = () => stopping ??= (async () => {

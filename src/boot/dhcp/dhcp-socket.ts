@@ -65,7 +65,8 @@ export async function bindDhcpSocket(address: string, port: number, opts: { reus
     if (e.code && DEAD_SOCKET_ERRNOS.has(e.code)) die(e);
   };
   sock.on('error', (err) => report(err, 'receive'));
-  sock.on('close', () => { if (!closed) die(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' })); });
+  let gone = false;
+  sock.on('close', () => { gone = true; if (!closed) die(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' })); });
   return {
     // Linux reports twice the size asked for (the bookkeeping share, socket(7)); halve it back.
     recvBufferBytes: Math.floor(sock.getRecvBufferSize() / 2),
@@ -77,7 +78,7 @@ export async function bindDhcpSocket(address: string, port: number, opts: { reus
       sock.removeAllListeners('message');
       sock.on('message', (msg, r) => { if (!closed) handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address: r.address, port: r.port }); });
     },
-    close() { if (!closed) { closed = true; sock.close(); } },
+    close() { if (!closed) { closed = true; if (!gone) sock.close(); } },
   };
 }
 
