@@ -123,3 +123,40 @@ test('a subnet neither attached nor declared relayed stops start-up naming it', 
   cfg.subnets.push({ cidr: '10.82.0.0/24', mode: 'full', pools: [], dns: [], leaseSeconds: 600, attached: false });
   await assert.rejects(startServer(srv, cfg, join(work, 'neither.sqlite')), /dhcp\.subnets\.2 \(10\.82\.0\.0\/24\) is neither attached .* nor declared relayed: true/);
 });
+
+test('a device re-created under a bound socket is re-opened and serves again; a device gone for good stops the server with one line, exit 6', { skip, timeout: 90_000 }, async () => {
+  const { srv, a, b } = setup();
+  const readme = (n: number) => ({ cidr: `10.81.${n}.0/24`, mode: 'full' as const, attached: true, pools: [{ start: `10.81.${n}.100`, end: `10.81.${n}.110` }], router: `10.81.${n}.1`, dns: [], leaseSeconds: 600 });
+  const cfg = { ...defaultDhcpConfig, enabled: true, serverAddress: '10.81.9.254', httpBase: 'http://10.81.9.254:8080', subnets: [readme(1), readme(2)] } as DhcpConfig;
+  const server = await startDhcpServerProcess(srv, cfg, join(work, 'reopen.sqlite'), work, procs, { reopenDelaysMs: [200, 200, 200, 200, 200], deviceCheckMs: 100 });
+  let out = '';
+  let err = '';
+  server.stdout!.on('data', (d) => { out += d; });
+  server.stderr!.on('data', (d) => { err += d; });
+  const exited = new Promise<number | null>((r) => server.once('exit', (c) => r(c)));
+  const until = async (what: () => boolean, ms: number) => { for (let t = 0; t < ms && !what(); t += 50) await new Promise((r) => setTimeout(r, 50)); };
+  try {
+    assert.ok(udhcpc(b), 'first lease');
+    // The bridge-rebuilt case: the device goes and comes back with a new index; the old socket would stay bound to the old one.
+    srv.exec('ip', ['link', 'del', b.hostIf]);
+    srv.exec('ip', ['link', 'add', b.hostIf, 'type', 'veth', 'peer', 'name', b.nsIf, 'netns', b.name]);
+    srv.exec('ip', ['addr', 'add', '10.81.2.1/24', 'dev', b.hostIf]);
+    srv.exec('ip', ['link', 'set', b.hostIf, 'up']);
+    b.exec('ip', ['link', 'set', b.nsIf, 'up']);
+    await until(() => out.includes(`socket reopened ${b.hostIf}:67`), 10_000);
+    assert.match(out, new RegExp(`socket reopened ${b.hostIf}:67`));
+    const again = udhcpc(b);
+    assert.ok(again, 'lease after the device came back');
+    assert.match(again.ip!, /^10\.81\.2\.1\d\d$/, 'from the subnet of the re-created device (a new veth: a new MAC)');
+    // Gone for good: the one fatal channel ends the server.
+    srv.exec('ip', ['link', 'del', b.hostIf]);
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
+    assert.equal(code, 6, `exit code (stderr: ${err})`);
+    const lines = err.split('\n').filter(Boolean);
+    assert.equal(lines.length, 1, err);
+    assert.match(lines[0]!, new RegExp(`^error: dhcp: the socket on ${b.hostIf} port 67 died \\(ENODEV\\) and could not be re-opened: .*\\[config_invalid\\]$`));
+  } finally {
+    if (server.exitCode === null) await stopServer(server);
+  }
+  void a;
+});

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { DecodeError } from '../../protocols/dhcp4/decode-error.js';
 import { DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
 import { getIpOption, getMessageType } from '../../protocols/dhcp4/options.js';
@@ -56,6 +57,18 @@ export interface DhcpServerOptions {
   reopenDelaysMs?: readonly number[];
   /** Binds one listener (default `bindDhcpListener`, real UDP); tests pass sockets they can kill. */
   bindListener?: typeof bindDhcpListener;
+  /**
+   * How often the devices of bound sockets are checked (ms, default 2000; 0 = never): a device deleted or
+   * re-created (a bridge rebuilt) leaves its socket bound to an ifindex that no longer exists, silently; the
+   * check treats that socket as dead and re-opens it. `ifindexOf` reads the device's index (null: absent).
+   */
+  deviceCheckMs?: number;
+  ifindexOf?: (dev: string) => number | null;
+}
+
+/** The kernel's index of network device `dev`, or null when there is none. */
+function sysIfindex(dev: string): number | null {
+  try { return Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8').trim()); } catch (err) { if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; throw err; }
 }
 
 /** A running server. `close()` stops receiving, waits for pending lease commits, and closes the sockets. */
@@ -191,6 +204,22 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   }
   for (const l of dhcpSocks) listen(l, 'dhcp');
   for (const l of pxeSocks) listen(l, 'pxe');
+  // Device-bound sockets of real binds: the index each was bound to, checked every deviceCheckMs.
+  const ifindexOf = opts.ifindexOf ?? sysIfindex;
+  const boundIndex = new Map<string, number | null>();
+  const watching = !opts.sockets || opts.bindListener !== undefined;
+  if (watching) for (const l of [...dhcpSocks, ...pxeSocks]) if (l.interface) boundIndex.set(l.interface, ifindexOf(l.interface));
+  const reopening = new Set<string>();
+  const deviceTimer = watching && (opts.deviceCheckMs ?? 2000) > 0 && boundIndex.size > 0 ? setInterval(() => {
+    for (const [dev, index] of boundIndex) {
+      if (reopening.has(dev)) continue;
+      const now = ifindexOf(dev);
+      if (now === index) continue;
+      const err = Object.assign(new Error(now === null ? `device ${dev} is gone` : `device ${dev} was re-created (index ${index} -> ${now})`), { code: 'ENODEV' });
+      for (const port of [ports.dhcp, ...(pxeSocks.length ? [ports.pxe] : [])]) void reopen(port, dev, err);
+    }
+  }, opts.deviceCheckMs ?? 2000) : undefined;
+  deviceTimer?.unref();
   log.info({ port: ports.dhcp, pxe: pxeSocks.length ? ports.pxe : undefined, interfaces: dhcpSocks.map((l) => l.interface ?? '*'), subnets: subnets.map((s) => `${s.cidr}:${s.mode}${s.interface ? `@${s.interface}` : s.relayed ? '@relay' : ''}`) }, 'dhcp: serving');
 
   /** A socket died: close it, re-open it with back-off in its slot; when that fails, report on the fatal channel. */
@@ -199,6 +228,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const i = list.findIndex((l) => l.interface === dev);
     if (i < 0 || stopping.signal.aborted) return;
     const kind = port === ports.dhcp ? 'dhcp' : 'pxe';
+    const key = `${dev}:${port}`;
+    if (reopening.has(key)) return;
+    reopening.add(key);
+    if (dev) reopening.add(dev);
     list[i]!.socket.close();
     log.error({ interface: dev ?? '*', port, errno: cause.code, err: cause.message }, `dhcp: the socket on ${dev ?? '*'}:${port} died (${cause.code}); re-opening`);
     try {
@@ -208,6 +241,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       });
       if (!fresh) return;
       list[i] = fresh;
+      if (dev) boundIndex.set(dev, ifindexOf(dev));
       listen(fresh, kind);
       log.warn({ interface: dev ?? '*', port }, 'dhcp: socket re-opened');
       opts.onSocketEvent?.({ kind: 'reopened', interface: dev, port, error: `${cause.code}: ${cause.message}` });
@@ -216,13 +250,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       opts.onSocketEvent?.({ kind: 'failed', interface: dev, port, error: msg });
       const fatal = new KilnError('config_invalid', `dhcp: the socket on ${dev ?? 'all interfaces'} port ${port} died (${cause.code}) and could not be re-opened: ${msg}; check the interface${dev ? ` ${dev}` : ''} (dhcp.subnets[].interface) and start Kiln again`, { cause: err });
       log.error({ interface: dev ?? '*', port, err: msg }, fatal.message);
+      if (dev) boundIndex.delete(dev); // reported once; the controller stops
       opts.onFatal?.(fatal);
+    } finally {
+      reopening.delete(key);
+      if (dev && ![...reopening].some((k) => k.startsWith(`${dev}:`))) reopening.delete(dev);
     }
   }
 
   let closing: Promise<void> | undefined;
   const close = () => closing ??= (async () => {
     stopping.abort();
+    if (deviceTimer) clearInterval(deviceTimer);
     for (const l of [...dhcpSocks, ...pxeSocks]) l.socket.close();
     await Promise.allSettled([...inflight]);
     await writer.drain();
