@@ -1,8 +1,9 @@
 // Runs Kiln's DHCP server as its own process (for interop tests and the bench,
 // which start it inside a network namespace). Usage:
 //   tsx bench/dhcp-server-process.ts <config.json> <leases.sqlite>
-// config.json: { "dhcp": DhcpConfig, "hosts": { "<mac>": DhcpHost } }. Prints
-// "ready" when serving; SIGTERM closes it (pending lease commits finish first).
+// config.json: { "dhcp": DhcpConfig, "hosts": { "<mac>": DhcpHost }, "server"?: { reopenDelaysMs, deviceCheckMs } }.
+// Prints "ready" when serving; SIGTERM closes it (pending lease commits finish first). A socket that
+// cannot be re-opened ends it with exit code 6 and one line on stderr, as `kiln serve` does.
 import { readFileSync } from 'node:fs';
 import { openSqlite } from '../src/store/database.js';
 import { migrateToLatest } from '../src/store/migrate.js';
@@ -12,13 +13,21 @@ import { createSqliteLeaseStore } from '../src/boot/dhcp/sqlite-lease-store.js';
 import type { DhcpConfig } from '../src/boot/dhcp/dhcp-config.js';
 
 const [configFile, dbFile] = process.argv.slice(2);
-const { dhcp, hosts = {} } = JSON.parse(readFileSync(configFile!, 'utf8')) as { dhcp: DhcpConfig; hosts?: Record<string, DhcpHost> };
+const { dhcp, hosts = {}, server: tuning = {} } = JSON.parse(readFileSync(configFile!, 'utf8')) as { dhcp: DhcpConfig; hosts?: Record<string, DhcpHost>; server?: { reopenDelaysMs?: number[]; deviceCheckMs?: number } };
 const store = openSqlite(dbFile!);
 await migrateToLatest(store.db);
 const ac = new AbortController();
 const server = await startDhcpServer({
   config: dhcp, leases: store.sqlite ? createSqliteLeaseStore(store.db, store.sqlite) : createSqlLeaseStore(store.db), signal: ac.signal,
   backend: { findHostByMac: async (mac) => hosts[mac] ?? null },
+  ...tuning,
+  onSocketEvent: (e) => process.stdout.write(`socket ${e.kind} ${e.interface ?? '*'}:${e.port}\n`),
+  onFatal: (err) => {
+    process.stderr.write(`error: ${err.message} [${err.code}]\n`);
+    ac.abort();
+    void store.close();
+    process.exit(6);
+  },
 });
 process.on('SIGTERM', () => {
   ac.abort();

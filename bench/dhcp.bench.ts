@@ -99,7 +99,7 @@ const kiln = async (ns: TestNetns) => {
     ...defaultDhcpConfig, enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:8080`,
     subnets: [
       { cidr: '10.81.0.0/24', mode: 'full', pools: [], dns: [], leaseSeconds: 3600, attached: true },
-      { cidr: '10.82.0.0/16', mode: 'full', pools: [{ start: '10.82.0.10', end: '10.82.255.250' }], router: RELAY, dns: [SERVER], leaseSeconds: 3600, attached: false },
+      { cidr: '10.82.0.0/16', mode: 'full', pools: [{ start: '10.82.0.10', end: '10.82.255.250' }], router: RELAY, dns: [SERVER], leaseSeconds: 3600, attached: false, relayed: true },
     ],
   };
   writeFileSync(join(work, 'kiln.json'), JSON.stringify({ dhcp: cfg }));

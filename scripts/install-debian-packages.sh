@@ -1,34 +1,26 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Kiln and its test suite need: the network-boot
-# binaries, the real protocol peers the tests run against, and the tools the
-# discovery-image builder uses. Safe to run again; needs root.
+# Installs the Debian packages `kiln serve` needs to run: the network-boot
+# binaries it serves, the tools the node-image builder uses, the BMC clients of
+# the power drivers, and the compilers for the native addons. The test suite's
+# protocol peers are not here: scripts/install-test-peers.sh adds them.
+# Safe to run again; needs root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  # network boot binaries and firmware
-  ipxe ipxe-qemu ovmf qemu-system-x86 qemu-utils radvd
-  # arm64 UEFI (AAVMF) for the arm64 network-boot test
-  qemu-system-arm qemu-efi-aarch64
-  # discovery / image-writer build inputs
+  # network boot: Debian's iPXE binaries (ipxe-dir), router advertisements for iPXE's IPv6 wait
+  ipxe radvd iproute2
+  # node image (discovery / image writer) build inputs
   busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
-  # real protocol peers used by the tests and benchmarks
-  udhcpc isc-dhcp-client kea-dhcp4-server kea-admin dnsmasq-base
-  tftp-hpa tftpd-hpa atftp curl nginx-light
-  openipmi ipmitool libvirt-clients openssh-server openssh-client
-  tcpdump tshark iproute2 iputils-ping procps ndisc6
-  prometheus
-  chromium
+  # power drivers: IPMI and libvirt BMC clients
+  ipmitool libvirt-clients
   # native addon builds (npm ci runs node-gyp on native/bind-to-device and native/tftp-pump)
   gcc g++ make python3
-  # install-file validators (cloud-init schema)
-  cloud-init
 )
-# Packages with daemons must not start them here: the tests start their own.
+# Packages with daemons must not start them here (radvd: Kiln runs its own).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
 fi
-echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,34 +28,4 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-# atftpd conflicts with tftpd-hpa as a package, but the benchmarks run both side
-# by side: unpack atftpd's binary (no service) under /opt/kiln-peers.
-if [ ! -x /opt/kiln-peers/usr/sbin/atftpd ]; then
-  tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -qq atftpd)
-  mkdir -p /opt/kiln-peers
-  dpkg-deb -x "$tmp"/atftpd_*.deb /opt/kiln-peers
-  rm -rf "$tmp"
-fi
-# Debian bookworm's `ipxe` has no arm64 build; trixie's `ipxe` (Architecture: all) ships
-# ipxe-arm64.efi. The arm64 network-boot test serves that file: fetch the package with
-# a throw-away apt configuration (same mirror as this machine's bookworm sources, suite
-# trixie) and unpack it under /opt/kiln-peers/ipxe-trixie; nothing is installed.
-trixie_ipxe=/opt/kiln-peers/ipxe-trixie
-if [ ! -f "$trixie_ipxe/usr/lib/ipxe/ipxe-arm64.efi" ]; then
-  mirror=$(apt-cache policy | awk '$3 == "bookworm/main" { print $2; exit }')
-  if [ -n "$mirror" ]; then
-    tmp=$(mktemp -d)
-    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" > "$tmp/sources.list"
-    aptx=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache")
-    if apt-get "${aptx[@]}" update -qq && (cd "$tmp" && apt-get "${aptx[@]}" download -qq ipxe); then
-      mkdir -p "$trixie_ipxe"
-      dpkg-deb -x "$tmp"/ipxe_*.deb "$trixie_ipxe"
-    else
-      echo "warning: could not fetch trixie's ipxe package; the arm64 netboot test will serve a stand-in" >&2
-    fi
-    rm -rf "$tmp"
-  fi
 fi

@@ -3,9 +3,11 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
 import type { Config } from './config/load.js';
+import { ensureWritableDirectory, listenFailure } from './config/start-up-failure.js';
 import { configuredBootFiles, parseSection, startNetworkServers, type NetworkServers } from './boot/network-servers.js';
 import { DhcpConfigSchema, type DhcpConfig } from './boot/dhcp/dhcp-config.js';
 import { splitList, type DiscoveryMode } from './boot/discovery-policy.js';
@@ -20,11 +22,17 @@ import { migrateToLatest } from './store/migrate.js';
 import { openSecret, sealSecret } from './trust/credential/secret-box.js';
 import { loadTrust } from './trust/load-trust.js';
 
-/** A running controller: `address` is the URL it listens on; `stop()` closes servers and the store. */
+/**
+ * A running controller: `address` is the URL it listens on; `stop()` closes
+ * servers and the store. `failed` resolves (never rejects) when a server dies
+ * for good (a socket that cannot be re-opened): the controller has then
+ * already stopped itself, and the caller exits non-zero with that message.
+ */
 export interface RunningController {
   address: string;
   adminToken: string | null;
   stop(): Promise<void>;
+  failed: Promise<KilnError>;
 }
 
 function splitListen(listen: string): { host: string; port: number } {
@@ -86,11 +94,23 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
   const pinoLog = pino({ level: String(v['log-level']), base: { service: 'kiln' }, redact: { paths: ['req.headers.authorization', '*.password', 'password'], censor: '[redacted]' } });
   const log = pinoLog as unknown as Logger;
   const abort = new AbortController();
-  const store = await openDatabase({ dataDir, databaseUrl: v['database-url'] as string | undefined });
+  // Every directory Kiln writes is created here, before anything uses it (0700: the data dir holds keys and tokens).
+  ensureWritableDirectory('data-dir', dataDir);
+  for (const sub of ['images', 'cache']) ensureWritableDirectory('data-dir', join(dataDir, sub));
+  const store = await openDatabase({ dataDir, databaseUrl: v['database-url'] as string | undefined, log });
   const closers: Array<() => Promise<void>> = [() => store.close()];
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  const stop = () => stopping ??= (async () => {
     abort.abort();
     for (const c of closers.reverse()) await c().catch((err) => log.warn({ err: (err as Error).message }, 'error while stopping'));
+  })();
+  // One fatal channel for every server (pixiecore's Serve): the first server that dies for good stops the controller.
+  let reportFailure: (err: KilnError) => void = () => {};
+  const failed = new Promise<KilnError>((resolve) => { reportFailure = resolve; });
+  const fatal = (err: KilnError) => {
+    if (abort.signal.aborted) return;
+    log.error({ code: err.code, err: err.message }, 'a server failed for good; stopping the controller');
+    void stop().then(() => reportFailure(err));
   };
   try {
     const applied = await migrateToLatest(store.db);
@@ -98,6 +118,9 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
     const certFile = v['tls-cert-file'] as string | undefined;
     const keyFile = v['tls-key-file'] as string | undefined;
     if (!!certFile !== !!keyFile) throw new KilnError('config_invalid', 'set both tls-cert-file and tls-key-file, or neither');
+    const ipxeDir = String(v['ipxe-dir']);
+    const ipxeFound = existsSync(ipxeDir);
+    if (!ipxeFound) log.warn({ ipxeDir }, `ipxe-dir ${ipxeDir} does not exist: firmware cannot fetch iPXE from /ipxe/ or TFTP; install Debian's ipxe package (scripts/install-debian-packages.sh) or set --ipxe-dir (KILN_IPXE_DIR)`);
     const { host, port } = splitListen(String(v['listen']));
     const publicHost = host === '0.0.0.0' || host === '::' ? firstIpv4() : host;
     const baseUrl = String(v['public-url'] ?? `http://${publicHost}:${port}`);
@@ -124,7 +147,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       templates: { timeoutMs: Number(v['template-timeout-ms']), maxOutputKib: Number(v['template-max-output-kib']) },
       powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']), libvirtTestDriver: v['power-libvirt-test-driver'] === true },
       boot: {
-        ipxeDir: String(v['ipxe-dir']), ipxeBootFiles: configuredBootFiles(config.sections), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
+        ...(ipxeFound ? { ipxeDir } : {}), ipxeBootFiles: configuredBootFiles(config.sections), imagesDir: join(dataDir, 'images'), nodeImageArgs: String(v['node-image-args']),
         nodeImage, cacheBytes: Number(v['http-cache-mib']) * 1024 * 1024,
       },
     });
@@ -144,19 +167,21 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       (opts.print ?? ((l) => process.stdout.write(`${l}\n`)))(
         `First start: created admin token (shown once, also saved to ${adminTokenFile} mode 0600):\n  ${adminToken}`);
     }
-    const address = await controller.app.listen({ host, port });
+    const address = await controller.app.listen({ host, port }).catch((err: unknown) => { throw listenFailure('listen', String(v['listen']), err); });
     if (tlsListen) {
       // The same app answers on HTTPS: one route table, one auth hook.
       const tls = createHttpsServer({ cert: trust.server.certPem, key: trust.server.keyPem }, (req, res) => controller.app.routing(req, res));
       const t = splitListen(tlsListen);
-      await new Promise<void>((resolve, reject) => { tls.once('error', reject); tls.listen(t.port, t.host, () => resolve()); });
+      await new Promise<void>((resolve, reject) => { tls.once('error', reject); tls.listen(t.port, t.host, () => { tls.off('error', reject); resolve(); }); })
+        .catch((err: unknown) => { throw listenFailure('tls-listen', tlsListen, err); });
+      tls.on('error', (err) => log.error({ err: (err as Error).message, code: (err as { code?: string }).code }, 'HTTPS server error'));
       closers.push(() => new Promise<void>((r) => { tls.closeAllConnections(); tls.close(() => r()); }));
       log.info({ address: apiUrl, fingerprint: trust.server.fingerprint }, 'HTTPS API listening (pin this fingerprint: KILN_CA_FINGERPRINT)');
     }
-    network = await startNetworkServers({ db: store.db, sqlite: store.sqlite, inventory: controller.inventory, log, sections: config.sections, publicHost, baseUrl, ipxeDir: String(v['ipxe-dir']), signal: abort.signal, metrics: controller.metrics, discovery: controller.discovery });
+    network = await startNetworkServers({ db: store.db, sqlite: store.sqlite, inventory: controller.inventory, log, sections: config.sections, publicHost, baseUrl, ipxeDir, signal: abort.signal, metrics: controller.metrics, discovery: controller.discovery, onFatal: fatal });
     closers.push(() => network!.close());
     log.info({ address, dataDir }, 'kiln controller listening');
-    return { address, adminToken, stop };
+    return { address, adminToken, stop, failed };
   } catch (err) {
     await stop();
     throw err;

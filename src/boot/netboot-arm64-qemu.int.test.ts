@@ -13,7 +13,7 @@
 // message is on the serial console); the API has the `boot.script` event.
 // The arm64 iPXE binary: Debian bookworm's `ipxe` package is x86 only;
 // trixie's `ipxe` (Architecture: all) ships `ipxe-arm64.efi`, which
-// scripts/install-debian-packages.sh unpacks under /opt/kiln-peers.
+// scripts/install-test-peers.sh unpacks under /opt/kiln-peers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -30,12 +30,12 @@ import { defaultBootFiles } from './boot-decision.js';
 
 const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
 const AAVMF_VARS = '/usr/share/AAVMF/AAVMF_VARS.fd';
-/** Debian trixie's arm64 iPXE, unpacked (not installed) by scripts/install-debian-packages.sh. */
+/** Debian trixie's arm64 iPXE, unpacked (not installed) by scripts/install-test-peers.sh. */
 const IPXE_ARM64 = '/opt/kiln-peers/ipxe-trixie/usr/lib/ipxe/ipxe-arm64.efi';
 const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)'
   : !hasTool('qemu-system-aarch64') ? 'needs qemu-system-aarch64 (Debian qemu-system-arm)'
   : !existsSync(AAVMF_CODE) ? 'needs the qemu-efi-aarch64 package (AAVMF_CODE.fd)'
-  : !existsSync(IPXE_ARM64) ? `needs Debian's arm64 iPXE at ${IPXE_ARM64} (scripts/install-debian-packages.sh)`
+  : !existsSync(IPXE_ARM64) ? `needs Debian's arm64 iPXE at ${IPXE_ARM64} (scripts/install-test-peers.sh)`
   : !hasTool('tcpdump') ? 'needs tcpdump (the DHCP exchange is read off the tap)' : false;
 
 /**

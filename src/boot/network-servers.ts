@@ -7,6 +7,7 @@ import { openSqliteHostByMacReader, type HostByMacLookup } from '../inventory/sq
 import { parseMac, type Mac } from '../inventory/mac.js';
 import type { Logger } from '../log/logger.js';
 import { DhcpConfigSchema, type DhcpConfig } from './dhcp/dhcp-config.js';
+import { localIpv4Addresses, resolveSubnetInterfaces, type LocalAddress } from './dhcp/dhcp-listeners.js';
 import { startDhcpServer, type DhcpBackend, type DhcpServer } from './dhcp/dhcp-server.js';
 import { createSqlLeaseStore } from './dhcp/sql-lease-store.js';
 import { createSqliteLeaseStore } from './dhcp/sqlite-lease-store.js';
@@ -18,6 +19,20 @@ import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/rou
 import type { Metrics } from '../metrics/metrics.js';
 import type { DiscoveryPolicy } from './discovery-policy.js';
 import { defaultBootFiles } from './boot-decision.js';
+import { appendEvent } from '../event/sql-event-store.js';
+
+/** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
+function socketEventRecorder(db: Kysely<any>, log: Logger, server: 'dhcp' | 'tftp', metrics?: Metrics) {
+  return (e: { kind: 'reopened' | 'failed'; interface: string | undefined; port: number; error: string }) => {
+    metrics?.observeSocketReopen(server, e.kind);
+    const where = `${server} ${e.interface ?? '*'}:${e.port}`;
+    appendEvent(db, {
+      actor: server, kind: `server.socket_${e.kind}`, subject: where,
+      message: e.kind === 'reopened' ? `${where}: the socket died and was re-opened` : `${where}: the socket died and could not be re-opened; the controller stops`,
+      data: { server, interface: e.interface ?? null, port: e.port, error: e.error },
+    }, new Date().toISOString()).catch((err) => log.warn({ err: (err as Error).message, kind: e.kind }, 'could not record the socket event'));
+  };
+}
 
 /** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
 export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
@@ -76,8 +91,15 @@ export interface NetworkServers {
 export async function startNetworkServers(opts: {
   db: Kysely<any>; sqlite?: BetterSqlite3.Database | undefined; inventory: InventoryService; log: Logger; sections: Readonly<Record<string, unknown>>;
   publicHost: string; baseUrl: string; ipxeDir: string; signal?: AbortSignal; metrics?: Metrics; discovery?: DiscoveryPolicy;
+  /** The controller's one fatal channel: a server whose socket cannot be re-opened reports here, and the controller stops. */
+  onFatal?: (err: KilnError) => void;
+  /** This machine's IPv4 addresses (default: the OS's), for the interface of each attached subnet. */
+  localAddresses?: () => LocalAddress[];
 }): Promise<NetworkServers> {
-  const dhcp = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], { serverAddress: opts.publicHost, httpBase: opts.baseUrl });
+  const parsed = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], { serverAddress: opts.publicHost, httpBase: opts.baseUrl });
+  // Each attached subnet's interface comes from this machine's addresses, before anything uses it (DHCP sockets, radvd).
+  const local = parsed.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
+  const dhcp: DhcpConfig = parsed.enabled ? { ...parsed, subnets: resolveSubnetInterfaces(parsed.subnets, local, parsed.serverAddress) } : parsed;
   const tftp = parseSection<TftpConfig>('tftp', TftpConfigSchema, opts.sections['tftp'], { enabled: dhcp.enabled, root: opts.ipxeDir });
   const leases = opts.sqlite ? createSqliteLeaseStore(opts.db, opts.sqlite) : createSqlLeaseStore(opts.db);
   let dhcpServer: DhcpServer | null = null;
@@ -90,6 +112,8 @@ export async function startNetworkServers(opts: {
       const tftpLog = opts.log.child({ domain: 'tftp' });
       tftpServer = await startTftpServer({
         config: tftp, source: await createDirectorySource(tftp.root, { bootFiles: Object.values(dhcp.bootFiles) }), log: tftpLog, signal: opts.signal,
+        countSocketError: opts.metrics ? (server, op, errno) => opts.metrics!.observeSocketError(server, op, errno) : undefined,
+        onSocketEvent: socketEventRecorder(opts.db, tftpLog, 'tftp', opts.metrics), onFatal: opts.onFatal,
         // One line per download: which machine (peer address) got which boot file, and whether it finished.
         onTransferEnd: (e) => {
           tftpLog.info({ peer: e.peer, path: e.path, bytes: e.bytes, outcome: e.outcome, ms: e.ms }, 'tftp: transfer ended');
@@ -103,10 +127,15 @@ export async function startNetworkServers(opts: {
     if (dhcp.enabled) {
       const sqliteLookup = opts.sqlite && !opts.sqlite.memory ? openSqliteHostByMacReader(opts.sqlite.name) : null;
       closeLookup = () => sqliteLookup?.close();
-      dhcpServer = await startDhcpServer({ config: dhcp, backend: inventoryDhcpBackend(opts.inventory, opts.log, sqliteLookup?.lookup, opts.discovery), leases, log: opts.log.child({ domain: 'dhcp' }), signal: opts.signal });
+      const dhcpLog = opts.log.child({ domain: 'dhcp' });
+      dhcpServer = await startDhcpServer({
+        config: dhcp, backend: inventoryDhcpBackend(opts.inventory, opts.log, sqliteLookup?.lookup, opts.discovery), leases, log: dhcpLog, signal: opts.signal, localAddresses: () => local,
+        countSocketError: opts.metrics ? (server, op, errno) => opts.metrics!.observeSocketError(server, op, errno) : undefined,
+        onSocketEvent: socketEventRecorder(opts.db, dhcpLog, 'dhcp', opts.metrics), onFatal: opts.onFatal,
+      });
       const d = dhcpServer;
       opts.metrics?.watchDhcp(() => d.stats);
-      opts.log.info({ subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode}`) }, 'DHCP serving');
+      opts.log.info({ subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode} ${s.interface ? `on ${s.interface}` : 'relayed'}`) }, 'DHCP serving');
     }
   } catch (err) {
     await ra?.close();

@@ -17,7 +17,7 @@ import { exitCodeForError, exitCodes } from './exit-codes.js';
 import { processOutput, type Output } from './output.js';
 
 /** Builds the program; `env` and `o` are injected so tests can run commands in process. */
-export function buildProgram(env: Record<string, string | undefined>, o: Output, onStarted: (stop: () => Promise<void>) => void = () => {}) {
+export function buildProgram(env: Record<string, string | undefined>, o: Output, onStarted: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void = () => {}) {
   const program = new Command().name('kiln').description('Kiln bare-metal provisioning')
     .option('--server <url>', 'controller URL (or KILN_SERVER; default http://127.0.0.1:8080)')
     .option('--token <token>', 'API token (or KILN_TOKEN; default: ./kiln-data/admin-token when readable)')
@@ -38,7 +38,7 @@ export function buildProgram(env: Record<string, string | undefined>, o: Output,
 }
 
 /** Runs the CLI and returns the exit code (0 ok; see exit-codes.ts). */
-export async function runCli(argv: string[], env: Record<string, string | undefined>, o: Output = processOutput, onStarted?: (stop: () => Promise<void>) => void): Promise<number> {
+export async function runCli(argv: string[], env: Record<string, string | undefined>, o: Output = processOutput, onStarted?: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void): Promise<number> {
   const program = buildProgram(env, o, onStarted);
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -66,11 +66,18 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 /** Runs as the `kiln` program (bin/kiln.mjs): sets the exit code, and for `serve` stays up until SIGINT/SIGTERM. */
 export async function main(): Promise<void> {
   let stop: (() => Promise<void>) | null = null;
-  const code = await runCli(process.argv.slice(2), process.env, processOutput, (s) => { stop = s; });
+  let failed: Promise<KilnError> | undefined;
+  const code = await runCli(process.argv.slice(2), process.env, processOutput, (s, f) => { stop = s; failed = f; });
   if (!stop) {
     process.exitCode = code;
     return;
   }
+  // A server that died for good has already stopped the controller: say why in one line and exit non-zero.
+  void failed?.then((err) => {
+    stop = null;
+    processOutput.err(`error: ${err.message} [${err.code}]`);
+    process.exit(exitCodeForError(err.code));
+  });
   const shutdown = async () => {
     const s = stop;
     stop = null;

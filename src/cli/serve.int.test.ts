@@ -1,12 +1,23 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort, runKiln, startServe } from '../../test/support/serve-process.js';
+import { runCli } from './main.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'kiln-serve-'));
+
+/** Runs the CLI in this process (as bin/kiln.mjs would, minus the exit): exit code and what it printed. */
+async function runInProcess(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''; let stderr = '';
+  let stop: (() => Promise<void>) | undefined;
+  const code = await runCli(argv, { ...process.env }, { out: (t) => { stdout += `${t}\n`; }, err: (t) => { stderr += `${t}\n`; } }, (s) => { stop = s; });
+  await stop?.();
+  return { code, stdout, stderr };
+}
 
 describe('kiln serve as a process', () => {
   it('first start creates an admin token, prints it once and writes it 0600; the CLI uses it', async () => {
@@ -136,6 +147,65 @@ describe('kiln serve as a process', () => {
     } finally {
       s.child.kill('SIGTERM');
       await s.exited;
+    }
+  });
+
+  it('relative path settings are resolved against the working directory; every directory Kiln needs is created', async () => {
+    const cwd = tmp();
+    mkdirSync(join(cwd, 'ipxe'));
+    writeFileSync(join(cwd, 'ipxe', 'undionly.kpxe'), 'ipxe-bytes');
+    // The quick start's own form: relative data, profile and iPXE directories, run from the checkout.
+    const s = await startServe(['--data-dir', './kiln-data', '--profiles-dir', 'profiles', '--ipxe-dir', 'ipxe'], {}, 30_000, cwd);
+    try {
+      for (const d of ['kiln-data', 'kiln-data/images', 'kiln-data/cache', 'kiln-data/ssh', 'kiln-data/tls']) {
+        assert.ok(statSync(join(cwd, d)).isDirectory(), `${d} created`);
+        assert.equal(statSync(join(cwd, d)).mode & 0o777, 0o700, `${d} is 0700`);
+      }
+      assert.equal(statSync(join(cwd, 'kiln-data', 'admin-token')).mode & 0o777, 0o600);
+      const res = await fetch(`${s.url}/ipxe/undionly.kpxe`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'ipxe-bytes');
+      assert.ok(!/must be an absolute path|must exist/.test(s.output()), s.output());
+    } finally {
+      s.child.kill('SIGTERM');
+      assert.equal(await s.exited, 0);
+    }
+  });
+
+  it('each start-up failure is one line naming the setting and the fix, exit code 6', async () => {
+    const busy: Server = createServer();
+    const busyPort = await new Promise<number>((r) => busy.listen(0, '127.0.0.1', () => r((busy.address() as { port: number }).port)));
+    const dir = tmp();
+    writeFileSync(join(dir, 'a-file'), '');
+    const locked = join(dir, 'locked');
+    mkdirSync(locked, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const asRoot = process.getuid?.() === 0;
+    const free = `127.0.0.1:${await freePort()}`;
+    const cases: Array<{ name: string; args: string[]; want: RegExp; user?: boolean }> = [
+      { name: 'data-dir is a file', args: ['--data-dir', join(dir, 'a-file'), '--listen', free], want: /^error: data-dir \S+a-file: is not a directory.*--data-dir or KILN_DATA_DIR/ },
+      { name: 'data-dir under a file', args: ['--data-dir', join(dir, 'a-file', 'sub'), '--listen', free], want: /^error: data-dir \S+: is not a directory.*--data-dir or KILN_DATA_DIR/ },
+      // Root writes anywhere: the unwritable case runs as nobody (uid 65534) when the test is root.
+      { name: 'data-dir not writable', args: ['--data-dir', locked, '--listen', free], want: /^error: data-dir \S+locked: is not writable.*--data-dir or KILN_DATA_DIR/, user: true },
+      { name: 'listen port in use', args: ['--data-dir', join(dir, 'd1'), '--listen', `127.0.0.1:${busyPort}`], want: /^error: listen 127\.0\.0\.1:\d+: the address is already in use.*--listen or KILN_LISTEN/ },
+      { name: 'tls-listen port in use', args: ['--data-dir', join(dir, 'd2'), '--listen', free, '--tls-listen', `127.0.0.1:${busyPort}`], want: /^error: tls-listen 127\.0\.0\.1:\d+: the address is already in use.*--tls-listen or KILN_TLS_LISTEN/ },
+      { name: 'bad config value', args: ['--data-dir', join(dir, 'd3'), '--http-cache-mib', 'lots'], want: /^error: invalid configuration: flag --http-cache-mib="lots": expected a whole number/ },
+    ];
+    try {
+      for (const c of cases) {
+        if (c.user && !asRoot) continue;
+        const argv = ['serve', '--tls-listen', '', '--node-image', 'off', '--log-level', 'error', ...c.args];
+        // In process (fast) unless the case needs another user; the process form is covered by the cases around.
+        const r = c.user ? await runKiln(argv, { HOME: dir }, 30_000, { uid: 65534, gid: 65534, cwd: dir }) : await runInProcess(argv);
+        assert.equal(r.code, 6, `${c.name}: exit code (stderr: ${r.stderr})`);
+        const lines = r.stderr.split('\n').filter(Boolean);
+        assert.equal(lines.length, 1, `${c.name}: one line, got:\n${r.stderr}`);
+        assert.match(lines[0]!, c.want, c.name);
+        assert.match(lines[0]!, /\[config_invalid\]$/, c.name);
+        assert.ok(!/\n\s+at /.test(r.stdout + r.stderr), `${c.name}: no stack trace`);
+      }
+    } finally {
+      busy.close();
     }
   });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hasCode } from '../error/kiln-error.js';
 import { loadConfig } from './load.js';
+import { envName, settings } from './settings.js';
 
 const files = (map: Record<string, string>) => (p: string) => {
   if (!(p in map)) throw new Error(`ENOENT: ${p}`);
@@ -9,8 +10,8 @@ const files = (map: Record<string, string>) => (p: string) => {
 };
 
 test('defaults apply when nothing is given', () => {
-  const c = loadConfig({ flags: {}, env: {} });
-  assert.equal(c.values['data-dir'], './kiln-data');
+  const c = loadConfig({ flags: {}, env: {}, cwd: '/srv/kiln' });
+  assert.equal(c.values['data-dir'], '/srv/kiln/kiln-data');
   assert.equal(c.values['listen'], '0.0.0.0:8080');
   assert.equal(c.sources['listen'], 'default');
   assert.ok(Object.isFrozen(c.values));
@@ -55,4 +56,28 @@ test('unknown keys and unreadable or malformed files are refused', () => {
     (e) => hasCode(e, 'config_invalid') && /cannot read config file missing.yaml/.test(e.message));
   assert.throws(() => loadConfig({ flags: {}, env: {}, file: 'bad.yaml', readFile: files({ 'bad.yaml': 'a: [1,\n' }) }),
     (e) => hasCode(e, 'config_invalid') && /not valid YAML/.test(e.message));
+});
+
+test('every path setting, from every source, is resolved against the working directory at load', () => {
+  const paths = settings.filter((s) => s.path).map((s) => s.name);
+  assert.deepEqual(paths.sort(), ['admin-token-file', 'data-dir', 'ipxe-dir', 'profiles-dir', 'tls-cert-file', 'tls-key-file']);
+  for (const name of paths) {
+    for (const source of ['flag', 'env', 'file'] as const) {
+      const raw = `rel/${name}`;
+      const c = loadConfig({
+        cwd: '/srv/kiln', flags: source === 'flag' ? { [name]: raw } : {}, env: source === 'env' ? { [envName(name)]: raw } : {},
+        ...(source === 'file' ? { file: 'k.yaml', readFile: files({ 'k.yaml': `${name}: ${raw}\n` }) } : {}),
+      });
+      assert.equal(c.values[name], `/srv/kiln/rel/${name}`, `${name} from ${source}`);
+      assert.equal(c.sources[name], source);
+    }
+    const abs = loadConfig({ cwd: '/srv/kiln', flags: { [name]: '/etc/kiln/../kiln/x' }, env: {} });
+    assert.equal(abs.values[name], '/etc/kiln/x', `${name}: an absolute path is normalized`);
+  }
+  const d = loadConfig({ cwd: '/srv/kiln', flags: {}, env: {} });
+  assert.equal(d.values['data-dir'], '/srv/kiln/kiln-data', 'the default ./kiln-data');
+  assert.equal(d.values['profiles-dir'], '/srv/kiln/profiles');
+  assert.equal(d.values['admin-token-file'], undefined, 'unset stays unset');
+  const t = loadConfig({ cwd: '/srv/kiln', flags: {}, env: {}, file: 'k.yaml', readFile: files({ 'k.yaml': 'tftp: { enabled: true, root: ./tftp }\n' }) });
+  assert.deepEqual(t.sections['tftp'], { enabled: true, root: '/srv/kiln/tftp' }, 'section paths too');
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import { envName, settings, type SettingSpec } from './settings.js';
@@ -19,7 +20,12 @@ export interface ConfigInput {
   /** Path of the YAML config file, if any (from --config or KILN_CONFIG). */
   file?: string | undefined;
   readFile?: (path: string) => string;
+  /** The directory relative paths are resolved against (default: the process's working directory). */
+  cwd?: string;
 }
+
+/** Path settings inside nested sections (`section.key`), resolved like the top-level path settings. */
+const sectionPaths: ReadonlyArray<readonly [string, string]> = [['tftp', 'root']];
 
 function coerce(spec: SettingSpec, raw: unknown, where: string): { value?: string | number | boolean; issue?: ErrorIssue } {
   const bad = (message: string) => ({ issue: { path: spec.name, code: 'bad_value', message: `${where}=${JSON.stringify(raw)}: ${message}` } });
@@ -51,6 +57,7 @@ function coerce(spec: SettingSpec, raw: unknown, where: string): { value?: strin
  */
 export function loadConfig(input: ConfigInput): Config {
   const read = input.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const cwd = input.cwd ?? process.cwd();
   let file: Record<string, unknown> = {};
   if (input.file) {
     let text: string;
@@ -81,16 +88,23 @@ export function loadConfig(input: ConfigInput): Config {
     if (fromFlag !== undefined && !spec.secret) { raw = fromFlag; src = 'flag'; }
     else if (fromEnv !== undefined && fromEnv !== '') { raw = fromEnv; src = 'env'; }
     else if (file[spec.name] !== undefined) { raw = file[spec.name]; src = 'file'; }
-    else { values[spec.name] = spec.default; sources[spec.name] = 'default'; continue; }
+    else { values[spec.name] = spec.path && typeof spec.default === 'string' ? resolve(cwd, spec.default) : spec.default; sources[spec.name] = 'default'; continue; }
     const where = src === 'flag' ? `flag --${spec.name}` : src === 'env' ? `environment ${envName(spec.name)}` : `config file ${input.file}: ${spec.name}`;
     const { value, issue } = coerce(spec, raw, where);
     if (issue) issues.push(issue);
-    values[spec.name] = value;
+    // Paths are resolved once, here: everything after load sees absolute paths, whatever directory it runs in.
+    values[spec.name] = spec.path && typeof value === 'string' ? (value === '' ? undefined : resolve(cwd, value)) : value;
     sources[spec.name] = src;
   }
   if (issues.length) {
-    throw new KilnError('config_invalid', `invalid configuration:\n  ${issues.map((i) => i.message).join('\n  ')}`, { issues });
+    throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, { issues });
   }
-  const sections = Object.fromEntries(Object.entries(file).filter(([k]) => sectionNames.has(k)));
+  const sections: Record<string, unknown> = Object.fromEntries(Object.entries(file).filter(([k]) => sectionNames.has(k)));
+  for (const [name, key] of sectionPaths) {
+    const sec = sections[name];
+    if (sec && typeof sec === 'object' && !Array.isArray(sec) && typeof (sec as Record<string, unknown>)[key] === 'string') {
+      sections[name] = { ...sec, [key]: resolve(cwd, (sec as Record<string, string>)[key]!) };
+    }
+  }
   return Object.freeze({ values: Object.freeze(values), sections: Object.freeze(sections), sources: Object.freeze(sources) });
 }

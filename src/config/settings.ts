@@ -17,6 +17,8 @@ export interface SettingSpec {
   max?: number;
   /** Extra check on a string value; returns the problem or null. */
   check?: (v: string) => string | null;
+  /** A file or directory path: resolved against the working directory once, at load (an empty value stays unset). */
+  path?: boolean;
 }
 
 const hostPort = (v: string): string | null => (v === '' ? null : /^(\[[0-9a-f:]+\]|[^:\s]+):\d{1,5}$/i.test(v) && Number(v.split(':').pop()) < 65536 ? null : 'expected HOST:PORT such as 0.0.0.0:8080');
@@ -24,19 +26,19 @@ const httpUrl = (v: string): string | null => (/^https?:\/\/[^\s/]+(\/\S*)?$/.te
 const pgUrl = (v: string): string | null => (/^postgres(ql)?:\/\/\S+$/.test(v) ? null : 'expected a postgres:// URL such as postgres://kiln@db.example:5432/kiln');
 
 export const settings: readonly SettingSpec[] = [
-  { name: 'data-dir', type: 'string', default: './kiln-data', help: 'Directory for the SQLite store, keys, tokens and caches (created 0700).' },
+  { name: 'data-dir', type: 'string', path: true, default: './kiln-data', help: 'Directory for the SQLite store, keys, tokens and caches (created 0700).' },
   { name: 'database-url', type: 'string', default: undefined, check: pgUrl, help: 'PostgreSQL URL for a shared store (several controllers); empty = embedded SQLite in data-dir. Put the password in PGPASSWORD or ~/.pgpass, not the URL.' },
   { name: 'listen', type: 'string', default: '0.0.0.0:8080', check: hostPort, help: 'HTTP listen address for the API, web UI and boot files.' },
   { name: 'public-url', type: 'string', default: undefined, check: httpUrl, help: 'URL nodes and firmware use to reach this controller (default: http://<first non-loopback IPv4>:<listen port>).' },
   { name: 'log-level', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', help: 'Minimum log level.' },
-  { name: 'profiles-dir', type: 'string', default: './profiles', help: 'Directory of profile directories (profiles/<name>/profile.yaml).' },
-  { name: 'ipxe-dir', type: 'string', default: '/usr/lib/ipxe', help: "Directory holding Debian's iPXE binaries (undionly.kpxe, ipxe.efi, snp.efi)." },
+  { name: 'profiles-dir', type: 'string', path: true, default: './profiles', help: 'Directory of profile directories (profiles/<name>/profile.yaml).' },
+  { name: 'ipxe-dir', type: 'string', path: true, default: '/usr/lib/ipxe', help: "Directory holding Debian's iPXE binaries (undionly.kpxe, ipxe.efi, snp.efi)." },
   { name: 'http-cache-mib', type: 'integer', default: 256, min: 0, max: 65536, help: 'Memory, in MiB, for whole boot files (kernels, initrds, iPXE binaries) served by plain GETs; least recently used out first, checked against the file on every request; 0 streams every request from disk.' },
-  { name: 'admin-token-file', type: 'string', default: undefined, help: 'Where the first admin token is written on first start (default: <data-dir>/admin-token, mode 0600).' },
+  { name: 'admin-token-file', type: 'string', path: true, default: undefined, help: 'Where the first admin token is written on first start (default: <data-dir>/admin-token, mode 0600).' },
   { name: 'body-limit', type: 'integer', default: 1048576, min: 1024, max: 1073741824, help: 'Largest accepted API request body, in bytes.' },
   { name: 'tls-listen', type: 'string', default: '0.0.0.0:8443', check: hostPort, help: 'HTTPS listen address for the API (certificate from Kiln\'s CA in data-dir/tls, or tls-cert-file/tls-key-file); empty string disables it.' },
-  { name: 'tls-cert-file', type: 'string', default: undefined, help: 'Operator-supplied PEM certificate for the HTTPS API (with tls-key-file); default: issued by Kiln\'s own CA.' },
-  { name: 'tls-key-file', type: 'string', default: undefined, help: 'Operator-supplied PEM private key for the HTTPS API.' },
+  { name: 'tls-cert-file', type: 'string', path: true, default: undefined, help: 'Operator-supplied PEM certificate for the HTTPS API (with tls-key-file); default: issued by Kiln\'s own CA.' },
+  { name: 'tls-key-file', type: 'string', path: true, default: undefined, help: 'Operator-supplied PEM private key for the HTTPS API.' },
   { name: 'node-image', type: 'enum', values: ['auto', 'off'], default: 'auto', help: 'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not.' },
   { name: 'node-image-args', type: 'string', default: 'console=tty0 console=ttyS0,115200', help: 'Extra kernel arguments for Kiln\'s node image (discovery, image writer, wipe).' },
   { name: 'discovery', type: 'enum', values: discoveryModes, default: 'auto', help: 'Which unknown MACs that network-boot become hosts: auto (every one), allow-list (only those matching discovery-allow), off (none: unknown MACs get no DHCP reply, no script, no enrolment).' },

@@ -26,6 +26,10 @@ export interface Metrics {
   /** Where DHCP counts and TFTP's active transfers are read at scrape time (the servers start after the app). */
   watchDhcp(counts: () => DhcpCounts): void;
   watchTftp(active: () => number): void;
+  /** One send or receive error of a boot server's socket (`server`: dhcp, tftp), by errno. */
+  observeSocketError(server: string, op: 'send' | 'receive', errno: string): void;
+  /** A boot server's socket died and was re-opened (`reopened`) or could not be (`failed`). */
+  observeSocketReopen(server: string, outcome: 'reopened' | 'failed'): void;
 }
 
 const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed'] as const;
@@ -50,6 +54,14 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
       this.reset();
       for (const o of DHCP_OUTCOMES) this.inc({ outcome: o }, s[o]);
     },
+  });
+  const socketErrors = new Counter({
+    name: 'kiln_socket_errors_total', help: 'Send and receive errors of the boot servers\' sockets, by server (dhcp, tftp), operation (send, receive) and errno (ENETUNREACH, ENOBUFS, …).',
+    labelNames: ['server', 'op', 'errno'] as const, registers: [registry],
+  });
+  const socketReopens = new Counter({
+    name: 'kiln_socket_reopens_total', help: 'Boot-server sockets that died, by server and outcome: reopened, or failed (the controller then stops).',
+    labelNames: ['server', 'outcome'] as const, registers: [registry],
   });
   const tftp = new Counter({ name: 'kiln_tftp_transfers_total', help: 'TFTP transfers ended, by outcome (complete, timeout, peer_error, aborted, read_error).', labelNames: ['outcome'] as const, registers: [registry] });
   const tftpBytes = new Counter({ name: 'kiln_tftp_sent_bytes_total', help: 'Bytes of files sent by completed TFTP transfers.', registers: [registry] });
@@ -91,5 +103,8 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     },
     watchDhcp(counts) { dhcp = counts; },
     watchTftp(active) { tftpActive = active; },
+    // errno is a short kernel name (bounded set); anything else is folded so labels stay bounded.
+    observeSocketError(server, op, errno) { socketErrors.inc({ server, op, errno: /^E[A-Z0-9_]{1,30}$/.test(errno) ? errno : 'OTHER' }); },
+    observeSocketReopen(server, outcome) { socketReopens.inc({ server, outcome }); },
   };
 }

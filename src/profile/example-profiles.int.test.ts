@@ -41,7 +41,7 @@ async function tmpFile(name: string, text: string): Promise<string> {
 /** Skip reason when `tool` is not installed. */
 async function missing(tool: string): Promise<string | false> {
   const r = await run('sh', ['-c', `command -v ${tool}`]);
-  return r.code === 0 ? false : `${tool} not installed (scripts/install-debian-packages.sh)`;
+  return r.code === 0 ? false : `${tool} not installed (scripts/install-test-peers.sh)`;
 }
 
 const skipDebconf = await missing('debconf-set-selections');

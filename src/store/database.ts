@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { silentLogger, type Logger } from '../log/logger.js';
 import { join } from 'node:path';
 import { CompiledQuery, Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver } from 'kysely';
 import pg from 'pg';
@@ -27,6 +28,8 @@ export interface OpenDatabase {
 export interface DatabaseConfig {
   dataDir: string;
   databaseUrl?: string | undefined;
+  /** Where connection errors after start are logged (default: nowhere). */
+  log?: Logger;
 }
 
 /** True when `db` runs on PostgreSQL; migrations use it for the few dialect differences. */
@@ -39,7 +42,7 @@ export function isPostgres(db: Kysely<any>): boolean {
  * query, so an unreachable server fails start-up with `store_unavailable`.
  */
 export async function openDatabase(config: DatabaseConfig): Promise<OpenDatabase> {
-  if (config.databaseUrl) return openPostgres(config.databaseUrl);
+  if (config.databaseUrl) return openPostgres(config.databaseUrl, config.log);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   return openSqlite(join(config.dataDir, 'kiln.sqlite'));
 }
@@ -109,10 +112,10 @@ function redactUrl(url: string): string {
   }
 }
 
-async function openPostgres(url: string): Promise<OpenDatabase> {
+async function openPostgres(url: string, log: Logger = silentLogger): Promise<OpenDatabase> {
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
-  // A pool error on an idle client (server restart) must not crash the process.
-  pool.on('error', () => {});
+  // A pool error on an idle client (server restart) must not crash the process; it is logged, and the pool reconnects.
+  pool.on('error', (err) => log.warn({ err: err.message, code: (err as { code?: string }).code }, 'PostgreSQL: an idle connection failed; the pool opens a new one when needed'));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   const describe = redactUrl(url);
   try {

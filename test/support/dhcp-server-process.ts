@@ -13,9 +13,9 @@ import { stopChild } from './process.js';
  * when it exits first or after 30 s. The child is pushed onto `procs` so the
  * test's cleanup can kill it even when the test fails.
  */
-export async function startDhcpServerProcess(ns: TestNetns, cfg: DhcpConfig, db: string, workDir: string, procs: ChildProcess[]): Promise<ChildProcess> {
+export async function startDhcpServerProcess(ns: TestNetns, cfg: DhcpConfig, db: string, workDir: string, procs: ChildProcess[], server?: { reopenDelaysMs?: number[]; deviceCheckMs?: number }): Promise<ChildProcess> {
   const file = join(workDir, `cfg-${Date.now()}.json`);
-  writeFileSync(file, JSON.stringify({ dhcp: cfg }));
+  writeFileSync(file, JSON.stringify({ dhcp: cfg, ...(server ? { server } : {}) }));
   const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', file, db], { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(p);
   let err = '';

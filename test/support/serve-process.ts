@@ -27,11 +27,11 @@ export interface ServeProcess {
 }
 
 /** Starts `kiln serve` and waits (bounded) until /api/v1/health answers. */
-export async function startServe(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServeProcess> {
+export async function startServe(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000, cwd?: string): Promise<ServeProcess> {
   const port = await freePort();
   const tlsPort = await freePort();
   const child = spawn(process.execPath, [kilnBin, 'serve', '--listen', `127.0.0.1:${port}`, '--tls-listen', `127.0.0.1:${tlsPort}`, '--node-image', 'off', ...args], {
-    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}),
   });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -52,9 +52,9 @@ export async function startServe(args: string[], env: Record<string, string> = {
 }
 
 /** Runs the `kiln` CLI to completion (bounded) and returns its exit code and output. */
-export function runKiln(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runKiln(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000, spawnOpts: { cwd?: string; uid?: number; gid?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [kilnBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [kilnBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...spawnOpts });
     let stdout = ''; let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });

@@ -58,7 +58,7 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
     writeFileSync(cfg, JSON.stringify({
       dhcp: {
         enabled: true, serverAddress: STORM_SERVER, httpBase: STORM_HTTP,
-        subnets: [{ cidr: '10.91.0.0/16', mode: 'full', pools: [{ start: '10.91.1.0', end: '10.91.200.255' }], router: STORM_RELAY, dns: [], leaseSeconds: 3600, attached: false }],
+        subnets: [{ cidr: '10.91.0.0/16', mode: 'full', pools: [{ start: '10.91.1.0', end: '10.91.200.255' }], router: STORM_RELAY, dns: [], leaseSeconds: 3600, attached: false, relayed: true }],
       },
       tftp: { enabled: true, ...(o.tftpNice !== undefined ? { nativeNice: o.tftpNice } : {}) },
     }));

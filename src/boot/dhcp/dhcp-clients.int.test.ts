@@ -33,7 +33,7 @@ function config(mode: DhcpConfig['subnets'][number]['mode'], pool: { start: stri
     ...defaultDhcpConfig, enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:8080`,
     subnets: [
       { cidr: '10.77.0.0/24', mode, pools: mode === 'full' ? [pool] : [], router: SERVER, dns: [SERVER], leaseSeconds: 600, attached: true, domainName: 'lab.test', ntp: [SERVER], mtu: 1400 },
-      { cidr: '10.78.0.0/24', mode: 'full', pools: [{ start: '10.78.0.100', end: '10.78.0.250' }], router: '10.78.0.1', dns: [], leaseSeconds: 600, attached: false },
+      { cidr: '10.78.0.0/24', mode: 'full', pools: [{ start: '10.78.0.100', end: '10.78.0.250' }], router: '10.78.0.1', dns: [], leaseSeconds: 600, attached: false, relayed: true },
     ],
   };
 }

@@ -20,8 +20,9 @@ export const DhcpSubnetSchema = Type.Object({
   ntp: Type.Optional(Type.Array(Type.String(), { description: 'Option 42 NTP servers (addresses).' })),
   mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535, description: 'Option 26 interface MTU (RFC 2132 §5.1: at least 68), e.g. 9000 on a jumbo-frame network.' })),
   leaseSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Option 51 lease time.' }),
-  attached: Type.Boolean({ default: false, description: 'True for the one subnet on the interface the server listens on (requests without giaddr land here). Single-socket mode only: a config error once any subnet names an interface.' }),
-  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'Linux interface this subnet is directly attached to, e.g. eth1. When any subnet names one, Kiln opens one socket per named interface (SO_BINDTODEVICE, native addon) and serves broadcasts from the arrival interface\'s subnet.' })),
+  attached: Type.Boolean({ default: false, description: 'True for a subnet on one of this controller\'s own interfaces. Kiln finds the interface itself: the one holding an address inside `cidr` (a subnet with such an address is attached even without this flag). Requests without giaddr that arrive there land in this subnet, and replies leave there.' }),
+  relayed: Type.Optional(Type.Boolean({ description: 'True for a subnet behind a DHCP relay (requests carry its giaddr): no interface of this controller has an address in it. A subnet that is neither attached nor relayed is a config error.' })),
+  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'Linux interface this subnet is directly attached to, e.g. eth1: the explicit override of the interface Kiln derives from its addresses. Kiln opens one socket per interface (SO_BINDTODEVICE, native addon) and serves broadcasts from the arrival interface\'s subnet.' })),
   serverAddress: Type.Optional(Type.String({ description: 'This controller\'s address on this subnet (option 54, siaddr); defaults to dhcp.serverAddress. Set it per interface on a multi-homed controller.' })),
   httpBase: Type.Optional(Type.String({ description: 'HTTP boot base URL for this subnet\'s clients; defaults to dhcp.httpBase.' })),
 });

@@ -4,7 +4,7 @@ import { startDhcpServer } from './dhcp-server.js';
 import { createMemorySocket } from './dhcp-socket.js';
 import { createMemoryLeaseStore } from './lease-store.js';
 import { defaultDhcpConfig, type DhcpSubnet } from './dhcp-config.js';
-import { checkInterfaceConfig, planDhcpListeners } from './dhcp-listeners.js';
+import { checkInterfaceConfig, planDhcpListeners, resolveSubnetInterfaces, type bindDhcpListener, type LocalAddress } from './dhcp-listeners.js';
 import { selectSubnet } from './subnet-math.js';
 import { hasCode } from '../../error/kiln-error.js';
 import { decodeDhcp, encodeDhcp } from '../../protocols/dhcp4/packet.js';
@@ -73,4 +73,82 @@ test('server: a broadcast is answered from its arrival socket\'s subnet, on that
   assert.equal(summarizeDhcp(decodeDhcp(a.sent[0]!.bytes)), 'DHCPOFFER xid=0x00008101 mac=52:54:00:00:81:01 yiaddr=10.81.1.100 54=10.81.1.1 51=600 1=255.255.255.0 58=300 59=525 3=10.81.1.1');
   assert.equal(summarizeDhcp(decodeDhcp(b.sent[0]!.bytes)), 'DHCPOFFER xid=0x00008102 mac=52:54:00:00:81:02 yiaddr=10.81.2.100 54=10.81.2.1 51=600 1=255.255.255.0 58=300 59=525 3=10.81.2.1');
   assert.deepEqual(a.sent[0]!.to, { address: '255.255.255.255', port: 68 });
+});
+
+const here: LocalAddress[] = [
+  { interface: 'lo', address: '127.0.0.1' },
+  { interface: 'eth0', address: '192.168.7.5' },
+  { interface: 'eth1', address: '10.20.0.1' },
+  { interface: 'eth2', address: '10.30.0.1' },
+];
+const readme = (over: Partial<DhcpSubnet> = {}): DhcpSubnet => sub('10.20.0.0/24', { attached: true, ...over });
+
+test('resolveSubnetInterfaces: an attached subnet gets the interface holding its address; interface: overrides; relayed stays unbound', () => {
+  const cases: Array<{ name: string; s: DhcpSubnet; want: Partial<DhcpSubnet> }> = [
+    { name: 'the README example (attached: true, no interface)', s: readme(), want: { interface: 'eth1', attached: true, serverAddress: '10.20.0.1' } },
+    { name: 'a subnet with a local address needs no flag', s: sub('10.30.0.0/24'), want: { interface: 'eth2', attached: true, serverAddress: '10.30.0.1' } },
+    { name: 'explicit interface is kept', s: readme({ interface: 'br9' }), want: { interface: 'br9' } },
+    { name: 'explicit serverAddress is kept', s: readme({ serverAddress: '10.20.0.9' }), want: { interface: 'eth1', serverAddress: '10.20.0.9' } },
+    { name: 'relayed: no interface', s: sub('10.90.0.0/24', { relayed: true }), want: { interface: undefined, relayed: true } },
+  ];
+  for (const c of cases) {
+    const [got] = resolveSubnetInterfaces([c.s], here, '192.168.7.5');
+    for (const [k, v] of Object.entries(c.want)) assert.equal((got as Record<string, unknown>)[k], v, `${c.name}: ${k}`);
+  }
+  // The global server address inside the subnet stays option 54.
+  assert.equal(resolveSubnetInterfaces([readme()], here, '10.20.0.1')[0]!.serverAddress, undefined);
+  // Resolving twice changes nothing (network-servers and the DHCP server both call it).
+  const once = resolveSubnetInterfaces([readme(), sub('10.90.0.0/24', { relayed: true })], here, '192.168.7.5');
+  assert.deepEqual(resolveSubnetInterfaces(once, here, '192.168.7.5'), once);
+});
+
+test('resolveSubnetInterfaces: every subnet that is neither attached nor declared relayed is a config error naming it', () => {
+  const cases: Array<{ name: string; s: DhcpSubnet; extra?: LocalAddress[]; want: RegExp }> = [
+    { name: 'no flags, no local address', s: sub('10.99.0.0/24'), want: /dhcp\.subnets\.0 \(10\.99\.0\.0\/24\) is neither attached .* nor declared relayed: true/ },
+    { name: 'attached, no local address', s: sub('10.99.0.0/24', { attached: true }), want: /dhcp\.subnets\.0 \(10\.99\.0\.0\/24\): attached: true, but no interface of this machine has an address in 10\.99\.0\.0\/24 \(its addresses: eth0 192\.168\.7\.5, eth1 10\.20\.0\.1, eth2 10\.30\.0\.1\)/ },
+    { name: 'relayed, but a local address', s: sub('10.20.0.0/24', { relayed: true }), want: /dhcp\.subnets\.0 \(10\.20\.0\.0\/24\): relayed: true, but this machine has an address in it \(eth1 10\.20\.0\.1\)/ },
+    { name: 'relayed and attached', s: sub('10.99.0.0/24', { relayed: true, attached: true }), want: /relayed: true cannot go with attached: true/ },
+    { name: 'two interfaces in one subnet', s: readme(), extra: [{ interface: 'eth3', address: '10.20.0.2' }], want: /several interfaces have an address in it \(eth1 10\.20\.0\.1, eth3 10\.20\.0\.2\); name the one to serve with interface: <dev>/ },
+  ];
+  for (const c of cases) {
+    assert.throws(() => resolveSubnetInterfaces([c.s], [...here, ...(c.extra ?? [])], '192.168.7.5'),
+      (e) => hasCode(e, 'config_invalid') && c.want.test(e.message) && e.issues.length === 1, c.name);
+  }
+});
+
+test('server: a socket that dies is re-opened with back-off (event); one that cannot be is reported once on the fatal channel', async () => {
+  const made: Array<{ sock: ReturnType<typeof createMemorySocket>; die: (e: NodeJS.ErrnoException) => void }> = [];
+  let failNext = 0;
+  const bindListener: typeof bindDhcpListener = async (o, dev) => {
+    if (failNext > 0) { failNext--; throw Object.assign(new Error(`cannot bind the DHCP socket to interface "${dev}": no such interface`), { code: 'ENODEV' }); }
+    const sock = createMemorySocket();
+    made.push({ sock, die: (e) => o.trouble!(dev).onDeath!(e) });
+    return { socket: sock, interface: dev };
+  };
+  const events: string[] = [];
+  const fatal: string[] = [];
+  const server = await startDhcpServer({
+    config: { ...defaultDhcpConfig, enabled: true, serverAddress: '10.20.0.1', httpBase: 'http://10.20.0.1:8080', subnets: [readme()] },
+    backend: { findHostByMac: async () => null }, leases: createMemoryLeaseStore(), localAddresses: () => here, bindListener,
+    reopenDelaysMs: [1, 1, 1], onSocketEvent: (e) => events.push(`${e.kind} ${e.interface}:${e.port} ${e.error}`), onFatal: (e) => fatal.push(e.message),
+  });
+  try {
+    assert.equal(made.length, 1, 'one socket, bound to the derived interface');
+    failNext = 1; // the device is back after one failed attempt
+    made[0]!.die(Object.assign(new Error('no such device'), { code: 'ENODEV' }));
+    for (let i = 0; i < 200 && made.length < 2; i++) await new Promise((r) => setTimeout(r, 2));
+    assert.equal(made.length, 2, 're-opened');
+    assert.deepEqual(events, ['reopened eth1:67 ENODEV: no such device']);
+    made[1]!.sock.inject(discover(7), { address: '0.0.0.0', port: 68 });
+    for (let i = 0; i < 200 && made[1]!.sock.sent.length === 0; i++) await new Promise((r) => setTimeout(r, 2));
+    assert.equal(made[1]!.sock.sent.length, 1, 'the re-opened socket serves');
+    failNext = 99; // gone for good
+    made[1]!.die(Object.assign(new Error('no such device'), { code: 'ENODEV' }));
+    for (let i = 0; i < 200 && fatal.length === 0; i++) await new Promise((r) => setTimeout(r, 2));
+    assert.equal(fatal.length, 1);
+    assert.match(fatal[0]!, /^dhcp: the socket on eth1 port 67 died \(ENODEV\) and could not be re-opened: .*no such interface; check the interface eth1/);
+    assert.equal(events[1], 'failed eth1:67 cannot bind the DHCP socket to interface "eth1": no such interface');
+  } finally {
+    await server.close();
+  }
 });

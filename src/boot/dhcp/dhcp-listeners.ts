@@ -1,7 +1,72 @@
+import { networkInterfaces } from 'node:os';
 import { KilnError, type ErrorIssue } from '../../error/kiln-error.js';
 import type { DhcpSubnet } from './dhcp-config.js';
-import { bindDhcpSocket, type DatagramSocket } from './dhcp-socket.js';
-import { bindSocketToDevice, loadBindToDevice } from './bind-to-device.js';
+import { bindDhcpSocket, type DatagramSocket, type SocketTrouble } from './dhcp-socket.js';
+import { bindSocketToDevice, loadBindToDevice, type BindToDeviceAddon } from './bind-to-device.js';
+import { inCidr } from './subnet-math.js';
+
+/** One IPv4 address of this machine: the interface holding it, and its address in CIDR form (`10.0.0.1/24`). */
+export interface LocalAddress {
+  interface: string;
+  address: string;
+}
+
+/** This machine's IPv4 addresses (loopback included: a 127.0.0.0/8 subnet is attached to lo). */
+export function localIpv4Addresses(): LocalAddress[] {
+  return Object.entries(networkInterfaces()).flatMap(([dev, list]) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ interface: dev, address: a.address })));
+}
+
+const configError = (issues: ErrorIssue[]) => new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, { issues });
+
+/**
+ * Gives every attached subnet its interface, from this machine's own
+ * addresses: the interface holding an address inside the subnet's CIDR (so a
+ * broadcast reply leaves there, whatever the route table says). `interface:`
+ * stays the explicit override. A subnet with no local address must be
+ * declared `relayed: true`; one that is neither is a config error naming it,
+ * as are a relayed subnet with a local address, an attached one whose address
+ * sits on two interfaces, and `relayed` beside `attached` or `interface`. An
+ * attached subnet without `serverAddress` gets the local address as its
+ * option 54 and next-server when `globalServerAddress` is outside the subnet
+ * (a multi-homed controller's first address is another network's). Pure.
+ */
+export function resolveSubnetInterfaces(subnets: readonly DhcpSubnet[], local: readonly LocalAddress[], globalServerAddress?: string): DhcpSubnet[] {
+  const issues: ErrorIssue[] = [];
+  const out = subnets.map((s, i): DhcpSubnet => {
+    const path = `dhcp.subnets.${i}`;
+    const name = `${path} (${s.cidr})`;
+    const inside = local.filter((a) => inCidr(a.address, s.cidr));
+    const devices = [...new Set(inside.map((a) => a.interface))];
+    const shown = inside.map((a) => `${a.interface} ${a.address}`).join(', ');
+    if (s.relayed) {
+      if (s.attached || s.interface !== undefined) issues.push({ path: `${path}.relayed`, code: 'bad_value', message: `${name}: relayed: true cannot go with ${s.attached ? 'attached: true' : 'interface'}; a subnet is either on this machine's interface or behind a relay` });
+      else if (inside.length) issues.push({ path: `${path}.relayed`, code: 'bad_value', message: `${name}: relayed: true, but this machine has an address in it (${shown}); it is attached: remove relayed: true` });
+      return s;
+    }
+    if (s.interface !== undefined) {
+      const own = inside.find((a) => a.interface === s.interface);
+      return own && s.serverAddress === undefined && globalServerAddress !== undefined && !inCidr(globalServerAddress, s.cidr) ? { ...s, serverAddress: own.address } : s;
+    }
+    if (devices.length === 0) {
+      const known = local.filter((a) => !a.address.startsWith('127.')).map((a) => `${a.interface} ${a.address}`).join(', ') || 'none';
+      issues.push({
+        path, code: 'bad_value', message: s.attached
+          ? `${name}: attached: true, but no interface of this machine has an address in ${s.cidr} (its addresses: ${known}); add one, name the interface with interface: <dev>, or mark the subnet relayed: true if a DHCP relay serves it`
+          : `${name} is neither attached (no interface of this machine has an address in it; its addresses: ${known}) nor declared relayed: true; add relayed: true for a subnet behind a DHCP relay, or give this machine an address in it`,
+      });
+      return s;
+    }
+    if (devices.length > 1) {
+      issues.push({ path: `${path}.interface`, code: 'bad_value', message: `${name}: several interfaces have an address in it (${shown}); name the one to serve with interface: <dev>` });
+      return s;
+    }
+    const own = inside[0]!;
+    const serverAddress = s.serverAddress ?? (globalServerAddress !== undefined && !inCidr(globalServerAddress, s.cidr) ? own.address : undefined);
+    return { ...s, attached: true, interface: own.interface, ...(serverAddress !== undefined ? { serverAddress } : {}) };
+  });
+  if (issues.length) throw configError(issues);
+  return out;
+}
 
 /**
  * One receiving socket of the DHCP server. `interface` is the device the
@@ -22,10 +87,10 @@ export function checkInterfaceConfig(subnets: readonly DhcpSubnet[]): ErrorIssue
   const seen = new Map<string, number>();
   subnets.forEach((s, i) => {
     const path = `dhcp.subnets.${i}`;
-    if (s.attached) issues.push({ path: `${path}.attached`, code: 'bad_value', message: `${path}.attached: with named interfaces, mark the attached subnet with "interface: <dev>" instead of "attached: true"` });
+    if (s.attached && s.interface === undefined) issues.push({ path: `${path}.attached`, code: 'bad_value', message: `${path}.attached: with named interfaces, mark the attached subnet with "interface: <dev>" instead of "attached: true"` });
     if (s.interface === undefined) return;
     const first = seen.get(s.interface);
-    if (first !== undefined) issues.push({ path: `${path}.interface`, code: 'bad_value', message: `${path}.interface: "${s.interface}" is already the interface of dhcp.subnets.${first}; one subnet per interface` });
+    if (first !== undefined) issues.push({ path: `${path}.interface`, code: 'bad_value', message: `${path}.interface: "${s.interface}" is already the interface of dhcp.subnets.${first}; one subnet per interface (serve the other behind a relay, or on another interface)` });
     else seen.set(s.interface, i);
   });
   return issues;
@@ -40,10 +105,32 @@ export function checkInterfaceConfig(subnets: readonly DhcpSubnet[]): ErrorIssue
  */
 export function planDhcpListeners(subnets: readonly DhcpSubnet[]): Array<string | undefined> {
   const issues = checkInterfaceConfig(subnets);
-  if (issues.length) throw new KilnError('config_invalid', `invalid configuration:\n  ${issues.map((i) => i.message).join('\n  ')}`, { issues });
+  if (issues.length) throw configError(issues);
   const devices = subnets.flatMap((s) => (s.interface === undefined ? [] : [s.interface]));
   if (devices.length === 0) return [undefined];
   return subnets.some((s) => s.interface === undefined) ? [...devices, undefined] : devices;
+}
+
+/** What binding one DHCP listener needs; `trouble` gives each socket its error and death reports. */
+export interface DhcpBindOptions {
+  address: string;
+  port: number;
+  subnets: readonly DhcpSubnet[];
+  recvBufferBytes?: number;
+  trouble?: (dev: string | undefined) => SocketTrouble;
+}
+
+/**
+ * Binds one socket of the plan: on `address:port`, bound to device `dev`
+ * (SO_BINDTODEVICE, with SO_REUSEADDR so the per-device sockets share the
+ * port) or unbound. Also used to re-open a socket that died.
+ */
+export async function bindDhcpListener(opts: DhcpBindOptions, dev: string | undefined, shared: boolean, addon?: BindToDeviceAddon): Promise<DhcpListener> {
+  const setting = `dhcp.subnets.${opts.subnets.findIndex((s) => s.interface === dev)}.interface`;
+  const a = dev === undefined ? undefined : addon ?? loadBindToDevice();
+  const onBound = dev === undefined ? undefined : (sock: Parameters<typeof bindSocketToDevice>[1]) => bindSocketToDevice(a!, sock, dev, setting);
+  const socket = await bindDhcpSocket(opts.address, opts.port, { ...(shared ? { reuseAddr: true } : {}), onBound, recvBufferBytes: opts.recvBufferBytes, ...opts.trouble?.(dev) });
+  return { socket, interface: dev, recvBufferBytes: socket.recvBufferBytes };
 }
 
 /**
@@ -52,21 +139,13 @@ export function planDhcpListeners(subnets: readonly DhcpSubnet[]): Array<string 
  * device ones SO_BINDTODEVICE through the native addon; a missing addon or a
  * failed bind throws `config_invalid` after closing what was already bound.
  */
-export async function bindDhcpListeners(opts: { address: string; port: number; subnets: readonly DhcpSubnet[]; recvBufferBytes?: number }): Promise<DhcpListener[]> {
+export async function bindDhcpListeners(opts: DhcpBindOptions, bindOne: typeof bindDhcpListener = bindDhcpListener): Promise<DhcpListener[]> {
   const plan = planDhcpListeners(opts.subnets);
-  const one = async (o: Parameters<typeof bindDhcpSocket>[2], dev?: string): Promise<DhcpListener> => {
-    const socket = await bindDhcpSocket(opts.address, opts.port, { ...o, recvBufferBytes: opts.recvBufferBytes });
-    return { socket, interface: dev, recvBufferBytes: socket.recvBufferBytes };
-  };
-  if (plan.length === 1 && plan[0] === undefined) return [await one({})];
-  const addon = loadBindToDevice();
+  if (plan.length === 1 && plan[0] === undefined) return [await bindOne(opts, undefined, false)];
+  const addon = bindOne === bindDhcpListener ? loadBindToDevice() : undefined;
   const out: DhcpListener[] = [];
   try {
-    for (const dev of plan) {
-      const setting = `dhcp.subnets.${opts.subnets.findIndex((s) => s.interface === dev)}.interface`;
-      const onBound = dev === undefined ? undefined : (sock: Parameters<typeof bindSocketToDevice>[1]) => bindSocketToDevice(addon, sock, dev, setting);
-      out.push(await one({ reuseAddr: true, onBound }, dev));
-    }
+    for (const dev of plan) out.push(await bindOne(opts, dev, true, addon));
   } catch (err) {
     for (const l of out) l.socket.close();
     throw err;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { DecodeError } from '../../protocols/dhcp4/decode-error.js';
 import { DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
 import { getIpOption, getMessageType } from '../../protocols/dhcp4/options.js';
@@ -6,7 +7,11 @@ import { silentLogger, type Logger } from '../../log/logger.js';
 import type { DhcpConfig, DhcpSubnet } from './dhcp-config.js';
 import { DHCP_PORTS } from './dhcp-config.js';
 import type { DatagramSocket, UdpPeer } from './dhcp-socket.js';
-import { bindDhcpListeners, listenersOf, type DhcpListener } from './dhcp-listeners.js';
+import { bindDhcpListener, bindDhcpListeners, listenersOf, localIpv4Addresses, resolveSubnetInterfaces, type DhcpBindOptions, type DhcpListener, type LocalAddress } from './dhcp-listeners.js';
+import { KilnError } from '../../error/kiln-error.js';
+import { listenFailure } from '../../config/start-up-failure.js';
+import { createSocketErrorLog } from '../socket-error-log.js';
+import { reopenWithBackoff } from '../reopen-socket.js';
 import { decideDhcp } from './decide-dhcp.js';
 import type { LeaseStore } from './lease-store.js';
 import { createLeaseWriter } from './lease-writer.js';
@@ -43,6 +48,30 @@ export interface DhcpServerOptions {
   now?: () => number;
   ports?: { dhcp: number; pxe: number };
   sockets?: { dhcp: DatagramSocket | readonly DhcpListener[]; pxe?: DatagramSocket | readonly DhcpListener[] };
+  /** This machine's IPv4 addresses, for the interface of each attached subnet (default: the OS's; with test `sockets`, only when given). */
+  localAddresses?: () => LocalAddress[];
+  /** Counts one socket error (for /metrics). */
+  countSocketError?: (server: string, op: 'send' | 'receive', errno: string) => void;
+  /** A socket died and was re-opened (`reopened`), or could not be (`failed`): for the event log. */
+  onSocketEvent?: (e: { kind: 'reopened' | 'failed'; interface: string | undefined; port: number; error: string }) => void;
+  /** The controller's fatal channel: a socket that cannot be re-opened stops the controller. Without it, the server only logs. */
+  onFatal?: (err: KilnError) => void;
+  /** Pauses before each re-open attempt (default REOPEN_DELAYS_MS). */
+  reopenDelaysMs?: readonly number[];
+  /** Binds one listener (default `bindDhcpListener`, real UDP); tests pass sockets they can kill. */
+  bindListener?: typeof bindDhcpListener;
+  /**
+   * How often the devices of bound sockets are checked (ms, default 2000; 0 = never): a device deleted or
+   * re-created (a bridge rebuilt) leaves its socket bound to an ifindex that no longer exists, silently; the
+   * check treats that socket as dead and re-opens it. `ifindexOf` reads the device's index (null: absent).
+   */
+  deviceCheckMs?: number;
+  ifindexOf?: (dev: string) => number | null;
+}
+
+/** The kernel's index of network device `dev`, or null when there is none. */
+function sysIfindex(dev: string): number | null {
+  try { return Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8').trim()); } catch (err) { if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; throw err; }
 }
 
 /** A running server. `close()` stops receiving, waits for pending lease commits, and closes the sockets. */
@@ -58,11 +87,27 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const log = opts.log ?? silentLogger;
   const now = opts.now ?? Date.now;
   const ports = opts.ports ?? { dhcp: DHCP_PORTS.server, pxe: DHCP_PORTS.pxe };
-  const needPxe = config.subnets.some((s) => s.mode === 'proxy');
+  // Attached subnets get the interface holding their address (the README's `attached: true` on a multi-homed
+  // controller without a default route: replies leave by the subnet's own interface, not the route table's pick).
+  const local = opts.localAddresses ?? (opts.sockets ? undefined : localIpv4Addresses);
+  const subnets = local ? resolveSubnetInterfaces(config.subnets, local(), config.serverAddress) : config.subnets;
+  const needPxe = subnets.some((s) => s.mode === 'proxy');
   const recvBufferBytes = config.receiveBufferKiB * 1024;
-  const bind = (port: number) => bindDhcpListeners({ address: config.listenAddress, port, subnets: config.subnets, recvBufferBytes });
-  const dhcpSocks = opts.sockets ? listenersOf(opts.sockets.dhcp) : await bind(ports.dhcp);
-  const pxeSocks = opts.sockets ? listenersOf(opts.sockets.pxe) : needPxe ? await bind(ports.pxe).catch((err) => { for (const l of dhcpSocks) l.socket.close(); throw err; }) : [];
+  const reportError = createSocketErrorLog({ server: 'dhcp', log, count: opts.countSocketError });
+  const stopping = new AbortController();
+  const bindOpts = (port: number): DhcpBindOptions => ({
+    address: config.listenAddress, port, subnets, recvBufferBytes,
+    trouble: (dev) => ({
+      onError: (err, op) => reportError(err, op, { interface: dev ?? '*', port }),
+      onDeath: (err) => void reopen(port, dev, err),
+    }),
+  });
+  const bindOne = opts.bindListener ?? bindDhcpListener;
+  const bind = (port: number) => bindDhcpListeners(bindOpts(port), bindOne).catch((err: unknown) => {
+    throw err instanceof KilnError ? err : listenFailure('dhcp.listenAddress', `${config.listenAddress}:${port}`, err);
+  });
+  const dhcpSocks = opts.sockets && !opts.bindListener ? listenersOf(opts.sockets.dhcp) : await bind(ports.dhcp);
+  const pxeSocks = opts.sockets && !opts.bindListener ? listenersOf(opts.sockets.pxe) : needPxe ? await bind(ports.pxe).catch((err) => { for (const l of dhcpSocks) l.socket.close(); throw err; }) : [];
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
   const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0 };
@@ -84,7 +129,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const fields = { mac, xid: req.xid, port, giaddr: req.giaddr, interface: arrival };
     try {
       const messageType = getMessageType(req);
-      const subnet = selectSubnet(req.giaddr, config.subnets, arrival);
+      const subnet = selectSubnet(req.giaddr, subnets, arrival);
       if (messageType === undefined || !subnet) {
         stats.ignored++;
         log.debug({ ...fields }, messageType === undefined ? 'dhcp: BOOTP without option 53 ignored' : 'dhcp: no subnet for request');
@@ -166,10 +211,64 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   }
   for (const l of dhcpSocks) listen(l, 'dhcp');
   for (const l of pxeSocks) listen(l, 'pxe');
-  log.info({ port: ports.dhcp, pxe: pxeSocks.length ? ports.pxe : undefined, interfaces: dhcpSocks.map((l) => l.interface ?? '*'), subnets: config.subnets.map((s) => `${s.cidr}:${s.mode}`) }, 'dhcp: serving');
+  // Device-bound sockets of real binds: the index each was bound to, checked every deviceCheckMs.
+  const ifindexOf = opts.ifindexOf ?? sysIfindex;
+  const boundIndex = new Map<string, number | null>();
+  const watching = !opts.sockets || opts.bindListener !== undefined;
+  if (watching) for (const l of [...dhcpSocks, ...pxeSocks]) if (l.interface) boundIndex.set(l.interface, ifindexOf(l.interface));
+  const reopening = new Set<string>();
+  const deviceTimer = watching && (opts.deviceCheckMs ?? 2000) > 0 && boundIndex.size > 0 ? setInterval(() => {
+    for (const [dev, index] of boundIndex) {
+      if (reopening.has(dev)) continue;
+      const now = ifindexOf(dev);
+      if (now === index) continue;
+      const err = Object.assign(new Error(now === null ? `device ${dev} is gone` : `device ${dev} was re-created (index ${index} -> ${now})`), { code: 'ENODEV' });
+      for (const port of [ports.dhcp, ...(pxeSocks.length ? [ports.pxe] : [])]) void reopen(port, dev, err);
+    }
+  }, opts.deviceCheckMs ?? 2000) : undefined;
+  deviceTimer?.unref();
+  log.info({ port: ports.dhcp, pxe: pxeSocks.length ? ports.pxe : undefined, interfaces: dhcpSocks.map((l) => l.interface ?? '*'), subnets: subnets.map((s) => `${s.cidr}:${s.mode}${s.interface ? `@${s.interface}` : s.relayed ? '@relay' : ''}`) }, 'dhcp: serving');
+
+  /** A socket died: close it, re-open it with back-off in its slot; when that fails, report on the fatal channel. */
+  async function reopen(port: number, dev: string | undefined, cause: NodeJS.ErrnoException): Promise<void> {
+    const list = port === ports.dhcp ? dhcpSocks : pxeSocks;
+    const i = list.findIndex((l) => l.interface === dev);
+    if (i < 0 || stopping.signal.aborted) return;
+    const kind = port === ports.dhcp ? 'dhcp' : 'pxe';
+    const key = `${dev}:${port}`;
+    if (reopening.has(key)) return;
+    reopening.add(key);
+    if (dev) reopening.add(dev);
+    list[i]!.socket.close();
+    log.error({ interface: dev ?? '*', port, errno: cause.code, err: cause.message }, `dhcp: the socket on ${dev ?? '*'}:${port} died (${cause.code}); re-opening`);
+    try {
+      const fresh = await reopenWithBackoff(() => bindOne(bindOpts(port), dev, dev !== undefined || list.length > 1), {
+        delaysMs: opts.reopenDelaysMs, signal: stopping.signal,
+        onAttemptFailed: (err, attempt) => log.warn({ interface: dev ?? '*', port, attempt, err: (err as Error).message }, 'dhcp: re-opening the socket failed; retrying'),
+      });
+      if (!fresh) return;
+      list[i] = fresh;
+      if (dev) boundIndex.set(dev, ifindexOf(dev));
+      listen(fresh, kind);
+      log.warn({ interface: dev ?? '*', port }, 'dhcp: socket re-opened');
+      opts.onSocketEvent?.({ kind: 'reopened', interface: dev, port, error: `${cause.code}: ${cause.message}` });
+    } catch (err) {
+      const msg = (err as Error).message;
+      opts.onSocketEvent?.({ kind: 'failed', interface: dev, port, error: msg });
+      const fatal = new KilnError('config_invalid', `dhcp: the socket on ${dev ?? 'all interfaces'} port ${port} died (${cause.code}) and could not be re-opened: ${msg}; check the interface${dev ? ` ${dev}` : ''} (dhcp.subnets[].interface) and start Kiln again`, { cause: err });
+      log.error({ interface: dev ?? '*', port, err: msg }, fatal.message);
+      if (dev) boundIndex.delete(dev); // reported once; the controller stops
+      opts.onFatal?.(fatal);
+    } finally {
+      reopening.delete(key);
+      if (dev && ![...reopening].some((k) => k.startsWith(`${dev}:`))) reopening.delete(dev);
+    }
+  }
 
   let closing: Promise<void> | undefined;
   const close = () => closing ??= (async () => {
+    stopping.abort();
+    if (deviceTimer) clearInterval(deviceTimer);
     for (const l of [...dhcpSocks, ...pxeSocks]) l.socket.close();
     await Promise.allSettled([...inflight]);
     await writer.drain();

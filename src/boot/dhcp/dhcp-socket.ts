@@ -17,6 +17,15 @@ export interface DatagramSocket {
   close(): void;
 }
 
+/** Where a socket reports trouble: every send or receive error (with its errno), and its death (closed by the OS, or an errno that means the socket or its device is gone). */
+export interface SocketTrouble {
+  onError?: (err: NodeJS.ErrnoException, op: 'send' | 'receive') => void;
+  onDeath?: (err: NodeJS.ErrnoException) => void;
+}
+
+/** Errnos after which a socket will not work again as it is: its descriptor or bound device is gone. It must be re-opened. */
+export const DEAD_SOCKET_ERRNOS: ReadonlySet<string> = new Set(['ENODEV', 'ENXIO', 'EBADF', 'ENOTSOCK', 'ERR_SOCKET_DGRAM_NOT_RUNNING']);
+
 /**
  * Binds a real UDP socket with SO_BROADCAST (needed to send to
  * 255.255.255.255). Linux sends a limited broadcast out of the interface its
@@ -24,7 +33,7 @@ export interface DatagramSocket {
  * `reuseAddr` lets per-interface sockets share the port; `onBound` runs
  * synchronously after bind, before Node reads (a throw closes the socket).
  */
-export async function bindDhcpSocket(address: string, port: number, opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void; recvBufferBytes?: number } = {}): Promise<DatagramSocket & { recvBufferBytes: number }> {
+export async function bindDhcpSocket(address: string, port: number, opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void; recvBufferBytes?: number } & SocketTrouble = {}): Promise<DatagramSocket & { recvBufferBytes: number }> {
   const sock = createSocket({ type: 'udp4', reuseAddr: opts.reuseAddr ?? false });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
@@ -38,19 +47,38 @@ export async function bindDhcpSocket(address: string, port: number, opts: { reus
   // a few hundred datagrams) drops the tail before the loop reads it, and the PXE ROMs' retransmissions
   // (4, 8, 16, 32 s, all in step) meet the same full buffer again (docs/dhcp.md, "Receive buffer").
   // The kernel caps the size at net.core.rmem_max; the caller compares what it got.
-  if (opts.recvBufferBytes) { try { sock.setRecvBufferSize(opts.recvBufferBytes); } catch { /* keep the default */ } }
-  // An error event after bind (ICMP unreachable, ENOBUFS) must not crash the process; sends are retried by clients.
-  sock.on('error', () => {});
+  // Too large for net.core.rmem_max: the kernel default stays, and the caller compares the granted size and warns.
+  if (opts.recvBufferBytes) { try { sock.setRecvBufferSize(opts.recvBufferBytes); } catch (err) { opts.onError?.(err as NodeJS.ErrnoException, 'receive'); } }
   let closed = false;
+  let dead = false;
+  const die = (err: NodeJS.ErrnoException) => {
+    if (closed || dead) return;
+    dead = true;
+    opts.onDeath?.(err);
+  };
+  // Errors after bind (ICMP unreachable, ENOBUFS, ENETUNREACH) must not crash the process: each is reported
+  // (the server logs it, rate-limited, and counts it); the client's retransmission covers the lost datagram.
+  const report = (err: Error | null, op: 'send' | 'receive') => {
+    if (!err || closed) return;
+    const e = err as NodeJS.ErrnoException;
+    opts.onError?.(e, op);
+    if (e.code && DEAD_SOCKET_ERRNOS.has(e.code)) die(e);
+  };
+  sock.on('error', (err) => report(err, 'receive'));
+  let gone = false;
+  sock.on('close', () => { gone = true; if (!closed) die(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' })); });
   return {
     // Linux reports twice the size asked for (the bookkeeping share, socket(7)); halve it back.
     recvBufferBytes: Math.floor(sock.getRecvBufferSize() / 2),
-    send(bytes, to) { if (!closed) sock.send(bytes, to.port, to.address, () => {}); },
+    send(bytes, to) {
+      if (closed) return;
+      try { sock.send(bytes, to.port, to.address, (err) => report(err, 'send')); } catch (err) { report(err as Error, 'send'); }
+    },
     receive(handler) {
       sock.removeAllListeners('message');
       sock.on('message', (msg, r) => { if (!closed) handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address: r.address, port: r.port }); });
     },
-    close() { if (!closed) { closed = true; sock.close(); } },
+    close() { if (!closed) { closed = true; if (!gone) sock.close(); } },
   };
 }
 

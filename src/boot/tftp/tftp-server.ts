@@ -19,6 +19,10 @@ import { nativeTransferRunner } from './tftp-native-transfer.js';
 import { loadTftpPump } from './tftp-pump.js';
 import { startTftpWorkerPool, type TftpWorkerPool } from './tftp-worker-pool.js';
 import { udpSocketFactory } from './udp-socket.js';
+import { KilnError } from '../../error/kiln-error.js';
+import { listenFailure } from '../../config/start-up-failure.js';
+import { createSocketErrorLog } from '../socket-error-log.js';
+import { reopenWithBackoff } from '../reopen-socket.js';
 
 /** Largest file converted for a netascii read; netascii is for small text files, bigger ones get ERROR 0. */
 const MAX_NETASCII_BYTES = 16 * 1024 * 1024;
@@ -40,6 +44,14 @@ export interface TftpServerDeps {
    * before every real read; that must not count as a delivered file).
    */
   onTransferEnd?: (event: { peer: UdpPeer; path: string; bytes: number; outcome: TftpTransferOutcome; ms: number }) => void;
+  /** Counts one socket error (for /metrics); every error is also logged, rate-limited, with its errno. */
+  countSocketError?: (server: string, op: 'send' | 'receive', errno: string) => void;
+  /** The listen socket died and was re-opened (`reopened`), or could not be (`failed`): for the event log. */
+  onSocketEvent?: (e: { kind: 'reopened' | 'failed'; interface: string | undefined; port: number; error: string }) => void;
+  /** The controller's fatal channel: a listen socket that cannot be re-opened stops the controller. */
+  onFatal?: (err: KilnError) => void;
+  /** Pauses before each re-open attempt (default REOPEN_DELAYS_MS). */
+  reopenDelaysMs?: readonly number[];
 }
 
 /** A running TFTP server. */
@@ -60,8 +72,16 @@ const peerKey = (p: UdpPeer): string => `${p.address}|${p.port}`;
 export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer> {
   const { config, source } = deps;
   const log = deps.log ?? silentLogger;
-  const sockets = deps.sockets ?? udpSocketFactory({ recvBufferSize: 4 * 1024 * 1024 });
-  const main = await sockets({ address: config.address, port: deps.port ?? TFTP_PORT });
+  const reportError = createSocketErrorLog({ server: 'tftp', log, count: deps.countSocketError });
+  const stopping = new AbortController();
+  const sockets = deps.sockets ?? udpSocketFactory({
+    recvBufferSize: 4 * 1024 * 1024,
+    onError: (err, op, local) => reportError(err, op, { local: `${local.address}:${local.port}` }),
+    // Only the listen socket is re-opened; a transfer whose socket dies ends by its own timeout.
+    onDeath: (err, local) => { if (local.port === main.local.port && local.address === main.local.address) void reopen(err); },
+  });
+  const listenAt = { address: config.address, port: deps.port ?? TFTP_PORT };
+  let main = await sockets(listenAt).catch((err: unknown) => { throw listenFailure('tftp.address', `${listenAt.address}:${listenAt.port}`, err); });
   const inProcess = inProcessTransferRunner(sockets, log);
   const native = deps.sockets ? null : startNativeEngine(config.engine ?? 'native', config.nativeNice ?? 0, sockets, log);
   let pool: TftpWorkerPool | null = null;
@@ -167,7 +187,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     pending.add(p);
   };
 
-  main.receive((bytes, from) => {
+  const serveOn = (sock: typeof main) => sock.receive((bytes, from) => {
     let packet;
     try {
       packet = decodeTftp(bytes);
@@ -182,9 +202,36 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
       replyError(from, TftpErrorCode.accessViolation, 'server is read-only');
     } else log.debug({ peer: from, op: packet.op }, 'tftp: non-request on the listen port dropped');
   });
+  serveOn(main);
+
+  /** The listen socket died: re-open it on the same address with back-off; when that fails, report on the fatal channel. */
+  async function reopen(cause: NodeJS.ErrnoException): Promise<void> {
+    if (stopping.signal.aborted) return;
+    main.close();
+    log.error({ address: main.local, errno: cause.code, err: cause.message }, `tftp: the listen socket died (${cause.code}); re-opening`);
+    const at = { address: main.local.address, port: main.local.port };
+    try {
+      const fresh = await reopenWithBackoff(() => sockets(at), {
+        delaysMs: deps.reopenDelaysMs, signal: stopping.signal,
+        onAttemptFailed: (err, attempt) => log.warn({ address: at, attempt, err: (err as Error).message }, 'tftp: re-opening the listen socket failed; retrying'),
+      });
+      if (!fresh) return;
+      main = fresh;
+      serveOn(main);
+      log.warn({ address: at }, 'tftp: listen socket re-opened');
+      deps.onSocketEvent?.({ kind: 'reopened', interface: undefined, port: at.port, error: `${cause.code}: ${cause.message}` });
+    } catch (err) {
+      const msg = (err as Error).message;
+      deps.onSocketEvent?.({ kind: 'failed', interface: undefined, port: at.port, error: msg });
+      const fatal = new KilnError('config_invalid', `tftp: the listen socket ${at.address}:${at.port} died (${cause.code}) and could not be re-opened: ${msg}; check tftp.address and start Kiln again`, { cause: err });
+      log.error({ address: at, err: msg }, fatal.message);
+      deps.onFatal?.(fatal);
+    }
+  }
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      stopping.abort();
       main.close();
       for (const t of active.values()) t?.abort();
       // Transfers still looking up their file see `closing` and close what they opened.

@@ -12,6 +12,7 @@ import { tftpFileFromHandoff, type TftpFileHandoff } from './file-source.js';
 import { inProcessTransferRunner, type TftpTransferPlan } from './tftp-transfer-runner.js';
 import type { TftpTransfer } from './tftp-transfer.js';
 import { udpSocketFactory } from './udp-socket.js';
+import { createSocketErrorLog } from '../socket-error-log.js';
 
 /** Messages from the pool to a worker. */
 export type TftpWorkerRequest =
@@ -46,7 +47,9 @@ const forwardLogger = (bindings: object): Logger => ({
 
 const { sendBufferSize } = workerData as { sendBufferSize?: number };
 const log = forwardLogger({});
-const run = inProcessTransferRunner(udpSocketFactory({ sendBufferSize }), log);
+// Transfer socket errors are logged here, rate-limited, with their errno (the worker has no metrics registry).
+const socketError = createSocketErrorLog({ server: 'tftp', log });
+const run = inProcessTransferRunner(udpSocketFactory({ sendBufferSize, onError: (err, op, local) => socketError(err, op, { local: `${local.address}:${local.port}` }) }), log);
 const transfers = new Map<number, TftpTransfer | null>(); // null: still binding its socket
 
 port.on('message', (m: TftpWorkerRequest) => {

@@ -3,23 +3,34 @@ import { isIPv6 } from 'node:net';
 import { socketFd } from '../dhcp/bind-to-device.js';
 import { samePeer, type DatagramSocket, type DatagramSocketFactory, type UdpPeer } from './datagram-socket.js';
 
-/** Optional socket tuning; sizes are bytes, left to the kernel default when omitted. */
+/** Optional socket tuning (sizes in bytes, left to the kernel default when omitted) and where errors go. */
 export interface UdpSocketOptions {
   recvBufferSize?: number;
   sendBufferSize?: number;
+  /** Every send or receive error after bind, with its errno (the server logs it rate-limited and counts it). */
+  onError?: (err: NodeJS.ErrnoException, op: 'send' | 'receive', local: UdpPeer) => void;
+  /** The socket closed without `close()` (the system took it): it must be re-opened. */
+  onDeath?: (err: NodeJS.ErrnoException, local: UdpPeer) => void;
 }
 
-function wrap(sock: Socket, connected: UdpPeer | undefined): DatagramSocket {
+function wrap(sock: Socket, connected: UdpPeer | undefined, opts: UdpSocketOptions): DatagramSocket {
   const addr = sock.address();
+  const local = { address: addr.address, port: addr.port };
   let closed = false;
+  // A failed send (ENOBUFS, unreachable) is reported and the TFTP sender retransmits on timeout.
+  const report = (err: Error | null | undefined, op: 'send' | 'receive') => { if (err && !closed) opts.onError?.(err as NodeJS.ErrnoException, op, local); };
+  const sent = (err: Error | null) => report(err, 'send');
+  sock.on('error', (err) => report(err, 'receive'));
+  sock.on('close', () => { if (!closed) { closed = true; opts.onDeath?.(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' }), local); } });
   return {
-    local: { address: addr.address, port: addr.port },
+    local,
     send(bytes, to) {
       if (closed) return;
-      // No callback: a failed send (ENOBUFS, unreachable) goes to the no-op 'error' listener and the
-      // TFTP sender retransmits on timeout. A connected socket can only reach its peer.
-      if (connected) { if (samePeer(to, connected)) sock.send(bytes); }
-      else sock.send(bytes, to.port, to.address);
+      // A connected socket can only reach its peer.
+      try {
+        if (connected) { if (samePeer(to, connected)) sock.send(bytes, sent); }
+        else sock.send(bytes, to.port, to.address, sent);
+      } catch (err) { report(err as Error, 'send'); }
     },
     receive(handler) {
       sock.removeAllListeners('message');
@@ -42,19 +53,20 @@ export async function bindUdpSocket(bind: UdpPeer, opts: UdpSocketOptions = {}, 
     sock.once('error', reject);
     sock.bind(bind.port, bind.address, () => { sock.off('error', reject); resolve(); });
   });
-  // Errors after bind (failed sends) are deliberately ignored here: retransmission covers them.
-  sock.on('error', () => {});
-  if (opts.recvBufferSize) sock.setRecvBufferSize(opts.recvBufferSize);
-  if (opts.sendBufferSize) sock.setSendBufferSize(opts.sendBufferSize);
-  if (connectTo) {
-    try {
-      await new Promise<void>((resolve) => sock.connect(connectTo.port, connectTo.address, resolve));
-    } catch (err) {
-      sock.close();
-      throw err;
-    }
+  // Until `wrap` takes over, an error event is still reported (an unhandled one would end the process).
+  const early = (err: Error) => opts.onError?.(err as NodeJS.ErrnoException, 'receive', bind);
+  sock.on('error', early);
+  try {
+    if (opts.recvBufferSize) sock.setRecvBufferSize(opts.recvBufferSize);
+    if (opts.sendBufferSize) sock.setSendBufferSize(opts.sendBufferSize);
+    if (connectTo) await new Promise<void>((resolve, reject) => sock.connect(connectTo.port, connectTo.address, (err?: Error) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    sock.close();
+    throw err;
   }
-  return wrap(sock, connectTo && { address: connectTo.address, port: connectTo.port });
+  const wrapped = wrap(sock, connectTo && { address: connectTo.address, port: connectTo.port }, opts);
+  sock.off('error', early);
+  return wrapped;
 }
 
 /** A factory of real UDP sockets, all with the same tuning. */

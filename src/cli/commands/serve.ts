@@ -1,10 +1,12 @@
 import type { Command } from '@commander-js/extra-typings';
 import { settings } from '../../config/settings.js';
 import { loadConfig } from '../../config/load.js';
+import { startUpFailure } from '../../config/start-up-failure.js';
+import type { KilnError } from '../../error/kiln-error.js';
 import type { Output } from '../output.js';
 
 /** `kiln serve`: one flag per non-secret setting (see the configuration reference in README.md). */
-export function registerServeCommand(program: Command, o: Output, env: Record<string, string | undefined>, onStarted: (stop: () => Promise<void>) => void): void {
+export function registerServeCommand(program: Command, o: Output, env: Record<string, string | undefined>, onStarted: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void): void {
   const serve = program.command('serve').description('run the controller (API, web UI, DHCP, TFTP, HTTP boot)')
     .option('--config <file>', 'YAML config file (or KILN_CONFIG)')
     .option('--print-config', 'print the effective configuration and exit');
@@ -15,13 +17,18 @@ export function registerServeCommand(program: Command, o: Output, env: Record<st
   }
   serve.action(async (opts: Record<string, unknown>) => {
     const flags = Object.fromEntries(settings.map((s) => [s.name, opts[s.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
-    const config = loadConfig({ flags, env, file: (opts['config'] as string | undefined) ?? env['KILN_CONFIG'] });
-    if (opts['printConfig']) {
-      o.out(JSON.stringify({ values: config.values, sources: config.sources, sections: config.sections }, null, 2));
-      return;
+    try {
+      const config = loadConfig({ flags, env, file: (opts['config'] as string | undefined) ?? env['KILN_CONFIG'] });
+      if (opts['printConfig']) {
+        o.out(JSON.stringify({ values: config.values, sources: config.sources, sections: config.sections }, null, 2));
+        return;
+      }
+      const { runServe } = await import('../../main.js');
+      const running = await runServe(config, { print: o.out });
+      onStarted(running.stop, running.failed);
+    } catch (err) {
+      // One line naming the setting and the fix; the CLI exits 6 (config_invalid, store_unavailable).
+      throw startUpFailure(err);
     }
-    const { runServe } = await import('../../main.js');
-    const running = await runServe(config, { print: o.out });
-    onStarted(running.stop);
   });
 }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs what the test suite and benchmarks run against, on top of what
+# `kiln serve` needs (scripts/install-debian-packages.sh, run first): real
+# protocol peers (a second DHCP server, TFTP and HTTP servers, DHCP clients),
+# QEMU and firmware, a BMC simulator, a browser, packet capture, Prometheus and
+# the install-file validators. A controller does not need any of them.
+# Safe to run again; needs root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+cd "$(dirname "$0")/.."
+bash scripts/install-debian-packages.sh
+packages=(
+  # firmware and machines for the network-boot tests
+  ipxe-qemu ovmf qemu-system-x86 qemu-utils
+  # arm64 UEFI (AAVMF) for the arm64 network-boot test
+  qemu-system-arm qemu-efi-aarch64
+  # real protocol peers used by the tests and benchmarks
+  udhcpc isc-dhcp-client kea-dhcp4-server kea-admin dnsmasq-base
+  tftp-hpa tftpd-hpa atftp curl nginx-light
+  openipmi openssh-server openssh-client
+  tcpdump tshark iputils-ping procps ndisc6
+  prometheus
+  chromium
+  # install-file validators (cloud-init schema)
+  cloud-init
+)
+# Packages with daemons must not start them here: the tests start their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+fi
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# atftpd conflicts with tftpd-hpa as a package, but the benchmarks run both side
+# by side: unpack atftpd's binary (no service) under /opt/kiln-peers.
+if [ ! -x /opt/kiln-peers/usr/sbin/atftpd ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq atftpd)
+  mkdir -p /opt/kiln-peers
+  dpkg-deb -x "$tmp"/atftpd_*.deb /opt/kiln-peers
+  rm -rf "$tmp"
+fi
+# Debian bookworm's `ipxe` has no arm64 build; trixie's `ipxe` (Architecture: all) ships
+# ipxe-arm64.efi. The arm64 network-boot test serves that file: fetch the package with
+# a throw-away apt configuration (same mirror as this machine's bookworm sources, suite
+# trixie) and unpack it under /opt/kiln-peers/ipxe-trixie; nothing is installed.
+trixie_ipxe=/opt/kiln-peers/ipxe-trixie
+if [ ! -f "$trixie_ipxe/usr/lib/ipxe/ipxe-arm64.efi" ]; then
+  mirror=$(apt-cache policy | awk '$3 == "bookworm/main" { print $2; exit }')
+  if [ -n "$mirror" ]; then
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" > "$tmp/sources.list"
+    aptx=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache")
+    if apt-get "${aptx[@]}" update -qq && (cd "$tmp" && apt-get "${aptx[@]}" download -qq ipxe); then
+      mkdir -p "$trixie_ipxe"
+      dpkg-deb -x "$tmp"/ipxe_*.deb "$trixie_ipxe"
+    else
+      echo "warning: could not fetch trixie's ipxe package; the arm64 netboot test will serve a stand-in" >&2
+    fi
+    rm -rf "$tmp"
+  fi
+fi
