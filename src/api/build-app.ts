@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger as PinoLogger } from 'pino';
 import { KilnError } from '../error/kiln-error.js';
 import { installAuth, type Authenticators, type RouteEntry } from './auth-hook.js';
-import { sendError } from './error-reply.js';
+import { answerClientError, MAX_PARAM_LENGTH, sendError } from './error-reply.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -28,12 +28,24 @@ export interface AppDeps {
   onResponse?: (method: string, route: string, status: number, seconds: number) => void;
 }
 
+const httpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** The methods another route takes on `path` when none takes `method` (empty: the path is unknown). */
+function allowedMethods(app: FastifyInstance, method: string, path: string): string[] {
+  if (app.findRoute({ method: method as 'GET', url: path })) return [];
+  return httpMethods.filter((m) => app.findRoute({ method: m, url: path }) !== null);
+}
+
 /** Builds the Fastify app without listening (tests use `inject()`, `main` calls listen). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnRoutes: RouteEntry[] }> {
   const app = Fastify({
     loggerInstance: deps.logger || undefined,
     bodyLimit: deps.bodyLimit ?? 1_048_576,
     return503OnClosing: true,
+    // Errors raised before a route is found get the same body as every other error.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: (err, request, reply) => { sendError(request, reply, err); },
+    clientErrorHandler(this: FastifyInstance, err, socket) { answerClientError(this.log, err, socket); },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
   // Bodies are validated strictly (no type coercion: "5" is not 5, a string is
   // not a list); query strings, params and headers arrive as text, so there
@@ -52,8 +64,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
     });
   }
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  app.setNotFoundHandler((request, reply) => sendError(request, reply,
-    new KilnError('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /api/v1/openapi.json`)));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!.slice(0, 200);
+    const allowed = allowedMethods(app, request.method, path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(request, reply, new KilnError('method_not_allowed', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`, { details: { allowed } }));
+    }
+    return sendError(request, reply, new KilnError('route_not_found', `no route ${request.method} ${path}; see /api/v1/openapi.json`));
+  });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Kiln API', version: deps.version ?? '0.1.0', description: 'Bare-metal provisioning controller' },
