@@ -51,7 +51,7 @@ export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app:
   // @fastify/send passes highWaterMark to fs.createReadStream (lib/send.js); its typings omit it.
   const sendOptions = { highWaterMark: READ_CHUNK_BYTES } as Parameters<FastifyReply['sendFile']>[2];
   const prefix = opts.urlPrefix ?? '/boot/';
-  app.get(`${prefix}*`, { config: { access: 'public' }, schema: { hide: true } }, (req, reply) => {
+  app.get(`${prefix}*`, { config: { access: 'public' }, schema: { tags: ['boot'], summary: `boot file under ${prefix} (no credential; Range requests work)` } }, (req, reply) => {
     const rel = (req.params as { '*': string })['*'];
     return sendBootFile(req, reply, opts.root, rel, { cache: opts.cache, cacheControl: false, sendOptions });
   });
