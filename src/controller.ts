@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createImageStore } from './image/image-store.js';
@@ -26,6 +26,7 @@ import { userRoutes } from './auth/user-routes.js';
 import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
 import type { KilnUrls } from './deploy/render-context.js';
 import { deployRoutes } from './deploy/routes.js';
+import { createInstallTokens } from './deploy/install-token.js';
 import { eventRoutes } from './event/routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import type { Mac } from './inventory/mac.js';
@@ -74,6 +75,10 @@ export interface ControllerDeps {
   secretsNeedTls?: boolean;
   /** Extra route plugins (boot files, power) added by `main`. */
   extraPlugins?: DomainPlugin[];
+  /** Key of the install-file URL tokens (32 bytes, the same on every controller of one store); default: random (one process only). */
+  installTokenKey?: Uint8Array;
+  /** Life of an install token when the install does not end first (default 24 h). */
+  installTokenTtlMs?: number;
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -93,10 +98,11 @@ export async function createController(deps: ControllerDeps) {
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
-  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID });
+  const installTokens = createInstallTokens({ db, inventory, key: deps.installTokenKey ?? randomBytes(32), ttlMs: deps.installTokenTtlMs, now: deps.now });
+  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID, installTokens });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
-  const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
+  const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }), fillInstallToken: installTokens.fillDeployment });
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
   const bootFiles: DomainPlugin[] = [
@@ -122,7 +128,7 @@ export async function createController(deps: ControllerDeps) {
       { plugin: leaseRoutes, options: { listLeases: createSqlLeaseStore(db).list, now: deps.now } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
-      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true,
+      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true, installTokens,
         installPlan: async (spec: Record<string, unknown>, hostId: string) => buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls().baseUrl) } },
       { plugin: imageRoutes, options: { images } },
       { plugin: nodeAdminRoutes, options: { node, inventory } },
@@ -137,7 +143,7 @@ export async function createController(deps: ControllerDeps) {
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, images, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power, metrics };
+  return { app, db, images, inventory, tokens, users, boot, node, secrets, ssh, profiles, deploy, power, metrics, installTokens };
 }
 
 /** The controller's type, for tests and `main`. */

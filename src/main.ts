@@ -1,5 +1,6 @@
 // The composition root of `kiln serve`: config → store → services → servers,
 // all under one AbortController; the first fatal error stops everything.
+import { hkdfSync } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -99,6 +100,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       db: store.db, log, httpLogger: pinoLog, bodyLimit: Number(v['body-limit']), nodeRateLimit: Number(v['node-rate-limit']),
       sshCa: trust.sshCa, profilesDir: String(v['profiles-dir']), site: siteOf(config.sections['site']),
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
+      installTokenKey: new Uint8Array(hkdfSync('sha256', trust.dataKey, '', 'kiln install token', 32)),
       seal: (clear) => sealSecret(trust.dataKey, clear, 'bmc'), open: (sealed) => openSecret(trust.dataKey, sealed, 'bmc'),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       powerConfig: { timeoutMs: Number(v['power-timeout']) * 1000, maxConcurrent: Number(v['power-max-concurrent']) },

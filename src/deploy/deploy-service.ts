@@ -24,6 +24,8 @@ export interface DeployDeps {
   power?: PowerRequest;
   now?: () => Date;
   newId: () => string;
+  /** Records each new deployment's install-file URL token (see install-token.ts). */
+  installTokens?: { issue(d: Pick<Deployment, 'id' | 'hostId'>): Promise<void> };
 }
 
 /**
@@ -65,6 +67,7 @@ export function createDeployService(deps: DeployDeps) {
       const deployment: Deployment = { id: deps.newId(), hostId: host.id, ...rendered, status: 'deploying', createdAt: now(), createdBy: opts.actor, installedAt: null, completedAt: null };
       host = await deps.inventory.transition(host.id, 'deploying', { actor: opts.actor, reason: opts.reason ?? `deploy ${rendered.profile}`, extra: { profile: rendered.profile } });
       await insertDeployment(deps.db, deployment);
+      await deps.installTokens?.issue(deployment);
       await deps.node.arm(host.id, `deploy ${rendered.profile}`, opts.actor);
       if (deps.power && host.bmc) await deps.power(host, 'netboot', `deploy ${rendered.profile}`);
       return { host, deployment };

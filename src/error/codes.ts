@@ -35,6 +35,7 @@ export const errorCodes = {
   bmc_unsupported: { status: 422, doc: 'The host\'s power driver does not offer this operation (see its capabilities).' },
   // node trust
   credential_invalid: { status: 401, doc: 'The node credential is missing, revoked or belongs to another host; the attempt is recorded as an event.' },
+  install_token_invalid: { status: 403, doc: 'The install-file URL token is unknown, expired, belongs to a deployment that ended, or was presented from an address other than the host\'s DHCP lease; deploy the host again for a new one.' },
   enrolment_closed: { status: 403, doc: 'This host is already enrolled; an operator must re-arm it (`kiln host rearm`) before it can enrol again.' },
   tls_pin_mismatch: { status: 502, doc: 'The server\'s TLS certificate does not match the pinned fingerprint; check that you reach the right controller, then pin the fingerprint `kiln serve` prints.' },
   // catch-all

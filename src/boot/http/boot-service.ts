@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { getCurrentDeployment } from '../../deploy/deployment.js';
+import { getCurrentDeployment, type Deployment } from '../../deploy/deployment.js';
 import type { InventoryService } from '../../inventory/inventory-service.js';
 import { parseMac } from '../../inventory/mac.js';
 import type { Logger } from '../../log/logger.js';
@@ -23,6 +23,8 @@ export interface BootServiceDeps {
   nodeImageArgs?: string;
   retryDelaySeconds?: number;
   log?: Logger;
+  /** Puts the deployment's install token into its boot spec (see deploy/install-token.ts); identity when absent. */
+  fillInstallToken?: (d: Deployment) => Deployment;
 }
 
 /**
@@ -55,7 +57,8 @@ export function createBootService(deps: BootServiceDeps) {
       if (host.state === 'new' && deps.nodeImage()) {
         host = await deps.inventory.transition(host.id, 'discovering', { actor: `boot@${sourceIp}`, reason: 'booting the discovery image' });
       }
-      const deployment = host.state === 'deploying' ? await getCurrentDeployment(deps.db, host.id) : null;
+      const stored = host.state === 'deploying' ? await getCurrentDeployment(deps.db, host.id) : null;
+      const deployment = stored && deps.fillInstallToken ? deps.fillInstallToken(stored) : stored;
       const script = renderHostScript({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
       const action = script.match(/^echo Kiln: (.*)$/m)?.[1] ?? '';
       await deps.inventory.recordEvent({ actor: `boot@${sourceIp}`, kind: 'boot.script', hostId: host.id, subject: host.name,
