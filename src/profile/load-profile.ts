@@ -67,6 +67,9 @@ function checkSpec(spec: ProfileSpec, dirName: string, yaml: ParsedProfileYaml, 
   });
   if (spec.install.method === 'kiln-image' && spec.image === undefined) issues.push({ path: yaml.locate('/install').path, code: 'missing_key', message: 'install method kiln-image needs an image: section' });
   if (spec.install.method !== 'kiln-image' && spec.image !== undefined) issues.push({ path: yaml.locate('/image').path, code: 'unexpected_key', message: 'image: is only used by install method kiln-image' });
+  if (spec.image?.url !== undefined) {
+    issues.push({ path: yaml.locate('/image/url').path, code: 'not_supported', message: 'image.url is not read (not yet): the image writer takes the image named by image.name from the controller\'s image store (`kiln image add <name> FILE`); remove url' });
+  }
   for (const v of Object.keys(spec.variables ?? {})) {
     if (['name', 'os', 'arch', 'installMethod'].includes(v)) issues.push({ path: yaml.locate(`/variables/${v}`).path, code: 'reserved_variable', message: `variable "${v}" clashes with profile.${v}` });
   }
