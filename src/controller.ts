@@ -27,6 +27,7 @@ import { createDeployService, type PowerRequest } from './deploy/deploy-service.
 import type { KilnUrls } from './deploy/render-context.js';
 import { deployRoutes } from './deploy/routes.js';
 import { createInstallTokens } from './deploy/install-token.js';
+import { isNotFound } from './error/kiln-error.js';
 import { eventRoutes } from './event/routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import type { Mac } from './inventory/mac.js';
@@ -98,8 +99,12 @@ export async function createController(deps: ControllerDeps) {
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
+  // Release and retire revoke the host's SSH certificates; a host with none is fine.
+  const revokeCertificates = async (hostId: string, actor: string, reason: string) => {
+    await ssh.revoke({ hostId }, actor, reason).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
+  };
   const installTokens = createInstallTokens({ db, inventory, key: deps.installTokenKey ?? randomBytes(32), ttlMs: deps.installTokenTtlMs, now: deps.now });
-  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID, installTokens });
+  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, power: deps.power ?? power.request, now: deps.now, newId: randomUUID, installTokens, revokeCertificates });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const boot = createBootService({ db, inventory, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }), fillInstallToken: installTokens.fillDeployment });
@@ -122,7 +127,7 @@ export async function createController(deps: ControllerDeps) {
     onResponse: metrics.observeHttp,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
-      { plugin: hostRoutes, options: { inventory } },
+      { plugin: hostRoutes, options: { inventory, revokeCertificates } },
       { plugin: eventRoutes, options: { listEvents: inventory.listEvents } },
       // Reads the durable lease table directly: every controller on a shared store sees every lease, DHCP on or off here.
       { plugin: leaseRoutes, options: { listLeases: createSqlLeaseStore(db).list, now: deps.now } },
