@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import { createTestController } from '../../test/support/controller.js';
 import { createSqlLeaseStore } from '../boot/dhcp/sql-lease-store.js';
 import { INSTALL_TOKEN_PLACEHOLDER } from './install-token.js';
@@ -91,6 +92,25 @@ test('install-file URL token: only its host, only from its lease address, only w
 
     const events = (await c.app.inject({ url: '/api/v1/events?kind=node.install_token_refused', headers: { authorization: c.bearer.viewer } })).json().items as Array<{ subject: string }>;
     assert.deepEqual(events.map((e) => e.subject).sort(), ['tok-a', 'tok-a', 'tok-a', 'tok-a', 'tok-b'], 'refusals of live tokens are events; unknown and superseded ones (deleted at redeploy) are not');
+  } finally {
+    await c.close();
+  }
+});
+
+test('the install token never reaches the request log', async () => {
+  const lines: string[] = [];
+  const httpLogger = pino({ level: 'debug' }, { write: (s: string) => { lines.push(s); } });
+  const c = await createTestController({ httpLogger });
+  try {
+    const op = { authorization: c.bearer.operator };
+    assert.equal((await c.app.inject({ method: 'POST', url: '/api/v1/hosts', headers: op, payload: { name: 'log-a', state: 'ready', nics: [{ mac: macA }] } })).statusCode, 201);
+    assert.equal((await c.app.inject({ method: 'POST', url: '/api/v1/hosts/log-a/deploy', headers: op, payload: { profile: 'debian-12' } })).statusCode, 200);
+    const deployment = (await c.db.selectFrom('deployments').select('id').executeTakeFirstOrThrow()) as { id: string };
+    const token = c.installTokens.tokenFor(deployment.id);
+    assert.equal((await c.app.inject({ url: `/api/v1/node/install/${token}/preseed.cfg` })).statusCode, 200);
+    assert.equal((await c.app.inject({ url: `/api/v1/node/install/${token}/nope.cfg` })).statusCode, 404);
+    assert.ok(lines.some((l) => l.includes('/api/v1/node/install/***/preseed.cfg')), 'the request is logged, masked');
+    assert.ok(!lines.some((l) => l.includes(token)), 'no log line holds the token');
   } finally {
     await c.close();
   }
