@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createImageStore } from './image/image-store.js';
@@ -28,6 +28,8 @@ import { userRoutes } from './auth/user-routes.js';
 import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
 import type { KilnUrls } from './deploy/render-context.js';
 import { deployRoutes } from './deploy/routes.js';
+import { createInstallTokens } from './deploy/install-token.js';
+import { isNotFound } from './error/kiln-error.js';
 import { eventRoutes } from './event/routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import type { Mac } from './inventory/mac.js';
@@ -82,6 +84,10 @@ export interface ControllerDeps {
   discovery?: { settings: DiscoverySettings; subnets: readonly ServedSubnet[] };
   /** Template limits (`template-timeout-ms`, `template-max-output-kib`); defaults when absent. */
   templates?: { timeoutMs?: number; maxOutputKib?: number };
+  /** Key of the install-file URL tokens (32 bytes, the same on every controller of one store); default: random (one process only). */
+  installTokenKey?: Uint8Array;
+  /** Life of an install token when the install does not end first (default 24 h). */
+  installTokenTtlMs?: number;
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -107,13 +113,18 @@ export async function createController(deps: ControllerDeps) {
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
+  // Release and retire revoke the host's SSH certificates; a host with none is fine.
+  const revokeCertificates = async (hostId: string, actor: string, reason: string) => {
+    await ssh.revoke({ hostId }, actor, reason).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
+  };
+  const installTokens = createInstallTokens({ db, inventory, key: deps.installTokenKey ?? randomBytes(32), ttlMs: deps.installTokenTtlMs, now: deps.now });
   const renderer = createTemplateRenderer({
     timeoutMs: deps.templates?.timeoutMs ?? 2000, maxOutputBytes: (deps.templates?.maxOutputKib ?? 4096) * 1024, log: log.child({ domain: 'template' }),
   });
-  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, renderer, power: deps.power ?? power.request, now: deps.now, newId: randomUUID });
+  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, renderer, power: deps.power ?? power.request, now: deps.now, newId: randomUUID, installTokens, revokeCertificates });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
-  const boot = createBootService({ db, inventory, discovery, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }) });
+  const boot = createBootService({ db, inventory, discovery, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }), fillInstallToken: installTokens.fillDeployment });
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
   const bootFiles: DomainPlugin[] = [
@@ -133,13 +144,13 @@ export async function createController(deps: ControllerDeps) {
     onResponse: metrics.observeHttp,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
-      { plugin: hostRoutes, options: { inventory } },
+      { plugin: hostRoutes, options: { inventory, revokeCertificates } },
       { plugin: eventRoutes, options: { listEvents: inventory.listEvents } },
       // Reads the durable lease table directly: every controller on a shared store sees every lease, DHCP on or off here.
       { plugin: leaseRoutes, options: { listLeases: createSqlLeaseStore(db).list, now: deps.now } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
-      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true,
+      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true, installTokens,
         installPlan: async (spec: Record<string, unknown>, hostId: string) => buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls()) } },
       { plugin: imageRoutes, options: { images } },
       { plugin: nodeAdminRoutes, options: { node, inventory } },
@@ -156,7 +167,7 @@ export async function createController(deps: ControllerDeps) {
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, images, inventory, tokens, users, boot, discovery, node, secrets, ssh, profiles, deploy, power, metrics, renderer };
+  return { app, db, images, inventory, tokens, users, boot, discovery, node, secrets, ssh, profiles, deploy, power, metrics, renderer, installTokens };
 }
 
 /** The controller's type, for tests and `main`. */

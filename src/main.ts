@@ -1,5 +1,6 @@
 // The composition root of `kiln serve`: config → store → services → servers,
 // all under one AbortController; the first fatal error stops everything.
+import { hkdfSync } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
@@ -142,6 +143,7 @@ export async function runServe(config: Config, opts: { print?: (line: string) =>
       db: store.db, log, httpLogger: pinoLog, bodyLimit: Number(v['body-limit']), nodeRateLimit: Number(v['node-rate-limit']),
       sshCa: trust.sshCa, profilesDir: String(v['profiles-dir']), site: siteOf(config.sections['site']),
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
+      installTokenKey: new Uint8Array(hkdfSync('sha256', trust.dataKey, '', 'kiln install token', 32)),
       seal: (clear, context) => sealSecret(trust.dataKey, clear, context), open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       templates: { timeoutMs: Number(v['template-timeout-ms']), maxOutputKib: Number(v['template-max-output-kib']) },

@@ -15,10 +15,12 @@ describe('every route is authenticated', () => {
     assert.ok(c.app.kilnRoutes.length >= 10, `only ${c.app.kilnRoutes.length} routes`);
     // The only routes without a credential: health, login, the two enrolment
     // calls (they issue credentials and are rate-limited and recorded), the
-    // KRL (revoked serials only) and what firmware fetches (iPXE scripts and
-    // boot files, which hold no secret). A new public route must be added here on purpose.
+    // KRL (revoked serials only), what firmware fetches (iPXE scripts and
+    // boot files, which hold no secret), and the installers' install files,
+    // whose URL token in the path is checked by the route (install-token.ts).
+    // A new public route must be added here on purpose.
     assert.deepEqual(c.app.kilnRoutes.filter((r) => r.access === 'public').map((r) => r.url).sort(), [
-      '/api/v1/health', '/api/v1/login', '/api/v1/node/discover', '/api/v1/node/enrol', '/api/v1/ssh/revoked-keys',
+      '/api/v1/health', '/api/v1/login', '/api/v1/node/discover', '/api/v1/node/enrol', '/api/v1/node/install/:token/:name', '/api/v1/ssh/revoked-keys',
       '/boot.ipxe', '/boot/host.ipxe', '/boot/kiln/:arch/:file', '/boot/profiles/:profile/*',
     ]);
   });

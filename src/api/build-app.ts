@@ -6,7 +6,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger as PinoLogger } from 'pino';
 import { KilnError } from '../error/kiln-error.js';
 import { installAuth, type Authenticators, type RouteEntry } from './auth-hook.js';
-import { sendError } from './error-reply.js';
+import type { Access } from '../auth/role.js';
+import { answerClientError, MAX_PARAM_LENGTH, sendError } from './error-reply.js';
 import { installBoundsKeyword } from './json-bounds.js';
 import { installJsonBodyParser } from './json-body.js';
 
@@ -30,12 +31,54 @@ export interface AppDeps {
   onResponse?: (method: string, route: string, status: number, seconds: number) => void;
 }
 
+const securitySchemes = {
+  bearer: { type: 'http', scheme: 'bearer', description: 'an operator token (`kiln token create`); the role each call needs is in `x-kiln-access`' },
+  nodeCredential: { type: 'http', scheme: 'bearer', description: 'a node credential (kn_…), issued once at enrolment' },
+} as const;
+
+/**
+ * Per-route OpenAPI details from the route's `config.access`, so the document
+ * cannot disagree with the auth hook: public routes have no security, node
+ * routes a node credential, the rest a bearer token of the named role. A
+ * wildcard tail (`/ipxe/*`) becomes a `{path}` parameter.
+ */
+function openapiOperation({ schema, url, route }: { schema: any; url: string; route: any }): { schema: any; url: string } {
+  const access: Access | undefined = route.config?.access;
+  const security = access === 'public' ? [] : access === 'node' ? [{ nodeCredential: [] }] : [{ bearer: [] }];
+  const wildcard = url.endsWith('*');
+  const names = [...[...url.matchAll(/:(\w+)/g)].map((m) => m[1]!), ...(wildcard ? ['path'] : [])];
+  const declared = schema?.params?.properties ?? {};
+  const params = names.length === 0 ? schema?.params : {
+    type: 'object', required: names,
+    properties: Object.fromEntries(names.map((n) => [n, declared[n] ?? { type: 'string', ...(n === 'path' && wildcard ? { description: 'file path below the prefix' } : {}) }])),
+  };
+  return {
+    url: wildcard ? `${url.slice(0, -1)}{path}` : url,
+    schema: {
+      ...schema, security, ...(params ? { params } : {}),
+      description: [schema?.description, access === 'public' ? 'No credential.' : access === 'node' ? 'Needs a node credential.' : `Needs a token with role ${access} or above.`].filter(Boolean).join(' '),
+    },
+  };
+}
+
+const httpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** The methods another route takes on `path` when none takes `method` (empty: the path is unknown). */
+function allowedMethods(app: FastifyInstance, method: string, path: string): string[] {
+  if (app.findRoute({ method: method as 'GET', url: path })) return [];
+  return httpMethods.filter((m) => app.findRoute({ method: m, url: path }) !== null);
+}
+
 /** Builds the Fastify app without listening (tests use `inject()`, `main` calls listen). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnRoutes: RouteEntry[] }> {
   const app = Fastify({
     loggerInstance: deps.logger || undefined,
     bodyLimit: deps.bodyLimit ?? 1_048_576,
     return503OnClosing: true,
+    // Errors raised before a route is found get the same body as every other error.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: (err, request, reply) => { sendError(request, reply, err); },
+    clientErrorHandler(this: FastifyInstance, err, socket) { answerClientError(this.log, err, socket); },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
   // Bodies are validated strictly (no type coercion: "5" is not 5, a string is
   // not a list); query strings, params and headers arrive as text, so there
@@ -58,17 +101,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
     });
   }
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  app.setNotFoundHandler((request, reply) => sendError(request, reply,
-    new KilnError('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /api/v1/openapi.json`)));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!.slice(0, 200);
+    const allowed = allowedMethods(app, request.method, path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(request, reply, new KilnError('method_not_allowed', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`, { details: { allowed } }));
+    }
+    return sendError(request, reply, new KilnError('route_not_found', `no route ${request.method} ${path}; see /api/v1/openapi.json`));
+  });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Kiln API', version: deps.version ?? '0.1.0', description: 'Bare-metal provisioning controller' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: securitySchemes },
       security: [{ bearer: [] }],
     },
+    transform: openapiOperation,
   });
-  app.get('/api/v1/health', { config: { access: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/api/v1/openapi.json', { config: { access: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/v1/health', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'liveness: answers {"status":"ok"} while the controller serves' } }, async () => ({ status: 'ok' }));
+  app.get('/api/v1/openapi.json', { config: { access: 'viewer' }, schema: { tags: ['health'], summary: 'this OpenAPI document' } }, async () => app.swagger());
   for (const p of deps.plugins) {
     await app.register(p.plugin, { ...(p.options ?? {}), prefix: p.prefix ?? '/api/v1' });
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { createTestController, type TestController } from '../../test/support/controller.js';
 
 describe('bad input gets a clear error with a stable code', () => {
@@ -55,6 +56,31 @@ describe('bad input gets a clear error with a stable code', () => {
     assert.deepEqual(e.details.allowed, ['discovering', 'ready', 'failed', 'retired']);
   });
 
+  it('label keys that fail the key pattern, and non-string values, are refused on create and edit; nothing is stored', async () => {
+    const keyPattern = /^[A-Za-z0-9_.\-/]{1,63}$/;
+    let n = 0;
+    await fc.assert(fc.asyncProperty(
+      fc.string({ maxLength: 80 }).filter((k) => !keyPattern.test(k) && k !== '__proto__'),
+      fc.oneof(fc.string({ maxLength: 10 }), fc.constant({ nested: { deep: 1 } }), fc.integer()),
+      async (key, value) => {
+        const name = `lbl-${n++}`;
+        const res = await post('/api/v1/hosts', { name, labels: { [key]: value, ok: 'yes' } });
+        assert.equal(res.statusCode, 400, `key ${JSON.stringify(key)}`);
+        assert.equal(res.json().error.code, 'validation_failed');
+        assert.ok(res.json().error.issues.some((i: { code: string }) => i.code === 'bad_key'), JSON.stringify(res.json().error.issues));
+        const got = await c.app.inject({ url: `/api/v1/hosts/${name}`, headers: { authorization: c.bearer.viewer } });
+        assert.equal(got.statusCode, 404, 'nothing stored');
+      }), { numRuns: 40 });
+    assert.equal((await post('/api/v1/hosts', { name: 'lbl-ok', labels: { 'var.disk': 'sda', 'dhcp.ip': '10.0.0.5', 'a/b_c-d': 'x' } })).statusCode, 201);
+    const nested = await c.app.inject({ method: 'PATCH', url: '/api/v1/hosts/lbl-ok', headers: { authorization: c.bearer.operator }, payload: { labels: { rack: { row: 4 } } } });
+    assert.equal(nested.statusCode, 400, 'a nested object is not a label value');
+    const badKey = await c.app.inject({ method: 'PATCH', url: '/api/v1/hosts/lbl-ok', headers: { authorization: c.bearer.operator }, payload: { labels: { 'two words': 'x' } } });
+    assert.equal(badKey.statusCode, 400);
+    assert.equal(badKey.json().error.issues[0].path, 'body/labels/two words');
+    const kept = await c.app.inject({ url: '/api/v1/hosts/lbl-ok', headers: { authorization: c.bearer.viewer } });
+    assert.deepEqual(kept.json().labels, { 'var.disk': 'sda', 'dhcp.ip': '10.0.0.5', 'a/b_c-d': 'x' });
+  });
+
   it('stale If-Match → 412 precondition_failed', async () => {
     const res = await c.app.inject({ method: 'PATCH', url: '/api/v1/hosts/dup', headers: { authorization: c.bearer.operator, 'if-match': '"99"' }, payload: { tags: ['x'] } });
     assert.equal(res.statusCode, 412);
@@ -70,13 +96,13 @@ describe('bad input gets a clear error with a stable code', () => {
     assert.equal(b.json().error.code, 'route_not_found');
   });
 
-  it('too large a body → 413; wrong content type → 400 bad_request', async () => {
+  it('too large a body → 413; wrong content type → 415 unsupported_media_type', async () => {
     const big = await post('/api/v1/hosts', { name: 'big', labels: { a: 'x'.repeat(5000) } });
     assert.equal(big.statusCode, 413);
     assert.equal(big.json().error.code, 'payload_too_large');
     const txt = await c.app.inject({ method: 'POST', url: '/api/v1/hosts', headers: { authorization: c.bearer.operator, 'content-type': 'application/xml' }, payload: '<host/>' });
-    assert.equal(txt.statusCode, 400);
-    assert.equal(txt.json().error.code, 'bad_request');
+    assert.equal(txt.statusCode, 415);
+    assert.equal(txt.json().error.code, 'unsupported_media_type');
   });
 
   it('edits keep the BMC password write-only and record who did it', async () => {

@@ -28,7 +28,7 @@ const pgUrl = (v: string): string | null => (/^postgres(ql)?:\/\/\S+$/.test(v) ?
 export const settings: readonly SettingSpec[] = [
   { name: 'data-dir', type: 'string', path: true, default: './kiln-data', help: 'Directory for the SQLite store, keys, tokens and caches (created 0700).' },
   { name: 'database-url', type: 'string', default: undefined, check: pgUrl, help: 'PostgreSQL URL for a shared store (several controllers); empty = embedded SQLite in data-dir. Put the password in PGPASSWORD or ~/.pgpass, not the URL.' },
-  { name: 'listen', type: 'string', default: '0.0.0.0:8080', check: hostPort, help: 'HTTP listen address for the API, web UI and boot files.' },
+  { name: 'listen', type: 'string', default: '0.0.0.0:8080', check: hostPort, help: 'HTTP listen address for the API and boot files.' },
   { name: 'public-url', type: 'string', default: undefined, check: httpUrl, help: 'URL nodes and firmware use to reach this controller (default: http://<first non-loopback IPv4>:<listen port>).' },
   { name: 'log-level', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', help: 'Minimum log level.' },
   { name: 'profiles-dir', type: 'string', path: true, default: './profiles', help: 'Directory of profile directories (profiles/<name>/profile.yaml).' },

@@ -26,6 +26,10 @@ export interface DeployDeps {
   power?: PowerRequest;
   now?: () => Date;
   newId: () => string;
+  /** Revokes the host's SSH certificates at release (the next owner of the machine gets new ones). */
+  revokeCertificates?: (hostId: string, actor: string, reason: string) => Promise<void>;
+  /** Records each new deployment's install-file URL token (see install-token.ts). */
+  installTokens?: { issue(d: Pick<Deployment, 'id' | 'hostId'>): Promise<void> };
 }
 
 /**
@@ -71,6 +75,7 @@ export function createDeployService(deps: DeployDeps) {
       const deployment: Deployment = { id: deps.newId(), hostId: host.id, ...rendered, status: 'deploying', createdAt: now(), createdBy: opts.actor, installedAt: null, completedAt: null };
       host = await deps.inventory.transition(host.id, 'deploying', { actor: opts.actor, reason: opts.reason ?? `deploy ${rendered.profile}`, extra: { profile: rendered.profile } });
       await insertDeployment(deps.db, deployment);
+      await deps.installTokens?.issue(deployment);
       await deps.node.arm(host.id, `deploy ${rendered.profile}`, opts.actor);
       if (deps.power && host.bmc) await deps.power(host, 'netboot', `deploy ${rendered.profile}`);
       return { host, deployment };
@@ -80,6 +85,7 @@ export function createDeployService(deps: DeployDeps) {
     async release(hostRef: string, opts: { wipe: boolean; actor: string; reason?: string }): Promise<Host> {
       let host = await deps.inventory.getHost(hostRef);
       host = await deps.inventory.transition(host.id, 'releasing', { actor: opts.actor, reason: opts.reason ?? (opts.wipe ? 'release with wipe' : 'release') });
+      await deps.revokeCertificates?.(host.id, opts.actor, opts.reason ?? 'host released');
       if (!opts.wipe) return deps.inventory.transition(host.id, 'ready', { actor: opts.actor, reason: 'released without wipe' });
       await deps.node.arm(host.id, 'wipe', opts.actor);
       if (deps.power && host.bmc) await deps.power(host, 'netboot', 'wipe');

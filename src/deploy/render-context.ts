@@ -2,6 +2,7 @@ import type { Host } from '../inventory/host.js';
 import type { LoadedProfile } from '../profile/loaded-profile.js';
 import { profileContext } from '../profile/profile-context.js';
 import type { RenderContext, SiteContext } from '../template/render-context.js';
+import { INSTALL_TOKEN_PLACEHOLDER } from './install-token.js';
 
 /** Where nodes reach this controller: `baseUrl` plain HTTP for firmware and installers, `apiUrl` for node API calls. */
 export interface KilnUrls {
@@ -30,6 +31,7 @@ export function buildRenderContext(host: Host, profile: LoadedProfile, site: Sit
     site,
     kiln: {
       baseUrl: urls.baseUrl.replace(/\/$/, ''), apiUrl: api, filesUrl: `${api}/api/v1/node/files`, caPem: urls.caPem,
+      installFilesUrl: `${urls.baseUrl.replace(/\/$/, '')}/api/v1/node/install/${INSTALL_TOKEN_PLACEHOLDER}`,
       nodeApi: {
         enrol: `${api}/api/v1/node/enrol`, secrets: `${api}/api/v1/node/secrets`, progress: `${api}/api/v1/node/progress`,
         complete: `${api}/api/v1/node/complete`, sshCert: `${api}/api/v1/node/ssh/host-certificates`,

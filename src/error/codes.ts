@@ -6,6 +6,12 @@
 export const errorCodes = {
   // request shape
   bad_request: { status: 400, doc: 'The request body or query is malformed (for example invalid JSON); fix the syntax.' },
+  bad_url: { status: 400, doc: 'The request path is not a valid URL (for example a broken percent-encoding such as `%E0%A4%A`); fix the path.' },
+  unsupported_media_type: { status: 415, doc: 'The request body has a content type this route does not read; send JSON with `Content-Type: application/json`.' },
+  method_not_allowed: { status: 405, doc: 'The path exists but not with this method; the `Allow` header and the message list the methods it takes.' },
+  uri_too_long: { status: 414, doc: 'A path segment is longer than the controller accepts (500 characters); names and ids are far shorter, so check the URL.' },
+  headers_too_large: { status: 431, doc: 'The request line and headers together exceed the HTTP server\'s limit (16 KiB); send a shorter URL or fewer headers.' },
+  request_timeout: { status: 408, doc: 'The client did not send a whole request in time; the connection is closed. Retry.' },
   validation_failed: { status: 400, doc: 'A field is missing, unknown or has the wrong type or format; `issues` lists each one with its path.' },
   // authentication and authorisation
   unauthenticated: { status: 401, doc: 'No valid credential was sent; pass `Authorization: Bearer <token>` (or a node credential for node routes).' },
@@ -30,6 +36,7 @@ export const errorCodes = {
   bmc_unsupported: { status: 422, doc: 'The host\'s power driver does not offer this operation (see its capabilities).' },
   // node trust
   credential_invalid: { status: 401, doc: 'The node credential is missing, revoked or belongs to another host; the attempt is recorded as an event.' },
+  install_token_invalid: { status: 403, doc: 'The install-file URL token is unknown, expired, belongs to a deployment that ended, or was presented from an address other than the host\'s DHCP lease; deploy the host again for a new one.' },
   enrolment_closed: { status: 403, doc: 'This host is already enrolled; an operator must re-arm it (`kiln host rearm`) before it can enrol again.' },
   discovery_refused: { status: 403, doc: 'The discovery policy refused this machine: an unknown MAC under `discovery: off` or not in `discovery-allow`, or a boot script or enrolment asked from an address Kiln did not lease to that MAC (see `boot-source-ranges`); the refusal is recorded.' },
   tls_pin_mismatch: { status: 502, doc: 'The server\'s TLS certificate does not match the pinned fingerprint; check that you reach the right controller, then pin the fingerprint `kiln serve` prints.' },

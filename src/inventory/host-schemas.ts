@@ -1,10 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { bounded, optionsBounds } from '../api/json-bounds.js';
 import { hostStates } from './lifecycle.js';
+import { labelKeyPattern } from './validate-host.js';
 
 const StateSchema = Type.Union(hostStates.map((s) => Type.Literal(s)));
 const Firmware = Type.Union([Type.Literal('bios'), Type.Literal('uefi'), Type.Null()]);
-const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.\\-/]{1,63}$' }), Type.String({ maxLength: 255 }), { maxProperties: 256 });
+// Keys are checked with propertyNames: TypeBox's Record only constrains keys that match its pattern and lets others through with any value.
+const Labels = Type.Record(Type.String(), Type.String({ maxLength: 255 }), { propertyNames: { pattern: labelKeyPattern.source }, maxProperties: 256 });
 
 export const NicInput = Type.Object({
   mac: Type.String({ maxLength: 64, description: 'MAC address in any common notation; stored as aa:bb:cc:dd:ee:ff' }),

@@ -10,7 +10,7 @@ import { assertTransition, type HostState } from './lifecycle.js';
 import type { Mac } from './mac.js';
 import * as hosts from './sql-host-store.js';
 import type { StoredHost } from './sql-host-store.js';
-import { checkHostName, checkTags, settleNics, throwIssues } from './validate-host.js';
+import { checkHostName, checkLabels, checkTags, settleNics, throwIssues } from './validate-host.js';
 
 /** Who asks for a change, and why; every change records both in its event. */
 export interface ChangeContext {
@@ -73,7 +73,7 @@ function createInventoryCore(deps: InventoryDeps) {
 
   return {
     async createHost(input: NewHost, ctx: ChangeContext): Promise<Host> {
-      throwIssues([...checkHostName(input.name), ...checkTags(input.tags ?? [])]);
+      throwIssues([...checkHostName(input.name), ...checkTags(input.tags ?? []), ...checkLabels(input.labels ?? {})]);
       const nics = settleNics(input.nics);
       const id = randomUUID();
       const { bmc, sealed } = sealBmc(id, input.bmc, null);
@@ -92,7 +92,7 @@ function createInventoryCore(deps: InventoryDeps) {
     },
 
     async updateHost(idOrName: string, patch: HostPatch, ctx: ChangeContext, expectedVersion?: number): Promise<Host> {
-      throwIssues([...(patch.name !== undefined ? checkHostName(patch.name) : []), ...(patch.tags ? checkTags(patch.tags) : [])]);
+      throwIssues([...(patch.name !== undefined ? checkHostName(patch.name) : []), ...(patch.tags ? checkTags(patch.tags) : []), ...(patch.labels ? checkLabels(patch.labels) : [])]);
       const nics = patch.nics ? settleNics(patch.nics) : undefined;
       return change(async (trx, at) => {
         const before = await mustGet(trx, idOrName);

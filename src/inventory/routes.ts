@@ -1,4 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
+
+/** Revokes every unrevoked SSH certificate of a host (none is fine); called when a host is released or retired. */
+export type RevokeCertificates = (hostId: string, actor: string, reason: string) => Promise<void>;
 import { Type } from '@sinclair/typebox';
 import { actorOf } from '../auth/role.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -19,7 +22,7 @@ function ifMatch(header: string | undefined): number | undefined {
 }
 
 /** Host routes under /api/v1/hosts. */
-export const hostRoutes: FastifyPluginAsync<{ inventory: InventoryService }> = async (app, { inventory }) => {
+export const hostRoutes: FastifyPluginAsync<{ inventory: InventoryService; revokeCertificates?: RevokeCertificates }> = async (app, { inventory, revokeCertificates }) => {
   const withEtag = (reply: { header(k: string, v: string): unknown }, h: Host) => { reply.header('etag', `"${h.version}"`); return h; };
 
   app.get('/hosts', {
@@ -77,7 +80,10 @@ export const hostRoutes: FastifyPluginAsync<{ inventory: InventoryService }> = a
     schema: { tags: ['hosts'], summary: 'Move a host to another lifecycle state (illegal moves are refused)', params: HostParams, body: HostStateBody, response: { 200: HostReply } },
   }, async (req, reply) => {
     const b = req.body as typeof HostStateBody.static;
-    return withEtag(reply, await inventory.transition((req.params as { host: string }).host, b.state, { actor: actorOf(req.principal), reason: b.reason, failedStage: b.failedStage }));
+    const host = await inventory.transition((req.params as { host: string }).host, b.state, { actor: actorOf(req.principal), reason: b.reason, failedStage: b.failedStage });
+    // A retired host keeps no SSH trust: its certificates go on the KRL.
+    if (b.state === 'retired') await revokeCertificates?.(host.id, actorOf(req.principal), b.reason ?? 'host retired');
+    return withEtag(reply, host);
   });
 
   app.get('/hosts/:host/events', {

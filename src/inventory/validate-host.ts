@@ -4,6 +4,8 @@ import type { Nic } from './host.js';
 // RFC 1123 §2.1 host names: letters, digits, hyphens; labels up to 63 characters.
 const hostName = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const tagPattern = /^[A-Za-z0-9][A-Za-z0-9_.:=-]{0,62}$/;
+/** A label key: 1–63 letters, digits or `_ . - /` (so `var.disk` and `dhcp.ip` fit). */
+export const labelKeyPattern = /^[A-Za-z0-9_.\-/]{1,63}$/;
 
 /** Returns the issues with a host name (empty when fine). */
 export function checkHostName(name: string, path = '/name'): ErrorIssue[] {
@@ -13,6 +15,14 @@ export function checkHostName(name: string, path = '/name'): ErrorIssue[] {
 /** Returns the issues with a tag list (empty when fine). */
 export function checkTags(tags: string[], path = '/tags'): ErrorIssue[] {
   return tags.flatMap((t, i) => (tagPattern.test(t) ? [] : [{ path: `${path}/${i}`, code: 'bad_tag', message: `"${t}" is not a valid tag: 1–63 letters, digits or _ . : = -` }]));
+}
+
+/** Returns the issues with a label map (empty when fine): keys must match `labelKeyPattern`, values must be strings of at most 255 characters. */
+export function checkLabels(labels: Record<string, unknown>, path = '/labels'): ErrorIssue[] {
+  return Object.entries(labels).flatMap(([k, v]) => [
+    ...(labelKeyPattern.test(k) ? [] : [{ path: `${path}/${k}`, code: 'bad_key', message: `label key "${k.slice(0, 80)}" is not valid: 1–63 letters, digits or _ . - /` }]),
+    ...(typeof v === 'string' && v.length <= 255 ? [] : [{ path: `${path}/${k}`, code: 'bad_value', message: 'a label value is a string of at most 255 characters' }]),
+  ]);
 }
 
 /** Ensures exactly one boot NIC when there are NICs and no MAC repeats; marks the first as boot when none is. */

@@ -245,7 +245,7 @@ export function createNodeService(deps: NodeServiceDeps) {
     },
 
     /** What a waiting node should do next: reboot when a deploy or a wipe awaits it. */
-    async next(p: Principal & { kind: 'node' }): Promise<{ action: 'wait' | 'reboot' | 'poweroff' }> {
+    async next(p: Principal & { kind: 'node' }): Promise<{ action: 'wait' | 'reboot' }> {
       const host = await inventory.getHost(p.hostId);
       return { action: host.state === 'deploying' || host.state === 'releasing' ? 'reboot' : 'wait' };
     },

@@ -1,10 +1,11 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { actorOf, type Principal } from '../auth/role.js';
 import { bounded, factsBounds } from '../api/json-bounds.js';
 import { KilnError } from '../error/kiln-error.js';
-import { getCurrentDeployment } from '../deploy/deployment.js';
+import { getCurrentDeployment, type Deployment } from '../deploy/deployment.js';
+import type { InstallTokens } from '../deploy/install-token.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { normalizeMac, parseMac } from '../inventory/mac.js';
 import type { NodeService, NodeSource } from './node-service.js';
@@ -25,11 +26,14 @@ function nodeOf(req: FastifyRequest): NodePrincipal {
 
 const Ok = Type.Object({ ok: Type.Boolean() });
 
+/** A request URL with the install token masked, for logs. */
+export const maskInstallToken = (url: string) => url.replace(/(\/node\/install\/)[^/?]+/, '$1***');
+
 /** Routes called by nodes (discovery agent, installers, installed systems) under /api/v1/node. */
 /** Builds the image writer's plan for a deployment with an image spec (kiln-image profiles). */
 export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: string) => Promise<unknown>;
 
-export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>; secrets: SecretsService; secretsNeedTls: boolean; installPlan: InstallPlanSource }> = async (app, { node, db, secrets, secretsNeedTls, installPlan }) => {
+export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>; secrets: SecretsService; secretsNeedTls: boolean; installPlan: InstallPlanSource; installTokens: InstallTokens }> = async (app, { node, db, secrets, secretsNeedTls, installPlan, installTokens }) => {
   app.post('/node/discover', {
     config: { access: 'public' },
     schema: {
@@ -91,15 +95,33 @@ export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>
     if (d.imageSpec) return installPlan(d.imageSpec, d.hostId);
     const plan = d.files['install-plan.json'];
     if (plan === undefined) throw new KilnError('not_found', `profile ${d.profile} has no install-plan.json`);
-    return reply.type('application/json').send(plan);
+    return reply.type('application/json').send(installTokens.fill(plan, d.id));
   });
 
-  app.get('/node/files/:name', { config: { access: 'node' }, schema: { tags: ['node'], summary: "One of this host's rendered install files", params: Type.Object({ name: Type.String() }) } }, async (req, reply) => {
-    const d = await currentFiles(req);
-    const name = (req.params as { name: string }).name;
+  const sendInstallFile = (reply: FastifyReply, d: Deployment, name: string) => {
     const text = d.files[name];
     if (text === undefined) throw new KilnError('not_found', `no install file ${name} in deployment of profile ${d.profile}; it has: ${Object.keys(d.files).join(', ')}`);
-    return reply.type(name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8').send(text);
+    return reply.type(name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8').send(installTokens.fill(text, d.id));
+  };
+
+  app.get('/node/files/:name', { config: { access: 'node' }, schema: { tags: ['node'], summary: "One of this host's rendered install files", params: Type.Object({ name: Type.String() }) } }, async (req, reply) =>
+    sendInstallFile(reply, await currentFiles(req), (req.params as { name: string }).name));
+
+  // For installers that cannot send a header (debian-installer's preseed/url,
+  // anaconda's inst.ks, cloud-init's nocloud seed): the deployment's URL token
+  // in the path stands in for the node credential. The token never reaches the
+  // log: the request line is logged with it masked.
+  app.get('/node/install/:token/:name', {
+    config: { access: 'public' },
+    logSerializers: { req: (r: FastifyRequest) => ({ method: r.method, url: maskInstallToken(r.url) }) },
+    schema: {
+      tags: ['node'], summary: "One of this host's install files, for installers that cannot send a header (the path carries the deployment's URL token)",
+      params: Type.Object({ token: Type.String({ maxLength: 64 }), name: Type.String({ maxLength: 128 }) }),
+    },
+  }, async (req, reply) => {
+    const { token, name } = req.params as { token: string; name: string };
+    const { deployment } = await installTokens.resolve(token, req.ip);
+    return sendInstallFile(reply, deployment, name);
   });
 
   app.get('/node/secrets', { config: { access: 'node' }, schema: { tags: ['node'], summary: "This host's crypted root password and authorized keys (Accept: text/plain for lines)" } }, async (req, reply) => {

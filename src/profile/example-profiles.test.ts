@@ -106,7 +106,7 @@ test('boot specs: one-line command lines pointing at this host\'s files (or, for
     assert.match(boot.kernel, /^https?:\/\//);
     assert.equal(boot.initrd.length, 1);
     // The image writer asks the node API for its plan; installers fetch their files by URL.
-    assert.match(boot.cmdline, p.spec.install.method === 'kiln-image' ? /kiln\.url=http:\/\/192\.0\.2\.1:8080 .*kiln\.mode=install/ : /http:\/\/192\.0\.2\.1:8080\/boot\/hosts\/h-0001\/files\//);
+    assert.match(boot.cmdline, p.spec.install.method === 'kiln-image' ? /kiln\.url=http:\/\/192\.0\.2\.1:8080 .*kiln\.mode=install/ : /http:\/\/192\.0\.2\.1:8080\/api\/v1\/node\/install\/kit_INSTALLTOKEN\//);
   }
 });
 

@@ -78,6 +78,8 @@ const cases: Array<{ name: string; files: Record<string, string>; want: Array<{ 
   { name: 'render climbing out with ..', files: { ...base, 'p/templates/preseed.cfg': "{% render '../../x' %}\n" }, want: [{ path: 'profiles/p/templates/preseed.cfg:1:1', code: 'forbidden_path' }] },
   { name: 'snippet that does not exist', files: { ...base, 'p/templates/preseed.cfg': "a\nb\n  {% render 'nope.sh' %}\n" }, want: [{ path: 'profiles/p/templates/preseed.cfg:3:3', code: 'snippet_not_found' }] },
   { name: 'snippet named by a variable', files: { ...base, 'p/templates/preseed.cfg': '{% include host.name %}\n' }, want: [{ path: 'profiles/p/templates/preseed.cfg:1:1', code: 'dynamic_snippet' }] },
+  { name: 'image.url, which nothing reads', files: { ...base, 'p/profile.yaml': goodYaml.replace('method: preseed', 'method: kiln-image').replace('files:', 'image:\n  name: img\n  url: http://x/img.raw\n  disk: auto\n  firmware: auto\n  layout: single\nfiles:') }, want: [{ path: 'profiles/p/profile.yaml:13:8', code: 'not_implemented' }] },
+  { name: 'a variable name that fails the pattern (with a nested value)', files: { ...base, 'p/profile.yaml': `${goodYaml}  "bad name":\n    nested: { deep: 1 }\n` }, want: [{ path: 'profiles/p/profile.yaml:18:3', code: 'unknown_key' }] },
   { name: 'name differs from directory', files: { ...base, 'p/profile.yaml': goodYaml.replace('name: p', 'name: q') }, want: [{ path: 'profiles/p/profile.yaml:1:7', code: 'name_mismatch' }] },
 ];
 

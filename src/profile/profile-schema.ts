@@ -54,7 +54,7 @@ export const ProfileSpecSchema = Type.Object({
   install: Type.Object({ method: Type.Union(installMethods.map((m) => Type.Literal(m))) }, strict),
   boot: BootSchema,
   files: Type.Array(InstallFileSchema),
-  variables: Type.Optional(Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$' }), VariableSchema)),
+  variables: Type.Optional(Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$' }), VariableSchema, { additionalProperties: false })),
   image: Type.Optional(ImageSchema),
 }, strict);
 

@@ -51,13 +51,17 @@ export interface SiteContext {
 /**
  * Where the node reaches Kiln. `baseUrl` is plain HTTP (firmware and installer
  * fetches); `apiUrl` is the HTTPS API; `filesUrl` is this host's install-file
- * directory (no trailing slash, file names appended as `/<name>`); `caPem` is
- * Kiln's CA certificate in PEM ('' means trust the system store).
+ * directory for callers with a node credential (no trailing slash, file names
+ * appended as `/<name>`); `installFilesUrl` is the same directory under plain
+ * HTTP with the deployment's URL token in the path, for installers that cannot
+ * send a header; `caPem` is Kiln's CA certificate in PEM ('' means trust the
+ * system store).
  */
 export interface KilnContext {
   baseUrl: string;
   apiUrl: string;
   filesUrl: string;
+  installFilesUrl: string;
   caPem: string;
   nodeApi: { enrol: string; secrets: string; progress: string; complete: string; sshCert: string };
 }
@@ -72,5 +76,5 @@ export const knownContextKeys: Readonly<Record<string, ReadonlySet<string> | nul
   profile: new Set(['name', 'os', 'arch', 'installMethod']),
   group: null,
   site: new Set(['domain', 'timezone', 'ntp', 'dns']),
-  kiln: new Set(['baseUrl', 'apiUrl', 'filesUrl', 'caPem', 'nodeApi']),
+  kiln: new Set(['baseUrl', 'apiUrl', 'filesUrl', 'installFilesUrl', 'caPem', 'nodeApi']),
 };

@@ -50,7 +50,16 @@ describe('nothing Kiln writes or serves holds a clear password or a private key'
       assert.match(credB, /^kn_/);
       const hostA = (await call('GET', `/api/v1/hosts?mac=${macA}`)).json().items[0].name as string;
       assert.equal((await call('POST', `/api/v1/hosts/${hostA}/deploy`, { profile: 'debian-12' })).status, 200);
-      await call('GET', `/boot/host.ipxe?mac=${encodeURIComponent(macA)}&platform=efi&arch=x86_64`);
+      const deployScript = await call('GET', `/boot/host.ipxe?mac=${encodeURIComponent(macA)}&platform=efi&arch=x86_64`);
+      // The installer's own fetches (no header, the deployment's URL token in the path) serve files without secrets too.
+      const installUrl = /preseed\/url=(\S+)\/preseed\.cfg/.exec(deployScript.text)?.[1];
+      assert.ok(installUrl, 'the deploy script carries the install-file URL');
+      for (const f of ['preseed.cfg', 'kiln-late.sh']) {
+        const res = await fetch(`${installUrl}/${f}`);
+        const text = await res.text();
+        served.push(text);
+        assert.equal(res.status, 200, `${f} by URL token`);
+      }
       const newA = (await call('POST', '/api/v1/node/enrol', { mac: macA }, '')).json().credential as string;
       for (const f of ['preseed.cfg']) assert.equal((await call('GET', `/api/v1/node/files/${f}`, undefined, `Bearer ${newA}`)).status, 200);
       const plain = await call('GET', '/api/v1/node/secrets', undefined, `Bearer ${newA}`);

@@ -38,6 +38,11 @@ test('GET /leases lists active leases in address order, filters by subnet, MAC, 
     assert.equal(badMac.body.error?.code, 'validation_failed');
     assert.equal((await get('?ip=10.0.0')).body.error?.code, 'validation_failed');
     assert.equal((await get('?ip=10.0.0.300')).body.error?.code, 'validation_failed');
+    for (const bad of ['999.1.1.1/99', '10.0.0.0/33', '10.0.0.0', 'x/24', '10.0.0.0/24/1', '']) {
+      const r = await get(`?subnet=${encodeURIComponent(bad)}`);
+      assert.equal(r.status, 400, `subnet=${bad}`);
+      assert.equal(r.body.error?.code, 'validation_failed', `subnet=${bad}`);
+    }
     assert.equal((await get('?color=red')).status, 400);
     assert.equal((await get('', null)).status, 401, 'leases need a token');
   } finally {

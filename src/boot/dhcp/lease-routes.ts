@@ -22,6 +22,12 @@ const LeaseListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 })),
 }, { additionalProperties: false });
 
+/** True for `a.b.c.d/n` with four decimal octets 0–255 and a prefix 0–32. */
+function isIpv4Cidr(text: string): boolean {
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(text);
+  return !!m && ipaddr.IPv4.isValidFourPartDecimal(m[1]!) && Number(m[2]) <= 32;
+}
+
 /** The DHCP lease table (durable, shared by every controller on one store) under /api/v1/leases; read only. */
 export const leaseRoutes: FastifyPluginAsync<{ listLeases: (subnet?: string) => Promise<Lease[]>; now?: () => Date }> = async (app, { listLeases, now }) => {
   app.get('/leases', {
@@ -34,6 +40,9 @@ export const leaseRoutes: FastifyPluginAsync<{ listLeases: (subnet?: string) => 
     const q = req.query as typeof LeaseListQuery.static;
     const mac = q.mac === undefined ? undefined : normalizeMac(q.mac);
     if (q.ip !== undefined && !ipaddr.IPv4.isValidFourPartDecimal(q.ip)) throw new KilnError('validation_failed', `ip "${q.ip}" is not an IPv4 address`, { issues: [{ path: 'ip', code: 'bad_value', message: 'not an IPv4 address' }] });
+    if (q.subnet !== undefined && !isIpv4Cidr(q.subnet)) {
+      throw new KilnError('validation_failed', `subnet "${q.subnet.slice(0, 64)}" is not an IPv4 CIDR such as 10.20.0.0/24`, { issues: [{ path: 'subnet', code: 'bad_value', message: 'not an IPv4 CIDR (a.b.c.d/0-32)' }] });
+    }
     const t = (now ?? (() => new Date()))().getTime();
     const items = (await listLeases(q.subnet))
       .filter((l) => (mac === undefined || l.mac === mac) && (q.ip === undefined || l.ip === q.ip) && (q.state === undefined || l.state === q.state) && (q.all || l.expiresAt > t))

@@ -64,7 +64,7 @@ export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app:
   const prefix = opts.urlPrefix ?? '/boot/';
   const root = createServedRoot(opts.root, { linkedFiles: opts.linkedFiles ?? [] });
   installBootFileErrors(app, prefix);
-  app.get(`${prefix}*`, { config: { access: 'public' }, schema: { hide: true } }, (req, reply) => {
+  app.get(`${prefix}*`, { config: { access: 'public' }, schema: { tags: ['boot'], summary: `boot file under ${prefix} (no credential; Range requests work)` } }, (req, reply) => {
     const rel = (req.params as { '*': string })['*'];
     return sendBootFile(req, reply, root, rel, { cache: opts.cache, cacheControl: false, sendOptions, where: prefix });
   });

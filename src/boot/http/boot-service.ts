@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { getCurrentBootDeployment } from '../../deploy/deployment.js';
+import { getCurrentBootDeployment, type BootDeployment } from '../../deploy/deployment.js';
 import { isConflict, KilnError } from '../../error/kiln-error.js';
 import type { InventoryService } from '../../inventory/inventory-service.js';
 import { parseMac } from '../../inventory/mac.js';
@@ -27,6 +27,8 @@ export interface BootServiceDeps {
   log?: Logger;
   /** Which unknown MACs become hosts, and from which address a host's script is answered (default: everyone, anywhere). */
   discovery?: DiscoveryPolicy;
+  /** Puts the deployment's install token into its boot spec (see deploy/install-token.ts); identity when absent. */
+  fillInstallToken?: (d: BootDeployment) => BootDeployment;
 }
 
 /** Hosts whose last recorded boot stage is remembered (older ones are forgotten first; a forgotten host records its next fetch). */
@@ -87,7 +89,8 @@ export function createBootService(deps: BootServiceDeps) {
       if (host.state === 'new' && deps.nodeImage()) {
         host = await deps.inventory.transition(host.id, 'discovering', { actor: `boot@${sourceIp}`, reason: 'booting the discovery image' });
       }
-      const deployment = host.state === 'deploying' ? await getCurrentBootDeployment(deps.db, host.id) : null;
+      const stored = host.state === 'deploying' ? await getCurrentBootDeployment(deps.db, host.id) : null;
+      const deployment = stored && deps.fillInstallToken ? deps.fillInstallToken(stored) : stored;
       const script = scripts.render({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
       const action = script.match(/^echo Kiln: (.*)$/m)?.[1] ?? '';
       if (!stageChanged(host.id, `${host.state}\n${deployment?.id ?? ''}\n${deployment?.status ?? ''}\n${action}\n${platform}`)) {

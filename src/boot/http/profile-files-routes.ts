@@ -32,7 +32,7 @@ export const profileFilesRoutes: FastifyPluginAsync<{ profiles: ProfileCatalog; 
   await app.register(fastifyStatic, { root: '/', serve: false, dotfiles: 'deny', acceptRanges: true, etag: true, index: false, list: false });
   installBootFileErrors(app, '/boot/profiles/');
   const rootOf = rootsByDir();
-  app.get('/boot/profiles/:profile/*', { config: { access: 'public' }, schema: { hide: true } }, async (req, reply) => {
+  app.get('/boot/profiles/:profile/*', { config: { access: 'public' }, schema: { tags: ['boot'], summary: 'a boot file the profile lists (kernel, initrd); no credential' } }, async (req, reply) => {
     const { profile: name, '*': rel } = req.params as { profile: string; '*': string };
     const where = `/boot/profiles/${name}/`;
     const p = profiles.get(name);
@@ -47,7 +47,7 @@ export const nodeImageRoutes: FastifyPluginAsync<{ nodeImage: () => { dir: strin
   await app.register(fastifyStatic, { root: '/', serve: false, dotfiles: 'deny', acceptRanges: true, etag: true, index: false, list: false });
   installBootFileErrors(app, '/boot/kiln/');
   const rootOf = rootsByDir();
-  app.get('/boot/kiln/:arch/:file', { config: { access: 'public' }, schema: { hide: true } }, async (req, reply) => {
+  app.get('/boot/kiln/:arch/:file', { config: { access: 'public' }, schema: { tags: ['boot'], summary: 'Kiln\'s node image: vmlinuz or initrd.img; no credential' } }, async (req, reply) => {
     const { arch, file } = req.params as { arch: string; file: string };
     const where = '/boot/kiln/';
     const img = nodeImage();

@@ -7,7 +7,7 @@ import type { Output } from '../output.js';
 
 /** `kiln serve`: one flag per non-secret setting (see the configuration reference in README.md). */
 export function registerServeCommand(program: Command, o: Output, env: Record<string, string | undefined>, onStarted: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void): void {
-  const serve = program.command('serve').description('run the controller (API, web UI, DHCP, TFTP, HTTP boot)')
+  const serve = program.command('serve').description('run the controller (API, DHCP, TFTP, HTTP boot)')
     .option('--config <file>', 'YAML config file (or KILN_CONFIG)')
     .option('--print-config', 'print the effective configuration and exit');
   for (const s of settings) {

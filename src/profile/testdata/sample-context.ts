@@ -25,6 +25,7 @@ export function sampleContext(profile: LoadedProfile, overrides: Record<string, 
       baseUrl: 'http://192.0.2.1:8080',
       apiUrl: 'https://kiln.lab.example.org:8443',
       filesUrl: 'http://192.0.2.1:8080/boot/hosts/h-0001/files',
+      installFilesUrl: 'http://192.0.2.1:8080/api/v1/node/install/kit_INSTALLTOKEN',
       caPem: '-----BEGIN CERTIFICATE-----\nMIIBfakeKilnCAcertificateForTestsOnly\n-----END CERTIFICATE-----\n',
       nodeApi: {
         enrol: 'https://kiln.lab.example.org:8443/api/v1/node/enrol',
