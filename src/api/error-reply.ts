@@ -57,7 +57,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   const k = toKilnError(err);
   const level = k.code === 'internal' ? 'error' : k.httpStatus >= 500 ? 'warn' : quiet ?? 'info';
   request.log[level]({ errorId: k.id, code: k.code, err: k.code === 'internal' ? err : undefined, msg: k.message }, 'request failed');
-  if (k.code === 'rate_limited' && !reply.getHeader('retry-after')) reply.header('retry-after', '60');
+  if (k.code === 'rate_limited' && !reply.getHeader('retry-after')) {
+    // RFC 9110 §10.2.3: the wait the error itself computed (details.retryAfter, seconds), else a minute.
+    const wait = Number((k.details as { retryAfter?: unknown } | undefined)?.retryAfter);
+    reply.header('retry-after', String(Number.isInteger(wait) && wait > 0 ? wait : 60));
+  }
   return reply.status(k.httpStatus).type('application/json').send(errorBody(k));
 }
 

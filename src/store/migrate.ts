@@ -8,8 +8,9 @@ const migrationsDir = join(fileURLToPath(new URL('.', import.meta.url)), 'migrat
 
 /**
  * Loads every `migrations/NNNN-name.ts` file. Domains own their migration
- * files (number ranges: 0001–0099 inventory and auth, 0100 DHCP, 0200 trust,
- * 0300 power, 0400 profiles and deploys).
+ * files, applied in name order: 0001–0099 inventory, rules, node trust and
+ * deployments, SSH certificates, users; 0100–0199 DHCP leases; 0200–0299
+ * deploy (install tokens). A new file takes the next free number in its range.
  */
 export const fileMigrationProvider: MigrationProvider = {
   async getMigrations() {
