@@ -4,7 +4,7 @@ import { startDhcpServer } from './dhcp-server.js';
 import { createMemorySocket } from './dhcp-socket.js';
 import { createMemoryLeaseStore } from './lease-store.js';
 import { defaultDhcpConfig, type DhcpSubnet } from './dhcp-config.js';
-import { checkInterfaceConfig, planDhcpListeners, resolveSubnetInterfaces, type bindDhcpListener, type LocalAddress } from './dhcp-listeners.js';
+import { checkInterfaceConfig, parseIpAddrJson, planDhcpListeners, resolveSubnetInterfaces, type bindDhcpListener, type LocalAddress } from './dhcp-listeners.js';
 import { selectSubnet } from './subnet-math.js';
 import { hasCode } from '../../error/kiln-error.js';
 import { decodeDhcp, encodeDhcp } from '../../protocols/dhcp4/packet.js';
@@ -151,4 +151,22 @@ test('server: a socket that dies is re-opened with back-off (event); one that ca
   } finally {
     await server.close();
   }
+});
+
+// `ip -j -4 addr show` as iproute2 prints it for a bridge whose only port is a tap no VM has opened
+// (NO-CARRIER, operstate DOWN): Node's networkInterfaces() omits it, but the address is the machine's.
+const ipAddrNoCarrier = JSON.stringify([
+  { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], operstate: 'UNKNOWN', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host', label: 'lo' }] },
+  { ifindex: 3, ifname: 'kbr0', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'], operstate: 'DOWN', addr_info: [{ family: 'inet', local: '10.86.1.1', prefixlen: 24, scope: 'global', label: 'kbr0' }] },
+  { ifindex: 4, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], operstate: 'UP', addr_info: [{ family: 'inet', local: '192.0.2.2', prefixlen: 24 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] },
+  { ifindex: 5, ifname: 'dummy0', flags: ['BROADCAST', 'NOARP'], operstate: 'DOWN', addr_info: [] },
+]);
+
+test('local addresses come from iproute2, so an interface without carrier (a bridge before its VM starts) still attaches its subnet', () => {
+  const local = parseIpAddrJson(ipAddrNoCarrier);
+  assert.deepEqual(local, [
+    { interface: 'lo', address: '127.0.0.1' }, { interface: 'kbr0', address: '10.86.1.1' }, { interface: 'eth0', address: '192.0.2.2' },
+  ]);
+  const subnet = sub('10.86.1.0/24', { attached: true });
+  assert.equal(resolveSubnetInterfaces([subnet], local)[0]!.interface, 'kbr0');
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { KilnError, type ErrorIssue } from '../../error/kiln-error.js';
 import type { DhcpSubnet } from './dhcp-config.js';
@@ -11,9 +12,32 @@ export interface LocalAddress {
   address: string;
 }
 
-/** This machine's IPv4 addresses (loopback included: a 127.0.0.0/8 subnet is attached to lo). */
+/**
+ * This machine's IPv4 addresses (loopback included: a 127.0.0.0/8 subnet is
+ * attached to lo), read with iproute2 (`ip -j -4 addr show`). Node's
+ * networkInterfaces() leaves out every interface without carrier (libuv
+ * skips interfaces that are not RUNNING): a provisioning NIC whose cable is
+ * not in yet, or a bridge whose only port is a tap no VM has opened. Their
+ * addresses are still this machine's, and DHCP must serve there once the
+ * link comes up, so they count. Without iproute2, falls back to
+ * networkInterfaces().
+ */
 export function localIpv4Addresses(): LocalAddress[] {
-  return Object.entries(networkInterfaces()).flatMap(([dev, list]) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ interface: dev, address: a.address })));
+  let json: string;
+  try {
+    json = execFileSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return Object.entries(networkInterfaces()).flatMap(([dev, list]) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ interface: dev, address: a.address })));
+  }
+  return parseIpAddrJson(json);
+}
+
+/** The IPv4 addresses in `ip -j addr show` output, whatever the link's carrier or operstate. Pure. */
+export function parseIpAddrJson(json: string): LocalAddress[] {
+  const links = JSON.parse(json) as Array<{ ifname?: unknown; addr_info?: Array<{ family?: unknown; local?: unknown }> }>;
+  return links.flatMap((l) => (typeof l.ifname === 'string' ? (l.addr_info ?? [])
+    .filter((a) => a.family === 'inet' && typeof a.local === 'string')
+    .map((a) => ({ interface: l.ifname as string, address: a.local as string })) : []));
 }
 
 const configError = (issues: ErrorIssue[]) => new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, { issues });
