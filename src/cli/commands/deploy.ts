@@ -5,7 +5,17 @@ import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
 
 interface DeployJson { host: { name: string; state: string }; deployment: { id: string; profile: string; files: string[] } }
-interface DryRunJson { dryRun: true; profile: string; files: Record<string, string>; bootSpec: unknown }
+interface DryRunJson { dryRun: true; profile: string; files: Record<string, string>; bootSpec: { kernel: string; initrd: string[]; cmdline: string }; imageSpec?: Record<string, unknown> | null }
+
+/** A dry run as text: what the host would boot, the image it would get (image installs), then every install file. */
+export function formatDryRun(r: DryRunJson): string {
+  const boot = [`kernel ${r.bootSpec.kernel}`, ...r.bootSpec.initrd.map((i) => `initrd ${i}`), `cmdline ${r.bootSpec.cmdline}`].join('\n');
+  return [
+    `profile ${r.profile} (dry run: nothing changed)`, `--- boot\n${boot}`,
+    ...(r.imageSpec ? [`--- image\n${JSON.stringify(r.imageSpec, null, 2)}`] : []),
+    ...Object.entries(r.files).map(([name, text]) => `--- ${name}\n${text}`),
+  ].join('\n');
+}
 
 const enc = encodeURIComponent;
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -36,11 +46,11 @@ export function registerDeployCommands(program: Command, api: () => ApiClient, o
       const body = { profile: opts.profile, variables: parseVars(opts.var), reuse: opts.reuse, dryRun: opts.dryRun, reason: opts.reason };
       if (opts.dryRun) {
         const r = await api().post<DryRunJson>(`/api/v1/hosts/${enc(id)}/deploy`, body);
-        emit(o, opts.json, r, () => [`profile ${r.profile} (dry run: nothing changed)`, ...Object.entries(r.files).map(([name, text]) => `--- ${name}\n${text}`)].join('\n'));
+        emit(o, opts.json, r, () => formatDryRun(r));
         return;
       }
       const r = await api().post<DeployJson>(`/api/v1/hosts/${enc(id)}/deploy`, body);
-      emit(o, opts.json, r, () => `${r.host.name}: ${r.host.state} with ${r.deployment.profile} (deployment ${r.deployment.id}; files ${r.deployment.files.join(', ')})`);
+      emit(o, opts.json, r, () => `${r.host.name}: ${r.host.state} with ${r.deployment.profile} (deployment ${r.deployment.id}; files ${r.deployment.files.join(', ') || 'none'})`);
     });
 
   host.command('release').description('return a host to ready (after a disk wipe with --wipe)').argument('<host>', 'name or id')
