@@ -39,10 +39,20 @@ function run(files, concurrency) {
       '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
       '--test-reporter=spec', ...files,
     ], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KILN_TEST: '1' } });
-    let tail = '';
-    child.stdout.on('data', (d) => { process.stdout.write(d); tail = (tail + d.toString()).slice(-4000); });
+    // The reporter's closing counts ("ℹ pass N"), wherever they fall: a long list of failures follows them.
+    let partial = '';
+    const counts = {};
+    child.stdout.on('data', (d) => {
+      process.stdout.write(d);
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = line.match(/^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)$/);
+        if (m) counts[m[1]] = Number(m[2]);
+      }
+    });
     child.on('close', (code) => {
-      const n = (k) => Number((tail.match(new RegExp(`ℹ ${k} (\\d+)`)) ?? [])[1] ?? 0);
+      const n = (k) => counts[k] ?? 0;
       resolve({ pass: n('pass'), fail: n('fail') + n('cancelled'), skip: n('skipped') + n('todo'), code: code ?? 1 });
     });
   });
