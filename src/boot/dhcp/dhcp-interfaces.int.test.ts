@@ -128,7 +128,8 @@ test('a device re-created under a bound socket is re-opened and serves again; a 
   const { srv, a, b } = setup();
   const readme = (n: number) => ({ cidr: `10.81.${n}.0/24`, mode: 'full' as const, attached: true, pools: [{ start: `10.81.${n}.100`, end: `10.81.${n}.110` }], router: `10.81.${n}.1`, dns: [], leaseSeconds: 600 });
   const cfg = { ...defaultDhcpConfig, enabled: true, serverAddress: '10.81.9.254', httpBase: 'http://10.81.9.254:8080', subnets: [readme(1), readme(2)] } as DhcpConfig;
-  const server = await startDhcpServerProcess(srv, cfg, join(work, 'reopen.sqlite'), work, procs, { reopenDelaysMs: [200, 200, 200, 200, 200], deviceCheckMs: 100 });
+  const server = await startDhcpServerProcess(srv, cfg, join(work, 'reopen.sqlite'), work, procs, // Back-off long enough (about 12 s in all) that a loaded machine re-creates the device before the re-open gives up.
+    { reopenDelaysMs: [200, 400, 800, 1600, 3200, 6000], deviceCheckMs: 100 });
   let out = '';
   let err = '';
   server.stdout!.on('data', (d) => { out += d; });
@@ -143,14 +144,14 @@ test('a device re-created under a bound socket is re-opened and serves again; a 
     srv.exec('ip', ['addr', 'add', '10.81.2.1/24', 'dev', b.hostIf]);
     srv.exec('ip', ['link', 'set', b.hostIf, 'up']);
     b.exec('ip', ['link', 'set', b.nsIf, 'up']);
-    await until(() => out.includes(`socket reopened ${b.hostIf}:67`), 10_000);
+    await until(() => out.includes(`socket reopened ${b.hostIf}:67`), 20_000);
     assert.match(out, new RegExp(`socket reopened ${b.hostIf}:67`));
     const again = udhcpc(b);
     assert.ok(again, 'lease after the device came back');
     assert.match(again.ip!, /^10\.81\.2\.1\d\d$/, 'from the subnet of the re-created device (a new veth: a new MAC)');
     // Gone for good: the one fatal channel ends the server.
     srv.exec('ip', ['link', 'del', b.hostIf]);
-    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
     assert.equal(code, 6, `exit code (stderr: ${err})`);
     const lines = err.split('\n').filter(Boolean);
     assert.equal(lines.length, 1, err);

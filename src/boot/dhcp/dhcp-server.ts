@@ -71,7 +71,11 @@ export interface DhcpServerOptions {
 
 /** The kernel's index of network device `dev`, or null when there is none. */
 function sysIfindex(dev: string): number | null {
-  try { return Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8').trim()); } catch (err) { if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; throw err; }
+  // A device being deleted can answer ENODEV (or an empty read) instead of ENOENT for a moment: absent either way.
+  let text: string;
+  try { text = readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8').trim(); } catch { return null; }
+  const index = Number(text);
+  return text !== '' && Number.isInteger(index) && index > 0 ? index : null;
 }
 
 /** A running server. `close()` stops receiving, waits for pending lease commits, and closes the sockets. */
@@ -220,7 +224,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const deviceTimer = watching && (opts.deviceCheckMs ?? 2000) > 0 && boundIndex.size > 0 ? setInterval(() => {
     for (const [dev, index] of boundIndex) {
       if (reopening.has(dev)) continue;
-      const now = ifindexOf(dev);
+      let now: number | null;
+      try { now = ifindexOf(dev); } catch (err) {
+        log.warn({ dev, err: (err as Error).message }, 'dhcp: could not read the device index; checking again at the next tick');
+        continue;
+      }
       if (now === index) continue;
       const err = Object.assign(new Error(now === null ? `device ${dev} is gone` : `device ${dev} was re-created (index ${index} -> ${now})`), { code: 'ENODEV' });
       for (const port of [ports.dhcp, ...(pxeSocks.length ? [ports.pxe] : [])]) void reopen(port, dev, err);
