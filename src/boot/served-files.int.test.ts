@@ -9,9 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { createTestController } from '../../test/support/controller.js';
-import { createServedTree, traversalTftpNames, traversalUrlTails } from '../../test/support/served-roots.js';
+import { createServedTree, startServedController, traversalTftpNames, traversalUrlTails } from '../../test/support/served-roots.js';
 import { createMemoryLogger } from '../log/logger.js';
 import { createDirectorySource } from './tftp/directory-source.js';
 import { defaultTftpConfig } from './tftp/tftp-config.js';
@@ -32,15 +30,7 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: n
 const undecodable = (path: string): boolean => { try { decodeURIComponent(path); return false; } catch { return true; } };
 
 test('curl --path-as-is × every static root × generated names against a listening controller', { skip, timeout: 120_000 }, async (t) => {
-  const tree = createServedTree();
-  t.after(() => tree.remove());
-  const lines: Array<{ level: number; msg?: string }> = [];
-  const httpLogger = pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number }); } });
-  const c = await createTestController({
-    profilesDir: tree.profilesDir, httpLogger,
-    boot: { ipxeDir: tree.ipxeDir, imagesDir: tree.imagesDir, ipxeBootFiles: tree.ipxeBootFiles, nodeImage: () => ({ dir: tree.nodeImageDir, arch: 'x86_64' }) },
-  });
-  t.after(() => c.close());
+  const { tree, c, lines } = await startServedController(t);
   tree.swapProfileFilesForLinks();
   const base = await c.app.listen({ host: '127.0.0.1', port: 0 });
 

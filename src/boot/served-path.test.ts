@@ -12,9 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { pino } from 'pino';
-import { createTestController } from '../../test/support/controller.js';
-import { createServedTree, traversalTftpNames, traversalUrlTails } from '../../test/support/served-roots.js';
+import { createServedTree, startServedController, traversalTftpNames, traversalUrlTails } from '../../test/support/served-roots.js';
 import { defaultBootFiles } from './boot-decision.js';
 import { checkServedName, createServedRoot } from './served-path.js';
 import { createDirectorySource } from './tftp/directory-source.js';
@@ -37,15 +35,7 @@ test('name rule (property): an accepted name never climbs, never names a dotfile
 });
 
 test('every static root × generated traversal names (inject): 4xx with Kiln\'s body, no outside bytes, nothing logged at warn or above', async (t) => {
-  const tree = createServedTree();
-  t.after(() => tree.remove());
-  const lines: Array<{ level: number; msg?: string }> = [];
-  const httpLogger = pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number }); } });
-  const c = await createTestController({
-    profilesDir: tree.profilesDir, httpLogger,
-    boot: { ipxeDir: tree.ipxeDir, imagesDir: tree.imagesDir, ipxeBootFiles: tree.ipxeBootFiles, nodeImage: () => ({ dir: tree.nodeImageDir, arch: 'x86_64' }) },
-  });
-  t.after(() => c.close());
+  const { tree, c, lines } = await startServedController(t);
   assert.deepEqual(c.profiles.errors(), []);
   assert.ok(c.profiles.get('good'));
   tree.swapProfileFilesForLinks();

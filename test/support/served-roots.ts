@@ -7,6 +7,9 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { pino } from 'pino';
+import { createTestController } from './controller.js';
 
 /** Text found in every file a request must never get (outside a root, dotfiles, link targets). */
 export interface Markers { outside: string; dotfile: string }
@@ -168,4 +171,21 @@ export function traversalTftpNames(): string[] {
     'link-dot', 'dirlink-dot/x', 'link-dangling', 'link-loop', 'sub/ipxe.efi', 'dirlink-in\\..\\..\\outside\\secret.txt', '../admin-token',
   ]) out.add(t);
   return [...out];
+}
+
+/**
+ * A controller serving a new served tree from every static root, with its HTTP
+ * log lines captured (at debug); both are removed when test `t` ends.
+ */
+export async function startServedController(t: TestContext) {
+  const tree = createServedTree();
+  t.after(() => tree.remove());
+  const lines: Array<{ level: number; msg?: string }> = [];
+  const httpLogger = pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number }); } });
+  const c = await createTestController({
+    profilesDir: tree.profilesDir, httpLogger,
+    boot: { ipxeDir: tree.ipxeDir, imagesDir: tree.imagesDir, ipxeBootFiles: tree.ipxeBootFiles, nodeImage: () => ({ dir: tree.nodeImageDir, arch: 'x86_64' }) },
+  });
+  t.after(() => c.close());
+  return { tree, c, lines };
 }
