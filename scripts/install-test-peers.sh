@@ -24,20 +24,8 @@ packages=(
   # install-file validators (cloud-init schema)
   cloud-init
 )
-# Packages with daemons must not start them here: the tests start their own.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
-fi
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
 # atftpd conflicts with tftpd-hpa as a package, but the benchmarks run both side
 # by side: unpack atftpd's binary (no service) under /opt/kiln-peers.
 if [ ! -x /opt/kiln-peers/usr/sbin/atftpd ]; then
