@@ -27,11 +27,13 @@ const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 /** --no-images: skip the kernel and initrd downloads, to see the control plane alone. */
 const images = !process.argv.includes('--no-images');
 const fwArg = process.argv.find((a) => a.startsWith('--firmware='))?.slice('--firmware='.length) ?? 'bios';
-if (fwArg !== 'mixed' && !fleetFirmwares.includes(fwArg as FleetFirmware)) throw new Error(`--firmware must be one of ${fleetFirmwares.join(', ')} or mixed`);
+if (fwArg !== 'mixed' && !fleetFirmwares.includes(fwArg as FleetFirmware))
+  throw new Error(`--firmware must be one of ${fleetFirmwares.join(', ')} or mixed`);
 const FIRMWARE = fwArg as FleetFirmware | 'mixed';
 const niceArg = process.argv.find((a) => a.startsWith('--tftp-nice='))?.slice('--tftp-nice='.length);
 const TFTP_NICE = niceArg === undefined ? undefined : Number(niceArg);
-if (TFTP_NICE !== undefined && !(Number.isInteger(TFTP_NICE) && TFTP_NICE >= 0 && TFTP_NICE <= 19)) throw new Error('--tftp-nice must be 0..19');
+if (TFTP_NICE !== undefined && !(Number.isInteger(TFTP_NICE) && TFTP_NICE >= 0 && TFTP_NICE <= 19))
+  throw new Error('--tftp-nice must be 0..19');
 const HOSTS = Math.max(1, Math.min(20_000, Number(args[0] ?? 1000)));
 const PARALLEL = Math.max(1, Math.min(HOSTS, Number(args[1] ?? HOSTS)));
 const CACHE = process.env['KILN_BENCH_CACHE'] ?? '/var/tmp/kiln-bench-cache';
@@ -46,15 +48,31 @@ const logFile = join(tmpdir(), 'kiln-storm.log');
 
 if (images) {
   process.stdout.write(`node image: building or reusing in ${CACHE}\n`);
-  execFileSync(process.execPath, [kilnBin, 'image', 'build-discovery', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 15 * 60_000 });
+  execFileSync(process.execPath, [kilnBin, 'image', 'build-discovery', '--data-dir', dataDir], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 15 * 60_000,
+  });
 }
-const bed = await startStormBed({ work, dataDir, nodeImage: images, logFile, ...(TFTP_NICE !== undefined ? { tftpNice: TFTP_NICE } : {}), nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [] });
+const bed = await startStormBed({
+  work,
+  dataDir,
+  nodeImage: images,
+  logFile,
+  ...(TFTP_NICE !== undefined ? { tftpNice: TFTP_NICE } : {}),
+  nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+});
 let run;
 let metrics = '';
 try {
-  process.stdout.write(`storm: ${HOSTS} machines (${FIRMWARE}), ${PARALLEL} at once, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`);
+  process.stdout.write(
+    `storm: ${HOSTS} machines (${FIRMWARE}), ${PARALLEL} at once, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
+  );
   run = await runFleet({ hosts: HOSTS, parallel: PARALLEL, images, firmware: FIRMWARE });
-  metrics = await (await fetch(`${STORM_HTTP}/metrics`, { headers: { authorization: `Bearer ${bed.adminToken()}` } }).catch(() => new Response(''))).text();
+  metrics = await (
+    await fetch(`${STORM_HTTP}/metrics`, { headers: { authorization: `Bearer ${bed.adminToken()}` } }).catch(
+      () => new Response(''),
+    )
+  ).text();
 } finally {
   await bed.close();
   rmSync(work, { recursive: true, force: true });
@@ -64,29 +82,86 @@ const rss = Number(/^process_resident_memory_bytes (\d+)/m.exec(metrics)?.[1] ??
 const ok = outcomes.filter((o) => o.ok);
 const failed = outcomes.filter((o) => !o.ok);
 const retried = outcomes.filter((o) => o.retries > 0);
-const pct = (xs: number[], p: number): number => { const s = [...xs].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))] ?? 0; };
-const row = (name: string, xs: number[]) => `${name.padEnd(28)} ${pct(xs, 0.5).toFixed(0).padStart(8)} ${pct(xs, 0.99).toFixed(0).padStart(8)} ${Math.max(0, ...xs).toFixed(0).padStart(8)}`;
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))] ?? 0;
+};
+const row = (name: string, xs: number[]) =>
+  `${name.padEnd(28)} ${pct(xs, 0.5).toFixed(0).padStart(8)} ${pct(xs, 0.99).toFixed(0).padStart(8)} ${Math.max(
+    0,
+    ...xs,
+  )
+    .toFixed(0)
+    .padStart(8)}`;
 const ts = ok.map((o) => o.t!);
 const totalBytes = outcomes.reduce((n, o) => n + o.bytes, 0);
 
-console.log(`\nBoot storm: ${HOSTS} simulated machines (firmware ${FIRMWARE}) at once (parallel ${PARALLEL}), one kiln serve, 2 cores`);
+console.log(
+  `\nBoot storm: ${HOSTS} simulated machines (firmware ${FIRMWARE}) at once (parallel ${PARALLEL}), one kiln serve, 2 cores`,
+);
 const retriedStages = new Map<string, number>();
 for (const o of outcomes) for (const st of o.retriedAt) retriedStages.set(st, (retriedStages.get(st) ?? 0) + 1);
-console.log(`machines booted to a discovery report: ${ok.length} / ${HOSTS}; failed: ${failed.length}; needed a retry: ${retried.length}${retried.length ? ` (${[...retriedStages].map(([st, n]) => `${st} ${n}`).join(', ')})` : ''}`);
-console.log(`wall time ${wall.toFixed(1)} s; ${(ok.length / wall).toFixed(1)} machines/s; ${(totalBytes / 1024 / 1024 / wall).toFixed(0)} MiB/s of boot files; controller RSS after: ${(rss / 1024 / 1024).toFixed(0)} MiB`);
-console.log(`simulator event-loop delay: p50 ${lag.p50.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms, max ${lag.max.toFixed(0)} ms`);
+console.log(
+  `machines booted to a discovery report: ${ok.length} / ${HOSTS}; failed: ${failed.length}; needed a retry: ${retried.length}${retried.length ? ` (${[...retriedStages].map(([st, n]) => `${st} ${n}`).join(', ')})` : ''}`,
+);
+console.log(
+  `wall time ${wall.toFixed(1)} s; ${(ok.length / wall).toFixed(1)} machines/s; ${(totalBytes / 1024 / 1024 / wall).toFixed(0)} MiB/s of boot files; controller RSS after: ${(rss / 1024 / 1024).toFixed(0)} MiB`,
+);
+console.log(
+  `simulator event-loop delay: p50 ${lag.p50.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms, max ${lag.max.toFixed(0)} ms`,
+);
 console.log(`\n${'stage (ms)'.padEnd(28)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}`);
-console.log(row('firmware DHCP (DORA)', ts.map((t) => t.dhcp)));
+console.log(
+  row(
+    'firmware DHCP (DORA)',
+    ts.map((t) => t.dhcp),
+  ),
+);
 for (const fw of fleetFirmwares) {
   const xs = ok.filter((o) => o.firmware === fw).map((o) => o.t!.loader);
-  if (xs.length) console.log(row({ bios: 'TFTP undionly.kpxe', 'uefi-pxe': 'TFTP ipxe.efi', 'uefi-http': 'HTTP HEAD+GET ipxe.efi' }[fw], xs));
+  if (xs.length)
+    console.log(
+      row({ bios: 'TFTP undionly.kpxe', 'uefi-pxe': 'TFTP ipxe.efi', 'uefi-http': 'HTTP HEAD+GET ipxe.efi' }[fw], xs),
+    );
 }
-console.log(row('iPXE DHCP (DORA)', ts.map((t) => t.ipxeDhcp)));
-console.log(row('/boot.ipxe + per-host script', ts.map((t) => t.scripts)));
-console.log(row('kernel + initrd', ts.map((t) => t.images)));
-console.log(row('discovery report', ts.map((t) => t.report)));
-console.log(row('whole boot', ts.map((t) => t.total)));
-if (FIRMWARE === 'mixed') for (const fw of fleetFirmwares) console.log(row(`whole boot, ${fw}`, ok.filter((o) => o.firmware === fw).map((o) => o.t!.total)));
+console.log(
+  row(
+    'iPXE DHCP (DORA)',
+    ts.map((t) => t.ipxeDhcp),
+  ),
+);
+console.log(
+  row(
+    '/boot.ipxe + per-host script',
+    ts.map((t) => t.scripts),
+  ),
+);
+console.log(
+  row(
+    'kernel + initrd',
+    ts.map((t) => t.images),
+  ),
+);
+console.log(
+  row(
+    'discovery report',
+    ts.map((t) => t.report),
+  ),
+);
+console.log(
+  row(
+    'whole boot',
+    ts.map((t) => t.total),
+  ),
+);
+if (FIRMWARE === 'mixed')
+  for (const fw of fleetFirmwares)
+    console.log(
+      row(
+        `whole boot, ${fw}`,
+        ok.filter((o) => o.firmware === fw).map((o) => o.t!.total),
+      ),
+    );
 const reasons = new Map<string, number>();
 for (const f of failed) reasons.set(f.error ?? '?', (reasons.get(f.error ?? '?') ?? 0) + 1);
 for (const [r, n] of [...reasons].slice(0, 10)) console.log(`failure x${n}: ${r}`);

@@ -13,12 +13,22 @@ import { createSqliteLeaseStore } from '../src/boot/dhcp/sqlite-lease-store.js';
 import type { DhcpConfig } from '../src/boot/dhcp/dhcp-config.js';
 
 const [configFile, dbFile] = process.argv.slice(2);
-const { dhcp, hosts = {}, server: tuning = {} } = JSON.parse(readFileSync(configFile!, 'utf8')) as { dhcp: DhcpConfig; hosts?: Record<string, DhcpHost>; server?: { reopenDelaysMs?: number[]; deviceCheckMs?: number } };
+const {
+  dhcp,
+  hosts = {},
+  server: tuning = {},
+} = JSON.parse(readFileSync(configFile!, 'utf8')) as {
+  dhcp: DhcpConfig;
+  hosts?: Record<string, DhcpHost>;
+  server?: { reopenDelaysMs?: number[]; deviceCheckMs?: number };
+};
 const store = openSqlite(dbFile!);
 await migrateToLatest(store.db);
 const ac = new AbortController();
 const server = await startDhcpServer({
-  config: dhcp, leases: store.sqlite ? createSqliteLeaseStore(store.db, store.sqlite) : createSqlLeaseStore(store.db), signal: ac.signal,
+  config: dhcp,
+  leases: store.sqlite ? createSqliteLeaseStore(store.db, store.sqlite) : createSqlLeaseStore(store.db),
+  signal: ac.signal,
   backend: { findHostByMac: async (mac) => hosts[mac] ?? null },
   ...tuning,
   onSocketEvent: (e) => process.stdout.write(`socket ${e.kind} ${e.interface ?? '*'}:${e.port}\n`),
@@ -31,9 +41,12 @@ const server = await startDhcpServer({
 });
 process.on('SIGTERM', () => {
   ac.abort();
-  void server.close().then(() => store.close()).then(() => {
-    process.stdout.write(`stats ${JSON.stringify(server.stats)}\n`);
-    process.exit(0);
-  });
+  void server
+    .close()
+    .then(() => store.close())
+    .then(() => {
+      process.stdout.write(`stats ${JSON.stringify(server.stats)}\n`);
+      process.exit(0);
+    });
 });
 process.stdout.write('ready\n');

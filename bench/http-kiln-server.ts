@@ -11,5 +11,7 @@ const app = Fastify({ logger: false });
 const cache = createBootFileCache(cacheArg === undefined ? DEFAULT_BOOT_CACHE_BYTES : Number(cacheArg));
 await app.register(bootFilesPlugin, { root, urlPrefix: '/boot/', cache });
 await app.listen({ host: '127.0.0.1', port: Number(port) });
-process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)); });
+process.on('SIGTERM', () => {
+  void app.close().then(() => process.exit(0));
+});
 console.log('ready');

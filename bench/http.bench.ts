@@ -14,23 +14,35 @@ const SIZE = (quick ? 16 : 64) * MiB;
 const CONC = 20;
 const ROUNDS = quick ? 1 : 3;
 
-interface Server { name: string; port: number; child: ChildProcess }
+interface Server {
+  name: string;
+  port: number;
+  child: ChildProcess;
+}
 
 function curl(args: string[], timeoutSec = 120): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = spawn('curl', ['-sS', '--max-time', String(timeoutSec), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    c.stdout!.on('data', (d) => { out += d; });
-    c.stderr!.on('data', (d) => { err += d; });
+    c.stdout!.on('data', (d) => {
+      out += d;
+    });
+    c.stderr!.on('data', (d) => {
+      err += d;
+    });
     c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`curl ${code}: ${err.trim()}`))));
   });
 }
 
 async function waitHttp(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    try { await curl(['-f', '-o', '/dev/null', '-I', `http://127.0.0.1:${port}/boot/big.bin`], 2); return; }
-    catch { await new Promise((r) => setTimeout(r, 100)); }
+    try {
+      await curl(['-f', '-o', '/dev/null', '-I', `http://127.0.0.1:${port}/boot/big.bin`], 2);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
   throw new Error(`no HTTP server on port ${port}`);
 }
@@ -39,7 +51,10 @@ function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve();
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => { clearTimeout(t); resolve(); });
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
     process.kill(child.pid!, 'SIGTERM');
   });
 }
@@ -70,8 +85,11 @@ http {
 
 async function measure(port: number): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const sizes = await Promise.all(Array.from({ length: CONC }, () =>
-    curl(['-o', '/dev/null', '-w', '%{size_download}', `http://127.0.0.1:${port}/boot/big.bin`])));
+  const sizes = await Promise.all(
+    Array.from({ length: CONC }, () =>
+      curl(['-o', '/dev/null', '-w', '%{size_download}', `http://127.0.0.1:${port}/boot/big.bin`]),
+    ),
+  );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   for (const s of sizes) if (Number(s) !== SIZE) throw new Error(`short download: ${s}`);
   return (SIZE * CONC) / MiB / secs;
@@ -93,7 +111,9 @@ async function main(): Promise<void> {
     const kiln = spawn(process.execPath, ['--import', 'tsx', kilnServer, root, String(base + 1)], { stdio: 'ignore' });
     servers.push({ name: 'kiln', port: base + 1, child: kiln });
     // The same server with http-cache-mib 0: every request streams from disk (files over the cache budget).
-    const stream = spawn(process.execPath, ['--import', 'tsx', kilnServer, root, String(base + 2), '0'], { stdio: 'ignore' });
+    const stream = spawn(process.execPath, ['--import', 'tsx', kilnServer, root, String(base + 2), '0'], {
+      stdio: 'ignore',
+    });
     servers.push({ name: 'kiln-stream', port: base + 2, child: stream });
     const nginx = spawn('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
     servers.push({ name: 'nginx', port: base, child: nginx });
@@ -102,9 +122,18 @@ async function main(): Promise<void> {
     for (const s of servers) {
       const local = join(dir, `check-${s.name}`);
       await curl(['-o', local, `http://127.0.0.1:${s.port}/boot/big.bin`]);
-      if (createHash('sha256').update(readFileSync(local)).digest('hex') !== sha) throw new Error(`${s.name}: bytes differ`);
+      if (createHash('sha256').update(readFileSync(local)).digest('hex') !== sha)
+        throw new Error(`${s.name}: bytes differ`);
       rmSync(local);
-      const range = await curl(['-r', '100-199', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `http://127.0.0.1:${s.port}/boot/big.bin`]);
+      const range = await curl([
+        '-r',
+        '100-199',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{size_download}',
+        `http://127.0.0.1:${s.port}/boot/big.bin`,
+      ]);
       if (range !== '206 100') throw new Error(`${s.name}: range answered ${range}`);
     }
     const best: Record<string, number> = {};
@@ -115,11 +144,17 @@ async function main(): Promise<void> {
         console.error(`${s.name.padEnd(11)} round ${r + 1}: ${v.toFixed(0)} MiB/s`);
       }
     }
-    console.log(`\nHTTP boot files, MiB/s (best of ${ROUNDS}), ${CONC} parallel curl, ${SIZE / MiB} MiB file, 127.0.0.1, ${cpus().length} cores`);
+    console.log(
+      `\nHTTP boot files, MiB/s (best of ${ROUNDS}), ${CONC} parallel curl, ${SIZE / MiB} MiB file, 127.0.0.1, ${cpus().length} cores`,
+    );
     console.log('kiln: memory cache (default http-cache-mib 256); kiln-stream: http-cache-mib 0, streamed from disk');
-    console.log(`${'scenario'.padEnd(32)}${'kiln'.padStart(8)}${'kiln-stream'.padStart(13)}${'nginx'.padStart(8)}${'kiln/nginx'.padStart(12)}${'stream/nginx'.padStart(14)}`);
+    console.log(
+      `${'scenario'.padEnd(32)}${'kiln'.padStart(8)}${'kiln-stream'.padStart(13)}${'nginx'.padStart(8)}${'kiln/nginx'.padStart(12)}${'stream/nginx'.padStart(14)}`,
+    );
     const ratio = (a: number) => `${(a / best.nginx!).toFixed(2)}x`;
-    console.log(`${`GET ${SIZE / MiB} MiB x ${CONC} concurrent`.padEnd(32)}${best.kiln!.toFixed(0).padStart(8)}${best['kiln-stream']!.toFixed(0).padStart(13)}${best.nginx!.toFixed(0).padStart(8)}${ratio(best.kiln!).padStart(12)}${ratio(best['kiln-stream']!).padStart(14)}`);
+    console.log(
+      `${`GET ${SIZE / MiB} MiB x ${CONC} concurrent`.padEnd(32)}${best.kiln!.toFixed(0).padStart(8)}${best['kiln-stream']!.toFixed(0).padStart(13)}${best.nginx!.toFixed(0).padStart(8)}${ratio(best.kiln!).padStart(12)}${ratio(best['kiln-stream']!).padStart(14)}`,
+    );
   } finally {
     for (const s of servers) await stop(s.child);
     rmSync(dir, { recursive: true, force: true });

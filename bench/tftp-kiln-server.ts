@@ -7,7 +7,8 @@ import { startTftpServer } from '../src/boot/tftp/tftp-server.js';
 import { defaultTftpConfig } from '../src/boot/tftp/tftp-config.js';
 
 const [root, port, engine = 'native', nice = '0'] = process.argv.slice(2);
-if (!root || !port || (engine !== 'native' && engine !== 'js')) throw new Error('usage: tftp-kiln-server.ts <root> <port> [native|js]');
+if (!root || !port || (engine !== 'native' && engine !== 'js'))
+  throw new Error('usage: tftp-kiln-server.ts <root> <port> [native|js]');
 const ac = new AbortController();
 const server = await startTftpServer({
   config: { ...defaultTftpConfig, address: '127.0.0.1', engine, nativeNice: Number(nice) },
@@ -15,6 +16,10 @@ const server = await startTftpServer({
   port: Number(port),
   signal: ac.signal,
 });
-process.on('SIGTERM', () => { ac.abort(); void server.close().then(() => process.exit(0)); });
-if (server.engine !== engine) throw new Error(`asked for the ${engine} engine, got ${server.engine} (is native/tftp-pump built?)`);
+process.on('SIGTERM', () => {
+  ac.abort();
+  void server.close().then(() => process.exit(0));
+});
+if (server.engine !== engine)
+  throw new Error(`asked for the ${engine} engine, got ${server.engine} (is native/tftp-pump built?)`);
 console.log('ready');

@@ -26,7 +26,13 @@ function walk(dir, out) {
 }
 
 const all = ['src', 'test', 'bench']
-  .flatMap((d) => { try { return walk(join(root, d), []); } catch { return []; } })
+  .flatMap((d) => {
+    try {
+      return walk(join(root, d), []);
+    } catch {
+      return [];
+    }
+  })
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 const unit = all.filter((f) => !f.endsWith('.int.test.ts'));
@@ -35,10 +41,11 @@ const int = all.filter((f) => f.endsWith('.int.test.ts'));
 function run(files, concurrency) {
   if (files.length === 0) return Promise.resolve({ pass: 0, fail: 0, skip: 0, code: 0 });
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [
-      '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
-      '--test-reporter=spec', ...files,
-    ], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KILN_TEST: '1' } });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KILN_TEST: '1' } },
+    );
     // The reporter's closing counts ("ℹ pass N"), wherever they fall: a long list of failures follows them.
     let partial = '';
     const counts = {};
@@ -61,10 +68,17 @@ function run(files, concurrency) {
 // The whole tree must typecheck (tsx runs without checking types); counted as one test.
 function typecheck() {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
     child.on('close', (code) => {
       if (code === 0) console.log('✔ typecheck (tsc --noEmit)');
       else console.log(`✖ typecheck (tsc --noEmit)\n${out}`);
@@ -80,5 +94,8 @@ if (only !== 'unit') results.push(await run(int, 1));
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 const failed = results.some((r) => r.code !== 0) || sum('fail') > 0;
 console.log(`\n${sum('pass')} passed, ${sum('fail')} failed, ${sum('skip')} skipped`);
-if (sum('pass') === 0) { console.error('no test ran'); process.exit(1); }
+if (sum('pass') === 0) {
+  console.error('no test ran');
+  process.exit(1);
+}
 process.exit(failed ? 1 : 0);

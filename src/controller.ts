@@ -75,7 +75,14 @@ export interface ControllerDeps {
   /** Power queue limits and extra drivers (tests, `--dev`'s fake); defaults when absent. */
   powerConfig?: Partial<HostPowerConfig>;
   /** Boot files: Debian's iPXE binaries, and Kiln's node image (null until built). */
-  boot?: { ipxeDir?: string; ipxeBootFiles?: readonly string[]; nodeImage?: () => (NodeImage & { dir: string }) | null; nodeImageArgs?: string; imagesDir?: string; cacheBytes?: number };
+  boot?: {
+    ipxeDir?: string;
+    ipxeBootFiles?: readonly string[];
+    nodeImage?: () => (NodeImage & { dir: string }) | null;
+    nodeImageArgs?: string;
+    imagesDir?: string;
+    cacheBytes?: number;
+  };
   /** Refuse node secret fetches over plain HTTP (default true; in-process tests without TLS turn it off). */
   secretsNeedTls?: boolean;
   /** Extra route plugins (boot files, power) added by `main`. */
@@ -99,45 +106,120 @@ export interface ControllerDeps {
 export async function createController(deps: ControllerDeps) {
   const { db, log } = deps;
   // checkBmc reaches `power`, built below (the inventory is its dependency); it is only called per request.
-  const inventory = createInventoryService({ db, seal: deps.seal, open: deps.open, checkBmc: (b) => power.checkBmc(b), log: log.child({ domain: 'inventory' }), now: deps.now });
+  const inventory = createInventoryService({
+    db,
+    seal: deps.seal,
+    open: deps.open,
+    checkBmc: (b) => power.checkBmc(b),
+    log: log.child({ domain: 'inventory' }),
+    now: deps.now,
+  });
   const tokens = createTokenService({ db, log: log.child({ domain: 'auth' }), now: deps.now });
   const users = createUserService({ db, tokens, log: log.child({ domain: 'auth' }), now: deps.now });
   const discovery = createDiscoveryPolicy({
     settings: deps.discovery?.settings ?? { mode: 'auto', allow: [], perSubnetPerMinute: 1000, bootSourceRanges: [] },
-    subnets: deps.discovery?.subnets ?? [], leaseOwner: deps.leaseOwner ?? (async () => null),
-    record: (e) => inventory.recordEvent(e), log: log.child({ domain: 'discovery' }), now: deps.now ? () => deps.now!().getTime() : undefined,
+    subnets: deps.discovery?.subnets ?? [],
+    leaseOwner: deps.leaseOwner ?? (async () => null),
+    record: (e) => inventory.recordEvent(e),
+    log: log.child({ domain: 'discovery' }),
+    now: deps.now ? () => deps.now!().getTime() : undefined,
   });
-  const node = createNodeService({ db, inventory, log: log.child({ domain: 'node' }), now: deps.now, failureLimit: deps.nodeRateLimit, leaseOwner: deps.leaseOwner, discovery });
+  const node = createNodeService({
+    db,
+    inventory,
+    log: log.child({ domain: 'node' }),
+    now: deps.now,
+    failureLimit: deps.nodeRateLimit,
+    leaseOwner: deps.leaseOwner,
+    discovery,
+  });
   const secrets = createSecretsService({ db, now: deps.now });
-  const ssh = createSshService({ db, ca: deps.sshCa, inventory, domain: deps.site.domain, hostValidityDays: deps.sshHostValidityDays ?? 365, now: deps.now });
+  const ssh = createSshService({
+    db,
+    ca: deps.sshCa,
+    inventory,
+    domain: deps.site.domain,
+    hostValidityDays: deps.sshHostValidityDays ?? 365,
+    now: deps.now,
+  });
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
   // Release and retire revoke the host's SSH certificates; a host with none is fine.
   const revokeCertificates = async (hostId: string, actor: string, reason: string) => {
-    await ssh.revoke({ hostId }, actor, reason).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
+    await ssh.revoke({ hostId }, actor, reason).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
   };
-  const installTokens = createInstallTokens({ db, inventory, key: deps.installTokenKey ?? randomBytes(32), ttlMs: deps.installTokenTtlMs, now: deps.now });
-  const renderer = createTemplateRenderer({
-    timeoutMs: deps.templates?.timeoutMs ?? 2000, maxOutputBytes: (deps.templates?.maxOutputKib ?? 4096) * 1024, log: log.child({ domain: 'template' }),
+  const installTokens = createInstallTokens({
+    db,
+    inventory,
+    key: deps.installTokenKey ?? randomBytes(32),
+    ttlMs: deps.installTokenTtlMs,
+    now: deps.now,
   });
-  const deploy = createDeployService({ db, inventory, node, profiles, site: deps.site, urls: deps.urls, renderer, power: deps.power ?? power.request, now: deps.now, newId: randomUUID, installTokens, revokeCertificates });
+  const renderer = createTemplateRenderer({
+    timeoutMs: deps.templates?.timeoutMs ?? 2000,
+    maxOutputBytes: (deps.templates?.maxOutputKib ?? 4096) * 1024,
+    log: log.child({ domain: 'template' }),
+  });
+  const deploy = createDeployService({
+    db,
+    inventory,
+    node,
+    profiles,
+    site: deps.site,
+    urls: deps.urls,
+    renderer,
+    power: deps.power ?? power.request,
+    now: deps.now,
+    newId: randomUUID,
+    installTokens,
+    revokeCertificates,
+  });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
-  const boot = createBootService({ db, inventory, discovery, baseUrl: () => deps.urls().baseUrl, nodeImage, nodeImageArgs: deps.boot?.nodeImageArgs, log: log.child({ domain: 'boot' }), fillInstallToken: installTokens.fillDeployment });
+  const boot = createBootService({
+    db,
+    inventory,
+    discovery,
+    baseUrl: () => deps.urls().baseUrl,
+    nodeImage,
+    nodeImageArgs: deps.boot?.nodeImageArgs,
+    log: log.child({ domain: 'boot' }),
+    fillInstallToken: installTokens.fillDeployment,
+  });
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
   const bootFiles: DomainPlugin[] = [
     { plugin: bootRoutes, options: { boot }, prefix: '' },
     { plugin: profileFilesRoutes, options: { profiles, cache }, prefix: '' },
-    ...(deps.boot?.ipxeDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.ipxeDir, urlPrefix: '/ipxe/', cache, linkedFiles: deps.boot.ipxeBootFiles ?? Object.values(defaultBootFiles) }, prefix: '' }] : []),
-    ...(deps.boot?.imagesDir ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' }] : []),
+    ...(deps.boot?.ipxeDir
+      ? [
+          {
+            plugin: bootFilesPlugin,
+            options: {
+              root: deps.boot.ipxeDir,
+              urlPrefix: '/ipxe/',
+              cache,
+              linkedFiles: deps.boot.ipxeBootFiles ?? Object.values(defaultBootFiles),
+            },
+            prefix: '',
+          },
+        ]
+      : []),
+    ...(deps.boot?.imagesDir
+      ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' }]
+      : []),
     { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
   ];
-  const metrics = deps.metrics ?? createMetrics({
-    hostsByState: () => countHostsByState(db), hostStates,
-    activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
-  });
+  const metrics =
+    deps.metrics ??
+    createMetrics({
+      hostsByState: () => countHostsByState(db),
+      hostStates,
+      activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
+    });
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
@@ -150,24 +232,59 @@ export async function createController(deps: ControllerDeps) {
       { plugin: leaseRoutes, options: { listLeases: createSqlLeaseStore(db).list, now: deps.now } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
-      { plugin: nodeRoutes, options: { node, db, secrets, secretsNeedTls: deps.secretsNeedTls ?? true, installTokens,
-        installPlan: async (spec: Record<string, unknown>, hostId: string) => buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls()) } },
+      {
+        plugin: nodeRoutes,
+        options: {
+          node,
+          db,
+          secrets,
+          secretsNeedTls: deps.secretsNeedTls ?? true,
+          installTokens,
+          installPlan: async (spec: Record<string, unknown>, hostId: string) =>
+            buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls()),
+        },
+      },
       { plugin: imageRoutes, options: { images } },
       { plugin: nodeAdminRoutes, options: { node, inventory } },
       { plugin: secretsRoutes, options: { secrets, inventory } },
-      { plugin: sshRoutes, options: { ssh, inventory, lastIp: async (id: string) => (await getNodeTrust(db, id)).lastIp } },
+      {
+        plugin: sshRoutes,
+        options: { ssh, inventory, lastIp: async (id: string) => (await getNodeTrust(db, id)).lastIp },
+      },
       { plugin: profileRoutes, options: { profiles } },
       { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
       { plugin: deployRoutes, options: { deploy, inventory, db } },
       // Closing the app stops the render workers.
-      { plugin: async (a) => { a.addHook('onClose', () => renderer.close()); } },
+      {
+        plugin: async (a) => {
+          a.addHook('onClose', () => renderer.close());
+        },
+      },
       { plugin: powerRoutes, options: { power } },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
     ],
   });
-  return { app, db, images, inventory, tokens, users, boot, discovery, node, secrets, ssh, profiles, deploy, power, metrics, renderer, installTokens };
+  return {
+    app,
+    db,
+    images,
+    inventory,
+    tokens,
+    users,
+    boot,
+    discovery,
+    node,
+    secrets,
+    ssh,
+    profiles,
+    deploy,
+    power,
+    metrics,
+    renderer,
+    installTokens,
+  };
 }
 
 /** The controller's type, for tests and `main`. */

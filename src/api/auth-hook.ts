@@ -13,7 +13,11 @@ declare module 'fastify' {
 }
 
 /** One registered route and what it requires; the auth test walks this list. */
-export interface RouteEntry { method: string; url: string; access: Access }
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: Access;
+}
 
 /** Resolves a bearer credential to a principal; `kind` says which header form was used. */
 export interface Authenticators {
@@ -36,7 +40,10 @@ function bearerOf(request: FastifyRequest): string | null {
 export function installAuth(app: FastifyInstance, auth: Authenticators, routes: RouteEntry[]): void {
   app.addHook('onRoute', (opts) => {
     const access = opts.config?.access;
-    if (!access) throw new Error(`route ${String(opts.method)} ${opts.url} declares no config.access; every route must say who may call it`);
+    if (!access)
+      throw new Error(
+        `route ${String(opts.method)} ${opts.url} declares no config.access; every route must say who may call it`,
+      );
     const methods = Array.isArray(opts.method) ? opts.method : [opts.method];
     for (const m of methods) if (m !== 'HEAD') routes.push({ method: m, url: opts.url, access });
   });
@@ -45,16 +52,24 @@ export function installAuth(app: FastifyInstance, auth: Authenticators, routes: 
     if (!access || access === 'public') return;
     const bearer = bearerOf(request);
     if (access === 'node') {
-      if (!bearer) throw new KilnError('credential_invalid', 'this node call needs "Authorization: Bearer <node credential>"');
+      if (!bearer)
+        throw new KilnError('credential_invalid', 'this node call needs "Authorization: Bearer <node credential>"');
       if (!auth.node) throw new KilnError('credential_invalid', 'node credentials are not enabled on this controller');
       request.principal = await auth.node(bearer, request);
       return;
     }
-    if (!bearer) throw new KilnError('unauthenticated', 'send "Authorization: Bearer <token>"; create a token with `kiln token create`');
+    if (!bearer)
+      throw new KilnError(
+        'unauthenticated',
+        'send "Authorization: Bearer <token>"; create a token with `kiln token create`',
+      );
     const p = await auth.token(bearer);
     request.principal = p;
     if (p.kind === 'node' || !roleAllows(p.role, access)) {
-      throw new KilnError('forbidden', `this call needs the ${access} role; your credential ${p.kind === 'node' ? 'is a node credential' : `has role ${p.role}`}`);
+      throw new KilnError(
+        'forbidden',
+        `this call needs the ${access} role; your credential ${p.kind === 'node' ? 'is a node credential' : `has role ${p.role}`}`,
+      );
     }
   });
 }

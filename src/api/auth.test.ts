@@ -6,7 +6,9 @@ import { roles } from '../auth/role.js';
 // Walks the whole route table, so a new route cannot forget authentication.
 describe('every route is authenticated', () => {
   let c: TestController;
-  before(async () => { c = await createTestController(); });
+  before(async () => {
+    c = await createTestController();
+  });
   after(async () => c.close());
 
   const concrete = (url: string) => url.replace(/:[A-Za-z]+/g, 'x');
@@ -19,22 +21,44 @@ describe('every route is authenticated', () => {
     // boot files, which hold no secret), and the installers' install files,
     // whose URL token in the path is checked by the route (install-token.ts).
     // A new public route must be added here on purpose.
-    assert.deepEqual(c.app.kilnRoutes.filter((r) => r.access === 'public').map((r) => r.url).sort(), [
-      '/api/v1/health', '/api/v1/login', '/api/v1/node/discover', '/api/v1/node/enrol', '/api/v1/node/install/:token/:name', '/api/v1/ssh/revoked-keys',
-      '/boot.ipxe', '/boot/host.ipxe', '/boot/kiln/:arch/:file', '/boot/profiles/:profile/*',
-    ]);
+    assert.deepEqual(
+      c.app.kilnRoutes
+        .filter((r) => r.access === 'public')
+        .map((r) => r.url)
+        .sort(),
+      [
+        '/api/v1/health',
+        '/api/v1/login',
+        '/api/v1/node/discover',
+        '/api/v1/node/enrol',
+        '/api/v1/node/install/:token/:name',
+        '/api/v1/ssh/revoked-keys',
+        '/boot.ipxe',
+        '/boot/host.ipxe',
+        '/boot/kiln/:arch/:file',
+        '/boot/profiles/:profile/*',
+      ],
+    );
   });
 
   it('answers 401 without a credential on every non-public route', async () => {
     for (const r of c.app.kilnRoutes.filter((x) => x.access !== 'public')) {
-      const res = await c.app.inject({ method: r.method as 'GET', url: concrete(r.url), payload: ['GET', 'DELETE'].includes(r.method) ? undefined : {} });
+      const res = await c.app.inject({
+        method: r.method as 'GET',
+        url: concrete(r.url),
+        payload: ['GET', 'DELETE'].includes(r.method) ? undefined : {},
+      });
       assert.equal(res.statusCode, 401, `${r.method} ${r.url} answered ${res.statusCode}`);
       assert.match(res.json().error.code, /^(unauthenticated|credential_invalid)$/);
     }
   });
 
   it('answers 401 with an unknown token', async () => {
-    const res = await c.app.inject({ method: 'GET', url: '/api/v1/hosts', headers: { authorization: 'Bearer kt_not-a-real-token' } });
+    const res = await c.app.inject({
+      method: 'GET',
+      url: '/api/v1/hosts',
+      headers: { authorization: 'Bearer kt_not-a-real-token' },
+    });
     assert.equal(res.statusCode, 401);
     assert.equal(res.json().error.code, 'unauthenticated');
   });
@@ -44,7 +68,12 @@ describe('every route is authenticated', () => {
     for (const r of c.app.kilnRoutes) {
       if (r.access === 'public' || r.access === 'node') continue;
       for (const weaker of roles.slice(0, roles.indexOf(r.access))) {
-        const res = await c.app.inject({ method: r.method as 'GET', url: concrete(r.url), headers: { authorization: c.bearer[weaker] }, payload: ['GET', 'DELETE'].includes(r.method) ? undefined : {} });
+        const res = await c.app.inject({
+          method: r.method as 'GET',
+          url: concrete(r.url),
+          headers: { authorization: c.bearer[weaker] },
+          payload: ['GET', 'DELETE'].includes(r.method) ? undefined : {},
+        });
         assert.equal(res.statusCode, 403, `${r.method} ${r.url} with ${weaker} answered ${res.statusCode}`);
         assert.equal(res.json().error.code, 'forbidden');
         checked++;
@@ -55,14 +84,21 @@ describe('every route is authenticated', () => {
 
   it('lets a strong enough role through (not 401/403)', async () => {
     for (const r of c.app.kilnRoutes.filter((x) => x.access === 'viewer' && x.method === 'GET')) {
-      const res = await c.app.inject({ method: 'GET', url: concrete(r.url), headers: { authorization: c.bearer.viewer } });
+      const res = await c.app.inject({
+        method: 'GET',
+        url: concrete(r.url),
+        headers: { authorization: c.bearer.viewer },
+      });
       assert.ok(![401, 403].includes(res.statusCode), `${r.url} answered ${res.statusCode}`);
     }
   });
 
   it('refuses a revoked token', async () => {
     const { token, record } = await c.tokens.create({ name: 'short-lived', role: 'viewer' }, 'test');
-    assert.equal((await c.app.inject({ url: '/api/v1/hosts', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+    assert.equal(
+      (await c.app.inject({ url: '/api/v1/hosts', headers: { authorization: `Bearer ${token}` } })).statusCode,
+      200,
+    );
     await c.tokens.revoke(record.id, 'test');
     const res = await c.app.inject({ url: '/api/v1/hosts', headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.statusCode, 401);

@@ -32,7 +32,11 @@ export interface AppDeps {
 }
 
 const securitySchemes = {
-  bearer: { type: 'http', scheme: 'bearer', description: 'an operator token (`kiln token create`); the role each call needs is in `x-kiln-access`' },
+  bearer: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'an operator token (`kiln token create`); the role each call needs is in `x-kiln-access`',
+  },
   nodeCredential: { type: 'http', scheme: 'bearer', description: 'a node credential (kn_…), issued once at enrolment' },
 } as const;
 
@@ -42,21 +46,47 @@ const securitySchemes = {
  * routes a node credential, the rest a bearer token of the named role. A
  * wildcard tail (`/ipxe/*`) becomes a `{path}` parameter.
  */
-function openapiOperation({ schema, url, route }: { schema: any; url: string; route: any }): { schema: any; url: string } {
+function openapiOperation({ schema, url, route }: { schema: any; url: string; route: any }): {
+  schema: any;
+  url: string;
+} {
   const access: Access | undefined = route.config?.access;
   const security = access === 'public' ? [] : access === 'node' ? [{ nodeCredential: [] }] : [{ bearer: [] }];
   const wildcard = url.endsWith('*');
   const names = [...[...url.matchAll(/:(\w+)/g)].map((m) => m[1]!), ...(wildcard ? ['path'] : [])];
   const declared = schema?.params?.properties ?? {};
-  const params = names.length === 0 ? schema?.params : {
-    type: 'object', required: names,
-    properties: Object.fromEntries(names.map((n) => [n, declared[n] ?? { type: 'string', ...(n === 'path' && wildcard ? { description: 'file path below the prefix' } : {}) }])),
-  };
+  const params =
+    names.length === 0
+      ? schema?.params
+      : {
+          type: 'object',
+          required: names,
+          properties: Object.fromEntries(
+            names.map((n) => [
+              n,
+              declared[n] ?? {
+                type: 'string',
+                ...(n === 'path' && wildcard ? { description: 'file path below the prefix' } : {}),
+              },
+            ]),
+          ),
+        };
   return {
     url: wildcard ? `${url.slice(0, -1)}{path}` : url,
     schema: {
-      ...schema, security, ...(params ? { params } : {}),
-      description: [schema?.description, access === 'public' ? 'No credential.' : access === 'node' ? 'Needs a node credential.' : `Needs a token with role ${access} or above.`].filter(Boolean).join(' '),
+      ...schema,
+      security,
+      ...(params ? { params } : {}),
+      description: [
+        schema?.description,
+        access === 'public'
+          ? 'No credential.'
+          : access === 'node'
+            ? 'Needs a node credential.'
+            : `Needs a token with role ${access} or above.`,
+      ]
+        .filter(Boolean)
+        .join(' '),
     },
   };
 }
@@ -77,14 +107,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
     return503OnClosing: true,
     // Errors raised before a route is found get the same body as every other error.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    frameworkErrors: (err, request, reply) => { sendError(request, reply, err); },
-    clientErrorHandler(this: FastifyInstance, err, socket) { answerClientError(this.log, err, socket); },
+    frameworkErrors: (err, request, reply) => {
+      sendError(request, reply, err);
+    },
+    clientErrorHandler(this: FastifyInstance, err, socket) {
+      answerClientError(this.log, err, socket);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
   // Bodies are validated strictly (no type coercion: "5" is not 5, a string is
   // not a list); query strings, params and headers arrive as text, so there
   // numbers and lists are coerced. Unknown fields are errors, never dropped.
-  const strict = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes: false, useDefaults: true, strict: false });
-  const lenient = new Ajv({ removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true, strict: false });
+  const strict = new Ajv({
+    removeAdditional: false,
+    allErrors: true,
+    coerceTypes: false,
+    useDefaults: true,
+    strict: false,
+  });
+  const lenient = new Ajv({
+    removeAdditional: false,
+    allErrors: true,
+    coerceTypes: 'array',
+    useDefaults: true,
+    strict: false,
+  });
   addFormats(strict);
   addFormats(lenient);
   installBoundsKeyword(strict);
@@ -106,9 +152,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
     const allowed = allowedMethods(app, request.method, path);
     if (allowed.length > 0) {
       reply.header('allow', allowed.join(', '));
-      return sendError(request, reply, new KilnError('method_not_allowed', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`, { details: { allowed } }));
+      return sendError(
+        request,
+        reply,
+        new KilnError('method_not_allowed', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`, {
+          details: { allowed },
+        }),
+      );
     }
-    return sendError(request, reply, new KilnError('route_not_found', `no route ${request.method} ${path}; see /api/v1/openapi.json`));
+    return sendError(
+      request,
+      reply,
+      new KilnError('route_not_found', `no route ${request.method} ${path}; see /api/v1/openapi.json`),
+    );
   });
   await app.register(swagger, {
     openapi: {
@@ -118,8 +174,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
     },
     transform: openapiOperation,
   });
-  app.get('/api/v1/health', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'liveness: answers {"status":"ok"} while the controller serves' } }, async () => ({ status: 'ok' }));
-  app.get('/api/v1/openapi.json', { config: { access: 'viewer' }, schema: { tags: ['health'], summary: 'this OpenAPI document' } }, async () => app.swagger());
+  app.get(
+    '/api/v1/health',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['health'], summary: 'liveness: answers {"status":"ok"} while the controller serves' },
+    },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/api/v1/openapi.json',
+    { config: { access: 'viewer' }, schema: { tags: ['health'], summary: 'this OpenAPI document' } },
+    async () => app.swagger(),
+  );
   for (const p of deps.plugins) {
     await app.register(p.plugin, { ...(p.options ?? {}), prefix: p.prefix ?? '/api/v1' });
   }

@@ -5,13 +5,18 @@ import { createTestController, type TestController } from '../../test/support/co
 
 describe('bad input gets a clear error with a stable code', () => {
   let c: TestController;
-  before(async () => { c = await createTestController({ bodyLimit: 4096 }); });
+  before(async () => {
+    c = await createTestController({ bodyLimit: 4096 });
+  });
   after(async () => c.close());
 
-  const post = (url: string, payload: string | object, auth = c.bearer.operator) => c.app.inject({
-    method: 'POST', url, headers: { authorization: auth, 'content-type': 'application/json' },
-    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
-  });
+  const post = (url: string, payload: string | object, auth = c.bearer.operator) =>
+    c.app.inject({
+      method: 'POST',
+      url,
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    });
 
   it('malformed JSON → 400 bad_request with an id', async () => {
     const res = await post('/api/v1/hosts', '{"name": "a",');
@@ -59,22 +64,47 @@ describe('bad input gets a clear error with a stable code', () => {
   it('label keys that fail the key pattern, and non-string values, are refused on create and edit; nothing is stored', async () => {
     const keyPattern = /^[A-Za-z0-9_.\-/]{1,63}$/;
     let n = 0;
-    await fc.assert(fc.asyncProperty(
-      fc.string({ maxLength: 80 }).filter((k) => !keyPattern.test(k) && k !== '__proto__'),
-      fc.oneof(fc.string({ maxLength: 10 }), fc.constant({ nested: { deep: 1 } }), fc.integer()),
-      async (key, value) => {
-        const name = `lbl-${n++}`;
-        const res = await post('/api/v1/hosts', { name, labels: { [key]: value, ok: 'yes' } });
-        assert.equal(res.statusCode, 400, `key ${JSON.stringify(key)}`);
-        assert.equal(res.json().error.code, 'validation_failed');
-        assert.ok(res.json().error.issues.some((i: { code: string }) => i.code === 'bad_key'), JSON.stringify(res.json().error.issues));
-        const got = await c.app.inject({ url: `/api/v1/hosts/${name}`, headers: { authorization: c.bearer.viewer } });
-        assert.equal(got.statusCode, 404, 'nothing stored');
-      }), { numRuns: 40 });
-    assert.equal((await post('/api/v1/hosts', { name: 'lbl-ok', labels: { 'var.disk': 'sda', 'dhcp.ip': '10.0.0.5', 'a/b_c-d': 'x' } })).statusCode, 201);
-    const nested = await c.app.inject({ method: 'PATCH', url: '/api/v1/hosts/lbl-ok', headers: { authorization: c.bearer.operator }, payload: { labels: { rack: { row: 4 } } } });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ maxLength: 80 }).filter((k) => !keyPattern.test(k) && k !== '__proto__'),
+        fc.oneof(fc.string({ maxLength: 10 }), fc.constant({ nested: { deep: 1 } }), fc.integer()),
+        async (key, value) => {
+          const name = `lbl-${n++}`;
+          const res = await post('/api/v1/hosts', { name, labels: { [key]: value, ok: 'yes' } });
+          assert.equal(res.statusCode, 400, `key ${JSON.stringify(key)}`);
+          assert.equal(res.json().error.code, 'validation_failed');
+          assert.ok(
+            res.json().error.issues.some((i: { code: string }) => i.code === 'bad_key'),
+            JSON.stringify(res.json().error.issues),
+          );
+          const got = await c.app.inject({ url: `/api/v1/hosts/${name}`, headers: { authorization: c.bearer.viewer } });
+          assert.equal(got.statusCode, 404, 'nothing stored');
+        },
+      ),
+      { numRuns: 40 },
+    );
+    assert.equal(
+      (
+        await post('/api/v1/hosts', {
+          name: 'lbl-ok',
+          labels: { 'var.disk': 'sda', 'dhcp.ip': '10.0.0.5', 'a/b_c-d': 'x' },
+        })
+      ).statusCode,
+      201,
+    );
+    const nested = await c.app.inject({
+      method: 'PATCH',
+      url: '/api/v1/hosts/lbl-ok',
+      headers: { authorization: c.bearer.operator },
+      payload: { labels: { rack: { row: 4 } } },
+    });
     assert.equal(nested.statusCode, 400, 'a nested object is not a label value');
-    const badKey = await c.app.inject({ method: 'PATCH', url: '/api/v1/hosts/lbl-ok', headers: { authorization: c.bearer.operator }, payload: { labels: { 'two words': 'x' } } });
+    const badKey = await c.app.inject({
+      method: 'PATCH',
+      url: '/api/v1/hosts/lbl-ok',
+      headers: { authorization: c.bearer.operator },
+      payload: { labels: { 'two words': 'x' } },
+    });
     assert.equal(badKey.statusCode, 400);
     assert.equal(badKey.json().error.issues[0].path, 'body/labels/two words');
     const kept = await c.app.inject({ url: '/api/v1/hosts/lbl-ok', headers: { authorization: c.bearer.viewer } });
@@ -82,7 +112,12 @@ describe('bad input gets a clear error with a stable code', () => {
   });
 
   it('stale If-Match → 412 precondition_failed', async () => {
-    const res = await c.app.inject({ method: 'PATCH', url: '/api/v1/hosts/dup', headers: { authorization: c.bearer.operator, 'if-match': '"99"' }, payload: { tags: ['x'] } });
+    const res = await c.app.inject({
+      method: 'PATCH',
+      url: '/api/v1/hosts/dup',
+      headers: { authorization: c.bearer.operator, 'if-match': '"99"' },
+      payload: { tags: ['x'] },
+    });
     assert.equal(res.statusCode, 412);
     assert.equal(res.json().error.code, 'precondition_failed');
   });
@@ -100,13 +135,22 @@ describe('bad input gets a clear error with a stable code', () => {
     const big = await post('/api/v1/hosts', { name: 'big', labels: { a: 'x'.repeat(5000) } });
     assert.equal(big.statusCode, 413);
     assert.equal(big.json().error.code, 'payload_too_large');
-    const txt = await c.app.inject({ method: 'POST', url: '/api/v1/hosts', headers: { authorization: c.bearer.operator, 'content-type': 'application/xml' }, payload: '<host/>' });
+    const txt = await c.app.inject({
+      method: 'POST',
+      url: '/api/v1/hosts',
+      headers: { authorization: c.bearer.operator, 'content-type': 'application/xml' },
+      payload: '<host/>',
+    });
     assert.equal(txt.statusCode, 415);
     assert.equal(txt.json().error.code, 'unsupported_media_type');
   });
 
   it('edits keep the BMC password write-only and record who did it', async () => {
-    const res = await post('/api/v1/hosts', { name: 'b1', bmc: { driver: 'ipmi', address: '127.0.0.1', username: 'u', password: 'pa55-w0rd-x' }, reason: 'rack 4' });
+    const res = await post('/api/v1/hosts', {
+      name: 'b1',
+      bmc: { driver: 'ipmi', address: '127.0.0.1', username: 'u', password: 'pa55-w0rd-x' },
+      reason: 'rack 4',
+    });
     assert.equal(res.statusCode, 201);
     assert.ok(!res.body.includes('pa55-w0rd-x'));
     assert.equal(res.json().bmc.hasPassword, true);
@@ -130,7 +174,10 @@ describe('bad input gets a clear error with a stable code', () => {
   it('filters list by state, tag, MAC and name prefix', async () => {
     await post('/api/v1/hosts', { name: 'f-1', tags: ['gpu'], nics: [{ mac: '52:54:00:00:0f:01' }] });
     await post('/api/v1/hosts', { name: 'f-2', state: 'ready' });
-    const get = async (qs: string) => (await c.app.inject({ url: `/api/v1/hosts?${qs}`, headers: { authorization: c.bearer.viewer } })).json().items.map((h: { name: string }) => h.name);
+    const get = async (qs: string) =>
+      (await c.app.inject({ url: `/api/v1/hosts?${qs}`, headers: { authorization: c.bearer.viewer } }))
+        .json()
+        .items.map((h: { name: string }) => h.name);
     assert.deepEqual(await get('tag=gpu'), ['f-1']);
     assert.deepEqual(await get('state=ready'), ['f-2']);
     assert.deepEqual(await get('mac=52-54-00-00-0F-01'), ['f-1']);

@@ -13,18 +13,27 @@ function rawRequest(port: number, text: string): Promise<string> {
     const s = connect(port, '127.0.0.1', () => s.write(text));
     let got = '';
     const timer = setTimeout(() => s.destroy(), 5000);
-    s.on('data', (d) => { got += d.toString(); });
+    s.on('data', (d) => {
+      got += d.toString();
+    });
     s.on('error', () => undefined); // a reset after the answer is expected; what was read is checked below
-    s.on('close', () => { clearTimeout(timer); resolve(got); });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
   });
 }
 
 function parse(answer: string): { status: number; headers: string; body: unknown } {
   const [head, ...rest] = answer.split('\r\n\r\n');
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head ?? '')?.[1]), headers: head ?? '', body: JSON.parse(rest.join('\r\n\r\n')) };
+  return {
+    status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head ?? '')?.[1]),
+    headers: head ?? '',
+    body: JSON.parse(rest.join('\r\n\r\n')),
+  };
 }
 
-describe('every HTTP error answers Kiln\'s body, on a real server', () => {
+describe("every HTTP error answers Kiln's body, on a real server", () => {
   let c: TestController;
   let port = 0;
   before(async () => {
@@ -37,18 +46,83 @@ describe('every HTTP error answers Kiln\'s body, on a real server', () => {
   const req = (line: string, headers: string[] = [], body = '') =>
     `${line}\r\nHost: kiln\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n${body}`;
   const cases: Array<{ name: string; text: () => string; status: number; code: string }> = [
-    { name: 'path segment over 500 characters → 414', text: () => req(`GET /api/v1/hosts/${'a'.repeat(501)} HTTP/1.1`), status: 414, code: 'uri_too_long' },
-    { name: 'URL over the 16 KiB header limit → 431', text: () => req(`GET /api/v1/hosts/${'a'.repeat(20_000)} HTTP/1.1`), status: 431, code: 'headers_too_large' },
-    { name: 'one header over 16 KiB → 431', text: () => req('GET /api/v1/hosts HTTP/1.1', [`X-Big: ${'b'.repeat(20_000)}`]), status: 431, code: 'headers_too_large' },
-    { name: 'broken percent-encoding in an API path → 400 bad_url', text: () => req('GET /api/v1/hosts/%E0%A4%A HTTP/1.1'), status: 400, code: 'bad_url' },
-    { name: 'broken percent-encoding in a boot path → 400 bad_url', text: () => req('GET /boot/profiles/%E0%A4%A HTTP/1.1'), status: 400, code: 'bad_url' },
-    { name: 'unknown method token → 400 bad_request', text: () => req('FOO /api/v1/hosts HTTP/1.1'), status: 400, code: 'bad_request' },
+    {
+      name: 'path segment over 500 characters → 414',
+      text: () => req(`GET /api/v1/hosts/${'a'.repeat(501)} HTTP/1.1`),
+      status: 414,
+      code: 'uri_too_long',
+    },
+    {
+      name: 'URL over the 16 KiB header limit → 431',
+      text: () => req(`GET /api/v1/hosts/${'a'.repeat(20_000)} HTTP/1.1`),
+      status: 431,
+      code: 'headers_too_large',
+    },
+    {
+      name: 'one header over 16 KiB → 431',
+      text: () => req('GET /api/v1/hosts HTTP/1.1', [`X-Big: ${'b'.repeat(20_000)}`]),
+      status: 431,
+      code: 'headers_too_large',
+    },
+    {
+      name: 'broken percent-encoding in an API path → 400 bad_url',
+      text: () => req('GET /api/v1/hosts/%E0%A4%A HTTP/1.1'),
+      status: 400,
+      code: 'bad_url',
+    },
+    {
+      name: 'broken percent-encoding in a boot path → 400 bad_url',
+      text: () => req('GET /boot/profiles/%E0%A4%A HTTP/1.1'),
+      status: 400,
+      code: 'bad_url',
+    },
+    {
+      name: 'unknown method token → 400 bad_request',
+      text: () => req('FOO /api/v1/hosts HTTP/1.1'),
+      status: 400,
+      code: 'bad_request',
+    },
     { name: 'not HTTP at all → 400 bad_request', text: () => 'garbage\r\n\r\n', status: 400, code: 'bad_request' },
-    { name: 'unknown path → 404 route_not_found', text: () => req('GET /api/v1/nowhere HTTP/1.1'), status: 404, code: 'route_not_found' },
-    { name: 'known path, wrong method → 405 with Allow', text: () => req('DELETE /api/v1/health HTTP/1.1'), status: 405, code: 'method_not_allowed' },
-    { name: 'known path with a parameter, wrong method → 405', text: () => req('POST /api/v1/hosts/h1 HTTP/1.1'), status: 405, code: 'method_not_allowed' },
-    { name: 'XML body → 415', text: () => req('POST /api/v1/hosts HTTP/1.1', [`Authorization: ${c.bearer.operator}`, 'Content-Type: application/xml', 'Content-Length: 7'], '<host/>'), status: 415, code: 'unsupported_media_type' },
-    { name: 'body over body-limit → 413', text: () => req('POST /api/v1/hosts HTTP/1.1', [`Authorization: ${c.bearer.operator}`, 'Content-Type: application/json', 'Content-Length: 5000'], `"${'x'.repeat(4998)}"`), status: 413, code: 'payload_too_large' },
+    {
+      name: 'unknown path → 404 route_not_found',
+      text: () => req('GET /api/v1/nowhere HTTP/1.1'),
+      status: 404,
+      code: 'route_not_found',
+    },
+    {
+      name: 'known path, wrong method → 405 with Allow',
+      text: () => req('DELETE /api/v1/health HTTP/1.1'),
+      status: 405,
+      code: 'method_not_allowed',
+    },
+    {
+      name: 'known path with a parameter, wrong method → 405',
+      text: () => req('POST /api/v1/hosts/h1 HTTP/1.1'),
+      status: 405,
+      code: 'method_not_allowed',
+    },
+    {
+      name: 'XML body → 415',
+      text: () =>
+        req(
+          'POST /api/v1/hosts HTTP/1.1',
+          [`Authorization: ${c.bearer.operator}`, 'Content-Type: application/xml', 'Content-Length: 7'],
+          '<host/>',
+        ),
+      status: 415,
+      code: 'unsupported_media_type',
+    },
+    {
+      name: 'body over body-limit → 413',
+      text: () =>
+        req(
+          'POST /api/v1/hosts HTTP/1.1',
+          [`Authorization: ${c.bearer.operator}`, 'Content-Type: application/json', 'Content-Length: 5000'],
+          `"${'x'.repeat(4998)}"`,
+        ),
+      status: 413,
+      code: 'payload_too_large',
+    },
   ];
   for (const k of cases) {
     it(k.name, async () => {
@@ -65,8 +139,12 @@ describe('every HTTP error answers Kiln\'s body, on a real server', () => {
   }
 
   it('a host name of 253 characters still reaches its route (no 414)', async () => {
-    const name = Array.from({ length: 4 }, () => 'a'.repeat(62)).join('.').slice(0, 253);
-    const answer = parse(await rawRequest(port, req(`GET /api/v1/hosts/${name} HTTP/1.1`, [`Authorization: ${c.bearer.viewer}`])));
+    const name = Array.from({ length: 4 }, () => 'a'.repeat(62))
+      .join('.')
+      .slice(0, 253);
+    const answer = parse(
+      await rawRequest(port, req(`GET /api/v1/hosts/${name} HTTP/1.1`, [`Authorization: ${c.bearer.viewer}`])),
+    );
     assert.equal(answer.status, 404);
     assert.equal((answer.body as { error: { code: string } }).error.code, 'not_found');
   });

@@ -15,10 +15,13 @@ export function depthExceededAt(text: string, limit: number): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) { if (++depth > limit) return i; } // [ {
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return i;
+    } // [ {
     else if (c === 0x5d || c === 0x7d) depth--; // ] }
   }
   return -1;
@@ -38,7 +41,14 @@ export function installJsonBodyParser(app: FastifyInstance, maxDepth = MAX_BODY_
     const text = body as string;
     const at = depthExceededAt(text, maxDepth);
     if (at >= 0) {
-      done(new KilnError('bad_request', `the JSON body is nested deeper than ${maxDepth} levels (at byte ${at}); no Kiln request needs more`, { issues: [{ path: 'body', code: 'too_deep', message: `nested deeper than ${maxDepth} levels` }] }), undefined);
+      done(
+        new KilnError(
+          'bad_request',
+          `the JSON body is nested deeper than ${maxDepth} levels (at byte ${at}); no Kiln request needs more`,
+          { issues: [{ path: 'body', code: 'too_deep', message: `nested deeper than ${maxDepth} levels` }] },
+        ),
+        undefined,
+      );
       return;
     }
     parse(req, text, done);

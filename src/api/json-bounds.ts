@@ -44,7 +44,11 @@ export function boundsProblem(value: unknown, b: JsonBounds): { path: string; me
       if (keys.length > b.maxKeys) return { path, message: `object with ${keys.length} keys; at most ${b.maxKeys}` };
       for (const k of keys) {
         if (k.length > b.maxString) return { path, message: `key of ${k.length} characters; at most ${b.maxString}` };
-        stack.push({ v: (v as Record<string, unknown>)[k], path: `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth: depth + 1 });
+        stack.push({
+          v: (v as Record<string, unknown>)[k],
+          path: `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+          depth: depth + 1,
+        });
       }
     }
   }
@@ -60,7 +64,9 @@ export function installBoundsKeyword(ajv: Ajv): void {
     validate: function check(schema: JsonBounds, data: unknown): boolean {
       const p = boundsProblem(data, schema);
       if (!p) return true;
-      (check as unknown as { errors: unknown[] }).errors = [{ keyword: 'too_large', message: `${p.path || '(the value)'}: ${p.message}`, params: { path: p.path } }];
+      (check as unknown as { errors: unknown[] }).errors = [
+        { keyword: 'too_large', message: `${p.path || '(the value)'}: ${p.message}`, params: { path: p.path } },
+      ];
       return false;
     },
   });

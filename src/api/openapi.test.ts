@@ -14,11 +14,25 @@ test('every registered route is in the OpenAPI document, with the security its a
   try {
     const res = await c.app.inject({ url: '/api/v1/openapi.json', headers: { authorization: c.bearer.viewer } });
     assert.equal(res.statusCode, 200);
-    const doc = res.json() as { security: unknown; paths: Record<string, Record<string, { security?: unknown; parameters?: Array<{ in: string; name: string }> }>> };
+    const doc = res.json() as {
+      security: unknown;
+      paths: Record<string, Record<string, { security?: unknown; parameters?: Array<{ in: string; name: string }> }>>;
+    };
     assert.deepEqual(doc.security, [{ bearer: [] }]);
     const routes = c.app.kilnRoutes;
-    for (const must of ['/api/v1/health', '/ipxe/*', '/images/*', '/boot/profiles/:profile/*', '/boot/kiln/:arch/:file', '/boot.ipxe', '/api/v1/node/discover']) {
-      assert.ok(routes.some((r) => r.url === must), `route ${must} is registered in this test`);
+    for (const must of [
+      '/api/v1/health',
+      '/ipxe/*',
+      '/images/*',
+      '/boot/profiles/:profile/*',
+      '/boot/kiln/:arch/:file',
+      '/boot.ipxe',
+      '/api/v1/node/discover',
+    ]) {
+      assert.ok(
+        routes.some((r) => r.url === must),
+        `route ${must} is registered in this test`,
+      );
     }
     for (const r of routes) {
       const path = openapiPath(r.url);
@@ -27,7 +41,10 @@ test('every registered route is in the OpenAPI document, with the security its a
       const want = r.access === 'public' ? [] : r.access === 'node' ? [{ nodeCredential: [] }] : [{ bearer: [] }];
       assert.deepEqual(op.security, want, `${r.method} ${r.url} (access ${r.access})`);
       for (const [, name] of path.matchAll(/\{(\w+)\}/g)) {
-        assert.ok(op.parameters?.some((p) => p.in === 'path' && p.name === name), `${r.method} ${path} declares its path parameter ${name}`);
+        assert.ok(
+          op.parameters?.some((p) => p.in === 'path' && p.name === name),
+          `${r.method} ${path} declares its path parameter ${name}`,
+        );
       }
     }
   } finally {

@@ -7,9 +7,13 @@ import { sendError } from './error-reply.js';
 
 test('rate_limited answers Retry-After with details.retryAfter when the error computed one, else 60', async () => {
   const app = Fastify({ logger: false });
-  app.get('/computed', (req, reply) => sendError(req, reply, new KilnError('rate_limited', 'retry in 17 s', { details: { retryAfter: 17 } })));
+  app.get('/computed', (req, reply) =>
+    sendError(req, reply, new KilnError('rate_limited', 'retry in 17 s', { details: { retryAfter: 17 } })),
+  );
   app.get('/plain', (req, reply) => sendError(req, reply, new KilnError('rate_limited', 'slow down')));
-  app.get('/bogus', (req, reply) => sendError(req, reply, new KilnError('rate_limited', 'slow down', { details: { retryAfter: -3 } })));
+  app.get('/bogus', (req, reply) =>
+    sendError(req, reply, new KilnError('rate_limited', 'slow down', { details: { retryAfter: -3 } })),
+  );
   const computed = await app.inject({ url: '/computed' });
   assert.equal(computed.statusCode, 429);
   assert.equal(computed.headers['retry-after'], '17');

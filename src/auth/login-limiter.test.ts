@@ -6,8 +6,10 @@ describe('login limiter', () => {
   it('blocks a source after maxFailures in the window and frees it as failures age out', () => {
     let t = 1_000_000;
     const l = createLoginLimiter({ now: () => t, limit: { maxFailures: 3, windowMs: 60_000 } });
-    l.fail('a'); t += 10_000;
-    l.fail('a'); t += 10_000;
+    l.fail('a');
+    t += 10_000;
+    l.fail('a');
+    t += 10_000;
     assert.equal(l.retryAfter('a'), 0, 'two failures: may still try');
     l.fail('a');
     // Oldest failure at 1_000_000 leaves the window at 1_060_000; now is 1_020_000.
@@ -22,7 +24,8 @@ describe('login limiter', () => {
 
   it('counts each source separately', () => {
     const l = createLoginLimiter({ now: () => 0, limit: { maxFailures: 2 } });
-    l.fail('a'); l.fail('a');
+    l.fail('a');
+    l.fail('a');
     assert.equal(l.retryAfter('a'), 60);
     assert.equal(l.retryAfter('b'), 0);
   });
@@ -30,9 +33,12 @@ describe('login limiter', () => {
   it('forgets the least recently failing source beyond maxSources', () => {
     let t = 0;
     const l = createLoginLimiter({ now: () => t, limit: { maxFailures: 1, maxSources: 2 } });
-    l.fail('a'); t++;
-    l.fail('b'); t++;
-    l.fail('a'); t++;
+    l.fail('a');
+    t++;
+    l.fail('b');
+    t++;
+    l.fail('a');
+    t++;
     l.fail('c');
     assert.equal(l.retryAfter('b'), 0, 'b was the least recent and is forgotten');
     assert.ok(l.retryAfter('a') > 0);

@@ -21,11 +21,28 @@ export interface TokenRecord {
   lastUsedAt: string | null;
 }
 
-interface TokenRow { id: string; name: string; role: Role; hash: string; created_at: string; created_by: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null; user_id?: string | null }
+interface TokenRow {
+  id: string;
+  name: string;
+  role: Role;
+  hash: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  user_id?: string | null;
+}
 
 const toRecord = (r: TokenRow): TokenRecord => ({
-  id: r.id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by,
-  expiresAt: r.expires_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at,
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  createdAt: r.created_at,
+  createdBy: r.created_by,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
+  lastUsedAt: r.last_used_at,
 });
 
 /** API tokens: created (shown once), listed, revoked, and checked on every request. */
@@ -35,16 +52,45 @@ export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: 
   const now = () => (deps.now ?? (() => new Date()))();
 
   /** Creates a token; with `userId` it is a login session of that user (role read from the user at each request), recorded as `user.login`. */
-  async function create(input: { name: string; role: Role; expiresAt?: string | null; userId?: string }, actor: string): Promise<{ token: string; record: TokenRecord }> {
+  async function create(
+    input: { name: string; role: Role; expiresAt?: string | null; userId?: string },
+    actor: string,
+  ): Promise<{ token: string; record: TokenRecord }> {
     const { secret: token, hash } = createApiToken();
     const at = now().toISOString();
-    const row: TokenRow = { id: randomUUID(), name: input.name, role: input.role, hash, created_at: at, created_by: actor, expires_at: input.expiresAt ?? null, revoked_at: null, last_used_at: null };
+    const row: TokenRow = {
+      id: randomUUID(),
+      name: input.name,
+      role: input.role,
+      hash,
+      created_at: at,
+      created_by: actor,
+      expires_at: input.expiresAt ?? null,
+      revoked_at: null,
+      last_used_at: null,
+    };
     if (input.userId) row.user_id = input.userId;
     await db.transaction().execute(async (trx) => {
       await trx.insertInto('api_tokens').values(row).execute();
-      await appendEvent(trx, input.userId
-        ? { actor, kind: 'user.login', subject: input.name, message: `${actor} logged in; the session expires at ${input.expiresAt ?? 'never'}`, after: toRecord(row) }
-        : { actor, kind: 'token.created', subject: input.name, message: `API token ${input.name} (${input.role}) created`, after: toRecord(row) }, at);
+      await appendEvent(
+        trx,
+        input.userId
+          ? {
+              actor,
+              kind: 'user.login',
+              subject: input.name,
+              message: `${actor} logged in; the session expires at ${input.expiresAt ?? 'never'}`,
+              after: toRecord(row),
+            }
+          : {
+              actor,
+              kind: 'token.created',
+              subject: input.name,
+              message: `API token ${input.name} (${input.role}) created`,
+              after: toRecord(row),
+            },
+        at,
+      );
     });
     return { token, record: toRecord(row) };
   }
@@ -52,41 +98,76 @@ export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: 
   return {
     create,
     async list(): Promise<TokenRecord[]> {
-      return ((await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()) as TokenRow[]).map(toRecord);
+      return ((await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()) as TokenRow[]).map(
+        toRecord,
+      );
     },
     async revoke(id: string, actor: string): Promise<TokenRecord> {
       return db.transaction().execute(async (trx) => {
-        const row = await trx.selectFrom('api_tokens').selectAll().where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)])).executeTakeFirst() as TokenRow | undefined;
+        const row = (await trx
+          .selectFrom('api_tokens')
+          .selectAll()
+          .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)]))
+          .executeTakeFirst()) as TokenRow | undefined;
         if (!row) throw new KilnError('not_found', `no API token with id or name "${id}"`);
         const at = now().toISOString();
         await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
-        await appendEvent(trx, { actor, kind: 'token.revoked', subject: row.name, message: `API token ${row.name} revoked` }, at);
+        await appendEvent(
+          trx,
+          { actor, kind: 'token.revoked', subject: row.name, message: `API token ${row.name} revoked` },
+          at,
+        );
         return toRecord({ ...row, revoked_at: at });
       });
     },
     /** Resolves a bearer token to its principal, or throws `unauthenticated` (unknown, revoked or expired). */
     async authenticate(token: string): Promise<Principal> {
-      const row = await db.selectFrom('api_tokens').selectAll().where('hash', '=', hashSecret(token)).executeTakeFirst() as TokenRow | undefined;
+      const row = (await db
+        .selectFrom('api_tokens')
+        .selectAll()
+        .where('hash', '=', hashSecret(token))
+        .executeTakeFirst()) as TokenRow | undefined;
       const at = now();
-      if (!row) throw new KilnError('unauthenticated', 'the bearer token is not known; create one with `kiln token create` or check KILN_TOKEN');
-      if (row.revoked_at) throw new KilnError('unauthenticated', `the bearer token ${row.name} was revoked at ${row.revoked_at}; ask an admin for a new one`);
+      if (!row)
+        throw new KilnError(
+          'unauthenticated',
+          'the bearer token is not known; create one with `kiln token create` or check KILN_TOKEN',
+        );
+      if (row.revoked_at)
+        throw new KilnError(
+          'unauthenticated',
+          `the bearer token ${row.name} was revoked at ${row.revoked_at}; ask an admin for a new one`,
+        );
       if (row.expires_at && row.expires_at <= at.toISOString()) {
-        throw new KilnError('unauthenticated', row.user_id
-          ? `the login session ${row.name} expired at ${row.expires_at}; log in again (\`kiln login\`)`
-          : `the bearer token ${row.name} expired at ${row.expires_at}; ask an admin for a new one`);
+        throw new KilnError(
+          'unauthenticated',
+          row.user_id
+            ? `the login session ${row.name} expired at ${row.expires_at}; log in again (\`kiln login\`)`
+            : `the bearer token ${row.name} expired at ${row.expires_at}; ask an admin for a new one`,
+        );
       }
       // A login token (user_id set) carries the user's current role, read at every request.
       let user: { id: string; name: string; role: Role; disabled_at: string | null } | undefined;
       if (row.user_id) {
-        user = await db.selectFrom('users').select(['id', 'name', 'role', 'disabled_at']).where('id', '=', row.user_id).executeTakeFirst();
+        user = await db
+          .selectFrom('users')
+          .select(['id', 'name', 'role', 'disabled_at'])
+          .where('id', '=', row.user_id)
+          .executeTakeFirst();
         if (!user) throw new KilnError('unauthenticated', `the user of login session ${row.name} was deleted`);
-        if (user.disabled_at) throw new KilnError('unauthenticated', `the user ${user.name} was disabled at ${user.disabled_at}; ask an admin to enable it`);
+        if (user.disabled_at)
+          throw new KilnError(
+            'unauthenticated',
+            `the user ${user.name} was disabled at ${user.disabled_at}; ask an admin to enable it`,
+          );
       }
       // last_used_at is advisory: update at most once a minute to keep reads cheap.
       if (!row.last_used_at || at.getTime() - Date.parse(row.last_used_at) > 60_000) {
         await db.updateTable('api_tokens').set({ last_used_at: at.toISOString() }).where('id', '=', row.id).execute();
       }
-      return user ? { kind: 'user', id: user.id, name: user.name, role: user.role } : { kind: 'token', id: row.id, name: row.name, role: row.role };
+      return user
+        ? { kind: 'user', id: user.id, name: user.name, role: user.role }
+        : { kind: 'token', id: row.id, name: row.name, role: row.role };
     },
     /**
      * On first start with no token at all, creates an admin token, writes it to

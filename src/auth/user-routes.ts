@@ -6,7 +6,11 @@ import { actorOf, roles, type Role } from './role.js';
 import { minPasswordLength, type UserChange, type UserService } from './user-service.js';
 
 const UserReply = Type.Object({
-  id: Type.String(), name: Type.String(), role: Type.String(), createdAt: Type.String(), createdBy: Type.String(),
+  id: Type.String(),
+  name: Type.String(),
+  role: Type.String(),
+  createdAt: Type.String(),
+  createdBy: Type.String(),
   disabledAt: Type.Union([Type.String(), Type.Null()]),
 });
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.@-]+$' });
@@ -17,7 +21,9 @@ function refuseWhileLimited(limiter: LoginLimiter, source: string, reply: Fastif
   const wait = limiter.retryAfter(source);
   if (wait > 0) {
     reply.header('retry-after', String(wait));
-    throw new KilnError('rate_limited', `too many failed logins from ${source}; try again in ${wait} s`, { details: { retryAfterSeconds: wait } });
+    throw new KilnError('rate_limited', `too many failed logins from ${source}; try again in ${wait} s`, {
+      details: { retryAfterSeconds: wait },
+    });
   }
 }
 
@@ -26,76 +32,126 @@ function refuseWhileLimited(limiter: LoginLimiter, source: string, reply: Fastif
  * password) and /api/v1/login (public, rate-limited per source address).
  * Passwords travel only in request bodies and are never echoed or logged.
  */
-export const userRoutes: FastifyPluginAsync<{ users: UserService; limiter?: LoginLimiter }> = async (app, { users, limiter: given }) => {
+export const userRoutes: FastifyPluginAsync<{ users: UserService; limiter?: LoginLimiter }> = async (
+  app,
+  { users, limiter: given },
+) => {
   const limiter = given ?? createLoginLimiter();
 
-  app.post('/users', {
-    config: { access: 'admin' },
-    schema: {
-      tags: ['users'], summary: 'Create an API user with a password (at least 12 characters)',
-      body: Type.Object({ name: Name, role: RoleSchema, password: Password }, { additionalProperties: false }),
-      response: { 201: UserReply },
+  app.post(
+    '/users',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'Create an API user with a password (at least 12 characters)',
+        body: Type.Object({ name: Name, role: RoleSchema, password: Password }, { additionalProperties: false }),
+        response: { 201: UserReply },
+      },
     },
-  }, async (req, reply) => {
-    const b = req.body as { name: string; role: Role; password: string };
-    reply.status(201);
-    return users.create(b, actorOf(req.principal));
-  });
+    async (req, reply) => {
+      const b = req.body as { name: string; role: Role; password: string };
+      reply.status(201);
+      return users.create(b, actorOf(req.principal));
+    },
+  );
 
-  app.get('/users', {
-    config: { access: 'admin' },
-    schema: { tags: ['users'], summary: 'List API users (never their passwords)', response: { 200: Type.Object({ items: Type.Array(UserReply) }) } },
-  }, async () => ({ items: await users.list() }));
+  app.get(
+    '/users',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'List API users (never their passwords)',
+        response: { 200: Type.Object({ items: Type.Array(UserReply) }) },
+      },
+    },
+    async () => ({ items: await users.list() }),
+  );
 
   // Access is checked in the service: an admin may change anything, and any
   // signed-in user may change their own password (with the old one).
-  app.patch('/users/:name', {
-    config: { access: 'viewer' },
-    schema: {
-      tags: ['users'], summary: 'Change a user: role and disabled (admin), or password (the user with oldPassword, or an admin)',
-      params: Type.Object({ name: Type.String() }),
-      body: Type.Object({
-        role: Type.Optional(RoleSchema), disabled: Type.Optional(Type.Boolean()),
-        password: Type.Optional(Password), oldPassword: Type.Optional(Type.String({ maxLength: 1024 })),
-      }, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: UserReply },
+  app.patch(
+    '/users/:name',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['users'],
+        summary: 'Change a user: role and disabled (admin), or password (the user with oldPassword, or an admin)',
+        params: Type.Object({ name: Type.String() }),
+        body: Type.Object(
+          {
+            role: Type.Optional(RoleSchema),
+            disabled: Type.Optional(Type.Boolean()),
+            password: Type.Optional(Password),
+            oldPassword: Type.Optional(Type.String({ maxLength: 1024 })),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: UserReply },
+      },
     },
-  }, async (req, reply) => {
-    const b = req.body as UserChange;
-    const name = (req.params as { name: string }).name;
-    if (b.password !== undefined) refuseWhileLimited(limiter, req.ip, reply);
-    try {
-      return await users.update(name, b, req.principal!, actorOf(req.principal));
-    } catch (err) {
-      // A wrong old password counts like a failed login, so a stolen session cannot guess it quickly.
-      if (b.password !== undefined && hasCode(err, 'forbidden')) limiter.fail(req.ip);
-      throw err;
-    }
-  });
-
-  app.delete('/users/:name', {
-    config: { access: 'admin' },
-    schema: { tags: ['users'], summary: 'Delete a user and revoke their login sessions', params: Type.Object({ name: Type.String() }), response: { 200: UserReply } },
-  }, async (req) => users.delete((req.params as { name: string }).name, actorOf(req.principal)));
-
-  app.post('/login', {
-    config: { access: 'public' },
-    schema: {
-      tags: ['users'], summary: 'Log in with a user name and password; returns a session token expiring after expiresInHours',
-      security: [],
-      body: Type.Object({
-        name: Name, password: Type.String({ minLength: 1, maxLength: 1024 }),
-        expiresInHours: Type.Optional(Type.Integer({ minimum: 1, maximum: users.loginConfig.maxHours, default: users.loginConfig.defaultHours })),
-      }, { additionalProperties: false }),
-      response: { 200: Type.Object({ token: Type.String(), expiresAt: Type.String(), user: UserReply }) },
+    async (req, reply) => {
+      const b = req.body as UserChange;
+      const name = (req.params as { name: string }).name;
+      if (b.password !== undefined) refuseWhileLimited(limiter, req.ip, reply);
+      try {
+        return await users.update(name, b, req.principal!, actorOf(req.principal));
+      } catch (err) {
+        // A wrong old password counts like a failed login, so a stolen session cannot guess it quickly.
+        if (b.password !== undefined && hasCode(err, 'forbidden')) limiter.fail(req.ip);
+        throw err;
+      }
     },
-  }, async (req, reply) => {
-    refuseWhileLimited(limiter, req.ip, reply);
-    try {
-      return await users.login(req.body as { name: string; password: string; expiresInHours?: number }, req.ip);
-    } catch (err) {
-      if (hasCode(err, 'unauthenticated')) limiter.fail(req.ip);
-      throw err;
-    }
-  });
+  );
+
+  app.delete(
+    '/users/:name',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'Delete a user and revoke their login sessions',
+        params: Type.Object({ name: Type.String() }),
+        response: { 200: UserReply },
+      },
+    },
+    async (req) => users.delete((req.params as { name: string }).name, actorOf(req.principal)),
+  );
+
+  app.post(
+    '/login',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['users'],
+        summary: 'Log in with a user name and password; returns a session token expiring after expiresInHours',
+        security: [],
+        body: Type.Object(
+          {
+            name: Name,
+            password: Type.String({ minLength: 1, maxLength: 1024 }),
+            expiresInHours: Type.Optional(
+              Type.Integer({
+                minimum: 1,
+                maximum: users.loginConfig.maxHours,
+                default: users.loginConfig.defaultHours,
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ token: Type.String(), expiresAt: Type.String(), user: UserReply }) },
+      },
+    },
+    async (req, reply) => {
+      refuseWhileLimited(limiter, req.ip, reply);
+      try {
+        return await users.login(req.body as { name: string; password: string; expiresInHours?: number }, req.ip);
+      } catch (err) {
+        if (hasCode(err, 'unauthenticated')) limiter.fail(req.ip);
+        throw err;
+      }
+    },
+  );
 };

@@ -39,10 +39,23 @@ export const defaultLoginConfig: LoginConfig = { defaultHours: 12, maxHours: 168
 // spelled out: 2 = Argon2id.
 const argonDefaults: ArgonOptions = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
-interface UserRow { id: string; name: string; role: Role; password_hash: string; created_at: string; created_by: string; disabled_at: string | null }
+interface UserRow {
+  id: string;
+  name: string;
+  role: Role;
+  password_hash: string;
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+}
 
 const toRecord = (r: UserRow): UserRecord => ({
-  id: r.id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by, disabledAt: r.disabled_at,
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  createdAt: r.created_at,
+  createdBy: r.created_by,
+  disabledAt: r.disabled_at,
 });
 
 const wrongCredentials = () => new KilnError('unauthenticated', 'wrong user name or password');
@@ -60,7 +73,14 @@ export interface UserChange {
  * deleted, and logged in. A login issues a short-lived API token tied to the
  * user (see `TokenService.authenticate`), so every other route is unchanged.
  */
-export function createUserService(deps: { db: Kysely<any>; tokens: TokenService; log?: Logger; now?: () => Date; login?: Partial<LoginConfig>; argon?: ArgonOptions }) {
+export function createUserService(deps: {
+  db: Kysely<any>;
+  tokens: TokenService;
+  log?: Logger;
+  now?: () => Date;
+  login?: Partial<LoginConfig>;
+  argon?: ArgonOptions;
+}) {
   const { db, tokens } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))();
@@ -75,19 +95,28 @@ export function createUserService(deps: { db: Kysely<any>; tokens: TokenService;
 
   function checkPassword(p: string): void {
     if (p.length < minPasswordLength) {
-      throw new KilnError('validation_failed', `the password must have at least ${minPasswordLength} characters`,
-        { issues: [{ path: 'body/password', code: 'minLength', message: `must have at least ${minPasswordLength} characters` }] });
+      throw new KilnError('validation_failed', `the password must have at least ${minPasswordLength} characters`, {
+        issues: [
+          { path: 'body/password', code: 'minLength', message: `must have at least ${minPasswordLength} characters` },
+        ],
+      });
     }
   }
 
   async function getRow(name: string, q: Kysely<any> = db): Promise<UserRow> {
-    const row = await q.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst() as UserRow | undefined;
+    const row = (await q.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst()) as
+      UserRow | undefined;
     if (!row) throw new KilnError('not_found', `no user named "${name}"; see \`kiln user list\``);
     return row;
   }
 
   async function revokeSessions(q: Kysely<any>, userId: string, at: string): Promise<number> {
-    const res = await q.updateTable('api_tokens').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+    const res = await q
+      .updateTable('api_tokens')
+      .set({ revoked_at: at })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     return Number(res.numUpdatedRows);
   }
 
@@ -99,11 +128,29 @@ export function createUserService(deps: { db: Kysely<any>; tokens: TokenService;
     async create(input: { name: string; role: Role; password: string }, actor: string): Promise<UserRecord> {
       checkPassword(input.password);
       const at = now().toISOString();
-      const row: UserRow = { id: randomUUID(), name: input.name, role: input.role, password_hash: await hashPassword(input.password), created_at: at, created_by: actor, disabled_at: null };
+      const row: UserRow = {
+        id: randomUUID(),
+        name: input.name,
+        role: input.role,
+        password_hash: await hashPassword(input.password),
+        created_at: at,
+        created_by: actor,
+        disabled_at: null,
+      };
       try {
         await db.transaction().execute(async (trx) => {
           await trx.insertInto('users').values(row).execute();
-          await appendEvent(trx, { actor, kind: 'user.created', subject: row.name, message: `user ${row.name} (${row.role}) created`, after: toRecord(row) }, at);
+          await appendEvent(
+            trx,
+            {
+              actor,
+              kind: 'user.created',
+              subject: row.name,
+              message: `user ${row.name} (${row.role}) created`,
+              after: toRecord(row),
+            },
+            at,
+          );
         });
       } catch (err) {
         if (isUniqueViolation(err)) throw new KilnError('conflict', `a user named "${input.name}" already exists`);
@@ -132,16 +179,21 @@ export function createUserService(deps: { db: Kysely<any>; tokens: TokenService;
         throw new KilnError('forbidden', 'changing the role or disabled state of a user needs the admin role');
       }
       if (change.password === undefined && change.oldPassword !== undefined) {
-        throw new KilnError('validation_failed', 'oldPassword is only used together with password', { issues: [{ path: 'body/oldPassword', code: 'unexpected', message: 'send password too, or drop oldPassword' }] });
+        throw new KilnError('validation_failed', 'oldPassword is only used together with password', {
+          issues: [{ path: 'body/oldPassword', code: 'unexpected', message: 'send password too, or drop oldPassword' }],
+        });
       }
       if (change.password !== undefined) {
         checkPassword(change.password);
-        if (!self && !admin) throw new KilnError('forbidden', `only ${name} themself or an admin can change this password`);
+        if (!self && !admin)
+          throw new KilnError('forbidden', `only ${name} themself or an admin can change this password`);
       }
       const current = await getRow(name);
       if (change.password !== undefined && self) {
-        if (change.oldPassword === undefined) throw new KilnError('forbidden', 'to change your own password, send your current one as oldPassword');
-        if (!(await verify(current.password_hash, change.oldPassword))) throw new KilnError('forbidden', 'the old password is wrong');
+        if (change.oldPassword === undefined)
+          throw new KilnError('forbidden', 'to change your own password, send your current one as oldPassword');
+        if (!(await verify(current.password_hash, change.oldPassword)))
+          throw new KilnError('forbidden', 'the old password is wrong');
       }
       const newHash = change.password !== undefined ? await hashPassword(change.password) : undefined;
       const at = now().toISOString();
@@ -157,16 +209,29 @@ export function createUserService(deps: { db: Kysely<any>; tokens: TokenService;
         if (change.disabled === true || newHash !== undefined) {
           revoked = await revokeSessions(trx, row.id, at);
         }
-        const what = [
-          change.role !== undefined && change.role !== row.role ? `role ${row.role} → ${change.role}` : null,
-          change.disabled !== undefined ? (change.disabled ? 'disabled' : 'enabled') : null,
-          newHash !== undefined ? (self ? 'password changed' : 'password reset') : null,
-        ].filter(Boolean).join(', ') || 'no change';
-        await appendEvent(trx, {
-          actor, kind: newHash !== undefined && change.role === undefined && change.disabled === undefined ? 'user.password_changed' : 'user.updated',
-          subject: row.name, message: `user ${row.name}: ${what}${revoked ? `; ${revoked} login session(s) revoked` : ''}`,
-          before: toRecord(row), after: toRecord(next),
-        }, at);
+        const what =
+          [
+            change.role !== undefined && change.role !== row.role ? `role ${row.role} → ${change.role}` : null,
+            change.disabled !== undefined ? (change.disabled ? 'disabled' : 'enabled') : null,
+            newHash !== undefined ? (self ? 'password changed' : 'password reset') : null,
+          ]
+            .filter(Boolean)
+            .join(', ') || 'no change';
+        await appendEvent(
+          trx,
+          {
+            actor,
+            kind:
+              newHash !== undefined && change.role === undefined && change.disabled === undefined
+                ? 'user.password_changed'
+                : 'user.updated',
+            subject: row.name,
+            message: `user ${row.name}: ${what}${revoked ? `; ${revoked} login session(s) revoked` : ''}`,
+            before: toRecord(row),
+            after: toRecord(next),
+          },
+          at,
+        );
         return toRecord(next);
       });
     },
@@ -178,7 +243,17 @@ export function createUserService(deps: { db: Kysely<any>; tokens: TokenService;
         const row = await getRow(name, trx);
         const revoked = await revokeSessions(trx, row.id, at);
         await trx.deleteFrom('users').where('id', '=', row.id).execute();
-        await appendEvent(trx, { actor, kind: 'user.deleted', subject: row.name, message: `user ${row.name} deleted; ${revoked} login session(s) revoked`, before: toRecord(row) }, at);
+        await appendEvent(
+          trx,
+          {
+            actor,
+            kind: 'user.deleted',
+            subject: row.name,
+            message: `user ${row.name} deleted; ${revoked} login session(s) revoked`,
+            before: toRecord(row),
+          },
+          at,
+        );
         return toRecord(row);
       });
       log.info({ user: name, actor }, 'user deleted');
@@ -191,18 +266,28 @@ export function createUserService(deps: { db: Kysely<any>; tokens: TokenService;
      * users, wrong passwords and disabled users all answer `unauthenticated`;
      * the message says "disabled" only once the password was right.
      */
-    async login(input: { name: string; password: string; expiresInHours?: number }, source: string): Promise<{ token: string; expiresAt: string; user: UserRecord }> {
+    async login(
+      input: { name: string; password: string; expiresInHours?: number },
+      source: string,
+    ): Promise<{ token: string; expiresAt: string; user: UserRecord }> {
       const hours = input.expiresInHours ?? login.defaultHours;
       if (!(hours > 0 && hours <= login.maxHours)) {
-        throw new KilnError('validation_failed', `expiresInHours must be between 1 and ${login.maxHours}`,
-          { issues: [{ path: 'body/expiresInHours', code: 'maximum', message: `must be between 1 and ${login.maxHours}` }] });
+        throw new KilnError('validation_failed', `expiresInHours must be between 1 and ${login.maxHours}`, {
+          issues: [
+            { path: 'body/expiresInHours', code: 'maximum', message: `must be between 1 and ${login.maxHours}` },
+          ],
+        });
       }
-      const row = await db.selectFrom('users').selectAll().where('name', '=', input.name).executeTakeFirst() as UserRow | undefined;
-      const ok = await verify(row?.password_hash ?? await dummyHash, input.password).catch(() => false);
+      const row = (await db.selectFrom('users').selectAll().where('name', '=', input.name).executeTakeFirst()) as
+        UserRow | undefined;
+      const ok = await verify(row?.password_hash ?? (await dummyHash), input.password).catch(() => false);
       if (!row || !ok) {
         // The name is logged only when it is a known user: an unknown "name" is
         // sometimes a password typed into the wrong field.
-        log.info({ ...(row ? { user: row.name } : {}), source, knownUser: Boolean(row) }, 'login refused: wrong user name or password');
+        log.info(
+          { ...(row ? { user: row.name } : {}), source, knownUser: Boolean(row) },
+          'login refused: wrong user name or password',
+        );
         throw wrongCredentials();
       }
       if (row.disabled_at) {
@@ -211,7 +296,10 @@ export function createUserService(deps: { db: Kysely<any>; tokens: TokenService;
       }
       const t = now();
       const expiresAt = new Date(t.getTime() + hours * 3_600_000).toISOString();
-      const { token } = await tokens.create({ name: `login:${row.name}`, role: row.role, expiresAt, userId: row.id }, `user:${row.name}`);
+      const { token } = await tokens.create(
+        { name: `login:${row.name}`, role: row.role, expiresAt, userId: row.id },
+        `user:${row.name}`,
+      );
       log.info({ user: row.name, source, expiresAt }, 'user logged in');
       return { token, expiresAt, user: toRecord(row) };
     },

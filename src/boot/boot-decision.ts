@@ -1,4 +1,11 @@
-import { ClientArch, DhcpOption, IpxeSubOption, PxeDiscoveryControl, PxeSubOption, VendorClassPrefix } from '../protocols/dhcp4/codes.js';
+import {
+  ClientArch,
+  DhcpOption,
+  IpxeSubOption,
+  PxeDiscoveryControl,
+  PxeSubOption,
+  VendorClassPrefix,
+} from '../protocols/dhcp4/codes.js';
 import { encapsulatedOption, textOption, uintOption } from '../protocols/dhcp4/options.js';
 import type { DhcpRawOption } from '../protocols/dhcp4/packet.js';
 
@@ -37,7 +44,14 @@ export const defaultBootFiles: BootFiles = { biosPxe: 'undionly.kpxe', efiX64: '
  * address; PXE spec 2.1 §2.2.5), which the firmware reads differently.
  */
 export type BootChoice =
-  | { kind: 'ipxe-script' | 'tftp' | 'http'; firmware: string; file: string; tftp: boolean; options: DhcpRawOption[]; proxyOptions: DhcpRawOption[] }
+  | {
+      kind: 'ipxe-script' | 'tftp' | 'http';
+      firmware: string;
+      file: string;
+      tftp: boolean;
+      options: DhcpRawOption[];
+      proxyOptions: DhcpRawOption[];
+    }
   | { kind: 'none'; reason: string };
 
 /** The client's architecture: option 93 first, else the "Arch:NNNNN" part of option 60 (PXE spec 2.1 §2.4), else undefined. */
@@ -47,7 +61,13 @@ export function clientArchOf(c: BootClient): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-const httpArchs = new Set<number>([ClientArch.efiX86Http, ClientArch.efiX64Http, ClientArch.efiArm32Http, ClientArch.efiArm64Http, ClientArch.biosHttp]);
+const httpArchs = new Set<number>([
+  ClientArch.efiX86Http,
+  ClientArch.efiX64Http,
+  ClientArch.efiArm32Http,
+  ClientArch.efiArm64Http,
+  ClientArch.biosHttp,
+]);
 
 // iPXE waits about 2 s per DHCP round for ProxyDHCP offers unless told this
 // answer is complete; setting 175.176 ("no-pxedhcp") = 1 skips the wait (ipxe.org/cfg/no-pxedhcp).
@@ -55,7 +75,9 @@ const ipxeNoProxyWait = encapsulatedOption(DhcpOption.ipxeEncapsulated, [uintOpt
 // A PXE ROM that sees "PXEClient" in option 60 of the offer but no option 43
 // may start PXE boot server discovery (multicast/broadcast to 4011) instead
 // of using the file field; sub-option 6 bit 3 = "use the boot file" (PXE spec 2.1 §2.4).
-const pxeUseBootfile = encapsulatedOption(DhcpOption.vendorSpecific, [uintOption(PxeSubOption.discoveryControl, PxeDiscoveryControl.useBootfile, 1)]);
+const pxeUseBootfile = encapsulatedOption(DhcpOption.vendorSpecific, [
+  uintOption(PxeSubOption.discoveryControl, PxeDiscoveryControl.useBootfile, 1),
+]);
 // PXE spec 2.1 §2.2.1: the client only treats an offer as a PXE offer when it carries option 60 "PXEClient".
 // iPXE likewise takes an address-less offer as ProxyDHCP only with 60 "PXEClient" (src/net/udp/dhcp.c,
 // dhcp_discovery_rx), and EDK2's PXE client classifies offers by it (PxeBcParseDhcp4Packet).
@@ -75,9 +97,17 @@ export function decideBoot(c: BootClient, t: BootTargets): BootChoice {
   if (c.userClasses.includes('iPXE')) {
     // ProxyDHCP: 175.176 is read only from an offer that carries an address, so it has no place here;
     // 60 "PXEClient" is what makes iPXE keep the offer as its ProxyDHCP offer.
-    return { kind: 'ipxe-script', firmware: 'ipxe', file: `${t.httpBase}/boot.ipxe`, tftp: false, options: [ipxeNoProxyWait], proxyOptions: [pxeVendorClass] };
+    return {
+      kind: 'ipxe-script',
+      firmware: 'ipxe',
+      file: `${t.httpBase}/boot.ipxe`,
+      tftp: false,
+      options: [ipxeNoProxyWait],
+      proxyOptions: [pxeVendorClass],
+    };
   }
-  if (!isPxe && !isHttp) return { kind: 'none', reason: 'not a network-boot client (option 60 is neither PXEClient nor HTTPClient)' };
+  if (!isPxe && !isHttp)
+    return { kind: 'none', reason: 'not a network-boot client (option 60 is neither PXEClient nor HTTPClient)' };
   const arch = clientArchOf(c);
   if (isHttp || (arch !== undefined && httpArchs.has(arch))) return httpChoice(arch, t);
   return pxeChoice(arch, t);
@@ -86,23 +116,49 @@ export function decideBoot(c: BootClient, t: BootTargets): BootChoice {
 function httpChoice(arch: number | undefined, t: BootTargets): BootChoice {
   const url = (f: string) => `${t.httpBase}/ipxe/${f}`;
   if (arch === ClientArch.efiX64Http || arch === ClientArch.efiX86Http) {
-    return { kind: 'http', firmware: 'uefi-http-x64', file: url(t.files.efiX64), tftp: false, options: [httpVendorClass], proxyOptions: [httpVendorClass] };
+    return {
+      kind: 'http',
+      firmware: 'uefi-http-x64',
+      file: url(t.files.efiX64),
+      tftp: false,
+      options: [httpVendorClass],
+      proxyOptions: [httpVendorClass],
+    };
   }
   if (arch === ClientArch.efiArm64Http) {
-    return { kind: 'http', firmware: 'uefi-http-arm64', file: url(t.files.efiArm64), tftp: false, options: [httpVendorClass], proxyOptions: [httpVendorClass] };
+    return {
+      kind: 'http',
+      firmware: 'uefi-http-arm64',
+      file: url(t.files.efiArm64),
+      tftp: false,
+      options: [httpVendorClass],
+      proxyOptions: [httpVendorClass],
+    };
   }
   return { kind: 'none', reason: `no HTTP boot file for client architecture ${arch ?? 'unknown'}` };
 }
 
 function pxeChoice(arch: number | undefined, t: BootTargets): BootChoice {
-  const bios = (firmware: string, file: string): BootChoice =>
-    ({ kind: 'tftp', firmware, file, tftp: true, options: [pxeVendorClass, pxeUseBootfile], proxyOptions: [pxeVendorClass, pxeUseBootfile] });
+  const bios = (firmware: string, file: string): BootChoice => ({
+    kind: 'tftp',
+    firmware,
+    file,
+    tftp: true,
+    options: [pxeVendorClass, pxeUseBootfile],
+    proxyOptions: [pxeVendorClass, pxeUseBootfile],
+  });
   // UEFI PXE in ProxyDHCP: no option 43, so the firmware asks the boot server on port 4011 for the
   // file (EDK2 classifies such an offer as "ProxyBinl" and sends PxeBcRetryBinlOffer's REQUEST to
   // siaddr:4011; pixiecore answers UEFI the same way, having found firmwares that ignore a
   // ProxyDHCP offer whose 43.6 bypasses discovery). Kiln answers that REQUEST with the file.
-  const uefi = (firmware: string, file: string): BootChoice =>
-    ({ kind: 'tftp', firmware, file, tftp: true, options: [pxeVendorClass, pxeUseBootfile], proxyOptions: [pxeVendorClass] });
+  const uefi = (firmware: string, file: string): BootChoice => ({
+    kind: 'tftp',
+    firmware,
+    file,
+    tftp: true,
+    options: [pxeVendorClass, pxeUseBootfile],
+    proxyOptions: [pxeVendorClass],
+  });
   // No option 93 and no Arch in option 60: old BIOS PXE ROMs (PXE 2.0) send neither.
   if (arch === undefined || arch === ClientArch.x86Bios) return bios('bios-pxe', t.files.biosPxe);
   if (arch === ClientArch.efiX64 || arch === ClientArch.efiX64Alt) return uefi('uefi-pxe-x64', t.files.efiX64);

@@ -59,7 +59,10 @@ export interface DiscoveryPolicyDeps {
 const WINDOW_MS = 60_000;
 const MAX_KEYS = 100_000;
 
-type Entry = { kind: 'mac'; mac: string } | { kind: 'oui'; oui: string } | { kind: 'cidr'; range: [ipaddr.IPv4 | ipaddr.IPv6, number] };
+type Entry =
+  | { kind: 'mac'; mac: string }
+  | { kind: 'oui'; oui: string }
+  | { kind: 'cidr'; range: [ipaddr.IPv4 | ipaddr.IPv6, number] };
 
 /** Splits a list setting: commas or white space. */
 export function splitList(text: string | undefined): string[] {
@@ -68,7 +71,11 @@ export function splitList(text: string | undefined): string[] {
 
 function parseEntry(e: string): Entry | null {
   if (e.includes('/')) {
-    try { return { kind: 'cidr', range: ipaddr.parseCIDR(e) }; } catch { return null; }
+    try {
+      return { kind: 'cidr', range: ipaddr.parseCIDR(e) };
+    } catch {
+      return null;
+    }
   }
   const mac = parseMac(e);
   if (mac) return { kind: 'mac', mac };
@@ -79,7 +86,9 @@ function parseEntry(e: string): Entry | null {
 /** Setting check for `discovery-allow`: the first entry that is not a MAC, an OUI or a CIDR. */
 export function checkAllowList(text: string): string | null {
   const bad = splitList(text).find((e) => !parseEntry(e));
-  return bad === undefined ? null : `"${bad}" is not a MAC (52:54:00:12:34:56), an OUI (52:54:00) or a CIDR (10.0.0.0/24)`;
+  return bad === undefined
+    ? null
+    : `"${bad}" is not a MAC (52:54:00:12:34:56), an OUI (52:54:00) or a CIDR (10.0.0.0/24)`;
 }
 
 /** Setting check for `boot-source-ranges`: the first entry that is not a CIDR. */
@@ -90,7 +99,11 @@ export function checkCidrList(text: string): string | null {
 
 /** An address as ipaddr.js reads it, IPv4-mapped IPv6 as IPv4; null when not an address. */
 function addr(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
-  try { return ipaddr.process(ip); } catch { return null; }
+  try {
+    return ipaddr.process(ip);
+  } catch {
+    return null;
+  }
 }
 
 function inRange(ip: string, range: [ipaddr.IPv4 | ipaddr.IPv6, number]): boolean {
@@ -103,7 +116,10 @@ function fallbackSubnet(ip: string): string {
   const a = addr(ip);
   if (!a) return 'unknown';
   if (a.kind() === 'ipv4') return `${(a as ipaddr.IPv4).octets.slice(0, 3).join('.')}.0/24`;
-  return `${(a as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16)).join(':')}::/64`;
+  return `${(a as ipaddr.IPv6).parts
+    .slice(0, 4)
+    .map((p) => p.toString(16))
+    .join(':')}::/64`;
 }
 
 /** Decides discovery and boot-source questions; one instance per controller. */
@@ -112,7 +128,9 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
   const log = deps.log ?? silentLogger;
   const now = deps.now ?? Date.now;
   const allow = settings.allow.map((e) => parseEntry(e)).filter((e): e is Entry => e !== null);
-  const sources = settings.bootSourceRanges.map((e) => parseEntry(e)).filter((e): e is Extract<Entry, { kind: 'cidr' }> => e?.kind === 'cidr');
+  const sources = settings.bootSourceRanges
+    .map((e) => parseEntry(e))
+    .filter((e): e is Extract<Entry, { kind: 'cidr' }> => e?.kind === 'cidr');
   const served = deps.subnets.map((s) => ({ ...s, range: ipaddr.parseCIDR(s.cidr) }));
   /** Unknown hosts admitted per subnet in the current window. */
   const counts = new Map<string, { start: number; n: number }>();
@@ -136,18 +154,24 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
     }
     bounded(noted, key, t);
     log.warn(fields, `${event.message} (recorded at most once a minute)`);
-    deps.record(event).catch((err) => log.warn({ err: (err as Error).message }, 'could not record a discovery refusal'));
+    deps
+      .record(event)
+      .catch((err) => log.warn({ err: (err as Error).message }, 'could not record a discovery refusal'));
   }
 
-  function subnetOf(ip: string): ServedSubnet & { range: [ipaddr.IPv4 | ipaddr.IPv6, number] } | undefined {
+  function subnetOf(ip: string): (ServedSubnet & { range: [ipaddr.IPv4 | ipaddr.IPv6, number] }) | undefined {
     return served.find((s) => inRange(ip, s.range));
   }
 
   function listed(mac: Mac, where: { subnet?: string | undefined; ip?: string | undefined }): boolean {
     const net = where.subnet ? where.subnet.split('/')[0]! : undefined;
-    return allow.some((e) => (e.kind === 'mac' ? e.mac === mac
-      : e.kind === 'oui' ? mac.startsWith(e.oui)
-        : (where.ip !== undefined && inRange(where.ip, e.range)) || (net !== undefined && inRange(net, e.range))));
+    return allow.some((e) =>
+      e.kind === 'mac'
+        ? e.mac === mac
+        : e.kind === 'oui'
+          ? mac.startsWith(e.oui)
+          : (where.ip !== undefined && inRange(where.ip, e.range)) || (net !== undefined && inRange(net, e.range)),
+    );
   }
 
   return {
@@ -158,25 +182,51 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
      * request arrived for; `ip` the source of an HTTP or node request. An
      * admission counts toward the subnet's bound once per MAC per minute.
      */
-    admitUnknown(mac: Mac, where: { via: 'dhcp' | 'http' | 'node'; subnet?: string | undefined; ip?: string | undefined }): Admission {
+    admitUnknown(
+      mac: Mac,
+      where: { via: 'dhcp' | 'http' | 'node'; subnet?: string | undefined; ip?: string | undefined },
+    ): Admission {
       const t = now();
       const seen = admitted.get(mac);
       if (seen !== undefined && t - seen < WINDOW_MS) return { ok: true };
-      const subnet = where.subnet ?? (where.ip !== undefined ? (subnetOf(where.ip)?.cidr ?? fallbackSubnet(where.ip)) : 'unknown');
+      const subnet =
+        where.subnet ?? (where.ip !== undefined ? (subnetOf(where.ip)?.cidr ?? fallbackSubnet(where.ip)) : 'unknown');
       const fields = { mac, via: where.via, subnet, ip: where.ip };
       if (settings.mode === 'off' || (settings.mode === 'allow-list' && !listed(mac, where))) {
-        const reason = settings.mode === 'off'
-          ? `unknown MAC ${mac} refused: discovery is off (add the host with \`kiln host add\`, or set discovery: auto or allow-list)`
-          : `unknown MAC ${mac} refused: not in discovery-allow (list the MAC, its OUI or its subnet there, or add the host with \`kiln host add\`)`;
-        note(`refused ${subnet}`, { actor: `${where.via}@${where.ip ?? subnet}`, kind: 'discovery.refused', message: `${reason}; on subnet ${subnet}`, data: fields }, fields);
+        const reason =
+          settings.mode === 'off'
+            ? `unknown MAC ${mac} refused: discovery is off (add the host with \`kiln host add\`, or set discovery: auto or allow-list)`
+            : `unknown MAC ${mac} refused: not in discovery-allow (list the MAC, its OUI or its subnet there, or add the host with \`kiln host add\`)`;
+        note(
+          `refused ${subnet}`,
+          {
+            actor: `${where.via}@${where.ip ?? subnet}`,
+            kind: 'discovery.refused',
+            message: `${reason}; on subnet ${subnet}`,
+            data: fields,
+          },
+          fields,
+        );
         return { ok: false, code: 'discovery_refused', reason };
       }
       let c = counts.get(subnet);
-      if (!c || t - c.start >= WINDOW_MS) { c = { start: t, n: 0 }; bounded(counts, subnet, c); }
+      if (!c || t - c.start >= WINDOW_MS) {
+        c = { start: t, n: 0 };
+        bounded(counts, subnet, c);
+      }
       if (c.n >= settings.perSubnetPerMinute) {
         const wait = Math.max(1, Math.ceil((c.start + WINDOW_MS - t) / 1000));
         const reason = `unknown MAC ${mac} refused: ${settings.perSubnetPerMinute} new hosts on subnet ${subnet} this minute already (setting discovery-limit); retry in ${wait} s`;
-        note(`limit ${subnet}`, { actor: `${where.via}@${where.ip ?? subnet}`, kind: 'discovery.rate_limited', message: `more than ${settings.perSubnetPerMinute} unknown MACs on subnet ${subnet} within a minute (setting discovery-limit); the rest wait for the next minute`, data: fields }, fields);
+        note(
+          `limit ${subnet}`,
+          {
+            actor: `${where.via}@${where.ip ?? subnet}`,
+            kind: 'discovery.rate_limited',
+            message: `more than ${settings.perSubnetPerMinute} unknown MACs on subnet ${subnet} within a minute (setting discovery-limit); the rest wait for the next minute`,
+            data: fields,
+          },
+          fields,
+        );
         return { ok: false, code: 'rate_limited', reason };
       }
       c.n++;
@@ -191,7 +241,12 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
      * in a proxy-mode subnet, or when Kiln's DHCP is off. A refusal is logged
      * and recorded (once a minute per MAC and address).
      */
-    async checkSource(mac: Mac, source: string, via: 'http' | 'node', host: { id: string; name: string } | null): Promise<Admission> {
+    async checkSource(
+      mac: Mac,
+      source: string,
+      via: 'http' | 'node',
+      host: { id: string; name: string } | null,
+    ): Promise<Admission> {
       if (served.length === 0) return { ok: true };
       // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; leases are keyed by the IPv4 text.
       const ip = addr(source)?.toString() ?? source;
@@ -207,7 +262,18 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
         reason = `${ip} is ${owner ? `leased to ${owner}` : 'not leased by Kiln'}, not to ${mac}; a ${via === 'http' ? 'boot script' : 'enrolment'} is answered only to the address Kiln leased to that MAC`;
       }
       const fields = { mac, ip, via, host: host?.name };
-      note(`source ${mac} ${ip}`, { actor: `${via}@${ip}`, kind: 'boot.source_refused', hostId: host?.id ?? null, subject: host?.name ?? null, message: reason, data: { mac, ip, via } }, fields);
+      note(
+        `source ${mac} ${ip}`,
+        {
+          actor: `${via}@${ip}`,
+          kind: 'boot.source_refused',
+          hostId: host?.id ?? null,
+          subject: host?.name ?? null,
+          message: reason,
+          data: { mac, ip, via },
+        },
+        fields,
+      );
       return { ok: false, code: 'discovery_refused', reason };
     },
   };
@@ -220,6 +286,8 @@ export type DiscoveryPolicy = ReturnType<typeof createDiscoveryPolicy>;
 export function openDiscoveryPolicy(): DiscoveryPolicy {
   return createDiscoveryPolicy({
     settings: { mode: 'auto', allow: [], perSubnetPerMinute: Number.MAX_SAFE_INTEGER, bootSourceRanges: [] },
-    subnets: [], leaseOwner: async () => null, record: async () => {},
+    subnets: [],
+    leaseOwner: async () => null,
+    record: async () => {},
   });
 }

@@ -16,11 +16,29 @@
 // scripts/install-test-peers.sh unpacks under /opt/kiln-peers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
-import { BED_TAP, hasTool, runVm, startNetbootBed, type BootEvent, type LogLine, type NetbootBed, type VmRun } from '../../test/support/netboot-bed.js';
+import {
+  BED_TAP,
+  hasTool,
+  runVm,
+  startNetbootBed,
+  type BootEvent,
+  type LogLine,
+  type NetbootBed,
+  type VmRun,
+} from '../../test/support/netboot-bed.js';
 import { stopChild } from '../../test/support/process.js';
 import { readPcapUdp } from '../protocols/pcap/reader.js';
 import { decodeDhcp, type DhcpPacket } from '../protocols/dhcp4/packet.js';
@@ -32,11 +50,17 @@ const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
 const AAVMF_VARS = '/usr/share/AAVMF/AAVMF_VARS.fd';
 /** Debian trixie's arm64 iPXE, unpacked (not installed) by scripts/install-test-peers.sh. */
 const IPXE_ARM64 = '/opt/kiln-peers/ipxe-trixie/usr/lib/ipxe/ipxe-arm64.efi';
-const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)'
-  : !hasTool('qemu-system-aarch64') ? 'needs qemu-system-aarch64 (Debian qemu-system-arm)'
-  : !existsSync(AAVMF_CODE) ? 'needs the qemu-efi-aarch64 package (AAVMF_CODE.fd)'
-  : !existsSync(IPXE_ARM64) ? `needs Debian's arm64 iPXE at ${IPXE_ARM64} (scripts/install-test-peers.sh)`
-  : !hasTool('tcpdump') ? 'needs tcpdump (the DHCP exchange is read off the tap)' : false;
+const skip = !canUseNetns()
+  ? 'needs root and iproute2 (network namespaces)'
+  : !hasTool('qemu-system-aarch64')
+    ? 'needs qemu-system-aarch64 (Debian qemu-system-arm)'
+    : !existsSync(AAVMF_CODE)
+      ? 'needs the qemu-efi-aarch64 package (AAVMF_CODE.fd)'
+      : !existsSync(IPXE_ARM64)
+        ? `needs Debian's arm64 iPXE at ${IPXE_ARM64} (scripts/install-test-peers.sh)`
+        : !hasTool('tcpdump')
+          ? 'needs tcpdump (the DHCP exchange is read off the tap)'
+          : false;
 
 /**
  * Bound on one VM run. AAVMF under TCG sent its first DISCOVER 25-40 s after
@@ -68,7 +92,11 @@ after(async () => {
   } else rmSync(work, { recursive: true, force: true });
 });
 
-interface Arm64Run extends VmRun { log: LogLine[]; dhcp: DhcpPacket[]; events: BootEvent[] }
+interface Arm64Run extends VmRun {
+  log: LogLine[];
+  dhcp: DhcpPacket[];
+  events: BootEvent[];
+}
 
 /**
  * Boots AAVMF on the tap with tcpdump capturing DHCP, until Kiln records a
@@ -90,30 +118,80 @@ async function bootAavmf(name: string, mac: string, extra: string[]): Promise<Ar
   };
   // --immediate-mode: without it libpcap hands packets over in ring blocks, and the last ones (iPXE's DHCP, just
   // before the script fetch that ends the run) were still in the ring when tcpdump was stopped.
-  const dump = b.spawn('tcpdump', ['-i', BED_TAP, '--immediate-mode', '-U', '-n', '-w', pcap, 'udp and (port 67 or port 68)']);
+  const dump = b.spawn('tcpdump', [
+    '-i',
+    BED_TAP,
+    '--immediate-mode',
+    '-U',
+    '-n',
+    '-w',
+    pcap,
+    'udp and (port 67 or port 68)',
+  ]);
   // tcpdump prints "listening on" once its capture is open; bounded wait.
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, 5000);
-    dump.stderr!.on('data', (d: Buffer) => { if (/listening on/.test(d.toString())) { clearTimeout(t); resolve(); } });
+    dump.stderr!.on('data', (d: Buffer) => {
+      if (/listening on/.test(d.toString())) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
   });
-  const run = await runVm(b, 'qemu-system-aarch64', ['-M', 'virt', '-cpu', 'cortex-a57', '-accel', 'tcg', '-m', '512',
-    '-display', 'none', '-monitor', 'none', '-no-reboot', '-serial', `file:${serialPath}`, '-uuid', VM_UUID,
-    '-drive', `if=pflash,format=raw,readonly=on,file=${AAVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`,
-    '-netdev', `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`, ...extra,
-    '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`], {
-    serialPath, limitMs: VM_LIMIT_MS, until: done,
-  });
+  const run = await runVm(
+    b,
+    'qemu-system-aarch64',
+    [
+      '-M',
+      'virt',
+      '-cpu',
+      'cortex-a57',
+      '-accel',
+      'tcg',
+      '-m',
+      '512',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-serial',
+      `file:${serialPath}`,
+      '-uuid',
+      VM_UUID,
+      '-drive',
+      `if=pflash,format=raw,readonly=on,file=${AAVMF_CODE}`,
+      '-drive',
+      `if=pflash,format=raw,file=${vars}`,
+      '-netdev',
+      `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
+      ...extra,
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
+    ],
+    {
+      serialPath,
+      limitMs: VM_LIMIT_MS,
+      until: done,
+    },
+  );
   await stopChild(dump, 3000);
-  const dhcp = existsSync(pcap) ? readPcapUdp(new Uint8Array(readFileSync(pcap))).map((d) => decodeDhcp(d.payload)) : [];
+  const dhcp = existsSync(pcap)
+    ? readPcapUdp(new Uint8Array(readFileSync(pcap))).map((d) => decodeDhcp(d.payload))
+    : [];
   const log = b.logLines(offset);
   if (!(await done())) {
-    process.stderr.write(`--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit})\n--- qemu stderr\n${run.stderr}\n--- serial (tail)\n${run.serial.slice(-4000)}\n--- kiln log (tail)\n${b.log().slice(offset).slice(-6000)}\n`);
+    process.stderr.write(
+      `--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit})\n--- qemu stderr\n${run.stderr}\n--- serial (tail)\n${run.serial.slice(-4000)}\n--- kiln log (tail)\n${b.log().slice(offset).slice(-6000)}\n`,
+    );
   }
   return { ...run, log, dhcp, events };
 }
 
-const macOf = (p: DhcpPacket): string => [...p.chaddr.slice(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
-const ofType = (r: Arm64Run, mac: string, type: number): DhcpPacket[] => r.dhcp.filter((p) => macOf(p) === mac && getMessageType(p) === type);
+const macOf = (p: DhcpPacket): string =>
+  [...p.chaddr.slice(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+const ofType = (r: Arm64Run, mac: string, type: number): DhcpPacket[] =>
+  r.dhcp.filter((p) => macOf(p) === mac && getMessageType(p) === type);
 const reqUrl = (l: LogLine): string | undefined => (l['req'] as { url?: string } | undefined)?.url;
 
 /** The lease Kiln bound for `mac` in this run (asserted present), from its log. */
@@ -135,7 +213,10 @@ function assertIpxeRan(run: Arm64Run, mac: string, ip: string): void {
   assert.ok(ipxeDiscover, 'no DISCOVER from iPXE (user class 77 = iPXE) in the capture: iPXE did not start');
   assert.deepEqual(getClientArchs(ipxeDiscover), [ClientArch.efiArm64]);
   const chainUrl = `http://${bed!.server}:${bed!.httpPort}/boot.ipxe`;
-  assert.ok(ofType(run, mac, DhcpMessageType.offer).some((p) => p.file === chainUrl), `no OFFER with ${chainUrl} for iPXE`);
+  assert.ok(
+    ofType(run, mac, DhcpMessageType.offer).some((p) => p.file === chainUrl),
+    `no OFFER with ${chainUrl} for iPXE`,
+  );
   assert.ok(run.events.length > 0, `no boot.script event for ${mac} within ${VM_LIMIT_MS} ms`);
   const e = run.events[0]!;
   assert.equal(e.data.platform, 'efi');
@@ -145,74 +226,108 @@ function assertIpxeRan(run: Arm64Run, mac: string, ip: string): void {
   assert.ok(served, `kiln log has no 'served per-host iPXE script' line for ${mac}`);
   assert.equal(served['ip'], ip);
   // The bed runs with --node-image off: a new host's script says so, and iPXE prints it.
-  assert.match(run.serial, /Kiln: .*node image is not built yet/, 'the per-host script did not run on the serial console');
+  assert.match(
+    run.serial,
+    /Kiln: .*node image is not built yet/,
+    'the per-host script did not run on the serial console',
+  );
 }
 
-test('AAVMF UEFI PXEv4 (arm64, virtio-net): DHCP arch 11, the arm64 iPXE by TFTP, then iPXE runs its per-host script', { skip, timeout: VM_LIMIT_MS + 30_000 }, async () => {
-  const mac = '52:54:00:4b:20:01';
-  const run = await bootAavmf('aavmf-pxe', mac, []);
+test(
+  'AAVMF UEFI PXEv4 (arm64, virtio-net): DHCP arch 11, the arm64 iPXE by TFTP, then iPXE runs its per-host script',
+  { skip, timeout: VM_LIMIT_MS + 30_000 },
+  async () => {
+    const mac = '52:54:00:4b:20:01';
+    const run = await bootAavmf('aavmf-pxe', mac, []);
 
-  // The firmware's own DISCOVER: arm64 UEFI PXE (RFC 4578 §2.1, IANA processor architecture 11).
-  const discover = ofType(run, mac, DhcpMessageType.discover)[0];
-  assert.ok(discover, `no DISCOVER from ${mac} in the capture`);
-  assert.deepEqual(getClientArchs(discover), [ClientArch.efiArm64]);
-  assert.equal(getVendorClass(discover), 'PXEClient:Arch:00011:UNDI:003000');
-  // Kiln's offer names the arm64 build by TFTP from itself, as a PXE offer.
-  const offer = ofType(run, mac, DhcpMessageType.offer)[0];
-  assert.ok(offer, 'Kiln sent no OFFER');
-  assert.equal(offer.file, ARM64_FILE);
-  assert.equal(offer.siaddr, bed!.server);
-  assert.equal(getVendorClass(offer), 'PXEClient');
-  const ack = ofType(run, mac, DhcpMessageType.ack).find((p) => p.file === ARM64_FILE);
-  assert.ok(ack, `Kiln sent no ACK naming ${ARM64_FILE}`);
+    // The firmware's own DISCOVER: arm64 UEFI PXE (RFC 4578 §2.1, IANA processor architecture 11).
+    const discover = ofType(run, mac, DhcpMessageType.discover)[0];
+    assert.ok(discover, `no DISCOVER from ${mac} in the capture`);
+    assert.deepEqual(getClientArchs(discover), [ClientArch.efiArm64]);
+    assert.equal(getVendorClass(discover), 'PXEClient:Arch:00011:UNDI:003000');
+    // Kiln's offer names the arm64 build by TFTP from itself, as a PXE offer.
+    const offer = ofType(run, mac, DhcpMessageType.offer)[0];
+    assert.ok(offer, 'Kiln sent no OFFER');
+    assert.equal(offer.file, ARM64_FILE);
+    assert.equal(offer.siaddr, bed!.server);
+    assert.equal(getVendorClass(offer), 'PXEClient');
+    const ack = ofType(run, mac, DhcpMessageType.ack).find((p) => p.file === ARM64_FILE);
+    assert.ok(ack, `Kiln sent no ACK naming ${ARM64_FILE}`);
 
-  const ip = boundIp(run, mac);
-  assert.equal(ack.yiaddr, ip);
-  const transfers = run.log.filter((l) => l.msg === 'tftp: transfer ended' && l['path'] === ARM64_FILE);
-  assert.ok(transfers.some((l) => l['outcome'] === 'complete' && l['bytes'] === IPXE_SIZE && (l['peer'] as { address: string }).address === ip),
-    `no complete TFTP transfer of ${ARM64_FILE} to ${ip}: ${JSON.stringify(transfers)}`);
-  assert.ok(!run.log.some((l) => reqUrl(l)?.startsWith('/ipxe/')), 'PXE must not fetch the boot file over HTTP');
-  assert.match(run.serial, /Start PXE over IPv4/);
-  assertIpxeRan(run, mac, ip);
-  process.stderr.write(`aavmf-pxe: ${ARM64_FILE} by TFTP, per-host script ${run.ms} ms after start (transfers: ${transfers.map((l) => `${l['outcome']} ${l['ms']} ms`).join(', ')})\n`);
-});
+    const ip = boundIp(run, mac);
+    assert.equal(ack.yiaddr, ip);
+    const transfers = run.log.filter((l) => l.msg === 'tftp: transfer ended' && l['path'] === ARM64_FILE);
+    assert.ok(
+      transfers.some(
+        (l) =>
+          l['outcome'] === 'complete' && l['bytes'] === IPXE_SIZE && (l['peer'] as { address: string }).address === ip,
+      ),
+      `no complete TFTP transfer of ${ARM64_FILE} to ${ip}: ${JSON.stringify(transfers)}`,
+    );
+    assert.ok(!run.log.some((l) => reqUrl(l)?.startsWith('/ipxe/')), 'PXE must not fetch the boot file over HTTP');
+    assert.match(run.serial, /Start PXE over IPv4/);
+    assertIpxeRan(run, mac, ip);
+    process.stderr.write(
+      `aavmf-pxe: ${ARM64_FILE} by TFTP, per-host script ${run.ms} ms after start (transfers: ${transfers.map((l) => `${l['outcome']} ${l['ms']} ms`).join(', ')})\n`,
+    );
+  },
+);
 
-test('AAVMF UEFI HTTP boot (arm64, virtio-net, PXE off): DHCP arch 19 + HTTPClient, the arm64 iPXE by HTTP, then iPXE runs its per-host script', { skip, timeout: 2 * VM_LIMIT_MS + 30_000 }, async () => {
-  const mac = '52:54:00:4b:20:02';
-  const path = `/ipxe/${ARM64_FILE}`;
-  // edk2 tries PXEv4, PXEv6, then HTTPv4; turning PXE off makes HTTP boot the first network option (as on OVMF).
-  const pxeOff = ['-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n'];
-  let run = await bootAavmf('aavmf-http', mac, pxeOff);
-  if (run.events.length === 0) {
-    // Seen once in three runs under TCG: AAVMF's HTTP download stalls mid-file (Kiln had answered the GET 200 in 5 ms,
-    // the same bytes complete on the next boot). A second boot tells that firmware flake from a Kiln fault.
-    process.stderr.write('aavmf-http: no script fetch; booting the VM once more\n');
-    run = await bootAavmf('aavmf-http-2', mac, pxeOff);
-  }
-  assert.match(run.serial, /Downloading\.\.\.100%/, 'AAVMF did not report the whole file downloaded');
+test(
+  'AAVMF UEFI HTTP boot (arm64, virtio-net, PXE off): DHCP arch 19 + HTTPClient, the arm64 iPXE by HTTP, then iPXE runs its per-host script',
+  { skip, timeout: 2 * VM_LIMIT_MS + 30_000 },
+  async () => {
+    const mac = '52:54:00:4b:20:02';
+    const path = `/ipxe/${ARM64_FILE}`;
+    // edk2 tries PXEv4, PXEv6, then HTTPv4; turning PXE off makes HTTP boot the first network option (as on OVMF).
+    const pxeOff = [
+      '-fw_cfg',
+      'name=opt/org.tianocore/IPv4PXESupport,string=n',
+      '-fw_cfg',
+      'name=opt/org.tianocore/IPv6PXESupport,string=n',
+    ];
+    let run = await bootAavmf('aavmf-http', mac, pxeOff);
+    if (run.events.length === 0) {
+      // Seen once in three runs under TCG: AAVMF's HTTP download stalls mid-file (Kiln had answered the GET 200 in 5 ms,
+      // the same bytes complete on the next boot). A second boot tells that firmware flake from a Kiln fault.
+      process.stderr.write('aavmf-http: no script fetch; booting the VM once more\n');
+      run = await bootAavmf('aavmf-http-2', mac, pxeOff);
+    }
+    assert.match(run.serial, /Downloading\.\.\.100%/, 'AAVMF did not report the whole file downloaded');
 
-  const discover = ofType(run, mac, DhcpMessageType.discover)[0];
-  assert.ok(discover, `no DISCOVER from ${mac} in the capture`);
-  assert.deepEqual(getClientArchs(discover), [ClientArch.efiArm64Http]);
-  assert.match(getVendorClass(discover) ?? '', /^HTTPClient:Arch:00019:/);
-  const offer = ofType(run, mac, DhcpMessageType.offer).find((p) => getVendorClass(p) === 'HTTPClient');
-  assert.ok(offer, 'Kiln sent no HTTPClient OFFER');
-  // UEFI 2.10 §24.7.2: the client takes only offers with 60 HTTPClient and a URL in the file field.
-  assert.equal(offer.file, `http://${bed!.server}:${bed!.httpPort}${path}`);
-  assert.equal(getVendorClass(offer), 'HTTPClient');
+    const discover = ofType(run, mac, DhcpMessageType.discover)[0];
+    assert.ok(discover, `no DISCOVER from ${mac} in the capture`);
+    assert.deepEqual(getClientArchs(discover), [ClientArch.efiArm64Http]);
+    assert.match(getVendorClass(discover) ?? '', /^HTTPClient:Arch:00019:/);
+    const offer = ofType(run, mac, DhcpMessageType.offer).find((p) => getVendorClass(p) === 'HTTPClient');
+    assert.ok(offer, 'Kiln sent no HTTPClient OFFER');
+    // UEFI 2.10 §24.7.2: the client takes only offers with 60 HTTPClient and a URL in the file field.
+    assert.equal(offer.file, `http://${bed!.server}:${bed!.httpPort}${path}`);
+    assert.equal(getVendorClass(offer), 'HTTPClient');
 
-  const ip = boundIp(run, mac);
-  const fetches = run.log.filter((l) => l.msg === 'incoming request' && reqUrl(l) === path);
-  assert.ok(fetches.length > 0, `no request for ${path}`);
-  const methods = fetches.map((l) => (l['req'] as { method: string }).method);
-  assert.ok(methods.includes('GET'), `firmware did not GET ${path}: ${methods.join(',')}`);
-  assert.ok(fetches.every((l) => (l['req'] as { remoteAddress?: string }).remoteAddress === ip), `fetched from another address than the lease ${ip}`);
-  // Fastify's 'request completed' line carries the reqId, not the URL.
-  const getIds = new Set(fetches.filter((l) => (l['req'] as { method: string }).method === 'GET').map((l) => l['reqId']));
-  const completed = run.log.filter((l) => l.msg === 'request completed' && getIds.has(l['reqId']));
-  assert.ok(completed.some((l) => (l['res'] as { statusCode?: number }).statusCode === 200), 'GET was not answered 200');
-  assert.match(run.serial, new RegExp(`File Size: ${IPXE_SIZE} Bytes`));
-  assert.ok(!run.log.some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
-  assertIpxeRan(run, mac, ip);
-  process.stderr.write(`aavmf-http: ${path} requests ${methods.join(',')} from ${ip}, per-host script ${run.ms} ms after start\n`);
-});
+    const ip = boundIp(run, mac);
+    const fetches = run.log.filter((l) => l.msg === 'incoming request' && reqUrl(l) === path);
+    assert.ok(fetches.length > 0, `no request for ${path}`);
+    const methods = fetches.map((l) => (l['req'] as { method: string }).method);
+    assert.ok(methods.includes('GET'), `firmware did not GET ${path}: ${methods.join(',')}`);
+    assert.ok(
+      fetches.every((l) => (l['req'] as { remoteAddress?: string }).remoteAddress === ip),
+      `fetched from another address than the lease ${ip}`,
+    );
+    // Fastify's 'request completed' line carries the reqId, not the URL.
+    const getIds = new Set(
+      fetches.filter((l) => (l['req'] as { method: string }).method === 'GET').map((l) => l['reqId']),
+    );
+    const completed = run.log.filter((l) => l.msg === 'request completed' && getIds.has(l['reqId']));
+    assert.ok(
+      completed.some((l) => (l['res'] as { statusCode?: number }).statusCode === 200),
+      'GET was not answered 200',
+    );
+    assert.match(run.serial, new RegExp(`File Size: ${IPXE_SIZE} Bytes`));
+    assert.ok(!run.log.some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
+    assertIpxeRan(run, mac, ip);
+    process.stderr.write(
+      `aavmf-http: ${path} requests ${methods.join(',')} from ${ip}, per-host script ${run.ms} ms after start\n`,
+    );
+  },
+);

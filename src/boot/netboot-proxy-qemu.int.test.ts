@@ -15,7 +15,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
 import { stopChild } from '../../test/support/process.js';
-import { BED_BRIDGE, BED_TAP, hasTool, runVm, siteDhcpAddress, startNetbootBed, type BootEvent, type LogLine, type NetbootBed } from '../../test/support/netboot-bed.js';
+import {
+  BED_BRIDGE,
+  BED_TAP,
+  hasTool,
+  runVm,
+  siteDhcpAddress,
+  startNetbootBed,
+  type BootEvent,
+  type LogLine,
+  type NetbootBed,
+} from '../../test/support/netboot-bed.js';
 import { readPcapUdp } from '../protocols/pcap/reader.js';
 import { decodeDhcp, macOf, type DhcpPacket } from '../protocols/dhcp4/packet.js';
 import { getMessageType, getUserClasses, getVendorClass } from '../protocols/dhcp4/options.js';
@@ -27,11 +37,17 @@ const SERVER = `10.${NET}.1.1`;
 const SITE = siteDhcpAddress(NET);
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)'
-  : !hasTool('qemu-system-x86_64') ? 'needs qemu-system-x86_64'
-  : !hasTool('dnsmasq') ? 'needs dnsmasq (the site DHCP server)'
-  : !hasTool('tcpdump') ? 'needs tcpdump'
-  : !existsSync('/usr/lib/ipxe/ipxe.efi') ? "needs Debian's ipxe package (/usr/lib/ipxe)" : false;
+const skip = !canUseNetns()
+  ? 'needs root and iproute2 (network namespaces)'
+  : !hasTool('qemu-system-x86_64')
+    ? 'needs qemu-system-x86_64'
+    : !hasTool('dnsmasq')
+      ? 'needs dnsmasq (the site DHCP server)'
+      : !hasTool('tcpdump')
+        ? 'needs tcpdump'
+        : !existsSync('/usr/lib/ipxe/ipxe.efi')
+          ? "needs Debian's ipxe package (/usr/lib/ipxe)"
+          : false;
 const skipEfi = skip || (!existsSync(OVMF_CODE) ? 'needs the ovmf package (OVMF_CODE_4M.fd)' : false);
 
 /**
@@ -61,15 +77,32 @@ after(async () => {
   } else rmSync(work, { recursive: true, force: true });
 });
 
-interface ProxyRun { ms: number; events: BootEvent[]; log: LogLine[]; serial: string; wire: WirePacket[]; pcap: string }
-interface WirePacket { src: string; srcPort: number; dst: string; dstPort: number; p: DhcpPacket; line: string }
+interface ProxyRun {
+  ms: number;
+  events: BootEvent[];
+  log: LogLine[];
+  serial: string;
+  wire: WirePacket[];
+  pcap: string;
+}
+interface WirePacket {
+  src: string;
+  srcPort: number;
+  dst: string;
+  dstPort: number;
+  p: DhcpPacket;
+  line: string;
+}
 
 /** Starts tcpdump on the bridge (DHCP and PXE ports) and waits, bounded, until it listens. */
 async function startCapture(pcap: string): Promise<ChildProcess> {
   const dump = bed!.spawn('tcpdump', ['-i', BED_BRIDGE, '-U', '-w', pcap, 'udp and (port 67 or port 68 or port 4011)']);
   let err = '';
-  dump.stderr!.on('data', (d) => { err += d; });
-  for (let i = 0; i < 50 && !/listening on/.test(err) && dump.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  dump.stderr!.on('data', (d) => {
+    err += d;
+  });
+  for (let i = 0; i < 50 && !/listening on/.test(err) && dump.exitCode === null; i++)
+    await new Promise((r) => setTimeout(r, 100));
   assert.match(err, /listening on/, `tcpdump did not start: ${err}`);
   return dump;
 }
@@ -78,7 +111,14 @@ function readWire(pcap: string): WirePacket[] {
   if (!existsSync(pcap)) return [];
   return readPcapUdp(new Uint8Array(readFileSync(pcap))).map((d) => {
     const p = decodeDhcp(d.payload);
-    return { src: d.src, srcPort: d.srcPort, dst: d.dst, dstPort: d.dstPort, p, line: `${d.src}:${d.srcPort} > ${d.dst}:${d.dstPort} ${summarizeDhcp(p)}` };
+    return {
+      src: d.src,
+      srcPort: d.srcPort,
+      dst: d.dst,
+      dstPort: d.dstPort,
+      p,
+      line: `${d.src}:${d.srcPort} > ${d.dst}:${d.dstPort} ${summarizeDhcp(p)}`,
+    };
   });
 }
 
@@ -90,22 +130,45 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Pr
   const siteOffset = bed!.site!.log().length;
   const dump = await startCapture(pcap);
   let events: BootEvent[] = [];
-  const run = await runVm(bed!, 'qemu-system-x86_64', ['-accel', ACCEL, '-m', '512', '-display', 'none', '-monitor', 'none', '-no-reboot',
-    '-serial', `file:${serialPath}`, '-uuid', VM_UUID,
-    '-netdev', `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`, ...qemuArgs], {
-    serialPath, limitMs: VM_LIMIT_MS,
-    until: async () => {
-      events = await bed!.bootEvents(mac);
-      return events.length > 0 && /served per-host iPXE script/.test(bed!.log().slice(offset));
+  const run = await runVm(
+    bed!,
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      ACCEL,
+      '-m',
+      '512',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-serial',
+      `file:${serialPath}`,
+      '-uuid',
+      VM_UUID,
+      '-netdev',
+      `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
+      ...qemuArgs,
+    ],
+    {
+      serialPath,
+      limitMs: VM_LIMIT_MS,
+      until: async () => {
+        events = await bed!.bootEvents(mac);
+        return events.length > 0 && /served per-host iPXE script/.test(bed!.log().slice(offset));
+      },
     },
-  });
+  );
   await new Promise((r) => setTimeout(r, 300)); // tcpdump -U writes each packet at once; a short grace for the last one
   await stopChild(dump, 3000);
   const wire = readWire(pcap).filter((w) => macOf(w.p) === mac);
   if (events.length === 0) {
-    process.stderr.write(`--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit}, accel ${ACCEL})\n--- qemu stderr\n${run.stderr}\n`
-      + `--- serial (tail)\n${run.serial.slice(-4000)}\n--- DHCP on the wire\n${wire.map((w) => w.line).join('\n')}\n`
-      + `--- site dnsmasq (tail)\n${bed!.site!.log().slice(siteOffset).slice(-3000)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-6000)}\n`);
+    process.stderr.write(
+      `--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit}, accel ${ACCEL})\n--- qemu stderr\n${run.stderr}\n` +
+        `--- serial (tail)\n${run.serial.slice(-4000)}\n--- DHCP on the wire\n${wire.map((w) => w.line).join('\n')}\n` +
+        `--- site dnsmasq (tail)\n${bed!.site!.log().slice(siteOffset).slice(-3000)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-6000)}\n`,
+    );
   }
   if (process.env['KILN_UPDATE_PROXY_CAPTURES'] === '1' && events.length > 0) {
     copyFileSync(pcap, new URL(`../protocols/dhcp4/testdata/proxy-${name}.pcap`, import.meta.url));
@@ -127,7 +190,9 @@ function assertFetched(run: ProxyRun, mac: string, platform: 'pcbios' | 'efi', a
   assert.match(ip, new RegExp(`^10\\.${NET}\\.1\\.1\\d\\d$`));
   assert.ok(!run.log.some((l) => l.msg === 'dhcp: lease bound'), 'Kiln bound a lease in proxy mode');
   // The address came from the site server's ACK on the wire.
-  const siteAck = run.wire.find((w) => w.src === SITE && getMessageType(w.p) === DhcpMessageType.ack && w.p.yiaddr === ip);
+  const siteAck = run.wire.find(
+    (w) => w.src === SITE && getMessageType(w.p) === DhcpMessageType.ack && w.p.yiaddr === ip,
+  );
   assert.ok(siteAck, `no ACK from the site server for ${ip}:\n${run.wire.map((w) => w.line).join('\n')}`);
   return ip;
 }
@@ -147,69 +212,124 @@ function kilnReplies(run: ProxyRun): WirePacket[] {
 
 const vmKey = (n: number) => `52:54:00:4b:11:0${n}`;
 
-test('proxy mode, SeaBIOS + iPXE ROM (e1000) beside dnsmasq: ProxyDHCP offer with 60=PXEClient, /boot.ipxe, per-host script', { skip, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = vmKey(1);
-  const run = await bootVm('bios-ipxe', mac, ['-boot', 'n', '-device', `e1000,netdev=n0,mac=${mac}`]);
-  assertFetched(run, mac, 'pcbios', 'i386');
-  const offers = kilnReplies(run).filter((r) => r.dstPort === 68);
-  assert.ok(offers.every((o) => getVendorClass(o.p) === 'PXEClient' && o.p.file === `http://${SERVER}:8080/boot.ipxe`), offers.map((o) => o.line).join('\n'));
-  // With siaddr and a file in the offer, iPXE needs no ProxyDHCP REQUEST to 4011.
-  assert.ok(!run.wire.some((w) => w.dstPort === 4011), 'iPXE sent a ProxyDHCP REQUEST: the offer was incomplete');
-  process.stderr.write(`proxy bios-ipxe: script fetched ${run.ms} ms after start (${ACCEL})\n`);
-});
+test(
+  'proxy mode, SeaBIOS + iPXE ROM (e1000) beside dnsmasq: ProxyDHCP offer with 60=PXEClient, /boot.ipxe, per-host script',
+  { skip, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = vmKey(1);
+    const run = await bootVm('bios-ipxe', mac, ['-boot', 'n', '-device', `e1000,netdev=n0,mac=${mac}`]);
+    assertFetched(run, mac, 'pcbios', 'i386');
+    const offers = kilnReplies(run).filter((r) => r.dstPort === 68);
+    assert.ok(
+      offers.every((o) => getVendorClass(o.p) === 'PXEClient' && o.p.file === `http://${SERVER}:8080/boot.ipxe`),
+      offers.map((o) => o.line).join('\n'),
+    );
+    // With siaddr and a file in the offer, iPXE needs no ProxyDHCP REQUEST to 4011.
+    assert.ok(!run.wire.some((w) => w.dstPort === 4011), 'iPXE sent a ProxyDHCP REQUEST: the offer was incomplete');
+    process.stderr.write(`proxy bios-ipxe: script fetched ${run.ms} ms after start (${ACCEL})\n`);
+  },
+);
 
 function ovmfArgs(name: string): string[] {
   const vars = join(work, `${name}.vars.fd`);
   copyFileSync(OVMF_VARS, vars);
-  return ['-machine', 'q35', '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`];
+  return [
+    '-machine',
+    'q35',
+    '-drive',
+    `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,file=${vars}`,
+  ];
 }
 
-test('proxy mode, OVMF + iPXE EFI ROM (e1000) beside dnsmasq: ProxyDHCP offer, /boot.ipxe, per-host script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = vmKey(2);
-  const run = await bootVm('ovmf-ipxe', mac, [...ovmfArgs('ovmf-ipxe'), '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`]);
-  assertFetched(run, mac, 'efi', 'x86_64');
-  const offers = kilnReplies(run);
-  assert.ok(offers.every((o) => getVendorClass(o.p) === 'PXEClient'), offers.map((o) => o.line).join('\n'));
-  process.stderr.write(`proxy ovmf-ipxe: script fetched ${run.ms} ms after start (${ACCEL})\n`);
-});
+test(
+  'proxy mode, OVMF + iPXE EFI ROM (e1000) beside dnsmasq: ProxyDHCP offer, /boot.ipxe, per-host script',
+  { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = vmKey(2);
+    const run = await bootVm('ovmf-ipxe', mac, [
+      ...ovmfArgs('ovmf-ipxe'),
+      '-device',
+      `e1000,netdev=n0,mac=${mac},bootindex=1`,
+    ]);
+    assertFetched(run, mac, 'efi', 'x86_64');
+    const offers = kilnReplies(run);
+    assert.ok(
+      offers.every((o) => getVendorClass(o.p) === 'PXEClient'),
+      offers.map((o) => o.line).join('\n'),
+    );
+    process.stderr.write(`proxy ovmf-ipxe: script fetched ${run.ms} ms after start (${ACCEL})\n`);
+  },
+);
 
-test('proxy mode, OVMF PXEv4 (virtio-net, no option ROM) beside dnsmasq: offer without 43, the firmware\'s REQUEST to port 4011, ipxe.efi by TFTP, then iPXE\'s script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = vmKey(3);
-  const offset = bed!.log().length;
-  const run = await bootVm('ovmf-pxe', mac, [...ovmfArgs('ovmf-pxe'), '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`]);
-  const ip = assertFetched(run, mac, 'efi', 'x86_64');
-  assert.ok(/Start PXE over IPv4/.test(run.serial), 'serial shows no PXEv4 attempt');
-  assert.ok(!/Start HTTP Boot/.test(run.serial), 'serial shows an HTTP boot attempt: PXEv4 did not boot');
-  const replies = kilnReplies(run);
-  // The firmware's offer: PXEClient, ipxe.efi, and no 43 (EDK2's "ProxyBinl": ask the boot server).
-  const firmwareOffer = replies.find((r) => r.dstPort === 68 && !getUserClasses(r.p).length && r.p.file === 'ipxe.efi');
-  assert.ok(firmwareOffer, replies.map((r) => r.line).join('\n'));
-  assert.equal(getVendorClass(firmwareOffer.p), 'PXEClient');
-  assert.doesNotMatch(firmwareOffer.line, / 43=/);
-  // The boot-server step: the firmware's REQUEST from its new address to Kiln:4011, Kiln's ACK back to it.
-  const bsRequest = run.wire.find((w) => w.dstPort === 4011 && w.dst === SERVER && getMessageType(w.p) === DhcpMessageType.request);
-  assert.ok(bsRequest, `no REQUEST to ${SERVER}:4011:\n${run.wire.map((w) => w.line).join('\n')}`);
-  assert.equal(bsRequest.src, ip);
-  const bsAck = replies.find((r) => r.srcPort === 4011 && getMessageType(r.p) === DhcpMessageType.ack);
-  assert.ok(bsAck, 'no ACK from port 4011');
-  assert.equal(bsAck.dst, ip);
-  assert.equal(bsAck.p.file, 'ipxe.efi');
-  assert.ok(bed!.logLines(offset).some((l) => l.msg === 'tftp: transfer started' && l['path'] === 'ipxe.efi'), 'ipxe.efi was not sent by TFTP');
-  process.stderr.write(`proxy ovmf-pxe: script fetched ${run.ms} ms after start (${ACCEL})\n`);
-});
+test(
+  "proxy mode, OVMF PXEv4 (virtio-net, no option ROM) beside dnsmasq: offer without 43, the firmware's REQUEST to port 4011, ipxe.efi by TFTP, then iPXE's script",
+  { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = vmKey(3);
+    const offset = bed!.log().length;
+    const run = await bootVm('ovmf-pxe', mac, [
+      ...ovmfArgs('ovmf-pxe'),
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
+    ]);
+    const ip = assertFetched(run, mac, 'efi', 'x86_64');
+    assert.ok(/Start PXE over IPv4/.test(run.serial), 'serial shows no PXEv4 attempt');
+    assert.ok(!/Start HTTP Boot/.test(run.serial), 'serial shows an HTTP boot attempt: PXEv4 did not boot');
+    const replies = kilnReplies(run);
+    // The firmware's offer: PXEClient, ipxe.efi, and no 43 (EDK2's "ProxyBinl": ask the boot server).
+    const firmwareOffer = replies.find(
+      (r) => r.dstPort === 68 && !getUserClasses(r.p).length && r.p.file === 'ipxe.efi',
+    );
+    assert.ok(firmwareOffer, replies.map((r) => r.line).join('\n'));
+    assert.equal(getVendorClass(firmwareOffer.p), 'PXEClient');
+    assert.doesNotMatch(firmwareOffer.line, / 43=/);
+    // The boot-server step: the firmware's REQUEST from its new address to Kiln:4011, Kiln's ACK back to it.
+    const bsRequest = run.wire.find(
+      (w) => w.dstPort === 4011 && w.dst === SERVER && getMessageType(w.p) === DhcpMessageType.request,
+    );
+    assert.ok(bsRequest, `no REQUEST to ${SERVER}:4011:\n${run.wire.map((w) => w.line).join('\n')}`);
+    assert.equal(bsRequest.src, ip);
+    const bsAck = replies.find((r) => r.srcPort === 4011 && getMessageType(r.p) === DhcpMessageType.ack);
+    assert.ok(bsAck, 'no ACK from port 4011');
+    assert.equal(bsAck.dst, ip);
+    assert.equal(bsAck.p.file, 'ipxe.efi');
+    assert.ok(
+      bed!.logLines(offset).some((l) => l.msg === 'tftp: transfer started' && l['path'] === 'ipxe.efi'),
+      'ipxe.efi was not sent by TFTP',
+    );
+    process.stderr.write(`proxy ovmf-pxe: script fetched ${run.ms} ms after start (${ACCEL})\n`);
+  },
+);
 
-test('proxy mode, OVMF UEFI HTTP boot (virtio-net, no option ROM) beside dnsmasq: address-less offer with 60=HTTPClient and the URL, then iPXE\'s script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = vmKey(4);
-  const offset = bed!.log().length;
-  const run = await bootVm('ovmf-http', mac, [...ovmfArgs('ovmf-http'),
-    '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n',
-    '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`]);
-  assertFetched(run, mac, 'efi', 'x86_64');
-  const httpOffer = kilnReplies(run).find((r) => getVendorClass(r.p) === 'HTTPClient');
-  assert.ok(httpOffer, 'Kiln sent no HTTPClient offer');
-  assert.equal(httpOffer.p.file, `http://${SERVER}:8080/ipxe/ipxe.efi`);
-  const efi = bed!.logLines(offset).filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi');
-  assert.ok(efi.some((l) => (l['req'] as { method: string }).method === 'GET'), 'OVMF did not GET /ipxe/ipxe.efi over HTTP');
-  assert.ok(!bed!.logLines(offset).some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
-  process.stderr.write(`proxy ovmf-http: script fetched ${run.ms} ms after start (${ACCEL})\n`);
-});
+test(
+  "proxy mode, OVMF UEFI HTTP boot (virtio-net, no option ROM) beside dnsmasq: address-less offer with 60=HTTPClient and the URL, then iPXE's script",
+  { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = vmKey(4);
+    const offset = bed!.log().length;
+    const run = await bootVm('ovmf-http', mac, [
+      ...ovmfArgs('ovmf-http'),
+      '-fw_cfg',
+      'name=opt/org.tianocore/IPv4PXESupport,string=n',
+      '-fw_cfg',
+      'name=opt/org.tianocore/IPv6PXESupport,string=n',
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
+    ]);
+    assertFetched(run, mac, 'efi', 'x86_64');
+    const httpOffer = kilnReplies(run).find((r) => getVendorClass(r.p) === 'HTTPClient');
+    assert.ok(httpOffer, 'Kiln sent no HTTPClient offer');
+    assert.equal(httpOffer.p.file, `http://${SERVER}:8080/ipxe/ipxe.efi`);
+    const efi = bed!
+      .logLines(offset)
+      .filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi');
+    assert.ok(
+      efi.some((l) => (l['req'] as { method: string }).method === 'GET'),
+      'OVMF did not GET /ipxe/ipxe.efi over HTTP',
+    );
+    assert.ok(!bed!.logLines(offset).some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
+    process.stderr.write(`proxy ovmf-http: script fetched ${run.ms} ms after start (${ACCEL})\n`);
+  },
+);

@@ -11,13 +11,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
 import { kilnBin } from '../../test/support/serve-process.js';
-import { BED_TAP, hasTool, runVm, startNetbootBed, type BootEvent, type LogLine, type NetbootBed } from '../../test/support/netboot-bed.js';
+import {
+  BED_TAP,
+  hasTool,
+  runVm,
+  startNetbootBed,
+  type BootEvent,
+  type LogLine,
+  type NetbootBed,
+} from '../../test/support/netboot-bed.js';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)'
-  : !hasTool('qemu-system-x86_64') ? 'needs qemu-system-x86_64'
-  : !existsSync('/usr/lib/ipxe/ipxe.efi') ? "needs Debian's ipxe package (/usr/lib/ipxe)" : false;
+const skip = !canUseNetns()
+  ? 'needs root and iproute2 (network namespaces)'
+  : !hasTool('qemu-system-x86_64')
+    ? 'needs qemu-system-x86_64'
+    : !existsSync('/usr/lib/ipxe/ipxe.efi')
+      ? "needs Debian's ipxe package (/usr/lib/ipxe)"
+      : false;
 const skipEfi = skip || (!existsSync(OVMF_CODE) ? 'needs the ovmf package (OVMF_CODE_4M.fd)' : false);
 
 /** Each VM run is bounded by this: the slowest path took 42 s under TCG here, so 2.5x margin; four VMs stay under 9 min at worst. */
@@ -43,7 +55,12 @@ after(async () => {
 const bootEvents = (mac: string): Promise<BootEvent[]> => bed!.bootEvents(mac);
 const logLines = (offset: number): LogLine[] => bed!.logLines(offset);
 
-interface BootRun { ms: number; events: BootEvent[]; log: LogLine[]; serial: string }
+interface BootRun {
+  ms: number;
+  events: BootEvent[];
+  log: LogLine[];
+  serial: string;
+}
 
 /**
  * Boots one VM on the tap until Kiln records a `boot.script` event for `mac`
@@ -55,19 +72,45 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Bo
   const debugcon = join(work, `${name}.debugcon.log`);
   const offset = bed!.log().length;
   let events: BootEvent[] = [];
-  const run = await runVm(bed!, 'qemu-system-x86_64', ['-accel', 'tcg', '-m', '512', '-display', 'none', '-monitor', 'none', '-no-reboot',
-    '-serial', `file:${serialPath}`, '-chardev', `file,id=dbg,path=${debugcon}`, '-device', 'isa-debugcon,iobase=0x402,chardev=dbg',
-    '-uuid', VM_UUID,
-    '-netdev', `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`, ...qemuArgs], {
-    serialPath, limitMs: VM_LIMIT_MS,
-    until: async () => {
-      events = await bootEvents(mac);
-      return events.length > 0 && /served per-host iPXE script/.test(bed!.log().slice(offset));
+  const run = await runVm(
+    bed!,
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'tcg',
+      '-m',
+      '512',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-serial',
+      `file:${serialPath}`,
+      '-chardev',
+      `file,id=dbg,path=${debugcon}`,
+      '-device',
+      'isa-debugcon,iobase=0x402,chardev=dbg',
+      '-uuid',
+      VM_UUID,
+      '-netdev',
+      `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
+      ...qemuArgs,
+    ],
+    {
+      serialPath,
+      limitMs: VM_LIMIT_MS,
+      until: async () => {
+        events = await bootEvents(mac);
+        return events.length > 0 && /served per-host iPXE script/.test(bed!.log().slice(offset));
+      },
     },
-  });
+  );
   const dbg = existsSync(debugcon) ? readFileSync(debugcon, 'latin1') : '';
   if (events.length === 0) {
-    process.stderr.write(`--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit})\n--- qemu stderr\n${run.stderr}\n--- serial (tail)\n${run.serial.slice(-4000)}\n--- debugcon (tail)\n${dbg.slice(-3000)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-6000)}\n`);
+    process.stderr.write(
+      `--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit})\n--- qemu stderr\n${run.stderr}\n--- serial (tail)\n${run.serial.slice(-4000)}\n--- debugcon (tail)\n${dbg.slice(-3000)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-6000)}\n`,
+    );
   }
   return { ms: run.ms, events, log: logLines(offset), serial: run.serial };
 }
@@ -76,30 +119,55 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Bo
 /** The host's own timeline (`/hosts/:host/events`, host named after its MAC) has the fetch too. */
 async function assertOnTimeline(mac: string): Promise<void> {
   const host = `node-${mac.replace(/:/g, '')}`;
-  const res = await fetch(`${bed!.api}/api/v1/hosts/${host}/events?limit=1000`, { headers: { authorization: `Bearer ${bed!.token}` }, signal: AbortSignal.timeout(5000) });
+  const res = await fetch(`${bed!.api}/api/v1/hosts/${host}/events?limit=1000`, {
+    headers: { authorization: `Bearer ${bed!.token}` },
+    signal: AbortSignal.timeout(5000),
+  });
   assert.equal(res.status, 200, `GET /hosts/${host}/events`);
-  const kinds = (await res.json() as { items: Array<{ kind: string }> }).items.map((e) => e.kind);
+  const kinds = ((await res.json()) as { items: Array<{ kind: string }> }).items.map((e) => e.kind);
   assert.ok(kinds.includes('boot.script'), `${host} timeline: ${kinds.join(', ')}`);
 }
 
 /** The data plane's work so far shows in /metrics: DHCP replies, a completed TFTP transfer, per-host scripts served. */
 async function assertMetrics(): Promise<void> {
-  const res = await fetch(`${bed!.api}/metrics`, { headers: { authorization: `Bearer ${bed!.token}` }, signal: AbortSignal.timeout(5000) });
+  const res = await fetch(`${bed!.api}/metrics`, {
+    headers: { authorization: `Bearer ${bed!.token}` },
+    signal: AbortSignal.timeout(5000),
+  });
   assert.equal(res.status, 200);
   const text = await res.text();
   const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
-  assert.ok(value(/^kiln_dhcp_packets_total\{outcome="replied"\} (\d+)$/m) >= 2, 'kiln_dhcp_packets_total{outcome="replied"}');
-  assert.ok(value(/^kiln_tftp_transfers_total\{outcome="complete"\} (\d+)$/m) >= 1, 'kiln_tftp_transfers_total{outcome="complete"}');
+  assert.ok(
+    value(/^kiln_dhcp_packets_total\{outcome="replied"\} (\d+)$/m) >= 2,
+    'kiln_dhcp_packets_total{outcome="replied"}',
+  );
+  assert.ok(
+    value(/^kiln_tftp_transfers_total\{outcome="complete"\} (\d+)$/m) >= 1,
+    'kiln_tftp_transfers_total{outcome="complete"}',
+  );
   assert.ok(value(/^kiln_tftp_sent_bytes_total (\d+)$/m) > 0, 'kiln_tftp_sent_bytes_total');
-  assert.ok(value(/^kiln_http_requests_total\{method="GET",route="\/boot\/host\.ipxe",status="200"\} (\d+)$/m) >= 1, 'per-host scripts in kiln_http_requests_total');
-  assert.ok(value(/^kiln_dhcp_active_leases\{subnet="10\.79\.1\.0\/24",state="bound"\} (\d+)$/m) >= 1, 'kiln_dhcp_active_leases');
+  assert.ok(
+    value(/^kiln_http_requests_total\{method="GET",route="\/boot\/host\.ipxe",status="200"\} (\d+)$/m) >= 1,
+    'per-host scripts in kiln_http_requests_total',
+  );
+  assert.ok(
+    value(/^kiln_dhcp_active_leases\{subnet="10\.79\.1\.0\/24",state="bound"\} (\d+)$/m) >= 1,
+    'kiln_dhcp_active_leases',
+  );
 }
 
 /** `kiln lease list --mac` (the CLI as a process, against the bed's API) shows the VM's durable lease on the bridge subnet. */
 function assertLeasedByCli(mac: string, ip: string): void {
-  const out = execFileSync(process.execPath, [kilnBin, '--server', bed!.api, '--token', bed!.token, 'lease', 'list', '--mac', mac, '--json'], { encoding: 'utf8', timeout: 30_000 });
+  const out = execFileSync(
+    process.execPath,
+    [kilnBin, '--server', bed!.api, '--token', bed!.token, 'lease', 'list', '--mac', mac, '--json'],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
   const leases = JSON.parse(out) as Array<{ ip: string; mac: string; state: string; active: boolean; subnet: string }>;
-  assert.deepEqual(leases.map((l) => [l.ip, l.mac, l.state, l.active, l.subnet]), [[ip, mac, 'bound', true, '10.79.1.0/24']]);
+  assert.deepEqual(
+    leases.map((l) => [l.ip, l.mac, l.state, l.active, l.subnet]),
+    [[ip, mac, 'bound', true, '10.79.1.0/24']],
+  );
 }
 
 function assertFetched(run: BootRun, mac: string, platform: 'pcbios' | 'efi', arch: string): Record<string, number> {
@@ -116,95 +184,198 @@ function assertFetched(run: BootRun, mac: string, platform: 'pcbios' | 'efi', ar
   assert.match(String(served['ip']), /^10\.79\.1\.1\d\d$/);
   const bound = run.log.filter((l) => l.msg === 'dhcp: lease bound' && l['mac'] === mac && l.time <= served.time);
   assert.ok(bound.length > 0, `no DHCP lease bound for ${mac} before the script fetch`);
-  const chain = run.log.filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/boot.ipxe' && l.time <= served.time).at(-1);
+  const chain = run.log
+    .filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/boot.ipxe' && l.time <= served.time)
+    .at(-1);
   const lastBound = bound.at(-1)!.time;
-  return { leases: bound.length, ackToChainMs: chain ? chain.time - lastBound : -1, ackToHostScriptMs: served.time - lastBound };
+  return {
+    leases: bound.length,
+    ackToChainMs: chain ? chain.time - lastBound : -1,
+    ackToHostScriptMs: served.time - lastBound,
+  };
 }
 
-test('SeaBIOS + iPXE option ROM (e1000): DHCP as iPXE, /boot.ipxe, per-host script', { skip, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = '52:54:00:4b:10:01';
-  const run = await bootVm('bios-ipxe', mac, ['-boot', 'n', '-device', `e1000,netdev=n0,mac=${mac}`]);
-  // Debian's BIOS ROMs are 32-bit builds: iPXE reports buildarch i386 on an x86_64 CPU.
-  const t = assertFetched(run, mac, 'pcbios', 'i386');
-  await assertOnTimeline(mac);
-  assertLeasedByCli(mac, String(run.log.find((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac)!['ip']));
-  process.stderr.write(`bios-ipxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
-});
+test(
+  'SeaBIOS + iPXE option ROM (e1000): DHCP as iPXE, /boot.ipxe, per-host script',
+  { skip, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = '52:54:00:4b:10:01';
+    const run = await bootVm('bios-ipxe', mac, ['-boot', 'n', '-device', `e1000,netdev=n0,mac=${mac}`]);
+    // Debian's BIOS ROMs are 32-bit builds: iPXE reports buildarch i386 on an x86_64 CPU.
+    const t = assertFetched(run, mac, 'pcbios', 'i386');
+    await assertOnTimeline(mac);
+    assertLeasedByCli(
+      mac,
+      String(run.log.find((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac)!['ip']),
+    );
+    process.stderr.write(`bios-ipxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
+  },
+);
 
 function ovmfArgs(name: string): string[] {
   const vars = join(work, `${name}.vars.fd`);
   copyFileSync(OVMF_VARS, vars);
-  return ['-machine', 'q35', '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`];
+  return [
+    '-machine',
+    'q35',
+    '-drive',
+    `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,file=${vars}`,
+  ];
 }
 
-test('OVMF + iPXE EFI option ROM (e1000): DHCP as iPXE, /boot.ipxe, per-host script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = '52:54:00:4b:10:02';
-  const run = await bootVm('ovmf-ipxe', mac, [...ovmfArgs('ovmf-ipxe'), '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`]);
-  const t = assertFetched(run, mac, 'efi', 'x86_64');
-  await assertOnTimeline(mac);
-  process.stderr.write(`ovmf-ipxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
-});
+test(
+  'OVMF + iPXE EFI option ROM (e1000): DHCP as iPXE, /boot.ipxe, per-host script',
+  { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = '52:54:00:4b:10:02';
+    const run = await bootVm('ovmf-ipxe', mac, [
+      ...ovmfArgs('ovmf-ipxe'),
+      '-device',
+      `e1000,netdev=n0,mac=${mac},bootindex=1`,
+    ]);
+    const t = assertFetched(run, mac, 'efi', 'x86_64');
+    await assertOnTimeline(mac);
+    process.stderr.write(`ovmf-ipxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
+  },
+);
 
-test('OVMF UEFI HTTP boot (virtio-net, no option ROM): ipxe.efi over HTTP, then iPXE fetches the per-host script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = '52:54:00:4b:10:03';
-  const offset = bed!.log().length;
-  const run = await bootVm('ovmf-http', mac, [...ovmfArgs('ovmf-http'),
-    // OVMF tries PXEv4 (and PXEv6) before HTTPv4; turning PXE off makes HTTP boot the first network option.
-    '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n',
-    '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`]);
-  const t = assertFetched(run, mac, 'efi', 'x86_64');
-  await assertOnTimeline(mac);
-  // The firmware itself fetched ipxe.efi over HTTP before iPXE ran.
-  const efi = logLines(offset).filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi');
-  assert.ok(efi.some((l) => (l['req'] as { method: string }).method === 'GET'), 'OVMF did not GET /ipxe/ipxe.efi over HTTP');
-  // Two DHCP exchanges: OVMF's HTTPv4 boot (answered with the URL and 60=HTTPClient), then iPXE's.
-  assert.ok(t['leases']! >= 2, `expected the firmware's and iPXE's leases, got ${t['leases']}`);
-  assert.ok(!logLines(offset).some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
-  process.stderr.write(`ovmf-http: script fetched ${run.ms} ms after start; ipxe.efi requests ${efi.map((l) => (l['req'] as { method: string }).method).join(',')}; ${JSON.stringify(t)}\n`);
-});
+test(
+  'OVMF UEFI HTTP boot (virtio-net, no option ROM): ipxe.efi over HTTP, then iPXE fetches the per-host script',
+  { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = '52:54:00:4b:10:03';
+    const offset = bed!.log().length;
+    const run = await bootVm('ovmf-http', mac, [
+      ...ovmfArgs('ovmf-http'),
+      // OVMF tries PXEv4 (and PXEv6) before HTTPv4; turning PXE off makes HTTP boot the first network option.
+      '-fw_cfg',
+      'name=opt/org.tianocore/IPv4PXESupport,string=n',
+      '-fw_cfg',
+      'name=opt/org.tianocore/IPv6PXESupport,string=n',
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
+    ]);
+    const t = assertFetched(run, mac, 'efi', 'x86_64');
+    await assertOnTimeline(mac);
+    // The firmware itself fetched ipxe.efi over HTTP before iPXE ran.
+    const efi = logLines(offset).filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi');
+    assert.ok(
+      efi.some((l) => (l['req'] as { method: string }).method === 'GET'),
+      'OVMF did not GET /ipxe/ipxe.efi over HTTP',
+    );
+    // Two DHCP exchanges: OVMF's HTTPv4 boot (answered with the URL and 60=HTTPClient), then iPXE's.
+    assert.ok(t['leases']! >= 2, `expected the firmware's and iPXE's leases, got ${t['leases']}`);
+    assert.ok(!logLines(offset).some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
+    process.stderr.write(
+      `ovmf-http: script fetched ${run.ms} ms after start; ipxe.efi requests ${efi.map((l) => (l['req'] as { method: string }).method).join(',')}; ${JSON.stringify(t)}\n`,
+    );
+  },
+);
 
-test('OVMF PXEv4 in its default boot order (virtio-net, no option ROM): ipxe.efi over TFTP, then the per-host script', { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 }, async () => {
-  const mac = '52:54:00:4b:10:04';
-  const offset = bed!.log().length;
-  const run = await bootVm('ovmf-pxe', mac, [...ovmfArgs('ovmf-pxe'), '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`]);
-  const t = assertFetched(run, mac, 'efi', 'x86_64');
-  await assertOnTimeline(mac);
-  // PXEv4 comes first: the firmware took ipxe.efi by TFTP, never the HTTP URL.
-  assert.ok(/Start PXE over IPv4/.test(run.serial), 'serial shows no PXEv4 attempt');
-  assert.ok(!/Start HTTP Boot/.test(run.serial), 'serial shows an HTTP boot attempt: PXEv4 did not boot');
-  assert.ok(!logLines(offset).some((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi'), 'PXE boot must not fetch ipxe.efi over HTTP');
-  assert.ok(logLines(offset).some((l) => l.msg === 'tftp: transfer started' && l['path'] === 'ipxe.efi'), 'ipxe.efi was not sent by TFTP');
-  await assertMetrics();
-  process.stderr.write(`ovmf-pxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
-});
+test(
+  'OVMF PXEv4 in its default boot order (virtio-net, no option ROM): ipxe.efi over TFTP, then the per-host script',
+  { skip: skipEfi, timeout: VM_LIMIT_MS + 20_000 },
+  async () => {
+    const mac = '52:54:00:4b:10:04';
+    const offset = bed!.log().length;
+    const run = await bootVm('ovmf-pxe', mac, [
+      ...ovmfArgs('ovmf-pxe'),
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
+    ]);
+    const t = assertFetched(run, mac, 'efi', 'x86_64');
+    await assertOnTimeline(mac);
+    // PXEv4 comes first: the firmware took ipxe.efi by TFTP, never the HTTP URL.
+    assert.ok(/Start PXE over IPv4/.test(run.serial), 'serial shows no PXEv4 attempt');
+    assert.ok(!/Start HTTP Boot/.test(run.serial), 'serial shows an HTTP boot attempt: PXEv4 did not boot');
+    assert.ok(
+      !logLines(offset).some((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi'),
+      'PXE boot must not fetch ipxe.efi over HTTP',
+    );
+    assert.ok(
+      logLines(offset).some((l) => l.msg === 'tftp: transfer started' && l['path'] === 'ipxe.efi'),
+      'ipxe.efi was not sent by TFTP',
+    );
+    await assertMetrics();
+    process.stderr.write(`ovmf-pxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
+  },
+);
 
-test('a failure reason carrying "&& chain <url>" is shown by the wait script and never chained (SeaBIOS + iPXE ROM)', { skip, timeout: VM_LIMIT_MS + 30_000 }, async () => {
-  const mac = '52:54:00:4b:10:05';
-  const evil = `http://10.79.1.1:${bed!.httpPort}/evil-chain.ipxe`;
-  const auth = { authorization: `Bearer ${bed!.token}`, 'content-type': 'application/json' };
-  const created = await fetch(`${bed!.api}/api/v1/hosts`, { method: 'POST', headers: auth, body: JSON.stringify({ name: 'evil-reason', nics: [{ mac }], state: 'ready' }), signal: AbortSignal.timeout(5000) });
-  assert.equal(created.status, 201, await created.text());
-  const failed = await fetch(`${bed!.api}/api/v1/hosts/evil-reason/state`, { method: 'POST', headers: auth, signal: AbortSignal.timeout(5000),
-    body: JSON.stringify({ state: 'failed', reason: `disk error && chain --replace ${evil}` }) });
-  assert.equal(failed.status, 200, await failed.text());
-  const offset = bed!.log().length;
-  // iPXE runs the script right after fetching it; an injected chain would come before the 10 s retry sleep ends.
-  let servedAt = 0;
-  const run = await runVm(bed!, 'qemu-system-x86_64', ['-accel', 'tcg', '-m', '512', '-display', 'none', '-monitor', 'none', '-no-reboot',
-    '-serial', `file:${join(work, 'evil.serial.log')}`, '-netdev', `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
-    '-boot', 'n', '-device', `e1000,netdev=n0,mac=${mac}`], {
-    serialPath: join(work, 'evil.serial.log'), limitMs: VM_LIMIT_MS,
-    until: () => {
-      if (!servedAt && logLines(offset).some((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac)) servedAt = Date.now();
-      return servedAt > 0 && Date.now() - servedAt > 4000;
-    },
-  });
-  const urls = logLines(offset).map((l) => (l['req'] as { url?: string } | undefined)?.url).filter(Boolean);
-  assert.ok(!urls.some((u) => u!.includes('evil-chain')), `iPXE fetched the injected URL: ${urls.join(' ')}`);
-  assert.ok(servedAt > 0, `the VM never fetched its script in ${run.ms} ms:\n${bed!.log().slice(offset).slice(-4000)}`);
-  const served = logLines(offset).filter((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac);
-  assert.ok(served.every((l) => l['state'] === 'failed'));
-  // What the VM was given (the boot.script event quotes the script's echo line): the reason as words of that echo.
-  const events = await bootEvents(mac);
-  assert.ok(events.some((e) => /evil-reason failed: disk error '&&' chain --replace http:\S+evil-chain\.ipxe; fix it/.test(e.message)), events.map((e) => e.message).join('\n'));
-});
+test(
+  'a failure reason carrying "&& chain <url>" is shown by the wait script and never chained (SeaBIOS + iPXE ROM)',
+  { skip, timeout: VM_LIMIT_MS + 30_000 },
+  async () => {
+    const mac = '52:54:00:4b:10:05';
+    const evil = `http://10.79.1.1:${bed!.httpPort}/evil-chain.ipxe`;
+    const auth = { authorization: `Bearer ${bed!.token}`, 'content-type': 'application/json' };
+    const created = await fetch(`${bed!.api}/api/v1/hosts`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ name: 'evil-reason', nics: [{ mac }], state: 'ready' }),
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(created.status, 201, await created.text());
+    const failed = await fetch(`${bed!.api}/api/v1/hosts/evil-reason/state`, {
+      method: 'POST',
+      headers: auth,
+      signal: AbortSignal.timeout(5000),
+      body: JSON.stringify({ state: 'failed', reason: `disk error && chain --replace ${evil}` }),
+    });
+    assert.equal(failed.status, 200, await failed.text());
+    const offset = bed!.log().length;
+    // iPXE runs the script right after fetching it; an injected chain would come before the 10 s retry sleep ends.
+    let servedAt = 0;
+    const run = await runVm(
+      bed!,
+      'qemu-system-x86_64',
+      [
+        '-accel',
+        'tcg',
+        '-m',
+        '512',
+        '-display',
+        'none',
+        '-monitor',
+        'none',
+        '-no-reboot',
+        '-serial',
+        `file:${join(work, 'evil.serial.log')}`,
+        '-netdev',
+        `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
+        '-boot',
+        'n',
+        '-device',
+        `e1000,netdev=n0,mac=${mac}`,
+      ],
+      {
+        serialPath: join(work, 'evil.serial.log'),
+        limitMs: VM_LIMIT_MS,
+        until: () => {
+          if (!servedAt && logLines(offset).some((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac))
+            servedAt = Date.now();
+          return servedAt > 0 && Date.now() - servedAt > 4000;
+        },
+      },
+    );
+    const urls = logLines(offset)
+      .map((l) => (l['req'] as { url?: string } | undefined)?.url)
+      .filter(Boolean);
+    assert.ok(!urls.some((u) => u!.includes('evil-chain')), `iPXE fetched the injected URL: ${urls.join(' ')}`);
+    assert.ok(
+      servedAt > 0,
+      `the VM never fetched its script in ${run.ms} ms:\n${bed!.log().slice(offset).slice(-4000)}`,
+    );
+    const served = logLines(offset).filter((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac);
+    assert.ok(served.every((l) => l['state'] === 'failed'));
+    // What the VM was given (the boot.script event quotes the script's echo line): the reason as words of that echo.
+    const events = await bootEvents(mac);
+    assert.ok(
+      events.some((e) =>
+        /evil-reason failed: disk error '&&' chain --replace http:\S+evil-chain\.ipxe; fix it/.test(e.message),
+      ),
+      events.map((e) => e.message).join('\n'),
+    );
+  },
+);

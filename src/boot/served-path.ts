@@ -47,12 +47,19 @@ const FORBIDDEN_CHAR = /[\u0000-\u001f\u007f-\u009f\\%\ufffd]/u;
 export function checkServedName(name: string): ServedName {
   const shown = JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
   if (name.length === 0) return { ok: false, kind: 'refused', reason: 'empty name' };
-  if (name.length > MAX_SERVED_NAME) return { ok: false, kind: 'refused', reason: `name longer than ${MAX_SERVED_NAME} characters` };
+  if (name.length > MAX_SERVED_NAME)
+    return { ok: false, kind: 'refused', reason: `name longer than ${MAX_SERVED_NAME} characters` };
   const bad = FORBIDDEN_CHAR.exec(name);
-  if (bad) return { ok: false, kind: 'refused', reason: `${shown} contains U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')}` };
+  if (bad)
+    return {
+      ok: false,
+      kind: 'refused',
+      reason: `${shown} contains U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')}`,
+    };
   for (const seg of name.split('/')) {
     if (seg === '') return { ok: false, kind: 'refused', reason: `${shown} has an empty segment` };
-    if (seg.startsWith('.')) return { ok: false, kind: 'refused', reason: `${shown} has a segment starting with "." (., .., or a dotfile)` };
+    if (seg.startsWith('.'))
+      return { ok: false, kind: 'refused', reason: `${shown} has a segment starting with "." (., .., or a dotfile)` };
   }
   return { ok: true, name };
 }
@@ -108,7 +115,8 @@ export function createServedRoot(root: string, opts: ServedRootOptions = {}): Se
         real = await realpath(join(r, name));
       } catch (err) {
         const code = errnoOf(err);
-        if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, kind: 'not_found', reason: `${name}: no such file` };
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+          return { ok: false, kind: 'not_found', reason: `${name}: no such file` };
         return { ok: false, kind: 'refused', reason: `${name}: ${code || 'cannot resolve'}` };
       }
       let dir: string;

@@ -9,7 +9,13 @@ import { test } from 'node:test';
 const root = new URL('../', import.meta.url).pathname;
 const EMPTY_FN = String.raw`(?:\(\s*[\w$]*\s*(?::\s*[\w.<>|]+)?\s*\)\s*=>\s*(?:\{\s*(?:\/\*[^*]*\*\/\s*|\/\/[^\n]*\n\s*)*\}|undefined|null|void 0)|[\w$]+\s*=>\s*\{\s*\}|function\s*[\w$]*\s*\([^)]*\)\s*\{\s*(?:\/\*[^*]*\*\/\s*)*\}|noop)`;
 const rules: Array<{ name: string; re: RegExp }> = [
-  { name: 'empty error handler', re: new RegExp(String.raw`\.(?:on|once|addListener|prependListener)\(\s*['"\`]error['"\`]\s*,\s*${EMPTY_FN}\s*\)`, 'g') },
+  {
+    name: 'empty error handler',
+    re: new RegExp(
+      String.raw`\.(?:on|once|addListener|prependListener)\(\s*['"\`]error['"\`]\s*,\s*${EMPTY_FN}\s*\)`,
+      'g',
+    ),
+  },
   { name: 'send callback that drops its error', re: new RegExp(String.raw`\.send\([^;]*?,\s*${EMPTY_FN}\s*\)`, 'g') },
 ];
 
@@ -72,5 +78,9 @@ test('the scan finds each form of a swallowed socket error', () => {
 
 test('no socket error is swallowed anywhere in src/', () => {
   const found = sources(root).flatMap((f) => scan(readFileSync(f, 'utf8')).map((v) => `${relative(root, f)}: ${v}`));
-  assert.deepEqual(found, [], `log and count the error instead (see src/boot/socket-error-log.ts):\n${found.join('\n')}`);
+  assert.deepEqual(
+    found,
+    [],
+    `log and count the error instead (see src/boot/socket-error-log.ts):\n${found.join('\n')}`,
+  );
 });

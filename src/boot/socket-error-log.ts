@@ -4,7 +4,11 @@
 import type { Logger } from '../log/logger.js';
 
 /** Reports one socket error: `where` names the socket (interface, port) for the log. */
-export type SocketErrorReport = (err: NodeJS.ErrnoException, op: 'send' | 'receive', where: Record<string, unknown>) => void;
+export type SocketErrorReport = (
+  err: NodeJS.ErrnoException,
+  op: 'send' | 'receive',
+  where: Record<string, unknown>,
+) => void;
 
 /**
  * A reporter for one server (`dhcp`, `tftp`): the first error of each
@@ -28,9 +32,14 @@ export function createSocketErrorLog(opts: {
     const key = `${op}:${errno}`;
     const seen = last.get(key);
     const t = now();
-    if (seen && t - seen.at < windowMs) { seen.suppressed++; return; }
+    if (seen && t - seen.at < windowMs) {
+      seen.suppressed++;
+      return;
+    }
     last.set(key, { at: t, suppressed: 0 });
-    opts.log.warn({ ...where, op, errno, err: err.message, ...(seen?.suppressed ? { suppressed: seen.suppressed } : {}) },
-      `${opts.server}: socket ${op} error ${errno}${seen?.suppressed ? ` (${seen.suppressed} more of these since the last line)` : ''}`);
+    opts.log.warn(
+      { ...where, op, errno, err: err.message, ...(seen?.suppressed ? { suppressed: seen.suppressed } : {}) },
+      `${opts.server}: socket ${op} error ${errno}${seen?.suppressed ? ` (${seen.suppressed} more of these since the last line)` : ''}`,
+    );
   };
 }

@@ -13,7 +13,12 @@ function dispatcherFor(cfg: ClientConfig): Dispatcher | undefined {
 
 /** An API error as the CLI sees it: the controller's code and message, or `unreachable`. */
 export class ApiError extends Error {
-  constructor(readonly code: string, message: string, readonly status: number, readonly issues: Array<{ path: string; message: string }> = []) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+    readonly issues: Array<{ path: string; message: string }> = [],
+  ) {
     super(message);
   }
 }
@@ -21,26 +26,55 @@ export class ApiError extends Error {
 /** A thin JSON client for the Kiln API. */
 export function createApiClient(cfg: ClientConfig) {
   const dispatcher = dispatcherFor(cfg);
-  async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async function call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     const h: Record<string, string> = { accept: 'application/json', ...headers };
     if (cfg.token) h['authorization'] = `Bearer ${cfg.token}`;
     if (body !== undefined) h['content-type'] = 'application/json';
     let res: Awaited<ReturnType<typeof undiciFetch>>;
     try {
-      res = await undiciFetch(`${cfg.server}${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000), dispatcher });
+      res = await undiciFetch(`${cfg.server}${path}`, {
+        method,
+        headers: h,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+        dispatcher,
+      });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      if (cause?.code === 'tls_pin_mismatch') throw new ApiError('tls_pin_mismatch', `refusing ${cfg.server}: ${cause.message}; if the controller's certificate really changed, update KILN_CA_FINGERPRINT (\`kiln serve\` logs the new one)`, 0);
-      throw new ApiError('unreachable', `cannot reach the Kiln controller at ${cfg.server} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`kiln serve\` running? set --server or KILN_SERVER`, 0);
+      if (cause?.code === 'tls_pin_mismatch')
+        throw new ApiError(
+          'tls_pin_mismatch',
+          `refusing ${cfg.server}: ${cause.message}; if the controller's certificate really changed, update KILN_CA_FINGERPRINT (\`kiln serve\` logs the new one)`,
+          0,
+        );
+      throw new ApiError(
+        'unreachable',
+        `cannot reach the Kiln controller at ${cfg.server} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`kiln serve\` running? set --server or KILN_SERVER`,
+        0,
+      );
     }
     if (res.status === 204) return undefined as T;
     const text = await res.text();
     if (res.ok && !(res.headers.get('content-type') ?? '').includes('json')) return text as T;
     let json: any;
-    try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
     if (!res.ok) {
       const e = json?.error;
-      throw new ApiError(e?.code ?? 'failed', e?.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, res.status, e?.issues ?? []);
+      throw new ApiError(
+        e?.code ?? 'failed',
+        e?.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`,
+        res.status,
+        e?.issues ?? [],
+      );
     }
     return json as T;
   }

@@ -16,7 +16,11 @@ export interface ClientConfig {
  * then ~/.config/kiln/config.yaml, then the local controller's first admin
  * token in ./kiln-data/admin-token (so the quick start works with no set-up).
  */
-export function resolveClientConfig(flags: { server?: string; token?: string }, env: Record<string, string | undefined>, home = homedir()): ClientConfig {
+export function resolveClientConfig(
+  flags: { server?: string; token?: string },
+  env: Record<string, string | undefined>,
+  home = homedir(),
+): ClientConfig {
   const file = join(env['XDG_CONFIG_HOME'] ?? join(home, '.config'), 'kiln', 'config.yaml');
   let fromFile: Record<string, string> = {};
   if (existsSync(file)) fromFile = (parseYaml(readFileSync(file, 'utf8')) as Record<string, string> | null) ?? {};

@@ -21,10 +21,22 @@ export const exitCodes = {
 /** Maps an API error code to the CLI's exit code. */
 export function exitCodeForError(code: string): number {
   switch (code) {
-    case 'not_found': case 'route_not_found': return exitCodes.notFound;
-    case 'conflict': case 'illegal_transition': case 'precondition_failed': case 'enrolment_closed': return exitCodes.conflict;
-    case 'unauthenticated': case 'forbidden': case 'credential_invalid': return exitCodes.auth;
-    case 'store_unavailable': case 'config_invalid': return exitCodes.unavailable;
-    default: return exitCodes.failed;
+    case 'not_found':
+    case 'route_not_found':
+      return exitCodes.notFound;
+    case 'conflict':
+    case 'illegal_transition':
+    case 'precondition_failed':
+    case 'enrolment_closed':
+      return exitCodes.conflict;
+    case 'unauthenticated':
+    case 'forbidden':
+    case 'credential_invalid':
+      return exitCodes.auth;
+    case 'store_unavailable':
+    case 'config_invalid':
+      return exitCodes.unavailable;
+    default:
+      return exitCodes.failed;
   }
 }

@@ -17,8 +17,14 @@ import { exitCodeForError, exitCodes } from './exit-codes.js';
 import { processOutput, type Output } from './output.js';
 
 /** Builds the program; `env` and `o` are injected so tests can run commands in process. */
-export function buildProgram(env: Record<string, string | undefined>, o: Output, onStarted: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void = () => {}) {
-  const program = new Command().name('kiln').description('Kiln bare-metal provisioning')
+export function buildProgram(
+  env: Record<string, string | undefined>,
+  o: Output,
+  onStarted: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void = () => {},
+) {
+  const program = new Command()
+    .name('kiln')
+    .description('Kiln bare-metal provisioning')
     .option('--server <url>', 'controller URL (or KILN_SERVER; default http://127.0.0.1:8080)')
     .option('--token <token>', 'API token (or KILN_TOKEN; default: ./kiln-data/admin-token when readable)')
     .exitOverride()
@@ -38,21 +44,29 @@ export function buildProgram(env: Record<string, string | undefined>, o: Output,
 }
 
 /** Runs the CLI and returns the exit code (0 ok; see exit-codes.ts). */
-export async function runCli(argv: string[], env: Record<string, string | undefined>, o: Output = processOutput, onStarted?: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void): Promise<number> {
+export async function runCli(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  o: Output = processOutput,
+  onStarted?: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void,
+): Promise<number> {
   const program = buildProgram(env, o, onStarted);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCodes.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return exitCodes.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version')
+        return exitCodes.ok;
       o.err('see `kiln --help`');
       return exitCodes.usage;
     }
     if (err instanceof ApiError) {
       o.err(`error: ${err.message}${err.code !== 'unreachable' ? ` [${err.code}]` : ''}`);
       for (const i of err.issues) o.err(`  ${i.path}: ${i.message}`);
-      return err.code === 'unreachable' || err.code === 'tls_pin_mismatch' ? exitCodes.unavailable : exitCodeForError(err.code);
+      return err.code === 'unreachable' || err.code === 'tls_pin_mismatch'
+        ? exitCodes.unavailable
+        : exitCodeForError(err.code);
     }
     if (err instanceof KilnError) {
       o.err(`error: ${err.message} [${err.code}]`);
@@ -67,7 +81,10 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 export async function main(): Promise<void> {
   let stop: (() => Promise<void>) | null = null;
   let failed: Promise<KilnError> | undefined;
-  const code = await runCli(process.argv.slice(2), process.env, processOutput, (s, f) => { stop = s; failed = f; });
+  const code = await runCli(process.argv.slice(2), process.env, processOutput, (s, f) => {
+    stop = s;
+    failed = f;
+  });
   if (!stop) {
     process.exitCode = code;
     return;

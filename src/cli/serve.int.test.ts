@@ -12,9 +12,24 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'kiln-serve-'));
 
 /** Runs the CLI in this process (as bin/kiln.mjs would, minus the exit): exit code and what it printed. */
 async function runInProcess(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''; let stderr = '';
+  let stdout = '';
+  let stderr = '';
   let stop: (() => Promise<void>) | undefined;
-  const code = await runCli(argv, { ...process.env }, { out: (t) => { stdout += `${t}\n`; }, err: (t) => { stderr += `${t}\n`; } }, (s) => { stop = s; });
+  const code = await runCli(
+    argv,
+    { ...process.env },
+    {
+      out: (t) => {
+        stdout += `${t}\n`;
+      },
+      err: (t) => {
+        stderr += `${t}\n`;
+      },
+    },
+    (s) => {
+      stop = s;
+    },
+  );
   await stop?.();
   return { code, stdout, stderr };
 }
@@ -33,7 +48,10 @@ describe('kiln serve as a process', () => {
       assert.equal(add.code, 0, add.stderr);
       assert.equal(JSON.parse(add.stdout).name, 'cli-1');
       const list = await runKiln(['host', 'list'], env);
-      assert.match(list.stdout, /^NAME\s+STATE\s+PROFILE\s+BOOT MAC\s+TAGS\ncli-1\s+new\s+-\s+52:54:00:c1:00:01\s+lab$/m);
+      assert.match(
+        list.stdout,
+        /^NAME\s+STATE\s+PROFILE\s+BOOT MAC\s+TAGS\ncli-1\s+new\s+-\s+52:54:00:c1:00:01\s+lab$/m,
+      );
       const dup = await runKiln(['host', 'add', 'cli-1'], env);
       assert.equal(dup.code, 4);
       assert.match(dup.stderr, /already exists.*\[conflict\]/);
@@ -67,9 +85,21 @@ describe('kiln serve as a process', () => {
         const name = `burst-${w}-${i}`;
         attempted++;
         try {
-          const res = await fetch(`${s.url}/api/v1/hosts`, { method: 'POST', headers, body: JSON.stringify({ name, nics: [{ mac: `02:00:00:00:${w.toString(16).padStart(2, '0')}:${(i % 256).toString(16).padStart(2, '0')}` }].slice(0, i < 256 ? 1 : 0) }), signal: AbortSignal.timeout(5000) });
+          const res = await fetch(`${s.url}/api/v1/hosts`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify({
+              name,
+              nics: [
+                { mac: `02:00:00:00:${w.toString(16).padStart(2, '0')}:${(i % 256).toString(16).padStart(2, '0')}` },
+              ].slice(0, i < 256 ? 1 : 0),
+            }),
+            signal: AbortSignal.timeout(5000),
+          });
           if (res.status === 201) acked.push(name);
-        } catch { return; }
+        } catch {
+          return;
+        }
       }
     };
     const workers = [0, 1, 2, 3, 4, 5, 6, 7].map(worker);
@@ -86,8 +116,11 @@ describe('kiln serve as a process', () => {
       const found = new Set<string>();
       let after = '';
       for (let page = 0; page < 100; page++) {
-        const res = await fetch(`${again.url}/api/v1/hosts?name_prefix=burst-&limit=1000${after ? `&after=${after}` : ''}`, { headers });
-        const body = await res.json() as { items: Array<{ name: string }>; next: string | null };
+        const res = await fetch(
+          `${again.url}/api/v1/hosts?name_prefix=burst-&limit=1000${after ? `&after=${after}` : ''}`,
+          { headers },
+        );
+        const body = (await res.json()) as { items: Array<{ name: string }>; next: string | null };
         body.items.forEach((h) => found.add(h.name));
         if (!body.next) break;
         after = body.next;
@@ -95,8 +128,11 @@ describe('kiln serve as a process', () => {
       const lost = acked.filter((n) => !found.has(n));
       assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost`);
       const evRes = await fetch(`${again.url}/api/v1/events?kind=host.created&limit=1000`, { headers });
-      const events = (await evRes.json() as { items: Array<{ subject: string }> }).items.map((e) => e.subject);
-      assert.ok(acked.every((n) => events.includes(n)), 'every acknowledged host has its event');
+      const events = ((await evRes.json()) as { items: Array<{ subject: string }> }).items.map((e) => e.subject);
+      assert.ok(
+        acked.every((n) => events.includes(n)),
+        'every acknowledged host has its event',
+      );
     } finally {
       again.child.kill('SIGTERM');
       await again.exited;
@@ -110,14 +146,26 @@ describe('kiln serve as a process', () => {
       const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
       const fp = /"fingerprint":"(sha256:[0-9A-F:]+)"/.exec(s.output())?.[1];
       assert.ok(fp, 'serve logs the certificate fingerprint');
-      const ok = await runKiln(['host', 'list', '--json'], { KILN_SERVER: s.tlsUrl, KILN_TOKEN: token, KILN_CA_FINGERPRINT: fp! });
+      const ok = await runKiln(['host', 'list', '--json'], {
+        KILN_SERVER: s.tlsUrl,
+        KILN_TOKEN: token,
+        KILN_CA_FINGERPRINT: fp!,
+      });
       assert.equal(ok.code, 0, ok.stderr);
       assert.deepEqual(JSON.parse(ok.stdout), []);
       const wrong = fp!.replace(/^sha256:(..)/, (_, b: string) => `sha256:${b === 'AA' ? 'BB' : 'AA'}`);
-      const bad = await runKiln(['host', 'list'], { KILN_SERVER: s.tlsUrl, KILN_TOKEN: token, KILN_CA_FINGERPRINT: wrong });
+      const bad = await runKiln(['host', 'list'], {
+        KILN_SERVER: s.tlsUrl,
+        KILN_TOKEN: token,
+        KILN_CA_FINGERPRINT: wrong,
+      });
       assert.equal(bad.code, 6);
       assert.match(bad.stderr, /refusing https:\/\/127\.0\.0\.1:\d+: .*presented sha256:/);
-      const withCa = await runKiln(['host', 'list'], { KILN_SERVER: s.tlsUrl, KILN_TOKEN: token, KILN_CA_FILE: join(dir, 'tls', 'ca.pem') });
+      const withCa = await runKiln(['host', 'list'], {
+        KILN_SERVER: s.tlsUrl,
+        KILN_TOKEN: token,
+        KILN_CA_FILE: join(dir, 'tls', 'ca.pem'),
+      });
       assert.equal(withCa.code, 0, withCa.stderr);
     } finally {
       s.child.kill('SIGTERM');
@@ -155,7 +203,12 @@ describe('kiln serve as a process', () => {
     mkdirSync(join(cwd, 'ipxe'));
     writeFileSync(join(cwd, 'ipxe', 'undionly.kpxe'), 'ipxe-bytes');
     // The quick start's own form: relative data, profile and iPXE directories, run from the checkout.
-    const s = await startServe(['--data-dir', './kiln-data', '--profiles-dir', 'profiles', '--ipxe-dir', 'ipxe'], {}, 30_000, cwd);
+    const s = await startServe(
+      ['--data-dir', './kiln-data', '--profiles-dir', 'profiles', '--ipxe-dir', 'ipxe'],
+      {},
+      30_000,
+      cwd,
+    );
     try {
       for (const d of ['kiln-data', 'kiln-data/images', 'kiln-data/cache', 'kiln-data/ssh', 'kiln-data/tls']) {
         assert.ok(statSync(join(cwd, d)).isDirectory(), `${d} created`);
@@ -174,7 +227,9 @@ describe('kiln serve as a process', () => {
 
   it('each start-up failure is one line naming the setting and the fix, exit code 6', async () => {
     const busy: Server = createServer();
-    const busyPort = await new Promise<number>((r) => busy.listen(0, '127.0.0.1', () => r((busy.address() as { port: number }).port)));
+    const busyPort = await new Promise<number>((r) =>
+      busy.listen(0, '127.0.0.1', () => r((busy.address() as { port: number }).port)),
+    );
     const dir = tmp();
     writeFileSync(join(dir, 'a-file'), '');
     const locked = join(dir, 'locked');
@@ -183,20 +238,47 @@ describe('kiln serve as a process', () => {
     const asRoot = process.getuid?.() === 0;
     const free = `127.0.0.1:${await freePort()}`;
     const cases: Array<{ name: string; args: string[]; want: RegExp; user?: boolean }> = [
-      { name: 'data-dir is a file', args: ['--data-dir', join(dir, 'a-file'), '--listen', free], want: /^error: data-dir \S+a-file: is not a directory.*--data-dir or KILN_DATA_DIR/ },
-      { name: 'data-dir under a file', args: ['--data-dir', join(dir, 'a-file', 'sub'), '--listen', free], want: /^error: data-dir \S+: is not a directory.*--data-dir or KILN_DATA_DIR/ },
+      {
+        name: 'data-dir is a file',
+        args: ['--data-dir', join(dir, 'a-file'), '--listen', free],
+        want: /^error: data-dir \S+a-file: is not a directory.*--data-dir or KILN_DATA_DIR/,
+      },
+      {
+        name: 'data-dir under a file',
+        args: ['--data-dir', join(dir, 'a-file', 'sub'), '--listen', free],
+        want: /^error: data-dir \S+: is not a directory.*--data-dir or KILN_DATA_DIR/,
+      },
       // Root writes anywhere: the unwritable case runs as nobody (uid 65534) when the test is root.
-      { name: 'data-dir not writable', args: ['--data-dir', locked, '--listen', free], want: /^error: data-dir \S+locked: is not writable.*--data-dir or KILN_DATA_DIR/, user: true },
-      { name: 'listen port in use', args: ['--data-dir', join(dir, 'd1'), '--listen', `127.0.0.1:${busyPort}`], want: /^error: listen 127\.0\.0\.1:\d+: the address is already in use.*--listen or KILN_LISTEN/ },
-      { name: 'tls-listen port in use', args: ['--data-dir', join(dir, 'd2'), '--listen', free, '--tls-listen', `127.0.0.1:${busyPort}`], want: /^error: tls-listen 127\.0\.0\.1:\d+: the address is already in use.*--tls-listen or KILN_TLS_LISTEN/ },
-      { name: 'bad config value', args: ['--data-dir', join(dir, 'd3'), '--http-cache-mib', 'lots'], want: /^error: invalid configuration: flag --http-cache-mib="lots": expected a whole number/ },
+      {
+        name: 'data-dir not writable',
+        args: ['--data-dir', locked, '--listen', free],
+        want: /^error: data-dir \S+locked: is not writable.*--data-dir or KILN_DATA_DIR/,
+        user: true,
+      },
+      {
+        name: 'listen port in use',
+        args: ['--data-dir', join(dir, 'd1'), '--listen', `127.0.0.1:${busyPort}`],
+        want: /^error: listen 127\.0\.0\.1:\d+: the address is already in use.*--listen or KILN_LISTEN/,
+      },
+      {
+        name: 'tls-listen port in use',
+        args: ['--data-dir', join(dir, 'd2'), '--listen', free, '--tls-listen', `127.0.0.1:${busyPort}`],
+        want: /^error: tls-listen 127\.0\.0\.1:\d+: the address is already in use.*--tls-listen or KILN_TLS_LISTEN/,
+      },
+      {
+        name: 'bad config value',
+        args: ['--data-dir', join(dir, 'd3'), '--http-cache-mib', 'lots'],
+        want: /^error: invalid configuration: flag --http-cache-mib="lots": expected a whole number/,
+      },
     ];
     try {
       for (const c of cases) {
         if (c.user && !asRoot) continue;
         const argv = ['serve', '--tls-listen', '', '--node-image', 'off', '--log-level', 'error', ...c.args];
         // In process (fast) unless the case needs another user; the process form is covered by the cases around.
-        const r = c.user ? await runKiln(argv, { HOME: dir }, 30_000, { uid: 65534, gid: 65534, cwd: dir }) : await runInProcess(argv);
+        const r = c.user
+          ? await runKiln(argv, { HOME: dir }, 30_000, { uid: 65534, gid: 65534, cwd: dir })
+          : await runInProcess(argv);
         assert.equal(r.code, 6, `${c.name}: exit code (stderr: ${r.stderr})`);
         const lines = r.stderr.split('\n').filter(Boolean);
         assert.equal(lines.length, 1, `${c.name}: one line, got:\n${r.stderr}`);
@@ -218,9 +300,18 @@ describe('kiln serve as a process', () => {
 
   it('an unreachable PostgreSQL stops start-up with store_unavailable', async () => {
     const port = await freePort();
-    const r = await runKiln(['serve', '--data-dir', tmp(), '--database-url', `postgres://kiln:s3cret@127.0.0.1:${port}/kiln`]);
+    const r = await runKiln([
+      'serve',
+      '--data-dir',
+      tmp(),
+      '--database-url',
+      `postgres://kiln:s3cret@127.0.0.1:${port}/kiln`,
+    ]);
     assert.equal(r.code, 6);
-    assert.match(r.stderr, /cannot reach PostgreSQL at postgres:\/\/kiln:\*\*\*@127\.0\.0\.1:\d+\/kiln.*\[store_unavailable\]/);
+    assert.match(
+      r.stderr,
+      /cannot reach PostgreSQL at postgres:\/\/kiln:\*\*\*@127\.0\.0\.1:\d+\/kiln.*\[store_unavailable\]/,
+    );
     assert.ok(!r.stderr.includes('s3cret'), 'the password is not printed');
   });
 });

@@ -10,7 +10,11 @@ export function parseClaims(md: string): Array<{ line: number; claim: string; so
   md.split('\n').forEach((text, i) => {
     if (!text.startsWith('|') || /^\|\s*(claim|---)/.test(text)) return;
     // Cells are split on " | " so a `\|` inside a cell does not end it.
-    const cells = text.replace(/^\|\s?/, '').replace(/\s?\|\s*$/, '').split(/\s\|\s/).map((c) => c.trim());
+    const cells = text
+      .replace(/^\|\s?/, '')
+      .replace(/\s?\|\s*$/, '')
+      .split(/\s\|\s/)
+      .map((c) => c.trim());
     rows.push({ line: i + 1, claim: cells[0] ?? '', source: cells[1] ?? '', proof: cells[2] ?? '' });
   });
   return rows;
@@ -35,7 +39,13 @@ test('docs/claims.md: every claim names a test that exists in the tree, or says 
     return existsSync(url) ? readFileSync(url, 'utf8') : null;
   };
   const problems = rows.flatMap((r) => {
-    const why = !r.claim ? 'no claim' : !r.source ? 'no source' : !r.proof ? 'no test named' : checkProof(r.proof, readTest);
+    const why = !r.claim
+      ? 'no claim'
+      : !r.source
+        ? 'no source'
+        : !r.proof
+          ? 'no test named'
+          : checkProof(r.proof, readTest);
     return why ? [`docs/claims.md:${r.line}: ${why}`] : [];
   });
   assert.deepEqual(problems, []);
@@ -51,5 +61,8 @@ test('the claims check fails a row without a test, with a missing file, or with 
   assert.match(checkProof('`src/b.test.ts` — does the thing', read), /does not exist/);
   assert.match(checkProof('`src/a.test.ts` — does another thing', read), /no test named/);
   const rows = parseClaims('| claim | stated in | proven by |\n| --- | --- | --- |\n| x | README.md |  |\n');
-  assert.deepEqual(rows.map((r) => r.proof), ['']);
+  assert.deepEqual(
+    rows.map((r) => r.proof),
+    [''],
+  );
 });

@@ -27,8 +27,14 @@ export interface ConfigInput {
 /** Path settings inside nested sections (`section.key`), resolved like the top-level path settings. */
 const sectionPaths: ReadonlyArray<readonly [string, string]> = [['tftp', 'root']];
 
-function coerce(spec: SettingSpec, raw: unknown, where: string): { value?: string | number | boolean; issue?: ErrorIssue } {
-  const bad = (message: string) => ({ issue: { path: spec.name, code: 'bad_value', message: `${where}=${JSON.stringify(raw)}: ${message}` } });
+function coerce(
+  spec: SettingSpec,
+  raw: unknown,
+  where: string,
+): { value?: string | number | boolean; issue?: ErrorIssue } {
+  const bad = (message: string) => ({
+    issue: { path: spec.name, code: 'bad_value', message: `${where}=${JSON.stringify(raw)}: ${message}` },
+  });
   if (spec.type === 'integer') {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
     if (!Number.isInteger(n)) return bad('expected a whole number');
@@ -71,40 +77,76 @@ export function loadConfig(input: ConfigInput): Config {
     } catch (err) {
       throw new KilnError('config_invalid', `config file ${input.file} is not valid YAML: ${(err as Error).message}`);
     }
-    if (typeof file !== 'object' || Array.isArray(file)) throw new KilnError('config_invalid', `config file ${input.file} must hold a YAML mapping of setting: value`);
+    if (typeof file !== 'object' || Array.isArray(file))
+      throw new KilnError('config_invalid', `config file ${input.file} must hold a YAML mapping of setting: value`);
   }
   const known = new Set(settings.map((s) => s.name));
   const sectionNames = new Set(['dhcp', 'tftp', 'power', 'trust', 'site']);
   const issues: ErrorIssue[] = [];
   for (const k of Object.keys(file)) {
-    if (!known.has(k) && !sectionNames.has(k)) issues.push({ path: k, code: 'unknown_setting', message: `config file: unknown setting "${k}"; see the configuration reference in README.md` });
+    if (!known.has(k) && !sectionNames.has(k))
+      issues.push({
+        path: k,
+        code: 'unknown_setting',
+        message: `config file: unknown setting "${k}"; see the configuration reference in README.md`,
+      });
   }
   const values: Record<string, string | number | boolean | undefined> = {};
   const sources: Record<string, 'flag' | 'env' | 'file' | 'default'> = {};
   for (const spec of settings) {
     const fromFlag = input.flags[spec.name];
     const fromEnv = input.env[envName(spec.name)];
-    let raw: unknown; let src: 'flag' | 'env' | 'file' | 'default';
-    if (fromFlag !== undefined && !spec.secret) { raw = fromFlag; src = 'flag'; }
-    else if (fromEnv !== undefined && fromEnv !== '') { raw = fromEnv; src = 'env'; }
-    else if (file[spec.name] !== undefined) { raw = file[spec.name]; src = 'file'; }
-    else { values[spec.name] = spec.path && typeof spec.default === 'string' ? resolve(cwd, spec.default) : spec.default; sources[spec.name] = 'default'; continue; }
-    const where = src === 'flag' ? `flag --${spec.name}` : src === 'env' ? `environment ${envName(spec.name)}` : `config file ${input.file}: ${spec.name}`;
+    let raw: unknown;
+    let src: 'flag' | 'env' | 'file' | 'default';
+    if (fromFlag !== undefined && !spec.secret) {
+      raw = fromFlag;
+      src = 'flag';
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      raw = fromEnv;
+      src = 'env';
+    } else if (file[spec.name] !== undefined) {
+      raw = file[spec.name];
+      src = 'file';
+    } else {
+      values[spec.name] = spec.path && typeof spec.default === 'string' ? resolve(cwd, spec.default) : spec.default;
+      sources[spec.name] = 'default';
+      continue;
+    }
+    const where =
+      src === 'flag'
+        ? `flag --${spec.name}`
+        : src === 'env'
+          ? `environment ${envName(spec.name)}`
+          : `config file ${input.file}: ${spec.name}`;
     const { value, issue } = coerce(spec, raw, where);
     if (issue) issues.push(issue);
     // Paths are resolved once, here: everything after load sees absolute paths, whatever directory it runs in.
-    values[spec.name] = spec.path && typeof value === 'string' ? (value === '' ? undefined : resolve(cwd, value)) : value;
+    values[spec.name] =
+      spec.path && typeof value === 'string' ? (value === '' ? undefined : resolve(cwd, value)) : value;
     sources[spec.name] = src;
   }
   if (issues.length) {
-    throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, { issues });
+    throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
+      issues,
+    });
   }
-  const sections: Record<string, unknown> = Object.fromEntries(Object.entries(file).filter(([k]) => sectionNames.has(k)));
+  const sections: Record<string, unknown> = Object.fromEntries(
+    Object.entries(file).filter(([k]) => sectionNames.has(k)),
+  );
   for (const [name, key] of sectionPaths) {
     const sec = sections[name];
-    if (sec && typeof sec === 'object' && !Array.isArray(sec) && typeof (sec as Record<string, unknown>)[key] === 'string') {
+    if (
+      sec &&
+      typeof sec === 'object' &&
+      !Array.isArray(sec) &&
+      typeof (sec as Record<string, unknown>)[key] === 'string'
+    ) {
       sections[name] = { ...sec, [key]: resolve(cwd, (sec as Record<string, string>)[key]!) };
     }
   }
-  return Object.freeze({ values: Object.freeze(values), sections: Object.freeze(sections), sources: Object.freeze(sources) });
+  return Object.freeze({
+    values: Object.freeze(values),
+    sections: Object.freeze(sections),
+    sources: Object.freeze(sources),
+  });
 }

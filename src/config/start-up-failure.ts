@@ -20,11 +20,17 @@ export function howToSet(setting: string): string {
  */
 export function listenFailure(setting: string, address: string, err: unknown): KilnError {
   const code = errnoOf(err);
-  const why = code === 'EADDRINUSE' ? 'the address is already in use (another Kiln, or another program on that port); stop it or'
-    : code === 'EACCES' ? 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); run as root or'
-      : code === 'EADDRNOTAVAIL' ? 'no interface of this machine has that address; use one of its addresses (or 0.0.0.0), or'
-        : `cannot listen (${code ?? (err as Error).message}); fix the cause or`;
-  return new KilnError('config_invalid', `${setting} ${address}: ${why} set another with ${howToSet(setting)}`, { cause: err });
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the address is already in use (another Kiln, or another program on that port); stop it or'
+      : code === 'EACCES'
+        ? 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); run as root or'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no interface of this machine has that address; use one of its addresses (or 0.0.0.0), or'
+          : `cannot listen (${code ?? (err as Error).message}); fix the cause or`;
+  return new KilnError('config_invalid', `${setting} ${address}: ${why} set another with ${howToSet(setting)}`, {
+    cause: err,
+  });
 }
 
 /**
@@ -33,14 +39,26 @@ export function listenFailure(setting: string, address: string, err: unknown): K
  * and removing a probe file. Throws `config_invalid` naming the setting.
  */
 export function ensureWritableDirectory(setting: string, path: string, mode = 0o700): void {
-  const fail = (why: string, err?: unknown) => new KilnError('config_invalid', `${setting} ${path}: ${why}; point ${howToSet(setting)} at a directory Kiln can create and write`, err === undefined ? undefined : { cause: err });
+  const fail = (why: string, err?: unknown) =>
+    new KilnError(
+      'config_invalid',
+      `${setting} ${path}: ${why}; point ${howToSet(setting)} at a directory Kiln can create and write`,
+      err === undefined ? undefined : { cause: err },
+    );
   try {
     mkdirSync(path, { recursive: true, mode });
   } catch (err) {
     const code = errnoOf(err);
-    throw fail(code === 'EEXIST' || code === 'ENOTDIR' ? 'is not a directory (a file is in the way)'
-      : code === 'EACCES' || code === 'EPERM' ? 'cannot be created (permission denied)'
-        : code === 'EROFS' ? 'cannot be created (read-only file system)' : `cannot be created (${code ?? (err as Error).message})`, err);
+    throw fail(
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'is not a directory (a file is in the way)'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'cannot be created (permission denied)'
+          : code === 'EROFS'
+            ? 'cannot be created (read-only file system)'
+            : `cannot be created (${code ?? (err as Error).message})`,
+      err,
+    );
   }
   if (!statSync(path).isDirectory()) throw fail('is not a directory');
   const probe = join(path, `.kiln-write-probe-${process.pid}`);
@@ -50,17 +68,31 @@ export function ensureWritableDirectory(setting: string, path: string, mode = 0o
     rmSync(probe, { force: true });
   } catch (err) {
     const code = errnoOf(err);
-    throw fail(code === 'EROFS' ? 'is on a read-only file system' : `is not writable (${code ?? 'permission denied'})`, err);
+    throw fail(
+      code === 'EROFS' ? 'is on a read-only file system' : `is not writable (${code ?? 'permission denied'})`,
+      err,
+    );
   }
 }
 
 /** Every start-up failure as one line: a KilnError's message with its lines joined, anything else named as unexpected. */
 export function startUpFailure(err: unknown): KilnError {
-  const oneLine = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).join('; ').replace(/:;/g, ':');
+  const oneLine = (s: string) =>
+    s
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join('; ')
+      .replace(/:;/g, ':');
   if (err instanceof KilnError) {
     const msg = oneLine(err.message);
-    if (err.code === 'config_invalid' || err.code === 'store_unavailable') return msg === err.message ? err : new KilnError(err.code, msg, { cause: err, issues: err.issues });
+    if (err.code === 'config_invalid' || err.code === 'store_unavailable')
+      return msg === err.message ? err : new KilnError(err.code, msg, { cause: err, issues: err.issues });
     return new KilnError('config_invalid', `kiln serve could not start: ${msg}`, { cause: err });
   }
-  return new KilnError('config_invalid', `kiln serve could not start: ${oneLine((err as Error)?.message ?? String(err))} (run with --log-level debug and report it if the cause is unclear)`, { cause: err });
+  return new KilnError(
+    'config_invalid',
+    `kiln serve could not start: ${oneLine((err as Error)?.message ?? String(err))} (run with --log-level debug and report it if the cause is unclear)`,
+    { cause: err },
+  );
 }

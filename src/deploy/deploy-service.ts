@@ -42,17 +42,29 @@ export interface DeployDeps {
 export function createDeployService(deps: DeployDeps) {
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  async function render(host: Host, profileName: string, variables: Record<string, unknown>): Promise<Omit<Deployment, 'id' | 'hostId' | 'status' | 'createdAt' | 'createdBy' | 'installedAt' | 'completedAt'>> {
+  async function render(
+    host: Host,
+    profileName: string,
+    variables: Record<string, unknown>,
+  ): Promise<Omit<Deployment, 'id' | 'hostId' | 'status' | 'createdAt' | 'createdBy' | 'installedAt' | 'completedAt'>> {
     const profile = deps.profiles.get(profileName);
     if (!profile) throw new KilnError('not_found', `no loaded profile named ${profileName}; see \`kiln profile list\``);
     const ctx = buildRenderContext(host, profile, deps.site, deps.urls(), variables);
     // One job for every template of the deploy: one time limit and one output budget for all of them.
-    const paths = [...new Set([...[...profile.files.values()].map((f) => f.virtualPath), ...bootSpecPaths(profile), ...imageSpecPaths(profile)])];
+    const paths = [
+      ...new Set([
+        ...[...profile.files.values()].map((f) => f.virtualPath),
+        ...bootSpecPaths(profile),
+        ...imageSpecPaths(profile),
+      ]),
+    ];
     const texts = await deps.renderer.render(profile, paths, ctx);
     const text = (f: { virtualPath: string }): string => texts.get(f.virtualPath)!;
     const files = Object.fromEntries([...profile.files].map(([name, f]) => [name, text(f)]));
     const bootSpec = bootSpecFrom(profile, ctx.kiln.baseUrl, text);
-    const imageSpec = profile.image ? { ...imageSpecFrom(profile, ctx.host.firmware, text) } as Record<string, unknown> : null;
+    const imageSpec = profile.image
+      ? ({ ...imageSpecFrom(profile, ctx.host.firmware, text) } as Record<string, unknown>)
+      : null;
     return { profile: profileName, files, bootSpec, imageSpec };
   }
 
@@ -65,15 +77,39 @@ export function createDeployService(deps: DeployDeps) {
       return render(host, name, variables);
     },
 
-    async deploy(hostRef: string, opts: { profile?: string; variables?: Record<string, unknown>; actor: string; reason?: string; reuse?: boolean }): Promise<{ host: Host; deployment: Deployment }> {
+    async deploy(
+      hostRef: string,
+      opts: { profile?: string; variables?: Record<string, unknown>; actor: string; reason?: string; reuse?: boolean },
+    ): Promise<{ host: Host; deployment: Deployment }> {
       let host = await deps.inventory.getHost(hostRef);
       const name = opts.profile ?? host.profile;
       if (!name) throw new KilnError('validation_failed', `host ${host.name} has no profile; pass one (--profile)`);
       const previous = opts.reuse ? await getCurrentDeployment(deps.db, host.id) : null;
-      if (opts.reuse && !previous) throw new KilnError('not_found', `host ${host.name} has no earlier deployment to repeat`);
-      const rendered = previous ? { profile: previous.profile, files: previous.files, bootSpec: previous.bootSpec, imageSpec: previous.imageSpec } : await render(host, name, opts.variables ?? {});
-      const deployment: Deployment = { id: deps.newId(), hostId: host.id, ...rendered, status: 'deploying', createdAt: now(), createdBy: opts.actor, installedAt: null, completedAt: null };
-      host = await deps.inventory.transition(host.id, 'deploying', { actor: opts.actor, reason: opts.reason ?? `deploy ${rendered.profile}`, extra: { profile: rendered.profile } });
+      if (opts.reuse && !previous)
+        throw new KilnError('not_found', `host ${host.name} has no earlier deployment to repeat`);
+      const rendered = previous
+        ? {
+            profile: previous.profile,
+            files: previous.files,
+            bootSpec: previous.bootSpec,
+            imageSpec: previous.imageSpec,
+          }
+        : await render(host, name, opts.variables ?? {});
+      const deployment: Deployment = {
+        id: deps.newId(),
+        hostId: host.id,
+        ...rendered,
+        status: 'deploying',
+        createdAt: now(),
+        createdBy: opts.actor,
+        installedAt: null,
+        completedAt: null,
+      };
+      host = await deps.inventory.transition(host.id, 'deploying', {
+        actor: opts.actor,
+        reason: opts.reason ?? `deploy ${rendered.profile}`,
+        extra: { profile: rendered.profile },
+      });
       await insertDeployment(deps.db, deployment);
       await deps.installTokens?.issue(deployment);
       await deps.node.arm(host.id, `deploy ${rendered.profile}`, opts.actor);
@@ -84,9 +120,13 @@ export function createDeployService(deps: DeployDeps) {
     /** Release: with `wipe` the host boots the wipe image and returns to ready when it reports; without, it is ready at once. */
     async release(hostRef: string, opts: { wipe: boolean; actor: string; reason?: string }): Promise<Host> {
       let host = await deps.inventory.getHost(hostRef);
-      host = await deps.inventory.transition(host.id, 'releasing', { actor: opts.actor, reason: opts.reason ?? (opts.wipe ? 'release with wipe' : 'release') });
+      host = await deps.inventory.transition(host.id, 'releasing', {
+        actor: opts.actor,
+        reason: opts.reason ?? (opts.wipe ? 'release with wipe' : 'release'),
+      });
       await deps.revokeCertificates?.(host.id, opts.actor, opts.reason ?? 'host released');
-      if (!opts.wipe) return deps.inventory.transition(host.id, 'ready', { actor: opts.actor, reason: 'released without wipe' });
+      if (!opts.wipe)
+        return deps.inventory.transition(host.id, 'ready', { actor: opts.actor, reason: 'released without wipe' });
       await deps.node.arm(host.id, 'wipe', opts.actor);
       if (deps.power && host.bmc) await deps.power(host, 'netboot', 'wipe');
       return host;

@@ -20,14 +20,29 @@ export interface Deployment {
 }
 
 const fromRow = (r: any): Deployment => ({
-  id: r.id, hostId: r.host_id, profile: r.profile, files: JSON.parse(r.files), bootSpec: JSON.parse(r.boot_spec),
-  imageSpec: r.image_spec ? JSON.parse(r.image_spec) : null, status: r.status, createdAt: r.created_at, createdBy: r.created_by,
-  installedAt: r.installed_at, completedAt: r.completed_at,
+  id: r.id,
+  hostId: r.host_id,
+  profile: r.profile,
+  files: JSON.parse(r.files),
+  bootSpec: JSON.parse(r.boot_spec),
+  imageSpec: r.image_spec ? JSON.parse(r.image_spec) : null,
+  status: r.status,
+  createdAt: r.created_at,
+  createdBy: r.created_by,
+  installedAt: r.installed_at,
+  completedAt: r.completed_at,
 });
 
 /** The newest deployment of a host, or null. */
 export async function getCurrentDeployment(db: Kysely<any>, hostId: string): Promise<Deployment | null> {
-  const r = await db.selectFrom('deployments').selectAll().where('host_id', '=', hostId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const r = await db
+    .selectFrom('deployments')
+    .selectAll()
+    .where('host_id', '=', hostId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return r ? fromRow(r) : null;
 }
 
@@ -36,28 +51,61 @@ export type BootDeployment = Pick<Deployment, 'id' | 'profile' | 'bootSpec' | 's
 
 /** The newest deployment of a host without its files, or null: the boot-script path reads this on every fetch. */
 export async function getCurrentBootDeployment(db: Kysely<any>, hostId: string): Promise<BootDeployment | null> {
-  const r = await db.selectFrom('deployments').select(['id', 'profile', 'boot_spec', 'status']).where('host_id', '=', hostId)
-    .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const r = await db
+    .selectFrom('deployments')
+    .select(['id', 'profile', 'boot_spec', 'status'])
+    .where('host_id', '=', hostId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return r ? { id: r.id, profile: r.profile, bootSpec: JSON.parse(r.boot_spec), status: r.status } : null;
 }
 
 /** A host's deployments, newest first. */
 export async function listDeployments(db: Kysely<any>, hostId: string): Promise<Deployment[]> {
-  return (await db.selectFrom('deployments').selectAll().where('host_id', '=', hostId).orderBy('created_at', 'desc').execute()).map(fromRow);
+  return (
+    await db.selectFrom('deployments').selectAll().where('host_id', '=', hostId).orderBy('created_at', 'desc').execute()
+  ).map(fromRow);
 }
 
 /** Inserts a deployment and marks the host's earlier open ones superseded. */
 export async function insertDeployment(db: Kysely<any>, d: Deployment): Promise<void> {
-  await db.updateTable('deployments').set({ status: 'superseded' }).where('host_id', '=', d.hostId).where('status', 'in', ['deploying', 'installed']).execute();
-  await db.insertInto('deployments').values({
-    id: d.id, host_id: d.hostId, profile: d.profile, files: JSON.stringify(d.files), boot_spec: JSON.stringify(d.bootSpec),
-    image_spec: d.imageSpec ? JSON.stringify(d.imageSpec) : null, status: d.status, created_at: d.createdAt, created_by: d.createdBy,
-    installed_at: null, completed_at: null,
-  }).execute();
+  await db
+    .updateTable('deployments')
+    .set({ status: 'superseded' })
+    .where('host_id', '=', d.hostId)
+    .where('status', 'in', ['deploying', 'installed'])
+    .execute();
+  await db
+    .insertInto('deployments')
+    .values({
+      id: d.id,
+      host_id: d.hostId,
+      profile: d.profile,
+      files: JSON.stringify(d.files),
+      boot_spec: JSON.stringify(d.bootSpec),
+      image_spec: d.imageSpec ? JSON.stringify(d.imageSpec) : null,
+      status: d.status,
+      created_at: d.createdAt,
+      created_by: d.createdBy,
+      installed_at: null,
+      completed_at: null,
+    })
+    .execute();
 }
 
 /** Moves a deployment to a later status, stamping installed/completed times. */
-export async function setDeploymentStatus(db: Kysely<any>, id: string, status: Deployment['status'], at: string): Promise<void> {
+export async function setDeploymentStatus(
+  db: Kysely<any>,
+  id: string,
+  status: Deployment['status'],
+  at: string,
+): Promise<void> {
   const extra = status === 'installed' ? { installed_at: at } : status === 'complete' ? { completed_at: at } : {};
-  await db.updateTable('deployments').set({ status, ...extra }).where('id', '=', id).execute();
+  await db
+    .updateTable('deployments')
+    .set({ status, ...extra })
+    .where('id', '=', id)
+    .execute();
 }

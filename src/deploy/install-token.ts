@@ -42,54 +42,97 @@ export function createInstallTokens(deps: InstallTokenDeps) {
   /** Active bound leases Kiln holds for these MACs (the durable lease table every controller shares). */
   async function leaseAddresses(macs: string[]): Promise<string[]> {
     if (macs.length === 0) return [];
-    const rows = await deps.db.selectFrom('dhcp_leases').select('ip').where('mac', 'in', macs).where('state', '=', 'bound')
-      .where('expires_at', '>', now().getTime()).execute();
+    const rows = await deps.db
+      .selectFrom('dhcp_leases')
+      .select('ip')
+      .where('mac', 'in', macs)
+      .where('state', '=', 'bound')
+      .where('expires_at', '>', now().getTime())
+      .execute();
     return rows.map((r: { ip: string }) => r.ip);
   }
 
   /** Puts the deployment's token where a template wrote `kiln.installFilesUrl`. */
   function fill(text: string, deploymentId: string): string {
-    return text.includes(INSTALL_TOKEN_PLACEHOLDER) ? text.replaceAll(INSTALL_TOKEN_PLACEHOLDER, tokenFor(deploymentId)) : text;
+    return text.includes(INSTALL_TOKEN_PLACEHOLDER)
+      ? text.replaceAll(INSTALL_TOKEN_PLACEHOLDER, tokenFor(deploymentId))
+      : text;
   }
 
   async function refuse(host: Host | null, ip: string, why: string): Promise<never> {
     if (host) {
-      await deps.inventory.recordEvent({ actor: `install@${ip}`, kind: 'node.install_token_refused', hostId: host.id, subject: host.name, message: `install token of ${host.name} refused from ${ip}: ${why}` });
+      await deps.inventory.recordEvent({
+        actor: `install@${ip}`,
+        kind: 'node.install_token_refused',
+        hostId: host.id,
+        subject: host.name,
+        message: `install token of ${host.name} refused from ${ip}: ${why}`,
+      });
     }
-    throw new KilnError('install_token_invalid', 'this install-file URL is not valid (unknown, expired, its deployment ended, or fetched from an address that is not the host\'s lease); deploy the host again for a new one');
+    throw new KilnError(
+      'install_token_invalid',
+      "this install-file URL is not valid (unknown, expired, its deployment ended, or fetched from an address that is not the host's lease); deploy the host again for a new one",
+    );
   }
 
   return {
     /** Records the token of a new deployment (only its hash is stored). Called once per deploy. */
     async issue(d: Pick<Deployment, 'id' | 'hostId'>): Promise<void> {
       const at = now();
-      await deps.db.insertInto('install_tokens').values({
-        token_hash: hashToken(tokenFor(d.id)), deployment_id: d.id, host_id: d.hostId,
-        created_at: at.toISOString(), expires_at: new Date(at.getTime() + (deps.ttlMs ?? DEFAULT_INSTALL_TOKEN_TTL_MS)).toISOString(),
-      }).execute();
-      await deps.db.deleteFrom('install_tokens').where('host_id', '=', d.hostId).where('deployment_id', '!=', d.id).execute();
+      await deps.db
+        .insertInto('install_tokens')
+        .values({
+          token_hash: hashToken(tokenFor(d.id)),
+          deployment_id: d.id,
+          host_id: d.hostId,
+          created_at: at.toISOString(),
+          expires_at: new Date(at.getTime() + (deps.ttlMs ?? DEFAULT_INSTALL_TOKEN_TTL_MS)).toISOString(),
+        })
+        .execute();
+      await deps.db
+        .deleteFrom('install_tokens')
+        .where('host_id', '=', d.hostId)
+        .where('deployment_id', '!=', d.id)
+        .execute();
     },
 
     fill,
 
     /** The deployment with its boot spec filled in, for the per-host boot script. */
     fillDeployment<D extends Pick<Deployment, 'id' | 'bootSpec'>>(d: D): D {
-      return { ...d, bootSpec: { ...d.bootSpec, cmdline: fill(d.bootSpec.cmdline, d.id), kernel: fill(d.bootSpec.kernel, d.id), initrd: d.bootSpec.initrd.map((u) => fill(u, d.id)) } };
+      return {
+        ...d,
+        bootSpec: {
+          ...d.bootSpec,
+          cmdline: fill(d.bootSpec.cmdline, d.id),
+          kernel: fill(d.bootSpec.kernel, d.id),
+          initrd: d.bootSpec.initrd.map((u) => fill(u, d.id)),
+        },
+      };
     },
 
     /** Resolves a presented token from `ip` to its host and deployment, or refuses with `install_token_invalid` (recorded as an event when the token was once valid). */
     async resolve(token: string, ip: string): Promise<{ host: Host; deployment: Deployment }> {
-      const row = await deps.db.selectFrom('install_tokens').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
+      const row = await deps.db
+        .selectFrom('install_tokens')
+        .selectAll()
+        .where('token_hash', '=', hashToken(token))
+        .executeTakeFirst();
       if (!row) return refuse(null, ip, 'unknown token');
       const host = await deps.inventory.getHost(row.host_id).catch(() => null);
       if (!host) return refuse(null, ip, 'host gone');
       if (Date.parse(row.expires_at) <= now().getTime()) return refuse(host, ip, `expired at ${row.expires_at}`);
       const d = await getCurrentDeployment(deps.db, host.id);
       if (!d || d.id !== row.deployment_id || d.status !== 'deploying' || host.state !== 'deploying') {
-        return refuse(host, ip, `its deployment ended (host ${host.state}, deployment ${d && d.id === row.deployment_id ? d.status : 'superseded'})`);
+        return refuse(
+          host,
+          ip,
+          `its deployment ended (host ${host.state}, deployment ${d && d.id === row.deployment_id ? d.status : 'superseded'})`,
+        );
       }
       const leased = await leaseAddresses(host.nics.map((n) => n.mac));
-      if (leased.length > 0 && !leased.includes(ip)) return refuse(host, ip, `Kiln leased ${host.name} ${leased.join(', ')}`);
+      if (leased.length > 0 && !leased.includes(ip))
+        return refuse(host, ip, `Kiln leased ${host.name} ${leased.join(', ')}`);
       return { host, deployment: d };
     },
 

@@ -13,28 +13,52 @@ export interface KilnUrls {
 
 /** Host labels `var.<name>=<value>` set profile variables for that host. */
 export function hostVariables(host: Host): Record<string, string> {
-  return Object.fromEntries(Object.entries(host.labels).filter(([k]) => k.startsWith('var.')).map(([k, v]) => [k.slice(4), v]));
+  return Object.fromEntries(
+    Object.entries(host.labels)
+      .filter(([k]) => k.startsWith('var.'))
+      .map(([k, v]) => [k.slice(4), v]),
+  );
 }
 
 /** Builds the render context of one host for one profile. Pure. */
-export function buildRenderContext(host: Host, profile: LoadedProfile, site: SiteContext, urls: KilnUrls, variables: Record<string, unknown> = {}): RenderContext {
+export function buildRenderContext(
+  host: Host,
+  profile: LoadedProfile,
+  site: SiteContext,
+  urls: KilnUrls,
+  variables: Record<string, unknown> = {},
+): RenderContext {
   const api = urls.apiUrl.replace(/\/$/, '');
   const hostname = host.name.split('.')[0]!;
   return {
     host: {
-      id: host.id, name: host.name, hostname, fqdn: host.name.includes('.') || !site.domain ? host.name : `${host.name}.${site.domain}`,
-      macs: host.nics.map((n) => n.mac), bootMac: host.nics.find((n) => n.boot)?.mac ?? host.nics[0]?.mac ?? '', ip: '',
-      tags: host.tags, labels: host.labels, facts: host.facts, firmware: host.firmware ?? 'bios',
+      id: host.id,
+      name: host.name,
+      hostname,
+      fqdn: host.name.includes('.') || !site.domain ? host.name : `${host.name}.${site.domain}`,
+      macs: host.nics.map((n) => n.mac),
+      bootMac: host.nics.find((n) => n.boot)?.mac ?? host.nics[0]?.mac ?? '',
+      ip: '',
+      tags: host.tags,
+      labels: host.labels,
+      facts: host.facts,
+      firmware: host.firmware ?? 'bios',
     },
     profile: profileContext(profile, { ...hostVariables(host), ...variables }),
     group: {},
     site,
     kiln: {
-      baseUrl: urls.baseUrl.replace(/\/$/, ''), apiUrl: api, filesUrl: `${api}/api/v1/node/files`, caPem: urls.caPem,
+      baseUrl: urls.baseUrl.replace(/\/$/, ''),
+      apiUrl: api,
+      filesUrl: `${api}/api/v1/node/files`,
+      caPem: urls.caPem,
       installFilesUrl: `${urls.baseUrl.replace(/\/$/, '')}/api/v1/node/install/${INSTALL_TOKEN_PLACEHOLDER}`,
       nodeApi: {
-        enrol: `${api}/api/v1/node/enrol`, secrets: `${api}/api/v1/node/secrets`, progress: `${api}/api/v1/node/progress`,
-        complete: `${api}/api/v1/node/complete`, sshCert: `${api}/api/v1/node/ssh/host-certificates`,
+        enrol: `${api}/api/v1/node/enrol`,
+        secrets: `${api}/api/v1/node/secrets`,
+        progress: `${api}/api/v1/node/progress`,
+        complete: `${api}/api/v1/node/complete`,
+        sshCert: `${api}/api/v1/node/ssh/host-certificates`,
       },
     },
   };

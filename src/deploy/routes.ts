@@ -10,40 +10,114 @@ import { getCurrentDeployment, listDeployments } from './deployment.js';
 import type { DeployService } from './deploy-service.js';
 
 const Params = Type.Object({ host: Type.String() });
-const DeployBody = Type.Object({
-  profile: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "default: the host's profile" })),
-  variables: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { ...bounded(variablesBounds), description: 'profile variables for this deploy (override host labels var.<name>)' })),
-  reuse: Type.Optional(Type.Boolean({ description: 're-install with exactly the files of the last deployment' })),
-  dryRun: Type.Optional(Type.Boolean({ description: 'render and return what the host would get; change nothing' })),
-  reason: Type.Optional(Type.String({ maxLength: 500 })),
-}, { additionalProperties: false });
+const DeployBody = Type.Object(
+  {
+    profile: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "default: the host's profile" })),
+    variables: Type.Optional(
+      Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), {
+        ...bounded(variablesBounds),
+        description: 'profile variables for this deploy (override host labels var.<name>)',
+      }),
+    ),
+    reuse: Type.Optional(Type.Boolean({ description: 're-install with exactly the files of the last deployment' })),
+    dryRun: Type.Optional(Type.Boolean({ description: 'render and return what the host would get; change nothing' })),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
 
 /** Deploy, release and deployment history under /api/v1/hosts/:host. */
-export const deployRoutes: FastifyPluginAsync<{ deploy: DeployService; inventory: InventoryService; db: Kysely<any> }> = async (app, { deploy, inventory, db }) => {
-  app.post('/hosts/:host/deploy', { config: { access: 'operator' }, schema: { tags: ['deploy'], summary: 'Deploy a profile: render install files now, state deploying, one-time network boot', params: Params, body: DeployBody } }, async (req) => {
-    const b = req.body as typeof DeployBody.static;
-    const host = (req.params as { host: string }).host;
-    if (b.dryRun) return { dryRun: true, ...(await deploy.preview(host, b.profile, b.variables ?? {})) };
-    const r = await deploy.deploy(host, { profile: b.profile, variables: b.variables, reuse: b.reuse, actor: actorOf(req.principal), reason: b.reason });
-    return { host: r.host, deployment: { id: r.deployment.id, profile: r.deployment.profile, files: Object.keys(r.deployment.files), bootSpec: r.deployment.bootSpec } };
-  });
-  app.post('/hosts/:host/release', {
-    config: { access: 'operator' },
-    schema: { tags: ['deploy'], summary: 'Release a host: back to ready, after a disk wipe when asked', params: Params, body: Type.Object({ wipe: Type.Optional(Type.Boolean()), reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }), response: { 200: HostReply } },
-  }, async (req) => {
-    const b = req.body as { wipe?: boolean; reason?: string };
-    return deploy.release((req.params as { host: string }).host, { wipe: b.wipe ?? false, actor: actorOf(req.principal), reason: b.reason });
-  });
-  app.get('/hosts/:host/deployments', { config: { access: 'viewer' }, schema: { tags: ['deploy'], summary: "A host's deployments, newest first (file names only)", params: Params } }, async (req) => {
-    const h = await inventory.getHost((req.params as { host: string }).host);
-    return { items: (await listDeployments(db, h.id)).map((d) => ({ ...d, files: Object.keys(d.files) })) };
-  });
-  app.get('/hosts/:host/deployments/current/files/:name', { config: { access: 'viewer' }, schema: { tags: ['deploy'], summary: 'Exactly what the host got: one rendered install file', params: Type.Object({ host: Type.String(), name: Type.String() }) } }, async (req, reply) => {
-    const p = req.params as { host: string; name: string };
-    const h = await inventory.getHost(p.host);
-    const d = await getCurrentDeployment(db, h.id);
-    const text = d?.files[p.name];
-    if (text === undefined) throw new KilnError('not_found', `no file ${p.name} in the current deployment of ${h.name}`);
-    return reply.type('text/plain; charset=utf-8').send(text);
-  });
+export const deployRoutes: FastifyPluginAsync<{
+  deploy: DeployService;
+  inventory: InventoryService;
+  db: Kysely<any>;
+}> = async (app, { deploy, inventory, db }) => {
+  app.post(
+    '/hosts/:host/deploy',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['deploy'],
+        summary: 'Deploy a profile: render install files now, state deploying, one-time network boot',
+        params: Params,
+        body: DeployBody,
+      },
+    },
+    async (req) => {
+      const b = req.body as typeof DeployBody.static;
+      const host = (req.params as { host: string }).host;
+      if (b.dryRun) return { dryRun: true, ...(await deploy.preview(host, b.profile, b.variables ?? {})) };
+      const r = await deploy.deploy(host, {
+        profile: b.profile,
+        variables: b.variables,
+        reuse: b.reuse,
+        actor: actorOf(req.principal),
+        reason: b.reason,
+      });
+      return {
+        host: r.host,
+        deployment: {
+          id: r.deployment.id,
+          profile: r.deployment.profile,
+          files: Object.keys(r.deployment.files),
+          bootSpec: r.deployment.bootSpec,
+        },
+      };
+    },
+  );
+  app.post(
+    '/hosts/:host/release',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['deploy'],
+        summary: 'Release a host: back to ready, after a disk wipe when asked',
+        params: Params,
+        body: Type.Object(
+          { wipe: Type.Optional(Type.Boolean()), reason: Type.Optional(Type.String({ maxLength: 500 })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: HostReply },
+      },
+    },
+    async (req) => {
+      const b = req.body as { wipe?: boolean; reason?: string };
+      return deploy.release((req.params as { host: string }).host, {
+        wipe: b.wipe ?? false,
+        actor: actorOf(req.principal),
+        reason: b.reason,
+      });
+    },
+  );
+  app.get(
+    '/hosts/:host/deployments',
+    {
+      config: { access: 'viewer' },
+      schema: { tags: ['deploy'], summary: "A host's deployments, newest first (file names only)", params: Params },
+    },
+    async (req) => {
+      const h = await inventory.getHost((req.params as { host: string }).host);
+      return { items: (await listDeployments(db, h.id)).map((d) => ({ ...d, files: Object.keys(d.files) })) };
+    },
+  );
+  app.get(
+    '/hosts/:host/deployments/current/files/:name',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['deploy'],
+        summary: 'Exactly what the host got: one rendered install file',
+        params: Type.Object({ host: Type.String(), name: Type.String() }),
+      },
+    },
+    async (req, reply) => {
+      const p = req.params as { host: string; name: string };
+      const h = await inventory.getHost(p.host);
+      const d = await getCurrentDeployment(db, h.id);
+      const text = d?.files[p.name];
+      if (text === undefined)
+        throw new KilnError('not_found', `no file ${p.name} in the current deployment of ${h.name}`);
+      return reply.type('text/plain; charset=utf-8').send(text);
+    },
+  );
 };

@@ -24,11 +24,24 @@ function link(root: string, path: string, target: string): void {
 
 function fakeTree(): string {
   const r = mkdtempSync(join(tmpdir(), 'kiln-facts-'));
-  put(r, 'proc/cmdline', 'BOOT_IMAGE=x console=ttyS0 kiln.url=http://10.0.0.1:8080 kiln.mode=discover BOOTIF=01-52-54-00-AB-CD-EF\n');
-  put(r, 'proc/cpuinfo', 'processor\t: 0\nmodel name\t: Fancy "Quoted" CPU @ 2.0GHz\n\nprocessor\t: 1\nmodel name\t: Fancy "Quoted" CPU @ 2.0GHz\n');
+  put(
+    r,
+    'proc/cmdline',
+    'BOOT_IMAGE=x console=ttyS0 kiln.url=http://10.0.0.1:8080 kiln.mode=discover BOOTIF=01-52-54-00-AB-CD-EF\n',
+  );
+  put(
+    r,
+    'proc/cpuinfo',
+    'processor\t: 0\nmodel name\t: Fancy "Quoted" CPU @ 2.0GHz\n\nprocessor\t: 1\nmodel name\t: Fancy "Quoted" CPU @ 2.0GHz\n',
+  );
   put(r, 'proc/meminfo', 'MemTotal:         750000 kB\nMemFree:          700000 kB\n');
   put(r, 'sys/devices/system/memory/block_size_bytes', '8000000\n');
-  for (const [i, s] of [[0, 'online'], [1, 'online'], [2, 'offline']] as const) put(r, `sys/devices/system/memory/memory${i}/state`, `${s}\n`);
+  for (const [i, s] of [
+    [0, 'online'],
+    [1, 'online'],
+    [2, 'offline'],
+  ] as const)
+    put(r, `sys/devices/system/memory/memory${i}/state`, `${s}\n`);
   put(r, 'sys/class/net/lo/type', '772\n');
   put(r, 'sys/class/net/lo/address', '00:00:00:00:00:00\n');
   put(r, 'sys/class/net/eth0/type', '1\n');
@@ -64,7 +77,13 @@ function fakeTree(): string {
 function sh(root: string, script: string): string {
   return execFileSync(busybox, ['sh', '-c', `. ${agent}/lib.sh; . ${agent}/net.sh; . ${agent}/facts.sh; ${script}`], {
     encoding: 'utf8',
-    env: { PATH: join(root, 'bb'), KILN_PROC: join(root, 'proc'), KILN_SYS: join(root, 'sys'), KILN_DEV: join(root, 'dev'), KILN_LIB: agent },
+    env: {
+      PATH: join(root, 'bb'),
+      KILN_PROC: join(root, 'proc'),
+      KILN_SYS: join(root, 'sys'),
+      KILN_DEV: join(root, 'dev'),
+      KILN_LIB: agent,
+    },
   });
 }
 
@@ -82,10 +101,19 @@ test('facts_json prints valid JSON with escaped strings and parsed values', () =
       { name: 'eth1', mac: '52:54:00:00:00:02', driver: '', link: 'unknown', speedMbps: null },
     ]);
     assert.deepEqual(facts.disks, [
-      { name: 'nvme0n1', sizeBytes: 2048 * 512, model: 'Samsung SSD 980', serial: '', rotational: false, removable: false },
+      {
+        name: 'nvme0n1',
+        sizeBytes: 2048 * 512,
+        model: 'Samsung SSD 980',
+        serial: '',
+        rotational: false,
+        removable: false,
+      },
       { name: 'vda', sizeBytes: 2 * 1024 ** 3, model: '', serial: 'SER\\IAL\t1', rotational: true, removable: false },
     ]);
-    assert.deepEqual(facts.pci, [{ slot: '0000:00:03.0', vendor: '1af4', device: '1000', class: '020000', driver: 'virtio-pci' }]);
+    assert.deepEqual(facts.pci, [
+      { slot: '0000:00:03.0', vendor: '1af4', device: '1000', class: '020000', driver: 'virtio-pci' },
+    ]);
     assert.equal(facts.dmi.vendor, 'ACME "Servers" \\ Co');
     assert.equal(facts.dmi.serial, 'ABC\u0001123');
     assert.equal(facts.dmi.uuid, '4c4c4544-0000-1111-2222-333344445555');
@@ -123,12 +151,29 @@ test('json_str round-trips awkward strings through JSON.parse', () => {
 
 test('json-flatten.awk reads the controller answers, including escapes and nesting', () => {
   const flat = execFileSync(busybox, ['awk', '-f', join(agent, 'json-flatten.awk')], {
-    input: JSON.stringify({ hostId: 'h-1', credential: 'kn_x"y', image: { url: 'http://a/b', sha256: 'ab' }, network: { dns: ['1.1.1.1', '9.9.9.9'] }, n: 3, ok: true, z: null }),
+    input: JSON.stringify({
+      hostId: 'h-1',
+      credential: 'kn_x"y',
+      image: { url: 'http://a/b', sha256: 'ab' },
+      network: { dns: ['1.1.1.1', '9.9.9.9'] },
+      n: 3,
+      ok: true,
+      z: null,
+    }),
     encoding: 'utf8',
   });
   assert.deepEqual(flat.trim().split('\n'), [
-    'hostId\th-1', 'credential\tkn_x"y', 'image.url\thttp://a/b', 'image.sha256\tab',
-    'network.dns.0\t1.1.1.1', 'network.dns.1\t9.9.9.9', 'n\t3', 'ok\ttrue', 'z\tnull',
+    'hostId\th-1',
+    'credential\tkn_x"y',
+    'image.url\thttp://a/b',
+    'image.sha256\tab',
+    'network.dns.0\t1.1.1.1',
+    'network.dns.1\t9.9.9.9',
+    'n\t3',
+    'ok\ttrue',
+    'z\tnull',
   ]);
-  assert.throws(() => execFileSync(busybox, ['awk', '-f', join(agent, 'json-flatten.awk')], { input: '{"a":', stdio: 'pipe' }));
+  assert.throws(() =>
+    execFileSync(busybox, ['awk', '-f', join(agent, 'json-flatten.awk')], { input: '{"a":', stdio: 'pipe' }),
+  );
 });

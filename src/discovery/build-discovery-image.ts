@@ -3,7 +3,17 @@
 // host tools for the image writer and the GRUB images. The result is cached
 // under a hash of every input, so a second build returns at once.
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../error/kiln-error.js';
@@ -19,14 +29,48 @@ export const nodeScriptsDir = fileURLToPath(new URL('../../node/', import.meta.u
 /** Drivers shipped in the discovery image; their dependencies are added from modules.dep. */
 export const discoveryModules = [
   // NICs
-  'virtio_pci', 'virtio_net', 'e1000', 'e1000e', 'igb', 'igc', 'ixgbe', 'i40e', 'r8169', 'tg3', 'bnx2', 'bnxt_en',
-  'mlx4_en', 'mlx5_core', 'vmxnet3', 'af_packet',
+  'virtio_pci',
+  'virtio_net',
+  'e1000',
+  'e1000e',
+  'igb',
+  'igc',
+  'ixgbe',
+  'i40e',
+  'r8169',
+  'tg3',
+  'bnx2',
+  'bnxt_en',
+  'mlx4_en',
+  'mlx5_core',
+  'vmxnet3',
+  'af_packet',
   // disks and controllers
-  'virtio_blk', 'virtio_scsi', 'ahci', 'ata_piix', 'nvme', 'sd_mod', 'sr_mod', 'megaraid_sas', 'mpt3sas', 'hpsa', 'smartpqi',
+  'virtio_blk',
+  'virtio_scsi',
+  'ahci',
+  'ata_piix',
+  'nvme',
+  'sd_mod',
+  'sr_mod',
+  'megaraid_sas',
+  'mpt3sas',
+  'hpsa',
+  'smartpqi',
   // BMC
-  'ipmi_si', 'ipmi_devintf', 'ipmi_ssif',
+  'ipmi_si',
+  'ipmi_devintf',
+  'ipmi_ssif',
   // filesystems the writer makes and mounts
-  'ext4', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8', 'nls_iso8859_1', 'crc32c_generic', 'crc32c_intel', 'efivarfs',
+  'ext4',
+  'vfat',
+  'nls_cp437',
+  'nls_ascii',
+  'nls_utf8',
+  'nls_iso8859_1',
+  'crc32c_generic',
+  'crc32c_intel',
+  'efivarfs',
 ] as const;
 
 /** Host tools copied (with their libraries) into usr/lib/kiln/bin: [candidates, name in image, required]. */
@@ -43,8 +87,17 @@ const hostTools: Array<[string[], string, boolean]> = [
 
 /** Files of node/ that go to usr/lib/kiln in the image. */
 const agentFiles = [
-  'agent/lib.sh', 'agent/net.sh', 'agent/facts.sh', 'agent/discover.sh', 'agent/install.sh', 'agent/late.sh', 'agent/wipe.sh',
-  'agent/json-flatten.awk', 'agent/udhcpc.sh', 'firstboot/kiln-firstboot.sh', 'firstboot/kiln-firstboot.service',
+  'agent/lib.sh',
+  'agent/net.sh',
+  'agent/facts.sh',
+  'agent/discover.sh',
+  'agent/install.sh',
+  'agent/late.sh',
+  'agent/wipe.sh',
+  'agent/json-flatten.awk',
+  'agent/udhcpc.sh',
+  'firstboot/kiln-firstboot.sh',
+  'firstboot/kiln-firstboot.service',
 ];
 
 /** Bump when the image layout changes in a way the other inputs do not show. */
@@ -75,14 +128,22 @@ function resolveHostTools(): Array<{ src: string; name: string }> {
   for (const [candidates, name, required] of hostTools) {
     const src = candidates.find((c) => existsSync(c));
     if (src !== undefined) out.push({ src, name });
-    else if (required) throw new KilnError('internal', `discovery image needs ${candidates[0]} on the controller (scripts/install-debian-packages.sh installs it)`, { details: { tool: name } });
+    else if (required)
+      throw new KilnError(
+        'internal',
+        `discovery image needs ${candidates[0]} on the controller (scripts/install-debian-packages.sh installs it)`,
+        { details: { tool: name } },
+      );
   }
   return out;
 }
 
 function hashInputs(parts: Array<string | Uint8Array>): string {
   const h = createHash('sha256');
-  for (const p of parts) { h.update(typeof p === 'string' ? p : p); h.update('\0'); }
+  for (const p of parts) {
+    h.update(typeof p === 'string' ? p : p);
+    h.update('\0');
+  }
   return h.digest('hex');
 }
 
@@ -104,10 +165,22 @@ async function build(opts: DiscoveryImageOptions): Promise<DiscoveryImage> {
   const busybox = await prepareBusybox(opts.cacheDir, log);
   const tools = resolveHostTools();
   const modules = [...discoveryModules, ...(opts.extraModules ?? [])];
-  const grubInputs = ['/usr/lib/grub/i386-pc/kernel.img', '/usr/lib/grub/x86_64-efi/kernel.img'].map((f) => (existsSync(f) ? readFileSync(f) : f));
-  const hash = hashInputs([layoutVersion, kernel.deb, busybox.deb, modules.join(','), grubEarlyConfig, grubModules.join(','), ...grubInputs,
-    'init.sh', readFileSync(join(nodeScriptsDir, 'init.sh')), ...agentFiles.flatMap((f) => [f, readFileSync(join(nodeScriptsDir, f))]),
-    ...tools.flatMap((t) => [t.name, readFileSync(t.src)])]);
+  const grubInputs = ['/usr/lib/grub/i386-pc/kernel.img', '/usr/lib/grub/x86_64-efi/kernel.img'].map((f) =>
+    existsSync(f) ? readFileSync(f) : f,
+  );
+  const hash = hashInputs([
+    layoutVersion,
+    kernel.deb,
+    busybox.deb,
+    modules.join(','),
+    grubEarlyConfig,
+    grubModules.join(','),
+    ...grubInputs,
+    'init.sh',
+    readFileSync(join(nodeScriptsDir, 'init.sh')),
+    ...agentFiles.flatMap((f) => [f, readFileSync(join(nodeScriptsDir, f))]),
+    ...tools.flatMap((t) => [t.name, readFileSync(t.src)]),
+  ]);
   const version = `${kernel.release}-${hash.slice(0, 12)}`;
   const outDir = join(opts.cacheDir, 'discovery', version);
   const result = { kernelPath: join(outDir, 'vmlinuz'), initrdPath: join(outDir, 'initrd.img'), version };
@@ -118,7 +191,20 @@ async function build(opts: DiscoveryImageOptions): Promise<DiscoveryImage> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });
   try {
-    return await buildInto(opts, { work, stage, outDir, version, hash, kernel, busybox, tools, modules, result, started, log });
+    return await buildInto(opts, {
+      work,
+      stage,
+      outDir,
+      version,
+      hash,
+      kernel,
+      busybox,
+      tools,
+      modules,
+      result,
+      started,
+      log,
+    });
   } catch (err) {
     rmSync(work, { recursive: true, force: true });
     throw err;
@@ -126,15 +212,24 @@ async function build(opts: DiscoveryImageOptions): Promise<DiscoveryImage> {
 }
 
 interface BuildPlan {
-  work: string; stage: string; outDir: string; version: string; hash: string;
-  kernel: Awaited<ReturnType<typeof prepareKernel>>; busybox: Awaited<ReturnType<typeof prepareBusybox>>;
-  tools: Array<{ src: string; name: string }>; modules: string[];
-  result: { kernelPath: string; initrdPath: string; version: string }; started: number; log: Logger;
+  work: string;
+  stage: string;
+  outDir: string;
+  version: string;
+  hash: string;
+  kernel: Awaited<ReturnType<typeof prepareKernel>>;
+  busybox: Awaited<ReturnType<typeof prepareBusybox>>;
+  tools: Array<{ src: string; name: string }>;
+  modules: string[];
+  result: { kernelPath: string; initrdPath: string; version: string };
+  started: number;
+  log: Logger;
 }
 
 async function buildInto(opts: DiscoveryImageOptions, p: BuildPlan): Promise<DiscoveryImage> {
   const { work, stage, outDir, version, hash, kernel, busybox, tools, modules, result, started, log } = p;
-  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'mnt', 'etc', 'root', 'usr/lib/kiln/bin', 'usr/lib/kiln/grub']) mkdirSync(join(stage, d), { recursive: true });
+  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'mnt', 'etc', 'root', 'usr/lib/kiln/bin', 'usr/lib/kiln/grub'])
+    mkdirSync(join(stage, d), { recursive: true });
   stageBusybox(stage, busybox);
   const missing = await stageModules(stage, kernel, modules);
   if (missing.length > 0) log.debug({ missing }, 'modules not shipped (built in or absent from this kernel)');
@@ -148,7 +243,8 @@ async function buildInto(opts: DiscoveryImageOptions, p: BuildPlan): Promise<Dis
     chmodSync(dest, f.endsWith('.sh') ? 0o755 : 0o644);
   }
   const grub = await buildGrubImages(join(opts.cacheDir, 'grub', hash.slice(0, 12)));
-  for (const f of [grub.bootImg, grub.coreImg, grub.efiImg]) copyFileSync(f, join(stage, 'usr/lib/kiln/grub', f.slice(f.lastIndexOf('/') + 1)));
+  for (const f of [grub.bootImg, grub.coreImg, grub.efiImg])
+    copyFileSync(f, join(stage, 'usr/lib/kiln/grub', f.slice(f.lastIndexOf('/') + 1)));
   writeFileSync(join(stage, 'etc/kiln-image-version'), `${version}\n`);
   writeFileSync(join(stage, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(stage, 'etc/group'), 'root:x:0:\n');

@@ -8,7 +8,17 @@
 // instead of the minutes a Debian image would take under TCG. The image ships
 // no host key: the writer makes one per host.
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
@@ -17,12 +27,24 @@ import { prepareBusybox, prepareKernel, stageBusybox, stageModules } from './ker
 import { runTool } from './run-tool.js';
 
 /** Modules in the test image's initrd: enough to find and mount the root disk. */
-export const testImageInitrdModules = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ahci', 'nvme', 'crc32c_generic', 'ext4'] as const;
+export const testImageInitrdModules = [
+  'virtio_pci',
+  'virtio_blk',
+  'virtio_scsi',
+  'sd_mod',
+  'ahci',
+  'nvme',
+  'crc32c_generic',
+  'ext4',
+] as const;
 /** Modules on the test image's root filesystem: its NIC drivers. */
 export const testImageRootModules = ['virtio_pci', 'virtio_net', 'e1000', 'e1000e'] as const;
 
 /** OpenSSH in the test image: host binary → path in the image (Debian's openssh-server and openssh-client). */
-export const testImageOpenSsh = [['/usr/sbin/sshd', 'usr/sbin/sshd'], ['/usr/bin/ssh-keygen', 'usr/bin/ssh-keygen']] as const;
+export const testImageOpenSsh = [
+  ['/usr/sbin/sshd', 'usr/sbin/sshd'],
+  ['/usr/bin/ssh-keygen', 'usr/bin/ssh-keygen'],
+] as const;
 
 /**
  * The test image's sshd_config: Debian's shape (sshd_config.d included first,
@@ -48,11 +70,18 @@ export interface TestImage {
 function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
   });
 }
 
-async function stageInitrd(dir: string, kernel: Awaited<ReturnType<typeof prepareKernel>>, bb: Awaited<ReturnType<typeof prepareBusybox>>): Promise<string> {
+async function stageInitrd(
+  dir: string,
+  kernel: Awaited<ReturnType<typeof prepareKernel>>,
+  bb: Awaited<ReturnType<typeof prepareBusybox>>,
+): Promise<string> {
   const stage = join(dir, 'initrd-root');
   for (const d of ['proc', 'sys', 'dev', 'newroot']) mkdirSync(join(stage, d), { recursive: true });
   stageBusybox(stage, bb);
@@ -74,7 +103,10 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
   const bb = await prepareBusybox(opts.cacheDir, log);
   const scripts = ['test-image/initrd-init.sh', 'test-image/rootfs-init.sh', 'agent/udhcpc.sh'];
   for (const [src] of testImageOpenSsh) {
-    if (!existsSync(src)) throw new Error(`the test image needs ${src} (Debian's openssh-server and openssh-client; scripts/install-debian-packages.sh)`);
+    if (!existsSync(src))
+      throw new Error(
+        `the test image needs ${src} (Debian's openssh-server and openssh-client; scripts/install-debian-packages.sh)`,
+      );
   }
   const h = createHash('sha256').update(`2\0${kernel.deb}\0${bb.deb}\0${testImageSshdConfig}\0`);
   for (const s of scripts) h.update(readFileSync(join(nodeScriptsDir, s)));
@@ -85,7 +117,20 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
     const work = `${outDir}.tmp${process.pid}`;
     rmSync(work, { recursive: true, force: true });
     const root = join(work, 'root');
-    for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'root', 'etc/kiln', 'var/lib/kiln', 'boot', 'usr/share/udhcpc', 'sbin']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of [
+      'proc',
+      'sys',
+      'dev',
+      'run',
+      'tmp',
+      'root',
+      'etc/kiln',
+      'var/lib/kiln',
+      'boot',
+      'usr/share/udhcpc',
+      'sbin',
+    ])
+      mkdirSync(join(root, d), { recursive: true });
     stageBusybox(root, bb);
     await stageModules(root, kernel, testImageRootModules);
     rmSync(join(root, 'sbin/init'), { force: true });
@@ -95,7 +140,10 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
     chmodSync(join(root, 'usr/share/udhcpc/default.script'), 0o755);
     writeFileSync(join(root, 'etc/hostname'), 'kiln-test\n');
     // sshd's privilege-separation user (Debian's build: "sshd", chroot /run/sshd).
-    writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n');
+    writeFileSync(
+      join(root, 'etc/passwd'),
+      'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n',
+    );
     writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
     // Root's password as a fresh image has it: no password; the writer sets Kiln's hash.
     writeFileSync(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', { mode: 0o600 });
@@ -105,10 +153,22 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
     chmodSync(join(root, 'root'), 0o700);
     copyFileSync(kernel.vmlinuz, join(root, 'boot/vmlinuz'));
     copyFileSync(await stageInitrd(work, kernel, bb), join(root, 'boot/initrd.img'));
-    await runTool('tar', ['-C', root, '--numeric-owner', '--owner=0', '--group=0', '--sort=name', '--mtime=@0', '-czf', join(work, 'rootfs.tar.gz'), '.']);
+    await runTool('tar', [
+      '-C',
+      root,
+      '--numeric-owner',
+      '--owner=0',
+      '--group=0',
+      '--sort=name',
+      '--mtime=@0',
+      '-czf',
+      join(work, 'rootfs.tar.gz'),
+      '.',
+    ]);
     rmSync(root, { recursive: true, force: true });
     rmSync(join(work, 'initrd-root'), { recursive: true, force: true });
-    if (existsSync(outDir)) rmSync(work, { recursive: true, force: true }); else renameSync(work, outDir);
+    if (existsSync(outDir)) rmSync(work, { recursive: true, force: true });
+    else renameSync(work, outDir);
     log.info({ tarPath }, 'test image built');
   }
   const sha256 = await sha256File(tarPath);

@@ -40,7 +40,9 @@ test('GNU cpio unpacks what we write: files, modes, dirs, symlinks, odd sizes', 
     writeFileSync(join(dir, 'a.cpio'), archive);
     const listing = execFileSync('cpio', ['-t', '--quiet', '-F', join(dir, 'a.cpio')], { encoding: 'utf8' });
     assert.deepEqual(listing.trim().split('\n'), ['bin', 'bin/tool', 'empty', 'bin/sh', 'name-of-odd-length.txt']);
-    execFileSync('cpio', ['-i', '-d', '--quiet', '--no-absolute-filenames', '-F', join(dir, 'a.cpio')], { cwd: join(dir) });
+    execFileSync('cpio', ['-i', '-d', '--quiet', '--no-absolute-filenames', '-F', join(dir, 'a.cpio')], {
+      cwd: join(dir),
+    });
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'bin/tool'))), data);
     assert.equal(statSync(join(dir, 'bin/tool')).mode & 0o777, 0o750);
     assert.equal(readlinkSync(join(dir, 'bin/sh')), 'tool');

@@ -30,20 +30,43 @@ function pad4(n: number): number {
   return (4 - (n % 4)) % 4;
 }
 
-function header(ino: number, mode: number, nlink: number, size: number, rdev: [number, number], nameSize: number): string {
+function header(
+  ino: number,
+  mode: number,
+  nlink: number,
+  size: number,
+  rdev: [number, number],
+  nameSize: number,
+): string {
   const fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev[0], rdev[1], nameSize, 0];
   return '070701' + fields.map(hex8).join('');
 }
 
 function member(ino: number, entry: CpioEntry | { kind: 'trailer' }): Uint8Array[] {
-  let mode = 0; let data: Uint8Array = new Uint8Array(0); let nlink = 1; let rdev: [number, number] = [0, 0];
+  let mode = 0;
+  let data: Uint8Array = new Uint8Array(0);
+  let nlink = 1;
+  let rdev: [number, number] = [0, 0];
   const path = entry.kind === 'trailer' ? 'TRAILER!!!' : entry.path;
   switch (entry.kind) {
-    case 'file': mode = S_IFREG | entry.mode; data = entry.data; break;
-    case 'dir': mode = S_IFDIR | entry.mode; nlink = 2; break;
-    case 'symlink': mode = S_IFLNK | 0o777; data = encoder.encode(entry.target); break;
-    case 'chardev': mode = S_IFCHR | entry.mode; rdev = [entry.major, entry.minor]; break;
-    case 'trailer': break;
+    case 'file':
+      mode = S_IFREG | entry.mode;
+      data = entry.data;
+      break;
+    case 'dir':
+      mode = S_IFDIR | entry.mode;
+      nlink = 2;
+      break;
+    case 'symlink':
+      mode = S_IFLNK | 0o777;
+      data = encoder.encode(entry.target);
+      break;
+    case 'chardev':
+      mode = S_IFCHR | entry.mode;
+      rdev = [entry.major, entry.minor];
+      break;
+    case 'trailer':
+      break;
   }
   const name = encoder.encode(path + '\0');
   const head = encoder.encode(header(entry.kind === 'trailer' ? 0 : ino, mode, nlink, data.length, rdev, name.length));
@@ -61,6 +84,9 @@ export function encodeCpioNewc(entries: readonly CpioEntry[]): Uint8Array {
   const parts = entries.flatMap((e, i) => member(i + 1, e)).concat(member(0, { kind: 'trailer' }));
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
-  for (const p of parts) { out.set(p, off); off += p.length; }
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
   return out;
 }

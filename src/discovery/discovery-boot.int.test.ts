@@ -35,7 +35,14 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
   const serialLog = join(work, 'serial.log');
   const bootStart = Date.now();
   const vm = startVm({
-    network, mac, disk, serialLog, firmware: 'bios', workDir: work, kernel: image.kernelPath, initrd: image.initrdPath,
+    network,
+    mac,
+    disk,
+    serialLog,
+    firmware: 'bios',
+    workDir: work,
+    kernel: image.kernelPath,
+    initrd: image.initrdPath,
     append: `console=ttyS0 kiln.url=${api.url} kiln.mode=discover kiln.poll=2 BOOTIF=01-${mac.replaceAll(':', '-')}`,
   });
   t.after(() => vm.stop());
@@ -58,12 +65,18 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
     assert.equal(vda.sizeBytes, 2 * 1024 ** 3);
     assert.equal(facts.firmware, 'bios');
     assert.equal(facts.dmi.vendor, 'QEMU');
-    assert.ok(facts.pci.some((p: any) => p.vendor === '1af4' && p.class === '020000'), 'virtio NIC in the PCI list');
+    assert.ok(
+      facts.pci.some((p: any) => p.vendor === '1af4' && p.class === '020000'),
+      'virtio NIC in the PCI list',
+    );
     assert.equal(facts.bmc.present, false);
     // The agent keeps the credential and polls /next with it; "poweroff" ends the VM.
     await api.waitFor((c) => c.path === '/api/v1/node/next' && c.authorization === `Bearer ${api.credential}`, 60_000);
     api.setNextAction('poweroff');
-    const code = await Promise.race([vm.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 60_000).unref())]);
+    const code = await Promise.race([
+      vm.exited,
+      new Promise<string>((r) => setTimeout(() => r('timeout'), 60_000).unref()),
+    ]);
     assert.equal(code, 0, 'the guest powered itself off when told');
     t.diagnostic(`boot to poweroff: ${Date.now() - bootStart} ms`);
   } catch (err) {

@@ -57,7 +57,11 @@ function readBody(req: IncomingMessage): Promise<{ body: unknown; text: string }
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      try { resolve({ text, body: text === '' ? undefined : JSON.parse(text) }); } catch { resolve({ text, body: { unparsable: text } }); }
+      try {
+        resolve({ text, body: text === '' ? undefined : JSON.parse(text) });
+      } catch {
+        resolve({ text, body: { unparsable: text } });
+      }
     });
   });
 }
@@ -78,7 +82,16 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const { body, text } = await readBody(req);
       const tls = 'encrypted' in req.socket && req.socket.encrypted === true;
-      const call: NodeApiCall = { method: req.method ?? '', path, authorization: req.headers.authorization, body, text, ip: req.socket.remoteAddress ?? '', tls, at: Date.now() };
+      const call: NodeApiCall = {
+        method: req.method ?? '',
+        path,
+        authorization: req.headers.authorization,
+        body,
+        text,
+        ip: req.socket.remoteAddress ?? '',
+        tls,
+        at: Date.now(),
+      };
       calls.push(call);
       const authorized = call.authorization === `Bearer ${credential}`;
       const file = opts.files?.[path];
@@ -89,35 +102,63 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
       }
       switch (`${req.method} ${path}`) {
         case 'POST /api/v1/node/discover':
-          json(res, 200, { hostId: 'h-1', name: 'node-1', ...(enrolled ? {} : { credential }) }); enrolled = true; return;
+          json(res, 200, { hostId: 'h-1', name: 'node-1', ...(enrolled ? {} : { credential }) });
+          enrolled = true;
+          return;
         case 'POST /api/v1/node/enrol':
-          json(res, 200, { hostId: 'h-1', credential }); enrolled = true; return;
+          json(res, 200, { hostId: 'h-1', credential });
+          enrolled = true;
+          return;
       }
-      if (!authorized) { json(res, 401, { code: 'credential_invalid', message: 'bad credential' }); return; }
+      if (!authorized) {
+        json(res, 401, { code: 'credential_invalid', message: 'bad credential' });
+        return;
+      }
       switch (`${req.method} ${path}`) {
-        case 'GET /api/v1/node/next': json(res, 200, { action: next }); return;
-        case 'GET /api/v1/node/install-plan': json(res, 200, opts.installPlan?.(baseUrl, apiUrl) ?? {}); return;
+        case 'GET /api/v1/node/next':
+          json(res, 200, { action: next });
+          return;
+        case 'GET /api/v1/node/install-plan':
+          json(res, 200, opts.installPlan?.(baseUrl, apiUrl) ?? {});
+          return;
         case 'POST /api/v1/node/progress':
         case 'POST /api/v1/node/complete':
-        case 'POST /api/v1/node/failed': json(res, 200, { ok: true }); return;
+        case 'POST /api/v1/node/failed':
+          json(res, 200, { ok: true });
+          return;
       }
       if ((path === '/api/v1/node/secrets' || path === '/api/v1/node/ssh/host-certificates') && !tls) {
-        json(res, 403, { error: { code: 'forbidden', message: 'node secrets are served over HTTPS only', id: 'fake' } }); return;
+        json(res, 403, {
+          error: { code: 'forbidden', message: 'node secrets are served over HTTPS only', id: 'fake' },
+        });
+        return;
       }
       switch (`${req.method} ${path}`) {
         case 'GET /api/v1/node/secrets': {
           const s = opts.secrets ?? { rootPasswordHash: null, authorizedKeys: [] };
-          const lines = [...(s.rootPasswordHash ? [`root-password-hash ${s.rootPasswordHash}`] : []), ...s.authorizedKeys.map((k) => `authorized-key ${k}`)];
+          const lines = [
+            ...(s.rootPasswordHash ? [`root-password-hash ${s.rootPasswordHash}`] : []),
+            ...s.authorizedKeys.map((k) => `authorized-key ${k}`),
+          ];
           res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(lines.map((l) => `${l}\n`).join(''));
           return;
         }
         case 'POST /api/v1/node/ssh/host-certificates': {
-          const keys = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-          if (!opts.signHostKey || keys.length === 0) { json(res, 400, { error: { code: 'validation_failed', message: 'no key to sign', id: 'fake' } }); return; }
-          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(keys.map((k) => `${opts.signHostKey!(k, call.ip.replace(/^::ffff:/, ''))}\n`).join(''));
+          const keys = text
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l !== '');
+          if (!opts.signHostKey || keys.length === 0) {
+            json(res, 400, { error: { code: 'validation_failed', message: 'no key to sign', id: 'fake' } });
+            return;
+          }
+          res
+            .writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+            .end(keys.map((k) => `${opts.signHostKey!(k, call.ip.replace(/^::ffff:/, ''))}\n`).join(''));
           return;
         }
-        default: json(res, 404, { code: 'route_not_found', message: path });
+        default:
+          json(res, 404, { code: 'route_not_found', message: path });
       }
     })();
   };
@@ -133,18 +174,27 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
     apiUrl,
     calls,
     credential,
-    setNextAction: (a) => { next = a; },
+    setNextAction: (a) => {
+      next = a;
+    },
     async waitFor(pred, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const hit = calls.find(pred);
         if (hit !== undefined) return hit;
-        if (Date.now() > deadline) throw new Error(`fake node API: no matching call within ${timeoutMs} ms; saw ${calls.map((c) => `${c.method} ${c.path}`).join(', ')}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `fake node API: no matching call within ${timeoutMs} ms; saw ${calls.map((c) => `${c.method} ${c.path}`).join(', ')}`,
+          );
         await new Promise((r) => setTimeout(r, 250).unref()); // never keeps a finished test alive
       }
     },
     close: async () => {
-      for (const srv of https ? [server, https] : [server]) await new Promise<void>((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); });
+      for (const srv of https ? [server, https] : [server])
+        await new Promise<void>((resolve) => {
+          srv.closeAllConnections();
+          srv.close(() => resolve());
+        });
     },
   };
 }

@@ -16,7 +16,8 @@ test('patchBiosGrub points boot.img at core.img and the blocklist at the sector 
   const boot = new Uint8Array(512).fill(0xaa);
   const { boot: b, core: c } = patchBiosGrub(boot, fakeCore(293), 2048);
   assert.equal(new DataView(b.buffer).getBigUint64(0x5c, true), 2048n);
-  assert.equal(b[0x5b], 0xaa); assert.equal(b[0x64], 0xaa, 'bytes around the field are untouched');
+  assert.equal(b[0x5b], 0xaa);
+  assert.equal(b[0x64], 0xaa, 'bytes around the field are untouched');
   const dv = new DataView(c.buffer);
   assert.equal(dv.getBigUint64(500, true), 2049n);
   assert.equal(dv.getUint16(508, true), 292);
@@ -32,6 +33,9 @@ test('patchBiosGrub rejects a blocklist that does not cover the image', () => {
 });
 
 test('kernelPackageFromDepends reads apt-cache depends output', () => {
-  assert.equal(kernelPackageFromDepends('linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n'), 'linux-image-6.1.0-56-amd64');
+  assert.equal(
+    kernelPackageFromDepends('linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n'),
+    'linux-image-6.1.0-56-amd64',
+  );
   assert.equal(kernelPackageFromDepends('foo\n  Depends: bar\n'), undefined);
 });

@@ -12,8 +12,22 @@ export const grubCoreLba = 2048;
 
 /** The GRUB modules linked into both images (no module is loaded from disk later). */
 export const grubModules = [
-  'part_gpt', 'part_msdos', 'ext2', 'fat', 'search', 'search_label', 'search_fs_uuid', 'normal',
-  'configfile', 'linux', 'echo', 'test', 'serial', 'terminal', 'gzio', 'sleep',
+  'part_gpt',
+  'part_msdos',
+  'ext2',
+  'fat',
+  'search',
+  'search_label',
+  'search_fs_uuid',
+  'normal',
+  'configfile',
+  'linux',
+  'echo',
+  'test',
+  'serial',
+  'terminal',
+  'gzio',
+  'sleep',
 ] as const;
 
 /** The embedded config: root by label, then the installed system's grub.cfg. */
@@ -46,7 +60,8 @@ export interface GrubImages {
  */
 export function patchBiosGrub(boot: Uint8Array, core: Uint8Array, lba: number): { boot: Uint8Array; core: Uint8Array } {
   if (boot.length !== 512) throw new RangeError(`boot.img must be 512 bytes, got ${boot.length}`);
-  const b = Uint8Array.from(boot); const c = Uint8Array.from(core);
+  const b = Uint8Array.from(boot);
+  const c = Uint8Array.from(core);
   new DataView(b.buffer).setBigUint64(0x5c, BigInt(lba), true);
   const dv = new DataView(c.buffer);
   const len = dv.getUint16(508, true);
@@ -58,14 +73,41 @@ export function patchBiosGrub(boot: Uint8Array, core: Uint8Array, lba: number): 
 
 /** Builds (or reuses, when all three exist in `dir`) the GRUB images. Needs grub-mkimage. */
 export async function buildGrubImages(dir: string): Promise<GrubImages> {
-  const out: GrubImages = { bootImg: join(dir, 'boot.img'), coreImg: join(dir, 'core.img'), efiImg: join(dir, 'BOOTX64.EFI') };
+  const out: GrubImages = {
+    bootImg: join(dir, 'boot.img'),
+    coreImg: join(dir, 'core.img'),
+    efiImg: join(dir, 'BOOTX64.EFI'),
+  };
   if (existsSync(out.bootImg) && existsSync(out.coreImg) && existsSync(out.efiImg)) return out;
   mkdirSync(dir, { recursive: true });
   const cfg = join(dir, 'early.cfg');
   writeFileSync(cfg, grubEarlyConfig);
   const rawCore = join(dir, 'core.raw.img');
-  await runTool('grub-mkimage', ['-O', 'i386-pc', '-o', rawCore, '-c', cfg, '-p', '/boot/grub', 'biosdisk', ...grubModules]);
-  await runTool('grub-mkimage', ['-O', 'x86_64-efi', '-o', out.efiImg, '-c', cfg, '-p', '/boot/grub', 'efi_gop', 'efi_uga', ...grubModules]);
+  await runTool('grub-mkimage', [
+    '-O',
+    'i386-pc',
+    '-o',
+    rawCore,
+    '-c',
+    cfg,
+    '-p',
+    '/boot/grub',
+    'biosdisk',
+    ...grubModules,
+  ]);
+  await runTool('grub-mkimage', [
+    '-O',
+    'x86_64-efi',
+    '-o',
+    out.efiImg,
+    '-c',
+    cfg,
+    '-p',
+    '/boot/grub',
+    'efi_gop',
+    'efi_uga',
+    ...grubModules,
+  ]);
   const patched = patchBiosGrub(readFileSync('/usr/lib/grub/i386-pc/boot.img'), readFileSync(rawCore), grubCoreLba);
   writeFileSync(out.coreImg, patched.core);
   writeFileSync(out.bootImg, patched.boot);

@@ -13,7 +13,10 @@ test('collectTreeEntries lists a tree parents-first and adds dev/console', () =>
     symlinkSync('busybox', join(dir, 'bin/sh'));
     writeFileSync(join(dir, 'init'), '#!/bin/sh\n', { mode: 0o755 });
     const entries = collectTreeEntries(dir);
-    assert.deepEqual(entries.map((e) => `${e.kind}:${e.path}`), ['dir:bin', 'file:bin/busybox', 'symlink:bin/sh', 'file:init', 'dir:dev', 'chardev:dev/console']);
+    assert.deepEqual(
+      entries.map((e) => `${e.kind}:${e.path}`),
+      ['dir:bin', 'file:bin/busybox', 'symlink:bin/sh', 'file:init', 'dir:dev', 'chardev:dev/console'],
+    );
     const console = entries.at(-1);
     assert.deepEqual(console, { kind: 'chardev', path: 'dev/console', mode: 0o600, major: 5, minor: 1 });
     const init = entries.find((e) => e.path === 'init');

@@ -1,6 +1,16 @@
 // Turns a staging directory into a gzip-compressed newc initramfs, and copies
 // host binaries with their shared libraries into a staging directory.
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeCpioNewc, type CpioEntry } from './cpio-newc.js';
@@ -19,8 +29,11 @@ export function collectTreeEntries(stage: string): CpioEntry[] {
       const path = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(join(stage, path));
       if (st.isSymbolicLink()) out.push({ kind: 'symlink', path, target: readlinkSync(join(stage, path)) });
-      else if (st.isDirectory()) { out.push({ kind: 'dir', path, mode: st.mode & 0o7777 }); walk(path); }
-      else if (st.isFile()) out.push({ kind: 'file', path, mode: st.mode & 0o7777, data: readFileSync(join(stage, path)) });
+      else if (st.isDirectory()) {
+        out.push({ kind: 'dir', path, mode: st.mode & 0o7777 });
+        walk(path);
+      } else if (st.isFile())
+        out.push({ kind: 'file', path, mode: st.mode & 0o7777, data: readFileSync(join(stage, path)) });
     }
   };
   walk('');

@@ -33,7 +33,13 @@ export async function prepareKernel(cacheDir: string, log: Logger): Promise<Kern
   const release = pkg.replace(/^linux-image-/, '');
   const depFile = join(root, 'lib/modules', release, 'modules.dep');
   if (!existsSync(depFile)) await runTool('depmod', ['-b', root, release]);
-  return { deb: basename(deb), release, root, vmlinuz: join(root, 'boot', `vmlinuz-${release}`), index: parseModulesDep(readFileSync(depFile, 'utf8')) };
+  return {
+    deb: basename(deb),
+    release,
+    root,
+    vmlinuz: join(root, 'boot', `vmlinuz-${release}`),
+    index: parseModulesDep(readFileSync(depFile, 'utf8')),
+  };
 }
 
 /** Fetches and unpacks busybox-static and lists its applets. */
@@ -41,7 +47,10 @@ export async function prepareBusybox(cacheDir: string, log: Logger): Promise<Bus
   const deb = await fetchDebianPackage('busybox-static', join(cacheDir, 'debs'), log);
   const root = await extractDebianPackage(deb, join(cacheDir, 'unpacked', basename(deb, '.deb')));
   const binary = join(root, 'bin/busybox');
-  const applets = (await runTool(binary, ['--list-full'])).split('\n').map((l) => l.trim()).filter(Boolean);
+  const applets = (await runTool(binary, ['--list-full']))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return { deb: basename(deb), binary, applets };
 }
 

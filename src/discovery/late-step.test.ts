@@ -11,7 +11,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +33,10 @@ import { startFakeNodeApi, type FakeNodeApi } from './fake-node-api.js';
 const run = promisify(execFile);
 const busybox = '/bin/busybox';
 const agent = join(nodeScriptsDir, 'agent');
-const skip = !existsSync(busybox) || !existsSync('/usr/bin/openssl') || !existsSync('/usr/bin/ssh-keygen') ? 'needs busybox, openssl and ssh-keygen' : false;
+const skip =
+  !existsSync(busybox) || !existsSync('/usr/bin/openssl') || !existsSync('/usr/bin/ssh-keygen')
+    ? 'needs busybox, openssl and ssh-keygen'
+    : false;
 
 const hash = '$6$kilnsalt0123456$' + 'x'.repeat(86);
 const userKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAd8kA2wP8XH3oHV4rW4eE2b0bW2Lq7VbVwq3cJx0m1W ops@example';
@@ -49,10 +62,24 @@ before(async () => {
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
-async function fakeApi(t: Trust, secrets: { rootPasswordHash: string | null; authorizedKeys: string[] }): Promise<FakeNodeApi> {
+async function fakeApi(
+  t: Trust,
+  secrets: { rootPasswordHash: string | null; authorizedKeys: string[] },
+): Promise<FakeNodeApi> {
   return startFakeNodeApi({
-    host: '127.0.0.1', tls: { certPem: t.server.certPem, keyPem: t.server.keyPem }, secrets,
-    signHostKey: (line) => signHostCertificate({ ca: trust.sshCa, publicKeyLine: line, principals: ['node-7'], validAfter: new Date(Date.now() - 60_000), validBefore: new Date(Date.now() + 86_400_000), serial: serial++, keyId: 'host:node-7:test' }),
+    host: '127.0.0.1',
+    tls: { certPem: t.server.certPem, keyPem: t.server.keyPem },
+    secrets,
+    signHostKey: (line) =>
+      signHostCertificate({
+        ca: trust.sshCa,
+        publicKeyLine: line,
+        principals: ['node-7'],
+        validAfter: new Date(Date.now() - 60_000),
+        validBefore: new Date(Date.now() + 86_400_000),
+        serial: serial++,
+        keyId: 'host:node-7:test',
+      }),
   });
 }
 
@@ -61,7 +88,10 @@ function target(name: string, opts: { include?: boolean; keygen?: boolean } = {}
   const t = join(work, name);
   put(join(t, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n');
   put(join(t, 'etc/shadow'), 'root:$6$image$imagehash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n', 0o640);
-  put(join(t, 'etc/ssh/sshd_config'), `${opts.include === false ? '' : 'Include /etc/ssh/sshd_config.d/*.conf\n'}PasswordAuthentication yes\n`);
+  put(
+    join(t, 'etc/ssh/sshd_config'),
+    `${opts.include === false ? '' : 'Include /etc/ssh/sshd_config.d/*.conf\n'}PasswordAuthentication yes\n`,
+  );
   put(join(t, 'etc/ssh/ssh_host_rsa_key'), 'shipped private key\n', 0o600);
   put(join(t, 'etc/ssh/ssh_host_rsa_key.pub'), 'ssh-rsa AAAAshipped\n');
   if (opts.keygen !== false) put(join(t, 'usr/bin/ssh-keygen'), '#!/bin/sh\n', 0o755);
@@ -69,11 +99,19 @@ function target(name: string, opts: { include?: boolean; keygen?: boolean } = {}
 }
 
 /** Runs late_secrets and late_hostcert as install.sh does; the plan names `apiUrl` and `caPem`. */
-async function runLate(t: string, api: FakeNodeApi, apiUrl: string, caPem: string): Promise<{ code: number; out: string }> {
+async function runLate(
+  t: string,
+  api: FakeNodeApi,
+  apiUrl: string,
+  caPem: string,
+): Promise<{ code: number; out: string }> {
   const runDir = join(t, '..', `${t.split('/').pop()}-run`);
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   writeFileSync(join(runDir, 'credential'), api.credential, { mode: 0o600 });
-  writeFileSync(join(runDir, 'plan.json'), JSON.stringify({ hostname: 'node-7', layout: 'single', api: { url: apiUrl, caPem } }));
+  writeFileSync(
+    join(runDir, 'plan.json'),
+    JSON.stringify({ hostname: 'node-7', layout: 'single', api: { url: apiUrl, caPem } }),
+  );
   // The chroot is replaced: the host's ssh-keygen runs with target paths rewritten under KILN_TARGET.
   const script = `. "$KILN_LIB/lib.sh"; . "$KILN_LIB/late.sh"
 progress() { log "[$1] $2"; }
@@ -87,7 +125,8 @@ PLAN=$(json_flatten < "$KILN_RUN/plan.json")
 late_secrets && late_hostcert`;
   try {
     const r = await run(busybox, ['sh', '-c', script], {
-      env: { PATH: '/usr/bin:/bin', KILN_LIB: agent, KILN_RUN: runDir, KILN_BIN: join(work, 'bin'), KILN_TARGET: t }, timeout: 60_000,
+      env: { PATH: '/usr/bin:/bin', KILN_LIB: agent, KILN_RUN: runDir, KILN_BIN: join(work, 'bin'), KILN_TARGET: t },
+      timeout: 60_000,
     });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (err) {
@@ -96,96 +135,149 @@ late_secrets && late_hostcert`;
   }
 }
 
-test('late step: hash, keys and a Kiln-signed host certificate for a key made on the node; only the public key is sent', { skip }, async () => {
-  const api = await fakeApi(trust, { rootPasswordHash: hash, authorizedKeys: [userKey] });
-  try {
-    const t = target('good');
-    const r = await runLate(t, api, api.apiUrl, trust.tlsCa.certPem);
-    assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /root password hash set, 1 authorized key\(s\)/);
-    assert.match(r.out, /removing host keys shipped in the image: \/etc\/ssh\/ssh_host_rsa_key \/etc\/ssh\/ssh_host_rsa_key\.pub/);
+test(
+  'late step: hash, keys and a Kiln-signed host certificate for a key made on the node; only the public key is sent',
+  { skip },
+  async () => {
+    const api = await fakeApi(trust, { rootPasswordHash: hash, authorizedKeys: [userKey] });
+    try {
+      const t = target('good');
+      const r = await runLate(t, api, api.apiUrl, trust.tlsCa.certPem);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /root password hash set, 1 authorized key\(s\)/);
+      assert.match(
+        r.out,
+        /removing host keys shipped in the image: \/etc\/ssh\/ssh_host_rsa_key \/etc\/ssh\/ssh_host_rsa_key\.pub/,
+      );
 
-    // /etc/shadow: root's hash set, the other line and the file mode kept.
-    const shadow = readFileSync(join(t, 'etc/shadow'), 'utf8').split('\n');
-    assert.ok(shadow[0]!.startsWith(`root:${hash}:`) && /^\d+:0:99999:7:::$/.test(shadow[0]!.slice(`root:${hash}:`.length)), shadow[0]);
-    assert.equal(shadow[1], 'daemon:*:19000:0:99999:7:::');
-    assert.equal(statSync(join(t, 'etc/shadow')).mode & 0o777, 0o640);
-    // authorized_keys: exactly Kiln's list, 0600 in a 0700 directory.
-    assert.equal(readFileSync(join(t, 'root/.ssh/authorized_keys'), 'utf8'), `${userKey}\n`);
-    assert.equal(statSync(join(t, 'root/.ssh/authorized_keys')).mode & 0o777, 0o600);
-    assert.equal(statSync(join(t, 'root/.ssh')).mode & 0o777, 0o700);
+      // /etc/shadow: root's hash set, the other line and the file mode kept.
+      const shadow = readFileSync(join(t, 'etc/shadow'), 'utf8').split('\n');
+      assert.ok(
+        shadow[0]!.startsWith(`root:${hash}:`) && /^\d+:0:99999:7:::$/.test(shadow[0]!.slice(`root:${hash}:`.length)),
+        shadow[0],
+      );
+      assert.equal(shadow[1], 'daemon:*:19000:0:99999:7:::');
+      assert.equal(statSync(join(t, 'etc/shadow')).mode & 0o777, 0o640);
+      // authorized_keys: exactly Kiln's list, 0600 in a 0700 directory.
+      assert.equal(readFileSync(join(t, 'root/.ssh/authorized_keys'), 'utf8'), `${userKey}\n`);
+      assert.equal(statSync(join(t, 'root/.ssh/authorized_keys')).mode & 0o777, 0o600);
+      assert.equal(statSync(join(t, 'root/.ssh')).mode & 0o777, 0o700);
 
-    // The shipped key is gone; the new key's certificate is Kiln's and is for that key.
-    assert.equal(existsSync(join(t, 'etc/ssh/ssh_host_rsa_key')), false);
-    const pub = readFileSync(join(t, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8');
-    const cert = readFileSync(join(t, 'etc/ssh/ssh_host_ed25519_key-cert.pub'), 'utf8');
-    const shown = execFileSync('ssh-keygen', ['-L', '-f', join(t, 'etc/ssh/ssh_host_ed25519_key-cert.pub')], { encoding: 'utf8' });
-    assert.match(shown, /Type: ssh-ed25519-cert-v01@openssh.com host certificate/);
-    assert.ok(shown.includes(`Signing CA: ED25519 ${trust.sshCa.fingerprint} `), shown);
-    const certKeyFp = /Public key: ED25519-CERT (\S+)/.exec(shown)?.[1];
-    assert.equal(certKeyFp, execFileSync('ssh-keygen', ['-l', '-f', join(t, 'etc/ssh/ssh_host_ed25519_key.pub')], { encoding: 'utf8' }).split(' ')[1]);
-    assert.ok(cert.startsWith('ssh-ed25519-cert-v01@openssh.com '));
-    assert.equal(statSync(join(t, 'etc/ssh/ssh_host_ed25519_key')).mode & 0o777, 0o600);
-    // sshd: keys only, this key and its certificate (the image's config includes sshd_config.d).
-    assert.equal(readFileSync(join(t, 'etc/ssh/sshd_config.d/10-kiln.conf'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).join('|'),
-      'HostKey /etc/ssh/ssh_host_ed25519_key|HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub|PasswordAuthentication no|PermitRootLogin prohibit-password');
+      // The shipped key is gone; the new key's certificate is Kiln's and is for that key.
+      assert.equal(existsSync(join(t, 'etc/ssh/ssh_host_rsa_key')), false);
+      const pub = readFileSync(join(t, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8');
+      const cert = readFileSync(join(t, 'etc/ssh/ssh_host_ed25519_key-cert.pub'), 'utf8');
+      const shown = execFileSync('ssh-keygen', ['-L', '-f', join(t, 'etc/ssh/ssh_host_ed25519_key-cert.pub')], {
+        encoding: 'utf8',
+      });
+      assert.match(shown, /Type: ssh-ed25519-cert-v01@openssh.com host certificate/);
+      assert.ok(shown.includes(`Signing CA: ED25519 ${trust.sshCa.fingerprint} `), shown);
+      const certKeyFp = /Public key: ED25519-CERT (\S+)/.exec(shown)?.[1];
+      assert.equal(
+        certKeyFp,
+        execFileSync('ssh-keygen', ['-l', '-f', join(t, 'etc/ssh/ssh_host_ed25519_key.pub')], {
+          encoding: 'utf8',
+        }).split(' ')[1],
+      );
+      assert.ok(cert.startsWith('ssh-ed25519-cert-v01@openssh.com '));
+      assert.equal(statSync(join(t, 'etc/ssh/ssh_host_ed25519_key')).mode & 0o777, 0o600);
+      // sshd: keys only, this key and its certificate (the image's config includes sshd_config.d).
+      assert.equal(
+        readFileSync(join(t, 'etc/ssh/sshd_config.d/10-kiln.conf'), 'utf8')
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#'))
+          .join('|'),
+        'HostKey /etc/ssh/ssh_host_ed25519_key|HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub|PasswordAuthentication no|PermitRootLogin prohibit-password',
+      );
 
-    // Both calls over HTTPS with the credential; the signing request carried only the public key.
-    const late = api.calls.filter((c) => c.path === '/api/v1/node/secrets' || c.path === '/api/v1/node/ssh/host-certificates');
-    assert.deepEqual(late.map((c) => [c.method, c.path, c.tls, c.authorization]), [
-      ['GET', '/api/v1/node/secrets', true, `Bearer ${api.credential}`], ['POST', '/api/v1/node/ssh/host-certificates', true, `Bearer ${api.credential}`]]);
-    assert.equal(late[1]!.text, pub);
-    assert.doesNotMatch(late[1]!.text, /PRIVATE/);
-  } finally { await api.close(); }
-});
+      // Both calls over HTTPS with the credential; the signing request carried only the public key.
+      const late = api.calls.filter(
+        (c) => c.path === '/api/v1/node/secrets' || c.path === '/api/v1/node/ssh/host-certificates',
+      );
+      assert.deepEqual(
+        late.map((c) => [c.method, c.path, c.tls, c.authorization]),
+        [
+          ['GET', '/api/v1/node/secrets', true, `Bearer ${api.credential}`],
+          ['POST', '/api/v1/node/ssh/host-certificates', true, `Bearer ${api.credential}`],
+        ],
+      );
+      assert.equal(late[1]!.text, pub);
+      assert.doesNotMatch(late[1]!.text, /PRIVATE/);
+    } finally {
+      await api.close();
+    }
+  },
+);
 
-test('late step: an API whose certificate is not from the plan\'s CA never receives the credential, and nothing is written', { skip }, async () => {
-  const api = await fakeApi(other, { rootPasswordHash: hash, authorizedKeys: [userKey] });
-  try {
-    const t = target('wrong-ca');
-    const before = readFileSync(join(t, 'etc/shadow'), 'utf8');
-    const r = await runLate(t, api, api.apiUrl, trust.tlsCa.certPem);
-    assert.notEqual(r.code, 0);
-    assert.match(r.out, /does not verify against the CA in the install plan/);
-    assert.deepEqual(api.calls, [], 'no request reached the server');
-    assert.equal(readFileSync(join(t, 'etc/shadow'), 'utf8'), before);
-    assert.equal(existsSync(join(t, 'root/.ssh/authorized_keys')), false);
-  } finally { await api.close(); }
-});
+test(
+  "late step: an API whose certificate is not from the plan's CA never receives the credential, and nothing is written",
+  { skip },
+  async () => {
+    const api = await fakeApi(other, { rootPasswordHash: hash, authorizedKeys: [userKey] });
+    try {
+      const t = target('wrong-ca');
+      const before = readFileSync(join(t, 'etc/shadow'), 'utf8');
+      const r = await runLate(t, api, api.apiUrl, trust.tlsCa.certPem);
+      assert.notEqual(r.code, 0);
+      assert.match(r.out, /does not verify against the CA in the install plan/);
+      assert.deepEqual(api.calls, [], 'no request reached the server');
+      assert.equal(readFileSync(join(t, 'etc/shadow'), 'utf8'), before);
+      assert.equal(existsSync(join(t, 'root/.ssh/authorized_keys')), false);
+    } finally {
+      await api.close();
+    }
+  },
+);
 
-test('late step: the controller\'s error message is reported; plain http is refused before any call', { skip }, async () => {
-  const api = await fakeApi(trust, { rootPasswordHash: null, authorizedKeys: [] });
-  try {
-    // The fake refuses secrets over plain HTTP, as the controller does: the writer never tries.
-    const r = await runLate(target('plain'), api, api.url, trust.tlsCa.certPem);
-    assert.notEqual(r.code, 0);
-    assert.match(r.out, /not https:\/\/: node secrets are sent over HTTPS only/);
-    assert.equal(api.calls.length, 0);
-    // An HTTP error is final and its message is shown (no retries).
-    const bad = await runLate(target('bad-path'), api, `${api.apiUrl}/nowhere`, trust.tlsCa.certPem);
-    assert.notEqual(bad.code, 0);
-    assert.match(bad.out, /GET \/api\/v1\/node\/secrets: HTTP 404/);
-    assert.equal(api.calls.length, 1);
-  } finally { await api.close(); }
-});
+test(
+  "late step: the controller's error message is reported; plain http is refused before any call",
+  { skip },
+  async () => {
+    const api = await fakeApi(trust, { rootPasswordHash: null, authorizedKeys: [] });
+    try {
+      // The fake refuses secrets over plain HTTP, as the controller does: the writer never tries.
+      const r = await runLate(target('plain'), api, api.url, trust.tlsCa.certPem);
+      assert.notEqual(r.code, 0);
+      assert.match(r.out, /not https:\/\/: node secrets are sent over HTTPS only/);
+      assert.equal(api.calls.length, 0);
+      // An HTTP error is final and its message is shown (no retries).
+      const bad = await runLate(target('bad-path'), api, `${api.apiUrl}/nowhere`, trust.tlsCa.certPem);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.out, /GET \/api\/v1\/node\/secrets: HTTP 404/);
+      assert.equal(api.calls.length, 1);
+    } finally {
+      await api.close();
+    }
+  },
+);
 
-test('late step: without a hash root has no password (keys still work); without an Include the lines go first in sshd_config; no OpenSSH means no certificate', { skip }, async () => {
-  const api = await fakeApi(trust, { rootPasswordHash: null, authorizedKeys: [] });
-  try {
-    const t = target('locked', { include: false });
-    const r = await runLate(t, api, api.apiUrl, trust.tlsCa.certPem);
-    assert.equal(r.code, 0, r.out);
-    assert.match(readFileSync(join(t, 'etc/shadow'), 'utf8'), /^root:\*:\d+:0:99999:7:::\ndaemon:/);
-    assert.equal(readFileSync(join(t, 'root/.ssh/authorized_keys'), 'utf8'), '');
-    const cfg = readFileSync(join(t, 'etc/ssh/sshd_config'), 'utf8');
-    assert.ok(cfg.indexOf('PasswordAuthentication no') < cfg.indexOf('PasswordAuthentication yes'), cfg);
-    assert.match(cfg, /^HostCertificate \/etc\/ssh\/ssh_host_ed25519_key-cert\.pub$/m);
+test(
+  'late step: without a hash root has no password (keys still work); without an Include the lines go first in sshd_config; no OpenSSH means no certificate',
+  { skip },
+  async () => {
+    const api = await fakeApi(trust, { rootPasswordHash: null, authorizedKeys: [] });
+    try {
+      const t = target('locked', { include: false });
+      const r = await runLate(t, api, api.apiUrl, trust.tlsCa.certPem);
+      assert.equal(r.code, 0, r.out);
+      assert.match(readFileSync(join(t, 'etc/shadow'), 'utf8'), /^root:\*:\d+:0:99999:7:::\ndaemon:/);
+      assert.equal(readFileSync(join(t, 'root/.ssh/authorized_keys'), 'utf8'), '');
+      const cfg = readFileSync(join(t, 'etc/ssh/sshd_config'), 'utf8');
+      assert.ok(cfg.indexOf('PasswordAuthentication no') < cfg.indexOf('PasswordAuthentication yes'), cfg);
+      assert.match(cfg, /^HostCertificate \/etc\/ssh\/ssh_host_ed25519_key-cert\.pub$/m);
 
-    const bare = target('no-openssh', { keygen: false });
-    const r2 = await runLate(bare, api, api.apiUrl, trust.tlsCa.certPem);
-    assert.equal(r2.code, 0, r2.out);
-    assert.match(r2.out, /the image has no OpenSSH/);
-    assert.equal(existsSync(join(bare, 'etc/ssh/ssh_host_ed25519_key-cert.pub')), false);
-    assert.equal(api.calls.filter((c) => c.path === '/api/v1/node/ssh/host-certificates').length, 1, 'only the target with OpenSSH asked for a certificate');
-  } finally { await api.close(); }
-});
+      const bare = target('no-openssh', { keygen: false });
+      const r2 = await runLate(bare, api, api.apiUrl, trust.tlsCa.certPem);
+      assert.equal(r2.code, 0, r2.out);
+      assert.match(r2.out, /the image has no OpenSSH/);
+      assert.equal(existsSync(join(bare, 'etc/ssh/ssh_host_ed25519_key-cert.pub')), false);
+      assert.equal(
+        api.calls.filter((c) => c.path === '/api/v1/node/ssh/host-certificates').length,
+        1,
+        'only the target with OpenSSH asked for a certificate',
+      );
+    } finally {
+      await api.close();
+    }
+  },
+);

@@ -23,8 +23,14 @@ test('resolveModules returns the transitive closure, sorted and without duplicat
   const idx = parseModulesDep(dep);
   const r = resolveModules(idx, ['ext4', 'sd_mod', 'ext4']);
   assert.deepEqual(r.paths, [
-    'kernel/block/t10-pi.ko', 'kernel/drivers/scsi/scsi_mod.ko', 'kernel/drivers/scsi/sd_mod.ko',
-    'kernel/fs/ext4/ext4.ko', 'kernel/fs/jbd2/jbd2.ko', 'kernel/fs/mbcache.ko', 'kernel/lib/crc-t10dif.ko', 'kernel/lib/crc16.ko',
+    'kernel/block/t10-pi.ko',
+    'kernel/drivers/scsi/scsi_mod.ko',
+    'kernel/drivers/scsi/sd_mod.ko',
+    'kernel/fs/ext4/ext4.ko',
+    'kernel/fs/jbd2/jbd2.ko',
+    'kernel/fs/mbcache.ko',
+    'kernel/lib/crc-t10dif.ko',
+    'kernel/lib/crc16.ko',
   ]);
   assert.deepEqual(r.missing, []);
 });

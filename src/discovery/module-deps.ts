@@ -21,7 +21,14 @@ export function parseModulesDep(text: string): ModuleIndex {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const path = line.slice(0, colon).trim();
-    deps.set(path, line.slice(colon + 1).trim().split(/\s+/).filter(Boolean));
+    deps.set(
+      path,
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean),
+    );
     byName.set(moduleName(path), path);
   }
   return { deps, byName };

@@ -6,13 +6,25 @@ import { runTool, withToolSignal } from './run-tool.js';
 
 /** PIDs of `sleep 37` children of this process (the marker argument is ours alone). */
 const sleepers = (): string[] => {
-  try { return execFileSync('pgrep', ['-P', String(process.pid), '-f', '^sleep 37$'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean); } catch { return []; }
+  try {
+    return execFileSync('pgrep', ['-P', String(process.pid), '-f', '^sleep 37$'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
 };
 
 test('runTool returns stdout, and a failing tool is a KilnError naming it with its stderr', async () => {
   assert.equal(await runTool('sh', ['-c', 'echo hello']), 'hello\n');
-  await assert.rejects(runTool('sh', ['-c', 'echo broken >&2; exit 3']),
-    (err) => hasCode(err, 'internal') && /sh failed: broken/.test((err as Error).message) && (err as KilnError).details?.['stderr'] === 'broken');
+  await assert.rejects(
+    runTool('sh', ['-c', 'echo broken >&2; exit 3']),
+    (err) =>
+      hasCode(err, 'internal') &&
+      /sh failed: broken/.test((err as Error).message) &&
+      (err as KilnError).details?.['stderr'] === 'broken',
+  );
 });
 
 test('aborting the build signal kills the running tool at once and refuses new ones', async () => {
@@ -26,17 +38,30 @@ test('aborting the build signal kills the running tool at once and refuses new o
   while (sleepers().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.equal(sleepers().length, 1, 'the tool runs');
   ac.abort();
-  await assert.rejects(running, (err) => hasCode(err, 'internal') && (err as KilnError).details?.['cancelled'] === true && /cancelled/.test((err as Error).message));
+  await assert.rejects(
+    running,
+    (err) =>
+      hasCode(err, 'internal') &&
+      (err as KilnError).details?.['cancelled'] === true &&
+      /cancelled/.test((err as Error).message),
+  );
   assert.ok(Date.now() - started < 5000, 'did not wait for sleep 37');
   assert.deepEqual(sleepers(), [], 'the child is gone');
-  await assert.rejects(withToolSignal(ac.signal, () => runTool('true', [])), /not started: the build was cancelled/);
+  await assert.rejects(
+    withToolSignal(ac.signal, () => runTool('true', [])),
+    /not started: the build was cancelled/,
+  );
   // Outside the scope nothing is cancelled.
   assert.equal(await runTool('sh', ['-c', 'echo ok']), 'ok\n');
 });
 
 test('aborting kills what the tool started too (dpkg-deb runs tar): the whole process group is gone before the promise settles', async () => {
   const grandchildren = (): string[] => {
-    try { return execFileSync('pgrep', ['-f', '^sleep 38$'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean); } catch { return []; }
+    try {
+      return execFileSync('pgrep', ['-f', '^sleep 38$'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
   };
   const ac = new AbortController();
   const running = withToolSignal(ac.signal, () => runTool('sh', ['-c', 'sleep 38 & wait']));

@@ -8,7 +8,11 @@ test('parseLddOutput lists resolved libraries and the loader, skips the vDSO', (
 \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)
 \t/lib64/ld-linux-x86-64.so.2 (0x00007f)
 `;
-  assert.deepEqual(parseLddOutput(text), ['/lib/x86_64-linux-gnu/libfdisk.so.1', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']);
+  assert.deepEqual(parseLddOutput(text), [
+    '/lib/x86_64-linux-gnu/libfdisk.so.1',
+    '/lib/x86_64-linux-gnu/libc.so.6',
+    '/lib64/ld-linux-x86-64.so.2',
+  ]);
 });
 
 test('static binaries have no libraries; a missing library throws', () => {

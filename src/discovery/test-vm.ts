@@ -29,8 +29,20 @@ export function createVmNetwork(tag: string, workDir: string): VmNetwork {
     ns.exec('ip', ['link', 'set', 'br0', 'up']);
     ns.exec('ip', ['addr', 'add', `${net}.2/24`, 'dev', 'br0']);
     const conf = join(workDir, `udhcpd-${ns.name}.conf`);
-    writeFileSync(conf, [`start ${net}.100`, `end ${net}.150`, 'interface br0', `lease_file ${join(workDir, 'udhcpd.leases')}`,
-      `pidfile ${join(workDir, 'udhcpd.pid')}`, 'option subnet 255.255.255.0', `option router ${net}.1`, 'option lease 3600', ''].join('\n'));
+    writeFileSync(
+      conf,
+      [
+        `start ${net}.100`,
+        `end ${net}.150`,
+        'interface br0',
+        `lease_file ${join(workDir, 'udhcpd.leases')}`,
+        `pidfile ${join(workDir, 'udhcpd.pid')}`,
+        'option subnet 255.255.255.0',
+        `option router ${net}.1`,
+        'option lease 3600',
+        '',
+      ].join('\n'),
+    );
     writeFileSync(join(workDir, 'udhcpd.leases'), '');
     procs.push(ns.spawn('busybox', ['udhcpd', '-f', conf], { stdio: 'ignore' }));
   } catch (err) {
@@ -38,9 +50,18 @@ export function createVmNetwork(tag: string, workDir: string): VmNetwork {
     throw err;
   }
   return {
-    ns, hostIp: `${net}.1`, tap: 'tap0',
+    ns,
+    hostIp: `${net}.1`,
+    tap: 'tap0',
     stop() {
-      for (const p of procs) if (p.exitCode === null && p.pid !== undefined) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+      for (const p of procs)
+        if (p.exitCode === null && p.pid !== undefined) {
+          try {
+            process.kill(p.pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
       ns.remove();
     },
   };
@@ -80,29 +101,62 @@ export interface Vm {
 
 /** Starts QEMU (TCG, or KVM with KILN_QEMU_ACCEL=kvm; 2 vCPUs; no reboot: a guest reboot ends the process) inside the namespace. */
 export function startVm(spec: VmSpec): Vm {
-  const args = [...qemuAccelArgs(), '-smp', '2', '-m', String(spec.memoryMiB ?? 768), '-display', 'none', '-monitor', 'none',
-    '-no-reboot', '-serial', `file:${spec.serialLog}`,
-    '-drive', `file=${spec.disk},if=virtio,format=qcow2`,
-    '-netdev', `tap,id=n0,ifname=${spec.network.tap},script=no,downscript=no`,
-    '-device', `virtio-net-pci,netdev=n0,mac=${spec.mac}`];
+  const args = [
+    ...qemuAccelArgs(),
+    '-smp',
+    '2',
+    '-m',
+    String(spec.memoryMiB ?? 768),
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-serial',
+    `file:${spec.serialLog}`,
+    '-drive',
+    `file=${spec.disk},if=virtio,format=qcow2`,
+    '-netdev',
+    `tap,id=n0,ifname=${spec.network.tap},script=no,downscript=no`,
+    '-device',
+    `virtio-net-pci,netdev=n0,mac=${spec.mac}`,
+  ];
   if (spec.firmware === 'uefi') {
     const vars = join(spec.workDir, `ovmf-vars-${Date.now()}.fd`);
     copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
-    args.push('-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
-      '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+    args.push(
+      '-drive',
+      'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${vars}`,
+    );
   }
-  if (spec.kernel !== undefined) args.push('-kernel', spec.kernel, '-initrd', spec.initrd ?? '', '-append', spec.append ?? '');
+  if (spec.kernel !== undefined)
+    args.push('-kernel', spec.kernel, '-initrd', spec.initrd ?? '', '-append', spec.append ?? '');
   const child = spec.network.ns.spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-    if (code !== 0 && stderr !== '') process.stderr.write(`qemu: ${stderr}\n`);
-    resolve(code);
-  }));
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-2000);
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      if (code !== 0 && stderr !== '') process.stderr.write(`qemu: ${stderr}\n`);
+      resolve(code);
+    }),
+  );
   if (child.pid === undefined) throw new Error('qemu did not start');
   const pid = child.pid;
   return {
-    pid, exited,
-    stop() { if (child.exitCode === null && child.signalCode === null) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } } },
+    pid,
+    exited,
+    stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    },
   };
 }

@@ -6,10 +6,21 @@ const unjson = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) :
 
 /** Appends one event. Run it in the same transaction as the change it records, so neither exists without the other. */
 export async function appendEvent(db: Kysely<any>, e: NewEvent, at: string): Promise<void> {
-  await db.insertInto('events').values({
-    at, actor: e.actor, kind: e.kind, host_id: e.hostId ?? null, subject: e.subject ?? null, message: e.message,
-    reason: e.reason ?? null, before: json(e.before), after: json(e.after), data: json(e.data),
-  }).execute();
+  await db
+    .insertInto('events')
+    .values({
+      at,
+      actor: e.actor,
+      kind: e.kind,
+      host_id: e.hostId ?? null,
+      subject: e.subject ?? null,
+      message: e.message,
+      reason: e.reason ?? null,
+      before: json(e.before),
+      after: json(e.after),
+      data: json(e.data),
+    })
+    .execute();
 }
 
 /** Lists events matching the filter, oldest first unless `order: 'desc'`. */
@@ -21,9 +32,21 @@ export async function listEvents(db: Kysely<any>, f: EventFilter): Promise<KilnE
   if (f.actor) q = q.where('actor', '=', f.actor);
   if (f.after !== undefined) q = q.where('seq', '>', f.after);
   if (f.before !== undefined) q = q.where('seq', '<', f.before);
-  const rows = await q.orderBy('seq', f.order ?? 'asc').limit(f.limit ?? 100).execute();
+  const rows = await q
+    .orderBy('seq', f.order ?? 'asc')
+    .limit(f.limit ?? 100)
+    .execute();
   return rows.map((r) => ({
-    seq: Number(r.seq), at: r.at, actor: r.actor, kind: r.kind, hostId: r.host_id, subject: r.subject,
-    message: r.message, reason: r.reason, before: unjson(r.before), after: unjson(r.after), data: unjson(r.data),
+    seq: Number(r.seq),
+    at: r.at,
+    actor: r.actor,
+    kind: r.kind,
+    hostId: r.host_id,
+    subject: r.subject,
+    message: r.message,
+    reason: r.reason,
+    before: unjson(r.before),
+    after: unjson(r.after),
+    data: unjson(r.data),
   }));
 }

@@ -13,14 +13,32 @@ describe('image store names', () => {
     try {
       const dir = join(root, 'images');
       mkdirSync(dir);
-      const planted = { name: 'x', file: '../../etc/shadow', sha256: '0'.repeat(64), format: 'tar.gz', sizeBytes: 1, addedAt: '' };
+      const planted = {
+        name: 'x',
+        file: '../../etc/shadow',
+        sha256: '0'.repeat(64),
+        format: 'tar.gz',
+        sizeBytes: 1,
+        addedAt: '',
+      };
       writeFileSync(join(root, 'outside.json'), JSON.stringify(planted));
       mkdirSync(join(root, 'sub'));
       writeFileSync(join(root, 'sub', 'deep.json'), JSON.stringify(planted));
       const store = createImageStore(dir);
-      for (const name of ['../outside', '..%2foutside', '../sub/deep', `${root}/outside`, '.hidden', 'a/../../outside', '..\\outside', '']) {
+      for (const name of [
+        '../outside',
+        '..%2foutside',
+        '../sub/deep',
+        `${root}/outside`,
+        '.hidden',
+        'a/../../outside',
+        '..\\outside',
+        '',
+      ]) {
         assert.equal(store.get(name), null, name);
       }
-    } finally { rmSync(root, { recursive: true, force: true }); }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, copyFileSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  copyFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
 
@@ -34,14 +44,25 @@ export function createImageStore(dir: string) {
     dir,
     /** Copies a tar into the store (atomically) and records its sha256. */
     async add(name: string, source: string): Promise<OsImage> {
-      if (!namePattern.test(name)) throw new KilnError('validation_failed', `image name "${name}": use 1–63 lower-case letters, digits, dots, dashes or underscores`);
+      if (!namePattern.test(name))
+        throw new KilnError(
+          'validation_failed',
+          `image name "${name}": use 1–63 lower-case letters, digits, dots, dashes or underscores`,
+        );
       if (!existsSync(source)) throw new KilnError('not_found', `no file ${source}`);
       const format = formatOf(source);
       mkdirSync(dir, { recursive: true });
       const file = `${name}.${format}`;
       const tmp = join(dir, `.${file}.${process.pid}.tmp`);
       copyFileSync(source, tmp);
-      const img: OsImage = { name, file, format, sha256: await sha256Of(tmp), sizeBytes: statSync(tmp).size, addedAt: new Date().toISOString() };
+      const img: OsImage = {
+        name,
+        file,
+        format,
+        sha256: await sha256Of(tmp),
+        sizeBytes: statSync(tmp).size,
+        addedAt: new Date().toISOString(),
+      };
       renameSync(tmp, join(dir, file));
       writeFileSync(metaPath(name), `${JSON.stringify(img, null, 2)}\n`);
       return img;
@@ -49,11 +70,14 @@ export function createImageStore(dir: string) {
     /** The image of that name, or null. A name outside the pattern (a profile variable such as `../../x`) is never a path. */
     get(name: string): OsImage | null {
       if (!namePattern.test(name)) return null;
-      return existsSync(metaPath(name)) ? JSON.parse(readFileSync(metaPath(name), 'utf8')) as OsImage : null;
+      return existsSync(metaPath(name)) ? (JSON.parse(readFileSync(metaPath(name), 'utf8')) as OsImage) : null;
     },
     list(): OsImage[] {
       if (!existsSync(dir)) return [];
-      return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as OsImage);
+      return readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as OsImage);
     },
   };
 }

@@ -24,34 +24,77 @@ let n = 0;
 function profileDir(imageLines: string[]): string {
   const dir = join(root, `p${n++}`, 'img');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'profile.yaml'), [
-    'name: img', 'description: test', 'os: { family: debian, version: "12" }', 'arch: x86_64', 'install:', '  method: kiln-image',
-    'boot:', '  kernel: "{{ kiln.baseUrl }}/k"', '  initrd: ["{{ kiln.baseUrl }}/i"]', '  cmdline: "kiln.url={{ kiln.baseUrl }} kiln.mode=install"',
-    'files: []', 'image:', '  name: base', '  disk: auto', '  firmware: auto', ...imageLines.map((l) => `  ${l}`), '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'profile.yaml'),
+    [
+      'name: img',
+      'description: test',
+      'os: { family: debian, version: "12" }',
+      'arch: x86_64',
+      'install:',
+      '  method: kiln-image',
+      'boot:',
+      '  kernel: "{{ kiln.baseUrl }}/k"',
+      '  initrd: ["{{ kiln.baseUrl }}/i"]',
+      '  cmdline: "kiln.url={{ kiln.baseUrl }} kiln.mode=install"',
+      'files: []',
+      'image:',
+      '  name: base',
+      '  disk: auto',
+      '  firmware: auto',
+      ...imageLines.map((l) => `  ${l}`),
+      '',
+    ].join('\n'),
+  );
   return dir;
 }
 
 test('layout ab (A/B roots) is refused at validation, naming the line and saying it is not yet built', async () => {
   const v = await validateProfile(profileDir(['layout: ab']));
   assert.equal(v.ok, false);
-  assert.deepEqual(v.issues.map((i) => [i.path.replace(/^.*\//, ''), i.code]), [['profile.yaml:16:11', 'not_implemented']]);
-  assert.match(v.issues[0]!.message, /layout "ab" is not implemented by the image writer.*use "single".*A\/B roots with rollback are not yet built/);
+  assert.deepEqual(
+    v.issues.map((i) => [i.path.replace(/^.*\//, ''), i.code]),
+    [['profile.yaml:16:11', 'not_implemented']],
+  );
+  assert.match(
+    v.issues[0]!.message,
+    /layout "ab" is not implemented by the image writer.*use "single".*A\/B roots with rollback are not yet built/,
+  );
 });
 
 test('every layout string is accepted exactly when the writer implements it', async () => {
-  await fc.assert(fc.asyncProperty(fc.oneof(fc.constantFrom('single', 'ab', 'AB', 'single ', 'raid1', 'lvm'), fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/)), async (layout) => {
-    const v = await validateProfile(profileDir([`layout: "${layout}"`]));
-    assert.equal(v.ok, (imageLayouts as readonly string[]).includes(layout), `${layout}: ${JSON.stringify(v.issues)}`);
-    if (!v.ok) assert.deepEqual(v.issues.map((i) => i.code), ['not_implemented']);
-  }), { numRuns: 40 });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        fc.constantFrom('single', 'ab', 'AB', 'single ', 'raid1', 'lvm'),
+        fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/),
+      ),
+      async (layout) => {
+        const v = await validateProfile(profileDir([`layout: "${layout}"`]));
+        assert.equal(
+          v.ok,
+          (imageLayouts as readonly string[]).includes(layout),
+          `${layout}: ${JSON.stringify(v.issues)}`,
+        );
+        if (!v.ok)
+          assert.deepEqual(
+            v.issues.map((i) => i.code),
+            ['not_implemented'],
+          );
+      },
+    ),
+    { numRuns: 40 },
+  );
 });
 
 test('layout single, or none, loads and renders as single', async () => {
   for (const lines of [['layout: single'], []]) {
     const dir = profileDir(lines);
     const { profiles, errors } = await loadProfiles(join(dir, '..'));
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
     const p = profiles.get('img')!;
     assert.equal(renderImageSpec(p, sampleContext(p)).layout, 'single');
   }
@@ -60,23 +103,46 @@ test('layout single, or none, loads and renders as single', async () => {
 test('image.url is refused: the writer writes only images from the store, checked against their sha256', async () => {
   const v = await validateProfile(profileDir(['url: http://example.org/x.tar.gz']));
   assert.equal(v.ok, false);
-  assert.deepEqual(v.issues.map((i) => i.code), ['not_implemented']);
+  assert.deepEqual(
+    v.issues.map((i) => i.code),
+    ['not_implemented'],
+  );
   assert.match(v.issues[0]!.message, /kiln image add/);
 });
 
 const host = { name: 'node-7.lab', firmware: 'uefi' } as Host;
-const image: OsImage = { name: 'base', file: 'base.tar.zst', sha256: 'a'.repeat(64), format: 'tar.zst', sizeBytes: 1, addedAt: '' };
-const urls = { baseUrl: 'http://10.0.0.1:8080/', apiUrl: 'https://10.0.0.1:8443/', caPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' };
+const image: OsImage = {
+  name: 'base',
+  file: 'base.tar.zst',
+  sha256: 'a'.repeat(64),
+  format: 'tar.zst',
+  sizeBytes: 1,
+  addedAt: '',
+};
+const urls = {
+  baseUrl: 'http://10.0.0.1:8080/',
+  apiUrl: 'https://10.0.0.1:8443/',
+  caPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+};
 
 test('the install plan carries the layout and the API and CA for the late step', () => {
-  assert.deepEqual(buildInstallPlan({ name: 'base', disk: 'largest', firmware: 'uefi', layout: 'single' }, image, host, urls), {
-    image: { url: 'http://10.0.0.1:8080/images/base.tar.zst', sha256: 'a'.repeat(64), format: 'tar.zst' },
-    disk: 'auto', firmware: 'uefi', layout: 'single', hostname: 'node-7', network: { mode: 'dhcp' },
-    api: { url: 'https://10.0.0.1:8443', caPem: urls.caPem },
-  });
+  assert.deepEqual(
+    buildInstallPlan({ name: 'base', disk: 'largest', firmware: 'uefi', layout: 'single' }, image, host, urls),
+    {
+      image: { url: 'http://10.0.0.1:8080/images/base.tar.zst', sha256: 'a'.repeat(64), format: 'tar.zst' },
+      disk: 'auto',
+      firmware: 'uefi',
+      layout: 'single',
+      hostname: 'node-7',
+      network: { mode: 'dhcp' },
+      api: { url: 'https://10.0.0.1:8443', caPem: urls.caPem },
+    },
+  );
 });
 
 test('a stored deployment asking for a layout the writer lacks gets a clear error, not a single root', () => {
-  assert.throws(() => buildInstallPlan({ name: 'base', disk: 'auto', firmware: 'bios', layout: 'ab' }, image, host, urls),
-    (e: unknown) => hasCode(e, 'validation_failed') && /layout "ab" is not implemented/.test((e as Error).message));
+  assert.throws(
+    () => buildInstallPlan({ name: 'base', disk: 'auto', firmware: 'bios', layout: 'ab' }, image, host, urls),
+    (e: unknown) => hasCode(e, 'validation_failed') && /layout "ab" is not implemented/.test((e as Error).message),
+  );
 });

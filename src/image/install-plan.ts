@@ -40,16 +40,32 @@ export interface InstallPlanUrls {
  * implement (a deployment rendered before layouts were checked) is a clear
  * error for the node, which reports it as a failed stage.
  */
-export function buildInstallPlan(spec: Record<string, unknown>, image: OsImage | null, host: Host, urls: InstallPlanUrls): InstallPlan {
+export function buildInstallPlan(
+  spec: Record<string, unknown>,
+  image: OsImage | null,
+  host: Host,
+  urls: InstallPlanUrls,
+): InstallPlan {
   const name = String(spec['name'] ?? '');
-  if (!image) throw new KilnError('not_found', `image ${name} is not in the controller's image store; add it with \`kiln image add ${name} FILE\``);
+  if (!image)
+    throw new KilnError(
+      'not_found',
+      `image ${name} is not in the controller's image store; add it with \`kiln image add ${name} FILE\``,
+    );
   const layout = String(spec['layout'] ?? 'single');
   if (!(imageLayouts as readonly string[]).includes(layout)) {
-    throw new KilnError('validation_failed', `layout "${layout}" is not implemented by the image writer (only ${imageLayouts.join(', ')}); fix the profile and deploy again`);
+    throw new KilnError(
+      'validation_failed',
+      `layout "${layout}" is not implemented by the image writer (only ${imageLayouts.join(', ')}); fix the profile and deploy again`,
+    );
   }
   const disk = String(spec['disk'] ?? 'auto');
   return {
-    image: { url: `${urls.baseUrl.replace(/\/$/, '')}/images/${encodeURIComponent(image.file)}`, sha256: image.sha256, format: image.format },
+    image: {
+      url: `${urls.baseUrl.replace(/\/$/, '')}/images/${encodeURIComponent(image.file)}`,
+      sha256: image.sha256,
+      format: image.format,
+    },
     disk: disk === 'largest' ? 'auto' : disk,
     firmware: spec['firmware'] === 'uefi' || spec['firmware'] === 'bios' ? spec['firmware'] : (host.firmware ?? 'bios'),
     layout: layout as ImageLayout,

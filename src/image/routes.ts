@@ -2,10 +2,27 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ImageStore } from './image-store.js';
 
-const ImageReply = Type.Object({ name: Type.String(), file: Type.String(), sha256: Type.String(), format: Type.String(), sizeBytes: Type.Integer(), addedAt: Type.String() });
+const ImageReply = Type.Object({
+  name: Type.String(),
+  file: Type.String(),
+  sha256: Type.String(),
+  format: Type.String(),
+  sizeBytes: Type.Integer(),
+  addedAt: Type.String(),
+});
 
 /** OS images the image writer can install (added on the controller with `kiln image add`). */
 export const imageRoutes: FastifyPluginAsync<{ images: ImageStore }> = async (app, { images }) => {
-  app.get('/images', { config: { access: 'viewer' }, schema: { tags: ['images'], summary: 'OS images in the store', response: { 200: Type.Object({ items: Type.Array(ImageReply) }) } } },
-    async () => ({ items: images.list() }));
+  app.get(
+    '/images',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['images'],
+        summary: 'OS images in the store',
+        response: { 200: Type.Object({ items: Type.Array(ImageReply) }) },
+      },
+    },
+    async () => ({ items: images.list() }),
+  );
 };

@@ -3,14 +3,16 @@ import { test } from 'node:test';
 import { formatHardwareDiff, hardwareDiff, hardwareHash } from './hardware-hash.js';
 
 const facts = () => ({
-  bootMac: '52:54:00:12:34:56', firmware: 'bios',
+  bootMac: '52:54:00:12:34:56',
+  firmware: 'bios',
   cpu: { model: 'QEMU Virtual CPU', count: 2 },
   memory: { totalBytes: 790_000_000, installedBytes: 805_306_368 },
   nics: [{ name: 'eth0', mac: '52:54:00:12:34:56', driver: 'virtio_net', link: 'up', speedMbps: 1000 }],
   disks: [{ name: 'vda', sizeBytes: 2147483648, model: '', serial: 'disk-1', rotational: true, removable: false }],
   pci: [{ slot: '0000:00:03.0', vendor: '1af4', device: '1000', class: '020000', driver: 'virtio-pci' }],
   dmi: { vendor: 'QEMU', product: 'Standard PC', serial: '', uuid: 'abc' },
-  bmc: { present: false, ipAddress: '', macAddress: '' }, lldp: null,
+  bmc: { present: false, ipAddress: '', macAddress: '' },
+  lldp: null,
 });
 
 test('the hash ignores link state, speed, order, BMC address and LLDP', () => {
@@ -37,5 +39,8 @@ test('the hash changes with a disk, memory or NIC change, and the diff names it 
     { part: 'memory', before: '805306368', after: '1073741824' },
     { part: 'nic 52:54:00:12:34:57', before: '', after: 'e1000' },
   ]);
-  assert.equal(formatHardwareDiff(hardwareDiff(a, b)).split('\n')[0], 'PART                   BEFORE                       AFTER');
+  assert.equal(
+    formatHardwareDiff(hardwareDiff(a, b)).split('\n')[0],
+    'PART                   BEFORE                       AFTER',
+  );
 });

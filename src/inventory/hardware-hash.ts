@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
  */
 export type HardwareView = Record<string, string>;
 
-const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {});
+const obj = (v: unknown): Record<string, unknown> =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 const arr = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.map(obj) : []);
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 
@@ -30,18 +31,23 @@ export function hardwareView(facts: Record<string, unknown>): HardwareView {
   for (const n of arr(facts['nics'])) v[`nic ${str(n['mac']).toLowerCase()}`] = str(n['driver']);
   for (const d of arr(facts['disks'])) {
     const id = str(d['serial']) || str(d['name']);
-    v[`disk ${id}`] = `${str(d['model'])} ${str(d['sizeBytes'])} bytes${d['rotational'] === true ? ' rotational' : ''}`.trim();
+    v[`disk ${id}`] =
+      `${str(d['model'])} ${str(d['sizeBytes'])} bytes${d['rotational'] === true ? ' rotational' : ''}`.trim();
   }
-  for (const p of arr(facts['pci'])) v[`pci ${str(p['slot'])}`] = `${str(p['vendor'])}:${str(p['device'])} class ${str(p['class'])}`;
+  for (const p of arr(facts['pci']))
+    v[`pci ${str(p['slot'])}`] = `${str(p['vendor'])}:${str(p['device'])} class ${str(p['class'])}`;
   const dmi = obj(facts['dmi']);
-  for (const k of ['vendor', 'product', 'serial', 'uuid', 'boardSerial', 'chassisSerial']) if (str(dmi[k])) v[`dmi.${k}`] = str(dmi[k]);
+  for (const k of ['vendor', 'product', 'serial', 'uuid', 'boardSerial', 'chassisSerial'])
+    if (str(dmi[k])) v[`dmi.${k}`] = str(dmi[k]);
   return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** A stable hash of the hardware view: `sha256:` + 16 hex characters. */
 export function hardwareHash(facts: Record<string, unknown>): string {
   const view = hardwareView(facts);
-  const text = Object.entries(view).map(([k, val]) => `${k}=${val}`).join('\n');
+  const text = Object.entries(view)
+    .map(([k, val]) => `${k}=${val}`)
+    .join('\n');
   return `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
 
@@ -64,5 +70,8 @@ export function hardwareDiff(before: Record<string, unknown>, after: Record<stri
 export function formatHardwareDiff(changes: HardwareChange[]): string {
   const w1 = Math.max(4, ...changes.map((c) => c.part.length));
   const w2 = Math.max(6, ...changes.map((c) => c.before.length));
-  return [`${'PART'.padEnd(w1)}  ${'BEFORE'.padEnd(w2)}  AFTER`, ...changes.map((c) => `${c.part.padEnd(w1)}  ${(c.before || '-').padEnd(w2)}  ${c.after || '-'}`)].join('\n');
+  return [
+    `${'PART'.padEnd(w1)}  ${'BEFORE'.padEnd(w2)}  AFTER`,
+    ...changes.map((c) => `${c.part.padEnd(w1)}  ${(c.before || '-').padEnd(w2)}  ${c.after || '-'}`),
+  ].join('\n');
 }

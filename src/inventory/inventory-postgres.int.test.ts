@@ -8,5 +8,11 @@ runInventoryConformance('postgres', async () => {
   const pg = await createTempPostgres('inv');
   const o = await openDatabase({ dataDir: '', databaseUrl: pg.url });
   await migrateToLatest(o.db);
-  return { db: o.db, close: async () => { await o.close(); await pg.drop(); } };
+  return {
+    db: o.db,
+    close: async () => {
+      await o.close();
+      await pg.drop();
+    },
+  };
 });

@@ -47,14 +47,24 @@ function createInventoryCore(deps: InventoryDeps) {
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  function sealBmc(hostId: string, input: BmcInput | null | undefined, previous: StoredHost | null): { bmc: Host['bmc']; sealed: string | null } {
+  function sealBmc(
+    hostId: string,
+    input: BmcInput | null | undefined,
+    previous: StoredHost | null,
+  ): { bmc: Host['bmc']; sealed: string | null } {
     if (!input) return { bmc: null, sealed: null };
     deps.checkBmc?.(input);
     let sealed = previous?.bmcPasswordSealed ?? null;
     if (input.password === null) sealed = null;
     else if (typeof input.password === 'string') sealed = seal(input.password, bmcSealContext(hostId));
     return {
-      bmc: { driver: input.driver, address: input.address ?? null, username: input.username ?? null, hasPassword: sealed !== null, options: input.options ?? {} },
+      bmc: {
+        driver: input.driver,
+        address: input.address ?? null,
+        username: input.username ?? null,
+        hasPassword: sealed !== null,
+        options: input.options ?? {},
+      },
       sealed,
     };
   }
@@ -79,38 +89,92 @@ function createInventoryCore(deps: InventoryDeps) {
       const { bmc, sealed } = sealBmc(id, input.bmc, null);
       return change(async (trx, at) => {
         const h: StoredHost = {
-          id, name: input.name, state: input.state ?? 'new', stateReason: null, failedStage: null,
-          profile: input.profile ?? null, firmware: input.firmware ?? null, nics, tags: [...new Set(input.tags ?? [])].sort(),
-          labels: input.labels ?? {}, facts: input.facts ?? {}, hardwareHash: null, needsAttention: false,
-          bmc, bmcPasswordSealed: sealed, version: 1, createdAt: at, updatedAt: at,
+          id,
+          name: input.name,
+          state: input.state ?? 'new',
+          stateReason: null,
+          failedStage: null,
+          profile: input.profile ?? null,
+          firmware: input.firmware ?? null,
+          nics,
+          tags: [...new Set(input.tags ?? [])].sort(),
+          labels: input.labels ?? {},
+          facts: input.facts ?? {},
+          hardwareHash: null,
+          needsAttention: false,
+          bmc,
+          bmcPasswordSealed: sealed,
+          version: 1,
+          createdAt: at,
+          updatedAt: at,
         };
         await hosts.putHost(trx, h);
-        await appendEvent(trx, { actor: ctx.actor, kind: 'host.created', hostId: h.id, subject: h.name, message: `host ${h.name} created`, reason: ctx.reason ?? null, after: view(h) }, at);
+        await appendEvent(
+          trx,
+          {
+            actor: ctx.actor,
+            kind: 'host.created',
+            hostId: h.id,
+            subject: h.name,
+            message: `host ${h.name} created`,
+            reason: ctx.reason ?? null,
+            after: view(h),
+          },
+          at,
+        );
         log.info({ host: h.name, actor: ctx.actor }, 'host created');
         return view(h);
       });
     },
 
     async updateHost(idOrName: string, patch: HostPatch, ctx: ChangeContext, expectedVersion?: number): Promise<Host> {
-      throwIssues([...(patch.name !== undefined ? checkHostName(patch.name) : []), ...(patch.tags ? checkTags(patch.tags) : []), ...(patch.labels ? checkLabels(patch.labels) : [])]);
+      throwIssues([
+        ...(patch.name !== undefined ? checkHostName(patch.name) : []),
+        ...(patch.tags ? checkTags(patch.tags) : []),
+        ...(patch.labels ? checkLabels(patch.labels) : []),
+      ]);
       const nics = patch.nics ? settleNics(patch.nics) : undefined;
       return change(async (trx, at) => {
         const before = await mustGet(trx, idOrName);
         if (expectedVersion !== undefined && expectedVersion !== before.version) {
-          throw new KilnError('precondition_failed', `host ${before.name} is at version ${before.version}, not ${expectedVersion}; re-read it and retry`);
+          throw new KilnError(
+            'precondition_failed',
+            `host ${before.name} is at version ${before.version}, not ${expectedVersion}; re-read it and retry`,
+          );
         }
-        const bmcPart = patch.bmc !== undefined ? sealBmc(before.id, patch.bmc, before) : { bmc: before.bmc, sealed: before.bmcPasswordSealed };
+        const bmcPart =
+          patch.bmc !== undefined
+            ? sealBmc(before.id, patch.bmc, before)
+            : { bmc: before.bmc, sealed: before.bmcPasswordSealed };
         const after: StoredHost = {
           ...before,
-          name: patch.name ?? before.name, nics: nics ?? before.nics,
-          tags: patch.tags ? [...new Set(patch.tags)].sort() : before.tags, labels: patch.labels ?? before.labels,
+          name: patch.name ?? before.name,
+          nics: nics ?? before.nics,
+          tags: patch.tags ? [...new Set(patch.tags)].sort() : before.tags,
+          labels: patch.labels ?? before.labels,
           profile: patch.profile !== undefined ? patch.profile : before.profile,
           firmware: patch.firmware !== undefined ? patch.firmware : before.firmware,
           needsAttention: patch.needsAttention ?? before.needsAttention,
-          bmc: bmcPart.bmc, bmcPasswordSealed: bmcPart.sealed, version: before.version + 1, updatedAt: at,
+          bmc: bmcPart.bmc,
+          bmcPasswordSealed: bmcPart.sealed,
+          version: before.version + 1,
+          updatedAt: at,
         };
         await hosts.putHost(trx, after, before.version);
-        await appendEvent(trx, { actor: ctx.actor, kind: 'host.updated', hostId: after.id, subject: after.name, message: `host ${after.name} edited`, reason: ctx.reason ?? null, before: view(before), after: view(after) }, at);
+        await appendEvent(
+          trx,
+          {
+            actor: ctx.actor,
+            kind: 'host.updated',
+            hostId: after.id,
+            subject: after.name,
+            message: `host ${after.name} edited`,
+            reason: ctx.reason ?? null,
+            before: view(before),
+            after: view(after),
+          },
+          at,
+        );
         return view(after);
       });
     },
@@ -119,38 +183,92 @@ function createInventoryCore(deps: InventoryDeps) {
       await change(async (trx, at) => {
         const h = await mustGet(trx, idOrName);
         await hosts.deleteHost(trx, h.id);
-        await appendEvent(trx, { actor: ctx.actor, kind: 'host.deleted', hostId: h.id, subject: h.name, message: `host ${h.name} deleted`, reason: ctx.reason ?? null, before: view(h) }, at);
+        await appendEvent(
+          trx,
+          {
+            actor: ctx.actor,
+            kind: 'host.deleted',
+            hostId: h.id,
+            subject: h.name,
+            message: `host ${h.name} deleted`,
+            reason: ctx.reason ?? null,
+            before: view(h),
+          },
+          at,
+        );
       });
       log.info({ host: idOrName, actor: ctx.actor }, 'host deleted');
     },
 
     /** Moves a host through its lifecycle; refuses illegal moves. `extra` lets a domain change facts/profile in the same commit. */
-    async transition(idOrName: string, to: HostState, ctx: ChangeContext & { failedStage?: string; extra?: Partial<Pick<StoredHost, 'profile' | 'facts' | 'hardwareHash' | 'needsAttention' | 'name' | 'tags' | 'firmware'>> }): Promise<Host> {
+    async transition(
+      idOrName: string,
+      to: HostState,
+      ctx: ChangeContext & {
+        failedStage?: string;
+        extra?: Partial<
+          Pick<StoredHost, 'profile' | 'facts' | 'hardwareHash' | 'needsAttention' | 'name' | 'tags' | 'firmware'>
+        >;
+      },
+    ): Promise<Host> {
       return change(async (trx, at) => {
         const before = await mustGet(trx, idOrName);
         assertTransition(before.name, before.state, to);
         const after: StoredHost = {
-          ...before, ...ctx.extra, state: to, stateReason: ctx.reason ?? null,
-          failedStage: to === 'failed' ? (ctx.failedStage ?? null) : null, version: before.version + 1, updatedAt: at,
+          ...before,
+          ...ctx.extra,
+          state: to,
+          stateReason: ctx.reason ?? null,
+          failedStage: to === 'failed' ? (ctx.failedStage ?? null) : null,
+          version: before.version + 1,
+          updatedAt: at,
         };
         await hosts.putHost(trx, after, before.version);
-        await appendEvent(trx, {
-          actor: ctx.actor, kind: 'host.state', hostId: after.id, subject: after.name,
-          message: `host ${after.name}: ${before.state} → ${to}`, reason: ctx.reason ?? null,
-          before: { state: before.state }, after: { state: to, ...(to === 'failed' ? { failedStage: after.failedStage } : {}) },
-        }, at);
-        log.info({ host: after.name, from: before.state, to, actor: ctx.actor, reason: ctx.reason }, 'host state changed');
+        await appendEvent(
+          trx,
+          {
+            actor: ctx.actor,
+            kind: 'host.state',
+            hostId: after.id,
+            subject: after.name,
+            message: `host ${after.name}: ${before.state} → ${to}`,
+            reason: ctx.reason ?? null,
+            before: { state: before.state },
+            after: { state: to, ...(to === 'failed' ? { failedStage: after.failedStage } : {}) },
+          },
+          at,
+        );
+        log.info(
+          { host: after.name, from: before.state, to, actor: ctx.actor, reason: ctx.reason },
+          'host state changed',
+        );
         return view(after);
       });
     },
 
     /** Stores newly reported facts without a state change (a re-discovery of an enrolled host). */
-    async recordFacts(idOrName: string, extra: Pick<StoredHost, 'facts' | 'hardwareHash' | 'needsAttention' | 'firmware'>, actor: string): Promise<Host> {
+    async recordFacts(
+      idOrName: string,
+      extra: Pick<StoredHost, 'facts' | 'hardwareHash' | 'needsAttention' | 'firmware'>,
+      actor: string,
+    ): Promise<Host> {
       return change(async (trx, at) => {
         const before = await mustGet(trx, idOrName);
         const after: StoredHost = { ...before, ...extra, version: before.version + 1, updatedAt: at };
         await hosts.putHost(trx, after, before.version);
-        await appendEvent(trx, { actor, kind: 'host.facts', hostId: after.id, subject: after.name, message: `facts of ${after.name} updated`, before: { hardwareHash: before.hardwareHash }, after: { hardwareHash: after.hardwareHash } }, at);
+        await appendEvent(
+          trx,
+          {
+            actor,
+            kind: 'host.facts',
+            hostId: after.id,
+            subject: after.name,
+            message: `facts of ${after.name} updated`,
+            before: { hardwareHash: before.hardwareHash },
+            after: { hardwareHash: after.hardwareHash },
+          },
+          at,
+        );
         return view(after);
       });
     },
@@ -178,18 +296,37 @@ function createInventoryCore(deps: InventoryDeps) {
      * A value that opens under neither is left alone and reported.
      */
     async rebindBmcSeals(openLegacy: (sealed: string) => string): Promise<{ rebound: number; unreadable: string[] }> {
-      const rows = await db.selectFrom('hosts').select(['id', 'name', 'bmc_password_sealed']).where('bmc_password_sealed', 'is not', null).execute() as Array<{ id: string; name: string; bmc_password_sealed: string }>;
+      const rows = (await db
+        .selectFrom('hosts')
+        .select(['id', 'name', 'bmc_password_sealed'])
+        .where('bmc_password_sealed', 'is not', null)
+        .execute()) as Array<{ id: string; name: string; bmc_password_sealed: string }>;
       const out = { rebound: 0, unreadable: [] as string[] };
       for (const r of rows) {
-        try { deps.open(r.bmc_password_sealed, bmcSealContext(r.id)); continue; } catch { /* not bound yet: try the old form */ }
+        try {
+          deps.open(r.bmc_password_sealed, bmcSealContext(r.id));
+          continue;
+        } catch {
+          /* not bound yet: try the old form */
+        }
         let clear: string;
-        try { clear = openLegacy(r.bmc_password_sealed); } catch { out.unreadable.push(r.name); continue; }
-        await db.updateTable('hosts').set({ bmc_password_sealed: seal(clear, bmcSealContext(r.id)) })
-          .where('id', '=', r.id).where('bmc_password_sealed', '=', r.bmc_password_sealed).execute();
+        try {
+          clear = openLegacy(r.bmc_password_sealed);
+        } catch {
+          out.unreadable.push(r.name);
+          continue;
+        }
+        await db
+          .updateTable('hosts')
+          .set({ bmc_password_sealed: seal(clear, bmcSealContext(r.id)) })
+          .where('id', '=', r.id)
+          .where('bmc_password_sealed', '=', r.bmc_password_sealed)
+          .execute();
         out.rebound++;
       }
       if (out.rebound) log.info({ rebound: out.rebound }, 'BMC passwords re-sealed to their hosts');
-      if (out.unreadable.length) log.warn({ hosts: out.unreadable }, 'BMC passwords that cannot be opened with this data.key; enter them again');
+      if (out.unreadable.length)
+        log.warn({ hosts: out.unreadable }, 'BMC passwords that cannot be opened with this data.key; enter them again');
       return out;
     },
     async recordEvent(e: NewEvent): Promise<void> {

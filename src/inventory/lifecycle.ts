@@ -1,7 +1,16 @@
 import { KilnError } from '../error/kiln-error.js';
 
 /** Lifecycle states of a host (MISSION.md). */
-export const hostStates = ['new', 'discovering', 'ready', 'deploying', 'deployed', 'releasing', 'failed', 'retired'] as const;
+export const hostStates = [
+  'new',
+  'discovering',
+  'ready',
+  'deploying',
+  'deployed',
+  'releasing',
+  'failed',
+  'retired',
+] as const;
 export type HostState = (typeof hostStates)[number];
 
 /**
@@ -26,7 +35,9 @@ export function isHostState(s: string): s is HostState {
 /** Throws `illegal_transition` (listing the legal next states) unless from → to is allowed. */
 export function assertTransition(hostName: string, from: HostState, to: HostState): void {
   if (transitions[from].includes(to)) return;
-  throw new KilnError('illegal_transition',
+  throw new KilnError(
+    'illegal_transition',
     `host ${hostName} cannot go from ${from} to ${to}; from ${from} it can go to: ${transitions[from].join(', ')}`,
-    { details: { from, to, allowed: transitions[from] } });
+    { details: { from, to, allowed: transitions[from] } },
+  );
 }

@@ -12,7 +12,11 @@ import type { InventoryService } from './inventory-service.js';
 import { normalizeMac } from './mac.js';
 
 const nicsFrom = (nics: HostCreateBody['nics']): Nic[] =>
-  (nics ?? []).map((n, i) => ({ mac: normalizeMac(n.mac, `/nics/${i}/mac`), name: n.name ?? null, boot: n.boot ?? false }));
+  (nics ?? []).map((n, i) => ({
+    mac: normalizeMac(n.mac, `/nics/${i}/mac`),
+    name: n.name ?? null,
+    boot: n.boot ?? false,
+  }));
 
 function ifMatch(header: string | undefined): number | undefined {
   if (!header) return undefined;
@@ -22,77 +26,184 @@ function ifMatch(header: string | undefined): number | undefined {
 }
 
 /** Host routes under /api/v1/hosts. */
-export const hostRoutes: FastifyPluginAsync<{ inventory: InventoryService; revokeCertificates?: RevokeCertificates }> = async (app, { inventory, revokeCertificates }) => {
-  const withEtag = (reply: { header(k: string, v: string): unknown }, h: Host) => { reply.header('etag', `"${h.version}"`); return h; };
+export const hostRoutes: FastifyPluginAsync<{
+  inventory: InventoryService;
+  revokeCertificates?: RevokeCertificates;
+}> = async (app, { inventory, revokeCertificates }) => {
+  const withEtag = (reply: { header(k: string, v: string): unknown }, h: Host) => {
+    reply.header('etag', `"${h.version}"`);
+    return h;
+  };
 
-  app.get('/hosts', {
-    config: { access: 'viewer' },
-    schema: { tags: ['hosts'], summary: 'List hosts (filter by state, tag, MAC, name prefix, profile; keyset pages)', querystring: HostListQuery, response: { 200: Type.Object({ items: Type.Array(HostReply), next: Type.Union([Type.String(), Type.Null()]) }) } },
-  }, async (req) => {
-    const q = req.query as typeof HostListQuery.static;
-    const limit = q.limit ?? 100;
-    const items = await inventory.listHosts({
-      state: q.state, tag: q.tag, namePrefix: q.name_prefix, profile: q.profile, after: q.after, limit,
-      mac: q.mac !== undefined ? normalizeMac(q.mac, 'query/mac') : undefined,
-    });
-    return { items, next: items.length === limit ? items.at(-1)!.name : null };
-  });
+  app.get(
+    '/hosts',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['hosts'],
+        summary: 'List hosts (filter by state, tag, MAC, name prefix, profile; keyset pages)',
+        querystring: HostListQuery,
+        response: {
+          200: Type.Object({ items: Type.Array(HostReply), next: Type.Union([Type.String(), Type.Null()]) }),
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query as typeof HostListQuery.static;
+      const limit = q.limit ?? 100;
+      const items = await inventory.listHosts({
+        state: q.state,
+        tag: q.tag,
+        namePrefix: q.name_prefix,
+        profile: q.profile,
+        after: q.after,
+        limit,
+        mac: q.mac !== undefined ? normalizeMac(q.mac, 'query/mac') : undefined,
+      });
+      return { items, next: items.length === limit ? items.at(-1)!.name : null };
+    },
+  );
 
-  app.post('/hosts', {
-    config: { access: 'operator' },
-    schema: { tags: ['hosts'], summary: 'Add a host', body: HostCreateBody, response: { 201: HostReply } },
-  }, async (req, reply) => {
-    const b = req.body as HostCreateBody;
-    const h = await inventory.createHost({
-      name: b.name, nics: nicsFrom(b.nics), tags: b.tags, labels: b.labels, profile: b.profile, firmware: b.firmware, state: b.state, bmc: b.bmc,
-    }, { actor: actorOf(req.principal), reason: b.reason });
-    reply.status(201);
-    return withEtag(reply, h);
-  });
+  app.post(
+    '/hosts',
+    {
+      config: { access: 'operator' },
+      schema: { tags: ['hosts'], summary: 'Add a host', body: HostCreateBody, response: { 201: HostReply } },
+    },
+    async (req, reply) => {
+      const b = req.body as HostCreateBody;
+      const h = await inventory.createHost(
+        {
+          name: b.name,
+          nics: nicsFrom(b.nics),
+          tags: b.tags,
+          labels: b.labels,
+          profile: b.profile,
+          firmware: b.firmware,
+          state: b.state,
+          bmc: b.bmc,
+        },
+        { actor: actorOf(req.principal), reason: b.reason },
+      );
+      reply.status(201);
+      return withEtag(reply, h);
+    },
+  );
 
-  app.get('/hosts/:host', {
-    config: { access: 'viewer' },
-    schema: { tags: ['hosts'], summary: 'Show a host', params: HostParams, response: { 200: HostReply } },
-  }, async (req, reply) => withEtag(reply, await inventory.getHost((req.params as { host: string }).host)));
+  app.get(
+    '/hosts/:host',
+    {
+      config: { access: 'viewer' },
+      schema: { tags: ['hosts'], summary: 'Show a host', params: HostParams, response: { 200: HostReply } },
+    },
+    async (req, reply) => withEtag(reply, await inventory.getHost((req.params as { host: string }).host)),
+  );
 
-  app.patch('/hosts/:host', {
-    config: { access: 'operator' },
-    schema: { tags: ['hosts'], summary: 'Edit a host (If-Match: "<version>" for optimistic concurrency)', params: HostParams, body: HostPatchBody, response: { 200: HostReply } },
-  }, async (req, reply) => {
-    const b = req.body as HostPatchBody;
-    const h = await inventory.updateHost((req.params as { host: string }).host, {
-      name: b.name, nics: b.nics ? nicsFrom(b.nics) : undefined, tags: b.tags, labels: b.labels,
-      profile: b.profile, firmware: b.firmware, bmc: b.bmc, needsAttention: b.needsAttention,
-    }, { actor: actorOf(req.principal), reason: b.reason }, ifMatch(req.headers['if-match']));
-    return withEtag(reply, h);
-  });
+  app.patch(
+    '/hosts/:host',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['hosts'],
+        summary: 'Edit a host (If-Match: "<version>" for optimistic concurrency)',
+        params: HostParams,
+        body: HostPatchBody,
+        response: { 200: HostReply },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as HostPatchBody;
+      const h = await inventory.updateHost(
+        (req.params as { host: string }).host,
+        {
+          name: b.name,
+          nics: b.nics ? nicsFrom(b.nics) : undefined,
+          tags: b.tags,
+          labels: b.labels,
+          profile: b.profile,
+          firmware: b.firmware,
+          bmc: b.bmc,
+          needsAttention: b.needsAttention,
+        },
+        { actor: actorOf(req.principal), reason: b.reason },
+        ifMatch(req.headers['if-match']),
+      );
+      return withEtag(reply, h);
+    },
+  );
 
-  app.delete('/hosts/:host', {
-    config: { access: 'operator' },
-    schema: { tags: ['hosts'], summary: 'Delete a host (its events stay)', params: HostParams, querystring: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }) },
-  }, async (req, reply) => {
-    await inventory.deleteHost((req.params as { host: string }).host, { actor: actorOf(req.principal), reason: (req.query as { reason?: string }).reason });
-    return reply.status(204).send();
-  });
+  app.delete(
+    '/hosts/:host',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['hosts'],
+        summary: 'Delete a host (its events stay)',
+        params: HostParams,
+        querystring: Type.Object(
+          { reason: Type.Optional(Type.String({ maxLength: 500 })) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req, reply) => {
+      await inventory.deleteHost((req.params as { host: string }).host, {
+        actor: actorOf(req.principal),
+        reason: (req.query as { reason?: string }).reason,
+      });
+      return reply.status(204).send();
+    },
+  );
 
-  app.post('/hosts/:host/state', {
-    config: { access: 'operator' },
-    schema: { tags: ['hosts'], summary: 'Move a host to another lifecycle state (illegal moves are refused)', params: HostParams, body: HostStateBody, response: { 200: HostReply } },
-  }, async (req, reply) => {
-    const b = req.body as typeof HostStateBody.static;
-    const host = await inventory.transition((req.params as { host: string }).host, b.state, { actor: actorOf(req.principal), reason: b.reason, failedStage: b.failedStage });
-    // A retired host keeps no SSH trust: its certificates go on the KRL.
-    if (b.state === 'retired') await revokeCertificates?.(host.id, actorOf(req.principal), b.reason ?? 'host retired');
-    return withEtag(reply, host);
-  });
+  app.post(
+    '/hosts/:host/state',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['hosts'],
+        summary: 'Move a host to another lifecycle state (illegal moves are refused)',
+        params: HostParams,
+        body: HostStateBody,
+        response: { 200: HostReply },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as typeof HostStateBody.static;
+      const host = await inventory.transition((req.params as { host: string }).host, b.state, {
+        actor: actorOf(req.principal),
+        reason: b.reason,
+        failedStage: b.failedStage,
+      });
+      // A retired host keeps no SSH trust: its certificates go on the KRL.
+      if (b.state === 'retired')
+        await revokeCertificates?.(host.id, actorOf(req.principal), b.reason ?? 'host retired');
+      return withEtag(reply, host);
+    },
+  );
 
-  app.get('/hosts/:host/events', {
-    config: { access: 'viewer' },
-    schema: { tags: ['hosts', 'events'], summary: "A host's events, oldest first", params: HostParams, querystring: Type.Object({ after: Type.Optional(Type.Integer()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }, { additionalProperties: false }), response: { 200: EventListReply } },
-  }, async (req) => {
-    const h = await inventory.getHost((req.params as { host: string }).host);
-    const q = req.query as { after?: number; limit?: number };
-    const items = await inventory.listEvents({ hostId: h.id, after: q.after, limit: q.limit ?? 100 });
-    return { items, next: items.length === (q.limit ?? 100) ? items.at(-1)!.seq : null };
-  });
+  app.get(
+    '/hosts/:host/events',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['hosts', 'events'],
+        summary: "A host's events, oldest first",
+        params: HostParams,
+        querystring: Type.Object(
+          {
+            after: Type.Optional(Type.Integer()),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: EventListReply },
+      },
+    },
+    async (req) => {
+      const h = await inventory.getHost((req.params as { host: string }).host);
+      const q = req.query as { after?: number; limit?: number };
+      const items = await inventory.listEvents({ hostId: h.id, after: q.after, limit: q.limit ?? 100 });
+      return { items, next: items.length === (q.limit ?? 100) ? items.at(-1)!.seq : null };
+    },
+  );
 };

@@ -12,36 +12,79 @@ export interface StoredHost extends Host {
 }
 
 interface HostRow {
-  id: string; name: string; state: string; state_reason: string | null; failed_stage: string | null;
-  profile: string | null; firmware: string | null; facts: string; hardware_hash: string | null;
-  needs_attention: number; labels: string; bmc_driver: string | null; bmc_address: string | null;
-  bmc_username: string | null; bmc_password_sealed: string | null; bmc_options: string;
-  version: number; created_at: string; updated_at: string;
+  id: string;
+  name: string;
+  state: string;
+  state_reason: string | null;
+  failed_stage: string | null;
+  profile: string | null;
+  firmware: string | null;
+  facts: string;
+  hardware_hash: string | null;
+  needs_attention: number;
+  labels: string;
+  bmc_driver: string | null;
+  bmc_address: string | null;
+  bmc_username: string | null;
+  bmc_password_sealed: string | null;
+  bmc_options: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
 }
 
 function rowToHost(r: HostRow, nics: Nic[], tags: string[]): StoredHost {
   return {
-    id: r.id, name: r.name, state: r.state as HostState, stateReason: r.state_reason, failedStage: r.failed_stage,
-    profile: r.profile, firmware: (r.firmware as Host['firmware']) ?? null, nics, tags,
-    labels: JSON.parse(r.labels), facts: JSON.parse(r.facts), hardwareHash: r.hardware_hash,
+    id: r.id,
+    name: r.name,
+    state: r.state as HostState,
+    stateReason: r.state_reason,
+    failedStage: r.failed_stage,
+    profile: r.profile,
+    firmware: (r.firmware as Host['firmware']) ?? null,
+    nics,
+    tags,
+    labels: JSON.parse(r.labels),
+    facts: JSON.parse(r.facts),
+    hardwareHash: r.hardware_hash,
     needsAttention: Number(r.needs_attention) === 1,
-    bmc: r.bmc_driver ? {
-      driver: r.bmc_driver, address: r.bmc_address, username: r.bmc_username,
-      hasPassword: r.bmc_password_sealed !== null, options: JSON.parse(r.bmc_options),
-    } : null,
+    bmc: r.bmc_driver
+      ? {
+          driver: r.bmc_driver,
+          address: r.bmc_address,
+          username: r.bmc_username,
+          hasPassword: r.bmc_password_sealed !== null,
+          options: JSON.parse(r.bmc_options),
+        }
+      : null,
     bmcPasswordSealed: r.bmc_password_sealed,
-    version: Number(r.version), createdAt: r.created_at, updatedAt: r.updated_at,
+    version: Number(r.version),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
 function hostToRow(h: StoredHost): HostRow {
   return {
-    id: h.id, name: h.name, state: h.state, state_reason: h.stateReason, failed_stage: h.failedStage,
-    profile: h.profile, firmware: h.firmware, facts: JSON.stringify(h.facts), hardware_hash: h.hardwareHash,
-    needs_attention: h.needsAttention ? 1 : 0, labels: JSON.stringify(h.labels),
-    bmc_driver: h.bmc?.driver ?? null, bmc_address: h.bmc?.address ?? null, bmc_username: h.bmc?.username ?? null,
-    bmc_password_sealed: h.bmc ? h.bmcPasswordSealed : null, bmc_options: JSON.stringify(h.bmc?.options ?? {}),
-    version: h.version, created_at: h.createdAt, updated_at: h.updatedAt,
+    id: h.id,
+    name: h.name,
+    state: h.state,
+    state_reason: h.stateReason,
+    failed_stage: h.failedStage,
+    profile: h.profile,
+    firmware: h.firmware,
+    facts: JSON.stringify(h.facts),
+    hardware_hash: h.hardwareHash,
+    needs_attention: h.needsAttention ? 1 : 0,
+    labels: JSON.stringify(h.labels),
+    bmc_driver: h.bmc?.driver ?? null,
+    bmc_address: h.bmc?.address ?? null,
+    bmc_username: h.bmc?.username ?? null,
+    bmc_password_sealed: h.bmc ? h.bmcPasswordSealed : null,
+    bmc_options: JSON.stringify(h.bmc?.options ?? {}),
+    version: h.version,
+    created_at: h.createdAt,
+    updated_at: h.updatedAt,
   };
 }
 
@@ -50,15 +93,24 @@ async function attach(db: Kysely<any>, rows: HostRow[]): Promise<StoredHost[]> {
   const ids = rows.map((r) => r.id);
   const nics = await db.selectFrom('host_nics').selectAll().where('host_id', 'in', ids).orderBy('mac').execute();
   const tags = await db.selectFrom('host_tags').selectAll().where('host_id', 'in', ids).orderBy('tag').execute();
-  return rows.map((r) => rowToHost(r,
-    nics.filter((n) => n.host_id === r.id).map((n) => ({ mac: n.mac as Mac, name: n.name, boot: Number(n.is_boot) === 1 })),
-    tags.filter((t) => t.host_id === r.id).map((t) => t.tag as string)));
+  return rows.map((r) =>
+    rowToHost(
+      r,
+      nics
+        .filter((n) => n.host_id === r.id)
+        .map((n) => ({ mac: n.mac as Mac, name: n.name, boot: Number(n.is_boot) === 1 })),
+      tags.filter((t) => t.host_id === r.id).map((t) => t.tag as string),
+    ),
+  );
 }
 
 /** Gets a host by id or, failing that, by name; null when neither matches. */
 export async function getHost(db: Kysely<any>, idOrName: string): Promise<StoredHost | null> {
-  const rows = await db.selectFrom('hosts').selectAll()
-    .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])).execute() as HostRow[];
+  const rows = (await db
+    .selectFrom('hosts')
+    .selectAll()
+    .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+    .execute()) as HostRow[];
   const exact = rows.find((r) => r.id === idOrName) ?? rows[0];
   return exact ? (await attach(db, [exact]))[0]! : null;
 }
@@ -82,11 +134,15 @@ export type HostByMacLookup = (mac: Mac) => Promise<Pick<Host, 'id' | 'state' | 
 export function openSqliteHostByMacReader(file: string): { lookup: HostByMacLookup; close(): void } {
   const reader = new Database(file, { readonly: true, fileMustExist: true });
   reader.pragma('busy_timeout = 1000');
-  const stmt = reader.prepare('select h.id, h.state, h.name, h.labels from host_nics n join hosts h on h.id = n.host_id where n.mac = ?');
+  const stmt = reader.prepare(
+    'select h.id, h.state, h.name, h.labels from host_nics n join hosts h on h.id = n.host_id where n.mac = ?',
+  );
   return {
     lookup: async (mac) => {
       const r = stmt.get(mac) as { id: string; state: HostState; name: string; labels: string } | undefined;
-      return r ? { id: r.id, state: r.state, name: r.name, labels: JSON.parse(r.labels) as Record<string, string> } : null;
+      return r
+        ? { id: r.id, state: r.state, name: r.name, labels: JSON.parse(r.labels) as Record<string, string> }
+        : null;
     },
     close: () => reader.close(),
   };
@@ -101,26 +157,51 @@ export async function listHosts(db: Kysely<any>, f: HostFilter): Promise<StoredH
   if (f.after) q = q.where('hosts.name', '>', f.after);
   if (f.tag) q = q.where('hosts.id', 'in', db.selectFrom('host_tags').select('host_id').where('tag', '=', f.tag));
   if (f.mac) q = q.where('hosts.id', 'in', db.selectFrom('host_nics').select('host_id').where('mac', '=', f.mac));
-  const rows = await q.orderBy('hosts.name').limit(f.limit ?? 100).execute() as HostRow[];
+  const rows = (await q
+    .orderBy('hosts.name')
+    .limit(f.limit ?? 100)
+    .execute()) as HostRow[];
   return attach(db, rows);
 }
 
 /** Counts hosts per state, for metrics and the UI. */
 export async function countHostsByState(db: Kysely<any>): Promise<Record<string, number>> {
-  const rows = await db.selectFrom('hosts').select(['state']).select((eb) => eb.fn.countAll().as('n')).groupBy('state').execute();
+  const rows = await db
+    .selectFrom('hosts')
+    .select(['state'])
+    .select((eb) => eb.fn.countAll().as('n'))
+    .groupBy('state')
+    .execute();
   return Object.fromEntries(rows.map((r) => [r.state as string, Number(r.n)]));
 }
 
 async function assertFree(db: Kysely<any>, h: StoredHost): Promise<void> {
-  const sameName = await db.selectFrom('hosts').select('id').where('name', '=', h.name).where('id', '!=', h.id).executeTakeFirst();
-  if (sameName) throw new KilnError('conflict', `a host named ${h.name} already exists; choose another name`, { issues: [{ path: '/name', code: 'duplicate', message: 'name already used' }] });
+  const sameName = await db
+    .selectFrom('hosts')
+    .select('id')
+    .where('name', '=', h.name)
+    .where('id', '!=', h.id)
+    .executeTakeFirst();
+  if (sameName)
+    throw new KilnError('conflict', `a host named ${h.name} already exists; choose another name`, {
+      issues: [{ path: '/name', code: 'duplicate', message: 'name already used' }],
+    });
   if (h.nics.length === 0) return;
-  const taken = await db.selectFrom('host_nics').innerJoin('hosts', 'hosts.id', 'host_nics.host_id')
-    .select(['host_nics.mac', 'hosts.name']).where('host_nics.mac', 'in', h.nics.map((n) => n.mac))
-    .where('host_nics.host_id', '!=', h.id).executeTakeFirst();
+  const taken = await db
+    .selectFrom('host_nics')
+    .innerJoin('hosts', 'hosts.id', 'host_nics.host_id')
+    .select(['host_nics.mac', 'hosts.name'])
+    .where(
+      'host_nics.mac',
+      'in',
+      h.nics.map((n) => n.mac),
+    )
+    .where('host_nics.host_id', '!=', h.id)
+    .executeTakeFirst();
   if (taken) {
-    throw new KilnError('conflict', `MAC ${taken.mac} already belongs to host ${taken.name}; remove it there first`,
-      { issues: [{ path: '/nics', code: 'duplicate', message: `MAC ${taken.mac} is used by ${taken.name}` }] });
+    throw new KilnError('conflict', `MAC ${taken.mac} already belongs to host ${taken.name}; remove it there first`, {
+      issues: [{ path: '/nics', code: 'duplicate', message: `MAC ${taken.mac} is used by ${taken.name}` }],
+    });
   }
 }
 
@@ -135,7 +216,12 @@ export async function putHost(db: Kysely<any>, h: StoredHost, expectedVersion?: 
     await writeHost(db, h, expectedVersion);
   } catch (err) {
     // Two controllers racing past assertFree: the database's unique index decides.
-    if (isUniqueViolation(err)) throw new KilnError('conflict', `host ${h.name} clashes with a host created at the same moment (same name or MAC); re-read and retry`, { cause: err });
+    if (isUniqueViolation(err))
+      throw new KilnError(
+        'conflict',
+        `host ${h.name} clashes with a host created at the same moment (same name or MAC); re-read and retry`,
+        { cause: err },
+      );
     throw err;
   }
 }
@@ -145,18 +231,32 @@ async function writeHost(db: Kysely<any>, h: StoredHost, expectedVersion?: numbe
   if (expectedVersion === undefined) {
     await db.insertInto('hosts').values(row).execute();
   } else {
-    const res = await db.updateTable('hosts').set(row).where('id', '=', h.id).where('version', '=', expectedVersion).executeTakeFirst();
+    const res = await db
+      .updateTable('hosts')
+      .set(row)
+      .where('id', '=', h.id)
+      .where('version', '=', expectedVersion)
+      .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) {
-      throw new KilnError('precondition_failed', `host ${h.name} changed since version ${expectedVersion}; re-read it and retry`);
+      throw new KilnError(
+        'precondition_failed',
+        `host ${h.name} changed since version ${expectedVersion}; re-read it and retry`,
+      );
     }
     await db.deleteFrom('host_nics').where('host_id', '=', h.id).execute();
     await db.deleteFrom('host_tags').where('host_id', '=', h.id).execute();
   }
   if (h.nics.length) {
-    await db.insertInto('host_nics').values(h.nics.map((n) => ({ mac: n.mac, host_id: h.id, name: n.name, is_boot: n.boot ? 1 : 0 }))).execute();
+    await db
+      .insertInto('host_nics')
+      .values(h.nics.map((n) => ({ mac: n.mac, host_id: h.id, name: n.name, is_boot: n.boot ? 1 : 0 })))
+      .execute();
   }
   if (h.tags.length) {
-    await db.insertInto('host_tags').values(h.tags.map((tag) => ({ host_id: h.id, tag }))).execute();
+    await db
+      .insertInto('host_tags')
+      .values(h.tags.map((tag) => ({ host_id: h.id, tag })))
+      .execute();
   }
 }
 

@@ -15,7 +15,10 @@ const noop = (): void => {};
 
 /** A logger that drops everything; the default when none is injected. */
 export const silentLogger: Logger = {
-  debug: noop, info: noop, warn: noop, error: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: noop,
   child: () => silentLogger,
 };
 

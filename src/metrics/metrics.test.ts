@@ -9,11 +9,19 @@ const NOW = Date.parse('2026-12-04T12:00:00Z');
 test('GET /metrics needs a token and shows hosts by state, active leases and answered HTTP requests', async () => {
   const c = await createTestController({ now: () => new Date(NOW) });
   try {
-    await c.app.inject({ method: 'POST', url: '/api/v1/hosts', headers: { authorization: c.bearer.admin }, payload: { name: 'n1', nics: [{ mac: '52:54:00:00:00:01' }] } });
-    await createSqlLeaseStore(c.db).putMany([
-      { ip: '10.0.0.100', mac: '52:54:00:00:00:01', subnet: '10.0.0.0/24', expiresAt: NOW + 60_000, state: 'bound' },
-      { ip: '10.0.0.101', mac: '52:54:00:00:00:02', subnet: '10.0.0.0/24', expiresAt: NOW - 1, state: 'bound' },
-    ], 0);
+    await c.app.inject({
+      method: 'POST',
+      url: '/api/v1/hosts',
+      headers: { authorization: c.bearer.admin },
+      payload: { name: 'n1', nics: [{ mac: '52:54:00:00:00:01' }] },
+    });
+    await createSqlLeaseStore(c.db).putMany(
+      [
+        { ip: '10.0.0.100', mac: '52:54:00:00:00:01', subnet: '10.0.0.0/24', expiresAt: NOW + 60_000, state: 'bound' },
+        { ip: '10.0.0.101', mac: '52:54:00:00:00:02', subnet: '10.0.0.0/24', expiresAt: NOW - 1, state: 'bound' },
+      ],
+      0,
+    );
     assert.equal((await c.app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
     const res = await c.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: c.bearer.viewer } });
     assert.equal(res.statusCode, 200);
@@ -21,7 +29,11 @@ test('GET /metrics needs a token and shows hosts by state, active leases and ans
     const body = res.body;
     assert.match(body, /^kiln_hosts\{state="new"\} 1$/m);
     assert.match(body, /^kiln_hosts\{state="deployed"\} 0$/m, 'every lifecycle state is reported');
-    assert.match(body, /^kiln_dhcp_active_leases\{subnet="10\.0\.0\.0\/24",state="bound"\} 1$/m, 'the expired lease is not counted');
+    assert.match(
+      body,
+      /^kiln_dhcp_active_leases\{subnet="10\.0\.0\.0\/24",state="bound"\} 1$/m,
+      'the expired lease is not counted',
+    );
     assert.match(body, /^kiln_http_requests_total\{method="POST",route="\/api\/v1\/hosts",status="201"\} 1$/m);
     assert.match(body, /^kiln_http_requests_total\{method="GET",route="\/metrics",status="401"\} 1$/m);
     assert.match(body, /^process_resident_memory_bytes \d+/m);

@@ -7,7 +7,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** What the DHCP server counts (`DhcpServer.stats`). */
-export interface DhcpCounts { received: number; replied: number; ignored: number; malformed: number; failed: number }
+export interface DhcpCounts {
+  received: number;
+  replied: number;
+  ignored: number;
+  malformed: number;
+  failed: number;
+}
 
 /** Store reads done at scrape time. */
 export interface MetricsSources {
@@ -40,14 +46,24 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
   let dhcp: (() => DhcpCounts) | null = null;
   let tftpActive: (() => number) | null = null;
 
-  const http = new Counter({ name: 'kiln_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status code.', labelNames: ['method', 'route', 'status'] as const, registers: [registry] });
+  const http = new Counter({
+    name: 'kiln_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
   const httpSeconds = new Histogram({
-    name: 'kiln_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route pattern.', labelNames: ['route'] as const,
-    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60], registers: [registry],
+    name: 'kiln_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by route pattern.',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
+    registers: [registry],
   });
   new Counter({
-    name: 'kiln_dhcp_packets_total', help: 'DHCP datagrams received, by outcome: replied, ignored (not for this server or mode), malformed (dropped), failed (store or backend error; the client retries).',
-    labelNames: ['outcome'] as const, registers: [registry],
+    name: 'kiln_dhcp_packets_total',
+    help: 'DHCP datagrams received, by outcome: replied, ignored (not for this server or mode), malformed (dropped), failed (store or backend error; the client retries).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
     collect() {
       if (!dhcp) return;
       const s = dhcp();
@@ -56,35 +72,64 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     },
   });
   const socketErrors = new Counter({
-    name: 'kiln_socket_errors_total', help: 'Send and receive errors of the boot servers\' sockets, by server (dhcp, tftp), operation (send, receive) and errno (ENETUNREACH, ENOBUFS, …).',
-    labelNames: ['server', 'op', 'errno'] as const, registers: [registry],
+    name: 'kiln_socket_errors_total',
+    help: "Send and receive errors of the boot servers' sockets, by server (dhcp, tftp), operation (send, receive) and errno (ENETUNREACH, ENOBUFS, …).",
+    labelNames: ['server', 'op', 'errno'] as const,
+    registers: [registry],
   });
   const socketReopens = new Counter({
-    name: 'kiln_socket_reopens_total', help: 'Boot-server sockets that died, by server and outcome: reopened, or failed (the controller then stops).',
-    labelNames: ['server', 'outcome'] as const, registers: [registry],
+    name: 'kiln_socket_reopens_total',
+    help: 'Boot-server sockets that died, by server and outcome: reopened, or failed (the controller then stops).',
+    labelNames: ['server', 'outcome'] as const,
+    registers: [registry],
   });
-  const tftp = new Counter({ name: 'kiln_tftp_transfers_total', help: 'TFTP transfers ended, by outcome (complete, timeout, peer_error, aborted, read_error).', labelNames: ['outcome'] as const, registers: [registry] });
-  const tftpBytes = new Counter({ name: 'kiln_tftp_sent_bytes_total', help: 'Bytes of files sent by completed TFTP transfers.', registers: [registry] });
-  const tftpSeconds = new Histogram({ name: 'kiln_tftp_transfer_duration_seconds', help: 'Duration of completed TFTP transfers.', buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] });
+  const tftp = new Counter({
+    name: 'kiln_tftp_transfers_total',
+    help: 'TFTP transfers ended, by outcome (complete, timeout, peer_error, aborted, read_error).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const tftpBytes = new Counter({
+    name: 'kiln_tftp_sent_bytes_total',
+    help: 'Bytes of files sent by completed TFTP transfers.',
+    registers: [registry],
+  });
+  const tftpSeconds = new Histogram({
+    name: 'kiln_tftp_transfer_duration_seconds',
+    help: 'Duration of completed TFTP transfers.',
+    buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120],
+    registers: [registry],
+  });
   new Gauge({
-    name: 'kiln_tftp_active_transfers', help: 'TFTP transfers running now.', registers: [registry],
-    collect() { if (tftpActive) this.set(tftpActive()); },
+    name: 'kiln_tftp_active_transfers',
+    help: 'TFTP transfers running now.',
+    registers: [registry],
+    collect() {
+      if (tftpActive) this.set(tftpActive());
+    },
   });
   if (sources.hostsByState) {
     const read = sources.hostsByState;
     new Gauge({
-      name: 'kiln_hosts', help: 'Hosts in the inventory, by lifecycle state.', labelNames: ['state'] as const, registers: [registry],
+      name: 'kiln_hosts',
+      help: 'Hosts in the inventory, by lifecycle state.',
+      labelNames: ['state'] as const,
+      registers: [registry],
       async collect() {
         const counts = await read();
         this.reset();
-        for (const state of new Set([...(sources.hostStates ?? []), ...Object.keys(counts)])) this.set({ state }, counts[state] ?? 0);
+        for (const state of new Set([...(sources.hostStates ?? []), ...Object.keys(counts)]))
+          this.set({ state }, counts[state] ?? 0);
       },
     });
   }
   if (sources.activeLeases) {
     const read = sources.activeLeases;
     new Gauge({
-      name: 'kiln_dhcp_active_leases', help: 'Unexpired DHCP leases in the shared store, by subnet and state (bound, declined).', labelNames: ['subnet', 'state'] as const, registers: [registry],
+      name: 'kiln_dhcp_active_leases',
+      help: 'Unexpired DHCP leases in the shared store, by subnet and state (bound, declined).',
+      labelNames: ['subnet', 'state'] as const,
+      registers: [registry],
       async collect() {
         this.reset();
         for (const r of await read()) this.set({ subnet: r.subnet, state: r.state }, r.count);
@@ -99,12 +144,23 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     },
     observeTftp(outcome, bytes, seconds) {
       tftp.inc({ outcome });
-      if (outcome === 'complete') { tftpBytes.inc(bytes); tftpSeconds.observe(seconds); }
+      if (outcome === 'complete') {
+        tftpBytes.inc(bytes);
+        tftpSeconds.observe(seconds);
+      }
     },
-    watchDhcp(counts) { dhcp = counts; },
-    watchTftp(active) { tftpActive = active; },
+    watchDhcp(counts) {
+      dhcp = counts;
+    },
+    watchTftp(active) {
+      tftpActive = active;
+    },
     // errno is a short kernel name (bounded set); anything else is folded so labels stay bounded.
-    observeSocketError(server, op, errno) { socketErrors.inc({ server, op, errno: /^E[A-Z0-9_]{1,30}$/.test(errno) ? errno : 'OTHER' }); },
-    observeSocketReopen(server, outcome) { socketReopens.inc({ server, outcome }); },
+    observeSocketError(server, op, errno) {
+      socketErrors.inc({ server, op, errno: /^E[A-Z0-9_]{1,30}$/.test(errno) ? errno : 'OTHER' });
+    },
+    observeSocketReopen(server, outcome) {
+      socketReopens.inc({ server, outcome });
+    },
   };
 }

@@ -6,21 +6,37 @@ import { createTestController, type TestController } from '../../test/support/co
 // Enrolment is one transaction (host, credential, state, facts, events): a
 // failure half-way leaves nothing behind, and the honest node's next report
 // enrols it. A report with a bad bearer writes no host.
-const facts = (mac: string) => ({ bootMac: mac, firmware: 'bios', cpu: { model: 'QEMU', count: 2 }, nics: [{ name: 'eth0', mac }] });
+const facts = (mac: string) => ({
+  bootMac: mac,
+  firmware: 'bios',
+  cpu: { model: 'QEMU', count: 2 },
+  nics: [{ name: 'eth0', mac }],
+});
 
 describe('enrolment is all or nothing', () => {
   let c: TestController;
-  before(async () => { c = await createTestController(); });
+  before(async () => {
+    c = await createTestController();
+  });
   after(async () => c.close());
 
-  const count = async (table: string) => Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}`.execute(c.db)).rows[0]!.n);
-  const discover = (mac: string, bearer?: string) => c.app.inject({ method: 'POST', url: '/api/v1/node/discover', payload: { facts: facts(mac) }, headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+  const count = async (table: string) =>
+    Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}`.execute(c.db)).rows[0]!.n);
+  const discover = (mac: string, bearer?: string) =>
+    c.app.inject({
+      method: 'POST',
+      url: '/api/v1/node/discover',
+      payload: { facts: facts(mac) },
+      headers: bearer ? { authorization: `Bearer ${bearer}` } : {},
+    });
 
   it('a failure after the host insert leaves no host, no credential and no event; the next report enrols', async () => {
     const mac = '52:54:00:e1:00:01';
     const events = await count('events');
     // The failure is injected by the store itself: the credential row cannot be written.
-    await sql`CREATE TRIGGER fail_enrol BEFORE INSERT ON node_trust BEGIN SELECT RAISE(ABORT, 'injected failure after the host insert'); END`.execute(c.db);
+    await sql`CREATE TRIGGER fail_enrol BEFORE INSERT ON node_trust BEGIN SELECT RAISE(ABORT, 'injected failure after the host insert'); END`.execute(
+      c.db,
+    );
     const failed = await discover(mac);
     assert.equal(failed.statusCode, 500, failed.body);
     assert.equal(failed.json().error.code, 'internal');

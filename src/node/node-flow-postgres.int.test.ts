@@ -8,5 +8,11 @@ nodeFlowScenario('postgres', async () => {
   const pg = await createTempPostgres('flow');
   const o = await openDatabase({ dataDir: '', databaseUrl: pg.url });
   await migrateToLatest(o.db);
-  return { opts: { db: o.db }, close: async () => { await o.close(); await pg.drop(); } };
+  return {
+    opts: { db: o.db },
+    close: async () => {
+      await o.close();
+      await pg.drop();
+    },
+  };
 });

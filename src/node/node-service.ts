@@ -35,7 +35,8 @@ export interface NodeServiceDeps {
   discovery?: DiscoveryPolicy;
 }
 
-const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {});
+const obj = (v: unknown): Record<string, unknown> =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 
 /** Node-facing operations: enrolment, credential checks, facts, install progress. Every refusal is an event. */
 export function createNodeService(deps: NodeServiceDeps) {
@@ -44,16 +45,38 @@ export function createNodeService(deps: NodeServiceDeps) {
   const now = () => (deps.now ?? (() => new Date()))();
   const failures = createRateWindow({ limit: deps.failureLimit ?? 20, windowMs: 60_000, now: () => now().getTime() });
 
-  async function refuse(kind: string, message: string, source: NodeSource, host: Host | null, code: 'credential_invalid' | 'enrolment_closed'): Promise<never> {
+  async function refuse(
+    kind: string,
+    message: string,
+    source: NodeSource,
+    host: Host | null,
+    code: 'credential_invalid' | 'enrolment_closed',
+  ): Promise<never> {
     failures.fail(source.ip);
-    await appendEvent(db, { actor: `node@${source.ip}`, kind, hostId: host?.id ?? null, subject: host?.name ?? null, message, data: { ip: source.ip, claimedMac: source.claimedMac ?? null } }, now().toISOString());
+    await appendEvent(
+      db,
+      {
+        actor: `node@${source.ip}`,
+        kind,
+        hostId: host?.id ?? null,
+        subject: host?.name ?? null,
+        message,
+        data: { ip: source.ip, claimedMac: source.claimedMac ?? null },
+      },
+      now().toISOString(),
+    );
     log.warn({ ip: source.ip, host: host?.name, kind }, message);
     throw new KilnError(code, message);
   }
 
   function checkRate(source: NodeSource): void {
     const wait = failures.blocked(source.ip);
-    if (wait > 0) throw new KilnError('rate_limited', `too many failed node credential attempts from ${source.ip}; retry in ${wait} s`, { details: { retryAfter: wait } });
+    if (wait > 0)
+      throw new KilnError(
+        'rate_limited',
+        `too many failed node credential attempts from ${source.ip}; retry in ${wait} s`,
+        { details: { retryAfter: wait } },
+      );
   }
 
   /** Issues a credential inside the caller's transaction `trx` (the trust row and its event commit with the rest). */
@@ -61,8 +84,28 @@ export function createNodeService(deps: NodeServiceDeps) {
     const { secret, hash } = createNodeCredential();
     const at = now().toISOString();
     const t = await getNodeTrust(trx, host.id);
-    await putNodeTrust(trx, { ...t, credentialHash: hash, issuedAt: at, revokedAt: null, armed: false, armedReason: null, lastIp: source.ip, lastSeenAt: at });
-    await appendEvent(trx, { actor: `node:${host.name}`, kind: 'node.enrolled', hostId: host.id, subject: host.name, message: `node credential issued to ${host.name} (${reason})`, data: { ip: source.ip } }, at);
+    await putNodeTrust(trx, {
+      ...t,
+      credentialHash: hash,
+      issuedAt: at,
+      revokedAt: null,
+      armed: false,
+      armedReason: null,
+      lastIp: source.ip,
+      lastSeenAt: at,
+    });
+    await appendEvent(
+      trx,
+      {
+        actor: `node:${host.name}`,
+        kind: 'node.enrolled',
+        hostId: host.id,
+        subject: host.name,
+        message: `node credential issued to ${host.name} (${reason})`,
+        data: { ip: source.ip },
+      },
+      at,
+    );
     return secret;
   }
 
@@ -81,24 +124,41 @@ export function createNodeService(deps: NodeServiceDeps) {
     const direct = parseMac(String(facts['bootMac'] ?? ''));
     const nic = Array.isArray(facts['nics']) ? parseMac(String(obj(facts['nics'][0])['mac'] ?? '')) : null;
     const mac = direct ?? nic;
-    if (!mac) throw new KilnError('validation_failed', 'facts must carry bootMac (or nics[0].mac) as a MAC address', { issues: [{ path: '/facts/bootMac', code: 'bad_mac', message: 'missing or not a MAC' }] });
+    if (!mac)
+      throw new KilnError('validation_failed', 'facts must carry bootMac (or nics[0].mac) as a MAC address', {
+        issues: [{ path: '/facts/bootMac', code: 'bad_mac', message: 'missing or not a MAC' }],
+      });
     return mac;
   }
 
   function nicsOf(facts: Record<string, unknown>, bootMac: Mac) {
     const list = Array.isArray(facts['nics']) ? facts['nics'].map(obj) : [];
-    const nics = list.flatMap((n) => { const m = parseMac(String(n['mac'] ?? '')); return m ? [{ mac: m, name: n['name'] ? String(n['name']) : null, boot: m === bootMac }] : []; });
+    const nics = list.flatMap((n) => {
+      const m = parseMac(String(n['mac'] ?? ''));
+      return m ? [{ mac: m, name: n['name'] ? String(n['name']) : null, boot: m === bootMac }] : [];
+    });
     return nics.some((n) => n.boot) ? nics : [{ mac: bootMac, name: null, boot: true }, ...nics];
   }
 
   /** Applies the first matching rule on a host's first facts: name, profile, tags. */
-  async function applyRules(inv: InventoryOps, trx: Kysely<any>, host: Host, facts: Record<string, unknown>): Promise<Host> {
+  async function applyRules(
+    inv: InventoryOps,
+    trx: Kysely<any>,
+    host: Host,
+    facts: Record<string, unknown>,
+  ): Promise<Host> {
     const rule = selectRule(await listRules(trx), facts);
     if (!rule) return host;
     const name = rule.assign.name ? expandName(rule.assign.name, facts) : undefined;
-    const updated = await inv.updateHost(host.id, {
-      name, profile: rule.assign.profile, tags: rule.assign.tags ? [...new Set([...host.tags, ...rule.assign.tags])] : undefined,
-    }, { actor: 'system', reason: `rule ${rule.name}` });
+    const updated = await inv.updateHost(
+      host.id,
+      {
+        name,
+        profile: rule.assign.profile,
+        tags: rule.assign.tags ? [...new Set([...host.tags, ...rule.assign.tags])] : undefined,
+      },
+      { actor: 'system', reason: `rule ${rule.name}` },
+    );
     return updated;
   }
 
@@ -107,21 +167,37 @@ export function createNodeService(deps: NodeServiceDeps) {
    * when the hardware hash changes, moves new/discovering hosts to ready, and
    * applies rules on the first facts.
    */
-  async function report(inv: InventoryOps, trx: Kysely<any>, start: Host, facts: Record<string, unknown>, credential: string | undefined): Promise<{ hostId: string; name: string; credential?: string }> {
+  async function report(
+    inv: InventoryOps,
+    trx: Kysely<any>,
+    start: Host,
+    facts: Record<string, unknown>,
+    credential: string | undefined,
+  ): Promise<{ hostId: string; name: string; credential?: string }> {
     let host = start;
     const firstFacts = Object.keys(host.facts).length === 0;
     const hash = hardwareHash(facts);
     if (host.hardwareHash && host.hardwareHash !== hash) {
       const diff = hardwareDiff(host.facts, facts);
-      await inv.recordEvent({ actor: `node:${host.name}`, kind: 'host.hardware_changed', hostId: host.id, subject: host.name,
-        message: `hardware of ${host.name} changed (${host.hardwareHash} → ${hash}):\n${formatHardwareDiff(diff)}`, before: { hardwareHash: host.hardwareHash }, after: { hardwareHash: hash }, data: { diff } });
+      await inv.recordEvent({
+        actor: `node:${host.name}`,
+        kind: 'host.hardware_changed',
+        hostId: host.id,
+        subject: host.name,
+        message: `hardware of ${host.name} changed (${host.hardwareHash} → ${hash}):\n${formatHardwareDiff(diff)}`,
+        before: { hardwareHash: host.hardwareHash },
+        after: { hardwareHash: hash },
+        data: { diff },
+      });
     }
     const changed = !!host.hardwareHash && host.hardwareHash !== hash;
     const firmware = facts['firmware'] === 'uefi' || facts['firmware'] === 'bios' ? facts['firmware'] : host.firmware;
     const extra = { facts, hardwareHash: hash, needsAttention: host.needsAttention || changed, firmware };
     const actor = `node:${host.name}`;
-    if (host.state === 'new') host = await inv.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
-    if (host.state === 'discovering') host = await inv.transition(host.id, 'ready', { actor, reason: 'facts received', extra });
+    if (host.state === 'new')
+      host = await inv.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
+    if (host.state === 'discovering')
+      host = await inv.transition(host.id, 'ready', { actor, reason: 'facts received', extra });
     else host = await inv.recordFacts(host.id, extra, actor);
     if (firstFacts) host = await applyRules(inv, trx, host, facts);
     return { hostId: host.id, name: host.name, ...(credential ? { credential } : {}) };
@@ -132,14 +208,33 @@ export function createNodeService(deps: NodeServiceDeps) {
     async authenticate(secret: string, source: NodeSource): Promise<Principal> {
       checkRate(source);
       const t = await getNodeTrustByHash(db, hashSecret(secret));
-      if (!t) return refuse('node.credential_refused', `unknown node credential from ${source.ip}`, source, null, 'credential_invalid');
+      if (!t)
+        return refuse(
+          'node.credential_refused',
+          `unknown node credential from ${source.ip}`,
+          source,
+          null,
+          'credential_invalid',
+        );
       const host = await inventory.getHost(t.hostId);
       if (source.claimedMac && !host.nics.some((n) => n.mac === source.claimedMac)) {
-        return refuse('node.credential_refused', `credential of ${host.name} presented by MAC ${source.claimedMac}, which is not ${host.name}'s`, source, host, 'credential_invalid');
+        return refuse(
+          'node.credential_refused',
+          `credential of ${host.name} presented by MAC ${source.claimedMac}, which is not ${host.name}'s`,
+          source,
+          host,
+          'credential_invalid',
+        );
       }
       const owner = deps.leaseOwner ? await deps.leaseOwner(source.ip) : null;
       if (owner && !host.nics.some((n) => n.mac === owner)) {
-        return refuse('node.credential_refused', `credential of ${host.name} used from ${source.ip}, which is leased to MAC ${owner}`, source, host, 'credential_invalid');
+        return refuse(
+          'node.credential_refused',
+          `credential of ${host.name} used from ${source.ip}, which is leased to MAC ${owner}`,
+          source,
+          host,
+          'credential_invalid',
+        );
       }
       await touchNodeTrust(db, host.id, source.ip, now().toISOString());
       return { kind: 'node', hostId: host.id, hostName: host.name };
@@ -151,29 +246,50 @@ export function createNodeService(deps: NodeServiceDeps) {
      * the hardware hash, records a diff when the hash changes, applies rules
      * on the first report, and moves new/discovering hosts to ready.
      */
-    async discover(facts: Record<string, unknown>, source: NodeSource, bearer: string | null): Promise<{ hostId: string; name: string; credential?: string }> {
+    async discover(
+      facts: Record<string, unknown>,
+      source: NodeSource,
+      bearer: string | null,
+    ): Promise<{ hostId: string; name: string; credential?: string }> {
       checkRate(source);
       const mac = bootMacOf(facts);
       if (bearer) {
         // The credential is checked before anything is written: a bad one creates nothing.
         const p = await this.authenticate(bearer, { ...source, claimedMac: mac });
         const host = await inventory.findHostByMac(mac);
-        if (!host || p.kind !== 'node' || p.hostId !== host.id) return refuse('node.credential_refused', `credential presented for MAC ${mac} belongs to another host`, source, host, 'credential_invalid');
+        if (!host || p.kind !== 'node' || p.hostId !== host.id)
+          return refuse(
+            'node.credential_refused',
+            `credential presented for MAC ${mac} belongs to another host`,
+            source,
+            host,
+            'credential_invalid',
+          );
         return inventory.inTransaction((inv, trx) => report(inv, trx, host, facts, undefined));
       }
       const known = await inventory.findHostByMac(mac);
       await admitEnrolment(mac, source, known);
       // One transaction: host, credential, state, facts and their events commit together, or nothing does.
       const out = await inventory.inTransaction(async (inv, trx) => {
-        const host = await inv.findHostByMac(mac)
-          ?? await inv.createHost({ name: `node-${mac.replace(/:/g, '')}`, nics: nicsOf(facts, mac) }, { actor: `node@${source.ip}`, reason: 'unknown MAC reported facts' });
+        const host =
+          (await inv.findHostByMac(mac)) ??
+          (await inv.createHost(
+            { name: `node-${mac.replace(/:/g, '')}`, nics: nicsOf(facts, mac) },
+            { actor: `node@${source.ip}`, reason: 'unknown MAC reported facts' },
+          ));
         const trust = await getNodeTrust(trx, host.id);
         if (!trust.armed) return { closed: host };
         const credential = await issueIn(trx, host, trust.armedReason ?? 'first discovery', source);
         return report(inv, trx, host, facts, credential);
       });
       if ('closed' in out) {
-        return refuse('node.enrol_refused', `${out.closed.name} (${mac}) is already enrolled; a node must present its credential, or an operator must run \`kiln host rearm ${out.closed.name}\``, source, out.closed, 'enrolment_closed');
+        return refuse(
+          'node.enrol_refused',
+          `${out.closed.name} (${mac}) is already enrolled; a node must present its credential, or an operator must run \`kiln host rearm ${out.closed.name}\``,
+          source,
+          out.closed,
+          'enrolment_closed',
+        );
       }
       return out;
     },
@@ -182,11 +298,27 @@ export function createNodeService(deps: NodeServiceDeps) {
     async enrol(mac: Mac, source: NodeSource): Promise<{ hostId: string; name: string; credential: string }> {
       checkRate(source);
       const host = await inventory.findHostByMac(mac);
-      if (!host) return refuse('node.enrol_refused', `enrolment refused: no host has MAC ${mac}`, source, null, 'enrolment_closed');
+      if (!host)
+        return refuse(
+          'node.enrol_refused',
+          `enrolment refused: no host has MAC ${mac}`,
+          source,
+          null,
+          'enrolment_closed',
+        );
       await admitEnrolment(mac, source, host);
       const trust = await getNodeTrust(db, host.id);
-      if (!trust.armed) return refuse('node.enrol_refused', `enrolment refused for ${host.name}: already enrolled and not re-armed (deploy or \`kiln host rearm ${host.name}\`)`, source, host, 'enrolment_closed');
-      const credential = await db.transaction().execute((trx) => issueIn(trx, host, trust.armedReason ?? 'armed', source));
+      if (!trust.armed)
+        return refuse(
+          'node.enrol_refused',
+          `enrolment refused for ${host.name}: already enrolled and not re-armed (deploy or \`kiln host rearm ${host.name}\`)`,
+          source,
+          host,
+          'enrolment_closed',
+        );
+      const credential = await db
+        .transaction()
+        .execute((trx) => issueIn(trx, host, trust.armedReason ?? 'armed', source));
       return { hostId: host.id, name: host.name, credential };
     },
 
@@ -204,7 +336,11 @@ export function createNodeService(deps: NodeServiceDeps) {
       await db.transaction().execute(async (trx) => {
         const t = await getNodeTrust(trx, hostId);
         await putNodeTrust(trx, { ...t, armed: true, armedReason: reason });
-        await appendEvent(trx, { actor, kind: 'node.armed', hostId, subject: h.name, message: `enrolment of ${h.name} armed: ${reason}` }, now().toISOString());
+        await appendEvent(
+          trx,
+          { actor, kind: 'node.armed', hostId, subject: h.name, message: `enrolment of ${h.name} armed: ${reason}` },
+          now().toISOString(),
+        );
       });
     },
 
@@ -215,15 +351,34 @@ export function createNodeService(deps: NodeServiceDeps) {
         const t = await getNodeTrust(trx, hostId);
         const at = now().toISOString();
         await putNodeTrust(trx, { ...t, credentialHash: null, revokedAt: at });
-        await appendEvent(trx, { actor, kind: 'node.credential_revoked', hostId, subject: h.name, message: `node credential of ${h.name} revoked`, reason }, at);
+        await appendEvent(
+          trx,
+          {
+            actor,
+            kind: 'node.credential_revoked',
+            hostId,
+            subject: h.name,
+            message: `node credential of ${h.name} revoked`,
+            reason,
+          },
+          at,
+        );
       });
     },
 
     /** Install progress from a node; stage `installed` marks the deployment written (next boot goes to disk). */
     async progress(p: Principal & { kind: 'node' }, stage: string, message: string): Promise<void> {
       const d = await getCurrentDeployment(db, p.hostId);
-      if (stage === 'installed' && d && d.status === 'deploying') await setDeploymentStatus(db, d.id, 'installed', now().toISOString());
-      await inventory.recordEvent({ actor: `node:${p.hostName}`, kind: 'node.progress', hostId: p.hostId, subject: p.hostName, message: `${stage}: ${message}`, data: { stage, deployment: d?.id ?? null } });
+      if (stage === 'installed' && d && d.status === 'deploying')
+        await setDeploymentStatus(db, d.id, 'installed', now().toISOString());
+      await inventory.recordEvent({
+        actor: `node:${p.hostName}`,
+        kind: 'node.progress',
+        hostId: p.hostId,
+        subject: p.hostName,
+        message: `${stage}: ${message}`,
+        data: { stage, deployment: d?.id ?? null },
+      });
     },
 
     /** The node says its job is done: deploying → deployed, releasing → ready. */
@@ -234,8 +389,15 @@ export function createNodeService(deps: NodeServiceDeps) {
         if (d) await setDeploymentStatus(db, d.id, 'complete', now().toISOString());
         return inventory.transition(host.id, 'deployed', { actor: `node:${host.name}`, reason: `${stage} complete` });
       }
-      if (host.state === 'releasing') return inventory.transition(host.id, 'ready', { actor: `node:${host.name}`, reason: `${stage} complete` });
-      await inventory.recordEvent({ actor: `node:${host.name}`, kind: 'node.checkin', hostId: host.id, subject: host.name, message: `${host.name} checked in (${stage}) in state ${host.state}` });
+      if (host.state === 'releasing')
+        return inventory.transition(host.id, 'ready', { actor: `node:${host.name}`, reason: `${stage} complete` });
+      await inventory.recordEvent({
+        actor: `node:${host.name}`,
+        kind: 'node.checkin',
+        hostId: host.id,
+        subject: host.name,
+        message: `${host.name} checked in (${stage}) in state ${host.state}`,
+      });
       return host;
     },
 
@@ -249,7 +411,6 @@ export function createNodeService(deps: NodeServiceDeps) {
       const host = await inventory.getHost(p.hostId);
       return { action: host.state === 'deploying' || host.state === 'releasing' ? 'reboot' : 'wait' };
     },
-
   };
 }
 

@@ -10,7 +10,8 @@ export function createRateWindow(opts: { limit: number; windowMs: number; now?: 
   const fresh = (key: string): number[] => {
     const t = now();
     const list = (hits.get(key) ?? []).filter((x) => t - x < opts.windowMs);
-    if (list.length) hits.set(key, list); else hits.delete(key);
+    if (list.length) hits.set(key, list);
+    else hits.delete(key);
     return list;
   };
   return {

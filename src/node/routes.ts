@@ -33,56 +33,137 @@ export const maskInstallToken = (url: string) => url.replace(/(\/node\/install\/
 /** Builds the image writer's plan for a deployment with an image spec (kiln-image profiles). */
 export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: string) => Promise<unknown>;
 
-export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>; secrets: SecretsService; secretsNeedTls: boolean; installPlan: InstallPlanSource; installTokens: InstallTokens }> = async (app, { node, db, secrets, secretsNeedTls, installPlan, installTokens }) => {
-  app.post('/node/discover', {
-    config: { access: 'public' },
-    schema: {
-      tags: ['node'], summary: 'Discovery report: enrols a new host (credential returned once) or updates an enrolled one (credential required)',
-      body: Type.Object({ facts: Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), bounded(factsBounds)) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.Optional(Type.String()) }) },
+export const nodeRoutes: FastifyPluginAsync<{
+  node: NodeService;
+  db: Kysely<any>;
+  secrets: SecretsService;
+  secretsNeedTls: boolean;
+  installPlan: InstallPlanSource;
+  installTokens: InstallTokens;
+}> = async (app, { node, db, secrets, secretsNeedTls, installPlan, installTokens }) => {
+  app.post(
+    '/node/discover',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['node'],
+        summary:
+          'Discovery report: enrols a new host (credential returned once) or updates an enrolled one (credential required)',
+        body: Type.Object(
+          { facts: Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), bounded(factsBounds)) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.Optional(Type.String()) }),
+        },
+      },
     },
-  }, async (req) => {
-    const auth = req.headers.authorization;
-    const bearer = auth ? (/^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? null) : null;
-    return node.discover((req.body as { facts: Record<string, unknown> }).facts, nodeSource(req), bearer);
-  });
-
-  app.post('/node/enrol', {
-    config: { access: 'public' },
-    schema: {
-      tags: ['node'], summary: 'Installer enrolment: issues a credential once after a deploy armed it',
-      body: Type.Object({ mac: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.String() }) },
+    async (req) => {
+      const auth = req.headers.authorization;
+      const bearer = auth ? (/^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? null) : null;
+      return node.discover((req.body as { facts: Record<string, unknown> }).facts, nodeSource(req), bearer);
     },
-  }, async (req) => node.enrol(normalizeMac((req.body as { mac: string }).mac, '/mac'), nodeSource(req)));
+  );
 
-  app.post('/node/credential/rotate', { config: { access: 'node' }, schema: { tags: ['node'], summary: 'Replace this node\'s credential; the new one is in this reply only', response: { 200: Type.Object({ credential: Type.String() }) } } },
-    async (req) => node.rotate(nodeOf(req), nodeSource(req)));
+  app.post(
+    '/node/enrol',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['node'],
+        summary: 'Installer enrolment: issues a credential once after a deploy armed it',
+        body: Type.Object({ mac: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.String() }) },
+      },
+    },
+    async (req) => node.enrol(normalizeMac((req.body as { mac: string }).mac, '/mac'), nodeSource(req)),
+  );
 
-  app.get('/node/next', { config: { access: 'node' }, schema: { tags: ['node'], summary: 'What a waiting node should do next', response: { 200: Type.Object({ action: Type.String() }) } } },
-    async (req) => node.next(nodeOf(req)));
+  app.post(
+    '/node/credential/rotate',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: "Replace this node's credential; the new one is in this reply only",
+        response: { 200: Type.Object({ credential: Type.String() }) },
+      },
+    },
+    async (req) => node.rotate(nodeOf(req), nodeSource(req)),
+  );
 
-  app.post('/node/progress', {
-    config: { access: 'node' },
-    schema: { tags: ['node'], summary: 'Install progress (stage "installed": next boot exits to disk)', body: Type.Object({ stage: Type.String({ maxLength: 64 }), message: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false }), response: { 200: Ok } },
-  }, async (req) => {
-    const b = req.body as { stage: string; message?: string };
-    await node.progress(nodeOf(req), b.stage, b.message ?? '');
-    return { ok: true };
-  });
+  app.get(
+    '/node/next',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: 'What a waiting node should do next',
+        response: { 200: Type.Object({ action: Type.String() }) },
+      },
+    },
+    async (req) => node.next(nodeOf(req)),
+  );
 
-  app.post('/node/complete', {
-    config: { access: 'node' },
-    schema: { tags: ['node'], summary: 'Install or wipe finished (called by the installed system on first boot)', body: Type.Object({ stage: Type.Optional(Type.String({ maxLength: 64 })), ok: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: { 200: Type.Object({ state: Type.String() }) } },
-  }, async (req) => ({ state: (await node.complete(nodeOf(req), (req.body as { stage?: string }).stage ?? 'install')).state }));
+  app.post(
+    '/node/progress',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: 'Install progress (stage "installed": next boot exits to disk)',
+        body: Type.Object(
+          { stage: Type.String({ maxLength: 64 }), message: Type.Optional(Type.String({ maxLength: 2000 })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Ok },
+      },
+    },
+    async (req) => {
+      const b = req.body as { stage: string; message?: string };
+      await node.progress(nodeOf(req), b.stage, b.message ?? '');
+      return { ok: true };
+    },
+  );
 
-  app.post('/node/failed', {
-    config: { access: 'node' },
-    schema: { tags: ['node'], summary: 'The node failed at a stage', body: Type.Object({ stage: Type.String({ maxLength: 64 }), reason: Type.String({ maxLength: 2000 }) }, { additionalProperties: false }), response: { 200: Type.Object({ state: Type.String() }) } },
-  }, async (req) => {
-    const b = req.body as { stage: string; reason: string };
-    return { state: (await node.failed(nodeOf(req), b.stage, b.reason)).state };
-  });
+  app.post(
+    '/node/complete',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: 'Install or wipe finished (called by the installed system on first boot)',
+        body: Type.Object(
+          { stage: Type.Optional(Type.String({ maxLength: 64 })), ok: Type.Optional(Type.Boolean()) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ state: Type.String() }) },
+      },
+    },
+    async (req) => ({
+      state: (await node.complete(nodeOf(req), (req.body as { stage?: string }).stage ?? 'install')).state,
+    }),
+  );
+
+  app.post(
+    '/node/failed',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: 'The node failed at a stage',
+        body: Type.Object(
+          { stage: Type.String({ maxLength: 64 }), reason: Type.String({ maxLength: 2000 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ state: Type.String() }) },
+      },
+    },
+    async (req) => {
+      const b = req.body as { stage: string; reason: string };
+      return { state: (await node.failed(nodeOf(req), b.stage, b.reason)).state };
+    },
+  );
 
   const currentFiles = async (req: FastifyRequest) => {
     const d = await getCurrentDeployment(db, nodeOf(req).hostId);
@@ -90,65 +171,140 @@ export const nodeRoutes: FastifyPluginAsync<{ node: NodeService; db: Kysely<any>
     return d;
   };
 
-  app.get('/node/install-plan', { config: { access: 'node' }, schema: { tags: ['node'], summary: "The image writer's plan (kiln-image profiles)" } }, async (req, reply) => {
-    const d = await currentFiles(req);
-    if (d.imageSpec) return installPlan(d.imageSpec, d.hostId);
-    const plan = d.files['install-plan.json'];
-    if (plan === undefined) throw new KilnError('not_found', `profile ${d.profile} has no install-plan.json`);
-    return reply.type('application/json').send(installTokens.fill(plan, d.id));
-  });
+  app.get(
+    '/node/install-plan',
+    {
+      config: { access: 'node' },
+      schema: { tags: ['node'], summary: "The image writer's plan (kiln-image profiles)" },
+    },
+    async (req, reply) => {
+      const d = await currentFiles(req);
+      if (d.imageSpec) return installPlan(d.imageSpec, d.hostId);
+      const plan = d.files['install-plan.json'];
+      if (plan === undefined) throw new KilnError('not_found', `profile ${d.profile} has no install-plan.json`);
+      return reply.type('application/json').send(installTokens.fill(plan, d.id));
+    },
+  );
 
   const sendInstallFile = (reply: FastifyReply, d: Deployment, name: string) => {
     const text = d.files[name];
-    if (text === undefined) throw new KilnError('not_found', `no install file ${name} in deployment of profile ${d.profile}; it has: ${Object.keys(d.files).join(', ')}`);
-    return reply.type(name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8').send(installTokens.fill(text, d.id));
+    if (text === undefined)
+      throw new KilnError(
+        'not_found',
+        `no install file ${name} in deployment of profile ${d.profile}; it has: ${Object.keys(d.files).join(', ')}`,
+      );
+    return reply
+      .type(name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8')
+      .send(installTokens.fill(text, d.id));
   };
 
-  app.get('/node/files/:name', { config: { access: 'node' }, schema: { tags: ['node'], summary: "One of this host's rendered install files", params: Type.Object({ name: Type.String() }) } }, async (req, reply) =>
-    sendInstallFile(reply, await currentFiles(req), (req.params as { name: string }).name));
+  app.get(
+    '/node/files/:name',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: "One of this host's rendered install files",
+        params: Type.Object({ name: Type.String() }),
+      },
+    },
+    async (req, reply) => sendInstallFile(reply, await currentFiles(req), (req.params as { name: string }).name),
+  );
 
   // For installers that cannot send a header (debian-installer's preseed/url,
   // anaconda's inst.ks, cloud-init's nocloud seed): the deployment's URL token
   // in the path stands in for the node credential. The token never reaches the
   // log: the request line is logged with it masked.
-  app.get('/node/install/:token/:name', {
-    config: { access: 'public' },
-    logSerializers: { req: (r: FastifyRequest) => ({ method: r.method, url: maskInstallToken(r.url) }) },
-    schema: {
-      tags: ['node'], summary: "One of this host's install files, for installers that cannot send a header (the path carries the deployment's URL token)",
-      params: Type.Object({ token: Type.String({ maxLength: 64 }), name: Type.String({ maxLength: 128 }) }),
+  app.get(
+    '/node/install/:token/:name',
+    {
+      config: { access: 'public' },
+      logSerializers: { req: (r: FastifyRequest) => ({ method: r.method, url: maskInstallToken(r.url) }) },
+      schema: {
+        tags: ['node'],
+        summary:
+          "One of this host's install files, for installers that cannot send a header (the path carries the deployment's URL token)",
+        params: Type.Object({ token: Type.String({ maxLength: 64 }), name: Type.String({ maxLength: 128 }) }),
+      },
     },
-  }, async (req, reply) => {
-    const { token, name } = req.params as { token: string; name: string };
-    const { deployment } = await installTokens.resolve(token, req.ip);
-    return sendInstallFile(reply, deployment, name);
-  });
+    async (req, reply) => {
+      const { token, name } = req.params as { token: string; name: string };
+      const { deployment } = await installTokens.resolve(token, req.ip);
+      return sendInstallFile(reply, deployment, name);
+    },
+  );
 
-  app.get('/node/secrets', { config: { access: 'node' }, schema: { tags: ['node'], summary: "This host's crypted root password and authorized keys (Accept: text/plain for lines)" } }, async (req, reply) => {
-    // Secrets never travel over plain HTTP (which exists only for firmware).
-    if (secretsNeedTls && req.protocol !== 'https') throw new KilnError('forbidden', 'node secrets are served over HTTPS only; call kiln.apiUrl (https://…), not the plain HTTP boot URL');
-    const s = await secrets.forHost(nodeOf(req).hostId);
-    await secrets.recordFetch(nodeOf(req));
-    if ((req.headers.accept ?? '').includes('text/plain')) {
-      const lines = [...(s.rootPasswordHash ? [`root-password-hash ${s.rootPasswordHash}`] : []), ...s.authorizedKeys.map((k: string) => `authorized-key ${k}`)];
-      return reply.type('text/plain; charset=utf-8').send(lines.join('\n') + (lines.length ? '\n' : ''));
-    }
-    return s;
-  });
+  app.get(
+    '/node/secrets',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: "This host's crypted root password and authorized keys (Accept: text/plain for lines)",
+      },
+    },
+    async (req, reply) => {
+      // Secrets never travel over plain HTTP (which exists only for firmware).
+      if (secretsNeedTls && req.protocol !== 'https')
+        throw new KilnError(
+          'forbidden',
+          'node secrets are served over HTTPS only; call kiln.apiUrl (https://…), not the plain HTTP boot URL',
+        );
+      const s = await secrets.forHost(nodeOf(req).hostId);
+      await secrets.recordFetch(nodeOf(req));
+      if ((req.headers.accept ?? '').includes('text/plain')) {
+        const lines = [
+          ...(s.rootPasswordHash ? [`root-password-hash ${s.rootPasswordHash}`] : []),
+          ...s.authorizedKeys.map((k: string) => `authorized-key ${k}`),
+        ];
+        return reply.type('text/plain; charset=utf-8').send(lines.join('\n') + (lines.length ? '\n' : ''));
+      }
+      return s;
+    },
+  );
 };
 
 /** Operator routes about node trust: re-arm enrolment, revoke a credential. */
-export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory: InventoryService }> = async (app, { node, inventory }) => {
+export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory: InventoryService }> = async (
+  app,
+  { node, inventory },
+) => {
   const Params = Type.Object({ host: Type.String() });
   const Body = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false });
-  app.post('/hosts/:host/rearm', { config: { access: 'operator' }, schema: { tags: ['hosts', 'node'], summary: 'Allow the host to enrol once more (e.g. after a motherboard swap)', params: Params, body: Body, response: { 200: Ok } } }, async (req) => {
-    const h = await inventory.getHost((req.params as { host: string }).host);
-    await node.arm(h.id, (req.body as { reason?: string }).reason ?? 'operator re-armed', actorOf(req.principal));
-    return { ok: true };
-  });
-  app.post('/hosts/:host/credential/revoke', { config: { access: 'operator' }, schema: { tags: ['hosts', 'node'], summary: "Revoke the host's node credential", params: Params, body: Body, response: { 200: Ok } } }, async (req) => {
-    const h = await inventory.getHost((req.params as { host: string }).host);
-    await node.revoke(h.id, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked');
-    return { ok: true };
-  });
+  app.post(
+    '/hosts/:host/rearm',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['hosts', 'node'],
+        summary: 'Allow the host to enrol once more (e.g. after a motherboard swap)',
+        params: Params,
+        body: Body,
+        response: { 200: Ok },
+      },
+    },
+    async (req) => {
+      const h = await inventory.getHost((req.params as { host: string }).host);
+      await node.arm(h.id, (req.body as { reason?: string }).reason ?? 'operator re-armed', actorOf(req.principal));
+      return { ok: true };
+    },
+  );
+  app.post(
+    '/hosts/:host/credential/revoke',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['hosts', 'node'],
+        summary: "Revoke the host's node credential",
+        params: Params,
+        body: Body,
+        response: { 200: Ok },
+      },
+    },
+    async (req) => {
+      const h = await inventory.getHost((req.params as { host: string }).host);
+      await node.revoke(h.id, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked');
+      return { ok: true };
+    },
+  );
 };

@@ -35,33 +35,71 @@ export function createSecretsService(deps: { db: Kysely<any>; now?: () => Date }
     }
     if (input.rootPassword === null || input.rootPasswordHash === null) hash = null;
     if (typeof input.rootPassword === 'string') {
-      if (input.rootPassword.length < 8) throw new KilnError('validation_failed', 'rootPassword must be at least 8 characters', { issues: [{ path: '/rootPassword', code: 'too_short', message: 'at least 8 characters' }] });
+      if (input.rootPassword.length < 8)
+        throw new KilnError('validation_failed', 'rootPassword must be at least 8 characters', {
+          issues: [{ path: '/rootPassword', code: 'too_short', message: 'at least 8 characters' }],
+        });
       hash = hashPassword(input.rootPassword);
     }
     if (typeof input.rootPasswordHash === 'string') {
       // Clear text is refused: only crypt(3) hashes are stored.
-      if (!isCryptHash(input.rootPasswordHash)) throw new KilnError('validation_failed', 'rootPasswordHash must be a crypt(3) hash such as $6$salt$…; send a clear password as rootPassword and Kiln hashes it', { issues: [{ path: '/rootPasswordHash', code: 'not_a_hash', message: 'not a crypt hash' }] });
+      if (!isCryptHash(input.rootPasswordHash))
+        throw new KilnError(
+          'validation_failed',
+          'rootPasswordHash must be a crypt(3) hash such as $6$salt$…; send a clear password as rootPassword and Kiln hashes it',
+          { issues: [{ path: '/rootPasswordHash', code: 'not_a_hash', message: 'not a crypt hash' }] },
+        );
       hash = input.rootPasswordHash;
     }
-    const keys = input.authorizedKeys === undefined ? previous?.authorizedKeys ?? [] : input.authorizedKeys.map((k, i) => {
-      try { return formatSshPublicKey(parseSshPublicKey(k)); } catch (err) {
-        throw new KilnError('validation_failed', `authorizedKeys[${i}]: ${(err as Error).message}`, { issues: [{ path: `/authorizedKeys/${i}`, code: 'bad_key', message: (err as Error).message }] });
-      }
-    });
+    const keys =
+      input.authorizedKeys === undefined
+        ? (previous?.authorizedKeys ?? [])
+        : input.authorizedKeys.map((k, i) => {
+            try {
+              return formatSshPublicKey(parseSshPublicKey(k));
+            } catch (err) {
+              throw new KilnError('validation_failed', `authorizedKeys[${i}]: ${(err as Error).message}`, {
+                issues: [{ path: `/authorizedKeys/${i}`, code: 'bad_key', message: (err as Error).message }],
+              });
+            }
+          });
     return { rootPasswordHash: hash, authorizedKeys: keys };
   }
 
   return {
     /** Sets secrets for a scope; the event records what changed, never a password or hash. */
-    async set(scope: string, input: SecretsInput, actor: string, hostId: string | null = null): Promise<{ hasRootPassword: boolean; authorizedKeys: string[] }> {
+    async set(
+      scope: string,
+      input: SecretsInput,
+      actor: string,
+      hostId: string | null = null,
+    ): Promise<{ hasRootPassword: boolean; authorizedKeys: string[] }> {
       return db.transaction().execute(async (trx) => {
         const prev = await read(scope, trx);
         const next = normalise(input, prev);
-        const row = { root_password_hash: next.rootPasswordHash, authorized_keys: JSON.stringify(next.authorizedKeys), updated_at: now() };
+        const row = {
+          root_password_hash: next.rootPasswordHash,
+          authorized_keys: JSON.stringify(next.authorizedKeys),
+          updated_at: now(),
+        };
         if (prev) await trx.updateTable('site_secrets').set(row).where('scope', '=', scope).execute();
-        else await trx.insertInto('site_secrets').values({ scope, ...row }).execute();
-        await appendEvent(trx, { actor, kind: 'secrets.updated', hostId, subject: scope, message: `secrets of ${scope} updated`,
-          after: { hasRootPassword: next.rootPasswordHash !== null, authorizedKeys: next.authorizedKeys.length } }, now());
+        else
+          await trx
+            .insertInto('site_secrets')
+            .values({ scope, ...row })
+            .execute();
+        await appendEvent(
+          trx,
+          {
+            actor,
+            kind: 'secrets.updated',
+            hostId,
+            subject: scope,
+            message: `secrets of ${scope} updated`,
+            after: { hasRootPassword: next.rootPasswordHash !== null, authorizedKeys: next.authorizedKeys.length },
+          },
+          now(),
+        );
         return { hasRootPassword: next.rootPasswordHash !== null, authorizedKeys: next.authorizedKeys };
       });
     },
@@ -80,7 +118,17 @@ export function createSecretsService(deps: { db: Kysely<any>; now?: () => Date }
       };
     },
     async recordFetch(p: Principal & { kind: 'node' }): Promise<void> {
-      await appendEvent(db, { actor: `node:${p.hostName}`, kind: 'node.secrets_fetched', hostId: p.hostId, subject: p.hostName, message: `${p.hostName} fetched its secrets` }, now());
+      await appendEvent(
+        db,
+        {
+          actor: `node:${p.hostName}`,
+          kind: 'node.secrets_fetched',
+          hostId: p.hostId,
+          subject: p.hostName,
+          message: `${p.hostName} fetched its secrets`,
+        },
+        now(),
+      );
     },
   };
 }

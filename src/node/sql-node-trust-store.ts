@@ -13,14 +13,31 @@ export interface NodeTrust {
 }
 
 const fromRow = (r: any): NodeTrust => ({
-  hostId: r.host_id, credentialHash: r.credential_hash, issuedAt: r.issued_at, revokedAt: r.revoked_at,
-  armed: Number(r.armed) === 1, armedReason: r.armed_reason, lastIp: r.last_ip, lastSeenAt: r.last_seen_at,
+  hostId: r.host_id,
+  credentialHash: r.credential_hash,
+  issuedAt: r.issued_at,
+  revokedAt: r.revoked_at,
+  armed: Number(r.armed) === 1,
+  armedReason: r.armed_reason,
+  lastIp: r.last_ip,
+  lastSeenAt: r.last_seen_at,
 });
 
 /** The trust row of a host; a host without one has never enrolled and is armed. */
 export async function getNodeTrust(db: Kysely<any>, hostId: string): Promise<NodeTrust> {
   const r = await db.selectFrom('node_trust').selectAll().where('host_id', '=', hostId).executeTakeFirst();
-  return r ? fromRow(r) : { hostId, credentialHash: null, issuedAt: null, revokedAt: null, armed: true, armedReason: 'never enrolled', lastIp: null, lastSeenAt: null };
+  return r
+    ? fromRow(r)
+    : {
+        hostId,
+        credentialHash: null,
+        issuedAt: null,
+        revokedAt: null,
+        armed: true,
+        armedReason: 'never enrolled',
+        lastIp: null,
+        lastSeenAt: null,
+      };
 }
 
 /** The trust row holding this credential hash, or null. */
@@ -32,8 +49,14 @@ export async function getNodeTrustByHash(db: Kysely<any>, hash: string): Promise
 /** Writes the whole row (insert or update). */
 export async function putNodeTrust(db: Kysely<any>, t: NodeTrust): Promise<void> {
   const row = {
-    host_id: t.hostId, credential_hash: t.credentialHash, issued_at: t.issuedAt, revoked_at: t.revokedAt,
-    armed: t.armed ? 1 : 0, armed_reason: t.armedReason, last_ip: t.lastIp, last_seen_at: t.lastSeenAt,
+    host_id: t.hostId,
+    credential_hash: t.credentialHash,
+    issued_at: t.issuedAt,
+    revoked_at: t.revokedAt,
+    armed: t.armed ? 1 : 0,
+    armed_reason: t.armedReason,
+    last_ip: t.lastIp,
+    last_seen_at: t.lastSeenAt,
   };
   const exists = await db.selectFrom('node_trust').select('host_id').where('host_id', '=', t.hostId).executeTakeFirst();
   if (exists) await db.updateTable('node_trust').set(row).where('host_id', '=', t.hostId).execute();

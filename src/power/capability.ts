@@ -23,7 +23,9 @@ export function assertBootOverride(driver: string, caps: PowerCapabilities, o: B
 
 /** Throws `bmc_unsupported` unless the named boolean capability is set. */
 export function assertCapability(
-  driver: string, caps: PowerCapabilities, cap: 'status' | 'virtualMedia' | 'enumerate' | 'inventory',
+  driver: string,
+  caps: PowerCapabilities,
+  cap: 'status' | 'virtualMedia' | 'enumerate' | 'inventory',
 ): void {
   if (!caps[cap]) throw unsupported(driver, cap === 'status' ? 'power status' : cap);
 }

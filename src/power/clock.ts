@@ -9,10 +9,20 @@ export interface Clock {
 /** The real clock (Date.now and setTimeout). */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) => new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(signal.reason); return; }
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    function onAbort(): void { clearTimeout(t); reject(signal!.reason); }
-    signal?.addEventListener('abort', onAbort, { once: true });
-  }),
+  sleep: (ms, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      function onAbort(): void {
+        clearTimeout(t);
+        reject(signal!.reason);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
 };

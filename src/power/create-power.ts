@@ -32,15 +32,27 @@ export interface PowerConfig {
  * plus `fake` when allowed) and the power queue. `onReport` receives every
  * operation's started/succeeded/failed report.
  */
-export function createPowerService(config: PowerConfig, deps: { logger: Logger; onReport: (r: PowerReport) => void; clock?: Clock }): PowerService {
-  const registry = createPowerDriverRegistry({
-    ipmi: (s, d) => createIpmiDriver(s, d),
-    redfish: (s, d) => createRedfishDriver(s, d),
-    libvirt: (s, d) => createLibvirtDriver(s, { ...d, allowTestDriver: config.libvirtTestDriver === true }),
-    wol: (s, d) => createWolDriver(s, d),
-    webhook: (s, d) => createWebhookDriver(s, { ...d, clock: deps.clock }),
-    ...(config.allowFake ? { fake: () => createFakePowerDriver().driver } : {}),
-  }, { logger: deps.logger, checked: ['ipmi', 'redfish', 'libvirt', 'wol', 'webhook'] });
-  const queue = createPowerQueue({ maxConcurrent: config.maxConcurrent, timeoutMs: config.timeoutMs, onReport: deps.onReport, logger: deps.logger, clock: deps.clock });
+export function createPowerService(
+  config: PowerConfig,
+  deps: { logger: Logger; onReport: (r: PowerReport) => void; clock?: Clock },
+): PowerService {
+  const registry = createPowerDriverRegistry(
+    {
+      ipmi: (s, d) => createIpmiDriver(s, d),
+      redfish: (s, d) => createRedfishDriver(s, d),
+      libvirt: (s, d) => createLibvirtDriver(s, { ...d, allowTestDriver: config.libvirtTestDriver === true }),
+      wol: (s, d) => createWolDriver(s, d),
+      webhook: (s, d) => createWebhookDriver(s, { ...d, clock: deps.clock }),
+      ...(config.allowFake ? { fake: () => createFakePowerDriver().driver } : {}),
+    },
+    { logger: deps.logger, checked: ['ipmi', 'redfish', 'libvirt', 'wol', 'webhook'] },
+  );
+  const queue = createPowerQueue({
+    maxConcurrent: config.maxConcurrent,
+    timeoutMs: config.timeoutMs,
+    onReport: deps.onReport,
+    logger: deps.logger,
+    clock: deps.clock,
+  });
   return { registry, queue };
 }

@@ -18,8 +18,12 @@ export interface DriverCache {
 export function createDriverCache(registry: PowerDriverRegistry, logger: Logger): DriverCache {
   const live = new Map<string, { key: string; driver: PowerDriver }>();
   // A digest, so the map never holds a second copy of the password as a key.
-  const keyOf = (s: BmcSettings) => createHash('sha256').update(JSON.stringify([s.driver, s.address, s.username, s.password, s.options ?? {}])).digest('hex');
-  const close = (hostId: string, d: PowerDriver) => d.close().catch((err: Error) => logger.warn({ hostId, err: err.message }, 'closing a power driver failed'));
+  const keyOf = (s: BmcSettings) =>
+    createHash('sha256')
+      .update(JSON.stringify([s.driver, s.address, s.username, s.password, s.options ?? {}]))
+      .digest('hex');
+  const close = (hostId: string, d: PowerDriver) =>
+    d.close().catch((err: Error) => logger.warn({ hostId, err: err.message }, 'closing a power driver failed'));
   return {
     get(hostId, settings) {
       const key = keyOf(settings);

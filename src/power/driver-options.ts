@@ -31,7 +31,8 @@ export function optionReader(driver: string, options: Record<string, unknown> | 
     record(key: string): Record<string, string> | undefined {
       const v = o[key];
       if (v === undefined) return undefined;
-      if (typeof v !== 'object' || v === null || Object.values(v).some((x) => typeof x !== 'string')) return bad(key, 'an object of strings');
+      if (typeof v !== 'object' || v === null || Object.values(v).some((x) => typeof x !== 'string'))
+        return bad(key, 'an object of strings');
       return v as Record<string, string>;
     },
   };

@@ -15,7 +15,13 @@ describe('enlistSystems', () => {
       ],
     });
     const got = await enlistSystems(driver);
-    assert.deepEqual(got.map((s) => [s.systemId, s.macs, s.serial]), [['a', ['52:54:00:00:00:01'], 'S1'], ['b', ['52:54:00:00:00:02'], undefined]]);
+    assert.deepEqual(
+      got.map((s) => [s.systemId, s.macs, s.serial]),
+      [
+        ['a', ['52:54:00:00:00:01'], 'S1'],
+        ['b', ['52:54:00:00:00:02'], undefined],
+      ],
+    );
   });
   it('refuses a driver that cannot enumerate', async () => {
     const { driver } = createFakePowerDriver({ capabilities: { enumerate: false } });
@@ -30,12 +36,15 @@ describe('pollPowerState', () => {
     const off = createFakePowerDriver({ initial: 'off' }).driver;
     const noStatus = createFakePowerDriver({ capabilities: { status: false } }).driver;
     const drifts: PowerDrift[] = [];
-    const r = await pollPowerState([
-      { hostId: 'same', driver: on, known: 'on' },
-      { hostId: 'drifted', driver: off, known: 'on' },
-      { hostId: 'nostatus', driver: noStatus, known: 'on' },
-      { hostId: 'broken', driver: createBrokenPowerDriver(), known: 'on' },
-    ], { queue: queue(), onDrift: (d) => drifts.push(d) });
+    const r = await pollPowerState(
+      [
+        { hostId: 'same', driver: on, known: 'on' },
+        { hostId: 'drifted', driver: off, known: 'on' },
+        { hostId: 'nostatus', driver: noStatus, known: 'on' },
+        { hostId: 'broken', driver: createBrokenPowerDriver(), known: 'on' },
+      ],
+      { queue: queue(), onDrift: (d) => drifts.push(d) },
+    );
     assert.deepEqual(drifts, [{ hostId: 'drifted', known: 'on', observed: 'off' }]);
     assert.deepEqual(r, { polled: 2, drifted: 1, failed: 1 });
   });
@@ -44,8 +53,14 @@ describe('pollPowerState', () => {
     const ac = new AbortController();
     let rounds = 0;
     await runPowerPoller({
-      intervalMs: 5, signal: ac.signal, queue: queue(), onDrift: () => {},
-      targets: () => { if (++rounds === 3) ac.abort(); return [{ hostId: 'h', driver, known: 'off' }]; },
+      intervalMs: 5,
+      signal: ac.signal,
+      queue: queue(),
+      onDrift: () => {},
+      targets: () => {
+        if (++rounds === 3) ac.abort();
+        return [{ hostId: 'h', driver, known: 'off' }];
+      },
     });
     assert.equal(rounds, 3);
     assert.equal(machine.calls.filter((c) => c === 'status').length, 3);

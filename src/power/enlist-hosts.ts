@@ -19,8 +19,19 @@ type EnlistInventory = Pick<InventoryService, 'getHost' | 'findHostByMac' | 'cre
  * characters become hyphens; falls back to `host-<first MAC>` when nothing is left.
  */
 export function hostNameFor(system: SystemSummary): string {
-  const cleaned = system.name.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/\.{2,}/g, '.')
-    .split('.').map((l) => l.replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '')).filter(Boolean).join('.');
+  const cleaned = system.name
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/\.{2,}/g, '.')
+    .split('.')
+    .map((l) =>
+      l
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 63)
+        .replace(/-+$/, ''),
+    )
+    .filter(Boolean)
+    .join('.');
   if (cleaned) return cleaned.slice(0, 253);
   return `host-${(system.macs[0] ?? system.systemId).replace(/[^a-z0-9]/gi, '').toLowerCase() || 'unnamed'}`;
 }
@@ -28,13 +39,23 @@ export function hostNameFor(system: SystemSummary): string {
 async function freeName(inventory: EnlistInventory, base: string): Promise<string> {
   for (let i = 1; i < 100; i++) {
     const name = i === 1 ? base : `${base}-${i}`;
-    try { await inventory.getHost(name); } catch (err) { if (isNotFound(err)) return name; throw err; }
+    try {
+      await inventory.getHost(name);
+    } catch (err) {
+      if (isNotFound(err)) return name;
+      throw err;
+    }
   }
   throw new KilnError('conflict', `no free host name near ${base}; rename the existing hosts or the BMC's systems`);
 }
 
 /** A MAC-less system matches the host of its name only when that host already points at the same BMC system (re-enlistment). */
-async function sameSystem(inventory: EnlistInventory, name: string, address: string, systemId: string): Promise<Host | null> {
+async function sameSystem(
+  inventory: EnlistInventory,
+  name: string,
+  address: string,
+  systemId: string,
+): Promise<Host | null> {
   try {
     const h = await inventory.getHost(name);
     return h.bmc?.address === address && h.bmc.options['systemId'] === systemId ? h : null;
@@ -48,9 +69,16 @@ async function withTimeout<T>(p: (signal: AbortSignal) => Promise<T>, ms: number
   const ac = new AbortController();
   let t: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    t = setTimeout(() => { ac.abort(); reject(new KilnError('bmc_timeout', `${what} did not answer within ${ms} ms`)); }, ms);
+    t = setTimeout(() => {
+      ac.abort();
+      reject(new KilnError('bmc_timeout', `${what} did not answer within ${ms} ms`));
+    }, ms);
   });
-  try { return await Promise.race([p(ac.signal), timeout]); } finally { clearTimeout(t); }
+  try {
+    return await Promise.race([p(ac.signal), timeout]);
+  } finally {
+    clearTimeout(t);
+  }
 }
 
 /**
@@ -63,13 +91,24 @@ async function withTimeout<T>(p: (signal: AbortSignal) => Promise<T>, ms: number
  * addresses that one system. Host events record the change; the password is
  * sealed by the inventory and appears nowhere else.
  */
-export async function enlistHosts(settings: BmcSettings, deps: {
-  inventory: EnlistInventory; registry: PowerDriverRegistry; timeoutMs: number; actor: string; reason: string | null;
-}): Promise<EnlistResult> {
+export async function enlistHosts(
+  settings: BmcSettings,
+  deps: {
+    inventory: EnlistInventory;
+    registry: PowerDriverRegistry;
+    timeoutMs: number;
+    actor: string;
+    reason: string | null;
+  },
+): Promise<EnlistResult> {
   const driver = deps.registry.create(settings);
   let systems: SystemSummary[];
   try {
-    systems = await withTimeout((signal) => enlistSystems(driver, { signal }), deps.timeoutMs, `${settings.driver} ${settings.address}`);
+    systems = await withTimeout(
+      (signal) => enlistSystems(driver, { signal }),
+      deps.timeoutMs,
+      `${settings.driver} ${settings.address}`,
+    );
   } finally {
     await driver.close();
   }
@@ -78,25 +117,45 @@ export async function enlistHosts(settings: BmcSettings, deps: {
   for (const s of systems) {
     const macs = s.macs.map((m) => parseMac(m)).filter((m): m is Mac => m !== null);
     const bmc: BmcInput = {
-      driver: settings.driver, address: settings.address, username: settings.username ?? null,
+      driver: settings.driver,
+      address: settings.address,
+      username: settings.username ?? null,
       ...(settings.password !== undefined ? { password: settings.password } : {}),
       options: { ...(settings.options ?? {}), systemId: s.systemId },
     };
     let existing: Host | null = null;
-    for (const m of macs) { existing = await deps.inventory.findHostByMac(m); if (existing) break; }
-    if (!existing && macs.length === 0) existing = await sameSystem(deps.inventory, hostNameFor(s), settings.address, s.systemId);
+    for (const m of macs) {
+      existing = await deps.inventory.findHostByMac(m);
+      if (existing) break;
+    }
+    if (!existing && macs.length === 0)
+      existing = await sameSystem(deps.inventory, hostNameFor(s), settings.address, s.systemId);
     if (existing) {
       const have = new Set(existing.nics.map((n) => n.mac));
-      const nics: Nic[] = [...existing.nics, ...macs.filter((m) => !have.has(m)).map((mac) => ({ mac, name: null, boot: false }))];
-      const h = await deps.inventory.updateHost(existing.id, {
-        bmc, nics, ...(existing.firmware === null && s.firmware ? { firmware: s.firmware } : {}),
-      }, ctx);
+      const nics: Nic[] = [
+        ...existing.nics,
+        ...macs.filter((m) => !have.has(m)).map((mac) => ({ mac, name: null, boot: false })),
+      ];
+      const h = await deps.inventory.updateHost(
+        existing.id,
+        {
+          bmc,
+          nics,
+          ...(existing.firmware === null && s.firmware ? { firmware: s.firmware } : {}),
+        },
+        ctx,
+      );
       result.updated.push({ id: h.id, name: h.name, systemId: s.systemId, macs });
     } else {
-      const h = await deps.inventory.createHost({
-        name: await freeName(deps.inventory, hostNameFor(s)), bmc,
-        nics: macs.map((mac, i) => ({ mac, name: null, boot: i === 0 })), firmware: s.firmware ?? null,
-      }, ctx);
+      const h = await deps.inventory.createHost(
+        {
+          name: await freeName(deps.inventory, hostNameFor(s)),
+          bmc,
+          nics: macs.map((mac, i) => ({ mac, name: null, boot: i === 0 })),
+          firmware: s.firmware ?? null,
+        },
+        ctx,
+      );
       result.created.push({ id: h.id, name: h.name, systemId: s.systemId, macs });
     }
   }

@@ -10,7 +10,14 @@ import { createDriverCache } from './driver-cache.js';
 import { enlistHosts, type EnlistResult } from './enlist-hosts.js';
 import { networkBootOverride, planPowerOff, planPowerUp } from './plan-netboot.js';
 import { runPowerPoller } from './poll-power-state.js';
-import type { BmcSettings, BootDevice, PowerAction, PowerCapabilities, PowerDriver, PowerState } from './power-driver.js';
+import type {
+  BmcSettings,
+  BootDevice,
+  PowerAction,
+  PowerCapabilities,
+  PowerDriver,
+  PowerState,
+} from './power-driver.js';
 import { driftEvent, eventFromReport, expectedStateAfter, pollerActor } from './power-events.js';
 import type { PowerOperation, PowerOrigin, PowerReport } from './power-queue.js';
 import type { PowerDriverFactory, PowerDriverRegistry } from './power-registry.js';
@@ -23,8 +30,17 @@ export interface HostPowerConfig extends PowerConfig {
 }
 
 /** What the host power service needs of the inventory. */
-export type PowerInventory = Pick<InventoryService,
-  'getHost' | 'listHosts' | 'revealBmcPassword' | 'recordEvent' | 'listEvents' | 'findHostByMac' | 'createHost' | 'updateHost'>;
+export type PowerInventory = Pick<
+  InventoryService,
+  | 'getHost'
+  | 'listHosts'
+  | 'revealBmcPassword'
+  | 'recordEvent'
+  | 'listEvents'
+  | 'findHostByMac'
+  | 'createHost'
+  | 'updateHost'
+>;
 
 /** A host's power as the API shows it; `state` is null when the driver cannot read it. */
 export interface HostPowerStatus {
@@ -55,12 +71,18 @@ function withoutSecret(err: unknown, secret: string | undefined): unknown {
   return new KilnError(err.code, redactSecrets(err.message, [secret]), { issues: err.issues, details: err.details });
 }
 
-function withExtras(base: PowerDriverRegistry, extras: Record<string, PowerDriverFactory> | undefined, logger: Logger): PowerDriverRegistry {
+function withExtras(
+  base: PowerDriverRegistry,
+  extras: Record<string, PowerDriverFactory> | undefined,
+  logger: Logger,
+): PowerDriverRegistry {
   if (!extras || Object.keys(extras).length === 0) return base;
   return {
     names: () => [...new Set([...base.names(), ...Object.keys(extras)])].sort(),
     create: (s) => (extras[s.driver] ? extras[s.driver]!(s, { logger }) : base.create(s)),
-    check: (s) => { if (!extras[s.driver]) base.check(s); },
+    check: (s) => {
+      if (!extras[s.driver]) base.check(s);
+    },
   };
 }
 
@@ -71,7 +93,12 @@ function withExtras(base: PowerDriverRegistry, extras: Record<string, PowerDrive
  * only as drift, and a failing BMC once per failure streak), and answers
  * deploy's power requests. Owns the drivers: call `close` on shutdown.
  */
-export function createHostPower(deps: { inventory: PowerInventory; config?: Partial<HostPowerConfig>; logger?: Logger; clock?: Clock }) {
+export function createHostPower(deps: {
+  inventory: PowerInventory;
+  config?: Partial<HostPowerConfig>;
+  logger?: Logger;
+  clock?: Clock;
+}) {
   const { inventory } = deps;
   const secrets = new Map<string, string>();
   const logger = redactingLogger(deps.logger ?? silentLogger, () => [...secrets.values()]);
@@ -83,7 +110,11 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
 
   // Events are written in report order on one chain; a failed write is logged, never thrown into the queue.
   const record = (e: NewEvent): void => {
-    written = written.then(() => inventory.recordEvent(e)).catch((err: Error) => logger.error({ kind: e.kind, hostId: e.hostId, err: err.message }, 'recording a power event failed'));
+    written = written
+      .then(() => inventory.recordEvent(e))
+      .catch((err: Error) =>
+        logger.error({ kind: e.kind, hostId: e.hostId, err: err.message }, 'recording a power event failed'),
+      );
   };
 
   function observe(r: PowerReport): void {
@@ -109,30 +140,48 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     }
   }
 
-  const power = createPowerService({ maxConcurrent: cfg.maxConcurrent, timeoutMs: cfg.timeoutMs, allowFake: cfg.allowFake, libvirtTestDriver: cfg.libvirtTestDriver }, { logger, onReport, clock: deps.clock });
+  const power = createPowerService(
+    {
+      maxConcurrent: cfg.maxConcurrent,
+      timeoutMs: cfg.timeoutMs,
+      allowFake: cfg.allowFake,
+      libvirtTestDriver: cfg.libvirtTestDriver,
+    },
+    { logger, onReport, clock: deps.clock },
+  );
   const registry = withExtras(power.registry, cfg.extraDrivers, logger);
   const cache = createDriverCache(registry, logger);
 
   async function seedKnown(hostId: string): Promise<void> {
     if (known.has(hostId)) return;
     const events = await inventory.listEvents({ hostId, kindPrefix: 'power.', order: 'desc', limit: 20 });
-    const s = events.map((e) => (e.data as { state?: unknown } | null)?.state).find((v): v is PowerState => v === 'on' || v === 'off');
+    const s = events
+      .map((e) => (e.data as { state?: unknown } | null)?.state)
+      .find((v): v is PowerState => v === 'on' || v === 'off');
     if (s && !known.has(hostId)) known.set(hostId, s);
   }
 
   async function driverFor(host: Host): Promise<PowerDriver> {
     if (!host.bmc) {
-      throw new KilnError('validation_failed', `host ${host.name} has no BMC settings; set them with \`kiln host edit ${host.name} --bmc-driver …\``, {
-        issues: [{ path: '/bmc', code: 'required', message: 'the host needs BMC settings for power control' }],
-      });
+      throw new KilnError(
+        'validation_failed',
+        `host ${host.name} has no BMC settings; set them with \`kiln host edit ${host.name} --bmc-driver …\``,
+        {
+          issues: [{ path: '/bmc', code: 'required', message: 'the host needs BMC settings for power control' }],
+        },
+      );
     }
     const password = (await inventory.revealBmcPassword(host.id)) ?? undefined;
     names.set(host.id, host.name);
-    if (password) secrets.set(host.id, password); else secrets.delete(host.id);
+    if (password) secrets.set(host.id, password);
+    else secrets.delete(host.id);
     await seedKnown(host.id);
     const settings: BmcSettings = {
-      driver: host.bmc.driver, address: host.bmc.address ?? '', options: host.bmc.options,
-      ...(host.bmc.username ? { username: host.bmc.username } : {}), ...(password ? { password } : {}),
+      driver: host.bmc.driver,
+      address: host.bmc.address ?? '',
+      options: host.bmc.options,
+      ...(host.bmc.username ? { username: host.bmc.username } : {}),
+      ...(password ? { password } : {}),
     };
     return cache.get(host.id, settings);
   }
@@ -145,7 +194,12 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
   const redactError = (err: unknown, hostId: string): unknown => withoutSecret(err, secrets.get(hostId));
 
   /** Runs one operation and waits until its events are written, so a reply never outruns the audit log. */
-  async function run(host: Host, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined> {
+  async function run(
+    host: Host,
+    driver: PowerDriver,
+    op: PowerOperation,
+    origin?: PowerOrigin,
+  ): Promise<PowerState | undefined> {
     try {
       return await power.queue.submit(host.id, driver, op, origin);
     } catch (err) {
@@ -160,15 +214,33 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     drivers: (): string[] => registry.names(),
 
     /** Throws `validation_failed` for BMC settings the host's driver would refuse (the inventory calls it before storing them). */
-    checkBmc(bmc: { driver: string; address?: string | null; username?: string | null; options?: Record<string, unknown> }): void {
-      registry.check({ driver: bmc.driver, address: bmc.address ?? '', options: bmc.options ?? {}, ...(bmc.username ? { username: bmc.username } : {}) });
+    checkBmc(bmc: {
+      driver: string;
+      address?: string | null;
+      username?: string | null;
+      options?: Record<string, unknown>;
+    }): void {
+      registry.check({
+        driver: bmc.driver,
+        address: bmc.address ?? '',
+        options: bmc.options ?? {},
+        ...(bmc.username ? { username: bmc.username } : {}),
+      });
     },
 
     /** Reads the power state through the queue; `state` is null when the driver offers no status. */
     async status(hostRef: string, origin: PowerOrigin): Promise<HostPowerStatus> {
       const { host, driver } = await bind(hostRef);
-      const state = driver.capabilities.status ? (await run(host, driver, { kind: 'status' }, origin)) ?? 'unknown' : null;
-      return { host: host.name, driver: driver.driver, state, recorded: known.get(host.id) ?? null, capabilities: driver.capabilities };
+      const state = driver.capabilities.status
+        ? ((await run(host, driver, { kind: 'status' }, origin)) ?? 'unknown')
+        : null;
+      return {
+        host: host.name,
+        driver: driver.driver,
+        state,
+        recorded: known.get(host.id) ?? null,
+        capabilities: driver.capabilities,
+      };
     },
 
     /** Runs a power action and returns the host's name; `bmc_unsupported` (no event) when the driver does not offer it. */
@@ -180,7 +252,12 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     },
 
     /** Sets the next (or every, when persistent) boot device; the UEFI flag follows the host's firmware. */
-    async setBootDevice(hostRef: string, device: BootDevice, persistent: boolean, origin: PowerOrigin): Promise<string> {
+    async setBootDevice(
+      hostRef: string,
+      device: BootDevice,
+      persistent: boolean,
+      origin: PowerOrigin,
+    ): Promise<string> {
       const { host, driver } = await bind(hostRef);
       const override = { device, persistent, ...(host.firmware ? { uefi: host.firmware === 'uefi' } : {}) };
       assertBootOverride(driver.driver, driver.capabilities, override);
@@ -189,22 +266,46 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     },
 
     /** Powers on many hosts with a stagger (and a network boot override first when asked); one result per host, in order. */
-    async powerOnBatch(hostRefs: string[], o: { staggerMs: number; maxParallel: number; bootNetwork: boolean }, origin: PowerOrigin): Promise<BatchResult[]> {
-      const bound = await Promise.all(hostRefs.map(async (ref) => {
-        try { return { ref, ...(await bind(ref)) }; } catch (err) { return { ref, error: err as KilnError }; }
-      }));
+    async powerOnBatch(
+      hostRefs: string[],
+      o: { staggerMs: number; maxParallel: number; bootNetwork: boolean },
+      origin: PowerOrigin,
+    ): Promise<BatchResult[]> {
+      const bound = await Promise.all(
+        hostRefs.map(async (ref) => {
+          try {
+            return { ref, ...(await bind(ref)) };
+          } catch (err) {
+            return { ref, error: err as KilnError };
+          }
+        }),
+      );
       const ready = bound.filter((b): b is { ref: string; host: Host; driver: PowerDriver } => 'host' in b);
-      const outcomes = await power.queue.powerOnBatch(ready.map((b) => ({
-        hostId: b.host.id, driver: b.driver, origin,
-        // A driver with no network boot override at all fails this item with bmc_unsupported before powering on.
-        ...(o.bootNetwork ? { boot: networkBootOverride(b.driver.capabilities, b.host.firmware) ?? { device: 'network' as const } } : {}),
-      })), { staggerMs: o.staggerMs, maxParallel: o.maxParallel });
+      const outcomes = await power.queue.powerOnBatch(
+        ready.map((b) => ({
+          hostId: b.host.id,
+          driver: b.driver,
+          origin,
+          // A driver with no network boot override at all fails this item with bmc_unsupported before powering on.
+          ...(o.bootNetwork
+            ? { boot: networkBootOverride(b.driver.capabilities, b.host.firmware) ?? { device: 'network' as const } }
+            : {}),
+        })),
+        { staggerMs: o.staggerMs, maxParallel: o.maxParallel },
+      );
       await written;
       const byId = new Map(outcomes.map((x) => [x.hostId, x]));
       return bound.map((b) => {
-        if (!('host' in b)) return { host: b.ref, ok: false, error: { code: b.error.code ?? 'internal', message: b.error.message } };
+        if (!('host' in b))
+          return { host: b.ref, ok: false, error: { code: b.error.code ?? 'internal', message: b.error.message } };
         const x = byId.get(b.host.id)!;
-        return { host: b.host.name, ok: x.ok, ...(x.error ? { error: { code: x.error.code, message: redactSecrets(x.error.message, [secrets.get(b.host.id)]) } } : {}) };
+        return {
+          host: b.host.name,
+          ok: x.ok,
+          ...(x.error
+            ? { error: { code: x.error.code, message: redactSecrets(x.error.message, [secrets.get(b.host.id)]) } }
+            : {}),
+        };
       });
     },
 
@@ -216,7 +317,10 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
     async request(host: Host, action: 'netboot' | 'poweroff', reason: string): Promise<void> {
       const driver = await driverFor(host);
       const origin = { actor: deployActor, reason };
-      if (action === 'poweroff') { await run(host, driver, planPowerOff(driver.driver, driver.capabilities), origin); return; }
+      if (action === 'poweroff') {
+        await run(host, driver, planPowerOff(driver.driver, driver.capabilities), origin);
+        return;
+      }
       const boot = networkBootOverride(driver.capabilities, host.firmware);
       if (boot) await run(host, driver, { kind: 'boot', override: boot }, origin);
       const current = driver.capabilities.status ? await run(host, driver, { kind: 'status' }, origin) : undefined;
@@ -225,8 +329,15 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
 
     /** Creates or updates one host per system the BMC or hypervisor reports (see `enlistHosts`). */
     async enlist(settings: BmcSettings, origin: PowerOrigin): Promise<EnlistResult> {
-      return enlistHosts(settings, { inventory, registry, timeoutMs: cfg.timeoutMs, actor: origin.actor, reason: origin.reason ?? null })
-        .catch((err: unknown) => { throw withoutSecret(err, settings.password); });
+      return enlistHosts(settings, {
+        inventory,
+        registry,
+        timeoutMs: cfg.timeoutMs,
+        actor: origin.actor,
+        reason: origin.reason ?? null,
+      }).catch((err: unknown) => {
+        throw withoutSecret(err, settings.password);
+      });
     },
 
     /**
@@ -236,8 +347,14 @@ export function createHostPower(deps: { inventory: PowerInventory; config?: Part
      */
     runPoller(o: { intervalMs: number; signal: AbortSignal }): Promise<void> {
       return runPowerPoller({
-        intervalMs: o.intervalMs, signal: o.signal, queue: power.queue, clock: deps.clock, logger,
-        onDrift: () => { /* recorded from the report (observe), which also covers operator status reads */ },
+        intervalMs: o.intervalMs,
+        signal: o.signal,
+        queue: power.queue,
+        clock: deps.clock,
+        logger,
+        onDrift: () => {
+          /* recorded from the report (observe), which also covers operator status reads */
+        },
         targets: async () => {
           const targets = [];
           for (const host of await allHostsWithBmc()) {

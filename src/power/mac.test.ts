@@ -15,7 +15,9 @@ describe('normalizeMac', () => {
   ];
   for (const [name, input, want] of cases) it(name, () => assert.equal(normalizeMac(input), want));
   it('de-duplicates and sorts', () => {
-    assert.deepEqual(normalizeMacs(['BB:00:00:00:00:01', 'aa:00:00:00:00:01', 'bb-00-00-00-00-01', 'junk']),
-      ['aa:00:00:00:00:01', 'bb:00:00:00:00:01']);
+    assert.deepEqual(normalizeMacs(['BB:00:00:00:00:01', 'aa:00:00:00:00:01', 'bb-00-00-00-00-01', 'junk']), [
+      'aa:00:00:00:00:01',
+      'bb:00:00:00:00:01',
+    ]);
   });
 });

@@ -20,6 +20,9 @@ export function normalizeMac(raw: string): string | undefined {
 /** Normalises, de-duplicates and sorts a list of MACs, dropping invalid ones. */
 export function normalizeMacs(raw: Iterable<string>): string[] {
   const set = new Set<string>();
-  for (const r of raw) { const m = normalizeMac(r); if (m) set.add(m); }
+  for (const r of raw) {
+    const m = normalizeMac(r);
+    if (m) set.add(m);
+  }
   return [...set].sort();
 }

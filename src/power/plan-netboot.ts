@@ -9,7 +9,10 @@ import type { PowerOperation } from './power-queue.js';
  * machine must already boot from the network first, e.g. Wake-on-LAN).
  * `firmware` picks the UEFI flag; null leaves the firmware's own mode.
  */
-export function networkBootOverride(caps: PowerCapabilities, firmware: 'bios' | 'uefi' | null): BootOverride | undefined {
+export function networkBootOverride(
+  caps: PowerCapabilities,
+  firmware: 'bios' | 'uefi' | null,
+): BootOverride | undefined {
   const uefi = firmware === null ? {} : { uefi: firmware === 'uefi' };
   if (caps.bootOnce.includes('network')) return { device: 'network', persistent: false, ...uefi };
   if (caps.bootPersistent.includes('network')) return { device: 'network', persistent: true, ...uefi };
@@ -22,11 +25,19 @@ export function networkBootOverride(caps: PowerCapabilities, firmware: 'bios' | 
  * is unknown. `current` is undefined when the driver has no status. Throws
  * `bmc_unsupported` when the driver cannot start the machine at all.
  */
-export function planPowerUp(driver: string, caps: PowerCapabilities, current: PowerState | undefined): PowerOperation[] {
+export function planPowerUp(
+  driver: string,
+  caps: PowerCapabilities,
+  current: PowerState | undefined,
+): PowerOperation[] {
   const can = (a: 'on' | 'off' | 'cycle') => caps.powerActions.includes(a);
   if (current === 'on') {
     if (can('cycle')) return [{ kind: 'power', action: 'cycle' }];
-    if (can('off') && can('on')) return [{ kind: 'power', action: 'off' }, { kind: 'power', action: 'on' }];
+    if (can('off') && can('on'))
+      return [
+        { kind: 'power', action: 'off' },
+        { kind: 'power', action: 'on' },
+      ];
     throw unsupported(driver, 'power cycle (the machine is on)');
   }
   if (can('on')) return [{ kind: 'power', action: 'on' }];

@@ -25,21 +25,31 @@ export interface PowerDrift {
  * skipped; failures are counted and logged, never thrown.
  */
 export async function pollPowerState(
-  targets: PollTarget[], o: { queue: PowerQueue; onDrift: (d: PowerDrift) => void; logger?: Logger },
+  targets: PollTarget[],
+  o: { queue: PowerQueue; onDrift: (d: PowerDrift) => void; logger?: Logger },
 ): Promise<{ polled: number; drifted: number; failed: number }> {
   const logger = o.logger ?? silentLogger;
-  let drifted = 0; let failed = 0; let polled = 0;
-  await Promise.all(targets.filter((t) => t.driver.capabilities.status).map(async (t) => {
-    try {
-      const observed = (await o.queue.submit(t.hostId, t.driver, { kind: 'status' })) ?? 'unknown';
-      polled++;
-      if (observed !== t.known) { drifted++; o.onDrift({ hostId: t.hostId, known: t.known, observed }); }
-    } catch (err) {
-      failed++;
-      // The queue already reported the failure; a timeout is routine for a dead BMC.
-      logger.debug({ hostId: t.hostId, timeout: hasCode(err, 'bmc_timeout') }, 'power poll failed');
-    }
-  }));
+  let drifted = 0;
+  let failed = 0;
+  let polled = 0;
+  await Promise.all(
+    targets
+      .filter((t) => t.driver.capabilities.status)
+      .map(async (t) => {
+        try {
+          const observed = (await o.queue.submit(t.hostId, t.driver, { kind: 'status' })) ?? 'unknown';
+          polled++;
+          if (observed !== t.known) {
+            drifted++;
+            o.onDrift({ hostId: t.hostId, known: t.known, observed });
+          }
+        } catch (err) {
+          failed++;
+          // The queue already reported the failure; a timeout is routine for a dead BMC.
+          logger.debug({ hostId: t.hostId, timeout: hasCode(err, 'bmc_timeout') }, 'power poll failed');
+        }
+      }),
+  );
   return { polled, drifted, failed };
 }
 
@@ -49,12 +59,21 @@ export async function pollPowerState(
  * Resolves when stopped.
  */
 export async function runPowerPoller(o: {
-  intervalMs: number; signal: AbortSignal; targets: () => Promise<PollTarget[]> | PollTarget[];
-  queue: PowerQueue; onDrift: (d: PowerDrift) => void; clock?: Clock; logger?: Logger;
+  intervalMs: number;
+  signal: AbortSignal;
+  targets: () => Promise<PollTarget[]> | PollTarget[];
+  queue: PowerQueue;
+  onDrift: (d: PowerDrift) => void;
+  clock?: Clock;
+  logger?: Logger;
 }): Promise<void> {
   const clock = o.clock ?? systemClock;
   while (!o.signal.aborted) {
     await pollPowerState(await o.targets(), o);
-    try { await clock.sleep(o.intervalMs, o.signal); } catch { return; }
+    try {
+      await clock.sleep(o.intervalMs, o.signal);
+    } catch {
+      return;
+    }
   }
 }

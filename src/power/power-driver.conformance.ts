@@ -45,7 +45,10 @@ async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<KilnErr
   try {
     await p;
   } catch (err) {
-    assert.ok(hasCode(err, code), `expected ${code}, got ${err instanceof KilnError ? err.code : String(err)}: ${(err as Error)?.message}`);
+    assert.ok(
+      hasCode(err, code),
+      `expected ${code}, got ${err instanceof KilnError ? err.code : String(err)}: ${(err as Error)?.message}`,
+    );
     return err as KilnError;
   }
   assert.fail(`expected ${code}, but the call succeeded`);
@@ -56,8 +59,13 @@ export function runPowerDriverConformance(o: PowerDriverConformanceOptions): voi
   describe(`PowerDriver conformance: ${o.name}`, { skip: o.skip || false }, () => {
     let s: ConformanceSubject;
     const errors: KilnError[] = [];
-    before(async () => { s = await o.setup(); });
-    after(async () => { await s?.driver.close(); await s?.cleanup?.(); });
+    before(async () => {
+      s = await o.setup();
+    });
+    after(async () => {
+      await s?.driver.close();
+      await s?.cleanup?.();
+    });
     const caps = () => s.driver.capabilities;
     const has = (a: (typeof powerActions)[number]) => caps().powerActions.includes(a);
 
@@ -68,33 +76,48 @@ export function runPowerDriverConformance(o: PowerDriverConformanceOptions): voi
     });
 
     it('reports a power state', { skip: false }, async (t) => {
-      if (!caps().status) { t.skip('driver declares no status'); return; }
+      if (!caps().status) {
+        t.skip('driver declares no status');
+        return;
+      }
       assert.ok(['on', 'off'].includes(await s.driver.powerStatus()));
     });
 
     it('powers on, and the peer and status agree', async (t) => {
-      if (!has('on')) { t.skip('driver declares no power on'); return; }
+      if (!has('on')) {
+        t.skip('driver declares no power on');
+        return;
+      }
       await s.driver.setPower('on');
       if (s.observePower) assert.equal(await s.observePower(), 'on');
       if (caps().status) assert.equal(await s.driver.powerStatus(), 'on');
     });
 
     it('powers off, and the peer and status agree', async (t) => {
-      if (!has('off')) { t.skip('driver declares no power off'); return; }
+      if (!has('off')) {
+        t.skip('driver declares no power off');
+        return;
+      }
       await s.driver.setPower('off');
       if (s.observePower) assert.equal(await s.observePower(), 'off');
       if (caps().status) assert.equal(await s.driver.powerStatus(), 'off');
     });
 
     it('cycles and soft-offs when offered', async (t) => {
-      if (!has('cycle') && !has('soft-off')) { t.skip('driver declares neither cycle nor soft-off'); return; }
+      if (!has('cycle') && !has('soft-off')) {
+        t.skip('driver declares neither cycle nor soft-off');
+        return;
+      }
       if (has('on')) await s.driver.setPower('on');
       if (has('cycle')) await s.driver.setPower('cycle');
       if (has('soft-off')) await s.driver.setPower('soft-off');
     });
 
     it('sets a one-time boot device for each one offered', async (t) => {
-      if (caps().bootOnce.length === 0) { t.skip('driver declares no one-time boot override'); return; }
+      if (caps().bootOnce.length === 0) {
+        t.skip('driver declares no one-time boot override');
+        return;
+      }
       for (const device of caps().bootOnce) {
         await s.driver.setBootDevice({ device });
         if (s.observeBoot) assert.equal(await s.observeBoot(), device);
@@ -102,7 +125,10 @@ export function runPowerDriverConformance(o: PowerDriverConformanceOptions): voi
     });
 
     it('sets a persistent boot device for each one offered', async (t) => {
-      if (caps().bootPersistent.length === 0) { t.skip('driver declares no persistent boot override'); return; }
+      if (caps().bootPersistent.length === 0) {
+        t.skip('driver declares no persistent boot override');
+        return;
+      }
       for (const device of caps().bootPersistent) {
         await s.driver.setBootDevice({ device, persistent: true });
         if (s.observeBoot) assert.equal(await s.observeBoot(), device);
@@ -127,7 +153,10 @@ export function runPowerDriverConformance(o: PowerDriverConformanceOptions): voi
     });
 
     it('enumerates systems with normalised MACs when offered', async (t) => {
-      if (!caps().enumerate) { t.skip('driver declares no enumeration'); return; }
+      if (!caps().enumerate) {
+        t.skip('driver declares no enumeration');
+        return;
+      }
       const systems = await s.driver.listSystems();
       assert.ok(systems.length > 0, 'at least one system');
       for (const sys of systems) {
@@ -137,13 +166,19 @@ export function runPowerDriverConformance(o: PowerDriverConformanceOptions): voi
     });
 
     it('reads inventory when offered', async (t) => {
-      if (!caps().inventory) { t.skip('driver declares no inventory'); return; }
+      if (!caps().inventory) {
+        t.skip('driver declares no inventory');
+        return;
+      }
       const inv = await s.driver.readInventory();
       assert.ok(inv.systemId.length > 0);
     });
 
     it('inserts and ejects virtual media when offered', async (t) => {
-      if (!caps().virtualMedia) { t.skip('driver declares no virtual media'); return; }
+      if (!caps().virtualMedia) {
+        t.skip('driver declares no virtual media');
+        return;
+      }
       await s.driver.insertMedia('http://127.0.0.1:8080/discovery.iso');
       await s.driver.ejectMedia();
     });

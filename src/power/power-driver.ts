@@ -49,8 +49,13 @@ export interface PowerCapabilities {
 
 /** Capabilities of a driver that offers nothing; spread it and override what you offer. */
 export const noCapabilities: PowerCapabilities = {
-  powerActions: [], status: false, bootOnce: [], bootPersistent: [],
-  virtualMedia: false, enumerate: false, inventory: false,
+  powerActions: [],
+  status: false,
+  bootOnce: [],
+  bootPersistent: [],
+  virtualMedia: false,
+  enumerate: false,
+  inventory: false,
 };
 
 /** Per-call options. Aborting the signal stops the call (kills a child process, aborts a request) and rejects it. */

@@ -21,13 +21,20 @@ export function expectedStateAfter(r: PowerReport): PowerState | undefined {
  * echoes it. `data.state` is the observed state (status) or the expected one
  * (after on, off, cycle): the poller's reference for drift.
  */
-export function eventFromReport(r: PowerReport, hostName: string | null, secrets: ReadonlyArray<string | undefined>): NewEvent {
+export function eventFromReport(
+  r: PowerReport,
+  hostName: string | null,
+  secrets: ReadonlyArray<string | undefined>,
+): NewEvent {
   const what = describeOperation(r.operation);
   const state = r.phase === 'succeeded' ? expectedStateAfter(r) : undefined;
   const error = r.error ? { code: r.error.code, message: redactSecrets(r.error.message, secrets) } : undefined;
-  const tail = r.phase === 'started' ? 'started'
-    : r.phase === 'succeeded' ? `succeeded${r.state ? `: power is ${r.state}` : ''}`
-      : `failed: ${error?.message ?? 'unknown error'}`;
+  const tail =
+    r.phase === 'started'
+      ? 'started'
+      : r.phase === 'succeeded'
+        ? `succeeded${r.state ? `: power is ${r.state}` : ''}`
+        : `failed: ${error?.message ?? 'unknown error'}`;
   return {
     actor: r.origin?.actor ?? pollerActor,
     kind: `power.${r.phase}`,
@@ -36,7 +43,8 @@ export function eventFromReport(r: PowerReport, hostName: string | null, secrets
     message: `host ${hostName ?? r.hostId}: ${what} ${tail}`,
     reason: r.origin?.reason ?? null,
     data: {
-      driver: r.driver, operation: what,
+      driver: r.driver,
+      operation: what,
       ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}),
       ...(state ? { state } : {}),
       ...(error ? { error } : {}),
@@ -45,10 +53,21 @@ export function eventFromReport(r: PowerReport, hostName: string | null, secrets
 }
 
 /** The `power.drift` event: the BMC reports a state other than the one Kiln last recorded. */
-export function driftEvent(hostId: string, hostName: string | null, known: PowerState, observed: PowerState, actor: string): NewEvent {
+export function driftEvent(
+  hostId: string,
+  hostName: string | null,
+  known: PowerState,
+  observed: PowerState,
+  actor: string,
+): NewEvent {
   return {
-    actor, kind: 'power.drift', hostId, subject: hostName,
+    actor,
+    kind: 'power.drift',
+    hostId,
+    subject: hostName,
     message: `host ${hostName ?? hostId}: power is ${observed}, Kiln last recorded ${known}`,
-    before: { state: known }, after: { state: observed }, data: { state: observed },
+    before: { state: known },
+    after: { state: observed },
+    data: { state: observed },
   };
 }

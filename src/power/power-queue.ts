@@ -64,7 +64,12 @@ export interface BatchOutcome {
 /** Runs power operations: per-host serial, controller-wide bounded, each with a hard timeout. */
 export interface PowerQueue {
   /** Queues one operation; resolves with the power state for `status`, undefined otherwise. Rejects with a KilnError. */
-  submit(hostId: string, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined>;
+  submit(
+    hostId: string,
+    driver: PowerDriver,
+    op: PowerOperation,
+    origin?: PowerOrigin,
+  ): Promise<PowerState | undefined>;
   /** Powers on many hosts: host i starts no earlier than i × `staggerMs` after the call, at most `maxParallel` at once. */
   powerOnBatch(items: BatchItem[], o: { staggerMs: number; maxParallel: number }): Promise<BatchOutcome[]>;
   /** Operations waiting plus running, for metrics. */
@@ -78,11 +83,16 @@ function toKilnError(err: unknown): KilnError {
 
 function call(driver: PowerDriver, op: PowerOperation, signal: AbortSignal): Promise<PowerState | undefined> {
   switch (op.kind) {
-    case 'status': return driver.powerStatus({ signal });
-    case 'power': return driver.setPower(op.action, { signal }).then(() => undefined);
-    case 'boot': return driver.setBootDevice(op.override, { signal }).then(() => undefined);
-    case 'media-insert': return driver.insertMedia(op.imageUrl, { signal }).then(() => undefined);
-    case 'media-eject': return driver.ejectMedia({ signal }).then(() => undefined);
+    case 'status':
+      return driver.powerStatus({ signal });
+    case 'power':
+      return driver.setPower(op.action, { signal }).then(() => undefined);
+    case 'boot':
+      return driver.setBootDevice(op.override, { signal }).then(() => undefined);
+    case 'media-insert':
+      return driver.insertMedia(op.imageUrl, { signal }).then(() => undefined);
+    case 'media-eject':
+      return driver.ejectMedia({ signal }).then(() => undefined);
   }
 }
 
@@ -96,35 +106,76 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
   let pending = 0;
 
   const acquire = (): Promise<void> => {
-    if (running < o.maxConcurrent) { running++; return Promise.resolve(); }
+    if (running < o.maxConcurrent) {
+      running++;
+      return Promise.resolve();
+    }
     return new Promise((r) => waiting.push(r));
   };
   const release = (): void => {
     const next = waiting.shift();
-    if (next) next(); else running--;
+    if (next) next();
+    else running--;
   };
   const report = (r: PowerReport): void => {
-    try { o.onReport(r); } catch (err) { logger.error({ err }, 'power report callback threw'); }
+    try {
+      o.onReport(r);
+    } catch (err) {
+      logger.error({ err }, 'power report callback threw');
+    }
   };
 
-  async function runOne(hostId: string, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined> {
+  async function runOne(
+    hostId: string,
+    driver: PowerDriver,
+    op: PowerOperation,
+    origin?: PowerOrigin,
+  ): Promise<PowerState | undefined> {
     await acquire();
     const started = clock.now();
     const from = origin ? { origin } : {};
     report({ hostId, driver: driver.driver, operation: op, phase: 'started', at: started, ...from });
     const ac = new AbortController();
     const timer = new AbortController();
-    const timeout = clock.sleep(o.timeoutMs, timer.signal).then(() => {
-      ac.abort();
-      throw new KilnError('bmc_timeout', `BMC for host ${hostId} did not finish ${describeOperation(op)} within ${o.timeoutMs} ms`, { details: { hostId } });
-    }, () => new Promise<never>(() => { /* cancelled: the operation finished first */ }));
+    const timeout = clock.sleep(o.timeoutMs, timer.signal).then(
+      () => {
+        ac.abort();
+        throw new KilnError(
+          'bmc_timeout',
+          `BMC for host ${hostId} did not finish ${describeOperation(op)} within ${o.timeoutMs} ms`,
+          { details: { hostId } },
+        );
+      },
+      () =>
+        new Promise<never>(() => {
+          /* cancelled: the operation finished first */
+        }),
+    );
     try {
       const state = await Promise.race([call(driver, op, ac.signal), timeout]);
-      report({ hostId, driver: driver.driver, operation: op, phase: 'succeeded', at: clock.now(), durationMs: clock.now() - started, ...(state ? { state } : {}), ...from });
+      report({
+        hostId,
+        driver: driver.driver,
+        operation: op,
+        phase: 'succeeded',
+        at: clock.now(),
+        durationMs: clock.now() - started,
+        ...(state ? { state } : {}),
+        ...from,
+      });
       return state;
     } catch (err) {
       const e = toKilnError(err);
-      report({ hostId, driver: driver.driver, operation: op, phase: 'failed', at: clock.now(), durationMs: clock.now() - started, error: { code: e.code, message: e.message }, ...from });
+      report({
+        hostId,
+        driver: driver.driver,
+        operation: op,
+        phase: 'failed',
+        at: clock.now(),
+        durationMs: clock.now() - started,
+        error: { code: e.code, message: e.message },
+        ...from,
+      });
       logger.warn({ hostId, operation: describeOperation(op), code: e.code, err: e.message }, 'power operation failed');
       throw e;
     } finally {
@@ -133,17 +184,31 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
     }
   }
 
-  function submit(hostId: string, driver: PowerDriver, op: PowerOperation, origin?: PowerOrigin): Promise<PowerState | undefined> {
+  function submit(
+    hostId: string,
+    driver: PowerDriver,
+    op: PowerOperation,
+    origin?: PowerOrigin,
+  ): Promise<PowerState | undefined> {
     pending++;
     const prev = hostTail.get(hostId) ?? Promise.resolve();
     const result = prev.then(() => runOne(hostId, driver, op, origin));
-    const tail = result.then(() => undefined, () => undefined);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
     hostTail.set(hostId, tail);
-    void tail.then(() => { pending--; if (hostTail.get(hostId) === tail) hostTail.delete(hostId); });
+    void tail.then(() => {
+      pending--;
+      if (hostTail.get(hostId) === tail) hostTail.delete(hostId);
+    });
     return result;
   }
 
-  async function powerOnBatch(items: BatchItem[], b: { staggerMs: number; maxParallel: number }): Promise<BatchOutcome[]> {
+  async function powerOnBatch(
+    items: BatchItem[],
+    b: { staggerMs: number; maxParallel: number },
+  ): Promise<BatchOutcome[]> {
     const t0 = clock.now();
     const outcomes: BatchOutcome[] = new Array(items.length);
     let next = 0;
@@ -173,10 +238,15 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
 /** A short human label for an operation (`power on`, `boot network once`), for logs and events. */
 export function describeOperation(op: PowerOperation): string {
   switch (op.kind) {
-    case 'power': return `power ${op.action}`;
-    case 'status': return 'power status';
-    case 'boot': return `boot ${op.override.device} ${op.override.persistent ? 'persistent' : 'once'}`;
-    case 'media-insert': return 'media insert';
-    case 'media-eject': return 'media eject';
+    case 'power':
+      return `power ${op.action}`;
+    case 'status':
+      return 'power status';
+    case 'boot':
+      return `boot ${op.override.device} ${op.override.persistent ? 'persistent' : 'once'}`;
+    case 'media-insert':
+      return 'media insert';
+    case 'media-eject':
+      return 'media eject';
   }
 }

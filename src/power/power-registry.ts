@@ -27,7 +27,8 @@ export interface PowerDriverRegistry {
 
 /** Creates a registry from name → factory pairs; the logger is handed to every driver as a child. */
 export function createPowerDriverRegistry(
-  factories: Record<string, PowerDriverFactory>, deps: { logger?: Logger; checked?: readonly string[] } = {},
+  factories: Record<string, PowerDriverFactory>,
+  deps: { logger?: Logger; checked?: readonly string[] } = {},
 ): PowerDriverRegistry {
   const logger = deps.logger ?? silentLogger;
   const table = new Map(Object.entries(factories));
@@ -47,7 +48,9 @@ export function createPowerDriverRegistry(
       const factory = table.get(settings.driver);
       if (!factory || !deps.checked?.includes(settings.driver)) return;
       const d = factory(settings, { logger: silentLogger });
-      d.close().catch(() => { /* nothing was opened: a built driver holds no session before its first call */ });
+      d.close().catch(() => {
+        /* nothing was opened: a built driver holds no session before its first call */
+      });
     },
   };
 }

@@ -13,44 +13,84 @@ export const PowerParams = Type.Object({ host: Type.String({ description: 'host 
 export const PowerActionBody = Type.Object({ action: Action, reason: Reason }, { additionalProperties: false });
 export type PowerActionBody = Static<typeof PowerActionBody>;
 
-export const BootDeviceBody = Type.Object({
-  device: Device,
-  persistent: Type.Optional(Type.Boolean({ default: false, description: 'every boot instead of the next one only' })),
-  reason: Reason,
-}, { additionalProperties: false });
+export const BootDeviceBody = Type.Object(
+  {
+    device: Device,
+    persistent: Type.Optional(Type.Boolean({ default: false, description: 'every boot instead of the next one only' })),
+    reason: Reason,
+  },
+  { additionalProperties: false },
+);
 export type BootDeviceBody = Static<typeof BootDeviceBody>;
 
-export const BatchBody = Type.Object({
-  hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 1000, uniqueItems: true, description: 'host ids or names' }),
-  action: Type.Literal('on'),
-  staggerMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000, default: 2000, description: 'host i starts no earlier than i × staggerMs' })),
-  maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
-  bootNetwork: Type.Optional(Type.Boolean({ default: false, description: 'set a network boot override before powering on' })),
-  reason: Reason,
-}, { additionalProperties: false });
+export const BatchBody = Type.Object(
+  {
+    hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+      minItems: 1,
+      maxItems: 1000,
+      uniqueItems: true,
+      description: 'host ids or names',
+    }),
+    action: Type.Literal('on'),
+    staggerMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 600_000,
+        default: 2000,
+        description: 'host i starts no earlier than i × staggerMs',
+      }),
+    ),
+    maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
+    bootNetwork: Type.Optional(
+      Type.Boolean({ default: false, description: 'set a network boot override before powering on' }),
+    ),
+    reason: Reason,
+  },
+  { additionalProperties: false },
+);
 export type BatchBody = Static<typeof BatchBody>;
 
-export const EnlistBody = Type.Object({
-  driver: Type.String({ minLength: 1, maxLength: 32 }),
-  address: Type.String({ minLength: 1, maxLength: 255 }),
-  username: Type.Optional(Type.String({ maxLength: 128 })),
-  password: Type.Optional(Type.String({ maxLength: 256, description: 'write-only: sealed into each host, never returned' })),
-  options: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), bounded(optionsBounds))),
-  reason: Reason,
-}, { additionalProperties: false });
+export const EnlistBody = Type.Object(
+  {
+    driver: Type.String({ minLength: 1, maxLength: 32 }),
+    address: Type.String({ minLength: 1, maxLength: 255 }),
+    username: Type.Optional(Type.String({ maxLength: 128 })),
+    password: Type.Optional(
+      Type.String({ maxLength: 256, description: 'write-only: sealed into each host, never returned' }),
+    ),
+    options: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), bounded(optionsBounds))),
+    reason: Reason,
+  },
+  { additionalProperties: false },
+);
 export type EnlistBody = Static<typeof EnlistBody>;
 
 export const PowerStatusReply = Type.Object({
-  host: Type.String(), driver: Type.String(), state: Type.Union([State, Type.Null()]), recorded: Type.Union([State, Type.Null()]),
+  host: Type.String(),
+  driver: Type.String(),
+  state: Type.Union([State, Type.Null()]),
+  recorded: Type.Union([State, Type.Null()]),
   capabilities: Type.Object({
-    powerActions: Type.Array(Type.String()), status: Type.Boolean(), bootOnce: Type.Array(Type.String()), bootPersistent: Type.Array(Type.String()),
-    virtualMedia: Type.Boolean(), enumerate: Type.Boolean(), inventory: Type.Boolean(),
+    powerActions: Type.Array(Type.String()),
+    status: Type.Boolean(),
+    bootOnce: Type.Array(Type.String()),
+    bootPersistent: Type.Array(Type.String()),
+    virtualMedia: Type.Boolean(),
+    enumerate: Type.Boolean(),
+    inventory: Type.Boolean(),
   }),
 });
 
 export const PowerActionReply = Type.Object({ host: Type.String(), action: Type.String(), ok: Type.Boolean() });
 export const BootDeviceReply = Type.Object({ host: Type.String(), device: Type.String(), persistent: Type.Boolean() });
-export const BatchReply = Type.Object({ items: Type.Array(Type.Object({ host: Type.String(), ok: Type.Boolean(), error: Type.Optional(ErrorSummary) })) });
-const Enlisted = Type.Object({ id: Type.String(), name: Type.String(), systemId: Type.String(), macs: Type.Array(Type.String()) });
+export const BatchReply = Type.Object({
+  items: Type.Array(Type.Object({ host: Type.String(), ok: Type.Boolean(), error: Type.Optional(ErrorSummary) })),
+});
+const Enlisted = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  systemId: Type.String(),
+  macs: Type.Array(Type.String()),
+});
 export const EnlistReply = Type.Object({ created: Type.Array(Enlisted), updated: Type.Array(Enlisted) });
 export const DriversReply = Type.Object({ items: Type.Array(Type.Object({ name: Type.String() })) });

@@ -20,10 +20,19 @@ export function redactingLogger(base: Logger, secrets: () => string[]): Logger {
   const wrap = (l: Logger): Logger => {
     const line = (level: 'debug' | 'info' | 'warn' | 'error') => (obj: object, msg?: string) => {
       const s = secrets();
-      if (s.length === 0) { l[level](obj, msg); return; }
+      if (s.length === 0) {
+        l[level](obj, msg);
+        return;
+      }
       l[level](scrub(obj, s) as object, msg === undefined ? undefined : redactSecrets(msg, s));
     };
-    return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error'), child: (b) => wrap(l.child(scrub(b, secrets()) as object)) };
+    return {
+      debug: line('debug'),
+      info: line('info'),
+      warn: line('warn'),
+      error: line('error'),
+      child: (b) => wrap(l.child(scrub(b, secrets()) as object)),
+    };
   };
   return wrap(base);
 }

@@ -16,7 +16,10 @@ const logger = createMemoryLogger();
 // broken BMC whose error text repeats the password; `hung`: never answers.
 const extraDrivers = {
   lab: (s: { address: string; options?: Record<string, unknown> }) => {
-    const f = createFakePowerDriver({ capabilities: s.options?.['caps'] as Partial<PowerCapabilities> | undefined, systems: s.options?.['systems'] as SystemSummary[] | undefined });
+    const f = createFakePowerDriver({
+      capabilities: s.options?.['caps'] as Partial<PowerCapabilities> | undefined,
+      systems: s.options?.['systems'] as SystemSummary[] | undefined,
+    });
     const old = machines.get(s.address);
     if (old) f.machine.power = old.power;
     machines.set(s.address, f.machine);
@@ -29,19 +32,36 @@ const extraDrivers = {
 describe('power routes', () => {
   let c: TestController;
   before(async () => {
-    c = await createTestController({ log: logger, powerConfig: { allowFake: true, timeoutMs: 400, maxConcurrent: 4, extraDrivers } });
+    c = await createTestController({
+      log: logger,
+      powerConfig: { allowFake: true, timeoutMs: 400, maxConcurrent: 4, extraDrivers },
+    });
   });
   after(async () => {
     await c.close();
     // Every reply, event and log line of this file: the password never appears.
     const events = JSON.stringify(await c.inventory.listEvents({ limit: 10_000 }).catch(() => []));
-    for (const [what, text] of [['replies', replies.join('\n')], ['logs', JSON.stringify(logger.lines)], ['events', events]] as const) {
+    for (const [what, text] of [
+      ['replies', replies.join('\n')],
+      ['logs', JSON.stringify(logger.lines)],
+      ['events', events],
+    ] as const) {
       assert.ok(!text.includes(secret), `the BMC password appears in ${what}`);
     }
   });
 
-  const api = async (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown, who: 'admin' | 'operator' | 'viewer' = 'operator') => {
-    const res = await c.app.inject({ method, url: `/api/v1/${url}`, payload: payload as object, headers: { authorization: c.bearer[who] } });
+  const api = async (
+    method: 'GET' | 'POST' | 'PUT',
+    url: string,
+    payload?: unknown,
+    who: 'admin' | 'operator' | 'viewer' = 'operator',
+  ) => {
+    const res = await c.app.inject({
+      method,
+      url: `/api/v1/${url}`,
+      payload: payload as object,
+      headers: { authorization: c.bearer[who] },
+    });
     replies.push(res.body);
     return res;
   };
@@ -50,8 +70,10 @@ describe('power routes', () => {
     assert.equal(res.statusCode, 201, res.body);
     return res.json();
   };
-  const powerEvents = async (host: string) => (await api('GET', `hosts/${host}/events?limit=1000`)).json().items
-    .filter((e: { kind: string }) => e.kind.startsWith('power.'));
+  const powerEvents = async (host: string) =>
+    (await api('GET', `hosts/${host}/events?limit=1000`))
+      .json()
+      .items.filter((e: { kind: string }) => e.kind.startsWith('power.'));
 
   it('reads status (viewer), powers on (operator) and records started/succeeded with the actor', async () => {
     await addHost('n1', { driver: 'lab', address: 'bmc-n1', username: 'admin', password: secret });
@@ -66,13 +88,18 @@ describe('power routes', () => {
     assert.deepEqual(on.json(), { host: 'n1', action: 'on', ok: true });
     assert.equal(machines.get('bmc-n1')!.power, 'on');
     const ev = (await powerEvents('n1')).slice(-2);
-    assert.deepEqual(ev.map((e: any) => [e.kind, e.actor, e.reason, e.data.operation]), [
-      ['power.started', 'token:t-operator', 'rack test', 'power on'], ['power.succeeded', 'token:t-operator', 'rack test', 'power on']]);
+    assert.deepEqual(
+      ev.map((e: any) => [e.kind, e.actor, e.reason, e.data.operation]),
+      [
+        ['power.started', 'token:t-operator', 'rack test', 'power on'],
+        ['power.succeeded', 'token:t-operator', 'rack test', 'power on'],
+      ],
+    );
     assert.equal(ev[1].data.state, 'on');
     assert.equal((await api('GET', 'hosts/n1/power', undefined, 'viewer')).json().state, 'on');
   });
 
-  it('sets a one-time boot device with the host firmware\'s UEFI flag, and a persistent one', async () => {
+  it("sets a one-time boot device with the host firmware's UEFI flag, and a persistent one", async () => {
     await addHost('n2', { driver: 'lab', address: 'bmc-n2' }, { firmware: 'uefi' });
     const once = await api('PUT', 'hosts/n2/boot-device', { device: 'network' });
     assert.equal(once.statusCode, 200, once.body);
@@ -86,7 +113,11 @@ describe('power routes', () => {
   });
 
   it('maps BMC failures to bmc_unsupported 422, bmc_error 502 (BMC text, password redacted), bmc_timeout 504', async () => {
-    await addHost('wol1', { driver: 'lab', address: 'bmc-wol1', options: { caps: { powerActions: ['on'], status: false, bootOnce: [], bootPersistent: [] } } });
+    await addHost('wol1', {
+      driver: 'lab',
+      address: 'bmc-wol1',
+      options: { caps: { powerActions: ['on'], status: false, bootOnce: [], bootPersistent: [] } },
+    });
     const unsup = await api('POST', 'hosts/wol1/power', { action: 'off' });
     assert.equal(unsup.statusCode, 422);
     assert.equal(unsup.json().error.code, 'bmc_unsupported');
@@ -108,7 +139,10 @@ describe('power routes', () => {
     const slow = await api('POST', 'hosts/hung1/power', { action: 'on' });
     assert.equal(slow.statusCode, 504);
     assert.equal(slow.json().error.code, 'bmc_timeout');
-    assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms: the BMC timeout must fire, not the hung BMC's own delay`);
+    assert.ok(
+      Date.now() - t0 < 20_000,
+      `took ${Date.now() - t0} ms: the BMC timeout must fire, not the hung BMC's own delay`,
+    );
 
     await addHost('nobmc', null);
     const none = await api('POST', 'hosts/nobmc/power', { action: 'on' });
@@ -120,10 +154,24 @@ describe('power routes', () => {
   it('batch power-on: network boot first, staggered, one result per host in order (partial failure is 200)', async () => {
     for (const n of ['b1', 'b2', 'b3']) await addHost(n, { driver: 'lab', address: `bmc-${n}` }, { firmware: 'bios' });
     const t0 = Date.now();
-    const res = await api('POST', 'power/batch', { hosts: ['b1', 'b2', 'bad1', 'ghost', 'b3'], action: 'on', staggerMs: 60, maxParallel: 2, bootNetwork: true });
+    const res = await api('POST', 'power/batch', {
+      hosts: ['b1', 'b2', 'bad1', 'ghost', 'b3'],
+      action: 'on',
+      staggerMs: 60,
+      maxParallel: 2,
+      bootNetwork: true,
+    });
     assert.equal(res.statusCode, 200, res.body);
-    assert.deepEqual(res.json().items.map((i: any) => [i.host, i.ok, i.error?.code]), [
-      ['b1', true, undefined], ['b2', true, undefined], ['bad1', false, 'bmc_error'], ['ghost', false, 'not_found'], ['b3', true, undefined]]);
+    assert.deepEqual(
+      res.json().items.map((i: any) => [i.host, i.ok, i.error?.code]),
+      [
+        ['b1', true, undefined],
+        ['b2', true, undefined],
+        ['bad1', false, 'bmc_error'],
+        ['ghost', false, 'not_found'],
+        ['b3', true, undefined],
+      ],
+    );
     // Four bound hosts: the fourth starts no earlier than 3 × 60 ms.
     assert.ok(Date.now() - t0 >= 180, `batch took ${Date.now() - t0} ms`);
     for (const n of ['b1', 'b2', 'b3']) {
@@ -142,19 +190,41 @@ describe('power routes', () => {
     const body = { driver: 'lab', address: 'chassis-1', username: 'admin', password: secret, options: { systems } };
     const res = await api('POST', 'bmc/enlist', body);
     assert.equal(res.statusCode, 200, res.body);
-    assert.deepEqual(res.json().created.map((h: any) => [h.name, h.systemId, h.macs]), [['rack4-node-a', 'Sys-A', ['52:54:00:0e:00:01']]]);
-    assert.deepEqual(res.json().updated.map((h: any) => [h.name, h.systemId, h.macs]), [['old', 'Sys-B', ['52:54:00:0e:00:02', '52:54:00:0e:00:03']]]);
+    assert.deepEqual(
+      res.json().created.map((h: any) => [h.name, h.systemId, h.macs]),
+      [['rack4-node-a', 'Sys-A', ['52:54:00:0e:00:01']]],
+    );
+    assert.deepEqual(
+      res.json().updated.map((h: any) => [h.name, h.systemId, h.macs]),
+      [['old', 'Sys-B', ['52:54:00:0e:00:02', '52:54:00:0e:00:03']]],
+    );
     const a = (await api('GET', 'hosts/rack4-node-a')).json();
     assert.equal(a.firmware, 'uefi');
     assert.deepEqual(a.nics, [{ mac: '52:54:00:0e:00:01', name: null, boot: true }]);
-    assert.deepEqual({ ...a.bmc, options: { systemId: a.bmc.options.systemId } }, { driver: 'lab', address: 'chassis-1', username: 'admin', hasPassword: true, options: { systemId: 'Sys-A' } });
+    assert.deepEqual(
+      { ...a.bmc, options: { systemId: a.bmc.options.systemId } },
+      { driver: 'lab', address: 'chassis-1', username: 'admin', hasPassword: true, options: { systemId: 'Sys-A' } },
+    );
     const old = (await api('GET', 'hosts/old')).json();
-    assert.deepEqual(old.nics.map((n: any) => [n.mac, n.boot]), [['52:54:00:0e:00:02', true], ['52:54:00:0e:00:03', false]]);
+    assert.deepEqual(
+      old.nics.map((n: any) => [n.mac, n.boot]),
+      [
+        ['52:54:00:0e:00:02', true],
+        ['52:54:00:0e:00:03', false],
+      ],
+    );
     assert.equal(old.bmc.options.systemId, 'Sys-B');
     assert.equal(await c.inventory.revealBmcPassword('old'), secret);
     const again = await api('POST', 'bmc/enlist', body);
-    assert.deepEqual([again.json().created.length, again.json().updated.map((h: any) => h.name)], [0, ['rack4-node-a', 'old']]);
-    const noEnum = await api('POST', 'bmc/enlist', { driver: 'lab', address: 'x', options: { caps: { enumerate: false } } });
+    assert.deepEqual(
+      [again.json().created.length, again.json().updated.map((h: any) => h.name)],
+      [0, ['rack4-node-a', 'old']],
+    );
+    const noEnum = await api('POST', 'bmc/enlist', {
+      driver: 'lab',
+      address: 'x',
+      options: { caps: { enumerate: false } },
+    });
     assert.equal(noEnum.statusCode, 422);
     assert.equal((await api('POST', 'bmc/enlist', { driver: 'smoke', address: 'x' })).statusCode, 400);
     const echo = await api('POST', 'bmc/enlist', { driver: 'echo', address: 'x', password: secret });
@@ -163,13 +233,20 @@ describe('power routes', () => {
   });
 
   it('deploy asks for a one-time network boot, then powers on a stopped host or cycles a running one', async () => {
-    await addHost('d1', { driver: 'lab', address: 'bmc-d1' }, { state: 'ready', profile: 'kiln-image', firmware: 'uefi', nics: [{ mac: '52:54:00:dd:00:01' }] });
+    await addHost(
+      'd1',
+      { driver: 'lab', address: 'bmc-d1' },
+      { state: 'ready', profile: 'kiln-image', firmware: 'uefi', nics: [{ mac: '52:54:00:dd:00:01' }] },
+    );
     const dep = await api('POST', 'hosts/d1/deploy', { variables: { imageName: 'busybox-test' } });
     assert.equal(dep.statusCode, 200, dep.body);
     assert.deepEqual(machines.get('bmc-d1')!.calls, ['boot network once', 'status', 'power on']);
     assert.deepEqual(machines.get('bmc-d1')!.boot, { device: 'network', persistent: false, uefi: true });
     const ev = await powerEvents('d1');
-    assert.ok(ev.every((e: any) => e.actor === 'kiln:deploy' && e.reason === 'deploy kiln-image'), JSON.stringify(ev.map((e: any) => [e.actor, e.reason])));
+    assert.ok(
+      ev.every((e: any) => e.actor === 'kiln:deploy' && e.reason === 'deploy kiln-image'),
+      JSON.stringify(ev.map((e: any) => [e.actor, e.reason])),
+    );
     // Running now: a wipe release cycles it.
     assert.equal((await api('POST', 'hosts/d1/state', { state: 'deployed' })).statusCode, 200);
     machines.get('bmc-d1')!.calls.length = 0;
@@ -177,19 +254,27 @@ describe('power routes', () => {
     assert.deepEqual(machines.get('bmc-d1')!.calls, ['boot network once', 'status', 'power cycle']);
   });
 
-  it('the poller records drift once when a host changes state behind Kiln\'s back', async () => {
+  it("the poller records drift once when a host changes state behind Kiln's back", async () => {
     machines.get('bmc-n1')!.power = 'off'; // Kiln recorded "on"
     const ac = new AbortController();
     let rounds = 0;
-    const stopAfter = setInterval(() => { if (++rounds > 10) ac.abort(); }, 20);
+    const stopAfter = setInterval(() => {
+      if (++rounds > 10) ac.abort();
+    }, 20);
     await c.power.runPoller({ intervalMs: 15, signal: ac.signal });
     clearInterval(stopAfter);
     const drift = (await powerEvents('n1')).filter((e: any) => e.kind === 'power.drift');
     assert.equal(drift.length, 1, 'one drift, not one per round');
-    assert.deepEqual([drift[0].actor, drift[0].before, drift[0].after], ['kiln:poller', { state: 'on' }, { state: 'off' }]);
+    assert.deepEqual(
+      [drift[0].actor, drift[0].before, drift[0].after],
+      ['kiln:poller', { state: 'on' }, { state: 'off' }],
+    );
     // Background reads leave no started/succeeded events; a failing BMC is recorded once per streak.
     const bad = (await powerEvents('bad1')).filter((e: any) => e.actor === 'kiln:poller');
-    assert.deepEqual(bad.map((e: any) => e.kind), ['power.failed']);
+    assert.deepEqual(
+      bad.map((e: any) => e.kind),
+      ['power.failed'],
+    );
   });
 
   it('lists the drivers (viewer)', async () => {

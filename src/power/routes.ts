@@ -2,8 +2,17 @@ import type { FastifyPluginAsync } from 'fastify';
 import { actorOf } from '../auth/role.js';
 import type { HostPower } from './host-power.js';
 import {
-  BatchBody, BatchReply, BootDeviceBody, BootDeviceReply, DriversReply, EnlistBody, EnlistReply,
-  PowerActionBody, PowerActionReply, PowerParams, PowerStatusReply,
+  BatchBody,
+  BatchReply,
+  BootDeviceBody,
+  BootDeviceReply,
+  DriversReply,
+  EnlistBody,
+  EnlistReply,
+  PowerActionBody,
+  PowerActionReply,
+  PowerParams,
+  PowerStatusReply,
 } from './power-schemas.js';
 
 const hostOf = (req: { params: unknown }) => (req.params as { host: string }).host;
@@ -17,52 +26,119 @@ const hostOf = (req: { params: unknown }) => (req.params as { host: string }).ho
 export const powerRoutes: FastifyPluginAsync<{ power: HostPower }> = async (app, { power }) => {
   app.addHook('onClose', async () => power.close());
 
-  app.get('/hosts/:host/power', {
-    config: { access: 'viewer' },
-    schema: { tags: ['power'], summary: "Read a host's power state from its BMC (null when the driver cannot)", params: PowerParams, response: { 200: PowerStatusReply } },
-  }, async (req) => power.status(hostOf(req), { actor: actorOf(req.principal) }));
+  app.get(
+    '/hosts/:host/power',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['power'],
+        summary: "Read a host's power state from its BMC (null when the driver cannot)",
+        params: PowerParams,
+        response: { 200: PowerStatusReply },
+      },
+    },
+    async (req) => power.status(hostOf(req), { actor: actorOf(req.principal) }),
+  );
 
-  app.post('/hosts/:host/power', {
-    config: { access: 'operator' },
-    schema: { tags: ['power'], summary: 'Power a host on, off, cycle it, or ask its OS to shut down (soft-off)', params: PowerParams, body: PowerActionBody, response: { 200: PowerActionReply } },
-  }, async (req) => {
-    const b = req.body as PowerActionBody;
-    const host = await power.setPower(hostOf(req), b.action, { actor: actorOf(req.principal), reason: b.reason ?? null });
-    return { host, action: b.action, ok: true };
-  });
+  app.post(
+    '/hosts/:host/power',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['power'],
+        summary: 'Power a host on, off, cycle it, or ask its OS to shut down (soft-off)',
+        params: PowerParams,
+        body: PowerActionBody,
+        response: { 200: PowerActionReply },
+      },
+    },
+    async (req) => {
+      const b = req.body as PowerActionBody;
+      const host = await power.setPower(hostOf(req), b.action, {
+        actor: actorOf(req.principal),
+        reason: b.reason ?? null,
+      });
+      return { host, action: b.action, ok: true };
+    },
+  );
 
-  app.put('/hosts/:host/boot-device', {
-    config: { access: 'operator' },
-    schema: { tags: ['power'], summary: 'Set the next (or every, with persistent) boot device', params: PowerParams, body: BootDeviceBody, response: { 200: BootDeviceReply } },
-  }, async (req) => {
-    const b = req.body as BootDeviceBody;
-    const persistent = b.persistent ?? false;
-    const host = await power.setBootDevice(hostOf(req), b.device, persistent, { actor: actorOf(req.principal), reason: b.reason ?? null });
-    return { host, device: b.device, persistent };
-  });
+  app.put(
+    '/hosts/:host/boot-device',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['power'],
+        summary: 'Set the next (or every, with persistent) boot device',
+        params: PowerParams,
+        body: BootDeviceBody,
+        response: { 200: BootDeviceReply },
+      },
+    },
+    async (req) => {
+      const b = req.body as BootDeviceBody;
+      const persistent = b.persistent ?? false;
+      const host = await power.setBootDevice(hostOf(req), b.device, persistent, {
+        actor: actorOf(req.principal),
+        reason: b.reason ?? null,
+      });
+      return { host, device: b.device, persistent };
+    },
+  );
 
-  app.post('/power/batch', {
-    config: { access: 'operator' },
-    schema: { tags: ['power'], summary: 'Power on many hosts with a stagger; one result per host (partial failure is 200)', body: BatchBody, response: { 200: BatchReply } },
-  }, async (req) => {
-    const b = req.body as BatchBody;
-    const items = await power.powerOnBatch(b.hosts, { staggerMs: b.staggerMs ?? 2000, maxParallel: b.maxParallel ?? 20, bootNetwork: b.bootNetwork ?? false }, { actor: actorOf(req.principal), reason: b.reason ?? null });
-    return { items };
-  });
+  app.post(
+    '/power/batch',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['power'],
+        summary: 'Power on many hosts with a stagger; one result per host (partial failure is 200)',
+        body: BatchBody,
+        response: { 200: BatchReply },
+      },
+    },
+    async (req) => {
+      const b = req.body as BatchBody;
+      const items = await power.powerOnBatch(
+        b.hosts,
+        { staggerMs: b.staggerMs ?? 2000, maxParallel: b.maxParallel ?? 20, bootNetwork: b.bootNetwork ?? false },
+        { actor: actorOf(req.principal), reason: b.reason ?? null },
+      );
+      return { items };
+    },
+  );
 
-  app.post('/bmc/enlist', {
-    config: { access: 'operator' },
-    schema: { tags: ['power'], summary: 'Create or update one host per system a BMC or hypervisor reports (matched by MAC)', body: EnlistBody, response: { 200: EnlistReply } },
-  }, async (req) => {
-    const b = req.body as EnlistBody;
-    return power.enlist({
-      driver: b.driver, address: b.address, options: b.options ?? {},
-      ...(b.username !== undefined ? { username: b.username } : {}), ...(b.password !== undefined ? { password: b.password } : {}),
-    }, { actor: actorOf(req.principal), reason: b.reason ?? null });
-  });
+  app.post(
+    '/bmc/enlist',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['power'],
+        summary: 'Create or update one host per system a BMC or hypervisor reports (matched by MAC)',
+        body: EnlistBody,
+        response: { 200: EnlistReply },
+      },
+    },
+    async (req) => {
+      const b = req.body as EnlistBody;
+      return power.enlist(
+        {
+          driver: b.driver,
+          address: b.address,
+          options: b.options ?? {},
+          ...(b.username !== undefined ? { username: b.username } : {}),
+          ...(b.password !== undefined ? { password: b.password } : {}),
+        },
+        { actor: actorOf(req.principal), reason: b.reason ?? null },
+      );
+    },
+  );
 
-  app.get('/power/drivers', {
-    config: { access: 'viewer' },
-    schema: { tags: ['power'], summary: 'Power drivers this controller offers', response: { 200: DriversReply } },
-  }, async () => ({ items: power.drivers().map((name) => ({ name })) }));
+  app.get(
+    '/power/drivers',
+    {
+      config: { access: 'viewer' },
+      schema: { tags: ['power'], summary: 'Power drivers this controller offers', response: { 200: DriversReply } },
+    },
+    async () => ({ items: power.drivers().map((name) => ({ name })) }),
+  );
 };

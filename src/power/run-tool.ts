@@ -29,16 +29,30 @@ export function runTool(cmd: string, args: string[], o: RunToolOptions): Promise
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    const kill = (): void => { timedOut = true; child.kill('SIGKILL'); };
+    const kill = (): void => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    };
     const timer = setTimeout(kill, o.timeoutMs);
     o.signal?.addEventListener('abort', kill, { once: true });
     if (o.signal?.aborted) kill();
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.stdin.end(o.stdin ?? '');
-    child.stdin.on('error', () => { /* the tool may exit before reading stdin; its exit code tells */ });
-    child.on('spawn', () => { if (child.pid) o.onSpawn?.(child.pid); });
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.stdin.on('error', () => {
+      /* the tool may exit before reading stdin; its exit code tells */
+    });
+    child.on('spawn', () => {
+      if (child.pid) o.onSpawn?.(child.pid);
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', kill);

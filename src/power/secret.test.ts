@@ -7,7 +7,10 @@ import { minRedactableSecret, peerToken, redactSecrets, withheldText } from './s
 
 describe('redactSecrets', () => {
   it('cuts out a long secret wherever it occurs', () => {
-    assert.equal(redactSecrets('login failed for hunter2-secret (hunter2-secret)', ['hunter2-secret']), 'login failed for *** (***)');
+    assert.equal(
+      redactSecrets('login failed for hunter2-secret (hunter2-secret)', ['hunter2-secret']),
+      'login failed for *** (***)',
+    );
   });
 
   it('drops the whole text for a short secret instead of "htt***s"', () => {
@@ -18,18 +21,32 @@ describe('redactSecrets', () => {
   });
 
   it('no output ever contains a secret, nor a cut that points at a short one (property)', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 40 }), fc.string({ minLength: 1, maxLength: 12 }), (text, secret) => {
-      const out = redactSecrets(`${text}${secret}${text}`, [secret]);
-      assert.ok(!out.includes(secret) || withheldText.includes(secret) || '***'.includes(secret), JSON.stringify({ text, secret, out }));
-      if (secret.length < minRedactableSecret) assert.equal(out, withheldText);
-    }), { numRuns: 500, seed: 11 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), fc.string({ minLength: 1, maxLength: 12 }), (text, secret) => {
+        const out = redactSecrets(`${text}${secret}${text}`, [secret]);
+        assert.ok(
+          !out.includes(secret) || withheldText.includes(secret) || '***'.includes(secret),
+          JSON.stringify({ text, secret, out }),
+        );
+        if (secret.length < minRedactableSecret) assert.equal(out, withheldText);
+      }),
+      { numRuns: 500, seed: 11 },
+    );
   });
 
   it('a power.failed event for a host with a 1-character password carries no partial redaction', () => {
-    const e = eventFromReport({
-      hostId: 'h1', driver: 'redfish', operation: { kind: 'status' }, origin: { actor: 'token:t', reason: null }, phase: 'failed',
-      error: { code: 'bmc_error', message: 'BMC https://10.0.0.5 refused the credentials (HTTP 401)' },
-    } as never, 'n1', ['p']);
+    const e = eventFromReport(
+      {
+        hostId: 'h1',
+        driver: 'redfish',
+        operation: { kind: 'status' },
+        origin: { actor: 'token:t', reason: null },
+        phase: 'failed',
+        error: { code: 'bmc_error', message: 'BMC https://10.0.0.5 refused the credentials (HTTP 401)' },
+      } as never,
+      'n1',
+      ['p'],
+    );
     assert.ok(!e.message.includes('***') && e.message.includes(withheldText), e.message);
     assert.equal((e.data as { error: { message: string } }).error.message, withheldText);
   });
@@ -39,6 +56,7 @@ describe('peerToken', () => {
   it('quotes identifiers, replaces free text', () => {
     assert.equal(peerToken('/redfish/v1/Systems/437XR1138R2'), '/redfish/v1/Systems/437XR1138R2');
     assert.equal(peerToken('GracefulShutdown'), 'GracefulShutdown');
-    for (const v of ['db password is hunter2', 'x'.repeat(81), '', 3, null, '<b>hi</b>']) assert.equal(peerToken(v), '?');
+    for (const v of ['db password is hunter2', 'x'.repeat(81), '', 3, null, '<b>hi</b>'])
+      assert.equal(peerToken(v), '?');
   });
 });

@@ -22,7 +22,10 @@ const { profiles, errors } = await loadProfiles(join(here, '../../profiles'));
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') { reject(err); return; }
+      if (err && typeof err.code !== 'number') {
+        reject(err);
+        return;
+      }
       resolve({ code: err ? Number(err.code) : 0, out: `${stdout}${stderr}` });
     });
   });
@@ -46,9 +49,15 @@ async function missing(tool: string): Promise<string | false> {
 
 const skipDebconf = await missing('debconf-set-selections');
 const skipCloudInit = await missing('cloud-init');
-test.afterEach(async () => { await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true }))); });
+test.afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
 
-test('shipped profiles load', () => assert.deepEqual(errors.map((e) => e.message), []));
+test('shipped profiles load', () =>
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    [],
+  ));
 
 test('debconf-set-selections -c accepts the debian-12 preseed', { skip: skipDebconf }, async () => {
   const bad = await run('debconf-set-selections', ['-c', await tmpFile('bad.cfg', 'd-i foo\nbad line\n')]);
@@ -59,28 +68,40 @@ test('debconf-set-selections -c accepts the debian-12 preseed', { skip: skipDebc
   assert.equal(r.out, '');
 });
 
-test('cloud-init schema accepts the ubuntu-24.04 user-data and its installed-system cloud-config', { skip: skipCloudInit }, async () => {
-  const bad = await run('cloud-init', ['schema', '--config-file', await tmpFile('bad-ud', '#cloud-config\nautoinstall: 5\n')]);
-  assert.notEqual(bad.code, 0, 'validator must reject a non-object autoinstall');
-  const userData = renderAll(profiles.get('ubuntu-24.04')!).get('user-data')!;
-  const r = await run('cloud-init', ['schema', '--config-file', await tmpFile('user-data', userData)]);
-  assert.equal(r.code, 0, r.out);
-  assert.match(r.out, /Valid cloud-config/);
-  // cloud-init 22.4 does not descend into autoinstall: check its shape here and
-  // validate the cloud-config the installed system will read on first boot.
-  const doc = parse(userData) as { autoinstall: Record<string, unknown> };
-  const ai = doc.autoinstall;
-  assert.equal(ai.version, 1);
-  assert.deepEqual(ai.ssh, { 'install-server': true, 'allow-pw': false });
-  assert.ok(Array.isArray(ai['early-commands']) && (ai['early-commands'] as unknown[]).every((c) => typeof c === 'string'));
-  assert.ok(Array.isArray(ai['late-commands']) && (ai['late-commands'] as unknown[]).every((c) => typeof c === 'string'));
-  assert.equal(ai.identity, undefined, 'no identity section: no password in the file');
-  const installed = await tmpFile('installed-cloud-config', `#cloud-config\n${stringify(ai['user-data'])}`);
-  const r2 = await run('cloud-init', ['schema', '--config-file', installed]);
-  assert.equal(r2.code, 0, r2.out);
-  const meta = parse(renderAll(profiles.get('ubuntu-24.04')!).get('meta-data')!) as Record<string, unknown>;
-  assert.deepEqual(meta, { 'instance-id': 'kiln-h-0001', 'local-hostname': 'node07' });
-});
+test(
+  'cloud-init schema accepts the ubuntu-24.04 user-data and its installed-system cloud-config',
+  { skip: skipCloudInit },
+  async () => {
+    const bad = await run('cloud-init', [
+      'schema',
+      '--config-file',
+      await tmpFile('bad-ud', '#cloud-config\nautoinstall: 5\n'),
+    ]);
+    assert.notEqual(bad.code, 0, 'validator must reject a non-object autoinstall');
+    const userData = renderAll(profiles.get('ubuntu-24.04')!).get('user-data')!;
+    const r = await run('cloud-init', ['schema', '--config-file', await tmpFile('user-data', userData)]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /Valid cloud-config/);
+    // cloud-init 22.4 does not descend into autoinstall: check its shape here and
+    // validate the cloud-config the installed system will read on first boot.
+    const doc = parse(userData) as { autoinstall: Record<string, unknown> };
+    const ai = doc.autoinstall;
+    assert.equal(ai.version, 1);
+    assert.deepEqual(ai.ssh, { 'install-server': true, 'allow-pw': false });
+    assert.ok(
+      Array.isArray(ai['early-commands']) && (ai['early-commands'] as unknown[]).every((c) => typeof c === 'string'),
+    );
+    assert.ok(
+      Array.isArray(ai['late-commands']) && (ai['late-commands'] as unknown[]).every((c) => typeof c === 'string'),
+    );
+    assert.equal(ai.identity, undefined, 'no identity section: no password in the file');
+    const installed = await tmpFile('installed-cloud-config', `#cloud-config\n${stringify(ai['user-data'])}`);
+    const r2 = await run('cloud-init', ['schema', '--config-file', installed]);
+    assert.equal(r2.code, 0, r2.out);
+    const meta = parse(renderAll(profiles.get('ubuntu-24.04')!).get('meta-data')!) as Record<string, unknown>;
+    assert.deepEqual(meta, { 'instance-id': 'kiln-h-0001', 'local-hostname': 'node07' });
+  },
+);
 
 test('sh -n accepts every rendered script and every kickstart script section', async () => {
   const bad = await run('sh', ['-n', await tmpFile('bad.sh', 'if true; then\n')]);
@@ -92,11 +113,11 @@ test('sh -n accepts every rendered script and every kickstart script section', a
     }
   }
   const ks = renderAll(profiles.get('rocky-9')!).get('ks.cfg')!;
-  for (const m of ks.matchAll(/^%(pre|post)[^\n]*\n([\s\S]*?)^%end$/gm)) scripts.push([`rocky-9/ks.cfg %${m[1]}`, m[2]!]);
+  for (const m of ks.matchAll(/^%(pre|post)[^\n]*\n([\s\S]*?)^%end$/gm))
+    scripts.push([`rocky-9/ks.cfg %${m[1]}`, m[2]!]);
   assert.equal(scripts.length, 6);
   for (const [name, text] of scripts) {
     const r = await run('sh', ['-n', await tmpFile('script.sh', text)]);
     assert.equal(r.code, 0, `${name}: ${r.out}`);
   }
 });
-

@@ -22,14 +22,19 @@ async function assertGolden(rel: string, text: string): Promise<void> {
     await writeFile(path, text);
     return;
   }
-  const want = await readFile(path, 'utf8').catch(() => { throw new Error(`missing golden ${rel}; run with UPDATE_GOLDEN=1`); });
+  const want = await readFile(path, 'utf8').catch(() => {
+    throw new Error(`missing golden ${rel}; run with UPDATE_GOLDEN=1`);
+  });
   assert.equal(text, want, `${rel} differs from its golden file (UPDATE_GOLDEN=1 rewrites)`);
 }
 
 const loaded = await loadProfiles(profilesDir);
 
 test('every shipped profile loads without an error', () => {
-  assert.deepEqual(loaded.errors.map((e) => e.message), []);
+  assert.deepEqual(
+    loaded.errors.map((e) => e.message),
+    [],
+  );
   assert.deepEqual([...loaded.profiles.keys()], ['debian-12', 'kiln-image', 'rocky-9', 'ubuntu-24.04']);
 });
 
@@ -75,10 +80,30 @@ test('every install script enrols with the boot MAC and fetches secrets with the
 });
 
 test('kickstart: required commands present, every section closed with %end', () => {
-  const ks = renderProfileFile(loaded.profiles.get('rocky-9')!, 'ks.cfg', sampleContext(loaded.profiles.get('rocky-9')!));
+  const ks = renderProfileFile(
+    loaded.profiles.get('rocky-9')!,
+    'ks.cfg',
+    sampleContext(loaded.profiles.get('rocky-9')!),
+  );
   const lines = ks.split('\n');
-  for (const cmd of ['text', 'reboot', 'url', 'lang', 'keyboard', 'timezone', 'network', 'rootpw', 'bootloader', 'zerombr', 'clearpart', 'autopart']) {
-    assert.ok(lines.some((l) => l === cmd || l.startsWith(`${cmd} `)), `missing kickstart command ${cmd}`);
+  for (const cmd of [
+    'text',
+    'reboot',
+    'url',
+    'lang',
+    'keyboard',
+    'timezone',
+    'network',
+    'rootpw',
+    'bootloader',
+    'zerombr',
+    'clearpart',
+    'autopart',
+  ]) {
+    assert.ok(
+      lines.some((l) => l === cmd || l.startsWith(`${cmd} `)),
+      `missing kickstart command ${cmd}`,
+    );
   }
   assert.ok(lines.includes('rootpw --lock'), 'root password locked in the file; the hash comes from Kiln');
   const sections: string[] = [];
@@ -99,22 +124,35 @@ test('kickstart: required commands present, every section closed with %end', () 
   assert.deepEqual(sections, ['%packages', '%pre', '%post', '%post']);
 });
 
-test('boot specs: one-line command lines pointing at this host\'s files (or, for the image writer, at Kiln)', () => {
+test("boot specs: one-line command lines pointing at this host's files (or, for the image writer, at Kiln)", () => {
   for (const p of loaded.profiles.values()) {
     const boot = renderBootSpec(p, sampleContext(p, overrides[p.name]));
     assert.doesNotMatch(boot.cmdline, /[\n\r]/);
     assert.match(boot.kernel, /^https?:\/\//);
     assert.equal(boot.initrd.length, 1);
     // The image writer asks the node API for its plan; installers fetch their files by URL.
-    assert.match(boot.cmdline, p.spec.install.method === 'kiln-image' ? /kiln\.url=http:\/\/192\.0\.2\.1:8080 .*kiln\.mode=install/ : /http:\/\/192\.0\.2\.1:8080\/api\/v1\/node\/install\/kit_INSTALLTOKEN\//);
+    assert.match(
+      boot.cmdline,
+      p.spec.install.method === 'kiln-image'
+        ? /kiln\.url=http:\/\/192\.0\.2\.1:8080 .*kiln\.mode=install/
+        : /http:\/\/192\.0\.2\.1:8080\/api\/v1\/node\/install\/kit_INSTALLTOKEN\//,
+    );
   }
 });
 
 test('summaries list files and variables for kiln profile show', () => {
   const s = summarizeProfile(loaded.profiles.get('kiln-image')!);
   assert.deepEqual(s.files, [], 'the writer fetches secrets and its host certificate itself; no install file');
-  assert.deepEqual(s.variables[0], { name: 'imageName', description: 'Name of the Kiln image to write (kiln image list); set per group or host' });
-  assert.deepEqual(s.image, { name: '{{ profile.imageName }}', disk: '{{ profile.disk }}', firmware: '{{ profile.firmware }}', layout: 'single' });
+  assert.deepEqual(s.variables[0], {
+    name: 'imageName',
+    description: 'Name of the Kiln image to write (kiln image list); set per group or host',
+  });
+  assert.deepEqual(s.image, {
+    name: '{{ profile.imageName }}',
+    disk: '{{ profile.disk }}',
+    firmware: '{{ profile.firmware }}',
+    layout: 'single',
+  });
   // Nothing the writer does not do is claimed (A/B roots and rollback are not built; images are stored by name).
   assert.doesNotMatch(s.description, /A\/B|rollback|content-addressed/i);
   assert.equal(s.installMethod, 'kiln-image');

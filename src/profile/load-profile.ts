@@ -5,7 +5,13 @@ import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import { imageLayouts } from '../image/install-plan.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { checkPartials, checkVariables } from '../template/check-template.js';
-import { createSandbox, parseTemplate, virtualDirs, type RenderLimits, defaultRenderLimits } from '../template/sandbox.js';
+import {
+  createSandbox,
+  parseTemplate,
+  virtualDirs,
+  type RenderLimits,
+  defaultRenderLimits,
+} from '../template/sandbox.js';
 import { templateIssue, type LocateFn } from '../template/template-error.js';
 import type { CompiledFile, LoadedProfile } from './loaded-profile.js';
 import { parseProfileYaml, type ParsedProfileYaml } from './parse-profile-yaml.js';
@@ -37,16 +43,22 @@ function makeLocate(displayDir: string, shared: SharedSnippets, yaml: ParsedProf
     const p = virtualPath ?? '';
     if (p.startsWith(inlinePrefix)) {
       const at = yaml.locate(p.slice(inlinePrefix.length - 1));
-      return line <= 1 ? `${at.path.replace(/:\d+:\d+$/, '')}:${at.line}:${at.col + col - 1}` : `${at.path.replace(/:\d+:\d+$/, '')}:${at.line + line - 1}:${col}`;
+      return line <= 1
+        ? `${at.path.replace(/:\d+:\d+$/, '')}:${at.line}:${at.col + col - 1}`
+        : `${at.path.replace(/:\d+:\d+$/, '')}:${at.line + line - 1}:${col}`;
     }
-    if (p.startsWith(`${virtualDirs.sharedSnippets}/`)) return `${shared.displayDir}/${p.slice(virtualDirs.sharedSnippets.length + 1)}:${line}:${col}`;
+    if (p.startsWith(`${virtualDirs.sharedSnippets}/`))
+      return `${shared.displayDir}/${p.slice(virtualDirs.sharedSnippets.length + 1)}:${line}:${col}`;
     return `${displayDir}/${p.replace(/^\//, '')}:${line}:${col}`;
   };
 }
 
 /** The Liquid strings of profile.yaml by JSON pointer (boot and image fields). */
 function inlineTemplates(spec: ProfileSpec): Map<string, string> {
-  const out = new Map<string, string>([['/boot/kernel', spec.boot.kernel], ['/boot/cmdline', spec.boot.cmdline]]);
+  const out = new Map<string, string>([
+    ['/boot/kernel', spec.boot.kernel],
+    ['/boot/cmdline', spec.boot.cmdline],
+  ]);
   spec.boot.initrd.forEach((t, i) => out.set(`/boot/initrd/${i}`, t));
   if (spec.image) {
     out.set('/image/name', spec.image.name);
@@ -58,28 +70,72 @@ function inlineTemplates(spec: ProfileSpec): Map<string, string> {
 }
 
 /** Cross-field checks of a schema-valid spec. */
-function checkSpec(spec: ProfileSpec, dirName: string, yaml: ParsedProfileYaml, texts: ReadonlyMap<string, string>): ErrorIssue[] {
+function checkSpec(
+  spec: ProfileSpec,
+  dirName: string,
+  yaml: ParsedProfileYaml,
+  texts: ReadonlyMap<string, string>,
+): ErrorIssue[] {
   const issues: ErrorIssue[] = [];
-  if (spec.name !== dirName) issues.push({ path: yaml.locate('/name').path, code: 'name_mismatch', message: `name "${spec.name}" must equal the directory name "${dirName}"` });
+  if (spec.name !== dirName)
+    issues.push({
+      path: yaml.locate('/name').path,
+      code: 'name_mismatch',
+      message: `name "${spec.name}" must equal the directory name "${dirName}"`,
+    });
   const names = new Set<string>();
   spec.files.forEach((f, i) => {
-    if (names.has(f.name)) issues.push({ path: yaml.locate(`/files/${i}/name`).path, code: 'duplicate_file', message: `install file "${f.name}" is listed twice` });
+    if (names.has(f.name))
+      issues.push({
+        path: yaml.locate(`/files/${i}/name`).path,
+        code: 'duplicate_file',
+        message: `install file "${f.name}" is listed twice`,
+      });
     names.add(f.name);
-    if (!texts.has(f.template)) issues.push({ path: yaml.locate(`/files/${i}/template`).path, code: 'template_not_found', message: `template file "${f.template}" does not exist in the profile directory` });
+    if (!texts.has(f.template))
+      issues.push({
+        path: yaml.locate(`/files/${i}/template`).path,
+        code: 'template_not_found',
+        message: `template file "${f.template}" does not exist in the profile directory`,
+      });
   });
-  if (spec.install.method === 'kiln-image' && spec.image === undefined) issues.push({ path: yaml.locate('/install').path, code: 'missing_key', message: 'install method kiln-image needs an image: section' });
-  if (spec.install.method !== 'kiln-image' && spec.image !== undefined) issues.push({ path: yaml.locate('/image').path, code: 'unexpected_key', message: 'image: is only used by install method kiln-image' });
+  if (spec.install.method === 'kiln-image' && spec.image === undefined)
+    issues.push({
+      path: yaml.locate('/install').path,
+      code: 'missing_key',
+      message: 'install method kiln-image needs an image: section',
+    });
+  if (spec.install.method !== 'kiln-image' && spec.image !== undefined)
+    issues.push({
+      path: yaml.locate('/image').path,
+      code: 'unexpected_key',
+      message: 'image: is only used by install method kiln-image',
+    });
   if (spec.image?.url !== undefined) {
     // The writer checks every image against the sha256 the store recorded; a bare URL has none.
-    issues.push({ path: yaml.locate('/image/url').path, code: 'not_implemented', message: 'image.url is not yet supported by the image writer: add the image to the controller with `kiln image add NAME FILE` and set image.name' });
+    issues.push({
+      path: yaml.locate('/image/url').path,
+      code: 'not_implemented',
+      message:
+        'image.url is not yet supported by the image writer: add the image to the controller with `kiln image add NAME FILE` and set image.name',
+    });
   }
   const layout = spec.image?.layout;
   if (layout !== undefined && !(imageLayouts as readonly string[]).includes(layout)) {
     // Only what node/agent/install.sh really writes is accepted; A/B roots with rollback are not built yet.
-    issues.push({ path: yaml.locate('/image/layout').path, code: 'not_implemented', message: `layout "${layout}" is not implemented by the image writer (it writes one root filesystem); use ${imageLayouts.map((l) => `"${l}"`).join(' or ')}${layout === 'ab' ? '; A/B roots with rollback are not yet built' : ''}` });
+    issues.push({
+      path: yaml.locate('/image/layout').path,
+      code: 'not_implemented',
+      message: `layout "${layout}" is not implemented by the image writer (it writes one root filesystem); use ${imageLayouts.map((l) => `"${l}"`).join(' or ')}${layout === 'ab' ? '; A/B roots with rollback are not yet built' : ''}`,
+    });
   }
   for (const v of Object.keys(spec.variables ?? {})) {
-    if (['name', 'os', 'arch', 'installMethod'].includes(v)) issues.push({ path: yaml.locate(`/variables/${v}`).path, code: 'reserved_variable', message: `variable "${v}" clashes with profile.${v}` });
+    if (['name', 'os', 'arch', 'installMethod'].includes(v))
+      issues.push({
+        path: yaml.locate(`/variables/${v}`).path,
+        code: 'reserved_variable',
+        message: `variable "${v}" clashes with profile.${v}`,
+      });
   }
   return issues;
 }
@@ -97,7 +153,11 @@ function digestOf(files: ReadonlyMap<string, string>): string {
 function assertNoIssues(name: string, issues: ErrorIssue[]): void {
   if (issues.length === 0) return;
   const first = issues[0]!;
-  throw new KilnError('profile_invalid', `profile ${name}: ${issues.length} problem(s); first: ${first.path}: ${first.message}`, { issues });
+  throw new KilnError(
+    'profile_invalid',
+    `profile ${name}: ${issues.length} problem(s); first: ${first.path}: ${first.message}`,
+    { issues },
+  );
 }
 
 /**
@@ -113,7 +173,10 @@ export async function loadProfile(dir: string, opts: LoadProfileOptions = {}): P
   const log = (opts.log ?? silentLogger).child({ profile: dirName });
   const contents = await readProfileDir(dir, displayDir);
   if (contents.profileYaml === undefined) {
-    assertNoIssues(dirName, [...contents.issues, { path: `${displayDir}/profile.yaml:1:1`, code: 'missing_file', message: 'profile.yaml is missing' }]);
+    assertNoIssues(dirName, [
+      ...contents.issues,
+      { path: `${displayDir}/profile.yaml:1:1`, code: 'missing_file', message: 'profile.yaml is missing' },
+    ]);
   }
   const yaml = parseProfileYaml(contents.profileYaml ?? '', `${displayDir}/profile.yaml`);
   assertNoIssues(dirName, [...contents.issues, ...yaml.issues]);
@@ -127,7 +190,8 @@ export async function loadProfile(dir: string, opts: LoadProfileOptions = {}): P
   for (const [ptr, text] of inline) vfiles.set(`${virtualDirs.inline}${ptr}`, text);
   const sandbox = createSandbox(vfiles, opts.limits ?? defaultRenderLimits);
   const declared = new Set(Object.keys(spec.variables ?? {}));
-  const snippetExists = (n: string): boolean => vfiles.has(`${virtualDirs.snippets}/${n}`) || vfiles.has(`${virtualDirs.sharedSnippets}/${n}`);
+  const snippetExists = (n: string): boolean =>
+    vfiles.has(`${virtualDirs.snippets}/${n}`) || vfiles.has(`${virtualDirs.sharedSnippets}/${n}`);
   const issues: ErrorIssue[] = [];
   const compiled = new Map<string, CompiledFile>();
   for (const [vpath, text] of vfiles) {
@@ -149,7 +213,10 @@ export async function loadProfile(dir: string, opts: LoadProfileOptions = {}): P
   }
   assertNoIssues(dirName, issues);
   const get = (vpath: string): CompiledFile => compiled.get(vpath)!;
-  const overriddenSnippets = [...contents.texts.keys()].filter((p) => p.startsWith('snippets/')).map((p) => p.slice(9)).filter((n) => shared.texts.has(n));
+  const overriddenSnippets = [...contents.texts.keys()]
+    .filter((p) => p.startsWith('snippets/'))
+    .map((p) => p.slice(9))
+    .filter((n) => shared.texts.has(n));
   const profile: LoadedProfile = {
     name: spec.name,
     dir,
@@ -159,8 +226,19 @@ export async function loadProfile(dir: string, opts: LoadProfileOptions = {}): P
     sources: vfiles,
     digest: digestOf(vfiles),
     files: new Map(spec.files.map((f) => [f.name, get(`/${f.template}`)])),
-    boot: { kernel: get('/inline/boot/kernel'), initrd: spec.boot.initrd.map((_, i) => get(`/inline/boot/initrd/${i}`)), cmdline: get('/inline/boot/cmdline') },
-    image: spec.image ? { name: get('/inline/image/name'), url: spec.image.url === undefined ? undefined : get('/inline/image/url'), disk: get('/inline/image/disk'), firmware: get('/inline/image/firmware') } : undefined,
+    boot: {
+      kernel: get('/inline/boot/kernel'),
+      initrd: spec.boot.initrd.map((_, i) => get(`/inline/boot/initrd/${i}`)),
+      cmdline: get('/inline/boot/cmdline'),
+    },
+    image: spec.image
+      ? {
+          name: get('/inline/image/name'),
+          url: spec.image.url === undefined ? undefined : get('/inline/image/url'),
+          disk: get('/inline/image/disk'),
+          firmware: get('/inline/image/firmware'),
+        }
+      : undefined,
     bootFiles: contents.otherFiles,
     overriddenSnippets,
     locate,

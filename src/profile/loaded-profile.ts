@@ -24,7 +24,8 @@ export interface LoadedProfile {
   readonly files: ReadonlyMap<string, CompiledFile>;
   readonly boot: { kernel: CompiledFile; initrd: CompiledFile[]; cmdline: CompiledFile };
   /** Present for `kiln-image` profiles. */
-  readonly image: { name: CompiledFile; url: CompiledFile | undefined; disk: CompiledFile; firmware: CompiledFile } | undefined;
+  readonly image:
+    { name: CompiledFile; url: CompiledFile | undefined; disk: CompiledFile; firmware: CompiledFile } | undefined;
   /** Regular files in the profile dir outside templates/scripts/snippets (boot files), relative paths. */
   readonly bootFiles: ReadonlySet<string>;
   /** Snippet names this profile overrides from `_snippets/`. */

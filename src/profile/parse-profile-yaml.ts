@@ -14,7 +14,11 @@ export interface ParsedProfileYaml {
 
 /** Splits a JSON pointer into keys (numbers for sequence indexes). */
 function segmentsOf(pointer: string): Array<string | number> {
-  return pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
 /** The YAML node for `segments`; for a key absent from its map, the key node itself when `wantKey`. */
@@ -62,7 +66,11 @@ export function parseProfileYaml(text: string, displayPath: string): ParsedProfi
     }
     return at(offset);
   };
-  const issues: ErrorIssue[] = doc.errors.map((e) => ({ path: at(e.pos[0]).path, code: 'yaml_syntax', message: e.message.split('\n')[0] ?? e.message }));
+  const issues: ErrorIssue[] = doc.errors.map((e) => ({
+    path: at(e.pos[0]).path,
+    code: 'yaml_syntax',
+    message: e.message.split('\n')[0] ?? e.message,
+  }));
   if (issues.length > 0) return { spec: undefined, issues, locate };
   const value: unknown = doc.toJS();
   const seen = new Set<string>();
@@ -74,11 +82,13 @@ export function parseProfileYaml(text: string, displayPath: string): ParsedProfi
     const node = nodeAt(doc, segs, unknownKey);
     const where = at(node?.range?.[0] ?? 0).path;
     const key = err.path === '' ? '(document)' : segs.join('.');
-    issues.push(unknownKey
-      ? { path: where, code: 'unknown_key', message: `unknown key "${key}"` }
-      : err.type === ValueErrorType.ObjectRequiredProperty
-        ? { path: where, code: 'missing_key', message: `missing required key "${key}"` }
-        : { path: where, code: 'wrong_type', message: `${key}: ${err.message}` });
+    issues.push(
+      unknownKey
+        ? { path: where, code: 'unknown_key', message: `unknown key "${key}"` }
+        : err.type === ValueErrorType.ObjectRequiredProperty
+          ? { path: where, code: 'missing_key', message: `missing required key "${key}"` }
+          : { path: where, code: 'wrong_type', message: `${key}: ${err.message}` },
+    );
   }
   return { spec: issues.length === 0 ? (value as ProfileSpec) : undefined, issues, locate };
 }

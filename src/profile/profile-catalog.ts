@@ -16,7 +16,10 @@ export function createProfileCatalog(dir: string, log: Logger = silentLogger) {
   return {
     async reload(): Promise<{ loaded: string[]; errors: KilnError[] }> {
       const res = await loadProfiles(dir, { log }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') { log.warn({ dir }, 'profiles directory does not exist; no profiles loaded'); return { profiles: new Map<string, LoadedProfile>(), errors: [] as KilnError[] }; }
+        if (err.code === 'ENOENT') {
+          log.warn({ dir }, 'profiles directory does not exist; no profiles loaded');
+          return { profiles: new Map<string, LoadedProfile>(), errors: [] as KilnError[] };
+        }
         throw err;
       });
       profiles = res.profiles;

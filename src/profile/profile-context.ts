@@ -16,28 +16,52 @@ function kindOf(v: VariableValue): string {
  * override, a value of another kind than the default, or a variable with no
  * default and no override.
  */
-export function profileContext(profile: LoadedProfile, overrides: Readonly<Record<string, unknown>> = {}): ProfileContext {
+export function profileContext(
+  profile: LoadedProfile,
+  overrides: Readonly<Record<string, unknown>> = {},
+): ProfileContext {
   const declared = profile.spec.variables ?? {};
   const issues: ErrorIssue[] = [];
   const values: Record<string, VariableValue> = {};
   for (const [key, value] of Object.entries(overrides)) {
-    if (!Object.hasOwn(declared, key)) issues.push({ path: `variables.${key}`, code: 'unknown_variable', message: `profile ${profile.name} declares no variable "${key}"` });
-    else if (!Value.Check(VariableValueSchema, value)) issues.push({ path: `variables.${key}`, code: 'wrong_type', message: 'must be a string, number, boolean or list of strings' });
+    if (!Object.hasOwn(declared, key))
+      issues.push({
+        path: `variables.${key}`,
+        code: 'unknown_variable',
+        message: `profile ${profile.name} declares no variable "${key}"`,
+      });
+    else if (!Value.Check(VariableValueSchema, value))
+      issues.push({
+        path: `variables.${key}`,
+        code: 'wrong_type',
+        message: 'must be a string, number, boolean or list of strings',
+      });
   }
   for (const [key, decl] of Object.entries(declared)) {
     const given = Object.hasOwn(overrides, key) ? overrides[key] : undefined;
     if (given !== undefined && Value.Check(VariableValueSchema, given)) {
       if (decl.default !== undefined && kindOf(decl.default) !== kindOf(given)) {
-        issues.push({ path: `variables.${key}`, code: 'wrong_type', message: `must be a ${kindOf(decl.default)} like its default` });
+        issues.push({
+          path: `variables.${key}`,
+          code: 'wrong_type',
+          message: `must be a ${kindOf(decl.default)} like its default`,
+        });
       }
       values[key] = given;
     } else if (decl.default !== undefined) {
       values[key] = decl.default;
     } else if (given === undefined) {
-      issues.push({ path: `variables.${key}`, code: 'missing_variable', message: `profile ${profile.name} needs a value for "${key}" (${decl.description})` });
+      issues.push({
+        path: `variables.${key}`,
+        code: 'missing_variable',
+        message: `profile ${profile.name} needs a value for "${key}" (${decl.description})`,
+      });
     }
   }
-  if (issues.length > 0) throw new KilnError('validation_failed', `profile ${profile.name}: ${issues.map((i) => i.message).join('; ')}`, { issues });
+  if (issues.length > 0)
+    throw new KilnError('validation_failed', `profile ${profile.name}: ${issues.map((i) => i.message).join('; ')}`, {
+      issues,
+    });
   const { spec } = profile;
   return { ...values, name: spec.name, os: { ...spec.os }, arch: spec.arch, installMethod: spec.install.method };
 }

@@ -6,30 +6,44 @@ const strict = { additionalProperties: false } as const;
 export const installMethods = ['preseed', 'autoinstall', 'kickstart', 'cloud-init', 'kiln-image'] as const;
 
 /** A variable's value: a scalar or a list of strings. */
-export const VariableValueSchema = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Array(Type.String())]);
+export const VariableValueSchema = Type.Union([
+  Type.String(),
+  Type.Number(),
+  Type.Boolean(),
+  Type.Array(Type.String()),
+]);
 
 /** One declared profile variable; without `default` a value must be given per host or group. */
-export const VariableSchema = Type.Object({
-  description: Type.String({ minLength: 1 }),
-  default: Type.Optional(VariableValueSchema),
-}, strict);
+export const VariableSchema = Type.Object(
+  {
+    description: Type.String({ minLength: 1 }),
+    default: Type.Optional(VariableValueSchema),
+  },
+  strict,
+);
 
 /** One file served to the node: `name` in the URL, `template` relative to the profile dir. */
-export const InstallFileSchema = Type.Object({
-  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
-  template: Type.String({ pattern: '^(templates|scripts)/[A-Za-z0-9._/-]+$' }),
-}, strict);
+export const InstallFileSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+    template: Type.String({ pattern: '^(templates|scripts)/[A-Za-z0-9._/-]+$' }),
+  },
+  strict,
+);
 
 /**
  * The boot spec. `kernel` and each `initrd` are Liquid strings that render to
  * an http(s) URL or a path inside the profile dir; `cmdline` is Liquid and
  * must render to one line.
  */
-export const BootSchema = Type.Object({
-  kernel: Type.String({ minLength: 1 }),
-  initrd: Type.Array(Type.String({ minLength: 1 })),
-  cmdline: Type.String(),
-}, strict);
+export const BootSchema = Type.Object(
+  {
+    kernel: Type.String({ minLength: 1 }),
+    initrd: Type.Array(Type.String({ minLength: 1 })),
+    cmdline: Type.String(),
+  },
+  strict,
+);
 
 /**
  * For `kiln-image`: which image to write where. String fields are Liquid
@@ -37,26 +51,34 @@ export const BootSchema = Type.Object({
  * (`imageLayouts` in src/image/install-plan.ts; checked at load time so the
  * message can say what is not built yet). Absent means `single`.
  */
-export const ImageSchema = Type.Object({
-  name: Type.String({ minLength: 1 }),
-  url: Type.Optional(Type.String({ minLength: 1 })),
-  disk: Type.String({ minLength: 1 }),
-  firmware: Type.String({ minLength: 1 }),
-  layout: Type.Optional(Type.String({ minLength: 1 })),
-}, strict);
+export const ImageSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    disk: Type.String({ minLength: 1 }),
+    firmware: Type.String({ minLength: 1 }),
+    layout: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  strict,
+);
 
 /** The schema of `profiles/<name>/profile.yaml`; unknown keys are rejected everywhere. */
-export const ProfileSpecSchema = Type.Object({
-  name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
-  description: Type.String({ minLength: 1 }),
-  os: Type.Object({ family: Type.String({ minLength: 1 }), version: Type.String({ minLength: 1 }) }, strict),
-  arch: Type.Union([Type.Literal('x86_64'), Type.Literal('aarch64')]),
-  install: Type.Object({ method: Type.Union(installMethods.map((m) => Type.Literal(m))) }, strict),
-  boot: BootSchema,
-  files: Type.Array(InstallFileSchema),
-  variables: Type.Optional(Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$' }), VariableSchema, { additionalProperties: false })),
-  image: Type.Optional(ImageSchema),
-}, strict);
+export const ProfileSpecSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
+    description: Type.String({ minLength: 1 }),
+    os: Type.Object({ family: Type.String({ minLength: 1 }), version: Type.String({ minLength: 1 }) }, strict),
+    arch: Type.Union([Type.Literal('x86_64'), Type.Literal('aarch64')]),
+    install: Type.Object({ method: Type.Union(installMethods.map((m) => Type.Literal(m))) }, strict),
+    boot: BootSchema,
+    files: Type.Array(InstallFileSchema),
+    variables: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$' }), VariableSchema, { additionalProperties: false }),
+    ),
+    image: Type.Optional(ImageSchema),
+  },
+  strict,
+);
 
 /** A validated `profile.yaml`. */
 export type ProfileSpec = Static<typeof ProfileSpecSchema>;

@@ -29,10 +29,20 @@ export function summarizeProfile(profile: LoadedProfile): ProfileSummary {
     arch: spec.arch,
     installMethod: spec.install.method,
     files: spec.files.map((f) => ({ ...f })),
-    variables: Object.entries(spec.variables ?? {}).map(([name, v]) => (v.default === undefined ? { name, description: v.description } : { name, description: v.description, default: v.default })),
+    variables: Object.entries(spec.variables ?? {}).map(([name, v]) =>
+      v.default === undefined
+        ? { name, description: v.description }
+        : { name, description: v.description, default: v.default },
+    ),
     overriddenSnippets: [...profile.overriddenSnippets],
   };
-  if (spec.image) summary.image = { name: spec.image.name, disk: spec.image.disk, firmware: spec.image.firmware, layout: spec.image.layout ?? 'single' };
+  if (spec.image)
+    summary.image = {
+      name: spec.image.name,
+      disk: spec.image.disk,
+      firmware: spec.image.firmware,
+      layout: spec.image.layout ?? 'single',
+    };
   return summary;
 }
 

@@ -22,7 +22,12 @@ const textDirs = new Set(['templates', 'scripts', 'snippets']);
 
 /** The issue for a symlink found in a profile (or in `_snippets`), naming it. */
 export function symlinkIssue(displayPath: string): ErrorIssue {
-  return { path: `${displayPath}:1:1`, code: 'symlink', message: 'is a symlink; a profile holds only regular files and directories (copy the file in instead of linking it)' };
+  return {
+    path: `${displayPath}:1:1`,
+    code: 'symlink',
+    message:
+      'is a symlink; a profile holds only regular files and directories (copy the file in instead of linking it)',
+  };
 }
 
 /**
@@ -77,21 +82,45 @@ export async function readProfileDir(dir: string, displayDir: string): Promise<P
   await walk(dir, '', paths, links, odd);
   let profileYaml: string | undefined;
   for (const p of links) issues.push(symlinkIssue(`${displayDir}/${p}`));
-  for (const p of odd) issues.push({ path: `${displayDir}/${p}:1:1`, code: 'not_a_file', message: 'is neither a regular file nor a directory (a fifo, socket or device); remove it' });
+  for (const p of odd)
+    issues.push({
+      path: `${displayDir}/${p}:1:1`,
+      code: 'not_a_file',
+      message: 'is neither a regular file nor a directory (a fifo, socket or device); remove it',
+    });
   for (const p of paths) {
     const top = p.split('/')[0] ?? '';
     if (p === 'profile.yaml') {
       profileYaml = (await readRegularText(join(dir, p), maxTextFileBytes)) ?? undefined;
-      if (profileYaml === undefined) issues.push({ path: `${displayDir}/${p}:1:1`, code: 'too_large', message: `larger than ${maxTextFileBytes} bytes` });
+      if (profileYaml === undefined)
+        issues.push({
+          path: `${displayDir}/${p}:1:1`,
+          code: 'too_large',
+          message: `larger than ${maxTextFileBytes} bytes`,
+        });
     } else if (!textDirs.has(top) || !p.includes('/')) {
       const name = checkServedName(p);
       if (name.ok) otherFiles.add(p);
-      else issues.push({ path: `${displayDir}/${p}:1:1`, code: 'unservable_name', message: `cannot be served as a boot file: ${name.reason}; rename it` });
+      else
+        issues.push({
+          path: `${displayDir}/${p}:1:1`,
+          code: 'unservable_name',
+          message: `cannot be served as a boot file: ${name.reason}; rename it`,
+        });
     } else if (top === 'snippets' && p.split('/').length > 2) {
-      issues.push({ path: `${displayDir}/${p}:1:1`, code: 'nested_snippet', message: 'snippets/ is flat: snippets are referenced by file name' });
+      issues.push({
+        path: `${displayDir}/${p}:1:1`,
+        code: 'nested_snippet',
+        message: 'snippets/ is flat: snippets are referenced by file name',
+      });
     } else {
       const text = await readRegularText(join(dir, p), maxTextFileBytes);
-      if (text === null) issues.push({ path: `${displayDir}/${p}:1:1`, code: 'too_large', message: `larger than ${maxTextFileBytes} bytes` });
+      if (text === null)
+        issues.push({
+          path: `${displayDir}/${p}:1:1`,
+          code: 'too_large',
+          message: `larger than ${maxTextFileBytes} bytes`,
+        });
       else texts.set(p, text);
     }
   }

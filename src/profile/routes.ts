@@ -8,20 +8,59 @@ const Issue = Type.Object({ path: Type.String(), code: Type.String(), message: T
 
 /** Profiles under /api/v1/profiles: list, show, validate, reload. */
 export const profileRoutes: FastifyPluginAsync<{ profiles: ProfileCatalog }> = async (app, { profiles }) => {
-  app.get('/profiles', { config: { access: 'viewer' }, schema: { tags: ['profiles'], summary: 'Loaded profiles, and the ones that failed validation' } }, async () => ({
-    items: profiles.list().map(summarizeProfile),
-    invalid: profiles.errors().map((e) => ({ message: e.message, issues: e.issues })),
-  }));
-  app.get('/profiles/:name', { config: { access: 'viewer' }, schema: { tags: ['profiles'], summary: 'One profile', params: Type.Object({ name: Type.String() }) } }, async (req) => {
-    const name = (req.params as { name: string }).name;
-    const p = profiles.get(name);
-    if (!p) throw new KilnError('not_found', `no loaded profile named ${name}; see \`kiln profile list\` (a profile that fails validation is not loaded)`);
-    return summarizeProfile(p);
-  });
-  app.post('/profiles/validate', { config: { access: 'viewer' }, schema: { tags: ['profiles'], summary: 'Validate every profile directory now', response: { 200: Type.Object({ items: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), issues: Type.Array(Issue) })) }) } } },
-    async () => ({ items: await profiles.validateAll() }));
-  app.post('/profiles/reload', { config: { access: 'operator' }, schema: { tags: ['profiles'], summary: 'Reload profiles from disk (invalid ones are left out and reported)' } }, async () => {
-    const r = await profiles.reload();
-    return { loaded: r.loaded, invalid: r.errors.map((e) => ({ message: e.message, issues: e.issues })) };
-  });
+  app.get(
+    '/profiles',
+    {
+      config: { access: 'viewer' },
+      schema: { tags: ['profiles'], summary: 'Loaded profiles, and the ones that failed validation' },
+    },
+    async () => ({
+      items: profiles.list().map(summarizeProfile),
+      invalid: profiles.errors().map((e) => ({ message: e.message, issues: e.issues })),
+    }),
+  );
+  app.get(
+    '/profiles/:name',
+    {
+      config: { access: 'viewer' },
+      schema: { tags: ['profiles'], summary: 'One profile', params: Type.Object({ name: Type.String() }) },
+    },
+    async (req) => {
+      const name = (req.params as { name: string }).name;
+      const p = profiles.get(name);
+      if (!p)
+        throw new KilnError(
+          'not_found',
+          `no loaded profile named ${name}; see \`kiln profile list\` (a profile that fails validation is not loaded)`,
+        );
+      return summarizeProfile(p);
+    },
+  );
+  app.post(
+    '/profiles/validate',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['profiles'],
+        summary: 'Validate every profile directory now',
+        response: {
+          200: Type.Object({
+            items: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), issues: Type.Array(Issue) })),
+          }),
+        },
+      },
+    },
+    async () => ({ items: await profiles.validateAll() }),
+  );
+  app.post(
+    '/profiles/reload',
+    {
+      config: { access: 'operator' },
+      schema: { tags: ['profiles'], summary: 'Reload profiles from disk (invalid ones are left out and reported)' },
+    },
+    async () => {
+      const r = await profiles.reload();
+      return { loaded: r.loaded, invalid: r.errors.map((e) => ({ message: e.message, issues: e.issues })) };
+    },
+  );
 };

@@ -5,10 +5,19 @@ import { expandName, ruleMatches, selectRule, validateRule } from './match-rule.
 import type { Rule } from './rule.js';
 
 const facts = {
-  bootMac: '52:54:00:ab:cd:ef', firmware: 'uefi', cpu: { count: 8 }, memory: { totalBytes: 16 * 1024 ** 3 - 200 * 1024 ** 2 },
-  disks: [{ name: 'nvme0n1' }, { name: 'nvme1n1' }], dmi: { vendor: 'Dell Inc.', product: 'PowerEdge R650', serial: 'ABC 123', uuid: 'u-1' },
+  bootMac: '52:54:00:ab:cd:ef',
+  firmware: 'uefi',
+  cpu: { count: 8 },
+  memory: { totalBytes: 16 * 1024 ** 3 - 200 * 1024 ** 2 },
+  disks: [{ name: 'nvme0n1' }, { name: 'nvme1n1' }],
+  dmi: { vendor: 'Dell Inc.', product: 'PowerEdge R650', serial: 'ABC 123', uuid: 'u-1' },
 };
-const rule = (name: string, match: Rule['match'], priority = 100, assign: Rule['assign'] = {}): Rule => ({ name, priority, match, assign });
+const rule = (name: string, match: Rule['match'], priority = 100, assign: Rule['assign'] = {}): Rule => ({
+  name,
+  priority,
+  match,
+  assign,
+});
 
 describe('rules', () => {
   const cases: Array<[string, Rule['match'], boolean]> = [
@@ -28,7 +37,10 @@ describe('rules', () => {
   for (const [name, match, want] of cases) it(name, () => assert.equal(ruleMatches(rule('r', match), facts), want));
 
   it('the first match by priority wins', () => {
-    const r = selectRule([rule('b', { vendor: 'Dell Inc.' }, 50), rule('a', { cpuCountAtLeast: 1 }, 10), rule('c', { vendor: 'HPE' }, 1)], facts);
+    const r = selectRule(
+      [rule('b', { vendor: 'Dell Inc.' }, 50), rule('a', { cpuCountAtLeast: 1 }, 10), rule('c', { vendor: 'HPE' }, 1)],
+      facts,
+    );
     assert.equal(r?.name, 'a');
     assert.equal(selectRule([rule('c', { vendor: 'HPE' })], facts), null);
   });
@@ -39,12 +51,21 @@ describe('rules', () => {
   });
 
   it('refuses unknown placeholders, bad patterns, unknown profiles and empty matches when saved', () => {
-    assert.throws(() => validateRule(rule('r1', {}, 1, { name: 'x-{rack}', profile: 'nope' }), () => false), (e) => {
-      assert.ok(hasCode(e, 'validation_failed'));
-      assert.deepEqual(e.issues.map((i) => i.code).sort(), ['empty_match', 'unknown_placeholder', 'unknown_profile']);
-      return true;
-    });
-    assert.throws(() => validateRule(rule('r2', { vendor: 'x' }, 1, { name: 'Bad_{mac}' }), () => true), (e) => hasCode(e, 'validation_failed') && /host name/.test(e.message));
-    validateRule(rule('r3', { vendor: 'x' }, 1, { name: 'web-{mac}', profile: 'kiln-image' }), (p) => p === 'kiln-image');
+    assert.throws(
+      () => validateRule(rule('r1', {}, 1, { name: 'x-{rack}', profile: 'nope' }), () => false),
+      (e) => {
+        assert.ok(hasCode(e, 'validation_failed'));
+        assert.deepEqual(e.issues.map((i) => i.code).sort(), ['empty_match', 'unknown_placeholder', 'unknown_profile']);
+        return true;
+      },
+    );
+    assert.throws(
+      () => validateRule(rule('r2', { vendor: 'x' }, 1, { name: 'Bad_{mac}' }), () => true),
+      (e) => hasCode(e, 'validation_failed') && /host name/.test(e.message),
+    );
+    validateRule(
+      rule('r3', { vendor: 'x' }, 1, { name: 'web-{mac}', profile: 'kiln-image' }),
+      (p) => p === 'kiln-image',
+    );
   });
 });

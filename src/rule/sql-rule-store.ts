@@ -11,8 +11,17 @@ export async function listRules(db: Kysely<any>): Promise<Rule[]> {
 export async function putRule(db: Kysely<any>, rule: Rule, at: string): Promise<void> {
   const spec = JSON.stringify({ match: rule.match, assign: rule.assign });
   const existing = await db.selectFrom('rules').select('name').where('name', '=', rule.name).executeTakeFirst();
-  if (existing) await db.updateTable('rules').set({ priority: rule.priority, spec, updated_at: at }).where('name', '=', rule.name).execute();
-  else await db.insertInto('rules').values({ name: rule.name, priority: rule.priority, spec, created_at: at, updated_at: at }).execute();
+  if (existing)
+    await db
+      .updateTable('rules')
+      .set({ priority: rule.priority, spec, updated_at: at })
+      .where('name', '=', rule.name)
+      .execute();
+  else
+    await db
+      .insertInto('rules')
+      .values({ name: rule.name, priority: rule.priority, spec, created_at: at, updated_at: at })
+      .execute();
 }
 
 /** Deletes a rule; returns false when there was none. */

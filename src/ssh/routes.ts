@@ -7,39 +7,138 @@ import type { SshService } from './ssh-service.js';
 
 function keyLinesOf(req: FastifyRequest): string[] {
   const b = req.body as unknown;
-  if (typeof b === 'string') return b.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  if (b && typeof b === 'object' && Array.isArray((b as { publicKeys?: unknown }).publicKeys)) return (b as { publicKeys: string[] }).publicKeys;
-  throw new KilnError('validation_failed', 'send the public host keys as text/plain, one per line, or JSON {"publicKeys": [...]}');
+  if (typeof b === 'string')
+    return b
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+  if (b && typeof b === 'object' && Array.isArray((b as { publicKeys?: unknown }).publicKeys))
+    return (b as { publicKeys: string[] }).publicKeys;
+  throw new KilnError(
+    'validation_failed',
+    'send the public host keys as text/plain, one per line, or JSON {"publicKeys": [...]}',
+  );
 }
 
 /** SSH CA routes: node host certificates, known_hosts line, KRL, user certificates, revocation. */
-export const sshRoutes: FastifyPluginAsync<{ ssh: SshService; inventory: InventoryService; lastIp: (hostId: string) => Promise<string | null> }> = async (app, { ssh, inventory, lastIp }) => {
-  app.post('/node/ssh/host-certificates', { config: { access: 'node' }, schema: { tags: ['node', 'ssh'], summary: 'Sign this node\'s public host keys (text/plain lines or JSON); answers one certificate per line' } }, async (req, reply) => {
-    if (req.principal?.kind !== 'node') throw new KilnError('credential_invalid', 'needs a node credential');
-    const ip = await lastIp(req.principal.hostId);
-    const certs = await ssh.signHostKeys(req.principal.hostId, keyLinesOf(req), ip ? [ip] : []);
-    if (typeof req.body === 'string' || (req.headers.accept ?? '').includes('text/plain')) return reply.type('text/plain; charset=utf-8').send(certs.join('\n') + '\n');
-    return { certificates: certs };
-  });
-  app.get('/ssh/known-hosts', { config: { access: 'viewer' }, schema: { tags: ['ssh'], summary: 'The one @cert-authority line that trusts every Kiln host' } }, async (_req, reply) => reply.type('text/plain; charset=utf-8').send(`${ssh.knownHostsLine()}\n`));
+export const sshRoutes: FastifyPluginAsync<{
+  ssh: SshService;
+  inventory: InventoryService;
+  lastIp: (hostId: string) => Promise<string | null>;
+}> = async (app, { ssh, inventory, lastIp }) => {
+  app.post(
+    '/node/ssh/host-certificates',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node', 'ssh'],
+        summary: "Sign this node's public host keys (text/plain lines or JSON); answers one certificate per line",
+      },
+    },
+    async (req, reply) => {
+      if (req.principal?.kind !== 'node') throw new KilnError('credential_invalid', 'needs a node credential');
+      const ip = await lastIp(req.principal.hostId);
+      const certs = await ssh.signHostKeys(req.principal.hostId, keyLinesOf(req), ip ? [ip] : []);
+      if (typeof req.body === 'string' || (req.headers.accept ?? '').includes('text/plain'))
+        return reply.type('text/plain; charset=utf-8').send(certs.join('\n') + '\n');
+      return { certificates: certs };
+    },
+  );
+  app.get(
+    '/ssh/known-hosts',
+    {
+      config: { access: 'viewer' },
+      schema: { tags: ['ssh'], summary: 'The one @cert-authority line that trusts every Kiln host' },
+    },
+    async (_req, reply) => reply.type('text/plain; charset=utf-8').send(`${ssh.knownHostsLine()}\n`),
+  );
   // The KRL lists revoked serials only (no secret): nodes fetch it without a credential for sshd's RevokedKeys.
-  app.get('/ssh/revoked-keys', { config: { access: 'public' }, schema: { tags: ['ssh'], summary: 'KRL of revoked certificates (sshd RevokedKeys / ssh RevokedHostKeys)' } }, async (_req, reply) => reply.type('application/octet-stream').send(Buffer.from(await ssh.krl())));
-  app.get('/ssh/certificates', { config: { access: 'viewer' }, schema: { tags: ['ssh'], summary: 'Issued certificates', querystring: Type.Object({ host: Type.Optional(Type.String()) }, { additionalProperties: false }) } }, async (req) => {
-    const h = (req.query as { host?: string }).host;
-    return { items: await ssh.list(h ? (await inventory.getHost(h)).id : undefined) };
-  });
-  app.post('/ssh/certificates/:serial/revoke', { config: { access: 'operator' }, schema: { tags: ['ssh'], summary: 'Revoke one certificate', params: Type.Object({ serial: Type.Integer({ minimum: 1 }) }), body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }) } }, async (req) => ({
-    revoked: await ssh.revoke({ serial: (req.params as { serial: number }).serial }, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked'),
-  }));
-  app.post('/hosts/:host/ssh/revoke', { config: { access: 'operator' }, schema: { tags: ['ssh'], summary: "Revoke every certificate of a host", params: Type.Object({ host: Type.String() }), body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }) } }, async (req) => {
-    const h = await inventory.getHost((req.params as { host: string }).host);
-    return { revoked: await ssh.revoke({ hostId: h.id }, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked') };
-  });
-  app.post('/ssh/user-certificates', {
-    config: { access: 'operator' },
-    schema: { tags: ['ssh'], summary: 'Sign an operator\'s public key as a user certificate', body: Type.Object({ publicKey: Type.String({ maxLength: 16384 }), principals: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { minItems: 1, maxItems: 32 }), validHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 8760, default: 8 })) }, { additionalProperties: false }) },
-  }, async (req) => {
-    const b = req.body as { publicKey: string; principals: string[]; validHours?: number };
-    return { certificate: await ssh.signUserKey(b.publicKey, b.principals, b.validHours ?? 8, actorOf(req.principal)) };
-  });
+  app.get(
+    '/ssh/revoked-keys',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['ssh'], summary: 'KRL of revoked certificates (sshd RevokedKeys / ssh RevokedHostKeys)' },
+    },
+    async (_req, reply) => reply.type('application/octet-stream').send(Buffer.from(await ssh.krl())),
+  );
+  app.get(
+    '/ssh/certificates',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['ssh'],
+        summary: 'Issued certificates',
+        querystring: Type.Object({ host: Type.Optional(Type.String()) }, { additionalProperties: false }),
+      },
+    },
+    async (req) => {
+      const h = (req.query as { host?: string }).host;
+      return { items: await ssh.list(h ? (await inventory.getHost(h)).id : undefined) };
+    },
+  );
+  app.post(
+    '/ssh/certificates/:serial/revoke',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['ssh'],
+        summary: 'Revoke one certificate',
+        params: Type.Object({ serial: Type.Integer({ minimum: 1 }) }),
+        body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+      },
+    },
+    async (req) => ({
+      revoked: await ssh.revoke(
+        { serial: (req.params as { serial: number }).serial },
+        actorOf(req.principal),
+        (req.body as { reason?: string }).reason ?? 'operator revoked',
+      ),
+    }),
+  );
+  app.post(
+    '/hosts/:host/ssh/revoke',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['ssh'],
+        summary: 'Revoke every certificate of a host',
+        params: Type.Object({ host: Type.String() }),
+        body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+      },
+    },
+    async (req) => {
+      const h = await inventory.getHost((req.params as { host: string }).host);
+      return {
+        revoked: await ssh.revoke(
+          { hostId: h.id },
+          actorOf(req.principal),
+          (req.body as { reason?: string }).reason ?? 'operator revoked',
+        ),
+      };
+    },
+  );
+  app.post(
+    '/ssh/user-certificates',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['ssh'],
+        summary: "Sign an operator's public key as a user certificate",
+        body: Type.Object(
+          {
+            publicKey: Type.String({ maxLength: 16384 }),
+            principals: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { minItems: 1, maxItems: 32 }),
+            validHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 8760, default: 8 })),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req) => {
+      const b = req.body as { publicKey: string; principals: string[]; validHours?: number };
+      return {
+        certificate: await ssh.signUserKey(b.publicKey, b.principals, b.validHours ?? 8, actorOf(req.principal)),
+      };
+    },
+  );
 };

@@ -23,8 +23,16 @@ export interface CertificateRecord {
 }
 
 const fromRow = (r: any): CertificateRecord => ({
-  serial: Number(r.serial), kind: r.kind, hostId: r.host_id, keyId: r.key_id, principals: JSON.parse(r.principals),
-  keyFingerprint: r.key_fingerprint, validBefore: r.valid_before, issuedAt: r.issued_at, issuedBy: r.issued_by, revokedAt: r.revoked_at,
+  serial: Number(r.serial),
+  kind: r.kind,
+  hostId: r.host_id,
+  keyId: r.key_id,
+  principals: JSON.parse(r.principals),
+  keyFingerprint: r.key_fingerprint,
+  validBefore: r.valid_before,
+  issuedAt: r.issued_at,
+  issuedBy: r.issued_by,
+  revokedAt: r.revoked_at,
 });
 
 /**
@@ -32,16 +40,41 @@ const fromRow = (r: any): CertificateRecord => ({
  * nodes (signed over their public keys only), user certificates for
  * operators, the known_hosts line, and the KRL of revoked serials.
  */
-export function createSshService(deps: { db: Kysely<any>; ca: SshCa; inventory: InventoryService; domain: string; hostValidityDays: number; now?: () => Date }) {
+export function createSshService(deps: {
+  db: Kysely<any>;
+  ca: SshCa;
+  inventory: InventoryService;
+  domain: string;
+  hostValidityDays: number;
+  now?: () => Date;
+}) {
   const { db, ca } = deps;
   const now = () => (deps.now ?? (() => new Date()))();
 
-  async function record(kind: 'host' | 'user', hostId: string | null, keyId: string, principals: string[], fp: string, validBefore: Date, actor: string): Promise<number> {
+  async function record(
+    kind: 'host' | 'user',
+    hostId: string | null,
+    keyId: string,
+    principals: string[],
+    fp: string,
+    validBefore: Date,
+    actor: string,
+  ): Promise<number> {
     const at = now().toISOString();
-    const res = await db.insertInto('ssh_certificates').values({
-      kind, host_id: hostId, key_id: keyId, principals: JSON.stringify(principals), key_fingerprint: fp,
-      valid_before: validBefore.toISOString(), issued_at: at, issued_by: actor,
-    }).returning('serial').executeTakeFirstOrThrow();
+    const res = await db
+      .insertInto('ssh_certificates')
+      .values({
+        kind,
+        host_id: hostId,
+        key_id: keyId,
+        principals: JSON.stringify(principals),
+        key_fingerprint: fp,
+        valid_before: validBefore.toISOString(),
+        issued_at: at,
+        issued_by: actor,
+      })
+      .returning('serial')
+      .executeTakeFirstOrThrow();
     return Number(res.serial);
   }
 
@@ -52,9 +85,17 @@ export function createSshService(deps: { db: Kysely<any>; ca: SshCa; inventory: 
     /** Host certificates for each public host key a node sends; principals are its names and last known address. */
     async signHostKeys(hostId: string, keyLines: string[], extraPrincipals: string[] = []): Promise<string[]> {
       const host = await deps.inventory.getHost(hostId);
-      if (keyLines.length === 0 || keyLines.length > 8) throw new KilnError('validation_failed', 'send 1–8 public host keys, one per line');
+      if (keyLines.length === 0 || keyLines.length > 8)
+        throw new KilnError('validation_failed', 'send 1–8 public host keys, one per line');
       const short = host.name.split('.')[0]!;
-      const principals = [...new Set([host.name, short, ...(deps.domain && !host.name.includes('.') ? [`${host.name}.${deps.domain}`] : []), ...extraPrincipals])];
+      const principals = [
+        ...new Set([
+          host.name,
+          short,
+          ...(deps.domain && !host.name.includes('.') ? [`${host.name}.${deps.domain}`] : []),
+          ...extraPrincipals,
+        ]),
+      ];
       const validAfter = new Date(now().getTime() - 5 * 60_000);
       const validBefore = new Date(now().getTime() + deps.hostValidityDays * 86_400_000);
       const out: string[] = [];
@@ -64,8 +105,18 @@ export function createSshService(deps: { db: Kysely<any>; ca: SshCa; inventory: 
         const keyId = `host:${host.name}:${key.type}`;
         const serial = await record('host', host.id, keyId, principals, fp, validBefore, `node:${host.name}`);
         out.push(signHostCertificate({ ca, publicKeyLine: key, principals, validAfter, validBefore, serial, keyId }));
-        await appendEvent(db, { actor: `node:${host.name}`, kind: 'ssh.host_certificate', hostId: host.id, subject: host.name,
-          message: `SSH host certificate serial ${serial} (${key.type}, ${fp}) issued to ${host.name} for ${principals.join(',')}`, data: { serial, keyId, principals, validBefore: validBefore.toISOString() } }, now().toISOString());
+        await appendEvent(
+          db,
+          {
+            actor: `node:${host.name}`,
+            kind: 'ssh.host_certificate',
+            hostId: host.id,
+            subject: host.name,
+            message: `SSH host certificate serial ${serial} (${key.type}, ${fp}) issued to ${host.name} for ${principals.join(',')}`,
+            data: { serial, keyId, principals, validBefore: validBefore.toISOString() },
+          },
+          now().toISOString(),
+        );
       }
       return out;
     },
@@ -77,8 +128,26 @@ export function createSshService(deps: { db: Kysely<any>; ca: SshCa; inventory: 
       const validBefore = new Date(now().getTime() + validHours * 3_600_000);
       const keyId = `user:${actor}:${principals.join(',')}`;
       const serial = await record('user', null, keyId, principals, formatSshFingerprint(key.blob), validBefore, actor);
-      await appendEvent(db, { actor, kind: 'ssh.user_certificate', subject: principals.join(','), message: `SSH user certificate serial ${serial} issued for ${principals.join(',')}`, data: { serial, keyId, validBefore: validBefore.toISOString() } }, now().toISOString());
-      return signUserCertificate({ ca, publicKeyLine: key, principals, validAfter: new Date(now().getTime() - 5 * 60_000), validBefore, serial, keyId });
+      await appendEvent(
+        db,
+        {
+          actor,
+          kind: 'ssh.user_certificate',
+          subject: principals.join(','),
+          message: `SSH user certificate serial ${serial} issued for ${principals.join(',')}`,
+          data: { serial, keyId, validBefore: validBefore.toISOString() },
+        },
+        now().toISOString(),
+      );
+      return signUserCertificate({
+        ca,
+        publicKeyLine: key,
+        principals,
+        validAfter: new Date(now().getTime() - 5 * 60_000),
+        validBefore,
+        serial,
+        keyId,
+      });
     },
 
     async list(hostId?: string): Promise<CertificateRecord[]> {
@@ -98,15 +167,37 @@ export function createSshService(deps: { db: Kysely<any>; ca: SshCa; inventory: 
       const at = now().toISOString();
       const serials = rows.map((r) => Number(r.serial));
       await db.updateTable('ssh_certificates').set({ revoked_at: at }).where('serial', 'in', serials).execute();
-      await appendEvent(db, { actor, kind: 'ssh.revoked', hostId: sel.hostId ?? rows[0]!.host_id ?? null, message: `SSH certificates revoked: ${serials.join(', ')}`, reason, data: { serials } }, at);
+      await appendEvent(
+        db,
+        {
+          actor,
+          kind: 'ssh.revoked',
+          hostId: sel.hostId ?? rows[0]!.host_id ?? null,
+          message: `SSH certificates revoked: ${serials.join(', ')}`,
+          reason,
+          data: { serials },
+        },
+        at,
+      );
       return serials;
     },
 
     /** The KRL of every revoked serial; its version grows with each revocation. */
     async krl(): Promise<Uint8Array> {
-      const revoked = await db.selectFrom('ssh_certificates').select(['serial', 'revoked_at']).where('revoked_at', 'is not', null).orderBy('serial').execute();
+      const revoked = await db
+        .selectFrom('ssh_certificates')
+        .select(['serial', 'revoked_at'])
+        .where('revoked_at', 'is not', null)
+        .orderBy('serial')
+        .execute();
       const newest = revoked.reduce((m, r) => (r.revoked_at > m ? r.revoked_at : m), '1970-01-01T00:00:00.000Z');
-      return encodeKrl({ ca: ca.publicKey, serials: revoked.map((r) => Number(r.serial)), version: revoked.length + 1, generatedAt: new Date(newest), comment: 'kiln' });
+      return encodeKrl({
+        ca: ca.publicKey,
+        serials: revoked.map((r) => Number(r.serial)),
+        version: revoked.length + 1,
+        generatedAt: new Date(newest),
+        comment: 'kiln',
+      });
     },
   };
 }

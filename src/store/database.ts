@@ -2,7 +2,17 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { join } from 'node:path';
-import { CompiledQuery, Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  sql,
+  type DatabaseConnection,
+  type Driver,
+} from 'kysely';
 import pg from 'pg';
 import { KilnError } from '../error/kiln-error.js';
 
@@ -67,7 +77,10 @@ export function openSqlite(file: string): OpenDatabase {
  * because better-sqlite3 runs a statement to completion before returning and
  * Kysely's connection lock allows one query at a time.
  */
-function withStatementCache(sqlite: Database.Database, max = 500): { prepare: Database.Database['prepare']; close(): void } {
+function withStatementCache(
+  sqlite: Database.Database,
+  max = 500,
+): { prepare: Database.Database['prepare']; close(): void } {
   const cache = new Map<string, Database.Statement>();
   return {
     prepare: ((text: string) => {
@@ -81,7 +94,9 @@ function withStatementCache(sqlite: Database.Database, max = 500): { prepare: Da
       cache.set(text, stmt);
       return stmt;
     }) as Database.Database['prepare'],
-    close: () => { sqlite.close(); },
+    close: () => {
+      sqlite.close();
+    },
   };
 }
 
@@ -97,7 +112,9 @@ function withStatementCache(sqlite: Database.Database, max = 500): { prepare: Da
 class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     const driver = super.createDriver() as SqliteDriver;
-    driver.beginTransaction = async (connection: DatabaseConnection) => { await connection.executeQuery(CompiledQuery.raw('begin immediate')); };
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
     return driver;
   }
 }
@@ -115,16 +132,23 @@ function redactUrl(url: string): string {
 async function openPostgres(url: string, log: Logger = silentLogger): Promise<OpenDatabase> {
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
   // A pool error on an idle client (server restart) must not crash the process; it is logged, and the pool reconnects.
-  pool.on('error', (err) => log.warn({ err: err.message, code: (err as { code?: string }).code }, 'PostgreSQL: an idle connection failed; the pool opens a new one when needed'));
+  pool.on('error', (err) =>
+    log.warn(
+      { err: err.message, code: (err as { code?: string }).code },
+      'PostgreSQL: an idle connection failed; the pool opens a new one when needed',
+    ),
+  );
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   const describe = redactUrl(url);
   try {
     await sql`select 1`.execute(db);
   } catch (err) {
     await db.destroy().catch(() => {});
-    throw new KilnError('store_unavailable',
+    throw new KilnError(
+      'store_unavailable',
       `cannot reach PostgreSQL at ${describe}: ${(err as Error).message}; check --database-url and that the server is running`,
-      { cause: err });
+      { cause: err },
+    );
   }
   return { db, dialect: 'postgres', describe, close: () => db.destroy() };
 }

@@ -15,7 +15,9 @@ const migrationsDir = join(fileURLToPath(new URL('.', import.meta.url)), 'migrat
 export const fileMigrationProvider: MigrationProvider = {
   async getMigrations() {
     const out: Record<string, Migration> = {};
-    const files = readdirSync(migrationsDir).filter((f) => /^\d{4}-.*\.ts$/.test(f) && !f.endsWith('.test.ts')).sort();
+    const files = readdirSync(migrationsDir)
+      .filter((f) => /^\d{4}-.*\.ts$/.test(f) && !f.endsWith('.test.ts'))
+      .sort();
     for (const f of files) {
       out[f.replace(/\.ts$/, '')] = (await import(join(migrationsDir, f))) as Migration;
     }
@@ -29,9 +31,11 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {
-    throw new KilnError('store_unavailable',
+    throw new KilnError(
+      'store_unavailable',
       `database migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`,
-      { cause: error });
+      { cause: error },
+    );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -49,16 +49,33 @@ export function collectPartialRefs(templates: Template[]): PartialRef[] {
  * Checks that every partial reference is a literal flat name that exists in
  * the profile's snippets or the shared snippets.
  */
-export function checkPartials(templates: Template[], snippetExists: (name: string) => boolean, fallbackFile: string, locate: LocateFn): ErrorIssue[] {
+export function checkPartials(
+  templates: Template[],
+  snippetExists: (name: string) => boolean,
+  fallbackFile: string,
+  locate: LocateFn,
+): ErrorIssue[] {
   const issues: ErrorIssue[] = [];
   for (const ref of collectPartialRefs(templates)) {
     const path = locate(ref.file ?? fallbackFile, ref.line, ref.col);
     if (ref.name === null) {
-      issues.push({ path, code: 'dynamic_snippet', message: 'snippet names must be quoted literals so they can be checked when the profile loads' });
+      issues.push({
+        path,
+        code: 'dynamic_snippet',
+        message: 'snippet names must be quoted literals so they can be checked when the profile loads',
+      });
     } else if (!isFlatName(ref.name)) {
-      issues.push({ path, code: 'forbidden_path', message: `snippet "${ref.name}" is a path; only names from snippets/ or _snippets/ are allowed` });
+      issues.push({
+        path,
+        code: 'forbidden_path',
+        message: `snippet "${ref.name}" is a path; only names from snippets/ or _snippets/ are allowed`,
+      });
     } else if (!snippetExists(ref.name)) {
-      issues.push({ path, code: 'snippet_not_found', message: `snippet "${ref.name}" exists neither in the profile's snippets/ nor in _snippets/` });
+      issues.push({
+        path,
+        code: 'snippet_not_found',
+        message: `snippet "${ref.name}" exists neither in the profile's snippets/ nor in _snippets/`,
+      });
     }
   }
   return issues;
@@ -70,7 +87,13 @@ export function checkPartials(templates: Template[], snippetExists: (name: strin
  * (`host`, `profile`, `site`, `kiln`), the second name must be known or, for
  * `profile`, a declared variable. Call only after `checkPartials` passed.
  */
-export function checkVariables(sandbox: Sandbox, templates: Template[], declared: ReadonlySet<string>, fallbackFile: string, locate: LocateFn): ErrorIssue[] {
+export function checkVariables(
+  sandbox: Sandbox,
+  templates: Template[],
+  declared: ReadonlySet<string>,
+  fallbackFile: string,
+  locate: LocateFn,
+): ErrorIssue[] {
   const analysis = sandbox.liquid.analyzeSync(templates, { partials: true });
   const issues: ErrorIssue[] = [];
   const seen = new Set<string>();

@@ -26,5 +26,12 @@ export function createMemoryFs(files: ReadonlyMap<string, string>): FS {
 
 /** True for a snippet name that stays inside its directory (no separators, no dot-dot). */
 export function isFlatName(name: string): boolean {
-  return name.length > 0 && !name.includes('/') && !name.includes('\\') && name !== '.' && name !== '..' && !name.includes('\0');
+  return (
+    name.length > 0 &&
+    !name.includes('/') &&
+    !name.includes('\\') &&
+    name !== '.' &&
+    name !== '..' &&
+    !name.includes('\0')
+  );
 }

@@ -24,20 +24,36 @@ export function profileBootFileUrl(baseUrl: string, profileName: string, relPath
 /** A template_error for a boot field that iPXE could not take as literal words. */
 function notForIpxe(profile: LoadedProfile, file: CompiledFile, err: IpxeScriptError): KilnError {
   const where = profile.locate(file.virtualPath, 1, 1);
-  return new KilnError('template_error', `${where}: ${err.message}`, { issues: [{ path: where, code: 'ipxe_unsafe', message: err.message }] });
+  return new KilnError('template_error', `${where}: ${err.message}`, {
+    issues: [{ path: where, code: 'ipxe_unsafe', message: err.message }],
+  });
 }
 
 /** Turns a rendered kernel/initrd field into a URL, resolving profile-local paths. */
 function bootFileUrl(profile: LoadedProfile, file: CompiledFile, baseUrl: string, text: RenderedText): string {
   const value = text(file).trim();
   if (/^https?:\/\/[^\s]+$/.test(value)) {
-    try { return ipxeUrl('boot file URL', value); } catch (err) { throw err instanceof IpxeScriptError ? notForIpxe(profile, file, err) : err; }
+    try {
+      return ipxeUrl('boot file URL', value);
+    } catch (err) {
+      throw err instanceof IpxeScriptError ? notForIpxe(profile, file, err) : err;
+    }
   }
   const where = profile.locate(file.virtualPath, 1, 1);
   if (/\s/.test(value) || value.startsWith('/') || value.split('/').includes('..') || !profile.bootFiles.has(value)) {
-    throw new KilnError('template_error', `${where}: boot file "${value}" is neither an http(s) URL nor a file in ${profile.displayDir}`, {
-      issues: [{ path: where, code: 'boot_file_not_found', message: `"${value}" is not an http(s) URL or a file in the profile directory` }],
-    });
+    throw new KilnError(
+      'template_error',
+      `${where}: boot file "${value}" is neither an http(s) URL nor a file in ${profile.displayDir}`,
+      {
+        issues: [
+          {
+            path: where,
+            code: 'boot_file_not_found',
+            message: `"${value}" is not an http(s) URL or a file in the profile directory`,
+          },
+        ],
+      },
+    );
   }
   return profileBootFileUrl(baseUrl, profile.name, value);
 }
@@ -55,13 +71,18 @@ export function bootSpecFrom(profile: LoadedProfile, baseUrl: string, text: Rend
   const bad = /[\u0000-\u001f\u007f]/.exec(raw);
   if (bad) {
     const where = profile.locate(profile.boot.cmdline.virtualPath, 1, 1);
-    const what = bad[0] === '\n' ? 'a newline' : `control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0')}`;
+    const what =
+      bad[0] === '\n' ? 'a newline' : `control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0')}`;
     throw new KilnError('template_error', `${where}: kernel command line contains ${what}`, {
       issues: [{ path: where, code: 'cmdline_newline', message: `the rendered kernel command line contains ${what}` }],
     });
   }
   const cmdline = raw.replace(/ {2,}/g, ' ');
-  try { ipxeArgs('kernel command line', cmdline); } catch (err) { throw err instanceof IpxeScriptError ? notForIpxe(profile, profile.boot.cmdline, err) : err; }
+  try {
+    ipxeArgs('kernel command line', cmdline);
+  } catch (err) {
+    throw err instanceof IpxeScriptError ? notForIpxe(profile, profile.boot.cmdline, err) : err;
+  }
   return {
     kernel: bootFileUrl(profile, profile.boot.kernel, baseUrl, text),
     initrd: profile.boot.initrd.map((f) => bootFileUrl(profile, f, baseUrl, text)),

@@ -22,12 +22,15 @@ export interface ImageSpec {
 export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'uefi', text: RenderedText): ImageSpec {
   const image = profile.image;
   const spec = profile.spec.image;
-  if (image === undefined || spec === undefined) throw new KilnError('not_found', `profile ${profile.name} has no image: section`);
+  if (image === undefined || spec === undefined)
+    throw new KilnError('not_found', `profile ${profile.name} has no image: section`);
   const firmware = text(image.firmware).trim();
   const resolved = firmware === 'auto' ? hostFirmware : firmware;
   if (resolved !== 'bios' && resolved !== 'uefi') {
     const where = profile.locate(image.firmware.virtualPath, 1, 1);
-    throw new KilnError('template_error', `${where}: firmware "${firmware}" must be bios, uefi or auto`, { issues: [{ path: where, code: 'bad_value', message: 'firmware must be bios, uefi or auto' }] });
+    throw new KilnError('template_error', `${where}: firmware "${firmware}" must be bios, uefi or auto`, {
+      issues: [{ path: where, code: 'bad_value', message: 'firmware must be bios, uefi or auto' }],
+    });
   }
   return {
     name: text(image.name).trim(),

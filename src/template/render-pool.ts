@@ -100,7 +100,9 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
   };
 
   const spawn = (i: number): Slot => {
-    const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 } });
+    const worker = new Worker(WORKER_URL, {
+      resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+    });
     // Referenced while starting or busy (an awaited render keeps the process alive), unreferenced when idle.
     const slot: Slot = { worker, state: 'starting', job: null, timer: null, error: null };
     const startTimer = setTimeout(() => {
@@ -110,17 +112,28 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
     }, READY_TIMEOUT_MS);
     startTimer.unref();
     worker.on('message', (m: RenderWorkerReply) => {
-      if (m.type === 'ready') { slot.state = 'ready'; clearTimeout(startTimer); pump(); if (!slot.job) worker.unref(); return; }
+      if (m.type === 'ready') {
+        slot.state = 'ready';
+        clearTimeout(startTimer);
+        pump();
+        if (!slot.job) worker.unref();
+        return;
+      }
       const job = slot.job;
       if (!job || job.id !== m.id) return;
-      if (m.type === 'file') { job.current = m.path; return; }
+      if (m.type === 'file') {
+        job.current = m.path;
+        return;
+      }
       finish(slot);
       rendered++;
       if (m.type === 'done') job.resolve(new Map(m.texts));
       else job.reject(fromFailure(job.profile, m.error));
       pump();
     });
-    worker.on('error', (err) => { slot.error = err; });
+    worker.on('error', (err) => {
+      slot.error = err;
+    });
     worker.on('exit', (code) => {
       clearTimeout(startTimer);
       const wasStarting = slot.state === 'starting';
@@ -129,17 +142,34 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
       const job = finish(slot);
       if (job) {
         if (slot.error?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-          log.warn({ profile: job.profile.name, file: job.current, heapMb }, 'template render used too much memory; worker stopped');
-          job.reject(limitError(job, 'limit_exceeded', `memory limit exceeded: rendering needed more than ${heapMb} MiB; look for a loop that builds a large string or array`));
+          log.warn(
+            { profile: job.profile.name, file: job.current, heapMb },
+            'template render used too much memory; worker stopped',
+          );
+          job.reject(
+            limitError(
+              job,
+              'limit_exceeded',
+              `memory limit exceeded: rendering needed more than ${heapMb} MiB; look for a loop that builds a large string or array`,
+            ),
+          );
         } else {
           log.error({ profile: job.profile.name, code, err: slot.error?.message }, 'template render worker died');
-          job.reject(new KilnError('internal', `the template render worker stopped unexpectedly while rendering ${where(job)}`));
+          job.reject(
+            new KilnError('internal', `the template render worker stopped unexpectedly while rendering ${where(job)}`),
+          );
         }
       }
       if (wasStarting && !closed) {
         // A worker that cannot even load would fail the same way again: refuse what waits instead of looping.
         log.error({ code, err: slot.error?.message }, 'template render worker failed to start');
-        for (const j of queue.splice(0)) j.reject(new KilnError('internal', `the template render worker failed to start: ${slot.error?.message ?? `exit code ${code}`}`));
+        for (const j of queue.splice(0))
+          j.reject(
+            new KilnError(
+              'internal',
+              `the template render worker failed to start: ${slot.error?.message ?? `exit code ${code}`}`,
+            ),
+          );
         return;
       }
       pump();
@@ -154,8 +184,17 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
     slot.state = 'dead';
     const i = slots.indexOf(slot);
     if (i >= 0) slots[i] = null;
-    log.warn({ profile: job.profile.name, file: job.current, timeoutMs: opts.timeoutMs }, 'template render ran past its time limit; worker killed');
-    job.reject(limitError(job, 'timeout', `time limit exceeded: rendering took longer than ${opts.timeoutMs} ms (template-timeout-ms); look for a loop that runs too often`));
+    log.warn(
+      { profile: job.profile.name, file: job.current, timeoutMs: opts.timeoutMs },
+      'template render ran past its time limit; worker killed',
+    );
+    job.reject(
+      limitError(
+        job,
+        'timeout',
+        `time limit exceeded: rendering took longer than ${opts.timeoutMs} ms (template-timeout-ms); look for a loop that runs too often`,
+      ),
+    );
     void slot.worker.terminate();
     pump();
   };
@@ -177,27 +216,43 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
     render(profile, paths, context) {
       if (closed) return Promise.reject(new KilnError('internal', 'the template renderer is closed'));
       if (queue.length >= maxQueued) {
-        return Promise.reject(new KilnError('rate_limited', `${queue.length} template renders are already waiting; retry in a few seconds`));
+        return Promise.reject(
+          new KilnError('rate_limited', `${queue.length} template renders are already waiting; retry in a few seconds`),
+        );
       }
       return new Promise((resolve, reject) => {
         const id = nextId++;
         const request: RenderWorkerRequest = {
-          type: 'render', id, profile: { digest: profile.digest, sources: [...profile.sources] }, paths: [...paths], context, limits, maxOutputBytes: opts.maxOutputBytes,
+          type: 'render',
+          id,
+          profile: { digest: profile.digest, sources: [...profile.sources] },
+          paths: [...paths],
+          context,
+          limits,
+          maxOutputBytes: opts.maxOutputBytes,
         };
         queue.push({ id, profile, request, current: paths[0] ?? '', resolve, reject });
         pump();
       });
     },
-    stats: () => ({ workers: slots.filter(Boolean).length, busy: slots.filter((s) => s?.job).length, queued: queue.length, rendered, killed }),
+    stats: () => ({
+      workers: slots.filter(Boolean).length,
+      busy: slots.filter((s) => s?.job).length,
+      queued: queue.length,
+      rendered,
+      killed,
+    }),
     async close() {
       if (closed) return;
       closed = true;
       for (const j of queue.splice(0)) j.reject(new KilnError('internal', 'the controller is stopping'));
-      await Promise.all(slots.map(async (s) => {
-        if (!s) return;
-        finish(s)?.reject(new KilnError('internal', 'the controller is stopping'));
-        await s.worker.terminate();
-      }));
+      await Promise.all(
+        slots.map(async (s) => {
+          if (!s) return;
+          finish(s)?.reject(new KilnError('internal', 'the controller is stopping'));
+          await s.worker.terminate();
+        }),
+      );
     },
   };
 }
@@ -205,8 +260,13 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
 /** A worker's failure as the KilnError the caller sees, located with the profile's `file:line:col`. */
 function fromFailure(profile: LoadedProfile, f: RenderFailure): KilnError {
   const like = {
-    name: f.name, message: f.message, originalError: f.originalMessage === null ? undefined : { message: f.originalMessage },
-    token: f.line === null ? undefined : { file: f.file ?? undefined, getPosition: () => [f.line!, f.col ?? 1] as [number, number] },
+    name: f.name,
+    message: f.message,
+    originalError: f.originalMessage === null ? undefined : { message: f.originalMessage },
+    token:
+      f.line === null
+        ? undefined
+        : { file: f.file ?? undefined, getPosition: () => [f.line!, f.col ?? 1] as [number, number] },
   };
   return toTemplateError(like, f.path, profile.locate);
 }

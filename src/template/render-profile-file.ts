@@ -12,7 +12,12 @@ export type RenderedText = (file: CompiledFile) => string;
  * template_error naming file and line. The controller renders in its render
  * worker (render-pool.ts) instead; this is for the worker itself and tests.
  */
-export function renderCompiled(profile: LoadedProfile, file: CompiledFile, context: RenderContext, budget?: OutputBudget): string {
+export function renderCompiled(
+  profile: LoadedProfile,
+  file: CompiledFile,
+  context: RenderContext,
+  budget?: OutputBudget,
+): string {
   try {
     return renderTemplate(profile.sandbox, file.templates, context, budget);
   } catch (err) {
@@ -29,7 +34,10 @@ export function inThread(profile: LoadedProfile, context: RenderContext, budget?
 export function profileFile(profile: LoadedProfile, fileName: string): CompiledFile {
   const file = profile.files.get(fileName);
   if (file === undefined) {
-    throw new KilnError('not_found', `profile ${profile.name} has no install file "${fileName}"; it has ${[...profile.files.keys()].join(', ')}`);
+    throw new KilnError(
+      'not_found',
+      `profile ${profile.name} has no install file "${fileName}"; it has ${[...profile.files.keys()].join(', ')}`,
+    );
   }
   return file;
 }

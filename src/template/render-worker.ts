@@ -45,7 +45,10 @@ export type RenderWorkerReply =
   | { type: 'done'; id: number; texts: Array<[string, string]> }
   | { type: 'failed'; id: number; error: RenderFailure };
 
-interface Compiled { sandbox: Sandbox; templates: Map<string, Template[]> }
+interface Compiled {
+  sandbox: Sandbox;
+  templates: Map<string, Template[]>;
+}
 
 /** Parsed profiles by digest and limits; the oldest goes when more than this many are held. */
 const CACHE_ENTRIES = 16;
@@ -54,7 +57,11 @@ const cache = new Map<string, Compiled>();
 function compiledFor(req: RenderWorkerRequest): Compiled {
   const key = `${req.profile.digest}:${req.limits.renderMs}:${req.limits.memory}`;
   let c = cache.get(key);
-  if (c) { cache.delete(key); cache.set(key, c); return c; }
+  if (c) {
+    cache.delete(key);
+    cache.set(key, c);
+    return c;
+  }
   c = { sandbox: createSandbox(new Map(req.profile.sources), req.limits), templates: new Map() };
   cache.set(key, c);
   if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
@@ -62,11 +69,21 @@ function compiledFor(req: RenderWorkerRequest): Compiled {
 }
 
 function failure(path: string, err: unknown): RenderFailure {
-  const e = (err ?? {}) as { name?: string; message?: string; originalError?: { message?: string }; token?: { file?: string; getPosition?: () => [number, number] } };
+  const e = (err ?? {}) as {
+    name?: string;
+    message?: string;
+    originalError?: { message?: string };
+    token?: { file?: string; getPosition?: () => [number, number] };
+  };
   const pos = e.token?.getPosition?.();
   return {
-    path, name: String(e.name ?? 'Error'), message: String(e.message ?? err), originalMessage: e.originalError?.message ?? null,
-    file: e.token?.file ?? null, line: pos?.[0] ?? null, col: pos?.[1] ?? null,
+    path,
+    name: String(e.name ?? 'Error'),
+    message: String(e.message ?? err),
+    originalMessage: e.originalError?.message ?? null,
+    file: e.token?.file ?? null,
+    line: pos?.[0] ?? null,
+    col: pos?.[1] ?? null,
   };
 }
 

@@ -103,7 +103,12 @@ function stringify(value: unknown): string {
  * written, so a template that writes too much stops at the limit instead of
  * building the whole text first.
  */
-export function renderTemplate(sandbox: Sandbox, templates: Template[], context: object, budget: OutputBudget = { remaining: Number.POSITIVE_INFINITY }): string {
+export function renderTemplate(
+  sandbox: Sandbox,
+  templates: Template[],
+  context: object,
+  budget: OutputBudget = { remaining: Number.POSITIVE_INFINITY },
+): string {
   const { limits, liquid } = sandbox;
   const limit = budget.remaining;
   const emitter = {
@@ -117,6 +122,11 @@ export function renderTemplate(sandbox: Sandbox, templates: Template[], context:
       this.buffer += text;
     },
   };
-  const ctx = new Context({}, liquid.options, { globals: context, renderLimit: limits.renderMs, memoryLimit: limits.memory, sync: true }, { liquid });
+  const ctx = new Context(
+    {},
+    liquid.options,
+    { globals: context, renderLimit: limits.renderMs, memoryLimit: limits.memory, sync: true },
+    { liquid },
+  );
   return String(toValueSync(liquid.renderer.renderTemplates(templates, ctx, emitter)));
 }

@@ -22,7 +22,9 @@ function positionOf(err: LiquidLikeError): [number, number] {
 /** liquidjs' message without its trailing `, file:…, line:…, col:…` (we format our own). */
 function bareMessage(err: LiquidLikeError): string {
   const msg = err.originalError?.message ?? err.message ?? String(err);
-  return msg.replace(/,? ?(file:[^,]*, )?line:\d+, col:\d+$/, '').replace(/\/(templates|scripts|snippets|_snippets|inline)\/?/g, '');
+  return msg
+    .replace(/,? ?(file:[^,]*, )?line:\d+, col:\d+$/, '')
+    .replace(/\/(templates|scripts|snippets|_snippets|inline)\/?/g, '');
 }
 
 /** A short issue code from liquidjs' error class. */
@@ -47,7 +49,12 @@ export function templateIssue(err: unknown, fallbackFile: string, locate: Locate
 }
 
 /** Wraps a liquidjs error as a KilnError (`template_error` by default) naming file and line. */
-export function toTemplateError(err: unknown, fallbackFile: string, locate: LocateFn, code: ErrorCode = 'template_error'): KilnError {
+export function toTemplateError(
+  err: unknown,
+  fallbackFile: string,
+  locate: LocateFn,
+  code: ErrorCode = 'template_error',
+): KilnError {
   const issue = templateIssue(err, fallbackFile, locate);
   return new KilnError(code, `${issue.path}: ${issue.message}`, { issues: [issue], cause: err });
 }

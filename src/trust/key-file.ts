@@ -47,7 +47,10 @@ export async function readPrivateFile(path: string): Promise<Buffer | undefined>
     throw err;
   }
   if ((mode & 0o077) !== 0) {
-    throw new KilnError('config_invalid', `${path} has mode ${(mode & 0o777).toString(8)}; private keys must be 0600 (chmod 600 ${path})`);
+    throw new KilnError(
+      'config_invalid',
+      `${path} has mode ${(mode & 0o777).toString(8)}; private keys must be 0600 (chmod 600 ${path})`,
+    );
   }
   return readFile(path);
 }

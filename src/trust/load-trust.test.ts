@@ -15,7 +15,12 @@ test('loadTrust creates every key once, 0600, and returns the same trust on the 
   for (const f of ['ssh/ssh_ca_ed25519', 'tls/ca-key.pem', 'tls/server-key.pem', 'data.key']) {
     assert.equal((await stat(join(dataDir, f))).mode & 0o777, 0o600, f);
   }
-  assert.deepEqual((await readdir(join(dataDir, 'tls'))).sort(), ['ca-key.pem', 'ca.pem', 'server-key.pem', 'server.pem']);
+  assert.deepEqual((await readdir(join(dataDir, 'tls'))).sort(), [
+    'ca-key.pem',
+    'ca.pem',
+    'server-key.pem',
+    'server.pem',
+  ]);
   assert.ok(logger.lines.some((l) => (l.obj as { fingerprint?: string }).fingerprint === first.server.fingerprint));
   const second = await loadTrust({ dataDir, server });
   assert.equal(second.sshCa.publicKeyLine, first.sshCa.publicKeyLine);
@@ -25,6 +30,9 @@ test('loadTrust creates every key once, 0600, and returns the same trust on the 
 
   await writeFile(join(dataDir, 'op.pem'), first.server.certPem);
   await writeFile(join(dataDir, 'op-key.pem'), first.server.keyPem);
-  const operator = await loadTrust({ dataDir, server: { kind: 'files', certFile: join(dataDir, 'op.pem'), keyFile: join(dataDir, 'op-key.pem') } });
+  const operator = await loadTrust({
+    dataDir,
+    server: { kind: 'files', certFile: join(dataDir, 'op.pem'), keyFile: join(dataDir, 'op-key.pem') },
+  });
   assert.equal(operator.server.fingerprint, first.server.fingerprint);
 });

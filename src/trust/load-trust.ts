@@ -9,11 +9,17 @@ import { join } from 'node:path';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { loadOrCreateDataKey, type DataKey } from './credential/secret-box.js';
 import { loadOrCreateSshCa, type SshCa } from './ssh/ssh-ca.js';
-import { loadOrIssueServerCertificate, loadServerCertificateFiles, type ServerCredentials, type ServerNames } from './tls/server-certificate.js';
+import {
+  loadOrIssueServerCertificate,
+  loadServerCertificateFiles,
+  type ServerCredentials,
+  type ServerNames,
+} from './tls/server-certificate.js';
 import { loadOrCreateTlsCa, type TlsCa } from './tls/tls-ca.js';
 
 /** Where the API's TLS certificate comes from: issued by Kiln's CA for these names, or the operator's files. */
-export type ServerCertificateSource = ({ kind: 'issue' } & ServerNames) | { kind: 'files'; certFile: string; keyFile: string };
+export type ServerCertificateSource =
+  ({ kind: 'issue' } & ServerNames) | { kind: 'files'; certFile: string; keyFile: string };
 
 /** Everything `loadTrust` returns; lives for the whole controller process. */
 export interface Trust {
@@ -28,15 +34,24 @@ export interface Trust {
  * Call once at start, before any listener. Throws config_invalid naming the
  * file when a key is unreadable, damaged or readable by others.
  */
-export async function loadTrust(opts: { dataDir: string; server: ServerCertificateSource; logger?: Logger; now?: () => Date }): Promise<Trust> {
+export async function loadTrust(opts: {
+  dataDir: string;
+  server: ServerCertificateSource;
+  logger?: Logger;
+  now?: () => Date;
+}): Promise<Trust> {
   const logger = (opts.logger ?? silentLogger).child({ component: 'trust' });
   const sshCa = await loadOrCreateSshCa(join(opts.dataDir, 'ssh'), { logger });
   const tlsDir = join(opts.dataDir, 'tls');
   const tlsCa = await loadOrCreateTlsCa(tlsDir, { logger, now: opts.now });
-  const server = opts.server.kind === 'files'
-    ? await loadServerCertificateFiles(opts.server)
-    : await loadOrIssueServerCertificate(tlsDir, tlsCa, opts.server, { logger, now: opts.now });
-  logger.info({ fingerprint: server.fingerprint, notAfter: server.notAfter.toISOString() }, 'API TLS certificate (pin this fingerprint in the CLI)');
+  const server =
+    opts.server.kind === 'files'
+      ? await loadServerCertificateFiles(opts.server)
+      : await loadOrIssueServerCertificate(tlsDir, tlsCa, opts.server, { logger, now: opts.now });
+  logger.info(
+    { fingerprint: server.fingerprint, notAfter: server.notAfter.toISOString() },
+    'API TLS certificate (pin this fingerprint in the CLI)',
+  );
   const dataKey = await loadOrCreateDataKey(opts.dataDir);
   return { sshCa, tlsCa, server, dataKey };
 }

@@ -20,7 +20,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,12 +45,22 @@ import { killChild, stopChild } from '../support/process.js';
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 function hasTool(cmd: string): boolean {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
-const skip = !canUseNetns() ? 'needs root and iproute2 (network namespaces)'
-  : !hasTool('qemu-system-x86_64') || !hasTool('qemu-img') ? 'needs qemu-system-x86_64 and qemu-img'
-  : !hasTool('debugfs') ? 'needs debugfs (e2fsprogs) to read the credential off the written disk'
-  : !existsSync('/usr/lib/ipxe/ipxe.efi') ? "needs Debian's ipxe package (/usr/lib/ipxe)" : false;
+const skip = !canUseNetns()
+  ? 'needs root and iproute2 (network namespaces)'
+  : !hasTool('qemu-system-x86_64') || !hasTool('qemu-img')
+    ? 'needs qemu-system-x86_64 and qemu-img'
+    : !hasTool('debugfs')
+      ? 'needs debugfs (e2fsprogs) to read the credential off the written disk'
+      : !existsSync('/usr/lib/ipxe/ipxe.efi')
+        ? "needs Debian's ipxe package (/usr/lib/ipxe)"
+        : false;
 const skipEfi = skip || (!existsSync(OVMF_CODE) ? 'needs the ovmf package (OVMF_CODE_4M.fd)' : false);
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -78,8 +97,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function call<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(`${api}/api/v1${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000),
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
@@ -91,7 +115,9 @@ before(async () => {
   // Reuse the shared image cache: serve's background build then finds the discovery image ready.
   const img = await buildDiscoveryImage({ cacheDir });
   const rootfs = await buildTestImage({ cacheDir });
-  process.stderr.write(`e2e: images ready in ${Date.now() - t0} ms (discovery ${img.version}, cached ${img.cached}; test image ${rootfs.sizeBytes} bytes)\n`);
+  process.stderr.write(
+    `e2e: images ready in ${Date.now() - t0} ms (discovery ${img.version}, cached ${img.cached}; test image ${rootfs.sizeBytes} bytes)\n`,
+  );
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   symlinkSync(cacheDir, join(dataDir, 'cache'));
   const added = await runKiln(['image', 'add', IMAGE, rootfs.tarPath, '--data-dir', dataDir, '--json'], {}, 60_000);
@@ -113,32 +139,82 @@ before(async () => {
   x('route', 'add', 'default', 'dev', 'kbr0');
 
   const cfg = join(work, 'kiln.yaml');
-  writeFileSync(cfg, JSON.stringify({
-    dhcp: {
-      enabled: true, serverAddress: SERVER, httpBase: `http://${SERVER}:${HTTP_PORT}`,
-      subnets: [{ cidr: '10.83.1.0/24', mode: 'full', pools: [{ start: '10.83.1.100', end: '10.83.1.150' }], router: SERVER, dns: [], leaseSeconds: 3600, attached: true }],
-    },
-  }));
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      dhcp: {
+        enabled: true,
+        serverAddress: SERVER,
+        httpBase: `http://${SERVER}:${HTTP_PORT}`,
+        subnets: [
+          {
+            cidr: '10.83.1.0/24',
+            mode: 'full',
+            pools: [{ start: '10.83.1.100', end: '10.83.1.150' }],
+            router: SERVER,
+            dns: [],
+            leaseSeconds: 3600,
+            attached: true,
+          },
+        ],
+      },
+    }),
+  );
   t0 = Date.now();
   // HTTPS on: the writer's late step fetches secrets and its host certificate over it only.
-  serve = ns.spawn(process.execPath, [kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', `0.0.0.0:${HTTP_PORT}`, '--tls-listen', `0.0.0.0:${HTTPS_PORT}`,
-    '--public-url', `http://${SERVER}:${HTTP_PORT}`, '--node-image', 'auto', '--power-poll-interval', '0', '--log-level', 'debug'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-  serve.stdout!.on('data', (d) => { serveLog += d; });
-  serve.stderr!.on('data', (d) => { serveLog += d; });
+  serve = ns.spawn(
+    process.execPath,
+    [
+      kilnBin,
+      'serve',
+      '--config',
+      cfg,
+      '--data-dir',
+      dataDir,
+      '--listen',
+      `0.0.0.0:${HTTP_PORT}`,
+      '--tls-listen',
+      `0.0.0.0:${HTTPS_PORT}`,
+      '--public-url',
+      `http://${SERVER}:${HTTP_PORT}`,
+      '--node-image',
+      'auto',
+      '--power-poll-interval',
+      '0',
+      '--log-level',
+      'debug',
+    ],
+    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  serve.stdout!.on('data', (d) => {
+    serveLog += d;
+  });
+  serve.stderr!.on('data', (d) => {
+    serveLog += d;
+  });
   api = `http://10.83.0.1:${HTTP_PORT}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${serveLog}`);
-    if (Date.now() > deadline) throw new Error(`kiln serve not ready (health, DHCP, node image) within 90 s:\n${serveLog.slice(-6000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`kiln serve not ready (health, DHCP, node image) within 90 s:\n${serveLog.slice(-6000)}`);
     try {
-      if ((await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok && /DHCP serving/.test(serveLog) && /node image ready/.test(serveLog)) break;
-    } catch { /* not up yet */ }
+      if (
+        (await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok &&
+        /DHCP serving/.test(serveLog) &&
+        /node image ready/.test(serveLog)
+      )
+        break;
+    } catch {
+      /* not up yet */
+    }
     await sleep(250);
   }
   process.stderr.write(`e2e: kiln serve ready (health, DHCP, node image) in ${Date.now() - t0} ms\n`);
   token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const rule = await call('PUT', '/rules/e2e-vms', {
-    match: { macPrefix: '52:54:00:4b:33', cpuCountAtLeast: CPUS }, assign: { name: 'vm-{mac}', profile: 'kiln-image', tags: ['e2e'] },
+    match: { macPrefix: '52:54:00:4b:33', cpuCountAtLeast: CPUS },
+    assign: { name: 'vm-{mac}', profile: 'kiln-image', tags: ['e2e'] },
   });
   assert.equal(rule.status, 200, JSON.stringify(rule.body));
   rootKey = makeRootKey(work);
@@ -149,7 +225,13 @@ before(async () => {
 after(async () => {
   for (const p of procs) kill(p);
   await stop(serve);
-  for (const n of extraNetns) { try { execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' }); } catch { /* already gone */ } }
+  for (const n of extraNetns) {
+    try {
+      execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
+  }
   ns?.remove();
   writeFileSync(join(work, 'kiln.log'), serveLog);
   process.stderr.write(`e2e: stage durations (ms) ${JSON.stringify(durations)}\n`);
@@ -161,8 +243,25 @@ after(async () => {
   }
 });
 
-interface Host { id: string; name: string; state: string; profile: string | null; tags: string[]; firmware: string | null; facts: any; nics: Array<{ mac: string; name: string | null; boot: boolean }> }
-interface KilnEvent { seq: number; kind: string; message: string; data: any; before: any; after: any; hostId: string | null }
+interface Host {
+  id: string;
+  name: string;
+  state: string;
+  profile: string | null;
+  tags: string[];
+  firmware: string | null;
+  facts: any;
+  nics: Array<{ mac: string; name: string | null; boot: boolean }>;
+}
+interface KilnEvent {
+  seq: number;
+  kind: string;
+  message: string;
+  data: any;
+  before: any;
+  after: any;
+  hostId: string | null;
+}
 
 async function hostByMac(mac: string): Promise<Host | null> {
   const r = await call<{ items: Host[] }>('GET', `/hosts?mac=${mac}`);
@@ -176,27 +275,69 @@ async function hostEvents(hostId: string): Promise<KilnEvent[]> {
   return r.body.items;
 }
 
-interface RunningVm { name: string; serial: string; child: ChildProcess; stderr(): string }
+interface RunningVm {
+  name: string;
+  serial: string;
+  child: ChildProcess;
+  stderr(): string;
+}
 
 function startVm(name: string, mac: string, tap: string, disk: string, firmware: 'bios' | 'uefi'): RunningVm {
   const serial = join(work, `${name}.serial.log`);
-  const fw = firmware === 'uefi' ? (() => {
-    const vars = join(work, `${name}.vars.fd`);
-    copyFileSync(OVMF_VARS, vars);
-    // OVMF lists its own PXE options for the NIC after the option ROM's iPXE
-    // and before the disk; turned off, the local boot (`exit 1`) detours only
-    // through OVMF's HTTP boot (which Kiln also answers) on its way to the disk.
-    return ['-machine', 'q35', '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`,
-      '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n'];
-  })() : [];
+  const fw =
+    firmware === 'uefi'
+      ? (() => {
+          const vars = join(work, `${name}.vars.fd`);
+          copyFileSync(OVMF_VARS, vars);
+          // OVMF lists its own PXE options for the NIC after the option ROM's iPXE
+          // and before the disk; turned off, the local boot (`exit 1`) detours only
+          // through OVMF's HTTP boot (which Kiln also answers) on its way to the disk.
+          return [
+            '-machine',
+            'q35',
+            '-drive',
+            `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+            '-drive',
+            `if=pflash,format=raw,file=${vars}`,
+            '-fw_cfg',
+            'name=opt/org.tianocore/IPv4PXESupport,string=n',
+            '-fw_cfg',
+            'name=opt/org.tianocore/IPv6PXESupport,string=n',
+          ];
+        })()
+      : [];
   // NIC first, disk second: every boot asks Kiln, whose script sends a deployed host to the disk.
-  const child = ns!.spawn('qemu-system-x86_64', [...qemuAccelArgs(), '-smp', String(CPUS), '-m', String(MEMORY_MIB), '-display', 'none', '-monitor', 'none',
-    '-serial', `file:${serial}`, ...fw,
-    '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`,
-    '-drive', `file=${disk},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-pci,drive=d0,bootindex=2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = ns!.spawn(
+    'qemu-system-x86_64',
+    [
+      ...qemuAccelArgs(),
+      '-smp',
+      String(CPUS),
+      '-m',
+      String(MEMORY_MIB),
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-serial',
+      `file:${serial}`,
+      ...fw,
+      '-netdev',
+      `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+      '-device',
+      `e1000,netdev=n0,mac=${mac},bootindex=1`,
+      '-drive',
+      `file=${disk},if=none,id=d0,format=qcow2`,
+      '-device',
+      'virtio-blk-pci,drive=d0,bootindex=2',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   procs.push(child);
   let err = '';
-  child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });
+  child.stderr!.on('data', (d) => {
+    err = (err + d).slice(-4000);
+  });
   return { name, serial, child, stderr: () => err };
 }
 
@@ -205,15 +346,25 @@ function tail(path: string, n = 5000): string {
 }
 
 /** Polls `check` every 2 s until it returns a value, the VM dies, or `ms` pass; failures print the VM's serial tail and Kiln's log tail. */
-async function until<T>(vm: RunningVm, what: string, ms: number, check: () => Promise<T | null | undefined | false>): Promise<T> {
+async function until<T>(
+  vm: RunningVm,
+  what: string,
+  ms: number,
+  check: () => Promise<T | null | undefined | false>,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check();
     if (v) return v;
     if (vm.child.exitCode !== null || vm.child.signalCode !== null || Date.now() > deadline) {
       failed = true;
-      const why = vm.child.exitCode !== null || vm.child.signalCode !== null ? `QEMU exited (${vm.child.exitCode ?? vm.child.signalCode})` : `not within ${ms} ms`;
-      process.stderr.write(`--- ${vm.name}: ${what}: ${why}\n--- qemu stderr\n${vm.stderr()}\n--- serial (tail)\n${tail(vm.serial)}\n--- kiln log (tail)\n${serveLog.slice(-6000)}\n`);
+      const why =
+        vm.child.exitCode !== null || vm.child.signalCode !== null
+          ? `QEMU exited (${vm.child.exitCode ?? vm.child.signalCode})`
+          : `not within ${ms} ms`;
+      process.stderr.write(
+        `--- ${vm.name}: ${what}: ${why}\n--- qemu stderr\n${vm.stderr()}\n--- serial (tail)\n${tail(vm.serial)}\n--- kiln log (tail)\n${serveLog.slice(-6000)}\n`,
+      );
       throw new Error(`${vm.name}: ${what}: ${why}`);
     }
     await sleep(2000);
@@ -234,7 +385,11 @@ function timelineOf(events: KilnEvent[]): string[] {
 function assertInOrder(got: string[], want: string[]): void {
   let i = 0;
   for (const g of got) if (g === want[i]) i++;
-  assert.equal(i, want.length, `timeline lacks ${JSON.stringify(want[i])} after ${JSON.stringify(want.slice(0, i))}; got ${JSON.stringify(got)}`);
+  assert.equal(
+    i,
+    want.length,
+    `timeline lacks ${JSON.stringify(want[i])} after ${JSON.stringify(want.slice(0, i))}; got ${JSON.stringify(got)}`,
+  );
 }
 
 /** Boots an unknown VM through discovery, deploy, install and first boot; returns the deployed host. */
@@ -265,9 +420,18 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
     assert.equal(f.firmware, firmware);
     assert.equal(f.cpu.count, CPUS);
     assert.equal(f.memory.installedBytes, MEMORY_MIB * 1024 ** 2);
-    assert.ok(f.memory.totalBytes > 0.8 * MEMORY_MIB * 1024 ** 2 && f.memory.totalBytes <= MEMORY_MIB * 1024 ** 2, `MemTotal ${f.memory.totalBytes}`);
-    assert.deepEqual(f.disks.map((x: { name: string; sizeBytes: number }) => [x.name, x.sizeBytes]), [['vda', DISK_BYTES]]);
-    assert.deepEqual(f.nics.map((n: { mac: string; driver: string }) => [n.mac, n.driver]), [[mac, 'e1000']]);
+    assert.ok(
+      f.memory.totalBytes > 0.8 * MEMORY_MIB * 1024 ** 2 && f.memory.totalBytes <= MEMORY_MIB * 1024 ** 2,
+      `MemTotal ${f.memory.totalBytes}`,
+    );
+    assert.deepEqual(
+      f.disks.map((x: { name: string; sizeBytes: number }) => [x.name, x.sizeBytes]),
+      [['vda', DISK_BYTES]],
+    );
+    assert.deepEqual(
+      f.nics.map((n: { mac: string; driver: string }) => [n.mac, n.driver]),
+      [[mac, 'e1000']],
+    );
     assert.deepEqual(host.nics, [{ mac, name: host.nics[0]!.name, boot: true }]);
     assert.equal(host.profile, 'kiln-image');
     assert.deepEqual(host.tags, ['e2e']);
@@ -279,13 +443,16 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
     assert.equal(sec.status, 200, JSON.stringify(sec.body));
 
     const tDeploy = Date.now();
-    const dep = await call('POST', `/hosts/${host.name}/deploy`, { variables: { imageName: IMAGE, kernelArgs: 'console=ttyS0,115200' } });
+    const dep = await call('POST', `/hosts/${host.name}/deploy`, {
+      variables: { imageName: IMAGE, kernelArgs: 'console=ttyS0,115200' },
+    });
     assert.equal(dep.status, 200, JSON.stringify(dep.body));
     assert.equal(dep.body.host.state, 'deploying');
     assert.match(dep.body.deployment.bootSpec.cmdline, new RegExp(`kiln\\.mode=install kiln\\.mac=${mac}`));
 
     await until(vm, 'installer reported stage installed', LIMIT.installed, async () =>
-      (await hostEvents(host.id)).some((e) => e.kind === 'node.progress' && e.data?.stage === 'installed'));
+      (await hostEvents(host.id)).some((e) => e.kind === 'node.progress' && e.data?.stage === 'installed'),
+    );
     d['deployToInstalled'] = Date.now() - tDeploy;
     const tInstalled = Date.now();
     host = await until(vm, 'first boot from disk called back (deployed)', LIMIT.deployed, async () => {
@@ -298,18 +465,52 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
 
     const all = await hostEvents(host.id);
     const timeline = timelineOf(all);
-    const stageAt = (stage: string) => Date.parse((all.find((e) => e.kind === 'node.progress' && e.data?.stage === stage) as unknown as { at: string } | undefined)?.at ?? '');
+    const stageAt = (stage: string) =>
+      Date.parse(
+        (
+          all.find((e) => e.kind === 'node.progress' && e.data?.stage === stage) as unknown as
+            { at: string } | undefined
+        )?.at ?? '',
+      );
     d['lateStep'] = stageAt('finish') - stageAt('secrets');
     assertInOrder(timeline, [
-      'host.created', 'host.state discovering', 'boot.script discovering', 'node.enrolled', 'host.state ready', 'host.updated',
-      'host.state deploying', 'node.armed', 'boot.script deploying', 'node.enrolled',
-      'node.progress plan', 'node.progress partition', 'node.progress mkfs', 'node.progress image', 'node.progress bootloader',
-      'node.progress config', 'node.progress secrets', 'node.secrets_fetched', 'node.progress hostcert', 'ssh.host_certificate',
-      'node.progress finish', 'node.progress installed', 'boot.script deploying (disk)', 'host.state deployed',
+      'host.created',
+      'host.state discovering',
+      'boot.script discovering',
+      'node.enrolled',
+      'host.state ready',
+      'host.updated',
+      'host.state deploying',
+      'node.armed',
+      'boot.script deploying',
+      'node.enrolled',
+      'node.progress plan',
+      'node.progress partition',
+      'node.progress mkfs',
+      'node.progress image',
+      'node.progress bootloader',
+      'node.progress config',
+      'node.progress secrets',
+      'node.secrets_fetched',
+      'node.progress hostcert',
+      'ssh.host_certificate',
+      'node.progress finish',
+      'node.progress installed',
+      'boot.script deploying (disk)',
+      'host.state deployed',
     ]);
-    assert.equal(timeline.filter((k) => k === 'node.enrolled').length, 2, 'one credential at discovery, one for the installer');
+    assert.equal(
+      timeline.filter((k) => k === 'node.enrolled').length,
+      2,
+      'one credential at discovery, one for the installer',
+    );
     assert.equal(timeline.filter((k) => k.startsWith('host.state failed')).length, 0);
-    assert.equal(all.filter((e) => e.kind === 'boot.script' && e.data.state === 'deploying' && !/local disk/.test(e.message)).length, 1, 'the installer booted exactly once');
+    assert.equal(
+      all.filter((e) => e.kind === 'boot.script' && e.data.state === 'deploying' && !/local disk/.test(e.message))
+        .length,
+      1,
+      'the installer booted exactly once',
+    );
     const renamed = all.find((e) => e.kind === 'host.updated');
     assert.equal(renamed?.after?.name, expectedName);
 
@@ -323,19 +524,48 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
     const tSsh = Date.now();
     const lease = (await call<{ items: Array<{ ip: string }> }>('GET', `/leases?mac=${mac}`)).body.items[0];
     assert.ok(lease, 'the installed VM holds a lease');
-    const knownHosts = await fetch(`${api}/api/v1/ssh/known-hosts`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text());
+    const knownHosts = await fetch(`${api}/api/v1/ssh/known-hosts`, {
+      headers: { authorization: `Bearer ${token}` },
+    }).then((r) => r.text());
     assert.match(knownHosts, /^@cert-authority \* ssh-ed25519 AAAA\S+/);
-    const r = await sshProbe({ dir: work, name: `ssh-${firmware}`, ip: lease.ip, key: rootKey!.path, knownHostsLine: knownHosts.trim(), netns: ns!.name,
-      command: 'cat /etc/shadow; echo ---; cat /root/.ssh/authorized_keys' });
+    const r = await sshProbe({
+      dir: work,
+      name: `ssh-${firmware}`,
+      ip: lease.ip,
+      key: rootKey!.path,
+      knownHostsLine: knownHosts.trim(),
+      netns: ns!.name,
+      command: 'cat /etc/shadow; echo ---; cat /root/.ssh/authorized_keys',
+    });
     assert.equal(r.code, 0, `ssh to ${lease.ip} trusting only Kiln's CA: ${r.stderr.slice(-2000)}`);
-    const caFp = execFileSync('ssh-keygen', ['-l', '-f', join(dataDir, 'ssh/ssh_ca_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1]!;
-    const cert = new RegExp(`^ssh-ed25519-cert-v01@openssh.com (SHA256:\\S+), serial (\\d+) ID "host:${host.name}:ssh-ed25519" CA ssh-ed25519 (\\S+) `).exec(r.hostCertificate ?? '');
+    const caFp = execFileSync('ssh-keygen', ['-l', '-f', join(dataDir, 'ssh/ssh_ca_ed25519.pub')], {
+      encoding: 'utf8',
+    }).split(' ')[1]!;
+    const cert = new RegExp(
+      `^ssh-ed25519-cert-v01@openssh.com (SHA256:\\S+), serial (\\d+) ID "host:${host.name}:ssh-ed25519" CA ssh-ed25519 (\\S+) `,
+    ).exec(r.hostCertificate ?? '');
     assert.ok(cert, `sshd presented a Kiln host certificate: ${r.hostCertificate}`);
-    assert.equal(cert[3], caFp, 'signed by Kiln\'s SSH CA');
-    const issued = (await call<{ items: Array<{ serial: number; keyFingerprint: string }> }>('GET', `/ssh/certificates?host=${host.name}`)).body.items;
-    assert.deepEqual(issued.map((c) => [c.serial, c.keyFingerprint]), [[Number(cert[2]), cert[1]]], 'the one certificate Kiln issued to this host, for the key sshd holds');
+    assert.equal(cert[3], caFp, "signed by Kiln's SSH CA");
+    const issued = (
+      await call<{ items: Array<{ serial: number; keyFingerprint: string }> }>(
+        'GET',
+        `/ssh/certificates?host=${host.name}`,
+      )
+    ).body.items;
+    assert.deepEqual(
+      issued.map((c) => [c.serial, c.keyFingerprint]),
+      [[Number(cert[2]), cert[1]]],
+      'the one certificate Kiln issued to this host, for the key sshd holds',
+    );
     const [shadow, keys] = r.stdout.split('---\n');
-    assert.equal(shadow!.split('\n').find((l) => l.startsWith('root:'))?.split(':')[1], rootHash, "root's hash in /etc/shadow is the one set for this host");
+    assert.equal(
+      shadow!
+        .split('\n')
+        .find((l) => l.startsWith('root:'))
+        ?.split(':')[1],
+      rootHash,
+      "root's hash in /etc/shadow is the one set for this host",
+    );
     assert.equal(keys, `${rootKey!.publicLine}\n`, "root's authorized_keys holds the site's key");
     hostKeys[firmware] = cert[1]!;
     d['sshCheck'] = Date.now() - tSsh;
@@ -352,16 +582,27 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
 const BIOS_MAC = '52:54:00:4b:33:01';
 let biosHost: Host | undefined;
 
-test('SeaBIOS: unknown VM → discovered → deployed with kiln-image → boots its disk and calls back', { skip, timeout: 1_100_000 }, async () => {
-  biosHost = await deployVm('bios', BIOS_MAC, 'ktap0');
-});
+test(
+  'SeaBIOS: unknown VM → discovered → deployed with kiln-image → boots its disk and calls back',
+  { skip, timeout: 1_100_000 },
+  async () => {
+    biosHost = await deployVm('bios', BIOS_MAC, 'ktap0');
+  },
+);
 
-test('OVMF (iPXE EFI ROM): unknown VM → discovered → deployed with kiln-image → boots its disk and calls back', { skip: skipEfi, timeout: 1_100_000 }, async () => {
-  await deployVm('uefi', '52:54:00:4b:33:02', 'ktap1');
-});
+test(
+  'OVMF (iPXE EFI ROM): unknown VM → discovered → deployed with kiln-image → boots its disk and calls back',
+  { skip: skipEfi, timeout: 1_100_000 },
+  async () => {
+    await deployVm('uefi', '52:54:00:4b:33:02', 'ktap1');
+  },
+);
 
 test('two deployed VMs present different host keys (each made on its own node)', { skip: skipEfi }, (t) => {
-  if (!hostKeys['bios'] || !hostKeys['uefi']) { t.skip('a deploy did not finish'); return; }
+  if (!hostKeys['bios'] || !hostKeys['uefi']) {
+    t.skip('a deploy did not finish');
+    return;
+  }
   assert.notEqual(hostKeys['bios'], hostKeys['uefi']);
 });
 
@@ -370,45 +611,71 @@ function credentialOnDisk(disk: string): string {
   const raw = join(work, 'root.raw');
   execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', disk, raw], { timeout: 60_000 });
   try {
-    return execFileSync('debugfs', ['-R', 'cat /etc/kiln/credential', `${raw}?offset=${266240 * 512}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 }).trim();
+    return execFileSync('debugfs', ['-R', 'cat /etc/kiln/credential', `${raw}?offset=${266240 * 512}`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 30_000,
+    }).trim();
   } finally {
     rmSync(raw, { force: true });
   }
 }
 
-test("another client with its own lease presenting the first VM's credential is refused, and the refusal is an event", { skip }, async (t) => {
-  if (!biosHost) { t.skip('the SeaBIOS deploy did not finish'); return; }
-  const credential = credentialOnDisk(join(work, 'disk-bios.qcow2'));
-  assert.match(credential, /^kn_\S+$/);
-  // A second "machine": its own namespace on the bridge, a Kiln DHCP lease for its own MAC, curl.
-  const client = `ktdqc${process.pid % 100000}`;
-  const clientMac = '52:54:00:4b:33:99';
-  execFileSync('ip', ['netns', 'add', client]);
-  extraNetns.push(client);
-  ns!.exec('ip', ['link', 'add', 'kcl0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
-  ns!.exec('ip', ['link', 'set', 'kcl0', 'master', 'kbr0']);
-  ns!.exec('ip', ['link', 'set', 'kcl0', 'up']);
-  const inClient = (cmd: string, args: string[], timeout = 30_000) => execFileSync('ip', ['netns', 'exec', client, cmd, ...args], { encoding: 'utf8', timeout });
-  inClient('ip', ['link', 'set', 'eth0', 'address', clientMac]);
-  inClient('ip', ['link', 'set', 'lo', 'up']);
-  inClient('ip', ['link', 'set', 'eth0', 'up']);
-  const script = join(work, 'udhcpc.sh');
-  writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/${mask:-24}" dev "$interface"\nexit 0\n', { mode: 0o755 });
-  inClient('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '2', '-s', script], 40_000);
-  const addr = /inet (10\.83\.1\.\d+)\//.exec(inClient('ip', ['-4', 'addr', 'show', 'dev', 'eth0']))?.[1];
-  assert.ok(addr, 'the client got an address from Kiln');
+test(
+  "another client with its own lease presenting the first VM's credential is refused, and the refusal is an event",
+  { skip },
+  async (t) => {
+    if (!biosHost) {
+      t.skip('the SeaBIOS deploy did not finish');
+      return;
+    }
+    const credential = credentialOnDisk(join(work, 'disk-bios.qcow2'));
+    assert.match(credential, /^kn_\S+$/);
+    // A second "machine": its own namespace on the bridge, a Kiln DHCP lease for its own MAC, curl.
+    const client = `ktdqc${process.pid % 100000}`;
+    const clientMac = '52:54:00:4b:33:99';
+    execFileSync('ip', ['netns', 'add', client]);
+    extraNetns.push(client);
+    ns!.exec('ip', ['link', 'add', 'kcl0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
+    ns!.exec('ip', ['link', 'set', 'kcl0', 'master', 'kbr0']);
+    ns!.exec('ip', ['link', 'set', 'kcl0', 'up']);
+    const inClient = (cmd: string, args: string[], timeout = 30_000) =>
+      execFileSync('ip', ['netns', 'exec', client, cmd, ...args], { encoding: 'utf8', timeout });
+    inClient('ip', ['link', 'set', 'eth0', 'address', clientMac]);
+    inClient('ip', ['link', 'set', 'lo', 'up']);
+    inClient('ip', ['link', 'set', 'eth0', 'up']);
+    const script = join(work, 'udhcpc.sh');
+    writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/${mask:-24}" dev "$interface"\nexit 0\n', {
+      mode: 0o755,
+    });
+    inClient('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '2', '-s', script], 40_000);
+    const addr = /inet (10\.83\.1\.\d+)\//.exec(inClient('ip', ['-4', 'addr', 'show', 'dev', 'eth0']))?.[1];
+    assert.ok(addr, 'the client got an address from Kiln');
 
-  const curl = (path: string) => inClient('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '10', '-H', `Authorization: Bearer ${credential}`, `http://${SERVER}:${HTTP_PORT}/api/v1/node/${path}`]);
-  assert.equal(curl('next'), '401');
-  assert.equal(curl('install-plan'), '401');
+    const curl = (path: string) =>
+      inClient('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-m',
+        '10',
+        '-H',
+        `Authorization: Bearer ${credential}`,
+        `http://${SERVER}:${HTTP_PORT}/api/v1/node/${path}`,
+      ]);
+    assert.equal(curl('next'), '401');
+    assert.equal(curl('install-plan'), '401');
 
-  const refused = await call<{ items: KilnEvent[] }>('GET', `/events?kind=node.credential_refused&limit=100`);
-  const mine = refused.body.items.filter((e) => e.hostId === biosHost!.id);
-  assert.equal(mine.length, 2, JSON.stringify(refused.body.items));
-  for (const e of mine) {
-    assert.equal(e.data.ip, addr);
-    assert.equal(e.message, `credential of ${biosHost!.name} used from ${addr}, which is leased to MAC ${clientMac}`);
-  }
-  // The host itself is untouched by the refusals.
-  assert.equal((await hostByMac(BIOS_MAC))?.state, 'deployed');
-});
+    const refused = await call<{ items: KilnEvent[] }>('GET', `/events?kind=node.credential_refused&limit=100`);
+    const mine = refused.body.items.filter((e) => e.hostId === biosHost!.id);
+    assert.equal(mine.length, 2, JSON.stringify(refused.body.items));
+    for (const e of mine) {
+      assert.equal(e.data.ip, addr);
+      assert.equal(e.message, `credential of ${biosHost!.name} used from ${addr}, which is leased to MAC ${clientMac}`);
+    }
+    // The host itself is untouched by the refusals.
+    assert.equal((await hostByMac(BIOS_MAC))?.state, 'deployed');
+  },
+);

@@ -22,7 +22,10 @@ export async function createTestController(opts: Partial<ControllerDeps> = {}): 
   await migrateToLatest(store.db);
   const sshCa = await loadOrCreateSshCa(join(mkdtempSync(join(tmpdir(), 'kiln-test-ca-')), 'ssh'));
   const c = await createController({
-    db: store.db, log: silentLogger, sshCa, profilesDir: repoProfilesDir,
+    db: store.db,
+    log: silentLogger,
+    sshCa,
+    profilesDir: repoProfilesDir,
     site: { domain: 'lab.test', timezone: 'UTC', ntp: [], dns: [] },
     urls: () => ({ baseUrl: 'http://192.0.2.1:8080', apiUrl: 'http://192.0.2.1:8080', caPem: '' }),
     seal: (s) => `test-sealed:${Buffer.from(s).toString('base64')}`,
@@ -30,7 +33,15 @@ export async function createTestController(opts: Partial<ControllerDeps> = {}): 
     secretsNeedTls: false,
     ...opts,
   });
-  const mk = async (role: 'admin' | 'operator' | 'viewer') => `Bearer ${(await c.tokens.create({ name: `t-${role}`, role }, 'test')).token}`;
+  const mk = async (role: 'admin' | 'operator' | 'viewer') =>
+    `Bearer ${(await c.tokens.create({ name: `t-${role}`, role }, 'test')).token}`;
   const bearer = { admin: await mk('admin'), operator: await mk('operator'), viewer: await mk('viewer') };
-  return { ...c, bearer, close: async () => { await c.app.close(); await store.close(); } };
+  return {
+    ...c,
+    bearer,
+    close: async () => {
+      await c.app.close();
+      await store.close();
+    },
+  };
 }

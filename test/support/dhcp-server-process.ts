@@ -13,17 +13,36 @@ import { stopChild } from './process.js';
  * when it exits first or after 30 s. The child is pushed onto `procs` so the
  * test's cleanup can kill it even when the test fails.
  */
-export async function startDhcpServerProcess(ns: TestNetns, cfg: DhcpConfig, db: string, workDir: string, procs: ChildProcess[], server?: { reopenDelaysMs?: number[]; deviceCheckMs?: number }): Promise<ChildProcess> {
+export async function startDhcpServerProcess(
+  ns: TestNetns,
+  cfg: DhcpConfig,
+  db: string,
+  workDir: string,
+  procs: ChildProcess[],
+  server?: { reopenDelaysMs?: number[]; deviceCheckMs?: number },
+): Promise<ChildProcess> {
   const file = join(workDir, `cfg-${Date.now()}.json`);
   writeFileSync(file, JSON.stringify({ dhcp: cfg, ...(server ? { server } : {}) }));
-  const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', file, db], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = ns.spawn(process.execPath, ['--import', 'tsx', 'bench/dhcp-server-process.ts', file, db], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   procs.push(p);
   let err = '';
-  p.stderr!.on('data', (d) => { err += d; });
+  p.stderr!.on('data', (d) => {
+    err += d;
+  });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`server did not start in 30 s: ${err}`)), 30_000);
-    p.stdout!.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(t); resolve(); } });
-    p.on('exit', (c) => { clearTimeout(t); reject(new Error(`server exited ${c}: ${err}`)); });
+    p.stdout!.on('data', (d) => {
+      if (String(d).includes('ready')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    p.on('exit', (c) => {
+      clearTimeout(t);
+      reject(new Error(`server exited ${c}: ${err}`));
+    });
   });
   return p;
 }

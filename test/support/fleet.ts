@@ -23,12 +23,30 @@ import { STORM_HTTP as HTTP, STORM_RELAY as RELAY, STORM_SERVER as SERVER } from
 const STEP_LIMIT_MS = 60_000;
 
 /** Per-stage milliseconds of one machine that reached its discovery report (`loader`: TFTP or HTTP fetch of the iPXE binary). */
-export interface MachineTiming { dhcp: number; loader: number; ipxeDhcp: number; scripts: number; images: number; report: number; total: number }
+export interface MachineTiming {
+  dhcp: number;
+  loader: number;
+  ipxeDhcp: number;
+  scripts: number;
+  images: number;
+  report: number;
+  total: number;
+}
 /** The firmware a simulated machine starts with. */
 export type FleetFirmware = 'bios' | 'uefi-pxe' | 'uefi-http';
 export const fleetFirmwares: readonly FleetFirmware[] = ['bios', 'uefi-pxe', 'uefi-http'];
 /** What one machine did: `retriedAt` names the stages where it had to resend; `error` says where and why it gave up. */
-export interface MachineOutcome { index: number; mac: string; firmware: FleetFirmware; ok: boolean; retries: number; retriedAt: string[]; error?: string; t?: MachineTiming; bytes: number }
+export interface MachineOutcome {
+  index: number;
+  mac: string;
+  firmware: FleetFirmware;
+  ok: boolean;
+  retries: number;
+  retriedAt: string[];
+  error?: string;
+  t?: MachineTiming;
+  bytes: number;
+}
 
 export interface FleetRun {
   outcomes: MachineOutcome[];
@@ -44,10 +62,18 @@ export interface FleetRun {
  * run with the node image then). `firmware` is one kind for every machine
  * or `mixed`: machine i gets fleetFirmwares[i % 3] (default `bios`).
  */
-export async function runFleet(o: { hosts: number; parallel?: number; images: boolean; firmware?: FleetFirmware | 'mixed' }): Promise<FleetRun> {
+export async function runFleet(o: {
+  hosts: number;
+  parallel?: number;
+  images: boolean;
+  firmware?: FleetFirmware | 'mixed';
+}): Promise<FleetRun> {
   const agent = new Agent({ connections: 256, pipelining: 0 });
   const relay = createSocket('udp4');
-  await new Promise<void>((r, j) => { relay.once('error', j); relay.bind(67, RELAY, () => r()); });
+  await new Promise<void>((r, j) => {
+    relay.once('error', j);
+    relay.bind(67, RELAY, () => r());
+  });
   // A relay's socket receives every reply of the storm in one burst; the default buffer would drop most of them.
   relay.setRecvBufferSize(16 * 1024 * 1024);
   // The relay agent: replies come back to giaddr:67 (RFC 2131 §4.1); matched to the waiting machine by xid.
@@ -56,10 +82,18 @@ export async function runFleet(o: { hosts: number; parallel?: number; images: bo
     try {
       const p = decodeDhcp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
       waiting.get(p.xid)?.(p);
-    } catch { /* not ours */ }
+    } catch {
+      /* not ours */
+    }
   });
   const firmware = o.firmware ?? 'bios';
-  const sim: Sim = { agent, relay, waiting, images: o.images, firmwareOf: (i) => firmware === 'mixed' ? fleetFirmwares[i % fleetFirmwares.length]! : firmware };
+  const sim: Sim = {
+    agent,
+    relay,
+    waiting,
+    images: o.images,
+    firmwareOf: (i) => (firmware === 'mixed' ? fleetFirmwares[i % fleetFirmwares.length]! : firmware),
+  };
   const parallel = Math.max(1, Math.min(o.hosts, o.parallel ?? o.hosts));
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
@@ -67,31 +101,78 @@ export async function runFleet(o: { hosts: number; parallel?: number; images: bo
   const outcomes: MachineOutcome[] = [];
   let next = 0;
   try {
-    await Promise.all(Array.from({ length: parallel }, async () => {
-      while (next < o.hosts) { const i = next++; outcomes.push(await machine(sim, i)); }
-    }));
+    await Promise.all(
+      Array.from({ length: parallel }, async () => {
+        while (next < o.hosts) {
+          const i = next++;
+          outcomes.push(await machine(sim, i));
+        }
+      }),
+    );
   } finally {
     lag.disable();
     relay.close();
     await agent.close().catch(() => {});
   }
   return {
-    outcomes: outcomes.sort((a, b) => a.index - b.index), wallSeconds: (performance.now() - started) / 1000,
+    outcomes: outcomes.sort((a, b) => a.index - b.index),
+    wallSeconds: (performance.now() - started) / 1000,
     lag: { p50: lag.percentile(50) / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 },
   };
 }
 
-interface Sim { agent: Agent; relay: Socket; waiting: Map<number, (p: DhcpPacket) => void>; images: boolean; firmwareOf(i: number): FleetFirmware }
+interface Sim {
+  agent: Agent;
+  relay: Socket;
+  waiting: Map<number, (p: DhcpPacket) => void>;
+  images: boolean;
+  firmwareOf(i: number): FleetFirmware;
+}
 
 /**
  * What each firmware says in its DHCP (option 93, RFC 4578 §2.1; option 60,
  * PXE spec 2.1 §2.4 / UEFI 2.10 §24.7.2), what it must be told to load, and how
  * iPXE's build for it fills in ${buildarch} and ${platform}.
  */
-const firmwareTraits: Record<FleetFirmware, { arch: number; vendorClass: string; loader: string; ipxeArch: number; buildarch: string; platform: string; facts: 'bios' | 'uefi' }> = {
-  bios: { arch: 0, vendorClass: 'PXEClient:Arch:00000:UNDI:002001', loader: 'undionly.kpxe', ipxeArch: 0, buildarch: 'i386', platform: 'pcbios', facts: 'bios' },
-  'uefi-pxe': { arch: 7, vendorClass: 'PXEClient:Arch:00007:UNDI:003016', loader: 'ipxe.efi', ipxeArch: 7, buildarch: 'x86_64', platform: 'efi', facts: 'uefi' },
-  'uefi-http': { arch: 16, vendorClass: 'HTTPClient:Arch:00016:UNDI:003001', loader: `${HTTP}/ipxe/ipxe.efi`, ipxeArch: 7, buildarch: 'x86_64', platform: 'efi', facts: 'uefi' },
+const firmwareTraits: Record<
+  FleetFirmware,
+  {
+    arch: number;
+    vendorClass: string;
+    loader: string;
+    ipxeArch: number;
+    buildarch: string;
+    platform: string;
+    facts: 'bios' | 'uefi';
+  }
+> = {
+  bios: {
+    arch: 0,
+    vendorClass: 'PXEClient:Arch:00000:UNDI:002001',
+    loader: 'undionly.kpxe',
+    ipxeArch: 0,
+    buildarch: 'i386',
+    platform: 'pcbios',
+    facts: 'bios',
+  },
+  'uefi-pxe': {
+    arch: 7,
+    vendorClass: 'PXEClient:Arch:00007:UNDI:003016',
+    loader: 'ipxe.efi',
+    ipxeArch: 7,
+    buildarch: 'x86_64',
+    platform: 'efi',
+    facts: 'uefi',
+  },
+  'uefi-http': {
+    arch: 16,
+    vendorClass: 'HTTPClient:Arch:00016:UNDI:003001',
+    loader: `${HTTP}/ipxe/ipxe.efi`,
+    ipxeArch: 7,
+    buildarch: 'x86_64',
+    platform: 'efi',
+    facts: 'uefi',
+  },
 };
 
 /** Machine i's MAC: 52:54:01 and i in the last three bytes. */
@@ -104,14 +185,28 @@ const uuidOf = (i: number): string => `4b696c6e-0000-4000-8000-${i.toString(16).
  * One DHCP exchange step as a relay sees it: send, wait for the answer of `type`, resend with the
  * firmware's back-off: a PXE ROM waits 4, 8, 16, 32 s (PXE spec 2.1 §2.2.1), iPXE 1, 2, 4, 8 s.
  */
-async function dhcpStep(sim: Sim, req: DhcpPacket, want: number, retries: { n: number }, firstTimeoutMs: number): Promise<DhcpPacket> {
+async function dhcpStep(
+  sim: Sim,
+  req: DhcpPacket,
+  want: number,
+  retries: { n: number },
+  firstTimeoutMs: number,
+): Promise<DhcpPacket> {
   for (let attempt = 0; attempt < 4; attempt++) {
     if (attempt > 0) retries.n++;
     const got = await new Promise<DhcpPacket | null>((resolve) => {
-      const t = setTimeout(() => { sim.waiting.delete(req.xid); resolve(null); }, firstTimeoutMs * 2 ** attempt);
+      const t = setTimeout(
+        () => {
+          sim.waiting.delete(req.xid);
+          resolve(null);
+        },
+        firstTimeoutMs * 2 ** attempt,
+      );
       sim.waiting.set(req.xid, (p) => {
         if (p.options.find((o) => o.code === 53)?.data[0] !== want) return;
-        clearTimeout(t); sim.waiting.delete(req.xid); resolve(p);
+        clearTimeout(t);
+        sim.waiting.delete(req.xid);
+        resolve(p);
       });
       sim.relay.send(encodeDhcp(req), 67, SERVER);
     });
@@ -126,17 +221,47 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, retries: { 
   const fw = firmwareTraits[sim.firmwareOf(i)];
   // iPXE sends option 60 "PXEClient:Arch:…" with its own build's arch, and 77 = "iPXE".
   const vendorClass = ipxe ? `PXEClient:Arch:${String(fw.ipxeArch).padStart(5, '0')}:UNDI:002001` : fw.vendorClass;
-  const opts = [uintOption(93, ipxe ? fw.ipxeArch : fw.arch, 2), textOption(60, vendorClass), { code: 97, data: Uint8Array.of(0, ...uuidBytes(i)) }, ...(ipxe ? [textOption(77, 'iPXE')] : [])];
-  const base: DhcpPacket = { op: 1, htype: 1, hlen: 6, hops: 1, xid, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: RELAY, chaddr, sname: '', file: '', options: [] };
+  const opts = [
+    uintOption(93, ipxe ? fw.ipxeArch : fw.arch, 2),
+    textOption(60, vendorClass),
+    { code: 97, data: Uint8Array.of(0, ...uuidBytes(i)) },
+    ...(ipxe ? [textOption(77, 'iPXE')] : []),
+  ];
+  const base: DhcpPacket = {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 1,
+    xid,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: RELAY,
+    chaddr,
+    sname: '',
+    file: '',
+    options: [],
+  };
   const first = ipxe ? 1000 : 4000;
   const offer = await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, retries, first);
-  const ack = await dhcpStep(sim, { ...base, options: [uintOption(53, 3, 1), ipOption(50, offer.yiaddr), ipOption(54, SERVER), ...opts] }, 5, retries, first);
+  const ack = await dhcpStep(
+    sim,
+    { ...base, options: [uintOption(53, 3, 1), ipOption(50, offer.yiaddr), ipOption(54, SERVER), ...opts] },
+    5,
+    retries,
+    first,
+  );
   if (ack.yiaddr !== offer.yiaddr) throw new Error(`ACK ${ack.yiaddr} differs from OFFER ${offer.yiaddr}`);
   return ack;
 }
 
 function uuidBytes(i: number): number[] {
-  return uuidOf(i).replace(/-/g, '').match(/../g)!.map((h) => Number.parseInt(h, 16));
+  return uuidOf(i)
+    .replace(/-/g, '')
+    .match(/../g)!
+    .map((h) => Number.parseInt(h, 16));
 }
 
 /**
@@ -147,22 +272,38 @@ function uuidBytes(i: number): number[] {
  * aborts with ERROR 8; then it reads with blksize 1468 and windowsize 4
  * (RFC 7440: ACK the last block of each window, or the last in-order block on a gap).
  */
-async function tftpGet(file: string, retries: { n: number }, o: { windowsize: number; sizeProbe: boolean }): Promise<number> {
+async function tftpGet(
+  file: string,
+  retries: { n: number },
+  o: { windowsize: number; sizeProbe: boolean },
+): Promise<number> {
   const blk = 1468;
   const opt = (name: string, value: string) => ({ name, value });
   const windowOpt = o.windowsize > 1 ? [opt('windowsize', String(o.windowsize))] : [];
   let size = -1;
   if (o.sizeProbe) {
-    await tftpSession(encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options: [opt('tsize', '0'), opt('blksize', String(blk)), ...windowOpt] }), retries, async (p, reply) => {
-      if (p.op !== 'oack') throw new Error(`TFTP size probe: ${p.op} instead of OACK`);
-      size = Number(p.options.find((x) => x.name === 'tsize')?.value ?? -1);
-      await reply(encodeTftp({ op: 'error', code: 8, message: 'User aborted the transfer' }));
-      return 'done';
-    });
+    await tftpSession(
+      encodeTftp({
+        op: 'rrq',
+        filename: file,
+        mode: 'octet',
+        options: [opt('tsize', '0'), opt('blksize', String(blk)), ...windowOpt],
+      }),
+      retries,
+      async (p, reply) => {
+        if (p.op !== 'oack') throw new Error(`TFTP size probe: ${p.op} instead of OACK`);
+        size = Number(p.options.find((x) => x.name === 'tsize')?.value ?? -1);
+        await reply(encodeTftp({ op: 'error', code: 8, message: 'User aborted the transfer' }));
+        return 'done';
+      },
+    );
     if (!(size > 0)) throw new Error('TFTP size probe: no tsize in the OACK');
   }
   const options = [opt('blksize', String(blk)), ...(o.sizeProbe ? [] : [opt('tsize', '0')]), ...windowOpt];
-  let got = 0; let expect = 1; let inWindow = 0; let window = 1;
+  let got = 0;
+  let expect = 1;
+  let inWindow = 0;
+  let window = 1;
   await tftpSession(encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options }), retries, async (p, reply) => {
     if (p.op === 'oack') {
       window = Number(p.options.find((x) => x.name === 'windowsize')?.value ?? 1);
@@ -177,7 +318,9 @@ async function tftpGet(file: string, retries: { n: number }, o: { windowsize: nu
       await reply(encodeTftp({ op: 'ack', block: (expect - 1) & 0xffff }), true);
       return 'more';
     }
-    got += p.data.length; expect++; inWindow++;
+    got += p.data.length;
+    expect++;
+    inWindow++;
     const last = p.data.length < blk;
     if (last || inWindow >= window) {
       inWindow = 0;
@@ -194,7 +337,11 @@ async function tftpGet(file: string, retries: { n: number }, o: { windowsize: nu
  * server's TID to `onPacket`, whose `reply(bytes, resend)` sends to the TID (and, with `resend`,
  * makes it the packet to repeat after a 2 s silence). Ends when `onPacket` says 'done'.
  */
-async function tftpSession(rrq: Uint8Array, retries: { n: number }, onPacket: (p: TftpPacket, reply: (b: Uint8Array, resend?: boolean) => Promise<void>) => Promise<'more' | 'done'>): Promise<void> {
+async function tftpSession(
+  rrq: Uint8Array,
+  retries: { n: number },
+  onPacket: (p: TftpPacket, reply: (b: Uint8Array, resend?: boolean) => Promise<void>) => Promise<'more' | 'done'>,
+): Promise<void> {
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '10.90.0.254', () => r()));
   const queue: Buffer[] = [];
@@ -203,21 +350,34 @@ async function tftpSession(rrq: Uint8Array, retries: { n: number }, onPacket: (p
   sock.on('message', (b, rinfo) => {
     if (tid && rinfo.port !== tid) return; // RFC 1350 §4: not from the transfer's TID
     tid ||= rinfo.port;
-    queue.push(b); wake?.();
+    queue.push(b);
+    wake?.();
   });
-  let resendBytes = rrq; let resendTo = 69;
-  const send = (b: Uint8Array, port: number): Promise<void> => new Promise((r) => sock.send(b, port, SERVER, () => r()));
+  let resendBytes = rrq;
+  let resendTo = 69;
+  const send = (b: Uint8Array, port: number): Promise<void> =>
+    new Promise((r) => sock.send(b, port, SERVER, () => r()));
   const reply = async (b: Uint8Array, resend = false): Promise<void> => {
     await send(b, tid); // awaited: the final ACK must leave before the socket closes, or the server retransmits until its timeout
-    if (resend) { resendBytes = b; resendTo = tid; }
+    if (resend) {
+      resendBytes = b;
+      resendTo = tid;
+    }
   };
   try {
     await send(rrq, 69);
     for (let guard = 0; guard < 200_000; guard++) {
       if (queue.length === 0) {
         const arrived = await new Promise<boolean>((resolve) => {
-          const t = setTimeout(() => { wake = null; resolve(false); }, 2000);
-          wake = () => { clearTimeout(t); wake = null; resolve(true); };
+          const t = setTimeout(() => {
+            wake = null;
+            resolve(false);
+          }, 2000);
+          wake = () => {
+            clearTimeout(t);
+            wake = null;
+            resolve(true);
+          };
         });
         if (!arrived) {
           if (++retries.n > 50) throw new Error('TFTP: too many timeouts');
@@ -228,7 +388,7 @@ async function tftpSession(rrq: Uint8Array, retries: { n: number }, onPacket: (p
       const m = queue.shift()!;
       const p = decodeTftp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
       if (p.op === 'error') throw new Error(`TFTP error ${p.code} ${p.message}`);
-      if (await onPacket(p, reply) === 'done') return;
+      if ((await onPacket(p, reply)) === 'done') return;
     }
     throw new Error('TFTP: transfer did not end');
   } finally {
@@ -238,10 +398,16 @@ async function tftpSession(rrq: Uint8Array, retries: { n: number }, onPacket: (p
 
 /** UEFI HTTP boot's first request: HEAD for the size (it must be there), then the GET. */
 async function httpHeadThenGet(sim: Sim, url: string, retries: { n: number }): Promise<number> {
-  const head = await request(url, { method: 'HEAD', dispatcher: sim.agent, headersTimeout: STEP_LIMIT_MS, bodyTimeout: STEP_LIMIT_MS });
+  const head = await request(url, {
+    method: 'HEAD',
+    dispatcher: sim.agent,
+    headersTimeout: STEP_LIMIT_MS,
+    bodyTimeout: STEP_LIMIT_MS,
+  });
   await head.body.dump();
   const size = Number(head.headers['content-length']);
-  if (head.statusCode !== 200 || !(size > 0)) throw new Error(`HEAD ${url}: ${head.statusCode}, content-length ${String(head.headers['content-length'])}`);
+  if (head.statusCode !== 200 || !(size > 0))
+    throw new Error(`HEAD ${url}: ${head.statusCode}, content-length ${String(head.headers['content-length'])}`);
   const got = (await httpGet(sim, url, retries)).bytes;
   if (got !== size) throw new Error(`GET ${url}: ${got} bytes, HEAD said ${size}`);
   return got;
@@ -250,9 +416,19 @@ async function httpHeadThenGet(sim: Sim, url: string, retries: { n: number }): P
 async function httpGet(sim: Sim, url: string, retries: { n: number }): Promise<{ text?: string; bytes: number }> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const res = await request(url, { dispatcher: sim.agent, headersTimeout: STEP_LIMIT_MS, bodyTimeout: STEP_LIMIT_MS });
-      if (res.statusCode !== 200) { await res.body.dump(); throw new Error(`GET ${url}: ${res.statusCode}`); }
-      if (String(res.headers['content-type'] ?? '').startsWith('text/')) { const text = await res.body.text(); return { text, bytes: text.length }; }
+      const res = await request(url, {
+        dispatcher: sim.agent,
+        headersTimeout: STEP_LIMIT_MS,
+        bodyTimeout: STEP_LIMIT_MS,
+      });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        throw new Error(`GET ${url}: ${res.statusCode}`);
+      }
+      if (String(res.headers['content-type'] ?? '').startsWith('text/')) {
+        const text = await res.body.text();
+        return { text, bytes: text.length };
+      }
       let bytes = 0;
       for await (const chunk of res.body) bytes += (chunk as Buffer).length;
       const want = Number(res.headers['content-length'] ?? bytes);
@@ -272,7 +448,14 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
   const fw = firmwareTraits[firmware];
   const retriedAt: string[] = [];
   let before = 0;
-  const stages = ['firmware DHCP', firmware === 'uefi-http' ? 'HTTP iPXE' : 'TFTP iPXE', 'iPXE DHCP', 'scripts', 'kernel+initrd', 'report'];
+  const stages = [
+    'firmware DHCP',
+    firmware === 'uefi-http' ? 'HTTP iPXE' : 'TFTP iPXE',
+    'iPXE DHCP',
+    'scripts',
+    'kernel+initrd',
+    'report',
+  ];
   const t0 = performance.now();
   const mark: number[] = [];
   const step = () => {
@@ -282,19 +465,37 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
   };
   let bytes = 0;
   try {
-    const ack = await dora(sim, i, (0x10000000 + i * 2) >>> 0, false, retries); step();
+    const ack = await dora(sim, i, (0x10000000 + i * 2) >>> 0, false, retries);
+    step();
     if (ack.file !== fw.loader) throw new Error(`${firmware} boot file ${ack.file}, expected ${fw.loader}`);
     // UEFI 2.10 §24.7.2: an HTTP boot client ignores an offer without option 60 "HTTPClient".
-    if (firmware === 'uefi-http' && new TextDecoder().decode(ack.options.find((o) => o.code === 60)?.data) !== 'HTTPClient') throw new Error('HTTP boot ACK lacks option 60 HTTPClient');
-    bytes += firmware === 'uefi-http' ? await httpHeadThenGet(sim, ack.file, retries)
-      : await tftpGet(ack.file, retries, firmware === 'uefi-pxe' ? { windowsize: 4, sizeProbe: true } : { windowsize: 1, sizeProbe: false });
+    if (
+      firmware === 'uefi-http' &&
+      new TextDecoder().decode(ack.options.find((o) => o.code === 60)?.data) !== 'HTTPClient'
+    )
+      throw new Error('HTTP boot ACK lacks option 60 HTTPClient');
+    bytes +=
+      firmware === 'uefi-http'
+        ? await httpHeadThenGet(sim, ack.file, retries)
+        : await tftpGet(
+            ack.file,
+            retries,
+            firmware === 'uefi-pxe' ? { windowsize: 4, sizeProbe: true } : { windowsize: 1, sizeProbe: false },
+          );
     step();
-    const ack2 = await dora(sim, i, (0x10000001 + i * 2) >>> 0, true, retries); step();
+    const ack2 = await dora(sim, i, (0x10000001 + i * 2) >>> 0, true, retries);
+    step();
     if (ack2.file !== `${HTTP}/boot.ipxe`) throw new Error(`iPXE file ${ack2.file}`);
     const chain = await httpGet(sim, ack2.file, retries);
-    const script = await httpGet(sim, `${HTTP}/boot/host.ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(i)}&arch=${fw.buildarch}&platform=${fw.platform}`, retries); step();
+    const script = await httpGet(
+      sim,
+      `${HTTP}/boot/host.ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(i)}&arch=${fw.buildarch}&platform=${fw.platform}`,
+      retries,
+    );
+    step();
     if (!chain.text?.includes('/boot/host.ipxe')) throw new Error('chain script does not name the per-host script');
-    if (!script.text?.startsWith('#!ipxe')) throw new Error(`per-host script is not an iPXE script: ${script.text?.slice(0, 80)}`);
+    if (!script.text?.startsWith('#!ipxe'))
+      throw new Error(`per-host script is not an iPXE script: ${script.text?.slice(0, 80)}`);
     if (sim.images) {
       const kernel = /^kernel (\S+)/m.exec(script.text ?? '')?.[1];
       const initrd = /^initrd (?:--name \S+ )?(\S+)/m.exec(script.text ?? '')?.[1];
@@ -304,16 +505,49 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
     }
     step();
     const report = await request(`${HTTP}/api/v1/node/discover`, {
-      method: 'POST', dispatcher: sim.agent, headers: { 'content-type': 'application/json' }, headersTimeout: STEP_LIMIT_MS, bodyTimeout: STEP_LIMIT_MS,
-      body: JSON.stringify({ facts: { bootMac: mac, firmware: fw.facts, nics: [{ mac, name: 'eth0', link: true }], cpu: { model: 'sim', cores: 2 }, memory: { bytes: 1 << 30 }, disks: [{ name: 'vda', bytes: 2 ** 31 }], dmi: { serial: `SIM${i}`, vendor: 'Kiln', model: 'storm' } } }),
+      method: 'POST',
+      dispatcher: sim.agent,
+      headers: { 'content-type': 'application/json' },
+      headersTimeout: STEP_LIMIT_MS,
+      bodyTimeout: STEP_LIMIT_MS,
+      body: JSON.stringify({
+        facts: {
+          bootMac: mac,
+          firmware: fw.facts,
+          nics: [{ mac, name: 'eth0', link: true }],
+          cpu: { model: 'sim', cores: 2 },
+          memory: { bytes: 1 << 30 },
+          disks: [{ name: 'vda', bytes: 2 ** 31 }],
+          dmi: { serial: `SIM${i}`, vendor: 'Kiln', model: 'storm' },
+        },
+      }),
     });
-    if (report.statusCode !== 200) throw new Error(`discovery report: ${report.statusCode} ${await report.body.text()}`);
-    const body = await report.body.json() as { credential?: string };
+    if (report.statusCode !== 200)
+      throw new Error(`discovery report: ${report.statusCode} ${await report.body.text()}`);
+    const body = (await report.body.json()) as { credential?: string };
     if (!body.credential) throw new Error('discovery report answered without a credential');
     step();
     const [a, b, c, d, e, f] = mark as [number, number, number, number, number, number];
-    return { index: i, mac, firmware, ok: true, retries: retries.n, retriedAt, bytes, t: { dhcp: a - t0, loader: b - a, ipxeDhcp: c - b, scripts: d - c, images: e - d, report: f - e, total: f - t0 } };
+    return {
+      index: i,
+      mac,
+      firmware,
+      ok: true,
+      retries: retries.n,
+      retriedAt,
+      bytes,
+      t: { dhcp: a - t0, loader: b - a, ipxeDhcp: c - b, scripts: d - c, images: e - d, report: f - e, total: f - t0 },
+    };
   } catch (err) {
-    return { index: i, mac, firmware, ok: false, retries: retries.n, retriedAt, bytes, error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}` };
+    return {
+      index: i,
+      mac,
+      firmware,
+      ok: false,
+      retries: retries.n,
+      retriedAt,
+      bytes,
+      error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}`,
+    };
   }
 }

@@ -22,7 +22,12 @@ export const BED_TAP = 'ktap0';
 
 /** True when `cmd` is on PATH (for skip reasons). */
 export function hasTool(cmd: string): boolean {
-  try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; }
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Settings of one bed. `net` picks 10.<net>.0.0/24 (veth) and 10.<net>.1.0/24 (bridge); each test file uses its own. */
@@ -53,7 +58,12 @@ export interface NetbootBedOptions {
 export type LogLine = Record<string, unknown> & { time: number; msg: string };
 
 /** A `boot.script` event as the API returns it. */
-export interface BootEvent { seq: number; at: string; message: string; data: { mac: string; platform: string; arch: string; uuid: string | null; state: string } }
+export interface BootEvent {
+  seq: number;
+  at: string;
+  message: string;
+  data: { mac: string; platform: string; arch: string; uuid: string | null; state: string };
+}
 
 /** A running bed; `close()` stops Kiln and every VM by PID and removes the namespace. */
 export interface NetbootBed {
@@ -92,7 +102,13 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
     for (const p of procs) killChild(p);
     await stopChild(serve);
     await stopChild(site?.dnsmasq, 5000);
-    if (site) { try { execFileSync('ip', ['netns', 'del', site.ns], { stdio: 'ignore' }); } catch { /* already gone */ } }
+    if (site) {
+      try {
+        execFileSync('ip', ['netns', 'del', site.ns], { stdio: 'ignore' });
+      } catch {
+        /* already gone */
+      }
+    }
     ns.remove();
   };
   try {
@@ -112,22 +128,62 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
     const cfg = join(o.work, 'kiln.yaml');
     const subnet = o.siteDhcp
       ? { cidr: `10.${o.net}.1.0/24`, mode: 'proxy', pools: [], dns: [], attached: true }
-      : { cidr: `10.${o.net}.1.0/24`, mode: 'full', pools: [{ start: `10.${o.net}.1.100`, end: `10.${o.net}.1.150` }], router: server, dns: [], leaseSeconds: 600, attached: true };
-    writeFileSync(cfg, JSON.stringify({
-      dhcp: {
-        enabled: true, serverAddress: server, httpBase: `http://${server}:${httpPort}`,
-        subnets: [subnet],
-        // Answer iPXE's router solicitations (lifetime 0, no prefix): no ~15 s IPv6 wait (docs/booting.md).
-        routerAdvertisements: { interfaces: [BED_BRIDGE] },
-        ...o.dhcp,
-      },
-    }));
+      : {
+          cidr: `10.${o.net}.1.0/24`,
+          mode: 'full',
+          pools: [{ start: `10.${o.net}.1.100`, end: `10.${o.net}.1.150` }],
+          router: server,
+          dns: [],
+          leaseSeconds: 600,
+          attached: true,
+        };
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        dhcp: {
+          enabled: true,
+          serverAddress: server,
+          httpBase: `http://${server}:${httpPort}`,
+          subnets: [subnet],
+          // Answer iPXE's router solicitations (lifetime 0, no prefix): no ~15 s IPv6 wait (docs/booting.md).
+          routerAdvertisements: { interfaces: [BED_BRIDGE] },
+          ...o.dhcp,
+        },
+      }),
+    );
     const dataDir = join(o.work, 'data');
-    serve = ns.spawn(process.execPath, [kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', `0.0.0.0:${httpPort}`, '--tls-listen', '',
-      '--public-url', `http://${server}:${httpPort}`, '--node-image', 'off', '--power-poll-interval', '0', '--log-level', 'debug',
-      ...(o.ipxeDir ? ['--ipxe-dir', o.ipxeDir] : []), ...(o.serveArgs ?? [])], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-    serve.stdout!.on('data', (d) => { log += d; });
-    serve.stderr!.on('data', (d) => { log += d; });
+    serve = ns.spawn(
+      process.execPath,
+      [
+        kilnBin,
+        'serve',
+        '--config',
+        cfg,
+        '--data-dir',
+        dataDir,
+        '--listen',
+        `0.0.0.0:${httpPort}`,
+        '--tls-listen',
+        '',
+        '--public-url',
+        `http://${server}:${httpPort}`,
+        '--node-image',
+        'off',
+        '--power-poll-interval',
+        '0',
+        '--log-level',
+        'debug',
+        ...(o.ipxeDir ? ['--ipxe-dir', o.ipxeDir] : []),
+        ...(o.serveArgs ?? []),
+      ],
+      { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    serve.stdout!.on('data', (d) => {
+      log += d;
+    });
+    serve.stderr!.on('data', (d) => {
+      log += d;
+    });
     const api = `http://10.${o.net}.0.1:${httpPort}`;
     const limit = o.startMs ?? 60_000;
     const deadline = Date.now() + limit;
@@ -135,17 +191,32 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
       if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${log}`);
       if (Date.now() > deadline) throw new Error(`kiln serve did not answer within ${limit} ms:\n${log}`);
       try {
-        if ((await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok && /DHCP serving/.test(log)) break;
-      } catch { /* not up yet */ }
+        if ((await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok && /DHCP serving/.test(log))
+          break;
+      } catch {
+        /* not up yet */
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     const logLines = (offset: number): LogLine[] =>
-      log.slice(offset).split('\n').flatMap((l) => { try { return [JSON.parse(l) as LogLine]; } catch { return []; } });
+      log
+        .slice(offset)
+        .split('\n')
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as LogLine];
+          } catch {
+            return [];
+          }
+        });
     const bootEvents = async (mac: string): Promise<BootEvent[]> => {
-      const res = await fetch(`${api}/api/v1/events?kind=boot.script&limit=1000`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${api}/api/v1/events?kind=boot.script&limit=1000`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5000),
+      });
       if (res.status !== 200) throw new Error(`GET /events: ${res.status}`);
-      return (await res.json() as { items: BootEvent[] }).items.filter((e) => e.data?.mac === mac);
+      return ((await res.json()) as { items: BootEvent[] }).items.filter((e) => e.data?.mac === mac);
     };
     const spawn = (cmd: string, args: string[]): ChildProcess => {
       const p = ns.spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -153,7 +224,19 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
       return p;
     };
     const siteInfo = site ? { address: siteDhcpAddress(o.net), log: () => site!.log } : undefined;
-    return { ns, server, httpPort, api, token, log: () => log, logLines, bootEvents, spawn, ...(siteInfo ? { site: siteInfo } : {}), close };
+    return {
+      ns,
+      server,
+      httpPort,
+      api,
+      token,
+      log: () => log,
+      logLines,
+      bootEvents,
+      spawn,
+      ...(siteInfo ? { site: siteInfo } : {}),
+      close,
+    };
   } catch (err) {
     await close();
     throw err;
@@ -167,7 +250,11 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
  * pxe-service, DNS off), as a network Kiln does not own would.
  */
 function startSiteDhcp(bed: TestNetns, o: NetbootBedOptions): { ns: string; dnsmasq?: ChildProcess; log: string } {
-  const site = { ns: `kts${o.tag}${process.pid % 100000}`, log: '' } as { ns: string; dnsmasq?: ChildProcess; log: string };
+  const site = { ns: `kts${o.tag}${process.pid % 100000}`, log: '' } as {
+    ns: string;
+    dnsmasq?: ChildProcess;
+    log: string;
+  };
   execFileSync('ip', ['netns', 'add', site.ns], { stdio: 'ignore' });
   const x = (...args: string[]) => bed.exec('ip', args);
   x('link', 'add', 'ksite0', 'type', 'veth', 'peer', 'name', 'ksite1');
@@ -178,27 +265,60 @@ function startSiteDhcp(bed: TestNetns, o: NetbootBedOptions): { ns: string; dnsm
   s('link', 'set', 'lo', 'up');
   s('addr', 'add', `${siteDhcpAddress(o.net)}/24`, 'dev', 'ksite1');
   s('link', 'set', 'ksite1', 'up');
-  site.dnsmasq = spawn('ip', ['netns', 'exec', site.ns, 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root',
-    '--interface=ksite1', '--bind-interfaces', '--log-dhcp', `--dhcp-range=10.${o.net}.1.100,10.${o.net}.1.150,10m`,
-    `--dhcp-leasefile=${join(o.work, 'site-dhcp.leases')}`, '--dhcp-authoritative'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  site.dnsmasq.stdout!.on('data', (d) => { site.log += d; });
-  site.dnsmasq.stderr!.on('data', (d) => { site.log += d; });
+  site.dnsmasq = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      site.ns,
+      'dnsmasq',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--user=root',
+      '--interface=ksite1',
+      '--bind-interfaces',
+      '--log-dhcp',
+      `--dhcp-range=10.${o.net}.1.100,10.${o.net}.1.150,10m`,
+      `--dhcp-leasefile=${join(o.work, 'site-dhcp.leases')}`,
+      '--dhcp-authoritative',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  site.dnsmasq.stdout!.on('data', (d) => {
+    site.log += d;
+  });
+  site.dnsmasq.stderr!.on('data', (d) => {
+    site.log += d;
+  });
   return site;
 }
 
 /** What one VM run left behind. */
-export interface VmRun { ms: number; serial: string; stderr: string; exit: number | string | null }
+export interface VmRun {
+  ms: number;
+  serial: string;
+  stderr: string;
+  exit: number | string | null;
+}
 
 /**
  * Runs one QEMU VM in the bed until `until()` is true (polled once a second),
  * QEMU exits, or `limitMs` passes; then stops it by PID. `serialPath` is the
  * file QEMU's `-serial file:` writes, read back for the result.
  */
-export async function runVm(bed: NetbootBed, cmd: string, args: string[], o: { serialPath: string; limitMs: number; until: () => Promise<boolean> | boolean }): Promise<VmRun> {
+export async function runVm(
+  bed: NetbootBed,
+  cmd: string,
+  args: string[],
+  o: { serialPath: string; limitMs: number; until: () => Promise<boolean> | boolean },
+): Promise<VmRun> {
   const started = Date.now();
   const vm = bed.spawn(cmd, args);
   let stderr = '';
-  vm.stderr!.on('data', (d) => { stderr += d; });
+  vm.stderr!.on('data', (d) => {
+    stderr += d;
+  });
   try {
     while (Date.now() - started < o.limitMs) {
       if (vm.exitCode !== null) break;

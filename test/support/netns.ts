@@ -56,21 +56,39 @@ export function createNetns(tag: string, hostAddr: string, nsAddr?: string): Tes
     ip(['-n', name, 'link', 'set', nsIf, 'up']);
     if (nsAddr) ip(['-n', name, 'addr', 'add', nsAddr, 'dev', nsIf]);
   } catch (err) {
-    try { ip(['netns', 'del', name]); } catch { /* already gone */ }
-    try { ip(['link', 'del', hostIf]); } catch { /* already gone */ }
+    try {
+      ip(['netns', 'del', name]);
+    } catch {
+      /* already gone */
+    }
+    try {
+      ip(['link', 'del', hostIf]);
+    } catch {
+      /* already gone */
+    }
     throw err;
   }
   let removed = false;
   return {
-    name, hostIf, nsIf,
+    name,
+    hostIf,
+    nsIf,
     exec: (cmd, args, timeoutMs = 30_000) =>
       execFileSync('ip', ['netns', 'exec', name, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs }),
     spawn: (cmd, args, opts = {}) => spawn('ip', ['netns', 'exec', name, cmd, ...args], opts),
     remove() {
       if (removed) return;
       removed = true;
-      try { ip(['link', 'del', hostIf]); } catch { /* deleted with the namespace */ }
-      try { ip(['netns', 'del', name]); } catch { /* already gone */ }
+      try {
+        ip(['link', 'del', hostIf]);
+      } catch {
+        /* deleted with the namespace */
+      }
+      try {
+        ip(['netns', 'del', name]);
+      } catch {
+        /* already gone */
+      }
     },
   };
 }

@@ -17,7 +17,9 @@ export async function createTempPostgres(tag: string): Promise<TempPostgres> {
   try {
     await admin.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${adminUrl} (${(err as Error).message}); start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
+    throw new Error(
+      `PostgreSQL is not reachable at ${adminUrl} (${(err as Error).message}); start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+    );
   }
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();

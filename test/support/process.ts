@@ -5,7 +5,13 @@ import type { ChildProcess } from 'node:child_process';
 
 /** SIGKILL `p` if it still runs. */
 export function killChild(p: ChildProcess | undefined): void {
-  if (p && p.exitCode === null && p.signalCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+  if (p && p.exitCode === null && p.signalCode === null && p.pid) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /** SIGTERM `p`, wait up to `ms` for it to exit, then SIGKILL. */

@@ -12,7 +12,10 @@ import { pino } from 'pino';
 import { createTestController } from './controller.js';
 
 /** Text found in every file a request must never get (outside a root, dotfiles, link targets). */
-export interface Markers { outside: string; dotfile: string }
+export interface Markers {
+  outside: string;
+  dotfile: string;
+}
 
 export interface ServedTree {
   dir: string;
@@ -82,8 +85,20 @@ export function createServedTree(): ServedTree {
   write(join(outside, 'ipxe-named.efi'), 'NAMED-BOOT-FILE');
   write(join(dir, 'admin-token'), `${markers.outside} admin-token`);
   const good = {
-    ipxe: { 'a.efi': 'IPXE-A', 'sub/b.efi': 'IPXE-SUB-B', 'link-in': 'IPXE-A', 'dirlink-in/b.efi': 'IPXE-SUB-B', 'ipxe.efi': 'NAMED-BOOT-FILE' },
-    images: { 'a.efi': 'IMAGE-A', 'sub/b.efi': 'IMAGE-SUB-B', 'link-in': 'IMAGE-A', 'dirlink-in/b.efi': 'IMAGE-SUB-B', 'img.tar.gz': 'IMAGE-TAR' },
+    ipxe: {
+      'a.efi': 'IPXE-A',
+      'sub/b.efi': 'IPXE-SUB-B',
+      'link-in': 'IPXE-A',
+      'dirlink-in/b.efi': 'IPXE-SUB-B',
+      'ipxe.efi': 'NAMED-BOOT-FILE',
+    },
+    images: {
+      'a.efi': 'IMAGE-A',
+      'sub/b.efi': 'IMAGE-SUB-B',
+      'link-in': 'IMAGE-A',
+      'dirlink-in/b.efi': 'IMAGE-SUB-B',
+      'img.tar.gz': 'IMAGE-TAR',
+    },
     profile: { 'boot/linux': 'PROFILE-LINUX' },
     nodeImage: { 'x86_64/vmlinuz': 'NODE-VMLINUZ' },
   };
@@ -107,7 +122,14 @@ export function createServedTree(): ServedTree {
   write(join(nodeImageDir, 'vmlinuz'), 'NODE-VMLINUZ');
   symlinkSync(join(outside, 'secret.txt'), join(nodeImageDir, 'initrd.img'));
   return {
-    dir, ipxeDir, imagesDir, profilesDir, nodeImageDir, markers, good, ipxeBootFiles: ['undionly.kpxe', 'ipxe.efi', 'ipxe-arm64.efi'],
+    dir,
+    ipxeDir,
+    imagesDir,
+    profilesDir,
+    nodeImageDir,
+    markers,
+    good,
+    ipxeBootFiles: ['undionly.kpxe', 'ipxe.efi', 'ipxe-arm64.efi'],
     swapProfileFilesForLinks() {
       rmSync(join(p, 'boot', 'initrd.gz'));
       symlinkSync(join(outside, 'secret.txt'), join(p, 'boot', 'initrd.gz'));
@@ -120,7 +142,20 @@ export function createServedTree(): ServedTree {
 
 /** Percent-encoded (or raw) spellings of '.' and of '/', as an attacker sends them in a URL. */
 export const urlDots = ['.', '%2e', '%2E', '%252e', '%c0%ae', '%e0%80%ae', '%ef%bc%8e'];
-export const urlSlashes = ['/', '%2f', '%2F', '%252f', '%25252f', '\\', '%5c', '%5C', '%255c', '%c0%af', '%e0%80%af', '%ef%bc%8f'];
+export const urlSlashes = [
+  '/',
+  '%2f',
+  '%2F',
+  '%252f',
+  '%25252f',
+  '\\',
+  '%5c',
+  '%5C',
+  '%255c',
+  '%c0%af',
+  '%e0%80%af',
+  '%ef%bc%8f',
+];
 
 /**
  * Generated URL tails (after a root's prefix): every dot spelling × every
@@ -133,23 +168,73 @@ export function traversalUrlTails(): string[] {
   for (const d of urlDots) {
     for (const s of urlSlashes) {
       // Depth 1 reaches outside/ from ipxe-dir and images, 2 from a profile; 8 climbs past any root.
-      for (const depth of d === '.' || s === '/' ? [1, 2, 3, 4] : [2]) out.add(`${`${d}${d}${s}`.repeat(depth)}outside${s}secret.txt`);
+      for (const depth of d === '.' || s === '/' ? [1, 2, 3, 4] : [2])
+        out.add(`${`${d}${d}${s}`.repeat(depth)}outside${s}secret.txt`);
       out.add(`sub${s}${d}${d}${s}${d}${d}${s}outside${s}secret.txt`);
-      out.add(`${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}etc${s}passwd`);
+      out.add(
+        `${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}${d}${d}${s}etc${s}passwd`,
+      );
     }
     out.add(`${d}dot`);
     out.add(`sub/${d}hidden`);
     out.add(`${d}dotdir/x`);
   }
   for (const t of [
-    '.dot', '.dotdir/x', 'sub/.hidden', '%2edot', '.%64ot',
-    './a.efi', 'sub/./b.efi', 'sub/../a.efi', '/a.efi', 'sub//b.efi', 'a.efi/', 'sub', 'sub/', '', '.', '..', '...', '....//outside/secret.txt', '..;/outside/secret.txt',
-    'a.efi%00', 'a.efi%00.png', '%00', '%00/a.efi', 'a.efi%2500', 'a%0ab', 'a%0d%0aSet-Cookie:x', '%7f', '%ff', '%c0', '%', 'a%zz',
-    '%2fetc%2fpasswd', '/etc/passwd', '//etc/passwd', 'C:%5cwindows', 'sub%5c..%5c..%5coutside%5csecret.txt',
-    'link-out', 'link-out-rel', 'dirlink-out/inner.txt', 'dirlink-out/linux', 'dirlink-up/outside/secret.txt', 'dirlink-slash/etc/passwd',
-    'link-dot', 'dirlink-dot/x', 'link-dangling', 'link-loop', 'sub/ipxe.efi', 'dirlink-in/../a.efi', 'dirlink-in/.hidden',
-    'admin-token', '../admin-token', `${'a/'.repeat(600)}x`, 'x'.repeat(2000),
-  ]) out.add(t);
+    '.dot',
+    '.dotdir/x',
+    'sub/.hidden',
+    '%2edot',
+    '.%64ot',
+    './a.efi',
+    'sub/./b.efi',
+    'sub/../a.efi',
+    '/a.efi',
+    'sub//b.efi',
+    'a.efi/',
+    'sub',
+    'sub/',
+    '',
+    '.',
+    '..',
+    '...',
+    '....//outside/secret.txt',
+    '..;/outside/secret.txt',
+    'a.efi%00',
+    'a.efi%00.png',
+    '%00',
+    '%00/a.efi',
+    'a.efi%2500',
+    'a%0ab',
+    'a%0d%0aSet-Cookie:x',
+    '%7f',
+    '%ff',
+    '%c0',
+    '%',
+    'a%zz',
+    '%2fetc%2fpasswd',
+    '/etc/passwd',
+    '//etc/passwd',
+    'C:%5cwindows',
+    'sub%5c..%5c..%5coutside%5csecret.txt',
+    'link-out',
+    'link-out-rel',
+    'dirlink-out/inner.txt',
+    'dirlink-out/linux',
+    'dirlink-up/outside/secret.txt',
+    'dirlink-slash/etc/passwd',
+    'link-dot',
+    'dirlink-dot/x',
+    'link-dangling',
+    'link-loop',
+    'sub/ipxe.efi',
+    'dirlink-in/../a.efi',
+    'dirlink-in/.hidden',
+    'admin-token',
+    '../admin-token',
+    `${'a/'.repeat(600)}x`,
+    'x'.repeat(2000),
+  ])
+    out.add(t);
   return [...out];
 }
 
@@ -165,11 +250,35 @@ export function traversalTftpNames(): string[] {
     out.add(`${d}dot`);
   }
   for (const t of [
-    '.dot', '.dotdir/x', 'sub/.hidden', '\\.dot', '/.dot', 'sub\\.hidden', 'sub/../a.efi', '..', '...', '%2e%2e/outside/secret.txt', 'a%41',
-    'a.efi\u0000', 'a\u0001b', '\u00ff', '\u00c0',
-    'link-out', 'link-out-rel', 'dirlink-out/inner.txt', 'dirlink-up/outside/secret.txt', 'dirlink-slash/etc/passwd',
-    'link-dot', 'dirlink-dot/x', 'link-dangling', 'link-loop', 'sub/ipxe.efi', 'dirlink-in\\..\\..\\outside\\secret.txt', '../admin-token',
-  ]) out.add(t);
+    '.dot',
+    '.dotdir/x',
+    'sub/.hidden',
+    '\\.dot',
+    '/.dot',
+    'sub\\.hidden',
+    'sub/../a.efi',
+    '..',
+    '...',
+    '%2e%2e/outside/secret.txt',
+    'a%41',
+    'a.efi\u0000',
+    'a\u0001b',
+    '\u00ff',
+    '\u00c0',
+    'link-out',
+    'link-out-rel',
+    'dirlink-out/inner.txt',
+    'dirlink-up/outside/secret.txt',
+    'dirlink-slash/etc/passwd',
+    'link-dot',
+    'dirlink-dot/x',
+    'link-dangling',
+    'link-loop',
+    'sub/ipxe.efi',
+    'dirlink-in\\..\\..\\outside\\secret.txt',
+    '../admin-token',
+  ])
+    out.add(t);
   return [...out];
 }
 
@@ -181,10 +290,23 @@ export async function startServedController(t: TestContext) {
   const tree = createServedTree();
   t.after(() => tree.remove());
   const lines: Array<{ level: number; msg?: string }> = [];
-  const httpLogger = pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number }); } });
+  const httpLogger = pino(
+    { level: 'debug' },
+    {
+      write: (s: string) => {
+        lines.push(JSON.parse(s) as { level: number });
+      },
+    },
+  );
   const c = await createTestController({
-    profilesDir: tree.profilesDir, httpLogger,
-    boot: { ipxeDir: tree.ipxeDir, imagesDir: tree.imagesDir, ipxeBootFiles: tree.ipxeBootFiles, nodeImage: () => ({ dir: tree.nodeImageDir, arch: 'x86_64' }) },
+    profilesDir: tree.profilesDir,
+    httpLogger,
+    boot: {
+      ipxeDir: tree.ipxeDir,
+      imagesDir: tree.imagesDir,
+      ipxeBootFiles: tree.ipxeBootFiles,
+      nodeImage: () => ({ dir: tree.nodeImageDir, arch: 'x86_64' }),
+    },
   });
   t.after(() => c.close());
   return { tree, c, lines };

@@ -55,29 +55,79 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
     execFileSync('ip', ['addr', 'add', `${STORM_RELAY}/16`, 'dev', ns.hostIf]);
     ns.exec('ip', ['route', 'add', '10.91.0.0/16', 'via', '10.90.0.254']);
     const cfg = join(o.work, 'kiln-storm.yaml');
-    writeFileSync(cfg, JSON.stringify({
-      dhcp: {
-        enabled: true, serverAddress: STORM_SERVER, httpBase: STORM_HTTP,
-        subnets: [{ cidr: '10.91.0.0/16', mode: 'full', pools: [{ start: '10.91.1.0', end: '10.91.200.255' }], router: STORM_RELAY, dns: [], leaseSeconds: 3600, attached: false, relayed: true }],
-      },
-      tftp: { enabled: true, ...(o.tftpNice !== undefined ? { nativeNice: o.tftpNice } : {}) },
-    }));
-    serve = ns.spawn(process.execPath, [...(o.nodeFlags ?? []), kilnBin, 'serve', '--config', cfg, '--data-dir', dataDir, '--listen', '0.0.0.0:8080', '--tls-listen', '',
-      '--public-url', STORM_HTTP, '--power-poll-interval', '0',
-      // The simulated fleet fetches scripts and reports from the root end of the veth, not from its leased
-      // addresses: to Kiln it is one NAT in front of every machine, declared as such (docs/security.md).
-      '--boot-source-ranges', '10.90.0.254/32', '--node-image', o.nodeImage ? 'auto' : 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        dhcp: {
+          enabled: true,
+          serverAddress: STORM_SERVER,
+          httpBase: STORM_HTTP,
+          subnets: [
+            {
+              cidr: '10.91.0.0/16',
+              mode: 'full',
+              pools: [{ start: '10.91.1.0', end: '10.91.200.255' }],
+              router: STORM_RELAY,
+              dns: [],
+              leaseSeconds: 3600,
+              attached: false,
+              relayed: true,
+            },
+          ],
+        },
+        tftp: { enabled: true, ...(o.tftpNice !== undefined ? { nativeNice: o.tftpNice } : {}) },
+      }),
+    );
+    serve = ns.spawn(
+      process.execPath,
+      [
+        ...(o.nodeFlags ?? []),
+        kilnBin,
+        'serve',
+        '--config',
+        cfg,
+        '--data-dir',
+        dataDir,
+        '--listen',
+        '0.0.0.0:8080',
+        '--tls-listen',
+        '',
+        '--public-url',
+        STORM_HTTP,
+        '--power-poll-interval',
+        '0',
+        // The simulated fleet fetches scripts and reports from the root end of the veth, not from its leased
+        // addresses: to Kiln it is one NAT in front of every machine, declared as such (docs/security.md).
+        '--boot-source-ranges',
+        '10.90.0.254/32',
+        '--node-image',
+        o.nodeImage ? 'auto' : 'off',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     if (o.logFile) file = createWriteStream(o.logFile);
-    const take = (d: Buffer) => { log = (log + d).slice(-200_000); file?.write(d); };
+    const take = (d: Buffer) => {
+      log = (log + d).slice(-200_000);
+      file?.write(d);
+    };
     serve.stdout!.on('data', take);
     serve.stderr!.on('data', take);
     // Bounded: 60 s for start-up (the node image must already be in the cache when asked for).
     for (let i = 0; ; i++) {
-      if (i > 240 || serve.exitCode !== null) throw new Error(`kiln serve did not become ready (DHCP serving${o.nodeImage ? ', node image ready' : ''}):\n${log.slice(-4000)}`);
+      if (i > 240 || serve.exitCode !== null)
+        throw new Error(
+          `kiln serve did not become ready (DHCP serving${o.nodeImage ? ', node image ready' : ''}):\n${log.slice(-4000)}`,
+        );
       if (/DHCP serving/.test(log) && (!o.nodeImage || /node image ready/.test(log))) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    return { ns, dataDir, log: () => log, adminToken: () => readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(), close };
+    return {
+      ns,
+      dataDir,
+      log: () => log,
+      adminToken: () => readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

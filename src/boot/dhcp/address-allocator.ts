@@ -56,7 +56,10 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
   const heldByOther = (ip: string, mac: string): boolean => {
     const h = holds.get(ip);
     if (!h) return false;
-    if (h.until <= now()) { dropHold(ip); return false; }
+    if (h.until <= now()) {
+      dropHold(ip);
+      return false;
+    }
     return h.mac !== mac;
   };
   const freeLease = (l: Readonly<Lease> | undefined, mac: string): boolean =>
@@ -82,17 +85,22 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
   const offeredTo = async (r: AllocationRequest): Promise<string | undefined> => {
     const ip = heldFor.get(macKey(r.subnet.cidr, r.mac));
     if (ip === undefined) return undefined;
-    if (!inPools(ip, r.subnet) || !(await freeFor(ip, r.mac))) { dropHold(ip); return undefined; }
+    if (!inPools(ip, r.subnet) || !(await freeFor(ip, r.mac))) {
+      dropHold(ip);
+      return undefined;
+    }
     return ip;
   };
 
   return {
     async choose(r) {
-      if (r.reservedIp && inCidr(r.reservedIp, r.subnet.cidr)) return (await freeFor(r.reservedIp, r.mac)) ? hold(r.reservedIp, r) : undefined;
+      if (r.reservedIp && inCidr(r.reservedIp, r.subnet.cidr))
+        return (await freeFor(r.reservedIp, r.mac)) ? hold(r.reservedIp, r) : undefined;
       if (!r.poolAllowed || poolSize(r.subnet) === 0) return undefined;
       const current = await store.getByMac(r.mac, r.subnet.cidr);
       if (current && current.expiresAt > now()) return hold(current.ip, r);
-      if (r.requested && inPools(r.requested, r.subnet) && await freeFor(r.requested, r.mac)) return hold(r.requested, r);
+      if (r.requested && inPools(r.requested, r.subnet) && (await freeFor(r.requested, r.mac)))
+        return hold(r.requested, r);
       // A REQUEST for an address we would not give is answered with NAK by the decision; no new pick then.
       if (!r.hold) return undefined;
       const offered = await offeredTo(r);
@@ -110,7 +118,9 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       cursors.set(r.subnet.cidr, i % size);
       return undefined;
     },
-    release(ip) { dropHold(ip); },
+    release(ip) {
+      dropHold(ip);
+    },
     async isClientOf(ip, mac) {
       const h = holds.get(ip);
       if (h && h.until > now() && h.mac === mac) return true;

@@ -16,18 +16,26 @@ export interface BindToDeviceAddon {
 }
 
 /** The command that builds the addon; error messages quote it. */
-export const ADDON_BUILD_COMMAND = 'npm run install   (node-gyp rebuild -C native/bind-to-device; needs gcc, g++, make, python3)';
+export const ADDON_BUILD_COMMAND =
+  'npm run install   (node-gyp rebuild -C native/bind-to-device; needs gcc, g++, make, python3)';
 const ADDON_PATH = '../../../native/bind-to-device/build/Release/bind_to_device.node';
 
 /** Loads the built addon. Throws `config_invalid` (naming the build command) when it is not built or the OS is not Linux. */
 export function loadBindToDevice(): BindToDeviceAddon {
   if (process.platform !== 'linux') {
-    throw new KilnError('config_invalid', `dhcp.subnets[].interface needs Linux (SO_BINDTODEVICE); this is ${process.platform}. Remove the interface keys and serve one attached subnet, or use relays.`);
+    throw new KilnError(
+      'config_invalid',
+      `dhcp.subnets[].interface needs Linux (SO_BINDTODEVICE); this is ${process.platform}. Remove the interface keys and serve one attached subnet, or use relays.`,
+    );
   }
   try {
     return createRequire(import.meta.url)(ADDON_PATH) as BindToDeviceAddon;
   } catch (err) {
-    throw new KilnError('config_invalid', `dhcp.subnets[].interface needs the native addon native/bind-to-device, which is not built or does not load (${(err as Error).message.split('\n')[0]}). Build it with: ${ADDON_BUILD_COMMAND}`, { cause: err });
+    throw new KilnError(
+      'config_invalid',
+      `dhcp.subnets[].interface needs the native addon native/bind-to-device, which is not built or does not load (${(err as Error).message.split('\n')[0]}). Build it with: ${ADDON_BUILD_COMMAND}`,
+      { cause: err },
+    );
   }
 }
 
@@ -39,10 +47,15 @@ export function loadBindToDevice(): BindToDeviceAddon {
  */
 export function socketFd(sock: Socket): number {
   const state = Object.getOwnPropertySymbols(sock).find((s) => s.description === 'state symbol');
-  const handle = (state ? (sock as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[state]?.handle : undefined)
-    ?? (sock as unknown as { _handle?: { fd?: unknown } })._handle;
+  const handle =
+    (state ? (sock as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[state]?.handle : undefined) ??
+    (sock as unknown as { _handle?: { fd?: unknown } })._handle;
   const fd = handle?.fd;
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw new KilnError('internal', 'cannot read the file descriptor of a dgram socket (bound? Node internals changed?)');
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0)
+    throw new KilnError(
+      'internal',
+      'cannot read the file descriptor of a dgram socket (bound? Node internals changed?)',
+    );
   return fd;
 }
 
@@ -58,9 +71,15 @@ export function bindSocketToDevice(addon: BindToDeviceAddon, sock: Socket, ifnam
     addon.bindToDevice(fd, ifname);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    const hint = code === 'ENODEV' ? 'no such interface on this host'
-      : code === 'EPERM' ? 'needs CAP_NET_RAW (run as root or grant the capability)' : (err as Error).message;
-    throw new KilnError('config_invalid', `${setting}: cannot bind the DHCP socket to interface "${ifname}": ${hint}`, { cause: err });
+    const hint =
+      code === 'ENODEV'
+        ? 'no such interface on this host'
+        : code === 'EPERM'
+          ? 'needs CAP_NET_RAW (run as root or grant the capability)'
+          : (err as Error).message;
+    throw new KilnError('config_invalid', `${setting}: cannot bind the DHCP socket to interface "${ifname}": ${hint}`, {
+      cause: err,
+    });
   }
   addon.discardQueued(fd);
 }

@@ -1,5 +1,14 @@
 import { BootpOp, DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
-import { findOption, getClientArchs, getIpOption, getUserClasses, getVendorClass, ipOption, textOption, uintOption } from '../../protocols/dhcp4/options.js';
+import {
+  findOption,
+  getClientArchs,
+  getIpOption,
+  getUserClasses,
+  getVendorClass,
+  ipOption,
+  textOption,
+  uintOption,
+} from '../../protocols/dhcp4/options.js';
 import { type DhcpPacket, type DhcpRawOption } from '../../protocols/dhcp4/packet.js';
 import { decideBoot, type BootChoice, type BootFiles } from '../boot-decision.js';
 import type { DhcpSubnet } from './dhcp-config.js';
@@ -35,7 +44,10 @@ const ignore = (reason: string): DhcpDecision => ({ action: 'ignore', reason });
 /** The request's boot identity as `decideBoot` reads it. */
 export function bootChoiceFor(ctx: Pick<DhcpRequestContext, 'request' | 'httpBase' | 'bootFiles'>): BootChoice {
   const r = ctx.request;
-  return decideBoot({ archs: getClientArchs(r), vendorClass: getVendorClass(r), userClasses: getUserClasses(r) }, { httpBase: ctx.httpBase, files: ctx.bootFiles });
+  return decideBoot(
+    { archs: getClientArchs(r), vendorClass: getVendorClass(r), userClasses: getUserClasses(r) },
+    { httpBase: ctx.httpBase, files: ctx.bootFiles },
+  );
 }
 
 /**
@@ -51,10 +63,16 @@ export function decideDhcp(ctx: DhcpRequestContext): DhcpDecision {
   if (ctx.subnet.mode === 'proxy') return decideProxy(ctx);
   if (ctx.port === 'pxe') return ignore('port 4011 is only served in proxy mode');
   if (t === DhcpMessageType.inform) return reply(ctx, DhcpMessageType.ack, ZERO);
-  if (t !== DhcpMessageType.discover && t !== DhcpMessageType.request) return ignore(`message type ${t} needs no reply`);
+  if (t !== DhcpMessageType.discover && t !== DhcpMessageType.request)
+    return ignore(`message type ${t} needs no reply`);
   if (ctx.subnet.mode === 'reservation' && !ctx.knownHost) return ignore('reservation mode: unknown MAC');
   if (t === DhcpMessageType.discover) {
-    if (!ctx.address) return ignore(ctx.subnet.mode === 'reservation' ? 'reservation mode: host has no reserved address in this subnet' : 'pool exhausted');
+    if (!ctx.address)
+      return ignore(
+        ctx.subnet.mode === 'reservation'
+          ? 'reservation mode: host has no reserved address in this subnet'
+          : 'pool exhausted',
+      );
     return reply(ctx, DhcpMessageType.offer, ctx.address);
   }
   return decideRequest(ctx);
@@ -69,7 +87,10 @@ function decideRequest(ctx: DhcpRequestContext): DhcpDecision {
   if (!wanted) return ignore('REQUEST without requested address or ciaddr');
   // RFC 2131 §4.3.2 INIT-REBOOT/RENEWING: a wrong address MUST get a DHCPNAK.
   if (wanted !== ctx.address) return reply(ctx, DhcpMessageType.nak, ZERO);
-  return { ...(reply(ctx, DhcpMessageType.ack, wanted) as Extract<DhcpDecision, { action: 'reply' }>), bind: { ip: wanted, leaseSeconds: ctx.subnet.leaseSeconds } };
+  return {
+    ...(reply(ctx, DhcpMessageType.ack, wanted) as Extract<DhcpDecision, { action: 'reply' }>),
+    bind: { ip: wanted, leaseSeconds: ctx.subnet.leaseSeconds },
+  };
 }
 
 function decideProxy(ctx: DhcpRequestContext): DhcpDecision {
@@ -77,8 +98,10 @@ function decideProxy(ctx: DhcpRequestContext): DhcpDecision {
   if (boot.kind === 'none') return ignore(`proxy: ${boot.reason}`);
   // PXE spec 2.1 §2.2.5: a ProxyDHCP server answers DISCOVER on 67 with an offer
   // carrying no address, and a REQUEST on 4011 with an ACK; address requests are the site server's.
-  if (ctx.port === 'dhcp' && ctx.messageType === DhcpMessageType.discover) return proxyReply(ctx, boot, DhcpMessageType.offer);
-  if (ctx.port === 'pxe' && ctx.messageType === DhcpMessageType.request) return proxyReply(ctx, boot, DhcpMessageType.ack);
+  if (ctx.port === 'dhcp' && ctx.messageType === DhcpMessageType.discover)
+    return proxyReply(ctx, boot, DhcpMessageType.offer);
+  if (ctx.port === 'pxe' && ctx.messageType === DhcpMessageType.request)
+    return proxyReply(ctx, boot, DhcpMessageType.ack);
   return ignore('proxy: the site DHCP server answers this');
 }
 
@@ -100,16 +123,28 @@ function decideProxy(ctx: DhcpRequestContext): DhcpDecision {
 function proxyReply(ctx: DhcpRequestContext, boot: Exclude<BootChoice, { kind: 'none' }>, type: number): DhcpDecision {
   const r = ctx.request;
   const packet: DhcpPacket = {
-    op: BootpOp.reply, htype: r.htype, hlen: r.hlen, hops: 0, xid: r.xid, secs: 0,
-    flags: r.flags, ciaddr: type === DhcpMessageType.ack ? r.ciaddr : ZERO, yiaddr: ZERO,
-    siaddr: ctx.serverAddress, giaddr: r.giaddr, chaddr: r.chaddr, sname: '', file: boot.file,
+    op: BootpOp.reply,
+    htype: r.htype,
+    hlen: r.hlen,
+    hops: 0,
+    xid: r.xid,
+    secs: 0,
+    flags: r.flags,
+    ciaddr: type === DhcpMessageType.ack ? r.ciaddr : ZERO,
+    yiaddr: ZERO,
+    siaddr: ctx.serverAddress,
+    giaddr: r.giaddr,
+    chaddr: r.chaddr,
+    sname: '',
+    file: boot.file,
     options: [uintOption(DhcpOption.messageType, type, 1), ipOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
   };
   if (boot.tftp) packet.options.push(textOption(DhcpOption.tftpServerName, ctx.serverAddress));
   packet.options.push(...boot.proxyOptions);
   const guid = findOption(r, DhcpOption.clientMachineId);
   // RFC 4578 §2.3: type 0 then a 16-byte GUID; anything else is not echoed.
-  if (guid && guid.length === 17 && guid[0] === 0) packet.options.push({ code: DhcpOption.clientMachineId, data: guid.slice() });
+  if (guid && guid.length === 17 && guid[0] === 0)
+    packet.options.push({ code: DhcpOption.clientMachineId, data: guid.slice() });
   return { action: 'reply', packet, to: destination(ctx, false) };
 }
 
@@ -117,10 +152,21 @@ function reply(ctx: DhcpRequestContext, type: number, yiaddr: string): DhcpDecis
   const r = ctx.request;
   const nak = type === DhcpMessageType.nak;
   const packet: DhcpPacket = {
-    op: BootpOp.reply, htype: r.htype, hlen: r.hlen, hops: 0, xid: r.xid, secs: 0,
+    op: BootpOp.reply,
+    htype: r.htype,
+    hlen: r.hlen,
+    hops: 0,
+    xid: r.xid,
+    secs: 0,
     // RFC 2131 §4.3.1 table 3: flags copied from the request; ciaddr copied only for INFORM/renew ACKs.
-    flags: r.flags, ciaddr: type === DhcpMessageType.ack ? r.ciaddr : ZERO, yiaddr,
-    siaddr: ZERO, giaddr: r.giaddr, chaddr: r.chaddr, sname: '', file: '',
+    flags: r.flags,
+    ciaddr: type === DhcpMessageType.ack ? r.ciaddr : ZERO,
+    yiaddr,
+    siaddr: ZERO,
+    giaddr: r.giaddr,
+    chaddr: r.chaddr,
+    sname: '',
+    file: '',
     options: [uintOption(DhcpOption.messageType, type, 1), ipOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
   };
   if (nak) return { action: 'reply', packet, to: destination(ctx, true) };
@@ -142,7 +188,10 @@ function addressOptions(ctx: DhcpRequestContext): DhcpRawOption[] {
   const s = ctx.subnet;
   const out = [uintOption(DhcpOption.leaseTime, s.leaseSeconds, 4), ipOption(DhcpOption.subnetMask, maskOf(s.cidr))];
   // RFC 2131 §4.4.5 defaults: T1 = 0.5 × lease, T2 = 0.875 × lease.
-  out.push(uintOption(DhcpOption.renewalTime, Math.floor(s.leaseSeconds / 2), 4), uintOption(DhcpOption.rebindingTime, Math.floor(s.leaseSeconds * 0.875), 4));
+  out.push(
+    uintOption(DhcpOption.renewalTime, Math.floor(s.leaseSeconds / 2), 4),
+    uintOption(DhcpOption.rebindingTime, Math.floor(s.leaseSeconds * 0.875), 4),
+  );
   if (s.router) out.push(ipOption(DhcpOption.router, s.router));
   if (s.dns.length) out.push(ipOption(DhcpOption.domainNameServer, ...s.dns));
   if (s.domainName) out.push(textOption(DhcpOption.domainName, s.domainName));

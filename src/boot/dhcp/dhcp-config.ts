@@ -7,37 +7,100 @@ import { RouterAdvertisementConfigSchema, defaultRouterAdvertisementConfig } fro
 export const DHCP_PORTS = { server: DhcpPort.server, client: DhcpPort.client, pxe: DhcpPort.pxe } as const;
 
 /** What Kiln does on one subnet: nothing, PXE boot info only beside a site DHCP server, known hosts only, or everything. */
-export const DhcpModeSchema = Type.Union([Type.Literal('off'), Type.Literal('proxy'), Type.Literal('reservation'), Type.Literal('full')]);
+export const DhcpModeSchema = Type.Union([
+  Type.Literal('off'),
+  Type.Literal('proxy'),
+  Type.Literal('reservation'),
+  Type.Literal('full'),
+]);
 
 /** One subnet Kiln serves, directly attached or behind a relay (selected by giaddr). */
 export const DhcpSubnetSchema = Type.Object({
   cidr: Type.String({ description: 'Subnet in CIDR form, e.g. 10.0.0.0/24.' }),
   mode: DhcpModeSchema,
-  pools: Type.Array(Type.Object({ start: Type.String(), end: Type.String() }), { default: [], description: 'Address ranges handed out in full mode (inclusive).' }),
+  pools: Type.Array(Type.Object({ start: Type.String(), end: Type.String() }), {
+    default: [],
+    description: 'Address ranges handed out in full mode (inclusive).',
+  }),
   router: Type.Optional(Type.String({ description: 'Option 3 default gateway.' })),
   dns: Type.Array(Type.String(), { default: [], description: 'Option 6 name servers.' }),
   domainName: Type.Optional(Type.String({ description: 'Option 15.' })),
   ntp: Type.Optional(Type.Array(Type.String(), { description: 'Option 42 NTP servers (addresses).' })),
-  mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535, description: 'Option 26 interface MTU (RFC 2132 §5.1: at least 68), e.g. 9000 on a jumbo-frame network.' })),
+  mtu: Type.Optional(
+    Type.Integer({
+      minimum: 68,
+      maximum: 65535,
+      description: 'Option 26 interface MTU (RFC 2132 §5.1: at least 68), e.g. 9000 on a jumbo-frame network.',
+    }),
+  ),
   leaseSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Option 51 lease time.' }),
-  attached: Type.Boolean({ default: false, description: 'True for a subnet on one of this controller\'s own interfaces. Kiln finds the interface itself: the one holding an address inside `cidr` (a subnet with such an address is attached even without this flag). Requests without giaddr that arrive there land in this subnet, and replies leave there.' }),
-  relayed: Type.Optional(Type.Boolean({ description: 'True for a subnet behind a DHCP relay (requests carry its giaddr): no interface of this controller has an address in it. A subnet that is neither attached nor relayed is a config error.' })),
-  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'Linux interface this subnet is directly attached to, e.g. eth1: the explicit override of the interface Kiln derives from its addresses. Kiln opens one socket per interface (SO_BINDTODEVICE, native addon) and serves broadcasts from the arrival interface\'s subnet.' })),
-  serverAddress: Type.Optional(Type.String({ description: 'This controller\'s address on this subnet (option 54, siaddr); defaults to dhcp.serverAddress. Set it per interface on a multi-homed controller.' })),
-  httpBase: Type.Optional(Type.String({ description: 'HTTP boot base URL for this subnet\'s clients; defaults to dhcp.httpBase.' })),
+  attached: Type.Boolean({
+    default: false,
+    description:
+      "True for a subnet on one of this controller's own interfaces. Kiln finds the interface itself: the one holding an address inside `cidr` (a subnet with such an address is attached even without this flag). Requests without giaddr that arrive there land in this subnet, and replies leave there.",
+  }),
+  relayed: Type.Optional(
+    Type.Boolean({
+      description:
+        'True for a subnet behind a DHCP relay (requests carry its giaddr): no interface of this controller has an address in it. A subnet that is neither attached nor relayed is a config error.',
+    }),
+  ),
+  interface: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 15,
+      description:
+        "Linux interface this subnet is directly attached to, e.g. eth1: the explicit override of the interface Kiln derives from its addresses. Kiln opens one socket per interface (SO_BINDTODEVICE, native addon) and serves broadcasts from the arrival interface's subnet.",
+    }),
+  ),
+  serverAddress: Type.Optional(
+    Type.String({
+      description:
+        "This controller's address on this subnet (option 54, siaddr); defaults to dhcp.serverAddress. Set it per interface on a multi-homed controller.",
+    }),
+  ),
+  httpBase: Type.Optional(
+    Type.String({ description: "HTTP boot base URL for this subnet's clients; defaults to dhcp.httpBase." }),
+  ),
 });
 
 /** Schema of the `dhcp` slice of the controller config. */
 export const DhcpConfigSchema = Type.Object({
   enabled: Type.Boolean({ default: false, description: 'Serve DHCPv4 (ports 67 and 4011).' }),
-  listenAddress: Type.String({ default: '0.0.0.0', description: 'Address the sockets bind; 0.0.0.0 is needed to receive broadcasts.' }),
-  serverAddress: Type.String({ description: 'This controller\'s address as clients and relays reach it: option 54, siaddr (TFTP next-server).' }),
-  httpBase: Type.String({ description: 'Base URL of the HTTP boot server, no trailing slash, e.g. http://10.0.0.1:8080.' }),
-  bootFiles: Type.Object({ biosPxe: Type.String(), efiX64: Type.String(), efiArm64: Type.String() }, { default: defaultBootFiles }),
+  listenAddress: Type.String({
+    default: '0.0.0.0',
+    description: 'Address the sockets bind; 0.0.0.0 is needed to receive broadcasts.',
+  }),
+  serverAddress: Type.String({
+    description: "This controller's address as clients and relays reach it: option 54, siaddr (TFTP next-server).",
+  }),
+  httpBase: Type.String({
+    description: 'Base URL of the HTTP boot server, no trailing slash, e.g. http://10.0.0.1:8080.',
+  }),
+  bootFiles: Type.Object(
+    { biosPxe: Type.String(), efiX64: Type.String(), efiArm64: Type.String() },
+    { default: defaultBootFiles },
+  ),
   subnets: Type.Array(DhcpSubnetSchema, { default: [] }),
-  offerHoldSeconds: Type.Integer({ minimum: 1, maximum: 600, default: 30, description: 'How long an offered address is kept for the client\'s REQUEST.' }),
-  groupCommitMaxBatch: Type.Integer({ minimum: 1, maximum: 10_000, default: 256, description: 'Most lease writes committed in one transaction.' }),
-  receiveBufferKiB: Type.Integer({ minimum: 0, maximum: 65_536, default: 1024, description: 'Receive buffer of each DHCP socket in KiB (0 = the system default): room for a boot storm\'s burst. Capped by net.core.rmem_max; a smaller grant is logged at start.' }),
+  offerHoldSeconds: Type.Integer({
+    minimum: 1,
+    maximum: 600,
+    default: 30,
+    description: "How long an offered address is kept for the client's REQUEST.",
+  }),
+  groupCommitMaxBatch: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 256,
+    description: 'Most lease writes committed in one transaction.',
+  }),
+  receiveBufferKiB: Type.Integer({
+    minimum: 0,
+    maximum: 65_536,
+    default: 1024,
+    description:
+      "Receive buffer of each DHCP socket in KiB (0 = the system default): room for a boot storm's burst. Capped by net.core.rmem_max; a smaller grant is logged at start.",
+  }),
   routerAdvertisements: RouterAdvertisementConfigSchema,
 });
 

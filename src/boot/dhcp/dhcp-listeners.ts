@@ -25,22 +25,36 @@ export interface LocalAddress {
 export function localIpv4Addresses(): LocalAddress[] {
   let json: string;
   try {
-    json = execFileSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    json = execFileSync('ip', ['-j', '-4', 'addr', 'show'], {
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
-    return Object.entries(networkInterfaces()).flatMap(([dev, list]) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ interface: dev, address: a.address })));
+    return Object.entries(networkInterfaces()).flatMap(([dev, list]) =>
+      (list ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ interface: dev, address: a.address })),
+    );
   }
   return parseIpAddrJson(json);
 }
 
 /** The IPv4 addresses in `ip -j addr show` output, whatever the link's carrier or operstate. Pure. */
 export function parseIpAddrJson(json: string): LocalAddress[] {
-  const links = JSON.parse(json) as Array<{ ifname?: unknown; addr_info?: Array<{ family?: unknown; local?: unknown }> }>;
-  return links.flatMap((l) => (typeof l.ifname === 'string' ? (l.addr_info ?? [])
-    .filter((a) => a.family === 'inet' && typeof a.local === 'string')
-    .map((a) => ({ interface: l.ifname as string, address: a.local as string })) : []));
+  const links = JSON.parse(json) as Array<{
+    ifname?: unknown;
+    addr_info?: Array<{ family?: unknown; local?: unknown }>;
+  }>;
+  return links.flatMap((l) =>
+    typeof l.ifname === 'string'
+      ? (l.addr_info ?? [])
+          .filter((a) => a.family === 'inet' && typeof a.local === 'string')
+          .map((a) => ({ interface: l.ifname as string, address: a.local as string }))
+      : [],
+  );
 }
 
-const configError = (issues: ErrorIssue[]) => new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, { issues });
+const configError = (issues: ErrorIssue[]) =>
+  new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, { issues });
 
 /**
  * Gives every attached subnet its interface, from this machine's own
@@ -54,7 +68,11 @@ const configError = (issues: ErrorIssue[]) => new KilnError('config_invalid', `i
  * option 54 and next-server when `globalServerAddress` is outside the subnet
  * (a multi-homed controller's first address is another network's). Pure.
  */
-export function resolveSubnetInterfaces(subnets: readonly DhcpSubnet[], local: readonly LocalAddress[], globalServerAddress?: string): DhcpSubnet[] {
+export function resolveSubnetInterfaces(
+  subnets: readonly DhcpSubnet[],
+  local: readonly LocalAddress[],
+  globalServerAddress?: string,
+): DhcpSubnet[] {
   const issues: ErrorIssue[] = [];
   const out = subnets.map((s, i): DhcpSubnet => {
     const path = `dhcp.subnets.${i}`;
@@ -63,30 +81,62 @@ export function resolveSubnetInterfaces(subnets: readonly DhcpSubnet[], local: r
     const devices = [...new Set(inside.map((a) => a.interface))];
     const shown = inside.map((a) => `${a.interface} ${a.address}`).join(', ');
     if (s.relayed) {
-      if (s.attached || s.interface !== undefined) issues.push({ path: `${path}.relayed`, code: 'bad_value', message: `${name}: relayed: true cannot go with ${s.attached ? 'attached: true' : 'interface'}; a subnet is either on this machine's interface or behind a relay` });
-      else if (inside.length) issues.push({ path: `${path}.relayed`, code: 'bad_value', message: `${name}: relayed: true, but this machine has an address in it (${shown}); it is attached: remove relayed: true` });
+      if (s.attached || s.interface !== undefined)
+        issues.push({
+          path: `${path}.relayed`,
+          code: 'bad_value',
+          message: `${name}: relayed: true cannot go with ${s.attached ? 'attached: true' : 'interface'}; a subnet is either on this machine's interface or behind a relay`,
+        });
+      else if (inside.length)
+        issues.push({
+          path: `${path}.relayed`,
+          code: 'bad_value',
+          message: `${name}: relayed: true, but this machine has an address in it (${shown}); it is attached: remove relayed: true`,
+        });
       return s;
     }
     if (s.interface !== undefined) {
       const own = inside.find((a) => a.interface === s.interface);
-      return own && s.serverAddress === undefined && globalServerAddress !== undefined && !inCidr(globalServerAddress, s.cidr) ? { ...s, serverAddress: own.address } : s;
+      return own &&
+        s.serverAddress === undefined &&
+        globalServerAddress !== undefined &&
+        !inCidr(globalServerAddress, s.cidr)
+        ? { ...s, serverAddress: own.address }
+        : s;
     }
     if (devices.length === 0) {
-      const known = local.filter((a) => !a.address.startsWith('127.')).map((a) => `${a.interface} ${a.address}`).join(', ') || 'none';
+      const known =
+        local
+          .filter((a) => !a.address.startsWith('127.'))
+          .map((a) => `${a.interface} ${a.address}`)
+          .join(', ') || 'none';
       issues.push({
-        path, code: 'bad_value', message: s.attached
+        path,
+        code: 'bad_value',
+        message: s.attached
           ? `${name}: attached: true, but no interface of this machine has an address in ${s.cidr} (its addresses: ${known}); add one, name the interface with interface: <dev>, or mark the subnet relayed: true if a DHCP relay serves it`
           : `${name} is neither attached (no interface of this machine has an address in it; its addresses: ${known}) nor declared relayed: true; add relayed: true for a subnet behind a DHCP relay, or give this machine an address in it`,
       });
       return s;
     }
     if (devices.length > 1) {
-      issues.push({ path: `${path}.interface`, code: 'bad_value', message: `${name}: several interfaces have an address in it (${shown}); name the one to serve with interface: <dev>` });
+      issues.push({
+        path: `${path}.interface`,
+        code: 'bad_value',
+        message: `${name}: several interfaces have an address in it (${shown}); name the one to serve with interface: <dev>`,
+      });
       return s;
     }
     const own = inside[0]!;
-    const serverAddress = s.serverAddress ?? (globalServerAddress !== undefined && !inCidr(globalServerAddress, s.cidr) ? own.address : undefined);
-    return { ...s, attached: true, interface: own.interface, ...(serverAddress !== undefined ? { serverAddress } : {}) };
+    const serverAddress =
+      s.serverAddress ??
+      (globalServerAddress !== undefined && !inCidr(globalServerAddress, s.cidr) ? own.address : undefined);
+    return {
+      ...s,
+      attached: true,
+      interface: own.interface,
+      ...(serverAddress !== undefined ? { serverAddress } : {}),
+    };
   });
   if (issues.length) throw configError(issues);
   return out;
@@ -111,10 +161,20 @@ export function checkInterfaceConfig(subnets: readonly DhcpSubnet[]): ErrorIssue
   const seen = new Map<string, number>();
   subnets.forEach((s, i) => {
     const path = `dhcp.subnets.${i}`;
-    if (s.attached && s.interface === undefined) issues.push({ path: `${path}.attached`, code: 'bad_value', message: `${path}.attached: with named interfaces, mark the attached subnet with "interface: <dev>" instead of "attached: true"` });
+    if (s.attached && s.interface === undefined)
+      issues.push({
+        path: `${path}.attached`,
+        code: 'bad_value',
+        message: `${path}.attached: with named interfaces, mark the attached subnet with "interface: <dev>" instead of "attached: true"`,
+      });
     if (s.interface === undefined) return;
     const first = seen.get(s.interface);
-    if (first !== undefined) issues.push({ path: `${path}.interface`, code: 'bad_value', message: `${path}.interface: "${s.interface}" is already the interface of dhcp.subnets.${first}; one subnet per interface (serve the other behind a relay, or on another interface)` });
+    if (first !== undefined)
+      issues.push({
+        path: `${path}.interface`,
+        code: 'bad_value',
+        message: `${path}.interface: "${s.interface}" is already the interface of dhcp.subnets.${first}; one subnet per interface (serve the other behind a relay, or on another interface)`,
+      });
     else seen.set(s.interface, i);
   });
   return issues;
@@ -149,11 +209,24 @@ export interface DhcpBindOptions {
  * (SO_BINDTODEVICE, with SO_REUSEADDR so the per-device sockets share the
  * port) or unbound. Also used to re-open a socket that died.
  */
-export async function bindDhcpListener(opts: DhcpBindOptions, dev: string | undefined, shared: boolean, addon?: BindToDeviceAddon): Promise<DhcpListener> {
+export async function bindDhcpListener(
+  opts: DhcpBindOptions,
+  dev: string | undefined,
+  shared: boolean,
+  addon?: BindToDeviceAddon,
+): Promise<DhcpListener> {
   const setting = `dhcp.subnets.${opts.subnets.findIndex((s) => s.interface === dev)}.interface`;
-  const a = dev === undefined ? undefined : addon ?? loadBindToDevice();
-  const onBound = dev === undefined ? undefined : (sock: Parameters<typeof bindSocketToDevice>[1]) => bindSocketToDevice(a!, sock, dev, setting);
-  const socket = await bindDhcpSocket(opts.address, opts.port, { ...(shared ? { reuseAddr: true } : {}), onBound, recvBufferBytes: opts.recvBufferBytes, ...opts.trouble?.(dev) });
+  const a = dev === undefined ? undefined : (addon ?? loadBindToDevice());
+  const onBound =
+    dev === undefined
+      ? undefined
+      : (sock: Parameters<typeof bindSocketToDevice>[1]) => bindSocketToDevice(a!, sock, dev, setting);
+  const socket = await bindDhcpSocket(opts.address, opts.port, {
+    ...(shared ? { reuseAddr: true } : {}),
+    onBound,
+    recvBufferBytes: opts.recvBufferBytes,
+    ...opts.trouble?.(dev),
+  });
   return { socket, interface: dev, recvBufferBytes: socket.recvBufferBytes };
 }
 
@@ -163,7 +236,10 @@ export async function bindDhcpListener(opts: DhcpBindOptions, dev: string | unde
  * device ones SO_BINDTODEVICE through the native addon; a missing addon or a
  * failed bind throws `config_invalid` after closing what was already bound.
  */
-export async function bindDhcpListeners(opts: DhcpBindOptions, bindOne: typeof bindDhcpListener = bindDhcpListener): Promise<DhcpListener[]> {
+export async function bindDhcpListeners(
+  opts: DhcpBindOptions,
+  bindOne: typeof bindDhcpListener = bindDhcpListener,
+): Promise<DhcpListener[]> {
   const plan = planDhcpListeners(opts.subnets);
   if (plan.length === 1 && plan[0] === undefined) return [await bindOne(opts, undefined, false)];
   const addon = bindOne === bindDhcpListener ? loadBindToDevice() : undefined;

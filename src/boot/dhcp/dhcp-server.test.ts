@@ -11,36 +11,87 @@ import { summarizeDhcp } from '../../protocols/dhcp4/summarize.js';
 import { createMemoryLogger } from '../../log/logger.js';
 
 const subnet = (over: Partial<DhcpSubnet> = {}): DhcpSubnet => ({
-  cidr: '10.0.0.0/24', mode: 'full', pools: [{ start: '10.0.0.100', end: '10.0.0.102' }], router: '10.0.0.1', dns: ['10.0.0.1'],
-  leaseSeconds: 600, attached: true, ...over,
+  cidr: '10.0.0.0/24',
+  mode: 'full',
+  pools: [{ start: '10.0.0.100', end: '10.0.0.102' }],
+  router: '10.0.0.1',
+  dns: ['10.0.0.1'],
+  leaseSeconds: 600,
+  attached: true,
+  ...over,
 });
-const config = (subnets: DhcpSubnet[]): DhcpConfig => ({ ...defaultDhcpConfig, enabled: true, serverAddress: '10.0.0.1', httpBase: 'http://10.0.0.1:8080', subnets });
+const config = (subnets: DhcpSubnet[]): DhcpConfig => ({
+  ...defaultDhcpConfig,
+  enabled: true,
+  serverAddress: '10.0.0.1',
+  httpBase: 'http://10.0.0.1:8080',
+  subnets,
+});
 const backend = (hosts: Record<string, DhcpHost> = {}): DhcpBackend & { unknown: string[] } => {
   const unknown: string[] = [];
-  return { unknown, findHostByMac: async (mac) => hosts[mac] ?? null, onUnknownMac: (mac) => { unknown.push(mac); } };
+  return {
+    unknown,
+    findHostByMac: async (mac) => hosts[mac] ?? null,
+    onUnknownMac: (mac) => {
+      unknown.push(mac);
+    },
+  };
 };
 
-function request(type: number, mac: number, extra: Partial<DhcpPacket> = {}, options: DhcpPacket['options'] = []): Uint8Array {
+function request(
+  type: number,
+  mac: number,
+  extra: Partial<DhcpPacket> = {},
+  options: DhcpPacket['options'] = [],
+): Uint8Array {
   const chaddr = new Uint8Array(16);
   chaddr.set([0x52, 0x54, 0, 0, 0, mac]);
   return encodeDhcp({
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x1000 + mac, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr, sname: '', file: '', options: [uintOption(53, type, 1), ...options], ...extra,
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0x1000 + mac,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr,
+    sname: '',
+    file: '',
+    options: [uintOption(53, type, 1), ...options],
+    ...extra,
   });
 }
 const client = { address: '0.0.0.0', port: 68 };
 
-async function serve(subnets: DhcpSubnet[], opts: { leases?: LeaseStore; hosts?: Record<string, DhcpHost>; now?: () => number } = {}) {
+async function serve(
+  subnets: DhcpSubnet[],
+  opts: { leases?: LeaseStore; hosts?: Record<string, DhcpHost>; now?: () => number } = {},
+) {
   const dhcp = createMemorySocket();
   const pxe = createMemorySocket();
   const log = createMemoryLogger();
   const b = backend(opts.hosts);
-  const server = await startDhcpServer({ config: config(subnets), backend: b, leases: opts.leases ?? createMemoryLeaseStore(), log, sockets: { dhcp, pxe }, now: opts.now });
+  const server = await startDhcpServer({
+    config: config(subnets),
+    backend: b,
+    leases: opts.leases ?? createMemoryLeaseStore(),
+    log,
+    sockets: { dhcp, pxe },
+    now: opts.now,
+  });
   return { dhcp, pxe, log, server, backend: b };
 }
 
 /** Sends one datagram and waits (bounded) for the next reply on that socket. */
-async function exchange(sock: MemorySocket, bytes: Uint8Array, from = client): Promise<{ p: DhcpPacket; to: { address: string; port: number } } | undefined> {
+async function exchange(
+  sock: MemorySocket,
+  bytes: Uint8Array,
+  from = client,
+): Promise<{ p: DhcpPacket; to: { address: string; port: number } } | undefined> {
   const before = sock.sent.length;
   sock.inject(bytes, from);
   for (let i = 0; i < 100 && sock.sent.length === before; i++) await new Promise((r) => setTimeout(r, 2));
@@ -54,7 +105,10 @@ test('full mode: DISCOVER/OFFER/REQUEST/ACK binds a pool address and broadcasts 
   const offer = await exchange(dhcp, request(1, 1));
   assert.equal(offer?.p.yiaddr, '10.0.0.100');
   assert.deepEqual(offer?.to, { address: '255.255.255.255', port: 68 });
-  assert.equal(summarizeDhcp(offer!.p), 'DHCPOFFER xid=0x00001001 mac=52:54:00:00:00:01 yiaddr=10.0.0.100 54=10.0.0.1 51=600 1=255.255.255.0 58=300 59=525 3=10.0.0.1 6=10.0.0.1');
+  assert.equal(
+    summarizeDhcp(offer!.p),
+    'DHCPOFFER xid=0x00001001 mac=52:54:00:00:00:01 yiaddr=10.0.0.100 54=10.0.0.1 51=600 1=255.255.255.0 58=300 59=525 3=10.0.0.1 6=10.0.0.1',
+  );
   const ack = await exchange(dhcp, request(3, 1, {}, [ipOption(54, '10.0.0.1'), ipOption(50, '10.0.0.100')]));
   assert.equal(summarizeDhcp(ack!.p).split(' ')[0], 'DHCPACK');
   assert.equal((await leases.getByIp('10.0.0.100'))?.mac, '52:54:00:00:00:01');
@@ -72,19 +126,28 @@ test('full mode: a second MAC is never offered a held or bound address; an exhau
 
 test('full mode: a retransmitted DISCOVER gets the address already offered, not a second one (RFC 2131 §4.3.1)', async () => {
   const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.101' }] })]);
-  for (let i = 0; i < 5; i++) assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100', `DISCOVER ${i + 1} of MAC 1`);
+  for (let i = 0; i < 5; i++)
+    assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100', `DISCOVER ${i + 1} of MAC 1`);
   // Five DISCOVERs held one address: the second MAC still gets the other one, then binds it.
   assert.equal((await exchange(dhcp, request(1, 2)))?.p.yiaddr, '10.0.0.101');
-  assert.equal(summarizeDhcp((await exchange(dhcp, request(3, 2, {}, [ipOption(50, '10.0.0.101')])))!.p).split(' ')[0], 'DHCPACK');
+  assert.equal(
+    summarizeDhcp((await exchange(dhcp, request(3, 2, {}, [ipOption(50, '10.0.0.101')])))!.p).split(' ')[0],
+    'DHCPACK',
+  );
   // MAC 1 binds its offer; a later DISCOVER from it is offered its lease.
-  assert.equal(summarizeDhcp((await exchange(dhcp, request(3, 1, {}, [ipOption(50, '10.0.0.100')])))!.p).split(' ')[0], 'DHCPACK');
+  assert.equal(
+    summarizeDhcp((await exchange(dhcp, request(3, 1, {}, [ipOption(50, '10.0.0.100')])))!.p).split(' ')[0],
+    'DHCPACK',
+  );
   assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100');
   await server.close();
 });
 
 test('full mode: an offer hold lapses after offerHoldSeconds; then another MAC may be offered the address', async () => {
   let t = 1_000_000;
-  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.100' }] })], { now: () => t });
+  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.100' }] })], {
+    now: () => t,
+  });
   assert.equal((await exchange(dhcp, request(1, 1)))?.p.yiaddr, '10.0.0.100');
   assert.equal(await exchange(dhcp, request(1, 2)), undefined, 'held for MAC 1: the pool is exhausted for MAC 2');
   t += defaultDhcpConfig.offerHoldSeconds * 1000 + 1;
@@ -97,10 +160,16 @@ test('full mode: an offer examines at most POOL_SCAN_BUDGET pool addresses; late
   // 10 000 addresses, all bound but the last: a whole scan per DISCOVER would block the loop on a full pool.
   const leases = createMemoryLeaseStore();
   const pool = { start: '10.0.0.0', end: '10.0.39.15' }; // 10 000 addresses
-  await leases.putMany(Array.from({ length: 9999 }, (_, i) => ({
-    ip: `10.0.${Math.floor(i / 256)}.${i % 256}`, mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
-    subnet: '10.0.0.0/16', expiresAt: Date.now() + 3_600_000, state: 'bound' as const,
-  })), Date.now());
+  await leases.putMany(
+    Array.from({ length: 9999 }, (_, i) => ({
+      ip: `10.0.${Math.floor(i / 256)}.${i % 256}`,
+      mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+      subnet: '10.0.0.0/16',
+      expiresAt: Date.now() + 3_600_000,
+      state: 'bound' as const,
+    })),
+    Date.now(),
+  );
   const { dhcp, server } = await serve([subnet({ cidr: '10.0.0.0/16', pools: [pool] })], { leases });
   const answers: Array<string | undefined> = [];
   for (let k = 0; k < 3; k++) answers.push((await exchange(dhcp, request(1, 1)))?.p.yiaddr);
@@ -132,22 +201,37 @@ test('two servers on one lease store never bind one address to two MACs', async 
   assert.equal(summarizeDhcp(ackA!.p).split(' ')[0], 'DHCPACK');
   assert.equal(summarizeDhcp(ackB!.p).split(' ')[0], 'DHCPNAK');
   assert.equal((await leases.getByIp(offerA!.p.yiaddr))?.mac, '52:54:00:00:00:01');
-  await a.server.close(); await b.server.close();
+  await a.server.close();
+  await b.server.close();
 });
 
 test('relayed requests pick the subnet by giaddr and are answered to the relay on port 67', async () => {
-  const remote = subnet({ cidr: '10.1.0.0/24', attached: false, pools: [{ start: '10.1.0.50', end: '10.1.0.60' }], router: '10.1.0.1' });
+  const remote = subnet({
+    cidr: '10.1.0.0/24',
+    attached: false,
+    pools: [{ start: '10.1.0.50', end: '10.1.0.60' }],
+    router: '10.1.0.1',
+  });
   const { dhcp, server } = await serve([subnet(), remote]);
   const offer = await exchange(dhcp, request(1, 1, { giaddr: '10.1.0.1', hops: 1 }), { address: '10.1.0.1', port: 67 });
   assert.equal(offer?.p.yiaddr, '10.1.0.50');
   assert.equal(offer?.p.giaddr, '10.1.0.1');
   assert.deepEqual(offer?.to, { address: '10.1.0.1', port: 67 });
-  assert.equal(await exchange(dhcp, request(1, 2, { giaddr: '192.168.9.1' }), { address: '192.168.9.1', port: 67 }), undefined);
+  assert.equal(
+    await exchange(dhcp, request(1, 2, { giaddr: '192.168.9.1' }), { address: '192.168.9.1', port: 67 }),
+    undefined,
+  );
   await server.close();
 });
 
 test('reservation mode answers only known hosts, with their reserved address and hostname', async () => {
-  const { dhcp, server, backend: b } = await serve([subnet({ mode: 'reservation' })], { hosts: { '52:54:00:00:00:07': { hostId: 'h7', state: 'ready', reservedIp: '10.0.0.77', hostname: 'node7' } } });
+  const {
+    dhcp,
+    server,
+    backend: b,
+  } = await serve([subnet({ mode: 'reservation' })], {
+    hosts: { '52:54:00:00:00:07': { hostId: 'h7', state: 'ready', reservedIp: '10.0.0.77', hostname: 'node7' } },
+  });
   const offer = await exchange(dhcp, request(1, 7));
   assert.equal(offer?.p.yiaddr, '10.0.0.77');
   assert.match(summarizeDhcp(offer!.p), / 12="node7"/);
@@ -160,8 +244,14 @@ test('proxy mode: PXE DISCOVER on 67 gets an address-less offer with boot info; 
   const { dhcp, pxe, server } = await serve([subnet({ mode: 'proxy', pools: [] })]);
   const pxeOpts = [uintOption(93, 0, 2), textOption(60, 'PXEClient:Arch:00000:UNDI:002001')];
   const offer = await exchange(dhcp, request(1, 1, {}, pxeOpts));
-  assert.equal(summarizeDhcp(offer!.p), 'DHCPOFFER xid=0x00001001 mac=52:54:00:00:00:01 siaddr=10.0.0.1 file="undionly.kpxe" 54=10.0.0.1 66="10.0.0.1" 60="PXEClient" 43={6:08}');
-  const ack = await exchange(pxe, request(3, 1, { ciaddr: '10.0.0.23' }, pxeOpts), { address: '10.0.0.23', port: 4011 });
+  assert.equal(
+    summarizeDhcp(offer!.p),
+    'DHCPOFFER xid=0x00001001 mac=52:54:00:00:00:01 siaddr=10.0.0.1 file="undionly.kpxe" 54=10.0.0.1 66="10.0.0.1" 60="PXEClient" 43={6:08}',
+  );
+  const ack = await exchange(pxe, request(3, 1, { ciaddr: '10.0.0.23' }, pxeOpts), {
+    address: '10.0.0.23',
+    port: 4011,
+  });
   assert.equal(summarizeDhcp(ack!.p).split(' ')[0], 'DHCPACK');
   assert.deepEqual(ack!.to, { address: '10.0.0.23', port: 4011 });
   assert.equal(await exchange(dhcp, request(1, 2)), undefined, 'a non-PXE client gets nothing in proxy mode');
@@ -170,7 +260,14 @@ test('proxy mode: PXE DISCOVER on 67 gets an address-less offer with boot info; 
 
 test('iPXE gets the HTTP script URL and 175.176=1 in full mode', async () => {
   const { dhcp, server } = await serve([subnet()]);
-  const offer = await exchange(dhcp, request(1, 1, {}, [uintOption(93, 7, 2), textOption(60, 'PXEClient:Arch:00007:UNDI:003010'), textOption(77, 'iPXE')]));
+  const offer = await exchange(
+    dhcp,
+    request(1, 1, {}, [
+      uintOption(93, 7, 2),
+      textOption(60, 'PXEClient:Arch:00007:UNDI:003010'),
+      textOption(77, 'iPXE'),
+    ]),
+  );
   assert.match(summarizeDhcp(offer!.p), / file="http:\/\/10.0.0.1:8080\/boot.ipxe" .* 175=\{176:01\}$/);
   await server.close();
 });
@@ -206,9 +303,14 @@ test('DECLINE takes the address out of service only when it came from the client
   dhcp.inject(request(4, 2, {}, [ipOption(50, '10.0.0.101'), ipOption(54, '10.0.0.1')]), client);
   // The holder declines its own: marked declined.
   dhcp.inject(request(4, 1, {}, [ipOption(50, '10.0.0.100'), ipOption(54, '10.0.0.1')]), client);
-  for (let i = 0; i < 100 && (await leases.getByIp('10.0.0.100'))?.state !== 'declined'; i++) await new Promise((r) => setTimeout(r, 2));
+  for (let i = 0; i < 100 && (await leases.getByIp('10.0.0.100'))?.state !== 'declined'; i++)
+    await new Promise((r) => setTimeout(r, 2));
   assert.equal((await leases.getByIp('10.0.0.100'))?.state, 'declined');
   assert.equal(await leases.getByIp('10.0.0.101'), undefined, 'a stranger cannot decline an address');
-  assert.equal((await exchange(dhcp, request(1, 3)))?.p.yiaddr, '10.0.0.101', 'the next client gets the address the stranger declined');
+  assert.equal(
+    (await exchange(dhcp, request(1, 3)))?.p.yiaddr,
+    '10.0.0.101',
+    'the next client gets the address the stranger declined',
+  );
   await server.close();
 });

@@ -7,7 +7,16 @@ import { silentLogger, type Logger } from '../../log/logger.js';
 import type { DhcpConfig, DhcpSubnet } from './dhcp-config.js';
 import { DHCP_PORTS } from './dhcp-config.js';
 import type { DatagramSocket, UdpPeer } from './dhcp-socket.js';
-import { bindDhcpListener, bindDhcpListeners, listenersOf, localIpv4Addresses, resolveSubnetInterfaces, type DhcpBindOptions, type DhcpListener, type LocalAddress } from './dhcp-listeners.js';
+import {
+  bindDhcpListener,
+  bindDhcpListeners,
+  listenersOf,
+  localIpv4Addresses,
+  resolveSubnetInterfaces,
+  type DhcpBindOptions,
+  type DhcpListener,
+  type LocalAddress,
+} from './dhcp-listeners.js';
 import { KilnError } from '../../error/kiln-error.js';
 import { listenFailure } from '../../config/start-up-failure.js';
 import { createSocketErrorLog } from '../socket-error-log.js';
@@ -35,7 +44,10 @@ export interface DhcpBackend {
    * Called for a network-booting MAC Kiln does not know, e.g. to enrol it as a `new` host (not awaited).
    * Returning false means the discovery policy refuses the MAC: it gets no reply at all.
    */
-  onUnknownMac?(mac: string, info: { subnet: string; vendorClass?: string | undefined; uuid?: string | undefined }): boolean | void;
+  onUnknownMac?(
+    mac: string,
+    info: { subnet: string; vendorClass?: string | undefined; uuid?: string | undefined },
+  ): boolean | void;
 }
 
 /** Everything `startDhcpServer` needs. `sockets` and `ports` are for tests (a socket list stands for per-interface sockets); `now` is ms since the epoch. */
@@ -53,7 +65,12 @@ export interface DhcpServerOptions {
   /** Counts one socket error (for /metrics). */
   countSocketError?: (server: string, op: 'send' | 'receive', errno: string) => void;
   /** A socket died and was re-opened (`reopened`), or could not be (`failed`): for the event log. */
-  onSocketEvent?: (e: { kind: 'reopened' | 'failed'; interface: string | undefined; port: number; error: string }) => void;
+  onSocketEvent?: (e: {
+    kind: 'reopened' | 'failed';
+    interface: string | undefined;
+    port: number;
+    error: string;
+  }) => void;
   /** The controller's fatal channel: a socket that cannot be re-opened stops the controller. Without it, the server only logs. */
   onFatal?: (err: KilnError) => void;
   /** Pauses before each re-open attempt (default REOPEN_DELAYS_MS). */
@@ -73,7 +90,11 @@ export interface DhcpServerOptions {
 function sysIfindex(dev: string): number | null {
   // A device being deleted can answer ENODEV (or an empty read) instead of ENOENT for a moment: absent either way.
   let text: string;
-  try { text = readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8').trim(); } catch { return null; }
+  try {
+    text = readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8').trim();
+  } catch {
+    return null;
+  }
   const index = Number(text);
   return text !== '' && Number.isInteger(index) && index > 0 ? index : null;
 }
@@ -100,24 +121,44 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const reportError = createSocketErrorLog({ server: 'dhcp', log, count: opts.countSocketError });
   const stopping = new AbortController();
   const bindOpts = (port: number): DhcpBindOptions => ({
-    address: config.listenAddress, port, subnets, recvBufferBytes,
+    address: config.listenAddress,
+    port,
+    subnets,
+    recvBufferBytes,
     trouble: (dev) => ({
       onError: (err, op) => reportError(err, op, { interface: dev ?? '*', port }),
       onDeath: (err) => void reopen(port, dev, err),
     }),
   });
   const bindOne = opts.bindListener ?? bindDhcpListener;
-  const bind = (port: number) => bindDhcpListeners(bindOpts(port), bindOne).catch((err: unknown) => {
-    throw err instanceof KilnError ? err : listenFailure('dhcp.listenAddress', `${config.listenAddress}:${port}`, err);
-  });
+  const bind = (port: number) =>
+    bindDhcpListeners(bindOpts(port), bindOne).catch((err: unknown) => {
+      throw err instanceof KilnError
+        ? err
+        : listenFailure('dhcp.listenAddress', `${config.listenAddress}:${port}`, err);
+    });
   const dhcpSocks = opts.sockets && !opts.bindListener ? listenersOf(opts.sockets.dhcp) : await bind(ports.dhcp);
-  const pxeSocks = opts.sockets && !opts.bindListener ? listenersOf(opts.sockets.pxe) : needPxe ? await bind(ports.pxe).catch((err) => { for (const l of dhcpSocks) l.socket.close(); throw err; }) : [];
+  const pxeSocks =
+    opts.sockets && !opts.bindListener
+      ? listenersOf(opts.sockets.pxe)
+      : needPxe
+        ? await bind(ports.pxe).catch((err) => {
+            for (const l of dhcpSocks) l.socket.close();
+            throw err;
+          })
+        : [];
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
   const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0 };
   const inflight = new Set<Promise<void>>();
 
-  const handle = async (bytes: Uint8Array, from: UdpPeer, port: 'dhcp' | 'pxe', sock: DatagramSocket, arrival: string | undefined): Promise<void> => {
+  const handle = async (
+    bytes: Uint8Array,
+    from: UdpPeer,
+    port: 'dhcp' | 'pxe',
+    sock: DatagramSocket,
+    arrival: string | undefined,
+  ): Promise<void> => {
     stats.received++;
     let req: DhcpPacket;
     try {
@@ -126,7 +167,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       // STYLE F26: malformed input is logged at debug and dropped; only socket errors end the loop.
       if (!(err instanceof DecodeError)) throw err;
       stats.malformed++;
-      log.debug({ from: from.address, code: err.code, offset: err.offset, field: err.field }, 'dhcp: malformed packet dropped');
+      log.debug(
+        { from: from.address, code: err.code, offset: err.offset, field: err.field },
+        'dhcp: malformed packet dropped',
+      );
       return;
     }
     const mac = macOf(req);
@@ -136,7 +180,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       const subnet = selectSubnet(req.giaddr, subnets, arrival);
       if (messageType === undefined || !subnet) {
         stats.ignored++;
-        log.debug({ ...fields }, messageType === undefined ? 'dhcp: BOOTP without option 53 ignored' : 'dhcp: no subnet for request');
+        log.debug(
+          { ...fields },
+          messageType === undefined ? 'dhcp: BOOTP without option 53 ignored' : 'dhcp: no subnet for request',
+        );
         return;
       }
       const host = subnet.mode === 'off' ? null : await backend.findHostByMac(mac);
@@ -148,8 +195,17 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       await afterSideEffects(req, messageType, mac, subnet);
       const address = await addressFor(req, messageType, mac, subnet, host);
       const d = decideDhcp({
-        request: req, messageType, port, from, subnet, address, knownHost: host !== null, hostname: host?.hostname,
-        serverAddress: subnet.serverAddress ?? config.serverAddress, httpBase: subnet.httpBase ?? config.httpBase, bootFiles: config.bootFiles,
+        request: req,
+        messageType,
+        port,
+        from,
+        subnet,
+        address,
+        knownHost: host !== null,
+        hostname: host?.hostname,
+        serverAddress: subnet.serverAddress ?? config.serverAddress,
+        httpBase: subnet.httpBase ?? config.httpBase,
+        bootFiles: config.bootFiles,
       });
       if (d.action === 'ignore') {
         stats.ignored++;
@@ -157,14 +213,22 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         return;
       }
       if (d.bind) {
-        const ok = await writer.put({ ip: d.bind.ip, mac, subnet: subnet.cidr, expiresAt: now() + d.bind.leaseSeconds * 1000, hostname: host?.hostname, state: 'bound' });
+        const ok = await writer.put({
+          ip: d.bind.ip,
+          mac,
+          subnet: subnet.cidr,
+          expiresAt: now() + d.bind.leaseSeconds * 1000,
+          hostname: host?.hostname,
+          state: 'bound',
+        });
         if (ok === 'conflict') {
           // Another controller bound the address between offer and request: NAK, the client restarts at DISCOVER.
           log.info({ ...fields, ip: d.bind.ip }, 'dhcp: address taken by another MAC; NAK');
           d.packet.yiaddr = '0.0.0.0';
           d.packet.options = [d.packet.options[0]!, d.packet.options[1]!];
           d.packet.options[0] = { code: DhcpOption.messageType, data: Uint8Array.of(DhcpMessageType.nak) };
-          d.packet.file = ''; d.packet.siaddr = '0.0.0.0';
+          d.packet.file = '';
+          d.packet.siaddr = '0.0.0.0';
         } else {
           allocator.release(d.bind.ip);
           log.info({ ...fields, ip: d.bind.ip, hostId: host?.hostId }, 'dhcp: lease bound');
@@ -192,26 +256,53 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         log.info({ mac, ip: declined }, 'dhcp: DECLINE ignored: the address was not offered or bound to this client');
         return;
       }
-      await writer.put({ ip: declined, mac, subnet: subnet.cidr, expiresAt: now() + subnet.leaseSeconds * 1000, state: 'declined' });
+      await writer.put({
+        ip: declined,
+        mac,
+        subnet: subnet.cidr,
+        expiresAt: now() + subnet.leaseSeconds * 1000,
+        state: 'declined',
+      });
     }
   }
 
-  async function addressFor(req: DhcpPacket, type: number, mac: string, subnet: DhcpSubnet, host: DhcpHost | null): Promise<string | undefined> {
+  async function addressFor(
+    req: DhcpPacket,
+    type: number,
+    mac: string,
+    subnet: DhcpSubnet,
+    host: DhcpHost | null,
+  ): Promise<string | undefined> {
     if (type !== DhcpMessageType.discover && type !== DhcpMessageType.request) return undefined;
     if (subnet.mode !== 'full' && subnet.mode !== 'reservation') return undefined;
-    const requested = getIpOption(req, DhcpOption.requestedIpAddress) ?? (req.ciaddr !== '0.0.0.0' ? req.ciaddr : undefined);
-    return allocator.choose({ mac, subnet, reservedIp: host?.reservedIp, requested, poolAllowed: subnet.mode === 'full', hold: type === DhcpMessageType.discover });
+    const requested =
+      getIpOption(req, DhcpOption.requestedIpAddress) ?? (req.ciaddr !== '0.0.0.0' ? req.ciaddr : undefined);
+    return allocator.choose({
+      mac,
+      subnet,
+      reservedIp: host?.reservedIp,
+      requested,
+      poolAllowed: subnet.mode === 'full',
+      hold: type === DhcpMessageType.discover,
+    });
   }
 
-  const listen = ({ socket: sock, interface: arrival }: DhcpListener, port: 'dhcp' | 'pxe') => sock.receive((bytes, from) => {
-    const p = handle(bytes, from, port, sock, arrival).catch((err) => log.error({ err: (err as Error).message }, 'dhcp: handler bug'));
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-  });
-  const short = [...dhcpSocks, ...pxeSocks].find((l) => l.recvBufferBytes !== undefined && l.recvBufferBytes < recvBufferBytes);
+  const listen = ({ socket: sock, interface: arrival }: DhcpListener, port: 'dhcp' | 'pxe') =>
+    sock.receive((bytes, from) => {
+      const p = handle(bytes, from, port, sock, arrival).catch((err) =>
+        log.error({ err: (err as Error).message }, 'dhcp: handler bug'),
+      );
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+    });
+  const short = [...dhcpSocks, ...pxeSocks].find(
+    (l) => l.recvBufferBytes !== undefined && l.recvBufferBytes < recvBufferBytes,
+  );
   if (short) {
-    log.warn({ wantedBytes: recvBufferBytes, grantedBytes: short.recvBufferBytes },
-      `dhcp: the kernel granted a smaller receive buffer than dhcp.receiveBufferKiB; a boot storm's burst may be dropped. Raise it: sysctl -w net.core.rmem_max=${recvBufferBytes}`);
+    log.warn(
+      { wantedBytes: recvBufferBytes, grantedBytes: short.recvBufferBytes },
+      `dhcp: the kernel granted a smaller receive buffer than dhcp.receiveBufferKiB; a boot storm's burst may be dropped. Raise it: sysctl -w net.core.rmem_max=${recvBufferBytes}`,
+    );
   }
   for (const l of dhcpSocks) listen(l, 'dhcp');
   for (const l of pxeSocks) listen(l, 'pxe');
@@ -219,23 +310,45 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const ifindexOf = opts.ifindexOf ?? sysIfindex;
   const boundIndex = new Map<string, number | null>();
   const watching = !opts.sockets || opts.bindListener !== undefined;
-  if (watching) for (const l of [...dhcpSocks, ...pxeSocks]) if (l.interface) boundIndex.set(l.interface, ifindexOf(l.interface));
+  if (watching)
+    for (const l of [...dhcpSocks, ...pxeSocks]) if (l.interface) boundIndex.set(l.interface, ifindexOf(l.interface));
   const reopening = new Set<string>();
-  const deviceTimer = watching && (opts.deviceCheckMs ?? 2000) > 0 && boundIndex.size > 0 ? setInterval(() => {
-    for (const [dev, index] of boundIndex) {
-      if (reopening.has(dev)) continue;
-      let now: number | null;
-      try { now = ifindexOf(dev); } catch (err) {
-        log.warn({ dev, err: (err as Error).message }, 'dhcp: could not read the device index; checking again at the next tick');
-        continue;
-      }
-      if (now === index) continue;
-      const err = Object.assign(new Error(now === null ? `device ${dev} is gone` : `device ${dev} was re-created (index ${index} -> ${now})`), { code: 'ENODEV' });
-      for (const port of [ports.dhcp, ...(pxeSocks.length ? [ports.pxe] : [])]) void reopen(port, dev, err);
-    }
-  }, opts.deviceCheckMs ?? 2000) : undefined;
+  const deviceTimer =
+    watching && (opts.deviceCheckMs ?? 2000) > 0 && boundIndex.size > 0
+      ? setInterval(() => {
+          for (const [dev, index] of boundIndex) {
+            if (reopening.has(dev)) continue;
+            let now: number | null;
+            try {
+              now = ifindexOf(dev);
+            } catch (err) {
+              log.warn(
+                { dev, err: (err as Error).message },
+                'dhcp: could not read the device index; checking again at the next tick',
+              );
+              continue;
+            }
+            if (now === index) continue;
+            const err = Object.assign(
+              new Error(
+                now === null ? `device ${dev} is gone` : `device ${dev} was re-created (index ${index} -> ${now})`,
+              ),
+              { code: 'ENODEV' },
+            );
+            for (const port of [ports.dhcp, ...(pxeSocks.length ? [ports.pxe] : [])]) void reopen(port, dev, err);
+          }
+        }, opts.deviceCheckMs ?? 2000)
+      : undefined;
   deviceTimer?.unref();
-  log.info({ port: ports.dhcp, pxe: pxeSocks.length ? ports.pxe : undefined, interfaces: dhcpSocks.map((l) => l.interface ?? '*'), subnets: subnets.map((s) => `${s.cidr}:${s.mode}${s.interface ? `@${s.interface}` : s.relayed ? '@relay' : ''}`) }, 'dhcp: serving');
+  log.info(
+    {
+      port: ports.dhcp,
+      pxe: pxeSocks.length ? ports.pxe : undefined,
+      interfaces: dhcpSocks.map((l) => l.interface ?? '*'),
+      subnets: subnets.map((s) => `${s.cidr}:${s.mode}${s.interface ? `@${s.interface}` : s.relayed ? '@relay' : ''}`),
+    },
+    'dhcp: serving',
+  );
 
   /** A socket died: close it, re-open it with back-off in its slot; when that fails, report on the fatal channel. */
   async function reopen(port: number, dev: string | undefined, cause: NodeJS.ErrnoException): Promise<void> {
@@ -248,11 +361,19 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     reopening.add(key);
     if (dev) reopening.add(dev);
     list[i]!.socket.close();
-    log.error({ interface: dev ?? '*', port, errno: cause.code, err: cause.message }, `dhcp: the socket on ${dev ?? '*'}:${port} died (${cause.code}); re-opening`);
+    log.error(
+      { interface: dev ?? '*', port, errno: cause.code, err: cause.message },
+      `dhcp: the socket on ${dev ?? '*'}:${port} died (${cause.code}); re-opening`,
+    );
     try {
       const fresh = await reopenWithBackoff(() => bindOne(bindOpts(port), dev, dev !== undefined || list.length > 1), {
-        delaysMs: opts.reopenDelaysMs, signal: stopping.signal,
-        onAttemptFailed: (err, attempt) => log.warn({ interface: dev ?? '*', port, attempt, err: (err as Error).message }, 'dhcp: re-opening the socket failed; retrying'),
+        delaysMs: opts.reopenDelaysMs,
+        signal: stopping.signal,
+        onAttemptFailed: (err, attempt) =>
+          log.warn(
+            { interface: dev ?? '*', port, attempt, err: (err as Error).message },
+            'dhcp: re-opening the socket failed; retrying',
+          ),
       });
       if (!fresh) return;
       list[i] = fresh;
@@ -263,7 +384,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     } catch (err) {
       const msg = (err as Error).message;
       opts.onSocketEvent?.({ kind: 'failed', interface: dev, port, error: msg });
-      const fatal = new KilnError('config_invalid', `dhcp: the socket on ${dev ?? 'all interfaces'} port ${port} died (${cause.code}) and could not be re-opened: ${msg}; check the interface${dev ? ` ${dev}` : ''} (dhcp.subnets[].interface) and start Kiln again`, { cause: err });
+      const fatal = new KilnError(
+        'config_invalid',
+        `dhcp: the socket on ${dev ?? 'all interfaces'} port ${port} died (${cause.code}) and could not be re-opened: ${msg}; check the interface${dev ? ` ${dev}` : ''} (dhcp.subnets[].interface) and start Kiln again`,
+        { cause: err },
+      );
       log.error({ interface: dev ?? '*', port, err: msg }, fatal.message);
       if (dev) boundIndex.delete(dev); // reported once; the controller stops
       opts.onFatal?.(fatal);
@@ -274,13 +399,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   }
 
   let closing: Promise<void> | undefined;
-  const close = () => closing ??= (async () => {
-    stopping.abort();
-    if (deviceTimer) clearInterval(deviceTimer);
-    for (const l of [...dhcpSocks, ...pxeSocks]) l.socket.close();
-    await Promise.allSettled([...inflight]);
-    await writer.drain();
-  })();
+  const close = () =>
+    (closing ??= (async () => {
+      stopping.abort();
+      if (deviceTimer) clearInterval(deviceTimer);
+      for (const l of [...dhcpSocks, ...pxeSocks]) l.socket.close();
+      await Promise.allSettled([...inflight]);
+      await writer.drain();
+    })());
   opts.signal?.addEventListener('abort', () => void close(), { once: true });
   return { close, stats };
 }

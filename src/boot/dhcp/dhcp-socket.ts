@@ -24,7 +24,13 @@ export interface SocketTrouble {
 }
 
 /** Errnos after which a socket will not work again as it is: its descriptor or bound device is gone. It must be re-opened. */
-export const DEAD_SOCKET_ERRNOS: ReadonlySet<string> = new Set(['ENODEV', 'ENXIO', 'EBADF', 'ENOTSOCK', 'ERR_SOCKET_DGRAM_NOT_RUNNING']);
+export const DEAD_SOCKET_ERRNOS: ReadonlySet<string> = new Set([
+  'ENODEV',
+  'ENXIO',
+  'EBADF',
+  'ENOTSOCK',
+  'ERR_SOCKET_DGRAM_NOT_RUNNING',
+]);
 
 /**
  * Binds a real UDP socket with SO_BROADCAST (needed to send to
@@ -33,13 +39,23 @@ export const DEAD_SOCKET_ERRNOS: ReadonlySet<string> = new Set(['ENODEV', 'ENXIO
  * `reuseAddr` lets per-interface sockets share the port; `onBound` runs
  * synchronously after bind, before Node reads (a throw closes the socket).
  */
-export async function bindDhcpSocket(address: string, port: number, opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void; recvBufferBytes?: number } & SocketTrouble = {}): Promise<DatagramSocket & { recvBufferBytes: number }> {
+export async function bindDhcpSocket(
+  address: string,
+  port: number,
+  opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void; recvBufferBytes?: number } & SocketTrouble = {},
+): Promise<DatagramSocket & { recvBufferBytes: number }> {
   const sock = createSocket({ type: 'udp4', reuseAddr: opts.reuseAddr ?? false });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(port, address, () => {
       sock.off('error', reject);
-      try { opts.onBound?.(sock); resolve(); } catch (err) { sock.close(); reject(err); }
+      try {
+        opts.onBound?.(sock);
+        resolve();
+      } catch (err) {
+        sock.close();
+        reject(err);
+      }
     });
   });
   sock.setBroadcast(true);
@@ -48,7 +64,13 @@ export async function bindDhcpSocket(address: string, port: number, opts: { reus
   // (4, 8, 16, 32 s, all in step) meet the same full buffer again (docs/dhcp.md, "Receive buffer").
   // The kernel caps the size at net.core.rmem_max; the caller compares what it got.
   // Too large for net.core.rmem_max: the kernel default stays, and the caller compares the granted size and warns.
-  if (opts.recvBufferBytes) { try { sock.setRecvBufferSize(opts.recvBufferBytes); } catch (err) { opts.onError?.(err as NodeJS.ErrnoException, 'receive'); } }
+  if (opts.recvBufferBytes) {
+    try {
+      sock.setRecvBufferSize(opts.recvBufferBytes);
+    } catch (err) {
+      opts.onError?.(err as NodeJS.ErrnoException, 'receive');
+    }
+  }
   let closed = false;
   let dead = false;
   const die = (err: NodeJS.ErrnoException) => {
@@ -66,19 +88,34 @@ export async function bindDhcpSocket(address: string, port: number, opts: { reus
   };
   sock.on('error', (err) => report(err, 'receive'));
   let gone = false;
-  sock.on('close', () => { gone = true; if (!closed) die(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' })); });
+  sock.on('close', () => {
+    gone = true;
+    if (!closed) die(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' }));
+  });
   return {
     // Linux reports twice the size asked for (the bookkeeping share, socket(7)); halve it back.
     recvBufferBytes: Math.floor(sock.getRecvBufferSize() / 2),
     send(bytes, to) {
       if (closed) return;
-      try { sock.send(bytes, to.port, to.address, (err) => report(err, 'send')); } catch (err) { report(err as Error, 'send'); }
+      try {
+        sock.send(bytes, to.port, to.address, (err) => report(err, 'send'));
+      } catch (err) {
+        report(err as Error, 'send');
+      }
     },
     receive(handler) {
       sock.removeAllListeners('message');
-      sock.on('message', (msg, r) => { if (!closed) handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address: r.address, port: r.port }); });
+      sock.on('message', (msg, r) => {
+        if (!closed)
+          handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address: r.address, port: r.port });
+      });
     },
-    close() { if (!closed) { closed = true; if (!gone) sock.close(); } },
+    close() {
+      if (!closed) {
+        closed = true;
+        if (!gone) sock.close();
+      }
+    },
   };
 }
 
@@ -96,9 +133,17 @@ export function createMemorySocket(): MemorySocket {
   const sent: MemorySocket['sent'] = [];
   return {
     sent,
-    send(bytes, to) { if (!closed) sent.push({ bytes: bytes.slice(), to }); },
-    receive(h) { handler = h; },
-    close() { closed = true; },
-    inject(bytes, from) { if (!closed) handler?.(bytes, from); },
+    send(bytes, to) {
+      if (!closed) sent.push({ bytes: bytes.slice(), to });
+    },
+    receive(h) {
+      handler = h;
+    },
+    close() {
+      closed = true;
+    },
+    inject(bytes, from) {
+      if (!closed) handler?.(bytes, from);
+    },
   };
 }

@@ -4,9 +4,19 @@ import { createBrokenLeaseStore, createMemoryLeaseStore, type Lease } from './le
 import { createLeaseIndex } from './lease-index.js';
 import { leaseStoreConformance } from './lease-store.conformance.js';
 
-const lease = (ip: string, mac: string, expiresAt: number): Lease => ({ ip, mac, subnet: '10.0.0.0/24', expiresAt, state: 'bound', hostname: undefined });
+const lease = (ip: string, mac: string, expiresAt: number): Lease => ({
+  ip,
+  mac,
+  subnet: '10.0.0.0/24',
+  expiresAt,
+  state: 'bound',
+  hostname: undefined,
+});
 
-leaseStoreConformance('indexed memory', async () => ({ store: createLeaseIndex(createMemoryLeaseStore()), close: async () => {} }));
+leaseStoreConformance('indexed memory', async () => ({
+  store: createLeaseIndex(createMemoryLeaseStore()),
+  close: async () => {},
+}));
 
 test('two controllers on one store: a stale index loses the write and re-reads the address', async () => {
   const shared = createMemoryLeaseStore();
@@ -14,7 +24,7 @@ test('two controllers on one store: a stale index loses the write and re-reads t
   const b = createLeaseIndex(shared);
   assert.equal(await b.getByIp('10.0.0.10'), undefined);
   assert.deepEqual(await a.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000), ['ok']);
-  assert.equal(await b.getByIp('10.0.0.10'), undefined, 'b has not seen a\'s write');
+  assert.equal(await b.getByIp('10.0.0.10'), undefined, "b has not seen a's write");
   assert.deepEqual(await b.putMany([lease('10.0.0.10', 'aa:00:00:00:00:02', 2000)], 1000), ['conflict']);
   assert.equal((await b.getByIp('10.0.0.10'))?.mac, 'aa:00:00:00:00:01');
 });

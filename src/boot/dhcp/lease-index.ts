@@ -33,11 +33,20 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
   };
   let loaded: Promise<void> | undefined;
   let ready = false;
-  const load = (): Promise<void> => loaded ??= store.list().then(
-    (all) => { for (const l of all) remember(l); ready = true; },
-    (err: unknown) => { loaded = undefined; throw err; },
-  );
-  load().catch(() => { /* the first read retries and reports it */ });
+  const load = (): Promise<void> =>
+    (loaded ??= store.list().then(
+      (all) => {
+        for (const l of all) remember(l);
+        ready = true;
+      },
+      (err: unknown) => {
+        loaded = undefined;
+        throw err;
+      },
+    ));
+  load().catch(() => {
+    /* the first read retries and reports it */
+  });
 
   return {
     async getByMac(mac, subnet) {
@@ -56,10 +65,14 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
       const results = await store.putMany(leases, now);
       for (let i = 0; i < leases.length; i++) {
         const l = leases[i]!;
-        if (results[i] === 'ok') { remember(l); continue; }
+        if (results[i] === 'ok') {
+          remember(l);
+          continue;
+        }
         // Someone else holds it (another controller, or an earlier write in this batch): re-read the truth.
         const cur = await store.getByIp(l.ip);
-        if (cur) remember(cur); else forget(l.ip);
+        if (cur) remember(cur);
+        else forget(l.ip);
       }
       return results;
     },

@@ -10,5 +10,11 @@ leaseStoreConformance('postgres', async () => {
   const pg = await createTempPostgres('lease');
   const o = await openDatabase({ dataDir: '', databaseUrl: pg.url });
   await migrateToLatest(o.db);
-  return { store: createSqlLeaseStore(o.db), close: async () => { await o.close(); await pg.drop(); } };
+  return {
+    store: createSqlLeaseStore(o.db),
+    close: async () => {
+      await o.close();
+      await pg.drop();
+    },
+  };
 });

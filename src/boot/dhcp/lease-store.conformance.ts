@@ -2,14 +2,29 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lease, LeaseStore } from './lease-store.js';
 
-const lease = (ip: string, mac: string, expiresAt: number): Lease => ({ ip, mac, subnet: '10.0.0.0/24', expiresAt, state: 'bound', hostname: undefined });
+const lease = (ip: string, mac: string, expiresAt: number): Lease => ({
+  ip,
+  mac,
+  subnet: '10.0.0.0/24',
+  expiresAt,
+  state: 'bound',
+  hostname: undefined,
+});
 
 /** The LeaseStore contract, run against every implementation; `make` returns a fresh, empty store. */
-export function leaseStoreConformance(name: string, make: () => Promise<{ store: LeaseStore; close(): Promise<void> }>): void {
-  const withStore = (title: string, fn: (s: LeaseStore) => Promise<void>) => test(`${name}: ${title}`, async () => {
-    const { store, close } = await make();
-    try { await fn(store); } finally { await close(); }
-  });
+export function leaseStoreConformance(
+  name: string,
+  make: () => Promise<{ store: LeaseStore; close(): Promise<void> }>,
+): void {
+  const withStore = (title: string, fn: (s: LeaseStore) => Promise<void>) =>
+    test(`${name}: ${title}`, async () => {
+      const { store, close } = await make();
+      try {
+        await fn(store);
+      } finally {
+        await close();
+      }
+    });
 
   withStore('put then get by MAC and by IP', async (s) => {
     assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000), ['ok']);
@@ -19,7 +34,13 @@ export function leaseStoreConformance(name: string, make: () => Promise<{ store:
   });
 
   withStore('an unexpired address is refused to a second MAC, in one batch and across batches', async (s) => {
-    assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000), lease('10.0.0.10', 'aa:00:00:00:00:02', 2000)], 1000), ['ok', 'conflict']);
+    assert.deepEqual(
+      await s.putMany(
+        [lease('10.0.0.10', 'aa:00:00:00:00:01', 2000), lease('10.0.0.10', 'aa:00:00:00:00:02', 2000)],
+        1000,
+      ),
+      ['ok', 'conflict'],
+    );
     assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:02', 3000)], 1500), ['conflict']);
     assert.equal((await s.getByIp('10.0.0.10'))?.mac, 'aa:00:00:00:00:01');
   });

@@ -30,5 +30,11 @@ leaseStoreConformance('sqlite file (worker commits)', async () => {
   sqlite.pragma('journal_mode = WAL');
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
   await up(db);
-  return { store: createSqliteLeaseStore(db, sqlite), close: async () => { await db.destroy(); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    store: createSqliteLeaseStore(db, sqlite),
+    close: async () => {
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 });

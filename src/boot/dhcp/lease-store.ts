@@ -55,7 +55,8 @@ export function createMemoryLeaseStore(): LeaseStore & { leases: Map<string, Lea
       return leases.map((l) => {
         const cur = byIp.get(l.ip);
         if (cur && cur.mac !== l.mac && cur.expiresAt > now) return 'conflict';
-        for (const [ip, o] of byIp) if (o.mac === l.mac && o.subnet === l.subnet && ip !== l.ip && o.state === 'bound') byIp.delete(ip);
+        for (const [ip, o] of byIp)
+          if (o.mac === l.mac && o.subnet === l.subnet && ip !== l.ip && o.state === 'bound') byIp.delete(ip);
         byIp.set(l.ip, { ...l });
         return 'ok';
       });
@@ -71,6 +72,8 @@ export function createMemoryLeaseStore(): LeaseStore & { leases: Map<string, Lea
 
 /** A LeaseStore whose every call fails, for testing that the server survives a dead database. */
 export function createBrokenLeaseStore(): LeaseStore {
-  const fail = async (): Promise<never> => { throw new Error('lease store unavailable'); };
+  const fail = async (): Promise<never> => {
+    throw new Error('lease store unavailable');
+  };
   return { getByMac: fail, getByIp: fail, putMany: fail, release: fail, list: fail };
 }

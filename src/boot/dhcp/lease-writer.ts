@@ -22,7 +22,10 @@ export function createLeaseWriter(store: LeaseStore, now: () => number, maxBatch
       const batch = queue.slice(0, maxBatch);
       queue = queue.slice(batch.length);
       try {
-        const results = await store.putMany(batch.map((b) => b.lease), now());
+        const results = await store.putMany(
+          batch.map((b) => b.lease),
+          now(),
+        );
         batch.forEach((b, i) => b.resolve(results[i]!));
       } catch (err) {
         for (const b of batch) b.reject(err);
@@ -36,12 +39,18 @@ export function createLeaseWriter(store: LeaseStore, now: () => number, maxBatch
       // Yield once so writes from datagrams already queued in this event-loop turn join the first batch.
       await new Promise<void>((r) => setImmediate(r));
       await run();
-    })().finally(() => { running = undefined; if (queue.length > 0) kick(); });
+    })().finally(() => {
+      running = undefined;
+      if (queue.length > 0) kick();
+    });
   }
 
   return {
     put(lease) {
-      return new Promise((resolve, reject) => { queue.push({ lease, resolve, reject }); kick(); });
+      return new Promise((resolve, reject) => {
+        queue.push({ lease, resolve, reject });
+        kick();
+      });
     },
     async drain() {
       while (running) await running;

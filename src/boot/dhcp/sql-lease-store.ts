@@ -13,7 +13,14 @@ interface LeaseRow {
 type Db = Kysely<{ dhcp_leases: LeaseRow }>;
 
 function fromRow(r: LeaseRow): Lease {
-  return { ip: r.ip, mac: r.mac, subnet: r.subnet, expiresAt: Number(r.expires_at), hostname: r.hostname ?? undefined, state: r.state as Lease['state'] };
+  return {
+    ip: r.ip,
+    mac: r.mac,
+    subnet: r.subnet,
+    expiresAt: Number(r.expires_at),
+    hostname: r.hostname ?? undefined,
+    state: r.state as Lease['state'],
+  };
 }
 
 /**
@@ -26,7 +33,13 @@ export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
   const d = db as Db;
   return {
     async getByMac(mac, subnet) {
-      const r = await d.selectFrom('dhcp_leases').selectAll().where('mac', '=', mac).where('subnet', '=', subnet).where('state', '=', 'bound').executeTakeFirst();
+      const r = await d
+        .selectFrom('dhcp_leases')
+        .selectAll()
+        .where('mac', '=', mac)
+        .where('subnet', '=', subnet)
+        .where('state', '=', 'bound')
+        .executeTakeFirst();
       return r && fromRow(r);
     },
     async getByIp(ip) {
@@ -52,21 +65,48 @@ export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
 }
 
 async function putOne(trx: Db, l: Lease, now: number): Promise<LeasePutResult> {
-  const row = { ip: l.ip, mac: l.mac, subnet: l.subnet, expires_at: l.expiresAt, hostname: l.hostname ?? null, state: l.state };
-  const res = await trx.insertInto('dhcp_leases').values(row)
-    .onConflict((oc) => oc.column('ip').doUpdateSet({ mac: l.mac, subnet: l.subnet, expires_at: l.expiresAt, hostname: row.hostname, state: l.state })
-      .where((eb) => eb.or([eb('dhcp_leases.mac', '=', l.mac), eb('dhcp_leases.expires_at', '<=', now)])))
+  const row = {
+    ip: l.ip,
+    mac: l.mac,
+    subnet: l.subnet,
+    expires_at: l.expiresAt,
+    hostname: l.hostname ?? null,
+    state: l.state,
+  };
+  const res = await trx
+    .insertInto('dhcp_leases')
+    .values(row)
+    .onConflict((oc) =>
+      oc
+        .column('ip')
+        .doUpdateSet({ mac: l.mac, subnet: l.subnet, expires_at: l.expiresAt, hostname: row.hostname, state: l.state })
+        .where((eb) => eb.or([eb('dhcp_leases.mac', '=', l.mac), eb('dhcp_leases.expires_at', '<=', now)])),
+    )
     .executeTakeFirst();
   if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 0) return 'conflict';
   if (l.state === 'bound') {
-    await trx.deleteFrom('dhcp_leases').where('mac', '=', l.mac).where('subnet', '=', l.subnet).where('ip', '!=', l.ip).where('state', '=', 'bound').execute();
+    await trx
+      .deleteFrom('dhcp_leases')
+      .where('mac', '=', l.mac)
+      .where('subnet', '=', l.subnet)
+      .where('ip', '!=', l.ip)
+      .where('state', '=', 'bound')
+      .execute();
   }
   return 'ok';
 }
 
 /** Unexpired leases per subnet and state at `now` (ms), for metrics: one grouped query, no rows read. */
-export async function countActiveLeases(db: Kysely<any>, now: number): Promise<Array<{ subnet: string; state: string; count: number }>> {
-  const rows = await (db as Db).selectFrom('dhcp_leases').select(['subnet', 'state']).select((eb) => eb.fn.countAll().as('n'))
-    .where('expires_at', '>', now).groupBy(['subnet', 'state']).execute();
+export async function countActiveLeases(
+  db: Kysely<any>,
+  now: number,
+): Promise<Array<{ subnet: string; state: string; count: number }>> {
+  const rows = await (db as Db)
+    .selectFrom('dhcp_leases')
+    .select(['subnet', 'state'])
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('expires_at', '>', now)
+    .groupBy(['subnet', 'state'])
+    .execute();
   return rows.map((r) => ({ subnet: r.subnet, state: r.state, count: Number(r.n) }));
 }

@@ -23,16 +23,22 @@ export function createSqliteLeaseStore(db: Kysely<any>, sqlite: BetterSqlite3.Da
 }
 
 function inThreadPutMany(db: Kysely<any>, sqlite: BetterSqlite3.Database): PutMany {
-  const upsert = sqlite.prepare(`insert into dhcp_leases (ip, mac, subnet, expires_at, hostname, state) values (?, ?, ?, ?, ?, ?)
+  const upsert =
+    sqlite.prepare(`insert into dhcp_leases (ip, mac, subnet, expires_at, hostname, state) values (?, ?, ?, ?, ?, ?)
     on conflict (ip) do update set mac = excluded.mac, subnet = excluded.subnet, expires_at = excluded.expires_at,
       hostname = excluded.hostname, state = excluded.state
     where dhcp_leases.mac = excluded.mac or dhcp_leases.expires_at <= ?`);
-  const dropOthers = sqlite.prepare(`delete from dhcp_leases where mac = ? and subnet = ? and ip != ? and state = 'bound'`);
-  const commit = sqlite.transaction((leases: Lease[], now: number): LeasePutResult[] => leases.map((l) => {
-    if (upsert.run(l.ip, l.mac, l.subnet, l.expiresAt, l.hostname ?? null, l.state, now).changes === 0) return 'conflict';
-    if (l.state === 'bound') dropOthers.run(l.mac, l.subnet, l.ip);
-    return 'ok';
-  }));
+  const dropOthers = sqlite.prepare(
+    `delete from dhcp_leases where mac = ? and subnet = ? and ip != ? and state = 'bound'`,
+  );
+  const commit = sqlite.transaction((leases: Lease[], now: number): LeasePutResult[] =>
+    leases.map((l) => {
+      if (upsert.run(l.ip, l.mac, l.subnet, l.expiresAt, l.hostname ?? null, l.state, now).changes === 0)
+        return 'conflict';
+      if (l.state === 'bound') dropOthers.run(l.mac, l.subnet, l.ip);
+      return 'ok';
+    }),
+  );
   // Kysely's lock keeps the commit out of another domain's open transaction on this one connection.
   return (leases, now) => db.connection().execute(async () => commit(leases, now));
 }
@@ -55,17 +61,19 @@ function workerPutMany(file: string): PutMany {
       if (!p) return;
       pending.delete(m.id);
       if (pending.size === 0) w.unref();
-      if (m.error !== undefined) p.reject(new Error(`lease commit failed: ${m.error}`)); else p.resolve(m.results!);
+      if (m.error !== undefined) p.reject(new Error(`lease commit failed: ${m.error}`));
+      else p.resolve(m.results!);
     });
     w.on('error', (err) => failAll(w, err));
     w.on('exit', (code) => failAll(w, new Error(`lease writer exited with code ${code}`)));
     return w;
   };
-  return (leases, now) => new Promise((resolve, reject) => {
-    const w = worker ??= start();
-    const id = nextId++;
-    pending.set(id, { resolve, reject });
-    w.ref(); // a commit in flight keeps the process alive until it is durable
-    w.postMessage({ id, leases, now });
-  });
+  return (leases, now) =>
+    new Promise((resolve, reject) => {
+      const w = (worker ??= start());
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      w.ref(); // a commit in flight keeps the process alive until it is durable
+      w.postMessage({ id, leases, now });
+    });
 }

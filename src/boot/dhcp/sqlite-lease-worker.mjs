@@ -11,17 +11,21 @@ db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
 db.pragma('busy_timeout = 5000');
 // Same rule as sql-lease-store.ts: replace a row only when it is expired or held by the same MAC.
-const upsert = db.prepare(`insert into dhcp_leases (ip, mac, subnet, expires_at, hostname, state) values (?, ?, ?, ?, ?, ?)
+const upsert =
+  db.prepare(`insert into dhcp_leases (ip, mac, subnet, expires_at, hostname, state) values (?, ?, ?, ?, ?, ?)
   on conflict (ip) do update set mac = excluded.mac, subnet = excluded.subnet, expires_at = excluded.expires_at,
     hostname = excluded.hostname, state = excluded.state
   where dhcp_leases.mac = excluded.mac or dhcp_leases.expires_at <= ?`);
 const dropOthers = db.prepare(`delete from dhcp_leases where mac = ? and subnet = ? and ip != ? and state = 'bound'`);
 // BEGIN IMMEDIATE takes the write lock up front, so a busy database waits here (busy_timeout) instead of failing mid-batch.
-const commit = db.transaction((leases, now) => leases.map((l) => {
-  if (upsert.run(l.ip, l.mac, l.subnet, l.expiresAt, l.hostname ?? null, l.state, now).changes === 0) return 'conflict';
-  if (l.state === 'bound') dropOthers.run(l.mac, l.subnet, l.ip);
-  return 'ok';
-})).immediate;
+const commit = db.transaction((leases, now) =>
+  leases.map((l) => {
+    if (upsert.run(l.ip, l.mac, l.subnet, l.expiresAt, l.hostname ?? null, l.state, now).changes === 0)
+      return 'conflict';
+    if (l.state === 'bound') dropOthers.run(l.mac, l.subnet, l.ip);
+    return 'ok';
+  }),
+).immediate;
 
 parentPort.on('message', ({ id, leases, now }) => {
   try {

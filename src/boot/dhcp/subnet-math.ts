@@ -16,7 +16,9 @@ function fastQuad(ip: string): number {
     if (c === 46) {
       if (digits === 0 || dots === 3) return -1;
       n = n * 256 + part;
-      part = 0; digits = 0; dots++;
+      part = 0;
+      digits = 0;
+      dots++;
     } else if (c >= 48 && c <= 57) {
       if (digits > 0 && part === 0) return -1; // leading zero: ipaddr.js decides what it means
       part = part * 10 + (c - 48);
@@ -31,7 +33,9 @@ function fastQuad(ip: string): number {
 export function ipToNumber(ip: string): number {
   const fast = fastQuad(ip);
   if (fast >= 0) return fast;
-  return ipaddr.IPv4.parse(ip).toByteArray().reduce((n, b) => n * 256 + b, 0);
+  return ipaddr.IPv4.parse(ip)
+    .toByteArray()
+    .reduce((n, b) => n * 256 + b, 0);
 }
 
 /** The dotted quad of an unsigned 32-bit number. */
@@ -39,7 +43,11 @@ export function numberToIp(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-interface ParsedCidr { net: number; mask: number; maskText: string }
+interface ParsedCidr {
+  net: number;
+  mask: number;
+  maskText: string;
+}
 /** CIDRs come from config: a bounded cache keeps re-parsing off the request path. */
 const cidrCache = new Map<string, ParsedCidr>();
 const CIDR_CACHE_MAX = 4096;
@@ -59,7 +67,7 @@ function parseCidr(cidr: string): ParsedCidr {
 /** True when `ip` is inside `cidr`. */
 export function inCidr(ip: string, cidr: string): boolean {
   const { net, mask } = parseCidr(cidr);
-  return ((ipToNumber(ip) & mask) >>> 0) === net;
+  return (ipToNumber(ip) & mask) >>> 0 === net;
 }
 
 /** The netmask of a CIDR as a dotted quad (option 1). */
@@ -111,6 +119,7 @@ export function poolAddress(s: DhcpSubnet, i: number): string {
  */
 export function selectSubnet(giaddr: string, subnets: readonly DhcpSubnet[], arrival?: string): DhcpSubnet | undefined {
   if (giaddr !== '0.0.0.0') return subnets.find((s) => inCidr(giaddr, s.cidr));
-  if (subnets.some((s) => s.interface !== undefined)) return arrival === undefined ? undefined : subnets.find((s) => s.interface === arrival);
+  if (subnets.some((s) => s.interface !== undefined))
+    return arrival === undefined ? undefined : subnets.find((s) => s.interface === arrival);
   return subnets.find((s) => s.attached) ?? (subnets.length === 1 ? subnets[0] : undefined);
 }

@@ -20,7 +20,10 @@ test('boot file cache: a hit is the same buffer; a changed file is read again', 
   const b = await cache.get(f, statSync(f));
   assert.equal(a?.toString(), 'kernel-1');
   assert.equal(a, b);
-  assert.deepEqual({ hits: cache.stats.hits, misses: cache.stats.misses, entries: cache.stats.entries, bytes: cache.stats.bytes }, { hits: 1, misses: 1, entries: 1, bytes: 8 });
+  assert.deepEqual(
+    { hits: cache.stats.hits, misses: cache.stats.misses, entries: cache.stats.entries, bytes: cache.stats.bytes },
+    { hits: 1, misses: 1, entries: 1, bytes: 8 },
+  );
   writeFileSync(f, 'kernel-2 longer');
   utimesSync(f, new Date(), new Date(Date.now() + 5000)); // a new mtime even on a coarse clock
   const c = await cache.get(f, statSync(f));

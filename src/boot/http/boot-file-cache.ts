@@ -24,7 +24,10 @@ export interface BootFileCache {
 /** Default budget (the `http-cache-mib` setting): a discovery kernel and initrd and a few installers. */
 export const DEFAULT_BOOT_CACHE_BYTES = 256 << 20;
 
-interface Entry { version: string; bytes: Buffer }
+interface Entry {
+  version: string;
+  bytes: Buffer;
+}
 
 const versionOf = (st: Stats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
 
@@ -75,7 +78,9 @@ export function createBootFileCache(maxBytes: number): BootFileCache {
       stats.misses++;
       const pending = loading.get(path);
       if (pending && pending.version === version) return pending.p;
-      const p = load(path, version).finally(() => { if (loading.get(path)?.p === p) loading.delete(path); });
+      const p = load(path, version).finally(() => {
+        if (loading.get(path)?.p === p) loading.delete(path);
+      });
       loading.set(path, { version, p });
       return p;
     },

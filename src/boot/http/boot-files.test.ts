@@ -43,7 +43,11 @@ test('boot files: GET, HEAD and Range under /boot/, nothing outside the root', a
   const bad = await app.inject({ method: 'GET', url: '/boot/debian/vmlinuz', headers: { range: 'bytes=5000-6000' } });
   assert.equal(bad.statusCode, 416);
 
-  const cond = await app.inject({ method: 'GET', url: '/boot/debian/vmlinuz', headers: { 'if-none-match': String(get.headers.etag) } });
+  const cond = await app.inject({
+    method: 'GET',
+    url: '/boot/debian/vmlinuz',
+    headers: { 'if-none-match': String(get.headers.etag) },
+  });
   assert.equal(cond.statusCode, 304);
 
   const routes = app.printRoutes();
@@ -93,12 +97,24 @@ test('boot files: the memory cache answers plain GETs with the streamed headers 
   assert.equal(range.statusCode, 206);
   assert.equal(range.payload, 'el');
   const etag = String((await cached.inject({ method: 'HEAD', url: '/boot/notes.txt' })).headers.etag);
-  assert.equal((await cached.inject({ method: 'GET', url: '/boot/notes.txt', headers: { 'if-none-match': etag } })).statusCode, 304);
+  assert.equal(
+    (await cached.inject({ method: 'GET', url: '/boot/notes.txt', headers: { 'if-none-match': etag } })).statusCode,
+    304,
+  );
   assert.equal(cache.stats.hits, hits + 1, 'none of those touched the cache');
 
   // A name with % after the one decoding (a second encoding) is refused by both, never opened as another file.
-  const pct = [await cached.inject({ method: 'GET', url: '/boot/a%2541' }), await streamed.inject({ method: 'GET', url: '/boot/a%2541' })];
-  assert.deepEqual(pct.map((r) => [r.statusCode, r.json().error.code]), [[404, 'not_found'], [404, 'not_found']]);
+  const pct = [
+    await cached.inject({ method: 'GET', url: '/boot/a%2541' }),
+    await streamed.inject({ method: 'GET', url: '/boot/a%2541' }),
+  ];
+  assert.deepEqual(
+    pct.map((r) => [r.statusCode, r.json().error.code]),
+    [
+      [404, 'not_found'],
+      [404, 'not_found'],
+    ],
+  );
   assert.ok(!pct.some((r) => r.payload.includes('decoded twice') || r.payload.includes('percent')));
   for (const url of ['/boot/.hidden', '/boot/%2e%2e/root/notes.txt', '/boot/missing', '/boot/debian/']) {
     const r = await cached.inject({ method: 'GET', url });

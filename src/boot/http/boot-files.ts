@@ -44,7 +44,10 @@ const READ_CHUNK_BYTES = 256 << 10;
  * directory listings. Caching headers: ETag and Last-Modified, no max-age
  * (files change on deploy).
  */
-export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app: FastifyInstance, opts: BootFilesOptions) => {
+export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (
+  app: FastifyInstance,
+  opts: BootFilesOptions,
+) => {
   // `serve: false`: @fastify/static only decorates reply.sendFile here; the
   // route below is Kiln's own so it can declare its access like every route
   // (firmware fetches carry no credential: boot files are public by design).
@@ -64,8 +67,20 @@ export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (app:
   const prefix = opts.urlPrefix ?? '/boot/';
   const root = createServedRoot(opts.root, { linkedFiles: opts.linkedFiles ?? [] });
   installBootFileErrors(app, prefix);
-  app.get(`${prefix}*`, { config: { access: 'public' }, schema: { tags: ['boot'], summary: `boot file under ${prefix} (no credential; Range requests work)` } }, (req, reply) => {
-    const rel = (req.params as { '*': string })['*'];
-    return sendBootFile(req, reply, root, rel, { cache: opts.cache, cacheControl: false, sendOptions, where: prefix });
-  });
+  app.get(
+    `${prefix}*`,
+    {
+      config: { access: 'public' },
+      schema: { tags: ['boot'], summary: `boot file under ${prefix} (no credential; Range requests work)` },
+    },
+    (req, reply) => {
+      const rel = (req.params as { '*': string })['*'];
+      return sendBootFile(req, reply, root, rel, {
+        cache: opts.cache,
+        cacheControl: false,
+        sendOptions,
+        where: prefix,
+      });
+    },
+  );
 };

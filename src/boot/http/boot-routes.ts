@@ -10,13 +10,29 @@ const ipxe = 'text/plain; charset=utf-8';
  * by the node with its credential).
  */
 export const bootRoutes: FastifyPluginAsync<{ boot: BootService }> = async (app, { boot }) => {
-  app.get('/boot.ipxe', { config: { access: 'public' }, schema: { tags: ['boot'], summary: 'The first iPXE script: chains to the per-host script' } },
-    async (_req, reply) => reply.type(ipxe).send(boot.chainScript()));
-  app.get('/boot/host.ipxe', {
-    config: { access: 'public' },
-    schema: {
-      tags: ['boot'], summary: "A host's iPXE script, chosen by its state",
-      querystring: Type.Object({ mac: Type.Optional(Type.String({ maxLength: 64 })), uuid: Type.Optional(Type.String({ maxLength: 64 })), arch: Type.Optional(Type.String({ maxLength: 32 })), platform: Type.Optional(Type.String({ maxLength: 32 })) }),
+  app.get(
+    '/boot.ipxe',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['boot'], summary: 'The first iPXE script: chains to the per-host script' },
     },
-  }, async (req, reply) => reply.type(ipxe).send(await boot.hostScript(req.query as Record<string, string>, req.ip)));
+    async (_req, reply) => reply.type(ipxe).send(boot.chainScript()),
+  );
+  app.get(
+    '/boot/host.ipxe',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['boot'],
+        summary: "A host's iPXE script, chosen by its state",
+        querystring: Type.Object({
+          mac: Type.Optional(Type.String({ maxLength: 64 })),
+          uuid: Type.Optional(Type.String({ maxLength: 64 })),
+          arch: Type.Optional(Type.String({ maxLength: 32 })),
+          platform: Type.Optional(Type.String({ maxLength: 32 })),
+        }),
+      },
+    },
+    async (req, reply) => reply.type(ipxe).send(await boot.hostScript(req.query as Record<string, string>, req.ip)),
+  );
 };

@@ -67,7 +67,10 @@ export function createBootService(deps: BootServiceDeps) {
       const retry = { url: self, delaySeconds: delay };
       if (!mac) {
         log.warn({ ip: sourceIp, mac: q.mac }, 'boot script requested without a valid MAC');
-        return formatWaitScript(`no valid MAC in the request (got "${String(q.mac ?? '').slice(0, 40)}"); the chain script sends \${net0/mac}`, retry);
+        return formatWaitScript(
+          `no valid MAC in the request (got "${String(q.mac ?? '').slice(0, 40)}"); the chain script sends \${net0/mac}`,
+          retry,
+        );
       }
       let host = await deps.inventory.findHostByMac(mac);
       // Checked before any write: the source address, then (for an unknown MAC) the discovery policy.
@@ -77,8 +80,14 @@ export function createBootService(deps: BootServiceDeps) {
         const admitted = discovery.admitUnknown(mac, { via: 'http', ip: sourceIp });
         if (!admitted.ok) throw new KilnError(admitted.code, admitted.reason);
         try {
-          host = await deps.inventory.createHost({ name: `node-${mac.replace(/:/g, '')}`, nics: [{ mac, name: null, boot: true }], firmware: platform === 'efi' ? 'uefi' : 'bios' },
-            { actor: `boot@${sourceIp}`, reason: 'unknown MAC network-booted' });
+          host = await deps.inventory.createHost(
+            {
+              name: `node-${mac.replace(/:/g, '')}`,
+              nics: [{ mac, name: null, boot: true }],
+              firmware: platform === 'efi' ? 'uefi' : 'bios',
+            },
+            { actor: `boot@${sourceIp}`, reason: 'unknown MAC network-booted' },
+          );
           log.info({ mac, host: host.name, ip: sourceIp }, 'unknown MAC network-booted: host created');
         } catch (err) {
           // DHCP (or a parallel fetch) created it meanwhile.
@@ -87,19 +96,47 @@ export function createBootService(deps: BootServiceDeps) {
         }
       }
       if (host.state === 'new' && deps.nodeImage()) {
-        host = await deps.inventory.transition(host.id, 'discovering', { actor: `boot@${sourceIp}`, reason: 'booting the discovery image' });
+        host = await deps.inventory.transition(host.id, 'discovering', {
+          actor: `boot@${sourceIp}`,
+          reason: 'booting the discovery image',
+        });
       }
       const stored = host.state === 'deploying' ? await getCurrentBootDeployment(deps.db, host.id) : null;
       const deployment = stored && deps.fillInstallToken ? deps.fillInstallToken(stored) : stored;
-      const script = scripts.render({ host, deployment, query: { platform, arch }, baseUrl: deps.baseUrl(), nodeImage: deps.nodeImage(), retry, nodeImageArgs: deps.nodeImageArgs ?? '' });
+      const script = scripts.render({
+        host,
+        deployment,
+        query: { platform, arch },
+        baseUrl: deps.baseUrl(),
+        nodeImage: deps.nodeImage(),
+        retry,
+        nodeImageArgs: deps.nodeImageArgs ?? '',
+      });
       const action = script.match(/^echo Kiln: (.*)$/m)?.[1] ?? '';
-      if (!stageChanged(host.id, `${host.state}\n${deployment?.id ?? ''}\n${deployment?.status ?? ''}\n${action}\n${platform}`)) {
-        log.debug({ mac, host: host.name, ip: sourceIp, state: host.state }, 'served per-host iPXE script again (same boot stage: no event)');
+      if (
+        !stageChanged(
+          host.id,
+          `${host.state}\n${deployment?.id ?? ''}\n${deployment?.status ?? ''}\n${action}\n${platform}`,
+        )
+      ) {
+        log.debug(
+          { mac, host: host.name, ip: sourceIp, state: host.state },
+          'served per-host iPXE script again (same boot stage: no event)',
+        );
         return script;
       }
-      await deps.inventory.recordEvent({ actor: `boot@${sourceIp}`, kind: 'boot.script', hostId: host.id, subject: host.name,
-        message: `${host.name} (${mac}) fetched its iPXE script from ${sourceIp}: ${action}`, data: { mac, ip: sourceIp, platform, arch, uuid: q.uuid ?? null, state: host.state } });
-      log.info({ mac, host: host.name, ip: sourceIp, platform, arch, state: host.state }, 'served per-host iPXE script');
+      await deps.inventory.recordEvent({
+        actor: `boot@${sourceIp}`,
+        kind: 'boot.script',
+        hostId: host.id,
+        subject: host.name,
+        message: `${host.name} (${mac}) fetched its iPXE script from ${sourceIp}: ${action}`,
+        data: { mac, ip: sourceIp, platform, arch, uuid: q.uuid ?? null, state: host.state },
+      });
+      log.info(
+        { mac, host: host.name, ip: sourceIp, platform, arch, state: host.state },
+        'served per-host iPXE script',
+      );
       return script;
     },
   };

@@ -10,19 +10,54 @@ import { hostileText } from '../../protocols/ipxe/hostile-text.fixture.js';
 import { createHostScriptCache, renderHostScript, type HostScriptInput } from './host-script.js';
 
 const host = (state: Host['state'], extra: Partial<Host> = {}): Host => ({
-  id: 'h1', name: 'node-1', state, stateReason: null, failedStage: null, profile: null, firmware: 'bios',
-  nics: [{ mac: '52:54:00:12:34:56' as Mac, name: null, boot: true }], tags: [], labels: {}, facts: {}, hardwareHash: null,
-  needsAttention: false, bmc: null, version: 1, createdAt: '', updatedAt: '', ...extra,
+  id: 'h1',
+  name: 'node-1',
+  state,
+  stateReason: null,
+  failedStage: null,
+  profile: null,
+  firmware: 'bios',
+  nics: [{ mac: '52:54:00:12:34:56' as Mac, name: null, boot: true }],
+  tags: [],
+  labels: {},
+  facts: {},
+  hardwareHash: null,
+  needsAttention: false,
+  bmc: null,
+  version: 1,
+  createdAt: '',
+  updatedAt: '',
+  ...extra,
 });
 const deployment = (status: Deployment['status']): Deployment => ({
-  id: 'd1', hostId: 'h1', profile: 'debian-12', files: {}, status, createdAt: '', createdBy: '', installedAt: null, completedAt: null, imageSpec: null,
-  bootSpec: { kernel: 'http://mirror/linux', initrd: ['http://mirror/initrd.gz'], cmdline: 'auto=true url=http://k/p.cfg' },
+  id: 'd1',
+  hostId: 'h1',
+  profile: 'debian-12',
+  files: {},
+  status,
+  createdAt: '',
+  createdBy: '',
+  installedAt: null,
+  completedAt: null,
+  imageSpec: null,
+  bootSpec: {
+    kernel: 'http://mirror/linux',
+    initrd: ['http://mirror/initrd.gz'],
+    cmdline: 'auto=true url=http://k/p.cfg',
+  },
 });
 const input = (h: Host, extra: Partial<HostScriptInput> = {}): HostScriptInput => ({
-  host: h, deployment: null, query: { platform: 'pcbios', arch: 'x86_64' }, baseUrl: 'http://10.9.0.1:8080',
+  host: h,
+  deployment: null,
+  query: { platform: 'pcbios', arch: 'x86_64' },
+  baseUrl: 'http://10.9.0.1:8080',
   nodeImage: { arch: 'x86_64' },
-  retry: { url: 'http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%3A12%3A34%3A56&platform=pcbios&arch=x86_64', delaySeconds: 10 },
-  nodeImageArgs: 'console=ttyS0,115200', ...extra,
+  retry: {
+    url: 'http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%3A12%3A34%3A56&platform=pcbios&arch=x86_64',
+    delaySeconds: 10,
+  },
+  nodeImageArgs: 'console=ttyS0,115200',
+  ...extra,
 });
 
 const discoveryScript = `#!ipxe
@@ -37,21 +72,34 @@ chain --replace --autofree http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%
 `;
 
 describe('per-host iPXE script', () => {
-  it('new host → discovery image (full text)', () => assert.equal(renderHostScript(input(host('new'))), discoveryScript));
+  it('new host → discovery image (full text)', () =>
+    assert.equal(renderHostScript(input(host('new'))), discoveryScript));
 
   it('ready on BIOS → sanboot the first disk; on UEFI → exit 1 (a failed option: the boot manager tries the next one)', () => {
-    assert.equal(renderHostScript(input(host('ready'))), '#!ipxe\necho Kiln: node-1 is ready: booting from local disk\nsanboot --no-describe --drive 0x80 || exit\n');
-    assert.equal(renderHostScript(input(host('deployed'), { query: { platform: 'efi', arch: 'x86_64' } })), '#!ipxe\necho Kiln: node-1 is deployed: booting from local disk\nexit 1\n');
+    assert.equal(
+      renderHostScript(input(host('ready'))),
+      '#!ipxe\necho Kiln: node-1 is ready: booting from local disk\nsanboot --no-describe --drive 0x80 || exit\n',
+    );
+    assert.equal(
+      renderHostScript(input(host('deployed'), { query: { platform: 'efi', arch: 'x86_64' } })),
+      '#!ipxe\necho Kiln: node-1 is deployed: booting from local disk\nexit 1\n',
+    );
   });
 
   it('deploying → the installer with initrd= on the command line', () => {
     const s = renderHostScript(input(host('deploying'), { deployment: deployment('deploying') }));
-    assert.match(s, /^kernel http:\/\/mirror\/linux initrd=initrd\.img auto=true url=http:\/\/k\/p\.cfg \|\| goto failed$/m);
+    assert.match(
+      s,
+      /^kernel http:\/\/mirror\/linux initrd=initrd\.img auto=true url=http:\/\/k\/p\.cfg \|\| goto failed$/m,
+    );
     assert.match(s, /^initrd --name initrd\.img http:\/\/mirror\/initrd\.gz \|\| goto failed$/m);
   });
 
   it('deploying but installed → local disk (no install loop)', () => {
-    assert.match(renderHostScript(input(host('deploying'), { deployment: deployment('installed') })), /sanboot --no-describe --drive 0x80/);
+    assert.match(
+      renderHostScript(input(host('deploying'), { deployment: deployment('installed') })),
+      /sanboot --no-describe --drive 0x80/,
+    );
   });
 
   it('releasing → wipe image', () => assert.match(renderHostScript(input(host('releasing'))), /kiln\.mode=wipe/));
@@ -67,43 +115,83 @@ describe('per-host iPXE script', () => {
     const d = deployment('deploying');
     d.bootSpec.cmdline = 'root=${evil}';
     const s = renderHostScript(input(host('deploying'), { deployment: d }));
-    assert.match(s, /cannot build a boot script: cmdline: contains "\$ \{", which iPXE would expand|cannot build a boot script/);
+    assert.match(
+      s,
+      /cannot build a boot script: cmdline: contains "\$ \{", which iPXE would expand|cannot build a boot script/,
+    );
     assert.ok(!s.includes('kernel '));
   });
 
   it('no node image yet or another arch → explains and waits', () => {
     assert.match(renderHostScript(input(host('new'), { nodeImage: null })), /node image is not built yet/);
-    assert.match(renderHostScript(input(host('new'), { query: { platform: 'efi', arch: 'arm64' } })), /no discover image for architecture arm64/);
+    assert.match(
+      renderHostScript(input(host('new'), { query: { platform: 'efi', arch: 'arm64' } })),
+      /no discover image for architecture arm64/,
+    );
   });
 
   it('the chain script asks for the per-host script with the MAC, UUID, arch and platform', () => {
-    assert.equal(formatChainScript('http://10.9.0.1:8080/boot/host.ipxe', 5), `#!ipxe
+    assert.equal(
+      formatChainScript('http://10.9.0.1:8080/boot/host.ipxe', 5),
+      `#!ipxe
 :retry
 chain --replace --autofree http://10.9.0.1:8080/boot/host.ipxe?mac=\${net0/mac}&uuid=\${uuid}&arch=\${buildarch}&platform=\${platform} || goto failed
 :failed
 echo Kiln: fetching this machine's boot script failed; retrying in 5 s
 sleep 5
 goto retry
-`);
+`,
+    );
   });
 
-  it('property: whatever the host name, failure reason, stage or deployment holds, the script runs only Kiln\'s commands and chains only to its own URL', () => {
-    const states: Host['state'][] = ['new', 'discovering', 'releasing', 'deploying', 'failed', 'ready', 'deployed', 'retired'];
-    fc.assert(fc.property(fc.constantFrom(...states), hostileText, hostileText, hostileText, hostileText, hostileText, (state, name, reason, stage, cmdline, kernel) => {
-      const d = deployment('deploying');
-      d.bootSpec = { kernel: kernel.startsWith('http') ? kernel : `http://m/${kernel}`, initrd: ['http://m/initrd.gz'], cmdline };
-      d.profile = reason;
-      const s = renderHostScript(input(host(state, { name, stateReason: reason, failedStage: stage }), { deployment: d }));
-      const commands = parseIpxeScript(s).flatMap((l) => l.commands);
-      for (const c of commands) {
-        assert.ok(['echo', 'kernel', 'initrd', 'boot', 'goto', 'sleep', 'chain', 'sanboot', 'exit'].includes(c.argv[0]!), `unexpected command ${c.argv[0]}`);
-        if (c.argv[0] === 'chain') assert.deepEqual(c.argv, ['chain', '--replace', '--autofree', input(host(state)).retry.url]);
-        if (c.argv[0] === 'goto') assert.deepEqual(c.argv, ['goto', 'failed']);
-        if (c.argv[0] === 'kernel') assert.ok([d.bootSpec.kernel, 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz'].includes(c.argv[1]!));
-        for (const w of c.argv) assert.ok(!w.includes('${'));
-      }
-      if (state === 'failed') assert.ok(!commands.some((c) => c.argv[0] === 'kernel' || c.argv[0] === 'boot'));
-    }), { numRuns: 1500 });
+  it("property: whatever the host name, failure reason, stage or deployment holds, the script runs only Kiln's commands and chains only to its own URL", () => {
+    const states: Host['state'][] = [
+      'new',
+      'discovering',
+      'releasing',
+      'deploying',
+      'failed',
+      'ready',
+      'deployed',
+      'retired',
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...states),
+        hostileText,
+        hostileText,
+        hostileText,
+        hostileText,
+        hostileText,
+        (state, name, reason, stage, cmdline, kernel) => {
+          const d = deployment('deploying');
+          d.bootSpec = {
+            kernel: kernel.startsWith('http') ? kernel : `http://m/${kernel}`,
+            initrd: ['http://m/initrd.gz'],
+            cmdline,
+          };
+          d.profile = reason;
+          const s = renderHostScript(
+            input(host(state, { name, stateReason: reason, failedStage: stage }), { deployment: d }),
+          );
+          const commands = parseIpxeScript(s).flatMap((l) => l.commands);
+          for (const c of commands) {
+            assert.ok(
+              ['echo', 'kernel', 'initrd', 'boot', 'goto', 'sleep', 'chain', 'sanboot', 'exit'].includes(c.argv[0]!),
+              `unexpected command ${c.argv[0]}`,
+            );
+            if (c.argv[0] === 'chain')
+              assert.deepEqual(c.argv, ['chain', '--replace', '--autofree', input(host(state)).retry.url]);
+            if (c.argv[0] === 'goto') assert.deepEqual(c.argv, ['goto', 'failed']);
+            if (c.argv[0] === 'kernel')
+              assert.ok([d.bootSpec.kernel, 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz'].includes(c.argv[1]!));
+            for (const w of c.argv) assert.ok(!w.includes('${'));
+          }
+          if (state === 'failed') assert.ok(!commands.some((c) => c.argv[0] === 'kernel' || c.argv[0] === 'boot'));
+        },
+      ),
+      { numRuns: 1500 },
+    );
   });
 
   it('the script cache answers a repeated fetch from memory and renders again when the host, its deployment or the query changes', () => {

@@ -1,6 +1,12 @@
 import type { BootDeployment } from '../../deploy/deployment.js';
 import type { Host } from '../../inventory/host.js';
-import { formatKernelScript, formatLocalBootScript, formatWaitScript, IpxeScriptError, type IpxeRetry } from '../../protocols/ipxe/script.js';
+import {
+  formatKernelScript,
+  formatLocalBootScript,
+  formatWaitScript,
+  IpxeScriptError,
+  type IpxeRetry,
+} from '../../protocols/ipxe/script.js';
 
 /** What the firmware told us in the script URL (`platform` is pcbios or efi; `arch` is iPXE's buildarch). */
 export interface BootQuery {
@@ -28,17 +34,23 @@ export interface HostScriptInput {
 const bootMac = (h: Host) => h.nics.find((n) => n.boot)?.mac ?? h.nics[0]?.mac ?? '';
 
 function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: string): string {
-  if (!i.nodeImage) return formatWaitScript(`${i.host.name}: Kiln's node image is not built yet (kiln image build-discovery)`, i.retry);
+  if (!i.nodeImage)
+    return formatWaitScript(`${i.host.name}: Kiln's node image is not built yet (kiln image build-discovery)`, i.retry);
   if (i.query.arch && i.query.arch !== 'x86_64' && i.query.arch !== 'i386' && i.nodeImage.arch === 'x86_64') {
     return formatWaitScript(`${i.host.name}: no ${mode} image for architecture ${i.query.arch}`, i.retry);
   }
   const mac = bootMac(i.host);
-  return formatKernelScript(title, {
-    kernel: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/vmlinuz`,
-    initrds: [{ url: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/initrd.img`, name: 'initrd.img' }],
-    // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
-    cmdline: `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')} ${i.nodeImageArgs}`.trim(),
-  }, i.retry);
+  return formatKernelScript(
+    title,
+    {
+      kernel: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/vmlinuz`,
+      initrds: [{ url: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/initrd.img`, name: 'initrd.img' }],
+      // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
+      cmdline:
+        `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')} ${i.nodeImageArgs}`.trim(),
+    },
+    i.retry,
+  );
 }
 
 /**
@@ -58,23 +70,36 @@ export function renderHostScript(i: HostScriptInput): string {
         return nodeImageScript(i, 'wipe', `${h.name} is releasing: booting the wipe image`);
       case 'deploying': {
         const d = i.deployment;
-        if (!d) return formatWaitScript(`${h.name} is deploying but has no deployment record; deploy it again`, i.retry);
-        if (d.status === 'installed' || d.status === 'complete') return formatLocalBootScript(`${h.name}: installed, booting from local disk`, i.query.platform);
-        return formatKernelScript(`${h.name}: installing profile ${d.profile}`, {
-          kernel: d.bootSpec.kernel,
-          initrds: d.bootSpec.initrd.map((url, n) => ({ url, name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img` })),
-          cmdline: d.bootSpec.cmdline,
-        }, i.retry);
+        if (!d)
+          return formatWaitScript(`${h.name} is deploying but has no deployment record; deploy it again`, i.retry);
+        if (d.status === 'installed' || d.status === 'complete')
+          return formatLocalBootScript(`${h.name}: installed, booting from local disk`, i.query.platform);
+        return formatKernelScript(
+          `${h.name}: installing profile ${d.profile}`,
+          {
+            kernel: d.bootSpec.kernel,
+            initrds: d.bootSpec.initrd.map((url, n) => ({
+              url,
+              name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
+            })),
+            cmdline: d.bootSpec.cmdline,
+          },
+          i.retry,
+        );
       }
       case 'failed':
-        return formatWaitScript(`${h.name} failed${h.failedStage ? ` at ${h.failedStage}` : ''}: ${h.stateReason ?? 'no reason given'}; fix it and move the host on (kiln host state)`, i.retry);
+        return formatWaitScript(
+          `${h.name} failed${h.failedStage ? ` at ${h.failedStage}` : ''}: ${h.stateReason ?? 'no reason given'}; fix it and move the host on (kiln host state)`,
+          i.retry,
+        );
       case 'ready':
       case 'deployed':
       case 'retired':
         return formatLocalBootScript(`${h.name} is ${h.state}: booting from local disk`, i.query.platform);
     }
   } catch (err) {
-    if (err instanceof IpxeScriptError) return formatWaitScript(`${h.name}: cannot build a boot script: ${err.message}`, i.retry);
+    if (err instanceof IpxeScriptError)
+      return formatWaitScript(`${h.name}: cannot build a boot script: ${err.message}`, i.retry);
     throw err;
   }
 }
@@ -91,10 +116,20 @@ export function renderHostScript(i: HostScriptInput): string {
  */
 export function createHostScriptCache(max = 10_000) {
   const entries = new Map<string, string>();
-  const keyOf = (i: HostScriptInput): string => JSON.stringify([
-    i.host.id, i.host.version, i.deployment?.id ?? null, i.deployment?.status ?? null, i.query.platform, i.query.arch,
-    i.baseUrl, i.nodeImage?.arch ?? null, i.retry.url, i.retry.delaySeconds, i.nodeImageArgs,
-  ]);
+  const keyOf = (i: HostScriptInput): string =>
+    JSON.stringify([
+      i.host.id,
+      i.host.version,
+      i.deployment?.id ?? null,
+      i.deployment?.status ?? null,
+      i.query.platform,
+      i.query.arch,
+      i.baseUrl,
+      i.nodeImage?.arch ?? null,
+      i.retry.url,
+      i.retry.delaySeconds,
+      i.nodeImageArgs,
+    ]);
   return {
     render(i: HostScriptInput): string {
       const key = keyOf(i);

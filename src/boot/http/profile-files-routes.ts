@@ -28,33 +28,72 @@ function rootsByDir(): (dir: string) => ServedRoot {
  * passes the served-path rule (served-path.ts), so a file swapped for a link
  * after load is not followed out of the profile.
  */
-export const profileFilesRoutes: FastifyPluginAsync<{ profiles: ProfileCatalog; cache?: BootFileCache | undefined }> = async (app, { profiles, cache }) => {
-  await app.register(fastifyStatic, { root: '/', serve: false, dotfiles: 'deny', acceptRanges: true, etag: true, index: false, list: false });
+export const profileFilesRoutes: FastifyPluginAsync<{
+  profiles: ProfileCatalog;
+  cache?: BootFileCache | undefined;
+}> = async (app, { profiles, cache }) => {
+  await app.register(fastifyStatic, {
+    root: '/',
+    serve: false,
+    dotfiles: 'deny',
+    acceptRanges: true,
+    etag: true,
+    index: false,
+    list: false,
+  });
   installBootFileErrors(app, '/boot/profiles/');
   const rootOf = rootsByDir();
-  app.get('/boot/profiles/:profile/*', { config: { access: 'public' }, schema: { tags: ['boot'], summary: 'a boot file the profile lists (kernel, initrd); no credential' } }, async (req, reply) => {
-    const { profile: name, '*': rel } = req.params as { profile: string; '*': string };
-    const where = `/boot/profiles/${name}/`;
-    const p = profiles.get(name);
-    if (!p) throw noBootFile(req, '/boot/profiles/', `${name}/${rel}`, 'no such profile loaded');
-    if (!p.bootFiles.has(rel)) throw noBootFile(req, where, rel, 'not a boot file of the loaded profile');
-    return sendBootFile(req, reply, rootOf(p.dir), rel, { cache, cacheControl: true, where });
-  });
+  app.get(
+    '/boot/profiles/:profile/*',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['boot'], summary: 'a boot file the profile lists (kernel, initrd); no credential' },
+    },
+    async (req, reply) => {
+      const { profile: name, '*': rel } = req.params as { profile: string; '*': string };
+      const where = `/boot/profiles/${name}/`;
+      const p = profiles.get(name);
+      if (!p) throw noBootFile(req, '/boot/profiles/', `${name}/${rel}`, 'no such profile loaded');
+      if (!p.bootFiles.has(rel)) throw noBootFile(req, where, rel, 'not a boot file of the loaded profile');
+      return sendBootFile(req, reply, rootOf(p.dir), rel, { cache, cacheControl: true, where });
+    },
+  );
 };
 
 /** `/boot/kiln/<arch>/<file>`: Kiln's node image (vmlinuz, initrd.img), looked up at each request so a build after start is served. */
-export const nodeImageRoutes: FastifyPluginAsync<{ nodeImage: () => { dir: string; arch: string } | null; cache?: BootFileCache | undefined }> = async (app, { nodeImage, cache }) => {
-  await app.register(fastifyStatic, { root: '/', serve: false, dotfiles: 'deny', acceptRanges: true, etag: true, index: false, list: false });
+export const nodeImageRoutes: FastifyPluginAsync<{
+  nodeImage: () => { dir: string; arch: string } | null;
+  cache?: BootFileCache | undefined;
+}> = async (app, { nodeImage, cache }) => {
+  await app.register(fastifyStatic, {
+    root: '/',
+    serve: false,
+    dotfiles: 'deny',
+    acceptRanges: true,
+    etag: true,
+    index: false,
+    list: false,
+  });
   installBootFileErrors(app, '/boot/kiln/');
   const rootOf = rootsByDir();
-  app.get('/boot/kiln/:arch/:file', { config: { access: 'public' }, schema: { tags: ['boot'], summary: 'Kiln\'s node image: vmlinuz or initrd.img; no credential' } }, async (req, reply) => {
-    const { arch, file } = req.params as { arch: string; file: string };
-    const where = '/boot/kiln/';
-    const img = nodeImage();
-    if (!img || img.arch !== arch || !['vmlinuz', 'initrd.img'].includes(file)) {
-      req.log.debug({ where, arch, file, built: img?.arch ?? null }, 'boot file refused');
-      throw new KilnError('not_found', `no node image file ${JSON.stringify(`${arch}/${file}`.slice(0, 120))}; build it with \`kiln image build-discovery\``);
-    }
-    return sendBootFile(req, reply, rootOf(img.dir), file, { cache, cacheControl: true, where });
-  });
+  app.get(
+    '/boot/kiln/:arch/:file',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['boot'], summary: "Kiln's node image: vmlinuz or initrd.img; no credential" },
+    },
+    async (req, reply) => {
+      const { arch, file } = req.params as { arch: string; file: string };
+      const where = '/boot/kiln/';
+      const img = nodeImage();
+      if (!img || img.arch !== arch || !['vmlinuz', 'initrd.img'].includes(file)) {
+        req.log.debug({ where, arch, file, built: img?.arch ?? null }, 'boot file refused');
+        throw new KilnError(
+          'not_found',
+          `no node image file ${JSON.stringify(`${arch}/${file}`.slice(0, 120))}; build it with \`kiln image build-discovery\``,
+        );
+      }
+      return sendBootFile(req, reply, rootOf(img.dir), file, { cache, cacheControl: true, where });
+    },
+  );
 };

@@ -30,7 +30,14 @@ export interface SendBootFileOptions {
 }
 
 /** Headers after which the library must decide (RFC 9110 §13 preconditions, §14 ranges). */
-const LIBRARY_HEADERS = ['range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'] as const;
+const LIBRARY_HEADERS = [
+  'range',
+  'if-range',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+] as const;
 
 /** Content-Type as @fastify/send gives it: by extension, UTF-8 text types with a charset. */
 export function contentTypeOf(rel: string): string {
@@ -42,15 +49,29 @@ export function contentTypeOf(rel: string): string {
 export function noBootFile(req: FastifyRequest, where: string, name: string, reason: string): KilnError {
   const shown = JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
   req.log.debug({ where, name: name.slice(0, 1024), reason }, 'boot file refused');
-  return new KilnError('not_found', `no file ${shown} under ${where} (only regular files inside the served directory, no dotfiles, no links out of it)`);
+  return new KilnError(
+    'not_found',
+    `no file ${shown} under ${where} (only regular files inside the served directory, no dotfiles, no links out of it)`,
+  );
 }
 
 /** Answers `req` with the file `name` of the served root `root`, or throws a `not_found` KilnError. */
-export async function sendBootFile(req: FastifyRequest, reply: FastifyReply, root: ServedRoot, name: string, opts: SendBootFileOptions): Promise<FastifyReply> {
+export async function sendBootFile(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  root: ServedRoot,
+  name: string,
+  opts: SendBootFileOptions,
+): Promise<FastifyReply> {
   const found = await root.resolve(name);
   if (!found.ok) throw noBootFile(req, opts.where, name, found.reason);
   const { cache } = opts;
-  if (cache && cache.maxBytes > 0 && req.method === 'GET' && !LIBRARY_HEADERS.some((h) => req.headers[h] !== undefined)) {
+  if (
+    cache &&
+    cache.maxBytes > 0 &&
+    req.method === 'GET' &&
+    !LIBRARY_HEADERS.some((h) => req.headers[h] !== undefined)
+  ) {
     const st = found.stat;
     const bytes = await cache.get(found.real, st).catch(() => null);
     if (bytes) {
@@ -81,9 +102,31 @@ export function installBootFileErrors(app: FastifyInstance, where: string): void
     if (status === 416) {
       const range = err.headers?.['Content-Range'] ?? err.headers?.['content-range'];
       if (range) reply.header('content-range', range);
-      return sendError(req, reply, new KilnError('range_not_satisfiable', 'the Range header asks for bytes outside the file; see Content-Range for its length'), 'debug');
+      return sendError(
+        req,
+        reply,
+        new KilnError(
+          'range_not_satisfiable',
+          'the Range header asks for bytes outside the file; see Content-Range for its length',
+        ),
+        'debug',
+      );
     }
-    if (status === 412) return sendError(req, reply, new KilnError('precondition_failed', 'the file changed since the ETag or date you sent (If-Match / If-Unmodified-Since); fetch it again'), 'debug');
-    return sendError(req, reply, noBootFile(req, where, req.url, `library answered ${status}: ${err.message}`), 'debug');
+    if (status === 412)
+      return sendError(
+        req,
+        reply,
+        new KilnError(
+          'precondition_failed',
+          'the file changed since the ETag or date you sent (If-Match / If-Unmodified-Since); fetch it again',
+        ),
+        'debug',
+      );
+    return sendError(
+      req,
+      reply,
+      noBootFile(req, where, req.url, `library answered ${status}: ${err.message}`),
+      'debug',
+    );
   });
 }

@@ -13,7 +13,11 @@ const subnets = [
 
 test('raInterfaces: without a list, every distinct interface of a served subnet, in config order', () => {
   assert.deepEqual(raInterfaces(defaultRouterAdvertisementConfig, subnets), ['br-boot', 'eth2']);
-  assert.deepEqual(raInterfaces({ enabled: true }, [{ mode: 'full' }]), [], 'single-socket mode names no interface: nothing is guessed');
+  assert.deepEqual(
+    raInterfaces({ enabled: true }, [{ mode: 'full' }]),
+    [],
+    'single-socket mode names no interface: nothing is guessed',
+  );
 });
 
 test('raInterfaces: an explicit list wins, and [] turns the derivation off', () => {

@@ -10,10 +10,22 @@ export const INTERFACE_NAME = '^[A-Za-z0-9_.:@-]{1,15}$';
  * the boot interfaces are the ones DHCP subnets name (`subnets[].interface`,
  * mode not `off`); an explicit list wins and `[]` sends nothing.
  */
-export const RouterAdvertisementConfigSchema = Type.Object({
-  enabled: Type.Boolean({ default: true, description: 'Answer router solicitations on `interfaces` (with DHCP enabled). Needs radvd.' }),
-  interfaces: Type.Optional(Type.Array(Type.String({ pattern: INTERFACE_NAME }), { maxItems: 64, description: 'Boot interfaces (e.g. br0) to answer on. Absent: every `interface` the DHCP subnets name (mode not off); [] means none.' })),
-}, { default: {} });
+export const RouterAdvertisementConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Answer router solicitations on `interfaces` (with DHCP enabled). Needs radvd.',
+    }),
+    interfaces: Type.Optional(
+      Type.Array(Type.String({ pattern: INTERFACE_NAME }), {
+        maxItems: 64,
+        description:
+          'Boot interfaces (e.g. br0) to answer on. Absent: every `interface` the DHCP subnets name (mode not off); [] means none.',
+      }),
+    ),
+  },
+  { default: {} },
+);
 
 /** The validated `dhcp.routerAdvertisements` slice. */
 export type RouterAdvertisementConfig = Static<typeof RouterAdvertisementConfigSchema>;
@@ -26,9 +38,13 @@ export const defaultRouterAdvertisementConfig: RouterAdvertisementConfig = { ena
  * given (even empty), else each distinct `interface` of a subnet that DHCP
  * serves (mode not `off`), in config order. Pure.
  */
-export function raInterfaces(ra: RouterAdvertisementConfig, subnets: ReadonlyArray<{ interface?: string | undefined; mode: string }>): string[] {
+export function raInterfaces(
+  ra: RouterAdvertisementConfig,
+  subnets: ReadonlyArray<{ interface?: string | undefined; mode: string }>,
+): string[] {
   if (ra.interfaces !== undefined) return [...ra.interfaces];
   const out: string[] = [];
-  for (const s of subnets) if (s.interface !== undefined && s.mode !== 'off' && !out.includes(s.interface)) out.push(s.interface);
+  for (const s of subnets)
+    if (s.interface !== undefined && s.mode !== 'off' && !out.includes(s.interface)) out.push(s.interface);
   return out;
 }

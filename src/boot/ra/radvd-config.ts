@@ -17,19 +17,23 @@ export function formatRadvdConfig(interfaces: readonly string[]): string {
   // The schema already refuses such names; a name is pasted into radvd's syntax, so check again here.
   const bad = interfaces.find((name) => !new RegExp(INTERFACE_NAME).test(name));
   if (bad !== undefined) throw new Error(`not an interface name: ${JSON.stringify(bad)}`);
-  return interfaces.map((name) => [
-    `interface ${name} {`,
-    '  AdvSendAdvert on;',
-    '  UnicastOnly on;',
-    '  IgnoreIfMissing on;',
-    '  AdvDefaultLifetime 0;',
-    '  AdvManagedFlag off;',
-    '  AdvOtherConfigFlag off;',
-    '  AdvCurHopLimit 0;',
-    '  AdvSourceLLAddress on;',
-    '  MinRtrAdvInterval 198;',
-    '  MaxRtrAdvInterval 600;',
-    '};',
-    '',
-  ].join('\n')).join('');
+  return interfaces
+    .map((name) =>
+      [
+        `interface ${name} {`,
+        '  AdvSendAdvert on;',
+        '  UnicastOnly on;',
+        '  IgnoreIfMissing on;',
+        '  AdvDefaultLifetime 0;',
+        '  AdvManagedFlag off;',
+        '  AdvOtherConfigFlag off;',
+        '  AdvCurHopLimit 0;',
+        '  AdvSourceLLAddress on;',
+        '  MinRtrAdvInterval 198;',
+        '  MaxRtrAdvInterval 600;',
+        '};',
+        '',
+      ].join('\n'),
+    )
+    .join('');
 }

@@ -26,7 +26,12 @@ const SETPRIV_PATH = '/usr/bin/setpriv';
 export type SpawnProcess = (command: string, args: string[]) => ChildProcess;
 
 /** Restart policy: delays in ms; a run of at least `stableMs` resets the failure count. */
-export interface RestartPolicy { firstDelayMs: number; maxDelayMs: number; maxRestarts: number; stableMs: number }
+export interface RestartPolicy {
+  firstDelayMs: number;
+  maxDelayMs: number;
+  maxRestarts: number;
+  stableMs: number;
+}
 
 const defaultPolicy: RestartPolicy = { firstDelayMs: 1000, maxDelayMs: 30_000, maxRestarts: 5, stableMs: 60_000 };
 
@@ -71,7 +76,10 @@ export async function startRouterAdvertiser(deps: RouterAdvertiserDeps): Promise
   const radvd = deps.radvdPath ?? RADVD_PATH;
   const policy = { ...defaultPolicy, ...deps.restart };
   if (!deps.spawn && !existsSync(radvd)) {
-    throw new KilnError('config_invalid', `dhcp.routerAdvertisements: ${radvd} is missing; install Debian's radvd package or set dhcp.routerAdvertisements.enabled: false`);
+    throw new KilnError(
+      'config_invalid',
+      `dhcp.routerAdvertisements: ${radvd} is missing; install Debian's radvd package or set dhcp.routerAdvertisements.enabled: false`,
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), 'kiln-radvd-'));
   const conf = join(dir, 'radvd.conf');
@@ -104,36 +112,48 @@ export async function startRouterAdvertiser(deps: RouterAdvertiserDeps): Promise
     });
   };
 
-  const launch = (): Promise<void> => new Promise((resolve, reject) => {
-    const started = Date.now();
-    const recent: string[] = [];
-    const c = spawn(command, args);
-    child = c;
-    forwardLines(c, recent);
-    c.once('spawn', () => {
-      log.info({ pid: c.pid, interfaces: deps.interfaces }, 'radvd answering router solicitations (router lifetime 0, no prefix)');
-      resolve();
+  const launch = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const started = Date.now();
+      const recent: string[] = [];
+      const c = spawn(command, args);
+      child = c;
+      forwardLines(c, recent);
+      c.once('spawn', () => {
+        log.info(
+          { pid: c.pid, interfaces: deps.interfaces },
+          'radvd answering router solicitations (router lifetime 0, no prefix)',
+        );
+        resolve();
+      });
+      c.on('error', (err) => {
+        // A failed spawn has no PID (and no 'exit'); later errors are failed signals, harmless here.
+        if (c.pid === undefined) {
+          if (child === c) child = null;
+          reject(err);
+        } else log.debug({ err: err.message }, 'radvd: child process error');
+      });
+      c.once('exit', (code, sig) => {
+        if (child === c) child = null;
+        if (closing) return;
+        failures = Date.now() - started >= policy.stableMs ? 1 : failures + 1;
+        if (failures > policy.maxRestarts) {
+          log.error(
+            { code, signal: sig, failures: failures - 1, lastLines: recent },
+            'radvd keeps exiting: router advertisements stopped (iPXE waits ~16 s for IPv6 again); check the interfaces and restart Kiln',
+          );
+          return;
+        }
+        const delay = restartDelayMs(failures, policy);
+        log.warn({ code, signal: sig, restartInMs: delay, lastLines: recent }, 'radvd exited; restarting');
+        timer = setTimeout(() => {
+          timer = null;
+          launch().catch((err: Error) =>
+            log.error({ err: err.message }, 'radvd could not be restarted: router advertisements stopped'),
+          );
+        }, delay);
+      });
     });
-    c.on('error', (err) => {
-      // A failed spawn has no PID (and no 'exit'); later errors are failed signals, harmless here.
-      if (c.pid === undefined) { if (child === c) child = null; reject(err); } else log.debug({ err: err.message }, 'radvd: child process error');
-    });
-    c.once('exit', (code, sig) => {
-      if (child === c) child = null;
-      if (closing) return;
-      failures = Date.now() - started >= policy.stableMs ? 1 : failures + 1;
-      if (failures > policy.maxRestarts) {
-        log.error({ code, signal: sig, failures: failures - 1, lastLines: recent }, 'radvd keeps exiting: router advertisements stopped (iPXE waits ~16 s for IPv6 again); check the interfaces and restart Kiln');
-        return;
-      }
-      const delay = restartDelayMs(failures, policy);
-      log.warn({ code, signal: sig, restartInMs: delay, lastLines: recent }, 'radvd exited; restarting');
-      timer = setTimeout(() => {
-        timer = null;
-        launch().catch((err: Error) => log.error({ err: err.message }, 'radvd could not be restarted: router advertisements stopped'));
-      }, delay);
-    });
-  });
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -141,8 +161,18 @@ export async function startRouterAdvertiser(deps: RouterAdvertiserDeps): Promise
       const c = child;
       if (c && c.pid !== undefined && !exited(c)) {
         const gone = new Promise<void>((r) => c.once('exit', () => r()));
-        try { process.kill(c.pid, 'SIGTERM'); } catch { /* already gone */ }
-        const killTimer = setTimeout(() => { try { process.kill(c.pid!, 'SIGKILL'); } catch { /* already gone */ } }, 3000);
+        try {
+          process.kill(c.pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+        const killTimer = setTimeout(() => {
+          try {
+            process.kill(c.pid!, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }, 3000);
         await gone;
         clearTimeout(killTimer);
       }
@@ -156,9 +186,19 @@ export async function startRouterAdvertiser(deps: RouterAdvertiserDeps): Promise
     await launch();
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
-    throw new KilnError('config_invalid', `dhcp.routerAdvertisements: could not start radvd: ${(err as Error).message}`, { cause: err });
+    throw new KilnError(
+      'config_invalid',
+      `dhcp.routerAdvertisements: could not start radvd: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
-  deps.signal?.addEventListener('abort', () => { void close(); }, { once: true });
+  deps.signal?.addEventListener(
+    'abort',
+    () => {
+      void close();
+    },
+    { once: true },
+  );
   return { pid: () => child?.pid ?? null, close };
 }
 
@@ -169,14 +209,22 @@ export async function startRouterAdvertiser(deps: RouterAdvertiserDeps): Promise
  * when only the interfaces are missing).
  */
 export async function startConfiguredRouterAdvertiser(
-  dhcp: { enabled: boolean; routerAdvertisements: RouterAdvertisementConfig; subnets: ReadonlyArray<{ interface?: string | undefined; mode: string }> },
-  log: Logger, signal?: AbortSignal,
+  dhcp: {
+    enabled: boolean;
+    routerAdvertisements: RouterAdvertisementConfig;
+    subnets: ReadonlyArray<{ interface?: string | undefined; mode: string }>;
+  },
+  log: Logger,
+  signal?: AbortSignal,
 ): Promise<RouterAdvertiser | null> {
   const ra = dhcp.routerAdvertisements;
   if (!dhcp.enabled || !ra.enabled) return null;
   const interfaces = raInterfaces(ra, dhcp.subnets);
   if (interfaces.length === 0) {
-    log.info({ explicit: ra.interfaces !== undefined }, 'router advertisements off: no boot interface (name them in dhcp.routerAdvertisements.interfaces or subnets[].interface), so iPXE waits ~16 s for IPv6 on every boot');
+    log.info(
+      { explicit: ra.interfaces !== undefined },
+      'router advertisements off: no boot interface (name them in dhcp.routerAdvertisements.interfaces or subnets[].interface), so iPXE waits ~16 s for IPv6 on every boot',
+    );
     return null;
   }
   log.info({ interfaces, derived: ra.interfaces === undefined }, 'router advertisements: answering solicitations');

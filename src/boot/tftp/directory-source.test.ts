@@ -29,8 +29,14 @@ test('directory source: reads files inside the root, refuses symlinks out of it'
   assert.ok('file' in inner, 'a symlink that stays inside the root is served');
   await inner.file.close();
 
-  assert.deepEqual(await source('escape', client), { error: 'access_violation', reason: 'escape: resolves outside the served root' });
-  assert.deepEqual(await source('updir/secret', client), { error: 'access_violation', reason: 'updir/secret: resolves outside the served root' });
+  assert.deepEqual(await source('escape', client), {
+    error: 'access_violation',
+    reason: 'escape: resolves outside the served root',
+  });
+  assert.deepEqual(await source('updir/secret', client), {
+    error: 'access_violation',
+    reason: 'updir/secret: resolves outside the served root',
+  });
   assert.deepEqual(await source('nope', client), { error: 'not_found', reason: 'nope: no such file' });
   assert.deepEqual(await source('sub', client), { error: 'not_found', reason: 'sub: not a regular file' });
 });
@@ -52,7 +58,16 @@ test('directory source: a named boot file is served even as a symlink out of the
   assert.equal(efi.file.size, 10);
   await efi.file.close();
   // Only the exact names: other links out of the root stay refused, also when they reach the same file.
-  assert.deepEqual(await source('escape', client), { error: 'access_violation', reason: 'escape: resolves outside the served root' });
-  assert.deepEqual(await source('updir/ipxe.efi', client), { error: 'access_violation', reason: 'updir/ipxe.efi: resolves outside the served root' });
-  assert.deepEqual(await source('undionly.kpxe', client), { error: 'not_found', reason: 'undionly.kpxe: no such file' });
+  assert.deepEqual(await source('escape', client), {
+    error: 'access_violation',
+    reason: 'escape: resolves outside the served root',
+  });
+  assert.deepEqual(await source('updir/ipxe.efi', client), {
+    error: 'access_violation',
+    reason: 'updir/ipxe.efi: resolves outside the served root',
+  });
+  assert.deepEqual(await source('undionly.kpxe', client), {
+    error: 'not_found',
+    reason: 'undionly.kpxe: no such file',
+  });
 });

@@ -36,7 +36,8 @@ export async function createDirectorySource(root: string, opts: DirectorySourceO
   await realpath(root);
   return async (path): Promise<TftpLookup> => {
     const found = await served.resolve(path);
-    if (!found.ok) return { error: found.kind === 'not_found' ? 'not_found' : 'access_violation', reason: found.reason };
+    if (!found.ok)
+      return { error: found.kind === 'not_found' ? 'not_found' : 'access_violation', reason: found.reason };
     let fd: number;
     try {
       // A plain fd, not a FileHandle: the transfer may run in a worker thread (file-source.ts, handOff).
@@ -46,7 +47,10 @@ export async function createDirectorySource(root: string, opts: DirectorySourceO
       if (code === 'ENOENT') return { error: 'not_found', reason: `${path}: no such file` };
       return { error: 'access_violation', reason: `${path}: ${code || 'cannot open'}` };
     }
-    const st = await fstatFd(fd).catch(async (err: unknown) => { await closeFd(fd); throw err; });
+    const st = await fstatFd(fd).catch(async (err: unknown) => {
+      await closeFd(fd);
+      throw err;
+    });
     if (!st.isFile()) {
       await closeFd(fd);
       return { error: 'not_found', reason: `${path}: not a regular file` };

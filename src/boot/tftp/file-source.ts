@@ -57,18 +57,23 @@ export function tftpFileFromFd(fd: number, size: number): TftpFile {
   let released = false;
   return {
     size,
-    read: (offset, length) => new Promise((resolve, reject) => {
-      const buf = Buffer.allocUnsafe(length);
-      readFd(fd, buf, 0, length, offset, (err, n) => {
-        if (err) reject(err);
-        else resolve(n === length ? buf : buf.subarray(0, n));
-      });
-    }),
-    close: () => new Promise((resolve, reject) => {
-      if (released) { resolve(); return; }
-      released = true;
-      closeFd(fd, (err) => (err ? reject(err) : resolve()));
-    }),
+    read: (offset, length) =>
+      new Promise((resolve, reject) => {
+        const buf = Buffer.allocUnsafe(length);
+        readFd(fd, buf, 0, length, offset, (err, n) => {
+          if (err) reject(err);
+          else resolve(n === length ? buf : buf.subarray(0, n));
+        });
+      }),
+    close: () =>
+      new Promise((resolve, reject) => {
+        if (released) {
+          resolve();
+          return;
+        }
+        released = true;
+        closeFd(fd, (err) => (err ? reject(err) : resolve()));
+      }),
     handOff() {
       if (released) throw new Error('tftp file already closed or handed off');
       released = true;

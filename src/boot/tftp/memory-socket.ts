@@ -24,7 +24,9 @@ export function createMemoryNetwork(): MemoryNetwork {
   const net: MemoryNetwork = {
     open: handlers as unknown as ReadonlySet<string>,
     drop: null,
-    get delivered() { return delivered; },
+    get delivered() {
+      return delivered;
+    },
     async bind(bind) {
       const port = bind.port === 0 ? nextPort++ : bind.port;
       const key = `${bind.address}:${port}`;
@@ -40,11 +42,19 @@ export function createMemoryNetwork(): MemoryNetwork {
           setImmediate(() => {
             if (net.drop?.(copy, local, to)) return;
             const h = handlers.get(`${to.address}:${to.port}`);
-            if (h) { delivered++; h(copy, local); }
+            if (h) {
+              delivered++;
+              h(copy, local);
+            }
           });
         },
-        receive(handler) { if (!closed) handlers.set(key, handler); },
-        close() { closed = true; handlers.delete(key); },
+        receive(handler) {
+          if (!closed) handlers.set(key, handler);
+        },
+        close() {
+          closed = true;
+          handlers.delete(key);
+        },
       };
       return sock;
     },

@@ -14,8 +14,10 @@ import { startTftpTransfer, type TftpTransferOutcome } from './tftp-transfer.js'
 
 /** Logs a finished native transfer like the TypeScript transfer does, and returns its outcome. */
 function reportOutcome(log: Logger, peer: UdpPeer, r: TftpPumpResult): TftpTransferOutcome {
-  if (r.outcome === 'timeout') log.info({ peer, acked: r.blocks, retries: r.retries }, 'tftp: client stopped answering, transfer dropped');
-  else if (r.outcome === 'peer_error') log.info({ peer, code: r.peerCode, message: r.peerMessage }, 'tftp: client ended transfer with ERROR');
+  if (r.outcome === 'timeout')
+    log.info({ peer, acked: r.blocks, retries: r.retries }, 'tftp: client stopped answering, transfer dropped');
+  else if (r.outcome === 'peer_error')
+    log.info({ peer, code: r.peerCode, message: r.peerMessage }, 'tftp: client ended transfer with ERROR');
   else if (r.outcome === 'read_error') log.warn({ peer, errno: r.errno }, 'tftp: read failed, transfer aborted');
   else if (r.retries > 0) log.debug({ peer, outcome: r.outcome, retries: r.retries }, 'tftp: transfer retransmitted');
   return r.outcome;
@@ -25,7 +27,12 @@ const timeoutMs = (plan: TftpTransferPlan): number =>
   plan.options.timeoutSec !== null ? plan.options.timeoutSec * 1000 : plan.retransmitMs;
 
 /** Runs transfers in `pump` on sockets from `sockets` (which must be real UDP for the native path). */
-export function nativeTransferRunner(pump: TftpPumpAddon, sockets: DatagramSocketFactory, log: Logger, nice = 0): TftpTransferRunner {
+export function nativeTransferRunner(
+  pump: TftpPumpAddon,
+  sockets: DatagramSocketFactory,
+  log: Logger,
+  nice = 0,
+): TftpTransferRunner {
   return async (plan, file) => {
     let socket;
     try {
@@ -43,7 +50,12 @@ export function nativeTransferRunner(pump: TftpPumpAddon, sockets: DatagramSocke
     let started;
     try {
       started = pump.startPump(sockFd, handoff.fd, {
-        size: handoff.size, blksize, windowsize, timeoutMs: timeoutMs(plan), maxRetries: plan.maxRetries, nice,
+        size: handoff.size,
+        blksize,
+        windowsize,
+        timeoutMs: timeoutMs(plan),
+        maxRetries: plan.maxRetries,
+        nice,
         ...(plan.oack.length > 0 ? { oack: encodeTftp({ op: 'oack', options: plan.oack }) } : {}),
       });
     } catch (err) {
@@ -54,10 +66,13 @@ export function nativeTransferRunner(pump: TftpPumpAddon, sockets: DatagramSocke
     // The native thread sends and receives on its duplicate; Node must not read the socket any more.
     socket.close();
     const { handle } = started;
-    const done = started.done.then((r) => reportOutcome(log, plan.peer, r), (err: unknown) => {
-      log.error({ err, peer: plan.peer }, 'tftp: native transfer failed to report');
-      return 'aborted' as const;
-    });
+    const done = started.done.then(
+      (r) => reportOutcome(log, plan.peer, r),
+      (err: unknown) => {
+        log.error({ err, peer: plan.peer }, 'tftp: native transfer failed to report');
+        return 'aborted' as const;
+      },
+    );
     return { done, abort: () => pump.abortPump(handle) };
   };
 }

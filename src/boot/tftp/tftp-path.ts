@@ -15,7 +15,10 @@ export type TftpPathResult = { ok: true; path: string } | { ok: false; reason: s
 export function resolveTftpPath(wireName: string): TftpPathResult {
   const bytes = Uint8Array.from(wireName, (c) => c.charCodeAt(0) & 0xff);
   const name = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-  const segments = name.replace(/\\/g, '/').split('/').filter((s) => s !== '' && s !== '.');
+  const segments = name
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((s) => s !== '' && s !== '.');
   if (segments.some((s) => s === '..')) return { ok: false, reason: `path "${name}" contains ".."` };
   if (segments.length === 0) return { ok: false, reason: 'empty path' };
   const checked = checkServedName(segments.join('/'));

@@ -43,21 +43,29 @@ export interface TftpPumpAddon {
    * to the transfer once this returns. Throws (the caller keeps `fileFd`)
    * when no thread or descriptor can be had.
    */
-  startPump(sockFd: number, fileFd: number, opts: TftpPumpOptions): { done: Promise<TftpPumpResult>; handle: TftpPumpHandle };
+  startPump(
+    sockFd: number,
+    fileFd: number,
+    opts: TftpPumpOptions,
+  ): { done: Promise<TftpPumpResult>; handle: TftpPumpHandle };
   /** Ends the transfer promptly with `aborted`; does nothing once it has ended. */
   abortPump(handle: TftpPumpHandle): void;
 }
 
 /** The command that builds the addons; the warning quotes it. */
-export const TFTP_PUMP_BUILD_COMMAND = 'npm run install   (node-gyp rebuild -C native/tftp-pump; needs gcc, g++, make, python3)';
+export const TFTP_PUMP_BUILD_COMMAND =
+  'npm run install   (node-gyp rebuild -C native/tftp-pump; needs gcc, g++, make, python3)';
 const ADDON_PATH = '../../../native/tftp-pump/build/Release/tftp_pump.node';
 
 /** Loads the built addon, or says why it cannot (not Linux, not built). */
 export function loadTftpPump(): { addon: TftpPumpAddon } | { reason: string } {
-  if (process.platform !== 'linux') return { reason: `the native TFTP engine needs Linux; this is ${process.platform}` };
+  if (process.platform !== 'linux')
+    return { reason: `the native TFTP engine needs Linux; this is ${process.platform}` };
   try {
     return { addon: createRequire(import.meta.url)(ADDON_PATH) as TftpPumpAddon };
   } catch (err) {
-    return { reason: `native/tftp-pump is not built or does not load (${(err as Error).message.split('\n')[0]}); build it with: ${TFTP_PUMP_BUILD_COMMAND}` };
+    return {
+      reason: `native/tftp-pump is not built or does not load (${(err as Error).message.split('\n')[0]}); build it with: ${TFTP_PUMP_BUILD_COMMAND}`,
+    };
   }
 }

@@ -19,24 +19,41 @@ const FILE = Uint8Array.from({ length: 5000 }, (_, i) => (i * 13 + (i >> 8)) & 0
 
 /** What the fuzzed transfers ask for. No `timeout` option: the server echoes it (RFC 2349) and would keep abandoned transfers for seconds. */
 const optionSets: TftpOption[][] = [
-  [], [{ name: 'blksize', value: '1024' }], [{ name: 'tsize', value: '0' }, { name: 'windowsize', value: '4' }],
-  [{ name: 'blksize', value: '8' }], [{ name: 'windowsize', value: '64' }, { name: 'blksize', value: '65464' }],
+  [],
+  [{ name: 'blksize', value: '1024' }],
+  [
+    { name: 'tsize', value: '0' },
+    { name: 'windowsize', value: '4' },
+  ],
+  [{ name: 'blksize', value: '8' }],
+  [
+    { name: 'windowsize', value: '64' },
+    { name: 'blksize', value: '65464' },
+  ],
 ];
 const seeds: TftpPacket[] = [
   ...optionSets.map((options): TftpPacket => ({ op: 'rrq', filename: 'f', mode: 'octet', options })),
-  { op: 'rrq', filename: 'f', mode: 'netascii', options: [] }, { op: 'rrq', filename: '../f', mode: 'octet', options: [] },
-  { op: 'wrq', filename: 'f', mode: 'octet', options: [] }, { op: 'ack', block: 1 }, { op: 'ack', block: 0 },
-  { op: 'rrq', filename: 'f', mode: 'octet', options: [{ name: 'timeout', value: '1' }] }, { op: 'data', block: 1, data: Uint8Array.of(1, 2, 3) }, { op: 'error', code: 0, message: 'x' }, { op: 'oack', options: optionSets[2]! },
+  { op: 'rrq', filename: 'f', mode: 'netascii', options: [] },
+  { op: 'rrq', filename: '../f', mode: 'octet', options: [] },
+  { op: 'wrq', filename: 'f', mode: 'octet', options: [] },
+  { op: 'ack', block: 1 },
+  { op: 'ack', block: 0 },
+  { op: 'rrq', filename: 'f', mode: 'octet', options: [{ name: 'timeout', value: '1' }] },
+  { op: 'data', block: 1, data: Uint8Array.of(1, 2, 3) },
+  { op: 'error', code: 0, message: 'x' },
+  { op: 'oack', options: optionSets[2]! },
 ];
 /** One hostile datagram: random bytes, a truncated packet, or a packet with a few bytes overwritten. */
 const datagram = fc.oneof(
   fc.uint8Array({ minLength: 0, maxLength: 600 }),
   fc.tuple(fc.constantFrom(...seeds), fc.nat(80)).map(([p, cut]) => encodeTftp(p).subarray(0, cut)),
-  fc.tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(1000), fc.nat(255)), { minLength: 1, maxLength: 6 })).map(([p, flips]) => {
-    const out = encodeTftp(p).slice();
-    for (const [at, x] of flips) out[at % out.length] = x;
-    return out;
-  }),
+  fc
+    .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(1000), fc.nat(255)), { minLength: 1, maxLength: 6 }))
+    .map(([p, flips]) => {
+      const out = encodeTftp(p).slice();
+      for (const [at, x] of flips) out[at % out.length] = x;
+      return out;
+    }),
 );
 /** Where it goes: the listen port or the transfer's port; from the transfer's client or a stranger. */
 const shot = fc.record({ bytes: datagram, toTransfer: fc.boolean(), fromClient: fc.boolean() });
@@ -53,7 +70,10 @@ async function next(inbox: Array<[Uint8Array, UdpPeer]>, ms = 2000): Promise<[Ui
   return undefined;
 }
 
-async function client(net: MemoryNetwork, address: string): Promise<{ sock: DatagramSocket; inbox: Array<[Uint8Array, UdpPeer]> }> {
+async function client(
+  net: MemoryNetwork,
+  address: string,
+): Promise<{ sock: DatagramSocket; inbox: Array<[Uint8Array, UdpPeer]> }> {
   const sock = await net.bind({ address, port: 0 });
   const inbox: Array<[Uint8Array, UdpPeer]> = [];
   sock.receive((b, from) => inbox.push([b, from]));
@@ -85,7 +105,9 @@ async function cleanFetch(net: MemoryNetwork): Promise<Uint8Array | TftpPacket> 
 
 test('fuzz: hostile datagrams at the listen port and at running transfers never crash the server; every transfer ends and closes', async () => {
   const rejections: unknown[] = [];
-  const onRejection = (err: unknown) => { rejections.push(err); };
+  const onRejection = (err: unknown) => {
+    rejections.push(err);
+  };
   process.on('unhandledRejection', onRejection);
   const net = createMemoryNetwork();
   let open = 0;
@@ -93,30 +115,58 @@ test('fuzz: hostile datagrams at the listen port and at running transfers never 
     if (path !== 'f') return { error: 'not_found', reason: 'missing' };
     open++;
     const inner = tftpFileFromBytes(FILE);
-    return { file: { size: inner.size, read: inner.read, close: async () => { open--; } } };
+    return {
+      file: {
+        size: inner.size,
+        read: inner.read,
+        close: async () => {
+          open--;
+        },
+      },
+    };
   };
   const log = createMemoryLogger();
   // Short timers: an abandoned transfer is gone after 10 + 20 + 40 ms (unless a fuzzed RRQ asked for a `timeout`).
-  const server = await startTftpServer({ config: { ...defaultTftpConfig, address: SERVER.address, retransmitMs: 10, maxRetries: 2 }, source, log, port: 69, sockets: net.bind });
+  const server = await startTftpServer({
+    config: { ...defaultTftpConfig, address: SERVER.address, retransmitMs: 10, maxRetries: 2 },
+    source,
+    log,
+    port: 69,
+    sockets: net.bind,
+  });
   const stranger = await client(net, '10.0.0.66');
   try {
-    await fc.assert(fc.asyncProperty(fc.constantFrom(...optionSets), fc.array(shot, { minLength: 1, maxLength: 12 }), async (options, shots) => {
-      // A transfer starts; the hostile datagrams arrive while it runs; then its client goes away.
-      const c = await client(net, '10.0.0.2');
-      try {
-        c.sock.send(encodeTftp({ op: 'rrq', filename: 'f', mode: 'octet', options }), SERVER);
-        const first = await next(c.inbox);
-        assert.ok(first, 'the transfer answered its RRQ');
-        for (const s of shots) (s.fromClient ? c.sock : stranger.sock).send(s.bytes, s.toTransfer ? first[1] : SERVER);
-        for (let i = 0; i < 20; i++) await tick();
-      } finally {
-        c.sock.close();
-      }
-    }), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...optionSets),
+        fc.array(shot, { minLength: 1, maxLength: 12 }),
+        async (options, shots) => {
+          // A transfer starts; the hostile datagrams arrive while it runs; then its client goes away.
+          const c = await client(net, '10.0.0.2');
+          try {
+            c.sock.send(encodeTftp({ op: 'rrq', filename: 'f', mode: 'octet', options }), SERVER);
+            const first = await next(c.inbox);
+            assert.ok(first, 'the transfer answered its RRQ');
+            for (const s of shots)
+              (s.fromClient ? c.sock : stranger.sock).send(s.bytes, s.toTransfer ? first[1] : SERVER);
+            for (let i = 0; i < 20; i++) await tick();
+          } finally {
+            c.sock.close();
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
     assert.deepEqual(await cleanFetch(net), FILE, 'a clean fetch still returns the file');
-    assert.ok(log.lines.some((l) => l.msg === 'tftp: client stopped answering, transfer dropped'), 'abandoned transfers time out');
+    assert.ok(
+      log.lines.some((l) => l.msg === 'tftp: client stopped answering, transfer dropped'),
+      'abandoned transfers time out',
+    );
     assert.ok(!log.lines.some((l) => l.msg === 'tftp: request failed'), 'no request failed inside the server');
-    assert.ok(log.lines.some((l) => l.msg === 'tftp: malformed packet dropped'), 'the corpus reached the decoder errors');
+    assert.ok(
+      log.lines.some((l) => l.msg === 'tftp: malformed packet dropped'),
+      'the corpus reached the decoder errors',
+    );
   } finally {
     stranger.sock.close();
     await server.close();

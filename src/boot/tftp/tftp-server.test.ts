@@ -23,7 +23,13 @@ function mapSource(files: Record<string, Uint8Array>): { source: TftpFileSource;
     if (!bytes) return { error: 'not_found', reason: 'missing' };
     open++;
     const inner = tftpFileFromBytes(bytes);
-    const file: TftpFile = { size: inner.size, read: inner.read, close: async () => { open--; } };
+    const file: TftpFile = {
+      size: inner.size,
+      read: inner.read,
+      close: async () => {
+        open--;
+      },
+    };
     return { file };
   };
   return { source, openFiles: () => open };
@@ -51,7 +57,12 @@ async function openClient(net: MemoryNetwork): Promise<{ sock: DatagramSocket; i
 }
 
 /** A minimal RFC 1350/2347/7440 client: fetches `name`, ACKing each window's last block. */
-async function fetch(net: MemoryNetwork, name: string, options: TftpOption[] = [], ackHook?: (block: number) => number[]): Promise<{ bytes: Uint8Array; oack: TftpOption[] | null; error: TftpPacket | null }> {
+async function fetch(
+  net: MemoryNetwork,
+  name: string,
+  options: TftpOption[] = [],
+  ackHook?: (block: number) => number[],
+): Promise<{ bytes: Uint8Array; oack: TftpOption[] | null; error: TftpPacket | null }> {
   const { sock, inbox } = await openClient(net);
   try {
     sock.send(encodeTftp({ op: 'rrq', filename: name, mode: 'octet', options }), SERVER);
@@ -90,18 +101,35 @@ async function fetch(net: MemoryNetwork, name: string, options: TftpOption[] = [
     const total = parts.reduce((n, x) => n + x.length, 0);
     const bytes = new Uint8Array(total);
     let at = 0;
-    for (const x of parts) { bytes.set(x, at); at += x.length; }
+    for (const x of parts) {
+      bytes.set(x, at);
+      at += x.length;
+    }
     return { bytes, oack, error: null };
   } finally {
     sock.close();
   }
 }
 
-async function withServer(files: Record<string, Uint8Array>, over: Partial<TftpServerDeps['config']>, body: (ctx: { net: MemoryNetwork; openFiles: () => number; log: ReturnType<typeof createMemoryLogger> }) => Promise<void>): Promise<void> {
+async function withServer(
+  files: Record<string, Uint8Array>,
+  over: Partial<TftpServerDeps['config']>,
+  body: (ctx: {
+    net: MemoryNetwork;
+    openFiles: () => number;
+    log: ReturnType<typeof createMemoryLogger>;
+  }) => Promise<void>,
+): Promise<void> {
   const net = createMemoryNetwork();
   const { source, openFiles } = mapSource(files);
   const log = createMemoryLogger();
-  const server = await startTftpServer({ config: { ...defaultTftpConfig, address: SERVER.address, retransmitMs: 30, maxRetries: 3, ...over }, source, log, port: 69, sockets: net.bind });
+  const server = await startTftpServer({
+    config: { ...defaultTftpConfig, address: SERVER.address, retransmitMs: 30, maxRetries: 3, ...over },
+    source,
+    log,
+    port: 69,
+    sockets: net.bind,
+  });
   try {
     await body({ net, openFiles, log });
   } finally {
@@ -124,8 +152,16 @@ test('serves a file without options, ending with an empty block when size is a m
 test('negotiates blksize, tsize and windowsize and serves the same bytes', async () => {
   const data = pattern(100_000);
   await withServer({ 'k/vmlinuz': data }, { maxBlksize: 1468 }, async ({ net }) => {
-    const r = await fetch(net, '/k/vmlinuz', [{ name: 'blksize', value: '9000' }, { name: 'tsize', value: '0' }, { name: 'windowsize', value: '16' }]);
-    assert.deepEqual(r.oack, [{ name: 'blksize', value: '1468' }, { name: 'tsize', value: '100000' }, { name: 'windowsize', value: '16' }]);
+    const r = await fetch(net, '/k/vmlinuz', [
+      { name: 'blksize', value: '9000' },
+      { name: 'tsize', value: '0' },
+      { name: 'windowsize', value: '16' },
+    ]);
+    assert.deepEqual(r.oack, [
+      { name: 'blksize', value: '1468' },
+      { name: 'tsize', value: '100000' },
+      { name: 'windowsize', value: '16' },
+    ]);
     assert.deepEqual(r.bytes, data);
   });
 });
@@ -133,7 +169,10 @@ test('negotiates blksize, tsize and windowsize and serves the same bytes', async
 test('block numbers wrap past 65535', async () => {
   const data = pattern(8 * 70_000 + 3);
   await withServer({ big: data }, {}, async ({ net }) => {
-    const r = await fetch(net, 'big', [{ name: 'blksize', value: '8' }, { name: 'windowsize', value: '64' }]);
+    const r = await fetch(net, 'big', [
+      { name: 'blksize', value: '8' },
+      { name: 'windowsize', value: '64' },
+    ]);
     assert.deepEqual(r.bytes, data);
   });
 });
@@ -168,10 +207,13 @@ test('malformed packets are dropped and logged; the server keeps serving', async
   });
 });
 
-test('a duplicate ACK does not trigger a retransmission (Sorcerer\'s Apprentice, RFC 1123 §4.2.3.1)', async () => {
+test("a duplicate ACK does not trigger a retransmission (Sorcerer's Apprentice, RFC 1123 §4.2.3.1)", async () => {
   await withServer({ f: pattern(512 * 20) }, { retransmitMs: 5000 }, async ({ net }) => {
     let dataPackets = 0;
-    net.drop = (b) => { if (b[1] === 3) dataPackets++; return false; };
+    net.drop = (b) => {
+      if (b[1] === 3) dataPackets++;
+      return false;
+    };
     const r = await fetch(net, 'f', [], (block) => [block, block, block]);
     assert.deepEqual(r.bytes, pattern(512 * 20));
     assert.equal(dataPackets, 21, 'exactly one DATA per block, no extra sends on duplicate ACKs');
@@ -237,7 +279,12 @@ test('netascii mode converts line ends', async () => {
 test('close() aborts running transfers and closes their files', async () => {
   const net = createMemoryNetwork();
   const { source, openFiles } = mapSource({ f: pattern(50_000) });
-  const server = await startTftpServer({ config: { ...defaultTftpConfig, address: SERVER.address }, source, port: 69, sockets: net.bind });
+  const server = await startTftpServer({
+    config: { ...defaultTftpConfig, address: SERVER.address },
+    source,
+    port: 69,
+    sockets: net.bind,
+  });
   const { sock, inbox } = await openClient(net);
   sock.send(encodeTftp({ op: 'rrq', filename: 'f', mode: 'octet', options: [] }), SERVER);
   await nextPacket(inbox);

@@ -29,8 +29,11 @@ const MAX_NETASCII_BYTES = 16 * 1024 * 1024;
 
 /** Dependencies of `startTftpServer`. `port` and `sockets` exist for tests; production uses port 69 and real UDP. */
 export interface TftpServerDeps {
-  config: Pick<TftpConfig, 'address' | 'maxTransfers' | 'retransmitMs' | 'maxRetries' | 'maxBlksize' | 'maxWindowsize'>
-    & Partial<Pick<TftpConfig, 'workers' | 'engine' | 'nativeNice'>>;
+  config: Pick<
+    TftpConfig,
+    'address' | 'maxTransfers' | 'retransmitMs' | 'maxRetries' | 'maxBlksize' | 'maxWindowsize'
+  > &
+    Partial<Pick<TftpConfig, 'workers' | 'engine' | 'nativeNice'>>;
   source: TftpFileSource;
   log?: Logger;
   /** Aborting closes the server like `close()`. */
@@ -43,11 +46,22 @@ export interface TftpServerDeps {
    * size when the transfer completed and 0 otherwise (UEFI PXE asks for tsize and aborts with ERROR 8
    * before every real read; that must not count as a delivered file).
    */
-  onTransferEnd?: (event: { peer: UdpPeer; path: string; bytes: number; outcome: TftpTransferOutcome; ms: number }) => void;
+  onTransferEnd?: (event: {
+    peer: UdpPeer;
+    path: string;
+    bytes: number;
+    outcome: TftpTransferOutcome;
+    ms: number;
+  }) => void;
   /** Counts one socket error (for /metrics); every error is also logged, rate-limited, with its errno. */
   countSocketError?: (server: string, op: 'send' | 'receive', errno: string) => void;
   /** The listen socket died and was re-opened (`reopened`), or could not be (`failed`): for the event log. */
-  onSocketEvent?: (e: { kind: 'reopened' | 'failed'; interface: string | undefined; port: number; error: string }) => void;
+  onSocketEvent?: (e: {
+    kind: 'reopened' | 'failed';
+    interface: string | undefined;
+    port: number;
+    error: string;
+  }) => void;
   /** The controller's fatal channel: a listen socket that cannot be re-opened stops the controller. */
   onFatal?: (err: KilnError) => void;
   /** Pauses before each re-open attempt (default REOPEN_DELAYS_MS). */
@@ -74,19 +88,27 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   const log = deps.log ?? silentLogger;
   const reportError = createSocketErrorLog({ server: 'tftp', log, count: deps.countSocketError });
   const stopping = new AbortController();
-  const sockets = deps.sockets ?? udpSocketFactory({
-    recvBufferSize: 4 * 1024 * 1024,
-    onError: (err, op, local) => reportError(err, op, { local: `${local.address}:${local.port}` }),
-    // Only the listen socket is re-opened; a transfer whose socket dies ends by its own timeout.
-    onDeath: (err, local) => { if (local.port === main.local.port && local.address === main.local.address) void reopen(err); },
-  });
+  const sockets =
+    deps.sockets ??
+    udpSocketFactory({
+      recvBufferSize: 4 * 1024 * 1024,
+      onError: (err, op, local) => reportError(err, op, { local: `${local.address}:${local.port}` }),
+      // Only the listen socket is re-opened; a transfer whose socket dies ends by its own timeout.
+      onDeath: (err, local) => {
+        if (local.port === main.local.port && local.address === main.local.address) void reopen(err);
+      },
+    });
   const listenAt = { address: config.address, port: deps.port ?? TFTP_PORT };
-  let main = await sockets(listenAt).catch((err: unknown) => { throw listenFailure('tftp.address', `${listenAt.address}:${listenAt.port}`, err); });
+  let main = await sockets(listenAt).catch((err: unknown) => {
+    throw listenFailure('tftp.address', `${listenAt.address}:${listenAt.port}`, err);
+  });
   const inProcess = inProcessTransferRunner(sockets, log);
-  const native = deps.sockets ? null : startNativeEngine(config.engine ?? 'native', config.nativeNice ?? 0, sockets, log);
+  const native = deps.sockets
+    ? null
+    : startNativeEngine(config.engine ?? 'native', config.nativeNice ?? 0, sockets, log);
   let pool: TftpWorkerPool | null = null;
   // The native engine runs each transfer on its own thread; the JS transfers it leaves (generated, small files) stay here.
-  const workers = deps.sockets || native ? 0 : config.workers ?? 0;
+  const workers = deps.sockets || native ? 0 : (config.workers ?? 0);
   if (workers > 0) {
     try {
       pool = await startTftpWorkerPool({ size: workers, log });
@@ -148,16 +170,27 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
       replyError(from, TftpErrorCode.optionNegotiation, negotiation.reason);
       return;
     }
-    if (closing) { await file.close(); return; }
+    if (closing) {
+      await file.close();
+      return;
+    }
     const plan: TftpTransferPlan = {
-      peer: from, localAddress: main.local.address, options: negotiation.options, oack: negotiation.oack,
-      retransmitMs: config.retransmitMs, maxRetries: config.maxRetries,
+      peer: from,
+      localAddress: main.local.address,
+      options: negotiation.options,
+      oack: negotiation.oack,
+      retransmitMs: config.retransmitMs,
+      maxRetries: config.maxRetries,
     };
     const started = Date.now();
     let transfer: TftpTransfer;
     try {
       // Files that can cross threads go native or to a worker; the others (a source without hand-off) stay here.
-      transfer = native ? await native(plan, file) : pool && file.handOff ? await pool.run(plan, file) : await inProcess(plan, file);
+      transfer = native
+        ? await native(plan, file)
+        : pool && file.handOff
+          ? await pool.run(plan, file)
+          : await inProcess(plan, file);
     } catch (err) {
       log.warn({ err, peer: from }, 'tftp: cannot bind a transfer socket');
       return;
@@ -166,7 +199,13 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     active.set(key, transfer);
     log.debug({ peer: from, path: resolved.path, size: file.size, ...negotiation.options }, 'tftp: transfer started');
     const outcome = await transfer.done;
-    deps.onTransferEnd?.({ peer: from, path: resolved.path, bytes: outcome === 'complete' ? file.size : 0, outcome, ms: Date.now() - started });
+    deps.onTransferEnd?.({
+      peer: from,
+      path: resolved.path,
+      bytes: outcome === 'complete' ? file.size : 0,
+      outcome,
+      ms: Date.now() - started,
+    });
   };
 
   const onRequest = (req: TftpRequest, from: UdpPeer): void => {
@@ -183,47 +222,71 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
         log.error({ err, peer: from }, 'tftp: request failed');
         replyError(from, TftpErrorCode.notDefined, 'internal error');
       })
-      .finally(() => { active.delete(key); pending.delete(p); });
+      .finally(() => {
+        active.delete(key);
+        pending.delete(p);
+      });
     pending.add(p);
   };
 
-  const serveOn = (sock: typeof main) => sock.receive((bytes, from) => {
-    let packet;
-    try {
-      packet = decodeTftp(bytes);
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      log.debug({ peer: from, code: err.code, offset: err.offset, field: err.field }, 'tftp: malformed packet dropped');
-      return;
-    }
-    if (packet.op === 'rrq') onRequest(packet, from);
-    else if (packet.op === 'wrq') {
-      log.info({ peer: from, filename: packet.filename }, 'tftp: write refused (server is read-only)');
-      replyError(from, TftpErrorCode.accessViolation, 'server is read-only');
-    } else log.debug({ peer: from, op: packet.op }, 'tftp: non-request on the listen port dropped');
-  });
+  const serveOn = (sock: typeof main) =>
+    sock.receive((bytes, from) => {
+      let packet;
+      try {
+        packet = decodeTftp(bytes);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        log.debug(
+          { peer: from, code: err.code, offset: err.offset, field: err.field },
+          'tftp: malformed packet dropped',
+        );
+        return;
+      }
+      if (packet.op === 'rrq') onRequest(packet, from);
+      else if (packet.op === 'wrq') {
+        log.info({ peer: from, filename: packet.filename }, 'tftp: write refused (server is read-only)');
+        replyError(from, TftpErrorCode.accessViolation, 'server is read-only');
+      } else log.debug({ peer: from, op: packet.op }, 'tftp: non-request on the listen port dropped');
+    });
   serveOn(main);
 
   /** The listen socket died: re-open it on the same address with back-off; when that fails, report on the fatal channel. */
   async function reopen(cause: NodeJS.ErrnoException): Promise<void> {
     if (stopping.signal.aborted) return;
     main.close();
-    log.error({ address: main.local, errno: cause.code, err: cause.message }, `tftp: the listen socket died (${cause.code}); re-opening`);
+    log.error(
+      { address: main.local, errno: cause.code, err: cause.message },
+      `tftp: the listen socket died (${cause.code}); re-opening`,
+    );
     const at = { address: main.local.address, port: main.local.port };
     try {
       const fresh = await reopenWithBackoff(() => sockets(at), {
-        delaysMs: deps.reopenDelaysMs, signal: stopping.signal,
-        onAttemptFailed: (err, attempt) => log.warn({ address: at, attempt, err: (err as Error).message }, 'tftp: re-opening the listen socket failed; retrying'),
+        delaysMs: deps.reopenDelaysMs,
+        signal: stopping.signal,
+        onAttemptFailed: (err, attempt) =>
+          log.warn(
+            { address: at, attempt, err: (err as Error).message },
+            'tftp: re-opening the listen socket failed; retrying',
+          ),
       });
       if (!fresh) return;
       main = fresh;
       serveOn(main);
       log.warn({ address: at }, 'tftp: listen socket re-opened');
-      deps.onSocketEvent?.({ kind: 'reopened', interface: undefined, port: at.port, error: `${cause.code}: ${cause.message}` });
+      deps.onSocketEvent?.({
+        kind: 'reopened',
+        interface: undefined,
+        port: at.port,
+        error: `${cause.code}: ${cause.message}`,
+      });
     } catch (err) {
       const msg = (err as Error).message;
       deps.onSocketEvent?.({ kind: 'failed', interface: undefined, port: at.port, error: msg });
-      const fatal = new KilnError('config_invalid', `tftp: the listen socket ${at.address}:${at.port} died (${cause.code}) and could not be re-opened: ${msg}; check tftp.address and start Kiln again`, { cause: err });
+      const fatal = new KilnError(
+        'config_invalid',
+        `tftp: the listen socket ${at.address}:${at.port} died (${cause.code}) and could not be re-opened: ${msg}; check tftp.address and start Kiln again`,
+        { cause: err },
+      );
       log.error({ address: at, err: msg }, fatal.message);
       deps.onFatal?.(fatal);
     }
@@ -246,13 +309,20 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   return {
     address: main.local,
     engine: native ? 'native' : 'js',
-    get activeTransfers() { return active.size; },
+    get activeTransfers() {
+      return active.size;
+    },
     close,
   };
 }
 
 /** The native runner when `engine` asks for it and the addon loads; null (after one warning if it was asked for) otherwise. */
-function startNativeEngine(engine: 'native' | 'js', nice: number, sockets: DatagramSocketFactory, log: Logger): TftpTransferRunner | null {
+function startNativeEngine(
+  engine: 'native' | 'js',
+  nice: number,
+  sockets: DatagramSocketFactory,
+  log: Logger,
+): TftpTransferRunner | null {
   if (engine !== 'native') return null;
   const loaded = loadTftpPump();
   if ('addon' in loaded) return nativeTransferRunner(loaded.addon, sockets, log, nice);

@@ -4,7 +4,13 @@
  * retransmits on timeout with doubling back-off and a bounded retry count,
  * and always ends by closing its socket and its file.
  */
-import { decodeAckBlock, encodeTftp, decodeTftp, writeDataHeader, type TftpOption } from '../../protocols/tftp/packet.js';
+import {
+  decodeAckBlock,
+  encodeTftp,
+  decodeTftp,
+  writeDataHeader,
+  type TftpOption,
+} from '../../protocols/tftp/packet.js';
 import { TftpErrorCode } from '../../protocols/tftp/codes.js';
 import type { TftpTransferOptions } from '../../protocols/tftp/negotiate.js';
 import { DecodeError } from '../../protocols/tftp/decode-error.js';
@@ -59,13 +65,20 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
   let timer: NodeJS.Timeout | null = null;
   let finished = false;
   let resolveDone!: (o: TftpTransferOutcome) => void;
-  const done = new Promise<TftpTransferOutcome>((r) => { resolveDone = r; });
+  const done = new Promise<TftpTransferOutcome>((r) => {
+    resolveDone = r;
+  });
 
   const chunk = (index: number): Promise<Uint8Array> => {
     let c = chunks.get(index);
     if (!c) {
       c = file.read(index * chunkBytes, Math.min(chunkBytes, Math.max(0, file.size - index * chunkBytes)));
-      c.then((bytes) => { if (chunks.get(index) === c) ready.set(index, bytes); }, () => {}); // errors surface where awaited
+      c.then(
+        (bytes) => {
+          if (chunks.get(index) === c) ready.set(index, bytes);
+        },
+        () => {},
+      ); // errors surface where awaited
       chunks.set(index, c);
     }
     return c;
@@ -78,7 +91,10 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
     socket.close();
     chunks.clear();
     ready.clear();
-    file.close().catch((err: unknown) => log.warn({ err }, 'tftp: closing file failed')).finally(() => resolveDone(outcome));
+    file
+      .close()
+      .catch((err: unknown) => log.warn({ err }, 'tftp: closing file failed'))
+      .finally(() => resolveDone(outcome));
   };
 
   // One Timeout object per transfer, restarted with refresh() on progress (no allocation per packet);
@@ -86,7 +102,10 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
   let timerMs = 0;
   const arm = (): void => {
     const ms = Math.min(MAX_BACKOFF_MS, baseTimeout * 2 ** retries);
-    if (timer && ms === timerMs) { timer.refresh(); return; }
+    if (timer && ms === timerMs) {
+      timer.refresh();
+      return;
+    }
     if (timer) clearTimeout(timer);
     timerMs = ms;
     timer = setTimeout(onTimeout, ms);
@@ -107,7 +126,12 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
     const next = Math.floor(last / blocksPerChunk);
     if (next * blocksPerChunk < lastBlock && !chunks.has(next)) void chunk(next);
     const behind = Math.floor((first - 1) / blocksPerChunk);
-    if (chunks.size > 2) for (const k of chunks.keys()) if (k < behind) { chunks.delete(k); ready.delete(k); }
+    if (chunks.size > 2)
+      for (const k of chunks.keys())
+        if (k < behind) {
+          chunks.delete(k);
+          ready.delete(k);
+        }
   };
 
   /** Sends the window synchronously when its data is already read (the common case: no promise per ACK); false when a chunk is missing. */
@@ -189,7 +213,10 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
     if (delta === 0 || delta > sentMax - acked) return;
     acked += delta;
     retries = 0;
-    if (acked >= lastBlock) { finish('complete'); return; }
+    if (acked >= lastBlock) {
+      finish('complete');
+      return;
+    }
     // RFC 7440 §4: the sender continues from the block after the acknowledged one (a partial ACK means a gap).
     send();
   };
@@ -198,11 +225,17 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
     if (finished) return;
     if (!samePeer(from, peer)) {
       // RFC 1350 §4: a packet from a foreign TID gets ERROR 5 and does not disturb the transfer.
-      socket.send(encodeTftp({ op: 'error', code: TftpErrorCode.unknownTransferId, message: 'unknown transfer ID' }), from);
+      socket.send(
+        encodeTftp({ op: 'error', code: TftpErrorCode.unknownTransferId, message: 'unknown transfer ID' }),
+        from,
+      );
       return;
     }
     const ackBlock = decodeAckBlock(bytes);
-    if (ackBlock >= 0) { onAck(ackBlock); return; }
+    if (ackBlock >= 0) {
+      onAck(ackBlock);
+      return;
+    }
     let packet;
     try {
       packet = decodeTftp(bytes);

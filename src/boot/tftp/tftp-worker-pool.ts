@@ -27,40 +27,70 @@ interface Pending {
   transfer: TftpTransfer;
 }
 
-interface Slot { worker: Worker; running: Map<number, Pending> }
+interface Slot {
+  worker: Worker;
+  running: Map<number, Pending>;
+}
 
 const WORKER_URL = new URL('./tftp-worker.mjs', import.meta.url);
 /** How long a starting worker may take to load before the server gives up on the pool. */
 const READY_TIMEOUT_MS = 30_000;
 
 /** Starts `size` workers and resolves once all are ready; rejects (and stops them) when one fails to load. */
-export async function startTftpWorkerPool(opts: { size: number; log?: Logger; sendBufferSize?: number }): Promise<TftpWorkerPool> {
+export async function startTftpWorkerPool(opts: {
+  size: number;
+  log?: Logger;
+  sendBufferSize?: number;
+}): Promise<TftpWorkerPool> {
   const log = opts.log ?? silentLogger;
   let nextId = 1;
   let closing: Promise<void> | null = null;
 
   const spawnSlot = (): { slot: Slot; ready: Promise<void> } => {
     // trackUnmanagedFds off: the worker closes descriptors the main thread opened (handed-off files).
-    const worker = new Worker(WORKER_URL, { workerData: { sendBufferSize: opts.sendBufferSize }, trackUnmanagedFds: false });
+    const worker = new Worker(WORKER_URL, {
+      workerData: { sendBufferSize: opts.sendBufferSize },
+      trackUnmanagedFds: false,
+    });
     const slot: Slot = { worker, running: new Map() };
     let readyResolve!: () => void;
     let readyReject!: (e: Error) => void;
-    const ready = new Promise<void>((res, rej) => { readyResolve = res; readyReject = rej; });
+    const ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
     worker.on('message', (m: TftpWorkerReply) => {
-      if (m.type === 'ready') { readyResolve(); return; }
-      if (m.type === 'log') { log[m.level](m.obj, m.msg); return; }
+      if (m.type === 'ready') {
+        readyResolve();
+        return;
+      }
+      if (m.type === 'log') {
+        log[m.level](m.obj, m.msg);
+        return;
+      }
       const p = slot.running.get(m.id);
       if (!p) return;
       if (m.type === 'started') p.started(p.transfer);
-      else if (m.type === 'failed') { slot.running.delete(m.id); p.failed(new Error(m.message)); }
-      else { slot.running.delete(m.id); p.ended(m.outcome as TftpTransferOutcome); }
+      else if (m.type === 'failed') {
+        slot.running.delete(m.id);
+        p.failed(new Error(m.message));
+      } else {
+        slot.running.delete(m.id);
+        p.ended(m.outcome as TftpTransferOutcome);
+      }
     });
-    worker.on('error', (err) => { log.error({ err }, 'tftp: transfer worker failed'); readyReject(err); });
+    worker.on('error', (err) => {
+      log.error({ err }, 'tftp: transfer worker failed');
+      readyReject(err);
+    });
     worker.on('exit', (code) => {
       readyReject(new Error(`tftp worker exited with code ${code}`));
       // Transfers of a dead worker end as aborted (their clients retry); a replacement takes new transfers.
       // Their descriptors are not closed here: the worker may have closed them already and the number been reused.
-      for (const p of slot.running.values()) { p.failed(new Error('tftp worker exited')); p.ended('aborted'); }
+      for (const p of slot.running.values()) {
+        p.failed(new Error('tftp worker exited'));
+        p.ended('aborted');
+      }
       slot.running.clear();
       const i = slots.indexOf(slot);
       if (i >= 0 && !closing) {
@@ -79,7 +109,9 @@ export async function startTftpWorkerPool(opts: { size: number; log?: Logger; se
   try {
     await Promise.race([
       Promise.all(started.map((s) => s.ready)),
-      new Promise((_, rej) => setTimeout(() => rej(new Error('tftp workers did not start in time')), READY_TIMEOUT_MS).unref()),
+      new Promise((_, rej) =>
+        setTimeout(() => rej(new Error('tftp workers did not start in time')), READY_TIMEOUT_MS).unref(),
+      ),
     ]);
   } catch (err) {
     closing = Promise.resolve();
@@ -94,8 +126,13 @@ export async function startTftpWorkerPool(opts: { size: number; log?: Logger; se
     const slot = leastLoaded();
     const id = nextId++;
     let ended!: (o: TftpTransferOutcome) => void;
-    const done = new Promise<TftpTransferOutcome>((r) => { ended = r; });
-    const transfer: TftpTransfer = { done, abort: () => slot.worker.postMessage({ type: 'abort', id } satisfies TftpWorkerRequest) };
+    const done = new Promise<TftpTransferOutcome>((r) => {
+      ended = r;
+    });
+    const transfer: TftpTransfer = {
+      done,
+      abort: () => slot.worker.postMessage({ type: 'abort', id } satisfies TftpWorkerRequest),
+    };
     return new Promise<TftpTransfer>((resolve, reject) => {
       slot.running.set(id, { started: resolve, failed: reject, ended, transfer });
       slot.worker.postMessage({ type: 'start', id, plan, file: file.handOff!() } satisfies TftpWorkerRequest);
@@ -105,7 +142,8 @@ export async function startTftpWorkerPool(opts: { size: number; log?: Logger; se
   const close = (): Promise<void> => {
     closing ??= (async () => {
       const all = slots.flatMap((s) => [...s.running.values()]);
-      for (const s of slots) for (const id of s.running.keys()) s.worker.postMessage({ type: 'abort', id } satisfies TftpWorkerRequest);
+      for (const s of slots)
+        for (const id of s.running.keys()) s.worker.postMessage({ type: 'abort', id } satisfies TftpWorkerRequest);
       await Promise.all(all.map((p) => p.transfer.done));
       await Promise.all(slots.map((s) => s.worker.terminate()));
     })();

@@ -16,8 +16,7 @@ import { createSocketErrorLog } from '../socket-error-log.js';
 
 /** Messages from the pool to a worker. */
 export type TftpWorkerRequest =
-  | { type: 'start'; id: number; plan: TftpTransferPlan; file: TftpFileHandoff }
-  | { type: 'abort'; id: number };
+  { type: 'start'; id: number; plan: TftpTransferPlan; file: TftpFileHandoff } | { type: 'abort'; id: number };
 
 /** Messages from a worker to the pool. */
 export type TftpWorkerReply =
@@ -49,7 +48,13 @@ const { sendBufferSize } = workerData as { sendBufferSize?: number };
 const log = forwardLogger({});
 // Transfer socket errors are logged here, rate-limited, with their errno (the worker has no metrics registry).
 const socketError = createSocketErrorLog({ server: 'tftp', log });
-const run = inProcessTransferRunner(udpSocketFactory({ sendBufferSize, onError: (err, op, local) => socketError(err, op, { local: `${local.address}:${local.port}` }) }), log);
+const run = inProcessTransferRunner(
+  udpSocketFactory({
+    sendBufferSize,
+    onError: (err, op, local) => socketError(err, op, { local: `${local.address}:${local.port}` }),
+  }),
+  log,
+);
 const transfers = new Map<number, TftpTransfer | null>(); // null: still binding its socket
 
 port.on('message', (m: TftpWorkerRequest) => {
@@ -60,17 +65,20 @@ port.on('message', (m: TftpWorkerRequest) => {
     return;
   }
   transfers.set(m.id, null);
-  run(m.plan, tftpFileFromHandoff(m.file)).then((t) => {
-    if (!transfers.has(m.id)) t.abort();
-    transfers.set(m.id, t);
-    post({ type: 'started', id: m.id });
-    return t.done.then((outcome) => {
+  run(m.plan, tftpFileFromHandoff(m.file)).then(
+    (t) => {
+      if (!transfers.has(m.id)) t.abort();
+      transfers.set(m.id, t);
+      post({ type: 'started', id: m.id });
+      return t.done.then((outcome) => {
+        transfers.delete(m.id);
+        post({ type: 'done', id: m.id, outcome });
+      });
+    },
+    (err: unknown) => {
       transfers.delete(m.id);
-      post({ type: 'done', id: m.id, outcome });
-    });
-  }, (err: unknown) => {
-    transfers.delete(m.id);
-    post({ type: 'failed', id: m.id, message: String((err as Error)?.message ?? err) });
-  });
+      post({ type: 'failed', id: m.id, message: String((err as Error)?.message ?? err) });
+    },
+  );
 });
 post({ type: 'ready' });

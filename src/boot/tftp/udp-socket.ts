@@ -18,24 +18,36 @@ function wrap(sock: Socket, connected: UdpPeer | undefined, opts: UdpSocketOptio
   const local = { address: addr.address, port: addr.port };
   let closed = false;
   // A failed send (ENOBUFS, unreachable) is reported and the TFTP sender retransmits on timeout.
-  const report = (err: Error | null | undefined, op: 'send' | 'receive') => { if (err && !closed) opts.onError?.(err as NodeJS.ErrnoException, op, local); };
+  const report = (err: Error | null | undefined, op: 'send' | 'receive') => {
+    if (err && !closed) opts.onError?.(err as NodeJS.ErrnoException, op, local);
+  };
   const sent = (err: Error | null) => report(err, 'send');
   sock.on('error', (err) => report(err, 'receive'));
-  sock.on('close', () => { if (!closed) { closed = true; opts.onDeath?.(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' }), local); } });
+  sock.on('close', () => {
+    if (!closed) {
+      closed = true;
+      opts.onDeath?.(Object.assign(new Error('socket closed by the system'), { code: 'ECLOSED' }), local);
+    }
+  });
   return {
     local,
     send(bytes, to) {
       if (closed) return;
       // A connected socket can only reach its peer.
       try {
-        if (connected) { if (samePeer(to, connected)) sock.send(bytes, sent); }
-        else sock.send(bytes, to.port, to.address, sent);
-      } catch (err) { report(err as Error, 'send'); }
+        if (connected) {
+          if (samePeer(to, connected)) sock.send(bytes, sent);
+        } else sock.send(bytes, to.port, to.address, sent);
+      } catch (err) {
+        report(err as Error, 'send');
+      }
     },
     receive(handler) {
       sock.removeAllListeners('message');
       // rinfo already has `address` and `port`; passed as is to spare an allocation per datagram.
-      sock.on('message', (msg, rinfo) => { if (!closed) handler(msg, rinfo); });
+      sock.on('message', (msg, rinfo) => {
+        if (!closed) handler(msg, rinfo);
+      });
     },
     close() {
       if (closed) return;
@@ -47,11 +59,18 @@ function wrap(sock: Socket, connected: UdpPeer | undefined, opts: UdpSocketOptio
 }
 
 /** Binds (and optionally connects) a real UDP socket, udp4 or udp6 by the address. Rejects when the bind fails (EADDRINUSE, EACCES). */
-export async function bindUdpSocket(bind: UdpPeer, opts: UdpSocketOptions = {}, connectTo?: UdpPeer): Promise<DatagramSocket> {
+export async function bindUdpSocket(
+  bind: UdpPeer,
+  opts: UdpSocketOptions = {},
+  connectTo?: UdpPeer,
+): Promise<DatagramSocket> {
   const sock = createSocket({ type: isIPv6(bind.address) ? 'udp6' : 'udp4' });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
-    sock.bind(bind.port, bind.address, () => { sock.off('error', reject); resolve(); });
+    sock.bind(bind.port, bind.address, () => {
+      sock.off('error', reject);
+      resolve();
+    });
   });
   // Until `wrap` takes over, an error event is still reported (an unhandled one would end the process).
   const early = (err: Error) => opts.onError?.(err as NodeJS.ErrnoException, 'receive', bind);
@@ -59,7 +78,10 @@ export async function bindUdpSocket(bind: UdpPeer, opts: UdpSocketOptions = {}, 
   try {
     if (opts.recvBufferSize) sock.setRecvBufferSize(opts.recvBufferSize);
     if (opts.sendBufferSize) sock.setSendBufferSize(opts.sendBufferSize);
-    if (connectTo) await new Promise<void>((resolve, reject) => sock.connect(connectTo.port, connectTo.address, (err?: Error) => (err ? reject(err) : resolve())));
+    if (connectTo)
+      await new Promise<void>((resolve, reject) =>
+        sock.connect(connectTo.port, connectTo.address, (err?: Error) => (err ? reject(err) : resolve())),
+      );
   } catch (err) {
     sock.close();
     throw err;

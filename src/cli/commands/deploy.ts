@@ -4,14 +4,28 @@ import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
 
-interface DeployJson { host: { name: string; state: string }; deployment: { id: string; profile: string; files: string[] } }
-interface DryRunJson { dryRun: true; profile: string; files: Record<string, string>; bootSpec: { kernel: string; initrd: string[]; cmdline: string }; imageSpec?: Record<string, unknown> | null }
+interface DeployJson {
+  host: { name: string; state: string };
+  deployment: { id: string; profile: string; files: string[] };
+}
+interface DryRunJson {
+  dryRun: true;
+  profile: string;
+  files: Record<string, string>;
+  bootSpec: { kernel: string; initrd: string[]; cmdline: string };
+  imageSpec?: Record<string, unknown> | null;
+}
 
 /** A dry run as text: what the host would boot, the image it would get (image installs), then every install file. */
 export function formatDryRun(r: DryRunJson): string {
-  const boot = [`kernel ${r.bootSpec.kernel}`, ...r.bootSpec.initrd.map((i) => `initrd ${i}`), `cmdline ${r.bootSpec.cmdline}`].join('\n');
+  const boot = [
+    `kernel ${r.bootSpec.kernel}`,
+    ...r.bootSpec.initrd.map((i) => `initrd ${i}`),
+    `cmdline ${r.bootSpec.cmdline}`,
+  ].join('\n');
   return [
-    `profile ${r.profile} (dry run: nothing changed)`, `--- boot\n${boot}`,
+    `profile ${r.profile} (dry run: nothing changed)`,
+    `--- boot\n${boot}`,
     ...(r.imageSpec ? [`--- image\n${JSON.stringify(r.imageSpec, null, 2)}`] : []),
     ...Object.entries(r.files).map(([name, text]) => `--- ${name}\n${text}`),
   ].join('\n');
@@ -23,45 +37,80 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** `--var key=value` pairs for profile variables (values are strings; the profile's schema types them). */
 export function parseVars(pairs: string[] | undefined): Record<string, string> | undefined {
   if (!pairs) return undefined;
-  return Object.fromEntries(pairs.map((p) => {
-    const i = p.indexOf('=');
-    if (i < 1) throw new KilnError('validation_failed', `--var must be KEY=VALUE, got "${p}"`);
-    return [p.slice(0, i), p.slice(i + 1)];
-  }));
+  return Object.fromEntries(
+    pairs.map((p) => {
+      const i = p.indexOf('=');
+      if (i < 1) throw new KilnError('validation_failed', `--var must be KEY=VALUE, got "${p}"`);
+      return [p.slice(0, i), p.slice(i + 1)];
+    }),
+  );
 }
 
 function hostCommand(program: Command): Command {
-  return (program.commands.find((c) => c.name() === 'host') as Command | undefined) ?? program.command('host').description('manage hosts');
+  return (
+    (program.commands.find((c) => c.name() === 'host') as Command | undefined) ??
+    program.command('host').description('manage hosts')
+  );
 }
 
 /** `kiln host deploy|release|rearm`. */
 export function registerDeployCommands(program: Command, api: () => ApiClient, o: Output): void {
   const host = hostCommand(program);
 
-  host.command('deploy').description('install a profile on a host (renders files now, network-boots it)').argument('<host>', 'name or id')
-    .option('--profile <profile>', "profile (default: the host's)").option('--var <key=value>', 'profile variable (repeatable)', collect)
-    .option('--reuse', 're-install with exactly the files of the last deployment').option('--dry-run', 'render and print what the host would get; change nothing')
-    .option('--reason <text>').option('--json', 'print JSON')
+  host
+    .command('deploy')
+    .description('install a profile on a host (renders files now, network-boots it)')
+    .argument('<host>', 'name or id')
+    .option('--profile <profile>', "profile (default: the host's)")
+    .option('--var <key=value>', 'profile variable (repeatable)', collect)
+    .option('--reuse', 're-install with exactly the files of the last deployment')
+    .option('--dry-run', 'render and print what the host would get; change nothing')
+    .option('--reason <text>')
+    .option('--json', 'print JSON')
     .action(async (id, opts) => {
-      const body = { profile: opts.profile, variables: parseVars(opts.var), reuse: opts.reuse, dryRun: opts.dryRun, reason: opts.reason };
+      const body = {
+        profile: opts.profile,
+        variables: parseVars(opts.var),
+        reuse: opts.reuse,
+        dryRun: opts.dryRun,
+        reason: opts.reason,
+      };
       if (opts.dryRun) {
         const r = await api().post<DryRunJson>(`/api/v1/hosts/${enc(id)}/deploy`, body);
         emit(o, opts.json, r, () => formatDryRun(r));
         return;
       }
       const r = await api().post<DeployJson>(`/api/v1/hosts/${enc(id)}/deploy`, body);
-      emit(o, opts.json, r, () => `${r.host.name}: ${r.host.state} with ${r.deployment.profile} (deployment ${r.deployment.id}; files ${r.deployment.files.join(', ') || 'none'})`);
+      emit(
+        o,
+        opts.json,
+        r,
+        () =>
+          `${r.host.name}: ${r.host.state} with ${r.deployment.profile} (deployment ${r.deployment.id}; files ${r.deployment.files.join(', ') || 'none'})`,
+      );
     });
 
-  host.command('release').description('return a host to ready (after a disk wipe with --wipe)').argument('<host>', 'name or id')
-    .option('--wipe', 'boot the wipe image first').option('--reason <text>').option('--json', 'print JSON')
+  host
+    .command('release')
+    .description('return a host to ready (after a disk wipe with --wipe)')
+    .argument('<host>', 'name or id')
+    .option('--wipe', 'boot the wipe image first')
+    .option('--reason <text>')
+    .option('--json', 'print JSON')
     .action(async (id, opts) => {
-      const h = await api().post<{ name: string; state: string }>(`/api/v1/hosts/${enc(id)}/release`, { wipe: opts.wipe ?? false, reason: opts.reason });
+      const h = await api().post<{ name: string; state: string }>(`/api/v1/hosts/${enc(id)}/release`, {
+        wipe: opts.wipe ?? false,
+        reason: opts.reason,
+      });
       emit(o, opts.json, h, () => formatTable(['HOST', 'STATE'], [[h.name, h.state]]));
     });
 
-  host.command('rearm').description('let the host enrol once more (e.g. after a motherboard swap)').argument('<host>', 'name or id')
-    .option('--reason <text>').option('--json', 'print JSON')
+  host
+    .command('rearm')
+    .description('let the host enrol once more (e.g. after a motherboard swap)')
+    .argument('<host>', 'name or id')
+    .option('--reason <text>')
+    .option('--json', 'print JSON')
     .action(async (id, opts) => {
       const r = await api().post<{ ok: boolean }>(`/api/v1/hosts/${enc(id)}/rearm`, { reason: opts.reason });
       emit(o, opts.json, r, () => `${id}: enrolment re-armed`);

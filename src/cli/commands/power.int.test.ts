@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, repoProfilesDir, type TestController } from '../../../test/support/controller.js';
-import { createBrokenPowerDriver, createFakePowerDriver, type FakeMachine } from '../../power/fake/fake-power-driver.js';
+import {
+  createBrokenPowerDriver,
+  createFakePowerDriver,
+  type FakeMachine,
+} from '../../power/fake/fake-power-driver.js';
 import type { SystemSummary } from '../../power/power-driver.js';
 import { runCli } from '../main.js';
 
@@ -32,8 +36,17 @@ describe('kiln power, deploy and profile commands', () => {
   async function kiln(argv: string[], env: Record<string, string | undefined> = {}) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runCli(argv, { KILN_SERVER: server, KILN_DATA_DIR: join(dir, 'no-data'), XDG_CONFIG_HOME: join(dir, 'xdg'), ...operator, ...env },
-      { out: (s) => out.push(s), err: (s) => err.push(s) });
+    const code = await runCli(
+      argv,
+      {
+        KILN_SERVER: server,
+        KILN_DATA_DIR: join(dir, 'no-data'),
+        XDG_CONFIG_HOME: join(dir, 'xdg'),
+        ...operator,
+        ...env,
+      },
+      { out: (s) => out.push(s), err: (s) => err.push(s) },
+    );
     printed.push(...out, ...err);
     return { code, stdout: out.join('\n'), stderr: err.join('\n') };
   }
@@ -42,8 +55,15 @@ describe('kiln power, deploy and profile commands', () => {
     c = await createTestController({ powerConfig: { timeoutMs: 2000, extraDrivers } });
     server = await c.app.listen({ host: '127.0.0.1', port: 0 });
     operator = { KILN_TOKEN: c.bearer.operator.slice('Bearer '.length) };
-    for (const n of ['p1', 'p2']) await c.inventory.createHost({ name: n, nics: [], bmc: { driver: 'lab', address: `bmc-${n}`, password: secret } }, { actor: 'test' });
-    await c.inventory.createHost({ name: 'p3', nics: [], bmc: { driver: 'broken', address: 'bmc-p3' } }, { actor: 'test' });
+    for (const n of ['p1', 'p2'])
+      await c.inventory.createHost(
+        { name: n, nics: [], bmc: { driver: 'lab', address: `bmc-${n}`, password: secret } },
+        { actor: 'test' },
+      );
+    await c.inventory.createHost(
+      { name: 'p3', nics: [], bmc: { driver: 'broken', address: 'bmc-p3' } },
+      { actor: 'test' },
+    );
   });
   after(async () => {
     await c.close();
@@ -57,7 +77,10 @@ describe('kiln power, deploy and profile commands', () => {
     assert.equal(on.stdout, 'p1: power on done');
     assert.equal(machines.get('bmc-p1')!.power, 'on');
     const st = await kiln(['host', 'power', 'p1', 'status']);
-    assert.match(st.stdout, /^HOST\s+DRIVER\s+POWER\s+RECORDED\s+ACTIONS\np1\s+fake\s+on\s+on\s+on,off,cycle,soft-off$/);
+    assert.match(
+      st.stdout,
+      /^HOST\s+DRIVER\s+POWER\s+RECORDED\s+ACTIONS\np1\s+fake\s+on\s+on\s+on,off,cycle,soft-off$/,
+    );
     assert.equal(JSON.parse((await kiln(['host', 'power', 'p1', 'status', '--json'])).stdout).state, 'on');
     const boot = await kiln(['host', 'bootdev', 'p1', 'network', '--persistent']);
     assert.equal(boot.code, 0, boot.stderr);
@@ -73,7 +96,17 @@ describe('kiln power, deploy and profile commands', () => {
   });
 
   it('power-on-batch prints one row per host and fails when any host failed', async () => {
-    const ok = await kiln(['host', 'power-on-batch', 'p1', 'p2', '--stagger', '20ms', '--max-parallel', '1', '--boot-network']);
+    const ok = await kiln([
+      'host',
+      'power-on-batch',
+      'p1',
+      'p2',
+      '--stagger',
+      '20ms',
+      '--max-parallel',
+      '1',
+      '--boot-network',
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /^HOST\s+RESULT\s+ERROR\np1\s+on\s+-\np2\s+on\s+-$/);
     assert.equal(machines.get('bmc-p2')!.power, 'on');
@@ -86,21 +119,59 @@ describe('kiln power, deploy and profile commands', () => {
 
   it('bmc enlist takes the password from KILN_BMC_PASSWORD or a file, never a flag', async () => {
     const systems = JSON.stringify([{ systemId: 'S1', name: 'blade-1', macs: ['52:54:00:f0:00:01'] }]);
-    const res = await kiln(['bmc', 'enlist', '--driver', 'lab', '--address', 'chassis-9', '--user', 'root', '--option', `systems=${systems}`], { KILN_BMC_PASSWORD: secret });
+    const res = await kiln(
+      [
+        'bmc',
+        'enlist',
+        '--driver',
+        'lab',
+        '--address',
+        'chassis-9',
+        '--user',
+        'root',
+        '--option',
+        `systems=${systems}`,
+      ],
+      { KILN_BMC_PASSWORD: secret },
+    );
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^HOST\s+CHANGE\s+SYSTEM\s+MACS\nblade-1\s+created\s+S1\s+52:54:00:f0:00:01$/);
     assert.equal(await c.inventory.revealBmcPassword('blade-1'), secret);
     const file = join(dir, 'pw');
     writeFileSync(file, `${secret}-2\n`, { mode: 0o600 });
-    const again = await kiln(['bmc', 'enlist', '--driver', 'lab', '--address', 'chassis-9', '--password-file', file, '--option', `systems=${systems}`, '--json']);
+    const again = await kiln([
+      'bmc',
+      'enlist',
+      '--driver',
+      'lab',
+      '--address',
+      'chassis-9',
+      '--password-file',
+      file,
+      '--option',
+      `systems=${systems}`,
+      '--json',
+    ]);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(JSON.parse(again.stdout).updated.map((h: { name: string }) => h.name), ['blade-1']);
+    assert.deepEqual(
+      JSON.parse(again.stdout).updated.map((h: { name: string }) => h.name),
+      ['blade-1'],
+    );
     assert.equal(await c.inventory.revealBmcPassword('blade-1'), `${secret}-2`);
     assert.equal((await kiln(['bmc', 'enlist', '--driver', 'lab', '--address', 'x', '--password', secret])).code, 2);
   });
 
   it('host deploy (dry run, then real), release --wipe, rearm', async () => {
-    await c.inventory.createHost({ name: 'd1', state: 'ready', profile: 'kiln-image', nics: [{ mac: '52:54:00:d0:00:01' as never, name: null, boot: true }], bmc: { driver: 'lab', address: 'bmc-d1' } }, { actor: 'test' });
+    await c.inventory.createHost(
+      {
+        name: 'd1',
+        state: 'ready',
+        profile: 'kiln-image',
+        nics: [{ mac: '52:54:00:d0:00:01' as never, name: null, boot: true }],
+        bmc: { driver: 'lab', address: 'bmc-d1' },
+      },
+      { actor: 'test' },
+    );
     const dry = await kiln(['host', 'deploy', 'd1', '--var', 'imageName=busybox-test', '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /^profile kiln-image \(dry run: nothing changed\)\n--- /);
@@ -119,7 +190,7 @@ describe('kiln power, deploy and profile commands', () => {
     assert.equal(rearm.stdout, 'd1: enrolment re-armed');
   });
 
-  it('profile list, show, and validate (local directories and the controller\'s)', async () => {
+  it("profile list, show, and validate (local directories and the controller's)", async () => {
     const list = await kiln(['profile', 'list']);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^NAME\s+OS\s+ARCH\s+INSTALL\s+DESCRIPTION\n/);
@@ -127,7 +198,9 @@ describe('kiln power, deploy and profile commands', () => {
     const show = await kiln(['profile', 'show', 'debian-12']);
     assert.match(show.stdout, /^name\s+debian-12\n/);
     assert.equal((await kiln(['profile', 'show', 'nope'])).code, 3);
-    const local = await kiln(['profile', 'validate', join(repoProfilesDir, 'debian-12')], { KILN_SERVER: 'http://127.0.0.1:1' });
+    const local = await kiln(['profile', 'validate', join(repoProfilesDir, 'debian-12')], {
+      KILN_SERVER: 'http://127.0.0.1:1',
+    });
     assert.equal(local.code, 0, local.stderr);
     assert.equal(local.stdout, 'debian-12: ok');
     const broken = join(dir, 'profiles', 'broken');

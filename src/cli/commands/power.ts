@@ -5,9 +5,20 @@ import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
 
-interface StatusJson { host: string; driver: string; state: string | null; recorded: string | null; capabilities: { powerActions: string[]; bootOnce: string[]; bootPersistent: string[] } }
-interface BatchJson { items: Array<{ host: string; ok: boolean; error?: { code: string; message: string } }> }
-interface EnlistJson { created: Array<{ name: string; systemId: string; macs: string[] }>; updated: Array<{ name: string; systemId: string; macs: string[] }> }
+interface StatusJson {
+  host: string;
+  driver: string;
+  state: string | null;
+  recorded: string | null;
+  capabilities: { powerActions: string[]; bootOnce: string[]; bootPersistent: string[] };
+}
+interface BatchJson {
+  items: Array<{ host: string; ok: boolean; error?: { code: string; message: string } }>;
+}
+interface EnlistJson {
+  created: Array<{ name: string; systemId: string; macs: string[] }>;
+  updated: Array<{ name: string; systemId: string; macs: string[] }>;
+}
 
 const enc = encodeURIComponent;
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -22,12 +33,18 @@ export function parseDuration(text: string, flag: string): number {
 
 /** `--option key=value` pairs; values that parse as JSON (numbers, true, objects) are taken as such. */
 function parseOptions(pairs: string[] | undefined): Record<string, unknown> {
-  return Object.fromEntries((pairs ?? []).map((p) => {
-    const i = p.indexOf('=');
-    if (i < 1) throw new KilnError('validation_failed', `--option must be KEY=VALUE, got "${p}"`);
-    const raw = p.slice(i + 1);
-    try { return [p.slice(0, i), JSON.parse(raw)]; } catch { return [p.slice(0, i), raw]; }
-  }));
+  return Object.fromEntries(
+    (pairs ?? []).map((p) => {
+      const i = p.indexOf('=');
+      if (i < 1) throw new KilnError('validation_failed', `--option must be KEY=VALUE, got "${p}"`);
+      const raw = p.slice(i + 1);
+      try {
+        return [p.slice(0, i), JSON.parse(raw)];
+      } catch {
+        return [p.slice(0, i), raw];
+      }
+    }),
+  );
 }
 
 /** The BMC password from a file or KILN_BMC_PASSWORD; never from a flag (it would show in `ps`). */
@@ -36,66 +53,138 @@ function passwordFrom(file: string | undefined, env: Record<string, string | und
 }
 
 function hostCommand(program: Command): Command {
-  return (program.commands.find((c) => c.name() === 'host') as Command | undefined) ?? program.command('host').description('manage hosts');
+  return (
+    (program.commands.find((c) => c.name() === 'host') as Command | undefined) ??
+    program.command('host').description('manage hosts')
+  );
 }
 
 /** `kiln host power|bootdev|power-on-batch`, `kiln bmc enlist`, `kiln power drivers`. */
-export function registerPowerCommands(program: Command, api: () => ApiClient, o: Output, env: Record<string, string | undefined>): void {
+export function registerPowerCommands(
+  program: Command,
+  api: () => ApiClient,
+  o: Output,
+  env: Record<string, string | undefined>,
+): void {
   const host = hostCommand(program);
 
-  host.command('power').description("read or change a host's power through its BMC").argument('<host>', 'name or id')
-    .argument('<action>', 'on, off, cycle, soft-off or status').option('--reason <text>', 'why (recorded in the events)').option('--json', 'print JSON')
+  host
+    .command('power')
+    .description("read or change a host's power through its BMC")
+    .argument('<host>', 'name or id')
+    .argument('<action>', 'on, off, cycle, soft-off or status')
+    .option('--reason <text>', 'why (recorded in the events)')
+    .option('--json', 'print JSON')
     .action(async (id, action, opts) => {
       if (action === 'status') {
         const s = await api().get<StatusJson>(`/api/v1/hosts/${enc(id)}/power`);
-        emit(o, opts.json, s, () => formatTable(['HOST', 'DRIVER', 'POWER', 'RECORDED', 'ACTIONS'], [[s.host, s.driver, s.state ?? 'n/a (no status)', s.recorded, s.capabilities.powerActions.join(',')]]));
+        emit(o, opts.json, s, () =>
+          formatTable(
+            ['HOST', 'DRIVER', 'POWER', 'RECORDED', 'ACTIONS'],
+            [[s.host, s.driver, s.state ?? 'n/a (no status)', s.recorded, s.capabilities.powerActions.join(',')]],
+          ),
+        );
         return;
       }
-      if (!['on', 'off', 'cycle', 'soft-off'].includes(action)) throw new KilnError('validation_failed', `action must be on, off, cycle, soft-off or status, got "${action}"; see \`kiln host power --help\``);
-      const r = await api().post<{ host: string; action: string }>(`/api/v1/hosts/${enc(id)}/power`, { action, reason: opts.reason });
+      if (!['on', 'off', 'cycle', 'soft-off'].includes(action))
+        throw new KilnError(
+          'validation_failed',
+          `action must be on, off, cycle, soft-off or status, got "${action}"; see \`kiln host power --help\``,
+        );
+      const r = await api().post<{ host: string; action: string }>(`/api/v1/hosts/${enc(id)}/power`, {
+        action,
+        reason: opts.reason,
+      });
       emit(o, opts.json, r, () => `${r.host}: power ${r.action} done`);
     });
 
-  host.command('bootdev').description('set the next (or every) boot device').argument('<host>', 'name or id')
-    .argument('<device>', 'network, disk or http').option('--persistent', 'every boot, not only the next').option('--reason <text>').option('--json', 'print JSON')
+  host
+    .command('bootdev')
+    .description('set the next (or every) boot device')
+    .argument('<host>', 'name or id')
+    .argument('<device>', 'network, disk or http')
+    .option('--persistent', 'every boot, not only the next')
+    .option('--reason <text>')
+    .option('--json', 'print JSON')
     .action(async (id, device, opts) => {
-      const r = await api().put<{ host: string; device: string; persistent: boolean }>(`/api/v1/hosts/${enc(id)}/boot-device`, { device, persistent: opts.persistent ?? false, reason: opts.reason });
+      const r = await api().put<{ host: string; device: string; persistent: boolean }>(
+        `/api/v1/hosts/${enc(id)}/boot-device`,
+        { device, persistent: opts.persistent ?? false, reason: opts.reason },
+      );
       emit(o, opts.json, r, () => `${r.host}: boot from ${r.device} ${r.persistent ? 'always' : 'next time'}`);
     });
 
-  host.command('power-on-batch').description('power on many hosts, staggered').argument('<hosts...>', 'names or ids')
-    .option('--stagger <duration>', 'delay between starts (500ms, 2s, 1m)', '2s').option('--max-parallel <n>', 'operations at once', '20')
-    .option('--boot-network', 'set a network boot override first').option('--reason <text>').option('--json', 'print JSON')
+  host
+    .command('power-on-batch')
+    .description('power on many hosts, staggered')
+    .argument('<hosts...>', 'names or ids')
+    .option('--stagger <duration>', 'delay between starts (500ms, 2s, 1m)', '2s')
+    .option('--max-parallel <n>', 'operations at once', '20')
+    .option('--boot-network', 'set a network boot override first')
+    .option('--reason <text>')
+    .option('--json', 'print JSON')
     .action(async (hosts, opts) => {
       const maxParallel = Number(opts.maxParallel);
-      if (!Number.isInteger(maxParallel) || maxParallel < 1) throw new KilnError('validation_failed', `--max-parallel must be a whole number ≥ 1, got "${opts.maxParallel}"`);
+      if (!Number.isInteger(maxParallel) || maxParallel < 1)
+        throw new KilnError(
+          'validation_failed',
+          `--max-parallel must be a whole number ≥ 1, got "${opts.maxParallel}"`,
+        );
       const r = await api().post<BatchJson>('/api/v1/power/batch', {
-        hosts, action: 'on', staggerMs: parseDuration(opts.stagger, '--stagger'), maxParallel, bootNetwork: opts.bootNetwork ?? false, reason: opts.reason,
+        hosts,
+        action: 'on',
+        staggerMs: parseDuration(opts.stagger, '--stagger'),
+        maxParallel,
+        bootNetwork: opts.bootNetwork ?? false,
+        reason: opts.reason,
       });
-      emit(o, opts.json, r.items, () => formatTable(['HOST', 'RESULT', 'ERROR'], r.items.map((i) => [i.host, i.ok ? 'on' : 'failed', i.error ? `${i.error.message} [${i.error.code}]` : null])));
+      emit(o, opts.json, r.items, () =>
+        formatTable(
+          ['HOST', 'RESULT', 'ERROR'],
+          r.items.map((i) => [i.host, i.ok ? 'on' : 'failed', i.error ? `${i.error.message} [${i.error.code}]` : null]),
+        ),
+      );
       const failed = r.items.filter((i) => !i.ok).length;
       if (failed > 0) throw new KilnError('bmc_error', `${failed} of ${r.items.length} hosts did not power on`);
     });
 
   const bmc = program.command('bmc').description('BMCs and hypervisors');
-  bmc.command('enlist').description('create or update one host per system a BMC or hypervisor manages (matched by MAC)')
-    .requiredOption('--driver <driver>', 'redfish, libvirt or ipmi (any driver that can enumerate)').requiredOption('--address <address>', 'BMC address or libvirt URI')
-    .option('--user <user>', 'BMC user').option('--password-file <file>', 'file holding the BMC password (or set KILN_BMC_PASSWORD)')
-    .option('--option <key=value>', 'driver option for every host (repeatable)', collect).option('--reason <text>').option('--json', 'print JSON')
+  bmc
+    .command('enlist')
+    .description('create or update one host per system a BMC or hypervisor manages (matched by MAC)')
+    .requiredOption('--driver <driver>', 'redfish, libvirt or ipmi (any driver that can enumerate)')
+    .requiredOption('--address <address>', 'BMC address or libvirt URI')
+    .option('--user <user>', 'BMC user')
+    .option('--password-file <file>', 'file holding the BMC password (or set KILN_BMC_PASSWORD)')
+    .option('--option <key=value>', 'driver option for every host (repeatable)', collect)
+    .option('--reason <text>')
+    .option('--json', 'print JSON')
     .action(async (opts) => {
       const password = passwordFrom(opts.passwordFile, env);
       const r = await api().post<EnlistJson>('/api/v1/bmc/enlist', {
-        driver: opts.driver, address: opts.address, username: opts.user, options: parseOptions(opts.option), reason: opts.reason,
+        driver: opts.driver,
+        address: opts.address,
+        username: opts.user,
+        options: parseOptions(opts.option),
+        reason: opts.reason,
         ...(password !== undefined ? { password } : {}),
       });
-      emit(o, opts.json, r, () => formatTable(['HOST', 'CHANGE', 'SYSTEM', 'MACS'], [
-        ...r.created.map((h) => [h.name, 'created', h.systemId, h.macs.join(',')]),
-        ...r.updated.map((h) => [h.name, 'updated', h.systemId, h.macs.join(',')]),
-      ]));
+      emit(o, opts.json, r, () =>
+        formatTable(
+          ['HOST', 'CHANGE', 'SYSTEM', 'MACS'],
+          [
+            ...r.created.map((h) => [h.name, 'created', h.systemId, h.macs.join(',')]),
+            ...r.updated.map((h) => [h.name, 'updated', h.systemId, h.macs.join(',')]),
+          ],
+        ),
+      );
     });
 
   const power = program.command('power').description('power drivers');
-  power.command('drivers').description('power drivers this controller offers').option('--json', 'print JSON')
+  power
+    .command('drivers')
+    .description('power drivers this controller offers')
+    .option('--json', 'print JSON')
     .action(async (opts) => {
       const r = await api().get<{ items: Array<{ name: string }> }>('/api/v1/power/drivers');
       emit(o, opts.json, r.items, () => r.items.map((i) => i.name).join('\n'));

@@ -6,8 +6,15 @@ import type { KilnError } from '../../error/kiln-error.js';
 import type { Output } from '../output.js';
 
 /** `kiln serve`: one flag per non-secret setting (see the configuration reference in README.md). */
-export function registerServeCommand(program: Command, o: Output, env: Record<string, string | undefined>, onStarted: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void): void {
-  const serve = program.command('serve').description('run the controller (API, DHCP, TFTP, HTTP boot)')
+export function registerServeCommand(
+  program: Command,
+  o: Output,
+  env: Record<string, string | undefined>,
+  onStarted: (stop: () => Promise<void>, failed?: Promise<KilnError>) => void,
+): void {
+  const serve = program
+    .command('serve')
+    .description('run the controller (API, DHCP, TFTP, HTTP boot)')
     .option('--config <file>', 'YAML config file (or KILN_CONFIG)')
     .option('--print-config', 'print the effective configuration and exit');
   for (const s of settings) {
@@ -16,7 +23,9 @@ export function registerServeCommand(program: Command, o: Output, env: Record<st
     serve.option(flag, `${s.help}${s.default !== undefined ? ` (default: ${s.default})` : ''}`);
   }
   serve.action(async (opts: Record<string, unknown>) => {
-    const flags = Object.fromEntries(settings.map((s) => [s.name, opts[s.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
+    const flags = Object.fromEntries(
+      settings.map((s) => [s.name, opts[s.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]),
+    );
     try {
       const config = loadConfig({ flags, env, file: (opts['config'] as string | undefined) ?? env['KILN_CONFIG'] });
       if (opts['printConfig']) {

@@ -19,8 +19,11 @@ describe('kiln user and kiln login', () => {
   async function kiln(argv: string[], env: Record<string, string | undefined> = {}) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runCli(argv, { KILN_SERVER: server, KILN_DATA_DIR: join(dir, 'no-data'), XDG_CONFIG_HOME: xdg, ...env },
-      { out: (s) => out.push(s), err: (s) => err.push(s) });
+    const code = await runCli(
+      argv,
+      { KILN_SERVER: server, KILN_DATA_DIR: join(dir, 'no-data'), XDG_CONFIG_HOME: xdg, ...env },
+      { out: (s) => out.push(s), err: (s) => err.push(s) },
+    );
     printed.push(...out, ...err);
     return { code, stdout: out.join('\n'), stderr: err.join('\n') };
   }
@@ -34,7 +37,10 @@ describe('kiln user and kiln login', () => {
   after(async () => c.close());
 
   it('adds users with the password from KILN_USER_PASSWORD or a file, never a flag', async () => {
-    const add = await kiln(['user', 'add', 'alice', '--role', 'operator'], { ...admin, KILN_USER_PASSWORD: passwords[0] });
+    const add = await kiln(['user', 'add', 'alice', '--role', 'operator'], {
+      ...admin,
+      KILN_USER_PASSWORD: passwords[0],
+    });
     assert.equal(add.code, 0, add.stderr);
     assert.equal(add.stdout, 'created user alice (operator)');
     const file = join(dir, 'bob-password');
@@ -49,7 +55,10 @@ describe('kiln user and kiln login', () => {
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no password given: set KILN_USER_PASSWORD, pass --password-file, or run on a terminal/);
     const list = await kiln(['user', 'list'], admin);
-    assert.match(list.stdout, /^NAME\s+ROLE\s+CREATED\s+CREATED BY\s+DISABLED\nalice\s+operator\s+\S+\s+token:t-admin\s+-\nbob\s+viewer\s+\S+\s+token:t-admin\s+-$/);
+    assert.match(
+      list.stdout,
+      /^NAME\s+ROLE\s+CREATED\s+CREATED BY\s+DISABLED\nalice\s+operator\s+\S+\s+token:t-admin\s+-\nbob\s+viewer\s+\S+\s+token:t-admin\s+-$/,
+    );
   });
 
   it('logs in and writes server and token to $XDG_CONFIG_HOME/kiln/config.yaml (0600), keeping other keys', async () => {
@@ -58,7 +67,12 @@ describe('kiln user and kiln login', () => {
     writeFileSync(cfgFile, '# my settings\nfavourite: kept\ntoken: kt_stale\n', { mode: 0o644 });
     const res = await kiln(['login', 'alice', '--expires-in-hours', '2'], { KILN_USER_PASSWORD: passwords[0] });
     assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, new RegExp(`^logged in to ${server.replace(/\./g, '\\.')} as alice \\(operator\\); the session expires at \\S+; saved in ${cfgFile}$`));
+    assert.match(
+      res.stdout,
+      new RegExp(
+        `^logged in to ${server.replace(/\./g, '\\.')} as alice \\(operator\\); the session expires at \\S+; saved in ${cfgFile}$`,
+      ),
+    );
     assert.equal(statSync(cfgFile).mode & 0o777, 0o600);
     const text = readFileSync(cfgFile, 'utf8');
     assert.match(text, /^# my settings\n/);
@@ -93,7 +107,7 @@ describe('kiln user and kiln login', () => {
     assert.equal((await kiln(['user', 'enable', 'bob'], admin)).stdout, 'user bob enabled');
     assert.equal((await kiln(['login', 'bob', '--password-file', join(dir, 'bob-password')])).code, 0);
     assert.equal((await kiln(['user', 'delete', 'bob'], admin)).stdout, 'deleted user bob');
-    assert.equal((await kiln(['host', 'list'])).code, 5, 'bob\'s saved session was revoked');
+    assert.equal((await kiln(['host', 'list'])).code, 5, "bob's saved session was revoked");
     assert.equal((await kiln(['user', 'delete', 'bob'], admin)).code, 3);
   });
 

@@ -10,16 +10,22 @@ runPowerDriverConformance({
     const { driver, machine } = createFakePowerDriver();
     return { driver, observePower: async () => machine.power, observeBoot: async () => machine.boot?.device };
   },
-  errorCases: [
-    { name: 'broken BMC', create: () => createBrokenPowerDriver(), code: 'bmc_error' },
-  ],
+  errorCases: [{ name: 'broken BMC', create: () => createBrokenPowerDriver(), code: 'bmc_error' }],
 });
 
 runPowerDriverConformance({
   name: 'fake (power on only, like Wake-on-LAN)',
   setup: async () => {
     const { driver, machine } = createFakePowerDriver({
-      capabilities: { powerActions: ['on'], status: false, bootOnce: [], bootPersistent: [], virtualMedia: false, enumerate: false, inventory: false },
+      capabilities: {
+        powerActions: ['on'],
+        status: false,
+        bootOnce: [],
+        bootPersistent: [],
+        virtualMedia: false,
+        enumerate: false,
+        inventory: false,
+      },
     });
     return { driver, observePower: async () => machine.power };
   },

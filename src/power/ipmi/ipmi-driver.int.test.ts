@@ -17,7 +17,10 @@ let hung: Socket | undefined;
 let hungPort = 0;
 
 const driverFor = (port: number, pw = password, options: Record<string, unknown> = fast) =>
-  createIpmiDriver({ driver: 'ipmi', address: `127.0.0.1:${port}`, username: 'kiln', password: pw, options }, { logger });
+  createIpmiDriver(
+    { driver: 'ipmi', address: `127.0.0.1:${port}`, username: 'kiln', password: pw, options },
+    { logger },
+  );
 
 // ipmi_sim names the boot device selector values it passes to chassis_control:
 // pxe for "force PXE", default for "force boot from default hard drive".
@@ -37,36 +40,66 @@ runPowerDriverConformance({
       driver: driverFor(sim.port),
       observePower: async () => sim!.power(),
       observeBoot: async () => simBoot[sim!.boot() ?? ''],
-      cleanup: async () => { await sim?.stop(); await new Promise<void>((r) => hung?.close(() => r())); },
+      cleanup: async () => {
+        await sim?.stop();
+        await new Promise<void>((r) => hung?.close(() => r()));
+      },
     };
   },
   errorCases: [
     { name: 'wrong password', create: () => driverFor(sim!.port, 'not-the-password'), code: 'bmc_error' },
-    { name: 'closed port on 127.0.0.1', create: async () => driverFor(await freeUdpPort()), code: 'bmc_timeout', withinMs: 8000 },
-    { name: 'BMC that never answers (ipmitool gives up)', create: () => driverFor(hungPort), code: 'bmc_timeout', withinMs: 8000 },
+    {
+      name: 'closed port on 127.0.0.1',
+      create: async () => driverFor(await freeUdpPort()),
+      code: 'bmc_timeout',
+      withinMs: 8000,
+    },
+    {
+      name: 'BMC that never answers (ipmitool gives up)',
+      create: () => driverFor(hungPort),
+      code: 'bmc_timeout',
+      withinMs: 8000,
+    },
     {
       name: 'BMC that never answers (hard kill timer)',
       create: () => driverFor(hungPort, password, { retries: 5, retryTimeoutSec: 5, timeoutMs: 700 }),
-      code: 'bmc_timeout', withinMs: 2500,
+      code: 'bmc_timeout',
+      withinMs: 2500,
     },
-    { name: 'unsupported cipher suite', create: () => driverFor(sim!.port, password, { ...fast, cipherSuite: 17 }), code: 'bmc_error' },
+    {
+      name: 'unsupported cipher suite',
+      create: () => driverFor(sim!.port, password, { ...fast, cipherSuite: 17 }),
+      code: 'bmc_error',
+    },
   ],
 });
 
 describe('ipmi driver secret hygiene (ipmi_sim)', { skip }, () => {
   let s: IpmiSim;
-  before(async () => { s = await startIpmiSim(password); });
-  after(async () => { await s?.stop(); });
+  before(async () => {
+    s = await startIpmiSim(password);
+  });
+  after(async () => {
+    await s?.stop();
+  });
 
   it('passes the password in the environment, never on the command line', async () => {
     const seen: Array<{ argv: string; env: string }> = [];
-    const d = createIpmiDriver({ driver: 'ipmi', address: '127.0.0.1', username: 'kiln', password, options: { ...fast, port: s.port } }, {
-      onSpawn: (pid) => {
-        try {
-          seen.push({ argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8'), env: readFileSync(`/proc/${pid}/environ`, 'utf8') });
-        } catch { /* exited already: the assertion on seen.length catches it */ }
+    const d = createIpmiDriver(
+      { driver: 'ipmi', address: '127.0.0.1', username: 'kiln', password, options: { ...fast, port: s.port } },
+      {
+        onSpawn: (pid) => {
+          try {
+            seen.push({
+              argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8'),
+              env: readFileSync(`/proc/${pid}/environ`, 'utf8'),
+            });
+          } catch {
+            /* exited already: the assertion on seen.length catches it */
+          }
+        },
       },
-    });
+    );
     assert.equal(await d.powerStatus(), s.power());
     assert.equal(seen.length, 1);
     const argv = seen[0]!.argv.split('\0');

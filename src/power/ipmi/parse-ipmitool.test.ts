@@ -17,14 +17,22 @@ describe('parsePowerStatus', () => {
 
 describe('classifyIpmitoolError', () => {
   const cases: Array<[string, string, string]> = [
-    ['closed port', 'Get Auth Capabilities error\nError issuing Get Channel Authentication Capabilities request\nError: Unable to establish IPMI v2 / RMCP+ session\n', 'no_answer'],
+    [
+      'closed port',
+      'Get Auth Capabilities error\nError issuing Get Channel Authentication Capabilities request\nError: Unable to establish IPMI v2 / RMCP+ session\n',
+      'no_answer',
+    ],
     ['wrong password', '> RAKP 2 HMAC is invalid\nError: Unable to establish IPMI v2 / RMCP+ session\n', 'auth'],
     ['bad cipher', 'Error in open session response message : invalid authentication algorithm\n', 'cipher'],
     ['other', 'Invalid argument: floppyx\n', 'other'],
   ];
   for (const [name, text, want] of cases) it(name, () => assert.equal(classifyIpmitoolError(text), want));
   it('keeps the BMC text and drops -v chatter', () => {
-    assert.equal(bmcMessage('Loading IANA PEN Registry...\n> RAKP 2 HMAC is invalid\nError: Unable to establish IPMI v2 / RMCP+ session\n'),
-      'RAKP 2 HMAC is invalid; Error: Unable to establish IPMI v2 / RMCP+ session');
+    assert.equal(
+      bmcMessage(
+        'Loading IANA PEN Registry...\n> RAKP 2 HMAC is invalid\nError: Unable to establish IPMI v2 / RMCP+ session\n',
+      ),
+      'RAKP 2 HMAC is invalid; Error: Unable to establish IPMI v2 / RMCP+ session',
+    );
   });
 });

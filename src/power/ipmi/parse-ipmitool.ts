@@ -7,7 +7,10 @@ import type { PowerState } from '../power-driver.js';
  * a changed tool or a confused BMC never reads as a power state.
  */
 export function parsePowerStatus(stdout: string): PowerState | undefined {
-  const hits = stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('Chassis Power is'));
+  const hits = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('Chassis Power is'));
   if (hits.length !== 1) return undefined;
   const m = /^Chassis Power is (on|off)$/.exec(hits[0]!);
   return m ? (m[1] as PowerState) : undefined;
@@ -24,9 +27,24 @@ export type IpmitoolFailure = 'no_answer' | 'auth' | 'cipher' | 'other';
  * authentication algorithm".
  */
 export function classifyIpmitoolError(stderr: string): IpmitoolFailure {
-  if (/Get Auth Capabilities error|No response from remote controller|Insufficient resources for session|No response/i.test(stderr)) return 'no_answer';
-  if (/RAKP 2 HMAC is invalid|RAKP 4 message has invalid integrity|Unauthorized name|invalid password|Invalid user name/i.test(stderr)) return 'auth';
-  if (/invalid authentication algorithm|invalid integrity algorithm|invalid confidentiality algorithm|cipher suite/i.test(stderr)) return 'cipher';
+  if (
+    /Get Auth Capabilities error|No response from remote controller|Insufficient resources for session|No response/i.test(
+      stderr,
+    )
+  )
+    return 'no_answer';
+  if (
+    /RAKP 2 HMAC is invalid|RAKP 4 message has invalid integrity|Unauthorized name|invalid password|Invalid user name/i.test(
+      stderr,
+    )
+  )
+    return 'auth';
+  if (
+    /invalid authentication algorithm|invalid integrity algorithm|invalid confidentiality algorithm|cipher suite/i.test(
+      stderr,
+    )
+  )
+    return 'cipher';
   return 'other';
 }
 
@@ -35,7 +53,11 @@ export function classifyIpmitoolError(stderr: string): IpmitoolFailure {
  * `-v` chatter (registry loading, IPMB discovery). Returns at most 500 characters.
  */
 export function bmcMessage(stderr: string): string {
-  const noise = /^(Loading IANA PEN Registry|Running Get VSO|Invalid completion code received: Invalid command|Discovered IPMB|>> |Using best available cipher)/;
-  const lines = stderr.split('\n').map((l) => l.replace(/^>\s*/, '').trim()).filter((l) => l && !noise.test(l));
+  const noise =
+    /^(Loading IANA PEN Registry|Running Get VSO|Invalid completion code received: Invalid command|Discovered IPMB|>> |Using best available cipher)/;
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.replace(/^>\s*/, '').trim())
+    .filter((l) => l && !noise.test(l));
   return lines.join('; ').slice(0, 500) || 'ipmitool failed without a message';
 }

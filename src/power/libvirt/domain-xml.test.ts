@@ -21,8 +21,13 @@ const xml = `<domain type='test'>
 describe('domain XML', () => {
   it('summarises name, uuid, MACs, firmware, vCPUs and memory', () => {
     assert.deepEqual(summarizeDomain(xml), {
-      systemId: 'node-b', name: 'node-b', macs: ['52:54:00:bb:00:01'], firmware: 'uefi',
-      uuid: '347792be-c931-49c1-951d-67b664131af6', cpuCount: 2, memoryMiB: 1024,
+      systemId: 'node-b',
+      name: 'node-b',
+      macs: ['52:54:00:bb:00:01'],
+      firmware: 'uefi',
+      uuid: '347792be-c931-49c1-951d-67b664131af6',
+      cpuCount: 2,
+      memoryMiB: 1024,
     });
   });
   it('sets network first, keeps disk as fallback, drops per-device boot order, keeps the rest', () => {

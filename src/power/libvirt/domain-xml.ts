@@ -4,10 +4,15 @@ import { normalizeMacs } from '../mac.js';
 import type { BootDevice, SystemInventory } from '../power-driver.js';
 
 // preserveOrder keeps libvirt's element order and every attribute intact on rewrite.
-const opts = { preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '@_', commentPropName: '#comment' } as const;
+const opts = {
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  commentPropName: '#comment',
+} as const;
 type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
 
-const children = (n: Node, name: string): Node[] => ((n[name] as Node[] | undefined) ?? []);
+const children = (n: Node, name: string): Node[] => (n[name] as Node[] | undefined) ?? [];
 const find = (list: Node[], name: string): Node | undefined => list.find((x) => name in x);
 
 function domainOf(xml: string): Node[] {
@@ -18,7 +23,10 @@ function domainOf(xml: string): Node[] {
 }
 
 /** libvirt `<boot dev>` values for a boot device; disk keeps the network as fallback. */
-const bootOrder: Record<Exclude<BootDevice, 'http'>, string[]> = { network: ['network', 'hd'], disk: ['hd', 'network'] };
+const bootOrder: Record<Exclude<BootDevice, 'http'>, string[]> = {
+  network: ['network', 'hd'],
+  disk: ['hd', 'network'],
+};
 
 /**
  * Rewrites a domain's boot order: replaces `<os><boot dev=…/>` and removes
@@ -53,7 +61,19 @@ const text = (n: Node | undefined, name: string): string | undefined => {
   return t === undefined ? undefined : String(t);
 };
 
-const memUnits: Record<string, number> = { b: 1 / 1048576, bytes: 1 / 1048576, k: 1 / 1024, kib: 1 / 1024, kb: 1000 / 1048576, m: 1, mib: 1, mb: 1e6 / 1048576, g: 1024, gib: 1024, gb: 1e9 / 1048576 };
+const memUnits: Record<string, number> = {
+  b: 1 / 1048576,
+  bytes: 1 / 1048576,
+  k: 1 / 1024,
+  kib: 1 / 1024,
+  kb: 1000 / 1048576,
+  m: 1,
+  mib: 1,
+  mb: 1e6 / 1048576,
+  g: 1024,
+  gib: 1024,
+  gb: 1e9 / 1048576,
+};
 
 /** Name, UUID, MACs, firmware, vCPUs and memory of a domain, from `virsh dumpxml`. */
 export function summarizeDomain(xml: string): SystemInventory {

@@ -17,7 +17,10 @@ import { domainBootDevice } from './domain-xml.js';
 import { createLibvirtDriver } from './libvirt-driver.js';
 import { createVirshSession, type VirshRunner } from './virsh-runner.js';
 
-const skip = spawnSync('sh', ['-c', 'command -v virsh']).status === 0 ? false : 'virsh not installed (apt-get install libvirt-clients)';
+const skip =
+  spawnSync('sh', ['-c', 'command -v virsh']).status === 0
+    ? false
+    : 'virsh not installed (apt-get install libvirt-clients)';
 const dir = mkdtempSync(join(tmpdir(), 'kiln-libvirt-'));
 // Two domains for the test driver: MACs and firmware are what enumeration must report.
 const domainXml = {
@@ -39,7 +42,10 @@ async function sessionWithDomains(): Promise<VirshRunner> {
   for (const [name, xml] of Object.entries(domainXml)) {
     const file = join(dir, `${name}.xml`);
     writeFileSync(file, xml);
-    for (const args of [['define', file], ['start', '--domain', name]]) {
+    for (const args of [
+      ['define', file],
+      ['start', '--domain', name],
+    ]) {
       const r = await runner.run(args);
       assert.ok(r.ok, `virsh ${args.join(' ')}: ${r.stderr}`);
     }
@@ -53,7 +59,10 @@ runPowerDriverConformance({
   setup: async () => {
     // The observer shares the driver's virsh session: the only place this state exists.
     const runner = await sessionWithDomains();
-    const driver = createLibvirtDriver({ driver: 'libvirt', address: uri, options: { domain: 'node-a' } }, { runner, ...dev });
+    const driver = createLibvirtDriver(
+      { driver: 'libvirt', address: uri, options: { domain: 'node-a' } },
+      { runner, ...dev },
+    );
     return {
       driver,
       observePower: async () => ((await runner.run(['domstate', 'node-a'])).stdout.trim() === 'running' ? 'on' : 'off'),
@@ -64,8 +73,21 @@ runPowerDriverConformance({
     };
   },
   errorCases: [
-    { name: 'unknown domain', create: () => createLibvirtDriver({ driver: 'libvirt', address: uri, options: { domain: 'nope' } }, dev), code: 'bmc_error' },
-    { name: 'unreachable hypervisor', create: () => createLibvirtDriver({ driver: 'libvirt', address: 'qemu+tcp://127.0.0.1:1/system', options: { domain: 'x', session: false } }), code: 'bmc_error' },
+    {
+      name: 'unknown domain',
+      create: () => createLibvirtDriver({ driver: 'libvirt', address: uri, options: { domain: 'nope' } }, dev),
+      code: 'bmc_error',
+    },
+    {
+      name: 'unreachable hypervisor',
+      create: () =>
+        createLibvirtDriver({
+          driver: 'libvirt',
+          address: 'qemu+tcp://127.0.0.1:1/system',
+          options: { domain: 'x', session: false },
+        }),
+      code: 'bmc_error',
+    },
   ],
 });
 
@@ -74,12 +96,17 @@ describe('libvirt driver details (virsh test driver)', { skip }, () => {
     const d = createLibvirtDriver({ driver: 'libvirt', address: uri }, { runner: await sessionWithDomains(), ...dev });
     try {
       const systems = (await d.listSystems()).filter((s) => s.systemId !== 'test'); // test:///default's own domain
-      assert.deepEqual(systems.map((s) => [s.systemId, s.macs, s.firmware]), [
-        ['node-a', ['52:54:00:aa:00:01'], 'bios'],
-        ['node-b', ['52:54:00:bb:00:01', '52:54:00:bb:00:02'], 'uefi'],
-      ]);
+      assert.deepEqual(
+        systems.map((s) => [s.systemId, s.macs, s.firmware]),
+        [
+          ['node-a', ['52:54:00:aa:00:01'], 'bios'],
+          ['node-b', ['52:54:00:bb:00:01', '52:54:00:bb:00:02'], 'uefi'],
+        ],
+      );
       assert.equal(systems[0]!.uuid, '11111111-2222-3333-4444-555555555501');
-    } finally { await d.close(); }
+    } finally {
+      await d.close();
+    }
   });
 
   it('a hung virsh session times out with bmc_timeout', async () => {
@@ -87,7 +114,10 @@ describe('libvirt driver details (virsh test driver)', { skip }, () => {
     const fake = join(dir, 'hung-virsh');
     writeFileSync(fake, '#!/bin/sh\nexec sleep 600\n', { mode: 0o755 });
     const hung = createVirshSession(uri, { timeoutMs: 300, virshPath: fake });
-    const d = createLibvirtDriver({ driver: 'libvirt', address: uri, options: { domain: 'node-a' } }, { runner: hung, ...dev });
+    const d = createLibvirtDriver(
+      { driver: 'libvirt', address: uri, options: { domain: 'node-a' } },
+      { runner: hung, ...dev },
+    );
     const t0 = Date.now();
     await assert.rejects(d.powerStatus(), (e) => hasCode(e, 'bmc_timeout'));
     assert.ok(Date.now() - t0 < 20_000, 'the 300 ms timeout fired, not the 600 s sleep');
@@ -96,16 +126,36 @@ describe('libvirt driver details (virsh test driver)', { skip }, () => {
 
   it('needs options.domain for per-machine calls', async () => {
     const d = createLibvirtDriver({ driver: 'libvirt', address: uri }, dev);
-    try { await assert.rejects(d.powerStatus(), (e) => hasCode(e, 'validation_failed')); } finally { await d.close(); }
+    try {
+      await assert.rejects(d.powerStatus(), (e) => hasCode(e, 'validation_failed'));
+    } finally {
+      await d.close();
+    }
   });
 
-  it('an unknown domain is a fixed message, not virsh\'s stderr (which is logged at debug)', async () => {
+  it("an unknown domain is a fixed message, not virsh's stderr (which is logged at debug)", async () => {
     const lines: string[] = [];
-    const logger = { debug: (o: object) => lines.push(JSON.stringify(o)), info: () => {}, warn: () => {}, error: () => {}, child: () => logger };
+    const logger = {
+      debug: (o: object) => lines.push(JSON.stringify(o)),
+      info: () => {},
+      warn: () => {},
+      error: () => {},
+      child: () => logger,
+    };
     const d = createLibvirtDriver({ driver: 'libvirt', address: uri, options: { domain: 'nope' } }, { ...dev, logger });
     try {
-      await assert.rejects(d.powerStatus(), (e) => hasCode(e, 'bmc_error') && (e as Error).message === 'libvirt test:///default: virsh domstate failed: no such domain');
-      assert.ok(lines.some((l) => l.includes('nope')), 'the raw stderr is in the debug log');
-    } finally { await d.close(); }
+      await assert.rejects(
+        d.powerStatus(),
+        (e) =>
+          hasCode(e, 'bmc_error') &&
+          (e as Error).message === 'libvirt test:///default: virsh domstate failed: no such domain',
+      );
+      assert.ok(
+        lines.some((l) => l.includes('nope')),
+        'the raw stderr is in the debug log',
+      );
+    } finally {
+      await d.close();
+    }
   });
 });

@@ -16,24 +16,40 @@ import { createVirshExec, createVirshSession, type VirshRunner } from './virsh-r
  * VMs). No virtual media: attaching ISOs is left to the hypervisor operator.
  */
 export const libvirtCapabilities: PowerCapabilities = {
-  powerActions: ['on', 'off', 'cycle', 'soft-off'], status: true,
-  bootOnce: [], bootPersistent: ['network', 'disk'],
-  virtualMedia: false, enumerate: true, inventory: true,
+  powerActions: ['on', 'off', 'cycle', 'soft-off'],
+  status: true,
+  bootOnce: [],
+  bootPersistent: ['network', 'disk'],
+  virtualMedia: false,
+  enumerate: true,
+  inventory: true,
 };
 
 // `virsh domstate` words (virDomainState, tools/virsh-domain-monitor.c).
 const stateOf: Record<string, PowerState> = {
-  running: 'on', idle: 'on', paused: 'on', 'in shutdown': 'on', pmsuspended: 'on', blocked: 'on',
-  'shut off': 'off', crashed: 'off', 'no state': 'unknown',
+  running: 'on',
+  idle: 'on',
+  paused: 'on',
+  'in shutdown': 'on',
+  pmsuspended: 'on',
+  blocked: 'on',
+  'shut off': 'off',
+  crashed: 'off',
+  'no state': 'unknown',
 };
 
 /** Why a virsh call failed, as a fixed sentence: virsh's own stderr goes to the debug log only (it can quote files and tools). */
 export function virshFailure(stderr: string): string {
   if (/cannot start virsh/i.test(stderr)) return 'cannot run virsh (is it installed and on PATH?)';
-  if (/failed to connect to the hypervisor|cannot recv data|connection refused|unable to connect|no route to host|name or service not known|session exited/i.test(stderr)) {
+  if (
+    /failed to connect to the hypervisor|cannot recv data|connection refused|unable to connect|no route to host|name or service not known|session exited/i.test(
+      stderr,
+    )
+  ) {
     return 'cannot connect to the hypervisor (check the address and that libvirtd runs; details in the controller log at debug)';
   }
-  if (/authentication (failed|unavailable)|permission denied|access denied|not authorized/i.test(stderr)) return 'the hypervisor refused the credentials of the controller\'s user';
+  if (/authentication (failed|unavailable)|permission denied|access denied|not authorized/i.test(stderr))
+    return "the hypervisor refused the credentials of the controller's user";
   if (/failed to get domain|domain not found|no domain with matching/i.test(stderr)) return 'no such domain';
   if (/requested operation is not valid/i.test(stderr)) return 'the domain is not in a state that allows this';
   return 'virsh reported an error (details in the controller log at debug)';
@@ -52,7 +68,10 @@ const domainPattern = /^[^\s\-\u0000-\u001f\u007f][^\u0000-\u001f\u007f]{0,254}$
  * `options.timeoutMs` (20000). The password is not used: libvirt
  * authenticates through the URI's transport (SSH keys, SASL config).
  */
-export function createLibvirtDriver(settings: BmcSettings, deps: { logger?: Logger; runner?: VirshRunner; allowTestDriver?: boolean } = {}): PowerDriver {
+export function createLibvirtDriver(
+  settings: BmcSettings,
+  deps: { logger?: Logger; runner?: VirshRunner; allowTestDriver?: boolean } = {},
+): PowerDriver {
   const name = settings.driver || 'libvirt';
   // Before anything else: the address reaches `virsh -c` (see libvirt-uri.ts for what is refused and why).
   checkLibvirtUri(settings.address, { allowTestDriver: deps.allowTestDriver });
@@ -62,13 +81,21 @@ export function createLibvirtDriver(settings: BmcSettings, deps: { logger?: Logg
   const domainKey = opt.string('domain') !== undefined ? 'domain' : 'systemId';
   const domainName = opt.string(domainKey);
   if (domainName !== undefined && !domainPattern.test(domainName)) {
-    throw new KilnError('validation_failed', `libvirt driver: options.${domainKey} must be a domain name (no control characters, not starting with "-" or a space)`, {
-      issues: [{ path: `/bmc/options/${domainKey}`, code: 'invalid_value', message: 'a libvirt domain name' }],
-    });
+    throw new KilnError(
+      'validation_failed',
+      `libvirt driver: options.${domainKey} must be a domain name (no control characters, not starting with "-" or a space)`,
+      {
+        issues: [{ path: `/bmc/options/${domainKey}`, code: 'invalid_value', message: 'a libvirt domain name' }],
+      },
+    );
   }
   const logger = deps.logger ?? silentLogger;
-  const runner = deps.runner
-    ?? (opt.boolean('session', settings.address.startsWith('test:')) ? createVirshSession : createVirshExec)(settings.address, { timeoutMs });
+  const runner =
+    deps.runner ??
+    (opt.boolean('session', settings.address.startsWith('test:')) ? createVirshSession : createVirshExec)(
+      settings.address,
+      { timeoutMs },
+    );
 
   const domain = (): string => {
     if (!domainName) {
@@ -83,11 +110,17 @@ export function createLibvirtDriver(settings: BmcSettings, deps: { logger?: Logg
     const r = await runner.run(args, signal).catch((e: unknown) => {
       if (e instanceof KilnError) throw e;
       logger.debug({ command: args[0], err: (e as Error).message }, 'virsh could not be started');
-      throw new KilnError('bmc_error', `libvirt ${settings.address}: cannot run virsh (is it installed and on PATH?)`, { details: { driver: name } });
+      throw new KilnError('bmc_error', `libvirt ${settings.address}: cannot run virsh (is it installed and on PATH?)`, {
+        details: { driver: name },
+      });
     });
     logger.debug({ command: args[0], ok: r.ok, ...(r.ok ? {} : { stderr: r.stderr.slice(0, 2000) }) }, 'virsh');
     if (!r.ok && !(tolerate && tolerate.test(r.stderr))) {
-      throw new KilnError('bmc_error', `libvirt ${settings.address}: virsh ${args[0]} failed: ${virshFailure(r.stderr)}`, { details: { driver: name } });
+      throw new KilnError(
+        'bmc_error',
+        `libvirt ${settings.address}: virsh ${args[0]} failed: ${virshFailure(r.stderr)}`,
+        { details: { driver: name } },
+      );
     }
     return r.stdout;
   }
@@ -114,7 +147,8 @@ export function createLibvirtDriver(settings: BmcSettings, deps: { logger?: Logg
       if (action === 'on') await virsh(['start', '--domain', domain()], sig, /already active/i);
       if (action === 'off') await virsh(['destroy', '--domain', domain()], sig, /not running/i);
       if (action === 'soft-off') await virsh(['shutdown', '--domain', domain()], sig, /not running/i);
-      if (action === 'cycle') { // a power cycle: hard off, then on (reset is not offered by every hypervisor driver)
+      if (action === 'cycle') {
+        // a power cycle: hard off, then on (reset is not offered by every hypervisor driver)
         await virsh(['destroy', '--domain', domain()], sig, /not running/i);
         await virsh(['start', '--domain', domain()], sig);
       }
@@ -130,21 +164,38 @@ export function createLibvirtDriver(settings: BmcSettings, deps: { logger?: Logg
         await rm(dir, { recursive: true, force: true });
       }
     },
-    insertMedia: async () => { throw unsupported(name, 'virtualMedia'); },
-    ejectMedia: async () => { throw unsupported(name, 'virtualMedia'); },
+    insertMedia: async () => {
+      throw unsupported(name, 'virtualMedia');
+    },
+    ejectMedia: async () => {
+      throw unsupported(name, 'virtualMedia');
+    },
     async listSystems(o) {
-      const names = (await virsh(['list', '--all', '--name'], o?.signal)).split('\n').map((l) => l.trim()).filter(Boolean);
+      const names = (await virsh(['list', '--all', '--name'], o?.signal))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
       const out: SystemSummary[] = [];
       for (const n of names) {
         const inv = summarizeDomain(await virsh(['dumpxml', '--domain', n], o?.signal));
         const st = (await virsh(['domstate', '--domain', n], o?.signal)).trim();
         const state = Object.hasOwn(stateOf, st) ? stateOf[st] : undefined;
-        out.push({ systemId: inv.systemId, name: inv.name, macs: inv.macs, firmware: inv.firmware, ...(inv.uuid ? { uuid: inv.uuid } : {}), ...(state ? { powerState: state } : {}) });
+        out.push({
+          systemId: inv.systemId,
+          name: inv.name,
+          macs: inv.macs,
+          firmware: inv.firmware,
+          ...(inv.uuid ? { uuid: inv.uuid } : {}),
+          ...(state ? { powerState: state } : {}),
+        });
       }
       return out;
     },
     async readInventory(o) {
-      return { ...summarizeDomain(await virsh(['dumpxml', '--domain', domain()], o?.signal)), powerState: await status(o?.signal) };
+      return {
+        ...summarizeDomain(await virsh(['dumpxml', '--domain', domain()], o?.signal)),
+        powerState: await status(o?.signal),
+      };
     },
     close: () => runner.close(),
   };

@@ -24,7 +24,14 @@ function issueOf(uri: string, allowTestDriver = false): LibvirtUriIssue | 'ok' {
 
 const goodTransports = ['', '+unix', '+ssh', '+libssh', '+libssh2', '+tls', '+tcp'];
 const badTransports = ['+ext', '+EXT', '+foo', '+'];
-const goodParams = ['', '?no_tty=1', '?no_tty=0', '?sshauth=agent', '?sshauth=agent,privkey', '?no_tty=1&sshauth=privkey'];
+const goodParams = [
+  '',
+  '?no_tty=1',
+  '?no_tty=0',
+  '?sshauth=agent',
+  '?sshauth=agent,privkey',
+  '?no_tty=1&sshauth=privkey',
+];
 const badParams: Array<[string, LibvirtUriIssue]> = [
   ['?command=/bin/sh', 'libvirt_parameter_refused'],
   ['?socket=/var/run/other.sock', 'libvirt_parameter_refused'],
@@ -48,7 +55,8 @@ const badParams: Array<[string, LibvirtUriIssue]> = [
   ['?command%3D/bin/sh', 'libvirt_uri_syntax'],
   ['#frag', 'libvirt_uri_syntax'],
 ];
-const authorities = (t: string) => (t === '' || t === '+unix' ? [''] : ['hv1', 'root@hv1.lab.example:22', '10.0.0.5', '[fd00::5]:16514']);
+const authorities = (t: string) =>
+  t === '' || t === '+unix' ? [''] : ['hv1', 'root@hv1.lab.example:22', '10.0.0.5', '[fd00::5]:16514'];
 
 describe('libvirt address allow-list', () => {
   it('accepts every allowed driver × transport × parameter combination', () => {
@@ -56,7 +64,8 @@ describe('libvirt address allow-list', () => {
       for (const t of goodTransports) {
         for (const auth of authorities(t)) {
           for (const path of ['/system', '/session']) {
-            for (const q of goodParams) assert.equal(issueOf(`${driver}${t}://${auth}${path}${q}`), 'ok', `${driver}${t}://${auth}${path}${q}`);
+            for (const q of goodParams)
+              assert.equal(issueOf(`${driver}${t}://${auth}${path}${q}`), 'ok', `${driver}${t}://${auth}${path}${q}`);
           }
         }
       }
@@ -67,7 +76,10 @@ describe('libvirt address allow-list', () => {
     let n = 0;
     for (const t of goodTransports) {
       for (const auth of authorities(t)) {
-        for (const [q, code] of badParams) { assert.equal(issueOf(`qemu${t}://${auth}/system${q}`), code, `qemu${t}://${auth}/system${q}`); n++; }
+        for (const [q, code] of badParams) {
+          assert.equal(issueOf(`qemu${t}://${auth}/system${q}`), code, `qemu${t}://${auth}/system${q}`);
+          n++;
+        }
       }
     }
     for (const t of badTransports) {
@@ -82,15 +94,27 @@ describe('libvirt address allow-list', () => {
 
   it('refuses other drivers, paths, and hosts or users that a tool would read as an option', () => {
     const table: Array<[string, LibvirtUriIssue]> = [
-      ['vbox:///session', 'libvirt_driver_refused'], ['esx://h/system', 'libvirt_driver_refused'], ['remote:///system', 'libvirt_driver_refused'],
-      ['qemu:///embed', 'libvirt_path_refused'], ['qemu:///', 'libvirt_path_refused'], ['qemu://', 'libvirt_path_refused'],
-      ['qemu:///system/../x', 'libvirt_path_refused'], ['qemu:///etc/passwd', 'libvirt_path_refused'],
-      ['qemu+ssh://-oProxyCommand=sh/system', 'libvirt_host_refused'], ['qemu+ssh://-oProxyCommand=sh@hv1/system', 'libvirt_host_refused'],
-      ['qemu+ssh://hv1:0/system', 'libvirt_host_refused'], ['qemu+ssh://hv1:99999/system', 'libvirt_host_refused'],
-      ['qemu+ssh://hv_1/system', 'libvirt_host_refused'], ['qemu+ssh://a@b@hv1/system', 'libvirt_host_refused'],
-      ['qemu+ssh://hv1;id/system', 'libvirt_host_refused'], ['qemu+ssh://hv 1/system', 'libvirt_uri_syntax'],
-      ['qemu+ssh://hv1/system\n', 'libvirt_uri_syntax'], ['qemu+ssh://hv1\\x/system', 'libvirt_uri_syntax'], ['QEMU:///system', 'libvirt_uri_syntax'],
-      ['/etc/passwd', 'libvirt_uri_syntax'], ['', 'libvirt_uri_syntax'],
+      ['vbox:///session', 'libvirt_driver_refused'],
+      ['esx://h/system', 'libvirt_driver_refused'],
+      ['remote:///system', 'libvirt_driver_refused'],
+      ['qemu:///embed', 'libvirt_path_refused'],
+      ['qemu:///', 'libvirt_path_refused'],
+      ['qemu://', 'libvirt_path_refused'],
+      ['qemu:///system/../x', 'libvirt_path_refused'],
+      ['qemu:///etc/passwd', 'libvirt_path_refused'],
+      ['qemu+ssh://-oProxyCommand=sh/system', 'libvirt_host_refused'],
+      ['qemu+ssh://-oProxyCommand=sh@hv1/system', 'libvirt_host_refused'],
+      ['qemu+ssh://hv1:0/system', 'libvirt_host_refused'],
+      ['qemu+ssh://hv1:99999/system', 'libvirt_host_refused'],
+      ['qemu+ssh://hv_1/system', 'libvirt_host_refused'],
+      ['qemu+ssh://a@b@hv1/system', 'libvirt_host_refused'],
+      ['qemu+ssh://hv1;id/system', 'libvirt_host_refused'],
+      ['qemu+ssh://hv 1/system', 'libvirt_uri_syntax'],
+      ['qemu+ssh://hv1/system\n', 'libvirt_uri_syntax'],
+      ['qemu+ssh://hv1\\x/system', 'libvirt_uri_syntax'],
+      ['QEMU:///system', 'libvirt_uri_syntax'],
+      ['/etc/passwd', 'libvirt_uri_syntax'],
+      ['', 'libvirt_uri_syntax'],
     ];
     for (const [uri, code] of table) assert.equal(issueOf(uri), code, uri);
   });
@@ -98,54 +122,133 @@ describe('libvirt address allow-list', () => {
   it('test: only as the built-in test:///default, and only with the development setting', () => {
     assert.equal(issueOf('test:///default'), 'libvirt_driver_refused');
     assert.equal(issueOf('test:///default', true), 'ok');
-    for (const uri of ['test:///tmp/kiln/admin-token', 'test:///etc/shadow', 'test:///default/../etc/shadow', 'test:///default?x=1',
-      'test+ssh://hv1/default', 'test://hv1/default', 'test+ext:///default?command=/bin/sh', 'test:///defaults', 'test:///./default']) {
+    for (const uri of [
+      'test:///tmp/kiln/admin-token',
+      'test:///etc/shadow',
+      'test:///default/../etc/shadow',
+      'test:///default?x=1',
+      'test+ssh://hv1/default',
+      'test://hv1/default',
+      'test+ext:///default?command=/bin/sh',
+      'test:///defaults',
+      'test:///./default',
+    ]) {
       assert.notEqual(issueOf(uri, true), 'ok', uri);
       assert.notEqual(issueOf(uri, false), 'ok', uri);
     }
   });
 
   it('whatever passes, read the way libvirt reads it, has no transport, parameter or path it would act on (property)', () => {
-    const piece = fc.constantFrom('qemu', 'test', '+', 'ext', 'ssh', '://', '/', 'system', 'default', '?', '&', ';', '=', '%', '63', 'command',
-      'socket', 'no_tty', '1', 'sshauth', 'agent', '@', ':', '-o', 'hv1', '.', '[', ']', '#', ' ', '\n', 'name', 'x');
-    fc.assert(fc.property(fc.array(piece, { maxLength: 14 }), fc.boolean(), (parts, dev) => {
-      const uri = parts.join('');
-      if (issueOf(uri, dev) !== 'ok') return;
-      assert.ok(!/\+ext/i.test(uri) && !uri.includes('%') && !/[\s#]/.test(uri), uri);
-      const [scheme, rest = ''] = uri.split('://');
-      if (scheme === 'test') { assert.ok(dev && uri === 'test:///default', uri); return; }
-      const [authAndPath, query] = rest.split('?');
-      const authority = authAndPath!.slice(0, authAndPath!.indexOf('/'));
-      assert.ok(!authority.startsWith('-') && !authority.includes('@-'), uri);
-      assert.ok(['/system', '/session'].includes(authAndPath!.slice(authority.length)), uri);
-      for (const p of (query ?? '').split(/[&;]/).filter((x) => query !== undefined || x)) {
-        assert.ok(['no_tty', 'sshauth'].includes(p.split('=')[0]!), `${uri}: ${p}`);
-      }
-    }), { numRuns: 1500, seed: 11 });
+    const piece = fc.constantFrom(
+      'qemu',
+      'test',
+      '+',
+      'ext',
+      'ssh',
+      '://',
+      '/',
+      'system',
+      'default',
+      '?',
+      '&',
+      ';',
+      '=',
+      '%',
+      '63',
+      'command',
+      'socket',
+      'no_tty',
+      '1',
+      'sshauth',
+      'agent',
+      '@',
+      ':',
+      '-o',
+      'hv1',
+      '.',
+      '[',
+      ']',
+      '#',
+      ' ',
+      '\n',
+      'name',
+      'x',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }), fc.boolean(), (parts, dev) => {
+        const uri = parts.join('');
+        if (issueOf(uri, dev) !== 'ok') return;
+        assert.ok(!/\+ext/i.test(uri) && !uri.includes('%') && !/[\s#]/.test(uri), uri);
+        const [scheme, rest = ''] = uri.split('://');
+        if (scheme === 'test') {
+          assert.ok(dev && uri === 'test:///default', uri);
+          return;
+        }
+        const [authAndPath, query] = rest.split('?');
+        const authority = authAndPath!.slice(0, authAndPath!.indexOf('/'));
+        assert.ok(!authority.startsWith('-') && !authority.includes('@-'), uri);
+        assert.ok(['/system', '/session'].includes(authAndPath!.slice(authority.length)), uri);
+        for (const p of (query ?? '').split(/[&;]/).filter((x) => query !== undefined || x)) {
+          assert.ok(['no_tty', 'sshauth'].includes(p.split('=')[0]!), `${uri}: ${p}`);
+        }
+      }),
+      { numRuns: 1500, seed: 11 },
+    );
   });
 
   it('a refused address fails when the driver is built, before any virsh runs', () => {
     const calls: string[][] = [];
-    const runner: VirshRunner = { run: async (a) => { calls.push(a); return { ok: true, stdout: '', stderr: '' }; }, close: async () => {} };
-    for (const address of ['qemu+ext:///system?command=/bin/sh', 'test:///tmp/admin-token', 'qemu:///system?socket=/tmp/s']) {
-      assert.throws(() => createLibvirtDriver({ driver: 'libvirt', address, options: { domain: 'x' } }, { runner, allowTestDriver: true }), (e) => hasCode(e, 'validation_failed'));
+    const runner: VirshRunner = {
+      run: async (a) => {
+        calls.push(a);
+        return { ok: true, stdout: '', stderr: '' };
+      },
+      close: async () => {},
+    };
+    for (const address of [
+      'qemu+ext:///system?command=/bin/sh',
+      'test:///tmp/admin-token',
+      'qemu:///system?socket=/tmp/s',
+    ]) {
+      assert.throws(
+        () =>
+          createLibvirtDriver(
+            { driver: 'libvirt', address, options: { domain: 'x' } },
+            { runner, allowTestDriver: true },
+          ),
+        (e) => hasCode(e, 'validation_failed'),
+      );
     }
     assert.deepEqual(calls, []);
   });
 
   it('a missing virsh is a bmc_error naming it, for one-shot and session runners (never a crash)', async () => {
-    for (const runner of [createVirshExec('qemu:///system', { timeoutMs: 2000, virshPath: '/nonexistent/virsh' }),
-      createVirshSession('qemu:///system', { timeoutMs: 2000, virshPath: '/nonexistent/virsh' })]) {
-      const d = createLibvirtDriver({ driver: 'libvirt', address: 'qemu:///system', options: { domain: 'x' } }, { runner });
-      await assert.rejects(d.powerStatus(), (e) => hasCode(e, 'bmc_error') && /cannot run virsh/.test((e as Error).message));
+    for (const runner of [
+      createVirshExec('qemu:///system', { timeoutMs: 2000, virshPath: '/nonexistent/virsh' }),
+      createVirshSession('qemu:///system', { timeoutMs: 2000, virshPath: '/nonexistent/virsh' }),
+    ]) {
+      const d = createLibvirtDriver(
+        { driver: 'libvirt', address: 'qemu:///system', options: { domain: 'x' } },
+        { runner },
+      );
+      await assert.rejects(
+        d.powerStatus(),
+        (e) => hasCode(e, 'bmc_error') && /cannot run virsh/.test((e as Error).message),
+      );
       await d.close();
     }
   });
 
   it('refuses domain names virsh could read as an option or a second command', () => {
     for (const domain of ['-x', '--all', ' x', 'a\nlist', 'a\u0000b']) {
-      assert.throws(() => createLibvirtDriver({ driver: 'libvirt', address: 'qemu:///system', options: { domain } }), (e) => hasCode(e, 'validation_failed'), JSON.stringify(domain));
+      assert.throws(
+        () => createLibvirtDriver({ driver: 'libvirt', address: 'qemu:///system', options: { domain } }),
+        (e) => hasCode(e, 'validation_failed'),
+        JSON.stringify(domain),
+      );
     }
-    assert.doesNotThrow(() => createLibvirtDriver({ driver: 'libvirt', address: 'qemu:///system', options: { domain: 'web-01 (old)' } }));
+    assert.doesNotThrow(() =>
+      createLibvirtDriver({ driver: 'libvirt', address: 'qemu:///system', options: { domain: 'web-01 (old)' } }),
+    );
   });
 });

@@ -23,9 +23,12 @@ export function createVirshExec(uri: string, o: { timeoutMs: number; virshPath?:
   return {
     async run(args, signal) {
       const r = await runTool(o.virshPath ?? 'virsh', ['-q', '-c', uri, ...args], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, timeoutMs: o.timeoutMs, signal,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' },
+        timeoutMs: o.timeoutMs,
+        signal,
       });
-      if (r.timedOut) throw new KilnError('bmc_timeout', `virsh ${args[0]} on ${uri} did not finish within ${o.timeoutMs} ms`);
+      if (r.timedOut)
+        throw new KilnError('bmc_timeout', `virsh ${args[0]} on ${uri} did not finish within ${o.timeoutMs} ms`);
       return { ok: r.code === 0, stdout: r.stdout, stderr: r.stderr };
     },
     close: async () => {},
@@ -52,22 +55,43 @@ export function createVirshSession(uri: string, o: { timeoutMs: number; virshPat
   let wake: (() => void) | undefined;
 
   const start = (): ChildProcessWithoutNullStreams => {
-    const c = spawn(o.virshPath ?? 'virsh', ['-q', '-c', uri], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
-    c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; wake?.(); });
-    c.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; wake?.(); });
-    c.on('exit', () => { if (child === c) child = undefined; wake?.(); });
+    const c = spawn(o.virshPath ?? 'virsh', ['-q', '-c', uri], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' },
+    });
+    c.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      wake?.();
+    });
+    c.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      wake?.();
+    });
+    c.on('exit', () => {
+      if (child === c) child = undefined;
+      wake?.();
+    });
     // virsh missing or not executable: no 'exit' follows; without this listener the error would crash the controller.
-    c.on('error', (e) => { err += `error: cannot start virsh: ${e.message}\n`; if (child === c) child = undefined; wake?.(); });
-    c.stdin.on('error', () => { /* exit is reported through 'exit' */ });
-    out = ''; err = '';
+    c.on('error', (e) => {
+      err += `error: cannot start virsh: ${e.message}\n`;
+      if (child === c) child = undefined;
+      wake?.();
+    });
+    c.stdin.on('error', () => {
+      /* exit is reported through 'exit' */
+    });
+    out = '';
+    err = '';
     return c;
   };
-  const stop = (c: ChildProcessWithoutNullStreams | undefined): void => { if (c && c.exitCode === null) c.kill('SIGKILL'); };
+  const stop = (c: ChildProcessWithoutNullStreams | undefined): void => {
+    if (c && c.exitCode === null) c.kill('SIGKILL');
+  };
 
   async function exec(args: string[], signal?: AbortSignal): Promise<VirshResult> {
     // One command per line: a newline inside an argument would start a second, operator-chosen virsh command.
     // eslint-disable-next-line no-control-regex
-    if (args.some((a) => /[\u0000-\u001f\u007f]/.test(a))) throw new KilnError('validation_failed', 'a virsh argument may not contain control characters');
+    if (args.some((a) => /[\u0000-\u001f\u007f]/.test(a)))
+      throw new KilnError('validation_failed', 'a virsh argument may not contain control characters');
     const c = child ?? (child = start());
     const marker = `KILNEND${++n}`;
     c.stdin.write(`${args.map(quote).join(' ')}\necho --err KILN''END${n}\necho KILN''END${n}\n`);
@@ -78,13 +102,20 @@ export function createVirshSession(uri: string, o: { timeoutMs: number; virshPat
       if (child !== c) return { ok: false, stdout: '', stderr: err || 'error: virsh session exited' };
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) {
-        stop(c); child = undefined;
+        stop(c);
+        child = undefined;
         throw new KilnError('bmc_timeout', `virsh ${args[0]} on ${uri} did not finish within ${o.timeoutMs} ms`);
       }
-      await new Promise<void>((r) => { wake = r; setTimeout(r, Math.min(left, 50)); });
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, Math.min(left, 50));
+      });
     }
     const i = out.indexOf(marker);
-    const stdout = out.slice(0, i).replace(/^virsh # .*\n?/gm, '').replace(/virsh # $/, '');
+    const stdout = out
+      .slice(0, i)
+      .replace(/^virsh # .*\n?/gm, '')
+      .replace(/virsh # $/, '');
     out = out.slice(i + marker.length);
     const j = err.indexOf(errMark);
     const stderr = err.slice(0, j);
@@ -99,7 +130,8 @@ export function createVirshSession(uri: string, o: { timeoutMs: number; virshPat
       return p;
     },
     async close() {
-      const c = child; child = undefined;
+      const c = child;
+      child = undefined;
       if (c && c.exitCode === null) {
         const gone = new Promise((r) => c.once('exit', r));
         c.stdin.end('quit\n');

@@ -18,7 +18,17 @@ export const resetPreference: Record<PowerAction, readonly string[]> = {
 };
 
 /** Every ResetType DSP0268 defines; assumed allowed when the BMC lists none. */
-const allResetTypes = ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'Nmi', 'ForceOn', 'PushPowerButton', 'PowerCycle'];
+const allResetTypes = [
+  'On',
+  'ForceOff',
+  'GracefulShutdown',
+  'GracefulRestart',
+  'ForceRestart',
+  'Nmi',
+  'ForceOn',
+  'PushPowerButton',
+  'PowerCycle',
+];
 
 /**
  * Picks the ResetType for an action from the BMC's
@@ -29,9 +39,13 @@ export function pickResetType(action: PowerAction, allowable: readonly string[] 
   const allowed = allowable ?? allResetTypes;
   const hit = resetPreference[action].find((t) => allowed.includes(t));
   if (!hit) {
-    throw new KilnError('bmc_unsupported', `BMC does not allow a reset type for "${action}" (wants one of ${resetPreference[action].join(', ')}; allowed: ${quoteAllowed(allowed).join(', ')})`, {
-      details: { action, allowed: quoteAllowed(allowed) },
-    });
+    throw new KilnError(
+      'bmc_unsupported',
+      `BMC does not allow a reset type for "${action}" (wants one of ${resetPreference[action].join(', ')}; allowed: ${quoteAllowed(allowed).join(', ')})`,
+      {
+        details: { action, allowed: quoteAllowed(allowed) },
+      },
+    );
   }
   return hit;
 }
@@ -47,14 +61,23 @@ export const bootTarget = { network: 'Pxe', disk: 'Hdd', http: 'UefiHttp' } as c
  */
 export function bootPatch(system: Doc, o: BootOverride): Doc {
   const boot = system.Boot as Doc | undefined;
-  if (!boot || typeof boot !== 'object') throw new KilnError('bmc_error', 'Redfish ComputerSystem has no Boot object; cannot set a boot override');
+  if (!boot || typeof boot !== 'object')
+    throw new KilnError('bmc_error', 'Redfish ComputerSystem has no Boot object; cannot set a boot override');
   const target = bootTarget[o.device];
   const allowed = boot['BootSourceOverrideTarget@Redfish.AllowableValues'];
   if (Array.isArray(allowed) && !allowed.includes(target)) {
-    throw new KilnError('bmc_unsupported', `BMC does not allow boot target ${target} (allowed: ${quoteAllowed(allowed).join(', ')})`, { details: { target, allowed: quoteAllowed(allowed) } });
+    throw new KilnError(
+      'bmc_unsupported',
+      `BMC does not allow boot target ${target} (allowed: ${quoteAllowed(allowed).join(', ')})`,
+      { details: { target, allowed: quoteAllowed(allowed) } },
+    );
   }
-  const patch: Doc = { BootSourceOverrideTarget: target, BootSourceOverrideEnabled: o.persistent ? 'Continuous' : 'Once' };
-  const mode = o.device === 'http' || o.uefi === true ? 'UEFI' : o.uefi === false ? 'Legacy' : boot.BootSourceOverrideMode;
+  const patch: Doc = {
+    BootSourceOverrideTarget: target,
+    BootSourceOverrideEnabled: o.persistent ? 'Continuous' : 'Once',
+  };
+  const mode =
+    o.device === 'http' || o.uefi === true ? 'UEFI' : o.uefi === false ? 'Legacy' : boot.BootSourceOverrideMode;
   if (typeof mode === 'string') patch.BootSourceOverrideMode = mode;
   return patch;
 }
@@ -79,7 +102,8 @@ export function linkOf(v: unknown): string | undefined {
 
 /** The member links of a collection; throws `bmc_error` when `Members` is missing. */
 export function membersOf(collection: Doc, what: string): string[] {
-  if (!Array.isArray(collection.Members)) throw new KilnError('bmc_error', `Redfish ${what} collection reply has no Members`);
+  if (!Array.isArray(collection.Members))
+    throw new KilnError('bmc_error', `Redfish ${what} collection reply has no Members`);
   return collection.Members.map(linkOf).filter((x): x is string => x !== undefined);
 }
 
@@ -94,7 +118,12 @@ export function summarizeSystem(system: Doc, macs: string[]): SystemSummary {
   if (typeof system.PowerState === 'string') s.powerState = parseRedfishPowerState(system);
   if (mode === 'UEFI') s.firmware = 'uefi';
   if (mode === 'Legacy') s.firmware = 'bios';
-  const extra = { serial: str(system.SerialNumber), manufacturer: str(system.Manufacturer), model: str(system.Model), uuid: str(system.UUID) };
+  const extra = {
+    serial: str(system.SerialNumber),
+    manufacturer: str(system.Manufacturer),
+    model: str(system.Model),
+    uuid: str(system.UUID),
+  };
   for (const [k, v] of Object.entries(extra)) if (v) (s as unknown as Record<string, string>)[k] = v;
   return s;
 }

@@ -3,10 +3,23 @@ import { silentLogger, type Logger } from '../../log/logger.js';
 import { assertBootOverride, assertPowerAction } from '../capability.js';
 import { optionReader } from '../driver-options.js';
 import { normalizeMacs } from '../mac.js';
-import { powerActions, type BmcSettings, type PowerCapabilities, type PowerDriver, type SystemSummary } from '../power-driver.js';
+import {
+  powerActions,
+  type BmcSettings,
+  type PowerCapabilities,
+  type PowerDriver,
+  type SystemSummary,
+} from '../power-driver.js';
 import { peerToken } from '../secret.js';
 import { createRedfishClient, type RedfishClient, type RedfishReply } from './redfish-client.js';
-import { bootPatch, linkOf, membersOf, parseRedfishPowerState, pickResetType, summarizeSystem } from './redfish-decide.js';
+import {
+  bootPatch,
+  linkOf,
+  membersOf,
+  parseRedfishPowerState,
+  pickResetType,
+  summarizeSystem,
+} from './redfish-decide.js';
 import { createBmcDispatcher } from './redfish-tls.js';
 
 type Doc = Record<string, unknown>;
@@ -17,8 +30,13 @@ type Doc = Record<string, unknown>;
  * those calls fail with `bmc_unsupported` naming what the BMC allows.
  */
 export const redfishCapabilities: PowerCapabilities = {
-  powerActions, status: true, bootOnce: ['network', 'disk', 'http'], bootPersistent: ['network', 'disk', 'http'],
-  virtualMedia: true, enumerate: true, inventory: true,
+  powerActions,
+  status: true,
+  bootOnce: ['network', 'disk', 'http'],
+  bootPersistent: ['network', 'disk', 'http'],
+  virtualMedia: true,
+  enumerate: true,
+  inventory: true,
 };
 
 /**
@@ -30,17 +48,24 @@ export const redfishCapabilities: PowerCapabilities = {
  */
 export function redfishBaseUrl(address: string): string {
   const bad = (why: string): never => {
-    throw new KilnError('validation_failed', `Redfish address ${why}`, { issues: [{ path: '/bmc/address', code: 'url_refused', message: why }] });
+    throw new KilnError('validation_failed', `Redfish address ${why}`, {
+      issues: [{ path: '/bmc/address', code: 'url_refused', message: why }],
+    });
   };
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f]/.test(address)) bad('may not contain spaces or control characters');
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `https://${address}`;
   let url: URL;
-  try { url = new URL(withScheme); } catch { return bad('must be host[:port] or an https:// URL'); }
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return bad('must be host[:port] or an https:// URL');
+  }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') bad('must use https:// (or http:// for a test BMC)');
   if (url.username || url.password) bad('may not carry a user or password (use the BMC username and password fields)');
   if (!url.hostname) bad('needs a host');
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) bad('must be the BMC\'s origin only (no path, query or fragment)');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+    bad("must be the BMC's origin only (no path, query or fragment)");
   return url.origin;
 }
 
@@ -58,12 +83,25 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
   const wantedSystem = opt.string('systemId');
   const auth = opt.string('auth');
   if (auth !== undefined && auth !== 'session' && auth !== 'basic') {
-    throw new KilnError('validation_failed', 'Redfish option auth must be "session" or "basic"', { issues: [{ path: '/bmc/options/auth', code: 'invalid_value', message: 'session or basic' }] });
+    throw new KilnError('validation_failed', 'Redfish option auth must be "session" or "basic"', {
+      issues: [{ path: '/bmc/options/auth', code: 'invalid_value', message: 'session or basic' }],
+    });
   }
   const baseUrl = redfishBaseUrl(settings.address);
-  const dispatcher = createBmcDispatcher({ ca: opt.string('ca'), fingerprint: opt.string('fingerprint'), insecure: opt.boolean('insecure', false) }, timeoutMs, logger, baseUrl);
+  const dispatcher = createBmcDispatcher(
+    { ca: opt.string('ca'), fingerprint: opt.string('fingerprint'), insecure: opt.boolean('insecure', false) },
+    timeoutMs,
+    logger,
+    baseUrl,
+  );
   const client: RedfishClient = createRedfishClient({
-    baseUrl, username: settings.username ?? '', password: settings.password ?? '', dispatcher, timeoutMs, auth, logger,
+    baseUrl,
+    username: settings.username ?? '',
+    password: settings.password ?? '',
+    dispatcher,
+    timeoutMs,
+    auth,
+    logger,
   });
   let systemPath: string | undefined;
 
@@ -74,7 +112,11 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
   function ok(r: RedfishReply, method: string, path: string): RedfishReply {
     if (r.status >= 200 && r.status < 300) return r;
     // The BMC's error text is logged at debug by the client; events (which viewers read) get the status only.
-    throw new KilnError('bmc_error', `BMC ${baseUrl}: ${method} ${peerToken(path)} failed with HTTP ${r.status} (the BMC's message is in the controller log at debug)`, { details: { status: r.status } });
+    throw new KilnError(
+      'bmc_error',
+      `BMC ${baseUrl}: ${method} ${peerToken(path)} failed with HTTP ${r.status} (the BMC's message is in the controller log at debug)`,
+      { details: { status: r.status } },
+    );
   }
 
   async function systemIds(signal?: AbortSignal): Promise<string[]> {
@@ -90,12 +132,23 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
     const members = await systemIds(signal);
     const pick = wantedSystem
       ? members.find((m) => m.replace(/\/$/, '').split('/').pop() === wantedSystem)
-      : members.length === 1 ? members[0] : undefined;
+      : members.length === 1
+        ? members[0]
+        : undefined;
     if (!pick) {
       const ids = members.map((m) => peerToken(m.split('/').pop())).join(', ') || '(none)';
-      throw new KilnError(wantedSystem || members.length === 0 ? 'bmc_error' : 'validation_failed',
-        wantedSystem ? `BMC ${baseUrl} has no system "${wantedSystem}" (systems: ${ids})` : `BMC ${baseUrl} has ${members.length} systems (${ids}); set options.systemId`,
-        { issues: wantedSystem || members.length === 0 ? [] : [{ path: '/bmc/options/systemId', code: 'required', message: `one of ${ids}` }] });
+      throw new KilnError(
+        wantedSystem || members.length === 0 ? 'bmc_error' : 'validation_failed',
+        wantedSystem
+          ? `BMC ${baseUrl} has no system "${wantedSystem}" (systems: ${ids})`
+          : `BMC ${baseUrl} has ${members.length} systems (${ids}); set options.systemId`,
+        {
+          issues:
+            wantedSystem || members.length === 0
+              ? []
+              : [{ path: '/bmc/options/systemId', code: 'required', message: `one of ${ids}` }],
+        },
+      );
     }
     systemPath = pick;
     return pick;
@@ -117,11 +170,15 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
     const sys = (await getOk(await system(signal), signal)).body;
     const managers = ((sys.Links as Doc | undefined)?.ManagedBy as unknown[] | undefined) ?? [];
     const collections = [linkOf(sys.VirtualMedia)];
-    for (const m of managers) { const p = linkOf(m); if (p) collections.push(linkOf((await getOk(p, signal)).body.VirtualMedia)); }
+    for (const m of managers) {
+      const p = linkOf(m);
+      if (p) collections.push(linkOf((await getOk(p, signal)).body.VirtualMedia));
+    }
     for (const c of collections.filter((x): x is string => !!x)) {
       for (const m of membersOf((await getOk(c, signal)).body, 'VirtualMedia')) {
         const slot = (await getOk(m, signal)).body;
-        if (Array.isArray(slot.MediaTypes) && slot.MediaTypes.some((t) => t === 'CD' || t === 'DVD')) return { ...slot, path: m };
+        if (Array.isArray(slot.MediaTypes) && slot.MediaTypes.some((t) => t === 'CD' || t === 'DVD'))
+          return { ...slot, path: m };
       }
     }
     throw new KilnError('bmc_unsupported', `BMC ${baseUrl} offers no CD/DVD virtual media slot`);
@@ -133,11 +190,22 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
     const action = image ? actions['#VirtualMedia.InsertMedia'] : actions['#VirtualMedia.EjectMedia'];
     const target = (action as { target?: unknown } | undefined)?.target;
     if (typeof target === 'string') {
-      ok(await client.send('POST', target, image ? { Image: image, Inserted: true, WriteProtected: true } : {}, { signal }), 'POST', target);
+      ok(
+        await client.send('POST', target, image ? { Image: image, Inserted: true, WriteProtected: true } : {}, {
+          signal,
+        }),
+        'POST',
+        target,
+      );
       return;
     }
     // VirtualMedia v1.0-1.2 has no actions: PATCH Image and Inserted instead.
-    const r = await client.send('PATCH', slot.path, image ? { Image: image, Inserted: true } : { Image: null, Inserted: false }, { ifMatch: etagOf(slot), signal });
+    const r = await client.send(
+      'PATCH',
+      slot.path,
+      image ? { Image: image, Inserted: true } : { Image: null, Inserted: false },
+      { ifMatch: etagOf(slot), signal },
+    );
     ok(r, 'PATCH', slot.path);
   }
 
@@ -153,11 +221,14 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
       assertPowerAction(name, redfishCapabilities, action);
       const sys = (await getOk(await system(o?.signal), o?.signal)).body;
       const reset = (sys.Actions as Doc | undefined)?.['#ComputerSystem.Reset'] as Doc | undefined;
-      if (!reset || typeof reset.target !== 'string') throw new KilnError('bmc_error', `BMC ${baseUrl}: ComputerSystem has no #ComputerSystem.Reset action target`);
+      if (!reset || typeof reset.target !== 'string')
+        throw new KilnError('bmc_error', `BMC ${baseUrl}: ComputerSystem has no #ComputerSystem.Reset action target`);
       let allowed = reset['ResetType@Redfish.AllowableValues'] as string[] | undefined;
-      const info = typeof reset['@Redfish.ActionInfo'] === 'string' ? (reset['@Redfish.ActionInfo'] as string) : undefined;
+      const info =
+        typeof reset['@Redfish.ActionInfo'] === 'string' ? (reset['@Redfish.ActionInfo'] as string) : undefined;
       if (!allowed && info) {
-        const params = (await getOk(info, o?.signal)).body.Parameters as Array<{ Name?: string; AllowableValues?: string[] }> | undefined;
+        const params = (await getOk(info, o?.signal)).body.Parameters as
+          Array<{ Name?: string; AllowableValues?: string[] }> | undefined;
         allowed = params?.find((p) => p.Name === 'ResetType')?.AllowableValues;
       }
       const type = pickResetType(action, allowed);
@@ -189,8 +260,11 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
     },
     async readInventory(o) {
       const sys = (await getOk(await system(o?.signal), o?.signal)).body;
-      const inv = { ...summarizeSystem(sys, await macsOf(sys, o?.signal)) } as ReturnType<typeof summarizeSystem> & Record<string, unknown>;
-      const cpu = (sys.ProcessorSummary as Doc | undefined)?.LogicalProcessorCount ?? (sys.ProcessorSummary as Doc | undefined)?.Count;
+      const inv = { ...summarizeSystem(sys, await macsOf(sys, o?.signal)) } as ReturnType<typeof summarizeSystem> &
+        Record<string, unknown>;
+      const cpu =
+        (sys.ProcessorSummary as Doc | undefined)?.LogicalProcessorCount ??
+        (sys.ProcessorSummary as Doc | undefined)?.Count;
       const mem = (sys.MemorySummary as Doc | undefined)?.TotalSystemMemoryGiB;
       if (typeof cpu === 'number') inv.cpuCount = cpu;
       if (typeof mem === 'number') inv.memoryMiB = Math.round(mem * 1024);

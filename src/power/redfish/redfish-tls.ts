@@ -35,13 +35,20 @@ export function certificateFingerprint(pem: string): string {
 export function createBmcDispatcher(tls: RedfishTlsOptions, timeoutMs: number, logger: Logger, address: string): Agent {
   const set = [tls.ca !== undefined, tls.fingerprint !== undefined, tls.insecure === true].filter(Boolean).length;
   if (set > 1) {
-    throw new KilnError('validation_failed', 'Redfish TLS: give only one of options.ca, options.fingerprint, options.insecure', {
-      issues: [{ path: '/bmc/options', code: 'tls_conflict', message: 'ca, fingerprint and insecure are exclusive' }],
-    });
+    throw new KilnError(
+      'validation_failed',
+      'Redfish TLS: give only one of options.ca, options.fingerprint, options.insecure',
+      {
+        issues: [{ path: '/bmc/options', code: 'tls_conflict', message: 'ca, fingerprint and insecure are exclusive' }],
+      },
+    );
   }
   const common = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs };
   if (tls.insecure) {
-    logger.warn({ bmc: address }, 'Redfish TLS verification disabled for this BMC (options.insecure); its certificate is not checked');
+    logger.warn(
+      { bmc: address },
+      'Redfish TLS verification disabled for this BMC (options.insecure); its certificate is not checked',
+    );
     return new Agent({ ...common, connect: { rejectUnauthorized: false, timeout: timeoutMs } });
   }
   if (tls.fingerprint !== undefined) {
@@ -50,17 +57,27 @@ export function createBmcDispatcher(tls: RedfishTlsOptions, timeoutMs: number, l
     const base = buildConnector({ rejectUnauthorized: false, timeout: timeoutMs, maxCachedSessions: 0 });
     return new Agent({
       ...common,
-      connect: (opts, cb) => base(opts, (err, socket) => {
-        if (err || !socket) { cb(err ?? new Error('connect failed'), null); return; }
-        const cert = (socket as TLSSocket).getPeerCertificate?.();
-        const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : '';
-        if (got !== pin) {
-          socket.destroy();
-          cb(new KilnError('bmc_error', `BMC ${address} presented certificate ${got || '(none)'}, not the pinned ${pin}`), null);
-          return;
-        }
-        cb(null, socket);
-      }),
+      connect: (opts, cb) =>
+        base(opts, (err, socket) => {
+          if (err || !socket) {
+            cb(err ?? new Error('connect failed'), null);
+            return;
+          }
+          const cert = (socket as TLSSocket).getPeerCertificate?.();
+          const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : '';
+          if (got !== pin) {
+            socket.destroy();
+            cb(
+              new KilnError(
+                'bmc_error',
+                `BMC ${address} presented certificate ${got || '(none)'}, not the pinned ${pin}`,
+              ),
+              null,
+            );
+            return;
+          }
+          cb(null, socket);
+        }),
     });
   }
   return new Agent({ ...common, connect: { ca: tls.ca, timeout: timeoutMs } });

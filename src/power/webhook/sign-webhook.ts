@@ -14,7 +14,14 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
  * Verifies a signature in constant time and rejects timestamps more than
  * `toleranceSec` from `nowSec` (replay protection). For receivers and tests.
  */
-export function verifyWebhook(secret: string, timestamp: number, body: string, signature: string, nowSec: number, toleranceSec = 300): boolean {
+export function verifyWebhook(
+  secret: string,
+  timestamp: number,
+  body: string,
+  signature: string,
+  nowSec: number,
+  toleranceSec = 300,
+): boolean {
   if (!Number.isFinite(timestamp) || Math.abs(nowSec - timestamp) > toleranceSec) return false;
   const want = Buffer.from(signWebhook(secret, timestamp, body));
   const got = Buffer.from(signature);

@@ -12,7 +12,10 @@ import { normalizeMac } from '../mac.js';
  */
 export function encodeMagicPacket(mac: string): Uint8Array {
   const m = normalizeMac(mac);
-  if (!m) throw new KilnError('validation_failed', `not a MAC address: ${JSON.stringify(mac)}`, { issues: [{ path: '/bmc/address', code: 'invalid_mac', message: 'a MAC address' }] });
+  if (!m)
+    throw new KilnError('validation_failed', `not a MAC address: ${JSON.stringify(mac)}`, {
+      issues: [{ path: '/bmc/address', code: 'invalid_mac', message: 'a MAC address' }],
+    });
   const bytes = m.split(':').map((h) => parseInt(h, 16));
   const out = new Uint8Array(102).fill(0xff, 0, 6);
   for (let i = 0; i < 16; i++) out.set(bytes, 6 + i * 6);

@@ -10,7 +10,11 @@ import { encodeMagicPacket } from './magic-packet.js';
 import { createWolDriver } from './wol-driver.js';
 
 const hasTcpdump = spawnSync('sh', ['-c', 'command -v tcpdump']).status === 0;
-const skip = !hasTcpdump ? 'tcpdump not installed' : !canUseNetns() ? 'needs root and iproute2 to create a network namespace' : false;
+const skip = !hasTcpdump
+  ? 'tcpdump not installed'
+  : !canUseNetns()
+    ? 'needs root and iproute2 to create a network namespace'
+    : false;
 
 /**
  * UDP payloads from `tcpdump -n -l -x` text: each packet is a header line
@@ -38,15 +42,23 @@ runPowerDriverConformance({
   skip,
   setup: async () => {
     ns = createNetns('wolc', '10.231.7.1/24', '10.231.7.2/24');
-    const driver = createWolDriver({ driver: 'wol', address: '52:54:00:12:34:56', options: { broadcast: '10.231.7.255', sourceAddress: '10.231.7.1', port: 9, repeat: 1 } });
+    const driver = createWolDriver({
+      driver: 'wol',
+      address: '52:54:00:12:34:56',
+      options: { broadcast: '10.231.7.255', sourceAddress: '10.231.7.1', port: 9, repeat: 1 },
+    });
     return { driver, cleanup: async () => ns?.remove() };
   },
 });
 
 describe('wake-on-LAN magic packet on the wire', { skip }, () => {
   let n: TestNetns;
-  before(() => { n = createNetns('wol', '10.231.8.1/24', '10.231.8.2/24'); });
-  after(() => { n?.remove(); });
+  before(() => {
+    n = createNetns('wol', '10.231.8.1/24', '10.231.8.2/24');
+  });
+  after(() => {
+    n?.remove();
+  });
 
   it('sends 102-byte magic packets to the subnet broadcast from inside the namespace', async () => {
     // Wait until both ends of the veth report carrier: a packet sent before that is dropped.
@@ -55,19 +67,37 @@ describe('wake-on-LAN magic packet on the wire', { skip }, () => {
       assert.ok(Date.now() < deadline, 'veth did not come up within 10 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const dump = spawn('tcpdump', ['-i', n.hostIf, '-n', '-l', '-x', 'udp and port 9'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const dump = spawn('tcpdump', ['-i', n.hostIf, '-n', '-l', '-x', 'udp and port 9'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let dumpErr = '';
     let dumpOut = '';
-    dump.stdout.on('data', (d: Buffer) => { dumpOut += d.toString(); });
-    dump.stderr.on('data', (d: Buffer) => { dumpErr += d.toString(); });
+    dump.stdout.on('data', (d: Buffer) => {
+      dumpOut += d.toString();
+    });
+    dump.stderr.on('data', (d: Buffer) => {
+      dumpErr += d.toString();
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('tcpdump did not start within 10 s')), 10_000);
-        dump.stderr.on('data', () => { if (dumpErr.includes('listening on')) { clearTimeout(t); resolve(); } });
-        dump.once('exit', (c) => { clearTimeout(t); reject(new Error(`tcpdump exited ${c}: ${dumpErr}`)); });
+        dump.stderr.on('data', () => {
+          if (dumpErr.includes('listening on')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        dump.once('exit', (c) => {
+          clearTimeout(t);
+          reject(new Error(`tcpdump exited ${c}: ${dumpErr}`));
+        });
       });
       const repo = new URL('../../../', import.meta.url).pathname;
-      n.exec(process.execPath, ['--import', 'tsx', join(repo, 'src/power/wol/testing/send-wol.ts'), 'AA-BB-CC-00-11-22', '10.231.8.255', '9'], 30_000);
+      n.exec(
+        process.execPath,
+        ['--import', 'tsx', join(repo, 'src/power/wol/testing/send-wol.ts'), 'AA-BB-CC-00-11-22', '10.231.8.255', '9'],
+        30_000,
+      );
       const until = Date.now() + 5000;
       while (udpPayloads(dumpOut).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     } finally {

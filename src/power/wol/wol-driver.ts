@@ -26,10 +26,14 @@ export function createWolDriver(settings: BmcSettings, deps: { logger?: Logger }
   const repeat = Math.max(1, opt.number('repeat', 3));
   // Operator input bounds what one power-on sends: a packet count of 1e9 would keep the queue slot busy until its timeout.
   if (!Number.isInteger(repeat) || repeat > 10) {
-    throw new KilnError('validation_failed', 'Wake-on-LAN option repeat must be a whole number from 1 to 10', { issues: [{ path: '/bmc/options/repeat', code: 'invalid_value', message: '1 to 10' }] });
+    throw new KilnError('validation_failed', 'Wake-on-LAN option repeat must be a whole number from 1 to 10', {
+      issues: [{ path: '/bmc/options/repeat', code: 'invalid_value', message: '1 to 10' }],
+    });
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new KilnError('validation_failed', 'Wake-on-LAN option port must be 1 to 65535', { issues: [{ path: '/bmc/options/port', code: 'invalid_value', message: '1 to 65535' }] });
+    throw new KilnError('validation_failed', 'Wake-on-LAN option port must be 1 to 65535', {
+      issues: [{ path: '/bmc/options/port', code: 'invalid_value', message: '1 to 65535' }],
+    });
   }
   const logger = deps.logger ?? silentLogger;
 
@@ -38,12 +42,17 @@ export function createWolDriver(settings: BmcSettings, deps: { logger?: Logger }
     try {
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
-        sock.bind({ address: source, port: 0 }, () => { sock.off('error', reject); resolve(); });
+        sock.bind({ address: source, port: 0 }, () => {
+          sock.off('error', reject);
+          resolve();
+        });
       });
       sock.setBroadcast(true);
       for (let i = 0; i < repeat; i++) {
         if (signal?.aborted) throw new KilnError('bmc_timeout', 'Wake-on-LAN send aborted');
-        await new Promise<void>((resolve, reject) => sock.send(packet, port, broadcast, (err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          sock.send(packet, port, broadcast, (err) => (err ? reject(err) : resolve())),
+        );
         if (i + 1 < repeat) await new Promise((r) => setTimeout(r, 100));
       }
       logger.info({ mac: settings.address, broadcast, port }, 'Wake-on-LAN magic packet sent');
@@ -58,13 +67,28 @@ export function createWolDriver(settings: BmcSettings, deps: { logger?: Logger }
   return {
     driver: name,
     capabilities: wolCapabilities,
-    powerStatus: async () => { throw unsupported(name, 'power status'); },
-    async setPower(action, o) { assertPowerAction(name, wolCapabilities, action); await send(o?.signal); },
-    setBootDevice: async (b) => { throw unsupported(name, `${b.persistent ? 'persistent' : 'one-time'} boot from ${b.device}`); },
-    insertMedia: async () => { throw unsupported(name, 'virtualMedia'); },
-    ejectMedia: async () => { throw unsupported(name, 'virtualMedia'); },
-    listSystems: async () => { throw unsupported(name, 'enumerate'); },
-    readInventory: async () => { throw unsupported(name, 'inventory'); },
+    powerStatus: async () => {
+      throw unsupported(name, 'power status');
+    },
+    async setPower(action, o) {
+      assertPowerAction(name, wolCapabilities, action);
+      await send(o?.signal);
+    },
+    setBootDevice: async (b) => {
+      throw unsupported(name, `${b.persistent ? 'persistent' : 'one-time'} boot from ${b.device}`);
+    },
+    insertMedia: async () => {
+      throw unsupported(name, 'virtualMedia');
+    },
+    ejectMedia: async () => {
+      throw unsupported(name, 'virtualMedia');
+    },
+    listSystems: async () => {
+      throw unsupported(name, 'enumerate');
+    },
+    readInventory: async () => {
+      throw unsupported(name, 'inventory');
+    },
     close: async () => {},
   };
 }

@@ -7,12 +7,26 @@ import { getClientArchs, getUserClasses, getVendorClass } from './options.js';
 import { readPcapUdp } from '../pcap/reader.js';
 
 const dir = new URL('./testdata/', import.meta.url);
-const captures = ['ipxe-bios', 'ipxe-efi', 'uefi-pxe-http', 'proxy-bios-ipxe', 'proxy-ovmf-ipxe', 'proxy-ovmf-pxe', 'proxy-ovmf-http'];
+const captures = [
+  'ipxe-bios',
+  'ipxe-efi',
+  'uefi-pxe-http',
+  'proxy-bios-ipxe',
+  'proxy-ovmf-ipxe',
+  'proxy-ovmf-pxe',
+  'proxy-ovmf-http',
+];
 const read = (name: string) => readPcapUdp(new Uint8Array(readFileSync(new URL(`${name}.pcap`, dir))));
 
 for (const name of captures) {
   test(`golden: ${name}.pcap decodes and summarizes as recorded`, () => {
-    const text = read(name).map((d) => `${String(d.index).padStart(3)} ${d.src}:${d.srcPort} > ${d.dst}:${d.dstPort} ${summarizeDhcp(decodeDhcp(d.payload))}`).join('\n') + '\n';
+    const text =
+      read(name)
+        .map(
+          (d) =>
+            `${String(d.index).padStart(3)} ${d.src}:${d.srcPort} > ${d.dst}:${d.dstPort} ${summarizeDhcp(decodeDhcp(d.payload))}`,
+        )
+        .join('\n') + '\n';
     const golden = new URL(`${name}.golden.txt`, dir);
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(golden, text);
     assert.equal(text, readFileSync(golden, 'utf8'));
@@ -27,7 +41,10 @@ for (const name of captures) {
 }
 
 test('golden: the firmwares identify themselves as the boot decision expects', () => {
-  const first = (name: string, vendorPrefix: string) => read(name).map((d) => decodeDhcp(d.payload)).find((p) => getVendorClass(p)?.startsWith(vendorPrefix))!;
+  const first = (name: string, vendorPrefix: string) =>
+    read(name)
+      .map((d) => decodeDhcp(d.payload))
+      .find((p) => getVendorClass(p)?.startsWith(vendorPrefix))!;
   const bios = first('ipxe-bios', 'PXEClient');
   assert.deepEqual([getClientArchs(bios), getUserClasses(bios)], [[0], ['iPXE']]);
   const efiPxe = first('uefi-pxe-http', 'PXEClient');

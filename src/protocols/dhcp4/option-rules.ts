@@ -29,6 +29,13 @@ export function validateOption(code: number, data: Uint8Array, at: number): void
     decodeOptionList(data, 0, data.length, false);
     return;
   }
-  const ok = 'exact' in rule ? data.length === rule.exact : data.length >= rule.min && data.length % rule.multiple === 0;
-  if (!ok) throw new DecodeError('bad_option', at, `option ${code}`, `dhcp4: option ${code} at byte ${at} has bad length ${data.length}`);
+  const ok =
+    'exact' in rule ? data.length === rule.exact : data.length >= rule.min && data.length % rule.multiple === 0;
+  if (!ok)
+    throw new DecodeError(
+      'bad_option',
+      at,
+      `option ${code}`,
+      `dhcp4: option ${code} at byte ${at} has bad length ${data.length}`,
+    );
 }

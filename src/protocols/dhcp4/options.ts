@@ -11,7 +11,10 @@ export function findOption(p: Pick<DhcpPacket, 'options'>, code: number): Uint8A
   if (parts.length === 1) return parts[0]!.data;
   const out = new Uint8Array(parts.reduce((n, o) => n + o.data.length, 0));
   let at = 0;
-  for (const o of parts) { out.set(o.data, at); at += o.data.length; }
+  for (const o of parts) {
+    out.set(o.data, at);
+    at += o.data.length;
+  }
   return out;
 }
 

@@ -75,7 +75,8 @@ export function writeIp(out: Uint8Array, at: number, ip: string): void {
     if (c === 46) {
       if (digits === 0 || k === 4) throw new RangeError(`not an IPv4 address: ${ip}`);
       out[at + k++] = part;
-      part = 0; digits = 0;
+      part = 0;
+      digits = 0;
     } else if (c >= 48 && c <= 57 && digits < 3) {
       part = part * 10 + (c - 48);
       digits++;
@@ -94,18 +95,33 @@ export function ipToBytes(ip: string): Uint8Array {
 
 /** Decodes a DHCPv4 message from a UDP payload. Throws DecodeError; never returns a partial packet. */
 export function decodeDhcp(b: Uint8Array): DhcpPacket {
-  if (b.length < OPTIONS_AT) throw new DecodeError('too_short', b.length, 'header', `dhcp4: ${b.length} bytes, a message has at least ${OPTIONS_AT}`);
+  if (b.length < OPTIONS_AT)
+    throw new DecodeError(
+      'too_short',
+      b.length,
+      'header',
+      `dhcp4: ${b.length} bytes, a message has at least ${OPTIONS_AT}`,
+    );
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const hlen = b[2]!;
   if (hlen > 16) throw new DecodeError('bad_hlen', 2, 'hlen');
   // RFC 2131 §3: options start with the magic cookie; without it this is plain BOOTP, which Kiln does not serve.
   if (v.getUint32(FIXED) !== DHCP_MAGIC_COOKIE) throw new DecodeError('bad_magic', FIXED, 'magic cookie');
   return {
-    op: b[0]!, htype: b[1]!, hlen, hops: b[3]!,
-    xid: v.getUint32(4), secs: v.getUint16(8), flags: v.getUint16(10),
-    ciaddr: ipAt(b, 12), yiaddr: ipAt(b, 16), siaddr: ipAt(b, 20), giaddr: ipAt(b, 24),
+    op: b[0]!,
+    htype: b[1]!,
+    hlen,
+    hops: b[3]!,
+    xid: v.getUint32(4),
+    secs: v.getUint16(8),
+    flags: v.getUint16(10),
+    ciaddr: ipAt(b, 12),
+    yiaddr: ipAt(b, 16),
+    siaddr: ipAt(b, 20),
+    giaddr: ipAt(b, 24),
     chaddr: b.slice(28, 44),
-    sname: textAt(b, 44, 64), file: textAt(b, 108, 128),
+    sname: textAt(b, 44, 64),
+    file: textAt(b, 108, 128),
     options: decodeOptionList(b, OPTIONS_AT, b.length, true),
   };
 }
@@ -120,11 +136,20 @@ export function decodeOptionList(b: Uint8Array, from: number, to: number, top: b
   let at = from;
   while (at < to) {
     const code = b[at]!;
-    if (code === DhcpOption.pad) { at++; continue; }
+    if (code === DhcpOption.pad) {
+      at++;
+      continue;
+    }
     if (code === DhcpOption.end) return out;
     if (at + 1 >= to) throw new DecodeError('truncated_option', at, `option ${code}`);
     const len = b[at + 1]!;
-    if (at + 2 + len > to) throw new DecodeError('truncated_option', at, `option ${code}`, `dhcp4: option ${code} at byte ${at} claims ${len} bytes, ${to - at - 2} left`);
+    if (at + 2 + len > to)
+      throw new DecodeError(
+        'truncated_option',
+        at,
+        `option ${code}`,
+        `dhcp4: option ${code} at byte ${at} claims ${len} bytes, ${to - at - 2} left`,
+      );
     const data = b.slice(at + 2, at + 2 + len);
     if (top) validateOption(code, data, at);
     out.push({ code, data });
@@ -161,10 +186,17 @@ function writeOptionList(out: Uint8Array, at: number, options: readonly DhcpRawO
 export function encodeDhcp(p: DhcpPacket): Uint8Array {
   const out = new Uint8Array(Math.max(MIN_LENGTH, OPTIONS_AT + optionListLength(p.options) + 1));
   const v = new DataView(out.buffer);
-  out[0] = p.op; out[1] = p.htype; out[2] = p.hlen; out[3] = p.hops;
-  v.setUint32(4, p.xid >>> 0); v.setUint16(8, p.secs); v.setUint16(10, p.flags);
-  writeIp(out, 12, p.ciaddr); writeIp(out, 16, p.yiaddr);
-  writeIp(out, 20, p.siaddr); writeIp(out, 24, p.giaddr);
+  out[0] = p.op;
+  out[1] = p.htype;
+  out[2] = p.hlen;
+  out[3] = p.hops;
+  v.setUint32(4, p.xid >>> 0);
+  v.setUint16(8, p.secs);
+  v.setUint16(10, p.flags);
+  writeIp(out, 12, p.ciaddr);
+  writeIp(out, 16, p.yiaddr);
+  writeIp(out, 20, p.siaddr);
+  writeIp(out, 24, p.giaddr);
   out.set(p.chaddr.subarray(0, 16), 28);
   writeText(out, 44, 64, p.sname, 'sname');
   writeText(out, 108, 128, p.file, 'file');

@@ -4,24 +4,34 @@ import { macOf, type DhcpPacket, type DhcpRawOption } from './packet.js';
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const printable = (b: Uint8Array): boolean => b.length > 0 && b.every((x) => x >= 0x20 && x < 0x7f);
-const ip4 = (b: Uint8Array): string => Array.from({ length: b.length / 4 }, (_, i) => b.subarray(i * 4, i * 4 + 4).join('.')).join(',');
+const ip4 = (b: Uint8Array): string =>
+  Array.from({ length: b.length / 4 }, (_, i) => b.subarray(i * 4, i * 4 + 4).join('.')).join(',');
 const uint = (b: Uint8Array): number => b.reduce((n, x) => n * 256 + x, 0);
-const subs = (list: DhcpRawOption[]): string => `{${list.map((s) => `${s.code}:${printable(s.data) ? JSON.stringify(String.fromCharCode(...s.data)) : hex(s.data)}`).join(' ')}}`;
+const subs = (list: DhcpRawOption[]): string =>
+  `{${list.map((s) => `${s.code}:${printable(s.data) ? JSON.stringify(String.fromCharCode(...s.data)) : hex(s.data)}`).join(' ')}}`;
 
 const formatters: Record<number, (d: Uint8Array, p: DhcpPacket) => string> = {
   [DhcpOption.messageType]: (d) => dhcpMessageTypeName(d[0]!),
-  [DhcpOption.subnetMask]: ip4, [DhcpOption.router]: ip4, [DhcpOption.domainNameServer]: ip4,
-  [DhcpOption.requestedIpAddress]: ip4, [DhcpOption.serverIdentifier]: ip4, [DhcpOption.broadcastAddress]: ip4, [DhcpOption.ntpServers]: ip4,
+  [DhcpOption.subnetMask]: ip4,
+  [DhcpOption.router]: ip4,
+  [DhcpOption.domainNameServer]: ip4,
+  [DhcpOption.requestedIpAddress]: ip4,
+  [DhcpOption.serverIdentifier]: ip4,
+  [DhcpOption.broadcastAddress]: ip4,
+  [DhcpOption.ntpServers]: ip4,
   [DhcpOption.interfaceMtu]: (d) => String(uint(d)),
-  [DhcpOption.leaseTime]: (d) => String(uint(d)), [DhcpOption.renewalTime]: (d) => String(uint(d)),
-  [DhcpOption.rebindingTime]: (d) => String(uint(d)), [DhcpOption.maxMessageSize]: (d) => String(uint(d)),
+  [DhcpOption.leaseTime]: (d) => String(uint(d)),
+  [DhcpOption.renewalTime]: (d) => String(uint(d)),
+  [DhcpOption.rebindingTime]: (d) => String(uint(d)),
+  [DhcpOption.maxMessageSize]: (d) => String(uint(d)),
   [DhcpOption.parameterRequestList]: (d) => `[${d.join(',')}]`,
   [DhcpOption.clientSystemArchitecture]: (_, p) => `[${getClientArchs(p).map(clientArchName).join(',')}]`,
   [DhcpOption.clientNetworkInterfaceId]: (d) => (d.length === 3 ? `${d[0]}.${d[1]}.${d[2]}` : hex(d)),
   [DhcpOption.clientMachineId]: (d, p) => getClientMachineId(p) ?? hex(d),
   [DhcpOption.relayAgentInformation]: (_, p) => subs(getSubOptions(p, DhcpOption.relayAgentInformation)),
   [DhcpOption.ipxeEncapsulated]: (_, p) => subs(getSubOptions(p, DhcpOption.ipxeEncapsulated)),
-  [DhcpOption.vendorSpecific]: (d, p) => (getSubOptions(p, DhcpOption.vendorSpecific).length ? subs(getSubOptions(p, DhcpOption.vendorSpecific)) : hex(d)),
+  [DhcpOption.vendorSpecific]: (d, p) =>
+    getSubOptions(p, DhcpOption.vendorSpecific).length ? subs(getSubOptions(p, DhcpOption.vendorSpecific)) : hex(d),
 };
 
 function formatOption(code: number, p: DhcpPacket): string {

@@ -56,7 +56,10 @@ export function parseIpxeScript(text: string): IpxeLine[] {
     let line = pending + fragment;
     pending = '';
     if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line.endsWith('\\')) { pending = line.slice(0, -1); continue; }
+    if (line.endsWith('\\')) {
+      pending = line.slice(0, -1);
+      continue;
+    }
     const nul = line.indexOf('\0');
     if (nul >= 0) line = line.slice(0, nul);
     let command = line.replace(/^[ \f\n\r\t\v]+/, '');
@@ -78,8 +81,15 @@ function splitCommands(words: string[]): { commands: IpxeCommand[]; comment: str
   let comment: string | null = null;
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
-    if (w.startsWith('#')) { comment = words.slice(i).join(' '); break; }
-    if (w === '&&' || w === '||' || w === ';') { commands.push({ argv, then: w }); argv = []; continue; }
+    if (w.startsWith('#')) {
+      comment = words.slice(i).join(' ');
+      break;
+    }
+    if (w === '&&' || w === '||' || w === ';') {
+      commands.push({ argv, then: w });
+      argv = [];
+      continue;
+    }
     argv.push(w);
   }
   // An empty last command (nothing after the last separator) does nothing in iPXE.

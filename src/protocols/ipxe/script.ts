@@ -22,7 +22,10 @@
 
 /** Thrown when a value cannot be placed in an iPXE script safely. */
 export class IpxeScriptError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`);
   }
 }
@@ -62,7 +65,11 @@ export function ipxeArgs(field: string, value: string): string {
   if (CONTROL.test(value)) throw new IpxeScriptError(field, 'contains a newline or control character');
   if (value.includes('${')) throw new IpxeScriptError(field, 'contains "${", which iPXE would expand');
   const special = value.split(' ').find(isIpxeSpecialWord);
-  if (special !== undefined) throw new IpxeScriptError(field, `contains the word "${special.slice(0, 20)}", which iPXE reads as a command separator or a comment`);
+  if (special !== undefined)
+    throw new IpxeScriptError(
+      field,
+      `contains the word "${special.slice(0, 20)}", which iPXE reads as a command separator or a comment`,
+    );
   if (value.endsWith('\\')) throw new IpxeScriptError(field, 'ends with "\\", which iPXE reads as a line continuation');
   return value;
 }
@@ -75,7 +82,8 @@ export function ipxeUrl(field: string, value: string): string {
 
 /** Returns `value` when it is a plain name (letters, digits, `.`, `_`, `-`, not starting with `-`); throws IpxeScriptError otherwise. */
 export function ipxeName(field: string, value: string): string {
-  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(value)) throw new IpxeScriptError(field, 'must be letters, digits, ".", "_" or "-" (at most 64, not starting with "-")');
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(value))
+    throw new IpxeScriptError(field, 'must be letters, digits, ".", "_" or "-" (at most 64, not starting with "-")');
   return value;
 }
 

@@ -51,7 +51,10 @@ export const TftpOptionRange = {
 /** Default block size when blksize is not negotiated (RFC 1350 §2). */
 export const TFTP_DEFAULT_BLKSIZE = 512;
 
-const opcodeNames = Object.fromEntries(Object.entries(TftpOpcode).map(([k, v]) => [v, k.toUpperCase()])) as Record<number, string>;
+const opcodeNames = Object.fromEntries(Object.entries(TftpOpcode).map(([k, v]) => [v, k.toUpperCase()])) as Record<
+  number,
+  string
+>;
 const errorNames = Object.fromEntries(Object.entries(TftpErrorCode).map(([k, v]) => [v, k])) as Record<number, string>;
 
 /** Display name of an opcode ("RRQ", "OACK"), or "OP<n>" for an unknown one. */

@@ -10,7 +10,10 @@ const dir = new URL('./testdata/', import.meta.url);
 test('golden: every packet of a real client/server capture decodes and summarizes as recorded', () => {
   const datagrams = readPcapUdp(new Uint8Array(readFileSync(new URL('tftp-clients.pcap', dir))));
   assert.equal(datagrams.length, 59);
-  const lines = datagrams.map((d) => `${String(d.index).padStart(3)} ${d.src}:${d.srcPort} > ${d.dst}:${d.dstPort} ${summarizeTftp(decodeTftp(d.payload))}`);
+  const lines = datagrams.map(
+    (d) =>
+      `${String(d.index).padStart(3)} ${d.src}:${d.srcPort} > ${d.dst}:${d.dstPort} ${summarizeTftp(decodeTftp(d.payload))}`,
+  );
   const text = lines.join('\n') + '\n';
   const golden = new URL('tftp-clients.golden.txt', dir);
   if (process.env.UPDATE_GOLDEN === '1') writeFileSync(golden, text);

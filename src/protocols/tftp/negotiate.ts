@@ -25,8 +25,7 @@ export interface TftpTransferOptions {
 
 /** The negotiation outcome: accepted options (empty `oack` means reply with DATA 1 directly) or a refusal. */
 export type TftpNegotiation =
-  | { ok: true; options: TftpTransferOptions; oack: TftpOption[] }
-  | { ok: false; reason: string };
+  { ok: true; options: TftpTransferOptions; oack: TftpOption[] } | { ok: false; reason: string };
 
 const decimal = /^[0-9]{1,10}$/;
 
@@ -36,7 +35,11 @@ const decimal = /^[0-9]{1,10}$/;
  * (RFC 2347 §4: the server omits options it does not support). A malformed or
  * out-of-range value of a known option refuses the request (ERROR 8).
  */
-export function negotiateTftpOptions(requested: TftpOption[], fileSize: number, limits: TftpOptionLimits): TftpNegotiation {
+export function negotiateTftpOptions(
+  requested: TftpOption[],
+  fileSize: number,
+  limits: TftpOptionLimits,
+): TftpNegotiation {
   const options: TftpTransferOptions = { blksize: TFTP_DEFAULT_BLKSIZE, windowsize: 1, timeoutSec: null };
   const oack: TftpOption[] = [];
   const on = (k: 'blksize' | 'tsize' | 'timeout' | 'windowsize'): boolean => limits.enabled?.[k] ?? true;
@@ -53,7 +56,8 @@ export function negotiateTftpOptions(requested: TftpOption[], fileSize: number, 
     switch (key) {
       case 'blksize':
         // RFC 2348 §2: valid values range between 8 and 65464 octets; the server may reply with a smaller one.
-        if (n < TftpOptionRange.blksize.min) return { ok: false, reason: `blksize ${n} is below ${TftpOptionRange.blksize.min}` };
+        if (n < TftpOptionRange.blksize.min)
+          return { ok: false, reason: `blksize ${n} is below ${TftpOptionRange.blksize.min}` };
         options.blksize = Math.min(n, limits.maxBlksize, TftpOptionRange.blksize.max);
         oack.push({ name, value: String(options.blksize) });
         break;
@@ -65,7 +69,8 @@ export function negotiateTftpOptions(requested: TftpOption[], fileSize: number, 
         break;
       case 'timeout':
         // RFC 2349 §2: 1..255 seconds; the server must answer with the same value or not at all.
-        if (n < TftpOptionRange.timeout.min || n > TftpOptionRange.timeout.max) return { ok: false, reason: `timeout ${n} is outside 1..255` };
+        if (n < TftpOptionRange.timeout.min || n > TftpOptionRange.timeout.max)
+          return { ok: false, reason: `timeout ${n} is outside 1..255` };
         options.timeoutSec = n;
         oack.push({ name, value: value });
         break;

@@ -10,7 +10,10 @@ test('LF becomes CR LF and a bare CR becomes CR NUL (RFC 764)', () => {
 });
 
 test('property: decodeNetascii inverts encodeNetascii', () => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
-    assert.deepEqual(decodeNetascii(encodeNetascii(b)), b);
-  }), { numRuns: 1000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
+      assert.deepEqual(decodeNetascii(encodeNetascii(b)), b);
+    }),
+    { numRuns: 1000 },
+  );
 });

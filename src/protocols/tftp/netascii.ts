@@ -11,8 +11,14 @@ export function encodeNetascii(bytes: Uint8Array): Uint8Array {
   let o = 0;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    if (b === 0x0a) { out[o++] = 0x0d; out[o++] = 0x0a; } // LF -> CR LF
-    else if (b === 0x0d) { out[o++] = 0x0d; out[o++] = 0x00; } // CR -> CR NUL
+    if (b === 0x0a) {
+      out[o++] = 0x0d;
+      out[o++] = 0x0a;
+    } // LF -> CR LF
+    else if (b === 0x0d) {
+      out[o++] = 0x0d;
+      out[o++] = 0x00;
+    } // CR -> CR NUL
     else out[o++] = b;
   }
   return out;
@@ -24,9 +30,13 @@ export function decodeNetascii(bytes: Uint8Array): Uint8Array {
   let o = 0;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    if (b === 0x0d && bytes[i + 1] === 0x0a) { out[o++] = 0x0a; i++; }
-    else if (b === 0x0d && bytes[i + 1] === 0x00) { out[o++] = 0x0d; i++; }
-    else out[o++] = b;
+    if (b === 0x0d && bytes[i + 1] === 0x0a) {
+      out[o++] = 0x0a;
+      i++;
+    } else if (b === 0x0d && bytes[i + 1] === 0x00) {
+      out[o++] = 0x0d;
+      i++;
+    } else out[o++] = b;
   }
   return out.slice(0, o);
 }

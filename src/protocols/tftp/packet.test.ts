@@ -9,14 +9,31 @@ const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
 
 test('decodes an RRQ with options (hand-built fixture)', () => {
   const bytes = Uint8Array.from([
-    0x00, 0x01, // opcode 1 = RRQ
-    ...ascii('pxelinux.0'), 0x00, // filename
-    ...ascii('octet'), 0x00, // mode
-    ...ascii('blksize'), 0x00, ...ascii('1468'), 0x00, // RFC 2348 option
-    ...ascii('tsize'), 0x00, ...ascii('0'), 0x00, // RFC 2349 option
+    0x00,
+    0x01, // opcode 1 = RRQ
+    ...ascii('pxelinux.0'),
+    0x00, // filename
+    ...ascii('octet'),
+    0x00, // mode
+    ...ascii('blksize'),
+    0x00,
+    ...ascii('1468'),
+    0x00, // RFC 2348 option
+    ...ascii('tsize'),
+    0x00,
+    ...ascii('0'),
+    0x00, // RFC 2349 option
   ]);
   const p = decodeTftp(bytes);
-  assert.deepEqual(p, { op: 'rrq', filename: 'pxelinux.0', mode: 'octet', options: [{ name: 'blksize', value: '1468' }, { name: 'tsize', value: '0' }] });
+  assert.deepEqual(p, {
+    op: 'rrq',
+    filename: 'pxelinux.0',
+    mode: 'octet',
+    options: [
+      { name: 'blksize', value: '1468' },
+      { name: 'tsize', value: '0' },
+    ],
+  });
   assert.equal(summarizeTftp(p), 'RRQ "pxelinux.0" mode="octet" blksize="1468" tsize="0"');
   assert.deepEqual(encodeTftp(p), bytes);
 });
@@ -50,11 +67,14 @@ test('rejects malformed packets with a typed DecodeError naming the field and of
     ['empty option name', [0, 6, 0, 0x31, 0], 'bad_option', 2, 'option name'],
   ];
   for (const [name, bytes, code, offset, field] of cases) {
-    assert.throws(() => decodeTftp(Uint8Array.from(bytes)), (e: unknown) => {
-      assert.ok(e instanceof DecodeError, name);
-      assert.deepEqual([e.code, e.offset, e.field], [code, offset, field], name);
-      return true;
-    });
+    assert.throws(
+      () => decodeTftp(Uint8Array.from(bytes)),
+      (e: unknown) => {
+        assert.ok(e instanceof DecodeError, name);
+        assert.deepEqual([e.code, e.offset, e.field], [code, offset, field], name);
+        return true;
+      },
+    );
   }
 });
 
@@ -71,23 +91,44 @@ test('writeDataHeader matches encodeTftp and wraps block numbers at 16 bits', ()
   assert.deepEqual(out, encodeTftp({ op: 'data', block: 7, data: Uint8Array.of(9, 9) }));
 });
 
-const wireString = fc.string({ unit: fc.integer({ min: 1, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: 40 });
+const wireString = fc.string({
+  unit: fc.integer({ min: 1, max: 255 }).map((c) => String.fromCharCode(c)),
+  maxLength: 40,
+});
 const np = { noNullPrototype: true } as const;
 const option = fc.record({ name: wireString.filter((s) => s.length > 0), value: wireString }, np);
 const packetArb: fc.Arbitrary<TftpPacket> = fc.oneof(
-  fc.record({ op: fc.constantFrom('rrq' as const, 'wrq' as const), filename: wireString, mode: wireString, options: fc.array(option, { maxLength: 5 }) }, np),
-  fc.record({ op: fc.constant('data' as const), block: fc.integer({ min: 0, max: 65535 }), data: fc.uint8Array({ maxLength: 1500 }) }, np),
+  fc.record(
+    {
+      op: fc.constantFrom('rrq' as const, 'wrq' as const),
+      filename: wireString,
+      mode: wireString,
+      options: fc.array(option, { maxLength: 5 }),
+    },
+    np,
+  ),
+  fc.record(
+    {
+      op: fc.constant('data' as const),
+      block: fc.integer({ min: 0, max: 65535 }),
+      data: fc.uint8Array({ maxLength: 1500 }),
+    },
+    np,
+  ),
   fc.record({ op: fc.constant('ack' as const), block: fc.integer({ min: 0, max: 65535 }) }, np),
   fc.record({ op: fc.constant('error' as const), code: fc.integer({ min: 0, max: 65535 }), message: wireString }, np),
   fc.record({ op: fc.constant('oack' as const), options: fc.array(option, { maxLength: 5 }) }, np),
 );
 
 test('property: decode(encode(p)) equals p for generated packets', () => {
-  fc.assert(fc.property(packetArb, (p) => {
-    const decoded = decodeTftp(encodeTftp(p));
-    // A request whose mode is empty and has no options still round-trips; data compares by bytes.
-    assert.deepEqual(decoded, p);
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(packetArb, (p) => {
+      const decoded = decodeTftp(encodeTftp(p));
+      // A request whose mode is empty and has no options still round-trips; data compares by bytes.
+      assert.deepEqual(decoded, p);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('fuzz: random and truncated bytes either decode or throw DecodeError, never anything else', () => {
@@ -100,9 +141,15 @@ test('fuzz: random and truncated bytes either decode or throw DecodeError, never
       assert.ok(e.offset >= 0 && e.offset <= bytes.length);
     }
   };
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (b) => check(b)), { numRuns: 3000 });
-  fc.assert(fc.property(packetArb, fc.nat(), (p, cut) => {
-    const bytes = encodeTftp(p);
-    check(bytes.subarray(0, cut % (bytes.length + 1)));
-  }), { numRuns: 3000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 600 }), (b) => check(b)),
+    { numRuns: 3000 },
+  );
+  fc.assert(
+    fc.property(packetArb, fc.nat(), (p, cut) => {
+      const bytes = encodeTftp(p);
+      check(bytes.subarray(0, cut % (bytes.length + 1)));
+    }),
+    { numRuns: 3000 },
+  );
 });

@@ -123,18 +123,24 @@ export function decodeTftp(bytes: Uint8Array): TftpPacket {
     return (bytes[2]! << 8) | bytes[3]!;
   };
   switch (op) {
-    case TftpOpcode.rrq: return decodeRequest('rrq', bytes);
-    case TftpOpcode.wrq: return decodeRequest('wrq', bytes);
-    case TftpOpcode.data: return { op: 'data', block: u16('block'), data: bytes.subarray(4) };
+    case TftpOpcode.rrq:
+      return decodeRequest('rrq', bytes);
+    case TftpOpcode.wrq:
+      return decodeRequest('wrq', bytes);
+    case TftpOpcode.data:
+      return { op: 'data', block: u16('block'), data: bytes.subarray(4) };
     // Deviation: bytes after an ACK's block number are ignored (some clients pad).
-    case TftpOpcode.ack: return { op: 'ack', block: u16('block') };
+    case TftpOpcode.ack:
+      return { op: 'ack', block: u16('block') };
     case TftpOpcode.error: {
       const code = u16('error code');
       // Deviation: some servers omit the message's NUL; the rest of the packet is taken as the message.
       return { op: 'error', code, message: readString(bytes, 4, true).text };
     }
-    case TftpOpcode.oack: return { op: 'oack', options: decodeOptions(bytes, 2) };
-    default: throw new DecodeError('bad_opcode', 0, 'opcode', `tftp: unknown opcode ${op}`);
+    case TftpOpcode.oack:
+      return { op: 'oack', options: decodeOptions(bytes, 2) };
+    default:
+      throw new DecodeError('bad_opcode', 0, 'opcode', `tftp: unknown opcode ${op}`);
   }
 }
 

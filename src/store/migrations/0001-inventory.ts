@@ -5,7 +5,8 @@ import { isPostgres } from '../database.js';
 // text so one query works on SQLite and PostgreSQL.
 export async function up(db: Kysely<any>): Promise<void> {
   const pg = isPostgres(db);
-  await db.schema.createTable('hosts')
+  await db.schema
+    .createTable('hosts')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('state', 'text', (c) => c.notNull())
@@ -28,7 +29,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('hosts_state').on('hosts').columns(['state', 'name']).execute();
 
-  await db.schema.createTable('host_nics')
+  await db.schema
+    .createTable('host_nics')
     .addColumn('mac', 'text', (c) => c.primaryKey())
     .addColumn('host_id', 'text', (c) => c.notNull().references('hosts.id').onDelete('cascade'))
     .addColumn('name', 'text')
@@ -36,14 +38,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('host_nics_host').on('host_nics').column('host_id').execute();
 
-  await db.schema.createTable('host_tags')
+  await db.schema
+    .createTable('host_tags')
     .addColumn('host_id', 'text', (c) => c.notNull().references('hosts.id').onDelete('cascade'))
     .addColumn('tag', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('host_tags_pk', ['host_id', 'tag'])
     .execute();
   await db.schema.createIndex('host_tags_tag').on('host_tags').column('tag').execute();
 
-  await db.schema.createTable('events')
+  await db.schema
+    .createTable('events')
     .addColumn('seq', pg ? 'bigserial' : 'integer', (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('at', 'text', (c) => c.notNull())
     .addColumn('actor', 'text', (c) => c.notNull())
@@ -59,7 +63,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('events_host').on('events').columns(['host_id', 'seq']).execute();
   await db.schema.createIndex('events_kind').on('events').columns(['kind', 'seq']).execute();
 
-  await db.schema.createTable('api_tokens')
+  await db.schema
+    .createTable('api_tokens')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('role', 'text', (c) => c.notNull())

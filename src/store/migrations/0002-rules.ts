@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.createTable('rules')
+  await db.schema
+    .createTable('rules')
     .addColumn('name', 'text', (c) => c.primaryKey())
     .addColumn('priority', 'integer', (c) => c.notNull())
     .addColumn('spec', 'text', (c) => c.notNull())

@@ -6,7 +6,8 @@ import type { Kysely } from 'kysely';
 // deployments: what a host got, rendered once at deploy time and kept.
 // site_secrets: crypted root password and authorized keys per scope.
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.createTable('node_trust')
+  await db.schema
+    .createTable('node_trust')
     .addColumn('host_id', 'text', (c) => c.primaryKey().references('hosts.id').onDelete('cascade'))
     .addColumn('credential_hash', 'text', (c) => c.unique())
     .addColumn('issued_at', 'text')
@@ -16,7 +17,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('last_ip', 'text')
     .addColumn('last_seen_at', 'text')
     .execute();
-  await db.schema.createTable('deployments')
+  await db.schema
+    .createTable('deployments')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('host_id', 'text', (c) => c.notNull())
     .addColumn('profile', 'text', (c) => c.notNull())
@@ -30,7 +32,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('completed_at', 'text')
     .execute();
   await db.schema.createIndex('deployments_host').on('deployments').columns(['host_id', 'created_at']).execute();
-  await db.schema.createTable('site_secrets')
+  await db.schema
+    .createTable('site_secrets')
     .addColumn('scope', 'text', (c) => c.primaryKey())
     .addColumn('root_password_hash', 'text')
     .addColumn('authorized_keys', 'text', (c) => c.notNull().defaultTo('[]'))

@@ -5,7 +5,8 @@ import { isPostgres } from '../database.js';
 // database assigns them), so the KRL can revoke exactly one.
 export async function up(db: Kysely<any>): Promise<void> {
   const pg = isPostgres(db);
-  await db.schema.createTable('ssh_certificates')
+  await db.schema
+    .createTable('ssh_certificates')
     .addColumn('serial', pg ? 'bigserial' : 'integer', (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('host_id', 'text')

@@ -7,7 +7,8 @@ import type { Kysely } from 'kysely';
 // key on purpose: deleting a user revokes its tokens and keeps the rows for
 // the audit trail, and authenticate refuses a token whose user is gone.
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.createTable('users')
+  await db.schema
+    .createTable('users')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('role', 'text', (c) => c.notNull())

@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely';
 // one address to two MACs, also across controllers sharing PostgreSQL.
 // `expires_at` is ms since the epoch (bigint: fits 2^53 on both engines).
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.createTable('dhcp_leases')
+  await db.schema
+    .createTable('dhcp_leases')
     .addColumn('ip', 'text', (c) => c.primaryKey())
     .addColumn('mac', 'text', (c) => c.notNull())
     .addColumn('subnet', 'text', (c) => c.notNull())

@@ -6,7 +6,8 @@ import type { Kysely } from 'kysely';
 // the token is stored; the token itself is derived from the controller's data
 // key and the deployment id when a boot script or install file is served.
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.createTable('install_tokens')
+  await db.schema
+    .createTable('install_tokens')
     .addColumn('token_hash', 'text', (c) => c.primaryKey())
     .addColumn('deployment_id', 'text', (c) => c.notNull().unique())
     .addColumn('host_id', 'text', (c) => c.notNull())

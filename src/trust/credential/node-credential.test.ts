@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createApiToken, createNodeCredential, hashSecret, isSecretShaped, verifyApiToken, verifyNodeCredential } from './node-credential.js';
+import {
+  createApiToken,
+  createNodeCredential,
+  hashSecret,
+  isSecretShaped,
+  verifyApiToken,
+  verifyNodeCredential,
+} from './node-credential.js';
 
 test('a node credential is kn_ + 43 base64url characters; only its SHA-256 is kept', () => {
   const { secret, hash } = createNodeCredential();

@@ -48,7 +48,11 @@ test('a wrong key, wrong context, tampering or bad format fails with config_inva
   const key = await loadOrCreateDataKey(await tempDir(t));
   const otherKey = await loadOrCreateDataKey(await tempDir(t));
   const sealed = sealSecret(key, 'calvin', 'host:1');
-  const fails = (k: typeof key, s: string, ctx: string) => assert.throws(() => openSecret(k, s, ctx), (e) => hasCode(e, 'config_invalid') && !e.message.includes('calvin'));
+  const fails = (k: typeof key, s: string, ctx: string) =>
+    assert.throws(
+      () => openSecret(k, s, ctx),
+      (e) => hasCode(e, 'config_invalid') && !e.message.includes('calvin'),
+    );
   fails(otherKey, sealed, 'host:1');
   fails(key, sealed, 'host:2');
   const parts = sealed.split(':');

@@ -27,7 +27,8 @@ export async function loadOrCreateDataKey(dir: string): Promise<DataKey> {
     await createPrivateFile(path, randomBytes(32));
     raw = (await readPrivateFile(path))!;
   }
-  if (raw.length !== 32) throw new KilnError('config_invalid', `${path} must hold exactly 32 bytes, found ${raw.length}`);
+  if (raw.length !== 32)
+    throw new KilnError('config_invalid', `${path} must hold exactly 32 bytes, found ${raw.length}`);
   return new Uint8Array(raw) as DataKey;
 }
 
@@ -60,6 +61,10 @@ export function openSecret(key: DataKey, sealed: string, context = ''): string {
     decipher.setAuthTag(Buffer.from(m[2]!, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(m[3]!, 'base64url')), decipher.final()]).toString('utf8');
   } catch (err) {
-    throw new KilnError('config_invalid', 'sealed secret cannot be opened: it was sealed under another data key or context, or altered (check that every controller has the same data.key)', { cause: err });
+    throw new KilnError(
+      'config_invalid',
+      'sealed secret cannot be opened: it was sealed under another data key or context, or altered (check that every controller has the same data.key)',
+      { cause: err },
+    );
   }
 }

@@ -40,10 +40,16 @@ export function sha512Crypt(password: string, setting: string): string {
  * `rounds` (default `defaultRounds`; written as "rounds=N$" unless it is the
  * spec default, like `openssl passwd -6`).
  */
-export function hashPassword(clear: string, opts: { rounds?: number; random?: (n: number) => Uint8Array } = {}): string {
+export function hashPassword(
+  clear: string,
+  opts: { rounds?: number; random?: (n: number) => Uint8Array } = {},
+): string {
   const rounds = opts.rounds ?? defaultRounds;
   if (!Number.isInteger(rounds) || rounds < minRounds || rounds > maxRounds) {
-    throw new KilnError('validation_failed', `SHA-512 crypt rounds must be an integer between ${minRounds} and ${maxRounds}`);
+    throw new KilnError(
+      'validation_failed',
+      `SHA-512 crypt rounds must be an integer between ${minRounds} and ${maxRounds}`,
+    );
   }
   // 12 random bytes → 16 characters of the crypt alphabet (96 bits of salt).
   const bytes = (opts.random ?? randomBytes)(12);
@@ -87,7 +93,8 @@ export function isCryptHash(s: string): boolean {
 }
 
 function parseSetting(setting: string): { salt: string; rounds: number; custom: boolean } {
-  if (!setting.startsWith('$6$')) throw new KilnError('validation_failed', 'SHA-512 crypt setting must start with "$6$"');
+  if (!setting.startsWith('$6$'))
+    throw new KilnError('validation_failed', 'SHA-512 crypt setting must start with "$6$"');
   let rest = setting.slice(3);
   let rounds = specDefaultRounds;
   let custom = false;

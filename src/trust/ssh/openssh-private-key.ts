@@ -26,17 +26,29 @@ export function formatOpenSshEd25519PrivateKey(key: Ed25519RawKey, checkint: num
   // string sk (seed || pk, 64 bytes), string comment; padded 1,2,3… to the
   // cipher block size (8 for "none").
   const priv = new SshWriter()
-    .uint32(checkint).uint32(checkint)
-    .string('ssh-ed25519').string(key.publicKey)
-    .string(concat(key.seed, key.publicKey)).string(key.comment);
+    .uint32(checkint)
+    .uint32(checkint)
+    .string('ssh-ed25519')
+    .string(key.publicKey)
+    .string(concat(key.seed, key.publicKey))
+    .string(key.comment);
   const unpadded = priv.bytes().length;
   for (let i = 1; (unpadded + i - 1) % 8 !== 0; i++) priv.byte(i);
   // PROTOCOL.key: "openssh-key-v1\0", string cipher, string kdf, string kdf
   // options, uint32 number of keys, string public key ×N, string private section.
   const body = new SshWriter()
-    .raw(magic).string('none').string('none').string(new Uint8Array(0))
-    .uint32(1).string(pubBlob).string(priv.bytes()).bytes();
-  const b64 = Buffer.from(body).toString('base64').replace(/(.{70})/g, '$1\n').replace(/\n$/, '');
+    .raw(magic)
+    .string('none')
+    .string('none')
+    .string(new Uint8Array(0))
+    .uint32(1)
+    .string(pubBlob)
+    .string(priv.bytes())
+    .bytes();
+  const b64 = Buffer.from(body)
+    .toString('base64')
+    .replace(/(.{70})/g, '$1\n')
+    .replace(/\n$/, '');
   return `${pemHeader}\n${b64}\n${pemFooter}\n`;
 }
 
@@ -62,13 +74,17 @@ function decode(text: string, source: string): Ed25519RawKey {
     throw new KilnError('config_invalid', `${source} is not an OpenSSH private key (expected "${pemHeader}")`);
   }
   const body = new Uint8Array(Buffer.from(t.slice(pemHeader.length, -pemFooter.length).replace(/\s+/g, ''), 'base64'));
-  if (!magic.every((b, i) => body[i] === b)) throw new KilnError('config_invalid', `${source} lacks the openssh-key-v1 magic`);
+  if (!magic.every((b, i) => body[i] === b))
+    throw new KilnError('config_invalid', `${source} lacks the openssh-key-v1 magic`);
   const r = new SshReader(body.subarray(magic.length), 'OpenSSH private key');
   const cipher = r.text();
   const kdf = r.text();
   r.string();
   if (cipher !== 'none' || kdf !== 'none') {
-    throw new KilnError('config_invalid', `${source} is encrypted (cipher ${cipher}); Kiln needs an unencrypted key file with mode 0600`);
+    throw new KilnError(
+      'config_invalid',
+      `${source} is encrypted (cipher ${cipher}); Kiln needs an unencrypted key file with mode 0600`,
+    );
   }
   if (r.uint32() !== 1) r.fail('must hold exactly one key');
   r.string();
@@ -76,11 +92,13 @@ function decode(text: string, source: string): Ed25519RawKey {
   r.end();
   if (p.uint32() !== p.uint32()) p.fail('has mismatched check integers');
   const type = p.text();
-  if (type !== 'ssh-ed25519') throw new KilnError('config_invalid', `${source} holds a ${type} key; the SSH CA key must be ssh-ed25519`);
+  if (type !== 'ssh-ed25519')
+    throw new KilnError('config_invalid', `${source} holds a ${type} key; the SSH CA key must be ssh-ed25519`);
   const publicKey = p.string();
   const sk = p.string();
   if (publicKey.length !== 32 || sk.length !== 64) p.fail('has a malformed ssh-ed25519 key');
-  if (!sk.subarray(32).every((b, i) => b === publicKey[i])) p.fail('has a public key that does not match its private key');
+  if (!sk.subarray(32).every((b, i) => b === publicKey[i]))
+    p.fail('has a public key that does not match its private key');
   const comment = p.text();
   const pad = p.rest();
   if (pad.length >= 8 || !pad.every((b, i) => b === i + 1)) p.fail('has bad padding');

@@ -7,8 +7,19 @@ import { join } from 'node:path';
 import { KilnError } from '../../error/kiln-error.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import { createPrivateFile, readPrivateFile } from '../key-file.js';
-import { formatOpenSshEd25519PrivateKey, parseOpenSshEd25519PrivateKey, type Ed25519RawKey } from './openssh-private-key.js';
-import { decodeSshPublicKeyBlob, encodeEd25519PublicBlob, formatSshFingerprint, formatSshPublicKey, parseSshPublicKey, type SshPublicKey } from './ssh-public-key.js';
+import {
+  formatOpenSshEd25519PrivateKey,
+  parseOpenSshEd25519PrivateKey,
+  type Ed25519RawKey,
+} from './openssh-private-key.js';
+import {
+  decodeSshPublicKeyBlob,
+  encodeEd25519PublicBlob,
+  formatSshFingerprint,
+  formatSshPublicKey,
+  parseSshPublicKey,
+  type SshPublicKey,
+} from './ssh-public-key.js';
 
 /** File name of the CA private key inside the directory given to `loadOrCreateSshCa`. */
 export const sshCaKeyFile = 'ssh_ca_ed25519';
@@ -57,12 +68,20 @@ export function sshCaFromPrivateKey(text: string, source: string): SshCa {
   const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: b64u(raw.seed), x: b64u(raw.publicKey) }, format: 'jwk' });
+    privateKey = createPrivateKey({
+      key: { kty: 'OKP', crv: 'Ed25519', d: b64u(raw.seed), x: b64u(raw.publicKey) },
+      format: 'jwk',
+    });
   } catch (err) {
     throw new KilnError('config_invalid', `${source} holds an invalid Ed25519 key`, { cause: err });
   }
   const publicKey = { ...decodeSshPublicKeyBlob(encodeEd25519PublicBlob(raw.publicKey)), comment: raw.comment };
-  return { privateKey, publicKey, publicKeyLine: formatSshPublicKey(publicKey), fingerprint: formatSshFingerprint(publicKey.blob) };
+  return {
+    privateKey,
+    publicKey,
+    publicKeyLine: formatSshPublicKey(publicKey),
+    fingerprint: formatSshFingerprint(publicKey.blob),
+  };
 }
 
 /**
@@ -74,7 +93,10 @@ export function sshCaFromPrivateKey(text: string, source: string): SshCa {
 export function formatCertAuthorityLine(caPub: SshPublicKey | string, pattern = '*'): string {
   const key = typeof caPub === 'string' ? parseSshPublicKey(caPub) : caPub;
   if (pattern === '' || /\s/.test(pattern)) {
-    throw new KilnError('validation_failed', 'known_hosts host pattern must be non-empty and contain no spaces (use commas to list several)');
+    throw new KilnError(
+      'validation_failed',
+      'known_hosts host pattern must be non-empty and contain no spaces (use commas to list several)',
+    );
   }
   return `@cert-authority ${pattern} ${formatSshPublicKey({ type: key.type, blob: key.blob })}`;
 }

@@ -17,11 +17,27 @@ function decode(line: string) {
   const [type, b64] = line.split(' ');
   const blob = new Uint8Array(Buffer.from(b64!, 'base64'));
   const r = new SshReader(blob, 'cert');
-  const strings = (b: Uint8Array) => { const rr = new SshReader(b, 'list'); const out: string[] = []; while (rr.remaining) out.push(rr.text()); return out; };
+  const strings = (b: Uint8Array) => {
+    const rr = new SshReader(b, 'list');
+    const out: string[] = [];
+    while (rr.remaining) out.push(rr.text());
+    return out;
+  };
   const c = {
-    type, name: r.text(), nonce: r.string(), pk: r.string(), serial: r.uint64(), certType: r.uint32(), keyId: r.text(),
-    principals: strings(r.string()), validAfter: r.uint64(), validBefore: r.uint64(),
-    critical: strings(r.string()), extensions: strings(r.string()), reserved: r.string(), signatureKey: r.string(),
+    type,
+    name: r.text(),
+    nonce: r.string(),
+    pk: r.string(),
+    serial: r.uint64(),
+    certType: r.uint32(),
+    keyId: r.text(),
+    principals: strings(r.string()),
+    validAfter: r.uint64(),
+    validBefore: r.uint64(),
+    critical: strings(r.string()),
+    extensions: strings(r.string()),
+    reserved: r.string(),
+    signatureKey: r.string(),
   };
   const signed = blob.subarray(0, blob.length - r.remaining);
   const sig = new SshReader(r.string(), 'sig');
@@ -34,8 +50,14 @@ test('a host certificate carries every field and a valid CA signature', async (t
   t.after(() => rm(dir, { recursive: true, force: true }));
   const ca = await loadOrCreateSshCa(dir);
   const line = signHostCertificate({
-    ca, publicKeyLine: hostKey, principals: ['n1.lab', '10.0.0.5'], serial: 42n, keyId: 'host:n1',
-    validAfter: new Date('2025-01-01T00:00:00.900Z'), validBefore: new Date('2026-01-01T00:00:00Z'), random: fixed,
+    ca,
+    publicKeyLine: hostKey,
+    principals: ['n1.lab', '10.0.0.5'],
+    serial: 42n,
+    keyId: 'host:n1',
+    validAfter: new Date('2025-01-01T00:00:00.900Z'),
+    validBefore: new Date('2026-01-01T00:00:00Z'),
+    random: fixed,
   });
   const c = decode(line);
   assert.equal(c.type, 'ssh-ed25519-cert-v01@openssh.com');
@@ -61,11 +83,20 @@ test('a user certificate has sorted extensions and critical options; forever val
   const dir = await mkdtemp(join(tmpdir(), 'kiln-cert-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const ca = await loadOrCreateSshCa(dir);
-  const c = decode(signUserCertificate({
-    ca, publicKeyLine: hostKey, principals: ['root'], serial: 1, keyId: 'user:alice',
-    validAfter: new Date(0), validBefore: 'forever', extensions: ['permit-pty', 'permit-agent-forwarding'],
-    forceCommand: '/bin/true', sourceAddress: '10.0.0.0/8',
-  }));
+  const c = decode(
+    signUserCertificate({
+      ca,
+      publicKeyLine: hostKey,
+      principals: ['root'],
+      serial: 1,
+      keyId: 'user:alice',
+      validAfter: new Date(0),
+      validBefore: 'forever',
+      extensions: ['permit-pty', 'permit-agent-forwarding'],
+      forceCommand: '/bin/true',
+      sourceAddress: '10.0.0.0/8',
+    }),
+  );
   assert.equal(c.certType, 1);
   assert.equal(c.validBefore, sshForever);
   // name/data pairs: empty data decodes as an empty string
@@ -78,11 +109,20 @@ test('refuses requests that would make a dangerous or unrevocable certificate', 
   const dir = await mkdtemp(join(tmpdir(), 'kiln-cert-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const ca = await loadOrCreateSshCa(dir);
-  const base = { ca, publicKeyLine: hostKey, principals: ['n1'], serial: 5, keyId: 'k', validAfter: new Date(1000), validBefore: new Date(5000_000) };
-  const bad = (over: object, path: string) => assert.throws(
-    () => signHostCertificate({ ...base, ...over }),
-    (e) => hasCode(e, 'validation_failed') && e.issues.some((i) => i.path === path),
-  );
+  const base = {
+    ca,
+    publicKeyLine: hostKey,
+    principals: ['n1'],
+    serial: 5,
+    keyId: 'k',
+    validAfter: new Date(1000),
+    validBefore: new Date(5000_000),
+  };
+  const bad = (over: object, path: string) =>
+    assert.throws(
+      () => signHostCertificate({ ...base, ...over }),
+      (e) => hasCode(e, 'validation_failed') && e.issues.some((i) => i.path === path),
+    );
   bad({ principals: [] }, 'principals');
   bad({ principals: ['a b'] }, 'principals/0');
   bad({ principals: ['a,b'] }, 'principals/0');
@@ -90,5 +130,8 @@ test('refuses requests that would make a dangerous or unrevocable certificate', 
   bad({ serial: 2n ** 64n }, 'serial');
   bad({ keyId: '' }, 'keyId');
   bad({ validBefore: new Date(1000) }, 'validBefore');
-  assert.throws(() => signHostCertificate({ ...base, publicKeyLine: 'ssh-ed25519 AAAA' }), (e) => hasCode(e, 'validation_failed'));
+  assert.throws(
+    () => signHostCertificate({ ...base, publicKeyLine: 'ssh-ed25519 AAAA' }),
+    (e) => hasCode(e, 'validation_failed'),
+  );
 });

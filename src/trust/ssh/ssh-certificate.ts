@@ -50,12 +50,20 @@ export interface SshCertificateRequest {
 
 /** The permissions a user certificate grants; names from PROTOCOL.certkeys §"Extensions". */
 export type SshUserExtension =
-  | 'no-touch-required' | 'permit-X11-forwarding' | 'permit-agent-forwarding'
-  | 'permit-port-forwarding' | 'permit-pty' | 'permit-user-rc';
+  | 'no-touch-required'
+  | 'permit-X11-forwarding'
+  | 'permit-agent-forwarding'
+  | 'permit-port-forwarding'
+  | 'permit-pty'
+  | 'permit-user-rc';
 
 /** The extensions `ssh-keygen -s` grants by default. */
 export const defaultUserExtensions: SshUserExtension[] = [
-  'permit-X11-forwarding', 'permit-agent-forwarding', 'permit-port-forwarding', 'permit-pty', 'permit-user-rc',
+  'permit-X11-forwarding',
+  'permit-agent-forwarding',
+  'permit-port-forwarding',
+  'permit-pty',
+  'permit-user-rc',
 ];
 
 /** A user certificate request: extensions default to `defaultUserExtensions`. */
@@ -83,13 +91,23 @@ export function signHostCertificate(req: SshCertificateRequest): string {
 export function signUserCertificate(req: SshUserCertificateRequest): string {
   const critical: Array<[string, Uint8Array]> = [];
   // PROTOCOL.certkeys: the data of force-command and source-address is itself a string.
-  if (req.forceCommand !== undefined) critical.push(['force-command', new SshWriter().string(req.forceCommand).bytes()]);
-  if (req.sourceAddress !== undefined) critical.push(['source-address', new SshWriter().string(req.sourceAddress).bytes()]);
-  const exts = [...new Set(req.extensions ?? defaultUserExtensions)].map((n): [string, Uint8Array] => [n, new Uint8Array(0)]);
+  if (req.forceCommand !== undefined)
+    critical.push(['force-command', new SshWriter().string(req.forceCommand).bytes()]);
+  if (req.sourceAddress !== undefined)
+    critical.push(['source-address', new SshWriter().string(req.sourceAddress).bytes()]);
+  const exts = [...new Set(req.extensions ?? defaultUserExtensions)].map((n): [string, Uint8Array] => [
+    n,
+    new Uint8Array(0),
+  ]);
   return signCertificate(req, 1, critical, exts);
 }
 
-function signCertificate(req: SshCertificateRequest, certType: 1 | 2, critical: Array<[string, Uint8Array]>, exts: Array<[string, Uint8Array]>): string {
+function signCertificate(
+  req: SshCertificateRequest,
+  certType: 1 | 2,
+  critical: Array<[string, Uint8Array]>,
+  exts: Array<[string, Uint8Array]>,
+): string {
   const key = typeof req.publicKeyLine === 'string' ? parseSshPublicKey(req.publicKeyLine) : req.publicKeyLine;
   const v = validateRequest(req);
   const typeName = sshCertTypes[key.type];
@@ -111,7 +129,10 @@ function signCertificate(req: SshCertificateRequest, certType: 1 | 2, critical: 
     .string(req.ca.publicKey.blob)
     .bytes();
   // RFC 8709 §6: Ed25519 signature blob = string "ssh-ed25519", string sig (64 bytes).
-  const signature = new SshWriter().string('ssh-ed25519').string(sign(null, body, req.ca.privateKey)).bytes();
+  const signature = new SshWriter()
+    .string('ssh-ed25519')
+    .string(sign(null, body, req.ca.privateKey))
+    .bytes();
   const blob = new SshWriter().raw(body).string(signature).bytes();
   return `${typeName} ${Buffer.from(blob).toString('base64')} ${req.keyId.replace(/\s+/g, '_')}`;
 }
@@ -127,23 +148,41 @@ function packOptions(opts: Array<[string, Uint8Array]>): Uint8Array {
 function validateRequest(req: SshCertificateRequest): { serial: bigint; validAfter: bigint; validBefore: bigint } {
   const issues: Array<{ path: string; code: string; message: string }> = [];
   const bad = (path: string, message: string) => issues.push({ path, code: 'invalid', message });
-  if (req.principals.length === 0) bad('principals', 'at least one principal is required (an empty list would be valid for every host or user)');
+  if (req.principals.length === 0)
+    bad('principals', 'at least one principal is required (an empty list would be valid for every host or user)');
   req.principals.forEach((p, i) => {
-    if (p === '' || /[\s,\x00-\x1f\x7f]/.test(p)) bad(`principals/${i}`, `principal ${JSON.stringify(p)} must be non-empty with no spaces, commas or control characters`);
+    if (p === '' || /[\s,\x00-\x1f\x7f]/.test(p))
+      bad(
+        `principals/${i}`,
+        `principal ${JSON.stringify(p)} must be non-empty with no spaces, commas or control characters`,
+      );
   });
   if (req.keyId === '' || /[\x00-\x1f\x7f]/.test(req.keyId)) bad('keyId', 'key id must be non-empty printable text');
   let serial = 0n;
-  try { serial = BigInt(req.serial); } catch { /* reported below */ }
-  if (serial < 1n || serial > sshForever) bad('serial', 'serial must be between 1 and 2^64-1 (serial 0 cannot be revoked by a KRL)');
+  try {
+    serial = BigInt(req.serial);
+  } catch {
+    /* reported below */
+  }
+  if (serial < 1n || serial > sshForever)
+    bad('serial', 'serial must be between 1 and 2^64-1 (serial 0 cannot be revoked by a KRL)');
   const validAfter = seconds(req.validAfter, 'validAfter', bad);
   const validBefore = req.validBefore === 'forever' ? sshForever : seconds(req.validBefore, 'validBefore', bad);
   if (validBefore <= validAfter) bad('validBefore', 'validBefore must be later than validAfter');
-  if (issues.length > 0) throw new KilnError('validation_failed', `SSH certificate request is invalid: ${issues.map((i) => i.message).join('; ')}`, { issues });
+  if (issues.length > 0)
+    throw new KilnError(
+      'validation_failed',
+      `SSH certificate request is invalid: ${issues.map((i) => i.message).join('; ')}`,
+      { issues },
+    );
   return { serial, validAfter, validBefore };
 }
 
 function seconds(d: Date, path: string, bad: (path: string, message: string) => void): bigint {
   const ms = d.getTime();
-  if (!Number.isFinite(ms) || ms < 0) { bad(path, `${path} must be a valid time after 1970`); return 0n; }
+  if (!Number.isFinite(ms) || ms < 0) {
+    bad(path, `${path} must be a valid time after 1970`);
+    return 0n;
+  }
   return BigInt(Math.floor(ms / 1000));
 }

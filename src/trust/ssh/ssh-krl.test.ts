@@ -8,7 +8,15 @@ const caLine = `ssh-ed25519 ${Buffer.from(new SshWriter().string('ssh-ed25519').
 const keyLine = `ssh-ed25519 ${Buffer.from(new SshWriter().string('ssh-ed25519').string(new Uint8Array(32).fill(2)).bytes()).toString('base64')}`;
 
 test('encodes the PROTOCOL.krl header and a sorted, de-duplicated serial list', () => {
-  const krl = encodeKrl({ ca: caLine, serials: [7, 3n, 7], keyIds: ['host:b', 'host:a'], keys: [keyLine], version: 9, generatedAt: new Date(1_700_000_000_500), comment: 'c' });
+  const krl = encodeKrl({
+    ca: caLine,
+    serials: [7, 3n, 7],
+    keyIds: ['host:b', 'host:a'],
+    keys: [keyLine],
+    version: 9,
+    generatedAt: new Date(1_700_000_000_500),
+    comment: 'c',
+  });
   const r = new SshReader(krl, 'krl');
   assert.equal(r.uint64(), 0x5353484b524c0a00n);
   assert.equal(r.uint32(), 1);
@@ -37,5 +45,8 @@ test('encodes the PROTOCOL.krl header and a sorted, de-duplicated serial list', 
 
 test('an empty KRL is just the header; serial 0 is refused', () => {
   assert.equal(encodeKrl({ ca: caLine, version: 1, generatedAt: new Date(0) }).length, 8 + 4 + 8 + 8 + 8 + 4 + 4);
-  assert.throws(() => encodeKrl({ ca: caLine, serials: [0], version: 1, generatedAt: new Date(0) }), (e) => hasCode(e, 'validation_failed'));
+  assert.throws(
+    () => encodeKrl({ ca: caLine, serials: [0], version: 1, generatedAt: new Date(0) }),
+    (e) => hasCode(e, 'validation_failed'),
+  );
 });

@@ -42,7 +42,8 @@ export interface KrlRequest {
 export function encodeKrl(req: KrlRequest): Uint8Array {
   const ca = typeof req.ca === 'string' ? parseSshPublicKey(req.ca) : req.ca;
   const w = new SshWriter()
-    .uint64(krlMagic).uint32(krlFormatVersion)
+    .uint64(krlMagic)
+    .uint32(krlFormatVersion)
     .uint64(BigInt(req.version))
     .uint64(BigInt(Math.floor(req.generatedAt.getTime() / 1000)))
     .uint64(0n)
@@ -50,7 +51,8 @@ export function encodeKrl(req: KrlRequest): Uint8Array {
     .string(req.comment ?? '');
   const serials = uniqueSerials(req.serials ?? []);
   const keyIds = [...new Set(req.keyIds ?? [])].sort();
-  if (serials.length > 0 || keyIds.length > 0) w.byte(sectionCertificates).string(certificateSection(ca, serials, keyIds));
+  if (serials.length > 0 || keyIds.length > 0)
+    w.byte(sectionCertificates).string(certificateSection(ca, serials, keyIds));
   const keys = (req.keys ?? []).map((k) => (typeof k === 'string' ? parseSshPublicKey(k) : k));
   if (keys.length > 0) {
     // PROTOCOL.krl §3: a sequence of plain public key blobs.
@@ -83,9 +85,15 @@ function uniqueSerials(input: Array<bigint | number>): bigint[] {
   const out = new Set<bigint>();
   for (const v of input) {
     let n: bigint;
-    try { n = BigInt(v); } catch { n = -1n; }
+    try {
+      n = BigInt(v);
+    } catch {
+      n = -1n;
+    }
     if (n < 1n || n > 0xffff_ffff_ffff_ffffn) {
-      throw new KilnError('validation_failed', `KRL serial ${String(v)} is out of range (1 … 2^64-1)`, { issues: [{ path: 'serials', code: 'out_of_range', message: 'serial out of range' }] });
+      throw new KilnError('validation_failed', `KRL serial ${String(v)} is out of range (1 … 2^64-1)`, {
+        issues: [{ path: 'serials', code: 'out_of_range', message: 'serial out of range' }],
+      });
     }
     out.add(n);
   }

@@ -16,12 +16,18 @@ function ecdsaLine(): string {
 
 function rsaLine(bits: number): string {
   const jwk = generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ format: 'jwk' });
-  const mpint = (s: string) => { const v = Buffer.from(s, 'base64url'); return v[0]! & 0x80 ? Buffer.concat([Buffer.of(0), v]) : v; };
+  const mpint = (s: string) => {
+    const v = Buffer.from(s, 'base64url');
+    return v[0]! & 0x80 ? Buffer.concat([Buffer.of(0), v]) : v;
+  };
   return `ssh-rsa ${b64(new SshWriter().string('ssh-rsa').string(mpint(jwk.e!)).string(mpint(jwk.n!)).bytes())}`;
 }
 
 const rejects = (line: string, re: RegExp) =>
-  assert.throws(() => parseSshPublicKey(line), (e) => hasCode(e, 'validation_failed') && re.test(e.message));
+  assert.throws(
+    () => parseSshPublicKey(line),
+    (e) => hasCode(e, 'validation_failed') && re.test(e.message),
+  );
 
 test('parses an ed25519 line with a comment and round-trips it', () => {
   const raw = new Uint8Array(32).fill(7);
@@ -48,14 +54,29 @@ test('rejects bad input with a message naming the problem', () => {
   rejects('ssh-ed25519 AAAA$$$$', /base64/);
   rejects(`ssh-rsa ${good}`, /says "ssh-rsa" but the key inside is "ssh-ed25519"/);
   rejects(`ssh-ed25519 ${b64(ed(new Uint8Array(31)))}`, /32 bytes/);
-  rejects(`ssh-ed25519 ${b64(new SshWriter().raw(ed(new Uint8Array(32))).byte(0).bytes())}`, /trailing/);
+  rejects(
+    `ssh-ed25519 ${b64(
+      new SshWriter()
+        .raw(ed(new Uint8Array(32)))
+        .byte(0)
+        .bytes(),
+    )}`,
+    /trailing/,
+  );
   rejects(`ssh-ed25519 ${b64(ed(new Uint8Array(32)).subarray(0, 30))}`, /truncated/);
   rejects(`ssh-ed25519 ${good}\nssh-ed25519 ${good}`, /single line/);
 });
 
 test('rejects an ECDSA point off the curve and a short RSA modulus', () => {
-  const q = new Uint8Array(65).fill(1); q[0] = 4;
-  rejects(`ecdsa-sha2-nistp256 ${b64(new SshWriter().string('ecdsa-sha2-nistp256').string('nistp256').string(q).bytes())}`, /not on the curve/);
-  rejects(`ecdsa-sha2-nistp256 ${b64(new SshWriter().string('ecdsa-sha2-nistp256').string('nistp384').string(q).bytes())}`, /curve/);
+  const q = new Uint8Array(65).fill(1);
+  q[0] = 4;
+  rejects(
+    `ecdsa-sha2-nistp256 ${b64(new SshWriter().string('ecdsa-sha2-nistp256').string('nistp256').string(q).bytes())}`,
+    /not on the curve/,
+  );
+  rejects(
+    `ecdsa-sha2-nistp256 ${b64(new SshWriter().string('ecdsa-sha2-nistp256').string('nistp384').string(q).bytes())}`,
+    /curve/,
+  );
   rejects(rsaLine(1024), /1024 bits; at least 2048/);
 });

@@ -30,7 +30,9 @@ export interface SshPublicKey {
 const base64Strict = /^[A-Za-z0-9+/]+={0,2}$/;
 
 function invalid(message: string): never {
-  throw new KilnError('validation_failed', message, { issues: [{ path: 'publicKey', code: 'invalid_ssh_public_key', message }] });
+  throw new KilnError('validation_failed', message, {
+    issues: [{ path: 'publicKey', code: 'invalid_ssh_public_key', message }],
+  });
 }
 
 /**
@@ -44,7 +46,8 @@ export function parseSshPublicKey(line: string): SshPublicKey {
   if (trimmed === '') invalid('SSH public key is empty');
   if (/[\r\n]/.test(trimmed)) invalid('SSH public key must be a single line');
   const [type = '', b64 = '', ...rest] = trimmed.split(/[ \t]+/);
-  if (type.includes('-cert-v01@openssh.com')) invalid(`SSH public key line holds a certificate (${type}); give the plain public key`);
+  if (type.includes('-cert-v01@openssh.com'))
+    invalid(`SSH public key line holds a certificate (${type}); give the plain public key`);
   if (!(sshKeyTypes as readonly string[]).includes(type)) {
     invalid(`SSH public key type "${type.slice(0, 40)}" is not supported; use one of ${sshKeyTypes.join(', ')}`);
   }
@@ -66,10 +69,17 @@ export function decodeSshPublicKeyBlob(blob: Uint8Array): Omit<SshPublicKey, 'co
   const type = r.text();
   const fieldsStart = 4 + new TextEncoder().encode(type).length;
   switch (type) {
-    case 'ssh-ed25519': readEd25519(r); break;
-    case 'ecdsa-sha2-nistp256': readEcdsaP256(r); break;
-    case 'ssh-rsa': readRsa(r); break;
-    default: invalid(`SSH public key type "${type.slice(0, 40)}" is not supported; use one of ${sshKeyTypes.join(', ')}`);
+    case 'ssh-ed25519':
+      readEd25519(r);
+      break;
+    case 'ecdsa-sha2-nistp256':
+      readEcdsaP256(r);
+      break;
+    case 'ssh-rsa':
+      readRsa(r);
+      break;
+    default:
+      invalid(`SSH public key type "${type.slice(0, 40)}" is not supported; use one of ${sshKeyTypes.join(', ')}`);
   }
   r.end();
   return { type, blob, fields: blob.subarray(fieldsStart) };
@@ -90,7 +100,10 @@ function readEcdsaP256(r: SshReader): void {
   if (q.length !== 65 || q[0] !== 0x04) r.fail('ecdsa-sha2-nistp256 point must be 65 bytes, uncompressed (0x04 …)');
   const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
   try {
-    createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64u(q.subarray(1, 33)), y: b64u(q.subarray(33)) }, format: 'jwk' });
+    createPublicKey({
+      key: { kty: 'EC', crv: 'P-256', x: b64u(q.subarray(1, 33)), y: b64u(q.subarray(33)) },
+      format: 'jwk',
+    });
   } catch {
     r.fail('ecdsa-sha2-nistp256 point is not on the curve');
   }

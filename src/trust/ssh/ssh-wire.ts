@@ -48,7 +48,10 @@ export class SshWriter {
     const total = this.parts.reduce((n, p) => n + p.length, 0);
     const out = new Uint8Array(total);
     let off = 0;
-    for (const p of this.parts) { out.set(p, off); off += p.length; }
+    for (const p of this.parts) {
+      out.set(p, off);
+      off += p.length;
+    }
     return out;
   }
 }
@@ -60,7 +63,10 @@ export class SshWriter {
  */
 export class SshReader {
   private off = 0;
-  constructor(private readonly buf: Uint8Array, private readonly what: string) {}
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly what: string,
+  ) {}
 
   /** Bytes not yet read. */
   get remaining(): number {

@@ -8,7 +8,8 @@ const canonical = /^sha256:(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 /** Fingerprint of a PEM or DER certificate, e.g. `sha256:AB:CD:…` (95 hex-and-colon characters after the prefix). */
 export function formatCertificateFingerprint(cert: string | Uint8Array | X509Certificate): string {
-  const c = cert instanceof X509Certificate ? cert : new X509Certificate(typeof cert === 'string' ? cert : Buffer.from(cert));
+  const c =
+    cert instanceof X509Certificate ? cert : new X509Certificate(typeof cert === 'string' ? cert : Buffer.from(cert));
   return `sha256:${c.fingerprint256}`;
 }
 
@@ -18,11 +19,19 @@ export function formatCertificateFingerprint(cert: string | Uint8Array | X509Cer
  * validation_failed for anything that is not 32 bytes of hex.
  */
 export function parseCertificateFingerprint(input: string): string {
-  const hex = input.trim().replace(/^sha256[:=]/i, '').replace(/:/g, '').toUpperCase();
+  const hex = input
+    .trim()
+    .replace(/^sha256[:=]/i, '')
+    .replace(/:/g, '')
+    .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) {
-    throw new KilnError('validation_failed', 'certificate fingerprint must be sha256: followed by 32 hex bytes (as `kiln serve` prints it)', {
-      issues: [{ path: 'fingerprint', code: 'invalid_fingerprint', message: 'not a SHA-256 fingerprint' }],
-    });
+    throw new KilnError(
+      'validation_failed',
+      'certificate fingerprint must be sha256: followed by 32 hex bytes (as `kiln serve` prints it)',
+      {
+        issues: [{ path: 'fingerprint', code: 'invalid_fingerprint', message: 'not a SHA-256 fingerprint' }],
+      },
+    );
   }
   const out = `sha256:${hex.match(/../g)!.join(':')}`;
   if (!canonical.test(out)) throw new KilnError('internal', 'fingerprint normalisation failed');

@@ -30,13 +30,22 @@ export function createPinnedConnector(pin: string, opts: { timeoutMs?: number } 
   const base = buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0, timeout: opts.timeoutMs ?? 10_000 });
   return (options, callback) => {
     base(options, (err, socket) => {
-      if (err !== null) { callback(err, null); return; }
+      if (err !== null) {
+        callback(err, null);
+        return;
+      }
       const tlsSocket = socket as TLSSocket;
       const cert = typeof tlsSocket.getPeerCertificate === 'function' ? tlsSocket.getPeerCertificate() : undefined;
       if (!matchesPin(cert, expected)) {
         tlsSocket.destroy();
         const got = cert?.fingerprint256 ? `sha256:${cert.fingerprint256}` : 'no certificate (not a TLS connection?)';
-        callback(new KilnError('tls_pin_mismatch', `${options.hostname}:${options.port} presented ${got}, expected ${expected}`), null);
+        callback(
+          new KilnError(
+            'tls_pin_mismatch',
+            `${options.hostname}:${options.port} presented ${got}, expected ${expected}`,
+          ),
+          null,
+        );
         return;
       }
       callback(null, tlsSocket);

@@ -49,7 +49,12 @@ export interface ServerNames {
  * `renewDays` remain. The key (0600) is kept across reissues; the fingerprint
  * changes, and the new one is logged (pinned clients must update).
  */
-export async function loadOrIssueServerCertificate(dir: string, ca: TlsCa, names: ServerNames, opts: { logger?: Logger; now?: () => Date } = {}): Promise<ServerCredentials> {
+export async function loadOrIssueServerCertificate(
+  dir: string,
+  ca: TlsCa,
+  names: ServerNames,
+  opts: { logger?: Logger; now?: () => Date } = {},
+): Promise<ServerCredentials> {
   const log = opts.logger ?? silentLogger;
   const now = (opts.now ?? (() => new Date()))();
   const wanted = validateNames(names);
@@ -57,7 +62,7 @@ export async function loadOrIssueServerCertificate(dir: string, ca: TlsCa, names
   const certPath = join(dir, serverCertificateFiles.cert);
   let keyPem = (await readPrivateFile(keyPath))?.toString('utf8');
   if (keyPem === undefined) {
-    const keys = await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+    const keys = (await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     await createPrivateFile(keyPath, await exportPrivateKeyPem(keys.privateKey));
     keyPem = (await readPrivateFile(keyPath))!.toString('utf8');
   }
@@ -71,7 +76,10 @@ export async function loadOrIssueServerCertificate(dir: string, ca: TlsCa, names
   const certPem = await issueServerCertificate(ca, keyPem, names, now);
   await writeFile(certPath, certPem, { mode: 0o644 });
   const creds = credentialsFromPem(certPem, keyPem, certPath);
-  log.info({ path: certPath, fingerprint: creds.fingerprint, subjectAltNames: creds.subjectAltNames }, 'issued TLS server certificate');
+  log.info(
+    { path: certPath, fingerprint: creds.fingerprint, subjectAltNames: creds.subjectAltNames },
+    'issued TLS server certificate',
+  );
   return creds;
 }
 
@@ -80,36 +88,50 @@ export async function loadOrIssueServerCertificate(dir: string, ca: TlsCa, names
  * PEM chain (server certificate, then the CA). Throws validation_failed for
  * an empty name list or a bad IP address or host name.
  */
-export async function issueServerCertificate(ca: TlsCa, keyPem: string, names: ServerNames, now: Date): Promise<string> {
+export async function issueServerCertificate(
+  ca: TlsCa,
+  keyPem: string,
+  names: ServerNames,
+  now: Date,
+): Promise<string> {
   validateNames(names);
   const pkcs8 = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
   const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, ecdsaP256, true, ['sign']);
   const jwk = await webcrypto.subtle.exportKey('jwk', privateKey);
-  const publicKey = await webcrypto.subtle.importKey('jwk', { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, ecdsaP256, true, ['verify']);
+  const publicKey = await webcrypto.subtle.importKey(
+    'jwk',
+    { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+    ecdsaP256,
+    true,
+    ['verify'],
+  );
   const cn = names.dnsNames[0] ?? names.ipAddresses[0]!;
   const crypto = peculiarCrypto;
-  const cert = await x509.X509CertificateGenerator.create({
-    subject: [{ CN: [cn] }, { O: ['Kiln'] }],
-    issuer: ca.cert.subjectName.toString(),
-    serialNumber: randomSerial(),
-    notBefore: new Date(now.getTime() - 3600_000),
-    notAfter: new Date(Math.min(now.getTime() + serverValidityDays * 86400_000, ca.cert.notAfter.getTime())),
-    publicKey,
-    signingKey: ca.signingKey,
-    signingAlgorithm,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      // RFC 6125 §6.4.4 / CA/B BR: clients match names only against subjectAltName, never the CN.
-      new x509.SubjectAlternativeNameExtension([
-        ...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-        ...names.ipAddresses.map((value) => ({ type: 'ip' as const, value: ipaddr.parse(value).toString() })),
-      ]),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false, crypto),
-    ],
-  }, crypto);
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      subject: [{ CN: [cn] }, { O: ['Kiln'] }],
+      issuer: ca.cert.subjectName.toString(),
+      serialNumber: randomSerial(),
+      notBefore: new Date(now.getTime() - 3600_000),
+      notAfter: new Date(Math.min(now.getTime() + serverValidityDays * 86400_000, ca.cert.notAfter.getTime())),
+      publicKey,
+      signingKey: ca.signingKey,
+      signingAlgorithm,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        // RFC 6125 §6.4.4 / CA/B BR: clients match names only against subjectAltName, never the CN.
+        new x509.SubjectAlternativeNameExtension([
+          ...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+          ...names.ipAddresses.map((value) => ({ type: 'ip' as const, value: ipaddr.parse(value).toString() })),
+        ]),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto),
+        await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false, crypto),
+      ],
+    },
+    crypto,
+  );
   return `${cert.toString('pem')}\n${ca.certPem.trim()}\n`;
 }
 
@@ -118,10 +140,14 @@ export async function issueServerCertificate(ca: TlsCa, keyPem: string, names: S
  * unencrypted private key of any type node supports). Throws config_invalid
  * naming the file when either does not parse or they do not match.
  */
-export async function loadServerCertificateFiles(files: { certFile: string; keyFile: string }): Promise<ServerCredentials> {
-  const read = (p: string) => readFile(p, 'utf8').catch((err: unknown) => {
-    throw new KilnError('config_invalid', `cannot read ${p}: ${(err as Error).message}`, { cause: err });
-  });
+export async function loadServerCertificateFiles(files: {
+  certFile: string;
+  keyFile: string;
+}): Promise<ServerCredentials> {
+  const read = (p: string) =>
+    readFile(p, 'utf8').catch((err: unknown) => {
+      throw new KilnError('config_invalid', `cannot read ${p}: ${(err as Error).message}`, { cause: err });
+    });
   return credentialsFromPem(await read(files.certFile), await read(files.keyFile), files.certFile);
 }
 
@@ -136,11 +162,16 @@ function credentialsFromPem(certPem: string, keyPem: string, source: string): Se
   try {
     key = createPrivateKey(keyPem);
   } catch (err) {
-    throw new KilnError('config_invalid', `the private key for ${source} does not parse (expected an unencrypted PEM key)`, { cause: err });
+    throw new KilnError(
+      'config_invalid',
+      `the private key for ${source} does not parse (expected an unencrypted PEM key)`,
+      { cause: err },
+    );
   }
   if (!leaf.checkPrivateKey(key)) throw new KilnError('config_invalid', `${source} does not match its private key`);
   return {
-    certPem, keyPem,
+    certPem,
+    keyPem,
     fingerprint: formatCertificateFingerprint(leaf),
     notAfter: new Date(leaf.validTo),
     subjectAltNames: (leaf.subjectAltName ?? '').split(', ').filter((s) => s !== ''),
@@ -150,27 +181,34 @@ function credentialsFromPem(certPem: string, keyPem: string, source: string): Se
 function reissueReason(current: ServerCredentials, wanted: string[], now: Date): string | undefined {
   const missing = wanted.filter((n) => !current.subjectAltNames.includes(n));
   if (missing.length > 0) return `missing ${missing.join(', ')}`;
-  if (current.notAfter.getTime() - now.getTime() < renewDays * 86400_000) return `expires ${current.notAfter.toISOString()}`;
+  if (current.notAfter.getTime() - now.getTime() < renewDays * 86400_000)
+    return `expires ${current.notAfter.toISOString()}`;
   return undefined;
 }
 
 // Returns the names in node's subjectAltName spelling, for comparison with an existing certificate.
 function validateNames(names: ServerNames): string[] {
   const issues: Array<{ path: string; code: string; message: string }> = [];
-  if (names.dnsNames.length + names.ipAddresses.length === 0) issues.push({ path: 'names', code: 'empty', message: 'a server certificate needs at least one host name or IP address' });
+  if (names.dnsNames.length + names.ipAddresses.length === 0)
+    issues.push({
+      path: 'names',
+      code: 'empty',
+      message: 'a server certificate needs at least one host name or IP address',
+    });
   names.dnsNames.forEach((n, i) => {
-    if (!/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n) || n.length > 253) {
+    if (
+      !/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n) ||
+      n.length > 253
+    ) {
       issues.push({ path: `dnsNames/${i}`, code: 'invalid_host_name', message: `"${n}" is not a valid host name` });
     }
   });
   names.ipAddresses.forEach((a, i) => {
-    if (!ipaddr.isValid(a) || a.includes('%')) issues.push({ path: `ipAddresses/${i}`, code: 'invalid_ip', message: `"${a}" is not an IP address` });
+    if (!ipaddr.isValid(a) || a.includes('%'))
+      issues.push({ path: `ipAddresses/${i}`, code: 'invalid_ip', message: `"${a}" is not an IP address` });
   });
   if (issues.length > 0) throw new KilnError('validation_failed', issues.map((i) => i.message).join('; '), { issues });
-  return [
-    ...names.dnsNames.map((n) => `DNS:${n}`),
-    ...names.ipAddresses.map((a) => `IP Address:${nodeIpSpelling(a)}`),
-  ];
+  return [...names.dnsNames.map((n) => `DNS:${n}`), ...names.ipAddresses.map((a) => `IP Address:${nodeIpSpelling(a)}`)];
 }
 
 // node prints IPv6 SANs uncompressed in upper-case hex without leading zeros (::1 → "0:0:0:0:0:0:0:1").

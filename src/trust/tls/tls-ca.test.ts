@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCode } from '../../error/kiln-error.js';
 import { formatCertificateFingerprint, parseCertificateFingerprint } from './certificate-fingerprint.js';
-import { loadOrIssueServerCertificate, loadServerCertificateFiles, serverCertificateFiles } from './server-certificate.js';
+import {
+  loadOrIssueServerCertificate,
+  loadServerCertificateFiles,
+  serverCertificateFiles,
+} from './server-certificate.js';
 import { loadOrCreateTlsCa, tlsCaFiles } from './tls-ca.js';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
@@ -39,11 +43,17 @@ test('a loose CA key, a foreign key and a damaged certificate are refused with c
   await assert.rejects(loadOrCreateTlsCa(dir), (e) => hasCode(e, 'config_invalid') && /0600/.test(e.message));
   await chmod(join(dir, tlsCaFiles.key), 0o600);
   const caPem = await readFile(join(dir, tlsCaFiles.cert), 'utf8');
-  const foreign = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const foreign = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+    type: 'pkcs8',
+    format: 'pem',
+  }) as string;
   await writeFile(join(dir, tlsCaFiles.key), foreign + caPem);
   await assert.rejects(loadOrCreateTlsCa(dir), (e) => hasCode(e, 'config_invalid') && /does not match/.test(e.message));
   await writeFile(join(dir, tlsCaFiles.key), foreign);
-  await assert.rejects(loadOrCreateTlsCa(dir), (e) => hasCode(e, 'config_invalid') && /followed by the CA certificate/.test(e.message));
+  await assert.rejects(
+    loadOrCreateTlsCa(dir),
+    (e) => hasCode(e, 'config_invalid') && /followed by the CA certificate/.test(e.message),
+  );
 });
 
 test('the server certificate carries the requested SANs, serverAuth, and chains to the CA', async (t) => {
@@ -55,7 +65,12 @@ test('the server certificate carries the requested SANs, serverAuth, and chains 
   const caCert = new X509Certificate(ca.certPem);
   assert.ok(!leaf.ca);
   assert.ok(leaf.checkIssued(caCert) && leaf.verify(caCert.publicKey));
-  assert.deepEqual(creds.subjectAltNames, ['DNS:kiln.lab.example', 'DNS:localhost', 'IP Address:127.0.0.1', 'IP Address:0:0:0:0:0:0:0:1']);
+  assert.deepEqual(creds.subjectAltNames, [
+    'DNS:kiln.lab.example',
+    'DNS:localhost',
+    'IP Address:127.0.0.1',
+    'IP Address:0:0:0:0:0:0:0:1',
+  ]);
   assert.ok(leaf.checkHost('kiln.lab.example') && leaf.checkIP('127.0.0.1') && leaf.checkIP('::1'));
   assert.equal(leaf.checkHost('other.example'), undefined);
   assert.deepEqual(leaf.keyUsage, ['1.3.6.1.5.5.7.3.1']);
@@ -69,11 +84,16 @@ test('the server certificate is kept while valid and reissued (same key) for a n
   const first = await loadOrIssueServerCertificate(dir, ca, names);
   const same = await loadOrIssueServerCertificate(dir, ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   assert.equal(same.fingerprint, first.fingerprint, 'a subset of the names needs no new certificate');
-  const more = await loadOrIssueServerCertificate(dir, ca, { ...names, dnsNames: [...names.dnsNames, 'kiln2.lab.example'] });
+  const more = await loadOrIssueServerCertificate(dir, ca, {
+    ...names,
+    dnsNames: [...names.dnsNames, 'kiln2.lab.example'],
+  });
   assert.notEqual(more.fingerprint, first.fingerprint);
   assert.ok(more.subjectAltNames.includes('DNS:kiln2.lab.example'));
   assert.equal(more.keyPem, first.keyPem);
-  const later = await loadOrIssueServerCertificate(dir, ca, names, { now: () => new Date(more.notAfter.getTime() - 86400_000) });
+  const later = await loadOrIssueServerCertificate(dir, ca, names, {
+    now: () => new Date(more.notAfter.getTime() - 86400_000),
+  });
   assert.notEqual(later.fingerprint, more.fingerprint);
   assert.ok(later.notAfter > more.notAfter);
 });
@@ -81,7 +101,9 @@ test('the server certificate is kept while valid and reissued (same key) for a n
 test('bad names are refused with validation_failed naming each one', async (t) => {
   const dir = await tempDir(t);
   const ca = await loadOrCreateTlsCa(dir);
-  await assert.rejects(loadOrIssueServerCertificate(dir, ca, { dnsNames: [], ipAddresses: [] }), (e) => hasCode(e, 'validation_failed'));
+  await assert.rejects(loadOrIssueServerCertificate(dir, ca, { dnsNames: [], ipAddresses: [] }), (e) =>
+    hasCode(e, 'validation_failed'),
+  );
   await assert.rejects(
     loadOrIssueServerCertificate(dir, ca, { dnsNames: ['bad name', 'ok.example'], ipAddresses: ['300.1.1.1'] }),
     (e) => hasCode(e, 'validation_failed') && e.issues.map((i) => i.path).join() === 'dnsNames/0,ipAddresses/0',
@@ -96,9 +118,18 @@ test('operator-supplied certificate files load; a mismatched key is refused', as
   await writeFile(join(dir, 'op-key.pem'), creds.keyPem);
   const loaded = await loadServerCertificateFiles({ certFile: join(dir, 'op.pem'), keyFile: join(dir, 'op-key.pem') });
   assert.equal(loaded.fingerprint, creds.fingerprint);
-  await writeFile(join(dir, 'other-key.pem'), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  await assert.rejects(loadServerCertificateFiles({ certFile: join(dir, 'op.pem'), keyFile: join(dir, 'other-key.pem') }), (e) => hasCode(e, 'config_invalid') && /does not match/.test(e.message));
-  await assert.rejects(loadServerCertificateFiles({ certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'op-key.pem') }), (e) => hasCode(e, 'config_invalid') && /cannot read/.test(e.message));
+  await writeFile(
+    join(dir, 'other-key.pem'),
+    generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+  );
+  await assert.rejects(
+    loadServerCertificateFiles({ certFile: join(dir, 'op.pem'), keyFile: join(dir, 'other-key.pem') }),
+    (e) => hasCode(e, 'config_invalid') && /does not match/.test(e.message),
+  );
+  await assert.rejects(
+    loadServerCertificateFiles({ certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'op-key.pem') }),
+    (e) => hasCode(e, 'config_invalid') && /cannot read/.test(e.message),
+  );
 });
 
 test('fingerprints are sha256: plus 32 upper-case hex pairs; operator spellings normalise', () => {
@@ -107,6 +138,10 @@ test('fingerprints are sha256: plus 32 upper-case hex pairs; operator spellings 
   assert.equal(parseCertificateFingerprint(`SHA256=${'ab'.repeat(31)}cd`), fp);
   assert.equal(parseCertificateFingerprint(`${'ab'.repeat(31)}cd`), fp);
   for (const bad of ['', 'sha256:AB', `sha1:${'AB:'.repeat(19)}AB`, `sha256:${'ZZ:'.repeat(31)}ZZ`]) {
-    assert.throws(() => parseCertificateFingerprint(bad), (e) => hasCode(e, 'validation_failed'), bad);
+    assert.throws(
+      () => parseCertificateFingerprint(bad),
+      (e) => hasCode(e, 'validation_failed'),
+      bad,
+    );
   }
 });

@@ -44,7 +44,10 @@ export const signingAlgorithm = { name: 'ECDSA', hash: 'SHA-256' } as const;
  * load. `now` is injectable for tests. Throws config_invalid when the file
  * does not parse, key and certificate do not match, or others can read it.
  */
-export async function loadOrCreateTlsCa(dir: string, opts: { logger?: Logger; now?: () => Date; commonName?: string } = {}): Promise<TlsCa> {
+export async function loadOrCreateTlsCa(
+  dir: string,
+  opts: { logger?: Logger; now?: () => Date; commonName?: string } = {},
+): Promise<TlsCa> {
   const log = opts.logger ?? silentLogger;
   const keyPath = join(dir, tlsCaFiles.key);
   let bundle = (await readPrivateFile(keyPath))?.toString('utf8');
@@ -56,7 +59,10 @@ export async function loadOrCreateTlsCa(dir: string, opts: { logger?: Logger; no
   const certPem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(bundle)?.[0];
   const keyPem = /-----BEGIN (?:EC )?PRIVATE KEY-----[^-]+-----END (?:EC )?PRIVATE KEY-----/.exec(bundle)?.[0];
   if (certPem === undefined || keyPem === undefined) {
-    throw new KilnError('config_invalid', `${keyPath} must hold the CA private key followed by the CA certificate (PEM)`);
+    throw new KilnError(
+      'config_invalid',
+      `${keyPath} must hold the CA private key followed by the CA certificate (PEM)`,
+    );
   }
   const ca = await tlsCaFromPem(certPem, keyPem, keyPath);
   await writeFile(join(dir, tlsCaFiles.cert), ca.certPem, { mode: 0o644 });
@@ -64,22 +70,25 @@ export async function loadOrCreateTlsCa(dir: string, opts: { logger?: Logger; no
 }
 
 async function createCa(now: Date, commonName: string): Promise<string> {
-  const keys = await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: [{ CN: [commonName] }, { O: ['Kiln'] }],
-    serialNumber: randomSerial(),
-    notBefore: new Date(now.getTime() - 3600_000),
-    notAfter: new Date(now.getTime() + tlsCaValidityDays * 86400_000),
-    keys,
-    signingAlgorithm,
-    extensions: [
-      // RFC 5280 §4.2.1.9: a CA MUST assert cA in a critical basicConstraints;
-      // pathLen 0: this CA signs only end-entity certificates.
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, peculiarCrypto),
-    ],
-  }, peculiarCrypto);
+  const keys = (await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      name: [{ CN: [commonName] }, { O: ['Kiln'] }],
+      serialNumber: randomSerial(),
+      notBefore: new Date(now.getTime() - 3600_000),
+      notAfter: new Date(now.getTime() + tlsCaValidityDays * 86400_000),
+      keys,
+      signingAlgorithm,
+      extensions: [
+        // RFC 5280 §4.2.1.9: a CA MUST assert cA in a critical basicConstraints;
+        // pathLen 0: this CA signs only end-entity certificates.
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, peculiarCrypto),
+      ],
+    },
+    peculiarCrypto,
+  );
   return `${await exportPrivateKeyPem(keys.privateKey)}${cert.toString('pem')}\n`;
 }
 
@@ -91,9 +100,11 @@ export async function tlsCaFromPem(certPem: string, keyPem: string, source: stri
   } catch (err) {
     throw new KilnError('config_invalid', `${source} is not a PEM certificate`, { cause: err });
   }
-  if (!nodeCert.ca) throw new KilnError('config_invalid', `${source} is not a CA certificate (basicConstraints cA is not set)`);
+  if (!nodeCert.ca)
+    throw new KilnError('config_invalid', `${source} is not a CA certificate (basicConstraints cA is not set)`);
   const key = await importPrivateKeyPem(keyPem, source);
-  if (!nodeCert.checkPrivateKey(key.keyObject)) throw new KilnError('config_invalid', `${source} does not match its private key`);
+  if (!nodeCert.checkPrivateKey(key.keyObject))
+    throw new KilnError('config_invalid', `${source} does not match its private key`);
   return { certPem: nodeCert.toString(), cert: new x509.X509Certificate(nodeCert.raw), signingKey: key.cryptoKey };
 }
 

@@ -13,7 +13,10 @@ export interface TlsPrivateKey {
 /** PKCS#8 PEM of an extractable WebCrypto private key. */
 export async function exportPrivateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string;
+  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({
+    type: 'pkcs8',
+    format: 'pem',
+  }) as string;
 }
 
 /**
@@ -26,13 +29,22 @@ export async function importPrivateKeyPem(pem: string, source: string): Promise<
   try {
     keyObject = createPrivateKey(pem);
   } catch (err) {
-    throw new KilnError('config_invalid', `${source}: the private key does not parse (expected an unencrypted PEM key)`, { cause: err });
+    throw new KilnError(
+      'config_invalid',
+      `${source}: the private key does not parse (expected an unencrypted PEM key)`,
+      { cause: err },
+    );
   }
   const details = keyObject.asymmetricKeyDetails;
   if (keyObject.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'prime256v1') {
-    throw new KilnError('config_invalid', `${source}: Kiln's CA key must be ECDSA P-256, found ${keyObject.asymmetricKeyType}${details?.namedCurve ? ` ${details.namedCurve}` : ''}`);
+    throw new KilnError(
+      'config_invalid',
+      `${source}: Kiln's CA key must be ECDSA P-256, found ${keyObject.asymmetricKeyType}${details?.namedCurve ? ` ${details.namedCurve}` : ''}`,
+    );
   }
   const der = keyObject.export({ type: 'pkcs8', format: 'der' });
-  const cryptoKey = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  const cryptoKey = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
+    'sign',
+  ]);
   return { keyObject, cryptoKey };
 }

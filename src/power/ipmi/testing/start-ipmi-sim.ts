@@ -60,20 +60,42 @@ export async function startIpmiSim(password = 'sim-Secret-42'): Promise<IpmiSim>
   const username = 'kiln';
   writeFileSync(join(dir, 'chassis.sh'), chassisScript(dir));
   chmodSync(join(dir, 'chassis.sh'), 0o755);
-  writeFileSync(join(dir, 'lan.conf'), [
-    'name "kilnsim"', 'set_working_mc 0x20', '  startlan 1', `    addr 127.0.0.1 ${port}`, '    priv_limit admin',
-    '    allowed_auths_callback none md2 md5 straight', '    allowed_auths_user none md2 md5 straight',
-    '    allowed_auths_operator none md2 md5 straight', '    allowed_auths_admin none md2 md5 straight',
-    '    guid a123456789abcdefa123456789abcdef', '  endlan', `  chassis_control "${join(dir, 'chassis.sh')}"`,
-    `  user 2 true "${username}" "${password}" admin 10 none md2 md5 straight`, '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'emu.cmd'), [
-    'mc_setbmc 0x20', 'mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr',
-    'sel_enable 0x20 1000 0x0a', 'mc_enable 0x20', '',
-  ].join('\n'));
-  const child: ChildProcess = spawn('ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'emu.cmd'), '-s', join(dir, 'state'), '-n'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  writeFileSync(
+    join(dir, 'lan.conf'),
+    [
+      'name "kilnsim"',
+      'set_working_mc 0x20',
+      '  startlan 1',
+      `    addr 127.0.0.1 ${port}`,
+      '    priv_limit admin',
+      '    allowed_auths_callback none md2 md5 straight',
+      '    allowed_auths_user none md2 md5 straight',
+      '    allowed_auths_operator none md2 md5 straight',
+      '    allowed_auths_admin none md2 md5 straight',
+      '    guid a123456789abcdefa123456789abcdef',
+      '  endlan',
+      `  chassis_control "${join(dir, 'chassis.sh')}"`,
+      `  user 2 true "${username}" "${password}" admin 10 none md2 md5 straight`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'emu.cmd'),
+    [
+      'mc_setbmc 0x20',
+      'mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr',
+      'sel_enable 0x20 1000 0x0a',
+      'mc_enable 0x20',
+      '',
+    ].join('\n'),
+  );
+  const child: ChildProcess = spawn(
+    'ipmi_sim',
+    ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'emu.cmd'), '-s', join(dir, 'state'), '-n'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.pid) {
       const gone = new Promise((r) => child.once('exit', r));
@@ -83,17 +105,49 @@ export async function startIpmiSim(password = 'sim-Secret-42'): Promise<IpmiSim>
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const read = (f: string) => { try { return readFileSync(join(dir, f), 'utf8').trim(); } catch { return undefined; } };
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(dir, f), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
   const sim: IpmiSim = {
-    port, username, password, stop,
+    port,
+    username,
+    password,
+    stop,
     power: () => (read('power') === '1' ? 'on' : 'off'),
     boot: () => read('boot'),
   };
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    const r = spawnSync('ipmitool', ['-I', 'lanplus', '-H', '127.0.0.1', '-p', String(port), '-U', username, '-E', '-N', '1', '-R', '1', 'chassis', 'power', 'status'], {
-      env: { PATH: process.env.PATH, IPMI_PASSWORD: password }, timeout: 5000, encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'ipmitool',
+      [
+        '-I',
+        'lanplus',
+        '-H',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-U',
+        username,
+        '-E',
+        '-N',
+        '1',
+        '-R',
+        '1',
+        'chassis',
+        'power',
+        'status',
+      ],
+      {
+        env: { PATH: process.env.PATH, IPMI_PASSWORD: password },
+        timeout: 5000,
+        encoding: 'utf8',
+      },
+    );
     if (r.status === 0) return sim;
     if (child.exitCode !== null) break;
     await new Promise((r2) => setTimeout(r2, 200));

@@ -67,8 +67,29 @@ function loadTree(dir: string): Map<string, Doc> {
 function selfSigned(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-rfcert-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore', timeout: 10_000 });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore', timeout: 10_000 },
+    );
     return { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -80,12 +101,28 @@ const norm = (p: string) => p.split('?')[0]!.replace(/\/+$/, '') || '/';
 
 function error(res: ServerResponse, status: number, id: string, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { code: `Base.1.8.${id}`, message, '@Message.ExtendedInfo': [{ MessageId: `Base.1.8.${id}`, Message: message }] } }));
+  res.end(
+    JSON.stringify({
+      error: {
+        code: `Base.1.8.${id}`,
+        message,
+        '@Message.ExtendedInfo': [{ MessageId: `Base.1.8.${id}`, Message: message }],
+      },
+    }),
+  );
 }
 
 // DSP0268 ResetType → resulting PowerState (restarts end powered on).
 const resetEffect: Record<string, 'On' | 'Off' | 'toggle'> = {
-  On: 'On', ForceOn: 'On', ForceOff: 'Off', GracefulShutdown: 'Off', GracefulRestart: 'On', ForceRestart: 'On', PowerCycle: 'On', Nmi: 'On', PushPowerButton: 'toggle',
+  On: 'On',
+  ForceOn: 'On',
+  ForceOff: 'Off',
+  GracefulShutdown: 'Off',
+  GracefulRestart: 'On',
+  ForceRestart: 'On',
+  PowerCycle: 'On',
+  Nmi: 'On',
+  PushPowerButton: 'toggle',
 };
 
 /** Starts the mock on 127.0.0.1 with a fresh self-signed certificate. */
@@ -101,7 +138,9 @@ export async function startRedfishMock(o: RedfishMockOptions): Promise<RedfishMo
     if (typeof tok === 'string') return sessions.has(tok) ? 'session' : 'bad';
     const a = req.headers.authorization;
     if (!a) return 'none';
-    const [u, ...p] = Buffer.from(a.replace(/^Basic /, ''), 'base64').toString().split(':');
+    const [u, ...p] = Buffer.from(a.replace(/^Basic /, ''), 'base64')
+      .toString()
+      .split(':');
     return u === o.username && p.join(':') === o.password ? 'basic' : 'bad';
   }
 
@@ -110,56 +149,101 @@ export async function startRedfishMock(o: RedfishMockOptions): Promise<RedfishMo
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     let body: Doc = {};
-    try { if (chunks.length) body = JSON.parse(Buffer.concat(chunks).toString()) as Doc; } catch { error(res, 400, 'MalformedJSON', 'The request body was malformed JSON.'); return; }
+    try {
+      if (chunks.length) body = JSON.parse(Buffer.concat(chunks).toString()) as Doc;
+    } catch {
+      error(res, 400, 'MalformedJSON', 'The request body was malformed JSON.');
+      return;
+    }
     const auth = authOf(req);
     requests.push(`${req.method} ${path} ${auth}${req.headers['if-match'] ? ' if-match' : ''}`);
     const sessionColl = '/redfish/v1/SessionService/Sessions';
     // DSP0266 §13.3.1: the service root and session login need no authentication.
     if (req.method === 'POST' && path === sessionColl) {
-      if (o.sessions === false) { error(res, 405, 'OperationNotAllowed', 'Sessions are disabled on this service.'); return; }
-      if (body.UserName !== o.username || body.Password !== o.password) { error(res, 401, 'NoValidSession', 'Invalid user name or password.'); return; }
+      if (o.sessions === false) {
+        error(res, 405, 'OperationNotAllowed', 'Sessions are disabled on this service.');
+        return;
+      }
+      if (body.UserName !== o.username || body.Password !== o.password) {
+        error(res, 401, 'NoValidSession', 'Invalid user name or password.');
+        return;
+      }
       const token = randomBytes(16).toString('hex');
       const id = token.slice(0, 8);
       sessions.set(token, `${sessionColl}/${id}`);
-      res.writeHead(201, { 'content-type': 'application/json', 'x-auth-token': token, location: `${sessionColl}/${id}` });
+      res.writeHead(201, {
+        'content-type': 'application/json',
+        'x-auth-token': token,
+        location: `${sessionColl}/${id}`,
+      });
       res.end(JSON.stringify({ '@odata.id': `${sessionColl}/${id}`, Id: id, UserName: o.username }));
       return;
     }
     if (path !== '/redfish/v1' && auth !== 'basic' && auth !== 'session') {
-      error(res, 401, 'NoValidSession', 'There is no valid session established with the implementation.'); return;
+      error(res, 401, 'NoValidSession', 'There is no valid session established with the implementation.');
+      return;
     }
     if (req.method === 'DELETE' && path.startsWith(`${sessionColl}/`)) {
       for (const [t, p] of sessions) if (p === path) sessions.delete(t);
-      res.writeHead(204); res.end(); return;
+      res.writeHead(204);
+      res.end();
+      return;
     }
     const doc = docs.get(path);
     if (req.method === 'POST') {
       const sysPath = path.replace(/\/Actions\/ComputerSystem\.Reset$/, '');
       const sys = docs.get(sysPath);
       const action = (sys?.Actions as Doc | undefined)?.['#ComputerSystem.Reset'] as Doc | undefined;
-      if (!sys || action?.target !== path) { error(res, 404, 'ResourceMissingAtURI', `The resource at the URI ${path} was not found.`); return; }
+      if (!sys || action?.target !== path) {
+        error(res, 404, 'ResourceMissingAtURI', `The resource at the URI ${path} was not found.`);
+        return;
+      }
       const allowed = (action['ResetType@Redfish.AllowableValues'] as string[] | undefined) ?? Object.keys(resetEffect);
       const type = body.ResetType;
       if (typeof type !== 'string' || !allowed.includes(type) || o.refuseResets?.includes(type)) {
-        error(res, 400, 'ActionParameterValueNotInList', `The value ${JSON.stringify(type)} for the parameter ResetType is not in the list of acceptable values.`); return;
+        error(
+          res,
+          400,
+          'ActionParameterValueNotInList',
+          `The value ${JSON.stringify(type)} for the parameter ResetType is not in the list of acceptable values.`,
+        );
+        return;
       }
       resets.push(type);
       const eff = resetEffect[type]!;
       sys.PowerState = eff === 'toggle' ? (sys.PowerState === 'On' ? 'Off' : 'On') : eff;
-      res.writeHead(204); res.end(); return;
+      res.writeHead(204);
+      res.end();
+      return;
     }
-    if (!doc) { error(res, 404, 'ResourceMissingAtURI', `The resource at the URI ${path} was not found.`); return; }
+    if (!doc) {
+      error(res, 404, 'ResourceMissingAtURI', `The resource at the URI ${path} was not found.`);
+      return;
+    }
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json', etag: etag(doc) });
-      res.end(JSON.stringify(doc)); return;
+      res.end(JSON.stringify(doc));
+      return;
     }
     if (req.method === 'PATCH') {
       const ifMatch = req.headers['if-match'];
-      if (ifMatch && ifMatch !== etag(doc)) { error(res, 412, 'PreconditionFailed', 'The ETag supplied did not match the ETag required to change this resource.'); return; }
+      if (ifMatch && ifMatch !== etag(doc)) {
+        error(
+          res,
+          412,
+          'PreconditionFailed',
+          'The ETag supplied did not match the ETag required to change this resource.',
+        );
+        return;
+      }
       const err = applyPatch(doc, body);
-      if (err) { error(res, 400, 'PropertyValueNotInList', err); return; }
+      if (err) {
+        error(res, 400, 'PropertyValueNotInList', err);
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json', etag: etag(doc) });
-      res.end(JSON.stringify(doc)); return;
+      res.end(JSON.stringify(doc));
+      return;
     }
     error(res, 405, 'OperationNotAllowed', `${req.method} is not allowed on ${path}.`);
   }
@@ -170,8 +254,18 @@ export async function startRedfishMock(o: RedfishMockOptions): Promise<RedfishMo
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `https://127.0.0.1:${port}`, port, certPem: cert, fingerprint: certificateFingerprint(cert), docs, requests, resets,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    url: `https://127.0.0.1:${port}`,
+    port,
+    certPem: cert,
+    fingerprint: certificateFingerprint(cert),
+    docs,
+    requests,
+    resets,
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -181,10 +275,15 @@ function applyPatch(doc: Doc, body: Doc): string | undefined {
     const boot = (doc.Boot ?? {}) as Doc;
     const patch = body.Boot as Doc;
     const allowed = boot['BootSourceOverrideTarget@Redfish.AllowableValues'];
-    if (Array.isArray(allowed) && patch.BootSourceOverrideTarget !== undefined && !allowed.includes(patch.BootSourceOverrideTarget)) {
+    if (
+      Array.isArray(allowed) &&
+      patch.BootSourceOverrideTarget !== undefined &&
+      !allowed.includes(patch.BootSourceOverrideTarget)
+    ) {
       return `The value ${JSON.stringify(patch.BootSourceOverrideTarget)} for the property BootSourceOverrideTarget is not in the list of acceptable values.`;
     }
-    for (const k of ['BootSourceOverrideTarget', 'BootSourceOverrideEnabled', 'BootSourceOverrideMode']) if (k in patch) boot[k] = patch[k];
+    for (const k of ['BootSourceOverrideTarget', 'BootSourceOverrideEnabled', 'BootSourceOverrideMode'])
+      if (k in patch) boot[k] = patch[k];
     doc.Boot = boot;
   }
   if ('Image' in body) doc.Image = body.Image;
