@@ -69,7 +69,7 @@ function siteOf(section: unknown): SiteContext {
  * in networkInterfaces(), yet it may hold that address.
  */
 export function serverNames(listen: string, publicHost?: string): { dnsNames: string[]; ipAddresses: string[] } {
-  const ips = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address.split('%')[0]!));
+  const ips = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address.split('%')[0]));
   const bound = splitListen(listen).host;
   const pub = publicHost?.replace(/^\[|\]$/g, '');
   const pubIp = pub !== undefined && isIP(pub) !== 0;
@@ -259,7 +259,7 @@ export async function runServe(
         throw listenFailure('tls-listen', tlsListen, err);
       });
       tls.on('error', (err) =>
-        log.error({ err: (err as Error).message, code: (err as { code?: string }).code }, 'HTTPS server error'),
+        log.error({ err: err.message, code: (err as { code?: string }).code }, 'HTTPS server error'),
       );
       closers.push(
         () =>
@@ -287,7 +287,7 @@ export async function runServe(
       discovery: controller.discovery,
       onFatal: fatal,
     });
-    closers.push(() => network!.close());
+    closers.push(() => network.close());
     log.info({ address, dataDir }, 'kiln controller listening');
     return { address, adminToken, stop, failed };
   } catch (err) {

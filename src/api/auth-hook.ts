@@ -30,7 +30,7 @@ function bearerOf(request: FastifyRequest): string | null {
   const h = request.headers.authorization;
   if (!h) return null;
   const m = /^Bearer\s+(\S+)$/i.exec(h);
-  return m ? m[1]! : null;
+  return m ? m[1] : null;
 }
 
 /**

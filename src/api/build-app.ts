@@ -53,7 +53,7 @@ function openapiOperation({ schema, url, route }: { schema: any; url: string; ro
   const access: Access | undefined = route.config?.access;
   const security = access === 'public' ? [] : access === 'node' ? [{ nodeCredential: [] }] : [{ bearer: [] }];
   const wildcard = url.endsWith('*');
-  const names = [...[...url.matchAll(/:(\w+)/g)].map((m) => m[1]!), ...(wildcard ? ['path'] : [])];
+  const names = [...[...url.matchAll(/:(\w+)/g)].map((m) => m[1]), ...(wildcard ? ['path'] : [])];
   const declared = schema?.params?.properties ?? {};
   const params =
     names.length === 0
@@ -95,7 +95,7 @@ const httpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
 /** The methods another route takes on `path` when none takes `method` (empty: the path is unknown). */
 function allowedMethods(app: FastifyInstance, method: string, path: string): string[] {
-  if (app.findRoute({ method: method as 'GET', url: path })) return [];
+  if (app.findRoute({ method: method, url: path })) return [];
   return httpMethods.filter((m) => app.findRoute({ method: m, url: path }) !== null);
 }
 
@@ -148,7 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance & { kilnR
   }
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0]!.slice(0, 200);
+    const path = request.url.split('?')[0].slice(0, 200);
     const allowed = allowedMethods(app, request.method, path);
     if (allowed.length > 0) {
       reply.header('allow', allowed.join(', '));

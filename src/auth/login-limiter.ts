@@ -37,7 +37,7 @@ export function createLoginLimiter(deps: { now?: () => number; limit?: Partial<L
       const list = recent(source, t);
       if (list.length < limit.maxFailures) return 0;
       // The window frees a slot when the oldest failure that still counts leaves it.
-      const oldest = list[list.length - limit.maxFailures]!;
+      const oldest = list[list.length - limit.maxFailures];
       return Math.max(1, Math.ceil((oldest + limit.windowMs - t) / 1000));
     },
     /** Records one failed attempt from `source`. */

@@ -164,7 +164,7 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
   }
 
   function listed(mac: Mac, where: { subnet?: string | undefined; ip?: string | undefined }): boolean {
-    const net = where.subnet ? where.subnet.split('/')[0]! : undefined;
+    const net = where.subnet ? where.subnet.split('/')[0] : undefined;
     return allow.some((e) =>
       e.kind === 'mac'
         ? e.mac === mac

@@ -218,7 +218,7 @@ function assertIpxeRan(run: Arm64Run, mac: string, ip: string): void {
     `no OFFER with ${chainUrl} for iPXE`,
   );
   assert.ok(run.events.length > 0, `no boot.script event for ${mac} within ${VM_LIMIT_MS} ms`);
-  const e = run.events[0]!;
+  const e = run.events[0];
   assert.equal(e.data.platform, 'efi');
   assert.equal(e.data.arch, 'arm64');
   assert.equal(e.data.uuid, VM_UUID);

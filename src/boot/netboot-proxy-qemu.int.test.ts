@@ -179,7 +179,7 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Pr
 /** The script was fetched by `mac` from an address the site server leased (never Kiln: it has no pool). */
 function assertFetched(run: ProxyRun, mac: string, platform: 'pcbios' | 'efi', arch: string): string {
   assert.ok(run.events.length > 0, `no boot.script event for ${mac} within ${VM_LIMIT_MS} ms`);
-  const e = run.events[0]!;
+  const e = run.events[0];
   assert.equal(e.data.mac, mac);
   assert.equal(e.data.platform, platform);
   assert.equal(e.data.arch, arch);

@@ -172,7 +172,7 @@ function assertLeasedByCli(mac: string, ip: string): void {
 
 function assertFetched(run: BootRun, mac: string, platform: 'pcbios' | 'efi', arch: string): Record<string, number> {
   assert.ok(run.events.length > 0, `no boot.script event for ${mac} within ${VM_LIMIT_MS} ms`);
-  const e = run.events[0]!;
+  const e = run.events[0];
   assert.equal(e.data.mac, mac);
   assert.equal(e.data.platform, platform);
   assert.equal(e.data.arch, arch);
@@ -266,7 +266,7 @@ test(
       'OVMF did not GET /ipxe/ipxe.efi over HTTP',
     );
     // Two DHCP exchanges: OVMF's HTTPv4 boot (answered with the URL and 60=HTTPClient), then iPXE's.
-    assert.ok(t['leases']! >= 2, `expected the firmware's and iPXE's leases, got ${t['leases']}`);
+    assert.ok(t['leases'] >= 2, `expected the firmware's and iPXE's leases, got ${t['leases']}`);
     assert.ok(!logLines(offset).some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
     process.stderr.write(
       `ovmf-http: script fetched ${run.ms} ms after start; ipxe.efi requests ${efi.map((l) => (l['req'] as { method: string }).method).join(',')}; ${JSON.stringify(t)}\n`,

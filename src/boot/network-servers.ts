@@ -45,10 +45,7 @@ function socketEventRecorder(db: Kysely<any>, log: Logger, server: 'dhcp' | 'tft
 
 /** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
 export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
-  const value = Value.Default(
-    schema,
-    Value.Clone({ ...defaults, ...(raw && typeof raw === 'object' ? (raw as object) : {}) }),
-  );
+  const value = Value.Default(schema, Value.Clone({ ...defaults, ...(raw && typeof raw === 'object' ? raw : {}) }));
   const issues: ErrorIssue[] = [...Value.Errors(schema, value)].map((e) => ({
     path: `${name}${e.path.replace(/\//g, '.')}`,
     code: 'bad_value',

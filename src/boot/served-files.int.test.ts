@@ -100,7 +100,7 @@ test(
     const codes: number[] = [];
     for (const line of r.stdout.trim().split('\n')) {
       const [code, file] = line.split(' ');
-      codes[Number(file!.slice(outDir.length + 1))] = Number(code);
+      codes[Number(file.slice(outDir.length + 1))] = Number(code);
     }
     assert.equal(codes.filter((x) => x !== undefined).length, urls.length, r.stderr);
     const body = (i: number): string =>
@@ -112,7 +112,7 @@ test(
     const seen = new Map<number, number>();
     bad.forEach((u, j) => {
       const i = good.length + j;
-      const code = codes[i]!;
+      const code = codes[i];
       const text = body(i);
       seen.set(code, (seen.get(code) ?? 0) + 1);
       const where = `${u} -> ${code} ${text.slice(0, 160)}`;

@@ -237,7 +237,7 @@ test('profile loader: a link in any profile subdirectory, the profile itself, or
   const s = await loadProfiles(withShared);
   assert.equal(s.profiles.size, 0);
   assert.deepEqual(
-    s.errors[0]!.issues.map((i) => [i.path, i.code]),
+    s.errors[0].issues.map((i) => [i.path, i.code]),
     [['shared/_snippets/token.sh:1:1', 'symlink']],
   );
   const linkedDir = join(base, 'linked');
@@ -246,7 +246,7 @@ test('profile loader: a link in any profile subdirectory, the profile itself, or
   const l = await loadProfiles(linkedDir);
   assert.equal(l.profiles.size, 0);
   assert.deepEqual(
-    l.errors[0]!.issues.map((i) => [i.path, i.code]),
+    l.errors[0].issues.map((i) => [i.path, i.code]),
     [['linked/_snippets:1:1', 'symlink']],
   );
 });

@@ -26,7 +26,7 @@ function emptyCatchAroundSend(text: string): number[] {
   for (const m of text.matchAll(re)) {
     const before = text.slice(0, m.index);
     const tryAt = before.lastIndexOf('try');
-    if (tryAt >= 0 && /\.send\(/.test(before.slice(tryAt))) hits.push(m.index!);
+    if (tryAt >= 0 && /\.send\(/.test(before.slice(tryAt))) hits.push(m.index);
   }
   return hits;
 }
@@ -47,8 +47,8 @@ function scan(text: string): string[] {
   for (const r of rules) {
     for (const m of text.matchAll(r.re)) {
       // A child process's stdin pipe (EPIPE when the tool exits before reading) is not a network socket; its exit reports the failure.
-      if (/\.stdin$/.test(text.slice(Math.max(0, m.index! - 12), m.index!))) continue;
-      out.push(`${r.name}:${lineOf(text, m.index!)}`);
+      if (/\.stdin$/.test(text.slice(Math.max(0, m.index - 12), m.index))) continue;
+      out.push(`${r.name}:${lineOf(text, m.index)}`);
     }
   }
   for (const i of emptyCatchAroundSend(text)) out.push(`empty catch around a send:${lineOf(text, i)}`);

@@ -32,7 +32,7 @@ test('socket errors: the first of each errno per window is logged with its errno
       ['warn', 'dhcp: socket send error ENETUNREACH (999 more of these since the last line)'],
     ],
   );
-  assert.equal((log.lines[0]!.obj as { errno: string }).errno, 'ENETUNREACH');
+  assert.equal((log.lines[0].obj as { errno: string }).errno, 'ENETUNREACH');
   const text = await metrics.registry.metrics();
   assert.match(text, /kiln_socket_errors_total\{server="dhcp",op="send",errno="ENETUNREACH"\} 1001/);
   assert.match(text, /kiln_socket_errors_total\{server="dhcp",op="send",errno="ENOBUFS"\} 1/);

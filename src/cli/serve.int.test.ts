@@ -149,11 +149,11 @@ describe('kiln serve as a process', () => {
       const ok = await runKiln(['host', 'list', '--json'], {
         KILN_SERVER: s.tlsUrl,
         KILN_TOKEN: token,
-        KILN_CA_FINGERPRINT: fp!,
+        KILN_CA_FINGERPRINT: fp,
       });
       assert.equal(ok.code, 0, ok.stderr);
       assert.deepEqual(JSON.parse(ok.stdout), []);
-      const wrong = fp!.replace(/^sha256:(..)/, (_, b: string) => `sha256:${b === 'AA' ? 'BB' : 'AA'}`);
+      const wrong = fp.replace(/^sha256:(..)/, (_, b: string) => `sha256:${b === 'AA' ? 'BB' : 'AA'}`);
       const bad = await runKiln(['host', 'list'], {
         KILN_SERVER: s.tlsUrl,
         KILN_TOKEN: token,
@@ -282,8 +282,8 @@ describe('kiln serve as a process', () => {
         assert.equal(r.code, 6, `${c.name}: exit code (stderr: ${r.stderr})`);
         const lines = r.stderr.split('\n').filter(Boolean);
         assert.equal(lines.length, 1, `${c.name}: one line, got:\n${r.stderr}`);
-        assert.match(lines[0]!, c.want, c.name);
-        assert.match(lines[0]!, /\[config_invalid\]$/, c.name);
+        assert.match(lines[0], c.want, c.name);
+        assert.match(lines[0], /\[config_invalid\]$/, c.name);
         assert.ok(!/\n\s+at /.test(r.stdout + r.stderr), `${c.name}: no stack trace`);
       }
     } finally {

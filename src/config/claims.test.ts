@@ -25,9 +25,9 @@ export function checkProof(proof: string, readTest: (path: string) => string | n
   if (/^not yet\b/.test(proof)) return '';
   const m = /^`([^`]+)` — (.+)$/.exec(proof);
   if (!m) return `proof must be "\`<file>\` — <test name>" or start with "not yet", got "${proof}"`;
-  const text = readTest(m[1]!);
+  const text = readTest(m[1]);
   if (text === null) return `test file ${m[1]} does not exist`;
-  if (!text.includes(m[2]!)) return `no test named "${m[2]}" in ${m[1]}`;
+  if (!text.includes(m[2])) return `no test named "${m[2]}" in ${m[1]}`;
   return '';
 }
 

@@ -141,7 +141,7 @@ export function loadConfig(input: ConfigInput): Config {
       !Array.isArray(sec) &&
       typeof (sec as Record<string, unknown>)[key] === 'string'
     ) {
-      sections[name] = { ...sec, [key]: resolve(cwd, (sec as Record<string, string>)[key]!) };
+      sections[name] = { ...sec, [key]: resolve(cwd, (sec as Record<string, string>)[key]) };
     }
   }
   return Object.freeze({

@@ -34,7 +34,7 @@ test('.ci/run runs the README quick start as written; the controller install has
     assert.ok(ci.includes(use), `.ci/run uses ${use}`);
   const packagesOf = (file: string) => {
     const text = readFileSync(join(root, file), 'utf8');
-    const list = /packages=\(\n([\s\S]*?)\n\)/.exec(text)![1]!;
+    const list = /packages=\(\n([\s\S]*?)\n\)/.exec(text)![1];
     return list
       .split('\n')
       .filter((l) => !l.trim().startsWith('#'))

@@ -46,7 +46,7 @@ test('install-file URL token: only its host, only from its lease address, only w
       const script = (await c.app.inject({ url: `/boot/host.ipxe?mac=${mac}&platform=efi&arch=x86_64` })).body;
       const m = /preseed\/url=http:\/\/192\.0\.2\.1:8080\/api\/v1\/node\/install\/([^/\s]+)\/preseed\.cfg/.exec(script);
       assert.ok(m, `the boot script carries the install URL:\n${script}`);
-      return m[1]!;
+      return m[1];
     };
     const fetchFile = (token: string, ip: string, name = 'preseed.cfg') =>
       c.app.inject({ url: `/api/v1/node/install/${token}/${name}`, remoteAddress: ip });
@@ -195,7 +195,7 @@ test('the install token never reaches the request log', async () => {
       ).statusCode,
       200,
     );
-    const deployment = (await c.db.selectFrom('deployments').select('id').executeTakeFirstOrThrow()) as { id: string };
+    const deployment = await c.db.selectFrom('deployments').select('id').executeTakeFirstOrThrow();
     const token = c.installTokens.tokenFor(deployment.id);
     assert.equal((await c.app.inject({ url: `/api/v1/node/install/${token}/preseed.cfg` })).statusCode, 200);
     assert.equal((await c.app.inject({ url: `/api/v1/node/install/${token}/nope.cfg` })).statusCode, 404);

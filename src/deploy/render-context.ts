@@ -29,7 +29,7 @@ export function buildRenderContext(
   variables: Record<string, unknown> = {},
 ): RenderContext {
   const api = urls.apiUrl.replace(/\/$/, '');
-  const hostname = host.name.split('.')[0]!;
+  const hostname = host.name.split('.')[0];
   return {
     host: {
       id: host.id,

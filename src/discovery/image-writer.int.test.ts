@@ -88,7 +88,7 @@ async function bootFromDisk(
       );
       const [shadow, keys] = r.stdout.split('---\n');
       assert.equal(
-        shadow!
+        shadow
           .split('\n')
           .find((l) => l.startsWith('root:'))
           ?.split(':')[1],
@@ -220,7 +220,7 @@ test(
             ['POST', '/api/v1/node/ssh/host-certificates', true, `Bearer ${api.credential}`],
           ],
         );
-        assert.match(lateCalls[1]!.text, /^ssh-ed25519 AAAA\S+ root@node-7\n$/);
+        assert.match(lateCalls[1].text, /^ssh-ed25519 AAAA\S+ root@node-7\n$/);
         const at = (stage: string) =>
           api.calls.find((c) => c.path === '/api/v1/node/progress' && (c.body as { stage: string }).stage === stage)!
             .at;

@@ -153,7 +153,7 @@ test(
       // /etc/shadow: root's hash set, the other line and the file mode kept.
       const shadow = readFileSync(join(t, 'etc/shadow'), 'utf8').split('\n');
       assert.ok(
-        shadow[0]!.startsWith(`root:${hash}:`) && /^\d+:0:99999:7:::$/.test(shadow[0]!.slice(`root:${hash}:`.length)),
+        shadow[0].startsWith(`root:${hash}:`) && /^\d+:0:99999:7:::$/.test(shadow[0].slice(`root:${hash}:`.length)),
         shadow[0],
       );
       assert.equal(shadow[1], 'daemon:*:19000:0:99999:7:::');
@@ -201,8 +201,8 @@ test(
           ['POST', '/api/v1/node/ssh/host-certificates', true, `Bearer ${api.credential}`],
         ],
       );
-      assert.equal(late[1]!.text, pub);
-      assert.doesNotMatch(late[1]!.text, /PRIVATE/);
+      assert.equal(late[1].text, pub);
+      assert.doesNotMatch(late[1].text, /PRIVATE/);
     } finally {
       await api.close();
     }

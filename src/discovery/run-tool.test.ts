@@ -23,7 +23,7 @@ test('runTool returns stdout, and a failing tool is a KilnError naming it with i
     (err) =>
       hasCode(err, 'internal') &&
       /sh failed: broken/.test((err as Error).message) &&
-      (err as KilnError).details?.['stderr'] === 'broken',
+      err.details?.['stderr'] === 'broken',
   );
 });
 
@@ -41,9 +41,7 @@ test('aborting the build signal kills the running tool at once and refuses new o
   await assert.rejects(
     running,
     (err) =>
-      hasCode(err, 'internal') &&
-      (err as KilnError).details?.['cancelled'] === true &&
-      /cancelled/.test((err as Error).message),
+      hasCode(err, 'internal') && err.details?.['cancelled'] === true && /cancelled/.test((err as Error).message),
   );
   assert.ok(Date.now() - started < 5000, 'did not wait for sleep 37');
   assert.deepEqual(sleepers(), [], 'the child is gone');

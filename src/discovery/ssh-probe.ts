@@ -67,7 +67,7 @@ export function sshProbe(opts: {
   ];
   const [cmd, args] = opts.netns
     ? (['ip', ['netns', 'exec', opts.netns, ...ssh]] as const)
-    : ([ssh[0]!, ssh.slice(1)] as const);
+    : ([ssh[0], ssh.slice(1)] as const);
   const once = () =>
     new Promise<SshProbeResult>((resolve) => {
       execFile(cmd, [...args], { encoding: 'utf8', timeout: opts.timeoutMs ?? 90_000 }, (err, stdout, stderr) => {

@@ -57,7 +57,7 @@ test('layout ab (A/B roots) is refused at validation, naming the line and saying
     [['profile.yaml:16:11', 'not_implemented']],
   );
   assert.match(
-    v.issues[0]!.message,
+    v.issues[0].message,
     /layout "ab" is not implemented by the image writer.*use "single".*A\/B roots with rollback are not yet built/,
   );
 });
@@ -107,7 +107,7 @@ test('image.url is refused: the writer writes only images from the store, checke
     v.issues.map((i) => i.code),
     ['not_implemented'],
   );
-  assert.match(v.issues[0]!.message, /kiln image add/);
+  assert.match(v.issues[0].message, /kiln image add/);
 });
 
 const host = { name: 'node-7.lab', firmware: 'uefi' } as Host;

@@ -69,7 +69,7 @@ export function buildInstallPlan(
     disk: disk === 'largest' ? 'auto' : disk,
     firmware: spec['firmware'] === 'uefi' || spec['firmware'] === 'bios' ? spec['firmware'] : (host.firmware ?? 'bios'),
     layout: layout as ImageLayout,
-    hostname: host.name.split('.')[0]!,
+    hostname: host.name.split('.')[0],
     network: { mode: 'dhcp' },
     api: { url: urls.apiUrl.replace(/\/$/, ''), caPem: urls.caPem },
   };

@@ -129,8 +129,8 @@ export function runInventoryConformance(engine: string, openDb: OpenTestDb): voi
         ev.map((e) => (e.after as { state: string }).state),
         ['discovering', 'ready', 'failed'],
       );
-      assert.equal(ev[0]!.reason, 'booted');
-      assert.equal(ev[0]!.actor, 'test');
+      assert.equal(ev[0].reason, 'booted');
+      assert.equal(ev[0].actor, 'test');
     });
 
     it('seals BMC passwords and never shows them', async () => {
@@ -211,8 +211,8 @@ export function runInventoryConformance(engine: string, openDb: OpenTestDb): voi
       await inv.deleteHost('web-4', { actor: 'test', reason: 'decommissioned' });
       await assert.rejects(inv.getHost('web-4'), (e) => hasCode(e, 'not_found'));
       const ev = await inv.listEvents({ hostId: h.id, order: 'desc', limit: 1 });
-      assert.equal(ev[0]!.kind, 'host.deleted');
-      assert.equal(ev[0]!.reason, 'decommissioned');
+      assert.equal(ev[0].kind, 'host.deleted');
+      assert.equal(ev[0].reason, 'decommissioned');
       assert.equal((await inv.listHosts({ mac: mac('52:54:00:bb:00:04') })).length, 0);
       await inv.createHost({ name: 'web-4b', nics: [{ mac: mac('52:54:00:bb:00:04'), name: null, boot: true }] }, ctx);
     });
@@ -225,7 +225,7 @@ export function runInventoryConformance(engine: string, openDb: OpenTestDb): voi
         seqs,
         [...seqs].sort((a, b) => a - b),
       );
-      const next = await inv.listEvents({ after: seqs[2]!, limit: 2 });
+      const next = await inv.listEvents({ after: seqs[2], limit: 2 });
       assert.deepEqual(
         next.map((e) => e.seq),
         seqs.slice(3, 5),

@@ -112,7 +112,7 @@ export async function getHost(db: Kysely<any>, idOrName: string): Promise<Stored
     .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
     .execute()) as HostRow[];
   const exact = rows.find((r) => r.id === idOrName) ?? rows[0];
-  return exact ? (await attach(db, [exact]))[0]! : null;
+  return exact ? (await attach(db, [exact]))[0] : null;
 }
 
 /** Gets the host that owns `mac`, or null. */

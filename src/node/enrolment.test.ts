@@ -21,7 +21,7 @@ describe('enrolment is all or nothing', () => {
   after(async () => c.close());
 
   const count = async (table: string) =>
-    Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}`.execute(c.db)).rows[0]!.n);
+    Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}`.execute(c.db)).rows[0].n);
   const discover = (mac: string, bearer?: string) =>
     c.app.inject({
       method: 'POST',

@@ -19,7 +19,7 @@ export function createRateWindow(opts: { limit: number; windowMs: number; now?: 
     blocked(key: string): number {
       const list = fresh(key);
       if (list.length < opts.limit) return 0;
-      return Math.max(1, Math.ceil((list[0]! + opts.windowMs - now()) / 1000));
+      return Math.max(1, Math.ceil((list[0] + opts.windowMs - now()) / 1000));
     },
     fail(key: string): void {
       const list = fresh(key);

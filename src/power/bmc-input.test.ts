@@ -11,7 +11,7 @@ import { createRedfishDriver, redfishBaseUrl } from './redfish/redfish-driver.js
 import { createWolDriver } from './wol/wol-driver.js';
 
 const refused = (f: () => unknown, path: string) =>
-  assert.throws(f, (e) => hasCode(e, 'validation_failed') && (e as KilnError).issues[0]!.path === path);
+  assert.throws(f, (e) => hasCode(e, 'validation_failed') && e.issues[0].path === path);
 
 describe('ipmitool input', () => {
   it('reads host, host:port, [IPv6] and [IPv6]:port', () => {

@@ -79,7 +79,7 @@ function withExtras(
   if (!extras || Object.keys(extras).length === 0) return base;
   return {
     names: () => [...new Set([...base.names(), ...Object.keys(extras)])].sort(),
-    create: (s) => (extras[s.driver] ? extras[s.driver]!(s, { logger }) : base.create(s)),
+    create: (s) => (extras[s.driver] ? extras[s.driver](s, { logger }) : base.create(s)),
     check: (s) => {
       if (!extras[s.driver]) base.check(s);
     },

@@ -49,7 +49,7 @@ async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<KilnErr
       hasCode(err, code),
       `expected ${code}, got ${err instanceof KilnError ? err.code : String(err)}: ${(err as Error)?.message}`,
     );
-    return err as KilnError;
+    return err;
   }
   assert.fail(`expected ${code}, but the call succeeded`);
 }

@@ -85,7 +85,7 @@ describe('power queue', () => {
       queue.submit('fine', ok, { kind: 'power', action: 'on' }),
     ]);
     assert.equal(a.status, 'rejected');
-    assert.ok(hasCode((a as PromiseRejectedResult).reason, 'bmc_timeout'));
+    assert.ok(hasCode(a.reason, 'bmc_timeout'));
     assert.equal(b.status, 'fulfilled');
     assert.ok(Date.now() - t0 < 10_000, 'the hung BMC timed out instead of blocking the queue');
     assert.equal(reports.find((r) => r.hostId === 'hung' && r.phase === 'failed')?.error?.code, 'bmc_timeout');
@@ -130,6 +130,6 @@ describe('power queue', () => {
     // about i × 60 ms after host 0. Each report is stamped after its operation
     // began, so under load host 0's stamp can lag its slot: allow 20 ms.
     for (let i = 1; i < starts.length; i++)
-      assert.ok(starts[i]! - starts[0]! >= i * 60 - 20, `host ${i} started ${starts[i]! - starts[0]!} ms in`);
+      assert.ok(starts[i] - starts[0] >= i * 60 - 20, `host ${i} started ${starts[i] - starts[0]} ms in`);
   });
 });

@@ -215,7 +215,7 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
     const worker = async (): Promise<void> => {
       while (next < items.length) {
         const i = next++;
-        const item = items[i]!;
+        const item = items[i];
         const due = t0 + i * b.staggerMs - clock.now();
         if (due > 0) await clock.sleep(due);
         try {

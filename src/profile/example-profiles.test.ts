@@ -112,7 +112,7 @@ test('kickstart: required commands present, every section closed with %end', () 
     if (/^%(packages|pre|post|onerror)\b/.test(l)) {
       assert.equal(open, null, `line ${i + 1}: ${l} opens inside ${open}`);
       open = l.split(' ')[0]!;
-      sections.push(l.split(' ')[0]!);
+      sections.push(l.split(' ')[0]);
     } else if (l === '%end') {
       assert.notEqual(open, null, `line ${i + 1}: %end without a section`);
       open = null;

@@ -52,7 +52,7 @@ async function issuesOf(files: Record<string, string>): Promise<KilnError['issue
     assert.equal(profiles.size, 0, 'an invalid profile must not load');
     assert.equal(errors.length, 1);
     assert.ok(hasCode(errors[0], 'profile_invalid'));
-    return errors[0]!.issues;
+    return errors[0].issues;
   } finally {
     await rm(dirname(dir), { recursive: true, force: true });
   }
@@ -196,7 +196,7 @@ test('a broken shared snippet is reported at its own file and line', async () =>
     const { profiles, errors } = await loadProfiles(dir);
     assert.equal(profiles.size, 0);
     assert.deepEqual(
-      errors[0]!.issues.map((i) => i.path),
+      errors[0].issues.map((i) => i.path),
       ['profiles/_snippets/x.sh:2:1'],
     );
   } finally {
@@ -260,8 +260,8 @@ test(
       () => renderProfileFile(p, 'preseed.cfg', sampleContext(p)),
       (err: unknown) => {
         assert.ok(hasCode(err, 'template_error'));
-        assert.match(err.issues[0]!.path, /^profiles\/p\/templates\/preseed\.cfg:2:\d+$/);
-        assert.equal(err.issues[0]!.code, 'limit_exceeded');
+        assert.match(err.issues[0].path, /^profiles\/p\/templates\/preseed\.cfg:2:\d+$/);
+        assert.equal(err.issues[0].code, 'limit_exceeded');
         return true;
       },
     );
@@ -274,8 +274,8 @@ test('a huge range is stopped by the memory limit', async () => {
     () => renderProfileFile(p, 'preseed.cfg', sampleContext(p)),
     (err: unknown) =>
       hasCode(err, 'template_error') &&
-      err.issues[0]!.code === 'limit_exceeded' &&
-      err.issues[0]!.path === 'profiles/p/templates/preseed.cfg:1:1',
+      err.issues[0].code === 'limit_exceeded' &&
+      err.issues[0].path === 'profiles/p/templates/preseed.cfg:1:1',
   );
 });
 
@@ -285,8 +285,8 @@ test('a missing value at render time is a template_error, never an empty string'
     () => renderProfileFile(p, 'preseed.cfg', sampleContext(p)),
     (err: unknown) =>
       hasCode(err, 'template_error') &&
-      err.issues[0]!.path === 'profiles/p/templates/preseed.cfg:2:4' &&
-      err.issues[0]!.code === 'undefined_variable',
+      err.issues[0].path === 'profiles/p/templates/preseed.cfg:2:4' &&
+      err.issues[0].code === 'undefined_variable',
   );
 });
 
@@ -313,8 +313,8 @@ test('a kernel command line with a newline is rejected', async () => {
     () => renderBootSpec(p, sampleContext(p, { extra: 'a\ninit=/bin/sh' })),
     (err: unknown) =>
       hasCode(err, 'template_error') &&
-      err.issues[0]!.code === 'cmdline_newline' &&
-      err.issues[0]!.path === 'profiles/p/profile.yaml:10:13',
+      err.issues[0].code === 'cmdline_newline' &&
+      err.issues[0].path === 'profiles/p/profile.yaml:10:13',
   );
 });
 
@@ -337,14 +337,14 @@ test('a kernel command line or boot URL that iPXE would not pass literally is re
       () => renderBootSpec(p, sampleContext(p, { extra })),
       (err: unknown) =>
         hasCode(err, 'template_error') &&
-        err.issues[0]!.code === 'ipxe_unsafe' &&
-        err.issues[0]!.path === 'profiles/p/profile.yaml:10:13',
+        err.issues[0].code === 'ipxe_unsafe' &&
+        err.issues[0].path === 'profiles/p/profile.yaml:10:13',
       extra,
     );
   }
   assert.throws(
     () => renderBootSpec(p, sampleContext(p, { mirror: 'http://m/${x}' })),
-    (err: unknown) => hasCode(err, 'template_error') && err.issues[0]!.code === 'ipxe_unsafe',
+    (err: unknown) => hasCode(err, 'template_error') && err.issues[0].code === 'ipxe_unsafe',
   );
 });
 
@@ -355,7 +355,7 @@ test('a profile-local boot file becomes a controller URL; a missing one is an er
   const q = await loadOne({ ...base, 'p/profile.yaml': yaml });
   assert.throws(
     () => renderBootSpec(q, sampleContext(q)),
-    (err: unknown) => hasCode(err, 'template_error') && err.issues[0]!.code === 'boot_file_not_found',
+    (err: unknown) => hasCode(err, 'template_error') && err.issues[0].code === 'boot_file_not_found',
   );
 });
 
@@ -392,16 +392,16 @@ test('profileContext: overrides, unknown and wrongly typed values, required vari
   assert.equal(profileContext(p, { mirror: 'http://local' }).mirror, 'http://local');
   assert.throws(
     () => profileContext(p, { mirorr: 'x' }),
-    (e: unknown) => hasCode(e, 'validation_failed') && e.issues[0]!.code === 'unknown_variable',
+    (e: unknown) => hasCode(e, 'validation_failed') && e.issues[0].code === 'unknown_variable',
   );
   assert.throws(
     () => profileContext(p, { mirror: 3 }),
-    (e: unknown) => hasCode(e, 'validation_failed') && e.issues[0]!.code === 'wrong_type',
+    (e: unknown) => hasCode(e, 'validation_failed') && e.issues[0].code === 'wrong_type',
   );
   const r = await loadOne({ ...base, 'p/profile.yaml': goodYaml.replace('    default: http://deb.example.org\n', '') });
   assert.throws(
     () => profileContext(r),
-    (e: unknown) => hasCode(e, 'validation_failed') && e.issues[0]!.code === 'missing_variable',
+    (e: unknown) => hasCode(e, 'validation_failed') && e.issues[0].code === 'missing_variable',
   );
 });
 

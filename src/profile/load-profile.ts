@@ -152,7 +152,7 @@ function digestOf(files: ReadonlyMap<string, string>): string {
 /** Throws profile_invalid carrying every issue, or returns when there are none. */
 function assertNoIssues(name: string, issues: ErrorIssue[]): void {
   if (issues.length === 0) return;
-  const first = issues[0]!;
+  const first = issues[0];
   throw new KilnError(
     'profile_invalid',
     `profile ${name}: ${issues.length} problem(s); first: ${first.path}: ${first.message}`,

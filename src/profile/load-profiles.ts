@@ -88,7 +88,7 @@ export async function loadProfiles(
     errors.push(
       new KilnError(
         'profile_invalid',
-        `shared snippets: ${issues.length} problem(s); first: ${issues[0]!.path}: ${issues[0]!.message}`,
+        `shared snippets: ${issues.length} problem(s); first: ${issues[0].path}: ${issues[0].message}`,
         { issues },
       ),
     );

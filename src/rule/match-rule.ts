@@ -62,7 +62,7 @@ export function validateRule(rule: Rule, profileExists: (name: string) => boolea
     });
   if (rule.assign.name !== undefined) {
     for (const [, k] of rule.assign.name.matchAll(/\{([^}]*)\}/g)) {
-      if (!(namePlaceholders as readonly string[]).includes(k!))
+      if (!(namePlaceholders as readonly string[]).includes(k))
         issues.push({
           path: '/assign/name',
           code: 'unknown_placeholder',

@@ -6,7 +6,7 @@ import type { InventoryService } from '../inventory/inventory-service.js';
 import type { SshService } from './ssh-service.js';
 
 function keyLinesOf(req: FastifyRequest): string[] {
-  const b = req.body as unknown;
+  const b = req.body;
   if (typeof b === 'string')
     return b
       .split('\n')

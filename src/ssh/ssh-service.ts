@@ -87,7 +87,7 @@ export function createSshService(deps: {
       const host = await deps.inventory.getHost(hostId);
       if (keyLines.length === 0 || keyLines.length > 8)
         throw new KilnError('validation_failed', 'send 1–8 public host keys, one per line');
-      const short = host.name.split('.')[0]!;
+      const short = host.name.split('.')[0];
       const principals = [
         ...new Set([
           host.name,
@@ -172,7 +172,7 @@ export function createSshService(deps: {
         {
           actor,
           kind: 'ssh.revoked',
-          hostId: sel.hostId ?? rows[0]!.host_id ?? null,
+          hostId: sel.hostId ?? rows[0].host_id ?? null,
           message: `SSH certificates revoked: ${serials.join(', ')}`,
           reason,
           data: { serials },

@@ -124,14 +124,14 @@ describe('template render worker', () => {
       );
       const { err, ms, ticks } = await first;
       assert.ok(hasCode(err, 'template_error'), String(err));
-      assert.equal(err.issues[0]!.code, 'timeout', err.message);
-      assert.match(err.issues[0]!.path, /^profiles\/p\/templates\/preseed\.cfg:1:1$/);
+      assert.equal(err.issues[0].code, 'timeout', err.message);
+      assert.match(err.issues[0].path, /^profiles\/p\/templates\/preseed\.cfg:1:1$/);
       assert.match(err.message, /template-timeout-ms/);
       // The worker is killed at the limit plus a fixed grace; this bound is the documented guarantee.
       assert.ok(ms < timeoutMs + KILL_GRACE_MS + 1000, `took ${Math.round(ms)} ms`);
       assert.ok(ticks > 0, 'the main event loop must run while a template renders');
       const second = await queued;
-      assert.ok(hasCode(second, 'template_error') && second.issues[0]!.code === 'timeout', String(second));
+      assert.ok(hasCode(second, 'template_error') && second.issues[0].code === 'timeout', String(second));
       assert.equal(r.stats().killed, killedBefore + 2);
       const ok = await profileWith('fine {{ host.name }}');
       assert.equal((await r.render(ok, [preseed(ok)], sampleContext(ok))).get(preseed(ok)), 'fine rack1-node07');
@@ -142,7 +142,7 @@ describe('template render worker', () => {
     const p = await profileWith('{% for a in (1..100000) %}{% for b in (1..100000) %}{% endfor %}{% endfor %}');
     const { err, ms, ticks } = await failing(r, p);
     assert.ok(hasCode(err, 'template_error'), String(err));
-    assert.ok(['timeout', 'limit_exceeded'].includes(err.issues[0]!.code), err.issues[0]!.code);
+    assert.ok(['timeout', 'limit_exceeded'].includes(err.issues[0].code), err.issues[0].code);
     assert.ok(ms < timeoutMs + KILL_GRACE_MS + 1000, `took ${Math.round(ms)} ms`);
     assert.ok(ticks > 0);
   });
@@ -165,8 +165,8 @@ describe('template render worker', () => {
       const p = await profileWith(template);
       const { err } = await failing(big, p);
       assert.ok(hasCode(err, 'template_error'), String(err));
-      assert.equal(err.issues[0]!.code, 'limit_exceeded', err.message);
-      assert.match(err.issues[0]!.path, /^profiles\/p\/templates\/preseed\.cfg:\d+:\d+$/);
+      assert.equal(err.issues[0].code, 'limit_exceeded', err.message);
+      assert.match(err.issues[0].path, /^profiles\/p\/templates\/preseed\.cfg:\d+:\d+$/);
     });
   }
 
@@ -185,8 +185,8 @@ describe('template render worker', () => {
       r.render(p, [preseed(p)], sampleContext(p)),
       (e: unknown) =>
         hasCode(e, 'template_error') &&
-        e.issues[0]!.path === 'profiles/p/templates/preseed.cfg:2:4' &&
-        e.issues[0]!.code === 'undefined_variable',
+        e.issues[0].path === 'profiles/p/templates/preseed.cfg:2:4' &&
+        e.issues[0].code === 'undefined_variable',
     );
   });
 });

@@ -67,7 +67,7 @@ function decide(
 }
 const replied = (d: DhcpDecision) => {
   assert.equal(d.action, 'reply', d.action === 'ignore' ? d.reason : '');
-  return d as Extract<DhcpDecision, { action: 'reply' }>;
+  return d;
 };
 /** The reply's summary without the echoed xid and MAC, which come from the capture. */
 const shape = (p: DhcpPacket) => summarizeDhcp(p).replace(/ xid=0x[0-9a-f]{8} mac=[0-9a-f:]{17}/, '');

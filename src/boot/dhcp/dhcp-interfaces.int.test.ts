@@ -159,7 +159,7 @@ test(
   async () => {
     const { srv, a, b } = setup();
     const cfg = config(a, b);
-    cfg.subnets[1] = { ...cfg.subnets[1]!, interface: 'kilnnope0' };
+    cfg.subnets[1] = { ...cfg.subnets[1], interface: 'kilnnope0' };
     await assert.rejects(
       startServer(srv, cfg, join(work, 'bad.sqlite')),
       /dhcp\.subnets\.1\.interface: cannot bind the DHCP socket to interface "kilnnope0": no such interface/,
@@ -288,7 +288,7 @@ test(
       assert.match(out, new RegExp(`socket reopened ${b.hostIf}:67`));
       const again = udhcpc(b);
       assert.ok(again, 'lease after the device came back');
-      assert.match(again.ip!, /^10\.81\.2\.1\d\d$/, 'from the subnet of the re-created device (a new veth: a new MAC)');
+      assert.match(again.ip, /^10\.81\.2\.1\d\d$/, 'from the subnet of the re-created device (a new veth: a new MAC)');
       // Gone for good: the one fatal channel ends the server.
       srv.exec('ip', ['link', 'del', b.hostIf]);
       const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
@@ -296,7 +296,7 @@ test(
       const lines = err.split('\n').filter(Boolean);
       assert.equal(lines.length, 1, err);
       assert.match(
-        lines[0]!,
+        lines[0],
         new RegExp(
           `^error: dhcp: the socket on ${b.hostIf} port 67 died \\(ENODEV\\) and could not be re-opened: .*\\[config_invalid\\]$`,
         ),

@@ -176,14 +176,14 @@ test("server: a broadcast is answered from its arrival socket's subnet, on that 
   await server.close();
   assert.deepEqual([a.sent.length, b.sent.length, any.sent.length], [1, 1, 0]);
   assert.equal(
-    summarizeDhcp(decodeDhcp(a.sent[0]!.bytes)),
+    summarizeDhcp(decodeDhcp(a.sent[0].bytes)),
     'DHCPOFFER xid=0x00008101 mac=52:54:00:00:81:01 yiaddr=10.81.1.100 54=10.81.1.1 51=600 1=255.255.255.0 58=300 59=525 3=10.81.1.1',
   );
   assert.equal(
-    summarizeDhcp(decodeDhcp(b.sent[0]!.bytes)),
+    summarizeDhcp(decodeDhcp(b.sent[0].bytes)),
     'DHCPOFFER xid=0x00008102 mac=52:54:00:00:81:02 yiaddr=10.81.2.100 54=10.81.2.1 51=600 1=255.255.255.0 58=300 59=525 3=10.81.2.1',
   );
-  assert.deepEqual(a.sent[0]!.to, { address: '255.255.255.255', port: 68 });
+  assert.deepEqual(a.sent[0].to, { address: '255.255.255.255', port: 68 });
 });
 
 const here: LocalAddress[] = [
@@ -224,7 +224,7 @@ test('resolveSubnetInterfaces: an attached subnet gets the interface holding its
       assert.equal((got as Record<string, unknown>)[k], v, `${c.name}: ${k}`);
   }
   // The global server address inside the subnet stays option 54.
-  assert.equal(resolveSubnetInterfaces([readme()], here, '10.20.0.1')[0]!.serverAddress, undefined);
+  assert.equal(resolveSubnetInterfaces([readme()], here, '10.20.0.1')[0].serverAddress, undefined);
   // Resolving twice changes nothing (network-servers and the DHCP server both call it).
   const once = resolveSubnetInterfaces([readme(), sub('10.90.0.0/24', { relayed: true })], here, '192.168.7.5');
   assert.deepEqual(resolveSubnetInterfaces(once, here, '192.168.7.5'), once);
@@ -303,19 +303,19 @@ test('server: a socket that dies is re-opened with back-off (event); one that ca
   try {
     assert.equal(made.length, 1, 'one socket, bound to the derived interface');
     failNext = 1; // the device is back after one failed attempt
-    made[0]!.die(Object.assign(new Error('no such device'), { code: 'ENODEV' }));
+    made[0].die(Object.assign(new Error('no such device'), { code: 'ENODEV' }));
     for (let i = 0; i < 200 && made.length < 2; i++) await new Promise((r) => setTimeout(r, 2));
     assert.equal(made.length, 2, 're-opened');
     assert.deepEqual(events, ['reopened eth1:67 ENODEV: no such device']);
-    made[1]!.sock.inject(discover(7), { address: '0.0.0.0', port: 68 });
-    for (let i = 0; i < 200 && made[1]!.sock.sent.length === 0; i++) await new Promise((r) => setTimeout(r, 2));
-    assert.equal(made[1]!.sock.sent.length, 1, 'the re-opened socket serves');
+    made[1].sock.inject(discover(7), { address: '0.0.0.0', port: 68 });
+    for (let i = 0; i < 200 && made[1].sock.sent.length === 0; i++) await new Promise((r) => setTimeout(r, 2));
+    assert.equal(made[1].sock.sent.length, 1, 'the re-opened socket serves');
     failNext = 99; // gone for good
-    made[1]!.die(Object.assign(new Error('no such device'), { code: 'ENODEV' }));
+    made[1].die(Object.assign(new Error('no such device'), { code: 'ENODEV' }));
     for (let i = 0; i < 200 && fatal.length === 0; i++) await new Promise((r) => setTimeout(r, 2));
     assert.equal(fatal.length, 1);
     assert.match(
-      fatal[0]!,
+      fatal[0],
       /^dhcp: the socket on eth1 port 67 died \(ENODEV\) and could not be re-opened: .*no such interface; check the interface eth1/,
     );
     assert.equal(events[1], 'failed eth1:67 cannot bind the DHCP socket to interface "eth1": no such interface');
@@ -362,5 +362,5 @@ test('local addresses come from iproute2, so an interface without carrier (a bri
     { interface: 'eth0', address: '192.0.2.2' },
   ]);
   const subnet = sub('10.86.1.0/24', { attached: true });
-  assert.equal(resolveSubnetInterfaces([subnet], local)[0]!.interface, 'kbr0');
+  assert.equal(resolveSubnetInterfaces([subnet], local)[0].interface, 'kbr0');
 });

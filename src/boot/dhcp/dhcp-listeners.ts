@@ -127,7 +127,7 @@ export function resolveSubnetInterfaces(
       });
       return s;
     }
-    const own = inside[0]!;
+    const own = inside[0];
     const serverAddress =
       s.serverAddress ??
       (globalServerAddress !== undefined && !inCidr(globalServerAddress, s.cidr) ? own.address : undefined);

@@ -40,11 +40,11 @@ const subnets: DhcpSubnet[] = [
 function seed(i: number, type: number, mac: number): Uint8Array {
   const chaddr = new Uint8Array(16);
   chaddr.set([0x52, 0x54, 0, 0, 0, mac & 0xff]);
-  const giaddr = ['0.0.0.0', '10.9.0.1', '10.8.0.1'][i % 3]!;
+  const giaddr = ['0.0.0.0', '10.9.0.1', '10.8.0.1'][i % 3];
   const options: DhcpPacket['options'] = [uintOption(53, type, 1)];
   if (i % 2 === 0)
     options.push(
-      uintOption(93, [0, 7, 16, 11][i % 4]!, 2),
+      uintOption(93, [0, 7, 16, 11][i % 4], 2),
       textOption(60, i % 4 === 2 ? 'HTTPClient:Arch:00016' : 'PXEClient:Arch:00007:UNDI:003016'),
     );
   if (i % 5 === 0) options.push(textOption(77, 'iPXE'));
@@ -136,7 +136,7 @@ test('fuzz: hostile datagrams on 67 and 4011 never crash the server, every reply
         async (batch) => {
           for (const [bytes, toPxe, src] of batch)
             (toPxe ? pxe : dhcp).inject(bytes, {
-              address: ['0.0.0.0', '10.9.0.1', '10.8.0.1', '10.0.0.77'][src]!,
+              address: ['0.0.0.0', '10.9.0.1', '10.8.0.1', '10.0.0.77'][src],
               port: src === 0 ? 68 : 67,
             });
           await settle(server.stats);

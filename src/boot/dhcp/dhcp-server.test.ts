@@ -106,7 +106,7 @@ test('full mode: DISCOVER/OFFER/REQUEST/ACK binds a pool address and broadcasts 
   assert.equal(offer?.p.yiaddr, '10.0.0.100');
   assert.deepEqual(offer?.to, { address: '255.255.255.255', port: 68 });
   assert.equal(
-    summarizeDhcp(offer!.p),
+    summarizeDhcp(offer.p),
     'DHCPOFFER xid=0x00001001 mac=52:54:00:00:00:01 yiaddr=10.0.0.100 54=10.0.0.1 51=600 1=255.255.255.0 58=300 59=525 3=10.0.0.1 6=10.0.0.1',
   );
   const ack = await exchange(dhcp, request(3, 1, {}, [ipOption(54, '10.0.0.1'), ipOption(50, '10.0.0.100')]));
@@ -234,7 +234,7 @@ test('reservation mode answers only known hosts, with their reserved address and
   });
   const offer = await exchange(dhcp, request(1, 7));
   assert.equal(offer?.p.yiaddr, '10.0.0.77');
-  assert.match(summarizeDhcp(offer!.p), / 12="node7"/);
+  assert.match(summarizeDhcp(offer.p), / 12="node7"/);
   assert.equal(await exchange(dhcp, request(1, 8)), undefined);
   assert.deepEqual(b.unknown, ['52:54:00:00:00:08']);
   await server.close();

@@ -225,7 +225,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
           // Another controller bound the address between offer and request: NAK, the client restarts at DISCOVER.
           log.info({ ...fields, ip: d.bind.ip }, 'dhcp: address taken by another MAC; NAK');
           d.packet.yiaddr = '0.0.0.0';
-          d.packet.options = [d.packet.options[0]!, d.packet.options[1]!];
+          d.packet.options = [d.packet.options[0], d.packet.options[1]];
           d.packet.options[0] = { code: DhcpOption.messageType, data: Uint8Array.of(DhcpMessageType.nak) };
           d.packet.file = '';
           d.packet.siaddr = '0.0.0.0';
@@ -360,7 +360,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (reopening.has(key)) return;
     reopening.add(key);
     if (dev) reopening.add(dev);
-    list[i]!.socket.close();
+    list[i].socket.close();
     log.error(
       { interface: dev ?? '*', port, errno: cause.code, err: cause.message },
       `dhcp: the socket on ${dev ?? '*'}:${port} died (${cause.code}); re-opening`,

@@ -64,7 +64,7 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
       await load();
       const results = await store.putMany(leases, now);
       for (let i = 0; i < leases.length; i++) {
-        const l = leases[i]!;
+        const l = leases[i];
         if (results[i] === 'ok') {
           remember(l);
           continue;

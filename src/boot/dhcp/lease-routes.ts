@@ -31,7 +31,7 @@ const LeaseListQuery = Type.Object(
 /** True for `a.b.c.d/n` with four decimal octets 0–255 and a prefix 0–32. */
 function isIpv4Cidr(text: string): boolean {
   const m = /^([^/]+)\/(\d{1,2})$/.exec(text);
-  return !!m && ipaddr.IPv4.isValidFourPartDecimal(m[1]!) && Number(m[2]) <= 32;
+  return !!m && ipaddr.IPv4.isValidFourPartDecimal(m[1]) && Number(m[2]) <= 32;
 }
 
 /** The DHCP lease table (durable, shared by every controller on one store) under /api/v1/leases; read only. */
@@ -78,17 +78,15 @@ export const leaseRoutes: FastifyPluginAsync<{
       const limit = q.limit ?? 10_000;
       return {
         total: items.length,
-        items: items
-          .slice(0, limit)
-          .map((l) => ({
-            ip: l.ip,
-            mac: l.mac,
-            subnet: l.subnet,
-            hostname: l.hostname ?? null,
-            state: l.state,
-            expiresAt: new Date(l.expiresAt).toISOString(),
-            active: l.expiresAt > t,
-          })),
+        items: items.slice(0, limit).map((l) => ({
+          ip: l.ip,
+          mac: l.mac,
+          subnet: l.subnet,
+          hostname: l.hostname ?? null,
+          state: l.state,
+          expiresAt: new Date(l.expiresAt).toISOString(),
+          active: l.expiresAt > t,
+        })),
       };
     },
   );

@@ -26,7 +26,7 @@ export function createLeaseWriter(store: LeaseStore, now: () => number, maxBatch
           batch.map((b) => b.lease),
           now(),
         );
-        batch.forEach((b, i) => b.resolve(results[i]!));
+        batch.forEach((b, i) => b.resolve(results[i]));
       } catch (err) {
         for (const b of batch) b.reject(err);
       }

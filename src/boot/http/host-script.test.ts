@@ -177,14 +177,14 @@ goto retry
           const commands = parseIpxeScript(s).flatMap((l) => l.commands);
           for (const c of commands) {
             assert.ok(
-              ['echo', 'kernel', 'initrd', 'boot', 'goto', 'sleep', 'chain', 'sanboot', 'exit'].includes(c.argv[0]!),
+              ['echo', 'kernel', 'initrd', 'boot', 'goto', 'sleep', 'chain', 'sanboot', 'exit'].includes(c.argv[0]),
               `unexpected command ${c.argv[0]}`,
             );
             if (c.argv[0] === 'chain')
               assert.deepEqual(c.argv, ['chain', '--replace', '--autofree', input(host(state)).retry.url]);
             if (c.argv[0] === 'goto') assert.deepEqual(c.argv, ['goto', 'failed']);
             if (c.argv[0] === 'kernel')
-              assert.ok([d.bootSpec.kernel, 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz'].includes(c.argv[1]!));
+              assert.ok([d.bootSpec.kernel, 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz'].includes(c.argv[1]));
             for (const w of c.argv) assert.ok(!w.includes('${'));
           }
           if (state === 'failed') assert.ok(!commands.some((c) => c.argv[0] === 'kernel' || c.argv[0] === 'boot'));

@@ -146,8 +146,8 @@ function packets(): Packet[] {
       ? [
           {
             at: Number(head[1]) * 1000,
-            src: head[2]!,
-            dst: head[3]!,
+            src: head[2],
+            dst: head[3],
             kind: head[4] === 'solicitation' ? ('rs' as const) : ('ra' as const),
             text: block,
           },

@@ -95,7 +95,7 @@ test('a crashing radvd is restarted with back-off, then given up with one ERROR'
   assert.equal(log.lines.filter((l) => l.level === 'error').length, 1);
   assert.equal(ra.pid(), null);
   // The radvd command line: foreground, our config, our pid file, log to stderr.
-  const cmd = spawned[0]!.join(' ');
+  const cmd = spawned[0].join(' ');
   assert.match(cmd, /radvd -n -C \S+\/radvd\.conf -p \S+\/radvd\.pid -m stderr$/);
   await ra.close();
 });
@@ -114,7 +114,7 @@ test('a killed radvd is restarted; close stops it by PID and removes its directo
   process.kill(first, 'SIGKILL');
   await until(() => ra.pid() !== null && ra.pid() !== first);
   const second = ra.pid()!;
-  const dir = spawned[0]!.join(' ').match(/-C (\S+)\/radvd\.conf/)![1]!;
+  const dir = spawned[0].join(' ').match(/-C (\S+)\/radvd\.conf/)![1];
   assert.ok(existsSync(dir));
   await ra.close();
   await ra.close();

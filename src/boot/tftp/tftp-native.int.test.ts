@@ -142,7 +142,7 @@ test('OACK first; a lost ACK is retransmitted by the timer only, never on a dupl
         }
       }
     }
-    assert.equal(got[40]!.length, 0);
+    assert.equal(got[40].length, 0);
     await c.send(ack(41), tid);
     assert.deepEqual(Buffer.concat(got), file);
     await waitEnds(start + 1);
@@ -300,7 +300,7 @@ test(
       port: 0,
     });
     const c = await client();
-    const mainNice = (): number => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[16]);
+    const mainNice = (): number => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[16]);
     const before = mainNice();
     try {
       assert.ok(!threadNices().includes(7), 'no thread at nice 7 before the transfer');
@@ -366,7 +366,7 @@ test(
     try {
       await Promise.all(
         cases.map(async (k, i) => {
-          const c = clients[i]!;
+          const c = clients[i];
           await c.send(
             rrq('f.bin', [
               { name: 'blksize', value: String(k.blksize) },

@@ -41,7 +41,7 @@ const seeds: TftpPacket[] = [
   { op: 'rrq', filename: 'f', mode: 'octet', options: [{ name: 'timeout', value: '1' }] },
   { op: 'data', block: 1, data: Uint8Array.of(1, 2, 3) },
   { op: 'error', code: 0, message: 'x' },
-  { op: 'oack', options: optionSets[2]! },
+  { op: 'oack', options: optionSets[2] },
 ];
 /** One hostile datagram: random bytes, a truncated packet, or a packet with a few bytes overwritten. */
 const datagram = fc.oneof(

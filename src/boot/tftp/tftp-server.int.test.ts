@@ -69,7 +69,7 @@ after(() => {
 });
 
 function assertSame(local: string, name: string): void {
-  assert.equal(sha(readFileSync(local)), sha(files[name]!), `${name} bytes match`);
+  assert.equal(sha(readFileSync(local)), sha(files[name]), `${name} bytes match`);
 }
 
 // Both engines meet the same clients: native (native/tftp-pump) and the TypeScript transfer.

@@ -81,7 +81,7 @@ async function fetch(
         const got = Object.fromEntries(p.options.map((o) => [o.name, Number(o.value)]));
         blksize = got.blksize ?? 512;
         window = got.windowsize ?? 1;
-        assert.ok(!wanted.blksize || got.blksize! <= wanted.blksize);
+        assert.ok(!wanted.blksize || got.blksize <= wanted.blksize);
         sock.send(encodeTftp({ op: 'ack', block: 0 }), from);
         continue;
       }

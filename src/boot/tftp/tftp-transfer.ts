@@ -114,7 +114,7 @@ export function startTftpTransfer(deps: TftpTransferDeps): TftpTransfer {
   const sendBlock = (b: number, data: Uint8Array, ci: number): void => {
     const start = (b - 1) * blksize - ci * chunkBytes;
     const payload = data.subarray(start, Math.min(start + blksize, data.length));
-    const slot = slots[(b - 1) % slots.length]!;
+    const slot = slots[(b - 1) % slots.length];
     writeDataHeader(slot, b);
     slot.set(payload, 4);
     socket.send(slot.subarray(0, 4 + payload.length), peer);

@@ -19,7 +19,7 @@ function wrap(sock: Socket, connected: UdpPeer | undefined, opts: UdpSocketOptio
   let closed = false;
   // A failed send (ENOBUFS, unreachable) is reported and the TFTP sender retransmits on timeout.
   const report = (err: Error | null | undefined, op: 'send' | 'receive') => {
-    if (err && !closed) opts.onError?.(err as NodeJS.ErrnoException, op, local);
+    if (err && !closed) opts.onError?.(err, op, local);
   };
   const sent = (err: Error | null) => report(err, 'send');
   sock.on('error', (err) => report(err, 'receive'));
@@ -73,7 +73,7 @@ export async function bindUdpSocket(
     });
   });
   // Until `wrap` takes over, an error event is still reported (an unhandled one would end the process).
-  const early = (err: Error) => opts.onError?.(err as NodeJS.ErrnoException, 'receive', bind);
+  const early = (err: Error) => opts.onError?.(err, 'receive', bind);
   sock.on('error', early);
   try {
     if (opts.recvBufferSize) sock.setRecvBufferSize(opts.recvBufferSize);

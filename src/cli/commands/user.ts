@@ -37,7 +37,7 @@ export function writeLoginConfig(file: string, server: string, token: string): v
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const doc = parseDocument(existsSync(file) ? readFileSync(file, 'utf8') : '');
   if (doc.errors.length)
-    throw new KilnError('config_invalid', `${file}: ${doc.errors[0]!.message}; fix or remove the file`);
+    throw new KilnError('config_invalid', `${file}: ${doc.errors[0].message}; fix or remove the file`);
   doc.set('server', server);
   doc.set('token', token);
   const tmp = `${file}.${process.pid}.tmp`;
@@ -188,7 +188,7 @@ export function registerUserCommands(
     .option('--json', 'print JSON (without the token)')
     .action(async (name, opts) => {
       const password = await passwordFrom(opts.passwordFile, env, prompt, false);
-      const server = resolveClientConfig(program.opts() as { server?: string }, env).server;
+      const server = resolveClientConfig(program.opts(), env).server;
       const res = await api().post<{ token: string; expiresAt: string; user: UserJson }>('/api/v1/login', {
         name,
         password,

@@ -122,7 +122,7 @@ export function createFakePowerDriver(opts: FakePowerDriverOptions = {}): {
     async readInventory(o): Promise<SystemInventory> {
       assertCapability(name, caps, 'inventory');
       await step('inventory', o?.signal);
-      return { ...systems[0]!, powerState: machine.power, cpuCount: 2, memoryMiB: 4096 };
+      return { ...systems[0], powerState: machine.power, cpuCount: 2, memoryMiB: 4096 };
     },
     async close() {
       /* nothing held */

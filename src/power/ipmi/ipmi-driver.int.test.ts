@@ -102,11 +102,11 @@ describe('ipmi driver secret hygiene (ipmi_sim)', { skip }, () => {
     );
     assert.equal(await d.powerStatus(), s.power());
     assert.equal(seen.length, 1);
-    const argv = seen[0]!.argv.split('\0');
+    const argv = seen[0].argv.split('\0');
     assert.equal(argv[0], 'ipmitool');
     assert.ok(argv.includes('-E'), 'uses -E (password from IPMI_PASSWORD)');
-    assert.ok(!seen[0]!.argv.includes(password), 'password not in argv');
-    assert.ok(seen[0]!.env.split('\0').includes(`IPMI_PASSWORD=${password}`), 'password in the child environment');
+    assert.ok(!seen[0].argv.includes(password), 'password not in argv');
+    assert.ok(seen[0].env.split('\0').includes(`IPMI_PASSWORD=${password}`), 'password in the child environment');
   });
 
   it('sends efiboot and persistent when asked', async () => {

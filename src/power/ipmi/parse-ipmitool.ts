@@ -12,7 +12,7 @@ export function parsePowerStatus(stdout: string): PowerState | undefined {
     .map((l) => l.trim())
     .filter((l) => l.startsWith('Chassis Power is'));
   if (hits.length !== 1) return undefined;
-  const m = /^Chassis Power is (on|off)$/.exec(hits[0]!);
+  const m = /^Chassis Power is (on|off)$/.exec(hits[0]);
   return m ? (m[1] as PowerState) : undefined;
 }
 

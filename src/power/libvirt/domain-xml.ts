@@ -47,7 +47,7 @@ export function setDomainBoot(xml: string, device: Exclude<BootDevice, 'http'>):
     const [tag] = Object.keys(d).filter((k) => k !== ':@');
     if (tag && Array.isArray(d[tag])) d[tag] = (d[tag] as Node[]).filter((x) => !('boot' in x));
   }
-  return new XMLBuilder({ ...opts, format: true, suppressEmptyNode: true }).build(doc) as string;
+  return new XMLBuilder({ ...opts, format: true, suppressEmptyNode: true }).build(doc);
 }
 
 /** The first `<os><boot dev>` of a domain (`network`, `hd`, …), or undefined. */
@@ -95,6 +95,6 @@ export function summarizeDomain(xml: string): SystemInventory {
   const mem = find(dom, 'memory');
   const amount = Number(text(mem, 'memory'));
   const unit = (mem?.[':@']?.['@_unit'] ?? 'KiB').toLowerCase();
-  if (Number.isFinite(amount) && memUnits[unit]) inv.memoryMiB = Math.round(amount * memUnits[unit]!);
+  if (Number.isFinite(amount) && memUnits[unit]) inv.memoryMiB = Math.round(amount * memUnits[unit]);
   return inv;
 }

@@ -103,7 +103,7 @@ describe('libvirt driver details (virsh test driver)', { skip }, () => {
           ['node-b', ['52:54:00:bb:00:01', '52:54:00:bb:00:02'], 'uefi'],
         ],
       );
-      assert.equal(systems[0]!.uuid, '11111111-2222-3333-4444-555555555501');
+      assert.equal(systems[0].uuid, '11111111-2222-3333-4444-555555555501');
     } finally {
       await d.close();
     }

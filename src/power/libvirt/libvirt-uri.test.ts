@@ -16,7 +16,7 @@ function issueOf(uri: string, allowTestDriver = false): LibvirtUriIssue | 'ok' {
     return 'ok';
   } catch (err) {
     assert.ok(hasCode(err, 'validation_failed'), `${uri}: ${String(err)}`);
-    const issue = (err as KilnError).issues[0]!;
+    const issue = err.issues[0];
     assert.equal(issue.path, '/bmc/address');
     return issue.code as LibvirtUriIssue;
   }
@@ -185,11 +185,11 @@ describe('libvirt address allow-list', () => {
           return;
         }
         const [authAndPath, query] = rest.split('?');
-        const authority = authAndPath!.slice(0, authAndPath!.indexOf('/'));
+        const authority = authAndPath.slice(0, authAndPath.indexOf('/'));
         assert.ok(!authority.startsWith('-') && !authority.includes('@-'), uri);
-        assert.ok(['/system', '/session'].includes(authAndPath!.slice(authority.length)), uri);
+        assert.ok(['/system', '/session'].includes(authAndPath.slice(authority.length)), uri);
         for (const p of (query ?? '').split(/[&;]/).filter((x) => query !== undefined || x)) {
-          assert.ok(['no_tty', 'sshauth'].includes(p.split('=')[0]!), `${uri}: ${p}`);
+          assert.ok(['no_tty', 'sshauth'].includes(p.split('=')[0]), `${uri}: ${p}`);
         }
       }),
       { numRuns: 1500, seed: 11 },

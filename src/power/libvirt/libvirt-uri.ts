@@ -87,16 +87,16 @@ export function checkLibvirtUri(uri: string, policy: LibvirtUriPolicy = {}): Lib
       );
     return { uri, driver, transport: undefined, host: '' };
   }
-  if (!drivers.has(driver!))
-    refuse('libvirt_driver_refused', `driver ${show(driver!)} is not one of ${[...drivers].join(', ')}`);
+  if (!drivers.has(driver))
+    refuse('libvirt_driver_refused', `driver ${show(driver)} is not one of ${[...drivers].join(', ')}`);
   if (transport !== undefined && !transports.has(transport)) {
     refuse(
       'libvirt_transport_refused',
       `transport ${show(transport)} is not one of ${[...transports].join(', ')} (+ext runs a program)`,
     );
   }
-  const a = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(authority!);
-  if (!a) refuse('libvirt_host_refused', `cannot read user, host and port from ${show(authority!)}`);
+  const a = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(authority);
+  if (!a) refuse('libvirt_host_refused', `cannot read user, host and port from ${show(authority)}`);
   const [, user, host = '', port] = a;
   if (user !== undefined && !userPattern.test(user))
     refuse(
@@ -118,9 +118,9 @@ export function checkLibvirtUri(uri: string, policy: LibvirtUriPolicy = {}): Lib
           'libvirt_parameter_refused',
           `parameter ${show(name)} is not accepted (only ${Object.keys(params).join(', ')})`,
         );
-      if (!params[name]!(value))
+      if (!params[name](value))
         refuse('libvirt_parameter_refused', `parameter ${name}=${show(value ?? '')} is not accepted`);
     }
   }
-  return { uri, driver: driver!, transport, host };
+  return { uri, driver: driver, transport, host };
 }

@@ -32,7 +32,7 @@ const driverFor = (m: RedfishMock, options: Record<string, unknown> = {}, pw = p
 /** The one system in the mockup, found the way a client must: via the Systems collection. */
 const systemDoc = (m: RedfishMock) => {
   const members = m.docs.get('/redfish/v1/Systems')!.Members as Array<{ '@odata.id': string }>;
-  return m.docs.get(members[0]!['@odata.id'].replace(/\/$/, ''))!;
+  return m.docs.get(members[0]['@odata.id'].replace(/\/$/, ''))!;
 };
 const fromTarget: Record<string, BootDevice> = { Pxe: 'network', Hdd: 'disk', UefiHttp: 'http' };
 
@@ -65,11 +65,11 @@ runPowerDriverConformance({
     // This BMC also offers UEFI HTTP boot (the mockup's list lacks it; the
     // unmodified list is tested below).
     const boot = systemDoc(mock).Boot as Record<string, string[]>;
-    boot['BootSourceOverrideTarget@Redfish.AllowableValues']!.push('UefiHttp');
+    boot['BootSourceOverrideTarget@Redfish.AllowableValues'].push('UefiHttp');
     return {
       driver: driverFor(mock),
       observePower: async () => (systemDoc(mock).PowerState === 'On' ? 'on' : 'off'),
-      observeBoot: async () => fromTarget[(systemDoc(mock).Boot as Record<string, string>).BootSourceOverrideTarget!],
+      observeBoot: async () => fromTarget[(systemDoc(mock).Boot as Record<string, string>).BootSourceOverrideTarget],
       cleanup: async () => {
         await mock.stop();
         for (const s of hang.sockets) s.destroy();
@@ -134,15 +134,15 @@ describe('redfish driver details (mockup)', { skip }, () => {
     try {
       const systems = await d.listSystems();
       assert.equal(systems.length, 1);
-      assert.equal(systems[0]!.systemId, '437XR1138R2');
-      assert.deepEqual(systems[0]!.macs, [
+      assert.equal(systems[0].systemId, '437XR1138R2');
+      assert.deepEqual(systems[0].macs, [
         '12:44:6a:3b:04:11',
         '12:44:6a:3b:88:90',
         'aa:bb:cc:dd:ee:00',
         'aa:bb:cc:dd:ee:fe',
       ]);
-      assert.equal(systems[0]!.firmware, 'uefi');
-      assert.equal(systems[0]!.serial, '437XR1138R2');
+      assert.equal(systems[0].firmware, 'uefi');
+      assert.equal(systems[0].serial, '437XR1138R2');
       const inv = await d.readInventory();
       assert.equal(inv.memoryMiB, 96 * 1024);
       assert.equal(inv.cpuCount, 16);
@@ -278,7 +278,7 @@ describe('redfish driver against unusual BMCs (mockup variants)', { skip }, () =
 
   it('a disallowed reset type is refused before anything is sent', async () => {
     const m = await startRedfishMock({ dir: dir!, username: 'admin', password });
-    const reset = (systemDoc(m).Actions as Record<string, Record<string, string[]>>)['#ComputerSystem.Reset']!;
+    const reset = (systemDoc(m).Actions as Record<string, Record<string, string[]>>)['#ComputerSystem.Reset'];
     reset['ResetType@Redfish.AllowableValues'] = ['On', 'ForceOff'];
     const d = driverFor(m);
     try {
@@ -295,7 +295,7 @@ describe('redfish driver against unusual BMCs (mockup variants)', { skip }, () =
 
   it('a BMC that rejects a reset: its message stays out of the error (events are read by viewers) and is logged at debug', async () => {
     const m = await startRedfishMock({ dir: dir!, username: 'admin', password, refuseResets: ['On', 'ForceOn'] });
-    const reset = (systemDoc(m).Actions as Record<string, Record<string, unknown>>)['#ComputerSystem.Reset']!;
+    const reset = (systemDoc(m).Actions as Record<string, Record<string, unknown>>)['#ComputerSystem.Reset'];
     // The BMC lists no allowable values (so the driver may try On) but refuses On.
     delete reset['ResetType@Redfish.AllowableValues'];
     const log = createMemoryLogger();
@@ -346,7 +346,7 @@ describe('redfish driver against unusual BMCs (mockup variants)', { skip }, () =
         `//127.0.0.1:${otherPort}/redfish/v1/Systems/1`,
         `http://127.0.0.1:${m.port}/redfish/v1/Systems/1`,
       ]) {
-        systems[0]!['@odata.id'] = link;
+        systems[0]['@odata.id'] = link;
         await assert.rejects(
           d.listSystems(),
           (e) => hasCode(e, 'bmc_error') && /named a link on another host or port/.test((e as Error).message),

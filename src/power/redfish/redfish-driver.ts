@@ -160,7 +160,7 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
     const raw: string[] = [];
     for (const m of membersOf((await getOk(coll, signal)).body, 'EthernetInterfaces')) {
       const nic = (await getOk(m, signal)).body;
-      for (const k of ['MACAddress', 'PermanentMACAddress']) if (typeof nic[k] === 'string') raw.push(nic[k] as string);
+      for (const k of ['MACAddress', 'PermanentMACAddress']) if (typeof nic[k] === 'string') raw.push(nic[k]);
     }
     return normalizeMacs(raw);
   }
@@ -209,7 +209,7 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
     ok(r, 'PATCH', slot.path);
   }
 
-  const etagOf = (d: Doc) => (typeof d['@odata.etag'] === 'string' ? (d['@odata.etag'] as string) : undefined);
+  const etagOf = (d: Doc) => (typeof d['@odata.etag'] === 'string' ? d['@odata.etag'] : undefined);
 
   return {
     driver: name,
@@ -224,8 +224,7 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
       if (!reset || typeof reset.target !== 'string')
         throw new KilnError('bmc_error', `BMC ${baseUrl}: ComputerSystem has no #ComputerSystem.Reset action target`);
       let allowed = reset['ResetType@Redfish.AllowableValues'] as string[] | undefined;
-      const info =
-        typeof reset['@Redfish.ActionInfo'] === 'string' ? (reset['@Redfish.ActionInfo'] as string) : undefined;
+      const info = typeof reset['@Redfish.ActionInfo'] === 'string' ? reset['@Redfish.ActionInfo'] : undefined;
       if (!allowed && info) {
         const params = (await getOk(info, o?.signal)).body.Parameters as
           Array<{ Name?: string; AllowableValues?: string[] }> | undefined;

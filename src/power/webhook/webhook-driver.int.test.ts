@@ -176,8 +176,8 @@ describe('webhook driver details', () => {
           () => createWebhookDriver({ driver: 'webhook', address: 'n', options: { urls: { [key]: url } } }),
           (e) =>
             hasCode(e, 'validation_failed') &&
-            (e as { issues: Array<{ code: string; path: string }> }).issues[0]!.code === 'url_refused' &&
-            (e as { issues: Array<{ path: string }> }).issues[0]!.path === `/bmc/options/urls/${key}`,
+            (e as { issues: Array<{ code: string; path: string }> }).issues[0].code === 'url_refused' &&
+            (e as { issues: Array<{ path: string }> }).issues[0].path === `/bmc/options/urls/${key}`,
           `${key}: ${url}`,
         );
       }

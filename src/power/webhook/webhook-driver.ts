@@ -65,7 +65,7 @@ export function createWebhookDriver(settings: BmcSettings, deps: { logger?: Logg
         issues: [{ path: `/bmc/options/urls/${k}`, code: 'unknown_action', message: `one of ${urlKeys.join(', ')}` }],
       });
     }
-    checkWebhookUrl(k, urls[k]!);
+    checkWebhookUrl(k, urls[k]);
   }
   const caps: PowerCapabilities = {
     ...noCapabilities,
@@ -80,7 +80,7 @@ export function createWebhookDriver(settings: BmcSettings, deps: { logger?: Logg
     payload: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<Record<string, unknown>> {
-    const url = urls[key]!;
+    const url = urls[key];
     const body = JSON.stringify({ action: key, host: settings.address, ...payload });
     const ts = Math.floor(clock.now() / 1000);
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -145,7 +145,7 @@ export function createWebhookDriver(settings: BmcSettings, deps: { logger?: Logg
           'bmc_error',
           'power webhook status answered without "state": "on" | "off" (its reply is in the controller log at debug)',
         );
-      return r.state as PowerState;
+      return r.state;
     },
     async setPower(action, o) {
       assertPowerAction(name, caps, action);

@@ -24,12 +24,12 @@ function udpPayloads(text: string): Buffer[] {
   const packets: string[] = [];
   for (const line of text.split('\n')) {
     const m = /^\s+0x[0-9a-f]{4}:\s+((?:[0-9a-f]{2,4}\s?)+)/.exec(line);
-    if (m) packets[packets.length - 1] += m[1]!.replace(/\s+/g, '');
+    if (m) packets[packets.length - 1] += m[1].replace(/\s+/g, '');
     else if (/ IP /.test(line)) packets.push('');
   }
   return packets.map((hex) => {
     const ip = Buffer.from(hex, 'hex');
-    return ip.subarray((ip[0]! & 0x0f) * 4 + 8); // skip the IPv4 header (IHL words) and the 8-byte UDP header
+    return ip.subarray((ip[0] & 0x0f) * 4 + 8); // skip the IPv4 header (IHL words) and the 8-byte UDP header
   });
 }
 
@@ -109,6 +109,6 @@ describe('wake-on-LAN magic packet on the wire', { skip }, () => {
     const payloads = udpPayloads(dumpOut);
     assert.equal(payloads.length, 2, `two packets (repeat: 2); tcpdump said: ${dumpErr}`);
     for (const p of payloads) assert.deepEqual(new Uint8Array(p), encodeMagicPacket('aa:bb:cc:00:11:22'));
-    assert.equal(payloads[0]!.length, 102);
+    assert.equal(payloads[0].length, 102);
   });
 });

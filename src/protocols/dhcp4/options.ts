@@ -8,7 +8,7 @@ import { decodeOptionList, writeIp, type DhcpPacket, type DhcpRawOption } from '
 export function findOption(p: Pick<DhcpPacket, 'options'>, code: number): Uint8Array | undefined {
   const parts = p.options.filter((o) => o.code === code);
   if (parts.length === 0) return undefined;
-  if (parts.length === 1) return parts[0]!.data;
+  if (parts.length === 1) return parts[0].data;
   const out = new Uint8Array(parts.reduce((n, o) => n + o.data.length, 0));
   let at = 0;
   for (const o of parts) {
@@ -35,7 +35,7 @@ export function getMessageType(p: DhcpPacket): number | undefined {
 export function getClientArchs(p: DhcpPacket): number[] {
   const d = findOption(p, DhcpOption.clientSystemArchitecture);
   const out: number[] = [];
-  if (d) for (let i = 0; i + 1 < d.length; i += 2) out.push((d[i]! << 8) | d[i + 1]!);
+  if (d) for (let i = 0; i + 1 < d.length; i += 2) out.push((d[i] << 8) | d[i + 1]);
   return out;
 }
 
@@ -56,7 +56,7 @@ export function getUserClasses(p: DhcpPacket): string[] {
   const out: string[] = [];
   let at = 0;
   while (at < d.length) {
-    const len = d[at]!;
+    const len = d[at];
     if (len === 0 || at + 1 + len > d.length) return [ascii(d)];
     out.push(ascii(d.subarray(at + 1, at + 1 + len)));
     at += 1 + len;
@@ -81,7 +81,7 @@ export function getIpOption(p: DhcpPacket, code: number): string | undefined {
 /** Option 57 (RFC 2132 §9.10); undefined when absent. */
 export function getMaxMessageSize(p: DhcpPacket): number | undefined {
   const d = findOption(p, DhcpOption.maxMessageSize);
-  return d && d.length === 2 ? (d[0]! << 8) | d[1]! : undefined;
+  return d && d.length === 2 ? (d[0] << 8) | d[1] : undefined;
 }
 
 /** Option 55 (RFC 2132 §9.8): the option codes the client asked for, in its order. */

@@ -61,7 +61,7 @@ function ipAt(b: Uint8Array, at: number): string {
 
 function textAt(b: Uint8Array, at: number, len: number): string {
   let s = '';
-  for (let i = at; i < at + len && b[i] !== 0; i++) s += String.fromCharCode(b[i]!);
+  for (let i = at; i < at + len && b[i] !== 0; i++) s += String.fromCharCode(b[i]);
   return s;
 }
 
@@ -103,15 +103,15 @@ export function decodeDhcp(b: Uint8Array): DhcpPacket {
       `dhcp4: ${b.length} bytes, a message has at least ${OPTIONS_AT}`,
     );
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const hlen = b[2]!;
+  const hlen = b[2];
   if (hlen > 16) throw new DecodeError('bad_hlen', 2, 'hlen');
   // RFC 2131 §3: options start with the magic cookie; without it this is plain BOOTP, which Kiln does not serve.
   if (v.getUint32(FIXED) !== DHCP_MAGIC_COOKIE) throw new DecodeError('bad_magic', FIXED, 'magic cookie');
   return {
-    op: b[0]!,
-    htype: b[1]!,
+    op: b[0],
+    htype: b[1],
     hlen,
-    hops: b[3]!,
+    hops: b[3],
     xid: v.getUint32(4),
     secs: v.getUint16(8),
     flags: v.getUint16(10),
@@ -135,14 +135,14 @@ export function decodeOptionList(b: Uint8Array, from: number, to: number, top: b
   const out: DhcpRawOption[] = [];
   let at = from;
   while (at < to) {
-    const code = b[at]!;
+    const code = b[at];
     if (code === DhcpOption.pad) {
       at++;
       continue;
     }
     if (code === DhcpOption.end) return out;
     if (at + 1 >= to) throw new DecodeError('truncated_option', at, `option ${code}`);
-    const len = b[at + 1]!;
+    const len = b[at + 1];
     if (at + 2 + len > to)
       throw new DecodeError(
         'truncated_option',
@@ -214,7 +214,7 @@ function writeText(out: Uint8Array, at: number, size: number, s: string, field: 
 /** The client MAC as lower-case colon-separated hex (the first `hlen` bytes of chaddr). */
 export function macOf(p: DhcpPacket): string {
   let s = '';
-  for (let i = 0; i < p.hlen; i++) s += (i > 0 ? ':' : '') + HEX[p.chaddr[i]!];
+  for (let i = 0; i < p.hlen; i++) s += (i > 0 ? ':' : '') + HEX[p.chaddr[i]];
   return s;
 }
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

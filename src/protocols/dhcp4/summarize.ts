@@ -11,7 +11,7 @@ const subs = (list: DhcpRawOption[]): string =>
   `{${list.map((s) => `${s.code}:${printable(s.data) ? JSON.stringify(String.fromCharCode(...s.data)) : hex(s.data)}`).join(' ')}}`;
 
 const formatters: Record<number, (d: Uint8Array, p: DhcpPacket) => string> = {
-  [DhcpOption.messageType]: (d) => dhcpMessageTypeName(d[0]!),
+  [DhcpOption.messageType]: (d) => dhcpMessageTypeName(d[0]),
   [DhcpOption.subnetMask]: ip4,
   [DhcpOption.router]: ip4,
   [DhcpOption.domainNameServer]: ip4,
@@ -49,7 +49,7 @@ function formatOption(code: number, p: DhcpPacket): string {
 export function summarizeDhcp(p: DhcpPacket): string {
   const type = findOption(p, DhcpOption.messageType);
   const head = [
-    type ? `DHCP${dhcpMessageTypeName(type[0]!)}` : p.op === 1 ? 'BOOTREQUEST' : 'BOOTREPLY',
+    type ? `DHCP${dhcpMessageTypeName(type[0])}` : p.op === 1 ? 'BOOTREQUEST' : 'BOOTREPLY',
     `xid=0x${p.xid.toString(16).padStart(8, '0')}`,
     `mac=${macOf(p)}`,
   ];

@@ -80,7 +80,7 @@ function splitCommands(words: string[]): { commands: IpxeCommand[]; comment: str
   let argv: string[] = [];
   let comment: string | null = null;
   for (let i = 0; i < words.length; i++) {
-    const w = words[i]!;
+    const w = words[i];
     if (w.startsWith('#')) {
       comment = words.slice(i).join(' ');
       break;

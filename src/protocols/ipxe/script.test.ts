@@ -56,15 +56,15 @@ describe('iPXE script encoding', () => {
       fc.property(hostileText, (text) => {
         const lines = parseIpxeScript(`echo Kiln: ${ipxeText(text)}\ngoto failed\n`);
         assert.equal(lines.length, 2);
-        assert.equal(lines[0]!.comment, null);
-        assert.equal(lines[0]!.label, null);
-        assert.equal(lines[0]!.commands.length, 1);
-        const [cmd] = lines[0]!.commands;
-        assert.equal(cmd!.then, null);
-        assert.deepEqual(cmd!.argv.slice(0, 2), ['echo', 'Kiln:']);
-        for (const w of cmd!.argv)
+        assert.equal(lines[0].comment, null);
+        assert.equal(lines[0].label, null);
+        assert.equal(lines[0].commands.length, 1);
+        const [cmd] = lines[0].commands;
+        assert.equal(cmd.then, null);
+        assert.deepEqual(cmd.argv.slice(0, 2), ['echo', 'Kiln:']);
+        for (const w of cmd.argv)
           assert.ok(!expandsInIpxe(w) && !w.includes('${'), `word ${JSON.stringify(w)} would expand`);
-        assert.deepEqual(lines[1]!.commands, [{ argv: ['goto', 'failed'], then: null }]);
+        assert.deepEqual(lines[1].commands, [{ argv: ['goto', 'failed'], then: null }]);
       }),
       { numRuns: 2000 },
     );
@@ -92,12 +92,12 @@ describe('iPXE script encoding', () => {
         }
         const lines = parseIpxeScript(`kernel http://k/linux ${ok} || goto failed\n`);
         assert.equal(lines.length, 1);
-        assert.equal(lines[0]!.comment, null);
-        assert.deepEqual(lines[0]!.commands, [
+        assert.equal(lines[0].comment, null);
+        assert.deepEqual(lines[0].commands, [
           { argv: ['kernel', 'http://k/linux', ...ok.split(' ').filter(Boolean)], then: '||' },
           { argv: ['goto', 'failed'], then: null },
         ]);
-        for (const w of lines[0]!.commands[0]!.argv) assert.ok(!w.includes('${'));
+        for (const w of lines[0].commands[0].argv) assert.ok(!w.includes('${'));
       }),
       { numRuns: 2000 },
     );
@@ -125,11 +125,11 @@ describe('iPXE script encoding', () => {
           const lines = parseIpxeScript(s);
           const words = cmdline.split(' ').filter(Boolean);
           assert.equal(lines.length, 9);
-          assert.deepEqual(lines[2]!.commands, [
+          assert.deepEqual(lines[2].commands, [
             { argv: ['kernel', kernel, `initrd=${initrdName}`, ...words], then: '||' },
             { argv: ['goto', 'failed'], then: null },
           ]);
-          assert.deepEqual(lines[3]!.commands, [
+          assert.deepEqual(lines[3].commands, [
             { argv: ['initrd', '--name', initrdName, 'http://m/initrd.gz'], then: '||' },
             { argv: ['goto', 'failed'], then: null },
           ]);
@@ -156,7 +156,7 @@ describe('iPXE script encoding', () => {
 
   it('local-boot and chain scripts encode their title and check their URL', () => {
     const lines = parseIpxeScript(formatLocalBootScript('x && shell', 'pcbios'));
-    assert.deepEqual(lines[1]!.commands, [{ argv: ['echo', 'Kiln:', 'x', "'&&'", 'shell'], then: null }]);
+    assert.deepEqual(lines[1].commands, [{ argv: ['echo', 'Kiln:', 'x', "'&&'", 'shell'], then: null }]);
     assert.throws(() => formatChainScript('http://a/b ; shell', 5), IpxeScriptError);
     assert.throws(() => formatWaitScript('x', { url: 'http://a/b && shell', delaySeconds: 5 }), IpxeScriptError);
   });

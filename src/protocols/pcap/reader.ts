@@ -43,18 +43,18 @@ export function readPcapUdp(file: Uint8Array): PcapUdpDatagram[] {
 
 function udpOfFrame(ip: Uint8Array, index: number): PcapUdpDatagram | undefined {
   // IPv4 only (version nibble 4), protocol 17 = UDP, no fragments beyond the first.
-  if (ip.length < 28 || ip[0]! >> 4 !== 4 || ip[9] !== 17) return undefined;
-  const ihl = (ip[0]! & 0x0f) * 4;
+  if (ip.length < 28 || ip[0] >> 4 !== 4 || ip[9] !== 17) return undefined;
+  const ihl = (ip[0] & 0x0f) * 4;
   const udp = ip.subarray(ihl);
   if (udp.length < 8) return undefined;
-  const udpLen = (udp[4]! << 8) | udp[5]!;
+  const udpLen = (udp[4] << 8) | udp[5];
   const addr = (o: number): string => `${ip[o]}.${ip[o + 1]}.${ip[o + 2]}.${ip[o + 3]}`;
   return {
     index,
     src: addr(12),
-    srcPort: (udp[0]! << 8) | udp[1]!,
+    srcPort: (udp[0] << 8) | udp[1],
     dst: addr(16),
-    dstPort: (udp[2]! << 8) | udp[3]!,
+    dstPort: (udp[2] << 8) | udp[3],
     payload: udp.subarray(8, Math.min(udpLen, udp.length)),
   };
 }

@@ -10,7 +10,7 @@ export function encodeNetascii(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.length + extra);
   let o = 0;
   for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
+    const b = bytes[i];
     if (b === 0x0a) {
       out[o++] = 0x0d;
       out[o++] = 0x0a;
@@ -29,7 +29,7 @@ export function decodeNetascii(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.length);
   let o = 0;
   for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
+    const b = bytes[i];
     if (b === 0x0d && bytes[i + 1] === 0x0a) {
       out[o++] = 0x0a;
       i++;

@@ -76,7 +76,7 @@ function readString(bytes: Uint8Array, offset: number, toEndIfUnterminated = fal
   if (end < 0 && !toEndIfUnterminated) return { text: '', next: -1 };
   if (end < 0) end = bytes.length;
   let text = '';
-  for (let i = offset; i < end; i++) text += String.fromCharCode(bytes[i]!);
+  for (let i = offset; i < end; i++) text += String.fromCharCode(bytes[i]);
   return { text, next: end + 1 };
 }
 
@@ -117,10 +117,10 @@ function decodeRequest(op: 'rrq' | 'wrq', bytes: Uint8Array): TftpRequest {
  */
 export function decodeTftp(bytes: Uint8Array): TftpPacket {
   if (bytes.length < 2) throw new DecodeError('too_short', bytes.length, 'opcode');
-  const op = (bytes[0]! << 8) | bytes[1]!;
+  const op = (bytes[0] << 8) | bytes[1];
   const u16 = (field: string): number => {
     if (bytes.length < 4) throw new DecodeError('too_short', bytes.length, field);
-    return (bytes[2]! << 8) | bytes[3]!;
+    return (bytes[2] << 8) | bytes[3];
   };
   switch (op) {
     case TftpOpcode.rrq:
@@ -233,5 +233,5 @@ export function writeDataHeader(out: Uint8Array, block: number): void {
  */
 export function decodeAckBlock(bytes: Uint8Array): number {
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== TftpOpcode.ack) return -1;
-  return (bytes[2]! << 8) | bytes[3]!;
+  return (bytes[2] << 8) | bytes[3];
 }

@@ -56,10 +56,10 @@ export function openSecret(key: DataKey, sealed: string, context = ''): string {
   const m = /^v1:([A-Za-z0-9_-]{16}):([A-Za-z0-9_-]{22}):([A-Za-z0-9_-]*)$/.exec(sealed);
   if (!m) throw new KilnError('config_invalid', 'sealed secret is not in the v1:<iv>:<tag>:<ciphertext> format');
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(m[1]!, 'base64url'));
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(m[1], 'base64url'));
     decipher.setAAD(Buffer.from(context, 'utf8'));
-    decipher.setAuthTag(Buffer.from(m[2]!, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(m[3]!, 'base64url')), decipher.final()]).toString('utf8');
+    decipher.setAuthTag(Buffer.from(m[2], 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(m[3], 'base64url')), decipher.final()]).toString('utf8');
   } catch (err) {
     throw new KilnError(
       'config_invalid',

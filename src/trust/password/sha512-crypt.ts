@@ -55,7 +55,7 @@ export function hashPassword(
   const bytes = (opts.random ?? randomBytes)(12);
   let salt = '';
   for (let i = 0; i < 12; i += 3) {
-    const w = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    const w = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
     for (let j = 0; j < 4; j++) salt += alphabet[(w >> (6 * j)) & 0x3f];
   }
   return sha512Crypt(clear, rounds === specDefaultRounds ? `$6$${salt}` : `$6$rounds=${rounds}$${salt}`);
@@ -108,7 +108,7 @@ function parseSetting(setting: string): { salt: string; rounds: number; custom: 
     rest = rest.slice(m[0].length);
   }
   // SHA-crypt: the salt ends at the next "$" and is at most 16 characters.
-  const salt = rest.split('$')[0]!.slice(0, 16);
+  const salt = rest.split('$')[0].slice(0, 16);
   return { salt, rounds, custom };
 }
 
@@ -132,7 +132,7 @@ function digest(pw: Uint8Array, salt: Uint8Array, rounds: number): Buffer {
   const p = repeat(dp.digest(), pw.length);
   // 17–20: S = H(salt repeated 16 + A[0] times), cut to the salt length
   const ds = sha();
-  for (let i = 0; i < 16 + c[0]!; i++) ds.update(salt);
+  for (let i = 0; i < 16 + c[0]; i++) ds.update(salt);
   const s = repeat(ds.digest(), salt.length);
   // 21: the rounds
   for (let i = 0; i < rounds; i++) {
@@ -161,10 +161,10 @@ function encode(h: Buffer): string {
     for (let i = 0; i < n; i++, w >>= 6) out += alphabet[w & 0x3f];
   };
   for (let i = 0; i < 21; i++) {
-    const t = [h[i]!, h[i + 21]!, h[i + 42]!];
+    const t = [h[i], h[i + 21], h[i + 42]];
     const r = i % 3;
-    put(t[r]!, t[(r + 1) % 3]!, t[(r + 2) % 3]!, 4);
+    put(t[r], t[(r + 1) % 3], t[(r + 2) % 3], 4);
   }
-  put(0, 0, h[63]!, 2);
+  put(0, 0, h[63], 2);
   return out;
 }

@@ -15,7 +15,7 @@ const fixed = (n: number) => new Uint8Array(n).fill(0xab);
 /** Decodes a certificate line the way PROTOCOL.certkeys lays it out (ed25519 subject). */
 function decode(line: string) {
   const [type, b64] = line.split(' ');
-  const blob = new Uint8Array(Buffer.from(b64!, 'base64'));
+  const blob = new Uint8Array(Buffer.from(b64, 'base64'));
   const r = new SshReader(blob, 'cert');
   const strings = (b: Uint8Array) => {
     const rr = new SshReader(b, 'list');

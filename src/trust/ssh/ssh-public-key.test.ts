@@ -18,7 +18,7 @@ function rsaLine(bits: number): string {
   const jwk = generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ format: 'jwk' });
   const mpint = (s: string) => {
     const v = Buffer.from(s, 'base64url');
-    return v[0]! & 0x80 ? Buffer.concat([Buffer.of(0), v]) : v;
+    return v[0] & 0x80 ? Buffer.concat([Buffer.of(0), v]) : v;
   };
   return `ssh-rsa ${b64(new SshWriter().string('ssh-rsa').string(mpint(jwk.e!)).string(mpint(jwk.n!)).bytes())}`;
 }

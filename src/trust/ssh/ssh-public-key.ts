@@ -114,17 +114,17 @@ function readEcdsaP256(r: SshReader): void {
 function readRsa(r: SshReader): void {
   const e = readPositiveMpint(r, 'exponent');
   const n = readPositiveMpint(r, 'modulus');
-  if ((e[e.length - 1]! & 1) === 0) r.fail('ssh-rsa exponent must be odd');
-  const bits = n.length * 8 - Math.clz32(n[0]!) + 24;
+  if ((e[e.length - 1] & 1) === 0) r.fail('ssh-rsa exponent must be odd');
+  const bits = n.length * 8 - Math.clz32(n[0]) + 24;
   if (bits < minRsaBits) r.fail(`ssh-rsa modulus has ${bits} bits; at least ${minRsaBits} are required`);
 }
 
 function readPositiveMpint(r: SshReader, name: string): Uint8Array {
   let v = r.string();
   if (v.length === 0) r.fail(`ssh-rsa ${name} is zero`);
-  if (v[0]! & 0x80) r.fail(`ssh-rsa ${name} is negative`);
+  if (v[0] & 0x80) r.fail(`ssh-rsa ${name} is negative`);
   if (v[0] === 0) {
-    if (v.length === 1 || (v[1]! & 0x80) === 0) r.fail(`ssh-rsa ${name} has a needless leading zero byte`);
+    if (v.length === 1 || (v[1] & 0x80) === 0) r.fail(`ssh-rsa ${name} has a needless leading zero byte`);
     v = v.subarray(1);
   }
   return v;

@@ -86,7 +86,7 @@ export class SshReader {
   }
 
   byte(): number {
-    return this.take(1)[0]!;
+    return this.take(1)[0];
   }
 
   uint32(): number {

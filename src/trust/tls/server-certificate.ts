@@ -62,7 +62,7 @@ export async function loadOrIssueServerCertificate(
   const certPath = join(dir, serverCertificateFiles.cert);
   let keyPem = (await readPrivateFile(keyPath))?.toString('utf8');
   if (keyPem === undefined) {
-    const keys = (await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const keys = await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify']);
     await createPrivateFile(keyPath, await exportPrivateKeyPem(keys.privateKey));
     keyPem = (await readPrivateFile(keyPath))!.toString('utf8');
   }
@@ -105,7 +105,7 @@ export async function issueServerCertificate(
     true,
     ['verify'],
   );
-  const cn = names.dnsNames[0] ?? names.ipAddresses[0]!;
+  const cn = names.dnsNames[0] ?? names.ipAddresses[0];
   const crypto = peculiarCrypto;
   const cert = await x509.X509CertificateGenerator.create(
     {

@@ -70,7 +70,7 @@ export async function loadOrCreateTlsCa(
 }
 
 async function createCa(now: Date, commonName: string): Promise<string> {
-  const keys = (await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(ecdsaP256, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
     {
       name: [{ CN: [commonName] }, { O: ['Kiln'] }],
@@ -111,6 +111,6 @@ export async function tlsCaFromPem(certPem: string, keyPem: string, source: stri
 /** A random positive 128-bit serial as hex (RFC 5280 §4.1.2.2: positive, at most 20 octets). */
 export function randomSerial(): string {
   const b = webcrypto.getRandomValues(new Uint8Array(16));
-  b[0] = (b[0]! & 0x7f) | 0x01;
+  b[0] = (b[0] & 0x7f) | 0x01;
   return Buffer.from(b).toString('hex');
 }

@@ -97,7 +97,7 @@ function selfSigned(): { key: string; cert: string } {
 }
 
 const etag = (d: Doc) => `W/"${createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 16)}"`;
-const norm = (p: string) => p.split('?')[0]!.replace(/\/+$/, '') || '/';
+const norm = (p: string) => p.split('?')[0].replace(/\/+$/, '') || '/';
 
 function error(res: ServerResponse, status: number, id: string, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -210,7 +210,7 @@ export async function startRedfishMock(o: RedfishMockOptions): Promise<RedfishMo
         return;
       }
       resets.push(type);
-      const eff = resetEffect[type]!;
+      const eff = resetEffect[type];
       sys.PowerState = eff === 'toggle' ? (sys.PowerState === 'On' ? 'Off' : 'On') : eff;
       res.writeHead(204);
       res.end();

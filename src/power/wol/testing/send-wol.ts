@@ -3,6 +3,6 @@
 import { createWolDriver } from '../wol-driver.js';
 
 const [mac, broadcast, port] = process.argv.slice(2);
-const d = createWolDriver({ driver: 'wol', address: mac!, options: { broadcast, port: Number(port), repeat: 2 } });
+const d = createWolDriver({ driver: 'wol', address: mac, options: { broadcast, port: Number(port), repeat: 2 } });
 await d.setPower('on');
 await d.close();
