@@ -23,6 +23,7 @@ function run(stream: string, size: number, max?: number): { frames: string[]; er
 const cases: [string, string, number | undefined, string[], string?][] = [
   ['octet counting (RFC 6587 §3.4.1)', '5 <13>a6 <13>bc', undefined, ['<13>a', '<13>bc']],
   ['octet counting: a frame holding LF (rsyslog counts its trailer)', '7 <13>a\nb', undefined, ['<13>a\nb']],
+  ['octet counting: LF or CR LF between frames is tolerated', '5 <13>a\n5 <13>b\r\n', undefined, ['<13>a', '<13>b']],
   ['non-transparent framing (§3.4.2): LF-terminated', '<13>a\n<13>b\n', undefined, ['<13>a', '<13>b']],
   [
     'non-transparent: empty lines and leading LFs carry no frame',

@@ -85,6 +85,12 @@ export function createSyslogDeframer(maxOctets = SYSLOG_MAX_MESSAGE_OCTETS): Sys
     while (i < chunk.length) {
       if (want < 0) {
         const b = chunk[i];
+        if ((b === LF || b === 0x0d) && lenText === '') {
+          // Not in RFC 6587 §3.4.1 (no trailer after an octet-counted frame), but some senders add
+          // CR LF or LF after each frame; tolerated between frames, where it cannot be a MSG-LEN.
+          i++;
+          continue;
+        }
         if (b === SP && lenText !== '') {
           want = Number(lenText);
           lenText = '';

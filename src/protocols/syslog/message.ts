@@ -36,7 +36,8 @@ export type SyslogFormat = 'rfc5424' | 'rfc3164';
  * `timestamp` are undefined when NILVALUE, absent (busybox's no-hostname
  * form) or unreadable (then a defect says so). `appName`/`procId` hold the
  * RFC 3164 TAG and its `[pid]`. `text` is MSG/CONTENT as UTF-8 without BOM
- * or trailing LF; it may hold control characters (sanitize before display).
+ * or trailing LF, or, when the header could not be read, the unread rest of
+ * the line; it may hold control characters (sanitize before display).
  */
 export interface SyslogMessage {
   format: SyslogFormat;

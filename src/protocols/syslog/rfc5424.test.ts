@@ -61,9 +61,14 @@ const cases: [string, string | Uint8Array, string][] = [
     'rfc5424 user.info host=h sd=- text="m" !bad_header_field@10(APP-NAME)',
   ],
   [
-    'header ends early: what was read is kept',
+    'header ends early: the fields read are kept, and the whole header as text',
     '<14>1 - host app',
-    'rfc5424 user.info host=host app=app sd=- text="" !truncated_header@16(PROCID)',
+    'rfc5424 user.info host=host app=app sd=- text="- host app" !truncated_header@16(PROCID)',
+  ],
+  [
+    'a 3164-style line that happens to start with "1 " keeps its words in text',
+    '<13>1 apple',
+    'rfc5424 user.notice sd=- text="apple" !bad_timestamp@6(TIMESTAMP) !truncated_header@11(HOSTNAME)',
   ],
   [
     'broken STRUCTURED-DATA: kept as text from where SD starts',

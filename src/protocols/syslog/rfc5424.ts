@@ -62,7 +62,7 @@ export function parseRfc5424Fields(
   }
   i = tsEnd;
   for (const [key, name] of HEADER_FIELDS) {
-    if (i >= end) return truncated(out, defects, end, name);
+    if (i >= end) return truncated(out, bytes, pos, end, defects, name);
     const fEnd = indexOfSpace(bytes, i + 1, end);
     // RFC 5424 §6: each header field is NILVALUE or 1*n PRINTUSASCII, n given in MaxFieldLength.
     if (fEnd - (i + 1) > MaxFieldLength[key] || !isPrintUsAscii(bytes, i + 1, fEnd)) {
@@ -73,13 +73,21 @@ export function parseRfc5424Fields(
     }
     i = fEnd;
   }
-  if (i >= end) return truncated(out, defects, end, 'STRUCTURED-DATA');
+  if (i >= end) return truncated(out, bytes, pos, end, defects, 'STRUCTURED-DATA');
   return { ...out, ...parseSdAndMsg(bytes, i + 1, end, defects) };
 }
 
-function truncated(out: Rfc5424Fields, defects: SyslogDefect[], end: number, field: string): Rfc5424Fields {
+/** The header ended before `field`: keep the fields read, and all of it as `text` so the line still reads whole. */
+function truncated(
+  out: Rfc5424Fields,
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  defects: SyslogDefect[],
+  field: string,
+): Rfc5424Fields {
   defects.push({ code: 'truncated_header', offset: end, field });
-  return out;
+  return { ...out, ...decodeMsg(bytes, pos, end, defects) };
 }
 
 /** STRUCTURED-DATA [SP MSG] from `pos`. Unparseable SD goes, with the rest, into `text`. */
