@@ -25,8 +25,12 @@ mount -t tmpfs -o mode=755 kiln-dev /dev
 mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5
 mknod -m 666 /dev/random c 1 8; mknod -m 666 /dev/urandom c 1 9
 P=5514
-listen() { # listen <port> <case>: start a capture listener, remember its PID
+until_true() { # until_true <command...>: poll every 0.1 s, give up after 10 s
+  n=0; until "$@"; do n=$((n+1)); [ $n -lt 100 ] || { echo "timed out: $*" >&2; exit 1; }; sleep 0.1; done
+}
+listen() { # listen <port> <case>: start a capture listener, remember its PID, wait until it listens
   node "$here/capture-listener.mjs" "$1" "$work/$2.hex" & pids="$pids $!"
+  until_true test -e "$work/$2.hex.ready"
 }
 stop_all() { # stop every listener and daemon started so far, by PID
   sleep 1
@@ -36,7 +40,7 @@ stop_all() { # stop every listener and daemon started so far, by PID
 }
 case_logger() { # case_logger <case> <logger args...>: one util-linux logger run
   c=$1; shift
-  listen $P "$c"; sleep 0.5
+  listen $P "$c"
   printf 'first line of %s\nsecond line, tab\there\n' "$c" | logger -n 127.0.0.1 -P $P -t kiln-test -p local0.notice "$@"
   stop_all
 }
@@ -49,8 +53,9 @@ case_logger logger-rfc5424-sd --rfc5424 --udp --msgid BOOT --id=4242 \
   --sd-id kiln@32473 --sd-param 'session="3f2a9c1b7d4e"' --sd-param 'note="quote \" backslash \\ bracket \]"' \
   --sd-id origin --sd-param 'ip="127.0.0.1"'
 # busybox syslogd -R forwards what local programs write to /dev/log (busybox logger here).
-listen $P busybox-syslogd; sleep 0.5
-busybox syslogd -n -R 127.0.0.1:$P -O "$work/messages" & pids="$pids $!"; sleep 0.5
+listen $P busybox-syslogd
+busybox syslogd -n -R 127.0.0.1:$P -O "$work/messages" & pids="$pids $!"
+until_true test -S /dev/log
 busybox logger -t bbtag -p daemon.warning 'busybox says hello'
 busybox logger -p user.info 'no tag given'
 echo '<4>kernel-style line from a pipe' | busybox logger -t kernel -p kern.warning
@@ -67,11 +72,14 @@ input(type="imudp" address="127.0.0.1" port="5515")
 *.* action(type="omfwd" target="127.0.0.1" port="5523" protocol="tcp" tcp_framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
 *.* action(type="omfwd" target="127.0.0.1" port="5524" protocol="udp" template="RSYSLOG_SyslogProtocol23Format")
 CONF
-sleep 0.5
-rsyslogd -n -f "$work/rsyslog.conf" -i "$work/rsyslog.pid" & pids="$pids $!"; sleep 1
+rsyslogd -n -f "$work/rsyslog.conf" -i "$work/rsyslog.pid" & pids="$pids $!"
+until_true sh -c 'ss -Hluna | grep -q "127.0.0.1:5515 "'
 logger -n 127.0.0.1 -P 5515 --udp --rfc3164 -t kiln-relay -p local3.err 'via rsyslog, 3164 in'
 logger -n 127.0.0.1 -P 5515 --udp --rfc5424 -t kiln-relay -p local3.info --msgid M1 --sd-id kiln@32473 --sd-param 'session="3f2a9c1b7d4e"' 'via rsyslog, 5424 in'
-sleep 1
+sleep 2
 stop_all
+for f in "$work"/*.hex; do
+  [ -s "$f" ] || { echo "nothing captured for $(basename "$f")" >&2; exit 1; }
+done
 for f in "$work"/*.hex; do cp "$f" "$here/"; done
 ls -l "$here"/*.hex
