@@ -4,7 +4,9 @@
  * Pure; no Buffer.
  */
 
+/** SP, the field separator of both syslog formats. */
 export const SP = 0x20;
+/** LF, the RFC 6587 §3.4.2 frame trailer. */
 export const LF = 0x0a;
 
 /** The bytes [start, end) as a string of one char per byte (the header fields are ASCII). */
