@@ -319,7 +319,7 @@ describe('kiln serve as a process', () => {
       {
         name: 'attached subnet this machine has no address in',
         yaml: 'dhcp:\n  enabled: true\n  subnets: [{ cidr: 198.51.100.0/24, mode: full, attached: true }]\n',
-        want: /^error: invalid configuration: dhcp\.subnets\.0 \(198\.51\.100\.0\/24\) is neither attached/,
+        want: /^error: invalid configuration: dhcp\.subnets\.0 \(198\.51\.100\.0\/24\): attached: true, but no interface/,
       },
     ];
     for (const [i, c] of cases.entries()) {
