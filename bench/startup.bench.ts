@@ -2,7 +2,7 @@
 // (fresh data directory, node image off) from spawn to the first answer of
 // /api/v1/health on a free loopback port. Median of N runs (default 5).
 // Every server is stopped by its PID; every wait is bounded.
-// Run: npx tsx bench/startup.bench.ts [runs]
+// Run: npx tsx bench/startup.bench.ts [runs] [entry]   (entry: a script to time instead of bin/kiln.mjs)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { freePort, kilnBin } from '../test/support/serve-process.js';
 
 const runs = Number(process.argv[2] ?? 5);
+const entry = process.argv[3] ?? kilnBin;
 const TIMEOUT_MS = 60_000;
 
 function median(xs: number[]): number {
@@ -20,7 +21,7 @@ function median(xs: number[]): number {
 function timeHelp(): Promise<number> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [kilnBin, '--help'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [entry, '--help'], { stdio: 'ignore' });
     const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -35,7 +36,7 @@ async function timeServe(): Promise<number> {
   const [port, tlsPort] = [await freePort(), await freePort()];
   const args = ['serve', '--data-dir', dir, '--listen', `127.0.0.1:${port}`, '--tls-listen', `127.0.0.1:${tlsPort}`];
   const t0 = performance.now();
-  const child = spawn(process.execPath, [kilnBin, ...args, '--node-image', 'off'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [entry, ...args, '--node-image', 'off'], { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
   try {
     while (performance.now() - t0 < TIMEOUT_MS) {
