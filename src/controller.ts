@@ -17,6 +17,7 @@ import { countHostsByState } from './inventory/sql-host-store.js';
 import { hostStates } from './inventory/lifecycle.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/routes.js';
+import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
 import { createDiscoveryPolicy, type DiscoverySettings, type ServedSubnet } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
@@ -124,15 +125,6 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'discovery' }),
     now: deps.now ? () => deps.now!().getTime() : undefined,
   });
-  const node = createNodeService({
-    db,
-    inventory,
-    log: log.child({ domain: 'node' }),
-    now: deps.now,
-    failureLimit: deps.nodeRateLimit,
-    leaseOwner: deps.leaseOwner,
-    discovery,
-  });
   const secrets = createSecretsService({ db, now: deps.now });
   const ssh = createSshService({
     db,
@@ -163,10 +155,11 @@ export async function createController(deps: ControllerDeps) {
     maxOutputBytes: (deps.templates?.maxOutputKib ?? 4096) * 1024,
     log: log.child({ domain: 'template' }),
   });
+  // The node service (built next) arms enrolments; it reads deployments through this service, so it comes after.
   const deploy = createDeployService({
     db,
     inventory,
-    node,
+    armNode: (hostId, reason, actor, tx) => node.arm(hostId, reason, actor, tx),
     profiles,
     site: deps.site,
     urls: deps.urls,
@@ -177,17 +170,30 @@ export async function createController(deps: ControllerDeps) {
     installTokens,
     revokeCertificates,
   });
-  const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
-  const nodeImage = deps.boot?.nodeImage ?? (() => null);
-  const boot = createBootService({
+  const node = createNodeService({
     db,
     inventory,
+    deployments: deploy,
+    log: log.child({ domain: 'node' }),
+    now: deps.now,
+    failureLimit: deps.nodeRateLimit,
+    leaseOwner: deps.leaseOwner,
     discovery,
+  });
+  const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
+  const nodeImage = deps.boot?.nodeImage ?? (() => null);
+  const bootBackend = createBootBackend({
+    inventory,
+    discovery,
+    bootDeployment: (hostId) => deploy.bootDeployment(hostId),
+    log: log.child({ domain: 'boot' }),
+  });
+  const boot = createBootService({
+    backend: bootBackend,
     baseUrl: () => deps.urls().baseUrl,
     nodeImage,
     nodeImageArgs: deps.boot?.nodeImageArgs,
     log: log.child({ domain: 'boot' }),
-    fillInstallToken: installTokens.fillDeployment,
   });
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
@@ -274,6 +280,7 @@ export async function createController(deps: ControllerDeps) {
     tokens,
     users,
     boot,
+    bootBackend,
     discovery,
     node,
     secrets,

@@ -284,7 +284,7 @@ export async function runServe(
       ipxeDir,
       signal: abort.signal,
       metrics: controller.metrics,
-      discovery: controller.discovery,
+      boot: controller.bootBackend,
       onFatal: fatal,
     });
     closers.push(() => network.close());

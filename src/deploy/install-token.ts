@@ -76,10 +76,11 @@ export function createInstallTokens(deps: InstallTokenDeps) {
   }
 
   return {
-    /** Records the token of a new deployment (only its hash is stored). Called once per deploy. */
-    async issue(d: Pick<Deployment, 'id' | 'hostId'>): Promise<void> {
+    /** Records the token of a new deployment (only its hash is stored), in the deploy's transaction `tx` when given. Called once per deploy. */
+    async issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<any>): Promise<void> {
       const at = now();
-      await deps.db
+      const db = tx ?? deps.db;
+      await db
         .insertInto('install_tokens')
         .values({
           token_hash: hashToken(tokenFor(d.id)),
@@ -89,7 +90,7 @@ export function createInstallTokens(deps: InstallTokenDeps) {
           expires_at: new Date(at.getTime() + (deps.ttlMs ?? DEFAULT_INSTALL_TOKEN_TTL_MS)).toISOString(),
         })
         .execute();
-      await deps.db
+      await db
         .deleteFrom('install_tokens')
         .where('host_id', '=', d.hostId)
         .where('deployment_id', '!=', d.id)

@@ -9,7 +9,15 @@ import type { BmcInput, Host, HostFilter, HostPatch, NewHost } from './host.js';
 import { assertTransition, type HostState } from './lifecycle.js';
 import type { Mac } from './mac.js';
 import * as hosts from './sql-host-store.js';
-import type { StoredHost } from './sql-host-store.js';
+import type { HostByMacLookup, StoredHost } from './sql-host-store.js';
+
+export type { HostByMacLookup };
+
+/** A host-by-MAC reader for the DHCP hot path; the caller closes it. */
+export interface HostByMacReader {
+  lookup: HostByMacLookup;
+  close(): void;
+}
 import { checkHostName, checkLabels, checkTags, settleNics, throwIssues } from './validate-host.js';
 
 /** Who asks for a change, and why; every change records both in its event. */
@@ -273,8 +281,9 @@ function createInventoryCore(deps: InventoryDeps) {
       });
     },
 
-    async getHost(idOrName: string): Promise<Host> {
-      return view(await mustGet(db, idOrName));
+    /** The host by id or name; `tx` reads inside a caller's open transaction (needed on SQLite, whose one connection it holds). */
+    async getHost(idOrName: string, tx?: Kysely<any>): Promise<Host> {
+      return view(await mustGet(tx ?? db, idOrName));
     },
     async findHostByMac(mac: Mac): Promise<Host | null> {
       const h = await hosts.getHostByMac(db, mac);
@@ -341,8 +350,18 @@ export type InventoryOps = ReturnType<typeof createInventoryCore>;
 
 /** Hosts and their audit log. Every mutation and its event commit in one transaction. */
 export function createInventoryService(deps: InventoryDeps) {
+  const core = createInventoryCore(deps);
   return {
-    ...createInventoryCore(deps),
+    ...core,
+    /**
+     * Opens a host-by-MAC reader for the DHCP hot path. On an SQLite file
+     * (`sqlite`: the store's connection) it is a read-only second connection
+     * that never waits for the writer; elsewhere it is `findHostByMac`.
+     */
+    openHostByMacReader(sqlite?: { name: string; memory: boolean }): HostByMacReader {
+      if (sqlite && !sqlite.memory) return hosts.openSqliteHostByMacReader(sqlite.name);
+      return { lookup: (mac) => core.findHostByMac(mac), close: () => {} };
+    },
     /**
      * Runs `fn` in one transaction with inventory operations bound to it:
      * every change `fn` makes through them (and through `trx`) commits

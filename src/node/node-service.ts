@@ -10,9 +10,10 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { expandName, selectRule } from '../rule/match-rule.js';
 import { listRules } from '../rule/sql-rule-store.js';
-import { getCurrentDeployment, setDeploymentStatus } from '../deploy/deployment.js';
+import type { DeployService } from '../deploy/deploy-service.js';
 import type { Principal } from '../auth/role.js';
 import { createNodeCredential, hashSecret } from '../trust/credential/node-credential.js';
+import { withTransaction } from '../store/transaction.js';
 import { createRateWindow } from './rate-window.js';
 import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
 
@@ -25,6 +26,8 @@ export interface NodeSource {
 export interface NodeServiceDeps {
   db: Kysely<any>;
   inventory: InventoryService;
+  /** The host's deployment, whose status install progress moves (the deploy service). */
+  deployments: Pick<DeployService, 'currentDeployment' | 'setDeploymentStatus'>;
   log?: Logger;
   now?: () => Date;
   /** Failed credential attempts allowed per source address per minute. */
@@ -328,12 +331,12 @@ export function createNodeService(deps: NodeServiceDeps) {
       return { credential: await db.transaction().execute((trx) => issueIn(trx, host, 'rotated by the node', source)) };
     },
 
-    /** Arms (or disarms) the next enrolment of a host; used by deploy and `kiln host rearm`. */
-    async arm(hostId: string, reason: string, actor: string): Promise<void> {
-      // Read the host before the transaction: on SQLite a query outside the
-      // open transaction would wait for it forever (one connection).
-      const h = await inventory.getHost(hostId);
-      await db.transaction().execute(async (trx) => {
+    /** Arms the next enrolment of a host; used by deploy (inside its transaction `tx`) and `kiln host rearm`. */
+    async arm(hostId: string, reason: string, actor: string, tx?: Kysely<any>): Promise<void> {
+      // Read the host before opening a transaction (or inside the caller's):
+      // on SQLite a query outside an open transaction would wait for it forever (one connection).
+      const h = await inventory.getHost(hostId, tx);
+      await withTransaction(tx ?? db, async (trx) => {
         const t = await getNodeTrust(trx, hostId);
         await putNodeTrust(trx, { ...t, armed: true, armedReason: reason });
         await appendEvent(
@@ -368,9 +371,9 @@ export function createNodeService(deps: NodeServiceDeps) {
 
     /** Install progress from a node; stage `installed` marks the deployment written (next boot goes to disk). */
     async progress(p: Principal & { kind: 'node' }, stage: string, message: string): Promise<void> {
-      const d = await getCurrentDeployment(db, p.hostId);
+      const d = await deps.deployments.currentDeployment(p.hostId);
       if (stage === 'installed' && d && d.status === 'deploying')
-        await setDeploymentStatus(db, d.id, 'installed', now().toISOString());
+        await deps.deployments.setDeploymentStatus(d.id, 'installed');
       await inventory.recordEvent({
         actor: `node:${p.hostName}`,
         kind: 'node.progress',
@@ -385,9 +388,12 @@ export function createNodeService(deps: NodeServiceDeps) {
     async complete(p: Principal & { kind: 'node' }, stage: string): Promise<Host> {
       const host = await inventory.getHost(p.hostId);
       if (host.state === 'deploying') {
-        const d = await getCurrentDeployment(db, host.id);
-        if (d) await setDeploymentStatus(db, d.id, 'complete', now().toISOString());
-        return inventory.transition(host.id, 'deployed', { actor: `node:${host.name}`, reason: `${stage} complete` });
+        // One unit: the deployment completes with the host's move to deployed.
+        return inventory.inTransaction(async (inv, tx) => {
+          const d = await deps.deployments.currentDeployment(host.id, tx);
+          if (d) await deps.deployments.setDeploymentStatus(d.id, 'complete', tx);
+          return inv.transition(host.id, 'deployed', { actor: `node:${host.name}`, reason: `${stage} complete` });
+        });
       }
       if (host.state === 'releasing')
         return inventory.transition(host.id, 'ready', { actor: `node:${host.name}`, reason: `${stage} complete` });
