@@ -12,8 +12,7 @@ import { defaultBootFiles } from './boot/boot-decision.js';
 import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
 import { bootRoutes } from './boot/http/boot-routes.js';
 import { leaseRoutes } from './boot/dhcp/lease-routes.js';
-import { countActiveLeases, createSqlLeaseStore } from './boot/dhcp/sql-lease-store.js';
-import { countHostsByState } from './inventory/sql-host-store.js';
+import { countActiveLeases, createSqlLeaseStore, listBoundAddresses } from './boot/dhcp/sql-lease-store.js';
 import { hostStates } from './inventory/lifecycle.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/routes.js';
@@ -42,9 +41,9 @@ import { powerRoutes } from './power/routes.js';
 import { nodeAdminRoutes, nodeRoutes, nodeSource } from './node/routes.js';
 import { createSecretsService } from './node/secrets-service.js';
 import { secretsRoutes } from './node/secrets-routes.js';
-import { getNodeTrust } from './node/sql-node-trust-store.js';
 import { createProfileCatalog } from './profile/profile-catalog.js';
 import { profileRoutes } from './profile/routes.js';
+import { createRuleService } from './rule/rule-service.js';
 import { ruleRoutes } from './rule/routes.js';
 import { createSshService } from './ssh/ssh-service.js';
 import { sshRoutes } from './ssh/routes.js';
@@ -136,6 +135,7 @@ export async function createController(deps: ControllerDeps) {
   });
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
+  const rules = createRuleService({ db, profileExists: (n) => profiles.has(n), now: deps.now });
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
   // Release and retire revoke the host's SSH certificates; a host with none is fine.
   const revokeCertificates = async (hostId: string, actor: string, reason: string) => {
@@ -149,6 +149,7 @@ export async function createController(deps: ControllerDeps) {
     key: deps.installTokenKey ?? randomBytes(32),
     ttlMs: deps.installTokenTtlMs,
     now: deps.now,
+    leasedAddresses: (macs) => listBoundAddresses(db, macs, (deps.now ?? (() => new Date()))().getTime()),
   });
   const renderer = createTemplateRenderer({
     timeoutMs: deps.templates?.timeoutMs ?? 2000,
@@ -174,6 +175,7 @@ export async function createController(deps: ControllerDeps) {
     db,
     inventory,
     deployments: deploy,
+    rules,
     log: log.child({ domain: 'node' }),
     now: deps.now,
     failureLimit: deps.nodeRateLimit,
@@ -222,7 +224,7 @@ export async function createController(deps: ControllerDeps) {
   const metrics =
     deps.metrics ??
     createMetrics({
-      hostsByState: () => countHostsByState(db),
+      hostsByState: () => inventory.countHostsByState(),
       hostStates,
       activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
     });
@@ -242,7 +244,7 @@ export async function createController(deps: ControllerDeps) {
         plugin: nodeRoutes,
         options: {
           node,
-          db,
+          deployments: deploy,
           secrets,
           secretsNeedTls: deps.secretsNeedTls ?? true,
           installTokens,
@@ -255,11 +257,11 @@ export async function createController(deps: ControllerDeps) {
       { plugin: secretsRoutes, options: { secrets, inventory } },
       {
         plugin: sshRoutes,
-        options: { ssh, inventory, lastIp: async (id: string) => (await getNodeTrust(db, id)).lastIp },
+        options: { ssh, inventory, lastIp: (id: string) => node.lastIp(id) },
       },
       { plugin: profileRoutes, options: { profiles } },
-      { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
-      { plugin: deployRoutes, options: { deploy, inventory, db } },
+      { plugin: ruleRoutes, options: { rules } },
+      { plugin: deployRoutes, options: { deploy, inventory } },
       // Closing the app stops the render workers.
       {
         plugin: async (a) => {

@@ -1,4 +1,3 @@
-import type { BootDeployment } from '../deploy/deployment.js';
 import { isConflict } from '../error/kiln-error.js';
 import type { NewEvent } from '../event/event.js';
 import type { Host } from '../inventory/host.js';
@@ -6,6 +5,19 @@ import type { InventoryService } from '../inventory/inventory-service.js';
 import type { Mac } from '../inventory/mac.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { openDiscoveryPolicy, type Admission, type DiscoveryPolicy } from './discovery-policy.js';
+
+/**
+ * What the per-host script needs of a deploying host's deployment: no install
+ * files (they can be megabytes). The deploy service's current deployment, by shape.
+ */
+export interface BootDeployment {
+  id: string;
+  profile: string;
+  /** The installer to boot, frozen at deploy time; URLs with the install token filled in. */
+  bootSpec: { kernel: string; initrd: string[]; cmdline: string };
+  /** `installed` or `complete`: the next boot goes to the local disk. */
+  status: string;
+}
 
 /** Where an unknown MAC network-booted: a DHCP request for a subnet, or an HTTP script fetch from an address. */
 export type BootOrigin = { via: 'dhcp'; subnet: string } | { via: 'http'; ip: string; firmware: 'uefi' | 'bios' };

@@ -23,6 +23,8 @@ export interface InstallTokenDeps {
   key: Uint8Array;
   ttlMs?: number;
   now?: () => Date;
+  /** Addresses of the active bound leases Kiln holds for these MACs (the boot domain's durable lease table, every controller's). */
+  leasedAddresses: (macs: string[]) => Promise<string[]>;
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -38,19 +40,6 @@ export function createInstallTokens(deps: InstallTokenDeps) {
   const now = () => (deps.now ?? (() => new Date()))();
   const tokenFor = (deploymentId: string) =>
     `kit_${createHmac('sha256', deps.key).update(`kiln install token\0${deploymentId}`).digest('base64url')}`;
-
-  /** Active bound leases Kiln holds for these MACs (the durable lease table every controller shares). */
-  async function leaseAddresses(macs: string[]): Promise<string[]> {
-    if (macs.length === 0) return [];
-    const rows = await deps.db
-      .selectFrom('dhcp_leases')
-      .select('ip')
-      .where('mac', 'in', macs)
-      .where('state', '=', 'bound')
-      .where('expires_at', '>', now().getTime())
-      .execute();
-    return rows.map((r: { ip: string }) => r.ip);
-  }
 
   /** Puts the deployment's token where a template wrote `kiln.installFilesUrl`. */
   function fill(text: string, deploymentId: string): string {
@@ -131,7 +120,7 @@ export function createInstallTokens(deps: InstallTokenDeps) {
           `its deployment ended (host ${host.state}, deployment ${d && d.id === row.deployment_id ? d.status : 'superseded'})`,
         );
       }
-      const leased = await leaseAddresses(host.nics.map((n) => n.mac));
+      const leased = await deps.leasedAddresses(host.nics.map((n) => n.mac));
       if (leased.length > 0 && !leased.includes(ip))
         return refuse(host, ip, `Kiln leased ${host.name} ${leased.join(', ')}`);
       return { host, deployment: d };

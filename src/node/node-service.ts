@@ -8,8 +8,8 @@ import type { DiscoveryPolicy } from '../boot/discovery-policy.js';
 import { parseMac, type Mac } from '../inventory/mac.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { expandName, selectRule } from '../rule/match-rule.js';
-import { listRules } from '../rule/sql-rule-store.js';
+import { expandName } from '../rule/match-rule.js';
+import type { RuleService } from '../rule/rule-service.js';
 import type { DeployService } from '../deploy/deploy-service.js';
 import type { Principal } from '../auth/role.js';
 import { createNodeCredential, hashSecret } from '../trust/credential/node-credential.js';
@@ -28,6 +28,8 @@ export interface NodeServiceDeps {
   inventory: InventoryService;
   /** The host's deployment, whose status install progress moves (the deploy service). */
   deployments: Pick<DeployService, 'currentDeployment' | 'setDeploymentStatus'>;
+  /** The discovery rules applied on a host's first facts. */
+  rules: Pick<RuleService, 'selectRule'>;
   log?: Logger;
   now?: () => Date;
   /** Failed credential attempts allowed per source address per minute. */
@@ -150,7 +152,7 @@ export function createNodeService(deps: NodeServiceDeps) {
     host: Host,
     facts: Record<string, unknown>,
   ): Promise<Host> {
-    const rule = selectRule(await listRules(trx), facts);
+    const rule = await deps.rules.selectRule(facts, trx);
     if (!rule) return host;
     const name = rule.assign.name ? expandName(rule.assign.name, facts) : undefined;
     const updated = await inv.updateHost(
@@ -345,6 +347,11 @@ export function createNodeService(deps: NodeServiceDeps) {
           now().toISOString(),
         );
       });
+    },
+
+    /** The address the host's node last called from (enrolment or an authenticated call), or null. */
+    async lastIp(hostId: string): Promise<string | null> {
+      return (await getNodeTrust(db, hostId)).lastIp;
     },
 
     /** Revokes a host's credential (it must enrol again after a re-arm). */

@@ -110,3 +110,16 @@ export async function countActiveLeases(
     .execute();
   return rows.map((r) => ({ subnet: r.subnet, state: r.state, count: Number(r.n) }));
 }
+
+/** Addresses of the bound, unexpired leases at `now` (ms) held for any of these MACs (install-token source checks). */
+export async function listBoundAddresses(db: Kysely<any>, macs: string[], now: number): Promise<string[]> {
+  if (macs.length === 0) return [];
+  const rows = await (db as Db)
+    .selectFrom('dhcp_leases')
+    .select('ip')
+    .where('mac', 'in', macs)
+    .where('state', '=', 'bound')
+    .where('expires_at', '>', now)
+    .execute();
+  return rows.map((r) => r.ip);
+}

@@ -1,4 +1,4 @@
-import type { BootDeployment } from '../../deploy/deployment.js';
+import type { BootDeployment } from '../boot-backend.js';
 import { KilnError } from '../../error/kiln-error.js';
 import type { Host } from '../../inventory/host.js';
 import {
