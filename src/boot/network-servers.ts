@@ -1,6 +1,7 @@
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { openSqliteHostByMacReader, type HostByMacLookup } from '../inventory/sql-host-store.js';
@@ -22,7 +23,7 @@ import { defaultBootFiles } from './boot-decision.js';
 import { appendEvent } from '../event/sql-event-store.js';
 
 /** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
-function socketEventRecorder(db: Kysely<any>, log: Logger, server: 'dhcp' | 'tftp', metrics?: Metrics) {
+function socketEventRecorder(db: Kysely<Database>, log: Logger, server: 'dhcp' | 'tftp', metrics?: Metrics) {
   return (e: { kind: 'reopened' | 'failed'; interface: string | undefined; port: number; error: string }) => {
     metrics?.observeSocketReopen(server, e.kind);
     const where = `${server} ${e.interface ?? '*'}:${e.port}`;
@@ -121,7 +122,7 @@ export interface NetworkServers {
  * Debian's iPXE binaries from `ipxeDir`.
  */
 export async function startNetworkServers(opts: {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   sqlite?: BetterSqlite3.Database | undefined;
   inventory: InventoryService;
   log: Logger;

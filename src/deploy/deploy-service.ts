@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -15,7 +16,7 @@ import { getCurrentDeployment, insertDeployment, type Deployment } from './deplo
 export type PowerRequest = (host: Host, action: 'netboot' | 'poweroff', reason: string) => Promise<void>;
 
 export interface DeployDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
   node: NodeService;
   profiles: ProfileCatalog;

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { bounded, variablesBounds } from '../api/json-bounds.js';
 import { actorOf } from '../auth/role.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -30,7 +31,7 @@ const DeployBody = Type.Object(
 export const deployRoutes: FastifyPluginAsync<{
   deploy: DeployService;
   inventory: InventoryService;
-  db: Kysely<any>;
+  db: Kysely<Database>;
 }> = async (app, { deploy, inventory, db }) => {
   app.post(
     '/hosts/:host/deploy',

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import { formatHardwareDiff, hardwareDiff, hardwareHash } from '../inventory/hardware-hash.js';
@@ -23,7 +24,7 @@ export interface NodeSource {
 }
 
 export interface NodeServiceDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
   log?: Logger;
   now?: () => Date;
@@ -80,7 +81,7 @@ export function createNodeService(deps: NodeServiceDeps) {
   }
 
   /** Issues a credential inside the caller's transaction `trx` (the trust row and its event commit with the rest). */
-  async function issueIn(trx: Kysely<any>, host: Host, reason: string, source: NodeSource): Promise<string> {
+  async function issueIn(trx: Kysely<Database>, host: Host, reason: string, source: NodeSource): Promise<string> {
     const { secret, hash } = createNodeCredential();
     const at = now().toISOString();
     const t = await getNodeTrust(trx, host.id);
@@ -143,7 +144,7 @@ export function createNodeService(deps: NodeServiceDeps) {
   /** Applies the first matching rule on a host's first facts: name, profile, tags. */
   async function applyRules(
     inv: InventoryOps,
-    trx: Kysely<any>,
+    trx: Kysely<Database>,
     host: Host,
     facts: Record<string, unknown>,
   ): Promise<Host> {
@@ -169,7 +170,7 @@ export function createNodeService(deps: NodeServiceDeps) {
    */
   async function report(
     inv: InventoryOps,
-    trx: Kysely<any>,
+    trx: Kysely<Database>,
     start: Host,
     facts: Record<string, unknown>,
     credential: string | undefined,

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { actorOf, type Principal } from '../auth/role.js';
 import { bounded, factsBounds } from '../api/json-bounds.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -35,7 +36,7 @@ export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: str
 
 export const nodeRoutes: FastifyPluginAsync<{
   node: NodeService;
-  db: Kysely<any>;
+  db: Kysely<Database>;
   secrets: SecretsService;
   secretsNeedTls: boolean;
   installPlan: InstallPlanSource;

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { actorOf } from '../auth/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
@@ -16,10 +17,10 @@ const RuleReply = Type.Object({
 });
 
 /** Discovery rules under /api/v1/rules; validated when saved. */
-export const ruleRoutes: FastifyPluginAsync<{ db: Kysely<any>; profileExists: (name: string) => boolean }> = async (
-  app,
-  { db, profileExists },
-) => {
+export const ruleRoutes: FastifyPluginAsync<{
+  db: Kysely<Database>;
+  profileExists: (name: string) => boolean;
+}> = async (app, { db, profileExists }) => {
   app.get(
     '/rules',
     {

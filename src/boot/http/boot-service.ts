@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../../store/schema.js';
 import { getCurrentBootDeployment, type BootDeployment } from '../../deploy/deployment.js';
 import { isConflict, KilnError } from '../../error/kiln-error.js';
 import type { InventoryService } from '../../inventory/inventory-service.js';
@@ -18,7 +19,7 @@ export interface HostScriptQuery {
 }
 
 export interface BootServiceDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
   baseUrl: () => string;
   nodeImage: () => NodeImage | null;
