@@ -6,6 +6,7 @@ import { buildInstallPlan } from './image/install-plan.js';
 import { imageRoutes } from './image/routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
+import type { Database } from './store/schema.js';
 import { buildApp, type DomainPlugin } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
 import { defaultBootFiles } from './boot/boot-decision.js';
@@ -53,7 +54,7 @@ import type { SshCa } from './trust/ssh/ssh-ca.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   /** Seal and open BMC passwords under a context (`host:<id>:bmc`). */
   seal: (clear: string, context: string) => string;
   open: (sealed: string, context: string) => string;

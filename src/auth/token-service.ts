@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import type { Logger } from '../log/logger.js';
@@ -46,7 +47,7 @@ const toRecord = (r: TokenRow): TokenRecord => ({
 });
 
 /** API tokens: created (shown once), listed, revoked, and checked on every request. */
-export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: () => Date }) {
+export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; now?: () => Date }) {
   const { db } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))();

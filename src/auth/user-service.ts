@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hash, verify, type Options as ArgonOptions } from '@node-rs/argon2';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import type { Logger } from '../log/logger.js';
@@ -74,7 +75,7 @@ export interface UserChange {
  * user (see `TokenService.authenticate`), so every other route is unchanged.
  */
 export function createUserService(deps: {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   tokens: TokenService;
   log?: Logger;
   now?: () => Date;
@@ -103,14 +104,14 @@ export function createUserService(deps: {
     }
   }
 
-  async function getRow(name: string, q: Kysely<any> = db): Promise<UserRow> {
+  async function getRow(name: string, q: Kysely<Database> = db): Promise<UserRow> {
     const row = (await q.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst()) as
       UserRow | undefined;
     if (!row) throw new KilnError('not_found', `no user named "${name}"; see \`kiln user list\``);
     return row;
   }
 
-  async function revokeSessions(q: Kysely<any>, userId: string, at: string): Promise<number> {
+  async function revokeSessions(q: Kysely<Database>, userId: string, at: string): Promise<number> {
     const res = await q
       .updateTable('api_tokens')
       .set({ revoked_at: at })

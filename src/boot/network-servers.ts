@@ -1,6 +1,7 @@
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { isConflict, KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { HostByMacLookup, InventoryService } from '../inventory/inventory-service.js';
 import { parseMac, type Mac } from '../inventory/mac.js';
@@ -127,7 +128,7 @@ export interface NetworkServers {
  * Debian's iPXE binaries from `ipxeDir`.
  */
 export async function startNetworkServers(opts: {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   sqlite?: BetterSqlite3.Database | undefined;
   /** Opens the DHCP hot path's host-by-MAC reader (`inventory.openHostByMacReader`). */
   inventory: Pick<InventoryService, 'openHostByMacReader'>;

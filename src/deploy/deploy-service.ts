@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -22,10 +23,10 @@ import {
 export type PowerRequest = (host: Host, action: 'netboot' | 'poweroff', reason: string) => Promise<void>;
 
 export interface DeployDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
   /** Arms the host's next node enrolment (the node service's `arm`), inside the deploy's transaction `tx`. */
-  armNode: (hostId: string, reason: string, actor: string, tx?: Kysely<any>) => Promise<void>;
+  armNode: (hostId: string, reason: string, actor: string, tx?: Kysely<Database>) => Promise<void>;
   profiles: ProfileCatalog;
   site: SiteContext;
   urls: () => KilnUrls;
@@ -38,7 +39,7 @@ export interface DeployDeps {
   revokeCertificates?: (hostId: string, actor: string, reason: string) => Promise<void>;
   /** Records each new deployment's install-file URL token (see install-token.ts). */
   installTokens?: {
-    issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<any>): Promise<void>;
+    issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<Database>): Promise<void>;
     fillDeployment(d: BootDeployment): BootDeployment;
   };
 }
@@ -82,7 +83,7 @@ export function createDeployService(deps: DeployDeps) {
 
   return {
     /** The host's newest deployment, or null (in the caller's transaction `tx` when given). */
-    currentDeployment: (hostId: string, tx?: Kysely<any>): Promise<Deployment | null> =>
+    currentDeployment: (hostId: string, tx?: Kysely<Database>): Promise<Deployment | null> =>
       getCurrentDeployment(tx ?? deps.db, hostId),
 
     /** What the per-host boot script needs of the newest deployment (install token filled in), or null; read on every fetch. */
@@ -95,7 +96,7 @@ export function createDeployService(deps: DeployDeps) {
     listDeployments: (hostId: string): Promise<Deployment[]> => listDeployments(deps.db, hostId),
 
     /** Moves a deployment to a later status (installed, complete), stamped now; in the caller's transaction `tx` when given. */
-    setDeploymentStatus: (id: string, status: Deployment['status'], tx?: Kysely<any>): Promise<void> =>
+    setDeploymentStatus: (id: string, status: Deployment['status'], tx?: Kysely<Database>): Promise<void> =>
       setDeploymentStatus(tx ?? deps.db, id, status, now()),
 
     /** Renders without deploying: what `deploy` would give this host (for `kiln host deploy --dry-run`). */

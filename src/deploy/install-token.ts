@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -17,7 +18,7 @@ export const INSTALL_TOKEN_PLACEHOLDER = 'kit_INSTALLTOKEN';
 export const DEFAULT_INSTALL_TOKEN_TTL_MS = 24 * 3600_000;
 
 export interface InstallTokenDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
   /** 32 secret bytes; tokens are HMAC-SHA256(key, deployment id). Shared by every controller on one store. */
   key: Uint8Array;
@@ -66,7 +67,7 @@ export function createInstallTokens(deps: InstallTokenDeps) {
 
   return {
     /** Records the token of a new deployment (only its hash is stored), in the deploy's transaction `tx` when given. Called once per deploy. */
-    async issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<any>): Promise<void> {
+    async issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<Database>): Promise<void> {
       const at = now();
       const db = tx ?? deps.db;
       await db

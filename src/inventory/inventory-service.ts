@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent, listEvents } from '../event/sql-event-store.js';
 import type { EventFilter, KilnEvent, NewEvent } from '../event/event.js';
@@ -34,7 +35,7 @@ export const bmcSealContext = (hostId: string): string => `host:${hostId}:bmc`;
 
 /** Dependencies of the inventory service; `seal`/`open` protect BMC passwords at rest, bound to `context` (`bmcSealContext`). */
 export interface InventoryDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   seal: (clear: string, context: string) => string;
   open: (sealed: string, context: string) => string;
   /** Refuses BMC settings the power driver would refuse (an operator's address reaches a tool or a URL); default: none. */
@@ -77,14 +78,14 @@ function createInventoryCore(deps: InventoryDeps) {
     };
   }
 
-  async function mustGet(exec: Kysely<any>, idOrName: string): Promise<StoredHost> {
+  async function mustGet(exec: Kysely<Database>, idOrName: string): Promise<StoredHost> {
     const h = await hosts.getHost(exec, idOrName);
     if (!h) throw new KilnError('not_found', `no host with id or name "${idOrName}"`);
     return h;
   }
 
   // A service built over an open transaction (see `inTransaction`) writes into it; Kysely has no nested transactions.
-  async function change<T>(fn: (trx: Kysely<any>, at: string) => Promise<T>): Promise<T> {
+  async function change<T>(fn: (trx: Kysely<Database>, at: string) => Promise<T>): Promise<T> {
     if (db.isTransaction) return fn(db, now());
     return db.transaction().execute((trx) => fn(trx, now()));
   }
@@ -282,7 +283,7 @@ function createInventoryCore(deps: InventoryDeps) {
     },
 
     /** The host by id or name; `tx` reads inside a caller's open transaction (needed on SQLite, whose one connection it holds). */
-    async getHost(idOrName: string, tx?: Kysely<any>): Promise<Host> {
+    async getHost(idOrName: string, tx?: Kysely<Database>): Promise<Host> {
       return view(await mustGet(tx ?? db, idOrName));
     },
     async findHostByMac(mac: Mac): Promise<Host | null> {
@@ -368,7 +369,7 @@ export function createInventoryService(deps: InventoryDeps) {
      * together or not at all. On SQLite (one connection) `fn` must not use the
      * outer service or database meanwhile: that would wait forever.
      */
-    async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<any>) => Promise<T>): Promise<T> {
+    async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<Database>) => Promise<T>): Promise<T> {
       if (deps.db.isTransaction) return fn(createInventoryCore(deps), deps.db);
       return deps.db.transaction().execute((trx) => fn(createInventoryCore({ ...deps, db: trx }), trx));
     },

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import { formatHardwareDiff, hardwareDiff, hardwareHash } from '../inventory/hardware-hash.js';
@@ -24,7 +25,7 @@ export interface NodeSource {
 }
 
 export interface NodeServiceDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
   /** The host's deployment, whose status install progress moves (the deploy service). */
   deployments: Pick<DeployService, 'currentDeployment' | 'setDeploymentStatus'>;
@@ -85,7 +86,7 @@ export function createNodeService(deps: NodeServiceDeps) {
   }
 
   /** Issues a credential inside the caller's transaction `trx` (the trust row and its event commit with the rest). */
-  async function issueIn(trx: Kysely<any>, host: Host, reason: string, source: NodeSource): Promise<string> {
+  async function issueIn(trx: Kysely<Database>, host: Host, reason: string, source: NodeSource): Promise<string> {
     const { secret, hash } = createNodeCredential();
     const at = now().toISOString();
     const t = await getNodeTrust(trx, host.id);
@@ -148,7 +149,7 @@ export function createNodeService(deps: NodeServiceDeps) {
   /** Applies the first matching rule on a host's first facts: name, profile, tags. */
   async function applyRules(
     inv: InventoryOps,
-    trx: Kysely<any>,
+    trx: Kysely<Database>,
     host: Host,
     facts: Record<string, unknown>,
   ): Promise<Host> {
@@ -174,7 +175,7 @@ export function createNodeService(deps: NodeServiceDeps) {
    */
   async function report(
     inv: InventoryOps,
-    trx: Kysely<any>,
+    trx: Kysely<Database>,
     start: Host,
     facts: Record<string, unknown>,
     credential: string | undefined,
@@ -334,7 +335,7 @@ export function createNodeService(deps: NodeServiceDeps) {
     },
 
     /** Arms the next enrolment of a host; used by deploy (inside its transaction `tx`) and `kiln host rearm`. */
-    async arm(hostId: string, reason: string, actor: string, tx?: Kysely<any>): Promise<void> {
+    async arm(hostId: string, reason: string, actor: string, tx?: Kysely<Database>): Promise<void> {
       // Read the host before opening a transaction (or inside the caller's):
       // on SQLite a query outside an open transaction would wait for it forever (one connection).
       const h = await inventory.getHost(hostId, tx);

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import type { Principal } from '../auth/role.js';
@@ -19,11 +20,11 @@ export interface SecretsInput {
 }
 
 /** Secrets per scope: `site` for every host, `host:<id>` overriding it. */
-export function createSecretsService(deps: { db: Kysely<any>; now?: () => Date }) {
+export function createSecretsService(deps: { db: Kysely<Database>; now?: () => Date }) {
   const { db } = deps;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  async function read(scope: string, exec: Kysely<any> = db): Promise<NodeSecrets | null> {
+  async function read(scope: string, exec: Kysely<Database> = db): Promise<NodeSecrets | null> {
     const r = await exec.selectFrom('site_secrets').selectAll().where('scope', '=', scope).executeTakeFirst();
     return r ? { rootPasswordHash: r.root_password_hash, authorizedKeys: JSON.parse(r.authorized_keys) } : null;
   }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import { withTransaction } from '../store/transaction.js';
@@ -7,7 +8,7 @@ import type { Rule } from './rule.js';
 import { deleteRule, listRules, putRule } from './sql-rule-store.js';
 
 export interface RuleServiceDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   /** True when a loaded profile has this name (a rule may only assign a profile that exists). */
   profileExists: (name: string) => boolean;
   now?: () => Date;
@@ -18,10 +19,10 @@ export function createRuleService(deps: RuleServiceDeps) {
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
   return {
     /** Every rule in evaluation order (priority, then name); in the caller's transaction `tx` when given. */
-    listRules: (tx?: Kysely<any>): Promise<Rule[]> => listRules(tx ?? deps.db),
+    listRules: (tx?: Kysely<Database>): Promise<Rule[]> => listRules(tx ?? deps.db),
 
     /** The first rule whose conditions hold for these facts, or null; in the caller's transaction `tx` when given. */
-    async selectRule(facts: Record<string, unknown>, tx?: Kysely<any>): Promise<Rule | null> {
+    async selectRule(facts: Record<string, unknown>, tx?: Kysely<Database>): Promise<Rule | null> {
       return selectRule(await listRules(tx ?? deps.db), facts);
     },
 

@@ -1,4 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, NotNull, Selectable } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { SshCertificatesTable } from './ssh-tables.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -22,12 +24,12 @@ export interface CertificateRecord {
   revokedAt: string | null;
 }
 
-const fromRow = (r: any): CertificateRecord => ({
+const fromRow = (r: Selectable<SshCertificatesTable>): CertificateRecord => ({
   serial: Number(r.serial),
   kind: r.kind,
   hostId: r.host_id,
   keyId: r.key_id,
-  principals: JSON.parse(r.principals),
+  principals: JSON.parse(r.principals) as string[],
   keyFingerprint: r.key_fingerprint,
   validBefore: r.valid_before,
   issuedAt: r.issued_at,
@@ -41,7 +43,7 @@ const fromRow = (r: any): CertificateRecord => ({
  * operators, the known_hosts line, and the KRL of revoked serials.
  */
 export function createSshService(deps: {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   ca: SshCa;
   inventory: InventoryService;
   domain: string;
@@ -188,6 +190,7 @@ export function createSshService(deps: {
         .selectFrom('ssh_certificates')
         .select(['serial', 'revoked_at'])
         .where('revoked_at', 'is not', null)
+        .$narrowType<{ revoked_at: NotNull }>()
         .orderBy('serial')
         .execute();
       const newest = revoked.reduce((m, r) => (r.revoked_at > m ? r.revoked_at : m), '1970-01-01T00:00:00.000Z');

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
 
 /**
  * Runs `fn` in one transaction on `db` and returns its result; when `db` is
@@ -8,6 +9,6 @@ import type { Kysely } from 'kysely';
  * connection) `fn` must use only the handle it is given: a query on the outer
  * database would wait for the transaction forever.
  */
-export async function withTransaction<T>(db: Kysely<any>, fn: (tx: Kysely<any>) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(db: Kysely<Database>, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
   return db.isTransaction ? fn(db) : db.transaction().execute(fn);
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../../store/schema.js';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 
 interface LeaseRow {
@@ -29,7 +30,7 @@ function fromRow(r: LeaseRow): Lease {
  * expired or held by the same MAC, so two controllers can never bind one
  * address to two MACs.
  */
-export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
+export function createSqlLeaseStore(db: Kysely<Database>): LeaseStore {
   const d = db as Db;
   return {
     async getByMac(mac, subnet) {
@@ -98,7 +99,7 @@ async function putOne(trx: Db, l: Lease, now: number): Promise<LeasePutResult> {
 
 /** Unexpired leases per subnet and state at `now` (ms), for metrics: one grouped query, no rows read. */
 export async function countActiveLeases(
-  db: Kysely<any>,
+  db: Kysely<Database>,
   now: number,
 ): Promise<Array<{ subnet: string; state: string; count: number }>> {
   const rows = await (db as Db)
@@ -112,7 +113,7 @@ export async function countActiveLeases(
 }
 
 /** Addresses of the bound, unexpired leases at `now` (ms) held for any of these MACs (install-token source checks). */
-export async function listBoundAddresses(db: Kysely<any>, macs: string[], now: number): Promise<string[]> {
+export async function listBoundAddresses(db: Kysely<Database>, macs: string[], now: number): Promise<string[]> {
   if (macs.length === 0) return [];
   const rows = await (db as Db)
     .selectFrom('dhcp_leases')
