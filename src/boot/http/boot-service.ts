@@ -28,7 +28,7 @@ export interface BootServiceDeps {
 const STAGES_REMEMBERED = 100_000;
 
 /**
- * The HTTP boot backend: the chain script, and each host's script by state.
+ * HTTP boot over the boot backend: the chain script, and each host's script by state.
  * An unknown MAC becomes a `new` host sent to discovery when the discovery
  * policy admits it; a script is answered only to an address the policy
  * accepts for the MAC. Boots are recorded, not fetches: a `boot.script`
