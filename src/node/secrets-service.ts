@@ -26,7 +26,9 @@ export function createSecretsService(deps: { db: Kysely<Database>; now?: () => D
 
   async function read(scope: string, exec: Kysely<Database> = db): Promise<NodeSecrets | null> {
     const r = await exec.selectFrom('site_secrets').selectAll().where('scope', '=', scope).executeTakeFirst();
-    return r ? { rootPasswordHash: r.root_password_hash, authorizedKeys: JSON.parse(r.authorized_keys) } : null;
+    return r
+      ? { rootPasswordHash: r.root_password_hash, authorizedKeys: JSON.parse(r.authorized_keys) as string[] }
+      : null;
   }
 
   function normalise(input: SecretsInput, previous: NodeSecrets | null): NodeSecrets {
