@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../store/schema.js';
+import type { DeploymentsTable } from './deploy-tables.js';
 
 /**
  * One deployment of a host: the profile and every file rendered for it at
@@ -20,13 +21,13 @@ export interface Deployment {
   completedAt: string | null;
 }
 
-const fromRow = (r: any): Deployment => ({
+const fromRow = (r: Selectable<DeploymentsTable>): Deployment => ({
   id: r.id,
   hostId: r.host_id,
   profile: r.profile,
-  files: JSON.parse(r.files),
-  bootSpec: JSON.parse(r.boot_spec),
-  imageSpec: r.image_spec ? JSON.parse(r.image_spec) : null,
+  files: JSON.parse(r.files) as Deployment['files'],
+  bootSpec: JSON.parse(r.boot_spec) as Deployment['bootSpec'],
+  imageSpec: r.image_spec ? (JSON.parse(r.image_spec) as Deployment['imageSpec']) : null,
   status: r.status,
   createdAt: r.created_at,
   createdBy: r.created_by,
@@ -60,7 +61,9 @@ export async function getCurrentBootDeployment(db: Kysely<Database>, hostId: str
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return r ? { id: r.id, profile: r.profile, bootSpec: JSON.parse(r.boot_spec), status: r.status } : null;
+  return r
+    ? { id: r.id, profile: r.profile, bootSpec: JSON.parse(r.boot_spec) as Deployment['bootSpec'], status: r.status }
+    : null;
 }
 
 /** A host's deployments, newest first. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, NotNull } from 'kysely';
 import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent, listEvents } from '../event/sql-event-store.js';
@@ -306,11 +306,12 @@ function createInventoryCore(deps: InventoryDeps) {
      * A value that opens under neither is left alone and reported.
      */
     async rebindBmcSeals(openLegacy: (sealed: string) => string): Promise<{ rebound: number; unreadable: string[] }> {
-      const rows = (await db
+      const rows = await db
         .selectFrom('hosts')
         .select(['id', 'name', 'bmc_password_sealed'])
         .where('bmc_password_sealed', 'is not', null)
-        .execute()) as Array<{ id: string; name: string; bmc_password_sealed: string }>;
+        .$narrowType<{ bmc_password_sealed: NotNull }>()
+        .execute();
       const out = { rebound: 0, unreadable: [] as string[] };
       for (const r of rows) {
         try {

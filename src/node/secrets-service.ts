@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
+import { getSecrets, putSecrets } from './sql-secrets-store.js';
 import type { Principal } from '../auth/role.js';
 import { hashPassword, isCryptHash } from '../trust/password/sha512-crypt.js';
 import { formatSshPublicKey, parseSshPublicKey } from '../trust/ssh/ssh-public-key.js';
@@ -24,10 +25,7 @@ export function createSecretsService(deps: { db: Kysely<Database>; now?: () => D
   const { db } = deps;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  async function read(scope: string, exec: Kysely<Database> = db): Promise<NodeSecrets | null> {
-    const r = await exec.selectFrom('site_secrets').selectAll().where('scope', '=', scope).executeTakeFirst();
-    return r ? { rootPasswordHash: r.root_password_hash, authorizedKeys: JSON.parse(r.authorized_keys) } : null;
-  }
+  const read = (scope: string, exec: Kysely<Database> = db): Promise<NodeSecrets | null> => getSecrets(exec, scope);
 
   function normalise(input: SecretsInput, previous: NodeSecrets | null): NodeSecrets {
     let hash = previous?.rootPasswordHash ?? null;
@@ -78,17 +76,7 @@ export function createSecretsService(deps: { db: Kysely<Database>; now?: () => D
       return db.transaction().execute(async (trx) => {
         const prev = await read(scope, trx);
         const next = normalise(input, prev);
-        const row = {
-          root_password_hash: next.rootPasswordHash,
-          authorized_keys: JSON.stringify(next.authorizedKeys),
-          updated_at: now(),
-        };
-        if (prev) await trx.updateTable('site_secrets').set(row).where('scope', '=', scope).execute();
-        else
-          await trx
-            .insertInto('site_secrets')
-            .values({ scope, ...row })
-            .execute();
+        await putSecrets(trx, scope, next, now(), prev !== null);
         await appendEvent(
           trx,
           {

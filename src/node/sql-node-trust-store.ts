@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../store/schema.js';
+import type { NodeTrustTable } from './node-tables.js';
 
 /** A host's node-trust row: whether enrolment is armed and the hash of its current credential. */
 export interface NodeTrust {
@@ -13,7 +14,7 @@ export interface NodeTrust {
   lastSeenAt: string | null;
 }
 
-const fromRow = (r: any): NodeTrust => ({
+const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
   hostId: r.host_id,
   credentialHash: r.credential_hash,
   issuedAt: r.issued_at,

@@ -5,7 +5,11 @@ import type { Rule } from './rule.js';
 /** Lists every rule (small table, read on each discovery). */
 export async function listRules(db: Kysely<Database>): Promise<Rule[]> {
   const rows = await db.selectFrom('rules').selectAll().orderBy('priority').orderBy('name').execute();
-  return rows.map((r) => ({ name: r.name, priority: Number(r.priority), ...JSON.parse(r.spec) }));
+  return rows.map((r) => ({
+    name: r.name,
+    priority: Number(r.priority),
+    ...(JSON.parse(r.spec) as Pick<Rule, 'match' | 'assign'>),
+  }));
 }
 
 /** Inserts or replaces a rule by name. */

@@ -1,17 +1,10 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../../store/schema.js';
+import type { DhcpLeasesTable } from './lease-tables.js';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 
-interface LeaseRow {
-  ip: string;
-  mac: string;
-  subnet: string;
-  expires_at: number | string;
-  hostname: string | null;
-  state: string;
-}
-
-type Db = Kysely<{ dhcp_leases: LeaseRow }>;
+type LeaseRow = Selectable<DhcpLeasesTable>;
+type Db = Kysely<Database>;
 
 function fromRow(r: LeaseRow): Lease {
   return {
@@ -20,7 +13,7 @@ function fromRow(r: LeaseRow): Lease {
     subnet: r.subnet,
     expiresAt: Number(r.expires_at),
     hostname: r.hostname ?? undefined,
-    state: r.state as Lease['state'],
+    state: r.state,
   };
 }
 
@@ -30,8 +23,7 @@ function fromRow(r: LeaseRow): Lease {
  * expired or held by the same MAC, so two controllers can never bind one
  * address to two MACs.
  */
-export function createSqlLeaseStore(db: Kysely<Database>): LeaseStore {
-  const d = db as Db;
+export function createSqlLeaseStore(d: Db): LeaseStore {
   return {
     async getByMac(mac, subnet) {
       const r = await d
@@ -102,7 +94,7 @@ export async function countActiveLeases(
   db: Kysely<Database>,
   now: number,
 ): Promise<Array<{ subnet: string; state: string; count: number }>> {
-  const rows = await (db as Db)
+  const rows = await db
     .selectFrom('dhcp_leases')
     .select(['subnet', 'state'])
     .select((eb) => eb.fn.countAll().as('n'))
