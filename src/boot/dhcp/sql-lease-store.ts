@@ -107,7 +107,7 @@ export async function countActiveLeases(
 /** Addresses of the bound, unexpired leases at `now` (ms) held for any of these MACs (install-token source checks). */
 export async function listBoundAddresses(db: Kysely<Database>, macs: string[], now: number): Promise<string[]> {
   if (macs.length === 0) return [];
-  const rows = await (db as Db)
+  const rows = await db
     .selectFrom('dhcp_leases')
     .select('ip')
     .where('mac', 'in', macs)
