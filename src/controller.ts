@@ -6,17 +6,18 @@ import { buildInstallPlan } from './image/install-plan.js';
 import { imageRoutes } from './image/routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
+import type { Database } from './store/schema.js';
 import { buildApp, type DomainPlugin } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
 import { defaultBootFiles } from './boot/boot-decision.js';
 import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
 import { bootRoutes } from './boot/http/boot-routes.js';
 import { leaseRoutes } from './boot/dhcp/lease-routes.js';
-import { countActiveLeases, createSqlLeaseStore } from './boot/dhcp/sql-lease-store.js';
-import { countHostsByState } from './inventory/sql-host-store.js';
+import { countActiveLeases, createSqlLeaseStore, listBoundAddresses } from './boot/dhcp/sql-lease-store.js';
 import { hostStates } from './inventory/lifecycle.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/routes.js';
+import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
 import { createDiscoveryPolicy, type DiscoverySettings, type ServedSubnet } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
@@ -41,9 +42,9 @@ import { powerRoutes } from './power/routes.js';
 import { nodeAdminRoutes, nodeRoutes, nodeSource } from './node/routes.js';
 import { createSecretsService } from './node/secrets-service.js';
 import { secretsRoutes } from './node/secrets-routes.js';
-import { getNodeTrust } from './node/sql-node-trust-store.js';
 import { createProfileCatalog } from './profile/profile-catalog.js';
 import { profileRoutes } from './profile/routes.js';
+import { createRuleService } from './rule/rule-service.js';
 import { ruleRoutes } from './rule/routes.js';
 import { createSshService } from './ssh/ssh-service.js';
 import { sshRoutes } from './ssh/routes.js';
@@ -53,7 +54,7 @@ import type { SshCa } from './trust/ssh/ssh-ca.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   /** Seal and open BMC passwords under a context (`host:<id>:bmc`). */
   seal: (clear: string, context: string) => string;
   open: (sealed: string, context: string) => string;
@@ -124,15 +125,6 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'discovery' }),
     now: deps.now ? () => deps.now!().getTime() : undefined,
   });
-  const node = createNodeService({
-    db,
-    inventory,
-    log: log.child({ domain: 'node' }),
-    now: deps.now,
-    failureLimit: deps.nodeRateLimit,
-    leaseOwner: deps.leaseOwner,
-    discovery,
-  });
   const secrets = createSecretsService({ db, now: deps.now });
   const ssh = createSshService({
     db,
@@ -144,6 +136,7 @@ export async function createController(deps: ControllerDeps) {
   });
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
+  const rules = createRuleService({ db, profileExists: (n) => profiles.has(n), now: deps.now });
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
   // Release and retire revoke the host's SSH certificates; a host with none is fine.
   const revokeCertificates = async (hostId: string, actor: string, reason: string) => {
@@ -157,16 +150,18 @@ export async function createController(deps: ControllerDeps) {
     key: deps.installTokenKey ?? randomBytes(32),
     ttlMs: deps.installTokenTtlMs,
     now: deps.now,
+    leasedAddresses: (macs) => listBoundAddresses(db, macs, (deps.now ?? (() => new Date()))().getTime()),
   });
   const renderer = createTemplateRenderer({
     timeoutMs: deps.templates?.timeoutMs ?? 2000,
     maxOutputBytes: (deps.templates?.maxOutputKib ?? 4096) * 1024,
     log: log.child({ domain: 'template' }),
   });
+  // The node service (built next) arms enrolments; it reads deployments through this service, so it comes after.
   const deploy = createDeployService({
     db,
     inventory,
-    node,
+    armNode: (hostId, reason, actor, tx) => node.arm(hostId, reason, actor, tx),
     profiles,
     site: deps.site,
     urls: deps.urls,
@@ -177,17 +172,31 @@ export async function createController(deps: ControllerDeps) {
     installTokens,
     revokeCertificates,
   });
-  const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
-  const nodeImage = deps.boot?.nodeImage ?? (() => null);
-  const boot = createBootService({
+  const node = createNodeService({
     db,
     inventory,
+    deployments: deploy,
+    rules,
+    log: log.child({ domain: 'node' }),
+    now: deps.now,
+    failureLimit: deps.nodeRateLimit,
+    leaseOwner: deps.leaseOwner,
     discovery,
+  });
+  const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
+  const nodeImage = deps.boot?.nodeImage ?? (() => null);
+  const bootBackend = createBootBackend({
+    inventory,
+    discovery,
+    bootDeployment: (hostId) => deploy.bootDeployment(hostId),
+    log: log.child({ domain: 'boot' }),
+  });
+  const boot = createBootService({
+    backend: bootBackend,
     baseUrl: () => deps.urls().baseUrl,
     nodeImage,
     nodeImageArgs: deps.boot?.nodeImageArgs,
     log: log.child({ domain: 'boot' }),
-    fillInstallToken: installTokens.fillDeployment,
   });
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
@@ -216,7 +225,7 @@ export async function createController(deps: ControllerDeps) {
   const metrics =
     deps.metrics ??
     createMetrics({
-      hostsByState: () => countHostsByState(db),
+      hostsByState: () => inventory.countHostsByState(),
       hostStates,
       activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
     });
@@ -236,7 +245,7 @@ export async function createController(deps: ControllerDeps) {
         plugin: nodeRoutes,
         options: {
           node,
-          db,
+          deployments: deploy,
           secrets,
           secretsNeedTls: deps.secretsNeedTls ?? true,
           installTokens,
@@ -249,11 +258,11 @@ export async function createController(deps: ControllerDeps) {
       { plugin: secretsRoutes, options: { secrets, inventory } },
       {
         plugin: sshRoutes,
-        options: { ssh, inventory, lastIp: async (id: string) => (await getNodeTrust(db, id)).lastIp },
+        options: { ssh, inventory, lastIp: (id: string) => node.lastIp(id) },
       },
       { plugin: profileRoutes, options: { profiles } },
-      { plugin: ruleRoutes, options: { db, profileExists: (n: string) => profiles.has(n) } },
-      { plugin: deployRoutes, options: { deploy, inventory, db } },
+      { plugin: ruleRoutes, options: { rules } },
+      { plugin: deployRoutes, options: { deploy, inventory } },
       // Closing the app stops the render workers.
       {
         plugin: async (a) => {
@@ -274,6 +283,7 @@ export async function createController(deps: ControllerDeps) {
     tokens,
     users,
     boot,
+    bootBackend,
     discovery,
     node,
     secrets,

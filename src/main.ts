@@ -272,7 +272,7 @@ export async function runServe(
       localAddresses: () => local,
       signal: abort.signal,
       metrics: controller.metrics,
-      discovery: controller.discovery,
+      boot: controller.bootBackend,
       onFatal: fatal,
     });
     closers.push(() => network.close());

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { ApiTokensTable } from './auth-tables.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import type { Logger } from '../log/logger.js';
@@ -21,18 +23,7 @@ export interface TokenRecord {
   lastUsedAt: string | null;
 }
 
-interface TokenRow {
-  id: string;
-  name: string;
-  role: Role;
-  hash: string;
-  created_at: string;
-  created_by: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  last_used_at: string | null;
-  user_id?: string | null;
-}
+type TokenRow = Selectable<ApiTokensTable>;
 
 const toRecord = (r: TokenRow): TokenRecord => ({
   id: r.id,
@@ -46,7 +37,7 @@ const toRecord = (r: TokenRow): TokenRecord => ({
 });
 
 /** API tokens: created (shown once), listed, revoked, and checked on every request. */
-export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: () => Date }) {
+export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; now?: () => Date }) {
   const { db } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))();
@@ -68,8 +59,8 @@ export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: 
       expires_at: input.expiresAt ?? null,
       revoked_at: null,
       last_used_at: null,
+      user_id: input.userId ?? null,
     };
-    if (input.userId) row.user_id = input.userId;
     await db.transaction().execute(async (trx) => {
       await trx.insertInto('api_tokens').values(row).execute();
       await appendEvent(
@@ -98,17 +89,15 @@ export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: 
   return {
     create,
     async list(): Promise<TokenRecord[]> {
-      return ((await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()) as TokenRow[]).map(
-        toRecord,
-      );
+      return (await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()).map(toRecord);
     },
     async revoke(id: string, actor: string): Promise<TokenRecord> {
       return db.transaction().execute(async (trx) => {
-        const row = (await trx
+        const row = await trx
           .selectFrom('api_tokens')
           .selectAll()
           .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)]))
-          .executeTakeFirst()) as TokenRow | undefined;
+          .executeTakeFirst();
         if (!row) throw new KilnError('not_found', `no API token with id or name "${id}"`);
         const at = now().toISOString();
         await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
@@ -122,11 +111,11 @@ export function createTokenService(deps: { db: Kysely<any>; log?: Logger; now?: 
     },
     /** Resolves a bearer token to its principal, or throws `unauthenticated` (unknown, revoked or expired). */
     async authenticate(token: string): Promise<Principal> {
-      const row = (await db
+      const row = await db
         .selectFrom('api_tokens')
         .selectAll()
         .where('hash', '=', hashSecret(token))
-        .executeTakeFirst()) as TokenRow | undefined;
+        .executeTakeFirst();
       const at = now();
       if (!row)
         throw new KilnError(

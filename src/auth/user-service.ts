@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hash, verify, type Options as ArgonOptions } from '@node-rs/argon2';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { UsersTable } from './auth-tables.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import type { Logger } from '../log/logger.js';
@@ -39,15 +41,7 @@ export const defaultLoginConfig: LoginConfig = { defaultHours: 12, maxHours: 168
 // spelled out: 2 = Argon2id.
 const argonDefaults: ArgonOptions = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
-interface UserRow {
-  id: string;
-  name: string;
-  role: Role;
-  password_hash: string;
-  created_at: string;
-  created_by: string;
-  disabled_at: string | null;
-}
+type UserRow = Selectable<UsersTable>;
 
 const toRecord = (r: UserRow): UserRecord => ({
   id: r.id,
@@ -74,7 +68,7 @@ export interface UserChange {
  * user (see `TokenService.authenticate`), so every other route is unchanged.
  */
 export function createUserService(deps: {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   tokens: TokenService;
   log?: Logger;
   now?: () => Date;
@@ -103,14 +97,13 @@ export function createUserService(deps: {
     }
   }
 
-  async function getRow(name: string, q: Kysely<any> = db): Promise<UserRow> {
-    const row = (await q.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst()) as
-      UserRow | undefined;
+  async function getRow(name: string, q: Kysely<Database> = db): Promise<UserRow> {
+    const row = await q.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) throw new KilnError('not_found', `no user named "${name}"; see \`kiln user list\``);
     return row;
   }
 
-  async function revokeSessions(q: Kysely<any>, userId: string, at: string): Promise<number> {
+  async function revokeSessions(q: Kysely<Database>, userId: string, at: string): Promise<number> {
     const res = await q
       .updateTable('api_tokens')
       .set({ revoked_at: at })
@@ -162,7 +155,7 @@ export function createUserService(deps: {
 
     /** Every user, by name. */
     async list(): Promise<UserRecord[]> {
-      return ((await db.selectFrom('users').selectAll().orderBy('name').execute()) as UserRow[]).map(toRecord);
+      return (await db.selectFrom('users').selectAll().orderBy('name').execute()).map(toRecord);
     },
 
     /**
@@ -278,8 +271,7 @@ export function createUserService(deps: {
           ],
         });
       }
-      const row = (await db.selectFrom('users').selectAll().where('name', '=', input.name).executeTakeFirst()) as
-        UserRow | undefined;
+      const row = await db.selectFrom('users').selectAll().where('name', '=', input.name).executeTakeFirst();
       const ok = await verify(row?.password_hash ?? (await dummyHash), input.password).catch(() => false);
       if (!row || !ok) {
         // The name is logged only when it is a known user: an unknown "name" is

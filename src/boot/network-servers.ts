@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { KilnError } from '../error/kiln-error.js';
-import type { InventoryService } from '../inventory/inventory-service.js';
-import { openSqliteHostByMacReader, type HostByMacLookup } from '../inventory/sql-host-store.js';
+import type { Database } from '../store/schema.js';
+import { isConflict, type KilnError } from '../error/kiln-error.js';
+import type { HostByMacLookup, InventoryService } from '../inventory/inventory-service.js';
 import { parseMac, type Mac } from '../inventory/mac.js';
 import type { Logger } from '../log/logger.js';
 import type { DhcpConfig } from './dhcp/dhcp-config.js';
@@ -16,39 +16,43 @@ import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/router-advertiser.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DiscoveryPolicy } from './discovery-policy.js';
-import { appendEvent } from '../event/sql-event-store.js';
+import { createBootBackend, type BootBackend } from './boot-backend.js';
+import type { NewEvent } from '../event/event.js';
 
 /** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
-function socketEventRecorder(db: Kysely<any>, log: Logger, server: 'dhcp' | 'tftp', metrics?: Metrics) {
+function socketEventRecorder(
+  record: (e: NewEvent) => Promise<void>,
+  log: Logger,
+  server: 'dhcp' | 'tftp',
+  metrics?: Metrics,
+) {
   return (e: { kind: 'reopened' | 'failed'; interface: string | undefined; port: number; error: string }) => {
     metrics?.observeSocketReopen(server, e.kind);
     const where = `${server} ${e.interface ?? '*'}:${e.port}`;
-    appendEvent(
-      db,
-      {
-        actor: server,
-        kind: `server.socket_${e.kind}`,
-        subject: where,
-        message:
-          e.kind === 'reopened'
-            ? `${where}: the socket died and was re-opened`
-            : `${where}: the socket died and could not be re-opened; the controller stops`,
-        data: { server, interface: e.interface ?? null, port: e.port, error: e.error },
-      },
-      new Date().toISOString(),
-    ).catch((err) => log.warn({ err: (err as Error).message, kind: e.kind }, 'could not record the socket event'));
+    record({
+      actor: server,
+      kind: `server.socket_${e.kind}`,
+      subject: where,
+      message:
+        e.kind === 'reopened'
+          ? `${where}: the socket died and was re-opened`
+          : `${where}: the socket died and could not be re-opened; the controller stops`,
+      data: { server, interface: e.interface ?? null, port: e.port, error: e.error },
+    }).catch((err) => log.warn({ err: (err as Error).message, kind: e.kind }, 'could not record the socket event'));
   };
 }
 
-/** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts when the discovery policy admits them (else they get no reply). */
-export function inventoryDhcpBackend(
-  inventory: InventoryService,
+/**
+ * DHCP's view of the boot backend: known hosts (reserved address from the
+ * label `dhcp.ip`) by `lookup` (default: the backend's), and unknown MACs
+ * enrolled through the backend's one creation path; a MAC the discovery
+ * policy refuses gets no reply.
+ */
+export function dhcpBackendOf(
+  boot: BootBackend,
   log: Logger,
-  lookup: HostByMacLookup = (m) => inventory.findHostByMac(m),
-  discovery?: DiscoveryPolicy,
+  lookup: HostByMacLookup = (m) => boot.hostByMac(m),
 ): DhcpBackend {
-  // MACs whose host is being created: a client's retransmissions (and its REQUEST) during the insert add no second attempt.
-  const creating = new Set<string>();
   return {
     async findHostByMac(mac) {
       const m = parseMac(mac);
@@ -60,23 +64,26 @@ export function inventoryDhcpBackend(
     onUnknownMac(mac, info) {
       const m = parseMac(mac);
       if (!m) return;
-      if (creating.has(m)) return;
-      if (discovery && !discovery.admitUnknown(m, { via: 'dhcp', subnet: info.subnet }).ok) return false;
-      creating.add(m);
-      inventory
-        .createHost(
-          { name: `node-${m.replace(/:/g, '')}`, nics: [{ mac: m, name: null, boot: true }] },
-          { actor: 'dhcp', reason: `unknown MAC network-booted on ${info.subnet}` },
-        )
-        .then((h) => log.info({ mac: m, host: h.name }, 'unknown MAC network-booted: host created'))
+      const enrolment = boot.enrolUnknown(m, { via: 'dhcp', subnet: info.subnet });
+      if (!enrolment.ok) return false;
+      // Not awaited: the client retransmits, and its next request finds the host.
+      enrolment.host.catch((err) => {
         // Two requests of one client race to create it: the second gets conflict, which is fine.
-        .catch((err) => {
-          if ((err as KilnError).code !== 'conflict')
-            log.warn({ mac: m, err: (err as Error).message }, 'could not create host for unknown MAC');
-        })
-        .finally(() => creating.delete(m));
+        if (!isConflict(err))
+          log.warn({ mac: m, err: (err as Error).message }, 'could not create host for unknown MAC');
+      });
     },
   };
+}
+
+/** `dhcpBackendOf` over a boot backend built from the inventory and a discovery policy alone (no deployments). */
+export function inventoryDhcpBackend(
+  inventory: InventoryService,
+  log: Logger,
+  lookup?: HostByMacLookup,
+  discovery?: DiscoveryPolicy,
+): DhcpBackend {
+  return dhcpBackendOf(createBootBackend({ inventory, discovery, log, bootDeployment: async () => null }), log, lookup);
 }
 
 /** Running DHCP and TFTP servers (each absent when disabled). */
@@ -91,16 +98,18 @@ export interface NetworkServers {
  * iPXE binaries from ipxe-dir).
  */
 export async function startNetworkServers(opts: {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   sqlite?: BetterSqlite3.Database | undefined;
-  inventory: InventoryService;
+  /** Opens the DHCP hot path's host-by-MAC reader (`inventory.openHostByMacReader`). */
+  inventory: Pick<InventoryService, 'openHostByMacReader'>;
+  /** Hosts by MAC, enrolment of unknown MACs, and the event log. */
+  boot: BootBackend;
   log: Logger;
   /** The `dhcp:` slice, each attached subnet's interface already resolved (main does it before the store opens). */
   dhcp: DhcpConfig;
   tftp: TftpConfig;
   signal?: AbortSignal;
   metrics?: Metrics;
-  discovery?: DiscoveryPolicy;
   /** The controller's one fatal channel: a server whose socket cannot be re-opened reports here, and the controller stops. */
   onFatal?: (err: KilnError) => void;
   /** This machine's IPv4 addresses (default: the OS's), for the interface of each attached subnet. */
@@ -125,7 +134,7 @@ export async function startNetworkServers(opts: {
         countSocketError: opts.metrics
           ? (server, op, errno) => opts.metrics!.observeSocketError(server, op, errno)
           : undefined,
-        onSocketEvent: socketEventRecorder(opts.db, tftpLog, 'tftp', opts.metrics),
+        onSocketEvent: socketEventRecorder((e) => opts.boot.recordEvent(e), tftpLog, 'tftp', opts.metrics),
         onFatal: opts.onFatal,
         // One line per download: which machine (peer address) got which boot file, and whether it finished.
         onTransferEnd: (e) => {
@@ -141,12 +150,12 @@ export async function startNetworkServers(opts: {
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
     }
     if (dhcp.enabled) {
-      const sqliteLookup = opts.sqlite && !opts.sqlite.memory ? openSqliteHostByMacReader(opts.sqlite.name) : null;
-      closeLookup = () => sqliteLookup?.close();
+      const reader = opts.inventory.openHostByMacReader(opts.sqlite);
+      closeLookup = () => reader.close();
       const dhcpLog = opts.log.child({ domain: 'dhcp' });
       dhcpServer = await startDhcpServer({
         config: dhcp,
-        backend: inventoryDhcpBackend(opts.inventory, opts.log, sqliteLookup?.lookup, opts.discovery),
+        backend: dhcpBackendOf(opts.boot, opts.log, reader.lookup),
         leases,
         log: dhcpLog,
         signal: opts.signal,
@@ -154,7 +163,7 @@ export async function startNetworkServers(opts: {
         countSocketError: opts.metrics
           ? (server, op, errno) => opts.metrics!.observeSocketError(server, op, errno)
           : undefined,
-        onSocketEvent: socketEventRecorder(opts.db, dhcpLog, 'dhcp', opts.metrics),
+        onSocketEvent: socketEventRecorder((e) => opts.boot.recordEvent(e), dhcpLog, 'dhcp', opts.metrics),
         onFatal: opts.onFatal,
       });
       const d = dhcpServer;

@@ -1,23 +1,32 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
-import type { NodeService } from '../node/node-service.js';
 import type { ProfileCatalog } from '../profile/profile-catalog.js';
 import type { SiteContext } from '../template/render-context.js';
 import { bootSpecFrom, bootSpecPaths } from '../template/render-boot-spec.js';
 import { imageSpecFrom, imageSpecPaths } from '../template/render-image-spec.js';
 import type { TemplateRenderer } from '../template/render-pool.js';
 import { buildRenderContext, type KilnUrls } from './render-context.js';
-import { getCurrentDeployment, insertDeployment, type Deployment } from './deployment.js';
+import {
+  getCurrentBootDeployment,
+  getCurrentDeployment,
+  insertDeployment,
+  listDeployments,
+  setDeploymentStatus,
+  type BootDeployment,
+  type Deployment,
+} from './deployment.js';
 
 /** What a deploy or release asks of the host's power driver; absent when no BMC is set or power is not wired. */
 export type PowerRequest = (host: Host, action: 'netboot' | 'poweroff', reason: string) => Promise<void>;
 
 export interface DeployDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
-  node: NodeService;
+  /** Arms the host's next node enrolment (the node service's `arm`), inside the deploy's transaction `tx`. */
+  armNode: (hostId: string, reason: string, actor: string, tx?: Kysely<Database>) => Promise<void>;
   profiles: ProfileCatalog;
   site: SiteContext;
   urls: () => KilnUrls;
@@ -29,15 +38,19 @@ export interface DeployDeps {
   /** Revokes the host's SSH certificates at release (the next owner of the machine gets new ones). */
   revokeCertificates?: (hostId: string, actor: string, reason: string) => Promise<void>;
   /** Records each new deployment's install-file URL token (see install-token.ts). */
-  installTokens?: { issue(d: Pick<Deployment, 'id' | 'hostId'>): Promise<void> };
+  installTokens?: {
+    issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<Database>): Promise<void>;
+    fillDeployment(d: BootDeployment): BootDeployment;
+  };
 }
 
 /**
- * Deploy and release. A deploy renders every install file, the boot spec and
- * the image spec once, keeps them as the host's deployment, moves the host to
- * `deploying`, arms a one-time enrolment for its installer and asks the power
- * driver for a one-time network boot. Rendering errors refuse the deploy, so
- * a broken template never reaches a booting machine.
+ * Deploy and release, and the host's deployments for other domains. A deploy
+ * renders every install file, the boot spec and the image spec once, then in
+ * one transaction keeps them as the host's deployment, moves the host to
+ * `deploying` and arms a one-time enrolment for its installer; after the
+ * commit it asks the power driver for a one-time network boot. Rendering
+ * errors refuse the deploy, so a broken template never reaches a booting machine.
  */
 export function createDeployService(deps: DeployDeps) {
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
@@ -69,6 +82,23 @@ export function createDeployService(deps: DeployDeps) {
   }
 
   return {
+    /** The host's newest deployment, or null (in the caller's transaction `tx` when given). */
+    currentDeployment: (hostId: string, tx?: Kysely<Database>): Promise<Deployment | null> =>
+      getCurrentDeployment(tx ?? deps.db, hostId),
+
+    /** What the per-host boot script needs of the newest deployment (install token filled in), or null; read on every fetch. */
+    async bootDeployment(hostId: string): Promise<BootDeployment | null> {
+      const d = await getCurrentBootDeployment(deps.db, hostId);
+      return d && deps.installTokens ? deps.installTokens.fillDeployment(d) : d;
+    },
+
+    /** A host's deployments, newest first. */
+    listDeployments: (hostId: string): Promise<Deployment[]> => listDeployments(deps.db, hostId),
+
+    /** Moves a deployment to a later status (installed, complete), stamped now; in the caller's transaction `tx` when given. */
+    setDeploymentStatus: (id: string, status: Deployment['status'], tx?: Kysely<Database>): Promise<void> =>
+      setDeploymentStatus(tx ?? deps.db, id, status, now()),
+
     /** Renders without deploying: what `deploy` would give this host (for `kiln host deploy --dry-run`). */
     async preview(hostRef: string, profileName: string | undefined, variables: Record<string, unknown> = {}) {
       const host = await deps.inventory.getHost(hostRef);
@@ -105,14 +135,18 @@ export function createDeployService(deps: DeployDeps) {
         installedAt: null,
         completedAt: null,
       };
-      host = await deps.inventory.transition(host.id, 'deploying', {
-        actor: opts.actor,
-        reason: opts.reason ?? `deploy ${rendered.profile}`,
-        extra: { profile: rendered.profile },
+      // One unit: state, deployment, install token, node arm and their events commit together or not at all.
+      host = await deps.inventory.inTransaction(async (inv, tx) => {
+        const moved = await inv.transition(host.id, 'deploying', {
+          actor: opts.actor,
+          reason: opts.reason ?? `deploy ${rendered.profile}`,
+          extra: { profile: rendered.profile },
+        });
+        await insertDeployment(tx, deployment);
+        await deps.installTokens?.issue(deployment, tx);
+        await deps.armNode(moved.id, `deploy ${rendered.profile}`, opts.actor, tx);
+        return moved;
       });
-      await insertDeployment(deps.db, deployment);
-      await deps.installTokens?.issue(deployment);
-      await deps.node.arm(host.id, `deploy ${rendered.profile}`, opts.actor);
       if (deps.power && host.bmc) await deps.power(host, 'netboot', `deploy ${rendered.profile}`);
       return { host, deployment };
     },
@@ -127,7 +161,7 @@ export function createDeployService(deps: DeployDeps) {
       await deps.revokeCertificates?.(host.id, opts.actor, opts.reason ?? 'host released');
       if (!opts.wipe)
         return deps.inventory.transition(host.id, 'ready', { actor: opts.actor, reason: 'released without wipe' });
-      await deps.node.arm(host.id, 'wipe', opts.actor);
+      await deps.armNode(host.id, 'wipe', opts.actor);
       if (deps.power && host.bmc) await deps.power(host, 'netboot', 'wipe');
       return host;
     },

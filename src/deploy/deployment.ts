@@ -1,4 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { DeploymentsTable } from './deploy-tables.js';
 
 /**
  * One deployment of a host: the profile and every file rendered for it at
@@ -19,13 +21,13 @@ export interface Deployment {
   completedAt: string | null;
 }
 
-const fromRow = (r: any): Deployment => ({
+const fromRow = (r: Selectable<DeploymentsTable>): Deployment => ({
   id: r.id,
   hostId: r.host_id,
   profile: r.profile,
-  files: JSON.parse(r.files),
-  bootSpec: JSON.parse(r.boot_spec),
-  imageSpec: r.image_spec ? JSON.parse(r.image_spec) : null,
+  files: JSON.parse(r.files) as Deployment['files'],
+  bootSpec: JSON.parse(r.boot_spec) as Deployment['bootSpec'],
+  imageSpec: r.image_spec ? (JSON.parse(r.image_spec) as Deployment['imageSpec']) : null,
   status: r.status,
   createdAt: r.created_at,
   createdBy: r.created_by,
@@ -34,7 +36,7 @@ const fromRow = (r: any): Deployment => ({
 });
 
 /** The newest deployment of a host, or null. */
-export async function getCurrentDeployment(db: Kysely<any>, hostId: string): Promise<Deployment | null> {
+export async function getCurrentDeployment(db: Kysely<Database>, hostId: string): Promise<Deployment | null> {
   const r = await db
     .selectFrom('deployments')
     .selectAll()
@@ -50,7 +52,7 @@ export async function getCurrentDeployment(db: Kysely<any>, hostId: string): Pro
 export type BootDeployment = Pick<Deployment, 'id' | 'profile' | 'bootSpec' | 'status'>;
 
 /** The newest deployment of a host without its files, or null: the boot-script path reads this on every fetch. */
-export async function getCurrentBootDeployment(db: Kysely<any>, hostId: string): Promise<BootDeployment | null> {
+export async function getCurrentBootDeployment(db: Kysely<Database>, hostId: string): Promise<BootDeployment | null> {
   const r = await db
     .selectFrom('deployments')
     .select(['id', 'profile', 'boot_spec', 'status'])
@@ -59,18 +61,20 @@ export async function getCurrentBootDeployment(db: Kysely<any>, hostId: string):
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return r ? { id: r.id, profile: r.profile, bootSpec: JSON.parse(r.boot_spec), status: r.status } : null;
+  return r
+    ? { id: r.id, profile: r.profile, bootSpec: JSON.parse(r.boot_spec) as Deployment['bootSpec'], status: r.status }
+    : null;
 }
 
 /** A host's deployments, newest first. */
-export async function listDeployments(db: Kysely<any>, hostId: string): Promise<Deployment[]> {
+export async function listDeployments(db: Kysely<Database>, hostId: string): Promise<Deployment[]> {
   return (
     await db.selectFrom('deployments').selectAll().where('host_id', '=', hostId).orderBy('created_at', 'desc').execute()
   ).map(fromRow);
 }
 
 /** Inserts a deployment and marks the host's earlier open ones superseded. */
-export async function insertDeployment(db: Kysely<any>, d: Deployment): Promise<void> {
+export async function insertDeployment(db: Kysely<Database>, d: Deployment): Promise<void> {
   await db
     .updateTable('deployments')
     .set({ status: 'superseded' })
@@ -97,7 +101,7 @@ export async function insertDeployment(db: Kysely<any>, d: Deployment): Promise<
 
 /** Moves a deployment to a later status, stamping installed/completed times. */
 export async function setDeploymentStatus(
-  db: Kysely<any>,
+  db: Kysely<Database>,
   id: string,
   status: Deployment['status'],
   at: string,

@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -17,12 +18,14 @@ export const INSTALL_TOKEN_PLACEHOLDER = 'kit_INSTALLTOKEN';
 export const DEFAULT_INSTALL_TOKEN_TTL_MS = 24 * 3600_000;
 
 export interface InstallTokenDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
   /** 32 secret bytes; tokens are HMAC-SHA256(key, deployment id). Shared by every controller on one store. */
   key: Uint8Array;
   ttlMs?: number;
   now?: () => Date;
+  /** Addresses of the active bound leases Kiln holds for these MACs (the boot domain's durable lease table, every controller's). */
+  leasedAddresses: (macs: string[]) => Promise<string[]>;
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -38,19 +41,6 @@ export function createInstallTokens(deps: InstallTokenDeps) {
   const now = () => (deps.now ?? (() => new Date()))();
   const tokenFor = (deploymentId: string) =>
     `kit_${createHmac('sha256', deps.key).update(`kiln install token\0${deploymentId}`).digest('base64url')}`;
-
-  /** Active bound leases Kiln holds for these MACs (the durable lease table every controller shares). */
-  async function leaseAddresses(macs: string[]): Promise<string[]> {
-    if (macs.length === 0) return [];
-    const rows = await deps.db
-      .selectFrom('dhcp_leases')
-      .select('ip')
-      .where('mac', 'in', macs)
-      .where('state', '=', 'bound')
-      .where('expires_at', '>', now().getTime())
-      .execute();
-    return rows.map((r: { ip: string }) => r.ip);
-  }
 
   /** Puts the deployment's token where a template wrote `kiln.installFilesUrl`. */
   function fill(text: string, deploymentId: string): string {
@@ -76,10 +66,11 @@ export function createInstallTokens(deps: InstallTokenDeps) {
   }
 
   return {
-    /** Records the token of a new deployment (only its hash is stored). Called once per deploy. */
-    async issue(d: Pick<Deployment, 'id' | 'hostId'>): Promise<void> {
+    /** Records the token of a new deployment (only its hash is stored), in the deploy's transaction `tx` when given. Called once per deploy. */
+    async issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<Database>): Promise<void> {
       const at = now();
-      await deps.db
+      const db = tx ?? deps.db;
+      await db
         .insertInto('install_tokens')
         .values({
           token_hash: hashToken(tokenFor(d.id)),
@@ -89,7 +80,7 @@ export function createInstallTokens(deps: InstallTokenDeps) {
           expires_at: new Date(at.getTime() + (deps.ttlMs ?? DEFAULT_INSTALL_TOKEN_TTL_MS)).toISOString(),
         })
         .execute();
-      await deps.db
+      await db
         .deleteFrom('install_tokens')
         .where('host_id', '=', d.hostId)
         .where('deployment_id', '!=', d.id)
@@ -130,7 +121,7 @@ export function createInstallTokens(deps: InstallTokenDeps) {
           `its deployment ended (host ${host.state}, deployment ${d && d.id === row.deployment_id ? d.status : 'superseded'})`,
         );
       }
-      const leased = await leaseAddresses(host.nics.map((n) => n.mac));
+      const leased = await deps.leasedAddresses(host.nics.map((n) => n.mac));
       if (leased.length > 0 && !leased.includes(ip))
         return refuse(host, ip, `Kiln leased ${host.name} ${leased.join(', ')}`);
       return { host, deployment: d };

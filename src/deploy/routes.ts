@@ -1,12 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import type { Kysely } from 'kysely';
 import { bounded, variablesBounds } from '../api/json-bounds.js';
 import { actorOf } from '../auth/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import { HostReply } from '../inventory/host-schemas.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
-import { getCurrentDeployment, listDeployments } from './deployment.js';
 import type { DeployService } from './deploy-service.js';
 
 const Params = Type.Object({ host: Type.String() });
@@ -30,8 +28,7 @@ const DeployBody = Type.Object(
 export const deployRoutes: FastifyPluginAsyncTypebox<{
   deploy: DeployService;
   inventory: InventoryService;
-  db: Kysely<any>;
-}> = async (app, { deploy, inventory, db }) => {
+}> = async (app, { deploy, inventory }) => {
   app.post(
     '/hosts/:host/deploy',
     {
@@ -97,7 +94,7 @@ export const deployRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req) => {
       const h = await inventory.getHost(req.params.host);
-      return { items: (await listDeployments(db, h.id)).map((d) => ({ ...d, files: Object.keys(d.files) })) };
+      return { items: (await deploy.listDeployments(h.id)).map((d) => ({ ...d, files: Object.keys(d.files) })) };
     },
   );
   app.get(
@@ -113,7 +110,7 @@ export const deployRoutes: FastifyPluginAsyncTypebox<{
     async (req, reply) => {
       const p = req.params;
       const h = await inventory.getHost(p.host);
-      const d = await getCurrentDeployment(db, h.id);
+      const d = await deploy.currentDeployment(h.id);
       const text = d?.files[p.name];
       if (text === undefined)
         throw new KilnError('not_found', `no file ${p.name} in the current deployment of ${h.name}`);

@@ -1,11 +1,12 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import type { EventFilter, KilnEvent, NewEvent } from './event.js';
 
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 const unjson = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : null);
 
 /** Appends one event. Run it in the same transaction as the change it records, so neither exists without the other. */
-export async function appendEvent(db: Kysely<any>, e: NewEvent, at: string): Promise<void> {
+export async function appendEvent(db: Kysely<Database>, e: NewEvent, at: string): Promise<void> {
   await db
     .insertInto('events')
     .values({
@@ -24,7 +25,7 @@ export async function appendEvent(db: Kysely<any>, e: NewEvent, at: string): Pro
 }
 
 /** Lists events matching the filter, oldest first unless `order: 'desc'`. */
-export async function listEvents(db: Kysely<any>, f: EventFilter): Promise<KilnEvent[]> {
+export async function listEvents(db: Kysely<Database>, f: EventFilter): Promise<KilnEvent[]> {
   let q = db.selectFrom('events').selectAll();
   if (f.hostId) q = q.where('host_id', '=', f.hostId);
   if (f.kind) q = q.where('kind', '=', f.kind);

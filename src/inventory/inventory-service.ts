@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, NotNull } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent, listEvents } from '../event/sql-event-store.js';
 import type { EventFilter, KilnEvent, NewEvent } from '../event/event.js';
@@ -9,7 +10,15 @@ import type { BmcInput, Host, HostFilter, HostPatch, NewHost } from './host.js';
 import { assertTransition, type HostState } from './lifecycle.js';
 import type { Mac } from './mac.js';
 import * as hosts from './sql-host-store.js';
-import type { StoredHost } from './sql-host-store.js';
+import type { HostByMacLookup, StoredHost } from './sql-host-store.js';
+
+export type { HostByMacLookup };
+
+/** A host-by-MAC reader for the DHCP hot path; the caller closes it. */
+export interface HostByMacReader {
+  lookup: HostByMacLookup;
+  close(): void;
+}
 import { checkHostName, checkLabels, checkTags, settleNics, throwIssues } from './validate-host.js';
 
 /** Who asks for a change, and why; every change records both in its event. */
@@ -26,7 +35,7 @@ export const bmcSealContext = (hostId: string): string => `host:${hostId}:bmc`;
 
 /** Dependencies of the inventory service; `seal`/`open` protect BMC passwords at rest, bound to `context` (`bmcSealContext`). */
 export interface InventoryDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   seal: (clear: string, context: string) => string;
   open: (sealed: string, context: string) => string;
   /** Refuses BMC settings the power driver would refuse (an operator's address reaches a tool or a URL); default: none. */
@@ -69,14 +78,14 @@ function createInventoryCore(deps: InventoryDeps) {
     };
   }
 
-  async function mustGet(exec: Kysely<any>, idOrName: string): Promise<StoredHost> {
+  async function mustGet(exec: Kysely<Database>, idOrName: string): Promise<StoredHost> {
     const h = await hosts.getHost(exec, idOrName);
     if (!h) throw new KilnError('not_found', `no host with id or name "${idOrName}"`);
     return h;
   }
 
   // A service built over an open transaction (see `inTransaction`) writes into it; Kysely has no nested transactions.
-  async function change<T>(fn: (trx: Kysely<any>, at: string) => Promise<T>): Promise<T> {
+  async function change<T>(fn: (trx: Kysely<Database>, at: string) => Promise<T>): Promise<T> {
     if (db.isTransaction) return fn(db, now());
     return db.transaction().execute((trx) => fn(trx, now()));
   }
@@ -273,8 +282,9 @@ function createInventoryCore(deps: InventoryDeps) {
       });
     },
 
-    async getHost(idOrName: string): Promise<Host> {
-      return view(await mustGet(db, idOrName));
+    /** The host by id or name; `tx` reads inside a caller's open transaction (needed on SQLite, whose one connection it holds). */
+    async getHost(idOrName: string, tx?: Kysely<Database>): Promise<Host> {
+      return view(await mustGet(tx ?? db, idOrName));
     },
     async findHostByMac(mac: Mac): Promise<Host | null> {
       const h = await hosts.getHostByMac(db, mac);
@@ -296,11 +306,12 @@ function createInventoryCore(deps: InventoryDeps) {
      * A value that opens under neither is left alone and reported.
      */
     async rebindBmcSeals(openLegacy: (sealed: string) => string): Promise<{ rebound: number; unreadable: string[] }> {
-      const rows = (await db
+      const rows = await db
         .selectFrom('hosts')
         .select(['id', 'name', 'bmc_password_sealed'])
         .where('bmc_password_sealed', 'is not', null)
-        .execute()) as Array<{ id: string; name: string; bmc_password_sealed: string }>;
+        .$narrowType<{ bmc_password_sealed: NotNull }>()
+        .execute();
       const out = { rebound: 0, unreadable: [] as string[] };
       for (const r of rows) {
         try {
@@ -341,15 +352,25 @@ export type InventoryOps = ReturnType<typeof createInventoryCore>;
 
 /** Hosts and their audit log. Every mutation and its event commit in one transaction. */
 export function createInventoryService(deps: InventoryDeps) {
+  const core = createInventoryCore(deps);
   return {
-    ...createInventoryCore(deps),
+    ...core,
+    /**
+     * Opens a host-by-MAC reader for the DHCP hot path. On an SQLite file
+     * (`sqlite`: the store's connection) it is a read-only second connection
+     * that never waits for the writer; elsewhere it is `findHostByMac`.
+     */
+    openHostByMacReader(sqlite?: { name: string; memory: boolean }): HostByMacReader {
+      if (sqlite && !sqlite.memory) return hosts.openSqliteHostByMacReader(sqlite.name);
+      return { lookup: (mac) => core.findHostByMac(mac), close: () => {} };
+    },
     /**
      * Runs `fn` in one transaction with inventory operations bound to it:
      * every change `fn` makes through them (and through `trx`) commits
      * together or not at all. On SQLite (one connection) `fn` must not use the
      * outer service or database meanwhile: that would wait forever.
      */
-    async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<any>) => Promise<T>): Promise<T> {
+    async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<Database>) => Promise<T>): Promise<T> {
       if (deps.db.isTransaction) return fn(createInventoryCore(deps), deps.db);
       return deps.db.transaction().execute((trx) => fn(createInventoryCore({ ...deps, db: trx }), trx));
     },

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, before, after } from 'node:test';
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { randomBytes } from 'node:crypto';
 import { hasCode } from '../error/kiln-error.js';
 import { openSecret, sealSecret, type DataKey } from '../trust/credential/secret-box.js';
@@ -9,7 +10,7 @@ import { createInventoryService, type InventoryService } from './inventory-servi
 import { normalizeMac } from './mac.js';
 
 /** Opens a migrated, empty database for one suite run; `close` removes it. */
-export type OpenTestDb = () => Promise<{ db: Kysely<any>; close(): Promise<void> }>;
+export type OpenTestDb = () => Promise<{ db: Kysely<Database>; close(): Promise<void> }>;
 
 const ctx = { actor: 'test' };
 const mac = (s: string) => normalizeMac(s);
@@ -23,7 +24,7 @@ const open = (s: string, context: string) => openSecret(key, s, context);
 export function runInventoryConformance(engine: string, openDb: OpenTestDb): void {
   describe(`inventory conformance (${engine})`, () => {
     let inv: InventoryService;
-    let db: Kysely<any>;
+    let db: Kysely<Database>;
     let close: () => Promise<void>;
     before(async () => {
       const o = await openDb();

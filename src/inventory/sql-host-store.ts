@@ -1,5 +1,7 @@
-import Database from 'better-sqlite3';
-import type { Kysely } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { HostsTable } from './inventory-tables.js';
 import { KilnError } from '../error/kiln-error.js';
 import { isUniqueViolation } from '../store/unique-violation.js';
 import type { Host, HostFilter, Nic } from './host.js';
@@ -11,41 +13,21 @@ export interface StoredHost extends Host {
   bmcPasswordSealed: string | null;
 }
 
-interface HostRow {
-  id: string;
-  name: string;
-  state: string;
-  state_reason: string | null;
-  failed_stage: string | null;
-  profile: string | null;
-  firmware: string | null;
-  facts: string;
-  hardware_hash: string | null;
-  needs_attention: number;
-  labels: string;
-  bmc_driver: string | null;
-  bmc_address: string | null;
-  bmc_username: string | null;
-  bmc_password_sealed: string | null;
-  bmc_options: string;
-  version: number;
-  created_at: string;
-  updated_at: string;
-}
+type HostRow = Selectable<HostsTable>;
 
 function rowToHost(r: HostRow, nics: Nic[], tags: string[]): StoredHost {
   return {
     id: r.id,
     name: r.name,
-    state: r.state as HostState,
+    state: r.state,
     stateReason: r.state_reason,
     failedStage: r.failed_stage,
     profile: r.profile,
     firmware: (r.firmware as Host['firmware']) ?? null,
     nics,
     tags,
-    labels: JSON.parse(r.labels),
-    facts: JSON.parse(r.facts),
+    labels: JSON.parse(r.labels) as Host['labels'],
+    facts: JSON.parse(r.facts) as Host['facts'],
     hardwareHash: r.hardware_hash,
     needsAttention: Number(r.needs_attention) === 1,
     bmc: r.bmc_driver
@@ -54,7 +36,7 @@ function rowToHost(r: HostRow, nics: Nic[], tags: string[]): StoredHost {
           address: r.bmc_address,
           username: r.bmc_username,
           hasPassword: r.bmc_password_sealed !== null,
-          options: JSON.parse(r.bmc_options),
+          options: JSON.parse(r.bmc_options) as NonNullable<Host['bmc']>['options'],
         }
       : null,
     bmcPasswordSealed: r.bmc_password_sealed,
@@ -64,7 +46,7 @@ function rowToHost(r: HostRow, nics: Nic[], tags: string[]): StoredHost {
   };
 }
 
-function hostToRow(h: StoredHost): HostRow {
+function hostToRow(h: StoredHost): Insertable<HostsTable> {
   return {
     id: h.id,
     name: h.name,
@@ -88,7 +70,7 @@ function hostToRow(h: StoredHost): HostRow {
   };
 }
 
-async function attach(db: Kysely<any>, rows: HostRow[]): Promise<StoredHost[]> {
+async function attach(db: Kysely<Database>, rows: HostRow[]): Promise<StoredHost[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
   const nics = await db.selectFrom('host_nics').selectAll().where('host_id', 'in', ids).orderBy('mac').execute();
@@ -99,26 +81,26 @@ async function attach(db: Kysely<any>, rows: HostRow[]): Promise<StoredHost[]> {
       nics
         .filter((n) => n.host_id === r.id)
         .map((n) => ({ mac: n.mac as Mac, name: n.name, boot: Number(n.is_boot) === 1 })),
-      tags.filter((t) => t.host_id === r.id).map((t) => t.tag as string),
+      tags.filter((t) => t.host_id === r.id).map((t) => t.tag),
     ),
   );
 }
 
 /** Gets a host by id or, failing that, by name; null when neither matches. */
-export async function getHost(db: Kysely<any>, idOrName: string): Promise<StoredHost | null> {
-  const rows = (await db
+export async function getHost(db: Kysely<Database>, idOrName: string): Promise<StoredHost | null> {
+  const rows = await db
     .selectFrom('hosts')
     .selectAll()
     .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
-    .execute()) as HostRow[];
+    .execute();
   const exact = rows.find((r) => r.id === idOrName) ?? rows[0];
   return exact ? (await attach(db, [exact]))[0] : null;
 }
 
 /** Gets the host that owns `mac`, or null. */
-export async function getHostByMac(db: Kysely<any>, mac: Mac): Promise<StoredHost | null> {
+export async function getHostByMac(db: Kysely<Database>, mac: Mac): Promise<StoredHost | null> {
   const nic = await db.selectFrom('host_nics').select('host_id').where('mac', '=', mac).executeTakeFirst();
-  return nic ? getHost(db, nic.host_id as string) : null;
+  return nic ? getHost(db, nic.host_id) : null;
 }
 
 /** What the DHCP hot path needs of the host with a MAC: id, state, name and labels (`dhcp.ip`), or null. */
@@ -132,7 +114,7 @@ export type HostByMacLookup = (mac: Mac) => Promise<Pick<Host, 'id' | 'state' | 
  * every discovery report; docs/booting.md, "Boot storm").
  */
 export function openSqliteHostByMacReader(file: string): { lookup: HostByMacLookup; close(): void } {
-  const reader = new Database(file, { readonly: true, fileMustExist: true });
+  const reader = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
   reader.pragma('busy_timeout = 1000');
   const stmt = reader.prepare(
     'select h.id, h.state, h.name, h.labels from host_nics n join hosts h on h.id = n.host_id where n.mac = ?',
@@ -149,7 +131,7 @@ export function openSqliteHostByMacReader(file: string): { lookup: HostByMacLook
 }
 
 /** Lists hosts ordered by name, one page at a time (keyset pagination on name). */
-export async function listHosts(db: Kysely<any>, f: HostFilter): Promise<StoredHost[]> {
+export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<StoredHost[]> {
   let q = db.selectFrom('hosts').selectAll('hosts');
   if (f.state) q = q.where('hosts.state', '=', f.state);
   if (f.profile) q = q.where('hosts.profile', '=', f.profile);
@@ -157,25 +139,25 @@ export async function listHosts(db: Kysely<any>, f: HostFilter): Promise<StoredH
   if (f.after) q = q.where('hosts.name', '>', f.after);
   if (f.tag) q = q.where('hosts.id', 'in', db.selectFrom('host_tags').select('host_id').where('tag', '=', f.tag));
   if (f.mac) q = q.where('hosts.id', 'in', db.selectFrom('host_nics').select('host_id').where('mac', '=', f.mac));
-  const rows = (await q
+  const rows = await q
     .orderBy('hosts.name')
     .limit(f.limit ?? 100)
-    .execute()) as HostRow[];
+    .execute();
   return attach(db, rows);
 }
 
 /** Counts hosts per state, for metrics and the UI. */
-export async function countHostsByState(db: Kysely<any>): Promise<Record<string, number>> {
+export async function countHostsByState(db: Kysely<Database>): Promise<Record<string, number>> {
   const rows = await db
     .selectFrom('hosts')
     .select(['state'])
     .select((eb) => eb.fn.countAll().as('n'))
     .groupBy('state')
     .execute();
-  return Object.fromEntries(rows.map((r) => [r.state as string, Number(r.n)]));
+  return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
 }
 
-async function assertFree(db: Kysely<any>, h: StoredHost): Promise<void> {
+async function assertFree(db: Kysely<Database>, h: StoredHost): Promise<void> {
   const sameName = await db
     .selectFrom('hosts')
     .select('id')
@@ -210,7 +192,7 @@ async function assertFree(db: Kysely<any>, h: StoredHost): Promise<void> {
  * transaction. With `expectedVersion` the update succeeds only if the stored
  * version still matches (`precondition_failed` otherwise).
  */
-export async function putHost(db: Kysely<any>, h: StoredHost, expectedVersion?: number): Promise<void> {
+export async function putHost(db: Kysely<Database>, h: StoredHost, expectedVersion?: number): Promise<void> {
   await assertFree(db, h);
   try {
     await writeHost(db, h, expectedVersion);
@@ -226,7 +208,7 @@ export async function putHost(db: Kysely<any>, h: StoredHost, expectedVersion?: 
   }
 }
 
-async function writeHost(db: Kysely<any>, h: StoredHost, expectedVersion?: number): Promise<void> {
+async function writeHost(db: Kysely<Database>, h: StoredHost, expectedVersion?: number): Promise<void> {
   const row = hostToRow(h);
   if (expectedVersion === undefined) {
     await db.insertInto('hosts').values(row).execute();
@@ -261,7 +243,7 @@ async function writeHost(db: Kysely<any>, h: StoredHost, expectedVersion?: numbe
 }
 
 /** Deletes a host (NICs and tags cascade). Events about it stay. */
-export async function deleteHost(db: Kysely<any>, id: string): Promise<void> {
+export async function deleteHost(db: Kysely<Database>, id: string): Promise<void> {
   await db.deleteFrom('host_nics').where('host_id', '=', id).execute();
   await db.deleteFrom('host_tags').where('host_id', '=', id).execute();
   await db.deleteFrom('hosts').where('id', '=', id).execute();

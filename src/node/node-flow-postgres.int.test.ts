@@ -1,7 +1,7 @@
 import { openDatabase } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
 import { createTempPostgres } from '../../test/support/postgres.js';
-import { nodeFlowScenario } from './node-flow.scenario.js';
+import { nodeFlowScenario } from '../../test/support/node-flow.scenario.js';
 
 // The same node scenario (enrolment, deploy, secrets, certificates, refusals) on a real PostgreSQL server.
 nodeFlowScenario('postgres', async () => {

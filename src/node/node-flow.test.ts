@@ -1,3 +1,3 @@
-import { nodeFlowScenario } from './node-flow.scenario.js';
+import { nodeFlowScenario } from '../../test/support/node-flow.scenario.js';
 
 nodeFlowScenario('sqlite', async () => ({ opts: {}, close: async () => {} }));

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import { formatHardwareDiff, hardwareDiff, hardwareHash } from '../inventory/hardware-hash.js';
@@ -8,11 +9,12 @@ import type { DiscoveryPolicy } from '../boot/discovery-policy.js';
 import { parseMac, type Mac } from '../inventory/mac.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { expandName, selectRule } from '../rule/match-rule.js';
-import { listRules } from '../rule/sql-rule-store.js';
-import { getCurrentDeployment, setDeploymentStatus } from '../deploy/deployment.js';
+import { expandName } from '../rule/match-rule.js';
+import type { RuleService } from '../rule/rule-service.js';
+import type { DeployService } from '../deploy/deploy-service.js';
 import type { Principal } from '../auth/role.js';
 import { createNodeCredential, hashSecret } from '../trust/credential/node-credential.js';
+import { withTransaction } from '../store/transaction.js';
 import { createRateWindow } from './rate-window.js';
 import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
 
@@ -23,8 +25,12 @@ export interface NodeSource {
 }
 
 export interface NodeServiceDeps {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   inventory: InventoryService;
+  /** The host's deployment, whose status install progress moves (the deploy service). */
+  deployments: Pick<DeployService, 'currentDeployment' | 'setDeploymentStatus'>;
+  /** The discovery rules applied on a host's first facts. */
+  rules: Pick<RuleService, 'selectRule'>;
   log?: Logger;
   now?: () => Date;
   /** Failed credential attempts allowed per source address per minute. */
@@ -80,7 +86,7 @@ export function createNodeService(deps: NodeServiceDeps) {
   }
 
   /** Issues a credential inside the caller's transaction `trx` (the trust row and its event commit with the rest). */
-  async function issueIn(trx: Kysely<any>, host: Host, reason: string, source: NodeSource): Promise<string> {
+  async function issueIn(trx: Kysely<Database>, host: Host, reason: string, source: NodeSource): Promise<string> {
     const { secret, hash } = createNodeCredential();
     const at = now().toISOString();
     const t = await getNodeTrust(trx, host.id);
@@ -143,11 +149,11 @@ export function createNodeService(deps: NodeServiceDeps) {
   /** Applies the first matching rule on a host's first facts: name, profile, tags. */
   async function applyRules(
     inv: InventoryOps,
-    trx: Kysely<any>,
+    trx: Kysely<Database>,
     host: Host,
     facts: Record<string, unknown>,
   ): Promise<Host> {
-    const rule = selectRule(await listRules(trx), facts);
+    const rule = await deps.rules.selectRule(facts, trx);
     if (!rule) return host;
     const name = rule.assign.name ? expandName(rule.assign.name, facts) : undefined;
     const updated = await inv.updateHost(
@@ -169,7 +175,7 @@ export function createNodeService(deps: NodeServiceDeps) {
    */
   async function report(
     inv: InventoryOps,
-    trx: Kysely<any>,
+    trx: Kysely<Database>,
     start: Host,
     facts: Record<string, unknown>,
     credential: string | undefined,
@@ -328,12 +334,12 @@ export function createNodeService(deps: NodeServiceDeps) {
       return { credential: await db.transaction().execute((trx) => issueIn(trx, host, 'rotated by the node', source)) };
     },
 
-    /** Arms (or disarms) the next enrolment of a host; used by deploy and `kiln host rearm`. */
-    async arm(hostId: string, reason: string, actor: string): Promise<void> {
-      // Read the host before the transaction: on SQLite a query outside the
-      // open transaction would wait for it forever (one connection).
-      const h = await inventory.getHost(hostId);
-      await db.transaction().execute(async (trx) => {
+    /** Arms the next enrolment of a host; used by deploy (inside its transaction `tx`) and `kiln host rearm`. */
+    async arm(hostId: string, reason: string, actor: string, tx?: Kysely<Database>): Promise<void> {
+      // Read the host before opening a transaction (or inside the caller's):
+      // on SQLite a query outside an open transaction would wait for it forever (one connection).
+      const h = await inventory.getHost(hostId, tx);
+      await withTransaction(tx ?? db, async (trx) => {
         const t = await getNodeTrust(trx, hostId);
         await putNodeTrust(trx, { ...t, armed: true, armedReason: reason });
         await appendEvent(
@@ -342,6 +348,11 @@ export function createNodeService(deps: NodeServiceDeps) {
           now().toISOString(),
         );
       });
+    },
+
+    /** The address the host's node last called from (enrolment or an authenticated call), or null. */
+    async lastIp(hostId: string): Promise<string | null> {
+      return (await getNodeTrust(db, hostId)).lastIp;
     },
 
     /** Revokes a host's credential (it must enrol again after a re-arm). */
@@ -368,9 +379,9 @@ export function createNodeService(deps: NodeServiceDeps) {
 
     /** Install progress from a node; stage `installed` marks the deployment written (next boot goes to disk). */
     async progress(p: Principal & { kind: 'node' }, stage: string, message: string): Promise<void> {
-      const d = await getCurrentDeployment(db, p.hostId);
+      const d = await deps.deployments.currentDeployment(p.hostId);
       if (stage === 'installed' && d && d.status === 'deploying')
-        await setDeploymentStatus(db, d.id, 'installed', now().toISOString());
+        await deps.deployments.setDeploymentStatus(d.id, 'installed');
       await inventory.recordEvent({
         actor: `node:${p.hostName}`,
         kind: 'node.progress',
@@ -385,9 +396,12 @@ export function createNodeService(deps: NodeServiceDeps) {
     async complete(p: Principal & { kind: 'node' }, stage: string): Promise<Host> {
       const host = await inventory.getHost(p.hostId);
       if (host.state === 'deploying') {
-        const d = await getCurrentDeployment(db, host.id);
-        if (d) await setDeploymentStatus(db, d.id, 'complete', now().toISOString());
-        return inventory.transition(host.id, 'deployed', { actor: `node:${host.name}`, reason: `${stage} complete` });
+        // One unit: the deployment completes with the host's move to deployed.
+        return inventory.inTransaction(async (inv, tx) => {
+          const d = await deps.deployments.currentDeployment(host.id, tx);
+          if (d) await deps.deployments.setDeploymentStatus(d.id, 'complete', tx);
+          return inv.transition(host.id, 'deployed', { actor: `node:${host.name}`, reason: `${stage} complete` });
+        });
       }
       if (host.state === 'releasing')
         return inventory.transition(host.id, 'ready', { actor: `node:${host.name}`, reason: `${stage} complete` });

@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import type { Kysely } from 'kysely';
 import { actorOf, type Principal } from '../auth/role.js';
 import { bounded, factsBounds } from '../api/json-bounds.js';
 import { KilnError } from '../error/kiln-error.js';
-import { getCurrentDeployment, type Deployment } from '../deploy/deployment.js';
+import type { Deployment } from '../deploy/deployment.js';
+import type { DeployService } from '../deploy/deploy-service.js';
 import type { InstallTokens } from '../deploy/install-token.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { normalizeMac, parseMac } from '../inventory/mac.js';
@@ -36,12 +36,12 @@ export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: str
 
 export const nodeRoutes: FastifyPluginAsyncTypebox<{
   node: NodeService;
-  db: Kysely<any>;
+  deployments: Pick<DeployService, 'currentDeployment'>;
   secrets: SecretsService;
   secretsNeedTls: boolean;
   installPlan: InstallPlanSource;
   installTokens: InstallTokens;
-}> = async (app, { node, db, secrets, secretsNeedTls, installPlan, installTokens }) => {
+}> = async (app, { node, deployments, secrets, secretsNeedTls, installPlan, installTokens }) => {
   app.post(
     '/node/discover',
     {
@@ -167,7 +167,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
   );
 
   const currentFiles = async (req: FastifyRequest) => {
-    const d = await getCurrentDeployment(db, nodeOf(req).hostId);
+    const d = await deployments.currentDeployment(nodeOf(req).hostId);
     if (!d || d.status === 'superseded') throw new KilnError('not_found', `${nodeOf(req).hostName} has no deployment`);
     return d;
   };

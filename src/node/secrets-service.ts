@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
+import { getSecrets, putSecrets } from './sql-secrets-store.js';
 import type { Principal } from '../auth/role.js';
 import { hashPassword, isCryptHash } from '../trust/password/sha512-crypt.js';
 import { formatSshPublicKey, parseSshPublicKey } from '../trust/ssh/ssh-public-key.js';
@@ -19,14 +21,11 @@ export interface SecretsInput {
 }
 
 /** Secrets per scope: `site` for every host, `host:<id>` overriding it. */
-export function createSecretsService(deps: { db: Kysely<any>; now?: () => Date }) {
+export function createSecretsService(deps: { db: Kysely<Database>; now?: () => Date }) {
   const { db } = deps;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
 
-  async function read(scope: string, exec: Kysely<any> = db): Promise<NodeSecrets | null> {
-    const r = await exec.selectFrom('site_secrets').selectAll().where('scope', '=', scope).executeTakeFirst();
-    return r ? { rootPasswordHash: r.root_password_hash, authorizedKeys: JSON.parse(r.authorized_keys) } : null;
-  }
+  const read = (scope: string, exec: Kysely<Database> = db): Promise<NodeSecrets | null> => getSecrets(exec, scope);
 
   function normalise(input: SecretsInput, previous: NodeSecrets | null): NodeSecrets {
     let hash = previous?.rootPasswordHash ?? null;
@@ -77,17 +76,7 @@ export function createSecretsService(deps: { db: Kysely<any>; now?: () => Date }
       return db.transaction().execute(async (trx) => {
         const prev = await read(scope, trx);
         const next = normalise(input, prev);
-        const row = {
-          root_password_hash: next.rootPasswordHash,
-          authorized_keys: JSON.stringify(next.authorizedKeys),
-          updated_at: now(),
-        };
-        if (prev) await trx.updateTable('site_secrets').set(row).where('scope', '=', scope).execute();
-        else
-          await trx
-            .insertInto('site_secrets')
-            .values({ scope, ...row })
-            .execute();
+        await putSecrets(trx, scope, next, now(), prev !== null);
         await appendEvent(
           trx,
           {

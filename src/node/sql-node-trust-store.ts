@@ -1,4 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { NodeTrustTable } from './node-tables.js';
 
 /** A host's node-trust row: whether enrolment is armed and the hash of its current credential. */
 export interface NodeTrust {
@@ -12,7 +14,7 @@ export interface NodeTrust {
   lastSeenAt: string | null;
 }
 
-const fromRow = (r: any): NodeTrust => ({
+const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
   hostId: r.host_id,
   credentialHash: r.credential_hash,
   issuedAt: r.issued_at,
@@ -24,7 +26,7 @@ const fromRow = (r: any): NodeTrust => ({
 });
 
 /** The trust row of a host; a host without one has never enrolled and is armed. */
-export async function getNodeTrust(db: Kysely<any>, hostId: string): Promise<NodeTrust> {
+export async function getNodeTrust(db: Kysely<Database>, hostId: string): Promise<NodeTrust> {
   const r = await db.selectFrom('node_trust').selectAll().where('host_id', '=', hostId).executeTakeFirst();
   return r
     ? fromRow(r)
@@ -41,13 +43,13 @@ export async function getNodeTrust(db: Kysely<any>, hostId: string): Promise<Nod
 }
 
 /** The trust row holding this credential hash, or null. */
-export async function getNodeTrustByHash(db: Kysely<any>, hash: string): Promise<NodeTrust | null> {
+export async function getNodeTrustByHash(db: Kysely<Database>, hash: string): Promise<NodeTrust | null> {
   const r = await db.selectFrom('node_trust').selectAll().where('credential_hash', '=', hash).executeTakeFirst();
   return r ? fromRow(r) : null;
 }
 
 /** Writes the whole row (insert or update). */
-export async function putNodeTrust(db: Kysely<any>, t: NodeTrust): Promise<void> {
+export async function putNodeTrust(db: Kysely<Database>, t: NodeTrust): Promise<void> {
   const row = {
     host_id: t.hostId,
     credential_hash: t.credentialHash,
@@ -64,6 +66,6 @@ export async function putNodeTrust(db: Kysely<any>, t: NodeTrust): Promise<void>
 }
 
 /** Records where and when a node last called with a valid credential. */
-export async function touchNodeTrust(db: Kysely<any>, hostId: string, ip: string, at: string): Promise<void> {
+export async function touchNodeTrust(db: Kysely<Database>, hostId: string, ip: string, at: string): Promise<void> {
   await db.updateTable('node_trust').set({ last_ip: ip, last_seen_at: at }).where('host_id', '=', hostId).execute();
 }

@@ -1,12 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import type { Kysely } from 'kysely';
 import { actorOf } from '../auth/role.js';
-import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/sql-event-store.js';
-import { validateRule } from './match-rule.js';
 import { RuleBody, type Rule } from './rule.js';
-import { deleteRule, listRules, putRule } from './sql-rule-store.js';
+import type { RuleService } from './rule-service.js';
 
 const RuleReply = Type.Object({
   name: Type.String(),
@@ -16,10 +12,7 @@ const RuleReply = Type.Object({
 });
 
 /** Discovery rules under /api/v1/rules; validated when saved. */
-export const ruleRoutes: FastifyPluginAsyncTypebox<{
-  db: Kysely<any>;
-  profileExists: (name: string) => boolean;
-}> = async (app, { db, profileExists }) => {
+export const ruleRoutes: FastifyPluginAsyncTypebox<{ rules: RuleService }> = async (app, { rules }) => {
   app.get(
     '/rules',
     {
@@ -30,7 +23,7 @@ export const ruleRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: Type.Object({ items: Type.Array(RuleReply) }) },
       },
     },
-    async () => ({ items: await listRules(db) }),
+    async () => ({ items: await rules.listRules() }),
   );
   app.put(
     '/rules/:name',
@@ -52,23 +45,7 @@ export const ruleRoutes: FastifyPluginAsyncTypebox<{
         match: body.match,
         assign: body.assign,
       };
-      validateRule(rule, profileExists);
-      await db.transaction().execute(async (trx) => {
-        const at = new Date().toISOString();
-        await putRule(trx, rule, at);
-        await appendEvent(
-          trx,
-          {
-            actor: actorOf(req.principal),
-            kind: 'rule.saved',
-            subject: rule.name,
-            message: `rule ${rule.name} saved`,
-            after: rule,
-          },
-          at,
-        );
-      });
-      return rule;
+      return rules.saveRule(rule, actorOf(req.principal));
     },
   );
   app.delete(
@@ -78,13 +55,7 @@ export const ruleRoutes: FastifyPluginAsyncTypebox<{
       schema: { tags: ['rules'], summary: 'Delete a rule', params: Type.Object({ name: Type.String() }) },
     },
     async (req, reply) => {
-      const name = req.params.name;
-      if (!(await deleteRule(db, name))) throw new KilnError('not_found', `no rule named ${name}`);
-      await appendEvent(
-        db,
-        { actor: actorOf(req.principal), kind: 'rule.deleted', subject: name, message: `rule ${name} deleted` },
-        new Date().toISOString(),
-      );
+      await rules.deleteRule(req.params.name, actorOf(req.principal));
       return reply.status(204).send();
     },
   );

@@ -1,4 +1,7 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
+import * as certificates from './sql-certificate-store.js';
+import type { CertificateRecord } from './sql-certificate-store.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent } from '../event/sql-event-store.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -8,40 +11,13 @@ import { signHostCertificate, signUserCertificate } from '../trust/ssh/ssh-certi
 import { encodeKrl } from '../trust/ssh/ssh-krl.js';
 import { formatSshFingerprint, parseSshPublicKey } from '../trust/ssh/ssh-public-key.js';
 
-/** A signed certificate as recorded (never the CA key, never a private key). */
-export interface CertificateRecord {
-  serial: number;
-  kind: 'host' | 'user';
-  hostId: string | null;
-  keyId: string;
-  principals: string[];
-  keyFingerprint: string;
-  validBefore: string;
-  issuedAt: string;
-  issuedBy: string;
-  revokedAt: string | null;
-}
-
-const fromRow = (r: any): CertificateRecord => ({
-  serial: Number(r.serial),
-  kind: r.kind,
-  hostId: r.host_id,
-  keyId: r.key_id,
-  principals: JSON.parse(r.principals),
-  keyFingerprint: r.key_fingerprint,
-  validBefore: r.valid_before,
-  issuedAt: r.issued_at,
-  issuedBy: r.issued_by,
-  revokedAt: r.revoked_at,
-});
-
 /**
  * Kiln's SSH certificate authority in service form: host certificates for
  * nodes (signed over their public keys only), user certificates for
  * operators, the known_hosts line, and the KRL of revoked serials.
  */
 export function createSshService(deps: {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   ca: SshCa;
   inventory: InventoryService;
   domain: string;
@@ -60,22 +36,16 @@ export function createSshService(deps: {
     validBefore: Date,
     actor: string,
   ): Promise<number> {
-    const at = now().toISOString();
-    const res = await db
-      .insertInto('ssh_certificates')
-      .values({
-        kind,
-        host_id: hostId,
-        key_id: keyId,
-        principals: JSON.stringify(principals),
-        key_fingerprint: fp,
-        valid_before: validBefore.toISOString(),
-        issued_at: at,
-        issued_by: actor,
-      })
-      .returning('serial')
-      .executeTakeFirstOrThrow();
-    return Number(res.serial);
+    return certificates.insertCertificate(db, {
+      kind,
+      hostId,
+      keyId,
+      principals,
+      keyFingerprint: fp,
+      validBefore: validBefore.toISOString(),
+      issuedAt: now().toISOString(),
+      issuedBy: actor,
+    });
   }
 
   return {
@@ -151,28 +121,23 @@ export function createSshService(deps: {
     },
 
     async list(hostId?: string): Promise<CertificateRecord[]> {
-      let q = db.selectFrom('ssh_certificates').selectAll().orderBy('serial');
-      if (hostId) q = q.where('host_id', '=', hostId);
-      return (await q.execute()).map(fromRow);
+      return certificates.listCertificates(db, hostId);
     },
 
     /** Revokes certificates by serial, or every certificate of a host. Returns the serials revoked. */
     async revoke(sel: { serial?: number; hostId?: string }, actor: string, reason: string): Promise<number[]> {
-      let q = db.selectFrom('ssh_certificates').select(['serial', 'host_id']).where('revoked_at', 'is', null);
-      if (sel.serial !== undefined) q = q.where('serial', '=', sel.serial);
-      else if (sel.hostId) q = q.where('host_id', '=', sel.hostId);
-      else throw new KilnError('validation_failed', 'name a serial or a host');
-      const rows = await q.execute();
+      if (sel.serial === undefined && !sel.hostId) throw new KilnError('validation_failed', 'name a serial or a host');
+      const rows = await certificates.listUnrevoked(db, sel);
       if (rows.length === 0) throw new KilnError('not_found', 'no unrevoked certificate matches');
       const at = now().toISOString();
-      const serials = rows.map((r) => Number(r.serial));
-      await db.updateTable('ssh_certificates').set({ revoked_at: at }).where('serial', 'in', serials).execute();
+      const serials = rows.map((r) => r.serial);
+      await certificates.markRevoked(db, serials, at);
       await appendEvent(
         db,
         {
           actor,
           kind: 'ssh.revoked',
-          hostId: sel.hostId ?? rows[0].host_id ?? null,
+          hostId: sel.hostId ?? rows[0].hostId ?? null,
           message: `SSH certificates revoked: ${serials.join(', ')}`,
           reason,
           data: { serials },
@@ -184,16 +149,11 @@ export function createSshService(deps: {
 
     /** The KRL of every revoked serial; its version grows with each revocation. */
     async krl(): Promise<Uint8Array> {
-      const revoked = await db
-        .selectFrom('ssh_certificates')
-        .select(['serial', 'revoked_at'])
-        .where('revoked_at', 'is not', null)
-        .orderBy('serial')
-        .execute();
-      const newest = revoked.reduce((m, r) => (r.revoked_at > m ? r.revoked_at : m), '1970-01-01T00:00:00.000Z');
+      const revoked = await certificates.listRevoked(db);
+      const newest = revoked.reduce((m, r) => (r.revokedAt > m ? r.revokedAt : m), '1970-01-01T00:00:00.000Z');
       return encodeKrl({
         ca: ca.publicKey,
-        serials: revoked.map((r) => Number(r.serial)),
+        serials: revoked.map((r) => r.serial),
         version: revoked.length + 1,
         generatedAt: new Date(newest),
         comment: 'kiln',

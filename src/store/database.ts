@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { join } from 'node:path';
@@ -15,22 +15,23 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { KilnError } from '../error/kiln-error.js';
+import type { Database } from './schema.js';
 
 /** Which SQL engine a store runs on. Shared code reads this, never the driver object. */
 export type DialectName = 'sqlite' | 'postgres';
 
 /**
- * An open inventory database. `db` is untyped at this level: each domain
- * declares its own tables and narrows with `db.withTables<…>()` or a cast in
- * its own store file. The caller owns the lifetime and must `close()` it.
+ * An open store. `db` knows every table (`Database`, composed in schema.ts
+ * from each domain's `*-tables.ts`). The caller owns the lifetime and must
+ * `close()` it.
  */
 export interface OpenDatabase {
-  db: Kysely<any>;
+  db: Kysely<Database>;
   dialect: DialectName;
   /** A short description without credentials, for logs. */
   describe: string;
   /** The better-sqlite3 connection under `db` on SQLite (undefined on PostgreSQL), for hot paths that prepare their own statements; use it only while holding `db.connection()`. */
-  sqlite?: Database.Database | undefined;
+  sqlite?: BetterSqlite3.Database | undefined;
   close(): Promise<void>;
 }
 
@@ -43,7 +44,7 @@ export interface DatabaseConfig {
 }
 
 /** True when `db` runs on PostgreSQL; migrations use it for the few dialect differences. */
-export function isPostgres(db: Kysely<any>): boolean {
+export function isPostgres<DB>(db: Kysely<DB>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
@@ -59,14 +60,14 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenDatabase
 
 /** Opens (creating if needed) an SQLite file, or ':memory:' for tests. */
 export function openSqlite(file: string): OpenDatabase {
-  const sqlite = new Database(file);
+  const sqlite = new BetterSqlite3(file);
   // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at
   // every commit so an acknowledged write survives power loss (sqlite.org/pragma.html#pragma_synchronous).
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<any>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', describe: `sqlite:${file}`, sqlite, close: () => db.destroy() };
 }
 
@@ -78,10 +79,10 @@ export function openSqlite(file: string): OpenDatabase {
  * Kysely's connection lock allows one query at a time.
  */
 function withStatementCache(
-  sqlite: Database.Database,
+  sqlite: BetterSqlite3.Database,
   max = 500,
-): { prepare: Database.Database['prepare']; close(): void } {
-  const cache = new Map<string, Database.Statement>();
+): { prepare: BetterSqlite3.Database['prepare']; close(): void } {
+  const cache = new Map<string, BetterSqlite3.Statement>();
   return {
     prepare: ((text: string) => {
       let stmt = cache.get(text);
@@ -93,7 +94,7 @@ function withStatementCache(
       }
       cache.set(text, stmt);
       return stmt;
-    }) as Database.Database['prepare'],
+    }) as BetterSqlite3.Database['prepare'],
     close: () => {
       sqlite.close();
     },
@@ -138,7 +139,7 @@ async function openPostgres(url: string, log: Logger = silentLogger): Promise<Op
       'PostgreSQL: an idle connection failed; the pool opens a new one when needed',
     ),
   );
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const describe = redactUrl(url);
   try {
     await sql`select 1`.execute(db);

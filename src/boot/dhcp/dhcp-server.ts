@@ -28,7 +28,7 @@ import { createLeaseIndex } from './lease-index.js';
 import { createAddressAllocator } from './address-allocator.js';
 import { selectSubnet } from './subnet-math.js';
 
-/** A host as the DHCP server needs it; the lead implements this over the inventory. */
+/** A host as the DHCP server needs it (from the boot backend, see `dhcpBackendOf` in network-servers.ts). */
 export interface DhcpHost {
   hostId: string;
   state: string;
@@ -37,7 +37,7 @@ export interface DhcpHost {
   hostname?: string | undefined;
 }
 
-/** The server's narrow view of the inventory. Called once per request; must not throw for unknown MACs (return null). */
+/** The server's narrow view of the boot backend (boot-backend.ts). Called once per request; must not throw for unknown MACs (return null). */
 export interface DhcpBackend {
   findHostByMac(mac: string): Promise<DhcpHost | null>;
   /**

@@ -11,32 +11,29 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
   type CompiledQuery,
+  type Selectable,
 } from 'kysely';
 import type { Lease, LeasePutResult } from './lease-store.js';
+import type { DhcpLeasesTable, LeaseTables } from './lease-tables.js';
 import { leaseParams, type LeaseParams, type LeaseStatement, type LeaseStatements } from './lease-upsert-sqlite.js';
 
-/** A row of `dhcp_leases` (migration 0100); `expires_at` is ms since the epoch (a string from PostgreSQL's bigint). */
-export interface LeaseRow {
-  ip: string;
-  mac: string;
-  subnet: string;
-  expires_at: number | string;
-  hostname: string | null;
-  state: string;
-}
+/** A row of `dhcp_leases` as read (lease-tables.ts). */
+export type LeaseRow = Selectable<DhcpLeasesTable>;
 
 /** A Kysely connection or transaction that sees `dhcp_leases`. */
-export type LeaseDb = Kysely<{ dhcp_leases: LeaseRow }>;
+export type LeaseDb = Kysely<LeaseTables>;
 
 function upsertQuery(db: LeaseDb, p: LeaseParams) {
-  const { now: _now, ...row } = p;
+  // `state` is a string here: compileLeaseUpsert passes a placeholder for every field.
+  const { now: _now, ...params } = p;
+  const row = { ...params, state: params.state as Lease['state'] };
   return db
     .insertInto('dhcp_leases')
     .values(row)
     .onConflict((oc) =>
       oc
         .column('ip')
-        .doUpdateSet({ mac: p.mac, subnet: p.subnet, expires_at: p.expires_at, hostname: p.hostname, state: p.state })
+        .doUpdateSet({ mac: p.mac, subnet: p.subnet, expires_at: p.expires_at, hostname: p.hostname, state: row.state })
         .where((eb) => eb.or([eb('dhcp_leases.mac', '=', p.mac), eb('dhcp_leases.expires_at', '<=', p.now)])),
     );
 }

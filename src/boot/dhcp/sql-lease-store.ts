@@ -19,8 +19,7 @@ function fromRow(r: LeaseRow): Lease {
  * expired or held by the same MAC (lease-upsert.ts), so two controllers can
  * never bind one address to two MACs.
  */
-export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
-  const d = db as LeaseDb;
+export function createSqlLeaseStore(d: LeaseDb): LeaseStore {
   return {
     async getByMac(mac, subnet) {
       const r = await d
@@ -56,10 +55,10 @@ export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
 
 /** Unexpired leases per subnet and state at `now` (ms), for metrics: one grouped query, no rows read. */
 export async function countActiveLeases(
-  db: Kysely<any>,
+  db: LeaseDb,
   now: number,
 ): Promise<Array<{ subnet: string; state: string; count: number }>> {
-  const rows = await (db as LeaseDb)
+  const rows = await db
     .selectFrom('dhcp_leases')
     .select(['subnet', 'state'])
     .select((eb) => eb.fn.countAll().as('n'))
@@ -67,4 +66,17 @@ export async function countActiveLeases(
     .groupBy(['subnet', 'state'])
     .execute();
   return rows.map((r) => ({ subnet: r.subnet, state: r.state, count: Number(r.n) }));
+}
+
+/** Addresses bound to any of `macs` and unexpired at `now` (ms), for the node credential's lease check. */
+export async function listBoundAddresses(db: LeaseDb, macs: string[], now: number): Promise<string[]> {
+  if (macs.length === 0) return [];
+  const rows = await db
+    .selectFrom('dhcp_leases')
+    .select('ip')
+    .where('mac', 'in', macs)
+    .where('state', '=', 'bound')
+    .where('expires_at', '>', now)
+    .execute();
+  return rows.map((r) => r.ip);
 }

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Kysely } from 'kysely';
+import type { LeaseDb } from './lease-upsert.js';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../../runtime/module-worker.js';
 import type { LeasePutResult, LeaseStore } from './lease-store.js';
@@ -21,12 +21,12 @@ type PutMany = LeaseStore['putMany'];
  * Kysely; they are rare behind the lease index. The worker is unref'd and
  * ends with the process.
  */
-export function createSqliteLeaseStore(db: Kysely<any>, sqlite: BetterSqlite3.Database): LeaseStore {
+export function createSqliteLeaseStore(db: LeaseDb, sqlite: BetterSqlite3.Database): LeaseStore {
   const base = createSqlLeaseStore(db);
   return { ...base, putMany: sqlite.memory ? inThreadPutMany(db, sqlite) : workerPutMany(sqlite.name) };
 }
 
-function inThreadPutMany(db: Kysely<any>, sqlite: BetterSqlite3.Database): PutMany {
+function inThreadPutMany(db: LeaseDb, sqlite: BetterSqlite3.Database): PutMany {
   const commit = createLeaseCommit(sqlite, compileLeaseUpsert());
   // Kysely's lock keeps the commit out of another domain's open transaction on this one connection.
   return (leases, now) => db.connection().execute(async () => commit(leases, now));

@@ -1,12 +1,9 @@
-import type { Kysely } from 'kysely';
-import { getCurrentBootDeployment, type BootDeployment } from '../../deploy/deployment.js';
-import { isConflict, KilnError } from '../../error/kiln-error.js';
-import type { InventoryService } from '../../inventory/inventory-service.js';
+import { KilnError } from '../../error/kiln-error.js';
 import { parseMac } from '../../inventory/mac.js';
 import type { Logger } from '../../log/logger.js';
 import { silentLogger } from '../../log/logger.js';
 import { formatChainScript, formatWaitScript } from '../../protocols/ipxe/script.js';
-import { openDiscoveryPolicy, type DiscoveryPolicy } from '../discovery-policy.js';
+import type { BootBackend } from '../boot-backend.js';
 import { createHostScriptCache, type NodeImage } from './host-script.js';
 
 /** What the firmware sent in the per-host script URL, as received (unvalidated). */
@@ -18,24 +15,20 @@ export interface HostScriptQuery {
 }
 
 export interface BootServiceDeps {
-  db: Kysely<any>;
-  inventory: InventoryService;
+  /** Hosts by MAC, enrolment of unknown MACs (the discovery policy), deployments and events. */
+  backend: BootBackend;
   baseUrl: () => string;
   nodeImage: () => NodeImage | null;
   nodeImageArgs?: string;
   retryDelaySeconds?: number;
   log?: Logger;
-  /** Which unknown MACs become hosts, and from which address a host's script is answered (default: everyone, anywhere). */
-  discovery?: DiscoveryPolicy;
-  /** Puts the deployment's install token into its boot spec (see deploy/install-token.ts); identity when absent. */
-  fillInstallToken?: (d: BootDeployment) => BootDeployment;
 }
 
 /** Hosts whose last recorded boot stage is remembered (older ones are forgotten first; a forgotten host records its next fetch). */
 const STAGES_REMEMBERED = 100_000;
 
 /**
- * The HTTP boot backend: the chain script, and each host's script by state.
+ * HTTP boot over the boot backend: the chain script, and each host's script by state.
  * An unknown MAC becomes a `new` host sent to discovery when the discovery
  * policy admits it; a script is answered only to an address the policy
  * accepts for the MAC. Boots are recorded, not fetches: a `boot.script`
@@ -45,7 +38,7 @@ const STAGES_REMEMBERED = 100_000;
 export function createBootService(deps: BootServiceDeps) {
   const log = deps.log ?? silentLogger;
   const delay = deps.retryDelaySeconds ?? 10;
-  const discovery = deps.discovery ?? openDiscoveryPolicy();
+  const { backend } = deps;
   const lastStage = new Map<string, string>();
   /** True when this stage of the host differs from the last one recorded (and remembers it). */
   const stageChanged = (hostId: string, stage: string): boolean => {
@@ -72,38 +65,22 @@ export function createBootService(deps: BootServiceDeps) {
           retry,
         );
       }
-      let host = await deps.inventory.findHostByMac(mac);
+      let host = await backend.hostByMac(mac);
       // Checked before any write: the source address, then (for an unknown MAC) the discovery policy.
-      const source = await discovery.checkSource(mac, sourceIp, 'http', host);
+      const source = await backend.checkSource(mac, sourceIp, host);
       if (!source.ok) throw new KilnError(source.code, source.reason);
       if (!host) {
-        const admitted = discovery.admitUnknown(mac, { via: 'http', ip: sourceIp });
-        if (!admitted.ok) throw new KilnError(admitted.code, admitted.reason);
-        try {
-          host = await deps.inventory.createHost(
-            {
-              name: `node-${mac.replace(/:/g, '')}`,
-              nics: [{ mac, name: null, boot: true }],
-              firmware: platform === 'efi' ? 'uefi' : 'bios',
-            },
-            { actor: `boot@${sourceIp}`, reason: 'unknown MAC network-booted' },
-          );
-          log.info({ mac, host: host.name, ip: sourceIp }, 'unknown MAC network-booted: host created');
-        } catch (err) {
-          // DHCP (or a parallel fetch) created it meanwhile.
-          host = isConflict(err) ? await deps.inventory.findHostByMac(mac) : null;
-          if (!host) throw err;
-        }
-      }
-      if (host.state === 'new' && deps.nodeImage()) {
-        host = await deps.inventory.transition(host.id, 'discovering', {
-          actor: `boot@${sourceIp}`,
-          reason: 'booting the discovery image',
+        const enrolment = backend.enrolUnknown(mac, {
+          via: 'http',
+          ip: sourceIp,
+          firmware: platform === 'efi' ? 'uefi' : 'bios',
         });
+        if (!enrolment.ok) throw new KilnError(enrolment.code, enrolment.reason);
+        host = await enrolment.host;
       }
-      const stored = host.state === 'deploying' ? await getCurrentBootDeployment(deps.db, host.id) : null;
-      const deployment = stored && deps.fillInstallToken ? deps.fillInstallToken(stored) : stored;
-      const script = scripts.render({
+      if (host.state === 'new' && deps.nodeImage()) host = await backend.beginDiscovery(host, `boot@${sourceIp}`);
+      const deployment = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
+      const { action, script } = scripts.render({
         host,
         deployment,
         query: { platform, arch },
@@ -112,7 +89,6 @@ export function createBootService(deps: BootServiceDeps) {
         retry,
         nodeImageArgs: deps.nodeImageArgs ?? '',
       });
-      const action = script.match(/^echo Kiln: (.*)$/m)?.[1] ?? '';
       if (
         !stageChanged(
           host.id,
@@ -125,7 +101,7 @@ export function createBootService(deps: BootServiceDeps) {
         );
         return script;
       }
-      await deps.inventory.recordEvent({
+      await backend.recordEvent({
         actor: `boot@${sourceIp}`,
         kind: 'boot.script',
         hostId: host.id,

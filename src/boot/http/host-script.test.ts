@@ -73,21 +73,21 @@ chain --replace --autofree http://10.9.0.1:8080/boot/host.ipxe?mac=52%3A54%3A00%
 
 describe('per-host iPXE script', () => {
   it('new host → discovery image (full text)', () =>
-    assert.equal(renderHostScript(input(host('new'))), discoveryScript));
+    assert.equal(renderHostScript(input(host('new'))).script, discoveryScript));
 
   it('ready on BIOS → sanboot the first disk; on UEFI → exit 1 (a failed option: the boot manager tries the next one)', () => {
     assert.equal(
-      renderHostScript(input(host('ready'))),
+      renderHostScript(input(host('ready'))).script,
       '#!ipxe\necho Kiln: node-1 is ready: booting from local disk\nsanboot --no-describe --drive 0x80 || exit\n',
     );
     assert.equal(
-      renderHostScript(input(host('deployed'), { query: { platform: 'efi', arch: 'x86_64' } })),
+      renderHostScript(input(host('deployed'), { query: { platform: 'efi', arch: 'x86_64' } })).script,
       '#!ipxe\necho Kiln: node-1 is deployed: booting from local disk\nexit 1\n',
     );
   });
 
   it('deploying → the installer with initrd= on the command line', () => {
-    const s = renderHostScript(input(host('deploying'), { deployment: deployment('deploying') }));
+    const s = renderHostScript(input(host('deploying'), { deployment: deployment('deploying') })).script;
     assert.match(
       s,
       /^kernel http:\/\/mirror\/linux initrd=initrd\.img auto=true url=http:\/\/k\/p\.cfg \|\| goto failed$/m,
@@ -97,15 +97,16 @@ describe('per-host iPXE script', () => {
 
   it('deploying but installed → local disk (no install loop)', () => {
     assert.match(
-      renderHostScript(input(host('deploying'), { deployment: deployment('installed') })),
+      renderHostScript(input(host('deploying'), { deployment: deployment('installed') })).script,
       /sanboot --no-describe --drive 0x80/,
     );
   });
 
-  it('releasing → wipe image', () => assert.match(renderHostScript(input(host('releasing'))), /kiln\.mode=wipe/));
+  it('releasing → wipe image', () =>
+    assert.match(renderHostScript(input(host('releasing'))).script, /kiln\.mode=wipe/));
 
   it('failed → the reason, a wait and a retry; never a silent hang', () => {
-    const s = renderHostScript(input(host('failed', { stateReason: 'disk not found', failedStage: 'install' })));
+    const s = renderHostScript(input(host('failed', { stateReason: 'disk not found', failedStage: 'install' }))).script;
     assert.match(s, /echo Kiln: node-1 failed at install: disk not found/);
     assert.match(s, /^sleep 10$/m);
     assert.match(s, /^chain --replace --autofree http:\/\/10\.9\.0\.1:8080\/boot\/host\.ipxe/m);
@@ -114,7 +115,7 @@ describe('per-host iPXE script', () => {
   it('a command line that would make iPXE expand a setting is refused with a wait script', () => {
     const d = deployment('deploying');
     d.bootSpec.cmdline = 'root=${evil}';
-    const s = renderHostScript(input(host('deploying'), { deployment: d }));
+    const s = renderHostScript(input(host('deploying'), { deployment: d })).script;
     assert.match(
       s,
       /cannot build a boot script: cmdline: contains "\$ \{", which iPXE would expand|cannot build a boot script/,
@@ -123,9 +124,9 @@ describe('per-host iPXE script', () => {
   });
 
   it('no node image yet or another arch → explains and waits', () => {
-    assert.match(renderHostScript(input(host('new'), { nodeImage: null })), /node image is not built yet/);
+    assert.match(renderHostScript(input(host('new'), { nodeImage: null })).script, /node image is not built yet/);
     assert.match(
-      renderHostScript(input(host('new'), { query: { platform: 'efi', arch: 'arm64' } })),
+      renderHostScript(input(host('new'), { query: { platform: 'efi', arch: 'arm64' } })).script,
       /no discover image for architecture arm64/,
     );
   });
@@ -173,7 +174,7 @@ goto retry
           d.profile = reason;
           const s = renderHostScript(
             input(host(state, { name, stateReason: reason, failedStage: stage }), { deployment: d }),
-          );
+          ).script;
           const commands = parseIpxeScript(s).flatMap((l) => l.commands);
           for (const c of commands) {
             assert.ok(
@@ -197,14 +198,20 @@ goto retry
   it('the script cache answers a repeated fetch from memory and renders again when the host, its deployment or the query changes', () => {
     const cache = createHostScriptCache(2);
     const i = input(host('deploying'), { deployment: deployment('deploying') });
-    const first = cache.render(i);
-    assert.equal(first, renderHostScript(i));
-    assert.equal(cache.render({ ...i }), first);
+    const first = cache.render(i).script;
+    assert.equal(first, renderHostScript(i).script);
+    assert.equal(cache.render({ ...i }).script, first);
     assert.equal(cache.size(), 1);
-    assert.match(cache.render({ ...i, deployment: deployment('installed') }), /sanboot/);
-    assert.match(cache.render({ ...i, host: host('failed', { version: 2, stateReason: 'disk gone' }) }), /disk gone/);
+    assert.match(cache.render({ ...i, deployment: deployment('installed') }).script, /sanboot/);
+    assert.match(
+      cache.render({ ...i, host: host('failed', { version: 2, stateReason: 'disk gone' }) }).script,
+      /disk gone/,
+    );
     assert.equal(cache.size(), 2);
-    assert.match(cache.render({ ...i, query: { platform: 'efi', arch: 'x86_64' } }), /kernel http:\/\/mirror\/linux/);
+    assert.match(
+      cache.render({ ...i, query: { platform: 'efi', arch: 'x86_64' } }).script,
+      /kernel http:\/\/mirror\/linux/,
+    );
     assert.equal(cache.size(), 2);
   });
 });

@@ -1,9 +1,11 @@
-import type { BootDeployment } from '../../deploy/deployment.js';
+import type { BootDeployment } from '../boot-backend.js';
+import { KilnError } from '../../error/kiln-error.js';
 import type { Host } from '../../inventory/host.js';
 import {
   formatKernelScript,
   formatLocalBootScript,
   formatWaitScript,
+  ipxeText,
   IpxeScriptError,
   type IpxeRetry,
 } from '../../protocols/ipxe/script.js';
@@ -31,25 +33,42 @@ export interface HostScriptInput {
   nodeImageArgs: string;
 }
 
+/** A rendered per-host script and its action: the text of its `echo Kiln:` line (what the boot event records). */
+export interface HostScript {
+  action: string;
+  script: string;
+}
+
+/** The script `format` builds around `action`, with the action as the script's echo line shows it. */
+const scriptOf = (action: string, format: (title: string) => string): HostScript => ({
+  action: ipxeText(action),
+  script: format(action),
+});
+
 const bootMac = (h: Host) => h.nics.find((n) => n.boot)?.mac ?? h.nics[0]?.mac ?? '';
 
-function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: string): string {
-  if (!i.nodeImage)
-    return formatWaitScript(`${i.host.name}: Kiln's node image is not built yet (kiln image build-discovery)`, i.retry);
-  if (i.query.arch && i.query.arch !== 'x86_64' && i.query.arch !== 'i386' && i.nodeImage.arch === 'x86_64') {
-    return formatWaitScript(`${i.host.name}: no ${mode} image for architecture ${i.query.arch}`, i.retry);
+const waitScript = (i: HostScriptInput, reason: string): HostScript =>
+  scriptOf(reason, (r) => formatWaitScript(r, i.retry));
+
+function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: string): HostScript {
+  const image = i.nodeImage;
+  if (!image) return waitScript(i, `${i.host.name}: Kiln's node image is not built yet (kiln image build-discovery)`);
+  if (i.query.arch && i.query.arch !== 'x86_64' && i.query.arch !== 'i386' && image.arch === 'x86_64') {
+    return waitScript(i, `${i.host.name}: no ${mode} image for architecture ${i.query.arch}`);
   }
   const mac = bootMac(i.host);
-  return formatKernelScript(
-    title,
-    {
-      kernel: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/vmlinuz`,
-      initrds: [{ url: `${i.baseUrl}/boot/kiln/${i.nodeImage.arch}/initrd.img`, name: 'initrd.img' }],
-      // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
-      cmdline:
-        `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')} ${i.nodeImageArgs}`.trim(),
-    },
-    i.retry,
+  return scriptOf(title, (t) =>
+    formatKernelScript(
+      t,
+      {
+        kernel: `${i.baseUrl}/boot/kiln/${image.arch}/vmlinuz`,
+        initrds: [{ url: `${i.baseUrl}/boot/kiln/${image.arch}/initrd.img`, name: 'initrd.img' }],
+        // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
+        cmdline:
+          `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')} ${i.nodeImageArgs}`.trim(),
+      },
+      i.retry,
+    ),
   );
 }
 
@@ -58,8 +77,10 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
  * discovering → discovery image; ready, deployed, retired → local disk;
  * deploying → the deployment's installer until it reports `installed`, then
  * local disk; releasing → wipe image; failed → the reason, then retry.
+ * A deploying host has a deployment: the deploy commits both in one
+ * transaction (a host moved to `deploying` by hand without one is a conflict).
  */
-export function renderHostScript(i: HostScriptInput): string {
+export function renderHostScript(i: HostScriptInput): HostScript {
   const h = i.host;
   try {
     switch (h.state) {
@@ -71,35 +92,40 @@ export function renderHostScript(i: HostScriptInput): string {
       case 'deploying': {
         const d = i.deployment;
         if (!d)
-          return formatWaitScript(`${h.name} is deploying but has no deployment record; deploy it again`, i.retry);
+          throw new KilnError('conflict', `${h.name} is deploying without a deployment; deploy it (kiln host deploy)`);
         if (d.status === 'installed' || d.status === 'complete')
-          return formatLocalBootScript(`${h.name}: installed, booting from local disk`, i.query.platform);
-        return formatKernelScript(
-          `${h.name}: installing profile ${d.profile}`,
-          {
-            kernel: d.bootSpec.kernel,
-            initrds: d.bootSpec.initrd.map((url, n) => ({
-              url,
-              name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
-            })),
-            cmdline: d.bootSpec.cmdline,
-          },
-          i.retry,
+          return scriptOf(`${h.name}: installed, booting from local disk`, (t) =>
+            formatLocalBootScript(t, i.query.platform),
+          );
+        return scriptOf(`${h.name}: installing profile ${d.profile}`, (t) =>
+          formatKernelScript(
+            t,
+            {
+              kernel: d.bootSpec.kernel,
+              initrds: d.bootSpec.initrd.map((url, n) => ({
+                url,
+                name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
+              })),
+              cmdline: d.bootSpec.cmdline,
+            },
+            i.retry,
+          ),
         );
       }
       case 'failed':
-        return formatWaitScript(
+        return waitScript(
+          i,
           `${h.name} failed${h.failedStage ? ` at ${h.failedStage}` : ''}: ${h.stateReason ?? 'no reason given'}; fix it and move the host on (kiln host state)`,
-          i.retry,
         );
       case 'ready':
       case 'deployed':
       case 'retired':
-        return formatLocalBootScript(`${h.name} is ${h.state}: booting from local disk`, i.query.platform);
+        return scriptOf(`${h.name} is ${h.state}: booting from local disk`, (t) =>
+          formatLocalBootScript(t, i.query.platform),
+        );
     }
   } catch (err) {
-    if (err instanceof IpxeScriptError)
-      return formatWaitScript(`${h.name}: cannot build a boot script: ${err.message}`, i.retry);
+    if (err instanceof IpxeScriptError) return waitScript(i, `${h.name}: cannot build a boot script: ${err.message}`);
     throw err;
   }
 }
@@ -115,7 +141,7 @@ export function renderHostScript(i: HostScriptInput): string {
  * never changes a cached script: redeploying does, through the new deployment id.
  */
 export function createHostScriptCache(max = 10_000) {
-  const entries = new Map<string, string>();
+  const entries = new Map<string, HostScript>();
   const keyOf = (i: HostScriptInput): string =>
     JSON.stringify([
       i.host.id,
@@ -131,7 +157,7 @@ export function createHostScriptCache(max = 10_000) {
       i.nodeImageArgs,
     ]);
   return {
-    render(i: HostScriptInput): string {
+    render(i: HostScriptInput): HostScript {
       const key = keyOf(i);
       const hit = entries.get(key);
       if (hit !== undefined) {

@@ -3,7 +3,7 @@ import { isPostgres } from '../database.js';
 
 // Timestamps are ISO-8601 UTC text (sortable, same on both engines); JSON is
 // text so one query works on SQLite and PostgreSQL.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   const pg = isPostgres(db);
   await db.schema
     .createTable('hosts')
@@ -77,7 +77,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   for (const t of ['api_tokens', 'events', 'host_tags', 'host_nics', 'hosts']) {
     await db.schema.dropTable(t).ifExists().execute();
   }

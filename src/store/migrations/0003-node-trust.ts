@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 // SHA-256 of the current node credential (null when none or revoked).
 // deployments: what a host got, rendered once at deploy time and kept.
 // site_secrets: crypted root password and authorized keys per scope.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('node_trust')
     .addColumn('host_id', 'text', (c) => c.primaryKey().references('hosts.id').onDelete('cascade'))
@@ -41,6 +41,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   for (const t of ['site_secrets', 'deployments', 'node_trust']) await db.schema.dropTable(t).ifExists().execute();
 }

@@ -3,7 +3,7 @@ import { isPostgres } from '../database.js';
 
 // Every certificate Kiln's SSH CA signs: serials are unique per CA (the
 // database assigns them), so the KRL can revoke exactly one.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   const pg = isPostgres(db);
   await db.schema
     .createTable('ssh_certificates')
@@ -21,6 +21,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('ssh_certificates_host').on('ssh_certificates').column('host_id').execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('ssh_certificates').ifExists().execute();
 }

@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 // user's role at each request, not the role column. user_id has no foreign
 // key on purpose: deleting a user revokes its tokens and keeps the rows for
 // the audit trail, and authenticate refuses a token whose user is gone.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('users')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -21,7 +21,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('api_tokens_user').on('api_tokens').column('user_id').execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropIndex('api_tokens_user').ifExists().execute();
   await db.schema.alterTable('api_tokens').dropColumn('user_id').execute();
   await db.schema.dropTable('users').ifExists().execute();

@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 // inst.ks, cloud-init's nocloud seed cannot send a header). Only the SHA-256 of
 // the token is stored; the token itself is derived from the controller's data
 // key and the deployment id when a boot script or install file is served.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('install_tokens')
     .addColumn('token_hash', 'text', (c) => c.primaryKey())
@@ -17,6 +17,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('install_tokens_host').on('install_tokens').column('host_id').execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('install_tokens').ifExists().execute();
 }

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { createTestController, type TestController } from '../../test/support/controller.js';
-import type { ControllerDeps } from '../controller.js';
+import { createTestController, type TestController } from './controller.js';
+import type { ControllerDeps } from '../../src/controller.js';
 
 // The whole node-facing story through the HTTP API, in process: boot script,
 // discovery and enrolment, rules, hardware change, deploy, installer

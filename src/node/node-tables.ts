@@ -1,0 +1,50 @@
+import type { Generated } from 'kysely';
+import type { TableColumns } from '../store/columns.js';
+
+/** `node_trust` (migration 0003): one row per enrolled host; `armed` is 0 or 1. */
+export interface NodeTrustTable {
+  host_id: string;
+  /** SHA-256 of the current node credential. */
+  credential_hash: string | null;
+  issued_at: string | null;
+  revoked_at: string | null;
+  armed: Generated<number>;
+  armed_reason: string | null;
+  last_ip: string | null;
+  last_seen_at: string | null;
+}
+
+/** `site_secrets` (migration 0003): per scope (`site`, `host:<id>`); `authorized_keys` is a JSON array. */
+export interface SiteSecretsTable {
+  scope: string;
+  /** A crypt(3) hash, never the clear password. */
+  root_password_hash: string | null;
+  authorized_keys: Generated<string>;
+  updated_at: string;
+}
+
+/** The tables the node domain owns. */
+export interface NodeTables {
+  node_trust: NodeTrustTable;
+  site_secrets: SiteSecretsTable;
+}
+
+/** The node tables' columns at run time, for the schema drift test. */
+export const nodeColumns = {
+  node_trust: {
+    host_id: 'text',
+    credential_hash: 'text null',
+    issued_at: 'text null',
+    revoked_at: 'text null',
+    armed: 'integer default',
+    armed_reason: 'text null',
+    last_ip: 'text null',
+    last_seen_at: 'text null',
+  },
+  site_secrets: {
+    scope: 'text',
+    root_password_hash: 'text null',
+    authorized_keys: 'text default',
+    updated_at: 'text',
+  },
+} as const satisfies TableColumns<NodeTables>;
