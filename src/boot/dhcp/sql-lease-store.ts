@@ -1,10 +1,10 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from '../../store/schema.js';
-import type { DhcpLeasesTable } from './lease-tables.js';
+import type { DhcpLeasesTable, LeaseTables } from './lease-tables.js';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 
 type LeaseRow = Selectable<DhcpLeasesTable>;
-type Db = Kysely<Database>;
+/** Only the lease table: a `Kysely<Database>` is one, and so is a database holding migration 0100 alone. */
+type Db = Kysely<LeaseTables>;
 
 function fromRow(r: LeaseRow): Lease {
   return {
@@ -91,7 +91,7 @@ async function putOne(trx: Db, l: Lease, now: number): Promise<LeasePutResult> {
 
 /** Unexpired leases per subnet and state at `now` (ms), for metrics: one grouped query, no rows read. */
 export async function countActiveLeases(
-  db: Kysely<Database>,
+  db: Db,
   now: number,
 ): Promise<Array<{ subnet: string; state: string; count: number }>> {
   const rows = await db

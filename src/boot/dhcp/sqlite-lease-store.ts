@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.js';
+import type { LeaseTables } from './lease-tables.js';
 import { Worker } from 'node:worker_threads';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 import { createSqlLeaseStore } from './sql-lease-store.js';
@@ -18,12 +18,12 @@ type PutMany = LeaseStore['putMany'];
  * Kysely; they are rare behind the lease index. The worker is unref'd and
  * ends with the process.
  */
-export function createSqliteLeaseStore(db: Kysely<Database>, sqlite: BetterSqlite3.Database): LeaseStore {
+export function createSqliteLeaseStore(db: Kysely<LeaseTables>, sqlite: BetterSqlite3.Database): LeaseStore {
   const base = createSqlLeaseStore(db);
   return { ...base, putMany: sqlite.memory ? inThreadPutMany(db, sqlite) : workerPutMany(sqlite.name) };
 }
 
-function inThreadPutMany(db: Kysely<Database>, sqlite: BetterSqlite3.Database): PutMany {
+function inThreadPutMany(db: Kysely<LeaseTables>, sqlite: BetterSqlite3.Database): PutMany {
   const upsert =
     sqlite.prepare(`insert into dhcp_leases (ip, mac, subnet, expires_at, hostname, state) values (?, ?, ?, ?, ?, ?)
     on conflict (ip) do update set mac = excluded.mac, subnet = excluded.subnet, expires_at = excluded.expires_at,
