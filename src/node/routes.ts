@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
@@ -34,7 +35,7 @@ export const maskInstallToken = (url: string) => url.replace(/(\/node\/install\/
 /** Builds the image writer's plan for a deployment with an image spec (kiln-image profiles). */
 export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: string) => Promise<unknown>;
 
-export const nodeRoutes: FastifyPluginAsync<{
+export const nodeRoutes: FastifyPluginAsyncTypebox<{
   node: NodeService;
   db: Kysely<Database>;
   secrets: SecretsService;
@@ -62,7 +63,7 @@ export const nodeRoutes: FastifyPluginAsync<{
     async (req) => {
       const auth = req.headers.authorization;
       const bearer = auth ? (/^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? null) : null;
-      return node.discover((req.body as { facts: Record<string, unknown> }).facts, nodeSource(req), bearer);
+      return node.discover(req.body.facts, nodeSource(req), bearer);
     },
   );
 
@@ -77,7 +78,7 @@ export const nodeRoutes: FastifyPluginAsync<{
         response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.String() }) },
       },
     },
-    async (req) => node.enrol(normalizeMac((req.body as { mac: string }).mac, '/mac'), nodeSource(req)),
+    async (req) => node.enrol(normalizeMac(req.body.mac, '/mac'), nodeSource(req)),
   );
 
   app.post(
@@ -121,7 +122,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const b = req.body as { stage: string; message?: string };
+      const b = req.body;
       await node.progress(nodeOf(req), b.stage, b.message ?? '');
       return { ok: true };
     },
@@ -142,7 +143,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => ({
-      state: (await node.complete(nodeOf(req), (req.body as { stage?: string }).stage ?? 'install')).state,
+      state: (await node.complete(nodeOf(req), req.body.stage ?? 'install')).state,
     }),
   );
 
@@ -161,7 +162,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const b = req.body as { stage: string; reason: string };
+      const b = req.body;
       return { state: (await node.failed(nodeOf(req), b.stage, b.reason)).state };
     },
   );
@@ -209,7 +210,7 @@ export const nodeRoutes: FastifyPluginAsync<{
         params: Type.Object({ name: Type.String() }),
       },
     },
-    async (req, reply) => sendInstallFile(reply, await currentFiles(req), (req.params as { name: string }).name),
+    async (req, reply) => sendInstallFile(reply, await currentFiles(req), req.params.name),
   );
 
   // For installers that cannot send a header (debian-installer's preseed/url,
@@ -229,7 +230,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req, reply) => {
-      const { token, name } = req.params as { token: string; name: string };
+      const { token, name } = req.params;
       const { deployment } = await installTokens.resolve(token, req.ip);
       return sendInstallFile(reply, deployment, name);
     },
@@ -266,7 +267,7 @@ export const nodeRoutes: FastifyPluginAsync<{
 };
 
 /** Operator routes about node trust: re-arm enrolment, revoke a credential. */
-export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory: InventoryService }> = async (
+export const nodeAdminRoutes: FastifyPluginAsyncTypebox<{ node: NodeService; inventory: InventoryService }> = async (
   app,
   { node, inventory },
 ) => {
@@ -285,8 +286,8 @@ export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory:
       },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
-      await node.arm(h.id, (req.body as { reason?: string }).reason ?? 'operator re-armed', actorOf(req.principal));
+      const h = await inventory.getHost(req.params.host);
+      await node.arm(h.id, req.body.reason ?? 'operator re-armed', actorOf(req.principal));
       return { ok: true };
     },
   );
@@ -303,8 +304,8 @@ export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory:
       },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
-      await node.revoke(h.id, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked');
+      const h = await inventory.getHost(req.params.host);
+      await node.revoke(h.id, actorOf(req.principal), req.body.reason ?? 'operator revoked');
       return { ok: true };
     },
   );

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
@@ -17,7 +17,7 @@ const RuleReply = Type.Object({
 });
 
 /** Discovery rules under /api/v1/rules; validated when saved. */
-export const ruleRoutes: FastifyPluginAsync<{
+export const ruleRoutes: FastifyPluginAsyncTypebox<{
   db: Kysely<Database>;
   profileExists: (name: string) => boolean;
 }> = async (app, { db, profileExists }) => {
@@ -46,9 +46,9 @@ export const ruleRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const body = req.body as typeof RuleBody.static;
+      const body = req.body;
       const rule: Rule = {
-        name: (req.params as { name: string }).name,
+        name: req.params.name,
         priority: body.priority ?? 100,
         match: body.match,
         assign: body.assign,
@@ -79,7 +79,7 @@ export const ruleRoutes: FastifyPluginAsync<{
       schema: { tags: ['rules'], summary: 'Delete a rule', params: Type.Object({ name: Type.String() }) },
     },
     async (req, reply) => {
-      const name = (req.params as { name: string }).name;
+      const name = req.params.name;
       if (!(await deleteRule(db, name))) throw new KilnError('not_found', `no rule named ${name}`);
       await appendEvent(
         db,
