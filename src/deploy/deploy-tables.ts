@@ -17,7 +17,7 @@ export interface DeploymentsTable {
 }
 
 /** `install_tokens` (migration 0210): only the SHA-256 of a token is stored. */
-export interface InstallTokensTable {
+interface InstallTokensTable {
   token_hash: string;
   deployment_id: string;
   host_id: string;

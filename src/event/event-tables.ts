@@ -2,7 +2,7 @@ import type { GeneratedAlways } from 'kysely';
 import type { TableColumns } from '../store/columns.js';
 
 /** `events` (migration 0001): an append-only log. `before`, `after` and `data` are JSON text. */
-export interface EventsTable {
+interface EventsTable {
   /** SQLite integer primary key (a number); PostgreSQL bigserial (a string from node-postgres). */
   seq: GeneratedAlways<number | string>;
   at: string;

@@ -27,7 +27,7 @@ export interface HostsTable {
 }
 
 /** `host_nics` (migration 0001): one row per MAC; `is_boot` is 0 or 1. */
-export interface HostNicsTable {
+interface HostNicsTable {
   mac: string;
   host_id: string;
   name: string | null;
@@ -35,7 +35,7 @@ export interface HostNicsTable {
 }
 
 /** `host_tags` (migration 0001). */
-export interface HostTagsTable {
+interface HostTagsTable {
   host_id: string;
   tag: string;
 }

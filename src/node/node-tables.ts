@@ -15,7 +15,7 @@ export interface NodeTrustTable {
 }
 
 /** `site_secrets` (migration 0003): per scope (`site`, `host:<id>`); `authorized_keys` is a JSON array. */
-export interface SiteSecretsTable {
+interface SiteSecretsTable {
   scope: string;
   /** A crypt(3) hash, never the clear password. */
   root_password_hash: string | null;

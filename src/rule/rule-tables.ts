@@ -1,7 +1,7 @@
 import type { TableColumns } from '../store/columns.js';
 
 /** `rules` (migration 0002): `spec` is the JSON of `{ match, assign }`. */
-export interface RulesTable {
+interface RulesTable {
   name: string;
   priority: number;
   spec: string;

@@ -23,11 +23,11 @@ type KindOf<S> = [S] extends [string]
  * the database fills it on insert (a DEFAULT or an auto-increment; the type is
  * `Generated<…>` or `GeneratedAlways<…>`). E.g. `'text null'`, `'integer default'`.
  */
-export type ColumnSpec<C> =
+type ColumnSpec<C> =
   `${KindOf<NonNullable<SelectType<C>>>}${null extends SelectType<C> ? ' null' : ''}${[InsertType<C>] extends [never] ? ' default' : undefined extends InsertType<C> ? ' default' : ''}`;
 
 /** The runtime column list of a table interface: `{ column: ColumnSpec }`, exactly its columns. */
-export type ColumnsOf<Table> = { readonly [K in keyof Table]-?: ColumnSpec<Table[K]> };
+type ColumnsOf<Table> = { readonly [K in keyof Table]-?: ColumnSpec<Table[K]> };
 
 /**
  * The runtime description of a set of tables. Each domain writes one beside
