@@ -1,5 +1,6 @@
 import { DhcpOption } from './codes.js';
-import { decodeOptionList, writeIp, type DhcpPacket, type DhcpRawOption } from './packet.js';
+import { decodeOptionList } from './option-rules.js';
+import { writeIp, type DhcpPacket, type DhcpRawOption } from './packet.js';
 
 /**
  * The value of option `code`, with repeated instances concatenated (RFC 3396
