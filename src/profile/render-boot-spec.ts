@@ -1,7 +1,7 @@
 import { KilnError } from '../error/kiln-error.js';
-import type { CompiledFile, LoadedProfile } from '../profile/loaded-profile.js';
+import type { CompiledFile, LoadedProfile } from './loaded-profile.js';
 import { ipxeArgs, ipxeUrl, IpxeScriptError } from '../protocols/ipxe/script.js';
-import type { RenderContext } from './render-context.js';
+import type { RenderContext } from '../template/render-context.js';
 import { inThread, type RenderedText } from './render-profile-file.js';
 
 /**
