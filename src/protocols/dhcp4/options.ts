@@ -79,17 +79,6 @@ export function getIpOption(p: DhcpPacket, code: number): string | undefined {
   return d && d.length === 4 ? ipAt(d) : undefined;
 }
 
-/** Option 57 (RFC 2132 §9.10); undefined when absent. */
-export function getMaxMessageSize(p: DhcpPacket): number | undefined {
-  const d = findOption(p, DhcpOption.maxMessageSize);
-  return d && d.length === 2 ? (d[0] << 8) | d[1] : undefined;
-}
-
-/** Option 55 (RFC 2132 §9.8): the option codes the client asked for, in its order. */
-export function getParameterRequestList(p: DhcpPacket): number[] {
-  return Array.from(findOption(p, DhcpOption.parameterRequestList) ?? []);
-}
-
 /** Sub-options of an encapsulating option (43 from PXE clients, 82, 175); empty when absent or not TLV-framed. */
 export function getSubOptions(p: DhcpPacket, code: number): DhcpRawOption[] {
   const d = findOption(p, code);

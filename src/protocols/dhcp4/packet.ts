@@ -29,9 +29,6 @@ export interface DhcpPacket {
   options: DhcpRawOption[];
 }
 
-/** Flags bit 15: the client wants a broadcast reply (RFC 2131 §2, figure 2). */
-export const BROADCAST_FLAG = 0x8000;
-
 // RFC 2131 §2, figure 1:
 //  0                   1                   2                   3
 //  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -80,13 +77,6 @@ export function writeIp(out: Uint8Array, at: number, ip: string): void {
     } else throw new RangeError(`not an IPv4 address: ${ip}`);
   }
   if (k !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
-}
-
-/** Parses a dotted quad; throws RangeError on anything else (callers pass their own values). */
-export function ipToBytes(ip: string): Uint8Array {
-  const out = new Uint8Array(4);
-  writeIp(out, 0, ip);
-  return out;
 }
 
 /** Decodes a DHCPv4 message from a UDP payload. Throws DecodeError; never returns a partial packet. */
