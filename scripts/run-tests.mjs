@@ -4,8 +4,9 @@
 // (*.int.test.ts: real sockets, namespaces, databases, QEMU) run one file at a
 // time. Node 20's `--test` finds no .ts files by itself, so files are listed
 // here. Prints one closing line "N passed, N failed, N skipped".
-// The type check (tsc --noEmit) runs first unless files are filtered or --no-typecheck is given.
-// Usage: run-tests.mjs [--unit|--int] [--no-typecheck] [path-substring ...]
+// The type check (tsc --noEmit) runs first unless files are filtered or --no-typecheck is given,
+// then the static checks (scripts/checks.mjs) unless files are filtered or --no-lint is given.
+// Usage: run-tests.mjs [--unit|--int] [--no-typecheck] [--no-lint] [path-substring ...]
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -87,8 +88,19 @@ function typecheck() {
   });
 }
 
+// Format, lint, import rules, dead code (scripts/checks.mjs prints its own ✔/✖ lines); counted as one test.
+function checks() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'scripts/checks.mjs')], { cwd: root, stdio: 'inherit' });
+    child.on('close', (code) =>
+      resolve({ pass: code === 0 ? 1 : 0, fail: code === 0 ? 0 : 1, skip: 0, code: code ?? 1 }),
+    );
+  });
+}
+
 const results = [];
 if (filters.length === 0 && !args.includes('--no-typecheck')) results.push(await typecheck());
+if (filters.length === 0 && !args.includes('--no-lint')) results.push(await checks());
 if (only !== 'int') results.push(await run(unit, 2));
 if (only !== 'unit') results.push(await run(int, 1));
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
