@@ -68,6 +68,7 @@ function bootFileUrl(profile: LoadedProfile, file: CompiledFile, baseUrl: string
  */
 export function bootSpecFrom(profile: LoadedProfile, baseUrl: string, text: RenderedText): BootSpec {
   const raw = text(profile.boot.cmdline).trim();
+  // eslint-disable-next-line no-control-regex -- refusing control characters means naming them.
   const bad = /[\u0000-\u001f\u007f]/.exec(raw);
   if (bad) {
     const where = profile.locate(profile.boot.cmdline.virtualPath, 1, 1);
