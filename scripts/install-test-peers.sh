@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite and benchmarks run against, on top of what
 # `kiln serve` needs (scripts/install-debian-packages.sh, run first): real
-# protocol peers (a second DHCP server, TFTP and HTTP servers, DHCP clients),
+# protocol peers (a second DHCP server, TFTP and HTTP servers, DHCP clients,
+# syslog senders),
 # QEMU and firmware, a BMC simulator, a browser, packet capture, Prometheus and
 # the install-file validators. A controller does not need any of them.
 # Safe to run again; needs root.
@@ -23,6 +24,8 @@ packages=(
   chromium
   # install-file validators (cloud-init schema)
   cloud-init
+  # syslog senders for the syslog codec's captures (logger; busybox syslogd comes with busybox-static)
+  bsdutils rsyslog
 )
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"

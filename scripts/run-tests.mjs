@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// Runs Kiln's test suite with node:test through tsx.
+// Runs Kiln's test suite with node:test; test files run through tsx.
 // Unit tests (*.test.ts) run two files at a time; integration tests
 // (*.int.test.ts: real sockets, namespaces, databases, QEMU) run one file at a
 // time. Node 20's `--test` finds no .ts files by itself, so files are listed
 // here. Prints one closing line "N passed, N failed, N skipped".
-// The type check (tsc --noEmit) runs first unless files are filtered or --no-typecheck is given,
-// then the static checks (scripts/checks.mjs) unless files are filtered or --no-lint is given.
-// Usage: run-tests.mjs [--unit|--int] [--no-typecheck] [--no-lint] [path-substring ...]
+// The build runs first (`npm run build`: tsc typechecks the whole tree and
+// emits dist/, which every spawned `kiln` runs through bin/kiln.mjs), counted
+// as one test. --no-typecheck still emits dist/ but skips the check (tsc
+// --noCheck; quick, for chosen files); --no-build skips the build entirely.
+// The static checks (scripts/checks.mjs: format, lint, import rules, dead code) follow
+// as one test, unless files are filtered or --no-lint is given.
+// Usage: run-tests.mjs [--unit|--int] [--no-typecheck|--no-build] [--no-lint] [path-substring ...]
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -66,10 +70,11 @@ function run(files, concurrency) {
   });
 }
 
-// The whole tree must typecheck (tsx runs without checking types); counted as one test.
-function typecheck() {
+// The whole tree must typecheck (tsx runs without checking types) and build; counted as one test.
+function build(check) {
+  const what = check ? 'build (tsc: typecheck and emit dist/)' : 'build (tsc --noCheck: emit dist/)';
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], {
+    const child = spawn(process.execPath, [join(root, 'scripts/build.mjs'), ...(check ? [] : ['--noCheck'])], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -81,8 +86,8 @@ function typecheck() {
       out += d;
     });
     child.on('close', (code) => {
-      if (code === 0) console.log('✔ typecheck (tsc --noEmit)');
-      else console.log(`✖ typecheck (tsc --noEmit)\n${out}`);
+      if (code === 0) console.log(`✔ ${what}`);
+      else console.log(`✖ ${what}\n${out}`);
       resolve({ pass: code === 0 ? 1 : 0, fail: code === 0 ? 0 : 1, skip: 0, code: code ?? 1 });
     });
   });
@@ -99,7 +104,7 @@ function checks() {
 }
 
 const results = [];
-if (filters.length === 0 && !args.includes('--no-typecheck')) results.push(await typecheck());
+if (!args.includes('--no-build')) results.push(await build(!args.includes('--no-typecheck')));
 if (filters.length === 0 && !args.includes('--no-lint')) results.push(await checks());
 if (only !== 'int') results.push(await run(unit, 2));
 if (only !== 'unit') results.push(await run(int, 1));

@@ -7,17 +7,17 @@ import { hostname, networkInterfaces } from 'node:os';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
-import type { Config } from './config/load.js';
+import { splitHostPort, type KilnConfig } from './config/parse-config.js';
 import { ensureWritableDirectory, listenFailure } from './config/start-up-failure.js';
-import { configuredBootFiles, parseSection, startNetworkServers, type NetworkServers } from './boot/network-servers.js';
-import { DhcpConfigSchema, type DhcpConfig } from './boot/dhcp/dhcp-config.js';
-import { splitList, type DiscoveryMode } from './boot/discovery-policy.js';
+import { startNetworkServers, type NetworkServers } from './boot/network-servers.js';
+import type { DhcpConfig } from './boot/dhcp/dhcp-config.js';
+import { localIpv4Addresses, resolveSubnetInterfaces, type LocalAddress } from './boot/dhcp/dhcp-listeners.js';
+import { splitList } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { createController } from './controller.js';
 import { buildDiscoveryImage } from './discovery/build-discovery-image.js';
 import { KilnError } from './error/kiln-error.js';
 import type { Logger } from './log/logger.js';
-import type { SiteContext } from './template/render-context.js';
 import { openDatabase } from './store/database.js';
 import { migrateToLatest } from './store/migrate.js';
 import { openSecret, sealSecret } from './trust/credential/secret-box.js';
@@ -32,45 +32,28 @@ import { loadTrust } from './trust/load-trust.js';
 export interface RunningController {
   address: string;
   adminToken: string | null;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
   failed: Promise<KilnError>;
-}
-
-function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
-}
-
-/** The first non-internal IPv4 address, for the default public URL. */
-function firstIpv4(): string {
-  const a = Object.values(networkInterfaces())
-    .flat()
-    .find((x) => x && x.family === 'IPv4' && !x.internal);
-  return a?.address ?? '127.0.0.1';
-}
-
-/** Site settings from the `site:` section of the config file (domain, timezone, ntp, dns). */
-function siteOf(section: unknown): SiteContext {
-  const s = (section && typeof section === 'object' ? section : {}) as Record<string, unknown>;
-  const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
-  return {
-    ...s,
-    domain: String(s['domain'] ?? 'kiln.internal'),
-    timezone: String(s['timezone'] ?? 'UTC'),
-    ntp: list(s['ntp']),
-    dns: list(s['dns']),
-  };
 }
 
 /**
  * Names for the API certificate: this machine's host name, localhost, every
  * local address, and `publicHost` (the host of the URL nodes call, which
- * verify it against Kiln's CA): an interface without carrier at start is not
- * in networkInterfaces(), yet it may hold that address.
+ * verify it against Kiln's CA). IPv4 addresses come from iproute2
+ * (`localIpv4Addresses`), which lists an interface without carrier too;
+ * networkInterfaces() does not, so it gives only the IPv6 ones; and
+ * `publicHost` is added in any case.
  */
-export function serverNames(listen: string, publicHost?: string): { dnsNames: string[]; ipAddresses: string[] } {
-  const ips = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address.split('%')[0]));
-  const bound = splitListen(listen).host;
+export function serverNames(
+  listen: string,
+  publicHost?: string,
+  ipv4: () => readonly LocalAddress[] = localIpv4Addresses,
+): { dnsNames: string[]; ipAddresses: string[] } {
+  const ipv6 = Object.values(networkInterfaces()).flatMap((l) =>
+    (l ?? []).filter((a) => a.family === 'IPv6').map((a) => a.address.split('%')[0]),
+  );
+  const ips = [...ipv4().map((a) => a.address), ...ipv6];
+  const bound = splitHostPort(listen).host;
   const pub = publicHost?.replace(/^\[|\]$/g, '');
   const pubIp = pub !== undefined && isIP(pub) !== 0;
   return {
@@ -88,7 +71,7 @@ export function serverNames(listen: string, publicHost?: string): { dnsNames: st
 /** Kiln's node image, built (or found in the cache) in the background; null until ready. */
 function startNodeImage(
   cacheDir: string,
-  mode: string,
+  mode: KilnConfig['boot']['node-image'],
   log: Logger,
   signal: AbortSignal,
 ): { get: () => (NodeImage & { dir: string }) | null; settled: Promise<void> } {
@@ -111,15 +94,27 @@ function startNodeImage(
   return { get: () => image, settled };
 }
 
+/**
+ * The DHCP slice with each attached subnet's interface found from this
+ * machine's addresses: a subnet neither attached nor relayed is a config
+ * error here, before anything is created.
+ */
+function resolveDhcp(dhcp: DhcpConfig, local: readonly LocalAddress[]): DhcpConfig {
+  return dhcp.enabled ? { ...dhcp, subnets: resolveSubnetInterfaces(dhcp.subnets, local, dhcp.serverAddress) } : dhcp;
+}
+
 /** Starts the controller with a validated config. Throws KilnError (store_unavailable, config_invalid) on start-up failure. */
 export async function runServe(
-  config: Config,
+  config: KilnConfig,
   opts: { print?: (line: string) => void } = {},
 ): Promise<RunningController> {
-  const v = config.values;
-  const dataDir = String(v['data-dir']);
+  const { server, urls } = config;
+  const dataDir = server['data-dir'];
+  // The last config check that needs this machine (its addresses); read once, for DHCP's sockets too.
+  const local = config.dhcp.enabled ? localIpv4Addresses() : [];
+  const dhcp = resolveDhcp(config.dhcp, local);
   const pinoLog = pino({
-    level: String(v['log-level']),
+    level: server['log-level'],
     base: { service: 'kiln' },
     redact: { paths: ['req.headers.authorization', '*.password', 'password'], censor: '[redacted]' },
   });
@@ -128,7 +123,7 @@ export async function runServe(
   // Every directory Kiln writes is created here, before anything uses it (0700: the data dir holds keys and tokens).
   ensureWritableDirectory('data-dir', dataDir);
   for (const sub of ['images', 'cache']) ensureWritableDirectory('data-dir', join(dataDir, sub));
-  const store = await openDatabase({ dataDir, databaseUrl: v['database-url'] as string | undefined, log });
+  const store = await openDatabase({ dataDir, databaseUrl: server['database-url'], log });
   const closers: Array<() => Promise<void>> = [() => store.close()];
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -150,82 +145,76 @@ export async function runServe(
   try {
     const applied = await migrateToLatest(store.db);
     log.info({ store: store.describe, applied }, 'store ready');
-    const certFile = v['tls-cert-file'] as string | undefined;
-    const keyFile = v['tls-key-file'] as string | undefined;
-    if (!!certFile !== !!keyFile)
-      throw new KilnError('config_invalid', 'set both tls-cert-file and tls-key-file, or neither');
-    const ipxeDir = String(v['ipxe-dir']);
+    const certFile = server['tls-cert-file'];
+    const keyFile = server['tls-key-file'];
+    const ipxeDir = config.boot['ipxe-dir'];
     const ipxeFound = existsSync(ipxeDir);
     if (!ipxeFound)
       log.warn(
         { ipxeDir },
         `ipxe-dir ${ipxeDir} does not exist: firmware cannot fetch iPXE from /ipxe/ or TFTP; install Debian's ipxe package (scripts/install-debian-packages.sh) or set --ipxe-dir (KILN_IPXE_DIR)`,
       );
-    const { host, port } = splitListen(String(v['listen']));
-    const publicHost = host === '0.0.0.0' || host === '::' ? firstIpv4() : host;
-    const baseUrl = String(v['public-url'] ?? `http://${publicHost}:${port}`);
-    // The API URL nodes verify (apiUrl below) has baseUrl's host: it must be in the certificate.
+    const { baseUrl, apiUrl } = urls;
+    // The API URL nodes verify (apiUrl) has baseUrl's host: it must be in the certificate.
     const trust = await loadTrust({
       dataDir,
       server:
         certFile && keyFile
           ? { kind: 'files', certFile, keyFile }
-          : { kind: 'issue', ...serverNames(String(v['listen']), new URL(baseUrl).hostname) },
+          : { kind: 'issue', ...serverNames(server.listen, new URL(baseUrl).hostname) },
       logger: log,
     });
-    const tlsListen = String(v['tls-listen'] ?? '');
-    const apiUrl = tlsListen ? `https://${new URL(baseUrl).hostname}:${splitListen(tlsListen).port}` : baseUrl;
-    const build = startNodeImage(join(dataDir, 'cache'), String(v['node-image']), log, abort.signal);
+    const build = startNodeImage(join(dataDir, 'cache'), config.boot['node-image'], log, abort.signal);
     closers.push(() => build.settled);
     const nodeImage = build.get;
     let network: NetworkServers | null = null;
-    // The subnets Kiln's DHCP serves, read here (before any server starts) for the discovery policy's source check.
-    const dhcpView = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, config.sections['dhcp'], {
-      serverAddress: publicHost,
-      httpBase: baseUrl,
-    });
     const controller = await createController({
       discovery: {
         settings: {
-          mode: String(v['discovery']) as DiscoveryMode,
-          allow: splitList(v['discovery-allow'] as string | undefined),
-          perSubnetPerMinute: Number(v['discovery-limit']),
-          bootSourceRanges: splitList(v['boot-source-ranges'] as string | undefined),
+          mode: config.discovery.discovery,
+          allow: splitList(config.discovery['discovery-allow']),
+          perSubnetPerMinute: config.discovery['discovery-limit'],
+          bootSourceRanges: splitList(config.discovery['boot-source-ranges']),
         },
-        subnets: dhcpView.enabled ? dhcpView.subnets.map((s) => ({ cidr: s.cidr, mode: s.mode })) : [],
+        // The subnets Kiln's DHCP serves, for the discovery policy's source check.
+        subnets: dhcp.enabled ? dhcp.subnets.map((s) => ({ cidr: s.cidr, mode: s.mode })) : [],
       },
       db: store.db,
       log,
       httpLogger: pinoLog,
-      bodyLimit: Number(v['body-limit']),
-      nodeRateLimit: Number(v['node-rate-limit']),
+      bodyLimit: server['body-limit'],
+      nodeRateLimit: server['node-rate-limit'],
       sshCa: trust.sshCa,
-      profilesDir: String(v['profiles-dir']),
-      site: siteOf(config.sections['site']),
+      profilesDir: server['profiles-dir'],
+      site: config.site,
       urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
       installTokenKey: new Uint8Array(hkdfSync('sha256', trust.dataKey, '', 'kiln install token', 32)),
       seal: (clear, context) => sealSecret(trust.dataKey, clear, context),
       open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
-      templates: { timeoutMs: Number(v['template-timeout-ms']), maxOutputKib: Number(v['template-max-output-kib']) },
+      templates: {
+        timeoutMs: config.templates['template-timeout-ms'],
+        maxOutputKib: config.templates['template-max-output-kib'],
+      },
       powerConfig: {
-        timeoutMs: Number(v['power-timeout']) * 1000,
-        maxConcurrent: Number(v['power-max-concurrent']),
-        libvirtTestDriver: v['power-libvirt-test-driver'] === true,
+        timeoutMs: config.power['power-timeout'] * 1000,
+        maxConcurrent: config.power['power-max-concurrent'],
+        libvirtTestDriver: config.power['power-libvirt-test-driver'],
       },
       boot: {
         ...(ipxeFound ? { ipxeDir } : {}),
-        ipxeBootFiles: configuredBootFiles(config.sections),
+        // The boot file names DHCP hands out: the only names /ipxe/ and TFTP serve through a symlink (served-path.ts).
+        ipxeBootFiles: Object.values(dhcp.bootFiles),
         imagesDir: join(dataDir, 'images'),
-        nodeImageArgs: String(v['node-image-args']),
+        nodeImageArgs: config.boot['node-image-args'],
         nodeImage,
-        cacheBytes: Number(v['http-cache-mib']) * 1024 * 1024,
+        cacheBytes: config.boot['http-cache-mib'] * 1024 * 1024,
       },
     });
     closers.push(() => controller.app.close());
     // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
     await controller.inventory.rebindBmcSeals((sealed) => openSecret(trust.dataKey, sealed, 'bmc'));
-    const pollSeconds = Number(v['power-poll-interval']);
+    const pollSeconds = config.power['power-poll-interval'];
     if (pollSeconds > 0) {
       // Stopped by the shared abort; closed before the app so no poll round outlives the drivers.
       const polling = controller.power
@@ -233,22 +222,22 @@ export async function runServe(
         .catch((err) => log.error({ err: (err as Error).message }, 'power poller stopped'));
       closers.push(() => polling);
     }
-    const adminTokenFile = String(v['admin-token-file'] ?? join(dataDir, 'admin-token'));
+    const adminTokenFile = server['admin-token-file'] ?? join(dataDir, 'admin-token');
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);
     if (adminToken) {
       (opts.print ?? ((l) => process.stdout.write(`${l}\n`)))(
         `First start: created admin token (shown once, also saved to ${adminTokenFile} mode 0600):\n  ${adminToken}`,
       );
     }
-    const address = await controller.app.listen({ host, port }).catch((err: unknown) => {
-      throw listenFailure('listen', String(v['listen']), err);
+    const address = await controller.app.listen({ ...urls.http }).catch((err: unknown) => {
+      throw listenFailure('listen', server.listen, err);
     });
-    if (tlsListen) {
+    if (urls.https) {
       // The same app answers on HTTPS: one route table, one auth hook.
       const tls = createHttpsServer({ cert: trust.server.certPem, key: trust.server.keyPem }, (req, res) =>
         controller.app.routing(req, res),
       );
-      const t = splitListen(tlsListen);
+      const t = urls.https;
       await new Promise<void>((resolve, reject) => {
         tls.once('error', reject);
         tls.listen(t.port, t.host, () => {
@@ -256,7 +245,7 @@ export async function runServe(
           resolve();
         });
       }).catch((err: unknown) => {
-        throw listenFailure('tls-listen', tlsListen, err);
+        throw listenFailure('tls-listen', server['tls-listen'], err);
       });
       tls.on('error', (err) =>
         log.error({ err: err.message, code: (err as { code?: string }).code }, 'HTTPS server error'),
@@ -278,10 +267,9 @@ export async function runServe(
       sqlite: store.sqlite,
       inventory: controller.inventory,
       log,
-      sections: config.sections,
-      publicHost,
-      baseUrl,
-      ipxeDir,
+      dhcp,
+      tftp: config.tftp,
+      localAddresses: () => local,
       signal: abort.signal,
       metrics: controller.metrics,
       discovery: controller.discovery,

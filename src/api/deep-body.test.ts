@@ -5,6 +5,24 @@ import { createTestController, type TestController } from '../../test/support/co
 import { BOUNDS_KEYWORD } from './json-bounds.js';
 import { depthExceededAt } from './json-body.js';
 
+/** The parts of a JSON Schema the bounds walk reads. */
+interface JsonSchema {
+  [keyword: string]: unknown;
+  type?: string;
+  maxLength?: number;
+  enum?: unknown[];
+  const?: unknown;
+  maxItems?: number;
+  items?: JsonSchema;
+  maxProperties?: number;
+  properties?: Record<string, JsonSchema>;
+  patternProperties?: Record<string, JsonSchema>;
+  additionalProperties?: boolean | JsonSchema;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+}
+
 // Item: a deep JSON body answered 500 (a stack overflow after validation) and
 // logged an error stack. Generated over every route that takes a body: each
 // must answer 400 with a stable code and log no error.
@@ -136,7 +154,7 @@ describe('deep JSON bodies on every route', () => {
       paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: unknown }> } }>>;
     };
     const loose: string[] = [];
-    const walk = (s: Record<string, any>, path: string, inBounds: boolean): void => {
+    const walk = (s: JsonSchema, path: string, inBounds: boolean): void => {
       const bounded = inBounds || s[BOUNDS_KEYWORD] !== undefined;
       for (const k of ['anyOf', 'oneOf', 'allOf'] as const) for (const x of s[k] ?? []) walk(x, path, bounded);
       if (s.type === 'string' && s.maxLength === undefined && !s.enum && s.const === undefined)
@@ -148,9 +166,8 @@ describe('deep JSON bodies on every route', () => {
       if (s.type === 'object') {
         const open = s.patternProperties || (s.additionalProperties && typeof s.additionalProperties === 'object');
         if (open && s.maxProperties === undefined) loose.push(`${path}: map without maxProperties`);
-        for (const [k, v] of Object.entries(s.properties ?? {}))
-          walk(v as Record<string, any>, `${path}.${k}`, bounded);
-        for (const v of Object.values(s.patternProperties ?? {})) walk(v as Record<string, any>, `${path}.*`, bounded);
+        for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, `${path}.${k}`, bounded);
+        for (const v of Object.values(s.patternProperties ?? {})) walk(v, `${path}.*`, bounded);
       }
       if (s.type === undefined && !s.anyOf && !s.oneOf && !s.allOf && !s.enum && s.const === undefined && !bounded)
         loose.push(`${path}: free-form value without ${BOUNDS_KEYWORD}`);
@@ -158,7 +175,7 @@ describe('deep JSON bodies on every route', () => {
     let bodies = 0;
     for (const [p, ops] of Object.entries(doc.paths)) {
       for (const [m, op] of Object.entries(ops)) {
-        const schema = op.requestBody?.content?.['application/json']?.schema as Record<string, any> | undefined;
+        const schema = op.requestBody?.content?.['application/json']?.schema as JsonSchema | undefined;
         if (schema) {
           bodies++;
           walk(schema, `${m.toUpperCase()} ${p}`, false);

@@ -51,6 +51,7 @@ export function installJsonBodyParser(app: FastifyInstance, maxDepth = MAX_BODY_
       );
       return;
     }
-    parse(req, text, done);
+    // Fastify's default JSON parser answers through `done` (its type also allows a promise; this one returns none).
+    void parse(req, text, done);
   });
 }

@@ -14,10 +14,10 @@ test('every registered route is in the OpenAPI document, with the security its a
   try {
     const res = await c.app.inject({ url: '/api/v1/openapi.json', headers: { authorization: c.bearer.viewer } });
     assert.equal(res.statusCode, 200);
-    const doc = res.json() as {
+    const doc = res.json<{
       security: unknown;
       paths: Record<string, Record<string, { security?: unknown; parameters?: Array<{ in: string; name: string }> }>>;
-    };
+    }>();
     assert.deepEqual(doc.security, [{ bearer: [] }]);
     const routes = c.app.kilnRoutes;
     for (const must of [

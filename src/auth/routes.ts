@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { actorOf, roles } from './role.js';
 import type { TokenService } from './token-service.js';
@@ -15,7 +15,7 @@ const TokenReply = Type.Object({
 });
 
 /** API token management under /api/v1/tokens (admin only). */
-export const tokenRoutes: FastifyPluginAsync<{ tokens: TokenService; now?: () => Date }> = async (
+export const tokenRoutes: FastifyPluginAsyncTypebox<{ tokens: TokenService; now?: () => Date }> = async (
   app,
   { tokens, now },
 ) => {
@@ -38,7 +38,7 @@ export const tokenRoutes: FastifyPluginAsync<{ tokens: TokenService; now?: () =>
       },
     },
     async (req, reply) => {
-      const b = req.body as { name: string; role: (typeof roles)[number]; expiresInDays?: number };
+      const b = req.body;
       const t = (now ?? (() => new Date()))();
       const expiresAt = b.expiresInDays ? new Date(t.getTime() + b.expiresInDays * 86_400_000).toISOString() : null;
       reply.status(201);
@@ -68,6 +68,6 @@ export const tokenRoutes: FastifyPluginAsync<{ tokens: TokenService; now?: () =>
         response: { 200: TokenReply },
       },
     },
-    async (req) => tokens.revoke((req.params as { id: string }).id, actorOf(req.principal)),
+    async (req) => tokens.revoke(req.params.id, actorOf(req.principal)),
   );
 };

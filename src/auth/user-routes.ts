@@ -1,9 +1,10 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { hasCode, KilnError } from '../error/kiln-error.js';
 import { createLoginLimiter, type LoginLimiter } from './login-limiter.js';
-import { actorOf, roles, type Role } from './role.js';
-import { minPasswordLength, type UserChange, type UserService } from './user-service.js';
+import { actorOf, roles } from './role.js';
+import { minPasswordLength, type UserService } from './user-service.js';
 
 const UserReply = Type.Object({
   id: Type.String(),
@@ -32,7 +33,7 @@ function refuseWhileLimited(limiter: LoginLimiter, source: string, reply: Fastif
  * password) and /api/v1/login (public, rate-limited per source address).
  * Passwords travel only in request bodies and are never echoed or logged.
  */
-export const userRoutes: FastifyPluginAsync<{ users: UserService; limiter?: LoginLimiter }> = async (
+export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService; limiter?: LoginLimiter }> = async (
   app,
   { users, limiter: given },
 ) => {
@@ -50,7 +51,7 @@ export const userRoutes: FastifyPluginAsync<{ users: UserService; limiter?: Logi
       },
     },
     async (req, reply) => {
-      const b = req.body as { name: string; role: Role; password: string };
+      const b = req.body;
       reply.status(201);
       return users.create(b, actorOf(req.principal));
     },
@@ -92,8 +93,8 @@ export const userRoutes: FastifyPluginAsync<{ users: UserService; limiter?: Logi
       },
     },
     async (req, reply) => {
-      const b = req.body as UserChange;
-      const name = (req.params as { name: string }).name;
+      const b = req.body;
+      const name = req.params.name;
       if (b.password !== undefined) refuseWhileLimited(limiter, req.ip, reply);
       try {
         return await users.update(name, b, req.principal!, actorOf(req.principal));
@@ -116,7 +117,7 @@ export const userRoutes: FastifyPluginAsync<{ users: UserService; limiter?: Logi
         response: { 200: UserReply },
       },
     },
-    async (req) => users.delete((req.params as { name: string }).name, actorOf(req.principal)),
+    async (req) => users.delete(req.params.name, actorOf(req.principal)),
   );
 
   app.post(
@@ -147,7 +148,7 @@ export const userRoutes: FastifyPluginAsync<{ users: UserService; limiter?: Logi
     async (req, reply) => {
       refuseWhileLimited(limiter, req.ip, reply);
       try {
-        return await users.login(req.body as { name: string; password: string; expiresInHours?: number }, req.ip);
+        return await users.login(req.body, req.ip);
       } catch (err) {
         if (hasCode(err, 'unauthenticated')) limiter.fail(req.ip);
         throw err;

@@ -1,24 +1,21 @@
-import { Value } from '@sinclair/typebox/value';
-import type { TSchema } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
-import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
+import type { KilnError } from '../error/kiln-error.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { openSqliteHostByMacReader, type HostByMacLookup } from '../inventory/sql-host-store.js';
 import { parseMac, type Mac } from '../inventory/mac.js';
 import type { Logger } from '../log/logger.js';
-import { DhcpConfigSchema, type DhcpConfig } from './dhcp/dhcp-config.js';
-import { localIpv4Addresses, resolveSubnetInterfaces, type LocalAddress } from './dhcp/dhcp-listeners.js';
+import type { DhcpConfig } from './dhcp/dhcp-config.js';
+import { localIpv4Addresses, type LocalAddress } from './dhcp/dhcp-listeners.js';
 import { startDhcpServer, type DhcpBackend, type DhcpServer } from './dhcp/dhcp-server.js';
 import { createSqlLeaseStore } from './dhcp/sql-lease-store.js';
 import { createSqliteLeaseStore } from './dhcp/sqlite-lease-store.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createDirectorySource } from './tftp/directory-source.js';
-import { TftpConfigSchema, type TftpConfig } from './tftp/tftp-config.js';
+import type { TftpConfig } from './tftp/tftp-config.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/router-advertiser.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DiscoveryPolicy } from './discovery-policy.js';
-import { defaultBootFiles } from './boot-decision.js';
 import { appendEvent } from '../event/sql-event-store.js';
 
 /** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
@@ -41,33 +38,6 @@ function socketEventRecorder(db: Kysely<any>, log: Logger, server: 'dhcp' | 'tft
       new Date().toISOString(),
     ).catch((err) => log.warn({ err: (err as Error).message, kind: e.kind }, 'could not record the socket event'));
   };
-}
-
-/** Validates one nested config section (`dhcp:`, `tftp:`) with defaults, naming every bad key. */
-export function parseSection<T>(name: string, schema: TSchema, raw: unknown, defaults: Record<string, unknown>): T {
-  const value = Value.Default(schema, Value.Clone({ ...defaults, ...(raw && typeof raw === 'object' ? raw : {}) }));
-  const issues: ErrorIssue[] = [...Value.Errors(schema, value)].map((e) => ({
-    path: `${name}${e.path.replace(/\//g, '.')}`,
-    code: 'bad_value',
-    message: `${name}${e.path.replace(/\//g, '.')}: ${e.message}`,
-  }));
-  if (issues.length)
-    throw new KilnError('config_invalid', `invalid configuration:\n  ${issues.map((i) => i.message).join('\n  ')}`, {
-      issues,
-    });
-  return value as T;
-}
-
-/**
- * The boot file names DHCP hands out (`dhcp.bootFiles`, defaults when unset):
- * the only names HTTP `/ipxe/` and TFTP serve through a symlink out of the
- * iPXE directory (served-path.ts).
- */
-export function configuredBootFiles(sections: Readonly<Record<string, unknown>>): string[] {
-  const raw = (sections['dhcp'] as { bootFiles?: Record<string, unknown> } | undefined)?.bootFiles;
-  return Object.values({ ...defaultBootFiles, ...(raw && typeof raw === 'object' ? raw : {}) }).filter(
-    (v): v is string => typeof v === 'string',
-  );
 }
 
 /** The DHCP server's view of the inventory: known hosts (reserved address from the label `dhcp.ip`), unknown MACs become `new` hosts when the discovery policy admits them (else they get no reply). */
@@ -116,19 +86,18 @@ export interface NetworkServers {
 }
 
 /**
- * Starts DHCP and TFTP from the `dhcp:` and `tftp:` config sections. Both are
- * off unless configured; TFTP defaults to on when DHCP is on, serving
- * Debian's iPXE binaries from `ipxeDir`.
+ * Starts DHCP and TFTP from their validated config slices (parse-config.ts:
+ * both off unless configured; TFTP on with DHCP by default, serving Debian's
+ * iPXE binaries from ipxe-dir).
  */
 export async function startNetworkServers(opts: {
   db: Kysely<any>;
   sqlite?: BetterSqlite3.Database | undefined;
   inventory: InventoryService;
   log: Logger;
-  sections: Readonly<Record<string, unknown>>;
-  publicHost: string;
-  baseUrl: string;
-  ipxeDir: string;
+  /** The `dhcp:` slice, each attached subnet's interface already resolved (main does it before the store opens). */
+  dhcp: DhcpConfig;
+  tftp: TftpConfig;
   signal?: AbortSignal;
   metrics?: Metrics;
   discovery?: DiscoveryPolicy;
@@ -137,19 +106,8 @@ export async function startNetworkServers(opts: {
   /** This machine's IPv4 addresses (default: the OS's), for the interface of each attached subnet. */
   localAddresses?: () => LocalAddress[];
 }): Promise<NetworkServers> {
-  const parsed = parseSection<DhcpConfig>('dhcp', DhcpConfigSchema, opts.sections['dhcp'], {
-    serverAddress: opts.publicHost,
-    httpBase: opts.baseUrl,
-  });
-  // Each attached subnet's interface comes from this machine's addresses, before anything uses it (DHCP sockets, radvd).
-  const local = parsed.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
-  const dhcp: DhcpConfig = parsed.enabled
-    ? { ...parsed, subnets: resolveSubnetInterfaces(parsed.subnets, local, parsed.serverAddress) }
-    : parsed;
-  const tftp = parseSection<TftpConfig>('tftp', TftpConfigSchema, opts.sections['tftp'], {
-    enabled: dhcp.enabled,
-    root: opts.ipxeDir,
-  });
+  const { dhcp, tftp } = opts;
+  const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
   const leases = opts.sqlite ? createSqliteLeaseStore(opts.db, opts.sqlite) : createSqlLeaseStore(opts.db);
   let dhcpServer: DhcpServer | null = null;
   let tftpServer: TftpServer | null = null;

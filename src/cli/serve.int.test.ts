@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -296,6 +296,57 @@ describe('kiln serve as a process', () => {
     assert.equal(r.code, 6);
     assert.match(r.stderr, /flag --listen="localhost": expected HOST:PORT/);
     assert.match(r.stderr, /flag --log-level="chatty": expected one of debug, info, warn, error/);
+  });
+
+  it('a bad or unknown key in a config section stops start-up before anything is created: no data dir, no admin token', async () => {
+    const dir = tmp();
+    const cases: Array<{ name: string; yaml: string; want: RegExp }> = [
+      {
+        name: 'bad dhcp value',
+        yaml: 'dhcp:\n  enabled: true\n  subnets: [{ cidr: 10.20.0.0/24, mode: fulll, relayed: true }]\n',
+        want: /^error: invalid configuration: dhcp\.subnets\.0\.mode: expected one of off, proxy, reservation, full, got "fulll"/,
+      },
+      {
+        name: 'unknown key in a section',
+        yaml: 'tftp: { enabled: true, maxTransfer: 3 }\n',
+        want: /^error: invalid configuration: config file: unknown key "tftp\.maxTransfer" \(did you mean "tftp\.maxTransfers"\?\)/,
+      },
+      {
+        name: 'unknown section',
+        yaml: 'power: { pollSeconds: 5 }\n',
+        want: /^error: invalid configuration: config file: unknown section "power"/,
+      },
+      {
+        name: 'attached subnet this machine has no address in',
+        yaml: 'dhcp:\n  enabled: true\n  subnets: [{ cidr: 198.51.100.0/24, mode: full, attached: true }]\n',
+        want: /^error: invalid configuration: dhcp\.subnets\.0 \(198\.51\.100\.0\/24\): attached: true, but no interface/,
+      },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const file = join(dir, `kiln-${i}.yaml`);
+      writeFileSync(file, c.yaml);
+      const data = join(dir, `data-${i}`);
+      const r = await runInProcess([
+        'serve',
+        '--config',
+        file,
+        '--data-dir',
+        data,
+        '--listen',
+        `127.0.0.1:${await freePort()}`,
+        '--tls-listen',
+        '',
+        '--node-image',
+        'off',
+      ]);
+      assert.equal(r.code, 6, `${c.name}: exit code (stderr: ${r.stderr})`);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      assert.equal(lines.length, 1, `${c.name}: one line, got:\n${r.stderr}`);
+      assert.match(lines[0], c.want, c.name);
+      assert.match(lines[0], /\[config_invalid\]$/, c.name);
+      assert.ok(!existsSync(data), `${c.name}: the data dir is not created (nor the store, nor the admin token)`);
+      assert.ok(!/First start/.test(r.stdout), `${c.name}: no admin token printed`);
+    }
   });
 
   it('an unreachable PostgreSQL stops start-up with store_unavailable', async () => {

@@ -2,9 +2,16 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
+import { ConfigFileSchema, configSections } from './config-schema.js';
 import { envName, settings, type SettingSpec } from './settings.js';
+import { unknownKeys } from './unknown-keys.js';
 
-/** The validated, frozen settings of `kiln serve`, keyed by setting name; `sections` holds nested YAML sections (dhcp, tftp, …) as given. */
+/**
+ * The first stage of loading: the validated, frozen top-level settings of
+ * `kiln serve`, keyed by setting name, and the nested YAML sections (dhcp,
+ * tftp, site) as given. `parseConfig` (parse-config.ts) turns it into the
+ * typed `KilnConfig` that main reads.
+ */
 export interface Config {
   values: Readonly<Record<string, string | number | boolean | undefined>>;
   sections: Readonly<Record<string, unknown>>;
@@ -80,17 +87,13 @@ export function loadConfig(input: ConfigInput): Config {
     if (typeof file !== 'object' || Array.isArray(file))
       throw new KilnError('config_invalid', `config file ${input.file} must hold a YAML mapping of setting: value`);
   }
-  const known = new Set(settings.map((s) => s.name));
-  const sectionNames = new Set(['dhcp', 'tftp', 'power', 'trust', 'site']);
-  const issues: ErrorIssue[] = [];
-  for (const k of Object.keys(file)) {
-    if (!known.has(k) && !sectionNames.has(k))
-      issues.push({
-        path: k,
-        code: 'unknown_setting',
-        message: `config file: unknown setting "${k}"; see the configuration reference in README.md`,
-      });
-  }
+  const sectionNames = new Set(Object.keys(configSections));
+  // Top-level keys only: each section's own keys are checked by parseConfig, against that section's schema.
+  const issues: ErrorIssue[] = unknownKeys(ConfigFileSchema, file, {
+    path: '',
+    deep: false,
+    hint: () => 'see the configuration reference in README.md',
+  });
   const values: Record<string, string | number | boolean | undefined> = {};
   const sources: Record<string, 'flag' | 'env' | 'file' | 'default'> = {};
   for (const spec of settings) {

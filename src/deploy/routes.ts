@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { bounded, variablesBounds } from '../api/json-bounds.js';
@@ -27,7 +27,7 @@ const DeployBody = Type.Object(
 );
 
 /** Deploy, release and deployment history under /api/v1/hosts/:host. */
-export const deployRoutes: FastifyPluginAsync<{
+export const deployRoutes: FastifyPluginAsyncTypebox<{
   deploy: DeployService;
   inventory: InventoryService;
   db: Kysely<any>;
@@ -44,8 +44,8 @@ export const deployRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const b = req.body as typeof DeployBody.static;
-      const host = (req.params as { host: string }).host;
+      const b = req.body;
+      const host = req.params.host;
       if (b.dryRun) return { dryRun: true, ...(await deploy.preview(host, b.profile, b.variables ?? {})) };
       const r = await deploy.deploy(host, {
         profile: b.profile,
@@ -81,8 +81,8 @@ export const deployRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const b = req.body as { wipe?: boolean; reason?: string };
-      return deploy.release((req.params as { host: string }).host, {
+      const b = req.body;
+      return deploy.release(req.params.host, {
         wipe: b.wipe ?? false,
         actor: actorOf(req.principal),
         reason: b.reason,
@@ -96,7 +96,7 @@ export const deployRoutes: FastifyPluginAsync<{
       schema: { tags: ['deploy'], summary: "A host's deployments, newest first (file names only)", params: Params },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
+      const h = await inventory.getHost(req.params.host);
       return { items: (await listDeployments(db, h.id)).map((d) => ({ ...d, files: Object.keys(d.files) })) };
     },
   );
@@ -111,7 +111,7 @@ export const deployRoutes: FastifyPluginAsync<{
       },
     },
     async (req, reply) => {
-      const p = req.params as { host: string; name: string };
+      const p = req.params;
       const h = await inventory.getHost(p.host);
       const d = await getCurrentDeployment(db, h.id);
       const text = d?.files[p.name];

@@ -15,16 +15,16 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { KilnError } from '../error/kiln-error.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import { packagePath } from '../runtime/package-path.js';
 import { buildGrubImages, grubEarlyConfig, grubModules } from './grub-images.js';
 import { stageHostBinary, writeInitramfs } from './initramfs-tree.js';
 import { prepareBusybox, prepareKernel, stageBusybox, stageModules } from './kernel-tree.js';
 import { withToolSignal } from './run-tool.js';
 
 /** Where the node scripts live in the repository (node/). */
-export const nodeScriptsDir = fileURLToPath(new URL('../../node/', import.meta.url));
+export const nodeScriptsDir = packagePath('node/');
 
 /** Drivers shipped in the discovery image; their dependencies are added from modules.dep. */
 export const discoveryModules = [

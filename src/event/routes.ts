@@ -1,9 +1,9 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import type { EventFilter, KilnEvent } from './event.js';
 import { EventListQuery, EventListReply } from './event-schemas.js';
 
 /** The audit log under /api/v1/events. */
-export const eventRoutes: FastifyPluginAsync<{ listEvents: (f: EventFilter) => Promise<KilnEvent[]> }> = async (
+export const eventRoutes: FastifyPluginAsyncTypebox<{ listEvents: (f: EventFilter) => Promise<KilnEvent[]> }> = async (
   app,
   { listEvents },
 ) => {
@@ -19,7 +19,7 @@ export const eventRoutes: FastifyPluginAsync<{ listEvents: (f: EventFilter) => P
       },
     },
     async (req) => {
-      const q = req.query as typeof EventListQuery.static;
+      const q = req.query;
       const limit = q.limit ?? 100;
       const prefix = q.kind?.endsWith('.') ? q.kind : undefined;
       const items = await listEvents({

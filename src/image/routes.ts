@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { ImageStore } from './image-store.js';
 
@@ -12,7 +12,7 @@ const ImageReply = Type.Object({
 });
 
 /** OS images the image writer can install (added on the controller with `kiln image add`). */
-export const imageRoutes: FastifyPluginAsync<{ images: ImageStore }> = async (app, { images }) => {
+export const imageRoutes: FastifyPluginAsyncTypebox<{ images: ImageStore }> = async (app, { images }) => {
   app.get(
     '/images',
     {

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 
 /** Revokes every unrevoked SSH certificate of a host (none is fine); called when a host is released or retired. */
 export type RevokeCertificates = (hostId: string, actor: string, reason: string) => Promise<void>;
@@ -26,7 +26,7 @@ function ifMatch(header: string | undefined): number | undefined {
 }
 
 /** Host routes under /api/v1/hosts. */
-export const hostRoutes: FastifyPluginAsync<{
+export const hostRoutes: FastifyPluginAsyncTypebox<{
   inventory: InventoryService;
   revokeCertificates?: RevokeCertificates;
 }> = async (app, { inventory, revokeCertificates }) => {
@@ -49,7 +49,7 @@ export const hostRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const q = req.query as typeof HostListQuery.static;
+      const q = req.query;
       const limit = q.limit ?? 100;
       const items = await inventory.listHosts({
         state: q.state,
@@ -71,7 +71,7 @@ export const hostRoutes: FastifyPluginAsync<{
       schema: { tags: ['hosts'], summary: 'Add a host', body: HostCreateBody, response: { 201: HostReply } },
     },
     async (req, reply) => {
-      const b = req.body as HostCreateBody;
+      const b = req.body;
       const h = await inventory.createHost(
         {
           name: b.name,
@@ -96,7 +96,7 @@ export const hostRoutes: FastifyPluginAsync<{
       config: { access: 'viewer' },
       schema: { tags: ['hosts'], summary: 'Show a host', params: HostParams, response: { 200: HostReply } },
     },
-    async (req, reply) => withEtag(reply, await inventory.getHost((req.params as { host: string }).host)),
+    async (req, reply) => withEtag(reply, await inventory.getHost(req.params.host)),
   );
 
   app.patch(
@@ -112,9 +112,9 @@ export const hostRoutes: FastifyPluginAsync<{
       },
     },
     async (req, reply) => {
-      const b = req.body as HostPatchBody;
+      const b = req.body;
       const h = await inventory.updateHost(
-        (req.params as { host: string }).host,
+        req.params.host,
         {
           name: b.name,
           nics: b.nics ? nicsFrom(b.nics) : undefined,
@@ -147,9 +147,9 @@ export const hostRoutes: FastifyPluginAsync<{
       },
     },
     async (req, reply) => {
-      await inventory.deleteHost((req.params as { host: string }).host, {
+      await inventory.deleteHost(req.params.host, {
         actor: actorOf(req.principal),
-        reason: (req.query as { reason?: string }).reason,
+        reason: req.query.reason,
       });
       return reply.status(204).send();
     },
@@ -168,8 +168,8 @@ export const hostRoutes: FastifyPluginAsync<{
       },
     },
     async (req, reply) => {
-      const b = req.body as typeof HostStateBody.static;
-      const host = await inventory.transition((req.params as { host: string }).host, b.state, {
+      const b = req.body;
+      const host = await inventory.transition(req.params.host, b.state, {
         actor: actorOf(req.principal),
         reason: b.reason,
         failedStage: b.failedStage,
@@ -200,8 +200,8 @@ export const hostRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
-      const q = req.query as { after?: number; limit?: number };
+      const h = await inventory.getHost(req.params.host);
+      const q = req.query;
       const items = await inventory.listEvents({ hostId: h.id, after: q.after, limit: q.limit ?? 100 });
       return { items, next: items.length === (q.limit ?? 100) ? items.at(-1)!.seq : null };
     },

@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { actorOf, type Principal } from '../auth/role.js';
@@ -33,7 +34,7 @@ export const maskInstallToken = (url: string) => url.replace(/(\/node\/install\/
 /** Builds the image writer's plan for a deployment with an image spec (kiln-image profiles). */
 export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: string) => Promise<unknown>;
 
-export const nodeRoutes: FastifyPluginAsync<{
+export const nodeRoutes: FastifyPluginAsyncTypebox<{
   node: NodeService;
   db: Kysely<any>;
   secrets: SecretsService;
@@ -61,7 +62,7 @@ export const nodeRoutes: FastifyPluginAsync<{
     async (req) => {
       const auth = req.headers.authorization;
       const bearer = auth ? (/^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? null) : null;
-      return node.discover((req.body as { facts: Record<string, unknown> }).facts, nodeSource(req), bearer);
+      return node.discover(req.body.facts, nodeSource(req), bearer);
     },
   );
 
@@ -76,7 +77,7 @@ export const nodeRoutes: FastifyPluginAsync<{
         response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.String() }) },
       },
     },
-    async (req) => node.enrol(normalizeMac((req.body as { mac: string }).mac, '/mac'), nodeSource(req)),
+    async (req) => node.enrol(normalizeMac(req.body.mac, '/mac'), nodeSource(req)),
   );
 
   app.post(
@@ -120,7 +121,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const b = req.body as { stage: string; message?: string };
+      const b = req.body;
       await node.progress(nodeOf(req), b.stage, b.message ?? '');
       return { ok: true };
     },
@@ -141,7 +142,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => ({
-      state: (await node.complete(nodeOf(req), (req.body as { stage?: string }).stage ?? 'install')).state,
+      state: (await node.complete(nodeOf(req), req.body.stage ?? 'install')).state,
     }),
   );
 
@@ -160,7 +161,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const b = req.body as { stage: string; reason: string };
+      const b = req.body;
       return { state: (await node.failed(nodeOf(req), b.stage, b.reason)).state };
     },
   );
@@ -208,7 +209,7 @@ export const nodeRoutes: FastifyPluginAsync<{
         params: Type.Object({ name: Type.String() }),
       },
     },
-    async (req, reply) => sendInstallFile(reply, await currentFiles(req), (req.params as { name: string }).name),
+    async (req, reply) => sendInstallFile(reply, await currentFiles(req), req.params.name),
   );
 
   // For installers that cannot send a header (debian-installer's preseed/url,
@@ -228,7 +229,7 @@ export const nodeRoutes: FastifyPluginAsync<{
       },
     },
     async (req, reply) => {
-      const { token, name } = req.params as { token: string; name: string };
+      const { token, name } = req.params;
       const { deployment } = await installTokens.resolve(token, req.ip);
       return sendInstallFile(reply, deployment, name);
     },
@@ -265,7 +266,7 @@ export const nodeRoutes: FastifyPluginAsync<{
 };
 
 /** Operator routes about node trust: re-arm enrolment, revoke a credential. */
-export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory: InventoryService }> = async (
+export const nodeAdminRoutes: FastifyPluginAsyncTypebox<{ node: NodeService; inventory: InventoryService }> = async (
   app,
   { node, inventory },
 ) => {
@@ -284,8 +285,8 @@ export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory:
       },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
-      await node.arm(h.id, (req.body as { reason?: string }).reason ?? 'operator re-armed', actorOf(req.principal));
+      const h = await inventory.getHost(req.params.host);
+      await node.arm(h.id, req.body.reason ?? 'operator re-armed', actorOf(req.principal));
       return { ok: true };
     },
   );
@@ -302,8 +303,8 @@ export const nodeAdminRoutes: FastifyPluginAsync<{ node: NodeService; inventory:
       },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
-      await node.revoke(h.id, actorOf(req.principal), (req.body as { reason?: string }).reason ?? 'operator revoked');
+      const h = await inventory.getHost(req.params.host);
+      await node.revoke(h.id, actorOf(req.principal), req.body.reason ?? 'operator revoked');
       return { ok: true };
     },
   );

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { actorOf } from '../auth/role.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
@@ -22,10 +22,10 @@ const Body = Type.Object(
 const Reply = Type.Object({ hasRootPassword: Type.Boolean(), authorizedKeys: Type.Array(Type.String()) });
 
 /** Root password and SSH keys for the site and per host (admin). Replies never contain a password or hash. */
-export const secretsRoutes: FastifyPluginAsync<{ secrets: SecretsService; inventory: InventoryService }> = async (
-  app,
-  { secrets, inventory },
-) => {
+export const secretsRoutes: FastifyPluginAsyncTypebox<{
+  secrets: SecretsService;
+  inventory: InventoryService;
+}> = async (app, { secrets, inventory }) => {
   app.get(
     '/secrets/site',
     {
@@ -49,7 +49,7 @@ export const secretsRoutes: FastifyPluginAsync<{ secrets: SecretsService; invent
         response: { 200: Reply },
       },
     },
-    async (req) => secrets.set('site', req.body as typeof Body.static, actorOf(req.principal)),
+    async (req) => secrets.set('site', req.body, actorOf(req.principal)),
   );
   app.get(
     '/hosts/:host/secrets',
@@ -62,7 +62,7 @@ export const secretsRoutes: FastifyPluginAsync<{ secrets: SecretsService; invent
         response: { 200: Reply },
       },
     },
-    async (req) => secrets.show(`host:${(await inventory.getHost((req.params as { host: string }).host)).id}`),
+    async (req) => secrets.show(`host:${(await inventory.getHost(req.params.host)).id}`),
   );
   app.put(
     '/hosts/:host/secrets',
@@ -77,8 +77,8 @@ export const secretsRoutes: FastifyPluginAsync<{ secrets: SecretsService; invent
       },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
-      return secrets.set(`host:${h.id}`, req.body as typeof Body.static, actorOf(req.principal), h.id);
+      const h = await inventory.getHost(req.params.host);
+      return secrets.set(`host:${h.id}`, req.body, actorOf(req.principal), h.id);
     },
   );
 };

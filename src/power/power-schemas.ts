@@ -80,6 +80,7 @@ export const PowerStatusReply = Type.Object({
     inventory: Type.Boolean(),
   }),
 });
+export type PowerStatusReply = Static<typeof PowerStatusReply>;
 
 export const PowerActionReply = Type.Object({ host: Type.String(), action: Type.String(), ok: Type.Boolean() });
 export const BootDeviceReply = Type.Object({ host: Type.String(), device: Type.String(), persistent: Type.Boolean() });

@@ -1,6 +1,6 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { actorOf } from '../auth/role.js';
-import type { HostPower } from './host-power.js';
+import type { HostPower, HostPowerStatus } from './host-power.js';
 import {
   BatchBody,
   BatchReply,
@@ -15,7 +15,16 @@ import {
   PowerStatusReply,
 } from './power-schemas.js';
 
-const hostOf = (req: { params: unknown }) => (req.params as { host: string }).host;
+/** The status reply: the capability lists copied out of the driver's shared (readonly) constants. */
+const statusReply = (s: HostPowerStatus): PowerStatusReply => ({
+  ...s,
+  capabilities: {
+    ...s.capabilities,
+    powerActions: [...s.capabilities.powerActions],
+    bootOnce: [...s.capabilities.bootOnce],
+    bootPersistent: [...s.capabilities.bootPersistent],
+  },
+});
 
 /**
  * Power routes under /api/v1: per-host power and boot device, batch
@@ -23,7 +32,7 @@ const hostOf = (req: { params: unknown }) => (req.params as { host: string }).ho
  * `bmc_error` (502, the BMC's message), `bmc_timeout` (504) or
  * `bmc_unsupported` (422). Closes the drivers when the app closes.
  */
-export const powerRoutes: FastifyPluginAsync<{ power: HostPower }> = async (app, { power }) => {
+export const powerRoutes: FastifyPluginAsyncTypebox<{ power: HostPower }> = async (app, { power }) => {
   app.addHook('onClose', async () => power.close());
 
   app.get(
@@ -37,7 +46,7 @@ export const powerRoutes: FastifyPluginAsync<{ power: HostPower }> = async (app,
         response: { 200: PowerStatusReply },
       },
     },
-    async (req) => power.status(hostOf(req), { actor: actorOf(req.principal) }),
+    async (req) => statusReply(await power.status(req.params.host, { actor: actorOf(req.principal) })),
   );
 
   app.post(
@@ -53,8 +62,8 @@ export const powerRoutes: FastifyPluginAsync<{ power: HostPower }> = async (app,
       },
     },
     async (req) => {
-      const b = req.body as PowerActionBody;
-      const host = await power.setPower(hostOf(req), b.action, {
+      const b = req.body;
+      const host = await power.setPower(req.params.host, b.action, {
         actor: actorOf(req.principal),
         reason: b.reason ?? null,
       });
@@ -75,9 +84,9 @@ export const powerRoutes: FastifyPluginAsync<{ power: HostPower }> = async (app,
       },
     },
     async (req) => {
-      const b = req.body as BootDeviceBody;
+      const b = req.body;
       const persistent = b.persistent ?? false;
-      const host = await power.setBootDevice(hostOf(req), b.device, persistent, {
+      const host = await power.setBootDevice(req.params.host, b.device, persistent, {
         actor: actorOf(req.principal),
         reason: b.reason ?? null,
       });
@@ -97,7 +106,7 @@ export const powerRoutes: FastifyPluginAsync<{ power: HostPower }> = async (app,
       },
     },
     async (req) => {
-      const b = req.body as BatchBody;
+      const b = req.body;
       const items = await power.powerOnBatch(
         b.hosts,
         { staggerMs: b.staggerMs ?? 2000, maxParallel: b.maxParallel ?? 20, bootNetwork: b.bootNetwork ?? false },
@@ -119,7 +128,7 @@ export const powerRoutes: FastifyPluginAsync<{ power: HostPower }> = async (app,
       },
     },
     async (req) => {
-      const b = req.body as EnlistBody;
+      const b = req.body;
       return power.enlist(
         {
           driver: b.driver,

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { KilnError } from '../error/kiln-error.js';
 import type { ProfileCatalog } from './profile-catalog.js';
@@ -7,7 +7,7 @@ import { summarizeProfile } from './profile-summary.js';
 const Issue = Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() });
 
 /** Profiles under /api/v1/profiles: list, show, validate, reload. */
-export const profileRoutes: FastifyPluginAsync<{ profiles: ProfileCatalog }> = async (app, { profiles }) => {
+export const profileRoutes: FastifyPluginAsyncTypebox<{ profiles: ProfileCatalog }> = async (app, { profiles }) => {
   app.get(
     '/profiles',
     {
@@ -26,7 +26,7 @@ export const profileRoutes: FastifyPluginAsync<{ profiles: ProfileCatalog }> = a
       schema: { tags: ['profiles'], summary: 'One profile', params: Type.Object({ name: Type.String() }) },
     },
     async (req) => {
-      const name = (req.params as { name: string }).name;
+      const name = req.params.name;
       const p = profiles.get(name);
       if (!p)
         throw new KilnError(

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { actorOf } from '../auth/role.js';
@@ -16,10 +16,10 @@ const RuleReply = Type.Object({
 });
 
 /** Discovery rules under /api/v1/rules; validated when saved. */
-export const ruleRoutes: FastifyPluginAsync<{ db: Kysely<any>; profileExists: (name: string) => boolean }> = async (
-  app,
-  { db, profileExists },
-) => {
+export const ruleRoutes: FastifyPluginAsyncTypebox<{
+  db: Kysely<any>;
+  profileExists: (name: string) => boolean;
+}> = async (app, { db, profileExists }) => {
   app.get(
     '/rules',
     {
@@ -45,9 +45,9 @@ export const ruleRoutes: FastifyPluginAsync<{ db: Kysely<any>; profileExists: (n
       },
     },
     async (req) => {
-      const body = req.body as typeof RuleBody.static;
+      const body = req.body;
       const rule: Rule = {
-        name: (req.params as { name: string }).name,
+        name: req.params.name,
         priority: body.priority ?? 100,
         match: body.match,
         assign: body.assign,
@@ -78,7 +78,7 @@ export const ruleRoutes: FastifyPluginAsync<{ db: Kysely<any>; profileExists: (n
       schema: { tags: ['rules'], summary: 'Delete a rule', params: Type.Object({ name: Type.String() }) },
     },
     async (req, reply) => {
-      const name = (req.params as { name: string }).name;
+      const name = req.params.name;
       if (!(await deleteRule(db, name))) throw new KilnError('not_found', `no rule named ${name}`);
       await appendEvent(
         db,

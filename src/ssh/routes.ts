@@ -1,19 +1,24 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { actorOf } from '../auth/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { SshService } from './ssh-service.js';
 
-function keyLinesOf(req: FastifyRequest): string[] {
-  const b = req.body;
-  if (typeof b === 'string')
-    return b
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/**
+ * The host keys of a text/plain body (one per line, `#` comments) or a JSON
+ * `{"publicKeys": [...]}`; the route has no body schema because it takes both.
+ */
+function keyLinesOf(body: unknown): string[] {
+  if (typeof body === 'string')
+    return body
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'));
-  if (b && typeof b === 'object' && Array.isArray((b as { publicKeys?: unknown }).publicKeys))
-    return (b as { publicKeys: string[] }).publicKeys;
+  if (typeof body === 'object' && body !== null && 'publicKeys' in body && isStringList(body.publicKeys))
+    return body.publicKeys;
   throw new KilnError(
     'validation_failed',
     'send the public host keys as text/plain, one per line, or JSON {"publicKeys": [...]}',
@@ -21,7 +26,7 @@ function keyLinesOf(req: FastifyRequest): string[] {
 }
 
 /** SSH CA routes: node host certificates, known_hosts line, KRL, user certificates, revocation. */
-export const sshRoutes: FastifyPluginAsync<{
+export const sshRoutes: FastifyPluginAsyncTypebox<{
   ssh: SshService;
   inventory: InventoryService;
   lastIp: (hostId: string) => Promise<string | null>;
@@ -38,7 +43,7 @@ export const sshRoutes: FastifyPluginAsync<{
     async (req, reply) => {
       if (req.principal?.kind !== 'node') throw new KilnError('credential_invalid', 'needs a node credential');
       const ip = await lastIp(req.principal.hostId);
-      const certs = await ssh.signHostKeys(req.principal.hostId, keyLinesOf(req), ip ? [ip] : []);
+      const certs = await ssh.signHostKeys(req.principal.hostId, keyLinesOf(req.body), ip ? [ip] : []);
       if (typeof req.body === 'string' || (req.headers.accept ?? '').includes('text/plain'))
         return reply.type('text/plain; charset=utf-8').send(certs.join('\n') + '\n');
       return { certificates: certs };
@@ -72,7 +77,7 @@ export const sshRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const h = (req.query as { host?: string }).host;
+      const h = req.query.host;
       return { items: await ssh.list(h ? (await inventory.getHost(h)).id : undefined) };
     },
   );
@@ -89,9 +94,9 @@ export const sshRoutes: FastifyPluginAsync<{
     },
     async (req) => ({
       revoked: await ssh.revoke(
-        { serial: (req.params as { serial: number }).serial },
+        { serial: req.params.serial },
         actorOf(req.principal),
-        (req.body as { reason?: string }).reason ?? 'operator revoked',
+        req.body.reason ?? 'operator revoked',
       ),
     }),
   );
@@ -107,13 +112,9 @@ export const sshRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const h = await inventory.getHost((req.params as { host: string }).host);
+      const h = await inventory.getHost(req.params.host);
       return {
-        revoked: await ssh.revoke(
-          { hostId: h.id },
-          actorOf(req.principal),
-          (req.body as { reason?: string }).reason ?? 'operator revoked',
-        ),
+        revoked: await ssh.revoke({ hostId: h.id }, actorOf(req.principal), req.body.reason ?? 'operator revoked'),
       };
     },
   );
@@ -135,7 +136,7 @@ export const sshRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const b = req.body as { publicKey: string; principals: string[]; validHours?: number };
+      const b = req.body;
       return {
         certificate: await ssh.signUserKey(b.publicKey, b.principals, b.validHours ?? 8, actorOf(req.principal)),
       };

@@ -1,13 +1,15 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { KilnError } from '../error/kiln-error.js';
 
 const migrationsDir = join(fileURLToPath(new URL('.', import.meta.url)), 'migrations');
+// The migrations' extension is this module's: .ts under tsx, .js when compiled into dist/.
+const ext = extname(fileURLToPath(import.meta.url));
 
 /**
- * Loads every `migrations/NNNN-name.ts` file. Domains own their migration
+ * Loads every `migrations/NNNN-name.ts` file (`.js` when compiled). Domains own their migration
  * files, applied in name order: 0001–0099 inventory, rules, node trust and
  * deployments, SSH certificates, users; 0100–0199 DHCP leases; 0200–0299
  * deploy (install tokens). A new file takes the next free number in its range.
@@ -16,10 +18,10 @@ export const fileMigrationProvider: MigrationProvider = {
   async getMigrations() {
     const out: Record<string, Migration> = {};
     const files = readdirSync(migrationsDir)
-      .filter((f) => /^\d{4}-.*\.ts$/.test(f) && !f.endsWith('.test.ts'))
+      .filter((f) => /^\d{4}-/.test(f) && f.endsWith(ext) && !f.endsWith(`.test${ext}`))
       .sort();
     for (const f of files) {
-      out[f.replace(/\.ts$/, '')] = (await import(join(migrationsDir, f))) as Migration;
+      out[f.slice(0, -ext.length)] = (await import(join(migrationsDir, f))) as Migration;
     }
     return out;
   },

@@ -10,9 +10,10 @@
  * Workers start on the first render and are reused; jobs beyond the free
  * workers wait in a bounded queue.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { KilnError } from '../error/kiln-error.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import { startModuleWorker } from '../runtime/module-worker.js';
 import type { RenderContext } from './render-context.js';
 import type { RenderFailure, RenderWorkerReply, RenderWorkerRequest } from './render-worker.js';
 import type { RenderLimits } from './sandbox.js';
@@ -63,7 +64,6 @@ export interface TemplateRendererOptions {
 export const KILL_GRACE_MS = 250;
 /** How long a starting worker may take to load. */
 const READY_TIMEOUT_MS = 30_000;
-const WORKER_URL = new URL('./render-worker.mjs', import.meta.url);
 
 interface Job {
   id: number;
@@ -111,7 +111,7 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
   };
 
   const spawn = (i: number): Slot => {
-    const worker = new Worker(WORKER_URL, {
+    const worker = startModuleWorker(import.meta.url, 'render-worker', {
       resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
     });
     // Referenced while starting or busy (an awaited render keeps the process alive), unreferenced when idle.

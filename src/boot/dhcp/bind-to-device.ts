@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:dgram';
 import { KilnError } from '../../error/kiln-error.js';
+import { packagePath } from '../../runtime/package-path.js';
 
 /** The addon's exports (native/bind-to-device/bind_to_device.c). Both throw an Error with an errno `code`. */
 export interface BindToDeviceAddon {
@@ -18,7 +19,7 @@ export interface BindToDeviceAddon {
 /** The command that builds the addon; error messages quote it. */
 export const ADDON_BUILD_COMMAND =
   'npm run install   (node-gyp rebuild -C native/bind-to-device; needs gcc, g++, make, python3)';
-const ADDON_PATH = '../../../native/bind-to-device/build/Release/bind_to_device.node';
+const ADDON_PATH = 'native/bind-to-device/build/Release/bind_to_device.node';
 
 /** Loads the built addon. Throws `config_invalid` (naming the build command) when it is not built or the OS is not Linux. */
 export function loadBindToDevice(): BindToDeviceAddon {
@@ -29,7 +30,7 @@ export function loadBindToDevice(): BindToDeviceAddon {
     );
   }
   try {
-    return createRequire(import.meta.url)(ADDON_PATH) as BindToDeviceAddon;
+    return createRequire(import.meta.url)(packagePath(ADDON_PATH)) as BindToDeviceAddon;
   } catch (err) {
     throw new KilnError(
       'config_invalid',

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import ipaddr from 'ipaddr.js';
 import { KilnError } from '../../error/kiln-error.js';
@@ -35,7 +35,7 @@ function isIpv4Cidr(text: string): boolean {
 }
 
 /** The DHCP lease table (durable, shared by every controller on one store) under /api/v1/leases; read only. */
-export const leaseRoutes: FastifyPluginAsync<{
+export const leaseRoutes: FastifyPluginAsyncTypebox<{
   listLeases: (subnet?: string) => Promise<Lease[]>;
   now?: () => Date;
 }> = async (app, { listLeases, now }) => {
@@ -51,7 +51,7 @@ export const leaseRoutes: FastifyPluginAsync<{
       },
     },
     async (req) => {
-      const q = req.query as typeof LeaseListQuery.static;
+      const q = req.query;
       const mac = q.mac === undefined ? undefined : normalizeMac(q.mac);
       if (q.ip !== undefined && !ipaddr.IPv4.isValidFourPartDecimal(q.ip))
         throw new KilnError('validation_failed', `ip "${q.ip}" is not an IPv4 address`, {

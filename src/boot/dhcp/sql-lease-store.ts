@@ -1,16 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
-
-interface LeaseRow {
-  ip: string;
-  mac: string;
-  subnet: string;
-  expires_at: number | string;
-  hostname: string | null;
-  state: string;
-}
-
-type Db = Kysely<{ dhcp_leases: LeaseRow }>;
+import { putLease, type LeaseDb, type LeaseRow } from './lease-upsert.js';
 
 function fromRow(r: LeaseRow): Lease {
   return {
@@ -26,11 +16,11 @@ function fromRow(r: LeaseRow): Lease {
 /**
  * A LeaseStore over the `dhcp_leases` table (migration 0100) on SQLite or
  * PostgreSQL. `ip` is the primary key: an upsert only replaces a row that is
- * expired or held by the same MAC, so two controllers can never bind one
- * address to two MACs.
+ * expired or held by the same MAC (lease-upsert.ts), so two controllers can
+ * never bind one address to two MACs.
  */
 export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
-  const d = db as Db;
+  const d = db as LeaseDb;
   return {
     async getByMac(mac, subnet) {
       const r = await d
@@ -49,7 +39,7 @@ export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
     putMany(leases, now) {
       return d.transaction().execute(async (trx) => {
         const out: LeasePutResult[] = [];
-        for (const l of leases) out.push(await putOne(trx, l, now));
+        for (const l of leases) out.push(await putLease(trx, l, now));
         return out;
       });
     },
@@ -64,44 +54,12 @@ export function createSqlLeaseStore(db: Kysely<any>): LeaseStore {
   };
 }
 
-async function putOne(trx: Db, l: Lease, now: number): Promise<LeasePutResult> {
-  const row = {
-    ip: l.ip,
-    mac: l.mac,
-    subnet: l.subnet,
-    expires_at: l.expiresAt,
-    hostname: l.hostname ?? null,
-    state: l.state,
-  };
-  const res = await trx
-    .insertInto('dhcp_leases')
-    .values(row)
-    .onConflict((oc) =>
-      oc
-        .column('ip')
-        .doUpdateSet({ mac: l.mac, subnet: l.subnet, expires_at: l.expiresAt, hostname: row.hostname, state: l.state })
-        .where((eb) => eb.or([eb('dhcp_leases.mac', '=', l.mac), eb('dhcp_leases.expires_at', '<=', now)])),
-    )
-    .executeTakeFirst();
-  if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 0) return 'conflict';
-  if (l.state === 'bound') {
-    await trx
-      .deleteFrom('dhcp_leases')
-      .where('mac', '=', l.mac)
-      .where('subnet', '=', l.subnet)
-      .where('ip', '!=', l.ip)
-      .where('state', '=', 'bound')
-      .execute();
-  }
-  return 'ok';
-}
-
 /** Unexpired leases per subnet and state at `now` (ms), for metrics: one grouped query, no rows read. */
 export async function countActiveLeases(
   db: Kysely<any>,
   now: number,
 ): Promise<Array<{ subnet: string; state: string; count: number }>> {
-  const rows = await (db as Db)
+  const rows = await (db as LeaseDb)
     .selectFrom('dhcp_leases')
     .select(['subnet', 'state'])
     .select((eb) => eb.fn.countAll().as('n'))

@@ -1,7 +1,11 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
-import { Worker } from 'node:worker_threads';
-import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../runtime/module-worker.js';
+import type { LeasePutResult, LeaseStore } from './lease-store.js';
+import { compileLeaseUpsert } from './lease-upsert.js';
+import { createLeaseCommit } from './lease-upsert-sqlite.js';
+import type { LeaseWorkerData, LeaseWorkerReply, LeaseWorkerRequest } from './sqlite-lease-worker.js';
 import { createSqlLeaseStore } from './sql-lease-store.js';
 
 type PutMany = LeaseStore['putMany'];
@@ -9,7 +13,7 @@ type PutMany = LeaseStore['putMany'];
 /**
  * The SQL lease store with its hot write path on prepared better-sqlite3
  * statements. For a database file, group commits run on a worker thread
- * with its own connection (sqlite-lease-worker.mjs), so the fsync of
+ * with its own connection (sqlite-lease-worker.ts), so the fsync of
  * synchronous=FULL never stalls the DHCP loop; `putMany` resolves after the
  * worker's commit, so an ACK still follows durability. An in-memory
  * database (tests) commits in this thread under Kysely's connection lock.
@@ -23,22 +27,7 @@ export function createSqliteLeaseStore(db: Kysely<any>, sqlite: BetterSqlite3.Da
 }
 
 function inThreadPutMany(db: Kysely<any>, sqlite: BetterSqlite3.Database): PutMany {
-  const upsert =
-    sqlite.prepare(`insert into dhcp_leases (ip, mac, subnet, expires_at, hostname, state) values (?, ?, ?, ?, ?, ?)
-    on conflict (ip) do update set mac = excluded.mac, subnet = excluded.subnet, expires_at = excluded.expires_at,
-      hostname = excluded.hostname, state = excluded.state
-    where dhcp_leases.mac = excluded.mac or dhcp_leases.expires_at <= ?`);
-  const dropOthers = sqlite.prepare(
-    `delete from dhcp_leases where mac = ? and subnet = ? and ip != ? and state = 'bound'`,
-  );
-  const commit = sqlite.transaction((leases: Lease[], now: number): LeasePutResult[] =>
-    leases.map((l) => {
-      if (upsert.run(l.ip, l.mac, l.subnet, l.expiresAt, l.hostname ?? null, l.state, now).changes === 0)
-        return 'conflict';
-      if (l.state === 'bound') dropOthers.run(l.mac, l.subnet, l.ip);
-      return 'ok';
-    }),
-  );
+  const commit = createLeaseCommit(sqlite, compileLeaseUpsert());
   // Kysely's lock keeps the commit out of another domain's open transaction on this one connection.
   return (leases, now) => db.connection().execute(async () => commit(leases, now));
 }
@@ -54,15 +43,16 @@ function workerPutMany(file: string): PutMany {
     worker = undefined; // the next write starts a new worker
   };
   const start = (): Worker => {
-    const w = new Worker(new URL('./sqlite-lease-worker.mjs', import.meta.url), { workerData: { file } });
+    const workerData: LeaseWorkerData = { file, statements: compileLeaseUpsert() };
+    const w = startModuleWorker(import.meta.url, 'sqlite-lease-worker', { workerData });
     w.unref();
-    w.on('message', (m: { id: number; results?: LeasePutResult[]; error?: string }) => {
+    w.on('message', (m: LeaseWorkerReply) => {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
       if (pending.size === 0) w.unref();
-      if (m.error !== undefined) p.reject(new Error(`lease commit failed: ${m.error}`));
-      else p.resolve(m.results!);
+      if ('error' in m) p.reject(new Error(`lease commit failed: ${m.error}`));
+      else p.resolve(m.results);
     });
     w.on('error', (err) => failAll(w, err));
     w.on('exit', (code) => failAll(w, new Error(`lease writer exited with code ${code}`)));
@@ -74,6 +64,7 @@ function workerPutMany(file: string): PutMany {
       const id = nextId++;
       pending.set(id, { resolve, reject });
       w.ref(); // a commit in flight keeps the process alive until it is durable
-      w.postMessage({ id, leases, now });
+      const request: LeaseWorkerRequest = { id, leases, now };
+      w.postMessage(request);
     });
 }

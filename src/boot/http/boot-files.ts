@@ -3,7 +3,9 @@
  * under a prefix (default `/boot/`), with GET, HEAD and byte ranges (RFC 9110
  * §14) so iPXE and UEFI HTTP boot can fetch kernels, initrds and images.
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '../../api/type-provider.js';
 import fastifyStatic from '@fastify/static';
 import { createServedRoot } from '../served-path.js';
 import type { BootFileCache } from './boot-file-cache.js';
@@ -35,6 +37,9 @@ export interface BootFilesOptions {
  */
 const READ_CHUNK_BYTES = 256 << 10;
 
+/** The path below the prefix (Fastify names a wildcard's match `*`). */
+const WildcardParams = Type.Object({ '*': Type.String() });
+
 /**
  * Registers the static route. Names go through the rule every served root
  * shares (served-path.ts, also TFTP's): no `..`, dotfile, backslash, `%` or
@@ -44,10 +49,7 @@ const READ_CHUNK_BYTES = 256 << 10;
  * directory listings. Caching headers: ETag and Last-Modified, no max-age
  * (files change on deploy).
  */
-export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (
-  app: FastifyInstance,
-  opts: BootFilesOptions,
-) => {
+export const bootFilesPlugin: FastifyPluginAsyncTypebox<BootFilesOptions> = async (app, opts) => {
   // `serve: false`: @fastify/static only decorates reply.sendFile here; the
   // route below is Kiln's own so it can declare its access like every route
   // (firmware fetches carry no credential: boot files are public by design).
@@ -71,10 +73,14 @@ export const bootFilesPlugin: FastifyPluginAsync<BootFilesOptions> = async (
     `${prefix}*`,
     {
       config: { access: 'public' },
-      schema: { tags: ['boot'], summary: `boot file under ${prefix} (no credential; Range requests work)` },
+      schema: {
+        tags: ['boot'],
+        summary: `boot file under ${prefix} (no credential; Range requests work)`,
+        params: WildcardParams,
+      },
     },
     (req, reply) => {
-      const rel = (req.params as { '*': string })['*'];
+      const rel = req.params['*'];
       return sendBootFile(req, reply, root, rel, {
         cache: opts.cache,
         cacheControl: false,

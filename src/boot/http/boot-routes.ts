@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '../../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { BootService } from './boot-service.js';
 
@@ -9,7 +9,7 @@ const ipxe = 'text/plain; charset=utf-8';
  * and these scripts hold no secret (install files and secrets are fetched
  * by the node with its credential).
  */
-export const bootRoutes: FastifyPluginAsync<{ boot: BootService }> = async (app, { boot }) => {
+export const bootRoutes: FastifyPluginAsyncTypebox<{ boot: BootService }> = async (app, { boot }) => {
   app.get(
     '/boot.ipxe',
     {
@@ -33,6 +33,6 @@ export const bootRoutes: FastifyPluginAsync<{ boot: BootService }> = async (app,
         }),
       },
     },
-    async (req, reply) => reply.type(ipxe).send(await boot.hostScript(req.query as Record<string, string>, req.ip)),
+    async (req, reply) => reply.type(ipxe).send(await boot.hostScript(req.query, req.ip)),
   );
 };

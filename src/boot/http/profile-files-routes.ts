@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '../../api/type-provider.js';
 import fastifyStatic from '@fastify/static';
 import { KilnError } from '../../error/kiln-error.js';
 import type { ProfileCatalog } from '../../profile/profile-catalog.js';
@@ -28,7 +29,7 @@ function rootsByDir(): (dir: string) => ServedRoot {
  * passes the served-path rule (served-path.ts), so a file swapped for a link
  * after load is not followed out of the profile.
  */
-export const profileFilesRoutes: FastifyPluginAsync<{
+export const profileFilesRoutes: FastifyPluginAsyncTypebox<{
   profiles: ProfileCatalog;
   cache?: BootFileCache | undefined;
 }> = async (app, { profiles, cache }) => {
@@ -47,10 +48,14 @@ export const profileFilesRoutes: FastifyPluginAsync<{
     '/boot/profiles/:profile/*',
     {
       config: { access: 'public' },
-      schema: { tags: ['boot'], summary: 'a boot file the profile lists (kernel, initrd); no credential' },
+      schema: {
+        tags: ['boot'],
+        summary: 'a boot file the profile lists (kernel, initrd); no credential',
+        params: Type.Object({ profile: Type.String(), '*': Type.String() }),
+      },
     },
     async (req, reply) => {
-      const { profile: name, '*': rel } = req.params as { profile: string; '*': string };
+      const { profile: name, '*': rel } = req.params;
       const where = `/boot/profiles/${name}/`;
       const p = profiles.get(name);
       if (!p) throw noBootFile(req, '/boot/profiles/', `${name}/${rel}`, 'no such profile loaded');
@@ -61,7 +66,7 @@ export const profileFilesRoutes: FastifyPluginAsync<{
 };
 
 /** `/boot/kiln/<arch>/<file>`: Kiln's node image (vmlinuz, initrd.img), looked up at each request so a build after start is served. */
-export const nodeImageRoutes: FastifyPluginAsync<{
+export const nodeImageRoutes: FastifyPluginAsyncTypebox<{
   nodeImage: () => { dir: string; arch: string } | null;
   cache?: BootFileCache | undefined;
 }> = async (app, { nodeImage, cache }) => {
@@ -80,10 +85,14 @@ export const nodeImageRoutes: FastifyPluginAsync<{
     '/boot/kiln/:arch/:file',
     {
       config: { access: 'public' },
-      schema: { tags: ['boot'], summary: "Kiln's node image: vmlinuz or initrd.img; no credential" },
+      schema: {
+        tags: ['boot'],
+        summary: "Kiln's node image: vmlinuz or initrd.img; no credential",
+        params: Type.Object({ arch: Type.String(), file: Type.String() }),
+      },
     },
     async (req, reply) => {
-      const { arch, file } = req.params as { arch: string; file: string };
+      const { arch, file } = req.params;
       const where = '/boot/kiln/';
       const img = nodeImage();
       if (!img || img.arch !== arch || !['vmlinuz', 'initrd.img'].includes(file)) {

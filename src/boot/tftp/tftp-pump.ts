@@ -2,6 +2,7 @@
 // N-API, built by `npm ci` through the root package's `install` script): one
 // native thread per transfer moves DATA and ACKs; see docs/tftp.md "Engines".
 import { createRequire } from 'node:module';
+import { packagePath } from '../../runtime/package-path.js';
 import type { TftpTransferOutcome } from './tftp-transfer.js';
 
 /** What the native loop reports once it has closed its socket and file. */
@@ -55,14 +56,14 @@ export interface TftpPumpAddon {
 /** The command that builds the addons; the warning quotes it. */
 export const TFTP_PUMP_BUILD_COMMAND =
   'npm run install   (node-gyp rebuild -C native/tftp-pump; needs gcc, g++, make, python3)';
-const ADDON_PATH = '../../../native/tftp-pump/build/Release/tftp_pump.node';
+const ADDON_PATH = 'native/tftp-pump/build/Release/tftp_pump.node';
 
 /** Loads the built addon, or says why it cannot (not Linux, not built). */
 export function loadTftpPump(): { addon: TftpPumpAddon } | { reason: string } {
   if (process.platform !== 'linux')
     return { reason: `the native TFTP engine needs Linux; this is ${process.platform}` };
   try {
-    return { addon: createRequire(import.meta.url)(ADDON_PATH) as TftpPumpAddon };
+    return { addon: createRequire(import.meta.url)(packagePath(ADDON_PATH)) as TftpPumpAddon };
   } catch (err) {
     return {
       reason: `native/tftp-pump is not built or does not load (${(err as Error).message.split('\n')[0]}); build it with: ${TFTP_PUMP_BUILD_COMMAND}`,

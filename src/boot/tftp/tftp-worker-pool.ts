@@ -4,8 +4,9 @@
  * with the fewest running transfers; the worker binds the transfer's
  * ephemeral socket and reads the file through the handed-off descriptor.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { silentLogger, type Logger } from '../../log/logger.js';
+import { startModuleWorker } from '../../runtime/module-worker.js';
 import type { TftpFile } from './file-source.js';
 import type { TftpTransferPlan } from './tftp-transfer-runner.js';
 import type { TftpTransfer, TftpTransferOutcome } from './tftp-transfer.js';
@@ -32,7 +33,6 @@ interface Slot {
   running: Map<number, Pending>;
 }
 
-const WORKER_URL = new URL('./tftp-worker.mjs', import.meta.url);
 /** How long a starting worker may take to load before the server gives up on the pool. */
 const READY_TIMEOUT_MS = 30_000;
 
@@ -48,7 +48,7 @@ export async function startTftpWorkerPool(opts: {
 
   const spawnSlot = (): { slot: Slot; ready: Promise<void> } => {
     // trackUnmanagedFds off: the worker closes descriptors the main thread opened (handed-off files).
-    const worker = new Worker(WORKER_URL, {
+    const worker = startModuleWorker(import.meta.url, 'tftp-worker', {
       workerData: { sendBufferSize: opts.sendBufferSize },
       trackUnmanagedFds: false,
     });

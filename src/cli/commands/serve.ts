@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import { settings } from '../../config/settings.js';
-import { loadConfig } from '../../config/load.js';
+import { readConfig } from '../../config/parse-config.js';
 import { startUpFailure } from '../../config/start-up-failure.js';
 import type { KilnError } from '../../error/kiln-error.js';
 import type { Output } from '../output.js';
@@ -27,13 +27,18 @@ export function registerServeCommand(
       settings.map((s) => [s.name, opts[s.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]),
     );
     try {
-      const config = loadConfig({ flags, env, file: (opts['config'] as string | undefined) ?? env['KILN_CONFIG'] });
+      // Everything (flags, environment, file, every section) is validated here, before anything is opened.
+      const { raw, config } = readConfig({
+        flags,
+        env,
+        file: (opts['config'] as string | undefined) ?? env['KILN_CONFIG'],
+      });
       if (opts['printConfig']) {
-        o.out(JSON.stringify({ values: config.values, sources: config.sources, sections: config.sections }, null, 2));
+        o.out(JSON.stringify({ values: raw.values, sources: raw.sources, sections: raw.sections }, null, 2));
         return;
       }
       const { runServe } = await import('../../main.js');
-      const running = await runServe(config, { print: o.out });
+      const running = await runServe(config, { print: (line) => o.out(line) });
       onStarted(running.stop, running.failed);
     } catch (err) {
       // One line naming the setting and the fix; the CLI exits 6 (config_invalid, store_unavailable).

@@ -1,0 +1,31 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Top-level settings of network boot: iPXE binaries, the boot-file cache, Kiln's node image. */
+export const BootSettingsSchema = Type.Object({
+  'ipxe-dir': Type.String({
+    path: true,
+    default: '/usr/lib/ipxe',
+    description: "Directory holding Debian's iPXE binaries (undionly.kpxe, ipxe.efi, snp.efi).",
+  }),
+  'http-cache-mib': Type.Integer({
+    default: 256,
+    minimum: 0,
+    maximum: 65536,
+    description:
+      'Memory, in MiB, for whole boot files (kernels, initrds, iPXE binaries) served by plain GETs; least recently used out first, checked against the file on every request; 0 streams every request from disk.',
+  }),
+  'node-image': Type.Unsafe<'auto' | 'off'>(
+    Type.Union([Type.Literal('auto'), Type.Literal('off')], {
+      default: 'auto',
+      description:
+        'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not.',
+    }),
+  ),
+  'node-image-args': Type.String({
+    default: 'console=tty0 console=ttyS0,115200',
+    description: "Extra kernel arguments for Kiln's node image (discovery, image writer, wipe).",
+  }),
+});
+
+/** The validated boot settings. */
+export type BootSettings = Static<typeof BootSettingsSchema>;
