@@ -8,7 +8,9 @@
 // emits dist/, which every spawned `kiln` runs through bin/kiln.mjs), counted
 // as one test. --no-typecheck still emits dist/ but skips the check (tsc
 // --noCheck; quick, for chosen files); --no-build skips the build entirely.
-// Usage: run-tests.mjs [--unit|--int] [--no-typecheck|--no-build] [path-substring ...]
+// The static checks (scripts/checks.mjs: format, lint, import rules, dead code) follow
+// as one test, unless files are filtered or --no-lint is given.
+// Usage: run-tests.mjs [--unit|--int] [--no-typecheck|--no-build] [--no-lint] [path-substring ...]
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -91,8 +93,19 @@ function build(check) {
   });
 }
 
+// Format, lint, import rules, dead code (scripts/checks.mjs prints its own ✔/✖ lines); counted as one test.
+function checks() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'scripts/checks.mjs')], { cwd: root, stdio: 'inherit' });
+    child.on('close', (code) =>
+      resolve({ pass: code === 0 ? 1 : 0, fail: code === 0 ? 0 : 1, skip: 0, code: code ?? 1 }),
+    );
+  });
+}
+
 const results = [];
 if (!args.includes('--no-build')) results.push(await build(!args.includes('--no-typecheck')));
+if (filters.length === 0 && !args.includes('--no-lint')) results.push(await checks());
 if (only !== 'int') results.push(await run(unit, 2));
 if (only !== 'unit') results.push(await run(int, 1));
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);

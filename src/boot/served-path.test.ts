@@ -19,7 +19,8 @@ import {
   traversalUrlTails,
 } from '../../test/support/served-roots.js';
 import { defaultBootFiles } from './boot-decision.js';
-import { checkServedName, createServedRoot } from './served-path.js';
+import { checkServedName } from '../protocols/served-name.js';
+import { createServedRoot } from './served-path.js';
 import { createDirectorySource } from './tftp/directory-source.js';
 import { resolveTftpPath } from './tftp/tftp-path.js';
 import { loadProfiles } from '../profile/load-profiles.js';

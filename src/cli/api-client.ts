@@ -23,6 +23,19 @@ export class ApiError extends Error {
   }
 }
 
+/** The `error` object of an error reply ({ error: { code, message, issues } }); fields of another shape read as absent. */
+function errorOf(json: unknown): { code?: string; message?: string; issues?: ApiError['issues'] } | undefined {
+  if (typeof json !== 'object' || json === null || !('error' in json)) return undefined;
+  const e = json.error;
+  if (typeof e !== 'object' || e === null) return undefined;
+  const { code, message, issues } = e as Record<string, unknown>;
+  return {
+    code: typeof code === 'string' ? code : undefined,
+    message: typeof message === 'string' ? message : undefined,
+    issues: Array.isArray(issues) ? (issues as ApiError['issues']) : undefined,
+  };
+}
+
 /** A thin JSON client for the Kiln API. */
 export function createApiClient(cfg: ClientConfig) {
   const dispatcher = dispatcherFor(cfg);
@@ -61,14 +74,14 @@ export function createApiClient(cfg: ClientConfig) {
     if (res.status === 204) return undefined as T;
     const text = await res.text();
     if (res.ok && !(res.headers.get('content-type') ?? '').includes('json')) return text as T;
-    let json: any;
+    let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
       json = undefined;
     }
     if (!res.ok) {
-      const e = json?.error;
+      const e = errorOf(json);
       throw new ApiError(
         e?.code ?? 'failed',
         e?.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`,

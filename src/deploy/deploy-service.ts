@@ -5,8 +5,8 @@ import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { ProfileCatalog } from '../profile/profile-catalog.js';
 import type { SiteContext } from '../template/render-context.js';
-import { bootSpecFrom, bootSpecPaths } from '../template/render-boot-spec.js';
-import { imageSpecFrom, imageSpecPaths } from '../template/render-image-spec.js';
+import { bootSpecFrom, bootSpecPaths } from '../profile/render-boot-spec.js';
+import { imageSpecFrom, imageSpecPaths } from '../profile/render-image-spec.js';
 import type { TemplateRenderer } from '../template/render-pool.js';
 import { buildRenderContext, type KilnUrls } from './render-context.js';
 import {

@@ -14,6 +14,19 @@ import { createVmNetwork, startVm } from './test-vm.js';
 const cacheDir = process.env.KILN_IMAGE_CACHE ?? join(tmpdir(), 'kiln-image-cache');
 const skip = !canUseNetns() ? 'needs root for namespaces' : false;
 
+/** The facts this test reads from the agent's report. */
+interface ReportedFacts {
+  bootMac: string;
+  nics: Array<{ mac: string; driver: string; link: string }>;
+  cpu: { count: number; model: string };
+  memory: { installedBytes: number; totalBytes: number };
+  disks: Array<{ name: string; sizeBytes: number }>;
+  firmware: string;
+  dmi: { vendor: string };
+  pci: Array<{ vendor: string; class: string }>;
+  bmc: { present: boolean };
+}
+
 test('discovery image reports MAC, CPUs, memory and disk to the node API', { skip, timeout: 420_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'kiln-disc-'));
   t.after(() => rmSync(work, { recursive: true, force: true }));
@@ -49,10 +62,10 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
   try {
     const report = await api.waitFor((c) => c.path === '/api/v1/node/discover', 300_000);
     t.diagnostic(`boot to discover report: ${Date.now() - bootStart} ms`);
-    const facts = (report.body as { facts: any }).facts;
+    const facts = (report.body as { facts: ReportedFacts }).facts;
     t.diagnostic(JSON.stringify({ ...facts, pci: facts.pci.length }));
     assert.equal(facts.bootMac, mac);
-    const nic = facts.nics.find((n: any) => n.mac === mac);
+    const nic = facts.nics.find((n) => n.mac === mac);
     assert.ok(nic, `a NIC with ${mac} in ${JSON.stringify(facts.nics)}`);
     assert.equal(nic.driver, 'virtio_net');
     assert.equal(nic.link, 'up');
@@ -60,13 +73,13 @@ test('discovery image reports MAC, CPUs, memory and disk to the node API', { ski
     assert.match(facts.cpu.model, /QEMU|CPU/);
     assert.equal(facts.memory.installedBytes, 768 * 1024 * 1024);
     assert.ok(facts.memory.totalBytes > 600 * 1024 * 1024 && facts.memory.totalBytes <= 768 * 1024 * 1024);
-    const vda = facts.disks.find((d: any) => d.name === 'vda');
+    const vda = facts.disks.find((d) => d.name === 'vda');
     assert.ok(vda, JSON.stringify(facts.disks));
     assert.equal(vda.sizeBytes, 2 * 1024 ** 3);
     assert.equal(facts.firmware, 'bios');
     assert.equal(facts.dmi.vendor, 'QEMU');
     assert.ok(
-      facts.pci.some((p: any) => p.vendor === '1af4' && p.class === '020000'),
+      facts.pci.some((p) => p.vendor === '1af4' && p.class === '020000'),
       'virtio NIC in the PCI list',
     );
     assert.equal(facts.bmc.present, false);

@@ -12,7 +12,7 @@ import { hasCode } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import { validateProfile, loadProfiles } from '../profile/load-profiles.js';
 import { sampleContext } from '../profile/testdata/sample-context.js';
-import { renderImageSpec } from '../template/render-image-spec.js';
+import { renderImageSpec } from '../profile/render-image-spec.js';
 import { buildInstallPlan, imageLayouts } from './install-plan.js';
 import type { OsImage } from './image-store.js';
 

@@ -34,6 +34,12 @@ export interface InstallPlanUrls {
   caPem: string;
 }
 
+/** A spec field as text: `fallback` when absent, a scalar as String() writes it, anything else as JSON. */
+function textOr(v: unknown, fallback: string): string {
+  if (v === null || v === undefined) return fallback;
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+}
+
 /**
  * Builds the writer's plan from a deployment's image spec, the image store
  * and the host. Pure. A missing image or a layout the writer does not
@@ -46,20 +52,20 @@ export function buildInstallPlan(
   host: Host,
   urls: InstallPlanUrls,
 ): InstallPlan {
-  const name = String(spec['name'] ?? '');
+  const name = textOr(spec['name'], '');
   if (!image)
     throw new KilnError(
       'not_found',
       `image ${name} is not in the controller's image store; add it with \`kiln image add ${name} FILE\``,
     );
-  const layout = String(spec['layout'] ?? 'single');
+  const layout = textOr(spec['layout'], 'single');
   if (!(imageLayouts as readonly string[]).includes(layout)) {
     throw new KilnError(
       'validation_failed',
       `layout "${layout}" is not implemented by the image writer (only ${imageLayouts.join(', ')}); fix the profile and deploy again`,
     );
   }
-  const disk = String(spec['disk'] ?? 'auto');
+  const disk = textOr(spec['disk'], 'auto');
   return {
     image: {
       url: `${urls.baseUrl.replace(/\/$/, '')}/images/${encodeURIComponent(image.file)}`,

@@ -11,7 +11,13 @@ export type HardwareView = Record<string, string>;
 const obj = (v: unknown): Record<string, unknown> =>
   v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 const arr = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.map(obj) : []);
-const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+/** A fact as text: '' when absent, a scalar as String() writes it, anything else (a misplaced object or list) as JSON. */
+const str = (v: unknown): string =>
+  v === null || v === undefined
+    ? ''
+    : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+      ? String(v)
+      : JSON.stringify(v);
 
 /** Memory as reported varies by a few MiB between kernels: round MemTotal to 256 MiB when the installed size is unknown. */
 function memoryOf(m: Record<string, unknown>): string {

@@ -28,10 +28,6 @@ export const transitions: Readonly<Record<HostState, readonly HostState[]>> = {
   retired: ['new'],
 };
 
-export function isHostState(s: string): s is HostState {
-  return (hostStates as readonly string[]).includes(s);
-}
-
 /** Throws `illegal_transition` (listing the legal next states) unless from → to is allowed. */
 export function assertTransition(hostName: string, from: HostState, to: HostState): void {
   if (transitions[from].includes(to)) return;

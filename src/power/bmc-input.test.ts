@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { hasCode, type KilnError } from '../error/kiln-error.js';
+import { hasCode } from '../error/kiln-error.js';
 import { createIpmiDriver, parseIpmiAddress } from './ipmi/ipmi-driver.js';
 import { createRedfishDriver, redfishBaseUrl } from './redfish/redfish-driver.js';
 import { createWolDriver } from './wol/wol-driver.js';

@@ -7,12 +7,16 @@ export interface Clock {
 }
 
 /** The real clock (Date.now and setTimeout). */
+/** Why a signal aborted, as the Error a sleep rejects with (abort() with no argument gives an AbortError, an Error). */
+const abortReason = (signal: AbortSignal): Error =>
+  signal.reason instanceof Error ? signal.reason : new Error('aborted', { cause: signal.reason });
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise((resolve, reject) => {
       if (signal?.aborted) {
-        reject(signal.reason);
+        reject(abortReason(signal));
         return;
       }
       const t = setTimeout(() => {
@@ -21,7 +25,7 @@ export const systemClock: Clock = {
       }, ms);
       function onAbort(): void {
         clearTimeout(t);
-        reject(signal!.reason);
+        reject(abortReason(signal!));
       }
       signal?.addEventListener('abort', onAbort, { once: true });
     }),

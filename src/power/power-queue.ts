@@ -210,7 +210,7 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
     b: { staggerMs: number; maxParallel: number },
   ): Promise<BatchOutcome[]> {
     const t0 = clock.now();
-    const outcomes: BatchOutcome[] = new Array(items.length);
+    const outcomes = new Array<BatchOutcome>(items.length);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < items.length) {

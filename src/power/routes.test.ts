@@ -14,6 +14,14 @@ const logger = createMemoryLogger();
 
 // `lab`: a fake per address (capabilities and systems from the options); `echo`: a
 // broken BMC whose error text repeats the password; `hung`: never answers.
+/** An event as the API lists it (the fields these tests read). */
+interface EventJson {
+  kind: string;
+  actor: string;
+  reason: string;
+  data: { operation?: string };
+}
+
 const extraDrivers = {
   lab: (s: { address: string; options?: Record<string, unknown> }) => {
     const f = createFakePowerDriver({
@@ -89,7 +97,7 @@ describe('power routes', () => {
     assert.equal(machines.get('bmc-n1')!.power, 'on');
     const ev = (await powerEvents('n1')).slice(-2);
     assert.deepEqual(
-      ev.map((e: any) => [e.kind, e.actor, e.reason, e.data.operation]),
+      ev.map((e: EventJson) => [e.kind, e.actor, e.reason, e.data.operation]),
       [
         ['power.started', 'token:t-operator', 'rack test', 'power on'],
         ['power.succeeded', 'token:t-operator', 'rack test', 'power on'],
@@ -130,7 +138,7 @@ describe('power routes', () => {
     assert.equal(err.statusCode, 502);
     assert.equal(err.json().error.code, 'bmc_error');
     assert.equal(err.json().error.message, 'login refused for password ***');
-    const failed = (await powerEvents('bad1')).find((e: any) => e.kind === 'power.failed');
+    const failed = (await powerEvents('bad1')).find((e: EventJson) => e.kind === 'power.failed');
     assert.equal(failed.data.error.message, 'login refused for password ***');
     assert.match(failed.message, /^host bad1: power cycle failed: login refused for password \*\*\*$/);
 
@@ -163,7 +171,9 @@ describe('power routes', () => {
     });
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(
-      res.json().items.map((i: any) => [i.host, i.ok, i.error?.code]),
+      res
+        .json()
+        .items.map((i: { host: string; ok: boolean; error?: { code: string } }) => [i.host, i.ok, i.error?.code]),
       [
         ['b1', true, undefined],
         ['b2', true, undefined],
@@ -191,11 +201,11 @@ describe('power routes', () => {
     const res = await api('POST', 'bmc/enlist', body);
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(
-      res.json().created.map((h: any) => [h.name, h.systemId, h.macs]),
+      res.json().created.map((h: { name: string; systemId: string; macs: string[] }) => [h.name, h.systemId, h.macs]),
       [['rack4-node-a', 'Sys-A', ['52:54:00:0e:00:01']]],
     );
     assert.deepEqual(
-      res.json().updated.map((h: any) => [h.name, h.systemId, h.macs]),
+      res.json().updated.map((h: { name: string; systemId: string; macs: string[] }) => [h.name, h.systemId, h.macs]),
       [['old', 'Sys-B', ['52:54:00:0e:00:02', '52:54:00:0e:00:03']]],
     );
     const a = (await api('GET', 'hosts/rack4-node-a')).json();
@@ -207,7 +217,7 @@ describe('power routes', () => {
     );
     const old = (await api('GET', 'hosts/old')).json();
     assert.deepEqual(
-      old.nics.map((n: any) => [n.mac, n.boot]),
+      old.nics.map((n: { mac: string; boot: boolean }) => [n.mac, n.boot]),
       [
         ['52:54:00:0e:00:02', true],
         ['52:54:00:0e:00:03', false],
@@ -217,7 +227,7 @@ describe('power routes', () => {
     assert.equal(await c.inventory.revealBmcPassword('old'), secret);
     const again = await api('POST', 'bmc/enlist', body);
     assert.deepEqual(
-      [again.json().created.length, again.json().updated.map((h: any) => h.name)],
+      [again.json().created.length, again.json().updated.map((h: { name: string }) => h.name)],
       [0, ['rack4-node-a', 'old']],
     );
     const noEnum = await api('POST', 'bmc/enlist', {
@@ -244,8 +254,8 @@ describe('power routes', () => {
     assert.deepEqual(machines.get('bmc-d1')!.boot, { device: 'network', persistent: false, uefi: true });
     const ev = await powerEvents('d1');
     assert.ok(
-      ev.every((e: any) => e.actor === 'kiln:deploy' && e.reason === 'deploy kiln-image'),
-      JSON.stringify(ev.map((e: any) => [e.actor, e.reason])),
+      ev.every((e: EventJson) => e.actor === 'kiln:deploy' && e.reason === 'deploy kiln-image'),
+      JSON.stringify(ev.map((e: EventJson) => [e.actor, e.reason])),
     );
     // Running now: a wipe release cycles it.
     assert.equal((await api('POST', 'hosts/d1/state', { state: 'deployed' })).statusCode, 200);
@@ -263,16 +273,16 @@ describe('power routes', () => {
     }, 20);
     await c.power.runPoller({ intervalMs: 15, signal: ac.signal });
     clearInterval(stopAfter);
-    const drift = (await powerEvents('n1')).filter((e: any) => e.kind === 'power.drift');
+    const drift = (await powerEvents('n1')).filter((e: EventJson) => e.kind === 'power.drift');
     assert.equal(drift.length, 1, 'one drift, not one per round');
     assert.deepEqual(
       [drift[0].actor, drift[0].before, drift[0].after],
       ['kiln:poller', { state: 'on' }, { state: 'off' }],
     );
     // Background reads leave no started/succeeded events; a failing BMC is recorded once per streak.
-    const bad = (await powerEvents('bad1')).filter((e: any) => e.actor === 'kiln:poller');
+    const bad = (await powerEvents('bad1')).filter((e: EventJson) => e.actor === 'kiln:poller');
     assert.deepEqual(
-      bad.map((e: any) => e.kind),
+      bad.map((e: EventJson) => e.kind),
       ['power.failed'],
     );
   });

@@ -21,13 +21,18 @@ const { profiles, errors } = await loadProfiles(join(here, '../../profiles'));
 /** Runs a tool; resolves with its exit code and output (never rejects on a non-zero exit). */
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(err);
-        return;
-      }
-      resolve({ code: err ? Number(err.code) : 0, out: `${stdout}${stderr}` });
-    });
+    execFile(
+      cmd,
+      args,
+      { timeout: 60_000 },
+      (err: (Error & { code?: string | number | null }) | null, stdout: string, stderr: string) => {
+        if (err && typeof err.code !== 'number') {
+          reject(err);
+          return;
+        }
+        resolve({ code: err ? Number(err.code) : 0, out: `${stdout}${stderr}` });
+      },
+    );
   });
 }
 

@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { loadProfiles } from './load-profiles.js';
 import { summarizeProfile } from './profile-summary.js';
 import { sampleContext } from './testdata/sample-context.js';
-import { renderProfileFile } from '../template/render-profile-file.js';
-import { renderBootSpec } from '../template/render-boot-spec.js';
+import { renderProfileFile } from './render-profile-file.js';
+import { renderBootSpec } from './render-boot-spec.js';
 import { overrides, renderAll } from './testdata/render-all.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

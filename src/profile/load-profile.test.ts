@@ -7,8 +7,8 @@ import { hasCode, type KilnError } from '../error/kiln-error.js';
 import { loadProfiles, validateProfile } from './load-profiles.js';
 import { profileContext } from './profile-context.js';
 import { sampleContext } from './testdata/sample-context.js';
-import { renderProfileFile } from '../template/render-profile-file.js';
-import { renderBootSpec } from '../template/render-boot-spec.js';
+import { renderProfileFile } from './render-profile-file.js';
+import { renderBootSpec } from './render-boot-spec.js';
 import { formatValidation } from './profile-summary.js';
 
 // Each case writes a small profile tree into a temp `profiles/` directory and

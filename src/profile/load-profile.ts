@@ -169,7 +169,7 @@ function assertNoIssues(name: string, issues: ErrorIssue[]): void {
 export async function loadProfile(dir: string, opts: LoadProfileOptions = {}): Promise<LoadedProfile> {
   const dirName = basename(dir);
   const displayDir = opts.displayDir ?? `${basename(dir.replace(/\/[^/]+\/?$/, '')) || '.'}/${dirName}`;
-  const shared = opts.shared ?? { texts: new Map(), displayDir: 'profiles/_snippets' };
+  const shared = opts.shared ?? { texts: new Map<string, string>(), displayDir: 'profiles/_snippets' };
   const log = (opts.log ?? silentLogger).child({ profile: dirName });
   const contents = await readProfileDir(dir, displayDir);
   if (contents.profileYaml === undefined) {

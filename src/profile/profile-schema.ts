@@ -84,5 +84,3 @@ export const ProfileSpecSchema = Type.Object(
 export type ProfileSpec = Static<typeof ProfileSpecSchema>;
 /** A declared variable's value. */
 export type VariableValue = Static<typeof VariableValueSchema>;
-/** An install method name. */
-export type InstallMethod = (typeof installMethods)[number];

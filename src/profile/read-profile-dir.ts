@@ -1,7 +1,7 @@
 import { constants, type Dirent } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkServedName } from '../boot/served-path.js';
+import { checkServedName } from '../protocols/served-name.js';
 import type { ErrorIssue } from '../error/kiln-error.js';
 
 /** Largest template, snippet or script read into memory, in bytes. */

@@ -4,7 +4,14 @@ import { namePlaceholders, type Rule } from './rule.js';
 
 const obj = (v: unknown): Record<string, unknown> =>
   v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-const lower = (v: unknown) => String(v ?? '').toLowerCase();
+/** A fact as text: '' when absent, a scalar as String() writes it, anything else (a misplaced object or list) as JSON. */
+const str = (v: unknown): string =>
+  v === null || v === undefined
+    ? ''
+    : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+      ? String(v)
+      : JSON.stringify(v);
+const lower = (v: unknown) => str(v).toLowerCase();
 const normMac = (s: string) => s.toLowerCase().replace(/-/g, ':');
 
 /** True when every condition of the rule holds for these facts. Pure. */
@@ -15,8 +22,7 @@ export function ruleMatches(rule: Rule, facts: Record<string, unknown>): boolean
   const memBytes = Number(obj(facts['memory'])['installedBytes'] ?? obj(facts['memory'])['totalBytes'] ?? 0);
   if (m.vendor !== undefined && lower(dmi['vendor']) !== m.vendor.toLowerCase()) return false;
   if (m.product !== undefined && lower(dmi['product']) !== m.product.toLowerCase()) return false;
-  if (m.macPrefix !== undefined && !normMac(String(facts['bootMac'] ?? '')).startsWith(normMac(m.macPrefix)))
-    return false;
+  if (m.macPrefix !== undefined && !normMac(str(facts['bootMac'])).startsWith(normMac(m.macPrefix))) return false;
   if (m.memoryGiBAtLeast !== undefined && memBytes < m.memoryGiBAtLeast * 1024 ** 3 * 0.97) return false;
   if (m.cpuCountAtLeast !== undefined && Number(obj(facts['cpu'])['count'] ?? 0) < m.cpuCountAtLeast) return false;
   if (m.diskCount !== undefined && disks.length !== m.diskCount) return false;
@@ -35,13 +41,13 @@ export function selectRule(rules: Rule[], facts: Record<string, unknown>): Rule 
 export function expandName(pattern: string, facts: Record<string, unknown>): string {
   const dmi = obj(facts['dmi']);
   const values: Record<string, string> = {
-    mac: String(facts['bootMac'] ?? '')
+    mac: str(facts['bootMac'])
       .toLowerCase()
       .replace(/[^0-9a-f]/g, ''),
-    serial: String(dmi['serial'] ?? ''),
-    vendor: String(dmi['vendor'] ?? ''),
-    product: String(dmi['product'] ?? ''),
-    uuid: String(dmi['uuid'] ?? ''),
+    serial: str(dmi['serial']),
+    vendor: str(dmi['vendor']),
+    product: str(dmi['product']),
+    uuid: str(dmi['uuid']),
   };
   return pattern.replace(/\{([a-z]+)\}/g, (_, k: string) =>
     (values[k] ?? '')

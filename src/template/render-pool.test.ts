@@ -9,9 +9,9 @@ import type { LoadedProfile } from '../profile/loaded-profile.js';
 import { repoProfilesDir } from '../../test/support/controller.js';
 import { overrides } from '../profile/testdata/render-all.js';
 import { sampleContext } from '../profile/testdata/sample-context.js';
-import { renderCompiled } from './render-profile-file.js';
-import { bootSpecPaths } from './render-boot-spec.js';
-import { imageSpecPaths } from './render-image-spec.js';
+import { renderCompiled } from '../profile/render-profile-file.js';
+import { bootSpecPaths } from '../profile/render-boot-spec.js';
+import { imageSpecPaths } from '../profile/render-image-spec.js';
 import { createTemplateRenderer, KILL_GRACE_MS, type TemplateRenderer } from './render-pool.js';
 
 // Rendering runs in a worker thread with a time limit (the worker is killed)

@@ -13,12 +13,23 @@
 import type { Worker } from 'node:worker_threads';
 import { KilnError } from '../error/kiln-error.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import type { LoadedProfile } from '../profile/loaded-profile.js';
 import { startModuleWorker } from '../runtime/module-worker.js';
 import type { RenderContext } from './render-context.js';
 import type { RenderFailure, RenderWorkerReply, RenderWorkerRequest } from './render-worker.js';
 import type { RenderLimits } from './sandbox.js';
-import { toTemplateError } from './template-error.js';
+import { toTemplateError, type LocateFn } from './template-error.js';
+
+/**
+ * The templates one render reads: a profile's template texts by virtual path,
+ * their digest (the worker's cache key) and how a position is shown. A
+ * LoadedProfile is one; the pool needs no more of it.
+ */
+export interface TemplateSet {
+  readonly name: string;
+  readonly digest: string;
+  readonly sources: ReadonlyMap<string, string>;
+  readonly locate: LocateFn;
+}
 
 /** Renders templates of a loaded profile; the controller's only way to run a template. */
 export interface TemplateRenderer {
@@ -28,7 +39,7 @@ export interface TemplateRenderer {
    * template_error (time, output or memory limit, or a template error naming
    * file and line) or rate_limited (too many renders waiting).
    */
-  render(profile: LoadedProfile, paths: readonly string[], context: RenderContext): Promise<Map<string, string>>;
+  render(profile: TemplateSet, paths: readonly string[], context: RenderContext): Promise<Map<string, string>>;
   /** Counters for metrics and tests. */
   stats(): { workers: number; busy: number; queued: number; rendered: number; killed: number };
   /** Rejects waiting renders and stops the workers. Idempotent. */
@@ -56,7 +67,7 @@ const READY_TIMEOUT_MS = 30_000;
 
 interface Job {
   id: number;
-  profile: LoadedProfile;
+  profile: TemplateSet;
   request: RenderWorkerRequest;
   current: string;
   resolve: (texts: Map<string, string>) => void;
@@ -258,7 +269,7 @@ export function createTemplateRenderer(opts: TemplateRendererOptions): TemplateR
 }
 
 /** A worker's failure as the KilnError the caller sees, located with the profile's `file:line:col`. */
-function fromFailure(profile: LoadedProfile, f: RenderFailure): KilnError {
+function fromFailure(profile: TemplateSet, f: RenderFailure): KilnError {
   const like = {
     name: f.name,
     message: f.message,

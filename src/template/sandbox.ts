@@ -67,6 +67,7 @@ export function createSandbox(files: ReadonlyMap<string, string>, limits: Render
  * so host data can never break out of a script line.
  */
 export function shellQuote(value: unknown): string {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a filter gets what the template passes and quotes it as String() writes it, like liquidjs' own filters.
   return `'${String(value ?? '').replace(/'/g, `'\\''`)}'`;
 }
 
@@ -94,6 +95,7 @@ function stringify(value: unknown): string {
   if (typeof v === 'string') return v;
   if (v === null || v === undefined) return '';
   if (Array.isArray(v)) return v.map(stringify).join('');
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- liquidjs prints any other value with String(), `[object Object]` included; this copy must print the same.
   return String(v);
 }
 

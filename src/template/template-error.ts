@@ -9,6 +9,8 @@ interface LiquidLikeError {
   message?: string;
   token?: { file?: string; getPosition?: () => [number, number] };
   originalError?: Error;
+  /** liquidjs' errors are Errors: `Name: message`. */
+  toString(): string;
 }
 
 /** The 1-based line and column liquidjs attached to an error, or 1:1. */

@@ -175,8 +175,6 @@ const firmwareTraits: Record<
   },
 };
 
-/** Machine i's MAC: 52:54:01 and i in the last three bytes. */
-export const fleetMac = (i: number): string => macText(macOf(i));
 const macOf = (i: number): Uint8Array => Uint8Array.of(0x52, 0x54, 0x01, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
 const macText = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 const uuidOf = (i: number): string => `4b696c6e-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;

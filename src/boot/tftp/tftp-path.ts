@@ -1,4 +1,4 @@
-import { checkServedName } from '../served-path.js';
+import { checkServedName } from '../../protocols/served-name.js';
 
 /** A normalized request path, or why it is refused (becomes ERROR 2 access violation). */
 export type TftpPathResult = { ok: true; path: string } | { ok: false; reason: string };

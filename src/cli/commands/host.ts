@@ -170,7 +170,7 @@ export function registerHostCommands(
             after,
           }).filter((e): e is [string, string] => e[1] !== undefined),
         );
-        const res = await api().get<{ items: HostJson[]; next: string | null }>(`/api/v1/hosts?${qs}`);
+        const res = await api().get<{ items: HostJson[]; next: string | null }>(`/api/v1/hosts?${qs.toString()}`);
         items.push(...res.items);
         if (!opts.all || !res.next) break;
         after = res.next;
@@ -275,7 +275,7 @@ export function registerHostCommands(
     .option('--json', 'print JSON')
     .action(async (id, opts) => {
       const qs = new URLSearchParams({ limit: opts.limit, ...(opts.after ? { after: opts.after } : {}) });
-      const res = await api().get<{ items: EventJson[] }>(`/api/v1/hosts/${enc(id)}/events?${qs}`);
+      const res = await api().get<{ items: EventJson[] }>(`/api/v1/hosts/${enc(id)}/events?${qs.toString()}`);
       emit(o, opts.json, res.items, () =>
         formatTable(
           ['SEQ', 'AT', 'ACTOR', 'KIND', 'MESSAGE', 'REASON'],

@@ -38,7 +38,9 @@ export function registerLeaseCommands(program: Command, api: () => ApiClient, o:
       if (opts.ip) q.set('ip', opts.ip);
       if (opts.state) q.set('state', opts.state);
       if (opts.all) q.set('all', 'true');
-      const res = await api().get<{ items: LeaseJson[]; total: number }>(`/api/v1/leases${q.size ? `?${q}` : ''}`);
+      const res = await api().get<{ items: LeaseJson[]; total: number }>(
+        `/api/v1/leases${q.size ? `?${q.toString()}` : ''}`,
+      );
       emit(o, opts.json, res.items, () =>
         formatTable(
           ['IP', 'MAC', 'STATE', 'SUBNET', 'HOSTNAME', 'EXPIRES'],

@@ -58,7 +58,11 @@ export function domainBootDevice(xml: string): string | undefined {
 
 const text = (n: Node | undefined, name: string): string | undefined => {
   const t = n ? find(children(n, name), '#text')?.['#text'] : undefined;
-  return t === undefined ? undefined : String(t);
+  return t === undefined
+    ? undefined
+    : typeof t === 'string' || typeof t === 'number' || typeof t === 'boolean'
+      ? String(t)
+      : JSON.stringify(t);
 };
 
 const memUnits: Record<string, number> = {

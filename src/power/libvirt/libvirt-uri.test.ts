@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { hasCode, KilnError } from '../../error/kiln-error.js';
+import { hasCode } from '../../error/kiln-error.js';
 import { createLibvirtDriver } from './libvirt-driver.js';
 import { checkLibvirtUri, type LibvirtUriIssue } from './libvirt-uri.js';
 import { createVirshExec, createVirshSession, type VirshRunner } from './virsh-runner.js';

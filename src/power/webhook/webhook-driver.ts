@@ -10,7 +10,6 @@ import {
   type BmcSettings,
   type PowerCapabilities,
   type PowerDriver,
-  type PowerState,
 } from '../power-driver.js';
 import { readCapped } from '../read-capped.js';
 import { redactSecrets } from '../secret.js';

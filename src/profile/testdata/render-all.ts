@@ -1,7 +1,7 @@
 import type { LoadedProfile } from '../loaded-profile.js';
-import { renderBootSpec } from '../../template/render-boot-spec.js';
-import { renderImageSpec } from '../../template/render-image-spec.js';
-import { renderProfileFile } from '../../template/render-profile-file.js';
+import { renderBootSpec } from '../render-boot-spec.js';
+import { renderImageSpec } from '../render-image-spec.js';
+import { renderProfileFile } from '../render-profile-file.js';
 import { sampleContext } from './sample-context.js';
 
 /** Per-profile variable values the sample host gets (kiln-image needs an image name). */

@@ -10,9 +10,6 @@
 /** BOOTP `op` field (RFC 2131 §2). */
 export const BootpOp = { request: 1, reply: 2 } as const;
 
-/** Hardware type 1 = 10 Mb Ethernet (RFC 1700 "ARP hardware types"), the only one Kiln answers. */
-export const HTYPE_ETHERNET = 1;
-
 /** The four bytes after the fixed header (RFC 2131 §3: 99.130.83.99). */
 export const DHCP_MAGIC_COOKIE = 0x63825363;
 
@@ -30,9 +27,6 @@ export const DhcpMessageType = {
   release: 7,
   inform: 8,
 } as const;
-
-/** A DHCP message type number (1..8 are defined). */
-export type DhcpMessageTypeNumber = (typeof DhcpMessageType)[keyof typeof DhcpMessageType];
 
 /** Option codes Kiln reads or writes. */
 export const DhcpOption = {
@@ -128,14 +122,6 @@ export const PxeDiscoveryControl = {
   useBootfile: 8,
 } as const;
 
-/** Relay agent sub-options inside option 82 (RFC 3046 §2.0; 5 and 11: RFC 3527, RFC 5107). */
-export const RelayAgentSubOption = {
-  circuitId: 1,
-  remoteId: 2,
-  linkSelection: 5,
-  serverIdOverride: 11,
-} as const;
-
 /** iPXE settings inside option 175 (ipxe.org/cfg; src/include/ipxe/dhcp.h). */
 export const IpxeSubOption = {
   priority: 1,
@@ -179,17 +165,11 @@ function invert(table: Record<string, number>): Record<number, string> {
 }
 
 const messageTypeNames = invert(DhcpMessageType);
-const optionNames = invert(DhcpOption);
 const archNames = invert(ClientArch);
 
 /** Display name of a message type ("DISCOVER"), or "TYPE<n>" for an unknown one. */
 export function dhcpMessageTypeName(t: number): string {
   return messageTypeNames[t]?.toUpperCase() ?? `TYPE${t}`;
-}
-
-/** camelCase name of an option code, or `opt<n>` when Kiln has no name for it. */
-export function dhcpOptionName(code: number): string {
-  return optionNames[code] ?? `opt${code}`;
 }
 
 /** camelCase name of a client architecture type, or `arch<n>` for an unknown one. */

@@ -1,6 +1,11 @@
 import { DecodeError } from './decode-error.js';
 import { DhcpOption } from './codes.js';
-import { decodeOptionList } from './packet.js';
+
+/** One option as it appeared on the wire, in order; `data` excludes code and length. */
+export interface DhcpRawOption {
+  code: number;
+  data: Uint8Array;
+}
 
 type Rule = { exact: number } | { min: number; multiple: number } | 'subOptions';
 
@@ -22,7 +27,7 @@ const rules: Record<number, Rule> = {
 };
 
 /** Checks one top-level option's length or framing; `at` is the code byte's offset. Throws DecodeError('bad_option'). */
-export function validateOption(code: number, data: Uint8Array, at: number): void {
+function validateOption(code: number, data: Uint8Array, at: number): void {
   const rule = rules[code];
   if (rule === undefined) return;
   if (rule === 'subOptions') {
@@ -38,4 +43,37 @@ export function validateOption(code: number, data: Uint8Array, at: number): void
       `option ${code}`,
       `dhcp4: option ${code} at byte ${at} has bad length ${data.length}`,
     );
+}
+
+/**
+ * Decodes a code/length/value list (RFC 2132 §2) from `b[from, to)`. PAD (0) is
+ * skipped, END (255) stops. `top` selects the per-option rules of the main
+ * list; sub-option lists (43, 82, 175) are checked for framing only.
+ */
+export function decodeOptionList(b: Uint8Array, from: number, to: number, top: boolean): DhcpRawOption[] {
+  const out: DhcpRawOption[] = [];
+  let at = from;
+  while (at < to) {
+    const code = b[at];
+    if (code === DhcpOption.pad) {
+      at++;
+      continue;
+    }
+    if (code === DhcpOption.end) return out;
+    if (at + 1 >= to) throw new DecodeError('truncated_option', at, `option ${code}`);
+    const len = b[at + 1];
+    if (at + 2 + len > to)
+      throw new DecodeError(
+        'truncated_option',
+        at,
+        `option ${code}`,
+        `dhcp4: option ${code} at byte ${at} claims ${len} bytes, ${to - at - 2} left`,
+      );
+    const data = b.slice(at + 2, at + 2 + len);
+    if (top) validateOption(code, data, at);
+    out.push({ code, data });
+    at += 2 + len;
+  }
+  // RFC 2131 §3 requires END, but many stacks pad to 300 bytes with zeros and some omit END; tolerated.
+  return out;
 }

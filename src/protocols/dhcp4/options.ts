@@ -1,5 +1,6 @@
 import { DhcpOption } from './codes.js';
-import { decodeOptionList, writeIp, type DhcpPacket, type DhcpRawOption } from './packet.js';
+import { decodeOptionList } from './option-rules.js';
+import { writeIp, type DhcpPacket, type DhcpRawOption } from './packet.js';
 
 /**
  * The value of option `code`, with repeated instances concatenated (RFC 3396
@@ -76,17 +77,6 @@ export function getClientMachineId(p: DhcpPacket): string | undefined {
 export function getIpOption(p: DhcpPacket, code: number): string | undefined {
   const d = findOption(p, code);
   return d && d.length === 4 ? ipAt(d) : undefined;
-}
-
-/** Option 57 (RFC 2132 §9.10); undefined when absent. */
-export function getMaxMessageSize(p: DhcpPacket): number | undefined {
-  const d = findOption(p, DhcpOption.maxMessageSize);
-  return d && d.length === 2 ? (d[0] << 8) | d[1] : undefined;
-}
-
-/** Option 55 (RFC 2132 §9.8): the option codes the client asked for, in its order. */
-export function getParameterRequestList(p: DhcpPacket): number[] {
-  return Array.from(findOption(p, DhcpOption.parameterRequestList) ?? []);
 }
 
 /** Sub-options of an encapsulating option (43 from PXE clients, 82, 175); empty when absent or not TLV-framed. */

@@ -1,12 +1,8 @@
 import { DecodeError } from './decode-error.js';
 import { DHCP_MAGIC_COOKIE, DhcpOption } from './codes.js';
-import { validateOption } from './option-rules.js';
+import { decodeOptionList, type DhcpRawOption } from './option-rules.js';
 
-/** One option as it appeared on the wire, in order; `data` excludes code and length. */
-export interface DhcpRawOption {
-  code: number;
-  data: Uint8Array;
-}
+export type { DhcpRawOption };
 
 /**
  * A decoded DHCPv4/BOOTP message (RFC 2131 §2). Addresses are dotted quads
@@ -32,9 +28,6 @@ export interface DhcpPacket {
   file: string;
   options: DhcpRawOption[];
 }
-
-/** Flags bit 15: the client wants a broadcast reply (RFC 2131 §2, figure 2). */
-export const BROADCAST_FLAG = 0x8000;
 
 // RFC 2131 §2, figure 1:
 //  0                   1                   2                   3
@@ -86,13 +79,6 @@ export function writeIp(out: Uint8Array, at: number, ip: string): void {
   if (k !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
 }
 
-/** Parses a dotted quad; throws RangeError on anything else (callers pass their own values). */
-export function ipToBytes(ip: string): Uint8Array {
-  const out = new Uint8Array(4);
-  writeIp(out, 0, ip);
-  return out;
-}
-
 /** Decodes a DHCPv4 message from a UDP payload. Throws DecodeError; never returns a partial packet. */
 export function decodeDhcp(b: Uint8Array): DhcpPacket {
   if (b.length < OPTIONS_AT)
@@ -124,39 +110,6 @@ export function decodeDhcp(b: Uint8Array): DhcpPacket {
     file: textAt(b, 108, 128),
     options: decodeOptionList(b, OPTIONS_AT, b.length, true),
   };
-}
-
-/**
- * Decodes a code/length/value list (RFC 2132 §2) from `b[from, to)`. PAD (0) is
- * skipped, END (255) stops. `top` selects the per-option rules of the main
- * list; sub-option lists (43, 82, 175) are checked for framing only.
- */
-export function decodeOptionList(b: Uint8Array, from: number, to: number, top: boolean): DhcpRawOption[] {
-  const out: DhcpRawOption[] = [];
-  let at = from;
-  while (at < to) {
-    const code = b[at];
-    if (code === DhcpOption.pad) {
-      at++;
-      continue;
-    }
-    if (code === DhcpOption.end) return out;
-    if (at + 1 >= to) throw new DecodeError('truncated_option', at, `option ${code}`);
-    const len = b[at + 1];
-    if (at + 2 + len > to)
-      throw new DecodeError(
-        'truncated_option',
-        at,
-        `option ${code}`,
-        `dhcp4: option ${code} at byte ${at} claims ${len} bytes, ${to - at - 2} left`,
-      );
-    const data = b.slice(at + 2, at + 2 + len);
-    if (top) validateOption(code, data, at);
-    out.push({ code, data });
-    at += 2 + len;
-  }
-  // RFC 2131 §3 requires END, but many stacks pad to 300 bytes with zeros and some omit END; tolerated.
-  return out;
 }
 
 /** Bytes `writeOptionList` needs for `options`: code and length per (split) instance, plus data. */

@@ -31,7 +31,9 @@ export class IpxeScriptError extends Error {
 }
 
 /** C0 and C1 control characters and DEL: iPXE's whitespace among them ends words or lines, ESC and CSI drive the console. */
+// eslint-disable-next-line no-control-regex -- refusing control characters means naming them.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex -- refusing control characters means naming them.
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /** True for a word iPXE does not pass to a command as an argument: a command separator or the start of a comment. */

@@ -64,9 +64,6 @@ export const MAX_PRIVAL = 191;
 /** RFC 3164 §4.3.3: a relay that finds no valid PRI MUST use 13 (user.notice); we read such lines the same way. */
 export const DEFAULT_PRIVAL = 13;
 
-/** RFC 5424 §6.2.1: the only VERSION of the protocol. */
-export const SYSLOG_VERSION = 1;
-
 /** RFC 5424 §6: "-", a field with no value. */
 export const NILVALUE = '-';
 

@@ -1,7 +1,7 @@
 /**
  * TFTP wire constants: opcodes (RFC 1350 §5, RFC 2347 §2), error codes
- * (RFC 1350 Appendix, RFC 2347 §5 for code 8) and option names (RFC 2348,
- * 2349, 7440). Tables are `as const`; use the name lookups for display.
+ * (RFC 1350 Appendix, RFC 2347 §5 for code 8) and option ranges (RFC 2348,
+ * 2349, 7440). Tables are `as const`; use the name lookup for display.
  */
 
 /** Opcodes, the first two bytes of every packet (RFC 1350 §5; OACK: RFC 2347 §2). */
@@ -13,9 +13,6 @@ export const TftpOpcode = {
   error: 5,
   oack: 6,
 } as const;
-
-/** A TFTP opcode number. */
-export type TftpOpcodeNumber = (typeof TftpOpcode)[keyof typeof TftpOpcode];
 
 /** Error codes carried in ERROR packets (RFC 1350 Appendix; 8 from RFC 2347 §5). */
 export const TftpErrorCode = {
@@ -30,17 +27,6 @@ export const TftpErrorCode = {
   optionNegotiation: 8,
 } as const;
 
-/** A TFTP error code number (0..8 are defined; other values may appear on the wire). */
-export type TftpErrorCodeNumber = (typeof TftpErrorCode)[keyof typeof TftpErrorCode];
-
-/** Option names this codebase negotiates, lower-case (names are case-insensitive, RFC 2347 §2). */
-export const TftpOptionName = {
-  blksize: 'blksize', // RFC 2348
-  tsize: 'tsize', // RFC 2349 §3
-  timeout: 'timeout', // RFC 2349 §2
-  windowsize: 'windowsize', // RFC 7440
-} as const;
-
 /** Legal ranges of option values as the RFCs define them. */
 export const TftpOptionRange = {
   blksize: { min: 8, max: 65464 }, // RFC 2348 §2
@@ -51,16 +37,7 @@ export const TftpOptionRange = {
 /** Default block size when blksize is not negotiated (RFC 1350 §2). */
 export const TFTP_DEFAULT_BLKSIZE = 512;
 
-const opcodeNames = Object.fromEntries(Object.entries(TftpOpcode).map(([k, v]) => [v, k.toUpperCase()])) as Record<
-  number,
-  string
->;
 const errorNames = Object.fromEntries(Object.entries(TftpErrorCode).map(([k, v]) => [v, k])) as Record<number, string>;
-
-/** Display name of an opcode ("RRQ", "OACK"), or "OP<n>" for an unknown one. */
-export function tftpOpcodeName(op: number): string {
-  return opcodeNames[op] ?? `OP${op}`;
-}
 
 /** Display name of an error code ("fileNotFound"), or "code<n>" for an unknown one. */
 export function tftpErrorName(code: number): string {

@@ -6,17 +6,17 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { KilnError } from '../../error/kiln-error.js';
 
 /** SHA-crypt §"rounds": fewer rounds than this are raised to it. */
-export const minRounds = 1000;
+const minRounds = 1000;
 /** SHA-crypt §"rounds": more rounds than this are lowered to it. */
-export const maxRounds = 999_999_999;
+const maxRounds = 999_999_999;
 /** The spec's default when no "rounds=" is given (then none appears in the hash). */
-export const specDefaultRounds = 5000;
+const specDefaultRounds = 5000;
 /**
  * Rounds `hashPassword` uses by default: the spec default, about 15 ms on one
  * core. Hashing is synchronous, so a server hashing on a request path should
  * not go much higher; offline callers (the CLI) may pass more.
  */
-export const defaultRounds = specDefaultRounds;
+const defaultRounds = specDefaultRounds;
 
 const alphabet = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const sha512CryptPattern = /^\$6\$(?:rounds=(\d{1,9})\$)?([^$:\n]{1,16})\$([./0-9A-Za-z]{86})$/;

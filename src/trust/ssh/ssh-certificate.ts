@@ -151,12 +151,14 @@ function validateRequest(req: SshCertificateRequest): { serial: bigint; validAft
   if (req.principals.length === 0)
     bad('principals', 'at least one principal is required (an empty list would be valid for every host or user)');
   req.principals.forEach((p, i) => {
+    // eslint-disable-next-line no-control-regex -- refusing control characters means naming them.
     if (p === '' || /[\s,\x00-\x1f\x7f]/.test(p))
       bad(
         `principals/${i}`,
         `principal ${JSON.stringify(p)} must be non-empty with no spaces, commas or control characters`,
       );
   });
+  // eslint-disable-next-line no-control-regex -- refusing control characters means naming them.
   if (req.keyId === '' || /[\x00-\x1f\x7f]/.test(req.keyId)) bad('keyId', 'key id must be non-empty printable text');
   let serial = 0n;
   try {

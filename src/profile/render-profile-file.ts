@@ -1,8 +1,8 @@
 import { KilnError } from '../error/kiln-error.js';
-import type { CompiledFile, LoadedProfile } from '../profile/loaded-profile.js';
-import type { RenderContext } from './render-context.js';
-import { renderTemplate, type OutputBudget } from './sandbox.js';
-import { toTemplateError } from './template-error.js';
+import type { CompiledFile, LoadedProfile } from './loaded-profile.js';
+import type { RenderContext } from '../template/render-context.js';
+import { renderTemplate, type OutputBudget } from '../template/sandbox.js';
+import { toTemplateError } from '../template/template-error.js';
 
 /** The rendered text of one compiled template (already rendered by the render worker, or rendered on demand on this thread). */
 export type RenderedText = (file: CompiledFile) => string;

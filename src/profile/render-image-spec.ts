@@ -1,7 +1,7 @@
 import { KilnError } from '../error/kiln-error.js';
 import type { ImageLayout } from '../image/install-plan.js';
-import type { LoadedProfile } from '../profile/loaded-profile.js';
-import type { RenderContext } from './render-context.js';
+import type { LoadedProfile } from './loaded-profile.js';
+import type { RenderContext } from '../template/render-context.js';
 import { inThread, type RenderedText } from './render-profile-file.js';
 
 /**

@@ -1,7 +1,7 @@
 import { KilnError } from '../error/kiln-error.js';
-import type { CompiledFile, LoadedProfile } from '../profile/loaded-profile.js';
+import type { CompiledFile, LoadedProfile } from './loaded-profile.js';
 import { ipxeArgs, ipxeUrl, IpxeScriptError } from '../protocols/ipxe/script.js';
-import type { RenderContext } from './render-context.js';
+import type { RenderContext } from '../template/render-context.js';
 import { inThread, type RenderedText } from './render-profile-file.js';
 
 /**
@@ -68,6 +68,7 @@ function bootFileUrl(profile: LoadedProfile, file: CompiledFile, baseUrl: string
  */
 export function bootSpecFrom(profile: LoadedProfile, baseUrl: string, text: RenderedText): BootSpec {
   const raw = text(profile.boot.cmdline).trim();
+  // eslint-disable-next-line no-control-regex -- refusing control characters means naming them.
   const bad = /[\u0000-\u001f\u007f]/.exec(raw);
   if (bad) {
     const where = profile.locate(profile.boot.cmdline.virtualPath, 1, 1);
