@@ -166,7 +166,7 @@ export async function createController(deps: ControllerDeps) {
     site: deps.site,
     urls: deps.urls,
     renderer,
-    power: deps.power ?? power.request,
+    power: deps.power ?? ((host, action, reason) => power.request(host, action, reason)),
     now: deps.now,
     newId: randomUUID,
     installTokens,
@@ -229,16 +229,20 @@ export async function createController(deps: ControllerDeps) {
       hostStates,
       activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
     });
+  const leaseTable = createSqlLeaseStore(db);
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
-    onResponse: metrics.observeHttp,
+    onResponse: (method, route, status, seconds) => metrics.observeHttp(method, route, status, seconds),
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
       { plugin: hostRoutes, options: { inventory, revokeCertificates } },
-      { plugin: eventRoutes, options: { listEvents: inventory.listEvents } },
+      {
+        plugin: eventRoutes,
+        options: { listEvents: (q: Parameters<typeof inventory.listEvents>[0]) => inventory.listEvents(q) },
+      },
       // Reads the durable lease table directly: every controller on a shared store sees every lease, DHCP on or off here.
-      { plugin: leaseRoutes, options: { listLeases: createSqlLeaseStore(db).list, now: deps.now } },
+      { plugin: leaseRoutes, options: { listLeases: (subnet?: string) => leaseTable.list(subnet), now: deps.now } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
       { plugin: userRoutes, options: { users } },
       {

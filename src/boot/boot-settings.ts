@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 
 /** Top-level settings of network boot: iPXE binaries, the boot-file cache, Kiln's node image. */
 export const BootSettingsSchema = Type.Object({
@@ -27,5 +27,3 @@ export const BootSettingsSchema = Type.Object({
   }),
 });
 
-/** The validated boot settings. */
-export type BootSettings = Static<typeof BootSettingsSchema>;

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { checkAllowList, checkCidrList, discoveryModes, type DiscoveryMode } from './discovery-policy.js';
 
 /** Top-level settings of the discovery policy (discovery-policy.ts says what each mode does). */
@@ -36,5 +36,3 @@ export const DiscoverySettingsSchema = Type.Object({
   ),
 });
 
-/** The validated discovery settings, as written (lists still comma-separated). */
-export type DiscoverySettingsConfig = Static<typeof DiscoverySettingsSchema>;

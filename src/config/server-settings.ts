@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 
 const hostPort = (v: string): string | null =>
   v === ''
@@ -88,5 +88,3 @@ export const ServerSettingsSchema = Type.Object({
   }),
 });
 
-/** The validated server settings; paths are absolute, an unset optional is undefined. */
-export type ServerSettings = Static<typeof ServerSettingsSchema>;

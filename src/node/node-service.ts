@@ -126,9 +126,14 @@ export function createNodeService(deps: NodeServiceDeps) {
     }
   }
 
+  /** A fact as text: strings, numbers and booleans as written; anything else is no text (never "[object Object]"). */
+  function scalarText(v: unknown): string {
+    return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+  }
+
   function bootMacOf(facts: Record<string, unknown>): Mac {
-    const direct = parseMac(String(facts['bootMac'] ?? ''));
-    const nic = Array.isArray(facts['nics']) ? parseMac(String(obj(facts['nics'][0])['mac'] ?? '')) : null;
+    const direct = parseMac(scalarText(facts['bootMac']));
+    const nic = Array.isArray(facts['nics']) ? parseMac(scalarText(obj(facts['nics'][0])['mac'])) : null;
     const mac = direct ?? nic;
     if (!mac)
       throw new KilnError('validation_failed', 'facts must carry bootMac (or nics[0].mac) as a MAC address', {
@@ -140,8 +145,8 @@ export function createNodeService(deps: NodeServiceDeps) {
   function nicsOf(facts: Record<string, unknown>, bootMac: Mac) {
     const list = Array.isArray(facts['nics']) ? facts['nics'].map(obj) : [];
     const nics = list.flatMap((n) => {
-      const m = parseMac(String(n['mac'] ?? ''));
-      return m ? [{ mac: m, name: n['name'] ? String(n['name']) : null, boot: m === bootMac }] : [];
+      const m = parseMac(scalarText(n['mac']));
+      return m ? [{ mac: m, name: n['name'] ? scalarText(n['name']) || JSON.stringify(n['name']) : null, boot: m === bootMac }] : [];
     });
     return nics.some((n) => n.boot) ? nics : [{ mac: bootMac, name: null, boot: true }, ...nics];
   }

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 
 /** Top-level settings of BMC power control. */
 export const PowerSettingsSchema = Type.Object({
@@ -29,5 +29,3 @@ export const PowerSettingsSchema = Type.Object({
   }),
 });
 
-/** The validated power settings (seconds as given; main converts to the drivers' milliseconds). */
-export type PowerSettings = Static<typeof PowerSettingsSchema>;

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 
 /** Top-level settings of template rendering (the render worker's limits). */
 export const TemplateSettingsSchema = Type.Object({
@@ -18,5 +18,3 @@ export const TemplateSettingsSchema = Type.Object({
   }),
 });
 
-/** The validated template settings. */
-export type TemplateSettings = Static<typeof TemplateSettingsSchema>;

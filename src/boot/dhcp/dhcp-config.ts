@@ -108,8 +108,6 @@ export const DhcpConfigSchema = Type.Object({
 export type DhcpConfig = Static<typeof DhcpConfigSchema>;
 /** One subnet of `DhcpConfig`. */
 export type DhcpSubnet = Static<typeof DhcpSubnetSchema>;
-/** A subnet mode. */
-export type DhcpMode = Static<typeof DhcpModeSchema>;
 
 /** Defaults of the DHCP slice; `serverAddress` and `httpBase` are filled by `main` from the HTTP settings. */
 export const defaultDhcpConfig: DhcpConfig = {

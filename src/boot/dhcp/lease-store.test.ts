@@ -7,20 +7,21 @@ import { createMemoryLeaseStore } from './lease-store.js';
 import { createSqlLeaseStore } from './sql-lease-store.js';
 import { createSqliteLeaseStore } from './sqlite-lease-store.js';
 import { leaseStoreConformance } from './lease-store.conformance.js';
+import type { LeaseTables } from './lease-tables.js';
 import { up } from '../../store/migrations/0100-dhcp-leases.js';
 
 leaseStoreConformance('memory', async () => ({ store: createMemoryLeaseStore(), close: async () => {} }));
 
 leaseStoreConformance('sqlite', async () => {
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
-  await up(db);
+  const db = new Kysely<LeaseTables>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
+  await up(db as Kysely<unknown>);
   return { store: createSqlLeaseStore(db), close: () => db.destroy() };
 });
 
 leaseStoreConformance('sqlite prepared', async () => {
   const sqlite = new Database(':memory:');
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await up(db);
+  const db = new Kysely<LeaseTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await up(db as Kysely<unknown>);
   return { store: createSqliteLeaseStore(db, sqlite), close: () => db.destroy() };
 });
 
@@ -28,8 +29,8 @@ leaseStoreConformance('sqlite file (worker commits)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-lease-'));
   const sqlite = new Database(join(dir, 'leases.sqlite'));
   sqlite.pragma('journal_mode = WAL');
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await up(db);
+  const db = new Kysely<LeaseTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await up(db as Kysely<unknown>);
   return {
     store: createSqliteLeaseStore(db, sqlite),
     close: async () => {

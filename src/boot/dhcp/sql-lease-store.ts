@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 import { putLease, type LeaseDb, type LeaseRow } from './lease-upsert.js';
 
@@ -9,7 +8,7 @@ function fromRow(r: LeaseRow): Lease {
     subnet: r.subnet,
     expiresAt: Number(r.expires_at),
     hostname: r.hostname ?? undefined,
-    state: r.state as Lease['state'],
+    state: r.state,
   };
 }
 
