@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DecodeError } from '../../protocols/dhcp4/decode-error.js';
+import { DecodeError } from '../../protocols/decode-error.js';
 import { DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
 import { getIpOption, getMessageType } from '../../protocols/dhcp4/options.js';
 import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from '../../protocols/dhcp4/packet.js';

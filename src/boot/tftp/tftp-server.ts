@@ -4,7 +4,7 @@
  * dropped; only a failed bind rejects `startTftpServer`.
  */
 import { decodeTftp, encodeTftp, type TftpRequest } from '../../protocols/tftp/packet.js';
-import { DecodeError } from '../../protocols/tftp/decode-error.js';
+import { DecodeError } from '../../protocols/decode-error.js';
 import { TftpErrorCode } from '../../protocols/tftp/codes.js';
 import { negotiateTftpOptions } from '../../protocols/tftp/negotiate.js';
 import { encodeNetascii } from '../../protocols/tftp/netascii.js';

@@ -1,4 +1,4 @@
-import { DecodeError } from './decode-error.js';
+import { DecodeError } from '../decode-error.js';
 import { DhcpOption } from './codes.js';
 import { decodeOptionList } from './packet.js';
 
@@ -33,6 +33,7 @@ export function validateOption(code: number, data: Uint8Array, at: number): void
     'exact' in rule ? data.length === rule.exact : data.length >= rule.min && data.length % rule.multiple === 0;
   if (!ok)
     throw new DecodeError(
+      'dhcp4',
       'bad_option',
       at,
       `option ${code}`,
