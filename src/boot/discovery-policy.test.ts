@@ -7,7 +7,7 @@ import { encodeDhcp, decodeDhcp } from '../protocols/dhcp4/packet.js';
 import { textOption, uintOption } from '../protocols/dhcp4/options.js';
 import { defaultDhcpConfig } from './dhcp/dhcp-config.js';
 import { startDhcpServer } from './dhcp/dhcp-server.js';
-import { createMemorySocket, type MemorySocket } from './dhcp/dhcp-socket.js';
+import { createMemorySocket, type MemorySocket } from '../net/datagram/memory-socket.js';
 import { createMemoryLeaseStore } from './dhcp/lease-store.js';
 import { inventoryDhcpBackend } from './network-servers.js';
 import {
