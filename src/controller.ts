@@ -33,7 +33,7 @@ import { createInstallTokens } from './deploy/install-token.js';
 import { isNotFound } from './error/kiln-error.js';
 import { eventRoutes } from './event/routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
-import type { Mac } from './inventory/mac.js';
+import type { Mac } from './net/mac.js';
 import { hostRoutes } from './inventory/routes.js';
 import type { Logger } from './log/logger.js';
 import { createNodeService } from './node/node-service.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, type TestController } from '../../test/support/controller.js';
-import type { Mac } from '../inventory/mac.js';
+import type { Mac } from '../net/mac.js';
 import { createBootBackend } from './boot-backend.js';
 import { createDiscoveryPolicy } from './discovery-policy.js';
 

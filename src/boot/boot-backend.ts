@@ -2,7 +2,7 @@ import { isConflict } from '../error/kiln-error.js';
 import type { NewEvent } from '../event/event.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
-import type { Mac } from '../inventory/mac.js';
+import type { Mac } from '../net/mac.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { openDiscoveryPolicy, type Admission, type DiscoveryPolicy } from './discovery-policy.js';
 

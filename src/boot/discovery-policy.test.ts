@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, type TestController } from '../../test/support/controller.js';
 import { silentLogger } from '../log/logger.js';
-import type { Mac } from '../inventory/mac.js';
+import type { Mac } from '../net/mac.js';
 import { encodeDhcp, decodeDhcp } from '../protocols/dhcp4/packet.js';
 import { textOption, uintOption } from '../protocols/dhcp4/options.js';
 import { defaultDhcpConfig } from './dhcp/dhcp-config.js';
 import { startDhcpServer } from './dhcp/dhcp-server.js';
-import { createMemorySocket, type MemorySocket } from './dhcp/dhcp-socket.js';
+import { createMemorySocket, type MemorySocket } from '../net/datagram/memory-socket.js';
 import { createMemoryLeaseStore } from './dhcp/lease-store.js';
 import { inventoryDhcpBackend } from './network-servers.js';
 import {

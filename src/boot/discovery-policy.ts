@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { NewEvent } from '../event/event.js';
-import { parseMac, type Mac } from '../inventory/mac.js';
+import { parseMac, type Mac } from '../net/mac.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 
 /**

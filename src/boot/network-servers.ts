@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import { isConflict, type KilnError } from '../error/kiln-error.js';
 import type { HostByMacLookup, InventoryService } from '../inventory/inventory-service.js';
-import { parseMac, type Mac } from '../inventory/mac.js';
+import { parseMac, type Mac } from '../net/mac.js';
 import type { Logger } from '../log/logger.js';
 import type { DhcpConfig } from './dhcp/dhcp-config.js';
 import { localIpv4Addresses, type LocalAddress } from './dhcp/dhcp-listeners.js';

@@ -3,9 +3,9 @@ import type { Socket } from 'node:dgram';
 import { test } from 'node:test';
 import { createMemoryLogger } from '../log/logger.js';
 import { createMetrics } from '../metrics/metrics.js';
-import { bindDhcpSocket } from './dhcp/dhcp-socket.js';
-import { createSocketErrorLog } from './socket-error-log.js';
-import { bindUdpSocket } from './tftp/udp-socket.js';
+import { bindDhcpSocket } from './dhcp/dhcp-listeners.js';
+import { createSocketErrorLog } from '../net/datagram/socket-error-log.js';
+import { bindUdpSocket } from '../net/datagram/udp-socket.js';
 
 const errno = (code: string) => Object.assign(new Error(`${code} message`), { code });
 

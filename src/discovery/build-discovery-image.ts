@@ -21,7 +21,7 @@ import { packagePath } from '../runtime/package-path.js';
 import { buildGrubImages, grubEarlyConfig, grubModules } from './grub-images.js';
 import { stageHostBinary, writeInitramfs } from './initramfs-tree.js';
 import { prepareBusybox, prepareKernel, stageBusybox, stageModules } from './kernel-tree.js';
-import { withToolSignal } from './run-tool.js';
+import { withToolSignal } from '../process/run-tool.js';
 
 /** Where the node scripts live in the repository (node/). */
 export const nodeScriptsDir = packagePath('node/');

@@ -24,7 +24,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
 import { stageHostBinary, writeInitramfs } from './initramfs-tree.js';
 import { prepareBusybox, prepareKernel, stageBusybox, stageModules } from './kernel-tree.js';
-import { runTool } from './run-tool.js';
+import { runTool } from '../process/run-tool.js';
 
 /** Modules in the test image's initrd: enough to find and mount the root disk. */
 export const testImageInitrdModules = [

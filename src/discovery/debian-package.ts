@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { runTool } from './run-tool.js';
+import { runTool } from '../process/run-tool.js';
 
 /**
  * The versioned kernel package behind a metapackage (`linux-image-amd64` →

@@ -5,7 +5,7 @@
 // writer generates for the installed kernel.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTool } from './run-tool.js';
+import { runTool } from '../process/run-tool.js';
 
 /** The LBA (512-byte sectors) where the writer puts core.img: the start of the BIOS boot partition. */
 export const grubCoreLba = 2048;

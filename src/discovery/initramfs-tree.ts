@@ -14,7 +14,7 @@ import {
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeCpioNewc, type CpioEntry } from './cpio-newc.js';
-import { runTool } from './run-tool.js';
+import { runTool } from '../process/run-tool.js';
 import { parseLddOutput } from './shared-libraries.js';
 
 /**

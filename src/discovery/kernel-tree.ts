@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { extractDebianPackage, fetchDebianPackage, resolveKernelPackage } from './debian-package.js';
 import { parseModulesDep, resolveModules, type ModuleIndex } from './module-deps.js';
-import { runTool } from './run-tool.js';
+import { runTool } from '../process/run-tool.js';
 
 /** An unpacked kernel package with its module index (depmod run on the tree). */
 export interface KernelTree {

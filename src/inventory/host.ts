@@ -1,5 +1,5 @@
 import type { HostState } from './lifecycle.js';
-import type { Mac } from './mac.js';
+import type { Mac } from '../net/mac.js';
 
 /** One network interface of a host. Exactly one NIC of a host has `boot: true`. */
 export interface Nic {

@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { BmcInput, Host, HostFilter, HostPatch, NewHost } from './host.js';
 import { assertTransition, type HostState } from './lifecycle.js';
-import type { Mac } from './mac.js';
+import type { Mac } from '../net/mac.js';
 import * as hosts from './sql-host-store.js';
 import type { HostByMacLookup, StoredHost } from './sql-host-store.js';
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hasCode } from '../error/kiln-error.js';
 import { openSecret, sealSecret, type DataKey } from '../trust/credential/secret-box.js';
 import { createInventoryService, type InventoryService } from './inventory-service.js';
-import { normalizeMac } from './mac.js';
+import { normalizeMac } from '../net/mac.js';
 
 /** Opens a migrated, empty database for one suite run; `close` removes it. */
 export type OpenTestDb = () => Promise<{ db: Kysely<Database>; close(): Promise<void> }>;

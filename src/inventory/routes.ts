@@ -9,7 +9,7 @@ import { EventListReply } from '../event/event-schemas.js';
 import type { Host, Nic } from './host.js';
 import { HostCreateBody, HostListQuery, HostParams, HostPatchBody, HostReply, HostStateBody } from './host-schemas.js';
 import type { InventoryService } from './inventory-service.js';
-import { normalizeMac } from './mac.js';
+import { normalizeMac } from '../net/mac.js';
 
 const nicsFrom = (nics: HostCreateBody['nics']): Nic[] =>
   (nics ?? []).map((n, i) => ({

@@ -6,7 +6,7 @@ import { KilnError } from '../error/kiln-error.js';
 import { isUniqueViolation } from '../store/unique-violation.js';
 import type { Host, HostFilter, Nic } from './host.js';
 import type { HostState } from './lifecycle.js';
-import type { Mac } from './mac.js';
+import type { Mac } from '../net/mac.js';
 
 /** A host row as stored; `bmcPasswordSealed` is the sealed (encrypted) password and never leaves the service. */
 export interface StoredHost extends Host {

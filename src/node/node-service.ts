@@ -6,7 +6,7 @@ import { formatHardwareDiff, hardwareDiff, hardwareHash } from '../inventory/har
 import type { Host } from '../inventory/host.js';
 import type { InventoryOps, InventoryService } from '../inventory/inventory-service.js';
 import type { DiscoveryPolicy } from '../boot/discovery-policy.js';
-import { parseMac, type Mac } from '../inventory/mac.js';
+import { parseMac, type Mac } from '../net/mac.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { expandName } from '../rule/match-rule.js';

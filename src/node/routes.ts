@@ -8,7 +8,7 @@ import type { Deployment } from '../deploy/deployment.js';
 import type { DeployService } from '../deploy/deploy-service.js';
 import type { InstallTokens } from '../deploy/install-token.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
-import { normalizeMac, parseMac } from '../inventory/mac.js';
+import { normalizeMac, parseMac } from '../net/mac.js';
 import type { NodeService, NodeSource } from './node-service.js';
 import type { SecretsService } from './secrets-service.js';
 

@@ -1,7 +1,7 @@
 import { KilnError, isNotFound } from '../error/kiln-error.js';
 import type { BmcInput, Host, Nic } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
-import { parseMac, type Mac } from '../inventory/mac.js';
+import { parseMac, type Mac } from '../net/mac.js';
 import { enlistSystems } from './enlist-systems.js';
 import type { BmcSettings, SystemSummary } from './power-driver.js';
 import type { PowerDriverRegistry } from './power-registry.js';

@@ -1,5 +1,5 @@
 import { assertCapability } from './capability.js';
-import { normalizeMacs } from './mac.js';
+import { parseReportedMacs } from '../net/mac.js';
 import type { PowerCallOptions, PowerDriver, SystemSummary } from './power-driver.js';
 
 /**
@@ -12,6 +12,6 @@ export async function enlistSystems(driver: PowerDriver, opts?: PowerCallOptions
   assertCapability(driver.driver, driver.capabilities, 'enumerate');
   const systems = await driver.listSystems(opts);
   return systems
-    .map((s) => ({ ...s, macs: normalizeMacs(s.macs) }))
+    .map((s) => ({ ...s, macs: parseReportedMacs(s.macs) }))
     .sort((a, b) => a.systemId.localeCompare(b.systemId));
 }

@@ -12,7 +12,7 @@ import {
 import { type DhcpPacket, type DhcpRawOption } from '../../protocols/dhcp4/packet.js';
 import { decideBoot, type BootChoice, type BootFiles } from '../boot-decision.js';
 import type { DhcpSubnet } from './dhcp-config.js';
-import type { UdpPeer } from './dhcp-socket.js';
+import type { UdpPeer } from '../../net/datagram/datagram-socket.js';
 import { maskOf } from './subnet-math.js';
 
 /** Everything the decision needs about one request; the server gathers it (lookups are async, the decision is not). */

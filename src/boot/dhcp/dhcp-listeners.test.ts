@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDhcpServer } from './dhcp-server.js';
-import { createMemorySocket } from './dhcp-socket.js';
+import { createMemorySocket } from '../../net/datagram/memory-socket.js';
 import { createMemoryLeaseStore } from './lease-store.js';
 import { defaultDhcpConfig, type DhcpSubnet } from './dhcp-config.js';
 import {

@@ -2,8 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { KilnError, type ErrorIssue } from '../../error/kiln-error.js';
 import type { DhcpSubnet } from './dhcp-config.js';
-import { bindDhcpSocket, type DatagramSocket, type SocketTrouble } from './dhcp-socket.js';
-import { bindSocketToDevice, loadBindToDevice, type BindToDeviceAddon } from './bind-to-device.js';
+import type { Socket } from 'node:dgram';
+import type { DatagramSocket, SocketTrouble } from '../../net/datagram/datagram-socket.js';
+import { bindUdpSocket, type UdpSocket } from '../../net/datagram/udp-socket.js';
+import {
+  bindSocketToDevice,
+  loadBindToDevice as loadAddon,
+  type BindToDeviceAddon,
+} from '../../net/datagram/bind-to-device.js';
 import { inCidr } from './subnet-math.js';
 
 /** One IPv4 address of this machine: the interface holding it, and its address in CIDR form (`10.0.0.1/24`). */
@@ -195,13 +201,42 @@ export function planDhcpListeners(subnets: readonly DhcpSubnet[]): Array<string 
   return subnets.some((s) => s.interface === undefined) ? [...devices, undefined] : devices;
 }
 
+/**
+ * Binds a DHCP socket on `address:port`: UDP over IPv4 with SO_BROADCAST
+ * (replies to clients without an address go to 255.255.255.255, RFC 2131
+ * §4.1). `reuseAddr` lets per-interface sockets share the port; `onBound` is
+ * where the device binding goes.
+ */
+export function bindDhcpSocket(
+  address: string,
+  port: number,
+  opts: { reuseAddr?: boolean; onBound?: (sock: Socket) => void; recvBufferBytes?: number } & SocketTrouble = {},
+): Promise<UdpSocket> {
+  const { recvBufferBytes, ...rest } = opts;
+  return bindUdpSocket({ address, port }, { ...rest, broadcast: true, recvBufferSize: recvBufferBytes });
+}
+
+/** The native addon for `dhcp.subnets[].interface`; throws `config_invalid` saying how to build it or do without. */
+export function loadBindToDevice(): BindToDeviceAddon {
+  return loadAddon({
+    setting: 'dhcp.subnets[].interface',
+    remedy: 'Remove the interface keys and serve one attached subnet, or use relays.',
+  });
+}
+
+/** Where one DHCP socket reports trouble (the server knows which interface and port it is). */
+export interface DhcpSocketTrouble {
+  onError?: (err: NodeJS.ErrnoException, op: 'send' | 'receive') => void;
+  onDeath?: (err: NodeJS.ErrnoException) => void;
+}
+
 /** What binding one DHCP listener needs; `trouble` gives each socket its error and death reports. */
 export interface DhcpBindOptions {
   address: string;
   port: number;
   subnets: readonly DhcpSubnet[];
   recvBufferBytes?: number;
-  trouble?: (dev: string | undefined) => SocketTrouble;
+  trouble?: (dev: string | undefined) => DhcpSocketTrouble;
 }
 
 /**
@@ -220,14 +255,14 @@ export async function bindDhcpListener(
   const onBound =
     dev === undefined
       ? undefined
-      : (sock: Parameters<typeof bindSocketToDevice>[1]) => bindSocketToDevice(a!, sock, dev, setting);
+      : (sock: Socket) => bindSocketToDevice(a!, sock, dev, { setting, socket: 'DHCP socket' });
   const socket = await bindDhcpSocket(opts.address, opts.port, {
     ...(shared ? { reuseAddr: true } : {}),
     onBound,
     recvBufferBytes: opts.recvBufferBytes,
     ...opts.trouble?.(dev),
   });
-  return { socket, interface: dev, recvBufferBytes: socket.recvBufferBytes };
+  return { socket, interface: dev, recvBufferBytes: socket.recvBufferBytes() };
 }
 
 /**
@@ -256,5 +291,5 @@ export async function bindDhcpListeners(
 /** Normalizes the test hook `sockets.dhcp`/`sockets.pxe` of `startDhcpServer`: one socket means one unbound listener. */
 export function listenersOf(s: DatagramSocket | readonly DhcpListener[] | undefined): DhcpListener[] {
   if (s === undefined) return [];
-  return Array.isArray(s) ? [...s] : [{ socket: s as DatagramSocket }];
+  return 'send' in s ? [{ socket: s }] : [...s];
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDhcpServer, type DhcpBackend, type DhcpHost } from './dhcp-server.js';
-import { createMemorySocket, type MemorySocket } from './dhcp-socket.js';
+import { createMemorySocket, type MemorySocket } from '../../net/datagram/memory-socket.js';
 import { createBrokenLeaseStore, createMemoryLeaseStore, type LeaseStore } from './lease-store.js';
 import { POOL_SCAN_BUDGET } from './address-allocator.js';
 import { defaultDhcpConfig, type DhcpConfig, type DhcpSubnet } from './dhcp-config.js';

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { DecodeError } from '../../protocols/dhcp4/decode-error.js';
+import { DecodeError } from '../../protocols/decode-error.js';
 import { DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
 import { getIpOption, getMessageType } from '../../protocols/dhcp4/options.js';
 import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import type { DhcpConfig, DhcpSubnet } from './dhcp-config.js';
 import { DHCP_PORTS } from './dhcp-config.js';
-import type { DatagramSocket, UdpPeer } from './dhcp-socket.js';
+import type { DatagramSocket, UdpPeer } from '../../net/datagram/datagram-socket.js';
 import {
   bindDhcpListener,
   bindDhcpListeners,
@@ -19,8 +19,8 @@ import {
 } from './dhcp-listeners.js';
 import { KilnError } from '../../error/kiln-error.js';
 import { listenFailure } from '../../config/start-up-failure.js';
-import { createSocketErrorLog } from '../socket-error-log.js';
-import { reopenWithBackoff } from '../reopen-socket.js';
+import { createSocketErrorLog } from '../../net/datagram/socket-error-log.js';
+import { reopenWithBackoff } from '../../net/datagram/reopen-socket.js';
 import { decideDhcp } from './decide-dhcp.js';
 import type { LeaseStore } from './lease-store.js';
 import { createLeaseWriter } from './lease-writer.js';

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '../../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import ipaddr from 'ipaddr.js';
 import { KilnError } from '../../error/kiln-error.js';
-import { normalizeMac } from '../../inventory/mac.js';
+import { normalizeMac } from '../../net/mac.js';
 import type { Lease } from './lease-store.js';
 import { ipToNumber } from './subnet-math.js';
 

@@ -1,5 +1,5 @@
 import { KilnError } from '../../error/kiln-error.js';
-import { parseMac } from '../../inventory/mac.js';
+import { parseMac } from '../../net/mac.js';
 import type { Logger } from '../../log/logger.js';
 import { silentLogger } from '../../log/logger.js';
 import { formatChainScript, formatWaitScript } from '../../protocols/ipxe/script.js';

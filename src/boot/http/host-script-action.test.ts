@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import fc from 'fast-check';
 import type { Host } from '../../inventory/host.js';
-import type { Mac } from '../../inventory/mac.js';
+import type { Mac } from '../../net/mac.js';
 import { hostileText } from '../../protocols/ipxe/hostile-text.fixture.js';
 import { renderHostScript } from './host-script.js';
 

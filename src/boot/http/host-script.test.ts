@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Deployment } from '../../deploy/deployment.js';
 import type { Host } from '../../inventory/host.js';
-import type { Mac } from '../../inventory/mac.js';
+import type { Mac } from '../../net/mac.js';
 import { parseIpxeScript } from '../../protocols/ipxe/parse-script.js';
 import { formatChainScript } from '../../protocols/ipxe/script.js';
 import { hostileText } from '../../protocols/ipxe/hostile-text.fixture.js';

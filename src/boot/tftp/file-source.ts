@@ -4,7 +4,7 @@
  * root can wrap it to serve generated files (per-host iPXE scripts).
  */
 import { close as closeFd, read as readFd } from 'node:fs';
-import type { UdpPeer } from './datagram-socket.js';
+import type { UdpPeer } from '../../net/datagram/datagram-socket.js';
 
 /**
  * A file in a form another thread of this process can serve: an open

@@ -6,7 +6,7 @@
  */
 import { encodeTftp } from '../../protocols/tftp/packet.js';
 import type { Logger } from '../../log/logger.js';
-import type { DatagramSocketFactory, UdpPeer } from './datagram-socket.js';
+import type { DatagramSocketFactory, UdpPeer } from '../../net/datagram/datagram-socket.js';
 import { tftpFileFromFd, tftpFileFromHandoff } from './file-source.js';
 import type { TftpPumpAddon, TftpPumpResult } from './tftp-pump.js';
 import type { TftpTransferPlan, TftpTransferRunner } from './tftp-transfer-runner.js';

@@ -4,12 +4,12 @@
  * dropped; only a failed bind rejects `startTftpServer`.
  */
 import { decodeTftp, encodeTftp, type TftpRequest } from '../../protocols/tftp/packet.js';
-import { DecodeError } from '../../protocols/tftp/decode-error.js';
+import { DecodeError } from '../../protocols/decode-error.js';
 import { TftpErrorCode } from '../../protocols/tftp/codes.js';
 import { negotiateTftpOptions } from '../../protocols/tftp/negotiate.js';
 import { encodeNetascii } from '../../protocols/tftp/netascii.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
-import type { DatagramSocketFactory, UdpPeer } from './datagram-socket.js';
+import type { DatagramSocketFactory, UdpPeer } from '../../net/datagram/datagram-socket.js';
 import { tftpFileFromBytes, type TftpFile, type TftpFileSource } from './file-source.js';
 import { resolveTftpPath } from './tftp-path.js';
 import { TFTP_PORT, type TftpConfig } from './tftp-config.js';
@@ -18,11 +18,11 @@ import { inProcessTransferRunner, type TftpTransferPlan, type TftpTransferRunner
 import { nativeTransferRunner } from './tftp-native-transfer.js';
 import { loadTftpPump } from './tftp-pump.js';
 import { startTftpWorkerPool, type TftpWorkerPool } from './tftp-worker-pool.js';
-import { udpSocketFactory } from './udp-socket.js';
+import { udpSocketFactory } from '../../net/datagram/udp-socket.js';
 import { KilnError } from '../../error/kiln-error.js';
 import { listenFailure } from '../../config/start-up-failure.js';
-import { createSocketErrorLog } from '../socket-error-log.js';
-import { reopenWithBackoff } from '../reopen-socket.js';
+import { createSocketErrorLog } from '../../net/datagram/socket-error-log.js';
+import { reopenWithBackoff } from '../../net/datagram/reopen-socket.js';
 
 /** Largest file converted for a netascii read; netascii is for small text files, bigger ones get ERROR 0. */
 const MAX_NETASCII_BYTES = 16 * 1024 * 1024;

@@ -6,7 +6,7 @@
 import type { TftpOption } from '../../protocols/tftp/packet.js';
 import type { TftpTransferOptions } from '../../protocols/tftp/negotiate.js';
 import type { Logger } from '../../log/logger.js';
-import type { DatagramSocketFactory, UdpPeer } from './datagram-socket.js';
+import type { DatagramSocketFactory, UdpPeer } from '../../net/datagram/datagram-socket.js';
 import type { TftpFile } from './file-source.js';
 import { startTftpTransfer, type TftpTransfer } from './tftp-transfer.js';
 

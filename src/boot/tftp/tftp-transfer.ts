@@ -13,9 +13,9 @@ import {
 } from '../../protocols/tftp/packet.js';
 import { TftpErrorCode } from '../../protocols/tftp/codes.js';
 import type { TftpTransferOptions } from '../../protocols/tftp/negotiate.js';
-import { DecodeError } from '../../protocols/tftp/decode-error.js';
+import { DecodeError } from '../../protocols/decode-error.js';
 import type { Logger } from '../../log/logger.js';
-import { samePeer, type DatagramSocket, type UdpPeer } from './datagram-socket.js';
+import { samePeer, type DatagramSocket, type UdpPeer } from '../../net/datagram/datagram-socket.js';
 import type { TftpFile } from './file-source.js';
 
 /** How a transfer ended: `complete` (last block acknowledged), `timeout` (client vanished), `peer_error` (client sent ERROR), `aborted` (server shut down), `read_error`. */

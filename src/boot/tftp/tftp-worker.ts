@@ -11,8 +11,8 @@ import type { Logger } from '../../log/logger.js';
 import { tftpFileFromHandoff, type TftpFileHandoff } from './file-source.js';
 import { inProcessTransferRunner, type TftpTransferPlan } from './tftp-transfer-runner.js';
 import type { TftpTransfer } from './tftp-transfer.js';
-import { udpSocketFactory } from './udp-socket.js';
-import { createSocketErrorLog } from '../socket-error-log.js';
+import { udpSocketFactory } from '../../net/datagram/udp-socket.js';
+import { createSocketErrorLog } from '../../net/datagram/socket-error-log.js';
 
 /** Messages from the pool to a worker. */
 export type TftpWorkerRequest =

@@ -4,7 +4,7 @@ import { assertBootOverride, assertPowerAction, unsupported } from '../capabilit
 import { optionReader } from '../driver-options.js';
 import type { BmcSettings, BootDevice, PowerAction, PowerCapabilities, PowerDriver } from '../power-driver.js';
 import { redactSecrets } from '../secret.js';
-import { runTool } from '../run-tool.js';
+import { execTool } from '../../process/run-tool.js';
 import { bmcMessage, classifyIpmitoolError, parsePowerStatus } from './parse-ipmitool.js';
 
 /** IPMI over LAN (RMCP+, `ipmitool -I lanplus`): power, status, PXE/disk boot override; no media or enumeration. */
@@ -109,7 +109,7 @@ export function createIpmiDriver(settings: BmcSettings, deps: IpmiDriverDeps = {
 
   async function ipmitool(args: string[], signal?: AbortSignal): Promise<string> {
     const started = Date.now();
-    const r = await runTool(deps.ipmitoolPath ?? 'ipmitool', [...baseArgs, ...args], {
+    const r = await execTool(deps.ipmitoolPath ?? 'ipmitool', [...baseArgs, ...args], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: settings.password ?? '' },
       timeoutMs,
       signal,

@@ -1,6 +1,6 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { KilnError } from '../../error/kiln-error.js';
-import { normalizeMacs } from '../mac.js';
+import { parseReportedMacs } from '../../net/mac.js';
 import type { BootDevice, SystemInventory } from '../power-driver.js';
 
 // preserveOrder keeps libvirt's element order and every attribute intact on rewrite.
@@ -91,7 +91,7 @@ export function summarizeDomain(xml: string): SystemInventory {
     .filter((m): m is string => !!m);
   const os = find(dom, 'os');
   const efi = os?.[':@']?.['@_firmware'] === 'efi' || (os ? children(os, 'os').some((x) => 'loader' in x) : false);
-  const inv: SystemInventory = { systemId: name, name, macs: normalizeMacs(macs), firmware: efi ? 'uefi' : 'bios' };
+  const inv: SystemInventory = { systemId: name, name, macs: parseReportedMacs(macs), firmware: efi ? 'uefi' : 'bios' };
   const uuid = text(find(dom, 'uuid'), 'uuid');
   if (uuid) inv.uuid = uuid;
   const vcpu = Number(text(find(dom, 'vcpu'), 'vcpu'));

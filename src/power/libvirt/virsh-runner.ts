@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { KilnError } from '../../error/kiln-error.js';
-import { runTool } from '../run-tool.js';
+import { execTool } from '../../process/run-tool.js';
 
 /** The result of one virsh command: `ok` false when virsh printed an error. */
 export interface VirshResult {
@@ -22,7 +22,7 @@ export interface VirshRunner {
 export function createVirshExec(uri: string, o: { timeoutMs: number; virshPath?: string }): VirshRunner {
   return {
     async run(args, signal) {
-      const r = await runTool(o.virshPath ?? 'virsh', ['-q', '-c', uri, ...args], {
+      const r = await execTool(o.virshPath ?? 'virsh', ['-q', '-c', uri, ...args], {
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' },
         timeoutMs: o.timeoutMs,
         signal,

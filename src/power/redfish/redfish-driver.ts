@@ -2,7 +2,7 @@ import { KilnError } from '../../error/kiln-error.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import { assertBootOverride, assertPowerAction } from '../capability.js';
 import { optionReader } from '../driver-options.js';
-import { normalizeMacs } from '../mac.js';
+import { parseReportedMacs } from '../../net/mac.js';
 import {
   powerActions,
   type BmcSettings,
@@ -162,7 +162,7 @@ export function createRedfishDriver(settings: BmcSettings, deps: { logger?: Logg
       const nic = (await getOk(m, signal)).body;
       for (const k of ['MACAddress', 'PermanentMACAddress']) if (typeof nic[k] === 'string') raw.push(nic[k]);
     }
-    return normalizeMacs(raw);
+    return parseReportedMacs(raw);
   }
 
   // Virtual media lives under the system (Redfish 2021.3+) or under its manager (older BMCs).

@@ -1,5 +1,5 @@
 import { KilnError } from '../../error/kiln-error.js';
-import { normalizeMac } from '../mac.js';
+import { parseReportedMac } from '../../net/mac.js';
 
 /**
  * Encodes a Wake-on-LAN magic packet (AMD "Magic Packet Technology" white
@@ -11,7 +11,7 @@ import { normalizeMac } from '../mac.js';
  *   +------+----------------------------------+
  */
 export function encodeMagicPacket(mac: string): Uint8Array {
-  const m = normalizeMac(mac);
+  const m = parseReportedMac(mac);
   if (!m)
     throw new KilnError('validation_failed', `not a MAC address: ${JSON.stringify(mac)}`, {
       issues: [{ path: '/bmc/address', code: 'invalid_mac', message: 'a MAC address' }],

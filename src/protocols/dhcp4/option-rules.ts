@@ -1,4 +1,4 @@
-import { DecodeError } from './decode-error.js';
+import { DecodeError } from '../decode-error.js';
 import { DhcpOption } from './codes.js';
 
 /** One option as it appeared on the wire, in order; `data` excludes code and length. */
@@ -38,6 +38,7 @@ function validateOption(code: number, data: Uint8Array, at: number): void {
     'exact' in rule ? data.length === rule.exact : data.length >= rule.min && data.length % rule.multiple === 0;
   if (!ok)
     throw new DecodeError(
+      'dhcp4',
       'bad_option',
       at,
       `option ${code}`,
@@ -60,10 +61,11 @@ export function decodeOptionList(b: Uint8Array, from: number, to: number, top: b
       continue;
     }
     if (code === DhcpOption.end) return out;
-    if (at + 1 >= to) throw new DecodeError('truncated_option', at, `option ${code}`);
+    if (at + 1 >= to) throw new DecodeError('dhcp4', 'truncated_option', at, `option ${code}`);
     const len = b[at + 1];
     if (at + 2 + len > to)
       throw new DecodeError(
+        'dhcp4',
         'truncated_option',
         at,
         `option ${code}`,

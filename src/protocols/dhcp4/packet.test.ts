@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from './packet.js';
-import { DecodeError } from './decode-error.js';
+import { DecodeError } from '../decode-error.js';
 import { ClientArch, DhcpMessageType, DhcpOption } from './codes.js';
 import {
   getClientArchs,

@@ -1,4 +1,4 @@
-import { DecodeError } from './decode-error.js';
+import { DecodeError } from '../decode-error.js';
 import { DHCP_MAGIC_COOKIE, DhcpOption } from './codes.js';
 import { decodeOptionList, type DhcpRawOption } from './option-rules.js';
 
@@ -83,6 +83,7 @@ export function writeIp(out: Uint8Array, at: number, ip: string): void {
 export function decodeDhcp(b: Uint8Array): DhcpPacket {
   if (b.length < OPTIONS_AT)
     throw new DecodeError(
+      'dhcp4',
       'too_short',
       b.length,
       'header',
@@ -90,9 +91,9 @@ export function decodeDhcp(b: Uint8Array): DhcpPacket {
     );
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const hlen = b[2];
-  if (hlen > 16) throw new DecodeError('bad_hlen', 2, 'hlen');
+  if (hlen > 16) throw new DecodeError('dhcp4', 'bad_hlen', 2, 'hlen');
   // RFC 2131 §3: options start with the magic cookie; without it this is plain BOOTP, which Kiln does not serve.
-  if (v.getUint32(FIXED) !== DHCP_MAGIC_COOKIE) throw new DecodeError('bad_magic', FIXED, 'magic cookie');
+  if (v.getUint32(FIXED) !== DHCP_MAGIC_COOKIE) throw new DecodeError('dhcp4', 'bad_magic', FIXED, 'magic cookie');
   return {
     op: b[0],
     htype: b[1],

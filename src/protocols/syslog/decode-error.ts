@@ -2,7 +2,7 @@
  * Why syslog bytes could not be (fully) read; a closed set.
  * The message codec never throws: it records these as `SyslogDefect`s on a
  * best-effort message (a collector keeps every line). The RFC 6587 deframer
- * returns the framing codes as a `SyslogDecodeError` that ends the connection.
+ * returns the framing codes as a `DecodeError('syslog', …)` (src/protocols/decode-error.ts) that ends the connection.
  */
 export type SyslogDecodeErrorCode =
   // message (decodeSyslog): a field could not be read; the raw bytes are kept
@@ -22,23 +22,4 @@ export interface SyslogDefect {
   readonly code: SyslogDecodeErrorCode;
   readonly offset: number;
   readonly field: string;
-}
-
-/**
- * A syslog decode failure as an Error value, with the same shape as the
- * other protocol codecs' DecodeError (`code`, byte `offset`, `field`).
- * Returned (never thrown) by the deframer when a TCP stream cannot be framed.
- */
-export class SyslogDecodeError extends Error {
-  readonly code: SyslogDecodeErrorCode;
-  readonly offset: number;
-  readonly field: string;
-
-  constructor(code: SyslogDecodeErrorCode, offset: number, field: string, message?: string) {
-    super(message ?? `syslog: ${code} at byte ${offset} (${field})`);
-    this.name = 'DecodeError';
-    this.code = code;
-    this.offset = offset;
-    this.field = field;
-  }
 }

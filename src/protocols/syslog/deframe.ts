@@ -13,7 +13,7 @@
  */
 import { LF, SP } from './bytes.js';
 import { SYSLOG_MAX_MESSAGE_OCTETS } from './codes.js';
-import { SyslogDecodeError } from './decode-error.js';
+import { DecodeError } from '../decode-error.js';
 
 /** One message cut from the stream; `truncated` when it was longer than the cap (decode with `{ truncated }`). */
 export interface SyslogFrame {
@@ -24,7 +24,7 @@ export interface SyslogFrame {
 /** What one push gives: the frames completed by this chunk, and an error when the connection must be dropped. */
 export interface DeframeResult {
   frames: SyslogFrame[];
-  error?: SyslogDecodeError;
+  error?: DecodeError;
 }
 
 /** An RFC 6587 deframer for one TCP connection; not shared between connections. */
@@ -47,7 +47,7 @@ export function createSyslogDeframer(maxOctets = SYSLOG_MAX_MESSAGE_OCTETS): Sys
   let discarding = false; // LF framing: inside an over-long line already emitted
   let lenText = ''; // octet counting: the MSG-LEN digits read so far
   let seen = 0; // bytes consumed, for error offsets
-  let error: SyslogDecodeError | undefined;
+  let error: DecodeError | undefined;
 
   const append = (chunk: Uint8Array) => {
     const room = maxOctets - buf.length;
@@ -80,7 +80,7 @@ export function createSyslogDeframer(maxOctets = SYSLOG_MAX_MESSAGE_OCTETS): Sys
     }
   }
 
-  function pushOctet(chunk: Uint8Array, frames: SyslogFrame[]): SyslogDecodeError | undefined {
+  function pushOctet(chunk: Uint8Array, frames: SyslogFrame[]): DecodeError | undefined {
     let i = 0;
     while (i < chunk.length) {
       if (want < 0) {
@@ -100,7 +100,7 @@ export function createSyslogDeframer(maxOctets = SYSLOG_MAX_MESSAGE_OCTETS): Sys
         // RFC 6587 §3.4.1: MSG-LEN = NONZERO-DIGIT *DIGIT, then SP.
         const digit = b >= 0x30 && b <= 0x39 && !(lenText === '' && b === 0x30);
         if (!digit || lenText.length >= MAX_LEN_DIGITS)
-          return new SyslogDecodeError('bad_frame_length', seen + i, 'MSG-LEN');
+          return new DecodeError('syslog', 'bad_frame_length', seen + i, 'MSG-LEN');
         lenText += String.fromCharCode(b);
         i++;
         continue;

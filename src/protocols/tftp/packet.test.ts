@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeTftp, encodeTftp, writeDataHeader, type TftpPacket } from './packet.js';
-import { DecodeError } from './decode-error.js';
+import { DecodeError } from '../decode-error.js';
 import { summarizeTftp } from './summarize.js';
 
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));

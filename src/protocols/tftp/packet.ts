@@ -25,7 +25,7 @@
  *           +-------+-------+---+-------+---+
  */
 import { TftpOpcode } from './codes.js';
-import { DecodeError } from './decode-error.js';
+import { DecodeError } from '../decode-error.js';
 
 /** One option as sent: `name` keeps the sender's case (matching is case-insensitive), `value` is the decimal text. */
 export interface TftpOption {
@@ -93,10 +93,10 @@ function decodeOptions(bytes: Uint8Array, offset: number): TftpOption[] {
     // Deviation: some PXE ROMs pad requests with NUL bytes; trailing zeros are tolerated and dropped.
     if (allZero(bytes, at)) break;
     const name = readString(bytes, at);
-    if (name.next < 0) throw new DecodeError('unterminated_string', at, 'option name');
-    if (name.text === '') throw new DecodeError('bad_option', at, 'option name', 'tftp: empty option name');
+    if (name.next < 0) throw new DecodeError('tftp', 'unterminated_string', at, 'option name');
+    if (name.text === '') throw new DecodeError('tftp', 'bad_option', at, 'option name', 'tftp: empty option name');
     const value = readString(bytes, name.next);
-    if (value.next < 0) throw new DecodeError('unterminated_string', name.next, `option ${name.text} value`);
+    if (value.next < 0) throw new DecodeError('tftp', 'unterminated_string', name.next, `option ${name.text} value`);
     options.push({ name: name.text, value: value.text });
     at = value.next;
   }
@@ -105,9 +105,9 @@ function decodeOptions(bytes: Uint8Array, offset: number): TftpOption[] {
 
 function decodeRequest(op: 'rrq' | 'wrq', bytes: Uint8Array): TftpRequest {
   const filename = readString(bytes, 2);
-  if (filename.next < 0) throw new DecodeError('unterminated_string', 2, 'filename');
+  if (filename.next < 0) throw new DecodeError('tftp', 'unterminated_string', 2, 'filename');
   const mode = readString(bytes, filename.next);
-  if (mode.next < 0) throw new DecodeError('unterminated_string', filename.next, 'mode');
+  if (mode.next < 0) throw new DecodeError('tftp', 'unterminated_string', filename.next, 'mode');
   return { op, filename: filename.text, mode: mode.text, options: decodeOptions(bytes, mode.next) };
 }
 
@@ -116,10 +116,10 @@ function decodeRequest(op: 'rrq' | 'wrq', bytes: Uint8Array): TftpRequest {
  * packet; the returned DATA payload shares memory with `bytes`.
  */
 export function decodeTftp(bytes: Uint8Array): TftpPacket {
-  if (bytes.length < 2) throw new DecodeError('too_short', bytes.length, 'opcode');
+  if (bytes.length < 2) throw new DecodeError('tftp', 'too_short', bytes.length, 'opcode');
   const op = (bytes[0] << 8) | bytes[1];
   const u16 = (field: string): number => {
-    if (bytes.length < 4) throw new DecodeError('too_short', bytes.length, field);
+    if (bytes.length < 4) throw new DecodeError('tftp', 'too_short', bytes.length, field);
     return (bytes[2] << 8) | bytes[3];
   };
   switch (op) {
@@ -140,7 +140,7 @@ export function decodeTftp(bytes: Uint8Array): TftpPacket {
     case TftpOpcode.oack:
       return { op: 'oack', options: decodeOptions(bytes, 2) };
     default:
-      throw new DecodeError('bad_opcode', 0, 'opcode', `tftp: unknown opcode ${op}`);
+      throw new DecodeError('tftp', 'bad_opcode', 0, 'opcode', `tftp: unknown opcode ${op}`);
   }
 }
 

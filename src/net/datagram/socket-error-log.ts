@@ -1,7 +1,7 @@
 // Every send and receive error of a boot server's sockets is logged with its
 // errno, rate-limited so a storm of ICMP errors cannot flood the log, and
 // counted (the count goes to /metrics whatever the log shows).
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../../log/logger.js';
 
 /** Reports one socket error: `where` names the socket (interface, port) for the log. */
 export type SocketErrorReport = (

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { hasCode, KilnError } from '../error/kiln-error.js';
-import { runTool, withToolSignal } from './run-tool.js';
+import { hasCode } from '../error/kiln-error.js';
+import { execTool, runTool, withToolSignal } from './run-tool.js';
 
 /** PIDs of `sleep 37` children of this process (the marker argument is ours alone). */
 const sleepers = (): string[] => {
@@ -69,4 +69,35 @@ test('aborting kills what the tool started too (dpkg-deb runs tar): the whole pr
   ac.abort();
   await assert.rejects(running, /cancelled/);
   assert.deepEqual(grandchildren(), [], "the tool's child is gone when runTool settles");
+});
+
+test('execTool resolves how the tool ended: a non-zero exit is a result, the environment is replaced, stdin is fed', async () => {
+  const r = await execTool('sh', ['-c', 'read x; echo "$x $FOO"; echo oops >&2; exit 4'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', FOO: 'bar' },
+    stdin: 'hi\n',
+  });
+  assert.deepEqual(r, { code: 4, stdout: 'hi bar\n', stderr: 'oops\n', killed: null, timedOut: false, signal: null });
+  const seen: number[] = [];
+  const ok = await execTool('true', [], { onSpawn: (pid) => seen.push(pid) });
+  assert.equal(ok.code, 0);
+  assert.equal(seen.length, 1);
+  await assert.rejects(execTool('kiln-no-such-tool', []), /ENOENT/);
+});
+
+test('execTool kills the tool on its timeout or an abort and says so; an already aborted signal starts nothing', async () => {
+  const started = Date.now();
+  const slow = await execTool('sleep', ['39'], { timeoutMs: 100 });
+  assert.equal(slow.killed, 'timeout');
+  assert.equal(slow.timedOut, true);
+  assert.equal(slow.signal, 'SIGKILL');
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 100);
+  const aborted = await execTool('sleep', ['39'], { signal: ac.signal });
+  assert.equal(aborted.killed, 'abort');
+  assert.equal(aborted.timedOut, true);
+  assert.ok(Date.now() - started < 5000, 'did not wait for sleep 39');
+  const seen: number[] = [];
+  const never = await execTool('true', [], { signal: ac.signal, onSpawn: (pid) => seen.push(pid) });
+  assert.equal(never.killed, 'abort');
+  assert.deepEqual(seen, []);
 });

@@ -2,7 +2,7 @@
 // Node's dgram can neither bind a socket to a device nor report the arrival
 // interface, so Kiln's one native addon (native/bind-to-device, N-API, built
 // by `npm ci` through the root package's `install` script) sets SO_BINDTODEVICE
-// on the socket's file descriptor. See docs/dhcp.md "Interfaces".
+// on the socket's file descriptor (DHCP per-interface sockets, docs/dhcp.md "Interfaces").
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:dgram';
 import { KilnError } from '../../error/kiln-error.js';
@@ -21,12 +21,20 @@ export const ADDON_BUILD_COMMAND =
   'npm run install   (node-gyp rebuild -C native/bind-to-device; needs gcc, g++, make, python3)';
 const ADDON_PATH = 'native/bind-to-device/build/Release/bind_to_device.node';
 
-/** Loads the built addon. Throws `config_invalid` (naming the build command) when it is not built or the OS is not Linux. */
-export function loadBindToDevice(): BindToDeviceAddon {
+/** Who needs a device binding, for the error messages: the setting that names the device, and how to do without. */
+export interface DeviceBindingNeed {
+  /** The config key naming the device, such as `dhcp.subnets[].interface`. */
+  setting: string;
+  /** One sentence: how to configure the server without device binding (shown when the OS is not Linux). */
+  remedy: string;
+}
+
+/** Loads the built addon. Throws `config_invalid` naming `need.setting` and the build command when it is not built or the OS is not Linux. */
+export function loadBindToDevice(need: DeviceBindingNeed): BindToDeviceAddon {
   if (process.platform !== 'linux') {
     throw new KilnError(
       'config_invalid',
-      `dhcp.subnets[].interface needs Linux (SO_BINDTODEVICE); this is ${process.platform}. Remove the interface keys and serve one attached subnet, or use relays.`,
+      `${need.setting} needs Linux (SO_BINDTODEVICE); this is ${process.platform}. ${need.remedy}`,
     );
   }
   try {
@@ -34,7 +42,7 @@ export function loadBindToDevice(): BindToDeviceAddon {
   } catch (err) {
     throw new KilnError(
       'config_invalid',
-      `dhcp.subnets[].interface needs the native addon native/bind-to-device, which is not built or does not load (${(err as Error).message.split('\n')[0]}). Build it with: ${ADDON_BUILD_COMMAND}`,
+      `${need.setting} needs the native addon native/bind-to-device, which is not built or does not load (${(err as Error).message.split('\n')[0]}). Build it with: ${ADDON_BUILD_COMMAND}`,
       { cause: err },
     );
   }
@@ -64,9 +72,15 @@ export function socketFd(sock: Socket): number {
  * Binds the already bound `sock` to device `ifname` and drops what it queued
  * before that (datagrams from other interfaces). Call synchronously in the
  * bind callback: Node has not read from the socket yet, so nothing read later
- * came from another interface. Throws `config_invalid` naming `setting`.
+ * came from another interface. Throws `config_invalid` naming `where.setting`
+ * and the socket (`where.socket`, such as "DHCP socket").
  */
-export function bindSocketToDevice(addon: BindToDeviceAddon, sock: Socket, ifname: string, setting: string): void {
+export function bindSocketToDevice(
+  addon: BindToDeviceAddon,
+  sock: Socket,
+  ifname: string,
+  where: { setting: string; socket: string },
+): void {
   const fd = socketFd(sock);
   try {
     addon.bindToDevice(fd, ifname);
@@ -78,9 +92,13 @@ export function bindSocketToDevice(addon: BindToDeviceAddon, sock: Socket, ifnam
         : code === 'EPERM'
           ? 'needs CAP_NET_RAW (run as root or grant the capability)'
           : (err as Error).message;
-    throw new KilnError('config_invalid', `${setting}: cannot bind the DHCP socket to interface "${ifname}": ${hint}`, {
-      cause: err,
-    });
+    throw new KilnError(
+      'config_invalid',
+      `${where.setting}: cannot bind the ${where.socket} to interface "${ifname}": ${hint}`,
+      {
+        cause: err,
+      },
+    );
   }
   addon.discardQueued(fd);
 }

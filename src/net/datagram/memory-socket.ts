@@ -1,4 +1,37 @@
+// The in-memory fakes of datagram-socket.ts for unit tests: a lone socket
+// whose sends are recorded (a server's listen socket, driven by `inject`),
+// and a network of sockets that reach each other (client and server ends).
 import type { DatagramSocket, DatagramSocketFactory, UdpPeer } from './datagram-socket.js';
+
+/** One end with no network behind it: `sent` records every datagram this end sent. */
+export interface MemorySocket extends DatagramSocket {
+  sent: Array<{ bytes: Uint8Array; to: UdpPeer }>;
+  /** Delivers a datagram to this end's handler, synchronously, as if it came from `from`. */
+  inject(bytes: Uint8Array, from: UdpPeer): void;
+}
+
+/** A lone in-memory socket bound to `local`: replies land in `sent` (copied); requests go in with `inject`. */
+export function createMemorySocket(local: UdpPeer = { address: '0.0.0.0', port: 0 }): MemorySocket {
+  let handler: ((b: Uint8Array, f: UdpPeer) => void) | undefined;
+  let closed = false;
+  const sent: MemorySocket['sent'] = [];
+  return {
+    local,
+    sent,
+    send(bytes, to) {
+      if (!closed) sent.push({ bytes: bytes.slice(), to });
+    },
+    receive(h) {
+      handler = h;
+    },
+    close() {
+      closed = true;
+    },
+    inject(bytes, from) {
+      if (!closed) handler?.(bytes, from);
+    },
+  };
+}
 
 /** An in-memory datagram network for unit tests: every socket bound through `bind` can reach every other. */
 export interface MemoryNetwork {
