@@ -40,6 +40,7 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
       // Tests build hostile names (control characters) and print whatever a peer answered.
       'no-control-regex': 'off',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       '@typescript-eslint/restrict-template-expressions': 'off',
       '@typescript-eslint/no-base-to-string': 'off',
     },

@@ -26,4 +26,3 @@ export const BootSettingsSchema = Type.Object({
     description: "Extra kernel arguments for Kiln's node image (discovery, image writer, wipe).",
   }),
 });
-

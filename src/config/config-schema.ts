@@ -29,7 +29,6 @@ export const configSections = {
   site: { schema: SiteConfigSchema, doc: 'README.md and docs/profiles.md' },
 } as const satisfies Record<string, { schema: TObject; doc: string }>;
 
-
 /** The schema of the whole config file: every top-level setting and every section, nothing else. */
 export const ConfigFileSchema = Type.Object(
   {

@@ -87,4 +87,3 @@ export const ServerSettingsSchema = Type.Object({
     description: 'Failed node-credential attempts allowed per source address per minute.',
   }),
 });
-

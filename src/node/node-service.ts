@@ -146,7 +146,9 @@ export function createNodeService(deps: NodeServiceDeps) {
     const list = Array.isArray(facts['nics']) ? facts['nics'].map(obj) : [];
     const nics = list.flatMap((n) => {
       const m = parseMac(scalarText(n['mac']));
-      return m ? [{ mac: m, name: n['name'] ? scalarText(n['name']) || JSON.stringify(n['name']) : null, boot: m === bootMac }] : [];
+      return m
+        ? [{ mac: m, name: n['name'] ? scalarText(n['name']) || JSON.stringify(n['name']) : null, boot: m === bootMac }]
+        : [];
     });
     return nics.some((n) => n.boot) ? nics : [{ mac: bootMac, name: null, boot: true }, ...nics];
   }

@@ -28,4 +28,3 @@ export const PowerSettingsSchema = Type.Object({
     description: 'BMC operations in flight at once on this controller (polls, API calls and batch power-ons share it).',
   }),
 });
-

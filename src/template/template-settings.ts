@@ -17,4 +17,3 @@ export const TemplateSettingsSchema = Type.Object({
       "Most text, in KiB, one deploy's templates may render (all install files together); past it the render stops with template_error.",
   }),
 });
-
