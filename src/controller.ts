@@ -6,7 +6,7 @@ import { buildInstallPlan } from './image/install-plan.js';
 import { imageRoutes } from './image/routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
-import type { Database } from './store/schema.js';
+import type { Database } from './schema.js';
 import { buildApp, type DomainPlugin } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
 import { defaultBootFiles } from './boot/boot-decision.js';

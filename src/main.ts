@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { splitHostPort, type KilnConfig } from './config/parse-config.js';
-import { ensureWritableDirectory, listenFailure } from './config/start-up-failure.js';
+import { ensureWritableDirectory, listenFailure } from './startup/start-up-failure.js';
 import { startNetworkServers, type NetworkServers } from './boot/network-servers.js';
 import type { DhcpConfig } from './boot/dhcp/dhcp-config.js';
 import { localIpv4Addresses, resolveSubnetInterfaces, type LocalAddress } from './boot/dhcp/dhcp-listeners.js';

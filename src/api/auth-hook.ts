@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KilnError } from '../error/kiln-error.js';
-import { roleAllows, type Access, type Principal } from '../auth/role.js';
+import { roleAllows, type Access, type Principal } from './role.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, type TestController } from '../../test/support/controller.js';
-import { roles } from '../auth/role.js';
+import { roles } from './role.js';
 
 // Walks the whole route table, so a new route cannot forget authentication.
 describe('every route is authenticated', () => {

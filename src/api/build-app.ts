@@ -14,7 +14,7 @@ import addFormatsModule from 'ajv-formats';
 import type { Logger as PinoLogger } from 'pino';
 import { KilnError } from '../error/kiln-error.js';
 import { installAuth, type Authenticators, type RouteEntry } from './auth-hook.js';
-import type { Access } from '../auth/role.js';
+import type { Access } from './role.js';
 import { answerClientError, MAX_PARAM_LENGTH, sendError } from './error-reply.js';
 import { installBoundsKeyword } from './json-bounds.js';
 import { installJsonBodyParser } from './json-body.js';

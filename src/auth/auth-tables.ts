@@ -1,5 +1,5 @@
 import type { TableColumns } from '../store/columns.js';
-import type { Role } from './role.js';
+import type { Role } from '../api/role.js';
 
 /** `api_tokens` (migrations 0001, 0010): only the hash of a token is stored; `user_id` marks a login session. */
 export interface ApiTokensTable {

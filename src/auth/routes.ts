@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import { actorOf, roles } from './role.js';
+import { actorOf, roles } from '../api/role.js';
 import type { TokenService } from './token-service.js';
 
 const TokenReply = Type.Object({

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import type { ApiTokensTable } from './auth-tables.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/sql-event-store.js';
+import { appendEvent } from '../event/event-log.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import type { Principal, Role } from './role.js';
+import type { Principal, Role } from '../api/role.js';
 import { createApiToken, hashSecret } from '../trust/credential/node-credential.js';
 
 /** An API token as listed: never the token itself, only its id, name, role and dates. */

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { hasCode, KilnError } from '../error/kiln-error.js';
 import { createLoginLimiter, type LoginLimiter } from './login-limiter.js';
-import { actorOf, roles } from './role.js';
+import { actorOf, roles } from '../api/role.js';
 import { minPasswordLength, type UserService } from './user-service.js';
 
 const UserReply = Type.Object({

@@ -1,15 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hash, verify, type Options as ArgonOptions } from '@node-rs/argon2';
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import type { UsersTable } from './auth-tables.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/sql-event-store.js';
+import { appendEvent } from '../event/event-log.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { isUniqueViolation } from '../store/unique-violation.js';
-import type { Principal, Role } from './role.js';
-import { roleAllows } from './role.js';
+import type { Principal, Role } from '../api/role.js';
+import { roleAllows } from '../api/role.js';
 import type { TokenService } from './token-service.js';
 
 /** An API user as listed: never the password or its hash. */

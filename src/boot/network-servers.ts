@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import { isConflict, type KilnError } from '../error/kiln-error.js';
 import type { HostByMacLookup, InventoryService } from '../inventory/inventory-service.js';
 import { parseMac, type Mac } from '../net/mac.js';

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hasCode } from '../error/kiln-error.js';
 import { loadConfig } from './load.js';
-import { envName, settings } from './settings.js';
+import { settings } from './settings.js';
+import { envName } from '../startup/setting-name.js';
 
 const files = (map: Record<string, string>) => (p: string) => {
   if (!(p in map)) throw new Error(`ENOENT: ${p}`);

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import { ConfigFileSchema, configSections } from './config-schema.js';
-import { envName, settings, type SettingSpec } from './settings.js';
+import { settings, type SettingSpec } from './settings.js';
+import { envName } from '../startup/setting-name.js';
 import { unknownKeys } from './unknown-keys.js';
 
 /**

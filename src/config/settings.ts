@@ -64,8 +64,3 @@ export function settingsOf(group: TObject): SettingSpec[] {
 
 /** Every top-level setting, group by group (config-schema.ts): what flags, environment and README document. */
 export const settings: readonly SettingSpec[] = Object.values(configSettingGroups).flatMap(settingsOf);
-
-/** The environment variable for a setting: `--data-dir` ↔ `KILN_DATA_DIR`. */
-export function envName(setting: string): string {
-  return `KILN_${setting.toUpperCase().replace(/-/g, '_')}`;
-}

@@ -1,7 +1,9 @@
 import type { TableColumns } from '../store/columns.js';
-import type { Deployment } from './deployment.js';
 
 /** `deployments` (migration 0003): `files`, `boot_spec` and `image_spec` are JSON text. */
+/** Where a deployment is in its life. */
+export type DeploymentStatus = 'deploying' | 'installed' | 'complete' | 'failed' | 'superseded';
+
 export interface DeploymentsTable {
   id: string;
   host_id: string;
@@ -9,7 +11,7 @@ export interface DeploymentsTable {
   files: string;
   boot_spec: string;
   image_spec: string | null;
-  status: Deployment['status'];
+  status: DeploymentStatus;
   created_at: string;
   created_by: string;
   installed_at: string | null;

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from '../store/schema.js';
-import type { DeploymentsTable } from './deploy-tables.js';
+import type { Database } from '../schema.js';
+import type { DeploymentStatus, DeploymentsTable } from './deploy-tables.js';
 
 /**
  * One deployment of a host: the profile and every file rendered for it at
@@ -14,7 +14,7 @@ export interface Deployment {
   files: Record<string, string>;
   bootSpec: { kernel: string; initrd: string[]; cmdline: string };
   imageSpec: Record<string, unknown> | null;
-  status: 'deploying' | 'installed' | 'complete' | 'failed' | 'superseded';
+  status: DeploymentStatus;
   createdAt: string;
   createdBy: string;
   installedAt: string | null;

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { bounded, variablesBounds } from '../api/json-bounds.js';
-import { actorOf } from '../auth/role.js';
+import { actorOf } from '../api/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import { HostReply } from '../inventory/host-schemas.js';
 import type { InventoryService } from '../inventory/inventory-service.js';

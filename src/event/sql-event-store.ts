@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import type { EventFilter, KilnEvent, NewEvent } from './event.js';
 
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));

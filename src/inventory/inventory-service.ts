@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, NotNull } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent, listEvents } from '../event/sql-event-store.js';
+import { appendEvent, listEvents } from '../event/event-log.js';
 import type { EventFilter, KilnEvent, NewEvent } from '../event/event.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, before, after } from 'node:test';
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import { randomBytes } from 'node:crypto';
 import { hasCode } from '../error/kiln-error.js';
 import { openSecret, sealSecret, type DataKey } from '../trust/credential/secret-box.js';

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 /** Revokes every unrevoked SSH certificate of a host (none is fine); called when a host is released or retired. */
 export type RevokeCertificates = (hostId: string, actor: string, reason: string) => Promise<void>;
 import { Type } from '@sinclair/typebox';
-import { actorOf } from '../auth/role.js';
+import { actorOf } from '../api/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import { EventListReply } from '../event/event-schemas.js';
 import type { Host, Nic } from './host.js';

@@ -1,6 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import type { HostsTable } from './inventory-tables.js';
 import { KilnError } from '../error/kiln-error.js';
 import { isUniqueViolation } from '../store/unique-violation.js';

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/sql-event-store.js';
+import { appendEvent } from '../event/event-log.js';
 import { formatHardwareDiff, hardwareDiff, hardwareHash } from '../inventory/hardware-hash.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryOps, InventoryService } from '../inventory/inventory-service.js';
@@ -12,7 +12,7 @@ import { silentLogger } from '../log/logger.js';
 import { expandName } from '../rule/match-rule.js';
 import type { RuleService } from '../rule/rule-service.js';
 import type { DeployService } from '../deploy/deploy-service.js';
-import type { Principal } from '../auth/role.js';
+import type { Principal } from '../api/role.js';
 import { createNodeCredential, hashSecret } from '../trust/credential/node-credential.js';
 import { withTransaction } from '../store/transaction.js';
 import { createRateWindow } from './rate-window.js';

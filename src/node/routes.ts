@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import { actorOf, type Principal } from '../auth/role.js';
+import { actorOf, type Principal } from '../api/role.js';
 import { bounded, factsBounds } from '../api/json-bounds.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { Deployment } from '../deploy/deployment.js';

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import { actorOf } from '../auth/role.js';
+import { actorOf } from '../api/role.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { SecretsService } from './secrets-service.js';
 

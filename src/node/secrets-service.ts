@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/sql-event-store.js';
+import { appendEvent } from '../event/event-log.js';
 import { getSecrets, putSecrets } from './sql-secrets-store.js';
-import type { Principal } from '../auth/role.js';
+import type { Principal } from '../api/role.js';
 import { hashPassword, isCryptHash } from '../trust/password/sha512-crypt.js';
 import { formatSshPublicKey, parseSshPublicKey } from '../trust/ssh/ssh-public-key.js';
 

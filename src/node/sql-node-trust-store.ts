@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import type { NodeTrustTable } from './node-tables.js';
 
 /** A host's node-trust row: whether enrolment is armed and the hash of its current credential. */

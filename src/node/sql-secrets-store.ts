@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 
 /** A scope's secrets as stored: a crypt(3) root password hash (or null) and SSH public keys. */
 export interface StoredSecrets {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
-import { actorOf } from '../auth/role.js';
+import { actorOf } from '../api/role.js';
 import type { HostPower, HostPowerStatus } from './host-power.js';
 import {
   BatchBody,

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import { actorOf } from '../auth/role.js';
+import { actorOf } from '../api/role.js';
 import { RuleBody, type Rule } from './rule.js';
 import type { RuleService } from './rule-service.js';
 

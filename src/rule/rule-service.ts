@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/sql-event-store.js';
+import { appendEvent } from '../event/event-log.js';
 import { withTransaction } from '../store/transaction.js';
 import { selectRule, validateRule } from './match-rule.js';
 import type { Rule } from './rule.js';

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import type { Rule } from './rule.js';
 
 /** Lists every rule (small table, read on each discovery). */

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
-import { actorOf } from '../auth/role.js';
+import { actorOf } from '../api/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { SshService } from './ssh-service.js';

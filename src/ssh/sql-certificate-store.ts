@@ -1,5 +1,5 @@
 import type { Kysely, NotNull, Selectable } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import type { SshCertificatesTable } from './ssh-tables.js';
 
 /** A signed certificate as recorded (never the CA key, never a private key). */

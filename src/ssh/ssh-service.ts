@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database } from '../schema.js';
 import * as certificates from './sql-certificate-store.js';
 import type { CertificateRecord } from './sql-certificate-store.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/sql-event-store.js';
+import { appendEvent } from '../event/event-log.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { SshCa } from '../trust/ssh/ssh-ca.js';
 import { formatCertAuthorityLine } from '../trust/ssh/ssh-ca.js';

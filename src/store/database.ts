@@ -15,7 +15,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { KilnError } from '../error/kiln-error.js';
-import type { Database } from './schema.js';
+import type { Database } from '../schema.js';
 
 /** Which SQL engine a store runs on. Shared code reads this, never the driver object. */
 export type DialectName = 'sqlite' | 'postgres';

@@ -18,7 +18,7 @@ import {
   type LocalAddress,
 } from './dhcp-listeners.js';
 import { KilnError } from '../../error/kiln-error.js';
-import { listenFailure } from '../../config/start-up-failure.js';
+import { listenFailure } from '../../startup/start-up-failure.js';
 import { createSocketErrorLog } from '../../net/datagram/socket-error-log.js';
 import { reopenWithBackoff } from '../../net/datagram/reopen-socket.js';
 import { decideDhcp } from './decide-dhcp.js';

@@ -20,7 +20,7 @@ import { loadTftpPump } from './tftp-pump.js';
 import { startTftpWorkerPool, type TftpWorkerPool } from './tftp-worker-pool.js';
 import { udpSocketFactory } from '../../net/datagram/udp-socket.js';
 import { KilnError } from '../../error/kiln-error.js';
-import { listenFailure } from '../../config/start-up-failure.js';
+import { listenFailure } from '../../startup/start-up-failure.js';
 import { createSocketErrorLog } from '../../net/datagram/socket-error-log.js';
 import { reopenWithBackoff } from '../../net/datagram/reopen-socket.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { settings } from '../../config/settings.js';
 import { readConfig } from '../../config/parse-config.js';
-import { startUpFailure } from '../../config/start-up-failure.js';
+import { startUpFailure } from '../../startup/start-up-failure.js';
 import type { KilnError } from '../../error/kiln-error.js';
 import type { Output } from '../output.js';
 

@@ -4,7 +4,7 @@
 import { accessSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
-import { envName } from './settings.js';
+import { envName } from './setting-name.js';
 
 const errnoOf = (err: unknown): string | undefined => (err as { code?: unknown } | null)?.code as string | undefined;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { openSqlite } from './database.js';
-import { migrateToLatest } from './migrate.js';
+import { openSqlite } from './store/database.js';
+import { migrateToLatest } from './store/migrate.js';
 import { migratedColumns, runSchemaConformance, typedColumns } from './schema.conformance.js';
 
 const openMigrated = async () => {

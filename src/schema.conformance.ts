@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, before, after } from 'node:test';
 import { sql, type Kysely } from 'kysely';
-import type { DialectName } from './database.js';
-import type { ColumnKind } from './columns.js';
+import type { DialectName } from './store/database.js';
+import type { ColumnKind } from './store/columns.js';
 import { databaseColumns, type Database } from './schema.js';
 
 /** Opens an empty database migrated to the latest version; `close` removes it. */

@@ -1,6 +1,6 @@
-import { openDatabase } from './database.js';
-import { migrateToLatest } from './migrate.js';
-import { createTempPostgres } from '../../test/support/postgres.js';
+import { openDatabase } from './store/database.js';
+import { migrateToLatest } from './store/migrate.js';
+import { createTempPostgres } from '../test/support/postgres.js';
 import { runSchemaConformance } from './schema.conformance.js';
 
 // Runs against the real PostgreSQL server; fails (does not skip) when it is down.
