@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodePaxRecords, decodeTarHeader, TAR_BLOCK } from './tar-header.js';
-import { readTar } from './tar-reader.js';
+import { readTar, type TarEntry } from './tar-reader.js';
 
 /** A ustar header block: each field written at its offset, octal numbers NUL-terminated, checksum filled last. */
 function header(f: { name: string; type: string; size?: number; linkname?: string; mode?: number; major?: number }) {
@@ -36,14 +36,14 @@ function paxRecord(key: string, value: Buffer): Buffer {
 }
 
 async function entriesOf(tar: Buffer, chunk = 100) {
-  const chunks = [];
+  const chunks: Buffer[] = [];
   for (let i = 0; i < tar.length; i += chunk) chunks.push(tar.subarray(i, i + chunk));
-  const out = [];
+  const out: (TarEntry & { body: string })[] = [];
   async function* source() {
     yield* chunks;
   }
   for await (const { entry, body } of readTar(source())) {
-    const parts = [];
+    const parts: Buffer[] = [];
     for await (const c of body) parts.push(Buffer.from(c));
     out.push({ ...entry, body: Buffer.concat(parts).toString() });
   }
