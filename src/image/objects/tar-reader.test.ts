@@ -109,10 +109,10 @@ describe('tar reader', () => {
         ['dev', '3', 0, '', 0o14500000000],
       ],
     );
-    assert.deepEqual([...got[1]!.xattrs], [['user.k', new Uint8Array([0, 1, 2])]]);
-    assert.equal(got[1]!.xattrs.size, 1);
-    assert.equal(got[2]!.xattrs.size, 0, 'a pax header applies to one entry only');
-    assert.equal(got[4]!.devmajor, 4);
+    assert.deepEqual([...got[1].xattrs], [['user.k', new Uint8Array([0, 1, 2])]]);
+    assert.equal(got[1].xattrs.size, 1);
+    assert.equal(got[2].xattrs.size, 0, 'a pax header applies to one entry only');
+    assert.equal(got[4].devmajor, 4);
   });
 
   it('refuses an archive that ends inside a body', async () => {
