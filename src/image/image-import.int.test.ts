@@ -55,20 +55,20 @@ function parseListing(text: string) {
     .map((line) => {
       const m = /^(.)(\S{9})\s+(\d+)\/(\d+)\s+(\S+(?:,\s*\d+)?)\s+\S+ \S+ (.*)$/.exec(line);
       assert.ok(m, line);
-      let name = m[6]!;
+      let name = m[6];
       let target: string | undefined;
       const link = / (->|link to) (.*)$/.exec(name);
       if (link) {
         target = link[2];
         name = name.slice(0, link.index);
       }
-      const modeText = m[2]!;
+      const modeText = m[2];
       let mode = 0;
-      for (let i = 0; i < 9; i++) if (!'-ST'.includes(modeText[i]!)) mode |= 1 << (8 - i);
-      if ('sS'.includes(modeText[2]!)) mode |= 0o4000;
-      if ('sS'.includes(modeText[5]!)) mode |= 0o2000;
-      if ('tT'.includes(modeText[8]!)) mode |= 0o1000;
-      return { type: tarType[m[1]!]!, mode, uid: Number(m[3]), gid: Number(m[4]), sizeOrDev: m[5]!, name, target };
+      for (let i = 0; i < 9; i++) if (!'-ST'.includes(modeText[i])) mode |= 1 << (8 - i);
+      if ('sS'.includes(modeText[2])) mode |= 0o4000;
+      if ('sS'.includes(modeText[5])) mode |= 0o2000;
+      if ('tT'.includes(modeText[8])) mode |= 0o1000;
+      return { type: tarType[m[1]], mode, uid: Number(m[3]), gid: Number(m[4]), sizeOrDev: m[5], name, target };
     });
 }
 
