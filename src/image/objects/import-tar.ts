@@ -128,12 +128,15 @@ export async function importTar(
   const entries: ManifestEntry[] = [];
   const stats: ImportStats = { entries: 0, files: 0, newObjects: 0, bytes: 0, newBytes: 0 };
   const inFlight = new Set<Promise<void>>();
+  const created = new Set<string>();
   const failed: { err?: Error } = {};
   const record = (e: ManifestEntry, put: Promise<{ id: string; size: number; created: boolean }>) => {
     const p = put.then((r) => {
       e.object = r.id;
       e.size = r.size;
-      if (r.created) {
+      // Two puts of one new object may both report `created` (both renamed, same bytes): count it once.
+      if (r.created && !created.has(r.id)) {
+        created.add(r.id);
         stats.newObjects++;
         stats.newBytes += r.size;
       }
