@@ -14,6 +14,7 @@ import fastifyStatic from '@fastify/static';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { createServedRoot, type ServedRoot } from '../../boot/served-path.js';
 import { installBootFileErrors, sendBootFile } from '../../boot/http/send-boot-file.js';
@@ -105,7 +106,8 @@ export async function imageObjectRoutes(app: FastifyInstance, opts: ImageObjectR
   // Single files: their own context, with @fastify/static and the boot-file error mapping (refusals are 404s).
   await app.register(async (files) => {
     await files.register(fastifyStatic, {
-      root: opts.objects.dir,
+      // Only a default (every send names its directory); the images directory, which exists whenever /images/ is served.
+      root: dirname(opts.objects.dir),
       serve: false,
       index: false,
       list: false,
