@@ -11,6 +11,8 @@ packages=(
   ipxe radvd iproute2
   # node image (discovery / image writer) build inputs
   busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
+  # OS images: `kiln image build` (Debian roots with mmdebstrap; zstd above unpacks .tar.zst imports)
+  mmdebstrap
   # power drivers: IPMI and libvirt BMC clients
   ipmitool libvirt-clients
   # native addon builds (npm ci runs node-gyp on native/bind-to-device and native/tftp-pump)

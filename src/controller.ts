@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { createImageStore } from './image/image-store.js';
 import { buildInstallPlan } from './image/install-plan.js';
 import { imageRoutes } from './image/routes.js';
+import { createImageCatalog } from './image/image-catalog.js';
+import { imageObjectRoutes } from './image/objects/object-routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
@@ -184,6 +186,7 @@ export async function createController(deps: ControllerDeps) {
     discovery,
   });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
+  const catalog = createImageCatalog(images);
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const bootBackend = createBootBackend({
     inventory,
@@ -218,7 +221,14 @@ export async function createController(deps: ControllerDeps) {
         ]
       : []),
     ...(deps.boot?.imagesDir
-      ? [{ plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' }]
+      ? [
+          { plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' },
+          {
+            plugin: imageObjectRoutes,
+            options: { objects: catalog.objects, manifests: catalog.manifests },
+            prefix: '',
+          },
+        ]
       : []),
     { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
   ];

@@ -21,9 +21,23 @@ export interface OsImage {
   format: 'tar.gz' | 'tar.zst';
   sizeBytes: number;
   addedAt: string;
+  /** Image id (SHA-256 of the manifest) once the tar is split into objects (image-import.ts); absent on older records. */
+  manifest?: string;
+  /** Manifest entries and regular files of the image, with the manifest. */
+  entries?: number;
+  files?: number;
 }
 
 const namePattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** Throws `validation_failed` unless `name` is a valid image name (it becomes a file name in the store). */
+export function checkImageName(name: string): void {
+  if (!namePattern.test(name))
+    throw new KilnError(
+      'validation_failed',
+      `image name "${name}": use 1–63 lower-case letters, digits, dots, dashes or underscores`,
+    );
+}
 
 function formatOf(path: string): OsImage['format'] {
   if (/\.(tar\.gz|tgz)$/.test(path)) return 'tar.gz';
@@ -44,11 +58,7 @@ export function createImageStore(dir: string) {
     dir,
     /** Copies a tar into the store (atomically) and records its sha256. */
     async add(name: string, source: string): Promise<OsImage> {
-      if (!namePattern.test(name))
-        throw new KilnError(
-          'validation_failed',
-          `image name "${name}": use 1–63 lower-case letters, digits, dots, dashes or underscores`,
-        );
+      checkImageName(name);
       if (!existsSync(source)) throw new KilnError('not_found', `no file ${source}`);
       const format = formatOf(source);
       mkdirSync(dir, { recursive: true });
@@ -66,6 +76,12 @@ export function createImageStore(dir: string) {
       renameSync(tmp, join(dir, file));
       writeFileSync(metaPath(name), `${JSON.stringify(img, null, 2)}\n`);
       return img;
+    },
+    /** Rewrites an image's record (atomically), e.g. to add its manifest id. */
+    record(img: OsImage): void {
+      const tmp = join(dir, `.${img.name}.json.${process.pid}.tmp`);
+      writeFileSync(tmp, `${JSON.stringify(img, null, 2)}\n`);
+      renameSync(tmp, metaPath(img.name));
     },
     /** The image of that name, or null. A name outside the pattern (a profile variable such as `../../x`) is never a path. */
     get(name: string): OsImage | null {

@@ -9,6 +9,11 @@ const ImageReply = Type.Object({
   format: Type.String(),
   sizeBytes: Type.Integer(),
   addedAt: Type.String(),
+  manifest: Type.Optional(
+    Type.String({ description: 'image id: SHA-256 of the manifest, served at /images/manifests/<id>' }),
+  ),
+  entries: Type.Optional(Type.Integer()),
+  files: Type.Optional(Type.Integer()),
 });
 
 /** OS images the image writer can install (added on the controller with `kiln image add`). */

@@ -1,0 +1,148 @@
+/**
+ * Image objects and manifests over HTTP, public like `/images/` (firmware and
+ * the image writer carry no credential; an image holds no host secret: SSH
+ * host keys and machine-id are made on the node):
+ *
+ *   GET|HEAD /images/objects/<id>       one object (Range, ETag; immutable)
+ *   GET|HEAD /images/manifests/<id>     one manifest's canonical JSON
+ *   POST     /images/objects/pack       many objects in one body (pack-frame.ts)
+ *
+ * Single files go through the served-path rule (docs/adr/0006) and
+ * @fastify/static, like every boot file.
+ */
+import fastifyStatic from '@fastify/static';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { createServedRoot, type ServedRoot } from '../../boot/served-path.js';
+import { installBootFileErrors, sendBootFile } from '../../boot/http/send-boot-file.js';
+import { KilnError } from '../../error/kiln-error.js';
+import type { ManifestStore } from './manifest-store.js';
+import type { ObjectStore } from './object-store.js';
+import { objectRelPath } from './object-store.js';
+import { encodePackFrameHeader, PACK_MAGIC } from './pack-frame.js';
+
+/** Options of `imageObjectRoutes`. */
+export interface ImageObjectRoutesOptions {
+  objects: ObjectStore;
+  manifests: ManifestStore;
+}
+
+/** Most ids one pack request may name: more than a Debian root's files, so one request can fetch a whole image. */
+export const MAX_PACK_IDS = 65536;
+
+const Id = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256, 64 lower-case hex digits' });
+const IdParams = Type.Object({ id: Id });
+const PackBody = Type.Object(
+  { ids: Type.Array(Id, { minItems: 1, maxItems: MAX_PACK_IDS }) },
+  { additionalProperties: false },
+);
+
+/** Objects never change under their id: a year, immutable. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+async function* packBody(objects: ObjectStore, ids: readonly string[]): AsyncGenerator<Uint8Array> {
+  yield PACK_MAGIC;
+  for (const id of ids) {
+    const fh = await open(objects.pathOf(id), 'r');
+    try {
+      const { size } = await fh.stat();
+      yield encodePackFrameHeader(id, size);
+      let left = size;
+      while (left > 0) {
+        const buf = Buffer.allocUnsafe(Math.min(left, 1 << 20));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, size - left);
+        if (bytesRead === 0) throw new Error(`object ${id} shrank while packing`);
+        left -= bytesRead;
+        yield buf.subarray(0, bytesRead);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+function fileRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): void {
+  const objectsRoot: ServedRoot = createServedRoot(opts.objects.dir);
+  const manifestsRoot: ServedRoot = createServedRoot(opts.manifests.dir);
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/images/objects/:id',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['images'], summary: 'one image object by SHA-256 (Range and HEAD work)', params: IdParams },
+    },
+    (req: FastifyRequest<{ Params: Static<typeof IdParams> }>, reply: FastifyReply) => {
+      reply.header('cache-control', IMMUTABLE);
+      return sendBootFile(req, reply, objectsRoot, objectRelPath(req.params.id), {
+        cacheControl: false,
+        where: '/images/objects/',
+      });
+    },
+  );
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/images/manifests/:id',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['images'],
+        summary: 'an image manifest by image id: canonical JSON whose SHA-256 is the id',
+        params: IdParams,
+      },
+    },
+    (req: FastifyRequest<{ Params: Static<typeof IdParams> }>, reply: FastifyReply) => {
+      reply.header('cache-control', IMMUTABLE);
+      return sendBootFile(req, reply, manifestsRoot, `${req.params.id}.json`, {
+        cacheControl: false,
+        where: '/images/manifests/',
+      });
+    },
+  );
+}
+
+/** Registers the three routes (prefix ''). */
+export async function imageObjectRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): Promise<void> {
+  // Single files: their own context, with @fastify/static and the boot-file error mapping (refusals are 404s).
+  await app.register(async (files) => {
+    await files.register(fastifyStatic, {
+      // Only a default (every send names its directory); the images directory, which exists whenever /images/ is served.
+      root: dirname(opts.objects.dir),
+      serve: false,
+      index: false,
+      list: false,
+      dotfiles: 'deny',
+      acceptRanges: true,
+      etag: true,
+      lastModified: true,
+      cacheControl: false,
+    });
+    installBootFileErrors(files, '/images/');
+    fileRoutes(files, opts);
+  });
+  app.post<{ Body: Static<typeof PackBody> }>(
+    '/images/objects/pack',
+    {
+      bodyLimit: 8 << 20,
+      config: { access: 'public' },
+      schema: {
+        tags: ['images'],
+        summary: 'many objects in one response: KLNPACK1, then per id its 32 raw bytes, a u64 size and the bytes',
+        body: PackBody,
+      },
+    },
+    async (req: FastifyRequest<{ Body: Static<typeof PackBody> }>, reply: FastifyReply) => {
+      const { ids } = req.body;
+      const sizes = await Promise.all(ids.map((id) => opts.objects.size(id)));
+      const missing = ids.filter((_, i) => sizes[i] === null);
+      if (missing.length > 0)
+        throw new KilnError('not_found', `${missing.length} of ${ids.length} objects are not in the store`, {
+          details: { missing: missing.slice(0, 20) },
+        });
+      const total = PACK_MAGIC.length + sizes.reduce<number>((s, n) => s + 40 + (n ?? 0), 0);
+      reply.header('content-type', 'application/octet-stream');
+      reply.header('content-length', total);
+      return reply.send(Readable.from(packBody(opts.objects, ids), { objectMode: false }));
+    },
+  );
+}
