@@ -5,7 +5,8 @@ import { createImageStore } from './image/image-store.js';
 import { buildInstallPlan } from './image/install-plan.js';
 import { imageRoutes } from './image/routes.js';
 import { createImageCatalog } from './image/image-catalog.js';
-import { imageObjectRoutes } from './image/objects/object-routes.js';
+import { objectRelPath } from './image/objects/object-store.js';
+import { imageObjectRoutes } from './boot/http/image-object-routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
@@ -225,7 +226,15 @@ export async function createController(deps: ControllerDeps) {
           { plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' },
           {
             plugin: imageObjectRoutes,
-            options: { objects: catalog.objects, manifests: catalog.manifests },
+            options: {
+              objects: {
+                dir: catalog.objects.dir,
+                pathOf: (id: string) => catalog.objects.pathOf(id),
+                relPathOf: objectRelPath,
+                size: (id: string) => catalog.objects.size(id),
+              },
+              manifests: catalog.manifests,
+            },
             prefix: '',
           },
         ]

@@ -59,6 +59,3 @@ export function createManifestStore(dir: string) {
     },
   };
 }
-
-/** The manifest store's type. */
-export type ManifestStore = ReturnType<typeof createManifestStore>;

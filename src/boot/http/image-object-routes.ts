@@ -16,18 +16,26 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
-import { createServedRoot, type ServedRoot } from '../../boot/served-path.js';
-import { installBootFileErrors, sendBootFile } from '../../boot/http/send-boot-file.js';
+import { createServedRoot, type ServedRoot } from '../served-path.js';
+import { installBootFileErrors, sendBootFile } from './send-boot-file.js';
 import { KilnError } from '../../error/kiln-error.js';
-import type { ManifestStore } from './manifest-store.js';
-import type { ObjectStore } from './object-store.js';
-import { objectRelPath } from './object-store.js';
-import { encodePackFrameHeader, PACK_MAGIC } from './pack-frame.js';
+import { encodePackFrameHeader, PACK_MAGIC } from '../../image/objects/pack-frame.js';
 
 /** Options of `imageObjectRoutes`. */
 export interface ImageObjectRoutesOptions {
-  objects: ObjectStore;
-  manifests: ManifestStore;
+  objects: ServedObjects;
+  manifests: { dir: string };
+}
+
+/** What these routes read of the image domain's object store (image/objects/object-store.ts). */
+export interface ServedObjects {
+  dir: string;
+  /** The object's file. */
+  pathOf(id: string): string;
+  /** Its path under `dir` (`ab/cdef…`). */
+  relPathOf(id: string): string;
+  /** Its size in bytes, null when absent. */
+  size(id: string): Promise<number | null>;
 }
 
 /** Most ids one pack request may name: more than a Debian root's files, so one request can fetch a whole image. */
@@ -43,7 +51,7 @@ const PackBody = Type.Object(
 /** Objects never change under their id: a year, immutable. */
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-async function* packBody(objects: ObjectStore, ids: readonly string[]): AsyncGenerator<Uint8Array> {
+async function* packBody(objects: ServedObjects, ids: readonly string[]): AsyncGenerator<Uint8Array> {
   yield PACK_MAGIC;
   for (const id of ids) {
     const fh = await open(objects.pathOf(id), 'r');
@@ -75,7 +83,7 @@ function fileRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): void 
     },
     (req: FastifyRequest<{ Params: Static<typeof IdParams> }>, reply: FastifyReply) => {
       reply.header('cache-control', IMMUTABLE);
-      return sendBootFile(req, reply, objectsRoot, objectRelPath(req.params.id), {
+      return sendBootFile(req, reply, objectsRoot, opts.objects.relPathOf(req.params.id), {
         cacheControl: false,
         where: '/images/objects/',
       });
