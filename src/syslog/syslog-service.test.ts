@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { openSqlite } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
@@ -178,4 +179,37 @@ test('the UDP receiver hands each datagram to the service, cut at maxMessageByte
   assert.ok(got[1].defects.includes('too_long'));
   assert.equal(sock.sent.length, 0, 'the receiver never answers');
   await close();
+});
+
+test('TCP: a connection over the per-source cap is refused and a silent one is closed, both counted', async () => {
+  const counted: string[] = [];
+  const receiver = await startSyslogReceiver({
+    config: {
+      ...defaultSyslogConfig,
+      address: '127.0.0.1',
+      port: 0,
+      limits: { ...defaultSyslogConfig.limits, connectionsPerSource: 1, idleSeconds: 1 },
+    },
+    bindUdp: async () => createMemorySocket({ address: '127.0.0.1', port: 0 }),
+    accept: () => {},
+    count: (w) => counted.push(w),
+    log: silentLogger,
+  });
+  const open = () =>
+    new Promise<{ closed: Promise<number> }>((resolve) => {
+      const t0 = Date.now();
+      const s = connect(receiver.tcpPort!, '127.0.0.1', () =>
+        resolve({ closed: new Promise((r) => s.on('close', () => r(Date.now() - t0))) }),
+      );
+      s.on('error', () => {});
+    });
+  try {
+    const first = await open();
+    const second = await open();
+    assert.ok((await second.closed) < 900, 'the second connection from one source is closed at once');
+    assert.ok((await first.closed) >= 900, 'the first is closed when idle');
+    assert.deepEqual(counted, ['connection_refused', 'connection_idle']);
+  } finally {
+    await receiver.close();
+  }
 });
