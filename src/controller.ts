@@ -36,7 +36,7 @@ import { createInstallTokens } from './deploy/install-token.js';
 import { isNotFound } from './error/kiln-error.js';
 import { eventRoutes } from './event/routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
-import type { Mac } from './net/mac.js';
+import { parseMac, type Mac } from './net/mac.js';
 import { hostRoutes } from './inventory/routes.js';
 import type { Logger } from './log/logger.js';
 import { createNodeService } from './node/node-service.js';
@@ -54,6 +54,10 @@ import { sshRoutes } from './ssh/routes.js';
 import type { SiteContext } from './template/render-context.js';
 import { createTemplateRenderer } from './template/render-pool.js';
 import type { SshCa } from './trust/ssh/ssh-ca.js';
+import { createSqlSyslogStore } from './syslog/sql-syslog-store.js';
+import { createSyslogService } from './syslog/syslog-service.js';
+import { syslogRoutes } from './syslog/routes.js';
+import { defaultSyslogConfig, type SyslogConfig } from './syslog/syslog-config.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -99,6 +103,8 @@ export interface ControllerDeps {
   installTokenKey?: Uint8Array;
   /** Life of an install token when the install does not end first (default 24 h). */
   installTokenTtlMs?: number;
+  /** Syslog retention and queue limits (the `syslog:` section); defaults when absent. The receiver is started by `main`. */
+  syslog?: SyslogConfig;
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -249,6 +255,34 @@ export async function createController(deps: ControllerDeps) {
       activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
     });
   const leaseTable = createSqlLeaseStore(db);
+  const syslogConfig = deps.syslog ?? defaultSyslogConfig;
+  // Attribution reads the durable lease table (every controller on a shared store sees every lease, DHCP on or off here).
+  const syslog = createSyslogService({
+    store: createSqlSyslogStore(db),
+    lookups: {
+      leaseOwner: async (ip) => {
+        const l = await leaseTable.getByIp(ip);
+        return l && l.state === 'bound' && l.expiresAt > (deps.now ?? (() => new Date()))().getTime() ? l.mac : null;
+      },
+      hostIdByMac: async (text) => {
+        const mac = parseMac(text);
+        return mac ? ((await inventory.findHostByMac(mac))?.id ?? null) : null;
+      },
+      hostIdByName: async (name) =>
+        inventory.getHost(name).then(
+          (h) => (h.name === name ? h.id : null),
+          (err: unknown) => {
+            if (isNotFound(err)) return null;
+            throw err;
+          },
+        ),
+    },
+    retention: syslogConfig.retention,
+    queueLimit: syslogConfig.limits.queue,
+    count: (what) => metrics.countSyslog(what),
+    log: log.child({ domain: 'syslog' }),
+    now: deps.now,
+  });
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
@@ -293,6 +327,19 @@ export async function createController(deps: ControllerDeps) {
         },
       },
       { plugin: powerRoutes, options: { power } },
+      {
+        plugin: syslogRoutes,
+        options: {
+          hostId: async (h: string) => (await inventory.getHost(h)).id,
+          list: (q: Parameters<typeof syslog.list>[0]) => syslog.list(q),
+        },
+      },
+      // Closing the app writes the syslog messages still queued (the receiver is closed first, by `main`).
+      {
+        plugin: async (a) => {
+          a.addHook('onClose', () => syslog.close());
+        },
+      },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
@@ -317,6 +364,7 @@ export async function createController(deps: ControllerDeps) {
     metrics,
     renderer,
     installTokens,
+    syslog,
   };
 }
 

@@ -22,6 +22,7 @@ import { openDatabase } from './store/database.js';
 import { migrateToLatest } from './store/migrate.js';
 import { openSecret, sealSecret } from './trust/credential/secret-box.js';
 import { loadTrust } from './trust/load-trust.js';
+import { startSyslog } from './syslog/start-syslog.js';
 
 /**
  * A running controller: `address` is the URL it listens on; `stop()` closes
@@ -192,6 +193,7 @@ export async function runServe(
       seal: (clear, context) => sealSecret(trust.dataKey, clear, context),
       open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
+      syslog: config.syslog,
       templates: {
         timeoutMs: config.templates['template-timeout-ms'],
         maxOutputKib: config.templates['template-max-output-kib'],
@@ -276,6 +278,17 @@ export async function runServe(
       onFatal: fatal,
     });
     closers.push(() => network.close());
+    if (config.syslog.enabled) {
+      const syslog = await startSyslog({
+        config: config.syslog,
+        service: controller.syslog,
+        metrics: controller.metrics,
+        log: log.child({ domain: 'syslog' }),
+      }).catch((err: unknown) => {
+        throw listenFailure('syslog.port', `${config.syslog.address}:${config.syslog.port}`, err);
+      });
+      closers.push(() => syslog.close());
+    }
     log.info({ address, dataDir }, 'kiln controller listening');
     return { address, adminToken, stop, failed };
   } catch (err) {

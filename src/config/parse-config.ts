@@ -5,6 +5,7 @@ import type { DhcpConfig } from '../boot/dhcp/dhcp-config.js';
 import type { TftpConfig } from '../boot/tftp/tftp-config.js';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { SiteConfig } from '../template/site-config.js';
+import type { SyslogConfig } from '../syslog/syslog-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
 import { unknownKeys } from './unknown-keys.js';
@@ -32,6 +33,7 @@ export interface KilnConfig extends SettingGroups {
   dhcp: DhcpConfig;
   tftp: TftpConfig;
   site: SiteConfig;
+  syslog: SyslogConfig;
   urls: ServerUrls;
 }
 
@@ -139,7 +141,8 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const enabled = (dhcp.value as { enabled?: unknown } | undefined)?.enabled === true;
   const tftp = parseSection('tftp', raw.sections['tftp'], { enabled, root: groups.boot['ipxe-dir'] });
   const site = parseSection('site', raw.sections['site'], {});
-  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues);
+  const syslog = parseSection('syslog', raw.sections['syslog'], {});
+  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues);
   if (issues.length)
     throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
       issues,
@@ -149,6 +152,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     dhcp: dhcp.value as DhcpConfig,
     tftp: tftp.value as TftpConfig,
     site: site.value as SiteConfig,
+    syslog: syslog.value as SyslogConfig,
     urls,
   });
 }

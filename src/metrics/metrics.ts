@@ -36,6 +36,8 @@ export interface Metrics {
   observeSocketError(server: string, op: 'send' | 'receive', errno: string): void;
   /** A boot server's socket died and was re-opened (`reopened`) or could not be (`failed`). */
   observeSocketReopen(server: string, outcome: 'reopened' | 'failed'): void;
+  /** One syslog receiver event (`received`, `defective`, `unknown_sender`, `queue_full`, …; a bounded set). */
+  countSyslog(event: string): void;
 }
 
 const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed'] as const;
@@ -81,6 +83,12 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     name: 'kiln_socket_reopens_total',
     help: 'Boot-server sockets that died, by server and outcome: reopened, or failed (the controller then stops).',
     labelNames: ['server', 'outcome'] as const,
+    registers: [registry],
+  });
+  const syslog = new Counter({
+    name: 'kiln_syslog_total',
+    help: 'Syslog receiver events: received, defective (kept raw), unknown_sender (kept), queue_full and store_failed (dropped), connection_refused, connection_framing_error, connection_idle.',
+    labelNames: ['event'] as const,
     registers: [registry],
   });
   const tftp = new Counter({
@@ -161,6 +169,9 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     },
     observeSocketReopen(server, outcome) {
       socketReopens.inc({ server, outcome });
+    },
+    countSyslog(event) {
+      syslog.inc({ event });
     },
   };
 }

@@ -1,0 +1,150 @@
+/**
+ * The syslog domain's service: takes each received message (bytes, sender),
+ * decodes it, and writes it with its host and boot session in batches; lists
+ * a host's messages; prunes by retention. Receiving never blocks on the store:
+ * messages wait in a bounded queue, and when it is full new ones are dropped
+ * and counted. Nothing here changes a host (syslog is unauthenticated).
+ */
+import { Buffer } from 'node:buffer';
+import { decodeSyslog } from '../protocols/syslog/decode.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { createAttributor, plainAddress, type SyslogAttributionLookups } from './attribution.js';
+import { sessionOf } from './session-tag.js';
+import type { SyslogStore } from './sql-syslog-store.js';
+import type { NewSyslogMessage, StoredSyslogMessage, SyslogQuery } from './syslog-message-row.js';
+
+/** What the service counts (also the `event` label of `kiln_syslog_total`). */
+export type SyslogCount =
+  | 'received'
+  | 'defective'
+  | 'unknown_sender'
+  | 'queue_full'
+  | 'store_failed'
+  | 'connection_refused'
+  | 'connection_framing_error'
+  | 'connection_idle';
+
+export interface SyslogServiceDeps {
+  store: SyslogStore;
+  lookups: SyslogAttributionLookups;
+  retention: { maxPerHost: number; days: number };
+  /** Messages waiting to be written; beyond it new ones are dropped (`queue_full`). */
+  queueLimit: number;
+  /** A batch is written when it has this many messages, or `flushMs` after its first (defaults 500, 200 ms). */
+  batchSize?: number;
+  flushMs?: number;
+  count?: (what: SyslogCount) => void;
+  log?: Logger;
+  now?: () => Date;
+}
+
+interface Pending {
+  receivedAt: string;
+  sourceIp: string;
+  bytes: Uint8Array;
+  truncated: boolean;
+}
+
+export function createSyslogService(deps: SyslogServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+  const log = deps.log ?? silentLogger;
+  const batchSize = deps.batchSize ?? 500;
+  const flushMs = deps.flushMs ?? 200;
+  const counts = new Map<SyslogCount, number>();
+  const count = (what: SyslogCount, n = 1) => {
+    counts.set(what, (counts.get(what) ?? 0) + n);
+    for (let i = 0; i < n; i++) deps.count?.(what);
+  };
+  const attribute = createAttributor(deps.lookups);
+  let queue: Pending[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  let writing: Promise<void> = Promise.resolve();
+
+  async function write(batch: Pending[]): Promise<void> {
+    const decoded = batch.map((p) => ({ p, msg: decodeSyslog(p.bytes, { truncated: p.truncated }) }));
+    const owners = await attribute(
+      decoded.map(({ p, msg }) => ({ sourceIp: p.sourceIp, hostname: msg.hostname ?? null })),
+    );
+    const rows: NewSyslogMessage[] = decoded.map(({ p, msg }, i) => {
+      const defects = [...new Set(msg.defects.map((d) => d.code))];
+      return {
+        hostId: owners[i].hostId,
+        receivedAt: p.receivedAt,
+        sourceIp: plainAddress(p.sourceIp),
+        facility: msg.facility,
+        severity: msg.severity,
+        hostname: msg.hostname ?? null,
+        app: msg.appName ?? null,
+        procId: msg.procId ?? null,
+        msgId: msg.msgId ?? null,
+        // PostgreSQL text cannot hold NUL; the raw bytes (base64) keep it when there is a defect.
+        text: msg.text.replace(/\0/g, '\uFFFD'),
+        sessionId: sessionOf(msg),
+        defects,
+        raw: defects.length ? Buffer.from(msg.raw).toString('base64') : null,
+      };
+    });
+    count('defective', rows.filter((r) => r.defects.length > 0).length);
+    count('unknown_sender', owners.filter((o) => o.by === 'unknown').length);
+    await deps.store.insertMany(rows);
+  }
+
+  /** Writes what is queued now, after any write in progress; a store failure drops the batch (counted, logged). */
+  function flush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return writing;
+    writing = writing.then(() =>
+      write(batch).catch((err: unknown) => {
+        count('store_failed', batch.length);
+        log.warn(
+          { err: (err as Error).message, messages: batch.length },
+          'syslog: a batch could not be written; dropped',
+        );
+      }),
+    );
+    return writing;
+  }
+
+  return {
+    /** One received message (a datagram or a TCP frame); never throws, never waits. */
+    accept(bytes: Uint8Array, sourceIp: string, truncated = false): void {
+      count('received');
+      if (queue.length >= deps.queueLimit) {
+        count('queue_full');
+        return;
+      }
+      // The socket may reuse its buffer: keep a copy.
+      queue.push({ receivedAt: now().toISOString(), sourceIp, bytes: bytes.slice(), truncated });
+      if (queue.length >= batchSize) void flush();
+      else timer ??= setTimeout(() => void flush(), flushMs);
+    },
+    flush,
+    /** A host's messages (hostId null: the unattributed ones), oldest first. */
+    list(q: SyslogQuery): Promise<StoredSyslogMessage[]> {
+      return deps.store.list(q);
+    },
+    /** Deletes what retention no longer keeps; gives the count deleted. */
+    prune(): Promise<number> {
+      const before = new Date(now().getTime() - deps.retention.days * 86_400_000).toISOString();
+      return deps.store.prune({ before, maxPerHost: deps.retention.maxPerHost });
+    },
+    /** A counter's value since start (tests, diagnostics); /metrics has the same counts. */
+    counted(what: SyslogCount): number {
+      return counts.get(what) ?? 0;
+    },
+    count,
+    /** Writes what is queued and stops the timer. */
+    close(): Promise<void> {
+      return flush();
+    },
+  };
+}
+
+/** The syslog service's type. */
+export type SyslogService = ReturnType<typeof createSyslogService>;
