@@ -124,7 +124,9 @@ export function createApiClient(cfg: ClientConfig) {
         throw new ApiError(e?.code ?? 'failed', e?.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, res.status);
       }
       const decoder = new TextDecoder();
-      for await (const chunk of res.body) yield decoder.decode(chunk, { stream: true });
+      // undici types the body's chunks as `any`; a fetch body's chunks are bytes.
+      const body: AsyncIterable<Uint8Array> = res.body as AsyncIterable<Uint8Array>;
+      for await (const chunk of body) yield decoder.decode(chunk, { stream: true });
     },
     del: <T>(path: string) => call<T>('DELETE', path),
   };
