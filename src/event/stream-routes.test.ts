@@ -97,7 +97,7 @@ describe('GET /api/v1/events/stream', () => {
     );
   });
 
-  it('is authorised like the list: no token is 401', async (t) => {
+  it('is authorised like the list: no token is 401; a client that does not accept a stream gets 400', async (t) => {
     const c = await createTestController();
     t.after(() => c.close());
     const r = await c.app.inject({ method: 'GET', url: '/api/v1/events/stream' });
@@ -108,6 +108,13 @@ describe('GET /api/v1/events/stream', () => {
       headers: { authorization: c.bearer.viewer, 'last-event-id': 'x' },
     });
     assert.equal(bad.statusCode, 400);
+    const noAccept = await c.app.inject({
+      method: 'GET',
+      url: '/api/v1/events/stream',
+      headers: { authorization: c.bearer.viewer },
+    });
+    assert.equal(noAccept.statusCode, 400);
+    assert.match(noAccept.body, /Accept: text\/event-stream/);
   });
 
   it('sends heartbeat comments while idle, and app.close ends open streams', async (t) => {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
+import { KilnError } from '../error/kiln-error.js';
 import type { KilnEvent } from './event.js';
 import type { EventFeed } from './event-feed.js';
 import { EventStreamHeaders, EventStreamQuery } from './event-schemas.js';
@@ -37,6 +38,13 @@ export const eventStreamRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     (req, reply) => {
+      // A stream never ends: only a client that says it takes one (EventSource, curl, fetch: */*) gets it.
+      const accept = req.headers.accept ?? '';
+      if (!/text\/event-stream|\*\/\*/.test(accept))
+        throw new KilnError(
+          'validation_failed',
+          'this route streams Server-Sent Events: send Accept: text/event-stream',
+        );
       const lastId = req.headers['last-event-id'];
       const after = lastId !== undefined ? Number(lastId) : req.query.after;
       const res = reply.raw;
