@@ -1,18 +1,11 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import { isPostgres } from '../store/database.js';
-import { withTransaction } from '../store/transaction.js';
+import { EVENT_APPEND_LOCK, withTransaction } from '../store/transaction.js';
 import type { EventFilter, KilnEvent, NewEvent } from './event.js';
 
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 const unjson = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : null);
-
-/**
- * The PostgreSQL advisory lock (transaction-scoped) that serialises event appends, so that `seq`
- * order is commit order (docs/adr/0008-event-positions-in-commit-order.md). Any fixed 64-bit key
- * no other code uses: "kiln.evt" in ASCII.
- */
-export const EVENT_APPEND_LOCK = 0x6b696c6e2e657674n;
 
 /**
  * Appends one event. Run it in the same transaction as the change it records, so neither exists without the other.
