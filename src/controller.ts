@@ -35,6 +35,9 @@ import { deployRoutes } from './deploy/routes.js';
 import { createInstallTokens } from './deploy/install-token.js';
 import { isNotFound } from './error/kiln-error.js';
 import { eventRoutes } from './event/routes.js';
+import { createEventFeed } from './event/event-feed.js';
+import { listEvents } from './event/event-log.js';
+import { eventStreamRoutes } from './event/stream-routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import { parseMac, type Mac } from './net/mac.js';
 import { hostRoutes } from './inventory/routes.js';
@@ -105,6 +108,8 @@ export interface ControllerDeps {
   installTokenTtlMs?: number;
   /** Syslog retention and queue limits (the `syslog:` section); defaults when absent. The receiver is started by `main`. */
   syslog?: SyslogConfig;
+  /** Live events (GET /api/v1/events/stream): store poll interval, heartbeat, per-subscriber queue bound. */
+  eventStream?: { pollMs?: number; heartbeatMs?: number; maxQueued?: number };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -283,6 +288,14 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'syslog' }),
     now: deps.now,
   });
+  // One poller per controller reads what any controller on the store committed, and fans it out to SSE subscribers.
+  const eventFeed = createEventFeed({
+    read: (q) => listEvents(db, { after: q.after, limit: q.limit, kindPrefix: q.kindPrefix, hostId: q.hostId }),
+    latest: async () => (await listEvents(db, { order: 'desc', limit: 1 }))[0]?.seq ?? 0,
+    intervalMs: deps.eventStream?.pollMs,
+    maxQueued: deps.eventStream?.maxQueued,
+    onError: (err) => log.warn({ err: (err as Error).message }, 'event stream: reading new events failed; retrying'),
+  });
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
@@ -320,9 +333,11 @@ export async function createController(deps: ControllerDeps) {
       { plugin: profileRoutes, options: { profiles } },
       { plugin: ruleRoutes, options: { rules } },
       { plugin: deployRoutes, options: { deploy, inventory } },
-      // Closing the app stops the render workers.
+      { plugin: eventStreamRoutes, options: { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs } },
+      // Closing the app stops the render workers, and ends the event streams first so the server can close.
       {
         plugin: async (a) => {
+          a.addHook('preClose', async () => eventFeed.close());
           a.addHook('onClose', () => renderer.close());
         },
       },

@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { Principal, Role } from '../api/role.js';
 import { createApiToken, hashSecret } from '../trust/credential/node-credential.js';
+import { withTransaction } from '../store/transaction.js';
 
 /** An API token as listed: never the token itself, only its id, name, role and dates. */
 export interface TokenRecord {
@@ -61,7 +62,7 @@ export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; n
       last_used_at: null,
       user_id: input.userId ?? null,
     };
-    await db.transaction().execute(async (trx) => {
+    await withTransaction(db, async (trx) => {
       await trx.insertInto('api_tokens').values(row).execute();
       await appendEvent(
         trx,
@@ -92,7 +93,7 @@ export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; n
       return (await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()).map(toRecord);
     },
     async revoke(id: string, actor: string): Promise<TokenRecord> {
-      return db.transaction().execute(async (trx) => {
+      return withTransaction(db, async (trx) => {
         const row = await trx
           .selectFrom('api_tokens')
           .selectAll()

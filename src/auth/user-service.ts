@@ -11,6 +11,7 @@ import { isUniqueViolation } from '../store/unique-violation.js';
 import type { Principal, Role } from '../api/role.js';
 import { roleAllows } from '../api/role.js';
 import type { TokenService } from './token-service.js';
+import { withTransaction } from '../store/transaction.js';
 
 /** An API user as listed: never the password or its hash. */
 export interface UserRecord {
@@ -131,7 +132,7 @@ export function createUserService(deps: {
         disabled_at: null,
       };
       try {
-        await db.transaction().execute(async (trx) => {
+        await withTransaction(db, async (trx) => {
           await trx.insertInto('users').values(row).execute();
           await appendEvent(
             trx,
@@ -190,7 +191,7 @@ export function createUserService(deps: {
       }
       const newHash = change.password !== undefined ? await hashPassword(change.password) : undefined;
       const at = now().toISOString();
-      return db.transaction().execute(async (trx) => {
+      return withTransaction(db, async (trx) => {
         const row = await getRow(name, trx);
         const set: Partial<UserRow> = {};
         if (change.role !== undefined) set.role = change.role;
@@ -232,7 +233,7 @@ export function createUserService(deps: {
     /** Deletes a user and revokes every login session of theirs. */
     async delete(name: string, actor: string): Promise<UserRecord> {
       const at = now().toISOString();
-      const rec = await db.transaction().execute(async (trx) => {
+      const rec = await withTransaction(db, async (trx) => {
         const row = await getRow(name, trx);
         const revoked = await revokeSessions(trx, row.id, at);
         await trx.deleteFrom('users').where('id', '=', row.id).execute();

@@ -97,6 +97,37 @@ export function createApiClient(cfg: ClientConfig) {
     patch: <T>(path: string, body: unknown, headers?: Record<string, string>) => call<T>('PATCH', path, body, headers),
     put: <T>(path: string, body: unknown) => call<T>('PUT', path, body),
     getText: (path: string) => call<string>('GET', path),
+    /** Opens a long-lived GET (Server-Sent Events): the body as text chunks; no timeout, `signal` ends it. */
+    async *stream(path: string, headers: Record<string, string>, signal?: AbortSignal): AsyncGenerator<string> {
+      const h: Record<string, string> = { accept: 'text/event-stream', ...headers };
+      if (cfg.token) h['authorization'] = `Bearer ${cfg.token}`;
+      let res: Awaited<ReturnType<typeof undiciFetch>>;
+      try {
+        res = await undiciFetch(`${cfg.server}${path}`, { headers: h, signal, dispatcher });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        throw new ApiError(
+          'unreachable',
+          `cannot reach the Kiln controller at ${cfg.server} (${cause?.code ?? cause?.message ?? (err as Error).message})`,
+          0,
+        );
+      }
+      if (!res.ok || !res.body) {
+        const text = await res.text();
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        const e = errorOf(json);
+        throw new ApiError(e?.code ?? 'failed', e?.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, res.status);
+      }
+      const decoder = new TextDecoder();
+      // undici types the body's chunks as `any`; a fetch body's chunks are bytes.
+      const body: AsyncIterable<Uint8Array> = res.body as AsyncIterable<Uint8Array>;
+      for await (const chunk of body) yield decoder.decode(chunk, { stream: true });
+    },
     del: <T>(path: string) => call<T>('DELETE', path),
   };
 }

@@ -4,6 +4,7 @@ import { KilnError } from '../error/kiln-error.js';
 import { ApiError, createApiClient } from './api-client.js';
 import { resolveClientConfig } from './client-config.js';
 import { registerDeployCommands } from './commands/deploy.js';
+import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerPowerCommands } from './commands/power.js';
 import { registerProfileCommands } from './commands/profile.js';
@@ -32,6 +33,7 @@ export function buildProgram(
   const api = () => createApiClient(resolveClientConfig(program.opts(), env));
   registerServeCommand(program, o, env, onStarted);
   registerHostCommands(program, api, o, env);
+  registerEventCommands(program, api, o);
   registerPowerCommands(program, api, o, env);
   registerDeployCommands(program, api, o);
   registerProfileCommands(program, api, o);

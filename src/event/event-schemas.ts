@@ -31,3 +31,18 @@ export const EventListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const EventStreamQuery = Type.Object(
+  {
+    host: Type.Optional(Type.String({ description: 'host id' })),
+    kind: Type.Optional(Type.String({ description: 'kind prefix: host. (every host event) or a whole kind' })),
+    after: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'start after this position (the Last-Event-ID header wins)' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const EventStreamHeaders = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'resume after this position' })),
+});

@@ -1,12 +1,30 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../schema.js';
+import { isPostgres } from '../store/database.js';
+import { EVENT_APPEND_LOCK, withTransaction } from '../store/transaction.js';
 import type { EventFilter, KilnEvent, NewEvent } from './event.js';
 
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 const unjson = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : null);
 
-/** Appends one event. Run it in the same transaction as the change it records, so neither exists without the other. */
+/**
+ * Appends one event. Run it in the same transaction as the change it records, so neither exists without the other.
+ * On PostgreSQL the insert first takes the append lock, held to the end of the transaction: a transaction
+ * that takes seq n+1 can only do so after the one holding n has committed or rolled back, so a reader that
+ * has seen n+1 never later sees n appear (SQLite has one writer: rowid order is commit order already).
+ */
 export async function appendEvent(db: Kysely<Database>, e: NewEvent, at: string): Promise<void> {
+  if (isPostgres(db)) {
+    await withTransaction(db, async (tx) => {
+      await sql`select pg_advisory_xact_lock(${EVENT_APPEND_LOCK.toString()}::bigint)`.execute(tx);
+      await insertEvent(tx, e, at);
+    });
+    return;
+  }
+  await insertEvent(db, e, at);
+}
+
+async function insertEvent(db: Kysely<Database>, e: NewEvent, at: string): Promise<void> {
   await db
     .insertInto('events')
     .values({

@@ -20,6 +20,7 @@ export interface HostByMacReader {
   close(): void;
 }
 import { checkHostName, checkLabels, checkTags, settleNics, throwIssues } from './validate-host.js';
+import { withTransaction } from '../store/transaction.js';
 
 /** Who asks for a change, and why; every change records both in its event. */
 export interface ChangeContext {
@@ -87,7 +88,7 @@ function createInventoryCore(deps: InventoryDeps) {
   // A service built over an open transaction (see `inTransaction`) writes into it; Kysely has no nested transactions.
   async function change<T>(fn: (trx: Kysely<Database>, at: string) => Promise<T>): Promise<T> {
     if (db.isTransaction) return fn(db, now());
-    return db.transaction().execute((trx) => fn(trx, now()));
+    return withTransaction(db, (trx) => fn(trx, now()));
   }
 
   return {
@@ -372,7 +373,7 @@ export function createInventoryService(deps: InventoryDeps) {
      */
     async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<Database>) => Promise<T>): Promise<T> {
       if (deps.db.isTransaction) return fn(createInventoryCore(deps), deps.db);
-      return deps.db.transaction().execute((trx) => fn(createInventoryCore({ ...deps, db: trx }), trx));
+      return withTransaction(deps.db, (trx) => fn(createInventoryCore({ ...deps, db: trx }), trx));
     },
   };
 }

@@ -329,16 +329,14 @@ export function createNodeService(deps: NodeServiceDeps) {
           host,
           'enrolment_closed',
         );
-      const credential = await db
-        .transaction()
-        .execute((trx) => issueIn(trx, host, trust.armedReason ?? 'armed', source));
+      const credential = await withTransaction(db, (trx) => issueIn(trx, host, trust.armedReason ?? 'armed', source));
       return { hostId: host.id, name: host.name, credential };
     },
 
     /** Replaces the calling node's credential with a new one (returned once); the old one stops working at once. */
     async rotate(p: Principal & { kind: 'node' }, source: NodeSource): Promise<{ credential: string }> {
       const host = await inventory.getHost(p.hostId);
-      return { credential: await db.transaction().execute((trx) => issueIn(trx, host, 'rotated by the node', source)) };
+      return { credential: await withTransaction(db, (trx) => issueIn(trx, host, 'rotated by the node', source)) };
     },
 
     /** Arms the next enrolment of a host; used by deploy (inside its transaction `tx`) and `kiln host rearm`. */
@@ -365,7 +363,7 @@ export function createNodeService(deps: NodeServiceDeps) {
     /** Revokes a host's credential (it must enrol again after a re-arm). */
     async revoke(hostId: string, actor: string, reason: string): Promise<void> {
       const h = await inventory.getHost(hostId);
-      await db.transaction().execute(async (trx) => {
+      await withTransaction(db, async (trx) => {
         const t = await getNodeTrust(trx, hostId);
         const at = now().toISOString();
         await putNodeTrust(trx, { ...t, credentialHash: null, revokedAt: at });

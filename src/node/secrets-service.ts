@@ -6,6 +6,7 @@ import { getSecrets, putSecrets } from './sql-secrets-store.js';
 import type { Principal } from '../api/role.js';
 import { hashPassword, isCryptHash } from '../trust/password/sha512-crypt.js';
 import { formatSshPublicKey, parseSshPublicKey } from '../trust/ssh/ssh-public-key.js';
+import { withTransaction } from '../store/transaction.js';
 
 /** What a node may fetch about itself: a crypt(3) root password hash (or null: password login disabled) and SSH keys. */
 export interface NodeSecrets {
@@ -73,7 +74,7 @@ export function createSecretsService(deps: { db: Kysely<Database>; now?: () => D
       actor: string,
       hostId: string | null = null,
     ): Promise<{ hasRootPassword: boolean; authorizedKeys: string[] }> {
-      return db.transaction().execute(async (trx) => {
+      return withTransaction(db, async (trx) => {
         const prev = await read(scope, trx);
         const next = normalise(input, prev);
         await putSecrets(trx, scope, next, now(), prev !== null);

@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { isPostgres } from './database.js';
 import type { Database } from '../schema.js';
 
 /**
@@ -10,5 +11,19 @@ import type { Database } from '../schema.js';
  * database would wait for the transaction forever.
  */
 export async function withTransaction<T>(db: Kysely<Database>, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+  if (db.isTransaction) return fn(db);
+  if (!isPostgres(db)) return db.transaction().execute(fn);
+  // PostgreSQL: the event append lock comes first, before any row lock, so that a transaction
+  // holding it never waits for one that waits for it (docs/adr/0008); appendEvent re-takes it (re-entrant).
+  return db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(${EVENT_APPEND_LOCK.toString()}::bigint)`.execute(tx);
+    return fn(tx);
+  });
 }
+
+/**
+ * The PostgreSQL advisory lock (transaction-scoped) that serialises the transactions that append
+ * events, so that event `seq` order is commit order: any fixed 64-bit key no other code uses
+ * ("kiln.evt" in ASCII).
+ */
+export const EVENT_APPEND_LOCK = 0x6b696c6e2e657674n;
