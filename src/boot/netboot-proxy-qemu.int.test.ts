@@ -3,7 +3,7 @@
 // Kiln (`mode: proxy`) only says where to boot, and real firmware under QEMU
 // reaches its per-host iPXE script: SeaBIOS + iPXE ROM, OVMF + iPXE EFI ROM,
 // OVMF's PXEv4 (with the port-4011 boot-server REQUEST it sends), and OVMF
-// HTTP boot. The DHCP exchange of each VM is captured on the bridge and
+// HTTP boot. The DHCP exchange of each VM is captured on its tap and
 // checked packet by packet; KILN_UPDATE_PROXY_CAPTURES=1 copies the captures
 // to src/protocols/dhcp4/testdata (golden.test.ts then pins them).
 // The bed is test/support/netboot-bed.ts (`siteDhcp`).
@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
 import { stopChild } from '../../test/support/process.js';
 import {
-  BED_BRIDGE,
   BED_TAP,
   hasTool,
   runVm,
@@ -94,9 +93,13 @@ interface WirePacket {
   line: string;
 }
 
-/** Starts tcpdump on the bridge (DHCP and PXE ports) and waits, bounded, until it listens. */
+/**
+ * Starts tcpdump on the VM's tap (DHCP and PXE ports) and waits, bounded, until it listens. Not on the
+ * bridge: a bridge device sees a unicast frame between two of its ports only while it still floods it,
+ * so the site server's unicast OFFER/ACK went missing once the bridge had learned the VM's MAC.
+ */
 async function startCapture(pcap: string): Promise<ChildProcess> {
-  const dump = bed!.spawn('tcpdump', ['-i', BED_BRIDGE, '-U', '-w', pcap, 'udp and (port 67 or port 68 or port 4011)']);
+  const dump = bed!.spawn('tcpdump', ['-i', BED_TAP, '-U', '-w', pcap, 'udp and (port 67 or port 68 or port 4011)']);
   let err = '';
   dump.stderr!.on('data', (d) => {
     err += d;
@@ -122,7 +125,7 @@ function readWire(pcap: string): WirePacket[] {
   });
 }
 
-/** Boots one VM until Kiln served its per-host script (or VM_LIMIT_MS), capturing its DHCP on the bridge; then stops it. */
+/** Boots one VM until Kiln served its per-host script (or VM_LIMIT_MS), capturing its DHCP on its tap; then stops it. */
 async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<ProxyRun> {
   const serialPath = join(work, `${name}.serial.log`);
   const pcap = join(work, `${name}.pcap`);
