@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { factText } from './fact-text.js';
 
 /**
  * The parts of the facts that identify hardware: NIC MACs and drivers, CPU
@@ -11,13 +12,6 @@ export type HardwareView = Record<string, string>;
 const obj = (v: unknown): Record<string, unknown> =>
   v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 const arr = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.map(obj) : []);
-/** A fact as text: '' when absent, a scalar as String() writes it, anything else (a misplaced object or list) as JSON. */
-const str = (v: unknown): string =>
-  v === null || v === undefined
-    ? ''
-    : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
-      ? String(v)
-      : JSON.stringify(v);
 
 /** Memory as reported varies by a few MiB between kernels: round MemTotal to 256 MiB when the installed size is unknown. */
 function memoryOf(m: Record<string, unknown>): string {
@@ -31,20 +25,20 @@ function memoryOf(m: Record<string, unknown>): string {
 export function hardwareView(facts: Record<string, unknown>): HardwareView {
   const v: HardwareView = {};
   const cpu = obj(facts['cpu']);
-  v['cpu.model'] = str(cpu['model']);
-  v['cpu.count'] = str(cpu['count']);
+  v['cpu.model'] = factText(cpu['model']);
+  v['cpu.count'] = factText(cpu['count']);
   v['memory'] = memoryOf(obj(facts['memory']));
-  for (const n of arr(facts['nics'])) v[`nic ${str(n['mac']).toLowerCase()}`] = str(n['driver']);
+  for (const n of arr(facts['nics'])) v[`nic ${factText(n['mac']).toLowerCase()}`] = factText(n['driver']);
   for (const d of arr(facts['disks'])) {
-    const id = str(d['serial']) || str(d['name']);
+    const id = factText(d['serial']) || factText(d['name']);
     v[`disk ${id}`] =
-      `${str(d['model'])} ${str(d['sizeBytes'])} bytes${d['rotational'] === true ? ' rotational' : ''}`.trim();
+      `${factText(d['model'])} ${factText(d['sizeBytes'])} bytes${d['rotational'] === true ? ' rotational' : ''}`.trim();
   }
   for (const p of arr(facts['pci']))
-    v[`pci ${str(p['slot'])}`] = `${str(p['vendor'])}:${str(p['device'])} class ${str(p['class'])}`;
+    v[`pci ${factText(p['slot'])}`] = `${factText(p['vendor'])}:${factText(p['device'])} class ${factText(p['class'])}`;
   const dmi = obj(facts['dmi']);
   for (const k of ['vendor', 'product', 'serial', 'uuid', 'boardSerial', 'chassisSerial'])
-    if (str(dmi[k])) v[`dmi.${k}`] = str(dmi[k]);
+    if (factText(dmi[k])) v[`dmi.${k}`] = factText(dmi[k]);
   return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

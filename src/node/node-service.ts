@@ -17,6 +17,7 @@ import { createNodeCredential, hashSecret } from '../trust/credential/node-crede
 import { withTransaction } from '../store/transaction.js';
 import { createRateWindow } from './rate-window.js';
 import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
+import { factText } from '../inventory/fact-text.js';
 
 /** Where a node call came from: its source address and the MAC it claims (X-Kiln-Mac), if any. */
 export interface NodeSource {
@@ -126,14 +127,9 @@ export function createNodeService(deps: NodeServiceDeps) {
     }
   }
 
-  /** A fact as text: strings, numbers and booleans as written; anything else is no text (never "[object Object]"). */
-  function scalarText(v: unknown): string {
-    return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
-  }
-
   function bootMacOf(facts: Record<string, unknown>): Mac {
-    const direct = parseMac(scalarText(facts['bootMac']));
-    const nic = Array.isArray(facts['nics']) ? parseMac(scalarText(obj(facts['nics'][0])['mac'])) : null;
+    const direct = parseMac(factText(facts['bootMac']));
+    const nic = Array.isArray(facts['nics']) ? parseMac(factText(obj(facts['nics'][0])['mac'])) : null;
     const mac = direct ?? nic;
     if (!mac)
       throw new KilnError('validation_failed', 'facts must carry bootMac (or nics[0].mac) as a MAC address', {
@@ -145,10 +141,8 @@ export function createNodeService(deps: NodeServiceDeps) {
   function nicsOf(facts: Record<string, unknown>, bootMac: Mac) {
     const list = Array.isArray(facts['nics']) ? facts['nics'].map(obj) : [];
     const nics = list.flatMap((n) => {
-      const m = parseMac(scalarText(n['mac']));
-      return m
-        ? [{ mac: m, name: n['name'] ? scalarText(n['name']) || JSON.stringify(n['name']) : null, boot: m === bootMac }]
-        : [];
+      const m = parseMac(factText(n['mac']));
+      return m ? [{ mac: m, name: n['name'] ? factText(n['name']) : null, boot: m === bootMac }] : [];
     });
     return nics.some((n) => n.boot) ? nics : [{ mac: bootMac, name: null, boot: true }, ...nics];
   }

@@ -1,17 +1,11 @@
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import { checkHostName } from '../inventory/validate-host.js';
 import { namePlaceholders, type Rule } from './rule.js';
+import { factText } from '../inventory/fact-text.js';
 
 const obj = (v: unknown): Record<string, unknown> =>
   v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-/** A fact as text: '' when absent, a scalar as String() writes it, anything else (a misplaced object or list) as JSON. */
-const str = (v: unknown): string =>
-  v === null || v === undefined
-    ? ''
-    : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
-      ? String(v)
-      : JSON.stringify(v);
-const lower = (v: unknown) => str(v).toLowerCase();
+const lower = (v: unknown) => factText(v).toLowerCase();
 const normMac = (s: string) => s.toLowerCase().replace(/-/g, ':');
 
 /** True when every condition of the rule holds for these facts. Pure. */
@@ -22,7 +16,7 @@ export function ruleMatches(rule: Rule, facts: Record<string, unknown>): boolean
   const memBytes = Number(obj(facts['memory'])['installedBytes'] ?? obj(facts['memory'])['totalBytes'] ?? 0);
   if (m.vendor !== undefined && lower(dmi['vendor']) !== m.vendor.toLowerCase()) return false;
   if (m.product !== undefined && lower(dmi['product']) !== m.product.toLowerCase()) return false;
-  if (m.macPrefix !== undefined && !normMac(str(facts['bootMac'])).startsWith(normMac(m.macPrefix))) return false;
+  if (m.macPrefix !== undefined && !normMac(factText(facts['bootMac'])).startsWith(normMac(m.macPrefix))) return false;
   if (m.memoryGiBAtLeast !== undefined && memBytes < m.memoryGiBAtLeast * 1024 ** 3 * 0.97) return false;
   if (m.cpuCountAtLeast !== undefined && Number(obj(facts['cpu'])['count'] ?? 0) < m.cpuCountAtLeast) return false;
   if (m.diskCount !== undefined && disks.length !== m.diskCount) return false;
@@ -41,13 +35,13 @@ export function selectRule(rules: Rule[], facts: Record<string, unknown>): Rule 
 export function expandName(pattern: string, facts: Record<string, unknown>): string {
   const dmi = obj(facts['dmi']);
   const values: Record<string, string> = {
-    mac: str(facts['bootMac'])
+    mac: factText(facts['bootMac'])
       .toLowerCase()
       .replace(/[^0-9a-f]/g, ''),
-    serial: str(dmi['serial']),
-    vendor: str(dmi['vendor']),
-    product: str(dmi['product']),
-    uuid: str(dmi['uuid']),
+    serial: factText(dmi['serial']),
+    vendor: factText(dmi['vendor']),
+    product: factText(dmi['product']),
+    uuid: factText(dmi['uuid']),
   };
   return pattern.replace(/\{([a-z]+)\}/g, (_, k: string) =>
     (values[k] ?? '')
