@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
-import { appendEvent } from '../event/event-log.js';
+import { appendEvent, listEvents } from '../event/event-log.js';
 import type { Logger } from '../log/logger.js';
 import { checkEgressUrl } from '../net/egress-url.js';
 import { isUniqueViolation } from '../store/unique-violation.js';
@@ -113,6 +113,9 @@ export function createHookService(deps: HookServiceDeps) {
             { actor, kind: 'hook.created', subject: hook.name, message: `hook ${hook.name} created`, after: hook },
             at,
           );
+          // The hook takes the events committed after its own creation, from its first worker round on.
+          const latest = (await listEvents(tx, { order: 'desc', limit: 1 }))[0]?.seq ?? 0;
+          await store.putCursor(tx, id, latest, at);
         });
       } catch (err) {
         if (isUniqueViolation(err))
