@@ -41,6 +41,7 @@ import { eventStreamRoutes } from './event/stream-routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import { parseMac, type Mac } from './net/mac.js';
 import { hostRoutes } from './inventory/routes.js';
+import { labelRoutes } from './inventory/label-routes.js';
 import type { Logger } from './log/logger.js';
 import { createNodeService } from './node/node-service.js';
 import { createHostPower, type HostPowerConfig } from './power/host-power.js';
@@ -331,6 +332,7 @@ export async function createController(deps: ControllerDeps) {
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
       { plugin: hostRoutes, options: { inventory, revokeCertificates } },
+      { plugin: labelRoutes, options: { inventory } },
       {
         plugin: eventRoutes,
         options: { listEvents: (q: Parameters<typeof inventory.listEvents>[0]) => inventory.listEvents(q) },
