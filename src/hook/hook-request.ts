@@ -5,10 +5,9 @@ import { signatureHeader, signWebhook, timestampHeader } from '../power/webhook/
 import type { KilnEvent } from '../event/event.js';
 
 /** Header carrying the delivery id (the same on every attempt; receivers dedupe on it). */
-export const deliveryHeader = 'x-kiln-delivery';
+const deliveryHeader = 'x-kiln-delivery';
 /** Header carrying the event kind, for routing without parsing the body. */
-export const eventHeader = 'x-kiln-event';
-export { signatureHeader, timestampHeader };
+const eventHeader = 'x-kiln-event';
 
 /** The body every hook receives: `{ deliveryId, hook, event }` as JSON. */
 export function formatHookBody(deliveryId: string, hook: string, event: KilnEvent): string {

@@ -111,7 +111,7 @@ export function registerHookCommands(program: Command, api: () => ApiClient, o: 
     .option('--json', 'print JSON')
     .action(async (h, opts) => {
       const q = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
-      const res = await api().get<{ items: DeliveryJson[] }>(`${path(h)}/deliveries?${q}`);
+      const res = await api().get<{ items: DeliveryJson[] }>(`${path(h)}/deliveries?${q.toString()}`);
       emit(o, opts.json, res.items, () =>
         formatTable(
           ['DELIVERY', 'EVENT', 'KIND', 'STATUS', 'ATTEMPTS', 'LAST', 'ERROR', 'NEXT/LAST AT'],
