@@ -212,6 +212,7 @@ export function createHookService(deps: HookServiceDeps) {
                 body: a.body,
                 nowSec: Math.floor(now().getTime() / 1000),
                 timeoutMs: deps.timeoutMs,
+                signal: a.signal,
               },
               log,
             ),

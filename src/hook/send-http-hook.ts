@@ -14,6 +14,8 @@ export interface HttpAttempt {
   /** Unix seconds for the timestamp header (and so the signature). */
   nowSec: number;
   timeoutMs: number;
+  /** Aborted when the controller stops: the attempt ends at once and counts as failed (it is retried). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -30,7 +32,7 @@ export async function sendHttpHook(a: HttpAttempt, log: Logger): Promise<Attempt
       method: 'POST',
       body: a.body,
       headers: hookHeaders(a.secret, a.deliveryId, a.kind, a.body, a.nowSec),
-      signal: timeout,
+      signal: a.signal ? AbortSignal.any([a.signal, timeout]) : timeout,
       headersTimeout: a.timeoutMs,
       bodyTimeout: a.timeoutMs,
     });
@@ -38,6 +40,7 @@ export async function sendHttpHook(a: HttpAttempt, log: Logger): Promise<Attempt
     const e = err as Error & { code?: string };
     const code = e.code && /^[A-Z_]{1,40}$/.test(e.code) ? e.code : 'request error';
     log.debug({ deliveryId: a.deliveryId, err: `${e.code ?? ''} ${e.message}`.trim() }, 'hook delivery failed');
+    if (a.signal?.aborted) return { ok: false, status: null, error: 'stopped: the controller shut down' };
     if (timeout.aborted || /Timeout/i.test(`${e.name} ${e.code}`))
       return { ok: false, status: null, error: `no answer within ${a.timeoutMs} ms` };
     return { ok: false, status: null, error: `request failed: ${code}` };
