@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { assertExactlyOnce, runHookScenario, until } from '../../test/support/hook-scenario.js';
+import { runKiln } from '../../test/support/serve-process.js';
 
 describe('outbound hooks on SQLite (real kiln serve, real receiver)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-hooks-'));
@@ -40,7 +41,7 @@ describe('outbound hooks on SQLite (real kiln serve, real receiver)', () => {
       dataDir: data,
       serveArgs: ['--data-dir', data, '--config', config],
       log: (s) => process.stderr.write(`${s}\n`),
-      beforeKill: async (api) => {
+      beforeKill: async (api, cli) => {
         await until('the slow hook to be dead-lettered', async () => {
           const d = await api<{ items: Array<{ status: string; attempts: number; lastError: string | null }> }>(
             'GET',
@@ -50,6 +51,16 @@ describe('outbound hooks on SQLite (real kiln serve, real receiver)', () => {
           assert.deepEqual([d.items[0].attempts, d.items[0].lastError], [3, 'killed after 1000 ms']);
           return true;
         });
+        // The CLI: list shows both kinds of hook; deliveries shows the dead one with Kiln's own sentence.
+        const list = await runKiln(['hook', 'list'], cli);
+        assert.equal(list.code, 0, list.stderr);
+        assert.match(list.stdout, /rx\s+http\s+http:\/\/127\.0\.0\.1:\d+\/hook\s+host\.\s+yes/);
+        assert.match(list.stdout, /exec:slow\s+exec\s+\/bin\/sh /);
+        const dead = await runKiln(['hook', 'deliveries', 'exec:slow', '--status', 'dead', '--json'], cli);
+        assert.equal(dead.code, 0, dead.stderr);
+        assert.equal((JSON.parse(dead.stdout) as Array<{ lastError: string }>)[0].lastError, 'killed after 1000 ms');
+        const show = await runKiln(['hook', 'show', 'rx', '--json'], cli);
+        assert.equal((JSON.parse(show.stdout) as { kinds: string[] }).kinds[0], 'host.');
       },
     });
     assertExactlyOnce(r);

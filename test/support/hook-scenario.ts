@@ -118,7 +118,7 @@ export async function runHookScenario(o: {
   serveArgs: string[];
   log: (s: string) => void;
   /** Runs after phase 1, before the SIGKILL. */
-  beforeKill?: (api: Api) => Promise<void>;
+  beforeKill?: (api: Api, cli: { KILN_SERVER: string; KILN_TOKEN: string }) => Promise<void>;
 }) {
   let secret = '';
   const rx = await startReceiver(() => secret);
@@ -145,7 +145,7 @@ export async function runHookScenario(o: {
     await until('the first six events', () => new Set(rx.got.map((g) => g.seq)).size >= 6);
     o.log(`phase 1: ${rx.got.length} requests for ${want.length} events`);
 
-    await o.beforeKill?.(api);
+    await o.beforeKill?.(api, { KILN_SERVER: serve.url, KILN_TOKEN: token });
     // Phase 2: the receiver holds the next delivery open; the controller is SIGKILLed mid-delivery.
     const held = rx.holdNext();
     for (const state of ['discovering', 'ready', 'retired'])
@@ -174,6 +174,15 @@ export async function runHookScenario(o: {
       const d = await api<{ items: Array<{ status: string }> }>('GET', '/api/v1/hooks/rx/deliveries');
       return d.items.length === 9 && d.items.every((x) => x.status === 'delivered');
     });
+    // Metrics: attempts by outcome on this (restarted) controller; the queue in the store drains to 0
+    // (executable hooks killed with the controller wait for their claims to run out).
+    let metrics = '';
+    await until('the hook queue to drain', async () => {
+      metrics = await (await fetch(`${serve!.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      return /^kiln_hook_queue\{status="pending"\} 0$/m.test(metrics);
+    });
+    assert.match(metrics, /^kiln_hook_deliveries_total\{outcome="delivered"\} [1-9]/m);
+    assert.match(metrics, /^kiln_hook_queue\{status="delivered"\} [1-9]/m);
     o.log(
       `phase 2: ${rx.got.length} requests; held delivery ${heldId} sent ${rx.got.filter((g) => g.deliveryId === heldId).length} times`,
     );
