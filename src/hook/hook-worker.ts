@@ -157,7 +157,11 @@ export function createHookWorker(deps: HookWorkerDeps) {
   function tick(): Promise<void> {
     ticking ??= (async () => {
       const targets = await deps.targets();
-      for (const t of targets) await enqueue(t);
+      // Read without a lock: a stale answer only delays queueing to the next round. A target whose cursor is at
+      // the newest event opens no transaction (on PostgreSQL each one takes the event append lock, ADR 0008).
+      const latest = (await listEvents(db, { order: 'desc', limit: 1 }))[0]?.seq ?? 0;
+      const cursors = await store.listCursors(db);
+      for (const t of targets) if (cursors.get(t.id) !== latest) await enqueue(t);
       await dispatch(new Map(targets.map((t) => [t.id, t])));
       await prune();
     })().finally(() => {

@@ -69,6 +69,12 @@ export async function getCursor(db: Kysely<Database>, hookId: string): Promise<n
   return r ? Number(r.position) : undefined;
 }
 
+/** Every cursor, by hook id. */
+export async function listCursors(db: Kysely<Database>): Promise<Map<string, number>> {
+  const rows = await db.selectFrom('hook_cursors').select(['hook_id', 'position']).execute();
+  return new Map(rows.map((r) => [r.hook_id, Number(r.position)]));
+}
+
 export async function putCursor(db: Kysely<Database>, hookId: string, position: number, at: string): Promise<void> {
   await db
     .insertInto('hook_cursors')
