@@ -170,3 +170,31 @@ test('history retention: finished deliveries beyond the count or the age are pru
   );
   await b.store.close();
 });
+
+test('a pending delivery of a hook that is gone (an executable hook removed from the config) is dead-lettered, not sent', async () => {
+  const b = await bed([{ ok: false, status: 500, error: 'answered HTTP 500' }]);
+  const w = b.worker();
+  await w.tick();
+  await b.append('host.state_changed', 'a');
+  await w.tick();
+  await w.settle();
+  const gone = createHookWorkerWithout(b);
+  b.clock.advance(60_000);
+  await gone.tick();
+  await gone.settle();
+  const [d] = await listDeliveries(b.store.db, { hookId: 'h1', limit: 1 });
+  assert.deepEqual([d.status, d.lastError, b.calls.length], ['dead', 'the hook no longer exists', 1]);
+  await b.store.close();
+});
+
+/** A worker whose target list no longer has the bed's hook. */
+function createHookWorkerWithout(b: Awaited<ReturnType<typeof bed>>) {
+  return createHookWorker({
+    db: b.store.db,
+    targets: async () => [],
+    retry: { attempts: 3, baseSeconds: 10, maxSeconds: 60 },
+    concurrency: 4,
+    history: { days: 7, maxPerHook: 1000 },
+    now: b.clock.now,
+  });
+}
