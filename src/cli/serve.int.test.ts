@@ -117,7 +117,7 @@ describe('kiln serve as a process', () => {
       let after = '';
       for (let page = 0; page < 100; page++) {
         const res = await fetch(
-          `${again.url}/api/v1/hosts?name_prefix=burst-&limit=1000${after ? `&after=${after}` : ''}`,
+          `${again.url}/api/v1/hosts?prefix=burst-&limit=1000${after ? `&after=${after}` : ''}`,
           { headers },
         );
         const body = (await res.json()) as { items: Array<{ name: string }>; next: string | null };

@@ -34,10 +34,19 @@ interface HostNicsTable {
   is_boot: Generated<number>;
 }
 
-/** `host_tags` (migration 0001). */
+/** `host_tags` (migration 0001; `host_name` since 0340: the host's name, rewritten with the host, for list order). */
 interface HostTagsTable {
   host_id: string;
   tag: string;
+  host_name: Generated<string>;
+}
+
+/** `host_labels` (migration 0340): the labels document as rows, only so a label filter has an index in list order. */
+interface HostLabelsTable {
+  host_id: string;
+  key: string;
+  value: string;
+  host_name: string;
 }
 
 /** The tables the inventory owns. */
@@ -45,6 +54,7 @@ export interface InventoryTables {
   hosts: HostsTable;
   host_nics: HostNicsTable;
   host_tags: HostTagsTable;
+  host_labels: HostLabelsTable;
 }
 
 /** The inventory tables' columns at run time, for the schema drift test. */
@@ -71,5 +81,6 @@ export const inventoryColumns = {
     updated_at: 'text',
   },
   host_nics: { mac: 'text', host_id: 'text', name: 'text null', is_boot: 'integer default' },
-  host_tags: { host_id: 'text', tag: 'text' },
+  host_tags: { host_id: 'text', tag: 'text', host_name: 'text default' },
+  host_labels: { host_id: 'text', key: 'text', value: 'text', host_name: 'text' },
 } as const satisfies TableColumns<InventoryTables>;
