@@ -99,7 +99,8 @@ function hostAt(i: number, at: string): StoredHost {
       : {},
     hardwareHash: enrolled ? `sha256:${pad(i, 64)}` : null,
     needsAttention: false,
-    bmc: { driver: 'ipmi', address: `10.200.${i >> 8}.${i & 255}`, username: 'root', hasPassword: false, options: {} },
+    // A BMC on loopback (nothing answers there) and the power poller off: the bench sends nothing off the machine.
+    bmc: { driver: 'ipmi', address: '127.0.0.1', username: 'root', hasPassword: false, options: {} },
     bmcPasswordSealed: null,
     version: 1,
     createdAt: at,
@@ -255,6 +256,8 @@ async function serve(dataDir: string, databaseUrl?: string) {
       `127.0.0.1:${tlsPort}`,
       '--node-image',
       'off',
+      '--power-poll-interval',
+      '0',
       ...(databaseUrl ? ['--database-url', databaseUrl] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
