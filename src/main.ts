@@ -216,6 +216,8 @@ export async function runServe(
     closers.push(() => controller.app.close());
     // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
     await controller.inventory.rebindBmcSeals((sealed) => openSecret(trust.dataKey, sealed, 'bmc'));
+    // Hosts written before migration 0340 (or by an older controller) get their list document, once, here.
+    await controller.inventory.renderStaleDocs();
     const pollSeconds = config.power['power-poll-interval'];
     if (pollSeconds > 0) {
       // Stopped by the shared abort; closed before the app so no poll round outlives the drivers.

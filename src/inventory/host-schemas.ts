@@ -116,6 +116,14 @@ export const HostReply = Type.Object({
   updatedAt: Type.String(),
 });
 
+export const HostListReply = Type.Object({
+  items: Type.Array(HostReply),
+  next: Type.Union([Type.String({ description: 'cursor for `after`' }), Type.Null()], {
+    description: 'null on the last page',
+  }),
+});
+export type HostListReply = Static<typeof HostListReply>;
+
 export const HostListQuery = Type.Object(
   {
     state: Type.Optional(StateSchema),

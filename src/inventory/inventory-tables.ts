@@ -24,6 +24,10 @@ export interface HostsTable {
   version: Generated<number>;
   created_at: string;
   updated_at: string;
+  /** The host as the API shows it (JSON), written with the host (migration 0340); '' until first rendered. */
+  doc: Generated<string>;
+  /** The host version `doc` shows; 0 before the first rendering. */
+  doc_version: Generated<number>;
 }
 
 /** `host_nics` (migration 0001): one row per MAC; `is_boot` is 0 or 1. */
@@ -79,6 +83,8 @@ export const inventoryColumns = {
     version: 'integer default',
     created_at: 'text',
     updated_at: 'text',
+    doc: 'text default',
+    doc_version: 'integer default',
   },
   host_nics: { mac: 'text', host_id: 'text', name: 'text null', is_boot: 'integer default' },
   host_tags: { host_id: 'text', tag: 'text', host_name: 'text default' },

@@ -67,7 +67,15 @@ function hostToRow(h: StoredHost): Insertable<HostsTable> {
     version: h.version,
     created_at: h.createdAt,
     updated_at: h.updatedAt,
+    doc: hostDoc(h),
+    doc_version: h.version,
   };
+}
+
+/** The host as the API shows it, as JSON: everything but the sealed BMC password. */
+export function hostDoc(h: StoredHost): string {
+  const { bmcPasswordSealed: _drop, ...shown } = h;
+  return JSON.stringify(shown);
 }
 
 /** Adds NICs and tags to a page of host rows: one query for each, whatever the page size (no query per host). */
@@ -145,7 +153,7 @@ export function openSqliteHostByMacReader(file: string): { lookup: HostByMacLook
  * name) and (profile, name)), so a page reads about `limit` index entries;
  * the other filters are checked per row. Migration 0340 has the indexes.
  */
-export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<StoredHost[]> {
+async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]> {
   const limit = f.limit ?? 100;
   // The other filters, checked per row of the driving index; `order` is the driving index's name column.
   const rest = (order: string): Expression<SqlBool> => {
@@ -164,12 +172,12 @@ export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<St
     if (f.after !== undefined) c.push(sql<SqlBool>`${col} > ${f.after}`);
     return c.length ? sql<SqlBool>`${sql.join(c, sql` and `)}` : sql<SqlBool>`1 = 1`;
   };
-  let rows: HostRow[];
+  let rows: PageRow[];
   if (f.mac) {
     rows = await db
       .selectFrom('host_nics as d')
       .innerJoin('hosts', 'hosts.id', 'd.host_id')
-      .selectAll('hosts')
+      .select(pageColumns)
       .where('d.mac', '=', f.mac)
       .where(rest('hosts.name'))
       .limit(limit)
@@ -178,7 +186,7 @@ export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<St
     rows = await db
       .selectFrom('host_labels as d')
       .innerJoin('hosts', 'hosts.id', 'd.host_id')
-      .selectAll('hosts')
+      .select(pageColumns)
       .where('d.key', '=', f.label.key)
       .where('d.value', '=', f.label.value)
       .where(rest('d.host_name'))
@@ -189,7 +197,7 @@ export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<St
     rows = await db
       .selectFrom('host_tags as d')
       .innerJoin('hosts', 'hosts.id', 'd.host_id')
-      .selectAll('hosts')
+      .select(pageColumns)
       .where('d.tag', '=', f.tag)
       .where(rest('d.host_name'))
       .orderBy('d.host_name')
@@ -198,13 +206,89 @@ export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<St
   } else {
     rows = await db
       .selectFrom('hosts')
-      .selectAll('hosts')
+      .select(pageColumns)
       .where(rest('hosts.name'))
       .orderBy('hosts.name')
       .limit(limit)
       .execute();
   }
-  return attach(db, rows);
+  return rows;
+}
+
+type PageRow = Pick<HostRow, 'id' | 'name' | 'version' | 'doc' | 'doc_version'>;
+const pageColumns = ['hosts.id', 'hosts.name', 'hosts.version', 'hosts.doc', 'hosts.doc_version'] as const;
+
+/** Full hosts by id, in the order of `ids`. */
+async function hostsByIds(db: Kysely<Database>, ids: string[]): Promise<StoredHost[]> {
+  if (ids.length === 0) return [];
+  const byId = new Map(
+    (await attach(db, await db.selectFrom('hosts').selectAll().where('id', 'in', ids).execute())).map((h) => [h.id, h]),
+  );
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
+
+/** Lists hosts (see `pageRows` for order and filters). */
+export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<StoredHost[]> {
+  return hostsByIds(
+    db,
+    (await pageRows(db, f)).map((r) => r.id),
+  );
+}
+
+/**
+ * Lists hosts as their stored API documents (JSON text, see `hostDoc`): a page
+ * costs one index range and `limit` strings. A document older than its host
+ * (written before migration 0340, or by an older controller) is rendered
+ * again from the rows.
+ */
+export async function listHostDocs(db: Kysely<Database>, f: HostFilter): Promise<Array<{ name: string; doc: string }>> {
+  const rows = await pageRows(db, f);
+  const stale = rows.filter((r) => Number(r.doc_version) !== Number(r.version));
+  const fresh = new Map(
+    (
+      await hostsByIds(
+        db,
+        stale.map((r) => r.id),
+      )
+    ).map((h) => [h.id, hostDoc(h)]),
+  );
+  return rows.map((r) => ({ name: r.name, doc: fresh.get(r.id) ?? r.doc }));
+}
+
+/**
+ * Renders the documents of hosts whose stored one is older than the host
+ * (see `listHostDocs`), `batch` hosts per transaction; returns how many. A
+ * host changed meanwhile keeps the document its change wrote.
+ */
+export async function renderStaleDocs(db: Kysely<Database>, batch = 500): Promise<number> {
+  let done = 0;
+  let after = '';
+  for (let round = 0; round < 1_000_000; round++) {
+    const ids = (
+      await db
+        .selectFrom('hosts')
+        .select('id')
+        .where('id', '>', after)
+        .whereRef('doc_version', '!=', 'version')
+        .orderBy('id')
+        .limit(batch)
+        .execute()
+    ).map((r) => r.id);
+    if (ids.length === 0) break;
+    await db.transaction().execute(async (trx) => {
+      for (const h of await hostsByIds(trx, ids)) {
+        const res = await trx
+          .updateTable('hosts')
+          .set({ doc: hostDoc(h), doc_version: h.version })
+          .where('id', '=', h.id)
+          .where('version', '=', h.version)
+          .executeTakeFirst();
+        done += Number(res.numUpdatedRows);
+      }
+    });
+    after = ids.at(-1)!;
+  }
+  return done;
 }
 
 /** Counts hosts per state, for metrics and the UI. */

@@ -8,6 +8,10 @@ import { isPostgres } from '../database.js';
 //   rewritten with the host on every change, as its tags already are), indexed
 //   (tag, host_name) and (key, value, host_name).
 // - hosts gets (profile, name); (state, name) exists since 0001.
+// - hosts gets `doc`: the host as the API shows it (JSON), written with the
+//   host, so a list page is `limit` stored strings, not rows, NICs and tags
+//   rendered again; `doc_version` is the host version it shows (0: none yet,
+//   rendered at start-up or per request until then).
 // - PostgreSQL compares host names bytewise (COLLATE "C", SQLite's own
 //   order): keyset cursors and the prefix range must not depend on the
 //   server's locale, where `web-` and `web1` may sort either way.
@@ -71,9 +75,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   }
 
   await db.schema.createIndex('hosts_profile').on('hosts').columns(['profile', 'name']).execute();
+  await db.schema
+    .alterTable('hosts')
+    .addColumn('doc', 'text', (c) => c.notNull().defaultTo(''))
+    .execute();
+  await db.schema
+    .alterTable('hosts')
+    .addColumn('doc_version', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('hosts').dropColumn('doc_version').execute();
+  await db.schema.alterTable('hosts').dropColumn('doc').execute();
   await db.schema.dropIndex('hosts_profile').ifExists().execute();
   await db.schema.dropTable('host_labels').ifExists().execute();
   await db.schema.dropIndex('host_tags_tag_name').ifExists().execute();
