@@ -40,7 +40,10 @@ type HostStoreModule = typeof import('../src/inventory/sql-host-store.js');
 const load = async <T>(rel: string) => (await import(pathToFileURL(join(TREE, 'dist', rel)).href)) as T;
 const store = await load<StoreModule>('src/store/database.js');
 const { migrateToLatest } = await load<MigrateModule>('src/store/migrate.js');
-const { putHost } = await load<HostStoreModule>('src/inventory/sql-host-store.js');
+const hostStore = await load<Partial<HostStoreModule> & Pick<HostStoreModule, 'putHost'>>(
+  'src/inventory/sql-host-store.js',
+);
+const { putHost } = hostStore;
 type StoredHost = Parameters<typeof putHost>[1];
 
 const hex = (n: number) => (n & 255).toString(16).padStart(2, '0');
@@ -108,7 +111,10 @@ function hostAt(i: number, at: string): StoredHost {
   };
 }
 
-/** Fills `HOSTS` hosts in transactions of 1000; on PostgreSQL four transactions at a time. */
+/**
+ * Fills `HOSTS` hosts in transactions of 1000 (on PostgreSQL four at a time)
+ * through the store's bulk insertHosts, or putHost per host in trees without it.
+ */
 async function fill(db: Kysely<Database>, parallel: number): Promise<number> {
   const t0 = performance.now();
   const at = new Date().toISOString();
@@ -121,7 +127,9 @@ async function fill(db: Kysely<Database>, parallel: number): Promise<number> {
         next = Math.min(HOSTS, next + BATCH);
         const to = next;
         await db.transaction().execute(async (trx) => {
-          for (let i = from; i < to; i++) await putHost(trx, hostAt(i, at));
+          const batch = Array.from({ length: to - from }, (_, k) => hostAt(from + k, at));
+          if (hostStore.insertHosts) await hostStore.insertHosts(trx, batch);
+          else for (const h of batch) await putHost(trx, h);
         });
       }
     }),

@@ -10,6 +10,7 @@ import { createInventoryService, type InventoryService } from './inventory-servi
 import type { Host, HostFilter } from './host.js';
 import { normalizeMac } from '../net/mac.js';
 import type { OpenTestDb } from './inventory.conformance.js';
+import { insertHosts } from './sql-host-store.js';
 
 const ctx = { actor: 'test' };
 const noSeal = {
@@ -201,6 +202,34 @@ export function runHostListConformance(engine: string, openDb: OpenTestDb): void
         assert.deepEqual(foreign, []);
         assert.ok(deleted.size > 2, 'hosts were deleted while paging');
       }
+    });
+
+    it('bulk-inserted hosts (insertHosts) list and show like created ones', async () => {
+      const at = new Date().toISOString();
+      const bulk = ['bulk-1', 'bulk-2', 'bulk-3'].map((name, i) => ({
+        id: `00000000-0000-4000-8000-00000000b00${i}`,
+        name,
+        state: 'ready' as const,
+        stateReason: null,
+        failedStage: null,
+        profile: 'debian-12',
+        firmware: null,
+        nics: [{ mac: mac(900 + i), name: 'eno1', boot: true }],
+        tags: ['bulk'],
+        labels: { batch: 'b1' },
+        facts: { serial: `B${i}` },
+        hardwareHash: null,
+        needsAttention: false,
+        bmc: null,
+        bmcPasswordSealed: null,
+        version: 1,
+        createdAt: at,
+        updatedAt: at,
+      }));
+      await db.transaction().execute((trx) => insertHosts(trx, bulk));
+      const shown = await Promise.all(bulk.map((h) => inv.getHost(h.name)));
+      assert.deepEqual(await pageAll(inv, { label: { key: 'batch', value: 'b1' }, tag: 'bulk' }, 2), shown);
+      assert.deepEqual(await pageAll(inv, { mac: mac(901) }, 2), [shown[1]]);
     });
 
     it('hosts whose stored document is older than the host (before 0340, an older controller) list correctly and are re-rendered once', async () => {

@@ -395,6 +395,29 @@ async function writeHost(db: Kysely<Database>, h: StoredHost, expectedVersion?: 
   }
 }
 
+/**
+ * Inserts new hosts with their NICs, tags and labels in a few multi-row
+ * statements: bulk loads (bench/inventory.bench.ts) and imports. No friendly
+ * duplicate check: a clash fails on the unique indexes. Must run inside a
+ * transaction.
+ */
+export async function insertHosts(db: Kysely<Database>, batch: StoredHost[]): Promise<void> {
+  // Bounded statements: at most 500 rows each (SQLite and PostgreSQL bind-parameter limits).
+  const chunks = <T>(xs: T[]) =>
+    Array.from({ length: Math.ceil(xs.length / 500) }, (_, i) => xs.slice(i * 500, i * 500 + 500));
+  for (const c of chunks(batch.map(hostToRow))) await db.insertInto('hosts').values(c).execute();
+  const nics = batch.flatMap((h) =>
+    h.nics.map((n) => ({ mac: n.mac, host_id: h.id, name: n.name, is_boot: n.boot ? 1 : 0 })),
+  );
+  for (const c of chunks(nics)) await db.insertInto('host_nics').values(c).execute();
+  const tags = batch.flatMap((h) => h.tags.map((tag) => ({ host_id: h.id, tag, host_name: h.name })));
+  for (const c of chunks(tags)) await db.insertInto('host_tags').values(c).execute();
+  const labels = batch.flatMap((h) =>
+    Object.entries(h.labels).map(([key, value]) => ({ host_id: h.id, key, value, host_name: h.name })),
+  );
+  for (const c of chunks(labels)) await db.insertInto('host_labels').values(c).execute();
+}
+
 /** Deletes a host with its NICs, tags and label rows. Events about it stay. */
 export async function deleteHost(db: Kysely<Database>, id: string): Promise<void> {
   await db.deleteFrom('host_nics').where('host_id', '=', id).execute();
