@@ -297,8 +297,8 @@ function createInventoryCore(deps: InventoryDeps) {
     /** A page of hosts as API JSON documents (what `listHosts` returns, rendered once at write). */
     listHostDocs: (filter: HostFilter) => hosts.listHostDocs(db, filter),
     /** Renders the list documents of hosts written before they existed (or by an older controller); once, at start. */
-    async renderStaleDocs(): Promise<number> {
-      const n = await hosts.renderStaleDocs(db);
+    async renderStaleDocs(signal?: AbortSignal): Promise<number> {
+      const n = await hosts.renderStaleDocs(db, signal);
       if (n) log.info({ hosts: n }, 'host list documents rendered');
       return n;
     },

@@ -257,13 +257,14 @@ export async function listHostDocs(db: Kysely<Database>, f: HostFilter): Promise
 
 /**
  * Renders the documents of hosts whose stored one is older than the host
- * (see `listHostDocs`), `batch` hosts per transaction; returns how many. A
- * host changed meanwhile keeps the document its change wrote.
+ * (see `listHostDocs`), `batch` hosts per transaction, until done or
+ * `signal` aborts; returns how many. A host changed meanwhile keeps the
+ * document its change wrote.
  */
-export async function renderStaleDocs(db: Kysely<Database>, batch = 500): Promise<number> {
+export async function renderStaleDocs(db: Kysely<Database>, signal?: AbortSignal, batch = 500): Promise<number> {
   let done = 0;
   let after = '';
-  for (let round = 0; round < 1_000_000; round++) {
+  for (let round = 0; round < 1_000_000 && !signal?.aborted; round++) {
     const ids = (
       await db
         .selectFrom('hosts')
