@@ -177,7 +177,7 @@ function cases(): Case[] {
   ];
 }
 
-/** wrk's figures: requests/s and latency percentiles in ms; `errors` counts non-2xx answers and socket errors. */
+/** wrk's figures: requests/s and latency percentiles in ms; `errors` counts non-2xx answers and socket errors (timeouts: answers slower than --timeout, left out of wrk's percentiles). */
 function parseWrk(out: string): { rps: number; p50: number; p99: number; errors: number } {
   const ms = (v: string, unit: string) => Number(v) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 } as const)[unit as 'ms'];
   const pct = (p: string) => {
@@ -204,7 +204,20 @@ function cpuMs(pid: number): number {
 function runWrk(url: string, token: string): ReturnType<typeof parseWrk> {
   const r = spawnSync(
     'taskset',
-    ['-c', '1', 'wrk', '-t1', '-c50', `-d${DURATION}s`, '--latency', '-H', `Authorization: Bearer ${token}`, url],
+    [
+      '-c',
+      '1',
+      'wrk',
+      '-t1',
+      '-c50',
+      `-d${DURATION}s`,
+      '--timeout',
+      '10s',
+      '--latency',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      url,
+    ],
     { encoding: 'utf8', timeout: (DURATION + 60) * 1000 },
   );
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
@@ -354,6 +367,6 @@ async function bench(engine: string): Promise<void> {
 }
 
 console.log(
-  `inventory bench: ${HOSTS} hosts, wrk -t1 -c50 -d${DURATION}s (taskset -c 1), kiln serve on taskset -c 0, pages of 100; ${new Date().toISOString()}`,
+  `inventory bench: ${HOSTS} hosts, wrk -t1 -c50 -d${DURATION}s --timeout 10s (taskset -c 1), kiln serve on taskset -c 0, pages of 100; ${new Date().toISOString()}`,
 );
 for (const engine of ENGINES) await bench(engine);
