@@ -20,7 +20,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../src/schema.js';
 import { createTempPostgres } from '../test/support/postgres.js';
 import { freePort } from '../test/support/serve-process.js';
@@ -319,6 +319,9 @@ async function bench(engine: string): Promise<void> {
       : store.openSqlite(join(dataDir, 'kiln.sqlite'));
     await migrateToLatest(o.db);
     const perSecond = await fill(o.db, pg ? 4 : 1);
+    // A database in service has planner statistics (autovacuum); right after a bulk load it may not yet,
+    // and PostgreSQL then sorts a combined filter's matches instead of walking the tag index (7.5 vs 0.6 ms).
+    if (pg) await sql`analyze`.execute(o.db);
     await o.close();
     console.log(`\n${engine}: ${HOSTS} hosts filled through the store at ${Math.round(perSecond)} hosts/s (${TREE})`);
     const s = await serve(dataDir, pg?.url);
