@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import type { Database } from '../schema.js';
 import { openSqlite } from '../store/database.js';
-import { migrateToLatest } from '../store/migrate.js';
+import { fileMigrationProvider, migrateToLatest } from '../store/migrate.js';
 import { runHostListConformance } from './host-list.conformance.js';
 import type { HostFilter } from './host.js';
-import { listHostDocs } from './sql-host-store.js';
+import { listHostDocs, renderStaleDocs } from './sql-host-store.js';
 import { normalizeMac } from '../net/mac.js';
 
 runHostListConformance('sqlite', async () => {
@@ -81,6 +81,41 @@ describe('host list query plans (SQLite)', () => {
         /^SCAN (?!hosts USING INDEX sqlite_autoindex_hosts_)/m,
         `${JSON.stringify(f)}\n${plan}`,
       );
+    }
+  });
+});
+
+describe('migration 0340 on a store with hosts', () => {
+  it('fills host_tags.host_name and host_labels from existing hosts; their documents render once', async () => {
+    const o = openSqlite(':memory:');
+    try {
+      const before = {
+        getMigrations: async () =>
+          Object.fromEntries(Object.entries(await fileMigrationProvider.getMigrations()).filter(([n]) => n < '0340')),
+      };
+      const r = await new Migrator({ db: o.db, provider: before, allowUnorderedMigrations: true }).migrateToLatest();
+      assert.equal(r.error, undefined);
+      const at = new Date(0).toISOString();
+      for (const [i, name] of ['old-b', 'old-a', 'old-c'].entries()) {
+        await o
+          .sqlite!.prepare(
+            `insert into hosts (id, name, state, labels, created_at, updated_at) values (?, ?, 'new', ?, ?, ?)`,
+          )
+          .run(`id-${i}`, name, JSON.stringify({ rack: i === 2 ? 'r2' : 'r1' }), at, at);
+        o.sqlite!.prepare('insert into host_tags (host_id, tag) values (?, ?)').run(`id-${i}`, 'old');
+      }
+      await migrateToLatest(o.db);
+      const names = async (f: HostFilter) => (await listHostDocs(o.db, f)).map((d) => JSON.parse(d.doc).name as string);
+      assert.deepEqual(await names({ tag: 'old' }), ['old-a', 'old-b', 'old-c']);
+      assert.deepEqual(await names({ label: { key: 'rack', value: 'r1' } }), ['old-a', 'old-b']);
+      assert.deepEqual(await names({ tag: 'old', after: 'old-a', limit: 1 }), ['old-b']);
+      assert.equal(await renderStaleDocs(o.db), 3);
+      assert.deepEqual(
+        (await listHostDocs(o.db, {})).map((d) => JSON.parse(d.doc).labels),
+        [{ rack: 'r1' }, { rack: 'r1' }, { rack: 'r2' }],
+      );
+    } finally {
+      await o.close();
     }
   });
 });
