@@ -97,11 +97,9 @@ describe('migration 0340 on a store with hosts', () => {
       assert.equal(r.error, undefined);
       const at = new Date(0).toISOString();
       for (const [i, name] of ['old-b', 'old-a', 'old-c'].entries()) {
-        await o
-          .sqlite!.prepare(
-            `insert into hosts (id, name, state, labels, created_at, updated_at) values (?, ?, 'new', ?, ?, ?)`,
-          )
-          .run(`id-${i}`, name, JSON.stringify({ rack: i === 2 ? 'r2' : 'r1' }), at, at);
+        o.sqlite!.prepare(
+          `insert into hosts (id, name, state, labels, created_at, updated_at) values (?, ?, 'new', ?, ?, ?)`,
+        ).run(`id-${i}`, name, JSON.stringify({ rack: i === 2 ? 'r2' : 'r1' }), at, at);
         o.sqlite!.prepare('insert into host_tags (host_id, tag) values (?, ?)').run(`id-${i}`, 'old');
       }
       await migrateToLatest(o.db);
