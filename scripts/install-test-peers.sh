@@ -20,6 +20,8 @@ packages=(
   tftp-hpa tftpd-hpa atftp curl nginx-light
   openipmi openssh-server openssh-client
   tcpdump tshark iputils-ping procps ndisc6
+  # HTTP load generator for bench/inventory.bench.ts
+  wrk
   prometheus
   chromium
   # install-file validators (cloud-init schema)

@@ -217,6 +217,13 @@ export async function runServe(
     closers.push(() => controller.app.close());
     // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
     await controller.inventory.rebindBmcSeals((sealed) => openSecret(trust.dataKey, sealed, 'bmc'));
+    // Hosts written before migration 0340 (or by an older controller) get their list document, once, in the
+    // background: until then a list renders those hosts per request (docs/inventory.md).
+    const rendering = controller.inventory
+      .renderStaleDocs(abort.signal)
+      .then(() => undefined)
+      .catch((err) => log.error({ err: (err as Error).message }, 'host list documents not rendered'));
+    closers.push(() => rendering);
     const pollSeconds = config.power['power-poll-interval'];
     if (pollSeconds > 0) {
       // Stopped by the shared abort; closed before the app so no poll round outlives the drivers.

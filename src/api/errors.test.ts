@@ -171,8 +171,13 @@ describe('bad input gets a clear error with a stable code', () => {
     assert.ok(doc.paths['/api/v1/hosts/{host}/state'].post);
   });
 
-  it('filters list by state, tag, MAC and name prefix', async () => {
-    await post('/api/v1/hosts', { name: 'f-1', tags: ['gpu'], nics: [{ mac: '52:54:00:00:0f:01' }] });
+  it('filters list by state, tag, label, MAC and name prefix', async () => {
+    await post('/api/v1/hosts', {
+      name: 'f-1',
+      tags: ['gpu'],
+      labels: { rack: 'r7' },
+      nics: [{ mac: '52:54:00:00:0f:01' }],
+    });
     await post('/api/v1/hosts', { name: 'f-2', state: 'ready' });
     const get = async (qs: string) =>
       (await c.app.inject({ url: `/api/v1/hosts?${qs}`, headers: { authorization: c.bearer.viewer } }))
@@ -181,7 +186,18 @@ describe('bad input gets a clear error with a stable code', () => {
     assert.deepEqual(await get('tag=gpu'), ['f-1']);
     assert.deepEqual(await get('state=ready'), ['f-2']);
     assert.deepEqual(await get('mac=52-54-00-00-0F-01'), ['f-1']);
-    assert.deepEqual(await get('name_prefix=f-'), ['f-1', 'f-2']);
+    assert.deepEqual(await get('prefix=f-'), ['f-1', 'f-2']);
+    assert.deepEqual(await get('label=rack%3Dr7'), ['f-1']);
+    const page = (
+      await c.app.inject({ url: '/api/v1/hosts?prefix=f-&limit=1', headers: { authorization: c.bearer.viewer } })
+    ).json();
+    assert.match(page.next, /^K1/, 'next is an opaque cursor');
+    assert.deepEqual(await get(`prefix=f-&after=${page.next}`), ['f-2']);
+    assert.deepEqual(await get('prefix=f-&after=f-1'), ['f-2'], 'a host name still works as after');
+    for (const qs of ['name_prefix=f-', 'label=rack', 'after=K1%25%25']) {
+      const r = await c.app.inject({ url: `/api/v1/hosts?${qs}`, headers: { authorization: c.bearer.viewer } });
+      assert.equal(r.statusCode, 400, qs);
+    }
     const bad = await c.app.inject({ url: '/api/v1/hosts?state=flying', headers: { authorization: c.bearer.viewer } });
     assert.equal(bad.statusCode, 400);
   });

@@ -116,10 +116,9 @@ describe('kiln serve as a process', () => {
       const found = new Set<string>();
       let after = '';
       for (let page = 0; page < 100; page++) {
-        const res = await fetch(
-          `${again.url}/api/v1/hosts?name_prefix=burst-&limit=1000${after ? `&after=${after}` : ''}`,
-          { headers },
-        );
+        const res = await fetch(`${again.url}/api/v1/hosts?prefix=burst-&limit=1000${after ? `&after=${after}` : ''}`, {
+          headers,
+        });
         const body = (await res.json()) as { items: Array<{ name: string }>; next: string | null };
         body.items.forEach((h) => found.add(h.name));
         if (!body.next) break;

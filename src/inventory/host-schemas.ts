@@ -116,14 +116,30 @@ export const HostReply = Type.Object({
   updatedAt: Type.String(),
 });
 
+export const HostListReply = Type.Object({
+  items: Type.Array(HostReply),
+  next: Type.Union([Type.String({ description: 'cursor for `after`' }), Type.Null()], {
+    description: 'null on the last page',
+  }),
+});
+export type HostListReply = Static<typeof HostListReply>;
+
 export const HostListQuery = Type.Object(
   {
     state: Type.Optional(StateSchema),
-    tag: Type.Optional(Type.String()),
-    mac: Type.Optional(Type.String()),
-    name_prefix: Type.Optional(Type.String()),
-    profile: Type.Optional(Type.String()),
-    after: Type.Optional(Type.String({ description: 'cursor: the `next` value of the previous page' })),
+    tag: Type.Optional(Type.String({ maxLength: 63 })),
+    label: Type.Optional(
+      Type.String({ maxLength: 320, description: 'key=value: hosts whose label `key` is exactly `value`' }),
+    ),
+    mac: Type.Optional(Type.String({ maxLength: 64 })),
+    prefix: Type.Optional(Type.String({ maxLength: 253, description: 'hosts whose name starts with this' })),
+    profile: Type.Optional(Type.String({ maxLength: 128 })),
+    after: Type.Optional(
+      Type.String({
+        maxLength: 400,
+        description: 'cursor: the `next` value of the previous page (a host name also works)',
+      }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   },
   { additionalProperties: false },

@@ -76,6 +76,8 @@ export interface HostPatch {
 export interface HostFilter {
   state?: HostState;
   tag?: string;
+  /** The host has this label with exactly this value. */
+  label?: { key: string; value: string };
   mac?: Mac;
   namePrefix?: string;
   profile?: string;

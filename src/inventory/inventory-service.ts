@@ -294,6 +294,14 @@ function createInventoryCore(deps: InventoryDeps) {
     async listHosts(filter: HostFilter): Promise<Host[]> {
       return (await hosts.listHosts(db, filter)).map(view);
     },
+    /** A page of hosts as API JSON documents (what `listHosts` returns, rendered once at write). */
+    listHostDocs: (filter: HostFilter) => hosts.listHostDocs(db, filter),
+    /** Renders the list documents of hosts written before they existed (or by an older controller); once, at start. */
+    async renderStaleDocs(signal?: AbortSignal): Promise<number> {
+      const n = await hosts.renderStaleDocs(db, signal);
+      if (n) log.info({ hosts: n }, 'host list documents rendered');
+      return n;
+    },
     countHostsByState: () => hosts.countHostsByState(db),
     /** The clear BMC password, for the power drivers only; never put it in a reply, log or event. */
     async revealBmcPassword(idOrName: string): Promise<string | null> {

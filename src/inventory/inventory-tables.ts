@@ -24,6 +24,10 @@ export interface HostsTable {
   version: Generated<number>;
   created_at: string;
   updated_at: string;
+  /** The host as the API shows it (JSON), written with the host (migration 0340); '' until first rendered. */
+  doc: Generated<string>;
+  /** The host version `doc` shows; 0 before the first rendering. */
+  doc_version: Generated<number>;
 }
 
 /** `host_nics` (migration 0001): one row per MAC; `is_boot` is 0 or 1. */
@@ -34,10 +38,19 @@ interface HostNicsTable {
   is_boot: Generated<number>;
 }
 
-/** `host_tags` (migration 0001). */
+/** `host_tags` (migration 0001; `host_name` since 0340: the host's name, rewritten with the host, for list order). */
 interface HostTagsTable {
   host_id: string;
   tag: string;
+  host_name: Generated<string>;
+}
+
+/** `host_labels` (migration 0340): the labels document as rows, only so a label filter has an index in list order. */
+interface HostLabelsTable {
+  host_id: string;
+  key: string;
+  value: string;
+  host_name: string;
 }
 
 /** The tables the inventory owns. */
@@ -45,6 +58,7 @@ export interface InventoryTables {
   hosts: HostsTable;
   host_nics: HostNicsTable;
   host_tags: HostTagsTable;
+  host_labels: HostLabelsTable;
 }
 
 /** The inventory tables' columns at run time, for the schema drift test. */
@@ -69,7 +83,10 @@ export const inventoryColumns = {
     version: 'integer default',
     created_at: 'text',
     updated_at: 'text',
+    doc: 'text default',
+    doc_version: 'integer default',
   },
   host_nics: { mac: 'text', host_id: 'text', name: 'text null', is_boot: 'integer default' },
-  host_tags: { host_id: 'text', tag: 'text' },
+  host_tags: { host_id: 'text', tag: 'text', host_name: 'text default' },
+  host_labels: { host_id: 'text', key: 'text', value: 'text', host_name: 'text' },
 } as const satisfies TableColumns<InventoryTables>;

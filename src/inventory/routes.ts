@@ -7,8 +7,18 @@ import { actorOf } from '../api/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import { EventListReply } from '../event/event-schemas.js';
 import type { Host, Nic } from './host.js';
-import { HostCreateBody, HostListQuery, HostParams, HostPatchBody, HostReply, HostStateBody } from './host-schemas.js';
+import {
+  HostCreateBody,
+  HostListQuery,
+  HostListReply,
+  HostParams,
+  HostPatchBody,
+  HostReply,
+  HostStateBody,
+} from './host-schemas.js';
 import type { InventoryService } from './inventory-service.js';
+import { decodeHostCursor, encodeHostCursor } from './host-cursor.js';
+import { labelKeyPattern } from './validate-host.js';
 import { normalizeMac } from '../net/mac.js';
 
 const nicsFrom = (nics: HostCreateBody['nics']): Nic[] =>
@@ -17,6 +27,14 @@ const nicsFrom = (nics: HostCreateBody['nics']): Nic[] =>
     name: n.name ?? null,
     boot: n.boot ?? false,
   }));
+
+function labelFilter(label: string): { key: string; value: string } {
+  const at = label.indexOf('=');
+  const key = label.slice(0, at);
+  if (at < 0 || !labelKeyPattern.test(key))
+    throw new KilnError('bad_request', `label must be key=value with a label key such as rack=r7, got ${label}`);
+  return { key, value: label.slice(at + 1) };
+}
 
 function ifMatch(header: string | undefined): number | undefined {
   if (!header) return undefined;
@@ -41,26 +59,32 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
       config: { access: 'viewer' },
       schema: {
         tags: ['hosts'],
-        summary: 'List hosts (filter by state, tag, MAC, name prefix, profile; keyset pages)',
+        summary:
+          'List hosts by name (filter by state, tag, label, MAC, name prefix, profile; all given must match); `next` is the cursor of the following page, null after the last',
         querystring: HostListQuery,
-        response: {
-          200: Type.Object({ items: Type.Array(HostReply), next: Type.Union([Type.String(), Type.Null()]) }),
-        },
+        response: { 200: HostListReply },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query;
       const limit = q.limit ?? 100;
-      const items = await inventory.listHosts({
+      // One row more than the page says whether another page follows, so the last page says next: null.
+      const rows = await inventory.listHostDocs({
         state: q.state,
         tag: q.tag,
-        namePrefix: q.name_prefix,
+        label: q.label !== undefined ? labelFilter(q.label) : undefined,
+        namePrefix: q.prefix,
         profile: q.profile,
-        after: q.after,
-        limit,
+        after: q.after !== undefined ? decodeHostCursor(q.after) : undefined,
+        limit: limit + 1,
         mac: q.mac !== undefined ? normalizeMac(q.mac, 'query/mac') : undefined,
       });
-      return { items, next: items.length === limit ? items.at(-1)!.name : null };
+      const page = rows.slice(0, limit);
+      const next = rows.length > limit ? encodeHostCursor(page.at(-1)!.name) : null;
+      // The hosts' stored documents are the HostReply JSON already (inventory.conformance checks they equal
+      // getHost): joined, not parsed and serialised again. A string with a JSON type is sent as it is.
+      const body = `{"items":[${page.map((r) => r.doc).join(',')}],"next":${JSON.stringify(next)}}`;
+      return reply.type('application/json; charset=utf-8').send(body as unknown as HostListReply);
     },
   );
 

@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type Expression, type Insertable, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import type { Database } from '../schema.js';
 import type { HostsTable } from './inventory-tables.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -67,23 +67,38 @@ function hostToRow(h: StoredHost): Insertable<HostsTable> {
     version: h.version,
     created_at: h.createdAt,
     updated_at: h.updatedAt,
+    doc: hostDoc(h),
+    doc_version: h.version,
   };
 }
 
+/** The host as the API shows it, as JSON: everything but the sealed BMC password. */
+export function hostDoc(h: StoredHost): string {
+  const { bmcPasswordSealed: _drop, ...shown } = h;
+  return JSON.stringify(shown);
+}
+
+/** Adds NICs and tags to a page of host rows: one query for each, whatever the page size (no query per host). */
 async function attach(db: Kysely<Database>, rows: HostRow[]): Promise<StoredHost[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const nics = await db.selectFrom('host_nics').selectAll().where('host_id', 'in', ids).orderBy('mac').execute();
-  const tags = await db.selectFrom('host_tags').selectAll().where('host_id', 'in', ids).orderBy('tag').execute();
-  return rows.map((r) =>
-    rowToHost(
-      r,
-      nics
-        .filter((n) => n.host_id === r.id)
-        .map((n) => ({ mac: n.mac as Mac, name: n.name, boot: Number(n.is_boot) === 1 })),
-      tags.filter((t) => t.host_id === r.id).map((t) => t.tag),
-    ),
-  );
+  const nics = await db
+    .selectFrom('host_nics')
+    .select(['host_id', 'mac', 'name', 'is_boot'])
+    .where('host_id', 'in', ids)
+    .orderBy('mac')
+    .execute();
+  const tags = await db
+    .selectFrom('host_tags')
+    .select(['host_id', 'tag'])
+    .where('host_id', 'in', ids)
+    .orderBy('tag')
+    .execute();
+  const nicsOf = new Map<string, Nic[]>(ids.map((id) => [id, []]));
+  for (const n of nics) nicsOf.get(n.host_id)?.push({ mac: n.mac as Mac, name: n.name, boot: Number(n.is_boot) === 1 });
+  const tagsOf = new Map<string, string[]>(ids.map((id) => [id, []]));
+  for (const t of tags) tagsOf.get(t.host_id)?.push(t.tag);
+  return rows.map((r) => rowToHost(r, nicsOf.get(r.id)!, tagsOf.get(r.id)!));
 }
 
 /** Gets a host by id or, failing that, by name; null when neither matches. */
@@ -130,20 +145,151 @@ export function openSqliteHostByMacReader(file: string): { lookup: HostByMacLook
   };
 }
 
-/** Lists hosts ordered by name, one page at a time (keyset pagination on name). */
+/**
+ * Lists hosts ordered by name, one page at a time (keyset on the name: `after`
+ * is the last name of the previous page). The most selective filter drives the
+ * query through its index in name order (MAC, label, tag: the name is carried
+ * in host_nics' host, host_labels and host_tags; state and profile: (state,
+ * name) and (profile, name)), so a page reads about `limit` index entries;
+ * the other filters are checked per row. Migration 0340 has the indexes.
+ */
+async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]> {
+  const limit = f.limit ?? 100;
+  // The other filters, checked per row of the driving index; `order` is the driving index's name column.
+  const rest = (order: string): Expression<SqlBool> => {
+    const col = sql.ref(order);
+    const c: Expression<SqlBool>[] = [];
+    if (f.state) c.push(sql<SqlBool>`hosts.state = ${f.state}`);
+    if (f.profile) c.push(sql<SqlBool>`hosts.profile = ${f.profile}`);
+    if (f.tag && (f.mac || f.label))
+      c.push(sql<SqlBool>`exists (select 1 from host_tags t where t.host_id = hosts.id and t.tag = ${f.tag})`);
+    if (f.label && f.mac)
+      c.push(
+        sql<SqlBool>`exists (select 1 from host_labels l where l.host_id = hosts.id and l.key = ${f.label.key} and l.value = ${f.label.value})`,
+      );
+    // Host names are ASCII and compared bytewise (SQLite's default; COLLATE "C" on PostgreSQL), so this range is the prefix.
+    if (f.namePrefix) c.push(sql<SqlBool>`${col} >= ${f.namePrefix} and ${col} < ${`${f.namePrefix}\uffff`}`);
+    if (f.after !== undefined) c.push(sql<SqlBool>`${col} > ${f.after}`);
+    return c.length ? sql<SqlBool>`${sql.join(c, sql` and `)}` : sql<SqlBool>`1 = 1`;
+  };
+  let rows: PageRow[];
+  if (f.mac) {
+    rows = await db
+      .selectFrom('host_nics as d')
+      .innerJoin('hosts', 'hosts.id', 'd.host_id')
+      .select(pageColumns)
+      .where('d.mac', '=', f.mac)
+      .where(rest('hosts.name'))
+      .limit(limit)
+      .execute();
+  } else if (f.label) {
+    rows = await db
+      .selectFrom('host_labels as d')
+      .innerJoin('hosts', 'hosts.id', 'd.host_id')
+      .select(pageColumns)
+      .where('d.key', '=', f.label.key)
+      .where('d.value', '=', f.label.value)
+      .where(rest('d.host_name'))
+      .orderBy('d.host_name')
+      .limit(limit)
+      .execute();
+  } else if (f.tag) {
+    rows = await db
+      .selectFrom('host_tags as d')
+      .innerJoin('hosts', 'hosts.id', 'd.host_id')
+      .select(pageColumns)
+      .where('d.tag', '=', f.tag)
+      .where(rest('d.host_name'))
+      .orderBy('d.host_name')
+      .limit(limit)
+      .execute();
+  } else {
+    rows = await db
+      .selectFrom('hosts')
+      .select(pageColumns)
+      .where(rest('hosts.name'))
+      .orderBy('hosts.name')
+      .limit(limit)
+      .execute();
+  }
+  return rows;
+}
+
+type PageRow = Pick<HostRow, 'id' | 'name' | 'version' | 'doc' | 'doc_version'>;
+const pageColumns = ['hosts.id', 'hosts.name', 'hosts.version', 'hosts.doc', 'hosts.doc_version'] as const;
+
+/** Full hosts by id, in the order of `ids`. */
+async function hostsByIds(db: Kysely<Database>, ids: string[]): Promise<StoredHost[]> {
+  if (ids.length === 0) return [];
+  const byId = new Map(
+    (await attach(db, await db.selectFrom('hosts').selectAll().where('id', 'in', ids).execute())).map((h) => [h.id, h]),
+  );
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
+
+/** Lists hosts (see `pageRows` for order and filters). */
 export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<StoredHost[]> {
-  let q = db.selectFrom('hosts').selectAll('hosts');
-  if (f.state) q = q.where('hosts.state', '=', f.state);
-  if (f.profile) q = q.where('hosts.profile', '=', f.profile);
-  if (f.namePrefix) q = q.where('hosts.name', '>=', f.namePrefix).where('hosts.name', '<', `${f.namePrefix}\uffff`);
-  if (f.after) q = q.where('hosts.name', '>', f.after);
-  if (f.tag) q = q.where('hosts.id', 'in', db.selectFrom('host_tags').select('host_id').where('tag', '=', f.tag));
-  if (f.mac) q = q.where('hosts.id', 'in', db.selectFrom('host_nics').select('host_id').where('mac', '=', f.mac));
-  const rows = await q
-    .orderBy('hosts.name')
-    .limit(f.limit ?? 100)
-    .execute();
-  return attach(db, rows);
+  return hostsByIds(
+    db,
+    (await pageRows(db, f)).map((r) => r.id),
+  );
+}
+
+/**
+ * Lists hosts as their stored API documents (JSON text, see `hostDoc`): a page
+ * costs one index range and `limit` strings. A document older than its host
+ * (written before migration 0340, or by an older controller) is rendered
+ * again from the rows.
+ */
+export async function listHostDocs(db: Kysely<Database>, f: HostFilter): Promise<Array<{ name: string; doc: string }>> {
+  const rows = await pageRows(db, f);
+  const stale = rows.filter((r) => Number(r.doc_version) !== Number(r.version));
+  const fresh = new Map(
+    (
+      await hostsByIds(
+        db,
+        stale.map((r) => r.id),
+      )
+    ).map((h) => [h.id, hostDoc(h)]),
+  );
+  return rows.map((r) => ({ name: r.name, doc: fresh.get(r.id) ?? r.doc }));
+}
+
+/**
+ * Renders the documents of hosts whose stored one is older than the host
+ * (see `listHostDocs`), `batch` hosts per transaction, until done or
+ * `signal` aborts; returns how many. A host changed meanwhile keeps the
+ * document its change wrote.
+ */
+export async function renderStaleDocs(db: Kysely<Database>, signal?: AbortSignal, batch = 500): Promise<number> {
+  let done = 0;
+  let after = '';
+  for (let round = 0; round < 1_000_000 && !signal?.aborted; round++) {
+    const ids = (
+      await db
+        .selectFrom('hosts')
+        .select('id')
+        .where('id', '>', after)
+        .whereRef('doc_version', '!=', 'version')
+        .orderBy('id')
+        .limit(batch)
+        .execute()
+    ).map((r) => r.id);
+    if (ids.length === 0) break;
+    await db.transaction().execute(async (trx) => {
+      for (const h of await hostsByIds(trx, ids)) {
+        const res = await trx
+          .updateTable('hosts')
+          .set({ doc: hostDoc(h), doc_version: h.version })
+          .where('id', '=', h.id)
+          .where('version', '=', h.version)
+          .executeTakeFirst();
+        done += Number(res.numUpdatedRows);
+      }
+    });
+    after = ids.at(-1)!;
+  }
+  return done;
 }
 
 /** Counts hosts per state, for metrics and the UI. */
@@ -227,6 +373,7 @@ async function writeHost(db: Kysely<Database>, h: StoredHost, expectedVersion?: 
     }
     await db.deleteFrom('host_nics').where('host_id', '=', h.id).execute();
     await db.deleteFrom('host_tags').where('host_id', '=', h.id).execute();
+    await db.deleteFrom('host_labels').where('host_id', '=', h.id).execute();
   }
   if (h.nics.length) {
     await db
@@ -237,14 +384,45 @@ async function writeHost(db: Kysely<Database>, h: StoredHost, expectedVersion?: 
   if (h.tags.length) {
     await db
       .insertInto('host_tags')
-      .values(h.tags.map((tag) => ({ host_id: h.id, tag })))
+      .values(h.tags.map((tag) => ({ host_id: h.id, tag, host_name: h.name })))
+      .execute();
+  }
+  const labels = Object.entries(h.labels);
+  if (labels.length) {
+    await db
+      .insertInto('host_labels')
+      .values(labels.map(([key, value]) => ({ host_id: h.id, key, value, host_name: h.name })))
       .execute();
   }
 }
 
-/** Deletes a host (NICs and tags cascade). Events about it stay. */
+/**
+ * Inserts new hosts with their NICs, tags and labels in a few multi-row
+ * statements: bulk loads (bench/inventory.bench.ts) and imports. No friendly
+ * duplicate check: a clash fails on the unique indexes. Must run inside a
+ * transaction.
+ */
+export async function insertHosts(db: Kysely<Database>, batch: StoredHost[]): Promise<void> {
+  // Bounded statements: at most 500 rows each (SQLite and PostgreSQL bind-parameter limits).
+  const chunks = <T>(xs: T[]) =>
+    Array.from({ length: Math.ceil(xs.length / 500) }, (_, i) => xs.slice(i * 500, i * 500 + 500));
+  for (const c of chunks(batch.map(hostToRow))) await db.insertInto('hosts').values(c).execute();
+  const nics = batch.flatMap((h) =>
+    h.nics.map((n) => ({ mac: n.mac, host_id: h.id, name: n.name, is_boot: n.boot ? 1 : 0 })),
+  );
+  for (const c of chunks(nics)) await db.insertInto('host_nics').values(c).execute();
+  const tags = batch.flatMap((h) => h.tags.map((tag) => ({ host_id: h.id, tag, host_name: h.name })));
+  for (const c of chunks(tags)) await db.insertInto('host_tags').values(c).execute();
+  const labels = batch.flatMap((h) =>
+    Object.entries(h.labels).map(([key, value]) => ({ host_id: h.id, key, value, host_name: h.name })),
+  );
+  for (const c of chunks(labels)) await db.insertInto('host_labels').values(c).execute();
+}
+
+/** Deletes a host with its NICs, tags and label rows. Events about it stay. */
 export async function deleteHost(db: Kysely<Database>, id: string): Promise<void> {
   await db.deleteFrom('host_nics').where('host_id', '=', id).execute();
   await db.deleteFrom('host_tags').where('host_id', '=', id).execute();
+  await db.deleteFrom('host_labels').where('host_id', '=', id).execute();
   await db.deleteFrom('hosts').where('id', '=', id).execute();
 }

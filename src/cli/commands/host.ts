@@ -37,6 +37,46 @@ interface EventJson {
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const enc = encodeURIComponent;
 
+const hostRow = (h: HostJson) => [
+  h.name,
+  h.state + (h.needsAttention ? '!' : ''),
+  h.profile,
+  h.nics.find((n) => n.boot)?.mac,
+  h.tags.join(','),
+];
+
+/**
+ * Prints a host list page by page. JSON goes out as it arrives (the same
+ * array `JSON.stringify(all, null, 2)` prints, one host behind so the last
+ * needs no comma); the table keeps only its rows' cells (not the hosts) until
+ * the end, where it knows the column widths.
+ */
+function streamHosts(o: Output, json: boolean | undefined): { page(items: HostJson[]): void; end(): void } {
+  const rows: ReturnType<typeof hostRow>[] = [];
+  let held: HostJson | undefined;
+  let first = true;
+  const put = (h: HostJson, comma: boolean) => {
+    o.out(`${first ? '[\n' : ''}${JSON.stringify(h, null, 2).replace(/^/gm, '  ')}${comma ? ',' : ''}`);
+    first = false;
+  };
+  return {
+    page(items) {
+      for (const h of items) {
+        if (!json) rows.push(hostRow(h));
+        else {
+          if (held) put(held, true);
+          held = h;
+        }
+      }
+    },
+    end() {
+      if (!json) return o.out(formatTable(['NAME', 'STATE', 'PROFILE', 'BOOT MAC', 'TAGS'], rows));
+      if (held) put(held, false);
+      o.out(first ? '[]' : ']');
+    },
+  };
+}
+
 function parseLabels(pairs: string[] | undefined): Record<string, string> | undefined {
   if (!pairs) return undefined;
   return Object.fromEntries(
@@ -146,48 +186,44 @@ export function registerHostCommands(
 
   host
     .command('list')
-    .description('list hosts')
+    .description('list hosts by name; every filter given must match')
     .option('--state <state>')
     .option('--tag <tag>')
+    .option('--label <key=value>', 'hosts whose label key is exactly value')
     .option('--mac <mac>')
-    .option('--name-prefix <prefix>')
+    .option('--prefix <prefix>', 'hosts whose name starts with this (API: prefix=)')
     .option('--profile <profile>')
-    .option('--limit <n>', 'page size', '100')
-    .option('--after <name>', 'start after this name')
-    .option('--all', 'follow pages until the end')
+    .option('--limit <n>', 'page size (default 100; 1000 with --all)')
+    .option('--after <cursor>', "start after this cursor (a page's `next`) or host name")
+    .option('--all', 'follow pages until the end, printing each as it arrives')
     .option('--json', 'print JSON')
     .action(async (opts) => {
-      const items: HostJson[] = [];
-      let after = opts.after;
-      for (let page = 0; page < 10_000; page++) {
-        const qs = new URLSearchParams(
+      const query = (after: string | undefined) =>
+        new URLSearchParams(
           Object.entries({
             state: opts.state,
             tag: opts.tag,
+            label: opts.label,
             mac: opts.mac,
-            name_prefix: opts.namePrefix,
+            prefix: opts.prefix,
             profile: opts.profile,
-            limit: opts.limit,
+            limit: opts.limit ?? (opts.all ? '1000' : '100'),
             after,
           }).filter((e): e is [string, string] => e[1] !== undefined),
-        );
-        const res = await api().get<{ items: HostJson[]; next: string | null }>(`/api/v1/hosts?${qs.toString()}`);
-        items.push(...res.items);
-        if (!opts.all || !res.next) break;
-        after = res.next;
+        ).toString();
+      const fetchPage = (after: string | undefined) =>
+        api().get<{ items: HostJson[]; next: string | null }>(`/api/v1/hosts?${query(after)}`);
+      const print = streamHosts(o, opts.json);
+      let pending = fetchPage(opts.after);
+      for (let page = 0; page < 100_000; page++) {
+        const res = await pending;
+        // Ask for the next page before printing this one: the server works while we format.
+        const more = opts.all === true && res.next !== null;
+        if (more) pending = fetchPage(res.next!);
+        print.page(res.items);
+        if (!more) break;
       }
-      emit(o, opts.json, items, () =>
-        formatTable(
-          ['NAME', 'STATE', 'PROFILE', 'BOOT MAC', 'TAGS'],
-          items.map((h) => [
-            h.name,
-            h.state + (h.needsAttention ? '!' : ''),
-            h.profile,
-            h.nics.find((n) => n.boot)?.mac,
-            h.tags.join(','),
-          ]),
-        ),
-      );
+      print.end();
     });
 
   host
