@@ -16,6 +16,8 @@ import type { SshTables } from './ssh/ssh-tables.js';
 import { sshColumns } from './ssh/ssh-tables.js';
 import type { SyslogTables } from './syslog/syslog-tables.js';
 import { syslogColumns } from './syslog/syslog-tables.js';
+import type { TimelineTables } from './timeline/timeline-tables.js';
+import { timelineColumns } from './timeline/timeline-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -32,7 +34,8 @@ export type Database = InventoryTables &
   DeployTables &
   SshTables &
   LeaseTables &
-  SyslogTables;
+  SyslogTables &
+  TimelineTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -45,6 +48,7 @@ export const databaseColumns = {
   ...sshColumns,
   ...leaseColumns,
   ...syslogColumns,
+  ...timelineColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.
