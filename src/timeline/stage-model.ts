@@ -27,8 +27,6 @@ export const stageOrder = [
 
 export type Stage = (typeof stageOrder)[number];
 
-export const isStage = (s: string): s is Stage => (stageOrder as readonly string[]).includes(s);
-
 const indexOf = (s: Stage): number => stageOrder.indexOf(s);
 
 /** The firmware kind a boot started with (from its first DHCP request); deadlines are set per kind. */

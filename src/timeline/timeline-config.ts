@@ -105,6 +105,6 @@ export const defaultTimelineConfig: TimelineConfig = {
 /** The stage model's rules from the config slice. */
 export const rulesOf = (c: TimelineConfig): TimelineRules => ({
   deadlines: c.deadlines as StageDeadlines,
-  firmware: c.firmware as TimelineRules['firmware'],
+  firmware: c.firmware,
   sessionGapSeconds: c.sessionGapSeconds,
 });
