@@ -51,7 +51,10 @@ export function httpObservation(x: BootExchange): { target: ObservationTarget; o
     return ok
       ? { target: byIp, observation: { stage: 'ipxe-script', outcome: 'ok', detail: 'chain script /boot.ipxe' } }
       : null;
-  if (x.method === 'GET' && (x.path.startsWith('/ipxe/') || x.path.startsWith('/boot/'))) {
+  if (
+    x.method === 'GET' &&
+    (x.path.startsWith('/ipxe/') || x.path.startsWith('/boot/') || x.path.startsWith('/images/'))
+  ) {
     if (x.path === '/boot/host.ipxe') return null;
     const file = x.path.slice(x.path.lastIndexOf('/') + 1);
     const stage = x.path.startsWith('/ipxe/')
