@@ -9,7 +9,7 @@ import { stageOrder, type Stage, type StageDeadlines, type TimelineRules } from 
 export const defaultDeadlines: StageDeadlines = {
   'boot-file': 30,
   'ipxe-dhcp': 30,
-  'ipxe-script': 30,
+  'ipxe-script': 60,
   kernel: 60,
   initrd: 120,
   'os-dhcp': 180,
