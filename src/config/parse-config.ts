@@ -7,6 +7,7 @@ import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { SiteConfig } from '../template/site-config.js';
 import type { SyslogConfig } from '../syslog/syslog-config.js';
 import type { TimelineConfig } from '../timeline/timeline-config.js';
+import { checkExecHooks, type HookConfig } from '../hook/hook-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
 import { unknownKeys } from './unknown-keys.js';
@@ -36,6 +37,7 @@ export interface KilnConfig extends SettingGroups {
   site: SiteConfig;
   syslog: SyslogConfig;
   timeline: TimelineConfig;
+  hooks: HookConfig;
   urls: ServerUrls;
 }
 
@@ -145,7 +147,9 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const site = parseSection('site', raw.sections['site'], {});
   const syslog = parseSection('syslog', raw.sections['syslog'], {});
   const timeline = parseSection('timeline', raw.sections['timeline'], {});
-  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues, ...timeline.issues);
+  const hooks = parseSection('hooks', raw.sections['hooks'], {});
+  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues, ...timeline.issues, ...hooks.issues);
+  if (!hooks.issues.length) issues.push(...checkExecHooks(hooks.value as HookConfig));
   if (issues.length)
     throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
       issues,
@@ -157,6 +161,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     site: site.value as SiteConfig,
     syslog: syslog.value as SyslogConfig,
     timeline: timeline.value as TimelineConfig,
+    hooks: hooks.value as HookConfig,
     urls,
   });
 }
