@@ -154,8 +154,15 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     return c;
   }
 
+  /** The host of `mac`: the one its current session names (no store read on the boot path), else looked up. */
+  async function hostOf(mac: Mac): Promise<TimelineHost | null> {
+    const c = current.get(mac);
+    if (c?.hostId) return { id: c.hostId, name: c.hostName, macs: [mac] };
+    return lookups.hostByMac(mac);
+  }
+
   async function macOf(t: ObservationTarget): Promise<{ mac: Mac; host: TimelineHost | null } | null> {
-    if ('mac' in t) return { mac: t.mac, host: await lookups.hostByMac(t.mac) };
+    if ('mac' in t) return { mac: t.mac, host: await hostOf(t.mac) };
     if ('hostId' in t) {
       const host = await lookups.hostById(t.hostId);
       if (!host) return null;
@@ -164,7 +171,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       return mac ? { mac, host } : null;
     }
     const mac = addresses.get(t.ip) ?? (await lookups.leaseOwner(t.ip));
-    return mac ? { mac, host: await lookups.hostByMac(mac) } : null;
+    return mac ? { mac, host: await hostOf(mac) } : null;
   }
 
   async function observe(t: ObservationTarget, input: ObservationInput): Promise<string | null> {
