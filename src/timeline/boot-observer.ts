@@ -52,8 +52,9 @@ export function createBootObservers(timeline: TimelineService): {
     },
     scripts: {
       sessionFor: (mac, host) => timeline.sessionFor(mac, hostOf(host)),
-      scriptServed(mac, ip, _host, purpose, detail) {
-        timeline.learnAddress(ip, mac);
+      // The fetch's source address is not learned as the MAC's: it may be a NAT or proxy in boot-source-ranges
+      // shared by many machines. Addresses come from DHCP (the address Kiln gave) and the lease table only.
+      scriptServed(mac, _ip, _host, purpose, detail) {
         void timeline.observe(
           { mac },
           { stage: 'ipxe-script', outcome: 'ok', purpose, detail: `per-host script: ${detail}` },
