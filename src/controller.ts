@@ -62,6 +62,12 @@ import { createSqlSyslogStore } from './syslog/sql-syslog-store.js';
 import { createSyslogService } from './syslog/syslog-service.js';
 import { syslogRoutes } from './syslog/routes.js';
 import { defaultSyslogConfig, type SyslogConfig } from './syslog/syslog-config.js';
+import { createSqlTimelineStore } from './timeline/sql-timeline-store.js';
+import { createTimelineService, type TimelineHost } from './timeline/timeline-service.js';
+import { createBootObservers } from './timeline/boot-observer.js';
+import { timelineRoutes } from './timeline/routes.js';
+import { defaultTimelineConfig, type TimelineConfig } from './timeline/timeline-config.js';
+import type { Host } from './inventory/host.js';
 import { defaultHookConfig, type HookConfig } from './hook/hook-config.js';
 import { createHookService } from './hook/hook-service.js';
 import { createHookWorker } from './hook/hook-worker.js';
@@ -113,6 +119,8 @@ export interface ControllerDeps {
   installTokenTtlMs?: number;
   /** Syslog retention and queue limits (the `syslog:` section); defaults when absent. The receiver is started by `main`. */
   syslog?: SyslogConfig;
+  /** Boot timeline deadlines, session rule and retention (the `timeline:` section); defaults when absent. Started by `main`. */
+  timeline?: TimelineConfig;
   /** Live events (GET /api/v1/events/stream): store poll interval, heartbeat, per-subscriber queue bound. */
   eventStream?: { pollMs?: number; heartbeatMs?: number; maxQueued?: number };
   /** Outbound hooks (the `hooks:` section); defaults when absent. The worker is started by `main`. */
@@ -207,6 +215,32 @@ export async function createController(deps: ControllerDeps) {
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const catalog = createImageCatalog(images);
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
+  const leaseTable = createSqlLeaseStore(db);
+  const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
+  const timelineHost = (h: Host): TimelineHost => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
+  const timeline = createTimelineService({
+    store: createSqlTimelineStore(db),
+    config: deps.timeline ?? defaultTimelineConfig,
+    lookups: {
+      hostByMac: async (mac) => {
+        const h = await inventory.findHostByMac(mac);
+        return h ? timelineHost(h) : null;
+      },
+      hostById: (id) =>
+        inventory.getHost(id).then(timelineHost, (err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        }),
+      leaseOwner: async (ip) => {
+        const l = await leaseTable.getByIp(ip);
+        return l && l.state === 'bound' && l.expiresAt > nowMs() ? parseMac(l.mac) : null;
+      },
+    },
+    record: (e) => inventory.recordEvent(e),
+    now: deps.now ? nowMs : undefined,
+    log: log.child({ domain: 'timeline' }),
+  });
+  const observers = createBootObservers(timeline);
   const bootBackend = createBootBackend({
     inventory,
     discovery,
@@ -219,6 +253,7 @@ export async function createController(deps: ControllerDeps) {
     nodeImage,
     nodeImageArgs: deps.boot?.nodeImageArgs,
     log: log.child({ domain: 'boot' }),
+    timeline: observers.scripts,
   });
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
@@ -288,7 +323,6 @@ export async function createController(deps: ControllerDeps) {
     count: (outcome) => metrics.countHookDelivery(outcome),
     log: log.child({ domain: 'hook' }),
   });
-  const leaseTable = createSqlLeaseStore(db);
   const syslogConfig = deps.syslog ?? defaultSyslogConfig;
   // Attribution reads the durable lease table (every controller on a shared store sees every lease, DHCP on or off here).
   const syslog = createSyslogService({
@@ -329,6 +363,7 @@ export async function createController(deps: ControllerDeps) {
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
     onResponse: (method, route, status, seconds) => metrics.observeHttp(method, route, status, seconds),
+    onExchange: observers.exchange,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
       { plugin: hostRoutes, options: { inventory, revokeCertificates } },
@@ -385,6 +420,20 @@ export async function createController(deps: ControllerDeps) {
           a.addHook('onClose', () => syslog.close());
         },
       },
+      {
+        plugin: timelineRoutes,
+        options: {
+          host: async (h: string) => timelineHost(await inventory.getHost(h)),
+          sessions: (h: TimelineHost) => timeline.sessions(h),
+          timeline: (h: TimelineHost, session?: string) => timeline.timeline(h, session),
+        },
+      },
+      // Closing the app writes the timeline observations still waiting.
+      {
+        plugin: async (a) => {
+          a.addHook('onClose', () => timeline.close());
+        },
+      },
       { plugin: hookRoutes, options: { hooks } },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
@@ -411,6 +460,8 @@ export async function createController(deps: ControllerDeps) {
     renderer,
     installTokens,
     syslog,
+    timeline,
+    bootObserver: observers.servers,
     hooks,
     hookWorker,
   };

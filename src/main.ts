@@ -194,6 +194,7 @@ export async function runServe(
       open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       syslog: config.syslog,
+      timeline: config.timeline,
       hooks: config.hooks,
       templates: {
         timeoutMs: config.templates['template-timeout-ms'],
@@ -215,6 +216,8 @@ export async function runServe(
       },
     });
     closers.push(() => controller.app.close());
+    // Current boot sessions come back from the store; deadlines are checked from here on.
+    await controller.timeline.start();
     // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
     await controller.inventory.rebindBmcSeals((sealed) => openSecret(trust.dataKey, sealed, 'bmc'));
     // Hosts written before migration 0340 (or by an older controller) get their list document, once, in the
@@ -291,6 +294,7 @@ export async function runServe(
       metrics: controller.metrics,
       boot: controller.bootBackend,
       onFatal: fatal,
+      timeline: controller.bootObserver,
     });
     closers.push(() => network.close());
     if (config.syslog.enabled) {

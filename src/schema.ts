@@ -18,6 +18,8 @@ import type { SshTables } from './ssh/ssh-tables.js';
 import { sshColumns } from './ssh/ssh-tables.js';
 import type { SyslogTables } from './syslog/syslog-tables.js';
 import { syslogColumns } from './syslog/syslog-tables.js';
+import type { TimelineTables } from './timeline/timeline-tables.js';
+import { timelineColumns } from './timeline/timeline-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -35,6 +37,7 @@ export type Database = InventoryTables &
   SshTables &
   LeaseTables &
   SyslogTables &
+  TimelineTables &
   HookTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
@@ -48,6 +51,7 @@ export const databaseColumns = {
   ...sshColumns,
   ...leaseColumns,
   ...syslogColumns,
+  ...timelineColumns,
   ...hookColumns,
 } satisfies TableColumns<Database>;
 

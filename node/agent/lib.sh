@@ -76,17 +76,19 @@ api() {
   set -- "$1" "$2" "${3-}"
   auth=""
   [ -s "$KILN_RUN/credential" ] && auth="Authorization: Bearer $(cat "$KILN_RUN/credential")"
+  # The boot session (kiln.session= from the per-host script) tags every call on the controller's timeline.
+  sess="X-Kiln-Session: $(cmdline_get kiln.session)"
   if [ "$1" = POST ]; then
     printf '%s' "$3" > "$KILN_RUN/request.json"
     if [ -n "$auth" ]; then
-      timeout 60 wget -q -O - --header "$auth" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
+      timeout 60 wget -q -O - --header "$auth" --header "$sess" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
     else
-      timeout 60 wget -q -O - --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
+      timeout 60 wget -q -O - --header "$sess" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
     fi
   elif [ -n "$auth" ]; then
-    timeout 60 wget -q -O - --header "$auth" "$url"
+    timeout 60 wget -q -O - --header "$auth" --header "$sess" "$url"
   else
-    timeout 60 wget -q -O - "$url"
+    timeout 60 wget -q -O - --header "$sess" "$url"
   fi
 }
 

@@ -10,13 +10,15 @@ kiln_ssh_cert_url={{ kiln.nodeApi.sshCert | sh }}
 kiln_boot_mac={{ host.bootMac | sh }}
 mkdir -p "$KILN_DIR"
 chmod 700 "$KILN_DIR"
+# The boot session (kiln.session= on the installer's kernel command line) tags every call on Kiln's boot timeline.
+kiln_session=$(sed -n 's/.*kiln\.session=\([0-9a-f]*\).*/\1/p' /proc/cmdline 2>/dev/null)
 {%- if kiln.caPem != "" %}
 cat > "$KILN_DIR/ca.pem" <<'KILN_CA_PEM'
 {{ kiln.caPem | strip }}
 KILN_CA_PEM
-kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 --cacert "$KILN_DIR/ca.pem" "$@"; }
+kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 -H "X-Kiln-Session: $kiln_session" --cacert "$KILN_DIR/ca.pem" "$@"; }
 {%- else %}
-kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 "$@"; }
+kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 -H "X-Kiln-Session: $kiln_session" "$@"; }
 {%- endif %}
 # Calls a node route with the node credential: kiln_node_curl URL [curl args].
 kiln_node_curl() {

@@ -43,6 +43,25 @@ export interface AppDeps {
   version?: string;
   /** Called once per answered request (metrics); `route` is the matched pattern, `unmatched` for 404s. */
   onResponse?: (method: string, route: string, status: number, seconds: number) => void;
+  /** Called once per answered request with what a boot observer needs (the boot timeline); must not throw. */
+  onExchange?: (x: HttpExchange) => void;
+}
+
+/** One answered request, as plain values: `path` without the query, `bytes` from content-length when known. */
+export interface HttpExchange {
+  method: string;
+  route: string;
+  path: string;
+  query: string;
+  status: number;
+  bytes: number | null;
+  seconds: number;
+  ip: string;
+  /** The node a node credential named. */
+  nodeHostId: string | null;
+  /** The `X-Kiln-Session` header (a node's boot session). */
+  session: string | undefined;
+  body: unknown;
 }
 
 const securitySchemes = {
@@ -165,6 +184,27 @@ export async function buildApp(deps: AppDeps): Promise<KilnFastify & { kilnRoute
   if (onResponse) {
     app.addHook('onResponse', async (request, reply) => {
       onResponse(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
+  const onExchange = deps.onExchange;
+  if (onExchange) {
+    app.addHook('onResponse', async (request, reply) => {
+      const [path, query = ''] = request.url.split('?', 2);
+      const length = Number(reply.getHeader('content-length'));
+      const session = request.headers['x-kiln-session'];
+      onExchange({
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        path,
+        query,
+        status: reply.statusCode,
+        bytes: Number.isFinite(length) ? length : null,
+        seconds: reply.elapsedTime / 1000,
+        ip: request.ip,
+        nodeHostId: request.principal?.kind === 'node' ? request.principal.hostId : null,
+        session: typeof session === 'string' ? session : undefined,
+        body: request.body,
+      });
     });
   }
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));

@@ -116,16 +116,41 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Bo
 }
 
 /** Asserts the event and the log line for `mac`, and returns timings from Kiln's log (ms since the VM started). */
-/** The host's own timeline (`/hosts/:host/events`, host named after its MAC) has the fetch too. */
-async function assertOnTimeline(mac: string): Promise<void> {
+/**
+ * The host's own events (`/hosts/:host/events`, host named after its MAC) have the fetch too, and its boot
+ * timeline (`/hosts/:host/timeline`, docs/timeline.md) has this boot's stages, in order, in one session.
+ */
+async function assertOnTimeline(mac: string, stages: string[], firmware: string): Promise<void> {
   const host = `node-${mac.replace(/:/g, '')}`;
-  const res = await fetch(`${bed!.api}/api/v1/hosts/${host}/events?limit=1000`, {
-    headers: { authorization: `Bearer ${bed!.token}` },
-    signal: AbortSignal.timeout(5000),
-  });
-  assert.equal(res.status, 200, `GET /hosts/${host}/events`);
-  const kinds = ((await res.json()) as { items: Array<{ kind: string }> }).items.map((e) => e.kind);
-  assert.ok(kinds.includes('boot.script'), `${host} timeline: ${kinds.join(', ')}`);
+  const get = async (path: string) => {
+    const res = await fetch(`${bed!.api}/api/v1/hosts/${host}/${path}`, {
+      headers: { authorization: `Bearer ${bed!.token}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(res.status, 200, `GET /hosts/${host}/${path}`);
+    return res.json() as Promise<unknown>;
+  };
+  const kinds = ((await get('events?limit=1000')) as { items: Array<{ kind: string }> }).items.map((e) => e.kind);
+  assert.ok(kinds.includes('boot.script'), `${host} events: ${kinds.join(', ')}`);
+  // Observations are filed in the background: bounded wait (10 x 200 ms) for the script's.
+  let t:
+    { firmware: string; stages: Array<{ at: string; stage: string; outcome: string; detail: string }> } | undefined;
+  for (let i = 0; i < 10; i++) {
+    t = (await get('timeline')) as typeof t;
+    if (t!.stages.some((s) => s.stage === 'ipxe-script' && s.detail.startsWith('per-host'))) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const reached = [...new Set(t!.stages.filter((s) => s.outcome === 'ok').map((s) => s.stage))];
+  assert.deepEqual(reached, stages, `${host} timeline: ${JSON.stringify(t!.stages)}`);
+  assert.equal(t!.firmware, firmware);
+  const sessions = (await get('sessions')) as { items: unknown[] };
+  assert.equal(sessions.items.length, 1, 'one power-on, one boot session');
+  // Seconds from each stage to the next (first observation of each): what docs/timeline.md's deadlines are set against.
+  const first = new Map<string, number>();
+  for (const s of t!.stages) if (s.outcome === 'ok' && !first.has(s.stage)) first.set(s.stage, Date.parse(s.at));
+  const at = [...first.entries()];
+  const gaps = at.slice(1).map(([stage, ms], i) => `${stage} +${((ms - at[i][1]) / 1000).toFixed(2)} s`);
+  process.stderr.write(`${firmware} timeline ${host}: ${at[0][0]}, ${gaps.join(', ')}\n`);
 }
 
 /** The data plane's work so far shows in /metrics: DHCP replies, a completed TFTP transfer, per-host scripts served. */
@@ -203,7 +228,7 @@ test(
     const run = await bootVm('bios-ipxe', mac, ['-boot', 'n', '-device', `e1000,netdev=n0,mac=${mac}`]);
     // Debian's BIOS ROMs are 32-bit builds: iPXE reports buildarch i386 on an x86_64 CPU.
     const t = assertFetched(run, mac, 'pcbios', 'i386');
-    await assertOnTimeline(mac);
+    await assertOnTimeline(mac, ['ipxe-dhcp', 'ipxe-script'], 'ipxe');
     assertLeasedByCli(
       mac,
       String(run.log.find((l) => l.msg === 'served per-host iPXE script' && l['mac'] === mac)!['ip']),
@@ -236,7 +261,7 @@ test(
       `e1000,netdev=n0,mac=${mac},bootindex=1`,
     ]);
     const t = assertFetched(run, mac, 'efi', 'x86_64');
-    await assertOnTimeline(mac);
+    await assertOnTimeline(mac, ['ipxe-dhcp', 'ipxe-script'], 'ipxe');
     process.stderr.write(`ovmf-ipxe: script fetched ${run.ms} ms after start; ${JSON.stringify(t)}\n`);
   },
 );
@@ -258,7 +283,7 @@ test(
       `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
     ]);
     const t = assertFetched(run, mac, 'efi', 'x86_64');
-    await assertOnTimeline(mac);
+    await assertOnTimeline(mac, ['dhcp', 'boot-file', 'ipxe-dhcp', 'ipxe-script'], 'uefi-http');
     // The firmware itself fetched ipxe.efi over HTTP before iPXE ran.
     const efi = logLines(offset).filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi');
     assert.ok(
@@ -286,7 +311,7 @@ test(
       `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
     ]);
     const t = assertFetched(run, mac, 'efi', 'x86_64');
-    await assertOnTimeline(mac);
+    await assertOnTimeline(mac, ['dhcp', 'boot-file', 'ipxe-dhcp', 'ipxe-script'], 'uefi-pxe');
     // PXEv4 comes first: the firmware took ipxe.efi by TFTP, never the HTTP URL.
     assert.ok(/Start PXE over IPv4/.test(run.serial), 'serial shows no PXEv4 attempt');
     assert.ok(!/Start HTTP Boot/.test(run.serial), 'serial shows an HTTP boot attempt: PXEv4 did not boot');

@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DiscoveryPolicy } from './discovery-policy.js';
 import { createBootBackend, type BootBackend } from './boot-backend.js';
 import type { NewEvent } from '../event/event.js';
+import type { DhcpPacket } from '../protocols/dhcp4/packet.js';
 
 /** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
 function socketEventRecorder(
@@ -86,6 +87,13 @@ export function inventoryDhcpBackend(
   return dhcpBackendOf(createBootBackend({ inventory, discovery, log, bootDeployment: async () => null }), log, lookup);
 }
 
+/** What the boot timeline hears from DHCP and TFTP. */
+export interface BootObserver {
+  dhcpReply(e: { mac: string; request: DhcpPacket; reply: DhcpPacket }): void;
+  tftpTransfer(e: { ip: string; path: string; bytes: number; outcome: string; ms: number }): void;
+  tftpRefused(e: { ip: string; path: string; reason: string }): void;
+}
+
 /** Running DHCP and TFTP servers (each absent when disabled). */
 export interface NetworkServers {
   leaseOwner(ip: string): Promise<Mac | null>;
@@ -114,6 +122,8 @@ export async function startNetworkServers(opts: {
   onFatal?: (err: KilnError) => void;
   /** This machine's IPv4 addresses (default: the OS's), for the interface of each attached subnet. */
   localAddresses?: () => LocalAddress[];
+  /** The boot timeline (src/timeline): DHCP replies sent, TFTP transfers ended or refused. Each must not throw. */
+  timeline?: BootObserver;
 }): Promise<NetworkServers> {
   const { dhcp, tftp } = opts;
   const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
@@ -143,7 +153,17 @@ export async function startNetworkServers(opts: {
             'tftp: transfer ended',
           );
           opts.metrics?.observeTftp(e.outcome, e.bytes, e.ms / 1000);
+          opts.timeline?.tftpTransfer({
+            ip: e.peer.address,
+            path: e.path,
+            bytes: e.bytes,
+            outcome: e.outcome,
+            ms: e.ms,
+          });
         },
+        onRefused: opts.timeline
+          ? (e) => opts.timeline!.tftpRefused({ ip: e.peer.address, path: e.path, reason: e.reason })
+          : undefined,
       });
       const t = tftpServer;
       opts.metrics?.watchTftp(() => t.activeTransfers);
@@ -165,6 +185,7 @@ export async function startNetworkServers(opts: {
           : undefined,
         onSocketEvent: socketEventRecorder((e) => opts.boot.recordEvent(e), dhcpLog, 'dhcp', opts.metrics),
         onFatal: opts.onFatal,
+        onReply: opts.timeline ? (e) => opts.timeline!.dhcpReply(e) : undefined,
       });
       const d = dhcpServer;
       opts.metrics?.watchDhcp(() => d.stats);

@@ -12,6 +12,7 @@ import { PowerSettingsSchema } from '../power/power-settings.js';
 import { SiteConfigSchema } from '../template/site-config.js';
 import { TemplateSettingsSchema } from '../template/template-settings.js';
 import { SyslogConfigSchema } from '../syslog/syslog-config.js';
+import { TimelineConfigSchema } from '../timeline/timeline-config.js';
 import { HookConfigSchema } from '../hook/hook-config.js';
 import { ServerSettingsSchema } from './server-settings.js';
 
@@ -30,6 +31,7 @@ export const configSections = {
   tftp: { schema: TftpConfigSchema, doc: 'docs/tftp.md' },
   site: { schema: SiteConfigSchema, doc: 'README.md and docs/profiles.md' },
   syslog: { schema: SyslogConfigSchema, doc: 'docs/syslog.md' },
+  timeline: { schema: TimelineConfigSchema, doc: 'docs/timeline.md' },
   hooks: { schema: HookConfigSchema, doc: 'docs/hooks.md' },
 } as const satisfies Record<string, { schema: TObject; doc: string }>;
 

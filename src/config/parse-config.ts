@@ -6,6 +6,7 @@ import type { TftpConfig } from '../boot/tftp/tftp-config.js';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { SiteConfig } from '../template/site-config.js';
 import type { SyslogConfig } from '../syslog/syslog-config.js';
+import type { TimelineConfig } from '../timeline/timeline-config.js';
 import { checkExecHooks, type HookConfig } from '../hook/hook-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
@@ -35,6 +36,7 @@ export interface KilnConfig extends SettingGroups {
   tftp: TftpConfig;
   site: SiteConfig;
   syslog: SyslogConfig;
+  timeline: TimelineConfig;
   hooks: HookConfig;
   urls: ServerUrls;
 }
@@ -144,8 +146,9 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const tftp = parseSection('tftp', raw.sections['tftp'], { enabled, root: groups.boot['ipxe-dir'] });
   const site = parseSection('site', raw.sections['site'], {});
   const syslog = parseSection('syslog', raw.sections['syslog'], {});
+  const timeline = parseSection('timeline', raw.sections['timeline'], {});
   const hooks = parseSection('hooks', raw.sections['hooks'], {});
-  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues, ...hooks.issues);
+  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues, ...timeline.issues, ...hooks.issues);
   if (!hooks.issues.length) issues.push(...checkExecHooks(hooks.value as HookConfig));
   if (issues.length)
     throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
@@ -157,6 +160,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     tftp: tftp.value as TftpConfig,
     site: site.value as SiteConfig,
     syslog: syslog.value as SyslogConfig,
+    timeline: timeline.value as TimelineConfig,
     hooks: hooks.value as HookConfig,
     urls,
   });

@@ -84,6 +84,8 @@ export interface DhcpServerOptions {
    */
   deviceCheckMs?: number;
   ifindexOf?: (dev: string) => number | null;
+  /** Called after each reply is sent (the boot timeline); must not throw. */
+  onReply?: (e: { mac: string; request: DhcpPacket; reply: DhcpPacket }) => void;
 }
 
 /** The kernel's index of network device `dev`, or null when there is none. */
@@ -236,6 +238,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       sock.send(encodeDhcp(d.packet), d.to);
       stats.replied++;
+      opts.onReply?.({ mac, request: req, reply: d.packet });
     } catch (err) {
       // A store or backend failure loses this one request; the client retransmits.
       stats.failed++;

@@ -4,7 +4,17 @@ import type { Logger } from '../../log/logger.js';
 import { silentLogger } from '../../log/logger.js';
 import { formatChainScript, formatWaitScript } from '../../protocols/ipxe/script.js';
 import type { BootBackend } from '../boot-backend.js';
-import { createHostScriptCache, type NodeImage } from './host-script.js';
+import type { Mac } from '../../net/mac.js';
+import type { Host } from '../../inventory/host.js';
+import { createHostScriptCache, type NodeImage, type ScriptPurpose } from './host-script.js';
+
+/** The boot timeline's view for script fetches (src/timeline, wired by the controller). */
+export interface ScriptTimeline {
+  /** The boot session the script served now belongs to (a new one when this fetch starts a boot). */
+  sessionFor(mac: Mac, host: Host): string;
+  /** The script was served to `ip` for `mac`: what it sends the host to do. */
+  scriptServed(mac: Mac, ip: string, host: Host, purpose: ScriptPurpose, detail: string): void;
+}
 
 /** What the firmware sent in the per-host script URL, as received (unvalidated). */
 export interface HostScriptQuery {
@@ -22,6 +32,8 @@ export interface BootServiceDeps {
   nodeImageArgs?: string;
   retryDelaySeconds?: number;
   log?: Logger;
+  /** Boot sessions and the timeline; absent: scripts carry no session. */
+  timeline?: ScriptTimeline;
 }
 
 /** Hosts whose last recorded boot stage is remembered (older ones are forgotten first; a forgotten host records its next fetch). */
@@ -80,7 +92,8 @@ export function createBootService(deps: BootServiceDeps) {
       }
       if (host.state === 'new' && deps.nodeImage()) host = await backend.beginDiscovery(host, `boot@${sourceIp}`);
       const deployment = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
-      const { action, script } = scripts.render({
+      const session = deps.timeline?.sessionFor(mac, host) ?? null;
+      const { action, script, purpose } = scripts.render({
         host,
         deployment,
         query: { platform, arch },
@@ -88,7 +101,9 @@ export function createBootService(deps: BootServiceDeps) {
         nodeImage: deps.nodeImage(),
         retry,
         nodeImageArgs: deps.nodeImageArgs ?? '',
+        session,
       });
+      deps.timeline?.scriptServed(mac, sourceIp, host, purpose, action);
       if (
         !stageChanged(
           host.id,

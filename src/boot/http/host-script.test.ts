@@ -215,3 +215,29 @@ goto retry
     assert.equal(cache.size(), 2);
   });
 });
+
+describe('boot session on the kernel command line', () => {
+  it('every kernel the script boots gets kiln.session=<id> (node image and installer), and each session is its own cached script', () => {
+    const kernelLine = (s: string) => s.split('\n').find((l) => l.startsWith('kernel '))!;
+    const cache = createHostScriptCache();
+    const discover = cache.render(input(host('discovering'), { session: '0123456789ab' }));
+    assert.equal(discover.purpose, 'discover');
+    assert.match(
+      kernelLine(discover.script),
+      / BOOTIF=01-52-54-00-12-34-56 kiln\.session=0123456789ab console=ttyS0,115200 /,
+    );
+    const install = renderHostScript(
+      input(host('deploying'), { deployment: deployment('deploying'), session: '0123456789ab' }),
+    );
+    assert.equal(install.purpose, 'install');
+    assert.match(kernelLine(install.script), / auto=true url=http:\/\/k\/p\.cfg kiln\.session=0123456789ab /);
+    const next = cache.render(input(host('discovering'), { session: 'ba9876543210' }));
+    assert.match(kernelLine(next.script), /kiln\.session=ba9876543210/);
+    assert.doesNotMatch(kernelLine(renderHostScript(input(host('discovering'))).script), /kiln\.session/);
+    assert.equal(renderHostScript(input(host('deployed'))).purpose, 'local');
+    assert.equal(
+      renderHostScript(input(host('deploying'), { deployment: deployment('installed') })).purpose,
+      'first-boot',
+    );
+  });
+});

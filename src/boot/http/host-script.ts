@@ -31,24 +31,34 @@ export interface HostScriptInput {
   retry: IpxeRetry;
   /** Extra kernel arguments for Kiln's node image (e.g. the console). */
   nodeImageArgs: string;
+  /** The boot session this script belongs to (`kiln.session=` on the kernel command line); null: none. */
+  session?: string | null;
 }
+
+/** What a script sends the host to do (the boot timeline's next stages follow from it). */
+export type ScriptPurpose = 'discover' | 'wipe' | 'install' | 'first-boot' | 'local' | 'wait';
 
 /** A rendered per-host script and its action: the text of its `echo Kiln:` line (what the boot event records). */
 export interface HostScript {
   action: string;
   script: string;
+  purpose: ScriptPurpose;
 }
 
 /** The script `format` builds around `action`, with the action as the script's echo line shows it. */
-const scriptOf = (action: string, format: (title: string) => string): HostScript => ({
+const scriptOf = (purpose: ScriptPurpose, action: string, format: (title: string) => string): HostScript => ({
   action: ipxeText(action),
   script: format(action),
+  purpose,
 });
+
+/** ` kiln.session=<id>` for a script with a session, else nothing. */
+const sessionArg = (i: HostScriptInput): string => (i.session ? ` kiln.session=${i.session}` : '');
 
 const bootMac = (h: Host) => h.nics.find((n) => n.boot)?.mac ?? h.nics[0]?.mac ?? '';
 
 const waitScript = (i: HostScriptInput, reason: string): HostScript =>
-  scriptOf(reason, (r) => formatWaitScript(r, i.retry));
+  scriptOf('wait', reason, (r) => formatWaitScript(r, i.retry));
 
 function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: string): HostScript {
   const image = i.nodeImage;
@@ -57,7 +67,7 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
     return waitScript(i, `${i.host.name}: no ${mode} image for architecture ${i.query.arch}`);
   }
   const mac = bootMac(i.host);
-  return scriptOf(title, (t) =>
+  return scriptOf(mode, title, (t) =>
     formatKernelScript(
       t,
       {
@@ -65,7 +75,7 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
         initrds: [{ url: `${i.baseUrl}/boot/kiln/${image.arch}/initrd.img`, name: 'initrd.img' }],
         // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
         cmdline:
-          `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')} ${i.nodeImageArgs}`.trim(),
+          `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')}${sessionArg(i)} ${i.nodeImageArgs}`.trim(),
       },
       i.retry,
     ),
@@ -94,10 +104,10 @@ export function renderHostScript(i: HostScriptInput): HostScript {
         if (!d)
           throw new KilnError('conflict', `${h.name} is deploying without a deployment; deploy it (kiln host deploy)`);
         if (d.status === 'installed' || d.status === 'complete')
-          return scriptOf(`${h.name}: installed, booting from local disk`, (t) =>
+          return scriptOf('first-boot', `${h.name}: installed, booting from local disk`, (t) =>
             formatLocalBootScript(t, i.query.platform),
           );
-        return scriptOf(`${h.name}: installing profile ${d.profile}`, (t) =>
+        return scriptOf('install', `${h.name}: installing profile ${d.profile}`, (t) =>
           formatKernelScript(
             t,
             {
@@ -106,7 +116,7 @@ export function renderHostScript(i: HostScriptInput): HostScript {
                 url,
                 name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
               })),
-              cmdline: d.bootSpec.cmdline,
+              cmdline: `${d.bootSpec.cmdline}${sessionArg(i)}`,
             },
             i.retry,
           ),
@@ -120,7 +130,7 @@ export function renderHostScript(i: HostScriptInput): HostScript {
       case 'ready':
       case 'deployed':
       case 'retired':
-        return scriptOf(`${h.name} is ${h.state}: booting from local disk`, (t) =>
+        return scriptOf('local', `${h.name} is ${h.state}: booting from local disk`, (t) =>
           formatLocalBootScript(t, i.query.platform),
         );
     }
@@ -155,6 +165,7 @@ export function createHostScriptCache(max = 10_000) {
       i.retry.url,
       i.retry.delaySeconds,
       i.nodeImageArgs,
+      i.session ?? null,
     ]);
   return {
     render(i: HostScriptInput): HostScript {

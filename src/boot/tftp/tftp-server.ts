@@ -53,6 +53,8 @@ export interface TftpServerDeps {
     outcome: TftpTransferOutcome;
     ms: number;
   }) => void;
+  /** Called when a read request is refused because the file is missing or may not be read (the boot timeline); must not throw. */
+  onRefused?: (event: { peer: UdpPeer; path: string; reason: string }) => void;
   /** Counts one socket error (for /metrics); every error is also logged, rate-limited, with its errno. */
   countSocketError?: (server: string, op: 'send' | 'receive', errno: string) => void;
   /** The listen socket died and was re-opened (`reopened`), or could not be (`failed`): for the event log. */
@@ -132,6 +134,11 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     if ('error' in lookup) {
       const code = lookup.error === 'not_found' ? TftpErrorCode.fileNotFound : TftpErrorCode.accessViolation;
       log.info({ peer: from, path, reason: lookup.reason }, 'tftp: request refused');
+      deps.onRefused?.({
+        peer: from,
+        path,
+        reason: lookup.error === 'not_found' ? 'file not found' : 'access violation',
+      });
       replyError(from, code, lookup.error === 'not_found' ? 'file not found' : 'access violation');
       return null;
     }

@@ -5,6 +5,7 @@ import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
 import { formatLogLine, type LogLineJson } from './log-line.js';
+import { formatSessions, formatTimeline, type SessionJson, type TimelineJson } from './timeline-view.js';
 
 interface HostJson {
   id: string;
@@ -319,6 +320,26 @@ export function registerHostCommands(
       });
       const res = await api().get<{ items: LogLineJson[] }>(`/api/v1/hosts/${enc(id)}/logs?${qs.toString()}`);
       emit(o, opts.json, res.items, () => res.items.map(formatLogLine).join('\n'));
+    });
+
+  host
+    .command('timeline')
+    .description(
+      "a host's boot timeline: one session's stages in order and where it stopped (default: the newest session)",
+    )
+    .argument('<host>', 'name or id')
+    .option('--session <id>', 'this boot session')
+    .option('--sessions', "list the host's boot sessions instead")
+    .option('--json', 'print JSON')
+    .action(async (id, opts) => {
+      if (opts.sessions) {
+        const res = await api().get<{ items: SessionJson[] }>(`/api/v1/hosts/${enc(id)}/sessions`);
+        emit(o, opts.json, res.items, () => formatSessions(res.items));
+        return;
+      }
+      const qs = opts.session ? `?${new URLSearchParams({ session: opts.session }).toString()}` : '';
+      const t = await api().get<TimelineJson>(`/api/v1/hosts/${enc(id)}/timeline${qs}`);
+      emit(o, opts.json, t, () => formatTimeline(t));
     });
 
   host

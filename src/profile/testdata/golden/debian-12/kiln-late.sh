@@ -17,12 +17,14 @@ kiln_ssh_cert_url='https://kiln.lab.example.org:8443/api/v1/node/ssh-cert'
 kiln_boot_mac='52:54:00:12:34:56'
 mkdir -p "$KILN_DIR"
 chmod 700 "$KILN_DIR"
+# The boot session (kiln.session= on the installer's kernel command line) tags every call on Kiln's boot timeline.
+kiln_session=$(sed -n 's/.*kiln\.session=\([0-9a-f]*\).*/\1/p' /proc/cmdline 2>/dev/null)
 cat > "$KILN_DIR/ca.pem" <<'KILN_CA_PEM'
 -----BEGIN CERTIFICATE-----
 MIIBfakeKilnCAcertificateForTestsOnly
 -----END CERTIFICATE-----
 KILN_CA_PEM
-kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 --cacert "$KILN_DIR/ca.pem" "$@"; }
+kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 -H "X-Kiln-Session: $kiln_session" --cacert "$KILN_DIR/ca.pem" "$@"; }
 # Calls a node route with the node credential: kiln_node_curl URL [curl args].
 kiln_node_curl() {
   url=$1; shift

@@ -1,0 +1,65 @@
+/**
+ * The timeline's ears: turns what the boot servers and the HTTP app report
+ * (DHCP replies, TFTP transfers, answered requests, per-host scripts) into
+ * observations of the timeline service. Nothing here waits: observations are
+ * filed in the background, and a lost one is logged by the service.
+ */
+import type { BootObserver } from '../boot/network-servers.js';
+import type { ScriptTimeline } from '../boot/http/boot-service.js';
+import type { Host } from '../inventory/host.js';
+import { parseMac } from '../net/mac.js';
+import { dhcpObservation } from './dhcp-observation.js';
+import { httpObservation, type BootExchange } from './http-observation.js';
+import type { TimelineService } from './timeline-service.js';
+
+const hostOf = (h: Host) => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
+
+/** Observers for the DHCP/TFTP servers, the HTTP app and the boot service, over one timeline service. */
+export function createBootObservers(timeline: TimelineService): {
+  servers: BootObserver;
+  exchange: (x: BootExchange) => void;
+  scripts: ScriptTimeline;
+} {
+  return {
+    servers: {
+      dhcpReply(e) {
+        const mac = parseMac(e.mac);
+        const seen = mac ? dhcpObservation(e.request, e.reply) : null;
+        if (!mac || !seen) return;
+        if (seen.ip) timeline.learnAddress(seen.ip, mac);
+        void timeline.observe({ mac }, seen.observation);
+      },
+      tftpTransfer(e) {
+        // A transfer that ends with no bytes and no error of its own is a size probe (UEFI PXE asks tsize, then aborts).
+        if (e.outcome !== 'complete' && (e.outcome === 'aborted' || e.outcome === 'peer_error')) return;
+        void timeline.observe(
+          { ip: e.ip },
+          e.outcome === 'complete'
+            ? { stage: 'boot-file', outcome: 'ok', detail: `${e.path} over TFTP, ${e.bytes} bytes in ${e.ms} ms` }
+            : { stage: 'boot-file', outcome: 'failed', detail: `${e.path} over TFTP: ${e.outcome} after ${e.ms} ms` },
+        );
+      },
+      tftpRefused(e) {
+        void timeline.observe(
+          { ip: e.ip },
+          { stage: 'boot-file', outcome: 'failed', detail: `${e.path} over TFTP: ${e.reason}` },
+        );
+      },
+    },
+    exchange(x) {
+      const seen = httpObservation(x);
+      if (seen) void timeline.observe(seen.target, seen.observation);
+    },
+    scripts: {
+      sessionFor: (mac, host) => timeline.sessionFor(mac, hostOf(host)),
+      // The fetch's source address is not learned as the MAC's: it may be a NAT or proxy in boot-source-ranges
+      // shared by many machines. Addresses come from DHCP (the address Kiln gave) and the lease table only.
+      scriptServed(mac, _ip, _host, purpose, detail) {
+        void timeline.observe(
+          { mac },
+          { stage: 'ipxe-script', outcome: 'ok', purpose, detail: `per-host script: ${detail}` },
+        );
+      },
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { bootSessionId } from '../boot/boot-session.js';
+import type { NewEvent } from '../event/event.js';
+import type { Mac } from '../net/mac.js';
+import { openSqlite } from '../store/database.js';
+import { migrateToLatest } from '../store/migrate.js';
+import { createSqlTimelineStore } from './sql-timeline-store.js';
+import { defaultTimelineConfig } from './timeline-config.js';
+import { createTimelineService, type TimelineHost } from './timeline-service.js';
+
+const MAC = '52:54:00:aa:bb:01' as Mac;
+const host: TimelineHost = { id: 'h1', name: 'web1', macs: [MAC] };
+const T0 = Date.parse('2026-12-06T08:00:00.000Z');
+
+async function bed() {
+  const db = openSqlite(':memory:');
+  await migrateToLatest(db.db);
+  const store = createSqlTimelineStore(db.db);
+  const clock = { t: T0 };
+  const events: NewEvent[] = [];
+  const make = () =>
+    createTimelineService({
+      store,
+      config: defaultTimelineConfig,
+      lookups: {
+        hostByMac: async (m) => (m === MAC ? host : null),
+        hostById: async (id) => (id === 'h1' ? host : null),
+        leaseOwner: async (ip) => (ip === '10.0.0.9' ? MAC : null),
+      },
+      record: async (e) => {
+        events.push(e);
+      },
+      now: () => clock.t,
+    });
+  return { db, store, clock, events, make };
+}
+
+test('a boot mints one session (the HPS id of host name and boot time), files every stage under it, and persists it', async () => {
+  const b = await bed();
+  const tl = b.make();
+  const id = await tl.observe({ mac: MAC }, { stage: 'dhcp', outcome: 'ok', firmware: 'bios', detail: 'ack' });
+  assert.equal(id, bootSessionId('web1', new Date(T0)));
+  b.clock.t += 1000;
+  // TFTP knows only the address: the lease says whose it is.
+  assert.equal(
+    await tl.observe({ ip: '10.0.0.9' }, { stage: 'boot-file', outcome: 'ok', detail: 'undionly.kpxe' }),
+    id,
+  );
+  b.clock.t += 1000;
+  await tl.observe({ mac: MAC }, { stage: 'ipxe-dhcp', outcome: 'ok', detail: 'ack' });
+  assert.equal(tl.sessionFor(MAC, host), id, 'the script of this boot carries its session');
+  await tl.observe({ mac: MAC }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'discover', detail: 'script' });
+  // A node API call by host id, naming its session.
+  await tl.observe({ hostId: 'h1' }, { stage: 'facts', outcome: 'ok', detail: 'report', session: id });
+  assert.equal(await tl.observe({ ip: '10.9.9.9' }, { stage: 'kernel', outcome: 'ok', detail: 'x' }), null, 'unknown');
+  const t = await tl.timeline(host);
+  assert.ok(t);
+  assert.equal(t.session, id);
+  assert.deepEqual(
+    t.stages.map((s) => s.stage),
+    ['dhcp', 'boot-file', 'ipxe-dhcp', 'ipxe-script', 'facts'],
+  );
+  assert.equal(t.status, 'complete');
+  await tl.close();
+
+  // A restart keeps the current session: the next observation of this boot joins it.
+  const again = b.make();
+  await again.start();
+  b.clock.t += 5000;
+  assert.equal(await again.observe({ mac: MAC }, { stage: 'os-dhcp', outcome: 'ok', detail: 'renew' }), id);
+  // The next power-on is a new session, listed first.
+  b.clock.t += 60_000;
+  const next = await again.observe({ mac: MAC }, { stage: 'dhcp', outcome: 'ok', firmware: 'bios', detail: 'ack' });
+  assert.notEqual(next, id);
+  assert.deepEqual(
+    (await again.sessions(host)).map((s) => s.session),
+    [next, id],
+  );
+  assert.equal((await again.timeline(host, id!))?.stages.length, 6);
+  await again.close();
+  await b.db.close();
+});
+
+test('a silent host raises one boot.stalled event naming its stage; later checks and a restart do not repeat it', async () => {
+  const b = await bed();
+  const tl = b.make();
+  const id = await tl.observe({ mac: MAC }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'discover', detail: 's' });
+  await tl.observe({ mac: MAC }, { stage: 'kernel', outcome: 'ok', detail: 'k' });
+  await tl.observe({ mac: MAC }, { stage: 'initrd', outcome: 'ok', detail: 'i' });
+  b.clock.t += 300_000;
+  assert.equal(await tl.check(), 0, 'at the deadline');
+  b.clock.t += 1;
+  assert.equal(await tl.check(), 1);
+  assert.equal(await tl.check(), 0);
+  assert.equal(b.events.length, 1);
+  const e = b.events[0];
+  assert.equal(e.kind, 'boot.stalled');
+  assert.equal(e.hostId, 'h1');
+  assert.match(e.message, /stopped after initrd, expected agent within 300 s/);
+  assert.deepEqual(e.data, {
+    mac: MAC,
+    session: id,
+    after: 'initrd',
+    expected: 'agent',
+    seconds: 300,
+    firmware: 'ipxe',
+  });
+  assert.equal((await tl.timeline(host))?.summary, 'stopped after initrd, expected agent within 300 s');
+  await tl.close();
+  const again = b.make();
+  await again.start();
+  b.clock.t += 600_000;
+  assert.equal(await again.check(), 0, 'the stall was persisted');
+  await again.close();
+  await b.db.close();
+});
+
+test('a node failure is final: the timeline says failed at that stage and no stall follows', async () => {
+  const b = await bed();
+  const tl = b.make();
+  await tl.observe({ mac: MAC }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'install', detail: 's' });
+  await tl.observe({ hostId: 'h1' }, { stage: 'install-plan', outcome: 'ok', detail: 'ks.cfg' });
+  await tl.observe({ hostId: 'h1' }, { stage: 'install-step', outcome: 'failed', final: true, detail: 'late: exit 1' });
+  b.clock.t += 86_400_000;
+  assert.equal(await tl.check(), 0);
+  const t = await tl.timeline(host);
+  assert.equal(t?.status, 'failed');
+  assert.equal(t?.summary, 'failed at install-step: late: exit 1');
+  await tl.close();
+  await b.db.close();
+});
+
+test('retention: sessions past the per-host count are pruned with their observations', async () => {
+  const b = await bed();
+  const tl = b.make();
+  for (let i = 0; i < 55; i++) {
+    b.clock.t += 3600_000;
+    await tl.observe({ mac: MAC }, { stage: 'dhcp', outcome: 'ok', firmware: 'bios', detail: 'ack' });
+  }
+  await tl.flush();
+  assert.equal(await b.store.prune({ before: new Date(T0).toISOString(), perMac: 50 }), 5);
+  assert.equal((await tl.sessions(host)).length, 50);
+  await tl.close();
+  await b.db.close();
+});

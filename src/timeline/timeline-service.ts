@@ -1,0 +1,377 @@
+/**
+ * The boot timeline service (issue 13): keeps each host's current boot
+ * session (in memory, persisted so a restart keeps it), mints a session when
+ * a boot starts, files stage observations under their session, writes them
+ * in batches to a store of their own (never the event log), and checks
+ * silent hosts against their deadlines on an injectable clock: a stall
+ * raises one `boot.stalled` event. The decisions are the stage model's
+ * (stage-model.ts); this file holds the state and the I/O.
+ */
+import { bootSessionId, isBootSessionId } from '../boot/boot-session.js';
+import type { NewEvent } from '../event/event.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import type { Mac } from '../net/mac.js';
+import {
+  advance,
+  checkStall,
+  describeSession,
+  expectedNext,
+  newSession,
+  opensSession,
+  statusOf,
+  type Observation,
+  type SessionState,
+  type Stage,
+} from './stage-model.js';
+import type { ObservationRow, SessionRow, TimelineStore } from './sql-timeline-store.js';
+import { rulesOf, type TimelineConfig } from './timeline-config.js';
+
+/** Whom an observation is about: the boot MAC, an address (a lease, or one the timeline learned), or a host. */
+export type ObservationTarget = { mac: Mac } | { ip: string } | { hostId: string };
+
+/** An observation as a server reports it; `at` defaults to now; `session` is what the node claimed (header), used when it is one of the host's. */
+export type ObservationInput = Omit<Observation, 'at'> & { at?: number; session?: string | undefined };
+
+/** A host as the timeline needs it. */
+export interface TimelineHost {
+  id: string;
+  name: string;
+  macs: readonly Mac[];
+}
+
+export interface TimelineLookups {
+  hostByMac(mac: Mac): Promise<TimelineHost | null>;
+  hostById(id: string): Promise<TimelineHost | null>;
+  /** The MAC holding a bound lease on `ip`, or null. */
+  leaseOwner(ip: string): Promise<Mac | null>;
+}
+
+export interface TimelineServiceDeps {
+  store: TimelineStore;
+  config: TimelineConfig;
+  lookups: TimelineLookups;
+  /** Appends one event (boot.stalled). */
+  record: (e: NewEvent) => Promise<void>;
+  now?: () => number;
+  log?: Logger;
+  /** Hosts whose current session is kept in memory (least recently seen forgotten first; their row stays in the store). */
+  maxHosts?: number;
+  /** Observations waiting to be written; beyond it the oldest waiting one is dropped and counted. */
+  maxPending?: number;
+}
+
+/** One session as the API shows it. */
+export interface SessionView {
+  session: string;
+  mac: string;
+  hostId: string | null;
+  hostName: string;
+  startedAt: string;
+  updatedAt: string;
+  firmware: string;
+  arch: string | null;
+  purpose: string;
+  reached: Stage | null;
+  expected: Stage | null;
+  status: ReturnType<typeof statusOf>;
+  summary: string;
+}
+
+/** A session with its observations in order. */
+export interface TimelineView extends SessionView {
+  stages: Array<{ at: string; stage: string; outcome: string; detail: string }>;
+}
+
+interface Current {
+  mac: Mac;
+  hostId: string | null;
+  hostName: string;
+  state: SessionState;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const macName = (mac: Mac) => `node-${mac.replace(/:/g, '')}`;
+const MAX_ADDRESSES = 100_000;
+const MAX_OBSERVATIONS_SHOWN = 2000;
+const PRUNE_EVERY_MS = 3600_000;
+
+export function createTimelineService(deps: TimelineServiceDeps) {
+  const { store, lookups } = deps;
+  const rules = rulesOf(deps.config);
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? silentLogger;
+  const maxHosts = deps.maxHosts ?? 100_000;
+  const maxPending = deps.maxPending ?? 50_000;
+  const current = new Map<Mac, Current>();
+  const addresses = new Map<string, Mac>();
+  const dirty = new Map<string, Current>();
+  let pending: ObservationRow[] = [];
+  let dropped = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const timers: NodeJS.Timeout[] = [];
+
+  const remember = <K, V>(m: Map<K, V>, k: K, v: V, max: number) => {
+    m.delete(k);
+    if (m.size >= max) m.delete(m.keys().next().value!);
+    m.set(k, v);
+  };
+  const markDirty = (c: Current) => dirty.set(`${c.mac} ${c.state.id}`, c);
+
+  const rowOf = (c: Current): SessionRow => ({
+    mac: c.mac,
+    sessionId: c.state.id,
+    hostId: c.hostId,
+    hostName: c.hostName,
+    startedAt: iso(c.state.startedAt),
+    updatedAt: iso(c.state.lastAt),
+    state: JSON.stringify(c.state),
+  });
+
+  /** A session id not used by this host yet (the same boot time twice in one millisecond is moved on by one). */
+  const mint = (c: Current | undefined, hostName: string, at: number): string => {
+    let id: string = bootSessionId(hostName, new Date(at));
+    for (let t = at + 1; c && c.state.id === id; t++) id = bootSessionId(hostName, new Date(t));
+    return id;
+  };
+
+  /** Files `o` under the MAC's session (a new one when it starts a boot). Synchronous: no await between read and write. */
+  function apply(mac: Mac, host: TimelineHost | null, o: Observation): Current {
+    let c = current.get(mac);
+    const hostName = host?.name ?? c?.hostName ?? macName(mac);
+    if (!c || opensSession(c.state, o, rules)) {
+      const id = mint(c, hostName, o.at);
+      c = { mac, hostId: host?.id ?? null, hostName, state: newSession(id, o) };
+      log.info({ mac, host: hostName, session: id, stage: o.stage }, 'timeline: boot session started');
+    }
+    c = { ...c, hostId: host?.id ?? c.hostId, hostName, state: advance(c.state, o) };
+    remember(current, mac, c, maxHosts);
+    markDirty(c);
+    if (pending.length >= maxPending) {
+      pending.shift();
+      dropped++;
+    }
+    pending.push({ mac, sessionId: c.state.id, at: iso(o.at), stage: o.stage, outcome: o.outcome, detail: o.detail });
+    return c;
+  }
+
+  /** The host of `mac`: the one its current session names (no store read on the boot path), else looked up. */
+  async function hostOf(mac: Mac): Promise<TimelineHost | null> {
+    const c = current.get(mac);
+    if (c?.hostId) return { id: c.hostId, name: c.hostName, macs: [mac] };
+    return lookups.hostByMac(mac);
+  }
+
+  async function macOf(t: ObservationTarget): Promise<{ mac: Mac; host: TimelineHost | null } | null> {
+    if ('mac' in t) return { mac: t.mac, host: await hostOf(t.mac) };
+    if ('hostId' in t) {
+      const host = await lookups.hostById(t.hostId);
+      if (!host) return null;
+      // The MAC this host is booting with: the one with a current session, else its first.
+      const mac = host.macs.find((m) => current.has(m)) ?? host.macs[0];
+      return mac ? { mac, host } : null;
+    }
+    const mac = addresses.get(t.ip) ?? (await lookups.leaseOwner(t.ip));
+    return mac ? { mac, host: await hostOf(mac) } : null;
+  }
+
+  async function observe(t: ObservationTarget, input: ObservationInput): Promise<string | null> {
+    try {
+      const who = await macOf(t);
+      if (!who) {
+        log.debug({ target: t, stage: input.stage }, 'timeline: observation of an unknown machine dropped');
+        return null;
+      }
+      if ('ip' in t) remember(addresses, t.ip, who.mac, MAX_ADDRESSES);
+      const { session, ...rest } = input;
+      const o: Observation = { ...rest, at: input.at ?? now() };
+      // A node that names its session is filed there when that session is this host's current one; an old or
+      // unknown id is noted and the observation joins the current session (a node cannot open or pick sessions).
+      const c = current.get(who.mac);
+      if (session !== undefined && c && session !== c.state.id)
+        log.debug(
+          { mac: who.mac, claimed: isBootSessionId(session) ? session : '(malformed)', current: c.state.id },
+          'timeline: node named another session',
+        );
+      return apply(who.mac, who.host, o).state.id;
+    } catch (err) {
+      log.warn({ err: (err as Error).message, stage: input.stage }, 'timeline: observation lost');
+      return null;
+    }
+  }
+
+  function view(c: Pick<Current, 'mac' | 'hostId' | 'hostName' | 'state'>): SessionView {
+    const s = c.state;
+    return {
+      session: s.id,
+      mac: c.mac,
+      hostId: c.hostId,
+      hostName: c.hostName,
+      startedAt: iso(s.startedAt),
+      updatedAt: iso(s.lastAt),
+      firmware: s.firmware,
+      arch: s.arch,
+      purpose: s.purpose,
+      reached: s.reached,
+      expected: expectedNext(s),
+      status: statusOf(s),
+      summary: describeSession(s, rules),
+    };
+  }
+
+  const fromRow = (r: SessionRow): Current => ({
+    mac: r.mac as Mac,
+    hostId: r.hostId,
+    hostName: r.hostName,
+    state: JSON.parse(r.state) as SessionState,
+  });
+
+  function flush(): Promise<void> {
+    const sessions = [...dirty.values()].map(rowOf);
+    const observations = pending;
+    dirty.clear();
+    pending = [];
+    if (dropped > 0) {
+      log.warn({ dropped }, 'timeline: observations dropped (write queue full)');
+      dropped = 0;
+    }
+    writing = writing.then(() =>
+      store.write(sessions, observations).catch((err: unknown) => {
+        log.warn(
+          { err: (err as Error).message, observations: observations.length },
+          'timeline: batch write failed; retrying with the next one',
+        );
+        for (const s of sessions) {
+          const c = current.get(s.mac as Mac);
+          if (c && c.state.id === s.sessionId) markDirty(c);
+        }
+        pending = [...observations, ...pending].slice(-maxPending);
+      }),
+    );
+    return writing;
+  }
+
+  /** Checks every current session against its deadline; raises `boot.stalled` once per stall. */
+  async function check(): Promise<number> {
+    const t = now();
+    let raised = 0;
+    for (const c of [...current.values()]) {
+      const r = checkStall(c.state, t, rules);
+      if (!r.raised) continue;
+      const next = { ...c, state: r.session };
+      current.set(c.mac, next);
+      markDirty(next);
+      raised++;
+      const summary = describeSession(r.session, rules);
+      log.warn({ mac: c.mac, host: c.hostName, session: c.state.id }, `timeline: ${c.hostName} ${summary}`);
+      await deps
+        .record({
+          actor: 'timeline',
+          kind: 'boot.stalled',
+          hostId: c.hostId,
+          subject: c.hostName,
+          message: `${c.hostName} (${c.mac}) boot session ${c.state.id}: ${summary}`,
+          data: {
+            mac: c.mac,
+            session: c.state.id,
+            after: r.raised.after,
+            expected: r.raised.expected,
+            seconds: r.raised.seconds,
+            firmware: r.session.firmware,
+          },
+        })
+        .catch((err: unknown) =>
+          log.warn({ err: (err as Error).message, mac: c.mac }, 'timeline: could not record boot.stalled'),
+        );
+    }
+    return raised;
+  }
+
+  async function prune(): Promise<void> {
+    await flush();
+    const n = await store.prune({
+      before: iso(now() - deps.config.retention.days * 86_400_000),
+      perMac: deps.config.retention.sessionsPerHost,
+    });
+    if (n > 0) log.info({ sessions: n }, 'timeline: old boot sessions pruned');
+  }
+
+  return {
+    observe,
+
+    /** Learns that `ip` is `mac`'s address now (DHCP ACK, a script fetch), for observations that carry only an address. */
+    learnAddress(ip: string, mac: Mac): void {
+      if (ip && ip !== '0.0.0.0') remember(addresses, ip, mac, MAX_ADDRESSES);
+    },
+
+    /**
+     * The session a script served now belongs to (for `kiln.session=` on the kernel command line): the
+     * current one, or a new one when this fetch starts a boot (an iPXE script request after the host got further).
+     */
+    sessionFor(mac: Mac, host: TimelineHost): string {
+      const c = current.get(mac);
+      const probe: Observation = { at: now(), stage: 'ipxe-script', outcome: 'ok', detail: '' };
+      if (c && !opensSession(c.state, probe, rules)) return c.state.id;
+      const id = mint(c, host.name, probe.at);
+      const fresh: Current = { mac, hostId: host.id, hostName: host.name, state: newSession(id, probe) };
+      remember(current, mac, fresh, maxHosts);
+      markDirty(fresh);
+      log.info({ mac, host: host.name, session: id, stage: 'ipxe-script' }, 'timeline: boot session started');
+      return id;
+    },
+
+    /** The current session id of a host's boot MAC (null: none yet). */
+    currentSession: (mac: Mac): string | null => current.get(mac)?.state.id ?? null,
+
+    check,
+    flush,
+
+    /** A host's sessions, newest first. */
+    async sessions(host: TimelineHost, limit = 100): Promise<SessionView[]> {
+      await flush();
+      const rows = await store.listSessions({ macs: host.macs, hostId: host.id, limit });
+      return rows.map((r) => view(fromRow(r)));
+    },
+
+    /** One session's timeline (default: the host's newest), or null when it has none. */
+    async timeline(host: TimelineHost, session?: string): Promise<TimelineView | null> {
+      await flush();
+      const rows = await store.listSessions({ macs: host.macs, hostId: host.id, limit: session ? 10_000 : 1 });
+      const row = session ? rows.find((r) => r.sessionId === session) : rows[0];
+      if (!row) return null;
+      const obs = await store.listObservations(row.mac, row.sessionId, MAX_OBSERVATIONS_SHOWN);
+      return {
+        ...view(fromRow(row)),
+        stages: obs.map((o) => ({ at: o.at, stage: o.stage, outcome: o.outcome, detail: o.detail })),
+      };
+    },
+
+    /** Loads the current sessions (those active within the session gap and a day) and starts the timers. */
+    async start(): Promise<void> {
+      const since = iso(now() - Math.max(rules.sessionGapSeconds * 1000, 86_400_000));
+      for (const r of await store.listRecentSessions(since)) {
+        const c = fromRow(r);
+        remember(current, c.mac, c, maxHosts);
+      }
+      const every = (ms: number, f: () => Promise<unknown>) => {
+        const t = setInterval(() => {
+          f().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'timeline: periodic task failed'));
+        }, ms);
+        t.unref();
+        timers.push(t);
+      };
+      every(1000, flush);
+      every(deps.config.checkSeconds * 1000, check);
+      every(PRUNE_EVERY_MS, prune);
+    },
+
+    /** Stops the timers and writes what is waiting. */
+    async close(): Promise<void> {
+      for (const t of timers) clearInterval(t);
+      timers.length = 0;
+      await flush();
+    },
+  };
+}
+
+/** The timeline service's type. */
+export type TimelineService = ReturnType<typeof createTimelineService>;
