@@ -57,8 +57,9 @@ import { sshRoutes } from './ssh/routes.js';
 import type { SiteContext } from './template/render-context.js';
 import { createTemplateRenderer } from './template/render-pool.js';
 import type { SshCa } from './trust/ssh/ssh-ca.js';
-import { createSqlSyslogStore } from './syslog/sql-syslog-store.js';
+import { openLogStore } from './syslog/log-store.js';
 import { createSyslogService } from './syslog/syslog-service.js';
+import { syslogTriggers } from './syslog/triggers.js';
 import { syslogRoutes } from './syslog/routes.js';
 import { defaultSyslogConfig, type SyslogConfig } from './syslog/syslog-config.js';
 
@@ -108,6 +109,8 @@ export interface ControllerDeps {
   installTokenTtlMs?: number;
   /** Syslog retention and queue limits (the `syslog:` section); defaults when absent. The receiver is started by `main`. */
   syslog?: SyslogConfig;
+  /** The syslog log store's file (main: data-dir/syslog.sqlite); default ':memory:' (tests). */
+  syslogStoreFile?: string;
   /** Live events (GET /api/v1/events/stream): store poll interval, heartbeat, per-subscriber queue bound. */
   eventStream?: { pollMs?: number; heartbeatMs?: number; maxQueued?: number };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
@@ -262,8 +265,16 @@ export async function createController(deps: ControllerDeps) {
   const leaseTable = createSqlLeaseStore(db);
   const syslogConfig = deps.syslog ?? defaultSyslogConfig;
   // Attribution reads the durable lease table (every controller on a shared store sees every lease, DHCP on or off here).
+  // Its own SQLite file and writer, on either inventory database: a flood never queues lease or host writes (ADR 0010).
+  const logStore = openLogStore(deps.syslogStoreFile ?? ':memory:');
   const syslog = createSyslogService({
-    store: createSqlSyslogStore(db),
+    store: logStore,
+    triggers: syslogTriggers(syslogConfig, {
+      hostIdByName: async (name) => (await inventory.getHost(name).catch(() => null))?.id ?? null,
+      record: (e) => inventory.recordEvent(e),
+      onRecordFailed: (err) => log.warn({ err: (err as Error).message }, 'syslog: could not record a trigger event'),
+      now: deps.now ? () => deps.now!().getTime() : undefined,
+    }),
     lookups: {
       leaseOwner: async (ip) => {
         const l = await leaseTable.getByIp(ip);
@@ -347,12 +358,16 @@ export async function createController(deps: ControllerDeps) {
         options: {
           hostId: async (h: string) => (await inventory.getHost(h)).id,
           list: (q: Parameters<typeof syslog.list>[0]) => syslog.list(q),
+          arrived: (hostId: string, key: string) => syslog.arrived(hostId, key),
         },
       },
       // Closing the app writes the syslog messages still queued (the receiver is closed first, by `main`).
       {
         plugin: async (a) => {
-          a.addHook('onClose', () => syslog.close());
+          a.addHook('onClose', async () => {
+            await syslog.close();
+            await logStore.close();
+          });
         },
       },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },

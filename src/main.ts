@@ -194,6 +194,7 @@ export async function runServe(
       open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       syslog: config.syslog,
+      syslogStoreFile: join(dataDir, 'syslog.sqlite'),
       templates: {
         timeoutMs: config.templates['template-timeout-ms'],
         maxOutputKib: config.templates['template-max-output-kib'],
@@ -276,6 +277,8 @@ export async function runServe(
       metrics: controller.metrics,
       boot: controller.bootBackend,
       onFatal: fatal,
+      // Option 7 carries no port: only a receiver on 514 can be offered.
+      logServer: config.syslog.enabled && config.syslog.port === 514,
     });
     closers.push(() => network.close());
     if (config.syslog.enabled) {

@@ -14,8 +14,6 @@ import type { RuleTables } from './rule/rule-tables.js';
 import { ruleColumns } from './rule/rule-tables.js';
 import type { SshTables } from './ssh/ssh-tables.js';
 import { sshColumns } from './ssh/ssh-tables.js';
-import type { SyslogTables } from './syslog/syslog-tables.js';
-import { syslogColumns } from './syslog/syslog-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -31,8 +29,7 @@ export type Database = InventoryTables &
   NodeTables &
   DeployTables &
   SshTables &
-  LeaseTables &
-  SyslogTables;
+  LeaseTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -44,7 +41,6 @@ export const databaseColumns = {
   ...deployColumns,
   ...sshColumns,
   ...leaseColumns,
-  ...syslogColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.

@@ -114,6 +114,8 @@ export async function startNetworkServers(opts: {
   onFatal?: (err: KilnError) => void;
   /** This machine's IPv4 addresses (default: the OS's), for the interface of each attached subnet. */
   localAddresses?: () => LocalAddress[];
+  /** Offer this controller as the syslog server (DHCP option 7). */
+  logServer?: boolean;
 }): Promise<NetworkServers> {
   const { dhcp, tftp } = opts;
   const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
@@ -165,6 +167,7 @@ export async function startNetworkServers(opts: {
           : undefined,
         onSocketEvent: socketEventRecorder((e) => opts.boot.recordEvent(e), dhcpLog, 'dhcp', opts.metrics),
         onFatal: opts.onFatal,
+        logServer: opts.logServer,
       });
       const d = dhcpServer;
       opts.metrics?.watchDhcp(() => d.stats);

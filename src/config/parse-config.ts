@@ -5,7 +5,7 @@ import type { DhcpConfig } from '../boot/dhcp/dhcp-config.js';
 import type { TftpConfig } from '../boot/tftp/tftp-config.js';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { SiteConfig } from '../template/site-config.js';
-import type { SyslogConfig } from '../syslog/syslog-config.js';
+import { syslogConfigIssues, type SyslogConfig } from '../syslog/syslog-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
 import { unknownKeys } from './unknown-keys.js';
@@ -143,6 +143,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const site = parseSection('site', raw.sections['site'], {});
   const syslog = parseSection('syslog', raw.sections['syslog'], {});
   issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues);
+  if (!syslog.issues.length) issues.push(...syslogConfigIssues(syslog.value));
   if (issues.length)
     throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
       issues,

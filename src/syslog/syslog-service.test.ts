@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { openSqlite } from '../store/database.js';
-import { migrateToLatest } from '../store/migrate.js';
 import { createMemorySocket } from '../net/datagram/memory-socket.js';
 import { silentLogger } from '../log/logger.js';
 import { createAttributor } from './attribution.js';
 import { sessionOf } from './session-tag.js';
-import { createSqlSyslogStore, type SyslogStore } from './sql-syslog-store.js';
+import { openLogStore, type SyslogStore } from './log-store.js';
 import { createSyslogService, type SyslogServiceDeps } from './syslog-service.js';
 import { startSyslogReceiver } from './syslog-receiver.js';
 import { defaultSyslogConfig } from './syslog-config.js';
@@ -20,16 +18,15 @@ const lookups = {
 };
 
 async function memoryStore() {
-  const db = openSqlite(':memory:');
-  await migrateToLatest(db.db);
-  return { store: createSqlSyslogStore(db.db), close: () => db.close() };
+  const store = openLogStore(':memory:');
+  return { store, close: () => store.close() };
 }
 
 function service(store: SyslogStore, over: Partial<SyslogServiceDeps> = {}) {
   return createSyslogService({
     store,
     lookups,
-    retention: { maxPerHost: 100, days: 14 },
+    retention: { maxPerHost: 100, days: 14, maxBytes: 1 << 30 },
     queueLimit: 1000,
     flushMs: 10_000, // tests flush by hand
     ...over,
@@ -76,7 +73,7 @@ test('messages are written in batches with host, session and fields; garbage is 
   const batches: number[] = [];
   const counting: SyslogStore = {
     ...store,
-    insertMany: (m) => {
+    insertMany: (m: Parameters<SyslogStore['insertMany']>[0]) => {
       batches.push(m.length);
       return store.insertMany(m);
     },
@@ -141,7 +138,7 @@ test('a full queue drops new messages and counts them; a failing store drops the
 test('retention prunes by age and keeps the newest maxPerHost per host', async () => {
   const { store, close } = await memoryStore();
   let t = Date.parse('2026-11-01T00:00:00Z');
-  const svc = service(store, { retention: { maxPerHost: 3, days: 14 }, now: () => new Date(t) });
+  const svc = service(store, { retention: { maxPerHost: 3, days: 14, maxBytes: 1 << 30 }, now: () => new Date(t) });
   svc.accept(enc('<13>old'), '10.0.0.5');
   await svc.flush();
   t = Date.parse('2026-12-06T00:00:00Z');
