@@ -29,12 +29,12 @@ export async function startSyslog(opts: {
     count: (server, op, errno) => opts.metrics?.observeSocketError(server, op, errno),
   });
   // Set once the receiver exists; a socket cannot die before it is bound.
-  let reopen: ((err: NodeJS.ErrnoException) => void) | undefined;
+  const dead: { reopen?: (err: NodeJS.ErrnoException) => void } = {};
   const receiver = await startSyslogReceiver({
     config,
     bindUdp: udpSocketFactory({
       onError: (err, op, local) => socketError(err, op, { port: local.port }),
-      onDeath: (err) => reopen?.(err),
+      onDeath: (err) => dead.reopen?.(err),
     }),
     accept: (bytes, ip, truncated) => service.accept(bytes, ip, truncated),
     count: (what) => {
@@ -44,7 +44,7 @@ export async function startSyslog(opts: {
     },
     log,
   });
-  reopen = (err) => void receiver.reopenUdp(err);
+  dead.reopen = (err) => void receiver.reopenUdp(err);
   let runs = 0;
   let pruning: Promise<unknown> | null = null;
   const prune = () => {

@@ -210,3 +210,44 @@ test('TCP: a connection over the per-source cap is refused and a silent one is c
     await receiver.close();
   }
 });
+
+test('a dead UDP socket is re-opened with back-off on the same port, each failed round counted and logged, and receiving goes on', async () => {
+  const { store, close } = await memoryStore();
+  const svc = service(store);
+  const counted: string[] = [];
+  const sockets: Array<ReturnType<typeof createMemorySocket>> = [];
+  let failures = 0;
+  const errors: string[] = [];
+  const receiver = await startSyslogReceiver({
+    config: { ...defaultSyslogConfig, address: '127.0.0.1', port: 5514, tcp: false },
+    bindUdp: async (local) => {
+      if (sockets.length > 0 && failures < 2) {
+        failures++;
+        throw Object.assign(new Error('no such device'), { code: 'ENODEV' });
+      }
+      const s = createMemorySocket(local);
+      sockets.push(s);
+      return s;
+    },
+    accept: (b, ip, truncated) => svc.accept(b, ip, truncated),
+    count: (w) => counted.push(w),
+    log: { ...silentLogger, error: (_o: unknown, msg: string) => void errors.push(msg) } as typeof silentLogger,
+    reopenDelaysMs: [1, 1],
+    reopenRoundPauseMs: 1,
+  });
+  sockets[0].inject(enc('<13>before'), { address: '10.0.0.5', port: 40000 });
+  await receiver.reopenUdp(Object.assign(new Error('bad fd'), { code: 'EBADF' }));
+  assert.equal(sockets.length, 2, 'a new socket after two failed attempts');
+  assert.equal(receiver.udp, sockets[1]);
+  assert.equal(sockets[1].local.port, 5514);
+  assert.deepEqual(counted, ['socket_failed', 'socket_reopened'], 'round 1 (two attempts) failed, round 2 worked');
+  assert.equal(errors.filter((m) => /could not be re-opened/.test(m)).length, 1, 'logged once per round');
+  sockets[1].inject(enc('<13>after'), { address: '10.0.0.5', port: 40000 });
+  await receiver.close();
+  await svc.flush();
+  assert.deepEqual(
+    (await svc.list({ hostId: 'h-leased', limit: 10 })).map((m) => m.text),
+    ['before', 'after'],
+  );
+  await close();
+});
