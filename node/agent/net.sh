@@ -38,7 +38,7 @@ network_up() {
   if [ -n "$1" ] && ifs=$(nic_by_mac "$1"); then :; else ifs=$(nic_names); fi
   for n in $ifs; do
     ip link set "$n" up
-    if udhcpc -i "$n" -n -q -t 8 -T 3 -O logsrv -s "$KILN_LIB/udhcpc.sh" >&2; then
+    if udhcpc -i "$n" -n -q -t 8 -T 3 -O 7 -s "$KILN_LIB/udhcpc.sh" >&2; then
       syslog_forward >&2
       echo "$n"; return 0
     fi
@@ -48,24 +48,25 @@ network_up() {
 
 # syslog_forward: once a lease names a log server (option 7, written by
 # udhcpc.sh), restarts busybox syslogd to forward every line to it over UDP
-# (-R, keeping the local copy with -L), then replays the lines logged before
-# the network was up (the boot buffer /init started syslogd with: the agent's
-# lines and the kernel's via klogd), each with its original time in its text.
-# Without a log server, syslog stays local. Never fails the caller.
+# (-R, keeping a small local ring with -L -C), then replays the lines logged
+# before the network was up (the ring buffer /init started syslogd with: the
+# agent's lines and the kernel's via klogd), each with its original time in
+# its text. Without a log server, syslog stays local. Never fails the caller.
 syslog_forward() {
   srv=$(cat "$KILN_RUN/logsrv" 2>/dev/null)
   srv=${srv%% *}
   [ -n "$srv" ] || { echo "kiln: no log server offered (DHCP option 7); syslog stays local" >&2; return 0; }
   [ -f "$KILN_RUN/syslog-forwarding" ] && return 0
+  # The ring goes away with the syslogd that holds it: read it first.
+  logread > "$KILN_RUN/boot.log" 2>/dev/null
   pid=$(cat /var/run/syslogd.pid 2>/dev/null)
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && sleep 1
-  mv "$KILN_RUN/boot.log" "$KILN_RUN/boot.log.sent" 2>/dev/null
-  syslogd -R "$srv:514" -L -O "$KILN_RUN/syslog.log" -s 512 -b 0 || return 0
+  syslogd -R "$srv:514" -L -C64 || return 0
   : > "$KILN_RUN/syslog-forwarding"
-  sleep 1
-  # Bounded by the buffer (512 KiB, syslogd -s): a few thousand lines at most.
+  # Bounded by the ring (256 KiB, /init's syslogd -C256): a few thousand lines at most.
   while IFS= read -r line; do
     logger -t kiln-replay -- "$line${KILN_SESSION:+ kiln.session=$KILN_SESSION}" 2>/dev/null
-  done < "$KILN_RUN/boot.log.sent" 2>/dev/null
+  done < "$KILN_RUN/boot.log"
+  rm -f "$KILN_RUN/boot.log"
   echo "kiln: syslog forwarded to $srv:514" >&2
 }

@@ -84,19 +84,21 @@ test(
     // busybox applets first on PATH; /dev and /var/run private to this run (syslogd's /dev/log and pid file).
     const bin = join(work, 'bin');
     mkdirSync(bin);
-    for (const a of ['syslogd', 'logger', 'udhcpc']) symlinkSync(busybox, join(bin, a));
+    for (const a of ['syslogd', 'logger', 'logread', 'udhcpc']) symlinkSync(busybox, join(bin, a));
     const run = join(work, 'run');
     const script = join(work, 'node.sh');
     writeFileSync(
       script,
       `set -u
 mount -t tmpfs tmpfs /dev && mount -t tmpfs tmpfs /var/run || exit 2
+# udhcpc.sh rewrites /etc/resolv.conf: a scratch file stands in for it in this private mount namespace.
+mount --bind ${join(work, 'resolv.conf')} /etc/resolv.conf || exit 2
 export PATH=${bin}:$PATH KILN_RUN=${run} KILN_LIB=${agentDir} KILN_SESSION=3f2a9c1b7d4e
 mkdir -p "$KILN_RUN"
-syslogd -O "$KILN_RUN/boot.log" -s 512 -b 0 && export KILN_SYSLOG=1
+syslogd -C256 && export KILN_SYSLOG=1
 . "$KILN_LIB/lib.sh"; . "$KILN_LIB/net.sh"
 log "logged before the network was up"
-udhcpc -i ${ns.nsIf} -n -q -t 4 -T 1 -A 1 -O logsrv -s "$KILN_LIB/udhcpc.sh" || exit 3
+udhcpc -i ${ns.nsIf} -n -q -t 4 -T 1 -A 1 -O 7 -s "$KILN_LIB/udhcpc.sh" || exit 3
 syslog_forward
 log "logged after the network was up"
 sleep 1
@@ -104,7 +106,15 @@ kill $(cat /var/run/syslogd.pid)
 cat "$KILN_RUN/logsrv"
 `,
     );
-    const out = ns.exec('unshare', ['-m', 'sh', script], 60_000);
+    writeFileSync(join(work, 'resolv.conf'), '');
+    const resolvBefore = readFileSync('/etc/resolv.conf', 'utf8');
+    let out: string;
+    try {
+      // --propagation private: the mounts above stay inside the script's namespace.
+      out = ns.exec('unshare', ['-m', '--propagation', 'private', 'sh', script], 60_000);
+    } finally {
+      assert.equal(readFileSync('/etc/resolv.conf', 'utf8'), resolvBefore, "the machine's resolv.conf is untouched");
+    }
     assert.match(out, /^10\.61\.0\.1$/m, 'udhcpc saw option 7 naming the controller');
 
     let texts: string[] = [];
