@@ -270,7 +270,8 @@ try {
 
   // Kiln
   const kilnDb = new BetterSqlite3(join(bed.dataDir, 'syslog.sqlite'), { readonly: true, fileMustExist: true });
-  const kilnRows = () => Number(kilnDb.prepare('SELECT count(*) FROM lines').pluck().get());
+  // Nothing is deleted during the run: the largest id is the count, without a scan.
+  const kilnRows = () => Number(kilnDb.prepare('SELECT coalesce(max(id), 0) FROM lines').pluck().get());
   const kilnRowsBefore = kilnRows();
   const kilnUdp0 = udpCounters(bed.ns);
   process.stdout.write('flooding Kiln, probing meanwhile\n');
