@@ -63,10 +63,18 @@ syslog_forward() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && sleep 1
   syslogd -R "$srv:514" -L -C64 || return 0
   : > "$KILN_RUN/syslog-forwarding"
+  # Until the new syslogd has bound /dev/log, logger would fail (silently).
+  sleep 1
   # Bounded by the ring (256 KiB, /init's syslogd -C256): a few thousand lines at most.
+  # Each keeps its severity (logread's 5th field, facility.level); logger reads nothing from the file.
+  set -f
   while IFS= read -r line; do
-    logger -t kiln-replay -- "$line${KILN_SESSION:+ kiln.session=$KILN_SESSION}" 2>/dev/null
+    set -- $line
+    case "${5:-}" in *.*) pri=$5 ;; *) pri=user.notice ;; esac
+    case "$line" in *kiln.session=*) tag= ;; *) tag=${KILN_SESSION:+ kiln.session=$KILN_SESSION} ;; esac
+    logger -p "$pri" -t kiln-replay -- "$line$tag" </dev/null 2>/dev/null
   done < "$KILN_RUN/boot.log"
+  set +f
   rm -f "$KILN_RUN/boot.log"
   echo "kiln: syslog forwarded to $srv:514" >&2
 }

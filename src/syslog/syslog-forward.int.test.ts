@@ -90,7 +90,7 @@ test(
     writeFileSync(
       script,
       `set -u
-mount -t tmpfs tmpfs /dev && mount -t tmpfs tmpfs /var/run || exit 2
+mount -t tmpfs tmpfs /dev && mount -t tmpfs tmpfs /var/run && mknod -m 666 /dev/null c 1 3 || exit 2
 # udhcpc.sh rewrites /etc/resolv.conf: a scratch file stands in for it in this private mount namespace.
 mount --bind ${join(work, 'resolv.conf')} /etc/resolv.conf || exit 2
 export PATH=${bin}:$PATH KILN_RUN=${run} KILN_LIB=${agentDir} KILN_SESSION=3f2a9c1b7d4e
@@ -104,6 +104,7 @@ log "logged after the network was up"
 sleep 1
 kill $(cat /var/run/syslogd.pid)
 cat "$KILN_RUN/logsrv"
+echo "replayed: $(ls "$KILN_RUN")"
 `,
     );
     writeFileSync(join(work, 'resolv.conf'), '');
