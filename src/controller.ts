@@ -41,6 +41,7 @@ import { eventStreamRoutes } from './event/stream-routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import { parseMac, type Mac } from './net/mac.js';
 import { hostRoutes } from './inventory/routes.js';
+import { labelRoutes } from './inventory/label-routes.js';
 import type { Logger } from './log/logger.js';
 import { createNodeService } from './node/node-service.js';
 import { createHostPower, type HostPowerConfig } from './power/host-power.js';
@@ -62,6 +63,10 @@ import { createSyslogService } from './syslog/syslog-service.js';
 import { syslogTriggers } from './syslog/triggers.js';
 import { syslogRoutes } from './syslog/routes.js';
 import { defaultSyslogConfig, type SyslogConfig } from './syslog/syslog-config.js';
+import { defaultHookConfig, type HookConfig } from './hook/hook-config.js';
+import { createHookService } from './hook/hook-service.js';
+import { createHookWorker } from './hook/hook-worker.js';
+import { hookRoutes } from './hook/routes.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -113,6 +118,8 @@ export interface ControllerDeps {
   syslogStoreFile?: string;
   /** Live events (GET /api/v1/events/stream): store poll interval, heartbeat, per-subscriber queue bound. */
   eventStream?: { pollMs?: number; heartbeatMs?: number; maxQueued?: number };
+  /** Outbound hooks (the `hooks:` section); defaults when absent. The worker is started by `main`. */
+  hooks?: HookConfig;
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -255,13 +262,35 @@ export async function createController(deps: ControllerDeps) {
       : []),
     { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
   ];
+  const hookConfig = deps.hooks ?? defaultHookConfig;
+  const hooks = createHookService({
+    db,
+    seal: deps.seal,
+    open: deps.open,
+    hostId: async (h) => (await inventory.getHost(h)).id,
+    exec: hookConfig.exec,
+    timeoutMs: hookConfig.timeoutSeconds * 1000,
+    log: log.child({ domain: 'hook' }),
+    now: deps.now,
+  });
   const metrics =
     deps.metrics ??
     createMetrics({
       hostsByState: () => inventory.countHostsByState(),
       hostStates,
       activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
+      hookDeliveries: () => hooks.countDeliveries(),
     });
+  const hookWorker = createHookWorker({
+    db,
+    targets: () => hooks.targets(),
+    retry: hookConfig.retry,
+    concurrency: hookConfig.concurrency,
+    history: hookConfig.history,
+    now: deps.now,
+    count: (outcome) => metrics.countHookDelivery(outcome),
+    log: log.child({ domain: 'hook' }),
+  });
   const leaseTable = createSqlLeaseStore(db);
   const syslogConfig = deps.syslog ?? defaultSyslogConfig;
   // Attribution reads the durable lease table (every controller on a shared store sees every lease, DHCP on or off here).
@@ -314,6 +343,7 @@ export async function createController(deps: ControllerDeps) {
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
       { plugin: hostRoutes, options: { inventory, revokeCertificates } },
+      { plugin: labelRoutes, options: { inventory } },
       {
         plugin: eventRoutes,
         options: { listEvents: (q: Parameters<typeof inventory.listEvents>[0]) => inventory.listEvents(q) },
@@ -370,6 +400,7 @@ export async function createController(deps: ControllerDeps) {
           });
         },
       },
+      { plugin: hookRoutes, options: { hooks } },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
@@ -395,6 +426,8 @@ export async function createController(deps: ControllerDeps) {
     renderer,
     installTokens,
     syslog,
+    hooks,
+    hookWorker,
   };
 }
 

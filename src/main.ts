@@ -195,6 +195,7 @@ export async function runServe(
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       syslog: config.syslog,
       syslogStoreFile: join(dataDir, 'syslog.sqlite'),
+      hooks: config.hooks,
       templates: {
         timeoutMs: config.templates['template-timeout-ms'],
         maxOutputKib: config.templates['template-max-output-kib'],
@@ -224,6 +225,13 @@ export async function runServe(
         .runPoller({ intervalMs: pollSeconds * 1000, signal: abort.signal })
         .catch((err) => log.error({ err: (err as Error).message }, 'power poller stopped'));
       closers.push(() => polling);
+    }
+    if (config.hooks.enabled) {
+      // Stopped by the shared abort; waits for deliveries in flight (each bounded by its timeout) before the store closes.
+      const hooking = controller.hookWorker
+        .run({ intervalMs: config.hooks.pollMs, signal: abort.signal })
+        .catch((err) => log.error({ err: (err as Error).message }, 'hook worker stopped'));
+      closers.push(() => hooking);
     }
     const adminTokenFile = server['admin-token-file'] ?? join(dataDir, 'admin-token');
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);

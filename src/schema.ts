@@ -6,6 +6,8 @@ import type { DeployTables } from './deploy/deploy-tables.js';
 import { deployColumns } from './deploy/deploy-tables.js';
 import type { EventTables } from './event/event-tables.js';
 import { eventColumns } from './event/event-tables.js';
+import type { HookTables } from './hook/hook-tables.js';
+import { hookColumns } from './hook/hook-tables.js';
 import type { InventoryTables } from './inventory/inventory-tables.js';
 import { inventoryColumns } from './inventory/inventory-tables.js';
 import type { NodeTables } from './node/node-tables.js';
@@ -29,7 +31,8 @@ export type Database = InventoryTables &
   NodeTables &
   DeployTables &
   SshTables &
-  LeaseTables;
+  LeaseTables &
+  HookTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -41,6 +44,7 @@ export const databaseColumns = {
   ...deployColumns,
   ...sshColumns,
   ...leaseColumns,
+  ...hookColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.

@@ -1,5 +1,9 @@
-/** API roles, weakest first: viewer reads, operator changes hosts and power, admin also manages tokens and users. */
-export const roles = ['viewer', 'operator', 'admin'] as const;
+/**
+ * API roles, weakest first: viewer reads; labeler also sets and removes one
+ * label of a host (what a hook writes back, docs/hooks.md); operator changes
+ * hosts and power; admin also manages tokens, users and hooks.
+ */
+export const roles = ['viewer', 'labeler', 'operator', 'admin'] as const;
 export type Role = (typeof roles)[number];
 
 /**

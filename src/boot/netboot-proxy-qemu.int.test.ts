@@ -34,6 +34,8 @@ import { summarizeDhcp } from '../protocols/dhcp4/summarize.js';
 const NET = 84;
 const SERVER = `10.${NET}.1.1`;
 const SITE = siteDhcpAddress(NET);
+/** The site server's veth end on the bed's bridge (test/support/netboot-bed.ts). */
+const SITE_PORT = 'ksite0';
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 const skip = !canUseNetns()
@@ -83,6 +85,8 @@ interface ProxyRun {
   serial: string;
   wire: WirePacket[];
   pcap: string;
+  /** What dnsmasq logged during this run (`--log-dhcp`). */
+  siteLog: string;
 }
 interface WirePacket {
   src: string;
@@ -94,12 +98,13 @@ interface WirePacket {
 }
 
 /**
- * Starts tcpdump on the VM's tap (DHCP and PXE ports) and waits, bounded, until it listens. Not on the
- * bridge: a bridge device sees a unicast frame between two of its ports only while it still floods it,
- * so the site server's unicast OFFER/ACK went missing once the bridge had learned the VM's MAC.
+ * Starts tcpdump on `dev` (DHCP and PXE ports) and waits, bounded, until it listens. Each VM is captured on
+ * its tap and on the site server's bridge port: not on the bridge device, which sees a unicast frame between
+ * two of its ports only while it still floods it. The tap capture alone missed the site server's frames in
+ * 2 of 8 full-suite runs (cause not found); the site port sees every frame dnsmasq sends or receives.
  */
-async function startCapture(pcap: string): Promise<ChildProcess> {
-  const dump = bed!.spawn('tcpdump', ['-i', BED_TAP, '-U', '-w', pcap, 'udp and (port 67 or port 68 or port 4011)']);
+async function startCapture(dev: string, pcap: string): Promise<ChildProcess> {
+  const dump = bed!.spawn('tcpdump', ['-i', dev, '-U', '-w', pcap, 'udp and (port 67 or port 68 or port 4011)']);
   let err = '';
   dump.stderr!.on('data', (d) => {
     err += d;
@@ -131,7 +136,9 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Pr
   const pcap = join(work, `${name}.pcap`);
   const offset = bed!.log().length;
   const siteOffset = bed!.site!.log().length;
-  const dump = await startCapture(pcap);
+  const sitePcap = join(work, `${name}.site.pcap`);
+  const dump = await startCapture(BED_TAP, pcap);
+  const siteDump = await startCapture(SITE_PORT, sitePcap);
   let events: BootEvent[] = [];
   const run = await runVm(
     bed!,
@@ -165,7 +172,12 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Pr
   );
   await new Promise((r) => setTimeout(r, 300)); // tcpdump -U writes each packet at once; a short grace for the last one
   await stopChild(dump, 3000);
-  const wire = readWire(pcap).filter((w) => macOf(w.p) === mac);
+  await stopChild(siteDump, 3000);
+  const tapWire = readWire(pcap).filter((w) => macOf(w.p) === mac);
+  const siteWire = readWire(sitePcap).filter((w) => macOf(w.p) === mac);
+  if (!tapWire.some((w) => w.src === SITE) && siteWire.some((w) => w.src === SITE))
+    process.stderr.write(`--- ${name}: the tap capture holds none of the site server's frames; its bridge port does\n`);
+  const wire = [...tapWire, ...siteWire.filter((w) => !tapWire.some((t) => t.line === w.line))];
   if (events.length === 0) {
     process.stderr.write(
       `--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit}, accel ${ACCEL})\n--- qemu stderr\n${run.stderr}\n` +
@@ -176,7 +188,8 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Pr
   if (process.env['KILN_UPDATE_PROXY_CAPTURES'] === '1' && events.length > 0) {
     copyFileSync(pcap, new URL(`../protocols/dhcp4/testdata/proxy-${name}.pcap`, import.meta.url));
   }
-  return { ms: run.ms, events, log: bed!.logLines(offset), serial: run.serial, wire, pcap };
+  const siteLog = bed!.site!.log().slice(siteOffset);
+  return { ms: run.ms, events, log: bed!.logLines(offset), serial: run.serial, wire, pcap, siteLog };
 }
 
 /** The script was fetched by `mac` from an address the site server leased (never Kiln: it has no pool). */
@@ -197,6 +210,8 @@ function assertFetched(run: ProxyRun, mac: string, platform: 'pcbios' | 'efi', a
     (w) => w.src === SITE && getMessageType(w.p) === DhcpMessageType.ack && w.p.yiaddr === ip,
   );
   assert.ok(siteAck, `no ACK from the site server for ${ip}:\n${run.wire.map((w) => w.line).join('\n')}`);
+  // ... and dnsmasq says so itself.
+  assert.match(run.siteLog, new RegExp(`DHCPACK\\(ksite1\\) ${ip.replace(/\./g, '\\.')} ${mac}`), run.siteLog);
   return ip;
 }
 

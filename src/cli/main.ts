@@ -5,6 +5,7 @@ import { ApiError, createApiClient } from './api-client.js';
 import { resolveClientConfig } from './client-config.js';
 import { registerDeployCommands } from './commands/deploy.js';
 import { registerEventCommands } from './commands/events.js';
+import { registerHookCommands } from './commands/hook.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerPowerCommands } from './commands/power.js';
 import { registerProfileCommands } from './commands/profile.js';
@@ -34,6 +35,7 @@ export function buildProgram(
   registerServeCommand(program, o, env, onStarted);
   registerHostCommands(program, api, o, env);
   registerEventCommands(program, api, o);
+  registerHookCommands(program, api, o);
   registerPowerCommands(program, api, o, env);
   registerDeployCommands(program, api, o);
   registerProfileCommands(program, api, o);

@@ -12,6 +12,7 @@ import { PowerSettingsSchema } from '../power/power-settings.js';
 import { SiteConfigSchema } from '../template/site-config.js';
 import { TemplateSettingsSchema } from '../template/template-settings.js';
 import { SyslogConfigSchema } from '../syslog/syslog-config.js';
+import { HookConfigSchema } from '../hook/hook-config.js';
 import { ServerSettingsSchema } from './server-settings.js';
 
 /** Groups of top-level settings (flag, KILN_* variable, YAML key): each group is one typed slice of the config. */
@@ -29,6 +30,7 @@ export const configSections = {
   tftp: { schema: TftpConfigSchema, doc: 'docs/tftp.md' },
   site: { schema: SiteConfigSchema, doc: 'README.md and docs/profiles.md' },
   syslog: { schema: SyslogConfigSchema, doc: 'docs/syslog.md' },
+  hooks: { schema: HookConfigSchema, doc: 'docs/hooks.md' },
 } as const satisfies Record<string, { schema: TObject; doc: string }>;
 
 /** The schema of the whole config file: every top-level setting and every section, nothing else. */

@@ -6,6 +6,7 @@ import type { TftpConfig } from '../boot/tftp/tftp-config.js';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { SiteConfig } from '../template/site-config.js';
 import { syslogConfigIssues, type SyslogConfig } from '../syslog/syslog-config.js';
+import { checkExecHooks, type HookConfig } from '../hook/hook-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
 import { unknownKeys } from './unknown-keys.js';
@@ -34,6 +35,7 @@ export interface KilnConfig extends SettingGroups {
   tftp: TftpConfig;
   site: SiteConfig;
   syslog: SyslogConfig;
+  hooks: HookConfig;
   urls: ServerUrls;
 }
 
@@ -142,7 +144,9 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const tftp = parseSection('tftp', raw.sections['tftp'], { enabled, root: groups.boot['ipxe-dir'] });
   const site = parseSection('site', raw.sections['site'], {});
   const syslog = parseSection('syslog', raw.sections['syslog'], {});
-  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues);
+  const hooks = parseSection('hooks', raw.sections['hooks'], {});
+  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues, ...hooks.issues);
+  if (!hooks.issues.length) issues.push(...checkExecHooks(hooks.value as HookConfig));
   if (!syslog.issues.length) issues.push(...syslogConfigIssues(syslog.value));
   if (issues.length)
     throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
@@ -154,6 +158,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     tftp: tftp.value as TftpConfig,
     site: site.value as SiteConfig,
     syslog: syslog.value as SyslogConfig,
+    hooks: hooks.value as HookConfig,
     urls,
   });
 }

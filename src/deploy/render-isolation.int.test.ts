@@ -105,7 +105,7 @@ test(
   'while a hostile template renders, DHCP (udhcpc), /boot.ipxe and /api/v1/health answer; the deploy fails with the time limit',
   { skip, timeout: 120_000 },
   async () => {
-    const ns = createNetns('ri', '10.83.0.1/24');
+    const ns = createNetns('ri', '10.87.0.1/24');
     namespaces.push(ns);
     const profiles = join(work, 'profiles');
     mkdirSync(join(profiles, 'hostile', 'templates'), { recursive: true });
@@ -117,15 +117,15 @@ test(
       JSON.stringify({
         dhcp: {
           enabled: true,
-          serverAddress: '10.83.0.1',
-          httpBase: 'http://10.83.0.1:8080',
+          serverAddress: '10.87.0.1',
+          httpBase: 'http://10.87.0.1:8080',
           subnets: [
             {
-              cidr: '10.83.0.0/24',
+              cidr: '10.87.0.0/24',
               mode: 'full',
               interface: ns.hostIf,
-              pools: [{ start: '10.83.0.100', end: '10.83.0.150' }],
-              router: '10.83.0.1',
+              pools: [{ start: '10.87.0.100', end: '10.87.0.150' }],
+              router: '10.87.0.1',
               dns: [],
               leaseSeconds: 600,
             },
@@ -197,7 +197,7 @@ test(
     assert.equal(d.status, 422, JSON.stringify(d.body));
     assert.equal(d.body.error.code, 'template_error');
     assert.match(d.body.error.message, /template-timeout-ms/);
-    assert.equal(dhcp.ip, '10.83.0.100', 'udhcpc got no lease');
+    assert.equal(dhcp.ip, '10.87.0.100', 'udhcpc got no lease');
     assert.ok(dhcp.at < deployDone, 'the DHCP lease must come while the template renders');
     for (const a of answered) {
       assert.equal(a.status, 200, a.what);

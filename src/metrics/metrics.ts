@@ -21,6 +21,8 @@ export interface MetricsSources {
   hostsByState?: () => Promise<Record<string, number>>;
   hostStates?: readonly string[];
   activeLeases?: () => Promise<Array<{ subnet: string; state: string; count: number }>>;
+  /** Hook deliveries by status in the shared store (`pending` is the queue depth). */
+  hookDeliveries?: () => Promise<Record<string, number>>;
 }
 
 export interface Metrics {
@@ -38,6 +40,8 @@ export interface Metrics {
   observeSocketReopen(server: string, outcome: 'reopened' | 'failed'): void;
   /** One syslog receiver event (`received`, `defective`, `unknown_sender`, `queue_full`, …; a bounded set). */
   countSyslog(event: string): void;
+  /** One hook delivery attempt ended: `delivered`, `failed` (retried later) or `dead`. */
+  countHookDelivery(outcome: 'delivered' | 'failed' | 'dead'): void;
 }
 
 const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed'] as const;
@@ -144,6 +148,26 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
       },
     });
   }
+  const hookAttempts = new Counter({
+    name: 'kiln_hook_deliveries_total',
+    help: 'Hook delivery attempts by this controller, by outcome: delivered, failed (retried later), dead (no attempt left).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  if (sources.hookDeliveries) {
+    const read = sources.hookDeliveries;
+    new Gauge({
+      name: 'kiln_hook_queue',
+      help: 'Hook deliveries in the shared store, by status: pending (the queue depth), delivered and dead (history kept).',
+      labelNames: ['status'] as const,
+      registers: [registry],
+      async collect() {
+        const counts = await read();
+        this.reset();
+        for (const status of ['pending', 'delivered', 'dead']) this.set({ status }, counts[status] ?? 0);
+      },
+    });
+  }
   return {
     registry,
     observeHttp(method, route, status, seconds) {
@@ -172,6 +196,9 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     },
     countSyslog(event) {
       syslog.inc({ event });
+    },
+    countHookDelivery(outcome) {
+      hookAttempts.inc({ outcome });
     },
   };
 }

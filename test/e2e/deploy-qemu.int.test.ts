@@ -194,19 +194,20 @@ before(async () => {
   });
   api = `http://10.83.0.1:${HTTP_PORT}`;
   const deadline = Date.now() + 90_000;
+  let lastHealth = 'no attempt yet';
   for (;;) {
     if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${serveLog}`);
     if (Date.now() > deadline)
-      throw new Error(`kiln serve not ready (health, DHCP, node image) within 90 s:\n${serveLog.slice(-6000)}`);
+      throw new Error(
+        `kiln serve not ready (health, DHCP, node image) within 90 s; last health answer: ${lastHealth}\n` +
+          `root namespace addresses:\n${execFileSync('ip', ['-o', '-4', 'addr'], { encoding: 'utf8' })}\n${serveLog.slice(-6000)}`,
+      );
     try {
-      if (
-        (await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) })).ok &&
-        /DHCP serving/.test(serveLog) &&
-        /node image ready/.test(serveLog)
-      )
-        break;
-    } catch {
-      /* not up yet */
+      const health = await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) });
+      lastHealth = `HTTP ${health.status}`;
+      if (health.ok && /DHCP serving/.test(serveLog) && /node image ready/.test(serveLog)) break;
+    } catch (err) {
+      lastHealth = `${String(err)} ${String((err as { cause?: unknown }).cause ?? '')}`;
     }
     await sleep(250);
   }

@@ -13,7 +13,7 @@ import { loadOrCreateSshCa } from '../../src/trust/ssh/ssh-ca.js';
 export const repoProfilesDir = fileURLToPath(new URL('../../profiles', import.meta.url));
 
 export interface TestController extends Controller {
-  bearer: { admin: string; operator: string; viewer: string };
+  bearer: { admin: string; operator: string; labeler: string; viewer: string };
   close(): Promise<void>;
 }
 
@@ -33,9 +33,14 @@ export async function createTestController(opts: Partial<ControllerDeps> = {}): 
     secretsNeedTls: false,
     ...opts,
   });
-  const mk = async (role: 'admin' | 'operator' | 'viewer') =>
+  const mk = async (role: 'admin' | 'operator' | 'labeler' | 'viewer') =>
     `Bearer ${(await c.tokens.create({ name: `t-${role}`, role }, 'test')).token}`;
-  const bearer = { admin: await mk('admin'), operator: await mk('operator'), viewer: await mk('viewer') };
+  const bearer = {
+    admin: await mk('admin'),
+    operator: await mk('operator'),
+    labeler: await mk('labeler'),
+    viewer: await mk('viewer'),
+  };
   return {
     ...c,
     bearer,

@@ -23,6 +23,17 @@ function ip(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
 }
 
+/**
+ * Refuses a subnet in which an interface of the root namespace already holds an address (a namespace another test left
+ * behind, or two tests sharing a subnet): the test would then talk to the leftover, not its own bed.
+ */
+function assertSubnetFree(cidr: string): void {
+  // `ip addr show to <addr>/<len>` lists every address inside that prefix.
+  const held = execFileSync('ip', ['-o', '-4', 'addr', 'show', 'to', cidr], { encoding: 'utf8', timeout: 10_000 });
+  if (held.trim() !== '')
+    throw new Error(`createNetns: the root namespace already has an address in ${cidr} (a leftover bed?):\n${held}`);
+}
+
 /** True when this process may create namespaces (root with iproute2). */
 export function canUseNetns(): boolean {
   try {
@@ -41,6 +52,7 @@ export function canUseNetns(): boolean {
  * inside. Interface names stay within the 15-character limit.
  */
 export function createNetns(tag: string, hostAddr: string, nsAddr?: string): TestNetns {
+  assertSubnetFree(hostAddr);
   const n = counter++;
   const id = `${process.pid % 100000}${n}`;
   const name = `kt${tag}${id}`.slice(0, 30);

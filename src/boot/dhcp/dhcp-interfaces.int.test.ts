@@ -45,8 +45,11 @@ after(() => {
 });
 
 /** Server namespace plus one client namespace per subnet; the client veth's other end is moved into the server namespace. */
+let setups = 0;
 function setup(): { srv: TestNetns; a: TestNetns; b: TestNetns } {
-  const srv = createNetns('ks', '10.81.9.254/30', '10.81.9.253/30'); // its own link to the root namespace stays unused
+  // Its own link to the root namespace stays unused; each setup takes its own /30 (beds of earlier tests stay until after()).
+  const base = 252 - 4 * setups++;
+  const srv = createNetns('ks', `10.81.9.${base + 2}/30`, `10.81.9.${base + 1}/30`);
   namespaces.push(srv);
   const client = (tag: string, serverCidr: string) => {
     const ns = createNetns(tag, serverCidr);

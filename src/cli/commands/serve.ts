@@ -1,6 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { settings } from '../../config/settings.js';
 import { readConfig } from '../../config/parse-config.js';
+import { redactCredentials } from '../../config/redact.js';
 import { startUpFailure } from '../../startup/start-up-failure.js';
 import type { KilnError } from '../../error/kiln-error.js';
 import type { Output } from '../output.js';
@@ -34,7 +35,13 @@ export function registerServeCommand(
         file: (opts['config'] as string | undefined) ?? env['KILN_CONFIG'],
       });
       if (opts['printConfig']) {
-        o.out(JSON.stringify({ values: raw.values, sources: raw.sources, sections: raw.sections }, null, 2));
+        o.out(
+          JSON.stringify(
+            redactCredentials({ values: raw.values, sources: raw.sources, sections: raw.sections }),
+            null,
+            2,
+          ),
+        );
         return;
       }
       const { runServe } = await import('../../main.js');

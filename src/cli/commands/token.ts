@@ -1,5 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
+import { roles } from '../../api/role.js';
 import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
@@ -22,9 +23,7 @@ export function registerTokenCommands(program: Command, api: () => ApiClient, o:
     .command('create')
     .description('create a token; it is printed once')
     .argument('<name>')
-    .addOption(
-      new Option('--role <role>', 'role').choices(['viewer', 'operator', 'admin'] as const).default('viewer' as const),
-    )
+    .addOption(new Option('--role <role>', 'role').choices(roles).default('viewer' as const))
     .option('--expires-in-days <days>', 'expire after this many days')
     .option('--json', 'print JSON')
     .action(async (name, opts) => {

@@ -5,6 +5,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { Argument, Option } from '@commander-js/extra-typings';
 import { parseDocument } from 'yaml';
 import { KilnError } from '../../error/kiln-error.js';
+import { roles } from '../../api/role.js';
 import type { ApiClient } from '../api-client.js';
 import { resolveClientConfig } from '../client-config.js';
 import { emit, type Output } from '../output.js';
@@ -118,9 +119,7 @@ export function registerUserCommands(
     .command('add')
     .description('create a user; the password comes from --password-file, KILN_USER_PASSWORD or the terminal')
     .argument('<name>')
-    .addOption(
-      new Option('--role <role>', 'role').choices(['viewer', 'operator', 'admin'] as const).makeOptionMandatory(),
-    )
+    .addOption(new Option('--role <role>', 'role').choices(roles).makeOptionMandatory())
     .option('--password-file <file>', 'file holding the password (or set KILN_USER_PASSWORD)')
     .option('--json', 'print JSON')
     .action(async (name, opts) => {
@@ -145,7 +144,7 @@ export function registerUserCommands(
     .command('set-role')
     .description("change a user's role; their sessions get it at once")
     .argument('<name>')
-    .addArgument(new Argument('<role>').choices(['viewer', 'operator', 'admin'] as const))
+    .addArgument(new Argument('<role>').choices(roles))
     .option('--json', 'print JSON')
     .action(async (name, role, opts) => {
       const u = await api().patch<UserJson>(path(name), { role });

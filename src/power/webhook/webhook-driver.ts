@@ -11,35 +11,20 @@ import {
   type PowerCapabilities,
   type PowerDriver,
 } from '../power-driver.js';
+import { checkEgressUrl } from '../../net/egress-url.js';
 import { readCapped } from '../read-capped.js';
 import { redactSecrets } from '../secret.js';
 import { signatureHeader, signWebhook, timestampHeader } from './sign-webhook.js';
 
 const urlKeys = [...powerActions, 'status', 'boot'] as const;
 
-/**
- * An operator's webhook URL, as Kiln will POST to it: http or https only, no
- * user or password in it (the HMAC signature is the credential, and a URL
- * ends up in logs and host records). Any host is allowed, the controller's
- * own loopback included: the POST carries no Kiln token, redirects are not
- * followed, and the reply body is never shown to a caller (docs/security.md,
- * "Operator input at subprocess, URL and path edges").
- */
+/** An operator's webhook URL, as Kiln will POST to it: the egress rule of `checkEgressUrl` (net/egress-url.ts). */
 export function checkWebhookUrl(key: string, raw: string): URL {
-  const bad = (why: string): never => {
+  return checkEgressUrl(raw, (why) => {
     throw new KilnError('validation_failed', `webhook driver: options.urls.${key} ${why}`, {
       issues: [{ path: `/bmc/options/urls/${key}`, code: 'url_refused', message: why }],
     });
-  };
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return bad('is not a URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('must be an http:// or https:// URL');
-  if (url.username || url.password) bad('may not carry a user or password (the signature authenticates Kiln)');
-  return url;
+  });
 }
 
 /**
