@@ -14,6 +14,14 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 [ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
 mkdir -p /run/kiln && chmod 700 /run/kiln
 echo 0 > /proc/sys/kernel/printk 2>/dev/null
+# Syslog before the network is up: a ring buffer in memory (256 KiB, busybox
+# syslogd -C, read with logread), fed the kernel's lines by klogd (from the start of its ring
+# buffer) and the agent's by `log`; net.sh's syslog_forward sends it to the
+# log server DHCP names (option 7) and forwards from then on.
+KILN_SESSION=$(for w in $(cat /proc/cmdline); do case "$w" in kiln.session=*) v="${w#*=}" ;; esac; done; printf '%s' "${v:-}")
+export KILN_SESSION
+syslogd -C256 2>/dev/null && export KILN_SYSLOG=1
+klogd 2>/dev/null
 . "$KILN_LIB/lib.sh"
 . "$KILN_LIB/net.sh"
 . "$KILN_LIB/facts.sh"

@@ -58,8 +58,9 @@ import { sshRoutes } from './ssh/routes.js';
 import type { SiteContext } from './template/render-context.js';
 import { createTemplateRenderer } from './template/render-pool.js';
 import type { SshCa } from './trust/ssh/ssh-ca.js';
-import { createSqlSyslogStore } from './syslog/sql-syslog-store.js';
+import { openLogStore } from './syslog/log-store.js';
 import { createSyslogService } from './syslog/syslog-service.js';
+import { syslogTriggers } from './syslog/triggers.js';
 import { syslogRoutes } from './syslog/routes.js';
 import { defaultSyslogConfig, type SyslogConfig } from './syslog/syslog-config.js';
 import { createSqlTimelineStore } from './timeline/sql-timeline-store.js';
@@ -121,6 +122,8 @@ export interface ControllerDeps {
   syslog?: SyslogConfig;
   /** Boot timeline deadlines, session rule and retention (the `timeline:` section); defaults when absent. Started by `main`. */
   timeline?: TimelineConfig;
+  /** The syslog log store's file (main: data-dir/syslog.sqlite); default ':memory:' (tests). */
+  syslogStoreFile?: string;
   /** Live events (GET /api/v1/events/stream): store poll interval, heartbeat, per-subscriber queue bound. */
   eventStream?: { pollMs?: number; heartbeatMs?: number; maxQueued?: number };
   /** Outbound hooks (the `hooks:` section); defaults when absent. The worker is started by `main`. */
@@ -325,8 +328,16 @@ export async function createController(deps: ControllerDeps) {
   });
   const syslogConfig = deps.syslog ?? defaultSyslogConfig;
   // Attribution reads the durable lease table (every controller on a shared store sees every lease, DHCP on or off here).
+  // Its own SQLite file and writer, on either inventory database: a flood never queues lease or host writes (ADR 0010).
+  const logStore = openLogStore(deps.syslogStoreFile ?? ':memory:');
   const syslog = createSyslogService({
-    store: createSqlSyslogStore(db),
+    store: logStore,
+    triggers: syslogTriggers(syslogConfig, {
+      hostIdByName: async (name) => (await inventory.getHost(name).catch(() => null))?.id ?? null,
+      record: (e) => inventory.recordEvent(e),
+      onRecordFailed: (err) => log.warn({ err: (err as Error).message }, 'syslog: could not record a trigger event'),
+      now: deps.now ? () => deps.now!().getTime() : undefined,
+    }),
     lookups: {
       leaseOwner: async (ip) => {
         const l = await leaseTable.getByIp(ip);
@@ -412,12 +423,16 @@ export async function createController(deps: ControllerDeps) {
         options: {
           hostId: async (h: string) => (await inventory.getHost(h)).id,
           list: (q: Parameters<typeof syslog.list>[0]) => syslog.list(q),
+          arrived: (hostId: string, key: string) => syslog.arrived(hostId, key),
         },
       },
       // Closing the app writes the syslog messages still queued (the receiver is closed first, by `main`).
       {
         plugin: async (a) => {
-          a.addHook('onClose', () => syslog.close());
+          a.addHook('onClose', async () => {
+            await syslog.close();
+            await logStore.close();
+          });
         },
       },
       {

@@ -195,6 +195,7 @@ export async function runServe(
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       syslog: config.syslog,
       timeline: config.timeline,
+      syslogStoreFile: join(dataDir, 'syslog.sqlite'),
       hooks: config.hooks,
       templates: {
         timeoutMs: config.templates['template-timeout-ms'],
@@ -295,6 +296,8 @@ export async function runServe(
       boot: controller.bootBackend,
       onFatal: fatal,
       timeline: controller.bootObserver,
+      // Option 7 carries no port: only a receiver on 514 can be offered.
+      logServer: config.syslog.enabled && config.syslog.port === 514,
     });
     closers.push(() => network.close());
     if (config.syslog.enabled) {

@@ -16,8 +16,6 @@ import type { RuleTables } from './rule/rule-tables.js';
 import { ruleColumns } from './rule/rule-tables.js';
 import type { SshTables } from './ssh/ssh-tables.js';
 import { sshColumns } from './ssh/ssh-tables.js';
-import type { SyslogTables } from './syslog/syslog-tables.js';
-import { syslogColumns } from './syslog/syslog-tables.js';
 import type { TimelineTables } from './timeline/timeline-tables.js';
 import { timelineColumns } from './timeline/timeline-tables.js';
 import type { TableColumns } from './store/columns.js';
@@ -36,7 +34,6 @@ export type Database = InventoryTables &
   DeployTables &
   SshTables &
   LeaseTables &
-  SyslogTables &
   TimelineTables &
   HookTables;
 
@@ -50,7 +47,6 @@ export const databaseColumns = {
   ...deployColumns,
   ...sshColumns,
   ...leaseColumns,
-  ...syslogColumns,
   ...timelineColumns,
   ...hookColumns,
 } satisfies TableColumns<Database>;

@@ -6,7 +6,15 @@
 : "${KILN_PROC:=/proc}" "${KILN_SYS:=/sys}" "${KILN_DEV:=/dev}" "${KILN_RUN:=/run/kiln}"
 : "${KILN_LIB:=/usr/lib/kiln}"
 
-log() { echo "kiln: $*" >&2; }
+# log TEXT: to the console, and to syslog (busybox syslogd, started by /init:
+# kept in a local file until the network is up, then forwarded to Kiln, see
+# syslog_forward in net.sh), tagged with the boot session when the kernel
+# command line names one (kiln.session=, docs/syslog.md).
+log() {
+  echo "kiln: $*" >&2
+  [ -n "${KILN_SYSLOG:-}" ] && logger -t kiln-agent -- "kiln: $*${KILN_SESSION:+ kiln.session=$KILN_SESSION}" 2>/dev/null
+  return 0
+}
 
 # cmdline_get KEY: value of KEY=... on the kernel command line (last wins).
 cmdline_get() {

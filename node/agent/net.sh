@@ -38,9 +38,43 @@ network_up() {
   if [ -n "$1" ] && ifs=$(nic_by_mac "$1"); then :; else ifs=$(nic_names); fi
   for n in $ifs; do
     ip link set "$n" up
-    if udhcpc -i "$n" -n -q -t 8 -T 3 -s "$KILN_LIB/udhcpc.sh" >&2; then
+    if udhcpc -i "$n" -n -q -t 8 -T 3 -O 7 -s "$KILN_LIB/udhcpc.sh" >&2; then
+      syslog_forward >&2
       echo "$n"; return 0
     fi
   done
   return 1
+}
+
+# syslog_forward: once a lease names a log server (option 7, written by
+# udhcpc.sh), restarts busybox syslogd to forward every line to it over UDP
+# (-R, keeping a small local ring with -L -C), then replays the lines logged
+# before the network was up (the ring buffer /init started syslogd with: the
+# agent's lines and the kernel's via klogd), each with its original time in
+# its text. Without a log server, syslog stays local. Never fails the caller.
+syslog_forward() {
+  srv=$(cat "$KILN_RUN/logsrv" 2>/dev/null)
+  srv=${srv%% *}
+  [ -n "$srv" ] || { echo "kiln: no log server offered (DHCP option 7); syslog stays local" >&2; return 0; }
+  [ -f "$KILN_RUN/syslog-forwarding" ] && return 0
+  # The ring goes away with the syslogd that holds it: read it first.
+  logread > "$KILN_RUN/boot.log" 2>/dev/null
+  pid=$(cat /var/run/syslogd.pid 2>/dev/null)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && sleep 1
+  syslogd -R "$srv:514" -L -C64 || return 0
+  : > "$KILN_RUN/syslog-forwarding"
+  # Until the new syslogd has bound /dev/log, logger would fail (silently).
+  sleep 1
+  # Bounded by the ring (256 KiB, /init's syslogd -C256): a few thousand lines at most.
+  # Each keeps its severity (logread's 5th field, facility.level); logger reads nothing from the file.
+  set -f
+  while IFS= read -r line; do
+    set -- $line
+    case "${5:-}" in *.*) pri=$5 ;; *) pri=user.notice ;; esac
+    case "$line" in *kiln.session=*) tag= ;; *) tag=${KILN_SESSION:+ kiln.session=$KILN_SESSION} ;; esac
+    logger -p "$pri" -t kiln-replay -- "$line$tag" </dev/null 2>/dev/null
+  done < "$KILN_RUN/boot.log"
+  set +f
+  rm -f "$KILN_RUN/boot.log"
+  echo "kiln: syslog forwarded to $srv:514" >&2
 }

@@ -124,6 +124,8 @@ export async function startNetworkServers(opts: {
   localAddresses?: () => LocalAddress[];
   /** The boot timeline (src/timeline): DHCP replies sent, TFTP transfers ended or refused. Each must not throw. */
   timeline?: BootObserver;
+  /** Offer this controller as the syslog server (DHCP option 7). */
+  logServer?: boolean;
 }): Promise<NetworkServers> {
   const { dhcp, tftp } = opts;
   const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
@@ -186,6 +188,7 @@ export async function startNetworkServers(opts: {
         onSocketEvent: socketEventRecorder((e) => opts.boot.recordEvent(e), dhcpLog, 'dhcp', opts.metrics),
         onFatal: opts.onFatal,
         onReply: opts.timeline ? (e) => opts.timeline!.dhcpReply(e) : undefined,
+        logServer: opts.logServer,
       });
       const d = dhcpServer;
       opts.metrics?.watchDhcp(() => d.stats);

@@ -5,7 +5,7 @@ import type { DhcpConfig } from '../boot/dhcp/dhcp-config.js';
 import type { TftpConfig } from '../boot/tftp/tftp-config.js';
 import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { SiteConfig } from '../template/site-config.js';
-import type { SyslogConfig } from '../syslog/syslog-config.js';
+import { syslogConfigIssues, type SyslogConfig } from '../syslog/syslog-config.js';
 import type { TimelineConfig } from '../timeline/timeline-config.js';
 import { checkExecHooks, type HookConfig } from '../hook/hook-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
@@ -150,6 +150,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const hooks = parseSection('hooks', raw.sections['hooks'], {});
   issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues, ...timeline.issues, ...hooks.issues);
   if (!hooks.issues.length) issues.push(...checkExecHooks(hooks.value as HookConfig));
+  if (!syslog.issues.length) issues.push(...syslogConfigIssues(syslog.value));
   if (issues.length)
     throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
       issues,

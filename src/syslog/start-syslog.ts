@@ -12,13 +12,14 @@ import type { SyslogConfig } from './syslog-config.js';
 import { startSyslogReceiver, type SyslogReceiver } from './syslog-receiver.js';
 import type { SyslogService } from './syslog-service.js';
 
-/** How often retention runs (also once at start). */
-const PRUNE_INTERVAL_MS = 3_600_000;
+/** How often the size and age bounds are enforced (also once at start); the per-host bound runs every 120th time (hourly). */
+const PRUNE_INTERVAL_MS = 30_000;
+const PER_HOST_EVERY = 120;
 
 export async function startSyslog(opts: {
   config: SyslogConfig;
   service: SyslogService;
-  metrics?: Pick<Metrics, 'observeSocketError'>;
+  metrics?: Pick<Metrics, 'observeSocketError' | 'observeSocketReopen'>;
   log: Logger;
 }): Promise<SyslogReceiver> {
   const { config, service, log } = opts;
@@ -27,26 +28,35 @@ export async function startSyslog(opts: {
     log,
     count: (server, op, errno) => opts.metrics?.observeSocketError(server, op, errno),
   });
+  // Set once the receiver exists; a socket cannot die before it is bound.
+  const dead: { reopen?: (err: NodeJS.ErrnoException) => void } = {};
   const receiver = await startSyslogReceiver({
     config,
     bindUdp: udpSocketFactory({
       onError: (err, op, local) => socketError(err, op, { port: local.port }),
-      // Not re-opened (yet): the receiver stays down until restart; said loudly.
-      onDeath: (err, local) =>
-        log.error(
-          { errno: err.code, port: local.port },
-          'syslog: UDP socket died; syslog over UDP stops until restart',
-        ),
+      onDeath: (err) => dead.reopen?.(err),
     }),
     accept: (bytes, ip, truncated) => service.accept(bytes, ip, truncated),
-    count: (what) => service.count(what),
+    count: (what) => {
+      service.count(what);
+      if (what === 'socket_reopened') opts.metrics?.observeSocketReopen('syslog', 'reopened');
+      if (what === 'socket_failed') opts.metrics?.observeSocketReopen('syslog', 'failed');
+    },
     log,
   });
-  const prune = () =>
-    service.prune().then(
+  dead.reopen = (err) => void receiver.reopenUdp(err);
+  let runs = 0;
+  let pruning: Promise<unknown> | null = null;
+  const prune = () => {
+    // One pass at a time: a slow one is not stacked under the next tick.
+    if (pruning) return;
+    const perHost = runs++ % PER_HOST_EVERY === 0;
+    pruning = service.prune({ perHost }).then(
       (n) => n > 0 && log.info({ deleted: n }, 'syslog: pruned by retention'),
       (err: unknown) => log.warn({ err: (err as Error).message }, 'syslog: prune failed'),
     );
+    void pruning.finally(() => (pruning = null));
+  };
   void prune();
   const timer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
   timer.unref();
@@ -55,10 +65,15 @@ export async function startSyslog(opts: {
     'syslog receiver listening',
   );
   return {
-    ...receiver,
+    get udp() {
+      return receiver.udp;
+    },
+    tcpPort: receiver.tcpPort,
+    reopenUdp: (cause) => receiver.reopenUdp(cause),
     async close() {
       clearInterval(timer);
       await receiver.close();
+      await pruning;
       await service.flush();
     },
   };

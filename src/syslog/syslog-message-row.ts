@@ -29,5 +29,11 @@ export interface SyslogQuery {
   sessionId?: string;
   /** ISO 8601: messages received at or after it (the first `limit` of them); without it, the last `limit`. */
   since?: string;
+  /** Only lines with an id above it, oldest first (follow: the last id seen). */
+  after?: number;
+  /** Only this severity and more severe (0 emerg … 7 debug; lower is more severe). */
+  severity?: number;
+  /** Only lines whose text contains it (ASCII case-insensitive). */
+  grep?: string;
   limit: number;
 }

@@ -8,6 +8,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSyslogDeframer } from '../protocols/syslog/deframe.js';
 import type { DatagramSocket, DatagramSocketFactory } from '../net/datagram/datagram-socket.js';
+import { REOPEN_DELAYS_MS, reopenWithBackoff } from '../net/datagram/reopen-socket.js';
 import type { Logger } from '../log/logger.js';
 import type { SyslogConfig } from './syslog-config.js';
 import type { SyslogCount } from './syslog-service.js';
@@ -19,10 +20,24 @@ export interface SyslogReceiverDeps {
   accept: (bytes: Uint8Array, sourceIp: string, truncated: boolean) => void;
   count: (what: SyslogCount) => void;
   log: Logger;
+  /** Pauses before each re-open attempt of a dead UDP socket, per round (default REOPEN_DELAYS_MS, about 15 s). */
+  reopenDelaysMs?: readonly number[];
+  /** Rounds of re-open attempts before giving up (default 1440: a day at a minute per round). */
+  reopenRounds?: number;
+  /** Pause between rounds (default 60 s). */
+  reopenRoundPauseMs?: number;
 }
 
 export interface SyslogReceiver {
-  udp: DatagramSocket;
+  /** The UDP socket now (a new one after a re-open). */
+  readonly udp: DatagramSocket;
+  /**
+   * The UDP socket died (ENODEV, EBADF: `udpSocketFactory`'s onDeath): closes it and binds a new
+   * one on the same address and port with growing pauses, in rounds until it works or the
+   * receiver closes. Counted (`socket_reopened`, `socket_failed` per failed round) and logged once
+   * per round. Resolves when done (tests); a second call while one runs is ignored.
+   */
+  reopenUdp(cause: NodeJS.ErrnoException): Promise<void>;
   /** The TCP port bound (the OS's pick for port 0), or null without TCP. */
   tcpPort: number | null;
   close(): Promise<void>;
@@ -31,11 +46,43 @@ export interface SyslogReceiver {
 export async function startSyslogReceiver(deps: SyslogReceiverDeps): Promise<SyslogReceiver> {
   const { config, log } = deps;
   const max = config.maxMessageBytes;
-  const udp = await deps.bindUdp({ address: config.address, port: config.port });
-  udp.receive((bytes, from) => {
+  let udp = await deps.bindUdp({ address: config.address, port: config.port });
+  const onDatagram = (bytes: Uint8Array, from: { address: string }) => {
     const truncated = bytes.length > max;
     deps.accept(truncated ? bytes.subarray(0, max) : bytes, from.address, truncated);
-  });
+  };
+  udp.receive(onDatagram);
+  const stopping = new AbortController();
+  let reopening: Promise<void> | null = null;
+
+  async function reopenRounds(cause: NodeJS.ErrnoException): Promise<void> {
+    const bind = { address: config.address, port: udp.local.port };
+    udp.close();
+    log.error({ errno: cause.code, port: bind.port }, 'syslog: UDP socket died; re-opening it');
+    const rounds = deps.reopenRounds ?? 1440;
+    for (let round = 1; round <= rounds && !stopping.signal.aborted; round++) {
+      const pause = deps.reopenRoundPauseMs ?? 60_000;
+      const delays = round === 1 ? (deps.reopenDelaysMs ?? REOPEN_DELAYS_MS) : [pause];
+      try {
+        const sock = await reopenWithBackoff(() => deps.bindUdp(bind), { delaysMs: delays, signal: stopping.signal });
+        if (sock === null) return;
+        sock.receive(onDatagram);
+        udp = sock;
+        deps.count('socket_reopened');
+        log.warn({ port: bind.port, round }, 'syslog: UDP socket re-opened');
+        return;
+      } catch (err) {
+        deps.count('socket_failed');
+        // Once per round (seconds to a minute apart): rate-limited by construction.
+        log.error(
+          { err: (err as Error).message, errno: (err as NodeJS.ErrnoException).code, port: bind.port, round },
+          'syslog: UDP socket could not be re-opened; trying again',
+        );
+      }
+    }
+    if (!stopping.signal.aborted)
+      log.error({ port: bind.port }, 'syslog: UDP socket could not be re-opened; syslog over UDP stops until restart');
+  }
   let server: Server | null = null;
   const open = new Set<Socket>();
   const perSource = new Map<string, number>();
@@ -99,9 +146,18 @@ export async function startSyslogReceiver(deps: SyslogReceiverDeps): Promise<Sys
   }
 
   return {
-    udp,
+    get udp() {
+      return udp;
+    },
+    reopenUdp(cause) {
+      if (stopping.signal.aborted) return Promise.resolve();
+      reopening ??= reopenRounds(cause).finally(() => (reopening = null));
+      return reopening;
+    },
     tcpPort: server ? (server.address() as { port: number }).port : null,
     async close() {
+      stopping.abort();
+      await reopening;
       udp.close();
       if (!server) return;
       const s = server;

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { openSqlite } from '../store/database.js';
-import { migrateToLatest } from '../store/migrate.js';
 import { createMemorySocket } from '../net/datagram/memory-socket.js';
 import { silentLogger } from '../log/logger.js';
 import { createAttributor } from './attribution.js';
 import { sessionOf } from './session-tag.js';
-import { createSqlSyslogStore, type SyslogStore } from './sql-syslog-store.js';
+import { openLogStore, type SyslogStore } from './log-store.js';
 import { createSyslogService, type SyslogServiceDeps } from './syslog-service.js';
 import { startSyslogReceiver } from './syslog-receiver.js';
 import { defaultSyslogConfig } from './syslog-config.js';
@@ -20,16 +18,15 @@ const lookups = {
 };
 
 async function memoryStore() {
-  const db = openSqlite(':memory:');
-  await migrateToLatest(db.db);
-  return { store: createSqlSyslogStore(db.db), close: () => db.close() };
+  const store = openLogStore(':memory:');
+  return { store, close: () => store.close() };
 }
 
 function service(store: SyslogStore, over: Partial<SyslogServiceDeps> = {}) {
   return createSyslogService({
     store,
     lookups,
-    retention: { maxPerHost: 100, days: 14 },
+    retention: { maxPerHost: 100, days: 14, maxBytes: 1 << 30 },
     queueLimit: 1000,
     flushMs: 10_000, // tests flush by hand
     ...over,
@@ -76,7 +73,7 @@ test('messages are written in batches with host, session and fields; garbage is 
   const batches: number[] = [];
   const counting: SyslogStore = {
     ...store,
-    insertMany: (m) => {
+    insertMany: (m: Parameters<SyslogStore['insertMany']>[0]) => {
       batches.push(m.length);
       return store.insertMany(m);
     },
@@ -141,7 +138,7 @@ test('a full queue drops new messages and counts them; a failing store drops the
 test('retention prunes by age and keeps the newest maxPerHost per host', async () => {
   const { store, close } = await memoryStore();
   let t = Date.parse('2026-11-01T00:00:00Z');
-  const svc = service(store, { retention: { maxPerHost: 3, days: 14 }, now: () => new Date(t) });
+  const svc = service(store, { retention: { maxPerHost: 3, days: 14, maxBytes: 1 << 30 }, now: () => new Date(t) });
   svc.accept(enc('<13>old'), '10.0.0.5');
   await svc.flush();
   t = Date.parse('2026-12-06T00:00:00Z');
@@ -212,4 +209,45 @@ test('TCP: a connection over the per-source cap is refused and a silent one is c
   } finally {
     await receiver.close();
   }
+});
+
+test('a dead UDP socket is re-opened with back-off on the same port, each failed round counted and logged, and receiving goes on', async () => {
+  const { store, close } = await memoryStore();
+  const svc = service(store);
+  const counted: string[] = [];
+  const sockets: Array<ReturnType<typeof createMemorySocket>> = [];
+  let failures = 0;
+  const errors: string[] = [];
+  const receiver = await startSyslogReceiver({
+    config: { ...defaultSyslogConfig, address: '127.0.0.1', port: 5514, tcp: false },
+    bindUdp: async (local) => {
+      if (sockets.length > 0 && failures < 2) {
+        failures++;
+        throw Object.assign(new Error('no such device'), { code: 'ENODEV' });
+      }
+      const s = createMemorySocket(local);
+      sockets.push(s);
+      return s;
+    },
+    accept: (b, ip, truncated) => svc.accept(b, ip, truncated),
+    count: (w) => counted.push(w),
+    log: { ...silentLogger, error: (_o: unknown, msg: string) => void errors.push(msg) } as typeof silentLogger,
+    reopenDelaysMs: [1, 1],
+    reopenRoundPauseMs: 1,
+  });
+  sockets[0].inject(enc('<13>before'), { address: '10.0.0.5', port: 40000 });
+  await receiver.reopenUdp(Object.assign(new Error('bad fd'), { code: 'EBADF' }));
+  assert.equal(sockets.length, 2, 'a new socket after two failed attempts');
+  assert.equal(receiver.udp, sockets[1]);
+  assert.equal(sockets[1].local.port, 5514);
+  assert.deepEqual(counted, ['socket_failed', 'socket_reopened'], 'round 1 (two attempts) failed, round 2 worked');
+  assert.equal(errors.filter((m) => /could not be re-opened/.test(m)).length, 1, 'logged once per round');
+  sockets[1].inject(enc('<13>after'), { address: '10.0.0.5', port: 40000 });
+  await receiver.close();
+  await svc.flush();
+  assert.deepEqual(
+    (await svc.list({ hostId: 'h-leased', limit: 10 })).map((m) => m.text),
+    ['before', 'after'],
+  );
+  await close();
 });

@@ -11,7 +11,8 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { createAttributor, plainAddress, type SyslogAttributionLookups } from './attribution.js';
 import { sessionOf } from './session-tag.js';
-import type { SyslogStore } from './sql-syslog-store.js';
+import type { SyslogStore } from './log-store.js';
+import type { TriggerRunner } from './triggers.js';
 import type { NewSyslogMessage, StoredSyslogMessage, SyslogQuery } from './syslog-message-row.js';
 
 /** What the service counts (also the `event` label of `kiln_syslog_total`). */
@@ -23,12 +24,17 @@ export type SyslogCount =
   | 'store_failed'
   | 'connection_refused'
   | 'connection_framing_error'
-  | 'connection_idle';
+  | 'connection_idle'
+  | 'socket_reopened'
+  | 'socket_failed'
+  | 'trigger_fired';
 
 export interface SyslogServiceDeps {
   store: SyslogStore;
   lookups: SyslogAttributionLookups;
-  retention: { maxPerHost: number; days: number };
+  retention: { maxPerHost: number; days: number; maxBytes: number };
+  /** Checks each written batch against the triggers (not awaited by ingest). */
+  triggers?: Pick<TriggerRunner, 'check'>;
   /** Messages waiting to be written; beyond it new ones are dropped (`queue_full`). */
   queueLimit: number;
   /** A batch is written when it has this many messages, or `flushMs` after its first (defaults 500, 200 ms). */
@@ -88,6 +94,11 @@ export function createSyslogService(deps: SyslogServiceDeps) {
     count('defective', rows.filter((r) => r.defects.length > 0).length);
     count('unknown_sender', owners.filter((o) => o.by === 'unknown').length);
     await deps.store.insertMany(rows);
+    if (deps.triggers)
+      void deps.triggers.check(rows).then(
+        (n) => count('trigger_fired', n),
+        (err: unknown) => log.warn({ err: (err as Error).message }, 'syslog: checking triggers failed'),
+      );
   }
 
   /** Writes what is queued now, after any write in progress; a store failure drops the batch (counted, logged). */
@@ -129,10 +140,31 @@ export function createSyslogService(deps: SyslogServiceDeps) {
     list(q: SyslogQuery): Promise<StoredSyslogMessage[]> {
       return deps.store.list(q);
     },
-    /** Deletes what retention no longer keeps; gives the count deleted. */
-    prune(): Promise<number> {
+    /**
+     * Deletes what retention no longer keeps (older than `days`, beyond `maxPerHost` of a host, beyond
+     * `maxBytes` in all), a few chunks at a time with a yield to the event loop between them, so that
+     * receiving and the API keep running; gives the count deleted.
+     */
+    async prune(opts: { perHost?: boolean } = { perHost: true }): Promise<number> {
       const before = new Date(now().getTime() - deps.retention.days * 86_400_000).toISOString();
-      return deps.store.prune({ before, maxPerHost: deps.retention.maxPerHost });
+      let deleted = 0;
+      // Bounded: at most 10 000 passes of 10 chunks (2 × 10^8 lines) per call.
+      for (let pass = 0; pass < 10_000; pass++) {
+        const r = await deps.store.prune({
+          before,
+          maxBytes: deps.retention.maxBytes,
+          maxPerHost: opts.perHost ? deps.retention.maxPerHost : undefined,
+        });
+        deleted += r.deleted;
+        if (!r.more) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return deleted;
+    },
+    /** True when one of the host's recent lines (queued ones written first) contains `key`. */
+    async arrived(hostId: string, key: string): Promise<boolean> {
+      await flush();
+      return deps.store.hostLineContains(hostId, key);
     },
     /** A counter's value since start (tests, diagnostics); /metrics has the same counts. */
     counted(what: SyslogCount): number {

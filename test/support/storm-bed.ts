@@ -29,6 +29,8 @@ export interface StormBedOptions {
   nodeFlags?: string[];
   /** `tftp.nativeNice` (the config default when absent). */
   tftpNice?: number;
+  /** More config sections (e.g. `syslog`), merged at the top level. */
+  extraConfig?: Record<string, unknown>;
 }
 
 export interface StormBed {
@@ -76,6 +78,7 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
           ],
         },
         tftp: { enabled: true, ...(o.tftpNice !== undefined ? { nativeNice: o.tftpNice } : {}) },
+        ...o.extraConfig,
       }),
     );
     serve = ns.spawn(

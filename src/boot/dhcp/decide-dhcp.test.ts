@@ -328,3 +328,46 @@ test('proxy property: every reply has no address, siaddr and 54 = Kiln, a file, 
     { numRuns: 500 },
   );
 });
+
+test('option 7 (log server, RFC 2132 §3.9) names Kiln only with an address and only when syslog is on; a proxy reply never has it', () => {
+  const discover = captured('ipxe-bios', DhcpMessageType.discover, 'PXEClient', true);
+  const full = (logServer: boolean) =>
+    decideDhcp({
+      request: discover,
+      messageType: DhcpMessageType.discover,
+      port: 'dhcp',
+      from: { address: '0.0.0.0', port: 68 },
+      subnet: { ...proxySubnet, mode: 'full', pools: [{ start: '10.0.2.100', end: '10.0.2.200' }] },
+      serverAddress: SERVER,
+      httpBase: `http://${SERVER}:8080`,
+      bootFiles: defaultBootFiles,
+      address: '10.0.2.100',
+      knownHost: false,
+      logServer,
+    });
+  const on = replied(full(true));
+  assert.ok(on.action === 'reply');
+  assert.deepEqual([...(findOption(on.packet, DhcpOption.logServer) ?? [])], [10, 0, 2, 5]);
+  const off = replied(full(false));
+  assert.ok(off.action === 'reply');
+  assert.equal(findOption(off.packet, DhcpOption.logServer), undefined);
+  const proxy = replied(decideDhcp(proxyCtx(discover)));
+  assert.ok(proxy.action === 'reply');
+  assert.equal(findOption(proxy.packet, DhcpOption.logServer), undefined);
+});
+
+function proxyCtx(request: DhcpPacket): DhcpRequestContext {
+  return {
+    request,
+    messageType: getMessageType(request)!,
+    port: 'dhcp',
+    from: { address: '0.0.0.0', port: 68 },
+    subnet: proxySubnet,
+    serverAddress: SERVER,
+    httpBase: `http://${SERVER}:8080`,
+    bootFiles: defaultBootFiles,
+    address: undefined,
+    knownHost: false,
+    logServer: true,
+  };
+}

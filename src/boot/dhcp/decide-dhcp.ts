@@ -31,6 +31,8 @@ export interface DhcpRequestContext {
   /** True when the MAC is a host Kiln knows. */
   knownHost: boolean;
   hostname?: string | undefined;
+  /** This controller receives syslog on port 514: offer it as the log server (option 7) with an address. */
+  logServer?: boolean | undefined;
 }
 
 /** A reply to send, and the lease to make durable before sending it (ACK only after commit). */
@@ -197,6 +199,10 @@ function addressOptions(ctx: DhcpRequestContext): DhcpRawOption[] {
   if (s.domainName) out.push(textOption(DhcpOption.domainName, s.domainName));
   if (s.ntp?.length) out.push(ipOption(DhcpOption.ntpServers, ...s.ntp));
   if (s.mtu !== undefined) out.push(uintOption(DhcpOption.interfaceMtu, s.mtu, 2));
+  // RFC 2132 §3.9: option 7, "a list of MIT-LCS UDP log servers", which busybox udhcpc (logsrv) and
+  // syslog clients read as syslog on UDP 514. Only with an address: a proxy reply configures no network,
+  // and clients take their log server from the DHCP server that gave them their address.
+  if (ctx.logServer) out.push(ipOption(DhcpOption.logServer, ctx.serverAddress));
   if (ctx.hostname) out.push(textOption(DhcpOption.hostName, ctx.hostname));
   return out;
 }

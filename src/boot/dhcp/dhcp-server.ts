@@ -62,6 +62,8 @@ export interface DhcpServerOptions {
   sockets?: { dhcp: DatagramSocket | readonly DhcpListener[]; pxe?: DatagramSocket | readonly DhcpListener[] };
   /** This machine's IPv4 addresses, for the interface of each attached subnet (default: the OS's; with test `sockets`, only when given). */
   localAddresses?: () => LocalAddress[];
+  /** Offer this controller as the syslog server (option 7) with each address: `kiln serve` sets it when syslog is on, port 514. */
+  logServer?: boolean;
   /** Counts one socket error (for /metrics). */
   countSocketError?: (server: string, op: 'send' | 'receive', errno: string) => void;
   /** A socket died and was re-opened (`reopened`), or could not be (`failed`): for the event log. */
@@ -208,6 +210,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         serverAddress: subnet.serverAddress ?? config.serverAddress,
         httpBase: subnet.httpBase ?? config.httpBase,
         bootFiles: config.bootFiles,
+        logServer: opts.logServer,
       });
       if (d.action === 'ignore') {
         stats.ignored++;

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
-import { formatLogLine, type LogLineJson } from './log-line.js';
 import { formatSessions, formatTimeline, type SessionJson, type TimelineJson } from './timeline-view.js';
+import { registerHostLogsCommand } from './host-logs.js';
 
 interface HostJson {
   id: string;
@@ -304,23 +304,7 @@ export function registerHostCommands(
       emit(o, opts.json, h, () => showHost(h));
     });
 
-  host
-    .command('logs')
-    .description("a host's syslog lines, oldest first (the last --limit, or the first --limit since --since)")
-    .argument('<host>', 'name or id')
-    .option('--session <id>', 'only this boot session')
-    .option('--since <time>', 'ISO 8601 time')
-    .option('--limit <n>', 'how many', '200')
-    .option('--json', 'print JSON')
-    .action(async (id, opts) => {
-      const qs = new URLSearchParams({
-        limit: opts.limit,
-        ...(opts.session ? { session: opts.session } : {}),
-        ...(opts.since ? { since: opts.since } : {}),
-      });
-      const res = await api().get<{ items: LogLineJson[] }>(`/api/v1/hosts/${enc(id)}/logs?${qs.toString()}`);
-      emit(o, opts.json, res.items, () => res.items.map(formatLogLine).join('\n'));
-    });
+  registerHostLogsCommand(host, api, o);
 
   host
     .command('timeline')

@@ -34,6 +34,7 @@ export const DhcpOption = {
   subnetMask: 1, // RFC 2132 §3.3
   router: 3, // RFC 2132 §3.5
   domainNameServer: 6, // RFC 2132 §3.8
+  logServer: 7, // RFC 2132 §3.9 (MIT-LCS UDP log servers: syslog, port 514)
   hostName: 12, // RFC 2132 §3.14
   domainName: 15, // RFC 2132 §3.17
   interfaceMtu: 26, // RFC 2132 §5.1
