@@ -11,7 +11,11 @@
 // `@cert-authority` line, logs in as root with the site's authorized key and
 // reads back the host's root hash; the two VMs present different host keys.
 // Then a client with a lease of its own presents the first VM's credential
-// and is refused (an event).
+// and is refused (an event). Boot observability (issue 13) on the same runs:
+// one boot session per boot (discovery, install, first boot), each timeline
+// complete and in order, the node image's syslog lines (option 7) filed under
+// those sessions, and every host.state change delivered to a hook receiver
+// signed, exactly once.
 //
 // Everything runs in one namespace this file creates: a bridge (10.83.1.1/24)
 // with one tap per VM and `kiln serve` (DHCP full mode, TFTP, HTTP); the test
@@ -30,6 +34,9 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +96,9 @@ const durations: Record<string, Record<string, number>> = {};
 /** Root's key pair (public half set as the site's authorized key) and each VM's presented host key fingerprint. */
 let rootKey: { path: string; publicLine: string } | undefined;
 const hostKeys: Record<string, string> = {};
+let hookServer: Server | undefined;
+let hookSecret = '';
+const hookArrivals: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
 
 const kill = killChild;
 const stop = stopChild;
@@ -142,6 +152,8 @@ before(async () => {
   writeFileSync(
     cfg,
     JSON.stringify({
+      // Syslog on: option 7 points the node image at Kiln, which files its lines under the boot session.
+      syslog: { enabled: true },
       dhcp: {
         enabled: true,
         serverAddress: SERVER,
@@ -218,6 +230,24 @@ before(async () => {
     assign: { name: 'vm-{mac}', profile: 'kiln-image', tags: ['e2e'] },
   });
   assert.equal(rule.status, 200, JSON.stringify(rule.body));
+  // A hook receiver on the root end of the veth (kiln serve reaches it from its namespace) for every host.state event.
+  hookServer = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      hookArrivals.push({ headers: req.headers, body });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => hookServer!.listen(0, '10.83.0.254', r));
+  const hookPort = (hookServer.address() as AddressInfo).port;
+  const hook = await call('POST', '/hooks', {
+    name: 'e2e-states',
+    url: `http://10.83.0.254:${hookPort}/kiln`,
+    kinds: ['host.state'],
+  });
+  assert.equal(hook.status, 201, JSON.stringify(hook.body));
+  hookSecret = hook.body.secret;
   rootKey = makeRootKey(work);
   const site = await call('PUT', '/secrets/site', { authorizedKeys: [rootKey.publicLine] });
   assert.equal(site.status, 200, JSON.stringify(site.body));
@@ -226,6 +256,7 @@ before(async () => {
 after(async () => {
   for (const p of procs) kill(p);
   await stop(serve);
+  hookServer?.close();
   for (const n of extraNetns) {
     try {
       execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' });
@@ -580,6 +611,97 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
   }
 }
 
+interface SessionJson {
+  session: string;
+  purpose: string;
+  status: string;
+  summary: string;
+}
+interface TimelineJson extends SessionJson {
+  stages: Array<{ stage: string; outcome: string; detail: string }>;
+}
+
+/** The stages of a timeline, each once, in the order first reached. */
+const stagesOf = (t: TimelineJson): string[] => [
+  ...new Set(t.stages.filter((s) => s.outcome === 'ok').map((s) => s.stage)),
+];
+
+/** Asserts that `want` appears in `got` in this order (other entries may sit between). */
+function assertSubsequence(got: string[], want: string[], what: string): void {
+  let i = 0;
+  for (const g of got) if (g === want[i]) i++;
+  assert.equal(i, want.length, `${what}: lacks ${JSON.stringify(want[i])}; got ${JSON.stringify(got)}`);
+}
+
+/**
+ * Issue 13 on a real VM, power-on to deployed: one boot session per boot (discovery, install, first boot), each
+ * timeline complete and in order; the node image's syslog lines filed under those sessions; every host.state
+ * change delivered to the hook receiver signed, under one delivery id, exactly once.
+ */
+async function assertObservability(host: Host): Promise<void> {
+  const sessions = (await call<{ items: SessionJson[] }>('GET', `/hosts/${host.name}/sessions`)).body.items.reverse();
+  const purposes = sessions.map((s) => s.purpose);
+  assertSubsequence(purposes, ['discover', 'install', 'first-boot'], `${host.name} sessions`);
+  const byPurpose = (p: string) => sessions.find((s) => s.purpose === p)!;
+  const want: Record<string, string[]> = {
+    discover: ['ipxe-script', 'kernel', 'initrd', 'agent', 'facts'],
+    install: ['ipxe-script', 'kernel', 'initrd', 'install-plan', 'install-step', 'installed'],
+    'first-boot': ['ipxe-script', 'first-boot'],
+  };
+  for (const [purpose, stages] of Object.entries(want)) {
+    const s = byPurpose(purpose);
+    const t = (await call<TimelineJson>('GET', `/hosts/${host.name}/timeline?session=${s.session}`)).body;
+    assertSubsequence(stagesOf(t), stages, `${host.name} ${purpose} timeline`);
+    assert.equal(t.status, 'complete', `${host.name} ${purpose} session: ${t.summary}`);
+  }
+  const events = await hostEvents(host.id);
+  assert.ok(!events.some((e) => e.kind === 'boot.stalled'), 'no boot.stalled on a host that booted through');
+
+  // Syslog: the node image forwarded its lines (option 7), tagged with the session of the boot that wrote them.
+  const lines = (
+    await call<{ items: Array<{ sessionId: string | null; text: string }> }>(
+      'GET',
+      `/hosts/${host.name}/logs?limit=5000`,
+    )
+  ).body.items;
+  const known = new Set(sessions.map((s) => s.session));
+  const tagged = new Set(lines.map((l) => l.sessionId).filter((x): x is string => x !== null));
+  for (const id of tagged) assert.ok(known.has(id), `syslog session ${id} is one of the host's boot sessions`);
+  for (const p of ['discover', 'install'])
+    assert.ok(
+      tagged.has(byPurpose(p).session),
+      `no syslog line of the ${p} boot (${byPurpose(p).session}); sessions on lines: ${[...tagged].join(', ')}`,
+    );
+
+  // Hooks: every host.state event of this host reached the receiver, signed, once, one delivery id per event.
+  const states = events
+    .filter((e) => e.kind === 'host.state')
+    .map((e) => e.seq)
+    .sort((x, y) => x - y);
+  const deadline = Date.now() + 30_000;
+  const mine = () =>
+    hookArrivals
+      .map((a) => ({ a, b: JSON.parse(a.body) as { deliveryId: string; event: KilnEvent } }))
+      .filter((x) => x.b.event.hostId === host.id);
+  while (new Set(mine().map((x) => x.b.event.seq)).size < states.length && Date.now() < deadline) await sleep(500);
+  const got = mine();
+  for (const { a, b } of got) {
+    const ts = String(a.headers['x-kiln-timestamp']);
+    const sig = `sha256=${createHmac('sha256', hookSecret).update(`${ts}.${a.body}`).digest('hex')}`;
+    assert.equal(a.headers['x-kiln-signature'], sig, `delivery ${b.deliveryId} is signed with the hook's secret`);
+    assert.equal(a.headers['x-kiln-delivery'], b.deliveryId);
+  }
+  assert.deepEqual(
+    got.map((x) => x.b.event.seq).sort((x, y) => x - y),
+    states,
+    'each host.state event delivered exactly once',
+  );
+  assert.equal(new Set(got.map((x) => x.b.deliveryId)).size, got.length, 'one delivery id per event');
+  process.stderr.write(
+    `e2e ${host.name}: sessions ${purposes.join(' → ')}; ${lines.length} syslog lines in ${tagged.size} sessions; ${got.length} hook deliveries\n`,
+  );
+}
+
 const BIOS_MAC = '52:54:00:4b:33:01';
 let biosHost: Host | undefined;
 
@@ -588,6 +710,7 @@ test(
   { skip, timeout: 1_100_000 },
   async () => {
     biosHost = await deployVm('bios', BIOS_MAC, 'ktap0');
+    await assertObservability(biosHost);
   },
 );
 
@@ -595,7 +718,7 @@ test(
   'OVMF (iPXE EFI ROM): unknown VM → discovered → deployed with kiln-image → boots its disk and calls back',
   { skip: skipEfi, timeout: 1_100_000 },
   async () => {
-    await deployVm('uefi', '52:54:00:4b:33:02', 'ktap1');
+    await assertObservability(await deployVm('uefi', '52:54:00:4b:33:02', 'ktap1'));
   },
 );
 
