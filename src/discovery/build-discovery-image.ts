@@ -93,6 +93,8 @@ const agentFiles = [
   'agent/discover.sh',
   'agent/install.sh',
   'agent/late.sh',
+  'agent/netconf.sh',
+  'agent/clock.sh',
   'agent/wipe.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',
