@@ -24,6 +24,20 @@ KILN_BIN=${KILN_BIN:-/usr/lib/kiln/bin}
 step() {
   stage=$1; msg=$2; shift 2
   progress "$stage" "$msg"
+  step_run "$stage" "$msg" "$@"
+}
+
+# step_told STAGE MESSAGE COMMAND...: like step, but the progress report comes
+# after COMMAND, with its last output line as the message (what it found).
+step_told() {
+  stage=$1; msg=$2; shift 2
+  log "[$stage] $msg"
+  step_run "$stage" "$msg" "$@"
+  progress "$stage" "$(tail -n 1 "$KILN_RUN/step.log")"
+}
+
+step_run() {
+  stage=$1; msg=$2; shift 2
   if ! "$@" > "$KILN_RUN/step.log" 2>&1; then
     reason="$msg failed: $(tail -n 3 "$KILN_RUN/step.log" | tr '\n' ' ')"
     log "FAILED [$stage] $reason"
@@ -156,10 +170,12 @@ run_install() {
   flat=$(printf '%s' "$answer" | json_flatten); store_credential "$flat"
   HOST_ID=$(printf '%s\n' "$flat" | json_get hostId)
   [ -s "$KILN_RUN/credential" ] || { log "enrol answered without a credential"; return 1; }
-  step clock "setting the clock from the controller" clock_from_controller
-  progress clock "$(tail -n 1 "$KILN_RUN/step.log")"
+  step_told clock "setting the clock from the controller" clock_from_controller
   progress plan "fetching the install plan"
   PLAN=$(api_retry GET install-plan | json_flatten) || { log "no install plan"; install_halt; }
+  # From here on the credential travels only to the plan's HTTPS API, verified
+  # against its CA (late.sh's client); a plan without one keeps plain HTTP.
+  case "$(plan_get api.url)" in https://*) late_ca > /dev/null 2>&1 && KILN_API_TLS=1 ;; esac
   # The only layout this writer implements (src/image/install-plan.ts imageLayouts).
   layout=$(plan_get layout)
   [ "${layout:-single}" = single ] || step partition "layout \"$layout\" is not implemented by this writer (only single)" false
@@ -169,8 +185,7 @@ run_install() {
   step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
   step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
   step config "writing host configuration" write_host_config
-  step network "writing the network configuration the image uses" write_network_config
-  progress network "$(tail -n 1 "$KILN_RUN/step.log")"
+  step_told network "writing the network configuration the image uses" write_network_config
   step secrets "applying root's password hash and authorized keys from Kiln" late_secrets
   step hostcert "making the SSH host key in the target and getting its Kiln certificate" late_hostcert
   step finish "unmounting" finish_install

@@ -198,12 +198,14 @@ test(
           .filter((c) => c.path === '/api/v1/node/progress')
           .map((c) => (c.body as { stage: string }).stage);
         assert.deepEqual(stages, [
+          'clock',
           'plan',
           'partition',
           'mkfs',
           'image',
           'bootloader',
           'config',
+          'network',
           'secrets',
           'hostcert',
           'finish',
