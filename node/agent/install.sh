@@ -1,5 +1,7 @@
 # Kiln image writer (kiln.mode=install). Enrols, sets the clock from the
-# controller (clock.sh), fetches the install plan,
+# controller (clock.sh), fetches the install plan, gathers the image's objects
+# before touching a disk (objects.sh: reused from the machine, fetched from
+# Kiln; or streams the tarball),
 # partitions the disk (GPT: BIOS boot + EFI system + root, always all three so
 # the disk boots under either firmware), unpacks the image, installs GRUB for
 # both firmwares, writes host configuration, the network configuration of the
@@ -179,10 +181,15 @@ run_install() {
   # The only layout this writer implements (src/image/install-plan.ts imageLayouts).
   layout=$(plan_get layout)
   [ "${layout:-single}" = single ] || step partition "layout \"$layout\" is not implemented by this writer (only single)" false
+  step_told objects "gathering the image's objects (reused from this machine, fetched from Kiln)" objects_prepare
   disk=$(pick_disk) || step disk "choosing a disk" false
   step partition "partitioning $disk" partition_disk "$disk"
   step mkfs "making filesystems on $disk" make_filesystems "$disk"
-  step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
+  if [ -e "$OBJ_DIR/ready" ]; then
+    step image "writing image $(plan_get image.objects.manifest) from objects" objects_write
+  else
+    step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
+  fi
   step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
   step config "writing host configuration" write_host_config
   step_told network "writing the network configuration the image uses" write_network_config

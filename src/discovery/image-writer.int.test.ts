@@ -200,6 +200,7 @@ test(
         assert.deepEqual(stages, [
           'clock',
           'plan',
+          'objects',
           'partition',
           'mkfs',
           'image',
