@@ -145,6 +145,7 @@ write_host_config() {
   chmod 600 "$t/etc/kiln/credential" &&
   printf '%s\n' "$KILN_URL" > "$t/etc/kiln/url" &&
   printf '%s\n' "$HOST_ID" > "$t/etc/kiln/host-id" &&
+  { [ -z "$(plan_get image.manifest)" ] || printf '%s\n' "$(plan_get image.manifest)" > "$t/etc/kiln/image-id"; } &&
   cp "$KILN_LIB/kiln-firstboot.sh" "$t/usr/lib/kiln/kiln-firstboot" && chmod 755 "$t/usr/lib/kiln/kiln-firstboot" &&
   mkdir -p "$t/etc/systemd/system/multi-user.target.wants" &&
   cp "$KILN_LIB/kiln-firstboot.service" "$t/etc/systemd/system/kiln-firstboot.service" &&

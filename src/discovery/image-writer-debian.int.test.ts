@@ -16,6 +16,8 @@
 //    added): the writer reuses the objects on its own disk and fetches no
 //    more than the changed objects plus 5 % of the image (printed); the new
 //    system boots with the change.
+// 3. A file changed on the installed root is reported by the verify route
+//    from the listing `kiln host verify` takes over ssh.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -29,6 +31,7 @@ import type { Host } from '../inventory/host.js';
 import { createImageCatalog } from '../image/image-catalog.js';
 import { createImageStore } from '../image/image-store.js';
 import { buildInstallPlan } from '../image/install-plan.js';
+import { packagePath } from '../runtime/package-path.js';
 import { loadTrust, type Trust } from '../trust/load-trust.js';
 import { formatCertAuthorityLine } from '../trust/ssh/ssh-ca.js';
 import { signHostCertificate } from '../trust/ssh/ssh-certificate.js';
@@ -259,8 +262,40 @@ test(
         );
         assert.ok(fetched <= 0.05 * total, `fetched ${fetched} of ${total}`);
         assert.equal(fetched + reused, total);
-        const out = await bootAndSsh(t, bed, 'b', 'cat /etc/motd /etc/kiln-e2e; systemctl is-system-running --wait');
-        assert.match(out, /changed by the kiln e2e\nadded\nrunning/);
+        const script = readFileSync(packagePath('node/verify/kiln-verify-list.sh'), 'utf8');
+        const out = await bootAndSsh(
+          t,
+          bed,
+          'b',
+          `cat /etc/motd /etc/kiln-e2e; systemctl is-system-running --wait; printf 'tampered\\n' >> /etc/issue; echo ---; cat > /tmp/kiln-verify-list.sh <<'KILN'\n${script}KILN\nsh /tmp/kiln-verify-list.sh`,
+        );
+        assert.match(out, /changed by the kiln e2e\nadded\nrunning\n---\n/);
+        // kiln host verify's two halves: the listing (over ssh, as the CLI takes it) and the controller's route.
+        const listing = out.slice(out.indexOf('---\n') + 4);
+        const add = await controller.app.inject({
+          method: 'POST',
+          url: '/api/v1/hosts',
+          headers: { authorization: controller.bearer.operator },
+          payload: { name: 'node-9', nics: [{ mac }] },
+        });
+        assert.equal(add.statusCode, 201, add.payload);
+        const res = await controller.app.inject({
+          method: 'POST',
+          url: '/api/v1/hosts/node-9/verify',
+          headers: { authorization: controller.bearer.operator },
+          payload: { listing },
+        });
+        assert.equal(res.statusCode, 200, res.payload);
+        const report = res.json<{
+          image: string;
+          samples: { changed: { path: string; what: string[] }[] };
+        }>();
+        t.diagnostic(`verify: ${JSON.stringify(report).slice(0, 1500)}`);
+        assert.equal(report.image, images.get('debian-b')?.manifest);
+        assert.ok(
+          report.samples.changed.some((c) => c.path === '/etc/issue' && c.what.includes('content')),
+          'the tampered file is reported',
+        );
       },
     );
     writeFileSync(join(work, 'done'), '');

@@ -126,7 +126,7 @@ objects_prepare || exit 1
 [ -e "$OBJ_DIR/ready" ] || exit 0
 objects_write`;
   let code = 0;
-  let out = '';
+  let out: string;
   try {
     const r = await run(busybox, ['sh', '-c', script], {
       env: {

@@ -18,6 +18,8 @@ export interface InstallPlan {
     url: string;
     sha256: string;
     format: OsImage['format'];
+    /** The image id (SHA-256 of its manifest), written to /etc/kiln/image-id for `kiln host verify`. */
+    manifest?: string;
     /**
      * The image as objects, when it was imported with its install views: the
      * writer then reuses objects found on the machine's Kiln filesystems and
@@ -101,6 +103,7 @@ export function buildInstallPlan(
       url: `${urls.baseUrl.replace(/\/$/, '')}/images/${encodeURIComponent(image.file)}`,
       sha256: image.sha256,
       format: image.format,
+      ...(image.manifest ? { manifest: image.manifest } : {}),
       ...(objectsPlan(image, urls.baseUrl) ? { objects: objectsPlan(image, urls.baseUrl) } : {}),
     },
     disk: disk === 'largest' ? 'auto' : disk,

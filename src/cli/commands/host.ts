@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
+import { registerHostVerify } from './host-verify.js';
 import { formatLogLine, type LogLineJson } from './log-line.js';
 
 interface HostJson {
@@ -111,6 +112,7 @@ export function registerHostCommands(
   env: Record<string, string | undefined>,
 ): void {
   const host = program.command('host').description('manage hosts');
+  registerHostVerify(host, api, o);
 
   host
     .command('add')
