@@ -99,7 +99,7 @@ objects_fetch() {
   awk -v max="$OBJ_PACK_MAX" '$2 > max' "$OBJ_DIR/missing" > "$OBJ_DIR/missing.large"
   packs=0; singles=0
   rm -f "$OBJ_DIR"/batch.*
-  split -l "$OBJ_PACK_IDS" "$OBJ_DIR/missing.small" "$OBJ_DIR/batch." 2>/dev/null
+  awk -v n="$OBJ_PACK_IDS" -v d="$OBJ_DIR" '{ f = sprintf("%s/batch.%06d", d, int((NR - 1) / n)); if (f != last) { if (last != "") close(last); last = f }; print > f }' "$OBJ_DIR/missing.small"
   for b in "$OBJ_DIR"/batch.*; do
     [ -s "$b" ] || continue
     objects_pack "$b" >&2 || return 1

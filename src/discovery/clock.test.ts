@@ -2,12 +2,13 @@
 // Date header parsed by its awk against JavaScript's own UTC arithmetic, and
 // clock_from_controller against a real HTTP server (the clock setter is
 // replaced: a test never sets the machine's clock).
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nodeScriptsDir } from './build-discovery-image.js';
@@ -16,11 +17,23 @@ const run = promisify(execFile);
 const busybox = '/bin/busybox';
 const agent = join(nodeScriptsDir, 'agent');
 const skip = !existsSync(busybox) ? 'needs busybox' : false;
+const bbWork = mkdtempSync(join(tmpdir(), 'kiln-bb-'));
+after(() => rmSync(bbWork, { recursive: true, force: true }));
+
+/** A directory of busybox applets only, as the node image's PATH has. */
+function busyboxPath(): string {
+  const dir = join(bbWork, 'bb');
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync(busybox, ['--install', '-s', dir]);
+  }
+  return dir;
+}
 
 async function sh(script: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   try {
     const r = await run(busybox, ['sh', '-c', `. "$KILN_LIB/lib.sh"; . "$KILN_LIB/clock.sh"; ${script}`], {
-      env: { PATH: '/usr/bin:/bin', KILN_LIB: agent, ...env },
+      env: { PATH: busyboxPath(), KILN_LIB: agent, ...env },
       timeout: 30_000,
     });
     return { code: 0, out: r.stdout + r.stderr };

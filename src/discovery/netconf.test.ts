@@ -6,7 +6,7 @@
 // Every case binds the boot NIC by MAC, never by name, and enables the stack.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -28,6 +28,18 @@ const run = promisify(execFile);
 const busybox = '/bin/busybox';
 const agent = join(nodeScriptsDir, 'agent');
 const skip = !existsSync(busybox) ? 'needs busybox' : false;
+const bbWork = mkdtempSync(join(tmpdir(), 'kiln-bb-'));
+after(() => rmSync(bbWork, { recursive: true, force: true }));
+
+/** A directory of busybox applets only, as the node image's PATH has. */
+function busyboxPath(): string {
+  const dir = join(bbWork, 'bb');
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync(busybox, ['--install', '-s', dir]);
+  }
+  return dir;
+}
 const mac = '52:54:00:4b:22:09';
 const work = mkdtempSync(join(tmpdir(), 'kiln-netconf-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -61,7 +73,7 @@ async function write(r: string, args: string[] = [mac, 'dhcp', '', '', '']): Pro
   const script = `. "$KILN_LIB/lib.sh"; . "$KILN_LIB/netconf.sh"; netconf_write "$@"`;
   try {
     const x = await run(busybox, ['sh', '-c', script, 'sh', r, ...args], {
-      env: { PATH: '/usr/bin:/bin', KILN_LIB: agent, KILN_PROC: '/proc' },
+      env: { PATH: busyboxPath(), KILN_LIB: agent, KILN_PROC: '/proc' },
       timeout: 20_000,
     });
     return { code: 0, out: x.stdout + x.stderr };

@@ -111,6 +111,9 @@ async function writer(
   if (!existsSync(bin)) {
     mkdirSync(bin);
     for (const [n, p] of Object.entries(tools)) symlinkSync(p, join(bin, n));
+    // Only busybox applets on PATH, as in the node image (no GNU split, stat, find or sha256sum).
+    mkdirSync(join(work, 'bb'));
+    execFileSync(busybox, ['--install', '-s', join(work, 'bb')]);
   }
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   mkdirSync(target, { recursive: true });
@@ -130,7 +133,7 @@ objects_write`;
   try {
     const r = await run(busybox, ['sh', '-c', script], {
       env: {
-        PATH: '/usr/bin:/bin',
+        PATH: join(work, 'bb'),
         KILN_LIB: agent,
         KILN_RUN: runDir,
         KILN_BIN: bin,
