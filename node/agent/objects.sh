@@ -14,6 +14,11 @@
 # cannot hold the objects, or when the machine holds less than half of the
 # image's bytes (a first install: one stream beats thousands of small files).
 #
+# busybox xargs runs a NOFORK applet (sha256sum, stat) in its own process,
+# and the applet's buffers overwrite the arguments xargs has not passed yet
+# (measured: mangled and repeated paths over a Debian root), so every xargs
+# here runs `sh -c '… "$@"'`, a process of its own.
+#
 # Views (src/image/objects/install-views.ts) under $KILN_RUN/img:
 #   files      "<object> <size> ./path" per object     mtree  the root
 #   xattrs     getfattr dump for setfattr --restore    hardlinks "./path ./target"
@@ -57,7 +62,7 @@ objects_scan() {
     { echo "the Kiln root filesystem on $dev does not mount read-only as ext4: not read"; return 0; }
   # Only paths the shell can pass as they are (no escapes, so no blanks or quotes).
   awk '$3 !~ /\\/ { print $3 }' "$OBJ_DIR/files" > "$OBJ_DIR/cand.paths"
-  (cd "$old" && xargs -r stat -c '%F|%s|%n' < "$OBJ_DIR/cand.paths" 2>/dev/null) > "$OBJ_DIR/cand.stat"
+  (cd "$old" && xargs -r sh -c 'stat -c "%F|%s|%n" "$@"' sh < "$OBJ_DIR/cand.paths" 2>/dev/null) > "$OBJ_DIR/cand.stat"
   awk -F '|' 'NR == FNR { split($0, f, " "); size[f[3]] = f[2]; next }
     $1 == "regular file" && ($3 in size) && $2 == size[$3] { print $3 }' "$OBJ_DIR/files" "$OBJ_DIR/cand.stat" > "$OBJ_DIR/reuse.paths"
   if [ -s "$OBJ_DIR/reuse.paths" ]; then
@@ -69,7 +74,7 @@ objects_scan() {
   fi
   umount "$old"
   [ "$rc" = 0 ] || { echo "copying from $dev failed"; rm -rf "$OBJ_DIR/reuse"; mkdir -p "$OBJ_DIR/reuse"; return 0; }
-  (cd "$OBJ_DIR/reuse" && xargs -r sha256sum < "$OBJ_DIR/reuse.paths") > "$OBJ_DIR/reuse.sums"
+  (cd "$OBJ_DIR/reuse" && xargs -r sh -c 'sha256sum "$@"' sh < "$OBJ_DIR/reuse.paths") > "$OBJ_DIR/reuse.sums"
   awk 'NR == FNR { want[$3] = $1; next } want[$2] == $1 { print $1, $2 }' "$OBJ_DIR/files" "$OBJ_DIR/reuse.sums" > "$OBJ_DIR/reuse.ok"
   echo "scanned $dev"
 }
@@ -116,7 +121,7 @@ objects_fetch() {
 # objects_verify: every fetched object hashes to its id.
 objects_verify() {
   [ -d "$OBJ_DIR/objects" ] || return 0
-  (cd "$OBJ_DIR/objects" && find . -type f | xargs -r sha256sum) |
+  (cd "$OBJ_DIR/objects" && find . -type f | xargs -r sh -c 'sha256sum "$@"' sh) |
     awk '{ n = $2; gsub(/[.\/]/, "", n); if (n != $1) { print "object " n " hashes to " $1; bad++ } } END { exit bad > 0 }'
 }
 

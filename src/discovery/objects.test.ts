@@ -12,6 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -282,5 +283,41 @@ test(
     } finally {
       writeFileSync(objPath, saved);
     }
+  },
+);
+
+test(
+  'objects: the scan hashes each of 1500 files once (busybox xargs running sha256sum in-process mangled and repeated paths)',
+  { skip },
+  async () => {
+    const old = join(work, 'many-old');
+    const runDir = join(work, 'many-run');
+    const lines: string[] = [];
+    const blob = Buffer.alloc(3000, 9);
+    for (let i = 0; i < 1500; i++) {
+      const path = `usr/share/dir-with-a-fairly-long-name-${i % 20}/sub-directory-${i % 7}/file-number-${i}-with-some-extra-length.txt`;
+      const data = Buffer.concat([blob, Buffer.from(String(i))]);
+      mkdirSync(dirname(join(old, path)), { recursive: true });
+      writeFileSync(join(old, path), data);
+      lines.push(`${createHash('sha256').update(data).digest('hex')} ${data.length} ./${path}`);
+    }
+    mkdirSync(join(runDir, 'img'), { recursive: true });
+    writeFileSync(join(runDir, 'img', 'files'), `${lines.join('\n')}\n`);
+    await writer('many-prime', null, planOf()); // installs the busybox and tool directories
+    const script = `. "$KILN_LIB/lib.sh"; . "$KILN_LIB/objects.sh"
+findfs() { echo /dev/fake3; }
+mount() { rmdir "$OBJ_DIR/old" && ln -s "$OLD" "$OBJ_DIR/old"; }
+umount() { rm "$OBJ_DIR/old"; }
+objects_scan`;
+    const r = await run(busybox, ['sh', '-c', script], {
+      env: { PATH: join(work, 'bb'), KILN_LIB: agent, KILN_RUN: runDir, KILN_BIN: join(work, 'bin'), OLD: old },
+      timeout: 60_000,
+    });
+    assert.doesNotMatch(r.stderr, /can't open/);
+    const ok = readFileSync(join(runDir, 'img', 'reuse.ok'), 'utf8')
+      .trim()
+      .split('\n');
+    assert.equal(ok.length, 1500);
+    assert.equal(new Set(ok).size, 1500);
   },
 );
