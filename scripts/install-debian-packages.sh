@@ -11,6 +11,8 @@ packages=(
   ipxe radvd iproute2
   # node image (discovery / image writer) build inputs
   busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
+  # the image writer's object path: bsdtar (mtree view to a tar stream) and setfattr (also the image import test's xattrs)
+  libarchive-tools attr
   # OS images: `kiln image build` (Debian roots with mmdebstrap; zstd above unpacks .tar.zst imports)
   mmdebstrap
   # power drivers: IPMI and libvirt BMC clients

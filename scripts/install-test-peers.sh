@@ -26,8 +26,6 @@ packages=(
   chromium
   # install-file validators (cloud-init schema)
   cloud-init
-  # setfattr: the image import test puts an xattr into its tarball
-  attr
   # syslog senders for the syslog codec's captures (logger; busybox syslogd comes with busybox-static)
   bsdutils rsyslog
 )

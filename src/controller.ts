@@ -5,6 +5,7 @@ import { createImageStore } from './image/image-store.js';
 import { buildInstallPlan } from './image/install-plan.js';
 import { imageRoutes } from './image/routes.js';
 import { createImageCatalog } from './image/image-catalog.js';
+import { verifyRoutes } from './image/verify-routes.js';
 import { objectRelPath } from './image/objects/object-store.js';
 import { imageObjectRoutes } from './boot/http/image-object-routes.js';
 import type { Logger as PinoLogger } from 'pino';
@@ -400,6 +401,14 @@ export async function createController(deps: ControllerDeps) {
         },
       },
       { plugin: imageRoutes, options: { images } },
+      {
+        plugin: verifyRoutes,
+        options: {
+          getHost: (idOrName: string) => inventory.getHost(idOrName),
+          recordEvent: (e: Parameters<typeof inventory.recordEvent>[0]) => inventory.recordEvent(e),
+          manifest: (id: string) => catalog.manifests.get(id),
+        },
+      },
       { plugin: nodeAdminRoutes, options: { node, inventory } },
       { plugin: secretsRoutes, options: { secrets, inventory } },
       {

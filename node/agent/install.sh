@@ -1,7 +1,11 @@
-# Kiln image writer (kiln.mode=install). Enrols, fetches the install plan,
+# Kiln image writer (kiln.mode=install). Enrols, sets the clock from the
+# controller (clock.sh), fetches the install plan, gathers the image's objects
+# before touching a disk (objects.sh: reused from the machine, fetched from
+# Kiln; or streams the tarball),
 # partitions the disk (GPT: BIOS boot + EFI system + root, always all three so
 # the disk boots under either firmware), unpacks the image, installs GRUB for
-# both firmwares, writes host configuration and the first-boot callback, runs
+# both firmwares, writes host configuration, the network configuration of the
+# stack the image runs (netconf.sh) and the first-boot callback, runs
 # the late step (late.sh: secrets and the SSH host certificate, inside the
 # written root), and reboots. Every step reports progress; the first failing
 # step is reported to /node/failed with its stage and the tail of its output.
@@ -22,6 +26,20 @@ KILN_BIN=${KILN_BIN:-/usr/lib/kiln/bin}
 step() {
   stage=$1; msg=$2; shift 2
   progress "$stage" "$msg"
+  step_run "$stage" "$msg" "$@"
+}
+
+# step_told STAGE MESSAGE COMMAND...: like step, but the progress report comes
+# after COMMAND, with its last output line as the message (what it found).
+step_told() {
+  stage=$1; msg=$2; shift 2
+  log "[$stage] $msg"
+  step_run "$stage" "$msg" "$@"
+  progress "$stage" "$(tail -n 1 "$KILN_RUN/step.log")"
+}
+
+step_run() {
+  stage=$1; msg=$2; shift 2
   if ! "$@" > "$KILN_RUN/step.log" 2>&1; then
     reason="$msg failed: $(tail -n 3 "$KILN_RUN/step.log" | tr '\n' ' ')"
     log "FAILED [$stage] $reason"
@@ -127,7 +145,7 @@ write_host_config() {
   chmod 600 "$t/etc/kiln/credential" &&
   printf '%s\n' "$KILN_URL" > "$t/etc/kiln/url" &&
   printf '%s\n' "$HOST_ID" > "$t/etc/kiln/host-id" &&
-  write_network_config &&
+  { [ -z "$(plan_get image.manifest)" ] || printf '%s\n' "$(plan_get image.manifest)" > "$t/etc/kiln/image-id"; } &&
   cp "$KILN_LIB/kiln-firstboot.sh" "$t/usr/lib/kiln/kiln-firstboot" && chmod 755 "$t/usr/lib/kiln/kiln-firstboot" &&
   mkdir -p "$t/etc/systemd/system/multi-user.target.wants" &&
   cp "$KILN_LIB/kiln-firstboot.service" "$t/etc/systemd/system/kiln-firstboot.service" &&
@@ -135,23 +153,11 @@ write_host_config() {
 }
 
 # write_network_config: plan.network {mode: dhcp|static, address (CIDR),
-# gateway, dns[]} for the boot NIC, as /etc/kiln/network.env (for simple
-# images) and a systemd-networkd unit.
+# gateway, dns[]} for the boot NIC, in the configuration of the network stack
+# the written image runs, matched by MAC (netconf.sh).
 write_network_config() {
-  t=$KILN_TARGET; mode=$(plan_get network.mode); addr=$(plan_get network.address)
-  gw=$(plan_get network.gateway); dns=$(printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^network\.dns\.[0-9]+$/ { printf "%s%s", s, $2; s = " " }')
-  printf 'KILN_NET_MAC=%s\nKILN_NET_MODE=%s\nKILN_NET_ADDRESS=%s\nKILN_NET_GATEWAY=%s\nKILN_NET_DNS="%s"\n' \
-    "$BOOT_MAC" "${mode:-dhcp}" "$addr" "$gw" "$dns" > "$t/etc/kiln/network.env"
-  mkdir -p "$t/etc/systemd/network"
-  {
-    printf '[Match]\nMACAddress=%s\n\n[Network]\n' "$BOOT_MAC"
-    if [ "$mode" = static ]; then
-      echo "Address=$addr"; [ -n "$gw" ] && echo "Gateway=$gw"
-      for d in $dns; do echo "DNS=$d"; done
-    else
-      echo "DHCP=yes"
-    fi
-  } > "$t/etc/systemd/network/10-kiln.network"
+  dns=$(printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^network\.dns\.[0-9]+$/ { printf "%s%s", s, $2; s = " " }')
+  netconf_write "$KILN_TARGET" "$BOOT_MAC" "$(plan_get network.mode)" "$(plan_get network.address)" "$(plan_get network.gateway)" "$dns"
 }
 
 finish_install() {
@@ -167,17 +173,27 @@ run_install() {
   flat=$(printf '%s' "$answer" | json_flatten); store_credential "$flat"
   HOST_ID=$(printf '%s\n' "$flat" | json_get hostId)
   [ -s "$KILN_RUN/credential" ] || { log "enrol answered without a credential"; return 1; }
+  step_told clock "setting the clock from the controller" clock_from_controller
   progress plan "fetching the install plan"
   PLAN=$(api_retry GET install-plan | json_flatten) || { log "no install plan"; install_halt; }
+  # From here on the credential travels only to the plan's HTTPS API, verified
+  # against its CA (late.sh's client); a plan without one keeps plain HTTP.
+  case "$(plan_get api.url)" in https://*) late_ca > /dev/null 2>&1 && KILN_API_TLS=1 ;; esac
   # The only layout this writer implements (src/image/install-plan.ts imageLayouts).
   layout=$(plan_get layout)
   [ "${layout:-single}" = single ] || step partition "layout \"$layout\" is not implemented by this writer (only single)" false
+  step_told objects "gathering the image's objects (reused from this machine, fetched from Kiln)" objects_prepare
   disk=$(pick_disk) || step disk "choosing a disk" false
   step partition "partitioning $disk" partition_disk "$disk"
   step mkfs "making filesystems on $disk" make_filesystems "$disk"
-  step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
+  if [ -e "$OBJ_DIR/ready" ]; then
+    step image "writing image $(plan_get image.objects.manifest) from objects" objects_write
+  else
+    step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
+  fi
   step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
   step config "writing host configuration" write_host_config
+  step_told network "writing the network configuration the image uses" write_network_config
   step secrets "applying root's password hash and authorized keys from Kiln" late_secrets
   step hostcert "making the SSH host key in the target and getting its Kiln certificate" late_hostcert
   step finish "unmounting" finish_install

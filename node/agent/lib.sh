@@ -79,7 +79,19 @@ json_flatten() { awk -f "$KILN_LIB/json-flatten.awk"; }
 # api METHOD PATH [BODY]: calls the controller at kiln.url, with the node
 # credential when one is stored; prints the response body. Non-zero on any
 # transport or HTTP error (busybox wget treats >= 400 as an error).
+# Once the install plan named an HTTPS API and its CA (install.sh sets
+# KILN_API_TLS), every call goes there through late.sh's verifying client
+# (openssl s_client against that CA alone), not busybox wget over HTTP.
 api() {
+  if [ -n "${KILN_API_TLS-}" ]; then
+    if [ "$1" = POST ]; then
+      printf '%s' "${3-}" > "$KILN_RUN/request.json"
+      late_call POST "/api/v1/node/$2" application/json "$KILN_RUN/request.json" application/json
+    else
+      late_call GET "/api/v1/node/$2" application/json
+    fi
+    return
+  fi
   url="${KILN_URL%/}/api/v1/node/$2"
   set -- "$1" "$2" "${3-}"
   auth=""

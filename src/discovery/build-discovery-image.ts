@@ -82,6 +82,9 @@ const hostTools: Array<[string[], string, boolean]> = [
   [['/usr/bin/tar', '/bin/tar'], 'tar', true],
   // The late step's HTTPS client (s_client, verifying the API against Kiln's CA): busybox wget verifies nothing.
   [['/usr/bin/openssl'], 'openssl', true],
+  // The image from objects (node/agent/objects.sh): mtree view to tar stream, and extended attributes.
+  [['/usr/bin/bsdtar'], 'bsdtar', true],
+  [['/usr/bin/setfattr'], 'setfattr', true],
   [['/usr/bin/ipmitool'], 'ipmitool', false],
 ];
 
@@ -93,6 +96,9 @@ const agentFiles = [
   'agent/discover.sh',
   'agent/install.sh',
   'agent/late.sh',
+  'agent/netconf.sh',
+  'agent/clock.sh',
+  'agent/objects.sh',
   'agent/wipe.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',

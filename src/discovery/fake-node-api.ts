@@ -101,6 +101,9 @@ export async function startFakeNodeApi(opts: FakeNodeApiOptions): Promise<FakeNo
         return;
       }
       switch (`${req.method} ${path}`) {
+        case 'GET /api/v1/health':
+          json(res, 200, { status: 'ok' });
+          return;
         case 'POST /api/v1/node/discover':
           json(res, 200, { hostId: 'h-1', name: 'node-1', ...(enrolled ? {} : { credential }) });
           enrolled = true;

@@ -198,12 +198,15 @@ test(
           .filter((c) => c.path === '/api/v1/node/progress')
           .map((c) => (c.body as { stage: string }).stage);
         assert.deepEqual(stages, [
+          'clock',
           'plan',
+          'objects',
           'partition',
           'mkfs',
           'image',
           'bootloader',
           'config',
+          'network',
           'secrets',
           'hostcert',
           'finish',

@@ -104,6 +104,7 @@ async function runLate(
   api: FakeNodeApi,
   apiUrl: string,
   caPem: string,
+  commands = 'late_secrets && late_hostcert',
 ): Promise<{ code: number; out: string }> {
   const runDir = join(t, '..', `${t.split('/').pop()}-run`);
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -122,7 +123,7 @@ target_run() {
 }
 plan_get() { printf '%s\\n' "$PLAN" | json_get "$1"; }
 PLAN=$(json_flatten < "$KILN_RUN/plan.json")
-late_secrets && late_hostcert`;
+${commands}`;
   try {
     const r = await run(busybox, ['sh', '-c', script], {
       env: { PATH: '/usr/bin:/bin', KILN_LIB: agent, KILN_RUN: runDir, KILN_BIN: join(work, 'bin'), KILN_TARGET: t },
@@ -278,6 +279,34 @@ test(
       );
     } finally {
       await api.close();
+    }
+  },
+);
+
+test(
+  "api calls after the plan go to the plan's HTTPS API through the verifying client, never to a server the CA does not vouch for",
+  { skip },
+  async () => {
+    const api = await fakeApi(trust, { rootPasswordHash: null, authorizedKeys: [] });
+    const wrong = await fakeApi(other, { rootPasswordHash: null, authorizedKeys: [] });
+    try {
+      const call = `late_ca && KILN_API_TLS=1 && api POST progress '{"stage":"image","message":"x"}' && api GET next`;
+      const r = await runLate(target('api-tls'), api, api.apiUrl, trust.tlsCa.certPem, call);
+      assert.equal(r.code, 0, r.out);
+      assert.deepEqual(
+        api.calls.map((c) => [c.method, c.path, c.tls, c.authorization]),
+        [
+          ['POST', '/api/v1/node/progress', true, `Bearer ${api.credential}`],
+          ['GET', '/api/v1/node/next', true, `Bearer ${api.credential}`],
+        ],
+      );
+      assert.deepEqual(api.calls[0].body, { stage: 'image', message: 'x' });
+      const w = await runLate(target('api-tls-wrong'), wrong, wrong.apiUrl, trust.tlsCa.certPem, call);
+      assert.notEqual(w.code, 0);
+      assert.deepEqual(wrong.calls, [], 'the credential never reached a server outside the CA');
+    } finally {
+      await api.close();
+      await wrong.close();
     }
   },
 );

@@ -7,6 +7,7 @@
  *                             for today's image writer (it fetches a tarball)
  *   <name>.json               the image record, with its manifest id
  *   manifests/<id>.json       canonical manifest text; id = its SHA-256
+ *   manifests/<id>.<view>     what the writer reads of it (objects/install-views.ts)
  *   objects/ab/cdef…          file contents by SHA-256, shared by all images
  */
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { GC_GRACE_MS, markObjects, sweepObjects } from './objects/gc-plan.js';
 import { importTar, openTarball, type ImportStats } from './objects/import-tar.js';
 import { checkManifest, type Manifest } from './objects/manifest.js';
 import { diffManifests, type ManifestDiff } from './objects/manifest-diff.js';
+import { INSTALL_VIEWS, renderInstallView, type InstallView } from './objects/install-views.js';
 import { createManifestStore } from './objects/manifest-store.js';
 import { createObjectStore } from './objects/object-store.js';
 
@@ -60,8 +62,10 @@ export function createImageCatalog(images: ImageStore, opts: { now?: () => numbe
           details: { problems: problems.length },
         });
       const id = await manifests.put(manifest);
+      const views: Partial<Record<InstallView, string>> = {};
+      for (const v of INSTALL_VIEWS) views[v] = await manifests.putView(id, v, renderInstallView(manifest, v));
       const added = await images.add(name, file);
-      const image: OsImage = { ...added, manifest: id, entries: stats.entries, files: stats.files };
+      const image: OsImage = { ...added, manifest: id, entries: stats.entries, files: stats.files, views };
       images.record(image);
       return { image, stats };
     },

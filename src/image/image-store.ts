@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
+import type { InstallView } from './objects/install-views.js';
 
 /** An OS image the image writer can put on a disk: a tar of a root filesystem, served at `/images/<file>`. */
 export interface OsImage {
@@ -26,6 +27,12 @@ export interface OsImage {
   /** Manifest entries and regular files of the image, with the manifest. */
   entries?: number;
   files?: number;
+  /**
+   * SHA-256 of each install view written beside the manifest at import
+   * (objects/install-views.ts); the writer reuses and fetches objects only
+   * for an image that has them, and streams the tarball otherwise.
+   */
+  views?: Partial<Record<InstallView, string>>;
 }
 
 const namePattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;

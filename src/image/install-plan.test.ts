@@ -146,3 +146,22 @@ test('a stored deployment asking for a layout the writer lacks gets a clear erro
     (e: unknown) => hasCode(e, 'validation_failed') && /layout "ab" is not implemented/.test((e as Error).message),
   );
 });
+
+test('an image imported with its install views gets an objects section (views and their SHA-256); one without keeps the tarball only', () => {
+  const id = 'c'.repeat(64);
+  const views = { files: '1'.repeat(64), mtree: '2'.repeat(64), xattrs: '3'.repeat(64), hardlinks: '4'.repeat(64) };
+  const plan = buildInstallPlan({ name: 'base' }, { ...image, manifest: id, views }, host, urls);
+  assert.deepEqual(plan.image.objects, {
+    manifest: id,
+    objectsUrl: 'http://10.0.0.1:8080/images/objects',
+    views: {
+      files: { url: `http://10.0.0.1:8080/images/manifests/${id}/files`, sha256: views.files },
+      mtree: { url: `http://10.0.0.1:8080/images/manifests/${id}/mtree`, sha256: views.mtree },
+      xattrs: { url: `http://10.0.0.1:8080/images/manifests/${id}/xattrs`, sha256: views.xattrs },
+      hardlinks: { url: `http://10.0.0.1:8080/images/manifests/${id}/hardlinks`, sha256: views.hardlinks },
+    },
+  });
+  assert.equal(buildInstallPlan({ name: 'base' }, { ...image, manifest: id }, host, urls).image.objects, undefined);
+  const partial = { ...image, manifest: id, views: { files: views.files } };
+  assert.equal(buildInstallPlan({ name: 'base' }, partial, host, urls).image.objects, undefined);
+});

@@ -1,6 +1,7 @@
 import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import type { OsImage } from './image-store.js';
+import { INSTALL_VIEWS, type InstallView } from './objects/install-views.js';
 
 /**
  * Partition layouts the image writer (node/agent/install.sh) really writes:
@@ -13,7 +14,19 @@ export type ImageLayout = (typeof imageLayouts)[number];
 
 /** What Kiln's image writer reads (node/agent/install.sh; docs/discovery.md). */
 export interface InstallPlan {
-  image: { url: string; sha256: string; format: OsImage['format'] };
+  image: {
+    url: string;
+    sha256: string;
+    format: OsImage['format'];
+    /** The image id (SHA-256 of its manifest), written to /etc/kiln/image-id for `kiln host verify`. */
+    manifest?: string;
+    /**
+     * The image as objects, when it was imported with its install views: the
+     * writer then reuses objects found on the machine's Kiln filesystems and
+     * fetches only the rest (node/agent/objects.sh); absent, it streams `url`.
+     */
+    objects?: ImageObjectsPlan;
+  };
   disk: string;
   firmware: 'bios' | 'uefi';
   layout: ImageLayout;
@@ -25,6 +38,25 @@ export interface InstallPlan {
    * the CA certificate that verifies it (public; no secret is in a plan).
    */
   api: { url: string; caPem: string };
+}
+
+/** Where the writer fetches an image's objects and views, and what each view hashes to. */
+export interface ImageObjectsPlan {
+  /** The image id (SHA-256 of the manifest). */
+  manifest: string;
+  /** GET <objectsUrl>/<id> for one object, POST <objectsUrl>/pack for many. */
+  objectsUrl: string;
+  views: Record<InstallView, { url: string; sha256: string }>;
+}
+
+function objectsPlan(image: OsImage, baseUrl: string): ImageObjectsPlan | undefined {
+  const id = image.manifest;
+  const views = image.views;
+  if (id === undefined || views === undefined || INSTALL_VIEWS.some((v) => views[v] === undefined)) return undefined;
+  const base = `${baseUrl.replace(/\/$/, '')}/images`;
+  const out = {} as Record<InstallView, { url: string; sha256: string }>;
+  for (const v of INSTALL_VIEWS) out[v] = { url: `${base}/manifests/${id}/${v}`, sha256: views[v]! };
+  return { manifest: id, objectsUrl: `${base}/objects`, views: out };
 }
 
 /** The controller's addresses as nodes reach them: plain HTTP for images, the API and its CA for the late step. */
@@ -71,6 +103,8 @@ export function buildInstallPlan(
       url: `${urls.baseUrl.replace(/\/$/, '')}/images/${encodeURIComponent(image.file)}`,
       sha256: image.sha256,
       format: image.format,
+      ...(image.manifest ? { manifest: image.manifest } : {}),
+      ...(objectsPlan(image, urls.baseUrl) ? { objects: objectsPlan(image, urls.baseUrl) } : {}),
     },
     disk: disk === 'largest' ? 'auto' : disk,
     firmware: spec['firmware'] === 'uefi' || spec['firmware'] === 'bios' ? spec['firmware'] : (host.firmware ?? 'bios'),

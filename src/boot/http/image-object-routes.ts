@@ -5,6 +5,7 @@
  *
  *   GET|HEAD /images/objects/<id>       one object (Range, ETag; immutable)
  *   GET|HEAD /images/manifests/<id>     one manifest's canonical JSON
+ *   GET|HEAD /images/manifests/<id>/<view>  what the image writer reads of it
  *   POST     /images/objects/pack       many objects in one body (pack-frame.ts)
  *
  * Single files go through the served-path rule (docs/adr/0006) and
@@ -19,6 +20,7 @@ import { Readable } from 'node:stream';
 import { createServedRoot, type ServedRoot } from '../served-path.js';
 import { installBootFileErrors, sendBootFile } from './send-boot-file.js';
 import { KilnError } from '../../error/kiln-error.js';
+import { INSTALL_VIEWS } from '../../image/objects/install-views.js';
 import { encodePackFrameHeader, PACK_MAGIC } from '../../image/objects/pack-frame.js';
 
 /** Options of `imageObjectRoutes`. */
@@ -107,9 +109,34 @@ function fileRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): void 
       });
     },
   );
+  const ViewParams = Type.Object({
+    id: Id,
+    view: Type.Union(
+      INSTALL_VIEWS.map((v) => Type.Literal(v)),
+      { description: 'files, mtree, xattrs or hardlinks (image/objects/install-views.ts)' },
+    ),
+  });
+  app.get<{ Params: Static<typeof ViewParams> }>(
+    '/images/manifests/:id/:view',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['images'],
+        summary: "what the image writer reads of a manifest (its SHA-256 is in the writer's install plan)",
+        params: ViewParams,
+      },
+    },
+    (req: FastifyRequest<{ Params: Static<typeof ViewParams> }>, reply: FastifyReply) => {
+      reply.header('cache-control', IMMUTABLE);
+      return sendBootFile(req, reply, manifestsRoot, `${req.params.id}.${req.params.view}`, {
+        cacheControl: false,
+        where: '/images/manifests/',
+      });
+    },
+  );
 }
 
-/** Registers the three routes (prefix ''). */
+/** Registers the routes (prefix ''). */
 export async function imageObjectRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): Promise<void> {
   // Single files: their own context, with @fastify/static and the boot-file error mapping (refusals are 404s).
   await app.register(async (files) => {

@@ -6,6 +6,7 @@ import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
 import { formatSessions, formatTimeline, type SessionJson, type TimelineJson } from './timeline-view.js';
 import { registerHostLogsCommand } from './host-logs.js';
+import { registerHostVerify } from './host-verify.js';
 
 interface HostJson {
   id: string;
@@ -152,6 +153,7 @@ export function registerHostCommands(
   env: Record<string, string | undefined>,
 ): void {
   const host = program.command('host').description('manage hosts');
+  registerHostVerify(host, api, o);
 
   host
     .command('add')

@@ -4,9 +4,10 @@
  * client can check what it fetched. Written like objects (temp file, fsync,
  * rename).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { INSTALL_VIEWS, type InstallView } from './install-views.js';
 import { formatManifest, manifestId, OBJECT_ID, parseManifest, type Manifest } from './manifest.js';
 
 /** The manifest store rooted at `dir` (created on first write). */
@@ -34,6 +35,26 @@ export function createManifestStore(dir: string) {
       }
       return id;
     },
+    /**
+     * Writes one install view of manifest `id` (install-views.ts) beside it as
+     * `<id>.<view>` (temp file, fsync, rename); returns the text's SHA-256.
+     */
+    async putView(id: string, view: InstallView, text: string): Promise<string> {
+      if (!OBJECT_ID.test(id)) throw new Error(`manifest view: ${JSON.stringify(id)} is not an image id`);
+      await mkdir(dir, { recursive: true });
+      const tmp = join(dir, `.${id}.${view}.${randomBytes(6).toString('hex')}.tmp`);
+      const fh = await open(tmp, 'wx', 0o644);
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+        await fh.close();
+        await rename(tmp, join(dir, `${id}.${view}`));
+      } finally {
+        await fh.close().catch(() => undefined);
+        await unlink(tmp).catch(() => undefined);
+      }
+      return createHash('sha256').update(text).digest('hex');
+    },
     /** The manifest of that id, or null when absent. Throws when the file does not hash to its name. */
     async get(id: string): Promise<Manifest | null> {
       if (!OBJECT_ID.test(id)) return null;
@@ -54,8 +75,11 @@ export function createManifestStore(dir: string) {
       }
       return out;
     },
+    /** Removes the manifest and its install views. */
     async delete(id: string): Promise<void> {
-      if (OBJECT_ID.test(id)) await rm(pathOf(id), { force: true });
+      if (!OBJECT_ID.test(id)) return;
+      await rm(pathOf(id), { force: true });
+      for (const v of INSTALL_VIEWS) await rm(join(dir, `${id}.${v}`), { force: true });
     },
   };
 }

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { createTestController } from '../../../test/support/controller.js';
 import { createImageCatalog } from '../image-catalog.js';
 import { createImageStore } from '../image-store.js';
+import { renderInstallView } from './install-views.js';
 import { decodePack } from './pack-frame.js';
 import { MANIFEST_FORMAT, formatManifest } from './manifest.js';
 
@@ -59,6 +60,17 @@ describe('image object routes', () => {
     assert.equal(res.statusCode, 200);
     assert.equal(sha(res.rawPayload), manifestId);
     assert.equal(res.payload, formatManifest((await catalog.manifests.get(manifestId))!));
+  });
+
+  it("serves a manifest's install view whose bytes hash to what putView returned; an unknown view is 404 like every refused boot path", async () => {
+    const m = (await catalog.manifests.get(manifestId))!;
+    const want = await catalog.manifests.putView(manifestId, 'mtree', renderInstallView(m, 'mtree'));
+    const res = await c.app.inject({ url: `/images/manifests/${manifestId}/mtree` });
+    assert.equal(res.statusCode, 200);
+    assert.equal(sha(res.rawPayload), want);
+    assert.match(res.payload, /^#mtree\n\. type=dir /);
+    assert.equal((await c.app.inject({ url: `/images/manifests/${manifestId}/files` })).statusCode, 404);
+    assert.equal((await c.app.inject({ url: `/images/manifests/${manifestId}/passwd` })).statusCode, 404);
   });
 
   it('packs many objects in request order, repeats included', async () => {

@@ -1,0 +1,167 @@
+# Kiln image writer: the installed system's network configuration (busybox
+# ash; sourced by install.sh). The writer looks at the written root to see
+# which network stack the image runs and writes that stack's configuration,
+# enabled, for the boot NIC matched by its MAC address (interface names differ
+# between the installer, eth0, and the installed system, ens3 or enp1s0):
+#
+#   networkmanager  NetworkManager enabled: a keyfile connection bound to the MAC
+#   networkd        systemd-networkd enabled: a .network unit [Match] MACAddress=
+#   ifupdown        ifupdown installed: "auto mac/<MAC>=kiln-boot" (ifupdown's
+#                   pattern matching) and "iface kiln-boot"; needs a DHCP client
+#                   in the image for DHCP
+#   networkd-enable systemd-networkd installed but not enabled (and nothing else):
+#                   the unit as above and systemd-networkd enabled by the writer
+#   none            none of these: only /etc/kiln/network.env (Kiln's busybox test
+#                   image reads it); reported, since such a host may never call back
+#
+# Every case also writes /etc/kiln/network.env (mode, address, gateway, DNS).
+
+# netconf_has ROOT PATH...: true when any PATH exists (file or link) under ROOT.
+netconf_has() {
+  r=$1; shift
+  for p in "$@"; do [ -e "$r$p" ] || [ -L "$r$p" ] && return 0; done
+  return 1
+}
+
+# netconf_enabled ROOT UNIT: true when UNIT is linked from a .wants directory of
+# /etc/systemd/system (systemctl enable's doing).
+netconf_enabled() {
+  for w in "$1"/etc/systemd/system/*.wants/"$2"; do [ -L "$w" ] || [ -e "$w" ] && return 0; done
+  return 1
+}
+
+# netconf_system ROOT: which stack ROOT runs (one of the words above).
+netconf_system() {
+  nm_bin=""; netconf_has "$1" /usr/sbin/NetworkManager /sbin/NetworkManager && nm_bin=1
+  nd_bin=""; netconf_has "$1" /usr/lib/systemd/systemd-networkd /lib/systemd/systemd-networkd && nd_bin=1
+  if [ -n "$nm_bin" ] && netconf_enabled "$1" NetworkManager.service; then echo networkmanager
+  elif [ -n "$nd_bin" ] && netconf_enabled "$1" systemd-networkd.service; then echo networkd
+  elif netconf_has "$1" /usr/sbin/ifup /sbin/ifup; then echo ifupdown
+  elif [ -n "$nm_bin" ]; then echo networkmanager
+  elif [ -n "$nd_bin" ]; then echo networkd-enable
+  else echo none; fi
+}
+
+# netconf_dhcp_client ROOT: the first DHCP client ifupdown can run, or nothing.
+netconf_dhcp_client() {
+  for c in /sbin/dhclient /usr/sbin/dhclient /sbin/dhcpcd /usr/sbin/dhcpcd /sbin/udhcpc /usr/sbin/udhcpc /sbin/pump /usr/sbin/pump; do
+    [ -x "$1$c" ] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+# netconf_unit_path ROOT UNIT: the unit file's path inside ROOT (/usr/lib or /lib).
+netconf_unit_path() {
+  for d in /usr/lib/systemd/system /lib/systemd/system; do
+    [ -e "$1$d/$2" ] && { echo "$d/$2"; return 0; }
+  done
+  echo "/lib/systemd/system/$2"
+}
+
+# netconf_enable ROOT UNIT TARGET...: links UNIT into each TARGET.wants (what
+# systemctl enable does for WantedBy=; the writer has no systemd to run).
+netconf_enable() {
+  r=$1; u=$2; shift 2; src=$(netconf_unit_path "$r" "$u")
+  for w in "$@"; do
+    mkdir -p "$r/etc/systemd/system/$w.wants" && ln -sf "$src" "$r/etc/systemd/system/$w.wants/$u" || return 1
+  done
+}
+
+# netconf_networkd ROOT MAC MODE ADDRESS GATEWAY DNS: the .network unit.
+netconf_networkd() {
+  mkdir -p "$1/etc/systemd/network" || return 1
+  {
+    echo "# Written by the Kiln image writer: the boot NIC, matched by its MAC address."
+    printf '[Match]\nMACAddress=%s\n\n[Network]\n' "$2"
+    if [ "$3" = static ]; then
+      echo "Address=$4"; [ -n "$5" ] && echo "Gateway=$5"
+      for d in $6; do echo "DNS=$d"; done
+    else
+      echo "DHCP=yes"
+    fi
+  } > "$1/etc/systemd/network/10-kiln.network"
+}
+
+# netconf_ifupdown ROOT MAC MODE ADDRESS GATEWAY DNS: a stanza in
+# interfaces.d (when /etc/network/interfaces sources it) or appended to
+# /etc/network/interfaces (created with the loopback when absent).
+netconf_ifupdown() {
+  r=$1; ifs=$r/etc/network/interfaces
+  mkdir -p "$r/etc/network/interfaces.d" || return 1
+  [ -e "$ifs" ] || printf 'auto lo\niface lo inet loopback\n' > "$ifs" || return 1
+  stanza=$(
+    echo "# Written by the Kiln image writer: the boot NIC, whatever its name, by its MAC address."
+    echo "auto mac/$2=kiln-boot"
+    if [ "$3" = static ]; then
+      printf 'iface kiln-boot inet static\n    address %s\n' "$4"
+      [ -n "$5" ] && echo "    gateway $5"
+      [ -n "$6" ] && echo "    dns-nameservers $6"
+    else
+      echo "iface kiln-boot inet dhcp"
+    fi
+  )
+  if grep -qE '^[[:space:]]*(source[[:space:]]+/etc/network/interfaces\.d/\*|source-directory[[:space:]]+(/etc/network/)?interfaces\.d)' "$ifs"; then
+    printf '%s\n' "$stanza" > "$r/etc/network/interfaces.d/kiln"
+  else
+    printf '\n%s\n' "$stanza" >> "$ifs"
+  fi
+}
+
+# netconf_networkmanager ROOT MAC MODE ADDRESS GATEWAY DNS: a keyfile
+# connection (0600, as NetworkManager requires) bound to the MAC.
+netconf_networkmanager() {
+  d=$1/etc/NetworkManager/system-connections
+  mkdir -p "$d" || return 1
+  uuid=$(cat "$KILN_PROC/sys/kernel/random/uuid" 2>/dev/null)
+  (umask 077; {
+    echo "# Written by the Kiln image writer: the boot NIC, matched by its MAC address."
+    printf '[connection]\nid=kiln-boot\n'
+    [ -n "$uuid" ] && echo "uuid=$uuid"
+    printf 'type=ethernet\nautoconnect=true\nautoconnect-priority=100\n\n[ethernet]\nmac-address=%s\n\n[ipv4]\n' "$2"
+    if [ "$3" = static ]; then
+      echo "method=manual"; echo "address1=$4${5:+,$5}"
+      [ -n "$6" ] && echo "dns=$(printf '%s;' $6)"
+    else
+      echo "method=auto"
+    fi
+    printf '\n[ipv6]\nmethod=auto\n'
+  } > "$d/kiln-boot.nmconnection") && chmod 600 "$d/kiln-boot.nmconnection"
+}
+
+# netconf_write ROOT MAC MODE ADDRESS GATEWAY DNS: detects the stack and writes
+# its configuration. Prints what it did; fails (with the reason) when the
+# result cannot bring the NIC up: ifupdown with DHCP but no DHCP client.
+netconf_write() {
+  r=$1; mac=$2; mode=${3:-dhcp}
+  [ -n "$mac" ] || { echo "no boot MAC address known: cannot bind the network configuration to the boot NIC"; return 1; }
+  mkdir -p "$r/etc/kiln" &&
+  printf 'KILN_NET_MAC=%s\nKILN_NET_MODE=%s\nKILN_NET_ADDRESS=%s\nKILN_NET_GATEWAY=%s\nKILN_NET_DNS="%s"\n' \
+    "$mac" "$mode" "$4" "$5" "$6" > "$r/etc/kiln/network.env" || return 1
+  sys=$(netconf_system "$r")
+  case "$sys" in
+    networkmanager)
+      netconf_networkmanager "$r" "$mac" "$mode" "$4" "$5" "$6" || return 1
+      netconf_enabled "$r" NetworkManager.service || netconf_enable "$r" NetworkManager.service multi-user.target || return 1
+      echo "network: NetworkManager, connection kiln-boot for $mac ($mode)" ;;
+    networkd|networkd-enable)
+      netconf_networkd "$r" "$mac" "$mode" "$4" "$5" "$6" || return 1
+      if [ "$sys" = networkd-enable ]; then
+        netconf_enable "$r" systemd-networkd.service multi-user.target &&
+        netconf_enable "$r" systemd-networkd.socket sockets.target &&
+        netconf_enable "$r" systemd-networkd-wait-online.service network-online.target || return 1
+        echo "network: systemd-networkd (enabled by the writer), 10-kiln.network for $mac ($mode)"
+      else
+        echo "network: systemd-networkd, 10-kiln.network for $mac ($mode)"
+      fi ;;
+    ifupdown)
+      if [ "$mode" != static ] && ! netconf_dhcp_client "$r" > /dev/null; then
+        echo "the image runs ifupdown but has no DHCP client (isc-dhcp-client, dhcpcd or udhcpc): the installed system would get no address; add one to the image or use systemd-networkd"
+        return 1
+      fi
+      netconf_ifupdown "$r" "$mac" "$mode" "$4" "$5" "$6" || return 1
+      netconf_enabled "$r" networking.service || netconf_enable "$r" networking.service multi-user.target network-online.target || return 1
+      echo "network: ifupdown, kiln-boot = the NIC with MAC $mac ($mode)" ;;
+    *)
+      echo "network: the image runs none of systemd-networkd, ifupdown or NetworkManager; only /etc/kiln/network.env is written (the installed system must bring up $mac itself)" ;;
+  esac
+}
