@@ -5,7 +5,7 @@
 # the console so a failure can be inspected.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/kiln/bin
 export KILN_LIB=/usr/lib/kiln
-mkdir -p /proc /sys /dev /run /tmp /mnt
+mkdir -p /proc /sys /dev /run /tmp /mnt /var/run
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -23,6 +23,7 @@ export KILN_SESSION
 syslogd -C256 2>/dev/null && export KILN_SYSLOG=1
 klogd 2>/dev/null
 . "$KILN_LIB/lib.sh"
+[ -n "${KILN_SYSLOG:-}" ] && syslogd_ready
 . "$KILN_LIB/net.sh"
 . "$KILN_LIB/facts.sh"
 mode=$(cmdline_get kiln.mode)

@@ -16,6 +16,14 @@ log() {
   return 0
 }
 
+# syslogd_ready: waits, bounded (5 s), until a just-started busybox syslogd
+# has written its pid file, which it does after binding /dev/log: before
+# that, logger's lines are lost without an error.
+syslogd_ready() {
+  i=0
+  while [ ! -s /var/run/syslogd.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
 # cmdline_get KEY: value of KEY=... on the kernel command line (last wins).
 cmdline_get() {
   v=""

@@ -60,11 +60,14 @@ syslog_forward() {
   # The ring goes away with the syslogd that holds it: read it first.
   logread > "$KILN_RUN/boot.log" 2>/dev/null
   pid=$(cat /var/run/syslogd.pid 2>/dev/null)
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && sleep 1
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    # Bounded (5 s): the old syslogd is gone before the new one binds /dev/log.
+    i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  fi
+  rm -f /var/run/syslogd.pid
   syslogd -R "$srv:514" -L -C64 || return 0
   : > "$KILN_RUN/syslog-forwarding"
-  # Until the new syslogd has bound /dev/log, logger would fail (silently).
-  sleep 1
+  syslogd_ready
   # Bounded by the ring (256 KiB, /init's syslogd -C256): a few thousand lines at most.
   # Each keeps its severity (logread's 5th field, facility.level); logger reads nothing from the file.
   set -f

@@ -97,6 +97,7 @@ export PATH=${bin}:$PATH KILN_RUN=${run} KILN_LIB=${agentDir} KILN_SESSION=3f2a9
 mkdir -p "$KILN_RUN"
 syslogd -C256 && export KILN_SYSLOG=1
 . "$KILN_LIB/lib.sh"; . "$KILN_LIB/net.sh"
+syslogd_ready
 log "logged before the network was up"
 udhcpc -i ${ns.nsIf} -n -q -t 4 -T 1 -A 1 -O 7 -s "$KILN_LIB/udhcpc.sh" || exit 3
 syslog_forward
