@@ -188,7 +188,13 @@ export async function runServe(
       sshCa: trust.sshCa,
       profilesDir: server['profiles-dir'],
       site: config.site,
-      urls: () => ({ baseUrl, apiUrl, caPem: trust.tlsCa.certPem }),
+      urls: () => ({
+        baseUrl,
+        apiUrl,
+        caPem: trust.tlsCa.certPem,
+        // Installers log to the address they fetch their files from.
+        ...(config.syslog.enabled ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } } : {}),
+      }),
       installTokenKey: new Uint8Array(hkdfSync('sha256', trust.dataKey, '', 'kiln install token', 32)),
       seal: (clear, context) => sealSecret(trust.dataKey, clear, context),
       open: (sealed, context) => openSecret(trust.dataKey, sealed, context),

@@ -9,6 +9,8 @@ export interface KilnUrls {
   baseUrl: string;
   apiUrl: string;
   caPem: string;
+  /** Kiln's syslog receiver as nodes reach it; absent when syslog is off. */
+  syslog?: { host: string; port: number };
 }
 
 /** Host labels `var.<name>=<value>` set profile variables for that host. */
@@ -52,6 +54,7 @@ export function buildRenderContext(
       apiUrl: api,
       filesUrl: `${api}/api/v1/node/files`,
       caPem: urls.caPem,
+      syslog: urls.syslog ?? { host: '', port: 514 },
       installFilesUrl: `${urls.baseUrl.replace(/\/$/, '')}/api/v1/node/install/${INSTALL_TOKEN_PLACEHOLDER}`,
       nodeApi: {
         enrol: `${api}/api/v1/node/enrol`,

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadProfiles } from './load-profiles.js';
 import { summarizeProfile } from './profile-summary.js';
+import type { LoadedProfile } from './loaded-profile.js';
 import { sampleContext } from './testdata/sample-context.js';
 import { renderProfileFile } from './render-profile-file.js';
 import { renderBootSpec } from './render-boot-spec.js';
@@ -156,4 +157,17 @@ test('summaries list files and variables for kiln profile show', () => {
   // Nothing the writer does not do is claimed (A/B roots and rollback are not built; images are stored by name).
   assert.doesNotMatch(s.description, /A\/B|rollback|content-addressed/i);
   assert.equal(s.installMethod, 'kiln-image');
+});
+
+test("with syslog off, debian-12 and rocky-9 name no log server; on, they name Kiln's (log_host, logging --host)", () => {
+  const debian = loaded.profiles.get('debian-12')!;
+  const rocky = loaded.profiles.get('rocky-9')!;
+  const off = (p: LoadedProfile) => {
+    const ctx = sampleContext(p);
+    return { ...ctx, kiln: { ...ctx.kiln, syslog: { host: '', port: 514 } } };
+  };
+  assert.doesNotMatch(renderBootSpec(debian, off(debian)).cmdline, /log_host|log_port/);
+  assert.doesNotMatch(renderProfileFile(rocky, 'ks.cfg', off(rocky)), /^logging /m);
+  assert.match(renderBootSpec(debian, sampleContext(debian)).cmdline, / log_host=192\.0\.2\.1 log_port=514 ---$/);
+  assert.match(renderProfileFile(rocky, 'ks.cfg', sampleContext(rocky)), /^logging --host=192\.0\.2\.1 --port=514 /m);
 });

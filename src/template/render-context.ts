@@ -55,7 +55,8 @@ export interface SiteContext {
  * appended as `/<name>`); `installFilesUrl` is the same directory under plain
  * HTTP with the deployment's URL token in the path, for installers that cannot
  * send a header; `caPem` is Kiln's CA certificate in PEM ('' means trust the
- * system store).
+ * system store); `syslog` is Kiln's syslog receiver for installers to log to
+ * (`host` is '' when the receiver is off).
  */
 export interface KilnContext {
   baseUrl: string;
@@ -63,6 +64,7 @@ export interface KilnContext {
   filesUrl: string;
   installFilesUrl: string;
   caPem: string;
+  syslog: { host: string; port: number };
   nodeApi: { enrol: string; secrets: string; progress: string; complete: string; sshCert: string };
 }
 
@@ -76,5 +78,5 @@ export const knownContextKeys: Readonly<Record<string, ReadonlySet<string> | nul
   profile: new Set(['name', 'os', 'arch', 'installMethod']),
   group: null,
   site: new Set(['domain', 'timezone', 'ntp', 'dns']),
-  kiln: new Set(['baseUrl', 'apiUrl', 'filesUrl', 'installFilesUrl', 'caPem', 'nodeApi']),
+  kiln: new Set(['baseUrl', 'apiUrl', 'filesUrl', 'installFilesUrl', 'caPem', 'syslog', 'nodeApi']),
 };

@@ -27,6 +27,7 @@ export function sampleContext(profile: LoadedProfile, overrides: Record<string, 
       filesUrl: 'http://192.0.2.1:8080/boot/hosts/h-0001/files',
       installFilesUrl: 'http://192.0.2.1:8080/api/v1/node/install/kit_INSTALLTOKEN',
       caPem: '-----BEGIN CERTIFICATE-----\nMIIBfakeKilnCAcertificateForTestsOnly\n-----END CERTIFICATE-----\n',
+      syslog: { host: '192.0.2.1', port: 514 },
       nodeApi: {
         enrol: 'https://kiln.lab.example.org:8443/api/v1/node/enrol',
         secrets: 'https://kiln.lab.example.org:8443/api/v1/node/secrets',
