@@ -142,6 +142,29 @@ test('new sessions: firmware, iPXE and kernel DHCP of one boot are one session; 
   );
 });
 
+test('new sessions: OVMF falling through its HTTP boot option after the script sent it to the disk is the same boot; a later power-on is not', () => {
+  const sessions = play([
+    ok(0, 'ipxe-dhcp', { firmware: 'ipxe' }),
+    ok(1 * S, 'ipxe-script', { purpose: 'first-boot' }), // `exit`: OVMF tries its next boot option
+    ok(4 * S, 'dhcp', { firmware: 'uefi-http' }),
+    ok(5 * S, 'boot-file'),
+    ok(9 * S, 'ipxe-dhcp'),
+    ok(10 * S, 'ipxe-script', { purpose: 'first-boot' }), // `exit` again: now the disk
+    ok(30 * S, 'os-dhcp'),
+    ok(40 * S, 'first-boot'),
+    // a reboot of the installed system, later
+    ok(3000 * S, 'ipxe-dhcp', { firmware: 'ipxe' }),
+    ok(3001 * S, 'ipxe-script', { purpose: 'local' }),
+  ]);
+  assert.deepEqual(
+    sessions.map((s) => [s.reached, s.purpose]),
+    [
+      ['first-boot', 'first-boot'],
+      ['ipxe-script', 'local'],
+    ],
+  );
+});
+
 test('new sessions: in proxy mode with no DHCP seen, iPXE script requests start a boot; a retried script does not', () => {
   const sessions = play([
     ok(0, 'ipxe-script', { purpose: 'wait' }),

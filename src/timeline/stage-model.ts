@@ -109,13 +109,24 @@ export const startsBoot = (o: Pick<Observation, 'stage' | 'outcome'>): boolean =
  * yes when there is none; for a boot-start observation also when the
  * current session already got past the point where this stage would repeat
  * (a power cycle, a reboot into the installer or the installed system), or
- * when the host was silent for `sessionGapSeconds`. Any other observation
- * joins the current session.
+ * when the host was silent for `sessionGapSeconds`; never while a script
+ * that sent the host to its disk is the furthest stage (the firmware falling
+ * through its boot options). Any other observation joins the current session.
  */
 export function opensSession(current: SessionState | null, o: Observation, rules: TimelineRules): boolean {
   if (!current) return true;
   if (!startsBoot(o)) return false;
   if (o.at - current.lastAt > rules.sessionGapSeconds * 1000) return true;
+  // The script sent the host on to its disk (`exit`): UEFI firmware tries its other network boot options
+  // (HTTP boot, PXE) before the disk, and the disk's system reports first-boot. Until the host gets past
+  // the script, a boot start is that fall-through, not a new boot (a reboot comes later than the gap, or
+  // after the installed system's DHCP).
+  if (
+    (current.purpose === 'first-boot' || current.purpose === 'local') &&
+    current.reached !== null &&
+    indexOf(current.reached) <= indexOf('ipxe-script')
+  )
+    return false;
   const limit = restartAfter[o.stage]!;
   return current.reached !== null && indexOf(current.reached) >= indexOf(limit);
 }
