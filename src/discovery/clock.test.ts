@@ -4,13 +4,14 @@
 // replaced: a test never sets the machine's clock).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { busyboxOnlyPath } from '../../test/support/busybox.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
 
 const run = promisify(execFile);
@@ -20,15 +21,7 @@ const skip = !existsSync(busybox) ? 'needs busybox' : false;
 const bbWork = mkdtempSync(join(tmpdir(), 'kiln-bb-'));
 after(() => rmSync(bbWork, { recursive: true, force: true }));
 
-/** A directory of busybox applets only, as the node image's PATH has. */
-function busyboxPath(): string {
-  const dir = join(bbWork, 'bb');
-  if (!existsSync(dir)) {
-    mkdirSync(dir, { recursive: true });
-    execFileSync(busybox, ['--install', '-s', dir]);
-  }
-  return dir;
-}
+const busyboxPath = (): string => busyboxOnlyPath(bbWork);
 
 async function sh(script: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   try {

@@ -6,7 +6,7 @@
 // Every case binds the boot NIC by MAC, never by name, and enables the stack.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -22,6 +22,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { busyboxOnlyPath } from '../../test/support/busybox.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
 
 const run = promisify(execFile);
@@ -31,15 +32,7 @@ const skip = !existsSync(busybox) ? 'needs busybox' : false;
 const bbWork = mkdtempSync(join(tmpdir(), 'kiln-bb-'));
 after(() => rmSync(bbWork, { recursive: true, force: true }));
 
-/** A directory of busybox applets only, as the node image's PATH has. */
-function busyboxPath(): string {
-  const dir = join(bbWork, 'bb');
-  if (!existsSync(dir)) {
-    mkdirSync(dir, { recursive: true });
-    execFileSync(busybox, ['--install', '-s', dir]);
-  }
-  return dir;
-}
+const busyboxPath = (): string => busyboxOnlyPath(bbWork);
 const mac = '52:54:00:4b:22:09';
 const work = mkdtempSync(join(tmpdir(), 'kiln-netconf-'));
 after(() => rmSync(work, { recursive: true, force: true }));

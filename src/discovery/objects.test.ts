@@ -36,6 +36,7 @@ import type { Host } from '../inventory/host.js';
 import { createImageCatalog } from '../image/image-catalog.js';
 import { createImageStore } from '../image/image-store.js';
 import { buildInstallPlan } from '../image/install-plan.js';
+import { busyboxOnlyPath } from '../../test/support/busybox.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
 
 const run = promisify(execFile);
@@ -113,8 +114,7 @@ async function writer(
     mkdirSync(bin);
     for (const [n, p] of Object.entries(tools)) symlinkSync(p, join(bin, n));
     // Only busybox applets on PATH, as in the node image (no GNU split, stat, find or sha256sum).
-    mkdirSync(join(work, 'bb'));
-    execFileSync(busybox, ['--install', '-s', join(work, 'bb')]);
+    busyboxOnlyPath(work);
   }
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   mkdirSync(target, { recursive: true });
