@@ -396,6 +396,12 @@ export async function createController(deps: ControllerDeps) {
           secrets,
           secretsNeedTls: deps.secretsNeedTls ?? true,
           installTokens,
+          // The boot NIC first: the session is kept under the MAC that fetched the boot script.
+          currentSession: async (hostId: string) => {
+            const h = await inventory.getHost(hostId);
+            const macs = [...h.nics].sort((a, b) => Number(b.boot) - Number(a.boot)).map((n) => n.mac);
+            return macs.map((m) => timeline.currentSession(m)).find((id) => id !== null) ?? null;
+          },
           installPlan: async (spec: Record<string, unknown>, hostId: string) =>
             buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls()),
         },

@@ -33,3 +33,20 @@ export function bootSessionId(hostName: string, bootTime: Date): BootSessionId {
 export function isBootSessionId(text: string): text is BootSessionId {
   return new RegExp(`^[0-9a-f]{${BOOT_SESSION_ID_LENGTH}}$`).test(text);
 }
+
+/**
+ * What templates get for `boot.session`: rendering happens once per deploy,
+ * before the boot that fetches the files has started, so the real id is put
+ * in only when a boot script or install file is served (like the install
+ * token). Stored deployments, previews and API replies hold this text.
+ */
+export const BOOT_SESSION_PLACEHOLDER = 'kbs_BOOTSESSION';
+
+/**
+ * `text` with the session put where a template wrote `boot.session`;
+ * `session` null (no session known: timeline off, or a fetch outside a boot
+ * Kiln saw) puts an empty string. Pure.
+ */
+export function fillBootSession(text: string, session: string | null): string {
+  return text.includes(BOOT_SESSION_PLACEHOLDER) ? text.replaceAll(BOOT_SESSION_PLACEHOLDER, session ?? '') : text;
+}

@@ -2,6 +2,7 @@ import type { Host } from '../inventory/host.js';
 import type { LoadedProfile } from '../profile/loaded-profile.js';
 import { profileContext } from '../profile/profile-context.js';
 import type { RenderContext, SiteContext } from '../template/render-context.js';
+import { BOOT_SESSION_PLACEHOLDER } from '../boot/boot-session.js';
 import { INSTALL_TOKEN_PLACEHOLDER } from './install-token.js';
 
 /** Where nodes reach this controller: `baseUrl` plain HTTP for firmware and installers, `apiUrl` for node API calls. */
@@ -64,5 +65,6 @@ export function buildRenderContext(
         sshCert: `${api}/api/v1/node/ssh/host-certificates`,
       },
     },
+    boot: { session: BOOT_SESSION_PLACEHOLDER },
   };
 }

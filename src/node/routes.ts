@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { actorOf, type Principal } from '../api/role.js';
 import { bounded, factsBounds } from '../api/json-bounds.js';
+import { fillBootSession, isBootSessionId } from '../boot/boot-session.js';
 import { KilnError } from '../error/kiln-error.js';
 import type { Deployment } from '../deploy/deployment.js';
 import type { DeployService } from '../deploy/deploy-service.js';
@@ -41,7 +42,22 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
   secretsNeedTls: boolean;
   installPlan: InstallPlanSource;
   installTokens: InstallTokens;
-}> = async (app, { node, deployments, secrets, secretsNeedTls, installPlan, installTokens }) => {
+  /** The host's current boot session as Kiln saw it start (null: none, or no timeline). */
+  currentSession?: (hostId: string) => Promise<string | null>;
+}> = async (app, { node, deployments, secrets, secretsNeedTls, installPlan, installTokens, currentSession }) => {
+  /**
+   * The session a served file's `boot.session` gets: the host's current one, as the timeline keeps it
+   * (a node cannot choose its session, docs/timeline.md); when this controller saw no boot of the
+   * host, the node's own X-Kiln-Session if well-formed; else none.
+   */
+  const sessionOf = async (req: FastifyRequest, hostId: string): Promise<string | null> => {
+    const current = currentSession ? await currentSession(hostId) : null;
+    if (current) return current;
+    const h = req.headers['x-kiln-session'];
+    return typeof h === 'string' && isBootSessionId(h) ? h : null;
+  };
+  const served = async (req: FastifyRequest, text: string, d: Deployment): Promise<string> =>
+    fillBootSession(installTokens.fill(text, d.id), await sessionOf(req, d.hostId));
   app.post(
     '/node/discover',
     {
@@ -183,11 +199,11 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
       if (d.imageSpec) return installPlan(d.imageSpec, d.hostId);
       const plan = d.files['install-plan.json'];
       if (plan === undefined) throw new KilnError('not_found', `profile ${d.profile} has no install-plan.json`);
-      return reply.type('application/json').send(installTokens.fill(plan, d.id));
+      return reply.type('application/json').send(await served(req, plan, d));
     },
   );
 
-  const sendInstallFile = (reply: FastifyReply, d: Deployment, name: string) => {
+  const sendInstallFile = async (req: FastifyRequest, reply: FastifyReply, d: Deployment, name: string) => {
     const text = d.files[name];
     if (text === undefined)
       throw new KilnError(
@@ -196,7 +212,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
       );
     return reply
       .type(name.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8')
-      .send(installTokens.fill(text, d.id));
+      .send(await served(req, text, d));
   };
 
   app.get(
@@ -209,7 +225,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
         params: Type.Object({ name: Type.String() }),
       },
     },
-    async (req, reply) => sendInstallFile(reply, await currentFiles(req), req.params.name),
+    async (req, reply) => sendInstallFile(req, reply, await currentFiles(req), req.params.name),
   );
 
   // For installers that cannot send a header (debian-installer's preseed/url,
@@ -231,7 +247,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
     async (req, reply) => {
       const { token, name } = req.params;
       const { deployment } = await installTokens.resolve(token, req.ip);
-      return sendInstallFile(reply, deployment, name);
+      return sendInstallFile(req, reply, deployment, name);
     },
   );
 

@@ -12,6 +12,16 @@ export interface RenderContext {
   group: Record<string, unknown>;
   site: SiteContext;
   kiln: KilnContext;
+  boot: BootContext;
+}
+
+/**
+ * The boot that fetches the rendered file. `session` is its boot session id
+ * (12 hex characters, docs/timeline.md): rendered as a placeholder and put in
+ * when the file or boot script is served, '' when Kiln knows no session then.
+ */
+export interface BootContext {
+  session: string;
 }
 
 /** The host being rendered for. `ip` is '' when the host has no static address. */
@@ -79,4 +89,5 @@ export const knownContextKeys: Readonly<Record<string, ReadonlySet<string> | nul
   group: null,
   site: new Set(['domain', 'timezone', 'ntp', 'dns']),
   kiln: new Set(['baseUrl', 'apiUrl', 'filesUrl', 'installFilesUrl', 'caPem', 'syslog', 'nodeApi']),
+  boot: new Set(['session']),
 };

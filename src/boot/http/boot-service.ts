@@ -3,7 +3,8 @@ import { parseMac } from '../../net/mac.js';
 import type { Logger } from '../../log/logger.js';
 import { silentLogger } from '../../log/logger.js';
 import { formatChainScript, formatWaitScript } from '../../protocols/ipxe/script.js';
-import type { BootBackend } from '../boot-backend.js';
+import type { BootBackend, BootDeployment } from '../boot-backend.js';
+import { fillBootSession } from '../boot-session.js';
 import type { Mac } from '../../net/mac.js';
 import type { Host } from '../../inventory/host.js';
 import { createHostScriptCache, type NodeImage, type ScriptPurpose } from './host-script.js';
@@ -34,6 +35,13 @@ export interface BootServiceDeps {
   log?: Logger;
   /** Boot sessions and the timeline; absent: scripts carry no session. */
   timeline?: ScriptTimeline;
+}
+
+/** The deployment's boot spec with `boot.session` filled in for the boot this script starts or continues. */
+function withSession(d: BootDeployment, session: string | null): BootDeployment {
+  const fill = (t: string) => fillBootSession(t, session);
+  const { kernel, initrd, cmdline } = d.bootSpec;
+  return { ...d, bootSpec: { kernel: fill(kernel), initrd: initrd.map(fill), cmdline: fill(cmdline) } };
 }
 
 /** Hosts whose last recorded boot stage is remembered (older ones are forgotten first; a forgotten host records its next fetch). */
@@ -91,8 +99,9 @@ export function createBootService(deps: BootServiceDeps) {
         host = await enrolment.host;
       }
       if (host.state === 'new' && deps.nodeImage()) host = await backend.beginDiscovery(host, `boot@${sourceIp}`);
-      const deployment = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
+      const stored = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
       const session = deps.timeline?.sessionFor(mac, host) ?? null;
+      const deployment = stored && withSession(stored, session);
       const { action, script, purpose } = scripts.render({
         host,
         deployment,

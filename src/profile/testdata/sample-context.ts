@@ -36,5 +36,6 @@ export function sampleContext(profile: LoadedProfile, overrides: Record<string, 
         sshCert: 'https://kiln.lab.example.org:8443/api/v1/node/ssh-cert',
       },
     },
+    boot: { session: 'kbs_BOOTSESSION' },
   };
 }
