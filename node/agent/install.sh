@@ -196,6 +196,7 @@ run_install() {
   step_told network "writing the network configuration the image uses" write_network_config
   step secrets "applying root's password hash and authorized keys from Kiln" late_secrets
   step hostcert "making the SSH host key in the target and getting its Kiln certificate" late_hostcert
+  step_told syslog "writing the installed system's syslog forwarding to Kiln" late_syslog
   step finish "unmounting" finish_install
   # Stage "installed" is what switches the controller's per-host boot script
   # to the local disk; a lost report would boot the installer again, so it

@@ -181,3 +181,26 @@ late_hostcert() {
   late_sshd_config &&
   echo "host key $(cut -d ' ' -f 1-2 "$t/etc/ssh/ssh_host_ed25519_key.pub" | cut -c 1-60)… certified by Kiln"
 }
+
+# late_syslog: the "syslog" stage. With Kiln's syslog receiver in the plan
+# (syslog.host, syslog.port; absent when it is off) and rsyslog in the image,
+# the installed system forwards its syslog there: the rule the other
+# profiles' late steps write (profiles/_snippets/kiln-syslog-rsyslog.sh).
+# Otherwise its syslog stays local; this stage never fails the install.
+late_syslog() {
+  t=$KILN_TARGET; host=$(plan_get syslog.host); port=$(plan_get syslog.port)
+  [ -n "$host" ] || { echo "Kiln's syslog receiver is off: the installed system's syslog stays local"; return 0; }
+  [ -x "$t/usr/sbin/rsyslogd" ] || { echo "the image has no rsyslog (/usr/sbin/rsyslogd): its syslog stays local"; return 0; }
+  mkdir -p "$t/etc/rsyslog.d" && cat > "$t/etc/rsyslog.d/60-kiln-forward.conf" <<KILN_RSYSLOG || return 1
+# Written by Kiln at install: every line also goes to Kiln's syslog receiver
+# (TCP, RFC 5424, octet-counted framing per RFC 6587), attributed to this host.
+# RSYSLOG_SyslogProtocol23Format, less the space an RFC 3164 origin leaves
+# before the message text ("tag: text").
+template(name="KilnForward" type="string"
+         string="<%PRI%>1 %TIMESTAMP:::date-rfc3339% %HOSTNAME% %APP-NAME% %PROCID% %MSGID% %STRUCTURED-DATA% %msg:R,ERE,1,FIELD:^ ?(.*)\$--end%")
+*.* action(type="omfwd" target="$host" port="${port:-514}" protocol="tcp"
+           TCP_Framing="octet-counted" template="KilnForward"
+           queue.type="LinkedList" queue.size="10000" action.resumeRetryCount="-1")
+KILN_RSYSLOG
+  echo "the installed system forwards its syslog to $host:${port:-514} (rsyslog)"
+}

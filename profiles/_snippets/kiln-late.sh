@@ -9,7 +9,9 @@ KILN_DIR=/etc/kiln
 {% render 'kiln-enrol.sh' %}
 {% render 'kiln-secrets.sh' %}
 {% render 'kiln-ssh-cert.sh' %}
+{% render 'kiln-syslog-rsyslog.sh' %}
 kiln_enrol
+kiln_syslog_rsyslog || echo 'kiln: could not write the syslog forwarding rule' >&2
 kiln_progress installing 'applying secrets and host certificates'
 kiln_apply_secrets
 kiln_install_host_certs

@@ -209,6 +209,7 @@ test(
           'network',
           'secrets',
           'hostcert',
+          'syslog',
           'finish',
           'installed',
         ]);

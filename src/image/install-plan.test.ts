@@ -140,6 +140,13 @@ test('the install plan carries the layout and the API and CA for the late step',
   );
 });
 
+test("the install plan names Kiln's syslog receiver for the late step's forwarding rule only when syslog is on", () => {
+  const spec = { name: 'base' };
+  assert.equal(buildInstallPlan(spec, image, host, urls).syslog, undefined);
+  const on = { ...urls, syslog: { host: '10.0.0.1', port: 514 } };
+  assert.deepEqual(buildInstallPlan(spec, image, host, on).syslog, { host: '10.0.0.1', port: 514 });
+});
+
 test('a stored deployment asking for a layout the writer lacks gets a clear error, not a single root', () => {
   assert.throws(
     () => buildInstallPlan({ name: 'base', disk: 'auto', firmware: 'bios', layout: 'ab' }, image, host, urls),

@@ -38,6 +38,8 @@ export interface InstallPlan {
    * the CA certificate that verifies it (public; no secret is in a plan).
    */
   api: { url: string; caPem: string };
+  /** Kiln's syslog receiver, for the installed system's forwarding rule (late.sh late_syslog); absent when syslog is off. */
+  syslog?: { host: string; port: number };
 }
 
 /** Where the writer fetches an image's objects and views, and what each view hashes to. */
@@ -64,6 +66,8 @@ export interface InstallPlanUrls {
   baseUrl: string;
   apiUrl: string;
   caPem: string;
+  /** Kiln's syslog receiver as nodes reach it; absent when syslog is off. */
+  syslog?: { host: string; port: number };
 }
 
 /** A spec field as text: `fallback` when absent, a scalar as String() writes it, anything else as JSON. */
@@ -112,5 +116,6 @@ export function buildInstallPlan(
     hostname: host.name.split('.')[0],
     network: { mode: 'dhcp' },
     api: { url: urls.apiUrl.replace(/\/$/, ''), caPem: urls.caPem },
+    ...(urls.syslog ? { syslog: { ...urls.syslog } } : {}),
   };
 }

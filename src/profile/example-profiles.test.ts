@@ -171,3 +171,60 @@ test("with syslog off, debian-12 and rocky-9 name no log server; on, they name K
   assert.match(renderBootSpec(debian, sampleContext(debian)).cmdline, / log_host=192\.0\.2\.1 log_port=514 ---$/);
   assert.match(renderProfileFile(rocky, 'ks.cfg', sampleContext(rocky)), /^logging --host=192\.0\.2\.1 --port=514 /m);
 });
+
+/** The forwarding rule every shipped profile's late step writes for the sample host (Kiln at 192.0.2.1:514). */
+const sampleRsyslogRule = `# Written by Kiln at install: every line also goes to Kiln's syslog receiver
+# (TCP, RFC 5424, octet-counted framing per RFC 6587), attributed to this host.
+# RSYSLOG_SyslogProtocol23Format, less the space an RFC 3164 origin leaves
+# before the message text ("tag: text").
+template(name="KilnForward" type="string"
+         string="<%PRI%>1 %TIMESTAMP:::date-rfc3339% %HOSTNAME% %APP-NAME% %PROCID% %MSGID% %STRUCTURED-DATA% %msg:R,ERE,1,FIELD:^ ?(.*)$--end%")
+*.* action(type="omfwd" target="192.0.2.1" port="514" protocol="tcp"
+           TCP_Framing="octet-counted" template="KilnForward"
+           queue.type="LinkedList" queue.size="10000" action.resumeRetryCount="-1")
+`;
+
+test('with syslog on, every late step writes the rsyslog forwarding rule and installs rsyslog, ubuntu-24.04 forwards its installer journal with the session; off, none of it', () => {
+  const off = (p: LoadedProfile) => {
+    const ctx = sampleContext(p);
+    return { ...ctx, kiln: { ...ctx.kiln, syslog: { host: '', port: 514 } } };
+  };
+  const rule = /<<'KILN_RSYSLOG'\n([\s\S]*?)^KILN_RSYSLOG$/m;
+  const late: Array<[string, string]> = [
+    ['debian-12', 'kiln-late.sh'],
+    ['ubuntu-24.04', 'kiln-late.sh'],
+    ['rocky-9', 'ks.cfg'],
+  ];
+  for (const [name, file] of late) {
+    const p = loaded.profiles.get(name)!;
+    const on = renderProfileFile(p, file, sampleContext(p));
+    assert.equal(rule.exec(on)?.[1], sampleRsyslogRule, `${name} ${file}`);
+    assert.match(on, /^kiln_syslog_rsyslog \|\| /m, `${name}: the late step calls it`);
+    const quiet = renderProfileFile(p, file, off(p));
+    assert.doesNotMatch(quiet, /KILN_RSYSLOG|rsyslog\.d/, `${name}: no rule with syslog off`);
+    assert.match(quiet, /^kiln_syslog_rsyslog\(\) \{ :; \}$/m);
+  }
+  // rsyslog is in each package list only when syslog is on.
+  const pkgs = {
+    'debian-12': ['preseed.cfg', /^d-i pkgsel\/include string .*\brsyslog\b/m],
+    'ubuntu-24.04': ['user-data', /^ {4}- rsyslog$/m],
+    'rocky-9': ['ks.cfg', /^rsyslog$/m],
+  } as const;
+  for (const [name, [file, re]] of Object.entries(pkgs)) {
+    const p = loaded.profiles.get(name)!;
+    assert.match(renderProfileFile(p, file, sampleContext(p)), re, name);
+    assert.doesNotMatch(renderProfileFile(p, file, off(p)), re, name);
+  }
+  const ubuntu = loaded.profiles.get('ubuntu-24.04')!;
+  const early = renderProfileFile(ubuntu, 'kiln-early.sh', sampleContext(ubuntu));
+  assert.ok(
+    early.includes(`  setsid sh -c 'journalctl -b -f -n all -o short-iso 2>/dev/null |
+    logger --udp --server 192.0.2.1 --port 514 --rfc5424 --size 4096 \\
+      --sd-id kiln@32473 --sd-param "session=\\"kbs_BOOTSESSION\\"" -t installer -p user.notice' \\
+    </dev/null >/dev/null 2>&1 &
+`),
+    early,
+  );
+  assert.match(early, /\nkiln_syslog_journal\n$/);
+  assert.match(renderProfileFile(ubuntu, 'kiln-early.sh', off(ubuntu)), /^kiln_syslog_journal\(\) \{ :; \}$/m);
+});
