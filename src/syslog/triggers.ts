@@ -8,12 +8,15 @@
  */
 import type { NewEvent } from '../event/event.js';
 import { linearRegExp } from './linear-regex.js';
+import { literalPrefilter } from './literal-prefilter.js';
 import { TRIGGER_LIBRARY, type TriggerSpec } from './trigger-library.js';
 import type { SyslogConfig } from './syslog-config.js';
 import type { NewSyslogMessage } from './syslog-message-row.js';
 
 interface CompiledTrigger extends TriggerSpec {
   re: RegExp;
+  /** False only for a line `re` cannot match (literal-prefilter.ts): most lines skip the slower linear engine. */
+  maybe: (text: string) => boolean;
 }
 
 /** Compiles the triggers; throws an Error naming the first bad one (the config check reports it). */
@@ -23,7 +26,7 @@ export function compileTriggers(specs: readonly TriggerSpec[]): CompiledTrigger[
     if (names.has(s.name)) throw new Error(`trigger ${s.name}: the name is used twice`);
     names.add(s.name);
     try {
-      return { ...s, re: linearRegExp(s.pattern) };
+      return { ...s, re: linearRegExp(s.pattern), maybe: literalPrefilter(s.pattern) };
     } catch (err) {
       throw new Error(`trigger ${s.name}: ${(err as Error).message}`, { cause: err });
     }
@@ -65,7 +68,7 @@ export function createTriggerRunner(deps: TriggerRunnerDeps) {
         if (t.severity !== undefined && r.severity > t.severity) continue;
         if (t.host !== undefined && r.hostId !== hostOf.get(t.host)) continue;
         if (t.session !== undefined && r.sessionId !== t.session) continue;
-        if (!t.re.test(r.text)) continue;
+        if (!t.maybe(r.text) || !t.re.test(r.text)) continue;
         const e = admit(t.name, r);
         if (e) pending.push(deps.record(e).catch((err: unknown) => deps.onRecordFailed?.(err)));
       }
@@ -114,6 +117,8 @@ export function createTriggerRunner(deps: TriggerRunnerDeps) {
 
   return {
     check,
+    /** Every trigger's pattern (the ingest worker prefilters rows with them). */
+    patterns: (): string[] => deps.triggers.map((t) => t.pattern),
     /** Events not recorded because of the per-minute cap (since start). */
     dropped: () => dropped,
   };
