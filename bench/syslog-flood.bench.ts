@@ -255,6 +255,8 @@ try {
   const bed = await startStormBed({
     work,
     nodeImage: false,
+    // e.g. KILN_BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles `kiln serve` during the run.
+    nodeFlags: process.env.KILN_BENCH_NODE_FLAGS?.split(' ').filter(Boolean),
     extraConfig: { syslog: { enabled: true, address: STORM_SERVER, tcp: false } },
   });
   namespaces.push(bed.ns);

@@ -62,6 +62,7 @@ import type { SshCa } from './trust/ssh/ssh-ca.js';
 import { openLogStore } from './syslog/log-store.js';
 import { createSyslogService } from './syslog/syslog-service.js';
 import { syslogTriggers } from './syslog/triggers.js';
+import { startIngestWorker } from './syslog/ingest-worker-client.js';
 import { syslogRoutes } from './syslog/routes.js';
 import { defaultSyslogConfig, type SyslogConfig } from './syslog/syslog-config.js';
 import { createSqlTimelineStore } from './timeline/sql-timeline-store.js';
@@ -331,14 +332,25 @@ export async function createController(deps: ControllerDeps) {
   // Attribution reads the durable lease table (every controller on a shared store sees every lease, DHCP on or off here).
   // Its own SQLite file and writer, on either inventory database: a flood never queues lease or host writes (ADR 0010).
   const logStore = openLogStore(deps.syslogStoreFile ?? ':memory:');
+  const triggers = syslogTriggers(syslogConfig, {
+    hostIdByName: async (name) => (await inventory.getHost(name).catch(() => null))?.id ?? null,
+    record: (e) => inventory.recordEvent(e),
+    onRecordFailed: (err) => log.warn({ err: (err as Error).message }, 'syslog: could not record a trigger event'),
+    now: deps.now ? () => deps.now!().getTime() : undefined,
+  });
+  // With a store file, decoding and writing run in a worker thread (its own connection to the file):
+  // the main thread keeps receiving, attribution and the boot servers (docs/syslog.md, "Figures").
+  const ingestWorker = deps.syslogStoreFile
+    ? startIngestWorker({
+        file: deps.syslogStoreFile,
+        triggerPatterns: triggers.patterns(),
+        log: log.child({ domain: 'syslog' }),
+      })
+    : null;
   const syslog = createSyslogService({
     store: logStore,
-    triggers: syslogTriggers(syslogConfig, {
-      hostIdByName: async (name) => (await inventory.getHost(name).catch(() => null))?.id ?? null,
-      record: (e) => inventory.recordEvent(e),
-      onRecordFailed: (err) => log.warn({ err: (err as Error).message }, 'syslog: could not record a trigger event'),
-      now: deps.now ? () => deps.now!().getTime() : undefined,
-    }),
+    triggers,
+    ...(ingestWorker ? { ingest: ingestWorker.ingest } : {}),
     lookups: {
       leaseOwner: async (ip) => {
         const l = await leaseTable.getByIp(ip);
@@ -446,6 +458,7 @@ export async function createController(deps: ControllerDeps) {
         plugin: async (a) => {
           a.addHook('onClose', async () => {
             await syslog.close();
+            await ingestWorker?.close();
             await logStore.close();
           });
         },

@@ -5,13 +5,11 @@
  * messages wait in a bounded queue, and when it is full new ones are dropped
  * and counted. Nothing here changes a host (syslog is unauthenticated).
  */
-import { Buffer } from 'node:buffer';
-import { decodeSyslog } from '../protocols/syslog/decode.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
-import { createAttributor, plainAddress, type SyslogAttributionLookups } from './attribution.js';
-import { sessionOf } from './session-tag.js';
+import { createAttributor, type AttributionKind, type SyslogAttributionLookups } from './attribution.js';
 import type { SyslogStore } from './log-store.js';
+import { decodeLine, rowOf, type ReceivedLine } from './received-line.js';
 import type { TriggerRunner } from './triggers.js';
 import type { NewSyslogMessage, StoredSyslogMessage, SyslogQuery } from './syslog-message-row.js';
 
@@ -29,12 +27,32 @@ export type SyslogCount =
   | 'socket_failed'
   | 'trigger_fired';
 
+/** What storing one batch gave: lines with defects, the rows the triggers are to see. */
+export interface IngestResult {
+  defective: number;
+  /** Every stored row, or (from the ingest worker) only those a trigger's literal prefilter lets through. */
+  rows: NewSyslogMessage[];
+}
+
+/**
+ * Decodes, attributes (through `attribute`, on the caller's thread) and stores one batch elsewhere:
+ * the ingest worker (ingest-worker-client.ts). Batches come one at a time.
+ */
+export type SyslogIngest = (
+  batch: readonly ReceivedLine[],
+  attribute: (
+    items: ReadonlyArray<{ sourceIp: string; hostname: string | null }>,
+  ) => Promise<Array<{ hostId: string | null; by: AttributionKind }>>,
+) => Promise<IngestResult & { unknown: number }>;
+
 export interface SyslogServiceDeps {
   store: SyslogStore;
   lookups: SyslogAttributionLookups;
   retention: { maxPerHost: number; days: number; maxBytes: number };
   /** Checks each written batch against the triggers (not awaited by ingest). */
   triggers?: Pick<TriggerRunner, 'check'>;
+  /** Decodes and stores batches off this thread; absent: here, into `store`. */
+  ingest?: SyslogIngest;
   /** Messages waiting to be written; beyond it new ones are dropped (`queue_full`). */
   queueLimit: number;
   /** A batch is written when it has this many messages, or `flushMs` after its first (defaults 500, 200 ms). */
@@ -43,13 +61,6 @@ export interface SyslogServiceDeps {
   count?: (what: SyslogCount) => void;
   log?: Logger;
   now?: () => Date;
-}
-
-interface Pending {
-  receivedAt: string;
-  sourceIp: string;
-  bytes: Uint8Array;
-  truncated: boolean;
 }
 
 export function createSyslogService(deps: SyslogServiceDeps) {
@@ -63,39 +74,40 @@ export function createSyslogService(deps: SyslogServiceDeps) {
     for (let i = 0; i < n; i++) deps.count?.(what);
   };
   const attribute = createAttributor(deps.lookups);
-  let queue: Pending[] = [];
+  // A flood receives many lines in one millisecond: format the time once per millisecond.
+  let lastMs = NaN;
+  let lastIso = '';
+  const receivedAt = (): string => {
+    const ms = now().getTime();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = new Date(ms).toISOString();
+    }
+    return lastIso;
+  };
+  let queue: ReceivedLine[] = [];
   let timer: NodeJS.Timeout | null = null;
   let writing: Promise<void> = Promise.resolve();
 
-  async function write(batch: Pending[]): Promise<void> {
-    const decoded = batch.map((p) => ({ p, msg: decodeSyslog(p.bytes, { truncated: p.truncated }) }));
-    const owners = await attribute(
-      decoded.map(({ p, msg }) => ({ sourceIp: p.sourceIp, hostname: msg.hostname ?? null })),
-    );
-    const rows: NewSyslogMessage[] = decoded.map(({ p, msg }, i) => {
-      const defects = [...new Set(msg.defects.map((d) => d.code))];
-      return {
-        hostId: owners[i].hostId,
-        receivedAt: p.receivedAt,
-        sourceIp: plainAddress(p.sourceIp),
-        facility: msg.facility,
-        severity: msg.severity,
-        hostname: msg.hostname ?? null,
-        app: msg.appName ?? null,
-        procId: msg.procId ?? null,
-        msgId: msg.msgId ?? null,
-        // PostgreSQL text cannot hold NUL; the raw bytes (base64) keep it when there is a defect.
-        text: msg.text.replace(/\0/g, '\uFFFD'),
-        sessionId: sessionOf(msg),
-        defects,
-        raw: defects.length ? Buffer.from(msg.raw).toString('base64') : null,
-      };
-    });
-    count('defective', rows.filter((r) => r.defects.length > 0).length);
-    count('unknown_sender', owners.filter((o) => o.by === 'unknown').length);
+  /** The batch decoded, attributed and stored on this thread. */
+  async function ingestHere(batch: readonly ReceivedLine[]): Promise<IngestResult & { unknown: number }> {
+    const msgs = batch.map(decodeLine);
+    const owners = await attribute(batch.map((l, i) => ({ sourceIp: l.sourceIp, hostname: msgs[i].hostname ?? null })));
+    const rows = batch.map((l, i) => rowOf(l, msgs[i], owners[i].hostId));
     await deps.store.insertMany(rows);
-    if (deps.triggers)
-      void deps.triggers.check(rows).then(
+    return {
+      defective: rows.filter((r) => r.defects.length > 0).length,
+      unknown: owners.filter((o) => o.by === 'unknown').length,
+      rows,
+    };
+  }
+
+  async function write(batch: ReceivedLine[]): Promise<void> {
+    const r = deps.ingest ? await deps.ingest(batch, attribute) : await ingestHere(batch);
+    count('defective', r.defective);
+    count('unknown_sender', r.unknown);
+    if (deps.triggers && r.rows.length > 0)
+      void deps.triggers.check(r.rows).then(
         (n) => count('trigger_fired', n),
         (err: unknown) => log.warn({ err: (err as Error).message }, 'syslog: checking triggers failed'),
       );
@@ -131,7 +143,7 @@ export function createSyslogService(deps: SyslogServiceDeps) {
         return;
       }
       // The socket may reuse its buffer: keep a copy.
-      queue.push({ receivedAt: now().toISOString(), sourceIp, bytes: bytes.slice(), truncated });
+      queue.push({ receivedAt: receivedAt(), sourceIp, bytes: bytes.slice(), truncated });
       if (queue.length >= batchSize) void flush();
       else timer ??= setTimeout(() => void flush(), flushMs);
     },
