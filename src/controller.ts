@@ -41,7 +41,7 @@ import { listEvents } from './event/event-log.js';
 import { eventStreamRoutes } from './event/stream-routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import { parseMac, type Mac } from './net/mac.js';
-import { hostRoutes } from './inventory/routes.js';
+import { hostRoutes, type RevokeCertificates } from './inventory/routes.js';
 import { labelRoutes } from './inventory/label-routes.js';
 import type { Logger } from './log/logger.js';
 import { createNodeService } from './node/node-service.js';
@@ -172,8 +172,8 @@ export async function createController(deps: ControllerDeps) {
   const rules = createRuleService({ db, profileExists: (n) => profiles.has(n), now: deps.now });
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
   // Release and retire revoke the host's SSH certificates; a host with none is fine.
-  const revokeCertificates = async (hostId: string, actor: string, reason: string) => {
-    await ssh.revoke({ hostId }, actor, reason).catch((err: unknown) => {
+  const revokeCertificates: RevokeCertificates = async (hostId, actor, reason, tx) => {
+    await ssh.revoke({ hostId }, actor, reason, tx).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
   };
