@@ -13,6 +13,8 @@ export interface DhcpCounts {
   ignored: number;
   malformed: number;
   failed: number;
+  /** Dropped unanswered by admission control (queue full, or waited past its age limit). */
+  shed: number;
 }
 
 /** Store reads done at scrape time. */
@@ -44,7 +46,7 @@ export interface Metrics {
   countHookDelivery(outcome: 'delivered' | 'failed' | 'dead'): void;
 }
 
-const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed'] as const;
+const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed', 'shed'] as const;
 
 export function createMetrics(sources: MetricsSources = {}, opts: { processMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
