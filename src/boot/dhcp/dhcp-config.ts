@@ -104,14 +104,14 @@ export const DhcpConfigSchema = Type.Object({
   queueLimit: Type.Integer({
     minimum: 16,
     maximum: 1_000_000,
-    default: 4096,
+    default: 2048,
     description:
       'Most datagrams waiting to be handled (admission control). Past it, the oldest DISCOVER is shed first; REQUESTs, which complete a client already offered an address, go before DISCOVERs.',
   }),
   queueMaxAgeMs: Type.Integer({
     minimum: 10,
     maximum: 60_000,
-    default: 500,
+    default: 2000,
     description:
       'A DISCOVER that waited longer than this (ms) is shed unanswered; a REQUEST, DECLINE, RELEASE or INFORM may wait four times as long.',
   }),
@@ -134,7 +134,7 @@ export const defaultDhcpConfig: DhcpConfig = {
   offerHoldSeconds: 30,
   groupCommitMaxBatch: 256,
   receiveBufferKiB: 1024,
-  queueLimit: 4096,
-  queueMaxAgeMs: 500,
+  queueLimit: 2048,
+  queueMaxAgeMs: 2000,
   routerAdvertisements: defaultRouterAdvertisementConfig,
 };

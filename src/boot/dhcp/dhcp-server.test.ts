@@ -364,7 +364,7 @@ test('admission: under a flood, REQUESTs are answered before DISCOVERs and the s
   });
   const offer = await exchange(dhcp, request(1, 1));
   assert.equal(offer?.p.yiaddr, '10.0.0.100');
-  // One turn's worth of arrivals: 5000 DISCOVERs (more than the default queue limit of 4096), then the REQUEST.
+  // One turn's worth of arrivals: 5000 DISCOVERs (more than the default queue limit of 2048), then the REQUEST.
   const before = dhcp.sent.length;
   for (let m = 0; m < 5000; m++) dhcp.inject(request(1, 2 + (m % 200)), client);
   dhcp.inject(request(3, 1, {}, [ipOption(54, '10.0.0.1'), ipOption(50, '10.0.0.100')]), client);
@@ -377,7 +377,7 @@ test('admission: under a flood, REQUESTs are answered before DISCOVERs and the s
     ackAt >= 0 && ackAt < 32,
     `the ACK is among the first replies, not after the flood (at ${ackAt} of ${kinds.length})`,
   );
-  assert.equal(server.stats.shed, 5001 - 4096, 'the oldest DISCOVERs past the queue limit were shed');
+  assert.equal(server.stats.shed, 5001 - 2048, 'the oldest DISCOVERs past the queue limit were shed');
   assert.equal(server.stats.received, 5002);
   assert.equal(
     server.stats.received,
@@ -390,7 +390,7 @@ test('admission: under a flood, REQUESTs are answered before DISCOVERs and the s
   assert.equal(lines.length, 2);
   assert.deepEqual(
     lines.map((l) => l.shedDiscover.full),
-    [1, 904],
+    [1, 2952],
   );
   assert.ok(
     lines.every((l) => l.shedDiscover.expired === 0 && l.shedRequest.full === 0),
