@@ -108,7 +108,22 @@ function delays(out: string, name: string): number[] {
  */
 async function perfdhcp(ns: TestNetns, offered: number): Promise<Omit<Result, 'server' | 'cpu' | 'writtenBytes'>> {
   const rmemDefault = readFileSync('/proc/sys/net/core/rmem_default', 'utf8').trim();
-  const args = ['-n', NICE, 'taskset', '-c', '1', 'perfdhcp', '-4', '-g', 'single', '-l', ns.hostIf, '-B', '-r', String(offered)];
+  const args = [
+    '-n',
+    NICE,
+    'taskset',
+    '-c',
+    '1',
+    'perfdhcp',
+    '-4',
+    '-g',
+    'single',
+    '-l',
+    ns.hostIf,
+    '-B',
+    '-r',
+    String(offered),
+  ];
   args.push('-p', String(seconds), '-W', '1000000', '-R', '16000000', '-x', 't');
   writeFileSync('/proc/sys/net/core/rmem_default', String(4 * 1024 * 1024));
   let out = '';
