@@ -5,7 +5,8 @@
 // in a fresh network namespace with an empty lease store for every run, at a
 // ladder of offered rates ending well above capacity (overload).
 // Run as root: npx tsx bench/dhcp-fresh.bench.ts [seconds]
-// Environment: KILN_DHCP_RATES=500,1000,… (offered DORA/s), KILN_DHCP_ONLY=kiln|kea, KILN_DHCP_NICE (-10),
+// Environment: KILN_DHCP_RATES=500,1000,… (offered DORA/s), KILN_DHCP_ONLY=kiln,base,kea, KILN_DHCP_NICE (-10),
+// KILN_DHCP_BASE=<checkout> (a second Kiln, e.g. main, interleaved as `base`),
 // KILN_DHCP_CPU_PROF=DIR (Kiln's CPU profile), KILN_DHCP_VERBOSE=1 (perfdhcp's report).
 // Durability differs: Kiln's ACK leaves only after its lease is committed to
 // SQLite with synchronous=FULL (fsynced; group commit); Kea's memfile appends
@@ -199,34 +200,44 @@ function stop(p: ChildProcess): Promise<void> {
 }
 
 /** Runs `cmd` pinned to core 0 inside `ns` (ip netns exec and taskset exec it: the child's PID is the server's). */
-const pinned = (ns: TestNetns, cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess =>
+const pinned = (ns: TestNetns, cmd: string, args: string[], env?: NodeJS.ProcessEnv, cwd?: string): ChildProcess =>
   spawn('ip', ['netns', 'exec', ns.name, 'nice', '-n', NICE, 'taskset', '-c', '0', cmd, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: env ?? process.env,
+    cwd,
   });
 
-const kiln = async (ns: TestNetns): Promise<ChildProcess> => {
-  const cfg: DhcpConfig = {
-    ...defaultDhcpConfig,
-    enabled: true,
-    serverAddress: SERVER,
-    httpBase: `http://${SERVER}:8080`,
-    subnets: [{ cidr: '10.94.0.0/16', mode: 'full', pools: [POOL], dns: [], leaseSeconds: 43_200, attached: true }],
+/** Kiln's server from the checkout at `tree` (default: this one), e.g. a worktree of main for a before/after run. */
+const kilnAt =
+  (tree?: string) =>
+  async (ns: TestNetns): Promise<ChildProcess> => {
+    const cfg: DhcpConfig = {
+      ...defaultDhcpConfig,
+      enabled: true,
+      serverAddress: SERVER,
+      httpBase: `http://${SERVER}:8080`,
+      subnets: [{ cidr: '10.94.0.0/16', mode: 'full', pools: [POOL], dns: [], leaseSeconds: 43_200, attached: true }],
+    };
+    writeFileSync(join(work, 'kiln.json'), JSON.stringify({ dhcp: cfg }));
+    const prof = process.env['KILN_DHCP_CPU_PROF'];
+    const p = pinned(
+      ns,
+      process.execPath,
+      [
+        ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+        '--import',
+        'tsx',
+        'bench/dhcp-server-process.ts',
+        join(work, 'kiln.json'),
+        join(work, 'kiln.sqlite'),
+      ],
+      undefined,
+      tree,
+    );
+    await waitReady(p, /ready/, 'kiln');
+    if (process.env['KILN_DHCP_VERBOSE']) p.stdout!.on('data', (d) => process.stderr.write(`kiln: ${d}`));
+    return p;
   };
-  writeFileSync(join(work, 'kiln.json'), JSON.stringify({ dhcp: cfg }));
-  const prof = process.env['KILN_DHCP_CPU_PROF'];
-  const p = pinned(ns, process.execPath, [
-    ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
-    '--import',
-    'tsx',
-    'bench/dhcp-server-process.ts',
-    join(work, 'kiln.json'),
-    join(work, 'kiln.sqlite'),
-  ]);
-  await waitReady(p, /ready/, 'kiln');
-  if (process.env['KILN_DHCP_VERBOSE']) p.stdout!.on('data', (d) => process.stderr.write(`kiln: ${d}`));
-  return p;
-};
 
 const kea = async (ns: TestNetns): Promise<ChildProcess> => {
   const conf = {
@@ -277,11 +288,12 @@ const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
 try {
   const only = process.env['KILN_DHCP_ONLY']?.split(',');
+  // KILN_DHCP_BASE=<checkout> adds Kiln from that tree (e.g. `git worktree add /tmp/base main`, with node_modules) as `base`.
+  const base = process.env['KILN_DHCP_BASE'];
   const servers = (
-    [
-      ['kiln', kiln],
-      ['kea', kea],
-    ] as const
+    [['kiln', kilnAt()], ...(base ? [['base', kilnAt(base)]] : []), ['kea', kea]] as Array<
+      [string, (ns: TestNetns) => Promise<ChildProcess>]
+    >
   ).filter(([n]) => !only || only.includes(n));
   const results: Result[] = [];
   for (const offered of rates)
