@@ -78,6 +78,7 @@ import { defaultHeartbeatConfig, type HeartbeatConfig } from './heartbeat/heartb
 import { createHeartbeatService } from './heartbeat/heartbeat-service.js';
 import { createSqlHealthStore } from './heartbeat/sql-health-store.js';
 import { heartbeatRoutes } from './heartbeat/routes.js';
+import { readAgentFile } from './heartbeat/agent-files.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -486,7 +487,7 @@ export async function createController(deps: ControllerDeps) {
       { plugin: hookRoutes, options: { hooks } },
       {
         plugin: heartbeatRoutes,
-        options: { heartbeat, host: async (h: string) => inventory.getHost(h) },
+        options: { heartbeat, host: async (h: string) => inventory.getHost(h), agentFile: readAgentFile },
       },
       // Closing the app writes the health not yet flushed.
       {

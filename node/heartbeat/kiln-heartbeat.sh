@@ -14,8 +14,8 @@
 #   kiln-heartbeat          one heartbeat if one is due (systemd timer: every 10 s)
 #   kiln-heartbeat --loop   forever, at the interval the controller names (busybox init)
 #
-# Files: $KILN_ETC (/etc/kiln) url, credential, ca.pem (optional: verify an
-# https url against it); state in $KILN_HB_STATE (/run/kiln-heartbeat, gone
+# Files: $KILN_ETC (/etc/kiln) url, credential, api-url and ca.pem (optional:
+# with curl, the HTTPS API verified against that CA is used instead of url); state in $KILN_HB_STATE (/run/kiln-heartbeat, gone
 # at reboot); the KRL at $KILN_SSH_DIR (/etc/ssh)/kiln-revoked-keys.
 set -u
 : "${KILN_ETC:=/etc/kiln}" "${KILN_HB_STATE:=/run/kiln-heartbeat}" "${KILN_LIB:=/usr/lib/kiln}" "${KILN_SSH_DIR:=/etc/ssh}"
@@ -109,7 +109,9 @@ hb_body() {
 # hb_post: POSTs $KILN_HB_STATE/body to the heartbeat route; prints the reply. curl (verifying an
 # https url against $KILN_ETC/ca.pem when present), else wget (plain http only).
 hb_post() {
-  url="$(head -n 1 "$KILN_ETC/url")"; url="${url%/}/api/v1/node/heartbeat"
+  url="$(head -n 1 "$KILN_ETC/url")"
+  command -v curl >/dev/null 2>&1 && [ -s "$KILN_ETC/api-url" ] && url="$(head -n 1 "$KILN_ETC/api-url")"
+  url="${url%/}/api/v1/node/heartbeat"
   auth="Authorization: Bearer $(head -n 1 "$KILN_ETC/credential")"
   if command -v curl >/dev/null 2>&1; then
     if [ -s "$KILN_ETC/ca.pem" ]; then set -- --cacert "$KILN_ETC/ca.pem"; else set --; fi

@@ -197,6 +197,18 @@ test(
       hardware: { hash: string };
     };
     assert.equal(view.status, 'ok');
+    const human = execFileSync(
+      process.execPath,
+      [kilnBin, '--server', serve!.url, '--token', token, 'host', 'health', host],
+      {
+        encoding: 'utf8',
+      },
+    );
+    console.log(human);
+    assert.match(
+      human,
+      new RegExp(`^${host}: ok, last heartbeat \\S+ from 127\\.0\\.0\\.1 \\(every 1 s; unreachable after 3 missed\\)`),
+    );
     assert.equal(view.report.kernel, '6.1.0-kiln-test');
     assert.deepEqual(view.report.load, [0.25, 0.5, 0.75]);
     assert.deepEqual(view.report.memory, { totalBytes: 2048000 * 1024, availableBytes: 1024000 * 1024 });

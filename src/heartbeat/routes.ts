@@ -39,7 +39,31 @@ export const heartbeatRoutes: FastifyPluginAsyncTypebox<{
   heartbeat: HeartbeatService;
   /** The host; throws not_found for an unknown one. */
   host: (idOrName: string) => Promise<{ id: string; name: string }>;
-}> = async (app, { heartbeat, host }) => {
+  /** An agent file by its installed name, or null (agent-files.ts). */
+  agentFile: (name: string) => Promise<string | null>;
+}> = async (app, { heartbeat, host, agentFile }) => {
+  app.get(
+    '/node/agent/:name',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary:
+          'One file of the heartbeat agent (kiln-heartbeat, its systemd service and timer, lib.sh, net.sh, facts.sh), for the late step to install',
+        params: Type.Object({ name: Type.String({ maxLength: 64 }) }),
+      },
+    },
+    async (req, reply) => {
+      const text = await agentFile(req.params.name);
+      if (text === null)
+        throw new KilnError(
+          'not_found',
+          `no agent file ${req.params.name}; there are: lib.sh, net.sh, facts.sh, kiln-heartbeat, kiln-heartbeat.service, kiln-heartbeat.timer`,
+        );
+      return reply.type('text/plain; charset=utf-8').send(text);
+    },
+  );
+
   app.post(
     '/node/heartbeat',
     {
