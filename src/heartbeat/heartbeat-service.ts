@@ -196,8 +196,9 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
     async receive(host: { id: string; name: string }, input: HeartbeatInput, ip: string): Promise<HeartbeatReply> {
       const at = now();
       const prev = health.get(host.id) ?? (await store.get(host.id)) ?? undefined;
-      let { next, changes } = receiveHeartbeat(prev, host, input.report, ip, at);
-      if (input.facts) next = audited(next, await deps.audit(host.id, input.facts), at);
+      const heard = receiveHeartbeat(prev, host, input.report, ip, at);
+      const changes = heard.changes;
+      const next = input.facts ? audited(heard.next, await deps.audit(host.id, input.facts), at) : heard.next;
       remember(next);
       dirty.add(host.id);
       for (const c of changes) await deps.record(eventOf(next, c));

@@ -31,7 +31,7 @@ export interface HealthJson {
 const s = (t: string) => sanitizeForDisplay(t);
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
 const pct = (used: number, size: number) => (size > 0 ? `${Math.round((used / size) * 100)}%` : '-');
-const orNone = (v: unknown, none: string) => (v === null || v === undefined ? none : String(v));
+const orNone = (v: number | null, none: string) => (v === null ? none : String(v));
 
 /** A host's health for a terminal: status and last seen, then the report line by line. */
 export function formatHealth(h: HealthJson): string {
