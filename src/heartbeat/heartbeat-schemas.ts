@@ -20,7 +20,11 @@ const Smart = Type.Object(
 
 /** What the agent reports each interval; every list and string is bounded. */
 const reportFields = {
-  bootId: Type.String({ pattern: '^[0-9A-Fa-f-]{8,64}$', description: '/proc/sys/kernel/random/boot_id' }),
+  bootId: Type.String({
+    maxLength: 64,
+    pattern: '^[0-9A-Fa-f-]{8,64}$',
+    description: '/proc/sys/kernel/random/boot_id',
+  }),
   uptimeSeconds: Type.Number({ minimum: 0, maximum: 1e10 }),
   kernel: Type.String({ maxLength: 256 }),
   load: Type.Array(Type.Number({ minimum: 0, maximum: 1e6 }), { maxItems: 3, description: '1, 5, 15 minutes' }),
@@ -51,7 +55,7 @@ export const HeartbeatBody = Type.Object(
     smart: Type.Optional(reportFields.smart),
     session: Type.Optional(reportFields.session),
     agentVersion: Type.Optional(reportFields.agentVersion),
-    krlSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+    krlSha256: Type.Optional(Type.String({ maxLength: 64, pattern: '^[0-9a-f]{64}$' })),
     facts: Type.Optional(
       Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), {
         ...bounded(factsBounds),
