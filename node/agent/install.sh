@@ -169,7 +169,27 @@ write_heartbeat_agent() {
   case "$(plan_get api.url)" in
     https://*) [ -s "$KILN_RUN/ca.pem" ] && cp "$KILN_RUN/ca.pem" "$t/etc/kiln/ca.pem" && printf '%s\n' "$(plan_get api.url)" > "$t/etc/kiln/api-url" ;;
   esac
+  write_krl
   return 0
+}
+
+# write_krl: today's SSH KRL (GET /api/v1/ssh/revoked-keys, public) and sshd's
+# RevokedKeys line, so sshd reads it from its first start and the heartbeat
+# agent's later KRLs need no reload. Skipped (the agent adds both later) when
+# the controller gives no KRL: a RevokedKeys line without a valid file would
+# refuse every key.
+write_krl() {
+  t=$KILN_TARGET; f=$t/etc/ssh/kiln-revoked-keys
+  [ -d "$t/etc/ssh" ] || return 0
+  timeout 30 wget -q -O "$KILN_RUN/krl" "${KILN_URL%/}/api/v1/ssh/revoked-keys" 2>/dev/null &&
+    [ "$(head -c 6 "$KILN_RUN/krl")" = SSHKRL ] || { rm -f "$KILN_RUN/krl"; return 0; }
+  cp "$KILN_RUN/krl" "$f" && chmod 644 "$f" || return 0
+  line="RevokedKeys /etc/ssh/kiln-revoked-keys"
+  if grep -qiE '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\.d/' "$t/etc/ssh/sshd_config" 2>/dev/null; then
+    mkdir -p "$t/etc/ssh/sshd_config.d" && printf '# Kiln: certificates revoked by the controller (kiln ssh revoke).\n%s\n' "$line" > "$t/etc/ssh/sshd_config.d/10-kiln-krl.conf"
+  elif [ -f "$t/etc/ssh/sshd_config" ]; then
+    { printf '%s\n' "$line"; cat "$t/etc/ssh/sshd_config"; } > "$t/etc/ssh/sshd_config.kiln" && mv "$t/etc/ssh/sshd_config.kiln" "$t/etc/ssh/sshd_config"
+  fi
 }
 
 # write_network_config: plan.network {mode: dhcp|static, address (CIDR),

@@ -19,6 +19,8 @@
 # at reboot); the KRL at $KILN_SSH_DIR (/etc/ssh)/kiln-revoked-keys.
 set -u
 : "${KILN_ETC:=/etc/kiln}" "${KILN_HB_STATE:=/run/kiln-heartbeat}" "${KILN_LIB:=/usr/lib/kiln}" "${KILN_SSH_DIR:=/etc/ssh}"
+# Where a running systemd and sshd show themselves (tests point these at scratch paths, never at the test machine's).
+: "${KILN_SYSTEMD_RUN:=/run/systemd/system}" "${KILN_SSHD_PID:=/run/sshd.pid}"
 . "$KILN_LIB/lib.sh"
 . "$KILN_LIB/net.sh"
 . "$KILN_LIB/facts.sh"
@@ -49,7 +51,7 @@ hb_disks() {
 
 # hb_failed_units: systemd's failed units as a JSON list; null without systemd.
 hb_failed_units() {
-  if ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then printf 'null'; return; fi
+  if ! command -v systemctl >/dev/null 2>&1 || [ ! -d "$KILN_SYSTEMD_RUN" ]; then printf 'null'; return; fi
   sep=""; printf '['
   for u in $(timeout 20 systemctl list-units --state=failed --no-legend --plain 2>/dev/null | awk '{ print $1 }' | head -n 256); do
     printf '%s%s' "$sep" "$(json_str "$u")"; sep=","
@@ -138,10 +140,10 @@ hb_sshd_revoked_keys() {
     { printf '%s\n' "$line"; cat "$cfg"; } > "$cfg.kiln" && cat "$cfg.kiln" > "$cfg" && rm -f "$cfg.kiln"
   fi
   log "sshd now reads the KRL ($line)"
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  if [ -d "$KILN_SYSTEMD_RUN" ] && command -v systemctl >/dev/null 2>&1; then
     systemctl try-reload-or-restart ssh.service sshd.service >/dev/null 2>&1
-  elif [ -s /run/sshd.pid ]; then
-    kill -HUP "$(cat /run/sshd.pid)" 2>/dev/null
+  elif [ -s "$KILN_SSHD_PID" ]; then
+    kill -HUP "$(cat "$KILN_SSHD_PID")" 2>/dev/null
   fi
   return 0
 }

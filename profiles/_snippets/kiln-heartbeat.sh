@@ -15,4 +15,15 @@ kiln_install_heartbeat() {
   mv /usr/lib/kiln/kiln-heartbeat.service /usr/lib/kiln/kiln-heartbeat.timer /etc/systemd/system/
   ln -sf ../kiln-heartbeat.timer /etc/systemd/system/timers.target.wants/kiln-heartbeat.timer
   printf '%s\n' "$kiln_api_url" > "$KILN_DIR/url"
+  # Today's KRL and sshd's RevokedKeys line now, so sshd reads it from its first start (only a valid KRL:
+  # a RevokedKeys line without one would refuse every key); later KRLs come with the heartbeats.
+  if kiln_curl -o /etc/ssh/kiln-revoked-keys.new "$kiln_api_url/api/v1/ssh/revoked-keys" &&
+    [ "$(head -c 6 /etc/ssh/kiln-revoked-keys.new)" = SSHKRL ]; then
+    mv -f /etc/ssh/kiln-revoked-keys.new /etc/ssh/kiln-revoked-keys
+    conf=/etc/ssh/sshd_config.d/10-kiln.conf
+    grep -qi '^Include /etc/ssh/sshd_config.d/' /etc/ssh/sshd_config || conf=/etc/ssh/sshd_config
+    echo "RevokedKeys /etc/ssh/kiln-revoked-keys" >> "$conf"
+  else
+    rm -f /etc/ssh/kiln-revoked-keys.new
+  fi
 }

@@ -68,6 +68,9 @@ const agentEnv = (state: string) => ({
   KILN_ETC: etc,
   KILN_SSH_DIR: ssh,
   KILN_HB_STATE: join(work, state),
+  // Never the test machine's systemd or sshd.
+  KILN_SYSTEMD_RUN: join(work, 'no-systemd'),
+  KILN_SSHD_PID: join(work, 'no-sshd.pid'),
 });
 
 function startAgent(state: string): ChildProcess {
