@@ -74,6 +74,11 @@ import { defaultHookConfig, type HookConfig } from './hook/hook-config.js';
 import { createHookService } from './hook/hook-service.js';
 import { createHookWorker } from './hook/hook-worker.js';
 import { hookRoutes } from './hook/routes.js';
+import { defaultHeartbeatConfig, type HeartbeatConfig } from './heartbeat/heartbeat-config.js';
+import { createHeartbeatService } from './heartbeat/heartbeat-service.js';
+import { createSqlHealthStore } from './heartbeat/sql-health-store.js';
+import { heartbeatRoutes } from './heartbeat/routes.js';
+import { readAgentFile } from './heartbeat/agent-files.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -129,6 +134,8 @@ export interface ControllerDeps {
   eventStream?: { pollMs?: number; heartbeatMs?: number; maxQueued?: number };
   /** Outbound hooks (the `hooks:` section); defaults when absent. The worker is started by `main`. */
   hooks?: HookConfig;
+  /** Heartbeat interval, missed count, check and flush intervals (the `heartbeat:` section); defaults when absent. Started by `main`. */
+  heartbeat?: HeartbeatConfig;
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -245,6 +252,25 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'timeline' }),
   });
   const observers = createBootObservers(timeline);
+  const heartbeat = createHeartbeatService({
+    store: createSqlHealthStore(db),
+    config: deps.heartbeat ?? defaultHeartbeatConfig,
+    host: (id) =>
+      inventory.getHost(id).then(
+        (h) => ({ id: h.id, name: h.name, state: h.state }),
+        (err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        },
+      ),
+    audit: (hostId, facts) => node.reaudit(hostId, facts),
+    krl: () => ssh.krl(),
+    record: (e) => inventory.recordEvent(e),
+    bootHeard: (hostId, session, detail) =>
+      void timeline.observe({ hostId }, { stage: 'heartbeat', outcome: 'ok', detail, session: session ?? undefined }),
+    now: deps.now ? nowMs : undefined,
+    log: log.child({ domain: 'heartbeat' }),
+  });
   const bootBackend = createBootBackend({
     inventory,
     discovery,
@@ -459,6 +485,16 @@ export async function createController(deps: ControllerDeps) {
         },
       },
       { plugin: hookRoutes, options: { hooks } },
+      {
+        plugin: heartbeatRoutes,
+        options: { heartbeat, host: async (h: string) => inventory.getHost(h), agentFile: readAgentFile },
+      },
+      // Closing the app writes the health not yet flushed.
+      {
+        plugin: async (a) => {
+          a.addHook('onClose', () => heartbeat.close());
+        },
+      },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
@@ -485,6 +521,7 @@ export async function createController(deps: ControllerDeps) {
     installTokens,
     syslog,
     timeline,
+    heartbeat,
     bootObserver: observers.servers,
     hooks,
     hookWorker,

@@ -34,6 +34,7 @@ export function sampleContext(profile: LoadedProfile, overrides: Record<string, 
         progress: 'https://kiln.lab.example.org:8443/api/v1/node/progress',
         complete: 'https://kiln.lab.example.org:8443/api/v1/node/complete',
         sshCert: 'https://kiln.lab.example.org:8443/api/v1/node/ssh-cert',
+        agent: 'https://kiln.lab.example.org:8443/api/v1/node/agent',
       },
     },
   };
