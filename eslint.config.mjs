@@ -27,6 +27,21 @@ export default tseslint.config(
     },
   },
   {
+    // A transaction is opened only by a store (src/store/transaction.ts, a domain's sql-*.ts); a service that needs
+    // one takes it from its store (`inTransaction`) or from its caller (`tx`), so units of work stay composable.
+    files: ['src/**/*.ts'],
+    ignores: ['src/store/**', 'src/**/sql-*.ts', 'src/**/*.test.ts', 'src/**/*.conformance.ts', 'src/**/*.scenario.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='transaction'][arguments.length=0]",
+          message: "Open transactions in a store (sql-*.ts or src/store/transaction.ts's withTransaction), not here.",
+        },
+      ],
+    },
+  },
+  {
     // Tests read JSON replies of real peers and drive node:test, whose test()/describe() promises the runner awaits.
     // `any` stays an error here too; the unsafe-* family (reading an unknown reply) does not.
     files: ['src/**/*.test.ts', 'src/**/*.conformance.ts', 'src/**/*.scenario.ts'],

@@ -25,12 +25,18 @@ const {
 const store = openSqlite(dbFile!);
 await migrateToLatest(store.db);
 const ac = new AbortController();
+// Replies by message type (option 53), printed with the stats: a NAK storm shows here.
+const replies: Record<number, number> = {};
 const server = await startDhcpServer({
   config: dhcp,
   leases: store.sqlite ? createSqliteLeaseStore(store.db, store.sqlite) : createSqlLeaseStore(store.db),
   signal: ac.signal,
   backend: { findHostByMac: async (mac) => hosts[mac] ?? null },
   ...tuning,
+  onReply: ({ reply }) => {
+    const t = reply.options.find((o) => o.code === 53)?.data[0] ?? 0;
+    replies[t] = (replies[t] ?? 0) + 1;
+  },
   onSocketEvent: (e) => process.stdout.write(`socket ${e.kind} ${e.interface ?? '*'}:${e.port}\n`),
   onFatal: (err) => {
     process.stderr.write(`error: ${err.message} [${err.code}]\n`);
@@ -45,7 +51,7 @@ process.on('SIGTERM', () => {
     .close()
     .then(() => store.close())
     .then(() => {
-      process.stdout.write(`stats ${JSON.stringify(server.stats)}\n`);
+      process.stdout.write(`stats ${JSON.stringify({ ...server.stats, repliesByType: replies })}\n`);
       process.exit(0);
     });
 });

@@ -41,7 +41,7 @@ import { listEvents } from './event/event-log.js';
 import { eventStreamRoutes } from './event/stream-routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import { parseMac, type Mac } from './net/mac.js';
-import { hostRoutes } from './inventory/routes.js';
+import { hostRoutes, type RevokeCertificates } from './inventory/routes.js';
 import { labelRoutes } from './inventory/label-routes.js';
 import type { Logger } from './log/logger.js';
 import { createNodeService } from './node/node-service.js';
@@ -75,6 +75,11 @@ import { defaultHookConfig, type HookConfig } from './hook/hook-config.js';
 import { createHookService } from './hook/hook-service.js';
 import { createHookWorker } from './hook/hook-worker.js';
 import { hookRoutes } from './hook/routes.js';
+import { defaultHeartbeatConfig, type HeartbeatConfig } from './heartbeat/heartbeat-config.js';
+import { createHeartbeatService } from './heartbeat/heartbeat-service.js';
+import { createSqlHealthStore } from './heartbeat/sql-health-store.js';
+import { heartbeatRoutes } from './heartbeat/routes.js';
+import { readAgentFile } from './heartbeat/agent-files.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -130,6 +135,8 @@ export interface ControllerDeps {
   eventStream?: { pollMs?: number; heartbeatMs?: number; maxQueued?: number };
   /** Outbound hooks (the `hooks:` section); defaults when absent. The worker is started by `main`. */
   hooks?: HookConfig;
+  /** Heartbeat interval, missed count, check and flush intervals (the `heartbeat:` section); defaults when absent. Started by `main`. */
+  heartbeat?: HeartbeatConfig;
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -173,8 +180,8 @@ export async function createController(deps: ControllerDeps) {
   const rules = createRuleService({ db, profileExists: (n) => profiles.has(n), now: deps.now });
   const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
   // Release and retire revoke the host's SSH certificates; a host with none is fine.
-  const revokeCertificates = async (hostId: string, actor: string, reason: string) => {
-    await ssh.revoke({ hostId }, actor, reason).catch((err: unknown) => {
+  const revokeCertificates: RevokeCertificates = async (hostId, actor, reason, tx) => {
+    await ssh.revoke({ hostId }, actor, reason, tx).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
   };
@@ -246,6 +253,25 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'timeline' }),
   });
   const observers = createBootObservers(timeline);
+  const heartbeat = createHeartbeatService({
+    store: createSqlHealthStore(db),
+    config: deps.heartbeat ?? defaultHeartbeatConfig,
+    host: (id) =>
+      inventory.getHost(id).then(
+        (h) => ({ id: h.id, name: h.name, state: h.state }),
+        (err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        },
+      ),
+    audit: (hostId, facts) => node.reaudit(hostId, facts),
+    krl: () => ssh.krl(),
+    record: (e) => inventory.recordEvent(e),
+    bootHeard: (hostId, session, detail) =>
+      void timeline.observe({ hostId }, { stage: 'heartbeat', outcome: 'ok', detail, session: session ?? undefined }),
+    now: deps.now ? nowMs : undefined,
+    log: log.child({ domain: 'heartbeat' }),
+  });
   const bootBackend = createBootBackend({
     inventory,
     discovery,
@@ -478,6 +504,16 @@ export async function createController(deps: ControllerDeps) {
         },
       },
       { plugin: hookRoutes, options: { hooks } },
+      {
+        plugin: heartbeatRoutes,
+        options: { heartbeat, host: async (h: string) => inventory.getHost(h), agentFile: readAgentFile },
+      },
+      // Closing the app writes the health not yet flushed.
+      {
+        plugin: async (a) => {
+          a.addHook('onClose', () => heartbeat.close());
+        },
+      },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
@@ -504,6 +540,7 @@ export async function createController(deps: ControllerDeps) {
     installTokens,
     syslog,
     timeline,
+    heartbeat,
     bootObserver: observers.servers,
     hooks,
     hookWorker,

@@ -201,6 +201,7 @@ export async function runServe(
       leaseOwner: (ip) => (network ? network.leaseOwner(ip) : Promise.resolve(null)),
       syslog: config.syslog,
       timeline: config.timeline,
+      heartbeat: config.heartbeat,
       syslogStoreFile: join(dataDir, 'syslog.sqlite'),
       hooks: config.hooks,
       templates: {
@@ -225,6 +226,8 @@ export async function runServe(
     closers.push(() => controller.app.close());
     // Current boot sessions come back from the store; deadlines are checked from here on.
     await controller.timeline.start();
+    // Last-seen and health come back from the store; silent hosts are checked from here on.
+    await controller.heartbeat.start();
     // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
     await controller.inventory.rebindBmcSeals((sealed) => openSecret(trust.dataKey, sealed, 'bmc'));
     // Hosts written before migration 0340 (or by an older controller) get their list document, once, in the

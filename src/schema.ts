@@ -18,6 +18,8 @@ import type { SshTables } from './ssh/ssh-tables.js';
 import { sshColumns } from './ssh/ssh-tables.js';
 import type { TimelineTables } from './timeline/timeline-tables.js';
 import { timelineColumns } from './timeline/timeline-tables.js';
+import type { HeartbeatTables } from './heartbeat/health-tables.js';
+import { heartbeatColumns } from './heartbeat/health-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -35,7 +37,8 @@ export type Database = InventoryTables &
   SshTables &
   LeaseTables &
   TimelineTables &
-  HookTables;
+  HookTables &
+  HeartbeatTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -49,6 +52,7 @@ export const databaseColumns = {
   ...leaseColumns,
   ...timelineColumns,
   ...hookColumns,
+  ...heartbeatColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.

@@ -5,7 +5,8 @@
 # partitions the disk (GPT: BIOS boot + EFI system + root, always all three so
 # the disk boots under either firmware), unpacks the image, installs GRUB for
 # both firmwares, writes host configuration, the network configuration of the
-# stack the image runs (netconf.sh) and the first-boot callback, runs
+# stack the image runs (netconf.sh), the first-boot callback and the heartbeat
+# agent (node/heartbeat), runs
 # the late step (late.sh: secrets and the SSH host certificate, inside the
 # written root), and reboots. Every step reports progress; the first failing
 # step is reported to /node/failed with its stage and the tail of its output.
@@ -149,7 +150,46 @@ write_host_config() {
   cp "$KILN_LIB/kiln-firstboot.sh" "$t/usr/lib/kiln/kiln-firstboot" && chmod 755 "$t/usr/lib/kiln/kiln-firstboot" &&
   mkdir -p "$t/etc/systemd/system/multi-user.target.wants" &&
   cp "$KILN_LIB/kiln-firstboot.service" "$t/etc/systemd/system/kiln-firstboot.service" &&
-  ln -sf ../kiln-firstboot.service "$t/etc/systemd/system/multi-user.target.wants/kiln-firstboot.service"
+  ln -sf ../kiln-firstboot.service "$t/etc/systemd/system/multi-user.target.wants/kiln-firstboot.service" &&
+  write_heartbeat_agent
+}
+
+# write_heartbeat_agent: the heartbeat agent (node/heartbeat) with the fact
+# collection it shares with discovery, its systemd service and timer (enabled),
+# and, when the plan names an HTTPS API, that URL and its CA (the agent uses
+# them when the image has curl; else /etc/kiln/url, plain HTTP, like the
+# first-boot callback). A busybox image's init runs `kiln-heartbeat --loop`.
+write_heartbeat_agent() {
+  t=$KILN_TARGET
+  for f in lib.sh net.sh facts.sh; do cp "$KILN_LIB/$f" "$t/usr/lib/kiln/$f" || return 1; done
+  cp "$KILN_LIB/kiln-heartbeat.sh" "$t/usr/lib/kiln/kiln-heartbeat" && chmod 755 "$t/usr/lib/kiln/kiln-heartbeat" &&
+  cp "$KILN_LIB/kiln-heartbeat.service" "$KILN_LIB/kiln-heartbeat.timer" "$t/etc/systemd/system/" &&
+  mkdir -p "$t/etc/systemd/system/timers.target.wants" &&
+  ln -sf ../kiln-heartbeat.timer "$t/etc/systemd/system/timers.target.wants/kiln-heartbeat.timer" || return 1
+  case "$(plan_get api.url)" in
+    https://*) [ -s "$KILN_RUN/ca.pem" ] && cp "$KILN_RUN/ca.pem" "$t/etc/kiln/ca.pem" && printf '%s\n' "$(plan_get api.url)" > "$t/etc/kiln/api-url" ;;
+  esac
+  write_krl
+  return 0
+}
+
+# write_krl: today's SSH KRL (GET /api/v1/ssh/revoked-keys, public) and sshd's
+# RevokedKeys line, so sshd reads it from its first start and the heartbeat
+# agent's later KRLs need no reload. Skipped (the agent adds both later) when
+# the controller gives no KRL: a RevokedKeys line without a valid file would
+# refuse every key.
+write_krl() {
+  t=$KILN_TARGET; f=$t/etc/ssh/kiln-revoked-keys
+  [ -d "$t/etc/ssh" ] || return 0
+  timeout 30 wget -q -O "$KILN_RUN/krl" "${KILN_URL%/}/api/v1/ssh/revoked-keys" 2>/dev/null &&
+    [ "$(head -c 6 "$KILN_RUN/krl")" = SSHKRL ] || { rm -f "$KILN_RUN/krl"; return 0; }
+  cp "$KILN_RUN/krl" "$f" && chmod 644 "$f" || return 0
+  line="RevokedKeys /etc/ssh/kiln-revoked-keys"
+  if grep -qiE '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\.d/' "$t/etc/ssh/sshd_config" 2>/dev/null; then
+    mkdir -p "$t/etc/ssh/sshd_config.d" && printf '# Kiln: certificates revoked by the controller (kiln ssh revoke).\n%s\n' "$line" > "$t/etc/ssh/sshd_config.d/10-kiln-krl.conf"
+  elif [ -f "$t/etc/ssh/sshd_config" ]; then
+    { printf '%s\n' "$line"; cat "$t/etc/ssh/sshd_config"; } > "$t/etc/ssh/sshd_config.kiln" && mv "$t/etc/ssh/sshd_config.kiln" "$t/etc/ssh/sshd_config"
+  fi
 }
 
 # write_network_config: plan.network {mode: dhcp|static, address (CIDR),

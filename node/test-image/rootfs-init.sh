@@ -2,7 +2,7 @@
 # /sbin/init of the CI test image (busybox, PID 1): mounts the kernel
 # filesystems, brings up the boot NIC as /etc/kiln/network.env says, starts
 # sshd (when the writer gave the host a key), runs the Kiln first-boot
-# callback, then idles.
+# callback, starts the heartbeat agent, then idles.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -37,5 +37,7 @@ if [ -f /etc/ssh/ssh_host_ed25519_key ]; then
   if grep -q ':0016 00000000:0000 0A' /proc/net/tcp; then echo "kiln-test-image: sshd listening after ${i}s"; else echo "kiln-test-image: sshd is not listening"; fi
 fi
 /usr/lib/kiln/kiln-firstboot
+# The heartbeat agent the writer installed (no systemd here: its loop mode, in the background).
+[ -x /usr/lib/kiln/kiln-heartbeat ] && { /usr/lib/kiln/kiln-heartbeat --loop > /dev/console 2>&1 & }
 echo "kiln-test-image: idle"
 while :; do sleep 3600; done

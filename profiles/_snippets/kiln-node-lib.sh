@@ -7,6 +7,8 @@ kiln_secrets_url={{ kiln.nodeApi.secrets | sh }}
 kiln_progress_url={{ kiln.nodeApi.progress | sh }}
 kiln_complete_url={{ kiln.nodeApi.complete | sh }}
 kiln_ssh_cert_url={{ kiln.nodeApi.sshCert | sh }}
+kiln_agent_url={{ kiln.nodeApi.agent | sh }}
+kiln_api_url={{ kiln.apiUrl | sh }}
 kiln_boot_mac={{ host.bootMac | sh }}
 mkdir -p "$KILN_DIR"
 chmod 700 "$KILN_DIR"

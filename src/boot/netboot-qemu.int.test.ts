@@ -3,9 +3,11 @@
 // bridge 10.79.1.1/24, a tap for QEMU, `kiln serve` inside; the API read over
 // the veth pair 10.79.0.0/24) is test/support/netboot-bed.ts. Quirks met on
 // the way are in docs/hardware-matrix.md; arm64 is netboot-arm64-qemu.int.test.ts.
+// Two more VMs, one per firmware kind, are failure injection: deployed with a
+// profile whose kernel is missing, their timelines must name that stage.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +44,33 @@ let bed: NetbootBed | undefined;
 
 before(async () => {
   if (skip) return;
-  bed = await startNetbootBed({ tag: 'nb', net: 79, work });
+  // One profile whose kernel is not in the image tree (HTTP 404): the failure-injection VMs below are deployed with it.
+  const profiles = join(work, 'profiles');
+  mkdirSync(join(profiles, 'vm-broken'), { recursive: true });
+  writeFileSync(
+    join(profiles, 'vm-broken', 'profile.yaml'),
+    [
+      'name: vm-broken',
+      'description: failure injection (kernel missing)',
+      'os: { family: debian, version: "12" }',
+      'arch: x86_64',
+      'install: { method: preseed }',
+      'boot:',
+      '  kernel: "{{ kiln.baseUrl }}/images/vm/vmlinuz-missing"',
+      '  initrd: ["{{ kiln.baseUrl }}/images/vm/initrd.img"]',
+      '  cmdline: "kiln.mode=install"',
+      'files: []',
+      '',
+    ].join('\n'),
+  );
+  bed = await startNetbootBed({
+    tag: 'nb',
+    net: 79,
+    work,
+    serveArgs: ['--profiles-dir', profiles],
+    // A short kernel deadline, checked every second, so the failure-injection VMs stall within seconds.
+    config: { timeline: { checkSeconds: 1, deadlines: { kernel: 5 } } },
+  });
 });
 
 after(async () => {
@@ -402,5 +430,130 @@ test(
       ),
       events.map((e) => e.message).join('\n'),
     );
+  },
+);
+
+/** The timeline of `host` as the API gives it. */
+interface VmTimeline {
+  session: string;
+  status: string;
+  summary: string;
+  firmware: string;
+  stages: Array<{ stage: string; outcome: string; detail: string }>;
+}
+async function apiGet<T>(path: string): Promise<T> {
+  const res = await fetch(`${bed!.api}/api/v1${path}`, {
+    headers: { authorization: `Bearer ${bed!.token}` },
+    signal: AbortSignal.timeout(5000),
+  });
+  assert.equal(res.status, 200, `GET ${path}: ${res.status}`);
+  return (await res.json()) as T;
+}
+async function apiPost(path: string, body: unknown, status: number): Promise<void> {
+  const res = await fetch(`${bed!.api}/api/v1${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bed!.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(res.status, status, `POST ${path}: ${await res.text()}`);
+}
+
+/**
+ * Failure injection on a real VM (issue 13: one case per firmware kind): a ready host deployed with `vm-broken`,
+ * whose kernel is not there. iPXE fetches the per-host install script, its `kernel` fails with 404, and the
+ * timeline must say so by itself: stopped after ipxe-script, expected kernel, with the 404 as the last failure.
+ */
+async function bootToKernel404(name: string, mac: string, qemuArgs: string[]): Promise<VmTimeline> {
+  await apiPost('/hosts', { name, nics: [{ mac }], state: 'ready' }, 201);
+  await apiPost(`/hosts/${name}/deploy`, { profile: 'vm-broken' }, 200);
+  const serialPath = join(work, `${name}.serial.log`);
+  const offset = bed!.log().length;
+  let last: VmTimeline | undefined;
+  const run = await runVm(
+    bed!,
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'tcg',
+      '-m',
+      '512',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-no-reboot',
+      '-serial',
+      `file:${serialPath}`,
+      '-netdev',
+      `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
+      ...qemuArgs,
+    ],
+    {
+      serialPath,
+      limitMs: VM_LIMIT_MS,
+      until: async () => {
+        last = await apiGet<VmTimeline>(`/hosts/${name}/timeline`).catch(() => undefined);
+        return last?.status === 'stalled';
+      },
+    },
+  );
+  assert.equal(
+    last?.status,
+    'stalled',
+    `${name}: no stall within ${run.ms} ms; timeline ${JSON.stringify(last)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-4000)}`,
+  );
+  return last!;
+}
+
+function assertKernel404(t: VmTimeline, firmware: string): void {
+  assert.match(
+    t.summary,
+    /^stopped after ipxe-script, expected kernel within 5 s \(last failure: kernel: \/images\/vm\/vmlinuz-missing: HTTP 404 \(not found\)\)$/,
+    JSON.stringify(t),
+  );
+  assert.equal(t.firmware, firmware);
+  const reached = [...new Set(t.stages.filter((s) => s.outcome === 'ok').map((s) => s.stage))];
+  assert.deepEqual(reached, ['ipxe-dhcp', 'ipxe-script']);
+}
+
+async function assertStalledAtKernel(name: string, session: string): Promise<void> {
+  const events = await apiGet<{
+    items: Array<{ kind: string; data: { session?: string; after?: string; expected?: string } }>;
+  }>(`/hosts/${name}/events?limit=500`);
+  const stalls = events.items.filter((e) => e.kind === 'boot.stalled' && e.data.session === session);
+  assert.ok(stalls.length >= 1, 'a boot.stalled event');
+  assert.ok(
+    stalls.every((e) => e.data.after === 'ipxe-script' && e.data.expected === 'kernel'),
+    JSON.stringify(stalls),
+  );
+}
+
+test(
+  'failure injection, SeaBIOS + iPXE ROM: a deployed host whose kernel is missing — the timeline names the stage (stopped after ipxe-script, expected kernel, HTTP 404)',
+  { skip, timeout: VM_LIMIT_MS + 30_000 },
+  async () => {
+    const t = await bootToKernel404('fail-bios', '52:54:00:4b:10:06', [
+      '-boot',
+      'n',
+      '-device',
+      'e1000,netdev=n0,mac=52:54:00:4b:10:06',
+    ]);
+    assertKernel404(t, 'ipxe');
+    await assertStalledAtKernel('fail-bios', t.session);
+  },
+);
+
+test(
+  'failure injection, OVMF + iPXE EFI ROM: a deployed host whose kernel is missing — the timeline names the stage',
+  { skip: skipEfi, timeout: VM_LIMIT_MS + 30_000 },
+  async () => {
+    const t = await bootToKernel404('fail-efi', '52:54:00:4b:10:07', [
+      ...ovmfArgs('fail-efi'),
+      '-device',
+      'e1000,netdev=n0,mac=52:54:00:4b:10:07,bootindex=1',
+    ]);
+    assertKernel404(t, 'ipxe');
+    await assertStalledAtKernel('fail-efi', t.session);
   },
 );

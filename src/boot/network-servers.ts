@@ -191,7 +191,7 @@ export async function startNetworkServers(opts: {
         logServer: opts.logServer,
       });
       const d = dhcpServer;
-      opts.metrics?.watchDhcp(() => d.stats);
+      opts.metrics?.watchDhcp(() => ({ ...d.stats, queued: d.queued }));
       opts.log.info(
         { subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode} ${s.interface ? `on ${s.interface}` : 'relayed'}`) },
         'DHCP serving',

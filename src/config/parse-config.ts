@@ -7,6 +7,7 @@ import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { SiteConfig } from '../template/site-config.js';
 import { syslogConfigIssues, type SyslogConfig } from '../syslog/syslog-config.js';
 import type { TimelineConfig } from '../timeline/timeline-config.js';
+import type { HeartbeatConfig } from '../heartbeat/heartbeat-config.js';
 import { checkExecHooks, type HookConfig } from '../hook/hook-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
@@ -38,6 +39,7 @@ export interface KilnConfig extends SettingGroups {
   syslog: SyslogConfig;
   timeline: TimelineConfig;
   hooks: HookConfig;
+  heartbeat: HeartbeatConfig;
   urls: ServerUrls;
 }
 
@@ -148,7 +150,16 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const syslog = parseSection('syslog', raw.sections['syslog'], {});
   const timeline = parseSection('timeline', raw.sections['timeline'], {});
   const hooks = parseSection('hooks', raw.sections['hooks'], {});
-  issues.push(...dhcp.issues, ...tftp.issues, ...site.issues, ...syslog.issues, ...timeline.issues, ...hooks.issues);
+  const heartbeat = parseSection('heartbeat', raw.sections['heartbeat'], {});
+  issues.push(
+    ...dhcp.issues,
+    ...tftp.issues,
+    ...site.issues,
+    ...syslog.issues,
+    ...timeline.issues,
+    ...hooks.issues,
+    ...heartbeat.issues,
+  );
   if (!hooks.issues.length) issues.push(...checkExecHooks(hooks.value as HookConfig));
   if (!syslog.issues.length) issues.push(...syslogConfigIssues(syslog.value));
   if (issues.length)
@@ -163,6 +174,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     syslog: syslog.value as SyslogConfig,
     timeline: timeline.value as TimelineConfig,
     hooks: hooks.value as HookConfig,
+    heartbeat: heartbeat.value as HeartbeatConfig,
     urls,
   });
 }

@@ -36,7 +36,7 @@ export interface DeployDeps {
   now?: () => Date;
   newId: () => string;
   /** Revokes the host's SSH certificates at release (the next owner of the machine gets new ones). */
-  revokeCertificates?: (hostId: string, actor: string, reason: string) => Promise<void>;
+  revokeCertificates?: (hostId: string, actor: string, reason: string, tx?: Kysely<Database>) => Promise<void>;
   /** Records each new deployment's install-file URL token (see install-token.ts). */
   installTokens?: {
     issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<Database>): Promise<void>;
@@ -152,17 +152,21 @@ export function createDeployService(deps: DeployDeps) {
     },
 
     /** Release: with `wipe` the host boots the wipe image and returns to ready when it reports; without, it is ready at once. */
+    // State, certificate revocation and the node's arming commit as one unit; power acts after the commit.
     async release(hostRef: string, opts: { wipe: boolean; actor: string; reason?: string }): Promise<Host> {
-      let host = await deps.inventory.getHost(hostRef);
-      host = await deps.inventory.transition(host.id, 'releasing', {
-        actor: opts.actor,
-        reason: opts.reason ?? (opts.wipe ? 'release with wipe' : 'release'),
+      const found = await deps.inventory.getHost(hostRef);
+      const host = await deps.inventory.inTransaction(async (inv, tx) => {
+        const moved = await inv.transition(found.id, 'releasing', {
+          actor: opts.actor,
+          reason: opts.reason ?? (opts.wipe ? 'release with wipe' : 'release'),
+        });
+        await deps.revokeCertificates?.(moved.id, opts.actor, opts.reason ?? 'host released', tx);
+        if (!opts.wipe)
+          return inv.transition(moved.id, 'ready', { actor: opts.actor, reason: 'released without wipe' });
+        await deps.armNode(moved.id, 'wipe', opts.actor, tx);
+        return moved;
       });
-      await deps.revokeCertificates?.(host.id, opts.actor, opts.reason ?? 'host released');
-      if (!opts.wipe)
-        return deps.inventory.transition(host.id, 'ready', { actor: opts.actor, reason: 'released without wipe' });
-      await deps.armNode(host.id, 'wipe', opts.actor);
-      if (deps.power && host.bmc) await deps.power(host, 'netboot', 'wipe');
+      if (opts.wipe && deps.power && host.bmc) await deps.power(host, 'netboot', 'wipe');
       return host;
     },
   };

@@ -63,6 +63,7 @@ export function buildRenderContext(
         progress: `${api}/api/v1/node/progress`,
         complete: `${api}/api/v1/node/complete`,
         sshCert: `${api}/api/v1/node/ssh/host-certificates`,
+        agent: `${api}/api/v1/node/agent`,
       },
     },
     boot: { session: BOOT_SESSION_PLACEHOLDER },

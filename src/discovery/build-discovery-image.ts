@@ -104,6 +104,9 @@ const agentFiles = [
   'agent/udhcpc.sh',
   'firstboot/kiln-firstboot.sh',
   'firstboot/kiln-firstboot.service',
+  'heartbeat/kiln-heartbeat.sh',
+  'heartbeat/kiln-heartbeat.service',
+  'heartbeat/kiln-heartbeat.timer',
 ];
 
 /** Bump when the image layout changes in a way the other inputs do not show. */

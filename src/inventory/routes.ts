@@ -1,7 +1,17 @@
+import type { Kysely } from 'kysely';
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
+import type { Database } from '../schema.js';
 
-/** Revokes every unrevoked SSH certificate of a host (none is fine); called when a host is released or retired. */
-export type RevokeCertificates = (hostId: string, actor: string, reason: string) => Promise<void>;
+/**
+ * Revokes every unrevoked SSH certificate of a host (none is fine); called when a host is released or retired,
+ * in the caller's transaction `tx` when given.
+ */
+export type RevokeCertificates = (
+  hostId: string,
+  actor: string,
+  reason: string,
+  tx?: Kysely<Database>,
+) => Promise<void>;
 import { Type } from '@sinclair/typebox';
 import { actorOf } from '../api/role.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -193,14 +203,17 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req, reply) => {
       const b = req.body;
-      const host = await inventory.transition(req.params.host, b.state, {
-        actor: actorOf(req.principal),
-        reason: b.reason,
-        failedStage: b.failedStage,
+      // A retired host keeps no SSH trust: its certificates go on the KRL, in the same transaction as the move.
+      const host = await inventory.inTransaction(async (inv, tx) => {
+        const moved = await inv.transition(req.params.host, b.state, {
+          actor: actorOf(req.principal),
+          reason: b.reason,
+          failedStage: b.failedStage,
+        });
+        if (b.state === 'retired')
+          await revokeCertificates?.(moved.id, actorOf(req.principal), b.reason ?? 'host retired', tx);
+        return moved;
       });
-      // A retired host keeps no SSH trust: its certificates go on the KRL.
-      if (b.state === 'retired')
-        await revokeCertificates?.(host.id, actorOf(req.principal), b.reason ?? 'host retired');
       return withEtag(reply, host);
     },
   );

@@ -13,6 +13,10 @@ export interface DhcpCounts {
   ignored: number;
   malformed: number;
   failed: number;
+  /** Dropped unanswered by admission control (queue full, or waited past its age limit). */
+  shed: number;
+  /** Datagrams waiting in the admission queue now (absent: not reported). */
+  queued?: number;
 }
 
 /** Store reads done at scrape time. */
@@ -44,7 +48,7 @@ export interface Metrics {
   countHookDelivery(outcome: 'delivered' | 'failed' | 'dead'): void;
 }
 
-const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed'] as const;
+const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed', 'shed'] as const;
 
 export function createMetrics(sources: MetricsSources = {}, opts: { processMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
@@ -67,7 +71,7 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
   });
   new Counter({
     name: 'kiln_dhcp_packets_total',
-    help: 'DHCP datagrams received, by outcome: replied, ignored (not for this server or mode), malformed (dropped), failed (store or backend error; the client retries).',
+    help: 'DHCP datagrams received, by outcome: replied, ignored (not for this server or mode), malformed (dropped), failed (store or backend error; the client retries), shed (dropped unanswered by admission control under overload).',
     labelNames: ['outcome'] as const,
     registers: [registry],
     collect() {
@@ -75,6 +79,15 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
       const s = dhcp();
       this.reset();
       for (const o of DHCP_OUTCOMES) this.inc({ outcome: o }, s[o]);
+    },
+  });
+  new Gauge({
+    name: 'kiln_dhcp_queue_depth',
+    help: 'DHCP datagrams waiting in the admission queue now (read, not yet handled).',
+    registers: [registry],
+    collect() {
+      const q = dhcp?.().queued;
+      if (q !== undefined) this.set(q);
     },
   });
   const socketErrors = new Counter({

@@ -42,6 +42,9 @@ export interface NodeServiceDeps {
   discovery?: DiscoveryPolicy;
 }
 
+/** How often a node's last-seen time in its trust row is refreshed while its address stays the same. */
+const TOUCH_EVERY_MS = 300_000;
+
 const obj = (v: unknown): Record<string, unknown> =>
   v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 
@@ -170,6 +173,36 @@ export function createNodeService(deps: NodeServiceDeps) {
   }
 
   /**
+   * Hashes `facts` with discovery's hardware hash and, when it differs from
+   * the stored one, records `host.hardware_changed` with the side-by-side
+   * diff (discovery reports and the heartbeat's re-audit alike). Returns the
+   * hash and the fields a report stores with the facts.
+   */
+  async function compareHardware(inv: InventoryOps, host: Host, facts: Record<string, unknown>) {
+    const hash = hardwareHash(facts);
+    const changed = !!host.hardwareHash && host.hardwareHash !== hash;
+    if (changed) {
+      const diff = hardwareDiff(host.facts, facts);
+      await inv.recordEvent({
+        actor: `node:${host.name}`,
+        kind: 'host.hardware_changed',
+        hostId: host.id,
+        subject: host.name,
+        message: `hardware of ${host.name} changed (${host.hardwareHash} → ${hash}):\n${formatHardwareDiff(diff)}`,
+        before: { hardwareHash: host.hardwareHash },
+        after: { hardwareHash: hash },
+        data: { diff },
+      });
+    }
+    const firmware = facts['firmware'] === 'uefi' || facts['firmware'] === 'bios' ? facts['firmware'] : host.firmware;
+    return {
+      hash,
+      changed,
+      extra: { facts, hardwareHash: hash, needsAttention: host.needsAttention || changed, firmware },
+    };
+  }
+
+  /**
    * Stores a discovery report inside the caller's transaction: records a diff
    * when the hardware hash changes, moves new/discovering hosts to ready, and
    * applies rules on the first facts.
@@ -183,23 +216,7 @@ export function createNodeService(deps: NodeServiceDeps) {
   ): Promise<{ hostId: string; name: string; credential?: string }> {
     let host = start;
     const firstFacts = Object.keys(host.facts).length === 0;
-    const hash = hardwareHash(facts);
-    if (host.hardwareHash && host.hardwareHash !== hash) {
-      const diff = hardwareDiff(host.facts, facts);
-      await inv.recordEvent({
-        actor: `node:${host.name}`,
-        kind: 'host.hardware_changed',
-        hostId: host.id,
-        subject: host.name,
-        message: `hardware of ${host.name} changed (${host.hardwareHash} → ${hash}):\n${formatHardwareDiff(diff)}`,
-        before: { hardwareHash: host.hardwareHash },
-        after: { hardwareHash: hash },
-        data: { diff },
-      });
-    }
-    const changed = !!host.hardwareHash && host.hardwareHash !== hash;
-    const firmware = facts['firmware'] === 'uefi' || facts['firmware'] === 'bios' ? facts['firmware'] : host.firmware;
-    const extra = { facts, hardwareHash: hash, needsAttention: host.needsAttention || changed, firmware };
+    const { extra } = await compareHardware(inv, host, facts);
     const actor = `node:${host.name}`;
     if (host.state === 'new')
       host = await inv.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
@@ -243,7 +260,11 @@ export function createNodeService(deps: NodeServiceDeps) {
           'credential_invalid',
         );
       }
-      await touchNodeTrust(db, host.id, source.ip, now().toISOString());
+      // Last address and time are written when the address changes or every 5 minutes, not on every
+      // call: an installed host's heartbeat authenticates each interval and must not be a write.
+      const at = now();
+      if (t.lastIp !== source.ip || !t.lastSeenAt || at.getTime() - Date.parse(t.lastSeenAt) >= TOUCH_EVERY_MS)
+        await touchNodeTrust(db, host.id, source.ip, at.toISOString());
       return { kind: 'node', hostId: host.id, hostName: host.name };
     },
 
@@ -299,6 +320,23 @@ export function createNodeService(deps: NodeServiceDeps) {
         );
       }
       return out;
+    },
+
+    /**
+     * A re-audit from an installed host's heartbeat agent: the facts are
+     * hashed by the same code as a discovery report. Only a changed hash
+     * (or a host that never had facts) writes: the diff event and the new
+     * facts, in one transaction. Returns the hash.
+     */
+    async reaudit(hostId: string, facts: Record<string, unknown>): Promise<string> {
+      const hash = hardwareHash(facts);
+      const host = await inventory.getHost(hostId);
+      if (host.hardwareHash === hash) return hash;
+      await inventory.inTransaction(async (inv) => {
+        const { extra } = await compareHardware(inv, host, facts);
+        await inv.recordFacts(host.id, extra, `node:${host.name}`);
+      });
+      return hash;
     },
 
     /** Issues a credential to an armed host (installers, after a deploy armed it). */

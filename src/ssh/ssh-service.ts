@@ -124,16 +124,25 @@ export function createSshService(deps: {
       return certificates.listCertificates(db, hostId);
     },
 
-    /** Revokes certificates by serial, or every certificate of a host. Returns the serials revoked. */
-    async revoke(sel: { serial?: number; hostId?: string }, actor: string, reason: string): Promise<number[]> {
+    /**
+     * Revokes certificates by serial, or every certificate of a host, in the caller's transaction `tx` when
+     * given (release and retire revoke in the same unit as the state change). Returns the serials revoked.
+     */
+    async revoke(
+      sel: { serial?: number; hostId?: string },
+      actor: string,
+      reason: string,
+      tx?: Kysely<Database>,
+    ): Promise<number[]> {
       if (sel.serial === undefined && !sel.hostId) throw new KilnError('validation_failed', 'name a serial or a host');
-      const rows = await certificates.listUnrevoked(db, sel);
+      const q = tx ?? db;
+      const rows = await certificates.listUnrevoked(q, sel);
       if (rows.length === 0) throw new KilnError('not_found', 'no unrevoked certificate matches');
       const at = now().toISOString();
       const serials = rows.map((r) => r.serial);
-      await certificates.markRevoked(db, serials, at);
+      await certificates.markRevoked(q, serials, at);
       await appendEvent(
-        db,
+        q,
         {
           actor,
           kind: 'ssh.revoked',

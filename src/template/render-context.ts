@@ -75,7 +75,7 @@ export interface KilnContext {
   installFilesUrl: string;
   caPem: string;
   syslog: { host: string; port: number };
-  nodeApi: { enrol: string; secrets: string; progress: string; complete: string; sshCert: string };
+  nodeApi: { enrol: string; secrets: string; progress: string; complete: string; sshCert: string; agent: string };
 }
 
 /**

@@ -15,7 +15,10 @@
 // one boot session per boot (discovery, install, first boot), each timeline
 // complete and in order, the node image's syslog lines (option 7) filed under
 // those sessions, and every host.state change delivered to a hook receiver
-// signed, exactly once.
+// signed, exactly once. Heartbeat (issue 14): the installed system's agent
+// reports (its re-audit hashes as discovery did: no false hardware change),
+// sshd reads Kiln's KRL, and stopping the SeaBIOS VM raises host.unreachable
+// (heartbeats every 2 s here).
 //
 // Everything runs in one namespace this file creates: a bridge (10.83.1.1/24)
 // with one tap per VM and `kiln serve` (DHCP full mode, TFTP, HTTP); the test
@@ -155,6 +158,8 @@ before(async () => {
     JSON.stringify({
       // Syslog on: option 7 points the node image at Kiln, which files its lines under the boot session.
       syslog: { enabled: true },
+      // Short heartbeats, so a stopped VM is unreachable within seconds.
+      heartbeat: { intervalSeconds: 2, missedIntervals: 3, checkSeconds: 1, flushSeconds: 5 },
       dhcp: {
         enabled: true,
         serverAddress: SERVER,
@@ -284,6 +289,7 @@ interface Host {
   tags: string[];
   firmware: string | null;
   facts: any;
+  hardwareHash: string | null;
   nics: Array<{ mac: string; name: string | null; boot: boolean }>;
 }
 interface KilnEvent {
@@ -547,7 +553,11 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
     const renamed = all.find((e) => e.kind === 'host.updated');
     assert.equal(renamed?.after?.name, expectedName);
 
-    const log = readFileSync(vm.serial, 'latin1');
+    // The callback prints its line once Kiln's answer is back on the VM: the host can be deployed a moment before.
+    const log = await until(vm, "the first-boot callback's line on the serial console", 30_000, async () => {
+      const text = readFileSync(vm.serial, 'latin1');
+      return /kiln-firstboot: reported to/.test(text) ? text : null;
+    });
     assert.match(log, /kiln: rebooting as told/);
     assert.match(log, new RegExp(`kiln-test-image: booted from disk as ${expectedName}`));
     assert.match(log, /kiln-firstboot: reported to/);
@@ -568,7 +578,8 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
       key: rootKey!.path,
       knownHostsLine: knownHosts.trim(),
       netns: ns!.name,
-      command: 'cat /etc/shadow; echo ---; cat /root/.ssh/authorized_keys',
+      command:
+        'cat /etc/shadow; echo ---; cat /root/.ssh/authorized_keys; echo ---; head -c 6 /etc/ssh/kiln-revoked-keys; echo; grep -h RevokedKeys /etc/ssh/sshd_config.d/*.conf',
     });
     assert.equal(r.code, 0, `ssh to ${lease.ip} trusting only Kiln's CA: ${r.stderr.slice(-2000)}`);
     const caFp = execFileSync('ssh-keygen', ['-l', '-f', join(dataDir, 'ssh/ssh_ca_ed25519.pub')], {
@@ -590,7 +601,7 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
       [[Number(cert[2]), cert[1]]],
       'the one certificate Kiln issued to this host, for the key sshd holds',
     );
-    const [shadow, keys] = r.stdout.split('---\n');
+    const [shadow, keys, krl] = r.stdout.split('---\n');
     assert.equal(
       shadow!
         .split('\n')
@@ -600,8 +611,33 @@ async function deployVm(firmware: 'bios' | 'uefi', mac: string, tap: string): Pr
       "root's hash in /etc/shadow is the one set for this host",
     );
     assert.equal(keys, `${rootKey!.publicLine}\n`, "root's authorized_keys holds the site's key");
+    assert.equal(
+      krl,
+      'SSHKRL\nRevokedKeys /etc/ssh/kiln-revoked-keys\n',
+      "sshd reads Kiln's KRL (written by the writer)",
+    );
     hostKeys[firmware] = cert[1]!;
     d['sshCheck'] = Date.now() - tSsh;
+
+    // Heartbeat: the installed system's agent reports; its first heartbeat of the boot carries the facts,
+    // collected by the same facts.sh and hashed by the same code as discovery: no false "hardware changed".
+    const tHeartbeat = Date.now();
+    const health = await until(vm, 'a heartbeat with a re-audit from the installed system', 60_000, async () => {
+      const h = (await call<{ status: string; hardware: { hash: string | null } }>('GET', `/hosts/${host.name}/health`))
+        .body;
+      return h.status === 'ok' && h.hardware.hash ? h : null;
+    });
+    assert.equal(
+      health.hardware.hash,
+      (await hostByMac(mac))?.hardwareHash,
+      'the installed system hashes as discovery did',
+    );
+    assert.deepEqual(
+      (await hostEvents(host.id)).filter((e) => e.kind === 'host.hardware_changed').map((e) => e.message),
+      [],
+      'no false hardware change',
+    );
+    d['heartbeat'] = Date.now() - tHeartbeat;
     return host;
   } catch (err) {
     failed = true;
@@ -728,6 +764,15 @@ test(
   async () => {
     biosHost = await deployVm('bios', BIOS_MAC, 'ktap0');
     await assertObservability(biosHost);
+    // The VM was stopped when deployVm returned: three missed heartbeats raise host.unreachable, once.
+    const stopped = Date.now();
+    const unreachable = async () =>
+      (await hostEvents(biosHost!.id)).filter((e) => e.kind === 'host.unreachable').map((e) => e.message);
+    while ((await unreachable()).length === 0 && Date.now() - stopped < 60_000) await sleep(500);
+    const down = await unreachable();
+    assert.equal(down.length, 1, `host.unreachable once after the VM stopped: ${JSON.stringify(down)}`);
+    assert.match(down[0]!, new RegExp(`^${biosHost.name} missed 3 heartbeats \\(interval 2 s\\)`));
+    process.stderr.write(`e2e ${biosHost.name}: host.unreachable within ${Date.now() - stopped} ms of the check\n`);
   },
 );
 

@@ -45,6 +45,8 @@ export interface NetbootBedOptions {
   startMs?: number;
   /** Extra `kiln serve` flags. */
   serveArgs?: string[];
+  /** Extra top-level sections of the config file (e.g. `timeline`). */
+  config?: Record<string, unknown>;
   /**
    * Proxy mode beside a site DHCP server: Kiln's subnet is `mode: proxy` (no
    * pools), and dnsmasq, a plain DHCP server (a range, no boot options), runs
@@ -149,6 +151,7 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
           routerAdvertisements: { interfaces: [BED_BRIDGE] },
           ...o.dhcp,
         },
+        ...o.config,
       }),
     );
     const dataDir = join(o.work, 'data');

@@ -67,11 +67,15 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
   /** Whether `ip` is free for `mac`, from the holds and the store's in-memory view; undefined when the store must be asked. */
   const freeNow = (ip: string, mac: string): boolean | undefined => {
     if (heldByOther(ip, mac)) return false;
-    const peeked = store.peekByIp?.(ip) ?? 'unknown';
+    // Not `peekByIp?.(ip) ?? 'unknown'`: a free address peeks as undefined, which must stay "free", not become
+    // "ask the store". That turned every fresh pick into an await, and DISCOVERs handled together all took the
+    // same address (one REQUEST ACKed, the rest NAKed) before any of them held it.
+    const peeked = store.peekByIp ? store.peekByIp(ip) : 'unknown';
     return peeked === 'unknown' ? undefined : freeLease(peeked, mac);
   };
+  // After the store's answer, the holds are looked at again: another request may have taken the address while this one waited.
   const freeFor = async (ip: string, mac: string): Promise<boolean> =>
-    freeNow(ip, mac) ?? freeLease(await store.getByIp(ip), mac);
+    freeNow(ip, mac) ?? (freeLease(await store.getByIp(ip), mac) && !heldByOther(ip, mac));
   const hold = (ip: string, r: AllocationRequest): string => {
     if (!r.hold) return ip;
     const k = macKey(r.subnet.cidr, r.mac);
@@ -110,7 +114,7 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       for (let n = 0; n < Math.min(size, POOL_SCAN_BUDGET); n++, i++) {
         const ip = poolAddress(r.subnet, i);
         // No promise per candidate when the answer is in memory: a nearly full pool means thousands of candidates.
-        if (freeNow(ip, r.mac) ?? freeLease(await store.getByIp(ip), r.mac)) {
+        if (freeNow(ip, r.mac) ?? (freeLease(await store.getByIp(ip), r.mac) && !heldByOther(ip, r.mac))) {
           cursors.set(r.subnet.cidr, (i + 1) % size);
           return hold(ip, r);
         }

@@ -101,6 +101,20 @@ export const DhcpConfigSchema = Type.Object({
     description:
       "Receive buffer of each DHCP socket in KiB (0 = the system default): room for a boot storm's burst. Capped by net.core.rmem_max; a smaller grant is logged at start.",
   }),
+  queueLimit: Type.Integer({
+    minimum: 16,
+    maximum: 1_000_000,
+    default: 2048,
+    description:
+      'Most datagrams waiting to be handled (admission control). Past it, the oldest DISCOVER is shed first; REQUESTs, which complete a client already offered an address, go before DISCOVERs.',
+  }),
+  queueMaxAgeMs: Type.Integer({
+    minimum: 10,
+    maximum: 60_000,
+    default: 2000,
+    description:
+      'A DISCOVER that waited longer than this (ms) is shed unanswered; a REQUEST, DECLINE, RELEASE or INFORM may wait four times as long.',
+  }),
   routerAdvertisements: RouterAdvertisementConfigSchema,
 });
 
@@ -120,5 +134,7 @@ export const defaultDhcpConfig: DhcpConfig = {
   offerHoldSeconds: 30,
   groupCommitMaxBatch: 256,
   receiveBufferKiB: 1024,
+  queueLimit: 2048,
+  queueMaxAgeMs: 2000,
   routerAdvertisements: defaultRouterAdvertisementConfig,
 };

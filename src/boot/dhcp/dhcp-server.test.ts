@@ -314,3 +314,86 @@ test('DECLINE takes the address out of service only when it came from the client
   );
   await server.close();
 });
+
+/** Injects every datagram at once (one burst), then waits (bounded) until `want` replies were sent after `before`. */
+async function burst(sock: MemorySocket, datagrams: Uint8Array[], want: number): Promise<DhcpPacket[]> {
+  const before = sock.sent.length;
+  for (const d of datagrams) sock.inject(d, client);
+  for (let i = 0; i < 500 && sock.sent.length - before < want; i++) await new Promise((r) => setTimeout(r, 2));
+  return sock.sent.slice(before).map((s) => decodeDhcp(s.bytes));
+}
+
+for (const [name, store] of [
+  ['the lease index (addresses checked in memory)', () => createMemoryLeaseStore()],
+  // A store without peekByIp: every candidate is asked of the store (an await), the path the race took.
+  ['a store read for every candidate', () => ({ ...createMemoryLeaseStore(), peekByIp: undefined })],
+] as const)
+  test(`full mode, ${name}: DISCOVERs of a burst are offered distinct addresses, and every client that REQUESTs its offer is ACKed`, async () => {
+    const leases = store();
+    const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.199' }] })], {
+      leases,
+    });
+    const macs = Array.from({ length: 60 }, (_, i) => i + 1);
+    const offers = await burst(
+      dhcp,
+      macs.map((m) => request(1, m)),
+      macs.length,
+    );
+    assert.equal(offers.length, macs.length);
+    const offered = new Map(offers.map((o) => [o.xid, o.yiaddr]));
+    assert.equal(new Set(offered.values()).size, macs.length, 'no address offered twice');
+    const acks = await burst(
+      dhcp,
+      macs.map((m) => request(3, m, {}, [ipOption(54, '10.0.0.1'), ipOption(50, offered.get(0x1000 + m)!)])),
+      macs.length,
+    );
+    assert.deepEqual(
+      acks.map((a) => summarizeDhcp(a).split(' ')[0]),
+      macs.map(() => 'DHCPACK'),
+      'no client is NAKed for the address it was just offered',
+    );
+    for (const a of acks) assert.equal(a.yiaddr, offered.get(a.xid));
+    assert.equal((await leases.list()).length, macs.length);
+    await server.close();
+  });
+
+test('admission: under a flood, REQUESTs are answered before DISCOVERs and the shed datagrams are counted and logged once', async () => {
+  // A clock that stands still: nothing expires, so what is shed is what the queue limit sheds.
+  const { dhcp, server, log } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.199' }] })], {
+    now: () => 1_000_000,
+  });
+  const offer = await exchange(dhcp, request(1, 1));
+  assert.equal(offer?.p.yiaddr, '10.0.0.100');
+  // One turn's worth of arrivals: 5000 DISCOVERs (more than the default queue limit of 2048), then the REQUEST.
+  const before = dhcp.sent.length;
+  for (let m = 0; m < 5000; m++) dhcp.inject(request(1, 2 + (m % 200)), client);
+  dhcp.inject(request(3, 1, {}, [ipOption(54, '10.0.0.1'), ipOption(50, '10.0.0.100')]), client);
+  for (let i = 0; i < 1000 && server.queued > 0; i++) await new Promise((r) => setTimeout(r, 2));
+  await server.close();
+  const kinds = dhcp.sent.slice(before).map((s) => summarizeDhcp(decodeDhcp(s.bytes)).split(' ')[0]);
+  // The REQUEST was handled first; its ACK waits for the group commit, so a turn's OFFERs may leave before it.
+  const ackAt = kinds.indexOf('DHCPACK');
+  assert.ok(
+    ackAt >= 0 && ackAt < 32,
+    `the ACK is among the first replies, not after the flood (at ${ackAt} of ${kinds.length})`,
+  );
+  assert.equal(server.stats.shed, 5001 - 2048, 'the oldest DISCOVERs past the queue limit were shed');
+  assert.equal(server.stats.received, 5002);
+  assert.equal(
+    server.stats.received,
+    server.stats.replied + server.stats.ignored + server.stats.malformed + server.stats.failed + server.stats.shed,
+  );
+  // Rate-limited: a line at the first shed datagram, then the counts since it at most every 10 s (here: at close).
+  const lines = log.lines
+    .filter((l) => l.msg?.startsWith('dhcp: overloaded'))
+    .map((l) => l.obj as { shedDiscover: { full: number; expired: number }; shedRequest: { full: number } });
+  assert.equal(lines.length, 2);
+  assert.deepEqual(
+    lines.map((l) => l.shedDiscover.full),
+    [1, 2952],
+  );
+  assert.ok(
+    lines.every((l) => l.shedDiscover.expired === 0 && l.shedRequest.full === 0),
+    'no REQUEST was shed',
+  );
+});

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { DecodeError } from '../../protocols/decode-error.js';
 import { DhcpMessageType, DhcpOption } from '../../protocols/dhcp4/codes.js';
 import { getIpOption, getMessageType } from '../../protocols/dhcp4/options.js';
-import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
+import { decodeDhcp, encodeDhcp, macOf, peekMessageType, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import type { DhcpConfig, DhcpSubnet } from './dhcp-config.js';
 import { DHCP_PORTS } from './dhcp-config.js';
@@ -27,6 +27,7 @@ import { createLeaseWriter } from './lease-writer.js';
 import { createLeaseIndex } from './lease-index.js';
 import { createAddressAllocator } from './address-allocator.js';
 import { selectSubnet } from './subnet-math.js';
+import { admissionClassOf, createAdmissionQueue, type AdmissionClass, type ShedReason } from './admission-queue.js';
 
 /** A host as the DHCP server needs it (from the boot backend, see `dhcpBackendOf` in network-servers.ts). */
 export interface DhcpHost {
@@ -106,8 +107,28 @@ function sysIfindex(dev: string): number | null {
 /** A running server. `close()` stops receiving, waits for pending lease commits, and closes the sockets. */
 export interface DhcpServer {
   close(): Promise<void>;
-  readonly stats: { received: number; replied: number; ignored: number; malformed: number; failed: number };
+  /** `shed`: datagrams dropped unanswered by admission control (queue full or waited too long), never handled. */
+  readonly stats: {
+    received: number;
+    replied: number;
+    ignored: number;
+    malformed: number;
+    failed: number;
+    shed: number;
+  };
+  /** Datagrams waiting in the admission queue now. */
+  readonly queued: number;
 }
+
+/**
+ * Datagrams handled per event-loop turn. Between turns the loop reads the
+ * sockets again (libuv reads up to 32 datagrams per socket per turn), so
+ * reading keeps ahead of handling and admission control, not the kernel
+ * buffer, decides what is dropped under overload.
+ */
+const HANDLED_PER_TURN = 16;
+/** Most shed-datagram log lines: one per this many ms, with the counts since the last. */
+const SHED_LOG_MS = 10_000;
 
 /** Binds ports 67 (and 4011 when a subnet is in proxy mode), per interface when subnets name one, and serves until `close()` or `signal` aborts. */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
@@ -153,8 +174,65 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         : [];
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
-  const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0 };
+  const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0, shed: 0 };
   const inflight = new Set<Promise<void>>();
+  // Shed since the last log line, by class and reason; logged at most once per SHED_LOG_MS.
+  const shedSince = { new: { full: 0, expired: 0 }, complete: { full: 0, expired: 0 } };
+  let shedLoggedAt = -Infinity;
+  const logShed = (): void => {
+    const n = shedSince.new.full + shedSince.new.expired + shedSince.complete.full + shedSince.complete.expired;
+    if (n === 0) return;
+    log.warn(
+      {
+        shedDiscover: shedSince.new,
+        shedRequest: shedSince.complete,
+        queued: queue.size,
+        windowMs: Math.min(SHED_LOG_MS, now() - shedLoggedAt),
+      },
+      `dhcp: overloaded: ${n} datagrams shed unanswered (DISCOVERs first; queue limit ${config.queueLimit}, age limit ${config.queueMaxAgeMs} ms); clients retransmit`,
+    );
+    shedLoggedAt = now();
+    shedSince.new = { full: 0, expired: 0 };
+    shedSince.complete = { full: 0, expired: 0 };
+  };
+  const shed = (cls: AdmissionClass, reason: ShedReason): void => {
+    stats.shed++;
+    shedSince[cls][reason]++;
+    if (now() - shedLoggedAt >= SHED_LOG_MS) logShed();
+  };
+  interface Arrival {
+    bytes: Uint8Array;
+    from: UdpPeer;
+    port: 'dhcp' | 'pxe';
+    sock: DatagramSocket;
+    arrival: string | undefined;
+  }
+  const queue = createAdmissionQueue<Arrival>(
+    {
+      capacity: config.queueLimit,
+      maxAgeMs: { new: config.queueMaxAgeMs, complete: config.queueMaxAgeMs * 4 },
+    },
+    (_item, cls, reason) => shed(cls, reason),
+  );
+  let draining: NodeJS.Immediate | undefined;
+  /** Handles up to HANDLED_PER_TURN queued datagrams (REQUESTs first), then yields to the sockets. */
+  const drain = (): void => {
+    draining = undefined;
+    // In-flight handlers (most wait for a group commit) are bounded like the queue.
+    for (let n = 0; n < HANDLED_PER_TURN && inflight.size < config.queueLimit; n++) {
+      const a = queue.take(now());
+      if (!a) break;
+      const p = handle(a.bytes, a.from, a.port, a.sock, a.arrival).catch((err) =>
+        log.error({ err: (err as Error).message }, 'dhcp: handler bug'),
+      );
+      inflight.add(p);
+      void p.finally(() => {
+        inflight.delete(p);
+        if (queue.size > 0 && !draining && !stopping.signal.aborted) draining = setImmediate(drain);
+      });
+    }
+    if (queue.size > 0 && !draining && inflight.size < config.queueLimit) draining = setImmediate(drain);
+  };
 
   const handle = async (
     bytes: Uint8Array,
@@ -163,7 +241,6 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     sock: DatagramSocket,
     arrival: string | undefined,
   ): Promise<void> => {
-    stats.received++;
     let req: DhcpPacket;
     try {
       req = decodeDhcp(bytes);
@@ -293,13 +370,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     });
   }
 
+  // Each datagram is only classified (option 53, no decode) and queued here; `drain` handles it.
   const listen = ({ socket: sock, interface: arrival }: DhcpListener, port: 'dhcp' | 'pxe') =>
     sock.receive((bytes, from) => {
-      const p = handle(bytes, from, port, sock, arrival).catch((err) =>
-        log.error({ err: (err as Error).message }, 'dhcp: handler bug'),
-      );
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
+      if (stopping.signal.aborted) return;
+      stats.received++;
+      const cls = admissionClassOf(peekMessageType(bytes));
+      const out = queue.push({ bytes, from, port, sock, arrival }, cls, now());
+      if (out) shed(out.cls, 'full');
+      if (!draining) draining = setImmediate(drain);
     });
   const short = [...dhcpSocks, ...pxeSocks].find(
     (l) => l.recvBufferBytes !== undefined && l.recvBufferBytes < recvBufferBytes,
@@ -410,9 +489,20 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       stopping.abort();
       if (deviceTimer) clearInterval(deviceTimer);
       for (const l of [...dhcpSocks, ...pxeSocks]) l.socket.close();
+      // Queued datagrams cannot be answered with the sockets closed: each is shed (as expired, since every age is past Infinity).
+      if (draining) clearImmediate(draining);
+      draining = undefined;
+      queue.take(Number.POSITIVE_INFINITY);
       await Promise.allSettled([...inflight]);
       await writer.drain();
+      logShed();
     })());
   opts.signal?.addEventListener('abort', () => void close(), { once: true });
-  return { close, stats };
+  return {
+    close,
+    stats,
+    get queued() {
+      return queue.size;
+    },
+  };
 }

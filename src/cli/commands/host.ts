@@ -7,6 +7,7 @@ import { formatTable } from '../table.js';
 import { formatSessions, formatTimeline, type SessionJson, type TimelineJson } from './timeline-view.js';
 import { registerHostLogsCommand } from './host-logs.js';
 import { registerHostVerify } from './host-verify.js';
+import { registerHostHealthCommand } from './host-health.js';
 
 interface HostJson {
   id: string;
@@ -307,6 +308,7 @@ export function registerHostCommands(
     });
 
   registerHostLogsCommand(host, api, o);
+  registerHostHealthCommand(host, api, o);
 
   host
     .command('timeline')

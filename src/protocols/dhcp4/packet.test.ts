@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeDhcp, encodeDhcp, macOf, type DhcpPacket } from './packet.js';
+import { decodeDhcp, encodeDhcp, macOf, peekMessageType, type DhcpPacket } from './packet.js';
 import { DecodeError } from '../decode-error.js';
 import { ClientArch, DhcpMessageType, DhcpOption } from './codes.js';
 import {
@@ -240,5 +240,44 @@ test('fuzz: random, truncated and bit-flipped bytes only ever throw DecodeError'
       onlyDecodeError(b);
     }),
     { numRuns: 1000 },
+  );
+});
+
+test('peekMessageType reads option 53 without decoding, and gives undefined for what it cannot read', () => {
+  assert.equal(peekMessageType(pxeDiscover()), DhcpMessageType.discover);
+  const late = pxeDiscover();
+  late.set([0, 0, 0, 12, 3, 0x6b, 0x69, 0x6c, 53, 1, 3, 255], 240); // PADs, hostname "kil", then REQUEST
+  assert.equal(peekMessageType(late), DhcpMessageType.request);
+  const noType = pxeDiscover();
+  noType.set([255], 240);
+  assert.equal(peekMessageType(noType), undefined);
+  assert.equal(peekMessageType(pxeDiscover().subarray(0, 239)), undefined, 'too short');
+  const noCookie = pxeDiscover();
+  noCookie[236] = 0;
+  assert.equal(peekMessageType(noCookie), undefined);
+  const truncated = pxeDiscover().subarray(0, 242);
+  truncated[241] = 9; // option 53 claims 9 bytes past the end
+  assert.equal(peekMessageType(truncated), undefined);
+});
+
+test('property: peekMessageType agrees with the decoder on every message the decoder reads, and never throws', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 0, maxLength: 400 }), fc.integer({ min: 0, max: 9 }), (tail, type) => {
+      const b = pxeDiscover();
+      const bytes = new Uint8Array(240 + tail.length);
+      bytes.set(b.subarray(0, 240));
+      bytes.set(tail, 240);
+      if (tail.length > 2 && type > 0) bytes.set([53, 1, type], 240);
+      let decoded: number | undefined | 'error';
+      try {
+        decoded = getMessageType(decodeDhcp(bytes));
+      } catch {
+        decoded = 'error';
+      }
+      const peeked = peekMessageType(bytes);
+      // Peek stops at the first option 53; the decoder concatenates repeats and takes the first byte: same answer.
+      if (decoded !== 'error') assert.equal(peeked, decoded);
+    }),
+    { numRuns: 2000 },
   );
 });

@@ -172,3 +172,30 @@ export function macOf(p: DhcpPacket): string {
   return s;
 }
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Option 53 of raw message bytes without decoding the message: a cheap look
+ * for admission control before the full decode (dhcp-server.ts). Undefined
+ * when the bytes are too short, lack the magic cookie, or carry no option 53
+ * before END or a truncated option; never throws. Only the main option list
+ * is scanned (no option overload, as `decodeDhcp`).
+ */
+export function peekMessageType(b: Uint8Array): number | undefined {
+  if (b.length < OPTIONS_AT) return undefined;
+  if (((b[FIXED] << 24) | (b[FIXED + 1] << 16) | (b[FIXED + 2] << 8) | b[FIXED + 3]) >>> 0 !== DHCP_MAGIC_COOKIE)
+    return undefined;
+  let at = OPTIONS_AT;
+  while (at < b.length) {
+    const code = b[at];
+    if (code === DhcpOption.pad) {
+      at++;
+      continue;
+    }
+    if (code === DhcpOption.end || at + 1 >= b.length) return undefined;
+    const len = b[at + 1];
+    if (at + 2 + len > b.length) return undefined;
+    if (code === DhcpOption.messageType) return len === 1 ? b[at + 2] : undefined;
+    at += 2 + len;
+  }
+  return undefined;
+}

@@ -11,6 +11,8 @@ kiln_secrets_url='https://kiln.lab.example.org:8443/api/v1/node/secrets'
 kiln_progress_url='https://kiln.lab.example.org:8443/api/v1/node/progress'
 kiln_complete_url='https://kiln.lab.example.org:8443/api/v1/node/complete'
 kiln_ssh_cert_url='https://kiln.lab.example.org:8443/api/v1/node/ssh-cert'
+kiln_agent_url='https://kiln.lab.example.org:8443/api/v1/node/agent'
+kiln_api_url='https://kiln.lab.example.org:8443'
 kiln_boot_mac='52:54:00:12:34:56'
 mkdir -p "$KILN_DIR"
 chmod 700 "$KILN_DIR"

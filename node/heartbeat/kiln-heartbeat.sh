@@ -1,0 +1,203 @@
+#!/bin/sh
+# Kiln heartbeat agent (POSIX sh, busybox-compatible), installed on every
+# deployed host at /usr/lib/kiln/kiln-heartbeat with lib.sh, net.sh and
+# facts.sh beside it (the discovery agent's own fact collection, so a
+# re-audit hashes what discovery hashed). Each heartbeat POSTs the host's
+# health to <url>/api/v1/node/heartbeat with the node credential:
+# uptime, boot id, kernel, load, memory, disk use per mount, failed systemd
+# units, machine-check / EDAC / SMART counts where the machine has them, the
+# boot session (kiln.session=), and the discovery facts when the controller
+# asked for a re-audit (and on the first heartbeat of each boot). The reply
+# (text/plain lines) names the next interval and carries the SSH KRL when it
+# changed: it is installed as sshd's RevokedKeys.
+#
+#   kiln-heartbeat          one heartbeat if one is due (systemd timer: every 10 s)
+#   kiln-heartbeat --loop   forever, at the interval the controller names (busybox init)
+#
+# Files: $KILN_ETC (/etc/kiln) url, credential, api-url and ca.pem (optional:
+# with curl, the HTTPS API verified against that CA is used instead of url); state in $KILN_HB_STATE (/run/kiln-heartbeat, gone
+# at reboot); the KRL at $KILN_SSH_DIR (/etc/ssh)/kiln-revoked-keys.
+set -u
+: "${KILN_ETC:=/etc/kiln}" "${KILN_HB_STATE:=/run/kiln-heartbeat}" "${KILN_LIB:=/usr/lib/kiln}" "${KILN_SSH_DIR:=/etc/ssh}"
+# Where a running systemd and sshd show themselves (tests point these at scratch paths, never at the test machine's).
+: "${KILN_SYSTEMD_RUN:=/run/systemd/system}" "${KILN_SSHD_PID:=/run/sshd.pid}"
+. "$KILN_LIB/lib.sh"
+. "$KILN_LIB/net.sh"
+. "$KILN_LIB/facts.sh"
+KILN_HB_VERSION=1
+
+# hb_uptime: whole seconds since boot.
+hb_uptime() { awk '{ printf "%d", $1 }' "$KILN_PROC/uptime"; }
+
+# hb_memory: {totalBytes, availableBytes} from /proc/meminfo.
+hb_memory() {
+  awk '/^MemTotal:/ { t = $2 * 1024 } /^MemAvailable:/ { a = $2 * 1024 }
+    END { printf "{\"totalBytes\":%d,\"availableBytes\":%d}", t, a }' "$KILN_PROC/meminfo"
+}
+
+# hb_disks: [{mount, sizeBytes, usedBytes}] for each mounted /dev/ filesystem (at most 64).
+hb_disks() {
+  sep=""; n=0; printf '['
+  for m in $(awk '$1 ~ /^\/dev\// { print $2 }' "$KILN_PROC/mounts" | sort -u); do
+    [ "$n" -ge 64 ] && break
+    line=$(df -P -k "$m" 2>/dev/null | awk 'NR == 2 { print $2, $3 }')
+    [ -n "$line" ] || continue
+    set -- $line
+    printf '%s{"mount":%s,"sizeBytes":%s,"usedBytes":%s}' "$sep" "$(json_str "$m")" "$(($1 * 1024))" "$(($2 * 1024))"
+    sep=","; n=$((n + 1))
+  done
+  printf ']'
+}
+
+# hb_failed_units: systemd's failed units as a JSON list; null without systemd.
+hb_failed_units() {
+  if ! command -v systemctl >/dev/null 2>&1 || [ ! -d "$KILN_SYSTEMD_RUN" ]; then printf 'null'; return; fi
+  sep=""; printf '['
+  for u in $(timeout 20 systemctl list-units --state=failed --no-legend --plain 2>/dev/null | awk '{ print $1 }' | head -n 256); do
+    printf '%s%s' "$sep" "$(json_str "$u")"; sep=","
+  done
+  printf ']'
+}
+
+# hb_machine_checks: machine-check lines the kernel logged this boot; null when the log is unreadable.
+hb_machine_checks() {
+  out=$(dmesg 2>/dev/null) || { printf 'null'; return; }
+  printf '%s\n' "$out" | grep -c -e 'Machine check events logged' -e 'mce: \[Hardware Error\]'
+}
+
+# hb_edac: summed corrected/uncorrected counts of every EDAC memory controller; null without EDAC.
+hb_edac() {
+  set -- "$KILN_SYS"/devices/system/edac/mc/mc[0-9]*
+  [ -e "$1" ] || { printf 'null'; return; }
+  ce=0; ue=0
+  for mc in "$@"; do
+    c=$(read_trim "$mc/ce_count"); u=$(read_trim "$mc/ue_count")
+    ce=$((ce + ${c:-0})); ue=$((ue + ${u:-0}))
+  done
+  printf '{"correctable":%s,"uncorrectable":%s}' "$ce" "$ue"
+}
+
+# hb_smart: smartctl's overall verdict and reallocated sectors per whole disk; null without smartctl.
+hb_smart() {
+  command -v smartctl >/dev/null 2>&1 || { printf 'null'; return; }
+  sep=""; printf '['
+  for d in "$KILN_SYS"/block/*; do
+    n=${d##*/}
+    case "$n" in loop*|ram*|zram*|dm-*|md*|sr*|fd*) continue ;; esac
+    out=$(timeout 20 smartctl -H -A "$KILN_DEV/$n" 2>/dev/null)
+    case "$out" in *PASSED*|*"Health Status: OK"*) ok=true ;; *FAILED*) ok=false ;; *) ok=null ;; esac
+    re=$(printf '%s\n' "$out" | awk '$2 == "Reallocated_Sector_Ct" { print $10; exit }')
+    printf '%s{"device":%s,"passed":%s,"reallocatedSectors":%s}' "$sep" "$(json_str "$n")" "$ok" "$(json_num "$re")"
+    sep=","
+  done
+  printf ']'
+}
+
+# hb_body AUDIT: the heartbeat's JSON body; with AUDIT=1 the discovery facts ride along.
+hb_body() {
+  sess=$(cmdline_get kiln.session)
+  krl=$(cat "$KILN_HB_STATE/krl.sha256" 2>/dev/null)
+  printf '{"agentVersion":%s,"bootId":%s,"uptimeSeconds":%s,"kernel":%s,"load":%s,"memory":%s,"disks":%s,"failedUnits":%s,"machineChecks":%s,"edac":%s,"smart":%s,"session":%s' \
+    "$KILN_HB_VERSION" "$(json_str "$(read_trim "$KILN_PROC/sys/kernel/random/boot_id")")" "$(hb_uptime)" \
+    "$(json_str "$(read_trim "$KILN_PROC/sys/kernel/osrelease")")" \
+    "$(awk '{ printf "[%s,%s,%s]", $1, $2, $3 }' "$KILN_PROC/loadavg")" "$(hb_memory)" "$(hb_disks)" \
+    "$(hb_failed_units)" "$(hb_machine_checks)" "$(hb_edac)" "$(hb_smart)" \
+    "$([ -n "$sess" ] && json_str "$sess" || printf 'null')"
+  [ -n "$krl" ] && printf ',"krlSha256":%s' "$(json_str "$krl")"
+  [ "$1" = 1 ] && printf ',"facts":%s' "$(facts_json "$(boot_mac)")"
+  printf '}'
+}
+
+# hb_post: POSTs $KILN_HB_STATE/body to the heartbeat route; prints the reply. curl (verifying an
+# https url against $KILN_ETC/ca.pem when present), else wget (plain http only).
+hb_post() {
+  url="$(head -n 1 "$KILN_ETC/url")"
+  command -v curl >/dev/null 2>&1 && [ -s "$KILN_ETC/api-url" ] && url="$(head -n 1 "$KILN_ETC/api-url")"
+  url="${url%/}/api/v1/node/heartbeat"
+  auth="Authorization: Bearer $(head -n 1 "$KILN_ETC/credential")"
+  if command -v curl >/dev/null 2>&1; then
+    if [ -s "$KILN_ETC/ca.pem" ]; then set -- --cacert "$KILN_ETC/ca.pem"; else set --; fi
+    curl -fsS -m 30 "$@" -H "$auth" -H 'Accept: text/plain' -H 'Content-Type: application/json' --data-binary "@$KILN_HB_STATE/body" "$url"
+    return
+  fi
+  case "$url" in
+    http://*) timeout 30 wget -q -O - --header "$auth" --header 'Accept: text/plain' \
+      --header 'Content-Type: application/json' --post-file "$KILN_HB_STATE/body" "$url" ;;
+    *) echo "kiln-heartbeat: $url needs curl (this system has none)" >&2; return 1 ;;
+  esac
+}
+
+# hb_sshd_revoked_keys: makes sshd read the KRL (RevokedKeys): in sshd_config.d/10-kiln-krl.conf when
+# sshd_config includes that directory, else first in sshd_config; a running sshd is told to reload.
+hb_sshd_revoked_keys() {
+  cfg=$KILN_SSH_DIR/sshd_config
+  [ -f "$cfg" ] || return 0
+  grep -qs "^RevokedKeys $KILN_SSH_DIR/kiln-revoked-keys" "$cfg" "$KILN_SSH_DIR"/sshd_config.d/*.conf && return 0
+  line="RevokedKeys $KILN_SSH_DIR/kiln-revoked-keys"
+  if grep -qiE '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\.d/' "$cfg"; then
+    mkdir -p "$KILN_SSH_DIR/sshd_config.d" && printf '# Kiln: certificates revoked by the controller (kiln ssh revoke).\n%s\n' "$line" > "$KILN_SSH_DIR/sshd_config.d/10-kiln-krl.conf"
+  else
+    { printf '%s\n' "$line"; cat "$cfg"; } > "$cfg.kiln" && cat "$cfg.kiln" > "$cfg" && rm -f "$cfg.kiln"
+  fi
+  log "sshd now reads the KRL ($line)"
+  if [ -d "$KILN_SYSTEMD_RUN" ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl try-reload-or-restart ssh.service sshd.service >/dev/null 2>&1
+  elif [ -s "$KILN_SSHD_PID" ]; then
+    kill -HUP "$(cat "$KILN_SSHD_PID")" 2>/dev/null
+  fi
+  return 0
+}
+
+# hb_install_krl BASE64 SHA256: writes the KRL (only an OpenSSH KRL, "SSHKRL\n\0" magic) atomically.
+hb_install_krl() {
+  f=$KILN_SSH_DIR/kiln-revoked-keys
+  mkdir -p "$KILN_SSH_DIR"
+  printf '%s\n' "$1" | base64 -d > "$f.new" 2>/dev/null
+  if [ "$(head -c 6 "$f.new" 2>/dev/null)" != SSHKRL ]; then
+    rm -f "$f.new"; log "the heartbeat reply carried no valid KRL; kept the old one"; return 1
+  fi
+  chmod 644 "$f.new" && mv -f "$f.new" "$f" && printf '%s\n' "$2" > "$KILN_HB_STATE/krl.sha256" || return 1
+  log "installed the SSH KRL $2 at $f"
+  hb_sshd_revoked_keys
+}
+
+# hb_send: one heartbeat; applies the reply. Sets HB_INTERVAL (seconds to the next one).
+hb_send() {
+  mkdir -p "$KILN_HB_STATE" && chmod 700 "$KILN_HB_STATE"
+  audit=0; [ -e "$KILN_HB_STATE/audited" ] || audit=1; [ -e "$KILN_HB_STATE/audit" ] && audit=1
+  hb_body "$audit" > "$KILN_HB_STATE/body"
+  if ! hb_post > "$KILN_HB_STATE/reply"; then
+    log "heartbeat to $(head -n 1 "$KILN_ETC/url") failed; next in ${HB_INTERVAL}s"
+    return 1
+  fi
+  [ "$audit" = 1 ] && { touch "$KILN_HB_STATE/audited"; rm -f "$KILN_HB_STATE/audit"; }
+  r=$KILN_HB_STATE/reply
+  i=$(awk '$1 == "interval" { print $2; exit }' "$r")
+  case "$i" in ''|*[!0-9]*|0) ;; *) HB_INTERVAL=$i ;; esac
+  [ "$(awk '$1 == "audit" { print $2; exit }' "$r")" = 1 ] && touch "$KILN_HB_STATE/audit"
+  krl=$(awk '$1 == "krl" { print $2; exit }' "$r")
+  [ -n "$krl" ] && hb_install_krl "$krl" "$(awk '$1 == "krl-sha256" { print $2; exit }' "$r")"
+  return 0
+}
+
+# hb_main [--loop]
+hb_main() {
+  HB_INTERVAL=60
+  mkdir -p "$KILN_HB_STATE"
+  [ -s "$KILN_HB_STATE/interval" ] && HB_INTERVAL=$(cat "$KILN_HB_STATE/interval")
+  if [ "${1-}" = --loop ]; then
+    while :; do
+      hb_send
+      sleep "$HB_INTERVAL"
+    done
+  fi
+  # Timer mode: a heartbeat only when the last one is an interval old (by uptime: no wall-clock jumps).
+  up=$(hb_uptime); next=$(cat "$KILN_HB_STATE/next" 2>/dev/null)
+  [ -n "$next" ] && [ "$up" -lt "$next" ] && return 0
+  hb_send; rc=$?
+  printf '%s\n' "$HB_INTERVAL" > "$KILN_HB_STATE/interval"
+  printf '%s\n' "$(($(hb_uptime) + HB_INTERVAL - 1))" > "$KILN_HB_STATE/next"
+  return "$rc"
+}
+
+[ "${KILN_HB_SOURCE_ONLY-}" = 1 ] || hb_main "$@"

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestController, type TestController } from '../../test/support/controller.js';
+
+const facts = (diskBytes: number) => ({
+  bootMac: '52:54:00:95:01:01',
+  cpu: { model: 'Test CPU', count: 2 },
+  memory: { totalBytes: 2_000_000_000, installedBytes: 2_147_483_648 },
+  nics: [{ name: 'eth0', mac: '52:54:00:95:01:01', driver: 'virtio_net' }],
+  disks: [{ name: 'vda', sizeBytes: diskBytes, model: 'D', serial: 's1', rotational: false }],
+});
+const beat = { bootId: '0f0f0f0f-1111-2222-3333-444444444444', uptimeSeconds: 12.5, kernel: '6.1.0' };
+
+describe('heartbeat routes', () => {
+  let c: TestController;
+  let credential = '';
+  before(async () => {
+    c = await createTestController();
+    const r = await c.app.inject({
+      method: 'POST',
+      url: '/api/v1/node/discover',
+      payload: { facts: facts(1_000_000_000) },
+    });
+    assert.equal(r.statusCode, 200, r.body);
+    credential = r.json<{ credential: string }>().credential;
+  });
+  after(() => c.close());
+
+  const heartbeat = (payload: unknown, headers: Record<string, string> = { authorization: `Bearer ${credential}` }) =>
+    c.app.inject({ method: 'POST', url: '/api/v1/node/heartbeat', headers, payload: payload as object });
+
+  it('takes only a node credential: no credential, a claimed MAC or an API token is refused', async () => {
+    assert.equal((await heartbeat(beat, {})).statusCode, 401);
+    assert.equal((await heartbeat(beat, { 'x-kiln-mac': '52:54:00:95:01:01' })).statusCode, 401);
+    assert.equal((await heartbeat(beat, { authorization: c.bearer.admin })).statusCode, 401);
+    assert.equal(
+      (await c.app.inject({ method: 'GET', url: '/api/v1/hosts/node-525400950101/health' })).statusCode,
+      401,
+    );
+  });
+
+  it('refuses an unbounded or unknown body with every issue', async () => {
+    const disks = Array.from({ length: 65 }, (_, i) => ({ mount: `/m${i}`, sizeBytes: 1, usedBytes: 0 }));
+    const r = await heartbeat({ ...beat, disks, extra: 1 });
+    assert.equal(r.statusCode, 400);
+    assert.equal(r.json<{ error: { code: string } }>().error.code, 'validation_failed');
+    assert.equal((await heartbeat({ ...beat, bootId: 'x' })).statusCode, 400);
+  });
+
+  it('answers JSON or lines with the KRL, and the health route (viewer) shows the report', async () => {
+    const json = await heartbeat(beat);
+    assert.equal(json.statusCode, 200, json.body);
+    const reply = json.json<{ intervalSeconds: number; audit: boolean; krlSha256: string; krl: string }>();
+    assert.equal(reply.intervalSeconds, 60);
+    assert.equal(reply.audit, true);
+    assert.equal(Buffer.from(reply.krl, 'base64').subarray(0, 6).toString(), 'SSHKRL');
+    const text = await heartbeat(
+      { ...beat, krlSha256: reply.krlSha256 },
+      { authorization: `Bearer ${credential}`, accept: 'text/plain' },
+    );
+    assert.equal(text.headers['content-type'], 'text/plain; charset=utf-8');
+    assert.equal(text.body, `interval 60\naudit 1\nkrl-sha256 ${reply.krlSha256}\n`);
+    const h = await c.app.inject({
+      method: 'GET',
+      url: '/api/v1/hosts/node-525400950101/health',
+      headers: { authorization: c.bearer.viewer },
+    });
+    assert.equal(h.statusCode, 200, h.body);
+    const view = h.json<Record<string, unknown> & { report: Record<string, unknown> }>();
+    assert.equal(view.status, 'ok');
+    assert.equal(view.report.kernel, '6.1.0');
+    assert.deepEqual(view.report.disks, []);
+    assert.equal(view.report.failedUnits, null);
+  });
+
+  it('a re-audit hashes the facts like discovery: the same facts change nothing, a bigger disk is the diff event', async () => {
+    const before = (await c.inventory.getHost('node-525400950101')).version;
+    await heartbeat({ ...beat, facts: facts(1_000_000_000) });
+    assert.equal((await c.inventory.getHost('node-525400950101')).version, before, 'nothing written');
+    await heartbeat({ ...beat, facts: facts(2_000_000_000) });
+    const events = await c.inventory.listEvents({ kind: 'host.hardware_changed' });
+    assert.equal(events.length, 1);
+    assert.deepEqual((events[0].data as { diff: unknown }).diff, [
+      { part: 'disk s1', before: 'D 1000000000 bytes', after: 'D 2000000000 bytes' },
+    ]);
+    const host = await c.inventory.getHost('node-525400950101');
+    assert.equal(host.needsAttention, true);
+  });
+
+  it('serves the agent files to a node, and nothing else', async () => {
+    const get = (name: string) =>
+      c.app.inject({
+        method: 'GET',
+        url: `/api/v1/node/agent/${name}`,
+        headers: { authorization: `Bearer ${credential}` },
+      });
+    const agent = await get('kiln-heartbeat');
+    assert.equal(agent.statusCode, 200);
+    assert.match(agent.body, /^#!\/bin\/sh\n# Kiln heartbeat agent/);
+    assert.match((await get('kiln-heartbeat.timer')).body, /OnUnitActiveSec=10s/);
+    assert.equal((await get('install.sh')).statusCode, 404);
+    assert.equal((await get('..%2Fagent%2Flib.sh')).statusCode, 404);
+  });
+});
