@@ -12,7 +12,17 @@ const MiB = 1024 * 1024;
 export type StorageStep = { tool: StorageTool; args: string[]; about: string } | { wait: string; about: string };
 
 /** The binaries the writer may run for a storage plan (shipped in the node image's /usr/lib/kiln/bin). */
-export const storageTools = ['sgdisk', 'wipefs', 'mdadm', 'lvm', 'mke2fs', 'mkfs.xfs', 'mkfs.vfat', 'mkswap'] as const;
+export const storageTools = [
+  'sgdisk',
+  'partx',
+  'wipefs',
+  'mdadm',
+  'lvm',
+  'mke2fs',
+  'mkfs.xfs',
+  'mkfs.vfat',
+  'mkswap',
+] as const;
 export type StorageTool = (typeof storageTools)[number];
 
 /** The concrete storage plan for one host: which disk gets what, the steps, and what the installed system mounts. */
@@ -197,6 +207,8 @@ export function planStorage(
     });
     steps.push({ tool: 'sgdisk', args: ['--zap-all', dev], about: `clearing ${dev} (disk ${d.id})` });
     steps.push({ tool: 'sgdisk', args: [...args, dev], about: `partitioning ${dev} (disk ${d.id})` });
+    // sgdisk asks the kernel to re-read the table; partx adds what a busy disk or a kernel without GPT parsing missed.
+    steps.push({ tool: 'partx', args: ['--update', dev], about: `telling the kernel about ${dev}'s partitions` });
     d.partitions.forEach((p, pi) => {
       const pd = partitionDevice(dev, pi + 1);
       steps.push({ wait: pd, about: `waiting for ${pd}` });
@@ -341,7 +353,8 @@ export function planStorage(
     if (!n) return;
     if (f.type === 'swap' && f.mount !== undefined)
       issue(`${path}/mount`, 'swap_mounted', `swap on "${f.device}" has no mount point`);
-    if (f.type !== 'swap' && f.mount === undefined)
+    // A second ESP (the mirror disk's, for its firmware) may stay unmounted; other filesystems need a place.
+    if ((f.type === 'ext4' || f.type === 'xfs') && f.mount === undefined)
       issue(`${path}/mount`, 'no_mount', `filesystem on "${f.device}" needs a mount point`);
     if (f.mount !== undefined && mounts.some((m) => m.path === f.mount))
       issue(`${path}/mount`, 'mount_twice', `two filesystems are mounted at ${f.mount}`);
