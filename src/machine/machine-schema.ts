@@ -200,4 +200,3 @@ export type MachineDescription = Static<typeof MachineDescriptionSchema>;
 export type StorageDescription = Static<typeof StorageSchema>;
 export type NetworkDescription = Static<typeof NetworkSchema>;
 export type DiskDescription = Static<typeof DiskSchema>;
-export type PartitionDescription = Static<typeof PartitionSchema>;

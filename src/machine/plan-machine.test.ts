@@ -121,7 +121,7 @@ test('a RAID 1 + LVM layout over two disks renders steps in order, the fstab and
 const unfit: Array<[string, (d: MachineDescription) => MachineDescription, MachineFacts, string, RegExp]> = [
   [
     'no disk matches the model',
-    (d) => mirrored({ model: 'INTEL' }),
+    () => mirrored({ model: 'INTEL' }),
     facts,
     'no_disk',
     /disk "d0" \(maxSize=1GiB model=INTEL\) matches none.*vda 64 MiB model "QEMU HARDDISK"/,

@@ -10,7 +10,16 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -62,8 +71,8 @@ before(() => {
   for (const [name, path] of Object.entries(tools)) symlinkSync(path, join(bin, name));
   for (const f of ['a', 'b']) {
     writeFileSync(join(work, f), '');
-    execFileSync('truncate', ['-s', '64M', join(work, f)]);
-    loops.push(execFileSync('losetup', ['-f', '--show', '-P', join(work, f)], { encoding: 'utf8' }).trim());
+    truncateSync(join(work, f), 64 * MiB); // sparse
+    loops.push(sh(`losetup -f --show -P ${join(work, f)}`).trim());
   }
 });
 
@@ -133,7 +142,7 @@ function partitions(
     .split('\n')
     .filter((n) => n && `/dev/${n}` !== d);
   return names.map((n) => {
-    let text = '';
+    let text: string;
     try {
       text = sh(`blkid -p -o export /dev/${n}`);
     } catch (err) {
@@ -217,7 +226,7 @@ test(
     assert.ok(mounts.includes(`${b}p2 ${join(target, 'srv')} ext4`));
     writeFileSync(join(target, 'srv/hello'), 'x');
     assert.match(plan.storage!.fstab, /LABEL=kiln-srv\t\/srv\text4\tdefaults\t0\t2/);
-    for (const m of mounted.splice(0).reverse()) execFileSync('umount', [m]);
+    for (const m of mounted.splice(0).reverse()) sh(`umount ${m}`);
     // Run again over the written disks: old signatures are wiped, the result is the same.
     await applyPlan(plan);
     assert.deepEqual(
