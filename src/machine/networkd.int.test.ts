@@ -156,7 +156,7 @@ test(
       .split('\n')
       .filter((l) => l.includes('/etc/systemd/network/') && /unknown|invalid|failed|ignoring|not valid/i.test(l));
     assert.deepEqual(complaints, [], 'networkd complained about a unit');
-    assert.equal(readdirSync(units).length, 8);
+    assert.equal(readdirSync(units).length, 9); // 3 NICs, bond, VLAN and bridge (.netdev + .network each)
     // The bridge: n2 enslaved, the reservation's address on br0, MTU from the description.
     const br = ns.exec('ip', ['-d', 'link', 'show', 'nic2']);
     assert.match(br, /master br0/);
