@@ -10,7 +10,8 @@ packages=(
   # network boot: Debian's iPXE binaries (ipxe-dir), router advertisements for iPXE's IPv6 wait
   ipxe radvd iproute2
   # node image (discovery / image writer) build inputs
-  busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
+  # (gdisk's sgdisk, mdadm, lvm2 and xfsprogs: machine descriptions' storage plans, node/agent/storage.sh)
+  busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk mdadm lvm2 xfsprogs zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
   # the image writer's object path: bsdtar (mtree view to a tar stream) and setfattr (also the image import test's xattrs)
   libarchive-tools attr
   # OS images: `kiln image build` (Debian roots with mmdebstrap; zstd above unpacks .tar.zst imports)

@@ -32,6 +32,7 @@ import { createUserService } from './auth/user-service.js';
 import { userRoutes } from './auth/user-routes.js';
 import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
 import type { KilnUrls } from './deploy/render-context.js';
+import type { MachineSubnet } from './machine/machine-facts.js';
 import { deployRoutes } from './deploy/routes.js';
 import { createInstallTokens } from './deploy/install-token.js';
 import { isNotFound } from './error/kiln-error.js';
@@ -90,6 +91,8 @@ export interface ControllerDeps {
   sshCa: SshCa;
   profilesDir: string;
   site: SiteContext;
+  /** Kiln's DHCP subnets, for machine descriptions' `reservation` addresses (default: none). */
+  machineSubnets?: MachineSubnet[];
   /** Where nodes reach this controller (may change once the listen address is known). */
   urls: () => KilnUrls;
   log: Logger;
@@ -212,6 +215,7 @@ export async function createController(deps: ControllerDeps) {
     newId: randomUUID,
     installTokens,
     revokeCertificates,
+    subnets: () => deps.machineSubnets ?? [],
   });
   const node = createNodeService({
     db,
@@ -440,8 +444,14 @@ export async function createController(deps: ControllerDeps) {
             const macs = [...h.nics].sort((a, b) => Number(b.boot) - Number(a.boot)).map((n) => n.mac);
             return macs.map((m) => timeline.currentSession(m)).find((id) => id !== null) ?? null;
           },
-          installPlan: async (spec: Record<string, unknown>, hostId: string) =>
-            buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls()),
+          installPlan: async (spec: Record<string, unknown>, hostId: string, files: Record<string, string>) =>
+            buildInstallPlan(
+              spec,
+              images.get(String(spec['name'])),
+              await inventory.getHost(hostId),
+              deps.urls(),
+              files,
+            ),
         },
       },
       { plugin: imageRoutes, options: { images } },

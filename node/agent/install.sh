@@ -16,6 +16,11 @@
 #   p1 2048+2048      BIOS boot, holds GRUB core.img
 #   p2 4096+262144    EFI system partition (FAT32, label KILN-ESP)
 #   p3 266240..end    root (ext4, label kiln-root)
+#
+# Layout "machine": the plan carries the machine description rendered for this
+# host (machine.storage: steps, mounts, fstab; machine.network: networkd
+# units); storage.sh runs the steps, GRUB's core image goes to every disk with
+# a BIOS boot partition, and the network is the plan's units (machine_network).
 KILN_TARGET=/target
 KILN_GRUB=${KILN_GRUB:-/usr/lib/kiln/grub}
 # Tools shipped from Debian, by absolute path: busybox ash prefers its own
@@ -120,6 +125,32 @@ install_bootloader() {
   write_grub_cfg
 }
 
+# install_bootloader_machine: GRUB's BIOS images on every disk of the plan with
+# a BIOS boot partition (either disk of a mirror boots), the UEFI loader on
+# the ESP mounted at /boot/efi when there is one, and grub.cfg.
+install_bootloader_machine() {
+  for d in $(storage_list "$PLAN" machine.storage.biosBoot); do
+    dd if="$KILN_GRUB/boot.img" of="$d" bs=440 count=1 conv=notrunc &&
+    dd if="$KILN_GRUB/core.img" of="$d" bs=512 seek=2048 conv=notrunc || return 1
+    echo "GRUB (BIOS) on $d"
+  done
+  if [ -n "$(plan_get machine.storage.esp)" ]; then
+    mkdir -p "$KILN_TARGET/boot/efi/EFI/BOOT" &&
+    cp "$KILN_GRUB/BOOTX64.EFI" "$KILN_TARGET/boot/efi/EFI/BOOT/BOOTX64.EFI" || return 1
+    echo "GRUB (UEFI) on $(plan_get machine.storage.esp)"
+  fi
+  mkdir -p "$KILN_TARGET/boot/grub" && write_grub_cfg
+}
+
+# root_arg: the kernel's root=: the label, or an LVM root's /dev/mapper path
+# (initramfs-tools activates the volume group of a root it can name).
+root_arg() {
+  case "$(plan_get machine.storage.root.device)" in
+    /dev/mapper/*) plan_get machine.storage.root.device ;;
+    *) echo LABEL=kiln-root ;;
+  esac
+}
+
 write_grub_cfg() {
   k=""; for c in /boot/vmlinuz /vmlinuz $(ls "$KILN_TARGET"/boot/vmlinuz-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
     [ -e "$KILN_TARGET$c" ] && { k=$c; break; }; done
@@ -130,10 +161,19 @@ write_grub_cfg() {
   {
     echo "set timeout=1"
     echo "menuentry 'Kiln: $(plan_get hostname)' {"
-    echo "  linux $k root=LABEL=kiln-root ro console=tty0 console=ttyS0,115200 ${args}"
+    echo "  linux $k root=$(root_arg) ro console=tty0 console=ttyS0,115200 ${args}"
     [ -n "$r" ] && echo "  initrd $r"
     echo "}"
   } > "$KILN_TARGET/boot/grub/grub.cfg"
+}
+
+# write_fstab FILE: the machine plan's fstab, or the single layout's.
+write_fstab() {
+  if [ "$(plan_get layout)" = machine ] && [ -n "$(plan_get machine.storage.fstab)" ]; then
+    printf '%s\n' "$PLAN" | json_text machine.storage.fstab > "$1"
+  else
+    printf 'LABEL=kiln-root\t/\text4\terrors=remount-ro\t0 1\nLABEL=KILN-ESP\t/boot/efi\tvfat\tumask=0077,nofail\t0 2\n' > "$1"
+  fi
 }
 
 write_host_config() {
@@ -141,7 +181,7 @@ write_host_config() {
   mkdir -p "$t/etc/kiln" "$t/usr/lib/kiln" &&
   echo "$h" > "$t/etc/hostname" &&
   printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$h" > "$t/etc/hosts" &&
-  printf 'LABEL=kiln-root\t/\text4\terrors=remount-ro\t0 1\nLABEL=KILN-ESP\t/boot/efi\tvfat\tumask=0077,nofail\t0 2\n' > "$t/etc/fstab" &&
+  write_fstab "$t/etc/fstab" &&
   (umask 077; cp "$KILN_RUN/credential" "$t/etc/kiln/credential") &&
   chmod 600 "$t/etc/kiln/credential" &&
   printf '%s\n' "$KILN_URL" > "$t/etc/kiln/url" &&
@@ -196,11 +236,13 @@ write_krl() {
 # gateway, dns[]} for the boot NIC, in the configuration of the network stack
 # the written image runs, matched by MAC (netconf.sh).
 write_network_config() {
+  if [ "$(plan_get network.mode)" = machine ]; then machine_network "$KILN_TARGET"; return; fi
   dns=$(printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^network\.dns\.[0-9]+$/ { printf "%s%s", s, $2; s = " " }')
   netconf_write "$KILN_TARGET" "$BOOT_MAC" "$(plan_get network.mode)" "$(plan_get network.address)" "$(plan_get network.gateway)" "$dns"
 }
 
 finish_install() {
+  if [ -n "$MACHINE_STORAGE" ]; then sync; storage_unmount "$PLAN" "$KILN_TARGET" && sync; return; fi
   sync; umount "$KILN_TARGET/boot/efi" && umount "$KILN_TARGET" && sync
 }
 
@@ -219,19 +261,29 @@ run_install() {
   # From here on the credential travels only to the plan's HTTPS API, verified
   # against its CA (late.sh's client); a plan without one keeps plain HTTP.
   case "$(plan_get api.url)" in https://*) late_ca > /dev/null 2>&1 && KILN_API_TLS=1 ;; esac
-  # The only layout this writer implements (src/image/install-plan.ts imageLayouts).
+  # The layouts this writer implements (src/image/install-plan.ts imageLayouts).
   layout=$(plan_get layout)
-  [ "${layout:-single}" = single ] || step partition "layout \"$layout\" is not implemented by this writer (only single)" false
+  case "${layout:-single}" in single|machine) ;; *) step partition "layout \"$layout\" is not implemented by this writer (only single, machine)" false ;; esac
+  MACHINE_STORAGE=""; [ "$layout" = machine ] && [ -n "$(plan_get machine.storage.root.device)" ] && MACHINE_STORAGE=1
   step_told objects "gathering the image's objects (reused from this machine, fetched from Kiln)" objects_prepare
-  disk=$(pick_disk) || step disk "choosing a disk" false
-  step partition "partitioning $disk" partition_disk "$disk"
-  step mkfs "making filesystems on $disk" make_filesystems "$disk"
+  if [ -n "$MACHINE_STORAGE" ]; then
+    step_told partition "laying out storage from the machine description" storage_apply "$PLAN"
+    step_told mkfs "mounting the machine description's filesystems" storage_mount "$PLAN" "$KILN_TARGET"
+  else
+    disk=$(pick_disk) || step disk "choosing a disk" false
+    step partition "partitioning $disk" partition_disk "$disk"
+    step mkfs "making filesystems on $disk" make_filesystems "$disk"
+  fi
   if [ -e "$OBJ_DIR/ready" ]; then
     step image "writing image $(plan_get image.objects.manifest) from objects" objects_write
   else
     step image "writing image $(plan_get image.url)" unpack_image "$(plan_get image.url)" "$(plan_get image.sha256)" "$(plan_get image.format)"
   fi
-  step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
+  if [ -n "$MACHINE_STORAGE" ]; then
+    step_told bootloader "installing GRUB on the machine description's boot disks" install_bootloader_machine
+  else
+    step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
+  fi
   step config "writing host configuration" write_host_config
   step_told network "writing the network configuration the image uses" write_network_config
   step secrets "applying root's password hash and authorized keys from Kiln" late_secrets

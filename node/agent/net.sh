@@ -7,7 +7,8 @@ load_hardware_modules() {
     [ -r "$a" ] && modprobe -q "$(cat "$a")" 2>/dev/null
   done
   for m in virtio_net virtio_blk virtio_scsi sd_mod sr_mod nvme ahci ext4 vfat \
-           nls_cp437 nls_ascii nls_utf8 crc32c_generic efivarfs ipmi_si ipmi_devintf; do
+           nls_cp437 nls_ascii nls_utf8 crc32c_generic efivarfs ipmi_si ipmi_devintf \
+           md_mod raid1 dm_mod xfs; do
     modprobe -q "$m" 2>/dev/null
   done
   return 0

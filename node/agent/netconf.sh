@@ -165,3 +165,44 @@ netconf_write() {
       echo "network: the image runs none of systemd-networkd, ifupdown or NetworkManager; only /etc/kiln/network.env is written (the installed system must bring up $mac itself)" ;;
   esac
 }
+
+# machine_network ROOT: the machine description's network (plan
+# machine.network, rendered by the controller, src/machine/plan-network.ts):
+# its systemd-networkd units into ROOT's /etc/systemd/network, systemd-networkd
+# enabled, the described NICs left alone by NetworkManager when the image has
+# it, and /etc/resolv.conf from the plan when the image has no
+# systemd-resolved. Units for NetworkManager or ifupdown themselves are not
+# rendered (not yet): an image without systemd-networkd fails this stage.
+machine_network() {
+  r=$1
+  netconf_has "$r" /usr/lib/systemd/systemd-networkd /lib/systemd/systemd-networkd || {
+    echo "the machine description's network is rendered for systemd-networkd, which this image does not have (add the systemd package's networkd or use DHCP on the boot NIC)"
+    return 1
+  }
+  mkdir -p "$r/etc/systemd/network" "$r/etc/kiln" || return 1
+  i=0
+  while :; do
+    name=$(plan_get "machine.network.files.$i.name")
+    [ -n "$name" ] || break
+    case "$name" in *[!A-Za-z0-9._-]*|.*) echo "unit name \"$name\" is not a plain file name"; return 1 ;; esac
+    printf '%s\n' "$PLAN" | json_text "machine.network.files.$i.text" | sed -e '${/^$/d;}' > "$r/etc/systemd/network/$name" || return 1
+    i=$((i + 1))
+  done
+  [ "$i" -gt 0 ] || { echo "the machine plan's network has no units"; return 1; }
+  netconf_enabled "$r" systemd-networkd.service || {
+    netconf_enable "$r" systemd-networkd.service multi-user.target &&
+    netconf_enable "$r" systemd-networkd.socket sockets.target &&
+    netconf_enable "$r" systemd-networkd-wait-online.service network-online.target
+  } || return 1
+  macs=$(printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^machine\.network\.macs\.[0-9]+$/ { printf "%smac:%s", s, $2; s = ";" }')
+  if netconf_has "$r" /usr/sbin/NetworkManager /sbin/NetworkManager && [ -n "$macs" ]; then
+    mkdir -p "$r/etc/NetworkManager/conf.d" &&
+    printf '# Written by the Kiln image writer: systemd-networkd runs these NICs (machine description).\n[keyfile]\nunmanaged-devices=%s\n' "$macs" \
+      > "$r/etc/NetworkManager/conf.d/10-kiln-unmanaged.conf" || return 1
+  fi
+  if [ -n "$(plan_get machine.network.resolvConf)" ] && ! netconf_enabled "$r" systemd-resolved.service; then
+    rm -f "$r/etc/resolv.conf" && printf '%s\n' "$PLAN" | json_text machine.network.resolvConf | sed -e '${/^$/d;}' > "$r/etc/resolv.conf" || return 1
+  fi
+  printf 'KILN_NET_MODE=machine\n' > "$r/etc/kiln/network.env" || return 1
+  echo "network: systemd-networkd, $i units from the machine description"
+}

@@ -8,6 +8,8 @@ import type { SiteContext } from '../template/render-context.js';
 import { bootSpecFrom, bootSpecPaths } from '../profile/render-boot-spec.js';
 import { imageSpecFrom, imageSpecPaths } from '../profile/render-image-spec.js';
 import type { TemplateRenderer } from '../template/render-pool.js';
+import { machineFactsFrom, type MachineSubnet } from '../machine/machine-facts.js';
+import { MACHINE_PLAN_FILE, parseMachineDescription, planMachine } from '../machine/plan-machine.js';
 import { buildRenderContext, type KilnUrls } from './render-context.js';
 import {
   getCurrentBootDeployment,
@@ -42,6 +44,8 @@ export interface DeployDeps {
     issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<Database>): Promise<void>;
     fillDeployment(d: BootDeployment): BootDeployment;
   };
+  /** Kiln's DHCP subnets, for machine descriptions' `reservation` addresses. */
+  subnets?: () => MachineSubnet[];
 }
 
 /**
@@ -81,6 +85,24 @@ export function createDeployService(deps: DeployDeps) {
     return { profile: profileName, files, bootSpec, imageSpec };
   }
 
+  /**
+   * With layout `machine`: parses the rendered machine description, checks it
+   * against the host's stored facts and keeps the concrete plan beside the
+   * install files (`machine-plan.json`). A description that does not fit
+   * refuses the deploy (`layout_unfit`) before anything is stored or written.
+   */
+  function withMachinePlan<T extends Pick<Deployment, 'files' | 'imageSpec'>>(host: Host, rendered: T): T {
+    const spec = rendered.imageSpec;
+    if (spec?.['layout'] !== 'machine') return rendered;
+    const name = typeof spec['machine'] === 'string' ? spec['machine'] : '';
+    const text = rendered.files[name];
+    if (text === undefined)
+      throw new KilnError('validation_failed', `layout machine: the deployment has no install file ${name}`);
+    const description = parseMachineDescription(text, name);
+    const plan = planMachine(description, machineFactsFrom(host, deps.subnets?.() ?? []), { hostName: host.name });
+    return { ...rendered, files: { ...rendered.files, [MACHINE_PLAN_FILE]: `${JSON.stringify(plan, null, 2)}\n` } };
+  }
+
   return {
     /** The host's newest deployment, or null (in the caller's transaction `tx` when given). */
     currentDeployment: (hostId: string, tx?: Kysely<Database>): Promise<Deployment | null> =>
@@ -104,7 +126,7 @@ export function createDeployService(deps: DeployDeps) {
       const host = await deps.inventory.getHost(hostRef);
       const name = profileName ?? host.profile;
       if (!name) throw new KilnError('validation_failed', `host ${host.name} has no profile; pass one (--profile)`);
-      return render(host, name, variables);
+      return withMachinePlan(host, await render(host, name, variables));
     },
 
     async deploy(
@@ -117,14 +139,17 @@ export function createDeployService(deps: DeployDeps) {
       const previous = opts.reuse ? await getCurrentDeployment(deps.db, host.id) : null;
       if (opts.reuse && !previous)
         throw new KilnError('not_found', `host ${host.name} has no earlier deployment to repeat`);
-      const rendered = previous
-        ? {
-            profile: previous.profile,
-            files: previous.files,
-            bootSpec: previous.bootSpec,
-            imageSpec: previous.imageSpec,
-          }
-        : await render(host, name, opts.variables ?? {});
+      const rendered = withMachinePlan(
+        host,
+        previous
+          ? {
+              profile: previous.profile,
+              files: previous.files,
+              bootSpec: previous.bootSpec,
+              imageSpec: previous.imageSpec,
+            }
+          : await render(host, name, opts.variables ?? {}),
+      );
       const deployment: Deployment = {
         id: deps.newId(),
         hostId: host.id,

@@ -71,6 +71,11 @@ export const discoveryModules = [
   'crc32c_generic',
   'crc32c_intel',
   'efivarfs',
+  // machine descriptions (node/agent/storage.sh): RAID 1, LVM, xfs
+  'md_mod',
+  'raid1',
+  'dm_mod',
+  'xfs',
 ] as const;
 
 /** Host tools copied (with their libraries) into usr/lib/kiln/bin: [candidates, name in image, required]. */
@@ -86,6 +91,15 @@ const hostTools: Array<[string[], string, boolean]> = [
   [['/usr/bin/bsdtar'], 'bsdtar', true],
   [['/usr/bin/setfattr'], 'setfattr', true],
   [['/usr/bin/ipmitool'], 'ipmitool', false],
+  // Machine descriptions' storage plans (node/agent/storage.sh): GPT, partition table updates, signatures,
+  // RAID 1, LVM (one binary, called as `lvm pvcreate` …), xfs and swap. A plan needing an absent one fails at its step.
+  [['/usr/sbin/sgdisk', '/sbin/sgdisk'], 'sgdisk', true],
+  [['/usr/bin/partx', '/usr/sbin/partx'], 'partx', true],
+  [['/usr/sbin/wipefs', '/sbin/wipefs'], 'wipefs', true],
+  [['/usr/sbin/mkswap', '/sbin/mkswap'], 'mkswap', true],
+  [['/usr/sbin/mdadm', '/sbin/mdadm'], 'mdadm', false],
+  [['/usr/sbin/lvm', '/sbin/lvm'], 'lvm', false],
+  [['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'], 'mkfs.xfs', false],
 ];
 
 /** Files of node/ that go to usr/lib/kiln in the image. */
@@ -99,6 +113,7 @@ const agentFiles = [
   'agent/netconf.sh',
   'agent/clock.sh',
   'agent/objects.sh',
+  'agent/storage.sh',
   'agent/wipe.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',
@@ -110,7 +125,7 @@ const agentFiles = [
 ];
 
 /** Bump when the image layout changes in a way the other inputs do not show. */
-const layoutVersion = '1';
+const layoutVersion = '2';
 
 /** Inputs of `buildDiscoveryImage`; `cacheDir` holds packages, unpacked trees and results. */
 export interface DiscoveryImageOptions {

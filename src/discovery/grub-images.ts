@@ -16,6 +16,10 @@ export const grubModules = [
   'part_msdos',
   'ext2',
   'fat',
+  'xfs',
+  // a root on RAID 1 (mdadm metadata 1.2) or LVM, from machine descriptions
+  'mdraid1x',
+  'lvm',
   'search',
   'search_label',
   'search_fs_uuid',

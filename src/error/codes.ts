@@ -84,6 +84,10 @@ export const errorCodes = {
     status: 422,
     doc: 'A template failed to render (missing variable, syntax error, forbidden access); the message names the file and line.',
   },
+  layout_unfit: {
+    status: 422,
+    doc: "The machine description does not fit the host's stored facts (no disk matches, a disk is too small, two RAID members on one disk, an unknown NIC); `issues` names each with its code, and nothing was written.",
+  },
   // power and BMC
   bmc_error: {
     status: 502,

@@ -66,20 +66,21 @@ test('every layout string is accepted exactly when the writer implements it', as
   await fc.assert(
     fc.asyncProperty(
       fc.oneof(
-        fc.constantFrom('single', 'ab', 'AB', 'single ', 'raid1', 'lvm'),
+        fc.constantFrom('single', 'machine', 'ab', 'AB', 'single ', 'raid1', 'lvm'),
         fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/),
       ),
       async (layout) => {
         const v = await validateProfile(profileDir([`layout: "${layout}"`]));
+        // `machine` is implemented but needs image.machine, the description's install file.
         assert.equal(
           v.ok,
-          (imageLayouts as readonly string[]).includes(layout),
+          (imageLayouts as readonly string[]).includes(layout) && layout !== 'machine',
           `${layout}: ${JSON.stringify(v.issues)}`,
         );
         if (!v.ok)
           assert.deepEqual(
             v.issues.map((i) => i.code),
-            ['not_implemented'],
+            [layout === 'machine' ? 'missing_key' : 'not_implemented'],
           );
       },
     ),
@@ -171,4 +172,23 @@ test('an image imported with its install views gets an objects section (views an
   assert.equal(buildInstallPlan({ name: 'base' }, { ...image, manifest: id }, host, urls).image.objects, undefined);
   const partial = { ...image, manifest: id, views: { files: views.files } };
   assert.equal(buildInstallPlan({ name: 'base' }, partial, host, urls).image.objects, undefined);
+});
+
+test('layout machine needs image.machine naming one of the profile files; image.machine needs layout machine', async () => {
+  const codes = async (lines: string[]) => (await validateProfile(profileDir(lines))).issues.map((i) => i.code);
+  assert.deepEqual(await codes(['layout: machine']), ['missing_key']);
+  assert.deepEqual(await codes(['layout: machine', 'machine: machine.yaml']), ['template_not_found']);
+  assert.deepEqual(await codes(['machine: machine.yaml']), ['unexpected_key', 'template_not_found']);
+});
+
+test('layout machine: the install plan carries the deployment machine plan; without one it is a clear error', () => {
+  const spec = { name: 'base', disk: 'auto', firmware: 'bios', layout: 'machine', machine: 'machine.yaml' };
+  const machine = { network: { files: [{ name: '10-kiln-n0.network', text: '[Match]\n' }], resolvConf: '', macs: [] } };
+  const plan = buildInstallPlan(spec, image, host, urls, { 'machine-plan.json': JSON.stringify(machine) });
+  assert.deepEqual(plan.machine, machine);
+  assert.deepEqual(plan.network, { mode: 'machine' });
+  assert.throws(
+    () => buildInstallPlan(spec, image, host, urls, {}),
+    (err) => hasCode(err, 'validation_failed') && /keeps no machine-plan.json/.test(err.message),
+  );
 });

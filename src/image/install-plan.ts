@@ -1,14 +1,17 @@
 import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
+import { MACHINE_PLAN_FILE, type MachinePlan } from '../machine/plan-machine.js';
 import type { OsImage } from './image-store.js';
 import { INSTALL_VIEWS, type InstallView } from './objects/install-views.js';
 
 /**
  * Partition layouts the image writer (node/agent/install.sh) really writes:
- * `single` is one root filesystem. A/B roots with rollback are not yet built,
- * so a profile that asks for them is refused at validation.
+ * `single` is one root filesystem on one disk; `machine` is the profile's
+ * machine description (docs/machine-description.md), checked against the
+ * host's facts and rendered at deploy time. A/B roots with rollback are not
+ * yet built, so a profile that asks for them is refused at validation.
  */
-export const imageLayouts = ['single'] as const;
+export const imageLayouts = ['single', 'machine'] as const;
 /** A layout the writer implements. */
 export type ImageLayout = (typeof imageLayouts)[number];
 
@@ -31,7 +34,10 @@ export interface InstallPlan {
   firmware: 'bios' | 'uefi';
   layout: ImageLayout;
   hostname: string;
-  network: { mode: 'dhcp' };
+  /** `machine`: the network comes from `machine.network` (systemd-networkd units). */
+  network: { mode: 'dhcp' | 'machine' };
+  /** With layout `machine`: the deployment's machine plan (storage steps, mounts, fstab, networkd units). */
+  machine?: MachinePlan;
   /**
    * Where the writer's late step fetches secrets and the SSH host certificate
    * with its node credential: the API base URL (HTTPS unless TLS is off) and
@@ -87,6 +93,7 @@ export function buildInstallPlan(
   image: OsImage | null,
   host: Host,
   urls: InstallPlanUrls,
+  files: Record<string, string> = {},
 ): InstallPlan {
   const name = textOr(spec['name'], '');
   if (!image)
@@ -102,6 +109,16 @@ export function buildInstallPlan(
     );
   }
   const disk = textOr(spec['disk'], 'auto');
+  let machine: MachinePlan | undefined;
+  if (layout === 'machine') {
+    const text = files[MACHINE_PLAN_FILE];
+    if (text === undefined)
+      throw new KilnError(
+        'validation_failed',
+        `layout "machine" but the deployment keeps no ${MACHINE_PLAN_FILE} (rendered before machine descriptions); deploy the host again`,
+      );
+    machine = JSON.parse(text) as MachinePlan;
+  }
   return {
     image: {
       url: `${urls.baseUrl.replace(/\/$/, '')}/images/${encodeURIComponent(image.file)}`,
@@ -114,7 +131,8 @@ export function buildInstallPlan(
     firmware: spec['firmware'] === 'uefi' || spec['firmware'] === 'bios' ? spec['firmware'] : (host.firmware ?? 'bios'),
     layout: layout as ImageLayout,
     hostname: host.name.split('.')[0],
-    network: { mode: 'dhcp' },
+    network: { mode: machine?.network ? 'machine' : 'dhcp' },
+    ...(machine ? { machine } : {}),
     api: { url: urls.apiUrl.replace(/\/$/, ''), caPem: urls.caPem },
     ...(urls.syslog ? { syslog: { ...urls.syslog } } : {}),
   };

@@ -33,7 +33,11 @@ export const maskInstallToken = (url: string) => url.replace(/(\/node\/install\/
 
 /** Routes called by nodes (discovery agent, installers, installed systems) under /api/v1/node. */
 /** Builds the image writer's plan for a deployment with an image spec (kiln-image profiles). */
-export type InstallPlanSource = (imageSpec: Record<string, unknown>, hostId: string) => Promise<unknown>;
+export type InstallPlanSource = (
+  imageSpec: Record<string, unknown>,
+  hostId: string,
+  files: Record<string, string>,
+) => Promise<unknown>;
 
 export const nodeRoutes: FastifyPluginAsyncTypebox<{
   node: NodeService;
@@ -196,7 +200,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req, reply) => {
       const d = await currentFiles(req);
-      if (d.imageSpec) return installPlan(d.imageSpec, d.hostId);
+      if (d.imageSpec) return installPlan(d.imageSpec, d.hostId, d.files);
       const plan = d.files['install-plan.json'];
       if (plan === undefined) throw new KilnError('not_found', `profile ${d.profile} has no install-plan.json`);
       return reply.type('application/json').send(await served(req, plan, d));

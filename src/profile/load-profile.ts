@@ -129,6 +129,24 @@ function checkSpec(
       message: `layout "${layout}" is not implemented by the image writer (it writes one root filesystem); use ${imageLayouts.map((l) => `"${l}"`).join(' or ')}${layout === 'ab' ? '; A/B roots with rollback are not yet built' : ''}`,
     });
   }
+  if (layout === 'machine' && spec.image?.machine === undefined)
+    issues.push({
+      path: yaml.locate('/image/layout').path,
+      code: 'missing_key',
+      message: 'layout "machine" needs image.machine: the install file holding the machine description',
+    });
+  if (spec.image?.machine !== undefined && layout !== 'machine')
+    issues.push({
+      path: yaml.locate('/image/machine').path,
+      code: 'unexpected_key',
+      message: 'image.machine is only read with layout: machine',
+    });
+  if (spec.image?.machine !== undefined && !spec.files.some((f) => f.name === spec.image?.machine))
+    issues.push({
+      path: yaml.locate('/image/machine').path,
+      code: 'template_not_found',
+      message: `image.machine names "${spec.image.machine}", which is none of this profile's files: (${spec.files.map((f) => f.name).join(', ') || 'none'})`,
+    });
   for (const v of Object.keys(spec.variables ?? {})) {
     if (['name', 'os', 'arch', 'installMethod'].includes(v))
       issues.push({

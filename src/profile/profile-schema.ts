@@ -58,6 +58,8 @@ export const ImageSchema = Type.Object(
     disk: Type.String({ minLength: 1 }),
     firmware: Type.String({ minLength: 1 }),
     layout: Type.Optional(Type.String({ minLength: 1 })),
+    /** With `layout: machine`: the install file (one of `files:`) holding the machine description (Liquid, YAML). */
+    machine: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
   },
   strict,
 );

@@ -16,6 +16,8 @@ export interface ImageSpec {
   disk: string;
   firmware: 'bios' | 'uefi';
   layout: ImageLayout;
+  /** With layout `machine`: the install file holding the machine description. */
+  machine?: string;
 }
 
 /** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
@@ -38,6 +40,7 @@ export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'ue
     disk: text(image.disk).trim(),
     firmware: resolved,
     layout: (spec.layout ?? 'single') as ImageLayout,
+    ...(spec.machine !== undefined ? { machine: spec.machine } : {}),
   };
 }
 

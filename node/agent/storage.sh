@@ -1,0 +1,100 @@
+# Kiln image writer: the storage plan of a machine description (busybox ash;
+# sourced by install.sh). The controller renders the plan (src/machine/
+# plan-storage.ts) as data: steps run in order, each a tool from a closed set
+# with its arguments, or a wait for a device node; then the filesystems to
+# mount and the fstab. Nothing here decides a layout: it only runs the plan.
+# Arguments never hold blanks (the controller guarantees it; checked here
+# too), so they pass by word splitting with globbing off.
+#
+# Functions read the flattened install plan (json-flatten.awk lines) given as
+# their first argument, so tests can run them without a controller.
+
+: "${KILN_BIN:=/usr/lib/kiln/bin}"
+
+# storage_tool NAME: the tool's path: the node image's copy when shipped, else
+# NAME on PATH (tests on a development machine).
+storage_tool() {
+  if [ -x "$KILN_BIN/$1" ]; then echo "$KILN_BIN/$1"; else command -v "$1"; fi
+}
+
+# storage_wait DEV: waits, bounded (20 s), for the block device DEV; asks mdev
+# to create missing nodes (the node image has no udev).
+storage_wait() {
+  w=0
+  while [ ! -b "$1" ] && [ "$w" -lt 20 ]; do
+    [ -n "${KILN_NO_MDEV-}" ] || mdev -s 2>/dev/null
+    [ -b "$1" ] && break
+    sleep 1; w=$((w + 1))
+  done
+  [ -b "$1" ]
+}
+
+# storage_field FLAT KEY: one field of the plan.
+storage_field() { printf '%s\n' "$1" | json_get "$2"; }
+
+# storage_apply FLAT: runs machine.storage.steps in order, printing each; the
+# first failing step stops the run with its output (the caller reports it).
+storage_apply() {
+  flat=$1; i=0; log_file=${KILN_RUN:-/tmp}/storage-step.log
+  while :; do
+    p="machine.storage.steps.$i"
+    tool=$(storage_field "$flat" "$p.tool"); dev=$(storage_field "$flat" "$p.wait"); about=$(storage_field "$flat" "$p.about")
+    [ -n "$tool$dev" ] || break
+    [ "$i" -lt 1000 ] || { echo "storage plan: more than 1000 steps"; return 1; }
+    if [ -n "$dev" ]; then
+      storage_wait "$dev" || { echo "step $i ($about): $dev did not appear within 20 s"; return 1; }
+      echo "step $i: $about"
+    else
+      case "$tool" in
+        sgdisk|partx|wipefs|mdadm|lvm|mke2fs|mkfs.xfs|mkfs.vfat|mkswap) ;;
+        *) echo "step $i: tool \"$tool\" is not one the storage plan may run"; return 1 ;;
+      esac
+      args=$(printf '%s\n' "$flat" | awk -F '\t' -v k="$p.args." 'index($1, k) == 1 && substr($1, length(k) + 1) ~ /^[0-9]+$/ { print $2 }')
+      bad=$(printf '%s\n' "$args" | tr -d 'A-Za-z0-9._:/=+,%@\n-')
+      [ -z "$bad" ] || { echo "step $i: an argument holds characters the storage plan never uses: $bad"; return 1; }
+      bin=$(storage_tool "$tool") || { echo "step $i ($about): $tool is not in this image"; return 1; }
+      echo "step $i: $about: $tool $(printf '%s' "$args" | tr '\n' ' ')"
+      set -f
+      # The node image has no udev: device-mapper (lvm) makes its own nodes.
+      DM_DISABLE_UDEV=1 LVM_SUPPRESS_FD_WARNINGS=1 "$bin" $args < /dev/null > "$log_file" 2>&1
+      rc=$?
+      set +f
+      [ "$rc" = 0 ] || { cat "$log_file"; echo "step $i ($about) failed: $tool exited $rc"; return 1; }
+    fi
+    i=$((i + 1))
+  done
+  echo "storage: $i steps done"
+}
+
+# storage_mount FLAT TARGET: mounts machine.storage.mounts (parents first) under TARGET.
+storage_mount() {
+  i=0
+  while :; do
+    dev=$(storage_field "$1" "machine.storage.mounts.$i.device")
+    [ -n "$dev" ] || break
+    path=$(storage_field "$1" "machine.storage.mounts.$i.path"); type=$(storage_field "$1" "machine.storage.mounts.$i.type")
+    mkdir -p "$2$path" && mount -t "$type" "$dev" "$2$path" || { echo "mounting $dev ($type) at $path failed"; return 1; }
+    i=$((i + 1))
+  done
+  [ "$i" -gt 0 ] || { echo "the storage plan mounts nothing"; return 1; }
+  echo "storage: $i filesystems mounted"
+}
+
+# storage_unmount FLAT TARGET: unmounts what storage_mount mounted, children first.
+storage_unmount() {
+  i=0; paths=""
+  while :; do
+    path=$(storage_field "$1" "machine.storage.mounts.$i.path")
+    [ -n "$path" ] || break
+    paths="$path
+$paths"; i=$((i + 1))
+  done
+  rc=0
+  for path in $paths; do umount "$2$path" || rc=1; done
+  return $rc
+}
+
+# storage_list FLAT KEY: the values of the array KEY (biosBoot), one a line.
+storage_list() {
+  printf '%s\n' "$1" | awk -F '\t' -v k="$2." 'index($1, k) == 1 && substr($1, length(k) + 1) ~ /^[0-9]+$/ { print $2 }'
+}
