@@ -147,7 +147,7 @@ const severities = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info'
 /** The last syslog lines of the current session (escape sequences are already removed by the API; still escaped here). */
 export function logFragment(lines: LogLineView[]): Html {
   if (lines.length === 0) return html`<p class="empty">No syslog lines from this host.</p>`;
-  return html`<pre class="log">
+  return html`<pre class="log" tabindex="0">
 ${lines.map(
       (l) =>
         html`<span class="sev-${severities[l.severity] ?? 'info'}">${l.receivedAt} ${l.app ?? '-'}: ${l.text}</span> `,
@@ -227,7 +227,7 @@ export function hostBody(d: HostPageData): Html {
     </section>
     <section aria-labelledby="facts-h">
       <h2 id="facts-h">Facts</h2>
-      ${Object.keys(h.facts).length ? html`<pre class="facts">${JSON.stringify(h.facts, null, 2)}</pre>` : html`<p class="empty">No facts reported yet.</p>`}
+      ${Object.keys(h.facts).length ? html`<pre class="facts" tabindex="0">${JSON.stringify(h.facts, null, 2)}</pre>` : html`<p class="empty">No facts reported yet.</p>`}
     </section>
     <p><a href="/ui/events${query({ host: h.id })}">Events of ${h.name}</a></p>`;
 }

@@ -95,7 +95,7 @@ export function profilesBody(o: {
             ${Object.entries(o.preview?.files ?? {}).map(
               ([name, text]) =>
                 html`<h3>${name}</h3>
-                  <pre class="file" id="preview-${seg(name)}">${text}</pre>`,
+                  <pre class="file" tabindex="0" id="preview-${seg(name)}">${text}</pre>`,
             )}`
         : ''
     }`;
