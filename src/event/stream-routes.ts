@@ -43,7 +43,6 @@ export const eventStreamRoutes: FastifyPluginAsyncTypebox<{
     {
       config: { access: 'viewer', session },
       schema: {
-        hide: session,
         tags: ['events'],
         summary: 'Follow events live (Server-Sent Events; id = position, resumable with Last-Event-ID)',
         querystring: EventStreamQuery,

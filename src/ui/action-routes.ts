@@ -31,7 +31,7 @@ export function actionRoutes(app: KilnFastify): void {
   const hostAction = (path: 'deploy' | 'release' | 'power', body: (form: Record<string, string>) => unknown) =>
     app.post(
       `/ui/hosts/:host/${path}`,
-      { config: uiRoute, schema: { hide: true, params: Params, body: FormBody } },
+      { config: uiRoute, schema: { tags: ['ui'], params: Params, body: FormBody } },
       async (req, reply) => {
         const u = uiUser(app, req);
         const back = `/ui/hosts/${seg(req.params.host)}`;
@@ -63,32 +63,40 @@ export function actionRoutes(app: KilnFastify): void {
       preview: extra.preview ?? null,
     });
   };
-  app.post('/ui/profiles/validate', { config: uiRoute, schema: { hide: true, body: FormBody } }, async (req, reply) => {
-    const u = uiUser(app, req);
-    const validation = ok<{ items: ValidationView[] }>(await u.api('POST', '/api/v1/profiles/validate', {})).items;
-    const body = await profilesPage(u, { validation });
-    return sendPage(reply, { title: 'Profiles', viewer: u.viewer, current: '/ui/profiles', body });
-  });
-  app.post('/ui/profiles/preview', { config: uiRoute, schema: { hide: true, body: FormBody } }, async (req, reply) => {
-    const u = uiUser(app, req);
-    const host = req.body['host'] ?? '';
-    const profile = req.body['profile'] ?? '';
-    const a = await u.api('POST', `/api/v1/hosts/${seg(host)}/deploy`, {
-      dryRun: true,
-      profile,
-      variables: parseVariables(req.body['variables']),
-    });
-    if (a.status === 403) return sendRefusal(reply, u.viewer, a, '/ui/profiles');
-    const preview: PreviewView =
-      a.status === 200
-        ? { host, profile, files: (a.body as { files?: Record<string, string> }).files ?? {} }
-        : {
-            host,
-            profile,
-            files: {},
-            error: (a.body as { error?: { message?: string } })?.error?.message ?? `HTTP ${a.status}`,
-          };
-    const body = await profilesPage(u, { preview });
-    return sendPage(reply, { title: 'Profiles', viewer: u.viewer, current: '/ui/profiles', body });
-  });
+  app.post(
+    '/ui/profiles/validate',
+    { config: uiRoute, schema: { tags: ['ui'], body: FormBody } },
+    async (req, reply) => {
+      const u = uiUser(app, req);
+      const validation = ok<{ items: ValidationView[] }>(await u.api('POST', '/api/v1/profiles/validate', {})).items;
+      const body = await profilesPage(u, { validation });
+      return sendPage(reply, { title: 'Profiles', viewer: u.viewer, current: '/ui/profiles', body });
+    },
+  );
+  app.post(
+    '/ui/profiles/preview',
+    { config: uiRoute, schema: { tags: ['ui'], body: FormBody } },
+    async (req, reply) => {
+      const u = uiUser(app, req);
+      const host = req.body['host'] ?? '';
+      const profile = req.body['profile'] ?? '';
+      const a = await u.api('POST', `/api/v1/hosts/${seg(host)}/deploy`, {
+        dryRun: true,
+        profile,
+        variables: parseVariables(req.body['variables']),
+      });
+      if (a.status === 403) return sendRefusal(reply, u.viewer, a, '/ui/profiles');
+      const preview: PreviewView =
+        a.status === 200
+          ? { host, profile, files: (a.body as { files?: Record<string, string> }).files ?? {} }
+          : {
+              host,
+              profile,
+              files: {},
+              error: (a.body as { error?: { message?: string } })?.error?.message ?? `HTTP ${a.status}`,
+            };
+      const body = await profilesPage(u, { preview });
+      return sendPage(reply, { title: 'Profiles', viewer: u.viewer, current: '/ui/profiles', body });
+    },
+  );
 }

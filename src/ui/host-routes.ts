@@ -62,7 +62,7 @@ export function hostPageRoutes(app: KilnFastify): void {
 
   app.get(
     '/ui/hosts/:host',
-    { config: uiRoute, schema: { hide: true, params: Params, querystring: SessionQuery } },
+    { config: uiRoute, schema: { tags: ['ui'], params: Params, querystring: SessionQuery } },
     async (req, reply) => {
       const u = uiUser(app, req);
       const host = await getHost(u, req.params.host);
@@ -96,7 +96,7 @@ export function hostPageRoutes(app: KilnFastify): void {
 
   app.get(
     '/ui/hosts/:host/fragment/summary',
-    { config: uiRoute, schema: { hide: true, params: Params } },
+    { config: uiRoute, schema: { tags: ['ui'], params: Params } },
     async (req, reply) => {
       const u = uiUser(app, req);
       return sendFragment(reply, summaryFragment(await summaryData(u, await getHost(u, req.params.host))));
@@ -104,7 +104,7 @@ export function hostPageRoutes(app: KilnFastify): void {
   );
   app.get(
     '/ui/hosts/:host/fragment/timeline',
-    { config: uiRoute, schema: { hide: true, params: Params, querystring: SessionQuery } },
+    { config: uiRoute, schema: { tags: ['ui'], params: Params, querystring: SessionQuery } },
     async (req, reply) => {
       const u = uiUser(app, req);
       const host = await getHost(u, req.params.host);
@@ -113,7 +113,7 @@ export function hostPageRoutes(app: KilnFastify): void {
   );
   app.get(
     '/ui/hosts/:host/fragment/log',
-    { config: uiRoute, schema: { hide: true, params: Params, querystring: SessionQuery } },
+    { config: uiRoute, schema: { tags: ['ui'], params: Params, querystring: SessionQuery } },
     async (req, reply) => {
       const u = uiUser(app, req);
       const host = await getHost(u, req.params.host);
@@ -124,7 +124,7 @@ export function hostPageRoutes(app: KilnFastify): void {
     '/ui/hosts/:host/files/:name',
     {
       config: uiRoute,
-      schema: { hide: true, params: Type.Object({ host: Type.String(), name: Type.String({ maxLength: 255 }) }) },
+      schema: { tags: ['ui'], params: Type.Object({ host: Type.String(), name: Type.String({ maxLength: 255 }) }) },
     },
     async (req, reply) => {
       const u = uiUser(app, req);

@@ -19,7 +19,7 @@ test('html nests markup without escaping it twice, joins lists and drops empty v
   const inner = html`<b>${'<i>'}</b>`;
   assert.equal(
     html`<p>${inner}${[html`<br />`, 'a<b', 3]}${null}${undefined}${false}</p>`.text,
-    '<p><b>&lt;i&gt;</b><br>a&lt;b3</p>',
+    '<p><b>&lt;i&gt;</b><br />a&lt;b3</p>',
   );
   assert.equal(html`${trusted('<rect/>')}`.text, '<rect/>');
 });

@@ -32,7 +32,7 @@ function render(v: HtmlValue): string {
   if (v instanceof Html) return v.text;
   if (Array.isArray(v)) return v.map(render).join('');
   if (v === null || v === undefined || v === false) return '';
-  return escapeHtml(String(v as string | number | boolean));
+  return escapeHtml(String(v));
 }
 
 /** Tagged template: the literal parts are markup, every `${value}` is escaped (attributes must be quoted). */

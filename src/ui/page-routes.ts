@@ -34,12 +34,12 @@ async function overviewData(u: UiUser, deps: Pick<UiDeps, 'countHostsByState' | 
 
 /** The read-only pages: overview, host list, events, leases, profiles, network. */
 export function readPageRoutes(app: KilnFastify, deps: UiDeps): void {
-  app.get('/', { config: uiRoute, schema: { hide: true } }, async (req, reply) => {
+  app.get('/', { config: uiRoute, schema: { tags: ['ui'] } }, async (req, reply) => {
     const u = uiUser(app, req);
     const body = overviewBody(await overviewData(u, deps));
     return sendPage(reply, { title: 'Fleet overview', viewer: u.viewer, current: '/', body });
   });
-  app.get('/ui/fragments/overview', { config: uiRoute, schema: { hide: true } }, async (req, reply) =>
+  app.get('/ui/fragments/overview', { config: uiRoute, schema: { tags: ['ui'] } }, async (req, reply) =>
     sendFragment(reply, overviewFragment(await overviewData(uiUser(app, req), deps))),
   );
 
@@ -48,7 +48,7 @@ export function readPageRoutes(app: KilnFastify, deps: UiDeps): void {
     {
       config: uiRoute,
       schema: {
-        hide: true,
+        tags: ['ui'],
         querystring: Type.Object({
           state: Text(20),
           tag: Text(63),
@@ -86,7 +86,7 @@ export function readPageRoutes(app: KilnFastify, deps: UiDeps): void {
     {
       config: uiRoute,
       schema: {
-        hide: true,
+        tags: ['ui'],
         querystring: Type.Object({
           kind: Text(100),
           host: Text(100),
@@ -109,7 +109,7 @@ export function readPageRoutes(app: KilnFastify, deps: UiDeps): void {
     },
   );
 
-  app.get('/ui/leases', { config: uiRoute, schema: { hide: true } }, async (req, reply) => {
+  app.get('/ui/leases', { config: uiRoute, schema: { tags: ['ui'] } }, async (req, reply) => {
     const u = uiUser(app, req);
     const leases = ok<{ items: LeaseView[] }>(await u.api('GET', '/api/v1/leases?limit=10000')).items;
     return sendPage(reply, {
@@ -120,7 +120,7 @@ export function readPageRoutes(app: KilnFastify, deps: UiDeps): void {
     });
   });
 
-  app.get('/ui/profiles', { config: uiRoute, schema: { hide: true } }, async (req, reply) => {
+  app.get('/ui/profiles', { config: uiRoute, schema: { tags: ['ui'] } }, async (req, reply) => {
     const u = uiUser(app, req);
     const p = ok<{ items: ProfileView[]; invalid: Array<{ message: string }> }>(await u.api('GET', '/api/v1/profiles'));
     const body = profilesBody({
@@ -134,7 +134,7 @@ export function readPageRoutes(app: KilnFastify, deps: UiDeps): void {
     return sendPage(reply, { title: 'Profiles', viewer: u.viewer, current: '/ui/profiles', body });
   });
 
-  app.get('/ui/network', { config: uiRoute, schema: { hide: true } }, async (req, reply) => {
+  app.get('/ui/network', { config: uiRoute, schema: { tags: ['ui'] } }, async (req, reply) => {
     const u = uiUser(app, req);
     const leases = ok<{ items: LeaseView[] }>(await u.api('GET', '/api/v1/leases?limit=10000')).items;
     const hosts: HostView[] = [];

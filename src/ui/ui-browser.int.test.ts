@@ -9,15 +9,14 @@
 // Screenshots only with KILN_UI_SCREENSHOTS=dir (artefacts, never compared).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createTestController, type TestController } from '../../test/support/controller.js';
 
 const chromiumPath = '/usr/bin/chromium';
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const password = 'correct horse battery staple';
 const fleet = 5;
 const mac = (i: number) => `52:54:00:5e:00:${String(i).padStart(2, '0')}`;
@@ -34,6 +33,10 @@ const facts = (m: string) => ({
   bmc: { present: false, ipAddress: '', macAddress: '' },
   lldp: null,
 });
+
+// Waits are selectors: the page's CSP forbids the eval a waitForFunction predicate needs.
+const streamOpen = 'body[data-stream="open"]';
+const countIs = (state: string, n: number) => `#fleet .n[data-state="${state}"]:text-is("${n}")`;
 
 describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false : `needs ${chromiumPath}` }, () => {
   let c: TestController;
@@ -95,12 +98,10 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
 
   it('the overview follows a simulated fleet from new to ready without a reload', async () => {
     const page = await loggedIn('olga');
-    await page.evaluate(() => {
-      (window as unknown as { notReloaded: boolean }).notReloaded = true;
-    });
-    await page.waitForFunction(() => document.body.dataset['stream'] === 'open', null, { timeout: 10_000 });
+    await page.evaluate('window.notReloaded = true');
+    await page.waitForSelector(streamOpen, { timeout: 10_000 });
     const count = (state: string) => page.textContent(`#fleet .n[data-state="${state}"]`);
-    assert.equal(await count('ready'), '0');
+    assert.equal((await count('ready'))?.trim(), '0');
     // Each machine asks for its iPXE script (Kiln creates it, discovering) and then reports its facts (ready).
     for (let i = 1; i <= fleet; i++) {
       const res = await fetch(
@@ -108,20 +109,12 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
       );
       assert.equal(res.status, 200);
     }
-    await page.waitForFunction(
-      (n) => document.querySelector('#fleet .n[data-state="discovering"]')?.textContent === String(n),
-      fleet,
-      { timeout: 10_000 },
-    );
+    await page.waitForSelector(countIs('discovering', fleet), { timeout: 10_000 });
     await shot(page, 'overview-discovering');
     for (let i = 1; i <= fleet; i++) await call('POST', '/api/v1/node/discover', { facts: facts(mac(i)) });
-    await page.waitForFunction(
-      (n) => document.querySelector('#fleet .n[data-state="ready"]')?.textContent === String(n),
-      fleet,
-      { timeout: 10_000 },
-    );
-    assert.equal(await count('discovering'), '0');
-    assert.equal(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true);
+    await page.waitForSelector(countIs('ready', fleet), { timeout: 10_000 });
+    assert.equal((await count('discovering'))?.trim(), '0');
+    assert.equal(await page.evaluate('window.notReloaded === true'), true);
     assert.ok(Number(await page.getAttribute('#fleet', 'data-refreshed')) >= 1);
     await shot(page, 'overview-ready');
     await page.context().close();
@@ -137,12 +130,12 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
       stages.some((s) => /ipxe-script/.test(s)),
       stages.join(' | '),
     );
-    assert.match(await page.textContent('#host-timeline .session-summary'), /ipxe-script/);
+    assert.match((await page.textContent('#host-timeline .session-summary')) ?? '', /ipxe-script/);
     await page.selectOption('select[name=profile]', 'kiln-image');
     await page.fill('input[name=variables]', 'imageName=busybox-test');
     await Promise.all([page.waitForURL(/done=deploy/), page.click('button[data-action=deploy]')]);
     assert.equal(await page.getAttribute('#host-state', 'data-state'), 'deploying');
-    await page.waitForFunction(() => document.body.dataset['stream'] === 'open', null, { timeout: 10_000 });
+    await page.waitForSelector(streamOpen, { timeout: 10_000 });
     // The node: the installer enrols, reports the install written, and first boot completes the deploy.
     const cred = (await call('POST', '/api/v1/node/enrol', { mac: mac(1) }))['credential'] as string;
     await call('POST', '/api/v1/node/progress', { stage: 'installed', message: 'image written' }, `Bearer ${cred}`);
@@ -196,15 +189,10 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
         await page.fill('#password', password);
         await Promise.all([page.waitForURL(`${base}/`), page.click('button[type=submit]')]);
       } else await page.goto(`${base}${path}`);
-      await page.addScriptTag({ path: axePath });
-      const violations = await page.evaluate(async () => {
-        const r = await (
-          window as unknown as {
-            axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> };
-          }
-        ).axe.run();
-        return r.violations.map((v) => ({ id: v.id, impact: v.impact, n: v.nodes.length }));
-      });
+      await page.addScriptTag({ content: axe.source });
+      const violations = (await page.evaluate(
+        'axe.run().then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, n: v.nodes.length })))',
+      )) as Array<{ id: string; impact: string; n: number }>;
       for (const v of violations)
         if (v.impact === 'serious' || v.impact === 'critical')
           found.push(`${path}: ${v.id} (${v.impact}, ${v.n} nodes)`);

@@ -9,7 +9,7 @@ import { html, type Html } from './html.js';
 import { notice, page, type Viewer } from './layout.js';
 import { csrfToken } from './session.js';
 
-/** Every UI route: a viewer's, taking the session cookie (it is left out of the OpenAPI document). */
+/** Every UI route: a viewer's, taking the session cookie (or a bearer token, like the API). */
 export const uiRoute = { access: 'viewer', session: true } as const;
 
 /** A form body: flat text fields, bounded. */

@@ -73,7 +73,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiDeps> = async (app, deps) => 
 
   app.get(
     '/ui/static/:file',
-    { config: { access: 'public' }, schema: { hide: true, params: Type.Object({ file: Type.String() }) } },
+    { config: { access: 'public' }, schema: { tags: ['ui'], params: Type.Object({ file: Type.String() }) } },
     async (req, reply) => {
       const f = req.params.file;
       if (!(f in assets)) throw new KilnError('not_found', `no UI file ${f}`);
@@ -85,7 +85,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiDeps> = async (app, deps) => 
     '/ui/login',
     {
       config: { access: 'public' },
-      schema: { hide: true, querystring: Type.Object({ next: Type.Optional(Type.String({ maxLength: 500 })) }) },
+      schema: { tags: ['ui'], querystring: Type.Object({ next: Type.Optional(Type.String({ maxLength: 500 })) }) },
     },
     async (req, reply) =>
       sendPage(reply, { title: 'Log in', viewer: null, body: loginBody({ next: safeNext(req.query.next) }) }),
@@ -93,7 +93,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiDeps> = async (app, deps) => 
 
   app.post(
     '/ui/login',
-    { config: { access: 'public' }, schema: { hide: true, body: FormBody } },
+    { config: { access: 'public' }, schema: { tags: ['ui'], body: FormBody } },
     async (req, reply) => {
       const b = req.body;
       const next = safeNext(b['next']);
@@ -122,7 +122,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiDeps> = async (app, deps) => 
 
   app.post(
     '/ui/logout',
-    { config: { access: 'viewer', session: true }, schema: { hide: true, body: Type.Optional(FormBody) } },
+    { config: { access: 'viewer', session: true }, schema: { tags: ['ui'], body: Type.Optional(FormBody) } },
     async (req, reply) => {
       // A plain API token used on this route is not a session: nothing to end, only the cookie to clear.
       if (req.principal?.kind === 'user') await uiUser(app, req).api('POST', '/api/v1/logout', {});
