@@ -145,6 +145,18 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
     await page.context().close();
   });
 
+  it('the events page adds each new event at the top as it commits, without a reload', async () => {
+    const page = await loggedIn('victor');
+    await page.goto(`${base}/ui/events`);
+    await page.waitForSelector(streamOpen, { timeout: 10_000 });
+    const before = await page.locator('#events tbody tr').count();
+    await call('POST', '/api/v1/hosts', { name: 'live-1' }, c.bearer.operator);
+    await page.waitForSelector('#events tbody tr:first-child td:text-is("host.created")', { timeout: 10_000 });
+    assert.equal(await page.locator('#events tbody tr').count(), before + 1);
+    assert.match((await page.textContent('#events tbody tr:first-child')) ?? '', /live-1/);
+    await page.context().close();
+  });
+
   it('a viewer sees no action buttons, and a forged POST from its page is refused', async () => {
     const page = await loggedIn('victor');
     await page.goto(`${base}/ui/hosts/${hostName(2)}`);

@@ -158,6 +158,20 @@ describe('web UI routes', () => {
     assert.match(page, /data-state="deploying"/);
   });
 
+  it('profiles: validation for every role; a rendered preview only for a role that may deploy', async () => {
+    const valid = await post('/ui/profiles/validate', 'viewer', {});
+    assert.equal(valid.statusCode, 200);
+    assert.match(valid.body, /debian-12:\s+valid/);
+    assert.doesNotMatch((await get('/ui/profiles', 'viewer')).body, /action="\/ui\/profiles\/preview"/);
+    assert.equal(
+      (await post('/ui/profiles/preview', 'viewer', { host: 'web-1', profile: 'debian-12' })).statusCode,
+      403,
+    );
+    const preview = await post('/ui/profiles/preview', 'operator', { host: 'web-1', profile: 'debian-12' });
+    assert.equal(preview.statusCode, 200, preview.body.slice(0, 500));
+    assert.match(preview.body, /<pre class="file"[^>]*>[\s\S]*d-i /);
+  });
+
   it('the action role table matches the API routes it calls', () => {
     const need = (method: string, url: string) =>
       c.app.kilnRoutes.find((r) => r.method === method && r.url === url)!.access;
