@@ -21,13 +21,13 @@ const password = 'correct horse battery staple';
 const fleet = 5;
 const mac = (i: number) => `52:54:00:5e:00:${String(i).padStart(2, '0')}`;
 const hostName = (i: number) => `vm-5254005e00${String(i).padStart(2, '0')}`;
-const facts = (m: string) => ({
+const facts = (m: string, diskBytes = 2147483648) => ({
   bootMac: m,
   firmware: 'bios',
   cpu: { model: 'QEMU Virtual CPU', count: 2 },
   memory: { totalBytes: 790000000, installedBytes: 805306368 },
   nics: [{ name: 'eth0', mac: m, driver: 'virtio_net', link: 'up', speedMbps: null }],
-  disks: [{ name: 'vda', sizeBytes: 2147483648, model: '', serial: '', rotational: true, removable: false }],
+  disks: [{ name: 'vda', sizeBytes: diskBytes, model: '', serial: '', rotational: true, removable: false }],
   pci: [],
   dmi: { vendor: 'QEMU', product: 'Standard PC', serial: '', uuid: 'u-1' },
   bmc: { present: false, ipAddress: '', macAddress: '' },
@@ -42,6 +42,7 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
   let c: TestController;
   let base = '';
   let browser: Browser;
+  const creds: string[] = [];
   const shots = process.env['KILN_UI_SCREENSHOTS'];
 
   const call = async (method: string, path: string, body?: unknown, auth?: string) => {
@@ -111,7 +112,8 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
     }
     await page.waitForSelector(countIs('discovering', fleet), { timeout: 10_000 });
     await shot(page, 'overview-discovering');
-    for (let i = 1; i <= fleet; i++) await call('POST', '/api/v1/node/discover', { facts: facts(mac(i)) });
+    for (let i = 1; i <= fleet; i++)
+      creds[i] = (await call('POST', '/api/v1/node/discover', { facts: facts(mac(i)) }))['credential'] as string;
     await page.waitForSelector(countIs('ready', fleet), { timeout: 10_000 });
     assert.equal((await count('discovering'))?.trim(), '0');
     assert.equal(await page.evaluate('window.notReloaded === true'), true);
@@ -142,6 +144,21 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
     await call('POST', '/api/v1/node/complete', { stage: 'firstboot' }, `Bearer ${cred}`);
     await page.waitForSelector('#host-state[data-state="deployed"]', { timeout: 10_000 });
     await shot(page, 'host-deployed');
+    await page.context().close();
+  });
+
+  it('a hardware change between two boots shows as a side-by-side diff on the host page', async () => {
+    // The node's next report (its discovery credential) finds a bigger disk.
+    await call('POST', '/api/v1/node/discover', { facts: facts(mac(3), 4294967296) }, `Bearer ${creds[3]}`);
+    const page = await loggedIn('victor');
+    await page.goto(`${base}/ui/hosts/${hostName(3)}`);
+    const row = page.locator('table.diff tbody tr');
+    assert.equal(await row.count(), 1);
+    assert.match((await row.locator('td').nth(0).textContent()) ?? '', /disk vda/);
+    assert.match((await row.locator('td.before').textContent()) ?? '', /2147483648 bytes/);
+    assert.match((await row.locator('td.after').textContent()) ?? '', /4294967296 bytes/);
+    await page.goto(`${base}/`);
+    assert.match((await page.textContent('#fleet')) ?? '', new RegExp(hostName(3)), 'listed as needing attention');
     await page.context().close();
   });
 
@@ -189,6 +206,7 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
       '/',
       '/ui/hosts',
       `/ui/hosts/${hostName(1)}`,
+      `/ui/hosts/${hostName(3)}`,
       '/ui/events',
       '/ui/leases',
       '/ui/profiles',
