@@ -15,7 +15,7 @@ const TokenReply = Type.Object({
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
-/** API token management under /api/v1/tokens (admin only). */
+/** API token management under /api/v1/tokens (admin only), and POST /api/v1/logout (the caller's own login session). */
 export const tokenRoutes: FastifyPluginAsyncTypebox<{ tokens: TokenService; now?: () => Date }> = async (
   app,
   { tokens, now },

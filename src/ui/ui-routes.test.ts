@@ -196,5 +196,12 @@ describe('web UI routes', () => {
       await c.app.inject({ url: '/api/v1/events?kind=user.logout', headers: { authorization: c.bearer.viewer } })
     ).json().items;
     assert.equal(ev.length, 1);
+    const apiToken = await c.app.inject({
+      method: 'POST',
+      url: '/api/v1/logout',
+      headers: { authorization: c.bearer.viewer },
+      payload: {},
+    });
+    assert.equal(apiToken.statusCode, 400, 'an API token is not a session: revoke it instead');
   });
 });
