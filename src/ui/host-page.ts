@@ -147,11 +147,12 @@ const severities = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info'
 /** The last syslog lines of the current session (escape sequences are already removed by the API; still escaped here). */
 export function logFragment(lines: LogLineView[]): Html {
   if (lines.length === 0) return html`<p class="empty">No syslog lines from this host.</p>`;
-  return html`<pre class="log" tabindex="0">
-${lines.map(
-      (l) =>
-        html`<span class="sev-${severities[l.severity] ?? 'info'}">${l.receivedAt} ${l.app ?? '-'}: ${l.text}</span> `,
-    )}</pre>`;
+  // Inside <pre> every character shows: one log line per line of text, so the formatter must not reflow it.
+  // prettier-ignore
+  return html`<pre class="log" tabindex="0">${lines.map(
+    (l) => html`<span class="sev-${severities[l.severity] ?? 'info'}">${l.receivedAt} ${l.app ?? '-'}: ${l.text}</span>
+`,
+  )}</pre>`;
 }
 
 function hardwareDiff(e: EventView): Html {

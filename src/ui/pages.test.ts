@@ -56,6 +56,11 @@ test('the host page shows a hardware change side by side and escapes facts, diff
   assert.match(out, /&quot;product&quot;: &quot;&lt;img/);
   assert.doesNotMatch(out, /<form method="post"/, 'no action for a role that cannot act');
   assert.match(logFragment([]).text, /No syslog lines/);
+  const two = logFragment([
+    { id: 1, receivedAt: 't1', severity: 6, hostname: null, app: 'a', text: 'one', sessionId: null },
+    { id: 2, receivedAt: 't2', severity: 6, hostname: null, app: 'a', text: 'two', sessionId: null },
+  ]).text;
+  assert.match(two, /one<\/span>\n<span class="sev-info">t2 a: two<\/span>\n/, 'one log line per line');
 });
 
 test('the network view draws each subnet as SVG cells by host state, and lists configured hosts never seen', () => {
