@@ -30,6 +30,8 @@ import { tokenRoutes } from './auth/routes.js';
 import { createTokenService } from './auth/token-service.js';
 import { createUserService } from './auth/user-service.js';
 import { userRoutes } from './auth/user-routes.js';
+import { createLoginLimiter } from './auth/login-limiter.js';
+import { uiRoutes } from './ui/ui-routes.js';
 import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
 import type { KilnUrls } from './deploy/render-context.js';
 import type { MachineSubnet } from './machine/machine-facts.js';
@@ -413,6 +415,8 @@ export async function createController(deps: ControllerDeps) {
     maxQueued: deps.eventStream?.maxQueued,
     onError: (err) => log.warn({ err: (err as Error).message }, 'event stream: reading new events failed; retrying'),
   });
+  // One login limiter for the API's /login and the web UI's login form: failures count together per source.
+  const loginLimiter = createLoginLimiter();
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
@@ -429,7 +433,7 @@ export async function createController(deps: ControllerDeps) {
       // Reads the durable lease table directly: every controller on a shared store sees every lease, DHCP on or off here.
       { plugin: leaseRoutes, options: { listLeases: (subnet?: string) => leaseTable.list(subnet), now: deps.now } },
       { plugin: tokenRoutes, options: { tokens, now: deps.now } },
-      { plugin: userRoutes, options: { users } },
+      { plugin: userRoutes, options: { users, limiter: loginLimiter } },
       {
         plugin: nodeRoutes,
         options: {
@@ -473,6 +477,23 @@ export async function createController(deps: ControllerDeps) {
       { plugin: ruleRoutes, options: { rules } },
       { plugin: deployRoutes, options: { deploy, inventory } },
       { plugin: eventStreamRoutes, options: { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs } },
+      // The web UI (src/ui): pages at / and /ui/, reading and acting through the routes above under the user's session.
+      {
+        plugin: eventStreamRoutes,
+        options: { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs, session: true, named: false },
+        prefix: '/ui',
+      },
+      {
+        plugin: uiRoutes,
+        options: {
+          login: (input: { name: string; password: string }, source: string) => users.login(input, source),
+          limiter: loginLimiter,
+          countHostsByState: () => inventory.countHostsByState(),
+          states: hostStates,
+          now: deps.now,
+        },
+        prefix: '',
+      },
       // Closing the app stops the render workers, and ends the event streams first so the server can close.
       {
         plugin: async (a) => {

@@ -1,14 +1,23 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KilnError } from '../error/kiln-error.js';
 import { roleAllows, type Access, type Principal } from './role.js';
+import { readCookie, sessionCookieName } from './session-cookie.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Required on every route: who may call it. A route without it fails at start-up. */
     access?: Access;
+    /**
+     * The route also takes the web UI's session cookie when no Authorization
+     * header is sent (the UI's routes); such a request is marked `viaCookie`
+     * and the route must check its CSRF token on every state change.
+     */
+    session?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
+    /** The credential came from the session cookie, not a header (set only on `session` routes). */
+    viaCookie?: boolean;
   }
 }
 
@@ -50,7 +59,11 @@ export function installAuth(app: FastifyInstance, auth: Authenticators, routes: 
   app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config?.access;
     if (!access || access === 'public') return;
-    const bearer = bearerOf(request);
+    let bearer = bearerOf(request);
+    if (!bearer && access !== 'node' && request.routeOptions.config?.session) {
+      bearer = readCookie(request.headers.cookie, sessionCookieName);
+      request.viaCookie = bearer !== null;
+    }
     if (access === 'node') {
       if (!bearer)
         throw new KilnError('credential_invalid', 'this node call needs "Authorization: Bearer <node credential>"');

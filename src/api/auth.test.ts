@@ -37,6 +37,10 @@ describe('every route is authenticated', () => {
         '/boot/host.ipxe',
         '/boot/kiln/:arch/:file',
         '/boot/profiles/:profile/*',
+        // the web UI's login form (GET and POST) and its script and style sheet
+        '/ui/login',
+        '/ui/login',
+        '/ui/static/:file',
       ],
     );
   });

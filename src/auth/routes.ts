@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import { actorOf, roles } from '../api/role.js';
+import { KilnError } from '../error/kiln-error.js';
 import type { TokenService } from './token-service.js';
 
 const TokenReply = Type.Object({
@@ -14,7 +15,7 @@ const TokenReply = Type.Object({
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
-/** API token management under /api/v1/tokens (admin only). */
+/** API token management under /api/v1/tokens (admin only), and POST /api/v1/logout (the caller's own login session). */
 export const tokenRoutes: FastifyPluginAsyncTypebox<{ tokens: TokenService; now?: () => Date }> = async (
   app,
   { tokens, now },
@@ -69,5 +70,22 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ tokens: TokenService; now?
       },
     },
     async (req) => tokens.revoke(req.params.id, actorOf(req.principal)),
+  );
+  app.post(
+    '/logout',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        tags: ['users'],
+        summary: 'End the login session that makes this call (its token stops working)',
+        response: { 200: Type.Object({ loggedOut: Type.Boolean() }) },
+      },
+    },
+    async (req) => {
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (!bearer) throw new KilnError('bad_request', 'logout ends the session named by the Authorization header');
+      await tokens.endSession(bearer, actorOf(req.principal));
+      return { loggedOut: true };
+    },
   );
 };

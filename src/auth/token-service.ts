@@ -110,6 +110,29 @@ export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; n
         return toRecord({ ...row, revoked_at: at });
       });
     },
+    /**
+     * Ends the login session whose secret is `token` (`POST /api/v1/logout`,
+     * the web UI's logout), recorded as `user.logout`; an API token is not a
+     * session and is refused (revoke it with `kiln token revoke`).
+     */
+    async endSession(token: string, actor: string): Promise<void> {
+      await withTransaction(db, async (trx) => {
+        const row = await trx
+          .selectFrom('api_tokens')
+          .selectAll()
+          .where('hash', '=', hashSecret(token))
+          .executeTakeFirst();
+        if (!row?.user_id)
+          throw new KilnError(
+            'bad_request',
+            'this credential is an API token, not a login session; see `kiln token revoke`',
+          );
+        if (row.revoked_at) return;
+        const at = now().toISOString();
+        await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
+        await appendEvent(trx, { actor, kind: 'user.logout', subject: row.name, message: `${actor} logged out` }, at);
+      });
+    },
     /** Resolves a bearer token to its principal, or throws `unauthenticated` (unknown, revoked or expired). */
     async authenticate(token: string): Promise<Principal> {
       const row = await db

@@ -46,6 +46,10 @@ export const errorCodes = {
     status: 403,
     doc: 'The credential is valid but its role is too weak for this call; use a token with the role named in the message.',
   },
+  csrf_failed: {
+    status: 403,
+    doc: "A web UI form or request that changes something came without the page's CSRF token, or with a wrong one; reload the page and try again.",
+  },
   rate_limited: {
     status: 429,
     doc: 'Too many failed or repeated requests from this source; wait for the time given in `Retry-After`.',

@@ -4,10 +4,16 @@ import type { KilnEvent } from './event.js';
 import type { EventFeed } from './event-feed.js';
 import { EventStreamHeaders, EventStreamQuery } from './event-schemas.js';
 
-/** Server-Sent Events framing of one event: `id` is its position, `event` its kind, `data` the event as JSON. */
-export function sseFrame(e: KilnEvent): string {
+/**
+ * Server-Sent Events framing of one event: `id` is its position, `event` its
+ * kind, `data` the event as JSON. Unnamed (`named` false), every event is a
+ * `message` (what a browser's EventSource.onmessage receives without knowing
+ * every kind).
+ */
+export function sseFrame(e: KilnEvent, named = true): string {
   // JSON.stringify never emits a raw newline; a kind is checked text, but keep it on one line anyway.
-  return `id: ${e.seq}\nevent: ${e.kind.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(e)}\n\n`;
+  const kind = named ? `event: ${e.kind.replace(/[\r\n]/g, ' ')}\n` : '';
+  return `id: ${e.seq}\n${kind}data: ${JSON.stringify(e)}\n\n`;
 }
 
 /** Timers for the heartbeat, injected by tests. */
@@ -16,12 +22,18 @@ export interface HeartbeatTimers {
   clearInterval(handle: unknown): void;
 }
 
-/** GET /api/v1/events/stream: the event log live, resumable with Last-Event-ID. */
+/**
+ * GET /api/v1/events/stream: the event log live, resumable with Last-Event-ID.
+ * The web UI registers it again under /ui with `session` (its cookie is a
+ * credential there) and unnamed frames.
+ */
 export const eventStreamRoutes: FastifyPluginAsyncTypebox<{
   feed: EventFeed;
   heartbeatMs?: number;
   timers?: HeartbeatTimers;
-}> = async (app, { feed, heartbeatMs = 15_000, timers }) => {
+  session?: boolean;
+  named?: boolean;
+}> = async (app, { feed, heartbeatMs = 15_000, timers, session = false, named = true }) => {
   const t: HeartbeatTimers = timers ?? {
     setInterval: (fn, ms) => setInterval(fn, ms),
     clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
@@ -29,7 +41,7 @@ export const eventStreamRoutes: FastifyPluginAsyncTypebox<{
   app.get(
     '/events/stream',
     {
-      config: { access: 'viewer' },
+      config: { access: 'viewer', session },
       schema: {
         tags: ['events'],
         summary: 'Follow events live (Server-Sent Events; id = position, resumable with Last-Event-ID)',
@@ -63,7 +75,7 @@ export const eventStreamRoutes: FastifyPluginAsyncTypebox<{
         after,
         deliver(events) {
           let ok = true;
-          for (const e of events) ok = res.write(sseFrame(e));
+          for (const e of events) ok = res.write(sseFrame(e, named));
           outstanding += events.length;
           if (ok && !waiting) {
             sub.drained(outstanding);

@@ -40,7 +40,8 @@ function matches(h: Host, f: HostFilter): boolean {
     (!f.label || h.labels[f.label.key] === f.label.value) &&
     (!f.mac || h.nics.some((n) => n.mac === f.mac)) &&
     (!f.namePrefix || h.name.startsWith(f.namePrefix)) &&
-    (!f.profile || h.profile === f.profile)
+    (!f.profile || h.profile === f.profile) &&
+    (!f.attention || h.needsAttention)
   );
 }
 
@@ -91,6 +92,7 @@ export function runHostListConformance(engine: string, openDb: OpenTestDb): void
         ctx,
       );
       if (i % 7 === 3) await inv.transition(h.id, 'discovering', ctx);
+      if (i % 6 === 2) await inv.updateHost(h.id, { needsAttention: true }, ctx);
       return h;
     };
 
@@ -120,6 +122,8 @@ export function runHostListConformance(engine: string, openDb: OpenTestDb): void
       { namePrefix: 'web-1' },
       { namePrefix: 'a' },
       { profile: 'rocky-9' },
+      { attention: true },
+      { attention: true, tag: 'rack1' },
       { state: 'ready', tag: 'rack1' },
       { tag: 'gpu', label: { key: 'owner', value: 'team-0' } },
       { label: { key: 'rack', value: 'r0' }, namePrefix: 'web' },

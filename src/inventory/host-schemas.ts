@@ -134,6 +134,7 @@ export const HostListQuery = Type.Object(
     mac: Type.Optional(Type.String({ maxLength: 64 })),
     prefix: Type.Optional(Type.String({ maxLength: 253, description: 'hosts whose name starts with this' })),
     profile: Type.Optional(Type.String({ maxLength: 128 })),
+    attention: Type.Optional(Type.Boolean({ description: 'true: only hosts that need attention' })),
     after: Type.Optional(
       Type.String({
         maxLength: 400,

@@ -81,6 +81,8 @@ export interface HostFilter {
   mac?: Mac;
   namePrefix?: string;
   profile?: string;
+  /** Only hosts flagged as needing attention (failed, hardware changed). */
+  attention?: boolean;
   after?: string;
   limit?: number;
 }

@@ -85,6 +85,7 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
         label: q.label !== undefined ? labelFilter(q.label) : undefined,
         namePrefix: q.prefix,
         profile: q.profile,
+        attention: q.attention,
         after: q.after !== undefined ? decodeHostCursor(q.after) : undefined,
         limit: limit + 1,
         mac: q.mac !== undefined ? normalizeMac(q.mac, 'query/mac') : undefined,

@@ -161,6 +161,7 @@ async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]>
     const c: Expression<SqlBool>[] = [];
     if (f.state) c.push(sql<SqlBool>`hosts.state = ${f.state}`);
     if (f.profile) c.push(sql<SqlBool>`hosts.profile = ${f.profile}`);
+    if (f.attention) c.push(sql<SqlBool>`hosts.needs_attention = 1`);
     if (f.tag && (f.mac || f.label))
       c.push(sql<SqlBool>`exists (select 1 from host_tags t where t.host_id = hosts.id and t.tag = ${f.tag})`);
     if (f.label && f.mac)
