@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { DI_KEYRING_PATH, installerKeyringCpio } from './installer-keyring.js';
+
+test("the appended archive holds the keyring where d-i's net-retriever runs gpgv (usr/share/keyrings/archive.gpg)", () => {
+  // net-retriever: keyring=/usr/share/keyrings/archive.gpg; gpgv --keyring "$keyring" Release.gpg Release.
+  assert.equal(DI_KEYRING_PATH, 'usr/share/keyrings/archive.gpg');
+  const keyring = new Uint8Array([0x99, 0x00, 0x33, 1, 2, 3, 4, 5]);
+  const cpio = installerKeyringCpio(keyring);
+  // GNU cpio reads it as the kernel would, from a gzip member of its own (as appended to Debian's initrd.gz).
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-di-keyring-'));
+  const plain = execFileSync('zcat', [], { input: gzipSync(cpio) });
+  const list = execFileSync('cpio', ['-t', '--quiet'], { input: plain }).toString().trim().split('\n');
+  assert.deepEqual(list, ['usr', 'usr/share', 'usr/share/keyrings', 'usr/share/keyrings/archive.gpg']);
+  execFileSync('cpio', ['-id', '--quiet'], { input: plain, cwd: dir });
+  assert.deepEqual(new Uint8Array(readFileSync(join(dir, DI_KEYRING_PATH))), keyring);
+  assert.equal(statSync(join(dir, DI_KEYRING_PATH)).mode & 0o777, 0o644);
+});

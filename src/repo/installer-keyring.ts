@@ -1,0 +1,24 @@
+/**
+ * Kiln's repo key inside debian-installer: an extra cpio archive appended to
+ * the netboot initrd (the kernel unpacks concatenated archives in order, each
+ * compressed on its own), holding `usr/share/keyrings/archive.gpg`. That is
+ * the keyring d-i's net-retriever verifies the mirror's Release.gpg with
+ * (`gpgv --keyring /usr/share/keyrings/archive.gpg`), and base-installer hands
+ * it to debootstrap; the initrd itself has no such file (debian-archive-
+ * keyring-udeb's postinst links it to debian-archive-keyring.gpg only when it
+ * is absent), so ours is kept. Pure.
+ */
+import { encodeCpioNewc } from '../discovery/cpio-newc.js';
+
+/** Where d-i's gpgv reads the archive keyring. */
+export const DI_KEYRING_PATH = 'usr/share/keyrings/archive.gpg';
+
+/** The cpio (newc) archive to append, uncompressed: the directories and the keyring file (0644). Pure. */
+export function installerKeyringCpio(keyring: Uint8Array): Uint8Array {
+  return encodeCpioNewc([
+    { kind: 'dir', path: 'usr', mode: 0o755 },
+    { kind: 'dir', path: 'usr/share', mode: 0o755 },
+    { kind: 'dir', path: 'usr/share/keyrings', mode: 0o755 },
+    { kind: 'file', path: DI_KEYRING_PATH, mode: 0o644, data: keyring },
+  ]);
+}
