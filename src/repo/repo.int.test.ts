@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { runKiln, startServe } from '../../test/support/serve-process.js';
@@ -256,7 +256,7 @@ test(
     const served = readFileSync(join(layout.installerDir('tiny'), 'initrd.gz'));
     assert.ok(served.subarray(0, original.length).equals(original), "Debian's initrd comes first, unchanged");
     const tail = served.subarray(original.length);
-    const cpioBytes = sh('zcat', [], tail);
+    const cpioBytes = gunzipSync(tail);
     assert.deepEqual(sh('cpio', ['-t', '--quiet'], cpioBytes).toString().trim().split('\n'), [
       'usr',
       'usr/share',
