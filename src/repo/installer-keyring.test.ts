@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DI_KEYRING_PATH, installerKeyringCpio } from './installer-keyring.js';
+import { encodeCpioNewc } from '../discovery/cpio-newc.js';
+import { DI_KEYRING_PATH, initrdKernelAbi, installerKeyringCpio } from './installer-keyring.js';
 
 test("the appended archive holds the keyring where d-i's net-retriever runs gpgv (usr/share/keyrings/archive.gpg)", () => {
   // net-retriever: keyring=/usr/share/keyrings/archive.gpg; gpgv --keyring "$keyring" Release.gpg Release.
@@ -20,4 +21,17 @@ test("the appended archive holds the keyring where d-i's net-retriever runs gpgv
   execFileSync('cpio', ['-id', '--quiet'], { input: plain, cwd: dir });
   assert.deepEqual(new Uint8Array(readFileSync(join(dir, DI_KEYRING_PATH))), keyring);
   assert.equal(statSync(join(dir, DI_KEYRING_PATH)).mode & 0o777, 0o644);
+});
+
+test('the kernel ABI of an initrd: the lib/modules/<abi> directory of its cpio archive', () => {
+  const data = new Uint8Array(5);
+  const cpio = encodeCpioNewc([
+    { kind: 'dir', path: 'lib', mode: 0o755 },
+    { kind: 'file', path: 'lib/odd', mode: 0o644, data },
+    { kind: 'dir', path: 'lib/modules', mode: 0o755 },
+    { kind: 'dir', path: 'lib/modules/6.1.0-50-amd64', mode: 0o755 },
+  ]);
+  assert.equal(initrdKernelAbi(cpio), '6.1.0-50-amd64');
+  assert.equal(initrdKernelAbi(installerKeyringCpio(data)), null);
+  assert.equal(initrdKernelAbi(new Uint8Array(3)), null);
 });

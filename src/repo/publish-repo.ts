@@ -12,11 +12,11 @@
  */
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { KilnError } from '../error/kiln-error.js';
 import { execTool } from '../process/run-tool.js';
 import { archiveFileName, poolFileName, type AptInstall } from './apt-simulation.js';
-import { installerKeyringCpio } from './installer-keyring.js';
+import { initrdKernelAbi, installerKeyringCpio } from './installer-keyring.js';
 import type { RepoLayout } from './repo-layout.js';
 import { writePublicKey, type RepoKey } from './repo-key.js';
 import type { RepoTarget } from './repo-profile.js';
@@ -30,7 +30,7 @@ export interface PublishedSuite {
   bytes: number;
   localPackages: number;
   /** debian-installer netboot files written for profiles of this suite (none when Debian's netboot package is missing). */
-  installers: { profile: string; kernel: string; initrd: string }[];
+  installers: { profile: string; kernel: string; initrd: string; kernelAbi: string | null }[];
 }
 
 /** Options of `publishRepo`. */
@@ -162,7 +162,12 @@ export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSu
       await rename(join(dir, '.linux.new'), join(dir, 'linux'));
       await writeFile(join(dir, '.initrd.gz.new'), Buffer.concat([initrd, appended]));
       await rename(join(dir, '.initrd.gz.new'), join(dir, 'initrd.gz'));
-      out[i].installers.push({ profile: p.name, kernel: join(dir, 'linux'), initrd: join(dir, 'initrd.gz') });
+      out[i].installers.push({
+        profile: p.name,
+        kernel: join(dir, 'linux'),
+        initrd: join(dir, 'initrd.gz'),
+        kernelAbi: initrdKernelAbi(gunzipSync(initrd)),
+      });
     }
   }
   return out;

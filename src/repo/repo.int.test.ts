@@ -254,6 +254,10 @@ test(
         t.diagnostic('debian-installer-12-netboot-amd64 is not installed: installer files not checked');
         return;
       }
+      const [installer] = suite!['installers'] as { profile: string; kernelAbi: string }[];
+      assert.equal(installer!.profile, 'tiny');
+      // anna loads only udebs of this ABI (the udebs themselves are not in the subset yet).
+      assert.match(installer!.kernelAbi, /^\d+\.\d+\.\d+-\d+-amd64$/);
       const original = readFileSync(join(diImages, 'initrd.gz'));
       const served = readFileSync(join(layout.installerDir('tiny'), 'initrd.gz'));
       assert.ok(served.subarray(0, original.length).equals(original), "Debian's initrd comes first, unchanged");

@@ -60,7 +60,10 @@ export function registerRepoCommands(program: Command, o: Output, env: Env): voi
             ]),
           ),
           ...suites.flatMap((s) =>
-            s.installers.map((i) => `installer ${i.profile}: ${i.kernel}, ${i.initrd} (Kiln's keyring appended)`),
+            s.installers.map(
+              (i) =>
+                `installer ${i.profile}: ${i.kernel}, ${i.initrd} (Kiln's keyring appended; kernel ABI ${i.kernelAbi ?? 'unknown'})`,
+            ),
           ),
         ].join('\n'),
       );
