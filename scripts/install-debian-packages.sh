@@ -16,6 +16,9 @@ packages=(
   libarchive-tools attr
   # OS images: `kiln image build` (Debian roots with mmdebstrap; zstd above unpacks .tar.zst imports)
   mmdebstrap
+  # the repo subset (kiln repo sync/check, docs/repo.md): apt-ftparchive, the repo key (gpg) and the Debian archive
+  # keyring upstream InRelease files verify with; debian-installer's netboot kernel and initrd for the debian-12 profile
+  apt-utils gnupg gpgv debian-archive-keyring debian-installer-12-netboot-amd64
   # power drivers: IPMI and libvirt BMC clients
   ipmitool libvirt-clients
   # native addon builds (npm ci runs node-gyp on native/bind-to-device and native/tftp-pump)

@@ -83,6 +83,11 @@ import { createHeartbeatService } from './heartbeat/heartbeat-service.js';
 import { createSqlHealthStore } from './heartbeat/sql-health-store.js';
 import { heartbeatRoutes } from './heartbeat/routes.js';
 import { readAgentFile } from './heartbeat/agent-files.js';
+import { checkRepo, type RepoCheck } from './repo/check-repo.js';
+import { repoLayout } from './repo/repo-layout.js';
+import { repoProfilesOf } from './repo/repo-profile.js';
+import { repoRoutes } from './repo/routes.js';
+import { mkdirSync } from 'node:fs';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -142,6 +147,8 @@ export interface ControllerDeps {
   hooks?: HookConfig;
   /** Heartbeat interval, missed count, check and flush intervals (the `heartbeat:` section); defaults when absent. Started by `main`. */
   heartbeat?: HeartbeatConfig;
+  /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
+  repo?: { dataDir: string };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
   metrics?: Metrics;
 }
@@ -292,6 +299,18 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'boot' }),
     timeline: observers.scripts,
   });
+  // The repo subset's published tree (repo/publish-repo.ts) is public like every boot file: packages and the public key.
+  const repoPublic = deps.repo ? repoLayout(deps.repo.dataDir).publicDir : null;
+  if (repoPublic) mkdirSync(repoPublic, { recursive: true });
+  // One check at a time: checks share one private apt directory.
+  let repoChecking: Promise<unknown> = Promise.resolve();
+  const checkRepoNow = (): Promise<RepoCheck> => {
+    const run = repoChecking.then(() =>
+      checkRepo({ dataDir: deps.repo!.dataDir, profiles: repoProfilesOf(profiles.list()) }),
+    );
+    repoChecking = run.catch(() => undefined);
+    return run;
+  };
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
   const bootFiles: DomainPlugin[] = [
@@ -330,6 +349,9 @@ export async function createController(deps: ControllerDeps) {
         ]
       : []),
     { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
+    ...(repoPublic
+      ? [{ plugin: bootFilesPlugin, options: { root: repoPublic, urlPrefix: '/repo/', cache }, prefix: '' }]
+      : []),
   ];
   const hookConfig = deps.hooks ?? defaultHookConfig;
   const hooks = createHookService({
@@ -545,6 +567,7 @@ export async function createController(deps: ControllerDeps) {
           a.addHook('onClose', () => heartbeat.close());
         },
       },
+      ...(deps.repo ? [{ plugin: repoRoutes, options: { check: checkRepoNow } }] : []),
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),

@@ -6,6 +6,8 @@ import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { repoSelfCheck } from './repo/check-repo.js';
+import { repoProfilesOf } from './repo/repo-profile.js';
 import pino from 'pino';
 import { splitHostPort, type KilnConfig } from './config/parse-config.js';
 import { ensureWritableDirectory, listenFailure } from './startup/start-up-failure.js';
@@ -205,6 +207,7 @@ export async function runServe(
       heartbeat: config.heartbeat,
       syslogStoreFile: join(dataDir, 'syslog.sqlite'),
       hooks: config.hooks,
+      repo: { dataDir },
       templates: {
         timeoutMs: config.templates['template-timeout-ms'],
         maxOutputKib: config.templates['template-max-output-kib'],
@@ -225,6 +228,20 @@ export async function runServe(
       },
     });
     closers.push(() => controller.app.close());
+    // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal.
+    const repoChecked = repoSelfCheck({
+      dataDir,
+      profiles: repoProfilesOf(controller.profiles.list()),
+      // Its own apt directory: an API check may run at the same time.
+      workDir: join(dataDir, 'repo', 'check-start'),
+    }).then(
+      (r) =>
+        r.ok
+          ? log.info({ detail: r.detail }, 'repo subset check')
+          : log.warn({ detail: r.detail, fix: r.fix }, 'repo subset check failed'),
+      (err: unknown) => log.warn({ err: (err as Error).message }, 'repo subset check could not run'),
+    );
+    closers.push(() => repoChecked);
     // Current boot sessions come back from the store; deadlines are checked from here on.
     await controller.timeline.start();
     // Last-seen and health come back from the store; silent hosts are checked from here on.

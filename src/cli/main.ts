@@ -11,6 +11,7 @@ import { registerPowerCommands } from './commands/power.js';
 import { registerProfileCommands } from './commands/profile.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerLeaseCommands } from './commands/lease.js';
+import { registerRepoCommands } from './commands/repo.js';
 import { registerSshCommands } from './commands/ssh.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -42,6 +43,7 @@ export function buildProgram(
   registerTokenCommands(program, api, o);
   registerImageCommands(program, o, env);
   registerLeaseCommands(program, api, o);
+  registerRepoCommands(program, o, env);
   registerSshCommands(program, api, o, env);
   registerUserCommands(program, api, o, env);
   return program;

@@ -4,6 +4,7 @@ import { profileContext } from '../profile/profile-context.js';
 import type { RenderContext, SiteContext } from '../template/render-context.js';
 import { BOOT_SESSION_PLACEHOLDER } from '../boot/boot-session.js';
 import { INSTALL_TOKEN_PLACEHOLDER } from './install-token.js';
+import { REPO_ARCHIVE_PATH, REPO_URL_PATH } from '../repo/repo-layout.js';
 
 /** Where nodes reach this controller: `baseUrl` plain HTTP for firmware and installers, `apiUrl` for node API calls. */
 export interface KilnUrls {
@@ -33,6 +34,8 @@ export function buildRenderContext(
 ): RenderContext {
   const api = urls.apiUrl.replace(/\/$/, '');
   const hostname = host.name.split('.')[0];
+  const base = new URL(urls.baseUrl);
+  const basePath = base.pathname.replace(/\/$/, '');
   return {
     host: {
       id: host.id,
@@ -56,6 +59,10 @@ export function buildRenderContext(
       filesUrl: `${api}/api/v1/node/files`,
       caPem: urls.caPem,
       syslog: urls.syslog ?? { host: '', port: 514 },
+      repoUrl: `${base.origin}${basePath}${REPO_ARCHIVE_PATH}`,
+      repoHost: base.host,
+      repoDirectory: `${basePath}${REPO_ARCHIVE_PATH}`,
+      repoKeyUrl: `${base.origin}${basePath}${REPO_URL_PATH}/kiln-repo.asc`,
       installFilesUrl: `${urls.baseUrl.replace(/\/$/, '')}/api/v1/node/install/${INSTALL_TOKEN_PLACEHOLDER}`,
       nodeApi: {
         enrol: `${api}/api/v1/node/enrol`,

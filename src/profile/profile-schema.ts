@@ -64,6 +64,29 @@ export const ImageSchema = Type.Object(
   strict,
 );
 
+/** An apt package name or an apt pattern (apt-patterns(7), e.g. `?priority(required)`), as `apt-get install` takes it. */
+const AptPackage = Type.String({ minLength: 1, maxLength: 200, pattern: '^[a-z0-9?~][^\\s]*$' });
+
+/**
+ * Where `kiln repo sync` takes this profile's packages from (repo/): the
+ * upstream archive, its suite and Debian architecture, and variants resolved
+ * one at a time on top of `packages` (packages that conflict, such as grub-pc
+ * and grub-efi-amd64, each in its own variant).
+ */
+export const RepoSchema = Type.Object(
+  {
+    upstream: Type.String({ pattern: '^(https?|file):', maxLength: 500, description: 'upstream archive URL' }),
+    suite: Type.String({ pattern: '^[a-z][a-z0-9-]*$', maxLength: 64 }),
+    debArch: Type.String({ pattern: '^[a-z0-9]+$', maxLength: 32 }),
+    variants: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9-]*$' }), Type.Array(AptPackage, { maxItems: 200 }), {
+        additionalProperties: false,
+      }),
+    ),
+  },
+  strict,
+);
+
 /** The schema of `profiles/<name>/profile.yaml`; unknown keys are rejected everywhere. */
 export const ProfileSpecSchema = Type.Object(
   {
@@ -78,6 +101,9 @@ export const ProfileSpecSchema = Type.Object(
       Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$' }), VariableSchema, { additionalProperties: false }),
     ),
     image: Type.Optional(ImageSchema),
+    /** The packages this profile installs (apt names or patterns): what `kiln repo sync` puts in the repo subset. */
+    packages: Type.Optional(Type.Array(AptPackage, { maxItems: 1000 })),
+    repo: Type.Optional(RepoSchema),
   },
   strict,
 );

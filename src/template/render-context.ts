@@ -66,7 +66,10 @@ export interface SiteContext {
  * HTTP with the deployment's URL token in the path, for installers that cannot
  * send a header; `caPem` is Kiln's CA certificate in PEM ('' means trust the
  * system store); `syslog` is Kiln's syslog receiver for installers to log to
- * (`host` is '' when the receiver is off).
+ * (`host` is '' when the receiver is off); `repoUrl` is Kiln's repo subset
+ * as apt and debian-installer name a mirror (`kiln repo sync`, docs/repo.md),
+ * `repoHost` and `repoDirectory` the same split as d-i's mirror questions
+ * ask, `repoKeyUrl` the armored public key its Release is signed with.
  */
 export interface KilnContext {
   baseUrl: string;
@@ -75,6 +78,10 @@ export interface KilnContext {
   installFilesUrl: string;
   caPem: string;
   syslog: { host: string; port: number };
+  repoUrl: string;
+  repoHost: string;
+  repoDirectory: string;
+  repoKeyUrl: string;
   nodeApi: { enrol: string; secrets: string; progress: string; complete: string; sshCert: string; agent: string };
 }
 
@@ -88,6 +95,18 @@ export const knownContextKeys: Readonly<Record<string, ReadonlySet<string> | nul
   profile: new Set(['name', 'os', 'arch', 'installMethod']),
   group: null,
   site: new Set(['domain', 'timezone', 'ntp', 'dns']),
-  kiln: new Set(['baseUrl', 'apiUrl', 'filesUrl', 'installFilesUrl', 'caPem', 'syslog', 'nodeApi']),
+  kiln: new Set([
+    'baseUrl',
+    'apiUrl',
+    'filesUrl',
+    'installFilesUrl',
+    'caPem',
+    'syslog',
+    'repoUrl',
+    'repoHost',
+    'repoDirectory',
+    'repoKeyUrl',
+    'nodeApi',
+  ]),
   boot: new Set(['session']),
 };

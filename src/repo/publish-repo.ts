@@ -1,0 +1,174 @@
+/**
+ * Publishes the subset: a Debian archive under the data directory's
+ * `repo/public/debian/` (served at /repo/debian/), made by apt-ftparchive
+ * (apt-utils): per suite `pool/<suite>/<arch>/` holds hard links to the
+ * downloaded files plus the operator's own (`repo/local/`), the Packages
+ * index, and a Release signed with Kiln's repo key (InRelease clear-signed,
+ * Release.gpg detached, as apt and d-i read them). Built beside the live
+ * tree and swapped in by two renames, so a reader sees the old or the new
+ * archive. Also writes the public key and, for debian-installer profiles,
+ * the netboot kernel and an initrd carrying Kiln's keyring
+ * (installer-keyring.ts).
+ */
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { KilnError } from '../error/kiln-error.js';
+import { execTool } from '../process/run-tool.js';
+import { archiveFileName, poolFileName, type AptInstall } from './apt-simulation.js';
+import { initrdKernelAbi, installerKeyringCpio } from './installer-keyring.js';
+import type { RepoLayout } from './repo-layout.js';
+import { writePublicKey, type RepoKey } from './repo-key.js';
+import type { RepoTarget } from './repo-profile.js';
+
+/** What was published for one suite and architecture. */
+export interface PublishedSuite {
+  suite: string;
+  debArch: string;
+  /** Packages in the subset's index (the closure plus operator packages). */
+  packages: number;
+  bytes: number;
+  localPackages: number;
+  /** debian-installer netboot files written for profiles of this suite (none when Debian's netboot package is missing). */
+  installers: { profile: string; kernel: string; initrd: string; kernelAbi: string | null }[];
+}
+
+/** Options of `publishRepo`. */
+export interface PublishRepoOptions {
+  layout: RepoLayout;
+  key: RepoKey;
+  /** Per suite: the closure, and upstream's Priority and Section per package name (written as apt-ftparchive's override file). */
+  suites: {
+    target: RepoTarget;
+    packages: readonly AptInstall[];
+    overrides: ReadonlyMap<string, { priority: string; section: string }>;
+  }[];
+  installerImages: string;
+  /** Keyrings appended after Kiln's in the installer's archive.gpg (the Debian archive keyring: upstream mirrors keep working). */
+  extraKeyrings: readonly string[];
+}
+
+const toolEnv = () => ({ PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' });
+
+async function run(cmd: string, args: readonly string[], cwd: string): Promise<string> {
+  const r = await execTool(cmd, args, { cwd, env: toolEnv(), timeoutMs: 600_000 }).catch((err: Error) => {
+    throw new KilnError('internal', `${cmd} could not run: ${err.message}; install apt-utils and dpkg (Debian)`);
+  });
+  if (r.code !== 0) throw new KilnError('internal', `${cmd} ${args.join(' ')} failed: ${r.stderr.trim().slice(-500)}`);
+  return r.stdout;
+}
+
+/** The operator's packages (`repo/local/*.deb`) with their architecture. */
+async function localPackages(dir: string): Promise<{ file: string; arch: string }[]> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.deb')).sort();
+  const out: { file: string; arch: string }[] = [];
+  for (const n of names)
+    out.push({ file: n, arch: (await run('dpkg-deb', ['-f', join(dir, n), 'Architecture'], dir)).trim() });
+  return out;
+}
+
+/** Writes `dir/Release` for the suite's indexes (apt-ftparchive) and signs it: InRelease and Release.gpg. */
+export async function writeRelease(dir: string, suite: string, archs: readonly string[], key: RepoKey): Promise<void> {
+  const release = await run(
+    'apt-ftparchive',
+    [
+      ...[
+        'Origin=Kiln',
+        'Label=Kiln repo subset',
+        `Suite=${suite}`,
+        `Codename=${suite}`,
+        `Architectures=${archs.join(' ')}`,
+        'Components=main',
+        'Description=Packages the profiles install, with their dependency closure (kiln repo sync)',
+      ].flatMap((o) => ['-o', `APT::FTPArchive::Release::${o}`]),
+      'release',
+      '.',
+    ],
+    dir,
+  );
+  await writeFile(join(dir, 'Release'), release);
+  await key.signRelease(join(dir, 'Release'), join(dir, 'InRelease'), join(dir, 'Release.gpg'));
+}
+
+/** Publishes the suites; returns one entry per suite, in order. */
+export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSuite[]> {
+  const { layout, key } = opts;
+  const build = join(layout.publicDir, '.debian.new');
+  await rm(build, { recursive: true, force: true });
+  await mkdir(build, { recursive: true });
+  const local = await localPackages(layout.local);
+  const out: PublishedSuite[] = [];
+  const bySuite = new Map<string, string[]>();
+  for (const { target, packages, overrides } of opts.suites) {
+    const pool = join('pool', target.suite, target.debArch);
+    await mkdir(join(build, pool), { recursive: true });
+    let bytes = 0;
+    for (const p of packages) {
+      const dest = join(build, pool, poolFileName(p));
+      await link(join(layout.archives, archiveFileName(p)), dest).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      bytes += (await stat(dest)).size;
+    }
+    const mine = local.filter((l) => l.arch === target.debArch || l.arch === 'all');
+    for (const l of mine) {
+      const dest = join(build, pool, l.file);
+      await rm(dest, { force: true });
+      await link(join(layout.local, l.file), dest);
+      bytes += (await stat(dest)).size;
+    }
+    // The archive's Priority and Section, not the .deb's own: debootstrap takes the base system from the index's priorities.
+    const override = join(layout.root, `override.${target.suite}.${target.debArch}`);
+    await writeFile(override, [...overrides].map(([n, o]) => `${n} ${o.priority} ${o.section}\n`).join(''));
+    const index = await run('apt-ftparchive', ['--arch', target.debArch, 'packages', pool, override], build);
+    const binDir = join(build, 'dists', target.suite, 'main', `binary-${target.debArch}`);
+    await mkdir(binDir, { recursive: true });
+    await writeFile(join(binDir, 'Packages'), index);
+    await writeFile(join(binDir, 'Packages.gz'), gzipSync(index, { level: 9 }));
+    bySuite.set(target.suite, [...(bySuite.get(target.suite) ?? []), target.debArch]);
+    out.push({
+      suite: target.suite,
+      debArch: target.debArch,
+      packages: index.split('\n').filter((l) => l.startsWith('Package: ')).length,
+      bytes,
+      localPackages: mine.length,
+      installers: [],
+    });
+  }
+  for (const [suite, archs] of bySuite) await writeRelease(join(build, 'dists', suite), suite, archs, key);
+  await writePublicKey(key, layout.publicKey, layout.publicKeyArmored);
+  // Swap: the old tree aside, the new one in, the old one gone.
+  const old = join(layout.publicDir, '.debian.old');
+  await rm(old, { recursive: true, force: true });
+  await rename(layout.archiveDir, old).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+  await rename(build, layout.archiveDir);
+  await rm(old, { recursive: true, force: true });
+  // debian-installer profiles: Debian's netboot kernel, and its initrd with Kiln's keyring appended.
+  const keyring = Buffer.concat([
+    key.publicKey,
+    ...(await Promise.all(opts.extraKeyrings.map((k) => readFile(k).catch(() => Buffer.alloc(0))))),
+  ]);
+  const appended = gzipSync(installerKeyringCpio(keyring));
+  for (const [i, { target }] of opts.suites.entries()) {
+    for (const p of target.installerProfiles) {
+      const src = join(opts.installerImages, p.osVersion, target.debArch, 'text', 'debian-installer', target.debArch);
+      const initrd = await readFile(join(src, 'initrd.gz')).catch(() => null);
+      if (!initrd) continue;
+      const dir = layout.installerDir(p.name);
+      await mkdir(dir, { recursive: true });
+      await copyFile(join(src, 'linux'), join(dir, '.linux.new'));
+      await rename(join(dir, '.linux.new'), join(dir, 'linux'));
+      await writeFile(join(dir, '.initrd.gz.new'), Buffer.concat([initrd, appended]));
+      await rename(join(dir, '.initrd.gz.new'), join(dir, 'initrd.gz'));
+      out[i].installers.push({
+        profile: p.name,
+        kernel: join(dir, 'linux'),
+        initrd: join(dir, 'initrd.gz'),
+        kernelAbi: initrdKernelAbi(gunzipSync(initrd)),
+      });
+    }
+  }
+  return out;
+}

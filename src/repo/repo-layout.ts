@@ -1,0 +1,37 @@
+/**
+ * Where the repo subset lives under the controller's data directory:
+ *
+ *   repo/apt/<suite>-<arch>/   private apt roots (upstream indexes), repo/check/ the check's
+ *   repo/archives/             every .deb downloaded (apt's archives directory: a re-sync fetches only what is new)
+ *   repo/local/                operator packages (`kiln repo add`), kept across syncs
+ *   repo/gnupg/                the signing key's GNUPGHOME (0700)
+ *   repo/public/               served at /repo/: kiln-repo.gpg/.asc, debian/{dists,pool}, installer/
+ */
+import { join } from 'node:path';
+
+/** The repo's paths under `dataDir`. Pure. */
+export function repoLayout(dataDir: string) {
+  const root = join(dataDir, 'repo');
+  const publicDir = join(root, 'public');
+  return {
+    root,
+    aptDir: (suite: string, debArch: string) => join(root, 'apt', `${suite}-${debArch}`),
+    checkDir: join(root, 'check'),
+    archives: join(root, 'archives'),
+    local: join(root, 'local'),
+    gnupg: join(root, 'gnupg'),
+    publicDir,
+    archiveDir: join(publicDir, 'debian'),
+    publicKey: join(publicDir, 'kiln-repo.gpg'),
+    publicKeyArmored: join(publicDir, 'kiln-repo.asc'),
+    installerDir: (profile: string) => join(publicDir, 'installer', profile),
+  };
+}
+
+/** The layout's type. */
+export type RepoLayout = ReturnType<typeof repoLayout>;
+
+/** URL paths under the controller's base URL (the `/repo/` served root). */
+export const REPO_URL_PATH = '/repo';
+/** The archive below it, as apt and debian-installer name a mirror directory. */
+export const REPO_ARCHIVE_PATH = `${REPO_URL_PATH}/debian`;

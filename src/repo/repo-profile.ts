@@ -1,0 +1,76 @@
+import type { ProfileSpec } from '../profile/profile-schema.js';
+/**
+ * What the repo domain reads of a profile (profile.yaml's `packages` and
+ * `repo`), and the package sets it resolves: per profile, one per variant
+ * (or one when it has none). Pure.
+ */
+
+/** A profile as the repo sees it. */
+export interface RepoProfile {
+  name: string;
+  osVersion: string;
+  installMethod: string;
+  packages: readonly string[];
+  repo: { upstream: string; suite: string; debArch: string; variants?: Record<string, string[]> | undefined };
+}
+
+/** One install apt must be able to resolve: a profile's packages plus one variant's. */
+export interface PackageSet {
+  profile: string;
+  variant: string;
+  packages: string[];
+}
+
+/** Everything taken from one upstream suite and architecture. */
+export interface RepoTarget {
+  upstream: string;
+  suite: string;
+  debArch: string;
+  sets: PackageSet[];
+  /** Profiles installed by debian-installer from this target (their netboot files get Kiln's keyring). */
+  installerProfiles: { name: string; osVersion: string }[];
+}
+
+/** The package sets of one profile. Pure. */
+export function packageSets(p: RepoProfile): PackageSet[] {
+  const variants = Object.entries(p.repo.variants ?? {});
+  if (variants.length === 0) return [{ profile: p.name, variant: 'default', packages: [...p.packages] }];
+  return variants.map(([variant, extra]) => ({ profile: p.name, variant, packages: [...p.packages, ...extra] }));
+}
+
+/** Groups the profiles that name a repo by suite and architecture; two upstreams for one suite are refused. Pure. */
+export function repoTargets(profiles: readonly RepoProfile[]): RepoTarget[] {
+  const byKey = new Map<string, RepoTarget>();
+  for (const p of profiles) {
+    const key = `${p.repo.suite}/${p.repo.debArch}`;
+    let t = byKey.get(key);
+    if (!t) {
+      t = { upstream: p.repo.upstream, suite: p.repo.suite, debArch: p.repo.debArch, sets: [], installerProfiles: [] };
+      byKey.set(key, t);
+    } else if (t.upstream !== p.repo.upstream) {
+      throw new Error(
+        `profile ${p.name}: suite ${key} is taken from ${t.upstream} by another profile, not ${p.repo.upstream}`,
+      );
+    }
+    t.sets.push(...packageSets(p));
+    if (p.installMethod === 'preseed') t.installerProfiles.push({ name: p.name, osVersion: p.osVersion });
+  }
+  return [...byKey.values()];
+}
+
+/** The profiles that name a repo (`repo:` and `packages:` in profile.yaml), as the repo sees them. Pure. */
+export function repoProfilesOf(profiles: readonly { name: string; spec: ProfileSpec }[]): RepoProfile[] {
+  return profiles.flatMap(({ name, spec }) =>
+    spec.repo && spec.packages && spec.packages.length > 0
+      ? [
+          {
+            name,
+            osVersion: spec.os.version,
+            installMethod: spec.install.method,
+            packages: spec.packages,
+            repo: spec.repo,
+          },
+        ]
+      : [],
+  );
+}

@@ -1,0 +1,192 @@
+/**
+ * `kiln repo sync`: for each suite and architecture the profiles name, apt's
+ * own resolver computes every package set's closure (Depends, Pre-Depends
+ * and Recommends, as debian-installer installs them) from the upstream
+ * archive, apt downloads exactly those packages into one archives directory
+ * (only what is not there yet; every file checked against the Packages index
+ * whose InRelease verified with the Debian archive keyring), and a signed
+ * subset archive is published under the data directory (publish-repo.ts).
+ * ADR 0011 says why apt itself.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../error/kiln-error.js';
+import { createAptRoot } from './apt-root.js';
+import { archiveFileName, parseAptSimulation, type AptInstall } from './apt-simulation.js';
+import { publishRepo, type PublishedSuite } from './publish-repo.js';
+import { repoLayout } from './repo-layout.js';
+import { openRepoKey } from './repo-key.js';
+import { repoTargets, type RepoProfile } from './repo-profile.js';
+
+/** The Debian archive keyring (debian-archive-keyring package): upstream InRelease files must verify with it. */
+export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/** Options of `syncRepo`. */
+export interface SyncRepoOptions {
+  dataDir: string;
+  profiles: readonly RepoProfile[];
+  /** Keyring upstream InRelease files must verify with. @default DEBIAN_ARCHIVE_KEYRING */
+  upstreamKeyring?: string;
+  /** Where Debian's debian-installer-<version>-netboot-<arch> packages put their images. @default /usr/lib/debian-installer/images */
+  installerImages?: string;
+  now?: () => number;
+}
+
+/** What one suite's sync did. */
+export interface SyncedSuite extends PublishedSuite {
+  upstream: string;
+  sets: { profile: string; variant: string; packages: number }[];
+  downloaded: number;
+  downloadedBytes: number;
+  /** The whole upstream suite, from its Packages index (nothing of it downloaded). */
+  suitePackages: number;
+  suiteBytes: number;
+  seconds: number;
+}
+
+/**
+ * Reads a Packages index (apt-cache dumpavail's output): its package count,
+ * the sum of `Size:`, and each package's archive Priority and Section (the
+ * archive's overrides, which a .deb's own control file may not carry:
+ * debootstrap and `?priority(important)` read them from the index). Pure.
+ */
+export function readPackagesIndex(text: string): {
+  packages: number;
+  bytes: number;
+  overrides: Map<string, { priority: string; section: string }>;
+} {
+  let packages = 0;
+  let bytes = 0;
+  const overrides = new Map<string, { priority: string; section: string }>();
+  let name = '';
+  let priority = '';
+  let section = '';
+  const flush = () => {
+    if (name && priority && section) overrides.set(name, { priority, section });
+    name = priority = section = '';
+  };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('Package: ')) {
+      flush();
+      packages += 1;
+      name = line.slice(9).trim();
+    } else if (line.startsWith('Size: ')) bytes += Number(line.slice(6));
+    else if (line.startsWith('Priority: ')) priority = line.slice(10).trim();
+    else if (line.startsWith('Section: ')) section = line.slice(9).trim();
+  }
+  flush();
+  return { packages, bytes, overrides };
+}
+
+async function debFiles(dir: string): Promise<Map<string, number>> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const out = new Map<string, number>();
+  for (const n of names.filter((n) => n.endsWith('.deb'))) out.set(n, (await stat(join(dir, n))).size);
+  return out;
+}
+
+/** Syncs every target the profiles name and publishes the subset. */
+export async function syncRepo(opts: SyncRepoOptions): Promise<SyncedSuite[]> {
+  const now = opts.now ?? Date.now;
+  const layout = repoLayout(opts.dataDir);
+  let targets;
+  try {
+    targets = repoTargets(opts.profiles);
+  } catch (err) {
+    throw new KilnError('profile_invalid', (err as Error).message);
+  }
+  if (targets.length === 0)
+    throw new KilnError('not_found', 'no profile names a repo (profile.yaml `repo:` and `packages:`); nothing to sync');
+  const key = await openRepoKey(layout.gnupg);
+  try {
+    const out: SyncedSuite[] = [];
+    const resolved = new Map<
+      string,
+      { packages: AptInstall[]; overrides: Map<string, { priority: string; section: string }> }
+    >();
+    for (const t of targets) {
+      const started = now();
+      const apt = await createAptRoot(layout.aptDir(t.suite, t.debArch), [
+        {
+          url: t.upstream,
+          suite: t.suite,
+          debArch: t.debArch,
+          keyring: opts.upstreamKeyring ?? DEBIAN_ARCHIVE_KEYRING,
+        },
+      ]);
+      const update = await apt.aptGet(['update']);
+      if (update.code !== 0 || /^(E|W): /m.test(update.output))
+        throw new KilnError(
+          'internal',
+          `apt-get update of ${t.upstream} ${t.suite} failed (its InRelease must verify with the Debian archive keyring): ${update.output.trim().slice(-800)}`,
+        );
+      const before = await debFiles(layout.archives);
+      const closure = new Map<string, AptInstall>();
+      const sets: SyncedSuite['sets'] = [];
+      for (const s of t.sets) {
+        const sim = parseAptSimulation((await apt.aptGet(['-s', 'install', ...s.packages])).output);
+        if (sim.problems.length > 0 || sim.installs.length === 0)
+          throw new KilnError(
+            'profile_invalid',
+            `profile ${s.profile} (${s.variant}): apt cannot install its packages from ${t.upstream} ${t.suite}: ${[...sim.problems, ...sim.missing.map((m) => `missing ${m}`)].join('; ') || 'nothing to install'}`,
+          );
+        for (const p of sim.installs) closure.set(archiveFileName(p), p);
+        // apt downloads, into the shared archives directory, only what is not there yet, checking each file's hash.
+        const dl = await apt.aptGet(['-y', '--download-only', 'install', ...s.packages], { archives: layout.archives });
+        if (dl.code !== 0)
+          throw new KilnError(
+            'internal',
+            `apt-get download for ${s.profile} (${s.variant}) failed: ${dl.output.trim().slice(-800)}`,
+          );
+        sets.push({ profile: s.profile, variant: s.variant, packages: sim.installs.length });
+      }
+      const after = await debFiles(layout.archives);
+      const missing = [...closure.keys()].filter((f) => !after.has(f));
+      if (missing.length > 0)
+        throw new KilnError(
+          'internal',
+          `apt did not download ${missing.slice(0, 10).join(', ')} into ${layout.archives}`,
+        );
+      const fresh = [...after].filter(([n]) => !before.has(n) && closure.has(n));
+      const suite = readPackagesIndex((await apt.aptGet(['dumpavail'], { tool: 'apt-cache' })).stdout);
+      resolved.set(`${t.suite}/${t.debArch}`, {
+        packages: [...closure.values()],
+        overrides: new Map(
+          [...closure.values()].flatMap((p) => {
+            const o = suite.overrides.get(p.name);
+            return o ? [[p.name, o] as const] : [];
+          }),
+        ),
+      });
+      out.push({
+        upstream: t.upstream,
+        suite: t.suite,
+        debArch: t.debArch,
+        packages: closure.size,
+        bytes: [...closure.keys()].reduce((n, f) => n + (after.get(f) ?? 0), 0),
+        localPackages: 0,
+        installers: [],
+        sets,
+        downloaded: fresh.length,
+        downloadedBytes: fresh.reduce((n, [, size]) => n + size, 0),
+        suitePackages: suite.packages,
+        suiteBytes: suite.bytes,
+        seconds: 0,
+      });
+      out[out.length - 1].seconds = (now() - started) / 1000;
+    }
+    const published = await publishRepo({
+      layout,
+      key,
+      suites: targets.map((t) => ({
+        target: t,
+        ...(resolved.get(`${t.suite}/${t.debArch}`) ?? { packages: [], overrides: new Map() }),
+      })),
+      installerImages: opts.installerImages ?? '/usr/lib/debian-installer/images',
+      extraKeyrings: [opts.upstreamKeyring ?? DEBIAN_ARCHIVE_KEYRING],
+    });
+    return out.map((s, i) => ({ ...s, ...published[i], bytes: s.bytes }));
+  } finally {
+    await key.close();
+  }
+}
