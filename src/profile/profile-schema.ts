@@ -75,7 +75,13 @@ const AptPackage = Type.String({ minLength: 1, maxLength: 200, pattern: '^[a-z0-
  */
 export const RepoSchema = Type.Object(
   {
-    upstream: Type.String({ pattern: '^(https?|file):', maxLength: 500, description: 'upstream archive URL' }),
+    upstream: Type.Optional(
+      Type.String({
+        pattern: '^(https?|file):',
+        maxLength: 500,
+        description: "upstream archive URL; default: the Debian mirror the controller's own apt uses for the suite",
+      }),
+    ),
     suite: Type.String({ pattern: '^[a-z][a-z0-9-]*$', maxLength: 64 }),
     debArch: Type.String({ pattern: '^[a-z0-9]+$', maxLength: 32 }),
     variants: Type.Optional(

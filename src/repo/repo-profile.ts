@@ -11,7 +11,12 @@ export interface RepoProfile {
   osVersion: string;
   installMethod: string;
   packages: readonly string[];
-  repo: { upstream: string; suite: string; debArch: string; variants?: Record<string, string[]> | undefined };
+  repo: {
+    upstream?: string | undefined;
+    suite: string;
+    debArch: string;
+    variants?: Record<string, string[]> | undefined;
+  };
 }
 
 /** One install apt must be able to resolve: a profile's packages plus one variant's. */
@@ -38,18 +43,29 @@ export function packageSets(p: RepoProfile): PackageSet[] {
   return variants.map(([variant, extra]) => ({ profile: p.name, variant, packages: [...p.packages, ...extra] }));
 }
 
-/** Groups the profiles that name a repo by suite and architecture; two upstreams for one suite are refused. Pure. */
-export function repoTargets(profiles: readonly RepoProfile[]): RepoTarget[] {
+/**
+ * Groups the profiles that name a repo by suite and architecture; two upstreams for one suite are refused. A
+ * profile without `repo.upstream` takes `defaultUpstream(suite)` (the controller's own apt mirror). Pure.
+ */
+export function repoTargets(
+  profiles: readonly RepoProfile[],
+  defaultUpstream: (suite: string) => string | undefined = () => undefined,
+): RepoTarget[] {
   const byKey = new Map<string, RepoTarget>();
   for (const p of profiles) {
     const key = `${p.repo.suite}/${p.repo.debArch}`;
+    const upstream = p.repo.upstream ?? defaultUpstream(p.repo.suite);
+    if (!upstream)
+      throw new Error(
+        `profile ${p.name}: no upstream archive for suite ${p.repo.suite}: set repo.upstream in its profile.yaml, or add the suite to this machine's apt sources`,
+      );
     let t = byKey.get(key);
     if (!t) {
-      t = { upstream: p.repo.upstream, suite: p.repo.suite, debArch: p.repo.debArch, sets: [], installerProfiles: [] };
+      t = { upstream, suite: p.repo.suite, debArch: p.repo.debArch, sets: [], installerProfiles: [] };
       byKey.set(key, t);
-    } else if (t.upstream !== p.repo.upstream) {
+    } else if (t.upstream !== upstream) {
       throw new Error(
-        `profile ${p.name}: suite ${key} is taken from ${t.upstream} by another profile, not ${p.repo.upstream}`,
+        `profile ${p.name}: suite ${key} is taken from ${t.upstream} by another profile, not ${upstream}`,
       );
     }
     t.sets.push(...packageSets(p));

@@ -24,6 +24,7 @@ import { test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { runKiln, startServe } from '../../test/support/serve-process.js';
 import { createAptRoot } from './apt-root.js';
+import { machineMirror } from './machine-mirror.js';
 import { parseAptSimulation } from './apt-simulation.js';
 import { DI_KEYRING_PATH } from './installer-keyring.js';
 import { writeRelease } from './publish-repo.js';
@@ -32,7 +33,7 @@ import { openRepoKey } from './repo-key.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const shipped = parseYaml(readFileSync(join(repoRoot, 'profiles/debian-12/profile.yaml'), 'utf8')) as {
-  repo: { upstream: string; suite: string; debArch: string };
+  repo: { suite: string; debArch: string };
 };
 const cache = join(tmpdir(), 'kiln-test-cache', 'repo');
 const diImages = '/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64';
@@ -41,7 +42,7 @@ function tinyProfiles(): string {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-repo-profiles-'));
   cpSync(join(repoRoot, 'profiles/_snippets'), join(dir, '_snippets'), { recursive: true });
   mkdirSync(join(dir, 'tiny'));
-  const { upstream, suite, debArch } = shipped.repo;
+  const { suite, debArch } = shipped.repo;
   writeFileSync(
     join(dir, 'tiny/profile.yaml'),
     [
@@ -53,7 +54,7 @@ function tinyProfiles(): string {
       'boot: { kernel: "{{ kiln.baseUrl }}/repo/installer/tiny/linux", initrd: [], cmdline: "" }',
       'files: []',
       'packages: [hello]',
-      `repo: { upstream: "${upstream}", suite: ${suite}, debArch: ${debArch} }`,
+      `repo: { suite: ${suite}, debArch: ${debArch} }`,
       '',
     ].join('\n'),
   );
@@ -99,7 +100,7 @@ test(
       // Each package's Priority and Section in the subset's index are upstream's (the archive's overrides).
       const upstreamApt = await createAptRoot(layout.aptDir(shipped.repo.suite, shipped.repo.debArch), [
         {
-          url: shipped.repo.upstream,
+          url: machineMirror(shipped.repo.suite)!,
           suite: shipped.repo.suite,
           debArch: shipped.repo.debArch,
           keyring: '/usr/share/keyrings/debian-archive-keyring.gpg',

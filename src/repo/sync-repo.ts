@@ -16,6 +16,7 @@ import { archiveFileName, parseAptSimulation, type AptInstall } from './apt-simu
 import { publishRepo, type PublishedSuite } from './publish-repo.js';
 import { repoLayout } from './repo-layout.js';
 import { openRepoKey } from './repo-key.js';
+import { machineMirror } from './machine-mirror.js';
 import { repoTargets, type RepoProfile } from './repo-profile.js';
 
 /** The Debian archive keyring (debian-archive-keyring package): upstream InRelease files must verify with it. */
@@ -91,7 +92,7 @@ export async function syncRepo(opts: SyncRepoOptions): Promise<SyncedSuite[]> {
   const layout = repoLayout(opts.dataDir);
   let targets;
   try {
-    targets = repoTargets(opts.profiles);
+    targets = repoTargets(opts.profiles, (suite) => machineMirror(suite));
   } catch (err) {
     throw new KilnError('profile_invalid', (err as Error).message);
   }
