@@ -70,11 +70,11 @@ export function machineMirror(suite: string, etcApt = '/etc/apt'): string | unde
     }
   };
   read(join(etcApt, 'sources.list'), 'sources.list');
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(join(etcApt, 'sources.list.d')).sort();
   } catch {
-    names = [];
+    names = []; // no sources.list.d: apt reads sources.list alone
   }
   for (const n of names) if (n.endsWith('.list') || n.endsWith('.sources')) read(join(etcApt, 'sources.list.d', n), n);
   return mirrorFromSources(files, suite);
