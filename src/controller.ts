@@ -282,6 +282,7 @@ export async function createController(deps: ControllerDeps) {
     inventory,
     discovery,
     bootDeployment: (hostId) => deploy.bootDeployment(hostId),
+    fillInstallToken: (d) => deploy.fillInstallToken(d),
     log: log.child({ domain: 'boot' }),
   });
   const boot = createBootService({

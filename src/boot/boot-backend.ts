@@ -13,7 +13,7 @@ import { openDiscoveryPolicy, type Admission, type DiscoveryPolicy } from './dis
 export interface BootDeployment {
   id: string;
   profile: string;
-  /** The installer to boot, frozen at deploy time; URLs with the install token filled in. */
+  /** The installer to boot, frozen at deploy time; URLs with the install token placeholder until `fillInstallToken`. */
   bootSpec: { kernel: string; initrd: string[]; cmdline: string };
   /** `installed` or `complete`: the next boot goes to the local disk. */
   status: string;
@@ -40,8 +40,10 @@ export interface BootBackend {
   checkSource(mac: Mac, ip: string, host: Host | null): Promise<Admission>;
   /** Moves a `new` host to `discovering` as it boots the discovery image. */
   beginDiscovery(host: Host, actor: string): Promise<Host>;
-  /** The deployment a `deploying` host boots (install token filled in); null when the host has none. */
+  /** The deployment a `deploying` host boots (install token placeholder in its boot spec); null when the host has none. */
   bootDeployment(hostId: string): Promise<BootDeployment | null>;
+  /** `d` with its install token in the boot spec (an HMAC: called when a script is rendered, not on every fetch). */
+  fillInstallToken(d: BootDeployment): BootDeployment;
   /** Writes one audit event (a boot stage, a socket re-opened). */
   recordEvent(e: NewEvent): Promise<void>;
 }
@@ -50,8 +52,10 @@ export interface BootBackendDeps {
   inventory: InventoryService;
   /** Which unknown MACs become hosts and from where scripts are answered (default: everyone, anywhere). */
   discovery?: DiscoveryPolicy;
-  /** The deploy domain's boot view of a host's current deployment. */
+  /** The deploy domain's boot view of a host's current deployment (install token placeholder in its boot spec). */
   bootDeployment: (hostId: string) => Promise<BootDeployment | null>;
+  /** Puts the install token into a deployment's boot spec; default: leaves it as it is (no install tokens). */
+  fillInstallToken?: (d: BootDeployment) => BootDeployment;
   log?: Logger;
 }
 
@@ -114,6 +118,8 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
       inventory.transition(host.id, 'discovering', { actor, reason: 'booting the discovery image' }),
 
     bootDeployment: (hostId) => deps.bootDeployment(hostId),
+
+    fillInstallToken: (d) => (deps.fillInstallToken ? deps.fillInstallToken(d) : d),
 
     recordEvent: (e) => inventory.recordEvent(e),
   };

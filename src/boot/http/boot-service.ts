@@ -68,7 +68,7 @@ export function createBootService(deps: BootServiceDeps) {
     lastStage.set(hostId, stage);
     return true;
   };
-  const scripts = createHostScriptCache();
+  const scripts = createHostScriptCache({ fillInstallToken: (d) => backend.fillInstallToken(d) });
   return {
     chainScript: () => formatChainScript(`${deps.baseUrl()}/boot/host.ipxe`, delay),
 

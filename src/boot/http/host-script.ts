@@ -150,7 +150,15 @@ export function renderHostScript(i: HostScriptInput): HostScript {
  * templates were rendered then, in the render worker), so a profile edit
  * never changes a cached script: redeploying does, through the new deployment id.
  */
-export function createHostScriptCache(max = 10_000) {
+export function createHostScriptCache(
+  opts: {
+    max?: number;
+    /** Fills the install token into a deployment's boot spec, on a miss only (the token is a function of the deployment id, in the key). */
+    fillInstallToken?: (d: BootDeployment) => BootDeployment;
+  } = {},
+) {
+  const max = opts.max ?? 10_000;
+  const fill = opts.fillInstallToken ?? ((d: BootDeployment) => d);
   const entries = new Map<string, HostScript>();
   const keyOf = (i: HostScriptInput): string =>
     JSON.stringify([
@@ -176,7 +184,7 @@ export function createHostScriptCache(max = 10_000) {
         entries.set(key, hit);
         return hit;
       }
-      const script = renderHostScript(i);
+      const script = renderHostScript(i.deployment ? { ...i, deployment: fill(i.deployment) } : i);
       entries.set(key, script);
       if (entries.size > max) entries.delete(entries.keys().next().value!);
       return script;
