@@ -1,5 +1,6 @@
 import { isConflict } from '../error/kiln-error.js';
 import type { NewEvent } from '../event/event.js';
+import { createEventBatch } from '../event/event-batch.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { Mac } from '../net/mac.js';
@@ -44,8 +45,12 @@ export interface BootBackend {
   bootDeployment(hostId: string): Promise<BootDeployment | null>;
   /** `d` with its install token in the boot spec (an HMAC: called when a script is rendered, not on every fetch). */
   fillInstallToken(d: BootDeployment): BootDeployment;
-  /** Writes one audit event (a boot stage, a socket re-opened). */
+  /** Writes one audit event (a socket re-opened) before it resolves. */
   recordEvent(e: NewEvent): Promise<void>;
+  /** Queues an observation event (a boot stage served): written with others by group commit, never awaited by an answer. */
+  noteEvent(e: NewEvent): void;
+  /** Resolves when every noted event is written (close, tests). */
+  flushEvents(): Promise<void>;
 }
 
 export interface BootBackendDeps {
@@ -68,6 +73,7 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
   const discovery = deps.discovery ?? openDiscoveryPolicy();
   // MACs whose host is being created: a client's retransmissions (a DHCP REQUEST after its DISCOVER, a retried fetch) add no second attempt.
   const creating = new Map<Mac, Promise<Host>>();
+  const observed = createEventBatch({ write: (batch) => inventory.recordEvents(batch), log });
 
   async function create(mac: Mac, origin: BootOrigin): Promise<Host> {
     try {
@@ -122,5 +128,9 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
     fillInstallToken: (d) => (deps.fillInstallToken ? deps.fillInstallToken(d) : d),
 
     recordEvent: (e) => inventory.recordEvent(e),
+
+    noteEvent: (e) => observed.add(e),
+
+    flushEvents: () => observed.flush(),
   };
 }

@@ -4,6 +4,7 @@ import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent, listEvents } from '../event/event-log.js';
 import type { EventFilter, KilnEvent, NewEvent } from '../event/event.js';
+import type { TimedEvent } from '../event/event-batch.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { BmcInput, Host, HostFilter, HostPatch, NewHost } from './host.js';
@@ -364,6 +365,13 @@ function createInventoryCore(deps: InventoryDeps, cache: HostMacCache | null) {
     },
     async recordEvent(e: NewEvent): Promise<void> {
       await appendEvent(db, e, now());
+    },
+    /** Writes events that happened at their own times, in order, in one transaction (an event batch's write). */
+    async recordEvents(batch: readonly TimedEvent[]): Promise<void> {
+      if (batch.length === 0) return;
+      await withTransaction(db, async (trx) => {
+        for (const t of batch) await appendEvent(trx, t.event, t.at);
+      });
     },
     listEvents: (f: EventFilter): Promise<KilnEvent[]> => listEvents(db, f),
   };
