@@ -161,7 +161,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
    * time: a retried script fetch, a retransmission) is not stored again; the session's row is rewritten for
    * repeats at most once a minute. Boots are recorded, not fetches.
    */
-  function apply(mac: Mac, host: TimelineHost | null, o: Observation): Current {
+  function apply(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'> | null, o: Observation): Current {
     let c = current.get(mac);
     const hostName = host?.name ?? c?.hostName ?? macName(mac);
     const content = contentOf(o);
@@ -339,6 +339,20 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   return {
     observe,
 
+    /**
+     * Files an observation of a host the caller already holds (the boot service, for each script it serves):
+     * no lookup, no wait. Returns the session id.
+     */
+    observeHost(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'>, input: ObservationInput): string | null {
+      try {
+        const { session: _claimed, ...rest } = input;
+        return apply(mac, host, { ...rest, at: input.at ?? now() }).state.id;
+      } catch (err) {
+        log.warn({ err: (err as Error).message, stage: input.stage }, 'timeline: observation lost');
+        return null;
+      }
+    },
+
     /** Learns that `ip` is `mac`'s address now (DHCP ACK, a script fetch), for observations that carry only an address. */
     learnAddress(ip: string, mac: Mac): void {
       if (ip && ip !== '0.0.0.0') remember(addresses, ip, mac, MAX_ADDRESSES);
@@ -348,7 +362,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
      * The session a script served now belongs to (for `kiln.session=` on the kernel command line): the
      * current one, or a new one when this fetch starts a boot (an iPXE script request after the host got further).
      */
-    sessionFor(mac: Mac, host: TimelineHost): string {
+    sessionFor(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'>): string {
       const c = current.get(mac);
       const probe: Observation = { at: now(), stage: 'ipxe-script', outcome: 'ok', detail: '' };
       if (c && !opensSession(c.state, probe, rules)) return c.state.id;
