@@ -90,6 +90,3 @@ export function createEventBatch(deps: EventBatchDeps) {
     },
   };
 }
-
-/** The batch's type. */
-export type EventBatch = ReturnType<typeof createEventBatch>;
