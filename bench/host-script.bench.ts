@@ -242,11 +242,20 @@ function get(ns: TestNetns, url: string): { status: number; body: string } {
   return { status: Number(out.slice(cut + 1)) || 0, body: out.slice(0, cut) };
 }
 
+/** Waits (bounded) until `ok`; on failure the child is stopped (by its PID) before the error is thrown. */
 async function waitFor(what: string, ok: () => boolean, child: ChildProcess, err: () => string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!ok()) {
-    if (child.exitCode !== null) throw new Error(`${what} exited early: ${err()}`);
-    if (Date.now() > deadline) throw new Error(`${what} did not answer in ${START_TIMEOUT_MS} ms: ${err()}`);
+    const failure =
+      child.exitCode !== null
+        ? `${what} exited early: ${err()}`
+        : Date.now() > deadline
+          ? `${what} did not answer in ${START_TIMEOUT_MS} ms: ${err()}`
+          : null;
+    if (failure) {
+      await stop(child);
+      throw new Error(failure);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
