@@ -289,6 +289,7 @@ export async function createController(deps: ControllerDeps) {
     inventory,
     discovery,
     bootDeployment: (hostId) => deploy.bootDeployment(hostId),
+    fillInstallToken: (d) => deploy.fillInstallToken(d),
     log: log.child({ domain: 'boot' }),
   });
   const boot = createBootService({
@@ -550,10 +551,13 @@ export async function createController(deps: ControllerDeps) {
           timeline: (h: TimelineHost, session?: string) => timeline.timeline(h, session),
         },
       },
-      // Closing the app writes the timeline observations still waiting.
+      // Closing the app writes the timeline observations and boot events still waiting.
       {
         plugin: async (a) => {
-          a.addHook('onClose', () => timeline.close());
+          a.addHook('onClose', async () => {
+            await timeline.close();
+            await bootBackend.flushEvents();
+          });
         },
       },
       { plugin: hookRoutes, options: { hooks } },

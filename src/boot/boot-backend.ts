@@ -1,5 +1,6 @@
 import { isConflict } from '../error/kiln-error.js';
 import type { NewEvent } from '../event/event.js';
+import { createEventBatch } from '../event/event-batch.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { Mac } from '../net/mac.js';
@@ -13,7 +14,7 @@ import { openDiscoveryPolicy, type Admission, type DiscoveryPolicy } from './dis
 export interface BootDeployment {
   id: string;
   profile: string;
-  /** The installer to boot, frozen at deploy time; URLs with the install token filled in. */
+  /** The installer to boot, frozen at deploy time; URLs with the install token placeholder until `fillInstallToken`. */
   bootSpec: { kernel: string; initrd: string[]; cmdline: string };
   /** `installed` or `complete`: the next boot goes to the local disk. */
   status: string;
@@ -40,18 +41,26 @@ export interface BootBackend {
   checkSource(mac: Mac, ip: string, host: Host | null): Promise<Admission>;
   /** Moves a `new` host to `discovering` as it boots the discovery image. */
   beginDiscovery(host: Host, actor: string): Promise<Host>;
-  /** The deployment a `deploying` host boots (install token filled in); null when the host has none. */
+  /** The deployment a `deploying` host boots (install token placeholder in its boot spec); null when the host has none. */
   bootDeployment(hostId: string): Promise<BootDeployment | null>;
-  /** Writes one audit event (a boot stage, a socket re-opened). */
+  /** `d` with its install token in the boot spec (an HMAC: called when a script is rendered, not on every fetch). */
+  fillInstallToken(d: BootDeployment): BootDeployment;
+  /** Writes one audit event (a socket re-opened) before it resolves. */
   recordEvent(e: NewEvent): Promise<void>;
+  /** Queues an observation event (a boot stage served): written with others by group commit, never awaited by an answer. */
+  noteEvent(e: NewEvent): void;
+  /** Resolves when every noted event is written (close, tests). */
+  flushEvents(): Promise<void>;
 }
 
 export interface BootBackendDeps {
   inventory: InventoryService;
   /** Which unknown MACs become hosts and from where scripts are answered (default: everyone, anywhere). */
   discovery?: DiscoveryPolicy;
-  /** The deploy domain's boot view of a host's current deployment. */
+  /** The deploy domain's boot view of a host's current deployment (install token placeholder in its boot spec). */
   bootDeployment: (hostId: string) => Promise<BootDeployment | null>;
+  /** Puts the install token into a deployment's boot spec; default: leaves it as it is (no install tokens). */
+  fillInstallToken?: (d: BootDeployment) => BootDeployment;
   log?: Logger;
 }
 
@@ -64,6 +73,7 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
   const discovery = deps.discovery ?? openDiscoveryPolicy();
   // MACs whose host is being created: a client's retransmissions (a DHCP REQUEST after its DISCOVER, a retried fetch) add no second attempt.
   const creating = new Map<Mac, Promise<Host>>();
+  const observed = createEventBatch({ write: (batch) => inventory.recordEvents(batch), log });
 
   async function create(mac: Mac, origin: BootOrigin): Promise<Host> {
     try {
@@ -115,6 +125,12 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
 
     bootDeployment: (hostId) => deps.bootDeployment(hostId),
 
+    fillInstallToken: (d) => (deps.fillInstallToken ? deps.fillInstallToken(d) : d),
+
     recordEvent: (e) => inventory.recordEvent(e),
+
+    noteEvent: (e) => observed.add(e),
+
+    flushEvents: () => observed.flush(),
   };
 }

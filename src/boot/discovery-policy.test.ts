@@ -53,10 +53,13 @@ const discover = (c: TestController, mac: string, ip = '127.0.0.1') =>
     remoteAddress: ip,
     payload: { facts: { bootMac: mac } },
   });
-const events = async (c: TestController, kind: string) =>
-  (
+// Boot events are written after the answer (group commit): wait for them before reading.
+const events = async (c: TestController, kind: string) => {
+  await c.boot.flushEvents();
+  return (
     await c.app.inject({ url: `/api/v1/events?kind=${kind}&limit=1000`, headers: { authorization: c.bearer.admin } })
   ).json().items as Array<{ kind: string; data: Record<string, unknown>; hostId: string | null }>;
+};
 const hostCount = async (c: TestController) => (await c.inventory.listHosts({})).length;
 
 describe('discovery policy over HTTP boot and the node API', () => {

@@ -159,6 +159,19 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
       .catch((err) => log.warn({ err: (err as Error).message }, 'could not record a discovery refusal'));
   }
 
+  /** Parsed source addresses (every script fetch asks; the settings do not change while it runs). */
+  const parsedSources = new Map<string, { ip: string; inSources: boolean }>();
+  function sourceOf(source: string): { ip: string; inSources: boolean } {
+    let p = parsedSources.get(source);
+    if (!p) {
+      // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; leases are keyed by the IPv4 text.
+      const ip = addr(source)?.toString() ?? source;
+      p = { ip, inSources: sources.some((s) => inRange(ip, s.range)) };
+      bounded(parsedSources, source, p);
+    }
+    return p;
+  }
+
   function subnetOf(ip: string): (ServedSubnet & { range: [ipaddr.IPv4 | ipaddr.IPv6, number] }) | undefined {
     return served.find((s) => inRange(ip, s.range));
   }
@@ -248,9 +261,8 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
       host: { id: string; name: string } | null,
     ): Promise<Admission> {
       if (served.length === 0) return { ok: true };
-      // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; leases are keyed by the IPv4 text.
-      const ip = addr(source)?.toString() ?? source;
-      if (sources.some((s) => inRange(ip, s.range))) return { ok: true };
+      const { ip, inSources } = sourceOf(source);
+      if (inSources) return { ok: true };
       const s = subnetOf(ip);
       if (s?.mode === 'proxy') return { ok: true };
       let reason: string;

@@ -42,7 +42,7 @@ export interface DeployDeps {
   /** Records each new deployment's install-file URL token (see install-token.ts). */
   installTokens?: {
     issue(d: Pick<Deployment, 'id' | 'hostId'>, tx?: Kysely<Database>): Promise<void>;
-    fillDeployment(d: BootDeployment): BootDeployment;
+    fillDeployment<D extends Pick<Deployment, 'id' | 'bootSpec'>>(d: D): D;
   };
   /** Kiln's DHCP subnets, for machine descriptions' `reservation` addresses. */
   subnets?: () => MachineSubnet[];
@@ -108,11 +108,16 @@ export function createDeployService(deps: DeployDeps) {
     currentDeployment: (hostId: string, tx?: Kysely<Database>): Promise<Deployment | null> =>
       getCurrentDeployment(tx ?? deps.db, hostId),
 
-    /** What the per-host boot script needs of the newest deployment (install token filled in), or null; read on every fetch. */
-    async bootDeployment(hostId: string): Promise<BootDeployment | null> {
-      const d = await getCurrentBootDeployment(deps.db, hostId);
-      return d && deps.installTokens ? deps.installTokens.fillDeployment(d) : d;
-    },
+    /**
+     * What the per-host boot script needs of the newest deployment, or null; read on every fetch. Its boot spec
+     * still holds the install token placeholder: `fillInstallToken` puts the token in when a script is rendered
+     * (an HMAC per rendering, not per fetch: the boot service caches scripts by deployment id).
+     */
+    bootDeployment: (hostId: string): Promise<BootDeployment | null> => getCurrentBootDeployment(deps.db, hostId),
+
+    /** The deployment's boot spec with its install token filled in (unchanged without install tokens). */
+    fillInstallToken: <D extends Pick<BootDeployment, 'id' | 'bootSpec'>>(d: D): D =>
+      deps.installTokens ? deps.installTokens.fillDeployment(d) : d,
 
     /** A host's deployments, newest first. */
     listDeployments: (hostId: string): Promise<Deployment[]> => listDeployments(deps.db, hostId),

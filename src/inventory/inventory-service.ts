@@ -4,6 +4,7 @@ import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
 import { appendEvent, listEvents } from '../event/event-log.js';
 import type { EventFilter, KilnEvent, NewEvent } from '../event/event.js';
+import type { TimedEvent } from '../event/event-batch.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import type { BmcInput, Host, HostFilter, HostPatch, NewHost } from './host.js';
@@ -21,6 +22,8 @@ export interface HostByMacReader {
 }
 import { checkHostName, checkLabels, checkTags, settleNics, throwIssues } from './validate-host.js';
 import { withTransaction } from '../store/transaction.js';
+import { isPostgres } from '../store/database.js';
+import { createHostMacCache, type HostMacCache } from './host-mac-cache.js';
 
 /** Who asks for a change, and why; every change records both in its event. */
 export interface ChangeContext {
@@ -51,8 +54,8 @@ function view(h: StoredHost): Host {
   return rest;
 }
 
-/** Hosts and their audit log. Every mutation and its event commit in one transaction. */
-function createInventoryCore(deps: InventoryDeps) {
+/** Hosts and their audit log. Every mutation and its event commit in one transaction. `cache`: hosts by MAC, told of every change. */
+function createInventoryCore(deps: InventoryDeps, cache: HostMacCache | null) {
   const { db, seal } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
@@ -86,9 +89,15 @@ function createInventoryCore(deps: InventoryDeps) {
   }
 
   // A service built over an open transaction (see `inTransaction`) writes into it; Kysely has no nested transactions.
+  // The host cache forgets before the change and again after it (a lookup in between does not fill it).
   async function change<T>(fn: (trx: Kysely<Database>, at: string) => Promise<T>): Promise<T> {
-    if (db.isTransaction) return fn(db, now());
-    return withTransaction(db, (trx) => fn(trx, now()));
+    cache?.changed();
+    try {
+      if (db.isTransaction) return await fn(db, now());
+      return await withTransaction(db, (trx) => fn(trx, now()));
+    } finally {
+      cache?.changed();
+    }
   }
 
   return {
@@ -287,9 +296,13 @@ function createInventoryCore(deps: InventoryDeps) {
     async getHost(idOrName: string, tx?: Kysely<Database>): Promise<Host> {
       return view(await mustGet(tx ?? db, idOrName));
     },
+    /** The host with a NIC of this MAC, or null; from memory on SQLite (see host-mac-cache.ts). Called on every DHCP request and script fetch. */
     async findHostByMac(mac: Mac): Promise<Host | null> {
-      const h = await hosts.getHostByMac(db, mac);
-      return h ? view(h) : null;
+      const load = async (m: Mac) => {
+        const h = await hosts.getHostByMac(db, m);
+        return h ? view(h) : null;
+      };
+      return cache && !db.isTransaction ? cache.get(mac, load) : load(mac);
     },
     async listHosts(filter: HostFilter): Promise<Host[]> {
       return (await hosts.listHosts(db, filter)).map(view);
@@ -336,6 +349,7 @@ function createInventoryCore(deps: InventoryDeps) {
           out.unreadable.push(r.name);
           continue;
         }
+        cache?.changed();
         await db
           .updateTable('hosts')
           .set({ bmc_password_sealed: seal(clear, bmcSealContext(r.id)) })
@@ -352,6 +366,13 @@ function createInventoryCore(deps: InventoryDeps) {
     async recordEvent(e: NewEvent): Promise<void> {
       await appendEvent(db, e, now());
     },
+    /** Writes events that happened at their own times, in order, in one transaction (an event batch's write). */
+    async recordEvents(batch: readonly TimedEvent[]): Promise<void> {
+      if (batch.length === 0) return;
+      await withTransaction(db, async (trx) => {
+        for (const t of batch) await appendEvent(trx, t.event, t.at);
+      });
+    },
     listEvents: (f: EventFilter): Promise<KilnEvent[]> => listEvents(db, f),
   };
 }
@@ -361,7 +382,9 @@ export type InventoryOps = ReturnType<typeof createInventoryCore>;
 
 /** Hosts and their audit log. Every mutation and its event commit in one transaction. */
 export function createInventoryService(deps: InventoryDeps) {
-  const core = createInventoryCore(deps);
+  // PostgreSQL may have other controllers writing: no cache there until changes are shared between them.
+  const cache = isPostgres(deps.db) ? null : createHostMacCache();
+  const core = createInventoryCore(deps, cache);
   return {
     ...core,
     /**
@@ -380,8 +403,8 @@ export function createInventoryService(deps: InventoryDeps) {
      * outer service or database meanwhile: that would wait forever.
      */
     async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      if (deps.db.isTransaction) return fn(createInventoryCore(deps), deps.db);
-      return withTransaction(deps.db, (trx) => fn(createInventoryCore({ ...deps, db: trx }), trx));
+      if (deps.db.isTransaction) return fn(createInventoryCore(deps, cache), deps.db);
+      return withTransaction(deps.db, (trx) => fn(createInventoryCore({ ...deps, db: trx }, cache), trx));
     },
   };
 }

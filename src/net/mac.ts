@@ -5,6 +5,8 @@ import { KilnError } from '../error/kiln-error.js';
 /** A MAC address normalised at the edge: lower-case, colon-separated, 6 octets. */
 export type Mac = string & { readonly __brand: 'Mac' };
 
+const CANONICAL = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
 /** The accepted spellings; the separator must be the same throughout. */
 const macForms = [
   /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i, // aa:bb:cc:dd:ee:ff, aa-bb-…
@@ -18,6 +20,8 @@ const macForms = [
  * MAC. All zeros is a MAC here; see `parseReportedMac`.
  */
 export function parseMac(text: string): Mac | null {
+  // The normal form already (iPXE's ${net0/mac}, every stored MAC): nothing to rewrite.
+  if (CANONICAL.test(text)) return text as Mac;
   const s = text.trim();
   if (!macForms.some((re) => re.test(s))) return null;
   return s

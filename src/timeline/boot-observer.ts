@@ -6,13 +6,10 @@
  */
 import type { BootObserver } from '../boot/network-servers.js';
 import type { ScriptTimeline } from '../boot/http/boot-service.js';
-import type { Host } from '../inventory/host.js';
 import { parseMac } from '../net/mac.js';
 import { dhcpObservation } from './dhcp-observation.js';
 import { httpObservation, type BootExchange } from './http-observation.js';
 import type { TimelineService } from './timeline-service.js';
-
-const hostOf = (h: Host) => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
 
 /** Observers for the DHCP/TFTP servers, the HTTP app and the boot service, over one timeline service. */
 export function createBootObservers(timeline: TimelineService): {
@@ -51,14 +48,16 @@ export function createBootObservers(timeline: TimelineService): {
       if (seen) void timeline.observe(seen.target, seen.observation);
     },
     scripts: {
-      sessionFor: (mac, host) => timeline.sessionFor(mac, hostOf(host)),
+      sessionFor: (mac, host) => timeline.sessionFor(mac, host),
       // The fetch's source address is not learned as the MAC's: it may be a NAT or proxy in boot-source-ranges
       // shared by many machines. Addresses come from DHCP (the address Kiln gave) and the lease table only.
-      scriptServed(mac, _ip, _host, purpose, detail) {
-        void timeline.observe(
-          { mac },
-          { stage: 'ipxe-script', outcome: 'ok', purpose, detail: `per-host script: ${detail}` },
-        );
+      scriptServed(mac, _ip, host, purpose, detail) {
+        timeline.observeHost(mac, host, {
+          stage: 'ipxe-script',
+          outcome: 'ok',
+          purpose,
+          detail: `per-host script: ${detail}`,
+        });
       },
     },
   };

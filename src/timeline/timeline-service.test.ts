@@ -144,3 +144,40 @@ test('retention: sessions past the per-host count are pruned with their observat
   await tl.close();
   await b.db.close();
 });
+
+test('boots are recorded, not fetches: a repeat of the last observation stores no row but moves the session on; a new boot or new content is stored', async () => {
+  const b = await bed();
+  const tl = b.make();
+  const script = {
+    stage: 'ipxe-script',
+    outcome: 'ok',
+    purpose: 'wait',
+    detail: 'per-host script: web1 failed',
+  } as const;
+  const id = tl.sessionFor(MAC, host);
+  for (let i = 0; i < 50; i++) {
+    assert.equal(await tl.observe({ mac: MAC }, script), id);
+    b.clock.t += 10_000; // a wait script retried every 10 s
+  }
+  await tl.observe({ mac: MAC }, { ...script, detail: 'per-host script: web1 is ready: booting from local disk' });
+  const t = await tl.timeline(host);
+  assert.deepEqual(
+    t?.stages.map((s) => s.detail),
+    ['per-host script: web1 failed', 'per-host script: web1 is ready: booting from local disk'],
+  );
+  // The session's last-seen time moved on with the repeats (shown from memory; the row is rewritten at most once a minute).
+  assert.equal(t?.updatedAt, new Date(T0 + 500_000).toISOString());
+  const rows = await b.store.listSessions({ macs: [MAC], hostId: 'h1', limit: 10 });
+  assert.ok(Date.parse(rows[0]!.updatedAt) >= T0 + 500_000 - 60_000, `stored ${rows[0]!.updatedAt}`);
+  // The same content in the next boot (after the gap) is that boot's first observation: stored.
+  b.clock.t += 3600_000;
+  const next = tl.sessionFor(MAC, host);
+  assert.notEqual(next, id);
+  await tl.observe({ mac: MAC }, script);
+  assert.deepEqual(
+    (await tl.timeline(host, next))?.stages.map((s) => s.detail),
+    ['per-host script: web1 failed'],
+  );
+  await tl.close();
+  await b.db.close();
+});

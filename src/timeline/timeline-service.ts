@@ -90,6 +90,21 @@ interface Current {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** What an observation says (all but its time): a repeat of the session's last one says the same. */
+const contentOf = (o: Observation): string =>
+  `${o.stage}\n${o.outcome}\n${o.final === true}\n${o.firmware ?? ''}\n${o.arch ?? ''}\n${o.purpose ?? ''}\n${o.detail}`;
+/** The session moved on only in its last-seen time. */
+const onlyLastAtMoved = (a: SessionState, b: SessionState): boolean =>
+  a.id === b.id &&
+  a.reached === b.reached &&
+  a.progressAt === b.progressAt &&
+  a.purpose === b.purpose &&
+  a.firmware === b.firmware &&
+  a.arch === b.arch &&
+  a.failure === b.failure &&
+  a.stalled === b.stalled;
+/** A session whose repeats alone moved its last-seen time is written again at most this often. */
+const REPEAT_SAVE_MS = 60_000;
 const macName = (mac: Mac) => `node-${mac.replace(/:/g, '')}`;
 const MAX_ADDRESSES = 100_000;
 const MAX_OBSERVATIONS_SHOWN = 2000;
@@ -105,6 +120,9 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   const current = new Map<Mac, Current>();
   const addresses = new Map<string, Mac>();
   const dirty = new Map<string, Current>();
+  /** Per MAC: the content of the current session's last observation, and the last-seen time its stored row has. */
+  const lastContent = new Map<Mac, string>();
+  const savedLastAt = new Map<Mac, number>();
   let pending: ObservationRow[] = [];
   let dropped = 0;
   let writing: Promise<void> = Promise.resolve();
@@ -115,7 +133,10 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     if (m.size >= max) m.delete(m.keys().next().value!);
     m.set(k, v);
   };
-  const markDirty = (c: Current) => dirty.set(`${c.mac} ${c.state.id}`, c);
+  const markDirty = (c: Current) => {
+    dirty.set(`${c.mac} ${c.state.id}`, c);
+    remember(savedLastAt, c.mac, c.state.lastAt, maxHosts);
+  };
 
   const rowOf = (c: Current): SessionRow => ({
     mac: c.mac,
@@ -134,17 +155,32 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     return id;
   };
 
-  /** Files `o` under the MAC's session (a new one when it starts a boot). Synchronous: no await between read and write. */
-  function apply(mac: Mac, host: TimelineHost | null, o: Observation): Current {
+  /**
+   * Files `o` under the MAC's session (a new one when it starts a boot). Synchronous: no await between read and
+   * write. A repeat (the same content as the session's last observation, changing nothing but its last-seen
+   * time: a retried script fetch, a retransmission) is not stored again; the session's row is rewritten for
+   * repeats at most once a minute. Boots are recorded, not fetches.
+   */
+  function apply(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'> | null, o: Observation): Current {
     let c = current.get(mac);
     const hostName = host?.name ?? c?.hostName ?? macName(mac);
+    const content = contentOf(o);
     if (!c || opensSession(c.state, o, rules)) {
       const id = mint(c, hostName, o.at);
       c = { mac, hostId: host?.id ?? null, hostName, state: newSession(id, o) };
       log.info({ mac, host: hostName, session: id, stage: o.stage }, 'timeline: boot session started');
+    } else if (lastContent.get(mac) === content && (host?.id ?? c.hostId) === c.hostId && hostName === c.hostName) {
+      const state = advance(c.state, o);
+      if (onlyLastAtMoved(c.state, state)) {
+        c = { ...c, state };
+        remember(current, mac, c, maxHosts);
+        if (state.lastAt - (savedLastAt.get(mac) ?? 0) >= REPEAT_SAVE_MS) markDirty(c);
+        return c;
+      }
     }
     c = { ...c, hostId: host?.id ?? c.hostId, hostName, state: advance(c.state, o) };
     remember(current, mac, c, maxHosts);
+    remember(lastContent, mac, content, maxHosts);
     markDirty(c);
     if (pending.length >= maxPending) {
       pending.shift();
@@ -224,6 +260,11 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     hostName: r.hostName,
     state: JSON.parse(r.state) as SessionState,
   });
+  /** A stored session as the API shows it: the one in memory when it is the MAC's current one (its row may lag by repeats). */
+  const shown = (r: SessionRow): Current => {
+    const c = current.get(r.mac as Mac);
+    return c && c.state.id === r.sessionId ? c : fromRow(r);
+  };
 
   function flush(): Promise<void> {
     const sessions = [...dirty.values()].map(rowOf);
@@ -298,6 +339,20 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   return {
     observe,
 
+    /**
+     * Files an observation of a host the caller already holds (the boot service, for each script it serves):
+     * no lookup, no wait. Returns the session id.
+     */
+    observeHost(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'>, input: ObservationInput): string | null {
+      try {
+        const { session: _claimed, ...rest } = input;
+        return apply(mac, host, { ...rest, at: input.at ?? now() }).state.id;
+      } catch (err) {
+        log.warn({ err: (err as Error).message, stage: input.stage }, 'timeline: observation lost');
+        return null;
+      }
+    },
+
     /** Learns that `ip` is `mac`'s address now (DHCP ACK, a script fetch), for observations that carry only an address. */
     learnAddress(ip: string, mac: Mac): void {
       if (ip && ip !== '0.0.0.0') remember(addresses, ip, mac, MAX_ADDRESSES);
@@ -307,13 +362,14 @@ export function createTimelineService(deps: TimelineServiceDeps) {
      * The session a script served now belongs to (for `kiln.session=` on the kernel command line): the
      * current one, or a new one when this fetch starts a boot (an iPXE script request after the host got further).
      */
-    sessionFor(mac: Mac, host: TimelineHost): string {
+    sessionFor(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'>): string {
       const c = current.get(mac);
       const probe: Observation = { at: now(), stage: 'ipxe-script', outcome: 'ok', detail: '' };
       if (c && !opensSession(c.state, probe, rules)) return c.state.id;
       const id = mint(c, host.name, probe.at);
       const fresh: Current = { mac, hostId: host.id, hostName: host.name, state: newSession(id, probe) };
       remember(current, mac, fresh, maxHosts);
+      lastContent.delete(mac);
       markDirty(fresh);
       log.info({ mac, host: host.name, session: id, stage: 'ipxe-script' }, 'timeline: boot session started');
       return id;
@@ -329,7 +385,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     async sessions(host: TimelineHost, limit = 100): Promise<SessionView[]> {
       await flush();
       const rows = await store.listSessions({ macs: host.macs, hostId: host.id, limit });
-      return rows.map((r) => view(fromRow(r)));
+      return rows.map((r) => view(shown(r)));
     },
 
     /** One session's timeline (default: the host's newest), or null when it has none. */
@@ -340,7 +396,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       if (!row) return null;
       const obs = await store.listObservations(row.mac, row.sessionId, MAX_OBSERVATIONS_SHOWN);
       return {
-        ...view(fromRow(row)),
+        ...view(shown(row)),
         stages: obs.map((o) => ({ at: o.at, stage: o.stage, outcome: o.outcome, detail: o.detail })),
       };
     },

@@ -83,8 +83,9 @@ export function nodeFlowScenario(
           url: `/boot/host.ipxe?mac=${encodeURIComponent(mac)}&uuid=u-1&arch=x86_64&platform=${platform}`,
         })
       ).body;
+    // Boot events are written after the answer (group commit): wait for them before reading.
     const events = async (host: string, kind: string) =>
-      (await api('GET', `hosts/${host}/events?limit=1000`))
+      (await c.boot.flushEvents(), await api('GET', `hosts/${host}/events?limit=1000`))
         .json()
         .items.filter((e: { kind: string }) => e.kind === kind);
 

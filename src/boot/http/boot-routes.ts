@@ -10,9 +10,14 @@ const ipxe = 'text/plain; charset=utf-8';
  * by the node with its credential).
  */
 export const bootRoutes: FastifyPluginAsyncTypebox<{ boot: BootService }> = async (app, { boot }) => {
+  // Fastify's two request lines at info would be most of a script fetch's cost at boot-storm rates (and the
+  // retried fetches of one boot would flood the log): at info the script routes log warnings and errors only;
+  // the boot service logs each boot stage once. At debug every request is logged as before.
+  const quiet = app.log.level === 'info' ? { logLevel: 'warn' as const } : {};
   app.get(
     '/boot.ipxe',
     {
+      ...quiet,
       config: { access: 'public' },
       schema: { tags: ['boot'], summary: 'The first iPXE script: chains to the per-host script' },
     },
@@ -21,6 +26,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<{ boot: BootService }> = asyn
   app.get(
     '/boot/host.ipxe',
     {
+      ...quiet,
       config: { access: 'public' },
       schema: {
         tags: ['boot'],

@@ -68,9 +68,12 @@ export function createBootService(deps: BootServiceDeps) {
     lastStage.set(hostId, stage);
     return true;
   };
-  const scripts = createHostScriptCache();
+  const scripts = createHostScriptCache({ fillInstallToken: (d) => backend.fillInstallToken(d) });
   return {
     chainScript: () => formatChainScript(`${deps.baseUrl()}/boot/host.ipxe`, delay),
+
+    /** Resolves when the boot events of the scripts served so far are written (they are written after the answer). */
+    flushEvents: () => backend.flushEvents(),
 
     async hostScript(q: HostScriptQuery, sourceIp: string): Promise<string> {
       const platform = q.platform === 'efi' ? 'efi' : 'pcbios';
@@ -125,7 +128,9 @@ export function createBootService(deps: BootServiceDeps) {
         );
         return script;
       }
-      await backend.recordEvent({
+      // An observation, not a decision (a state change this fetch caused, beginDiscovery, is committed above):
+      // written by group commit after the answer.
+      backend.noteEvent({
         actor: `boot@${sourceIp}`,
         kind: 'boot.script',
         hostId: host.id,

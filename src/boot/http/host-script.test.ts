@@ -196,12 +196,31 @@ goto retry
   });
 
   it('the script cache answers a repeated fetch from memory and renders again when the host, its deployment or the query changes', () => {
-    const cache = createHostScriptCache(2);
+    // The install token (an HMAC) is filled in on a miss only: a cached script already holds it.
+    let fills = 0;
+    const cache = createHostScriptCache({
+      max: 2,
+      fillInstallToken: (d) => {
+        fills++;
+        return { ...d, bootSpec: { ...d.bootSpec, cmdline: `${d.bootSpec.cmdline} token=t-${d.id}` } };
+      },
+    });
     const i = input(host('deploying'), { deployment: deployment('deploying') });
     const first = cache.render(i).script;
-    assert.equal(first, renderHostScript(i).script);
+    assert.match(first, / token=t-d1/);
+    assert.equal(
+      first,
+      renderHostScript({
+        ...i,
+        deployment: {
+          ...i.deployment!,
+          bootSpec: { ...i.deployment!.bootSpec, cmdline: `${i.deployment!.bootSpec.cmdline} token=t-d1` },
+        },
+      }).script,
+    );
     assert.equal(cache.render({ ...i }).script, first);
     assert.equal(cache.size(), 1);
+    assert.equal(fills, 1, 'a hit fills no token');
     assert.match(cache.render({ ...i, deployment: deployment('installed') }).script, /sanboot/);
     assert.match(
       cache.render({ ...i, host: host('failed', { version: 2, stateReason: 'disk gone' }) }).script,

@@ -150,23 +150,20 @@ export function renderHostScript(i: HostScriptInput): HostScript {
  * templates were rendered then, in the render worker), so a profile edit
  * never changes a cached script: redeploying does, through the new deployment id.
  */
-export function createHostScriptCache(max = 10_000) {
+export function createHostScriptCache(
+  opts: {
+    max?: number;
+    /** Fills the install token into a deployment's boot spec, on a miss only (the token is a function of the deployment id, in the key). */
+    fillInstallToken?: (d: BootDeployment) => BootDeployment;
+  } = {},
+) {
+  const max = opts.max ?? 10_000;
+  const fill = opts.fillInstallToken ?? ((d: BootDeployment) => d);
   const entries = new Map<string, HostScript>();
+  // Joined by a newline: no part holds one (ids, a status, a sanitised arch, URLs, kernel arguments), and the
+  // retry URL (which holds the query) is URL-encoded.
   const keyOf = (i: HostScriptInput): string =>
-    JSON.stringify([
-      i.host.id,
-      i.host.version,
-      i.deployment?.id ?? null,
-      i.deployment?.status ?? null,
-      i.query.platform,
-      i.query.arch,
-      i.baseUrl,
-      i.nodeImage?.arch ?? null,
-      i.retry.url,
-      i.retry.delaySeconds,
-      i.nodeImageArgs,
-      i.session ?? null,
-    ]);
+    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
   return {
     render(i: HostScriptInput): HostScript {
       const key = keyOf(i);
@@ -176,7 +173,7 @@ export function createHostScriptCache(max = 10_000) {
         entries.set(key, hit);
         return hit;
       }
-      const script = renderHostScript(i);
+      const script = renderHostScript(i.deployment ? { ...i, deployment: fill(i.deployment) } : i);
       entries.set(key, script);
       if (entries.size > max) entries.delete(entries.keys().next().value!);
       return script;
