@@ -91,6 +91,8 @@ import { mkdirSync } from 'node:fs';
 import { createCheckRegistry } from './doctor/check.js';
 import { createDoctor } from './doctor/doctor.js';
 import { doctorRoutes } from './doctor/routes.js';
+import { createSelfTestService } from './selftest/self-test-service.js';
+import { selfTestRoutes } from './selftest/routes.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -229,9 +231,12 @@ export async function createController(deps: ControllerDeps) {
     revokeCertificates,
     subnets: () => deps.machineSubnets ?? [],
   });
+  const selfTests = createSelfTestService({ db, inventory, now: deps.now, newId: randomUUID });
   const node = createNodeService({
     db,
     inventory,
+    selfTests,
+    powerOff: (host, reason) => power.request(host, 'poweroff', reason),
     deployments: deploy,
     rules,
     log: log.child({ domain: 'node' }),
@@ -581,6 +586,7 @@ export async function createController(deps: ControllerDeps) {
       },
       ...(deps.repo ? [{ plugin: repoRoutes, options: { check: checkRepoNow } }] : []),
       { plugin: doctorRoutes, options: { run: () => doctor.run() } },
+      { plugin: selfTestRoutes, options: { selfTests } },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
@@ -613,6 +619,7 @@ export async function createController(deps: ControllerDeps) {
     hookWorker,
     checks,
     doctor,
+    selfTests,
   };
 }
 
