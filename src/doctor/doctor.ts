@@ -132,6 +132,3 @@ export function createDoctor(deps: DoctorDeps) {
     },
   };
 }
-
-/** The doctor's type. */
-export type Doctor = ReturnType<typeof createDoctor>;

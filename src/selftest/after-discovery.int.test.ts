@@ -2,16 +2,14 @@
 // test driver, test:///default, through the real virsh) once its discovery report commits, and tells the agent to
 // wait; the power operation is the usual power.* events with the rule named as the reason.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, type TestController } from '../../test/support/controller.js';
 
-let noVirsh: string | false = false;
-try {
-  execFileSync('virsh', ['--version'], { stdio: 'ignore' });
-} catch {
-  noVirsh = 'virsh not installed (apt-get install libvirt-clients)';
-}
+const noVirsh =
+  spawnSync('sh', ['-c', 'command -v virsh']).status === 0
+    ? false
+    : 'virsh not installed (apt-get install libvirt-clients)';
 
 describe('after discovery: power off through the BMC', { skip: noVirsh }, () => {
   let c: TestController;
