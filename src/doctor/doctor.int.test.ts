@@ -6,7 +6,9 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { runKiln, startServe } from '../../test/support/serve-process.js';
+import { canUseNetns, createNetns } from '../../test/support/netns.js';
 
 test('kiln doctor names a broken check with its fix, then passes once repaired', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'kiln-doctor-'));
@@ -63,3 +65,52 @@ test('kiln doctor names a broken check with its fix, then passes once repaired',
     await s.exited;
   }
 });
+
+test(
+  'kiln doctor against live DHCP, TFTP and radvd on a test interface: a link taken down fails dhcp-sockets with its fix',
+  { skip: !canUseNetns() && 'needs root and iproute2 (network namespaces)' },
+  async () => {
+    const ns = createNetns('dr', '10.96.1.1/24', '10.96.1.2/24');
+    const dataDir = mkdtempSync(join(tmpdir(), 'kiln-doctor-'));
+    const config = join(dataDir, 'kiln.yaml');
+    writeFileSync(
+      config,
+      [
+        'dhcp:',
+        '  enabled: true',
+        '  subnets:',
+        '    - { cidr: 10.96.1.0/24, mode: full, attached: true, pools: [{ start: 10.96.1.100, end: 10.96.1.150 }] }',
+        'tftp: { enabled: true, address: 10.96.1.1 }',
+        '',
+      ].join('\n'),
+    );
+    const s = await startServe(['--data-dir', dataDir, '--config', config]);
+    try {
+      const env = { KILN_SERVER: s.url, KILN_TOKEN: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim() };
+      const status = async () => {
+        const r = await runKiln(['doctor', '--json'], env);
+        return Object.fromEntries(
+          (
+            JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; detail: string; fix?: string }> }
+          ).checks.map((c) => [c.name, c]),
+        );
+      };
+      const up = await status();
+      assert.equal(up['dhcp-sockets']?.status, 'ok', JSON.stringify(up['dhcp-sockets']));
+      assert.equal(up['dhcp-sockets']?.detail, `sockets bound: 10.96.1.0/24 on ${ns.hostIf}`);
+      assert.equal(up['tftp-probe']?.status, 'ok', JSON.stringify(up['tftp-probe']));
+      assert.match(up['tftp-probe']?.detail ?? '', /TFTP at 10\.96\.1\.1:69 answered a read request \(error\)/);
+      assert.equal(up['radvd']?.status, 'ok', JSON.stringify(up['radvd']));
+      execFileSync('ip', ['link', 'set', ns.hostIf, 'down']);
+      const down = await status();
+      assert.equal(down['dhcp-sockets']?.status, 'fail');
+      assert.equal(down['dhcp-sockets']?.fix, `ip link set ${ns.hostIf} up`);
+      execFileSync('ip', ['link', 'set', ns.hostIf, 'up']);
+      assert.equal((await status())['dhcp-sockets']?.status, 'ok');
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+      ns.remove();
+    }
+  },
+);
