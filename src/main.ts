@@ -245,18 +245,42 @@ export async function runServe(
       },
     });
     closers.push(() => controller.app.close());
-    // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal.
+    // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal,
+    // and the doctor's `repo-subset` check: its start-up result (apt's simulation is too slow to repeat every few
+    // minutes), a warning and not a failure, as the repo check itself is never fatal (a repo not synced yet).
+    let repoResult: { ok: boolean; detail: string; fix: string } | null = null;
+    controller.checks.add({
+      name: 'repo-subset',
+      run: async () =>
+        repoResult === null
+          ? {
+              status: 'warn',
+              detail: 'the start-up repo subset check is still running',
+              fix: 'wait for it (kiln serve log)',
+            }
+          : repoResult.ok
+            ? { status: 'ok', detail: `at start: ${repoResult.detail}` }
+            : {
+                status: 'fail',
+                detail: `at start: ${repoResult.detail}`,
+                fix: `${repoResult.fix}, then restart kiln serve`,
+              },
+    });
     const repoChecked = repoSelfCheck({
       dataDir,
       profiles: repoProfilesOf(controller.profiles.list()),
       // Its own apt directory: an API check may run at the same time.
       workDir: join(dataDir, 'repo', 'check-start'),
     }).then(
-      (r) =>
-        r.ok
-          ? log.info({ detail: r.detail }, 'repo subset check')
-          : log.warn({ detail: r.detail, fix: r.fix }, 'repo subset check failed'),
-      (err: unknown) => log.warn({ err: (err as Error).message }, 'repo subset check could not run'),
+      (r) => {
+        repoResult = r;
+        if (r.ok) log.info({ detail: r.detail }, 'repo subset check');
+        else log.warn({ detail: r.detail, fix: r.fix }, 'repo subset check failed');
+      },
+      (err: unknown) => {
+        repoResult = { ok: false, detail: `could not run: ${(err as Error).message}`, fix: 'see the kiln serve log' };
+        log.warn({ err: (err as Error).message }, 'repo subset check could not run');
+      },
     );
     closers.push(() => repoChecked);
     // Current boot sessions come back from the store; deadlines are checked from here on.

@@ -14,7 +14,9 @@ test('kiln doctor names a broken check with its fix, then passes once repaired',
   const dataDir = mkdtempSync(join(tmpdir(), 'kiln-doctor-'));
   const ipxeDir = mkdtempSync(join(tmpdir(), 'kiln-doctor-ipxe-'));
   writeFileSync(join(ipxeDir, 'undionly.kpxe'), 'x');
-  const s = await startServe(['--data-dir', dataDir, '--ipxe-dir', ipxeDir]);
+  // No profile: the repo subset check (issue 18) has nothing to check and passes at once.
+  const profilesDir = mkdtempSync(join(tmpdir(), 'kiln-doctor-profiles-'));
+  const s = await startServe(['--data-dir', dataDir, '--ipxe-dir', ipxeDir, '--profiles-dir', profilesDir]);
   try {
     const env = { KILN_SERVER: s.url, KILN_TOKEN: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim() };
     chmodSync(dataDir, 0o777);
