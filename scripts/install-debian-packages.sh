@@ -14,6 +14,8 @@ packages=(
   busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk mdadm lvm2 xfsprogs zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
   # the image writer's object path: bsdtar (mtree view to a tar stream) and setfattr (also the image import test's xattrs)
   libarchive-tools attr
+  # the node image's self-test tools (node/agent/selftest.sh; optional in the image, a missing one skips its test)
+  memtester smartmontools ethtool
   # OS images: `kiln image build` (Debian roots with mmdebstrap; zstd above unpacks .tar.zst imports)
   mmdebstrap
   # the repo subset (kiln repo sync/check, docs/repo.md): apt-ftparchive, the repo key (gpg) and the Debian archive

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createImageStore } from './image/image-store.js';
 import { buildInstallPlan } from './image/install-plan.js';
@@ -88,6 +88,11 @@ import { repoLayout } from './repo/repo-layout.js';
 import { repoProfilesOf } from './repo/repo-profile.js';
 import { repoRoutes } from './repo/routes.js';
 import { mkdirSync } from 'node:fs';
+import { createCheckRegistry } from './doctor/check.js';
+import { createDoctor } from './doctor/doctor.js';
+import { doctorRoutes } from './doctor/routes.js';
+import { createSelfTestService } from './selftest/self-test-service.js';
+import { selfTestRoutes } from './selftest/routes.js';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -226,9 +231,12 @@ export async function createController(deps: ControllerDeps) {
     revokeCertificates,
     subnets: () => deps.machineSubnets ?? [],
   });
+  const selfTests = createSelfTestService({ db, inventory, now: deps.now, newId: randomUUID });
   const node = createNodeService({
     db,
     inventory,
+    selfTests,
+    powerOff: (host, reason) => power.request(host, 'poweroff', reason),
     deployments: deploy,
     rules,
     log: log.child({ domain: 'node' }),
@@ -373,6 +381,15 @@ export async function createController(deps: ControllerDeps) {
       activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
       hookDeliveries: () => hooks.countDeliveries(),
     });
+  // The self-check's registry: `main` fills it with the checks of what it started; other domains add theirs.
+  const checks = createCheckRegistry();
+  const doctor = createDoctor({
+    checks,
+    record: (e) => inventory.recordEvent(e),
+    observe: (name, status, turned) => metrics.observeCheck(name, status, turned),
+    controller: hostname(),
+    log: log.child({ domain: 'doctor' }),
+  });
   const hookWorker = createHookWorker({
     db,
     targets: () => hooks.targets(),
@@ -572,6 +589,8 @@ export async function createController(deps: ControllerDeps) {
         },
       },
       ...(deps.repo ? [{ plugin: repoRoutes, options: { check: checkRepoNow } }] : []),
+      { plugin: doctorRoutes, options: { run: () => doctor.run() } },
+      { plugin: selfTestRoutes, options: { selfTests } },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
@@ -602,6 +621,9 @@ export async function createController(deps: ControllerDeps) {
     bootObserver: observers.servers,
     hooks,
     hookWorker,
+    checks,
+    doctor,
+    selfTests,
   };
 }
 

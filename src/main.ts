@@ -21,10 +21,19 @@ import { buildDiscoveryImage } from './discovery/build-discovery-image.js';
 import { KilnError } from './error/kiln-error.js';
 import type { Logger } from './log/logger.js';
 import { openDatabase } from './store/database.js';
-import { migrateToLatest } from './store/migrate.js';
 import { openSecret, sealSecret } from './trust/credential/secret-box.js';
 import { loadTrust } from './trust/load-trust.js';
 import { startSyslog } from './syslog/start-syslog.js';
+import { sql } from 'kysely';
+import { addControllerChecks } from './doctor/controller-checks.js';
+import type { NodeImageState } from './doctor/checks/boot-files.js';
+import { probeHost } from './doctor/checks/probes.js';
+import { raInterfaces } from './boot/ra/ra-config.js';
+import { listEvents } from './event/event-log.js';
+import { migrateToLatest, pendingMigrations } from './store/migrate.js';
+
+/** How often the self-check runs by itself after the run at start (a failure is an event and a metric). */
+const DOCTOR_INTERVAL_MS = 5 * 60_000;
 
 /**
  * A running controller: `address` is the URL it listens on; `stop()` closes
@@ -77,9 +86,10 @@ function startNodeImage(
   mode: KilnConfig['boot']['node-image'],
   log: Logger,
   signal: AbortSignal,
-): { get: () => (NodeImage & { dir: string }) | null; settled: Promise<void> } {
+): { get: () => (NodeImage & { dir: string }) | null; settled: Promise<void>; state: () => NodeImageState } {
   let image: (NodeImage & { dir: string }) | null = null;
-  if (mode === 'off') return { get: () => null, settled: Promise.resolve() };
+  if (mode === 'off') return { get: () => null, settled: Promise.resolve(), state: () => ({ kind: 'off' }) };
+  let failure: string | null = null;
   // The build's children (apt-get, dpkg-deb, …) are killed when `signal` aborts (shutdown); `settled` waits for that.
   const settled = buildDiscoveryImage({ cacheDir, log: log.child({ domain: 'discovery' }), signal })
     .then((img) => {
@@ -87,6 +97,7 @@ function startNodeImage(
       log.info({ version: img.version, cached: img.cached }, 'node image ready');
     })
     .catch((err) => {
+      failure = (err as Error).message;
       if (signal.aborted) log.info({}, 'node image build cancelled by shutdown');
       else
         log.warn(
@@ -94,7 +105,13 @@ function startNodeImage(
           'node image could not be built; discovery boots will wait (run `kiln image build-discovery` to see why)',
         );
     });
-  return { get: () => image, settled };
+  const state = (): NodeImageState =>
+    image
+      ? { kind: 'ready', dir: image.dir }
+      : failure !== null
+        ? { kind: 'failed', error: failure }
+        : { kind: 'building' };
+  return { get: () => image, settled, state };
 }
 
 /**
@@ -228,18 +245,42 @@ export async function runServe(
       },
     });
     closers.push(() => controller.app.close());
-    // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal.
+    // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal,
+    // and the doctor's `repo-subset` check: its start-up result (apt's simulation is too slow to repeat every few
+    // minutes), a warning and not a failure, as the repo check itself is never fatal (a repo not synced yet).
+    let repoResult: { ok: boolean; detail: string; fix: string } | null = null;
+    controller.checks.add({
+      name: 'repo-subset',
+      run: async () =>
+        repoResult === null
+          ? {
+              status: 'warn',
+              detail: 'the start-up repo subset check is still running',
+              fix: 'wait for it (kiln serve log)',
+            }
+          : repoResult.ok
+            ? { status: 'ok', detail: `at start: ${repoResult.detail}` }
+            : {
+                status: 'fail',
+                detail: `at start: ${repoResult.detail}`,
+                fix: `${repoResult.fix}, then restart kiln serve`,
+              },
+    });
     const repoChecked = repoSelfCheck({
       dataDir,
       profiles: repoProfilesOf(controller.profiles.list()),
       // Its own apt directory: an API check may run at the same time.
       workDir: join(dataDir, 'repo', 'check-start'),
     }).then(
-      (r) =>
-        r.ok
-          ? log.info({ detail: r.detail }, 'repo subset check')
-          : log.warn({ detail: r.detail, fix: r.fix }, 'repo subset check failed'),
-      (err: unknown) => log.warn({ err: (err as Error).message }, 'repo subset check could not run'),
+      (r) => {
+        repoResult = r;
+        if (r.ok) log.info({ detail: r.detail }, 'repo subset check');
+        else log.warn({ detail: r.detail, fix: r.fix }, 'repo subset check failed');
+      },
+      (err: unknown) => {
+        repoResult = { ok: false, detail: `could not run: ${(err as Error).message}`, fix: 'see the kiln serve log' };
+        log.warn({ err: (err as Error).message }, 'repo subset check could not run');
+      },
     );
     closers.push(() => repoChecked);
     // Current boot sessions come back from the store; deadlines are checked from here on.
@@ -338,6 +379,41 @@ export async function runServe(
       });
       closers.push(() => syslog.close());
     }
+    const running = network;
+    const ra =
+      dhcp.enabled && dhcp.routerAdvertisements.enabled ? raInterfaces(dhcp.routerAdvertisements, dhcp.subnets) : [];
+    addControllerChecks(controller.checks, {
+      dataDir,
+      store: {
+        describe: store.describe,
+        ping: async () => void (await sql`select 1`.execute(store.db)),
+        pending: () => pendingMigrations(store.db),
+      },
+      newestEventAt: async () => (await listEvents(store.db, { order: 'desc', limit: 1 }))[0]?.at ?? null,
+      dhcp: {
+        enabled: dhcp.enabled,
+        subnets: dhcp.enabled ? dhcp.subnets.map((s) => ({ cidr: s.cidr, interface: s.interface })) : [],
+        radvdInterfaces: ra.length > 0 ? ra : null,
+      },
+      running: () => running.status(),
+      httpUrl: () => {
+        const h = probeHost(urls.http.host);
+        return `http://${h.includes(':') ? `[${h}]` : h}:${urls.http.port}`;
+      },
+      ipxe: {
+        dir: ipxeDir,
+        required: [dhcp.bootFiles.biosPxe, dhcp.bootFiles.efiX64],
+        optional: [dhcp.bootFiles.efiArm64],
+      },
+      nodeImage: build.state,
+      tls: {
+        certPem: () => (urls.https ? trust.server.certPem : null),
+        certFile: certFile && keyFile ? certFile : undefined,
+      },
+    });
+    // On start, then every few minutes: a check that turns fail is one event and one metric count (src/doctor).
+    const doctoring = controller.doctor.runEvery(DOCTOR_INTERVAL_MS, abort.signal);
+    closers.push(() => doctoring);
     log.info({ address, dataDir }, 'kiln controller listening');
     return { address, adminToken, stop, failed };
   } catch (err) {

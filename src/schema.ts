@@ -20,6 +20,8 @@ import type { TimelineTables } from './timeline/timeline-tables.js';
 import { timelineColumns } from './timeline/timeline-tables.js';
 import type { HeartbeatTables } from './heartbeat/health-tables.js';
 import { heartbeatColumns } from './heartbeat/health-tables.js';
+import type { SelfTestTables } from './selftest/self-test-tables.js';
+import { selfTestColumns } from './selftest/self-test-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -38,7 +40,8 @@ export type Database = InventoryTables &
   LeaseTables &
   TimelineTables &
   HookTables &
-  HeartbeatTables;
+  HeartbeatTables &
+  SelfTestTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -53,6 +56,7 @@ export const databaseColumns = {
   ...timelineColumns,
   ...hookColumns,
   ...heartbeatColumns,
+  ...selfTestColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.

@@ -1,5 +1,7 @@
-# Kiln node agent, discover mode: report facts, keep the credential, then poll
-# for the next action (wait, reboot, poweroff) every kiln.poll seconds (5).
+# Kiln node agent, discover mode: report facts, keep the credential, run the
+# self-tests a rule asks for, power off when told to, else poll for the next
+# action (wait, reboot, poweroff, self-test) every kiln.poll seconds (5).
+. "$KILN_LIB/selftest.sh"
 
 run_discover() {
   KILN_URL=$(cmdline_get kiln.url); mac=$(boot_mac)
@@ -10,14 +12,22 @@ run_discover() {
   flat=$(printf '%s' "$answer" | json_flatten)
   store_credential "$flat"
   log "reported as host $(printf '%s\n' "$flat" | json_get hostId) ($(printf '%s\n' "$flat" | json_get name))"
+  # The host is ready once the tests are reported; that answer carries `then` instead.
+  if [ -n "$(printf '%s\n' "$flat" | json_get selfTests.run)" ]; then
+    flat=$(run_selftests "$flat" "$mac" | json_flatten) || log "self-test report failed"
+  fi
+  case "$(printf '%s\n' "$flat" | json_get then)" in
+    poweroff) log "powering off after discovery, as the host's rule says"; sync; poweroff -f ;;
+  esac
   poll_next
 }
 
 # poll_next: obeys GET next until told to reboot or power off.
 poll_next() {
   while :; do
-    action=$(api GET next 2>/dev/null | json_flatten | json_get action)
+    next=$(api GET next 2>/dev/null | json_flatten); action=$(printf '%s\n' "$next" | json_get action)
     case "$action" in
+      self-test) log "running self-tests as asked"; run_selftests "$next" "$(boot_mac)" >/dev/null || log "self-test report failed" ;;
       reboot) log "rebooting as told"; sync; reboot -f ;;
       poweroff) log "powering off as told"; sync; poweroff -f ;;
     esac

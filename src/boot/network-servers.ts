@@ -97,6 +97,12 @@ export interface BootObserver {
 /** Running DHCP and TFTP servers (each absent when disabled). */
 export interface NetworkServers {
   leaseOwner(ip: string): Promise<Mac | null>;
+  /** What runs now, for the self-check: DHCP's sockets, TFTP's bound address, radvd's PID (each null when not running). */
+  status(): {
+    dhcp: ReadonlyArray<{ interface: string | undefined; port: number }> | null;
+    tftp: { address: string; port: number } | null;
+    radvdPid: number | null;
+  };
   close(): Promise<void>;
 }
 
@@ -208,6 +214,11 @@ export async function startNetworkServers(opts: {
       const l = await leases.getByIp(ip);
       return l && l.state === 'bound' && l.expiresAt > Date.now() ? parseMac(l.mac) : null;
     },
+    status: () => ({
+      dhcp: dhcpServer?.listeners ?? null,
+      tftp: tftpServer?.address ?? null,
+      radvdPid: ra?.pid() ?? null,
+    }),
     async close() {
       await dhcpServer?.close();
       closeLookup();

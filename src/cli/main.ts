@@ -4,6 +4,7 @@ import { KilnError } from '../error/kiln-error.js';
 import { ApiError, createApiClient } from './api-client.js';
 import { resolveClientConfig } from './client-config.js';
 import { registerDeployCommands } from './commands/deploy.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHookCommands } from './commands/hook.js';
 import { registerHostCommands } from './commands/host.js';
@@ -46,6 +47,7 @@ export function buildProgram(
   registerRepoCommands(program, o, env);
   registerSshCommands(program, api, o, env);
   registerUserCommands(program, api, o, env);
+  registerDoctorCommand(program, api, o);
   return program;
 }
 

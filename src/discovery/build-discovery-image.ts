@@ -100,6 +100,10 @@ const hostTools: Array<[string[], string, boolean]> = [
   [['/usr/sbin/mdadm', '/sbin/mdadm'], 'mdadm', false],
   [['/usr/sbin/lvm', '/sbin/lvm'], 'lvm', false],
   [['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'], 'mkfs.xfs', false],
+  // Self-tests (node/agent/selftest.sh): a missing tool skips its test.
+  [['/usr/sbin/memtester', '/usr/bin/memtester'], 'memtester', false],
+  [['/usr/sbin/smartctl'], 'smartctl', false],
+  [['/usr/sbin/ethtool', '/sbin/ethtool'], 'ethtool', false],
 ];
 
 /** Files of node/ that go to usr/lib/kiln in the image. */
@@ -108,6 +112,7 @@ const agentFiles = [
   'agent/net.sh',
   'agent/facts.sh',
   'agent/discover.sh',
+  'agent/selftest.sh',
   'agent/install.sh',
   'agent/late.sh',
   'agent/netconf.sh',

@@ -46,6 +46,8 @@ export interface Metrics {
   countSyslog(event: string): void;
   /** One hook delivery attempt ended: `delivered`, `failed` (retried later) or `dead`. */
   countHookDelivery(outcome: 'delivered' | 'failed' | 'dead'): void;
+  /** One self-check result (src/doctor): its status now, and whether it just turned to fail (counted once per transition). */
+  observeCheck(check: string, status: 'ok' | 'warn' | 'fail', turnedFailed: boolean): void;
 }
 
 const DHCP_OUTCOMES = ['replied', 'ignored', 'malformed', 'failed', 'shed'] as const;
@@ -181,6 +183,18 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
       },
     });
   }
+  const checkStatus = new Gauge({
+    name: 'kiln_check_status',
+    help: 'Self-check status by check (src/doctor, `kiln doctor`): 0 ok, 1 warn, 2 fail.',
+    labelNames: ['check'] as const,
+    registers: [registry],
+  });
+  const checkFailures = new Counter({
+    name: 'kiln_check_failures_total',
+    help: 'Self-checks that turned to fail, by check (once per transition, as the controller.check_failed event).',
+    labelNames: ['check'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     observeHttp(method, route, status, seconds) {
@@ -212,6 +226,10 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     },
     countHookDelivery(outcome) {
       hookAttempts.inc({ outcome });
+    },
+    observeCheck(check, status, turnedFailed) {
+      checkStatus.set({ check }, status === 'ok' ? 0 : status === 'warn' ? 1 : 2);
+      if (turnedFailed) checkFailures.inc({ check });
     },
   };
 }

@@ -18,6 +18,9 @@ import { withTransaction } from '../store/transaction.js';
 import { createRateWindow } from './rate-window.js';
 import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
 import { factText } from '../inventory/fact-text.js';
+import type { Rule } from '../rule/rule.js';
+import type { SelfTestService } from '../selftest/self-test-service.js';
+import type { SelfTestPlan, SelfTestResult } from '../selftest/self-test.js';
 
 /** Where a node call came from: its source address and the MAC it claims (X-Kiln-Mac), if any. */
 export interface NodeSource {
@@ -40,6 +43,23 @@ export interface NodeServiceDeps {
   leaseOwner?: (ip: string) => Promise<Mac | null>;
   /** Who may enrol: unknown MACs, and only from the address Kiln leased to the MAC (default: admits everyone). */
   discovery?: DiscoveryPolicy;
+  /** Self-test runs (src/selftest); without it a rule's `selfTests` are ignored and hosts go straight to ready. */
+  selfTests?: Pick<SelfTestService, 'startDiscoveryRun' | 'pendingPlan' | 'report'>;
+  /** Powers a host off through its BMC (a rule's `afterDiscovery: poweroff`); without it the agent powers itself off. */
+  powerOff?: (host: Host, reason: string) => Promise<void>;
+}
+
+/** What the agent does once its host is ready: keep polling `next`, or power itself off (no BMC to do it). */
+export type AfterDiscovery = 'wait' | 'poweroff';
+
+/** A discovery report's answer: the host, its credential on enrolment, and the agent's next step. */
+export interface DiscoverAnswer {
+  hostId: string;
+  name: string;
+  credential?: string;
+  /** Tests to run now and report (POST /node/self-tests); `then` comes with that report's answer. */
+  selfTests?: SelfTestPlan;
+  then?: AfterDiscovery;
 }
 
 /** How often a node's last-seen time in its trust row is refreshed while its address stays the same. */
@@ -153,11 +173,10 @@ export function createNodeService(deps: NodeServiceDeps) {
   /** Applies the first matching rule on a host's first facts: name, profile, tags. */
   async function applyRules(
     inv: InventoryOps,
-    trx: Kysely<Database>,
     host: Host,
     facts: Record<string, unknown>,
+    rule: Rule | null,
   ): Promise<Host> {
-    const rule = await deps.rules.selectRule(facts, trx);
     if (!rule) return host;
     const name = rule.assign.name ? expandName(rule.assign.name, facts) : undefined;
     const updated = await inv.updateHost(
@@ -213,18 +232,59 @@ export function createNodeService(deps: NodeServiceDeps) {
     start: Host,
     facts: Record<string, unknown>,
     credential: string | undefined,
-  ): Promise<{ hostId: string; name: string; credential?: string }> {
+  ): Promise<DiscoverAnswer & { bmcOff?: { host: Host; reason: string } }> {
     let host = start;
     const firstFacts = Object.keys(host.facts).length === 0;
+    const rule = await deps.rules.selectRule(facts, trx);
     const { extra } = await compareHardware(inv, host, facts);
     const actor = `node:${host.name}`;
-    if (host.state === 'new')
+    const discovering = host.state === 'new' || host.state === 'discovering';
+    const wasNew = host.state === 'new';
+    if (wasNew)
       host = await inv.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
-    if (host.state === 'discovering')
+    // A rule's self-tests hold the host in discovering until the agent reports them (POST /node/self-tests).
+    const tests = rule?.assign.selfTests ?? [];
+    const plan =
+      deps.selfTests && discovering && tests.length > 0
+        ? await deps.selfTests.startDiscoveryRun(trx, host, {
+            rule: rule!.name,
+            tests,
+            options: rule!.assign.selfTestOptions,
+          })
+        : ((await deps.selfTests?.pendingPlan(host.id, trx)) ?? null);
+    if (host.state === 'discovering' && !(plan && discovering))
       host = await inv.transition(host.id, 'ready', { actor, reason: 'facts received', extra });
-    else host = await inv.recordFacts(host.id, extra, actor);
-    if (firstFacts) host = await applyRules(inv, trx, host, facts);
-    return { hostId: host.id, name: host.name, ...(credential ? { credential } : {}) };
+    else if (!wasNew) host = await inv.recordFacts(host.id, extra, actor);
+    if (firstFacts) host = await applyRules(inv, host, facts, rule);
+    const base = { hostId: host.id, name: host.name, ...(credential ? { credential } : {}) };
+    if (plan) return { ...base, selfTests: plan };
+    return { ...base, ...afterDiscovery(host, rule) };
+  }
+
+  /**
+   * A ready host's next step by its rule's `afterDiscovery`: wait, or power
+   * off — through the BMC when the host has one (done by the caller after
+   * commit, `bmcOff`), else the agent powers itself off.
+   */
+  function afterDiscovery(
+    host: Host,
+    rule: Rule | null,
+  ): { then: AfterDiscovery; bmcOff?: { host: Host; reason: string } } {
+    if (rule?.assign.afterDiscovery !== 'poweroff' || host.state !== 'ready') return { then: 'wait' };
+    const reason = `after discovery (rule ${rule.name})`;
+    return host.bmc && deps.powerOff ? { then: 'wait', bmcOff: { host, reason } } : { then: 'poweroff' };
+  }
+
+  /** Starts a BMC power-off decided inside a transaction, once it has committed; a failure is the power event's, and logged. */
+  function powerOffAfterCommit<T extends { bmcOff?: { host: Host; reason: string } }>(out: T): Omit<T, 'bmcOff'> {
+    const { bmcOff, ...rest } = out;
+    if (bmcOff && deps.powerOff)
+      void deps
+        .powerOff(bmcOff.host, bmcOff.reason)
+        .catch((err) =>
+          log.warn({ host: bmcOff.host.name, err: (err as Error).message }, 'power-off after discovery failed'),
+        );
+    return rest;
   }
 
   return {
@@ -274,11 +334,7 @@ export function createNodeService(deps: NodeServiceDeps) {
      * the hardware hash, records a diff when the hash changes, applies rules
      * on the first report, and moves new/discovering hosts to ready.
      */
-    async discover(
-      facts: Record<string, unknown>,
-      source: NodeSource,
-      bearer: string | null,
-    ): Promise<{ hostId: string; name: string; credential?: string }> {
+    async discover(facts: Record<string, unknown>, source: NodeSource, bearer: string | null): Promise<DiscoverAnswer> {
       checkRate(source);
       const mac = bootMacOf(facts);
       if (bearer) {
@@ -293,7 +349,9 @@ export function createNodeService(deps: NodeServiceDeps) {
             host,
             'credential_invalid',
           );
-        return inventory.inTransaction((inv, trx) => report(inv, trx, host, facts, undefined));
+        return powerOffAfterCommit(
+          await inventory.inTransaction((inv, trx) => report(inv, trx, host, facts, undefined)),
+        );
       }
       const known = await inventory.findHostByMac(mac);
       await admitEnrolment(mac, source, known);
@@ -319,7 +377,7 @@ export function createNodeService(deps: NodeServiceDeps) {
           'enrolment_closed',
         );
       }
-      return out;
+      return powerOffAfterCommit(out);
     },
 
     /**
@@ -457,10 +515,28 @@ export function createNodeService(deps: NodeServiceDeps) {
       return inventory.transition(p.hostId, 'failed', { actor: `node:${p.hostName}`, reason, failedStage: stage });
     },
 
-    /** What a waiting node should do next: reboot when a deploy or a wipe awaits it. */
-    async next(p: Principal & { kind: 'node' }): Promise<{ action: 'wait' | 'reboot' }> {
+    /** What a waiting node should do next: reboot when a deploy or a wipe awaits it; run self-tests an operator asked for. */
+    async next(
+      p: Principal & { kind: 'node' },
+    ): Promise<{ action: 'wait' | 'reboot' | 'self-test'; selfTests?: SelfTestPlan }> {
       const host = await inventory.getHost(p.hostId);
-      return { action: host.state === 'deploying' || host.state === 'releasing' ? 'reboot' : 'wait' };
+      if (host.state === 'deploying' || host.state === 'releasing') return { action: 'reboot' };
+      const plan = (await deps.selfTests?.pendingPlan(host.id)) ?? null;
+      return plan ? { action: 'self-test', selfTests: plan } : { action: 'wait' };
+    },
+
+    /** The agent's self-test results for one run; the answer says what it does next (`afterDiscovery` once ready). */
+    async selfTestReport(
+      p: Principal & { kind: 'node' },
+      runId: string,
+      results: SelfTestResult[],
+    ): Promise<{ outcome: 'pass' | 'fail'; state: string; then: AfterDiscovery }> {
+      if (!deps.selfTests) throw new KilnError('not_found', 'self-tests are not enabled on this controller');
+      const wasDiscovering = (await inventory.getHost(p.hostId)).state === 'discovering';
+      const { outcome, host } = await deps.selfTests.report(p.hostId, runId, results, `node:${p.hostName}`);
+      const rule = wasDiscovering ? await deps.rules.selectRule(host.facts) : null;
+      const next = powerOffAfterCommit(afterDiscovery(host, rule));
+      return { outcome, state: host.state, then: next.then };
     },
   };
 }

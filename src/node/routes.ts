@@ -12,6 +12,7 @@ import type { InventoryService } from '../inventory/inventory-service.js';
 import { normalizeMac, parseMac } from '../net/mac.js';
 import type { NodeService, NodeSource } from './node-service.js';
 import type { SecretsService } from './secrets-service.js';
+import { selfTestNames } from '../selftest/self-test.js';
 
 type NodePrincipal = Principal & { kind: 'node' };
 
@@ -27,6 +28,33 @@ function nodeOf(req: FastifyRequest): NodePrincipal {
 }
 
 const Ok = Type.Object({ ok: Type.Boolean() });
+
+const SelfTestPlanReply = Type.Object({
+  run: Type.String(),
+  tests: Type.String({ description: 'comma-separated test names' }),
+  destructive: Type.Boolean(),
+  memoryMiB: Type.Integer(),
+  nicMinMbps: Type.Integer(),
+});
+
+const SelfTestReportBody = Type.Object(
+  {
+    run: Type.String({ maxLength: 64 }),
+    results: Type.Array(
+      Type.Object(
+        {
+          name: Type.Union(selfTestNames.map((n) => Type.Literal(n))),
+          status: Type.Union([Type.Literal('pass'), Type.Literal('fail'), Type.Literal('skipped')]),
+          output: Type.String({ maxLength: 20_000 }),
+          seconds: Type.Integer({ minimum: 0, maximum: 86_400 }),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: selfTestNames.length },
+    ),
+  },
+  { additionalProperties: false },
+);
 
 /** A request URL with the install token masked, for logs. */
 export const maskInstallToken = (url: string) => url.replace(/(\/node\/install\/)[^/?]+/, '$1***');
@@ -75,7 +103,13 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.Optional(Type.String()) }),
+          200: Type.Object({
+            hostId: Type.String(),
+            name: Type.String(),
+            credential: Type.Optional(Type.String()),
+            selfTests: Type.Optional(SelfTestPlanReply),
+            then: Type.Optional(Type.Union([Type.Literal('wait'), Type.Literal('poweroff')])),
+          }),
         },
       },
     },
@@ -120,10 +154,26 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['node'],
         summary: 'What a waiting node should do next',
-        response: { 200: Type.Object({ action: Type.String() }) },
+        response: { 200: Type.Object({ action: Type.String(), selfTests: Type.Optional(SelfTestPlanReply) }) },
       },
     },
     async (req) => node.next(nodeOf(req)),
+  );
+
+  app.post(
+    '/node/self-tests',
+    {
+      config: { access: 'node' },
+      schema: {
+        tags: ['node'],
+        summary: "Self-test results of one run; the answer says what the agent does next ('poweroff': itself)",
+        body: SelfTestReportBody,
+        response: {
+          200: Type.Object({ outcome: Type.String(), state: Type.String(), then: Type.String() }),
+        },
+      },
+    },
+    async (req) => node.selfTestReport(nodeOf(req), req.body.run, req.body.results),
   );
 
   app.post(

@@ -118,6 +118,8 @@ export interface DhcpServer {
   };
   /** Datagrams waiting in the admission queue now. */
   readonly queued: number;
+  /** The bound sockets: each one's device (undefined: unbound) and port (67, or 4011 for proxy mode), for the self-check. */
+  readonly listeners: ReadonlyArray<{ interface: string | undefined; port: number }>;
 }
 
 /**
@@ -498,9 +500,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       logShed();
     })());
   opts.signal?.addEventListener('abort', () => void close(), { once: true });
+  const listeners = [
+    ...dhcpSocks.map((l) => ({ interface: l.interface, port: ports.dhcp })),
+    ...pxeSocks.map((l) => ({ interface: l.interface, port: ports.pxe })),
+  ];
   return {
     close,
     stats,
+    listeners,
     get queued() {
       return queue.size;
     },

@@ -8,6 +8,7 @@ import { formatSessions, formatTimeline, type SessionJson, type TimelineJson } f
 import { registerHostLogsCommand } from './host-logs.js';
 import { registerHostVerify } from './host-verify.js';
 import { registerHostHealthCommand } from './host-health.js';
+import { registerHostTestCommands } from './host-test.js';
 
 interface HostJson {
   id: string;
@@ -309,6 +310,7 @@ export function registerHostCommands(
 
   registerHostLogsCommand(host, api, o);
   registerHostHealthCommand(host, api, o);
+  registerHostTestCommands(host, api, o);
 
   host
     .command('timeline')
