@@ -85,3 +85,34 @@ export interface PowerView {
   state?: string | null;
   capabilities?: { powerActions?: string[] };
 }
+
+/** GET /api/v1/hosts/{host}/health (docs/heartbeat.md). */
+export interface HealthView {
+  status: 'never' | 'ok' | 'late' | 'unreachable';
+  intervalSeconds: number;
+  missedIntervals: number;
+  lastSeenAt: string | null;
+  lastIp: string | null;
+  bootedAt: string | null;
+  report: {
+    bootId: string;
+    uptimeSeconds: number;
+    kernel: string;
+    load: number[];
+    memory: { totalBytes: number; availableBytes: number } | null;
+    disks: Array<{ mount: string; sizeBytes: number; usedBytes: number }>;
+    failedUnits: string[] | null;
+    machineChecks: number | null;
+    edac: { correctable: number; uncorrectable: number } | null;
+    smart: Array<{ device: string; passed: boolean | null; reallocatedSectors: number | null }> | null;
+    session: string | null;
+  } | null;
+  hardware: { hash: string | null; auditedAt: string | null };
+}
+
+/** GET /api/v1/health/details (docs/doctor.md). */
+export interface DoctorView {
+  status: 'ok' | 'warn' | 'fail';
+  at: string;
+  checks: Array<{ name: string; status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string; ms: number }>;
+}

@@ -6,8 +6,10 @@ import type {
   PowerView,
   SessionView,
   TimelineView,
+  HealthView,
 } from './api-types.js';
 import { html, query, seg, type Html } from './html.js';
+import { healthFragment } from './health-page.js';
 import { csrfField, stateBadge, when, type Viewer } from './layout.js';
 
 /** Everything the host page shows; each part may be missing when its API call failed or found nothing. */
@@ -23,6 +25,8 @@ export interface HostPageData {
   timeline: TimelineView | null;
   logs: LogLineView[];
   deployment: DeploymentView | null;
+  /** The heartbeat health (GET /hosts/{host}/health); null when the API gave none. */
+  health: HealthView | null;
 }
 
 const base = (h: HostView) => `/ui/hosts/${seg(h.name)}`;
@@ -187,6 +191,12 @@ export function hostBody(d: HostPageData): Html {
       <h2 id="summary-h">Summary</h2>
       <div id="host-summary" data-live="${base(h)}/fragment/summary" data-kinds="host." data-host="${h.id}">
         ${summaryFragment(d)}
+      </div>
+    </section>
+    <section aria-labelledby="health-h" id="health">
+      <h2 id="health-h">Heartbeat health</h2>
+      <div id="host-health" data-live="${base(h)}/fragment/health" data-kinds="host." data-host="${h.id}">
+        ${healthFragment(d.health)}
       </div>
     </section>
     ${

@@ -3,6 +3,7 @@ import type { KilnFastify } from '../api/type-provider.js';
 import type {
   DeploymentView,
   EventView,
+  HealthView,
   HostView,
   LogLineView,
   PowerView,
@@ -11,6 +12,7 @@ import type {
 } from './api-types.js';
 import { apiErrorText } from './api-client.js';
 import { html, query, seg } from './html.js';
+import { healthFragment } from './health-page.js';
 import { hostBody, logFragment, summaryFragment, timelineFragment, type HostPageData } from './host-page.js';
 import { notice } from './layout.js';
 import { may, ok, orElse, sendFragment, sendPage, uiUser, type UiUser, uiRoute } from './ui-request.js';
@@ -66,7 +68,7 @@ export function hostPageRoutes(app: KilnFastify): void {
     async (req, reply) => {
       const u = uiUser(app, req);
       const host = await getHost(u, req.params.host);
-      const [summary, tl, change, deployments] = await Promise.all([
+      const [summary, tl, change, deployments, health] = await Promise.all([
         summaryData(u, host),
         timelineData(u, host, req.query.session),
         u.api(
@@ -74,6 +76,7 @@ export function hostPageRoutes(app: KilnFastify): void {
           `/api/v1/events${query({ host: host.id, kind: 'host.hardware_changed', order: 'desc', limit: 1 })}`,
         ),
         u.api('GET', `${h(host.name)}/deployments`),
+        u.api('GET', `${h(host.name)}/health`),
       ]);
       const logs = await logLines(u, host, tl.timeline?.session);
       const deployment = orElse<{ items: DeploymentView[] }>(deployments, { items: [] }).items[0] ?? null;
@@ -83,6 +86,7 @@ export function hostPageRoutes(app: KilnFastify): void {
         logs,
         hardwareChange: orElse<{ items: EventView[] }>(change, { items: [] }).items[0] ?? null,
         deployment: ['deploying', 'deployed'].includes(host.state) ? deployment : null,
+        health: orElse<HealthView | null>(health, null),
       };
       const done = req.query.done ? notice('ok', `Done: ${req.query.done}.`) : '';
       return sendPage(reply, {
@@ -100,6 +104,15 @@ export function hostPageRoutes(app: KilnFastify): void {
     async (req, reply) => {
       const u = uiUser(app, req);
       return sendFragment(reply, summaryFragment(await summaryData(u, await getHost(u, req.params.host))));
+    },
+  );
+  app.get(
+    '/ui/hosts/:host/fragment/health',
+    { config: uiRoute, schema: { tags: ['ui'], params: Params } },
+    async (req, reply) => {
+      const u = uiUser(app, req);
+      const a = await u.api('GET', `${h(req.params.host)}/health`);
+      return sendFragment(reply, healthFragment(orElse<HealthView | null>(a, null)));
     },
   );
   app.get(

@@ -15,6 +15,7 @@ const nav: ReadonlyArray<[string, string]> = [
   ['/ui/leases', 'Leases'],
   ['/ui/profiles', 'Profiles'],
   ['/ui/network', 'Network'],
+  ['/ui/doctor', 'Self-check'],
 ];
 
 /** The hidden CSRF field of a form that changes something. */

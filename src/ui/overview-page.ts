@@ -1,5 +1,6 @@
 import type { EventView, HostView } from './api-types.js';
 import { html, query, seg, type Html } from './html.js';
+import { unreachableSection } from './health-page.js';
 import { stateBadge, when } from './layout.js';
 
 /** What the fleet overview shows. */
@@ -10,6 +11,8 @@ export interface OverviewData {
   /** More hosts need attention than are listed. */
   moreAttention: boolean;
   stalled: EventView[];
+  /** Hosts whose heartbeat stopped (host.unreachable with no host.reachable since). */
+  unreachable: EventView[];
   recent: EventView[];
 }
 
@@ -78,6 +81,7 @@ export function overviewFragment(d: OverviewData): Html {
             </ul>`
       }
     </section>
+    ${unreachableSection(d.unreachable)}
     <section aria-labelledby="recent-h">
       <h2 id="recent-h">Latest host events</h2>
       <ul class="events">

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { KilnFastify } from '../api/type-provider.js';
-import type { EventView, HostView, LeaseView, ProfileView } from './api-types.js';
+import type { DoctorView, EventView, HostView, LeaseView, ProfileView } from './api-types.js';
+import { doctorBody, stillUnreachable } from './health-page.js';
 import { html, query } from './html.js';
 import { notice } from './layout.js';
 import { eventsBody } from './events-page.js';
@@ -15,11 +16,13 @@ const Text = (n = 253) => Type.Optional(Type.String({ maxLength: n }));
 const NETWORK_HOSTS = 10_000;
 
 async function overviewData(u: UiUser, deps: Pick<UiDeps, 'countHostsByState' | 'states'>): Promise<OverviewData> {
-  const [counts, attention, stalled, recent] = await Promise.all([
+  const [counts, attention, stalled, recent, unreachable, reachable] = await Promise.all([
     deps.countHostsByState(),
     u.api('GET', '/api/v1/hosts?attention=true&limit=10'),
     u.api('GET', '/api/v1/events?kind=boot.stalled&order=desc&limit=10'),
     u.api('GET', '/api/v1/events?kind=host.&order=desc&limit=10'),
+    u.api('GET', '/api/v1/events?kind=host.unreachable&order=desc&limit=100'),
+    u.api('GET', '/api/v1/events?kind=host.reachable&order=desc&limit=100'),
   ]);
   const att = ok<{ items: HostView[]; next: string | null }>(attention);
   return {
@@ -28,6 +31,10 @@ async function overviewData(u: UiUser, deps: Pick<UiDeps, 'countHostsByState' | 
     attention: att.items,
     moreAttention: att.next !== null,
     stalled: ok<{ items: EventView[] }>(stalled).items,
+    unreachable: stillUnreachable(
+      ok<{ items: EventView[] }>(unreachable).items,
+      ok<{ items: EventView[] }>(reachable).items,
+    ).slice(0, 10),
     recent: ok<{ items: EventView[] }>(recent).items,
   };
 }
@@ -149,5 +156,12 @@ export function readPageRoutes(app: KilnFastify, deps: UiDeps): void {
     }
     const body = networkBody({ leases, hosts, states: deps.states, truncated: after !== null });
     return sendPage(reply, { title: 'Network', viewer: u.viewer, current: '/ui/network', body: html`${body}` });
+  });
+
+  // The controller self-check (kiln doctor): every check runs now, as GET /api/v1/health/details does.
+  app.get('/ui/doctor', { config: uiRoute, schema: { tags: ['ui'] } }, async (req, reply) => {
+    const u = uiUser(app, req);
+    const report = ok<DoctorView>(await u.api('GET', '/api/v1/health/details'));
+    return sendPage(reply, { title: 'Self-check', viewer: u.viewer, current: '/ui/doctor', body: doctorBody(report) });
   });
 }

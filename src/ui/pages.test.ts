@@ -48,6 +48,7 @@ test('the host page shows a hardware change side by side and escapes facts, diff
     sessions: [],
     timeline: null,
     logs: [{ id: 1, receivedAt: 't', severity: 3, hostname: null, app: 'kernel', text: evil, sessionId: null }],
+    health: null,
     deployment: null,
   }).text;
   assert.doesNotMatch(out, /<img/);

@@ -43,6 +43,7 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
   let base = '';
   let browser: Browser;
   const creds: string[] = [];
+  let deployedCred = '';
   const shots = process.env['KILN_UI_SCREENSHOTS'];
 
   const call = async (method: string, path: string, body?: unknown, auth?: string) => {
@@ -80,7 +81,10 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
         nodeImage: () => ({ dir: '/nonexistent', arch: 'x86_64' }),
       },
       eventStream: { pollMs: 100 },
+      // Heartbeats every second, unreachable after two missed: the health test below sees both within seconds.
+      heartbeat: { intervalSeconds: 1, missedIntervals: 2, checkSeconds: 1, flushSeconds: 60, auditHours: 24 },
     });
+    await c.heartbeat.start();
     base = await c.app.listen({ host: '127.0.0.1', port: 0 });
     await c.users.create({ name: 'olga', role: 'operator', password }, 'test');
     await c.users.create({ name: 'victor', role: 'viewer', password }, 'test');
@@ -140,10 +144,53 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
     await page.waitForSelector(streamOpen, { timeout: 10_000 });
     // The node: the installer enrols, reports the install written, and first boot completes the deploy.
     const cred = (await call('POST', '/api/v1/node/enrol', { mac: mac(1) }))['credential'] as string;
+    deployedCred = cred;
     await call('POST', '/api/v1/node/progress', { stage: 'installed', message: 'image written' }, `Bearer ${cred}`);
     await call('POST', '/api/v1/node/complete', { stage: 'firstboot' }, `Bearer ${cred}`);
     await page.waitForSelector('#host-state[data-state="deployed"]', { timeout: 10_000 });
     await shot(page, 'host-deployed');
+    await page.context().close();
+  });
+
+  it("the deployed host's heartbeat shows on its page, and when it stops the overview lists it unreachable", async () => {
+    assert.ok(deployedCred, 'the deploy test ran first');
+    const beat = {
+      bootId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+      uptimeSeconds: 42,
+      kernel: '6.1.0-test',
+      load: [0.1, 0.2, 0.3],
+      memory: { totalBytes: 805306368, availableBytes: 402653184 },
+      disks: [{ mount: '/', sizeBytes: 2147483648, usedBytes: 536870912 }],
+      agentVersion: 1,
+    };
+    await call('POST', '/api/v1/node/heartbeat', beat, `Bearer ${deployedCred}`);
+    const page = await loggedIn('olga');
+    await page.goto(`${base}/ui/hosts/${hostName(1)}`);
+    assert.equal(await page.getAttribute('#host-health [data-health]', 'data-health'), 'ok');
+    assert.match((await page.textContent('#host-health')) ?? '', /6\.1\.0-test/);
+    // The node falls silent: after two missed one-second intervals the overview (live) lists it.
+    await page.goto(`${base}/`);
+    await page.waitForSelector(streamOpen, { timeout: 10_000 });
+    await page.waitForSelector(`#unreachable a:text-is("${hostName(1)}")`, { timeout: 15_000 });
+    await page.goto(`${base}/ui/hosts/${hostName(1)}`);
+    assert.equal(await page.getAttribute('#host-health [data-health]', 'data-health'), 'unreachable');
+    await page.context().close();
+  });
+
+  it('the self-check page shows each check with its status, and a failing one with its fix', async () => {
+    // Two checks of this test (the controller's own are added by `kiln serve`'s main): one passing, one broken.
+    c.checks.add({ name: 'ui-test-ok', run: async () => ({ status: 'ok', detail: 'fine' }) });
+    c.checks.add({
+      name: 'ui-test-broken',
+      run: async () => ({ status: 'fail', detail: '/srv/ipxe/undionly.kpxe is missing', fix: 'apt-get install ipxe' }),
+    });
+    const page = await loggedIn('victor');
+    await page.goto(`${base}/ui/doctor`);
+    assert.equal(await page.getAttribute('[data-doctor]', 'data-doctor'), 'fail');
+    assert.equal(await page.getAttribute('tr[data-check="ui-test-ok"]', 'data-status'), 'ok');
+    const broken = page.locator('tr[data-check="ui-test-broken"]');
+    assert.equal(await broken.getAttribute('data-status'), 'fail');
+    assert.match((await broken.textContent()) ?? '', /undionly\.kpxe is missing[^]*apt-get install ipxe/);
     await page.context().close();
   });
 
@@ -211,6 +258,7 @@ describe('web UI in headless Chromium', { skip: existsSync(chromiumPath) ? false
       '/ui/leases',
       '/ui/profiles',
       '/ui/network',
+      '/ui/doctor',
     ];
     const found: string[] = [];
     for (const [i, path] of pages.entries()) {

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { EventView, HealthView } from './api-types.js';
+import { doctorBody, healthFragment, stillUnreachable } from './health-page.js';
+
+const evil = '<img src=x onerror=alert(1)>';
+
+test('the health fragment shows the heartbeat report and escapes what the node sent', () => {
+  const hv: HealthView = {
+    status: 'ok',
+    intervalSeconds: 60,
+    missedIntervals: 3,
+    lastSeenAt: '2026-12-06T10:00:00Z',
+    lastIp: '10.0.0.5',
+    bootedAt: '2026-12-06T09:00:00Z',
+    report: {
+      bootId: 'b0071d',
+      uptimeSeconds: 3 * 3600 + 120,
+      kernel: evil,
+      load: [0.25, 0.5, 1],
+      memory: { totalBytes: 8 * 2 ** 30, availableBytes: 6 * 2 ** 30 },
+      disks: [{ mount: '/', sizeBytes: 100, usedBytes: 42 }],
+      failedUnits: [`${evil}.service`],
+      machineChecks: 0,
+      edac: { correctable: 2, uncorrectable: 0 },
+      smart: [{ device: 'sda', passed: false, reallocatedSectors: 8 }],
+      session: 'abcdef012345',
+    },
+    hardware: { hash: 'sha256:1', auditedAt: '2026-12-06T09:01:00Z' },
+  };
+  const out = String(healthFragment(hv));
+  assert.ok(!out.includes(evil), 'node text is escaped');
+  assert.match(out, /data-health="ok"/);
+  assert.match(out, /&lt;img src=x onerror=alert\(1\)&gt;\.service/);
+  assert.match(out, /6\.0 GiB free of 8\.0 GiB/);
+  assert.match(out, /\/ 42 % used/);
+  assert.match(out, /3 h 2 min/);
+  assert.match(out, /EDAC correctable 2, uncorrectable 0/);
+  assert.match(out, /sda FAILED, 8 reallocated/);
+  assert.match(String(healthFragment({ ...hv, status: 'never', report: null, lastSeenAt: null })), /no heartbeat yet/);
+  assert.match(String(healthFragment(null)), /not available/);
+});
+
+const ev = (seq: number, kind: string, hostId: string): EventView => ({
+  seq,
+  at: '2026-12-06T10:00:00Z',
+  actor: 'controller',
+  kind,
+  hostId,
+  subject: hostId,
+  message: `${hostId} ${kind}`,
+  reason: null,
+  data: null,
+});
+
+test('a host is listed as unreachable until a later host.reachable, once each', () => {
+  const unreachable = [ev(9, 'host.unreachable', 'a'), ev(7, 'host.unreachable', 'b'), ev(3, 'host.unreachable', 'a')];
+  const reachable = [ev(8, 'host.reachable', 'b'), ev(5, 'host.reachable', 'a')];
+  assert.deepEqual(
+    stillUnreachable(unreachable, reachable).map((e) => e.hostId),
+    ['a'],
+  );
+  assert.deepEqual(
+    stillUnreachable(unreachable, []).map((e) => e.hostId),
+    ['a', 'b'],
+  );
+});
+
+test('the self-check page lists every check with its status, detail and fix, escaped', () => {
+  const out = String(
+    doctorBody({
+      status: 'fail',
+      at: '2026-12-06T10:00:00Z',
+      checks: [
+        { name: 'ipxe-binaries', status: 'fail', detail: 'undionly.kpxe missing', fix: `install ${evil}`, ms: 1 },
+        { name: 'clock', status: 'ok', detail: 'sane', ms: 0 },
+      ],
+    }),
+  );
+  assert.match(out, /data-doctor="fail"/);
+  assert.match(out, /data-check="ipxe-binaries" data-status="fail"/);
+  assert.match(out, /data-check="clock" data-status="ok"/);
+  assert.ok(!out.includes(evil));
+});
