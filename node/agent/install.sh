@@ -10,6 +10,8 @@
 # the late step (late.sh: secrets and the SSH host certificate, inside the
 # written root), and reboots. Every step reports progress; the first failing
 # step is reported to /node/failed with its stage and the tail of its output.
+# While it works, busybox httpd serves a read-only status page on port 6978
+# (status.sh: stage, progress, bytes fetched and reused, the log tail).
 #
 # Fixed layout (512-byte sectors; the GRUB core image is pre-patched on the
 # controller for LBA 2048, see src/discovery/grub-images.ts):
@@ -40,6 +42,7 @@ step() {
 step_told() {
   stage=$1; msg=$2; shift 2
   log "[$stage] $msg"
+  [ -n "${KILN_STATUS_DIR:-}" ] && status_write "$stage" "$msg"
   step_run "$stage" "$msg" "$@"
   progress "$stage" "$(tail -n 1 "$KILN_RUN/step.log")"
 }
@@ -49,6 +52,7 @@ step_run() {
   if ! "$@" > "$KILN_RUN/step.log" 2>&1; then
     reason="$msg failed: $(tail -n 3 "$KILN_RUN/step.log" | tr '\n' ' ')"
     log "FAILED [$stage] $reason"
+    [ -n "${KILN_STATUS_DIR:-}" ] && status_write "$stage" "$reason" failed
     api_retry POST failed "{\"stage\":$(json_str "$stage"),\"reason\":$(json_str "$reason")}" >/dev/null
     install_halt
   fi
@@ -251,6 +255,7 @@ run_install() {
   [ -n "$KILN_URL" ] || { log "no kiln.url= on the kernel command line"; return 1; }
   iface=$(network_up "$BOOT_MAC") || { log "no DHCP lease on any NIC"; return 1; }
   [ -n "$BOOT_MAC" ] || BOOT_MAC=$(read_trim "$KILN_SYS/class/net/$iface/address")
+  status_start
   answer=$(api_retry POST enrol "{\"mac\":$(json_str "$BOOT_MAC")}") || { log "enrol failed"; return 1; }
   flat=$(printf '%s' "$answer" | json_flatten); store_credential "$flat"
   HOST_ID=$(printf '%s\n' "$flat" | json_get hostId)
@@ -294,6 +299,7 @@ run_install() {
   # to the local disk; a lost report would boot the installer again, so it
   # is retried rather than best-effort like the other stages.
   log "[installed] installation finished; rebooting into the installed system"
+  [ -n "${KILN_STATUS_DIR:-}" ] && status_write installed "installation finished; rebooting into the installed system" installed
   api_retry POST progress '{"stage":"installed","message":"installation finished; rebooting into the installed system"}' >/dev/null ||
     log "could not report stage installed; the next network boot may start the installer again"
   sync; reboot -f

@@ -12,6 +12,8 @@
 # command line names one (kiln.session=, docs/syslog.md).
 log() {
   echo "kiln: $*" >&2
+  # The installer's status page keeps a tail of these (status.sh).
+  [ -n "${KILN_STATUS_LOG:-}" ] && printf '%s\n' "$*" >> "$KILN_STATUS_LOG" 2>/dev/null
   [ -n "${KILN_SYSLOG:-}" ] && logger -t kiln-agent -- "kiln: $*${KILN_SESSION:+ kiln.session=$KILN_SESSION}" 2>/dev/null
   return 0
 }
@@ -132,9 +134,11 @@ api_retry() {
   done
 }
 
-# progress STAGE MESSAGE: best-effort progress report.
+# progress STAGE MESSAGE: best-effort progress report (and the installer's
+# status page when status.sh started one).
 progress() {
   log "[$1] $2"
+  [ -n "${KILN_STATUS_DIR:-}" ] && status_write "$1" "$2"
   api POST progress "{\"stage\":$(json_str "$1"),\"message\":$(json_str "$2")}" >/dev/null 2>&1 || true
 }
 

@@ -102,18 +102,21 @@ objects_fetch() {
   awk 'NR == FNR { have[$1] = 1; next } !($1 in have) { print $1, $2 }' "$OBJ_DIR/reuse.ok" "$OBJ_DIR/files" > "$OBJ_DIR/missing"
   awk -v max="$OBJ_PACK_MAX" '$2 <= max' "$OBJ_DIR/missing" > "$OBJ_DIR/missing.small"
   awk -v max="$OBJ_PACK_MAX" '$2 > max' "$OBJ_DIR/missing" > "$OBJ_DIR/missing.large"
-  packs=0; singles=0
+  packs=0; singles=0; got_b=0
   rm -f "$OBJ_DIR"/batch.*
   awk -v n="$OBJ_PACK_IDS" -v d="$OBJ_DIR" '{ f = sprintf("%s/batch.%06d", d, int((NR - 1) / n)); if (f != last) { if (last != "") close(last); last = f }; print > f }' "$OBJ_DIR/missing.small"
   for b in "$OBJ_DIR"/batch.*; do
     [ -s "$b" ] || continue
     objects_pack "$b" >&2 || return 1
     packs=$((packs + 1))
+    got_b=$((got_b + $(awk '{ s += $2 } END { printf "%.0f", s }' "$b")))
+    [ -n "${KILN_STATUS_DIR:-}" ] && status_bytes "$got_b" "${rb:-0}" "${total:-0}"
   done
   while read -r id size; do
     d=$OBJ_DIR/objects/$(echo "$id" | cut -c 1-2); mkdir -p "$d"
     objects_get "$(objects_plan objectsUrl)/$id" "$d/$(echo "$id" | cut -c 3-)" || { echo "fetching object $id failed" >&2; return 1; }
-    singles=$((singles + 1))
+    singles=$((singles + 1)); got_b=$((got_b + size))
+    [ -n "${KILN_STATUS_DIR:-}" ] && status_bytes "$got_b" "${rb:-0}" "${total:-0}"
   done < "$OBJ_DIR/missing.large"
   awk -v p="$packs" -v s="$singles" '{ n++; b += $2 } END { printf "%d %.0f %d %d\n", n, b, p, s }' "$OBJ_DIR/missing"
 }
@@ -129,7 +132,8 @@ objects_clear() { rm -rf "$OBJ_DIR/objects" "$OBJ_DIR/reuse" "$OBJ_DIR/ready"; }
 
 # objects_prepare: the "objects" stage. Leaves $OBJ_DIR/ready when every
 # object is in memory; prints what it did (last line: bytes fetched and
-# reused). Fails only on a fetch or a hash that is wrong.
+# reused; the status page shows both, status.sh). Fails only on a fetch or a
+# hash that is wrong.
 objects_prepare() {
   objects_clear
   [ -n "$(objects_plan manifest)" ] || { echo "the image has no install views (imported before them): streaming the tarball"; return 0; }
@@ -156,6 +160,7 @@ objects_prepare() {
   objects_verify || return 1
   : > "$OBJ_DIR/ready"
   set -- $fetched
+  [ -n "${KILN_STATUS_DIR:-}" ] && status_bytes "$2" "$rb" "$total"
   echo "objects: fetched $2 bytes ($1 objects, $3 packs, $4 single) and reused $rb bytes ($rn objects) of $total"
 }
 

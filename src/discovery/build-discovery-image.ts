@@ -119,6 +119,7 @@ const agentFiles = [
   'agent/clock.sh',
   'agent/objects.sh',
   'agent/storage.sh',
+  'agent/status.sh',
   'agent/wipe.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',
