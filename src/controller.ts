@@ -515,7 +515,7 @@ export async function createController(deps: ControllerDeps) {
       },
       { plugin: profileRoutes, options: { profiles } },
       { plugin: ruleRoutes, options: { rules } },
-      { plugin: deployRoutes, options: { deploy, inventory } },
+      { plugin: deployRoutes, options: { deploy, inventory, lastIp: (id: string) => node.lastIp(id) } },
       { plugin: eventStreamRoutes, options: { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs } },
       // The web UI (src/ui): pages at / and /ui/, reading and acting through the routes above under the user's session.
       {

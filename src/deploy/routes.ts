@@ -6,6 +6,7 @@ import { KilnError } from '../error/kiln-error.js';
 import { HostReply } from '../inventory/host-schemas.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { DeployService } from './deploy-service.js';
+import { installerStatusUrl } from './installer-status.js';
 
 const Params = Type.Object({ host: Type.String() });
 const DeployBody = Type.Object(
@@ -28,7 +29,9 @@ const DeployBody = Type.Object(
 export const deployRoutes: FastifyPluginAsyncTypebox<{
   deploy: DeployService;
   inventory: InventoryService;
-}> = async (app, { deploy, inventory }) => {
+  /** The address the host's node last called from (the node service's lastIp): the installer's status page is there. */
+  lastIp: (hostId: string) => Promise<string | null>;
+}> = async (app, { deploy, inventory, lastIp }) => {
   app.post(
     '/hosts/:host/deploy',
     {
@@ -90,11 +93,23 @@ export const deployRoutes: FastifyPluginAsyncTypebox<{
     '/hosts/:host/deployments',
     {
       config: { access: 'viewer' },
-      schema: { tags: ['deploy'], summary: "A host's deployments, newest first (file names only)", params: Params },
+      schema: {
+        tags: ['deploy'],
+        summary:
+          "A host's deployments, newest first (file names only); while deploying, the newest has statusUrl, the installer's read-only status page",
+        params: Params,
+      },
     },
     async (req) => {
       const h = await inventory.getHost(req.params.host);
-      return { items: (await deploy.listDeployments(h.id)).map((d) => ({ ...d, files: Object.keys(d.files) })) };
+      const statusUrl = h.state === 'deploying' ? installerStatusUrl(h.state, await lastIp(h.id)) : null;
+      return {
+        items: (await deploy.listDeployments(h.id)).map((d, i) => ({
+          ...d,
+          files: Object.keys(d.files),
+          ...(i === 0 && statusUrl ? { statusUrl } : {}),
+        })),
+      };
     },
   );
   app.get(

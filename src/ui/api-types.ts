@@ -79,6 +79,8 @@ export interface DeploymentView {
   files: string[];
   createdAt?: string;
   current?: boolean;
+  /** While the host deploys: the installer's read-only status page on the node (node/agent/status.sh). */
+  statusUrl?: string;
 }
 
 export interface PowerView {

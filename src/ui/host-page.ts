@@ -27,12 +27,16 @@ export interface HostPageData {
   deployment: DeploymentView | null;
   /** The heartbeat health (GET /hosts/{host}/health); null when the API gave none. */
   health: HealthView | null;
+  /** While deploying: the installer's status page on the node (the current deployment's statusUrl). */
+  statusUrl?: string | null;
 }
 
 const base = (h: HostView) => `/ui/hosts/${seg(h.name)}`;
 
 /** State, profile and the actions the user's role allows (none for a viewer). */
-export function summaryFragment(d: Pick<HostPageData, 'host' | 'viewer' | 'canAct' | 'profiles' | 'power'>): Html {
+export function summaryFragment(
+  d: Pick<HostPageData, 'host' | 'viewer' | 'canAct' | 'profiles' | 'power' | 'statusUrl'>,
+): Html {
   const h = d.host;
   const p = d.power;
   return html`<dl class="summary">
@@ -40,6 +44,15 @@ export function summaryFragment(d: Pick<HostPageData, 'host' | 'viewer' | 'canAc
       <dd id="host-state" data-state="${h.state}">
         ${stateBadge(h.state)}${h.stateReason ? html` <span class="reason">${h.stateReason}</span>` : ''}
       </dd>
+      ${
+        d.statusUrl?.startsWith('http://')
+          ? html`<dt>Installer</dt>
+              <dd>
+                <a id="installer-status" href="${d.statusUrl}" rel="noopener noreferrer">status page</a>
+                <span class="muted">(read-only, served by the node while it installs)</span>
+              </dd>`
+          : ''
+      }
       <dt>Profile</dt>
       <dd>${h.profile ?? 'none'}</dd>
       <dt>Firmware</dt>

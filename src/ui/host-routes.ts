@@ -26,9 +26,11 @@ const h = (name: string) => `/api/v1/hosts/${seg(name)}`;
 
 async function summaryData(u: UiUser, host: HostView) {
   const canAct = may(u.viewer, 'deploy');
-  const [profiles, power] = await Promise.all([
+  const [profiles, power, deployments] = await Promise.all([
     canAct ? u.api('GET', '/api/v1/profiles') : null,
     host.bmc ? u.api('GET', `${h(host.name)}/power`) : null,
+    // The installer's status page exists only while the host deploys.
+    host.state === 'deploying' ? u.api('GET', `${h(host.name)}/deployments`) : null,
   ]);
   return {
     host,
@@ -38,6 +40,9 @@ async function summaryData(u: UiUser, host: HostView) {
       ? orElse<{ items: Array<{ name: string }> }>(profiles, { items: [] }).items.map((p) => p.name)
       : [],
     power: power ? (power.status === 200 ? (power.body as PowerView) : { error: apiErrorText(power) }) : null,
+    statusUrl: deployments
+      ? (orElse<{ items: DeploymentView[] }>(deployments, { items: [] }).items[0]?.statusUrl ?? null)
+      : null,
   };
 }
 

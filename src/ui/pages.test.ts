@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EventView, HostView, LeaseView } from './api-types.js';
-import { hostBody, logFragment } from './host-page.js';
+import { hostBody, logFragment, summaryFragment } from './host-page.js';
 import { networkBody } from './network-page.js';
 import { hostListBody } from './host-list-page.js';
 
@@ -107,4 +107,21 @@ test('the host list keeps its filters in the next-page link and never carries th
   assert.match(out, /href="\/ui\/hosts\?state=ready&amp;tag=g%22pu&amp;after=CURSOR"/);
   assert.match(out, /value="g&quot;pu"/);
   assert.match(out, /<option value="ready"\s+selected>/);
+});
+
+test('the summary links the installer status page while the host deploys, and only an http:// URL', () => {
+  const d = { viewer, canAct: false, profiles: [], power: null };
+  const deploying = host('a', 'deploying', '52:54:00:00:00:01');
+  const out = summaryFragment({ ...d, host: deploying, statusUrl: 'http://10.85.0.7:6978/' }).text;
+  assert.match(out, /<dt>Installer<\/dt>/);
+  assert.match(
+    out,
+    /<a id="installer-status" href="http:\/\/10\.85\.0\.7:6978\/" rel="noopener noreferrer">status page<\/a>/,
+  );
+  assert.doesNotMatch(summaryFragment({ ...d, host: deploying, statusUrl: null }).text, /installer-status/);
+  assert.doesNotMatch(
+    summaryFragment({ ...d, host: deploying, statusUrl: 'javascript:alert(1)' }).text,
+    /installer-status/,
+    'nothing but an http:// URL is linked',
+  );
 });
