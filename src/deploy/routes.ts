@@ -96,18 +96,19 @@ export const deployRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['deploy'],
         summary:
-          "A host's deployments, newest first (file names only); while deploying, the newest has statusUrl, the installer's read-only status page",
+          "A host's deployments, newest first (file names only); while deploying with Kiln's image writer, the newest has statusUrl, the writer's read-only status page",
         params: Params,
       },
     },
     async (req) => {
       const h = await inventory.getHost(req.params.host);
+      // Only Kiln's image writer (a deployment with an image) serves the page; an OS installer does not.
       const statusUrl = h.state === 'deploying' ? installerStatusUrl(h.state, await lastIp(h.id)) : null;
       return {
         items: (await deploy.listDeployments(h.id)).map((d, i) => ({
           ...d,
           files: Object.keys(d.files),
-          ...(i === 0 && statusUrl ? { statusUrl } : {}),
+          ...(i === 0 && d.imageSpec && statusUrl ? { statusUrl } : {}),
         })),
       };
     },
