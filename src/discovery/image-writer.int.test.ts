@@ -184,8 +184,33 @@ test(
             (c) => `failed: ${JSON.stringify(c.body)}`,
             () => 'timeout',
           );
+        // The installer's status page (node/agent/status.sh) answers while the writer works.
+        const page = (async () => {
+          const first = await api.waitFor((c) => c.path === '/api/v1/node/progress', 360_000).catch(() => null);
+          if (!first) return null;
+          const url = `http://${first.ip.replace(/^::ffff:/, '')}:6978/status.json`;
+          for (let i = 0; i < 240; i++) {
+            try {
+              const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+              if (r.ok) return { url, ms: Date.now() - t0, text: await r.text() };
+            } catch {
+              // not serving yet
+            }
+            await timeout(250);
+          }
+          return null;
+        })();
         const code = await Promise.race([vm.exited, failed]);
         t.diagnostic(`install boot to reboot: ${Date.now() - t0} ms`);
+        const seen = await page;
+        assert.ok(seen, 'the status page answered during the install');
+        t.diagnostic(
+          `status page at ${seen.url} answered ${seen.ms} ms after the VM started: ${seen.text.slice(0, 200)}`,
+        );
+        const status = JSON.parse(seen.text) as { stage: string; state: string; steps: number };
+        assert.equal(status.state, 'running');
+        assert.equal(status.steps, 14);
+        assert.ok(!seen.text.includes(api.credential), 'no credential on the status page');
         assert.equal(code, 0, 'the writer rebooted (QEMU -no-reboot exits)');
         assert.equal(
           api.calls.find((c) => c.path === '/api/v1/node/failed'),
