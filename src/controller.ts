@@ -464,7 +464,10 @@ export async function createController(deps: ControllerDeps) {
     onExchange: observers.exchange,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
-      { plugin: hostRoutes, options: { inventory, revokeCertificates } },
+      {
+        plugin: hostRoutes,
+        options: { inventory, revokeCertificates, healthOf: (id: string) => heartbeat.statusOf(id) },
+      },
       { plugin: labelRoutes, options: { inventory } },
       {
         plugin: eventRoutes,
