@@ -90,6 +90,7 @@ import { repoRoutes } from './repo/routes.js';
 import { mkdirSync } from 'node:fs';
 import { createCheckRegistry } from './doctor/check.js';
 import { createDoctor } from './doctor/doctor.js';
+import type { DoctorConfig } from './doctor/doctor-config.js';
 import { doctorRoutes } from './doctor/routes.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
@@ -152,6 +153,8 @@ export interface ControllerDeps {
   hooks?: HookConfig;
   /** Heartbeat interval, missed count, check and flush intervals (the `heartbeat:` section); defaults when absent. Started by `main`. */
   heartbeat?: HeartbeatConfig;
+  /** The self-check's settings (the `doctor:` section); only `timeoutSeconds` is read here (main reads the rest). */
+  doctor?: Pick<DoctorConfig, 'timeoutSeconds'>;
   /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
   repo?: { dataDir: string };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
@@ -388,6 +391,7 @@ export async function createController(deps: ControllerDeps) {
     record: (e) => inventory.recordEvent(e),
     observe: (name, status, turned) => metrics.observeCheck(name, status, turned),
     controller: hostname(),
+    timeoutMs: (deps.doctor?.timeoutSeconds ?? 10) * 1000,
     log: log.child({ domain: 'doctor' }),
   });
   const hookWorker = createHookWorker({

@@ -32,9 +32,6 @@ import { raInterfaces } from './boot/ra/ra-config.js';
 import { listEvents } from './event/event-log.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 
-/** How often the self-check runs by itself after the run at start (a failure is an event and a metric). */
-const DOCTOR_INTERVAL_MS = 5 * 60_000;
-
 /**
  * A running controller: `address` is the URL it listens on; `stop()` closes
  * servers and the store. `failed` resolves (never rejects) when a server dies
@@ -222,6 +219,7 @@ export async function runServe(
       syslog: config.syslog,
       timeline: config.timeline,
       heartbeat: config.heartbeat,
+      doctor: config.doctor,
       syslogStoreFile: join(dataDir, 'syslog.sqlite'),
       hooks: config.hooks,
       repo: { dataDir },
@@ -382,37 +380,41 @@ export async function runServe(
     const running = network;
     const ra =
       dhcp.enabled && dhcp.routerAdvertisements.enabled ? raInterfaces(dhcp.routerAdvertisements, dhcp.subnets) : [];
-    addControllerChecks(controller.checks, {
-      dataDir,
-      store: {
-        describe: store.describe,
-        ping: async () => void (await sql`select 1`.execute(store.db)),
-        pending: () => pendingMigrations(store.db),
+    addControllerChecks(
+      controller.checks,
+      {
+        dataDir,
+        store: {
+          describe: store.describe,
+          ping: async () => void (await sql`select 1`.execute(store.db)),
+          pending: () => pendingMigrations(store.db),
+        },
+        newestEventAt: async () => (await listEvents(store.db, { order: 'desc', limit: 1 }))[0]?.at ?? null,
+        dhcp: {
+          enabled: dhcp.enabled,
+          subnets: dhcp.enabled ? dhcp.subnets.map((s) => ({ cidr: s.cidr, interface: s.interface })) : [],
+          radvdInterfaces: ra.length > 0 ? ra : null,
+        },
+        running: () => running.status(),
+        httpUrl: () => {
+          const h = probeHost(urls.http.host);
+          return `http://${h.includes(':') ? `[${h}]` : h}:${urls.http.port}`;
+        },
+        ipxe: {
+          dir: ipxeDir,
+          required: [dhcp.bootFiles.biosPxe, dhcp.bootFiles.efiX64],
+          optional: [dhcp.bootFiles.efiArm64],
+        },
+        nodeImage: build.state,
+        tls: {
+          certPem: () => (urls.https ? trust.server.certPem : null),
+          certFile: certFile && keyFile ? certFile : undefined,
+        },
       },
-      newestEventAt: async () => (await listEvents(store.db, { order: 'desc', limit: 1 }))[0]?.at ?? null,
-      dhcp: {
-        enabled: dhcp.enabled,
-        subnets: dhcp.enabled ? dhcp.subnets.map((s) => ({ cidr: s.cidr, interface: s.interface })) : [],
-        radvdInterfaces: ra.length > 0 ? ra : null,
-      },
-      running: () => running.status(),
-      httpUrl: () => {
-        const h = probeHost(urls.http.host);
-        return `http://${h.includes(':') ? `[${h}]` : h}:${urls.http.port}`;
-      },
-      ipxe: {
-        dir: ipxeDir,
-        required: [dhcp.bootFiles.biosPxe, dhcp.bootFiles.efiX64],
-        optional: [dhcp.bootFiles.efiArm64],
-      },
-      nodeImage: build.state,
-      tls: {
-        certPem: () => (urls.https ? trust.server.certPem : null),
-        certFile: certFile && keyFile ? certFile : undefined,
-      },
-    });
-    // On start, then every few minutes: a check that turns fail is one event and one metric count (src/doctor).
-    const doctoring = controller.doctor.runEvery(DOCTOR_INTERVAL_MS, abort.signal);
+      config.doctor,
+    );
+    // On start, then every `doctor.intervalSeconds`: a check that turns fail is one event and one metric count (src/doctor).
+    const doctoring = controller.doctor.runEvery(config.doctor.intervalSeconds * 1000, abort.signal);
     closers.push(() => doctoring);
     log.info({ address, dataDir }, 'kiln controller listening');
     return { address, adminToken, stop, failed };
