@@ -239,6 +239,7 @@ export async function createController(deps: ControllerDeps) {
     db,
     inventory,
     selfTests,
+    profileDiscovery: (name) => profiles.get(name)?.spec.discovery,
     powerOff: (host, reason) => power.request(host, 'poweroff', reason),
     deployments: deploy,
     rules,
