@@ -90,7 +90,7 @@ import { repoRoutes } from './repo/routes.js';
 import { mkdirSync } from 'node:fs';
 import { createCheckRegistry } from './doctor/check.js';
 import { createDoctor } from './doctor/doctor.js';
-import type { DoctorConfig } from './doctor/doctor-config.js';
+import { defaultDoctorConfig, type DoctorConfig } from './doctor/doctor-config.js';
 import { doctorRoutes } from './doctor/routes.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
@@ -392,7 +392,7 @@ export async function createController(deps: ControllerDeps) {
     record: (e) => inventory.recordEvent(e),
     observe: (name, status, turned) => metrics.observeCheck(name, status, turned),
     controller: hostname(),
-    timeoutMs: (deps.doctor?.timeoutSeconds ?? 10) * 1000,
+    timeoutMs: (deps.doctor ?? defaultDoctorConfig).timeoutSeconds * 1000,
     log: log.child({ domain: 'doctor' }),
   });
   const hookWorker = createHookWorker({

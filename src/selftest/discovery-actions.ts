@@ -65,10 +65,10 @@ export function effectiveDiscoveryActions(
   const r = rule?.assign;
   const p = profile?.discovery;
   const fromRule = r?.selfTests !== undefined;
-  const tests = (fromRule ? r!.selfTests : p?.selfTests) ?? [];
-  const options = fromRule ? r!.selfTestOptions : (r?.selfTestOptions ?? p?.selfTestOptions);
+  const tests = (fromRule ? r?.selfTests : p?.selfTests) ?? [];
+  const options = fromRule ? r?.selfTestOptions : (r?.selfTestOptions ?? p?.selfTestOptions);
   const afterFromRule = r?.afterDiscovery !== undefined;
-  const afterDiscovery = (afterFromRule ? r!.afterDiscovery : p?.afterDiscovery) ?? 'wait';
+  const afterDiscovery = (afterFromRule ? r?.afterDiscovery : p?.afterDiscovery) ?? 'wait';
   const by = (ruleSide: boolean) => (ruleSide ? `rule:${rule!.name}` : `profile:${profile!.name}`);
   return {
     tests,
