@@ -95,6 +95,9 @@ import { doctorRoutes } from './doctor/routes.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
 
+/** The actor of the power-on that wakes a host for an operator's self-test run. */
+const selfTestActor = 'kiln:self-test';
+
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
   db: Kysely<Database>;
@@ -598,7 +601,26 @@ export async function createController(deps: ControllerDeps) {
       },
       ...(deps.repo ? [{ plugin: repoRoutes, options: { check: checkRepoNow } }] : []),
       { plugin: doctorRoutes, options: { run: () => doctor.run() } },
-      { plugin: selfTestRoutes, options: { selfTests } },
+      {
+        plugin: selfTestRoutes,
+        options: {
+          selfTests,
+          // `kiln host test` on a host that is off with a BMC: power it on into discovery to run the tests.
+          wake: async (hostId: string, reason: string) => {
+            const host = await inventory.getHost(hostId);
+            if (!host.bmc) return false;
+            const origin = { actor: selfTestActor, reason };
+            try {
+              if ((await power.status(host.id, origin)).state !== 'off') return false;
+              await power.request(host, 'netboot', reason, selfTestActor);
+              return true;
+            } catch (err) {
+              log.warn({ host: host.name, err: (err as Error).message }, 'power-on for a self-test failed');
+              return false;
+            }
+          },
+        },
+      },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
