@@ -380,39 +380,35 @@ export async function runServe(
     const running = network;
     const ra =
       dhcp.enabled && dhcp.routerAdvertisements.enabled ? raInterfaces(dhcp.routerAdvertisements, dhcp.subnets) : [];
-    addControllerChecks(
-      controller.checks,
-      {
-        dataDir,
-        store: {
-          describe: store.describe,
-          ping: async () => void (await sql`select 1`.execute(store.db)),
-          pending: () => pendingMigrations(store.db),
-        },
-        newestEventAt: async () => (await listEvents(store.db, { order: 'desc', limit: 1 }))[0]?.at ?? null,
-        dhcp: {
-          enabled: dhcp.enabled,
-          subnets: dhcp.enabled ? dhcp.subnets.map((s) => ({ cidr: s.cidr, interface: s.interface })) : [],
-          radvdInterfaces: ra.length > 0 ? ra : null,
-        },
-        running: () => running.status(),
-        httpUrl: () => {
-          const h = probeHost(urls.http.host);
-          return `http://${h.includes(':') ? `[${h}]` : h}:${urls.http.port}`;
-        },
-        ipxe: {
-          dir: ipxeDir,
-          required: [dhcp.bootFiles.biosPxe, dhcp.bootFiles.efiX64],
-          optional: [dhcp.bootFiles.efiArm64],
-        },
-        nodeImage: build.state,
-        tls: {
-          certPem: () => (urls.https ? trust.server.certPem : null),
-          certFile: certFile && keyFile ? certFile : undefined,
-        },
+    addControllerChecks(controller.checks, config.doctor, {
+      dataDir,
+      store: {
+        describe: store.describe,
+        ping: async () => void (await sql`select 1`.execute(store.db)),
+        pending: () => pendingMigrations(store.db),
       },
-      config.doctor,
-    );
+      newestEventAt: async () => (await listEvents(store.db, { order: 'desc', limit: 1 }))[0]?.at ?? null,
+      dhcp: {
+        enabled: dhcp.enabled,
+        subnets: dhcp.enabled ? dhcp.subnets.map((s) => ({ cidr: s.cidr, interface: s.interface })) : [],
+        radvdInterfaces: ra.length > 0 ? ra : null,
+      },
+      running: () => running.status(),
+      httpUrl: () => {
+        const h = probeHost(urls.http.host);
+        return `http://${h.includes(':') ? `[${h}]` : h}:${urls.http.port}`;
+      },
+      ipxe: {
+        dir: ipxeDir,
+        required: [dhcp.bootFiles.biosPxe, dhcp.bootFiles.efiX64],
+        optional: [dhcp.bootFiles.efiArm64],
+      },
+      nodeImage: build.state,
+      tls: {
+        certPem: () => (urls.https ? trust.server.certPem : null),
+        certFile: certFile && keyFile ? certFile : undefined,
+      },
+    });
     // On start, then every `doctor.intervalSeconds`: a check that turns fail is one event and one metric count (src/doctor).
     const doctoring = controller.doctor.runEvery(config.doctor.intervalSeconds * 1000, abort.signal);
     closers.push(() => doctoring);

@@ -35,7 +35,7 @@ export interface ControllerCheckSources {
 }
 
 /** Adds the controller's own checks to `registry`, in the order `kiln doctor` lists them, with the `doctor:` section's thresholds. */
-export function addControllerChecks(registry: CheckRegistry, s: ControllerCheckSources, c: DoctorConfig): void {
+export function addControllerChecks(registry: CheckRegistry, c: DoctorConfig, s: ControllerCheckSources): void {
   registry.add(dataDirCheck({ dataDir: s.dataDir }));
   registry.add(
     diskCheck({
