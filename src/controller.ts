@@ -90,9 +90,13 @@ import { repoRoutes } from './repo/routes.js';
 import { mkdirSync } from 'node:fs';
 import { createCheckRegistry } from './doctor/check.js';
 import { createDoctor } from './doctor/doctor.js';
+import { defaultDoctorConfig, type DoctorConfig } from './doctor/doctor-config.js';
 import { doctorRoutes } from './doctor/routes.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
+
+/** The actor of the power-on that wakes a host for an operator's self-test run. */
+const selfTestActor = 'kiln:self-test';
 
 /** What the controller is built from: an open, migrated database, the keys, and where profiles live. */
 export interface ControllerDeps {
@@ -152,6 +156,8 @@ export interface ControllerDeps {
   hooks?: HookConfig;
   /** Heartbeat interval, missed count, check and flush intervals (the `heartbeat:` section); defaults when absent. Started by `main`. */
   heartbeat?: HeartbeatConfig;
+  /** The self-check's settings (the `doctor:` section); only `timeoutSeconds` is read here (main reads the rest). */
+  doctor?: Pick<DoctorConfig, 'timeoutSeconds'>;
   /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
   repo?: { dataDir: string };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
@@ -236,6 +242,7 @@ export async function createController(deps: ControllerDeps) {
     db,
     inventory,
     selfTests,
+    profileDiscovery: (name) => profiles.get(name)?.spec.discovery,
     powerOff: (host, reason) => power.request(host, 'poweroff', reason),
     deployments: deploy,
     rules,
@@ -388,6 +395,7 @@ export async function createController(deps: ControllerDeps) {
     record: (e) => inventory.recordEvent(e),
     observe: (name, status, turned) => metrics.observeCheck(name, status, turned),
     controller: hostname(),
+    timeoutMs: (deps.doctor ?? defaultDoctorConfig).timeoutSeconds * 1000,
     log: log.child({ domain: 'doctor' }),
   });
   const hookWorker = createHookWorker({
@@ -464,7 +472,10 @@ export async function createController(deps: ControllerDeps) {
     onExchange: observers.exchange,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
-      { plugin: hostRoutes, options: { inventory, revokeCertificates } },
+      {
+        plugin: hostRoutes,
+        options: { inventory, revokeCertificates, healthOf: (id: string) => heartbeat.statusOf(id) },
+      },
       { plugin: labelRoutes, options: { inventory } },
       {
         plugin: eventRoutes,
@@ -590,7 +601,26 @@ export async function createController(deps: ControllerDeps) {
       },
       ...(deps.repo ? [{ plugin: repoRoutes, options: { check: checkRepoNow } }] : []),
       { plugin: doctorRoutes, options: { run: () => doctor.run() } },
-      { plugin: selfTestRoutes, options: { selfTests } },
+      {
+        plugin: selfTestRoutes,
+        options: {
+          selfTests,
+          // `kiln host test` on a host that is off with a BMC: power it on into discovery to run the tests.
+          wake: async (hostId: string, reason: string) => {
+            const host = await inventory.getHost(hostId);
+            if (!host.bmc) return false;
+            const origin = { actor: selfTestActor, reason };
+            try {
+              if ((await power.status(host.id, origin)).state !== 'off') return false;
+              await power.request(host, 'netboot', reason, selfTestActor);
+              return true;
+            } catch (err) {
+              log.warn({ host: host.name, err: (err as Error).message }, 'power-on for a self-test failed');
+              return false;
+            }
+          },
+        },
+      },
       { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
       ...bootFiles,
       ...(deps.extraPlugins ?? []),

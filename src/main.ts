@@ -32,9 +32,6 @@ import { raInterfaces } from './boot/ra/ra-config.js';
 import { listEvents } from './event/event-log.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 
-/** How often the self-check runs by itself after the run at start (a failure is an event and a metric). */
-const DOCTOR_INTERVAL_MS = 5 * 60_000;
-
 /**
  * A running controller: `address` is the URL it listens on; `stop()` closes
  * servers and the store. `failed` resolves (never rejects) when a server dies
@@ -222,6 +219,7 @@ export async function runServe(
       syslog: config.syslog,
       timeline: config.timeline,
       heartbeat: config.heartbeat,
+      doctor: config.doctor,
       syslogStoreFile: join(dataDir, 'syslog.sqlite'),
       hooks: config.hooks,
       repo: { dataDir },
@@ -382,7 +380,7 @@ export async function runServe(
     const running = network;
     const ra =
       dhcp.enabled && dhcp.routerAdvertisements.enabled ? raInterfaces(dhcp.routerAdvertisements, dhcp.subnets) : [];
-    addControllerChecks(controller.checks, {
+    addControllerChecks(controller.checks, config.doctor, {
       dataDir,
       store: {
         describe: store.describe,
@@ -411,8 +409,8 @@ export async function runServe(
         certFile: certFile && keyFile ? certFile : undefined,
       },
     });
-    // On start, then every few minutes: a check that turns fail is one event and one metric count (src/doctor).
-    const doctoring = controller.doctor.runEvery(DOCTOR_INTERVAL_MS, abort.signal);
+    // On start, then every `doctor.intervalSeconds`: a check that turns fail is one event and one metric count (src/doctor).
+    const doctoring = controller.doctor.runEvery(config.doctor.intervalSeconds * 1000, abort.signal);
     closers.push(() => doctoring);
     log.info({ address, dataDir }, 'kiln controller listening');
     return { address, adminToken, stop, failed };

@@ -50,7 +50,7 @@ describe('kiln serve as a process', () => {
       const list = await runKiln(['host', 'list'], env);
       assert.match(
         list.stdout,
-        /^NAME\s+STATE\s+PROFILE\s+BOOT MAC\s+TAGS\ncli-1\s+new\s+-\s+52:54:00:c1:00:01\s+lab$/m,
+        /^NAME\s+STATE\s+PROFILE\s+BOOT MAC\s+TAGS\s+HEALTH\ncli-1\s+new\s+-\s+52:54:00:c1:00:01\s+lab\s+-$/m,
       );
       const dup = await runKiln(['host', 'add', 'cli-1'], env);
       assert.equal(dup.code, 4);

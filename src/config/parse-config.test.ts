@@ -138,3 +138,33 @@ test('tls-cert-file without tls-key-file is refused at load', () => {
     { path: 'tls-cert-file', code: 'bad_value', message: 'set both tls-cert-file and tls-key-file, or neither' },
   ]);
 });
+
+test('doctor: defaults when absent, keys from the file, an unknown key or a fail threshold above its warn refused', () => {
+  const d = fromFile('');
+  assert.equal(d.doctor.intervalSeconds, 300);
+  assert.equal(d.doctor.diskFailPercent, 2);
+  const c = fromFile('doctor: { intervalSeconds: 60, diskWarnMiB: 8192, diskFailPercent: 5, tlsWarnDays: 14 }\n');
+  assert.deepEqual(c.doctor, {
+    intervalSeconds: 60,
+    timeoutSeconds: 10,
+    diskWarnMiB: 8192,
+    diskFailMiB: 1024,
+    diskWarnPercent: 10,
+    diskFailPercent: 5,
+    tlsWarnDays: 14,
+    clockAheadSeconds: 60,
+  });
+  const issues = issuesOf(() => fromFile('doctor: { intervalSecond: 60, diskFailMiB: 9000, intervalSeconds: 1 }\n'));
+  assert.deepEqual(
+    issues.map((i) => [i.path, i.code]),
+    [
+      ['doctor.intervalSecond', 'unknown_setting'],
+      ['doctor.intervalSeconds', 'bad_value'],
+    ],
+  );
+  assert.match(issues[0].message, /did you mean "doctor\.intervalSeconds"\?.*\(see docs\/doctor\.md\)/);
+  assert.deepEqual(
+    issuesOf(() => fromFile('doctor: { diskFailMiB: 9000 }\n')).map((i) => i.message),
+    ['doctor.diskFailMiB (9000) must not be above doctor.diskWarnMiB (4096)'],
+  );
+});

@@ -8,6 +8,7 @@ import type { SiteConfig } from '../template/site-config.js';
 import { syslogConfigIssues, type SyslogConfig } from '../syslog/syslog-config.js';
 import type { TimelineConfig } from '../timeline/timeline-config.js';
 import type { HeartbeatConfig } from '../heartbeat/heartbeat-config.js';
+import { doctorConfigIssues, type DoctorConfig } from '../doctor/doctor-config.js';
 import { checkExecHooks, type HookConfig } from '../hook/hook-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
@@ -40,6 +41,7 @@ export interface KilnConfig extends SettingGroups {
   timeline: TimelineConfig;
   hooks: HookConfig;
   heartbeat: HeartbeatConfig;
+  doctor: DoctorConfig;
   urls: ServerUrls;
 }
 
@@ -151,6 +153,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const timeline = parseSection('timeline', raw.sections['timeline'], {});
   const hooks = parseSection('hooks', raw.sections['hooks'], {});
   const heartbeat = parseSection('heartbeat', raw.sections['heartbeat'], {});
+  const doctor = parseSection('doctor', raw.sections['doctor'], {});
   issues.push(
     ...dhcp.issues,
     ...tftp.issues,
@@ -159,9 +162,11 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     ...timeline.issues,
     ...hooks.issues,
     ...heartbeat.issues,
+    ...doctor.issues,
   );
   if (!hooks.issues.length) issues.push(...checkExecHooks(hooks.value as HookConfig));
   if (!syslog.issues.length) issues.push(...syslogConfigIssues(syslog.value));
+  if (!doctor.issues.length) issues.push(...doctorConfigIssues(doctor.value as DoctorConfig));
   if (issues.length)
     throw new KilnError('config_invalid', `invalid configuration: ${issues.map((i) => i.message).join('; ')}`, {
       issues,
@@ -175,6 +180,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     timeline: timeline.value as TimelineConfig,
     hooks: hooks.value as HookConfig,
     heartbeat: heartbeat.value as HeartbeatConfig,
+    doctor: doctor.value as DoctorConfig,
     urls,
   });
 }

@@ -15,6 +15,7 @@ import { httpProbeCheck, tftpProbeCheck } from './checks/probes.js';
 import { radvdCheck } from './checks/radvd.js';
 import { storeCheck } from './checks/store.js';
 import { tlsCheck } from './checks/tls.js';
+import type { DoctorConfig } from './doctor-config.js';
 
 /** What the controller's checks look at; every getter reads the state now. */
 export interface ControllerCheckSources {
@@ -33,12 +34,20 @@ export interface ControllerCheckSources {
   tls: { certPem: () => string | null; certFile: string | undefined };
 }
 
-/** Adds the controller's own checks to `registry`, in the order `kiln doctor` lists them. */
-export function addControllerChecks(registry: CheckRegistry, s: ControllerCheckSources): void {
+/** Adds the controller's own checks to `registry`, in the order `kiln doctor` lists them, with the `doctor:` section's thresholds. */
+export function addControllerChecks(registry: CheckRegistry, c: DoctorConfig, s: ControllerCheckSources): void {
   registry.add(dataDirCheck({ dataDir: s.dataDir }));
-  registry.add(diskCheck({ dataDir: s.dataDir }));
+  registry.add(
+    diskCheck({
+      dataDir: s.dataDir,
+      failMiB: c.diskFailMiB,
+      warnMiB: c.diskWarnMiB,
+      failPercent: c.diskFailPercent,
+      warnPercent: c.diskWarnPercent,
+    }),
+  );
   registry.add(storeCheck(s.store));
-  registry.add(clockCheck({ newestEventAt: s.newestEventAt }));
+  registry.add(clockCheck({ newestEventAt: s.newestEventAt, aheadMs: c.clockAheadSeconds * 1000 }));
   registry.add(
     dhcpSocketsCheck({
       enabled: s.dhcp.enabled,
@@ -55,6 +64,7 @@ export function addControllerChecks(registry: CheckRegistry, s: ControllerCheckS
   registry.add(
     tlsCheck({
       certPem: s.tls.certPem,
+      warnDays: c.tlsWarnDays,
       source: s.tls.certFile ? { kind: 'files', certFile: s.tls.certFile } : { kind: 'issued' },
     }),
   );

@@ -107,6 +107,8 @@ describe('heartbeat service (fake clock)', () => {
     await x.svc.check();
     assert.deepEqual(x.kinds(), [], 'not before three intervals');
     assert.equal((await x.svc.health(host)).status, 'late');
+    assert.equal(x.svc.statusOf('h1'), 'late', 'the host list reads the same status from memory');
+    assert.equal(x.svc.statusOf('h2'), null, 'a host never heard is not held');
     x.advance(2_000);
     await x.svc.check();
     await x.svc.check();
@@ -115,6 +117,7 @@ describe('heartbeat service (fake clock)', () => {
     assert.deepEqual(x.kinds(), ['host.unreachable']);
     assert.match(x.events[0].message, /node-1 missed 3 heartbeats \(interval 10 s\).*31 s ago/);
     assert.equal((await x.svc.health(host)).status, 'unreachable');
+    assert.equal(x.svc.statusOf('h1'), 'unreachable');
     assert.equal(x.s.rows.get('h1')?.unreachable, true, 'the flag is written at once');
     await x.svc.receive(host, { report: report() }, '10.95.0.2');
     assert.deepEqual(x.kinds(), ['host.unreachable', 'host.reachable']);

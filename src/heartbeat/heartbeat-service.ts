@@ -214,6 +214,12 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
       };
     },
 
+    /** The host's status from memory only (no store query: the host list asks for every host of a page); null when not held. */
+    statusOf(hostId: string): 'ok' | 'late' | 'unreachable' | null {
+      const h = health.get(hostId);
+      return h ? healthStatus(h, rules, now()) : null;
+    },
+
     /** The host's health (memory first, then the store: another controller may hold it); `never` without a heartbeat. */
     async health(host: { id: string; name: string }): Promise<HealthView> {
       const h = health.get(host.id) ?? (await store.get(host.id));

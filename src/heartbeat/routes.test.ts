@@ -73,6 +73,52 @@ describe('heartbeat routes', () => {
     assert.equal(view.report.failedUnits, null);
   });
 
+  it("the host list carries each host's health (null unless deployed) and filters on it, paging by cursor", async () => {
+    const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+      c.app.inject({ method, url, headers: { authorization: c.bearer.admin }, ...(payload ? { payload } : {}) });
+    for (const name of ['hl-a', 'hl-b', 'hl-c']) {
+      assert.equal((await api('POST', '/api/v1/hosts', { name, state: 'ready' })).statusCode, 201);
+      if (name === 'hl-c') continue;
+      assert.equal((await api('POST', `/api/v1/hosts/${name}/deploy`, { profile: 'debian-12' })).statusCode, 200);
+      assert.equal((await api('POST', `/api/v1/hosts/${name}/state`, { state: 'deployed' })).statusCode, 200);
+    }
+    const node = 'node-525400950101';
+    assert.equal((await api('POST', `/api/v1/hosts/${node}/deploy`, { profile: 'debian-12' })).statusCode, 200);
+    assert.equal((await api('POST', `/api/v1/hosts/${node}/state`, { state: 'deployed' })).statusCode, 200);
+    assert.equal((await heartbeat(beat)).statusCode, 200);
+    type Page = { items: Array<{ name: string; health: string | null }>; next: string | null };
+    const list = async (q: string) => {
+      const r = await api('GET', `/api/v1/hosts?${q}`);
+      assert.equal(r.statusCode, 200, r.body);
+      return r.json<Page>();
+    };
+    const all = await list('');
+    assert.deepEqual(
+      all.items.map((h) => [h.name, h.health]),
+      [
+        ['hl-a', 'never'],
+        ['hl-b', 'never'],
+        ['hl-c', null],
+        [node, 'ok'],
+      ],
+    );
+    assert.deepEqual(
+      (await list('health=ok')).items.map((h) => h.name),
+      [node],
+    );
+    assert.deepEqual(await list('health=unreachable'), { items: [], next: null });
+    assert.deepEqual(await list('health=never&state=ready'), { items: [], next: null });
+    const first = await list('health=never&limit=1');
+    assert.deepEqual(
+      first.items.map((h) => h.name),
+      ['hl-a'],
+    );
+    assert.ok(first.next);
+    const second = await list(`health=never&limit=1&after=${first.next}`);
+    assert.deepEqual([second.items.map((h) => h.name), second.next], [['hl-b'], null]);
+    assert.equal((await api('GET', '/api/v1/hosts?health=sick')).statusCode, 400);
+  });
+
   it('a re-audit hashes the facts like discovery: the same facts change nothing, a bigger disk is the diff event', async () => {
     const before = (await c.inventory.getHost('node-525400950101')).version;
     await heartbeat({ ...beat, facts: facts(1_000_000_000) });

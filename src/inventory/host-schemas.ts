@@ -116,8 +116,20 @@ export const HostReply = Type.Object({
   updatedAt: Type.String(),
 });
 
+export const HostListItem = Type.Composite([
+  HostReply,
+  Type.Object({
+    health: Type.Union(
+      [Type.Literal('ok'), Type.Literal('late'), Type.Literal('unreachable'), Type.Literal('never'), Type.Null()],
+      {
+        description: "heartbeat health of a deployed host (this controller's memory); null when not deployed",
+      },
+    ),
+  }),
+]);
+
 export const HostListReply = Type.Object({
-  items: Type.Array(HostReply),
+  items: Type.Array(HostListItem),
   next: Type.Union([Type.String({ description: 'cursor for `after`' }), Type.Null()], {
     description: 'null on the last page',
   }),
@@ -135,6 +147,11 @@ export const HostListQuery = Type.Object(
     prefix: Type.Optional(Type.String({ maxLength: 253, description: 'hosts whose name starts with this' })),
     profile: Type.Optional(Type.String({ maxLength: 128 })),
     attention: Type.Optional(Type.Boolean({ description: 'true: only hosts that need attention' })),
+    health: Type.Optional(
+      Type.Union([Type.Literal('ok'), Type.Literal('late'), Type.Literal('unreachable'), Type.Literal('never')], {
+        description: 'deployed hosts with this heartbeat health; a page may come back short, follow `next`',
+      }),
+    ),
     after: Type.Optional(
       Type.String({
         maxLength: 400,

@@ -53,15 +53,56 @@ function ifMatch(header: string | undefined): number | undefined {
   return Number(m[1]);
 }
 
+const healthScanSize = 1000;
+const healthScanBatches = 20;
+
 /** Host routes under /api/v1/hosts. */
 export const hostRoutes: FastifyPluginAsyncTypebox<{
   inventory: InventoryService;
   revokeCertificates?: RevokeCertificates;
-}> = async (app, { inventory, revokeCertificates }) => {
+  /** A deployed host's heartbeat status from memory (the heartbeat service's `statusOf`); null: never heard. */
+  healthOf?: (hostId: string) => 'ok' | 'late' | 'unreachable' | null;
+}> = async (app, { inventory, revokeCertificates, healthOf }) => {
+  // Each list item gets `health`: null unless deployed, `never` for a deployed host not heard from.
+  const healthField = (r: { id: string; state: string }) =>
+    r.state !== 'deployed' ? null : (healthOf?.(r.id) ?? 'never');
   const withEtag = (reply: { header(k: string, v: string): unknown }, h: Host) => {
     reply.header('etag', `"${h.version}"`);
     return h;
   };
+
+  type Filter = Omit<Parameters<InventoryService['listHostDocs']>[0], 'after' | 'limit'>;
+  type Row = Awaited<ReturnType<InventoryService['listHostDocs']>>[number];
+
+  // One row more than the page says whether another page follows, so the last page says next: null.
+  async function plainPage(filter: Filter, after: string | undefined, limit: number) {
+    const rows = await inventory.listHostDocs({ ...filter, after, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return { page, next: rows.length > limit ? encodeHostCursor(page.at(-1)!.name) : null };
+  }
+
+  // Health lives in the heartbeat service's memory, not in the hosts table: deployed hosts are read in
+  // batches and filtered here, at most `healthScanBatches` batches per request. A page can then come back
+  // short (even empty) with a `next` that resumes after the last host read.
+  async function healthPage(filter: Filter, after: string | undefined, limit: number, want: string) {
+    const page: Row[] = [];
+    if (filter.state !== undefined && filter.state !== 'deployed') return { page, next: null };
+    let cursor = after;
+    for (let batch = 0; batch < healthScanBatches; batch++) {
+      const rows = await inventory.listHostDocs({ ...filter, state: 'deployed', after: cursor, limit: healthScanSize });
+      for (const r of rows) {
+        if (healthField(r) !== want) {
+          cursor = r.name;
+          continue;
+        }
+        if (page.length === limit) return { page, next: encodeHostCursor(page.at(-1)!.name) };
+        page.push(r);
+        cursor = r.name;
+      }
+      if (rows.length < healthScanSize) return { page, next: null };
+    }
+    return { page, next: cursor !== undefined ? encodeHostCursor(cursor) : null };
+  }
 
   app.get(
     '/hosts',
@@ -78,23 +119,25 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
     async (req, reply) => {
       const q = req.query;
       const limit = q.limit ?? 100;
-      // One row more than the page says whether another page follows, so the last page says next: null.
-      const rows = await inventory.listHostDocs({
+      const filter = {
         state: q.state,
         tag: q.tag,
         label: q.label !== undefined ? labelFilter(q.label) : undefined,
         namePrefix: q.prefix,
         profile: q.profile,
         attention: q.attention,
-        after: q.after !== undefined ? decodeHostCursor(q.after) : undefined,
-        limit: limit + 1,
         mac: q.mac !== undefined ? normalizeMac(q.mac, 'query/mac') : undefined,
-      });
-      const page = rows.slice(0, limit);
-      const next = rows.length > limit ? encodeHostCursor(page.at(-1)!.name) : null;
+      };
+      const after = q.after !== undefined ? decodeHostCursor(q.after) : undefined;
+      const { page, next } =
+        q.health === undefined
+          ? await plainPage(filter, after, limit)
+          : await healthPage(filter, after, limit, q.health);
       // The hosts' stored documents are the HostReply JSON already (inventory.conformance checks they equal
       // getHost): joined, not parsed and serialised again. A string with a JSON type is sent as it is.
-      const body = `{"items":[${page.map((r) => r.doc).join(',')}],"next":${JSON.stringify(next)}}`;
+      // `health` is spliced in before the document's closing brace (the documents are JSON objects).
+      const items = page.map((r) => `${r.doc.slice(0, -1)},"health":${JSON.stringify(healthField(r))}}`);
+      const body = `{"items":[${items.join(',')}],"next":${JSON.stringify(next)}}`;
       return reply.type('application/json; charset=utf-8').send(body as unknown as HostListReply);
     },
   );

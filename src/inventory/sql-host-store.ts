@@ -216,8 +216,15 @@ async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]>
   return rows;
 }
 
-type PageRow = Pick<HostRow, 'id' | 'name' | 'version' | 'doc' | 'doc_version'>;
-const pageColumns = ['hosts.id', 'hosts.name', 'hosts.version', 'hosts.doc', 'hosts.doc_version'] as const;
+type PageRow = Pick<HostRow, 'id' | 'name' | 'state' | 'version' | 'doc' | 'doc_version'>;
+const pageColumns = [
+  'hosts.id',
+  'hosts.name',
+  'hosts.state',
+  'hosts.version',
+  'hosts.doc',
+  'hosts.doc_version',
+] as const;
 
 /** Full hosts by id, in the order of `ids`. */
 async function hostsByIds(db: Kysely<Database>, ids: string[]): Promise<StoredHost[]> {
@@ -242,7 +249,10 @@ export async function listHosts(db: Kysely<Database>, f: HostFilter): Promise<St
  * (written before migration 0340, or by an older controller) is rendered
  * again from the rows.
  */
-export async function listHostDocs(db: Kysely<Database>, f: HostFilter): Promise<Array<{ name: string; doc: string }>> {
+export async function listHostDocs(
+  db: Kysely<Database>,
+  f: HostFilter,
+): Promise<Array<{ id: string; name: string; state: string; doc: string }>> {
   const rows = await pageRows(db, f);
   const stale = rows.filter((r) => Number(r.doc_version) !== Number(r.version));
   const fresh = new Map(
@@ -253,7 +263,7 @@ export async function listHostDocs(db: Kysely<Database>, f: HostFilter): Promise
       )
     ).map((h) => [h.id, hostDoc(h)]),
   );
-  return rows.map((r) => ({ name: r.name, doc: fresh.get(r.id) ?? r.doc }));
+  return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, doc: fresh.get(r.id) ?? r.doc }));
 }
 
 /**

@@ -18,6 +18,11 @@ import { withTransaction } from '../store/transaction.js';
 import { createRateWindow } from './rate-window.js';
 import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
 import { factText } from '../inventory/fact-text.js';
+import {
+  effectiveDiscoveryActions,
+  type DiscoveryActions,
+  type EffectiveDiscoveryActions,
+} from '../selftest/discovery-actions.js';
 import type { Rule } from '../rule/rule.js';
 import type { SelfTestService } from '../selftest/self-test-service.js';
 import type { SelfTestPlan, SelfTestResult } from '../selftest/self-test.js';
@@ -45,6 +50,8 @@ export interface NodeServiceDeps {
   discovery?: DiscoveryPolicy;
   /** Self-test runs (src/selftest); without it a rule's `selfTests` are ignored and hosts go straight to ready. */
   selfTests?: Pick<SelfTestService, 'startDiscoveryRun' | 'pendingPlan' | 'report'>;
+  /** A profile's discovery defaults (`discovery:` in profile.yaml); a rule's own settings override them. */
+  profileDiscovery?: (profile: string) => DiscoveryActions | undefined;
   /** Powers a host off through its BMC (a rule's `afterDiscovery: poweroff`); without it the agent powers itself off. */
   powerOff?: (host: Host, reason: string) => Promise<void>;
 }
@@ -242,14 +249,14 @@ export function createNodeService(deps: NodeServiceDeps) {
     const wasNew = host.state === 'new';
     if (wasNew)
       host = await inv.transition(host.id, 'discovering', { actor, reason: 'discovery image reported', extra });
-    // A rule's self-tests hold the host in discovering until the agent reports them (POST /node/self-tests).
-    const tests = rule?.assign.selfTests ?? [];
+    // Self-tests (the rule's, else its profile's) hold the host in discovering until the agent reports them (POST /node/self-tests).
+    const actions = actionsFor(rule, rule?.assign.profile ?? host.profile);
     const plan =
-      deps.selfTests && discovering && tests.length > 0
+      deps.selfTests && discovering && actions.testsBy !== null
         ? await deps.selfTests.startDiscoveryRun(trx, host, {
-            rule: rule!.name,
-            tests,
-            options: rule!.assign.selfTestOptions,
+            by: actions.testsBy,
+            tests: actions.tests,
+            options: actions.options,
           })
         : ((await deps.selfTests?.pendingPlan(host.id, trx)) ?? null);
     if (host.state === 'discovering' && !(plan && discovering))
@@ -258,20 +265,26 @@ export function createNodeService(deps: NodeServiceDeps) {
     if (firstFacts) host = await applyRules(inv, host, facts, rule);
     const base = { hostId: host.id, name: host.name, ...(credential ? { credential } : {}) };
     if (plan) return { ...base, selfTests: plan };
-    return { ...base, ...afterDiscovery(host, rule) };
+    return { ...base, ...afterDiscovery(host, actions) };
+  }
+
+  /** The discovery actions of `rule` over those of the profile named `profile` (discovery-actions.ts). */
+  function actionsFor(rule: Rule | null, profile: string | null | undefined): EffectiveDiscoveryActions {
+    const discovery = profile ? deps.profileDiscovery?.(profile) : undefined;
+    return effectiveDiscoveryActions(rule, profile && discovery ? { name: profile, discovery } : null);
   }
 
   /**
-   * A ready host's next step by its rule's `afterDiscovery`: wait, or power
+   * A ready host's next step by its rule's (or profile's) `afterDiscovery`: wait, or power
    * off — through the BMC when the host has one (done by the caller after
    * commit, `bmcOff`), else the agent powers itself off.
    */
   function afterDiscovery(
     host: Host,
-    rule: Rule | null,
+    actions: EffectiveDiscoveryActions | null,
   ): { then: AfterDiscovery; bmcOff?: { host: Host; reason: string } } {
-    if (rule?.assign.afterDiscovery !== 'poweroff' || host.state !== 'ready') return { then: 'wait' };
-    const reason = `after discovery (rule ${rule.name})`;
+    if (actions?.afterBy == null || host.state !== 'ready') return { then: 'wait' };
+    const reason = `after discovery (${actions.afterBy.replace(':', ' ')})`;
     return host.bmc && deps.powerOff ? { then: 'wait', bmcOff: { host, reason } } : { then: 'poweroff' };
   }
 
@@ -535,7 +548,7 @@ export function createNodeService(deps: NodeServiceDeps) {
       const wasDiscovering = (await inventory.getHost(p.hostId)).state === 'discovering';
       const { outcome, host } = await deps.selfTests.report(p.hostId, runId, results, `node:${p.hostName}`);
       const rule = wasDiscovering ? await deps.rules.selectRule(host.facts) : null;
-      const next = powerOffAfterCommit(afterDiscovery(host, rule));
+      const next = powerOffAfterCommit(afterDiscovery(host, wasDiscovering ? actionsFor(rule, host.profile) : null));
       return { outcome, state: host.state, then: next.then };
     },
   };

@@ -314,9 +314,9 @@ export function createHostPower(deps: {
      * override (one-time if offered, else persistent, else none), then cycles
      * a running machine or powers on a stopped one; `poweroff` turns it off.
      */
-    async request(host: Host, action: 'netboot' | 'poweroff', reason: string): Promise<void> {
+    async request(host: Host, action: 'netboot' | 'poweroff', reason: string, actor = deployActor): Promise<void> {
       const driver = await driverFor(host);
-      const origin = { actor: deployActor, reason };
+      const origin = { actor, reason };
       if (action === 'poweroff') {
         await run(host, driver, planPowerOff(driver.driver, driver.capabilities), origin);
         return;

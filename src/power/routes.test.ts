@@ -264,6 +264,33 @@ describe('power routes', () => {
     assert.deepEqual(machines.get('bmc-d1')!.calls, ['boot network once', 'status', 'power cycle']);
   });
 
+  it('kiln host test on a host that is off powers it on (network boot, power queue); one that is on or has no BMC is left alone', async () => {
+    await addHost('st-off', { driver: 'lab', address: 'bmc-st-off' }, { state: 'ready', firmware: 'bios' });
+    const off = await api('POST', 'hosts/st-off/self-tests', {});
+    assert.equal(off.statusCode, 202, off.body);
+    assert.equal(off.json().poweredOn, true);
+    assert.deepEqual(machines.get('bmc-st-off')!.calls, ['status', 'boot network once', 'status', 'power on']);
+    assert.equal(machines.get('bmc-st-off')!.power, 'on');
+    const ev = await powerEvents('st-off');
+    assert.ok(ev.length > 0);
+    assert.ok(
+      ev.every((e: EventJson) => e.actor === 'kiln:self-test' && e.reason.startsWith('self-test run ')),
+      JSON.stringify(ev.map((e: EventJson) => [e.actor, e.reason])),
+    );
+
+    machines.set('bmc-st-on', { power: 'on' } as FakeMachine);
+    await addHost('st-on', { driver: 'lab', address: 'bmc-st-on' }, { state: 'ready' });
+    const on = await api('POST', 'hosts/st-on/self-tests', {});
+    assert.equal(on.statusCode, 202, on.body);
+    assert.equal(on.json().poweredOn, false);
+    assert.deepEqual(machines.get('bmc-st-on')!.calls, ['status'], 'a running host only has its status read');
+
+    await addHost('st-nobmc', null, { state: 'ready' });
+    const bare = await api('POST', 'hosts/st-nobmc/self-tests', {});
+    assert.equal(bare.statusCode, 202, bare.body);
+    assert.equal(bare.json().poweredOn, false);
+  });
+
   it("the poller records drift once when a host changes state behind Kiln's back", async () => {
     machines.get('bmc-n1')!.power = 'off'; // Kiln recorded "on"
     const ac = new AbortController();

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { DiscoveryActionsSchema } from '../selftest/discovery-actions.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -110,6 +111,8 @@ export const ProfileSpecSchema = Type.Object(
     /** The packages this profile installs (apt names or patterns): what `kiln repo sync` puts in the repo subset. */
     packages: Type.Optional(Type.Array(AptPackage, { maxItems: 1000 })),
     repo: Type.Optional(RepoSchema),
+    /** Discovery defaults for hosts of this profile (self-tests, after-discovery); a matching rule's own settings win. */
+    discovery: Type.Optional(DiscoveryActionsSchema),
   },
   strict,
 );

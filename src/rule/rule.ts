@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { readOnlyTests } from '../selftest/self-test.js';
+import { AfterDiscoverySchema, SelfTestOptionsSchema, SelfTestsSchema } from '../selftest/discovery-actions.js';
 
 /** What a rule matches in the facts; every given condition must hold. */
 export const RuleMatch = Type.Object(
@@ -28,36 +28,9 @@ export const RuleAssign = Type.Object(
     profile: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     tags: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: 32 })),
-    selfTests: Type.Optional(
-      Type.Array(Type.Union(readOnlyTests.map((t) => Type.Literal(t))), {
-        maxItems: readOnlyTests.length,
-        uniqueItems: true,
-        description: 'self-tests the discovery agent runs before the host is ready (read-only ones only)',
-      }),
-    ),
-    selfTestOptions: Type.Optional(
-      Type.Object(
-        {
-          memoryMiB: Type.Optional(
-            Type.Integer({ minimum: 1, maximum: 65_536, description: "memtester's size (default 16)" }),
-          ),
-          nicMinMbps: Type.Optional(
-            Type.Integer({
-              minimum: 0,
-              maximum: 1_000_000,
-              description: 'least boot-NIC speed that passes (default 0: any)',
-            }),
-          ),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    afterDiscovery: Type.Optional(
-      Type.Union([Type.Literal('wait'), Type.Literal('poweroff')], {
-        description:
-          'once ready: wait in the discovery image (default), or power off (through the BMC when the host has one, else the agent)',
-      }),
-    ),
+    selfTests: Type.Optional(SelfTestsSchema),
+    selfTestOptions: Type.Optional(SelfTestOptionsSchema),
+    afterDiscovery: Type.Optional(AfterDiscoverySchema),
   },
   { additionalProperties: false },
 );

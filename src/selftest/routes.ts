@@ -22,8 +22,26 @@ const RunReply = Type.Object({
   ),
 });
 
+const RequestReply = Type.Composite([
+  RunReply,
+  Type.Object({
+    poweredOn: Type.Boolean({
+      description: 'true when the host was off and Kiln powered it on (network boot) through its BMC to run the tests',
+    }),
+  }),
+]);
+
+/**
+ * Powers a host that is off on through its BMC (network boot, through the power queue) so it boots the
+ * discovery image and picks the run up; false when it has no BMC, is not known to be off, or that failed.
+ */
+export type WakeForSelfTest = (hostId: string, reason: string) => Promise<boolean>;
+
 /** POST/GET /api/v1/hosts/{host}/self-tests: ask for a run (operator), read the host's runs with their output (viewer). */
-export const selfTestRoutes: FastifyPluginAsyncTypebox<{ selfTests: SelfTestService }> = async (app, { selfTests }) => {
+export const selfTestRoutes: FastifyPluginAsyncTypebox<{ selfTests: SelfTestService; wake?: WakeForSelfTest }> = async (
+  app,
+  { selfTests, wake },
+) => {
   app.post(
     '/hosts/:host/self-tests',
     {
@@ -43,7 +61,7 @@ export const selfTestRoutes: FastifyPluginAsyncTypebox<{ selfTests: SelfTestServ
           },
           { additionalProperties: false },
         ),
-        response: { 202: RunReply },
+        response: { 202: RequestReply },
       },
     },
     async (req, reply) => {
@@ -61,7 +79,8 @@ export const selfTestRoutes: FastifyPluginAsyncTypebox<{ selfTests: SelfTestServ
         },
         actorOf(req.principal),
       );
-      return reply.code(202).send(run);
+      const poweredOn = wake ? await wake(run.hostId, `self-test run ${run.id}`) : false;
+      return reply.code(202).send({ ...run, poweredOn });
     },
   );
   app.get(

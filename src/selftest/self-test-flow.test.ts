@@ -4,7 +4,10 @@
 // tells the agent to power itself off.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestController, type TestController } from '../../test/support/controller.js';
+import { appendFileSync, cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestController, repoProfilesDir, type TestController } from '../../test/support/controller.js';
 
 const facts = (mac: string) => ({
   bootMac: mac,
@@ -152,5 +155,70 @@ describe('node self-tests and discovery actions', () => {
   it('a rule may not ask for a destructive test', async () => {
     const bad = await call('PUT', 'rules/wipe', c.bearer.admin, { match: {}, assign: { selfTests: ['disk-write'] } });
     assert.equal(bad.status, 400);
+  });
+});
+
+describe("a profile's discovery defaults, overridden by a rule's own settings", () => {
+  let c: TestController;
+  before(async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'kiln-profile-discovery-')), 'profiles');
+    cpSync(repoProfilesDir, dir, { recursive: true });
+    appendFileSync(
+      join(dir, 'debian-12', 'profile.yaml'),
+      'discovery:\n  selfTests: [memory]\n  selfTestOptions: { memoryMiB: 4 }\n  afterDiscovery: poweroff\n',
+    );
+    c = await createTestController({ profilesDir: dir });
+  });
+  after(async () => c.close());
+
+  const inject = async (method: 'GET' | 'POST' | 'PUT', url: string, auth: string | null, payload?: object) => {
+    const res = await c.app.inject({
+      method,
+      url: `/api/v1/${url}`,
+      payload,
+      headers: auth ? { authorization: auth } : {},
+    });
+    assert.ok(res.statusCode < 300, `${url}: ${res.statusCode} ${res.body}`);
+    return res.json() as Record<string, unknown> & {
+      selfTests?: { run: string; tests: string; memoryMiB: number };
+      items?: Array<Record<string, unknown>>;
+    };
+  };
+  /** Discovers a host, reports its tests passing; the plan, the next step and who asked for the run. */
+  const discoverAndPass = async (mac: string) => {
+    const d = await inject('POST', 'node/discover', null, { facts: facts(mac) });
+    const plan = d.selfTests!;
+    const rep = await inject('POST', 'node/self-tests', `Bearer ${String(d['credential'])}`, {
+      run: plan.run,
+      results: plan.tests.split(',').map((name) => ({ name, status: 'pass', output: 'ok', seconds: 0 })),
+    });
+    const runs = await inject('GET', `hosts/${String(d['hostId'])}/self-tests`, c.bearer.viewer);
+    return { tests: plan.tests, memoryMiB: plan.memoryMiB, then: rep['then'], by: runs.items![0]!['requestedBy'] };
+  };
+
+  it("a rule that only assigns the profile gets the profile's tests, options and poweroff", async () => {
+    await inject('PUT', 'rules/plain', c.bearer.admin, {
+      match: { macPrefix: '52:54:00:6a' },
+      assign: { profile: 'debian-12' },
+    });
+    assert.deepEqual(await discoverAndPass('52:54:00:6a:00:01'), {
+      tests: 'memory',
+      memoryMiB: 4,
+      then: 'poweroff',
+      by: 'profile:debian-12',
+    });
+  });
+
+  it("a rule's own selfTests and afterDiscovery win over the profile's", async () => {
+    await inject('PUT', 'rules/own', c.bearer.admin, {
+      match: { macPrefix: '52:54:00:6b' },
+      assign: { profile: 'debian-12', selfTests: ['nic-speed'], afterDiscovery: 'wait' },
+    });
+    assert.deepEqual(await discoverAndPass('52:54:00:6b:00:01'), {
+      tests: 'nic-speed',
+      memoryMiB: 16,
+      then: 'wait',
+      by: 'rule:own',
+    });
   });
 });

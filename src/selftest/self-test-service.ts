@@ -27,9 +27,9 @@ export interface SelfTestServiceDeps {
   newId: () => string;
 }
 
-/** A discovery rule's self-test setting (`assign.selfTests`, `assign.selfTestOptions`). */
+/** The self-test setting of a discovery rule or a profile (discovery-actions.ts); `by` is `rule:NAME` or `profile:NAME`. */
 export interface RuleSelfTests {
-  rule: string;
+  by: string;
   tests: readonly SelfTestName[];
   options?: Partial<SelfTestOptions>;
 }
@@ -58,12 +58,12 @@ export function createSelfTestService(deps: SelfTestServiceDeps) {
   });
 
   return {
-    /** Starts the rule's run for a host being discovered, in the caller's transaction; the plan goes in the discover answer. */
+    /** Starts the rule's (or profile's) run for a host being discovered, in the caller's transaction; the plan goes in the discover answer. */
     async startDiscoveryRun(trx: Kysely<Database>, host: Host, r: RuleSelfTests): Promise<SelfTestPlan> {
       // A node that rebooted during its tests reports again: it gets the run it never finished, not a second one.
       const pending = await getPendingRun(trx, host.id);
       if (pending) return planOf(pending);
-      const run = newRun(host, r.tests, false, { ...defaultSelfTestOptions, ...r.options }, `rule:${r.rule}`);
+      const run = newRun(host, r.tests, false, { ...defaultSelfTestOptions, ...r.options }, r.by);
       await putRun(trx, run);
       return planOf(run);
     },

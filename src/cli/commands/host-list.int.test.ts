@@ -79,4 +79,27 @@ describe('kiln host list', () => {
     );
     assert.equal(byName.stdout, byCursor.stdout);
   });
+
+  it('shows a HEALTH column (never for a deployed host not heard from, - when not deployed) and filters by --health', async () => {
+    const post = (url: string, payload: object) =>
+      c.app.inject({ method: 'POST', url, headers: { authorization: c.bearer.admin }, payload });
+    assert.equal((await post('/api/v1/hosts/cli-00/deploy', { profile: 'debian-12' })).statusCode, 200);
+    assert.equal((await post('/api/v1/hosts/cli-00/state', { state: 'deployed' })).statusCode, 200);
+    const r = await kiln(['host', 'list', '--limit', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    const [header, ...rows] = r.stdout.split('\n').map((l) => l.trim().split(/\s+/));
+    assert.equal(header.at(-1), 'HEALTH');
+    assert.deepEqual(
+      rows.map((c) => [c[0], c.at(-1)]),
+      [
+        ['cli-00', 'never'],
+        ['cli-01', '-'],
+      ],
+    );
+    const never = await kiln(['host', 'list', '--all', '--health', 'never', '--json']);
+    assert.deepEqual(
+      (JSON.parse(never.stdout) as Array<{ name: string; health: string }>).map((h) => [h.name, h.health]),
+      [['cli-00', 'never']],
+    );
+  });
 });

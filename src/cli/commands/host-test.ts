@@ -38,7 +38,7 @@ export function registerHostTestCommands(host: Command, api: () => ApiClient, o:
   host
     .command('test')
     .description(
-      'run self-tests on a host waiting in the discovery image (memory, disk-smart, nic-speed; --destructive adds disk-write, only in ready, with --yes)',
+      'run self-tests on a host waiting in the discovery image, powering it on through its BMC when it is off (memory, disk-smart, nic-speed; --destructive adds disk-write, only in ready, with --yes)',
     )
     .argument('<host>', 'host name or id')
     .option('--tests <names>', 'comma-separated subset: memory,disk-smart,nic-speed,disk-write')
@@ -50,13 +50,17 @@ export function registerHostTestCommands(host: Command, api: () => ApiClient, o:
     .option('--json', 'print JSON')
     .action(async (name, opts) => {
       const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-      const run = await api().post<SelfTestRunJson>(`/api/v1/hosts/${encodeURIComponent(name)}/self-tests`, {
-        ...(opts.tests ? { tests: opts.tests.split(',').map((t) => t.trim()) } : {}),
-        ...(opts.destructive ? { destructive: true } : {}),
-        ...(opts.yes ? { confirm: true } : {}),
-        ...(opts.memoryMib !== undefined ? { memoryMiB: num(opts.memoryMib) } : {}),
-        ...(opts.nicMinMbps !== undefined ? { nicMinMbps: num(opts.nicMinMbps) } : {}),
-      });
+      const run = await api().post<SelfTestRunJson & { poweredOn?: boolean }>(
+        `/api/v1/hosts/${encodeURIComponent(name)}/self-tests`,
+        {
+          ...(opts.tests ? { tests: opts.tests.split(',').map((t) => t.trim()) } : {}),
+          ...(opts.destructive ? { destructive: true } : {}),
+          ...(opts.yes ? { confirm: true } : {}),
+          ...(opts.memoryMib !== undefined ? { memoryMiB: num(opts.memoryMib) } : {}),
+          ...(opts.nicMinMbps !== undefined ? { nicMinMbps: num(opts.nicMinMbps) } : {}),
+        },
+      );
+      if (run.poweredOn && !opts.json) o.out(`${name} was off: powered on through its BMC to run the tests`);
       if (opts.wait === undefined) {
         emit(
           o,

@@ -28,6 +28,8 @@ interface HostJson {
   version: number;
   createdAt: string;
   updatedAt: string;
+  /** In list items only: heartbeat health of a deployed host, null otherwise. */
+  health?: string | null;
 }
 interface EventJson {
   seq: number;
@@ -47,6 +49,7 @@ const hostRow = (h: HostJson) => [
   h.profile,
   h.nics.find((n) => n.boot)?.mac,
   h.tags.join(','),
+  h.health ?? '-',
 ];
 
 /**
@@ -74,7 +77,7 @@ function streamHosts(o: Output, json: boolean | undefined): { page(items: HostJs
       }
     },
     end() {
-      if (!json) return o.out(formatTable(['NAME', 'STATE', 'PROFILE', 'BOOT MAC', 'TAGS'], rows));
+      if (!json) return o.out(formatTable(['NAME', 'STATE', 'PROFILE', 'BOOT MAC', 'TAGS', 'HEALTH'], rows));
       if (held) put(held, false);
       o.out(first ? '[]' : ']');
     },
@@ -198,6 +201,7 @@ export function registerHostCommands(
     .option('--mac <mac>')
     .option('--prefix <prefix>', 'hosts whose name starts with this (API: prefix=)')
     .option('--profile <profile>')
+    .option('--health <health>', 'deployed hosts whose heartbeat health is ok, late, unreachable or never')
     .option('--limit <n>', 'page size (default 100; 1000 with --all)')
     .option('--after <cursor>', "start after this cursor (a page's `next`) or host name")
     .option('--all', 'follow pages until the end, printing each as it arrives')
@@ -212,6 +216,7 @@ export function registerHostCommands(
             mac: opts.mac,
             prefix: opts.prefix,
             profile: opts.profile,
+            health: opts.health,
             limit: opts.limit ?? (opts.all ? '1000' : '100'),
             after,
           }).filter((e): e is [string, string] => e[1] !== undefined),

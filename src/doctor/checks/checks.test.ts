@@ -52,6 +52,19 @@ test('data-dir-disk: thresholds in MiB and percent', async () => {
   assert.equal((await at(3 * GiB)).status, 'warn');
   assert.equal((await at(0.5 * GiB)).status, 'fail');
   assert.equal((await at(1.5 * GiB, 1000 * GiB)).status, 'fail', 'under 2 %');
+  const set = (free: number, size = 100 * GiB) =>
+    diskCheck({
+      dataDir: '/d',
+      free: async () => ({ free, size }),
+      failMiB: 100,
+      warnMiB: 200,
+      failPercent: 0.1,
+      warnPercent: 0.2,
+    }).run(signal);
+  assert.equal((await set(0.5 * GiB)).status, 'ok', 'the doctor: section lowers the thresholds');
+  assert.equal((await set(150 * 1024 ** 2)).status, 'warn');
+  assert.equal((await set(50 * 1024 ** 2)).status, 'fail');
+  assert.equal((await set(15 * GiB, 10_000 * GiB)).status, 'warn', 'under 0.2 %');
   assert.equal(
     (await diskCheck({ dataDir: tmp() }).run(signal)).status !== undefined,
     true,
@@ -82,6 +95,10 @@ test('clock: before the floor fails, behind the store fails, else ok', async () 
   assert.equal(behind.status, 'fail');
   assert.match(behind.detail, /600 s after this clock/);
   assert.match(behind.fix ?? '', /timedatectl set-ntp true/);
+  const lenient = (aheadMs: number) =>
+    clockCheck({ now: () => t, newestEventAt: async () => new Date(t + 600_000).toISOString(), aheadMs }).run(signal);
+  assert.equal((await lenient(900_000)).status, 'ok', 'clockAheadSeconds widens the window');
+  assert.equal((await lenient(300_000)).status, 'fail');
 });
 
 test('tls-certificate: a real certificate is ok, near its end warns, past its end or before its start fails', async () => {

@@ -14,9 +14,17 @@ const realFree: FreeSpace = async (dir) => {
 /**
  * `data-dir-disk`: free space in the data dir (images, caches, the SQLite
  * store and the syslog store grow there). Fail below `failMiB` (default 1024)
- * or 2 % of the file system, warn below `warnMiB` (default 4096) or 10 %.
+ * or `failPercent` (2) of the file system, warn below `warnMiB` (4096) or
+ * `warnPercent` (10) (the `doctor:` config section).
  */
-export function diskCheck(o: { dataDir: string; free?: FreeSpace; failMiB?: number; warnMiB?: number }): Check {
+export function diskCheck(o: {
+  dataDir: string;
+  free?: FreeSpace;
+  failMiB?: number;
+  warnMiB?: number;
+  failPercent?: number;
+  warnPercent?: number;
+}): Check {
   const read = o.free ?? realFree;
   return {
     name: 'data-dir-disk',
@@ -25,8 +33,8 @@ export function diskCheck(o: { dataDir: string; free?: FreeSpace; failMiB?: numb
       const pct = size > 0 ? (free / size) * 100 : 0;
       const detail = `${Math.floor(free / MIB)} MiB free (${pct.toFixed(1)} %) in ${o.dataDir}`;
       const fix = `free space on that file system: \`kiln image gc\` drops unreferenced image objects; old images go with \`kiln image list\`/\`rm\`; or move data-dir to a larger disk`;
-      if (free < (o.failMiB ?? 1024) * MIB || pct < 2) return fail(detail, fix);
-      if (free < (o.warnMiB ?? 4096) * MIB || pct < 10) return warn(detail, fix);
+      if (free < (o.failMiB ?? 1024) * MIB || pct < (o.failPercent ?? 2)) return fail(detail, fix);
+      if (free < (o.warnMiB ?? 4096) * MIB || pct < (o.warnPercent ?? 10)) return warn(detail, fix);
       return ok(detail);
     },
   };
