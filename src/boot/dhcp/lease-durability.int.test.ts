@@ -69,10 +69,15 @@ test(
     const db = join(work, 'leases.sqlite');
     const pcap = join(work, 'acks.pcap');
     const server = await startDhcpServerProcess(ns, config, db, work, procs);
-    // Every reply Kiln sends, captured on the client's end of the pair (-U: written packet by packet).
-    const dump = spawn('tcpdump', ['-i', ns.hostIf, '-U', '-n', '-w', pcap, 'udp and src port 67'], {
-      stdio: 'ignore',
-    });
+    // Every reply Kiln sends, captured on the client's end of the pair (-U: written packet by packet;
+    // --immediate-mode: without it libpcap's ring blocks still unread when tcpdump stops are lost).
+    const dump = spawn(
+      'tcpdump',
+      ['-i', ns.hostIf, '--immediate-mode', '-U', '-n', '-w', pcap, 'udp and src port 67'],
+      {
+        stdio: 'ignore',
+      },
+    );
     procs.push(dump);
     await sleep(1000); // tcpdump is listening
     // A burst of fresh clients, broadcast, one new MAC per exchange; it runs past the kill.
@@ -83,6 +88,8 @@ test(
     );
     procs.push(load);
     await sleep(2500);
+    // The burst (6 s) is still running when the server dies: the kill falls in the middle of it.
+    assert.equal(load.exitCode, null, 'perfdhcp was still sending at the kill');
     process.kill(server.pid!, 'SIGKILL');
     assert.ok(await exited(server, 10_000), 'the server died');
     assert.equal(server.signalCode, 'SIGKILL', 'killed, not stopped: no graceful drain of pending commits');
@@ -99,10 +106,13 @@ test(
       if (type === DhcpMessageType.offer) offers++;
       if (type === DhcpMessageType.ack) acks.set(macOf(p), p.yiaddr);
     }
-    // The kill fell in the middle of the burst: many leases were ACKed before it, and work was under way.
-    t.diagnostic(`${acks.size} ACKs and ${offers} OFFERs on the wire before the SIGKILL`);
+    // Many leases were ACKed before the kill. Whether an exchange was between its OFFER and its ACK at that
+    // instant depends on where the kill lands (a DORA takes about a millisecond): printed, not asserted.
+    t.diagnostic(
+      `${acks.size} ACKs and ${offers} OFFERs on the wire before the SIGKILL (${offers - acks.size} exchanges in flight)`,
+    );
     assert.ok(acks.size >= 200, `only ${acks.size} ACKs before the kill`);
-    assert.ok(offers > acks.size, `offers (${offers}) outnumber ACKs (${acks.size}): exchanges were in flight`);
+    assert.ok(offers >= acks.size, `every ACK follows an OFFER (${offers} OFFERs, ${acks.size} ACKs)`);
 
     // A restart (migrations, WAL recovery) and the store is read back.
     const restarted = await startDhcpServerProcess(ns, config, db, work, procs);
