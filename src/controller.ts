@@ -540,6 +540,7 @@ export async function createController(deps: ControllerDeps) {
           login: (input: { name: string; password: string }, source: string) => users.login(input, source),
           limiter: loginLimiter,
           countHostsByState: () => inventory.countHostsByState(),
+          unreachableHosts: (limit: number) => heartbeat.unreachable(limit),
           states: hostStates,
           now: deps.now,
         },

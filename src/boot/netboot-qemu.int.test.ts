@@ -91,15 +91,12 @@ interface BootRun {
 }
 
 /**
- * Boots one VM on the tap until Kiln records a `boot.script` event for `mac`
- * (or VM_LIMIT_MS passes), then stops it. Serial output goes to a file that
- * failures print.
+ * Runs one VM on the tap (TCG, 512 MiB, no reboot, serial and debugcon to files) until `until` answers true or
+ * VM_LIMIT_MS passes, then stops it. The one QEMU command line of this file.
  */
-async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<BootRun> {
+async function runBedVm(name: string, qemuArgs: string[], until: () => Promise<boolean>) {
   const serialPath = join(work, `${name}.serial.log`);
   const debugcon = join(work, `${name}.debugcon.log`);
-  const offset = bed!.log().length;
-  let events: BootEvent[] = [];
   const run = await runVm(
     bed!,
     'qemu-system-x86_64',
@@ -125,19 +122,27 @@ async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<Bo
       `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
       ...qemuArgs,
     ],
-    {
-      serialPath,
-      limitMs: VM_LIMIT_MS,
-      until: async () => {
-        events = await bootEvents(mac);
-        return events.length > 0 && /served per-host iPXE script/.test(bed!.log().slice(offset));
-      },
-    },
+    { serialPath, limitMs: VM_LIMIT_MS, until },
   );
   const dbg = existsSync(debugcon) ? readFileSync(debugcon, 'latin1') : '';
+  return { ...run, dbg };
+}
+
+/**
+ * Boots one VM on the tap until Kiln records a `boot.script` event for `mac`
+ * (or VM_LIMIT_MS passes), then stops it. Serial output goes to a file that
+ * failures print.
+ */
+async function bootVm(name: string, mac: string, qemuArgs: string[]): Promise<BootRun> {
+  const offset = bed!.log().length;
+  let events: BootEvent[] = [];
+  const run = await runBedVm(name, qemuArgs, async () => {
+    events = await bootEvents(mac);
+    return events.length > 0 && /served per-host iPXE script/.test(bed!.log().slice(offset));
+  });
   if (events.length === 0) {
     process.stderr.write(
-      `--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit})\n--- qemu stderr\n${run.stderr}\n--- serial (tail)\n${run.serial.slice(-4000)}\n--- debugcon (tail)\n${dbg.slice(-3000)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-6000)}\n`,
+      `--- ${name}: no boot.script event after ${run.ms} ms (qemu exit ${run.exit})\n--- qemu stderr\n${run.stderr}\n--- serial (tail)\n${run.serial.slice(-4000)}\n--- debugcon (tail)\n${run.dbg.slice(-3000)}\n--- kiln log (tail)\n${bed!.log().slice(offset).slice(-6000)}\n`,
     );
   }
   return { ms: run.ms, events, log: logLines(offset), serial: run.serial };
@@ -467,37 +472,12 @@ async function apiPost(path: string, body: unknown, status: number): Promise<voi
 async function bootToKernel404(name: string, mac: string, qemuArgs: string[]): Promise<VmTimeline> {
   await apiPost('/hosts', { name, nics: [{ mac }], state: 'ready' }, 201);
   await apiPost(`/hosts/${name}/deploy`, { profile: 'vm-broken' }, 200);
-  const serialPath = join(work, `${name}.serial.log`);
   const offset = bed!.log().length;
   let last: VmTimeline | undefined;
-  const run = await runVm(
-    bed!,
-    'qemu-system-x86_64',
-    [
-      '-accel',
-      'tcg',
-      '-m',
-      '512',
-      '-display',
-      'none',
-      '-monitor',
-      'none',
-      '-no-reboot',
-      '-serial',
-      `file:${serialPath}`,
-      '-netdev',
-      `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
-      ...qemuArgs,
-    ],
-    {
-      serialPath,
-      limitMs: VM_LIMIT_MS,
-      until: async () => {
-        last = await apiGet<VmTimeline>(`/hosts/${name}/timeline`).catch(() => undefined);
-        return last?.status === 'stalled';
-      },
-    },
-  );
+  const run = await runBedVm(name, qemuArgs, async () => {
+    last = await apiGet<VmTimeline>(`/hosts/${name}/timeline`).catch(() => undefined);
+    return last?.status === 'stalled';
+  });
   assert.equal(
     last?.status,
     'stalled',

@@ -119,8 +119,15 @@ describe('heartbeat service (fake clock)', () => {
     assert.equal((await x.svc.health(host)).status, 'unreachable');
     assert.equal(x.svc.statusOf('h1'), 'unreachable');
     assert.equal(x.s.rows.get('h1')?.unreachable, true, 'the flag is written at once');
+    assert.deepEqual(
+      x.svc.unreachable(10),
+      [{ hostId: 'h1', hostName: 'node-1', lastSeenAt: new Date(1_000_000).toISOString(), lastIp: '10.95.0.2' }],
+      "the overview's list, from memory",
+    );
+    assert.deepEqual(x.svc.unreachable(0), []);
     await x.svc.receive(host, { report: report() }, '10.95.0.2');
     assert.deepEqual(x.kinds(), ['host.unreachable', 'host.reachable']);
+    assert.deepEqual(x.svc.unreachable(10), [], 'heard again: off the list');
     assert.deepEqual(x.events[1].data, { silentSeconds: 91, bootId: report().bootId });
   });
 

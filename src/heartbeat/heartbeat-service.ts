@@ -220,6 +220,18 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
       return h ? healthStatus(h, rules, now()) : null;
     },
 
+    /**
+     * The hosts this controller holds as unreachable (their `host.unreachable` raised, no heartbeat since), the
+     * most recently heard first, at most `limit`: from memory, as `statusOf` is.
+     */
+    unreachable(limit: number): Array<{ hostId: string; hostName: string; lastSeenAt: string; lastIp: string }> {
+      return [...health.values()]
+        .filter((h) => h.unreachable)
+        .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
+        .slice(0, limit)
+        .map((h) => ({ hostId: h.hostId, hostName: h.hostName, lastSeenAt: iso(h.lastSeenAt), lastIp: h.lastIp }));
+    },
+
     /** The host's health (memory first, then the store: another controller may hold it); `never` without a heartbeat. */
     async health(host: { id: string; name: string }): Promise<HealthView> {
       const h = health.get(host.id) ?? (await store.get(host.id));

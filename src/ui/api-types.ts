@@ -1,24 +1,10 @@
 // The JSON the UI reads from the API (the parts it shows). The API's TypeBox
 // schemas are the contract; these are the views of them the pages render.
+import type { Static } from '@sinclair/typebox';
+import type { HealthReply } from '../heartbeat/heartbeat-schemas.js';
+import type { HostReply } from '../inventory/host-schemas.js';
 
-export interface HostView {
-  id: string;
-  name: string;
-  state: string;
-  stateReason: string | null;
-  failedStage: string | null;
-  profile: string | null;
-  firmware: string | null;
-  nics: Array<{ mac: string; name: string | null; boot: boolean }>;
-  tags: string[];
-  labels: Record<string, string>;
-  facts: Record<string, unknown>;
-  hardwareHash: string | null;
-  needsAttention: boolean;
-  bmc: { driver: string; address: string | null } | null;
-  version: number;
-  updatedAt: string;
-}
+export type HostView = Static<typeof HostReply>;
 
 export interface EventView {
   seq: number;
@@ -89,27 +75,13 @@ export interface PowerView {
 }
 
 /** GET /api/v1/hosts/{host}/health (docs/heartbeat.md). */
-export interface HealthView {
-  status: 'never' | 'ok' | 'late' | 'unreachable';
-  intervalSeconds: number;
-  missedIntervals: number;
-  lastSeenAt: string | null;
-  lastIp: string | null;
-  bootedAt: string | null;
-  report: {
-    bootId: string;
-    uptimeSeconds: number;
-    kernel: string;
-    load: number[];
-    memory: { totalBytes: number; availableBytes: number } | null;
-    disks: Array<{ mount: string; sizeBytes: number; usedBytes: number }>;
-    failedUnits: string[] | null;
-    machineChecks: number | null;
-    edac: { correctable: number; uncorrectable: number } | null;
-    smart: Array<{ device: string; passed: boolean | null; reallocatedSectors: number | null }> | null;
-    session: string | null;
-  } | null;
-  hardware: { hash: string | null; auditedAt: string | null };
+export type HealthView = Static<typeof HealthReply>;
+
+/** A host whose heartbeat stopped (not an API reply: the heartbeat service's memory, see UiDeps). */
+export interface UnreachableView {
+  hostName: string;
+  lastSeenAt: string;
+  lastIp: string;
 }
 
 /** GET /api/v1/health/details (docs/doctor.md). */

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EventView, HealthView } from './api-types.js';
-import { doctorBody, healthFragment, stillUnreachable } from './health-page.js';
+import type { HealthView } from './api-types.js';
+import { doctorBody, healthFragment, unreachableSection } from './health-page.js';
 
 const evil = '<img src=x onerror=alert(1)>';
 
 test('the health fragment shows the heartbeat report and escapes what the node sent', () => {
   const hv: HealthView = {
+    hostId: 'h-1',
+    hostName: 'node-1',
     status: 'ok',
     intervalSeconds: 60,
     missedIntervals: 3,
@@ -25,6 +27,7 @@ test('the health fragment shows the heartbeat report and escapes what the node s
       edac: { correctable: 2, uncorrectable: 0 },
       smart: [{ device: 'sda', passed: false, reallocatedSectors: 8 }],
       session: 'abcdef012345',
+      agentVersion: 1,
     },
     hardware: { hash: 'sha256:1', auditedAt: '2026-12-06T09:01:00Z' },
   };
@@ -41,29 +44,13 @@ test('the health fragment shows the heartbeat report and escapes what the node s
   assert.match(String(healthFragment(null)), /not available/);
 });
 
-const ev = (seq: number, kind: string, hostId: string): EventView => ({
-  seq,
-  at: '2026-12-06T10:00:00Z',
-  actor: 'controller',
-  kind,
-  hostId,
-  subject: hostId,
-  message: `${hostId} ${kind}`,
-  reason: null,
-  data: null,
-});
-
-test('a host is listed as unreachable until a later host.reachable, once each', () => {
-  const unreachable = [ev(9, 'host.unreachable', 'a'), ev(7, 'host.unreachable', 'b'), ev(3, 'host.unreachable', 'a')];
-  const reachable = [ev(8, 'host.reachable', 'b'), ev(5, 'host.reachable', 'a')];
-  assert.deepEqual(
-    stillUnreachable(unreachable, reachable).map((e) => e.hostId),
-    ['a'],
-  );
-  assert.deepEqual(
-    stillUnreachable(unreachable, []).map((e) => e.hostId),
-    ['a', 'b'],
-  );
+test('the unreachable list links each host to its health and escapes its name', () => {
+  const out = String(unreachableSection([{ hostName: evil, lastSeenAt: '2026-12-06T10:00:00Z', lastIp: '10.0.0.9' }]));
+  assert.ok(!out.includes(evil), 'the name is escaped');
+  assert.match(out, /<ul class="events" id="unreachable">/);
+  assert.match(out, /href="\/ui\/hosts\/%3Cimg%20src%3Dx%20onerror%3Dalert\(1\)%3E#health"/);
+  assert.match(out, /from 10\.0\.0\.9/);
+  assert.match(String(unreachableSection([])), /None\./);
 });
 
 test('the self-check page lists every check with its status, detail and fix, escaped', () => {

@@ -1,4 +1,4 @@
-import type { DoctorView, EventView, HealthView } from './api-types.js';
+import type { DoctorView, HealthView, UnreachableView } from './api-types.js';
 import { html, seg, type Html } from './html.js';
 import { when } from './layout.js';
 
@@ -66,23 +66,8 @@ export function healthFragment(hv: HealthView | null): Html {
     </dl>`;
 }
 
-/**
- * Hosts whose newest `host.unreachable` is newer than their newest `host.reachable` (both lists newest first,
- * as the events API gives them). Pure.
- */
-export function stillUnreachable(unreachable: readonly EventView[], reachable: readonly EventView[]): EventView[] {
-  const back = new Map<string, number>();
-  for (const e of reachable) if (e.hostId && !back.has(e.hostId)) back.set(e.hostId, e.seq);
-  const seen = new Set<string>();
-  return unreachable.filter((e) => {
-    if (!e.hostId || seen.has(e.hostId)) return false;
-    seen.add(e.hostId);
-    return (back.get(e.hostId) ?? -1) < e.seq;
-  });
-}
-
 /** The overview's list of unreachable hosts. */
-export function unreachableSection(list: readonly EventView[]): Html {
+export function unreachableSection(list: readonly UnreachableView[]): Html {
   return html`<section aria-labelledby="unreachable-h">
     <h2 id="unreachable-h">Unreachable hosts</h2>
     ${
@@ -90,10 +75,10 @@ export function unreachableSection(list: readonly EventView[]): Html {
         ? html`<p class="empty">None.</p>`
         : html`<ul class="events" id="unreachable">
             ${list.map(
-              (e) =>
+              (h) =>
                 html`<li>
-                  ${when(e.at)} ${e.subject ? html`<a href="/ui/hosts/${seg(e.subject)}#health">${e.subject}</a>` : ''}:
-                  ${e.message}
+                  <a href="/ui/hosts/${seg(h.hostName)}#health">${h.hostName}</a>: last heard ${when(h.lastSeenAt)} from
+                  ${h.lastIp}
                 </li>`,
             )}
           </ul>`

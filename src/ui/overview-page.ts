@@ -1,4 +1,4 @@
-import type { EventView, HostView } from './api-types.js';
+import type { EventView, HostView, UnreachableView } from './api-types.js';
 import { html, query, seg, type Html } from './html.js';
 import { unreachableSection } from './health-page.js';
 import { stateBadge, when } from './layout.js';
@@ -11,8 +11,8 @@ export interface OverviewData {
   /** More hosts need attention than are listed. */
   moreAttention: boolean;
   stalled: EventView[];
-  /** Hosts whose heartbeat stopped (host.unreachable with no host.reachable since). */
-  unreachable: EventView[];
+  /** Hosts whose heartbeat stopped (the heartbeat service's memory), most recently heard first. */
+  unreachable: UnreachableView[];
   recent: EventView[];
 }
 

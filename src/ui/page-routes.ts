@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { KilnFastify } from '../api/type-provider.js';
 import type { DoctorView, EventView, HostView, LeaseView, ProfileView } from './api-types.js';
-import { doctorBody, stillUnreachable } from './health-page.js';
+import { doctorBody } from './health-page.js';
 import { html, query } from './html.js';
 import { notice } from './layout.js';
 import { eventsBody } from './events-page.js';
@@ -15,14 +15,15 @@ import { may, ok, orElse, sendFragment, sendPage, uiRoute, uiUser, type UiDeps, 
 const Text = (n = 253) => Type.Optional(Type.String({ maxLength: n }));
 const NETWORK_HOSTS = 10_000;
 
-async function overviewData(u: UiUser, deps: Pick<UiDeps, 'countHostsByState' | 'states'>): Promise<OverviewData> {
-  const [counts, attention, stalled, recent, unreachable, reachable] = await Promise.all([
+async function overviewData(
+  u: UiUser,
+  deps: Pick<UiDeps, 'countHostsByState' | 'unreachableHosts' | 'states'>,
+): Promise<OverviewData> {
+  const [counts, attention, stalled, recent] = await Promise.all([
     deps.countHostsByState(),
     u.api('GET', '/api/v1/hosts?attention=true&limit=10'),
     u.api('GET', '/api/v1/events?kind=boot.stalled&order=desc&limit=10'),
     u.api('GET', '/api/v1/events?kind=host.&order=desc&limit=10'),
-    u.api('GET', '/api/v1/events?kind=host.unreachable&order=desc&limit=100'),
-    u.api('GET', '/api/v1/events?kind=host.reachable&order=desc&limit=100'),
   ]);
   const att = ok<{ items: HostView[]; next: string | null }>(attention);
   return {
@@ -31,10 +32,7 @@ async function overviewData(u: UiUser, deps: Pick<UiDeps, 'countHostsByState' | 
     attention: att.items,
     moreAttention: att.next !== null,
     stalled: ok<{ items: EventView[] }>(stalled).items,
-    unreachable: stillUnreachable(
-      ok<{ items: EventView[] }>(unreachable).items,
-      ok<{ items: EventView[] }>(reachable).items,
-    ).slice(0, 10),
+    unreachable: deps.unreachableHosts(10),
     recent: ok<{ items: EventView[] }>(recent).items,
   };
 }

@@ -6,7 +6,7 @@ import { networkBody } from './network-page.js';
 import { hostListBody } from './host-list-page.js';
 
 const evil = '<img src=x onerror=alert(1)>';
-const host = (name: string, state: string, mac: string): HostView => ({
+const host = (name: string, state: HostView['state'], mac: string): HostView => ({
   id: `id-${name}`,
   name,
   state,
@@ -22,6 +22,7 @@ const host = (name: string, state: string, mac: string): HostView => ({
   needsAttention: false,
   bmc: null,
   version: 1,
+  createdAt: '2026-12-06T00:00:00Z',
   updatedAt: '2026-12-06T00:00:00Z',
 });
 const viewer = { name: 'v', role: 'viewer' as const, csrf: 'token' };

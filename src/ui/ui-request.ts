@@ -8,6 +8,7 @@ import { apiAs, apiErrorText, type ApiAnswer, type ApiCall } from './api-client.
 import { html, type Html } from './html.js';
 import { notice, page, type Viewer } from './layout.js';
 import { csrfToken } from './session.js';
+import type { UnreachableView } from './api-types.js';
 
 /** Every UI route: a viewer's, taking the session cookie (or a bearer token, like the API). */
 export const uiRoute = { access: 'viewer', session: true } as const;
@@ -25,6 +26,8 @@ export interface UiDeps {
   ): Promise<{ token: string; expiresAt: string; user: { name: string; role: Role } }>;
   limiter: { retryAfter(source: string): number; fail(source: string): void };
   countHostsByState(): Promise<Record<string, number>>;
+  /** Hosts whose heartbeat stopped, most recently heard first (the heartbeat service's memory). */
+  unreachableHosts(limit: number): UnreachableView[];
   states: readonly string[];
   now?: () => Date;
 }

@@ -1,32 +1,12 @@
 import type { Command } from '@commander-js/extra-typings';
+import type { Static } from '@sinclair/typebox';
+import type { HealthReply } from '../../heartbeat/heartbeat-schemas.js';
 import { sanitizeForDisplay } from '../../protocols/syslog/display-text.js';
 import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 
-/** GET /api/v1/hosts/{host}/health as the CLI reads it (src/heartbeat/heartbeat-schemas.ts HealthReply). */
-export interface HealthJson {
-  hostName: string;
-  status: string;
-  intervalSeconds: number;
-  missedIntervals: number;
-  lastSeenAt: string | null;
-  lastIp: string | null;
-  bootedAt: string | null;
-  report: {
-    bootId: string;
-    uptimeSeconds: number;
-    kernel: string;
-    load: number[];
-    memory: { totalBytes: number; availableBytes: number } | null;
-    disks: Array<{ mount: string; sizeBytes: number; usedBytes: number }>;
-    failedUnits: string[] | null;
-    machineChecks: number | null;
-    edac: { correctable: number; uncorrectable: number } | null;
-    smart: Array<{ device: string; passed: boolean | null; reallocatedSectors: number | null }> | null;
-    session: string | null;
-  } | null;
-  hardware: { hash: string | null; auditedAt: string | null };
-}
+/** GET /api/v1/hosts/{host}/health as the API answers it. */
+export type HealthJson = Static<typeof HealthReply>;
 
 const s = (t: string) => sanitizeForDisplay(t);
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;

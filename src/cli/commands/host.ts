@@ -1,5 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
+import type { Static } from '@sinclair/typebox';
+import type { HostListItem, HostReply } from '../../inventory/host-schemas.js';
 import { readFileSync } from 'node:fs';
 import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
@@ -10,27 +12,8 @@ import { registerHostVerify } from './host-verify.js';
 import { registerHostHealthCommand } from './host-health.js';
 import { registerHostTestCommands } from './host-test.js';
 
-interface HostJson {
-  id: string;
-  name: string;
-  state: string;
-  stateReason: string | null;
-  failedStage: string | null;
-  profile: string | null;
-  firmware: string | null;
-  nics: Array<{ mac: string; name: string | null; boot: boolean }>;
-  tags: string[];
-  labels: Record<string, string>;
-  facts: Record<string, unknown>;
-  hardwareHash: string | null;
-  needsAttention: boolean;
-  bmc: { driver: string; address: string | null; username: string | null; hasPassword: boolean } | null;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-  /** In list items only: heartbeat health of a deployed host, null otherwise. */
-  health?: string | null;
-}
+/** A host as the API answers it; list items also carry `health`. */
+type HostJson = Static<typeof HostReply> & Partial<Pick<Static<typeof HostListItem>, 'health'>>;
 interface EventJson {
   seq: number;
   at: string;
