@@ -11,7 +11,7 @@ import { imageObjectRoutes } from './boot/http/image-object-routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import { buildApp, type DomainPlugin } from './api/build-app.js';
+import { buildApp, domain, type DomainPlugin } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
 import { defaultBootFiles } from './boot/boot-decision.js';
 import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
@@ -330,28 +330,28 @@ export async function createController(deps: ControllerDeps) {
   // One memory budget for every boot-file route (kernels, initrds, iPXE binaries, images).
   const cache = createBootFileCache(deps.boot?.cacheBytes ?? DEFAULT_BOOT_CACHE_BYTES);
   const bootFiles: DomainPlugin[] = [
-    { plugin: bootRoutes, options: { boot }, prefix: '' },
-    { plugin: profileFilesRoutes, options: { profiles, cache }, prefix: '' },
+    domain(bootRoutes, { boot }, ''),
+    domain(profileFilesRoutes, { profiles, cache }, ''),
     ...(deps.boot?.ipxeDir
       ? [
-          {
-            plugin: bootFilesPlugin,
-            options: {
+          domain(
+            bootFilesPlugin,
+            {
               root: deps.boot.ipxeDir,
               urlPrefix: '/ipxe/',
               cache,
               linkedFiles: deps.boot.ipxeBootFiles ?? Object.values(defaultBootFiles),
             },
-            prefix: '',
-          },
+            '',
+          ),
         ]
       : []),
     ...(deps.boot?.imagesDir
       ? [
-          { plugin: bootFilesPlugin, options: { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, prefix: '' },
-          {
-            plugin: imageObjectRoutes,
-            options: {
+          domain(bootFilesPlugin, { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, ''),
+          domain(
+            imageObjectRoutes,
+            {
               objects: {
                 dir: catalog.objects.dir,
                 pathOf: (id: string) => catalog.objects.pathOf(id),
@@ -360,14 +360,12 @@ export async function createController(deps: ControllerDeps) {
               },
               manifests: catalog.manifests,
             },
-            prefix: '',
-          },
+            '',
+          ),
         ]
       : []),
-    { plugin: nodeImageRoutes, options: { nodeImage, cache }, prefix: '' },
-    ...(repoPublic
-      ? [{ plugin: bootFilesPlugin, options: { root: repoPublic, urlPrefix: '/repo/', cache }, prefix: '' }]
-      : []),
+    domain(nodeImageRoutes, { nodeImage, cache }, ''),
+    ...(repoPublic ? [domain(bootFilesPlugin, { root: repoPublic, urlPrefix: '/repo/', cache }, '')] : []),
   ];
   const hookConfig = deps.hooks ?? defaultHookConfig;
   const hooks = createHookService({
@@ -472,71 +470,50 @@ export async function createController(deps: ControllerDeps) {
     onExchange: observers.exchange,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
-      {
-        plugin: hostRoutes,
-        options: { inventory, revokeCertificates, healthOf: (id: string) => heartbeat.statusOf(id) },
-      },
-      { plugin: labelRoutes, options: { inventory } },
-      {
-        plugin: eventRoutes,
-        options: { listEvents: (q: Parameters<typeof inventory.listEvents>[0]) => inventory.listEvents(q) },
-      },
+      domain(hostRoutes, { inventory, revokeCertificates, healthOf: (id: string) => heartbeat.statusOf(id) }),
+      domain(labelRoutes, { inventory }),
+      domain(eventRoutes, { listEvents: (q: Parameters<typeof inventory.listEvents>[0]) => inventory.listEvents(q) }),
       // Reads the durable lease table directly: every controller on a shared store sees every lease, DHCP on or off here.
-      { plugin: leaseRoutes, options: { listLeases: (subnet?: string) => leaseTable.list(subnet), now: deps.now } },
-      { plugin: tokenRoutes, options: { tokens, now: deps.now } },
-      { plugin: userRoutes, options: { users, limiter: loginLimiter } },
-      {
-        plugin: nodeRoutes,
-        options: {
-          node,
-          deployments: deploy,
-          secrets,
-          secretsNeedTls: deps.secretsNeedTls ?? true,
-          installTokens,
-          // The boot NIC first: the session is kept under the MAC that fetched the boot script.
-          currentSession: async (hostId: string) => {
-            const h = await inventory.getHost(hostId);
-            const macs = [...h.nics].sort((a, b) => Number(b.boot) - Number(a.boot)).map((n) => n.mac);
-            return macs.map((m) => timeline.currentSession(m)).find((id) => id !== null) ?? null;
-          },
-          installPlan: async (spec: Record<string, unknown>, hostId: string, files: Record<string, string>) =>
-            buildInstallPlan(
-              spec,
-              images.get(String(spec['name'])),
-              await inventory.getHost(hostId),
-              deps.urls(),
-              files,
-            ),
+      domain(leaseRoutes, { listLeases: (subnet?: string) => leaseTable.list(subnet), now: deps.now }),
+      domain(tokenRoutes, { tokens, now: deps.now }),
+      domain(userRoutes, { users, limiter: loginLimiter }),
+      domain(nodeRoutes, {
+        node,
+        deployments: deploy,
+        secrets,
+        secretsNeedTls: deps.secretsNeedTls ?? true,
+        installTokens,
+        // The boot NIC first: the session is kept under the MAC that fetched the boot script.
+        currentSession: async (hostId: string) => {
+          const h = await inventory.getHost(hostId);
+          const macs = [...h.nics].sort((a, b) => Number(b.boot) - Number(a.boot)).map((n) => n.mac);
+          return macs.map((m) => timeline.currentSession(m)).find((id) => id !== null) ?? null;
         },
-      },
-      { plugin: imageRoutes, options: { images } },
-      {
-        plugin: verifyRoutes,
-        options: {
-          getHost: (idOrName: string) => inventory.getHost(idOrName),
-          recordEvent: (e: Parameters<typeof inventory.recordEvent>[0]) => inventory.recordEvent(e),
-          manifest: (id: string) => catalog.manifests.get(id),
-        },
-      },
-      { plugin: nodeAdminRoutes, options: { node, inventory } },
-      { plugin: secretsRoutes, options: { secrets, inventory } },
-      {
-        plugin: sshRoutes,
-        options: { ssh, inventory, lastIp: (id: string) => node.lastIp(id) },
-      },
-      { plugin: profileRoutes, options: { profiles } },
-      { plugin: ruleRoutes, options: { rules } },
-      { plugin: deployRoutes, options: { deploy, inventory, lastIp: (id: string) => node.lastIp(id) } },
-      { plugin: eventStreamRoutes, options: { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs } },
+        installPlan: async (spec: Record<string, unknown>, hostId: string, files: Record<string, string>) =>
+          buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls(), files),
+      }),
+      domain(imageRoutes, { images }),
+      domain(verifyRoutes, {
+        getHost: (idOrName: string) => inventory.getHost(idOrName),
+        recordEvent: (e: Parameters<typeof inventory.recordEvent>[0]) => inventory.recordEvent(e),
+        manifest: (id: string) => catalog.manifests.get(id),
+      }),
+      domain(nodeAdminRoutes, { node, inventory }),
+      domain(secretsRoutes, { secrets, inventory }),
+      domain(sshRoutes, { ssh, inventory, lastIp: (id: string) => node.lastIp(id) }),
+      domain(profileRoutes, { profiles }),
+      domain(ruleRoutes, { rules }),
+      domain(deployRoutes, { deploy, inventory, lastIp: (id: string) => node.lastIp(id) }),
+      domain(eventStreamRoutes, { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs }),
       // The web UI (src/ui): pages at / and /ui/, reading and acting through the routes above under the user's session.
-      {
-        plugin: eventStreamRoutes,
-        options: { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs, session: true, named: false },
-        prefix: '/ui',
-      },
-      {
-        plugin: uiRoutes,
-        options: {
+      domain(
+        eventStreamRoutes,
+        { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs, session: true, named: false },
+        '/ui',
+      ),
+      domain(
+        uiRoutes,
+        {
           login: (input: { name: string; password: string }, source: string) => users.login(input, source),
           limiter: loginLimiter,
           countHostsByState: () => inventory.countHostsByState(),
@@ -544,85 +521,65 @@ export async function createController(deps: ControllerDeps) {
           states: hostStates,
           now: deps.now,
         },
-        prefix: '',
-      },
+        '',
+      ),
       // Closing the app stops the render workers, and ends the event streams first so the server can close.
-      {
-        plugin: async (a) => {
-          a.addHook('preClose', async () => eventFeed.close());
-          a.addHook('onClose', () => renderer.close());
-        },
-      },
-      { plugin: powerRoutes, options: { power } },
-      {
-        plugin: syslogRoutes,
-        options: {
-          hostId: async (h: string) => (await inventory.getHost(h)).id,
-          list: (q: Parameters<typeof syslog.list>[0]) => syslog.list(q),
-          arrived: (hostId: string, key: string) => syslog.arrived(hostId, key),
-        },
-      },
+      domain(async (a) => {
+        a.addHook('preClose', async () => eventFeed.close());
+        a.addHook('onClose', () => renderer.close());
+      }),
+      domain(powerRoutes, { power }),
+      domain(syslogRoutes, {
+        hostId: async (h: string) => (await inventory.getHost(h)).id,
+        list: (q: Parameters<typeof syslog.list>[0]) => syslog.list(q),
+        arrived: (hostId: string, key: string) => syslog.arrived(hostId, key),
+      }),
       // Closing the app writes the syslog messages still queued (the receiver is closed first, by `main`).
-      {
-        plugin: async (a) => {
-          a.addHook('onClose', async () => {
-            await syslog.close();
-            await ingestWorker?.close();
-            await logStore.close();
-          });
-        },
-      },
-      {
-        plugin: timelineRoutes,
-        options: {
-          host: async (h: string) => timelineHost(await inventory.getHost(h)),
-          sessions: (h: TimelineHost) => timeline.sessions(h),
-          timeline: (h: TimelineHost, session?: string) => timeline.timeline(h, session),
-        },
-      },
+      domain(async (a) => {
+        a.addHook('onClose', async () => {
+          await syslog.close();
+          await ingestWorker?.close();
+          await logStore.close();
+        });
+      }),
+      domain(timelineRoutes, {
+        host: async (h: string) => timelineHost(await inventory.getHost(h)),
+        sessions: (h: TimelineHost) => timeline.sessions(h),
+        timeline: (h: TimelineHost, session?: string) => timeline.timeline(h, session),
+      }),
       // Closing the app writes the timeline observations and boot events still waiting.
-      {
-        plugin: async (a) => {
-          a.addHook('onClose', async () => {
-            await timeline.close();
-            await bootBackend.flushEvents();
-          });
-        },
-      },
-      { plugin: hookRoutes, options: { hooks } },
-      {
-        plugin: heartbeatRoutes,
-        options: { heartbeat, host: async (h: string) => inventory.getHost(h), agentFile: readAgentFile },
-      },
+      domain(async (a) => {
+        a.addHook('onClose', async () => {
+          await timeline.close();
+          await bootBackend.flushEvents();
+        });
+      }),
+      domain(hookRoutes, { hooks }),
+      domain(heartbeatRoutes, { heartbeat, host: async (h: string) => inventory.getHost(h), agentFile: readAgentFile }),
       // Closing the app writes the health not yet flushed.
-      {
-        plugin: async (a) => {
-          a.addHook('onClose', () => heartbeat.close());
+      domain(async (a) => {
+        a.addHook('onClose', () => heartbeat.close());
+      }),
+      ...(deps.repo ? [domain(repoRoutes, { check: checkRepoNow })] : []),
+      domain(doctorRoutes, { run: () => doctor.run() }),
+      domain(selfTestRoutes, {
+        selfTests,
+        // `kiln host test` on a host that is off with a BMC: power it on into discovery to run the tests.
+        wake: async (hostId: string, reason: string) => {
+          const host = await inventory.getHost(hostId);
+          if (!host.bmc) return false;
+          const origin = { actor: selfTestActor, reason };
+          try {
+            if ((await power.status(host.id, origin)).state !== 'off') return false;
+            await power.request(host, 'netboot', reason, selfTestActor);
+            return true;
+          } catch (err) {
+            log.warn({ host: host.name, err: (err as Error).message }, 'power-on for a self-test failed');
+            return false;
+          }
         },
-      },
-      ...(deps.repo ? [{ plugin: repoRoutes, options: { check: checkRepoNow } }] : []),
-      { plugin: doctorRoutes, options: { run: () => doctor.run() } },
-      {
-        plugin: selfTestRoutes,
-        options: {
-          selfTests,
-          // `kiln host test` on a host that is off with a BMC: power it on into discovery to run the tests.
-          wake: async (hostId: string, reason: string) => {
-            const host = await inventory.getHost(hostId);
-            if (!host.bmc) return false;
-            const origin = { actor: selfTestActor, reason };
-            try {
-              if ((await power.status(host.id, origin)).state !== 'off') return false;
-              await power.request(host, 'netboot', reason, selfTestActor);
-              return true;
-            } catch (err) {
-              log.warn({ host: host.name, err: (err as Error).message }, 'power-on for a self-test failed');
-              return false;
-            }
-          },
-        },
-      },
-      { plugin: metricsRoutes, options: { registry: metrics.registry }, prefix: '' },
+      }),
+      domain(metricsRoutes, { registry: metrics.registry }, ''),
       ...bootFiles,
       ...(deps.extraPlugins ?? []),
     ],

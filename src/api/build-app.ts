@@ -22,16 +22,31 @@ import type { KilnFastify, TypeBoxTypeProvider } from './type-provider.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
-/** A domain's routes plus the options it needs; registered under /api/v1 unless `prefix` says otherwise. */
+declare const checked: unique symbol;
+
+/**
+ * A domain's routes plus the options it needs; registered under /api/v1 unless `prefix` says otherwise. Built only
+ * by `domain()`, which checks the options against the plugin's own options type at the registration.
+ */
 export interface DomainPlugin {
-  /**
-   * A `FastifyPluginAsyncTypebox<O>` for its own `O`. Method syntax on purpose:
-   * its parameters compare bivariantly, so one list holds plugins of different
-   * options without `any`; each plugin's routes stay typed from their schemas.
-   */
   plugin(this: void, app: KilnFastify, options: FastifyPluginOptions): Promise<void>;
   options?: FastifyPluginOptions;
   prefix?: string;
+  readonly [checked]: true;
+}
+
+/**
+ * One domain plugin registration: `options` must be what `plugin` declares (a
+ * `FastifyPluginAsyncTypebox<O>` for its own `O`), so a missing or misspelled
+ * service fails the build at the line that registers it. The list that holds
+ * plugins of different options stores them erased.
+ */
+export function domain<O extends FastifyPluginOptions>(
+  plugin: (app: KilnFastify, options: O) => Promise<void>,
+  ...rest: Record<never, never> extends O ? [options?: O, prefix?: string] : [options: O, prefix?: string]
+): DomainPlugin {
+  const [options, prefix] = rest;
+  return { plugin, options, prefix } as unknown as DomainPlugin;
 }
 
 /** Everything the HTTP app needs; built by `main`, or by tests with fakes. */
