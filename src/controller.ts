@@ -295,8 +295,11 @@ export async function createController(deps: ControllerDeps) {
     audit: (hostId, facts) => node.reaudit(hostId, facts),
     krl: () => ssh.krl(),
     record: (e) => inventory.recordEvent(e),
-    bootHeard: (hostId, session, detail) =>
-      void timeline.observe({ hostId }, { stage: 'heartbeat', outcome: 'ok', detail, session: session ?? undefined }),
+    bootHeard: (hostId, session, detail, reboot) =>
+      void timeline.observe(
+        { hostId },
+        { stage: 'heartbeat', outcome: 'ok', detail, reboot, session: session ?? undefined },
+      ),
     now: deps.now ? nowMs : undefined,
     log: log.child({ domain: 'heartbeat' }),
   });

@@ -73,7 +73,7 @@ export interface HeartbeatServiceDeps {
   /** Appends one event. */
   record: (e: NewEvent) => Promise<void>;
   /** Told the first heartbeat of each boot (the boot timeline's `heartbeat` stage). */
-  bootHeard?: (hostId: string, session: string | null, detail: string) => void;
+  bootHeard?: (hostId: string, session: string | null, detail: string, reboot: boolean) => void;
   now?: () => number;
   log?: Logger;
   /** Hosts kept in memory (least recently heard forgotten first; their row stays in the store). */
@@ -203,8 +203,9 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
       dirty.add(host.id);
       for (const c of changes) await deps.record(eventOf(next, c));
       if (changes.length) await putNow(next);
-      if (!prev || changes.some((c) => c.kind === 'host.rebooted'))
-        deps.bootHeard?.(host.id, next.report.session, `heartbeat (boot id ${next.report.bootId})`);
+      const rebooted = changes.some((c) => c.kind === 'host.rebooted');
+      if (!prev || rebooted)
+        deps.bootHeard?.(host.id, next.report.session, `heartbeat (boot id ${next.report.bootId})`, rebooted);
       const krl = await currentKrl();
       return {
         intervalSeconds: config.intervalSeconds,

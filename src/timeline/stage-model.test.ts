@@ -142,6 +142,34 @@ test('new sessions: firmware, iPXE and kernel DHCP of one boot are one session; 
   );
 });
 
+test('new sessions: a static-address host rebooting from its disk within the gap is a new session (its heartbeat reports a new boot id); the first heartbeat after the install is not', () => {
+  const sessions = play([
+    ok(0, 'dhcp', { firmware: 'bios' }),
+    ok(1 * S, 'ipxe-script', { purpose: 'install' }),
+    ok(2 * S, 'kernel'),
+    ok(60 * S, 'installed'),
+    // the disk boots (disk first in the boot order, a static address: no DHCP or script Kiln sees)
+    ok(90 * S, 'first-boot'),
+    ok(91 * S, 'heartbeat', { detail: 'heartbeat (boot id a)' }),
+    ok(151 * S, 'heartbeat'),
+    // rebooted two minutes later, well within the silence gap
+    ok(200 * S, 'heartbeat', { reboot: true, detail: 'heartbeat (boot id b)' }),
+    ok(260 * S, 'heartbeat'),
+    // a heartbeat that claims a reboot during an install boot (before the installed system) joins it
+    ok(900 * S, 'dhcp', { firmware: 'bios' }),
+    ok(901 * S, 'ipxe-script', { purpose: 'install' }),
+    ok(902 * S, 'heartbeat', { reboot: true }),
+  ]);
+  assert.deepEqual(
+    sessions.map((s) => [s.reached, s.purpose, s.startedAt / S]),
+    [
+      ['heartbeat', 'install', 0],
+      ['heartbeat', 'unknown', 200],
+      ['heartbeat', 'install', 900],
+    ],
+  );
+});
+
 test('new sessions: OVMF falling through its HTTP boot option after the script sent it to the disk is the same boot; a later power-on is not', () => {
   const sessions = play([
     ok(0, 'ipxe-dhcp', { firmware: 'ipxe' }),

@@ -48,6 +48,11 @@ export interface Observation {
   arch?: string;
   /** On ipxe-script observations: what the script sends the host to do. */
   purpose?: BootPurpose;
+  /**
+   * On heartbeat observations: the node reported a boot id other than its last one, a reboot whose start Kiln
+   * did not see (the host booted from its disk without a network boot: a static address, disk first).
+   */
+  reboot?: boolean;
   detail: string;
 }
 
@@ -109,12 +114,17 @@ export const startsBoot = (o: Pick<Observation, 'stage' | 'outcome'>): boolean =
  * yes when there is none; for a boot-start observation also when the
  * current session already got past the point where this stage would repeat
  * (a power cycle, a reboot into the installer or the installed system), or
- * when the host was silent for `sessionGapSeconds`; never while a script
+ * when the host was silent for `sessionGapSeconds`; for a heartbeat that
+ * reports a new boot id, when the session already reached the installed
+ * system; never while a script
  * that sent the host to its disk is the furthest stage (the firmware falling
  * through its boot options). Any other observation joins the current session.
  */
 export function opensSession(current: SessionState | null, o: Observation, rules: TimelineRules): boolean {
   if (!current) return true;
+  // A reboot the node reported after this session reached the installed system: without a network boot Kiln
+  // saw, this is the only sign of the new boot, and joining it to the old session would hide it.
+  if (o.reboot === true && current.reached !== null && indexOf(current.reached) >= indexOf('first-boot')) return true;
   if (!startsBoot(o)) return false;
   if (o.at - current.lastAt > rules.sessionGapSeconds * 1000) return true;
   // The script sent the host on to its disk (`exit`): UEFI firmware tries its other network boot options
