@@ -20,6 +20,7 @@ import { leaseRoutes } from './boot/dhcp/lease-routes.js';
 import { countActiveLeases, createSqlLeaseStore, listBoundAddresses } from './boot/dhcp/sql-lease-store.js';
 import { hostStates } from './inventory/lifecycle.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import type { HeadroomSample } from './power/admission.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
@@ -201,7 +202,28 @@ export async function createController(deps: ControllerDeps) {
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
   await profiles.reload();
   const rules = createRuleService({ db, profileExists: (n) => profiles.has(n), now: deps.now });
-  const power = createHostPower({ inventory, config: deps.powerConfig, logger: log.child({ domain: 'power' }) });
+  // Admission control of batch power-on (src/power/admission.ts) reads the data plane's headroom: the servers'
+  // load (metrics, watched once they start), HTTP requests in flight, and the timeline's boots in progress.
+  let httpInFlight = 0;
+  const headroom = (): HeadroomSample => {
+    const load = metrics.dataPlane();
+    return {
+      at: Date.now(),
+      dhcpQueued: load.dhcp?.queued ?? null,
+      dhcpQueueLimit: load.dhcp?.queueLimit ?? null,
+      dhcpShed: load.dhcp?.shed ?? null,
+      tftpActive: load.tftpActive,
+      tftpLimit: load.tftpLimit,
+      httpInFlight,
+      bootsInProgress: timeline.bootsInProgress(),
+    };
+  };
+  const power = createHostPower({
+    inventory,
+    config: deps.powerConfig,
+    logger: log.child({ domain: 'power' }),
+    headroom,
+  });
   // Release and retire revoke the host's SSH certificates; a host with none is fine.
   const revokeCertificates: RevokeCertificates = async (hostId, actor, reason, tx) => {
     await ssh.revoke({ hostId }, actor, reason, tx).catch((err: unknown) => {
@@ -470,6 +492,9 @@ export async function createController(deps: ControllerDeps) {
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
     onResponse: (method, route, status, seconds) => metrics.observeHttp(method, route, status, seconds),
+    inFlight: (delta) => {
+      httpInFlight += delta;
+    },
     onExchange: observers.exchange,
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [

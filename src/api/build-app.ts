@@ -60,6 +60,8 @@ export interface AppDeps {
   onResponse?: (method: string, route: string, status: number, seconds: number) => void;
   /** Called once per answered request with what a boot observer needs (the boot timeline); must not throw. */
   onExchange?: (x: HttpExchange) => void;
+  /** Counts requests in flight: +1 when one arrives, -1 when its response closes (sent or aborted). */
+  inFlight?: (delta: 1 | -1) => void;
 }
 
 /** One answered request, as plain values: `path` without the query, `bytes` from content-length when known. */
@@ -195,6 +197,13 @@ export async function buildApp(deps: AppDeps): Promise<KilnFastify & { kilnRoute
   installJsonBodyParser(app);
   const routes: RouteEntry[] = [];
   installAuth(app, deps.auth, routes);
+  const inFlight = deps.inFlight;
+  if (inFlight) {
+    app.addHook('onRequest', async (_request, reply) => {
+      inFlight(1);
+      reply.raw.once('close', () => inFlight(-1));
+    });
+  }
   const onResponse = deps.onResponse;
   if (onResponse) {
     app.addHook('onResponse', async (request, reply) => {

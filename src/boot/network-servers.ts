@@ -174,7 +174,7 @@ export async function startNetworkServers(opts: {
           : undefined,
       });
       const t = tftpServer;
-      opts.metrics?.watchTftp(() => t.activeTransfers);
+      opts.metrics?.watchTftp(() => t.activeTransfers, tftp.maxTransfers);
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
     }
     if (dhcp.enabled) {
@@ -197,7 +197,7 @@ export async function startNetworkServers(opts: {
         logServer: opts.logServer,
       });
       const d = dhcpServer;
-      opts.metrics?.watchDhcp(() => ({ ...d.stats, queued: d.queued }));
+      opts.metrics?.watchDhcp(() => ({ ...d.stats, queued: d.queued, queueLimit: dhcp.queueLimit }));
       opts.log.info(
         { subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode} ${s.interface ? `on ${s.interface}` : 'relayed'}`) },
         'DHCP serving',

@@ -17,6 +17,15 @@ export interface DhcpCounts {
   shed: number;
   /** Datagrams waiting in the admission queue now (absent: not reported). */
   queued?: number;
+  /** The admission queue's capacity (`dhcp.queueLimit`). */
+  queueLimit?: number;
+}
+
+/** The data plane's load now, as the servers report it (null: that server is not running). */
+export interface DataPlaneLoad {
+  dhcp: DhcpCounts | null;
+  tftpActive: number | null;
+  tftpLimit: number | null;
 }
 
 /** Store reads done at scrape time. */
@@ -37,7 +46,9 @@ export interface Metrics {
   observeTftp(outcome: string, bytes: number, seconds: number): void;
   /** Where DHCP counts and TFTP's active transfers are read at scrape time (the servers start after the app). */
   watchDhcp(counts: () => DhcpCounts): void;
-  watchTftp(active: () => number): void;
+  watchTftp(active: () => number, limit?: number): void;
+  /** What the watched servers report now (admission control of batch power-on reads it). */
+  dataPlane(): DataPlaneLoad;
   /** One send or receive error of a boot server's socket (`server`: dhcp, tftp), by errno. */
   observeSocketError(server: string, op: 'send' | 'receive', errno: string): void;
   /** A boot server's socket died and was re-opened (`reopened`) or could not be (`failed`). */
@@ -57,6 +68,7 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
   if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   let dhcp: (() => DhcpCounts) | null = null;
   let tftpActive: (() => number) | null = null;
+  let tftpLimit: number | null = null;
 
   const http = new Counter({
     name: 'kiln_http_requests_total',
@@ -211,9 +223,11 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     watchDhcp(counts) {
       dhcp = counts;
     },
-    watchTftp(active) {
+    watchTftp(active, limit) {
       tftpActive = active;
+      tftpLimit = limit ?? null;
     },
+    dataPlane: () => ({ dhcp: dhcp?.() ?? null, tftpActive: tftpActive?.() ?? null, tftpLimit }),
     // errno is a short kernel name (bounded set); anything else is folded so labels stay bounded.
     observeSocketError(server, op, errno) {
       socketErrors.inc({ server, op, errno: /^E[A-Z0-9_]{1,30}$/.test(errno) ? errno : 'OTHER' });

@@ -4,7 +4,7 @@ import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { assertBootOverride, assertPowerAction } from './capability.js';
-import type { Clock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { createPowerService, type PowerConfig } from './create-power.js';
 import { createDriverCache } from './driver-cache.js';
 import { enlistHosts, type EnlistResult } from './enlist-hosts.js';
@@ -22,6 +22,8 @@ import { driftEvent, eventFromReport, expectedStateAfter, pollerActor } from './
 import type { PowerOperation, PowerOrigin, PowerReport } from './power-queue.js';
 import type { PowerDriverFactory, PowerDriverRegistry } from './power-registry.js';
 import { redactingLogger } from './redacting-logger.js';
+import { defaultAdmissionRules, type AdmissionRules, type HeadroomSample } from './admission.js';
+import { createAdmissionGate, type AdmissionStats } from './admission-gate.js';
 import { redactSecrets } from './secret.js';
 
 /** Power settings of a controller; `extraDrivers` adds factories (tests, plugins) next to the built-in ones. */
@@ -98,6 +100,9 @@ export function createHostPower(deps: {
   config?: Partial<HostPowerConfig>;
   logger?: Logger;
   clock?: Clock;
+  /** The data plane's headroom now (admission control of batches); without it a batch is paced by its stagger only. */
+  headroom?: () => HeadroomSample;
+  admission?: Partial<AdmissionRules> & { intervalMs?: number; maxWaitMs?: number };
 }) {
   const { inventory } = deps;
   const secrets = new Map<string, string>();
@@ -265,12 +270,16 @@ export function createHostPower(deps: {
       return host.name;
     },
 
-    /** Powers on many hosts with a stagger (and a network boot override first when asked); one result per host, in order. */
+    /**
+     * Powers on many hosts with a stagger (and a network boot override first when asked), paced by the data
+     * plane's headroom unless `pacing` is `stagger` (admission.ts); one result per host, in order, and what the
+     * admission control saw.
+     */
     async powerOnBatch(
       hostRefs: string[],
-      o: { staggerMs: number; maxParallel: number; bootNetwork: boolean },
+      o: { staggerMs: number; maxParallel: number; bootNetwork: boolean; pacing: 'headroom' | 'stagger' },
       origin: PowerOrigin,
-    ): Promise<BatchResult[]> {
+    ): Promise<{ items: BatchResult[]; admission: AdmissionStats | null }> {
       const bound = await Promise.all(
         hostRefs.map(async (ref) => {
           try {
@@ -281,6 +290,19 @@ export function createHostPower(deps: {
         }),
       );
       const ready = bound.filter((b): b is { ref: string; host: Host; driver: PowerDriver } => 'host' in b);
+      const headroom = deps.headroom;
+      const gate =
+        o.pacing === 'headroom' && headroom
+          ? createAdmissionGate({
+              sample: headroom,
+              clock: deps.clock ?? systemClock,
+              rules: { ...defaultAdmissionRules, ...deps.admission },
+              intervalMs: deps.admission?.intervalMs ?? 250,
+              maxWaitMs: deps.admission?.maxWaitMs ?? 30_000,
+              onCut: (reason, window) =>
+                logger.info({ reason, window }, 'power batch: data plane congested, window cut'),
+            })
+          : undefined;
       const outcomes = await power.queue.powerOnBatch(
         ready.map((b) => ({
           hostId: b.host.id,
@@ -291,11 +313,13 @@ export function createHostPower(deps: {
             ? { boot: networkBootOverride(b.driver.capabilities, b.host.firmware) ?? { device: 'network' as const } }
             : {}),
         })),
-        { staggerMs: o.staggerMs, maxParallel: o.maxParallel },
+        { staggerMs: o.staggerMs, maxParallel: o.maxParallel, gate },
       );
       await written;
+      const admission = gate?.stats() ?? null;
+      if (admission) logger.info({ hosts: ready.length, ...admission }, 'power batch: admission control');
       const byId = new Map(outcomes.map((x) => [x.hostId, x]));
-      return bound.map((b) => {
+      const items = bound.map((b) => {
         if (!('host' in b))
           return { host: b.ref, ok: false, error: { code: b.error.code ?? 'internal', message: b.error.message } };
         const x = byId.get(b.host.id)!;
@@ -307,6 +331,7 @@ export function createHostPower(deps: {
             : {}),
         };
       });
+      return { items, admission };
     },
 
     /**

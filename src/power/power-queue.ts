@@ -1,5 +1,6 @@
 import { KilnError } from '../error/kiln-error.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import type { AdmissionGate } from './admission-gate.js';
 import { systemClock, type Clock } from './clock.js';
 import type { BootOverride, PowerAction, PowerDriver, PowerState } from './power-driver.js';
 
@@ -70,8 +71,14 @@ export interface PowerQueue {
     op: PowerOperation,
     origin?: PowerOrigin,
   ): Promise<PowerState | undefined>;
-  /** Powers on many hosts: host i starts no earlier than i × `staggerMs` after the call, at most `maxParallel` at once. */
-  powerOnBatch(items: BatchItem[], o: { staggerMs: number; maxParallel: number }): Promise<BatchOutcome[]>;
+  /**
+   * Powers on many hosts: host i starts no earlier than i × `staggerMs` after the call, at most `maxParallel` at
+   * once, and (with a `gate`) only when the data plane has headroom for one more boot (admission.ts).
+   */
+  powerOnBatch(
+    items: BatchItem[],
+    o: { staggerMs: number; maxParallel: number; gate?: AdmissionGate },
+  ): Promise<BatchOutcome[]>;
   /** Operations waiting plus running, for metrics. */
   size(): number;
 }
@@ -207,7 +214,7 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
 
   async function powerOnBatch(
     items: BatchItem[],
-    b: { staggerMs: number; maxParallel: number },
+    b: { staggerMs: number; maxParallel: number; gate?: AdmissionGate },
   ): Promise<BatchOutcome[]> {
     const t0 = clock.now();
     const outcomes = new Array<BatchOutcome>(items.length);
@@ -218,6 +225,7 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
         const item = items[i];
         const due = t0 + i * b.staggerMs - clock.now();
         if (due > 0) await clock.sleep(due);
+        await b.gate?.acquire();
         try {
           if (item.boot) await submit(item.hostId, item.driver, { kind: 'boot', override: item.boot }, item.origin);
           await submit(item.hostId, item.driver, { kind: 'power', action: 'on' }, item.origin);

@@ -36,8 +36,14 @@ export const BatchBody = Type.Object(
       Type.Integer({
         minimum: 0,
         maximum: 600_000,
-        default: 2000,
-        description: 'host i starts no earlier than i × staggerMs',
+        description: 'host i starts no earlier than i × staggerMs (default 0 with headroom pacing, 2000 with stagger)',
+      }),
+    ),
+    pacing: Type.Optional(
+      Type.Union([Type.Literal('headroom'), Type.Literal('stagger')], {
+        default: 'headroom',
+        description:
+          'headroom: each power-on waits until the data plane has room for one more boot (DHCP queue, TFTP transfers, HTTP requests in flight, boots in progress; docs/power.md); stagger: the stagger alone',
       }),
     ),
     maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
@@ -86,6 +92,20 @@ export const PowerActionReply = Type.Object({ host: Type.String(), action: Type.
 export const BootDeviceReply = Type.Object({ host: Type.String(), device: Type.String(), persistent: Type.Boolean() });
 export const BatchReply = Type.Object({
   items: Type.Array(Type.Object({ host: Type.String(), ok: Type.Boolean(), error: Type.Optional(ErrorSummary) })),
+  admission: Type.Union(
+    [
+      Type.Object({
+        window: Type.Integer({ description: 'boots allowed at once when the batch ended' }),
+        maxWindow: Type.Integer(),
+        cuts: Type.Integer({ description: 'times the window was halved for congestion' }),
+        lastCut: Type.Union([Type.String(), Type.Null()], { description: 'the congestion sign of the last cut' }),
+        waitedMs: Type.Integer({ description: 'total time power-ons waited for headroom' }),
+        forced: Type.Integer({ description: 'power-ons let through after 30 s without headroom' }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'what admission control saw (null with stagger pacing)' },
+  ),
 });
 const Enlisted = Type.Object({
   id: Type.String(),

@@ -100,19 +100,25 @@ export const powerRoutes: FastifyPluginAsyncTypebox<{ power: HostPower }> = asyn
       config: { access: 'operator' },
       schema: {
         tags: ['power'],
-        summary: 'Power on many hosts with a stagger; one result per host (partial failure is 200)',
+        summary:
+          "Power on many hosts, paced by the data plane's headroom or a stagger; one result per host (partial failure is 200)",
         body: BatchBody,
         response: { 200: BatchReply },
       },
     },
     async (req) => {
       const b = req.body;
-      const items = await power.powerOnBatch(
+      const pacing = b.pacing ?? 'headroom';
+      return power.powerOnBatch(
         b.hosts,
-        { staggerMs: b.staggerMs ?? 2000, maxParallel: b.maxParallel ?? 20, bootNetwork: b.bootNetwork ?? false },
+        {
+          staggerMs: b.staggerMs ?? (pacing === 'stagger' ? 2000 : 0),
+          maxParallel: b.maxParallel ?? 20,
+          bootNetwork: b.bootNetwork ?? false,
+          pacing,
+        },
         { actor: actorOf(req.principal), reason: b.reason ?? null },
       );
-      return { items };
     },
   );
 

@@ -51,6 +51,7 @@ test('a boot mints one session (the HPS id of host name and boot time), files ev
   await tl.observe({ mac: MAC }, { stage: 'ipxe-dhcp', outcome: 'ok', detail: 'ack' });
   assert.equal(tl.sessionFor(MAC, host), id, 'the script of this boot carries its session');
   await tl.observe({ mac: MAC }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'discover', detail: 'script' });
+  assert.equal(tl.bootsInProgress(), 1, 'admission control sees one boot in progress');
   // A node API call by host id, naming its session.
   await tl.observe({ hostId: 'h1' }, { stage: 'facts', outcome: 'ok', detail: 'report', session: id });
   assert.equal(await tl.observe({ ip: '10.9.9.9' }, { stage: 'kernel', outcome: 'ok', detail: 'x' }), null, 'unknown');
@@ -62,6 +63,7 @@ test('a boot mints one session (the HPS id of host name and boot time), files ev
     ['dhcp', 'boot-file', 'ipxe-dhcp', 'ipxe-script', 'facts'],
   );
   assert.equal(t.status, 'complete');
+  assert.equal(tl.bootsInProgress(), 0, 'a complete boot is not in progress');
   await tl.close();
 
   // A restart keeps the current session: the next observation of this boot joins it.

@@ -340,6 +340,17 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     observe,
 
     /**
+     * Boot sessions in progress now (neither complete, failed nor stalled) and heard from in the last ten minutes
+     * (a session of failures only has no deadline to stall it), from memory: admission control reads it.
+     */
+    bootsInProgress(): number {
+      const since = now() - 600_000;
+      let n = 0;
+      for (const c of current.values()) if (c.state.lastAt >= since && statusOf(c.state) === 'in-progress') n++;
+      return n;
+    },
+
+    /**
      * Files an observation of a host the caller already holds (the boot service, for each script it serves):
      * no lookup, no wait. Returns the session id.
      */

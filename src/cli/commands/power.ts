@@ -1,4 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
+import { Option } from '@commander-js/extra-typings';
 import { readFileSync } from 'node:fs';
 import { KilnError } from '../../error/kiln-error.js';
 import type { ApiClient } from '../api-client.js';
@@ -14,6 +15,7 @@ interface StatusJson {
 }
 interface BatchJson {
   items: Array<{ host: string; ok: boolean; error?: { code: string; message: string } }>;
+  admission: { window: number; maxWindow: number; cuts: number; lastCut: string | null; waitedMs: number } | null;
 }
 interface EnlistJson {
   created: Array<{ name: string; systemId: string; macs: string[] }>;
@@ -116,9 +118,20 @@ export function registerPowerCommands(
 
   host
     .command('power-on-batch')
-    .description('power on many hosts, staggered')
+    .description("power on many hosts, paced by the data plane's headroom (or a fixed stagger)")
     .argument('<hosts...>', 'names or ids')
-    .option('--stagger <duration>', 'delay between starts (500ms, 2s, 1m)', '2s')
+    .addOption(
+      new Option(
+        '--pacing <how>',
+        'headroom: each start waits for room in DHCP, TFTP, HTTP and boots in progress; stagger: the stagger alone',
+      )
+        .choices(['headroom', 'stagger'] as const)
+        .default('headroom' as const),
+    )
+    .option(
+      '--stagger <duration>',
+      'delay between starts (500ms, 2s, 1m; default 0 with headroom pacing, 2s with stagger)',
+    )
     .option('--max-parallel <n>', 'operations at once', '20')
     .option('--boot-network', 'set a network boot override first')
     .option('--reason <text>')
@@ -133,16 +146,29 @@ export function registerPowerCommands(
       const r = await api().post<BatchJson>('/api/v1/power/batch', {
         hosts,
         action: 'on',
-        staggerMs: parseDuration(opts.stagger, '--stagger'),
+        pacing: opts.pacing,
+        ...(opts.stagger !== undefined ? { staggerMs: parseDuration(opts.stagger, '--stagger') } : {}),
         maxParallel,
         bootNetwork: opts.bootNetwork ?? false,
         reason: opts.reason,
       });
+      const a = r.admission;
       emit(o, opts.json, r.items, () =>
-        formatTable(
-          ['HOST', 'RESULT', 'ERROR'],
-          r.items.map((i) => [i.host, i.ok ? 'on' : 'failed', i.error ? `${i.error.message} [${i.error.code}]` : null]),
-        ),
+        [
+          formatTable(
+            ['HOST', 'RESULT', 'ERROR'],
+            r.items.map((i) => [
+              i.host,
+              i.ok ? 'on' : 'failed',
+              i.error ? `${i.error.message} [${i.error.code}]` : null,
+            ]),
+          ),
+          ...(a
+            ? [
+                `admission: up to ${a.maxWindow} booting at once (${a.window} at the end), waited ${(a.waitedMs / 1000).toFixed(1)} s, ${a.cuts} cut${a.cuts === 1 ? '' : 's'}${a.lastCut ? ` (last: ${a.lastCut})` : ''}`,
+              ]
+            : []),
+        ].join('\n'),
       );
       const failed = r.items.filter((i) => !i.ok).length;
       if (failed > 0) throw new KilnError('bmc_error', `${failed} of ${r.items.length} hosts did not power on`);

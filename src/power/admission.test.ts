@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  adjust,
+  congestion,
+  defaultAdmissionRules as r,
+  initialAdmission,
+  mayLaunch,
+  type HeadroomSample,
+} from './admission.js';
+import { createAdmissionGate } from './admission-gate.js';
+import type { Clock } from './clock.js';
+
+const quiet = (at: number, over: Partial<HeadroomSample> = {}): HeadroomSample => ({
+  at,
+  dhcpQueued: 0,
+  dhcpQueueLimit: 2048,
+  dhcpShed: 0,
+  tftpActive: 0,
+  tftpLimit: 1000,
+  httpInFlight: 0,
+  bootsInProgress: 0,
+  ...over,
+});
+
+test('congestion names the sign: DHCP queue over a quarter, shed since the last sample, TFTP over half, HTTP in flight', () => {
+  assert.equal(congestion(null, quiet(0), r), null);
+  assert.equal(congestion(null, quiet(0, { dhcpQueued: 513 }), r), 'DHCP queue at 513 of 2048');
+  assert.equal(congestion(null, quiet(0, { dhcpQueued: 512 }), r), null);
+  assert.equal(congestion(quiet(0, { dhcpShed: 5 }), quiet(1, { dhcpShed: 9 }), r), 'DHCP shed 4 datagrams');
+  assert.equal(congestion(quiet(0, { dhcpShed: 9 }), quiet(1, { dhcpShed: 9 }), r), null, 'old sheds are not news');
+  assert.equal(congestion(null, quiet(0, { tftpActive: 501 }), r), 'TFTP at 501 of 1000 transfers');
+  assert.equal(congestion(null, quiet(0, { httpInFlight: 513 }), r), 'HTTP at 513 requests in flight');
+  assert.equal(
+    congestion(null, quiet(0, { dhcpQueued: null, dhcpQueueLimit: null, tftpActive: null, httpInFlight: null }), r),
+    null,
+    'servers that are off say nothing',
+  );
+});
+
+test('the window doubles while it binds, is halved once per cut interval on congestion, then grows by an eighth', () => {
+  let st = initialAdmission(r);
+  assert.equal(st.window, 16);
+  st = adjust(st, null, quiet(0, { bootsInProgress: 4 }), 0, r);
+  assert.equal(st.window, 16, 'not binding: unchanged');
+  st = adjust(st, null, quiet(100, { bootsInProgress: 10 }), 2, r);
+  assert.equal(st.window, 32, 'binding (12 of 16): slow start doubles');
+  st = adjust(st, null, quiet(200, { bootsInProgress: 30 }), 0, r);
+  assert.equal(st.window, 64);
+  st = adjust(st, null, quiet(300, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
+  assert.deepEqual([st.window, st.threshold, st.lastCut], [32, 32, 'DHCP queue at 1000 of 2048']);
+  const same = adjust(st, null, quiet(1000, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
+  assert.equal(same.window, 32, 'one burst is one cut');
+  st = adjust(same, null, quiet(2300, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
+  assert.equal(st.window, 16, 'still congested after the cut interval: cut again');
+  st = adjust(st, null, quiet(2400, { bootsInProgress: 16 }), 0, r);
+  assert.equal(st.window, 18, 'past the threshold: additive growth');
+  for (let i = 0; i < 100; i++) st = adjust(st, null, quiet(2500 + i, { bootsInProgress: 20_000 }), 0, r);
+  assert.equal(st.window, r.maxWindow);
+  let low = initialAdmission(r);
+  for (let i = 0; i < 10; i++) low = adjust(low, null, quiet(i * 3000, { dhcpQueued: 2000 }), 0, r);
+  assert.equal(low.window, r.minWindow, 'never below the minimum');
+});
+
+test('a launch needs room in the window counting recent launches the timeline has not seen, and no congestion now', () => {
+  const st = initialAdmission(r);
+  assert.equal(mayLaunch(st, quiet(0, { bootsInProgress: 10 }), 5, r), true);
+  assert.equal(mayLaunch(st, quiet(0, { bootsInProgress: 10 }), 6, r), false);
+  assert.equal(mayLaunch(st, quiet(0, { tftpActive: 900 }), 0, r), false);
+});
+
+/** A clock that only moves when slept on. */
+function fakeClock(): Clock & { t: number } {
+  const c = {
+    t: 0,
+    now: () => c.t,
+    sleep: async (ms: number) => {
+      c.t += ms;
+    },
+  };
+  return c;
+}
+
+test('the gate lets a batch through as fast as boots finish, waits while congested, and never waits past maxWaitMs', async () => {
+  const clock = fakeClock();
+  let booting = 0;
+  let congested = false;
+  const gate = createAdmissionGate({
+    sample: () => quiet(clock.now(), { bootsInProgress: booting, dhcpQueued: congested ? 2000 : 0 }),
+    clock,
+    rules: { ...r, initialWindow: 4, launchGraceMs: 1000 },
+    intervalMs: 100,
+    maxWaitMs: 5000,
+  });
+  for (let i = 0; i < 4; i++) await gate.acquire();
+  assert.equal(clock.now(), 0, 'the first window goes at once');
+  booting = 4; // the four are seen booting; the window (now grown) still binds
+  const t = clock.now();
+  await gate.acquire();
+  assert.ok(gate.stats().window >= 8, `slow start grew the window: ${JSON.stringify(gate.stats())}`);
+  assert.equal(clock.now(), t, 'room after growth');
+  congested = true;
+  const before = clock.now();
+  await gate.acquire();
+  assert.equal(clock.now() - before, 5000, 'congested throughout: let through after maxWaitMs');
+  assert.deepEqual([gate.stats().forced, gate.stats().cuts >= 1], [1, true]);
+  congested = false;
+  booting = 1000;
+  const w = gate.stats().window;
+  const start = clock.now();
+  const pending = gate.acquire();
+  await Promise.resolve();
+  booting = 0;
+  await pending;
+  assert.ok(clock.now() - start <= 200, `waited for boots to finish: ${clock.now() - start} ms (window ${w})`);
+});

@@ -1,0 +1,115 @@
+/**
+ * Admission control for batch power-on (issue 17): how many machines may be
+ * booting at once, paced by what the data plane says about its headroom, not
+ * by a fixed stagger alone. Pure: the caller samples the data plane and keeps
+ * the clock; `createAdmissionGate` (admission-gate.ts) does the waiting.
+ *
+ * The window is the number of boots in progress (the timeline's sessions that
+ * are neither complete, failed nor stalled) plus machines powered on in the
+ * last `launchGraceMs` that have not shown up yet. It grows like TCP's slow
+ * start (doubling per interval while the window is what limits the batch),
+ * then by an eighth per interval once it has been cut; a congestion sign
+ * halves it, at most once per `cutEveryMs` (one burst is one cut):
+ * - the DHCP admission queue above `dhcpQueueHigh` of its limit, or any
+ *   datagram shed since the last sample (a client will retransmit);
+ * - TFTP transfers above `tftpHigh` of `tftp.maxTransfers`;
+ * - HTTP requests in flight above `httpInFlightHigh`.
+ */
+
+/** What the data plane reports at one instant. Counts not reported are null (that server is off). */
+export interface HeadroomSample {
+  at: number;
+  dhcpQueued: number | null;
+  dhcpQueueLimit: number | null;
+  /** Cumulative: datagrams shed unanswered since start. */
+  dhcpShed: number | null;
+  tftpActive: number | null;
+  tftpLimit: number | null;
+  httpInFlight: number | null;
+  /** Boot sessions in progress on the timeline (every machine, not only this batch's). */
+  bootsInProgress: number;
+}
+
+export interface AdmissionRules {
+  initialWindow: number;
+  minWindow: number;
+  maxWindow: number;
+  /** Fractions of the DHCP queue limit and TFTP transfer limit above which the data plane is congested. */
+  dhcpQueueHigh: number;
+  tftpHigh: number;
+  httpInFlightHigh: number;
+  /** How long a machine powered on counts as booting before the timeline sees it. */
+  launchGraceMs: number;
+  /** At most one cut per this many ms. */
+  cutEveryMs: number;
+}
+
+export const defaultAdmissionRules: AdmissionRules = {
+  initialWindow: 16,
+  minWindow: 2,
+  maxWindow: 10_000,
+  dhcpQueueHigh: 0.25,
+  tftpHigh: 0.5,
+  httpInFlightHigh: 512,
+  launchGraceMs: 10_000,
+  cutEveryMs: 2_000,
+};
+
+export interface AdmissionState {
+  window: number;
+  /** Slow start ends at this window (Infinity until the first cut). */
+  threshold: number;
+  /** When the window was last cut (ms), or -Infinity. */
+  cutAt: number;
+  /** Why the window was last cut, for the batch's log and events. */
+  lastCut: string | null;
+}
+
+export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
+  window: r.initialWindow,
+  threshold: Infinity,
+  cutAt: -Infinity,
+  lastCut: null,
+});
+
+/** Why the data plane is congested now (`prev`: the previous sample, for what is counted since), or null. */
+export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: AdmissionRules): string | null {
+  if (s.dhcpQueued !== null && s.dhcpQueueLimit && s.dhcpQueued > r.dhcpQueueHigh * s.dhcpQueueLimit)
+    return `DHCP queue at ${s.dhcpQueued} of ${s.dhcpQueueLimit}`;
+  if (prev?.dhcpShed != null && s.dhcpShed !== null && s.dhcpShed > prev.dhcpShed)
+    return `DHCP shed ${s.dhcpShed - prev.dhcpShed} datagrams`;
+  if (s.tftpActive !== null && s.tftpLimit && s.tftpActive > r.tftpHigh * s.tftpLimit)
+    return `TFTP at ${s.tftpActive} of ${s.tftpLimit} transfers`;
+  if (s.httpInFlight !== null && s.httpInFlight > r.httpInFlightHigh)
+    return `HTTP at ${s.httpInFlight} requests in flight`;
+  return null;
+}
+
+/** Machines counted as booting: the timeline's, plus launches not yet seen by it. */
+export const booting = (s: HeadroomSample, launchedRecently: number): number => s.bootsInProgress + launchedRecently;
+
+/**
+ * The state after one sample: cut on congestion (once per `cutEveryMs`), grow when the window is what holds
+ * the batch back (booting at three quarters of it or more), else unchanged.
+ */
+export function adjust(
+  st: AdmissionState,
+  prev: HeadroomSample | null,
+  s: HeadroomSample,
+  launchedRecently: number,
+  r: AdmissionRules,
+): AdmissionState {
+  const why = congestion(prev, s, r);
+  if (why !== null) {
+    if (s.at - st.cutAt < r.cutEveryMs) return st;
+    const cut = Math.max(r.minWindow, Math.floor(st.window / 2));
+    return { window: cut, threshold: cut, cutAt: s.at, lastCut: why };
+  }
+  if (booting(s, launchedRecently) < st.window * 0.75) return st;
+  const grown = st.window < st.threshold ? st.window * 2 : st.window + Math.max(1, Math.floor(st.window / 8));
+  return { ...st, window: Math.min(r.maxWindow, grown) };
+}
+
+/** Whether one more machine may be powered on now. */
+export const mayLaunch = (st: AdmissionState, s: HeadroomSample, launchedRecently: number, r: AdmissionRules) =>
+  congestion(null, s, r) === null && booting(s, launchedRecently) < st.window;
