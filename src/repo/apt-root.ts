@@ -18,6 +18,8 @@ export interface AptSource {
   debArch: string;
   /** OpenPGP keyring (binary) that must have signed the suite's InRelease. */
   keyring: string;
+  /** @default main (debian-installer's udebs: main/debian-installer) */
+  component?: string;
 }
 
 /** A private apt under `dir`. */
@@ -42,7 +44,9 @@ export async function createAptRoot(dir: string, sources: readonly AptSource[]):
   ])
     await mkdir(join(dir, d), { recursive: true });
   await writeFile(join(dir, 'status'), '', { flag: 'a' });
-  const lines = sources.map((s) => `deb [arch=${s.debArch} signed-by=${s.keyring}] ${s.url} ${s.suite} main`);
+  const lines = sources.map(
+    (s) => `deb [arch=${s.debArch} signed-by=${s.keyring}] ${s.url} ${s.suite} ${s.component ?? 'main'}`,
+  );
   await writeFile(join(dir, 'etc/apt/sources.list'), lines.join('\n') + '\n');
   const debArch = sources[0]?.debArch ?? 'amd64';
   const options = (archives: string) => [
