@@ -1,6 +1,6 @@
 /**
  * Downloads the files `apt-get download --print-uris` names, each checked
- * against the SHA256 apt printed (taken from the Packages index whose
+ * against the hash apt printed (taken from the Packages index whose
  * InRelease verified), into one directory; a file already there with the
  * right size is kept (a re-sync fetches only what is new). Used where apt's
  * own `--download-only install` cannot be: udebs (not installable on this
@@ -18,15 +18,22 @@ export interface AptUri {
   /** The file name apt gives it (`name_version_arch.deb`, epoch as `%3a`). */
   file: string;
   size: number;
-  sha256: string;
+  /** The strongest hash apt knows for the file: Debian's indexes carry SHA256, apt-ftparchive's SHA512 too. */
+  hash: { algo: 'sha256' | 'sha512'; hex: string };
 }
 
-/** Parses `apt-get download --print-uris` (or `install --print-uris`) output: `'url' file size SHA256:hex`. Pure. */
+/** Parses `apt-get download --print-uris` (or `install --print-uris`) output: `'url' file size SHA256:hex` (or SHA512). Pure. */
 export function parseAptUris(text: string): AptUri[] {
   const out: AptUri[] = [];
   for (const line of text.split('\n')) {
-    const m = /^'([^']+)' (\S+) (\d+) SHA256:([0-9a-f]{64})\s*$/.exec(line.trim());
-    if (m) out.push({ url: m[1], file: m[2], size: Number(m[3]), sha256: m[4] });
+    const m = /^'([^']+)' (\S+) (\d+) (SHA256|SHA512):([0-9a-f]{64}|[0-9a-f]{128})$/.exec(line.trim());
+    if (m && m[5].length === (m[4] === 'SHA256' ? 64 : 128))
+      out.push({
+        url: m[1],
+        file: m[2],
+        size: Number(m[3]),
+        hash: { algo: m[4] === 'SHA256' ? 'sha256' : 'sha512', hex: m[5] },
+      });
   }
   return out;
 }
@@ -63,12 +70,12 @@ export async function fetchVerified(
         return;
       }
       const body = Buffer.from(await res.arrayBuffer());
-      const sum = createHash('sha256').update(body).digest('hex');
-      if (body.length !== u.size || sum !== u.sha256) {
+      const sum = createHash(u.hash.algo).update(body).digest('hex');
+      if (body.length !== u.size || sum !== u.hash.hex) {
         out.failed.push({
           file: u.file,
           url: u.url,
-          reason: `SHA256 ${sum} (${body.length} bytes) is not the index's`,
+          reason: `${u.hash.algo} ${sum} (${body.length} bytes) is not the index's`,
         });
         return;
       }

@@ -63,9 +63,11 @@ test("apt's --print-uris lines, and a file name back to its package (epoch as %3
       url: 'http://deb.example/debian/pool/main/a/apt-setup/apt-setup-udeb_0.182_amd64.udeb',
       file: 'apt-setup-udeb_1%3a0.182_amd64.udeb',
       size: 78400,
-      sha256: '794f8a8e94c14a45fd429d0df8a18ef3edcbe48c44e881aadbc7a1a3b01ea2a5',
+      hash: { algo: 'sha256', hex: '794f8a8e94c14a45fd429d0df8a18ef3edcbe48c44e881aadbc7a1a3b01ea2a5' },
     },
   ]);
+  assert.equal(parseAptUris(`'http://x/a.udeb' a_1_amd64.udeb 5 SHA512:${'ab'.repeat(64)}`)[0]?.hash.algo, 'sha512');
+  assert.deepEqual(parseAptUris(`'http://x/a.udeb' a_1_amd64.udeb 5 SHA256:${'ab'.repeat(64)}`), [], 'a wrong length');
   assert.deepEqual(installOfFile('apt-setup-udeb_1%3a0.182_amd64.udeb'), {
     name: 'apt-setup-udeb',
     version: '1:0.182',
