@@ -7,7 +7,7 @@
  * apt-get update refuses an index whose InRelease does not verify.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
 import { execTool } from '../process/run-tool.js';
 
@@ -33,7 +33,9 @@ export interface AptRoot {
 }
 
 /** Creates (or reuses) the private apt root `dir` for `sources`. */
-export async function createAptRoot(dir: string, sources: readonly AptSource[]): Promise<AptRoot> {
+export async function createAptRoot(relDir: string, sources: readonly AptSource[]): Promise<AptRoot> {
+  // apt reads Dir::* relative to Dir: a relative --data-dir would be taken twice.
+  const dir = resolve(relDir);
   for (const d of [
     'etc/apt/apt.conf.d',
     'etc/apt/preferences.d',

@@ -6,7 +6,7 @@
  * packages apt names as missing.
  */
 import { access, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createAptRoot } from './apt-root.js';
 import { parseAptSimulation } from './apt-simulation.js';
@@ -55,10 +55,10 @@ export interface CheckRepoOptions {
 async function checkUdebs(t: RepoTarget, layout: RepoLayout, opts: CheckRepoOptions): Promise<CheckedSet[]> {
   const apt = await createAptRoot(join(opts.workDir ?? layout.checkDir, `${t.suite}-udeb-${t.debArch}`), [
     {
-      url: opts.url ?? `file:${layout.archiveDir}`,
+      url: opts.url ?? `file:${resolve(layout.archiveDir)}`,
       suite: t.suite,
       debArch: t.debArch,
-      keyring: layout.publicKey,
+      keyring: resolve(layout.publicKey),
       component: 'main/debian-installer',
     },
   ]);
@@ -128,7 +128,12 @@ export async function checkRepo(opts: CheckRepoOptions): Promise<RepoCheck> {
       continue;
     }
     const apt = await createAptRoot(join(opts.workDir ?? layout.checkDir, `${t.suite}-${t.debArch}`), [
-      { url: opts.url ?? `file:${layout.archiveDir}`, suite: t.suite, debArch: t.debArch, keyring: layout.publicKey },
+      {
+        url: opts.url ?? `file:${resolve(layout.archiveDir)}`,
+        suite: t.suite,
+        debArch: t.debArch,
+        keyring: resolve(layout.publicKey),
+      },
     ]);
     const update = await apt.aptGet(['update']);
     if (update.code !== 0 || /^(E|W): /m.test(update.output)) {
