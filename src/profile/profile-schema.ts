@@ -90,6 +90,35 @@ export const RepoSchema = Type.Object(
         additionalProperties: false,
       }),
     ),
+    /** `subset` (default): the closure of `packages`; `full`: every package of the suite (offline development). */
+    mode: Type.Optional(Type.Union([Type.Literal('subset'), Type.Literal('full')])),
+    /**
+     * Suites merged into the resolution (e.g. bookworm-updates, bookworm-security): apt takes the newest version
+     * across the suite and these; the subset publishes the result under `suite`.
+     */
+    extraSuites: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            suite: Type.String({ pattern: '^[a-z][a-z0-9-]*$', maxLength: 64 }),
+            upstream: Type.Optional(
+              Type.String({
+                pattern: '^(https?|file):',
+                maxLength: 500,
+                description: "default: the Debian mirror the controller's own apt uses for that suite",
+              }),
+            ),
+          },
+          strict,
+        ),
+        { maxItems: 8 },
+      ),
+    ),
+    /**
+     * debian-installer's udebs (main/debian-installer) for the netboot initrd's kernel ABI; default true when the
+     * profile installs with `preseed`.
+     */
+    udebs: Type.Optional(Type.Boolean()),
   },
   strict,
 );

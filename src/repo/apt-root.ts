@@ -7,7 +7,7 @@
  * apt-get update refuses an index whose InRelease does not verify.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
 import { execTool } from '../process/run-tool.js';
 
@@ -18,6 +18,8 @@ export interface AptSource {
   debArch: string;
   /** OpenPGP keyring (binary) that must have signed the suite's InRelease. */
   keyring: string;
+  /** @default main (debian-installer's udebs: main/debian-installer) */
+  component?: string;
 }
 
 /** A private apt under `dir`. */
@@ -31,7 +33,9 @@ export interface AptRoot {
 }
 
 /** Creates (or reuses) the private apt root `dir` for `sources`. */
-export async function createAptRoot(dir: string, sources: readonly AptSource[]): Promise<AptRoot> {
+export async function createAptRoot(relDir: string, sources: readonly AptSource[]): Promise<AptRoot> {
+  // apt reads Dir::* relative to Dir: a relative --data-dir would be taken twice.
+  const dir = resolve(relDir);
   for (const d of [
     'etc/apt/apt.conf.d',
     'etc/apt/preferences.d',
@@ -42,7 +46,9 @@ export async function createAptRoot(dir: string, sources: readonly AptSource[]):
   ])
     await mkdir(join(dir, d), { recursive: true });
   await writeFile(join(dir, 'status'), '', { flag: 'a' });
-  const lines = sources.map((s) => `deb [arch=${s.debArch} signed-by=${s.keyring}] ${s.url} ${s.suite} main`);
+  const lines = sources.map(
+    (s) => `deb [arch=${s.debArch} signed-by=${s.keyring}] ${s.url} ${s.suite} ${s.component ?? 'main'}`,
+  );
   await writeFile(join(dir, 'etc/apt/sources.list'), lines.join('\n') + '\n');
   const debArch = sources[0]?.debArch ?? 'amd64';
   const options = (archives: string) => [

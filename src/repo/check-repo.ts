@@ -5,12 +5,16 @@
  * and `apt-get -s install` per package set; a set that fails reports the
  * packages apt names as missing.
  */
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { createAptRoot } from './apt-root.js';
 import { parseAptSimulation } from './apt-simulation.js';
-import { repoLayout } from './repo-layout.js';
-import { repoTargets, type RepoProfile } from './repo-profile.js';
+import { initrdKernelAbi } from './installer-keyring.js';
+import { repoLayout, type RepoLayout } from './repo-layout.js';
+import { repoTargets, type RepoProfile, type RepoTarget } from './repo-profile.js';
+import type { UdebReport } from './sync-repo.js';
+import { indexEntries, udebProblems } from './udebs.js';
 
 /** One package set's verdict. */
 export interface CheckedSet {
@@ -42,6 +46,62 @@ export interface CheckRepoOptions {
   workDir?: string;
 }
 
+/**
+ * A debian-installer profile's udebs, as its installer would find them: the subset's main/debian-installer index
+ * (read by a private apt that verifies it against Kiln's key) must carry a kernel for the ABI of the initrd Kiln
+ * serves, and every udeb the last sync wanted (repo/udebs.<suite>.<arch>.json: those upstream did not serve are
+ * missing here).
+ */
+async function checkUdebs(t: RepoTarget, layout: RepoLayout, opts: CheckRepoOptions): Promise<CheckedSet[]> {
+  const apt = await createAptRoot(join(opts.workDir ?? layout.checkDir, `${t.suite}-udeb-${t.debArch}`), [
+    {
+      url: opts.url ?? `file:${resolve(layout.archiveDir)}`,
+      suite: t.suite,
+      debArch: t.debArch,
+      keyring: resolve(layout.publicKey),
+      component: 'main/debian-installer',
+    },
+  ]);
+  const update = await apt.aptGet(['update']);
+  const updateProblems = update.output
+    .split('\n')
+    .filter((l) => /^(E|W): /.test(l))
+    .map((l) => l.trim());
+  const published =
+    update.code === 0 && updateProblems.length === 0
+      ? indexEntries((await apt.aptGet(['dumpavail'], { tool: 'apt-cache' })).stdout)
+      : [];
+  const record = await readFile(layout.udebRecord(t.suite, t.debArch), 'utf8').then(
+    (x) => JSON.parse(x) as UdebReport,
+    () => null,
+  );
+  const out: CheckedSet[] = [];
+  for (const p of t.installerProfiles) {
+    const initrd = await readFile(join(layout.installerDir(p.name), 'initrd.gz')).catch(() => null);
+    const abi = initrd ? initrdKernelAbi(gunzipSync(initrd)) : null;
+    const verdict = abi
+      ? udebProblems(published, abi, record?.wanted ?? [])
+      : {
+          missing: [],
+          problems: [
+            `no netboot initrd published for ${p.name} (install debian-installer-${p.osVersion}-netboot-${t.debArch} and run \`kiln repo sync\`)`,
+          ],
+        };
+    const problems = [...updateProblems, ...verdict.problems];
+    out.push({
+      profile: p.name,
+      variant: 'udebs',
+      suite: t.suite,
+      debArch: t.debArch,
+      ok: update.code === 0 && problems.length === 0 && verdict.missing.length === 0,
+      packages: published.length,
+      missing: verdict.missing,
+      problems,
+    });
+  }
+  return out;
+}
+
 /** Checks every package set of every profile that names a repo against the subset. */
 export async function checkRepo(opts: CheckRepoOptions): Promise<RepoCheck> {
   const layout = repoLayout(opts.dataDir);
@@ -68,7 +128,12 @@ export async function checkRepo(opts: CheckRepoOptions): Promise<RepoCheck> {
       continue;
     }
     const apt = await createAptRoot(join(opts.workDir ?? layout.checkDir, `${t.suite}-${t.debArch}`), [
-      { url: opts.url ?? `file:${layout.archiveDir}`, suite: t.suite, debArch: t.debArch, keyring: layout.publicKey },
+      {
+        url: opts.url ?? `file:${resolve(layout.archiveDir)}`,
+        suite: t.suite,
+        debArch: t.debArch,
+        keyring: resolve(layout.publicKey),
+      },
     ]);
     const update = await apt.aptGet(['update']);
     if (update.code !== 0 || /^(E|W): /m.test(update.output)) {
@@ -85,6 +150,7 @@ export async function checkRepo(opts: CheckRepoOptions): Promise<RepoCheck> {
       );
       continue;
     }
+    if (t.udebs) sets.push(...(await checkUdebs(t, layout, opts)));
     for (const s of t.sets) {
       const r = await apt.aptGet(['-s', 'install', ...s.packages]);
       const sim = parseAptSimulation(r.output);

@@ -29,8 +29,15 @@ export interface PublishedSuite {
   packages: number;
   bytes: number;
   localPackages: number;
+  /** udebs in the suite's main/debian-installer index. */
+  udebs: number;
   /** debian-installer netboot files written for profiles of this suite (none when Debian's netboot package is missing). */
   installers: { profile: string; kernel: string; initrd: string; kernelAbi: string | null }[];
+}
+
+/** Where Debian's debian-installer-<version>-netboot-<arch> package puts the text installer's linux and initrd.gz. Pure. */
+export function installerSource(images: string, osVersion: string, debArch: string): string {
+  return join(images, osVersion, debArch, 'text', 'debian-installer', debArch);
 }
 
 /** Options of `publishRepo`. */
@@ -42,6 +49,8 @@ export interface PublishRepoOptions {
     target: RepoTarget;
     packages: readonly AptInstall[];
     overrides: ReadonlyMap<string, { priority: string; section: string }>;
+    /** debian-installer's udebs (files in the layout's udebArchives), with upstream's Priority and Section. */
+    udebs?: { files: readonly string[]; overrides: ReadonlyMap<string, { priority: string; section: string }> };
   }[];
   installerImages: string;
   /** Keyrings appended after Kiln's in the installer's archive.gpg (the Debian archive keyring: upstream mirrors keep working). */
@@ -90,6 +99,38 @@ export async function writeRelease(dir: string, suite: string, archs: readonly s
   await key.signRelease(join(dir, 'Release'), join(dir, 'InRelease'), join(dir, 'Release.gpg'));
 }
 
+/**
+ * The suite's `main/debian-installer/binary-<arch>/Packages` (what d-i's net-retriever and anna read), its udebs
+ * in their own pool directory (apt-ftparchive indexes .udeb files too, so they stay out of the .deb pool).
+ */
+async function publishUdebs(
+  build: string,
+  layout: RepoLayout,
+  target: RepoTarget,
+  udebs: NonNullable<PublishRepoOptions['suites'][number]['udebs']>,
+): Promise<number> {
+  const pool = join('pool', target.suite, `${target.debArch}-udeb`);
+  await mkdir(join(build, pool), { recursive: true });
+  for (const f of udebs.files)
+    await link(join(layout.udebArchives, f), join(build, pool, f.replace(/_\d+%3a/, '_'))).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      },
+    );
+  const override = join(layout.root, `override.${target.suite}.${target.debArch}.udeb`);
+  await writeFile(override, [...udebs.overrides].map(([n, o]) => `${n} ${o.priority} ${o.section}\n`).join(''));
+  const index = await run(
+    'apt-ftparchive',
+    ['--arch', target.debArch, '-o', 'APT::FTPArchive::Packages::Extensions=.udeb', 'packages', pool, override],
+    build,
+  );
+  const dir = join(build, 'dists', target.suite, 'main', 'debian-installer', `binary-${target.debArch}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'Packages'), index);
+  await writeFile(join(dir, 'Packages.gz'), gzipSync(index, { level: 9 }));
+  return index.split('\n').filter((l) => l.startsWith('Package: ')).length;
+}
+
 /** Publishes the suites; returns one entry per suite, in order. */
 export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSuite[]> {
   const { layout, key } = opts;
@@ -99,7 +140,7 @@ export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSu
   const local = await localPackages(layout.local);
   const out: PublishedSuite[] = [];
   const bySuite = new Map<string, string[]>();
-  for (const { target, packages, overrides } of opts.suites) {
+  for (const { target, packages, overrides, udebs } of opts.suites) {
     const pool = join('pool', target.suite, target.debArch);
     await mkdir(join(build, pool), { recursive: true });
     let bytes = 0;
@@ -126,12 +167,14 @@ export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSu
     await writeFile(join(binDir, 'Packages'), index);
     await writeFile(join(binDir, 'Packages.gz'), gzipSync(index, { level: 9 }));
     bySuite.set(target.suite, [...(bySuite.get(target.suite) ?? []), target.debArch]);
+    const udebCount = udebs ? await publishUdebs(build, layout, target, udebs) : 0;
     out.push({
       suite: target.suite,
       debArch: target.debArch,
       packages: index.split('\n').filter((l) => l.startsWith('Package: ')).length,
       bytes,
       localPackages: mine.length,
+      udebs: udebCount,
       installers: [],
     });
   }
@@ -153,7 +196,7 @@ export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSu
   const appended = gzipSync(installerKeyringCpio(keyring));
   for (const [i, { target }] of opts.suites.entries()) {
     for (const p of target.installerProfiles) {
-      const src = join(opts.installerImages, p.osVersion, target.debArch, 'text', 'debian-installer', target.debArch);
+      const src = installerSource(opts.installerImages, p.osVersion, target.debArch);
       const initrd = await readFile(join(src, 'initrd.gz')).catch(() => null);
       if (!initrd) continue;
       const dir = layout.installerDir(p.name);

@@ -3,6 +3,7 @@
  *
  *   repo/apt/<suite>-<arch>/   private apt roots (upstream indexes), repo/check/ the check's
  *   repo/archives/             every .deb downloaded (apt's archives directory: a re-sync fetches only what is new)
+ *   repo/udebs/                debian-installer's udebs downloaded; repo/udebs.<suite>.<arch>.json what the sync wanted
  *   repo/local/                operator packages (`kiln repo add`), kept across syncs
  *   repo/gnupg/                the signing key's GNUPGHOME (0700)
  *   repo/public/               served at /repo/: kiln-repo.gpg/.asc, debian/{dists,pool}, installer/
@@ -18,6 +19,10 @@ export function repoLayout(dataDir: string) {
     aptDir: (suite: string, debArch: string) => join(root, 'apt', `${suite}-${debArch}`),
     checkDir: join(root, 'check'),
     archives: join(root, 'archives'),
+    /** debian-installer's udebs, downloaded (kept across syncs like archives/). */
+    udebArchives: join(root, 'udebs'),
+    /** What the last sync wanted of a suite's udebs, and which the archive did not serve (`kiln repo check` reads it). */
+    udebRecord: (suite: string, debArch: string) => join(root, `udebs.${suite}.${debArch}.json`),
     local: join(root, 'local'),
     gnupg: join(root, 'gnupg'),
     publicDir,

@@ -50,3 +50,33 @@ test("a Packages index: package count, the sum of Size, and each package's archi
   assert.deepEqual([r.packages, r.bytes], [2, 2148]);
   assert.deepEqual([...r.overrides], [['a', { priority: 'important', section: 'utils' }]]);
 });
+
+test('a target is full when one profile asks; extra suites are merged with their upstreams; udebs for preseed profiles unless turned off', () => {
+  const full = { ...base, name: 'dev', installMethod: 'kiln-image', repo: { ...base.repo, mode: 'full' as const } };
+  const upd = {
+    ...base,
+    name: 'upd',
+    repo: {
+      ...base.repo,
+      extraSuites: [{ suite: 'bookworm-updates' }, { suite: 'bookworm-security', upstream: 'http://sec.example/ds' }],
+    },
+  };
+  const [t] = repoTargets([base, full, upd], (s) => `http://machine.example/${s}`);
+  assert.equal(t!.mode, 'full');
+  assert.deepEqual(t!.extraSuites, [
+    { suite: 'bookworm-updates', upstream: 'http://machine.example/bookworm-updates' },
+    { suite: 'bookworm-security', upstream: 'http://sec.example/ds' },
+  ]);
+  assert.equal(t!.udebs, true);
+  assert.equal(repoTargets([{ ...base, repo: { ...base.repo, udebs: false } }])[0]!.udebs, false);
+  assert.equal(repoTargets([full])[0]!.udebs, false, 'not a debian-installer profile');
+  assert.throws(
+    () =>
+      repoTargets(
+        [upd, { ...upd, name: 'x', repo: { ...upd.repo, extraSuites: [{ suite: 'bookworm-security' }] } }],
+        (x) => `http://machine.example/${x}`,
+      ),
+    /bookworm-security is taken from http:\/\/sec.example\/ds/,
+  );
+  assert.throws(() => repoTargets([upd], () => undefined), /no upstream archive for suite bookworm/);
+});

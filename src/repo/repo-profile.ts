@@ -16,6 +16,9 @@ export interface RepoProfile {
     suite: string;
     debArch: string;
     variants?: Record<string, string[]> | undefined;
+    mode?: 'subset' | 'full' | undefined;
+    extraSuites?: { suite: string; upstream?: string | undefined }[] | undefined;
+    udebs?: boolean | undefined;
   };
 }
 
@@ -34,6 +37,12 @@ export interface RepoTarget {
   sets: PackageSet[];
   /** Profiles installed by debian-installer from this target (their netboot files get Kiln's keyring). */
   installerProfiles: { name: string; osVersion: string }[];
+  /** `full` when any profile of the target asks for the whole suite. */
+  mode: 'subset' | 'full';
+  /** Suites merged into the resolution (updates, security), each with its upstream. */
+  extraSuites: { suite: string; upstream: string }[];
+  /** Whether the target takes debian-installer's udebs (a preseed profile that does not turn them off). */
+  udebs: boolean;
 }
 
 /** The package sets of one profile. Pure. */
@@ -61,7 +70,16 @@ export function repoTargets(
       );
     let t = byKey.get(key);
     if (!t) {
-      t = { upstream, suite: p.repo.suite, debArch: p.repo.debArch, sets: [], installerProfiles: [] };
+      t = {
+        upstream,
+        suite: p.repo.suite,
+        debArch: p.repo.debArch,
+        sets: [],
+        installerProfiles: [],
+        mode: 'subset',
+        extraSuites: [],
+        udebs: false,
+      };
       byKey.set(key, t);
     } else if (t.upstream !== upstream) {
       throw new Error(
@@ -69,7 +87,24 @@ export function repoTargets(
       );
     }
     t.sets.push(...packageSets(p));
-    if (p.installMethod === 'preseed') t.installerProfiles.push({ name: p.name, osVersion: p.osVersion });
+    if (p.repo.mode === 'full') t.mode = 'full';
+    for (const x of p.repo.extraSuites ?? []) {
+      const from = x.upstream ?? defaultUpstream(x.suite);
+      if (!from)
+        throw new Error(
+          `profile ${p.name}: no upstream archive for suite ${x.suite}: set its upstream in repo.extraSuites, or add the suite to this machine's apt sources`,
+        );
+      const had = t.extraSuites.find((e) => e.suite === x.suite);
+      if (had && had.upstream !== from)
+        throw new Error(
+          `profile ${p.name}: suite ${x.suite} is taken from ${had.upstream} by another profile, not ${from}`,
+        );
+      if (!had) t.extraSuites.push({ suite: x.suite, upstream: from });
+    }
+    if (p.installMethod === 'preseed') {
+      t.installerProfiles.push({ name: p.name, osVersion: p.osVersion });
+      if (p.repo.udebs !== false) t.udebs = true;
+    }
   }
   return [...byKey.values()];
 }

@@ -54,7 +54,7 @@ function tinyProfiles(): string {
       'boot: { kernel: "{{ kiln.baseUrl }}/repo/installer/tiny/linux", initrd: [], cmdline: "" }',
       'files: []',
       'packages: [hello]',
-      `repo: { suite: ${suite}, debArch: ${debArch} }`,
+      `repo: { suite: ${suite}, debArch: ${debArch}, udebs: false }`,
       '',
     ].join('\n'),
   );

@@ -60,6 +60,21 @@ export function registerRepoCommands(program: Command, o: Output, env: Env): voi
             ]),
           ),
           ...suites.flatMap((s) =>
+            s.udebSync
+              ? [
+                  s.udebSync.kernelAbi
+                    ? `udebs ${s.suite}/${s.debArch}: kernel ABI ${s.udebSync.kernelAbi}, ${s.udebs} of ${s.udebSync.wanted.length} published, ${s.udebSync.downloaded} new (${mb(s.udebSync.downloadedBytes)})${
+                        s.udebSync.missing.length
+                          ? `; upstream did not serve ${s.udebSync.missing.length}: ${s.udebSync.missing
+                              .map((m) => `${m.url} (${m.reason})`)
+                              .join(', ')}`
+                          : ''
+                      }`
+                    : `udebs ${s.suite}/${s.debArch}: none (no debian-installer netboot package installed: its initrd names the kernel ABI)`,
+                ]
+              : [],
+          ),
+          ...suites.flatMap((s) =>
             s.installers.map(
               (i) =>
                 `installer ${i.profile}: ${i.kernel}, ${i.initrd} (Kiln's keyring appended; kernel ABI ${i.kernelAbi ?? 'unknown'})`,

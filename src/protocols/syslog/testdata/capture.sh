@@ -44,6 +44,9 @@ case_logger() { # case_logger <case> <logger args...>: one util-linux logger run
   printf 'first line of %s\nsecond line, tab\there\n' "$c" | logger -n 127.0.0.1 -P $P -t kiln-test -p local0.notice "$@"
   stop_all
 }
+# `sh capture.sh debian-installer` captures only that case (the others keep their files).
+only=${1:-all}
+if [ "$only" = all ]; then
 case_logger logger-rfc5424-udp --rfc5424 --udp
 case_logger logger-rfc3164-udp --rfc3164 --udp
 case_logger logger-rfc5424-tcp-octet --rfc5424 --tcp --octet-count
@@ -78,6 +81,27 @@ logger -n 127.0.0.1 -P 5515 --udp --rfc3164 -t kiln-relay -p local3.err 'via rsy
 logger -n 127.0.0.1 -P 5515 --udp --rfc5424 -t kiln-relay -p local3.info --msgid M1 --sd-id kiln@32473 --sd-param 'session="3f2a9c1b7d4e"' 'via rsyslog, 5424 in'
 sleep 2
 stop_all
+fi
+# debian-installer's own sender: the netboot initrd (debian-installer-12-netboot-amd64) unpacked and its
+# busybox syslogd run in a chroot with the options lib/debian-installer-startup.d/S10syslog gives it for
+# log_host/log_port (-m 0 -O /var/log/syslog -S -L -R host:port; -n to stay in the foreground), fed by d-i's own
+# log-output (how d-i components log a program's output) and busybox logger, as main-menu and anna log.
+if [ "$only" = all ] || [ "$only" = debian-installer ]; then
+initrd=/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64/initrd.gz
+di=$work/di
+mkdir -p "$di"
+(cd "$di" && zcat "$initrd" | cpio -id --quiet)
+mount -t tmpfs -o mode=755 kiln-di-dev "$di/dev"
+mknod -m 666 "$di/dev/null" c 1 3
+listen $P debian-installer-syslogd
+chroot "$di" /sbin/syslogd -n -m 0 -O /var/log/syslog -S -L -R 127.0.0.1:$P & pids="$pids $!"
+until_true test -S "$di/dev/log"
+chroot "$di" /bin/busybox logger -t main-menu 'generated: a main-menu style line'
+chroot "$di" /bin/log-output -t netcfg sh -c 'echo "generated: stdout of a program run by log-output"; echo "generated: its stderr" >&2'
+chroot "$di" /bin/busybox logger -t anna -p user.info 'generated: an anna style line'
+stop_all
+umount "$di/dev"
+fi
 for f in "$work"/*.hex; do
   [ -s "$f" ] || { echo "nothing captured for $(basename "$f")" >&2; exit 1; }
 done
