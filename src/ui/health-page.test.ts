@@ -49,7 +49,7 @@ test('the unreachable list links each host to its health and escapes its name', 
   assert.ok(!out.includes(evil), 'the name is escaped');
   assert.match(out, /<ul class="events" id="unreachable">/);
   assert.match(out, /href="\/ui\/hosts\/%3Cimg%20src%3Dx%20onerror%3Dalert\(1\)%3E#health"/);
-  assert.match(out, /from 10\.0\.0\.9/);
+  assert.match(out, /from\s+10\.0\.0\.9/);
   assert.match(String(unreachableSection([])), /None\./);
 });
 
