@@ -41,6 +41,3 @@ export function createBootDeploymentCache(max = 100_000) {
     size: () => entries.size,
   };
 }
-
-/** The cache's type. */
-export type BootDeploymentCache = ReturnType<typeof createBootDeploymentCache>;
