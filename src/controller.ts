@@ -24,6 +24,7 @@ import type { HeadroomSample } from './power/admission.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
+import { createBootFastPath } from './boot/http/boot-fast-path.js';
 import { createDiscoveryPolicy, type DiscoverySettings, type ServedSubnet } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { nodeImageRoutes, profileFilesRoutes } from './boot/http/profile-files-routes.js';
@@ -488,14 +489,25 @@ export async function createController(deps: ControllerDeps) {
   });
   // One login limiter for the API's /login and the web UI's login form: failures count together per source.
   const loginLimiter = createLoginLimiter();
+  const observeHttp = (method: string, route: string, status: number, seconds: number) =>
+    metrics.observeHttp(method, route, status, seconds);
+  const countInFlight = (delta: 1 | -1) => {
+    httpInFlight += delta;
+  };
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
     bodyLimit: deps.bodyLimit,
-    onResponse: (method, route, status, seconds) => metrics.observeHttp(method, route, status, seconds),
-    inFlight: (delta) => {
-      httpInFlight += delta;
-    },
+    onResponse: observeHttp,
+    inFlight: countInFlight,
     onExchange: observers.exchange,
+    // The boot scripts ahead of Fastify (same boot service, metrics, timeline and answers): issue 17's fetch rate.
+    fastPath: createBootFastPath({
+      boot,
+      onResponse: observeHttp,
+      onExchange: observers.exchange,
+      inFlight: countInFlight,
+      log: deps.httpLogger || undefined,
+    }),
     auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
     plugins: [
       domain(hostRoutes, { inventory, revokeCertificates, healthOf: (id: string) => heartbeat.statusOf(id) }),

@@ -9,6 +9,7 @@ import Fastify, {
   type RouteOptions,
 } from 'fastify';
 import swagger from '@fastify/swagger';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Logger as PinoLogger } from 'pino';
@@ -62,6 +63,12 @@ export interface AppDeps {
   onExchange?: (x: HttpExchange) => void;
   /** Counts requests in flight: +1 when one arrives, -1 when its response closes (sent or aborted). */
   inFlight?: (delta: 1 | -1) => void;
+  /**
+   * Requests answered ahead of Fastify on the app's own server (the boot scripts, src/boot/http/boot-fast-path.ts):
+   * true when it answered, false to let Fastify route it. Off at log level debug (Fastify logs every request
+   * there) and while the app closes (Fastify answers 503); `inject()` never takes it.
+   */
+  fastPath?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /** One answered request, as plain values: `path` without the query, `bytes` from content-length when known. */
@@ -156,9 +163,40 @@ function allowedMethods(app: KilnFastify, method: string, path: string): string[
   return httpMethods.filter((m) => app.findRoute({ method: m, url: path }) !== null);
 }
 
+/** Fastify's settings for the server it would make itself (lib/server.js), so a server made here behaves alike. */
+interface ServerSettings {
+  keepAliveTimeout?: number;
+  requestTimeout?: number;
+  connectionTimeout?: number;
+  maxRequestsPerSocket?: number | null;
+}
+
+/** The HTTP server Fastify would make, with `fast` asked first for each request unless `closing()`. */
+function serverWithFastPath(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  settings: ServerSettings,
+  fast: NonNullable<AppDeps['fastPath']>,
+  closing: () => boolean,
+): Server {
+  const server = createServer((req, res) => {
+    if (closing() || !fast(req, res)) handler(req, res);
+  });
+  if (settings.keepAliveTimeout !== undefined) server.keepAliveTimeout = settings.keepAliveTimeout;
+  if (settings.requestTimeout !== undefined) server.requestTimeout = settings.requestTimeout;
+  server.setTimeout(settings.connectionTimeout ?? 0);
+  if (settings.maxRequestsPerSocket) server.maxRequestsPerSocket = settings.maxRequestsPerSocket;
+  return server;
+}
+
 /** Builds the Fastify app without listening (tests use `inject()`, `main` calls listen). */
 export async function buildApp(deps: AppDeps): Promise<KilnFastify & { kilnRoutes: RouteEntry[] }> {
+  const verbose = deps.logger ? deps.logger.isLevelEnabled('debug') : false;
+  const fast = verbose ? undefined : deps.fastPath;
+  let closing = false;
   const app = Fastify<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger>({
+    ...(fast
+      ? { serverFactory: (handler, settings) => serverWithFastPath(handler, settings, fast, () => closing) }
+      : {}),
     loggerInstance: deps.logger || undefined,
     bodyLimit: deps.bodyLimit ?? 1_048_576,
     return503OnClosing: true,
@@ -195,6 +233,10 @@ export async function buildApp(deps: AppDeps): Promise<KilnFastify & { kilnRoute
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
   // Bodies are bounded in size (bodyLimit) and nesting depth before they are parsed.
   installJsonBodyParser(app);
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   const routes: RouteEntry[] = [];
   installAuth(app, deps.auth, routes);
   const inFlight = deps.inFlight;

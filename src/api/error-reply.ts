@@ -86,17 +86,27 @@ export function errorBody(k: KilnError): { error: Record<string, unknown> } {
  */
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown, quiet?: 'debug'): FastifyReply {
   const k = toKilnError(err);
-  const level = k.code === 'internal' ? 'error' : k.httpStatus >= 500 ? 'warn' : (quiet ?? 'info');
+  const level = errorLogLevel(k, quiet);
   request.log[level](
     { errorId: k.id, code: k.code, err: k.code === 'internal' ? err : undefined, msg: k.message },
     'request failed',
   );
-  if (k.code === 'rate_limited' && !reply.getHeader('retry-after')) {
-    // RFC 9110 §10.2.3: the wait the error itself computed (details.retryAfter, seconds), else a minute.
-    const wait = Number((k.details as { retryAfter?: unknown } | undefined)?.retryAfter);
-    reply.header('retry-after', String(Number.isInteger(wait) && wait > 0 ? wait : 60));
-  }
+  const retryAfter = retryAfterOf(k);
+  if (retryAfter !== null && !reply.getHeader('retry-after')) reply.header('retry-after', retryAfter);
   return reply.status(k.httpStatus).type('application/json').send(errorBody(k));
+}
+
+/** The `retry-after` header an error answer carries (seconds, as text), or null for none. */
+export function retryAfterOf(k: KilnError): string | null {
+  if (k.code !== 'rate_limited') return null;
+  // RFC 9110 §10.2.3: the wait the error itself computed (details.retryAfter, seconds), else a minute.
+  const wait = Number((k.details as { retryAfter?: unknown } | undefined)?.retryAfter);
+  return String(Number.isInteger(wait) && wait > 0 ? wait : 60);
+}
+
+/** The log level of an error answer: `internal` at error, other 5xx at warn, client errors at `quiet` or info. */
+export function errorLogLevel(k: KilnError, quiet?: 'debug'): 'error' | 'warn' | 'info' | 'debug' {
+  return k.code === 'internal' ? 'error' : k.httpStatus >= 500 ? 'warn' : (quiet ?? 'info');
 }
 
 /**

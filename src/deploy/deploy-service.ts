@@ -11,6 +11,8 @@ import type { TemplateRenderer } from '../template/render-pool.js';
 import { machineFactsFrom, type MachineSubnet } from '../machine/machine-facts.js';
 import { MACHINE_PLAN_FILE, parseMachineDescription, planMachine } from '../machine/plan-machine.js';
 import { buildRenderContext, type KilnUrls } from './render-context.js';
+import { createBootDeploymentCache } from './boot-deployment-cache.js';
+import { isPostgres } from '../store/database.js';
 import {
   getCurrentBootDeployment,
   getCurrentDeployment,
@@ -58,6 +60,17 @@ export interface DeployDeps {
  */
 export function createDeployService(deps: DeployDeps) {
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
+  // On PostgreSQL other controllers write deployments: every fetch reads the store (not yet cached there).
+  const bootCache = isPostgres(deps.db) ? null : createBootDeploymentCache();
+  /** Runs a deployment write with the boot cache emptied before it and after it (committed, or rolled back). */
+  const changing = async <T>(write: () => Promise<T>): Promise<T> => {
+    bootCache?.changed();
+    try {
+      return await write();
+    } finally {
+      bootCache?.changed();
+    }
+  };
 
   async function render(
     host: Host,
@@ -109,11 +122,15 @@ export function createDeployService(deps: DeployDeps) {
       getCurrentDeployment(tx ?? deps.db, hostId),
 
     /**
-     * What the per-host boot script needs of the newest deployment, or null; read on every fetch. Its boot spec
-     * still holds the install token placeholder: `fillInstallToken` puts the token in when a script is rendered
-     * (an HMAC per rendering, not per fetch: the boot service caches scripts by deployment id).
+     * What the per-host boot script needs of the newest deployment, or null; asked on every fetch of a deploying
+     * host, answered from memory on SQLite (emptied by every deployment write here). Its boot spec still holds
+     * the install token and boot session placeholders: they are put in when a script is rendered (the boot
+     * service caches scripts by deployment id and session). Frozen: callers share it.
      */
-    bootDeployment: (hostId: string): Promise<BootDeployment | null> => getCurrentBootDeployment(deps.db, hostId),
+    bootDeployment: (hostId: string): Promise<BootDeployment | null> =>
+      bootCache
+        ? bootCache.get(hostId, (id) => getCurrentBootDeployment(deps.db, id))
+        : getCurrentBootDeployment(deps.db, hostId),
 
     /** The deployment's boot spec with its install token filled in (unchanged without install tokens). */
     fillInstallToken: <D extends Pick<BootDeployment, 'id' | 'bootSpec'>>(d: D): D =>
@@ -123,8 +140,9 @@ export function createDeployService(deps: DeployDeps) {
     listDeployments: (hostId: string): Promise<Deployment[]> => listDeployments(deps.db, hostId),
 
     /** Moves a deployment to a later status (installed, complete), stamped now; in the caller's transaction `tx` when given. */
+    // Inside a caller's transaction the cache is emptied at the write; a read after it waits for the commit (SQLite).
     setDeploymentStatus: (id: string, status: Deployment['status'], tx?: Kysely<Database>): Promise<void> =>
-      setDeploymentStatus(tx ?? deps.db, id, status, now()),
+      changing(() => setDeploymentStatus(tx ?? deps.db, id, status, now())),
 
     /** Renders without deploying: what `deploy` would give this host (for `kiln host deploy --dry-run`). */
     async preview(hostRef: string, profileName: string | undefined, variables: Record<string, unknown> = {}) {
@@ -166,17 +184,19 @@ export function createDeployService(deps: DeployDeps) {
         completedAt: null,
       };
       // One unit: state, deployment, install token, node arm and their events commit together or not at all.
-      host = await deps.inventory.inTransaction(async (inv, tx) => {
-        const moved = await inv.transition(host.id, 'deploying', {
-          actor: opts.actor,
-          reason: opts.reason ?? `deploy ${rendered.profile}`,
-          extra: { profile: rendered.profile },
-        });
-        await insertDeployment(tx, deployment);
-        await deps.installTokens?.issue(deployment, tx);
-        await deps.armNode(moved.id, `deploy ${rendered.profile}`, opts.actor, tx);
-        return moved;
-      });
+      host = await changing(() =>
+        deps.inventory.inTransaction(async (inv, tx) => {
+          const moved = await inv.transition(host.id, 'deploying', {
+            actor: opts.actor,
+            reason: opts.reason ?? `deploy ${rendered.profile}`,
+            extra: { profile: rendered.profile },
+          });
+          await insertDeployment(tx, deployment);
+          await deps.installTokens?.issue(deployment, tx);
+          await deps.armNode(moved.id, `deploy ${rendered.profile}`, opts.actor, tx);
+          return moved;
+        }),
+      );
       if (deps.power && host.bmc) await deps.power(host, 'netboot', `deploy ${rendered.profile}`);
       return { host, deployment };
     },

@@ -2,7 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '../../api/type-provider.js';
 import { Type } from '@sinclair/typebox';
 import type { BootService } from './boot-service.js';
 
-const ipxe = 'text/plain; charset=utf-8';
+/** The content type of every iPXE script Kiln answers (the routes here and the fast path). */
+export const IPXE_CONTENT_TYPE = 'text/plain; charset=utf-8';
+const ipxe = IPXE_CONTENT_TYPE;
+
+/** The longest value each per-host script query field takes (characters); longer is `validation_failed`. */
+export const HOST_SCRIPT_QUERY_MAX = { mac: 64, uuid: 64, arch: 32, platform: 32 } as const;
 
 /**
  * The iPXE entry points. Public by design: firmware carries no credential,
@@ -32,10 +37,10 @@ export const bootRoutes: FastifyPluginAsyncTypebox<{ boot: BootService }> = asyn
         tags: ['boot'],
         summary: "A host's iPXE script, chosen by its state",
         querystring: Type.Object({
-          mac: Type.Optional(Type.String({ maxLength: 64 })),
-          uuid: Type.Optional(Type.String({ maxLength: 64 })),
-          arch: Type.Optional(Type.String({ maxLength: 32 })),
-          platform: Type.Optional(Type.String({ maxLength: 32 })),
+          mac: Type.Optional(Type.String({ maxLength: HOST_SCRIPT_QUERY_MAX.mac })),
+          uuid: Type.Optional(Type.String({ maxLength: HOST_SCRIPT_QUERY_MAX.uuid })),
+          arch: Type.Optional(Type.String({ maxLength: HOST_SCRIPT_QUERY_MAX.arch })),
+          platform: Type.Optional(Type.String({ maxLength: HOST_SCRIPT_QUERY_MAX.platform })),
         }),
       },
     },

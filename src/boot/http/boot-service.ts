@@ -68,7 +68,9 @@ export function createBootService(deps: BootServiceDeps) {
     lastStage.set(hostId, stage);
     return true;
   };
-  const scripts = createHostScriptCache({ fillInstallToken: (d) => backend.fillInstallToken(d) });
+  const scripts = createHostScriptCache({
+    fillDeployment: (d, session) => backend.fillInstallToken(withSession(d, session)),
+  });
   return {
     chainScript: () => formatChainScript(`${deps.baseUrl()}/boot/host.ipxe`, delay),
 
@@ -102,9 +104,9 @@ export function createBootService(deps: BootServiceDeps) {
         host = await enrolment.host;
       }
       if (host.state === 'new' && deps.nodeImage()) host = await backend.beginDiscovery(host, `boot@${sourceIp}`);
-      const stored = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
+      // The deployment as stored (placeholders in): the script cache fills it on a miss.
+      const deployment = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
       const session = deps.timeline?.sessionFor(mac, host) ?? null;
-      const deployment = stored && withSession(stored, session);
       const { action, script, purpose } = scripts.render({
         host,
         deployment,

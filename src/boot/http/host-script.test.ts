@@ -200,7 +200,7 @@ goto retry
     let fills = 0;
     const cache = createHostScriptCache({
       max: 2,
-      fillInstallToken: (d) => {
+      fillDeployment: (d) => {
         fills++;
         return { ...d, bootSpec: { ...d.bootSpec, cmdline: `${d.bootSpec.cmdline} token=t-${d.id}` } };
       },
@@ -236,6 +236,22 @@ goto retry
 });
 
 describe('boot session on the kernel command line', () => {
+  it('the deployment is filled (install token, boot session) on a miss only: a hit is the cached text, a new session renders again', () => {
+    const fills: (string | null)[] = [];
+    const cache = createHostScriptCache({
+      fillDeployment: (d, session) => {
+        fills.push(session);
+        return { ...d, bootSpec: { ...d.bootSpec, cmdline: `${d.bootSpec.cmdline} s=${session ?? ''}` } };
+      },
+    });
+    const i = input(host('deploying'), { deployment: deployment('deploying'), session: '0123456789ab' });
+    const first = cache.render(i).script;
+    assert.match(first, / s=0123456789ab /);
+    assert.equal(cache.render({ ...i }).script, first);
+    assert.deepEqual(fills, ['0123456789ab']);
+    assert.match(cache.render({ ...i, session: 'ba9876543210' }).script, / s=ba9876543210 /);
+    assert.deepEqual(fills, ['0123456789ab', 'ba9876543210']);
+  });
   it('every kernel the script boots gets kiln.session=<id> (node image and installer), and each session is its own cached script', () => {
     const kernelLine = (s: string) => s.split('\n').find((l) => l.startsWith('kernel '))!;
     const cache = createHostScriptCache();

@@ -148,17 +148,22 @@ export function renderHostScript(i: HostScriptInput): HostScript {
  * without formatting it again; least recently used out past `max` entries.
  * The boot spec inside a deployment is frozen when it is deployed (its
  * templates were rendered then, in the render worker), so a profile edit
- * never changes a cached script: redeploying does, through the new deployment id.
+ * never changes a cached script: redeploying does, through the new deployment
+ * id. A hit does no per-fetch work on the deployment: its placeholders
+ * (install token, boot session) are filled on a miss.
  */
 export function createHostScriptCache(
   opts: {
     max?: number;
-    /** Fills the install token into a deployment's boot spec, on a miss only (the token is a function of the deployment id, in the key). */
-    fillInstallToken?: (d: BootDeployment) => BootDeployment;
+    /**
+     * Fills a deployment's boot spec for one boot (the install token, an HMAC of the deployment id, and the
+     * boot session), on a miss only: both are functions of what the key holds (the deployment id, the session).
+     */
+    fillDeployment?: (d: BootDeployment, session: string | null) => BootDeployment;
   } = {},
 ) {
   const max = opts.max ?? 10_000;
-  const fill = opts.fillInstallToken ?? ((d: BootDeployment) => d);
+  const fill = opts.fillDeployment ?? ((d: BootDeployment) => d);
   const entries = new Map<string, HostScript>();
   // Joined by a newline: no part holds one (ids, a status, a sanitised arch, URLs, kernel arguments), and the
   // retry URL (which holds the query) is URL-encoded.
@@ -173,7 +178,7 @@ export function createHostScriptCache(
         entries.set(key, hit);
         return hit;
       }
-      const script = renderHostScript(i.deployment ? { ...i, deployment: fill(i.deployment) } : i);
+      const script = renderHostScript(i.deployment ? { ...i, deployment: fill(i.deployment, i.session ?? null) } : i);
       entries.set(key, script);
       if (entries.size > max) entries.delete(entries.keys().next().value!);
       return script;
