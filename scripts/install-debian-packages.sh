@@ -14,6 +14,8 @@ packages=(
   busybox-static cpio kmod e2fsprogs dosfstools gdisk fdisk mdadm lvm2 xfsprogs zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin openssl
   # the image writer's object path: bsdtar (mtree view to a tar stream) and setfattr (also the image import test's xattrs)
   libarchive-tools attr
+  # the image writer's hand-off by kexec (node/agent/kexec.sh); the preseed below keeps the controller's own reboots plain
+  kexec-tools
   # the node image's self-test tools (node/agent/selftest.sh; optional in the image, a missing one skips its test)
   memtester smartmontools ethtool
   # OS images: `kiln image build` (Debian roots with mmdebstrap; zstd above unpacks .tar.zst imports)
@@ -26,4 +28,7 @@ packages=(
   # native addon builds (npm ci runs node-gyp on native/bind-to-device and native/tftp-pump)
   gcc g++ make python3
 )
+# kexec-tools asks whether kexec should take over this machine's reboots (default yes): Kiln only ships the
+# binary in its node image, so the controller's own reboots stay firmware reboots.
+echo 'kexec-tools kexec-tools/load_kexec boolean false' | debconf-set-selections
 bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"

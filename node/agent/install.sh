@@ -8,8 +8,9 @@
 # stack the image runs (netconf.sh), the first-boot callback and the heartbeat
 # agent (node/heartbeat), runs
 # the late step (late.sh: secrets and the SSH host certificate, inside the
-# written root), and reboots. Every step reports progress; the first failing
-# step is reported to /node/failed with its stage and the tail of its output.
+# written root), and hands off to the installed system: a firmware reboot,
+# or with plan.handoff "kexec" a jump into its kernel (kexec.sh). Every step
+# reports progress; the first failing step is reported to /node/failed with its stage and the tail of its output.
 # While it works, busybox httpd serves a read-only status page on port 6978
 # (status.sh: stage, progress, bytes fetched and reused, the log tail).
 #
@@ -23,7 +24,7 @@
 # host (machine.storage: steps, mounts, fstab; machine.network: networkd
 # units); storage.sh runs the steps, GRUB's core image goes to every disk with
 # a BIOS boot partition, and the network is the plan's units (machine_network).
-KILN_TARGET=/target
+: "${KILN_TARGET:=/target}"
 KILN_GRUB=${KILN_GRUB:-/usr/lib/kiln/grub}
 # Tools shipped from Debian, by absolute path: busybox ash prefers its own
 # applets (mke2fs, tar) over PATH, and those lack ext4 and xattrs.
@@ -155,18 +156,27 @@ root_arg() {
   esac
 }
 
+# boot_entry: the installed system's boot entry, as paths inside the target:
+# BOOT_KERNEL, BOOT_INITRD (empty when the image has none) and BOOT_ARGS, the
+# kernel command line. The one source of truth for grub.cfg's menu entry
+# (write_grub_cfg) and for kexec (kexec.sh kexec_load_installed).
+boot_entry() {
+  BOOT_KERNEL=""; for c in /boot/vmlinuz /vmlinuz $(ls "$KILN_TARGET"/boot/vmlinuz-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+    [ -e "$KILN_TARGET$c" ] && { BOOT_KERNEL=$c; break; }; done
+  BOOT_INITRD=""; for c in /boot/initrd.img /initrd.img $(ls "$KILN_TARGET"/boot/initrd.img-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+    [ -e "$KILN_TARGET$c" ] && { BOOT_INITRD=$c; break; }; done
+  [ -n "$BOOT_KERNEL" ] || { echo "the image has no kernel (/boot/vmlinuz)"; return 1; }
+  BOOT_ARGS="root=$(root_arg) ro console=tty0 console=ttyS0,115200 $(plan_get kernelArgs)"
+  BOOT_ARGS=${BOOT_ARGS% }
+}
+
 write_grub_cfg() {
-  k=""; for c in /boot/vmlinuz /vmlinuz $(ls "$KILN_TARGET"/boot/vmlinuz-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
-    [ -e "$KILN_TARGET$c" ] && { k=$c; break; }; done
-  r=""; for c in /boot/initrd.img /initrd.img $(ls "$KILN_TARGET"/boot/initrd.img-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
-    [ -e "$KILN_TARGET$c" ] && { r=$c; break; }; done
-  [ -n "$k" ] || { echo "the image has no kernel (/boot/vmlinuz)"; return 1; }
-  args=$(plan_get kernelArgs)
+  boot_entry || return 1
   {
     echo "set timeout=1"
     echo "menuentry 'Kiln: $(plan_get hostname)' {"
-    echo "  linux $k root=$(root_arg) ro console=tty0 console=ttyS0,115200 ${args}"
-    [ -n "$r" ] && echo "  initrd $r"
+    echo "  linux $BOOT_KERNEL $BOOT_ARGS"
+    [ -n "$BOOT_INITRD" ] && echo "  initrd $BOOT_INITRD"
     echo "}"
   } > "$KILN_TARGET/boot/grub/grub.cfg"
 }
@@ -294,13 +304,18 @@ run_install() {
   step secrets "applying root's password hash and authorized keys from Kiln" late_secrets
   step hostcert "making the SSH host key in the target and getting its Kiln certificate" late_hostcert
   step_told syslog "writing the installed system's syslog forwarding to Kiln" late_syslog
-  step finish "unmounting" finish_install
+  # The hand-off (kexec.sh): with plan.handoff "kexec" the installed kernel is
+  # loaded before the target is unmounted; HANDOFF says which path follows.
+  step_told finish "unmounting" finish_handoff
   # Stage "installed" is what switches the controller's per-host boot script
   # to the local disk; a lost report would boot the installer again, so it
   # is retried rather than best-effort like the other stages.
-  log "[installed] installation finished; rebooting into the installed system"
-  [ -n "${KILN_STATUS_DIR:-}" ] && status_write installed "installation finished; rebooting into the installed system" installed
-  api_retry POST progress '{"stage":"installed","message":"installation finished; rebooting into the installed system"}' >/dev/null ||
+  if [ "$HANDOFF" = kexec ]; then msg="installation finished; starting the installed kernel with kexec"
+  else msg="installation finished; rebooting into the installed system"; fi
+  log "[installed] $msg"
+  [ -n "${KILN_STATUS_DIR:-}" ] && status_write installed "$msg" installed
+  api_retry POST progress "{\"stage\":\"installed\",\"message\":$(json_str "$msg"),\"handoff\":\"$HANDOFF\"}" >/dev/null ||
     log "could not report stage installed; the next network boot may start the installer again"
+  [ "$HANDOFF" = kexec ] && kexec_exec
   sync; reboot -f
 }

@@ -91,6 +91,8 @@ const hostTools: Array<[string[], string, boolean]> = [
   [['/usr/bin/bsdtar'], 'bsdtar', true],
   [['/usr/bin/setfattr'], 'setfattr', true],
   [['/usr/bin/ipmitool'], 'ipmitool', false],
+  // The hand-off by kexec (node/agent/kexec.sh, plan.handoff "kexec"); absent, the writer reboots through the firmware.
+  [['/usr/sbin/kexec', '/sbin/kexec'], 'kexec', false],
   // Machine descriptions' storage plans (node/agent/storage.sh): GPT, partition table updates, signatures,
   // RAID 1, LVM (one binary, called as `lvm pvcreate` …), xfs and swap. A plan needing an absent one fails at its step.
   [['/usr/sbin/sgdisk', '/sbin/sgdisk'], 'sgdisk', true],
@@ -120,6 +122,7 @@ const agentFiles = [
   'agent/objects.sh',
   'agent/storage.sh',
   'agent/status.sh',
+  'agent/kexec.sh',
   'agent/wipe.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',

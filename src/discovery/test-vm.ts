@@ -15,9 +15,12 @@ export interface VmNetwork {
   stop(): void;
 }
 
-/** Creates the namespace, bridge, tap and a DHCP server handing out .100–.150 of a /24 picked from the PID. */
-export function createVmNetwork(tag: string, workDir: string): VmNetwork {
-  const net = `10.${150 + (process.pid % 90)}.${Math.floor(Math.random() * 250)}`;
+/**
+ * Creates the namespace, bridge, tap and a DHCP server handing out .100–.150 of a /24: `net` ("10.42.7", the
+ * first three octets) when given, else one picked from the PID.
+ */
+export function createVmNetwork(tag: string, workDir: string, net?: string): VmNetwork {
+  net ??= `10.${150 + (process.pid % 90)}.${Math.floor(Math.random() * 250)}`;
   const ns = createNetns(tag, `${net}.1/24`);
   const procs: ChildProcess[] = [];
   try {

@@ -137,8 +137,31 @@ test('the install plan carries the layout and the API and CA for the late step',
       hostname: 'node-7',
       network: { mode: 'dhcp' },
       api: { url: 'https://10.0.0.1:8443', caPem: urls.caPem },
+      handoff: 'reboot',
     },
   );
+});
+
+test('image.handoff: reboot by default, kexec when the profile asks; any other value is refused at validation', async () => {
+  for (const [lines, want] of [
+    [[], 'reboot'],
+    [['handoff: reboot'], 'reboot'],
+    [['handoff: kexec'], 'kexec'],
+  ] as const) {
+    const dir = profileDir([...lines]);
+    const { profiles, errors } = await loadProfiles(join(dir, '..'));
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
+    const p = profiles.get('img')!;
+    const spec = renderImageSpec(p, sampleContext(p));
+    assert.equal(spec.handoff, lines.length === 0 ? undefined : want);
+    assert.equal(buildInstallPlan({ ...spec }, image, host, urls).handoff, want);
+  }
+  const v = await validateProfile(profileDir(['handoff: firmware']));
+  assert.equal(v.ok, false);
+  assert.match(JSON.stringify(v.issues), /handoff/);
 });
 
 test("the install plan names Kiln's syslog receiver for the late step's forwarding rule only when syslog is on", () => {

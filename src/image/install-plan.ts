@@ -15,6 +15,15 @@ export const imageLayouts = ['single', 'machine'] as const;
 /** A layout the writer implements. */
 export type ImageLayout = (typeof imageLayouts)[number];
 
+/**
+ * How the writer starts the installed system once it is written: `reboot`
+ * through the firmware (GRUB from the disk, as every later boot), or `kexec`
+ * straight into the kernel, initrd and command line of grub.cfg's entry
+ * (node/agent/kexec.sh), skipping the firmware's POST; the writer falls back
+ * to `reboot` when kexec cannot load it and reports the path it took.
+ */
+export type InstallHandoff = 'reboot' | 'kexec';
+
 /** What Kiln's image writer reads (node/agent/install.sh; docs/discovery.md). */
 export interface InstallPlan {
   image: {
@@ -46,6 +55,8 @@ export interface InstallPlan {
   api: { url: string; caPem: string };
   /** Kiln's syslog receiver, for the installed system's forwarding rule (late.sh late_syslog); absent when syslog is off. */
   syslog?: { host: string; port: number };
+  /** How the writer starts the installed system (the profile's `image.handoff`, default `reboot`). */
+  handoff: InstallHandoff;
 }
 
 /** Where the writer fetches an image's objects and views, and what each view hashes to. */
@@ -135,5 +146,6 @@ export function buildInstallPlan(
     ...(machine ? { machine } : {}),
     api: { url: urls.apiUrl.replace(/\/$/, ''), caPem: urls.caPem },
     ...(urls.syslog ? { syslog: { ...urls.syslog } } : {}),
+    handoff: spec['handoff'] === 'kexec' ? 'kexec' : 'reboot',
   };
 }

@@ -485,8 +485,16 @@ export function createNodeService(deps: NodeServiceDeps) {
       });
     },
 
-    /** Install progress from a node; stage `installed` marks the deployment written (next boot goes to disk). */
-    async progress(p: Principal & { kind: 'node' }, stage: string, message: string): Promise<void> {
+    /**
+     * Install progress from a node; stage `installed` marks the deployment written (next boot goes to disk),
+     * with `handoff` saying how the writer starts the installed system (kept in the event's data).
+     */
+    async progress(
+      p: Principal & { kind: 'node' },
+      stage: string,
+      message: string,
+      handoff?: 'kexec' | 'reboot',
+    ): Promise<void> {
       const d = await deps.deployments.currentDeployment(p.hostId);
       if (stage === 'installed' && d && d.status === 'deploying')
         await deps.deployments.setDeploymentStatus(d.id, 'installed');
@@ -496,7 +504,7 @@ export function createNodeService(deps: NodeServiceDeps) {
         hostId: p.hostId,
         subject: p.hostName,
         message: `${stage}: ${message}`,
-        data: { stage, deployment: d?.id ?? null },
+        data: { stage, deployment: d?.id ?? null, ...(handoff ? { handoff } : {}) },
       });
     },
 

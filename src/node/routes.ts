@@ -184,7 +184,15 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
         tags: ['node'],
         summary: 'Install progress (stage "installed": next boot exits to disk)',
         body: Type.Object(
-          { stage: Type.String({ maxLength: 64 }), message: Type.Optional(Type.String({ maxLength: 2000 })) },
+          {
+            stage: Type.String({ maxLength: 64 }),
+            message: Type.Optional(Type.String({ maxLength: 2000 })),
+            handoff: Type.Optional(
+              Type.Union([Type.Literal('kexec'), Type.Literal('reboot')], {
+                description: 'with stage "installed": how the writer starts the installed system',
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: { 200: Ok },
@@ -192,7 +200,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req) => {
       const b = req.body;
-      await node.progress(nodeOf(req), b.stage, b.message ?? '');
+      await node.progress(nodeOf(req), b.stage, b.message ?? '', b.handoff);
       return { ok: true };
     },
   );

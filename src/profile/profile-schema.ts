@@ -61,6 +61,11 @@ export const ImageSchema = Type.Object(
     layout: Type.Optional(Type.String({ minLength: 1 })),
     /** With `layout: machine`: the install file (one of `files:`) holding the machine description (Liquid, YAML). */
     machine: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
+    /**
+     * How the writer starts the installed system: `reboot` (default) through the firmware, or `kexec` straight
+     * into the installed kernel, falling back to a reboot when kexec cannot load it (docs/images.md, "Hand-off").
+     */
+    handoff: Type.Optional(Type.Union([Type.Literal('reboot'), Type.Literal('kexec')])),
   },
   strict,
 );

@@ -1,5 +1,5 @@
 import { KilnError } from '../error/kiln-error.js';
-import type { ImageLayout } from '../image/install-plan.js';
+import type { ImageLayout, InstallHandoff } from '../image/install-plan.js';
 import type { LoadedProfile } from './loaded-profile.js';
 import type { RenderContext } from '../template/render-context.js';
 import { inThread, type RenderedText } from './render-profile-file.js';
@@ -18,6 +18,8 @@ export interface ImageSpec {
   layout: ImageLayout;
   /** With layout `machine`: the install file holding the machine description. */
   machine?: string;
+  /** How the writer starts the installed system (absent: `reboot`). */
+  handoff?: InstallHandoff;
 }
 
 /** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
@@ -41,6 +43,7 @@ export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'ue
     firmware: resolved,
     layout: (spec.layout ?? 'single') as ImageLayout,
     ...(spec.machine !== undefined ? { machine: spec.machine } : {}),
+    ...(spec.handoff !== undefined ? { handoff: spec.handoff } : {}),
   };
 }
 

@@ -100,10 +100,16 @@ export function httpObservation(x: BootExchange): { target: ObservationTarget; o
       if (!ok) return null;
       const stage = field(x.body, 'stage');
       const message = field(x.body, 'message');
+      if (stage !== 'installed')
+        return of({ stage: 'install-step', outcome: 'ok', detail: `${stage}${message ? `: ${message}` : ''}` });
+      // How the installer starts the installed system (Kiln's image writer says; other installers reboot).
+      const via = field(x.body, 'handoff');
+      const handoff = via === 'kexec' || via === 'reboot' ? via : undefined;
       return of({
-        stage: stage === 'installed' ? 'installed' : 'install-step',
+        stage: 'installed',
         outcome: 'ok',
-        detail: `${stage}${message ? `: ${message}` : ''}`,
+        ...(handoff ? { handoff } : {}),
+        detail: `installed${handoff ? ` (handoff ${handoff})` : ''}${message ? `: ${message}` : ''}`,
       });
     }
     case 'failed':

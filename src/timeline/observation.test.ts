@@ -100,6 +100,16 @@ test('HTTP: node API calls by credential, enrolment MAC or address, with the ses
   assert.equal(step?.observation.stage, 'install-step');
   assert.equal(step?.observation.detail, 'partition: sda');
   assert.equal(node('progress', { stage: 'installed' }, { nodeHostId: 'h1' })?.observation.stage, 'installed');
+  // Kiln's image writer says how it starts the installed system; an unknown value is not passed on.
+  assert.deepEqual(node('progress', { stage: 'installed', message: 'done', handoff: 'kexec' })?.observation, {
+    stage: 'installed',
+    outcome: 'ok',
+    handoff: 'kexec',
+    detail: 'installed (handoff kexec): done',
+    session: undefined,
+  });
+  assert.equal(node('progress', { stage: 'installed', handoff: 'warp' })?.observation.handoff, undefined);
+  assert.equal(node('progress', { stage: 'installed', handoff: 'warp' })?.observation.detail, 'installed');
   assert.deepEqual(node('failed', { stage: 'late', reason: 'exit 1' }, { nodeHostId: 'h1' })?.observation, {
     stage: 'install-step',
     outcome: 'failed',

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   advance,
+  carryHandoff,
   checkStall,
   describeSession,
   expectedNext,
@@ -11,6 +12,7 @@ import {
   type Observation,
   type SessionState,
   type Stage,
+  withHandoffTime,
 } from './stage-model.js';
 import { defaultTimelineConfig, rulesOf } from './timeline-config.js';
 
@@ -288,4 +290,73 @@ test('progress: repeated install steps restart the deadline; repeated other stag
   // A session of a wait or local-disk script expects nothing more.
   assert.equal(expectedNext({ reached: 'ipxe-script', purpose: 'local' }), null);
   assert.equal(expectedNext({ reached: 'ipxe-script', purpose: 'wait' }), null);
+});
+
+/** Like play, with the service's two hand-off steps: a new session carries the pending hand-off; first-boot shows its time. */
+function playWithHandoff(obs: Observation[]): { sessions: SessionState[]; details: string[] } {
+  const sessions: SessionState[] = [];
+  const details: string[] = [];
+  let s: SessionState | null = null;
+  for (const seen of obs) {
+    if (!s || opensSession(s, seen, rules)) {
+      const fresh = carryHandoff(s, newSession(`s${sessions.length}`, seen));
+      if (s) sessions.push(s);
+      s = fresh;
+    }
+    const o = withHandoffTime(s, seen);
+    details.push(o.detail);
+    s = advance(s, o);
+  }
+  if (s) sessions.push(s);
+  return { sessions, details };
+}
+
+test('installed to first boot: kexec joins the install session, a firmware reboot opens one; both show the time since installed', () => {
+  const install = [
+    ok(0, 'ipxe-script', { purpose: 'install' }),
+    ok(1 * S, 'kernel'),
+    ok(2 * S, 'initrd'),
+    ok(10 * S, 'install-plan'),
+    ok(100 * S, 'install-step'),
+  ];
+  const kexec = playWithHandoff([
+    ...install,
+    ok(120 * S, 'installed', { handoff: 'kexec' }),
+    ok(128 * S, 'os-dhcp'), // the installed kernel's DHCP: no PXE signs, same session
+    ok(129.5 * S, 'first-boot', { detail: 'complete (firstboot)' }),
+  ]);
+  assert.deepEqual(
+    kexec.sessions.map((x) => [x.reached, x.purpose, x.handoff]),
+    [['first-boot', 'install', undefined]],
+  );
+  assert.equal(kexec.details.at(-1), 'complete (firstboot), 9.5 s after installed (kexec)');
+
+  const reboot = playWithHandoff([
+    ...install,
+    ok(120 * S, 'installed', { handoff: 'reboot' }),
+    ok(150 * S, 'dhcp', { firmware: 'bios' }),
+    ok(151 * S, 'boot-file'),
+    ok(153 * S, 'ipxe-dhcp'),
+    ok(154 * S, 'ipxe-script', { purpose: 'first-boot' }),
+    ok(190 * S, 'first-boot', { detail: 'complete (firstboot)' }),
+    // a later reboot of the installed system says nothing about the install
+    ok(5000 * S, 'dhcp', { firmware: 'bios' }),
+    ok(5004 * S, 'ipxe-script', { purpose: 'first-boot' }),
+    ok(5040 * S, 'first-boot', { detail: 'complete (firstboot)' }),
+  ]);
+  assert.deepEqual(
+    reboot.sessions.map((x) => [x.reached, x.purpose]),
+    [
+      ['installed', 'install'],
+      ['first-boot', 'first-boot'],
+      ['first-boot', 'first-boot'],
+    ],
+  );
+  assert.deepEqual(
+    reboot.details.filter((d) => d.startsWith('complete')),
+    ['complete (firstboot), 70.0 s after installed (reboot)', 'complete (firstboot)'],
+  );
+  // An installer that does not say how it hands off (every other profile's) still gets the time.
+  const silent = playWithHandoff([...install, ok(120 * S, 'installed'), ok(130 * S, 'first-boot', { detail: 'c' })]);
+  assert.equal(silent.details.at(-1), 'c, 10.0 s after installed');
 });

@@ -53,7 +53,21 @@ export interface Observation {
    * did not see (the host booted from its disk without a network boot: a static address, disk first).
    */
   reboot?: boolean;
+  /** On `installed` observations: how the installer starts the installed system (the node's report). */
+  handoff?: HandoffVia;
   detail: string;
+}
+
+/** How an installer hands off to the installed system: a firmware reboot, or kexec straight into its kernel. */
+export type HandoffVia = 'kexec' | 'reboot';
+
+/**
+ * An `installed` report waiting for the installed system's first boot: when it came and the hand-off it named
+ * (null: the installer did not say). Carried into the next session (a firmware reboot opens one; kexec does not).
+ */
+export interface PendingHandoff {
+  installedAt: number;
+  via: HandoffVia | null;
 }
 
 /** A boot session's state: the stage reached and whether it failed or stalled. */
@@ -71,6 +85,8 @@ export interface SessionState {
   lastAt: number;
   failure: { stage: Stage; detail: string; at: number; final: boolean } | null;
   stalled: Stall | null;
+  /** Set by an `installed` observation until `first-boot` (absent in sessions stored before it existed). */
+  handoff?: PendingHandoff;
 }
 
 /** A host that went silent: `after` was the last stage, `expected` did not come within `seconds`. */
@@ -157,6 +173,22 @@ export function newSession(id: string, o: Observation): SessionState {
   };
 }
 
+/** A new session of a host that was installed and has not booted the installed system yet keeps that `installed` time. */
+export function carryHandoff(previous: SessionState | null | undefined, fresh: SessionState): SessionState {
+  return previous?.handoff ? { ...fresh, handoff: previous.handoff } : fresh;
+}
+
+/**
+ * The installed system's first call, with the time since the installer reported `installed` and the hand-off
+ * it named ("complete (firstboot), 9.8 s after installed (kexec)"): the time a kexec saves shows beside a
+ * firmware reboot's. Other observations unchanged.
+ */
+export function withHandoffTime(s: SessionState, o: Observation): Observation {
+  if (o.stage !== 'first-boot' || o.outcome !== 'ok' || !s.handoff) return o;
+  const secs = ((o.at - s.handoff.installedAt) / 1000).toFixed(1);
+  return { ...o, detail: `${o.detail}, ${secs} s after installed${s.handoff.via ? ` (${s.handoff.via})` : ''}` };
+}
+
 /** Stages that repeat as a boot goes on: each one is progress (other stages repeated are retransmissions or retries). */
 const repeating: ReadonlySet<Stage> = new Set<Stage>(['install-step', 'heartbeat']);
 
@@ -175,6 +207,8 @@ export function advance(s: SessionState, o: Observation): SessionState {
     return next;
   }
   if (o.purpose) next.purpose = o.purpose;
+  if (o.stage === 'installed') next.handoff = { installedAt: o.at, via: o.handoff ?? null };
+  if (o.stage === 'first-boot') delete next.handoff;
   if (s.failure?.final) return next;
   const further = s.reached === null || indexOf(o.stage) > indexOf(s.reached);
   if (further || (o.stage === s.reached && repeating.has(o.stage))) {

@@ -183,3 +183,29 @@ test('boots are recorded, not fetches: a repeat of the last observation stores n
   await tl.close();
   await b.db.close();
 });
+
+test('installed to first boot across a firmware reboot: the new session shows the time since installed, also after a restart', async () => {
+  const b = await bed();
+  const tl = b.make();
+  await tl.observe({ mac: MAC }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'install', detail: 's' });
+  await tl.observe({ hostId: 'h1' }, { stage: 'install-plan', outcome: 'ok', detail: 'install plan fetched' });
+  b.clock.t += 60_000;
+  await tl.observe({ hostId: 'h1' }, { stage: 'installed', outcome: 'ok', handoff: 'reboot', detail: 'installed' });
+  await tl.close();
+  // The controller restarts while the host reboots: the pending hand-off is kept with the session.
+  const again = b.make();
+  await again.start();
+  b.clock.t += 30_000;
+  const first = again.sessionFor(MAC, host);
+  b.clock.t += 12_345;
+  await again.observe({ hostId: 'h1' }, { stage: 'first-boot', outcome: 'ok', detail: 'complete (firstboot)' });
+  const t = await again.timeline(host);
+  assert.equal(t?.session, first);
+  assert.deepEqual(
+    t?.stages.map((x) => x.detail),
+    ['complete (firstboot), 42.3 s after installed (reboot)'],
+  );
+  assert.equal(t?.status, 'complete');
+  await again.close();
+  await b.db.close();
+});

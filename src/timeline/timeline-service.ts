@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import type { Mac } from '../net/mac.js';
 import {
   advance,
+  carryHandoff,
   checkStall,
   describeSession,
   expectedNext,
@@ -22,6 +23,7 @@ import {
   type Observation,
   type SessionState,
   type Stage,
+  withHandoffTime,
 } from './stage-model.js';
 import type { ObservationRow, SessionRow, TimelineStore } from './sql-timeline-store.js';
 import { rulesOf, type TimelineConfig } from './timeline-config.js';
@@ -161,15 +163,19 @@ export function createTimelineService(deps: TimelineServiceDeps) {
    * time: a retried script fetch, a retransmission) is not stored again; the session's row is rewritten for
    * repeats at most once a minute. Boots are recorded, not fetches.
    */
-  function apply(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'> | null, o: Observation): Current {
-    let c = current.get(mac);
-    const hostName = host?.name ?? c?.hostName ?? macName(mac);
+  function apply(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'> | null, seen: Observation): Current {
+    const before = current.get(mac);
+    const hostName = host?.name ?? before?.hostName ?? macName(mac);
+    const opened = !before || opensSession(before.state, seen, rules);
+    let c: Current;
+    if (opened) {
+      const id = mint(before, hostName, seen.at);
+      c = { mac, hostId: host?.id ?? null, hostName, state: carryHandoff(before?.state, newSession(id, seen)) };
+      log.info({ mac, host: hostName, session: id, stage: seen.stage }, 'timeline: boot session started');
+    } else c = before;
+    const o = withHandoffTime(c.state, seen);
     const content = contentOf(o);
-    if (!c || opensSession(c.state, o, rules)) {
-      const id = mint(c, hostName, o.at);
-      c = { mac, hostId: host?.id ?? null, hostName, state: newSession(id, o) };
-      log.info({ mac, host: hostName, session: id, stage: o.stage }, 'timeline: boot session started');
-    } else if (lastContent.get(mac) === content && (host?.id ?? c.hostId) === c.hostId && hostName === c.hostName) {
+    if (!opened && lastContent.get(mac) === content && (host?.id ?? c.hostId) === c.hostId && hostName === c.hostName) {
       const state = advance(c.state, o);
       if (onlyLastAtMoved(c.state, state)) {
         c = { ...c, state };
@@ -378,7 +384,12 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       const probe: Observation = { at: now(), stage: 'ipxe-script', outcome: 'ok', detail: '' };
       if (c && !opensSession(c.state, probe, rules)) return c.state.id;
       const id = mint(c, host.name, probe.at);
-      const fresh: Current = { mac, hostId: host.id, hostName: host.name, state: newSession(id, probe) };
+      const fresh: Current = {
+        mac,
+        hostId: host.id,
+        hostName: host.name,
+        state: carryHandoff(c?.state, newSession(id, probe)),
+      };
       remember(current, mac, fresh, maxHosts);
       lastContent.delete(mac);
       markDirty(fresh);

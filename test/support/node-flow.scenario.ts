@@ -200,6 +200,8 @@ export function nodeFlowScenario(
         network: { mode: 'dhcp' },
         // Where the writer's late step fetches secrets and its host certificate, and the CA that verifies it.
         api: { url: 'http://192.0.2.1:8080', caPem: '' },
+        // The profile names no image.handoff: a firmware reboot.
+        handoff: 'reboot',
       });
       assert.doesNotMatch(plan.body, /\$6\$|PRIVATE KEY|kn_/, 'no secret in the plan');
       assert.equal((await node('GET', 'next', credA)).json().action, 'reboot');
@@ -234,9 +236,15 @@ export function nodeFlowScenario(
 
     it('installed → next boot exits to disk; first boot completes the deploy', async () => {
       assert.equal(
-        (await node('POST', 'progress', credA, { stage: 'installed', message: 'image written' })).statusCode,
+        (await node('POST', 'progress', credA, { stage: 'installed', message: 'image written', handoff: 'kexec' }))
+          .statusCode,
         200,
       );
+      // How the writer hands off is kept with the progress event.
+      const installed = (await events('vm-525400aa0001', 'node.progress')).find(
+        (e: { data: { stage: string } }) => e.data.stage === 'installed',
+      );
+      assert.equal(installed?.data.handoff, 'kexec');
       assert.match(await script(macA), /sanboot --no-describe --drive 0x80/);
       const done = await node('POST', 'complete', credA, { stage: 'firstboot' });
       assert.equal(done.json().state, 'deployed');
