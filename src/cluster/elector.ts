@@ -17,7 +17,7 @@ export interface RoleContext {
   signal: AbortSignal;
   term: number;
   /** True while this member still holds the role at this term (one indexed read). */
-  fence(): Promise<boolean>;
+  fence: () => Promise<boolean>;
 }
 
 /** The work of one role: runs until `ctx.signal` aborts; a rejection is logged and the work restarts next poll. */
@@ -152,5 +152,3 @@ export function createElector(deps: ElectorDeps) {
   };
 }
 
-/** The elector's type. */
-export type Elector = ReturnType<typeof createElector>;
