@@ -306,8 +306,12 @@ export async function runServe(
     const pollSeconds = config.power['power-poll-interval'];
     const sleepUnlessAborted = (ms: number, signal: AbortSignal) =>
       new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        const wake = () => (clearTimeout(t), resolve());
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', wake);
+          resolve();
+        }, ms);
+        signal.addEventListener('abort', wake, { once: true });
       });
     const elector = createElector({
       db: store.db,

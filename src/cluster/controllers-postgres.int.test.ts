@@ -7,7 +7,7 @@
 // local PostgreSQL is down.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startReceiver, until } from '../../test/support/hook-scenario.js';
@@ -47,9 +47,11 @@ test(
         '',
       ].join('\n'),
     );
-    const start = async (name: string) => {
+    const start = async (name: string, dataKeyFrom?: string) => {
       const dir = join(work, name);
-      mkdirSync(dir);
+      mkdirSync(dir, { mode: 0o700 });
+      // Hook secrets are sealed with the data key: members share it (a join that wraps it is not built yet).
+      if (dataKeyFrom) copyFileSync(join(work, dataKeyFrom, 'data.key'), join(dir, 'data.key'));
       const s = await startServe(['--data-dir', dir, '--config', config, '--database-url', database!.url], {
         KILN_LOG_LEVEL: 'info',
       });
@@ -58,7 +60,7 @@ test(
     };
     const a = await start('a');
     const token = readFileSync(join(work, 'a', 'admin-token'), 'utf8').trim();
-    const b = await start('b');
+    const b = await start('b', 'a');
     const api = async <T>(s: ServeProcess, method: string, path: string, body?: unknown): Promise<T> => {
       const res = await fetch(`${s.url}${path}`, {
         method,

@@ -129,8 +129,12 @@ export function createElector(deps: ElectorDeps) {
       loop = (async () => {
         while (!stopping.signal.aborted) {
           await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, pollMs);
-            stopping.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+            const wake = () => (clearTimeout(t), resolve());
+            const t = setTimeout(() => {
+              stopping.signal.removeEventListener('abort', wake);
+              resolve();
+            }, pollMs);
+            stopping.signal.addEventListener('abort', wake, { once: true });
           });
           if (stopping.signal.aborted) break;
           await round().catch((err: unknown) =>
@@ -151,4 +155,3 @@ export function createElector(deps: ElectorDeps) {
     },
   };
 }
-
