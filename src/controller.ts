@@ -94,6 +94,9 @@ import { createCheckRegistry } from './doctor/check.js';
 import { createDoctor } from './doctor/doctor.js';
 import { defaultDoctorConfig, type DoctorConfig } from './doctor/doctor-config.js';
 import { doctorRoutes } from './doctor/routes.js';
+import { clusterRoutes } from './cluster/routes.js';
+import { listControllers } from './cluster/cluster-view.js';
+import { defaultClusterConfig, type ClusterConfig } from './cluster/cluster-config.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
 
@@ -160,6 +163,8 @@ export interface ControllerDeps {
   heartbeat?: HeartbeatConfig;
   /** The self-check's settings (the `doctor:` section); only `timeoutSeconds` is read here (main reads the rest). */
   doctor?: Pick<DoctorConfig, 'timeoutSeconds'>;
+  /** When `kiln controller list` calls a member unhealthy (the `cluster:` section); the elector is started by `main`. */
+  cluster?: Pick<ClusterConfig, 'staleSeconds'>;
   /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
   repo?: { dataDir: string };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
@@ -602,6 +607,13 @@ export async function createController(deps: ControllerDeps) {
       }),
       ...(deps.repo ? [domain(repoRoutes, { check: checkRepoNow })] : []),
       domain(doctorRoutes, { run: () => doctor.run() }),
+      domain(clusterRoutes, {
+        list: () =>
+          listControllers(db, {
+            now: deps.now?.() ?? new Date(),
+            staleMs: (deps.cluster ?? defaultClusterConfig).staleSeconds * 1000,
+          }),
+      }),
       domain(selfTestRoutes, {
         selfTests,
         // `kiln host test` on a host that is off with a BMC: power it on into discovery to run the tests.
@@ -649,6 +661,7 @@ export async function createController(deps: ControllerDeps) {
     bootObserver: observers.servers,
     hooks,
     hookWorker,
+    eventFeed,
     checks,
     doctor,
     selfTests,

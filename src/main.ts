@@ -1,10 +1,10 @@
 // The composition root of `kiln serve`: config → store → services → servers,
 // all under one AbortController; the first fatal error stops everything.
-import { hkdfSync } from 'node:crypto';
+import { hkdfSync, randomUUID } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { repoSelfCheck } from './repo/check-repo.js';
 import { repoProfilesOf } from './repo/repo-profile.js';
@@ -31,6 +31,10 @@ import { probeHost } from './doctor/checks/probes.js';
 import { raInterfaces } from './boot/ra/ra-config.js';
 import { listEvents } from './event/event-log.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
+import { createElector, type RoleContext } from './cluster/elector.js';
+import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
+import { listenForEvents } from './event/event-notify.js';
+import { packagePath } from './runtime/package-path.js';
 
 /**
  * A running controller: `address` is the URL it listens on; `stop()` closes
@@ -220,6 +224,7 @@ export async function runServe(
       timeline: config.timeline,
       heartbeat: config.heartbeat,
       doctor: config.doctor,
+      cluster: config.cluster,
       syslogStoreFile: join(dataDir, 'syslog.sqlite'),
       hooks: config.hooks,
       repo: { dataDir },
@@ -281,8 +286,9 @@ export async function runServe(
       },
     );
     closers.push(() => repoChecked);
-    // Current boot sessions come back from the store; deadlines are checked from here on.
-    await controller.timeline.start();
+    // Current boot sessions come back from the store; deadlines are checked from here on. Pruning is the
+    // `log-pruning` role's (below): one controller of the store prunes.
+    await controller.timeline.start({ prune: false });
     // Last-seen and health come back from the store; silent hosts are checked from here on.
     await controller.heartbeat.start();
     // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
@@ -294,20 +300,80 @@ export async function runServe(
       .then(() => undefined)
       .catch((err) => log.error({ err: (err as Error).message }, 'host list documents not rendered'));
     closers.push(() => rendering);
+    // Singleton work runs on one controller of the store at a time (src/cluster, docs/adr/0013): on PostgreSQL the
+    // holder of each role's advisory lock, on SQLite this process. Each role's work stops when the role is lost.
+    const databaseUrl = server['database-url'];
     const pollSeconds = config.power['power-poll-interval'];
-    if (pollSeconds > 0) {
-      // Stopped by the shared abort; closed before the app so no poll round outlives the drivers.
-      const polling = controller.power
-        .runPoller({ intervalMs: pollSeconds * 1000, signal: abort.signal })
-        .catch((err) => log.error({ err: (err as Error).message }, 'power poller stopped'));
-      closers.push(() => polling);
-    }
-    if (config.hooks.enabled) {
-      // Stopped by the shared abort; waits for deliveries in flight (each bounded by its timeout) before the store closes.
-      const hooking = controller.hookWorker
-        .run({ intervalMs: config.hooks.pollMs, signal: abort.signal })
-        .catch((err) => log.error({ err: (err as Error).message }, 'hook worker stopped'));
-      closers.push(() => hooking);
+    const sleepUnlessAborted = (ms: number, signal: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        const wake = () => (clearTimeout(t), resolve());
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', wake);
+          resolve();
+        }, ms);
+        signal.addEventListener('abort', wake, { once: true });
+      });
+    const elector = createElector({
+      db: store.db,
+      locks: databaseUrl
+        ? postgresRoleLocks(databaseUrl, (err) =>
+            log.warn({ err: err.message }, 'cluster: the role lock connection failed; every role is given up'),
+          )
+        : localRoleLocks(),
+      member: {
+        id: randomUUID(),
+        name: config.cluster.name || `${hostname()}:${urls.http.port}`,
+        url: baseUrl,
+        version: (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version,
+      },
+      pollMs: config.cluster.electionMs,
+      heartbeatMs: config.cluster.heartbeatSeconds * 1000,
+      log: log.child({ domain: 'cluster' }),
+      work: {
+        // Closed before the app (the closers run in reverse) so no poll round outlives the drivers.
+        ...(pollSeconds > 0
+          ? {
+              'power-poll': (ctx: RoleContext) =>
+                controller.power.runPoller({ intervalMs: pollSeconds * 1000, signal: ctx.signal, fence: ctx.fence }),
+            }
+          : {}),
+        // Waits for deliveries in flight (each bounded by its timeout) when the role is lost or the controller stops.
+        // A new holder first ends the claims of the one before, so its deliveries in flight are sent again now.
+        ...(config.hooks.enabled
+          ? {
+              'hook-delivery': async (ctx: RoleContext) => {
+                const released = await controller.hookWorker.releaseClaims();
+                if (released > 0)
+                  log.info({ released }, 'hook deliveries in flight on the previous holder are due again');
+                await controller.hookWorker.run({
+                  intervalMs: config.hooks.pollMs,
+                  signal: ctx.signal,
+                  fence: ctx.fence,
+                });
+              },
+            }
+          : {}),
+        'log-pruning': async (ctx: RoleContext) => {
+          while (!ctx.signal.aborted) {
+            if (await ctx.fence())
+              await controller.timeline
+                .prune()
+                .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'timeline: prune failed'));
+            await sleepUnlessAborted(controller.timeline.pruneEveryMs, ctx.signal);
+          }
+        },
+      },
+    });
+    await elector.start();
+    closers.push(() => elector.stop());
+    if (databaseUrl) {
+      // Events committed by any controller on the store wake this one's live feed at once (LISTEN/NOTIFY).
+      const listening = listenForEvents({
+        url: databaseUrl,
+        onEvent: () => controller.eventFeed.wake(),
+        log: log.child({ domain: 'event' }),
+      });
+      closers.push(() => listening.close());
     }
     const adminTokenFile = server['admin-token-file'] ?? join(dataDir, 'admin-token');
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);

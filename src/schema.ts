@@ -22,6 +22,8 @@ import type { HeartbeatTables } from './heartbeat/health-tables.js';
 import { heartbeatColumns } from './heartbeat/health-tables.js';
 import type { SelfTestTables } from './selftest/self-test-tables.js';
 import { selfTestColumns } from './selftest/self-test-tables.js';
+import type { ClusterTables } from './cluster/cluster-tables.js';
+import { clusterColumns } from './cluster/cluster-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -41,7 +43,8 @@ export type Database = InventoryTables &
   TimelineTables &
   HookTables &
   HeartbeatTables &
-  SelfTestTables;
+  SelfTestTables &
+  ClusterTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -57,6 +60,7 @@ export const databaseColumns = {
   ...hookColumns,
   ...heartbeatColumns,
   ...selfTestColumns,
+  ...clusterColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.

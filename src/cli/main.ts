@@ -5,6 +5,7 @@ import { ApiError, createApiClient } from './api-client.js';
 import { resolveClientConfig } from './client-config.js';
 import { registerDeployCommands } from './commands/deploy.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerControllerCommands } from './commands/controller.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHookCommands } from './commands/hook.js';
 import { registerHostCommands } from './commands/host.js';
@@ -48,6 +49,7 @@ export function buildProgram(
   registerSshCommands(program, api, o, env);
   registerUserCommands(program, api, o, env);
   registerDoctorCommand(program, api, o);
+  registerControllerCommands(program, api, o);
   return program;
 }
 

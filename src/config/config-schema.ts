@@ -16,6 +16,7 @@ import { TimelineConfigSchema } from '../timeline/timeline-config.js';
 import { HookConfigSchema } from '../hook/hook-config.js';
 import { HeartbeatConfigSchema } from '../heartbeat/heartbeat-config.js';
 import { DoctorConfigSchema } from '../doctor/doctor-config.js';
+import { ClusterConfigSchema } from '../cluster/cluster-config.js';
 import { ServerSettingsSchema } from './server-settings.js';
 
 /** Groups of top-level settings (flag, KILN_* variable, YAML key): each group is one typed slice of the config. */
@@ -37,6 +38,7 @@ export const configSections = {
   hooks: { schema: HookConfigSchema, doc: 'docs/hooks.md' },
   heartbeat: { schema: HeartbeatConfigSchema, doc: 'docs/heartbeat.md' },
   doctor: { schema: DoctorConfigSchema, doc: 'docs/doctor.md' },
+  cluster: { schema: ClusterConfigSchema, doc: 'docs/cluster.md' },
 } as const satisfies Record<string, { schema: TObject; doc: string }>;
 
 /** The schema of the whole config file: every top-level setting and every section, nothing else. */

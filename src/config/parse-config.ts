@@ -9,6 +9,7 @@ import { syslogConfigIssues, type SyslogConfig } from '../syslog/syslog-config.j
 import type { TimelineConfig } from '../timeline/timeline-config.js';
 import type { HeartbeatConfig } from '../heartbeat/heartbeat-config.js';
 import { doctorConfigIssues, type DoctorConfig } from '../doctor/doctor-config.js';
+import type { ClusterConfig } from '../cluster/cluster-config.js';
 import { checkExecHooks, type HookConfig } from '../hook/hook-config.js';
 import { configSections, configSettingGroups, type SettingGroups } from './config-schema.js';
 import { loadConfig, type Config, type ConfigInput } from './load.js';
@@ -42,6 +43,7 @@ export interface KilnConfig extends SettingGroups {
   hooks: HookConfig;
   heartbeat: HeartbeatConfig;
   doctor: DoctorConfig;
+  cluster: ClusterConfig;
   urls: ServerUrls;
 }
 
@@ -154,6 +156,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
   const hooks = parseSection('hooks', raw.sections['hooks'], {});
   const heartbeat = parseSection('heartbeat', raw.sections['heartbeat'], {});
   const doctor = parseSection('doctor', raw.sections['doctor'], {});
+  const cluster = parseSection('cluster', raw.sections['cluster'], {});
   issues.push(
     ...dhcp.issues,
     ...tftp.issues,
@@ -163,6 +166,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     ...hooks.issues,
     ...heartbeat.issues,
     ...doctor.issues,
+    ...cluster.issues,
   );
   if (!hooks.issues.length) issues.push(...checkExecHooks(hooks.value as HookConfig));
   if (!syslog.issues.length) issues.push(...syslogConfigIssues(syslog.value));
@@ -181,6 +185,7 @@ export function parseConfig(raw: Config, opts: { hostAddress?: () => string } = 
     hooks: hooks.value as HookConfig,
     heartbeat: heartbeat.value as HeartbeatConfig,
     doctor: doctor.value as DoctorConfig,
+    cluster: cluster.value as ClusterConfig,
     urls,
   });
 }

@@ -128,13 +128,26 @@ export function createEventFeed(deps: EventFeedDeps) {
     }
   }
 
+  /** A wake-up came during a poll: poll once more when it ends (the running one may have read before the commit). */
+  let rerun = false;
   function poll(): Promise<void> {
     polling ??= pollOnce()
       .catch((err: unknown) => deps.onError?.(err))
       .finally(() => {
         polling = null;
+        if (rerun) {
+          rerun = false;
+          void poll();
+        }
       });
     return polling;
+  }
+
+  /** Something committed an event (a PostgreSQL notification): poll now rather than at the next tick, if anyone listens. */
+  function wake(): void {
+    if (closed || entries.size === 0) return;
+    if (polling) rerun = true;
+    else void poll();
   }
 
   async function catchUp(entry: Entry, from: number): Promise<void> {
@@ -198,6 +211,7 @@ export function createEventFeed(deps: EventFeedDeps) {
     },
     /** Runs one poll now (tests; the timer does it otherwise). */
     poll,
+    wake,
     /** How many subscribers are connected. */
     get size() {
       return entries.size;

@@ -7,6 +7,9 @@ import type { EventFilter, KilnEvent, NewEvent } from './event.js';
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 const unjson = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : null);
 
+/** The PostgreSQL NOTIFY channel an event append signals: a controller's event feed polls at once (src/event/event-notify.ts). */
+export const EVENTS_CHANNEL = 'kiln_events';
+
 /**
  * Appends one event. Run it in the same transaction as the change it records, so neither exists without the other.
  * On PostgreSQL the insert first takes the append lock, held to the end of the transaction: a transaction
@@ -18,6 +21,9 @@ export async function appendEvent(db: Kysely<Database>, e: NewEvent, at: string)
     await withTransaction(db, async (tx) => {
       await sql`select pg_advisory_xact_lock(${EVENT_APPEND_LOCK.toString()}::bigint)`.execute(tx);
       await insertEvent(tx, e, at);
+      // Delivered to every listening controller when (and only if) this transaction commits, in commit order
+      // (postgresql.org/docs/current/sql-notify.html); identical notifications of one transaction fold into one.
+      await sql`select pg_notify(${EVENTS_CHANNEL}, '')`.execute(tx);
     });
     return;
   }

@@ -58,7 +58,7 @@ export function createHookWorker(deps: HookWorkerDeps) {
   const random = deps.random ?? Math.random;
   const log = deps.log ?? silentLogger;
   const inFlight = new Map<string, Promise<void>>();
-  const stopping = new AbortController();
+  let stopping = new AbortController();
   let lastPrune = 0;
 
   /** Queues the new events of one target: its deliveries and its moved cursor commit together. */
@@ -172,14 +172,25 @@ export function createHookWorker(deps: HookWorkerDeps) {
 
   return {
     tick,
+    /**
+     * Ends every claim now, so the deliveries a previous holder of `hook-delivery` had in flight are due again at
+     * once (not when their claim runs out). Only the new holder calls it, right after taking the role.
+     */
+    releaseClaims: () => store.releaseClaims(db, now().toISOString()),
     /** Waits for the deliveries in flight (tests). */
     settle: async () => {
       await Promise.all(inFlight.values());
     },
-    /** Ticks every `intervalMs` until `signal` aborts, then waits for the deliveries in flight (each bounded by its timeout). */
-    async run(o: { intervalMs: number; signal: AbortSignal }): Promise<void> {
-      o.signal.addEventListener('abort', () => stopping.abort(), { once: true });
+    /**
+     * Ticks every `intervalMs` until `signal` aborts, then waits for the deliveries in flight (each bounded by its
+     * timeout). `fence` is checked before each tick: false skips it (a controller that lost `hook-delivery`, src/cluster).
+     */
+    async run(o: { intervalMs: number; signal: AbortSignal; fence?: () => Promise<boolean> }): Promise<void> {
+      // One abort per run: a controller that loses `hook-delivery` and takes it again runs the worker again.
+      const stop = (stopping = new AbortController());
+      o.signal.addEventListener('abort', () => stop.abort(), { once: true });
       while (!o.signal.aborted) {
+        if (o.fence && !(await o.fence())) break;
         await tick().catch((err: unknown) =>
           log.warn({ err: (err as Error).message }, 'hook worker round failed; retrying'),
         );

@@ -162,6 +162,17 @@ export async function claimDelivery(db: Kysely<Database>, id: string, now: strin
   return Number(r.numUpdatedRows) === 1;
 }
 
+/** Ends every running claim of a pending delivery (a new `hook-delivery` holder, src/cluster); returns how many. */
+export async function releaseClaims(db: Kysely<Database>, now: string): Promise<number> {
+  const r = await db
+    .updateTable('hook_deliveries')
+    .set({ claimed_until: null, updated_at: now })
+    .where('status', '=', 'pending')
+    .where('claimed_until', '>', now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
 /** Records the end of an attempt: delivered, dead, or pending again at `nextAt`. */
 export async function finishAttempt(
   db: Kysely<Database>,

@@ -370,10 +370,11 @@ export function createHostPower(deps: {
      * aborts, recording `power.drift` when a state differs from the recorded
      * one. Resolves when stopped.
      */
-    runPoller(o: { intervalMs: number; signal: AbortSignal }): Promise<void> {
+    runPoller(o: { intervalMs: number; signal: AbortSignal; fence?: () => Promise<boolean> }): Promise<void> {
       return runPowerPoller({
         intervalMs: o.intervalMs,
         signal: o.signal,
+        ...(o.fence ? { fence: o.fence } : {}),
         queue: power.queue,
         clock: deps.clock,
         logger,

@@ -54,7 +54,7 @@ export async function pollPowerState(
 }
 
 /**
- * Polls every `intervalMs` until `signal` aborts. `targets` is called before
+ * Polls every `intervalMs` until `signal` aborts (and only while `fence` says so). `targets` is called before
  * each round so the caller can return the current hosts and known states.
  * Resolves when stopped.
  */
@@ -66,10 +66,12 @@ export async function runPowerPoller(o: {
   onDrift: (d: PowerDrift) => void;
   clock?: Clock;
   logger?: Logger;
+  /** Checked before each round: false skips it (a controller that lost the `power-poll` role, src/cluster). */
+  fence?: () => Promise<boolean>;
 }): Promise<void> {
   const clock = o.clock ?? systemClock;
   while (!o.signal.aborted) {
-    await pollPowerState(await o.targets(), o);
+    if (!o.fence || (await o.fence())) await pollPowerState(await o.targets(), o);
     try {
       await clock.sleep(o.intervalMs, o.signal);
     } catch {

@@ -423,8 +423,11 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       };
     },
 
-    /** Loads the current sessions (those active within the session gap and a day) and starts the timers. */
-    async start(): Promise<void> {
+    /**
+     * Loads the current sessions (those active within the session gap and a day) and starts the timers.
+     * `prune: false` leaves retention pruning to the caller (`prune()`, on the member holding `log-pruning`).
+     */
+    async start(o: { prune?: boolean } = {}): Promise<void> {
       const since = iso(now() - Math.max(rules.sessionGapSeconds * 1000, 86_400_000));
       for (const r of await store.listRecentSessions(since)) {
         const c = fromRow(r);
@@ -439,8 +442,14 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       };
       every(1000, flush);
       every(deps.config.checkSeconds * 1000, check);
-      every(PRUNE_EVERY_MS, prune);
+      if (o.prune !== false) every(PRUNE_EVERY_MS, prune);
     },
+
+    /** Removes sessions past retention (days, and sessions per host) after writing what is waiting. */
+    prune,
+
+    /** How often `start()` prunes on its own. */
+    pruneEveryMs: PRUNE_EVERY_MS,
 
     /** Stops the timers and writes what is waiting. */
     async close(): Promise<void> {

@@ -1,0 +1,46 @@
+import type { Command } from '@commander-js/extra-typings';
+import type { ApiClient } from '../api-client.js';
+import { emit, type Output } from '../output.js';
+import { formatTable } from '../table.js';
+
+interface MemberJson {
+  id: string;
+  name: string;
+  url: string;
+  version: string;
+  startedAt: string;
+  lastSeen: string;
+  silentSeconds: number;
+  health: 'healthy' | 'unhealthy' | 'stopped';
+  roles: Array<{ role: string; term: number; since: string }>;
+}
+
+/** Human form of the member list: one line per controller, its roles with their terms. Pure. */
+export function formatControllers(items: MemberJson[]): string {
+  return formatTable(
+    ['NAME', 'HEALTH', 'LAST SEEN', 'ROLES', 'URL', 'ID'],
+    items.map((m) => [
+      m.name,
+      m.health,
+      `${m.silentSeconds}s ago`,
+      m.roles.map((r) => `${r.role}#${r.term}`).join(','),
+      m.url,
+      m.id.slice(0, 8),
+    ]),
+  );
+}
+
+/** `kiln controller list`: the controllers on the store, their health and the singleton roles each holds (viewer). */
+export function registerControllerCommands(program: Command, api: () => ApiClient, o: Output): void {
+  const controller = program
+    .command('controller')
+    .description('the controllers that share this store (docs/cluster.md)');
+  controller
+    .command('list')
+    .description('each controller on the store: health from its heartbeat and the singleton roles it holds')
+    .option('--json', 'print JSON')
+    .action(async (opts) => {
+      const res = await api().get<{ items: MemberJson[] }>('/api/v1/controllers');
+      emit(o, opts.json, res, () => formatControllers(res.items));
+    });
+}

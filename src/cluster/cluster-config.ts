@@ -1,0 +1,40 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Schema of the `cluster:` section of the controller config (README, docs/cluster.md); every key has a default. */
+export const ClusterConfigSchema = Type.Object({
+  name: Type.String({
+    minLength: 0,
+    maxLength: 128,
+    default: '',
+    description: "This controller's name in `kiln controller list` (empty: the machine's host name and listen port).",
+  }),
+  heartbeatSeconds: Type.Integer({
+    minimum: 1,
+    maximum: 60,
+    default: 2,
+    description: "How often this controller writes its heartbeat (its row's last_seen) to the store.",
+  }),
+  electionMs: Type.Integer({
+    minimum: 200,
+    maximum: 10_000,
+    default: 1000,
+    description: 'How often this controller checks the singleton roles it holds and tries to take the free ones.',
+  }),
+  staleSeconds: Type.Integer({
+    minimum: 2,
+    maximum: 3600,
+    default: 10,
+    description: '`kiln controller list` shows a controller as unhealthy once its heartbeat is older than this.',
+  }),
+});
+
+/** The cluster config slice. */
+export type ClusterConfig = Static<typeof ClusterConfigSchema>;
+
+/** The defaults of every cluster setting (what the schema fills in). */
+export const defaultClusterConfig: ClusterConfig = {
+  name: '',
+  heartbeatSeconds: 2,
+  electionMs: 1000,
+  staleSeconds: 10,
+};

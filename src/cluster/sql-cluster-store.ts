@@ -1,0 +1,116 @@
+// The members and role terms of one store (controllers, controller_roles).
+import { sql, type Kysely } from 'kysely';
+import type { ClusterTables } from './cluster-tables.js';
+import type { SingletonRole } from './roles.js';
+
+/** One member as stored. */
+export interface MemberRow {
+  id: string;
+  name: string;
+  url: string;
+  version: string;
+  startedAt: string;
+  lastSeen: string;
+  stoppedAt: string | null;
+}
+
+/** Who holds a role, from which term. */
+export interface RoleRow {
+  role: string;
+  holder: string;
+  term: number;
+  since: string;
+}
+
+/** Records a starting member. */
+export async function putMember(db: Kysely<ClusterTables>, m: Omit<MemberRow, 'stoppedAt'>): Promise<void> {
+  await db
+    .insertInto('controllers')
+    .values({
+      id: m.id,
+      name: m.name,
+      url: m.url,
+      version: m.version,
+      started_at: m.startedAt,
+      last_seen: m.lastSeen,
+      stopped_at: null,
+    })
+    .execute();
+}
+
+/** The member's heartbeat: moves `last_seen`. */
+export async function touchMember(db: Kysely<ClusterTables>, id: string, at: string): Promise<void> {
+  await db.updateTable('controllers').set({ last_seen: at }).where('id', '=', id).execute();
+}
+
+/** A clean stop: the member says so, and gives up the role rows it holds (the next holder still takes term + 1). */
+export async function stopMember(db: Kysely<ClusterTables>, id: string, at: string): Promise<void> {
+  await db.updateTable('controllers').set({ last_seen: at, stopped_at: at }).where('id', '=', id).execute();
+}
+
+/** Members seen since `since` (ISO), newest start first, and every member that still holds a role. */
+export async function listMembers(db: Kysely<ClusterTables>, since: string): Promise<MemberRow[]> {
+  const rows = await db
+    .selectFrom('controllers')
+    .selectAll()
+    .where((eb) =>
+      eb.or([eb('last_seen', '>=', since), eb('id', 'in', eb.selectFrom('controller_roles').select('holder'))]),
+    )
+    .orderBy('started_at', 'desc')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    url: r.url,
+    version: r.version,
+    startedAt: r.started_at,
+    lastSeen: r.last_seen,
+    stoppedAt: r.stopped_at,
+  }));
+}
+
+/** Every role row. */
+export async function listRoles(db: Kysely<ClusterTables>): Promise<RoleRow[]> {
+  const rows = await db.selectFrom('controller_roles').selectAll().orderBy('role').execute();
+  return rows.map((r) => ({ role: r.role, holder: r.holder, term: Number(r.term), since: r.since }));
+}
+
+/**
+ * Takes a role for `holder` with the next term, in one statement (an upsert
+ * that adds one to the stored term), and returns that term. Only a member
+ * holding the role's lock calls it, so two calls for one role never race.
+ */
+export async function takeTerm(
+  db: Kysely<ClusterTables>,
+  role: SingletonRole,
+  holder: string,
+  at: string,
+): Promise<number> {
+  const r = await db
+    .insertInto('controller_roles')
+    .values({ role, holder, term: 1, since: at })
+    .onConflict((oc) =>
+      oc.column('role').doUpdateSet({ holder, since: at, term: sql<number>`controller_roles.term + 1` }),
+    )
+    .returning('term')
+    .executeTakeFirstOrThrow();
+  return Number(r.term);
+}
+
+/** True while the role's row still names `holder` at `term` (the fence a holder checks before it acts). */
+export async function holdsTerm(
+  db: Kysely<ClusterTables>,
+  role: SingletonRole,
+  holder: string,
+  term: number,
+): Promise<boolean> {
+  const r = await db
+    .selectFrom('controller_roles')
+    .select('role')
+    .where('role', '=', role)
+    .where('holder', '=', holder)
+    .where('term', '=', term)
+    .executeTakeFirst();
+  return r !== undefined;
+}
