@@ -8,7 +8,14 @@ import { createSqlLeaseStore } from './sql-lease-store.js';
 import { createSqliteLeaseStore } from './sqlite-lease-store.js';
 import { leaseStoreConformance } from './lease-store.conformance.js';
 import type { LeaseTables } from './lease-tables.js';
-import { up } from '../../store/migrations/0100-dhcp-leases.js';
+import { up as up0100 } from '../../store/migrations/0100-dhcp-leases.js';
+import { up as up0420 } from '../../store/migrations/0420-dhcp-leases-without-rowid.js';
+
+/** The lease table as the migrations leave it on SQLite (0420: WITHOUT ROWID, no MAC index). */
+const up = async (db: Kysely<unknown>): Promise<void> => {
+  await up0100(db);
+  await up0420(db);
+};
 
 leaseStoreConformance('memory', async () => ({ store: createMemoryLeaseStore(), close: async () => {} }));
 
