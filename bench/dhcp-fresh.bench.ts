@@ -13,7 +13,7 @@
 // Run as root: npx tsx bench/dhcp-fresh.bench.ts [seconds per run, default 10]
 // Environment: KILN_DHCP_ONLY=kiln,base,kea,dnsmasq, KILN_DHCP_NICE (-10), KILN_DHCP_START (first rate of the
 // search, 500), KILN_DHCP_BASE=<checkout> (a second Kiln, e.g. main, as `base`), KILN_DHCP_CPU_PROF=DIR,
-// KILN_DHCP_VERBOSE=1 (perfdhcp's report, UDP counters).
+// KILN_DHCP_VERBOSE=1 (perfdhcp's report, UDP counters), KILN_DHCP_KILN_CONFIG (JSON: Kiln's dhcp settings, e.g. queueMaxAgeMs).
 // Durability differs: Kiln's ACK leaves only after its lease is committed to
 // SQLite with synchronous=FULL (fsynced; group commit); Kea's memfile appends
 // to its CSV without fsync and dnsmasq rewrites its lease file without fsync,
@@ -33,6 +33,7 @@ import {
   type RunResult,
   type ServerStart,
 } from './dhcp-rig.js';
+import type { DhcpConfig } from '../src/boot/dhcp/dhcp-config.js';
 
 const seconds = Number(process.argv[2] ?? 10);
 const ladder = process.env['KILN_DHCP_RATES']?.split(',').map(Number);
@@ -124,7 +125,9 @@ async function search(name: string, start: ServerStart): Promise<Search> {
 try {
   const only = process.env['KILN_DHCP_ONLY']?.split(',');
   const base = process.env['KILN_DHCP_BASE'];
-  const kiln = kilnServer({ cpuProf: process.env['KILN_DHCP_CPU_PROF'], verbose });
+  // KILN_DHCP_KILN_CONFIG='{"queueMaxAgeMs":500}': settings of Kiln's dhcp slice for this run (not of `base`).
+  const dhcp = JSON.parse(process.env['KILN_DHCP_KILN_CONFIG'] ?? '{}') as Partial<DhcpConfig>;
+  const kiln = kilnServer({ cpuProf: process.env['KILN_DHCP_CPU_PROF'], verbose, dhcp });
   const servers = (
     [
       ['kiln', kiln],

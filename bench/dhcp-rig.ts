@@ -229,7 +229,9 @@ function inNs(ns: TestNetns, rig: RigShape, cmd: string, args: string[], env?: N
 
 /** Kiln's DHCP server from the checkout at `tree` (default: this one); `nodeFlags` go to its Node, `cpuProf` is a directory for its CPU profile. */
 export const kilnServer =
-  (o: { tree?: string; nodeFlags?: string[]; cpuProf?: string; verbose?: boolean } = {}): ServerStart =>
+  (
+    o: { tree?: string; nodeFlags?: string[]; cpuProf?: string; verbose?: boolean; dhcp?: Partial<DhcpConfig> } = {},
+  ): ServerStart =>
   async (ns, rig, work) => {
     const served: DhcpSubnet = {
       cidr: rig.subnet,
@@ -260,6 +262,7 @@ export const kilnServer =
       serverAddress: rig.server,
       httpBase: `http://${rig.server}:8080`,
       subnets,
+      ...o.dhcp,
     };
     writeFileSync(join(work, 'kiln.json'), JSON.stringify({ dhcp: cfg }));
     const p = inNs(

@@ -107,5 +107,8 @@ export function createLeaseCommit(sqlite: BetterSqlite3.Database, statements: Le
         pending.clear();
       }
     };
-  return Object.assign(run(tx), { immediate: run(tx.immediate) });
+  return Object.assign(
+    run((leases, now) => tx(leases, now)),
+    { immediate: run((leases: Lease[], now: number) => tx.immediate(leases, now)) },
+  );
 }
