@@ -242,7 +242,7 @@ export async function createController(deps: ControllerDeps) {
     key: deps.installTokenKey ?? randomBytes(32),
     ttlMs: deps.installTokenTtlMs,
     now: deps.now,
-    leasedAddresses: (macs) => listBoundAddresses(db, macs, (deps.now ?? (() => new Date()))().getTime()),
+    leasedAddresses: (macs, ip) => listBoundAddresses(db, macs, (deps.now ?? (() => new Date()))().getTime(), ip),
   });
   const renderer = createTemplateRenderer({
     timeoutMs: deps.templates?.timeoutMs ?? 2000,

@@ -24,8 +24,8 @@ export interface InstallTokenDeps {
   key: Uint8Array;
   ttlMs?: number;
   now?: () => Date;
-  /** Addresses of the active bound leases Kiln holds for these MACs (the boot domain's durable lease table, every controller's). */
-  leasedAddresses: (macs: string[]) => Promise<string[]>;
+  /** Addresses of the active bound leases Kiln holds for these MACs (the boot domain's durable lease table, every controller's); with `ip`, just `[ip]` when `ip` is one of them. */
+  leasedAddresses: (macs: string[], ip?: string) => Promise<string[]>;
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -121,7 +121,10 @@ export function createInstallTokens(deps: InstallTokenDeps) {
           `its deployment ended (host ${host.state}, deployment ${d && d.id === row.deployment_id ? d.status : 'superseded'})`,
         );
       }
-      const leased = await deps.leasedAddresses(host.nics.map((n) => n.mac));
+      const leased = await deps.leasedAddresses(
+        host.nics.map((n) => n.mac),
+        ip,
+      );
       if (leased.length > 0 && !leased.includes(ip))
         return refuse(host, ip, `Kiln leased ${host.name} ${leased.join(', ')}`);
       return { host, deployment: d };

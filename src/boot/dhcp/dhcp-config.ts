@@ -84,9 +84,10 @@ export const DhcpConfigSchema = Type.Object({
   subnets: Type.Array(DhcpSubnetSchema, { default: [] }),
   offerHoldSeconds: Type.Integer({
     minimum: 1,
-    maximum: 600,
-    default: 30,
-    description: "How long an offered address is kept for the client's REQUEST.",
+    maximum: 60,
+    default: 5,
+    description:
+      "How long an offered address is kept for the client's REQUEST (s). Short, so a DISCOVER storm from clients that never REQUEST cannot hold the pool for long; a client that REQUESTs later than this is NAKed only if its address went to another client meanwhile.",
   }),
   groupCommitMaxBatch: Type.Integer({
     minimum: 1,
@@ -131,7 +132,7 @@ export const defaultDhcpConfig: DhcpConfig = {
   httpBase: 'http://0.0.0.0:8080',
   bootFiles: defaultBootFiles,
   subnets: [],
-  offerHoldSeconds: 30,
+  offerHoldSeconds: 5,
   groupCommitMaxBatch: 256,
   receiveBufferKiB: 1024,
   queueLimit: 2048,

@@ -61,4 +61,44 @@ export function leaseStoreConformance(
     await s.release('10.0.0.11', 'aa:00:00:00:00:01');
     assert.deepEqual(await s.list('10.0.0.0/24'), []);
   });
+
+  withStore(
+    'a MAC that moves twice in one batch keeps only its last address; a refused write moves nothing',
+    async (s) => {
+      const mac = 'aa:00:00:00:00:01';
+      await s.putMany([lease('10.0.0.10', mac, 2000)], 1000);
+      assert.deepEqual(
+        await s.putMany(
+          [lease('10.0.0.11', mac, 2000), lease('10.0.0.12', mac, 2000), lease('10.0.0.20', 'aa:00:00:00:00:02', 2000)],
+          1000,
+        ),
+        ['ok', 'ok', 'ok'],
+      );
+      assert.deepEqual(await s.putMany([lease('10.0.0.20', mac, 2000)], 1000), ['conflict']);
+      assert.deepEqual(
+        (await s.list()).map((l) => [l.ip, l.mac]),
+        [
+          ['10.0.0.12', mac],
+          ['10.0.0.20', 'aa:00:00:00:00:02'],
+        ],
+      );
+      assert.equal((await s.getByMac(mac, '10.0.0.0/24'))?.ip, '10.0.0.12');
+    },
+  );
+
+  withStore(
+    'a MAC whose old address went to another MAC after expiry keeps the new holder when it moves',
+    async (s) => {
+      await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000);
+      await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:02', 9000)], 3000);
+      await s.putMany([lease('10.0.0.11', 'aa:00:00:00:00:01', 9000)], 3000);
+      assert.deepEqual(
+        (await s.list()).map((l) => [l.ip, l.mac]),
+        [
+          ['10.0.0.10', 'aa:00:00:00:00:02'],
+          ['10.0.0.11', 'aa:00:00:00:00:01'],
+        ],
+      );
+    },
+  );
 }

@@ -1,14 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { createMemoryLeaseStore } from './lease-store.js';
-import { createSqlLeaseStore } from './sql-lease-store.js';
+import { createSqlLeaseStore, listBoundAddresses } from './sql-lease-store.js';
 import { createSqliteLeaseStore } from './sqlite-lease-store.js';
 import { leaseStoreConformance } from './lease-store.conformance.js';
 import type { LeaseTables } from './lease-tables.js';
-import { up } from '../../store/migrations/0100-dhcp-leases.js';
+import { up as up0100 } from '../../store/migrations/0100-dhcp-leases.js';
+import { up as up0420 } from '../../store/migrations/0420-dhcp-leases-without-rowid.js';
+
+/** The lease table as the migrations leave it on SQLite (0420: WITHOUT ROWID, no MAC index). */
+const up = async (db: Kysely<unknown>): Promise<void> => {
+  await up0100(db);
+  await up0420(db);
+};
 
 leaseStoreConformance('memory', async () => ({ store: createMemoryLeaseStore(), close: async () => {} }));
 
@@ -38,4 +47,37 @@ leaseStoreConformance('sqlite file (worker commits)', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+test('listBoundAddresses: by MAC (a scan on SQLite); with the asking address bound to one of the MACs, that address alone', async () => {
+  const sqlite = new Database(':memory:');
+  const db = new Kysely<LeaseTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    await up(db as Kysely<unknown>);
+    const store = createSqliteLeaseStore(db, sqlite);
+    const l = (ip: string, mac: string, expiresAt: number) => ({
+      ip,
+      mac,
+      subnet: '10.45.0.0/24',
+      expiresAt,
+      state: 'bound' as const,
+    });
+    await store.putMany(
+      [
+        l('10.45.0.10', 'aa:00:00:00:00:01', 5000),
+        l('10.45.0.11', 'aa:00:00:00:00:02', 5000),
+        l('10.45.0.12', 'aa:00:00:00:00:03', 1500),
+      ],
+      1000,
+    );
+    const macs = ['aa:00:00:00:00:01', 'aa:00:00:00:00:02', 'aa:00:00:00:00:03'];
+    assert.deepEqual((await listBoundAddresses(db, macs, 2000)).sort(), ['10.45.0.10', '10.45.0.11']);
+    assert.deepEqual(await listBoundAddresses(db, macs, 2000, '10.45.0.11'), ['10.45.0.11']);
+    // Expired, or another MAC's: the answer is the list by MAC, which does not hold the asking address.
+    assert.deepEqual((await listBoundAddresses(db, macs, 2000, '10.45.0.12')).sort(), ['10.45.0.10', '10.45.0.11']);
+    assert.deepEqual(await listBoundAddresses(db, ['aa:00:00:00:00:01'], 2000, '10.45.0.11'), ['10.45.0.10']);
+    assert.deepEqual(await listBoundAddresses(db, [], 2000, '10.45.0.11'), []);
+  } finally {
+    await db.destroy();
+  }
 });

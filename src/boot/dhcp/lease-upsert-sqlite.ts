@@ -35,35 +35,80 @@ export interface LeaseStatement {
   params: Array<{ key: keyof LeaseParams } | { value: string | number | null }>;
 }
 
-/** The rule's two statements (compileLeaseUpsert in lease-upsert.ts); plain data, so a worker can receive them. */
+/** The rule's statements (compileLeaseUpsert in lease-upsert.ts); plain data, so a worker can receive them. */
 export interface LeaseStatements {
   /** Takes the address when free, expired or held by the same MAC; changes no row otherwise. */
   upsert: LeaseStatement;
-  /** Drops the MAC's other bound leases in the subnet. */
-  dropOthers: LeaseStatement;
+  /** Drops the MAC's bound lease on the address bound as `ip` (its previous one), by primary key. */
+  dropPrevious: LeaseStatement;
+  /** Address, MAC and subnet of every bound lease (no parameters). */
+  listBound: LeaseStatement;
 }
 
 /**
  * The rule as one synchronous better-sqlite3 transaction over `sqlite`: call
  * it (deferred) or `.immediate(…)`. A write whose upsert changes no row is a
- * `conflict`; a bound lease then drops the MAC's others.
+ * `conflict`; a bound lease then drops the MAC's previous one.
+ *
+ * The SQLite table has no index on `mac` (migration 0420: with fresh
+ * clients each lease wrote a random page of it, 5-21 KB per lease). A MAC's
+ * previous address comes from a map of subnet and MAC to address, loaded
+ * once here and updated by each write; this connection makes every lease
+ * write of a SQLite store (one controller per SQLite file). A map entry that
+ * went stale (a RELEASE on another connection, an expired address taken by
+ * another MAC) is harmless: the delete also requires the MAC and the bound
+ * state, so it changes nothing.
  */
-export function createLeaseCommit(
-  sqlite: BetterSqlite3.Database,
-  statements: LeaseStatements,
-): BetterSqlite3.Transaction<(leases: Lease[], now: number) => LeasePutResult[]> {
+/** One group commit: results per lease, in order; `immediate` takes the write lock up front (BEGIN IMMEDIATE). */
+export type LeaseCommit = ((leases: Lease[], now: number) => LeasePutResult[]) & {
+  immediate(leases: Lease[], now: number): LeasePutResult[];
+};
+
+export function createLeaseCommit(sqlite: BetterSqlite3.Database, statements: LeaseStatements): LeaseCommit {
   const prepare = (s: LeaseStatement) => {
     const st = sqlite.prepare(s.sql);
     return (p: LeaseParams) => st.run(...s.params.map((b) => ('key' in b ? p[b.key] : b.value)));
   };
   const upsert = prepare(statements.upsert);
-  const dropOthers = prepare(statements.dropOthers);
-  return sqlite.transaction((leases: Lease[], now: number) =>
+  const dropPrevious = prepare(statements.dropPrevious);
+  const key = (subnet: string, mac: string): string => `${subnet}|${mac}`;
+  const addressOf = new Map<string, string>();
+  const bound = sqlite
+    .prepare(statements.listBound.sql)
+    .all(...statements.listBound.params.map((b) => ('value' in b ? b.value : null))) as Array<{
+    ip: string;
+    mac: string;
+    subnet: string;
+  }>;
+  for (const r of bound) addressOf.set(key(r.subnet, r.mac), r.ip);
+  // This transaction's changes to the map, applied only after its commit (a rolled-back batch leaves the map alone).
+  const pending = new Map<string, string>();
+  const tx = sqlite.transaction((leases: Lease[], now: number) =>
     leases.map((l): LeasePutResult => {
       const p = leaseParams(l, now);
       if (upsert(p).changes === 0) return 'conflict';
-      if (l.state === 'bound') dropOthers(p);
+      if (l.state !== 'bound') return 'ok';
+      const k = key(l.subnet, l.mac);
+      const previous = pending.get(k) ?? addressOf.get(k);
+      if (previous !== undefined && previous !== l.ip) dropPrevious({ ...p, ip: previous });
+      pending.set(k, l.ip);
       return 'ok';
     }),
+  );
+  const run =
+    (begin: (leases: Lease[], now: number) => LeasePutResult[]) =>
+    (leases: Lease[], now: number): LeasePutResult[] => {
+      pending.clear();
+      try {
+        const results = begin(leases, now);
+        for (const [k, ip] of pending) addressOf.set(k, ip);
+        return results;
+      } finally {
+        pending.clear();
+      }
+    };
+  return Object.assign(
+    run((leases, now) => tx(leases, now)),
+    { immediate: run((leases: Lease[], now: number) => tx.immediate(leases, now)) },
   );
 }

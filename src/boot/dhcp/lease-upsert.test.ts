@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { compileLeaseUpsert } from './lease-upsert.js';
 
 test('the compiled upsert binds every lease field by name and keeps the bound-state constant', () => {
-  const { upsert, dropOthers } = compileLeaseUpsert();
+  const { upsert, dropPrevious, listBound } = compileLeaseUpsert();
   assert.equal((upsert.sql.match(/\?/g) ?? []).length, upsert.params.length);
   assert.deepEqual(
     upsert.params.map((p) => ('key' in p ? p.key : p.value)),
@@ -24,7 +24,8 @@ test('the compiled upsert binds every lease field by name and keeps the bound-st
     ],
   );
   assert.deepEqual(
-    dropOthers.params.map((p) => ('key' in p ? p.key : { value: p.value })),
-    ['mac', 'subnet', 'ip', { value: 'bound' }],
+    dropPrevious.params.map((p) => ('key' in p ? p.key : { value: p.value })),
+    ['ip', 'mac', 'subnet', { value: 'bound' }],
   );
+  assert.deepEqual(listBound.params, [{ value: 'bound' }]);
 });

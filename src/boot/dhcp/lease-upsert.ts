@@ -3,7 +3,9 @@
 // the MAC's other bound leases in its subnet. Kysely runs these queries on
 // SQLite and PostgreSQL (sql-lease-store.ts); compileLeaseUpsert turns the same
 // queries into the statements of the better-sqlite3 group commit
-// (lease-upsert-sqlite.ts), in this thread or on the lease worker.
+// (lease-upsert-sqlite.ts), in this thread or on the lease worker. On SQLite
+// the table has no index on `mac` (migration 0420), so that commit drops a
+// MAC's previous lease by address, from a map it keeps (dropPrevious).
 import {
   DummyDriver,
   Kysely,
@@ -36,6 +38,21 @@ function upsertQuery(db: LeaseDb, p: LeaseParams) {
         .doUpdateSet({ mac: p.mac, subnet: p.subnet, expires_at: p.expires_at, hostname: p.hostname, state: row.state })
         .where((eb) => eb.or([eb('dhcp_leases.mac', '=', p.mac), eb('dhcp_leases.expires_at', '<=', p.now)])),
     );
+}
+
+/** The MAC's bound lease on one other address (`ip` here is that address), by primary key: the SQLite commit's form of dropOthers. */
+function dropPreviousQuery(db: LeaseDb, p: LeaseParams) {
+  return db
+    .deleteFrom('dhcp_leases')
+    .where('ip', '=', p.ip)
+    .where('mac', '=', p.mac)
+    .where('subnet', '=', p.subnet)
+    .where('state', '=', 'bound');
+}
+
+/** Every bound lease's address, MAC and subnet: the SQLite commit's map of each MAC's address, loaded once. */
+function listBoundQuery(db: LeaseDb) {
+  return db.selectFrom('dhcp_leases').select(['ip', 'mac', 'subnet']).where('state', '=', 'bound');
 }
 
 function dropOthersQuery(db: LeaseDb, p: LeaseParams) {
@@ -92,6 +109,7 @@ export function compileLeaseUpsert(): LeaseStatements {
   });
   return {
     upsert: trace(upsertQuery(compiler, placeholders).compile()),
-    dropOthers: trace(dropOthersQuery(compiler, placeholders).compile()),
+    dropPrevious: trace(dropPreviousQuery(compiler, placeholders).compile()),
+    listBound: trace(listBoundQuery(compiler).compile()),
   };
 }

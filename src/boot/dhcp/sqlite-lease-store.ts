@@ -27,9 +27,11 @@ export function createSqliteLeaseStore(db: LeaseDb, sqlite: BetterSqlite3.Databa
 }
 
 function inThreadPutMany(db: LeaseDb, sqlite: BetterSqlite3.Database): PutMany {
-  const commit = createLeaseCommit(sqlite, compileLeaseUpsert());
+  // Created at the first write: it reads the table (its MAC map), which the migrations may not have made yet.
+  let commit: ReturnType<typeof createLeaseCommit> | undefined;
   // Kysely's lock keeps the commit out of another domain's open transaction on this one connection.
-  return (leases, now) => db.connection().execute(async () => commit(leases, now));
+  return (leases, now) =>
+    db.connection().execute(async () => (commit ??= createLeaseCommit(sqlite, compileLeaseUpsert()))(leases, now));
 }
 
 function workerPutMany(file: string): PutMany {
