@@ -1,7 +1,7 @@
 // Issue 15 end to end under QEMU (TCG; KVM with KILN_QEMU_ACCEL=kvm) with a
 // real Debian 12 image: `kiln image build` makes a small bookworm root
 // (test/support/debian-image.ts: the cloud kernel, systemd, udev, dbus,
-// openssh-server, iproute2; built once and cached between runs), `kiln serve`
+// openssh-server, iproute2, curl; built once and cached between runs), `kiln serve`
 // runs in a namespace this file creates (DHCP, iPXE, HTTP and HTTPS), an
 // unknown VM network-boots, is discovered and named by a rule, is deployed with
 // the kiln-image profile, the writer installs the image, the next network boot
@@ -459,7 +459,7 @@ async function deploy(
   d['deployToInstalled'] = Date.now() - tDeploy;
   for (const e of await progress())
     if (['objects', 'network', 'image'].includes(e.data?.stage))
-      process.stderr.write(`debian e2e ${vm.name}: ${e.data.stage}: ${e.message}\n`);
+      process.stderr.write(`debian e2e ${vm.name}: ${e.message}\n`);
   const tInstalled = Date.now();
   const host = await until(vm, 'first boot from disk called back (deployed)', LIMIT.deployed, async () => {
     const h = await hostByMac(mac);
@@ -526,6 +526,12 @@ test(
       assert.equal(running!.trim(), 'running', `failed units: ${failedUnits}`);
       assert.match(machineId!, /^[0-9a-f]{32}\n$/, 'systemd made a machine-id at first boot');
       first = { hostKey: r.hostKey, machineId: machineId!.trim() };
+      // The heartbeat agent (curl, HTTPS verified against Kiln's CA) reports from the installed Debian.
+      const health = await until(vm, 'a heartbeat from the installed Debian', 120_000, async () => {
+        const h = (await call<{ status: string }>('GET', `/hosts/${host.name}/health`)).body;
+        return h.status === 'ok' ? h : null;
+      });
+      assert.equal(health.status, 'ok');
     } catch (err) {
       failed = true;
       throw err;

@@ -18,9 +18,12 @@ import { runKiln } from './serve-process.js';
 /**
  * The package set: Debian's cloud kernel (virtio, ext4, bonding; a quarter of
  * linux-image-amd64's size), systemd as init with udev and dbus, sshd, and
- * iproute2. systemd-networkd comes with systemd; the writer enables it.
+ * iproute2, and curl (the heartbeat agent's client: without one its unit
+ * fails every 10 s and the system is `degraded`). systemd-networkd comes with
+ * systemd; the writer enables it.
  */
 export const CI_DEBIAN_PACKAGES = [
+  'curl',
   'dbus',
   'iproute2',
   'linux-image-cloud-amd64',
