@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:-bookworm}
 data=${2:-$(mktemp -d /var/tmp/kiln-image-e2e.XXXXXX)}
+mkdir -p "$data"
 kiln() { node bin/kiln.mjs "$@" --data-dir "$data"; }
 for n in 1 2; do
   start=$(date +%s)

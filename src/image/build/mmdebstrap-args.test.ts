@@ -75,7 +75,7 @@ describe('mmdebstrap arguments', () => {
         '--variant=minbase',
         '--architectures=amd64',
         '--format=tar',
-        '--include=dbus,iproute2,linux-image-amd64,openssh-server,systemd,systemd-resolved,systemd-sysv,udev,vim',
+        '--include=curl,dbus,iproute2,linux-image-amd64,openssh-server,systemd,systemd-resolved,systemd-sysv,udev,vim',
         `--customize-hook=${NETWORK_HOOK}`,
         '--customize-hook=sync-in /srv/overlay /',
         ...HOST_STATE_HOOKS.map((h) => `--customize-hook=${h}`),
