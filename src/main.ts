@@ -35,6 +35,7 @@ import { createElector, type RoleContext } from './cluster/elector.js';
 import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
 import { packagePath } from './runtime/package-path.js';
+import { sleepUnlessAborted } from './runtime/sleep.js';
 
 /**
  * A running controller: `address` is the URL it listens on; `stop()` closes
@@ -304,15 +305,6 @@ export async function runServe(
     // holder of each role's advisory lock, on SQLite this process. Each role's work stops when the role is lost.
     const databaseUrl = server['database-url'];
     const pollSeconds = config.power['power-poll-interval'];
-    const sleepUnlessAborted = (ms: number, signal: AbortSignal) =>
-      new Promise<void>((resolve) => {
-        const wake = () => (clearTimeout(t), resolve());
-        const t = setTimeout(() => {
-          signal.removeEventListener('abort', wake);
-          resolve();
-        }, ms);
-        signal.addEventListener('abort', wake, { once: true });
-      });
     const elector = createElector({
       db: store.db,
       locks: databaseUrl

@@ -15,6 +15,7 @@ import { retryDelayMs, type RetrySettings } from './back-off.js';
 import { hookMatches, type AttemptResult, type HookDelivery, type HookFilter } from './hook.js';
 import { formatHookBody } from './hook-request.js';
 import * as store from './sql-hook-store.js';
+import { sleepUnlessAborted } from '../runtime/sleep.js';
 
 /** Something deliveries go to: an HTTP hook from the API or an executable hook from the config. */
 export interface HookTarget {
@@ -194,17 +195,7 @@ export function createHookWorker(deps: HookWorkerDeps) {
         await tick().catch((err: unknown) =>
           log.warn({ err: (err as Error).message }, 'hook worker round failed; retrying'),
         );
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, o.intervalMs);
-          o.signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(timer);
-              resolve();
-            },
-            { once: true },
-          );
-        });
+        await sleepUnlessAborted(o.intervalMs, o.signal);
       }
       await Promise.all(inFlight.values());
     },

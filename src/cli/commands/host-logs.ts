@@ -2,6 +2,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { ApiError, type ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatLogLine, type LogLineJson } from './log-line.js';
+import { sleepUnlessAborted } from '../../runtime/sleep.js';
 
 /** Knobs for `kiln host logs --follow`, injected by tests: the poll interval and a signal that stops following. */
 export interface LogFollowOptions {
@@ -42,10 +43,7 @@ export async function followLogs(
       if (err instanceof ApiError && err.status >= 400 && err.status < 500) throw err;
       o.err(`reading logs failed (${(err as Error).message}); retrying`);
     }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, opts.intervalMs ?? 1000);
-      opts.signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
+    await sleepUnlessAborted(opts.intervalMs ?? 1000, opts.signal);
   }
 }
 
