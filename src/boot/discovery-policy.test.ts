@@ -177,6 +177,34 @@ describe('discovery policy over HTTP boot and the node API', () => {
     }
   });
 
+  it("a known host's script is answered to the address leased to its other NIC (UEFI iPXE tries every NIC), not to another host's", async () => {
+    const [nic1, nic2, other] = ['52:54:00:1f:00:01', '52:54:00:1f:00:02', '52:54:00:1f:00:03'] as Mac[];
+    const c = await controller(
+      { settings: settings(), subnets: [{ cidr: '10.5.0.0/24', mode: 'full' }] },
+      { '10.5.0.21': nic2, '10.5.0.22': other },
+    );
+    try {
+      await c.inventory.createHost(
+        {
+          name: 'two-nics',
+          nics: [
+            { mac: nic1, name: null, boot: true },
+            { mac: nic2, name: null, boot: false },
+          ],
+        },
+        { actor: 'test' },
+      );
+      await c.inventory.createHost(
+        { name: 'other', nics: [{ mac: other, name: null, boot: true }] },
+        { actor: 'test' },
+      );
+      assert.equal((await script(c, nic1, '10.5.0.21')).statusCode, 200, "the host's second NIC's address");
+      assert.equal((await script(c, nic1, '10.5.0.22')).statusCode, 403, "another host's address");
+    } finally {
+      await c.close();
+    }
+  });
+
   it('repeated fetches of the same script are one event; a stage change is another', async () => {
     const c = await controller({ settings: settings() });
     try {

@@ -250,7 +250,10 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
 
     /**
      * May `ip` fetch the per-host script of `mac`, or enrol as it? Yes when
-     * Kiln's DHCP leased `ip` to `mac`, when `ip` is in boot-source-ranges or
+     * Kiln's DHCP leased `ip` to `mac` or to another NIC of the same known host
+     * (UEFI iPXE tries every NIC: after the script on the first one sends the
+     * machine to its disk, the second NIC's request names the first one's MAC),
+     * when `ip` is in boot-source-ranges or
      * in a proxy-mode subnet, or when Kiln's DHCP is off. A refusal is logged
      * and recorded (once a minute per MAC and address).
      */
@@ -258,7 +261,7 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
       mac: Mac,
       source: string,
       via: 'http' | 'node',
-      host: { id: string; name: string } | null,
+      host: { id: string; name: string; nics?: ReadonlyArray<{ mac: string }> } | null,
     ): Promise<Admission> {
       if (served.length === 0) return { ok: true };
       const { ip, inSources } = sourceOf(source);
@@ -271,6 +274,7 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
       } else {
         const owner = await deps.leaseOwner(ip);
         if (owner === mac) return { ok: true };
+        if (owner && host?.nics?.some((n) => n.mac === owner)) return { ok: true };
         reason = `${ip} is ${owner ? `leased to ${owner}` : 'not leased by Kiln'}, not to ${mac}; a ${via === 'http' ? 'boot script' : 'enrolment'} is answered only to the address Kiln leased to that MAC`;
       }
       const fields = { mac, ip, via, host: host?.name };
