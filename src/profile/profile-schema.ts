@@ -61,6 +61,8 @@ export const ImageSchema = Type.Object(
     layout: Type.Optional(Type.String({ minLength: 1 })),
     /** With `layout: machine`: the install file (one of `files:`) holding the machine description (Liquid, YAML). */
     machine: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
+    /** Boot the image diskless from a squashfs root in RAM, the host's identity on a small `kiln-id` partition (docs/stateless.md). */
+    stateless: Type.Optional(Type.Boolean()),
   },
   strict,
 );

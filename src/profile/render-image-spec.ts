@@ -18,6 +18,8 @@ export interface ImageSpec {
   layout: ImageLayout;
   /** With layout `machine`: the install file holding the machine description. */
   machine?: string;
+  /** Diskless: the node runs the image's squashfs root from RAM (docs/stateless.md). */
+  stateless?: true;
 }
 
 /** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
@@ -41,6 +43,7 @@ export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'ue
     firmware: resolved,
     layout: (spec.layout ?? 'single') as ImageLayout,
     ...(spec.machine !== undefined ? { machine: spec.machine } : {}),
+    ...(spec.stateless === true ? { stateless: true as const } : {}),
   };
 }
 

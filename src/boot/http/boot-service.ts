@@ -102,7 +102,9 @@ export function createBootService(deps: BootServiceDeps) {
         host = await enrolment.host;
       }
       if (host.state === 'new' && deps.nodeImage()) host = await backend.beginDiscovery(host, `boot@${sourceIp}`);
-      const stored = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
+      // A deployed host's deployment too: a stateless one boots its image from the network every time.
+      const stored =
+        host.state === 'deploying' || host.state === 'deployed' ? await backend.bootDeployment(host.id) : null;
       const session = deps.timeline?.sessionFor(mac, host) ?? null;
       const deployment = stored && withSession(stored, session);
       const { action, script, purpose } = scripts.render({
