@@ -187,18 +187,23 @@ test(
           const before = await credentialHash();
           const pending = await Promise.race([
             exited,
-            waitFor('the identity request', 600_000, async () => (await events('node.identity_pending')).find(
-              (e) => Date.parse(e.at) >= start - 1000,
-            )),
+            waitFor('the identity request', 600_000, async () =>
+              (await events('node.identity_pending')).find((e) => Date.parse(e.at) >= start - 1000),
+            ),
           ]);
           const code = (JSON.parse(pending.data ?? '{}') as { code: string }).code;
           // Waiting: claims answered "pending", and no credential is issued meanwhile.
           await waitFor('three claims while pending', 120_000, () =>
-            seen.filter((s) => s.path === '/api/v1/node/identity/claim' && s.at >= start).length >= 3 ? true : undefined,
+            seen.filter((s) => s.path === '/api/v1/node/identity/claim' && s.at >= start).length >= 3
+              ? true
+              : undefined,
           );
           const claims = seen.filter((s) => s.path === '/api/v1/node/identity/claim' && s.at >= start);
           assert.ok(claims.every((s) => s.status === 200 && JSON.parse(s.reply).status === 'pending'));
-          assert.ok(claims.every((s) => !s.reply.includes('kn_')), 'no credential before approval');
+          assert.ok(
+            claims.every((s) => !s.reply.includes('kn_')),
+            'no credential before approval',
+          );
           assert.equal(await credentialHash(), before, 'no credential issued while waiting for approval');
           const timeline = await op('GET', `/api/v1/hosts/${host}/timeline`);
           if (timeline.statusCode === 200) t.diagnostic(`timeline while waiting: ${timeline.body.slice(0, 600)}`);
@@ -235,12 +240,19 @@ test(
     t.diagnostic(`first boot: waited for approval after ${first.waited?.ms} ms, ${first.waited?.claims} claims`);
     assert.match(first.log, /identity partition \/dev\/vda1 \(kiln-id\) made on \/dev\/vda/);
     assert.match(first.bearer, /^Bearer kn_/);
-    assert.equal(await credentialHash(), hashSecret(first.bearer.slice(7)), 'the controller holds the claimed credential');
+    assert.equal(
+      await credentialHash(),
+      hashSecret(first.bearer.slice(7)),
+      'the controller holds the claimed credential',
+    );
     assert.notEqual(await credentialHash(), old);
     assert.ok(first.hostKey, 'the host key was certified');
     const sq = seen.find((s) => s.path.startsWith('/images/squashfs/'));
     assert.ok(sq && sq.status === 200, 'the squashfs root was fetched from the controller');
-    assert.equal((await c.db.selectFrom('hosts').select('state').where('id', '=', hostId).executeTakeFirstOrThrow()).state, 'deployed');
+    assert.equal(
+      (await c.db.selectFrom('hosts').select('state').where('id', '=', hostId).executeTakeFirstOrThrow()).state,
+      'deployed',
+    );
 
     const second = await bootOnce('reboot', disk, false);
     assert.equal(second.bearer, first.bearer, 'same credential after a reboot');

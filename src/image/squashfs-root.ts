@@ -6,7 +6,16 @@
 // the tarball's SHA-256 remembers which squashfs it made) and once at a time
 // (concurrent plan requests share one build).
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
 import { silentLogger, type Logger } from '../log/logger.js';
@@ -68,7 +77,17 @@ export function createSquashfsRoots(opts: { imagesDir: string; log?: Logger; tim
       // GNU tar detects gzip/zstd itself; owners kept by number (as root), xattrs (file capabilities) kept.
       await runTool(
         'tar',
-        ['-x', '-p', '--numeric-owner', '--xattrs', '--xattrs-include=*', '-f', join(opts.imagesDir, image.file), '-C', tree],
+        [
+          '-x',
+          '-p',
+          '--numeric-owner',
+          '--xattrs',
+          '--xattrs-include=*',
+          '-f',
+          join(opts.imagesDir, image.file),
+          '-C',
+          tree,
+        ],
         { timeoutMs: opts.timeoutMs },
       );
       const out = join(work, 'root.squashfs');

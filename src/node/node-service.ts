@@ -498,7 +498,8 @@ export function createNodeService(deps: NodeServiceDeps) {
       const code = identityCode(hash);
       const base = { hostId: host.id, name: host.name, code };
       const existing = await getIdentityRequest(db, host.id);
-      if (existing && existing.requestHash === hash && existing.status === 'pending') return { status: 'pending', ...base };
+      if (existing && existing.requestHash === hash && existing.status === 'pending')
+        return { status: 'pending', ...base };
       if (existing && existing.requestHash === hash)
         return refuse(
           'node.enrol_refused',

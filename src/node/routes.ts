@@ -154,7 +154,8 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
       config: { access: 'public' },
       schema: {
         tags: ['node'],
-        summary: 'A node without an identity asks for one; nothing is issued until an operator approves (kiln host approve)',
+        summary:
+          'A node without an identity asks for one; nothing is issued until an operator approves (kiln host approve)',
         body: IdentityBody,
         response: { 200: IdentityReply },
       },

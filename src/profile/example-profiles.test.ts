@@ -36,7 +36,10 @@ test('every shipped profile loads without an error', () => {
     loaded.errors.map((e) => e.message),
     [],
   );
-  assert.deepEqual([...loaded.profiles.keys()], ['debian-12', 'kiln-image', 'kiln-image-stateless', 'rocky-9', 'ubuntu-24.04']);
+  assert.deepEqual(
+    [...loaded.profiles.keys()],
+    ['debian-12', 'kiln-image', 'kiln-image-stateless', 'rocky-9', 'ubuntu-24.04'],
+  );
 });
 
 test('every template of every shipped profile renders as its golden file', async () => {

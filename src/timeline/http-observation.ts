@@ -87,10 +87,16 @@ export function httpObservation(x: BootExchange): { target: ObservationTarget; o
       return ok ? of({ stage: 'agent', outcome: 'ok', detail: 'installer enrolled' }) : null;
     case 'identity/request':
       return ok
-        ? of({ stage: 'agent', outcome: 'ok', detail: 'no identity presented: waiting for approval (kiln host approve)' })
+        ? of({
+            stage: 'agent',
+            outcome: 'ok',
+            detail: 'no identity presented: waiting for approval (kiln host approve)',
+          })
         : null;
     case 'identity/claim':
-      return ok ? of({ stage: 'agent', outcome: 'ok', detail: 'waiting for approval: node polled its identity request' }) : null;
+      return ok
+        ? of({ stage: 'agent', outcome: 'ok', detail: 'waiting for approval: node polled its identity request' })
+        : null;
     case 'next':
       return ok ? of({ stage: 'agent', outcome: 'ok', detail: 'node asked what to do next' }) : null;
     case 'install-plan':

@@ -102,7 +102,12 @@ function specScript(i: HostScriptInput, d: BootDeployment, purpose: ScriptPurpos
 
 /** A stateless deployment's boot: the node image fetches the squashfs root and runs it from RAM (docs/stateless.md). */
 const statelessScript = (i: HostScriptInput, d: BootDeployment): HostScript =>
-  specScript(i, d, 'install', `${i.host.name} is ${i.host.state}: booting profile ${d.profile} stateless (root in RAM)`);
+  specScript(
+    i,
+    d,
+    'install',
+    `${i.host.name} is ${i.host.state}: booting profile ${d.profile} stateless (root in RAM)`,
+  );
 
 /**
  * Chooses and renders the iPXE script for one host from its state: new or
