@@ -126,6 +126,3 @@ export function createSquashfsRoots(opts: { imagesDir: string; log?: Logger; tim
     },
   };
 }
-
-/** The squashfs roots' builder's type. */
-export type SquashfsRoots = ReturnType<typeof createSquashfsRoots>;
