@@ -56,7 +56,7 @@ identity_approval() {
   max=$((86400 / poll)); i=0
   while [ "$i" -lt "$max" ]; do
     [ $((i % 12)) = 0 ] && log "no identity on this host: waiting for approval. Check the code, then run: kiln host approve ${name:-HOST} --code $code"
-    answer=$(api POST identity/claim "$body") || { log "identity claim failed (refused?)"; return 1; }
+    answer=$(api_retry POST identity/claim "$body") || { log "identity claim refused or unanswered"; return 1; }
     flat=$(printf '%s' "$answer" | json_flatten)
     if [ "$(printf '%s\n' "$flat" | json_get status)" = approved ]; then
       store_credential "$flat"

@@ -100,7 +100,7 @@ test(
     const nodeImage = await buildDiscoveryImage({ cacheDir });
     const rootfs = await buildTestImage({ cacheDir });
     t.diagnostic(`images ready in ${Date.now() - t0} ms (test image ${rootfs.sizeBytes} bytes)`);
-    const network: VmNetwork = createVmNetwork('stl', work);
+    const network: VmNetwork = createVmNetwork('stl', work, '10.43');
     t.after(() => network.stop());
     const trust = await loadTrust({
       dataDir: join(work, 'kiln'),

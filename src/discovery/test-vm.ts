@@ -15,9 +15,12 @@ export interface VmNetwork {
   stop(): void;
 }
 
-/** Creates the namespace, bridge, tap and a DHCP server handing out .100–.150 of a /24 picked from the PID. */
-export function createVmNetwork(tag: string, workDir: string): VmNetwork {
-  const net = `10.${150 + (process.pid % 90)}.${Math.floor(Math.random() * 250)}`;
+/**
+ * Creates the namespace, bridge, tap and a DHCP server handing out .100–.150 of a /24: one of
+ * `prefix` (e.g. "10.43", a test's own /16) when given, else one picked from the PID.
+ */
+export function createVmNetwork(tag: string, workDir: string, prefix?: string): VmNetwork {
+  const net = `${prefix ?? `10.${150 + (process.pid % 90)}`}.${Math.floor(Math.random() * 250)}`;
   const ns = createNetns(tag, `${net}.1/24`);
   const procs: ChildProcess[] = [];
   try {
