@@ -137,7 +137,11 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
   const IdentityBody = Type.Object(
     {
       mac: Type.String({ maxLength: 64 }),
-      request: Type.String({ pattern: '^kr_[0-9a-f]{64}$', description: 'the random request secret the node keeps' }),
+      request: Type.String({
+        pattern: '^kr_[0-9a-f]{64}$',
+        maxLength: 67,
+        description: 'the random request secret the node keeps',
+      }),
     },
     { additionalProperties: false },
   );
