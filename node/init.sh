@@ -1,7 +1,7 @@
 #!/bin/sh
 # /init of the Kiln discovery initramfs (busybox ash, PID 1). Mounts the
 # kernel filesystems, loads drivers, then runs the mode named by kiln.mode=
-# (discover, install, wipe). If the mode script returns, a shell is offered on
+# (discover, install, wipe, stateless). If the mode script returns, a shell is offered on
 # the console so a failure can be inspected.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/kiln/bin
 export KILN_LIB=/usr/lib/kiln
@@ -34,6 +34,7 @@ case "${mode:-discover}" in
   discover) . "$KILN_LIB/discover.sh"; run_discover ;;
   install)  . "$KILN_LIB/install.sh"; . "$KILN_LIB/late.sh"; . "$KILN_LIB/netconf.sh"; . "$KILN_LIB/clock.sh"; . "$KILN_LIB/objects.sh"; . "$KILN_LIB/storage.sh"; . "$KILN_LIB/status.sh"; . "$KILN_LIB/kexec.sh"; run_install ;;
   wipe)     . "$KILN_LIB/wipe.sh"; run_wipe ;;
+  stateless) . "$KILN_LIB/install.sh"; . "$KILN_LIB/late.sh"; . "$KILN_LIB/netconf.sh"; . "$KILN_LIB/clock.sh"; . "$KILN_LIB/stateless.sh"; run_stateless ;;
   *) log "unknown kiln.mode=$mode" ;;
 esac
 log "agent stopped; starting a shell on the console"

@@ -20,6 +20,8 @@ packages=(
   memtester smartmontools ethtool
   # OS images: `kiln image build` (Debian roots with mmdebstrap; zstd above unpacks .tar.zst imports)
   mmdebstrap
+  # stateless images: the squashfs root built from an image tarball (src/image/squashfs-root.ts, docs/stateless.md)
+  squashfs-tools
   # the repo subset (kiln repo sync/check, docs/repo.md): apt-ftparchive, the repo key (gpg) and the Debian archive
   # keyring upstream InRelease files verify with; debian-installer's netboot kernel and initrd for the debian-12 profile
   apt-utils gnupg gpgv debian-archive-keyring debian-installer-12-netboot-amd64

@@ -3,6 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createImageStore } from './image/image-store.js';
 import { buildInstallPlan } from './image/install-plan.js';
+import { createSquashfsRoots } from './image/squashfs-root.js';
 import { imageRoutes } from './image/routes.js';
 import { createImageCatalog } from './image/image-catalog.js';
 import { verifyRoutes } from './image/verify-routes.js';
@@ -281,6 +282,7 @@ export async function createController(deps: ControllerDeps) {
     discovery,
   });
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
+  const squashfsRoots = createSquashfsRoots({ imagesDir: images.dir, log });
   const catalog = createImageCatalog(images);
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const leaseTable = createSqlLeaseStore(db);
@@ -534,8 +536,12 @@ export async function createController(deps: ControllerDeps) {
           const macs = [...h.nics].sort((a, b) => Number(b.boot) - Number(a.boot)).map((n) => n.mac);
           return macs.map((m) => timeline.currentSession(m)).find((id) => id !== null) ?? null;
         },
-        installPlan: async (spec: Record<string, unknown>, hostId: string, files: Record<string, string>) =>
-          buildInstallPlan(spec, images.get(String(spec['name'])), await inventory.getHost(hostId), deps.urls(), files),
+        installPlan: async (spec: Record<string, unknown>, hostId: string, files: Record<string, string>) => {
+          const image = images.get(String(spec['name']));
+          // A stateless image's squashfs root is built on its first plan request (cached after; docs/stateless.md).
+          const squashfs = spec['stateless'] === true && image ? await squashfsRoots.ensure(image) : undefined;
+          return buildInstallPlan(spec, image, await inventory.getHost(hostId), deps.urls(), files, squashfs);
+        },
       }),
       domain(imageRoutes, { images }),
       domain(verifyRoutes, {

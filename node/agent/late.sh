@@ -174,6 +174,13 @@ late_hostcert() {
   rm -f "$t"/etc/ssh/ssh_host_*key*
   mkdir -p "$t/etc/ssh/sshd_config.d"
   target_run "$keygen" -q -t ed25519 -N '' -C "root@$(plan_get hostname)" -f /etc/ssh/ssh_host_ed25519_key || { echo "ssh-keygen in the target failed"; return 1; }
+  late_certify
+}
+
+# late_certify: Kiln's certificate for the target's /etc/ssh/ssh_host_ed25519_key
+# (made by late_hostcert, or a stateless host's kept key) and sshd's lines for it.
+late_certify() {
+  t=$KILN_TARGET
   late_call_retry POST /api/v1/node/ssh/host-certificates text/plain "$t/etc/ssh/ssh_host_ed25519_key.pub" text/plain > "$KILN_RUN/certs" || { cat "$KILN_RUN/certs"; return 1; }
   cert=$(awk '$1 == "ssh-ed25519-cert-v01@openssh.com" { print; exit }' "$KILN_RUN/certs")
   [ -n "$cert" ] || { echo "Kiln answered no ssh-ed25519 certificate: $(head -c 200 "$KILN_RUN/certs")"; return 1; }

@@ -31,6 +31,9 @@ describe('every route is authenticated', () => {
         '/api/v1/login',
         '/api/v1/node/discover',
         '/api/v1/node/enrol',
+        // a node without an identity asks and polls with its own request secret; nothing is issued until approved
+        '/api/v1/node/identity/claim',
+        '/api/v1/node/identity/request',
         '/api/v1/node/install/:token/:name',
         '/api/v1/ssh/revoked-keys',
         '/boot.ipxe',

@@ -16,8 +16,10 @@ export interface BootDeployment {
   profile: string;
   /** The installer to boot, frozen at deploy time; URLs with the install token placeholder until `fillInstallToken`. */
   bootSpec: { kernel: string; initrd: string[]; cmdline: string };
-  /** `installed` or `complete`: the next boot goes to the local disk. */
+  /** `installed` or `complete`: the next boot goes to the local disk (not for a stateless deployment). */
   status: string;
+  /** A stateless image: every boot, deploying or deployed, runs the boot spec (docs/stateless.md). */
+  stateless?: boolean;
 }
 
 /** Where an unknown MAC network-booted: a DHCP request for a subnet, or an HTTP script fetch from an address. */

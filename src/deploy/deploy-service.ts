@@ -193,7 +193,10 @@ export function createDeployService(deps: DeployDeps) {
           });
           await insertDeployment(tx, deployment);
           await deps.installTokens?.issue(deployment, tx);
-          await deps.armNode(moved.id, `deploy ${rendered.profile}`, opts.actor, tx);
+          // A stateless image keeps the identity the host already has (its identity partition); a host without one
+          // gets a credential only through an approved identity request, never by arming enrolment for its MAC.
+          if (rendered.imageSpec?.['stateless'] !== true)
+            await deps.armNode(moved.id, `deploy ${rendered.profile}`, opts.actor, tx);
           return moved;
         }),
       );

@@ -49,21 +49,30 @@ export async function getCurrentDeployment(db: Kysely<Database>, hostId: string)
 }
 
 /** What the per-host boot script needs of a deployment: no install files (they can be megabytes). */
-export type BootDeployment = Pick<Deployment, 'id' | 'profile' | 'bootSpec' | 'status'>;
+export type BootDeployment = Pick<Deployment, 'id' | 'profile' | 'bootSpec' | 'status'> & {
+  /** A stateless image (image.stateless): every boot runs the boot spec, deployed or not (docs/stateless.md). */
+  stateless?: boolean;
+};
 
 /** The newest deployment of a host without its files, or null: the boot-script path reads this on every fetch. */
 export async function getCurrentBootDeployment(db: Kysely<Database>, hostId: string): Promise<BootDeployment | null> {
   const r = await db
     .selectFrom('deployments')
-    .select(['id', 'profile', 'boot_spec', 'status'])
+    .select(['id', 'profile', 'boot_spec', 'status', 'image_spec'])
     .where('host_id', '=', hostId)
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return r
-    ? { id: r.id, profile: r.profile, bootSpec: JSON.parse(r.boot_spec) as Deployment['bootSpec'], status: r.status }
-    : null;
+  if (!r) return null;
+  const d: BootDeployment = {
+    id: r.id,
+    profile: r.profile,
+    bootSpec: JSON.parse(r.boot_spec) as Deployment['bootSpec'],
+    status: r.status,
+  };
+  const spec = r.image_spec ? (JSON.parse(r.image_spec) as Record<string, unknown>) : null;
+  return spec?.['stateless'] === true ? { ...d, stateless: true } : d;
 }
 
 /** A host's deployments, newest first. */

@@ -71,6 +71,10 @@ export const discoveryModules = [
   'crc32c_generic',
   'crc32c_intel',
   'efivarfs',
+  // stateless images (node/agent/stateless.sh): the squashfs root on a loop device under a tmpfs overlay
+  'squashfs',
+  'loop',
+  'overlay',
   // machine descriptions (node/agent/storage.sh): RAID 1, LVM, xfs
   'md_mod',
   'raid1',
@@ -124,6 +128,7 @@ const agentFiles = [
   'agent/status.sh',
   'agent/kexec.sh',
   'agent/wipe.sh',
+  'agent/stateless.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',
   'firstboot/kiln-firstboot.sh',

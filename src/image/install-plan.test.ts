@@ -215,3 +215,22 @@ test('layout machine: the install plan carries the deployment machine plan; with
     (err) => hasCode(err, 'validation_failed') && /keeps no machine-plan.json/.test(err.message),
   );
 });
+
+test('image.stateless renders into the spec and the plan names the squashfs root (url, sha256, size); it cannot take layout machine', async () => {
+  const { profiles } = await loadProfiles(join(profileDir(['stateless: true']), '..'));
+  const p = profiles.get('img')!;
+  assert.equal(renderImageSpec(p, sampleContext(p)).stateless, true);
+  const sq = { file: `squashfs/${'d'.repeat(64)}.squashfs`, sha256: 'd'.repeat(64), sizeBytes: 4096 };
+  const plan = buildInstallPlan({ name: 'base', stateless: true }, image, host, urls, {}, sq);
+  assert.equal(plan.layout, 'stateless');
+  assert.deepEqual(plan.stateless, {
+    squashfs: { url: `http://10.0.0.1:8080/images/${sq.file}`, sha256: sq.sha256, sizeBytes: 4096 },
+  });
+  assert.equal(buildInstallPlan({ name: 'base' }, image, host, urls, {}, sq).stateless, undefined, 'only when asked');
+  assert.throws(
+    () => buildInstallPlan({ name: 'base', stateless: true }, image, host, urls),
+    (e) => hasCode(e, 'internal'),
+  );
+  const codes = (await validateProfile(profileDir(['stateless: true', 'layout: machine', 'machine: m.yaml']))).issues;
+  assert.ok(codes.some((i) => i.code === 'unexpected_key' && /image.stateless/.test(i.message)));
+});

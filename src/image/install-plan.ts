@@ -2,6 +2,7 @@ import { KilnError } from '../error/kiln-error.js';
 import type { Host } from '../inventory/host.js';
 import { MACHINE_PLAN_FILE, type MachinePlan } from '../machine/plan-machine.js';
 import type { OsImage } from './image-store.js';
+import type { SquashfsRoot } from './squashfs-root.js';
 import { INSTALL_VIEWS, type InstallView } from './objects/install-views.js';
 
 /**
@@ -41,8 +42,11 @@ export interface InstallPlan {
   };
   disk: string;
   firmware: 'bios' | 'uefi';
-  layout: ImageLayout;
+  /** `stateless`: nothing is written but the identity partition; the node runs the image from RAM (node/agent/stateless.sh). */
+  layout: ImageLayout | 'stateless';
   hostname: string;
+  /** With layout `stateless`: the image's squashfs root, which the node checks against `sha256` before mounting it. */
+  stateless?: { squashfs: { url: string; sha256: string; sizeBytes: number } };
   /** `machine`: the network comes from `machine.network` (systemd-networkd units). */
   network: { mode: 'dhcp' | 'machine' };
   /** With layout `machine`: the deployment's machine plan (storage steps, mounts, fstab, networkd units). */
@@ -105,6 +109,7 @@ export function buildInstallPlan(
   host: Host,
   urls: InstallPlanUrls,
   files: Record<string, string> = {},
+  squashfs?: SquashfsRoot,
 ): InstallPlan {
   const name = textOr(spec['name'], '');
   if (!image)
@@ -120,6 +125,9 @@ export function buildInstallPlan(
     );
   }
   const disk = textOr(spec['disk'], 'auto');
+  const stateless = spec['stateless'] === true;
+  if (stateless && !squashfs)
+    throw new KilnError('internal', `the squashfs root of image ${name} was not built; the node asks again`);
   let machine: MachinePlan | undefined;
   if (layout === 'machine') {
     const text = files[MACHINE_PLAN_FILE];
@@ -140,7 +148,18 @@ export function buildInstallPlan(
     },
     disk: disk === 'largest' ? 'auto' : disk,
     firmware: spec['firmware'] === 'uefi' || spec['firmware'] === 'bios' ? spec['firmware'] : (host.firmware ?? 'bios'),
-    layout: layout as ImageLayout,
+    layout: stateless ? 'stateless' : (layout as ImageLayout),
+    ...(stateless && squashfs
+      ? {
+          stateless: {
+            squashfs: {
+              url: `${urls.baseUrl.replace(/\/$/, '')}/images/${squashfs.file}`,
+              sha256: squashfs.sha256,
+              sizeBytes: squashfs.sizeBytes,
+            },
+          },
+        }
+      : {}),
     hostname: host.name.split('.')[0],
     network: { mode: machine?.network ? 'machine' : 'dhcp' },
     ...(machine ? { machine } : {}),

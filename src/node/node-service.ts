@@ -17,6 +17,7 @@ import { createNodeCredential, hashSecret } from '../trust/credential/node-crede
 import { withTransaction } from '../store/transaction.js';
 import { createRateWindow } from './rate-window.js';
 import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
+import { getIdentityRequest, putIdentityRequest } from './sql-identity-request-store.js';
 import { factText } from '../inventory/fact-text.js';
 import {
   effectiveDiscoveryActions,
@@ -68,6 +69,21 @@ export interface DiscoverAnswer {
   selfTests?: SelfTestPlan;
   then?: AfterDiscovery;
 }
+
+/** A node's answer to an identity request or claim: still waiting, or the credential (returned once). */
+export type IdentityAnswer =
+  | { status: 'pending'; hostId: string; name: string; code: string }
+  | { status: 'approved'; hostId: string; name: string; code: string; credential: string };
+
+/**
+ * The code a node shows for its identity request, from the SHA-256 of its
+ * request secret (`sha256:<hex>`): the first 8 hex digits, upper case, as
+ * XXXX-XXXX. The node computes the same with sha256sum (node/agent/stateless.sh).
+ */
+export const identityCode = (hash: string): string => {
+  const hex = hash.replace(/^sha256:/, '').toUpperCase();
+  return `${hex.slice(0, 4)}-${hex.slice(4, 8)}`;
+};
 
 /** How often a node's last-seen time in its trust row is refreshed while its address stays the same. */
 const TOUCH_EVERY_MS = 300_000;
@@ -455,6 +471,145 @@ export function createNodeService(deps: NodeServiceDeps) {
           { actor, kind: 'node.armed', hostId, subject: h.name, message: `enrolment of ${h.name} armed: ${reason}` },
           now().toISOString(),
         );
+      });
+    },
+
+    /**
+     * A node that presents no identity (a stateless host whose identity
+     * partition is missing or wiped) asks for one with a random request
+     * secret it keeps (`kr_` + 64 hex). Nothing is issued: the request is
+     * recorded as pending (event `node.identity_pending`, with the code the
+     * node shows on its console) until an operator approves it. Only a known
+     * host's MAC may ask, from the address Kiln leased to it (discovery policy).
+     */
+    async requestIdentity(mac: Mac, request: string, source: NodeSource): Promise<IdentityAnswer> {
+      checkRate(source);
+      const host = await inventory.findHostByMac(mac);
+      if (!host)
+        return refuse(
+          'node.enrol_refused',
+          `identity request refused: no host has MAC ${mac}`,
+          source,
+          null,
+          'enrolment_closed',
+        );
+      await admitEnrolment(mac, source, host);
+      const hash = hashSecret(request);
+      const code = identityCode(hash);
+      const base = { hostId: host.id, name: host.name, code };
+      const existing = await getIdentityRequest(db, host.id);
+      if (existing && existing.requestHash === hash && existing.status === 'pending')
+        return { status: 'pending', ...base };
+      if (existing && existing.requestHash === hash)
+        return refuse(
+          'node.enrol_refused',
+          `identity request ${code} of ${host.name} was already ${existing.status}; the node must make a new request`,
+          source,
+          host,
+          'enrolment_closed',
+        );
+      await withTransaction(db, async (trx) => {
+        const at = now().toISOString();
+        await putIdentityRequest(trx, {
+          hostId: host.id,
+          requestHash: hash,
+          code,
+          status: 'pending',
+          ip: source.ip,
+          mac,
+          requestedAt: at,
+          approvedAt: null,
+          approvedBy: null,
+        });
+        await appendEvent(
+          trx,
+          {
+            actor: `node@${source.ip}`,
+            kind: 'node.identity_pending',
+            hostId: host.id,
+            subject: host.name,
+            message: `${host.name} (${mac}, ${source.ip}) presents no identity and is waiting for approval: check the code on its console is ${code}, then \`kiln host approve ${host.name} --code ${code}\``,
+            data: { ip: source.ip, mac, code, replaced: existing?.code ?? null },
+          },
+          at,
+        );
+      });
+      log.info({ host: host.name, ip: source.ip, code }, 'identity request waiting for approval');
+      return { status: 'pending', ...base };
+    },
+
+    /**
+     * The requesting node polls with its request secret, from the address it
+     * asked from: pending until approved; once approved, the first claim
+     * issues the credential (returned once) and closes the request.
+     */
+    async claimIdentity(mac: Mac, request: string, source: NodeSource): Promise<IdentityAnswer> {
+      checkRate(source);
+      const host = await inventory.findHostByMac(mac);
+      const hash = hashSecret(request);
+      const q = host ? await getIdentityRequest(db, host.id) : null;
+      if (!host || !q || q.requestHash !== hash || q.status === 'claimed' || q.ip !== source.ip)
+        return refuse(
+          'node.enrol_refused',
+          `identity claim refused for MAC ${mac} from ${source.ip}: no open request with this secret from this address`,
+          source,
+          host,
+          'enrolment_closed',
+        );
+      const base = { hostId: host.id, name: host.name, code: q.code };
+      if (q.status === 'pending') return { status: 'pending', ...base };
+      const credential = await withTransaction(db, async (trx) => {
+        const again = await getIdentityRequest(trx, host.id);
+        if (!again || again.requestHash !== hash || again.status !== 'approved') return null;
+        await putIdentityRequest(trx, { ...again, status: 'claimed' });
+        return issueIn(trx, host, `identity request ${q.code} approved by ${q.approvedBy ?? 'an operator'}`, source);
+      });
+      if (!credential)
+        return refuse(
+          'node.enrol_refused',
+          `identity request ${q.code} of ${host.name} was claimed already`,
+          source,
+          host,
+          'enrolment_closed',
+        );
+      return { status: 'approved', ...base, credential };
+    },
+
+    /**
+     * An operator approves the host's pending identity request (`kiln host
+     * approve`); with `code`, only the request showing that code on the
+     * node's console. The node then claims its credential.
+     */
+    async approveIdentity(hostId: string, actor: string, code?: string): Promise<{ code: string; ip: string }> {
+      const h = await inventory.getHost(hostId);
+      return withTransaction(db, async (trx) => {
+        const q = await getIdentityRequest(trx, hostId);
+        if (!q || q.status !== 'pending')
+          throw new KilnError(
+            'conflict',
+            `${h.name} has no identity request waiting for approval; the node asks when it boots without its identity partition`,
+          );
+        const want = code?.trim().toUpperCase();
+        if (want && want !== q.code)
+          throw new KilnError(
+            'conflict',
+            `the identity request of ${h.name} has code ${q.code}, not ${want}; check the node's console before approving`,
+          );
+        const at = now().toISOString();
+        await putIdentityRequest(trx, { ...q, status: 'approved', approvedAt: at, approvedBy: actor });
+        await appendEvent(
+          trx,
+          {
+            actor,
+            kind: 'node.identity_approved',
+            hostId,
+            subject: h.name,
+            message: `identity request ${q.code} of ${h.name} (from ${q.ip}) approved; the node claims its credential next`,
+            data: { code: q.code, ip: q.ip },
+          },
+          at,
+        );
+        return { code: q.code, ip: q.ip };
       });
     },
 

@@ -23,10 +23,27 @@ interface SiteSecretsTable {
   updated_at: string;
 }
 
+/** `node_identity_requests` (migration 0400): a node without an identity waiting for approval; one row per host. */
+export interface IdentityRequestTable {
+  host_id: string;
+  /** SHA-256 of the node's request secret (the secret claims the credential once approved). */
+  request_hash: string;
+  /** What the node shows on its console and the operator may pass to `kiln host approve --code`. */
+  code: string;
+  /** `pending`, `approved` or `claimed`. */
+  status: string;
+  ip: string;
+  mac: string;
+  requested_at: string;
+  approved_at: string | null;
+  approved_by: string | null;
+}
+
 /** The tables the node domain owns. */
 export interface NodeTables {
   node_trust: NodeTrustTable;
   site_secrets: SiteSecretsTable;
+  node_identity_requests: IdentityRequestTable;
 }
 
 /** The node tables' columns at run time, for the schema drift test. */
@@ -40,6 +57,17 @@ export const nodeColumns = {
     armed_reason: 'text null',
     last_ip: 'text null',
     last_seen_at: 'text null',
+  },
+  node_identity_requests: {
+    host_id: 'text',
+    request_hash: 'text',
+    code: 'text',
+    status: 'text',
+    ip: 'text',
+    mac: 'text',
+    requested_at: 'text',
+    approved_at: 'text null',
+    approved_by: 'text null',
   },
   site_secrets: {
     scope: 'text',

@@ -134,6 +134,52 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
     async (req) => node.enrol(normalizeMac(req.body.mac, '/mac'), nodeSource(req)),
   );
 
+  const IdentityBody = Type.Object(
+    {
+      mac: Type.String({ maxLength: 64 }),
+      request: Type.String({
+        pattern: '^kr_[0-9a-f]{64}$',
+        maxLength: 67,
+        description: 'the random request secret the node keeps',
+      }),
+    },
+    { additionalProperties: false },
+  );
+  const IdentityReply = Type.Object({
+    status: Type.Union([Type.Literal('pending'), Type.Literal('approved')]),
+    hostId: Type.String(),
+    name: Type.String(),
+    code: Type.String(),
+    credential: Type.Optional(Type.String()),
+  });
+  app.post(
+    '/node/identity/request',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['node'],
+        summary:
+          'A node without an identity asks for one; nothing is issued until an operator approves (kiln host approve)',
+        body: IdentityBody,
+        response: { 200: IdentityReply },
+      },
+    },
+    async (req) => node.requestIdentity(normalizeMac(req.body.mac, '/mac'), req.body.request, nodeSource(req)),
+  );
+  app.post(
+    '/node/identity/claim',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['node'],
+        summary: 'The requesting node polls: pending, or (once approved) its credential, returned once',
+        body: IdentityBody,
+        response: { 200: IdentityReply },
+      },
+    },
+    async (req) => node.claimIdentity(normalizeMac(req.body.mac, '/mac'), req.body.request, nodeSource(req)),
+  );
+
   app.post(
     '/node/credential/rotate',
     {
@@ -366,6 +412,26 @@ export const nodeAdminRoutes: FastifyPluginAsyncTypebox<{ node: NodeService; inv
       const h = await inventory.getHost(req.params.host);
       await node.arm(h.id, req.body.reason ?? 'operator re-armed', actorOf(req.principal));
       return { ok: true };
+    },
+  );
+  app.post(
+    '/hosts/:host/approve',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['hosts', 'node'],
+        summary: "Approve the host's pending identity request (a stateless host without its identity partition)",
+        params: Params,
+        body: Type.Object(
+          { code: Type.Optional(Type.String({ maxLength: 16, description: "the code on the node's console" })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ ok: Type.Boolean(), code: Type.String(), ip: Type.String() }) },
+      },
+    },
+    async (req) => {
+      const h = await inventory.getHost(req.params.host);
+      return { ok: true, ...(await node.approveIdentity(h.id, actorOf(req.principal), req.body.code)) };
     },
   );
   app.post(

@@ -36,7 +36,10 @@ test('every shipped profile loads without an error', () => {
     loaded.errors.map((e) => e.message),
     [],
   );
-  assert.deepEqual([...loaded.profiles.keys()], ['debian-12', 'kiln-image', 'rocky-9', 'ubuntu-24.04']);
+  assert.deepEqual(
+    [...loaded.profiles.keys()],
+    ['debian-12', 'kiln-image', 'kiln-image-stateless', 'rocky-9', 'ubuntu-24.04'],
+  );
 });
 
 test('every template of every shipped profile renders as its golden file', async () => {
@@ -47,7 +50,7 @@ test('every template of every shipped profile renders as its golden file', async
       n++;
     }
   }
-  assert.equal(n, 13);
+  assert.equal(n, 15);
 });
 
 test('rendering is pure: the same input gives the same text twice', () => {
@@ -135,7 +138,7 @@ test("boot specs: one-line command lines pointing at this host's files (or, for 
     assert.match(
       boot.cmdline,
       p.spec.install.method === 'kiln-image'
-        ? /kiln\.url=http:\/\/192\.0\.2\.1:8080 .*kiln\.mode=install/
+        ? /kiln\.url=http:\/\/192\.0\.2\.1:8080 .*kiln\.mode=(install|stateless)/
         : /http:\/\/192\.0\.2\.1:8080\/api\/v1\/node\/install\/kit_INSTALLTOKEN\//,
     );
   }

@@ -141,6 +141,13 @@ function checkSpec(
       code: 'unexpected_key',
       message: 'image.machine is only read with layout: machine',
     });
+  if (spec.image?.stateless === true && layout === 'machine')
+    // A stateless host keeps only its identity partition on disk; a machine description lays out disks it would not use.
+    issues.push({
+      path: yaml.locate('/image/stateless').path,
+      code: 'unexpected_key',
+      message: 'image.stateless runs the image from RAM and writes no root filesystem; it cannot take layout: machine',
+    });
   if (spec.image?.machine !== undefined && !spec.files.some((f) => f.name === spec.image?.machine))
     issues.push({
       path: yaml.locate('/image/machine').path,

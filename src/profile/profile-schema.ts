@@ -66,6 +66,8 @@ export const ImageSchema = Type.Object(
      * into the installed kernel, falling back to a reboot when kexec cannot load it (docs/images.md, "Hand-off").
      */
     handoff: Type.Optional(Type.Union([Type.Literal('reboot'), Type.Literal('kexec')])),
+    /** Boot the image diskless from a squashfs root in RAM, the host's identity on a small `kiln-id` partition (docs/stateless.md). */
+    stateless: Type.Optional(Type.Boolean()),
   },
   strict,
 );

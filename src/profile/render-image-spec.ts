@@ -20,6 +20,8 @@ export interface ImageSpec {
   machine?: string;
   /** How the writer starts the installed system (absent: `reboot`). */
   handoff?: InstallHandoff;
+  /** Diskless: the node runs the image's squashfs root from RAM (docs/stateless.md). */
+  stateless?: true;
 }
 
 /** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
@@ -44,6 +46,7 @@ export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'ue
     layout: (spec.layout ?? 'single') as ImageLayout,
     ...(spec.machine !== undefined ? { machine: spec.machine } : {}),
     ...(spec.handoff !== undefined ? { handoff: spec.handoff } : {}),
+    ...(spec.stateless === true ? { stateless: true as const } : {}),
   };
 }
 

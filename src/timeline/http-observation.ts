@@ -2,7 +2,7 @@
  * An answered HTTP request, as a timeline observation. Pure. Boot files:
  * iPXE binaries over HTTP (UEFI HTTP boot) are the boot file; kernels and
  * initrds (by name) under Kiln's boot trees; the chain script. Node API
- * calls: the discovery report (facts), enrolment and polls (agent), install
+ * calls: the discovery report (facts), enrolment, identity requests and polls (agent), install
  * plan and files, progress, failure, completion (first boot). The per-host
  * script is observed by the boot service itself (it knows the host and what
  * the script does). HEAD requests (size probes) are not stages.
@@ -76,7 +76,8 @@ export function httpObservation(x: BootExchange): { target: ObservationTarget; o
   if (!x.path.startsWith(NODE)) return null;
   const call = x.route.startsWith(NODE) ? x.route.slice(NODE.length) : x.path.slice(NODE.length);
   const session = x.session;
-  const enrolMac: Mac | null = call === 'enrol' ? parseMac(field(x.body, 'mac')) : null;
+  const byMac = call === 'enrol' || call === 'identity/request' || call === 'identity/claim';
+  const enrolMac: Mac | null = byMac ? parseMac(field(x.body, 'mac')) : null;
   const target: ObservationTarget = x.nodeHostId ? { hostId: x.nodeHostId } : enrolMac ? { mac: enrolMac } : byIp;
   const of = (o: ObservationInput) => ({ target, observation: { ...o, session } });
   switch (call) {
@@ -84,6 +85,18 @@ export function httpObservation(x: BootExchange): { target: ObservationTarget; o
       return ok ? of({ stage: 'facts', outcome: 'ok', detail: 'discovery report (facts)' }) : null;
     case 'enrol':
       return ok ? of({ stage: 'agent', outcome: 'ok', detail: 'installer enrolled' }) : null;
+    case 'identity/request':
+      return ok
+        ? of({
+            stage: 'agent',
+            outcome: 'ok',
+            detail: 'no identity presented: waiting for approval (kiln host approve)',
+          })
+        : null;
+    case 'identity/claim':
+      return ok
+        ? of({ stage: 'agent', outcome: 'ok', detail: 'waiting for approval: node polled its identity request' })
+        : null;
     case 'next':
       return ok ? of({ stage: 'agent', outcome: 'ok', detail: 'node asked what to do next' }) : null;
     case 'install-plan':

@@ -95,6 +95,11 @@ test('HTTP: node API calls by credential, enrolment MAC or address, with the ses
     observation: { stage: 'facts', outcome: 'ok', detail: 'discovery report (facts)', session: '0123456789ab' },
   });
   assert.deepEqual(node('enrol', { mac: '52:54:00:AA:BB:01' })?.target, { mac: '52:54:00:aa:bb:01' });
+  // A stateless node without its identity: the timeline shows it waiting for approval, by the MAC it names.
+  const waiting = node('identity/request', { mac: '52:54:00:AA:BB:02', request: 'kr_x' });
+  assert.deepEqual(waiting?.target, { mac: '52:54:00:aa:bb:02' });
+  assert.match(waiting?.observation.detail ?? '', /waiting for approval/);
+  assert.match(node('identity/claim', { mac: '52:54:00:aa:bb:02' })?.observation.detail ?? '', /waiting for approval/);
   const step = node('progress', { stage: 'partition', message: 'sda' }, { nodeHostId: 'h1' });
   assert.deepEqual(step?.target, { hostId: 'h1' });
   assert.equal(step?.observation.stage, 'install-step');

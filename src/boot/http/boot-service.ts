@@ -104,8 +104,10 @@ export function createBootService(deps: BootServiceDeps) {
         host = await enrolment.host;
       }
       if (host.state === 'new' && deps.nodeImage()) host = await backend.beginDiscovery(host, `boot@${sourceIp}`);
-      // The deployment as stored (placeholders in): the script cache fills it on a miss.
-      const deployment = host.state === 'deploying' ? await backend.bootDeployment(host.id) : null;
+      // The deployment as stored (placeholders in): the script cache fills it on a miss. A deployed host's too: a
+      // stateless one boots its image from the network every time.
+      const deployment =
+        host.state === 'deploying' || host.state === 'deployed' ? await backend.bootDeployment(host.id) : null;
       const session = deps.timeline?.sessionFor(mac, host) ?? null;
       const { action, script, purpose } = scripts.render({
         host,

@@ -276,3 +276,19 @@ describe('boot session on the kernel command line', () => {
     );
   });
 });
+
+describe('a stateless deployment', () => {
+  it('boots its spec every time: deploying (any status) and deployed; a deployed host without one boots its disk', () => {
+    const d = { ...deployment('complete'), profile: 'kiln-image-stateless', stateless: true };
+    for (const [state, status] of [
+      ['deploying', 'deploying'],
+      ['deploying', 'installed'],
+      ['deployed', 'complete'],
+    ] as const) {
+      const s = renderHostScript(input(host(state), { deployment: { ...d, status } }));
+      assert.match(s.action, /booting profile kiln-image-stateless stateless/);
+      assert.match(s.script, /kernel http:\/\/mirror\/linux/);
+    }
+    assert.equal(renderHostScript(input(host('deployed'), { deployment: deployment('complete') })).purpose, 'local');
+  });
+});

@@ -82,11 +82,38 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
   );
 }
 
+/** The boot spec's kernel script, as a deploy renders it (the installer's, or a stateless image's every boot). */
+function specScript(i: HostScriptInput, d: BootDeployment, purpose: ScriptPurpose, title: string): HostScript {
+  return scriptOf(purpose, title, (t) =>
+    formatKernelScript(
+      t,
+      {
+        kernel: d.bootSpec.kernel,
+        initrds: d.bootSpec.initrd.map((url, n) => ({
+          url,
+          name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
+        })),
+        cmdline: `${d.bootSpec.cmdline}${sessionArg(i)}`,
+      },
+      i.retry,
+    ),
+  );
+}
+
+/** A stateless deployment's boot: the node image fetches the squashfs root and runs it from RAM (docs/stateless.md). */
+const statelessScript = (i: HostScriptInput, d: BootDeployment): HostScript =>
+  specScript(
+    i,
+    d,
+    'install',
+    `${i.host.name} is ${i.host.state}: booting profile ${d.profile} stateless (root in RAM)`,
+  );
+
 /**
  * Chooses and renders the iPXE script for one host from its state: new or
  * discovering → discovery image; ready, deployed, retired → local disk;
  * deploying → the deployment's installer until it reports `installed`, then
- * local disk; releasing → wipe image; failed → the reason, then retry.
+ * local disk (a stateless deployment: its boot spec every time, deployed too); releasing → wipe image; failed → the reason, then retry.
  * A deploying host has a deployment: the deploy commits both in one
  * transaction (a host moved to `deploying` by hand without one is a conflict).
  */
@@ -103,32 +130,24 @@ export function renderHostScript(i: HostScriptInput): HostScript {
         const d = i.deployment;
         if (!d)
           throw new KilnError('conflict', `${h.name} is deploying without a deployment; deploy it (kiln host deploy)`);
+        if (d.stateless) return statelessScript(i, d);
         if (d.status === 'installed' || d.status === 'complete')
           return scriptOf('first-boot', `${h.name}: installed, booting from local disk`, (t) =>
             formatLocalBootScript(t, i.query.platform),
           );
-        return scriptOf('install', `${h.name}: installing profile ${d.profile}`, (t) =>
-          formatKernelScript(
-            t,
-            {
-              kernel: d.bootSpec.kernel,
-              initrds: d.bootSpec.initrd.map((url, n) => ({
-                url,
-                name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
-              })),
-              cmdline: `${d.bootSpec.cmdline}${sessionArg(i)}`,
-            },
-            i.retry,
-          ),
-        );
+        return specScript(i, d, 'install', `${h.name}: installing profile ${d.profile}`);
       }
       case 'failed':
         return waitScript(
           i,
           `${h.name} failed${h.failedStage ? ` at ${h.failedStage}` : ''}: ${h.stateReason ?? 'no reason given'}; fix it and move the host on (kiln host state)`,
         );
-      case 'ready':
       case 'deployed':
+        if (i.deployment?.stateless) return statelessScript(i, i.deployment);
+        return scriptOf('local', `${h.name} is ${h.state}: booting from local disk`, (t) =>
+          formatLocalBootScript(t, i.query.platform),
+        );
+      case 'ready':
       case 'retired':
         return scriptOf('local', `${h.name} is ${h.state}: booting from local disk`, (t) =>
           formatLocalBootScript(t, i.query.platform),
@@ -168,7 +187,7 @@ export function createHostScriptCache(
   // Joined by a newline: no part holds one (ids, a status, a sanitised arch, URLs, kernel arguments), and the
   // retry URL (which holds the query) is URL-encoded.
   const keyOf = (i: HostScriptInput): string =>
-    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
+    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.deployment?.stateless ? 's' : ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
   return {
     render(i: HostScriptInput): HostScript {
       const key = keyOf(i);

@@ -53,7 +53,7 @@ function hostCommand(program: Command): Command {
   );
 }
 
-/** `kiln host deploy|release|rearm`. */
+/** `kiln host deploy|release|rearm|approve`. */
 export function registerDeployCommands(program: Command, api: () => ApiClient, o: Output): void {
   const host = hostCommand(program);
 
@@ -114,5 +114,20 @@ export function registerDeployCommands(program: Command, api: () => ApiClient, o
     .action(async (id, opts) => {
       const r = await api().post<{ ok: boolean }>(`/api/v1/hosts/${enc(id)}/rearm`, { reason: opts.reason });
       emit(o, opts.json, r, () => `${id}: enrolment re-armed`);
+    });
+
+  host
+    .command('approve')
+    .description(
+      "approve the host's pending identity request (a stateless host that booted without its identity partition); compare --code with the node's console",
+    )
+    .argument('<host>', 'name or id')
+    .option('--code <code>', 'the code the node shows (XXXX-XXXX); refused when the pending request has another')
+    .option('--json', 'print JSON')
+    .action(async (id, opts) => {
+      const r = await api().post<{ ok: boolean; code: string; ip: string }>(`/api/v1/hosts/${enc(id)}/approve`, {
+        ...(opts.code ? { code: opts.code } : {}),
+      });
+      emit(o, opts.json, r, () => `${id}: identity request ${r.code} from ${r.ip} approved`);
     });
 }

@@ -5,7 +5,10 @@ import { renderProfileFile } from '../render-profile-file.js';
 import { sampleContext } from './sample-context.js';
 
 /** Per-profile variable values the sample host gets (kiln-image needs an image name). */
-export const overrides: Record<string, Record<string, unknown>> = { 'kiln-image': { imageName: 'debian-12-base' } };
+export const overrides: Record<string, Record<string, unknown>> = {
+  'kiln-image': { imageName: 'debian-12-base' },
+  'kiln-image-stateless': { imageName: 'debian-12-base' },
+};
 
 /** Every rendered artefact of a profile for the sample host: file name → text. */
 export function renderAll(p: LoadedProfile): Map<string, string> {
