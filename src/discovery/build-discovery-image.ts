@@ -126,6 +126,8 @@ const agentFiles = [
   'agent/wipe.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',
+  'agent/ab.sh',
+  'agent/kiln-ab.service',
   'firstboot/kiln-firstboot.sh',
   'firstboot/kiln-firstboot.service',
   'heartbeat/kiln-heartbeat.sh',

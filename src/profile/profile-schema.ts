@@ -66,6 +66,20 @@ export const ImageSchema = Type.Object(
      * into the installed kernel, falling back to a reboot when kexec cannot load it (docs/images.md, "Hand-off").
      */
     handoff: Type.Optional(Type.Union([Type.Literal('reboot'), Type.Literal('kexec')])),
+    /**
+     * With `layout: ab` (docs/ab-roots.md): boots a new slot gets before GRUB
+     * falls back (default 3), and seconds it has to pass its local health
+     * check before it reboots itself (default 300).
+     */
+    ab: Type.Optional(
+      Type.Object(
+        {
+          tries: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 })),
+          healthSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600 })),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );

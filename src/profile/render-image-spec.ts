@@ -20,7 +20,12 @@ export interface ImageSpec {
   machine?: string;
   /** How the writer starts the installed system (absent: `reboot`). */
   handoff?: InstallHandoff;
+  /** With layout `ab`: boots a new slot gets (1..9) and seconds to pass its health check; defaults filled in. */
+  ab?: { tries: number; healthSeconds: number };
 }
+
+/** Layout ab's defaults: boots a new slot gets, and seconds to pass its local health check. */
+export const abDefaults = { tries: 3, healthSeconds: 300 } as const;
 
 /** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
 export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'uefi', text: RenderedText): ImageSpec {
@@ -44,6 +49,7 @@ export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'ue
     layout: (spec.layout ?? 'single') as ImageLayout,
     ...(spec.machine !== undefined ? { machine: spec.machine } : {}),
     ...(spec.handoff !== undefined ? { handoff: spec.handoff } : {}),
+    ...(spec.layout === 'ab' ? { ab: { ...abDefaults, ...spec.ab } } : {}),
   };
 }
 
