@@ -251,8 +251,20 @@ write_ab_config() {
 ab_arm_written() {
   . "$KILN_RUN/ab.slot"
   f=$KILN_TARGET/boot/efi/kiln/grubenv
-  if [ -n "$AB_KEEP" ]; then ab_arm "$AB_SLOT" "$(plan_get ab.tries)" "$f" && echo "slot $AB_SLOT armed for $(plan_get ab.tries) boots; slot $AB_KEEP is the fallback"
+  if [ -n "$AB_KEEP" ]; then
+    ab_keep_credential && ab_arm "$AB_SLOT" "$(plan_get ab.tries)" "$f" && echo "slot $AB_SLOT armed for $(plan_get ab.tries) boots; slot $AB_KEEP is the fallback"
   else ab_mark_good "$f" a && echo "slot a is good (first install)"; fi
+}
+
+# ab_keep_credential: the one file the writer changes in the kept slot: this
+# enrolment's node credential (it replaced the one the kept slot has), so a
+# host that falls back can still report (heartbeat, deploy.rolled_back).
+ab_keep_credential() {
+  m=$KILN_RUN/ab-keep; n=3; [ "$AB_KEEP" = b ] && n=4
+  mkdir -p "$m" && mount -t ext4 "$(part_dev "$disk" $n)" "$m" || { echo "the kept slot $AB_KEEP does not mount"; return 1; }
+  rc=0
+  if [ -d "$m/etc/kiln" ]; then (umask 077; cp "$KILN_RUN/credential" "$m/etc/kiln/credential") && chmod 600 "$m/etc/kiln/credential" || rc=1; fi
+  umount "$m" && return "$rc"
 }
 
 # root_arg: the kernel's root=: the label, or an LVM root's /dev/mapper path

@@ -53,7 +53,7 @@ function hostCommand(program: Command): Command {
   );
 }
 
-/** `kiln host deploy|release|rearm`. */
+/** `kiln host deploy|release|rearm|rollback`. */
 export function registerDeployCommands(program: Command, api: () => ApiClient, o: Output): void {
   const host = hostCommand(program);
 
@@ -114,5 +114,17 @@ export function registerDeployCommands(program: Command, api: () => ApiClient, o
     .action(async (id, opts) => {
       const r = await api().post<{ ok: boolean }>(`/api/v1/hosts/${enc(id)}/rearm`, { reason: opts.reason });
       emit(o, opts.json, r, () => `${id}: enrolment re-armed`);
+    });
+
+  host
+    .command('rollback')
+    .description(
+      'layout ab: boot the other root slot (the heartbeat agent switches and reboots at its next heartbeat)',
+    )
+    .argument('<host>', 'name or id')
+    .option('--json', 'print JSON')
+    .action(async (id, opts) => {
+      const r = await api().post<{ host: string; requestedAt: string }>(`/api/v1/hosts/${enc(id)}/rollback`, {});
+      emit(o, opts.json, r, () => `${r.host}: rollback requested; its heartbeat agent switches slots at its next heartbeat`);
     });
 }
