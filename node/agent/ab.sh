@@ -67,6 +67,17 @@ ab_count_boot() {
   esac
 }
 
+# ab_kexec_entry ESP_DIR: for a kexec into an A/B disk (the ESP mounted at
+# ESP_DIR): counts the boot (ab_count_boot) and prints the entry of the slot
+# it starts, from that slot's kiln/slot-SLOT.cfg, as shell assignments:
+# AB_SLOT, AB_KERNEL and AB_INITRD (paths inside the slot's root), AB_CMDLINE.
+ab_kexec_entry() {
+  s=$(ab_count_boot "$1/kiln/grubenv") || return 1
+  [ -f "$1/kiln/slot-$s.cfg" ] || { echo "kiln-ab: no $1/kiln/slot-$s.cfg" >&2; return 1; }
+  awk -v s="$s" '$1 == "linux" { k = $2; $1 = ""; $2 = ""; sub(/^ +/, ""); c = $0 } $1 == "initrd" { i = $2 }
+    END { printf "AB_SLOT=%s\nAB_KERNEL=%s\nAB_INITRD=%s\nAB_CMDLINE=\x27%s\x27\n", s, k, i, c }' "$1/kiln/slot-$s.cfg"
+}
+
 # ab_arm SLOT TRIES FILE: the next boots try SLOT (TRIES of them) and fall back to the current good slot.
 ab_arm() { ab_env_set "$3" kiln_try="$1" kiln_tries="$2" kiln_fell_back=; }
 

@@ -25,10 +25,20 @@ const skip = !have('busybox')
 const work = mkdtempSync(join(tmpdir(), 'kiln-ab-agent-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
+/** A PATH of busybox applets only, as on the node and in the test image. */
+function busyboxPath(): string {
+  const bin = join(work, 'bb');
+  if (!existsSync(bin)) {
+    mkdirSync(bin);
+    execFileSync('busybox', ['--install', '-s', bin]);
+  }
+  return bin;
+}
+
 /** Runs `script` under busybox ash with ab.sh sourced (stderr into stdout, in order); env adds to a minimal environment. */
 async function sh(script: string, env: Record<string, string> = {}): Promise<string> {
   const r = await run('busybox', ['sh', '-c', `. ${ab}\n{\n${script}\n} 2>&1`], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KILN_AB_SOURCE_ONLY: '1', ...env },
+    env: { PATH: busyboxPath(), KILN_AB_SOURCE_ONLY: '1', ...env },
     timeout: 60_000,
   });
   return r.stdout + r.stderr;
@@ -70,6 +80,21 @@ test("ab_count_boot (a kexec's boot) counts a trial down as GRUB does, then fall
   assert.equal(await sh(`ab_count_boot ${f}`), 'a\n', 'no trial pending: the good slot, nothing written');
   await sh(`ab_arm a 1 ${f}`);
   assert.equal(editenvList(f), 'kiln_good=a\nkiln_try=a\nkiln_tries=1\n', 'a new deploy clears kiln_fell_back');
+});
+
+test('ab_kexec_entry counts the boot and names the kernel, initrd and command line of the slot it starts', { skip }, async () => {
+  const esp = join(work, 'esp-k');
+  mkdirSync(join(esp, 'kiln'), { recursive: true });
+  await sh(`ab_mark_good ${esp}/kiln/grubenv a && ab_arm b 1 ${esp}/kiln/grubenv`);
+  await sh(`ab_slot_cfg a /boot/vmlinuz-a /boot/initrd.img-a 'console=ttyS0' > ${esp}/kiln/slot-a.cfg`);
+  await sh(`ab_slot_cfg b /boot/vmlinuz /boot/initrd.img 'console=ttyS0 quiet' > ${esp}/kiln/slot-b.cfg`);
+  const first = await sh(`ab_kexec_entry ${esp}`);
+  assert.equal(
+    first,
+    "AB_SLOT=b\nAB_KERNEL=/boot/vmlinuz\nAB_INITRD=/boot/initrd.img\nAB_CMDLINE='root=LABEL=kiln-root-b ro kiln.slot=b console=ttyS0 quiet'\n",
+  );
+  assert.match(editenvList(join(esp, 'kiln/grubenv')), /kiln_tries=0/, 'the kexec boot used the try');
+  assert.match(await sh(`ab_kexec_entry ${esp}`), /^AB_SLOT=a\nAB_KERNEL=\/boot\/vmlinuz-a\n/, 'no tries left: slot a');
 });
 
 test('the ESP switch, a slot entry and the grub.d snippet are valid GRUB script', { skip }, async () => {
