@@ -50,7 +50,13 @@ describe('layout ab: deploy.rolled_back and kiln host rollback', () => {
       payload: {},
     });
   const events = async (kind: string) =>
-    (await c.app.inject({ method: 'GET', url: `/api/v1/events?kind=${kind}`, headers: { authorization: c.bearer.admin } })).json<{
+    (
+      await c.app.inject({
+        method: 'GET',
+        url: `/api/v1/events?kind=${kind}`,
+        headers: { authorization: c.bearer.admin },
+      })
+    ).json<{
       items: Array<{ message: string; data: Record<string, unknown> }>;
     }>().items;
   const deployment = (id: string, layout: string, at: string) =>
@@ -87,7 +93,10 @@ describe('layout ab: deploy.rolled_back and kiln host rollback', () => {
     }
     const ev = await events('deploy.rolled_back');
     assert.equal(ev.length, 1, 'one event for repeated reports of the same fall-back');
-    assert.match(ev[0].message, /fell back to slot b: slot a of deployment d-ab \(image-ab\) did not pass its health check/);
+    assert.match(
+      ev[0].message,
+      /fell back to slot b: slot a of deployment d-ab \(image-ab\) did not pass its health check/,
+    );
     assert.deepEqual(ev[0].data, { deployment: 'd-ab', profile: 'image-ab', failedSlot: 'a', slot: 'b' });
     const list = await c.app.inject({
       method: 'GET',

@@ -105,12 +105,18 @@ async function install(bed: Bed, a: FakeNodeApi, name: string): Promise<string> 
     append: `console=ttyS0 kiln.url=${a.url} kiln.mode=install BOOTIF=01-${mac.replaceAll(':', '-')}`,
   });
   try {
-    const failed = a.waitFor((c) => c.path === '/api/v1/node/failed', 600_000).then(
-      (c) => `failed: ${JSON.stringify(c.body)}`,
-      () => 'timeout',
-    );
+    const failed = a
+      .waitFor((c) => c.path === '/api/v1/node/failed', 600_000)
+      .then(
+        (c) => `failed: ${JSON.stringify(c.body)}`,
+        () => 'timeout',
+      );
     const code = await Promise.race([vm.exited, failed]);
-    assert.equal(code, 0, `${name}: the writer rebooted (${String(code)})\n${readFileSync(serialLog, 'utf8').slice(-3000)}`);
+    assert.equal(
+      code,
+      0,
+      `${name}: the writer rebooted (${String(code)})\n${readFileSync(serialLog, 'utf8').slice(-3000)}`,
+    );
     const slot = a.calls.find(
       (c) => c.path === '/api/v1/node/progress' && (c.body as { stage: string }).stage === 'slot',
     );
@@ -135,97 +141,104 @@ function boot(bed: Bed, name: string) {
   return { vm, serialLog };
 }
 
-test('layout ab: deploy writes the other slot; a failing or hanging slot rolls back with no controller', { skip, timeout: 1_800_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'kiln-ab-'));
-  t.after(() => rmSync(work, { recursive: true, force: true }));
-  const t0 = Date.now();
-  const image = await buildDiscoveryImage({ cacheDir });
-  const rootfs = await buildTestImage({ cacheDir });
-  t.diagnostic(`images ready in ${Date.now() - t0} ms`);
-  const disk = join(work, 'disk.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '2G']);
-  const network = createVmNetwork('ab', work, `10.41.${1 + (process.pid % 250)}`);
-  t.after(() => network.stop());
-  const trust = await loadTrust({
-    dataDir: join(work, 'kiln'),
-    server: { kind: 'issue', dnsNames: [], ipAddresses: [network.hostIp] },
-  });
-  const bed: Bed = { network, disk, work, image, rootfs, trust };
+test(
+  'layout ab: deploy writes the other slot; a failing or hanging slot rolls back with no controller',
+  { skip, timeout: 1_800_000 },
+  async (t) => {
+    const work = mkdtempSync(join(tmpdir(), 'kiln-ab-'));
+    t.after(() => rmSync(work, { recursive: true, force: true }));
+    const t0 = Date.now();
+    const image = await buildDiscoveryImage({ cacheDir });
+    const rootfs = await buildTestImage({ cacheDir });
+    t.diagnostic(`images ready in ${Date.now() - t0} ms`);
+    const disk = join(work, 'disk.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '2G']);
+    const network = createVmNetwork('ab', work, `10.41.${1 + (process.pid % 250)}`);
+    t.after(() => network.stop());
+    const trust = await loadTrust({
+      dataDir: join(work, 'kiln'),
+      server: { kind: 'issue', dnsNames: [], ipAddresses: [network.hostIp] },
+    });
+    const bed: Bed = { network, disk, work, image, rootfs, trust };
 
-  await t.test('a first deploy writes slot a, which boots', async () => {
-    const a = await api(bed, '');
-    t.after(() => a.close());
-    const t1 = Date.now();
-    assert.match(await install(bed, a, 'install-1'), /no A\/B roots on \/dev\/vda: first install, slot a/);
-    t.diagnostic(`install 1: ${Date.now() - t1} ms`);
-    const { vm, serialLog } = boot(bed, 'boot-1');
-    t.after(() => vm.stop());
-    await a.waitFor((c) => c.path === '/api/v1/node/complete', 300_000);
-    const log = await serialWait(serialLog, /kiln-ab: slot a is not on trial/, 60_000);
-    assert.match(log, /initrd: root is \/dev\/vda3/);
-    vm.stop();
-    await vm.exited;
-    await a.close();
-  });
+    await t.test('a first deploy writes slot a, which boots', async () => {
+      const a = await api(bed, '');
+      t.after(() => a.close());
+      const t1 = Date.now();
+      assert.match(await install(bed, a, 'install-1'), /no A\/B roots on \/dev\/vda: first install, slot a/);
+      t.diagnostic(`install 1: ${Date.now() - t1} ms`);
+      const { vm, serialLog } = boot(bed, 'boot-1');
+      t.after(() => vm.stop());
+      await a.waitFor((c) => c.path === '/api/v1/node/complete', 300_000);
+      const log = await serialWait(serialLog, /kiln-ab: slot a is not on trial/, 60_000);
+      assert.match(log, /initrd: root is \/dev\/vda3/);
+      vm.stop();
+      await vm.exited;
+      await a.close();
+    });
 
-  await t.test('a second deploy writes slot b, keeps slot a; b boots, passes its health check and becomes good', async () => {
-    const a = await api(bed, '');
-    t.after(() => a.close());
-    const t1 = Date.now();
-    assert.match(await install(bed, a, 'install-2'), /A\/B disk \/dev\/vda: slot a is kept, slot b is written/);
-    t.diagnostic(`install 2: ${Date.now() - t1} ms`);
-    const { vm, serialLog } = boot(bed, 'boot-2');
-    t.after(() => vm.stop());
-    await a.waitFor((c) => c.path === '/api/v1/node/complete', 300_000);
-    const log = await serialWait(serialLog, /kiln-ab: slot b is healthy; it boots from now on/, 120_000, vm.exited);
-    assert.match(log, /initrd: root is \/dev\/vda4/);
-    assert.match(log, /kiln-ab: trial boot of slot b; watchdog armed \(50s\)/);
-    vm.stop();
-    await vm.exited;
-    await a.close();
-  });
+    await t.test(
+      'a second deploy writes slot b, keeps slot a; b boots, passes its health check and becomes good',
+      async () => {
+        const a = await api(bed, '');
+        t.after(() => a.close());
+        const t1 = Date.now();
+        assert.match(await install(bed, a, 'install-2'), /A\/B disk \/dev\/vda: slot a is kept, slot b is written/);
+        t.diagnostic(`install 2: ${Date.now() - t1} ms`);
+        const { vm, serialLog } = boot(bed, 'boot-2');
+        t.after(() => vm.stop());
+        await a.waitFor((c) => c.path === '/api/v1/node/complete', 300_000);
+        const log = await serialWait(serialLog, /kiln-ab: slot b is healthy; it boots from now on/, 120_000, vm.exited);
+        assert.match(log, /initrd: root is \/dev\/vda4/);
+        assert.match(log, /kiln-ab: trial boot of slot b; watchdog armed \(50s\)/);
+        vm.stop();
+        await vm.exited;
+        await a.close();
+      },
+    );
 
-  await t.test('a slot that fails its health check rolls back to slot b with the node API stopped', async () => {
-    const a = await api(bed, 'kiln.test.health=fail');
-    assert.match(await install(bed, a, 'install-3'), /slot b is kept, slot a is written/);
-    await a.close();
-    const t1 = Date.now();
-    const first = boot(bed, 'boot-3a');
-    t.after(() => first.vm.stop());
-    const code = await Promise.race([first.vm.exited, sleep(300_000).then(() => 'timeout')]);
-    const log = readFileSync(first.serialLog, 'utf8');
-    assert.equal(code, 0, `the trial boot rebooted itself:\n${log.slice(-3000)}`);
-    assert.match(log, /initrd: root is \/dev\/vda3/);
-    assert.match(log, /kiln-ab: slot a not healthy after 20s; rebooting/);
-    t.diagnostic(`trial boot of slot a to its own reboot: ${Date.now() - t1} ms`);
-    const second = boot(bed, 'boot-3b');
-    t.after(() => second.vm.stop());
-    const back = await serialWait(second.serialLog, /kiln-ab: slot b is not on trial/, 180_000, second.vm.exited);
-    assert.match(back, /initrd: root is \/dev\/vda4/);
-    t.diagnostic(`rolled back to slot b without a controller: ${Date.now() - t1} ms from the trial's power-on`);
-    second.vm.stop();
-    await second.vm.exited;
-  });
+    await t.test('a slot that fails its health check rolls back to slot b with the node API stopped', async () => {
+      const a = await api(bed, 'kiln.test.health=fail');
+      assert.match(await install(bed, a, 'install-3'), /slot b is kept, slot a is written/);
+      await a.close();
+      const t1 = Date.now();
+      const first = boot(bed, 'boot-3a');
+      t.after(() => first.vm.stop());
+      const code = await Promise.race([first.vm.exited, sleep(300_000).then(() => 'timeout')]);
+      const log = readFileSync(first.serialLog, 'utf8');
+      assert.equal(code, 0, `the trial boot rebooted itself:\n${log.slice(-3000)}`);
+      assert.match(log, /initrd: root is \/dev\/vda3/);
+      assert.match(log, /kiln-ab: slot a not healthy after 20s; rebooting/);
+      t.diagnostic(`trial boot of slot a to its own reboot: ${Date.now() - t1} ms`);
+      const second = boot(bed, 'boot-3b');
+      t.after(() => second.vm.stop());
+      const back = await serialWait(second.serialLog, /kiln-ab: slot b is not on trial/, 180_000, second.vm.exited);
+      assert.match(back, /initrd: root is \/dev\/vda4/);
+      t.diagnostic(`rolled back to slot b without a controller: ${Date.now() - t1} ms from the trial's power-on`);
+      second.vm.stop();
+      await second.vm.exited;
+    });
 
-  await t.test('a slot that hangs is reset by the i6300esb watchdog and rolls back to slot b', async () => {
-    const a = await api(bed, 'kiln.test.health=hang');
-    assert.match(await install(bed, a, 'install-4'), /slot b is kept, slot a is written/);
-    await a.close();
-    const t1 = Date.now();
-    const first = boot(bed, 'boot-4a');
-    t.after(() => first.vm.stop());
-    const code = await Promise.race([first.vm.exited, sleep(300_000).then(() => 'timeout')]);
-    const log = readFileSync(first.serialLog, 'utf8');
-    assert.equal(code, 0, `the hung trial boot was reset:\n${log.slice(-3000)}`);
-    assert.match(log, /kiln-ab: trial boot of slot a; watchdog armed \(50s\)/);
-    assert.match(log, /kiln-test-image: hanging/);
-    assert.doesNotMatch(log, /rebooting/, 'the watcher was stopped: only the watchdog can have reset it');
-    t.diagnostic(`hung trial boot of slot a to the watchdog reset: ${Date.now() - t1} ms`);
-    const second = boot(bed, 'boot-4b');
-    t.after(() => second.vm.stop());
-    const back = await serialWait(second.serialLog, /kiln-ab: slot b is not on trial/, 180_000, second.vm.exited);
-    assert.match(back, /initrd: root is \/dev\/vda4/);
-    second.vm.stop();
-    await second.vm.exited;
-  });
-});
+    await t.test('a slot that hangs is reset by the i6300esb watchdog and rolls back to slot b', async () => {
+      const a = await api(bed, 'kiln.test.health=hang');
+      assert.match(await install(bed, a, 'install-4'), /slot b is kept, slot a is written/);
+      await a.close();
+      const t1 = Date.now();
+      const first = boot(bed, 'boot-4a');
+      t.after(() => first.vm.stop());
+      const code = await Promise.race([first.vm.exited, sleep(300_000).then(() => 'timeout')]);
+      const log = readFileSync(first.serialLog, 'utf8');
+      assert.equal(code, 0, `the hung trial boot was reset:\n${log.slice(-3000)}`);
+      assert.match(log, /kiln-ab: trial boot of slot a; watchdog armed \(50s\)/);
+      assert.match(log, /kiln-test-image: hanging/);
+      assert.doesNotMatch(log, /rebooting/, 'the watcher was stopped: only the watchdog can have reset it');
+      t.diagnostic(`hung trial boot of slot a to the watchdog reset: ${Date.now() - t1} ms`);
+      const second = boot(bed, 'boot-4b');
+      t.after(() => second.vm.stop());
+      const back = await serialWait(second.serialLog, /kiln-ab: slot b is not on trial/, 180_000, second.vm.exited);
+      assert.match(back, /initrd: root is \/dev\/vda4/);
+      second.vm.stop();
+      await second.vm.exited;
+    });
+  },
+);

@@ -65,7 +65,10 @@ export const HeartbeatBody = Type.Object(
           tries: Type.Optional(Nullable(Type.String({ maxLength: 8 }))),
           fellBack: Nullable(Type.String({ maxLength: 8 })),
         },
-        { description: 'layout ab: the A/B state on the ESP (kiln-ab status); fellBack names a slot GRUB fell back from' },
+        {
+          description:
+            'layout ab: the A/B state on the ESP (kiln-ab status); fellBack names a slot GRUB fell back from',
+        },
       ),
     ),
     facts: Type.Optional(

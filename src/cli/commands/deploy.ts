@@ -118,13 +118,16 @@ export function registerDeployCommands(program: Command, api: () => ApiClient, o
 
   host
     .command('rollback')
-    .description(
-      'layout ab: boot the other root slot (the heartbeat agent switches and reboots at its next heartbeat)',
-    )
+    .description('layout ab: boot the other root slot (the heartbeat agent switches and reboots at its next heartbeat)')
     .argument('<host>', 'name or id')
     .option('--json', 'print JSON')
     .action(async (id, opts) => {
       const r = await api().post<{ host: string; requestedAt: string }>(`/api/v1/hosts/${enc(id)}/rollback`, {});
-      emit(o, opts.json, r, () => `${r.host}: rollback requested; its heartbeat agent switches slots at its next heartbeat`);
+      emit(
+        o,
+        opts.json,
+        r,
+        () => `${r.host}: rollback requested; its heartbeat agent switches slots at its next heartbeat`,
+      );
     });
 }
