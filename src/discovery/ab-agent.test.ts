@@ -166,8 +166,8 @@ test("update-grub's menu starts with the A/B switch: the /etc/grub.d snippet's o
   );
   writeFileSync(join(work, 'menu.cfg'), out);
   execFileSync('grub-script-check', [join(work, 'menu.cfg')]);
-  // 09 sorts before Debian's 10_linux, so the switch comes before any entry update-grub writes.
-  assert.ok('09_kiln_ab' < '10_linux' && '05_debian_theme' < '09_kiln_ab');
+  // grub-mkconfig runs the snippets in name order: 09 comes before Debian's 10_linux, so the switch precedes every entry.
+  assert.deepEqual(['10_linux', '09_kiln_ab', '05_debian_theme'].sort(), ['05_debian_theme', '09_kiln_ab', '10_linux']);
 });
 
 /** A fake /proc with the kernel command line and uptime, for the watcher. */
