@@ -186,6 +186,7 @@ ab_healthy() {
 ab_watchdog_arm() {
   wd=${KILN_AB_WATCHDOG:-$KILN_DEV/watchdog}
   [ -c "$wd" ] || [ -n "${KILN_AB_WATCHDOG:-}" ] || { echo "kiln-ab: no $wd: a hang is not reset (only a failing check is)" >&2; return 1; }
+  command -v busybox > /dev/null 2>&1 || { echo "kiln-ab: no busybox (its watchdog applet arms $wd): a hang is not reset (only a failing check is)" >&2; return 1; }
   busybox watchdog -F -T "$1" -t 3000 "$wd" > /dev/null 2>&1 &
   echo $!
 }
