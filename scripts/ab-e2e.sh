@@ -1,5 +1,5 @@
 #!/bin/bash
-# Layout ab end to end under QEMU (TCG; about 10 minutes): four deploys of the
+# Layout ab end to end under QEMU (TCG; 14 minutes measured): four deploys of the
 # CI test image with the real image writer and GRUB, a health-check failure
 # and a hang rolled back with the node API stopped (src/discovery/ab-roots.int.test.ts).
 # Needs root (network namespaces) and the test peers (scripts/install-test-peers.sh).
