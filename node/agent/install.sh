@@ -256,6 +256,16 @@ ab_arm_written() {
   else ab_mark_good "$f" a && echo "slot a is good (first install)"; fi
 }
 
+# kexec_before_exec (kexec.sh's hook): layout ab hands off by firmware reboot
+# for now: the kexec entry is not yet the slot's (ab.sh ab_kexec_entry names it
+# and counts the boot; wiring it here is the next step), so a kexec would boot
+# the wrong root=. Other layouts: no objection.
+kexec_before_exec() {
+  [ "$(plan_get layout)" = ab ] || return 0
+  echo "layout ab: kexec into the A/B slot is not yet wired (ab_kexec_entry); rebooting through GRUB"
+  return 1
+}
+
 # ab_keep_credential: the one file the writer changes in the kept slot: this
 # enrolment's node credential (it replaced the one the kept slot has), so a
 # host that falls back can still report (heartbeat, deploy.rolled_back).
