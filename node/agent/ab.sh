@@ -1,5 +1,5 @@
 #!/bin/sh
-# Kiln A/B roots (layout "ab", docs/ab-roots.md, ADR 0013). POSIX sh, busybox-
+# Kiln A/B roots (layout "ab", docs/ab-roots.md, ADR 0014). POSIX sh, busybox-
 # compatible. Sourced by the image writer (install.sh) and installed in every
 # A/B root as /usr/lib/kiln/kiln-ab:
 #

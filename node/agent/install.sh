@@ -20,7 +20,7 @@
 #   p2 4096+262144    EFI system partition (FAT32, label KILN-ESP)
 #   p3 266240..end    root (ext4, label kiln-root)
 #
-# Layout "ab" (docs/ab-roots.md, ADR 0013): p1 and p2 as above, then two
+# Layout "ab" (docs/ab-roots.md, ADR 0014): p1 and p2 as above, then two
 # roots, p3 kiln-root-a and p4 kiln-root-b (halves of the rest). The ESP holds
 # the switch: kiln/ab.cfg (GRUB's boot counter), kiln/slot-{a,b}.cfg (each
 # slot's entry, written with that slot) and kiln/grubenv (the state; ab.sh). A
