@@ -35,6 +35,7 @@ import { createUserService } from './auth/user-service.js';
 import { userRoutes } from './auth/user-routes.js';
 import { createLoginLimiter } from './auth/login-limiter.js';
 import { uiRoutes } from './ui/ui-routes.js';
+import { createAbRollback, type AbReport } from './deploy/ab-rollback.js';
 import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
 import type { KilnUrls } from './deploy/render-context.js';
 import type { MachineSubnet } from './machine/machine-facts.js';
@@ -266,6 +267,7 @@ export async function createController(deps: ControllerDeps) {
     revokeCertificates,
     subnets: () => deps.machineSubnets ?? [],
   });
+  const abRollback = createAbRollback({ db, inventory, now: deps.now });
   const selfTests = createSelfTestService({ db, inventory, now: deps.now, newId: randomUUID });
   const node = createNodeService({
     db,
@@ -554,7 +556,7 @@ export async function createController(deps: ControllerDeps) {
       domain(sshRoutes, { ssh, inventory, lastIp: (id: string) => node.lastIp(id) }),
       domain(profileRoutes, { profiles }),
       domain(ruleRoutes, { rules }),
-      domain(deployRoutes, { deploy, inventory, lastIp: (id: string) => node.lastIp(id) }),
+      domain(deployRoutes, { deploy, inventory, lastIp: (id: string) => node.lastIp(id), abRollback }),
       domain(eventStreamRoutes, { feed: eventFeed, heartbeatMs: deps.eventStream?.heartbeatMs }),
       // The web UI (src/ui): pages at / and /ui/, reading and acting through the routes above under the user's session.
       domain(
@@ -606,7 +608,12 @@ export async function createController(deps: ControllerDeps) {
         });
       }),
       domain(hookRoutes, { hooks }),
-      domain(heartbeatRoutes, { heartbeat, host: async (h: string) => inventory.getHost(h), agentFile: readAgentFile }),
+      domain(heartbeatRoutes, {
+        heartbeat,
+        host: async (h: string) => inventory.getHost(h),
+        agentFile: readAgentFile,
+        abReported: (h: { id: string; name: string }, ab: AbReport) => abRollback.reported(h.id, h.name, ab),
+      }),
       // Closing the app writes the health not yet flushed.
       domain(async (a) => {
         a.addHook('onClose', () => heartbeat.close());

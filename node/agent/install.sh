@@ -20,6 +20,14 @@
 #   p2 4096+262144    EFI system partition (FAT32, label KILN-ESP)
 #   p3 266240..end    root (ext4, label kiln-root)
 #
+# Layout "ab" (docs/ab-roots.md, ADR 0014): p1 and p2 as above, then two
+# roots, p3 kiln-root-a and p4 kiln-root-b (halves of the rest). The ESP holds
+# the switch: kiln/ab.cfg (GRUB's boot counter), kiln/slot-{a,b}.cfg (each
+# slot's entry, written with that slot) and kiln/grubenv (the state; ab.sh). A
+# deploy to a disk that has them writes only the slot that is not the good
+# one, then arms it for plan.ab.tries boots; GRUB falls back to the good slot
+# when the new root does not mark itself healthy (kiln-ab watch) in time.
+#
 # Layout "machine": the plan carries the machine description rendered for this
 # host (machine.storage: steps, mounts, fstab; machine.network: networkd
 # units); storage.sh runs the steps, GRUB's core image goes to every disk with
@@ -94,6 +102,56 @@ PARTS
   [ -b "$(part_dev "$1" 3)" ]
 }
 
+# partition_disk_ab DISK: layout ab's four partitions (the two roots share what follows the ESP).
+partition_disk_ab() {
+  total=$(( $(cat "$KILN_SYS/block/${1##*/}/size") ))
+  half=$(( (total - 266240 - 2048) / 2 / 2048 * 2048 ))
+  "$KILN_BIN/sfdisk" --wipe always --wipe-partitions always "$1" <<PARTS
+label: gpt
+start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649, name="kiln-bios"
+start=4096, size=262144, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="kiln-esp"
+start=266240, size=$half, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="kiln-root-a"
+start=$((266240 + half)), size=$half, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="kiln-root-b"
+PARTS
+  i=0; while [ ! -b "$(part_dev "$1" 4)" ] && [ "$i" -lt 20 ]; do sleep 1; mdev -s; i=$((i + 1)); done
+  [ -b "$(part_dev "$1" 4)" ]
+}
+
+# ab_detect DISK: which slot this deploy writes (no write). A disk with both
+# roots and the ESP's kiln/grubenv keeps its good slot and gets the other;
+# anything else is a first install to slot a. Sets AB_SLOT and AB_KEEP
+# (empty on a first install); prints what it found.
+ab_detect() {
+  AB_SLOT=a; AB_KEEP=""
+  esp=$(part_dev "$1" 2); m=$KILN_RUN/ab-esp
+  if [ "$(findfs LABEL=kiln-root-a 2>/dev/null)" = "$(part_dev "$1" 3)" ] &&
+    [ "$(findfs LABEL=kiln-root-b 2>/dev/null)" = "$(part_dev "$1" 4)" ] &&
+    mkdir -p "$m" && mount -t vfat -o ro "$esp" "$m" 2>/dev/null; then
+    good=$(ab_env_get "$m/kiln/grubenv" kiln_good)
+    umount "$m"
+    case "$good" in a|b) AB_KEEP=$good; AB_SLOT=$(ab_other "$good") ;; esac
+  fi
+  printf 'AB_SLOT=%s\nAB_KEEP=%s\n' "$AB_SLOT" "$AB_KEEP" > "$KILN_RUN/ab.slot"
+  if [ -n "$AB_KEEP" ]; then echo "A/B disk $1: slot $AB_KEEP is kept, slot $AB_SLOT is written"
+  else echo "no A/B roots on $1: first install, slot a"; fi
+}
+
+# make_filesystems_ab DISK: a first install partitions the disk and makes the
+# ESP and both roots (b empty, so both labels exist); a later one only remakes
+# the slot it writes. Mounts that slot at the target and the ESP under it.
+make_filesystems_ab() {
+  . "$KILN_RUN/ab.slot"
+  if [ -z "$AB_KEEP" ]; then
+    partition_disk_ab "$1" &&
+    "$KILN_BIN/mkfs.vfat" -F 32 -s 1 -n KILN-ESP "$(part_dev "$1" 2)" &&
+    "$KILN_BIN/mke2fs" -q -F -t ext4 -L kiln-root-b "$(part_dev "$1" 4)" || return 1
+  fi
+  n=3; [ "$AB_SLOT" = b ] && n=4
+  "$KILN_BIN/mke2fs" -q -F -t ext4 -L "kiln-root-$AB_SLOT" "$(part_dev "$1" $n)" &&
+  mkdir -p "$KILN_TARGET" && mount -t ext4 "$(part_dev "$1" $n)" "$KILN_TARGET" &&
+  mkdir -p "$KILN_TARGET/boot/efi" && mount -t vfat "$(part_dev "$1" 2)" "$KILN_TARGET/boot/efi"
+}
+
 make_filesystems() {
   "$KILN_BIN/mkfs.vfat" -F 32 -s 1 -n KILN-ESP "$(part_dev "$1" 2)" &&
   "$KILN_BIN/mke2fs" -q -F -t ext4 -L kiln-root "$(part_dev "$1" 3)" &&
@@ -147,6 +205,78 @@ install_bootloader_machine() {
   mkdir -p "$KILN_TARGET/boot/grub" && write_grub_cfg
 }
 
+# kernel_paths: "KERNEL INITRD" of the written root (paths inside it; INITRD may be empty).
+kernel_paths() {
+  k=""; for c in /boot/vmlinuz /vmlinuz $(ls "$KILN_TARGET"/boot/vmlinuz-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+    [ -e "$KILN_TARGET$c" ] && { k=$c; break; }; done
+  r=""; for c in /boot/initrd.img /initrd.img $(ls "$KILN_TARGET"/boot/initrd.img-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+    [ -e "$KILN_TARGET$c" ] && { r=$c; break; }; done
+  [ -n "$k" ] || { echo "the image has no kernel (/boot/vmlinuz)"; return 1; }
+  echo "$k $r"
+}
+
+# install_bootloader_ab DISK: GRUB as install_bootloader does, then the ESP's
+# A/B switch and this slot's entry; the root's own grub.cfg and an
+# /etc/grub.d snippet hand over to the switch (so update-grub keeps it).
+install_bootloader_ab() {
+  . "$KILN_RUN/ab.slot"
+  e=$KILN_TARGET/boot/efi
+  dd if="$KILN_GRUB/boot.img" of="$1" bs=440 count=1 conv=notrunc &&
+  dd if="$KILN_GRUB/core.img" of="$1" bs=512 seek=2048 conv=notrunc &&
+  mkdir -p "$e/EFI/BOOT" "$e/kiln" "$KILN_TARGET/boot/grub" "$KILN_TARGET/etc/grub.d" &&
+  cp "$KILN_GRUB/BOOTX64.EFI" "$e/EFI/BOOT/BOOTX64.EFI" || return 1
+  set -- $(kernel_paths) || return 1
+  [ -n "${1:-}" ] || { echo "the image has no kernel (/boot/vmlinuz)"; return 1; }
+  ab_slot_cfg "$AB_SLOT" "$1" "${2:-}" "console=tty0 console=ttyS0,115200 $(plan_get kernelArgs)" > "$e/kiln/slot-$AB_SLOT.cfg" &&
+  ab_grub_cfg 9 > "$e/kiln/ab.cfg" &&
+  ab_grub_d > "$KILN_TARGET/etc/grub.d/09_kiln_ab" && chmod 755 "$KILN_TARGET/etc/grub.d/09_kiln_ab" &&
+  printf 'search --no-floppy --file /kiln/ab.cfg --set=kiln_esp\nconfigfile ($kiln_esp)/kiln/ab.cfg\n' > "$KILN_TARGET/boot/grub/grub.cfg" &&
+  [ -f "$e/kiln/grubenv" ] || ab_env_set "$e/kiln/grubenv" kiln_good=a
+}
+
+# write_ab_config: the slot's health watcher (kiln-ab, its systemd unit in
+# sysinit.target) and its deadline (plan ab.healthSeconds).
+write_ab_config() {
+  t=$KILN_TARGET
+  cp "$KILN_LIB/ab.sh" "$t/usr/lib/kiln/kiln-ab" && chmod 755 "$t/usr/lib/kiln/kiln-ab" &&
+  printf 'KILN_AB_DEADLINE=%s\n' "$(plan_get ab.healthSeconds)" > "$t/etc/kiln/ab.env" &&
+  cp "$KILN_LIB/kiln-ab.service" "$t/etc/systemd/system/kiln-ab.service" &&
+  mkdir -p "$t/etc/systemd/system/sysinit.target.wants" &&
+  ln -sf ../kiln-ab.service "$t/etc/systemd/system/sysinit.target.wants/kiln-ab.service"
+}
+
+# ab_arm_written: the last step before the reboot: a later install arms the
+# written slot for plan ab.tries boots (kiln_good stays the kept slot); a
+# first install makes slot a good at once (nothing to fall back to).
+ab_arm_written() {
+  . "$KILN_RUN/ab.slot"
+  f=$KILN_TARGET/boot/efi/kiln/grubenv
+  if [ -n "$AB_KEEP" ]; then
+    ab_keep_credential && ab_arm "$AB_SLOT" "$(plan_get ab.tries)" "$f" && echo "slot $AB_SLOT armed for $(plan_get ab.tries) boots; slot $AB_KEEP is the fallback"
+  else ab_mark_good "$f" a && echo "slot a is good (first install)"; fi
+}
+
+# kexec_before_exec (kexec.sh's hook): layout ab hands off by firmware reboot
+# for now: the kexec entry is not yet the slot's (ab.sh ab_kexec_entry names it
+# and counts the boot; wiring it here is the next step), so a kexec would boot
+# the wrong root=. Other layouts: no objection.
+kexec_before_exec() {
+  [ "$(plan_get layout)" = ab ] || return 0
+  echo "layout ab: kexec into the A/B slot is not yet wired (ab_kexec_entry); rebooting through GRUB"
+  return 1
+}
+
+# ab_keep_credential: the one file the writer changes in the kept slot: this
+# enrolment's node credential (it replaced the one the kept slot has), so a
+# host that falls back can still report (heartbeat, deploy.rolled_back).
+ab_keep_credential() {
+  m=$KILN_RUN/ab-keep; n=3; [ "$AB_KEEP" = b ] && n=4
+  mkdir -p "$m" && mount -t ext4 "$(part_dev "$disk" $n)" "$m" || { echo "the kept slot $AB_KEEP does not mount"; return 1; }
+  rc=0
+  if [ -d "$m/etc/kiln" ]; then (umask 077; cp "$KILN_RUN/credential" "$m/etc/kiln/credential") && chmod 600 "$m/etc/kiln/credential" || rc=1; fi
+  umount "$m" && return "$rc"
+}
+
 # root_arg: the kernel's root=: the label, or an LVM root's /dev/mapper path
 # (initramfs-tools activates the volume group of a root it can name).
 root_arg() {
@@ -185,6 +315,9 @@ write_grub_cfg() {
 write_fstab() {
   if [ "$(plan_get layout)" = machine ] && [ -n "$(plan_get machine.storage.fstab)" ]; then
     printf '%s\n' "$PLAN" | json_text machine.storage.fstab > "$1"
+  elif [ "$(plan_get layout)" = ab ]; then
+    . "$KILN_RUN/ab.slot"
+    printf 'LABEL=kiln-root-%s\t/\text4\terrors=remount-ro\t0 1\nLABEL=KILN-ESP\t/boot/efi\tvfat\tumask=0077,nofail\t0 2\n' "$AB_SLOT" > "$1"
   else
     printf 'LABEL=kiln-root\t/\text4\terrors=remount-ro\t0 1\nLABEL=KILN-ESP\t/boot/efi\tvfat\tumask=0077,nofail\t0 2\n' > "$1"
   fi
@@ -205,7 +338,8 @@ write_host_config() {
   mkdir -p "$t/etc/systemd/system/multi-user.target.wants" &&
   cp "$KILN_LIB/kiln-firstboot.service" "$t/etc/systemd/system/kiln-firstboot.service" &&
   ln -sf ../kiln-firstboot.service "$t/etc/systemd/system/multi-user.target.wants/kiln-firstboot.service" &&
-  write_heartbeat_agent
+  write_heartbeat_agent &&
+  { [ "$(plan_get layout)" != ab ] || write_ab_config; }
 }
 
 # write_heartbeat_agent: the heartbeat agent (node/heartbeat) with the fact
@@ -257,6 +391,7 @@ write_network_config() {
 
 finish_install() {
   if [ -n "$MACHINE_STORAGE" ]; then sync; storage_unmount "$PLAN" "$KILN_TARGET" && sync; return; fi
+  [ "$(plan_get layout)" = ab ] && { ab_arm_written || return 1; }
   sync; umount "$KILN_TARGET/boot/efi" && umount "$KILN_TARGET" && sync
 }
 
@@ -278,12 +413,21 @@ run_install() {
   case "$(plan_get api.url)" in https://*) late_ca > /dev/null 2>&1 && KILN_API_TLS=1 ;; esac
   # The layouts this writer implements (src/image/install-plan.ts imageLayouts).
   layout=$(plan_get layout)
-  case "${layout:-single}" in single|machine) ;; *) step partition "layout \"$layout\" is not implemented by this writer (only single, machine)" false ;; esac
+  case "${layout:-single}" in single|machine|ab) ;; *) step partition "layout \"$layout\" is not implemented by this writer (only single, machine, ab)" false ;; esac
   MACHINE_STORAGE=""; [ "$layout" = machine ] && [ -n "$(plan_get machine.storage.root.device)" ] && MACHINE_STORAGE=1
+  if [ "$layout" = ab ]; then
+    disk=$(pick_disk) || step disk "choosing a disk" false
+    step_told slot "choosing the A/B slot on $disk" ab_detect "$disk"
+    . "$KILN_RUN/ab.slot"
+    # Objects are reused from the slot that is kept (never written by this deploy).
+    KILN_REUSE_LABEL=kiln-root-${AB_KEEP:-a}
+  fi
   step_told objects "gathering the image's objects (reused from this machine, fetched from Kiln)" objects_prepare
   if [ -n "$MACHINE_STORAGE" ]; then
     step_told partition "laying out storage from the machine description" storage_apply "$PLAN"
     step_told mkfs "mounting the machine description's filesystems" storage_mount "$PLAN" "$KILN_TARGET"
+  elif [ "$layout" = ab ]; then
+    step mkfs "making the filesystem of slot $AB_SLOT on $disk" make_filesystems_ab "$disk"
   else
     disk=$(pick_disk) || step disk "choosing a disk" false
     step partition "partitioning $disk" partition_disk "$disk"
@@ -296,6 +440,8 @@ run_install() {
   fi
   if [ -n "$MACHINE_STORAGE" ]; then
     step_told bootloader "installing GRUB on the machine description's boot disks" install_bootloader_machine
+  elif [ "$layout" = ab ]; then
+    step bootloader "installing GRUB (BIOS and UEFI) and the A/B switch for slot $AB_SLOT" install_bootloader_ab "$disk"
   else
     step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
   fi

@@ -56,7 +56,8 @@ objects_avail() {
 # whose SHA-256 is the object's id. Writes reuse.ok ("<object> ./path").
 objects_scan() {
   : > "$OBJ_DIR/reuse.ok"
-  dev=$(findfs LABEL=kiln-root 2>/dev/null) || { echo "no Kiln root filesystem on this machine"; return 0; }
+  # KILN_REUSE_LABEL: layout ab reads the slot it keeps (kiln-root-a or -b).
+  dev=$(findfs "LABEL=${KILN_REUSE_LABEL:-kiln-root}" 2>/dev/null) || { echo "no Kiln root filesystem on this machine"; return 0; }
   old=$OBJ_DIR/old; mkdir -p "$old" "$OBJ_DIR/reuse"
   mount -t ext4 -o ro,nodev,nosuid,noexec,noload "$dev" "$old" 2>/dev/null ||
     { echo "the Kiln root filesystem on $dev does not mount read-only as ext4: not read"; return 0; }

@@ -9,7 +9,9 @@
 # boot session (kiln.session=), and the discovery facts when the controller
 # asked for a re-audit (and on the first heartbeat of each boot). The reply
 # (text/plain lines) names the next interval and carries the SSH KRL when it
-# changed: it is installed as sshd's RevokedKeys.
+# changed: it is installed as sshd's RevokedKeys. On a layout ab host the body
+# carries `kiln-ab status` and a reply line `ab-switch 1` (kiln host rollback)
+# makes the other slot the good one and reboots.
 #
 #   kiln-heartbeat          one heartbeat if one is due (systemd timer: every 10 s)
 #   kiln-heartbeat --loop   forever, at the interval the controller names (busybox init)
@@ -104,6 +106,8 @@ hb_body() {
     "$(hb_failed_units)" "$(hb_machine_checks)" "$(hb_edac)" "$(hb_smart)" \
     "$([ -n "$sess" ] && json_str "$sess" || printf 'null')"
   [ -n "$krl" ] && printf ',"krlSha256":%s' "$(json_str "$krl")"
+  # Layout ab: the slot state on the ESP (Kiln records deploy.rolled_back from fellBack).
+  if [ -x "$KILN_LIB/kiln-ab" ]; then ab=$("$KILN_LIB/kiln-ab" status 2>/dev/null) && [ -n "$ab" ] && printf ',"ab":%s' "$ab"; fi
   [ "$1" = 1 ] && printf ',"facts":%s' "$(facts_json "$(boot_mac)")"
   printf '}'
 }
@@ -161,6 +165,14 @@ hb_install_krl() {
   hb_sshd_revoked_keys
 }
 
+# hb_ab_switch: kiln host rollback: the other slot becomes the good one, then a reboot into it.
+hb_ab_switch() {
+  [ -x "$KILN_LIB/kiln-ab" ] || { log "the controller asked for an A/B switch, but this system has no kiln-ab"; return 1; }
+  "$KILN_LIB/kiln-ab" switch || { log "kiln-ab switch failed"; return 1; }
+  log "switched A/B slot on the controller's request (kiln host rollback); rebooting"
+  sync; ${KILN_HB_REBOOT:-reboot}
+}
+
 # hb_send: one heartbeat; applies the reply. Sets HB_INTERVAL (seconds to the next one).
 hb_send() {
   mkdir -p "$KILN_HB_STATE" && chmod 700 "$KILN_HB_STATE"
@@ -177,6 +189,7 @@ hb_send() {
   [ "$(awk '$1 == "audit" { print $2; exit }' "$r")" = 1 ] && touch "$KILN_HB_STATE/audit"
   krl=$(awk '$1 == "krl" { print $2; exit }' "$r")
   [ -n "$krl" ] && hb_install_krl "$krl" "$(awk '$1 == "krl-sha256" { print $2; exit }' "$r")"
+  [ "$(awk '$1 == "ab-switch" { print $2; exit }' "$r")" = 1 ] && hb_ab_switch
   return 0
 }
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # /sbin/init of the CI test image (busybox, PID 1): mounts the kernel
-# filesystems, brings up the boot NIC as /etc/kiln/network.env says, starts
+# filesystems, starts the A/B health check (kiln-ab watch, layout ab: arms the
+# i6300esb watchdog on a trial boot), brings up the boot NIC as /etc/kiln/network.env says, starts
 # sshd (when the writer gave the host a key), runs the Kiln first-boot
 # callback, starts the heartbeat agent, then idles.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -9,6 +10,10 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -o remount,rw /
 mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
 hostname -F /etc/hostname
+if [ -x /usr/lib/kiln/kiln-ab ]; then
+  for m in vfat nls_cp437 nls_ascii nls_utf8 i6300esb; do modprobe -q "$m"; done
+  /usr/lib/kiln/kiln-ab watch > /dev/console 2>&1 &
+fi
 echo "kiln-test-image: booted from disk as $(hostname)"
 for m in virtio_pci virtio_net e1000 e1000e; do modprobe -q "$m"; done
 . /etc/kiln/network.env 2>/dev/null

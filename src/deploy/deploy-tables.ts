@@ -2,7 +2,8 @@ import type { TableColumns } from '../store/columns.js';
 
 /** `deployments` (migration 0003): `files`, `boot_spec` and `image_spec` are JSON text. */
 /** Where a deployment is in its life. */
-export type DeploymentStatus = 'deploying' | 'installed' | 'complete' | 'failed' | 'superseded';
+/** `rolled_back`: layout ab, the host reported from its previous slot after this deployment's slot failed its trial. */
+export type DeploymentStatus = 'deploying' | 'installed' | 'complete' | 'failed' | 'superseded' | 'rolled_back';
 
 export interface DeploymentsTable {
   id: string;
@@ -27,10 +28,18 @@ interface InstallTokensTable {
   expires_at: string;
 }
 
+/** `ab_switch_requests` (migration 0380): a `kiln host rollback` not yet handed to the host's heartbeat agent. */
+interface AbSwitchRequestsTable {
+  host_id: string;
+  requested_at: string;
+  requested_by: string;
+}
+
 /** The tables deploy owns. */
 export interface DeployTables {
   deployments: DeploymentsTable;
   install_tokens: InstallTokensTable;
+  ab_switch_requests: AbSwitchRequestsTable;
 }
 
 /** The deploy tables' columns at run time, for the schema drift test. */
@@ -54,5 +63,10 @@ export const deployColumns = {
     host_id: 'text',
     created_at: 'text',
     expires_at: 'text',
+  },
+  ab_switch_requests: {
+    host_id: 'text',
+    requested_at: 'text',
+    requested_by: 'text',
   },
 } as const satisfies TableColumns<DeployTables>;

@@ -5,6 +5,7 @@ import { actorOf } from '../api/role.js';
 import { KilnError } from '../error/kiln-error.js';
 import { HostReply } from '../inventory/host-schemas.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
+import type { AbRollback } from './ab-rollback.js';
 import type { DeployService } from './deploy-service.js';
 import { installerStatusUrl } from './installer-status.js';
 
@@ -31,7 +32,29 @@ export const deployRoutes: FastifyPluginAsyncTypebox<{
   inventory: InventoryService;
   /** The address the host's node last called from (the node service's lastIp): the installer's status page is there. */
   lastIp: (hostId: string) => Promise<string | null>;
-}> = async (app, { deploy, inventory, lastIp }) => {
+  /** Layout ab's `kiln host rollback`. */
+  abRollback?: AbRollback;
+}> = async (app, { deploy, inventory, lastIp, abRollback }) => {
+  if (abRollback)
+    app.post(
+      '/hosts/:host/rollback',
+      {
+        config: { access: 'operator' },
+        schema: {
+          tags: ['deploy'],
+          summary:
+            'Layout ab: boot the other root slot. The next heartbeat reply tells the host, which makes that slot the good one and reboots (202)',
+          params: Params,
+          response: {
+            202: Type.Object({ host: Type.String(), requestedAt: Type.String(), delivery: Type.Literal('heartbeat') }),
+          },
+        },
+      },
+      async (req, reply) => {
+        const r = await abRollback.requestRollback(req.params.host, actorOf(req.principal));
+        return reply.code(202).send({ ...r, delivery: 'heartbeat' as const });
+      },
+    );
   app.post(
     '/hosts/:host/deploy',
     {

@@ -131,6 +131,8 @@ const agentFiles = [
   'agent/stateless.sh',
   'agent/json-flatten.awk',
   'agent/udhcpc.sh',
+  'agent/ab.sh',
+  'agent/kiln-ab.service',
   'firstboot/kiln-firstboot.sh',
   'firstboot/kiln-firstboot.service',
   'heartbeat/kiln-heartbeat.sh',

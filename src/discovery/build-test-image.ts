@@ -37,8 +37,35 @@ export const testImageInitrdModules = [
   'crc32c_generic',
   'ext4',
 ] as const;
-/** Modules on the test image's root filesystem: its NIC drivers. */
-export const testImageRootModules = ['virtio_pci', 'virtio_net', 'e1000', 'e1000e'] as const;
+/** Modules on the test image's root filesystem: its NIC drivers; for layout ab, FAT (the ESP's switch state) and QEMU's i6300esb watchdog. */
+export const testImageRootModules = [
+  'virtio_pci',
+  'virtio_net',
+  'e1000',
+  'e1000e',
+  'vfat',
+  'nls_cp437',
+  'nls_ascii',
+  'nls_utf8',
+  'i6300esb',
+] as const;
+
+/**
+ * The test image's health hook for layout ab (/etc/kiln/health-check, run by
+ * kiln-ab watch): healthy, unless the kernel command line says
+ * kiln.test.health=fail (exits 1) or kiln.test.health=hang (stops every
+ * process but init and itself, the watcher and its watchdog petter included,
+ * then sleeps: a root that hangs instead of failing).
+ */
+export const testImageHealthCheck = [
+  '#!/bin/sh',
+  'case " $(cat /proc/cmdline) " in',
+  '  *" kiln.test.health=fail "*) echo "kiln-test-image: health check fails (kiln.test.health=fail)"; exit 1 ;;',
+  '  *" kiln.test.health=hang "*) echo "kiln-test-image: hanging (kiln.test.health=hang)" > /dev/console; kill -STOP -1; while :; do sleep 3600; done ;;',
+  'esac',
+  'exit 0',
+  '',
+].join('\n');
 
 /** OpenSSH in the test image: host binary → path in the image (Debian's openssh-server and openssh-client). */
 export const testImageOpenSsh = [
@@ -108,7 +135,9 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
         `the test image needs ${src} (Debian's openssh-server and openssh-client; scripts/install-debian-packages.sh)`,
       );
   }
-  const h = createHash('sha256').update(`2\0${kernel.deb}\0${bb.deb}\0${testImageSshdConfig}\0`);
+  const h = createHash('sha256').update(
+    `3\0${kernel.deb}\0${bb.deb}\0${testImageSshdConfig}\0${testImageRootModules.join(',')}\0${testImageHealthCheck}\0`,
+  );
   for (const s of scripts) h.update(readFileSync(join(nodeScriptsDir, s)));
   for (const [src] of testImageOpenSsh) h.update(readFileSync(src));
   const outDir = join(opts.cacheDir, 'test-image', h.digest('hex').slice(0, 16));
@@ -139,6 +168,7 @@ export async function buildTestImage(opts: { cacheDir: string; log?: Logger }): 
     copyFileSync(join(nodeScriptsDir, 'agent/udhcpc.sh'), join(root, 'usr/share/udhcpc/default.script'));
     chmodSync(join(root, 'usr/share/udhcpc/default.script'), 0o755);
     writeFileSync(join(root, 'etc/hostname'), 'kiln-test\n');
+    writeFileSync(join(root, 'etc/kiln/health-check'), testImageHealthCheck, { mode: 0o755 });
     // sshd's privilege-separation user (Debian's build: "sshd", chroot /run/sshd).
     writeFileSync(
       join(root, 'etc/passwd'),

@@ -1,8 +1,9 @@
 // GRUB images for disks written by the image writer, built once on the
 // controller with grub-mkimage (Debian grub-pc-bin, grub-efi-amd64-bin) so the
-// node needs no GRUB tools. Both carry the same embedded config: find the
-// filesystem labelled kiln-root and read its /boot/grub/grub.cfg, which the
-// writer generates for the installed kernel.
+// node needs no GRUB tools. Both carry the same embedded config: layout ab's
+// switch on the ESP when there is one (docs/ab-roots.md), else the filesystem
+// labelled kiln-root and its /boot/grub/grub.cfg, which the writer generates
+// for the installed kernel.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../process/run-tool.js';
@@ -23,6 +24,9 @@ export const grubModules = [
   'search',
   'search_label',
   'search_fs_uuid',
+  'search_fs_file',
+  // layout ab: the boot counter in a GRUB environment block on the ESP (load_env, save_env)
+  'loadenv',
   'normal',
   'configfile',
   'linux',
@@ -34,11 +38,19 @@ export const grubModules = [
   'sleep',
 ] as const;
 
-/** The embedded config: root by label, then the installed system's grub.cfg. */
+/**
+ * The embedded config: layout ab's switch on the ESP (/kiln/ab.cfg, which
+ * never returns when it boots a slot), else the root by label and the
+ * installed system's grub.cfg. The embedded config runs line by line with no
+ * `if`; a failing line (no ESP with /kiln/ab.cfg on a single-root disk) prints
+ * its error and the next line runs.
+ */
 export const grubEarlyConfig = [
   'serial --unit=0 --speed=115200',
   'terminal_input console serial',
   'terminal_output console serial',
+  'search --no-floppy --file /kiln/ab.cfg --set=kiln_esp',
+  'configfile ($kiln_esp)/kiln/ab.cfg',
   'search --no-floppy --label kiln-root --set=root',
   'set prefix=($root)/boot/grub',
   'configfile ($root)/boot/grub/grub.cfg',

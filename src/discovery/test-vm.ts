@@ -93,6 +93,8 @@ export interface VmSpec {
   initrd?: string;
   append?: string;
   memoryMiB?: number;
+  /** Adds QEMU's i6300esb watchdog, its expiry a reset (with -no-reboot: QEMU exits, as on a guest reboot). */
+  watchdog?: boolean;
 }
 
 /** A running guest; `exited` resolves with the exit code; `stop` kills it by PID. */
@@ -134,6 +136,7 @@ export function startVm(spec: VmSpec): Vm {
       `if=pflash,format=raw,unit=1,file=${vars}`,
     );
   }
+  if (spec.watchdog === true) args.push('-device', 'i6300esb', '-action', 'watchdog=reset');
   if (spec.kernel !== undefined)
     args.push('-kernel', spec.kernel, '-initrd', spec.initrd ?? '', '-append', spec.append ?? '');
   const child = spec.network.ns.spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -56,6 +56,21 @@ export const HeartbeatBody = Type.Object(
     session: Type.Optional(reportFields.session),
     agentVersion: Type.Optional(reportFields.agentVersion),
     krlSha256: Type.Optional(Type.String({ maxLength: 64, pattern: '^[0-9a-f]{64}$' })),
+    ab: Type.Optional(
+      Type.Object(
+        {
+          slot: Nullable(Type.String({ maxLength: 8 })),
+          good: Nullable(Type.String({ maxLength: 8 })),
+          try: Type.Optional(Nullable(Type.String({ maxLength: 8 }))),
+          tries: Type.Optional(Nullable(Type.String({ maxLength: 8 }))),
+          fellBack: Nullable(Type.String({ maxLength: 8 })),
+        },
+        {
+          description:
+            'layout ab: the A/B state on the ESP (kiln-ab status); fellBack names a slot GRUB fell back from',
+        },
+      ),
+    ),
     facts: Type.Optional(
       Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), {
         ...bounded(factsBounds),
@@ -73,6 +88,9 @@ export const HeartbeatReplySchema = Type.Object({
   audit: Type.Boolean({ description: 'send facts with the next heartbeat' }),
   krlSha256: Type.String(),
   krl: Nullable(Type.String({ description: 'the KRL, base64; null when krlSha256 matched' })),
+  abSwitch: Type.Optional(
+    Type.Boolean({ description: 'layout ab: kiln host rollback asked the agent to boot its other slot now' }),
+  ),
 });
 
 /** GET /api/v1/hosts/{host}/health. */

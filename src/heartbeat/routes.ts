@@ -23,13 +23,18 @@ export function reportOf(b: HeartbeatBody): HealthReport {
   };
 }
 
-/** The reply as lines for a shell agent: `interval N`, `audit 0|1`, `krl-sha256 HEX`, and `krl BASE64` when it changed. */
-export function formatHeartbeatReply(r: HeartbeatReply): string {
+/**
+ * The reply as lines for a shell agent: `interval N`, `audit 0|1`,
+ * `krl-sha256 HEX`, `krl BASE64` when it changed, and `ab-switch 1` when
+ * `kiln host rollback` asked an A/B host to boot its other slot.
+ */
+export function formatHeartbeatReply(r: HeartbeatReply & { abSwitch?: boolean }): string {
   return [
     `interval ${r.intervalSeconds}`,
     `audit ${r.audit ? 1 : 0}`,
     `krl-sha256 ${r.krlSha256}`,
     ...(r.krl !== null ? [`krl ${r.krl}`] : []),
+    ...(r.abSwitch === true ? ['ab-switch 1'] : []),
     '',
   ].join('\n');
 }
@@ -41,7 +46,12 @@ export const heartbeatRoutes: FastifyPluginAsyncTypebox<{
   host: (idOrName: string) => Promise<{ id: string; name: string }>;
   /** An agent file by its installed name, or null (agent-files.ts). */
   agentFile: (name: string) => Promise<string | null>;
-}> = async (app, { heartbeat, host, agentFile }) => {
+  /** Layout ab: takes the host's A/B report (records deploy.rolled_back); says whether a rollback waits for it. */
+  abReported?: (
+    host: { id: string; name: string },
+    ab: { slot: string | null; good: string | null; fellBack: string | null },
+  ) => Promise<{ switchSlot: boolean }>;
+}> = async (app, { heartbeat, host, agentFile, abReported }) => {
   app.get(
     '/node/agent/:name',
     {
@@ -85,10 +95,12 @@ export const heartbeatRoutes: FastifyPluginAsyncTypebox<{
         { report: reportOf(b), facts: b.facts, krlSha256: b.krlSha256 },
         req.ip,
       );
+      const ab = b.ab && abReported ? await abReported({ id: p.hostId, name: p.hostName }, b.ab) : undefined;
+      const full = ab?.switchSlot ? { ...answer, abSwitch: true } : answer;
       // A string body is sent as it is (the JSON schema serializes objects only); the cast is for the route's type.
       if ((req.headers.accept ?? '').includes('text/plain'))
-        return reply.type('text/plain; charset=utf-8').send(formatHeartbeatReply(answer) as unknown as HeartbeatReply);
-      return answer;
+        return reply.type('text/plain; charset=utf-8').send(formatHeartbeatReply(full) as unknown as HeartbeatReply);
+      return full;
     },
   );
 

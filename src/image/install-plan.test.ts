@@ -1,6 +1,6 @@
 // The image section of a kiln-image profile accepts only what the image
-// writer implements: `layout` is one of `imageLayouts` (A/B roots are not
-// built, so `ab` is refused at validation with a "not yet"), `image.url` is
+// writer implements: `layout` is one of `imageLayouts` (`ab` with its tries
+// and health deadline; anything else refused at validation), `image.url` is
 // refused; the install plan carries the layout and where the late step goes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,17 +49,22 @@ function profileDir(imageLines: string[]): string {
   return dir;
 }
 
-test('layout ab (A/B roots) is refused at validation, naming the line and saying it is not yet built', async () => {
-  const v = await validateProfile(profileDir(['layout: ab']));
+test('layout ab (A/B roots) is accepted with its tries and health deadline; a layout the writer lacks is refused naming the line', async () => {
+  assert.equal((await validateProfile(profileDir(['layout: ab', 'ab: {tries: 2, healthSeconds: 60}']))).ok, true);
+  const v = await validateProfile(profileDir(['layout: raid5']));
   assert.equal(v.ok, false);
   assert.deepEqual(
     v.issues.map((i) => [i.path.replace(/^.*\//, ''), i.code]),
     [['profile.yaml:16:11', 'not_implemented']],
   );
-  assert.match(
-    v.issues[0].message,
-    /layout "ab" is not implemented by the image writer.*use "single".*A\/B roots with rollback are not yet built/,
+  assert.match(v.issues[0].message, /layout "raid5" is not implemented by the image writer.*use "single"/);
+  const stray = await validateProfile(profileDir(['ab: {tries: 2}']));
+  assert.deepEqual(
+    stray.issues.map((i) => i.code),
+    ['unexpected_key'],
   );
+  const bad = await validateProfile(profileDir(['layout: ab', 'ab: {tries: 12}']));
+  assert.equal(bad.ok, false, 'tries above 9 (GRUB counts down one branch per value)');
 });
 
 test('every layout string is accepted exactly when the writer implements it', async () => {
@@ -173,9 +178,19 @@ test("the install plan names Kiln's syslog receiver for the late step's forwardi
 
 test('a stored deployment asking for a layout the writer lacks gets a clear error, not a single root', () => {
   assert.throws(
-    () => buildInstallPlan({ name: 'base', disk: 'auto', firmware: 'bios', layout: 'ab' }, image, host, urls),
-    (e: unknown) => hasCode(e, 'validation_failed') && /layout "ab" is not implemented/.test((e as Error).message),
+    () => buildInstallPlan({ name: 'base', disk: 'auto', firmware: 'bios', layout: 'zfs' }, image, host, urls),
+    (e: unknown) => hasCode(e, 'validation_failed') && /layout "zfs" is not implemented/.test((e as Error).message),
   );
+});
+
+test('the install plan of layout ab carries its tries and health deadline, defaults filled in', () => {
+  const spec = { name: 'base', disk: 'auto', firmware: 'bios', layout: 'ab' };
+  assert.deepEqual(buildInstallPlan(spec, image, host, urls).ab, { tries: 3, healthSeconds: 300 });
+  assert.deepEqual(buildInstallPlan({ ...spec, ab: { tries: 1, healthSeconds: 40 } }, image, host, urls).ab, {
+    tries: 1,
+    healthSeconds: 40,
+  });
+  assert.equal(buildInstallPlan({ ...spec, layout: 'single' }, image, host, urls).ab, undefined);
 });
 
 test('an image imported with its install views gets an objects section (views and their SHA-256); one without keeps the tarball only', () => {

@@ -9,10 +9,11 @@ import { INSTALL_VIEWS, type InstallView } from './objects/install-views.js';
  * Partition layouts the image writer (node/agent/install.sh) really writes:
  * `single` is one root filesystem on one disk; `machine` is the profile's
  * machine description (docs/machine-description.md), checked against the
- * host's facts and rendered at deploy time. A/B roots with rollback are not
- * yet built, so a profile that asks for them is refused at validation.
+ * host's facts and rendered at deploy time; `ab` is two root filesystems, a
+ * deploy writes the one not booting and GRUB falls back to the other when the
+ * new one does not pass its health check (docs/ab-roots.md).
  */
-export const imageLayouts = ['single', 'machine'] as const;
+export const imageLayouts = ['single', 'machine', 'ab'] as const;
 /** A layout the writer implements. */
 export type ImageLayout = (typeof imageLayouts)[number];
 
@@ -49,6 +50,8 @@ export interface InstallPlan {
   stateless?: { squashfs: { url: string; sha256: string; sizeBytes: number } };
   /** `machine`: the network comes from `machine.network` (systemd-networkd units). */
   network: { mode: 'dhcp' | 'machine' };
+  /** With layout `ab`: boots a new slot gets before GRUB falls back, and seconds it has to pass its health check. */
+  ab?: { tries: number; healthSeconds: number };
   /** With layout `machine`: the deployment's machine plan (storage steps, mounts, fstab, networkd units). */
   machine?: MachinePlan;
   /**
@@ -89,6 +92,13 @@ export interface InstallPlanUrls {
   caPem: string;
   /** Kiln's syslog receiver as nodes reach it; absent when syslog is off. */
   syslog?: { host: string; port: number };
+}
+
+/** Layout ab's settings from a deployment's image spec, defaults (3 tries, 300 s) where absent. */
+function abSettings(v: unknown): { tries: number; healthSeconds: number } {
+  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const int = (x: unknown, d: number) => (typeof x === 'number' && Number.isInteger(x) ? x : d);
+  return { tries: int(o['tries'], 3), healthSeconds: int(o['healthSeconds'], 300) };
 }
 
 /** A spec field as text: `fallback` when absent, a scalar as String() writes it, anything else as JSON. */
@@ -163,6 +173,7 @@ export function buildInstallPlan(
     hostname: host.name.split('.')[0],
     network: { mode: machine?.network ? 'machine' : 'dhcp' },
     ...(machine ? { machine } : {}),
+    ...(layout === 'ab' ? { ab: abSettings(spec['ab']) } : {}),
     api: { url: urls.apiUrl.replace(/\/$/, ''), caPem: urls.caPem },
     ...(urls.syslog ? { syslog: { ...urls.syslog } } : {}),
     handoff: spec['handoff'] === 'kexec' ? 'kexec' : 'reboot',

@@ -157,7 +157,7 @@ test('summaries list files and variables for kiln profile show', () => {
     firmware: '{{ profile.firmware }}',
     layout: 'single',
   });
-  // Nothing the writer does not do is claimed (A/B roots and rollback are not built; images are stored by name).
+  // Nothing the shipped profile does not do is claimed (it writes layout single, not A/B roots; images are stored by name).
   assert.doesNotMatch(s.description, /A\/B|rollback|content-addressed/i);
   assert.equal(s.installMethod, 'kiln-image');
 });

@@ -122,11 +122,11 @@ function checkSpec(
   }
   const layout = spec.image?.layout;
   if (layout !== undefined && !(imageLayouts as readonly string[]).includes(layout)) {
-    // Only what node/agent/install.sh really writes is accepted; A/B roots with rollback are not built yet.
+    // Only what node/agent/install.sh really writes is accepted.
     issues.push({
       path: yaml.locate('/image/layout').path,
       code: 'not_implemented',
-      message: `layout "${layout}" is not implemented by the image writer (it writes one root filesystem); use ${imageLayouts.map((l) => `"${l}"`).join(' or ')}${layout === 'ab' ? '; A/B roots with rollback are not yet built' : ''}`,
+      message: `layout "${layout}" is not implemented by the image writer; use ${imageLayouts.map((l) => `"${l}"`).join(' or ')}`,
     });
   }
   if (layout === 'machine' && spec.image?.machine === undefined)
@@ -134,6 +134,12 @@ function checkSpec(
       path: yaml.locate('/image/layout').path,
       code: 'missing_key',
       message: 'layout "machine" needs image.machine: the install file holding the machine description',
+    });
+  if (spec.image?.ab !== undefined && layout !== 'ab')
+    issues.push({
+      path: yaml.locate('/image/ab').path,
+      code: 'unexpected_key',
+      message: 'image.ab is only read with layout: ab',
     });
   if (spec.image?.machine !== undefined && layout !== 'machine')
     issues.push({

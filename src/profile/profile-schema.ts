@@ -68,6 +68,20 @@ export const ImageSchema = Type.Object(
     handoff: Type.Optional(Type.Union([Type.Literal('reboot'), Type.Literal('kexec')])),
     /** Boot the image diskless from a squashfs root in RAM, the host's identity on a small `kiln-id` partition (docs/stateless.md). */
     stateless: Type.Optional(Type.Boolean()),
+    /**
+     * With `layout: ab` (docs/ab-roots.md): boots a new slot gets before GRUB
+     * falls back (default 3), and seconds it has to pass its local health
+     * check before it reboots itself (default 300).
+     */
+    ab: Type.Optional(
+      Type.Object(
+        {
+          tries: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 })),
+          healthSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600 })),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );

@@ -22,7 +22,12 @@ export interface ImageSpec {
   handoff?: InstallHandoff;
   /** Diskless: the node runs the image's squashfs root from RAM (docs/stateless.md). */
   stateless?: true;
+  /** With layout `ab`: boots a new slot gets (1..9) and seconds to pass its health check; defaults filled in. */
+  ab?: { tries: number; healthSeconds: number };
 }
+
+/** Layout ab's defaults: boots a new slot gets, and seconds to pass its local health check. */
+export const abDefaults = { tries: 3, healthSeconds: 300 } as const;
 
 /** Builds the `image:` section for one host from its rendered fields; throws not_found when the profile has none. Pure. */
 export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'uefi', text: RenderedText): ImageSpec {
@@ -47,6 +52,7 @@ export function imageSpecFrom(profile: LoadedProfile, hostFirmware: 'bios' | 'ue
     ...(spec.machine !== undefined ? { machine: spec.machine } : {}),
     ...(spec.handoff !== undefined ? { handoff: spec.handoff } : {}),
     ...(spec.stateless === true ? { stateless: true as const } : {}),
+    ...(spec.layout === 'ab' ? { ab: { ...abDefaults, ...spec.ab } } : {}),
   };
 }
 

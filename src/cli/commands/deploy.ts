@@ -53,7 +53,7 @@ function hostCommand(program: Command): Command {
   );
 }
 
-/** `kiln host deploy|release|rearm|approve`. */
+/** `kiln host deploy|release|rearm|approve|rollback`. */
 export function registerDeployCommands(program: Command, api: () => ApiClient, o: Output): void {
   const host = hostCommand(program);
 
@@ -129,5 +129,20 @@ export function registerDeployCommands(program: Command, api: () => ApiClient, o
         ...(opts.code ? { code: opts.code } : {}),
       });
       emit(o, opts.json, r, () => `${id}: identity request ${r.code} from ${r.ip} approved`);
+    });
+
+  host
+    .command('rollback')
+    .description('layout ab: boot the other root slot (the heartbeat agent switches and reboots at its next heartbeat)')
+    .argument('<host>', 'name or id')
+    .option('--json', 'print JSON')
+    .action(async (id, opts) => {
+      const r = await api().post<{ host: string; requestedAt: string }>(`/api/v1/hosts/${enc(id)}/rollback`, {});
+      emit(
+        o,
+        opts.json,
+        r,
+        () => `${r.host}: rollback requested; its heartbeat agent switches slots at its next heartbeat`,
+      );
     });
 }
