@@ -18,6 +18,10 @@ import { canUseNetns } from '../../test/support/netns.js';
 import { buildDiscoveryImage } from './build-discovery-image.js';
 import { buildTestImage } from './build-test-image.js';
 import { startFakeNodeApi, type NodeApiCall } from './fake-node-api.js';
+import { loadTrust } from '../trust/load-trust.js';
+import { hashPassword } from '../trust/password/sha512-crypt.js';
+import { signHostCertificate } from '../trust/ssh/ssh-certificate.js';
+import { makeRootKey } from './ssh-probe.js';
 import { createVmNetwork, startVm } from './test-vm.js';
 
 const cacheDir = process.env.KILN_IMAGE_CACHE ?? join(tmpdir(), 'kiln-image-cache');
@@ -62,10 +66,32 @@ for (const firmware of firmwares) {
       // The brief's subnet (10.42.0.0/16): one /24 per firmware.
       const network = createVmNetwork('kx', work, `10.42.${firmware === 'bios' ? 16 : 17}`);
       t.after(() => network.stop());
+      // The late step's peer (it runs for every image install): HTTPS with a Kiln TLS CA certificate for the fake's
+      // address, Kiln's SSH CA signing the node's host key.
+      const trust = await loadTrust({
+        dataDir: join(work, 'kiln'),
+        server: { kind: 'issue', dnsNames: [], ipAddresses: [network.hostIp] },
+      });
+      let serial = 1;
       const api = await startFakeNodeApi({
         host: network.hostIp,
         files: { '/images/test.tar.gz': rootfs.tarPath },
-        installPlan: (url) => ({
+        tls: { certPem: trust.server.certPem, keyPem: trust.server.keyPem },
+        secrets: {
+          rootPasswordHash: hashPassword('kiln test root password'),
+          authorizedKeys: [makeRootKey(work).publicLine],
+        },
+        signHostKey: (line, ip) =>
+          signHostCertificate({
+            ca: trust.sshCa,
+            publicKeyLine: line,
+            principals: ['node-7', ip],
+            validAfter: new Date(Date.now() - 300_000),
+            validBefore: new Date(Date.now() + 86_400_000),
+            serial: serial++,
+            keyId: 'host:node-7',
+          }),
+        installPlan: (url, apiUrl) => ({
           image: { url: `${url}/images/test.tar.gz`, sha256: rootfs.sha256, format: rootfs.format },
           disk: 'auto',
           firmware,
@@ -76,6 +102,7 @@ for (const firmware of firmwares) {
           // run). Both boots of the installed system (kexec and firmware) get the same command line from grub.cfg's entry.
           kernelArgs: 'no_timer_check',
           handoff: 'kexec',
+          api: { url: apiUrl, caPem: trust.tlsCa.certPem },
         }),
       });
       t.after(() => api.close());
