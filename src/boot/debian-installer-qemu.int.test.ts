@@ -8,21 +8,33 @@
 // debian-installer-12-netboot-amd64 package's). The VM runs until d-i fetched
 // its preseed with the deployment's URL token and its syslogd's datagrams
 // (log_host/log_port from the profile's command line) reached Kiln's receiver,
-// then it is stopped: the full install is scripts/di-install-e2e.sh.
+// then it is stopped. With KILN_DI_E2E=1 (scripts/di-install-e2e.sh) the same
+// file makes the full install attempt instead: the real subset (`kiln repo
+// sync` of the shipped profiles), a disk, and each d-i step printed with its
+// time until the install ends or stops (the missing udebs, docs/repo.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
-import { kilnBin } from '../../test/support/serve-process.js';
+import { kilnBin, runKiln } from '../../test/support/serve-process.js';
 import { fixtureArchive } from '../../test/support/fixture-archive.js';
-import { BED_TAP, hasTool, runVm, startNetbootBed, type NetbootBed } from '../../test/support/netboot-bed.js';
+import {
+  BED_BRIDGE,
+  BED_TAP,
+  hasTool,
+  runVm,
+  startNetbootBed,
+  type NetbootBed,
+} from '../../test/support/netboot-bed.js';
 import { syncRepo } from '../repo/sync-repo.js';
 
 const DI_IMAGES = '/usr/lib/debian-installer/images';
 const DI_INITRD = join(DI_IMAGES, '12/amd64/text/debian-installer/amd64/initrd.gz');
+/** The full install attempt (scripts/di-install-e2e.sh) instead of the reduced test. */
+const E2E = process.env['KILN_DI_E2E'] === '1';
 const skip = !canUseNetns()
   ? 'needs root and iproute2 (network namespaces)'
   : !hasTool('qemu-system-x86_64')
@@ -47,6 +59,15 @@ before(async () => {
   if (skip) return;
   // The subset the installer is pointed at: bookworm with one package, signed by Kiln's repo key; the
   // installer files are Debian's netboot kernel and its initrd with Kiln's keyring appended.
+  if (E2E) {
+    // The real subset of the shipped profiles, from this machine's Debian mirror (minutes the first time).
+    const t0 = Date.now();
+    const sync = await runKiln(['repo', 'sync'], { KILN_DATA_DIR: join(work, 'data') }, 1_800_000);
+    process.stderr.write(`repo sync: ${Math.round((Date.now() - t0) / 1000)} s, exit ${sync.code}\n${sync.stdout}\n`);
+    assert.equal(sync.code, 0, sync.stderr);
+    bed = await startNetbootBed({ tag: 'di', net: 49, work, config: { syslog: { enabled: true } } });
+    return;
+  }
   const f = await fixtureArchive(
     [{ root: 'debian', suite: 'bookworm', packages: [{ name: 'alpha', version: '1.0' }] }],
     'unused',
@@ -116,13 +137,20 @@ const preseedRequests = () =>
 
 test(
   'debian-installer netboots from Kiln (BIOS), fetches its preseed with the URL token and sends its syslog to Kiln',
-  { skip, timeout: VM_LIMIT_MS + 60_000 },
+  {
+    skip: skip || (E2E ? 'KILN_DI_E2E=1: the full install attempt runs instead' : false),
+    timeout: VM_LIMIT_MS + 60_000,
+  },
   async (t) => {
     kiln('host', 'add', HOST, '--mac', MAC, '--ready');
     // console=ttyS0: d-i's console on the serial file, printed when the test fails.
     kiln('host', 'deploy', HOST, '--profile', 'debian-12', '--var', 'kernelArgs=console=ttyS0,115200n8');
     const serialPath = join(work, 'di.serial.log');
     mkdirSync(work, { recursive: true });
+    // KILN_DI_CAPTURE_HEX=<file>: d-i's datagrams as they crossed the bridge, for the syslog goldens.
+    const capture = process.env['KILN_DI_CAPTURE_HEX'];
+    const pcap = join(work, 'di-syslog.pcap');
+    const dump = capture ? bed!.spawn('tcpdump', ['-i', BED_BRIDGE, '-U', '-n', '-w', pcap, 'udp dst port 514']) : null;
     let lines: SyslogLine[] = [];
     const run = await runVm(
       bed!,
@@ -199,5 +227,122 @@ test(
     // `kiln host logs` shows them too.
     assert.match(kiln('host', 'logs', HOST), /preseed/i);
     writeFileSync(join(work, 'di-syslog.json'), JSON.stringify(lines, null, 1));
+    if (capture && dump) {
+      dump.kill('SIGINT');
+      await new Promise((r) => (dump.exitCode !== null ? r(null) : dump.once('exit', r)));
+      const datagrams = udpPayloads(readFileSync(pcap)).filter((d) => !/node\/install|kit_/.test(d.toString('latin1')));
+      writeFileSync(
+        capture,
+        datagrams
+          .slice(0, 12)
+          .map((d) => `udp ${d.toString('hex')}\n`)
+          .join(''),
+      );
+      t.diagnostic(`${Math.min(12, datagrams.length)} of ${datagrams.length} datagrams written to ${capture}`);
+    }
+  },
+);
+
+/** The UDP payloads of a pcap file (Ethernet, IPv4), in order. Pure. */
+function udpPayloads(file: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let off = 24;
+  while (off + 16 <= file.length) {
+    const len = file.readUInt32LE(off + 8);
+    const frame = file.subarray(off + 16, off + 16 + len);
+    off += 16 + len;
+    if (frame.length < 42 || frame.readUInt16BE(12) !== 0x0800 || frame[23] !== 17) continue;
+    const udp = 14 + (frame[14]! & 0x0f) * 4;
+    out.push(Buffer.from(frame.subarray(udp + 8, udp + frame.readUInt16BE(udp + 4))));
+  }
+  return out;
+}
+
+/** Bounds of the full attempt: the whole run, and silence (no new d-i syslog line) that ends it. */
+const E2E_LIMIT_MS = 60 * 60_000;
+const E2E_SILENCE_MS = 5 * 60_000;
+
+test(
+  'debian-installer full install attempt from the repo subset, each step timed (scripts/di-install-e2e.sh)',
+  {
+    skip: skip || (E2E ? false : 'the full install attempt: scripts/di-install-e2e.sh'),
+    timeout: E2E_LIMIT_MS + 60_000,
+  },
+  async () => {
+    kiln('host', 'add', HOST, '--mac', MAC, '--ready');
+    kiln('host', 'deploy', HOST, '--profile', 'debian-12', '--var', 'kernelArgs=console=ttyS0,115200n8');
+    const disk = join(work, 'disk.qcow2');
+    execFileSync('qemu-img', ['create', '-f', 'qcow2', disk, '10G'], { stdio: 'ignore' });
+    const serialPath = join(work, 'di.serial.log');
+    const started = Date.now();
+    const secs = () => ((Date.now() - started) / 1000).toFixed(0).padStart(5);
+    let seen = 0;
+    let lastLine = Date.now();
+    let lines: SyslogLine[] = [];
+    let state = 'deploying';
+    const stepOf = (l: SyslogLine) => /Menu item '([^']+)' selected/.exec(l.text)?.[1];
+    const trouble =
+      /Failed to load installer component|couldn't download|bad archive mirror|No such file|404 Not Found|gpgv/i;
+    const run = await runVm(
+      bed!,
+      'qemu-system-x86_64',
+      [
+        '-accel',
+        process.env['KILN_QEMU_ACCEL'] ?? 'tcg',
+        '-m',
+        '1024',
+        '-display',
+        'none',
+        '-monitor',
+        'none',
+        '-no-reboot',
+        '-serial',
+        `file:${serialPath}`,
+        '-boot',
+        'n',
+        '-drive',
+        `file=${disk},if=virtio,format=qcow2`,
+        '-netdev',
+        `tap,id=n0,ifname=${BED_TAP},script=no,downscript=no`,
+        '-device',
+        `e1000,netdev=n0,mac=${MAC}`,
+      ],
+      {
+        serialPath,
+        limitMs: E2E_LIMIT_MS,
+        until: async () => {
+          if (preseedRequests().length > 0 && seen === 0) process.stderr.write(`${secs()} s  preseed fetched\n`);
+          lines = await get<SyslogLine[]>(`hosts/${HOST}/logs?limit=5000`).catch(() => lines);
+          for (const l of lines.slice(seen)) {
+            const step = stepOf(l);
+            if (step) process.stderr.write(`${secs()} s  step ${step}\n`);
+            else if (trouble.test(l.text)) process.stderr.write(`${secs()} s  ${l.app}: ${l.text}\n`);
+          }
+          if (lines.length > seen) lastLine = Date.now();
+          seen = lines.length;
+          state = (await get<{ state: string }>(`hosts/${HOST}`).catch(() => ({ state }))).state;
+          return state !== 'deploying' || Date.now() - lastLine > E2E_SILENCE_MS;
+        },
+      },
+    );
+    writeFileSync(join(work, 'di-syslog.json'), JSON.stringify(lines, null, 1));
+    const last = [...lines].reverse().find((l) => stepOf(l));
+    const problems = lines.filter((l) => trouble.test(l.text));
+    process.stderr.write(
+      [
+        `--- after ${Math.round(run.ms / 1000)} s: host ${state}; ${lines.length} d-i syslog lines; last step ${last ? stepOf(last) : 'none'}`,
+        state === 'deploying'
+          ? `--- THE INSTALL DID NOT FINISH: d-i was silent for ${E2E_SILENCE_MS / 60_000} min or the run hit ${E2E_LIMIT_MS / 60_000} min` +
+            (problems.length
+              ? `; what d-i reported:\n${problems
+                  .slice(-15)
+                  .map((l) => `    ${l.app}: ${l.text}`)
+                  .join('\n')}`
+              : '')
+          : '--- the install reached Kiln again',
+        `--- serial (tail)\n${run.serial.slice(-3000)}`,
+      ].join('\n') + '\n',
+    );
+    assert.ok(preseedRequests().length > 0, 'd-i fetched its preseed');
   },
 );
