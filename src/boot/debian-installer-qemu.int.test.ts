@@ -65,7 +65,15 @@ before(async () => {
     const sync = await runKiln(['repo', 'sync'], { KILN_DATA_DIR: join(work, 'data') }, 1_800_000);
     process.stderr.write(`repo sync: ${Math.round((Date.now() - t0) / 1000)} s, exit ${sync.code}\n${sync.stdout}\n`);
     assert.equal(sync.code, 0, sync.stderr);
-    bed = await startNetbootBed({ tag: 'di', net: 49, work, config: { syslog: { enabled: true } } });
+    bed = await startNetbootBed({
+      tag: 'di',
+      net: 49,
+      work,
+      config: { syslog: { enabled: true } },
+      // A name server in the lease: without one netcfg stops to ask for it (priority critical), before the
+      // preseed. Kiln's own address: nothing answers DNS there, so lookups fail at once (the URLs are addresses).
+      dns: ['10.49.1.1'],
+    });
     return;
   }
   const f = await fixtureArchive(
@@ -90,7 +98,15 @@ before(async () => {
   } finally {
     await f.close();
   }
-  bed = await startNetbootBed({ tag: 'di', net: 49, work, config: { syslog: { enabled: true } } });
+  bed = await startNetbootBed({
+    tag: 'di',
+    net: 49,
+    work,
+    config: { syslog: { enabled: true } },
+    // A name server in the lease: without one netcfg stops to ask for it (priority critical), before the
+    // preseed. Kiln's own address: nothing answers DNS there, so lookups fail at once (the URLs are addresses).
+    dns: ['10.49.1.1'],
+  });
 });
 
 after(async () => {
