@@ -143,6 +143,10 @@ interface TimelineStage {
   detail: string;
 }
 
+/** The host's syslog lines (GET /hosts/{host}/logs, oldest first). */
+const logsOf = async (limit: number): Promise<SyslogLine[]> =>
+  (await get<{ items: SyslogLine[] }>(`hosts/${HOST}/logs?limit=${limit}`)).items;
+
 /** Kiln's request log lines for the preseed fetched with a URL token (the token masked in the log). */
 const preseedRequests = () =>
   bed!
@@ -195,7 +199,7 @@ test(
         limitMs: VM_LIMIT_MS,
         until: async () => {
           if (preseedRequests().length === 0) return false;
-          lines = await get<SyslogLine[]>(`hosts/${HOST}/logs?limit=1000`).catch(() => lines);
+          lines = await logsOf(1000).catch(() => lines);
           // Past the preseed: d-i's own lines about it (preseed's fetch is logged once the network is up).
           return lines.some((l) => /preseed/i.test(`${l.app} ${l.text}`));
         },
@@ -232,7 +236,7 @@ test(
     );
 
     // d-i's syslogd reached Kiln's receiver and the lines are the host's (attributed by its DHCP lease).
-    lines = await get<SyslogLine[]>(`hosts/${HOST}/logs?limit=1000`);
+    lines = await logsOf(1000);
     const apps = [...new Set(lines.map((l) => l.app))];
     t.diagnostic(`${lines.length} syslog lines from d-i, apps: ${apps.join(', ')}`);
     assert.ok(lines.length > 0, fail('no syslog line for the host'));
@@ -328,7 +332,7 @@ test(
         limitMs: E2E_LIMIT_MS,
         until: async () => {
           if (preseedRequests().length > 0 && seen === 0) process.stderr.write(`${secs()} s  preseed fetched\n`);
-          lines = await get<SyslogLine[]>(`hosts/${HOST}/logs?limit=5000`).catch(() => lines);
+          lines = await logsOf(5000).catch(() => lines);
           for (const l of lines.slice(seen)) {
             const step = stepOf(l);
             if (step) process.stderr.write(`${secs()} s  step ${step}\n`);
