@@ -1,7 +1,8 @@
 /**
  * An answered HTTP request, as a timeline observation. Pure. Boot files:
  * iPXE binaries over HTTP (UEFI HTTP boot) are the boot file; kernels and
- * initrds (by name) under Kiln's boot trees; the chain script. Node API
+ * initrds (by name) under Kiln's boot trees and the repo's debian-installer
+ * files (/repo/installer/); the chain script. Node API
  * calls: the discovery report (facts), enrolment, identity requests and polls (agent), install
  * plan and files, progress, failure, completion (first boot). The per-host
  * script is observed by the boot service itself (it knows the host and what
@@ -53,7 +54,10 @@ export function httpObservation(x: BootExchange): { target: ObservationTarget; o
       : null;
   if (
     x.method === 'GET' &&
-    (x.path.startsWith('/ipxe/') || x.path.startsWith('/boot/') || x.path.startsWith('/images/'))
+    (x.path.startsWith('/ipxe/') ||
+      x.path.startsWith('/boot/') ||
+      x.path.startsWith('/images/') ||
+      x.path.startsWith('/repo/installer/'))
   ) {
     if (x.path === '/boot/host.ipxe') return null;
     const file = x.path.slice(x.path.lastIndexOf('/') + 1);

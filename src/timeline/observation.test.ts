@@ -73,6 +73,10 @@ test('HTTP: boot files, kernels and initrds by name, their failures, and the cha
   assert.equal(httpObservation(x({ path: '/boot/kiln/x86_64/vmlinuz' }))?.observation.stage, 'kernel');
   assert.equal(httpObservation(x({ path: '/boot/profiles/debian-12/linux' }))?.observation.stage, 'kernel');
   assert.equal(httpObservation(x({ path: '/boot/kiln/x86_64/initrd.img' }))?.observation.stage, 'initrd');
+  // debian-installer's netboot files as `kiln repo sync` publishes them (the initrd with Kiln's keyring).
+  assert.equal(httpObservation(x({ path: '/repo/installer/debian-12/linux' }))?.observation.stage, 'kernel');
+  assert.equal(httpObservation(x({ path: '/repo/installer/debian-12/initrd.gz' }))?.observation.stage, 'initrd');
+  assert.equal(httpObservation(x({ path: '/repo/debian/dists/bookworm/Release' })), null, 'the mirror is no stage');
   assert.deepEqual(httpObservation(x({ path: '/boot/kiln/x86_64/vmlinuz', status: 404 }))?.observation, {
     stage: 'kernel',
     outcome: 'failed',

@@ -54,6 +54,8 @@ export interface NetbootBedOptions {
    * hands out 10.<net>.1.100–150.
    */
   siteDhcp?: boolean;
+  /** DNS servers Kiln's DHCP hands out (full mode); none by default. debian-installer stops to ask for one without. */
+  dns?: string[];
 }
 
 /** One parsed pino line of Kiln's log. */
@@ -135,7 +137,7 @@ export async function startNetbootBed(o: NetbootBedOptions): Promise<NetbootBed>
           mode: 'full',
           pools: [{ start: `10.${o.net}.1.100`, end: `10.${o.net}.1.150` }],
           router: server,
-          dns: [],
+          dns: o.dns ?? [],
           leaseSeconds: 600,
           attached: true,
         };
