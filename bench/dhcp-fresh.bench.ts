@@ -13,7 +13,7 @@
 // Run as root: npx tsx bench/dhcp-fresh.bench.ts [seconds per run, default 10]
 // Environment: KILN_DHCP_ONLY=kiln,base,kea,dnsmasq, KILN_DHCP_NICE (-10), KILN_DHCP_START (first rate of the
 // search, 500), KILN_DHCP_BASE=<checkout> (a second Kiln, e.g. main, as `base`), KILN_DHCP_CPU_PROF=DIR,
-// KILN_DHCP_VERBOSE=1 (perfdhcp's report, UDP counters), KILN_DHCP_KILN_CONFIG (JSON: Kiln's dhcp settings, e.g. queueMaxAgeMs).
+// KILN_DHCP_VERBOSE=1 (perfdhcp's report, UDP counters, the server's output), KILN_DHCP_NODE_FLAGS (e.g. "--trace-gc"), KILN_DHCP_KILN_CONFIG (JSON: Kiln's dhcp settings, e.g. queueMaxAgeMs).
 // Durability differs: Kiln's ACK leaves only after its lease is committed to
 // SQLite with synchronous=FULL (fsynced; group commit); Kea's memfile appends
 // to its CSV without fsync and dnsmasq rewrites its lease file without fsync,
@@ -127,7 +127,13 @@ try {
   const base = process.env['KILN_DHCP_BASE'];
   // KILN_DHCP_KILN_CONFIG='{"queueMaxAgeMs":500}': settings of Kiln's dhcp slice for this run (not of `base`).
   const dhcp = JSON.parse(process.env['KILN_DHCP_KILN_CONFIG'] ?? '{}') as Partial<DhcpConfig>;
-  const kiln = kilnServer({ cpuProf: process.env['KILN_DHCP_CPU_PROF'], verbose, dhcp });
+  const nodeFlags = process.env['KILN_DHCP_NODE_FLAGS']?.split(' ').filter(Boolean);
+  const kiln = kilnServer({
+    cpuProf: process.env['KILN_DHCP_CPU_PROF'],
+    verbose,
+    dhcp,
+    ...(nodeFlags ? { nodeFlags } : {}),
+  });
   const servers = (
     [
       ['kiln', kiln],

@@ -95,6 +95,13 @@ export const DhcpConfigSchema = Type.Object({
     default: 256,
     description: 'Most lease writes committed in one transaction.',
   }),
+  groupCommitIntervalMs: Type.Integer({
+    minimum: 0,
+    maximum: 50,
+    default: 5,
+    description:
+      'While lease writes keep coming, start a group commit at most this often (ms), so one fsync covers more ACKs and fewer bytes are written per ACK; an ACK waits at most this much longer. 0: commit as soon as the previous commit ends.',
+  }),
   receiveBufferKiB: Type.Integer({
     minimum: 0,
     maximum: 65_536,
@@ -134,6 +141,7 @@ export const defaultDhcpConfig: DhcpConfig = {
   subnets: [],
   offerHoldSeconds: 5,
   groupCommitMaxBatch: 256,
+  groupCommitIntervalMs: 5,
   receiveBufferKiB: 1024,
   queueLimit: 2048,
   queueMaxAgeMs: 2000,

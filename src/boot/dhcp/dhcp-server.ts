@@ -174,7 +174,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
             throw err;
           })
         : [];
-  const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch);
+  const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch, config.groupCommitIntervalMs);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
   const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0, shed: 0 };
   const inflight = new Set<Promise<void>>();

@@ -130,3 +130,53 @@ test('group commit: drain waits for every queued write', async () => {
   await Promise.all(puts);
   assert.equal((await g.inner.list()).length, 5);
 });
+
+test('commit interval: under a steady stream a commit starts at most every intervalMs; after a quiet spell at once', async () => {
+  const starts: number[] = [];
+  const inner = createMemoryLeaseStore();
+  const store: LeaseStore = {
+    ...inner,
+    async putMany(leases, now) {
+      starts.push(performance.now());
+      return inner.putMany(leases, now);
+    },
+  };
+  const w = createLeaseWriter(store, () => 0, 256, 30);
+  const t0 = performance.now();
+  await w.put(lease(1)); // idle: commits at once
+  assert.ok(starts[0]! - t0 < 25, `the first write after a quiet spell waited ${starts[0]! - t0} ms`);
+  // Writes keep coming: one every 5 ms for 100 ms, each waiting for its commit in the background.
+  const pending: Array<Promise<LeasePutResult>> = [];
+  for (let n = 2; n <= 21; n++) {
+    pending.push(w.put(lease(n)));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.deepEqual(new Set(await Promise.all(pending)), new Set(['ok']));
+  await w.drain();
+  const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
+  // setTimeout may fire a millisecond early on some platforms; 28 ms leaves room for that and nothing else.
+  assert.ok(
+    gaps.every((g) => g >= 28),
+    `commit starts closer than the 30 ms interval: ${gaps.map((g) => g.toFixed(1)).join(', ')}`,
+  );
+  assert.ok(starts.length < 21, `${starts.length} commits for 21 writes: the interval did not group them`);
+  assert.equal((await inner.list()).length, 21);
+});
+
+test('commit interval: a full batch does not wait for the interval', async () => {
+  const sizes: number[] = [];
+  const inner = createMemoryLeaseStore();
+  const store: LeaseStore = {
+    ...inner,
+    async putMany(leases, now) {
+      sizes.push(leases.length);
+      return inner.putMany(leases, now);
+    },
+  };
+  const w = createLeaseWriter(store, () => 0, 4, 10_000);
+  const t0 = performance.now();
+  const all = await Promise.all(Array.from({ length: 8 }, (_, n) => w.put(lease(n + 1))));
+  assert.deepEqual(new Set(all), new Set(['ok']));
+  assert.ok(performance.now() - t0 < 5_000, 'a full batch waited for the 10 s interval');
+  assert.deepEqual(sizes, [4, 4]);
+});
