@@ -13,15 +13,23 @@
 // Run as root: npx tsx bench/boot-storm.bench.ts [hosts=1000] [parallel=all] [--no-images]
 //   [--firmware=bios|uefi-pxe|uefi-http|mixed] (default bios; mixed = a third of each)
 //   [--tftp-nice=0..19] (tftp.nativeNice; the config default when absent)
+//   [--sim-procs=N] (the simulator as N processes, bench/storm-sim.ts, each its own relay address and a
+//   slice of the machines; default 1 = in this process; parallel must be all with N > 1)
+//   [--power=headroom|stagger|none|all] (the machines are known hosts whose BMC is the simulator, Kiln's
+//   webhook driver; a machine boots when `POST /api/v1/power/batch` powers it on, so the power queue and its
+//   pacing decide when: headroom = admission control, stagger = --stagger-ms apart (default 10), none =
+//   stagger 0 and 1000 in parallel; all = the three in turn, each on a fresh controller)
 // The node image is built once into KILN_BENCH_CACHE (default /var/tmp/kiln-bench-cache);
 // KILN_STORM_CPU_PROF=DIR writes the controller's CPU profile there.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kilnBin } from '../test/support/serve-process.js';
-import { fleetFirmwares, runFleet, type FleetFirmware } from '../test/support/fleet.js';
-import { STORM_HTTP, startStormBed } from '../test/support/storm-bed.js';
+import { fleetFirmwares, runFleet, type FleetFirmware, type FleetRun } from '../test/support/fleet.js';
+import { STORM_HTTP, startStormBed, type StormBed } from '../test/support/storm-bed.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 /** --no-images: skip the kernel and initrd downloads, to see the control plane alone. */
@@ -34,54 +42,249 @@ const niceArg = process.argv.find((a) => a.startsWith('--tftp-nice='))?.slice('-
 const TFTP_NICE = niceArg === undefined ? undefined : Number(niceArg);
 if (TFTP_NICE !== undefined && !(Number.isInteger(TFTP_NICE) && TFTP_NICE >= 0 && TFTP_NICE <= 19))
   throw new Error('--tftp-nice must be 0..19');
+const flag = (name: string): string | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const SIM_PROCS = Math.max(1, Math.min(16, Number(flag('sim-procs') ?? 1)));
+const powerArg = flag('power');
+if (powerArg !== undefined && !['headroom', 'stagger', 'none', 'all'].includes(powerArg))
+  throw new Error('--power must be headroom, stagger, none or all');
+type Pacing = 'headroom' | 'stagger' | 'none';
+const PACINGS: Pacing[] | undefined =
+  powerArg === undefined ? undefined : powerArg === 'all' ? ['headroom', 'stagger', 'none'] : [powerArg as Pacing];
+const STAGGER_MS = Number(flag('stagger-ms') ?? 10);
 const HOSTS = Math.max(1, Math.min(20_000, Number(args[0] ?? 1000)));
 const PARALLEL = Math.max(1, Math.min(HOSTS, Number(args[1] ?? HOSTS)));
 const CACHE = process.env['KILN_BENCH_CACHE'] ?? '/var/tmp/kiln-bench-cache';
 const prof = process.env['KILN_STORM_CPU_PROF'];
 
 const work = mkdtempSync(join(tmpdir(), 'kiln-storm-'));
-const dataDir = join(work, 'data');
 mkdirSync(CACHE, { recursive: true });
-mkdirSync(dataDir, { mode: 0o700 });
-symlinkSync(CACHE, join(dataDir, 'cache'));
 const logFile = join(tmpdir(), 'kiln-storm.log');
+const SIM_HOST = '10.90.0.254';
+const WEBHOOK_PORT = 9200;
+const simScript = fileURLToPath(new URL('./storm-sim.ts', import.meta.url));
 
 if (images) {
+  const d = join(work, 'image-data');
+  mkdirSync(d, { mode: 0o700 });
+  symlinkSync(CACHE, join(d, 'cache'));
   process.stdout.write(`node image: building or reusing in ${CACHE}\n`);
-  execFileSync(process.execPath, [kilnBin, 'image', 'build-discovery', '--data-dir', dataDir], {
+  execFileSync(process.execPath, [kilnBin, 'image', 'build-discovery', '--data-dir', d], {
     stdio: ['ignore', 'ignore', 'inherit'],
     timeout: 15 * 60_000,
   });
 }
-const bed = await startStormBed({
-  work,
-  dataDir,
-  nodeImage: images,
-  logFile,
-  ...(TFTP_NICE !== undefined ? { tftpNice: TFTP_NICE } : {}),
-  nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
-});
-let run;
-let metrics = '';
-try {
-  process.stdout.write(
-    `storm: ${HOSTS} machines (${FIRMWARE}), ${PARALLEL} at once, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
-  );
-  run = await runFleet({ hosts: HOSTS, parallel: PARALLEL, images, firmware: FIRMWARE });
-  metrics = await (
-    await fetch(`${STORM_HTTP}/metrics`, { headers: { authorization: `Bearer ${bed.adminToken()}` } }).catch(
-      () => new Response(''),
-    )
-  ).text();
-} finally {
-  await bed.close();
-  rmSync(work, { recursive: true, force: true });
+
+interface StormResult {
+  run: FleetRun;
+  rss: number;
+  peakRss: number;
+  /** Power mode: from the batch request to the last machine's discovery report, and what the batch reply said. */
+  power?: { pacing: Pacing; finishSeconds: number; batchSeconds: number; failedPowerOns: number; admission: unknown };
 }
-const { outcomes, wallSeconds: wall, lag } = run;
-const rss = Number(/^process_resident_memory_bytes (\d+)/m.exec(metrics)?.[1] ?? 0);
-const ok = outcomes.filter((o) => o.ok);
-const failed = outcomes.filter((o) => !o.ok);
-const retried = outcomes.filter((o) => o.retries > 0);
+
+/** The process's peak resident set (VmHWM, proc(5)) in bytes; 0 once it has exited. */
+function readPeakRss(pid: number | undefined): number {
+  try {
+    return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** The relay address of simulator process k: STORM_RELAY for the first, then the next ones in 10.91.0.0/16. */
+const relayOf = (k: number): string => `10.91.0.${1 + k}`;
+
+async function startSims(bed: StormBed, power: boolean): Promise<{ procs: ChildProcess[]; results: string[] }> {
+  const procs: ChildProcess[] = [];
+  const results: string[] = [];
+  for (let k = 0; k < SIM_PROCS; k++) {
+    if (k > 0) execFileSync('ip', ['addr', 'add', `${relayOf(k)}/16`, 'dev', bed.ns.hostIf]);
+    const indices: number[] = [];
+    for (let i = k; i < HOSTS; i += SIM_PROCS) indices.push(i);
+    const out = join(work, `sim-${k}.json`);
+    results.push(out);
+    const job = {
+      indices,
+      relay: relayOf(k),
+      images,
+      firmware: FIRMWARE,
+      ...(power ? { webhookPort: WEBHOOK_PORT + k, listenAddress: SIM_HOST, powerWaitSeconds: 1800 } : {}),
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', simScript, JSON.stringify(job), out], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    procs.push(child);
+    // Bounded: 60 s for a simulator to bind its relay socket (and webhook port).
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`simulator ${k} did not start within 60 s`)), 60_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        if (String(d).includes('ready')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`simulator ${k} exited with ${code}`)));
+    });
+  }
+  return { procs, results };
+}
+
+/** Waits for every simulator to exit (bounded by `limitMs`) and merges what they boot into one run. */
+async function collectSims(
+  procs: ChildProcess[],
+  results: string[],
+  limitMs: number,
+): Promise<FleetRun & { endEpoch: number; startedEpoch: number }> {
+  await Promise.all(
+    procs.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null) return resolve();
+          const t = setTimeout(() => {
+            c.kill('SIGKILL');
+            resolve();
+          }, limitMs);
+          c.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        }),
+    ),
+  );
+  const parts = results.map(
+    (f) => JSON.parse(readFileSync(f, 'utf8')) as FleetRun & { startedEpoch: number; endEpoch: number },
+  );
+  const startedEpoch = Math.min(...parts.map((x) => x.startedEpoch));
+  const endEpoch = Math.max(...parts.map((x) => x.endEpoch));
+  return {
+    outcomes: parts.flatMap((x) => x.outcomes).sort((a, b) => a.index - b.index),
+    wallSeconds: (endEpoch - startedEpoch) / 1000,
+    lag: {
+      p50: Math.max(...parts.map((x) => x.lag.p50)),
+      p99: Math.max(...parts.map((x) => x.lag.p99)),
+      max: Math.max(...parts.map((x) => x.lag.max)),
+    },
+    startedEpoch,
+    endEpoch,
+  };
+}
+
+/** Known hosts whose BMC is their simulator process (Kiln's webhook driver), created through the API. */
+async function createPoweredHosts(bed: StormBed): Promise<void> {
+  const agent = new Agent({ connections: 16 });
+  const auth = { authorization: `Bearer ${bed.adminToken()}`, 'content-type': 'application/json' };
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < HOSTS) {
+        const i = next++;
+        const mac = `52:54:01:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+        const r = await request(`${STORM_HTTP}/api/v1/hosts`, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: auth,
+          body: JSON.stringify({
+            name: `sim-${i}`,
+            nics: [{ mac }],
+            bmc: {
+              driver: 'webhook',
+              address: `sim-${i}`,
+              password: 'storm-bench-webhook-key',
+              options: { urls: { on: `http://${SIM_HOST}:${WEBHOOK_PORT + (i % SIM_PROCS)}/on` } },
+            },
+          }),
+        });
+        const text = await r.body.text();
+        if (r.statusCode !== 201 && r.statusCode !== 200) throw new Error(`creating sim-${i}: ${r.statusCode} ${text}`);
+      }
+    }),
+  );
+  await agent.close();
+  process.stdout.write(`${HOSTS} hosts created through the API in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+}
+
+/** One storm on a fresh controller: at once (pacing undefined) or powered on through the power queue. */
+async function storm(pacing: Pacing | undefined): Promise<StormResult> {
+  const dataDir = join(work, `data-${pacing ?? 'at-once'}`);
+  mkdirSync(dataDir, { mode: 0o700 });
+  symlinkSync(CACHE, join(dataDir, 'cache'));
+  const bed = await startStormBed({
+    work,
+    dataDir,
+    nodeImage: images,
+    logFile,
+    ...(TFTP_NICE !== undefined ? { tftpNice: TFTP_NICE } : {}),
+    nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+  });
+  const procs: ChildProcess[] = [];
+  let peakRss = 0;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, readPeakRss(bed.pid()))), 500);
+  try {
+    process.stdout.write(
+      `\nstorm: ${HOSTS} machines (${FIRMWARE}), ${pacing ? `powered on through the power queue, pacing ${pacing}` : `${PARALLEL} at once`}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
+    );
+    let run: FleetRun;
+    let power: StormResult['power'];
+    if (!pacing && SIM_PROCS === 1) {
+      run = await runFleet({ hosts: HOSTS, parallel: PARALLEL, images, firmware: FIRMWARE });
+    } else if (!pacing) {
+      if (PARALLEL < HOSTS) throw new Error('--sim-procs > 1 boots every machine at once: leave parallel at all');
+      const sims = await startSims(bed, false);
+      procs.push(...sims.procs);
+      for (const c of sims.procs) c.stdin!.write('go\n');
+      run = await collectSims(sims.procs, sims.results, 60 * 60_000);
+    } else {
+      await createPoweredHosts(bed);
+      const sims = await startSims(bed, true);
+      procs.push(...sims.procs);
+      const batchStart = Date.now();
+      const r = await request(`${STORM_HTTP}/api/v1/power/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bed.adminToken()}`, 'content-type': 'application/json' },
+        headersTimeout: 60 * 60_000,
+        bodyTimeout: 60 * 60_000,
+        body: JSON.stringify({
+          hosts: Array.from({ length: HOSTS }, (_, i) => `sim-${i}`),
+          action: 'on',
+          ...(pacing === 'none'
+            ? { pacing: 'stagger', staggerMs: 0, maxParallel: 1000 }
+            : pacing === 'stagger'
+              ? { pacing: 'stagger', staggerMs: STAGGER_MS, maxParallel: 1000 }
+              : { pacing: 'headroom', maxParallel: 1000 }),
+          reason: 'boot-storm bench',
+        }),
+      });
+      const reply = (await r.body.json()) as { items?: { ok: boolean }[]; admission?: unknown; message?: string };
+      if (r.statusCode !== 200) throw new Error(`power batch: ${r.statusCode} ${JSON.stringify(reply)}`);
+      const batchSeconds = (Date.now() - batchStart) / 1000;
+      const failedPowerOns = (reply.items ?? []).filter((x) => !x.ok).length;
+      const merged = await collectSims(sims.procs, sims.results, 60 * 60_000);
+      run = merged;
+      power = {
+        pacing,
+        finishSeconds: (merged.endEpoch - batchStart) / 1000,
+        batchSeconds,
+        failedPowerOns,
+        admission: reply.admission ?? null,
+      };
+    }
+    const metrics = await (
+      await fetch(`${STORM_HTTP}/metrics`, { headers: { authorization: `Bearer ${bed.adminToken()}` } }).catch(
+        () => new Response(''),
+      )
+    ).text();
+    const rss = Number(/^process_resident_memory_bytes (\d+)/m.exec(metrics)?.[1] ?? 0);
+    peakRss = Math.max(peakRss, readPeakRss(bed.pid()));
+    return { run, rss, peakRss, ...(power ? { power } : {}) };
+  } finally {
+    clearInterval(sampler);
+    for (const c of procs) if (c.exitCode === null) c.kill('SIGKILL');
+    await bed.close();
+  }
+}
+
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((x, y) => x - y);
   return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))] ?? 0;
@@ -93,77 +296,110 @@ const row = (name: string, xs: number[]) =>
   )
     .toFixed(0)
     .padStart(8)}`;
-const ts = ok.map((o) => o.t!);
-const totalBytes = outcomes.reduce((n, o) => n + o.bytes, 0);
 
-console.log(
-  `\nBoot storm: ${HOSTS} simulated machines (firmware ${FIRMWARE}) at once (parallel ${PARALLEL}), one kiln serve, 2 cores`,
-);
-const retriedStages = new Map<string, number>();
-for (const o of outcomes) for (const st of o.retriedAt) retriedStages.set(st, (retriedStages.get(st) ?? 0) + 1);
-console.log(
-  `machines booted to a discovery report: ${ok.length} / ${HOSTS}; failed: ${failed.length}; needed a retry: ${retried.length}${retried.length ? ` (${[...retriedStages].map(([st, n]) => `${st} ${n}`).join(', ')})` : ''}`,
-);
-console.log(
-  `wall time ${wall.toFixed(1)} s; ${(ok.length / wall).toFixed(1)} machines/s; ${(totalBytes / 1024 / 1024 / wall).toFixed(0)} MiB/s of boot files; controller RSS after: ${(rss / 1024 / 1024).toFixed(0)} MiB`,
-);
-console.log(
-  `simulator event-loop delay: p50 ${lag.p50.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms, max ${lag.max.toFixed(0)} ms`,
-);
-console.log(`\n${'stage (ms)'.padEnd(28)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}`);
-console.log(
-  row(
-    'firmware DHCP (DORA)',
-    ts.map((t) => t.dhcp),
-  ),
-);
-for (const fw of fleetFirmwares) {
-  const xs = ok.filter((o) => o.firmware === fw).map((o) => o.t!.loader);
-  if (xs.length)
+function report(r: StormResult): void {
+  const { outcomes, wallSeconds: wall, lag } = r.run;
+  const ok = outcomes.filter((o) => o.ok);
+  const failed = outcomes.filter((o) => !o.ok);
+  const retried = outcomes.filter((o) => o.retries > 0);
+  const ts = ok.map((o) => o.t!);
+  const totalBytes = outcomes.reduce((n, o) => n + o.bytes, 0);
+  console.log(
+    `\nBoot storm: ${HOSTS} simulated machines (firmware ${FIRMWARE}) ${r.power ? `powered on through the power queue (${r.power.pacing})` : `at once (parallel ${PARALLEL})`}, one kiln serve, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, 2 cores`,
+  );
+  const retriedStages = new Map<string, number>();
+  for (const o of outcomes) for (const st of o.retriedAt) retriedStages.set(st, (retriedStages.get(st) ?? 0) + 1);
+  console.log(
+    `machines booted to a discovery report: ${ok.length} / ${HOSTS}; failed: ${failed.length}; needed a retry: ${retried.length} (${((retried.length / HOSTS) * 100).toFixed(2)} %)${retried.length ? ` (${[...retriedStages].map(([st, n]) => `${st} ${n}`).join(', ')})` : ''}`,
+  );
+  if (r.power)
     console.log(
-      row({ bios: 'TFTP undionly.kpxe', 'uefi-pxe': 'TFTP ipxe.efi', 'uefi-http': 'HTTP HEAD+GET ipxe.efi' }[fw], xs),
+      `power batch: reply after ${r.power.batchSeconds.toFixed(1)} s, ${r.power.failedPowerOns} power-ons failed; batch start to last discovery report ${r.power.finishSeconds.toFixed(1)} s; admission ${JSON.stringify(r.power.admission)}`,
     );
+  console.log(
+    `wall time ${wall.toFixed(1)} s; ${(ok.length / wall).toFixed(1)} machines/s; ${(totalBytes / 1024 / 1024 / wall).toFixed(0)} MiB/s of boot files; controller RSS after: ${(r.rss / 1024 / 1024).toFixed(0)} MiB, peak ${(r.peakRss / 1024 / 1024).toFixed(0)} MiB`,
+  );
+  console.log(
+    `simulator event-loop delay (worst process): p50 ${lag.p50.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms, max ${lag.max.toFixed(0)} ms`,
+  );
+  console.log(`\n${'stage (ms)'.padEnd(28)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}`);
+  console.log(
+    row(
+      'firmware DHCP (DORA)',
+      ts.map((t) => t.dhcp),
+    ),
+  );
+  for (const fw of fleetFirmwares) {
+    const xs = ok.filter((o) => o.firmware === fw).map((o) => o.t!.loader);
+    if (xs.length)
+      console.log(
+        row({ bios: 'TFTP undionly.kpxe', 'uefi-pxe': 'TFTP ipxe.efi', 'uefi-http': 'HTTP HEAD+GET ipxe.efi' }[fw], xs),
+      );
+  }
+  console.log(
+    row(
+      'iPXE DHCP (DORA)',
+      ts.map((t) => t.ipxeDhcp),
+    ),
+  );
+  console.log(
+    row(
+      '/boot.ipxe + per-host script',
+      ts.map((t) => t.scripts),
+    ),
+  );
+  console.log(
+    row(
+      'kernel + initrd',
+      ts.map((t) => t.images),
+    ),
+  );
+  console.log(
+    row(
+      'discovery report',
+      ts.map((t) => t.report),
+    ),
+  );
+  console.log(
+    row(
+      'whole boot',
+      ts.map((t) => t.total),
+    ),
+  );
+  if (FIRMWARE === 'mixed')
+    for (const fw of fleetFirmwares)
+      console.log(
+        row(
+          `whole boot, ${fw}`,
+          ok.filter((o) => o.firmware === fw).map((o) => o.t!.total),
+        ),
+      );
+  const reasons = new Map<string, number>();
+  for (const f of failed) reasons.set(f.error ?? '?', (reasons.get(f.error ?? '?') ?? 0) + 1);
+  for (const [why, n] of [...reasons].slice(0, 10)) console.log(`failure x${n}: ${why}`);
+  if (reasons.size > 10) console.log(`… and ${reasons.size - 10} other failure messages`);
+  if (failed.length) console.log(`controller log: ${logFile}`);
 }
-console.log(
-  row(
-    'iPXE DHCP (DORA)',
-    ts.map((t) => t.ipxeDhcp),
-  ),
-);
-console.log(
-  row(
-    '/boot.ipxe + per-host script',
-    ts.map((t) => t.scripts),
-  ),
-);
-console.log(
-  row(
-    'kernel + initrd',
-    ts.map((t) => t.images),
-  ),
-);
-console.log(
-  row(
-    'discovery report',
-    ts.map((t) => t.report),
-  ),
-);
-console.log(
-  row(
-    'whole boot',
-    ts.map((t) => t.total),
-  ),
-);
-if (FIRMWARE === 'mixed')
-  for (const fw of fleetFirmwares)
+
+const results: StormResult[] = [];
+try {
+  for (const pacing of PACINGS ?? [undefined]) {
+    const r = await storm(pacing);
+    results.push(r);
+    report(r);
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+if (results.length > 1) {
+  console.log(
+    `\n${'pacing'.padEnd(10)} ${'finish s'.padStart(9)} ${'retried %'.padStart(10)} ${'failed'.padStart(7)} ${'boot p50 s'.padStart(11)} ${'boot p99 s'.padStart(11)}`,
+  );
+  for (const r of results) {
+    const ok = r.run.outcomes.filter((o) => o.ok).map((o) => o.t!.total / 1000);
+    const retried = r.run.outcomes.filter((o) => o.retries > 0).length;
     console.log(
-      row(
-        `whole boot, ${fw}`,
-        ok.filter((o) => o.firmware === fw).map((o) => o.t!.total),
-      ),
+      `${(r.power?.pacing ?? 'at once').padEnd(10)} ${(r.power?.finishSeconds ?? r.run.wallSeconds).toFixed(1).padStart(9)} ${((retried / HOSTS) * 100).toFixed(2).padStart(10)} ${String(HOSTS - ok.length).padStart(7)} ${pct(ok, 0.5).toFixed(1).padStart(11)} ${pct(ok, 0.99).toFixed(1).padStart(11)}`,
     );
-const reasons = new Map<string, number>();
-for (const f of failed) reasons.set(f.error ?? '?', (reasons.get(f.error ?? '?') ?? 0) + 1);
-for (const [r, n] of [...reasons].slice(0, 10)) console.log(`failure x${n}: ${r}`);
-if (reasons.size > 10) console.log(`… and ${reasons.size - 10} other failure messages`);
-if (failed.length) console.log(`controller log: ${logFile}`);
+  }
+}

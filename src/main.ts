@@ -37,6 +37,9 @@ import { listenForEvents } from './event/event-notify.js';
 import { packagePath } from './runtime/package-path.js';
 import { sleepUnlessAborted } from './runtime/sleep.js';
 
+/** Accept backlog of the HTTP and HTTPS listeners (see the listen call). */
+const HTTP_BACKLOG = 4096;
+
 /**
  * A running controller: `address` is the URL it listens on; `stop()` closes
  * servers and the store. `failed` resolves (never rejects) when a server dies
@@ -374,7 +377,10 @@ export async function runServe(
         `First start: created admin token (shown once, also saved to ${adminTokenFile} mode 0600):\n  ${adminToken}`,
       );
     }
-    const address = await controller.app.listen({ ...urls.http }).catch((err: unknown) => {
+    // A boot storm opens thousands of connections at once; Node's default accept backlog (511) drops the SYNs past
+    // it and each of those machines waits out a TCP retransmission (1 s, then 3 s, …). The kernel caps the
+    // backlog at net.core.somaxconn (4096 by default since Linux 5.4).
+    const address = await controller.app.listen({ ...urls.http, backlog: HTTP_BACKLOG }).catch((err: unknown) => {
       throw listenFailure('listen', server.listen, err);
     });
     if (urls.https) {
@@ -385,7 +391,7 @@ export async function runServe(
       const t = urls.https;
       await new Promise<void>((resolve, reject) => {
         tls.once('error', reject);
-        tls.listen(t.port, t.host, () => {
+        tls.listen({ port: t.port, host: t.host, backlog: HTTP_BACKLOG }, () => {
           tls.off('error', reject);
           resolve();
         });

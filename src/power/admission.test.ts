@@ -38,7 +38,7 @@ test('congestion names the sign: DHCP queue over a quarter, shed since the last 
   );
 });
 
-test('the window doubles while it binds, is halved once per cut interval on congestion, then grows by an eighth', () => {
+test('the window doubles while it binds (once per growEveryMs), is halved once per cut interval on congestion, then grows by an eighth', () => {
   let st = initialAdmission(r);
   assert.equal(st.window, 16);
   st = adjust(st, null, quiet(0, { bootsInProgress: 4 }), 0, r);
@@ -46,17 +46,22 @@ test('the window doubles while it binds, is halved once per cut interval on cong
   st = adjust(st, null, quiet(100, { bootsInProgress: 10 }), 2, r);
   assert.equal(st.window, 32, 'binding (12 of 16): slow start doubles');
   st = adjust(st, null, quiet(200, { bootsInProgress: 30 }), 0, r);
-  assert.equal(st.window, 64);
-  st = adjust(st, null, quiet(300, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
+  assert.equal(st.window, 32, 'binding again within growEveryMs: no second doubling yet');
+  st = adjust(st, null, quiet(1100, { bootsInProgress: 30 }), 0, r);
+  assert.equal(st.window, 64, 'a growEveryMs later: doubles again');
+  st = adjust(st, null, quiet(1200, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
   assert.deepEqual([st.window, st.threshold, st.lastCut], [32, 32, 'DHCP queue at 1000 of 2048']);
-  const same = adjust(st, null, quiet(1000, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
+  const same = adjust(st, null, quiet(1900, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
   assert.equal(same.window, 32, 'one burst is one cut');
-  st = adjust(same, null, quiet(2300, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
+  st = adjust(same, null, quiet(3200, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
   assert.equal(st.window, 16, 'still congested after the cut interval: cut again');
-  st = adjust(st, null, quiet(2400, { bootsInProgress: 16 }), 0, r);
+  st = adjust(st, null, quiet(3300, { bootsInProgress: 16 }), 0, r);
   assert.equal(st.window, 18, 'past the threshold: additive growth');
-  for (let i = 0; i < 100; i++) st = adjust(st, null, quiet(2500 + i, { bootsInProgress: 20_000 }), 0, r);
+  for (let i = 0; i < 100; i++) st = adjust(st, null, quiet(4300 + i * 1000, { bootsInProgress: 20_000 }), 0, r);
   assert.equal(st.window, r.maxWindow);
+  let fast = initialAdmission(r);
+  for (let i = 0; i < 1000; i++) fast = adjust(fast, null, quiet(i, { bootsInProgress: 20_000 }), 0, r);
+  assert.equal(fast.window, 32, 'a thousand launches in one second grow the window once, not to the maximum');
   let low = initialAdmission(r);
   for (let i = 0; i < 10; i++) low = adjust(low, null, quiet(i * 3000, { dhcpQueued: 2000 }), 0, r);
   assert.equal(low.window, r.minWindow, 'never below the minimum');
@@ -98,7 +103,7 @@ test('the gate lets a batch through as fast as boots finish, waits while congest
   const t = clock.now();
   await gate.acquire();
   assert.ok(gate.stats().window >= 8, `slow start grew the window: ${JSON.stringify(gate.stats())}`);
-  assert.equal(clock.now(), t, 'room after growth');
+  assert.ok(clock.now() - t <= r.growEveryMs, `room after the next growth step: waited ${clock.now() - t} ms`);
   congested = true;
   const before = clock.now();
   await gate.acquire();

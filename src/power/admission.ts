@@ -7,8 +7,11 @@
  * The window is the number of boots in progress (the timeline's sessions that
  * are neither complete, failed nor stalled) plus machines powered on in the
  * last `launchGraceMs` that have not shown up yet. It grows like TCP's slow
- * start (doubling per interval while the window is what limits the batch),
- * then by an eighth per interval once it has been cut; a congestion sign
+ * start (doubling while the window is what limits the batch), then by an
+ * eighth once it has been cut, at most once per `growEveryMs` either way (the
+ * data plane shows a burst a second or so after the power-ons that made it:
+ * growing on every launch let a 10 000-machine batch open its window to
+ * 10 000 before the first sign of congestion arrived); a congestion sign
  * halves it, at most once per `cutEveryMs` (one burst is one cut):
  * - the DHCP admission queue above `dhcpQueueHigh` of its limit, or any
  *   datagram shed since the last sample (a client will retransmit);
@@ -42,6 +45,8 @@ export interface AdmissionRules {
   launchGraceMs: number;
   /** At most one cut per this many ms. */
   cutEveryMs: number;
+  /** At most one growth step per this many ms (about the time a power-on takes to show in the data plane). */
+  growEveryMs: number;
 }
 
 export const defaultAdmissionRules: AdmissionRules = {
@@ -53,6 +58,7 @@ export const defaultAdmissionRules: AdmissionRules = {
   httpInFlightHigh: 512,
   launchGraceMs: 10_000,
   cutEveryMs: 2_000,
+  growEveryMs: 1_000,
 };
 
 export interface AdmissionState {
@@ -61,6 +67,8 @@ export interface AdmissionState {
   threshold: number;
   /** When the window was last cut (ms), or -Infinity. */
   cutAt: number;
+  /** When the window last grew (ms), or -Infinity. */
+  grownAt: number;
   /** Why the window was last cut, for the batch's log and events. */
   lastCut: string | null;
 }
@@ -69,6 +77,7 @@ export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
   window: r.initialWindow,
   threshold: Infinity,
   cutAt: -Infinity,
+  grownAt: -Infinity,
   lastCut: null,
 });
 
@@ -90,7 +99,7 @@ export const booting = (s: HeadroomSample, launchedRecently: number): number => 
 
 /**
  * The state after one sample: cut on congestion (once per `cutEveryMs`), grow when the window is what holds
- * the batch back (booting at three quarters of it or more), else unchanged.
+ * the batch back (booting at three quarters of it or more; once per `growEveryMs`), else unchanged.
  */
 export function adjust(
   st: AdmissionState,
@@ -103,11 +112,12 @@ export function adjust(
   if (why !== null) {
     if (s.at - st.cutAt < r.cutEveryMs) return st;
     const cut = Math.max(r.minWindow, Math.floor(st.window / 2));
-    return { window: cut, threshold: cut, cutAt: s.at, lastCut: why };
+    return { ...st, window: cut, threshold: cut, cutAt: s.at, lastCut: why };
   }
   if (booting(s, launchedRecently) < st.window * 0.75) return st;
+  if (s.at - st.grownAt < r.growEveryMs) return st;
   const grown = st.window < st.threshold ? st.window * 2 : st.window + Math.max(1, Math.floor(st.window / 8));
-  return { ...st, window: Math.min(r.maxWindow, grown) };
+  return { ...st, window: Math.min(r.maxWindow, grown), grownAt: s.at };
 }
 
 /** Whether one more machine may be powered on now. */

@@ -27,9 +27,9 @@ export const BatchBody = Type.Object(
   {
     hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
       minItems: 1,
-      maxItems: 1000,
+      maxItems: 10_000,
       uniqueItems: true,
-      description: 'host ids or names',
+      description: 'host ids or names (up to 10 000: a whole row of racks in one batch, paced as one)',
     }),
     action: Type.Literal('on'),
     staggerMs: Type.Optional(

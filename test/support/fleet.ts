@@ -67,12 +67,21 @@ export async function runFleet(o: {
   parallel?: number;
   images: boolean;
   firmware?: FleetFirmware | 'mixed';
+  /** The machines to boot (their indices pick MAC, uuid and firmware); default 0 … hosts-1. */
+  indices?: readonly number[];
+  /** The relay agent address (giaddr) this simulator binds; one per simulator process (default STORM_RELAY). */
+  relay?: string;
+  /**
+   * Power: machine i starts only when this resolves (its BMC was told to power on); its times count from
+   * then. With a gate every machine waits at once and `parallel` is ignored.
+   */
+  gate?: (i: number) => Promise<void>;
 }): Promise<FleetRun> {
   const agent = new Agent({ connections: 256, pipelining: 0 });
   const relay = createSocket('udp4');
   await new Promise<void>((r, j) => {
     relay.once('error', j);
-    relay.bind(67, RELAY, () => r());
+    relay.bind(67, o.relay ?? RELAY, () => r());
   });
   // A relay's socket receives every reply of the storm in one burst; the default buffer would drop most of them.
   relay.setRecvBufferSize(16 * 1024 * 1024);
@@ -92,22 +101,38 @@ export async function runFleet(o: {
     relay,
     waiting,
     images: o.images,
+    giaddr: o.relay ?? RELAY,
     firmwareOf: (i) => (firmware === 'mixed' ? fleetFirmwares[i % fleetFirmwares.length]! : firmware),
   };
-  const parallel = Math.max(1, Math.min(o.hosts, o.parallel ?? o.hosts));
+  const indices = o.indices ?? Array.from({ length: o.hosts }, (_, i) => i);
+  const parallel = Math.max(1, Math.min(indices.length, o.parallel ?? indices.length));
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   const started = performance.now();
   const outcomes: MachineOutcome[] = [];
   let next = 0;
   try {
+    const gate = o.gate;
     await Promise.all(
-      Array.from({ length: parallel }, async () => {
-        while (next < o.hosts) {
-          const i = next++;
-          outcomes.push(await machine(sim, i));
-        }
-      }),
+      gate
+        ? indices.map(async (i) => {
+            try {
+              await gate(i);
+            } catch (err) {
+              const firmware = sim.firmwareOf(i);
+              const mac = macText(macOf(i));
+              const error = `power: ${(err as Error).message}`;
+              outcomes.push({ index: i, mac, firmware, ok: false, retries: 0, retriedAt: [], bytes: 0, error });
+              return;
+            }
+            outcomes.push(await machine(sim, i));
+          })
+        : Array.from({ length: parallel }, async () => {
+            while (next < indices.length) {
+              const i = indices[next++]!;
+              outcomes.push(await machine(sim, i));
+            }
+          }),
     );
   } finally {
     lag.disable();
@@ -126,6 +151,7 @@ interface Sim {
   relay: Socket;
   waiting: Map<number, (p: DhcpPacket) => void>;
   images: boolean;
+  giaddr: string;
   firmwareOf(i: number): FleetFirmware;
 }
 
@@ -236,7 +262,7 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, retries: { 
     ciaddr: '0.0.0.0',
     yiaddr: '0.0.0.0',
     siaddr: '0.0.0.0',
-    giaddr: RELAY,
+    giaddr: sim.giaddr,
     chaddr,
     sname: '',
     file: '',

@@ -39,6 +39,8 @@ export interface StormBed {
   /** The last 200 kB of the controller's log. */
   log(): string;
   adminToken(): string;
+  /** The controller's process id (for /proc readings such as its peak RSS). */
+  pid(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -105,6 +107,10 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
         '10.90.0.254/32',
         '--node-image',
         o.nodeImage ? 'auto' : 'off',
+        // A fleet arriving at once is the point here: the default 1000 new machines per subnet per minute would
+        // refuse the rest of a larger storm until the next minute (docs/discovery.md).
+        '--discovery-limit',
+        '100000',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -129,6 +135,7 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
       dataDir,
       log: () => log,
       adminToken: () => readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+      pid: () => serve?.pid,
       close,
     };
   } catch (err) {
