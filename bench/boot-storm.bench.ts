@@ -260,6 +260,7 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
       if (r.statusCode !== 200) throw new Error(`power batch: ${r.statusCode} ${JSON.stringify(reply)}`);
       const batchSeconds = (Date.now() - batchStart) / 1000;
       const failedPowerOns = (reply.items ?? []).filter((x) => !x.ok).length;
+      for (const c of sims.procs) c.stdin!.write('end\n');
       const merged = await collectSims(sims.procs, sims.results, 60 * 60_000);
       run = merged;
       power = {

@@ -66,21 +66,30 @@ if (job.webhookPort) {
 let go: () => void = () => {};
 const started = new Promise<void>((r) => (go = r));
 process.stdin.setEncoding('utf8');
+// Power mode: "end" once the batch has answered; a machine still waiting was not powered on (its power-on
+// failed) and is counted as failed at once instead of after powerWaitSeconds.
+const abandon = new Set<(why: Error) => void>();
 process.stdin.on('data', (d: string) => {
   if (d.includes('go')) go();
+  if (d.includes('end')) for (const reject of abandon) reject(new Error('not powered on by the batch'));
 });
 const waitLimitMs = (job.powerWaitSeconds ?? 1800) * 1000;
 const gate = job.webhookPort
   ? (i: number) =>
       new Promise<void>((resolve, reject) => {
         if (poweredAt.has(i)) return resolve();
-        const t = setTimeout(() => {
+        const fail = (why: Error) => {
+          clearTimeout(t);
           powered.delete(i);
-          reject(new Error(`never powered on within ${waitLimitMs / 1000} s`));
-        }, waitLimitMs);
+          abandon.delete(fail);
+          reject(why);
+        };
+        const t = setTimeout(() => fail(new Error(`never powered on within ${waitLimitMs / 1000} s`)), waitLimitMs);
+        abandon.add(fail);
         powered.set(i, () => {
           clearTimeout(t);
           powered.delete(i);
+          abandon.delete(fail);
           resolve();
         });
       })

@@ -109,6 +109,14 @@ function withStatementCache(
  * busy handler (sqlite.org/lang_transaction.html, "BEGIN IMMEDIATE"; seen
  * as "database is locked" on discovery reports in bench/boot-storm.bench.ts).
  * BEGIN IMMEDIATE takes the write lock up front, where busy_timeout applies.
+ *
+ * Kysely's SQLite driver hands its one connection out through a mutex whose
+ * unlock wakes every waiter, and all but one go back to waiting: with N
+ * queries waiting that is N wake-ups per query, N² in all. A 10 000-host
+ * power batch (10 000 host reads at once, bench/boot-storm.bench.ts --power)
+ * spent minutes in that loop before its first power-on. A FIFO queue in front
+ * of it lets one caller at a time reach Kysely's mutex, so it never has more
+ * than one waiter.
  */
 class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
@@ -116,8 +124,52 @@ class ImmediateSqliteDialect extends SqliteDialect {
     driver.beginTransaction = async (connection: DatabaseConnection) => {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
     };
+    const acquire = driver.acquireConnection.bind(driver);
+    const release = driver.releaseConnection.bind(driver);
+    const gate = fifoGate();
+    driver.acquireConnection = async () => {
+      await gate.enter();
+      return acquire();
+    };
+    driver.releaseConnection = async () => {
+      try {
+        await release();
+      } finally {
+        gate.leave();
+      }
+    };
     return driver;
   }
+}
+
+/** One holder at a time, handed over in arrival order; each `leave` wakes exactly one waiter. */
+export function fifoGate(): { enter(): Promise<void>; leave(): void } {
+  let held = false;
+  let waiters: Array<() => void> = [];
+  let head = 0;
+  return {
+    enter() {
+      if (!held) {
+        held = true;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    leave() {
+      if (head < waiters.length) {
+        const next = waiters[head]!;
+        head++;
+        // Compact now and then, so a long run of waiters is not kept (or shifted one by one).
+        if (head > 1024 && head * 2 > waiters.length) {
+          waiters = waiters.slice(head);
+          head = 0;
+        }
+        next(); // `held` stays true: the next caller holds it now
+      } else {
+        held = false;
+      }
+    },
+  };
 }
 
 function redactUrl(url: string): string {
