@@ -44,7 +44,9 @@ import { createInstallTokens } from './deploy/install-token.js';
 import { isNotFound } from './error/kiln-error.js';
 import { eventRoutes } from './event/routes.js';
 import { createEventFeed } from './event/event-feed.js';
-import { listEvents } from './event/event-log.js';
+import { appendEvent, listEvents } from './event/event-log.js';
+import { isPostgres } from './store/database.js';
+import { withTransaction } from './store/transaction.js';
 import { eventStreamRoutes } from './event/stream-routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import { parseMac, type Mac } from './net/mac.js';
@@ -308,14 +310,22 @@ export async function createController(deps: ControllerDeps) {
         return l && l.state === 'bound' && l.expiresAt > nowMs() ? parseMac(l.mac) : null;
       },
     },
-    record: (e) => inventory.recordEvent(e),
+    recordIn: (tx, e) => appendEvent(tx, e, new Date(nowMs()).toISOString()),
+    transaction: (fn) => withTransaction(db, fn).then(() => true),
+    // Several controllers share a PostgreSQL store: the others' sessions reach it up to a batch (1 s) late.
+    writeLagMs: isPostgres(db) ? 2000 : 0,
     now: deps.now ? nowMs : undefined,
     log: log.child({ domain: 'timeline' }),
   });
   const observers = createBootObservers(timeline);
+  const heartbeatConfig = deps.heartbeat ?? defaultHeartbeatConfig;
   const heartbeat = createHeartbeatService({
     store: createSqlHealthStore(db),
-    config: deps.heartbeat ?? defaultHeartbeatConfig,
+    config: heartbeatConfig,
+    recordIn: (tx, e) => appendEvent(tx, e, new Date(nowMs()).toISOString()),
+    transaction: (fn) => withTransaction(db, fn).then(() => true),
+    // Several controllers share a PostgreSQL store: the others' heartbeats reach it up to one batch late.
+    flushLagMs: isPostgres(db) ? heartbeatConfig.flushSeconds * 1000 : 0,
     host: (id) =>
       inventory.getHost(id).then(
         (h) => ({ id: h.id, name: h.name, state: h.state }),
