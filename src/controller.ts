@@ -44,7 +44,10 @@ import { createInstallTokens } from './deploy/install-token.js';
 import { isNotFound } from './error/kiln-error.js';
 import { eventRoutes } from './event/routes.js';
 import { createEventFeed } from './event/event-feed.js';
-import { listEvents } from './event/event-log.js';
+import { appendEvent, listEvents } from './event/event-log.js';
+import { isPostgres } from './store/database.js';
+import { storeAdmissionQuota, storeFailureCounter } from './ratelimit/shared-limits.js';
+import { withTransaction } from './store/transaction.js';
 import { eventStreamRoutes } from './event/stream-routes.js';
 import { createInventoryService } from './inventory/inventory-service.js';
 import { parseMac, type Mac } from './net/mac.js';
@@ -190,8 +193,28 @@ export async function createController(deps: ControllerDeps) {
   });
   const tokens = createTokenService({ db, log: log.child({ domain: 'auth' }), now: deps.now });
   const users = createUserService({ db, tokens, log: log.child({ domain: 'auth' }), now: deps.now });
+  const discoverySettings = deps.discovery?.settings ?? {
+    mode: 'auto',
+    allow: [],
+    perSubnetPerMinute: 1000,
+    bootSourceRanges: [],
+  };
+  // Several controllers on one PostgreSQL store: the discovery and node-credential limits are counted in the store
+  // and hold in total (src/ratelimit); on SQLite the one controller counts in memory.
+  const shared = isPostgres(db);
   const discovery = createDiscoveryPolicy({
-    settings: deps.discovery?.settings ?? { mode: 'auto', allow: [], perSubnetPerMinute: 1000, bootSourceRanges: [] },
+    settings: discoverySettings,
+    ...(shared
+      ? {
+          quota: storeAdmissionQuota({
+            db,
+            limiter: 'discovery',
+            limit: discoverySettings.perSubnetPerMinute,
+            now: deps.now ? () => deps.now!().getTime() : undefined,
+            log: log.child({ domain: 'ratelimit' }),
+          }),
+        }
+      : {}),
     subnets: deps.discovery?.subnets ?? [],
     leaseOwner: deps.leaseOwner ?? (async () => null),
     record: (e) => inventory.recordEvent(e),
@@ -280,6 +303,17 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'node' }),
     now: deps.now,
     failureLimit: deps.nodeRateLimit,
+    ...(shared
+      ? {
+          sharedFailures: storeFailureCounter({
+            db,
+            limiter: 'node-credential',
+            limit: deps.nodeRateLimit ?? 20,
+            now: deps.now ? () => deps.now!().getTime() : undefined,
+            log: log.child({ domain: 'ratelimit' }),
+          }),
+        }
+      : {}),
     leaseOwner: deps.leaseOwner,
     discovery,
   });
@@ -308,14 +342,22 @@ export async function createController(deps: ControllerDeps) {
         return l && l.state === 'bound' && l.expiresAt > nowMs() ? parseMac(l.mac) : null;
       },
     },
-    record: (e) => inventory.recordEvent(e),
+    recordIn: (tx, e) => appendEvent(tx, e, new Date(nowMs()).toISOString()),
+    transaction: (fn) => withTransaction(db, fn).then(() => true),
+    // Several controllers share a PostgreSQL store: the others' sessions reach it up to a batch (1 s) late.
+    writeLagMs: shared ? 2000 : 0,
     now: deps.now ? nowMs : undefined,
     log: log.child({ domain: 'timeline' }),
   });
   const observers = createBootObservers(timeline);
+  const heartbeatConfig = deps.heartbeat ?? defaultHeartbeatConfig;
   const heartbeat = createHeartbeatService({
     store: createSqlHealthStore(db),
-    config: deps.heartbeat ?? defaultHeartbeatConfig,
+    config: heartbeatConfig,
+    recordIn: (tx, e) => appendEvent(tx, e, new Date(nowMs()).toISOString()),
+    transaction: (fn) => withTransaction(db, fn).then(() => true),
+    // Several controllers share a PostgreSQL store: the others' heartbeats reach it up to one batch late.
+    flushLagMs: shared ? heartbeatConfig.flushSeconds * 1000 : 0,
     host: (id) =>
       inventory.getHost(id).then(
         (h) => ({ id: h.id, name: h.name, state: h.state }),

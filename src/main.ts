@@ -24,7 +24,8 @@ import { openDatabase } from './store/database.js';
 import { openSecret, sealSecret } from './trust/credential/secret-box.js';
 import { loadTrust } from './trust/load-trust.js';
 import { startSyslog } from './syslog/start-syslog.js';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema.js';
 import { addControllerChecks } from './doctor/controller-checks.js';
 import type { NodeImageState } from './doctor/checks/boot-files.js';
 import { probeHost } from './doctor/checks/probes.js';
@@ -290,11 +291,11 @@ export async function runServe(
       },
     );
     closers.push(() => repoChecked);
-    // Current boot sessions come back from the store; deadlines are checked from here on. Pruning is the
-    // `log-pruning` role's (below): one controller of the store prunes.
-    await controller.timeline.start({ prune: false });
-    // Last-seen and health come back from the store; silent hosts are checked from here on.
-    await controller.heartbeat.start();
+    // Current boot sessions come back from the store. Stall checks and pruning are the `boot-stalls` and
+    // `log-pruning` roles' (below): one controller of the store judges stalls from the store, one prunes.
+    await controller.timeline.start({ prune: false, check: false });
+    // Last-seen and health come back from the store; silent hosts are the `silent-hosts` role's (below).
+    await controller.heartbeat.start({ check: false });
     // BMC passwords sealed before they were bound to their host (context `bmc`) are re-sealed once, here.
     await controller.inventory.rebindBmcSeals((sealed) => openSecret(trust.dataKey, sealed, 'bmc'));
     // Hosts written before migration 0340 (or by an older controller) get their list document, once, in the
@@ -329,7 +330,12 @@ export async function runServe(
         ...(pollSeconds > 0
           ? {
               'power-poll': (ctx: RoleContext) =>
-                controller.power.runPoller({ intervalMs: pollSeconds * 1000, signal: ctx.signal, fence: ctx.fence }),
+                controller.power.runPoller({
+                  intervalMs: pollSeconds * 1000,
+                  signal: ctx.signal,
+                  fence: ctx.fence,
+                  write: ctx.write,
+                }),
             }
           : {}),
         // Waits for deliveries in flight (each bounded by its timeout) when the role is lost or the controller stops.
@@ -337,17 +343,36 @@ export async function runServe(
         ...(config.hooks.enabled
           ? {
               'hook-delivery': async (ctx: RoleContext) => {
-                const released = await controller.hookWorker.releaseClaims();
+                const released = await controller.hookWorker.releaseClaims(ctx.write);
                 if (released > 0)
                   log.info({ released }, 'hook deliveries in flight on the previous holder are due again');
                 await controller.hookWorker.run({
                   intervalMs: config.hooks.pollMs,
                   signal: ctx.signal,
                   fence: ctx.fence,
+                  write: ctx.write,
                 });
               },
             }
           : {}),
+        // Judged from the store (what every controller heard and observed), each fact written with its event in
+        // one transaction fenced by the term: one event per fact, whichever controller saw it.
+        'silent-hosts': async (ctx: RoleContext) => {
+          const write = async (fn: (tx: Kysely<Database>) => Promise<void>) => (await ctx.write(fn)).ok;
+          while (!ctx.signal.aborted) {
+            await controller.heartbeat.check(write);
+            await sleepUnlessAborted(controller.heartbeat.checkEveryMs, ctx.signal);
+          }
+        },
+        'boot-stalls': async (ctx: RoleContext) => {
+          const write = async (fn: (tx: Kysely<Database>) => Promise<void>) => (await ctx.write(fn)).ok;
+          while (!ctx.signal.aborted) {
+            await controller.timeline
+              .check(write)
+              .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'timeline: stall check failed'));
+            await sleepUnlessAborted(controller.timeline.checkEveryMs, ctx.signal);
+          }
+        },
         'log-pruning': async (ctx: RoleContext) => {
           while (!ctx.signal.aborted) {
             if (await ctx.fence())

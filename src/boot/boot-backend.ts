@@ -1,4 +1,4 @@
-import { isConflict } from '../error/kiln-error.js';
+import { isConflict, KilnError } from '../error/kiln-error.js';
 import type { NewEvent } from '../event/event.js';
 import { createEventBatch } from '../event/event-batch.js';
 import type { Host } from '../inventory/host.js';
@@ -97,9 +97,11 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
       );
       return host;
     } catch (err) {
-      // Another request (DHCP, a parallel fetch) created it meanwhile.
+      // Another request (DHCP, a parallel fetch, another controller answering the same broadcast) created it
+      // meanwhile: this admission made no host, so it goes back to the bound (the creator's is the one counted).
       const host = isConflict(err) ? await inventory.findHostByMac(mac) : null;
       if (!host) throw err;
+      discovery.returnAdmission(origin.via === 'dhcp' ? { subnet: origin.subnet } : { ip: origin.ip });
       return host;
     }
   }
@@ -110,12 +112,23 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
     enrolUnknown(mac, origin) {
       const pending = creating.get(mac);
       if (pending) return { ok: true, host: pending };
-      const admitted = discovery.admitUnknown(
-        mac,
-        origin.via === 'dhcp' ? { via: 'dhcp', subnet: origin.subnet } : { via: 'http', ip: origin.ip },
-      );
-      if (!admitted.ok) return admitted;
-      const host = create(mac, origin).finally(() => creating.delete(mac));
+      const where =
+        origin.via === 'dhcp'
+          ? { via: 'dhcp' as const, subnet: origin.subnet }
+          : { via: 'http' as const, ip: origin.ip };
+      const admitted = discovery.admitUnknown(mac, where);
+      // Refused only for now (this controller is claiming shared admissions from the store): DHCP's client
+      // retransmits; an HTTP request waits for the claim and is answered then.
+      const waits = !admitted.ok && admitted.pending === true && origin.via === 'http';
+      if (!admitted.ok && !waits) return admitted;
+      const host = (
+        waits
+          ? discovery.admitUnknownSettled(mac, where).then((a) => {
+              if (!a.ok) throw new KilnError(a.code, a.reason);
+              return create(mac, origin);
+            })
+          : create(mac, origin)
+      ).finally(() => creating.delete(mac));
       creating.set(mac, host);
       return { ok: true, host };
     },

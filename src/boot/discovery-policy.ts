@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 import type { NewEvent } from '../event/event.js';
 import { parseMac, type Mac } from '../net/mac.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import type { AdmissionQuota } from '../ratelimit/shared-limits.js';
 
 /**
  * Who may become a host, and who may fetch a host's boot script or enrol as
@@ -13,7 +14,9 @@ import { silentLogger, type Logger } from '../log/logger.js';
  *
  * In every mode at most `discovery-limit` unknown MACs per subnet per minute
  * become hosts; past it they are refused until the minute is over (firmware
- * retries, so a storm bigger than the bound is delayed, not lost).
+ * retries, so a storm bigger than the bound is delayed, not lost). With
+ * several controllers on one PostgreSQL store the bound is shared (`quota`,
+ * src/ratelimit): it holds in total, not per controller.
  *
  * A per-host script or an enrolment for a MAC is answered only to the address
  * Kiln's DHCP leased to that MAC ("initial config only for systems Kiln has
@@ -42,8 +45,12 @@ export interface ServedSubnet {
   mode: string;
 }
 
-/** The answer: go on, or refuse with a code and a reason that says what to change. */
-export type Admission = { ok: true } | { ok: false; code: 'discovery_refused' | 'rate_limited'; reason: string };
+/**
+ * The answer: go on, or refuse with a code and a reason that says what to change. `pending`: refused only for now,
+ * while this controller claims admissions from the shared store (`admitUnknownSettled` waits for the claim).
+ */
+export type Admission =
+  { ok: true } | { ok: false; code: 'discovery_refused' | 'rate_limited'; reason: string; pending?: boolean };
 
 export interface DiscoveryPolicyDeps {
   settings: DiscoverySettings;
@@ -54,10 +61,17 @@ export interface DiscoveryPolicyDeps {
   record: (e: NewEvent) => Promise<void>;
   log?: Logger;
   now?: () => number;
+  /**
+   * The per-subnet bound shared by every controller of a PostgreSQL store (src/ratelimit); without it (SQLite:
+   * one controller) the bound is counted in memory.
+   */
+  quota?: AdmissionQuota;
 }
 
 const WINDOW_MS = 60_000;
 const MAX_KEYS = 100_000;
+/** Claims an HTTP or node admission waits through before it answers "retry" (each is one store transaction). */
+const SETTLE_TRIES = 50;
 
 type Entry =
   | { kind: 'mac'; mac: string }
@@ -187,7 +201,11 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
     );
   }
 
-  return {
+  /** The subnet an admission counts under: the DHCP subnet, the served subnet of the address, or its /24 or /64. */
+  const subnetKey = (where: { subnet?: string | undefined; ip?: string | undefined }): string =>
+    where.subnet ?? (where.ip !== undefined ? (subnetOf(where.ip)?.cidr ?? fallbackSubnet(where.ip)) : 'unknown');
+
+  const policy = {
     settings,
 
     /**
@@ -202,8 +220,7 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
       const t = now();
       const seen = admitted.get(mac);
       if (seen !== undefined && t - seen < WINDOW_MS) return { ok: true };
-      const subnet =
-        where.subnet ?? (where.ip !== undefined ? (subnetOf(where.ip)?.cidr ?? fallbackSubnet(where.ip)) : 'unknown');
+      const subnet = subnetKey(where);
       const fields = { mac, via: where.via, subnet, ip: where.ip };
       if (settings.mode === 'off' || (settings.mode === 'allow-list' && !listed(mac, where))) {
         const reason =
@@ -222,14 +239,29 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
         );
         return { ok: false, code: 'discovery_refused', reason };
       }
-      let c = counts.get(subnet);
-      if (!c || t - c.start >= WINDOW_MS) {
-        c = { start: t, n: 0 };
-        bounded(counts, subnet, c);
+      let wait = 0;
+      if (deps.quota) {
+        const q = deps.quota.take(subnet);
+        if (!q.ok && q.pending)
+          return {
+            ok: false,
+            code: 'rate_limited',
+            reason: `unknown MAC ${mac} refused for now: this controller is claiming discovery admissions for subnet ${subnet} from the shared store; retry in ${q.retryInSeconds} s`,
+            pending: true,
+          };
+        if (!q.ok) wait = q.retryInSeconds;
+      } else {
+        let c = counts.get(subnet);
+        if (!c || t - c.start >= WINDOW_MS) {
+          c = { start: t, n: 0 };
+          bounded(counts, subnet, c);
+        }
+        if (c.n >= settings.perSubnetPerMinute) wait = Math.max(1, Math.ceil((c.start + WINDOW_MS - t) / 1000));
+        else c.n++;
       }
-      if (c.n >= settings.perSubnetPerMinute) {
-        const wait = Math.max(1, Math.ceil((c.start + WINDOW_MS - t) / 1000));
-        const reason = `unknown MAC ${mac} refused: ${settings.perSubnetPerMinute} new hosts on subnet ${subnet} this minute already (setting discovery-limit); retry in ${wait} s`;
+      if (wait > 0) {
+        const across = deps.quota ? ', counted across every controller of the store' : '';
+        const reason = `unknown MAC ${mac} refused: ${settings.perSubnetPerMinute} new hosts on subnet ${subnet} this minute already (setting discovery-limit${across}); retry in ${wait} s`;
         note(
           `limit ${subnet}`,
           {
@@ -242,10 +274,37 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
         );
         return { ok: false, code: 'rate_limited', reason };
       }
-      c.n++;
       admitted.delete(mac); // re-inserted last: the map stays in time order, so the first key is the oldest
       bounded(admitted, mac, t);
       return { ok: true };
+    },
+
+    /**
+     * Gives back one admission of the subnet: the unknown MAC it admitted became a host through another request
+     * (a second controller answering the same broadcast created it first), so it counts once, for its creator.
+     */
+    returnAdmission(where: { subnet?: string | undefined; ip?: string | undefined }): void {
+      const subnet = subnetKey(where);
+      if (deps.quota) return deps.quota.giveBack(subnet);
+      const c = counts.get(subnet);
+      if (c && c.n > 0 && now() - c.start < WINDOW_MS) c.n--;
+    },
+
+    /**
+     * `admitUnknown`, waiting for this controller's claims of shared admissions while the answer is "not now"
+     * (HTTP and node requests can wait; DHCP does not, its client retransmits). Each claim either grants room or
+     * finds the minute full, so this ends; it is bounded all the same.
+     */
+    async admitUnknownSettled(
+      mac: Mac,
+      where: { via: 'dhcp' | 'http' | 'node'; subnet?: string | undefined; ip?: string | undefined },
+    ): Promise<Admission> {
+      let a = policy.admitUnknown(mac, where);
+      for (let i = 0; i < SETTLE_TRIES && !a.ok && a.pending === true && deps.quota; i++) {
+        await deps.quota.settled(subnetKey(where));
+        a = policy.admitUnknown(mac, where);
+      }
+      return a;
     },
 
     /**
@@ -293,6 +352,7 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
       return { ok: false, code: 'discovery_refused', reason };
     },
   };
+  return policy;
 }
 
 /** The discovery policy's type. */

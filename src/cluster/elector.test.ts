@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
 import { openSqlite } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
 import { listControllers } from './cluster-view.js';
@@ -107,6 +109,21 @@ test('one member holds every role; when its connection dies the other takes each
   );
   // A paused a that wakes up: its fences fail before it acts, and its next round gives every role up.
   for (const r of aRuns) assert.equal(await r.ctx.fence(), false);
+  // The fence inside a write: a's write is refused (nothing runs), b's runs and commits with its term.
+  const marks = async () =>
+    (await store.db.selectFrom('controllers').select('name').where('id', 'like', 'mark-%').execute()).length;
+  const mark = (id: string) => async (tx: Kysely<Database>) => {
+    await tx
+      .insertInto('controllers')
+      .values({ id, name: id, url: '', version: '', started_at: '', last_seen: '', stopped_at: null })
+      .execute();
+    return id;
+  };
+  const stale = aRuns.find((r) => r.role === 'silent-hosts')!;
+  assert.deepEqual(await stale.ctx.write(mark('mark-a')), { ok: false });
+  const fresh = runs.find((r) => r.member === 'b' && r.role === 'silent-hosts')!;
+  assert.deepEqual(await fresh.ctx.write(mark('mark-b')), { ok: true, value: 'mark-b' });
+  assert.equal(await marks(), 1, "only the current holder's write is in the store");
   await a.round();
   assert.deepEqual(a.held(), []);
   for (const r of aRuns) assert.equal(r.ctx.signal.aborted, true);

@@ -7,7 +7,8 @@
 // docs/adr/0013-singletons-and-members.md.
 import type { Kysely } from 'kysely';
 import { silentLogger, type Logger } from '../log/logger.js';
-import type { ClusterTables } from './cluster-tables.js';
+import type { Database } from '../schema.js';
+import { withTransaction } from '../store/transaction.js';
 import type { RoleLocks } from './role-locks.js';
 import { SINGLETON_ROLES, type SingletonRole } from './roles.js';
 import * as store from './sql-cluster-store.js';
@@ -18,13 +19,22 @@ export interface RoleContext {
   term: number;
   /** True while this member still holds the role at this term (one indexed read). */
   fence: () => Promise<boolean>;
+  /**
+   * The fence inside a write: runs `fn` in one transaction that first checks the role row at this term (held
+   * `FOR SHARE` on PostgreSQL, so no newer term commits in between) and returns `{ ok: true, value }`; when
+   * another member holds a newer term nothing runs and it returns `{ ok: false }`.
+   */
+  write: <T>(fn: (tx: Kysely<Database>) => Promise<T>) => Promise<FencedResult<T>>;
 }
+
+/** What a fenced write returns: its value, or `ok: false` when the role row names a newer term (nothing written). */
+export type FencedResult<T> = { ok: true; value: T } | { ok: false };
 
 /** The work of one role: runs until `ctx.signal` aborts; a rejection is logged and the work restarts next poll. */
 export type RoleWork = (ctx: RoleContext) => Promise<void>;
 
 export interface ElectorDeps {
-  db: Kysely<ClusterTables>;
+  db: Kysely<Database>;
   locks: RoleLocks;
   member: { id: string; name: string; url: string; version: string };
   /** The work per role. A member contends only for the roles it has work for (hooks.enabled false: never hook-delivery). */
@@ -41,6 +51,20 @@ interface Held {
   term: number;
   abort: AbortController;
   running: Promise<void>;
+}
+
+/** Runs `fn` in one transaction after the fence check in that transaction (RoleContext.write). */
+export async function fencedWrite<T>(
+  db: Kysely<Database>,
+  role: SingletonRole,
+  holder: string,
+  term: number,
+  fn: (tx: Kysely<Database>) => Promise<T>,
+): Promise<FencedResult<T>> {
+  return withTransaction(db, async (tx): Promise<FencedResult<T>> => {
+    if (!(await store.lockTerm(tx, role, holder, term))) return { ok: false };
+    return { ok: true, value: await fn(tx) };
+  });
 }
 
 /** Creates a member; `start()` records it and begins electing, `stop()` aborts its work and releases its roles. */
@@ -71,6 +95,7 @@ export function createElector(deps: ElectorDeps) {
       signal: abort.signal,
       term,
       fence: () => store.holdsTerm(db, role, member.id, term).catch(() => false),
+      write: (fn) => fencedWrite(db, role, member.id, term, fn),
     };
     const work = deps.work[role]!;
     // Work that ends or fails while the role is held gives the role up, so the next round (here or on another

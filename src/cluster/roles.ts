@@ -5,9 +5,12 @@
  * Work that runs on one controller of a store at a time:
  * - `power-poll`: the BMC power poller (`power.power-poll-interval`);
  * - `hook-delivery`: queueing, sending and pruning hook deliveries (hooks.enabled);
- * - `log-pruning`: pruning old boot sessions and observations (timeline retention).
+ * - `log-pruning`: pruning old boot sessions and observations (timeline retention);
+ * - `silent-hosts`: `host.unreachable` for installed hosts whose heartbeats stopped, judged from the store;
+ * - `boot-stalls`: `boot.stalled` for boot sessions past their stage deadline, judged from the store.
+ * New roles go at the end: a role's lock key is its index.
  */
-export const SINGLETON_ROLES = ['power-poll', 'hook-delivery', 'log-pruning'] as const;
+export const SINGLETON_ROLES = ['power-poll', 'hook-delivery', 'log-pruning', 'silent-hosts', 'boot-stalls'] as const;
 
 /** One singleton role. */
 export type SingletonRole = (typeof SINGLETON_ROLES)[number];

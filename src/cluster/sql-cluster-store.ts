@@ -1,5 +1,6 @@
 // The members and role terms of one store (controllers, controller_roles).
 import { sql, type Kysely } from 'kysely';
+import { isPostgres } from '../store/database.js';
 import type { ClusterTables } from './cluster-tables.js';
 import type { SingletonRole } from './roles.js';
 
@@ -112,5 +113,28 @@ export async function holdsTerm(
     .where('holder', '=', holder)
     .where('term', '=', term)
     .executeTakeFirst();
+  return r !== undefined;
+}
+
+/**
+ * The fence inside a write: in the caller's transaction `tx`, true while the
+ * role's row names `holder` at `term`. On PostgreSQL the row is read `FOR
+ * SHARE`, so a new holder's `takeTerm` waits until this transaction ends: the
+ * write and the term it was checked against commit together, or the write is
+ * refused. On SQLite the transaction holds the one writer lock already.
+ */
+export async function lockTerm(
+  tx: Kysely<ClusterTables>,
+  role: SingletonRole,
+  holder: string,
+  term: number,
+): Promise<boolean> {
+  const q = tx
+    .selectFrom('controller_roles')
+    .select('role')
+    .where('role', '=', role)
+    .where('holder', '=', holder)
+    .where('term', '=', term);
+  const r = await (isPostgres(tx) ? q.forShare() : q).executeTakeFirst();
   return r !== undefined;
 }

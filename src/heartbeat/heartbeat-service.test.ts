@@ -8,14 +8,18 @@ import { createHeartbeatService, type HeartbeatHost } from './heartbeat-service.
 import type { HealthStore } from './sql-health-store.js';
 import { formatHeartbeatReply } from './routes.js';
 
-/** An in-memory store that counts its writes. */
+/** An in-memory store that counts its writes, with the SQL store's conditions (sql-health-store.ts). */
 function fakeStore() {
   const rows = new Map<string, HostHealth>();
   const puts: number[] = [];
   const store: HealthStore = {
     async put(list) {
       puts.push(list.length);
-      for (const h of list) rows.set(h.hostId, structuredClone(h));
+      for (const h of list) {
+        const old = rows.get(h.hostId);
+        if (old && (old.lastSeenAt > h.lastSeenAt || (old.lastSeenAt === h.lastSeenAt && old.unreachable))) continue;
+        rows.set(h.hostId, structuredClone(h));
+      }
     },
     async get(id) {
       return rows.has(id) ? structuredClone(rows.get(id)!) : null;
@@ -23,8 +27,28 @@ function fakeStore() {
     async list() {
       return [...rows.values()].map((h) => structuredClone(h));
     },
-    async delete(id) {
-      rows.delete(id);
+    async silent(before, limit) {
+      return [...rows.values()]
+        .filter((h) => !h.unreachable && new Date(h.lastSeenAt).toISOString() < before)
+        .sort((a, b) => a.lastSeenAt - b.lastSeenAt)
+        .slice(0, limit)
+        .map((h) => structuredClone(h));
+    },
+    async markUnreachable(_tx, h) {
+      const old = rows.get(h.hostId);
+      if (!old || old.unreachable || old.lastSeenAt !== h.lastSeenAt) return false;
+      rows.set(h.hostId, { ...structuredClone(h), unreachable: true });
+      return true;
+    },
+    async clearUnreachable(_tx, h) {
+      if (!rows.get(h.hostId)?.unreachable) return false;
+      rows.set(h.hostId, { ...structuredClone(h), unreachable: false });
+      return true;
+    },
+    async delete(id, o = {}) {
+      const old = rows.get(id);
+      if (old && (o.lastSeenAt === undefined || new Date(old.lastSeenAt).toISOString() === o.lastSeenAt))
+        rows.delete(id);
     },
   };
   return { store, rows, puts };
@@ -45,8 +69,10 @@ const report = (bootId = 'aaaaaaaa-0000-0000-0000-000000000001', uptimeSeconds =
   agentVersion: 1,
 });
 
-function setup(opts: { state?: string; store?: ReturnType<typeof fakeStore> } = {}) {
-  let t = 1_000_000;
+function setup(
+  opts: { state?: string; store?: ReturnType<typeof fakeStore>; clock?: { t: number }; flushLagMs?: number } = {},
+) {
+  const clock = opts.clock ?? { t: 1_000_000 };
   const events: NewEvent[] = [];
   const audits: Array<Record<string, unknown>> = [];
   const boots: string[] = [];
@@ -65,9 +91,18 @@ function setup(opts: { state?: string; store?: ReturnType<typeof fakeStore> } = 
     record: async (e) => {
       events.push(e);
     },
+    // The fake store ignores the transaction handle; events written in one land in the same list.
+    recordIn: async (_tx, e) => {
+      events.push(e);
+    },
+    transaction: async (fn) => {
+      await fn(null as never);
+      return true;
+    },
     bootHeard: (_id, _session, detail) => boots.push(detail),
-    now: () => t,
+    now: () => clock.t,
     krlCacheMs: 0,
+    ...(opts.flushLagMs !== undefined ? { flushLagMs: opts.flushLagMs } : {}),
   });
   return {
     svc,
@@ -77,7 +112,7 @@ function setup(opts: { state?: string; store?: ReturnType<typeof fakeStore> } = 
     s,
     hostRow,
     krlSha: createHash('sha256').update(krl).digest('hex'),
-    advance: (ms: number) => (t += ms),
+    advance: (ms: number) => (clock.t += ms),
     kinds: () => events.map((e) => e.kind),
   };
 }
@@ -176,5 +211,54 @@ describe('heartbeat service (fake clock)', () => {
     await y.svc.receive(host, { report: report('cccccccc-0000-0000-0000-000000000003') }, '10.95.0.2');
     assert.deepEqual(y.kinds(), ['host.rebooted']);
     await y.svc.close();
+  });
+
+  it('two controllers on one store: the checker judges what the other heard, one event per fact, the other reports the return', async () => {
+    const clock = { t: 1_000_000 };
+    const shared = fakeStore();
+    const a = setup({ store: shared, clock, flushLagMs: 5_000 }); // hears the host
+    const b = setup({ store: shared, clock, flushLagMs: 5_000 }); // holds silent-hosts: never hears it
+    await a.svc.receive(host, { report: report() }, '10.95.0.2');
+    await a.svc.flush();
+    clock.t += 20_000;
+    await a.svc.receive(host, { report: report() }, '10.95.0.2'); // not flushed yet: the store says 20 s older
+    clock.t += 14_000;
+    assert.equal(await b.svc.check(), 0, 'the stored silence (34 s) is within 30 s + the 5 s batch lag');
+    await a.svc.flush();
+    clock.t += 21_000;
+    assert.equal(await b.svc.check(), 0, 'the flushed heartbeat is 35 s old: not past 30 s + 5 s');
+    clock.t += 1_000;
+    assert.equal(await b.svc.check(), 1);
+    assert.match(b.events[0].message, /36 s ago/);
+    assert.equal(await b.svc.check(), 0, 'reported once');
+    assert.equal(await a.svc.check(), 0, 'the other controller, checking too, finds it reported');
+    assert.deepEqual([...a.kinds(), ...b.kinds()], ['host.unreachable']);
+    assert.equal(shared.rows.get('h1')?.unreachable, true);
+    assert.equal(b.svc.statusOf('h1'), 'unreachable', 'the checker holds the host as reported');
+    assert.equal(a.svc.statusOf('h1'), 'late', "the other's own copy lags (docs/cluster.md)");
+    // A hears it again: its copy says reachable, but that much silence makes it ask the store, which says otherwise.
+    await a.svc.receive(host, { report: report() }, '10.95.0.2');
+    assert.deepEqual(a.kinds(), ['host.reachable']);
+    assert.equal(shared.rows.get('h1')?.unreachable, false, 'the mark is cleared with the event');
+    await a.svc.receive(host, { report: report() }, '10.95.0.2');
+    assert.deepEqual(a.kinds(), ['host.reachable'], 'once');
+  });
+
+  it('a fenced write that is refused (another controller holds a newer term) raises nothing and stops the pass', async () => {
+    const x = setup();
+    await x.svc.receive(host, { report: report() }, '10.95.0.2');
+    x.advance(31_000);
+    let tried = 0;
+    assert.equal(
+      await x.svc.check(async () => {
+        tried++;
+        return false;
+      }),
+      0,
+    );
+    assert.equal(tried, 1);
+    assert.deepEqual(x.kinds(), []);
+    assert.equal(x.s.rows.get('h1')?.unreachable, false, 'nothing marked');
+    assert.equal(await x.svc.check(), 1, 'the next holder (a write that runs) reports it');
   });
 });

@@ -7,9 +7,19 @@
  * `host.rebooted` on a new boot id, asks for the host's facts when a
  * hardware re-audit is due, and answers each heartbeat with the current SSH
  * KRL. The decisions are the health model's (health-model.ts).
+ *
+ * Silent hosts are judged from the store, not from one controller's memory:
+ * every controller flushes what it heard, and the one holding the elected
+ * `silent-hosts` role (docs/adr/0013) reads the rows no heartbeat moved and
+ * marks each unreachable in the event's own transaction, fenced by its term;
+ * the controller that hears the host again clears the mark in the
+ * `host.reachable` event's transaction. So each fact is one event, whichever
+ * controller saw what.
  */
 import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { NewEvent } from '../event/event.js';
+import type { Database } from '../schema.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import {
   audited,
@@ -72,6 +82,15 @@ export interface HeartbeatServiceDeps {
   krl: () => Promise<Uint8Array>;
   /** Appends one event. */
   record: (e: NewEvent) => Promise<void>;
+  /** Appends one event in the transaction `tx` (the unreachable mark and its event commit together). */
+  recordIn: (tx: Kysely<Database>, e: NewEvent) => Promise<void>;
+  /** Runs `fn` in one transaction (unfenced: the `host.reachable` write of whichever controller heard the host). */
+  transaction: HealthWrite;
+  /**
+   * How far the store's last-seen may lag what another controller heard (its batch interval, `flushSeconds`, on
+   * PostgreSQL with several controllers; 0 on SQLite): added to the silence before a host counts as unreachable.
+   */
+  flushLagMs?: number;
   /** Told the first heartbeat of each boot (the boot timeline's `heartbeat` stage). */
   bootHeard?: (hostId: string, session: string | null, detail: string, reboot: boolean) => void;
   now?: () => number;
@@ -81,6 +100,15 @@ export interface HeartbeatServiceDeps {
   /** How long one read of the KRL is reused (default 5 s, at most one interval). */
   krlCacheMs?: number;
 }
+
+/**
+ * Runs `fn` in one transaction and says whether it ran: the `silent-hosts` holder passes its fenced write (false:
+ * another controller holds a newer term, nothing was written), other callers a plain transaction.
+ */
+export type HealthWrite = (fn: (tx: Kysely<Database>) => Promise<void>) => Promise<boolean>;
+
+/** Silent rows judged per pass (the oldest first); the rest wait for the next pass. */
+const SILENT_PER_PASS = 1000;
 
 /** Lifecycle states in which a host is expected to go quiet (reinstall, wipe, retirement): its silence is no event. */
 const QUIET_STATES: ReadonlySet<string> = new Set(['new', 'discovering', 'deploying', 'releasing', 'retired']);
@@ -99,7 +127,9 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
   let watchFrom = now();
   let krlCache: { at: number; sha256: string; base64: string } | null = null;
   const timers: NodeJS.Timeout[] = [];
-  let checking: Promise<void> = Promise.resolve();
+  let checking: Promise<number> = Promise.resolve(0);
+  const flushLagMs = deps.flushLagMs ?? 0;
+  const silenceMs = rules.missedIntervals * rules.intervalMs;
   let flushing: Promise<void> = Promise.resolve();
 
   const remember = (h: HostHealth) => {
@@ -152,28 +182,9 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
     });
   }
 
-  async function raiseUnreachable(h: HostHealth, at: number): Promise<void> {
-    // Another controller on the same store may have heard it (its batches carry last-seen).
-    const stored = await store.get(h.hostId);
-    if (health.get(h.hostId) !== h) return;
-    if (stored && stored.lastSeenAt > h.lastSeenAt) {
-      remember(stored);
-      return;
-    }
-    const host = await deps.host(h.hostId);
-    if (health.get(h.hostId) !== h) return;
-    if (!host || QUIET_STATES.has(host.state)) {
-      // Gone, or reinstalling, wiping, retired: it is not expected to answer; its next heartbeat starts afresh.
-      health.delete(h.hostId);
-      dirty.delete(h.hostId);
-      await store.delete(h.hostId);
-      log.info({ host: h.hostName, state: host?.state ?? 'deleted' }, 'heartbeat: host no longer watched');
-      return;
-    }
-    const next = { ...h, unreachable: true };
-    remember(next);
+  function unreachableEvent(h: HostHealth, at: number): NewEvent {
     const silent = Math.round((at - h.lastSeenAt) / 1000);
-    await deps.record({
+    return {
       actor: 'system',
       kind: 'host.unreachable',
       hostId: h.hostId,
@@ -187,22 +198,112 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
         missedIntervals: config.missedIntervals,
         bootId: h.report.bootId,
       },
+    };
+  }
+
+  /** Writes every changed host's health in one batch. */
+  function flush(): Promise<void> {
+    flushing = flushing.then(async () => {
+      const rows = [...dirty].flatMap((id) => health.get(id) ?? []);
+      dirty.clear();
+      await store.put(rows).catch((err: unknown) => {
+        for (const r of rows) dirty.add(r.hostId);
+        log.warn({ err: (err as Error).message, rows: rows.length }, 'heartbeat: could not write health; retried');
+      });
     });
-    await putNow(next);
+    return flushing;
+  }
+
+  /**
+   * One pass over the store: each host whose stored last-seen is older than the silence rule (plus the other
+   * controllers' batch lag), and that this controller has not heard since, is marked unreachable with its event in
+   * one `write`; a host that is gone or in a quiet state loses its row instead. Stops at the first refused write
+   * (the role moved). Returns the events.
+   */
+  async function checkStored(write: HealthWrite): Promise<number> {
+    const at = now();
+    // Heartbeats sent while this controller was down were not missed by the host.
+    if (at - watchFrom <= silenceMs + flushLagMs) return 0;
+    // A host this controller heard last, silent long enough, whose row waits for the next batch: written now, so
+    // the judgement below sees it (the rest keep waiting for their batch).
+    const due = [...dirty].flatMap((id) => {
+      const h = health.get(id);
+      return h && missedTooMany(h, rules, at - flushLagMs, watchFrom) ? [h] : [];
+    });
+    if (due.length > 0) {
+      for (const h of due) dirty.delete(h.hostId);
+      await store.put(due).catch((err: unknown) => {
+        for (const h of due) dirty.add(h.hostId);
+        log.warn({ err: (err as Error).message, rows: due.length }, 'heartbeat: could not write health; retried');
+      });
+    }
+    let raised = 0;
+    for (const h of await store.silent(iso(at - silenceMs - flushLagMs), SILENT_PER_PASS)) {
+      if (!missedTooMany(h, rules, at - flushLagMs, watchFrom)) continue;
+      // Heard by this controller since its last batch: not silent (its row is written with the next batch).
+      if ((health.get(h.hostId)?.lastSeenAt ?? 0) > h.lastSeenAt) continue;
+      const host = await deps.host(h.hostId);
+      if (!host || QUIET_STATES.has(host.state)) {
+        // Gone, or reinstalling, wiping, retired: it is not expected to answer; its next heartbeat starts afresh.
+        const ok = await write((tx) => store.delete(h.hostId, { tx, lastSeenAt: iso(h.lastSeenAt) }));
+        if (!ok) return raised;
+        if ((health.get(h.hostId)?.lastSeenAt ?? 0) <= h.lastSeenAt) {
+          health.delete(h.hostId);
+          dirty.delete(h.hostId);
+        }
+        log.info({ host: h.hostName, state: host?.state ?? 'deleted' }, 'heartbeat: host no longer watched');
+        continue;
+      }
+      const next: HostHealth = { ...h, hostName: host.name, unreachable: true };
+      let marked = false;
+      const ok = await write(async (tx) => {
+        marked = await store.markUnreachable(tx, next);
+        if (marked) await deps.recordIn(tx, unreachableEvent(next, at));
+      });
+      if (!ok) return raised;
+      if (!marked) continue; // heard meanwhile, or already reported
+      raised++;
+      if ((health.get(h.hostId)?.lastSeenAt ?? 0) <= h.lastSeenAt) {
+        remember(next);
+        dirty.delete(h.hostId);
+      }
+    }
+    return raised;
+  }
+
+  /** Records `changes` of one heartbeat; a return (`host.reachable`) only when this write cleared the stored mark. */
+  async function recordChanges(next: HostHealth, changes: HealthChange[]): Promise<void> {
+    if (!changes.some((c) => c.kind === 'host.reachable')) {
+      for (const c of changes) await deps.record(eventOf(next, c));
+      if (changes.length) await putNow(next);
+      return;
+    }
+    let cleared = false;
+    await deps.transaction(async (tx) => {
+      cleared = await store.clearUnreachable(tx, next);
+      for (const c of changes) if (cleared || c.kind !== 'host.reachable') await deps.recordIn(tx, eventOf(next, c));
+    });
+    if (cleared) dirty.delete(next.hostId);
+    else await putNow(next); // another controller reported the return (or nothing was marked): the row is written
   }
 
   return {
     /** Files one heartbeat of `host` from `ip`; records reboot and return events; answers interval, audit and KRL. */
     async receive(host: { id: string; name: string }, input: HeartbeatInput, ip: string): Promise<HeartbeatReply> {
       const at = now();
-      const prev = health.get(host.id) ?? (await store.get(host.id)) ?? undefined;
+      let prev = health.get(host.id) ?? (await store.get(host.id)) ?? undefined;
+      // The silent-hosts holder (maybe another controller) may have marked it unreachable since this one heard it:
+      // possible only after that much silence, so only then is the store asked.
+      if (prev && !prev.unreachable && at - prev.lastSeenAt > silenceMs) {
+        const stored = await store.get(host.id);
+        if (stored && stored.lastSeenAt >= prev.lastSeenAt) prev = stored;
+      }
       const heard = receiveHeartbeat(prev, host, input.report, ip, at);
       const changes = heard.changes;
       const next = input.facts ? audited(heard.next, await deps.audit(host.id, input.facts), at) : heard.next;
       remember(next);
       dirty.add(host.id);
-      for (const c of changes) await deps.record(eventOf(next, c));
-      if (changes.length) await putNow(next);
+      await recordChanges(next, changes);
       const rebooted = changes.some((c) => c.kind === 'host.rebooted');
       if (!prev || rebooted)
         deps.bootHeard?.(host.id, next.report.session, `heartbeat (boot id ${next.report.bootId})`, rebooted);
@@ -263,47 +364,45 @@ export function createHeartbeatService(deps: HeartbeatServiceDeps) {
       };
     },
 
-    /** One pass over the watched hosts: raises `host.unreachable` for each that has now missed too many heartbeats. */
-    check(): Promise<void> {
-      checking = checking.then(async () => {
-        const at = now();
-        for (const h of [...health.values()]) {
-          if (!missedTooMany(h, rules, at, watchFrom)) continue;
-          await raiseUnreachable(h, at).catch((err: unknown) =>
-            log.warn({ err: (err as Error).message, host: h.hostName }, 'heartbeat: unreachable check failed'),
-          );
-        }
+    /**
+     * One pass over the store (the `silent-hosts` role's work, every `checkSeconds`): raises `host.unreachable` for
+     * each host that has now missed too many heartbeats, through `write` (the holder's fenced write; default: a
+     * plain transaction). Resolves the number raised; a failed pass is logged and counts 0.
+     */
+    check(write: HealthWrite = deps.transaction): Promise<number> {
+      checking = checking.then(
+        () => checkStored(write),
+        () => checkStored(write),
+      );
+      return checking.catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'heartbeat: unreachable check failed');
+        return 0;
       });
-      return checking;
     },
+
+    /** How often the `silent-hosts` holder runs `check`. */
+    checkEveryMs: config.checkSeconds * 1000,
 
     /** Writes every changed host's health in one batch. */
-    flush(): Promise<void> {
-      flushing = flushing.then(async () => {
-        const rows = [...dirty].flatMap((id) => health.get(id) ?? []);
-        dirty.clear();
-        await store.put(rows).catch((err: unknown) => {
-          for (const r of rows) dirty.add(r.hostId);
-          log.warn({ err: (err as Error).message, rows: rows.length }, 'heartbeat: could not write health; retried');
-        });
-      });
-      return flushing;
-    },
+    flush,
 
-    /** Loads the stored health, then checks and flushes on the config's intervals. */
-    async start(): Promise<void> {
+    /**
+     * Loads the stored health, then flushes on the config's interval and (unless `check: false`, when the elected
+     * `silent-hosts` role runs `check`) checks silent hosts every `checkSeconds`.
+     */
+    async start(o: { check?: boolean } = {}): Promise<void> {
       for (const h of await store.list(iso(0))) remember(h);
       watchFrom = now();
-      timers.push(setInterval(() => void this.check(), config.checkSeconds * 1000).unref());
-      timers.push(setInterval(() => void this.flush(), config.flushSeconds * 1000).unref());
+      if (o.check !== false) timers.push(setInterval(() => void this.check(), config.checkSeconds * 1000).unref());
+      timers.push(setInterval(() => void flush(), config.flushSeconds * 1000).unref());
     },
 
     /** Stops the timers and writes what is still unwritten. */
     async close(): Promise<void> {
       for (const t of timers) clearInterval(t);
       timers.length = 0;
-      await checking;
-      await this.flush();
+      await checking.catch(() => 0);
+      await flush();
     },
   };
 }

@@ -1,6 +1,8 @@
 // The worker against a real (in-memory SQLite) store with targets that record calls, on an injected clock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fencedWrite } from '../cluster/elector.js';
+import { takeTerm } from '../cluster/sql-cluster-store.js';
 import { appendEvent } from '../event/event-log.js';
 import { openSqlite } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
@@ -198,3 +200,39 @@ function createHookWorkerWithout(b: Awaited<ReturnType<typeof bed>>) {
     now: b.clock.now,
   });
 }
+
+test('a holder replaced while it was paused: its next write is refused (fenced by the term), nothing more is queued or sent, and its run ends', async () => {
+  const b = await bed();
+  const at = () => b.clock.now().toISOString();
+  const term = await takeTerm(b.store.db, 'hook-delivery', 'a', at());
+  const w = b.worker();
+  const abort = new AbortController();
+  const running = w.run({
+    intervalMs: 5,
+    signal: abort.signal,
+    write: (fn) => fencedWrite(b.store.db, 'hook-delivery', 'a', term, fn),
+  });
+  const until = async (done: () => boolean | Promise<boolean>) => {
+    for (let i = 0; i < 400 && !(await done()); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  await new Promise((r) => setTimeout(r, 30)); // the first ticks place the cursor
+  await b.append('host.state_changed', 'a');
+  await until(() => b.calls.length === 1);
+  assert.equal(b.calls.length, 1, 'sent while the role is held');
+  // Another member takes hook-delivery with the next term (this one was "paused" meanwhile).
+  assert.equal(await takeTerm(b.store.db, 'hook-delivery', 'b', at()), term + 1);
+  await b.append('host.state_changed', 'c');
+  let ended = false;
+  void running.then(() => (ended = true));
+  await until(() => ended);
+  assert.equal(ended, true, 'the run ends at its first refused write');
+  assert.equal(b.calls.length, 1, 'nothing sent after the take-over');
+  assert.deepEqual(
+    (await listDeliveries(b.store.db, { hookId: 'h1', limit: 10 })).map((d) => d.status),
+    ['delivered'],
+    'the new event was not queued by the replaced holder',
+  );
+  abort.abort();
+  await running;
+  await b.store.close();
+});

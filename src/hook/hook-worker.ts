@@ -4,6 +4,10 @@
 // sends them, a bounded number at a time. Every state it needs is in the
 // store, so a controller killed mid-delivery loses nothing: the claim runs
 // out and the same delivery (same id) is sent again. docs/adr/0009.
+// Run as the `hook-delivery` role (src/cluster), every write goes through the
+// role's fenced write: in its transaction the role row must still name the
+// holder's term, so a holder that was paused and replaced has its queueing,
+// claims and bookkeeping refused (docs/adr/0013).
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
@@ -29,6 +33,14 @@ export interface HookTarget {
   leaseMs: number;
   deliver(a: { deliveryId: string; event: KilnEvent; body: string; signal: AbortSignal }): Promise<AttemptResult>;
 }
+
+/**
+ * Runs `fn` in one transaction and returns its value, or `ok: false` when the writer no longer holds its role
+ * (nothing was written). Without a role: a plain transaction.
+ */
+export type HookWrite = <T>(
+  fn: (tx: Kysely<Database>) => Promise<T>,
+) => Promise<{ ok: true; value: T } | { ok: false }>;
 
 /** Outcomes counted per attempt: delivered, failed (will retry), dead (no attempt left). */
 export type DeliveryOutcome = 'delivered' | 'failed' | 'dead';
@@ -61,11 +73,23 @@ export function createHookWorker(deps: HookWorkerDeps) {
   const inFlight = new Map<string, Promise<void>>();
   let stopping = new AbortController();
   let lastPrune = 0;
+  const plain: HookWrite = async (fn) => ({ ok: true, value: await withTransaction(db, fn) });
+  /** The write of the current run: the role's fenced one while `run` has one. */
+  let write: HookWrite = plain;
+  /** The fence of the current run, checked again right before each send. */
+  let fence: (() => Promise<boolean>) | null = null;
+  /** Set when a fenced write was refused: the run stops (its role is lost) and nothing more is written. */
+  let fencedOut = false;
+  const refused = (what: string) => {
+    if (!fencedOut) log.warn({ what }, 'hook worker: write refused, another controller holds hook-delivery now');
+    fencedOut = true;
+    stopping.abort();
+  };
 
   /** Queues the new events of one target: its deliveries and its moved cursor commit together. */
   async function enqueue(t: HookTarget): Promise<void> {
     for (let page = 0; page < PAGES_PER_TICK; page++) {
-      const more = await withTransaction(db, async (tx) => {
+      const done = await write(async (tx) => {
         const at = now().toISOString();
         const cursor = await store.getCursor(tx, t.id);
         if (cursor === undefined || !t.enabled) {
@@ -85,7 +109,8 @@ export function createHookWorker(deps: HookWorkerDeps) {
         await store.putCursor(tx, t.id, events.at(-1)!.seq, at);
         return events.length === PAGE;
       });
-      if (!more) return;
+      if (!done.ok) return refused('queueing deliveries');
+      if (!done.value) return;
     }
   }
 
@@ -95,6 +120,7 @@ export function createHookWorker(deps: HookWorkerDeps) {
     if (!t) result = { ok: false, status: null, error: 'the hook no longer exists' };
     else if (!event || event.seq !== d.eventSeq)
       result = { ok: false, status: null, error: 'the event is no longer in the log' };
+    else if (fence && !(await fence())) return refused('sending a delivery');
     else {
       const body = formatHookBody(d.id, t.name, event);
       result = await t
@@ -106,13 +132,17 @@ export function createHookWorker(deps: HookWorkerDeps) {
     const gone = !t || !event || event.seq !== d.eventSeq;
     const delay = result.ok || gone ? null : retryDelayMs(attempts, deps.retry, random);
     const outcome: DeliveryOutcome = result.ok ? 'delivered' : delay === null ? 'dead' : 'failed';
-    await store.finishAttempt(db, d.id, {
-      status: outcome === 'failed' ? 'pending' : outcome,
-      nextAt: new Date(at.getTime() + (delay ?? 0)).toISOString(),
-      lastStatus: result.status,
-      lastError: result.ok ? null : result.error,
-      at: at.toISOString(),
-    });
+    const finished = await write((tx) =>
+      store.finishAttempt(tx, d.id, {
+        status: outcome === 'failed' ? 'pending' : outcome,
+        nextAt: new Date(at.getTime() + (delay ?? 0)).toISOString(),
+        lastStatus: result.status,
+        lastError: result.ok ? null : result.error,
+        at: at.toISOString(),
+      }),
+    );
+    // The new holder ended this claim and sends the delivery again (same id): its bookkeeping is the one kept.
+    if (!finished.ok) return refused('recording an attempt');
     deps.count?.(outcome);
     const fields = { hook: t?.name ?? d.hookId, deliveryId: d.id, seq: d.eventSeq, attempts, status: result.status };
     if (outcome === 'dead') log.warn({ ...fields, err: result.ok ? '' : result.error }, 'hook delivery dead-lettered');
@@ -134,7 +164,9 @@ export function createHookWorker(deps: HookWorkerDeps) {
       if (inFlight.has(d.id)) continue;
       const t = targets.get(d.hookId);
       const until = new Date(at.getTime() + (t?.leaseMs ?? 60_000)).toISOString();
-      if (!(await store.claimDelivery(db, d.id, at.toISOString(), until))) continue;
+      const claimed = await write((tx) => store.claimDelivery(tx, d.id, at.toISOString(), until));
+      if (!claimed.ok) return refused('claiming a delivery');
+      if (!claimed.value) continue;
       const p = attempt(t, d)
         .catch((err: unknown) =>
           log.warn({ deliveryId: d.id, err: (err as Error).message }, 'hook delivery: recording the attempt failed'),
@@ -149,8 +181,9 @@ export function createHookWorker(deps: HookWorkerDeps) {
     if (t - lastPrune < PRUNE_EVERY_MS) return;
     lastPrune = t;
     const before = new Date(t - deps.history.days * 86_400_000).toISOString();
-    const removed = await store.pruneDeliveries(db, before, deps.history.maxPerHook);
-    if (removed) log.debug({ removed }, 'hook delivery history pruned');
+    const removed = await write((tx) => store.pruneDeliveries(tx, before, deps.history.maxPerHook));
+    if (!removed.ok) return refused('pruning history');
+    if (removed.value) log.debug({ removed: removed.value }, 'hook delivery history pruned');
   }
 
   let ticking: Promise<void> | null = null;
@@ -162,9 +195,9 @@ export function createHookWorker(deps: HookWorkerDeps) {
       // the newest event opens no transaction (on PostgreSQL each one takes the event append lock, ADR 0008).
       const latest = (await listEvents(db, { order: 'desc', limit: 1 }))[0]?.seq ?? 0;
       const cursors = await store.listCursors(db);
-      for (const t of targets) if (cursors.get(t.id) !== latest) await enqueue(t);
-      await dispatch(new Map(targets.map((t) => [t.id, t])));
-      await prune();
+      for (const t of targets) if (!fencedOut && cursors.get(t.id) !== latest) await enqueue(t);
+      if (!fencedOut) await dispatch(new Map(targets.map((t) => [t.id, t])));
+      if (!fencedOut) await prune();
     })().finally(() => {
       ticking = null;
     });
@@ -177,27 +210,41 @@ export function createHookWorker(deps: HookWorkerDeps) {
      * Ends every claim now, so the deliveries a previous holder of `hook-delivery` had in flight are due again at
      * once (not when their claim runs out). Only the new holder calls it, right after taking the role.
      */
-    releaseClaims: () => store.releaseClaims(db, now().toISOString()),
+    releaseClaims: async (w: HookWrite = plain): Promise<number> => {
+      const r = await w((tx) => store.releaseClaims(tx, now().toISOString()));
+      return r.ok ? r.value : 0;
+    },
     /** Waits for the deliveries in flight (tests). */
     settle: async () => {
       await Promise.all(inFlight.values());
     },
     /**
      * Ticks every `intervalMs` until `signal` aborts, then waits for the deliveries in flight (each bounded by its
-     * timeout). `fence` is checked before each tick: false skips it (a controller that lost `hook-delivery`, src/cluster).
+     * timeout). `fence` is checked before each tick: false skips it (a controller that lost `hook-delivery`, src/cluster);
+     * `write` (the role's fenced write) carries every write of the run, and the first one refused ends the run.
      */
-    async run(o: { intervalMs: number; signal: AbortSignal; fence?: () => Promise<boolean> }): Promise<void> {
+    async run(o: {
+      intervalMs: number;
+      signal: AbortSignal;
+      fence?: () => Promise<boolean>;
+      write?: HookWrite;
+    }): Promise<void> {
       // One abort per run: a controller that loses `hook-delivery` and takes it again runs the worker again.
       const stop = (stopping = new AbortController());
       o.signal.addEventListener('abort', () => stop.abort(), { once: true });
-      while (!o.signal.aborted) {
+      write = o.write ?? plain;
+      fence = o.fence ?? null;
+      fencedOut = false;
+      while (!o.signal.aborted && !fencedOut) {
         if (o.fence && !(await o.fence())) break;
         await tick().catch((err: unknown) =>
           log.warn({ err: (err as Error).message }, 'hook worker round failed; retrying'),
         );
-        await sleepUnlessAborted(o.intervalMs, o.signal);
+        await sleepUnlessAborted(o.intervalMs, stop.signal);
       }
       await Promise.all(inFlight.values());
+      write = plain;
+      fence = null;
     },
   };
 }

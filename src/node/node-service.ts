@@ -15,7 +15,8 @@ import type { DeployService } from '../deploy/deploy-service.js';
 import type { Principal } from '../api/role.js';
 import { createNodeCredential, hashSecret } from '../trust/credential/node-credential.js';
 import { withTransaction } from '../store/transaction.js';
-import { createRateWindow } from './rate-window.js';
+import type { FailureCounter } from '../ratelimit/shared-limits.js';
+import { memoryFailures } from './rate-window.js';
 import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
 import { getIdentityRequest, putIdentityRequest } from './sql-identity-request-store.js';
 import { factText } from '../inventory/fact-text.js';
@@ -45,6 +46,8 @@ export interface NodeServiceDeps {
   now?: () => Date;
   /** Failed credential attempts allowed per source address per minute. */
   failureLimit?: number;
+  /** The same limit counted in the store, shared by every controller of a PostgreSQL store (src/ratelimit). */
+  sharedFailures?: FailureCounter;
   /** The MAC holding a DHCP lease on `ip` (from the DHCP server), so a node on another host's address is refused. */
   leaseOwner?: (ip: string) => Promise<Mac | null>;
   /** Who may enrol: unknown MACs, and only from the address Kiln leased to the MAC (default: admits everyone). */
@@ -96,7 +99,9 @@ export function createNodeService(deps: NodeServiceDeps) {
   const { db, inventory } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))();
-  const failures = createRateWindow({ limit: deps.failureLimit ?? 20, windowMs: 60_000, now: () => now().getTime() });
+  // Counted in the store when several controllers share it (the limit holds in total); in memory otherwise.
+  const failures: FailureCounter =
+    deps.sharedFailures ?? memoryFailures(deps.failureLimit ?? 20, () => now().getTime());
 
   async function refuse(
     kind: string,
@@ -105,7 +110,7 @@ export function createNodeService(deps: NodeServiceDeps) {
     host: Host | null,
     code: 'credential_invalid' | 'enrolment_closed',
   ): Promise<never> {
-    failures.fail(source.ip);
+    await failures.fail(source.ip);
     await appendEvent(
       db,
       {
@@ -122,8 +127,8 @@ export function createNodeService(deps: NodeServiceDeps) {
     throw new KilnError(code, message);
   }
 
-  function checkRate(source: NodeSource): void {
-    const wait = failures.blocked(source.ip);
+  async function checkRate(source: NodeSource): Promise<void> {
+    const wait = await failures.blocked(source.ip);
     if (wait > 0)
       throw new KilnError(
         'rate_limited',
@@ -166,9 +171,10 @@ export function createNodeService(deps: NodeServiceDeps) {
   async function admitEnrolment(mac: Mac, source: NodeSource, host: Host | null): Promise<void> {
     if (!deps.discovery) return;
     const bySource = await deps.discovery.checkSource(mac, source.ip, 'node', host);
-    const a = bySource.ok && !host ? deps.discovery.admitUnknown(mac, { via: 'node', ip: source.ip }) : bySource;
+    const a =
+      bySource.ok && !host ? await deps.discovery.admitUnknownSettled(mac, { via: 'node', ip: source.ip }) : bySource;
     if (!a.ok) {
-      failures.fail(source.ip);
+      await failures.fail(source.ip);
       throw new KilnError(a.code, a.reason);
     }
   }
@@ -319,7 +325,7 @@ export function createNodeService(deps: NodeServiceDeps) {
   return {
     /** Resolves a node credential to its host; refuses (and records) a wrong one, a revoked one, or one used from another host's address. */
     async authenticate(secret: string, source: NodeSource): Promise<Principal> {
-      checkRate(source);
+      await checkRate(source);
       const t = await getNodeTrustByHash(db, hashSecret(secret));
       if (!t)
         return refuse(
@@ -364,7 +370,7 @@ export function createNodeService(deps: NodeServiceDeps) {
      * on the first report, and moves new/discovering hosts to ready.
      */
     async discover(facts: Record<string, unknown>, source: NodeSource, bearer: string | null): Promise<DiscoverAnswer> {
-      checkRate(source);
+      await checkRate(source);
       const mac = bootMacOf(facts);
       if (bearer) {
         // The credential is checked before anything is written: a bad one creates nothing.
@@ -428,7 +434,7 @@ export function createNodeService(deps: NodeServiceDeps) {
 
     /** Issues a credential to an armed host (installers, after a deploy armed it). */
     async enrol(mac: Mac, source: NodeSource): Promise<{ hostId: string; name: string; credential: string }> {
-      checkRate(source);
+      await checkRate(source);
       const host = await inventory.findHostByMac(mac);
       if (!host)
         return refuse(
@@ -483,7 +489,7 @@ export function createNodeService(deps: NodeServiceDeps) {
      * host's MAC may ask, from the address Kiln leased to it (discovery policy).
      */
     async requestIdentity(mac: Mac, request: string, source: NodeSource): Promise<IdentityAnswer> {
-      checkRate(source);
+      await checkRate(source);
       const host = await inventory.findHostByMac(mac);
       if (!host)
         return refuse(
@@ -544,7 +550,7 @@ export function createNodeService(deps: NodeServiceDeps) {
      * issues the credential (returned once) and closes the request.
      */
     async claimIdentity(mac: Mac, request: string, source: NodeSource): Promise<IdentityAnswer> {
-      checkRate(source);
+      await checkRate(source);
       const host = await inventory.findHostByMac(mac);
       const hash = hashSecret(request);
       const q = host ? await getIdentityRequest(db, host.id) : null;

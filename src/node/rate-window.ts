@@ -1,9 +1,11 @@
+import type { FailureCounter } from '../ratelimit/shared-limits.js';
+
 /**
  * Counts failures per key (source address) in a sliding window; `blocked`
  * says when a key has reached the limit. Memory is bounded: old entries are
  * dropped on every call, and at most `maxKeys` keys are tracked.
  */
-export function createRateWindow(opts: { limit: number; windowMs: number; now?: () => number; maxKeys?: number }) {
+function createRateWindow(opts: { limit: number; windowMs: number; now?: () => number; maxKeys?: number }) {
   const hits = new Map<string, number[]>();
   const now = opts.now ?? Date.now;
   const maxKeys = opts.maxKeys ?? 10_000;
@@ -26,5 +28,14 @@ export function createRateWindow(opts: { limit: number; windowMs: number; now?: 
       if (!hits.has(key) && hits.size >= maxKeys) hits.delete(hits.keys().next().value!);
       hits.set(key, [...list, now()]);
     },
+  };
+}
+
+/** Failed attempts per key per minute (sliding), in this controller's memory: one controller on its store (SQLite). */
+export function memoryFailures(limit: number, now: () => number): FailureCounter {
+  const w = createRateWindow({ limit, windowMs: 60_000, now });
+  return {
+    blocked: async (key) => w.blocked(key),
+    fail: async (key) => w.fail(key),
   };
 }

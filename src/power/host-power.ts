@@ -1,5 +1,8 @@
+import type { Kysely } from 'kysely';
 import { KilnError } from '../error/kiln-error.js';
 import type { NewEvent } from '../event/event.js';
+import { appendEvent } from '../event/event-log.js';
+import type { Database } from '../schema.js';
 import type { Host } from '../inventory/host.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { silentLogger, type Logger } from '../log/logger.js';
@@ -88,6 +91,9 @@ function withExtras(
   };
 }
 
+/** A role's fenced write (src/cluster): runs `fn` in one transaction, `ok: false` when the role moved (nothing written). */
+export type PowerWrite = (fn: (tx: Kysely<Database>) => Promise<void>) => Promise<{ ok: boolean }>;
+
 /**
  * Glue between inventory and the power queue: builds (and keeps) each
  * host's driver from its BMC settings, runs operations through the queue,
@@ -112,11 +118,23 @@ export function createHostPower(deps: {
   const known = new Map<string, PowerState>();
   const failingPolls = new Set<string>();
   let written: Promise<void> = Promise.resolve();
+  /** While the poller runs as the `power-poll` role: its fenced write, which carries the events of its polls. */
+  let pollWrite: PowerWrite | null = null;
+  const clock = deps.clock ?? systemClock;
 
   // Events are written in report order on one chain; a failed write is logged, never thrown into the queue.
-  const record = (e: NewEvent): void => {
+  // A poll's own events (`fromPoll`: drift and failed reads of the poller) go through the role's fenced write: a
+  // poller that was paused and replaced has them refused instead of writing beside the new holder's.
+  const record = (e: NewEvent, fromPoll = false): void => {
+    const w = fromPoll ? pollWrite : null;
     written = written
-      .then(() => inventory.recordEvent(e))
+      .then(async () => {
+        if (!w) return inventory.recordEvent(e);
+        const at = new Date(clock.now()).toISOString();
+        const r = await w((tx) => appendEvent(tx, e, at));
+        if (!r.ok)
+          logger.warn({ kind: e.kind, hostId: e.hostId }, 'power poll event refused: another controller polls now');
+      })
       .catch((err: Error) =>
         logger.error({ kind: e.kind, hostId: e.hostId, err: err.message }, 'recording a power event failed'),
       );
@@ -128,7 +146,7 @@ export function createHostPower(deps: {
     const prev = known.get(r.hostId);
     known.set(r.hostId, next);
     if (r.operation.kind === 'status' && prev !== undefined && prev !== next) {
-      record(driftEvent(r.hostId, names.get(r.hostId) ?? null, prev, next, r.origin?.actor ?? pollerActor));
+      record(driftEvent(r.hostId, names.get(r.hostId) ?? null, prev, next, r.origin?.actor ?? pollerActor), !r.origin);
     }
   }
 
@@ -137,7 +155,7 @@ export function createHostPower(deps: {
     if (!pollRead) record(eventFromReport(r, names.get(r.hostId) ?? null, [secrets.get(r.hostId)]));
     else if (r.phase === 'failed' && !failingPolls.has(r.hostId)) {
       failingPolls.add(r.hostId);
-      record(eventFromReport(r, names.get(r.hostId) ?? null, [secrets.get(r.hostId)]));
+      record(eventFromReport(r, names.get(r.hostId) ?? null, [secrets.get(r.hostId)]), true);
     }
     if (r.phase === 'succeeded') {
       if (r.operation.kind === 'status') failingPolls.delete(r.hostId);
@@ -368,31 +386,41 @@ export function createHostPower(deps: {
     /**
      * Polls every host with BMC settings every `intervalMs` until `signal`
      * aborts, recording `power.drift` when a state differs from the recorded
-     * one. Resolves when stopped.
+     * one. Resolves when stopped. `write` (the `power-poll` role's fenced write) carries the poll's events.
      */
-    runPoller(o: { intervalMs: number; signal: AbortSignal; fence?: () => Promise<boolean> }): Promise<void> {
-      return runPowerPoller({
-        intervalMs: o.intervalMs,
-        signal: o.signal,
-        ...(o.fence ? { fence: o.fence } : {}),
-        queue: power.queue,
-        clock: deps.clock,
-        logger,
-        onDrift: () => {
-          /* recorded from the report (observe), which also covers operator status reads */
-        },
-        targets: async () => {
-          const targets = [];
-          for (const host of await allHostsWithBmc()) {
-            try {
-              targets.push({ hostId: host.id, driver: await driverFor(host), known: known.get(host.id) });
-            } catch (err) {
-              logger.warn({ host: host.name, err: (err as Error).message }, 'cannot poll the power of a host');
+    async runPoller(o: {
+      intervalMs: number;
+      signal: AbortSignal;
+      fence?: () => Promise<boolean>;
+      write?: PowerWrite;
+    }): Promise<void> {
+      pollWrite = o.write ?? null;
+      try {
+        await runPowerPoller({
+          intervalMs: o.intervalMs,
+          signal: o.signal,
+          ...(o.fence ? { fence: o.fence } : {}),
+          queue: power.queue,
+          clock: deps.clock,
+          logger,
+          onDrift: () => {
+            /* recorded from the report (observe), which also covers operator status reads */
+          },
+          targets: async () => {
+            const targets = [];
+            for (const host of await allHostsWithBmc()) {
+              try {
+                targets.push({ hostId: host.id, driver: await driverFor(host), known: known.get(host.id) });
+              } catch (err) {
+                logger.warn({ host: host.name, err: (err as Error).message }, 'cannot poll the power of a host');
+              }
             }
-          }
-          return targets;
-        },
-      });
+            return targets;
+          },
+        });
+      } finally {
+        pollWrite = null;
+      }
     },
 
     /** Waits for pending event writes and closes every driver. */

@@ -31,6 +31,21 @@ export interface TimelineStore {
   /** Sessions updated at or after `since` (the current ones, loaded at start). */
   listRecentSessions(since: string): Promise<SessionRow[]>;
   listObservations(mac: string, sessionId: string, limit: number): Promise<ObservationRow[]>;
+  /**
+   * Per MAC, its newest session updated at or after `since`, unless a stall was already reported at the session's
+   * current progress (`stallReported`): the boot-stalls holder's candidates.
+   */
+  stallCandidates(since: string): Promise<Array<SessionRow & { stallReported: string | null }>>;
+  /**
+   * Writes the stalled `state` of a session and notes `progressAt` as reported, only while its row is still the one
+   * judged (same `updated_at`, this progress not reported): true when it did.
+   */
+  markStalled(
+    tx: Kysely<TimelineTables>,
+    row: Pick<SessionRow, 'mac' | 'sessionId' | 'updatedAt'>,
+    state: string,
+    progressAt: string,
+  ): Promise<boolean>;
   /** Deletes sessions (with their observations) updated before `before`, and per MAC all but the newest `perMac`. */
   prune(opts: { before: string; perMac: number }): Promise<number>;
 }
@@ -62,6 +77,7 @@ export function createSqlTimelineStore(db: Kysely<TimelineTables>): TimelineStor
             started_at: s.startedAt,
             updated_at: s.updatedAt,
             state: s.state,
+            stall_reported: null,
           };
           await trx
             .insertInto('boot_sessions')
@@ -118,6 +134,34 @@ export function createSqlTimelineStore(db: Kysely<TimelineTables>): TimelineStor
       return rows.map(sessionOf);
     },
 
+    async stallCandidates(since) {
+      const rows = await db
+        .selectFrom('boot_sessions')
+        .selectAll()
+        .where('updated_at', '>=', since)
+        .orderBy('mac')
+        .orderBy('started_at', 'desc')
+        .execute();
+      let mac = '';
+      const out: Array<SessionRow & { stallReported: string | null }> = [];
+      for (const r of rows) {
+        if (r.mac === mac) continue; // an older session of the same MAC: the newest one is the boot that counts
+        mac = r.mac;
+        out.push({ ...sessionOf(r), stallReported: r.stall_reported });
+      }
+      return out;
+    },
+    async markStalled(tx, row, state, progressAt) {
+      const r = await tx
+        .updateTable('boot_sessions')
+        .set({ state, stall_reported: progressAt })
+        .where('mac', '=', row.mac)
+        .where('session_id', '=', row.sessionId)
+        .where('updated_at', '=', row.updatedAt)
+        .where((eb) => eb.or([eb('stall_reported', 'is', null), eb('stall_reported', '<>', progressAt)]))
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
     async listObservations(mac, sessionId, limit) {
       const rows = await db
         .selectFrom('boot_observations')

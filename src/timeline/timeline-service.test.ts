@@ -28,9 +28,14 @@ async function bed() {
         hostById: async (id) => (id === 'h1' ? host : null),
         leaseOwner: async (ip) => (ip === '10.0.0.9' ? MAC : null),
       },
-      record: async (e) => {
+      recordIn: async (_tx, e) => {
         events.push(e);
       },
+      transaction: (fn) =>
+        db.db
+          .transaction()
+          .execute(fn)
+          .then(() => true),
       now: () => clock.t,
     });
   return { db, store, clock, events, make };
@@ -207,5 +212,43 @@ test('installed to first boot across a firmware reboot: the new session shows th
   );
   assert.equal(t?.status, 'complete');
   await again.close();
+  await b.db.close();
+});
+
+test('two controllers on one store: the boot-stalls holder judges a boot the other observed, once per stall, and a refused write raises nothing', async () => {
+  const b = await bed();
+  const observer = b.make(); // serves the boot
+  const holder = b.make(); // holds boot-stalls: never saw the boot
+  const id = await observer.observe(
+    { mac: MAC },
+    { stage: 'ipxe-script', outcome: 'ok', purpose: 'discover', detail: 's' },
+  );
+  await observer.observe({ mac: MAC }, { stage: 'kernel', outcome: 'ok', detail: 'k' });
+  await observer.flush();
+  b.clock.t += 300_001;
+  assert.equal(await holder.check(async () => false), 0, 'a refused (fenced) write raises nothing');
+  assert.equal(b.events.length, 0);
+  assert.equal(await holder.check(), 1);
+  assert.equal(await holder.check(), 0);
+  assert.equal(await observer.check(), 0, 'the observer, checking too, finds it reported');
+  assert.deepEqual(
+    b.events.map((e) => [e.kind, (e.data as { session: string }).session]),
+    [['boot.stalled', id]],
+  );
+  // The observer writes the session again (a repeat a minute later moves its last-seen): its copy never stalled,
+  // but the stall stays reported for that progress.
+  b.clock.t += 60_000;
+  await observer.observe({ mac: MAC }, { stage: 'kernel', outcome: 'ok', detail: 'k' });
+  await observer.flush();
+  assert.equal(await holder.check(), 0, 'no second event for the same stall');
+  // Progress, then silence again: a new stall, a new event.
+  await observer.observe({ mac: MAC }, { stage: 'initrd', outcome: 'ok', detail: 'i' });
+  await observer.flush();
+  b.clock.t += 300_001;
+  assert.equal(await holder.check(), 1);
+  assert.equal(b.events.length, 2);
+  assert.match(b.events[1].message, /stopped after initrd/);
+  await observer.close();
+  await holder.close();
   await b.db.close();
 });

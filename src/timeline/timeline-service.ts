@@ -6,9 +6,17 @@
  * silent hosts against their deadlines on an injectable clock: a stall
  * raises one `boot.stalled` event. The decisions are the stage model's
  * (stage-model.ts); this file holds the state and the I/O.
+ *
+ * Stalls are judged from the store, not from one controller's memory: every
+ * controller writes the sessions it observes each second, and the one holding
+ * the elected `boot-stalls` role (docs/adr/0013) checks each MAC's newest
+ * stored session and writes the stall with its event in one transaction,
+ * fenced by its term and only while the row is the one it judged.
  */
+import type { Kysely } from 'kysely';
 import { bootSessionId, isBootSessionId } from '../boot/boot-session.js';
 import type { NewEvent } from '../event/event.js';
+import type { Database } from '../schema.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { Mac } from '../net/mac.js';
 import {
@@ -52,8 +60,15 @@ export interface TimelineServiceDeps {
   store: TimelineStore;
   config: TimelineConfig;
   lookups: TimelineLookups;
-  /** Appends one event (boot.stalled). */
-  record: (e: NewEvent) => Promise<void>;
+  /** Appends one event (boot.stalled) in the transaction `tx`, with the stall it reports. */
+  recordIn: (tx: Kysely<Database>, e: NewEvent) => Promise<void>;
+  /** Runs `fn` in one plain transaction (the default write of `check`; the `boot-stalls` holder passes its fenced one). */
+  transaction: StallWrite;
+  /**
+   * How far a stored session's progress may lag what another controller observed (its batch write, each second,
+   * on PostgreSQL with several controllers; 0 on SQLite): a stall is judged this much later.
+   */
+  writeLagMs?: number;
   now?: () => number;
   log?: Logger;
   /** Hosts whose current session is kept in memory (least recently seen forgotten first; their row stays in the store). */
@@ -61,6 +76,15 @@ export interface TimelineServiceDeps {
   /** Observations waiting to be written; beyond it the oldest waiting one is dropped and counted. */
   maxPending?: number;
 }
+
+/**
+ * Runs `fn` in one transaction and says whether it ran: the `boot-stalls` holder passes its fenced write (false:
+ * another controller holds a newer term, nothing was written).
+ */
+export type StallWrite = (fn: (tx: Kysely<Database>) => Promise<void>) => Promise<boolean>;
+
+/** Sessions updated within this long are judged for stalls (longer silences are stalled or done long ago). */
+const STALL_WINDOW_MS = 86_400_000;
 
 /** One session as the API shows it. */
 export interface SessionView {
@@ -107,6 +131,14 @@ const onlyLastAtMoved = (a: SessionState, b: SessionState): boolean =>
   a.stalled === b.stalled;
 /** A session whose repeats alone moved its last-seen time is written again at most this often. */
 const REPEAT_SAVE_MS = 60_000;
+/** A stored session's state, or null when this version cannot read it. */
+const parseState = (state: string): SessionState | null => {
+  try {
+    return JSON.parse(state) as SessionState;
+  } catch {
+    return null;
+  }
+};
 const macName = (mac: Mac) => `node-${mac.replace(/:/g, '')}`;
 const MAX_ADDRESSES = 100_000;
 const MAX_OBSERVATIONS_SHOWN = 2000;
@@ -297,38 +329,52 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     return writing;
   }
 
-  /** Checks every current session against its deadline; raises `boot.stalled` once per stall. */
-  async function check(): Promise<number> {
+  /**
+   * Checks each MAC's newest stored session against its deadline (after writing what this controller observed);
+   * raises `boot.stalled` once per stall through `write`, the stall and its event in one transaction. Stops at
+   * the first refused write (the role moved). Returns the number raised.
+   */
+  async function check(write: StallWrite = deps.transaction): Promise<number> {
+    await flush();
     const t = now();
+    const lagMs = deps.writeLagMs ?? 0;
     let raised = 0;
-    for (const c of [...current.values()]) {
-      const r = checkStall(c.state, t, rules);
-      if (!r.raised) continue;
-      const next = { ...c, state: r.session };
-      current.set(c.mac, next);
-      markDirty(next);
-      raised++;
+    for (const row of await store.stallCandidates(iso(t - STALL_WINDOW_MS))) {
+      const stored = parseState(row.state);
+      if (!stored || row.stallReported === iso(stored.progressAt)) continue;
+      const r = checkStall(stored, t - lagMs, rules);
+      const stall = r.raised;
+      if (!stall) continue;
+      const c: Current = { mac: row.mac as Mac, hostId: row.hostId, hostName: row.hostName, state: r.session };
       const summary = describeSession(r.session, rules);
-      log.warn({ mac: c.mac, host: c.hostName, session: c.state.id }, `timeline: ${c.hostName} ${summary}`);
-      await deps
-        .record({
+      let marked = false;
+      const ok = await write(async (tx) => {
+        marked = await store.markStalled(tx, row, JSON.stringify(r.session), iso(stored.progressAt));
+        if (!marked) return;
+        await deps.recordIn(tx, {
           actor: 'timeline',
           kind: 'boot.stalled',
           hostId: c.hostId,
           subject: c.hostName,
-          message: `${c.hostName} (${c.mac}) boot session ${c.state.id}: ${summary}`,
+          message: `${c.hostName} (${c.mac}) boot session ${stored.id}: ${summary}`,
           data: {
             mac: c.mac,
-            session: c.state.id,
-            after: r.raised.after,
-            expected: r.raised.expected,
-            seconds: r.raised.seconds,
+            session: stored.id,
+            after: stall.after,
+            expected: stall.expected,
+            seconds: stall.seconds,
             firmware: r.session.firmware,
           },
-        })
-        .catch((err: unknown) =>
-          log.warn({ err: (err as Error).message, mac: c.mac }, 'timeline: could not record boot.stalled'),
-        );
+        });
+      });
+      if (!ok) return raised;
+      if (!marked) continue; // observed meanwhile: judged again next pass
+      raised++;
+      log.warn({ mac: c.mac, host: c.hostName, session: stored.id }, `timeline: ${c.hostName} ${summary}`);
+      // This controller's copy of the session says so too, when it holds the same session at the same progress.
+      const mine = current.get(c.mac);
+      if (mine && mine.state.id === stored.id && mine.state.progressAt === stored.progressAt)
+        current.set(c.mac, { ...mine, state: { ...mine.state, stalled: stall } });
     }
     return raised;
   }
@@ -425,9 +471,10 @@ export function createTimelineService(deps: TimelineServiceDeps) {
 
     /**
      * Loads the current sessions (those active within the session gap and a day) and starts the timers.
-     * `prune: false` leaves retention pruning to the caller (`prune()`, on the member holding `log-pruning`).
+     * `prune: false` leaves retention pruning to the caller (`prune()`, on the member holding `log-pruning`);
+     * `check: false` leaves stall checks to the caller (`check(write)`, on the member holding `boot-stalls`).
      */
-    async start(o: { prune?: boolean } = {}): Promise<void> {
+    async start(o: { prune?: boolean; check?: boolean } = {}): Promise<void> {
       const since = iso(now() - Math.max(rules.sessionGapSeconds * 1000, 86_400_000));
       for (const r of await store.listRecentSessions(since)) {
         const c = fromRow(r);
@@ -441,12 +488,15 @@ export function createTimelineService(deps: TimelineServiceDeps) {
         timers.push(t);
       };
       every(1000, flush);
-      every(deps.config.checkSeconds * 1000, check);
+      if (o.check !== false) every(deps.config.checkSeconds * 1000, () => check());
       if (o.prune !== false) every(PRUNE_EVERY_MS, prune);
     },
 
     /** Removes sessions past retention (days, and sessions per host) after writing what is waiting. */
     prune,
+
+    /** How often the `boot-stalls` holder runs `check`. */
+    checkEveryMs: deps.config.checkSeconds * 1000,
 
     /** How often `start()` prunes on its own. */
     pruneEveryMs: PRUNE_EVERY_MS,

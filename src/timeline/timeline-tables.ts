@@ -6,6 +6,10 @@ import type { TableColumns } from '../store/columns.js';
  * boot NIC's MAC (the one key every boot stage carries; an unknown MAC has no
  * host yet) and the session id; `host_id` once the MAC is a host. `state` is
  * the stage model's session as JSON (stage-model.ts SessionState).
+ * `stall_reported` (migration 0460): the progress time (ISO) of the session a
+ * `boot.stalled` event was written for, by the `boot-stalls` holder in the
+ * event's transaction; the batch upserts of the controllers that observe the
+ * boot leave it alone.
  */
 interface BootSessionsTable {
   mac: string;
@@ -15,6 +19,7 @@ interface BootSessionsTable {
   started_at: string;
   updated_at: string;
   state: string;
+  stall_reported: string | null;
 }
 
 /**
@@ -49,6 +54,7 @@ export const timelineColumns = {
     started_at: 'text',
     updated_at: 'text',
     state: 'text',
+    stall_reported: 'text null',
   },
   boot_observations: {
     id: 'bigint default',
