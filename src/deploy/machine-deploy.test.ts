@@ -134,11 +134,19 @@ test('layout machine: the plan is kept with the deployment and carried in the in
     });
     assert.equal(enrol.statusCode, 200, enrol.body);
     const raw = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12);
-    const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), raw]);
+    const blob = Buffer.concat([
+      Buffer.from([0, 0, 0, 11]),
+      Buffer.from('ssh-ed25519'),
+      Buffer.from([0, 0, 0, 32]),
+      raw,
+    ]);
     const cert = await c.app.inject({
       method: 'POST',
       url: '/api/v1/node/ssh/host-certificates',
-      headers: { authorization: `Bearer ${enrol.json<{ credential: string }>().credential}`, 'content-type': 'text/plain' },
+      headers: {
+        authorization: `Bearer ${enrol.json<{ credential: string }>().credential}`,
+        'content-type': 'text/plain',
+      },
       payload: `ssh-ed25519 ${blob.toString('base64')} root@fits\n`,
     });
     assert.equal(cert.statusCode, 200, cert.body);

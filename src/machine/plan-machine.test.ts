@@ -375,7 +375,11 @@ test('network: an active-backup bond of two NICs with the reservation, a VLAN an
   assert.deepEqual(machinePlanAddresses(JSON.stringify(plan)), ['10.88.1.10', '192.168.20.5']);
   assert.deepEqual(machinePlanAddresses(undefined), []);
   assert.deepEqual(machinePlanAddresses('not json'), []);
-  assert.deepEqual(machinePlanAddresses(JSON.stringify({ network: { files: [] } })), [], 'a plan kept before addresses');
+  assert.deepEqual(
+    machinePlanAddresses(JSON.stringify({ network: { files: [] } })),
+    [],
+    'a plan kept before addresses',
+  );
 });
 
 test('parseMachineDescription: YAML in, schema problems out with their paths', () => {

@@ -169,7 +169,7 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
         issue(`${path}/addresses/${i}`, 'bad_address', `"${addr}" is not an IPv4 address with a prefix`);
       else {
         lines.push(`Address=${addr}`);
-        addressesAll.push(addr.split('/')[0]!);
+        addressesAll.push(addr.split('/')[0]);
       }
     }
     if (a.gateway === 'reservation') {
