@@ -595,7 +595,14 @@ export async function createController(deps: ControllerDeps) {
       }),
       domain(nodeAdminRoutes, { node, inventory }),
       domain(secretsRoutes, { secrets, inventory }),
-      domain(sshRoutes, { ssh, inventory, lastIp: (id: string) => node.lastIp(id) }),
+      domain(sshRoutes, {
+        ssh,
+        inventory,
+        addresses: async (id: string) => {
+          const ip = await node.lastIp(id);
+          return [...(ip ? [ip] : []), ...(await deploy.plannedAddresses(id))];
+        },
+      }),
       domain(profileRoutes, { profiles }),
       domain(ruleRoutes, { rules }),
       domain(deployRoutes, { deploy, inventory, lastIp: (id: string) => node.lastIp(id), abRollback }),

@@ -9,7 +9,12 @@ import { bootSpecFrom, bootSpecPaths } from '../profile/render-boot-spec.js';
 import { imageSpecFrom, imageSpecPaths } from '../profile/render-image-spec.js';
 import type { TemplateRenderer } from '../template/render-pool.js';
 import { machineFactsFrom, type MachineSubnet } from '../machine/machine-facts.js';
-import { MACHINE_PLAN_FILE, parseMachineDescription, planMachine } from '../machine/plan-machine.js';
+import {
+  MACHINE_PLAN_FILE,
+  machinePlanAddresses,
+  parseMachineDescription,
+  planMachine,
+} from '../machine/plan-machine.js';
 import { buildRenderContext, type KilnUrls } from './render-context.js';
 import { createBootDeploymentCache } from './boot-deployment-cache.js';
 import { isPostgres } from '../store/database.js';
@@ -120,6 +125,12 @@ export function createDeployService(deps: DeployDeps) {
     /** The host's newest deployment, or null (in the caller's transaction `tx` when given). */
     currentDeployment: (hostId: string, tx?: Kysely<Database>): Promise<Deployment | null> =>
       getCurrentDeployment(tx ?? deps.db, hostId),
+
+    /** The static addresses the newest deployment's machine description gives the installed system (none without one). */
+    async plannedAddresses(hostId: string): Promise<string[]> {
+      const d = await getCurrentDeployment(deps.db, hostId);
+      return machinePlanAddresses(d?.files[MACHINE_PLAN_FILE]);
+    },
 
     /**
      * What the per-host boot script needs of the newest deployment, or null; asked on every fetch of a deploying

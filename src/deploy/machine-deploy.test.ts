@@ -3,8 +3,10 @@
 // facts and keeps the concrete plan as the deployment's machine-plan.json,
 // which the install plan carries to the writer. A description that does not
 // fit the host's disks is refused with layout_unfit before anything is
-// stored: no deployment, the host still ready.
+// stored: no deployment, the host still ready. The host certificate the
+// writer's late step gets names the description's static address.
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +124,41 @@ test('layout machine: the plan is kept with the deployment and carried in the in
     assert.equal(installPlan.layout, 'machine');
     assert.deepEqual(installPlan.network, { mode: 'machine' });
     assert.deepEqual(installPlan.machine, plan);
+    assert.deepEqual(plan.network!.addresses, ['10.88.40.7']);
+
+    // The writer's late step: the host certificate names the static address too (ssh to it verifies).
+    const enrol = await c.app.inject({
+      method: 'POST',
+      url: '/api/v1/node/enrol',
+      payload: { mac: '52:54:00:00:10:01' },
+    });
+    assert.equal(enrol.statusCode, 200, enrol.body);
+    const raw = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12);
+    const blob = Buffer.concat([
+      Buffer.from([0, 0, 0, 11]),
+      Buffer.from('ssh-ed25519'),
+      Buffer.from([0, 0, 0, 32]),
+      raw,
+    ]);
+    const cert = await c.app.inject({
+      method: 'POST',
+      url: '/api/v1/node/ssh/host-certificates',
+      headers: {
+        authorization: `Bearer ${enrol.json<{ credential: string }>().credential}`,
+        'content-type': 'text/plain',
+      },
+      payload: `ssh-ed25519 ${blob.toString('base64')} root@fits\n`,
+    });
+    assert.equal(cert.statusCode, 200, cert.body);
+    const issued = await c.app.inject({
+      url: '/api/v1/hosts/fits/events?limit=1000',
+      headers: op,
+    });
+    const events = issued.json<{ items: Array<{ kind: string; data: { principals: string[] } }> }>().items;
+    const principals = events.filter((e) => e.kind === 'ssh.host_certificate').map((e) => e.data.principals);
+    assert.equal(principals.length, 1);
+    assert.equal(principals[0]![0], 'fits');
+    assert.ok(principals[0]!.includes('10.88.40.7'), JSON.stringify(principals));
 
     const refused = await post('/api/v1/hosts/small/deploy', { profile: 'mirror' });
     assert.equal(refused.statusCode, 422, refused.body);

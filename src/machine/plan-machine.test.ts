@@ -4,7 +4,7 @@ import { hasCode } from '../error/kiln-error.js';
 import type { MachineFacts } from './machine-facts.js';
 import { machineFactsFrom } from './machine-facts.js';
 import type { MachineDescription } from './machine-schema.js';
-import { parseMachineDescription, planMachine } from './plan-machine.js';
+import { machinePlanAddresses, parseMachineDescription, planMachine } from './plan-machine.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -371,6 +371,15 @@ test('network: an active-backup bond of two NICs with the reservation, a VLAN an
     '# Written by Kiln from the machine description.\nsearch lab.example\nnameserver 10.88.1.53\n',
   );
   assert.deepEqual(plan.network!.macs, ['52:54:00:00:00:01', '52:54:00:00:00:02']);
+  assert.deepEqual(plan.network!.addresses, ['10.88.1.10', '192.168.20.5']);
+  assert.deepEqual(machinePlanAddresses(JSON.stringify(plan)), ['10.88.1.10', '192.168.20.5']);
+  assert.deepEqual(machinePlanAddresses(undefined), []);
+  assert.deepEqual(machinePlanAddresses('not json'), []);
+  assert.deepEqual(
+    machinePlanAddresses(JSON.stringify({ network: { files: [] } })),
+    [],
+    'a plan kept before addresses',
+  );
 });
 
 test('parseMachineDescription: YAML in, schema problems out with their paths', () => {

@@ -83,3 +83,18 @@ export function planMachine(
     ...(network?.plan ? { network: network.plan } : {}),
   };
 }
+
+/**
+ * The static addresses a deployment's machine plan (`machine-plan.json`, as
+ * kept with the deployment) gives the installed system; none for a missing
+ * or unreadable plan or one without static addressing.
+ */
+export function machinePlanAddresses(planText: string | undefined): string[] {
+  if (planText === undefined) return [];
+  try {
+    const addresses = (JSON.parse(planText) as MachinePlan).network?.addresses;
+    return Array.isArray(addresses) ? addresses.filter((a): a is string => typeof a === 'string') : [];
+  } catch {
+    return [];
+  }
+}

@@ -11,6 +11,8 @@ export interface NetworkPlan {
   resolvConf: string;
   /** MACs of every physical NIC the description configures (NetworkManager is told to leave them alone). */
   macs: string[];
+  /** The static IPv4 addresses the installed system holds (no prefix), in description order: its SSH host certificate names them. */
+  addresses: string[];
 }
 
 type LinkKind = 'interface' | 'bond' | 'vlan' | 'bridge';
@@ -122,6 +124,7 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
   /** Link id → [Network] lines for its addressing. */
   const l3 = new Map<string, string[]>();
   const dnsAll: string[] = [];
+  const addressesAll: string[] = [];
   const domainsAll: string[] = [];
   n.addressing.forEach((a, ai) => {
     const path = `/network/addressing/${ai}`;
@@ -161,9 +164,13 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
           continue;
         }
         lines.push(`Address=${facts.reservedIp}/${subnet.cidr.split('/')[1]}`);
+        addressesAll.push(facts.reservedIp);
       } else if (!validCidr(addr))
         issue(`${path}/addresses/${i}`, 'bad_address', `"${addr}" is not an IPv4 address with a prefix`);
-      else lines.push(`Address=${addr}`);
+      else {
+        lines.push(`Address=${addr}`);
+        addressesAll.push(addr.split('/')[0]);
+      }
     }
     if (a.gateway === 'reservation') {
       if (subnet?.router) lines.push(`Gateway=${subnet.router}`);
@@ -262,6 +269,7 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
       files,
       resolvConf: resolv.length ? `# Written by Kiln from the machine description.\n${resolv.join('\n')}\n` : '',
       macs: [...new Set(macOf.values())].filter(Boolean),
+      addresses: [...new Set(addressesAll)],
     },
     issues,
   };

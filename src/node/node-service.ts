@@ -88,6 +88,9 @@ export const identityCode = (hash: string): string => {
   return `${hex.slice(0, 4)}-${hex.slice(4, 8)}`;
 };
 
+/** Most NICs a host has (the API's limit on `nics`). */
+const MAX_NICS = 64;
+
 /** How often a node's last-seen time in its trust row is refreshed while its address stays the same. */
 const TOUCH_EVERY_MS = 300_000;
 
@@ -199,6 +202,34 @@ export function createNodeService(deps: NodeServiceDeps) {
     return nics.some((n) => n.boot) ? nics : [{ mac: bootMac, name: null, boot: true }, ...nics];
   }
 
+  /**
+   * Attaches to `host` the NICs a report lists that no host has yet. A host
+   * that Kiln's DHCP created knows only the NIC it booted from, but firmware
+   * may network-boot from any NIC (UEFI walks every one after the first sends
+   * the machine to its disk): a NIC left out becomes a host of its own at its
+   * first DHCP request, and the boot-source check refuses the host's script
+   * to that NIC's address. A MAC another host already has stays with it.
+   */
+  async function attachNics(inv: InventoryOps, host: Host, facts: Record<string, unknown>): Promise<Host> {
+    const have = new Set(host.nics.map((n) => n.mac));
+    const added: Host['nics'] = [];
+    for (const n of nicsOf(facts, bootMacOf(facts))) {
+      if (have.has(n.mac) || have.size >= MAX_NICS) continue;
+      if (await inv.findHostByMac(n.mac)) continue;
+      have.add(n.mac);
+      added.push({ mac: n.mac, name: n.name, boot: false });
+    }
+    if (added.length === 0) return host;
+    return inv.updateHost(
+      host.id,
+      { nics: [...host.nics, ...added] },
+      {
+        actor: `node:${host.name}`,
+        reason: `discovery reported NIC${added.length > 1 ? 's' : ''} ${added.map((n) => n.mac).join(', ')}, not yet attached to a host`,
+      },
+    );
+  }
+
   /** Applies the first matching rule on a host's first facts: name, profile, tags. */
   async function applyRules(
     inv: InventoryOps,
@@ -262,7 +293,7 @@ export function createNodeService(deps: NodeServiceDeps) {
     facts: Record<string, unknown>,
     credential: string | undefined,
   ): Promise<DiscoverAnswer & { bmcOff?: { host: Host; reason: string } }> {
-    let host = start;
+    let host = await attachNics(inv, start, facts);
     const firstFacts = Object.keys(host.facts).length === 0;
     const rule = await deps.rules.selectRule(facts, trx);
     const { extra } = await compareHardware(inv, host, facts);

@@ -29,8 +29,13 @@ function keyLinesOf(body: unknown): string[] {
 export const sshRoutes: FastifyPluginAsyncTypebox<{
   ssh: SshService;
   inventory: InventoryService;
-  lastIp: (hostId: string) => Promise<string | null>;
-}> = async (app, { ssh, inventory, lastIp }) => {
+  /**
+   * The addresses a host's certificate names besides its names: where its
+   * node last called from, and the static addresses its deployment's machine
+   * description gives the installed system (ssh to those must verify too).
+   */
+  addresses: (hostId: string) => Promise<string[]>;
+}> = async (app, { ssh, inventory, addresses }) => {
   app.post(
     '/node/ssh/host-certificates',
     {
@@ -42,8 +47,11 @@ export const sshRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req, reply) => {
       if (req.principal?.kind !== 'node') throw new KilnError('credential_invalid', 'needs a node credential');
-      const ip = await lastIp(req.principal.hostId);
-      const certs = await ssh.signHostKeys(req.principal.hostId, keyLinesOf(req.body), ip ? [ip] : []);
+      const certs = await ssh.signHostKeys(
+        req.principal.hostId,
+        keyLinesOf(req.body),
+        await addresses(req.principal.hostId),
+      );
       if (typeof req.body === 'string' || (req.headers.accept ?? '').includes('text/plain'))
         return reply.type('text/plain; charset=utf-8').send(certs.join('\n') + '\n');
       return { certificates: certs };

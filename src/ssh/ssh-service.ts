@@ -52,7 +52,7 @@ export function createSshService(deps: {
     knownHostsLine: () => formatCertAuthorityLine(ca.publicKey, '*'),
     caPublicKeyLine: () => ca.publicKeyLine,
 
-    /** Host certificates for each public host key a node sends; principals are its names and last known address. */
+    /** Host certificates for each public host key a node sends; principals are its names and `extraPrincipals` (its addresses). */
     async signHostKeys(hostId: string, keyLines: string[], extraPrincipals: string[] = []): Promise<string[]> {
       const host = await deps.inventory.getHost(hostId);
       if (keyLines.length === 0 || keyLines.length > 8)

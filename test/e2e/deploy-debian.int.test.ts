@@ -18,7 +18,8 @@
 // NIC's link down it still answers ping and ssh, through the other NIC.
 //
 // Addresses: 10.47.0.0/24 between the root namespace and the test namespace,
-// 10.47.1.0/24 on the bridge (Kiln at .1, pool .100–.150, the bond at .60).
+// 10.47.1.0/24 on the bridge (Kiln at .1, pool .100–.150, the bond at .60);
+// the namespace and `kiln serve` in it are test/e2e/serve-bed.ts's.
 // If the Debian mirror does not answer and no image is cached, the tests skip
 // and say so. KILN_KEEP_E2E_LOGS=1 keeps the work directory.
 import { after, before, test } from 'node:test';
@@ -42,10 +43,10 @@ import { fileURLToPath } from 'node:url';
 import { buildDiscoveryImage } from '../../src/discovery/build-discovery-image.js';
 import { makeRootKey, sshProbe } from '../../src/discovery/ssh-probe.js';
 import { qemuAccelArgs } from '../../src/discovery/test-vm.js';
-import { canUseNetns, createNetns, type TestNetns } from '../support/netns.js';
+import { canUseNetns, type TestNetns } from '../support/netns.js';
 import { ciDebianImage, linkImagesInto, type CiDebianImage } from '../support/debian-image.js';
-import { kilnBin } from '../support/serve-process.js';
 import { killChild, stopChild } from '../support/process.js';
+import { createBridgeNetns, startBedServe, type BedServe } from './serve-bed.js';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -75,10 +76,9 @@ const skipFull = skip
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const cacheDir = process.env['KILN_IMAGE_CACHE'] ?? join(tmpdir(), 'kiln-image-cache');
-const SERVER = '10.47.1.1';
-const BOND_ADDRESS = '10.47.1.60';
-const HTTP_PORT = 8080;
-const HTTPS_PORT = 8443;
+const NET = '10.47';
+const SERVER = `${NET}.1.1`;
+const BOND_ADDRESS = `${NET}.1.60`;
 const DISK_BYTES = 3 * 1024 ** 3;
 const MEMORY_MIB = 1024;
 /** Bounds per stage (TCG on two shared cores). */
@@ -88,8 +88,8 @@ const work = mkdtempSync(join(tmpdir(), 'kiln-deb-e2e-'));
 const dataDir = join(work, 'data');
 let image: CiDebianImage = { skip: 'not prepared' };
 let ns: TestNetns | undefined;
-let serve: ChildProcess | undefined;
-let serveLog = '';
+let bed: BedServe | undefined;
+const serveLog = (): string => bed?.log() ?? '';
 let api = '';
 let token = '';
 let failed = false;
@@ -174,91 +174,18 @@ before(
     linkImagesInto(image.imagesDir, dataDir);
     symlinkSync(cacheDir, join(dataDir, 'cache'));
 
-    ns = createNetns('dd', '10.47.0.254/24', '10.47.0.1/24');
-    const x = (...args: string[]) => ns!.exec('ip', args);
-    // forward_delay 0: a tap port forwards as soon as QEMU opens it (no STP here).
-    x('link', 'add', 'kbr0', 'type', 'bridge', 'forward_delay', '0');
-    x('addr', 'add', `${SERVER}/24`, 'dev', 'kbr0');
-    x('link', 'set', 'kbr0', 'up');
-    for (const tap of ['ktap0', 'ktap1', 'ktap2']) {
-      x('tuntap', 'add', 'dev', tap, 'mode', 'tap');
-      x('link', 'set', tap, 'master', 'kbr0');
-      x('link', 'set', tap, 'up');
-    }
-    // Limited broadcasts (DHCP replies to 255.255.255.255) leave by the bridge, inside the namespace only.
-    x('route', 'add', 'default', 'dev', 'kbr0');
-
-    const cfg = join(work, 'kiln.yaml');
-    writeFileSync(
-      cfg,
-      JSON.stringify({
-        dhcp: {
-          enabled: true,
-          serverAddress: SERVER,
-          httpBase: `http://${SERVER}:${HTTP_PORT}`,
-          subnets: [
-            {
-              cidr: '10.47.1.0/24',
-              mode: 'full',
-              pools: [{ start: '10.47.1.100', end: '10.47.1.150' }],
-              router: SERVER,
-              dns: [],
-              leaseSeconds: 3600,
-              attached: true,
-            },
-          ],
-        },
-      }),
-    );
+    ns = createBridgeNetns('dd', NET, ['ktap0', 'ktap1', 'ktap2']);
     t0 = Date.now();
-    serve = ns.spawn(
-      process.execPath,
-      [
-        kilnBin,
-        'serve',
-        '--config',
-        cfg,
-        '--data-dir',
-        dataDir,
-        '--profiles-dir',
-        writeProfiles(),
-        '--listen',
-        `0.0.0.0:${HTTP_PORT}`,
-        '--tls-listen',
-        `0.0.0.0:${HTTPS_PORT}`,
-        '--public-url',
-        `http://${SERVER}:${HTTP_PORT}`,
-        '--node-image',
-        'auto',
-        '--power-poll-interval',
-        '0',
-        '--log-level',
-        'debug',
-      ],
-      { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    serve.stdout!.on('data', (d) => {
-      serveLog += d;
+    bed = await startBedServe(ns, {
+      net: NET,
+      work,
+      dataDir,
+      readyMs: 120_000,
+      args: ['--profiles-dir', writeProfiles()],
     });
-    serve.stderr!.on('data', (d) => {
-      serveLog += d;
-    });
-    api = `http://10.47.0.1:${HTTP_PORT}`;
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${serveLog}`);
-      if (Date.now() > deadline)
-        throw new Error(`kiln serve not ready (health, DHCP, node image) within 120 s\n${serveLog.slice(-6000)}`);
-      try {
-        const health = await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) });
-        if (health.ok && /DHCP serving/.test(serveLog) && /node image ready/.test(serveLog)) break;
-      } catch {
-        /* not listening yet */
-      }
-      await sleep(250);
-    }
     process.stderr.write(`debian e2e: kiln serve ready in ${Date.now() - t0} ms\n`);
-    token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    api = bed.api;
+    token = bed.token;
     const rule = await call('PUT', '/rules/debian-vms', {
       match: { macPrefix: '52:54:00:4b:47' },
       assign: { name: 'deb-{mac}', tags: ['e2e'] },
@@ -273,9 +200,9 @@ before(
 
 after(async () => {
   for (const p of procs) killChild(p);
-  await stopChild(serve);
+  await stopChild(bed?.child);
   ns?.remove();
-  writeFileSync(join(work, 'kiln.log'), serveLog);
+  writeFileSync(join(work, 'kiln.log'), serveLog());
   process.stderr.write(`debian e2e: stage durations (ms) ${JSON.stringify(durations)}\n`);
   for (const f of ['disk-bios.qcow2', 'disk-bond.qcow2']) rmSync(join(work, f), { force: true });
   if (failed || process.env['KILN_KEEP_E2E_LOGS']) process.stderr.write(`debian e2e: logs kept in ${work}\n`);
@@ -416,7 +343,7 @@ async function until<T>(
           ? `QEMU exited (${vm.child.exitCode ?? vm.child.signalCode})`
           : `not within ${ms} ms`;
       process.stderr.write(
-        `--- ${vm.name}: ${what}: ${why}\n--- qemu stderr\n${vm.stderr()}\n--- serial (tail)\n${tail(vm.serial)}\n--- kiln log (tail)\n${serveLog.slice(-6000)}\n`,
+        `--- ${vm.name}: ${what}: ${why}\n--- qemu stderr\n${vm.stderr()}\n--- serial (tail)\n${tail(vm.serial)}\n--- kiln log (tail)\n${serveLog().slice(-6000)}\n`,
       );
       throw new Error(`${vm.name}: ${what}: ${why}`);
     }

@@ -20,7 +20,7 @@
 // sshd reads Kiln's KRL, and stopping the SeaBIOS VM raises host.unreachable
 // (heartbeats every 2 s here).
 //
-// Everything runs in one namespace this file creates: a bridge (10.83.1.1/24)
+// Everything runs in one namespace this file creates (test/e2e/serve-bed.ts): a bridge (10.83.1.1/24)
 // with one tap per VM and `kiln serve` (DHCP full mode, TFTP, HTTP); the test
 // reads the API through the namespace's veth (10.83.0.1). Serial logs of each
 // VM are printed (tails) on failure; KILN_KEEP_E2E_LOGS=1 keeps the work dir.
@@ -42,16 +42,16 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildDiscoveryImage } from '../../src/discovery/build-discovery-image.js';
 import { buildTestImage } from '../../src/discovery/build-test-image.js';
 import { makeRootKey, sshProbe } from '../../src/discovery/ssh-probe.js';
 import { qemuAccelArgs } from '../../src/discovery/test-vm.js';
 import { hashPassword } from '../../src/trust/password/sha512-crypt.js';
 import { stageOrder } from '../../src/timeline/stage-model.js';
-import { canUseNetns, createNetns, type TestNetns } from '../support/netns.js';
-import { kilnBin, runKiln } from '../support/serve-process.js';
+import { canUseNetns, type TestNetns } from '../support/netns.js';
+import { runKiln } from '../support/serve-process.js';
 import { killChild, stopChild } from '../support/process.js';
+import { createBridgeNetns, HTTP_PORT, startBedServe, type BedServe } from './serve-bed.js';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -74,11 +74,9 @@ const skip = !canUseNetns()
         : false;
 const skipEfi = skip || (!existsSync(OVMF_CODE) ? 'needs the ovmf package (OVMF_CODE_4M.fd)' : false);
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
 const cacheDir = process.env['KILN_IMAGE_CACHE'] ?? join(tmpdir(), 'kiln-image-cache');
-const SERVER = '10.83.1.1';
-const HTTP_PORT = 8080;
-const HTTPS_PORT = 8443;
+const NET = '10.83';
+const SERVER = `${NET}.1.1`;
 const DISK_BYTES = 2 * 1024 ** 3;
 const MEMORY_MIB = 1024;
 const CPUS = 2;
@@ -89,8 +87,8 @@ const LIMIT = { discovered: 300_000, installed: 420_000, deployed: 300_000 };
 const work = mkdtempSync(join(tmpdir(), 'kiln-e2e-'));
 const dataDir = join(work, 'data');
 let ns: TestNetns | undefined;
-let serve: ChildProcess | undefined;
-let serveLog = '';
+let bed: BedServe | undefined;
+const serveLog = (): string => bed?.log() ?? '';
 let api = '';
 let token = '';
 let failed = false;
@@ -138,99 +136,23 @@ before(async () => {
   assert.equal(added.code, 0, added.stderr);
   assert.equal((JSON.parse(added.stdout) as { sha256: string }).sha256, rootfs.sha256);
 
-  ns = createNetns('dq', '10.83.0.254/24', '10.83.0.1/24');
-  const x = (...args: string[]) => ns!.exec('ip', args);
-  // forward_delay 0: a tap port forwards as soon as QEMU opens it (no STP here).
-  x('link', 'add', 'kbr0', 'type', 'bridge', 'forward_delay', '0');
-  x('addr', 'add', `${SERVER}/24`, 'dev', 'kbr0');
-  x('link', 'set', 'kbr0', 'up');
-  for (const tap of ['ktap0', 'ktap1']) {
-    x('tuntap', 'add', 'dev', tap, 'mode', 'tap');
-    x('link', 'set', tap, 'master', 'kbr0');
-    x('link', 'set', tap, 'up');
-  }
-  // Limited broadcasts (DHCP replies to 255.255.255.255) leave by the bridge, inside the namespace only.
-  x('route', 'add', 'default', 'dev', 'kbr0');
-
-  const cfg = join(work, 'kiln.yaml');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
+  ns = createBridgeNetns('dq', NET, ['ktap0', 'ktap1']);
+  t0 = Date.now();
+  bed = await startBedServe(ns, {
+    net: NET,
+    work,
+    dataDir,
+    readyMs: 90_000,
+    config: {
       // Syslog on: option 7 points the node image at Kiln, which files its lines under the boot session.
       syslog: { enabled: true },
       // Short heartbeats, so a stopped VM is unreachable within seconds.
       heartbeat: { intervalSeconds: 2, missedIntervals: 3, checkSeconds: 1, flushSeconds: 5 },
-      dhcp: {
-        enabled: true,
-        serverAddress: SERVER,
-        httpBase: `http://${SERVER}:${HTTP_PORT}`,
-        subnets: [
-          {
-            cidr: '10.83.1.0/24',
-            mode: 'full',
-            pools: [{ start: '10.83.1.100', end: '10.83.1.150' }],
-            router: SERVER,
-            dns: [],
-            leaseSeconds: 3600,
-            attached: true,
-          },
-        ],
-      },
-    }),
-  );
-  t0 = Date.now();
-  // HTTPS on: the writer's late step fetches secrets and its host certificate over it only.
-  serve = ns.spawn(
-    process.execPath,
-    [
-      kilnBin,
-      'serve',
-      '--config',
-      cfg,
-      '--data-dir',
-      dataDir,
-      '--listen',
-      `0.0.0.0:${HTTP_PORT}`,
-      '--tls-listen',
-      `0.0.0.0:${HTTPS_PORT}`,
-      '--public-url',
-      `http://${SERVER}:${HTTP_PORT}`,
-      '--node-image',
-      'auto',
-      '--power-poll-interval',
-      '0',
-      '--log-level',
-      'debug',
-    ],
-    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  serve.stdout!.on('data', (d) => {
-    serveLog += d;
+    },
   });
-  serve.stderr!.on('data', (d) => {
-    serveLog += d;
-  });
-  api = `http://10.83.0.1:${HTTP_PORT}`;
-  const deadline = Date.now() + 90_000;
-  let lastHealth = 'no attempt yet';
-  for (;;) {
-    if (serve.exitCode !== null) throw new Error(`kiln serve exited early:\n${serveLog}`);
-    if (Date.now() > deadline)
-      throw new Error(
-        `kiln serve not ready (health, DHCP, node image) within 90 s; last health answer: ${lastHealth}\n` +
-          `root namespace addresses:\n${execFileSync('ip', ['-o', '-4', 'addr'], { encoding: 'utf8' })}\n${serveLog.slice(-6000)}`,
-      );
-    try {
-      const health = await fetch(`${api}/api/v1/health`, { signal: AbortSignal.timeout(1000) });
-      lastHealth = `HTTP ${health.status}`;
-      if (health.ok && /DHCP serving/.test(serveLog) && /node image ready/.test(serveLog)) break;
-    } catch (err) {
-      lastHealth = `${String(err)} ${String((err as { cause?: unknown }).cause ?? '')}`;
-    }
-    await sleep(250);
-  }
   process.stderr.write(`e2e: kiln serve ready (health, DHCP, node image) in ${Date.now() - t0} ms\n`);
-  token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  api = bed.api;
+  token = bed.token;
   const rule = await call('PUT', '/rules/e2e-vms', {
     match: { macPrefix: '52:54:00:4b:33', cpuCountAtLeast: CPUS },
     assign: { name: 'vm-{mac}', profile: 'kiln-image', tags: ['e2e'] },
@@ -261,7 +183,7 @@ before(async () => {
 
 after(async () => {
   for (const p of procs) kill(p);
-  await stop(serve);
+  await stop(bed?.child);
   hookServer?.close();
   for (const n of extraNetns) {
     try {
@@ -271,7 +193,7 @@ after(async () => {
     }
   }
   ns?.remove();
-  writeFileSync(join(work, 'kiln.log'), serveLog);
+  writeFileSync(join(work, 'kiln.log'), serveLog());
   process.stderr.write(`e2e: stage durations (ms) ${JSON.stringify(durations)}\n`);
   if (failed || process.env['KILN_KEEP_E2E_LOGS']) {
     for (const f of ['disk-bios.qcow2', 'disk-uefi.qcow2', 'root.raw']) rmSync(join(work, f), { force: true });
@@ -402,7 +324,7 @@ async function until<T>(
           ? `QEMU exited (${vm.child.exitCode ?? vm.child.signalCode})`
           : `not within ${ms} ms`;
       process.stderr.write(
-        `--- ${vm.name}: ${what}: ${why}\n--- qemu stderr\n${vm.stderr()}\n--- serial (tail)\n${tail(vm.serial)}\n--- kiln log (tail)\n${serveLog.slice(-6000)}\n`,
+        `--- ${vm.name}: ${what}: ${why}\n--- qemu stderr\n${vm.stderr()}\n--- serial (tail)\n${tail(vm.serial)}\n--- kiln log (tail)\n${serveLog().slice(-6000)}\n`,
       );
       throw new Error(`${vm.name}: ${what}: ${why}`);
     }

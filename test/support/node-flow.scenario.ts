@@ -306,6 +306,40 @@ export function nodeFlowScenario(
       assert.equal((await node('GET', 'next', first)).statusCode, 401);
     });
 
+    it("a host the boot created with one NIC gets the report's other NICs; a MAC another host has stays with it", async () => {
+      const [boot, second, owned] = ['52:54:00:cc:10:01', '52:54:00:cc:10:02', '52:54:00:cc:10:03'];
+      const owner = await api('POST', 'hosts', { name: 'nic-owner', nics: [{ mac: owned }] }, 'operator');
+      assert.equal(owner.statusCode, 201, owner.body);
+      assert.match(await script(boot), /kiln\.mode=discover/);
+      assert.deepEqual(
+        (await api('GET', `hosts?mac=${boot}`)).json().items[0].nics.map((n: { mac: string }) => n.mac),
+        [boot],
+        'DHCP or the script knows the boot NIC only',
+      );
+      const report = facts(boot);
+      report.nics = [boot, second, owned].map((mac, i) => ({
+        name: `ens${3 + i}`,
+        mac,
+        driver: 'virtio_net',
+        link: 'up',
+        speedMbps: null,
+      }));
+      const res = await node('POST', 'discover', null, { facts: report });
+      assert.equal(res.statusCode, 200, res.body);
+      const h = (await api('GET', `hosts/${res.json().name}`)).json();
+      assert.deepEqual(h.nics, [
+        { mac: boot, name: null, boot: true },
+        { mac: second, name: 'ens4', boot: false },
+      ]);
+      assert.equal((await api('GET', `hosts?mac=${second}`)).json().items[0].id, h.id);
+      assert.equal((await api('GET', `hosts?mac=${owned}`)).json().items[0].name, 'nic-owner');
+      const attached = (await events(h.name, 'host.updated')).filter((e: { reason: string | null }) =>
+        /discovery reported NIC/.test(e.reason ?? ''),
+      );
+      assert.equal(attached.length, 1);
+      assert.equal(attached[0].reason, `discovery reported NIC ${second}, not yet attached to a host`);
+    });
+
     it('failed credential attempts are rate-limited per source', async () => {
       let last = 0;
       for (let i = 0; i < 30; i++) {
