@@ -28,6 +28,11 @@ packages=(
   cloud-init
   # syslog senders for the syslog codec's captures (logger; busybox syslogd comes with busybox-static)
   bsdutils rsyslog
+  # the machine description's ifupdown rendering runs under the real ifupdown (ifquery, ifup in a
+  # namespace); policy-rc.d (apt-install-missing.sh) keeps networking.service from starting
+  ifupdown ifenslave bridge-utils
+  # nmcli's library: nmcli itself is unpacked below, without the NetworkManager daemon
+  libnm0
 )
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
@@ -38,6 +43,17 @@ if [ ! -x /opt/kiln-peers/usr/sbin/atftpd ]; then
   (cd "$tmp" && apt-get download -qq atftpd)
   mkdir -p /opt/kiln-peers
   dpkg-deb -x "$tmp"/atftpd_*.deb /opt/kiln-peers
+  rm -rf "$tmp"
+fi
+# The NetworkManager keyfile test runs `nmcli --offline` (no daemon). Installing network-manager
+# would enable a daemon that takes over this machine's interfaces at its next boot: unpack only
+# its nmcli under /opt/kiln-peers/network-manager (libnm0 above is the same version).
+if [ ! -x /opt/kiln-peers/network-manager/usr/bin/nmcli ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq network-manager)
+  mkdir -p "$tmp/x" /opt/kiln-peers/network-manager/usr/bin
+  dpkg-deb -x "$tmp"/network-manager_*.deb "$tmp/x"
+  cp "$tmp/x/usr/bin/nmcli" /opt/kiln-peers/network-manager/usr/bin/nmcli
   rm -rf "$tmp"
 fi
 # Debian bookworm's `ipxe` has no arm64 build; trixie's `ipxe` (Architecture: all) ships
