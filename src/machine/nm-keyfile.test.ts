@@ -78,7 +78,8 @@ function ini(text: string): Ini {
 
 function nm(args: string[], input = ''): { code: number; out: string; err: string } {
   const r = spawnSync(nmcli!, ['--offline', 'connection', ...args], { input, encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+  // nmcli prints its warnings (a port whose controller it has not seen) on stdout, before the keyfile.
+  return { code: r.status ?? -1, out: r.stdout.replace(/^Warning: .*\n/gm, ''), err: r.stderr };
 }
 
 const keyfiles = (network: NetworkDescription) =>

@@ -18,8 +18,8 @@ export const NM_CONNECTIONS = '/etc/NetworkManager/system-connections';
 /** A name-based UUID (RFC 4122 version 5 layout over SHA-1): the same description and NICs give the same UUID. */
 function uuidFor(name: string): string {
   const h = createHash('sha1').update(`kiln-machine-network:${name}`).digest();
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
+  h[6] = (h[6] & 0x0f) | 0x50;
+  h[8] = (h[8] & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
@@ -50,7 +50,8 @@ function keyfile(l: NetLink, seed: string): string {
     if (l.bond.mode === '802.3ad') s.push('xmit_hash_policy=layer3+4');
   }
   if (l.vlan) s.push('', '[vlan]', `id=${l.vlan.vid}`, `parent=${l.vlan.link}`);
-  if (l.bridge) s.push('', '[bridge]', `stp=${l.bridge.stp ? 'true' : 'false'}`);
+  // NetworkManager's bridges run STP unless told not to (its default, which it leaves out of a keyfile).
+  if (l.bridge) s.push('', '[bridge]', ...(l.bridge.stp ? [] : ['stp=false']));
   if (!l.master) {
     const a = l.l3;
     s.push('', '[ipv4]');
