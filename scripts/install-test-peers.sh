@@ -28,6 +28,12 @@ packages=(
   cloud-init
   # syslog senders for the syslog codec's captures (logger; busybox syslogd comes with busybox-static)
   bsdutils rsyslog
+  # the machine description's ifupdown rendering runs under the real ifupdown (ifquery, ifup in a
+  # namespace); policy-rc.d (apt-install-missing.sh) keeps networking.service from starting
+  ifupdown ifenslave bridge-utils
+  # nmcli's library and the NetworkManager daemon's (both unpacked below, not installed as a service),
+  # and a D-Bus daemon for the one the test starts in its namespace
+  libnm0 libndp0 libpsl5 libcurl3-gnutls dbus-daemon
 )
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
@@ -38,6 +44,19 @@ if [ ! -x /opt/kiln-peers/usr/sbin/atftpd ]; then
   (cd "$tmp" && apt-get download -qq atftpd)
   mkdir -p /opt/kiln-peers
   dpkg-deb -x "$tmp"/atftpd_*.deb /opt/kiln-peers
+  rm -rf "$tmp"
+fi
+# The NetworkManager tests run `nmcli --offline` and a NetworkManager the test starts in a network
+# namespace. Installing network-manager would enable a daemon that takes over this machine's
+# interfaces at its next boot: unpack only nmcli and the NetworkManager binary under
+# /opt/kiln-peers/network-manager (libnm0 above is the same version); no unit, no configuration.
+if [ ! -x /opt/kiln-peers/network-manager/usr/bin/nmcli ] || [ ! -x /opt/kiln-peers/network-manager/usr/sbin/NetworkManager ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq network-manager)
+  mkdir -p "$tmp/x" /opt/kiln-peers/network-manager/usr/bin /opt/kiln-peers/network-manager/usr/sbin
+  dpkg-deb -x "$tmp"/network-manager_*.deb "$tmp/x"
+  cp "$tmp/x/usr/bin/nmcli" /opt/kiln-peers/network-manager/usr/bin/nmcli
+  cp "$tmp/x/usr/sbin/NetworkManager" /opt/kiln-peers/network-manager/usr/sbin/NetworkManager
   rm -rf "$tmp"
 fi
 # Debian bookworm's `ipxe` has no arm64 build; trixie's `ipxe` (Architecture: all) ships

@@ -167,18 +167,96 @@ netconf_write() {
 }
 
 # machine_network ROOT: the machine description's network (plan
-# machine.network, rendered by the controller, src/machine/plan-network.ts):
-# its systemd-networkd units into ROOT's /etc/systemd/network, systemd-networkd
-# enabled, the described NICs left alone by NetworkManager when the image has
-# it, and /etc/resolv.conf from the plan when the image has no
-# systemd-resolved. Units for NetworkManager or ifupdown themselves are not
-# rendered (not yet): an image without systemd-networkd fails this stage.
+# machine.network, rendered by the controller for every stack,
+# src/machine/plan-network.ts), written for the stack ROOT runs
+# (netconf_system): systemd-networkd units (machine_networkd), or ifupdown
+# stanzas or NetworkManager keyfiles with the .link files that name the NICs
+# by MAC (machine_stack). The stack is enabled and the others are told to
+# leave the described devices alone. An image with none of them fails.
 machine_network() {
   r=$1
-  netconf_has "$r" /usr/lib/systemd/systemd-networkd /lib/systemd/systemd-networkd || {
-    echo "the machine description's network is rendered for systemd-networkd, which this image does not have (add the systemd package's networkd or use DHCP on the boot NIC)"
+  mkdir -p "$r/etc/kiln" || return 1
+  sys=$(netconf_system "$r")
+  case "$sys" in
+    networkd|networkd-enable) machine_networkd "$r" || return 1 ;;
+    ifupdown) machine_stack "$r" ifupdown || return 1 ;;
+    networkmanager) machine_stack "$r" networkManager || return 1 ;;
+    *) echo "the image runs none of systemd-networkd, ifupdown or NetworkManager: the machine description's network has nothing to be written for (add one of them to the image)"; return 1 ;;
+  esac
+  printf 'KILN_NET_MODE=machine\n' > "$r/etc/kiln/network.env"
+}
+
+# machine_list KEY: the values of the array KEY in the plan, one a line.
+machine_list() {
+  printf '%s\n' "$PLAN" | awk -F '\t' -v p="$1." 'index($1, p) == 1 && substr($1, length(p) + 1) ~ /^[0-9]+$/ { sub(/^[^\t]*\t/, ""); print }'
+}
+
+# machine_any ROOT KEY: true when any path of the plan's array KEY exists in ROOT.
+machine_any() {
+  for p in $(machine_list "$2"); do netconf_has "$1" "$p" && return 0; done
+  return 1
+}
+
+# machine_put ROOT PATH MODE KEY: writes the plan's text KEY to ROOT/PATH
+# (replacing a link there, never following one) with MODE. Only the network
+# configuration paths are accepted.
+machine_put() {
+  case "$2" in
+    /etc/network/interfaces.d/*|/etc/systemd/network/*|/etc/NetworkManager/system-connections/*|/etc/NetworkManager/conf.d/*|/etc/systemd/timesyncd.conf.d/*|/etc/chrony/sources.d/*|/etc/resolv.conf) ;;
+    *) echo "the machine plan names $2, which is no network configuration path"; return 1 ;;
+  esac
+  case "$2" in *[!A-Za-z0-9._/-]*|*..*|*/.*) echo "the machine plan names \"$2\", which is not a plain path"; return 1 ;; esac
+  case "$3" in 0600|0644) ;; *) echo "the machine plan gives $2 mode \"$3\""; return 1 ;; esac
+  mkdir -p "$1${2%/*}" && rm -f "$1$2" || return 1
+  (umask 077; printf '%s\n' "$PLAN" | json_text "$4" | sed -e '${/^$/d;}' > "$1$2") && chmod "$3" "$1$2"
+}
+
+# machine_stack ROOT KEY: the plan's machine.network.KEY (ifupdown or
+# networkManager): refuses what that stack cannot do and what the image lacks
+# for it, writes its files (each only when the image has what it is for),
+# and enables the stack.
+machine_stack() {
+  r=$1; k=machine.network.$2
+  case "$2" in ifupdown) label=ifupdown ;; *) label=NetworkManager ;; esac
+  [ -n "$(plan_get "$k.files.0.path")" ] || {
+    echo "the image runs $label, and this deployment's machine plan was rendered for systemd-networkd only (before Kiln rendered $label): deploy the host again"
     return 1
   }
+  refused=$(machine_list "$k.refusals" | awk '{ printf "%s%s", s, $0; s = "; " }')
+  [ -z "$refused" ] || { echo "the image runs $label, which cannot do what the machine description asks: $refused"; return 1; }
+  i=0
+  while :; do
+    reason=$(plan_get "$k.needs.$i.reason"); [ -n "$reason" ] || break
+    machine_any "$r" "$k.needs.$i.anyOf" || { echo "the image runs $label: $reason"; return 1; }
+    i=$((i + 1))
+  done
+  i=0; n=0
+  while :; do
+    f=$k.files.$i; path=$(plan_get "$f.path"); [ -n "$path" ] || break
+    i=$((i + 1))
+    if [ -n "$(plan_get "$f.ifAny.0")" ]; then machine_any "$r" "$f.ifAny" || continue; fi
+    if [ -n "$(plan_get "$f.unlessAny.0")" ]; then machine_any "$r" "$f.unlessAny" && continue; fi
+    machine_put "$r" "$path" "$(plan_get "$f.mode")" "$f.text" || return 1
+    n=$((n + 1))
+  done
+  if [ "$2" = ifupdown ]; then
+    ifs=$r/etc/network/interfaces
+    [ -e "$ifs" ] || printf 'auto lo\niface lo inet loopback\n' > "$ifs" || return 1
+    grep -qE '^[[:space:]]*(source[[:space:]]+/etc/network/interfaces\.d/(\*|kiln)[[:space:]]*$|source-directory[[:space:]]+(/etc/network/)?interfaces\.d)' "$ifs" ||
+      printf '\n# Kiln: the machine description (interfaces.d/kiln).\nsource /etc/network/interfaces.d/kiln\n' >> "$ifs" || return 1
+    netconf_enabled "$r" networking.service || netconf_enable "$r" networking.service multi-user.target network-online.target || return 1
+  else
+    netconf_enabled "$r" NetworkManager.service || netconf_enable "$r" NetworkManager.service multi-user.target || return 1
+  fi
+  echo "network: $label, $n files from the machine description (NICs named by MAC)"
+}
+
+# machine_networkd ROOT: the plan's systemd-networkd units into ROOT's
+# /etc/systemd/network, systemd-networkd enabled, the described NICs left
+# alone by NetworkManager when the image has it, and /etc/resolv.conf from
+# the plan when the image has no systemd-resolved.
+machine_networkd() {
+  r=$1
   mkdir -p "$r/etc/systemd/network" "$r/etc/kiln" || return 1
   i=0
   while :; do
@@ -203,6 +281,5 @@ machine_network() {
   if [ -n "$(plan_get machine.network.resolvConf)" ] && ! netconf_enabled "$r" systemd-resolved.service; then
     rm -f "$r/etc/resolv.conf" && printf '%s\n' "$PLAN" | json_text machine.network.resolvConf | sed -e '${/^$/d;}' > "$r/etc/resolv.conf" || return 1
   fi
-  printf 'KILN_NET_MODE=machine\n' > "$r/etc/kiln/network.env" || return 1
   echo "network: systemd-networkd, $i units from the machine description"
 }

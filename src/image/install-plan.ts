@@ -48,11 +48,11 @@ export interface InstallPlan {
   hostname: string;
   /** With layout `stateless`: the image's squashfs root, which the node checks against `sha256` before mounting it. */
   stateless?: { squashfs: { url: string; sha256: string; sizeBytes: number } };
-  /** `machine`: the network comes from `machine.network` (systemd-networkd units). */
+  /** `machine`: the network comes from `machine.network` (rendered for systemd-networkd, ifupdown and NetworkManager). */
   network: { mode: 'dhcp' | 'machine' };
   /** With layout `ab`: boots a new slot gets before GRUB falls back, and seconds it has to pass its health check. */
   ab?: { tries: number; healthSeconds: number };
-  /** With layout `machine`: the deployment's machine plan (storage steps, mounts, fstab, networkd units). */
+  /** With layout `machine`: the deployment's machine plan (storage steps, mounts, fstab, the network for each stack). */
   machine?: MachinePlan;
   /**
    * Where the writer's late step fetches secrets and the SSH host certificate

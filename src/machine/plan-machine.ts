@@ -50,7 +50,7 @@ export function parseMachineDescription(text: string, source: string): MachineDe
 /**
  * Checks a machine description against a host's facts and renders the
  * concrete plan: which disk gets what, the storage steps as data, the
- * networkd units as text. Pure. Refuses with `layout_unfit` (every issue with
+ * network for each stack as text. Pure. Refuses with `layout_unfit` (every issue with
  * its JSON pointer, stable code and a message naming what does not fit)
  * before anything is written.
  */

@@ -2,10 +2,18 @@ import ipaddr from 'ipaddr.js';
 import type { ErrorIssue } from '../error/kiln-error.js';
 import type { MachineFacts, MachineSubnet } from './machine-facts.js';
 import type { NetworkDescription } from './machine-schema.js';
+import type { LinkKind, LinkL3, NetLink, NetModel, StackPlan } from './network-model.js';
+import { renderIfupdown } from './render-ifupdown.js';
+import { renderNetworkd, renderResolvConf } from './render-networkd.js';
+import { renderNetworkManager } from './render-networkmanager.js';
 
-/** The installed system's network: systemd-networkd units as text, and what the writer needs besides. */
+/**
+ * The installed system's network, rendered for each stack an image may run
+ * (the writer detects which one in the written root): systemd-networkd units,
+ * ifupdown stanzas and NetworkManager keyfiles, and what the writer needs besides.
+ */
 export interface NetworkPlan {
-  /** Files for /etc/systemd/network, in name order. */
+  /** systemd-networkd: files for /etc/systemd/network, in name order. */
   files: Array<{ name: string; text: string }>;
   /** /etc/resolv.conf for an image without systemd-resolved ('' when no DNS is given). */
   resolvConf: string;
@@ -13,9 +21,11 @@ export interface NetworkPlan {
   macs: string[];
   /** The static IPv4 addresses the installed system holds (no prefix), in description order: its SSH host certificate names them. */
   addresses: string[];
+  /** ifupdown: /etc/network/interfaces.d/kiln, NICs named by MAC (.link), what the image needs, what ifupdown cannot do. */
+  ifupdown: StackPlan;
+  /** NetworkManager: keyfiles (0600) matched by MAC, NICs named by MAC (.link), needs and refusals. */
+  networkManager: StackPlan;
 }
-
-type LinkKind = 'interface' | 'bond' | 'vlan' | 'bridge';
 
 function subnetOf(ip: string, subnets: MachineSubnet[]): MachineSubnet | undefined {
   if (!ipaddr.IPv4.isValidFourPartDecimal(ip)) return undefined;
@@ -36,9 +46,8 @@ const validCidr = (c: string): boolean => {
 
 /**
  * Checks a network description against the host's NICs and Kiln's subnets and
- * renders systemd-networkd units: `.network` files matching physical NICs by
- * their permanent MAC (bond members take the bond's MAC), `.netdev` files for
- * bonds, VLANs and bridges. Pure. Issues carry stable codes (`unknown_nic`,
+ * renders it for systemd-networkd, ifupdown and NetworkManager (the writer
+ * picks the one the image runs). Pure. Issues carry stable codes (`unknown_nic`,
  * `unknown_link`, `member_twice`, `member_addressed`, `no_reservation`, …).
  */
 export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?: NetworkPlan; issues: ErrorIssue[] } {
@@ -121,11 +130,13 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
     vlansOn.set(v.link, [...(vlansOn.get(v.link) ?? []), v.id]);
   });
 
-  /** Link id → [Network] lines for its addressing. */
-  const l3 = new Map<string, string[]>();
+  /** Link id → its layer 3. */
+  const l3 = new Map<string, LinkL3>();
   const dnsAll: string[] = [];
   const addressesAll: string[] = [];
   const domainsAll: string[] = [];
+  const ntpAll: string[] = [];
+  const addAll = (to: string[], from: string[]): void => void to.push(...from.filter((x) => !to.includes(x)));
   n.addressing.forEach((a, ai) => {
     const path = `/network/addressing/${ai}`;
     if (!kinds.has(a.link))
@@ -141,9 +152,8 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
         `"${a.link}" is a member of ${master.get(a.link)!.kind} "${master.get(a.link)!.id}": address the ${master.get(a.link)!.kind}`,
       );
     if (l3.has(a.link)) return issue(`${path}/link`, 'addressed_twice', `"${a.link}" is addressed twice`);
-    const lines: string[] = [];
+    const out: LinkL3 = { dhcp: a.dhcp === true, addresses: [], dns: [], ntp: [], domains: a.domains ?? [] };
     let subnet: MachineSubnet | undefined;
-    if (a.dhcp) lines.push('DHCP=ipv4');
     for (const [i, addr] of (a.addresses ?? []).entries()) {
       if (addr === 'reservation') {
         subnet = subnetOf(facts.reservedIp, facts.subnets);
@@ -163,17 +173,17 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
           );
           continue;
         }
-        lines.push(`Address=${facts.reservedIp}/${subnet.cidr.split('/')[1]}`);
+        out.addresses.push(`${facts.reservedIp}/${subnet.cidr.split('/')[1]}`);
         addressesAll.push(facts.reservedIp);
       } else if (!validCidr(addr))
         issue(`${path}/addresses/${i}`, 'bad_address', `"${addr}" is not an IPv4 address with a prefix`);
       else {
-        lines.push(`Address=${addr}`);
-        addressesAll.push(addr.split('/')[0]);
+        out.addresses.push(addr);
+        addressesAll.push(addr.split('/')[0]!);
       }
     }
     if (a.gateway === 'reservation') {
-      if (subnet?.router) lines.push(`Gateway=${subnet.router}`);
+      if (subnet?.router) out.gateway = subnet.router;
       else if (subnet)
         issue(`${path}/gateway`, 'no_router', `subnet ${subnet.cidr} has no router to use as the gateway`);
       else
@@ -182,94 +192,57 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
           'no_reservation',
           `gateway: reservation needs an address from the reservation on the same link`,
         );
-    } else if (a.gateway !== undefined) lines.push(`Gateway=${a.gateway}`);
-    const dns = a.dns ?? subnet?.dns ?? [];
-    const ntp = a.ntp ?? subnet?.ntp ?? [];
-    for (const d of dns) lines.push(`DNS=${d}`);
-    for (const t of ntp) lines.push(`NTP=${t}`);
-    if (a.domains?.length) lines.push(`Domains=${a.domains.join(' ')}`);
-    dnsAll.push(...dns.filter((d) => !dnsAll.includes(d)));
-    domainsAll.push(...(a.domains ?? []));
+    } else if (a.gateway !== undefined) out.gateway = a.gateway;
+    out.dns = a.dns ?? subnet?.dns ?? [];
+    out.ntp = a.ntp ?? subnet?.ntp ?? [];
+    addAll(dnsAll, out.dns);
+    addAll(domainsAll, out.domains);
+    addAll(ntpAll, out.ntp);
     if (!a.dhcp && !(a.addresses ?? []).length)
       issue(path, 'no_address', `addressing of "${a.link}" gives neither dhcp nor addresses`);
-    l3.set(a.link, lines);
+    l3.set(a.link, out);
   });
   if (issues.length > 0) return { issues };
 
-  const files: NetworkPlan['files'] = [];
-  const order: Record<LinkKind, number> = { interface: 10, bond: 20, vlan: 30, bridge: 40 };
-  const mtuOf = new Map<string, number | undefined>([
-    ...n.interfaces.map((i) => [i.id, i.mtu] as const),
-    ...(n.bonds ?? []).map((b) => [b.id, b.mtu] as const),
-    ...(n.vlans ?? []).map((v) => [v.id, v.mtu] as const),
-  ]);
-  const networkFile = (id: string, kind: LinkKind): string => {
-    const out = ['# Written by Kiln from the machine description.', '[Match]'];
-    out.push(kind === 'interface' ? `PermanentMACAddress=${macOf.get(id)}` : `Name=${id}`);
-    if (kind === 'interface') out.push('Type=ether');
-    const mtu = mtuOf.get(id);
-    if (mtu !== undefined) out.push('', '[Link]', `MTUBytes=${mtu}`);
-    out.push('', '[Network]');
-    const m = master.get(id);
-    if (m) out.push(m.kind === 'bond' ? `Bond=${m.id}` : `Bridge=${m.id}`);
-    const bond = m?.kind === 'bond' ? n.bonds?.find((b) => b.id === m.id) : undefined;
-    if (bond?.primary === id) out.push('PrimarySlave=yes');
-    for (const v of vlansOn.get(id) ?? []) out.push(`VLAN=${v}`);
-    const lines = l3.get(id);
-    if (lines) out.push(...lines);
-    else if (!m) out.push('LinkLocalAddressing=no', 'IPv6AcceptRA=no', 'ConfigureWithoutCarrier=yes');
-    return `${out.join('\n')}\n`;
+  const link = (id: string, kind: LinkKind, mtu: number | undefined): NetLink => ({
+    id,
+    kind,
+    ...(kind === 'interface' ? { mac: macOf.get(id)! } : {}),
+    ...(mtu !== undefined ? { mtu } : {}),
+    ...(master.has(id) ? { master: master.get(id)! } : {}),
+    vlans: vlansOn.get(id) ?? [],
+    ...(l3.has(id) ? { l3: l3.get(id)! } : {}),
+  });
+  const model: NetModel = {
+    links: [
+      ...n.interfaces.map((i) => link(i.id, 'interface', i.mtu)),
+      ...(n.bonds ?? []).map((b) => ({
+        ...link(b.id, 'bond', b.mtu),
+        bond: {
+          mode: b.mode,
+          ...(b.primary !== undefined ? { primary: b.primary } : {}),
+          miimonMs: b.miimonMs ?? 100,
+          members: b.members,
+        },
+      })),
+      ...(n.vlans ?? []).map((v) => ({ ...link(v.id, 'vlan', v.mtu), vlan: { vid: v.vlan, link: v.link } })),
+      ...(n.bridges ?? []).map((b) => ({
+        ...link(b.id, 'bridge', undefined),
+        bridge: { stp: b.stp === true, members: b.members },
+      })),
+    ],
+    dns: dnsAll,
+    domains: domainsAll,
+    ntp: ntpAll,
   };
-  for (const i of n.interfaces)
-    files.push({ name: `${order.interface}-kiln-${i.id}.network`, text: networkFile(i.id, 'interface') });
-  for (const b of n.bonds ?? []) {
-    const bond = [
-      '# Written by Kiln from the machine description.',
-      '[NetDev]',
-      `Name=${b.id}`,
-      'Kind=bond',
-      ...(b.mtu !== undefined ? [`MTUBytes=${b.mtu}`] : []),
-      '',
-      '[Bond]',
-      `Mode=${b.mode}`,
-      `MIIMonitorSec=${b.miimonMs ?? 100}ms`,
-      ...(b.mode === '802.3ad' ? ['LACPTransmitRate=fast', 'TransmitHashPolicy=layer3+4'] : []),
-      ...(b.mode === 'active-backup' ? ['FailOverMACPolicy=none'] : []),
-    ];
-    files.push({ name: `${order.bond}-kiln-${b.id}.netdev`, text: `${bond.join('\n')}\n` });
-    files.push({ name: `${order.bond}-kiln-${b.id}.network`, text: networkFile(b.id, 'bond') });
-  }
-  for (const v of n.vlans ?? []) {
-    const vlan = ['# Written by Kiln from the machine description.', '[NetDev]', `Name=${v.id}`, 'Kind=vlan'];
-    if (v.mtu !== undefined) vlan.push(`MTUBytes=${v.mtu}`);
-    vlan.push('', '[VLAN]', `Id=${v.vlan}`);
-    files.push({ name: `${order.vlan}-kiln-${v.id}.netdev`, text: `${vlan.join('\n')}\n` });
-    files.push({ name: `${order.vlan}-kiln-${v.id}.network`, text: networkFile(v.id, 'vlan') });
-  }
-  for (const b of n.bridges ?? []) {
-    const br = [
-      '# Written by Kiln from the machine description.',
-      '[NetDev]',
-      `Name=${b.id}`,
-      'Kind=bridge',
-      '',
-      '[Bridge]',
-      `STP=${b.stp ? 'yes' : 'no'}`,
-    ];
-    files.push({ name: `${order.bridge}-kiln-${b.id}.netdev`, text: `${br.join('\n')}\n` });
-    files.push({ name: `${order.bridge}-kiln-${b.id}.network`, text: networkFile(b.id, 'bridge') });
-  }
-  files.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const resolv = [
-    ...(domainsAll.length ? [`search ${domainsAll.join(' ')}`] : []),
-    ...dnsAll.slice(0, 3).map((d) => `nameserver ${d}`),
-  ];
   return {
     plan: {
-      files,
-      resolvConf: resolv.length ? `# Written by Kiln from the machine description.\n${resolv.join('\n')}\n` : '',
+      files: renderNetworkd(model),
+      resolvConf: renderResolvConf(model),
       macs: [...new Set(macOf.values())].filter(Boolean),
       addresses: [...new Set(addressesAll)],
+      ifupdown: renderIfupdown(model),
+      networkManager: renderNetworkManager(model),
     },
     issues,
   };
