@@ -24,6 +24,8 @@ import type { SelfTestTables } from './selftest/self-test-tables.js';
 import { selfTestColumns } from './selftest/self-test-tables.js';
 import type { ClusterTables } from './cluster/cluster-tables.js';
 import { clusterColumns } from './cluster/cluster-tables.js';
+import type { MemberTrustTables } from './cluster/member-trust-tables.js';
+import { memberTrustColumns } from './cluster/member-trust-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -44,7 +46,8 @@ export type Database = InventoryTables &
   HookTables &
   HeartbeatTables &
   SelfTestTables &
-  ClusterTables;
+  ClusterTables &
+  MemberTrustTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -61,6 +64,7 @@ export const databaseColumns = {
   ...heartbeatColumns,
   ...selfTestColumns,
   ...clusterColumns,
+  ...memberTrustColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.
