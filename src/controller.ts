@@ -102,6 +102,8 @@ import { doctorRoutes } from './doctor/routes.js';
 import { clusterRoutes } from './cluster/routes.js';
 import { listControllers } from './cluster/cluster-view.js';
 import { defaultClusterConfig, type ClusterConfig } from './cluster/cluster-config.js';
+import { joinRoutes } from './cluster/join-routes.js';
+import type { MemberTrust } from './cluster/member-trust.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
 
@@ -170,6 +172,11 @@ export interface ControllerDeps {
   doctor?: Pick<DoctorConfig, 'timeoutSeconds'>;
   /** When `kiln controller list` calls a member unhealthy (the `cluster:` section); the elector is started by `main`. */
   cluster?: Pick<ClusterConfig, 'staleSeconds'>;
+  /**
+   * The members' CAs and healthy URLs, and joins (src/cluster/member-trust.ts): `main` builds and starts it; absent
+   * (tests): this controller's CAs and URL alone, and no join routes.
+   */
+  memberTrust?: MemberTrust;
   /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
   repo?: { dataDir: string };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
@@ -228,6 +235,7 @@ export async function createController(deps: ControllerDeps) {
     inventory,
     domain: deps.site.domain,
     hostValidityDays: deps.sshHostValidityDays ?? 365,
+    ...(deps.memberTrust ? { memberCas: () => deps.memberTrust!.sshCaKeys() } : {}),
     now: deps.now,
   });
   const profiles = createProfileCatalog(deps.profilesDir, log.child({ domain: 'profile' }));
@@ -387,6 +395,7 @@ export async function createController(deps: ControllerDeps) {
   const boot = createBootService({
     backend: bootBackend,
     baseUrl: () => deps.urls().baseUrl,
+    ...(deps.memberTrust ? { baseUrls: () => deps.memberTrust!.memberUrls() } : {}),
     nodeImage,
     nodeImageArgs: deps.boot?.nodeImageArgs,
     log: log.child({ domain: 'boot' }),
@@ -676,6 +685,7 @@ export async function createController(deps: ControllerDeps) {
             staleMs: (deps.cluster ?? defaultClusterConfig).staleSeconds * 1000,
           }),
       }),
+      ...(deps.memberTrust ? [domain(joinRoutes, { trust: deps.memberTrust })] : []),
       domain(selfTestRoutes, {
         selfTests,
         // `kiln host test` on a host that is off with a BMC: power it on into discovery to run the tests.

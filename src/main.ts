@@ -33,6 +33,7 @@ import { raInterfaces } from './boot/ra/ra-config.js';
 import { listEvents } from './event/event-log.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 import { createElector, type RoleContext } from './cluster/elector.js';
+import { createMemberTrust } from './cluster/member-trust.js';
 import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
 import { packagePath } from './runtime/package-path.js';
@@ -190,6 +191,28 @@ export async function runServe(
           : { kind: 'issue', ...serverNames(server.listen, new URL(baseUrl).hostname) },
       logger: log,
     });
+    // This member's CAs beside the other members' (docs/cluster.md, "Joining"): a data key that is not the store's
+    // stops the start here, before anything is sealed with it.
+    const memberName = config.cluster.name || `${hostname()}:${urls.http.port}`;
+    const memberTrust = createMemberTrust({
+      db: store.db,
+      own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl },
+      dataKey: trust.dataKey,
+      staleMs: config.cluster.staleSeconds * 1000,
+      log: log.child({ domain: 'cluster' }),
+    });
+    await memberTrust.start();
+    // Members that join or stop reach known_hosts, the KRL, the CA bundle and the failover URLs within one heartbeat.
+    const refreshingMembers = (async () => {
+      while (!abort.signal.aborted) {
+        await sleepUnlessAborted(config.cluster.heartbeatSeconds * 1000, abort.signal);
+        if (!abort.signal.aborted)
+          await memberTrust
+            .refresh()
+            .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: reading the members failed'));
+      }
+    })();
+    closers.push(() => refreshingMembers);
     const build = startNodeImage(join(dataDir, 'cache'), config.boot['node-image'], log, abort.signal);
     closers.push(() => build.settled);
     const nodeImage = build.get;
@@ -211,13 +234,15 @@ export async function runServe(
       bodyLimit: server['body-limit'],
       nodeRateLimit: server['node-rate-limit'],
       sshCa: trust.sshCa,
+      memberTrust,
       profilesDir: server['profiles-dir'],
       site: config.site,
       machineSubnets: dhcp.subnets.map((s) => ({ cidr: s.cidr, router: s.router, dns: s.dns, ntp: s.ntp })),
       urls: () => ({
         baseUrl,
         apiUrl,
-        caPem: trust.tlsCa.certPem,
+        // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
+        caPem: memberTrust.tlsCaBundle(),
         // Installers log to the address they fetch their files from.
         ...(config.syslog.enabled ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } } : {}),
       }),
@@ -318,7 +343,7 @@ export async function runServe(
         : localRoleLocks(),
       member: {
         id: randomUUID(),
-        name: config.cluster.name || `${hostname()}:${urls.http.port}`,
+        name: memberName,
         url: baseUrl,
         version: (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version,
       },

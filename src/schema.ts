@@ -26,6 +26,8 @@ import type { ClusterTables } from './cluster/cluster-tables.js';
 import { clusterColumns } from './cluster/cluster-tables.js';
 import type { RateTables } from './ratelimit/rate-tables.js';
 import { rateColumns } from './ratelimit/rate-tables.js';
+import type { MemberTrustTables } from './cluster/member-trust-tables.js';
+import { memberTrustColumns } from './cluster/member-trust-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -47,7 +49,8 @@ export type Database = InventoryTables &
   HeartbeatTables &
   SelfTestTables &
   ClusterTables &
-  RateTables;
+  RateTables &
+  MemberTrustTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -65,6 +68,7 @@ export const databaseColumns = {
   ...selfTestColumns,
   ...clusterColumns,
   ...rateColumns,
+  ...memberTrustColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.

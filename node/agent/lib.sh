@@ -86,9 +86,11 @@ json_text() { awk -F '\t' -v k="$1" 'on { if (index($0, "\t")) exit; print; next
 json_flatten() { awk -f "$KILN_LIB/json-flatten.awk"; }
 
 # (busybox 1.35 wget segfaults with -T, so time limits come from timeout(1).)
-# api METHOD PATH [BODY]: calls the controller at kiln.url, with the node
-# credential when one is stored; prints the response body. Non-zero on any
-# transport or HTTP error (busybox wget treats >= 400 as an error).
+# api METHOD PATH [BODY]: calls the controller at kiln.url (or, when it does
+# not answer, the next of kiln.urls=: api_urls), with the node credential
+# when one is stored; prints the response body. Non-zero when no controller
+# answered without a transport or HTTP error (busybox wget treats >= 400 as
+# an error).
 # Once the install plan named an HTTPS API and its CA (install.sh sets
 # KILN_API_TLS), every call goes there through late.sh's verifying client
 # (openssl s_client against that CA alone), not busybox wget over HTTP.
@@ -102,7 +104,32 @@ api() {
     fi
     return
   fi
-  url="${KILN_URL%/}/api/v1/node/$2"
+  # Every controller of the store, the one that last answered first (api_urls): a dead one is passed over.
+  # A controller that answers with an HTTP error is also passed over: the next one gives the same answer.
+  for kiln_api_base in $(api_urls); do
+    if api_at "$kiln_api_base" "$@"; then
+      kiln_api_first=$(api_urls | head -n 1)
+      [ "$kiln_api_base" = "$kiln_api_first" ] || log "controller $kiln_api_first did not answer; using $kiln_api_base"
+      printf '%s\n' "$kiln_api_base" > "$KILN_RUN/controller-url" 2>/dev/null
+      return 0
+    fi
+  done
+  return 1
+}
+
+# api_urls: the controllers to call, one per line: the one that last answered
+# ($KILN_RUN/controller-url), kiln.url (KILN_URL), then every URL of kiln.urls=
+# (comma-separated, every healthy controller of the store when the per-host
+# script was made), each once.
+api_urls() {
+  { read_trim "$KILN_RUN/controller-url"; printf '%s\n' "$KILN_URL"; cmdline_get kiln.urls | tr ',' '\n'; } |
+    awk 'NF && !seen[$0]++'
+}
+
+# api_at BASE METHOD PATH [BODY]: one call to the controller at BASE (plain HTTP).
+api_at() {
+  url="${1%/}/api/v1/node/$3"
+  shift
   set -- "$1" "$2" "${3-}"
   auth=""
   [ -s "$KILN_RUN/credential" ] && auth="Authorization: Bearer $(cat "$KILN_RUN/credential")"

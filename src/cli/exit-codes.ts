@@ -32,6 +32,7 @@ export function exitCodeForError(code: string): number {
     case 'unauthenticated':
     case 'forbidden':
     case 'credential_invalid':
+    case 'join_token_invalid':
       return exitCodes.auth;
     case 'store_unavailable':
     case 'config_invalid':

@@ -49,7 +49,7 @@ export function buildProgram(
   registerSshCommands(program, api, o, env);
   registerUserCommands(program, api, o, env);
   registerDoctorCommand(program, api, o);
-  registerControllerCommands(program, api, o);
+  registerControllerCommands(program, api, o, env);
   return program;
 }
 

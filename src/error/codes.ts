@@ -119,6 +119,10 @@ export const errorCodes = {
     status: 403,
     doc: 'The discovery policy refused this machine: an unknown MAC under `discovery: off` or not in `discovery-allow`, or a boot script or enrolment asked from an address Kiln did not lease to that MAC (see `boot-source-ranges`); the refusal is recorded.',
   },
+  join_token_invalid: {
+    status: 403,
+    doc: 'The controller join token is unknown, expired, already used or its secret is wrong; make a new one on a member (`kiln controller join-token`) and join with it at once.',
+  },
   tls_pin_mismatch: {
     status: 502,
     doc: "The server's TLS certificate does not match the pinned fingerprint; check that you reach the right controller, then pin the fingerprint `kiln serve` prints.",

@@ -61,9 +61,12 @@ export const sshRoutes: FastifyPluginAsyncTypebox<{
     '/ssh/known-hosts',
     {
       config: { access: 'viewer' },
-      schema: { tags: ['ssh'], summary: 'The one @cert-authority line that trusts every Kiln host' },
+      schema: {
+        tags: ['ssh'],
+        summary: "The @cert-authority lines that trust every Kiln host: one per controller's SSH CA",
+      },
     },
-    async (_req, reply) => reply.type('text/plain; charset=utf-8').send(`${ssh.knownHostsLine()}\n`),
+    async (_req, reply) => reply.type('text/plain; charset=utf-8').send(`${ssh.knownHostsLines().join('\n')}\n`),
   );
   // The KRL lists revoked serials only (no secret): nodes fetch it without a credential for sshd's RevokedKeys.
   app.get(

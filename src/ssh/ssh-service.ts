@@ -9,7 +9,7 @@ import type { SshCa } from '../trust/ssh/ssh-ca.js';
 import { formatCertAuthorityLine } from '../trust/ssh/ssh-ca.js';
 import { signHostCertificate, signUserCertificate } from '../trust/ssh/ssh-certificate.js';
 import { encodeKrl } from '../trust/ssh/ssh-krl.js';
-import { formatSshFingerprint, parseSshPublicKey } from '../trust/ssh/ssh-public-key.js';
+import { formatSshFingerprint, parseSshPublicKey, type SshPublicKey } from '../trust/ssh/ssh-public-key.js';
 
 /**
  * Kiln's SSH certificate authority in service form: host certificates for
@@ -22,9 +22,24 @@ export function createSshService(deps: {
   inventory: InventoryService;
   domain: string;
   hostValidityDays: number;
+  /**
+   * Every member's SSH CA (controllers that joined each other, this one's first); default: this CA alone. Each
+   * signs with its own CA; clients trust them all (known_hosts), and the KRL revokes a serial under each.
+   */
+  memberCas?: () => readonly SshPublicKey[];
   now?: () => Date;
 }) {
   const { db, ca } = deps;
+  const memberCas = (): SshPublicKey[] => {
+    const all = [ca.publicKey, ...(deps.memberCas?.() ?? [])];
+    const seen = new Set<string>();
+    return all.filter((k) => {
+      const fp = formatSshFingerprint(k.blob);
+      if (seen.has(fp)) return false;
+      seen.add(fp);
+      return true;
+    });
+  };
   const now = () => (deps.now ?? (() => new Date()))();
 
   async function record(
@@ -49,7 +64,8 @@ export function createSshService(deps: {
   }
 
   return {
-    knownHostsLine: () => formatCertAuthorityLine(ca.publicKey, '*'),
+    /** One `@cert-authority *` line per member's SSH CA, this controller's first. */
+    knownHostsLines: (): string[] => memberCas().map((k) => formatCertAuthorityLine(k, '*')),
     caPublicKeyLine: () => ca.publicKeyLine,
 
     /** Host certificates for each public host key a node sends; principals are its names and `extraPrincipals` (its addresses). */
@@ -160,8 +176,9 @@ export function createSshService(deps: {
     async krl(): Promise<Uint8Array> {
       const revoked = await certificates.listRevoked(db);
       const newest = revoked.reduce((m, r) => (r.revokedAt > m ? r.revokedAt : m), '1970-01-01T00:00:00.000Z');
+      // Serials come from one sequence in the shared store, so a serial names one certificate whichever member signed it.
       return encodeKrl({
-        ca: ca.publicKey,
+        ca: memberCas(),
         serials: revoked.map((r) => r.serial),
         version: revoked.length + 1,
         generatedAt: new Date(newest),

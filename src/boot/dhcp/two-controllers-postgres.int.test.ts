@@ -11,6 +11,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,7 @@ after(async () => {
 const CONTROLLERS = ['10.80.0.1', '10.80.0.2'];
 const CLIENT = '10.80.0.250';
 const POOL = { start: '10.80.1.0', end: '10.80.8.255' };
+const sharedDataKey = randomBytes(32);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exited = (p: ChildProcess, ms: number) =>
   Promise.race([new Promise((r) => p.once('exit', r)), sleep(ms)]).then(() => p.exitCode !== null || !!p.signalCode);
@@ -55,6 +57,8 @@ function plugIntoBridge(br: TestNetns, ns: TestNetns): void {
 async function startController(ns: TestNetns, addr: string, dbUrl: string, name: string): Promise<ChildProcess> {
   const dir = join(work, name);
   mkdirSync(dir);
+  // Members hold the store's data key (a controller with another one refuses to start: docs/cluster.md).
+  writeFileSync(join(dir, 'data.key'), sharedDataKey, { mode: 0o600 });
   const cfg = join(dir, 'kiln.yaml');
   const subnet = `{ cidr: 10.80.0.0/16, mode: full, attached: true, leaseSeconds: 43200, pools: [{ start: ${POOL.start}, end: ${POOL.end} }], router: ${addr} }`;
   writeFileSync(cfg, `public-url: http://${addr}:8080\ndhcp:\n  enabled: true\n  subnets:\n    - ${subnet}\n`);

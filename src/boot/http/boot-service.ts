@@ -29,6 +29,8 @@ export interface BootServiceDeps {
   /** Hosts by MAC, enrolment of unknown MACs (the discovery policy), deployments and events. */
   backend: BootBackend;
   baseUrl: () => string;
+  /** Every healthy controller's base URL on this store, this one's first (cached by the caller); absent: `baseUrl` alone. */
+  baseUrls?: () => readonly string[];
   nodeImage: () => NodeImage | null;
   nodeImageArgs?: string;
   retryDelaySeconds?: number;
@@ -71,8 +73,18 @@ export function createBootService(deps: BootServiceDeps) {
   const scripts = createHostScriptCache({
     fillDeployment: (d, session) => backend.fillInstallToken(withSession(d, session)),
   });
+  /** This controller's base URL first, then the other members' (for failover). */
+  const bases = (): readonly string[] => {
+    const own = deps.baseUrl();
+    const all = deps.baseUrls?.() ?? [];
+    return all.length > 1 && all[0] === own ? all : [own, ...all.filter((u) => u !== own)];
+  };
   return {
-    chainScript: () => formatChainScript(`${deps.baseUrl()}/boot/host.ipxe`, delay),
+    chainScript: () =>
+      formatChainScript(
+        bases().map((b) => `${b}/boot/host.ipxe`),
+        delay,
+      ),
 
     /** Resolves when the boot events of the scripts served so far are written (they are written after the answer). */
     flushEvents: () => backend.flushEvents(),
@@ -81,8 +93,14 @@ export function createBootService(deps: BootServiceDeps) {
       const platform = q.platform === 'efi' ? 'efi' : 'pcbios';
       const arch = (q.arch ?? '').replace(/[^a-z0-9_]/gi, '').slice(0, 16);
       const mac = parseMac(q.mac ?? '');
-      const self = `${deps.baseUrl()}/boot/host.ipxe?mac=${encodeURIComponent(q.mac ?? '')}&uuid=${encodeURIComponent(q.uuid ?? '')}&arch=${encodeURIComponent(arch)}&platform=${platform}`;
-      const retry = { url: self, delaySeconds: delay };
+      const baseUrls = bases();
+      const query = `/boot/host.ipxe?mac=${encodeURIComponent(q.mac ?? '')}&uuid=${encodeURIComponent(q.uuid ?? '')}&arch=${encodeURIComponent(arch)}&platform=${platform}`;
+      // This script at this controller, then at the others: a retry goes to whichever still answers.
+      const retry = {
+        url: `${baseUrls[0]}${query}`,
+        delaySeconds: delay,
+        ...(baseUrls.length > 1 ? { alternates: baseUrls.slice(1).map((b) => `${b}${query}`) } : {}),
+      };
       if (!mac) {
         log.warn({ ip: sourceIp, mac: q.mac }, 'boot script requested without a valid MAC');
         return formatWaitScript(
@@ -113,7 +131,8 @@ export function createBootService(deps: BootServiceDeps) {
         host,
         deployment,
         query: { platform, arch },
-        baseUrl: deps.baseUrl(),
+        baseUrl: baseUrls[0],
+        ...(baseUrls.length > 1 ? { baseUrls } : {}),
         nodeImage: deps.nodeImage(),
         retry,
         nodeImageArgs: deps.nodeImageArgs ?? '',

@@ -27,6 +27,12 @@ export interface HostScriptInput {
   deployment: BootDeployment | null;
   query: BootQuery;
   baseUrl: string;
+  /**
+   * Every healthy controller's base URL on this store, this one's (`baseUrl`) first. Kiln's node image is then
+   * loaded from the first that answers, and its agent gets them all (`kiln.urls=`) to fail over to. Absent or one
+   * URL: `baseUrl` alone.
+   */
+  baseUrls?: readonly string[];
   nodeImage: NodeImage | null;
   retry: IpxeRetry;
   /** Extra kernel arguments for Kiln's node image (e.g. the console). */
@@ -67,16 +73,19 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
     return waitScript(i, `${i.host.name}: no ${mode} image for architecture ${i.query.arch}`);
   }
   const mac = bootMac(i.host);
+  // Every controller's URL, this one's first; one without a comma only (they are joined by commas for the agent).
+  const bases = [...new Set([i.baseUrl, ...(i.baseUrls ?? []).filter((u) => !u.includes(','))])];
+  const others = bases.length > 1 ? ` kiln.urls=${bases.join(',')}` : '';
   return scriptOf(mode, title, (t) =>
     formatKernelScript(
       t,
-      {
-        kernel: `${i.baseUrl}/boot/kiln/${image.arch}/vmlinuz`,
-        initrds: [{ url: `${i.baseUrl}/boot/kiln/${image.arch}/initrd.img`, name: 'initrd.img' }],
+      bases.map((base) => ({
+        kernel: `${base}/boot/kiln/${image.arch}/vmlinuz`,
+        initrds: [{ url: `${base}/boot/kiln/${image.arch}/initrd.img`, name: 'initrd.img' }],
         // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
         cmdline:
-          `kiln.url=${i.baseUrl} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')}${sessionArg(i)} ${i.nodeImageArgs}`.trim(),
-      },
+          `kiln.url=${base}${others} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')}${sessionArg(i)} ${i.nodeImageArgs}`.trim(),
+      })),
       i.retry,
     ),
   );
@@ -187,7 +196,7 @@ export function createHostScriptCache(
   // Joined by a newline: no part holds one (ids, a status, a sanitised arch, URLs, kernel arguments), and the
   // retry URL (which holds the query) is URL-encoded.
   const keyOf = (i: HostScriptInput): string =>
-    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.deployment?.stateless ? 's' : ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
+    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.deployment?.stateless ? 's' : ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.baseUrls?.join(' ') ?? ''}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.alternates?.join(' ') ?? ''}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
   return {
     render(i: HostScriptInput): HostScript {
       const key = keyOf(i);

@@ -2,6 +2,7 @@ import type { Command } from '@commander-js/extra-typings';
 import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
+import { registerJoinCommands } from './controller-join.js';
 
 interface MemberJson {
   id: string;
@@ -31,7 +32,12 @@ export function formatControllers(items: MemberJson[]): string {
 }
 
 /** `kiln controller list`: the controllers on the store, their health and the singleton roles each holds (viewer). */
-export function registerControllerCommands(program: Command, api: () => ApiClient, o: Output): void {
+export function registerControllerCommands(
+  program: Command,
+  api: () => ApiClient,
+  o: Output,
+  env: Record<string, string | undefined> = {},
+): void {
   const controller = program
     .command('controller')
     .description('the controllers that share this store (docs/cluster.md)');
@@ -43,4 +49,10 @@ export function registerControllerCommands(program: Command, api: () => ApiClien
       const res = await api().get<{ items: MemberJson[] }>('/api/v1/controllers');
       emit(o, opts.json, res, () => formatControllers(res.items));
     });
+  registerJoinCommands(controller, {
+    api,
+    o,
+    env,
+    token: () => (program.opts() as { token?: string }).token ?? env['KILN_TOKEN'],
+  });
 }

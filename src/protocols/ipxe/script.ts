@@ -96,11 +96,18 @@ export interface IpxeKernelBoot {
   cmdline: string;
 }
 
-/** Options shared by every script: the retry URL (this script's own URL) and the delay before retrying, in seconds. */
+/**
+ * Options shared by every script: the retry URL (this script's own URL) and the delay before retrying, in seconds.
+ * `alternates`: the same script at the other controllers of the store, tried in order when `url` does not answer.
+ */
 export interface IpxeRetry {
   url: string;
   delaySeconds: number;
+  alternates?: readonly string[];
 }
+
+/** `chain --replace --autofree <url>` for each URL (checked by the caller), joined by `||`: the first that answers runs. */
+const chainAny = (urls: readonly string[]): string => urls.map((u) => `chain --replace --autofree ${u}`).join(' || ');
 
 /** A whole number of seconds for `sleep` (1 at least). */
 const seconds = (n: number): string => String(Number.isFinite(n) ? Math.max(1, Math.trunc(n)) : 10);
@@ -110,26 +117,49 @@ function retryBlock(r: IpxeRetry, what: string): string[] {
     ':failed',
     `echo Kiln: ${ipxeText(what)} failed; retrying in ${seconds(r.delaySeconds)} s`,
     `sleep ${seconds(r.delaySeconds)}`,
-    `chain --replace --autofree ${ipxeUrl('retry url', r.url)} || goto failed`,
+    `${chainAny([r.url, ...(r.alternates ?? [])].map((u) => ipxeUrl('retry url', u)))} || goto failed`,
   ];
 }
 
-/** A script that boots a kernel; any failing step echoes, waits and retries (never a silent hang). Throws IpxeScriptError for a value that is not literal words. */
-export function formatKernelScript(title: string, boot: IpxeKernelBoot, retry: IpxeRetry): string {
+/**
+ * A script that boots a kernel; any failing step echoes, waits and retries (never a silent hang). Throws
+ * IpxeScriptError for a value that is not literal words. Several boots (the same image at each controller of the
+ * store, in order): when one fails to load or boot, the images loaded so far are freed and the next is tried; the
+ * retry block follows the last.
+ */
+export function formatKernelScript(
+  title: string,
+  boot: IpxeKernelBoot | readonly IpxeKernelBoot[],
+  retry: IpxeRetry,
+): string {
+  const boots = Array.isArray(boot) ? (boot as readonly IpxeKernelBoot[]) : [boot as IpxeKernelBoot];
+  const lines = ['#!ipxe', `echo Kiln: ${ipxeText(title)}`];
+  boots.forEach((b, n) => {
+    const last = n === boots.length - 1;
+    const onFail = last ? 'goto failed' : `goto kiln_next_${n + 1}`;
+    if (n > 0)
+      lines.push(
+        `:kiln_next_${n}`,
+        `echo Kiln: loading from controller ${n} of ${boots.length} failed; trying controller ${n + 1}`,
+        'imgfree',
+      );
+    lines.push(...kernelLines(b, onFail));
+  });
+  return [...lines, ...retryBlock(retry, 'booting the kernel'), ''].join('\n');
+}
+
+/** kernel, initrds and boot, each followed by `|| <onFail>`. */
+function kernelLines(boot: IpxeKernelBoot, onFail: string): string[] {
   const initrds = boot.initrds.map((i) => ({ name: ipxeName('initrd name', i.name), url: ipxeUrl('initrd', i.url) }));
   // UEFI's EFI stub finds initrds only by the names on the command line
   // (`initrd=<name>`); BIOS kernels ignore the argument, so always add it.
   const names = initrds.map((i) => `initrd=${i.name}`).join(' ');
   const cmdline = [names, ipxeArgs('cmdline', boot.cmdline)].filter(Boolean).join(' ');
   return [
-    '#!ipxe',
-    `echo Kiln: ${ipxeText(title)}`,
-    `kernel ${ipxeUrl('kernel', boot.kernel)} ${cmdline} || goto failed`,
-    ...initrds.map((i) => `initrd --name ${i.name} ${i.url} || goto failed`),
-    'boot || goto failed',
-    ...retryBlock(retry, 'booting the kernel'),
-    '',
-  ].join('\n');
+    `kernel ${ipxeUrl('kernel', boot.kernel)} ${cmdline} || ${onFail}`,
+    ...initrds.map((i) => `initrd --name ${i.name} ${i.url} || ${onFail}`),
+    `boot || ${onFail}`,
+  ];
 }
 
 /**
@@ -163,14 +193,20 @@ export function formatWaitScript(reason: string, retry: IpxeRetry): string {
   ].join('\n');
 }
 
-/** The first script every iPXE client gets: chain to its own per-host script (iPXE percent-encodes the values). */
-export function formatChainScript(hostScriptUrl: string, retryDelaySeconds: number): string {
+/**
+ * The first script every iPXE client gets: chain to its own per-host script (iPXE percent-encodes the values).
+ * Several URLs (the per-host script at each controller of the store, this one's first): the first that answers runs.
+ */
+export function formatChainScript(hostScriptUrl: string | readonly string[], retryDelaySeconds: number): string {
   // The only `${…}` Kiln writes: iPXE's own settings, expanded on the machine itself.
-  const url = `${ipxeUrl('host script url', hostScriptUrl)}?mac=\${net0/mac}&uuid=\${uuid}&arch=\${buildarch}&platform=\${platform}`;
+  const query = '?mac=${net0/mac}&uuid=${uuid}&arch=${buildarch}&platform=${platform}';
+  const urls = (typeof hostScriptUrl === 'string' ? [hostScriptUrl] : hostScriptUrl).map(
+    (u) => `${ipxeUrl('host script url', u)}${query}`,
+  );
   return [
     '#!ipxe',
     ':retry',
-    `chain --replace --autofree ${url} || goto failed`,
+    `${chainAny(urls)} || goto failed`,
     ':failed',
     `echo Kiln: fetching this machine's boot script failed; retrying in ${seconds(retryDelaySeconds)} s`,
     `sleep ${seconds(retryDelaySeconds)}`,

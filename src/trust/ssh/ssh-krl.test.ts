@@ -50,3 +50,26 @@ test('an empty KRL is just the header; serial 0 is refused', () => {
     (e) => hasCode(e, 'validation_failed'),
   );
 });
+
+test('several CAs (controllers that joined each other): one certificate section per CA, each with every serial', () => {
+  const krl = encodeKrl({ ca: [caLine, keyLine], serials: [5, 2], version: 1, generatedAt: new Date(0) });
+  const r = new SshReader(krl, 'krl');
+  r.uint64();
+  r.uint32();
+  r.uint64();
+  r.uint64();
+  r.uint64();
+  r.string();
+  r.text();
+  for (const ca of [caLine, keyLine]) {
+    assert.equal(r.byte(), 1);
+    const cert = new SshReader(r.string(), 'certs');
+    assert.equal(Buffer.from(cert.string()).toString('base64'), ca.split(' ')[1]);
+    cert.string();
+    assert.equal(cert.byte(), 0x20);
+    const serials = new SshReader(cert.string(), 'serials');
+    assert.deepEqual([serials.uint64(), serials.uint64()], [2n, 5n]);
+    cert.end();
+  }
+  r.end();
+});

@@ -24,8 +24,11 @@ const certSectionKeyId = 0x23;
 
 /** What to revoke. Every list may be empty; an empty KRL revokes nothing. */
 export interface KrlRequest {
-  /** The CA that issued the certificates named by `serials` and `keyIds`. */
-  ca: SshPublicKey | string;
+  /**
+   * The CA that issued the certificates named by `serials` and `keyIds`, or several CAs (controllers that joined
+   * each other, each with its own CA): one certificate section per CA, each naming every serial and key id.
+   */
+  ca: SshPublicKey | string | ReadonlyArray<SshPublicKey | string>;
   /** Certificate serials to revoke (1 … 2^64-1; PROTOCOL.krl cannot revoke serial 0). */
   serials?: Array<bigint | number>;
   /** Certificate key ids to revoke. */
@@ -40,7 +43,8 @@ export interface KrlRequest {
 
 /** Builds a KRL file (bytes to write as sshd's `RevokedKeys`). Throws validation_failed on a bad serial or key. */
 export function encodeKrl(req: KrlRequest): Uint8Array {
-  const ca = typeof req.ca === 'string' ? parseSshPublicKey(req.ca) : req.ca;
+  const list = (Array.isArray(req.ca) ? req.ca : [req.ca]) as ReadonlyArray<SshPublicKey | string>;
+  const cas = list.map((c) => (typeof c === 'string' ? parseSshPublicKey(c) : c));
   const w = new SshWriter()
     .uint64(krlMagic)
     .uint32(krlFormatVersion)
@@ -52,7 +56,7 @@ export function encodeKrl(req: KrlRequest): Uint8Array {
   const serials = uniqueSerials(req.serials ?? []);
   const keyIds = [...new Set(req.keyIds ?? [])].sort();
   if (serials.length > 0 || keyIds.length > 0)
-    w.byte(sectionCertificates).string(certificateSection(ca, serials, keyIds));
+    for (const ca of cas) w.byte(sectionCertificates).string(certificateSection(ca, serials, keyIds));
   const keys = (req.keys ?? []).map((k) => (typeof k === 'string' ? parseSshPublicKey(k) : k));
   if (keys.length > 0) {
     // PROTOCOL.krl §3: a sequence of plain public key blobs.
