@@ -28,6 +28,8 @@ packages=(
   cloud-init
   # syslog senders for the syslog codec's captures (logger; busybox syslogd comes with busybox-static)
   bsdutils rsyslog
+  # the Clevis client (tang pin; jose, curl) for the round trip against Kiln's Tang (src/tang/tang-server.int.test.ts)
+  clevis
 )
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
