@@ -249,6 +249,7 @@ export async function runServe(
       sshCa: trust.sshCa,
       profilesDir: server['profiles-dir'],
       site: config.site,
+      tang: () => tang.state,
       machineSubnets: dhcp.subnets.map((s) => ({ cidr: s.cidr, router: s.router, dns: s.dns, ntp: s.ntp })),
       urls: () => ({
         baseUrl,
