@@ -54,7 +54,10 @@ export async function startTang(o: TangServerOptions): Promise<RunningTang> {
   const children = new Map<ChildProcess, Promise<void>>();
   let refusedAt = 0;
   const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
-    socket.on('error', () => {});
+    // A client that resets is tangd's business (it sees EOF or EPIPE); the controller's copy only logs it.
+    socket.on('error', (err) =>
+      o.log.debug({ err: err.message, from: socket.remoteAddress }, 'tang: connection error'),
+    );
     if (children.size >= max) {
       // At most one warning a minute: a flood must not flood the log too.
       if (Date.now() - refusedAt > 60_000)
