@@ -192,11 +192,16 @@ test(
     writeFileSync(join(work, 'old.key'), key, { mode: 0o600 });
     assert.throws(() => sh(`cryptsetup open --test-passphrase --key-file ${join(work, 'old.key')} ${dev}`));
     // As the initramfs does: Clevis recovers the passphrase through Tang, and it opens the volume.
-    sh(`clevis luks pass -d ${dev} -s 1 | cryptsetup open --test-passphrase --key-file - ${dev}`);
+    await run('/bin/sh', [
+      '-c',
+      `clevis luks pass -d ${dev} -s 1 | cryptsetup open --test-passphrase --key-file - ${dev}`,
+    ]);
     // Without Kiln's Tang, nothing opens it (at boot: the initramfs keeps waiting).
     await tang!.close();
     tang = undefined;
-    assert.throws(() => sh(`clevis luks pass -d ${dev} -s 1 | cryptsetup open --test-passphrase --key-file - ${dev}`));
+    await assert.rejects(
+      run('/bin/sh', ['-c', `clevis luks pass -d ${dev} -s 1 | cryptsetup open --test-passphrase --key-file - ${dev}`]),
+    );
   },
 );
 
