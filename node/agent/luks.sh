@@ -77,9 +77,9 @@ luks_bind_one() {
 
 # luks_wipe_keys: overwrites and removes every random key file.
 luks_wipe_keys() {
-  for f in /run/kiln/luks/*.key; do
-    [ -f "$f" ] || continue
-    dd if=/dev/zero of="$f" bs=64 count=4 conv=notrunc 2>/dev/null; rm -f "$f"
+  for kf in /run/kiln/luks/*.key; do
+    [ -f "$kf" ] || continue
+    dd if=/dev/zero of="$kf" bs=64 count=4 conv=notrunc 2>/dev/null; rm -f "$kf"
   done
 }
 
@@ -105,10 +105,10 @@ luks_initramfs() {
 luks_finish() {
   n=$(luks_count "$1"); t=$2
   [ "$n" -gt 0 ] || { echo "no LUKS volumes"; return 0; }
-  for f in $LUKS_IMAGE_NEEDS; do
-    [ -e "$t$f" ] || {
+  for need in $LUKS_IMAGE_NEEDS; do
+    [ -e "$t$need" ] || {
       luks_wipe_keys
-      echo "the image lacks $f: build it with the packages cryptsetup-initramfs clevis-luks clevis-initramfs (docs/machine-description.md, LUKS)"
+      echo "the image lacks $need: build it with the packages cryptsetup-initramfs clevis-luks clevis-initramfs (docs/machine-description.md, LUKS)"
       return 1
     }
   done
