@@ -32,7 +32,7 @@ load_hardware_modules
 mdev -s 2>/dev/null
 case "${mode:-discover}" in
   discover) . "$KILN_LIB/discover.sh"; run_discover ;;
-  install)  . "$KILN_LIB/install.sh"; . "$KILN_LIB/late.sh"; . "$KILN_LIB/netconf.sh"; . "$KILN_LIB/clock.sh"; . "$KILN_LIB/objects.sh"; . "$KILN_LIB/storage.sh"; . "$KILN_LIB/status.sh"; . "$KILN_LIB/kexec.sh"; KILN_AB_SOURCE_ONLY=1 . "$KILN_LIB/ab.sh"; run_install ;;
+  install)  . "$KILN_LIB/install.sh"; . "$KILN_LIB/late.sh"; . "$KILN_LIB/netconf.sh"; . "$KILN_LIB/clock.sh"; . "$KILN_LIB/objects.sh"; . "$KILN_LIB/storage.sh"; . "$KILN_LIB/luks.sh"; . "$KILN_LIB/status.sh"; . "$KILN_LIB/kexec.sh"; KILN_AB_SOURCE_ONLY=1 . "$KILN_LIB/ab.sh"; run_install ;;
   wipe)     . "$KILN_LIB/wipe.sh"; run_wipe ;;
   stateless) . "$KILN_LIB/install.sh"; . "$KILN_LIB/late.sh"; . "$KILN_LIB/netconf.sh"; . "$KILN_LIB/clock.sh"; . "$KILN_LIB/stateless.sh"; run_stateless ;;
   *) log "unknown kiln.mode=$mode" ;;

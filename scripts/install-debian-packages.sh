@@ -25,6 +25,9 @@ packages=(
   # the repo subset (kiln repo sync/check, docs/repo.md): apt-ftparchive, the repo key (gpg) and the Debian archive
   # keyring upstream InRelease files verify with; debian-installer's netboot kernel and initrd for the debian-12 profile
   apt-utils gnupg gpgv debian-archive-keyring debian-installer-12-netboot-amd64
+  # LUKS volumes of machine descriptions (docs/machine-description.md): Kiln's Tang server runs Debian's tangd per
+  # connection (tang-listen); cryptsetup goes into the node image (luksFormat and open before the image is written)
+  tang cryptsetup-bin
   # power drivers: IPMI and libvirt BMC clients
   ipmitool libvirt-clients
   # native addon builds (npm ci runs node-gyp on native/bind-to-device and native/tftp-pump)
@@ -34,3 +37,6 @@ packages=(
 # binary in its node image, so the controller's own reboots stay firmware reboots.
 echo 'kexec-tools kexec-tools/load_kexec boolean false' | debconf-set-selections
 bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
+# The tang package enables its own socket-activated tangd on port 80 (keys in /var/lib/tang) under systemd; Kiln
+# runs its own Tang (tang-listen, keys in the data dir), so that one is switched off.
+if [ -d /run/systemd/system ]; then systemctl disable --now tangd.socket 2>/dev/null || true; fi

@@ -1,3 +1,4 @@
+import type { TangPlanState } from './machine/plan-storage.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +122,8 @@ export interface ControllerDeps {
   site: SiteContext;
   /** Kiln's DHCP subnets, for machine descriptions' `reservation` addresses (default: none). */
   machineSubnets?: MachineSubnet[];
+  /** Kiln's Tang server for LUKS volumes (`storage.encrypted`), or why there is none (default: off). */
+  tang?: () => TangPlanState;
   /** Where nodes reach this controller (may change once the listen address is known). */
   urls: () => KilnUrls;
   log: Logger;
@@ -297,6 +300,7 @@ export async function createController(deps: ControllerDeps) {
     installTokens,
     revokeCertificates,
     subnets: () => deps.machineSubnets ?? [],
+    ...(deps.tang ? { tang: deps.tang } : {}),
   });
   const abRollback = createAbRollback({ db, inventory, now: deps.now });
   const selfTests = createSelfTestService({ db, inventory, now: deps.now, newId: randomUUID });

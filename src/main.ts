@@ -38,6 +38,8 @@ import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
 import { packagePath } from './runtime/package-path.js';
 import { sleepUnlessAborted } from './runtime/sleep.js';
+import { ensureTangKeys, TANGD, TANGD_KEYGEN } from './tang/tang-keys.js';
+import { startTang, type TangState } from './tang/tang-server.js';
 
 /** Accept backlog of the HTTP and HTTPS listeners (see the listen call). */
 const HTTP_BACKLOG = 4096;
@@ -119,6 +121,42 @@ function startNodeImage(
         ? { kind: 'failed', error: failure }
         : { kind: 'building' };
   return { get: () => image, settled, state };
+}
+
+/**
+ * Kiln's Tang server (`tang-listen`): its keys made once under
+ * `<data-dir>/tang` (0700), then one tangd per connection. Without the
+ * setting, or without Debian's tang package (a warning), the state says why
+ * and LUKS plans are refused with that reason.
+ */
+async function startTangServer(
+  listen: string,
+  dataDir: string,
+  baseUrl: string,
+  log: Logger,
+): Promise<{ state: TangState; close: () => Promise<void> }> {
+  const none = async (): Promise<void> => {};
+  if (!listen)
+    return {
+      state: { kind: 'off', why: "Kiln's Tang server is off: set tang-listen (--tang-listen or KILN_TANG_LISTEN)" },
+      close: none,
+    };
+  const missing = [TANGD, TANGD_KEYGEN].filter((p) => !existsSync(p));
+  if (missing.length > 0) {
+    const why = `tang-listen is set but Debian's tang package is not installed (${missing.join(', ')} missing): install it (scripts/install-debian-packages.sh) and restart kiln serve`;
+    log.warn({ missing }, why);
+    return { state: { kind: 'off', why }, close: none };
+  }
+  const keysDir = join(dataDir, 'tang');
+  ensureWritableDirectory('data-dir', keysDir);
+  const thumbprint = await ensureTangKeys(keysDir);
+  const { host, port } = splitHostPort(listen);
+  const tang = await startTang({ host, port, keysDir, log: log.child({ domain: 'tang' }) }).catch((err: unknown) => {
+    throw listenFailure('tang-listen', listen, err);
+  });
+  const url = `http://${new URL(baseUrl).hostname}:${tang.port}`;
+  log.info({ url, thumbprint }, "Kiln's Tang server is ready for LUKS volumes (Clevis pins this thumbprint)");
+  return { state: { kind: 'ready', url, thumbprint }, close: tang.close };
 }
 
 /**
@@ -213,6 +251,8 @@ export async function runServe(
       }
     })();
     closers.push(() => refreshingMembers);
+    const tang = await startTangServer(server['tang-listen'], dataDir, baseUrl, log);
+    closers.push(tang.close);
     const build = startNodeImage(join(dataDir, 'cache'), config.boot['node-image'], log, abort.signal);
     closers.push(() => build.settled);
     const nodeImage = build.get;
@@ -237,6 +277,7 @@ export async function runServe(
       memberTrust,
       profilesDir: server['profiles-dir'],
       site: config.site,
+      tang: () => tang.state,
       machineSubnets: dhcp.subnets.map((s) => ({ cidr: s.cidr, router: s.router, dns: s.dns, ntp: s.ntp })),
       urls: () => ({
         baseUrl,

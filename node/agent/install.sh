@@ -32,6 +32,8 @@
 # host (machine.storage: steps, mounts, fstab; machine.network: networkd
 # units); storage.sh runs the steps, GRUB's core image goes to every disk with
 # a BIOS boot partition, and the network is the plan's units (machine_network).
+# LUKS volumes (machine.storage.encrypted) are bound to Kiln's Tang by luks.sh
+# once the image is written (their random keys then removed).
 : "${KILN_TARGET:=/target}"
 KILN_GRUB=${KILN_GRUB:-/usr/lib/kiln/grub}
 # Tools shipped from Debian, by absolute path: busybox ash prefers its own
@@ -291,22 +293,34 @@ root_arg() {
 # kernel command line. The one source of truth for grub.cfg's menu entry
 # (write_grub_cfg) and for kexec (kexec.sh kexec_load_installed).
 boot_entry() {
-  BOOT_KERNEL=""; for c in /boot/vmlinuz /vmlinuz $(ls "$KILN_TARGET"/boot/vmlinuz-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+  # A /boot of its own (machine.storage.separateBoot) holds what GRUB reads: the root's /vmlinuz links are not on it.
+  top="/vmlinuz"; topi="/initrd.img"
+  [ "$(plan_get machine.storage.separateBoot)" = true ] && { top=""; topi=""; }
+  BOOT_KERNEL=""; for c in /boot/vmlinuz $top $(ls "$KILN_TARGET"/boot/vmlinuz-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
     [ -e "$KILN_TARGET$c" ] && { BOOT_KERNEL=$c; break; }; done
-  BOOT_INITRD=""; for c in /boot/initrd.img /initrd.img $(ls "$KILN_TARGET"/boot/initrd.img-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
+  BOOT_INITRD=""; for c in /boot/initrd.img $topi $(ls "$KILN_TARGET"/boot/initrd.img-* 2>/dev/null | sed "s|^$KILN_TARGET||" | sort -r); do
     [ -e "$KILN_TARGET$c" ] && { BOOT_INITRD=$c; break; }; done
   [ -n "$BOOT_KERNEL" ] || { echo "the image has no kernel (/boot/vmlinuz)"; return 1; }
   BOOT_ARGS="root=$(root_arg) ro console=tty0 console=ttyS0,115200 $(plan_get kernelArgs)"
+  # LUKS volumes are unlocked in the initramfs through Kiln's Tang: it needs the network (DHCP) there.
+  [ -n "$(plan_get machine.storage.encrypted.0.id)" ] && BOOT_ARGS="$BOOT_ARGS ip=dhcp"
   BOOT_ARGS=${BOOT_ARGS% }
 }
 
 write_grub_cfg() {
   boot_entry || return 1
+  # On a /boot of its own GRUB's paths are relative to that filesystem (kiln-boot), which holds grub.cfg too.
+  gk=$BOOT_KERNEL; gi=$BOOT_INITRD
+  if [ "$(plan_get machine.storage.separateBoot)" = true ]; then
+    case "$gk" in /boot/*) gk=${gk#/boot} ;; *) echo "the kernel $gk is not on /boot"; return 1 ;; esac
+    gi=${gi#/boot}
+  fi
   {
     echo "set timeout=1"
+    [ "$(plan_get machine.storage.separateBoot)" = true ] && echo "search --no-floppy --label kiln-boot --set=root"
     echo "menuentry 'Kiln: $(plan_get hostname)' {"
-    echo "  linux $BOOT_KERNEL $BOOT_ARGS"
-    [ -n "$BOOT_INITRD" ] && echo "  initrd $BOOT_INITRD"
+    echo "  linux $gk $BOOT_ARGS"
+    [ -n "$gi" ] && echo "  initrd $gi"
     echo "}"
   } > "$KILN_TARGET/boot/grub/grub.cfg"
 }
@@ -446,6 +460,9 @@ run_install() {
     step bootloader "installing GRUB (BIOS and UEFI)" install_bootloader "$disk"
   fi
   step config "writing host configuration" write_host_config
+  if [ -n "$MACHINE_STORAGE" ] && [ -n "$(plan_get machine.storage.encrypted.0.id)" ]; then
+    step_told luks "binding the LUKS volumes to Kiln's Tang with Clevis; rebuilding the initramfs" luks_finish "$PLAN" "$KILN_TARGET"
+  fi
   step_told network "writing the network configuration the image uses" write_network_config
   step secrets "applying root's password hash and authorized keys from Kiln" late_secrets
   step hostcert "making the SSH host key in the target and getting its Kiln certificate" late_hostcert

@@ -29,6 +29,20 @@ storage_wait() {
   [ -b "$1" ]
 }
 
+# storage_key FILE: a new random LUKS key (384 bits from the kernel's CSPRNG,
+# as 96 hex digits: Clevis reads it as text) in FILE, which must be under /run/kiln/luks/ (tmpfs: RAM only), mode 0600.
+# The key never leaves the node; luks.sh removes its key slot once Clevis's
+# binding to Kiln's Tang is proven, then overwrites the file and removes it.
+# Loads dm-crypt and the ciphers first (the node image has no udev to do it).
+storage_key() {
+  case "$1" in /run/kiln/luks/*.key) ;; *) echo "LUKS key file $1 is not under /run/kiln/luks"; return 1 ;; esac
+  case "${1#/run/kiln/luks/}" in */*|.*) echo "LUKS key file $1 is not a plain name"; return 1 ;; esac
+  for m in dm_crypt xts aesni_intel aes_generic sha256_generic algif_skcipher; do modprobe -q "$m" 2>/dev/null; done
+  mkdir -p /run/kiln/luks /run/cryptsetup && chmod 700 /run/kiln/luks &&
+    (umask 077; od -An -v -tx1 -N48 /dev/urandom | tr -d ' \n' > "$1") && [ "$(wc -c < "$1")" -eq 96 ] ||
+    { echo "could not make the LUKS key $1"; return 1; }
+}
+
 # storage_field FLAT KEY: one field of the plan.
 storage_field() { printf '%s\n' "$1" | json_get "$2"; }
 
@@ -39,14 +53,18 @@ storage_apply() {
   while :; do
     p="machine.storage.steps.$i"
     tool=$(storage_field "$flat" "$p.tool"); dev=$(storage_field "$flat" "$p.wait"); about=$(storage_field "$flat" "$p.about")
-    [ -n "$tool$dev" ] || break
+    key=$(storage_field "$flat" "$p.key")
+    [ -n "$tool$dev$key" ] || break
     [ "$i" -lt 1000 ] || { echo "storage plan: more than 1000 steps"; return 1; }
-    if [ -n "$dev" ]; then
+    if [ -n "$key" ]; then
+      storage_key "$key" || { echo "step $i ($about) failed"; return 1; }
+      echo "step $i: $about"
+    elif [ -n "$dev" ]; then
       storage_wait "$dev" || { echo "step $i ($about): $dev did not appear within 20 s"; return 1; }
       echo "step $i: $about"
     else
       case "$tool" in
-        sgdisk|partx|wipefs|mdadm|lvm|mke2fs|mkfs.xfs|mkfs.vfat|mkswap) ;;
+        sgdisk|partx|wipefs|mdadm|lvm|mke2fs|mkfs.xfs|mkfs.vfat|mkswap|cryptsetup) ;;
         *) echo "step $i: tool \"$tool\" is not one the storage plan may run"; return 1 ;;
       esac
       args=$(printf '%s\n' "$flat" | awk -F '\t' -v k="$p.args." 'index($1, k) == 1 && substr($1, length(k) + 1) ~ /^[0-9]+$/ { print $2 }')

@@ -70,6 +70,12 @@ export const ServerSettingsSchema = Type.Object({
     description:
       "HTTPS listen address for the API (certificate from Kiln's CA in data-dir/tls, or tls-cert-file/tls-key-file); empty string disables it.",
   }),
+  'tang-listen': Type.String({
+    default: '',
+    check: hostPort,
+    description:
+      "Address of Kiln's Tang server (Debian's tangd, one per connection) for LUKS volumes that Clevis unlocks at boot (storage.encrypted); empty string (the default) = off.",
+  }),
   'tls-cert-file': Type.Optional(
     Type.String({
       path: true,

@@ -1,3 +1,4 @@
+import type { TangPlanState } from '../machine/plan-storage.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -53,6 +54,8 @@ export interface DeployDeps {
   };
   /** Kiln's DHCP subnets, for machine descriptions' `reservation` addresses. */
   subnets?: () => MachineSubnet[];
+  /** Kiln's Tang server for LUKS volumes, or why there is none (default: off). */
+  tang?: () => TangPlanState;
 }
 
 /**
@@ -117,7 +120,10 @@ export function createDeployService(deps: DeployDeps) {
     if (text === undefined)
       throw new KilnError('validation_failed', `layout machine: the deployment has no install file ${name}`);
     const description = parseMachineDescription(text, name);
-    const plan = planMachine(description, machineFactsFrom(host, deps.subnets?.() ?? []), { hostName: host.name });
+    const plan = planMachine(description, machineFactsFrom(host, deps.subnets?.() ?? []), {
+      hostName: host.name,
+      ...(deps.tang ? { tang: deps.tang() } : {}),
+    });
     return { ...rendered, files: { ...rendered.files, [MACHINE_PLAN_FILE]: `${JSON.stringify(plan, null, 2)}\n` } };
   }
 

@@ -80,6 +80,13 @@ export const discoveryModules = [
   'raid1',
   'dm_mod',
   'xfs',
+  // LUKS volumes (node/agent/storage.sh storage_key, luks.sh): dm-crypt and LUKS2's default cipher aes-xts-plain64
+  'dm_crypt',
+  'xts',
+  'aesni_intel',
+  'aes_generic',
+  'sha256_generic',
+  'algif_skcipher',
 ] as const;
 
 /** Host tools copied (with their libraries) into usr/lib/kiln/bin: [candidates, name in image, required]. */
@@ -106,6 +113,8 @@ const hostTools: Array<[string[], string, boolean]> = [
   [['/usr/sbin/mdadm', '/sbin/mdadm'], 'mdadm', false],
   [['/usr/sbin/lvm', '/sbin/lvm'], 'lvm', false],
   [['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'], 'mkfs.xfs', false],
+  // LUKS volumes (storage.encrypted): luksFormat and open before the image is written (cryptsetup-bin).
+  [['/usr/sbin/cryptsetup', '/sbin/cryptsetup'], 'cryptsetup', false],
   // Self-tests (node/agent/selftest.sh): a missing tool skips its test.
   [['/usr/sbin/memtester', '/usr/bin/memtester'], 'memtester', false],
   [['/usr/sbin/smartctl'], 'smartctl', false],
@@ -125,6 +134,7 @@ const agentFiles = [
   'agent/clock.sh',
   'agent/objects.sh',
   'agent/storage.sh',
+  'agent/luks.sh',
   'agent/status.sh',
   'agent/kexec.sh',
   'agent/wipe.sh',

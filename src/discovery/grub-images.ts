@@ -40,8 +40,8 @@ export const grubModules = [
 
 /**
  * The embedded config: layout ab's switch on the ESP (/kiln/ab.cfg, which
- * never returns when it boots a slot), else the root by label and the
- * installed system's grub.cfg. The embedded config runs line by line with no
+ * never returns when it boots a slot), else a /boot of its own by its label
+ * kiln-boot, else the root by label, and the installed system's grub.cfg. The embedded config runs line by line with no
  * `if`; a failing line (no ESP with /kiln/ab.cfg on a single-root disk) prints
  * its error and the next line runs.
  */
@@ -51,6 +51,9 @@ export const grubEarlyConfig = [
   'terminal_output console serial',
   'search --no-floppy --file /kiln/ab.cfg --set=kiln_esp',
   'configfile ($kiln_esp)/kiln/ab.cfg',
+  // A /boot of its own (machine descriptions; required under an encrypted root, which GRUB cannot open).
+  'search --no-floppy --label kiln-boot --set=kiln_boot',
+  'configfile ($kiln_boot)/grub/grub.cfg',
   'search --no-floppy --label kiln-root --set=root',
   'set prefix=($root)/boot/grub',
   'configfile ($root)/boot/grub/grub.cfg',

@@ -85,7 +85,9 @@ test('a RAID 1 + LVM layout over two disks renders steps in order, the fstab and
       ['d1', '/dev/vdb'],
     ],
   );
-  const tools = s.steps.map((x) => ('tool' in x ? `${x.tool} ${x.args[0]}` : `wait ${x.wait}`));
+  const tools = s.steps.map((x) =>
+    'tool' in x ? `${x.tool} ${x.args[0]}` : 'wait' in x ? `wait ${x.wait}` : `key ${x.key}`,
+  );
   assert.deepEqual(tools.slice(0, 2), ['sgdisk --zap-all', 'sgdisk --clear']);
   assert.ok(tools.indexOf('mdadm --create') > tools.lastIndexOf('wipefs --all'));
   assert.ok(tools.indexOf('lvm pvcreate') > tools.indexOf('wait /dev/md120'));
@@ -214,14 +216,14 @@ const unfit: Array<[string, (d: MachineDescription) => MachineDescription, Machi
     /uses "nope", which is no partition/,
   ],
   [
-    'LUKS is not yet built',
+    "LUKS without Kiln's Tang server",
     (d) => {
       d.storage!.encrypted = [{ id: 'crypt', device: 'r0', unlock: 'tang' }];
       return d;
     },
     facts,
-    'not_implemented',
-    /LUKS.*not yet built/,
+    'tang_unavailable',
+    /encrypted volume "crypt" is unlocked at boot by Kiln's Tang server: Kiln's Tang server is off: set tang-listen/,
   ],
   [
     'a host never discovered',

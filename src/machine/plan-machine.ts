@@ -4,7 +4,7 @@ import { KilnError, type ErrorIssue } from '../error/kiln-error.js';
 import type { MachineFacts } from './machine-facts.js';
 import { MachineDescriptionSchema, type MachineDescription } from './machine-schema.js';
 import { planNetwork, type NetworkPlan } from './plan-network.js';
-import { planStorage, type StoragePlan } from './plan-storage.js';
+import { planStorage, type StoragePlan, type TangPlanState } from './plan-storage.js';
 
 /** The concrete plan for one host, kept with its deployment (`machine-plan.json`) and carried in the install plan. */
 export interface MachinePlan {
@@ -57,7 +57,7 @@ export function parseMachineDescription(text: string, source: string): MachineDe
 export function planMachine(
   description: MachineDescription,
   facts: MachineFacts,
-  opts: { hostName?: string; mdBase?: number } = {},
+  opts: { hostName?: string; mdBase?: number; tang?: TangPlanState; uuid?: () => string } = {},
 ): MachinePlan {
   const issues: ErrorIssue[] = [];
   if (description.storage && !facts.known)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ErrorIssue } from '../error/kiln-error.js';
 import type { FactDisk } from './machine-facts.js';
 import type { DiskDescription, StorageDescription } from './machine-schema.js';
@@ -7,9 +8,39 @@ const MiB = 1024 * 1024;
 /**
  * One step of the storage plan, run in order by the node writer
  * (node/agent/storage.sh): a tool from a closed set with its arguments (no
- * shell: arguments never hold blanks), or a wait for a device node.
+ * shell: arguments never hold blanks), a wait for a device node, or a new
+ * random LUKS key made on the node in the RAM file `key` (never sent to or
+ * from the controller; node/agent/luks.sh removes its key slot after the
+ * Clevis binding).
  */
-export type StorageStep = { tool: StorageTool; args: string[]; about: string } | { wait: string; about: string };
+export type StorageStep =
+  | { tool: StorageTool; args: string[]; about: string }
+  | { wait: string; about: string }
+  | { key: string; about: string };
+
+/** Where the node keeps a LUKS volume's random key until the Clevis binding replaces it (tmpfs, node/agent/luks.sh). */
+export const luksKeyFile = (id: string): string => `/run/kiln/luks/${id}.key`;
+
+/**
+ * Kiln's Tang server as the planner sees it: its URL and the thumbprint a
+ * Clevis binding pins, or why there is none (then LUKS is refused).
+ */
+export type TangPlanState = { kind: 'ready'; url: string; thumbprint: string } | { kind: 'off'; why: string };
+
+/** One LUKS volume of the plan, bound to Kiln's Tang by the writer after the image is written. */
+export interface EncryptedVolume {
+  id: string;
+  /** The device LUKS is made on (a partition or array). */
+  device: string;
+  /** The LUKS header's UUID (chosen by the controller: crypttab names the volume by it). */
+  uuid: string;
+  /** Where the opened volume appears: /dev/mapper/<id>. */
+  mapper: string;
+  /** The node's RAM file holding the random key until it is removed. */
+  keyFile: string;
+  /** Clevis's tang pin configuration: Kiln's Tang URL and its signing key's thumbprint. */
+  clevis: { url: string; thp: string };
+}
 
 /** The binaries the writer may run for a storage plan (shipped in the node image's /usr/lib/kiln/bin). */
 export const storageTools = [
@@ -22,6 +53,7 @@ export const storageTools = [
   'mkfs.xfs',
   'mkfs.vfat',
   'mkswap',
+  'cryptsetup',
 ] as const;
 export type StorageTool = (typeof storageTools)[number];
 
@@ -39,6 +71,32 @@ export interface StoragePlan {
   /** The ESP mounted at /boot/efi, or ''. */
   esp: string;
   root: { device: string; type: string };
+  /** LUKS volumes (storage.encrypted), in the order they are made; empty without. */
+  encrypted: EncryptedVolume[];
+  /** The installed system's /etc/crypttab ('' without LUKS). */
+  crypttab: string;
+  /**
+   * Whether a filesystem of its own (label kiln-boot) is mounted at /boot:
+   * GRUB then reads grub.cfg and the kernel from it (required when the root
+   * is encrypted: GRUB cannot open LUKS).
+   */
+  separateBoot: boolean;
+}
+
+/**
+ * The installed system's /etc/crypttab: each volume by its LUKS UUID, no key
+ * file (`none`: Clevis's token unlocks it), and `initramfs` so Debian's
+ * cryptsetup-initramfs unlocks every one of them in the initramfs, where
+ * clevis-initramfs brings the network up and asks Kiln's Tang. No `_netdev`:
+ * no volume waits for the installed system's network.
+ */
+export function crypttab(volumes: readonly EncryptedVolume[]): string {
+  if (volumes.length === 0) return '';
+  return [
+    "# Written by the Kiln image writer from the machine description: unlocked at boot by Clevis with Kiln's Tang.",
+    ...volumes.map((v) => `${v.id}\tUUID=${v.uuid}\tnone\tluks,initramfs`),
+    '',
+  ].join('\n');
 }
 
 /** Bytes of a size (`512MiB`, `1G`, 1048576). */
@@ -106,7 +164,7 @@ const EXTENT = 4 * MiB;
 const labelMax = { ext4: 16, xfs: 12, vfat: 11, swap: 15 } as const;
 
 interface Node {
-  kind: 'partition' | 'raid' | 'volume';
+  kind: 'partition' | 'raid' | 'volume' | 'crypt';
   device: string;
   /** Usable bytes (estimated for arrays and volumes). */
   bytes: number;
@@ -126,7 +184,7 @@ interface Node {
 export function planStorage(
   s: StorageDescription,
   disks: FactDisk[],
-  opts: { mdBase?: number } = {},
+  opts: { mdBase?: number; tang?: TangPlanState; uuid?: () => string } = {},
 ): { plan?: StoragePlan; issues: ErrorIssue[] } {
   const issues: ErrorIssue[] = [];
   const issue = (path: string, code: string, message: string): void => void issues.push({ path, code, message });
@@ -283,6 +341,65 @@ export function planStorage(
     steps.push({ wait: device, about: `waiting for ${device}` });
   });
 
+  // LUKS (LUKS2) on a partition or array, before volume groups: LVM on LUKS takes the opened volume as a PV.
+  const encrypted: EncryptedVolume[] = [];
+  /** Opened LUKS volumes and the logical volumes on them: GRUB reads none of these. */
+  const cryptDevices = new Set<string>();
+  const tang: TangPlanState = opts.tang ?? { kind: 'off', why: "Kiln's Tang server is off: set tang-listen" };
+  (s.encrypted ?? []).forEach((e, ei) => {
+    const path = `/storage/encrypted/${ei}`;
+    claim(e.id, `${path}/id`);
+    if (tang.kind !== 'ready')
+      issue(
+        path,
+        'tang_unavailable',
+        `encrypted volume "${e.id}" is unlocked at boot by Kiln's Tang server: ${tang.why}`,
+      );
+    const n = use(e.device, `encrypted volume "${e.id}"`, `${path}/device`, ['linux', 'lvm']);
+    if (!n) return;
+    const mapper = `/dev/mapper/${e.id}`;
+    // LUKS2 keeps 16 MiB of header before the data.
+    nodes.set(e.id, { kind: 'crypt', device: mapper, bytes: n.bytes - 16 * MiB, disks: n.disks });
+    cryptDevices.add(mapper);
+    if (tang.kind !== 'ready') return;
+    const keyFile = luksKeyFile(e.id);
+    const uuid = (opts.uuid ?? randomUUID)();
+    encrypted.push({
+      id: e.id,
+      device: n.device,
+      uuid,
+      mapper,
+      keyFile,
+      clevis: { url: tang.url, thp: tang.thumbprint },
+    });
+    steps.push({ key: keyFile, about: `making a random key for LUKS volume ${e.id} in the node's memory` });
+    steps.push({
+      tool: 'cryptsetup',
+      args: [
+        'luksFormat',
+        '--batch-mode',
+        '--type',
+        'luks2',
+        // The key is 384 random bits: a memory-hard KDF adds nothing and needs more RAM than the node image may have.
+        '--pbkdf',
+        'pbkdf2',
+        '--pbkdf-force-iterations',
+        '1000',
+        `--uuid=${uuid}`,
+        `--label=kiln-${e.id}`,
+        `--key-file=${keyFile}`,
+        n.device,
+      ],
+      about: `making LUKS volume ${e.id} on ${n.device}`,
+    });
+    steps.push({
+      tool: 'cryptsetup',
+      args: ['open', '--type', 'luks2', `--key-file=${keyFile}`, n.device, e.id],
+      about: `opening LUKS volume ${e.id} as ${mapper}`,
+    });
+    steps.push({ wait: mapper, about: `waiting for ${mapper}` });
+  });
+
   (s.volumeGroups ?? []).forEach((vg, vi) => {
     const path = `/storage/volumeGroups/${vi}`;
     claim(vg.id, `${path}/id`);
@@ -315,6 +432,13 @@ export function planStorage(
         );
       free -= want;
       const device = `/dev/mapper/${vg.name}-${lv.name}`;
+      if (pvs.some((p) => p.kind === 'crypt')) cryptDevices.add(device);
+      if ([...nodes.values()].some((x) => x.kind === 'crypt' && x.device === device))
+        issue(
+          `${lpath}/name`,
+          'mapper_name_twice',
+          `volume ${vg.name}/${lv.name} and encrypted volume "${vg.name}-${lv.name}" would both be ${device}; rename one`,
+        );
       nodes.set(lv.id, { kind: 'volume', device, bytes: want, disks: pvs.flatMap((p) => p.disks) });
       steps.push({
         tool: 'lvm',
@@ -334,13 +458,6 @@ export function planStorage(
     });
   });
 
-  for (const [i, e] of (s.encrypted ?? []).entries())
-    issue(
-      `/storage/encrypted/${i}`,
-      'not_implemented',
-      `encryption of "${e.device}" (LUKS with Clevis/Tang unlock) is not yet built by the image writer; remove storage.encrypted`,
-    );
-
   const labels = new Set<string>();
   const mounts: StoragePlan['mounts'] = [];
   const fstab: string[] = ['# Written by the Kiln image writer from the machine description.'];
@@ -359,12 +476,20 @@ export function planStorage(
     if (f.mount !== undefined && mounts.some((m) => m.path === f.mount))
       issue(`${path}/mount`, 'mount_twice', `two filesystems are mounted at ${f.mount}`);
     const isEspMount = f.mount === '/boot/efi';
-    let label = f.label ?? (f.mount === '/' ? 'kiln-root' : isEspMount ? 'KILN-ESP' : f.device);
+    let label =
+      f.label ??
+      (f.mount === '/' ? 'kiln-root' : f.mount === '/boot' ? 'kiln-boot' : isEspMount ? 'KILN-ESP' : f.device);
     if (f.mount === '/' && label !== 'kiln-root')
       issue(
         `${path}/label`,
         'root_label',
         `the root filesystem's label must be kiln-root (GRUB and the kernel find the root by it); got "${label}"`,
+      );
+    if (f.mount === '/boot' && (label !== 'kiln-boot' || (f.type !== 'ext4' && f.type !== 'xfs')))
+      issue(
+        `${path}/label`,
+        'boot_label',
+        `a /boot filesystem must be ext4 or xfs labelled kiln-boot (GRUB finds grub.cfg and the kernel by it); got ${f.type} "${label}"`,
       );
     if (f.type === 'vfat') label = label.toUpperCase();
     if (label.length > labelMax[f.type])
@@ -414,14 +539,35 @@ export function planStorage(
       issue(
         '/storage',
         'unused_device',
-        `${n.kind === 'raid' ? 'array' : 'volume'} "${id}" holds no filesystem or volume group`,
+        `${n.kind === 'raid' ? 'array' : n.kind === 'crypt' ? 'encrypted volume' : 'volume'} "${id}" holds no filesystem or volume group`,
       );
+  const boot = mounts.find((m) => m.path === '/boot');
+  const onCrypt = (dev: string): boolean => cryptDevices.has(dev);
+  if (root && onCrypt(root.device) && !boot)
+    issue(
+      '/storage/filesystems',
+      'boot_on_luks',
+      'the root filesystem is encrypted and GRUB cannot open LUKS: add an unencrypted ext4 filesystem mounted at /boot (512MiB is plenty)',
+    );
+  if (boot && onCrypt(boot.device))
+    issue('/storage/filesystems', 'boot_on_luks', 'the /boot filesystem must not be encrypted: GRUB cannot open LUKS');
   if (issues.length > 0 || !root) return { issues };
   mounts.sort((a, b) =>
     a.path === '/' ? -1 : b.path === '/' ? 1 : a.path.split('/').length - b.path.split('/').length,
   );
   return {
-    plan: { disks: chosen, steps, mounts, fstab: `${fstab.join('\n')}\n`, biosBoot, esp, root },
+    plan: {
+      disks: chosen,
+      steps,
+      mounts,
+      fstab: `${fstab.join('\n')}\n`,
+      biosBoot,
+      esp,
+      root,
+      encrypted,
+      crypttab: crypttab(encrypted),
+      separateBoot: boot !== undefined,
+    },
     issues,
   };
 }

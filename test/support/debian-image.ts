@@ -61,10 +61,16 @@ function hasMmdebstrap(): boolean {
   }
 }
 
-/** Builds (or finds cached) the CI Debian image. Minutes on a cold cache; a second call is instant. */
+/**
+ * Builds (or finds cached) the CI Debian image. Minutes on a cold cache; a
+ * second call is instant. `extra` packages (the LUKS e2e's cryptsetup and
+ * Clevis) make another image, cached under its own key.
+ */
 export async function ciDebianImage(
   cacheRoot = process.env['KILN_TEST_CACHE'] ?? join(tmpdir(), 'kiln-test-cache'),
+  extra: readonly string[] = [],
 ): Promise<CiDebianImage> {
+  const packages = [...CI_DEBIAN_PACKAGES, ...extra];
   let mirrors: string[];
   try {
     mirrors = mirrorLinesFor(readAptSources(), CI_DEBIAN_SUITE);
@@ -75,7 +81,7 @@ export async function ciDebianImage(
     .update(
       JSON.stringify({
         suite: CI_DEBIAN_SUITE,
-        packages: CI_DEBIAN_PACKAGES,
+        packages,
         variant: 'minbase',
         mirrors,
         epoch: DEFAULT_SOURCE_DATE_EPOCH,
@@ -112,7 +118,7 @@ export async function ciDebianImage(
       CI_DEBIAN_SUITE,
       '--bare',
       '--packages',
-      CI_DEBIAN_PACKAGES.join(','),
+      packages.join(','),
       '--data-dir',
       join(tmp, 'data'),
       '--json',

@@ -1,0 +1,123 @@
+# Kiln image writer: the LUKS volumes of a machine description (busybox ash;
+# sourced by install.sh after storage.sh). storage.sh made each volume with a
+# random key made on this node (storage_key: RAM only, never sent anywhere)
+# and opened it; the image is written inside. Here, in a chroot of the written
+# root (whose own clevis, cryptsetup and initramfs-tools do the work), each
+# volume is bound to Kiln's Tang with Clevis, the binding is proven (Clevis
+# decrypts through Tang and the result opens the volume), the random key's
+# slot is removed and the key file overwritten and deleted: the LUKS header
+# keeps only the Clevis slot. Then /etc/crypttab and the initramfs (which
+# unlocks every volume at boot through Tang: cryptsetup-initramfs,
+# clevis-initramfs). No recovery passphrase is made (docs/machine-description.md).
+#
+# Functions read the flattened install plan (json-flatten.awk lines) given as
+# their first argument, so tests can run them without a controller.
+
+# The files a written root needs for this (Debian packages cryptsetup-initramfs, clevis-luks, clevis-initramfs).
+LUKS_IMAGE_NEEDS="/usr/bin/clevis-luks-bind /usr/bin/clevis-decrypt-tang /usr/sbin/cryptsetup /usr/sbin/update-initramfs /usr/share/initramfs-tools/hooks/cryptroot /usr/share/initramfs-tools/hooks/clevis"
+
+# luks_in TARGET COMMAND...: COMMAND in a chroot of the written root, with that root's own PATH
+# (device-mapper without udev, as in storage.sh: the node image has none).
+luks_in() {
+  r=$1; shift
+  chroot "$r" /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin DM_DISABLE_UDEV=1 "$@"
+}
+
+# luks_count FLAT: how many volumes the plan encrypts.
+luks_count() {
+  n=0
+  while [ -n "$(storage_field "$1" "machine.storage.encrypted.$n.id")" ] && [ "$n" -lt 16 ]; do n=$((n + 1)); done
+  echo "$n"
+}
+
+# luks_chroot_enter TARGET / luks_chroot_leave TARGET: what a chroot of the
+# written root needs (proc, sys, dev; a tmpfs /run with the key directory).
+luks_chroot_enter() {
+  t=$1
+  mount -t proc proc "$t/proc" && mount -o bind /sys "$t/sys" && mount -o bind /dev "$t/dev" &&
+    mount -t tmpfs -o mode=0755 tmpfs "$t/run" && mkdir -p "$t/run/kiln/luks" "$t/run/cryptsetup" &&
+    mount -o bind /run/kiln/luks "$t/run/kiln/luks"
+}
+luks_chroot_leave() {
+  for m in run/kiln/luks run dev sys proc; do umount "$1/$m" 2>/dev/null; done
+  return 0
+}
+
+# luks_keyslots DEV: the number of LUKS2 key slots in use on DEV.
+luks_keyslots() {
+  "$(storage_tool cryptsetup)" luksDump "$1" | awk '/^Keyslots:/ { k = 1; next } /^[A-Za-z]/ { k = 0 } k && /^  [0-9]+: / { n++ } END { print n + 0 }'
+}
+
+# luks_bind_one FLAT TARGET N: binds volume N to Tang, proves it, removes the random key.
+luks_bind_one() {
+  p=machine.storage.encrypted.$3
+  id=$(storage_field "$1" "$p.id"); dev=$(storage_field "$1" "$p.device"); key=$(storage_field "$1" "$p.keyFile")
+  url=$(storage_field "$1" "$p.clevis.url"); thp=$(storage_field "$1" "$p.clevis.thp")
+  if printf '%s' "$url$thp" | grep -q '[^][A-Za-z0-9_.:/-]'; then echo "volume $id: the Tang URL or thumbprint holds unexpected characters"; return 1; fi
+  [ -b "$dev" ] && [ -s "$key" ] || { echo "volume $id: $dev or its key $key is missing"; return 1; }
+  cfg="{\"url\":\"$url\",\"thp\":\"$thp\"}"
+  # Clevis fetches Tang's advertisement, checks it is signed by the key with thumbprint thp, and adds a key slot
+  # holding a new random passphrase, kept only as a JWE in the LUKS2 token (decryptable only with Tang's help).
+  luks_in "$2" clevis luks bind -y -d "$dev" -k "${key}" tang "$cfg" ||
+    { echo "volume $id: clevis luks bind to $url failed"; return 1; }
+  slot=$(luks_in "$2" clevis luks list -d "$dev" | awk -F: '/tang/ { print $1; exit }')
+  [ -n "$slot" ] || { echo "volume $id: no tang binding on $dev after clevis luks bind"; return 1; }
+  # The proof, as the initramfs will do it: decrypt through Tang; the result must open the volume (it only crosses a pipe).
+  luks_in "$2" sh -c 'clevis luks pass -d "$1" -s "$2" | cryptsetup open --test-passphrase --key-file - "$1"' sh "$dev" "$slot" ||
+    { echo "volume $id: the Clevis slot $slot does not open $dev through Tang"; return 1; }
+  luks_in "$2" cryptsetup luksRemoveKey --batch-mode "$dev" "$key" ||
+    { echo "volume $id: removing the random key's slot failed"; return 1; }
+  if luks_in "$2" cryptsetup open --test-passphrase --key-file "$key" "$dev" 2>/dev/null; then
+    echo "volume $id: the random key still opens $dev"; return 1
+  fi
+  k=$(luks_keyslots "$dev")
+  [ "$k" = 1 ] || { echo "volume $id: $k key slots in use on $dev, expected only Clevis's"; return 1; }
+  echo "volume $id ($dev): bound to Tang at $url (thp $thp), slot $slot; the random key's slot is removed"
+}
+
+# luks_wipe_keys: overwrites and removes every random key file.
+luks_wipe_keys() {
+  for kf in /run/kiln/luks/*.key; do
+    [ -f "$kf" ] || continue
+    dd if=/dev/zero of="$kf" bs=64 count=4 conv=notrunc 2>/dev/null; rm -f "$kf"
+  done
+}
+
+# luks_initramfs FLAT TARGET: /etc/crypttab, cryptsetup in the initramfs, and the initramfs rebuilt.
+luks_initramfs() {
+  t=$2
+  printf '%s\n' "$1" | json_text machine.storage.crypttab > "$t/etc/crypttab" &&
+    mkdir -p "$t/etc/cryptsetup-initramfs" &&
+    { grep -qx 'CRYPTSETUP=y' "$t/etc/cryptsetup-initramfs/conf-hook" 2>/dev/null || echo CRYPTSETUP=y >> "$t/etc/cryptsetup-initramfs/conf-hook"; } || return 1
+  if ls "$t"/boot/initrd.img-* > /dev/null 2>&1; then how=-u; else how=-c; fi
+  luks_in "$t" update-initramfs "$how" -k all || { echo "update-initramfs in the written root failed"; return 1; }
+  for f in "$t"/boot/initrd.img-*; do
+    # The rebuilt initramfs must carry what unlocks the root: cryptsetup, Clevis's tang pin, and the crypttab.
+    list=$(luks_in "$t" lsinitramfs "${f#$t}") || { echo "lsinitramfs ${f#$t} failed"; return 1; }
+    for need in cryptroot/crypttab usr/bin/clevis-decrypt-tang scripts/local-top/clevis; do
+      printf '%s\n' "$list" | grep -q "$need" || { echo "${f#$t} lacks $need"; return 1; }
+    done
+  done
+  echo "crypttab written; initramfs rebuilt with cryptsetup and Clevis ($how)"
+}
+
+# luks_finish FLAT TARGET: everything above for every volume; the keys are wiped whatever happens.
+luks_finish() {
+  n=$(luks_count "$1"); t=$2
+  [ "$n" -gt 0 ] || { echo "no LUKS volumes"; return 0; }
+  for need in $LUKS_IMAGE_NEEDS; do
+    [ -e "$t$need" ] || {
+      luks_wipe_keys
+      echo "the image lacks $need: build it with the packages cryptsetup-initramfs clevis-luks clevis-initramfs (docs/machine-description.md, LUKS)"
+      return 1
+    }
+  done
+  luks_chroot_enter "$t" || { luks_chroot_leave "$t"; luks_wipe_keys; echo "could not prepare the chroot"; return 1; }
+  rc=0; i=0
+  while [ "$i" -lt "$n" ]; do luks_bind_one "$1" "$t" "$i" || { rc=1; break; }; i=$((i + 1)); done
+  luks_wipe_keys
+  [ "$rc" = 0 ] && { luks_initramfs "$1" "$t" || rc=1; }
+  luks_chroot_leave "$t"
+  [ "$rc" = 0 ] && echo "LUKS: $n volume(s) unlock at boot through Kiln's Tang"
+  return $rc
+}
