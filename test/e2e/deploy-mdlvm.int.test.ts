@@ -464,7 +464,7 @@ test(
       });
       const off = await Promise.race([
         new Promise((r) => vm.child.once('exit', () => r(true))),
-        sleep(180_000).then(() => false),
+        new Promise((r) => setTimeout(() => r(false), 180_000).unref()),
       ]);
       assert.ok(off || vm.child.exitCode !== null, 'the VM powered off within 180 s');
     } catch (err) {
@@ -485,7 +485,8 @@ test(
         '-O',
         'raw',
         'bs=512',
-        'count=1',
+        // qemu-img dd counts `count` from the start of the input, skipped blocks included.
+        `count=${lba + 1}`,
         `skip=${lba}`,
         `if=${disk}`,
         `of=${out}`,
