@@ -317,7 +317,7 @@ write_grub_cfg() {
   fi
   {
     echo "set timeout=1"
-    [ "$(plan_get machine.storage.separateBoot)" = true ] && echo "search --no-floppy --label kiln-boot --set=root"
+    [ "$(plan_get machine.storage.separateBoot)" = true ] && echo "search --label kiln-boot --set=root"
     echo "menuentry 'Kiln: $(plan_get hostname)' {"
     echo "  linux $gk $BOOT_ARGS"
     [ -n "$gi" ] && echo "  initrd $gi"

@@ -2,7 +2,8 @@
 # sourced by install.sh). Before any disk is touched, objects_prepare gathers
 # every object of the image into memory: first from the machine's own Kiln
 # root filesystem (LABEL=kiln-root, mounted read-only, nodev, nosuid, noexec,
-# without journal replay; no other filesystem is read), then the rest from the
+# without journal replay; no other filesystem is read; on a partition, or on
+# RAID 1 or LVM assembled read-only for the scan), then the rest from the
 # controller (many small objects per pack request, large ones one by one).
 # Everything is checked against its SHA-256: the views against the plan, the
 # objects against their ids. After partitioning, objects_write turns the
@@ -51,10 +52,22 @@ objects_avail() {
   echo "${mem:-0}"
 }
 
-# objects_scan: copies every object the old Kiln root holds at its image path
+# objects_scan: the old Kiln root's objects (objects_scan_root), also from a
+# root on RAID 1 or LVM: with storage.sh sourced (the installer), the
+# machine's md arrays are assembled and its volume groups activated, all
+# read-only, for the scan and stopped again before it returns; a failure to
+# stop them fails the scan (partitioning would find the disks busy).
+objects_scan() {
+  command -v storage_old_up > /dev/null 2>&1 || { objects_scan_root; return 0; }
+  storage_old_up
+  objects_scan_root
+  storage_old_down || { echo "the arrays or volume groups assembled for the object scan did not stop"; return 1; }
+}
+
+# objects_scan_root: copies every object the old Kiln root holds at its image path
 # (same path, regular file, same size) into $OBJ_DIR/reuse and keeps those
 # whose SHA-256 is the object's id. Writes reuse.ok ("<object> ./path").
-objects_scan() {
+objects_scan_root() {
   : > "$OBJ_DIR/reuse.ok"
   # KILN_REUSE_LABEL: layout ab reads the slot it keeps (kiln-root-a or -b).
   dev=$(findfs "LABEL=${KILN_REUSE_LABEL:-kiln-root}" 2>/dev/null) || { echo "no Kiln root filesystem on this machine"; return 0; }
@@ -149,7 +162,7 @@ objects_prepare() {
     echo "the image's $count objects ($((total / 1048576)) MiB) do not fit in memory ($((avail / 1048576)) MiB free): streaming the tarball"
     return 0
   fi
-  objects_scan
+  objects_scan || return 1
   reused=$(awk '{ print $1 }' "$OBJ_DIR/reuse.ok" | awk 'NR == FNR { s[$1] = $2; next } { b += s[$1]; n++ } END { printf "%d %.0f\n", n, b }' "$OBJ_DIR/files" -)
   rn=${reused% *}; rb=${reused#* }
   if [ $((rb * 2)) -lt "$total" ]; then

@@ -43,6 +43,69 @@ storage_key() {
     { echo "could not make the LUKS key $1"; return 1; }
 }
 
+# The arrays and volume groups already on the machine's disks, for the
+# object scan (objects.sh) before anything is written: storage_old_up
+# assembles the md arrays it finds read-only and activates their LVM volume
+# groups with every volume read-only, so a Kiln root on RAID 1 or LVM is
+# found by its label like one on a partition; storage_old_down deactivates
+# and stops exactly what storage_old_up started (the node image starts none
+# itself), so partitioning finds no disk busy. What was started is listed in
+# $KILN_RUN/storage-old.md and .vg, one name a line.
+
+# storage_md_list: the md arrays the kernel has now (md127 …), one a line.
+storage_md_list() { ls "${KILN_SYS:-/sys}/block" 2>/dev/null | grep '^md'; }
+
+storage_old_up() {
+  old=${KILN_RUN:-/tmp}/storage-old
+  : > "$old.md"; : > "$old.vg"
+  if mdadm=$(storage_tool mdadm) && [ -n "$mdadm" ]; then
+    had=" $(storage_md_list | tr '\n' ' ') "
+    # --run: a mirror missing a member is still read; --readonly: nothing is written, no resync starts.
+    "$mdadm" --assemble --scan --readonly --run < /dev/null > "$old.log" 2>&1
+    for md in $(storage_md_list); do
+      case "$had" in *" $md "*) continue ;; esac
+      echo "$md" >> "$old.md"; echo "assembled /dev/$md read-only for the object scan"
+    done
+  fi
+  if lvm=$(storage_tool lvm) && [ -n "$lvm" ]; then
+    # LVM names are [A-Za-z0-9+_.-]; anything else on a disk is not activated (it goes into --config text).
+    for vg in $(DM_DISABLE_UDEV=1 LVM_SUPPRESS_FD_WARNINGS=1 "$lvm" vgs --noheadings -o vg_name 2>/dev/null); do
+      case "$vg" in *[!A-Za-z0-9+_.-]*) echo "volume group name \"$vg\" not activated"; continue ;; esac
+      echo "$vg" >> "$old.vg"
+    done
+    if [ -s "$old.vg" ]; then
+      vgs=$(tr '\n' ' ' < "$old.vg"); ro=$(awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $1 }' "$old.vg")
+      if DM_DISABLE_UDEV=1 LVM_SUPPRESS_FD_WARNINGS=1 "$lvm" vgchange --activate y --monitor n \
+          --config "activation { read_only_volume_list = [ $ro ] }" $vgs < /dev/null >> "$old.log" 2>&1; then
+        echo "activated volume groups ${vgs% } read-only for the object scan"
+      else
+        echo "activating volume groups ${vgs% } failed: $(tail -n 1 "$old.log")"
+      fi
+    fi
+  fi
+  return 0
+}
+
+# storage_old_down: undoes storage_old_up; fails (naming what stays busy) when
+# a volume group or array does not stop.
+storage_old_down() {
+  old=${KILN_RUN:-/tmp}/storage-old; rc=0
+  if [ -s "$old.vg" ]; then
+    vgs=$(tr '\n' ' ' < "$old.vg")
+    DM_DISABLE_UDEV=1 LVM_SUPPRESS_FD_WARNINGS=1 "$(storage_tool lvm)" vgchange --activate n $vgs < /dev/null > "$old.log" 2>&1 ||
+      { cat "$old.log"; echo "volume groups ${vgs% } did not deactivate"; rc=1; }
+  fi
+  if [ -s "$old.md" ]; then
+    for md in $(cat "$old.md"); do
+      storage_wait "/dev/$md" && "$(storage_tool mdadm)" --stop "/dev/$md" < /dev/null > "$old.log" 2>&1 ||
+        { cat "$old.log"; echo "/dev/$md did not stop"; rc=1; }
+    done
+  fi
+  [ "$rc" = 0 ] && [ -s "$old.md" -o -s "$old.vg" ] && echo "stopped what the object scan started: $(cat "$old.vg" "$old.md" | tr '\n' ' ')"
+  : > "$old.md"; : > "$old.vg"
+  return $rc
+}
+
 # storage_field FLAT KEY: one field of the plan.
 storage_field() { printf '%s\n' "$1" | json_get "$2"; }
 

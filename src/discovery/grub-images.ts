@@ -43,7 +43,12 @@ export const grubModules = [
  * never returns when it boots a slot), else a /boot of its own by its label
  * kiln-boot, else the root by label, and the installed system's grub.cfg. The embedded config runs line by line with no
  * `if`; a failing line (no ESP with /kiln/ab.cfg on a single-root disk) prints
- * its error and the next line runs.
+ * its error and the next line runs. The root's search has no `--no-floppy`:
+ * GRUB 2.06's search stops walking the devices at the first floppy it skips,
+ * and md arrays and LVM volumes come after floppies (the rescan pass), so a
+ * root on RAID 1 or LVM was not found on a machine with a floppy drive
+ * (seen under QEMU's SeaBIOS: "no such device: kiln-root"; found once the
+ * drive is gone). An empty floppy drive costs one failed read.
  */
 export const grubEarlyConfig = [
   'serial --unit=0 --speed=115200',
@@ -52,9 +57,9 @@ export const grubEarlyConfig = [
   'search --no-floppy --file /kiln/ab.cfg --set=kiln_esp',
   'configfile ($kiln_esp)/kiln/ab.cfg',
   // A /boot of its own (machine descriptions; required under an encrypted root, which GRUB cannot open).
-  'search --no-floppy --label kiln-boot --set=kiln_boot',
+  'search --label kiln-boot --set=kiln_boot',
   'configfile ($kiln_boot)/grub/grub.cfg',
-  'search --no-floppy --label kiln-root --set=root',
+  'search --label kiln-root --set=root',
   'set prefix=($root)/boot/grub',
   'configfile ($root)/boot/grub/grub.cfg',
   '',

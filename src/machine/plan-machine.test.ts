@@ -114,8 +114,9 @@ test('a RAID 1 + LVM layout over two disks renders steps in order, the fstab and
     s.mounts.map((m) => m.path),
     ['/', '/boot/efi', '/boot/efi2'],
   );
-  assert.match(s.fstab, /^LABEL=kiln-root\t\/\text4\terrors=remount-ro\t0\t1$/m);
-  assert.match(s.fstab, /^LABEL=swap\tnone\tswap\tsw\t0\t0$/m);
+  assert.match(s.fstab, /^LABEL=kiln-root \/ ext4 errors=remount-ro 0 1$/m);
+  assert.match(s.fstab, /^LABEL=swap none swap sw 0 0$/m);
+  assert.doesNotMatch(s.fstab, /\t/, 'no tab: json_text on the node ends a value at a line with a tab');
   for (const st of s.steps) if ('tool' in st) for (const a of st.args) assert.match(a, /^[A-Za-z0-9._:/=+,%@-]+$/);
 });
 

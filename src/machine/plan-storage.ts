@@ -516,7 +516,7 @@ export function planStorage(
     const [tool, ...args] = mk[f.type] as [StorageTool, ...string[]];
     steps.push({ tool, args, about: `making ${f.type} "${label}" on ${dev}` });
     if (f.type === 'swap') {
-      fstab.push(`LABEL=${label}\tnone\tswap\tsw\t0\t0`);
+      fstab.push(`LABEL=${label} none swap sw 0 0`);
       return;
     }
     if (f.mount === undefined) return;
@@ -525,7 +525,10 @@ export function planStorage(
     if (isEspMount) esp = dev;
     const options =
       f.options ?? (f.mount === '/' ? 'errors=remount-ro' : isEspMount ? 'umask=0077,nofail' : 'defaults');
-    fstab.push(`LABEL=${label}\t${f.mount}\t${f.type}\t${options}\t0\t${f.mount === '/' ? 1 : 2}`);
+    // Fields separated by blanks, not tabs: the writer reads multi-line plan values with json_text
+    // (node/agent/lib.sh), which ends a value at the first line holding a tab (the next key's line); a
+    // tab-separated fstab reached the installed system as its comment line alone, and the root stayed read-only.
+    fstab.push(`LABEL=${label} ${f.mount} ${f.type} ${options} 0 ${f.mount === '/' ? 1 : 2}`);
   });
   if (!root) issue('/storage/filesystems', 'no_root', 'no filesystem is mounted at /');
   for (const [id, n] of nodes)

@@ -225,7 +225,7 @@ test(
     if (hasVfat) assert.ok(mounts.includes(`${a}p2 ${join(target, 'boot/efi')} vfat`));
     assert.ok(mounts.includes(`${b}p2 ${join(target, 'srv')} ext4`));
     writeFileSync(join(target, 'srv/hello'), 'x');
-    assert.match(plan.storage!.fstab, /LABEL=kiln-srv\t\/srv\text4\tdefaults\t0\t2/);
+    assert.match(plan.storage!.fstab, /LABEL=kiln-srv \/srv ext4 defaults 0 2/);
     for (const m of mounted.splice(0).reverse()) sh(`umount ${m}`);
     // Run again over the written disks: old signatures are wiped, the result is the same.
     await applyPlan(plan);

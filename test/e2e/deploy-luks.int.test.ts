@@ -29,7 +29,7 @@ import { buildDiscoveryImage } from '../../src/discovery/build-discovery-image.j
 import { makeRootKey, sshProbe } from '../../src/discovery/ssh-probe.js';
 import { qemuAccelArgs } from '../../src/discovery/test-vm.js';
 import { canUseNetns, createNetns, type TestNetns } from '../support/netns.js';
-import { ciDebianImage, linkImagesInto, type CiDebianImage } from '../support/debian-image.js';
+import { CI_DEBIAN_PACKAGES, ciDebianImage, linkImagesInto, type CiDebianImage } from '../support/debian-image.js';
 import { kilnBin } from '../support/serve-process.js';
 import { killChild, stopChild } from '../support/process.js';
 
@@ -217,7 +217,7 @@ before(
   async () => {
     if (skip) return;
     let t0 = Date.now();
-    image = await ciDebianImage(undefined, LUKS_IMAGE_PACKAGES);
+    image = await ciDebianImage(undefined, [...CI_DEBIAN_PACKAGES, ...LUKS_IMAGE_PACKAGES]);
     if ('skip' in image) {
       process.stderr.write(`luks e2e: skipped: ${image.skip}\n`);
       return;

@@ -62,15 +62,22 @@ function hasMmdebstrap(): boolean {
 }
 
 /**
- * Builds (or finds cached) the CI Debian image. Minutes on a cold cache; a
- * second call is instant. `extra` packages (the LUKS e2e's cryptsetup and
- * Clevis) make another image, cached under its own key.
+ * The CI image with mdadm and lvm2 added: their initramfs hooks assemble a
+ * root on RAID 1 and LVM (test/e2e/deploy-mdlvm.int.test.ts). Another
+ * package set, so another cache key.
+ */
+export const MDLVM_DEBIAN_PACKAGES = [...CI_DEBIAN_PACKAGES, 'lvm2', 'mdadm'] as const;
+export const MDLVM_DEBIAN_IMAGE = 'ci-debian-mdlvm';
+
+/**
+ * Builds (or finds cached) the CI Debian image (or `name` from `packages`: the LUKS e2e adds cryptsetup and Clevis,
+ * the md/LVM e2e mdadm and lvm2). Minutes on a cold cache; a second call is instant.
  */
 export async function ciDebianImage(
   cacheRoot = process.env['KILN_TEST_CACHE'] ?? join(tmpdir(), 'kiln-test-cache'),
-  extra: readonly string[] = [],
+  packages: readonly string[] = CI_DEBIAN_PACKAGES,
+  name: string = CI_DEBIAN_IMAGE,
 ): Promise<CiDebianImage> {
-  const packages = [...CI_DEBIAN_PACKAGES, ...extra];
   let mirrors: string[];
   try {
     mirrors = mirrorLinesFor(readAptSources(), CI_DEBIAN_SUITE);
@@ -85,6 +92,8 @@ export async function ciDebianImage(
         variant: 'minbase',
         mirrors,
         epoch: DEFAULT_SOURCE_DATE_EPOCH,
+        // The CI image's key stays what it was (its cached builds stay valid).
+        ...(name !== CI_DEBIAN_IMAGE ? { name } : {}),
       }),
     )
     .digest('hex')
@@ -94,7 +103,7 @@ export async function ciDebianImage(
   if (existsSync(done)) {
     const b = JSON.parse(readFileSync(done, 'utf8')) as { buildMs: number };
     return {
-      name: CI_DEBIAN_IMAGE,
+      name,
       imagesDir: join(dir, 'data', 'images'),
       cached: true,
       buildMs: b.buildMs,
@@ -113,7 +122,7 @@ export async function ciDebianImage(
     [
       'image',
       'build',
-      CI_DEBIAN_IMAGE,
+      name,
       '--suite',
       CI_DEBIAN_SUITE,
       '--bare',
@@ -141,7 +150,7 @@ export async function ciDebianImage(
   } catch {
     rmSync(tmp, { recursive: true, force: true }); // another run cached it first: use that one
   }
-  return { name: CI_DEBIAN_IMAGE, imagesDir: join(dir, 'data', 'images'), cached: false, buildMs, key };
+  return { name, imagesDir: join(dir, 'data', 'images'), cached: false, buildMs, key };
 }
 
 /** Puts the cached image store into a data directory's `images/` (hard links: instant, no copy). */
