@@ -179,7 +179,7 @@ export function planNetwork(n: NetworkDescription, facts: MachineFacts): { plan?
         issue(`${path}/addresses/${i}`, 'bad_address', `"${addr}" is not an IPv4 address with a prefix`);
       else {
         out.addresses.push(addr);
-        addressesAll.push(addr.split('/')[0]!);
+        addressesAll.push(addr.split('/')[0]);
       }
     }
     if (a.gateway === 'reservation') {

@@ -157,7 +157,7 @@ export function fifoGate(): { enter(): Promise<void>; leave(): void } {
     },
     leave() {
       if (head < waiters.length) {
-        const next = waiters[head]!;
+        const next = waiters[head];
         head++;
         // Compact now and then, so a long run of waiters is not kept (or shifted one by one).
         if (head > 1024 && head * 2 > waiters.length) {
