@@ -100,13 +100,13 @@ test('an encrypted root: a random key on the node, luksFormat with the chosen UU
     s.crypttab,
     [
       "# Written by the Kiln image writer from the machine description: unlocked at boot by Clevis with Kiln's Tang.",
-      'croot\tUUID=00000000-0000-4000-8000-000000000000\tnone\tluks,initramfs',
+      'croot UUID=00000000-0000-4000-8000-000000000000 none luks,initramfs',
       '',
     ].join('\n'),
   );
   assert.equal(s.separateBoot, true);
-  assert.match(s.fstab, /^LABEL=kiln-boot\t\/boot\text4\tdefaults\t0\t2$/m);
-  assert.match(s.fstab, /^LABEL=kiln-root\t\/\text4\terrors=remount-ro\t0\t1$/m);
+  assert.match(s.fstab, /^LABEL=kiln-boot \/boot ext4 defaults 0 2$/m);
+  assert.match(s.fstab, /^LABEL=kiln-root \/ ext4 errors=remount-ro 0 1$/m);
   assert.deepEqual(
     s.mounts.map((m) => [m.path, m.device]),
     [

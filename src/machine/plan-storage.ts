@@ -94,7 +94,7 @@ export function crypttab(volumes: readonly EncryptedVolume[]): string {
   if (volumes.length === 0) return '';
   return [
     "# Written by the Kiln image writer from the machine description: unlocked at boot by Clevis with Kiln's Tang.",
-    ...volumes.map((v) => `${v.id}\tUUID=${v.uuid}\tnone\tluks,initramfs`),
+    ...volumes.map((v) => `${v.id} UUID=${v.uuid} none luks,initramfs`),
     '',
   ].join('\n');
 }
