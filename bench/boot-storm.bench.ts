@@ -28,7 +28,7 @@ import { Agent, request } from 'undici';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kilnBin } from '../test/support/serve-process.js';
-import { fleetFirmwares, runFleet, type FleetFirmware, type FleetRun } from '../test/support/fleet.js';
+import { fleetFirmwares, fleetMac, runFleet, type FleetFirmware, type FleetRun } from '../test/support/fleet.js';
 import { STORM_HTTP, startStormBed, type StormBed } from '../test/support/storm-bed.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -180,7 +180,7 @@ async function createPoweredHosts(bed: StormBed): Promise<void> {
     Array.from({ length: 16 }, async () => {
       while (next < HOSTS) {
         const i = next++;
-        const mac = `52:54:01:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+        const mac = fleetMac(i);
         const r = await request(`${STORM_HTTP}/api/v1/hosts`, {
           method: 'POST',
           dispatcher: agent,

@@ -203,6 +203,8 @@ const firmwareTraits: Record<
 
 const macOf = (i: number): Uint8Array => Uint8Array.of(0x52, 0x54, 0x01, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
 const macText = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+/** The MAC simulated machine `i` boots with (its power-on host in the storm bench must carry the same). */
+export const fleetMac = (i: number): string => macText(macOf(i));
 const uuidOf = (i: number): string => `4b696c6e-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 
 /**
