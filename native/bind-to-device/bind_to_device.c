@@ -1,6 +1,7 @@
 // Kiln's one native helper (Linux): bind an existing UDP socket to a network
 // device, so it receives only datagrams that arrived on that device and sends
-// only out of it (socket(7) SO_BINDTODEVICE). Plain N-API from Node's own
+// only out of it (socket(7) SO_BINDTODEVICE); and force a receive buffer past
+// net.core.rmem_max (SO_RCVBUFFORCE) for a boot storm's burst. Plain N-API from Node's own
 // headers; no npm dependency. Errors are thrown as JS Errors whose `code` is
 // the errno name-ish text ("ENODEV") and whose message carries strerror().
 #include <errno.h>
@@ -89,10 +90,31 @@ static napi_value discard_queued(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// forceRecvBuffer(fd: number, bytes: number): void. setsockopt SO_RCVBUFFORCE
+// (socket(7)): a receive buffer beyond net.core.rmem_max, for a process with
+// CAP_NET_ADMIN (a DHCP server bound to port 67 as root has it). The kernel
+// doubles the value for its bookkeeping, as for SO_RCVBUF.
+static napi_value force_recv_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 2) return throw_text(env, "EINVAL", "forceRecvBuffer(fd, bytes) takes two arguments");
+  int fd = get_fd(env, argv[0]);
+  if (fd < 0) return NULL;
+  int32_t bytes = 0;
+  if (napi_get_value_int32(env, argv[1], &bytes) != napi_ok || bytes <= 0)
+    return throw_text(env, "EINVAL", "forceRecvBuffer: bytes must be a positive 32-bit integer");
+  int v = bytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, (socklen_t)sizeof v) != 0)
+    return throw_errno(env, "setsockopt SO_RCVBUFFORCE", "receive buffer", errno);
+  return NULL;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
     { "bindToDevice", NULL, bind_to_device, NULL, NULL, NULL, napi_enumerable, NULL },
     { "discardQueued", NULL, discard_queued, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "forceRecvBuffer", NULL, force_recv_buffer, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -107,7 +107,7 @@ export const DhcpConfigSchema = Type.Object({
     maximum: 65_536,
     default: 1024,
     description:
-      "Receive buffer of each DHCP socket in KiB (0 = the system default): room for a boot storm's burst. Capped by net.core.rmem_max; a smaller grant is logged at start.",
+      'Receive buffer of each DHCP socket in KiB (0 = the system default): room for a boot storm\'s burst (a deeper queue is not better: at 16 MiB a 10 000-machine storm was answered later than its clients waited, docs/dhcp.md "Receive buffer"). Set past net.core.rmem_max with SO_RCVBUFFORCE when Kiln has CAP_NET_ADMIN (root); otherwise capped by net.core.rmem_max, and a smaller grant is logged at start.',
   }),
   queueLimit: Type.Integer({
     minimum: 16,

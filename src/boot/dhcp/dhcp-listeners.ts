@@ -7,6 +7,7 @@ import type { DatagramSocket, SocketTrouble } from '../../net/datagram/datagram-
 import { bindUdpSocket, type UdpSocket } from '../../net/datagram/udp-socket.js';
 import {
   bindSocketToDevice,
+  forceRecvBuffer,
   loadBindToDevice as loadAddon,
   type BindToDeviceAddon,
 } from '../../net/datagram/bind-to-device.js';
@@ -262,6 +263,11 @@ export async function bindDhcpListener(
     recvBufferBytes: opts.recvBufferBytes,
     ...opts.trouble?.(dev),
   });
+  // SO_RCVBUF is capped by net.core.rmem_max (208 KiB to 4 MiB on most hosts), far below a storm's burst;
+  // the server binds port 67 as root, so SO_RCVBUFFORCE can grant what dhcp.receiveBufferKiB asks. When it
+  // cannot (no CAP_NET_ADMIN, addon not built), the smaller grant stays and the server logs it at start.
+  const wanted = opts.recvBufferBytes ?? 0;
+  if (wanted > 0 && socket.recvBufferBytes() < wanted) forceRecvBuffer(socket.fd(), wanted, a);
   return { socket, interface: dev, recvBufferBytes: socket.recvBufferBytes() };
 }
 

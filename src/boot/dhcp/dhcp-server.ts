@@ -388,7 +388,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   if (short) {
     log.warn(
       { wantedBytes: recvBufferBytes, grantedBytes: short.recvBufferBytes },
-      `dhcp: the kernel granted a smaller receive buffer than dhcp.receiveBufferKiB; a boot storm's burst may be dropped. Raise it: sysctl -w net.core.rmem_max=${recvBufferBytes}`,
+      `dhcp: the kernel granted a smaller receive buffer than dhcp.receiveBufferKiB (SO_RCVBUFFORCE needs CAP_NET_ADMIN and the native addon); a boot storm's burst may be dropped. Run as root, or raise the cap: sysctl -w net.core.rmem_max=${recvBufferBytes}`,
     );
   }
   for (const l of dhcpSocks) listen(l, 'dhcp');

@@ -14,6 +14,8 @@ export interface BindToDeviceAddon {
   bindToDevice(fd: number, ifname: string): void;
   /** Drops the datagrams already queued on the non-blocking socket `fd`; returns how many. */
   discardQueued(fd: number): number;
+  /** setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes): a receive buffer past net.core.rmem_max (needs CAP_NET_ADMIN). */
+  forceRecvBuffer(fd: number, bytes: number): void;
 }
 
 /** The command that builds the addon; error messages quote it. */
@@ -45,6 +47,25 @@ export function loadBindToDevice(need: DeviceBindingNeed): BindToDeviceAddon {
       `${need.setting} needs the native addon native/bind-to-device, which is not built or does not load (${(err as Error).message.split('\n')[0]}). Build it with: ${ADDON_BUILD_COMMAND}`,
       { cause: err },
     );
+  }
+}
+
+/**
+ * Raises the receive buffer of the socket `fd` to `bytes` past net.core.rmem_max
+ * (SO_RCVBUFFORCE, socket(7)), for a server that runs with CAP_NET_ADMIN. Returns
+ * why it could not (addon not built, not Linux, EPERM) instead of throwing: the
+ * caller keeps the smaller buffer and says so.
+ */
+export function forceRecvBuffer(
+  fd: number,
+  bytes: number,
+  addon?: BindToDeviceAddon,
+): { ok: true } | { ok: false; why: string } {
+  try {
+    (addon ?? loadBindToDevice({ setting: 'dhcp.receiveBufferKiB', remedy: '' })).forceRecvBuffer(fd, bytes);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, why: (err as Error).message };
   }
 }
 
