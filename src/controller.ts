@@ -247,10 +247,9 @@ export async function createController(deps: ControllerDeps) {
   // Admission control of batch power-on (src/power/admission.ts) reads the data plane's headroom: the servers'
   // load (metrics, watched once they start), HTTP requests in flight, and the timeline's boots in progress.
   let httpInFlight = 0;
-  const headroom = (): HeadroomSample => {
+  const headroom = (): Omit<HeadroomSample, 'at'> => {
     const load = metrics.dataPlane();
     return {
-      at: Date.now(),
       dhcpQueued: load.dhcp?.queued ?? null,
       dhcpQueueLimit: load.dhcp?.queueLimit ?? null,
       dhcpShed: load.dhcp?.shed ?? null,

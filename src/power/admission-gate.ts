@@ -27,7 +27,8 @@ export interface AdmissionStats {
 }
 
 export interface AdmissionGateOptions {
-  sample(): HeadroomSample;
+  /** The data plane now; the gate stamps each sample with its own clock, so samples and launches share one time base. */
+  sample(): Omit<HeadroomSample, 'at'>;
   clock: Clock;
   rules: AdmissionRules;
   /** How often the data plane is sampled while a launch waits. */
@@ -56,7 +57,7 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
   };
 
   function step(): HeadroomSample {
-    const s = o.sample();
+    const s: HeadroomSample = { ...o.sample(), at: o.clock.now() };
     const next = adjust(st, prev, s, recent(s.at), o.rules);
     if (next.cutAt !== st.cutAt) {
       stats.cuts++;

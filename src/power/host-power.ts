@@ -107,7 +107,7 @@ export function createHostPower(deps: {
   logger?: Logger;
   clock?: Clock;
   /** The data plane's headroom now (admission control of batches); without it a batch is paced by its stagger only. */
-  headroom?: () => HeadroomSample;
+  headroom?: () => Omit<HeadroomSample, 'at'>;
   admission?: Partial<AdmissionRules> & { intervalMs?: number; maxWaitMs?: number };
 }) {
   const { inventory } = deps;
