@@ -23,6 +23,7 @@ import { countActiveLeases, createSqlLeaseStore, listBoundAddresses } from './bo
 import { hostStates } from './inventory/lifecycle.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import type { HeadroomSample } from './power/admission.js';
+import { watchLoopDelay } from './runtime/loop-delay.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
@@ -247,6 +248,7 @@ export async function createController(deps: ControllerDeps) {
   // Admission control of batch power-on (src/power/admission.ts) reads the data plane's headroom: the servers'
   // load (metrics, watched once they start), HTTP requests in flight, and the timeline's boots in progress.
   let httpInFlight = 0;
+  const loopDelay = watchLoopDelay();
   const headroom = (): Omit<HeadroomSample, 'at'> => {
     const load = metrics.dataPlane();
     return {
@@ -256,6 +258,7 @@ export async function createController(deps: ControllerDeps) {
       tftpActive: load.tftpActive,
       tftpLimit: load.tftpLimit,
       httpInFlight,
+      loopDelayMs: loopDelay.sinceLast(),
       bootsInProgress: timeline.bootsInProgress(),
     };
   };
@@ -640,7 +643,10 @@ export async function createController(deps: ControllerDeps) {
       // Closing the app stops the render workers, and ends the event streams first so the server can close.
       domain(async (a) => {
         a.addHook('preClose', async () => eventFeed.close());
-        a.addHook('onClose', () => renderer.close());
+        a.addHook('onClose', async () => {
+          loopDelay.close();
+          await renderer.close();
+        });
       }),
       domain(powerRoutes, { power }),
       domain(syslogRoutes, {

@@ -19,6 +19,7 @@ const quiet = (at: number, over: Partial<HeadroomSample> = {}): HeadroomSample =
   tftpActive: 0,
   tftpLimit: 1000,
   httpInFlight: 0,
+  loopDelayMs: 0,
   bootsInProgress: 0,
   ...over,
 });
@@ -31,8 +32,14 @@ test('congestion names the sign: DHCP queue over a quarter, shed since the last 
   assert.equal(congestion(quiet(0, { dhcpShed: 9 }), quiet(1, { dhcpShed: 9 }), r), null, 'old sheds are not news');
   assert.equal(congestion(null, quiet(0, { tftpActive: 501 }), r), 'TFTP at 501 of 1000 transfers');
   assert.equal(congestion(null, quiet(0, { httpInFlight: 513 }), r), 'HTTP at 513 requests in flight');
+  assert.equal(congestion(null, quiet(0, { loopDelayMs: 180.4 }), r), 'event loop 180 ms late');
+  assert.equal(congestion(null, quiet(0, { loopDelayMs: 100 }), r), null);
   assert.equal(
-    congestion(null, quiet(0, { dhcpQueued: null, dhcpQueueLimit: null, tftpActive: null, httpInFlight: null }), r),
+    congestion(
+      null,
+      quiet(0, { dhcpQueued: null, dhcpQueueLimit: null, tftpActive: null, httpInFlight: null, loopDelayMs: null }),
+      r,
+    ),
     null,
     'servers that are off say nothing',
   );

@@ -16,7 +16,11 @@
  * - the DHCP admission queue above `dhcpQueueHigh` of its limit, or any
  *   datagram shed since the last sample (a client will retransmit);
  * - TFTP transfers above `tftpHigh` of `tftp.maxTransfers`;
- * - HTTP requests in flight above `httpInFlightHigh`.
+ * - HTTP requests in flight above `httpInFlightHigh`;
+ * - the controller's event loop running later than `loopDelayHighMs` (90th
+ *   percentile since the last sample): DHCP, TFTP and HTTP are all answered
+ *   from that loop, and datagrams wait in the kernel's socket buffer, unseen by
+ *   the DHCP queue, while it is late (docs/power.md, "Admission control").
  */
 
 /** What the data plane reports at one instant. Counts not reported are null (that server is off). */
@@ -29,6 +33,8 @@ export interface HeadroomSample {
   tftpActive: number | null;
   tftpLimit: number | null;
   httpInFlight: number | null;
+  /** How late the controller's event loop ran since the last sample (ms, 90th percentile); null when not watched. */
+  loopDelayMs: number | null;
   /** Boot sessions in progress on the timeline (every machine, not only this batch's). */
   bootsInProgress: number;
 }
@@ -41,6 +47,8 @@ export interface AdmissionRules {
   dhcpQueueHigh: number;
   tftpHigh: number;
   httpInFlightHigh: number;
+  /** Event-loop delay (ms) above which the controller is congested. */
+  loopDelayHighMs: number;
   /** How long a machine powered on counts as booting before the timeline sees it. */
   launchGraceMs: number;
   /** At most one cut per this many ms. */
@@ -56,6 +64,7 @@ export const defaultAdmissionRules: AdmissionRules = {
   dhcpQueueHigh: 0.25,
   tftpHigh: 0.5,
   httpInFlightHigh: 512,
+  loopDelayHighMs: 100,
   launchGraceMs: 10_000,
   cutEveryMs: 2_000,
   growEveryMs: 1_000,
@@ -91,6 +100,8 @@ export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: Ad
     return `TFTP at ${s.tftpActive} of ${s.tftpLimit} transfers`;
   if (s.httpInFlight !== null && s.httpInFlight > r.httpInFlightHigh)
     return `HTTP at ${s.httpInFlight} requests in flight`;
+  if (s.loopDelayMs !== null && s.loopDelayMs > r.loopDelayHighMs)
+    return `event loop ${Math.round(s.loopDelayMs)} ms late`;
   return null;
 }
 
