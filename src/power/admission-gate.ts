@@ -3,6 +3,8 @@ import {
   adjust,
   initialAdmission,
   mayLaunch,
+  rateWaitMs,
+  burstOf,
   type AdmissionRules,
   type AdmissionState,
   type HeadroomSample,
@@ -19,6 +21,9 @@ export interface AdmissionGate {
 export interface AdmissionStats {
   window: number;
   maxWindow: number;
+  /** Power-ons per second allowed when the batch ended, and at most. */
+  rate: number;
+  maxRate: number;
   cuts: number;
   lastCut: string | null;
   waitedMs: number;
@@ -42,9 +47,18 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
   let prev: HeadroomSample | null = null;
   const launches: number[] = [];
   let tail: Promise<void> = Promise.resolve();
+  // The rate's token bucket: refilled at `st.rate` per second up to a quarter second's worth (burstOf).
+  let tokens = burstOf(st);
+  let refilledAt = o.clock.now();
+  const refill = (now: number): void => {
+    tokens = Math.min(burstOf(st), tokens + ((now - refilledAt) * st.rate) / 1000);
+    refilledAt = now;
+  };
   const stats: AdmissionStats = {
     window: st.window,
     maxWindow: st.window,
+    rate: st.rate,
+    maxRate: st.rate,
     cuts: 0,
     lastCut: null,
     waitedMs: 0,
@@ -68,6 +82,8 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     prev = s;
     stats.window = st.window;
     stats.maxWindow = Math.max(stats.maxWindow, st.window);
+    stats.rate = st.rate;
+    stats.maxRate = Math.max(stats.maxRate, st.rate);
     return s;
   }
 
@@ -75,14 +91,19 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     const start = o.clock.now();
     for (;;) {
       const s = step();
-      if (mayLaunch(st, s, recent(s.at), o.rules)) break;
+      refill(s.at);
+      if (mayLaunch(st, s, recent(s.at), o.rules, tokens)) break;
       if (o.clock.now() - start >= o.maxWaitMs) {
         stats.forced++;
         break;
       }
-      await o.clock.sleep(o.intervalMs);
+      // Held by the rate alone: sleep just until the next token; otherwise sample again later.
+      const held = mayLaunch(st, s, recent(s.at), o.rules);
+      const wait = held ? Math.max(1, Math.ceil(rateWaitMs(st, tokens))) : o.intervalMs;
+      await o.clock.sleep(Math.min(wait, o.intervalMs));
     }
     stats.waitedMs += o.clock.now() - start;
+    tokens = Math.max(0, tokens - 1);
     launches.push(o.clock.now());
   }
 

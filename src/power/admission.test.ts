@@ -45,33 +45,35 @@ test('congestion names the sign: DHCP queue over a quarter, shed since the last 
   );
 });
 
-test('the window doubles while it binds (once per growEveryMs), is halved once per cut interval on congestion, then grows by an eighth', () => {
+test('the rate doubles once per growEveryMs, is halved once per cut interval on congestion, then grows by an eighth; the window grows when it binds and is never cut', () => {
   let st = initialAdmission(r);
-  assert.equal(st.window, 16);
+  assert.deepEqual([st.window, st.rate], [16, 16]);
   st = adjust(st, null, quiet(0, { bootsInProgress: 4 }), 0, r);
-  assert.equal(st.window, 16, 'not binding: unchanged');
+  assert.deepEqual([st.window, st.rate], [16, 32], 'window not binding: unchanged; rate slow start doubles');
   st = adjust(st, null, quiet(100, { bootsInProgress: 10 }), 2, r);
-  assert.equal(st.window, 32, 'binding (12 of 16): slow start doubles');
-  st = adjust(st, null, quiet(200, { bootsInProgress: 30 }), 0, r);
-  assert.equal(st.window, 32, 'binding again within growEveryMs: no second doubling yet');
-  st = adjust(st, null, quiet(1100, { bootsInProgress: 30 }), 0, r);
-  assert.equal(st.window, 64, 'a growEveryMs later: doubles again');
+  assert.deepEqual([st.window, st.rate], [16, 32], 'within growEveryMs: nothing grows');
+  st = adjust(st, null, quiet(1000, { bootsInProgress: 12 }), 0, r);
+  assert.deepEqual([st.window, st.rate], [32, 64], 'a growEveryMs later, binding (12 of 16): both double');
   st = adjust(st, null, quiet(1200, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
-  assert.deepEqual([st.window, st.threshold, st.lastCut], [32, 32, 'DHCP queue at 1000 of 2048']);
+  assert.deepEqual([st.rate, st.rateThreshold, st.window, st.lastCut], [32, 32, 32, 'DHCP queue at 1000 of 2048']);
   const same = adjust(st, null, quiet(1900, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
-  assert.equal(same.window, 32, 'one burst is one cut');
-  st = adjust(same, null, quiet(3200, { bootsInProgress: 60, dhcpQueued: 1000 }), 0, r);
-  assert.equal(st.window, 16, 'still congested after the cut interval: cut again');
-  st = adjust(st, null, quiet(3300, { bootsInProgress: 16 }), 0, r);
-  assert.equal(st.window, 18, 'past the threshold: additive growth');
-  for (let i = 0; i < 100; i++) st = adjust(st, null, quiet(4300 + i * 1000, { bootsInProgress: 20_000 }), 0, r);
-  assert.equal(st.window, r.maxWindow);
+  assert.equal(same.rate, 32, 'one burst is one cut');
+  st = adjust(same, null, quiet(3200, { bootsInProgress: 60, loopDelayMs: 300 }), 0, r);
+  assert.deepEqual([st.rate, st.window], [16, 32], 'still congested after the cut interval: the rate is cut again');
+  st = adjust(st, null, quiet(4200, { bootsInProgress: 0 }), 0, r);
+  assert.equal(st.rate, 18, 'past the threshold: additive growth');
+  for (let i = 0; i < 200; i++) st = adjust(st, null, quiet(5200 + i * 1000, { bootsInProgress: 20_000 }), 0, r);
+  assert.deepEqual([st.window, st.rate], [r.maxWindow, r.maxRate]);
   let fast = initialAdmission(r);
   for (let i = 0; i < 1000; i++) fast = adjust(fast, null, quiet(i, { bootsInProgress: 20_000 }), 0, r);
-  assert.equal(fast.window, 32, 'a thousand launches in one second grow the window once, not to the maximum');
+  assert.deepEqual(
+    [fast.window, fast.rate],
+    [32, 32],
+    'a thousand samples in one second grow once, not to the maximum',
+  );
   let low = initialAdmission(r);
   for (let i = 0; i < 10; i++) low = adjust(low, null, quiet(i * 3000, { dhcpQueued: 2000 }), 0, r);
-  assert.equal(low.window, r.minWindow, 'never below the minimum');
+  assert.equal(low.rate, r.minRate, 'never below the minimum');
 });
 
 test('a launch needs room in the window counting recent launches the timeline has not seen, and no congestion now', () => {
@@ -79,6 +81,32 @@ test('a launch needs room in the window counting recent launches the timeline ha
   assert.equal(mayLaunch(st, quiet(0, { bootsInProgress: 10 }), 5, r), true);
   assert.equal(mayLaunch(st, quiet(0, { bootsInProgress: 10 }), 6, r), false);
   assert.equal(mayLaunch(st, quiet(0, { tftpActive: 900 }), 0, r), false);
+  assert.equal(mayLaunch(st, quiet(0), 0, r, 0.9), false, 'no token left in the rate bucket');
+  assert.equal(mayLaunch(st, quiet(0), 0, r, 1), true);
+});
+
+test('the gate spaces starts by the rate, and a congestion sign halves it', async () => {
+  const clock = fakeClock();
+  let congestedUntil = -1;
+  const gate = createAdmissionGate({
+    sample: () => quiet(clock.now(), { loopDelayMs: clock.now() < congestedUntil ? 500 : 0 }),
+    clock,
+    rules: { ...r, initialRate: 10, growEveryMs: 60_000, cutEveryMs: 1 },
+    intervalMs: 250,
+    maxWaitMs: 30_000,
+  });
+  await gate.acquire();
+  await gate.acquire();
+  assert.equal(gate.stats().rate, 20, 'the first sample grew the rate once (slow start)');
+  const t = clock.now();
+  for (let i = 0; i < 10; i++) await gate.acquire();
+  assert.ok(clock.now() - t >= 10 * 50 && clock.now() - t <= 10 * 50 + 20, `20/s: 50 ms apart (${clock.now() - t} ms)`);
+  const c = clock.now();
+  congestedUntil = c + 600;
+  await gate.acquire();
+  assert.equal(gate.stats().lastCut, 'event loop 500 ms late');
+  assert.ok(gate.stats().rate < 20, `the sign cut the rate: ${gate.stats().rate}`);
+  assert.ok(clock.now() >= congestedUntil, `no start while the sign showed (${clock.now() - c} ms)`);
 });
 
 /** A clock that only moves when slept on. */
@@ -100,7 +128,7 @@ test('the gate lets a batch through as fast as boots finish, waits while congest
   const gate = createAdmissionGate({
     sample: () => quiet(clock.now(), { bootsInProgress: booting, dhcpQueued: congested ? 2000 : 0 }),
     clock,
-    rules: { ...r, initialWindow: 4, launchGraceMs: 1000 },
+    rules: { ...r, initialWindow: 4, launchGraceMs: 1000, initialRate: r.maxRate },
     intervalMs: 100,
     maxWaitMs: 5000,
   });
@@ -135,7 +163,7 @@ test('the gate times samples with its own clock: growth follows it, whatever tim
   const gate = createAdmissionGate({
     sample: () => quiet(Date.now(), { bootsInProgress: gateRef?.stats().window ?? 4 }),
     clock,
-    rules: { ...r, initialWindow: 4, launchGraceMs: 1 },
+    rules: { ...r, initialWindow: 4, launchGraceMs: 1, initialRate: r.maxRate },
     intervalMs: 100,
     maxWaitMs: 60_000,
   });

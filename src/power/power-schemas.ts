@@ -97,7 +97,9 @@ export const BatchReply = Type.Object({
       Type.Object({
         window: Type.Integer({ description: 'boots allowed at once when the batch ended' }),
         maxWindow: Type.Integer(),
-        cuts: Type.Integer({ description: 'times the window was halved for congestion' }),
+        rate: Type.Number({ description: 'power-ons per second allowed when the batch ended' }),
+        maxRate: Type.Number(),
+        cuts: Type.Integer({ description: 'times the rate of power-ons was halved for congestion' }),
         lastCut: Type.Union([Type.String(), Type.Null()], { description: 'the congestion sign of the last cut' }),
         waitedMs: Type.Integer({ description: 'total time power-ons waited for headroom' }),
         forced: Type.Integer({ description: 'power-ons let through after 30 s without headroom' }),

@@ -108,10 +108,10 @@ describe('kiln power, deploy and profile commands', () => {
       '--boot-network',
     ]);
     assert.equal(ok.code, 0, ok.stderr);
-    // Headroom pacing (the default) reports what admission control saw: nothing booting, so no wait and no cut.
+    // Headroom pacing (the default) reports what admission control saw (a cut only if the loop ran late on a loaded machine).
     assert.match(
       ok.stdout,
-      /^HOST\s+RESULT\s+ERROR\np1\s+on\s+-\np2\s+on\s+-\nadmission: up to \d+ booting at once \(\d+ at the end\), waited \d+\.\d s, 0 cuts$/,
+      /^HOST\s+RESULT\s+ERROR\np1\s+on\s+-\np2\s+on\s+-\nadmission: up to \d+ booting at once \(\d+ at the end\), up to \d+ power-ons\/s \(\d+ at the end\), waited \d+\.\d s, \d+ cuts?(?: \(last: [^)]*\))?$/,
     );
     const fixed = await kiln(['host', 'power-on-batch', 'p1', '--pacing', 'stagger', '--json']);
     assert.equal(fixed.code, 0, fixed.stderr);

@@ -15,7 +15,15 @@ interface StatusJson {
 }
 interface BatchJson {
   items: Array<{ host: string; ok: boolean; error?: { code: string; message: string } }>;
-  admission: { window: number; maxWindow: number; cuts: number; lastCut: string | null; waitedMs: number } | null;
+  admission: {
+    window: number;
+    maxWindow: number;
+    rate: number;
+    maxRate: number;
+    cuts: number;
+    lastCut: string | null;
+    waitedMs: number;
+  } | null;
 }
 interface EnlistJson {
   created: Array<{ name: string; systemId: string; macs: string[] }>;
@@ -165,7 +173,7 @@ export function registerPowerCommands(
           ),
           ...(a
             ? [
-                `admission: up to ${a.maxWindow} booting at once (${a.window} at the end), waited ${(a.waitedMs / 1000).toFixed(1)} s, ${a.cuts} cut${a.cuts === 1 ? '' : 's'}${a.lastCut ? ` (last: ${a.lastCut})` : ''}`,
+                `admission: up to ${a.maxWindow} booting at once (${a.window} at the end), up to ${Math.round(a.maxRate)} power-ons/s (${Math.round(a.rate)} at the end), waited ${(a.waitedMs / 1000).toFixed(1)} s, ${a.cuts} cut${a.cuts === 1 ? '' : 's'}${a.lastCut ? ` (last: ${a.lastCut})` : ''}`,
               ]
             : []),
         ].join('\n'),
