@@ -9,6 +9,7 @@ import { imageRoutes } from './image/routes.js';
 import { createImageCatalog } from './image/image-catalog.js';
 import { verifyRoutes } from './image/verify-routes.js';
 import { objectRelPath } from './image/objects/object-store.js';
+import { createPeerContent, type FetchFromPeers } from './image/objects/peer-content.js';
 import { imageObjectRoutes } from './boot/http/image-object-routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
@@ -105,6 +106,7 @@ import { clusterRoutes } from './cluster/routes.js';
 import { listControllers } from './cluster/cluster-view.js';
 import { defaultClusterConfig, type ClusterConfig } from './cluster/cluster-config.js';
 import { joinRoutes } from './cluster/join-routes.js';
+import { contentRoutes } from './cluster/content-routes.js';
 import type { MemberTrust } from './cluster/member-trust.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
@@ -181,6 +183,13 @@ export interface ControllerDeps {
    * (tests): this controller's CAs and URL alone, and no join routes.
    */
   memberTrust?: MemberTrust;
+  /**
+   * Content shared with the other members (docs/cluster.md, "Content between members"): `fetch` asks the peers for
+   * an object or manifest this controller lacks (src/cluster/peer-fetch.ts); `verify` checks a peer's member
+   * credential and returns its id (src/cluster/member-credential.ts). Absent (tests): a missing id is a 404 and the
+   * member route refuses every call.
+   */
+  members?: { fetch: FetchFromPeers; verify: (header: string | undefined, method: string, path: string) => string };
   /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
   repo?: { dataDir: string };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
@@ -334,6 +343,9 @@ export async function createController(deps: ControllerDeps) {
   const images = createImageStore(deps.boot?.imagesDir ?? join(tmpdir(), 'kiln-no-images'));
   const squashfsRoots = createSquashfsRoots({ imagesDir: images.dir, log });
   const catalog = createImageCatalog(images);
+  const peerContent = deps.members
+    ? createPeerContent({ objects: catalog.objects, manifests: catalog.manifests, fetchFromPeers: deps.members.fetch })
+    : null;
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const leaseTable = createSqlLeaseStore(db);
   const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
@@ -451,6 +463,14 @@ export async function createController(deps: ControllerDeps) {
                 size: (id: string) => catalog.objects.size(id),
               },
               manifests: catalog.manifests,
+              ...(peerContent
+                ? {
+                    fromPeers: {
+                      object: (id: string) => peerContent.ensureObject(id),
+                      manifest: (id: string) => peerContent.ensureManifest(id),
+                    },
+                  }
+                : {}),
             },
             '',
           ),
@@ -574,7 +594,16 @@ export async function createController(deps: ControllerDeps) {
       inFlight: countInFlight,
       log: deps.httpLogger || undefined,
     }),
-    auth: { token: (t) => tokens.authenticate(t), node: (t, req) => node.authenticate(t, nodeSource(req)) },
+    auth: {
+      token: (t) => tokens.authenticate(t),
+      node: (t, req) => node.authenticate(t, nodeSource(req)),
+      ...(deps.members
+        ? {
+            member: (h: string | undefined, req: { method: string; url: string }) =>
+              deps.members!.verify(h, req.method, req.url),
+          }
+        : {}),
+    },
     plugins: [
       domain(hostRoutes, { inventory, revokeCertificates, healthOf: (id: string) => heartbeat.statusOf(id) }),
       domain(labelRoutes, { inventory }),
@@ -695,6 +724,11 @@ export async function createController(deps: ControllerDeps) {
           }),
       }),
       ...(deps.memberTrust ? [domain(joinRoutes, { trust: deps.memberTrust })] : []),
+      // What this member holds, for a peer that lacks it (local files only: never fetched on a peer's behalf).
+      domain(contentRoutes, {
+        pathOf: (kind: 'objects' | 'manifests', id: string) =>
+          kind === 'objects' ? catalog.objects.pathOf(id) : catalog.manifests.pathOf(id),
+      }),
       domain(selfTestRoutes, {
         selfTests,
         // `kiln host test` on a host that is off with a BMC: power it on into discovery to run the tests.

@@ -34,6 +34,9 @@ import { listEvents } from './event/event-log.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 import { createElector, type RoleContext } from './cluster/elector.js';
 import { createMemberTrust } from './cluster/member-trust.js';
+import { memberKeyOf, signMemberRequest, verifyMemberRequest } from './cluster/member-credential.js';
+import { createPeerFetcher } from './cluster/peer-fetch.js';
+import { listPeerEndpoints } from './cluster/sql-cluster-store.js';
 import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
 import { packagePath } from './runtime/package-path.js';
@@ -251,6 +254,22 @@ export async function runServe(
       }
     })();
     closers.push(() => refreshingMembers);
+    // Content this member lacks comes from its peers (docs/cluster.md, "Content between members"), over their
+    // HTTPS API verified against each one's own TLS CA, signed with the member credential (docs/security.md).
+    const memberId = randomUUID();
+    const memberKey = memberKeyOf(trust.dataKey);
+    const peerFetcher = createPeerFetcher({
+      peers: () =>
+        listPeerEndpoints(store.db, {
+          self: memberId,
+          since: new Date(Date.now() - config.cluster.staleSeconds * 1000).toISOString(),
+        }),
+      sign: (method, path) => signMemberRequest(memberKey, { member: memberId, method, path, nowMs: Date.now() }),
+      concurrency: config.cluster.peerFetchConcurrency,
+      maxBytes: config.cluster.peerFetchMaxMiB * 1024 * 1024,
+      log: log.child({ domain: 'cluster' }),
+    });
+    closers.push(async () => peerFetcher.close());
     const tang = await startTangServer(server['tang-listen'], dataDir, baseUrl, log);
     closers.push(tang.close);
     const build = startNodeImage(join(dataDir, 'cache'), config.boot['node-image'], log, abort.signal);
@@ -275,6 +294,10 @@ export async function runServe(
       nodeRateLimit: server['node-rate-limit'],
       sshCa: trust.sshCa,
       memberTrust,
+      members: {
+        fetch: (kind, id, sink) => peerFetcher.fetch(kind, id, sink),
+        verify: (header, method, path) => verifyMemberRequest(memberKey, header, { method, path, nowMs: Date.now() }),
+      },
       profilesDir: server['profiles-dir'],
       site: config.site,
       tang: () => tang.state,
@@ -383,9 +406,13 @@ export async function runServe(
           )
         : localRoleLocks(),
       member: {
-        id: randomUUID(),
+        id: memberId,
         name: memberName,
         url: baseUrl,
+        // Peers verify this URL against this member's own TLS CA: only a certificate Kiln issued from it passes
+        // (an operator's tls-cert-file does not, so such a member is not a content source).
+        apiUrl: urls.https && !(certFile && keyFile) ? apiUrl : null,
+        memberCa: trust.sshCa.fingerprint,
         version: (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version,
       },
       pollMs: config.cluster.electionMs,

@@ -18,6 +18,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** The credential came from the session cookie, not a header (set only on `session` routes). */
     viaCookie?: boolean;
+    /** The `controllers` id of the member that signed a `member` route's request. */
+    memberId?: string;
   }
 }
 
@@ -33,6 +35,12 @@ export interface Authenticators {
   token(bearer: string): Promise<Principal>;
   /** Node credentials (prefix kn_); absent until node trust is wired, in which case node routes refuse everything. */
   node?(bearer: string, request: FastifyRequest): Promise<Principal>;
+  /**
+   * Checks the member credential (the whole Authorization header) of a
+   * request that came over TLS; returns the signing member's id. Absent: member
+   * routes refuse everything.
+   */
+  member?(header: string | undefined, request: FastifyRequest): string;
 }
 
 function bearerOf(request: FastifyRequest): string | null {
@@ -59,6 +67,14 @@ export function installAuth(app: FastifyInstance, auth: Authenticators, routes: 
   app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config?.access;
     if (!access || access === 'public') return;
+    if (access === 'member') {
+      if (!auth.member) throw new KilnError('credential_invalid', 'member routes are not enabled on this controller');
+      // Only inside TLS: a signed request read off plain HTTP could be replayed within its window.
+      if (request.protocol !== 'https')
+        throw new KilnError('credential_invalid', 'member calls are accepted over HTTPS only');
+      request.memberId = auth.member(request.headers.authorization, request);
+      return;
+    }
     let bearer = bearerOf(request);
     if (!bearer && access !== 'node' && request.routeOptions.config?.session) {
       bearer = readCookie(request.headers.cookie, sessionCookieName);

@@ -95,6 +95,12 @@ const securitySchemes = {
     description: 'an operator token (`kiln token create`); the role each call needs is in `x-kiln-access`',
   },
   nodeCredential: { type: 'http', scheme: 'bearer', description: 'a node credential (kn_…), issued once at enrolment' },
+  memberCredential: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'Authorization',
+    description: 'another controller of the store: `KilnMember v1.…`, HTTPS only (docs/security.md, "Members")',
+  },
 } as const;
 
 /**
@@ -108,7 +114,14 @@ function openapiOperation({ schema, url, route }: { schema: FastifySchema; url: 
   url: string;
 } {
   const access: Access | undefined = route.config?.access;
-  const security = access === 'public' ? [] : access === 'node' ? [{ nodeCredential: [] }] : [{ bearer: [] }];
+  const security =
+    access === 'public'
+      ? []
+      : access === 'node'
+        ? [{ nodeCredential: [] }]
+        : access === 'member'
+          ? [{ memberCredential: [] }]
+          : [{ bearer: [] }];
   const wildcard = url.endsWith('*');
   const names = [...[...url.matchAll(/:(\w+)/g)].map((m) => m[1]), ...(wildcard ? ['path'] : [])];
   const declared = propertiesOf(schema.params);
@@ -140,7 +153,9 @@ function openapiOperation({ schema, url, route }: { schema: FastifySchema; url: 
           ? 'No credential.'
           : access === 'node'
             ? 'Needs a node credential.'
-            : `Needs a token with role ${access} or above.`,
+            : access === 'member'
+              ? 'Needs a member credential (another controller of the store), over HTTPS.'
+              : `Needs a token with role ${access} or above.`,
       ]
         .filter(Boolean)
         .join(' '),

@@ -38,7 +38,14 @@ test('every registered route is in the OpenAPI document, with the security its a
       const path = openapiPath(r.url);
       const op = doc.paths[path]?.[r.method.toLowerCase()];
       assert.ok(op, `${r.method} ${r.url} is missing from the OpenAPI document`);
-      const want = r.access === 'public' ? [] : r.access === 'node' ? [{ nodeCredential: [] }] : [{ bearer: [] }];
+      const want =
+        r.access === 'public'
+          ? []
+          : r.access === 'node'
+            ? [{ nodeCredential: [] }]
+            : r.access === 'member'
+              ? [{ memberCredential: [] }]
+              : [{ bearer: [] }];
       assert.deepEqual(op.security, want, `${r.method} ${r.url} (access ${r.access})`);
       for (const [, name] of path.matchAll(/\{(\w+)\}/g)) {
         assert.ok(

@@ -8,9 +8,10 @@ export type Role = (typeof roles)[number];
 
 /**
  * What a route requires: `public` (only health and boot files firmware fetches),
- * `node` (a node credential), or at least the given role.
+ * `node` (a node credential), `member` (another controller of the store, over
+ * HTTPS: src/cluster/member-credential.ts), or at least the given role.
  */
-export type Access = 'public' | 'node' | Role;
+export type Access = 'public' | 'node' | 'member' | Role;
 
 /** True when `have` is at least as strong as `need`. */
 export function roleAllows(have: Role, need: Role): boolean {

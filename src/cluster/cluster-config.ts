@@ -26,6 +26,18 @@ export const ClusterConfigSchema = Type.Object({
     default: 10,
     description: '`kiln controller list` shows a controller as unhealthy once its heartbeat is older than this.',
   }),
+  peerFetchConcurrency: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 4,
+    description: 'How many objects or manifests this controller fetches from its peers at once (more wait their turn).',
+  }),
+  peerFetchMaxMiB: Type.Integer({
+    minimum: 1,
+    maximum: 65_536,
+    default: 4096,
+    description: 'The largest object a peer may send (MiB); a larger answer is refused and the next peer asked.',
+  }),
 });
 
 /** The cluster config slice. */
@@ -37,4 +49,6 @@ export const defaultClusterConfig: ClusterConfig = {
   heartbeatSeconds: 2,
   electionMs: 1000,
   staleSeconds: 10,
+  peerFetchConcurrency: 4,
+  peerFetchMaxMiB: 4096,
 };

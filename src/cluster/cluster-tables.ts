@@ -13,6 +13,10 @@ interface ControllersTable {
   started_at: string;
   last_seen: string;
   stopped_at: string | null;
+  /** Its HTTPS API URL, where peers fetch content from (migration 0480); null without HTTPS or from an older member. */
+  api_url: string | null;
+  /** Its SSH CA fingerprint: the `member_cas` row whose TLS CA verifies `api_url` (migration 0480). */
+  member_ca: string | null;
 }
 
 /**
@@ -43,6 +47,8 @@ export const clusterColumns = {
     started_at: 'text',
     last_seen: 'text',
     stopped_at: 'text null',
+    api_url: 'text null',
+    member_ca: 'text null',
   },
   controller_roles: {
     role: 'text',

@@ -36,7 +36,8 @@ export type RoleWork = (ctx: RoleContext) => Promise<void>;
 export interface ElectorDeps {
   db: Kysely<Database>;
   locks: RoleLocks;
-  member: { id: string; name: string; url: string; version: string };
+  /** This member; `apiUrl` (HTTPS) and `memberCa` (its SSH CA fingerprint) let peers fetch content from it. */
+  member: { id: string; name: string; url: string; version: string; apiUrl?: string | null; memberCa?: string | null };
   /** The work per role. A member contends only for the roles it has work for (hooks.enabled false: never hook-delivery). */
   work: Partial<Record<SingletonRole, RoleWork>>;
   /** How often roles are checked and taken (default 1000 ms). */

@@ -2,6 +2,7 @@
 import { sql, type Kysely } from 'kysely';
 import { isPostgres } from '../store/database.js';
 import type { ClusterTables } from './cluster-tables.js';
+import type { MemberTrustTables } from './member-trust-tables.js';
 import type { SingletonRole } from './roles.js';
 
 /** One member as stored. */
@@ -23,8 +24,11 @@ export interface RoleRow {
   since: string;
 }
 
-/** Records a starting member. */
-export async function putMember(db: Kysely<ClusterTables>, m: Omit<MemberRow, 'stoppedAt'>): Promise<void> {
+/** Records a starting member (`apiUrl` and `memberCa`: where and how peers fetch content from it; null when it cannot serve them). */
+export async function putMember(
+  db: Kysely<ClusterTables>,
+  m: Omit<MemberRow, 'stoppedAt'> & { apiUrl?: string | null; memberCa?: string | null },
+): Promise<void> {
   await db
     .insertInto('controllers')
     .values({
@@ -35,6 +39,8 @@ export async function putMember(db: Kysely<ClusterTables>, m: Omit<MemberRow, 's
       started_at: m.startedAt,
       last_seen: m.lastSeen,
       stopped_at: null,
+      api_url: m.apiUrl ?? null,
+      member_ca: m.memberCa ?? null,
     })
     .execute();
 }
@@ -69,6 +75,36 @@ export async function listMembers(db: Kysely<ClusterTables>, since: string): Pro
     lastSeen: r.last_seen,
     stoppedAt: r.stopped_at,
   }));
+}
+
+/** A member content can be fetched from: its HTTPS API URL and the TLS CA certificate that verifies it. */
+export interface PeerEndpoint {
+  id: string;
+  name: string;
+  apiUrl: string;
+  tlsCaPem: string;
+}
+
+/**
+ * The other members running now (heartbeat at or after `since`, not stopped)
+ * that serve HTTPS and whose CA is in `member_cas`, oldest start first.
+ */
+export async function listPeerEndpoints(
+  db: Kysely<ClusterTables & MemberTrustTables>,
+  o: { self: string; since: string },
+): Promise<PeerEndpoint[]> {
+  const rows = await db
+    .selectFrom('controllers')
+    .innerJoin('member_cas', 'member_cas.id', 'controllers.member_ca')
+    .select(['controllers.id', 'controllers.name', 'controllers.api_url', 'member_cas.tls_ca_pem'])
+    .where('controllers.id', '!=', o.self)
+    .where('controllers.last_seen', '>=', o.since)
+    .where('controllers.stopped_at', 'is', null)
+    .where('controllers.api_url', 'like', 'https://%')
+    .orderBy('controllers.started_at')
+    .orderBy('controllers.id')
+    .execute();
+  return rows.map((r) => ({ id: r.id, name: r.name, apiUrl: r.api_url!, tlsCaPem: r.tls_ca_pem }));
 }
 
 /** Every role row. */

@@ -105,7 +105,7 @@ export const errorCodes = {
   // node trust
   credential_invalid: {
     status: 401,
-    doc: 'The node credential is missing, revoked or belongs to another host; the attempt is recorded as an event.',
+    doc: 'The node credential is missing, revoked or belongs to another host (the attempt is recorded as an event), or a member call came without a valid member credential or over plain HTTP.',
   },
   install_token_invalid: {
     status: 403,

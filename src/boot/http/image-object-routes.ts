@@ -14,8 +14,8 @@
 import fastifyStatic from '@fastify/static';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createServedRoot, type ServedRoot } from '../served-path.js';
 import { installBootFileErrors, sendBootFile } from './send-boot-file.js';
@@ -27,6 +27,12 @@ import { encodePackFrameHeader, PACK_MAGIC } from '../../image/objects/pack-fram
 export interface ImageObjectRoutesOptions {
   objects: ServedObjects;
   manifests: { dir: string };
+  /**
+   * Brings what this controller lacks from another member of the store before
+   * it is served (image/objects/peer-content.ts); resolves true when it is
+   * here then. Absent: a missing id is a 404 at once.
+   */
+  fromPeers?: { object(id: string): Promise<boolean>; manifest(id: string): Promise<boolean> };
 }
 
 /** What these routes read of the image domain's object store (image/objects/object-store.ts). */
@@ -77,13 +83,24 @@ async function* packBody(objects: ServedObjects, ids: readonly string[]): AsyncG
 function fileRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): void {
   const objectsRoot: ServedRoot = createServedRoot(opts.objects.dir);
   const manifestsRoot: ServedRoot = createServedRoot(opts.manifests.dir);
+  const peers = opts.fromPeers;
+  const isFile = (path: string) =>
+    stat(path).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  // A miss asks the peers first; whatever they answer, the local file then decides (404 when still absent).
+  const ensureManifestFile = async (id: string, file: string) => {
+    if (peers && !(await isFile(join(opts.manifests.dir, file)))) await peers.manifest(id);
+  };
   app.get<{ Params: Static<typeof IdParams> }>(
     '/images/objects/:id',
     {
       config: { access: 'public' },
       schema: { tags: ['images'], summary: 'one image object by SHA-256 (Range and HEAD work)', params: IdParams },
     },
-    (req: FastifyRequest<{ Params: Static<typeof IdParams> }>, reply: FastifyReply) => {
+    async (req: FastifyRequest<{ Params: Static<typeof IdParams> }>, reply: FastifyReply) => {
+      if (peers) await ensureObjectOf(opts, req.params.id);
       reply.header('cache-control', IMMUTABLE);
       return sendBootFile(req, reply, objectsRoot, opts.objects.relPathOf(req.params.id), {
         cacheControl: false,
@@ -101,7 +118,8 @@ function fileRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): void 
         params: IdParams,
       },
     },
-    (req: FastifyRequest<{ Params: Static<typeof IdParams> }>, reply: FastifyReply) => {
+    async (req: FastifyRequest<{ Params: Static<typeof IdParams> }>, reply: FastifyReply) => {
+      await ensureManifestFile(req.params.id, `${req.params.id}.json`);
       reply.header('cache-control', IMMUTABLE);
       return sendBootFile(req, reply, manifestsRoot, `${req.params.id}.json`, {
         cacheControl: false,
@@ -126,7 +144,9 @@ function fileRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): void 
         params: ViewParams,
       },
     },
-    (req: FastifyRequest<{ Params: Static<typeof ViewParams> }>, reply: FastifyReply) => {
+    async (req: FastifyRequest<{ Params: Static<typeof ViewParams> }>, reply: FastifyReply) => {
+      // A view is rendered from the verified manifest, never taken from a peer.
+      await ensureManifestFile(req.params.id, `${req.params.id}.${req.params.view}`);
       reply.header('cache-control', IMMUTABLE);
       return sendBootFile(req, reply, manifestsRoot, `${req.params.id}.${req.params.view}`, {
         cacheControl: false,
@@ -134,6 +154,10 @@ function fileRoutes(app: FastifyInstance, opts: ImageObjectRoutesOptions): void 
       });
     },
   );
+}
+
+async function ensureObjectOf(opts: ImageObjectRoutesOptions, id: string): Promise<void> {
+  if ((await opts.objects.size(id)) === null) await opts.fromPeers?.object(id);
 }
 
 /** Registers the routes (prefix ''). */
@@ -168,6 +192,8 @@ export async function imageObjectRoutes(app: FastifyInstance, opts: ImageObjectR
     },
     async (req: FastifyRequest<{ Body: Static<typeof PackBody> }>, reply: FastifyReply) => {
       const { ids } = req.body;
+      // The peer fetcher bounds how many of these run at once.
+      if (opts.fromPeers) await Promise.all(ids.map((id) => ensureObjectOf(opts, id)));
       const sizes = await Promise.all(ids.map((id) => opts.objects.size(id)));
       const missing = ids.filter((_, i) => sizes[i] === null);
       if (missing.length > 0)
