@@ -157,17 +157,17 @@ test('the gate lets a batch through as fast as boots finish, waits while congest
 
 test('the gate times samples with its own clock: growth follows it, whatever time the sampler stamps', async () => {
   const clock = fakeClock();
-  let gateRef: ReturnType<typeof createAdmissionGate> | undefined;
+  const ref: { gate?: ReturnType<typeof createAdmissionGate> } = {};
   // Always exactly at the window, so each launch needs one growth step. The sampler stamps the wall clock (as
   // the controller's did), which barely moves while the fake clock runs: growth must follow the fake one.
   const gate = createAdmissionGate({
-    sample: () => quiet(Date.now(), { bootsInProgress: gateRef?.stats().window ?? 4 }),
+    sample: () => quiet(Date.now(), { bootsInProgress: ref.gate?.stats().window ?? 4 }),
     clock,
     rules: { ...r, initialWindow: 4, launchGraceMs: 1, initialRate: r.maxRate },
     intervalMs: 100,
     maxWaitMs: 60_000,
   });
-  gateRef = gate;
+  ref.gate = gate;
   for (let i = 0; i < 6; i++) await gate.acquire();
   assert.equal(gate.stats().forced, 0, `no launch waited out maxWaitMs: ${JSON.stringify(gate.stats())}`);
   assert.ok(clock.now() <= 6 * r.growEveryMs, `one growth per growEveryMs of the gate's clock: ${clock.now()} ms`);
