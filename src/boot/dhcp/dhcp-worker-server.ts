@@ -6,7 +6,6 @@
  * request); unknown MACs come in as messages and the discovery policy's
  * verdict goes back, never awaited by an answer.
  */
-import type { Worker } from 'node:worker_threads';
 import { KilnError } from '../../error/kiln-error.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import type { DhcpPacket } from '../../protocols/dhcp4/packet.js';

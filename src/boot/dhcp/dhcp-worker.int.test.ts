@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { canUseNetns, createNetns, type TestNetns } from '../../../test/support/netns.js';
 import { kilnBin } from '../../../test/support/serve-process.js';
 import { stopChild } from '../../../test/support/process.js';
+import { createTempPostgres, type TempPostgres } from '../../../test/support/postgres.js';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../protocols/dhcp4/packet.js';
 import { ipOption, uintOption } from '../../protocols/dhcp4/options.js';
 
@@ -23,18 +24,25 @@ const RELAY = '10.117.1.1';
 const HTTP = `http://${SERVER}:8080`;
 const LISTED = '52:54:00:17:00:01';
 const UNLISTED = '52:54:00:17:00:02';
-const work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-worker-'));
+let work = '';
 let ns: TestNetns | undefined;
 let serve: ChildProcess | undefined;
 let relay: Socket | undefined;
+let database: TempPostgres | undefined;
 let output = '';
 
-after(async () => {
+async function cleanUp(): Promise<void> {
   relay?.close();
+  relay = undefined;
   await stopChild(serve, 10_000);
+  serve = undefined;
   ns?.remove();
-  rmSync(work, { recursive: true, force: true });
-});
+  ns = undefined;
+  if (work) rmSync(work, { recursive: true, force: true });
+  await database?.drop();
+  database = undefined;
+}
+after(cleanUp);
 
 const token = (): string => readFileSync(join(work, 'data', 'admin-token'), 'utf8').trim();
 async function api(path: string): Promise<string> {
@@ -98,111 +106,136 @@ async function exchange(replies: Map<number, DhcpPacket>, req: DhcpPacket): Prom
 const count = (metrics: string, outcome: string): number =>
   Number(new RegExp(`^kiln_dhcp_packets_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
 
+/** The scenario on SQLite (`databaseUrl` undefined) or PostgreSQL. */
+async function scenario(databaseUrl?: string): Promise<void> {
+  work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-worker-'));
+  output = '';
+  ns = createNetns('dw', '10.117.0.254/24', `${SERVER}/24`);
+  execFileSync('ip', ['addr', 'add', `${RELAY}/24`, 'dev', ns.hostIf]);
+  ns.exec('ip', ['route', 'add', '10.117.1.0/24', 'via', '10.117.0.254']);
+  const cfg = join(work, 'kiln.json');
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      dhcp: {
+        enabled: true,
+        serverAddress: SERVER,
+        httpBase: HTTP,
+        subnets: [
+          {
+            cidr: '10.117.1.0/24',
+            mode: 'full',
+            pools: [{ start: '10.117.1.100', end: '10.117.1.199' }],
+            relayed: true,
+          },
+        ],
+      },
+      tftp: { enabled: false },
+    }),
+  );
+  serve = ns.spawn(
+    process.execPath,
+    [
+      kilnBin,
+      'serve',
+      '--config',
+      cfg,
+      '--data-dir',
+      join(work, 'data'),
+      '--listen',
+      '0.0.0.0:8080',
+      '--tls-listen',
+      '',
+      '--public-url',
+      HTTP,
+      '--node-image',
+      'off',
+      '--discovery',
+      'allow-list',
+      '--discovery-allow',
+      LISTED,
+      ...(databaseUrl ? ['--database-url', databaseUrl] : []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  serve.stdout!.on('data', (d: Buffer) => (output += String(d)));
+  serve.stderr!.on('data', (d: Buffer) => (output += String(d)));
+  await eventually(
+    'kiln serve: DHCP serving',
+    async () => (/"thread":"own"[^\n]*DHCP serving/.test(output) ? true : undefined),
+    600,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${output.slice(-4000)}`);
+  });
+
+  relay = createSocket('udp4');
+  const replies = new Map<number, DhcpPacket>();
+  relay.on('message', (m) => {
+    const p = decodeDhcp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
+    replies.set(p.xid, p);
+  });
+  await new Promise<void>((resolve, reject) => {
+    relay!.once('error', reject);
+    relay!.bind(67, RELAY, () => resolve());
+  });
+
+  const offer = await exchange(replies, request(LISTED, 0x1701, 1));
+  assert.equal(offer.options[0]?.data[0], 2, 'OFFER');
+  assert.match(offer.yiaddr, /^10\.117\.1\.1\d\d$/);
+  const ack = await exchange(replies, request(LISTED, 0x1702, 3, offer.yiaddr));
+  assert.equal(ack.options[0]?.data[0], 5, 'ACK');
+  assert.equal(ack.yiaddr, offer.yiaddr);
+
+  // The main thread enrolled it (posted by the worker, never awaited) and reads the lease the worker committed.
+  const host = await eventually('the host of the listed MAC', async () => {
+    const list = JSON.parse(await api(`/api/v1/hosts?mac=${LISTED}`)) as { items: Array<{ state: string }> };
+    return list.items[0];
+  });
+  assert.equal(host.state, 'new');
+  const leases = JSON.parse(await api('/api/v1/leases')) as { items: Array<{ ip: string; mac: string }> };
+  assert.deepEqual(
+    leases.items.map((l) => `${l.ip} ${l.mac}`),
+    [`${ack.yiaddr} ${LISTED}`],
+  );
+
+  // The unlisted MAC: refused in the worker (no reply), counted as ignored in the shared counters.
+  const before = count(await api('/metrics'), 'ignored');
+  for (let i = 0; i < 3; i++) relay.send(encodeDhcp(request(UNLISTED, 0x1710 + i, 1)), 67, SERVER);
+  const metrics = await eventually('three ignored DISCOVERs in /metrics', async () => {
+    const m = await api('/metrics');
+    return count(m, 'ignored') >= before + 3 ? m : undefined;
+  });
+  assert.equal(count(metrics, 'replied'), 2, 'OFFER and ACK of the listed MAC, nothing else');
+  assert.equal([0, 1, 2].filter((i) => replies.has(0x1710 + i)).length, 0, 'no reply to the unlisted MAC');
+
+  // SIGTERM: the worker drains and closes; the controller exits 0.
+  const code = new Promise<number | null>((r) => serve!.once('exit', (c) => r(c)));
+  serve.kill('SIGTERM');
+  assert.equal(await code, 0, output.slice(-2000));
+  serve = undefined;
+}
+
 test(
-  'DHCP on its own thread: answers from the worker, enrolment and leases on the main thread, allow-list refusal in the worker, clean stop',
+  'DHCP on its own thread (SQLite): answers from the worker, enrolment and leases on the main thread, allow-list refusal in the worker, clean stop',
   { skip, timeout: 120_000 },
   async () => {
-    ns = createNetns('dw', '10.117.0.254/24', `${SERVER}/24`);
-    execFileSync('ip', ['addr', 'add', `${RELAY}/24`, 'dev', ns.hostIf]);
-    ns.exec('ip', ['route', 'add', '10.117.1.0/24', 'via', '10.117.0.254']);
-    const cfg = join(work, 'kiln.json');
-    writeFileSync(
-      cfg,
-      JSON.stringify({
-        dhcp: {
-          enabled: true,
-          serverAddress: SERVER,
-          httpBase: HTTP,
-          subnets: [
-            {
-              cidr: '10.117.1.0/24',
-              mode: 'full',
-              pools: [{ start: '10.117.1.100', end: '10.117.1.199' }],
-              relayed: true,
-            },
-          ],
-        },
-        tftp: { enabled: false },
-      }),
-    );
-    serve = ns.spawn(
-      process.execPath,
-      [
-        kilnBin,
-        'serve',
-        '--config',
-        cfg,
-        '--data-dir',
-        join(work, 'data'),
-        '--listen',
-        '0.0.0.0:8080',
-        '--tls-listen',
-        '',
-        '--public-url',
-        HTTP,
-        '--node-image',
-        'off',
-        '--discovery',
-        'allow-list',
-        '--discovery-allow',
-        LISTED,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    serve.stdout!.on('data', (d: Buffer) => (output += d));
-    serve.stderr!.on('data', (d: Buffer) => (output += d));
-    await eventually(
-      'kiln serve: DHCP serving',
-      async () => (/"thread":"own"[^\n]*DHCP serving/.test(output) ? true : undefined),
-      600,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${output.slice(-4000)}`);
-    });
-
-    relay = createSocket('udp4');
-    const replies = new Map<number, DhcpPacket>();
-    relay.on('message', (m) => {
-      const p = decodeDhcp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
-      replies.set(p.xid, p);
-    });
-    await new Promise<void>((resolve, reject) => {
-      relay!.once('error', reject);
-      relay!.bind(67, RELAY, () => resolve());
-    });
-
-    const offer = await exchange(replies, request(LISTED, 0x1701, 1));
-    assert.equal(offer.options[0]?.data[0], 2, 'OFFER');
-    assert.match(offer.yiaddr, /^10\.117\.1\.1\d\d$/);
-    const ack = await exchange(replies, request(LISTED, 0x1702, 3, offer.yiaddr));
-    assert.equal(ack.options[0]?.data[0], 5, 'ACK');
-    assert.equal(ack.yiaddr, offer.yiaddr);
-
-    // The main thread enrolled it (posted by the worker, never awaited) and reads the lease the worker committed.
-    const host = await eventually('the host of the listed MAC', async () => {
-      const list = JSON.parse(await api(`/api/v1/hosts?mac=${LISTED}`)) as { items: Array<{ state: string }> };
-      return list.items[0];
-    });
-    assert.equal(host.state, 'new');
-    const leases = JSON.parse(await api('/api/v1/leases')) as { items: Array<{ ip: string; mac: string }> };
-    assert.deepEqual(
-      leases.items.map((l) => `${l.ip} ${l.mac}`),
-      [`${ack.yiaddr} ${LISTED}`],
-    );
-
-    // The unlisted MAC: refused in the worker (no reply), counted as ignored in the shared counters.
-    const before = count(await api('/metrics'), 'ignored');
-    for (let i = 0; i < 3; i++) relay.send(encodeDhcp(request(UNLISTED, 0x1710 + i, 1)), 67, SERVER);
-    const metrics = await eventually('three ignored DISCOVERs in /metrics', async () => {
-      const m = await api('/metrics');
-      return count(m, 'ignored') >= before + 3 ? m : undefined;
-    });
-    assert.equal(count(metrics, 'replied'), 2, 'OFFER and ACK of the listed MAC, nothing else');
-    assert.equal([0, 1, 2].filter((i) => replies.has(0x1710 + i)).length, 0, 'no reply to the unlisted MAC');
-
-    // SIGTERM: the worker drains and closes; the controller exits 0.
-    const code = new Promise<number | null>((r) => serve!.once('exit', (c) => r(c)));
-    serve.kill('SIGTERM');
-    assert.equal(await code, 0, output.slice(-2000));
-    serve = undefined;
+    try {
+      await scenario();
+    } finally {
+      await cleanUp();
+    }
   },
 );
+
+test("DHCP on its own thread (PostgreSQL, the worker's own pool): the same", { skip, timeout: 120_000 }, async () => {
+  database = await createTempPostgres('dhcpworker');
+  // 127.0.0.1 inside the namespace is its own loopback: kiln serve reaches PostgreSQL through its Unix socket.
+  const { username, pathname } = new URL(database.url);
+  try {
+    await scenario(
+      `postgres://${username}@${pathname}?host=${process.env.KILN_TEST_PG_SOCKET ?? '/var/run/postgresql'}`,
+    );
+  } finally {
+    await cleanUp();
+  }
+});
