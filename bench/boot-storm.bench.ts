@@ -19,6 +19,8 @@
 //   webhook driver; a machine boots when `POST /api/v1/power/batch` powers it on, so the power queue and its
 //   pacing decide when: headroom = admission control, stagger = --stagger-ms apart (default 10), none =
 //   stagger 0 and 1000 in parallel; all = the three in turn, each on a fresh controller)
+//   [--dhcp-thread=own|main] (dhcp.worker: DHCP on its own thread, the default, or on the main event loop)
+//   [--dhcp-rcvbuf-kib=N] (dhcp.receiveBufferKiB; the config default when absent)
 // The node image is built once into KILN_BENCH_CACHE (default /var/tmp/kiln-bench-cache);
 // KILN_STORM_CPU_PROF=DIR writes the controller's CPU profile there.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -52,6 +54,13 @@ type Pacing = 'headroom' | 'stagger' | 'none';
 const PACINGS: Pacing[] | undefined =
   powerArg === undefined ? undefined : powerArg === 'all' ? ['headroom', 'stagger', 'none'] : [powerArg as Pacing];
 const STAGGER_MS = Number(flag('stagger-ms') ?? 10);
+const dhcpThread = flag('dhcp-thread');
+if (dhcpThread !== undefined && dhcpThread !== 'own' && dhcpThread !== 'main')
+  throw new Error('--dhcp-thread must be own or main');
+const rcvbufArg = flag('dhcp-rcvbuf-kib');
+const DHCP_RCVBUF_KIB = rcvbufArg === undefined ? undefined : Number(rcvbufArg);
+if (DHCP_RCVBUF_KIB !== undefined && !(Number.isInteger(DHCP_RCVBUF_KIB) && DHCP_RCVBUF_KIB >= 0))
+  throw new Error('--dhcp-rcvbuf-kib must be a whole number of KiB');
 const HOSTS = Math.max(1, Math.min(20_000, Number(args[0] ?? 1000)));
 const PARALLEL = Math.max(1, Math.min(HOSTS, Number(args[1] ?? HOSTS)));
 const CACHE = process.env['KILN_BENCH_CACHE'] ?? '/var/tmp/kiln-bench-cache';
@@ -216,6 +225,8 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
     nodeImage: images,
     logFile,
     ...(TFTP_NICE !== undefined ? { tftpNice: TFTP_NICE } : {}),
+    ...(dhcpThread !== undefined ? { dhcpWorker: dhcpThread === 'own' } : {}),
+    ...(DHCP_RCVBUF_KIB !== undefined ? { dhcpReceiveBufferKiB: DHCP_RCVBUF_KIB } : {}),
     nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
   });
   const procs: ChildProcess[] = [];
@@ -223,7 +234,7 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, readPeakRss(bed.pid()))), 500);
   try {
     process.stdout.write(
-      `\nstorm: ${HOSTS} machines (${FIRMWARE}), ${pacing ? `powered on through the power queue, pacing ${pacing}` : `${PARALLEL} at once`}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
+      `\nstorm: ${HOSTS} machines (${FIRMWARE}), DHCP on ${dhcpThread === 'main' ? 'the main thread' : 'its own thread'}${DHCP_RCVBUF_KIB !== undefined ? ` (receive buffer ${DHCP_RCVBUF_KIB} KiB)` : ''}, ${pacing ? `powered on through the power queue, pacing ${pacing}` : `${PARALLEL} at once`}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
     );
     let run: FleetRun;
     let power: StormResult['power'];

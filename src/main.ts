@@ -546,6 +546,8 @@ export async function runServe(
       timeline: controller.bootObserver,
       // Option 7 carries no port: only a receiver on 514 can be offered.
       logServer: config.syslog.enabled && config.syslog.port === 514,
+      databaseUrl: server['database-url'],
+      discovery: { mode: config.discovery.discovery, allow: splitList(config.discovery['discovery-allow']) },
     });
     closers.push(() => network.close());
     if (config.syslog.enabled) {

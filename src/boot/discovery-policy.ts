@@ -136,12 +136,39 @@ function fallbackSubnet(ip: string): string {
     .join(':')}::/64`;
 }
 
+function listedIn(
+  allow: readonly Entry[],
+  mac: Mac,
+  where: { subnet?: string | undefined; ip?: string | undefined },
+): boolean {
+  const net = where.subnet ? where.subnet.split('/')[0] : undefined;
+  return allow.some((e) =>
+    e.kind === 'mac'
+      ? e.mac === mac
+      : e.kind === 'oui'
+        ? mac.startsWith(e.oui)
+        : (where.ip !== undefined && inRange(where.ip, e.range)) || (net !== undefined && inRange(net, e.range)),
+  );
+}
+
+/**
+ * The part of `admitUnknown` that depends on the settings alone (mode and
+ * allow list, no counting): true when the MAC may become a host as far as
+ * `discovery` and `discovery-allow` go. The DHCP worker thread asks it for
+ * every unknown MAC, without a round trip to the main thread.
+ */
+export function staticAdmission(
+  settings: Pick<DiscoverySettings, 'mode' | 'allow'>,
+): (mac: Mac, where: { subnet?: string | undefined; ip?: string | undefined }) => boolean {
+  const allow = settings.allow.map((e) => parseEntry(e)).filter((e): e is Entry => e !== null);
+  return (mac, where) => settings.mode === 'auto' || (settings.mode === 'allow-list' && listedIn(allow, mac, where));
+}
+
 /** Decides discovery and boot-source questions; one instance per controller. */
 export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
   const { settings } = deps;
   const log = deps.log ?? silentLogger;
   const now = deps.now ?? Date.now;
-  const allow = settings.allow.map((e) => parseEntry(e)).filter((e): e is Entry => e !== null);
   const sources = settings.bootSourceRanges
     .map((e) => parseEntry(e))
     .filter((e): e is Extract<Entry, { kind: 'cidr' }> => e?.kind === 'cidr');
@@ -190,16 +217,7 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
     return served.find((s) => inRange(ip, s.range));
   }
 
-  function listed(mac: Mac, where: { subnet?: string | undefined; ip?: string | undefined }): boolean {
-    const net = where.subnet ? where.subnet.split('/')[0] : undefined;
-    return allow.some((e) =>
-      e.kind === 'mac'
-        ? e.mac === mac
-        : e.kind === 'oui'
-          ? mac.startsWith(e.oui)
-          : (where.ip !== undefined && inRange(where.ip, e.range)) || (net !== undefined && inRange(net, e.range)),
-    );
-  }
+  const admits = staticAdmission(settings);
 
   /** The subnet an admission counts under: the DHCP subnet, the served subnet of the address, or its /24 or /64. */
   const subnetKey = (where: { subnet?: string | undefined; ip?: string | undefined }): string =>
@@ -222,7 +240,7 @@ export function createDiscoveryPolicy(deps: DiscoveryPolicyDeps) {
       if (seen !== undefined && t - seen < WINDOW_MS) return { ok: true };
       const subnet = subnetKey(where);
       const fields = { mac, via: where.via, subnet, ip: where.ip };
-      if (settings.mode === 'off' || (settings.mode === 'allow-list' && !listed(mac, where))) {
+      if (!admits(mac, where)) {
         const reason =
           settings.mode === 'off'
             ? `unknown MAC ${mac} refused: discovery is off (add the host with \`kiln host add\`, or set discovery: auto or allow-list)`

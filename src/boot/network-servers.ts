@@ -15,10 +15,13 @@ import type { TftpConfig } from './tftp/tftp-config.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { startConfiguredRouterAdvertiser, type RouterAdvertiser } from './ra/router-advertiser.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { DiscoveryPolicy } from './discovery-policy.js';
+import type { DiscoveryPolicy, DiscoverySettings } from './discovery-policy.js';
 import { createBootBackend, type BootBackend } from './boot-backend.js';
 import type { NewEvent } from '../event/event.js';
 import type { DhcpPacket } from '../protocols/dhcp4/packet.js';
+import { dhcpHostLookup } from './dhcp/dhcp-host-lookup.js';
+import type { DhcpWorkerStore } from './dhcp/dhcp-worker-protocol.js';
+import { startDhcpWorker } from './dhcp/dhcp-worker-server.js';
 
 /** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
 function socketEventRecorder(
@@ -55,13 +58,7 @@ export function dhcpBackendOf(
   lookup: HostByMacLookup = (m) => boot.hostByMac(m),
 ): DhcpBackend {
   return {
-    async findHostByMac(mac) {
-      const m = parseMac(mac);
-      const h = m ? await lookup(m) : null;
-      return h
-        ? { hostId: h.id, state: h.state, hostname: h.name.split('.')[0], reservedIp: h.labels['dhcp.ip'] }
-        : null;
-    },
+    findHostByMac: dhcpHostLookup(lookup),
     onUnknownMac(mac, info) {
       const m = parseMac(mac);
       if (!m) return;
@@ -86,6 +83,17 @@ export function inventoryDhcpBackend(
 ): DhcpBackend {
   return dhcpBackendOf(createBootBackend({ inventory, discovery, log, bootDeployment: async () => null }), log, lookup);
 }
+
+/** Where the DHCP thread opens the store: the SQLite file, or PostgreSQL; null for an in-memory SQLite database. */
+function dhcpWorkerStore(
+  sqlite: BetterSqlite3.Database | undefined,
+  databaseUrl: string | undefined,
+): DhcpWorkerStore | null {
+  if (sqlite) return sqlite.memory ? null : { kind: 'sqlite', file: sqlite.name };
+  return databaseUrl ? { kind: 'postgres', url: databaseUrl } : null;
+}
+
+type DhcpReplySeen = { mac: string; request: DhcpPacket; reply: DhcpPacket };
 
 /** What the boot timeline hears from DHCP and TFTP. */
 export interface BootObserver {
@@ -132,6 +140,10 @@ export async function startNetworkServers(opts: {
   timeline?: BootObserver;
   /** Offer this controller as the syslog server (DHCP option 7). */
   logServer?: boolean;
+  /** The PostgreSQL store's URL (absent: SQLite, `sqlite`), for the DHCP thread's own connections (`dhcp.worker`). */
+  databaseUrl?: string | undefined;
+  /** The discovery settings the DHCP thread decides alone (default: `auto`, everything goes to `boot`'s policy). */
+  discovery?: Pick<DiscoverySettings, 'mode' | 'allow'>;
 }): Promise<NetworkServers> {
   const { dhcp, tftp } = opts;
   const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
@@ -178,28 +190,54 @@ export async function startNetworkServers(opts: {
       opts.log.info({ root: tftp.root, address: tftp.address }, 'TFTP serving');
     }
     if (dhcp.enabled) {
-      const reader = opts.inventory.openHostByMacReader(opts.sqlite);
-      closeLookup = () => reader.close();
       const dhcpLog = opts.log.child({ domain: 'dhcp' });
-      dhcpServer = await startDhcpServer({
+      const common = {
         config: dhcp,
-        backend: dhcpBackendOf(opts.boot, opts.log, reader.lookup),
-        leases,
-        log: dhcpLog,
         signal: opts.signal,
-        localAddresses: () => local,
         countSocketError: opts.metrics
-          ? (server, op, errno) => opts.metrics!.observeSocketError(server, op, errno)
+          ? (server: string, op: 'send' | 'receive', errno: string) =>
+              opts.metrics!.observeSocketError(server, op, errno)
           : undefined,
         onSocketEvent: socketEventRecorder((e) => opts.boot.recordEvent(e), dhcpLog, 'dhcp', opts.metrics),
         onFatal: opts.onFatal,
-        onReply: opts.timeline ? (e) => opts.timeline!.dhcpReply(e) : undefined,
+        onReply: opts.timeline ? (e: DhcpReplySeen) => opts.timeline!.dhcpReply(e) : undefined,
         logServer: opts.logServer,
-      });
+      };
+      const store = dhcp.worker ? dhcpWorkerStore(opts.sqlite, opts.databaseUrl) : null;
+      if (store) {
+        // Its own thread, its own database connections; unknown MACs come back here to the boot backend.
+        const backend = dhcpBackendOf(opts.boot, opts.log, async () => null);
+        dhcpServer = await startDhcpWorker({
+          ...common,
+          local,
+          store,
+          discovery: opts.discovery ?? { mode: 'auto', allow: [] },
+          log: opts.log,
+          onUnknownMac: (mac, info) => backend.onUnknownMac!(mac, info),
+        });
+      } else {
+        if (dhcp.worker)
+          opts.log.info(
+            {},
+            'dhcp: served on the main thread: the store is in memory, which another thread cannot open',
+          );
+        const reader = opts.inventory.openHostByMacReader(opts.sqlite);
+        closeLookup = () => reader.close();
+        dhcpServer = await startDhcpServer({
+          ...common,
+          backend: dhcpBackendOf(opts.boot, opts.log, reader.lookup),
+          leases,
+          log: dhcpLog,
+          localAddresses: () => local,
+        });
+      }
       const d = dhcpServer;
       opts.metrics?.watchDhcp(() => ({ ...d.stats, queued: d.queued, queueLimit: dhcp.queueLimit }));
       opts.log.info(
-        { subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode} ${s.interface ? `on ${s.interface}` : 'relayed'}`) },
+        {
+          subnets: dhcp.subnets.map((s) => `${s.cidr} ${s.mode} ${s.interface ? `on ${s.interface}` : 'relayed'}`),
+          thread: store ? 'own' : 'main',
+        },
         'DHCP serving',
       );
     }

@@ -41,6 +41,8 @@ export interface DatabaseConfig {
   databaseUrl?: string | undefined;
   /** Where connection errors after start are logged (default: nowhere). */
   log?: Logger;
+  /** PostgreSQL: most connections of the pool (default 10). */
+  maxConnections?: number;
 }
 
 /** True when `db` runs on PostgreSQL; migrations use it for the few dialect differences. */
@@ -53,7 +55,7 @@ export function isPostgres<DB>(db: Kysely<DB>): boolean {
  * query, so an unreachable server fails start-up with `store_unavailable`.
  */
 export async function openDatabase(config: DatabaseConfig): Promise<OpenDatabase> {
-  if (config.databaseUrl) return openPostgres(config.databaseUrl, config.log);
+  if (config.databaseUrl) return openPostgres(config.databaseUrl, config.log, config.maxConnections);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   return openSqlite(join(config.dataDir, 'kiln.sqlite'));
 }
@@ -182,8 +184,8 @@ function redactUrl(url: string): string {
   }
 }
 
-async function openPostgres(url: string, log: Logger = silentLogger): Promise<OpenDatabase> {
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+async function openPostgres(url: string, log: Logger = silentLogger, max = 10): Promise<OpenDatabase> {
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5000 });
   // A pool error on an idle client (server restart) must not crash the process; it is logged, and the pool reconnects.
   pool.on('error', (err) =>
     log.warn(

@@ -29,6 +29,10 @@ export interface StormBedOptions {
   nodeFlags?: string[];
   /** `tftp.nativeNice` (the config default when absent). */
   tftpNice?: number;
+  /** `dhcp.worker`: DHCP on its own thread (true, the default) or on the main event loop (false). */
+  dhcpWorker?: boolean;
+  /** `dhcp.receiveBufferKiB` (the config default when absent). */
+  dhcpReceiveBufferKiB?: number;
   /** More config sections (e.g. `syslog`), merged at the top level. */
   extraConfig?: Record<string, unknown>;
 }
@@ -78,6 +82,8 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
               relayed: true,
             },
           ],
+          ...(o.dhcpWorker !== undefined ? { worker: o.dhcpWorker } : {}),
+          ...(o.dhcpReceiveBufferKiB !== undefined ? { receiveBufferKiB: o.dhcpReceiveBufferKiB } : {}),
         },
         tftp: { enabled: true, ...(o.tftpNice !== undefined ? { nativeNice: o.tftpNice } : {}) },
         ...o.extraConfig,

@@ -123,6 +123,11 @@ export const DhcpConfigSchema = Type.Object({
     description:
       'A DISCOVER that waited longer than this (ms) is shed unanswered; a REQUEST, DECLINE, RELEASE or INFORM may wait four times as long.',
   }),
+  worker: Type.Boolean({
+    default: true,
+    description:
+      "Run the DHCP server on its own thread (a worker with its own event loop and database connections), so a boot storm's file serving on the main thread cannot delay DHCP answers. false: on the main thread (as before; also what an in-memory store gets).",
+  }),
   routerAdvertisements: RouterAdvertisementConfigSchema,
 });
 
@@ -145,5 +150,6 @@ export const defaultDhcpConfig: DhcpConfig = {
   receiveBufferKiB: 1024,
   queueLimit: 2048,
   queueMaxAgeMs: 2000,
+  worker: true,
   routerAdvertisements: defaultRouterAdvertisementConfig,
 };

@@ -5,7 +5,7 @@ import { createMemoryLogger } from '../../log/logger.js';
 import { createMemoryNetwork, type MemoryNetwork } from '../../net/datagram/memory-socket.js';
 import type { DatagramSocket, UdpPeer } from '../../net/datagram/datagram-socket.js';
 import { tftpFileFromBytes, type TftpFile, type TftpFileSource } from './file-source.js';
-import { startTftpServer, type TftpServerDeps } from './tftp-server.js';
+import { startTftpServer, type TftpServer, type TftpServerDeps } from './tftp-server.js';
 import { defaultTftpConfig } from './tftp-config.js';
 
 const SERVER = { address: '10.0.0.1', port: 69 };
@@ -118,6 +118,7 @@ async function withServer(
     net: MemoryNetwork;
     openFiles: () => number;
     log: ReturnType<typeof createMemoryLogger>;
+    server: TftpServer;
   }) => Promise<void>,
 ): Promise<void> {
   const net = createMemoryNetwork();
@@ -131,7 +132,7 @@ async function withServer(
     sockets: net.bind,
   });
   try {
-    await body({ net, openFiles, log });
+    await body({ net, openFiles, log, server });
   } finally {
     await server.close();
   }
@@ -261,6 +262,34 @@ test('a packet from a foreign TID gets ERROR 5 and the transfer continues', asyn
     sock.send(encodeTftp({ op: 'ack', block: 1 }), from);
     const [second] = await nextPacket(inbox);
     assert.deepEqual(second.op === 'data' && second.block, 2);
+    sock.close();
+  });
+});
+
+test('a late copy of an RRQ whose transfer has ended starts no second transfer; another file from that port is served', async () => {
+  // A long retransmission timeout: the copy below arrives well within retransmitMs × maxRetries of the end.
+  await withServer({ f: pattern(100), g: pattern(100) }, { retransmitMs: 5000 }, async ({ net, log, server }) => {
+    const { sock, inbox } = await openClient(net);
+    const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
+    sock.send(rrq('f'), SERVER);
+    const [data, from] = await nextPacket(inbox);
+    assert.equal(data.op === 'data' && data.data.length, 100);
+    sock.send(encodeTftp({ op: 'ack', block: 1 }), from);
+    const ended = Date.now() + 2000;
+    while (server.activeTransfers > 0 && Date.now() < ended) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(server.activeTransfers, 0, 'the transfer ended');
+    sock.send(rrq('f'), SERVER); // the client's resent RRQ, read only now
+    const ignored = Date.now() + 2000;
+    while (!log.lines.some((l) => l.msg?.startsWith('tftp: late copy')) && Date.now() < ignored)
+      await new Promise((r) => setTimeout(r, 5));
+    assert.ok(
+      log.lines.some((l) => l.msg?.startsWith('tftp: late copy')),
+      'the copy is recognised',
+    );
+    assert.equal(inbox.length, 0, 'and nothing is sent for it');
+    sock.send(rrq('g'), SERVER);
+    const [other] = await nextPacket(inbox);
+    assert.equal(other.op, 'data', 'a different file from the same port is a new request');
     sock.close();
   });
 });

@@ -83,6 +83,8 @@ export interface TftpServer {
 }
 
 const peerKey = (p: UdpPeer): string => `${p.address}|${p.port}`;
+/** Most client ports whose last transfer is remembered for late duplicate RRQs. */
+const MAX_ENDED = 10_000;
 
 /** Binds the listen socket and serves read requests until closed or `signal` aborts. */
 export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer> {
@@ -121,6 +123,18 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   }
   // Keyed by client address and port: a retransmitted RRQ for a running transfer is ignored (its own timer resends).
   const active = new Map<string, TftpTransfer | null>();
+  // A client that hears nothing in time resends its RRQ. Under load the copy can wait in the listen socket's
+  // queue until the transfer the first one started has ended; served, it starts a transfer to a port nobody
+  // listens on, which resends its first packet there with back-off until it gives up (47 s at the defaults;
+  // 53 such transfers in a 10 000-machine storm, docs/tftp.md "Late duplicate RRQs"). When the next client
+  // binds that port (many clients behind one NAT address; in the boot-storm bench, every simulated machine)
+  // it takes that packet for the answer to its own RRQ (RFC 1350 §4: the first packet to reach the client
+  // names the server's TID) and reads the wrong file, while its own RRQ was ignored as a duplicate of the
+  // orphan. So the same file asked again from a client port within retransmitMs × maxRetries (5 s at the
+  // defaults) after its transfer there ended is taken for such a copy and ignored; a new client asking the
+  // same file from that port retries and is served after that.
+  const ended = new Map<string, { filename: string; at: number }>();
+  const lateDuplicateMs = config.retransmitMs * config.maxRetries;
   const pending = new Set<Promise<unknown>>();
   let closing: Promise<void> | null = null;
 
@@ -218,6 +232,11 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
   const onRequest = (req: TftpRequest, from: UdpPeer): void => {
     const key = peerKey(from);
     if (active.has(key)) return;
+    const last = ended.get(key);
+    if (last && last.filename === req.filename && Date.now() - last.at < lateDuplicateMs) {
+      log.debug({ peer: from, filename: req.filename }, 'tftp: late copy of an RRQ already served, ignored');
+      return;
+    }
     if (active.size >= config.maxTransfers) {
       // Dropped, not refused: the client retries its RRQ, which spreads a boot storm instead of failing boots.
       log.warn({ peer: from, active: active.size }, 'tftp: transfer limit reached, request dropped');
@@ -232,6 +251,9 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
       .finally(() => {
         active.delete(key);
         pending.delete(p);
+        ended.delete(key); // re-inserted last: the first key is the oldest
+        if (ended.size >= MAX_ENDED) ended.delete(ended.keys().next().value!);
+        ended.set(key, { filename: req.filename, at: Date.now() });
       });
     pending.add(p);
   };
