@@ -234,7 +234,7 @@ export async function runServe(
     const memberName = config.cluster.name || `${hostname()}:${urls.http.port}`;
     const memberTrust = createMemberTrust({
       db: store.db,
-      own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl },
+      own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl, apiUrl },
       dataKey: trust.dataKey,
       staleMs: config.cluster.staleSeconds * 1000,
       log: log.child({ domain: 'cluster' }),
@@ -284,6 +284,9 @@ export async function runServe(
         apiUrl,
         // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
         caPem: memberTrust.tlsCaBundle(),
+        // Every healthy member, this one first: the image writer and the installed heartbeat agent fail over.
+        baseUrls: memberTrust.memberUrls(),
+        apiUrls: memberTrust.memberApiUrls(),
         // Installers log to the address they fetch their files from.
         ...(config.syslog.enabled ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } } : {}),
       }),
@@ -386,6 +389,7 @@ export async function runServe(
         id: randomUUID(),
         name: memberName,
         url: baseUrl,
+        apiUrl,
         version: (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version,
       },
       pollMs: config.cluster.electionMs,

@@ -13,6 +13,8 @@ interface ControllersTable {
   started_at: string;
   last_seen: string;
   stopped_at: string | null;
+  /** The member's node API URL (HTTPS when its TLS listener is on), migration 0490; null in older rows. */
+  api_url: string | null;
 }
 
 /**
@@ -43,6 +45,7 @@ export const clusterColumns = {
     started_at: 'text',
     last_seen: 'text',
     stopped_at: 'text null',
+    api_url: 'text null',
   },
   controller_roles: {
     role: 'text',

@@ -9,6 +9,8 @@ export interface MemberRow {
   id: string;
   name: string;
   url: string;
+  /** Its node API URL (HTTPS when its TLS listener is on); null for a row written before migration 0490. */
+  apiUrl: string | null;
   version: string;
   startedAt: string;
   lastSeen: string;
@@ -31,6 +33,7 @@ export async function putMember(db: Kysely<ClusterTables>, m: Omit<MemberRow, 's
       id: m.id,
       name: m.name,
       url: m.url,
+      api_url: m.apiUrl,
       version: m.version,
       started_at: m.startedAt,
       last_seen: m.lastSeen,
@@ -64,6 +67,7 @@ export async function listMembers(db: Kysely<ClusterTables>, since: string): Pro
     id: r.id,
     name: r.name,
     url: r.url,
+    apiUrl: r.api_url,
     version: r.version,
     startedAt: r.started_at,
     lastSeen: r.last_seen,
