@@ -399,7 +399,12 @@ export async function createController(deps: ControllerDeps) {
   const boot = createBootService({
     backend: bootBackend,
     baseUrl: () => deps.urls().baseUrl,
-    ...(deps.memberTrust ? { baseUrls: () => deps.memberTrust!.memberUrls() } : {}),
+    ...(deps.memberTrust
+      ? {
+          baseUrls: () => deps.memberTrust!.memberUrls(),
+          knownBaseUrls: () => deps.memberTrust!.knownMemberUrls(),
+        }
+      : {}),
     nodeImage,
     nodeImageArgs: deps.boot?.nodeImageArgs,
     log: log.child({ domain: 'boot' }),
