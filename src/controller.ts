@@ -680,6 +680,16 @@ export async function createController(deps: ControllerDeps) {
         host: async (h: string) => inventory.getHost(h),
         agentFile: readAgentFile,
         abReported: (h: { id: string; name: string }, ab: AbReport) => abRollback.reported(h.id, h.name, ab),
+        // Every healthy member: the installed heartbeat agent refreshes its failover lists from each reply.
+        ...(deps.memberTrust
+          ? {
+              members: () => ({
+                urls: deps.memberTrust!.memberUrls(),
+                apiUrls: deps.memberTrust!.memberApiUrls(),
+              }),
+              caBundle: () => deps.memberTrust!.tlsCaBundle(),
+            }
+          : {}),
       }),
       // Closing the app writes the health not yet flushed.
       domain(async (a) => {
