@@ -34,7 +34,7 @@ import { tokenRoutes } from './auth/routes.js';
 import { createTokenService } from './auth/token-service.js';
 import { createUserService } from './auth/user-service.js';
 import { userRoutes } from './auth/user-routes.js';
-import { createLoginLimiter } from './auth/login-limiter.js';
+import { createLoginLimiter, defaultLoginLimit } from './auth/login-limiter.js';
 import { uiRoutes } from './ui/ui-routes.js';
 import { createAbRollback, type AbReport } from './deploy/ab-rollback.js';
 import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
@@ -556,8 +556,21 @@ export async function createController(deps: ControllerDeps) {
     maxQueued: deps.eventStream?.maxQueued,
     onError: (err) => log.warn({ err: (err as Error).message }, 'event stream: reading new events failed; retrying'),
   });
-  // One login limiter for the API's /login and the web UI's login form: failures count together per source.
-  const loginLimiter = createLoginLimiter();
+  // One login limiter for the API's /login and the web UI's login form: failures count together per source; on
+  // PostgreSQL in the store, so the limit holds in total across the members.
+  const loginLimiter = createLoginLimiter(
+    shared
+      ? {
+          shared: storeFailureCounter({
+            db,
+            limiter: 'login',
+            limit: defaultLoginLimit.maxFailures,
+            now: deps.now ? () => deps.now!().getTime() : undefined,
+            log: log.child({ domain: 'ratelimit' }),
+          }),
+        }
+      : {},
+  );
   const observeHttp = (method: string, route: string, status: number, seconds: number) =>
     metrics.observeHttp(method, route, status, seconds);
   const countInFlight = (delta: 1 | -1) => {
