@@ -36,7 +36,7 @@ import { tokenRoutes } from './auth/routes.js';
 import { createTokenService } from './auth/token-service.js';
 import { createUserService } from './auth/user-service.js';
 import { userRoutes } from './auth/user-routes.js';
-import { createLoginLimiter } from './auth/login-limiter.js';
+import { createLoginLimiter, defaultLoginLimit } from './auth/login-limiter.js';
 import { uiRoutes } from './ui/ui-routes.js';
 import { createAbRollback, type AbReport } from './deploy/ab-rollback.js';
 import { createDeployService, type PowerRequest } from './deploy/deploy-service.js';
@@ -413,7 +413,12 @@ export async function createController(deps: ControllerDeps) {
   const boot = createBootService({
     backend: bootBackend,
     baseUrl: () => deps.urls().baseUrl,
-    ...(deps.memberTrust ? { baseUrls: () => deps.memberTrust!.memberUrls() } : {}),
+    ...(deps.memberTrust
+      ? {
+          baseUrls: () => deps.memberTrust!.memberUrls(),
+          knownBaseUrls: () => deps.memberTrust!.knownMemberUrls(),
+        }
+      : {}),
     nodeImage,
     nodeImageArgs: deps.boot?.nodeImageArgs,
     log: log.child({ domain: 'boot' }),
@@ -573,8 +578,21 @@ export async function createController(deps: ControllerDeps) {
     maxQueued: deps.eventStream?.maxQueued,
     onError: (err) => log.warn({ err: (err as Error).message }, 'event stream: reading new events failed; retrying'),
   });
-  // One login limiter for the API's /login and the web UI's login form: failures count together per source.
-  const loginLimiter = createLoginLimiter();
+  // One login limiter for the API's /login and the web UI's login form: failures count together per source; on
+  // PostgreSQL in the store, so the limit holds in total across the members.
+  const loginLimiter = createLoginLimiter(
+    shared
+      ? {
+          shared: storeFailureCounter({
+            db,
+            limiter: 'login',
+            limit: defaultLoginLimit.maxFailures,
+            now: deps.now ? () => deps.now!().getTime() : undefined,
+            log: log.child({ domain: 'ratelimit' }),
+          }),
+        }
+      : {},
+  );
   const observeHttp = (method: string, route: string, status: number, seconds: number) =>
     metrics.observeHttp(method, route, status, seconds);
   const countInFlight = (delta: 1 | -1) => {
@@ -709,6 +727,16 @@ export async function createController(deps: ControllerDeps) {
         host: async (h: string) => inventory.getHost(h),
         agentFile: readAgentFile,
         abReported: (h: { id: string; name: string }, ab: AbReport) => abRollback.reported(h.id, h.name, ab),
+        // Every healthy member: the installed heartbeat agent refreshes its failover lists from each reply.
+        ...(deps.memberTrust
+          ? {
+              members: () => ({
+                urls: deps.memberTrust!.memberUrls(),
+                apiUrls: deps.memberTrust!.memberApiUrls(),
+              }),
+              caBundle: () => deps.memberTrust!.tlsCaBundle(),
+            }
+          : {}),
       }),
       // Closing the app writes the health not yet flushed.
       domain(async (a) => {

@@ -237,7 +237,7 @@ export async function runServe(
     const memberName = config.cluster.name || `${hostname()}:${urls.http.port}`;
     const memberTrust = createMemberTrust({
       db: store.db,
-      own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl },
+      own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl, apiUrl },
       dataKey: trust.dataKey,
       staleMs: config.cluster.staleSeconds * 1000,
       log: log.child({ domain: 'cluster' }),
@@ -307,6 +307,9 @@ export async function runServe(
         apiUrl,
         // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
         caPem: memberTrust.tlsCaBundle(),
+        // Every healthy member, this one first: the image writer and the installed heartbeat agent fail over.
+        baseUrls: memberTrust.memberUrls(),
+        apiUrls: memberTrust.memberApiUrls(),
         // Installers log to the address they fetch their files from.
         ...(config.syslog.enabled ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } } : {}),
       }),
@@ -409,10 +412,10 @@ export async function runServe(
         id: memberId,
         name: memberName,
         url: baseUrl,
-        // Peers verify this URL against this member's own TLS CA: only a certificate Kiln issued from it passes
-        // (an operator's tls-cert-file does not, so such a member is not a content source).
-        apiUrl: urls.https && !(certFile && keyFile) ? apiUrl : null,
-        memberCa: trust.sshCa.fingerprint,
+        apiUrl,
+        // Peers verify this member's HTTPS against its own TLS CA: only a certificate Kiln issued from it passes (an
+        // operator's tls-cert-file does not, so such a member is not a content source, though machines still fail over to it).
+        memberCa: urls.https && !(certFile && keyFile) ? trust.sshCa.fingerprint : null,
         version: (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version,
       },
       pollMs: config.cluster.electionMs,

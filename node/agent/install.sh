@@ -163,7 +163,22 @@ make_filesystems() {
 
 # unpack_image URL SHA256 FORMAT: streams the image into the target while
 # hashing it; a digest mismatch fails the step (the disk is rewritten on retry).
+# When the controller gives no answer (before or during the stream), the same
+# image is streamed again from the next controller (lib.sh url_alternates),
+# over what was unpacked; a 4xx answer is final.
 unpack_image() {
+  for ui_url in $(url_alternates "$1"); do
+    unpack_image_from "$ui_url" "$2" "$3" && return 0
+    wget_refused "$KILN_RUN/wget.err" && return 1
+    [ -s "$KILN_RUN/wget.err" ] || return 1
+    echo "$ui_url gave no answer: $(head -n 1 "$KILN_RUN/wget.err")"
+  done
+  return 1
+}
+
+# unpack_image_from URL SHA256 FORMAT: one attempt of unpack_image; wget's
+# complaints in $KILN_RUN/wget.err (empty when the download itself went well).
+unpack_image_from() {
   fifo=$KILN_RUN/image.fifo; rm -f "$fifo"; mkfifo "$fifo"
   sha256sum < "$fifo" > "$KILN_RUN/image.sha256" &
   hasher=$!
@@ -171,12 +186,15 @@ unpack_image() {
   tar=tar; topts="-xpf -"
   [ -x "$KILN_BIN/tar" ] && { tar=$KILN_BIN/tar; topts="--numeric-owner --xattrs --xattrs-include=* -xpf -"; }
   set -f -o pipefail
-  wget -q -O - "$1" | tee "$fifo" | $dec | "$tar" -C "$KILN_TARGET" $topts
+  # wget killed by SIGPIPE (141): the unpack failed, not the controller.
+  (wget -q -O - "$1" 2> "$KILN_RUN/wget.err"; w=$?
+    case $w in 0) ;; 141) : > "$KILN_RUN/wget.err"; exit 1 ;; *) echo "wget exit $w" >> "$KILN_RUN/wget.err"; exit 1 ;; esac) |
+    tee "$fifo" | $dec | "$tar" -C "$KILN_TARGET" $topts
   rc=$?; set +f +o pipefail
   wait "$hasher"
   [ "$rc" = 0 ] || { echo "download or unpack failed (exit $rc)"; return 1; }
   got=$(cut -d ' ' -f 1 "$KILN_RUN/image.sha256")
-  [ "$got" = "$2" ] || { echo "image sha256 mismatch: got $got want $2"; return 1; }
+  [ "$got" = "$2" ] || { : > "$KILN_RUN/wget.err"; echo "image sha256 mismatch: got $got want $2"; return 1; }
 }
 
 # install_bootloader DISK: GRUB for BIOS (MBR boot code + core.img in p1) and
@@ -346,6 +364,7 @@ write_host_config() {
   (umask 077; cp "$KILN_RUN/credential" "$t/etc/kiln/credential") &&
   chmod 600 "$t/etc/kiln/credential" &&
   printf '%s\n' "$KILN_URL" > "$t/etc/kiln/url" &&
+  api_urls > "$t/etc/kiln/urls" &&
   printf '%s\n' "$HOST_ID" > "$t/etc/kiln/host-id" &&
   { [ -z "$(plan_get image.manifest)" ] || printf '%s\n' "$(plan_get image.manifest)" > "$t/etc/kiln/image-id"; } &&
   cp "$KILN_LIB/kiln-firstboot.sh" "$t/usr/lib/kiln/kiln-firstboot" && chmod 755 "$t/usr/lib/kiln/kiln-firstboot" &&
@@ -369,7 +388,8 @@ write_heartbeat_agent() {
   mkdir -p "$t/etc/systemd/system/timers.target.wants" &&
   ln -sf ../kiln-heartbeat.timer "$t/etc/systemd/system/timers.target.wants/kiln-heartbeat.timer" || return 1
   case "$(plan_get api.url)" in
-    https://*) [ -s "$KILN_RUN/ca.pem" ] && cp "$KILN_RUN/ca.pem" "$t/etc/kiln/ca.pem" && printf '%s\n' "$(plan_get api.url)" > "$t/etc/kiln/api-url" ;;
+    https://*) [ -s "$KILN_RUN/ca.pem" ] && cp "$KILN_RUN/ca.pem" "$t/etc/kiln/ca.pem" && printf '%s\n' "$(plan_get api.url)" > "$t/etc/kiln/api-url" &&
+      late_api_urls > "$t/etc/kiln/api-urls" ;;
   esac
   write_krl
   return 0
@@ -383,7 +403,7 @@ write_heartbeat_agent() {
 write_krl() {
   t=$KILN_TARGET; f=$t/etc/ssh/kiln-revoked-keys
   [ -d "$t/etc/ssh" ] || return 0
-  timeout 30 wget -q -O "$KILN_RUN/krl" "${KILN_URL%/}/api/v1/ssh/revoked-keys" 2>/dev/null &&
+  fetch_any 30 "$KILN_RUN/krl" "${KILN_URL%/}/api/v1/ssh/revoked-keys" 2>/dev/null &&
     [ "$(head -c 6 "$KILN_RUN/krl")" = SSHKRL ] || { rm -f "$KILN_RUN/krl"; return 0; }
   cp "$KILN_RUN/krl" "$f" && chmod 644 "$f" || return 0
   line="RevokedKeys /etc/ssh/kiln-revoked-keys"
@@ -422,6 +442,8 @@ run_install() {
   step_told clock "setting the clock from the controller" clock_from_controller
   progress plan "fetching the install plan"
   PLAN=$(api_retry GET install-plan | json_flatten) || { log "no install plan"; install_halt; }
+  # The members healthy when the plan was made: the agent fails over to them too (lib.sh api_urls).
+  printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^baseUrls\.[0-9]+$/ { print $2 }' > "$KILN_RUN/controller-urls"
   # From here on the credential travels only to the plan's HTTPS API, verified
   # against its CA (late.sh's client); a plan without one keeps plain HTTP.
   case "$(plan_get api.url)" in https://*) late_ca > /dev/null 2>&1 && KILN_API_TLS=1 ;; esac

@@ -15,16 +15,43 @@
 #
 # The private key never leaves the node; nothing secret is on the kernel
 # command line or in an install file. <api> and its CA come from the install
-# plan (api.url, api.caPem). Secrets travel over HTTPS only: the call is made
-# with openssl s_client, which verifies the server against that CA alone.
+# plan (api.url, api.caPem; api.urls: every member's API, tried in turn when
+# one gives no answer). Secrets travel over HTTPS only: the call is made with
+# openssl s_client, which verifies the server against the plan's CAs alone
+# (api.caPem holds every member's TLS CA).
 
 # late_call METHOD PATH ACCEPT [BODY-FILE CONTENT-TYPE]: one HTTPS request to
-# the plan's API with the node credential; prints the response body. Exit 1
-# on an HTTP error (prints "HTTP <status>: <message>"), 2 when no answer came
-# (connection, TLS or verification failure; openssl's reason is printed).
+# the plan's API with the node credential; prints the response body. When a
+# member's API gives no answer, the next of the plan's api.urls is asked (the
+# one that answered first from then on); an HTTP error is final. Exit 1 on an
+# HTTP error (prints "HTTP <status>: <message>") or a certificate that does
+# not verify, 2 when no member answered (openssl's reason is printed).
 late_call() {
-  method=$1; path=$2; accept=$3; body=${4-}; ctype=${5-}
-  api=$(plan_get api.url)
+  [ -n "$(late_api_urls)" ] || { late_call_at "" "$@"; return; }
+  lc_rc=2
+  for lc_api in $(late_api_urls); do
+    late_call_at "$lc_api" "$@" > "$KILN_RUN/late.out"; lc_rc=$?
+    [ "$lc_rc" = 2 ] || break
+    log "$(cat "$KILN_RUN/late.out")"
+  done
+  [ "$lc_rc" = 0 ] && printf '%s\n' "$lc_api" > "$KILN_RUN/controller-api-url"
+  cat "$KILN_RUN/late.out" 2>/dev/null; rm -f "$KILN_RUN/late.out"
+  return "$lc_rc"
+}
+
+# late_api_urls: the node API URLs to call, one per line: the one that last
+# answered, the plan's api.url, then every other member's (api.urls); only
+# https:// ones after the first when api.url is one.
+late_api_urls() {
+  first=$(plan_get api.url)
+  { read_trim "$KILN_RUN/controller-api-url"; printf '%s\n' "$first"
+    printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^api\.urls\.[0-9]+$/ { print $2 }'; } |
+    awk -v f="$first" 'NF && !seen[$0]++ && (f !~ /^https:/ || /^https:/)'
+}
+
+# late_call_at API METHOD PATH ACCEPT [BODY-FILE CONTENT-TYPE]: late_call to one member's API.
+late_call_at() {
+  api=$1; method=$2; path=$3; accept=$4; body=${5-}; ctype=${6-}
   case "$api" in
     https://*) ;;
     *) echo "the API URL in the install plan is \"$api\", not https://: node secrets are sent over HTTPS only (is the controller's tls-listen off?)"; return 1 ;;

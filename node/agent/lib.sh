@@ -118,12 +118,46 @@ api() {
 }
 
 # api_urls: the controllers to call, one per line: the one that last answered
-# ($KILN_RUN/controller-url), kiln.url (KILN_URL), then every URL of kiln.urls=
+# ($KILN_RUN/controller-url), kiln.url (KILN_URL), every URL of kiln.urls=
 # (comma-separated, every healthy controller of the store when the per-host
-# script was made), each once.
+# script was made), then those the install plan named ($KILN_RUN/controller-urls,
+# the members healthy when the plan was made), each once.
 api_urls() {
-  { read_trim "$KILN_RUN/controller-url"; printf '%s\n' "$KILN_URL"; cmdline_get kiln.urls | tr ',' '\n'; } |
-    awk 'NF && !seen[$0]++'
+  { read_trim "$KILN_RUN/controller-url"; printf '%s\n' "$KILN_URL"; cmdline_get kiln.urls | tr ',' '\n'
+    cat "$KILN_RUN/controller-urls" 2>/dev/null; } | awk 'NF && !seen[$0]++'
+}
+
+# url_alternates URL: URL, then the same path at every other controller
+# (api_urls) when URL is under one of them (a plan's image and object URLs are
+# under the member that made the plan); URL alone otherwise.
+url_alternates() {
+  rest=""
+  for b in $(api_urls); do
+    case "$1" in "${b%/}"/*) rest=${1#"${b%/}"}; break ;; esac
+  done
+  [ -n "$rest" ] || { printf '%s\n' "$1"; return 0; }
+  { printf '%s\n' "$1"; for b in $(api_urls); do printf '%s%s\n' "${b%/}" "$rest"; done; } | awk '!seen[$0]++'
+}
+
+# wget_refused ERRFILE: busybox wget's stderr in ERRFILE says the server
+# answered with a 4xx: the next controller would answer the same (or not hold
+# what this one was asked for), so a fetch stops there.
+wget_refused() { grep -q 'server returned error: HTTP/1\.[01] 4' "$1" 2>/dev/null; }
+
+# fetch_any SECONDS FILE URL [WGET ARGS...]: one wget of URL into FILE (- for
+# stdout), within SECONDS, from the controller the URL names or, when that
+# gives no answer (connection refused or reset, a time-out, a 5xx), from the
+# next of url_alternates. A 4xx answer is final. Non-zero when none answered.
+fetch_any() {
+  fa_t=$1; fa_out=$2; fa_url=$3; shift 3
+  for fa_u in $(url_alternates "$fa_url"); do
+    timeout "$fa_t" wget -q -O "$fa_out" "$@" "$fa_u" 2> "$KILN_RUN/wget.err" && return 0
+    cat "$KILN_RUN/wget.err" >&2
+    wget_refused "$KILN_RUN/wget.err" && return 1
+    [ "$fa_u" = "$fa_url" ] || continue
+    log "$fa_url gave no answer; trying the other controllers"
+  done
+  return 1
 }
 
 # api_at BASE METHOD PATH [BODY]: one call to the controller at BASE (plain HTTP).

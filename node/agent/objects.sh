@@ -32,8 +32,9 @@ OBJ_PACK_IDS=${OBJ_PACK_IDS:-2048}
 
 objects_plan() { plan_get "image.objects.$1"; }
 
-# objects_get URL FILE: one GET, body to FILE.
-objects_get() { timeout 600 wget -q -O "$2" "$1"; }
+# objects_get URL FILE: one GET, body to FILE; from another controller when the
+# plan's gives no answer (lib.sh fetch_any; the same objects, content-addressed).
+objects_get() { fetch_any 600 "$2" "$1"; }
 
 # objects_view VIEW: fetches one view and checks it against the plan's SHA-256.
 objects_view() {
@@ -97,8 +98,8 @@ objects_scan_root() {
 # one pack and splits it into $OBJ_DIR/objects/ab/cdef… by the sizes it knows.
 objects_pack() {
   awk 'BEGIN { printf "{\"ids\":[" } { printf "%s\"%s\"", (NR > 1 ? "," : ""), $1 } END { printf "]}" }' "$1" > "$OBJ_DIR/pack.json"
-  timeout 600 wget -q -O "$OBJ_DIR/pack" --header 'Content-Type: application/json' \
-    --post-file "$OBJ_DIR/pack.json" "$(objects_plan objectsUrl)/pack" || { echo "pack request failed"; return 1; }
+  fetch_any 600 "$OBJ_DIR/pack" "$(objects_plan objectsUrl)/pack" --header 'Content-Type: application/json' \
+    --post-file "$OBJ_DIR/pack.json" || { echo "pack request failed"; return 1; }
   want=$(awk '{ s += 40 + $2 } END { printf "%.0f", s + 8 }' "$1")
   got=$(($(wc -c < "$OBJ_DIR/pack")))
   [ "$got" = "$want" ] || { echo "pack of $got bytes, expected $want"; return 1; }

@@ -93,10 +93,11 @@ identity_create() {
   echo "identity partition $p1 (kiln-id) made on $disk"
 }
 
-# fetch_root URL SHA256: the squashfs root into RAM, checked against the plan's digest.
+# fetch_root URL SHA256: the squashfs root into RAM, checked against the plan's digest; from the next
+# controller when the plan's gives no answer (lib.sh fetch_any).
 fetch_root() {
   mkdir -p "$KILN_RW" && mount -t tmpfs -o mode=0755 tmpfs "$KILN_RW" || return 1
-  timeout 1800 wget -q -O "$KILN_RW/root.squashfs" "$1" || { echo "download of $1 failed"; return 1; }
+  fetch_any 1800 "$KILN_RW/root.squashfs" "$1" || { echo "download of $1 failed"; return 1; }
   got=$(sha256sum "$KILN_RW/root.squashfs" | cut -d ' ' -f 1)
   [ "$got" = "$2" ] || { echo "squashfs sha256 mismatch: got $got want $2"; return 1; }
   echo "squashfs root $(wc -c < "$KILN_RW/root.squashfs") bytes, sha256 $got"
@@ -141,7 +142,7 @@ write_stateless_config() {
   printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$h" > "$t/etc/hosts" &&
   printf '# Kiln stateless: the root is a squashfs under a tmpfs overlay (RAM); identity on LABEL=kiln-id.\n' > "$t/etc/fstab" &&
   (umask 077; cp "$KILN_RUN/credential" "$t/etc/kiln/credential") && chmod 600 "$t/etc/kiln/credential" &&
-  printf '%s\n' "$KILN_URL" > "$t/etc/kiln/url" &&
+  printf '%s\n' "$KILN_URL" > "$t/etc/kiln/url" && api_urls > "$t/etc/kiln/urls" &&
   printf '%s\n' "$HOST_ID" > "$t/etc/kiln/host-id" &&
   printf 'stateless\n' > "$t/etc/kiln/boot-mode" &&
   { [ -z "$(plan_get image.manifest)" ] || printf '%s\n' "$(plan_get image.manifest)" > "$t/etc/kiln/image-id"; } &&
@@ -184,6 +185,7 @@ run_stateless() {
   fi
   step_told clock "setting the clock from the controller" clock_from_controller
   PLAN=$(api_retry GET install-plan | json_flatten) || { log "no plan (a revoked credential? an operator can revoke it and approve a new identity)"; install_halt; }
+  printf '%s\n' "$PLAN" | awk -F '\t' '$1 ~ /^baseUrls\.[0-9]+$/ { print $2 }' > "$KILN_RUN/controller-urls"
   case "$(plan_get api.url)" in https://*) late_ca > /dev/null 2>&1 && KILN_API_TLS=1 ;; esac
   [ "$(plan_get layout)" = stateless ] || step plan "the plan's layout is $(plan_get layout), not stateless" false
   [ -n "$had_id" ] || step_told identity "making the identity partition (kiln-id)" identity_create

@@ -17,7 +17,10 @@
 #   kiln-heartbeat --loop   forever, at the interval the controller names (busybox init)
 #
 # Files: $KILN_ETC (/etc/kiln) url, credential, api-url and ca.pem (optional:
-# with curl, the HTTPS API verified against that CA is used instead of url); state in $KILN_HB_STATE (/run/kiln-heartbeat, gone
+# with curl, the HTTPS API verified against that CA, every member's, is used instead of url), urls and
+# api-urls (every member, one a line: tried in turn when one gives no answer; rewritten from the reply's
+# `url` and `api-url` lines when they change; ca.pem too, from a verified HTTPS reply, when a member joined
+# later); state in $KILN_HB_STATE (/run/kiln-heartbeat, gone
 # at reboot); the KRL at $KILN_SSH_DIR (/etc/ssh)/kiln-revoked-keys.
 set -u
 : "${KILN_ETC:=/etc/kiln}" "${KILN_HB_STATE:=/run/kiln-heartbeat}" "${KILN_LIB:=/usr/lib/kiln}" "${KILN_SSH_DIR:=/etc/ssh}"
@@ -106,29 +109,93 @@ hb_body() {
     "$(hb_failed_units)" "$(hb_machine_checks)" "$(hb_edac)" "$(hb_smart)" \
     "$([ -n "$sess" ] && json_str "$sess" || printf 'null')"
   [ -n "$krl" ] && printf ',"krlSha256":%s' "$(json_str "$krl")"
+  [ -s "$KILN_ETC/ca.pem" ] && printf ',"caSha256":"%s"' "$(sha256sum < "$KILN_ETC/ca.pem" | cut -d ' ' -f 1)"
   # Layout ab: the slot state on the ESP (Kiln records deploy.rolled_back from fellBack).
   if [ -x "$KILN_LIB/kiln-ab" ]; then ab=$("$KILN_LIB/kiln-ab" status 2>/dev/null) && [ -n "$ab" ] && printf ',"ab":%s' "$ab"; fi
   [ "$1" = 1 ] && printf ',"facts":%s' "$(facts_json "$(boot_mac)")"
   printf '}'
 }
 
+# hb_urls: the controllers to send to, one per line: the one that answered last,
+# then $KILN_ETC/api-urls (or api-url) with curl, else $KILN_ETC/urls (or url),
+# each once. The lists come from the install and are refreshed from each reply.
+hb_urls() {
+  if command -v curl >/dev/null 2>&1 && [ -s "$KILN_ETC/api-url" ]; then set -- api-urls api-url; else set -- urls url; fi
+  { read_trim "$KILN_HB_STATE/answered-$1"; cat "$KILN_ETC/$1" 2>/dev/null; head -n 1 "$KILN_ETC/$2" 2>/dev/null; } |
+    awk 'NF && !seen[$0]++'
+}
+
 # hb_post: POSTs $KILN_HB_STATE/body to the heartbeat route; prints the reply. curl (verifying an
-# https url against $KILN_ETC/ca.pem when present), else wget (plain http only).
+# https url against $KILN_ETC/ca.pem when present: every member's CA), else wget (plain http only).
+# A controller that gives no answer (connection refused or reset, a time-out, a TLS failure, a 5xx)
+# is passed over for the next of hb_urls; a 4xx answer is final (the next would say the same).
 hb_post() {
-  url="$(head -n 1 "$KILN_ETC/url")"
-  command -v curl >/dev/null 2>&1 && [ -s "$KILN_ETC/api-url" ] && url="$(head -n 1 "$KILN_ETC/api-url")"
-  url="${url%/}/api/v1/node/heartbeat"
+  list=urls; command -v curl >/dev/null 2>&1 && [ -s "$KILN_ETC/api-url" ] && list=api-urls
+  rc=1
+  for base in $(hb_urls); do
+    hb_post_to "${base%/}/api/v1/node/heartbeat" > "$KILN_HB_STATE/reply.one"; rc=$?
+    if [ "$rc" = 0 ]; then
+      HB_ANSWERED=$base
+      printf '%s\n' "$base" > "$KILN_HB_STATE/answered-$list"
+      cat "$KILN_HB_STATE/reply.one"; return 0
+    fi
+    [ "$rc" = 4 ] && return 1
+    log "heartbeat to $base gave no answer; trying the next controller"
+  done
+  return 1
+}
+
+# hb_post_to URL: one POST. 0 answered, 4 refused with a 4xx, else no answer.
+hb_post_to() {
+  to=$1
   auth="Authorization: Bearer $(head -n 1 "$KILN_ETC/credential")"
   if command -v curl >/dev/null 2>&1; then
     if [ -s "$KILN_ETC/ca.pem" ]; then set -- --cacert "$KILN_ETC/ca.pem"; else set --; fi
-    curl -fsS -m 30 "$@" -H "$auth" -H 'Accept: text/plain' -H 'Content-Type: application/json' --data-binary "@$KILN_HB_STATE/body" "$url"
-    return
+    code=$(curl -sS -m 30 "$@" -o "$KILN_HB_STATE/reply.body" -w '%{http_code}' -H "$auth" -H 'Accept: text/plain' \
+      -H 'Content-Type: application/json' --data-binary "@$KILN_HB_STATE/body" "$to") || return 1
+    case "$code" in
+      2??) cat "$KILN_HB_STATE/reply.body"; return 0 ;;
+      4??) log "heartbeat to $to: HTTP $code"; return 4 ;;
+      *) return 1 ;;
+    esac
   fi
-  case "$url" in
+  case "$to" in
     http://*) timeout 30 wget -q -O - --header "$auth" --header 'Accept: text/plain' \
-      --header 'Content-Type: application/json' --post-file "$KILN_HB_STATE/body" "$url" ;;
-    *) echo "kiln-heartbeat: $url needs curl (this system has none)" >&2; return 1 ;;
+      --header 'Content-Type: application/json' --post-file "$KILN_HB_STATE/body" "$to" 2> "$KILN_HB_STATE/wget.err" && return 0
+      cat "$KILN_HB_STATE/wget.err" >&2
+      wget_refused "$KILN_HB_STATE/wget.err" && return 4
+      return 1 ;;
+    *) echo "kiln-heartbeat: $to needs curl (this system has none)" >&2; return 4 ;;
   esac
+}
+
+# hb_member_urls REPLY KEY FILE: the reply's KEY lines (every healthy member) into $KILN_ETC/FILE when they
+# differ from it; of api-url lines only the https:// ones (an HTTPS agent's list: a member whose TLS is off is
+# not sent the credential in the clear).
+hb_member_urls() {
+  pat='^https?://[^ ]+$'; [ "$2" = api-url ] && pat='^https://[^ ]+$'
+  awk -v k="$2" -v p="$pat" '$1 == k && NF == 2 && $2 ~ p { print $2 }' "$1" > "$KILN_HB_STATE/$3.new"
+  if [ -s "$KILN_HB_STATE/$3.new" ] && ! cmp -s "$KILN_HB_STATE/$3.new" "$KILN_ETC/$3"; then
+    cp "$KILN_HB_STATE/$3.new" "$KILN_ETC/$3.tmp" && mv -f "$KILN_ETC/$3.tmp" "$KILN_ETC/$3" &&
+      log "controllers to fail over to ($3): $(tr '\n' ' ' < "$KILN_ETC/$3")"
+  fi
+  rm -f "$KILN_HB_STATE/$3.new"
+  return 0
+}
+
+# hb_install_ca BASE64 SHA256: every member's TLS CA bundle from a reply into $KILN_ETC/ca.pem (a member that
+# joined after the install), only when that reply came over HTTPS verified against the ca.pem it replaces (curl),
+# only PEM certificates, and only when it hashes to SHA256.
+hb_install_ca() {
+  case "${HB_ANSWERED-}" in https://*) ;; *) return 0 ;; esac
+  command -v curl >/dev/null 2>&1 && [ -s "$KILN_ETC/ca.pem" ] || return 0
+  printf '%s\n' "$1" | base64 -d > "$KILN_ETC/ca.pem.new" 2>/dev/null
+  if [ "$(sha256sum < "$KILN_ETC/ca.pem.new" | cut -d ' ' -f 1)" != "$2" ] ||
+    ! grep -q '^-----BEGIN CERTIFICATE-----' "$KILN_ETC/ca.pem.new" || grep -q 'PRIVATE KEY' "$KILN_ETC/ca.pem.new"; then
+    rm -f "$KILN_ETC/ca.pem.new"; log "the heartbeat reply carried no valid CA bundle; kept ca.pem"; return 1
+  fi
+  chmod 644 "$KILN_ETC/ca.pem.new" && mv -f "$KILN_ETC/ca.pem.new" "$KILN_ETC/ca.pem" &&
+    log "installed every controller's TLS CA ($(grep -c 'BEGIN CERTIFICATE' "$KILN_ETC/ca.pem") certificates) at $KILN_ETC/ca.pem"
 }
 
 # hb_sshd_revoked_keys: makes sshd read the KRL (RevokedKeys): in sshd_config.d/10-kiln-krl.conf when
@@ -179,7 +246,7 @@ hb_send() {
   audit=0; [ -e "$KILN_HB_STATE/audited" ] || audit=1; [ -e "$KILN_HB_STATE/audit" ] && audit=1
   hb_body "$audit" > "$KILN_HB_STATE/body"
   if ! hb_post > "$KILN_HB_STATE/reply"; then
-    log "heartbeat to $(head -n 1 "$KILN_ETC/url") failed; next in ${HB_INTERVAL}s"
+    log "heartbeat to $(hb_urls | tr '\n' ' ')failed; next in ${HB_INTERVAL}s"
     return 1
   fi
   [ "$audit" = 1 ] && { touch "$KILN_HB_STATE/audited"; rm -f "$KILN_HB_STATE/audit"; }
@@ -189,6 +256,14 @@ hb_send() {
   [ "$(awk '$1 == "audit" { print $2; exit }' "$r")" = 1 ] && touch "$KILN_HB_STATE/audit"
   krl=$(awk '$1 == "krl" { print $2; exit }' "$r")
   [ -n "$krl" ] && hb_install_krl "$krl" "$(awk '$1 == "krl-sha256" { print $2; exit }' "$r")"
+  # A host whose url is HTTPS (the profiles' late step writes the API URL there) keeps HTTPS members only.
+  case "$(head -n 1 "$KILN_ETC/url" 2>/dev/null)" in
+    https://*) hb_member_urls "$r" api-url urls ;;
+    *) hb_member_urls "$r" url urls ;;
+  esac
+  [ -s "$KILN_ETC/api-url" ] && hb_member_urls "$r" api-url api-urls
+  ca=$(awk '$1 == "ca" { print $2; exit }' "$r")
+  [ -n "$ca" ] && hb_install_ca "$ca" "$(awk '$1 == "ca-sha256" { print $2; exit }' "$r")"
   [ "$(awk '$1 == "ab-switch" { print $2; exit }' "$r")" = 1 ] && hb_ab_switch
   return 0
 }

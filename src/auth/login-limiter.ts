@@ -1,3 +1,5 @@
+import type { FailureCounter } from '../ratelimit/shared-limits.js';
+
 /** How many failed logins a source may make in a sliding window. */
 export interface LoginLimitConfig {
   /** @default 10 */
@@ -12,14 +14,33 @@ export interface LoginLimitConfig {
 export const defaultLoginLimit: LoginLimitConfig = { maxFailures: 10, windowMs: 60_000, maxSources: 10_000 };
 
 /**
- * In-memory sliding window of failed logins per source (the client IP).
- * Successes never reset a counter: neither the source's own (an attacker
- * holding one valid account could otherwise interleave it) nor another's.
- * Per controller process; several controllers each count separately.
+ * Failed logins per source (the client IP), for the API's /login, a password change and the web UI's login form.
+ * Successes never reset a counter: neither the source's own (an attacker holding one valid account could
+ * otherwise interleave it) nor another's. Async: on a shared store the count is in the store.
  */
-export function createLoginLimiter(deps: { now?: () => number; limit?: Partial<LoginLimitConfig> } = {}) {
+export interface LoginLimiter {
+  limit: LoginLimitConfig;
+  /** Seconds to wait before `source` may try again, or 0 when it may try now. */
+  retryAfter(source: string): Promise<number>;
+  /** Records one failed attempt from `source`. */
+  fail(source: string): Promise<void>;
+}
+
+/**
+ * The login limiter. In memory, a sliding window per source in this controller process. With `shared` (several
+ * controllers on one PostgreSQL store; src/ratelimit storeFailureCounter, its limit `maxFailures`), the failures are
+ * counted in the store, in windows of one minute on the clock, so the limit holds in total across members
+ * (docs/cluster.md, "Rate limits across members"); `windowMs` and `maxSources` are then not used.
+ */
+export function createLoginLimiter(
+  deps: { now?: () => number; limit?: Partial<LoginLimitConfig>; shared?: FailureCounter } = {},
+): LoginLimiter {
   const now = deps.now ?? Date.now;
   const limit: LoginLimitConfig = { ...defaultLoginLimit, ...deps.limit };
+  if (deps.shared) {
+    const shared = deps.shared;
+    return { limit, retryAfter: (source) => shared.blocked(source), fail: (source) => shared.fail(source) };
+  }
   const failures = new Map<string, number[]>();
 
   const recent = (source: string, t: number): number[] => {
@@ -31,8 +52,7 @@ export function createLoginLimiter(deps: { now?: () => number; limit?: Partial<L
 
   return {
     limit,
-    /** Seconds to wait before `source` may try again, or 0 when it may try now. */
-    retryAfter(source: string): number {
+    async retryAfter(source) {
       const t = now();
       const list = recent(source, t);
       if (list.length < limit.maxFailures) return 0;
@@ -40,8 +60,7 @@ export function createLoginLimiter(deps: { now?: () => number; limit?: Partial<L
       const oldest = list[list.length - limit.maxFailures];
       return Math.max(1, Math.ceil((oldest + limit.windowMs - t) / 1000));
     },
-    /** Records one failed attempt from `source`. */
-    fail(source: string): void {
+    async fail(source) {
       const t = now();
       const list = recent(source, t);
       list.push(t);
@@ -56,6 +75,3 @@ export function createLoginLimiter(deps: { now?: () => number; limit?: Partial<L
     },
   };
 }
-
-/** The login limiter's type. */
-export type LoginLimiter = ReturnType<typeof createLoginLimiter>;

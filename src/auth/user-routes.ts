@@ -18,8 +18,8 @@ const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.@
 const Password = Type.String({ minLength: minPasswordLength, maxLength: 1024 });
 const RoleSchema = Type.Union(roles.map((r) => Type.Literal(r)));
 
-function refuseWhileLimited(limiter: LoginLimiter, source: string, reply: FastifyReply): void {
-  const wait = limiter.retryAfter(source);
+async function refuseWhileLimited(limiter: LoginLimiter, source: string, reply: FastifyReply): Promise<void> {
+  const wait = await limiter.retryAfter(source);
   if (wait > 0) {
     reply.header('retry-after', String(wait));
     throw new KilnError('rate_limited', `too many failed logins from ${source}; try again in ${wait} s`, {
@@ -95,12 +95,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService; limiter
     async (req, reply) => {
       const b = req.body;
       const name = req.params.name;
-      if (b.password !== undefined) refuseWhileLimited(limiter, req.ip, reply);
+      if (b.password !== undefined) await refuseWhileLimited(limiter, req.ip, reply);
       try {
         return await users.update(name, b, req.principal!, actorOf(req.principal));
       } catch (err) {
         // A wrong old password counts like a failed login, so a stolen session cannot guess it quickly.
-        if (b.password !== undefined && hasCode(err, 'forbidden')) limiter.fail(req.ip);
+        if (b.password !== undefined && hasCode(err, 'forbidden')) await limiter.fail(req.ip);
         throw err;
       }
     },
@@ -146,11 +146,11 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService; limiter
       },
     },
     async (req, reply) => {
-      refuseWhileLimited(limiter, req.ip, reply);
+      await refuseWhileLimited(limiter, req.ip, reply);
       try {
         return await users.login(req.body, req.ip);
       } catch (err) {
-        if (hasCode(err, 'unauthenticated')) limiter.fail(req.ip);
+        if (hasCode(err, 'unauthenticated')) await limiter.fail(req.ip);
         throw err;
       }
     },

@@ -13,7 +13,7 @@ interface ControllersTable {
   started_at: string;
   last_seen: string;
   stopped_at: string | null;
-  /** Its HTTPS API URL, where peers fetch content from (migration 0480); null without HTTPS or from an older member. */
+  /** Its node API URL (HTTPS when its TLS listener is on, else its base URL; migration 0480): the machines fail over across these, and peers fetch content from the HTTPS ones; null from an older member. */
   api_url: string | null;
   /** Its SSH CA fingerprint: the `member_cas` row whose TLS CA verifies `api_url` (migration 0480). */
   member_ca: string | null;

@@ -36,7 +36,8 @@ export type RoleWork = (ctx: RoleContext) => Promise<void>;
 export interface ElectorDeps {
   db: Kysely<Database>;
   locks: RoleLocks;
-  /** This member; `apiUrl` (HTTPS) and `memberCa` (its SSH CA fingerprint) let peers fetch content from it. */
+  /** This member. `apiUrl`: its node API URL (HTTPS when its TLS listener is on; default `url`), which the machines fail
+   * over across; `memberCa` (its SSH CA fingerprint, null when peers cannot verify its certificate) lets peers fetch content from it. */
   member: { id: string; name: string; url: string; version: string; apiUrl?: string | null; memberCa?: string | null };
   /** The work per role. A member contends only for the roles it has work for (hooks.enabled false: never hook-delivery). */
   work: Partial<Record<SingletonRole, RoleWork>>;
@@ -149,7 +150,7 @@ export function createElector(deps: ElectorDeps) {
     /** Records the member, takes what roles it can at once, then keeps electing every `pollMs` until `stop()`. */
     async start(): Promise<void> {
       const at = now().toISOString();
-      await store.putMember(db, { ...member, startedAt: at, lastSeen: at });
+      await store.putMember(db, { ...member, apiUrl: member.apiUrl ?? member.url, startedAt: at, lastSeen: at });
       lastBeat = now().getTime();
       await round().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: first round failed'));
       loop = (async () => {

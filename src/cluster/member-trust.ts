@@ -67,7 +67,8 @@ const memberName = /^[\x21-\x7e]{1,128}$/;
 /** Creates the service; call `start()` once, after migrations, before serving. */
 export function createMemberTrust(deps: {
   db: Kysely<Database>;
-  own: { sshCa: SshCa; tlsCa: TlsCa; name: string; url: string };
+  /** `url`: this member's base URL (plain HTTP); `apiUrl`: its node API URL (HTTPS when TLS is on), default `url`. */
+  own: { sshCa: SshCa; tlsCa: TlsCa; name: string; url: string; apiUrl?: string };
   dataKey: DataKey;
   /** A member is in the failover list while its heartbeat is younger than this (cluster.staleSeconds). */
   staleMs: number;
@@ -80,7 +81,10 @@ export function createMemberTrust(deps: {
   const ownId = own.sshCa.fingerprint;
   const ownTlsPin = caPinOf(own.tlsCa.certPem);
   let cas: store.MemberCaRow[] = [];
+  const ownApi = own.apiUrl ?? own.url;
   let urls: string[] = [own.url];
+  let apiUrls: string[] = [ownApi];
+  let knownUrls: string[] = [own.url];
 
   const view = (r: store.MemberCaRow): MemberCaView => ({
     name: r.name,
@@ -129,7 +133,10 @@ export function createMemberTrust(deps: {
         ) === 'healthy',
     );
     // Oldest start first (listMembers gives newest first), so every member hands out the same order after its own.
-    urls = [...new Set([own.url, ...healthy.reverse().map((m) => m.url)])];
+    const oldestFirst = healthy.reverse();
+    urls = [...new Set([own.url, ...oldestFirst.map((m) => m.url)])];
+    apiUrls = [...new Set([ownApi, ...oldestFirst.flatMap((m) => (m.apiUrl ? [m.apiUrl] : []))])];
+    knownUrls = [...new Set([own.url, ...members.map((m) => m.url)])];
   }
 
   function checkJoinRequest(r: JoinRequest): { ssh: SshPublicKey; tls: X509Certificate } {
@@ -203,6 +210,17 @@ export function createMemberTrust(deps: {
     /** This member's base URL first, then every healthy member's (cached). */
     memberUrls(): readonly string[] {
       return urls;
+    },
+    /** This member's node API URL first, then every healthy member's that recorded one (cached). */
+    memberApiUrls(): readonly string[] {
+      return apiUrls;
+    },
+    /**
+     * Every member's base URL seen in the last day, healthy or not (cached): a deployment's boot spec holds the
+     * URL of the member that deployed it, which may be dead by the time the machine boots.
+     */
+    knownMemberUrls(): readonly string[] {
+      return knownUrls;
     },
     list,
     /** A new one-time join token; only its secret's hash is stored. The text is shown once. */

@@ -10,6 +10,8 @@ export interface MemberRow {
   id: string;
   name: string;
   url: string;
+  /** Its node API URL (HTTPS when its TLS listener is on); null for a row written before migration 0480. */
+  apiUrl: string | null;
   version: string;
   startedAt: string;
   lastSeen: string;
@@ -70,6 +72,7 @@ export async function listMembers(db: Kysely<ClusterTables>, since: string): Pro
     id: r.id,
     name: r.name,
     url: r.url,
+    apiUrl: r.api_url,
     version: r.version,
     startedAt: r.started_at,
     lastSeen: r.last_seen,

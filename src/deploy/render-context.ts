@@ -11,6 +11,9 @@ export interface KilnUrls {
   baseUrl: string;
   apiUrl: string;
   caPem: string;
+  /** Every healthy member's base URL and node API URL, this one's first (several members on one store). */
+  baseUrls?: readonly string[];
+  apiUrls?: readonly string[];
   /** Kiln's syslog receiver as nodes reach it; absent when syslog is off. */
   syslog?: { host: string; port: number };
 }

@@ -7,7 +7,8 @@
 // the credential; the hash lands in /etc/shadow (other lines untouched), the
 // keys in root's authorized_keys; shipped host keys are replaced by one made
 // for this host whose certificate is signed by Kiln's CA; only the public key
-// is sent.
+// is sent. With several members (api.urls, every member's CA in api.caPem):
+// a member that gives no answer is passed over for the next.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -29,6 +30,7 @@ import { loadTrust, type Trust } from '../trust/load-trust.js';
 import { signHostCertificate } from '../trust/ssh/ssh-certificate.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
 import { startFakeNodeApi, type FakeNodeApi } from './fake-node-api.js';
+import { freePort } from '../../test/support/serve-process.js';
 
 const run = promisify(execFile);
 const busybox = '/bin/busybox';
@@ -105,13 +107,18 @@ async function runLate(
   apiUrl: string,
   caPem: string,
   commands = 'late_secrets && late_hostcert',
+  apiUrls?: string[],
 ): Promise<{ code: number; out: string }> {
   const runDir = join(t, '..', `${t.split('/').pop()}-run`);
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   writeFileSync(join(runDir, 'credential'), api.credential, { mode: 0o600 });
   writeFileSync(
     join(runDir, 'plan.json'),
-    JSON.stringify({ hostname: 'node-7', layout: 'single', api: { url: apiUrl, caPem } }),
+    JSON.stringify({
+      hostname: 'node-7',
+      layout: 'single',
+      api: { url: apiUrl, ...(apiUrls ? { urls: apiUrls } : {}), caPem },
+    }),
   );
   // The chroot is replaced: the host's ssh-keygen runs with target paths rewritten under KILN_TARGET.
   const script = `. "$KILN_LIB/lib.sh"; . "$KILN_LIB/late.sh"
@@ -310,3 +317,57 @@ test(
     }
   },
 );
+
+test(
+  "late step: the plan's member gives no answer: the next member's API, verified by its own CA from the plan's bundle",
+  { skip },
+  async () => {
+    // Member B's API (its certificate from B's CA); member A, which made the plan, is dead.
+    const b = await fakeApi(other, { rootPasswordHash: hash, authorizedKeys: [userKey] });
+    const dead = `https://127.0.0.1:${await freePort()}`;
+    try {
+      const t = target('failover');
+      const bundle = `${trust.tlsCa.certPem.trim()}\n${other.tlsCa.certPem.trim()}\n`;
+      const r = await runLate(
+        t,
+        b,
+        dead,
+        bundle,
+        'late_secrets && late_hostcert && cat "$KILN_RUN/controller-api-url"',
+        [dead, 'http://127.0.0.1:9', b.apiUrl],
+      );
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, new RegExp(`no answer from 127.0.0.1:${dead.split(':').pop()}`));
+      assert.match(r.out, /root password hash set, 1 authorized key\(s\)/);
+      assert.ok(r.out.split('\n').includes(b.apiUrl), 'the member that answered is asked first from then on');
+      assert.deepEqual(
+        b.calls.map((c) => [c.method, c.path, c.tls]),
+        [
+          ['GET', '/api/v1/node/secrets', true],
+          ['POST', '/api/v1/node/ssh/host-certificates', true],
+        ],
+        'each call once, over HTTPS',
+      );
+      assert.equal(readFileSync(join(t, 'root/.ssh/authorized_keys'), 'utf8'), `${userKey}\n`);
+    } finally {
+      await b.close();
+    }
+  },
+);
+
+test('late step: an HTTP error from the first member is final: the next member is not asked', { skip }, async () => {
+  const a = await fakeApi(trust, { rootPasswordHash: null, authorizedKeys: [] });
+  const b = await fakeApi(trust, { rootPasswordHash: null, authorizedKeys: [] });
+  try {
+    const r = await runLate(target('failover-4xx'), a, `${a.apiUrl}/nowhere`, trust.tlsCa.certPem, 'late_secrets', [
+      `${a.apiUrl}/nowhere`,
+      b.apiUrl,
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /HTTP 404/);
+    assert.deepEqual(b.calls, []);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

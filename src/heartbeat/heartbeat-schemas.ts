@@ -56,6 +56,9 @@ export const HeartbeatBody = Type.Object(
     session: Type.Optional(reportFields.session),
     agentVersion: Type.Optional(reportFields.agentVersion),
     krlSha256: Type.Optional(Type.String({ maxLength: 64, pattern: '^[0-9a-f]{64}$' })),
+    caSha256: Type.Optional(
+      Type.String({ maxLength: 64, pattern: '^[0-9a-f]{64}$', description: "SHA-256 of the host's ca.pem" }),
+    ),
     ab: Type.Optional(
       Type.Object(
         {
@@ -90,6 +93,21 @@ export const HeartbeatReplySchema = Type.Object({
   krl: Nullable(Type.String({ description: 'the KRL, base64; null when krlSha256 matched' })),
   abSwitch: Type.Optional(
     Type.Boolean({ description: 'layout ab: kiln host rollback asked the agent to boot its other slot now' }),
+  ),
+  urls: Type.Optional(
+    Type.Array(Type.String(), {
+      description: "every healthy controller's base URL, this one's first: the agent's failover list (plain HTTP)",
+    }),
+  ),
+  apiUrls: Type.Optional(
+    Type.Array(Type.String(), {
+      description:
+        "every healthy controller's node API URL (HTTPS when on), this one's first: the agent's failover list",
+    }),
+  ),
+  caSha256: Type.Optional(Type.String({ description: "SHA-256 of every member's TLS CA bundle" })),
+  ca: Type.Optional(
+    Type.String({ description: 'the bundle (PEM, base64) when the caSha256 the agent sent differs; else absent' }),
   ),
 });
 

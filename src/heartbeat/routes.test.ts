@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it, test } from 'node:test';
+import { caUpdate, formatHeartbeatReply } from './routes.js';
 import { createTestController, type TestController } from '../../test/support/controller.js';
 
 const facts = (diskBytes: number) => ({
@@ -147,4 +149,32 @@ describe('heartbeat routes', () => {
     assert.equal((await get('install.sh')).statusCode, 404);
     assert.equal((await get('..%2Fagent%2Flib.sh')).statusCode, 404);
   });
+});
+
+test("the text reply names every healthy member's URLs, one line each, for the agent's failover lists", () => {
+  const text = formatHeartbeatReply({
+    intervalSeconds: 30,
+    audit: false,
+    krlSha256: 'ab',
+    krl: null,
+    urls: ['http://10.0.0.1:8080', 'http://bad url'],
+    apiUrls: ['https://10.0.0.1:8443', 'https://10.0.0.2:8443'],
+  });
+  assert.equal(
+    text,
+    'interval 30\naudit 0\nkrl-sha256 ab\nurl http://10.0.0.1:8080\napi-url https://10.0.0.1:8443\napi-url https://10.0.0.2:8443\n',
+  );
+});
+
+test('the CA bundle goes to an agent whose ca.pem hashes otherwise, never to one that sent no hash', () => {
+  const bundle = '-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n';
+  const sha = createHash('sha256').update(bundle).digest('hex');
+  assert.deepEqual(caUpdate(bundle, sha), { caSha256: sha });
+  assert.deepEqual(caUpdate(bundle, '0'.repeat(64)), { caSha256: sha, ca: Buffer.from(bundle).toString('base64') });
+  assert.deepEqual(caUpdate(bundle, undefined), {});
+  assert.deepEqual(caUpdate(undefined, sha), {});
+  assert.match(
+    formatHeartbeatReply({ intervalSeconds: 1, audit: false, krlSha256: 'ab', krl: null, ...caUpdate(bundle, 'x') }),
+    new RegExp(`\nca-sha256 ${sha}\nca [A-Za-z0-9+/=]+\n$`),
+  );
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -23,18 +24,47 @@ export function reportOf(b: HeartbeatBody): HealthReport {
   };
 }
 
+/** The controllers a heartbeat agent fails over across: every healthy member, the answering one first. */
+interface MemberUrls {
+  urls: readonly string[];
+  apiUrls: readonly string[];
+}
+
+/** Every member's TLS CA bundle for an agent whose ca.pem is another: its SHA-256 (hex), and itself in base64. */
+interface CaUpdate {
+  caSha256?: string;
+  ca?: string;
+}
+
+/** The CA update for an agent that sent `theirs` (none when it sent none: an older agent, or no ca.pem). */
+export function caUpdate(bundle: string | undefined, theirs: string | undefined): CaUpdate {
+  if (bundle === undefined || theirs === undefined) return {};
+  const sha = createHash('sha256').update(bundle).digest('hex');
+  return sha === theirs ? { caSha256: sha } : { caSha256: sha, ca: Buffer.from(bundle).toString('base64') };
+}
+
 /**
  * The reply as lines for a shell agent: `interval N`, `audit 0|1`,
- * `krl-sha256 HEX`, `krl BASE64` when it changed, and `ab-switch 1` when
- * `kiln host rollback` asked an A/B host to boot its other slot.
+ * `krl-sha256 HEX`, `krl BASE64` when it changed, `ab-switch 1` when
+ * `kiln host rollback` asked an A/B host to boot its other slot, and one
+ * `url BASE` and `api-url URL` line per healthy member (its failover lists;
+ * only URLs without blanks, each a line of its own), and `ca-sha256 HEX` with
+ * `ca BASE64` when the agent's ca.pem is not every member's CA bundle.
  */
-export function formatHeartbeatReply(r: HeartbeatReply & { abSwitch?: boolean }): string {
+export function formatHeartbeatReply(
+  r: HeartbeatReply & { abSwitch?: boolean } & Partial<MemberUrls> & CaUpdate,
+): string {
+  const plain = (u: string) => !/\s/.test(u);
   return [
     `interval ${r.intervalSeconds}`,
     `audit ${r.audit ? 1 : 0}`,
     `krl-sha256 ${r.krlSha256}`,
     ...(r.krl !== null ? [`krl ${r.krl}`] : []),
     ...(r.abSwitch === true ? ['ab-switch 1'] : []),
+    ...(r.urls ?? []).filter(plain).map((u) => `url ${u}`),
+    ...(r.apiUrls ?? []).filter(plain).map((u) => `api-url ${u}`),
+    ...(r.caSha256 !== undefined ? [`ca-sha256 ${r.caSha256}`] : []),
+    ...(r.ca !== undefined ? [`ca ${r.ca}`] : []),
     '',
   ].join('\n');
 }
@@ -51,7 +81,11 @@ export const heartbeatRoutes: FastifyPluginAsyncTypebox<{
     host: { id: string; name: string },
     ab: { slot: string | null; good: string | null; fellBack: string | null },
   ) => Promise<{ switchSlot: boolean }>;
-}> = async (app, { heartbeat, host, agentFile, abReported }) => {
+  /** Every healthy member's URLs for the agent's failover lists (cached by the caller); absent: none sent. */
+  members?: () => MemberUrls;
+  /** Every member's TLS CA bundle (PEM, cached by the caller), sent to an agent whose ca.pem differs; absent: never. */
+  caBundle?: () => string;
+}> = async (app, { heartbeat, host, agentFile, abReported, members, caBundle }) => {
   app.get(
     '/node/agent/:name',
     {
@@ -96,7 +130,13 @@ export const heartbeatRoutes: FastifyPluginAsyncTypebox<{
         req.ip,
       );
       const ab = b.ab && abReported ? await abReported({ id: p.hostId, name: p.hostName }, b.ab) : undefined;
-      const full = ab?.switchSlot ? { ...answer, abSwitch: true } : answer;
+      const m = members?.();
+      const full = {
+        ...answer,
+        ...(ab?.switchSlot ? { abSwitch: true } : {}),
+        ...(m ? { urls: [...m.urls], apiUrls: [...m.apiUrls] } : {}),
+        ...caUpdate(caBundle?.(), b.caSha256),
+      };
       // A string body is sent as it is (the JSON schema serializes objects only); the cast is for the route's type.
       if ((req.headers.accept ?? '').includes('text/plain'))
         return reply.type('text/plain; charset=utf-8').send(formatHeartbeatReply(full) as unknown as HeartbeatReply);

@@ -147,6 +147,24 @@ test('the install plan carries the layout and the API and CA for the late step',
   );
 });
 
+test("several members: the plan names every member's base URL and API URL, this one's first, for the writer's failover", () => {
+  const plan = buildInstallPlan({ name: 'base' }, image, host, {
+    ...urls,
+    baseUrls: ['http://10.0.0.1:8080', 'http://10.0.0.2:8080'],
+    apiUrls: ['https://10.0.0.2:8443/', 'https://10.0.0.1:8443'],
+  });
+  assert.deepEqual(plan.baseUrls, ['http://10.0.0.1:8080', 'http://10.0.0.2:8080']);
+  assert.deepEqual(plan.api, {
+    url: 'https://10.0.0.1:8443',
+    urls: ['https://10.0.0.1:8443', 'https://10.0.0.2:8443'],
+    caPem: urls.caPem,
+  });
+  // One member: no lists (the plan is as before).
+  const one = buildInstallPlan({ name: 'base' }, image, host, { ...urls, baseUrls: [urls.baseUrl] });
+  assert.equal(one.baseUrls, undefined);
+  assert.equal(one.api.urls, undefined);
+});
+
 test('image.handoff: reboot by default, kexec when the profile asks; any other value is refused at validation', async () => {
   for (const [lines, want] of [
     [[], 'reboot'],

@@ -57,9 +57,15 @@ export interface InstallPlan {
   /**
    * Where the writer's late step fetches secrets and the SSH host certificate
    * with its node credential: the API base URL (HTTPS unless TLS is off) and
-   * the CA certificate that verifies it (public; no secret is in a plan).
+   * the CA certificate that verifies it (public; no secret is in a plan). `urls`: every healthy member's API URL,
+   * `url` first, tried in turn when one gives no answer; `caPem` holds every member's CA.
    */
-  api: { url: string; caPem: string };
+  api: { url: string; urls?: string[]; caPem: string };
+  /**
+   * Every healthy member's base URL (plain HTTP), this one's first: the writer fetches the image, its views and
+   * objects (all URLs under this one's) from the next when one gives no answer. Absent with one member.
+   */
+  baseUrls?: string[];
   /** Kiln's syslog receiver, for the installed system's forwarding rule (late.sh late_syslog); absent when syslog is off. */
   syslog?: { host: string; port: number };
   /** How the writer starts the installed system (the profile's `image.handoff`, default `reboot`). */
@@ -90,8 +96,17 @@ export interface InstallPlanUrls {
   baseUrl: string;
   apiUrl: string;
   caPem: string;
+  /** Every healthy member's base URL and API URL, this one's first (several members on one store). */
+  baseUrls?: readonly string[];
+  apiUrls?: readonly string[];
   /** Kiln's syslog receiver as nodes reach it; absent when syslog is off. */
   syslog?: { host: string; port: number };
+}
+
+/** `own` then every other of `all` (no trailing slash, each once), or undefined when that is `own` alone. */
+function several(own: string, all: readonly string[] | undefined): string[] | undefined {
+  const list = [...new Set([own, ...(all ?? [])].map((u) => u.replace(/\/$/, '')))];
+  return list.length > 1 ? list : undefined;
 }
 
 /** Layout ab's settings from a deployment's image spec, defaults (3 tries, 300 s) where absent. */
@@ -174,7 +189,12 @@ export function buildInstallPlan(
     network: { mode: machine?.network ? 'machine' : 'dhcp' },
     ...(machine ? { machine } : {}),
     ...(layout === 'ab' ? { ab: abSettings(spec['ab']) } : {}),
-    api: { url: urls.apiUrl.replace(/\/$/, ''), caPem: urls.caPem },
+    api: {
+      url: urls.apiUrl.replace(/\/$/, ''),
+      ...(several(urls.apiUrl, urls.apiUrls) ? { urls: several(urls.apiUrl, urls.apiUrls) } : {}),
+      caPem: urls.caPem,
+    },
+    ...(several(urls.baseUrl, urls.baseUrls) ? { baseUrls: several(urls.baseUrl, urls.baseUrls) } : {}),
     ...(urls.syslog ? { syslog: { ...urls.syslog } } : {}),
     handoff: spec['handoff'] === 'kexec' ? 'kexec' : 'reboot',
   };

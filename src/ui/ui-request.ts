@@ -24,7 +24,7 @@ export interface UiDeps {
     input: { name: string; password: string },
     source: string,
   ): Promise<{ token: string; expiresAt: string; user: { name: string; role: Role } }>;
-  limiter: { retryAfter(source: string): number; fail(source: string): void };
+  limiter: { retryAfter(source: string): Promise<number>; fail(source: string): Promise<void> };
   countHostsByState(): Promise<Record<string, number>>;
   /** Hosts whose heartbeat stopped, most recently heard first (the heartbeat service's memory). */
   unreachableHosts(limit: number): UnreachableView[];

@@ -99,7 +99,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiDeps> = async (app, deps) => 
       const next = safeNext(b['next']);
       const again = (status: number, error: string) =>
         sendPage(reply, { title: 'Log in', viewer: null, status, body: loginBody({ next, error, name: b['name'] }) });
-      const wait = deps.limiter.retryAfter(req.ip);
+      const wait = await deps.limiter.retryAfter(req.ip);
       if (wait > 0) return again(429, `Too many failed logins; try again in ${wait} s.`);
       try {
         const s = await deps.login({ name: String(b['name'] ?? ''), password: String(b['password'] ?? '') }, req.ip);
@@ -114,7 +114,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiDeps> = async (app, deps) => 
         return reply.redirect(next, 303);
       } catch (err) {
         if (!hasCode(err, 'unauthenticated')) throw err;
-        deps.limiter.fail(req.ip);
+        await deps.limiter.fail(req.ip);
         return again(401, err.message);
       }
     },

@@ -31,6 +31,8 @@ export interface BootServiceDeps {
   baseUrl: () => string;
   /** Every healthy controller's base URL on this store, this one's first (cached by the caller); absent: `baseUrl` alone. */
   baseUrls?: () => readonly string[];
+  /** Every member base URL seen lately, healthy or not (a deployment's boot spec holds its deploying member's). */
+  knownBaseUrls?: () => readonly string[];
   nodeImage: () => NodeImage | null;
   nodeImageArgs?: string;
   retryDelaySeconds?: number;
@@ -133,6 +135,7 @@ export function createBootService(deps: BootServiceDeps) {
         query: { platform, arch },
         baseUrl: baseUrls[0],
         ...(baseUrls.length > 1 ? { baseUrls } : {}),
+        ...(deps.knownBaseUrls ? { knownBaseUrls: deps.knownBaseUrls() } : {}),
         nodeImage: deps.nodeImage(),
         retry,
         nodeImageArgs: deps.nodeImageArgs ?? '',

@@ -1,6 +1,7 @@
 import type { BootDeployment } from '../boot-backend.js';
 import { KilnError } from '../../error/kiln-error.js';
 import type { Host } from '../../inventory/host.js';
+import { specAtMembers } from './spec-at-members.js';
 import {
   formatKernelScript,
   formatLocalBootScript,
@@ -33,6 +34,11 @@ export interface HostScriptInput {
    * URL: `baseUrl` alone.
    */
   baseUrls?: readonly string[];
+  /**
+   * Every member base URL a deployment's boot spec may hold (the deploying member's, healthy or not): a spec under
+   * one of them is booted from each of `baseUrls` in turn (spec-at-members.ts). Absent: `baseUrls` alone.
+   */
+  knownBaseUrls?: readonly string[];
   nodeImage: NodeImage | null;
   retry: IpxeRetry;
   /** Extra kernel arguments for Kiln's node image (e.g. the console). */
@@ -91,19 +97,24 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
   );
 }
 
-/** The boot spec's kernel script, as a deploy renders it (the installer's, or a stateless image's every boot). */
+/**
+ * The boot spec's kernel script, as a deploy renders it (the installer's, or a stateless image's every boot): from
+ * each member in turn when the spec's files are under a member's URL.
+ */
 function specScript(i: HostScriptInput, d: BootDeployment, purpose: ScriptPurpose, title: string): HostScript {
+  const bases = [i.baseUrl, ...(i.baseUrls ?? [])];
+  const specs = specAtMembers(d.bootSpec, bases, i.knownBaseUrls ?? []);
   return scriptOf(purpose, title, (t) =>
     formatKernelScript(
       t,
-      {
-        kernel: d.bootSpec.kernel,
-        initrds: d.bootSpec.initrd.map((url, n) => ({
+      specs.map((spec) => ({
+        kernel: spec.kernel,
+        initrds: spec.initrd.map((url, n) => ({
           url,
-          name: d.bootSpec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
+          name: spec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
         })),
-        cmdline: `${d.bootSpec.cmdline}${sessionArg(i)}`,
-      },
+        cmdline: `${spec.cmdline}${sessionArg(i)}`,
+      })),
       i.retry,
     ),
   );
@@ -196,7 +207,7 @@ export function createHostScriptCache(
   // Joined by a newline: no part holds one (ids, a status, a sanitised arch, URLs, kernel arguments), and the
   // retry URL (which holds the query) is URL-encoded.
   const keyOf = (i: HostScriptInput): string =>
-    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.deployment?.stateless ? 's' : ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.baseUrls?.join(' ') ?? ''}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.alternates?.join(' ') ?? ''}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
+    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.deployment?.stateless ? 's' : ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.baseUrls?.join(' ') ?? ''}\n${i.knownBaseUrls?.join(' ') ?? ''}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.alternates?.join(' ') ?? ''}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
   return {
     render(i: HostScriptInput): HostScript {
       const key = keyOf(i);
