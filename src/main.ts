@@ -36,6 +36,8 @@ import { createElector, type RoleContext } from './cluster/elector.js';
 import { createMemberTrust } from './cluster/member-trust.js';
 import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
+import { listenForHostChanges } from './inventory/host-change-notify.js';
+import { EVENTS_CHANNEL } from './event/sql-event-store.js';
 import { packagePath } from './runtime/package-path.js';
 import { sleepUnlessAborted } from './runtime/sleep.js';
 import { ensureTangKeys, TANGD, TANGD_KEYGEN } from './tang/tang-keys.js';
@@ -460,6 +462,14 @@ export async function runServe(
         log: log.child({ domain: 'event' }),
       });
       closers.push(() => listening.close());
+      // Host changes committed by any controller make this one's cached host list pages stale.
+      const hostChanges = listenForHostChanges({
+        url: databaseUrl,
+        pages: controller.inventory.hostPages,
+        alsoChannels: [EVENTS_CHANNEL],
+        log: log.child({ domain: 'inventory' }),
+      });
+      closers.push(() => hostChanges.close());
     }
     const adminTokenFile = server['admin-token-file'] ?? join(dataDir, 'admin-token');
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);
