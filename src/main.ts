@@ -234,6 +234,10 @@ export async function runServe(
     // This member's CAs beside the other members' (docs/cluster.md, "Joining"): a data key that is not the store's
     // stops the start here, before anything is sealed with it.
     const memberName = config.cluster.name || `${hostname()}:${urls.http.port}`;
+    // Installers log to the address they fetch their files from.
+    const syslogUrl = config.syslog.enabled
+      ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } }
+      : {};
     const memberTrust = createMemberTrust({
       db: store.db,
       own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl },
@@ -281,13 +285,15 @@ export async function runServe(
       site: config.site,
       tang: () => tang.state,
       machineSubnets: dhcp.subnets.map((s) => ({ cidr: s.cidr, router: s.router, dns: s.dns, ntp: s.ntp })),
+      // Called on every per-host script fetch (for the base URL): the CA bundle is built only when read.
       urls: () => ({
         baseUrl,
         apiUrl,
         // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
-        caPem: memberTrust.tlsCaBundle(),
-        // Installers log to the address they fetch their files from.
-        ...(config.syslog.enabled ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } } : {}),
+        get caPem() {
+          return memberTrust.tlsCaBundle();
+        },
+        ...syslogUrl,
       }),
       installTokenKey: new Uint8Array(hkdfSync('sha256', trust.dataKey, '', 'kiln install token', 32)),
       seal: (clear, context) => sealSecret(trust.dataKey, clear, context),
