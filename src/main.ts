@@ -238,6 +238,15 @@ export async function runServe(
     const syslogUrl = config.syslog.enabled
       ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } }
       : {};
+    const urlsView = {
+      baseUrl,
+      apiUrl,
+      // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
+      get caPem(): string {
+        return memberTrust.tlsCaBundle();
+      },
+      ...syslogUrl,
+    };
     const memberTrust = createMemberTrust({
       db: store.db,
       own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl },
@@ -285,16 +294,8 @@ export async function runServe(
       site: config.site,
       tang: () => tang.state,
       machineSubnets: dhcp.subnets.map((s) => ({ cidr: s.cidr, router: s.router, dns: s.dns, ntp: s.ntp })),
-      // Called on every per-host script fetch (for the base URL): the CA bundle is built only when read.
-      urls: () => ({
-        baseUrl,
-        apiUrl,
-        // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
-        get caPem() {
-          return memberTrust.tlsCaBundle();
-        },
-        ...syslogUrl,
-      }),
+      // Called on every per-host script fetch (for the base URL): one object, the CA bundle built only when read.
+      urls: () => urlsView,
       installTokenKey: new Uint8Array(hkdfSync('sha256', trust.dataKey, '', 'kiln install token', 32)),
       seal: (clear, context) => sealSecret(trust.dataKey, clear, context),
       open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
