@@ -240,7 +240,9 @@ async function explainPages(db: Kysely<Database>): Promise<string[]> {
     const lines = (await hostStore.pageQuery(db, filterOf(c.query)).explain()).map((r) => String(Object.values(r)[0]));
     const scan = lines.some((l) => /Seq Scan/.test(l)) ? 'SEQ SCAN' : 'no seq scan';
     const sort = lines.some((l) => /\bSort\b/.test(l)) ? 'SORT' : 'no sort';
-    const nodes = lines.filter((l) => /Index|Scan|Join|Nested/.test(l)).map((l) => l.trim().replace(/\s+\(cost.*$/, ''));
+    const nodes = lines
+      .filter((l) => /Index|Scan|Join|Nested/.test(l))
+      .map((l) => l.trim().replace(/\s+\(cost.*$/, ''));
     out.push(`  ${c.name.padEnd(26)} ${scan}, ${sort}: ${nodes.join(' / ').slice(0, 200)}`);
   }
   return out;

@@ -36,7 +36,11 @@ test('the inventory answers a repeated host list page from memory and never one 
     for (const f of filters) {
       const first = await inv.listHostDocs(f);
       assert.deepEqual([...first], await listHostDocs(store.db, f), `${what}: ${JSON.stringify(f)}`);
-      assert.equal(await inv.listHostDocs(f), first, `${what}: ${JSON.stringify(f)} again is the same page, from memory`);
+      assert.equal(
+        await inv.listHostDocs(f),
+        first,
+        `${what}: ${JSON.stringify(f)} again is the same page, from memory`,
+      );
     }
   };
   await check('created');

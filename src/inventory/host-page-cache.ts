@@ -80,7 +80,7 @@ export function createHostPageCache(opts: { maxChars?: number; live?: boolean } 
     /** Hosts were (or are being) changed, created or deleted: forget every page and every load in flight. */
     changed: clear,
     /** Whether changes by others are being heard (PostgreSQL's listener); false forgets everything and keeps nothing. */
-    setLive(on: boolean): void {
+    setLive: (on: boolean): void => {
       live = on;
       clear();
     },

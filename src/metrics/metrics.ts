@@ -84,10 +84,7 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     registers: [registry],
   });
   /** `http` and `httpSeconds` children by method, route and status (bounded: route patterns and status codes). */
-  const httpChildren = new Map<
-    string,
-    { count: { inc(): void }; seconds: { observe(v: number): void } }
-  >();
+  const httpChildren = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
   new Counter({
     name: 'kiln_dhcp_packets_total',
     help: 'DHCP datagrams received, by outcome: replied, ignored (not for this server or mode), malformed (dropped), failed (store or backend error; the client retries), shed (dropped unanswered by admission control under overload).',

@@ -25,7 +25,12 @@ export function createBootObservers(timeline: TimelineService): {
     let o = made.get(action);
     if (o === undefined || o.purpose !== purpose) {
       if (made.size >= 10_000) made.clear();
-      o = Object.freeze({ stage: 'ipxe-script', outcome: 'ok', purpose, detail: `per-host script: ${action}` } as const);
+      o = Object.freeze({
+        stage: 'ipxe-script',
+        outcome: 'ok',
+        purpose,
+        detail: `per-host script: ${action}`,
+      } as const);
       made.set(action, o);
     }
     return o;

@@ -214,7 +214,12 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       log.info({ mac, host: hostName, session: id, stage: seen.stage }, 'timeline: boot session started');
     } else c = before;
     const o = withHandoffTime(c.state, seen);
-    if (!opened && sameContent(lastSeen.get(mac), o) && (host?.id ?? c.hostId) === c.hostId && hostName === c.hostName) {
+    if (
+      !opened &&
+      sameContent(lastSeen.get(mac), o) &&
+      (host?.id ?? c.hostId) === c.hostId &&
+      hostName === c.hostName
+    ) {
       const state = advance(c.state, o);
       if (onlyLastAtMoved(c.state, state)) {
         // In place: a repeat (thousands a second in a storm) leaves no new object behind that lives until the
@@ -247,7 +252,13 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   function repeatInPlace(c: Current, input: ObservationInput, at: number): boolean {
     if (input.outcome !== 'ok' || input.stage === 'installed' || input.stage === 'first-boot') return false;
     if (repeatsAsProgress(input.stage) || !sameContent(lastSeen.get(c.mac), input)) return false;
-    const probe: Observation = { at, stage: input.stage, outcome: input.outcome, reboot: input.reboot === true, detail: '' };
+    const probe: Observation = {
+      at,
+      stage: input.stage,
+      outcome: input.outcome,
+      reboot: input.reboot === true,
+      detail: '',
+    };
     if (opensSession(c.state, probe, rules)) return false;
     c.state.lastAt = Math.max(c.state.lastAt, at);
     remember(current, c.mac, c, maxHosts);
