@@ -20,12 +20,14 @@
 //
 // Run (root; build first): npm run build && npx tsx bench/host-script.bench.ts
 //   [--hosts=1000,10000] [--duration=8] [--connections=50] [--tree=DIR]
+//   [--node-flags="FLAG ..."] (Node flags for the controller, e.g. --max-semi-space-size=32)
+//   [--server-out=FILE] (the controller's stdout, e.g. --trace-gc's lines, to FILE.<run dir>)
 //   [--cpu-prof=DIR] (writes the controller's CPU profile there; skips the health and nginx runs, so the
 //   script rotation is the profile's last --duration seconds before shutdown)
 // --tree: the Kiln checkout whose dist/ and bin/ are measured (e.g. a main worktree, for before/after).
 // The older in-process variant (fastify inject, no sockets): npx tsx bench/host-script.bench.ts --inject
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -40,6 +42,10 @@ const DURATION = Number(arg('duration', '8'));
 const CONNECTIONS = Number(arg('connections', '50'));
 const TREE = resolve(arg('tree', join(import.meta.dirname, '..')));
 const PROF = process.argv.find((a) => a.startsWith('--cpu-prof='))?.slice('--cpu-prof='.length);
+/** Extra Node flags for the controller, space-separated (e.g. `--node-flags=--max-semi-space-size=32`). */
+const NODE_FLAGS = arg('node-flags', '').split(' ').filter(Boolean);
+/** Where the controller's stdout goes (its JSON log lines, and --trace-gc's lines); default: nowhere. */
+const SERVER_OUT = arg('server-out', '');
 const START_TIMEOUT_MS = 120_000;
 const KILN_PORT = 8080;
 const NGINX_PORT = 8090;
@@ -293,6 +299,7 @@ async function serveKiln(ns: TestNetns, dataDir: string, profDir: string | undef
       '-c',
       '0',
       process.execPath,
+      ...NODE_FLAGS,
       ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
       join(TREE, 'bin/kiln.mjs'),
       'serve',
@@ -309,7 +316,7 @@ async function serveKiln(ns: TestNetns, dataDir: string, profDir: string | undef
       '--power-poll-interval',
       '0',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', SERVER_OUT ? openSync(`${SERVER_OUT}.${dataDir.split('/').at(-2)}`, 'w') : 'ignore', 'pipe'] },
   );
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));

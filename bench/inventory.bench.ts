@@ -16,7 +16,7 @@
 // bin/kiln.mjs), e.g. a main worktree for before/after figures; filters that tree
 // does not know (label; prefix= was name_prefix=) are skipped or respelt.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -143,6 +143,8 @@ interface Case {
   rows: number;
   /** Needs the label filter (not on trees from before migration 0340). */
   label?: boolean;
+  /** Queries wrk rotates through (one per request, in turn) instead of repeating `query`. */
+  rotate?: string[];
 }
 
 function cases(): Case[] {
@@ -155,6 +157,15 @@ function cases(): Case[] {
   const deep = Math.floor(HOSTS * 0.9);
   return [
     { name: 'unfiltered', query: '', rows: HOSTS },
+    // Every page of a walk in turn: more pages than the page cache holds, so each one is read from the store.
+    {
+      name: 'walk: 1000 pages in turn',
+      query: '',
+      rows: HOSTS,
+      rotate: Array.from({ length: Math.min(1000, Math.ceil(HOSTS / 100)) }, (_, k) =>
+        k === 0 ? '' : `after=node-${pad(k * 100 - 1, 6)}`,
+      ),
+    },
     { name: 'unfiltered, page at 90 %', query: `after=node-${pad(deep, 6)}`, rows: HOSTS - deep - 1 },
     { name: 'state=ready', query: 'state=ready', rows: count((i) => stateOf(i) === 'ready') },
     { name: 'state=failed', query: 'state=failed', rows: count((i) => stateOf(i) === 'failed') },
@@ -201,7 +212,49 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-function runWrk(url: string, token: string): ReturnType<typeof parseWrk> {
+/** A case's query as the store's filter (the API's spelling: prefix, label=key=value). */
+function filterOf(query: string): Parameters<NonNullable<HostStoreModule['pageQuery']>>[1] {
+  const q = new URLSearchParams(query);
+  const label = q.get('label');
+  const at = label?.indexOf('=') ?? -1;
+  return {
+    state: (q.get('state') ?? undefined) as never,
+    tag: q.get('tag') ?? undefined,
+    label: label && at > 0 ? { key: label.slice(0, at), value: label.slice(at + 1) } : undefined,
+    mac: (q.get('mac') ?? undefined) as never,
+    namePrefix: q.get('prefix') ?? undefined,
+    profile: q.get('profile') ?? undefined,
+    after: q.get('after') ?? undefined,
+    limit: 101,
+  };
+}
+
+/**
+ * PostgreSQL's plan for each case's first page (EXPLAIN, after ANALYZE): its top node, and whether it scans a
+ * whole table or sorts (it should do neither: docs/inventory.md). Trees without `pageQuery` print nothing.
+ */
+async function explainPages(db: Kysely<Database>): Promise<string[]> {
+  if (!hostStore.pageQuery) return [];
+  const out = ['PostgreSQL plans of the first page (EXPLAIN):'];
+  for (const c of cases()) {
+    const lines = (await hostStore.pageQuery(db, filterOf(c.query)).explain()).map((r) => String(Object.values(r)[0]));
+    const scan = lines.some((l) => /Seq Scan/.test(l)) ? 'SEQ SCAN' : 'no seq scan';
+    const sort = lines.some((l) => /\bSort\b/.test(l)) ? 'SORT' : 'no sort';
+    const nodes = lines
+      .filter((l) => /Index|Scan|Join|Nested/.test(l))
+      .map((l) => l.trim().replace(/\s+\(cost.*$/, ''));
+    out.push(`  ${c.name.padEnd(26)} ${scan}, ${sort}: ${nodes.join(' / ').slice(0, 200)}`);
+  }
+  return out;
+}
+
+/** A Lua script for wrk that fetches `paths` in rotation (one Lua state per wrk thread; -t1). */
+function rotationScript(paths: string[]): string {
+  const list = paths.map((p) => `  "${p}",`).join('\n');
+  return `local paths = {\n${list}\n}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  if i > #paths then i = 1 end\n  return wrk.format("GET", paths[i])\nend\n`;
+}
+
+function runWrk(url: string, token: string, lua?: string): ReturnType<typeof parseWrk> {
   const r = spawnSync(
     'taskset',
     [
@@ -216,6 +269,7 @@ function runWrk(url: string, token: string): ReturnType<typeof parseWrk> {
       '--latency',
       '-H',
       `Authorization: Bearer ${token}`,
+      ...(lua ? ['-s', lua] : []),
       url,
     ],
     { encoding: 'utf8', timeout: (DURATION + 60) * 1000 },
@@ -322,8 +376,10 @@ async function bench(engine: string): Promise<void> {
     // A database in service has planner statistics (autovacuum); right after a bulk load it may not yet,
     // and PostgreSQL then sorts a combined filter's matches instead of walking the tag index (7.5 vs 0.6 ms).
     if (pg) await sql`analyze`.execute(o.db);
+    const plans = pg ? await explainPages(o.db) : [];
     await o.close();
     console.log(`\n${engine}: ${HOSTS} hosts filled through the store at ${Math.round(perSecond)} hosts/s (${TREE})`);
+    for (const p of plans) console.log(p);
     const s = await serve(dataDir, pg?.url);
     try {
       const get = (q: string) =>
@@ -349,8 +405,13 @@ async function bench(engine: string): Promise<void> {
           throw new Error(
             `${c.name}: status ${first.status}, ${body.items?.length} hosts on the first page, want ${want}`,
           );
+        let lua: string | undefined;
+        if (c.rotate) {
+          lua = join(dataDir, 'rotate.lua');
+          writeFileSync(lua, rotationScript(c.rotate.map((q) => `/api/v1/hosts?limit=100${q ? `&${q}` : ''}`)));
+        }
         const cpu0 = cpuMs(s.pid);
-        const w = runWrk(`${s.url}/api/v1/hosts?limit=100${query ? `&${query}` : ''}`, s.token);
+        const w = runWrk(`${s.url}/api/v1/hosts?limit=100${query ? `&${query}` : ''}`, s.token, lua);
         const cpuPerPage = (cpuMs(s.pid) - cpu0) / (w.rps * DURATION);
         console.log(
           `${c.name.padEnd(26)} ${String(c.rows).padStart(7)} ${w.rps.toFixed(0).padStart(8)} ${w.p50.toFixed(2).padStart(8)} ${w.p99.toFixed(2).padStart(8)} ${cpuPerPage.toFixed(2).padStart(9)}  ${w.errors}`,

@@ -39,6 +39,8 @@ import { createPeerFetcher } from './cluster/peer-fetch.js';
 import { listPeerEndpoints } from './cluster/sql-cluster-store.js';
 import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
+import { listenForHostChanges } from './inventory/host-change-notify.js';
+import { EVENTS_CHANNEL } from './event/sql-event-store.js';
 import { packagePath } from './runtime/package-path.js';
 import { sleepUnlessAborted } from './runtime/sleep.js';
 import { ensureTangKeys, TANGD, TANGD_KEYGEN } from './tang/tang-keys.js';
@@ -235,6 +237,26 @@ export async function runServe(
     // This member's CAs beside the other members' (docs/cluster.md, "Joining"): a data key that is not the store's
     // stops the start here, before anything is sealed with it.
     const memberName = config.cluster.name || `${hostname()}:${urls.http.port}`;
+    // Installers log to the address they fetch their files from.
+    const syslogUrl = config.syslog.enabled
+      ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } }
+      : {};
+    const urlsView = {
+      baseUrl,
+      apiUrl,
+      // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
+      get caPem(): string {
+        return memberTrust.tlsCaBundle();
+      },
+      // Every healthy member, this one first: the image writer and the installed heartbeat agent fail over.
+      get baseUrls(): readonly string[] {
+        return memberTrust.memberUrls();
+      },
+      get apiUrls(): readonly string[] {
+        return memberTrust.memberApiUrls();
+      },
+      ...syslogUrl,
+    };
     const memberTrust = createMemberTrust({
       db: store.db,
       own: { sshCa: trust.sshCa, tlsCa: trust.tlsCa, name: memberName, url: baseUrl, apiUrl },
@@ -302,17 +324,8 @@ export async function runServe(
       site: config.site,
       tang: () => tang.state,
       machineSubnets: dhcp.subnets.map((s) => ({ cidr: s.cidr, router: s.router, dns: s.dns, ntp: s.ntp })),
-      urls: () => ({
-        baseUrl,
-        apiUrl,
-        // Every member's TLS CA: a node verifies whichever member it reaches (this one's CA first).
-        caPem: memberTrust.tlsCaBundle(),
-        // Every healthy member, this one first: the image writer and the installed heartbeat agent fail over.
-        baseUrls: memberTrust.memberUrls(),
-        apiUrls: memberTrust.memberApiUrls(),
-        // Installers log to the address they fetch their files from.
-        ...(config.syslog.enabled ? { syslog: { host: new URL(baseUrl).hostname, port: config.syslog.port } } : {}),
-      }),
+      // Called on every per-host script fetch (for the base URL): one object, the CA bundle built only when read.
+      urls: () => urlsView,
       installTokenKey: new Uint8Array(hkdfSync('sha256', trust.dataKey, '', 'kiln install token', 32)),
       seal: (clear, context) => sealSecret(trust.dataKey, clear, context),
       open: (sealed, context) => openSecret(trust.dataKey, sealed, context),
@@ -490,6 +503,14 @@ export async function runServe(
         log: log.child({ domain: 'event' }),
       });
       closers.push(() => listening.close());
+      // Host changes committed by any controller make this one's cached host list pages stale.
+      const hostChanges = listenForHostChanges({
+        url: databaseUrl,
+        pages: controller.inventory.hostPages,
+        alsoChannels: [EVENTS_CHANNEL],
+        log: log.child({ domain: 'inventory' }),
+      });
+      closers.push(() => hostChanges.close());
     }
     const adminTokenFile = server['admin-token-file'] ?? join(dataDir, 'admin-token');
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);

@@ -24,6 +24,7 @@ import { checkHostName, checkLabels, checkTags, settleNics, throwIssues } from '
 import { withTransaction } from '../store/transaction.js';
 import { isPostgres } from '../store/database.js';
 import { createHostMacCache, type HostMacCache } from './host-mac-cache.js';
+import { createHostPageCache, type HostPageCache, type HostPageRow } from './host-page-cache.js';
 
 /** Who asks for a change, and why; every change records both in its event. */
 export interface ChangeContext {
@@ -54,8 +55,11 @@ function view(h: StoredHost): Host {
   return rest;
 }
 
-/** Hosts and their audit log. Every mutation and its event commit in one transaction. `cache`: hosts by MAC, told of every change. */
-function createInventoryCore(deps: InventoryDeps, cache: HostMacCache | null) {
+/**
+ * Hosts and their audit log. Every mutation and its event commit in one transaction. `cache`: hosts by MAC,
+ * `pages`: host list pages; both told of every change.
+ */
+function createInventoryCore(deps: InventoryDeps, cache: HostMacCache | null, pages: HostPageCache) {
   const { db, seal } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))().toISOString();
@@ -92,11 +96,13 @@ function createInventoryCore(deps: InventoryDeps, cache: HostMacCache | null) {
   // The host cache forgets before the change and again after it (a lookup in between does not fill it).
   async function change<T>(fn: (trx: Kysely<Database>, at: string) => Promise<T>): Promise<T> {
     cache?.changed();
+    pages.changed();
     try {
       if (db.isTransaction) return await fn(db, now());
       return await withTransaction(db, (trx) => fn(trx, now()));
     } finally {
       cache?.changed();
+      pages.changed();
     }
   }
 
@@ -307,11 +313,19 @@ function createInventoryCore(deps: InventoryDeps, cache: HostMacCache | null) {
     async listHosts(filter: HostFilter): Promise<Host[]> {
       return (await hosts.listHosts(db, filter)).map(view);
     },
-    /** A page of hosts as API JSON documents (what `listHosts` returns, rendered once at write). */
-    listHostDocs: (filter: HostFilter) => hosts.listHostDocs(db, filter),
+    /**
+     * A page of hosts as API JSON documents (what `listHosts` returns, rendered once at write); from memory when
+     * no host changed since it was read (see host-page-cache.ts). Frozen: shared by every caller.
+     */
+    listHostDocs(filter: HostFilter): Promise<readonly HostPageRow[]> {
+      const load = () => hosts.listHostDocs(db, filter);
+      return db.isTransaction ? load() : pages.get(filter, load);
+    },
     /** Renders the list documents of hosts written before they existed (or by an older controller); once, at start. */
     async renderStaleDocs(signal?: AbortSignal): Promise<number> {
+      pages.changed();
       const n = await hosts.renderStaleDocs(db, signal);
+      pages.changed();
       if (n) log.info({ hosts: n }, 'host list documents rendered');
       return n;
     },
@@ -350,6 +364,7 @@ function createInventoryCore(deps: InventoryDeps, cache: HostMacCache | null) {
           continue;
         }
         cache?.changed();
+        pages.changed();
         await db
           .updateTable('hosts')
           .set({ bmc_password_sealed: seal(clear, bmcSealContext(r.id)) })
@@ -384,9 +399,16 @@ export type InventoryOps = ReturnType<typeof createInventoryCore>;
 export function createInventoryService(deps: InventoryDeps) {
   // PostgreSQL may have other controllers writing: no cache there until changes are shared between them.
   const cache = isPostgres(deps.db) ? null : createHostMacCache();
-  const core = createInventoryCore(deps, cache);
+  // On PostgreSQL list pages are kept only while another controller's host change is heard (`hostPages.setLive`).
+  const pages = createHostPageCache({ live: !isPostgres(deps.db) });
+  const core = createInventoryCore(deps, cache, pages);
   return {
     ...core,
+    /**
+     * The host list page cache's controls: `changed` when hosts changed behind this service's back (another
+     * controller's change, heard on PostgreSQL), `setLive` while such changes are heard at all, and its counts.
+     */
+    hostPages: { changed: pages.changed, setLive: pages.setLive, stats: pages.stats },
     /**
      * Opens a host-by-MAC reader for the DHCP hot path. On an SQLite file
      * (`sqlite`: the store's connection) it is a read-only second connection
@@ -403,8 +425,8 @@ export function createInventoryService(deps: InventoryDeps) {
      * outer service or database meanwhile: that would wait forever.
      */
     async inTransaction<T>(fn: (inv: InventoryOps, trx: Kysely<Database>) => Promise<T>): Promise<T> {
-      if (deps.db.isTransaction) return fn(createInventoryCore(deps, cache), deps.db);
-      return withTransaction(deps.db, (trx) => fn(createInventoryCore({ ...deps, db: trx }, cache), trx));
+      if (deps.db.isTransaction) return fn(createInventoryCore(deps, cache, pages), deps.db);
+      return withTransaction(deps.db, (trx) => fn(createInventoryCore({ ...deps, db: trx }, cache, pages), trx));
     },
   };
 }

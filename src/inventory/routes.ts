@@ -74,11 +74,32 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
   type Filter = Omit<Parameters<InventoryService['listHostDocs']>[0], 'after' | 'limit'>;
   type Row = Awaited<ReturnType<InventoryService['listHostDocs']>>[number];
 
+  // The hosts' stored documents are the HostReply JSON already (inventory.conformance checks they equal
+  // getHost): joined, not parsed and serialised again. `health` is spliced in before each document's closing
+  // brace (the documents are JSON objects).
+  const formatPage = (page: readonly Row[], healths: readonly (string | null)[], next: string | null): string => {
+    const items = page.map((r, i) => `${r.doc.slice(0, -1)},"health":${JSON.stringify(healths[i])}}`);
+    return `{"items":[${items.join(',')}],"next":${JSON.stringify(next)}}`;
+  };
+
+  /**
+   * The reply body of each page the inventory holds in memory (a repeated page is the same frozen array), as
+   * bytes, with the health values it was made with: a repeat whose health did not change sends the same bytes.
+   */
+  const bodies = new WeakMap<readonly Row[], { healths: string; body: Buffer }>();
+
   // One row more than the page says whether another page follows, so the last page says next: null.
-  async function plainPage(filter: Filter, after: string | undefined, limit: number) {
+  async function plainPage(filter: Filter, after: string | undefined, limit: number): Promise<Buffer> {
     const rows = await inventory.listHostDocs({ ...filter, after, limit: limit + 1 });
     const page = rows.slice(0, limit);
-    return { page, next: rows.length > limit ? encodeHostCursor(page.at(-1)!.name) : null };
+    const healths = page.map(healthField);
+    const key = healths.join(',');
+    const known = bodies.get(rows);
+    if (known?.healths === key) return known.body;
+    const next = rows.length > limit ? encodeHostCursor(page.at(-1)!.name) : null;
+    const body = Buffer.from(formatPage(page, healths, next));
+    bodies.set(rows, { healths: key, body });
+    return body;
   }
 
   // Health lives in the heartbeat service's memory, not in the hosts table: deployed hosts are read in
@@ -129,15 +150,13 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
         mac: q.mac !== undefined ? normalizeMac(q.mac, 'query/mac') : undefined,
       };
       const after = q.after !== undefined ? decodeHostCursor(q.after) : undefined;
-      const { page, next } =
-        q.health === undefined
-          ? await plainPage(filter, after, limit)
-          : await healthPage(filter, after, limit, q.health);
-      // The hosts' stored documents are the HostReply JSON already (inventory.conformance checks they equal
-      // getHost): joined, not parsed and serialised again. A string with a JSON type is sent as it is.
-      // `health` is spliced in before the document's closing brace (the documents are JSON objects).
-      const items = page.map((r) => `${r.doc.slice(0, -1)},"health":${JSON.stringify(healthField(r))}}`);
-      const body = `{"items":[${items.join(',')}],"next":${JSON.stringify(next)}}`;
+      let body: Buffer | string;
+      if (q.health === undefined) body = await plainPage(filter, after, limit);
+      else {
+        const { page, next } = await healthPage(filter, after, limit, q.health);
+        body = formatPage(page, page.map(healthField), next);
+      }
+      // A string or bytes with a JSON type is sent as it is (no serialiser).
       return reply.type('application/json; charset=utf-8').send(body as unknown as HostListReply);
     },
   );

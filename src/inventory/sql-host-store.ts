@@ -4,6 +4,7 @@ import type { Database } from '../schema.js';
 import type { HostsTable } from './inventory-tables.js';
 import { KilnError } from '../error/kiln-error.js';
 import { isUniqueViolation } from '../store/unique-violation.js';
+import { isPostgres } from '../store/database.js';
 import type { Host, HostFilter, Nic } from './host.js';
 import type { HostState } from './lifecycle.js';
 import type { Mac } from '../net/mac.js';
@@ -152,8 +153,9 @@ export function openSqliteHostByMacReader(file: string): { lookup: HostByMacLook
  * in host_nics' host, host_labels and host_tags; state and profile: (state,
  * name) and (profile, name)), so a page reads about `limit` index entries;
  * the other filters are checked per row. Migration 0340 has the indexes.
+ * Exported for plan checks (`.explain()`: bench/inventory.bench.ts on PostgreSQL).
  */
-async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]> {
+export function pageQuery(db: Kysely<Database>, f: HostFilter): PageQuery {
   const limit = f.limit ?? 100;
   // The other filters, checked per row of the driving index; `order` is the driving index's name column.
   const rest = (order: string): Expression<SqlBool> => {
@@ -173,18 +175,16 @@ async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]>
     if (f.after !== undefined) c.push(sql<SqlBool>`${col} > ${f.after}`);
     return c.length ? sql<SqlBool>`${sql.join(c, sql` and `)}` : sql<SqlBool>`1 = 1`;
   };
-  let rows: PageRow[];
-  if (f.mac) {
-    rows = await db
+  if (f.mac)
+    return db
       .selectFrom('host_nics as d')
       .innerJoin('hosts', 'hosts.id', 'd.host_id')
       .select(pageColumns)
       .where('d.mac', '=', f.mac)
       .where(rest('hosts.name'))
-      .limit(limit)
-      .execute();
-  } else if (f.label) {
-    rows = await db
+      .limit(limit);
+  if (f.label)
+    return db
       .selectFrom('host_labels as d')
       .innerJoin('hosts', 'hosts.id', 'd.host_id')
       .select(pageColumns)
@@ -192,31 +192,30 @@ async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]>
       .where('d.value', '=', f.label.value)
       .where(rest('d.host_name'))
       .orderBy('d.host_name')
-      .limit(limit)
-      .execute();
-  } else if (f.tag) {
-    rows = await db
+      .limit(limit);
+  if (f.tag)
+    return db
       .selectFrom('host_tags as d')
       .innerJoin('hosts', 'hosts.id', 'd.host_id')
       .select(pageColumns)
       .where('d.tag', '=', f.tag)
       .where(rest('d.host_name'))
       .orderBy('d.host_name')
-      .limit(limit)
-      .execute();
-  } else {
-    rows = await db
-      .selectFrom('hosts')
-      .select(pageColumns)
-      .where(rest('hosts.name'))
-      .orderBy('hosts.name')
-      .limit(limit)
-      .execute();
-  }
-  return rows;
+      .limit(limit);
+  return db.selectFrom('hosts').select(pageColumns).where(rest('hosts.name')).orderBy('hosts.name').limit(limit);
+}
+
+async function pageRows(db: Kysely<Database>, f: HostFilter): Promise<PageRow[]> {
+  return pageQuery(db, f).execute();
 }
 
 type PageRow = Pick<HostRow, 'id' | 'name' | 'state' | 'version' | 'doc' | 'doc_version'>;
+
+/** One page's query: run it, or ask the database how it would run it. */
+export interface PageQuery {
+  execute(): Promise<PageRow[]>;
+  explain(): Promise<Array<Record<string, unknown>>>;
+}
 const pageColumns = [
   'hosts.id',
   'hosts.name',
@@ -365,7 +364,19 @@ export async function putHost(db: Kysely<Database>, h: StoredHost, expectedVersi
   }
 }
 
+/** The PostgreSQL NOTIFY channel a host write signals: other controllers forget their host list pages (host-change-notify.ts). */
+export const HOSTS_CHANNEL = 'kiln_hosts';
+
+/**
+ * On PostgreSQL, tells every listening controller that hosts changed, when (and only if) the caller's
+ * transaction commits; identical notifications of one transaction fold into one. SQLite: nothing (one writer).
+ */
+async function notifyHostsChanged(db: Kysely<Database>): Promise<void> {
+  if (isPostgres(db)) await sql`select pg_notify(${HOSTS_CHANNEL}, '')`.execute(db);
+}
+
 async function writeHost(db: Kysely<Database>, h: StoredHost, expectedVersion?: number): Promise<void> {
+  await notifyHostsChanged(db);
   const row = hostToRow(h);
   if (expectedVersion === undefined) {
     await db.insertInto('hosts').values(row).execute();
@@ -414,6 +425,7 @@ async function writeHost(db: Kysely<Database>, h: StoredHost, expectedVersion?: 
  * transaction.
  */
 export async function insertHosts(db: Kysely<Database>, batch: StoredHost[]): Promise<void> {
+  await notifyHostsChanged(db);
   // Bounded statements: at most 500 rows each (SQLite and PostgreSQL bind-parameter limits).
   const chunks = <T>(xs: T[]) =>
     Array.from({ length: Math.ceil(xs.length / 500) }, (_, i) => xs.slice(i * 500, i * 500 + 500));
@@ -432,6 +444,7 @@ export async function insertHosts(db: Kysely<Database>, batch: StoredHost[]): Pr
 
 /** Deletes a host with its NICs, tags and label rows. Events about it stay. */
 export async function deleteHost(db: Kysely<Database>, id: string): Promise<void> {
+  await notifyHostsChanged(db);
   await db.deleteFrom('host_nics').where('host_id', '=', id).execute();
   await db.deleteFrom('host_tags').where('host_id', '=', id).execute();
   await db.deleteFrom('host_labels').where('host_id', '=', id).execute();

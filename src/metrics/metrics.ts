@@ -83,6 +83,8 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
     registers: [registry],
   });
+  /** `http` and `httpSeconds` children by method, route and status (bounded: route patterns and status codes). */
+  const httpChildren = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
   new Counter({
     name: 'kiln_dhcp_packets_total',
     help: 'DHCP datagrams received, by outcome: replied, ignored (not for this server or mode), malformed (dropped), failed (store or backend error; the client retries), shed (dropped unanswered by admission control under overload).',
@@ -210,8 +212,16 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
   return {
     registry,
     observeHttp(method, route, status, seconds) {
-      http.inc({ method, route, status: String(status) });
-      httpSeconds.observe({ route }, seconds);
+      // Once per answered request (the boot scripts' thousands a second): the label children are looked up once.
+      const key = `${method} ${route} ${status}`;
+      let child = httpChildren.get(key);
+      if (child === undefined) {
+        if (httpChildren.size >= 1000) httpChildren.clear();
+        child = { count: http.labels(method, route, String(status)), seconds: httpSeconds.labels(route) };
+        httpChildren.set(key, child);
+      }
+      child.count.inc();
+      child.seconds.observe(seconds);
     },
     observeTftp(outcome, bytes, seconds) {
       tftp.inc({ outcome });

@@ -6,10 +6,11 @@
  */
 import type { BootObserver } from '../boot/network-servers.js';
 import type { ScriptTimeline } from '../boot/http/boot-service.js';
+import type { ScriptPurpose } from '../boot/http/host-script.js';
 import { parseMac } from '../net/mac.js';
 import { dhcpObservation } from './dhcp-observation.js';
 import { httpObservation, type BootExchange } from './http-observation.js';
-import type { TimelineService } from './timeline-service.js';
+import type { ObservationInput, TimelineService } from './timeline-service.js';
 
 /** Observers for the DHCP/TFTP servers, the HTTP app and the boot service, over one timeline service. */
 export function createBootObservers(timeline: TimelineService): {
@@ -17,6 +18,23 @@ export function createBootObservers(timeline: TimelineService): {
   exchange: (x: BootExchange) => void;
   scripts: ScriptTimeline;
 } {
+  // A repeated fetch of a cached script brings the same action text: its observation is made once, so a repeat
+  // compares the same detail string (the timeline recognises it without copying). Bounded: emptied when full.
+  const made = new Map<string, ObservationInput>();
+  const scriptObservation = (purpose: ScriptPurpose, action: string): ObservationInput => {
+    let o = made.get(action);
+    if (o === undefined || o.purpose !== purpose) {
+      if (made.size >= 10_000) made.clear();
+      o = Object.freeze({
+        stage: 'ipxe-script',
+        outcome: 'ok',
+        purpose,
+        detail: `per-host script: ${action}`,
+      } as const);
+      made.set(action, o);
+    }
+    return o;
+  };
   return {
     servers: {
       dhcpReply(e) {
@@ -52,12 +70,7 @@ export function createBootObservers(timeline: TimelineService): {
       // The fetch's source address is not learned as the MAC's: it may be a NAT or proxy in boot-source-ranges
       // shared by many machines. Addresses come from DHCP (the address Kiln gave) and the lease table only.
       scriptServed(mac, _ip, host, purpose, detail) {
-        timeline.observeHost(mac, host, {
-          stage: 'ipxe-script',
-          outcome: 'ok',
-          purpose,
-          detail: `per-host script: ${detail}`,
-        });
+        timeline.observeHost(mac, host, scriptObservation(purpose, detail));
       },
     },
   };

@@ -50,7 +50,7 @@ export interface TimelineStore {
   prune(opts: { before: string; perMac: number }): Promise<number>;
 }
 
-/** Rows per INSERT statement (7 parameters each: far below both databases' limits). */
+/** Rows per INSERT statement (at most 8 parameters each: far below both databases' limits). */
 const ROWS_PER_STATEMENT = 500;
 
 const sessionOf = (r: TimelineTables['boot_sessions']): SessionRow => ({
@@ -68,27 +68,31 @@ export function createSqlTimelineStore(db: Kysely<TimelineTables>): TimelineStor
     async write(sessions, observations) {
       if (sessions.length === 0 && observations.length === 0) return;
       await db.transaction().execute(async (trx) => {
-        for (const s of sessions) {
-          const row = {
-            mac: s.mac,
-            session_id: s.sessionId,
-            host_id: s.hostId,
-            host_name: s.hostName,
-            started_at: s.startedAt,
-            updated_at: s.updatedAt,
-            state: s.state,
-            stall_reported: null,
-          };
+        // Several rows per statement (a storm's first second writes thousands of sessions: one statement each
+        // was a long stall of the event loop). A batch holds each (mac, session) once (PostgreSQL refuses a row
+        // updated twice by one statement).
+        for (let i = 0; i < sessions.length; i += ROWS_PER_STATEMENT) {
           await trx
             .insertInto('boot_sessions')
-            .values(row)
+            .values(
+              sessions.slice(i, i + ROWS_PER_STATEMENT).map((s) => ({
+                mac: s.mac,
+                session_id: s.sessionId,
+                host_id: s.hostId,
+                host_name: s.hostName,
+                started_at: s.startedAt,
+                updated_at: s.updatedAt,
+                state: s.state,
+                stall_reported: null,
+              })),
+            )
             .onConflict((oc) =>
-              oc.columns(['mac', 'session_id']).doUpdateSet({
-                host_id: row.host_id,
-                host_name: row.host_name,
-                updated_at: row.updated_at,
-                state: row.state,
-              }),
+              oc.columns(['mac', 'session_id']).doUpdateSet((eb) => ({
+                host_id: eb.ref('excluded.host_id'),
+                host_name: eb.ref('excluded.host_name'),
+                updated_at: eb.ref('excluded.updated_at'),
+                state: eb.ref('excluded.state'),
+              })),
             )
             .execute();
         }

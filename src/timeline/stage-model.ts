@@ -192,6 +192,9 @@ export function withHandoffTime(s: SessionState, o: Observation): Observation {
 /** Stages that repeat as a boot goes on: each one is progress (other stages repeated are retransmissions or retries). */
 const repeating: ReadonlySet<Stage> = new Set<Stage>(['install-step', 'heartbeat']);
 
+/** Whether `stage` observed again is progress (install steps, heartbeats), not a retransmission or retry. */
+export const repeatsAsProgress = (stage: Stage): boolean => repeating.has(stage);
+
 /**
  * The session after `o`. An ok observation of a stage beyond the furthest
  * one (or a repeating stage again) is progress: it clears a stall and a

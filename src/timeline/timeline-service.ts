@@ -27,6 +27,7 @@ import {
   expectedNext,
   newSession,
   opensSession,
+  repeatsAsProgress,
   statusOf,
   type Observation,
   type SessionState,
@@ -116,9 +117,16 @@ interface Current {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-/** What an observation says (all but its time): a repeat of the session's last one says the same. */
-const contentOf = (o: Observation): string =>
-  `${o.stage}\n${o.outcome}\n${o.final === true}\n${o.firmware ?? ''}\n${o.arch ?? ''}\n${o.purpose ?? ''}\n${o.detail}`;
+/** Whether `b` says what `a` said (all but its time): a repeat of the session's last observation says the same. */
+const sameContent = (a: Omit<Observation, 'at'> | undefined, b: Omit<Observation, 'at'>): boolean =>
+  a !== undefined &&
+  a.detail === b.detail &&
+  a.stage === b.stage &&
+  a.outcome === b.outcome &&
+  (a.final === true) === (b.final === true) &&
+  (a.firmware ?? '') === (b.firmware ?? '') &&
+  (a.arch ?? '') === (b.arch ?? '') &&
+  (a.purpose ?? '') === (b.purpose ?? '');
 /** The session moved on only in its last-seen time. */
 const onlyLastAtMoved = (a: SessionState, b: SessionState): boolean =>
   a.id === b.id &&
@@ -154,8 +162,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   const current = new Map<Mac, Current>();
   const addresses = new Map<string, Mac>();
   const dirty = new Map<string, Current>();
-  /** Per MAC: the content of the current session's last observation, and the last-seen time its stored row has. */
-  const lastContent = new Map<Mac, string>();
+  /** Per MAC: the current session's last observation, and the last-seen time its stored row has. */
+  const lastSeen = new Map<Mac, Observation>();
   const savedLastAt = new Map<Mac, number>();
   let pending: ObservationRow[] = [];
   let dropped = 0;
@@ -206,11 +214,19 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       log.info({ mac, host: hostName, session: id, stage: seen.stage }, 'timeline: boot session started');
     } else c = before;
     const o = withHandoffTime(c.state, seen);
-    const content = contentOf(o);
-    if (!opened && lastContent.get(mac) === content && (host?.id ?? c.hostId) === c.hostId && hostName === c.hostName) {
+    if (
+      !opened &&
+      sameContent(lastSeen.get(mac), o) &&
+      (host?.id ?? c.hostId) === c.hostId &&
+      hostName === c.hostName
+    ) {
       const state = advance(c.state, o);
       if (onlyLastAtMoved(c.state, state)) {
-        c = { ...c, state };
+        // In place: a repeat (thousands a second in a storm) leaves no new object behind that lives until the
+        // host's next fetch (such middle-aged objects are what makes the young generation's collections slow).
+        // Nothing outside this service holds a session state; a row not yet written reads the newer time.
+        if (state.handoff === c.state.handoff) c.state.lastAt = state.lastAt;
+        else c = { ...c, state };
         remember(current, mac, c, maxHosts);
         if (state.lastAt - (savedLastAt.get(mac) ?? 0) >= REPEAT_SAVE_MS) markDirty(c);
         return c;
@@ -218,7 +234,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     }
     c = { ...c, hostId: host?.id ?? c.hostId, hostName, state: advance(c.state, o) };
     remember(current, mac, c, maxHosts);
-    remember(lastContent, mac, content, maxHosts);
+    remember(lastSeen, mac, o, maxHosts);
     markDirty(c);
     if (pending.length >= maxPending) {
       pending.shift();
@@ -226,6 +242,28 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     }
     pending.push({ mac, sessionId: c.state.id, at: iso(o.at), stage: o.stage, outcome: o.outcome, detail: o.detail });
     return c;
+  }
+
+  /**
+   * `apply`'s repeat for an observation of the session's host that moves nothing but the session's last-seen
+   * time (an ok observation of a stage that is not progress when repeated, the same content as the session's
+   * last): decided without building the observation, and done in place. False: `apply` decides.
+   */
+  function repeatInPlace(c: Current, input: ObservationInput, at: number): boolean {
+    if (input.outcome !== 'ok' || input.stage === 'installed' || input.stage === 'first-boot') return false;
+    if (repeatsAsProgress(input.stage) || !sameContent(lastSeen.get(c.mac), input)) return false;
+    const probe: Observation = {
+      at,
+      stage: input.stage,
+      outcome: input.outcome,
+      reboot: input.reboot === true,
+      detail: '',
+    };
+    if (opensSession(c.state, probe, rules)) return false;
+    c.state.lastAt = Math.max(c.state.lastAt, at);
+    remember(current, c.mac, c, maxHosts);
+    if (c.state.lastAt - (savedLastAt.get(c.mac) ?? 0) >= REPEAT_SAVE_MS) markDirty(c);
+    return true;
   }
 
   /** The host of `mac`: the one its current session names (no store read on the boot path), else looked up. */
@@ -408,8 +446,12 @@ export function createTimelineService(deps: TimelineServiceDeps) {
      */
     observeHost(mac: Mac, host: Pick<TimelineHost, 'id' | 'name'>, input: ObservationInput): string | null {
       try {
+        const at = input.at ?? now();
+        const c = current.get(mac);
+        if (c !== undefined && c.hostId === host.id && c.hostName === host.name && repeatInPlace(c, input, at))
+          return c.state.id;
         const { session: _claimed, ...rest } = input;
-        return apply(mac, host, { ...rest, at: input.at ?? now() }).state.id;
+        return apply(mac, host, { ...rest, at }).state.id;
       } catch (err) {
         log.warn({ err: (err as Error).message, stage: input.stage }, 'timeline: observation lost');
         return null;
@@ -437,7 +479,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
         state: carryHandoff(c?.state, newSession(id, probe)),
       };
       remember(current, mac, fresh, maxHosts);
-      lastContent.delete(mac);
+      lastSeen.delete(mac);
       markDirty(fresh);
       log.info({ mac, host: host.name, session: id, stage: 'ipxe-script' }, 'timeline: boot session started');
       return id;
