@@ -21,6 +21,11 @@
 //   stagger 0 and 1000 in parallel; all = the three in turn, each on a fresh controller)
 //   [--dhcp-thread=own|main] (dhcp.worker: DHCP on its own thread, the default, or on the main event loop)
 //   [--dhcp-rcvbuf-kib=N] (dhcp.receiveBufferKiB; the config default when absent)
+//   [--controllers=2|3] (that many `kiln serve` on one fresh PostgreSQL database, each in its own namespace,
+//   test/support/cluster-storm-bed.ts; the relay forwards every DHCP message to each; the machines fail over
+//   between members as Kiln's scripts say, and a failed boot starts again once from the firmware)
+//   [--kill-at=N] (with --controllers: `kill -9` of member 0 once N machines have their per-host script;
+//   prints the pause the machines talking to it saw, then checks leases, hosts and events in the database)
 // The node image is built once into KILN_BENCH_CACHE (default /var/tmp/kiln-bench-cache);
 // KILN_STORM_CPU_PROF=DIR writes the controller's CPU profile there.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -31,7 +36,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kilnBin } from '../test/support/serve-process.js';
 import { fleetFirmwares, fleetMac, runFleet, type FleetFirmware, type FleetRun } from '../test/support/fleet.js';
-import { STORM_HTTP, startStormBed, type StormBed } from '../test/support/storm-bed.js';
+import { STORM_HTTP, STORM_RELAY, startStormBed, type StormBed } from '../test/support/storm-bed.js';
+import { clusterRelay, startClusterStormBed } from '../test/support/cluster-storm-bed.js';
+import {
+  checkClusterStore,
+  pauseAfterKill,
+  type KillPause,
+  type StoreCheck,
+} from '../test/support/cluster-storm-check.js';
+import type { FleetTarget } from '../test/support/fleet.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 /** --no-images: skip the kernel and initrd downloads, to see the control plane alone. */
@@ -61,6 +74,15 @@ const rcvbufArg = flag('dhcp-rcvbuf-kib');
 const DHCP_RCVBUF_KIB = rcvbufArg === undefined ? undefined : Number(rcvbufArg);
 if (DHCP_RCVBUF_KIB !== undefined && !(Number.isInteger(DHCP_RCVBUF_KIB) && DHCP_RCVBUF_KIB >= 0))
   throw new Error('--dhcp-rcvbuf-kib must be a whole number of KiB');
+const CONTROLLERS = Number(flag('controllers') ?? 1);
+if (![1, 2, 3].includes(CONTROLLERS)) throw new Error('--controllers must be 1, 2 or 3');
+const killArg = flag('kill-at');
+const KILL_AT = killArg === undefined ? undefined : Number(killArg);
+if (KILL_AT !== undefined && !(Number.isInteger(KILL_AT) && KILL_AT >= 0))
+  throw new Error('--kill-at must be a whole number of machines');
+if (KILL_AT !== undefined && CONTROLLERS < 2) throw new Error('--kill-at needs --controllers=2 or 3');
+if (CONTROLLERS > 1 && powerArg !== undefined)
+  throw new Error('--power with --controllers is not built yet (the storm runs at once)');
 const HOSTS = Math.max(1, Math.min(20_000, Number(args[0] ?? 1000)));
 const PARALLEL = Math.max(1, Math.min(HOSTS, Number(args[1] ?? HOSTS)));
 const CACHE = process.env['KILN_BENCH_CACHE'] ?? '/var/tmp/kiln-bench-cache';
@@ -90,6 +112,12 @@ interface StormResult {
   peakRss: number;
   /** Power mode: from the batch request to the last machine's discovery report, and what the batch reply said. */
   power?: { pacing: Pacing; finishSeconds: number; batchSeconds: number; failedPowerOns: number; admission: unknown };
+  /** Several controllers: the kill (if any), the pause it caused and the checks over the shared database. */
+  cluster?: {
+    peakRssByMember: number[];
+    kill?: { afterScripts: number; secondsIntoStorm: number; pause: KillPause };
+    checks: StoreCheck[];
+  };
 }
 
 /** The process's peak resident set (VmHWM, proc(5)) in bytes; 0 once it has exited. */
@@ -101,24 +129,38 @@ function readPeakRss(pid: number | undefined): number {
   }
 }
 
-/** The relay address of simulator process k: STORM_RELAY for the first, then the next ones in 10.91.0.0/16. */
-const relayOf = (k: number): string => `10.91.0.${1 + k}`;
+/** Where simulator process k is the relay: its address, and how to add it (k ≥ 1) to the bed's root end. */
+interface SimRelays {
+  relayOf(k: number): string;
+  addRelay(k: number): void;
+}
 
-async function startSims(bed: StormBed, power: boolean): Promise<{ procs: ChildProcess[]; results: string[] }> {
+/** Several controllers: where the simulators boot from, and a callback for each machine that has its per-host script. */
+interface SimCluster {
+  target: FleetTarget;
+  onScripts: () => void;
+}
+
+async function startSims(
+  relays: SimRelays,
+  power: boolean,
+  cluster?: SimCluster,
+): Promise<{ procs: ChildProcess[]; results: string[] }> {
   const procs: ChildProcess[] = [];
   const results: string[] = [];
   for (let k = 0; k < SIM_PROCS; k++) {
-    if (k > 0) execFileSync('ip', ['addr', 'add', `${relayOf(k)}/16`, 'dev', bed.ns.hostIf]);
+    if (k > 0) relays.addRelay(k);
     const indices: number[] = [];
     for (let i = k; i < HOSTS; i += SIM_PROCS) indices.push(i);
     const out = join(work, `sim-${k}.json`);
     results.push(out);
     const job = {
       indices,
-      relay: relayOf(k),
+      relay: relays.relayOf(k),
       images,
       firmware: FIRMWARE,
       ...(power ? { webhookPort: WEBHOOK_PORT + k, listenAddress: SIM_HOST, powerWaitSeconds: 1800 } : {}),
+      ...(cluster ? { target: cluster.target, maxBoots: 2, reportScripts: true } : {}),
     };
     const child = spawn(process.execPath, ['--import', 'tsx', simScript, JSON.stringify(job), out], {
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -127,8 +169,12 @@ async function startSims(bed: StormBed, power: boolean): Promise<{ procs: ChildP
     // Bounded: 60 s for a simulator to bind its relay socket (and webhook port).
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`simulator ${k} did not start within 60 s`)), 60_000);
+      let pending = '';
       child.stdout!.on('data', (d: Buffer) => {
-        if (String(d).includes('ready')) {
+        const lines = (pending + String(d)).split('\n');
+        pending = lines.pop() ?? '';
+        if (cluster) for (const line of lines) if (line === 'scripts') cluster.onScripts();
+        if (lines.includes('ready')) {
           clearTimeout(t);
           resolve();
         }
@@ -242,13 +288,25 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
       run = await runFleet({ hosts: HOSTS, parallel: PARALLEL, images, firmware: FIRMWARE });
     } else if (!pacing) {
       if (PARALLEL < HOSTS) throw new Error('--sim-procs > 1 boots every machine at once: leave parallel at all');
-      const sims = await startSims(bed, false);
+      const sims = await startSims(
+        {
+          relayOf: (k) => (k === 0 ? STORM_RELAY : `10.91.0.${1 + k}`),
+          addRelay: (k) => execFileSync('ip', ['addr', 'add', `10.91.0.${1 + k}/16`, 'dev', bed.ns.hostIf]),
+        },
+        false,
+      );
       procs.push(...sims.procs);
       for (const c of sims.procs) c.stdin!.write('go\n');
       run = await collectSims(sims.procs, sims.results, 60 * 60_000);
     } else {
       await createPoweredHosts(bed);
-      const sims = await startSims(bed, true);
+      const sims = await startSims(
+        {
+          relayOf: (k) => (k === 0 ? STORM_RELAY : `10.91.0.${1 + k}`),
+          addRelay: (k) => execFileSync('ip', ['addr', 'add', `10.91.0.${1 + k}/16`, 'dev', bed.ns.hostIf]),
+        },
+        true,
+      );
       procs.push(...sims.procs);
       const batchStart = Date.now();
       const r = await request(`${STORM_HTTP}/api/v1/power/batch`, {
@@ -297,6 +355,93 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
   }
 }
 
+/**
+ * One storm against CONTROLLERS members on one PostgreSQL, at once; with KILL_AT, `kill -9` of member 0 once that
+ * many machines have their per-host script. Then the pause and the checks over the shared database.
+ */
+async function clusterStorm(): Promise<StormResult> {
+  const bed = await startClusterStormBed({
+    work,
+    members: CONTROLLERS,
+    nodeImage: images,
+    cacheDir: CACHE,
+    logPrefix: join(tmpdir(), 'kiln-cluster-storm-member-'),
+  });
+  const procs: ChildProcess[] = [];
+  const peaks = bed.members.map(() => 0);
+  const sample = () => bed.members.forEach((m, k) => (peaks[k] = Math.max(peaks[k]!, readPeakRss(m.process.pid))));
+  const sampler = setInterval(sample, 500);
+  let scripts = 0;
+  const kill: { at?: number } = {};
+  let stormStart = Date.now();
+  const onScripts = () => {
+    if (++scripts === KILL_AT && kill.at === undefined) {
+      sample();
+      const killEpoch = (kill.at = bed.kill(0));
+      process.stdout.write(
+        `kill -9 of member 0 (${bed.members[0]!.url}) after ${scripts} machines had their per-host script, ${((killEpoch - stormStart) / 1000).toFixed(1)} s into the storm\n`,
+      );
+    }
+  };
+  try {
+    process.stdout.write(
+      `\nstorm: ${HOSTS} machines (${FIRMWARE}) at once against ${CONTROLLERS} kiln serve on one PostgreSQL, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}${KILL_AT !== undefined ? `, kill -9 of member 0 at ${KILL_AT} per-host scripts` : ''}${images ? '' : ', no kernel/initrd downloads'}\n`,
+    );
+    let run: FleetRun;
+    if (SIM_PROCS === 1) {
+      stormStart = Date.now();
+      run = await runFleet({
+        hosts: HOSTS,
+        parallel: PARALLEL,
+        images,
+        firmware: FIRMWARE,
+        relay: clusterRelay(0),
+        target: bed.target,
+        maxBoots: 2,
+        onStage: (_i, stage) => {
+          if (stage === 'scripts') onScripts();
+        },
+      });
+    } else {
+      if (PARALLEL < HOSTS) throw new Error('--sim-procs > 1 boots every machine at once: leave parallel at all');
+      const sims = await startSims({ relayOf: clusterRelay, addRelay: (k) => bed.addRelay(k) }, false, {
+        target: bed.target,
+        onScripts,
+      });
+      procs.push(...sims.procs);
+      stormStart = Date.now();
+      for (const c of sims.procs) c.stdin!.write('go\n');
+      run = await collectSims(sims.procs, sims.results, 60 * 60_000);
+    }
+    sample();
+    const killEpoch = kill.at;
+    const dead = killEpoch === undefined ? undefined : bed.members[0]!;
+    const checks = await checkClusterStore(bed.databaseUrl, run.outcomes, dead?.url);
+    return {
+      run,
+      rss: 0,
+      peakRss: Math.max(...peaks),
+      cluster: {
+        peakRssByMember: peaks,
+        ...(dead && killEpoch !== undefined
+          ? {
+              kill: {
+                afterScripts: KILL_AT!,
+                secondsIntoStorm: (killEpoch - stormStart) / 1000,
+                pause: pauseAfterKill(run.outcomes, dead.address, killEpoch),
+              },
+            }
+          : {}),
+        checks,
+      },
+    };
+  } finally {
+    clearInterval(sampler);
+    for (const c of procs) if (c.exitCode === null) c.kill('SIGKILL');
+    await bed.close();
+  }
+}
+
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((x, y) => x - y);
   return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))] ?? 0;
@@ -317,7 +462,7 @@ function report(r: StormResult): void {
   const ts = ok.map((o) => o.t!);
   const totalBytes = outcomes.reduce((n, o) => n + o.bytes, 0);
   console.log(
-    `\nBoot storm: ${HOSTS} simulated machines (firmware ${FIRMWARE}) ${r.power ? `powered on through the power queue (${r.power.pacing})` : `at once (parallel ${PARALLEL})`}, one kiln serve, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, 2 cores`,
+    `\nBoot storm: ${HOSTS} simulated machines (firmware ${FIRMWARE}) ${r.power ? `powered on through the power queue (${r.power.pacing})` : `at once (parallel ${PARALLEL})`}, ${r.cluster ? `${CONTROLLERS} kiln serve on one PostgreSQL` : 'one kiln serve'}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, 2 cores`,
   );
   const retriedStages = new Map<string, number>();
   for (const o of outcomes) for (const st of o.retriedAt) retriedStages.set(st, (retriedStages.get(st) ?? 0) + 1);
@@ -328,9 +473,11 @@ function report(r: StormResult): void {
     console.log(
       `power batch: reply after ${r.power.batchSeconds.toFixed(1)} s, ${r.power.failedPowerOns} power-ons failed; batch start to last discovery report ${r.power.finishSeconds.toFixed(1)} s; admission ${JSON.stringify(r.power.admission)}`,
     );
+  const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
   console.log(
-    `wall time ${wall.toFixed(1)} s; ${(ok.length / wall).toFixed(1)} machines/s; ${(totalBytes / 1024 / 1024 / wall).toFixed(0)} MiB/s of boot files; controller RSS after: ${(r.rss / 1024 / 1024).toFixed(0)} MiB, peak ${(r.peakRss / 1024 / 1024).toFixed(0)} MiB`,
+    `wall time ${wall.toFixed(1)} s; ${(ok.length / wall).toFixed(1)} machines/s; ${(totalBytes / 1024 / 1024 / wall).toFixed(0)} MiB/s of boot files; ${r.cluster ? `members' peak RSS ${r.cluster.peakRssByMember.map(mib).join(', ')} MiB` : `controller RSS after: ${mib(r.rss)} MiB, peak ${mib(r.peakRss)} MiB`}`,
   );
+  if (r.cluster) reportCluster(r.cluster, outcomes);
   console.log(
     `simulator event-loop delay (worst process): p50 ${lag.p50.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms, max ${lag.max.toFixed(0)} ms`,
   );
@@ -390,16 +537,50 @@ function report(r: StormResult): void {
   for (const f of failed) reasons.set(f.error ?? '?', (reasons.get(f.error ?? '?') ?? 0) + 1);
   for (const [why, n] of [...reasons].slice(0, 10)) console.log(`failure x${n}: ${why}`);
   if (reasons.size > 10) console.log(`… and ${reasons.size - 10} other failure messages`);
-  if (failed.length) console.log(`controller log: ${logFile}`);
+  if (failed.length)
+    console.log(
+      r.cluster ? `member logs: ${join(tmpdir(), 'kiln-cluster-storm-member-')}<k>.log` : `controller log: ${logFile}`,
+    );
+}
+
+/** The kill, the pause it caused, and the checks over the shared database, as a table. */
+function reportCluster(c: NonNullable<StormResult['cluster']>, outcomes: FleetRun['outcomes']): void {
+  const rebooted = outcomes.filter((o) => o.boots > 1).length;
+  console.log(`machines that started a second boot (a boot failed): ${rebooted}`);
+  if (c.kill) {
+    const { affected, resumed, pausesMs } = c.kill.pause;
+    console.log(
+      `\nkill -9 of member 0 after ${c.kill.afterScripts} per-host scripts, ${c.kill.secondsIntoStorm.toFixed(1)} s into the storm: ${affected} machines had an exchange with it fail, ${resumed} of them progressed again`,
+    );
+    console.log(
+      `${'pause (ms, kill → next progress)'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}`,
+    );
+    if (pausesMs.length)
+      console.log(
+        `${`${resumed} machines`.padEnd(34)} ${pct(pausesMs, 0.5).toFixed(0).padStart(8)} ${pct(pausesMs, 0.99).toFixed(0).padStart(8)} ${Math.max(
+          ...pausesMs,
+        )
+          .toFixed(0)
+          .padStart(8)}`,
+      );
+  }
+  console.log('\ncheck over the shared database: result');
+  for (const x of c.checks) console.log(`${x.ok ? 'ok  ' : 'FAIL'} ${x.check}: ${x.found}`);
+  if (c.checks.some((x) => !x.ok)) process.exitCode = 1;
 }
 
 const results: StormResult[] = [];
 try {
-  for (const pacing of PACINGS ?? [undefined]) {
-    const r = await storm(pacing);
+  if (CONTROLLERS > 1) {
+    const r = await clusterStorm();
     results.push(r);
     report(r);
-  }
+  } else
+    for (const pacing of PACINGS ?? [undefined]) {
+      const r = await storm(pacing);
+      results.push(r);
+      report(r);
+    }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

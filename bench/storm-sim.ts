@@ -10,7 +10,7 @@
 // result (JSON) is written to; it prints "ready" once it listens.
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { runFleet, type FleetFirmware } from '../test/support/fleet.js';
+import { runFleet, type FleetFirmware, type FleetTarget } from '../test/support/fleet.js';
 
 interface Job {
   indices: number[];
@@ -22,6 +22,11 @@ interface Job {
   listenAddress?: string;
   /** Power mode: a machine not powered on within this many seconds fails as "never powered on". */
   powerWaitSeconds?: number;
+  /** Several controllers (bench --controllers): where to boot from, and how many boots a machine may start. */
+  target?: FleetTarget;
+  maxBoots?: number;
+  /** Print "scripts" on stdout each time a machine has its per-host script (the bench's --kill-at counts them). */
+  reportScripts?: boolean;
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as Job;
@@ -103,6 +108,15 @@ const running = runFleet({
   images: job.images,
   firmware: job.firmware,
   gate,
+  ...(job.target ? { target: job.target } : {}),
+  ...(job.maxBoots ? { maxBoots: job.maxBoots } : {}),
+  ...(job.reportScripts
+    ? {
+        onStage: (_i: number, stage: string) => {
+          if (stage === 'scripts') process.stdout.write('scripts\n');
+        },
+      }
+    : {}),
 });
 process.stdout.write('ready\n');
 const run = await running;

@@ -12,12 +12,20 @@
 // Timers follow firmware: a PXE ROM or UEFI DHCP resends after 4, 8, 16, 32 s
 // (PXE spec 2.1 §2.2.1, RFC 2131 §4.1), iPXE after 1, 2, 4, 8 s; TFTP resends
 // after 2 s; HTTP is tried twice. Every loop and wait is bounded.
+// Several controllers (`target`): the relay forwards every client message to
+// each of them, the client takes the first OFFER and names its server in the
+// REQUEST (a NAK sends it back to DISCOVER), loads iPXE from the server that
+// ACKed, and from /boot.ipxe on runs the scripts Kiln serves (fleet-ipxe.ts),
+// so it fails over between controllers exactly where the scripts say; the
+// discovery report goes to kiln.url, then kiln.urls, as the node agent does.
+// With `maxBoots` > 1 a failed boot starts again from the firmware.
 import { createSocket, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../src/protocols/dhcp4/packet.js';
-import { ipOption, textOption, uintOption } from '../../src/protocols/dhcp4/options.js';
+import { getIpOption, ipOption, textOption, uintOption } from '../../src/protocols/dhcp4/options.js';
 import { decodeTftp, encodeTftp, type TftpPacket } from '../../src/protocols/tftp/packet.js';
+import { runIpxeScript } from './fleet-ipxe.js';
 import { STORM_HTTP as HTTP, STORM_RELAY as RELAY, STORM_SERVER as SERVER } from './storm-bed.js';
 
 const STEP_LIMIT_MS = 60_000;
@@ -46,7 +54,30 @@ export interface MachineOutcome {
   error?: string;
   t?: MachineTiming;
   bytes: number;
+  /** Boots this machine started (2 or more: a boot failed and the machine started again from its firmware). */
+  boots: number;
+  /** Every DHCPACK it accepted: the address, the server (option 54) and when (epoch ms). */
+  acks: Array<{ ip: string; server: string; at: number }>;
+  /** Epoch ms of every exchange that succeeded (a DHCP answer, a TFTP or HTTP transfer, the report). */
+  progress: number[];
+  /** Exchanges that failed at one server: its address, when (epoch ms) and what (for the pause after a kill). */
+  misses: Array<{ server: string; at: number; what: string }>;
 }
+
+/**
+ * Where the fleet boots from: the DHCP servers its relay forwards every client message to (a relay with several
+ * helper addresses), the HTTP base of each (to check what their answers name), and the address the simulator's
+ * TFTP clients bind (none: any). Default: the one controller of the storm bed.
+ */
+export interface FleetTarget {
+  dhcpServers: readonly string[];
+  httpBases: readonly string[];
+  clientAddress?: string;
+}
+
+const defaultTarget: FleetTarget = { dhcpServers: [SERVER], httpBases: [HTTP], clientAddress: '10.90.0.254' };
+/** Epoch milliseconds with performance.now()'s resolution (comparable between simulator processes and the bench). */
+const epochNow = (): number => performance.timeOrigin + performance.now();
 
 export interface FleetRun {
   outcomes: MachineOutcome[];
@@ -76,6 +107,15 @@ export async function runFleet(o: {
    * then. With a gate every machine waits at once and `parallel` is ignored.
    */
   gate?: (i: number) => Promise<void>;
+  /** The controllers (default: the storm bed's one). */
+  target?: FleetTarget;
+  /**
+   * Boots a machine may start (default 1): a boot that failed at any stage starts again from the firmware, as a
+   * machine does when its boot order comes round again (the whole-boot time then counts from the first boot).
+   */
+  maxBoots?: number;
+  /** Called when machine i finishes a stage (the names of MachineOutcome.retriedAt). */
+  onStage?: (i: number, stage: string) => void;
 }): Promise<FleetRun> {
   const agent = new Agent({ connections: 256, pipelining: 0 });
   const relay = createSocket('udp4');
@@ -102,6 +142,9 @@ export async function runFleet(o: {
     waiting,
     images: o.images,
     giaddr: o.relay ?? RELAY,
+    target: o.target ?? defaultTarget,
+    maxBoots: Math.max(1, o.maxBoots ?? 1),
+    onStage: o.onStage ?? (() => {}),
     firmwareOf: (i) => (firmware === 'mixed' ? fleetFirmwares[i % fleetFirmwares.length]! : firmware),
   };
   const indices = o.indices ?? Array.from({ length: o.hosts }, (_, i) => i);
@@ -122,7 +165,20 @@ export async function runFleet(o: {
               const firmware = sim.firmwareOf(i);
               const mac = macText(macOf(i));
               const error = `power: ${(err as Error).message}`;
-              outcomes.push({ index: i, mac, firmware, ok: false, retries: 0, retriedAt: [], bytes: 0, error });
+              outcomes.push({
+                index: i,
+                mac,
+                firmware,
+                ok: false,
+                retries: 0,
+                retriedAt: [],
+                bytes: 0,
+                error,
+                boots: 0,
+                acks: [],
+                progress: [],
+                misses: [],
+              });
               return;
             }
             outcomes.push(await machine(sim, i));
@@ -152,7 +208,18 @@ interface Sim {
   waiting: Map<number, (p: DhcpPacket) => void>;
   images: boolean;
   giaddr: string;
+  target: FleetTarget;
+  maxBoots: number;
+  onStage: (i: number, stage: string) => void;
   firmwareOf(i: number): FleetFirmware;
+}
+
+/** What one machine records across its boots (MachineOutcome's fields of the same names). */
+interface Trace {
+  retries: { n: number };
+  acks: MachineOutcome['acks'];
+  progress: number[];
+  misses: MachineOutcome['misses'];
 }
 
 /**
@@ -208,18 +275,21 @@ export const fleetMac = (i: number): string => macText(macOf(i));
 const uuidOf = (i: number): string => `4b696c6e-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 
 /**
- * One DHCP exchange step as a relay sees it: send, wait for the answer of `type`, resend with the
- * firmware's back-off: a PXE ROM waits 4, 8, 16, 32 s (PXE spec 2.1 §2.2.1), iPXE 1, 2, 4, 8 s.
+ * One DHCP exchange step as a relay with a helper address per server sees it (dhcrelay with several servers,
+ * `ip helper-address` once per server): the client's message goes to every server, and the first answer of type
+ * `want` (or, for a REQUEST, a DHCPNAK) is the client's. Resent with the firmware's back-off: a PXE ROM waits 4, 8,
+ * 16, 32 s (PXE spec 2.1 §2.2.1), iPXE 1, 2, 4, 8 s.
  */
 async function dhcpStep(
   sim: Sim,
   req: DhcpPacket,
   want: number,
-  retries: { n: number },
+  trace: Trace,
   firstTimeoutMs: number,
 ): Promise<DhcpPacket> {
+  const bytes = encodeDhcp(req);
   for (let attempt = 0; attempt < 4; attempt++) {
-    if (attempt > 0) retries.n++;
+    if (attempt > 0) trace.retries.n++;
     const got = await new Promise<DhcpPacket | null>((resolve) => {
       const t = setTimeout(
         () => {
@@ -229,19 +299,28 @@ async function dhcpStep(
         firstTimeoutMs * 2 ** attempt,
       );
       sim.waiting.set(req.xid, (p) => {
-        if (p.options.find((o) => o.code === 53)?.data[0] !== want) return;
+        const type = p.options.find((o) => o.code === 53)?.data[0];
+        if (type !== want && !(want === 5 && type === 6)) return;
         clearTimeout(t);
         sim.waiting.delete(req.xid);
         resolve(p);
       });
-      sim.relay.send(encodeDhcp(req), 67, SERVER);
+      for (const server of sim.target.dhcpServers) sim.relay.send(bytes, 67, server);
     });
-    if (got) return got;
+    if (got) {
+      trace.progress.push(epochNow());
+      return got;
+    }
   }
   throw new Error(`no DHCP answer type ${want}`);
 }
 
-async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, retries: { n: number }): Promise<DhcpPacket> {
+/**
+ * DISCOVER, OFFER, REQUEST naming the offer's server (option 54), ACK. A DHCPNAK sends the client back to
+ * DISCOVER (RFC 2131 §3.1 step 5): several controllers offer from one pool, and the lease table gives an address to
+ * one of them only (ADR 0012). At most three rounds. `xid` is this DORA's first; later rounds use others.
+ */
+async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trace): Promise<DhcpPacket> {
   const chaddr = new Uint8Array(16);
   chaddr.set(macOf(i));
   const fw = firmwareTraits[sim.firmwareOf(i)];
@@ -253,34 +332,49 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, retries: { 
     { code: 97, data: Uint8Array.of(0, ...uuidBytes(i)) },
     ...(ipxe ? [textOption(77, 'iPXE')] : []),
   ];
-  const base: DhcpPacket = {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 1,
-    xid,
-    secs: 0,
-    flags: 0,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: sim.giaddr,
-    chaddr,
-    sname: '',
-    file: '',
-    options: [],
-  };
   const first = ipxe ? 1000 : 4000;
-  const offer = await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, retries, first);
-  const ack = await dhcpStep(
-    sim,
-    { ...base, options: [uintOption(53, 3, 1), ipOption(50, offer.yiaddr), ipOption(54, SERVER), ...opts] },
-    5,
-    retries,
-    first,
-  );
-  if (ack.yiaddr !== offer.yiaddr) throw new Error(`ACK ${ack.yiaddr} differs from OFFER ${offer.yiaddr}`);
-  return ack;
+  for (let round = 0; round < 3; round++) {
+    const base: DhcpPacket = {
+      op: 1,
+      htype: 1,
+      hlen: 6,
+      hops: 1,
+      xid: (xid + (round << 24)) >>> 0,
+      secs: 0,
+      flags: 0,
+      ciaddr: '0.0.0.0',
+      yiaddr: '0.0.0.0',
+      siaddr: '0.0.0.0',
+      giaddr: sim.giaddr,
+      chaddr,
+      sname: '',
+      file: '',
+      options: [],
+    };
+    const offer = await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, trace, first);
+    const server = getIpOption(offer, 54) ?? sim.target.dhcpServers[0]!;
+    let ack: DhcpPacket;
+    try {
+      ack = await dhcpStep(
+        sim,
+        { ...base, options: [uintOption(53, 3, 1), ipOption(50, offer.yiaddr), ipOption(54, server), ...opts] },
+        5,
+        trace,
+        first,
+      );
+    } catch (err) {
+      trace.misses.push({ server, at: epochNow(), what: `${ipxe ? 'iPXE' : 'firmware'} DHCPREQUEST` });
+      throw err;
+    }
+    if (ack.options.find((o) => o.code === 53)?.data[0] === 6) {
+      trace.retries.n++;
+      continue;
+    }
+    if (ack.yiaddr !== offer.yiaddr) throw new Error(`ACK ${ack.yiaddr} differs from OFFER ${offer.yiaddr}`);
+    trace.acks.push({ ip: ack.yiaddr, server, at: epochNow() });
+    return ack;
+  }
+  throw new Error('DHCPNAK in three rounds');
 }
 
 function uuidBytes(i: number): number[] {
@@ -299,6 +393,7 @@ function uuidBytes(i: number): number[] {
  * (RFC 7440: ACK the last block of each window, or the last in-order block on a gap).
  */
 async function tftpGet(
+  at: TftpPeer,
   file: string,
   retries: { n: number },
   o: { windowsize: number; sizeProbe: boolean },
@@ -309,6 +404,7 @@ async function tftpGet(
   let size = -1;
   if (o.sizeProbe) {
     await tftpSession(
+      at,
       encodeTftp({
         op: 'rrq',
         filename: file,
@@ -330,46 +426,60 @@ async function tftpGet(
   let expect = 1;
   let inWindow = 0;
   let window = 1;
-  await tftpSession(encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options }), retries, async (p, reply) => {
-    if (p.op === 'oack') {
-      window = Number(p.options.find((x) => x.name === 'windowsize')?.value ?? 1);
-      if (!o.sizeProbe) size = Number(p.options.find((x) => x.name === 'tsize')?.value ?? -1);
-      await reply(encodeTftp({ op: 'ack', block: 0 }), true);
-      return 'more';
-    }
-    if (p.op !== 'data') return 'more';
-    if (p.block !== (expect & 0xffff)) {
-      // A gap or a repeat: acknowledge the last block in order and wait for the window to restart there.
-      inWindow = 0;
-      await reply(encodeTftp({ op: 'ack', block: (expect - 1) & 0xffff }), true);
-      return 'more';
-    }
-    got += p.data.length;
-    expect++;
-    inWindow++;
-    const last = p.data.length < blk;
-    if (last || inWindow >= window) {
-      inWindow = 0;
-      await reply(encodeTftp({ op: 'ack', block: p.block }), !last);
-    }
-    return last ? 'done' : 'more';
-  });
+  await tftpSession(
+    at,
+    encodeTftp({ op: 'rrq', filename: file, mode: 'octet', options }),
+    retries,
+    async (p, reply) => {
+      if (p.op === 'oack') {
+        window = Number(p.options.find((x) => x.name === 'windowsize')?.value ?? 1);
+        if (!o.sizeProbe) size = Number(p.options.find((x) => x.name === 'tsize')?.value ?? -1);
+        await reply(encodeTftp({ op: 'ack', block: 0 }), true);
+        return 'more';
+      }
+      if (p.op !== 'data') return 'more';
+      if (p.block !== (expect & 0xffff)) {
+        // A gap or a repeat: acknowledge the last block in order and wait for the window to restart there.
+        inWindow = 0;
+        await reply(encodeTftp({ op: 'ack', block: (expect - 1) & 0xffff }), true);
+        return 'more';
+      }
+      got += p.data.length;
+      expect++;
+      inWindow++;
+      const last = p.data.length < blk;
+      if (last || inWindow >= window) {
+        inWindow = 0;
+        await reply(encodeTftp({ op: 'ack', block: p.block }), !last);
+      }
+      return last ? 'done' : 'more';
+    },
+  );
   if (size >= 0 && got !== size) throw new Error(`TFTP: got ${got} of ${size} bytes`);
   return got;
+}
+
+/** The TFTP server (the ACK's siaddr) and the address the client binds (undefined: any). */
+interface TftpPeer {
+  server: string;
+  bind: string | undefined;
 }
 
 /**
  * One TFTP exchange from a fresh port: sends `rrq` to port 69, then hands each packet from the
  * server's TID to `onPacket`, whose `reply(bytes, resend)` sends to the TID (and, with `resend`,
- * makes it the packet to repeat after a 2 s silence). Ends when `onPacket` says 'done'.
+ * makes it the packet to repeat after a 2 s silence). Ends when `onPacket` says 'done'. Gives up
+ * after 50 silences in all, or 5 in a row (10 s: the server is gone, e.g. killed; a bench choice,
+ * not a firmware constant).
  */
 async function tftpSession(
+  at: TftpPeer,
   rrq: Uint8Array,
   retries: { n: number },
   onPacket: (p: TftpPacket, reply: (b: Uint8Array, resend?: boolean) => Promise<void>) => Promise<'more' | 'done'>,
 ): Promise<void> {
   const sock = createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, '10.90.0.254', () => r()));
+  await new Promise<void>((r) => sock.bind(0, at.bind, () => r()));
   const queue: Buffer[] = [];
   let wake: (() => void) | null = null;
   let tid = 0;
@@ -382,7 +492,7 @@ async function tftpSession(
   let resendBytes = rrq;
   let resendTo = 69;
   const send = (b: Uint8Array, port: number): Promise<void> =>
-    new Promise((r) => sock.send(b, port, SERVER, () => r()));
+    new Promise((r) => sock.send(b, port, at.server, () => r()));
   const reply = async (b: Uint8Array, resend = false): Promise<void> => {
     await send(b, tid); // awaited: the final ACK must leave before the socket closes, or the server retransmits until its timeout
     if (resend) {
@@ -390,6 +500,7 @@ async function tftpSession(
       resendTo = tid;
     }
   };
+  let silent = 0;
   try {
     await send(rrq, 69);
     for (let guard = 0; guard < 200_000; guard++) {
@@ -407,10 +518,12 @@ async function tftpSession(
         });
         if (!arrived) {
           if (++retries.n > 50) throw new Error('TFTP: too many timeouts');
+          if (++silent >= 5) throw new Error('TFTP: no answer for 10 s');
           await send(resendBytes, resendTo);
           continue;
         }
       }
+      silent = 0;
       const m = queue.shift()!;
       const p = decodeTftp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
       if (p.op === 'error') throw new Error(`TFTP error ${p.code} ${p.message}`);
@@ -423,23 +536,30 @@ async function tftpSession(
 }
 
 /** UEFI HTTP boot's first request: HEAD for the size (it must be there), then the GET. */
-async function httpHeadThenGet(sim: Sim, url: string, retries: { n: number }): Promise<number> {
-  const head = await request(url, {
-    method: 'HEAD',
-    dispatcher: sim.agent,
-    headersTimeout: STEP_LIMIT_MS,
-    bodyTimeout: STEP_LIMIT_MS,
-  });
-  await head.body.dump();
-  const size = Number(head.headers['content-length']);
-  if (head.statusCode !== 200 || !(size > 0))
-    throw new Error(`HEAD ${url}: ${head.statusCode}, content-length ${String(head.headers['content-length'])}`);
-  const got = (await httpGet(sim, url, retries)).bytes;
+async function httpHeadThenGet(sim: Sim, url: string, trace: Trace): Promise<number> {
+  let size: number;
+  try {
+    const head = await request(url, {
+      method: 'HEAD',
+      dispatcher: sim.agent,
+      headersTimeout: STEP_LIMIT_MS,
+      bodyTimeout: STEP_LIMIT_MS,
+    });
+    await head.body.dump();
+    size = Number(head.headers['content-length']);
+    if (head.statusCode !== 200 || !(size > 0))
+      throw new Error(`HEAD ${url}: ${head.statusCode}, content-length ${String(head.headers['content-length'])}`);
+  } catch (err) {
+    trace.misses.push({ server: new URL(url).hostname, at: epochNow(), what: `HEAD ${new URL(url).pathname}` });
+    throw err;
+  }
+  const got = (await httpGet(sim, url, trace)).bytes;
   if (got !== size) throw new Error(`GET ${url}: ${got} bytes, HEAD said ${size}`);
   return got;
 }
 
-async function httpGet(sim: Sim, url: string, retries: { n: number }): Promise<{ text?: string; bytes: number }> {
+/** GET, tried twice; a failure is recorded as a miss at the URL's server. */
+async function httpGet(sim: Sim, url: string, trace: Trace): Promise<{ text?: string; bytes: number }> {
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await request(url, {
@@ -453,27 +573,111 @@ async function httpGet(sim: Sim, url: string, retries: { n: number }): Promise<{
       }
       if (String(res.headers['content-type'] ?? '').startsWith('text/')) {
         const text = await res.body.text();
+        trace.progress.push(epochNow());
         return { text, bytes: text.length };
       }
       let bytes = 0;
       for await (const chunk of res.body) bytes += (chunk as Buffer).length;
       const want = Number(res.headers['content-length'] ?? bytes);
       if (bytes !== want) throw new Error(`GET ${url}: ${bytes} of ${want} bytes`);
+      trace.progress.push(epochNow());
       return { bytes };
     } catch (err) {
+      trace.misses.push({ server: new URL(url).hostname, at: epochNow(), what: `GET ${new URL(url).pathname}` });
       if (attempt >= 1) throw err;
-      retries.n++;
+      trace.retries.n++;
     }
   }
 }
 
+/**
+ * The discovery report as the node agent sends it (node/agent/lib.sh `api_retry POST discover`): to each
+ * controller in `bases` in turn (kiln.url first, then kiln.urls), passing over one that fails or answers an HTTP
+ * error; when none answered, again after 1, 2 and 4 s (api_retry sleeps 1, 2, 4 … between rounds; here at most 4
+ * rounds).
+ */
+async function sendReport(sim: Sim, bases: readonly string[], body: string, trace: Trace): Promise<void> {
+  let last = '';
+  for (let round = 0; round < 4; round++) {
+    if (round > 0) {
+      trace.retries.n++;
+      await new Promise((r) => setTimeout(r, 1000 * 2 ** (round - 1)));
+    }
+    for (const base of bases) {
+      try {
+        const report = await request(`${base}/api/v1/node/discover`, {
+          method: 'POST',
+          dispatcher: sim.agent,
+          headers: { 'content-type': 'application/json' },
+          headersTimeout: STEP_LIMIT_MS,
+          bodyTimeout: STEP_LIMIT_MS,
+          body,
+        });
+        if (report.statusCode !== 200)
+          throw new Error(`discovery report: ${report.statusCode} ${await report.body.text()}`);
+        const answer = (await report.body.json()) as { credential?: string };
+        if (!answer.credential) throw new Error('discovery report answered without a credential');
+        trace.progress.push(epochNow());
+        return;
+      } catch (err) {
+        last = (err as Error).message;
+        trace.misses.push({ server: new URL(base).hostname, at: epochNow(), what: 'POST discover' });
+      }
+    }
+  }
+  throw new Error(last);
+}
+
+/** The controllers' bases in a chain script's `chain` commands, in order. */
+const chainBases = (text: string): string[] =>
+  [...text.matchAll(/chain --replace --autofree (\S+)/g)].map((m) => new URL(m[1]!).origin);
+
+type BootResult = { ok: true; t: MachineTiming } | { ok: false; error: string };
+
 async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
-  const retries = { n: 0 };
+  const trace: Trace = { retries: { n: 0 }, acks: [], progress: [], misses: [] };
+  const retriedAt: string[] = [];
+  const bytes = { n: 0 };
+  const t0 = performance.now();
+  let boots = 0;
+  let r: BootResult;
+  do {
+    boots++;
+    r = await bootOnce(sim, i, boots, t0, trace, retriedAt, bytes);
+  } while (!r.ok && boots < sim.maxBoots);
+  return {
+    index: i,
+    mac: macText(macOf(i)),
+    firmware: sim.firmwareOf(i),
+    ok: r.ok,
+    retries: trace.retries.n,
+    retriedAt,
+    bytes: bytes.n,
+    ...(r.ok ? { t: r.t } : { error: r.error }),
+    boots,
+    acks: trace.acks,
+    progress: trace.progress,
+    misses: trace.misses,
+  };
+}
+
+/**
+ * One boot of machine i, from its firmware's DHCP to the discovery report; `t0` is the first boot's start (the
+ * whole-boot time counts from there). The iPXE part runs the scripts Kiln serves (fleet-ipxe.ts).
+ */
+async function bootOnce(
+  sim: Sim,
+  i: number,
+  boot: number,
+  t0: number,
+  trace: Trace,
+  retriedAt: string[],
+  bytes: { n: number },
+): Promise<BootResult> {
   const mac = macText(macOf(i));
   const firmware = sim.firmwareOf(i);
   const fw = firmwareTraits[firmware];
-  const retriedAt: string[] = [];
-  let before = 0;
+  let before = trace.retries.n;
   const stages = [
     'firmware DHCP',
     firmware === 'uefi-http' ? 'HTTP iPXE' : 'TFTP iPXE',
@@ -482,61 +686,93 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
     'kernel+initrd',
     'report',
   ];
-  const t0 = performance.now();
+  const start = performance.now();
   const mark: number[] = [];
   const step = () => {
-    if (retries.n > before) retriedAt.push(stages[mark.length]!);
-    before = retries.n;
+    const stage = stages[mark.length]!;
+    if (trace.retries.n > before) retriedAt.push(stage);
+    before = trace.retries.n;
     mark.push(performance.now());
+    sim.onStage(i, stage);
   };
-  let bytes = 0;
   try {
-    const ack = await dora(sim, i, (0x10000000 + i * 2) >>> 0, false, retries);
+    // Distinct transaction ids per machine, boot and (in dora) round.
+    const xid = (0x10000000 + i * 2 + ((boot - 1) << 26)) >>> 0;
+    const ack = await dora(sim, i, xid, false, trace);
     step();
-    if (ack.file !== fw.loader) throw new Error(`${firmware} boot file ${ack.file}, expected ${fw.loader}`);
+    const loaderOk =
+      firmware === 'uefi-http'
+        ? sim.target.httpBases.some((b) => ack.file === `${b}/ipxe/ipxe.efi`)
+        : ack.file === fw.loader;
+    if (!loaderOk) throw new Error(`${firmware} boot file ${ack.file}, expected ${fw.loader}`);
     // UEFI 2.10 §24.7.2: an HTTP boot client ignores an offer without option 60 "HTTPClient".
     if (
       firmware === 'uefi-http' &&
       new TextDecoder().decode(ack.options.find((o) => o.code === 60)?.data) !== 'HTTPClient'
     )
       throw new Error('HTTP boot ACK lacks option 60 HTTPClient');
-    bytes +=
-      firmware === 'uefi-http'
-        ? await httpHeadThenGet(sim, ack.file, retries)
-        : await tftpGet(
-            ack.file,
-            retries,
-            firmware === 'uefi-pxe' ? { windowsize: 4, sizeProbe: true } : { windowsize: 1, sizeProbe: false },
-          );
-    step();
-    const ack2 = await dora(sim, i, (0x10000001 + i * 2) >>> 0, true, retries);
-    step();
-    if (ack2.file !== `${HTTP}/boot.ipxe`) throw new Error(`iPXE file ${ack2.file}`);
-    const chain = await httpGet(sim, ack2.file, retries);
-    const script = await httpGet(
-      sim,
-      `${HTTP}/boot/host.ipxe?mac=${encodeURIComponent(mac)}&uuid=${uuidOf(i)}&arch=${fw.buildarch}&platform=${fw.platform}`,
-      retries,
-    );
-    step();
-    if (!chain.text?.includes('/boot/host.ipxe')) throw new Error('chain script does not name the per-host script');
-    if (!script.text?.startsWith('#!ipxe'))
-      throw new Error(`per-host script is not an iPXE script: ${script.text?.slice(0, 80)}`);
-    if (sim.images) {
-      const kernel = /^kernel (\S+)/m.exec(script.text ?? '')?.[1];
-      const initrd = /^initrd (?:--name \S+ )?(\S+)/m.exec(script.text ?? '')?.[1];
-      if (!kernel || !initrd) throw new Error(`per-host script has no kernel/initrd:\n${script.text}`);
-      bytes += (await httpGet(sim, kernel, retries)).bytes;
-      bytes += (await httpGet(sim, initrd, retries)).bytes;
+    if (firmware === 'uefi-http') bytes.n += await httpHeadThenGet(sim, ack.file, trace);
+    else {
+      try {
+        bytes.n += await tftpGet(
+          { server: ack.siaddr, bind: sim.target.clientAddress },
+          ack.file,
+          trace.retries,
+          firmware === 'uefi-pxe' ? { windowsize: 4, sizeProbe: true } : { windowsize: 1, sizeProbe: false },
+        );
+        trace.progress.push(epochNow());
+      } catch (err) {
+        trace.misses.push({ server: ack.siaddr, at: epochNow(), what: `TFTP ${ack.file}` });
+        throw err;
+      }
     }
     step();
-    const report = await request(`${HTTP}/api/v1/node/discover`, {
-      method: 'POST',
-      dispatcher: sim.agent,
-      headers: { 'content-type': 'application/json' },
-      headersTimeout: STEP_LIMIT_MS,
-      bodyTimeout: STEP_LIMIT_MS,
-      body: JSON.stringify({
+    const ack2 = await dora(sim, i, xid + 1, true, trace);
+    step();
+    if (!sim.target.httpBases.some((b) => ack2.file === `${b}/boot.ipxe`)) throw new Error(`iPXE file ${ack2.file}`);
+    // iPXE's autoboot fetches the file DHCP named; from there on it runs what Kiln serves.
+    const chain = await httpGet(sim, ack2.file, trace);
+    if (!chain.text?.includes('/boot/host.ipxe')) throw new Error('chain script does not name the per-host script');
+    let hostScriptUrl = '';
+    const run = await runIpxeScript(
+      {
+        fetchScript: async (url) => {
+          const text = (await httpGet(sim, url, trace)).text ?? '';
+          if (!text.startsWith('#!ipxe')) throw new Error(`${url} is not an iPXE script: ${text.slice(0, 80)}`);
+          return text;
+        },
+        fetchImage: async (url) => {
+          bytes.n += (await httpGet(sim, url, trace)).bytes;
+        },
+        onChained: (url) => {
+          if (!hostScriptUrl && new URL(url).pathname === '/boot/host.ipxe') {
+            hostScriptUrl = url;
+            step();
+          }
+          // Without the node image the per-host script is a wait script: it is fetched, not run.
+          return sim.images ? 'run' : 'stop';
+        },
+        sleep: (n) => new Promise((r) => setTimeout(r, Math.min(60, n) * 1000)),
+      },
+      ack2.file,
+      chain.text,
+      { 'net0/mac': mac, uuid: uuidOf(i), buildarch: fw.buildarch, platform: fw.platform },
+    );
+    if (run.kind === 'failed') throw new Error(`iPXE: ${run.why}`);
+    step();
+    // The agent's controllers: kiln.url, then kiln.urls (the kernel command line). Without the node image
+    // (no kernel line), the member that served the per-host script, then the chain script's others.
+    const word = (k: string) =>
+      run.kind === 'booted' ? run.cmdline.find((w) => w.startsWith(`${k}=`))?.slice(k.length + 1) : undefined;
+    const bases =
+      run.kind === 'booted'
+        ? [word('kiln.url') ?? '', ...(word('kiln.urls')?.split(',') ?? [])].filter(Boolean)
+        : [new URL(run.url).origin, ...chainBases(chain.text)];
+    if (bases.length === 0) throw new Error(`the kernel command line names no controller: ${run.kind}`);
+    await sendReport(
+      sim,
+      [...new Set(bases)],
+      JSON.stringify({
         facts: {
           bootMac: mac,
           firmware: fw.facts,
@@ -547,33 +783,23 @@ async function machine(sim: Sim, i: number): Promise<MachineOutcome> {
           dmi: { serial: `SIM${i}`, vendor: 'Kiln', model: 'storm' },
         },
       }),
-    });
-    if (report.statusCode !== 200)
-      throw new Error(`discovery report: ${report.statusCode} ${await report.body.text()}`);
-    const body = (await report.body.json()) as { credential?: string };
-    if (!body.credential) throw new Error('discovery report answered without a credential');
+      trace,
+    );
     step();
     const [a, b, c, d, e, f] = mark as [number, number, number, number, number, number];
     return {
-      index: i,
-      mac,
-      firmware,
       ok: true,
-      retries: retries.n,
-      retriedAt,
-      bytes,
-      t: { dhcp: a - t0, loader: b - a, ipxeDhcp: c - b, scripts: d - c, images: e - d, report: f - e, total: f - t0 },
+      t: {
+        dhcp: a - start,
+        loader: b - a,
+        ipxeDhcp: c - b,
+        scripts: d - c,
+        images: e - d,
+        report: f - e,
+        total: f - t0,
+      },
     };
   } catch (err) {
-    return {
-      index: i,
-      mac,
-      firmware,
-      ok: false,
-      retries: retries.n,
-      retriedAt,
-      bytes,
-      error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}`,
-    };
+    return { ok: false, error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}` };
   }
 }
