@@ -20,7 +20,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -264,6 +274,24 @@ after(async () => {
   else rmSync(work, { recursive: true, force: true });
 });
 
+/** Every regular file under `dir` (not following links, skipping `skip`) searched for `secret`: the paths holding it. */
+function scanForSecret(dir: string, secret: Buffer, skip: Set<string>): { files: number; found: string[] } {
+  const out = { files: 0, found: [] as string[] };
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (skip.has(p)) continue;
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        out.files++;
+        if (readFileSync(p).indexOf(secret) !== -1) out.found.push(p);
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
 function tail(path: string, n = 5000): string {
   return existsSync(path) ? readFileSync(path, 'latin1').slice(-n) : '(no file)';
 }
@@ -413,13 +441,15 @@ test(
         readFileSync(serial, 'latin1'),
         /Unlocked \/dev\/disk\/by-uuid\/\S+ with clevis|Unlocked \S+ with clevis/,
       );
-      const lease = (await call<{ items: Array<{ ip: string }> }>('GET', `/leases?mac=${MAC}`)).body.items[0]!;
+      const lease = (await call<{ items: Array<{ ip: string }> }>('GET', `/leases?mac=${MAC}&state=bound`)).body
+        .items[0]!;
       const r = await ssh(
         lease.ip,
-        'systemctl is-system-running --wait; echo ---; findmnt -n -o SOURCE /; echo ---; cat /etc/crypttab; echo ---; cryptsetup luksDump /dev/vda4; echo ---; ls /run/kiln 2>&1; echo ---; clevis luks list -d /dev/vda4',
+        'systemctl is-system-running --wait; echo ---; findmnt -n -o SOURCE /; echo ---; cat /etc/crypttab; echo ---; cryptsetup luksDump /dev/vda4; echo ---; ls /run/kiln 2>&1; echo ---; clevis luks list -d /dev/vda4; echo ---; clevis luks pass -d /dev/vda4 -s 1 | base64 -w0; echo; echo ---; systemctl --failed --no-legend',
       );
       assert.equal(r.code, 0, r.stderr.slice(-2000));
-      const [running, root, crypttab, dump, , list] = r.stdout.split('---\n');
+      const [running, root, crypttab, dump, , list, pass, failedUnits] = r.stdout.split('---\n');
+      if (running!.trim() !== 'running') t.diagnostic(`failed units: ${failedUnits!.trim()}`);
       t.diagnostic(`running: ${running!.trim()}; root ${root!.trim()}; ${list!.trim()}`);
       assert.equal(running!.trim(), 'running');
       assert.equal(root!.trim(), '/dev/mapper/croot');
@@ -427,6 +457,28 @@ test(
       const slots = dump!.split('Keyslots:')[1]!.split('Tokens:')[0]!;
       assert.deepEqual(slots.match(/^ {2}\d+: \w+/gm), ['  1: luks2'], 'only the Clevis slot');
       assert.match(list!, new RegExp(`^1: tang '\\{"url":"http://${SERVER}:${TANG_PORT}"`, 'm'));
+      // No key in the install files or anywhere Kiln serves or keeps: the passphrase of the one slot (what
+      // Clevis recovers through Tang) appears in no file of the deployment, not in Kiln's data directory (its
+      // database, keys and logs; the image objects aside) and not in its log. The random key made on the node
+      // opens nothing any more (its slot is gone, checked above).
+      const passphrase = Buffer.from(pass!.trim(), 'base64');
+      assert.ok(passphrase.length >= 32, `clevis luks pass gave ${passphrase.length} bytes`);
+      const depFiles = (await call<{ items: Array<{ files: string[] }> }>('GET', `/hosts/${found.name}/deployments`))
+        .body.items[0]!.files;
+      for (const name of depFiles) {
+        const res = await fetch(`${api}/api/v1/hosts/${found.name}/deployments/current/files/${name}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(res.status, 200, name);
+        const text = Buffer.from(await res.arrayBuffer());
+        assert.equal(text.indexOf(passphrase), -1, `install file ${name} holds the LUKS passphrase`);
+      }
+      const scanned = scanForSecret(dataDir, passphrase, new Set([join(dataDir, 'images'), join(dataDir, 'cache')]));
+      assert.deepEqual(scanned.found, [], "Kiln's data directory holds the LUKS passphrase");
+      assert.equal(Buffer.from(serveLog, 'utf8').indexOf(passphrase), -1, "Kiln's log holds the LUKS passphrase");
+      t.diagnostic(
+        `the LUKS passphrase (${passphrase.length} bytes) is in none of ${depFiles.length} install files (${depFiles.join(', ')}), ${scanned.files} data-dir files or Kiln's log`,
+      );
 
       // Tang off: kiln serve again without --tang-listen (DHCP and the boot script still answer); reset the VM.
       await stopChild(serve);
@@ -452,7 +504,10 @@ test(
         /Unlocked \S+ with clevis/.test(readFileSync(serial, 'latin1').slice(before)),
       );
       durations['tangBackToUnlocked'] = Date.now() - t0;
-      const again = await ssh(lease.ip, 'systemctl is-system-running --wait');
+      // The address as the lease table has it now (the initramfs and the installed system each asked for one).
+      const lease2 = (await call<{ items: Array<{ ip: string }> }>('GET', `/leases?mac=${MAC}&state=bound`)).body
+        .items[0]!;
+      const again = await ssh(lease2.ip, 'systemctl is-system-running --wait');
       assert.equal(again.stdout.trim(), 'running', again.stderr.slice(-2000));
     } catch (err) {
       failed = true;
