@@ -17,8 +17,11 @@
 // is-system-running --wait` = `running`, the root on /dev/mapper/sys-root and
 // both mirror members active. Then the VM is started with the second disk
 // only (the first removed): SeaBIOS boots that disk's GRUB, the initramfs
-// starts the degraded mirror, and ssh answers again, /proc/mdstat showing one
-// of two members.
+// starts the degraded mirror, and ssh answers again on the same address,
+// /proc/mdstat showing one of two members. The same address although the
+// installed system's systemd-networkd released its lease at the power-off:
+// Kiln offers a MAC its previous binding (docs/dhcp.md "A known host keeps
+// its address"); a different one fails the test at once.
 //
 // Addresses (10.102.0.0/16 only): 10.102.0.0/24 between the root namespace and
 // the test namespace, 10.102.1.0/24 on the bridge (Kiln at .1, pool
@@ -509,6 +512,11 @@ test(
     try {
       const t0 = Date.now();
       const out = await until(vm, 'ssh into the degraded mirror', LIMIT.deployed, async () => {
+        // A known host keeps its address across power cycles (docs/dhcp.md "Leases"), even though its
+        // systemd-networkd released the lease at the power-off above: fail at once, naming both, if not.
+        const now = (await call<{ items: Array<{ ip: string }> }>('GET', `/leases?mac=${MAC}`)).body.items[0]?.ip;
+        if (now !== undefined && now !== ip)
+          throw new Error(`the one-disk boot took ${now}, not the first boot's ${ip}: a known host changed address`);
         try {
           return await sshIn('ssh-degraded', ip, STATUS);
         } catch {
@@ -516,6 +524,8 @@ test(
         }
       });
       durations['degradedPowerOnToSsh'] = Date.now() - t0;
+      const releases = serveLog.split('\n').filter((l) => l.includes('dhcp: RELEASE') && l.includes(MAC)).length;
+      t.diagnostic(`RELEASEs from ${MAC} Kiln saw (systemd-networkd at power-off): ${releases}; address kept: ${ip}`);
       const [running, root, mdstat, failedUnits] = out.split('---\n');
       t.diagnostic(
         `second disk alone: ${running!.trim()}, root ${root!.trim()}; failed units: ${failedUnits!.trim() || 'none'}\n${mdstat}`,

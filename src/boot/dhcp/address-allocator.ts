@@ -31,7 +31,8 @@ export interface AddressAllocator {
 export const POOL_SCAN_BUDGET = 4096;
 
 /**
- * Order: the host's reservation; the MAC's current lease; the address the
+ * Order: the host's reservation; the MAC's current lease; on DISCOVER its
+ * previous (expired or released) lease when free; the address the
  * client asks for when it is free in the pool (RFC 2131 §4.3.1); the address
  * already offered to this MAC (a retransmitted DISCOVER gets the same offer,
  * not a second address: RFC 2131 §4.3.1 has the server reserve what it
@@ -103,6 +104,11 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       if (!r.poolAllowed || poolSize(r.subnet) === 0) return undefined;
       const current = await store.getByMac(r.mac, r.subnet.cidr);
       if (current && current.expiresAt > now()) return hold(current.ip, r);
+      // RFC 2131 §4.3.1: next "the client's previous address as recorded in the client's (now expired or released)
+      // binding", if free. A host that released its lease at shutdown (systemd-networkd does) boots back onto it.
+      // Offers only: a REQUEST is for the address the client names, checked next.
+      if (r.hold && current && inPools(current.ip, r.subnet) && (await freeFor(current.ip, r.mac)))
+        return hold(current.ip, r);
       if (r.requested && inPools(r.requested, r.subnet) && (await freeFor(r.requested, r.mac)))
         return hold(r.requested, r);
       // A REQUEST for an address we would not give is answered with NAK by the decision; no new pick then.

@@ -283,14 +283,62 @@ test('malformed datagrams are dropped and logged at debug; a broken store loses 
   await server.close();
 });
 
+/** Injects a RELEASE of `ip` from MAC `mac` and waits (bounded) until the store shows the lease ended. */
+async function release(sock: MemorySocket, leases: LeaseStore, mac: number, ip: string, now = Date.now) {
+  sock.inject(request(7, mac, { ciaddr: ip }, [ipOption(54, '10.0.0.1')]), client);
+  for (let i = 0; i < 100 && ((await leases.getByIp(ip))?.expiresAt ?? 0) > now(); i++)
+    await new Promise((r) => setTimeout(r, 2));
+}
+
 test('RELEASE frees the address for another MAC', async () => {
   const leases = createMemoryLeaseStore();
-  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.100' }] })], { leases });
+  const { dhcp, server, log } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.100' }] })], {
+    leases,
+  });
   await exchange(dhcp, request(1, 1));
   await exchange(dhcp, request(3, 1, {}, [ipOption(50, '10.0.0.100')]));
-  dhcp.inject(request(7, 1, { ciaddr: '10.0.0.100' }), client);
-  for (let i = 0; i < 100 && (await leases.list()).length > 0; i++) await new Promise((r) => setTimeout(r, 2));
-  assert.deepEqual(await leases.list(), []);
+  assert.equal(await exchange(dhcp, request(1, 2)), undefined, 'the one address is bound to MAC 1');
+  await release(dhcp, leases, 1, '10.0.0.100');
+  assert.ok((await leases.getByIp('10.0.0.100'))!.expiresAt <= Date.now(), 'the lease ended at the RELEASE');
+  assert.ok(log.lines.some((l) => l.level === 'info' && l.msg?.startsWith('dhcp: RELEASE')));
+  assert.equal((await exchange(dhcp, request(1, 2)))?.p.yiaddr, '10.0.0.100');
+  assert.equal(
+    summarizeDhcp((await exchange(dhcp, request(3, 2, {}, [ipOption(50, '10.0.0.100')])))!.p).split(' ')[0],
+    'DHCPACK',
+  );
+  assert.equal((await leases.getByIp('10.0.0.100'))?.mac, '52:54:00:00:00:02');
+  await server.close();
+});
+
+test("a client whose lease was released or expired is offered its previous address again, not the pool cursor's next (RFC 2131 §4.3.1)", async () => {
+  // The md/LVM e2e's VM: systemd-networkd releases at shutdown; the next power-on's iPXE and the installed system
+  // then came up on the next pool address. Whatever client identifier (option 61) each sends: Kiln keys by MAC.
+  let t = 1_000_000;
+  const leases = createMemoryLeaseStore();
+  const { dhcp, server } = await serve([subnet()], { leases, now: () => t });
+  /** DISCOVER (with `options`), then REQUEST of the offer (with `options` but option 50); the address ACKed. */
+  const dora = async (mac: number, options: DhcpPacket['options'] = []): Promise<string | undefined> => {
+    const offer = await exchange(dhcp, request(1, mac, {}, options));
+    if (!offer) return undefined;
+    const rest = options.filter((o) => o.code !== 50);
+    const ack = await exchange(
+      dhcp,
+      request(3, mac, {}, [ipOption(54, '10.0.0.1'), ipOption(50, offer.p.yiaddr), ...rest]),
+    );
+    assert.equal(summarizeDhcp(ack!.p).split(' ')[0], 'DHCPACK');
+    return ack!.p.yiaddr;
+  };
+  // RFC 4361 §6.1 client identifier: type 255, a 4-byte IAID, then a DUID (here DUID-UUID, RFC 6355).
+  const duid = { code: 61, data: Uint8Array.of(255, 0x1b, 0x2c, 0x3d, 0x4e, 0, 4, ...new Array<number>(16).fill(7)) };
+  assert.equal(await dora(1), '10.0.0.100', 'iPXE, no client identifier');
+  await release(dhcp, leases, 1, '10.0.0.100', () => t);
+  assert.equal(await dora(1, [duid]), '10.0.0.100', 'after its RELEASE, with a DUID client identifier');
+  t += 600_000 + 1; // the lease time passes: expired, not released
+  assert.equal(await dora(1), '10.0.0.100', 'after its lease expired');
+  // Another MAC took the previous address (it asked for it, option 50, while free): MAC 1 gets a new one.
+  await release(dhcp, leases, 1, '10.0.0.100', () => t);
+  assert.equal(await dora(2, [ipOption(50, '10.0.0.100')]), '10.0.0.100');
+  assert.equal(await dora(1), '10.0.0.101');
   await server.close();
 });
 

@@ -256,6 +256,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       );
       return;
     }
+    // The client is its MAC (chaddr), never its client identifier (option 61). RFC 2131 §4.2: the server MUST use
+    // the identifier when one is sent; but one machine sends none from its PXE ROM and iPXE and a DUID from
+    // systemd-networkd, which would give each stage of one boot its own lease (docs/dhcp.md "A known host keeps its address").
     const mac = macOf(req);
     const fields = { mac, xid: req.xid, port, giaddr: req.giaddr, interface: arrival };
     try {
@@ -330,8 +333,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
 
   async function afterSideEffects(req: DhcpPacket, type: number, mac: string, subnet: DhcpSubnet): Promise<void> {
     if (subnet.mode === 'off' || subnet.mode === 'proxy') return;
-    // RFC 2131 §4.3.4: RELEASE frees the client's address.
-    if (type === DhcpMessageType.release && req.ciaddr !== '0.0.0.0') await leases.release(req.ciaddr, mac);
+    // RFC 2131 §4.3.4: RELEASE frees the client's address. The store keeps the row as the client's previous
+    // binding, which the allocator offers it again (systemd-networkd releases at every shutdown).
+    if (type === DhcpMessageType.release && req.ciaddr !== '0.0.0.0') {
+      await leases.release(req.ciaddr, mac, now());
+      log.info({ mac, ip: req.ciaddr }, 'dhcp: RELEASE: the lease of this MAC on this address (if any) ends now');
+    }
     // RFC 2131 §4.3.3: DECLINE marks the address as in use elsewhere; keep it out of the pool for one lease time.
     // Only from the client the address was offered or bound to: otherwise any client could take any address
     // (a reservation, the whole pool) out of service by declining it (found by dhcp-server.fuzz.test.ts).

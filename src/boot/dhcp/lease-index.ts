@@ -76,9 +76,10 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
       }
       return results;
     },
-    async release(ip, mac) {
-      await store.release(ip, mac);
-      if (byIp.get(ip)?.mac === mac) forget(ip);
+    async release(ip, mac, now) {
+      await store.release(ip, mac, now);
+      const l = byIp.get(ip);
+      if (l?.mac === mac && l.state === 'bound' && l.expiresAt > now) remember({ ...l, expiresAt: now });
     },
     list: (subnet) => store.list(subnet),
   };

@@ -56,10 +56,38 @@ export function leaseStoreConformance(
     await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000);
     await s.putMany([lease('10.0.0.11', 'aa:00:00:00:00:01', 2000)], 1000);
     assert.equal(await s.getByIp('10.0.0.10'), undefined);
-    await s.release('10.0.0.11', 'aa:00:00:00:00:99');
-    assert.equal((await s.list()).length, 1);
-    await s.release('10.0.0.11', 'aa:00:00:00:00:01');
-    assert.deepEqual(await s.list('10.0.0.0/24'), []);
+    await s.release('10.0.0.11', 'aa:00:00:00:00:99', 1500);
+    assert.equal((await s.getByIp('10.0.0.11'))?.expiresAt, 2000, "another MAC's RELEASE changes nothing");
+    await s.release('10.0.0.11', 'aa:00:00:00:00:01', 1500);
+    assert.equal((await s.list('10.0.0.0/24')).length, 1);
+    assert.equal((await s.getByIp('10.0.0.11'))?.expiresAt, 1500);
+  });
+
+  withStore(
+    "a released lease ends at the release and stays the MAC's previous binding until another MAC takes the address",
+    async (s) => {
+      const mac = 'aa:00:00:00:00:01';
+      await s.putMany([lease('10.0.0.10', mac, 2000)], 1000);
+      await s.release('10.0.0.10', mac, 1200);
+      const previous = await s.getByMac(mac, '10.0.0.0/24');
+      assert.deepEqual([previous?.ip, previous?.expiresAt, previous?.state], ['10.0.0.10', 1200, 'bound']);
+      // A second RELEASE does not move the end forward or back.
+      await s.release('10.0.0.10', mac, 1300);
+      assert.equal((await s.getByIp('10.0.0.10'))?.expiresAt, 1200);
+      // The same MAC binds it again; after another release, a second MAC may take it.
+      assert.deepEqual(await s.putMany([lease('10.0.0.10', mac, 5000)], 1400), ['ok']);
+      await s.release('10.0.0.10', mac, 1500);
+      assert.deepEqual(await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:02', 9000)], 1500), ['ok']);
+      assert.equal(await s.getByMac(mac, '10.0.0.0/24'), undefined);
+      assert.equal((await s.getByMac('aa:00:00:00:00:02', '10.0.0.0/24'))?.ip, '10.0.0.10');
+    },
+  );
+
+  withStore('a RELEASE never undoes a DECLINE', async (s) => {
+    await s.putMany([{ ...lease('10.0.0.10', 'aa:00:00:00:00:01', 2000), state: 'declined' }], 1000);
+    await s.release('10.0.0.10', 'aa:00:00:00:00:01', 1200);
+    const l = await s.getByIp('10.0.0.10');
+    assert.deepEqual([l?.state, l?.expiresAt], ['declined', 2000]);
   });
 
   withStore(

@@ -27,8 +27,12 @@ export interface LeaseStore {
    * or already held by the same MAC; it also drops the MAC's other leases in the subnet.
    */
   putMany(leases: Lease[], now: number): Promise<LeasePutResult[]>;
-  /** Frees `ip` when `mac` holds it (RFC 2131 §4.4.6); a no-op otherwise. */
-  release(ip: string, mac: string): Promise<void>;
+  /**
+   * Frees `ip` when `mac` holds it bound (RFC 2131 §4.4.6), a no-op otherwise (a RELEASE never undoes a DECLINE): the lease ends at `now` (ms) and its row
+   * stays as the MAC's previous binding, so the same client is offered the address again while no one else took it
+   * (RFC 2131 §4.3.1: the client's "now expired or released" binding before a new address).
+   */
+  release(ip: string, mac: string, now: number): Promise<void>;
   list(subnet?: string): Promise<Lease[]>;
   /**
    * The lease on `ip` from memory, without I/O or copying (do not change it), when this store
@@ -61,8 +65,9 @@ export function createMemoryLeaseStore(): LeaseStore & { leases: Map<string, Lea
         return 'ok';
       });
     },
-    async release(ip, mac) {
-      if (byIp.get(ip)?.mac === mac) byIp.delete(ip);
+    async release(ip, mac, now) {
+      const l = byIp.get(ip);
+      if (l?.mac === mac && l.state === 'bound' && l.expiresAt > now) byIp.set(ip, { ...l, expiresAt: now });
     },
     async list(subnet) {
       return [...byIp.values()].filter((l) => subnet === undefined || l.subnet === subnet).map((l) => ({ ...l }));

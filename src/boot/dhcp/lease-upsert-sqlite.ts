@@ -54,10 +54,11 @@ export interface LeaseStatements {
  * clients each lease wrote a random page of it, 5-21 KB per lease). A MAC's
  * previous address comes from a map of subnet and MAC to address, loaded
  * once here and updated by each write; this connection makes every lease
- * write of a SQLite store (one controller per SQLite file). A map entry that
- * went stale (a RELEASE on another connection, an expired address taken by
- * another MAC) is harmless: the delete also requires the MAC and the bound
- * state, so it changes nothing.
+ * write of a SQLite store (one controller per SQLite file). A RELEASE (on
+ * another connection) only ends a lease, so the row stays the MAC's and the
+ * map stays right; an entry that went stale (an expired or released address
+ * taken by another MAC) is harmless: the delete also requires the MAC and
+ * the bound state, so it changes nothing.
  */
 /** One group commit: results per lease, in order; `immediate` takes the write lock up front (BEGIN IMMEDIATE). */
 export type LeaseCommit = ((leases: Lease[], now: number) => LeasePutResult[]) & {

@@ -41,8 +41,16 @@ export function createSqlLeaseStore(d: LeaseDb): LeaseStore {
         return out;
       });
     },
-    async release(ip, mac) {
-      await d.deleteFrom('dhcp_leases').where('ip', '=', ip).where('mac', '=', mac).execute();
+    async release(ip, mac, now) {
+      // Ended, not deleted: the row is the MAC's previous binding (LeaseStore.release).
+      await d
+        .updateTable('dhcp_leases')
+        .set({ expires_at: now })
+        .where('ip', '=', ip)
+        .where('mac', '=', mac)
+        .where('state', '=', 'bound')
+        .where('expires_at', '>', now)
+        .execute();
     },
     async list(subnet) {
       let q = d.selectFrom('dhcp_leases').selectAll().orderBy('ip');
