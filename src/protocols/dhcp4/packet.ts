@@ -7,7 +7,9 @@ export type { DhcpRawOption };
 /**
  * A decoded DHCPv4/BOOTP message (RFC 2131 §2). Addresses are dotted quads
  * ("0.0.0.0" when unset); `chaddr` is all 16 bytes of the field (use
- * `macOf()` for the hlen-long MAC). `options` keeps wire order and repeats;
+ * `macOf()` for the hlen-long MAC). A decoded packet's `chaddr` and option
+ * data are views into the bytes it was decoded from (no copy per field):
+ * those bytes must not change while the packet is in use. `options` keeps wire order and repeats;
  * option overload (option 52, RFC 2132 §9.3) is not applied: Kiln never sends
  * it, and a client using it has its sname/file kept as text.
  */
@@ -106,7 +108,7 @@ export function decodeDhcp(b: Uint8Array): DhcpPacket {
     yiaddr: ipAt(b, 16),
     siaddr: ipAt(b, 20),
     giaddr: ipAt(b, 24),
-    chaddr: b.slice(28, 44),
+    chaddr: b.subarray(28, 44),
     sname: textAt(b, 44, 64),
     file: textAt(b, 108, 128),
     options: decodeOptionList(b, OPTIONS_AT, b.length, true),
@@ -136,10 +138,16 @@ function writeOptionList(out: Uint8Array, at: number, options: readonly DhcpRawO
   return at;
 }
 
-/** Encodes a message: fixed header, cookie, options, END, zero padding to 300 bytes (RFC 1542 §2.1). */
-export function encodeDhcp(p: DhcpPacket): Uint8Array {
-  const out = new Uint8Array(Math.max(MIN_LENGTH, OPTIONS_AT + optionListLength(p.options) + 1));
-  const v = new DataView(out.buffer);
+/**
+ * Encodes a message: fixed header, cookie, options, END, zero padding to 300
+ * bytes (RFC 1542 §2.1). `alloc` gives the bytes to write into (zero-filled,
+ * exactly `size` long; default a new Uint8Array), e.g. a view of a larger
+ * block so that a busy server does not allocate a buffer per reply.
+ */
+export function encodeDhcp(p: DhcpPacket, alloc?: (size: number) => Uint8Array): Uint8Array {
+  const size = Math.max(MIN_LENGTH, OPTIONS_AT + optionListLength(p.options) + 1);
+  const out = alloc ? alloc(size) : new Uint8Array(size);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
