@@ -101,7 +101,8 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
       if (r.reservedIp && inCidr(r.reservedIp, r.subnet.cidr))
         return (await freeFor(r.reservedIp, r.mac)) ? hold(r.reservedIp, r) : undefined;
       if (!r.poolAllowed || poolSize(r.subnet) === 0) return undefined;
-      const current = await store.getByMac(r.mac, r.subnet.cidr);
+      const peeked = store.peekByMac ? store.peekByMac(r.mac, r.subnet.cidr) : 'unknown';
+      const current = peeked === 'unknown' ? await store.getByMac(r.mac, r.subnet.cidr) : peeked;
       if (current && current.expiresAt > now()) return hold(current.ip, r);
       if (r.requested && inPools(r.requested, r.subnet) && (await freeFor(r.requested, r.mac)))
         return hold(r.requested, r);
