@@ -207,8 +207,7 @@ try {
       const rs = results.filter((r) => r.mode === mode && r.server === name);
       const l = load[mode];
       const per = median(rs.map((r) => r.cost / r.acks));
-      const shown =
-        mode === 'callgrind' ? `${f(per / 1000, 1)} k instructions` : `${f(per * 1e6, 1)} ms CPU per 1000`;
+      const shown = mode === 'callgrind' ? `${f(per / 1000, 1)} k instructions` : `${f(per * 1e6, 1)} ms CPU per 1000`;
       console.log(
         `${mode.padEnd(10)} ${name.padEnd(7)} ${`${l.warm} at ${l.warmRate}/s, ${l.n} at ${l.rate}/s`.padEnd(37)} ${`${median(rs.map((r) => r.acks))}/${median(rs.map((r) => r.discovers))}`.padEnd(12)} ${shown.padEnd(24)} ${`${f(median(rs.map((r) => r.offerMs[0])), 2)}/${f(median(rs.map((r) => r.offerMs[1])), 2)}`.padEnd(17)} ${f(median(rs.map((r) => r.ackMs[0])), 2)}/${f(median(rs.map((r) => r.ackMs[1])), 2)}`,
       );

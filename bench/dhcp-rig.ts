@@ -184,7 +184,12 @@ export async function perfdhcp(
   return parsePerfdhcp(out);
 }
 
-export async function waitReady(p: ChildProcess, what: RegExp | number, label: string, timeoutMs = 30_000): Promise<void> {
+export async function waitReady(
+  p: ChildProcess,
+  what: RegExp | number,
+  label: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   if (typeof what === 'number') return new Promise((r) => setTimeout(r, what));
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${label} did not start`)), timeoutMs);

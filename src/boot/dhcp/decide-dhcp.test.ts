@@ -392,7 +392,7 @@ test('full mode: the options built once per subnet follow a new subnet object (a
     assert.ok(d.action === 'reply');
     return d.packet;
   };
-  const uint = (p: DhcpPacket, code: number) => (findOption(p, code) ?? []).reduce((n, b) => n * 256 + b, 0);
+  const uint = (p: DhcpPacket, code: number) => [...(findOption(p, code) ?? [])].reduce((n, b) => n * 256 + b, 0);
   const first = offer(subnet, SERVER, 'node-1');
   const again = offer(subnet, SERVER);
   assert.equal(uint(first, DhcpOption.leaseTime), 600);
