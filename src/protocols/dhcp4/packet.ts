@@ -46,6 +46,7 @@ export interface DhcpPacket {
 // | magic cookie 99.130.83.99 (4) 236 | options (variable) 240    |
 // +---------------------------------------------------------------+
 const FIXED = 236;
+const ZERO = '0.0.0.0';
 const OPTIONS_AT = 240;
 /** RFC 1542 §2.1: a BOOTP message is at least 300 bytes; some relays and ROMs drop shorter ones. */
 const MIN_LENGTH = 300;
@@ -120,22 +121,34 @@ export function decodeDhcp(b: Uint8Array): DhcpPacket {
 /** Bytes `writeOptionList` needs for `options`: code and length per (split) instance, plus data. */
 function optionListLength(options: readonly DhcpRawOption[]): number {
   let n = 0;
-  for (const o of options) n += o.data.length + 2 * Math.max(1, Math.ceil(o.data.length / 255));
+  for (const o of options) {
+    const len = o.data.length;
+    n += len + (len <= 255 ? 2 : 2 * Math.ceil(len / 255));
+  }
   return n;
 }
 
 /** Writes an option list at `out[at]`, returns the end offset; data longer than 255 bytes is split into repeats (RFC 3396 §7). */
 function writeOptionList(out: Uint8Array, at: number, options: readonly DhcpRawOption[]): number {
   for (const o of options) {
+    const d = o.data;
+    if (d.length <= 255) {
+      // Options are a few bytes each: a byte loop costs less than a view and a copy call per option.
+      out[at] = o.code;
+      out[at + 1] = d.length;
+      for (let i = 0; i < d.length; i++) out[at + 2 + i] = d[i];
+      at += 2 + d.length;
+      continue;
+    }
     let from = 0;
     do {
-      const len = Math.min(255, o.data.length - from);
+      const len = Math.min(255, d.length - from);
       out[at] = o.code;
       out[at + 1] = len;
-      out.set(o.data.subarray(from, from + len), at + 2);
+      out.set(d.subarray(from, from + len), at + 2);
       at += 2 + len;
       from += len;
-    } while (from < o.data.length);
+    } while (from < d.length);
   }
   return at;
 }
@@ -149,22 +162,32 @@ function writeOptionList(out: Uint8Array, at: number, options: readonly DhcpRawO
 export function encodeDhcp(p: DhcpPacket, alloc?: (size: number) => Uint8Array): Uint8Array {
   const size = Math.max(MIN_LENGTH, OPTIONS_AT + optionListLength(p.options) + 1);
   const out = alloc ? alloc(size) : new Uint8Array(size);
-  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
   out[3] = p.hops;
-  v.setUint32(4, p.xid >>> 0);
-  v.setUint16(8, p.secs);
-  v.setUint16(10, p.flags);
-  writeIp(out, 12, p.ciaddr);
-  writeIp(out, 16, p.yiaddr);
-  writeIp(out, 20, p.siaddr);
-  writeIp(out, 24, p.giaddr);
-  out.set(p.chaddr.subarray(0, 16), 28);
+  const xid = p.xid >>> 0;
+  out[4] = xid >>> 24;
+  out[5] = (xid >>> 16) & 255;
+  out[6] = (xid >>> 8) & 255;
+  out[7] = xid & 255;
+  out[8] = (p.secs >>> 8) & 255;
+  out[9] = p.secs & 255;
+  out[10] = (p.flags >>> 8) & 255;
+  out[11] = p.flags & 255;
+  // The bytes start zeroed: an unset address (most of them in a reply) needs no parsing.
+  if (p.ciaddr !== ZERO) writeIp(out, 12, p.ciaddr);
+  if (p.yiaddr !== ZERO) writeIp(out, 16, p.yiaddr);
+  if (p.siaddr !== ZERO) writeIp(out, 20, p.siaddr);
+  if (p.giaddr !== ZERO) writeIp(out, 24, p.giaddr);
+  const chaddr = p.chaddr;
+  for (let i = 0; i < 16 && i < chaddr.length; i++) out[28 + i] = chaddr[i];
   writeText(out, 44, 64, p.sname, 'sname');
   writeText(out, 108, 128, p.file, 'file');
-  v.setUint32(FIXED, DHCP_MAGIC_COOKIE);
+  out[FIXED] = DHCP_MAGIC_COOKIE >>> 24;
+  out[FIXED + 1] = (DHCP_MAGIC_COOKIE >>> 16) & 255;
+  out[FIXED + 2] = (DHCP_MAGIC_COOKIE >>> 8) & 255;
+  out[FIXED + 3] = DHCP_MAGIC_COOKIE & 255;
   out[writeOptionList(out, OPTIONS_AT, p.options)] = DhcpOption.end;
   return out;
 }
