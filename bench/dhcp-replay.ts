@@ -11,6 +11,7 @@
 // with start-up included (run it with two client counts and take the difference).
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { DhcpRawOption } from '../src/protocols/dhcp4/packet.js';
 
 const clients = Number(process.argv[2] ?? 20_000);
 const burst = Number(process.argv[3] ?? 64);
@@ -65,7 +66,7 @@ const server = await startDhcpServer({
 function request(type: number, n: number, offered?: Uint8Array): Uint8Array {
   const chaddr = new Uint8Array(16);
   chaddr.set([0x02, 0x16, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
-  const options = [
+  const options: DhcpRawOption[] = [
     { code: 53, data: Uint8Array.of(type) },
     { code: 55, data: Uint8Array.of(1, 3, 6, 15, 28, 51, 58, 59) },
   ];
