@@ -63,14 +63,16 @@ const load: Record<Mode, { warm: number; warmRate: number; n: number; rate: numb
   },
 };
 const work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-cpu-'));
+// KILN_DHCP_CPU_UPPER=1: the upper half of the bench's /16, so two runs can share the machine without sharing a subnet.
+const upper = process.env['KILN_DHCP_CPU_UPPER'] === '1';
 const base: RigShape = {
   mode: 'direct',
-  subnet: '10.116.0.0/16',
-  pool: { start: '10.116.1.0', end: '10.116.255.254' },
-  server: '10.116.0.1',
-  serverPrefix: 16,
-  client: '10.116.0.254',
-  clientPrefix: 16,
+  subnet: upper ? '10.116.128.0/17' : '10.116.0.0/16',
+  pool: upper ? { start: '10.116.129.0', end: '10.116.255.254' } : { start: '10.116.1.0', end: '10.116.255.254' },
+  server: upper ? '10.116.128.1' : '10.116.0.1',
+  serverPrefix: upper ? 17 : 16,
+  client: upper ? '10.116.128.254' : '10.116.0.254',
+  clientPrefix: upper ? 17 : 16,
   leaseSeconds: 43_200,
   pinned: true,
   nice: '0',
