@@ -211,19 +211,20 @@ export function stop(p: ChildProcess, graceMs = 10_000): Promise<void> {
   if (p.exitCode !== null || !p.pid) return Promise.resolve();
   const done = new Promise<void>((r) => p.once('exit', () => r()));
   process.kill(p.pid, 'SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     done,
-    new Promise<void>((r) =>
-      setTimeout(() => {
+    new Promise<void>((r) => {
+      timer = setTimeout(() => {
         try {
           process.kill(p.pid!, 'SIGKILL');
         } catch {
           /* gone */
         }
         r();
-      }, graceMs),
-    ),
-  ]);
+      }, graceMs);
+    }),
+  ]).finally(() => clearTimeout(timer)); // the bench exits as soon as it is done, not after the grace time
 }
 
 /** Runs `cmd` inside `ns`, pinned to core 0 at the rig's nice value when it is pinned (ip netns exec and taskset exec it: the child's PID is the server's). */
