@@ -31,6 +31,10 @@ export interface RigShape {
   /** Pin the server to core 0 and perfdhcp to core 1 (taskset), both at `nice`. */
   pinned: boolean;
   nice: string;
+  /** A command the server runs under, e.g. valgrind with its options (bench/dhcp-cpu.bench.ts); after the pin. */
+  wrap?: string[];
+  /** How long a server may take to start (ms; default 30 000 for Kiln's "ready", a fixed 2 500 wait for Kea). */
+  startMs?: number;
 }
 
 /** What one perfdhcp run measured. */
@@ -180,10 +184,15 @@ export async function perfdhcp(
   return parsePerfdhcp(out);
 }
 
-export async function waitReady(p: ChildProcess, what: RegExp | number, label: string): Promise<void> {
+export async function waitReady(
+  p: ChildProcess,
+  what: RegExp | number,
+  label: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   if (typeof what === 'number') return new Promise((r) => setTimeout(r, what));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${label} did not start`)), 30_000);
+    const t = setTimeout(() => reject(new Error(`${label} did not start`)), timeoutMs);
     p.stdout!.on('data', (d) => {
       if (what.test(String(d))) {
         clearTimeout(t);
@@ -197,30 +206,31 @@ export async function waitReady(p: ChildProcess, what: RegExp | number, label: s
   });
 }
 
-/** SIGTERM to the child by PID, SIGKILL after 10 s. */
-export function stop(p: ChildProcess): Promise<void> {
+/** SIGTERM to the child by PID, SIGKILL after `graceMs` (10 s). */
+export function stop(p: ChildProcess, graceMs = 10_000): Promise<void> {
   if (p.exitCode !== null || !p.pid) return Promise.resolve();
   const done = new Promise<void>((r) => p.once('exit', () => r()));
   process.kill(p.pid, 'SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     done,
-    new Promise<void>((r) =>
-      setTimeout(() => {
+    new Promise<void>((r) => {
+      timer = setTimeout(() => {
         try {
           process.kill(p.pid!, 'SIGKILL');
         } catch {
           /* gone */
         }
         r();
-      }, 10_000),
-    ),
-  ]);
+      }, graceMs);
+    }),
+  ]).finally(() => clearTimeout(timer)); // the bench exits as soon as it is done, not after the grace time
 }
 
 /** Runs `cmd` inside `ns`, pinned to core 0 at the rig's nice value when it is pinned (ip netns exec and taskset exec it: the child's PID is the server's). */
 function inNs(ns: TestNetns, rig: RigShape, cmd: string, args: string[], env?: NodeJS.ProcessEnv, cwd?: string) {
   const pin = rig.pinned ? ['nice', '-n', rig.nice, 'taskset', '-c', '0'] : [];
-  return spawn('ip', ['netns', 'exec', ns.name, ...pin, cmd, ...args], {
+  return spawn('ip', ['netns', 'exec', ns.name, ...pin, ...(rig.wrap ?? []), cmd, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: env ?? process.env,
     cwd,
@@ -284,7 +294,7 @@ export const kilnServer =
       undefined,
       o.tree,
     );
-    await waitReady(p, /ready/, 'kiln');
+    await waitReady(p, /ready/, 'kiln', rig.startMs);
     if (o.verbose) p.stdout!.on('data', (d) => process.stderr.write(`kiln: ${d}`));
     return p;
   };
@@ -313,7 +323,7 @@ export const keaServer: ServerStart = async (ns, rig, work) => {
     KEA_LOCKFILE_DIR: work,
     KEA_PIDFILE_DIR: work,
   });
-  await waitReady(p, 2500, 'kea');
+  await waitReady(p, rig.startMs ?? 2500, 'kea');
   return p;
 };
 

@@ -75,8 +75,10 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
     return peeked === 'unknown' ? undefined : freeLease(peeked, mac);
   };
   // After the store's answer, the holds are looked at again: another request may have taken the address while this one waited.
-  const freeFor = async (ip: string, mac: string): Promise<boolean> =>
-    freeNow(ip, mac) ?? (freeLease(await store.getByIp(ip), mac) && !heldByOther(ip, mac));
+  const askStore = async (ip: string, mac: string): Promise<boolean> =>
+    freeLease(await store.getByIp(ip), mac) && !heldByOther(ip, mac);
+  /** `freeNow`, or the store's answer when memory cannot tell: a promise only then (every REQUEST asks). */
+  const freeFor = (ip: string, mac: string): boolean | Promise<boolean> => freeNow(ip, mac) ?? askStore(ip, mac);
   const hold = (ip: string, r: AllocationRequest): string => {
     if (!r.hold) return ip;
     const k = macKey(r.subnet.cidr, r.mac);
@@ -87,9 +89,7 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
     return ip;
   };
   /** The unexpired address this MAC was offered in this subnet, if it is still free for it. */
-  const offeredTo = async (r: AllocationRequest): Promise<string | undefined> => {
-    const ip = heldFor.get(macKey(r.subnet.cidr, r.mac));
-    if (ip === undefined) return undefined;
+  const offeredTo = async (r: AllocationRequest, ip: string): Promise<string | undefined> => {
     if (!inPools(ip, r.subnet) || !(await freeFor(ip, r.mac))) {
       dropHold(ip);
       return undefined;
@@ -97,30 +97,42 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
     return ip;
   };
 
+  // An `await` costs a turn of the microtask queue even for a plain value, so the answers memory already has
+  // (every fresh DISCOVER's and REQUEST's, with the lease index loaded) are taken without one.
   return {
     async choose(r) {
-      if (r.reservedIp && inCidr(r.reservedIp, r.subnet.cidr))
-        return (await freeFor(r.reservedIp, r.mac)) ? hold(r.reservedIp, r) : undefined;
+      if (r.reservedIp && inCidr(r.reservedIp, r.subnet.cidr)) {
+        const free = freeFor(r.reservedIp, r.mac);
+        return (typeof free === 'boolean' ? free : await free) ? hold(r.reservedIp, r) : undefined;
+      }
       if (!r.poolAllowed || poolSize(r.subnet) === 0) return undefined;
-      const current = await store.getByMac(r.mac, r.subnet.cidr);
+      const peeked = store.peekByMac ? store.peekByMac(r.mac, r.subnet.cidr) : 'unknown';
+      const current = peeked === 'unknown' ? await store.getByMac(r.mac, r.subnet.cidr) : peeked;
       if (current && current.expiresAt > now()) return hold(current.ip, r);
       // RFC 2131 §4.3.1: next "the client's previous address as recorded in the client's (now expired or released)
       // binding", if free. A host that released its lease at shutdown (systemd-networkd does) boots back onto it.
       // Offers only: a REQUEST is for the address the client names, checked next.
-      if (r.hold && current && inPools(current.ip, r.subnet) && (await freeFor(current.ip, r.mac)))
-        return hold(current.ip, r);
-      if (r.requested && inPools(r.requested, r.subnet) && (await freeFor(r.requested, r.mac)))
-        return hold(r.requested, r);
+      if (r.hold && current && inPools(current.ip, r.subnet)) {
+        const free = freeFor(current.ip, r.mac);
+        if (typeof free === 'boolean' ? free : await free) return hold(current.ip, r);
+      }
+      if (r.requested && inPools(r.requested, r.subnet)) {
+        const free = freeFor(r.requested, r.mac);
+        if (typeof free === 'boolean' ? free : await free) return hold(r.requested, r);
+      }
       // A REQUEST for an address we would not give is answered with NAK by the decision; no new pick then.
       if (!r.hold) return undefined;
-      const offered = await offeredTo(r);
-      if (offered !== undefined) return hold(offered, r);
+      const held = heldFor.get(macKey(r.subnet.cidr, r.mac));
+      if (held !== undefined) {
+        const offered = await offeredTo(r, held);
+        if (offered !== undefined) return hold(offered, r);
+      }
       const size = poolSize(r.subnet);
       let i = cursors.get(r.subnet.cidr) ?? 0;
       for (let n = 0; n < Math.min(size, POOL_SCAN_BUDGET); n++, i++) {
         const ip = poolAddress(r.subnet, i);
         // No promise per candidate when the answer is in memory: a nearly full pool means thousands of candidates.
-        if (freeNow(ip, r.mac) ?? (freeLease(await store.getByIp(ip), r.mac) && !heldByOther(ip, r.mac))) {
+        if (freeNow(ip, r.mac) ?? (await askStore(ip, r.mac))) {
           cursors.set(r.subnet.cidr, (i + 1) % size);
           return hold(ip, r);
         }

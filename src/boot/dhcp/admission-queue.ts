@@ -38,31 +38,41 @@ export interface AdmissionQueue<T> {
   readonly size: number;
 }
 
-/** A first-in, first-out ring of items with their arrival time; grows by doubling up to the queue's capacity. */
+/** A first-in, first-out ring of items with their arrival time (two parallel arrays: no wrapper object per item); grows by doubling up to the queue's capacity. */
 class Fifo<T> {
-  private items: Array<{ item: T; at: number } | undefined> = new Array<{ item: T; at: number } | undefined>(16);
+  private items: Array<T | undefined> = new Array<T | undefined>(16);
+  private ats: number[] = new Array<number>(16).fill(0);
   private head = 0;
   size = 0;
   push(item: T, at: number): void {
     if (this.size === this.items.length) {
-      const grown = new Array<{ item: T; at: number } | undefined>(this.items.length * 2);
-      for (let i = 0; i < this.size; i++) grown[i] = this.items[(this.head + i) % this.items.length];
+      const n = this.items.length;
+      const grown = new Array<T | undefined>(n * 2);
+      const grownAts = new Array<number>(n * 2).fill(0);
+      for (let i = 0; i < this.size; i++) {
+        grown[i] = this.items[(this.head + i) % n];
+        grownAts[i] = this.ats[(this.head + i) % n];
+      }
       this.items = grown;
+      this.ats = grownAts;
       this.head = 0;
     }
-    this.items[(this.head + this.size) % this.items.length] = { item, at };
+    const tail = (this.head + this.size) % this.items.length;
+    this.items[tail] = item;
+    this.ats[tail] = at;
     this.size++;
   }
-  peek(): { item: T; at: number } | undefined {
-    return this.size ? this.items[this.head] : undefined;
+  /** Arrival time of the oldest item (only when size > 0). */
+  oldestAt(): number {
+    return this.ats[this.head];
   }
-  shift(): { item: T; at: number } | undefined {
-    if (!this.size) return undefined;
-    const e = this.items[this.head];
+  /** Removes and returns the oldest item (only when size > 0). */
+  shift(): T {
+    const item = this.items[this.head] as T;
     this.items[this.head] = undefined;
     this.head = (this.head + 1) % this.items.length;
     this.size--;
-    return e;
+    return item;
   }
 }
 
@@ -81,9 +91,9 @@ export function createAdmissionQueue<T>(
     push(item, cls, now) {
       let shed: { item: T; cls: AdmissionClass } | undefined;
       if (queues.complete.size + queues.new.size >= capacity) {
-        if (queues.new.size > 0) shed = { item: queues.new.shift()!.item, cls: 'new' };
+        if (queues.new.size > 0) shed = { item: queues.new.shift(), cls: 'new' };
         else if (cls === 'new') return { item, cls };
-        else shed = { item: queues.complete.shift()!.item, cls: 'complete' };
+        else shed = { item: queues.complete.shift(), cls: 'complete' };
       }
       queues[cls].push(item, now);
       return shed;
@@ -91,10 +101,11 @@ export function createAdmissionQueue<T>(
     take(now) {
       for (const cls of order) {
         const q = queues[cls];
-        for (let e = q.peek(); e; e = q.peek()) {
-          q.shift();
-          if (now - e.at <= limits.maxAgeMs[cls]) return e.item;
-          onShed(e.item, cls, 'expired');
+        while (q.size > 0) {
+          const at = q.oldestAt();
+          const item = q.shift();
+          if (now - at <= limits.maxAgeMs[cls]) return item;
+          onShed(item, cls, 'expired');
         }
       }
       return undefined;

@@ -371,3 +371,40 @@ function proxyCtx(request: DhcpPacket): DhcpRequestContext {
     logServer: true,
   };
 }
+
+test('full mode: the options built once per subnet follow a new subnet object (a config reload), per server address, and per hostname', () => {
+  const discover = captured('ipxe-bios', DhcpMessageType.discover, 'PXEClient', true);
+  const subnet: DhcpSubnet = { ...proxySubnet, mode: 'full', pools: [{ start: '10.0.2.100', end: '10.0.2.200' }] };
+  const offer = (s: DhcpSubnet, serverAddress: string, hostname?: string) => {
+    const d = decideDhcp({
+      request: discover,
+      messageType: DhcpMessageType.discover,
+      port: 'dhcp',
+      from: { address: '0.0.0.0', port: 68 },
+      subnet: s,
+      serverAddress,
+      httpBase: `http://${serverAddress}:8080`,
+      bootFiles: defaultBootFiles,
+      address: '10.0.2.100',
+      knownHost: hostname !== undefined,
+      hostname,
+    });
+    assert.ok(d.action === 'reply');
+    return d.packet;
+  };
+  const uint = (p: DhcpPacket, code: number) => [...(findOption(p, code) ?? [])].reduce((n, b) => n * 256 + b, 0);
+  const first = offer(subnet, SERVER, 'node-1');
+  const again = offer(subnet, SERVER);
+  assert.equal(uint(first, DhcpOption.leaseTime), 600);
+  assert.equal(new TextDecoder().decode(findOption(first, DhcpOption.hostName)), 'node-1');
+  assert.equal(findOption(again, DhcpOption.hostName), undefined, 'a hostname is not carried over to the next reply');
+  const reloaded = offer({ ...subnet, leaseSeconds: 7200, router: '10.0.2.1', mtu: 9000 }, '10.0.2.6');
+  assert.equal(uint(reloaded, DhcpOption.leaseTime), 7200);
+  assert.equal(uint(reloaded, DhcpOption.renewalTime), 3600);
+  assert.deepEqual([...(findOption(reloaded, DhcpOption.router) ?? [])], [10, 0, 2, 1]);
+  assert.equal(uint(reloaded, DhcpOption.interfaceMtu), 9000);
+  assert.deepEqual([...(findOption(reloaded, DhcpOption.serverIdentifier) ?? [])], [10, 0, 2, 6]);
+  // The first subnet's replies are unchanged by the reload.
+  assert.equal(uint(offer(subnet, SERVER), DhcpOption.leaseTime), 600);
+  assert.equal(findOption(offer(subnet, SERVER), DhcpOption.router), undefined);
+});

@@ -139,7 +139,7 @@ function proxyReply(ctx: DhcpRequestContext, boot: Exclude<BootChoice, { kind: '
     chaddr: r.chaddr,
     sname: '',
     file: boot.file,
-    options: [uintOption(DhcpOption.messageType, type, 1), ipOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
+    options: [messageTypeOption(type), addressOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
   };
   if (boot.tftp) packet.options.push(textOption(DhcpOption.tftpServerName, ctx.serverAddress));
   packet.options.push(...boot.proxyOptions);
@@ -169,10 +169,10 @@ function reply(ctx: DhcpRequestContext, type: number, yiaddr: string): DhcpDecis
     chaddr: r.chaddr,
     sname: '',
     file: '',
-    options: [uintOption(DhcpOption.messageType, type, 1), ipOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
+    options: [messageTypeOption(type), addressOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
   };
   if (nak) return { action: 'reply', packet, to: destination(ctx, true) };
-  if (yiaddr !== ZERO) packet.options.push(...addressOptions(ctx));
+  if (yiaddr !== ZERO) addressOptions(ctx, packet.options);
   const boot = bootChoiceFor(ctx);
   if (boot.kind !== 'none') {
     packet.file = boot.file;
@@ -186,25 +186,59 @@ function reply(ctx: DhcpRequestContext, type: number, yiaddr: string): DhcpDecis
   return { action: 'reply', packet, to: destination(ctx, false) };
 }
 
-function addressOptions(ctx: DhcpRequestContext): DhcpRawOption[] {
-  const s = ctx.subnet;
-  const out = [uintOption(DhcpOption.leaseTime, s.leaseSeconds, 4), ipOption(DhcpOption.subnetMask, maskOf(s.cidr))];
+/**
+ * Reply options that are the same for every reply, built once: option 53 per
+ * message type, and per address (54 and 7 name this controller), and the
+ * options of `addressOptions` that depend only on the subnet (per subnet
+ * object: config is immutable, and a new config brings new objects). Replies
+ * share these objects; nothing changes an option once built.
+ */
+const messageTypeOptions = new Map<number, DhcpRawOption>();
+function messageTypeOption(type: number): DhcpRawOption {
+  let o = messageTypeOptions.get(type);
+  if (!o) messageTypeOptions.set(type, (o = uintOption(DhcpOption.messageType, type, 1)));
+  return o;
+}
+/** Keyed by option code and address; config holds a handful of addresses, so the bound is never reached in practice. */
+const addressOptionCache = new Map<string, DhcpRawOption>();
+function addressOption(code: number, address: string): DhcpRawOption {
+  const key = `${code} ${address}`;
+  let o = addressOptionCache.get(key);
+  if (!o) {
+    if (addressOptionCache.size >= 1024) addressOptionCache.clear();
+    addressOptionCache.set(key, (o = ipOption(code, address)));
+  }
+  return o;
+}
+const subnetOptionCache = new WeakMap<DhcpSubnet, readonly DhcpRawOption[]>();
+
+/** The options of `addressOptions` that depend only on the subnet, in order. */
+function subnetOptions(s: DhcpSubnet): readonly DhcpRawOption[] {
+  let out = subnetOptionCache.get(s);
+  if (out) return out;
+  const list = [uintOption(DhcpOption.leaseTime, s.leaseSeconds, 4), ipOption(DhcpOption.subnetMask, maskOf(s.cidr))];
   // RFC 2131 §4.4.5 defaults: T1 = 0.5 × lease, T2 = 0.875 × lease.
-  out.push(
+  list.push(
     uintOption(DhcpOption.renewalTime, Math.floor(s.leaseSeconds / 2), 4),
     uintOption(DhcpOption.rebindingTime, Math.floor(s.leaseSeconds * 0.875), 4),
   );
-  if (s.router) out.push(ipOption(DhcpOption.router, s.router));
-  if (s.dns.length) out.push(ipOption(DhcpOption.domainNameServer, ...s.dns));
-  if (s.domainName) out.push(textOption(DhcpOption.domainName, s.domainName));
-  if (s.ntp?.length) out.push(ipOption(DhcpOption.ntpServers, ...s.ntp));
-  if (s.mtu !== undefined) out.push(uintOption(DhcpOption.interfaceMtu, s.mtu, 2));
+  if (s.router) list.push(ipOption(DhcpOption.router, s.router));
+  if (s.dns.length) list.push(ipOption(DhcpOption.domainNameServer, ...s.dns));
+  if (s.domainName) list.push(textOption(DhcpOption.domainName, s.domainName));
+  if (s.ntp?.length) list.push(ipOption(DhcpOption.ntpServers, ...s.ntp));
+  if (s.mtu !== undefined) list.push(uintOption(DhcpOption.interfaceMtu, s.mtu, 2));
+  subnetOptionCache.set(s, (out = list));
+  return out;
+}
+
+/** Appends the options of a reply that hands out an address to `out`. */
+function addressOptions(ctx: DhcpRequestContext, out: DhcpRawOption[]): void {
+  for (const o of subnetOptions(ctx.subnet)) out.push(o);
   // RFC 2132 §3.9: option 7, "a list of MIT-LCS UDP log servers", which busybox udhcpc (logsrv) and
   // syslog clients read as syslog on UDP 514. Only with an address: a proxy reply configures no network,
   // and clients take their log server from the DHCP server that gave them their address.
-  if (ctx.logServer) out.push(ipOption(DhcpOption.logServer, ctx.serverAddress));
+  if (ctx.logServer) out.push(addressOption(DhcpOption.logServer, ctx.serverAddress));
   if (ctx.hostname) out.push(textOption(DhcpOption.hostName, ctx.hostname));
-  return out;
 }
 
 /**

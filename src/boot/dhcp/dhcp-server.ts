@@ -20,6 +20,7 @@ import {
 import { KilnError } from '../../error/kiln-error.js';
 import { listenFailure } from '../../startup/start-up-failure.js';
 import { createSocketErrorLog } from '../../net/datagram/socket-error-log.js';
+import { createByteSlab } from '../../net/datagram/byte-slab.js';
 import { reopenWithBackoff } from '../../net/datagram/reopen-socket.js';
 import { decideDhcp } from './decide-dhcp.js';
 import type { LeaseStore } from './lease-store.js';
@@ -177,7 +178,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch, config.groupCommitIntervalMs);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
   const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0, shed: 0 };
-  const inflight = new Set<Promise<void>>();
+  // Replies are carved out of 64 KiB blocks: a backing store per reply was a malloc and a GC finalizer each.
+  const replyBytes = createByteSlab();
+  // Handlers in flight (most wait for a group commit), and who waits for none to be (close).
+  let inflight = 0;
+  let whenIdle: (() => void) | undefined;
   // Shed since the last log line, by class and reason; logged at most once per SHED_LOG_MS.
   const shedSince = { new: { full: 0, expired: 0 }, complete: { full: 0, expired: 0 } };
   let shedLoggedAt = -Infinity;
@@ -221,19 +226,23 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const drain = (): void => {
     draining = undefined;
     // In-flight handlers (most wait for a group commit) are bounded like the queue.
-    for (let n = 0; n < HANDLED_PER_TURN && inflight.size < config.queueLimit; n++) {
+    for (let n = 0; n < HANDLED_PER_TURN && inflight < config.queueLimit; n++) {
       const a = queue.take(now());
       if (!a) break;
-      const p = handle(a.bytes, a.from, a.port, a.sock, a.arrival).catch((err) =>
-        log.error({ err: (err as Error).message }, 'dhcp: handler bug'),
-      );
-      inflight.add(p);
-      void p.finally(() => {
-        inflight.delete(p);
-        if (queue.size > 0 && !draining && !stopping.signal.aborted) draining = setImmediate(drain);
-      });
+      inflight++;
+      void handle(a.bytes, a.from, a.port, a.sock, a.arrival).then(handled, handlerBug);
     }
-    if (queue.size > 0 && !draining && inflight.size < config.queueLimit) draining = setImmediate(drain);
+    if (queue.size > 0 && !draining && inflight < config.queueLimit) draining = setImmediate(drain);
+  };
+  // One settle callback per datagram (no catch/finally promise chain): a handler settles once.
+  const handled = (): void => {
+    inflight--;
+    if (inflight === 0) whenIdle?.();
+    if (queue.size > 0 && !draining && !stopping.signal.aborted) draining = setImmediate(drain);
+  };
+  const handlerBug = (err: unknown): void => {
+    log.error({ err: (err as Error).message }, 'dhcp: handler bug');
+    handled();
   };
 
   const handle = async (
@@ -260,14 +269,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     // the identifier when one is sent; but one machine sends none from its PXE ROM and iPXE and a DUID from
     // systemd-networkd, which would give each stage of one boot its own lease (docs/dhcp.md "A known host keeps its address").
     const mac = macOf(req);
-    const fields = { mac, xid: req.xid, port, giaddr: req.giaddr, interface: arrival };
+    // Built only for a log line: most requests log nothing.
+    const fields = () => ({ mac, xid: req.xid, port, giaddr: req.giaddr, interface: arrival });
     try {
       const messageType = getMessageType(req);
       const subnet = selectSubnet(req.giaddr, subnets, arrival);
       if (messageType === undefined || !subnet) {
         stats.ignored++;
         log.debug(
-          { ...fields },
+          fields(),
           messageType === undefined ? 'dhcp: BOOTP without option 53 ignored' : 'dhcp: no subnet for request',
         );
         return;
@@ -275,10 +285,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       const host = subnet.mode === 'off' ? null : await backend.findHostByMac(mac);
       if (!host && subnet.mode !== 'off' && backend.onUnknownMac?.(mac, { subnet: subnet.cidr }) === false) {
         stats.ignored++;
-        log.debug({ ...fields }, 'dhcp: unknown MAC refused by the discovery policy');
+        log.debug(fields(), 'dhcp: unknown MAC refused by the discovery policy');
         return;
       }
-      await afterSideEffects(req, messageType, mac, subnet);
+      if (messageType === DhcpMessageType.release || messageType === DhcpMessageType.decline)
+        await afterSideEffects(req, messageType, mac, subnet);
       const address = await addressFor(req, messageType, mac, subnet, host);
       const d = decideDhcp({
         request: req,
@@ -296,7 +307,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       });
       if (d.action === 'ignore') {
         stats.ignored++;
-        log.debug({ ...fields, reason: d.reason }, 'dhcp: request ignored');
+        log.debug({ ...fields(), reason: d.reason }, 'dhcp: request ignored');
         return;
       }
       if (d.bind) {
@@ -310,7 +321,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         });
         if (ok === 'conflict') {
           // Another controller bound the address between offer and request: NAK, the client restarts at DISCOVER.
-          log.info({ ...fields, ip: d.bind.ip }, 'dhcp: address taken by another MAC; NAK');
+          log.info({ ...fields(), ip: d.bind.ip }, 'dhcp: address taken by another MAC; NAK');
           d.packet.yiaddr = '0.0.0.0';
           d.packet.options = [d.packet.options[0], d.packet.options[1]];
           d.packet.options[0] = { code: DhcpOption.messageType, data: Uint8Array.of(DhcpMessageType.nak) };
@@ -318,16 +329,16 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
           d.packet.siaddr = '0.0.0.0';
         } else {
           allocator.release(d.bind.ip);
-          log.info({ ...fields, ip: d.bind.ip, hostId: host?.hostId }, 'dhcp: lease bound');
+          log.info({ ...fields(), ip: d.bind.ip, hostId: host?.hostId }, 'dhcp: lease bound');
         }
       }
-      sock.send(encodeDhcp(d.packet), d.to);
+      sock.send(encodeDhcp(d.packet, replyBytes), d.to);
       stats.replied++;
       opts.onReply?.({ mac, request: req, reply: d.packet });
     } catch (err) {
       // A store or backend failure loses this one request; the client retransmits.
       stats.failed++;
-      log.warn({ ...fields, err: (err as Error).message }, 'dhcp: request failed');
+      log.warn({ ...fields(), err: (err as Error).message }, 'dhcp: request failed');
     }
   };
 
@@ -502,7 +513,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (draining) clearImmediate(draining);
       draining = undefined;
       queue.take(Number.POSITIVE_INFINITY);
-      await Promise.allSettled([...inflight]);
+      if (inflight > 0) await new Promise<void>((r) => (whenIdle = r));
       await writer.drain();
       logShed();
     })());

@@ -60,6 +60,7 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
       return l && { ...l };
     },
     peekByIp: (ip) => (ready ? byIp.get(ip) : 'unknown'),
+    peekByMac: (mac, subnet) => (ready ? byMac.get(macKey(mac, subnet)) : 'unknown'),
     async putMany(leases, now) {
       await load();
       const results = await store.putMany(leases, now);

@@ -40,6 +40,8 @@ export interface LeaseStore {
    * The allocator's pool scan uses it: a nearly full pool means thousands of candidates per offer.
    */
   peekByIp?(ip: string): Readonly<Lease> | undefined | 'unknown';
+  /** The MAC's bound lease in `subnet` from memory, as `peekByIp` (every DISCOVER asks: no promise for it). */
+  peekByMac?(mac: string, subnet: string): Readonly<Lease> | undefined | 'unknown';
 }
 
 /** An in-memory LeaseStore for tests and `--dev`; same semantics as the SQL one, nothing survives a restart. */

@@ -68,7 +68,18 @@ export type LeaseCommit = ((leases: Lease[], now: number) => LeasePutResult[]) &
 export function createLeaseCommit(sqlite: BetterSqlite3.Database, statements: LeaseStatements): LeaseCommit {
   const prepare = (s: LeaseStatement) => {
     const st = sqlite.prepare(s.sql);
-    return (p: LeaseParams) => st.run(...s.params.map((b) => ('key' in b ? p[b.key] : b.value)));
+    // One argument array per statement, refilled per lease (better-sqlite3 binds an array as the anonymous
+    // parameters and copies the values): no array, closure or spread per lease written.
+    const args: Array<string | number | null> = s.params.map(() => null);
+    const keys = s.params.map((b) => ('key' in b ? b.key : undefined));
+    const values = s.params.map((b) => ('value' in b ? b.value : null));
+    return (p: LeaseParams) => {
+      for (let i = 0; i < args.length; i++) {
+        const k = keys[i];
+        args[i] = k === undefined ? values[i] : p[k];
+      }
+      return st.run(args);
+    };
   };
   const upsert = prepare(statements.upsert);
   const dropPrevious = prepare(statements.dropPrevious);

@@ -1,5 +1,6 @@
-import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import { socketFd } from './bind-to-device.js';
 import {
   DEAD_SOCKET_ERRNOS,
@@ -48,7 +49,11 @@ export interface UdpSocket extends DatagramSocket {
  * device: see docs/dhcp.md "Interfaces".
  */
 export async function bindUdpSocket(bind: UdpPeer, opts: UdpSocketOptions = {}): Promise<UdpSocket> {
-  const sock = createSocket({ type: isIPv6(bind.address) ? 'udp6' : 'udp4', reuseAddr: opts.reuseAddr ?? false });
+  const sock = createSocket({
+    type: isIPv6(bind.address) ? 'udp6' : 'udp4',
+    reuseAddr: opts.reuseAddr ?? false,
+    lookup: literalLookup,
+  });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(bind.port, bind.address, () => {
@@ -83,6 +88,19 @@ export async function bindUdpSocket(bind: UdpPeer, opts: UdpSocketOptions = {}):
   sock.off('error', early);
   return wrapped;
 }
+
+/**
+ * dgram looks up every destination of `send` (dns.lookup), and even an
+ * address literal then waits one process.nextTick before it leaves: one
+ * more tick and closure per datagram. Kiln's servers send to addresses
+ * (the peer's, a relay's, the broadcast address), which this answers at
+ * once; a name still goes to dns.lookup.
+ */
+const literalLookup: NonNullable<SocketOptions['lookup']> = (address, options, callback) => {
+  const family = isIP(address);
+  if (family !== 0) callback(null, address, family);
+  else dnsLookup(address, options, callback);
+};
 
 /** Sets the buffer sizes asked for; a refusal is reported and the kernel default stays. */
 function tune(sock: Socket, opts: UdpSocketOptions, local: UdpPeer): void {

@@ -48,7 +48,7 @@ function validateOption(code: number, data: Uint8Array, at: number): void {
 
 /**
  * Decodes a code/length/value list (RFC 2132 §2) from `b[from, to)`. PAD (0) is
- * skipped, END (255) stops. `top` selects the per-option rules of the main
+ * skipped, END (255) stops. Each option's `data` is a view into `b`. `top` selects the per-option rules of the main
  * list; sub-option lists (43, 82, 175) are checked for framing only.
  */
 export function decodeOptionList(b: Uint8Array, from: number, to: number, top: boolean): DhcpRawOption[] {
@@ -71,7 +71,8 @@ export function decodeOptionList(b: Uint8Array, from: number, to: number, top: b
         `option ${code}`,
         `dhcp4: option ${code} at byte ${at} claims ${len} bytes, ${to - at - 2} left`,
       );
-    const data = b.slice(at + 2, at + 2 + len);
+    // A view, not a copy: one allocation less per option on every request (the caller must not change `b` while it uses the options).
+    const data = b.subarray(at + 2, at + 2 + len);
     if (top) validateOption(code, data, at);
     out.push({ code, data });
     at += 2 + len;

@@ -7,9 +7,21 @@ import { writeIp, type DhcpPacket, type DhcpRawOption } from './packet.js';
  * §5: a long option may be split across instances). Undefined when absent.
  */
 export function findOption(p: Pick<DhcpPacket, 'options'>, code: number): Uint8Array | undefined {
-  const parts = p.options.filter((o) => o.code === code);
-  if (parts.length === 0) return undefined;
-  if (parts.length === 1) return parts[0].data;
+  // Every request asks for several options: the common case (one instance) allocates nothing.
+  const options = p.options;
+  let first = -1;
+  let repeated = false;
+  for (let i = 0; i < options.length; i++)
+    if (options[i].code === code) {
+      if (first >= 0) {
+        repeated = true;
+        break;
+      }
+      first = i;
+    }
+  if (first < 0) return undefined;
+  if (!repeated) return options[first].data;
+  const parts = options.filter((o) => o.code === code);
   const out = new Uint8Array(parts.reduce((n, o) => n + o.data.length, 0));
   let at = 0;
   for (const o of parts) {

@@ -7,7 +7,9 @@ export type { DhcpRawOption };
 /**
  * A decoded DHCPv4/BOOTP message (RFC 2131 §2). Addresses are dotted quads
  * ("0.0.0.0" when unset); `chaddr` is all 16 bytes of the field (use
- * `macOf()` for the hlen-long MAC). `options` keeps wire order and repeats;
+ * `macOf()` for the hlen-long MAC). A decoded packet's `chaddr` and option
+ * data are views into the bytes it was decoded from (no copy per field):
+ * those bytes must not change while the packet is in use. `options` keeps wire order and repeats;
  * option overload (option 52, RFC 2132 §9.3) is not applied: Kiln never sends
  * it, and a client using it has its sname/file kept as text.
  */
@@ -44,11 +46,14 @@ export interface DhcpPacket {
 // | magic cookie 99.130.83.99 (4) 236 | options (variable) 240    |
 // +---------------------------------------------------------------+
 const FIXED = 236;
+const ZERO = '0.0.0.0';
 const OPTIONS_AT = 240;
 /** RFC 1542 §2.1: a BOOTP message is at least 300 bytes; some relays and ROMs drop shorter ones. */
 const MIN_LENGTH = 300;
 
 function ipAt(b: Uint8Array, at: number): string {
+  // Most header addresses of a request are unset: one constant string, no concatenation to build and flatten.
+  if ((b[at] | b[at + 1] | b[at + 2] | b[at + 3]) === 0) return '0.0.0.0';
   return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
 
@@ -106,7 +111,7 @@ export function decodeDhcp(b: Uint8Array): DhcpPacket {
     yiaddr: ipAt(b, 16),
     siaddr: ipAt(b, 20),
     giaddr: ipAt(b, 24),
-    chaddr: b.slice(28, 44),
+    chaddr: b.subarray(28, 44),
     sname: textAt(b, 44, 64),
     file: textAt(b, 108, 128),
     options: decodeOptionList(b, OPTIONS_AT, b.length, true),
@@ -116,45 +121,73 @@ export function decodeDhcp(b: Uint8Array): DhcpPacket {
 /** Bytes `writeOptionList` needs for `options`: code and length per (split) instance, plus data. */
 function optionListLength(options: readonly DhcpRawOption[]): number {
   let n = 0;
-  for (const o of options) n += o.data.length + 2 * Math.max(1, Math.ceil(o.data.length / 255));
+  for (const o of options) {
+    const len = o.data.length;
+    n += len + (len <= 255 ? 2 : 2 * Math.ceil(len / 255));
+  }
   return n;
 }
 
 /** Writes an option list at `out[at]`, returns the end offset; data longer than 255 bytes is split into repeats (RFC 3396 §7). */
 function writeOptionList(out: Uint8Array, at: number, options: readonly DhcpRawOption[]): number {
   for (const o of options) {
+    const d = o.data;
+    if (d.length <= 255) {
+      // Options are a few bytes each: a byte loop costs less than a view and a copy call per option.
+      out[at] = o.code;
+      out[at + 1] = d.length;
+      for (let i = 0; i < d.length; i++) out[at + 2 + i] = d[i];
+      at += 2 + d.length;
+      continue;
+    }
     let from = 0;
     do {
-      const len = Math.min(255, o.data.length - from);
+      const len = Math.min(255, d.length - from);
       out[at] = o.code;
       out[at + 1] = len;
-      out.set(o.data.subarray(from, from + len), at + 2);
+      out.set(d.subarray(from, from + len), at + 2);
       at += 2 + len;
       from += len;
-    } while (from < o.data.length);
+    } while (from < d.length);
   }
   return at;
 }
 
-/** Encodes a message: fixed header, cookie, options, END, zero padding to 300 bytes (RFC 1542 §2.1). */
-export function encodeDhcp(p: DhcpPacket): Uint8Array {
-  const out = new Uint8Array(Math.max(MIN_LENGTH, OPTIONS_AT + optionListLength(p.options) + 1));
-  const v = new DataView(out.buffer);
+/**
+ * Encodes a message: fixed header, cookie, options, END, zero padding to 300
+ * bytes (RFC 1542 §2.1). `alloc` gives the bytes to write into (zero-filled,
+ * exactly `size` long; default a new Uint8Array), e.g. a view of a larger
+ * block so that a busy server does not allocate a buffer per reply.
+ */
+export function encodeDhcp(p: DhcpPacket, alloc?: (size: number) => Uint8Array): Uint8Array {
+  const size = Math.max(MIN_LENGTH, OPTIONS_AT + optionListLength(p.options) + 1);
+  const out = alloc ? alloc(size) : new Uint8Array(size);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
   out[3] = p.hops;
-  v.setUint32(4, p.xid >>> 0);
-  v.setUint16(8, p.secs);
-  v.setUint16(10, p.flags);
-  writeIp(out, 12, p.ciaddr);
-  writeIp(out, 16, p.yiaddr);
-  writeIp(out, 20, p.siaddr);
-  writeIp(out, 24, p.giaddr);
-  out.set(p.chaddr.subarray(0, 16), 28);
+  const xid = p.xid >>> 0;
+  out[4] = xid >>> 24;
+  out[5] = (xid >>> 16) & 255;
+  out[6] = (xid >>> 8) & 255;
+  out[7] = xid & 255;
+  out[8] = (p.secs >>> 8) & 255;
+  out[9] = p.secs & 255;
+  out[10] = (p.flags >>> 8) & 255;
+  out[11] = p.flags & 255;
+  // The bytes start zeroed: an unset address (most of them in a reply) needs no parsing.
+  if (p.ciaddr !== ZERO) writeIp(out, 12, p.ciaddr);
+  if (p.yiaddr !== ZERO) writeIp(out, 16, p.yiaddr);
+  if (p.siaddr !== ZERO) writeIp(out, 20, p.siaddr);
+  if (p.giaddr !== ZERO) writeIp(out, 24, p.giaddr);
+  const chaddr = p.chaddr;
+  for (let i = 0; i < 16 && i < chaddr.length; i++) out[28 + i] = chaddr[i];
   writeText(out, 44, 64, p.sname, 'sname');
   writeText(out, 108, 128, p.file, 'file');
-  v.setUint32(FIXED, DHCP_MAGIC_COOKIE);
+  out[FIXED] = DHCP_MAGIC_COOKIE >>> 24;
+  out[FIXED + 1] = (DHCP_MAGIC_COOKIE >>> 16) & 255;
+  out[FIXED + 2] = (DHCP_MAGIC_COOKIE >>> 8) & 255;
+  out[FIXED + 3] = DHCP_MAGIC_COOKIE & 255;
   out[writeOptionList(out, OPTIONS_AT, p.options)] = DhcpOption.end;
   return out;
 }
