@@ -1,5 +1,6 @@
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 import { putLease, type LeaseDb, type LeaseRow } from './lease-upsert.js';
+import { retryOnDeadlock } from '../../store/retry-deadlock.js';
 
 function fromRow(r: LeaseRow): Lease {
   return {
@@ -35,11 +36,18 @@ export function createSqlLeaseStore(d: LeaseDb): LeaseStore {
       return r && fromRow(r);
     },
     putMany(leases, now) {
-      return d.transaction().execute(async (trx) => {
-        const out: LeasePutResult[] = [];
-        for (const l of leases) out.push(await putLease(trx, l, now));
-        return out;
-      });
+      // Rows are written in address order (one address's writes keep their order), so two controllers' batches take their row locks in the same order;
+      // a deadlock that remains (a MAC's other lease is deleted too) aborts the whole batch, which runs again.
+      const order = leases
+        .map((_, i) => i)
+        .sort((a, b) => (leases[a].ip < leases[b].ip ? -1 : leases[a].ip > leases[b].ip ? 1 : a - b));
+      return retryOnDeadlock(() =>
+        d.transaction().execute(async (trx) => {
+          const out: LeasePutResult[] = new Array<LeasePutResult>(leases.length);
+          for (const i of order) out[i] = await putLease(trx, leases[i], now);
+          return out;
+        }),
+      );
     },
     async release(ip, mac, now) {
       // Ended, not deleted: the row is the MAC's previous binding (LeaseStore.release).
