@@ -37,7 +37,7 @@ storage_wait() {
 storage_key() {
   case "$1" in /run/kiln/luks/*.key) ;; *) echo "LUKS key file $1 is not under /run/kiln/luks"; return 1 ;; esac
   case "${1#/run/kiln/luks/}" in */*|.*) echo "LUKS key file $1 is not a plain name"; return 1 ;; esac
-  for m in dm_crypt xts aesni_intel aes_generic sha256_generic algif_skcipher; do modprobe -q "$m" 2>/dev/null; done
+  for m in dm_crypt ecb xts aesni_intel aes_generic sha256_generic algif_skcipher; do modprobe -q "$m" 2>/dev/null; done
   mkdir -p /run/kiln/luks /run/cryptsetup && chmod 700 /run/kiln/luks &&
     (umask 077; od -An -v -tx1 -N48 /dev/urandom | tr -d ' \n' > "$1") && [ "$(wc -c < "$1")" -eq 96 ] ||
     { echo "could not make the LUKS key $1"; return 1; }

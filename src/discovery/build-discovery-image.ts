@@ -80,9 +80,12 @@ export const discoveryModules = [
   'raid1',
   'dm_mod',
   'xfs',
-  // LUKS volumes (node/agent/storage.sh storage_key, luks.sh): dm-crypt and LUKS2's default cipher aes-xts-plain64
+  // LUKS volumes (node/agent/storage.sh storage_key, luks.sh): dm-crypt and LUKS2's default cipher aes-xts-plain64.
+  // xts is a template over ecb(aes): the kernel asks for "crypto-ecb" by request_module, which modules.dep does not
+  // list, and Debian builds ECB as a module (without it cryptsetup open fails: "reload ioctl … No such file").
   'dm_crypt',
   'xts',
+  'ecb',
   'aesni_intel',
   'aes_generic',
   'sha256_generic',
