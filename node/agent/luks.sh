@@ -58,8 +58,15 @@ luks_bind_one() {
   cfg="{\"url\":\"$url\",\"thp\":\"$thp\"}"
   # Clevis fetches Tang's advertisement, checks it is signed by the key with thumbprint thp, and adds a key slot
   # holding a new random passphrase, kept only as a JWE in the LUKS2 token (decryptable only with Tang's help).
-  luks_in "$2" clevis luks bind -y -d "$dev" -k "${key}" tang "$cfg" ||
-    { echo "volume $id: clevis luks bind to $url failed"; return 1; }
+  luks_in "$2" clevis luks bind -y -d "$dev" -k "${key}" tang "$cfg" || {
+    # clevis luks bind prints only "Unable to perform encryption": say why, from the tang pin's own steps
+    # (the advertisement fetch, then jose) with their exit codes, run the same way in the same root.
+    echo "volume $id: clevis luks bind to $url failed; the tang pin's steps:"
+    luks_in "$2" sh -c 'curl -sfg -o /dev/null "$1/adv/$2"; echo "curl $1/adv/$2: exit $?";
+      echo x | clevis encrypt tang "$3" -y > /dev/null; echo "clevis encrypt tang: exit $?"' sh "$url" "$thp" "$cfg" 2>&1 |
+      tail -n 8
+    return 1
+  }
   slot=$(luks_in "$2" clevis luks list -d "$dev" | awk -F: '/tang/ { print $1; exit }')
   [ -n "$slot" ] || { echo "volume $id: no tang binding on $dev after clevis luks bind"; return 1; }
   # The proof, as the initramfs will do it: decrypt through Tang; the result must open the volume (it only crosses a pipe).
