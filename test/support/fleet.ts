@@ -315,10 +315,14 @@ async function dhcpStep(
   throw new Error(`no DHCP answer type ${want}`);
 }
 
+/** DORA rounds a machine makes when each ends in DHCPNAK (three members racing for one pool can NAK one machine three times running). */
+const NAK_ROUNDS = 8;
+
 /**
  * DISCOVER, OFFER, REQUEST naming the offer's server (option 54), ACK. A DHCPNAK sends the client back to
  * DISCOVER (RFC 2131 §3.1 step 5): several controllers offer from one pool, and the lease table gives an address to
- * one of them only (ADR 0012). At most three rounds. `xid` is this DORA's first; later rounds use others.
+ * one of them only (ADR 0012). Firmware restarts at INIT after a NAK until its own overall time-out (EDK2's PxeBc and
+ * iPXE both do); here at most NAK_ROUNDS rounds, each counted as a retry. `xid` is this DORA's first; later rounds use others.
  */
 async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trace): Promise<DhcpPacket> {
   const chaddr = new Uint8Array(16);
@@ -333,7 +337,7 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trac
     ...(ipxe ? [textOption(77, 'iPXE')] : []),
   ];
   const first = ipxe ? 1000 : 4000;
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < NAK_ROUNDS; round++) {
     const base: DhcpPacket = {
       op: 1,
       htype: 1,
@@ -374,7 +378,7 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trac
     trace.acks.push({ ip: ack.yiaddr, server, at: epochNow() });
     return ack;
   }
-  throw new Error('DHCPNAK in three rounds');
+  throw new Error(`DHCPNAK in ${NAK_ROUNDS} rounds`);
 }
 
 function uuidBytes(i: number): number[] {
