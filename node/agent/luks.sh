@@ -34,6 +34,10 @@ luks_count() {
 # written root needs (proc, sys, dev; a tmpfs /run with the key directory).
 luks_chroot_enter() {
   t=$1
+  # /dev/fd and the std links: bash's process substitution (clevis-encrypt-tang uses it) opens /dev/fd/N, and the
+  # node image's /dev, with no udev, has none of them.
+  [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+  for n in 0:stdin 1:stdout 2:stderr; do [ -e "/dev/${n#*:}" ] || ln -s "/proc/self/fd/${n%%:*}" "/dev/${n#*:}"; done
   mount -t proc proc "$t/proc" && mount -o bind /sys "$t/sys" && mount -o bind /dev "$t/dev" &&
     mount -t tmpfs -o mode=0755 tmpfs "$t/run" && mkdir -p "$t/run/kiln/luks" "$t/run/cryptsetup" &&
     mount -o bind /run/kiln/luks "$t/run/kiln/luks"
