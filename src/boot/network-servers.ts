@@ -147,7 +147,9 @@ export async function startNetworkServers(opts: {
 }): Promise<NetworkServers> {
   const { dhcp, tftp } = opts;
   const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
-  const leases = opts.sqlite ? createSqliteLeaseStore(opts.db, opts.sqlite) : createSqlLeaseStore(opts.db);
+  const leases = opts.sqlite
+    ? createSqliteLeaseStore(opts.db, opts.sqlite)
+    : createSqlLeaseStore(opts.db, { postgres: true });
   let dhcpServer: DhcpServer | null = null;
   let tftpServer: TftpServer | null = null;
   let ra: RouterAdvertiser | null = null;

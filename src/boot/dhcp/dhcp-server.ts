@@ -213,6 +213,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     port: 'dhcp' | 'pxe';
     sock: DatagramSocket;
     arrival: string | undefined;
+    /** When it was received (ms): a lease bound for it starts then (lease-upsert.ts orders requests by lease end). */
+    at: number;
   }
   const queue = createAdmissionQueue<Arrival>(
     {
@@ -230,7 +232,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       const a = queue.take(now());
       if (!a) break;
       inflight++;
-      void handle(a.bytes, a.from, a.port, a.sock, a.arrival).then(handled, handlerBug);
+      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at).then(handled, handlerBug);
     }
     if (queue.size > 0 && !draining && inflight < config.queueLimit) draining = setImmediate(drain);
   };
@@ -251,6 +253,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     port: 'dhcp' | 'pxe',
     sock: DatagramSocket,
     arrival: string | undefined,
+    at: number,
   ): Promise<void> => {
     let req: DhcpPacket;
     try {
@@ -315,13 +318,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
           ip: d.bind.ip,
           mac,
           subnet: subnet.cidr,
-          expiresAt: now() + d.bind.leaseSeconds * 1000,
+          // From the request's arrival, not now: a REQUEST that waited longer than its client's later one loses to it.
+          expiresAt: at + d.bind.leaseSeconds * 1000,
           hostname: host?.hostname,
           state: 'bound',
         });
         if (ok === 'conflict') {
-          // Another controller bound the address between offer and request: NAK, the client restarts at DISCOVER.
-          log.info({ ...fields(), ip: d.bind.ip }, 'dhcp: address taken by another MAC; NAK');
+          // Another controller bound the address between offer and request, or this client was bound to another
+          // address by a later request (this one waited: lease-upsert.ts): NAK, a client still waiting restarts at DISCOVER.
+          log.info(
+            { ...fields(), ip: d.bind.ip },
+            'dhcp: address taken by another MAC, or this MAC was bound elsewhere by a later request; NAK',
+          );
           d.packet.yiaddr = '0.0.0.0';
           d.packet.options = [d.packet.options[0], d.packet.options[1]];
           d.packet.options[0] = { code: DhcpOption.messageType, data: Uint8Array.of(DhcpMessageType.nak) };
@@ -396,7 +404,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (stopping.signal.aborted) return;
       stats.received++;
       const cls = admissionClassOf(peekMessageType(bytes));
-      const out = queue.push({ bytes, from, port, sock, arrival }, cls, now());
+      const t = now();
+      const out = queue.push({ bytes, from, port, sock, arrival, at: t }, cls, t);
       if (out) shed(out.cls, 'full');
       if (!draining) draining = setImmediate(drain);
     });

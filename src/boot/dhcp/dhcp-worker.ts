@@ -60,7 +60,9 @@ async function start(): Promise<void> {
   const store = await openStore();
   const reader =
     data.store.kind === 'sqlite' ? openSqliteFileHostByMacReader(data.store.file) : sqlHostByMacReader(store.db);
-  const leases = store.sqlite ? createSqliteLeaseStore(store.db, store.sqlite) : createSqlLeaseStore(store.db);
+  const leases = store.sqlite
+    ? createSqliteLeaseStore(store.db, store.sqlite)
+    : createSqlLeaseStore(store.db, { postgres: true });
   const gate = createUnknownMacGate({
     admits: staticAdmission(data.discovery),
     ask: (mac, subnet) => post({ type: 'unknownMac', mac, subnet }),

@@ -11,7 +11,7 @@ leaseStoreConformance('postgres', async () => {
   const o = await openDatabase({ dataDir: '', databaseUrl: pg.url });
   await migrateToLatest(o.db);
   return {
-    store: createSqlLeaseStore(o.db),
+    store: createSqlLeaseStore(o.db, { postgres: true }),
     close: async () => {
       await o.close();
       await pg.drop();

@@ -115,6 +115,29 @@ export function leaseStoreConformance(
   );
 
   withStore(
+    'a MAC bound elsewhere by a later request keeps that binding: a bound lease ending earlier is refused',
+    async (s) => {
+      const mac = 'aa:00:00:00:00:01';
+      // The later REQUEST commits first (its lease ends at 5000); the earlier one, which waited, ends at 4000.
+      assert.deepEqual(await s.putMany([lease('10.0.0.11', mac, 5000)], 1000), ['ok']);
+      assert.deepEqual(await s.putMany([lease('10.0.0.10', mac, 4000)], 1100), ['conflict']);
+      // In one batch, whatever order the store writes it in.
+      assert.deepEqual(await s.putMany([lease('10.0.0.12', mac, 7000), lease('10.0.0.13', mac, 6000)], 1200), [
+        'ok',
+        'conflict',
+      ]);
+      assert.deepEqual(
+        (await s.list()).map((l) => [l.ip, l.mac]),
+        [['10.0.0.12', mac]],
+      );
+      // A declined address is not a binding: it never waits for one.
+      assert.deepEqual(await s.putMany([{ ...lease('10.0.0.20', mac, 3000), state: 'declined' }], 1300), ['ok']);
+      // The same address renewed with an earlier end is the same binding, not a stale one.
+      assert.deepEqual(await s.putMany([lease('10.0.0.12', mac, 6500)], 1400), ['ok']);
+    },
+  );
+
+  withStore(
     'a MAC whose old address went to another MAC after expiry keeps the new holder when it moves',
     async (s) => {
       await s.putMany([lease('10.0.0.10', 'aa:00:00:00:00:01', 2000)], 1000);

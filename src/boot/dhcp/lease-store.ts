@@ -10,7 +10,10 @@ export interface Lease {
   state: 'bound' | 'declined';
 }
 
-/** Result of one write in a group commit: `conflict` means another MAC holds the address unexpired. */
+/**
+ * Result of one write in a group commit: `conflict` means another MAC holds the address unexpired, or (a bound lease)
+ * the MAC holds another address of the subnet whose lease ends later: bound for a request that arrived after this one.
+ */
 export type LeasePutResult = 'ok' | 'conflict';
 
 /**
@@ -24,7 +27,9 @@ export interface LeaseStore {
   /**
    * Writes leases in one transaction (a group commit) and resolves after it is
    * durable. Each write takes its address when it is free, expired at `now`,
-   * or already held by the same MAC; it also drops the MAC's other leases in the subnet.
+   * or already held by the same MAC; it also drops the MAC's other leases in the subnet. A bound lease's `expiresAt`
+   * is its request's arrival plus the lease time, so a later end means a later request: a bound lease is refused
+   * while the MAC holds another address of the subnet that ends later (lease-upsert.ts).
    */
   putMany(leases: Lease[], now: number): Promise<LeasePutResult[]>;
   /**
@@ -61,6 +66,17 @@ export function createMemoryLeaseStore(): LeaseStore & { leases: Map<string, Lea
       return leases.map((l) => {
         const cur = byIp.get(l.ip);
         if (cur && cur.mac !== l.mac && cur.expiresAt > now) return 'conflict';
+        // lease-upsert.ts: a MAC bound elsewhere by a later request keeps that binding.
+        if (l.state === 'bound')
+          for (const [ip, o] of byIp)
+            if (
+              o.mac === l.mac &&
+              o.subnet === l.subnet &&
+              ip !== l.ip &&
+              o.state === 'bound' &&
+              o.expiresAt > l.expiresAt
+            )
+              return 'conflict';
         for (const [ip, o] of byIp)
           if (o.mac === l.mac && o.subnet === l.subnet && ip !== l.ip && o.state === 'bound') byIp.delete(ip);
         byIp.set(l.ip, { ...l });

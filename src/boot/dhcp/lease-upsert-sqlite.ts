@@ -41,7 +41,7 @@ export interface LeaseStatements {
   upsert: LeaseStatement;
   /** Drops the MAC's bound lease on the address bound as `ip` (its previous one), by primary key. */
   dropPrevious: LeaseStatement;
-  /** Address, MAC and subnet of every bound lease (no parameters). */
+  /** Address, MAC, subnet and end of every bound lease (no parameters). */
   listBound: LeaseStatement;
 }
 
@@ -84,26 +84,30 @@ export function createLeaseCommit(sqlite: BetterSqlite3.Database, statements: Le
   const upsert = prepare(statements.upsert);
   const dropPrevious = prepare(statements.dropPrevious);
   const key = (subnet: string, mac: string): string => `${subnet}|${mac}`;
-  const addressOf = new Map<string, string>();
+  // Each MAC's bound address and its end, as written (a RELEASE on another connection only ends a lease earlier).
+  const addressOf = new Map<string, { ip: string; expiresAt: number }>();
   const bound = sqlite
     .prepare(statements.listBound.sql)
     .all(...statements.listBound.params.map((b) => ('value' in b ? b.value : null))) as Array<{
     ip: string;
     mac: string;
     subnet: string;
+    expires_at: number;
   }>;
-  for (const r of bound) addressOf.set(key(r.subnet, r.mac), r.ip);
+  for (const r of bound) addressOf.set(key(r.subnet, r.mac), { ip: r.ip, expiresAt: Number(r.expires_at) });
   // This transaction's changes to the map, applied only after its commit (a rolled-back batch leaves the map alone).
-  const pending = new Map<string, string>();
+  const pending = new Map<string, { ip: string; expiresAt: number }>();
   const tx = sqlite.transaction((leases: Lease[], now: number) =>
     leases.map((l): LeasePutResult => {
+      const k = key(l.subnet, l.mac);
+      const previous = l.state === 'bound' ? (pending.get(k) ?? addressOf.get(k)) : undefined;
+      // lease-upsert.ts: a MAC bound elsewhere by a later request keeps that binding.
+      if (previous !== undefined && previous.ip !== l.ip && previous.expiresAt > l.expiresAt) return 'conflict';
       const p = leaseParams(l, now);
       if (upsert(p).changes === 0) return 'conflict';
       if (l.state !== 'bound') return 'ok';
-      const k = key(l.subnet, l.mac);
-      const previous = pending.get(k) ?? addressOf.get(k);
-      if (previous !== undefined && previous !== l.ip) dropPrevious({ ...p, ip: previous });
-      pending.set(k, l.ip);
+      if (previous !== undefined && previous.ip !== l.ip) dropPrevious({ ...p, ip: previous.ip });
+      pending.set(k, { ip: l.ip, expiresAt: l.expiresAt });
       return 'ok';
     }),
   );

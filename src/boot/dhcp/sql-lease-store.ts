@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 import { putLease, type LeaseDb, type LeaseRow } from './lease-upsert.js';
 import { retryOnDeadlock } from '../../store/retry-deadlock.js';
@@ -17,9 +18,11 @@ function fromRow(r: LeaseRow): Lease {
  * A LeaseStore over the `dhcp_leases` table (migration 0100) on SQLite or
  * PostgreSQL. `ip` is the primary key: an upsert only replaces a row that is
  * expired or held by the same MAC (lease-upsert.ts), so two controllers can
- * never bind one address to two MACs.
+ * never bind one address to two MACs. `postgres`: several controllers write
+ * the table, so a batch first takes a transaction lock per MAC it binds
+ * (lease-upsert.ts checks the MAC's other leases, then writes).
  */
-export function createSqlLeaseStore(d: LeaseDb): LeaseStore {
+export function createSqlLeaseStore(d: LeaseDb, opts: { postgres?: boolean } = {}): LeaseStore {
   return {
     async getByMac(mac, subnet) {
       const r = await d
@@ -43,6 +46,7 @@ export function createSqlLeaseStore(d: LeaseDb): LeaseStore {
         .sort((a, b) => (leases[a].ip < leases[b].ip ? -1 : leases[a].ip > leases[b].ip ? 1 : a - b));
       return retryOnDeadlock(() =>
         d.transaction().execute(async (trx) => {
+          if (opts.postgres) await lockMacs(trx, leases);
           const out: LeasePutResult[] = new Array<LeasePutResult>(leases.length);
           for (const i of order) out[i] = await putLease(trx, leases[i], now);
           return out;
@@ -66,6 +70,19 @@ export function createSqlLeaseStore(d: LeaseDb): LeaseStore {
       return (await q.execute()).map(fromRow);
     },
   };
+}
+
+/**
+ * Takes a transaction-scoped advisory lock per MAC the batch binds, in one statement and in key order (so two
+ * controllers' batches wait for each other, not deadlock): another controller's binding of the same MAC cannot
+ * land between this batch's check of the MAC's other leases and its write. Two MACs hashing alike only share a lock.
+ */
+async function lockMacs(trx: LeaseDb, leases: readonly Lease[]): Promise<void> {
+  const macs = [...new Set(leases.filter((l) => l.state === 'bound').map((l) => l.mac))];
+  if (macs.length === 0) return;
+  await sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(m) AS k FROM unnest(${macs}::text[]) AS m ORDER BY 1) AS s`.execute(
+    trx,
+  );
 }
 
 /** Unexpired leases per subnet and state at `now` (ms), for metrics: one grouped query, no rows read. */
