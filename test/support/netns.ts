@@ -25,13 +25,33 @@ function ip(args: string[]): void {
 
 /**
  * Refuses a subnet in which an interface of the root namespace already holds an address (a namespace another test left
- * behind, or two tests sharing a subnet): the test would then talk to the leftover, not its own bed.
+ * behind, or two tests sharing a subnet): the test would then talk to the leftover, not its own bed. A leftover of
+ * this same test (`kh<tag>…`, from a run killed before its cleanup: integration files run one at a time, so no
+ * live run of this tag exists) is removed first, with its namespace, and said on stderr.
  */
-function assertSubnetFree(cidr: string): void {
+function assertSubnetFree(cidr: string, tag: string): void {
   // `ip addr show to <addr>/<len>` lists every address inside that prefix.
-  const held = execFileSync('ip', ['-o', '-4', 'addr', 'show', 'to', cidr], { encoding: 'utf8', timeout: 10_000 });
-  if (held.trim() !== '')
-    throw new Error(`createNetns: the root namespace already has an address in ${cidr} (a leftover bed?):\n${held}`);
+  const held = () =>
+    execFileSync('ip', ['-o', '-4', 'addr', 'show', 'to', cidr], { encoding: 'utf8', timeout: 10_000 });
+  const own = new RegExp(`^\\d+: (kh${tag.slice(0, 4)}(\\d+))\\s`);
+  for (const line of held().split('\n')) {
+    const m = own.exec(line);
+    if (!m) continue;
+    process.stderr.write(`createNetns: removing a leftover bed of this test: ${m[1]} (namespace kt${tag}${m[2]})\n`);
+    try {
+      ip(['netns', 'del', `kt${tag}${m[2]}`.slice(0, 30)]);
+    } catch {
+      /* already gone */
+    }
+    try {
+      ip(['link', 'del', m[1]!]);
+    } catch {
+      /* gone with its namespace */
+    }
+  }
+  const left = held();
+  if (left.trim() !== '')
+    throw new Error(`createNetns: the root namespace already has an address in ${cidr} (a leftover bed?):\n${left}`);
 }
 
 /** True when this process may create namespaces (root with iproute2). */
@@ -52,7 +72,7 @@ export function canUseNetns(): boolean {
  * inside. Interface names stay within the 15-character limit.
  */
 export function createNetns(tag: string, hostAddr: string, nsAddr?: string): TestNetns {
-  assertSubnetFree(hostAddr);
+  assertSubnetFree(hostAddr, tag);
   const n = counter++;
   const id = `${process.pid % 100000}${n}`;
   const name = `kt${tag}${id}`.slice(0, 30);
