@@ -597,15 +597,15 @@ async function httpGet(sim: Sim, url: string, trace: Trace): Promise<{ text?: st
 /**
  * The discovery report as the node agent sends it (node/agent/lib.sh `api_retry POST discover`): to each
  * controller in `bases` in turn (kiln.url first, then kiln.urls), passing over one that fails or answers an HTTP
- * error; when none answered, again after 1, 2 and 4 s (api_retry sleeps 1, 2, 4 … between rounds; here at most 4
- * rounds).
+ * error; when none answered, again after 1, 2, 4 … s, at most 30 s, 10 rounds in all (api_retry: KILN_TRIES
+ * defaults to 10, the sleep doubles up to 30 s; each attempt is bounded by 60 s, as the agent's `timeout 60 wget`).
  */
 async function sendReport(sim: Sim, bases: readonly string[], body: string, trace: Trace): Promise<void> {
   let last = '';
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < 10; round++) {
     if (round > 0) {
       trace.retries.n++;
-      await new Promise((r) => setTimeout(r, 1000 * 2 ** (round - 1)));
+      await new Promise((r) => setTimeout(r, 1000 * Math.min(30, 2 ** (round - 1))));
     }
     for (const base of bases) {
       try {

@@ -294,6 +294,31 @@ test('a late copy of an RRQ whose transfer has ended starts no second transfer; 
   });
 });
 
+test('another file asked from a port whose transfer is running aborts that transfer and is served from a new TID', async () => {
+  // A long retransmission timeout: the first transfer would otherwise stay alive, resending block 1 to this port.
+  await withServer({ f: pattern(2000), g: pattern(100) }, { retransmitMs: 5000 }, async ({ net, log, openFiles }) => {
+    const { sock, inbox } = await openClient(net);
+    const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
+    sock.send(rrq('f'), SERVER);
+    const [first, oldTid] = await nextPacket(inbox);
+    assert.equal(first.op === 'data' && first.data.length, 512, "the first transfer's block 1");
+    // Its client is gone; a new one on the same port asks for another file.
+    sock.send(rrq('g'), SERVER);
+    const [other, newTid] = await nextPacket(inbox);
+    assert.equal(other.op === 'data' && other.data.length, 100, 'the new file, in one block');
+    assert.notEqual(newTid.port, oldTid.port, 'from a TID of its own');
+    assert.ok(log.lines.some((l) => l.msg?.startsWith('tftp: another file asked from a port')));
+    // The old TID is closed: an ACK to it reaches nobody, so nothing comes back from it.
+    assert.ok(!net.open.has(`${oldTid.address}:${oldTid.port}`), "the first transfer's socket is closed");
+    sock.send(encodeTftp({ op: 'ack', block: 1 }), newTid);
+    const deadline = Date.now() + 2000;
+    while (openFiles() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(openFiles(), 0, 'both files closed');
+    assert.equal(inbox.length, 0, 'nothing more from either transfer');
+    sock.close();
+  });
+});
+
 test('netascii mode converts line ends', async () => {
   await withServer({ t: new TextEncoder().encode('a\nb\n') }, {}, async ({ net }) => {
     const { sock, inbox } = await openClient(net);

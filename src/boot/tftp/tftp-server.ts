@@ -122,7 +122,13 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     }
   }
   // Keyed by client address and port: a retransmitted RRQ for a running transfer is ignored (its own timer resends).
-  const active = new Map<string, TftpTransfer | null>();
+  // `transfer` is null while the file opens; `superseded`: another file was asked from that port meanwhile.
+  interface Running {
+    filename: string;
+    transfer: TftpTransfer | null;
+    superseded: boolean;
+  }
+  const active = new Map<string, Running>();
   // A client that hears nothing in time resends its RRQ. Under load the copy can wait in the listen socket's
   // queue until the transfer the first one started has ended; served, it starts a transfer to a port nobody
   // listens on, which resends its first packet there with back-off until it gives up (47 s at the defaults;
@@ -169,8 +175,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     }
   };
 
-  const serveRead = async (req: TftpRequest, from: UdpPeer): Promise<void> => {
-    const key = peerKey(from);
+  const serveRead = async (req: TftpRequest, from: UdpPeer, run: Running): Promise<void> => {
     const mode = req.mode.toLowerCase();
     if (mode !== 'octet' && mode !== 'netascii') {
       replyError(from, TftpErrorCode.illegalOperation, `mode ${req.mode} not supported`);
@@ -216,8 +221,8 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
       log.warn({ err, peer: from }, 'tftp: cannot bind a transfer socket');
       return;
     }
-    if (closing) transfer.abort();
-    active.set(key, transfer);
+    if (closing || run.superseded) transfer.abort();
+    run.transfer = transfer;
     log.debug({ peer: from, path: resolved.path, size: file.size, ...negotiation.options }, 'tftp: transfer started');
     const outcome = await transfer.done;
     deps.onTransferEnd?.({
@@ -231,7 +236,22 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
 
   const onRequest = (req: TftpRequest, from: UdpPeer): void => {
     const key = peerKey(from);
-    if (active.has(key)) return;
+    const running = active.get(key);
+    if (running?.filename === req.filename) return;
+    if (running) {
+      // RFC 1350 §4: a client's port is its TID, one transfer each. Another file asked from a port with a transfer
+      // running means the client that started it is gone (it gave up, and a new client bound the port: many
+      // clients behind one NAT address, or every machine of the boot-storm bench). That transfer would go on
+      // sending there, and the new client would take its next packet for the answer to its own RRQ (42 such
+      // wrong files in a 10 000-machine storm). It ends now; the new RRQ is served.
+      log.info(
+        { peer: from, running: running.filename, filename: req.filename },
+        'tftp: another file asked from a port whose transfer is running; that transfer aborted',
+      );
+      running.superseded = true;
+      running.transfer?.abort();
+      active.delete(key);
+    }
     const last = ended.get(key);
     if (last && last.filename === req.filename && Date.now() - last.at < lateDuplicateMs) {
       log.debug({ peer: from, filename: req.filename }, 'tftp: late copy of an RRQ already served, ignored');
@@ -242,14 +262,15 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
       log.warn({ peer: from, active: active.size }, 'tftp: transfer limit reached, request dropped');
       return;
     }
-    active.set(key, null);
-    const p = serveRead(req, from)
+    const run: Running = { filename: req.filename, transfer: null, superseded: false };
+    active.set(key, run);
+    const p = serveRead(req, from, run)
       .catch((err: unknown) => {
         log.error({ err, peer: from }, 'tftp: request failed');
         replyError(from, TftpErrorCode.notDefined, 'internal error');
       })
       .finally(() => {
-        active.delete(key);
+        if (active.get(key) === run) active.delete(key);
         pending.delete(p);
         ended.delete(key); // re-inserted last: the first key is the oldest
         if (ended.size >= MAX_ENDED) ended.delete(ended.keys().next().value!);
@@ -325,7 +346,7 @@ export async function startTftpServer(deps: TftpServerDeps): Promise<TftpServer>
     closing ??= (async () => {
       stopping.abort();
       main.close();
-      for (const t of active.values()) t?.abort();
+      for (const t of active.values()) t.transfer?.abort();
       // Transfers still looking up their file see `closing` and close what they opened.
       while (pending.size > 0) await Promise.allSettled([...pending]);
       await pool?.close();
