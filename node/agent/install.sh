@@ -424,7 +424,13 @@ write_network_config() {
 }
 
 finish_install() {
-  if [ -n "$MACHINE_STORAGE" ]; then sync; storage_unmount "$PLAN" "$KILN_TARGET" && sync; return; fi
+  if [ -n "$MACHINE_STORAGE" ]; then
+    sync; storage_unmount "$PLAN" "$KILN_TARGET" && sync || return 1
+    # Encrypted volumes: their headers, read back from the disk, must hold Clevis's binding (luks.sh).
+    [ "$(luks_count "$PLAN")" -gt 0 ] || return 0
+    luks_check_headers "$PLAN"
+    return
+  fi
   [ "$(plan_get layout)" = ab ] && { ab_arm_written || return 1; }
   sync; umount "$KILN_TARGET/boot/efi" && umount "$KILN_TARGET" && sync
 }

@@ -37,7 +37,10 @@ luks_chroot_enter() {
   # /dev/fd and the std links: bash's process substitution (clevis-encrypt-tang uses it) opens /dev/fd/N, and the
   # node image's /dev, with no udev, has none of them.
   [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
-  for n in 0:stdin 1:stdout 2:stderr; do [ -e "/dev/${n#*:}" ] || ln -s "/proc/self/fd/${n%%:*}" "/dev/${n#*:}"; done
+  # (fdlink, not n: busybox ash has no local variables, and luks_finish counts its volumes in luks_n.)
+  for fdlink in 0:stdin 1:stdout 2:stderr; do
+    [ -e "/dev/${fdlink#*:}" ] || ln -s "/proc/self/fd/${fdlink%%:*}" "/dev/${fdlink#*:}"
+  done
   mount -t proc proc "$t/proc" && mount -o bind /sys "$t/sys" && mount -o bind /dev "$t/dev" &&
     mount -t tmpfs -o mode=0755 tmpfs "$t/run" && mkdir -p "$t/run/kiln/luks" "$t/run/cryptsetup" &&
     mount -o bind /run/kiln/luks "$t/run/kiln/luks"
@@ -86,6 +89,25 @@ luks_bind_one() {
   echo "volume $id ($dev): bound to Tang at $url (thp $thp), slot $slot; the random key's slot is removed"
 }
 
+# luks_check_headers FLAT: after the last write, every volume's LUKS header as read from the disk (the page cache
+# dropped after a sync) holds Clevis's token and only its key slot: a header without them stops the installed
+# system at its LUKS prompt, so the install fails here instead, naming the volume and the header's epoch.
+luks_check_headers() {
+  nv=$(luks_count "$1"); iv=0
+  sync; echo 3 > "$KILN_PROC/sys/vm/drop_caches" 2>/dev/null
+  while [ "$iv" -lt "$nv" ]; do
+    id=$(storage_field "$1" "machine.storage.encrypted.$iv.id"); dev=$(storage_field "$1" "machine.storage.encrypted.$iv.device")
+    dump=$("$(storage_tool cryptsetup)" luksDump "$dev") || { echo "volume $id: cryptsetup luksDump $dev failed"; return 1; }
+    epoch=$(printf '%s\n' "$dump" | awk '/^Epoch:/ { print $2; exit }')
+    printf '%s\n' "$dump" | awk '/^Tokens:/ { t = 1; next } /^[A-Za-z]/ { t = 0 } t && /^  [0-9]+: clevis/ { f = 1 } END { exit !f }' ||
+      { echo "volume $id ($dev): the LUKS header on the disk has no Clevis token (epoch $epoch)"; return 1; }
+    k=$(luks_keyslots "$dev")
+    [ "$k" = 1 ] || { echo "volume $id ($dev): $k key slots in the LUKS header on the disk, expected only Clevis's (epoch $epoch)"; return 1; }
+    echo "volume $id ($dev): the header on the disk holds Clevis's token and slot only (epoch $epoch)"
+    iv=$((iv + 1))
+  done
+}
+
 # luks_wipe_keys: overwrites and removes every random key file.
 luks_wipe_keys() {
   for kf in /run/kiln/luks/*.key; do
@@ -94,12 +116,31 @@ luks_wipe_keys() {
   done
 }
 
-# luks_initramfs FLAT TARGET: /etc/crypttab, cryptsetup in the initramfs, and the initramfs rebuilt.
+# luks_initramfs_network TARGET: the initramfs carries the boot NIC's driver, listed in
+# /etc/initramfs-tools/modules whatever MODULES= says (a built-in driver has no module and needs nothing): Clevis's
+# local-top script brings the network up there (configure_networking, with the kernel's ip=dhcp that boot_entry
+# adds for an encrypted root) to reach Tang.
+luks_initramfs_network() {
+  t=$1
+  mkdir -p "$t/etc/initramfs-tools" || return 1
+  # (netdev, not n: busybox ash has no local variables.)
+  for netdev in "$KILN_SYS"/class/net/*; do
+    [ "$(read_trim "$netdev/address")" = "${BOOT_MAC:-}" ] || continue
+    m=$(readlink "$netdev/device/driver/module" 2>/dev/null) || continue
+    m=${m##*/}
+    [ -n "$m" ] || continue
+    grep -qsx "$m" "$t/etc/initramfs-tools/modules" || echo "$m" >> "$t/etc/initramfs-tools/modules" || return 1
+    echo "initramfs: the boot NIC's driver $m listed in /etc/initramfs-tools/modules"
+  done
+}
+
+# luks_initramfs FLAT TARGET: /etc/crypttab, cryptsetup and the NIC driver in the initramfs, and the initramfs rebuilt.
 luks_initramfs() {
   t=$2
   printf '%s\n' "$1" | json_text machine.storage.crypttab > "$t/etc/crypttab" &&
     mkdir -p "$t/etc/cryptsetup-initramfs" &&
-    { grep -qx 'CRYPTSETUP=y' "$t/etc/cryptsetup-initramfs/conf-hook" 2>/dev/null || echo CRYPTSETUP=y >> "$t/etc/cryptsetup-initramfs/conf-hook"; } || return 1
+    { grep -qx 'CRYPTSETUP=y' "$t/etc/cryptsetup-initramfs/conf-hook" 2>/dev/null || echo CRYPTSETUP=y >> "$t/etc/cryptsetup-initramfs/conf-hook"; } &&
+    luks_initramfs_network "$t" || return 1
   if ls "$t"/boot/initrd.img-* > /dev/null 2>&1; then how=-u; else how=-c; fi
   luks_in "$t" update-initramfs "$how" -k all || { echo "update-initramfs in the written root failed"; return 1; }
   for f in "$t"/boot/initrd.img-*; do
@@ -113,9 +154,11 @@ luks_initramfs() {
 }
 
 # luks_finish FLAT TARGET: everything above for every volume; the keys are wiped whatever happens.
+# Its counters have names of their own (luks_n, luks_i): the functions it calls share busybox ash's globals, and
+# a helper's loop over "n" once turned the count into "2:stderr", so no volume was bound and the step still passed.
 luks_finish() {
-  n=$(luks_count "$1"); t=$2
-  [ "$n" -gt 0 ] || { echo "no LUKS volumes"; return 0; }
+  luks_n=$(luks_count "$1"); t=$2
+  [ "$luks_n" -gt 0 ] || { echo "no LUKS volumes"; return 0; }
   for need in $LUKS_IMAGE_NEEDS; do
     [ -e "$t$need" ] || {
       luks_wipe_keys
@@ -124,11 +167,12 @@ luks_finish() {
     }
   done
   luks_chroot_enter "$t" || { luks_chroot_leave "$t"; luks_wipe_keys; echo "could not prepare the chroot"; return 1; }
-  rc=0; i=0
-  while [ "$i" -lt "$n" ]; do luks_bind_one "$1" "$t" "$i" || { rc=1; break; }; i=$((i + 1)); done
+  rc=0; luks_i=0
+  while [ "$luks_i" -lt "$luks_n" ]; do luks_bind_one "$1" "$t" "$luks_i" || { rc=1; break; }; luks_i=$((luks_i + 1)); done
+  [ "$rc" = 0 ] && [ "$luks_i" != "$luks_n" ] && { echo "bound $luks_i of $luks_n LUKS volumes"; rc=1; }
   luks_wipe_keys
   [ "$rc" = 0 ] && { luks_initramfs "$1" "$t" || rc=1; }
   luks_chroot_leave "$t"
-  [ "$rc" = 0 ] && echo "LUKS: $n volume(s) unlock at boot through Kiln's Tang"
+  [ "$rc" = 0 ] && echo "LUKS: $luks_n volume(s) unlock at boot through Kiln's Tang"
   return $rc
 }

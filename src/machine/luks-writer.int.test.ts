@@ -165,6 +165,11 @@ test(
     assert.match(dump0, new RegExp(`UUID:\\s+${plan.encrypted[0]!.uuid}`));
     assert.match(dump0, /Label:\s+kiln-croot/);
 
+    // The install's last check reads the header back from the disk: without Clevis's token it fails the install.
+    const unbound = await agentSh(plan, 'luks_check_headers "$FLAT"');
+    assert.ok(!unbound.ok, unbound.out);
+    assert.match(unbound.out, new RegExp(`volume croot \\(${dev}\\): the LUKS header on the disk has no Clevis token`));
+
     // A binding pinned to another thumbprint fails before anything is removed: the random key still opens it.
     const wrong = await agentSh(
       { ...plan, encrypted: [{ ...plan.encrypted[0]!, clevis: { url, thp: 'A'.repeat(43) } }] },
@@ -183,6 +188,12 @@ test(
       ),
     );
     assert.ok(!existsSync('/run/kiln/luks/croot.key'), 'the key file is removed');
+    const checked = await agentSh(plan, 'luks_check_headers "$FLAT"');
+    assert.ok(checked.ok, checked.out);
+    assert.match(
+      checked.out,
+      /volume croot \(.+\): the header on the disk holds Clevis's token and slot only \(epoch \d+\)/,
+    );
     const dump = sh(`cryptsetup luksDump ${dev}`);
     const slots = dump.split('Keyslots:')[1]!.split('Tokens:')[0]!;
     assert.deepEqual(slots.match(/^ {2}\d+: \w+/gm), ['  1: luks2'], 'only the Clevis slot is left');
