@@ -53,9 +53,10 @@ identity_approval() {
   answer=$(api_retry POST identity/request "$body") || { log "Kiln refused or did not answer the identity request"; return 1; }
   name=$(printf '%s' "$answer" | json_flatten | json_get name)
   poll=$(cmdline_get kiln.approval-poll); case "$poll" in [1-9]|[1-9][0-9]) ;; *) poll=5 ;; esac
-  max=$((86400 / poll)); i=0
-  while [ "$i" -lt "$max" ]; do
-    [ $((i % 12)) = 0 ] && log "no identity on this host: waiting for approval. Check the code, then run: kiln host approve ${name:-HOST} --code $code"
+  # (claim_i, not i: busybox ash has no local variables, and api_retry counts its own tries in i.)
+  max=$((86400 / poll)); claim_i=0
+  while [ "$claim_i" -lt "$max" ]; do
+    [ $((claim_i % 12)) = 0 ] && log "no identity on this host: waiting for approval. Check the code, then run: kiln host approve ${name:-HOST} --code $code"
     answer=$(api_retry POST identity/claim "$body") || { log "identity claim refused or unanswered"; return 1; }
     flat=$(printf '%s' "$answer" | json_flatten)
     if [ "$(printf '%s\n' "$flat" | json_get status)" = approved ]; then
@@ -65,7 +66,7 @@ identity_approval() {
       log "identity request $code approved: credential received for $name"
       return 0
     fi
-    sleep "$poll"; i=$((i + 1))
+    sleep "$poll"; claim_i=$((claim_i + 1))
   done
   log "no approval within 24 h"; return 1
 }
