@@ -320,8 +320,11 @@ boot_entry() {
     [ -e "$KILN_TARGET$c" ] && { BOOT_INITRD=$c; break; }; done
   [ -n "$BOOT_KERNEL" ] || { echo "the image has no kernel (/boot/vmlinuz)"; return 1; }
   BOOT_ARGS="root=$(root_arg) ro console=tty0 console=ttyS0,115200 $(plan_get kernelArgs)"
-  # LUKS volumes are unlocked in the initramfs through Kiln's Tang: it needs the network (DHCP) there.
-  [ -n "$(plan_get machine.storage.encrypted.0.id)" ] && BOOT_ARGS="$BOOT_ARGS ip=dhcp"
+  # LUKS volumes are unlocked in the initramfs through Kiln's Tang: it needs the network (DHCP) there. The long
+  # form, DHCP on every interface (kernel nfsroot.txt: client:server:gw:netmask:hostname:device:autoconf): Clevis's
+  # local-top script takes field 6 of ip= as an interface to wait for, and with the short "ip=dhcp" that is "dhcp",
+  # which never appears, so it skipped configure_networking and the boot waited at the LUKS prompt.
+  [ -n "$(plan_get machine.storage.encrypted.0.id)" ] && BOOT_ARGS="$BOOT_ARGS ip=::::::dhcp"
   BOOT_ARGS=${BOOT_ARGS% }
 }
 

@@ -118,7 +118,7 @@ luks_wipe_keys() {
 
 # luks_initramfs_network TARGET: the initramfs carries the boot NIC's driver, listed in
 # /etc/initramfs-tools/modules whatever MODULES= says (a built-in driver has no module and needs nothing): Clevis's
-# local-top script brings the network up there (configure_networking, with the kernel's ip=dhcp that boot_entry
+# local-top script brings the network up there (configure_networking, with the kernel's ip=::::::dhcp that boot_entry
 # adds for an encrypted root) to reach Tang.
 luks_initramfs_network() {
   t=$1
