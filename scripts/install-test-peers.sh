@@ -34,8 +34,9 @@ packages=(
   # nmcli's library and the NetworkManager daemon's (both unpacked below, not installed as a service),
   # and a D-Bus daemon for the one the test starts in its namespace
   libnm0 libndp0 libpsl5 libcurl3-gnutls dbus-daemon
-  # the Clevis client (tang pin; jose, curl) for the round trip against Kiln's Tang (src/tang/tang-server.int.test.ts)
-  clevis
+  # the Clevis client (tang pin; jose, curl) for the round trip against Kiln's Tang (src/tang/tang-server.int.test.ts),
+  # and its LUKS binding for the image writer's LUKS steps on a loop device (src/machine/luks-writer.int.test.ts)
+  clevis clevis-luks
 )
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 bash "$(dirname "$0")/apt-install-missing.sh" "${packages[@]}"
