@@ -74,6 +74,8 @@ const HTTPS_PORT = 8443;
 const TANG_PORT = 7500;
 const MAC = '52:54:00:4b:4c:01';
 const DISK_BYTES = 3 * 1024 ** 3;
+/** cryptroot's line when the root's volume opened (in the initramfs, before the root is mounted). */
+const UNLOCKED = /cryptsetup: croot: set up successfully/;
 /** Bounds per stage (TCG on two shared cores). */
 const LIMIT = { discovered: 300_000, installed: 900_000, deployed: 600_000, waits: 120_000, unlocked: 600_000 };
 
@@ -437,10 +439,12 @@ test(
         return h?.state === 'deployed';
       });
       durations['installedToDeployed'] = Date.now() - t0;
-      assert.match(
-        readFileSync(serial, 'latin1'),
-        /Unlocked \/dev\/disk\/by-uuid\/\S+ with clevis|Unlocked \S+ with clevis/,
-      );
+      // Debian's Clevis prints no "Unlocked" line on the console: its loop runs in the background. What shows is
+      // the initramfs's DHCP (klibc ipconfig, for Clevis) and cryptroot's open. Nobody typed a passphrase, and the
+      // only key slot is Clevis's (checked below), so the open is Clevis's through Tang.
+      const firstBoot = readFileSync(serial, 'latin1');
+      assert.match(firstBoot, UNLOCKED);
+      assert.match(firstBoot, /IP-Config: \S+ complete/);
       const lease = (await call<{ items: Array<{ ip: string }> }>('GET', `/leases?mac=${MAC}&state=bound`)).body
         .items[0]!;
       const r = await ssh(
@@ -491,7 +495,7 @@ test(
       );
       await sleep(LIMIT.waits);
       const waited = readFileSync(serial, 'latin1').slice(before);
-      assert.doesNotMatch(waited, /Unlocked \S+ with clevis/, 'without Tang the volume stays locked');
+      assert.doesNotMatch(waited, UNLOCKED, 'without Tang the volume stays locked');
       assert.doesNotMatch(waited, /Reached target.*Multi-User|login:/, 'the system did not come up');
       durations['waitedLocked'] = Date.now() - t0;
       t.diagnostic(`without Tang: at the LUKS prompt for ${Math.round(LIMIT.waits / 1000)} s, not unlocked`);
@@ -501,7 +505,7 @@ test(
       t0 = Date.now();
       await startServe(true);
       await until('with Tang back the waiting boot unlocks', LIMIT.unlocked, async () =>
-        /Unlocked \S+ with clevis/.test(readFileSync(serial, 'latin1').slice(before)),
+        UNLOCKED.test(readFileSync(serial, 'latin1').slice(before)),
       );
       durations['tangBackToUnlocked'] = Date.now() - t0;
       // The address as the lease table has it now (the initramfs and the installed system each asked for one).
