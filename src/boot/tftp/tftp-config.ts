@@ -23,7 +23,7 @@ export const TftpConfigSchema = Type.Object({
     minimum: 1,
     maximum: 20000,
     default: 1000,
-    description: 'Concurrent transfers; requests beyond it are dropped (the client retries).',
+    description: 'Concurrent transfers; requests beyond it wait, oldest first, for a free one (docs/tftp.md, Limits).',
   }),
   retransmitMs: Type.Integer({
     minimum: 10,

@@ -319,6 +319,84 @@ test('another file asked from a port whose transfer is running aborts that trans
   });
 });
 
+/** Reads a transfer to its end from `inbox`, acknowledging each block (512-byte blocks, no options). */
+async function readToEnd(
+  sock: DatagramSocket,
+  inbox: Array<[TftpPacket, UdpPeer]>,
+  first: [TftpPacket, UdpPeer],
+): Promise<number> {
+  let [p, tid] = first;
+  let bytes = 0;
+  for (let n = 0; n < 1000; n++) {
+    assert.equal(p.op, 'data');
+    if (p.op !== 'data') break;
+    bytes += p.data.length;
+    sock.send(encodeTftp({ op: 'ack', block: p.block }), tid);
+    if (p.data.length < 512) return bytes;
+    [p, tid] = await nextPacket(inbox);
+  }
+  return bytes;
+}
+
+test('RRQs beyond maxTransfers wait and start oldest first as transfers end, not dropped', async () => {
+  await withServer(
+    { f: pattern(1500), g: pattern(100), h: pattern(100) },
+    { maxTransfers: 1, retransmitMs: 2000 },
+    async ({ net, log, server }) => {
+      const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
+      const a = await openClient(net);
+      a.sock.send(rrq('f'), SERVER);
+      const firstA = await nextPacket(a.inbox);
+      // The one slot is taken: B, then C, wait (nothing is sent to them), and B's retransmission keeps its place.
+      const b = await openClient(net);
+      const c = await openClient(net);
+      b.sock.send(rrq('g'), SERVER);
+      c.sock.send(rrq('h'), SERVER);
+      b.sock.send(rrq('g'), SERVER);
+      const deadline = Date.now() + 2000;
+      while (server.waitingRequests < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(server.waitingRequests, 2, 'B and C wait; the retransmission is not a third');
+      assert.equal(b.inbox.length + c.inbox.length, 0);
+      assert.ok(log.lines.some((l) => l.msg?.startsWith('tftp: transfer limit reached: RRQs wait')));
+      // A's transfer ends: B's starts (C still waits), then C's.
+      assert.equal(await readToEnd(a.sock, a.inbox, firstA), 1500);
+      const firstB = await nextPacket(b.inbox);
+      assert.equal(c.inbox.length, 0, 'C waits for B');
+      assert.equal(server.waitingRequests, 1);
+      assert.equal(await readToEnd(b.sock, b.inbox, firstB), 100);
+      assert.equal(await readToEnd(c.sock, c.inbox, await nextPacket(c.inbox)), 100);
+      for (const x of [a, b, c]) x.sock.close();
+    },
+  );
+});
+
+test('a waiting RRQ whose client fell silent longer than retransmitMs × maxRetries is skipped, not served', async () => {
+  // A takes the one slot and then vanishes: its transfer is dropped after 20 + 40 + 80 ms of back-off. B asked
+  // meanwhile and said nothing since: by then it has been silent longer than 20 × 3 ms, so it is not served.
+  await withServer(
+    { f: pattern(1000), g: pattern(100) },
+    { maxTransfers: 1, retransmitMs: 20, maxRetries: 3 },
+    async ({ net, log, server }) => {
+      const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
+      const a = await openClient(net);
+      a.sock.send(rrq('f'), SERVER);
+      await nextPacket(a.inbox);
+      const b = await openClient(net);
+      b.sock.send(rrq('g'), SERVER);
+      const deadline = Date.now() + 3000;
+      while ((server.activeTransfers > 0 || server.waitingRequests > 0) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
+      assert.equal(server.activeTransfers, 0, "A's transfer was dropped");
+      assert.equal(server.waitingRequests, 0, "B's RRQ left the wait list");
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(b.inbox.length, 0, 'nothing is sent to a client that gave up');
+      assert.ok(log.lines.some((l) => l.msg === 'tftp: client stopped answering, transfer dropped'));
+      a.sock.close();
+      b.sock.close();
+    },
+  );
+});
+
 test('netascii mode converts line ends', async () => {
   await withServer({ t: new TextEncoder().encode('a\nb\n') }, {}, async ({ net }) => {
     const { sock, inbox } = await openClient(net);
