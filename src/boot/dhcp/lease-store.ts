@@ -66,19 +66,15 @@ export function createMemoryLeaseStore(): LeaseStore & { leases: Map<string, Lea
       return leases.map((l) => {
         const cur = byIp.get(l.ip);
         if (cur && cur.mac !== l.mac && cur.expiresAt > now) return 'conflict';
-        // lease-upsert.ts: a MAC bound elsewhere by a later request keeps that binding.
-        if (l.state === 'bound')
-          for (const [ip, o] of byIp)
-            if (
-              o.mac === l.mac &&
-              o.subnet === l.subnet &&
-              ip !== l.ip &&
-              o.state === 'bound' &&
-              o.expiresAt > l.expiresAt
-            )
-              return 'conflict';
-        for (const [ip, o] of byIp)
-          if (o.mac === l.mac && o.subnet === l.subnet && ip !== l.ip && o.state === 'bound') byIp.delete(ip);
+        // The MAC's other bound leases in the subnet, found in one pass; lease-upsert.ts: a MAC bound elsewhere by a
+        // later request keeps that binding, else they are dropped.
+        const others: string[] = [];
+        for (const [ip, o] of byIp) {
+          if (o.mac !== l.mac || o.subnet !== l.subnet || ip === l.ip || o.state !== 'bound') continue;
+          if (l.state === 'bound' && o.expiresAt > l.expiresAt) return 'conflict';
+          others.push(ip);
+        }
+        for (const ip of others) byIp.delete(ip);
         byIp.set(l.ip, { ...l });
         return 'ok';
       });

@@ -49,6 +49,15 @@ function nextPacket(inbox: Array<[TftpPacket, UdpPeer]>, ms = 2000): Promise<[Tf
   });
 }
 
+/** A read request for `filename` in octet mode, without options. */
+const rrq = (filename: string): Uint8Array => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
+
+/** Polls `done` every 5 ms until it holds or `ms` pass (the caller asserts what it waited for). */
+async function waitFor(done: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
+
 async function openClient(net: MemoryNetwork): Promise<{ sock: DatagramSocket; inbox: Array<[TftpPacket, UdpPeer]> }> {
   const sock = await net.bind(CLIENT);
   const inbox: Array<[TftpPacket, UdpPeer]> = [];
@@ -238,8 +247,7 @@ test('a vanishing client costs nothing after its timeout: socket and file are cl
     await nextPacket(inbox);
     assert.equal(openFiles(), 1);
     // 20 + 40 + 80 + 160 ms of back-off, then the transfer is dropped.
-    const deadline = Date.now() + 3000;
-    while (openFiles() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => openFiles() === 0, 3000);
     assert.equal(openFiles(), 0);
     assert.deepEqual([...net.open].sort(), ['10.0.0.1:69', `10.0.0.2:${sock.local.port}`]);
     assert.equal(inbox.length, 3, 'three retransmissions of block 1, then silence');
@@ -270,18 +278,14 @@ test('a late copy of an RRQ whose transfer has ended starts no second transfer; 
   // A long retransmission timeout: the copy below arrives well within retransmitMs × maxRetries of the end.
   await withServer({ f: pattern(100), g: pattern(100) }, { retransmitMs: 5000 }, async ({ net, log, server }) => {
     const { sock, inbox } = await openClient(net);
-    const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
     sock.send(rrq('f'), SERVER);
     const [data, from] = await nextPacket(inbox);
     assert.equal(data.op === 'data' && data.data.length, 100);
     sock.send(encodeTftp({ op: 'ack', block: 1 }), from);
-    const ended = Date.now() + 2000;
-    while (server.activeTransfers > 0 && Date.now() < ended) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => server.activeTransfers === 0);
     assert.equal(server.activeTransfers, 0, 'the transfer ended');
     sock.send(rrq('f'), SERVER); // the client's resent RRQ, read only now
-    const ignored = Date.now() + 2000;
-    while (!log.lines.some((l) => l.msg?.startsWith('tftp: late copy')) && Date.now() < ignored)
-      await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => log.lines.some((l) => l.msg?.startsWith('tftp: late copy')));
     assert.ok(
       log.lines.some((l) => l.msg?.startsWith('tftp: late copy')),
       'the copy is recognised',
@@ -298,7 +302,6 @@ test('another file asked from a port whose transfer is running aborts that trans
   // A long retransmission timeout: the first transfer would otherwise stay alive, resending block 1 to this port.
   await withServer({ f: pattern(2000), g: pattern(100) }, { retransmitMs: 5000 }, async ({ net, log, openFiles }) => {
     const { sock, inbox } = await openClient(net);
-    const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
     sock.send(rrq('f'), SERVER);
     const [first, oldTid] = await nextPacket(inbox);
     assert.equal(first.op === 'data' && first.data.length, 512, "the first transfer's block 1");
@@ -311,8 +314,7 @@ test('another file asked from a port whose transfer is running aborts that trans
     // The old TID is closed: an ACK to it reaches nobody, so nothing comes back from it.
     assert.ok(!net.open.has(`${oldTid.address}:${oldTid.port}`), "the first transfer's socket is closed");
     sock.send(encodeTftp({ op: 'ack', block: 1 }), newTid);
-    const deadline = Date.now() + 2000;
-    while (openFiles() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => openFiles() === 0);
     assert.equal(openFiles(), 0, 'both files closed');
     assert.equal(inbox.length, 0, 'nothing more from either transfer');
     sock.close();
@@ -343,7 +345,6 @@ test('RRQs beyond maxTransfers wait and start oldest first as transfers end, not
     { f: pattern(1500), g: pattern(100), h: pattern(100) },
     { maxTransfers: 1, retransmitMs: 2000 },
     async ({ net, log, server }) => {
-      const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
       const a = await openClient(net);
       a.sock.send(rrq('f'), SERVER);
       const firstA = await nextPacket(a.inbox);
@@ -353,8 +354,7 @@ test('RRQs beyond maxTransfers wait and start oldest first as transfers end, not
       b.sock.send(rrq('g'), SERVER);
       c.sock.send(rrq('h'), SERVER);
       b.sock.send(rrq('g'), SERVER);
-      const deadline = Date.now() + 2000;
-      while (server.waitingRequests < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => server.waitingRequests >= 2);
       assert.equal(server.waitingRequests, 2, 'B and C wait; the retransmission is not a third');
       assert.equal(b.inbox.length + c.inbox.length, 0);
       assert.ok(log.lines.some((l) => l.msg?.startsWith('tftp: transfer limit reached: RRQs wait')));
@@ -377,15 +377,12 @@ test('a waiting RRQ whose client fell silent longer than retransmitMs × maxRetr
     { f: pattern(1000), g: pattern(100) },
     { maxTransfers: 1, retransmitMs: 20, maxRetries: 3 },
     async ({ net, log, server }) => {
-      const rrq = (filename: string) => encodeTftp({ op: 'rrq', filename, mode: 'octet', options: [] });
       const a = await openClient(net);
       a.sock.send(rrq('f'), SERVER);
       await nextPacket(a.inbox);
       const b = await openClient(net);
       b.sock.send(rrq('g'), SERVER);
-      const deadline = Date.now() + 3000;
-      while ((server.activeTransfers > 0 || server.waitingRequests > 0) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => server.activeTransfers === 0 && server.waitingRequests === 0, 3000);
       assert.equal(server.activeTransfers, 0, "A's transfer was dropped");
       assert.equal(server.waitingRequests, 0, "B's RRQ left the wait list");
       await new Promise((r) => setTimeout(r, 50));
