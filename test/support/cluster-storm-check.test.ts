@@ -22,14 +22,20 @@ const machine = (mac: string, o: Partial<MachineOutcome>): MachineOutcome => ({
 test('cluster storm check: an address ACKed to two MACs counts only while both hold it', () => {
   const a = machine('m:a', {
     acks: [
-      { ip: '10.113.1.1', server: 's0', at: 100 },
-      { ip: '10.113.1.2', server: 's1', at: 200 },
+      { ip: '10.113.1.1', server: 's0', at: 100, requestedAt: 90 },
+      { ip: '10.113.1.2', server: 's1', at: 200, requestedAt: 150 },
     ],
   });
-  const later = machine('m:b', { acks: [{ ip: '10.113.1.1', server: 's1', at: 300 }] });
+  const later = machine('m:b', { acks: [{ ip: '10.113.1.1', server: 's1', at: 300, requestedAt: 290 }] });
   assert.deepEqual(addressesAckedTwice([a, later]), [], 'a moved to .2 before b got .1');
-  const overlapping = machine('m:c', { acks: [{ ip: '10.113.1.2', server: 's0', at: 250 }] });
-  assert.deepEqual(addressesAckedTwice([a, overlapping]), ['10.113.1.2 (m:a, m:c)']);
+  // a asked for .2 at 150: .1 was free in the store from a's commit on, before a saw its ACK at 200.
+  const between = machine('m:d', { acks: [{ ip: '10.113.1.1', server: 's2', at: 170, requestedAt: 160 }] });
+  assert.deepEqual(addressesAckedTwice([a, between]), [], 'b got .1 after a asked for .2');
+  const before = machine('m:e', { acks: [{ ip: '10.113.1.1', server: 's2', at: 140, requestedAt: 130 }] });
+  assert.deepEqual(addressesAckedTwice([a, before]).length, 1, 'b got .1 while a still held it');
+  assert.match(addressesAckedTwice([a, before])[0]!, /^10\.113\.1\.1 \(m:a: .*\| m:e: 10\.113\.1\.1 from s2 at 40\)$/);
+  const overlapping = machine('m:c', { acks: [{ ip: '10.113.1.2', server: 's0', at: 250, requestedAt: 240 }] });
+  assert.deepEqual(addressesAckedTwice([a, overlapping]).length, 1, '.2 is held by a and c at once');
 });
 
 test('cluster storm check: the pause runs from the kill to the next success after the first miss at the dead member', () => {

@@ -20,7 +20,9 @@ interface Held {
 
 /**
  * Addresses the simulator saw ACKed to two MACs at overlapping times: MAC a holds an address from its ACK until
- * its next ACK of another address (a bound lease drops the MAC's others, lease-upsert.ts).
+ * it sends the REQUEST for another address that is then ACKed (binding that one drops the MAC's others,
+ * lease-upsert.ts, at the commit, which comes after the REQUEST was sent; until the ACK arrives the old address is
+ * free in the store, and a second machine may be ACKed it in that window).
  */
 export function addressesAckedTwice(outcomes: readonly MachineOutcome[]): string[] {
   const byIp = new Map<string, Held[]>();
@@ -28,7 +30,7 @@ export function addressesAckedTwice(outcomes: readonly MachineOutcome[]): string
     const acks = [...o.acks].sort((a, b) => a.at - b.at);
     acks.forEach((a, n) => {
       const moved = acks.slice(n + 1).find((b) => b.ip !== a.ip);
-      const held = { mac: o.mac, from: a.at, until: moved?.at ?? Infinity };
+      const held = { mac: o.mac, from: a.at, until: moved?.requestedAt ?? Infinity };
       byIp.set(a.ip, [...(byIp.get(a.ip) ?? []), held]);
     });
   }
@@ -36,7 +38,15 @@ export function addressesAckedTwice(outcomes: readonly MachineOutcome[]): string
   for (const [ip, held] of byIp)
     for (const a of held)
       if (held.some((b) => b.mac !== a.mac && b.from < a.until && a.from < b.until)) {
-        twice.push(`${ip} (${[...new Set(held.map((h) => h.mac))].join(', ')})`);
+        const macs = [...new Set(held.map((h) => h.mac))];
+        const t0 = Math.min(...held.map((h) => h.from));
+        // Each MAC's ACKs, ms after the first ACK of this address, so a failure shows the order of events.
+        const story = macs.map((mac) => {
+          const o = outcomes.find((x) => x.mac === mac)!;
+          const seq = [...o.acks].sort((x, y) => x.at - y.at);
+          return `${mac}: ${seq.map((x) => `${x.ip} from ${x.server} at ${Math.round(x.at - t0)}`).join(', ')}`;
+        });
+        twice.push(`${ip} (${story.join(' | ')})`);
         break;
       }
   return twice;

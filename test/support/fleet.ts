@@ -56,8 +56,12 @@ export interface MachineOutcome {
   bytes: number;
   /** Boots this machine started (2 or more: a boot failed and the machine started again from its firmware). */
   boots: number;
-  /** Every DHCPACK it accepted: the address, the server (option 54) and when (epoch ms). */
-  acks: Array<{ ip: string; server: string; at: number }>;
+  /**
+   * Every DHCPACK it accepted: the address, the server (option 54), when (epoch ms), and when the machine first sent
+   * the REQUEST it answers (from then on the machine no longer holds an earlier address of another IP: it is in the
+   * middle of a new DISCOVER/REQUEST, RFC 2131 §4.4.1, and the server may free the old one when it binds the new).
+   */
+  acks: Array<{ ip: string; server: string; at: number; requestedAt: number }>;
   /** Epoch ms of every exchange that succeeded (a DHCP answer, a TFTP or HTTP transfer, the report). */
   progress: number[];
   /** Exchanges that failed at one server: its address, when (epoch ms) and what (for the pause after a kill). */
@@ -358,6 +362,7 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trac
     const offer = await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, trace, first);
     const server = getIpOption(offer, 54) ?? sim.target.dhcpServers[0]!;
     let ack: DhcpPacket;
+    const requestedAt = epochNow();
     try {
       ack = await dhcpStep(
         sim,
@@ -375,7 +380,7 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trac
       continue;
     }
     if (ack.yiaddr !== offer.yiaddr) throw new Error(`ACK ${ack.yiaddr} differs from OFFER ${offer.yiaddr}`);
-    trace.acks.push({ ip: ack.yiaddr, server, at: epochNow() });
+    trace.acks.push({ ip: ack.yiaddr, server, at: epochNow(), requestedAt });
     return ack;
   }
   throw new Error(`DHCPNAK in ${NAK_ROUNDS} rounds`);
