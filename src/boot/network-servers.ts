@@ -149,7 +149,9 @@ export async function startNetworkServers(opts: {
   const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
   const leases = opts.sqlite
     ? createSqliteLeaseStore(opts.db, opts.sqlite)
-    : createSqlLeaseStore(opts.db, { postgres: true });
+    : createSqlLeaseStore(opts.db, {
+        postgres: { url: opts.databaseUrl, log: opts.log.child({ domain: 'dhcp' }) },
+      });
   let dhcpServer: DhcpServer | null = null;
   let tftpServer: TftpServer | null = null;
   let ra: RouterAdvertiser | null = null;

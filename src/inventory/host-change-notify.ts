@@ -5,8 +5,8 @@
 // succeeds and after the connection breaks, pages are neither kept nor served
 // (a change committed meanwhile would go unheard), and every (re)connection
 // starts from an empty cache.
-import pg from 'pg';
-import { silentLogger, type Logger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
+import { listenOnPostgres } from '../store/pg-listen.js';
 import { HOSTS_CHANNEL } from './sql-host-store.js';
 
 /** What the listener drives: the inventory service's `hostPages`. */
@@ -29,42 +29,21 @@ export function listenForHostChanges(o: {
 }): {
   close(): Promise<void>;
 } {
-  const log = o.log ?? silentLogger;
-  let client: pg.Client | null = null;
-  let closed = false;
-  let retry: NodeJS.Timeout | null = null;
-  const schedule = (err: Error) => {
-    o.pages.setLive(false);
-    if (closed || retry) return;
-    log.warn({ err: err.message }, 'host change notifications: connection lost or refused; host list pages uncached');
-    retry = setTimeout(() => {
-      retry = null;
-      void open().catch(schedule);
-    }, o.retryMs ?? 1000);
-  };
-  const open = async () => {
-    const c = new pg.Client({ connectionString: o.url, keepAlive: true, application_name: 'kiln hosts' });
-    client = c;
-    c.on('notification', () => o.pages.changed());
-    // Only the current connection's end counts (an old one may end after its replacement listens).
-    c.on('error', (err) => {
-      void c.end().catch(() => {});
-      if (client === c) schedule(err);
-    });
-    c.on('end', () => {
-      if (!closed && client === c) schedule(new Error('connection ended'));
-    });
-    await c.connect();
-    await c.query([HOSTS_CHANNEL, ...(o.alsoChannels ?? [])].map((ch) => `LISTEN ${ch};`).join(' '));
-    if (!closed && client === c) o.pages.setLive(true);
-  };
-  void open().catch(schedule);
+  const l = listenOnPostgres({
+    url: o.url,
+    channels: [HOSTS_CHANNEL, ...(o.alsoChannels ?? [])],
+    name: 'kiln hosts',
+    onNotification: () => o.pages.changed(),
+    onListening: () => o.pages.setLive(true),
+    onLost: () => o.pages.setLive(false),
+    lostMessage: 'host change notifications: connection lost or refused; host list pages uncached',
+    log: o.log,
+    retryMs: o.retryMs,
+  });
   return {
     async close() {
-      closed = true;
       o.pages.setLive(false);
-      if (retry) clearTimeout(retry);
-      await client?.end().catch(() => {});
+      await l.close();
     },
   };
 }

@@ -524,6 +524,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       queue.take(Number.POSITIVE_INFINITY);
       if (inflight > 0) await new Promise<void>((r) => (whenIdle = r));
       await writer.drain();
+      await leases.close();
       logShed();
     })());
   opts.signal?.addEventListener('abort', () => void close(), { once: true });

@@ -62,7 +62,12 @@ async function start(): Promise<void> {
     data.store.kind === 'sqlite' ? openSqliteFileHostByMacReader(data.store.file) : sqlHostByMacReader(store.db);
   const leases = store.sqlite
     ? createSqliteLeaseStore(store.db, store.sqlite)
-    : createSqlLeaseStore(store.db, { postgres: true });
+    : createSqlLeaseStore(store.db, {
+        postgres: {
+          url: data.store.kind === 'postgres' ? data.store.url : undefined,
+          log: log.child({ domain: 'dhcp' }),
+        },
+      });
   const gate = createUnknownMacGate({
     admits: staticAdmission(data.discovery),
     ask: (mac, subnet) => post({ type: 'unknownMac', mac, subnet }),

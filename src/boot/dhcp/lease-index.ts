@@ -10,9 +10,12 @@ const macKey = (mac: string, subnet: string): string => `${subnet}|${mac}`;
  * because `store.putMany` stays the arbiter: a stale pick comes back as
  * `conflict` (the server sends DHCPNAK) and the address is re-read here.
  * Loading starts at once; while it fails (database down) every read fails
- * and the next one retries. Call once per server; the caller owns `store`.
+ * and the next one retries. Where the store hears other controllers' writes
+ * (`watch`: PostgreSQL, lease-notify.ts) the index applies them as they
+ * commit, and reads the table again when notices may have been missed.
+ * Call once per server and `close()` with it; the caller owns `store`.
  */
-export function createLeaseIndex(store: LeaseStore): LeaseStore {
+export function createLeaseIndex(store: LeaseStore): LeaseStore & { close(): Promise<void> } {
   const byIp = new Map<string, Lease>();
   const byMac = new Map<string, Lease>();
   const forget = (ip: string): void => {
@@ -31,24 +34,78 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
     if (prev && prev.ip !== l.ip) byIp.delete(prev.ip);
     byMac.set(macKey(l.mac, l.subnet), lease);
   };
+  /**
+   * Another controller's committed write. A MAC's binding that ends later wins, as in the table (lease-upsert.ts):
+   * a notice of an earlier one, arriving after this index saw the later (its own commit, or an earlier notice), is old.
+   */
+  const heard = (l: Lease): void => {
+    const mine = l.state === 'bound' ? byMac.get(macKey(l.mac, l.subnet)) : undefined;
+    if (mine && mine.ip !== l.ip && mine.expiresAt > l.expiresAt) return;
+    remember(l);
+  };
   let loaded: Promise<void> | undefined;
   let ready = false;
-  const load = (): Promise<void> =>
-    (loaded ??= store.list().then(
+  /** Notices heard while a (re)load reads the table: applied over what it read, in order. */
+  let pending: Lease[] | null = null;
+  const read = (): Promise<void> => {
+    pending = [];
+    return store.list().then(
       (all) => {
+        byIp.clear();
+        byMac.clear();
         for (const l of all) remember(l);
+        for (const l of pending ?? []) heard(l);
+        pending = null;
         ready = true;
       },
       (err: unknown) => {
-        loaded = undefined;
+        pending = null;
         throw err;
       },
-    ));
+    );
+  };
+  const load = (): Promise<void> =>
+    (loaded ??= read().catch((err: unknown) => {
+      loaded = undefined;
+      throw err;
+    }));
   load().catch(() => {
     /* the first read retries and reports it */
   });
+  // A reload after the listener (re)connects: until it is done the old view serves (the table stays the arbiter).
+  let reloading = false;
+  const resync = (): void => {
+    if (reloading || !ready) {
+      // The first load may have read before the listener heard anything: read once more when it is done.
+      if (!ready && !reloading) void load().then(resync, () => {});
+      return;
+    }
+    reloading = true;
+    void read()
+      .catch(() => {
+        /* the old view serves; a write's conflict re-reads its address */
+      })
+      .finally(() => {
+        reloading = false;
+      });
+  };
+  /** What this server's own commit or read found; kept for a reload in progress too, which may have read before it. */
+  const learn = (l: Lease): void => {
+    remember(l);
+    if (pending) pending.push(l);
+  };
+  const unwatch = store.watch?.({
+    leases(ls) {
+      if (pending) pending.push(...ls);
+      else if (ready) for (const l of ls) heard(l);
+    },
+    resync,
+  });
 
   return {
+    close: async () => {
+      await unwatch?.();
+    },
     async getByMac(mac, subnet) {
       await load();
       const l = byMac.get(macKey(mac, subnet));
@@ -67,12 +124,12 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
       for (let i = 0; i < leases.length; i++) {
         const l = leases[i];
         if (results[i] === 'ok') {
-          remember(l);
+          learn(l);
           continue;
         }
         // Someone else holds it (another controller, or an earlier write in this batch): re-read the truth.
         const cur = await store.getByIp(l.ip);
-        if (cur) remember(cur);
+        if (cur) learn(cur);
         else forget(l.ip);
       }
       return results;
@@ -80,7 +137,7 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore {
     async release(ip, mac, now) {
       await store.release(ip, mac, now);
       const l = byIp.get(ip);
-      if (l?.mac === mac && l.state === 'bound' && l.expiresAt > now) remember({ ...l, expiresAt: now });
+      if (l?.mac === mac && l.state === 'bound' && l.expiresAt > now) learn({ ...l, expiresAt: now });
     },
     list: (subnet) => store.list(subnet),
   };

@@ -10,6 +10,14 @@ export interface Lease {
   state: 'bound' | 'declined';
 }
 
+/** What the listener drives: the lease index (lease-notify.ts). */
+export interface LeaseWatcher {
+  /** Leases another controller committed, in commit order. */
+  leases(ls: Lease[]): void;
+  /** Notices may have been missed (the connection was lost): read everything again. */
+  resync(): void;
+}
+
 /**
  * Result of one write in a group commit: `conflict` means another MAC holds the address unexpired, or (a bound lease)
  * the MAC holds another address of the subnet whose lease ends later: bound for a request that arrived after this one.
@@ -47,6 +55,11 @@ export interface LeaseStore {
   peekByIp?(ip: string): Readonly<Lease> | undefined | 'unknown';
   /** The MAC's bound lease in `subnet` from memory, as `peekByIp` (every DISCOVER asks: no promise for it). */
   peekByMac?(mac: string, subnet: string): Readonly<Lease> | undefined | 'unknown';
+  /**
+   * Other controllers' writes to the same table as they commit (PostgreSQL: lease-notify.ts), for an in-memory
+   * view; absent where no one else writes. Resolves the returned stop when done.
+   */
+  watch?(watcher: LeaseWatcher): () => Promise<void>;
 }
 
 /** An in-memory LeaseStore for tests and `--dev`; same semantics as the SQL one, nothing survives a restart. */

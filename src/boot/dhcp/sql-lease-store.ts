@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import type { Lease, LeasePutResult, LeaseStore } from './lease-store.js';
 import { putLease, type LeaseDb, type LeaseRow } from './lease-upsert.js';
 import { retryOnDeadlock } from '../../store/retry-deadlock.js';
+import type { Logger } from '../../log/logger.js';
+import { encodeLeaseNotices, LEASES_CHANNEL, listenForLeaseChanges, newLeaseOrigin } from './lease-notify.js';
 
 function fromRow(r: LeaseRow): Lease {
   return {
@@ -20,10 +22,27 @@ function fromRow(r: LeaseRow): Lease {
  * expired or held by the same MAC (lease-upsert.ts), so two controllers can
  * never bind one address to two MACs. `postgres`: several controllers write
  * the table, so a batch first takes a transaction lock per MAC it binds
- * (lease-upsert.ts checks the MAC's other leases, then writes).
+ * (lease-upsert.ts checks the MAC's other leases, then writes), and each
+ * write and release is announced on `kiln_leases` in its transaction
+ * (lease-notify.ts); with `postgres.url` the store also hears the other
+ * controllers' (`watch`, for the DHCP server's lease index).
  */
-export function createSqlLeaseStore(d: LeaseDb, opts: { postgres?: boolean } = {}): LeaseStore {
+export function createSqlLeaseStore(
+  d: LeaseDb,
+  opts: { postgres?: boolean | { url?: string | undefined; log?: Logger } } = {},
+): LeaseStore {
+  const pgOpts = opts.postgres === true ? {} : opts.postgres || undefined;
+  const origin = newLeaseOrigin();
+  const announce = async (trx: LeaseDb, written: readonly Lease[]): Promise<void> => {
+    if (!pgOpts || written.length === 0) return;
+    for (const payload of encodeLeaseNotices(origin, written))
+      await sql`SELECT pg_notify(${LEASES_CHANNEL}, ${payload})`.execute(trx);
+  };
+  const url = pgOpts?.url;
   return {
+    ...(url && {
+      watch: (watcher) => listenForLeaseChanges({ url, origin, watcher, log: pgOpts.log }),
+    }),
     async getByMac(mac, subnet) {
       const r = await d
         .selectFrom('dhcp_leases')
@@ -46,23 +65,35 @@ export function createSqlLeaseStore(d: LeaseDb, opts: { postgres?: boolean } = {
         .sort((a, b) => (leases[a].ip < leases[b].ip ? -1 : leases[a].ip > leases[b].ip ? 1 : a - b));
       return retryOnDeadlock(() =>
         d.transaction().execute(async (trx) => {
-          if (opts.postgres) await lockMacs(trx, leases);
+          if (pgOpts) await lockMacs(trx, leases);
           const out: LeasePutResult[] = new Array<LeasePutResult>(leases.length);
           for (const i of order) out[i] = await putLease(trx, leases[i], now);
+          await announce(
+            trx,
+            leases.filter((_, i) => out[i] === 'ok'),
+          );
           return out;
         }),
       );
     },
     async release(ip, mac, now) {
       // Ended, not deleted: the row is the MAC's previous binding (LeaseStore.release).
-      await d
-        .updateTable('dhcp_leases')
-        .set({ expires_at: now })
-        .where('ip', '=', ip)
-        .where('mac', '=', mac)
-        .where('state', '=', 'bound')
-        .where('expires_at', '>', now)
-        .execute();
+      const end = (db: LeaseDb) =>
+        db
+          .updateTable('dhcp_leases')
+          .set({ expires_at: now })
+          .where('ip', '=', ip)
+          .where('mac', '=', mac)
+          .where('state', '=', 'bound')
+          .where('expires_at', '>', now);
+      if (!pgOpts) {
+        await end(d).execute();
+        return;
+      }
+      await d.transaction().execute(async (trx) => {
+        const ended = await end(trx).returning('subnet').executeTakeFirst();
+        if (ended) await announce(trx, [{ ip, mac, subnet: ended.subnet, expiresAt: now, state: 'bound' }]);
+      });
     },
     async list(subnet) {
       let q = d.selectFrom('dhcp_leases').selectAll().orderBy('ip');
