@@ -306,6 +306,8 @@ export async function createController(deps: ControllerDeps) {
     urls: deps.urls,
     renderer,
     power: deps.power ?? ((host, action, reason) => power.request(host, action, reason)),
+    // A test's own power request (deps.power) boots each host of a batch in turn; the power service paces them.
+    ...(deps.power ? {} : { netbootBatch: (hosts, pacing, reason) => power.netbootBatch(hosts, pacing, reason) }),
     now: deps.now,
     newId: randomUUID,
     installTokens,

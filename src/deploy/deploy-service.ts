@@ -1,3 +1,5 @@
+import type { BatchPacing } from '../power/host-power.js';
+import type { AdmissionStats } from '../power/admission-gate.js';
 import type { TangPlanState } from '../machine/plan-storage.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
@@ -32,6 +34,46 @@ import {
 /** What a deploy or release asks of the host's power driver; absent when no BMC is set or power is not wired. */
 export type PowerRequest = (host: Host, action: 'netboot' | 'poweroff', reason: string) => Promise<void>;
 
+/** The result of one host in a batch deploy's paced network boots. */
+export interface NetbootResult {
+  host: string;
+  ok: boolean;
+  error?: { code: string; message: string };
+}
+
+/**
+ * Network boots for many deployed hosts, paced by the data plane's headroom or a stagger (the power service's
+ * `netbootBatch`); one result per host, in order, and what admission control saw (null with stagger pacing).
+ */
+export type NetbootBatch = (
+  hosts: Host[],
+  pacing: BatchPacing,
+  reason: string,
+) => Promise<{ items: NetbootResult[]; admission: AdmissionStats | null }>;
+
+/** One host of a batch deploy: its deployment when it was made, and what happened to its network boot. */
+export interface BatchDeployItem {
+  host: string;
+  ok: boolean;
+  state?: string;
+  deployment?: { id: string; profile: string };
+  /** `started`: booted through the batch's pacing; `no-bmc`: deployed, power it on yourself; `not-deployed`. */
+  power: 'started' | 'failed' | 'no-bmc' | 'not-deployed';
+  error?: { code: string; message: string };
+}
+
+/** What one deploy is asked: the profile (default: the host's), its variables, who and why; `reuse` repeats the last deployment's files. */
+export interface DeployOptions {
+  profile?: string;
+  variables?: Record<string, unknown>;
+  actor: string;
+  reason?: string;
+  reuse?: boolean;
+}
+
+/** Deploys made before their boots; at most this many render at once (each render runs on the template workers). */
+const BATCH_RENDERS = 4;
+
 export interface DeployDeps {
   db: Kysely<Database>;
   inventory: InventoryService;
@@ -43,6 +85,8 @@ export interface DeployDeps {
   /** Runs the templates off the main thread, with the time and output limits. */
   renderer: TemplateRenderer;
   power?: PowerRequest;
+  /** A batch deploy's paced boots; without it each deployed host's `power` request runs in turn. */
+  netbootBatch?: NetbootBatch;
   now?: () => Date;
   newId: () => string;
   /** Revokes the host's SSH certificates at release (the next owner of the machine gets new ones). */
@@ -127,7 +171,7 @@ export function createDeployService(deps: DeployDeps) {
     return { ...rendered, files: { ...rendered.files, [MACHINE_PLAN_FILE]: `${JSON.stringify(plan, null, 2)}\n` } };
   }
 
-  return {
+  const service = {
     /** The host's newest deployment, or null (in the caller's transaction `tx` when given). */
     currentDeployment: (hostId: string, tx?: Kysely<Database>): Promise<Deployment | null> =>
       getCurrentDeployment(tx ?? deps.db, hostId),
@@ -169,9 +213,71 @@ export function createDeployService(deps: DeployDeps) {
       return withMachinePlan(host, await render(host, name, variables));
     },
 
+    /**
+     * `deploy` for many hosts at once: each host's deployment is made first (at most BATCH_RENDERS render at
+     * once; a host that fails is reported and the rest go on), then the deployed hosts with a BMC are network-booted
+     * through the power queue, paced as `kiln host power-on-batch` paces (docs/power.md): a row deployed at once is
+     * the same worst morning as a row powered on at once.
+     */
+    async deployMany(
+      hostRefs: string[],
+      opts: DeployOptions & { pacing: BatchPacing },
+    ): Promise<{ items: BatchDeployItem[]; admission: AdmissionStats | null }> {
+      const made = new Array<{ host: Host; deployment: Deployment } | KilnError>(hostRefs.length);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < hostRefs.length) {
+          const i = next++;
+          try {
+            made[i] = await service.deploy(hostRefs[i], { ...opts, power: false });
+          } catch (err) {
+            made[i] =
+              err instanceof KilnError ? err : new KilnError('internal', `deploy failed: ${(err as Error).message}`);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(BATCH_RENDERS, hostRefs.length) }, worker));
+      const toBoot = deps.power
+        ? made.filter((m): m is { host: Host; deployment: Deployment } => !(m instanceof KilnError) && !!m.host.bmc)
+        : [];
+      const reason = opts.reason ?? `deploy ${opts.profile ?? 'batch'}`;
+      let booted: { items: NetbootResult[]; admission: AdmissionStats | null } = { items: [], admission: null };
+      if (deps.netbootBatch)
+        booted = await deps.netbootBatch(
+          toBoot.map((m) => m.host),
+          opts.pacing,
+          reason,
+        );
+      else
+        for (const m of toBoot) {
+          try {
+            await deps.power!(m.host, 'netboot', `deploy ${m.deployment.profile}`);
+            booted.items.push({ host: m.host.name, ok: true });
+          } catch (err) {
+            const e = err instanceof KilnError ? err : new KilnError('bmc_error', (err as Error).message);
+            booted.items.push({ host: m.host.name, ok: false, error: { code: e.code, message: e.message } });
+          }
+        }
+      const bootOf = new Map(toBoot.map((m, i) => [m.host.id, booted.items[i]]));
+      const items = made.map((m, i): BatchDeployItem => {
+        if (m instanceof KilnError)
+          return { host: hostRefs[i], ok: false, power: 'not-deployed', error: { code: m.code, message: m.message } };
+        const base = {
+          host: m.host.name,
+          state: m.host.state,
+          deployment: { id: m.deployment.id, profile: m.deployment.profile },
+        };
+        const b = bootOf.get(m.host.id);
+        if (!b) return { ...base, ok: true, power: 'no-bmc' };
+        return b.ok ? { ...base, ok: true, power: 'started' } : { ...base, ok: false, power: 'failed', error: b.error };
+      });
+      return { items, admission: booted.admission };
+    },
+
     async deploy(
       hostRef: string,
-      opts: { profile?: string; variables?: Record<string, unknown>; actor: string; reason?: string; reuse?: boolean },
+      /** `power: false`: make the deployment but leave the network boot to the caller (`deployMany` paces them). */
+      opts: DeployOptions & { power?: boolean },
     ): Promise<{ host: Host; deployment: Deployment }> {
       let host = await deps.inventory.getHost(hostRef);
       const name = opts.profile ?? host.profile;
@@ -217,7 +323,8 @@ export function createDeployService(deps: DeployDeps) {
           return moved;
         }),
       );
-      if (deps.power && host.bmc) await deps.power(host, 'netboot', `deploy ${rendered.profile}`);
+      if (opts.power !== false && deps.power && host.bmc)
+        await deps.power(host, 'netboot', `deploy ${rendered.profile}`);
       return { host, deployment };
     },
 
@@ -240,6 +347,7 @@ export function createDeployService(deps: DeployDeps) {
       return host;
     },
   };
+  return service;
 }
 
 /** The deploy service's type. */

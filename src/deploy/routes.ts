@@ -8,6 +8,7 @@ import type { InventoryService } from '../inventory/inventory-service.js';
 import type { AbRollback } from './ab-rollback.js';
 import type { DeployService } from './deploy-service.js';
 import { installerStatusUrl } from './installer-status.js';
+import { BatchBody, BatchReply } from '../power/power-schemas.js';
 
 const Params = Type.Object({ host: Type.String() });
 const DeployBody = Type.Object(
@@ -26,7 +27,44 @@ const DeployBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** Deploy, release and deployment history under /api/v1/hosts/:host. */
+const ErrorSummary = Type.Object({ code: Type.String(), message: Type.String() });
+const BatchDeployBody = Type.Object(
+  {
+    hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+      minItems: 1,
+      maxItems: 10_000,
+      uniqueItems: true,
+      description: 'host ids or names (up to 10 000), each deployed, then network-booted as one paced batch',
+    }),
+    profile: DeployBody.properties.profile,
+    variables: DeployBody.properties.variables,
+    reuse: DeployBody.properties.reuse,
+    // The same pacing as a batch power-on: each host's start here is its network boot.
+    pacing: BatchBody.properties.pacing,
+    staggerMs: BatchBody.properties.staggerMs,
+    maxParallel: BatchBody.properties.maxParallel,
+    reason: DeployBody.properties.reason,
+  },
+  { additionalProperties: false },
+);
+const BatchDeployReply = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      host: Type.String(),
+      ok: Type.Boolean(),
+      state: Type.Optional(Type.String()),
+      deployment: Type.Optional(Type.Object({ id: Type.String(), profile: Type.String() })),
+      power: Type.Union(
+        [Type.Literal('started'), Type.Literal('failed'), Type.Literal('no-bmc'), Type.Literal('not-deployed')],
+        { description: 'no-bmc: deployed, but Kiln cannot boot it: power it on yourself' },
+      ),
+      error: Type.Optional(ErrorSummary),
+    }),
+  ),
+  admission: BatchReply.properties.admission,
+});
+
+/** Deploy, release and deployment history under /api/v1/hosts/:host; batch deploy at /api/v1/deployments/batch. */
 export const deployRoutes: FastifyPluginAsyncTypebox<{
   deploy: DeployService;
   inventory: InventoryService;
@@ -86,6 +124,35 @@ export const deployRoutes: FastifyPluginAsyncTypebox<{
           bootSpec: r.deployment.bootSpec,
         },
       };
+    },
+  );
+  app.post(
+    '/deployments/batch',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: ['deploy'],
+        summary:
+          "Deploy many hosts: each host's deployment now, then their network boots paced by the data plane's headroom (or a stagger); one result per host (partial failure is 200)",
+        body: BatchDeployBody,
+        response: { 200: BatchDeployReply },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      const pacing = b.pacing ?? 'headroom';
+      return deploy.deployMany(b.hosts, {
+        profile: b.profile,
+        variables: b.variables,
+        reuse: b.reuse,
+        actor: actorOf(req.principal),
+        reason: b.reason,
+        pacing: {
+          pacing,
+          staggerMs: b.staggerMs ?? (pacing === 'stagger' ? 2000 : 0),
+          maxParallel: b.maxParallel ?? 20,
+        },
+      });
     },
   );
   app.post(

@@ -22,7 +22,7 @@ import type {
   PowerState,
 } from './power-driver.js';
 import { driftEvent, eventFromReport, expectedStateAfter, pollerActor } from './power-events.js';
-import type { PowerOperation, PowerOrigin, PowerReport } from './power-queue.js';
+import type { BatchItem, PowerOperation, PowerOrigin, PowerReport } from './power-queue.js';
 import type { PowerDriverFactory, PowerDriverRegistry } from './power-registry.js';
 import { redactingLogger } from './redacting-logger.js';
 import { defaultAdmissionRules, type AdmissionRules, type HeadroomSample } from './admission.js';
@@ -62,6 +62,13 @@ export interface BatchResult {
   host: string;
   ok: boolean;
   error?: { code: string; message: string };
+}
+
+/** How a batch's starts are paced: at most `maxParallel` at once, host i no earlier than i × `staggerMs`, and with `headroom` only when the data plane has room (admission.ts). */
+export interface BatchPacing {
+  staggerMs: number;
+  maxParallel: number;
+  pacing: 'headroom' | 'stagger';
 }
 
 /** Actor of power operations asked for by deploy and release. */
@@ -232,7 +239,54 @@ export function createHostPower(deps: {
     }
   }
 
-  return {
+  /**
+   * Runs one batch through the power queue: `item` makes each bound host's start; paced by the data plane's
+   * headroom unless `pacing` is `stagger`. One result per entry of `bound`, in order (a host that could not be
+   * bound fails with its error), and what the admission control saw.
+   */
+  async function pacedBatch(
+    bound: Array<{ ref: string; host: Host; driver: PowerDriver } | { ref: string; error: KilnError }>,
+    o: BatchPacing,
+    item: (b: { host: Host; driver: PowerDriver }) => BatchItem,
+  ): Promise<{ items: BatchResult[]; admission: AdmissionStats | null }> {
+    const ready = bound.filter((b): b is { ref: string; host: Host; driver: PowerDriver } => 'host' in b);
+    const headroom = deps.headroom;
+    const gate =
+      o.pacing === 'headroom' && headroom
+        ? createAdmissionGate({
+            sample: headroom,
+            clock,
+            rules: { ...defaultAdmissionRules, ...deps.admission },
+            intervalMs: deps.admission?.intervalMs ?? 250,
+            maxWaitMs: deps.admission?.maxWaitMs ?? 30_000,
+            onCut: (reason, window) => logger.info({ reason, window }, 'power batch: data plane congested, window cut'),
+          })
+        : undefined;
+    const outcomes = await power.queue.powerOnBatch(ready.map(item), {
+      staggerMs: o.staggerMs,
+      maxParallel: o.maxParallel,
+      gate,
+    });
+    await written;
+    const admission = gate?.stats() ?? null;
+    if (admission) logger.info({ hosts: ready.length, ...admission }, 'power batch: admission control');
+    const byId = new Map(outcomes.map((x) => [x.hostId, x]));
+    const items = bound.map((b) => {
+      if (!('host' in b))
+        return { host: b.ref, ok: false, error: { code: b.error.code ?? 'internal', message: b.error.message } };
+      const x = byId.get(b.host.id)!;
+      return {
+        host: b.host.name,
+        ok: x.ok,
+        ...(x.error
+          ? { error: { code: x.error.code, message: redactSecrets(x.error.message, [secrets.get(b.host.id)]) } }
+          : {}),
+      };
+    });
+    return { items, admission };
+  }
+
+  const self = {
     /** Registered driver names (`GET /power/drivers`). */
     drivers: (): string[] => registry.names(),
 
@@ -295,7 +349,7 @@ export function createHostPower(deps: {
      */
     async powerOnBatch(
       hostRefs: string[],
-      o: { staggerMs: number; maxParallel: number; bootNetwork: boolean; pacing: 'headroom' | 'stagger' },
+      o: BatchPacing & { bootNetwork: boolean },
       origin: PowerOrigin,
     ): Promise<{ items: BatchResult[]; admission: AdmissionStats | null }> {
       const bound = await Promise.all(
@@ -307,49 +361,40 @@ export function createHostPower(deps: {
           }
         }),
       );
-      const ready = bound.filter((b): b is { ref: string; host: Host; driver: PowerDriver } => 'host' in b);
-      const headroom = deps.headroom;
-      const gate =
-        o.pacing === 'headroom' && headroom
-          ? createAdmissionGate({
-              sample: headroom,
-              clock: deps.clock ?? systemClock,
-              rules: { ...defaultAdmissionRules, ...deps.admission },
-              intervalMs: deps.admission?.intervalMs ?? 250,
-              maxWaitMs: deps.admission?.maxWaitMs ?? 30_000,
-              onCut: (reason, window) =>
-                logger.info({ reason, window }, 'power batch: data plane congested, window cut'),
-            })
-          : undefined;
-      const outcomes = await power.queue.powerOnBatch(
-        ready.map((b) => ({
-          hostId: b.host.id,
-          driver: b.driver,
-          origin,
-          // A driver with no network boot override at all fails this item with bmc_unsupported before powering on.
-          ...(o.bootNetwork
-            ? { boot: networkBootOverride(b.driver.capabilities, b.host.firmware) ?? { device: 'network' as const } }
-            : {}),
-        })),
-        { staggerMs: o.staggerMs, maxParallel: o.maxParallel, gate },
+      return pacedBatch(bound, o, (b) => ({
+        hostId: b.host.id,
+        driver: b.driver,
+        origin,
+        // A driver with no network boot override at all fails this item with bmc_unsupported before powering on.
+        ...(o.bootNetwork
+          ? { boot: networkBootOverride(b.driver.capabilities, b.host.firmware) ?? { device: 'network' as const } }
+          : {}),
+      }));
+    },
+
+    /**
+     * Deploy's network boot for many hosts at once (`POST /api/v1/deployments/batch`): each host's `request(…,
+     * 'netboot')` (boot override, then cycle or power on), the starts paced as `powerOnBatch` paces them.
+     */
+    async netbootBatch(
+      hosts: Host[],
+      o: BatchPacing,
+      reason: string,
+    ): Promise<{ items: BatchResult[]; admission: AdmissionStats | null }> {
+      const bound = await Promise.all(
+        hosts.map(async (host) => {
+          try {
+            return { ref: host.name, host, driver: await driverFor(host) };
+          } catch (err) {
+            return { ref: host.name, error: err as KilnError };
+          }
+        }),
       );
-      await written;
-      const admission = gate?.stats() ?? null;
-      if (admission) logger.info({ hosts: ready.length, ...admission }, 'power batch: admission control');
-      const byId = new Map(outcomes.map((x) => [x.hostId, x]));
-      const items = bound.map((b) => {
-        if (!('host' in b))
-          return { host: b.ref, ok: false, error: { code: b.error.code ?? 'internal', message: b.error.message } };
-        const x = byId.get(b.host.id)!;
-        return {
-          host: b.host.name,
-          ok: x.ok,
-          ...(x.error
-            ? { error: { code: x.error.code, message: redactSecrets(x.error.message, [secrets.get(b.host.id)]) } }
-            : {}),
-        };
-      });
-      return { items, admission };
+      return pacedBatch(bound, o, (b) => ({
+        hostId: b.host.id,
+        driver: b.driver,
+        start: () => self.request(b.host, 'netboot', reason),
+      }));
     },
 
     /**
@@ -429,6 +474,7 @@ export function createHostPower(deps: {
       await cache.closeAll();
     },
   };
+  return self;
 
   async function allHostsWithBmc(): Promise<Host[]> {
     const out: Host[] = [];

@@ -47,12 +47,16 @@ export interface PowerQueueOptions {
   clock?: Clock;
 }
 
-/** One host of a batch power-on; `boot` is set (typically a one-time network boot) before powering on. */
+/**
+ * One host of a batch power-on; `boot` is set (typically a one-time network boot) before powering on. `start`
+ * replaces both: the host's own start, paced like the others (a deploy's network boot cycles a running machine).
+ */
 export interface BatchItem {
   hostId: string;
   driver: PowerDriver;
   boot?: BootOverride;
   origin?: PowerOrigin;
+  start?: () => Promise<void>;
 }
 
 /** The outcome of one host in a batch. */
@@ -227,8 +231,11 @@ export function createPowerQueue(o: PowerQueueOptions): PowerQueue {
         if (due > 0) await clock.sleep(due);
         await b.gate?.acquire();
         try {
-          if (item.boot) await submit(item.hostId, item.driver, { kind: 'boot', override: item.boot }, item.origin);
-          await submit(item.hostId, item.driver, { kind: 'power', action: 'on' }, item.origin);
+          if (item.start) await item.start();
+          else {
+            if (item.boot) await submit(item.hostId, item.driver, { kind: 'boot', override: item.boot }, item.origin);
+            await submit(item.hostId, item.driver, { kind: 'power', action: 'on' }, item.origin);
+          }
           outcomes[i] = { hostId: item.hostId, ok: true };
         } catch (err) {
           const e = toKilnError(err);

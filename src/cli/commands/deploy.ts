@@ -1,12 +1,19 @@
 import type { Command } from '@commander-js/extra-typings';
+import { errorCodes, type ErrorCode } from '../../error/codes.js';
 import { KilnError } from '../../error/kiln-error.js';
 import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
+import { formatAdmission, pacingBody, pacingOption, staggerHelp, type BatchJson } from './power.js';
+import type { BatchDeployItem } from '../../deploy/deploy-service.js';
 
 interface DeployJson {
   host: { name: string; state: string };
   deployment: { id: string; profile: string; files: string[] };
+}
+interface BatchDeployJson {
+  items: BatchDeployItem[];
+  admission: BatchJson['admission'];
 }
 interface DryRunJson {
   dryRun: true;
@@ -88,6 +95,55 @@ export function registerDeployCommands(program: Command, api: () => ApiClient, o
         () =>
           `${r.host.name}: ${r.host.state} with ${r.deployment.profile} (deployment ${r.deployment.id}; files ${r.deployment.files.join(', ') || 'none'})`,
       );
+    });
+
+  host
+    .command('deploy-batch')
+    .description(
+      "install a profile on many hosts: each host's files now, then their network boots paced by the data plane's headroom (or a fixed stagger)",
+    )
+    .argument('<hosts...>', 'names or ids')
+    .option('--profile <profile>', "profile (default: each host's own)")
+    .option('--var <key=value>', 'profile variable (repeatable)', collect)
+    .option('--reuse', 're-install each host with exactly the files of its last deployment')
+    .addOption(pacingOption('boot'))
+    .option('--stagger <duration>', staggerHelp('boots'))
+    .option('--max-parallel <n>', 'BMC operations at once', '20')
+    .option('--reason <text>')
+    .option('--json', 'print JSON')
+    .action(async (hosts, opts) => {
+      const r = await api().post<BatchDeployJson>('/api/v1/deployments/batch', {
+        hosts,
+        profile: opts.profile,
+        variables: parseVars(opts.var),
+        reuse: opts.reuse,
+        ...pacingBody(opts),
+        reason: opts.reason,
+      });
+      emit(o, opts.json, r, () =>
+        [
+          formatTable(
+            ['HOST', 'STATE', 'PROFILE', 'BOOT', 'ERROR'],
+            r.items.map((i) => [
+              i.host,
+              i.state ?? null,
+              i.deployment?.profile ?? null,
+              i.power === 'no-bmc' ? 'no BMC: power it on yourself' : i.power,
+              i.error ? `${i.error.message} [${i.error.code}]` : null,
+            ]),
+          ),
+          ...formatAdmission(r.admission),
+        ].join('\n'),
+      );
+      const failed = r.items.filter((i) => !i.ok);
+      const first = failed[0];
+      if (first) {
+        const code = first.error?.code;
+        throw new KilnError(
+          code !== undefined && code in errorCodes ? (code as ErrorCode) : 'internal',
+          `${failed.length} of ${r.items.length} hosts were not deployed and booted (first: ${first.host})`,
+        );
+      }
     });
 
   host

@@ -197,6 +197,41 @@ describe('kiln power, deploy and profile commands', () => {
     assert.equal(rearm.stdout, 'd1: enrolment re-armed');
   });
 
+  it('host deploy-batch: each host deployed, then booted through the paced batch; a host without a BMC and a failing BMC are reported, not hidden', async () => {
+    const mk = (name: string, n: number, bmc?: { driver: string; address: string }) =>
+      c.inventory.createHost(
+        {
+          name,
+          state: 'ready',
+          profile: 'kiln-image',
+          nics: [{ mac: `52:54:00:d1:00:0${n}` as never, name: null, boot: true }],
+          ...(bmc ? { bmc } : {}),
+        },
+        { actor: 'test' },
+      );
+    await mk('b1', 1, { driver: 'lab', address: 'bmc-b1' });
+    await mk('b2', 2, { driver: 'lab', address: 'bmc-b2' });
+    await mk('b3', 3);
+    await mk('b4', 4, { driver: 'broken', address: 'bmc-b4' });
+    const r = await kiln(['host', 'deploy-batch', 'b1', 'b2', 'b3', 'b4', 'ghost', '--var', 'imageName=busybox-test']);
+    assert.equal(r.code, 1, `the first failure's code sets the exit (b4: bmc_error)\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^HOST\s+STATE\s+PROFILE\s+BOOT\s+ERROR\n/);
+    assert.match(r.stdout, /\nb1\s+deploying\s+kiln-image\s+started\s+-\n/);
+    assert.match(r.stdout, /\nb2\s+deploying\s+kiln-image\s+started\s+-\n/);
+    assert.match(r.stdout, /\nb3\s+deploying\s+kiln-image\s+no BMC: power it on yourself\s+-\n/);
+    assert.match(r.stdout, /\nb4\s+deploying\s+kiln-image\s+failed\s+BMC says: chassis busy \[bmc_error\]\n/);
+    assert.match(r.stdout, /\nghost\s+-\s+-\s+not-deployed\s+.*\[not_found\]\n/);
+    assert.match(r.stdout, /\nadmission: up to \d+ booting at once/, 'headroom pacing reports what it saw');
+    assert.match(r.stderr, /2 of 5 hosts were not deployed and booted \(first: b4\)/);
+    // Each BMC got the deploy's network boot: one-time override, status, then on (the fake machines were off).
+    for (const b of ['bmc-b1', 'bmc-b2'])
+      assert.deepEqual(machines.get(b)!.calls, ['boot network once', 'status', 'power on']);
+    for (const h of ['b1', 'b2', 'b3', 'b4']) assert.equal((await c.inventory.getHost(h)).state, 'deploying', h);
+    const json = await kiln(['host', 'deploy-batch', 'b9', '--json', '--pacing', 'stagger']);
+    assert.equal(json.code, 3);
+    assert.deepEqual(JSON.parse(json.stdout).admission, null, 'stagger pacing: no admission figures');
+  });
+
   it("profile list, show, and validate (local directories and the controller's)", async () => {
     const list = await kiln(['profile', 'list']);
     assert.equal(list.code, 0, list.stderr);

@@ -13,7 +13,7 @@ interface StatusJson {
   recorded: string | null;
   capabilities: { powerActions: string[]; bootOnce: string[]; bootPersistent: string[] };
 }
-interface BatchJson {
+export interface BatchJson {
   items: Array<{ host: string; ok: boolean; error?: { code: string; message: string } }>;
   admission: {
     window: number;
@@ -28,6 +28,43 @@ interface BatchJson {
 interface EnlistJson {
   created: Array<{ name: string; systemId: string; macs: string[] }>;
   updated: Array<{ name: string; systemId: string; macs: string[] }>;
+}
+
+/** `--pacing` of a paced batch (`power-on-batch`, `deploy-batch`); `what` is one host's start. */
+export const pacingOption = (what: string) =>
+  new Option(
+    '--pacing <how>',
+    `headroom: each ${what} waits for room in DHCP, TFTP, HTTP and boots in progress; stagger: the stagger alone`,
+  )
+    .choices(['headroom', 'stagger'] as const)
+    .default('headroom' as const);
+
+/** `--stagger`'s help: the delay between `what`. */
+export const staggerHelp = (what: string): string =>
+  `delay between ${what} (500ms, 2s, 1m; default 0 with headroom pacing, 2s with stagger)`;
+
+/** A paced batch's `pacing`, `staggerMs` and `maxParallel` from its flags; a bad one is a usage error. */
+export function pacingBody(opts: { pacing: 'headroom' | 'stagger'; stagger?: string; maxParallel: string }): {
+  pacing: 'headroom' | 'stagger';
+  staggerMs?: number;
+  maxParallel: number;
+} {
+  const maxParallel = Number(opts.maxParallel);
+  if (!Number.isInteger(maxParallel) || maxParallel < 1)
+    throw new KilnError('validation_failed', `--max-parallel must be a whole number ≥ 1, got "${opts.maxParallel}"`);
+  return {
+    pacing: opts.pacing,
+    ...(opts.stagger !== undefined ? { staggerMs: parseDuration(opts.stagger, '--stagger') } : {}),
+    maxParallel,
+  };
+}
+
+/** What admission control saw in a paced batch, as one line (none with stagger pacing). */
+export function formatAdmission(a: BatchJson['admission']): string[] {
+  if (!a) return [];
+  return [
+    `admission: up to ${a.maxWindow} booting at once (${a.window} at the end), up to ${Math.round(a.maxRate)} power-ons/s (${Math.round(a.rate)} at the end), waited ${(a.waitedMs / 1000).toFixed(1)} s, ${a.cuts} cut${a.cuts === 1 ? '' : 's'}${a.lastCut ? ` (last: ${a.lastCut})` : ''}`,
+  ];
 }
 
 const enc = encodeURIComponent;
@@ -128,39 +165,20 @@ export function registerPowerCommands(
     .command('power-on-batch')
     .description("power on many hosts, paced by the data plane's headroom (or a fixed stagger)")
     .argument('<hosts...>', 'names or ids')
-    .addOption(
-      new Option(
-        '--pacing <how>',
-        'headroom: each start waits for room in DHCP, TFTP, HTTP and boots in progress; stagger: the stagger alone',
-      )
-        .choices(['headroom', 'stagger'] as const)
-        .default('headroom' as const),
-    )
-    .option(
-      '--stagger <duration>',
-      'delay between starts (500ms, 2s, 1m; default 0 with headroom pacing, 2s with stagger)',
-    )
+    .addOption(pacingOption('start'))
+    .option('--stagger <duration>', staggerHelp('starts'))
     .option('--max-parallel <n>', 'operations at once', '20')
     .option('--boot-network', 'set a network boot override first')
     .option('--reason <text>')
     .option('--json', 'print JSON')
     .action(async (hosts, opts) => {
-      const maxParallel = Number(opts.maxParallel);
-      if (!Number.isInteger(maxParallel) || maxParallel < 1)
-        throw new KilnError(
-          'validation_failed',
-          `--max-parallel must be a whole number ≥ 1, got "${opts.maxParallel}"`,
-        );
       const r = await api().post<BatchJson>('/api/v1/power/batch', {
         hosts,
         action: 'on',
-        pacing: opts.pacing,
-        ...(opts.stagger !== undefined ? { staggerMs: parseDuration(opts.stagger, '--stagger') } : {}),
-        maxParallel,
+        ...pacingBody(opts),
         bootNetwork: opts.bootNetwork ?? false,
         reason: opts.reason,
       });
-      const a = r.admission;
       emit(o, opts.json, r.items, () =>
         [
           formatTable(
@@ -171,11 +189,7 @@ export function registerPowerCommands(
               i.error ? `${i.error.message} [${i.error.code}]` : null,
             ]),
           ),
-          ...(a
-            ? [
-                `admission: up to ${a.maxWindow} booting at once (${a.window} at the end), up to ${Math.round(a.maxRate)} power-ons/s (${Math.round(a.rate)} at the end), waited ${(a.waitedMs / 1000).toFixed(1)} s, ${a.cuts} cut${a.cuts === 1 ? '' : 's'}${a.lastCut ? ` (last: ${a.lastCut})` : ''}`,
-              ]
-            : []),
+          ...formatAdmission(r.admission),
         ].join('\n'),
       );
       const failed = r.items.filter((i) => !i.ok).length;
