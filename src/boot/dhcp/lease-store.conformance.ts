@@ -90,6 +90,20 @@ export function leaseStoreConformance(
     assert.deepEqual([l?.state, l?.expiresAt], ['declined', 2000]);
   });
 
+  withStore("a DECLINE of another address keeps the MAC's bound lease (only a bound write moves a MAC)", async (s) => {
+    const mac = 'aa:00:00:00:00:01';
+    await s.putMany([lease('10.0.0.10', mac, 2000)], 1000);
+    assert.deepEqual(await s.putMany([{ ...lease('10.0.0.11', mac, 3000), state: 'declined' }], 1100), ['ok']);
+    assert.equal((await s.getByMac(mac, '10.0.0.0/24'))?.ip, '10.0.0.10');
+    assert.deepEqual(
+      (await s.list()).map((l) => [l.ip, l.state]),
+      [
+        ['10.0.0.10', 'bound'],
+        ['10.0.0.11', 'declined'],
+      ],
+    );
+  });
+
   withStore(
     'a MAC that moves twice in one batch keeps only its last address; a refused write moves nothing',
     async (s) => {

@@ -80,13 +80,14 @@ export function createMemoryLeaseStore(): LeaseStore & { leases: Map<string, Lea
         const cur = byIp.get(l.ip);
         if (cur && cur.mac !== l.mac && cur.expiresAt > now) return 'conflict';
         // The MAC's other bound leases in the subnet, found in one pass; lease-upsert.ts: a MAC bound elsewhere by a
-        // later request keeps that binding, else they are dropped.
+        // later request keeps that binding, else they are dropped. A DECLINE moves no one (as in lease-upsert.ts).
         const others: string[] = [];
-        for (const [ip, o] of byIp) {
-          if (o.mac !== l.mac || o.subnet !== l.subnet || ip === l.ip || o.state !== 'bound') continue;
-          if (l.state === 'bound' && o.expiresAt > l.expiresAt) return 'conflict';
-          others.push(ip);
-        }
+        if (l.state === 'bound')
+          for (const [ip, o] of byIp) {
+            if (o.mac !== l.mac || o.subnet !== l.subnet || ip === l.ip || o.state !== 'bound') continue;
+            if (o.expiresAt > l.expiresAt) return 'conflict';
+            others.push(ip);
+          }
         for (const ip of others) byIp.delete(ip);
         byIp.set(l.ip, { ...l });
         return 'ok';
