@@ -50,6 +50,8 @@ late_api_urls() {
 }
 
 # late_call_at API METHOD PATH ACCEPT [BODY-FILE CONTENT-TYPE]: late_call to one member's API.
+# (lca_msg, not msg: busybox ash has no local variables, and install.sh's step_run, which runs the late stages,
+# keeps its stage's message in msg for the failure report.)
 late_call_at() {
   api=$1; method=$2; path=$3; accept=$4; body=${5-}; ctype=${6-}
   case "$api" in
@@ -85,8 +87,8 @@ late_call_at() {
   case "$status" in
     2??) awk 'b { print; next } /^\r?$/ { b = 1 }' "$resp"; rm -f "$resp"; return 0 ;;
     [1-9]??)
-      msg=$(awk 'b { print; next } /^\r?$/ { b = 1 }' "$resp" | json_flatten 2>/dev/null | json_get error.message)
-      echo "$method $path: HTTP $status: ${msg:-no error message}"; rm -f "$resp"; return 1 ;;
+      lca_msg=$(awk 'b { print; next } /^\r?$/ { b = 1 }' "$resp" | json_flatten 2>/dev/null | json_get error.message)
+      echo "$method $path: HTTP $status: ${lca_msg:-no error message}"; rm -f "$resp"; return 1 ;;
   esac
   if grep -q 'verify error\|certificate verify failed' "$KILN_RUN/late.err"; then
     echo "$method $path: the certificate of $hostport does not verify against the CA in the install plan: $(grep -m 1 'verify error' "$KILN_RUN/late.err")"

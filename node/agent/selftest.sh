@@ -105,6 +105,8 @@ selftest_disk_write() {
 
 # run_selftests FLAT MAC: runs the plan in FLAT (json-flatten lines under
 # PREFIX, default selfTests) and reports; prints the report's answer.
+# (rs_out, not out: busybox ash has no local variables, and selftest_disk_smart
+# keeps smartctl's answer in out, which lost the test's output from the report.)
 run_selftests() {
   p=${3:-selfTests}
   run=$(printf '%s\n' "$1" | json_get "$p.run"); tests=$(printf '%s\n' "$1" | json_get "$p.tests")
@@ -112,20 +114,20 @@ run_selftests() {
   destructive=$(printf '%s\n' "$1" | json_get "$p.destructive")
   results=""
   for t in $(printf '%s' "$tests" | tr ',' ' '); do
-    started=$(date +%s); out="$KILN_RUN/selftest-$t.out"
+    started=$(date +%s); rs_out="$KILN_RUN/selftest-$t.out"
     log "self-test $t"
     case "$t" in
-      memory) selftest_memory "${mib:-16}" > "$out" 2>&1 ;;
-      disk-smart) selftest_disk_smart "${KILN_SMART_WAIT:-300}" > "$out" 2>&1 ;;
-      nic-speed) selftest_nic_speed "$2" "${min:-0}" > "$out" 2>&1 ;;
+      memory) selftest_memory "${mib:-16}" > "$rs_out" 2>&1 ;;
+      disk-smart) selftest_disk_smart "${KILN_SMART_WAIT:-300}" > "$rs_out" 2>&1 ;;
+      nic-speed) selftest_nic_speed "$2" "${min:-0}" > "$rs_out" 2>&1 ;;
       disk-write)
-        if [ "$destructive" = true ]; then selftest_disk_write > "$out" 2>&1
-        else echo "disk-write is destructive and the plan is not" > "$out"; (exit 2); fi ;;
-      *) echo "unknown test $t" > "$out"; (exit 2) ;;
+        if [ "$destructive" = true ]; then selftest_disk_write > "$rs_out" 2>&1
+        else echo "disk-write is destructive and the plan is not" > "$rs_out"; (exit 2); fi ;;
+      *) echo "unknown test $t" > "$rs_out"; (exit 2) ;;
     esac
     case $? in 0) st=pass ;; 2) st=skipped ;; *) st=fail ;; esac
     log "self-test $t: $st"
-    results="$results${results:+,}{\"name\":$(json_str "$t"),\"status\":\"$st\",\"seconds\":$(( $(date +%s) - started )),\"output\":$(json_str "$(tail -c 16000 "$out")")}"
+    results="$results${results:+,}{\"name\":$(json_str "$t"),\"status\":\"$st\",\"seconds\":$(( $(date +%s) - started )),\"output\":$(json_str "$(tail -c 16000 "$rs_out")")}"
   done
   api_retry POST self-tests "{\"run\":$(json_str "$run"),\"results\":[$results]}"
 }

@@ -52,16 +52,18 @@ status_bytes() {
 
 # status_write STAGE MESSAGE [STATE]: rewrites status.json and index.html
 # (STATE running, failed or installed). Prints nothing; never fails.
+# Its counters and message have names of their own (sw_*): busybox ash has no local variables, and every
+# stage's progress report runs this, from callers that hold their own n (wipe.sh's disk) and msg (install.sh's step).
 status_write() {
   [ -n "${KILN_STATUS_DIR-}" ] || return 0
   STATUS_STAGE=$1; STATUS_MESSAGE=$2; STATUS_STATE=${3:-running}
-  d=$KILN_STATUS_DIR; n=0; i=0
-  for s in $KILN_STATUS_STAGES; do i=$((i + 1)); [ "$s" = "$1" ] && n=$i; done
-  pct=$((n * 100 / i)); [ "$STATUS_STATE" = installed ] && pct=100
+  d=$KILN_STATUS_DIR; sw_n=0; sw_i=0
+  for sw_s in $KILN_STATUS_STAGES; do sw_i=$((sw_i + 1)); [ "$sw_s" = "$1" ] && sw_n=$sw_i; done
+  pct=$((sw_n * 100 / sw_i)); [ "$STATUS_STATE" = installed ] && pct=100
   # The log tail: the last 20 of the agent's lines (lib.sh log), kept to 200.
   [ -f "$KILN_STATUS_LOG" ] && tail -n 200 "$KILN_STATUS_LOG" > "$d/tmp/log.new" && mv "$d/tmp/log.new" "$KILN_STATUS_LOG"
   tail -n 20 "$KILN_STATUS_LOG" 2>/dev/null | status_redact > "$d/tmp/tail"
-  msg=$(printf '%s\n' "$2" | status_redact)
+  sw_msg=$(printf '%s\n' "$2" | status_redact)
   host=$(plan_get hostname 2>/dev/null)
   bytes=null
   if [ -s "$d/tmp/bytes" ]; then
@@ -70,9 +72,9 @@ status_write() {
   fi
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   {
-    printf '{"stage":%s,"state":%s,"message":%s,' "$(json_str "$STATUS_STAGE")" "$(json_str "$STATUS_STATE")" "$(json_str "$msg")"
+    printf '{"stage":%s,"state":%s,"message":%s,' "$(json_str "$STATUS_STAGE")" "$(json_str "$STATUS_STATE")" "$(json_str "$sw_msg")"
     printf '"host":%s,"step":%s,"steps":%s,"percent":%s,"bytes":%s,"updatedAt":%s,"log":[' \
-      "$([ -n "$host" ] && json_str "$host" || echo null)" "$n" "$i" "$pct" "$bytes" "$(json_str "$now")"
+      "$([ -n "$host" ] && json_str "$host" || echo null)" "$sw_n" "$sw_i" "$pct" "$bytes" "$(json_str "$now")"
     sep=""; while IFS= read -r l; do printf '%s%s' "$sep" "$(json_str "$l")"; sep=","; done < "$d/tmp/tail"
     printf ']}\n'
   } > "$d/tmp/status.json"
@@ -81,8 +83,8 @@ status_write() {
     printf '<title>Kiln installer: %s</title></head><body>\n' "$(printf '%s' "${host:-node}" | status_html)"
     printf '<h1>Kiln installer %s</h1>\n' "$(printf '%s' "$host" | status_html)"
     printf '<p>Stage <strong id="stage">%s</strong> (%s of %s, %s%%): <span id="state">%s</span></p>\n' \
-      "$(printf '%s' "$STATUS_STAGE" | status_html)" "$n" "$i" "$pct" "$STATUS_STATE"
-    printf '<p id="message">%s</p>\n' "$(printf '%s' "$msg" | status_html)"
+      "$(printf '%s' "$STATUS_STAGE" | status_html)" "$sw_n" "$sw_i" "$pct" "$STATUS_STATE"
+    printf '<p id="message">%s</p>\n' "$(printf '%s' "$sw_msg" | status_html)"
     [ "$bytes" != null ] && printf '<p id="bytes">Objects: %s bytes fetched, %s bytes reused, of %s.</p>\n' "$1" "$2" "$3"
     printf '<p>Updated %s; this page reloads every 5 s; <a href="status.json">status.json</a>.</p>\n<h2>Log</h2>\n<pre>' "$now"
     status_html < "$d/tmp/tail"
