@@ -61,7 +61,12 @@ export interface AppDeps {
   onResponse?: (method: string, route: string, status: number, seconds: number) => void;
   /** Called once per answered request with what a boot observer needs (the boot timeline); must not throw. */
   onExchange?: (x: HttpExchange) => void;
-  /** Counts requests in flight: +1 when one arrives, -1 when its response closes (sent or aborted). */
+  /**
+   * Counts requests waiting for their answer: +1 when one arrives, -1 when its reply is handed to the socket
+   * (Fastify's onSend: a file's headers go out then and its body streams on) or its connection closes first.
+   * A kernel download in progress costs bandwidth, not an answer, so it is not counted (admission control reads
+   * this as a congestion sign, src/power/admission.ts).
+   */
   inFlight?: (delta: 1 | -1) => void;
   /**
    * Requests answered ahead of Fastify on the app's own server (the boot scripts, src/boot/http/boot-fast-path.ts):
@@ -256,9 +261,19 @@ export async function buildApp(deps: AppDeps): Promise<KilnFastify & { kilnRoute
   installAuth(app, deps.auth, routes);
   const inFlight = deps.inFlight;
   if (inFlight) {
+    const answered = new WeakSet<object>();
+    const done = (raw: object): void => {
+      if (answered.has(raw)) return;
+      answered.add(raw);
+      inFlight(-1);
+    };
     app.addHook('onRequest', async (_request, reply) => {
       inFlight(1);
-      reply.raw.once('close', () => inFlight(-1));
+      reply.raw.once('close', () => done(reply.raw));
+    });
+    app.addHook('onSend', async (_request, reply, payload) => {
+      done(reply.raw);
+      return payload;
     });
   }
   const onResponse = deps.onResponse;
