@@ -17,7 +17,7 @@
  * - the DHCP admission queue above `dhcpQueueHigh` of its limit, or any
  *   datagram shed since the last sample (a client will retransmit);
  * - TFTP transfers above `tftpHigh` of `tftp.maxTransfers`;
- * - HTTP requests in flight above `httpInFlightHigh`;
+ * - HTTP requests waiting for their answer above `httpInFlightHigh` (a download streaming its body is answered);
  * - the controller's event loop running later than `loopDelayHighMs` (90th
  *   percentile since the last sample): DHCP, TFTP and HTTP are all answered
  *   from that loop, and datagrams wait in the kernel's socket buffer, unseen by
