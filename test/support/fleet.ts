@@ -121,10 +121,10 @@ export async function runFleet(o: {
   /** Called when machine i finishes a stage (the names of MachineOutcome.retriedAt). */
   onStage?: (i: number, stage: string) => void;
 }): Promise<FleetRun> {
-  // No pool limit: each machine's firmware and iPXE open their own connections. A pool of 256 per simulator process
-  // queued 10 000 machines' requests behind each other's kernel downloads in the simulator, where the controller
-  // (and its admission control) could not see them, and their waits were the simulator's, not Kiln's.
-  const agent = new Agent({ connections: null, pipelining: 0 });
+  // At most 256 connections per simulator process: beyond that requests queue here, unseen by the controller (a
+  // real row opens one per machine). Without the limit (2026-12-07, docs/scale.md) 10 000 machines from one source
+  // address tripped the per-address limit on failed node credentials, which no real row does.
+  const agent = new Agent({ connections: 256, pipelining: 0 });
   const relay = createSocket('udp4');
   await new Promise<void>((r, j) => {
     relay.once('error', j);
