@@ -1,4 +1,4 @@
-import type { BatchPacing } from '../power/host-power.js';
+import type { BatchPacing, BatchResult } from '../power/host-power.js';
 import type { AdmissionStats } from '../power/admission-gate.js';
 import type { TangPlanState } from '../machine/plan-storage.js';
 import type { Kysely } from 'kysely';
@@ -34,13 +34,6 @@ import {
 /** What a deploy or release asks of the host's power driver; absent when no BMC is set or power is not wired. */
 export type PowerRequest = (host: Host, action: 'netboot' | 'poweroff', reason: string) => Promise<void>;
 
-/** The result of one host in a batch deploy's paced network boots. */
-export interface NetbootResult {
-  host: string;
-  ok: boolean;
-  error?: { code: string; message: string };
-}
-
 /**
  * Network boots for many deployed hosts, paced by the data plane's headroom or a stagger (the power service's
  * `netbootBatch`); one result per host, in order, and what admission control saw (null with stagger pacing).
@@ -49,7 +42,7 @@ export type NetbootBatch = (
   hosts: Host[],
   pacing: BatchPacing,
   reason: string,
-) => Promise<{ items: NetbootResult[]; admission: AdmissionStats | null }>;
+) => Promise<{ items: BatchResult[]; admission: AdmissionStats | null }>;
 
 /** One host of a batch deploy: its deployment when it was made, and what happened to its network boot. */
 export interface BatchDeployItem {
@@ -241,7 +234,7 @@ export function createDeployService(deps: DeployDeps) {
         ? made.filter((m): m is { host: Host; deployment: Deployment } => !(m instanceof KilnError) && !!m.host.bmc)
         : [];
       const reason = opts.reason ?? `deploy ${opts.profile ?? 'batch'}`;
-      let booted: { items: NetbootResult[]; admission: AdmissionStats | null } = { items: [], admission: null };
+      let booted: { items: BatchResult[]; admission: AdmissionStats | null } = { items: [], admission: null };
       if (deps.netbootBatch)
         booted = await deps.netbootBatch(
           toBoot.map((m) => m.host),
