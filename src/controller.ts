@@ -260,6 +260,7 @@ export async function createController(deps: ControllerDeps) {
   const loopDelay = watchLoopDelay();
   const headroom = (): Omit<HeadroomSample, 'at'> => {
     const load = metrics.dataPlane();
+    const done = timeline.bootCompletions();
     return {
       dhcpQueued: load.dhcp?.queued ?? null,
       dhcpQueueLimit: load.dhcp?.queueLimit ?? null,
@@ -269,6 +270,9 @@ export async function createController(deps: ControllerDeps) {
       httpInFlight,
       loopDelayMs: loopDelay.sinceLast(),
       bootsInProgress: timeline.bootsInProgress(),
+      bootsCompleted: done.total,
+      bootsCompletedPerS: done.perSecond,
+      bootMinMs: done.minMs,
     };
   };
   const power = createHostPower({

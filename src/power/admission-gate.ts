@@ -4,6 +4,7 @@ import {
   initialAdmission,
   mayLaunch,
   rateWaitMs,
+  windowLimit,
   burstOf,
   type AdmissionRules,
   type AdmissionState,
@@ -80,8 +81,8 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     }
     st = next;
     prev = s;
-    stats.window = st.window;
-    stats.maxWindow = Math.max(stats.maxWindow, st.window);
+    stats.window = windowLimit(st, s, o.rules);
+    stats.maxWindow = Math.max(stats.maxWindow, stats.window);
     stats.rate = st.rate;
     stats.maxRate = Math.max(stats.maxRate, st.rate);
     return s;

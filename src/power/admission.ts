@@ -6,7 +6,10 @@
  *
  * The window is the number of boots in progress (the timeline's sessions that
  * are neither complete, failed nor stalled) plus machines powered on in the
- * last `launchGraceMs` that have not shown up yet. It grows like TCP's slow
+ * last `launchGraceMs` that have not shown up yet. It is bounded by what the
+ * data plane completes (`windowLimit`): none of the signs below sees a backlog
+ * of kernel downloads, which costs bandwidth, not answers, and a 10 000-machine
+ * batch whose window grew to 10 000 finished each boot only at the end. It grows like TCP's slow
  * start (doubling while the window is what limits the batch), then by an
  * eighth once it has been cut, at most once per `growEveryMs` either way (the
  * data plane shows a burst a second or so after the power-ons that made it:
@@ -38,6 +41,10 @@ export interface HeadroomSample {
   loopDelayMs: number | null;
   /** Boot sessions in progress on the timeline (every machine, not only this batch's). */
   bootsInProgress: number;
+  /** Boots the timeline saw complete: in all (cumulative), per second lately, and the quickest lately (ms; null: none lately). */
+  bootsCompleted: number;
+  bootsCompletedPerS: number;
+  bootMinMs: number | null;
 }
 
 export interface AdmissionRules {
@@ -56,6 +63,13 @@ export interface AdmissionRules {
   cutEveryMs: number;
   /** At most one growth step per this many ms (about the time a power-on takes to show in the data plane). */
   growEveryMs: number;
+  /** Until the first boot of the batch completes, the window grows no further than this. */
+  startupWindow: number;
+  /**
+   * Once boots complete, boots in progress are bounded by this many times completions per second × the quickest
+   * recent boot (Little's law with room to grow: more than twice the boots the data plane completes only queues).
+   */
+  completionGain: number;
   /** Power-ons per second: where the rate starts, and its bounds. */
   initialRate: number;
   minRate: number;
@@ -73,6 +87,8 @@ export const defaultAdmissionRules: AdmissionRules = {
   launchGraceMs: 10_000,
   cutEveryMs: 2_000,
   growEveryMs: 1_000,
+  startupWindow: 256,
+  completionGain: 2,
   initialRate: 16,
   minRate: 1,
   maxRate: 10_000,
@@ -92,6 +108,8 @@ export interface AdmissionState {
   grownAt: number;
   /** Why the window was last cut, for the batch's log and events. */
   lastCut: string | null;
+  /** Boots completed (the sample's cumulative count) when the batch began; null until the first sample. */
+  completedAtStart: number | null;
 }
 
 export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
@@ -102,7 +120,23 @@ export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
   cutAt: -Infinity,
   grownAt: -Infinity,
   lastCut: null,
+  completedAtStart: null,
 });
+
+/**
+ * The boots in progress the window allows now: the grown window, at most `startupWindow` until a boot has
+ * completed since the batch began, then at most `completionGain` × completions per second × the quickest recent
+ * boot (at least `minWindow`). A row's boots share the data plane: when they are queueing, each takes longer than
+ * the quickest did, fewer complete per boot in progress, and the bound falls below the boots in progress, so no
+ * start is made until they drain; while they are not, it stays above them and the window may grow.
+ */
+export function windowLimit(st: AdmissionState, s: HeadroomSample, r: AdmissionRules): number {
+  const started = st.completedAtStart ?? s.bootsCompleted;
+  if (s.bootsCompleted <= started) return Math.min(st.window, Math.max(r.minWindow, r.startupWindow));
+  if (s.bootMinMs === null || s.bootsCompletedPerS <= 0) return st.window;
+  const bound = Math.ceil((r.completionGain * s.bootsCompletedPerS * s.bootMinMs) / 1000);
+  return Math.min(st.window, Math.max(r.minWindow, bound));
+}
 
 /** Why the data plane is congested now (`prev`: the previous sample, for what is counted since), or null. */
 export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: AdmissionRules): string | null {
@@ -138,6 +172,7 @@ export function adjust(
   launchedRecently: number,
   r: AdmissionRules,
 ): AdmissionState {
+  if (st.completedAtStart === null) st = { ...st, completedAtStart: s.bootsCompleted };
   const why = congestion(prev, s, r);
   if (why !== null) {
     if (s.at - st.cutAt < r.cutEveryMs) return st;
@@ -146,7 +181,7 @@ export function adjust(
   }
   if (s.at - st.grownAt < r.growEveryMs) return st;
   const rate = Math.min(r.maxRate, st.rate < st.rateThreshold ? st.rate * 2 : st.rate + Math.max(1, st.rate / 8));
-  const binding = booting(s, launchedRecently) >= st.window * 0.75;
+  const binding = booting(s, launchedRecently) >= windowLimit(st, s, r) * 0.75 && windowLimit(st, s, r) === st.window;
   const grown = st.window < st.threshold ? st.window * 2 : st.window + Math.max(1, Math.floor(st.window / 8));
   return { ...st, rate, window: binding ? Math.min(r.maxWindow, grown) : st.window, grownAt: s.at };
 }
@@ -165,4 +200,4 @@ export const mayLaunch = (
   launchedRecently: number,
   r: AdmissionRules,
   tokens = Infinity,
-) => congestion(null, s, r) === null && booting(s, launchedRecently) < st.window && tokens >= 1;
+) => congestion(null, s, r) === null && booting(s, launchedRecently) < windowLimit(st, s, r) && tokens >= 1;

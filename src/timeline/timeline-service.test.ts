@@ -69,6 +69,13 @@ test('a boot mints one session (the HPS id of host name and boot time), files ev
   );
   assert.equal(t.status, 'complete');
   assert.equal(tl.bootsInProgress(), 0, 'a complete boot is not in progress');
+  assert.deepEqual(
+    tl.bootCompletions(),
+    { total: 1, perSecond: 1 / 30, minMs: 2000 },
+    'admission control sees one boot complete, 2 s from its DHCP to its facts',
+  );
+  await tl.observe({ hostId: 'h1' }, { stage: 'facts', outcome: 'ok', detail: 'report', session: id });
+  assert.equal(tl.bootCompletions().total, 1, 'a complete boot completes once');
   await tl.close();
 
   // A restart keeps the current session: the next observation of this boot joins it.

@@ -36,6 +36,7 @@ import {
 } from './stage-model.js';
 import type { ObservationRow, SessionRow, TimelineStore } from './sql-timeline-store.js';
 import { rulesOf, type TimelineConfig } from './timeline-config.js';
+import { createCompletionLog, type CompletionSummary } from './completions.js';
 
 /** Whom an observation is about: the boot MAC, an address (a lease, or one the timeline learned), or a host. */
 export type ObservationTarget = { mac: Mac } | { ip: string } | { hostId: string };
@@ -167,6 +168,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   const savedLastAt = new Map<Mac, number>();
   let pending: ObservationRow[] = [];
   let dropped = 0;
+  /** Boots seen to complete in this process, for admission control's bound on boots in progress. */
+  const completions = createCompletionLog();
   let writing: Promise<void> = Promise.resolve();
   const timers: NodeJS.Timeout[] = [];
 
@@ -232,7 +235,9 @@ export function createTimelineService(deps: TimelineServiceDeps) {
         return c;
       }
     }
+    const wasInProgress = statusOf(c.state) === 'in-progress';
     c = { ...c, hostId: host?.id ?? c.hostId, hostName, state: advance(c.state, o) };
+    if (wasInProgress && statusOf(c.state) === 'complete') completions.add(o.at, c.state.lastAt - c.state.startedAt);
     remember(current, mac, c, maxHosts);
     remember(lastSeen, mac, o, maxHosts);
     markDirty(c);
@@ -438,6 +443,14 @@ export function createTimelineService(deps: TimelineServiceDeps) {
       let n = 0;
       for (const c of current.values()) if (c.state.lastAt >= since && statusOf(c.state) === 'in-progress') n++;
       return n;
+    },
+
+    /**
+     * Boots this controller saw complete: in all, per second lately, and the quickest lately (completions.ts).
+     * Admission control bounds the boots in progress by them.
+     */
+    bootCompletions(): CompletionSummary {
+      return completions.summary(now());
     },
 
     /**
