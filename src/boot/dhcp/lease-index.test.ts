@@ -114,3 +114,24 @@ test('a resync reads the table again: what was missed shows, what is gone goes; 
   assert.equal((await idx.getByIp('10.0.0.22'))?.mac, 'aa:00:00:00:00:05');
   assert.equal(await idx.getByMac('aa:00:00:00:00:02', '10.0.0.0/24'), undefined, 'the missed takeover shows');
 });
+
+test('with a watch the table is read once at start, after the listener connects; a lookup before it reads again once it does', async () => {
+  const { store, w } = watchedStore();
+  const idx = createLeaseIndex(store);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(w.lists, 0, 'no read before the listener connects');
+  w.watcher!.resync();
+  await idx.getByIp('10.0.0.1');
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(w.lists, 1, 'one read at start');
+
+  const early = watchedStore();
+  const idx2 = createLeaseIndex(early.store);
+  await idx2.getByIp('10.0.0.1'); // a lookup before the listener connected reads the table
+  assert.equal(early.w.lists, 1);
+  early.w.watcher!.resync(); // what was written between that read and the LISTEN could not be heard: read again
+  for (let i = 0; i < 50 && early.w.lists === 1; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(early.w.lists, 2);
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(early.w.lists, 2, 'and no more');
+});

@@ -47,7 +47,11 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore & { close(): Pro
   let ready = false;
   /** Notices heard while a (re)load reads the table: applied over what it read, in order. */
   let pending: Lease[] | null = null;
+  /** The watch's (re)connections so far, and how many there had been when the view now served began its read. */
+  let connects = 0;
+  let readAfter = -1;
   const read = (): Promise<void> => {
+    const from = connects;
     pending = [];
     return store.list().then(
       (all) => {
@@ -56,6 +60,7 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore & { close(): Pro
         for (const l of all) remember(l);
         for (const l of pending ?? []) heard(l);
         pending = null;
+        readAfter = from;
         ready = true;
       },
       (err: unknown) => {
@@ -69,25 +74,36 @@ export function createLeaseIndex(store: LeaseStore): LeaseStore & { close(): Pro
       loaded = undefined;
       throw err;
     }));
-  load().catch(() => {
-    /* the first read retries and reports it */
-  });
+  // With a watch, the first read waits for its first connection (or the first lookup): a read before it would be
+  // read again once it connects, since writes between the two could not be heard. Without one, read now.
+  if (!store.watch)
+    load().catch(() => {
+      /* the first read retries and reports it */
+    });
   // A reload after the listener (re)connects: until it is done the old view serves (the table stays the arbiter).
   let reloading = false;
-  const resync = (): void => {
-    if (reloading || !ready) {
-      // The first load may have read before the listener heard anything: read once more when it is done.
-      if (!ready && !reloading) void load().then(resync, () => {});
+  const catchUp = (): void => {
+    if (reloading) return;
+    if (!ready) {
+      void load().then(catchUp, () => {});
       return;
     }
+    if (readAfter >= connects) return; // read since the last (re)connection: nothing was missed
     reloading = true;
-    void read()
-      .catch(() => {
-        /* the old view serves; a write's conflict re-reads its address */
-      })
-      .finally(() => {
+    void read().then(
+      () => {
         reloading = false;
-      });
+        catchUp();
+      },
+      () => {
+        /* the old view serves until the next reconnection; a write's conflict re-reads its address */
+        reloading = false;
+      },
+    );
+  };
+  const resync = (): void => {
+    connects++;
+    catchUp();
   };
   /** What this server's own commit or read found; kept for a reload in progress too, which may have read before it. */
   const learn = (l: Lease): void => {
