@@ -260,7 +260,7 @@ export async function createController(deps: ControllerDeps) {
   const loopDelay = watchLoopDelay();
   const headroom = (): Omit<HeadroomSample, 'at'> => {
     const load = metrics.dataPlane();
-    const done = timeline.bootCompletions();
+    const boots = timeline.bootLoad();
     return {
       dhcpQueued: load.dhcp?.queued ?? null,
       dhcpQueueLimit: load.dhcp?.queueLimit ?? null,
@@ -269,10 +269,9 @@ export async function createController(deps: ControllerDeps) {
       tftpLimit: load.tftpLimit,
       httpInFlight,
       loopDelayMs: loopDelay.sinceLast(),
-      bootsInProgress: timeline.bootsInProgress(),
-      bootsCompleted: done.total,
-      bootsCompletedPerS: done.perSecond,
-      bootMinMs: done.minMs,
+      bootsInProgress: boots.inProgress,
+      bootsLate: boots.late,
+      bootsCompleted: boots.completed,
     };
   };
   const power = createHostPower({

@@ -22,9 +22,8 @@ const quiet = (at: number, over: Partial<HeadroomSample> = {}): HeadroomSample =
   httpInFlight: 0,
   loopDelayMs: 0,
   bootsInProgress: 0,
+  bootsLate: 0,
   bootsCompleted: 0,
-  bootsCompletedPerS: 0,
-  bootMinMs: null,
   ...over,
 });
 
@@ -68,7 +67,7 @@ test('the rate doubles once per growEveryMs, is halved once per cut interval on 
   assert.equal(st.rate, 18, 'past the threshold: additive growth');
   for (let i = 0; i < 200; i++) st = adjust(st, null, quiet(5200 + i * 1000, { bootsInProgress: 20_000 }), 0, r);
   assert.deepEqual([st.window, st.rate], [2 * r.startupWindow, r.maxRate], 'no boot completed: the startup bound holds');
-  const done = { bootsCompleted: 1, bootsCompletedPerS: 0 }; // a boot completed, none lately: nothing bounds the window
+  const done = { bootsCompleted: 1 }; // a boot completed: the startup bound is lifted
   for (let i = 0; i < 200; i++) st = adjust(st, null, quiet(205_200 + i * 1000, { bootsInProgress: 20_000, ...done }), 0, r);
   assert.deepEqual([st.window, st.rate], [r.maxWindow, r.maxRate]);
   let fast = initialAdmission(r);
@@ -180,29 +179,22 @@ test('the gate times samples with its own clock: growth follows it, whatever tim
   assert.ok(clock.now() <= 6 * r.growEveryMs, `one growth per growEveryMs of the gate's clock: ${clock.now()} ms`);
 });
 
-test('boots in progress are bounded by startupWindow until one completes, then by gain × completions per second × the quickest boot', () => {
+test('until a boot of the batch completes, the window stops at startupWindow', () => {
   let st = initialAdmission({ ...r, initialWindow: 10_000 });
   st = adjust(st, null, quiet(0, { bootsCompleted: 7 }), 0, r);
   assert.equal(st.completedAtStart, 7, 'boots completed before the batch do not count as its own');
   assert.equal(windowLimit(st, quiet(1, { bootsCompleted: 7 }), r), r.startupWindow);
   assert.equal(mayLaunch(st, quiet(1, { bootsCompleted: 7, bootsInProgress: 255 }), 0, r), true);
   assert.equal(mayLaunch(st, quiet(1, { bootsCompleted: 7, bootsInProgress: 256 }), 0, r), false);
-  // 10 boots a second complete, the quickest in 15 s: 2 × 10 × 15 = 300 in progress at most.
-  const flowing = { bootsCompleted: 400, bootsCompletedPerS: 10, bootMinMs: 15_000 };
-  assert.equal(windowLimit(st, quiet(2, flowing), r), 300);
-  assert.equal(mayLaunch(st, quiet(2, { ...flowing, bootsInProgress: 299 }), 0, r), true);
-  assert.equal(mayLaunch(st, quiet(2, { ...flowing, bootsInProgress: 300 }), 0, r), false, 'more would only queue');
-  const trickle = { bootsCompleted: 401, bootsCompletedPerS: 0.01, bootMinMs: 1_000 };
-  assert.equal(windowLimit(st, quiet(3, trickle), r), r.minWindow, 'never below the minimum window');
-  const small = initialAdmission(r);
-  assert.equal(windowLimit(small, quiet(0, flowing), r), r.initialWindow, 'the grown window still binds when it is smaller');
+  assert.equal(windowLimit(st, quiet(2, { bootsCompleted: 8 }), r), 10_000, 'one completed: the window alone');
+  let grow = adjust(initialAdmission(r), null, quiet(0), 0, r);
+  for (let i = 1; i <= 30; i++) grow = adjust(grow, null, quiet(i * 1000, { bootsInProgress: 20_000 }), 0, r);
+  assert.equal(grow.window, 2 * r.startupWindow, 'held by the startup bound, the window stops growing');
 });
 
-test('the window does not grow while the completion bound is what holds the batch', () => {
-  let st = initialAdmission(r);
-  st = adjust(st, null, quiet(0), 0, r);
-  const flowing = { bootsCompleted: 50, bootsCompletedPerS: 1, bootMinMs: 4_000 }; // bound: 8
-  for (let i = 1; i <= 20; i++) st = adjust(st, null, quiet(i * 1000, { ...flowing, bootsInProgress: 8 }), 0, r);
-  assert.equal(st.window, r.initialWindow, 'held by the bound (8 of 16): the window stays');
-  assert.equal(windowLimit(st, quiet(21_000, { ...flowing, bootsInProgress: 8 }), r), 8);
+test('boots late at their stage are a congestion sign once they are 2 % of those in progress and at least 8', () => {
+  assert.equal(congestion(null, quiet(0, { bootsInProgress: 100, bootsLate: 7 }), r), null);
+  assert.equal(congestion(null, quiet(0, { bootsInProgress: 100, bootsLate: 8 }), r), '8 of 100 boots late at their stage');
+  assert.equal(congestion(null, quiet(0, { bootsInProgress: 5_000, bootsLate: 99 }), r), null);
+  assert.equal(congestion(null, quiet(0, { bootsInProgress: 5_000, bootsLate: 100 }), r), '100 of 5000 boots late at their stage');
 });

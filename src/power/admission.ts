@@ -6,10 +6,8 @@
  *
  * The window is the number of boots in progress (the timeline's sessions that
  * are neither complete, failed nor stalled) plus machines powered on in the
- * last `launchGraceMs` that have not shown up yet. It is bounded by what the
- * data plane completes (`windowLimit`): none of the signs below sees a backlog
- * of kernel downloads, which costs bandwidth, not answers, and a 10 000-machine
- * batch whose window grew to 10 000 finished each boot only at the end. It grows like TCP's slow
+ * last `launchGraceMs` that have not shown up yet; until the batch's first boot
+ * completes it grows no further than `startupWindow`. It grows like TCP's slow
  * start (doubling while the window is what limits the batch), then by an
  * eighth once it has been cut, at most once per `growEveryMs` either way (the
  * data plane shows a burst a second or so after the power-ons that made it:
@@ -24,7 +22,13 @@
  * - the controller's event loop running later than `loopDelayHighMs` (90th
  *   percentile since the last sample): DHCP, TFTP and HTTP are all answered
  *   from that loop, and datagrams wait in the kernel's socket buffer, unseen by
- *   the DHCP queue, while it is late (docs/power.md, "Admission control").
+ *   the DHCP queue, while it is late (docs/power.md, "Admission control");
+ * - boots late at their stage above `lateShare` of those in progress (at least
+ *   `lateMin`): stalled, or past half their next stage's deadline since their
+ *   last progress. The signs above watch the start of each boot; this one sees
+ *   the backlog of kernel downloads behind them, which costs bandwidth, not
+ *   answers (a 10 000-machine batch whose other signs stayed quiet opened its
+ *   window to 10 000 and finished each boot only near the end).
  */
 
 /** What the data plane reports at one instant. Counts not reported are null (that server is off). */
@@ -41,10 +45,10 @@ export interface HeadroomSample {
   loopDelayMs: number | null;
   /** Boot sessions in progress on the timeline (every machine, not only this batch's). */
   bootsInProgress: number;
-  /** Boots the timeline saw complete: in all (cumulative), per second lately, and the quickest lately (ms; null: none lately). */
+  /** Of those, boots late at their stage (stalled, or past a share of the stage's deadline: timeline `bootLoad`). */
+  bootsLate: number;
+  /** Boots the timeline saw complete since the controller started (cumulative). */
   bootsCompleted: number;
-  bootsCompletedPerS: number;
-  bootMinMs: number | null;
 }
 
 export interface AdmissionRules {
@@ -65,11 +69,9 @@ export interface AdmissionRules {
   growEveryMs: number;
   /** Until the first boot of the batch completes, the window grows no further than this. */
   startupWindow: number;
-  /**
-   * Once boots complete, boots in progress are bounded by this many times completions per second × the quickest
-   * recent boot (Little's law with room to grow: more than twice the boots the data plane completes only queues).
-   */
-  completionGain: number;
+  /** Boots late at their stage, as a share of boots in progress and at least `lateMin`, above which the data plane is congested. */
+  lateShare: number;
+  lateMin: number;
   /** Power-ons per second: where the rate starts, and its bounds. */
   initialRate: number;
   minRate: number;
@@ -88,7 +90,8 @@ export const defaultAdmissionRules: AdmissionRules = {
   cutEveryMs: 2_000,
   growEveryMs: 1_000,
   startupWindow: 256,
-  completionGain: 2,
+  lateShare: 0.02,
+  lateMin: 8,
   initialRate: 16,
   minRate: 1,
   maxRate: 10_000,
@@ -124,18 +127,13 @@ export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
 });
 
 /**
- * The boots in progress the window allows now: the grown window, at most `startupWindow` until a boot has
- * completed since the batch began, then at most `completionGain` × completions per second × the quickest recent
- * boot (at least `minWindow`). A row's boots share the data plane: when they are queueing, each takes longer than
- * the quickest did, fewer complete per boot in progress, and the bound falls below the boots in progress, so no
- * start is made until they drain; while they are not, it stays above them and the window may grow.
+ * The boots in progress the window allows now: the grown window, but at most `startupWindow` until a boot has
+ * completed since the batch began (before that, nothing says how long a boot takes here).
  */
 export function windowLimit(st: AdmissionState, s: HeadroomSample, r: AdmissionRules): number {
   const started = st.completedAtStart ?? s.bootsCompleted;
-  if (s.bootsCompleted <= started) return Math.min(st.window, Math.max(r.minWindow, r.startupWindow));
-  if (s.bootMinMs === null || s.bootsCompletedPerS <= 0) return st.window;
-  const bound = Math.ceil((r.completionGain * s.bootsCompletedPerS * s.bootMinMs) / 1000);
-  return Math.min(st.window, Math.max(r.minWindow, bound));
+  if (s.bootsCompleted > started) return st.window;
+  return Math.min(st.window, Math.max(r.minWindow, r.startupWindow));
 }
 
 /** Why the data plane is congested now (`prev`: the previous sample, for what is counted since), or null. */
@@ -150,6 +148,8 @@ export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: Ad
     return `HTTP at ${s.httpInFlight} requests in flight`;
   if (s.loopDelayMs !== null && s.loopDelayMs > r.loopDelayHighMs)
     return `event loop ${Math.round(s.loopDelayMs)} ms late`;
+  if (s.bootsLate >= Math.max(r.lateMin, r.lateShare * s.bootsInProgress))
+    return `${s.bootsLate} of ${s.bootsInProgress} boots late at their stage`;
   return null;
 }
 

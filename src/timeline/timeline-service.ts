@@ -23,6 +23,7 @@ import {
   advance,
   carryHandoff,
   checkStall,
+  deadlineOf,
   describeSession,
   expectedNext,
   newSession,
@@ -36,13 +37,19 @@ import {
 } from './stage-model.js';
 import type { ObservationRow, SessionRow, TimelineStore } from './sql-timeline-store.js';
 import { rulesOf, type TimelineConfig } from './timeline-config.js';
-import { createCompletionLog, type CompletionSummary } from './completions.js';
 
 /** Whom an observation is about: the boot MAC, an address (a lease, or one the timeline learned), or a host. */
 export type ObservationTarget = { mac: Mac } | { ip: string } | { hostId: string };
 
 /** An observation as a server reports it; `at` defaults to now; `session` is what the node claimed (header), used when it is one of the host's. */
 export type ObservationInput = Omit<Observation, 'at'> & { at?: number; session?: string | undefined };
+
+/** Boots in progress, those of them late at their stage, and boots completed since start (`bootLoad`). */
+export interface BootLoad {
+  inProgress: number;
+  late: number;
+  completed: number;
+}
 
 /** A host as the timeline needs it. */
 export interface TimelineHost {
@@ -168,8 +175,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   const savedLastAt = new Map<Mac, number>();
   let pending: ObservationRow[] = [];
   let dropped = 0;
-  /** Boots seen to complete in this process, for admission control's bound on boots in progress. */
-  const completions = createCompletionLog();
+  /** Boots seen to complete in this process (admission control: has a batch's first boot completed?). */
+  let completed = 0;
   let writing: Promise<void> = Promise.resolve();
   const timers: NodeJS.Timeout[] = [];
 
@@ -235,9 +242,9 @@ export function createTimelineService(deps: TimelineServiceDeps) {
         return c;
       }
     }
-    const wasInProgress = statusOf(c.state) === 'in-progress';
+    const wasComplete = statusOf(c.state) === 'complete';
     c = { ...c, hostId: host?.id ?? c.hostId, hostName, state: advance(c.state, o) };
-    if (wasInProgress && statusOf(c.state) === 'complete') completions.add(o.at, c.state.lastAt - c.state.startedAt);
+    if (!wasComplete && statusOf(c.state) === 'complete') completed++;
     remember(current, mac, c, maxHosts);
     remember(lastSeen, mac, o, maxHosts);
     markDirty(c);
@@ -435,22 +442,26 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     observe,
 
     /**
-     * Boot sessions in progress now (neither complete, failed nor stalled) and heard from in the last ten minutes
-     * (a session of failures only has no deadline to stall it), from memory: admission control reads it.
+     * The boots admission control weighs, from memory: boots in progress (neither complete nor failed, heard from in
+     * the last ten minutes: a stalled boot counts, since a deadline passed is not the end of its downloads), those
+     * of them late (stalled, or more than `lateFraction` of their expected stage's deadline gone since their last
+     * progress), and the boots completed since start.
      */
-    bootsInProgress(): number {
-      const since = now() - 600_000;
-      let n = 0;
-      for (const c of current.values()) if (c.state.lastAt >= since && statusOf(c.state) === 'in-progress') n++;
-      return n;
-    },
-
-    /**
-     * Boots this controller saw complete: in all, per second lately, and the quickest lately (completions.ts).
-     * Admission control bounds the boots in progress by them.
-     */
-    bootCompletions(): CompletionSummary {
-      return completions.summary(now());
+    bootLoad(lateFraction = 0.5): BootLoad {
+      const at = now();
+      const since = at - 600_000;
+      let inProgress = 0;
+      let late = 0;
+      for (const c of current.values()) {
+        const st = c.state;
+        if (st.lastAt < since || st.failure?.final) continue;
+        const next = expectedNext(st);
+        if (next === null) continue;
+        inProgress++;
+        if (st.stalled) late++;
+        else if (next !== 'dhcp' && at - st.progressAt > lateFraction * deadlineOf(next, st.firmware, rules) * 1000) late++;
+      }
+      return { inProgress, late, completed };
     },
 
     /**
