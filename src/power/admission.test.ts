@@ -66,9 +66,14 @@ test('the rate doubles once per growEveryMs, is halved once per cut interval on 
   st = adjust(st, null, quiet(4200, { bootsInProgress: 0 }), 0, r);
   assert.equal(st.rate, 18, 'past the threshold: additive growth');
   for (let i = 0; i < 200; i++) st = adjust(st, null, quiet(5200 + i * 1000, { bootsInProgress: 20_000 }), 0, r);
-  assert.deepEqual([st.window, st.rate], [2 * r.startupWindow, r.maxRate], 'no boot completed: the startup bound holds');
+  assert.deepEqual(
+    [st.window, st.rate],
+    [2 * r.startupWindow, r.maxRate],
+    'no boot completed: the startup bound holds',
+  );
   const done = { bootsCompleted: 1 }; // a boot completed: the startup bound is lifted
-  for (let i = 0; i < 200; i++) st = adjust(st, null, quiet(205_200 + i * 1000, { bootsInProgress: 20_000, ...done }), 0, r);
+  for (let i = 0; i < 200; i++)
+    st = adjust(st, null, quiet(205_200 + i * 1000, { bootsInProgress: 20_000, ...done }), 0, r);
   assert.deepEqual([st.window, st.rate], [r.maxWindow, r.maxRate]);
   let fast = initialAdmission(r);
   for (let i = 0; i < 1000; i++) fast = adjust(fast, null, quiet(i, { bootsInProgress: 20_000 }), 0, r);
@@ -194,7 +199,13 @@ test('until a boot of the batch completes, the window stops at startupWindow', (
 
 test('boots late at their stage are a congestion sign once they are 2 % of those in progress and at least 8', () => {
   assert.equal(congestion(null, quiet(0, { bootsInProgress: 100, bootsLate: 7 }), r), null);
-  assert.equal(congestion(null, quiet(0, { bootsInProgress: 100, bootsLate: 8 }), r), '8 of 100 boots late at their stage');
+  assert.equal(
+    congestion(null, quiet(0, { bootsInProgress: 100, bootsLate: 8 }), r),
+    '8 of 100 boots late at their stage',
+  );
   assert.equal(congestion(null, quiet(0, { bootsInProgress: 5_000, bootsLate: 99 }), r), null);
-  assert.equal(congestion(null, quiet(0, { bootsInProgress: 5_000, bootsLate: 100 }), r), '100 of 5000 boots late at their stage');
+  assert.equal(
+    congestion(null, quiet(0, { bootsInProgress: 5_000, bootsLate: 100 }), r),
+    '100 of 5000 boots late at their stage',
+  );
 });

@@ -56,7 +56,11 @@ test('a boot mints one session (the HPS id of host name and boot time), files ev
   await tl.observe({ mac: MAC }, { stage: 'ipxe-dhcp', outcome: 'ok', detail: 'ack' });
   assert.equal(tl.sessionFor(MAC, host), id, 'the script of this boot carries its session');
   await tl.observe({ mac: MAC }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'discover', detail: 'script' });
-  assert.deepEqual(tl.bootLoad(), { inProgress: 1, late: 0, completed: 0 }, 'admission control sees one boot in progress');
+  assert.deepEqual(
+    tl.bootLoad(),
+    { inProgress: 1, late: 0, completed: 0 },
+    'admission control sees one boot in progress',
+  );
   b.clock.t += 31_000; // half of the kernel's 60 s passed without it
   assert.deepEqual(tl.bootLoad(), { inProgress: 1, late: 1, completed: 0 }, 'and then late at its stage');
   b.clock.t -= 31_000;

@@ -459,7 +459,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
         if (next === null) continue;
         inProgress++;
         if (st.stalled) late++;
-        else if (next !== 'dhcp' && at - st.progressAt > lateFraction * deadlineOf(next, st.firmware, rules) * 1000) late++;
+        else if (next !== 'dhcp' && at - st.progressAt > lateFraction * deadlineOf(next, st.firmware, rules) * 1000)
+          late++;
       }
       return { inProgress, late, completed };
     },
