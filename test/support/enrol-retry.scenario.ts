@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, type TestController } from './controller.js';
 import type { ControllerDeps } from '../../src/controller.js';
+import { hashSecret } from '../../src/trust/credential/node-credential.js';
 
 // An enrolling discovery report whose answer is lost (src/node/enrol-retry.ts, docs/discovery.md "A lost
 // answer"): the node's retry with the same enrolment secret gets a fresh credential while the first was never
@@ -82,8 +83,14 @@ export function enrolRetryScenario(
       assert.match(again.credential, /^kn_/);
       assert.notEqual(again.credential, first.credential);
       assert.deepEqual({ ...again, credential: '' }, { ...first, credential: '' }, 'answered as the first time');
+      const row = () =>
+        c.db.selectFrom('node_trust').selectAll().where('host_id', '=', first.hostId).executeTakeFirstOrThrow();
+      const stored = await row();
+      assert.equal(stored.enrol_secret_hash, hashSecret(secret), 'only the hash of the secret is kept');
+      assert.ok(!JSON.stringify(stored).includes(secret.slice(3)), 'the clear secret is not stored');
       assert.equal((await next(first.credential)).statusCode, 401, 'the replaced credential stops working');
       assert.equal((await next(again.credential)).statusCode, 200);
+      assert.equal((await row()).enrol_secret_hash, null, 'the first use forgets the secret');
       assert.equal((await discover(mac, { bearer: again.credential })).statusCode, 200);
       assert.equal(await hostsWith(mac), 1);
       assert.equal((await events(first.name, 'node.enrolled')).length, 1);
