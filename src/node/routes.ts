@@ -105,6 +105,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
             enrolSecret: Type.Optional(
               Type.String({
                 pattern: enrolSecretPattern,
+                maxLength: 67,
                 description:
                   'A random secret the node chose for this boot (`ke_` + 64 hex digits), sent with every try of its report. Only its SHA-256 is kept with the credential an enrolling report is issued. A report without a credential repeating it, while that credential was never used and within 15 minutes of enrolment, is answered again with a fresh credential replacing the first (whose answer was lost); anything else is `enrolment_closed`. Ignored with a credential.',
               }),
