@@ -8,7 +8,7 @@ run_discover() {
   [ -n "$KILN_URL" ] || { log "no kiln.url= on the kernel command line"; return 1; }
   network_up "$mac" >/dev/null || { log "no DHCP lease on any NIC"; return 1; }
   facts=$(facts_json "$mac")
-  answer=$(api_retry POST discover "{\"facts\":$facts}") || { log "discover report failed"; return 1; }
+  answer=$(discover_report "$facts") || { log "discover report failed"; return 1; }
   flat=$(printf '%s' "$answer" | json_flatten)
   store_credential "$flat"
   log "reported as host $(printf '%s\n' "$flat" | json_get hostId) ($(printf '%s\n' "$flat" | json_get name))"
@@ -20,6 +20,31 @@ run_discover() {
     poweroff) log "powering off after discovery, as the host's rule says"; sync; poweroff -f ;;
   esac
   poll_next
+}
+
+# enrol_secret: this boot's enrolment secret, ke_ + 64 hex digits from
+# /dev/urandom, made once into $KILN_RUN/enrol-secret (a tmpfs: a new one each
+# boot); empty when none could be made. Kiln keeps only its hash.
+enrol_secret() {
+  [ -s "$KILN_RUN/enrol-secret" ] || {
+    es="ke_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    [ "${#es}" -eq 67 ] && (umask 077; printf '%s' "$es" > "$KILN_RUN/enrol-secret")
+  }
+  cat "$KILN_RUN/enrol-secret" 2>/dev/null
+}
+
+# discover_report FACTS: the discovery report, tried as api_retry does, with
+# this boot's enrolment secret on every try: when the answer that enrolled the
+# host is lost (a connection reset), Kiln answers the retry with a fresh
+# credential instead of enrolment_closed (docs/discovery.md, "A lost answer").
+discover_report() {
+  es=$(enrol_secret)
+  if [ -n "$es" ]; then
+    api_retry POST discover "{\"facts\":$1,\"enrolSecret\":\"$es\"}"
+  else
+    log "no enrolment secret (no /dev/urandom?): a lost answer to this report cannot be retried"
+    api_retry POST discover "{\"facts\":$1}"
+  fi
 }
 
 # poll_next: obeys GET next until told to reboot or power off.

@@ -113,7 +113,7 @@ export const errorCodes = {
   },
   enrolment_closed: {
     status: 403,
-    doc: 'This host is already enrolled; an operator must re-arm it (`kiln host rearm`) before it can enrol again.',
+    doc: 'This host is already enrolled; an operator must re-arm it (`kiln host rearm`) before it can enrol again. A discovery report whose enrolling answer was lost is answered again only when it repeats that report\'s enrolment secret while the credential is unused, within 15 minutes (docs/discovery.md, "A lost answer").',
   },
   discovery_refused: {
     status: 403,

@@ -17,7 +17,16 @@ import { createNodeCredential, hashSecret } from '../trust/credential/node-crede
 import { withTransaction } from '../store/transaction.js';
 import type { FailureCounter } from '../ratelimit/shared-limits.js';
 import { memoryFailures } from './rate-window.js';
-import { getNodeTrust, getNodeTrustByHash, putNodeTrust, touchNodeTrust } from './sql-node-trust-store.js';
+import {
+  getNodeTrust,
+  getNodeTrustByHash,
+  markCredentialUsed,
+  putNodeTrust,
+  replaceUnusedCredential,
+  touchNodeTrust,
+  type NodeTrust,
+} from './sql-node-trust-store.js';
+import { decideEnrolRetry, ENROL_RETRY_WINDOW_MS, type EnrolRetryRefusal } from './enrol-retry.js';
 import { getIdentityRequest, putIdentityRequest } from './sql-identity-request-store.js';
 import { factText } from '../inventory/fact-text.js';
 import {
@@ -112,6 +121,7 @@ export function createNodeService(deps: NodeServiceDeps) {
     source: NodeSource,
     host: Host | null,
     code: 'credential_invalid' | 'enrolment_closed',
+    extra: Record<string, unknown> = {},
   ): Promise<never> {
     await failures.fail(source.ip);
     await appendEvent(
@@ -122,7 +132,7 @@ export function createNodeService(deps: NodeServiceDeps) {
         hostId: host?.id ?? null,
         subject: host?.name ?? null,
         message,
-        data: { ip: source.ip, claimedMac: source.claimedMac ?? null },
+        data: { ip: source.ip, claimedMac: source.claimedMac ?? null, ...extra },
       },
       now().toISOString(),
     );
@@ -140,8 +150,18 @@ export function createNodeService(deps: NodeServiceDeps) {
       );
   }
 
-  /** Issues a credential inside the caller's transaction `trx` (the trust row and its event commit with the rest). */
-  async function issueIn(trx: Kysely<Database>, host: Host, reason: string, source: NodeSource): Promise<string> {
+  /**
+   * Issues a credential inside the caller's transaction `trx` (the trust row and its event commit with the rest).
+   * `enrolSecretHash`: the hashed enrolment secret of the discovery report it answers, kept so that a retry of
+   * that report may replace the credential while it is unused (enrol-retry.ts); null for every other issue.
+   */
+  async function issueIn(
+    trx: Kysely<Database>,
+    host: Host,
+    reason: string,
+    source: NodeSource,
+    enrolSecretHash: string | null = null,
+  ): Promise<string> {
     const { secret, hash } = createNodeCredential();
     const at = now().toISOString();
     const t = await getNodeTrust(trx, host.id);
@@ -154,6 +174,8 @@ export function createNodeService(deps: NodeServiceDeps) {
       armedReason: null,
       lastIp: source.ip,
       lastSeenAt: at,
+      enrolSecretHash,
+      enrolUntil: enrolSecretHash ? new Date(now().getTime() + ENROL_RETRY_WINDOW_MS).toISOString() : null,
     });
     await appendEvent(
       trx,
@@ -167,6 +189,39 @@ export function createNodeService(deps: NodeServiceDeps) {
       },
       at,
     );
+    return secret;
+  }
+
+  /**
+   * Answers a retried enrolling report inside `trx` (enrol-retry.ts decided it is one): replaces the unused
+   * credential with a fresh one (the old one stops working) and records `node.enrol_retried`. Null when the
+   * credential changed or was used meanwhile (the conditional write found it so).
+   */
+  async function reissueIn(trx: Kysely<Database>, host: Host, trust: NodeTrust, source: NodeSource) {
+    const { secret, hash } = createNodeCredential();
+    const at = now().toISOString();
+    const replaced = await replaceUnusedCredential(trx, {
+      hostId: host.id,
+      oldHash: trust.credentialHash ?? '',
+      enrolSecretHash: trust.enrolSecretHash ?? '',
+      newHash: hash,
+      at,
+      ip: source.ip,
+    });
+    if (!replaced) return null;
+    await appendEvent(
+      trx,
+      {
+        actor: `node:${host.name}`,
+        kind: 'node.enrol_retried',
+        hostId: host.id,
+        subject: host.name,
+        message: `${host.name} repeated its enrolling discovery report (same enrolment secret, credential never used; its first answer was lost): a fresh credential replaces the unused one`,
+        data: { ip: source.ip, previousIp: trust.lastIp },
+      },
+      at,
+    );
+    log.info({ host: host.name, ip: source.ip }, 'enrolling discovery report retried; credential replaced');
     return secret;
   }
 
@@ -386,6 +441,15 @@ export function createNodeService(deps: NodeServiceDeps) {
           'credential_invalid',
         );
       }
+      // The first use of a credential issued to a discovery report ends that report's retries (one write, once).
+      if (t.enrolSecretHash && t.credentialHash && !(await markCredentialUsed(db, host.id, t.credentialHash)))
+        return refuse(
+          'node.credential_refused',
+          `credential of ${host.name} was replaced by a retried discovery report`,
+          source,
+          host,
+          'credential_invalid',
+        );
       // Last address and time are written when the address changes or every 5 minutes, not on every
       // call: an installed host's heartbeat authenticates each interval and must not be a write.
       const at = now();
@@ -396,11 +460,19 @@ export function createNodeService(deps: NodeServiceDeps) {
 
     /**
      * A discovery report. The first report of a host enrols it (credential
-     * returned once); later ones must carry that credential. Stores facts and
-     * the hardware hash, records a diff when the hash changes, applies rules
-     * on the first report, and moves new/discovering hosts to ready.
+     * returned once); later ones must carry that credential, except a retry of
+     * the enrolling report with its `enrolSecret` while the credential is
+     * unused and young (enrol-retry.ts): that one gets a fresh credential
+     * replacing the first. Stores facts and the hardware hash, records a diff
+     * when the hash changes, applies rules on the first report, and moves
+     * new/discovering hosts to ready.
      */
-    async discover(facts: Record<string, unknown>, source: NodeSource, bearer: string | null): Promise<DiscoverAnswer> {
+    async discover(
+      facts: Record<string, unknown>,
+      source: NodeSource,
+      bearer: string | null,
+      enrolSecret: string | null = null,
+    ): Promise<DiscoverAnswer> {
       await checkRate(source);
       const mac = bootMacOf(facts);
       if (bearer) {
@@ -421,6 +493,7 @@ export function createNodeService(deps: NodeServiceDeps) {
       }
       const known = await inventory.findHostByMac(mac);
       await admitEnrolment(mac, source, known);
+      const secretHash = enrolSecret ? hashSecret(enrolSecret) : null;
       // One transaction: host, credential, state, facts and their events commit together, or nothing does.
       const out = await inventory.inTransaction(async (inv, trx) => {
         const host =
@@ -430,9 +503,17 @@ export function createNodeService(deps: NodeServiceDeps) {
             { actor: `node@${source.ip}`, reason: 'unknown MAC reported facts' },
           ));
         const trust = await getNodeTrust(trx, host.id);
-        if (!trust.armed) return { closed: host };
-        const credential = await issueIn(trx, host, trust.armedReason ?? 'first discovery', source);
-        return report(inv, trx, host, facts, credential);
+        if (trust.armed) {
+          const credential = await issueIn(trx, host, trust.armedReason ?? 'first discovery', source, secretHash);
+          return report(inv, trx, host, facts, credential);
+        }
+        // A retry of the report that enrolled the host (its answer lost): answered again, with a fresh credential.
+        const retry = decideEnrolRetry(trust, secretHash, now().getTime());
+        const credential = retry === 'retry' ? await reissueIn(trx, host, trust, source) : null;
+        if (!credential) return { closed: host, why: retry === 'retry' ? ('credential used' as const) : retry };
+        // The first report's rules, NIC attachments and state change are in the host already; its BMC power-off
+        // was started after its commit and is not started twice.
+        return { ...(await report(inv, trx, host, facts, credential)), bmcOff: undefined };
       });
       if ('closed' in out) {
         return refuse(
@@ -441,6 +522,7 @@ export function createNodeService(deps: NodeServiceDeps) {
           source,
           out.closed,
           'enrolment_closed',
+          { enrolRetry: out.why satisfies EnrolRetryRefusal },
         );
       }
       return powerOffAfterCommit(out);
@@ -661,7 +743,7 @@ export function createNodeService(deps: NodeServiceDeps) {
       await withTransaction(db, async (trx) => {
         const t = await getNodeTrust(trx, hostId);
         const at = now().toISOString();
-        await putNodeTrust(trx, { ...t, credentialHash: null, revokedAt: at });
+        await putNodeTrust(trx, { ...t, credentialHash: null, revokedAt: at, enrolSecretHash: null, enrolUntil: null });
         await appendEvent(
           trx,
           {

@@ -12,6 +12,10 @@ export interface NodeTrustTable {
   armed_reason: string | null;
   last_ip: string | null;
   last_seen_at: string | null;
+  /** SHA-256 of the enrolment secret of the discovery report that was issued the current, never used, credential (migration 0011). */
+  enrol_secret_hash: string | null;
+  /** Until when (ISO time) a retry of that report may replace the unused credential (migration 0011). */
+  enrol_until: string | null;
 }
 
 /** `site_secrets` (migration 0003): per scope (`site`, `host:<id>`); `authorized_keys` is a JSON array. */
@@ -57,6 +61,8 @@ export const nodeColumns = {
     armed_reason: 'text null',
     last_ip: 'text null',
     last_seen_at: 'text null',
+    enrol_secret_hash: 'text null',
+    enrol_until: 'text null',
   },
   node_identity_requests: {
     host_id: 'text',

@@ -11,6 +11,7 @@ import type { InstallTokens } from '../deploy/install-token.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { normalizeMac, parseMac } from '../net/mac.js';
 import type { NodeService, NodeSource } from './node-service.js';
+import { enrolSecretPattern } from './enrol-retry.js';
 import type { SecretsService } from './secrets-service.js';
 import { selfTestNames } from '../selftest/self-test.js';
 
@@ -97,9 +98,19 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['node'],
         summary:
-          'Discovery report: enrols a new host (credential returned once) or updates an enrolled one (credential required)',
+          'Discovery report: enrols a new host (credential returned once; again, replaced, to a retry with the same enrolSecret while unused) or updates an enrolled one (credential required)',
         body: Type.Object(
-          { facts: Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), bounded(factsBounds)) },
+          {
+            facts: Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), bounded(factsBounds)),
+            enrolSecret: Type.Optional(
+              Type.String({
+                pattern: enrolSecretPattern,
+                maxLength: 67,
+                description:
+                  'A random secret the node chose for this boot (`ke_` + 64 hex digits), sent with every try of its report. Only its SHA-256 is kept with the credential an enrolling report is issued. A report without a credential repeating it, while that credential was never used and within 15 minutes of enrolment, is answered again with a fresh credential replacing the first (whose answer was lost); anything else is `enrolment_closed`. Ignored with a credential.',
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -116,7 +127,7 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
     async (req) => {
       const auth = req.headers.authorization;
       const bearer = auth ? (/^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? null) : null;
-      return node.discover(req.body.facts, nodeSource(req), bearer);
+      return node.discover(req.body.facts, nodeSource(req), bearer, req.body.enrolSecret ?? null);
     },
   );
 

@@ -12,6 +12,14 @@ export interface NodeTrust {
   armedReason: string | null;
   lastIp: string | null;
   lastSeenAt: string | null;
+  /**
+   * SHA-256 of the enrolment secret sent with the discovery report that was
+   * issued the current credential; null once that credential was used, or when
+   * it was issued any other way (installer, rotation, identity approval).
+   */
+  enrolSecretHash: string | null;
+  /** Until when (ISO time) a retry of that report may replace the unused credential; null with `enrolSecretHash`. */
+  enrolUntil: string | null;
 }
 
 const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
@@ -23,6 +31,8 @@ const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
   armedReason: r.armed_reason,
   lastIp: r.last_ip,
   lastSeenAt: r.last_seen_at,
+  enrolSecretHash: r.enrol_secret_hash,
+  enrolUntil: r.enrol_until,
 });
 
 /** The trust row of a host; a host without one has never enrolled and is armed. */
@@ -39,6 +49,8 @@ export async function getNodeTrust(db: Kysely<Database>, hostId: string): Promis
         armedReason: 'never enrolled',
         lastIp: null,
         lastSeenAt: null,
+        enrolSecretHash: null,
+        enrolUntil: null,
       };
 }
 
@@ -59,6 +71,8 @@ export async function putNodeTrust(db: Kysely<Database>, t: NodeTrust): Promise<
     armed_reason: t.armedReason,
     last_ip: t.lastIp,
     last_seen_at: t.lastSeenAt,
+    enrol_secret_hash: t.enrolSecretHash,
+    enrol_until: t.enrolUntil,
   };
   const exists = await db.selectFrom('node_trust').select('host_id').where('host_id', '=', t.hostId).executeTakeFirst();
   if (exists) await db.updateTable('node_trust').set(row).where('host_id', '=', t.hostId).execute();
@@ -68,4 +82,52 @@ export async function putNodeTrust(db: Kysely<Database>, t: NodeTrust): Promise<
 /** Records where and when a node last called with a valid credential. */
 export async function touchNodeTrust(db: Kysely<Database>, hostId: string, ip: string, at: string): Promise<void> {
   await db.updateTable('node_trust').set({ last_ip: ip, last_seen_at: at }).where('host_id', '=', hostId).execute();
+}
+
+/**
+ * Marks the credential `credentialHash` of a host as used: forgets its
+ * enrolment secret, so a retried discovery report can no longer replace it.
+ * False when the host's credential is no longer that one (a retry replaced it
+ * first). Called on the first authentication only (`enrolSecretHash` set).
+ */
+export async function markCredentialUsed(
+  db: Kysely<Database>,
+  hostId: string,
+  credentialHash: string,
+): Promise<boolean> {
+  const r = await db
+    .updateTable('node_trust')
+    .set({ enrol_secret_hash: null, enrol_until: null })
+    .where('host_id', '=', hostId)
+    .where('credential_hash', '=', credentialHash)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** A credential replacing an unused one: the new hash, when and from where it was issued. */
+export interface ReplacedCredential {
+  hostId: string;
+  /** The unused credential being replaced and the enrolment secret it was issued for (both hashed). */
+  oldHash: string;
+  enrolSecretHash: string;
+  newHash: string;
+  at: string;
+  ip: string;
+}
+
+/**
+ * Replaces a host's credential only while it is still `oldHash` and still
+ * unused (its enrolment secret kept): one conditional write, so a concurrent
+ * first use of the old credential and this replacement cannot both win.
+ * The enrolment window is left as it was (retries do not extend it).
+ */
+export async function replaceUnusedCredential(db: Kysely<Database>, r: ReplacedCredential): Promise<boolean> {
+  const out = await db
+    .updateTable('node_trust')
+    .set({ credential_hash: r.newHash, issued_at: r.at, last_ip: r.ip, last_seen_at: r.at })
+    .where('host_id', '=', r.hostId)
+    .where('credential_hash', '=', r.oldHash)
+    .where('enrol_secret_hash', '=', r.enrolSecretHash)
+    .executeTakeFirst();
+  return Number(out.numUpdatedRows) === 1;
 }

@@ -19,6 +19,7 @@
 // so it fails over between controllers exactly where the scripts say; the
 // discovery report goes to kiln.url, then kiln.urls, as the node agent does.
 // With `maxBoots` > 1 a failed boot starts again from the firmware.
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
@@ -607,6 +608,8 @@ async function httpGet(sim: Sim, url: string, trace: Trace): Promise<{ text?: st
  * controller in `bases` in turn (kiln.url first, then kiln.urls), passing over one that fails or answers an HTTP
  * error; when none answered, again after 1, 2, 4 … s, at most 30 s, 10 rounds in all (api_retry: KILN_TRIES
  * defaults to 10, the sleep doubles up to 30 s; each attempt is bounded by 60 s, as the agent's `timeout 60 wget`).
+ * The body carries the boot's enrolment secret on every try (discover.sh `discover_report`), so a try whose answer
+ * was lost after the controller committed is answered again with a fresh credential.
  */
 async function sendReport(sim: Sim, bases: readonly string[], body: string, trace: Trace): Promise<void> {
   let last = '';
@@ -785,6 +788,8 @@ async function bootOnce(
       sim,
       [...new Set(bases)],
       JSON.stringify({
+        // A new enrolment secret each boot, the same on every try of this boot's report (discover.sh enrol_secret).
+        enrolSecret: `ke_${randomBytes(32).toString('hex')}`,
         facts: {
           bootMac: mac,
           firmware: fw.facts,
