@@ -19,6 +19,9 @@
 //   webhook driver; a machine boots when `POST /api/v1/power/batch` powers it on, so the power queue and its
 //   pacing decide when: headroom = admission control, stagger = --stagger-ms apart (default 10), none =
 //   stagger 0 and 1000 in parallel; all = the three in turn, each on a fresh controller)
+//   [--shared-source] (every simulated machine fetches from this host's one address through a pool of 256
+//   connections per simulator process, as before 2026-12-07; default: each from its leased address on
+//   connections of its own, as a real row does, so Kiln's timeline sees each machine's kernel, initrd and report)
 //   [--dhcp-thread=own|main] (dhcp.worker: DHCP on its own thread, the default, or on the main event loop)
 //   [--dhcp-rcvbuf-kib=N] (dhcp.receiveBufferKiB; the config default when absent)
 //   [--controllers=2|3] (that many `kiln serve` on one fresh PostgreSQL database, each in its own namespace,
@@ -60,6 +63,7 @@ if (TFTP_NICE !== undefined && !(Number.isInteger(TFTP_NICE) && TFTP_NICE >= 0 &
 const flag = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const SIM_PROCS = Math.max(1, Math.min(16, Number(flag('sim-procs') ?? 1)));
+const LEASED_SOURCES = !process.argv.includes('--shared-source');
 const powerArg = flag('power');
 if (powerArg !== undefined && !['headroom', 'stagger', 'none', 'all'].includes(powerArg))
   throw new Error('--power must be headroom, stagger, none or all');
@@ -160,7 +164,7 @@ async function startSims(
       images,
       firmware: FIRMWARE,
       ...(power ? { webhookPort: WEBHOOK_PORT + k, listenAddress: SIM_HOST, powerWaitSeconds: 1800 } : {}),
-      ...(cluster ? { target: cluster.target, maxBoots: 2, reportScripts: true } : {}),
+      ...(cluster ? { target: cluster.target, maxBoots: 2, reportScripts: true } : { leasedSources: LEASED_SOURCES }),
     };
     const child = spawn(process.execPath, ['--import', 'tsx', simScript, JSON.stringify(job), out], {
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -274,18 +278,25 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
     ...(dhcpThread !== undefined ? { dhcpWorker: dhcpThread === 'own' } : {}),
     ...(DHCP_RCVBUF_KIB !== undefined ? { dhcpReceiveBufferKiB: DHCP_RCVBUF_KIB } : {}),
     nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+    leasedSources: LEASED_SOURCES,
   });
   const procs: ChildProcess[] = [];
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, readPeakRss(bed.pid()))), 500);
   try {
     process.stdout.write(
-      `\nstorm: ${HOSTS} machines (${FIRMWARE}), DHCP on ${dhcpThread === 'main' ? 'the main thread' : 'its own thread'}${DHCP_RCVBUF_KIB !== undefined ? ` (receive buffer ${DHCP_RCVBUF_KIB} KiB)` : ''}, ${pacing ? `powered on through the power queue, pacing ${pacing}` : `${PARALLEL} at once`}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
+      `\nstorm: ${HOSTS} machines (${FIRMWARE}), DHCP on ${dhcpThread === 'main' ? 'the main thread' : 'its own thread'}${DHCP_RCVBUF_KIB !== undefined ? ` (receive buffer ${DHCP_RCVBUF_KIB} KiB)` : ''}, ${pacing ? `powered on through the power queue, pacing ${pacing}` : `${PARALLEL} at once`}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, ${LEASED_SOURCES ? 'each machine from its leased address' : 'every machine from one address'}, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
     );
     let run: FleetRun;
     let power: StormResult['power'];
     if (!pacing && SIM_PROCS === 1) {
-      run = await runFleet({ hosts: HOSTS, parallel: PARALLEL, images, firmware: FIRMWARE });
+      run = await runFleet({
+        hosts: HOSTS,
+        parallel: PARALLEL,
+        images,
+        firmware: FIRMWARE,
+        leasedSources: LEASED_SOURCES,
+      });
     } else if (!pacing) {
       if (PARALLEL < HOSTS) throw new Error('--sim-procs > 1 boots every machine at once: leave parallel at all');
       const sims = await startSims(

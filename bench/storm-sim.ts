@@ -27,6 +27,8 @@ interface Job {
   maxBoots?: number;
   /** Print "scripts" on stdout each time a machine has its per-host script (the bench's --kill-at counts them). */
   reportScripts?: boolean;
+  /** Each machine fetches from its leased address (fleet.ts `leasedSources`). */
+  leasedSources?: boolean;
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as Job;
@@ -110,6 +112,7 @@ const running = runFleet({
   gate,
   ...(job.target ? { target: job.target } : {}),
   ...(job.maxBoots ? { maxBoots: job.maxBoots } : {}),
+  ...(job.leasedSources ? { leasedSources: true } : {}),
   ...(job.reportScripts
     ? {
         onStage: (_i: number, stage: string) => {

@@ -121,6 +121,12 @@ export async function runFleet(o: {
   maxBoots?: number;
   /** Called when machine i finishes a stage (the names of MachineOutcome.retriedAt). */
   onStage?: (i: number, stage: string) => void;
+  /**
+   * Each machine's TFTP and HTTP from the address its DHCP ACK gave it, on connections of its own, as in a real
+   * row (default: from this host's address, through one pool of 256 connections). The served pool's addresses
+   * must be local here (`ip route add local <cidr> dev lo`; the storm bed's `leasedSources`).
+   */
+  leasedSources?: boolean;
 }): Promise<FleetRun> {
   // At most 256 connections per simulator process: beyond that requests queue here, unseen by the controller (a
   // real row opens one per machine). Without the limit (2026-12-07, docs/scale.md) 10 000 machines from one source
@@ -152,6 +158,7 @@ export async function runFleet(o: {
     giaddr: o.relay ?? RELAY,
     target: o.target ?? defaultTarget,
     maxBoots: Math.max(1, o.maxBoots ?? 1),
+    leasedSources: o.leasedSources === true,
     onStage: o.onStage ?? (() => {}),
     firmwareOf: (i) => (firmware === 'mixed' ? fleetFirmwares[i % fleetFirmwares.length]! : firmware),
   };
@@ -218,6 +225,7 @@ interface Sim {
   giaddr: string;
   target: FleetTarget;
   maxBoots: number;
+  leasedSources: boolean;
   onStage: (i: number, stage: string) => void;
   firmwareOf(i: number): FleetFirmware;
 }
@@ -228,6 +236,8 @@ interface Trace {
   acks: MachineOutcome['acks'];
   progress: number[];
   misses: MachineOutcome['misses'];
+  /** With `leasedSources`: the machine's own connections, from its leased address (else the simulator's pool). */
+  source?: { ip: string; agent: Agent };
 }
 
 /**
@@ -554,7 +564,7 @@ async function httpHeadThenGet(sim: Sim, url: string, trace: Trace): Promise<num
   try {
     const head = await request(url, {
       method: 'HEAD',
-      dispatcher: sim.agent,
+      dispatcher: trace.source?.agent ?? sim.agent,
       headersTimeout: STEP_LIMIT_MS,
       bodyTimeout: STEP_LIMIT_MS,
     });
@@ -576,7 +586,7 @@ async function httpGet(sim: Sim, url: string, trace: Trace): Promise<{ text?: st
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await request(url, {
-        dispatcher: sim.agent,
+        dispatcher: trace.source?.agent ?? sim.agent,
         headersTimeout: STEP_LIMIT_MS,
         bodyTimeout: STEP_LIMIT_MS,
       });
@@ -622,7 +632,7 @@ async function sendReport(sim: Sim, bases: readonly string[], body: string, trac
       try {
         const report = await request(`${base}/api/v1/node/discover`, {
           method: 'POST',
-          dispatcher: sim.agent,
+          dispatcher: trace.source?.agent ?? sim.agent,
           headers: { 'content-type': 'application/json' },
           headersTimeout: STEP_LIMIT_MS,
           bodyTimeout: STEP_LIMIT_MS,
@@ -714,6 +724,7 @@ async function bootOnce(
     // Distinct transaction ids per machine, boot and (in dora) round.
     const xid = (0x10000000 + i * 2 + ((boot - 1) << 26)) >>> 0;
     const ack = await dora(sim, i, xid, false, trace);
+    await useLease(sim, trace, ack.yiaddr);
     step();
     const loaderOk =
       firmware === 'uefi-http'
@@ -730,7 +741,7 @@ async function bootOnce(
     else {
       try {
         bytes.n += await tftpGet(
-          { server: ack.siaddr, bind: sim.target.clientAddress },
+          { server: ack.siaddr, bind: trace.source?.ip ?? sim.target.clientAddress },
           ack.file,
           trace.retries,
           firmware === 'uefi-pxe' ? { windowsize: 4, sizeProbe: true } : { windowsize: 1, sizeProbe: false },
@@ -743,6 +754,7 @@ async function bootOnce(
     }
     step();
     const ack2 = await dora(sim, i, xid + 1, true, trace);
+    await useLease(sim, trace, ack2.yiaddr);
     step();
     if (!sim.target.httpBases.some((b) => ack2.file === `${b}/boot.ipxe`)) throw new Error(`iPXE file ${ack2.file}`);
     // iPXE's autoboot fetches the file DHCP named; from there on it runs what Kiln serves.
@@ -818,5 +830,15 @@ async function bootOnce(
     };
   } catch (err) {
     return { ok: false, error: `${stages[mark.length]}: ${(err as Error).message.split('\n')[0]}` };
+  } finally {
+    await useLease(sim, trace, null);
   }
+}
+
+/** With `leasedSources`, the machine's connections from `ip` from now on (closing those of another address); null closes them. */
+async function useLease(sim: Sim, trace: Trace, ip: string | null): Promise<void> {
+  if (!sim.leasedSources || trace.source?.ip === ip) return;
+  const old = trace.source;
+  trace.source = ip ? { ip, agent: new Agent({ connections: 2, pipelining: 0, localAddress: ip }) } : undefined;
+  await old?.agent.close().catch(() => {});
 }

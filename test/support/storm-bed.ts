@@ -35,6 +35,11 @@ export interface StormBedOptions {
   dhcpReceiveBufferKiB?: number;
   /** More config sections (e.g. `syslog`), merged at the top level. */
   extraConfig?: Record<string, unknown>;
+  /**
+   * Make the served /16 local on this host (`ip route add local 10.91.0.0/16 dev lo`, removed on close), so the
+   * simulated machines can fetch from their leased addresses (fleet.ts `leasedSources`), as a real row does.
+   */
+  leasedSources?: boolean;
 }
 
 export interface StormBed {
@@ -54,14 +59,29 @@ export async function startStormBed(o: StormBedOptions): Promise<StormBed> {
   let serve: ChildProcess | undefined;
   let file: WriteStream | undefined;
   let log = '';
+  let anyIp = false;
   const close = async (): Promise<void> => {
     await stopChild(serve, 10_000);
     file?.end();
+    if (anyIp) {
+      try {
+        execFileSync('ip', ['route', 'del', 'local', '10.91.0.0/16', 'dev', 'lo']);
+      } catch (err) {
+        process.stderr.write(
+          `storm bed: could not remove the local route of 10.91.0.0/16: ${(err as Error).message}\n`,
+        );
+      }
+    }
     ns.remove();
   };
   try {
     execFileSync('ip', ['addr', 'add', `${STORM_RELAY}/16`, 'dev', ns.hostIf]);
     ns.exec('ip', ['route', 'add', '10.91.0.0/16', 'via', '10.90.0.254']);
+    if (o.leasedSources) {
+      // `replace`: a run killed before its close left the route behind.
+      execFileSync('ip', ['route', 'replace', 'local', '10.91.0.0/16', 'dev', 'lo']);
+      anyIp = true;
+    }
     const cfg = join(o.work, 'kiln-storm.yaml');
     writeFileSync(
       cfg,
