@@ -106,7 +106,9 @@ import { clusterRoutes } from './cluster/routes.js';
 import { listControllers } from './cluster/cluster-view.js';
 import { defaultClusterConfig, type ClusterConfig } from './cluster/cluster-config.js';
 import { joinRoutes } from './cluster/join-routes.js';
-import { contentRoutes } from './cluster/content-routes.js';
+import { contentRoutes, type HashedContentKind } from './cluster/content-routes.js';
+import { createPeerImages } from './image/peer-images.js';
+import { tarballFromPeers, tarballPathOf } from './image/tarball-files.js';
 import type { MemberTrust } from './cluster/member-trust.js';
 import { createSelfTestService } from './selftest/self-test-service.js';
 import { selfTestRoutes } from './selftest/routes.js';
@@ -351,6 +353,18 @@ export async function createController(deps: ControllerDeps) {
   const peerContent = deps.members
     ? createPeerContent({ objects: catalog.objects, manifests: catalog.manifests, fetchFromPeers: deps.members.fetch })
     : null;
+  // Records and tarballs of images imported on another member (docs/adr/0015-image-records-from-their-importer.md).
+  const peerImages =
+    deps.members && peerContent
+      ? createPeerImages({
+          images,
+          ensureManifest: (id) => peerContent.ensureManifest(id),
+          manifestsDir: catalog.manifests.dir,
+          fetchFromPeers: deps.members.fetch,
+          log: log.child({ domain: 'cluster' }),
+        })
+      : null;
+  const imageNamed = (name: string) => (peerImages ? peerImages.ensureImage(name) : Promise.resolve(images.get(name)));
   const nodeImage = deps.boot?.nodeImage ?? (() => null);
   const leaseTable = createSqlLeaseStore(db);
   const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
@@ -462,7 +476,16 @@ export async function createController(deps: ControllerDeps) {
       : []),
     ...(deps.boot?.imagesDir
       ? [
-          domain(bootFilesPlugin, { root: deps.boot.imagesDir, urlPrefix: '/images/', cache }, ''),
+          domain(
+            bootFilesPlugin,
+            {
+              root: deps.boot.imagesDir,
+              urlPrefix: '/images/',
+              cache,
+              ...(peerImages ? { beforeSend: (rel: string) => tarballFromPeers(peerImages, images.dir, rel) } : {}),
+            },
+            '',
+          ),
           domain(
             imageObjectRoutes,
             {
@@ -648,13 +671,15 @@ export async function createController(deps: ControllerDeps) {
           return macs.map((m) => timeline.currentSession(m)).find((id) => id !== null) ?? null;
         },
         installPlan: async (spec: Record<string, unknown>, hostId: string, files: Record<string, string>) => {
-          const image = images.get(String(spec['name']));
+          const image = await imageNamed(String(spec['name']));
+          // A record taken from a peer: the squashfs root is built from the tarball, fetched first.
+          if (spec['stateless'] === true && image && peerImages) await peerImages.ensureTarball(image);
           // A stateless image's squashfs root is built on its first plan request (cached after; docs/stateless.md).
           const squashfs = spec['stateless'] === true && image ? await squashfsRoots.ensure(image) : undefined;
           return buildInstallPlan(spec, image, await inventory.getHost(hostId), deps.urls(), files, squashfs);
         },
       }),
-      domain(imageRoutes, { images }),
+      domain(imageRoutes, { images, imageNamed }),
       domain(verifyRoutes, {
         getHost: (idOrName: string) => inventory.getHost(idOrName),
         recordEvent: (e: Parameters<typeof inventory.recordEvent>[0]) => inventory.recordEvent(e),
@@ -759,8 +784,16 @@ export async function createController(deps: ControllerDeps) {
       ...(deps.memberTrust ? [domain(joinRoutes, { trust: deps.memberTrust })] : []),
       // What this member holds, for a peer that lacks it (local files only: never fetched on a peer's behalf).
       domain(contentRoutes, {
-        pathOf: (kind: 'objects' | 'manifests', id: string) =>
-          kind === 'objects' ? catalog.objects.pathOf(id) : catalog.manifests.pathOf(id),
+        pathOf: (kind: HashedContentKind, id: string) =>
+          kind === 'objects'
+            ? catalog.objects.pathOf(id)
+            : kind === 'manifests'
+              ? catalog.manifests.pathOf(id)
+              : tarballPathOf(images, id),
+        recordOf: (name: string) => {
+          const own = images.get(name);
+          return own && own.fetchedFrom === undefined ? join(images.dir, `${name}.json`) : null;
+        },
       }),
       domain(selfTestRoutes, {
         selfTests,

@@ -12,8 +12,11 @@ import { hasCode } from '../error/kiln-error.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { PeerEndpoint } from './sql-cluster-store.js';
 
-/** What a member fetches from its peers, by SHA-256: image objects and manifests. */
-export type ContentKind = 'objects' | 'manifests';
+/**
+ * What a member fetches from its peers: image objects, manifests and tarballs
+ * by SHA-256, image records by name (content-routes.ts).
+ */
+export type ContentKind = 'objects' | 'manifests' | 'tarballs' | 'images';
 
 /**
  * Stores what a peer sent after checking it against the id; throws

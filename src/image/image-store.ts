@@ -33,6 +33,11 @@ export interface OsImage {
    * for an image that has them, and streams the tarball otherwise.
    */
   views?: Partial<Record<InstallView, string>>;
+  /**
+   * The member this record was taken from (image/peer-images.ts): absent on an
+   * image imported here. Such a record is asked for again from its importer.
+   */
+  fetchedFrom?: string;
 }
 
 const namePattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;

@@ -27,6 +27,12 @@ export interface BootFilesOptions {
    * same list TFTP gets (served-path.ts). @default []
    */
   linkedFiles?: readonly string[];
+  /**
+   * Runs before each file is sent, with the path below the prefix: brings a
+   * file this controller lacks from a peer member (image/tarball-files.ts).
+   * The local file then decides, as without it.
+   */
+  beforeSend?: (rel: string) => Promise<void>;
 }
 
 /**
@@ -79,8 +85,9 @@ export const bootFilesPlugin: FastifyPluginAsyncTypebox<BootFilesOptions> = asyn
         params: WildcardParams,
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const rel = req.params['*'];
+      if (opts.beforeSend) await opts.beforeSend(rel);
       return sendBootFile(req, reply, root, rel, {
         cache: opts.cache,
         cacheControl: false,
