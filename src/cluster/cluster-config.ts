@@ -30,13 +30,15 @@ export const ClusterConfigSchema = Type.Object({
     minimum: 1,
     maximum: 64,
     default: 4,
-    description: 'How many objects or manifests this controller fetches from its peers at once (more wait their turn).',
+    description:
+      'How many objects, manifests, image records or tarballs this controller fetches from its peers at once (more wait their turn).',
   }),
   peerFetchMaxMiB: Type.Integer({
     minimum: 1,
     maximum: 65_536,
     default: 4096,
-    description: 'The largest object a peer may send (MiB); a larger answer is refused and the next peer asked.',
+    description:
+      'The largest object or image tarball a peer may send (MiB); a larger answer is refused and the next peer asked.',
   }),
 });
 
