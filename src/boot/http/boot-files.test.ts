@@ -121,3 +121,24 @@ test('boot files: the memory cache answers plain GETs with the streamed headers 
     assert.ok(r.statusCode >= 400 && r.statusCode < 500, `${url} -> ${r.statusCode}`);
   }
 });
+
+test('boot files: beforeSend runs before the name is resolved, so a file it brings is served; a name it leaves absent is a 404', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-boot-http-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const asked: string[] = [];
+  const app = Fastify();
+  await app.register(bootFilesPlugin, {
+    root: dir,
+    urlPrefix: '/images/',
+    beforeSend: async (rel) => {
+      asked.push(rel);
+      if (rel === 'fetched.tar.gz') writeFileSync(join(dir, rel), 'from a peer');
+    },
+  });
+  t.after(() => app.close());
+  const got = await app.inject({ method: 'GET', url: '/images/fetched.tar.gz', headers: { range: 'bytes=5-10' } });
+  assert.equal(got.statusCode, 206);
+  assert.equal(got.payload, 'a peer');
+  assert.equal((await app.inject({ method: 'GET', url: '/images/absent.tar.gz' })).statusCode, 404);
+  assert.deepEqual(asked, ['fetched.tar.gz', 'absent.tar.gz']);
+});

@@ -46,7 +46,7 @@ export function registerImageCatalogCommands(image: Command, o: Output, env: Rec
       const list = createImageStore(join(dataDirOf(opts, env), 'images')).list();
       emit(o, opts.json, list, () =>
         formatTable(
-          ['NAME', 'FORMAT', 'BYTES', 'SHA256', 'IMAGE ID', 'FILES', 'ADDED'],
+          ['NAME', 'FORMAT', 'BYTES', 'SHA256', 'IMAGE ID', 'FILES', 'ADDED', 'FROM'],
           list.map((i) => [
             i.name,
             i.format,
@@ -55,6 +55,8 @@ export function registerImageCatalogCommands(image: Command, o: Output, env: Rec
             i.manifest?.slice(0, 16) ?? '-',
             i.files ?? '-',
             i.addedAt,
+            // The member the record was taken from (docs/cluster.md, "Content between members"); '-': imported here.
+            i.fetchedFrom ?? '-',
           ]),
         ),
       );
