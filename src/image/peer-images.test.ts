@@ -1,6 +1,7 @@
 // Image records and tarballs taken from the member that imported them
 // (peer-images.ts), with member A's data dir behind a fake peer fetch that
-// behaves as peer-fetch.ts does: a sink that throws is a refused peer.
+// behaves as peer-fetch.ts does: a sink that throws is a refused peer
+// (fake-image-peer.ts).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,10 +10,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hasCode } from '../error/kiln-error.js';
 import { createImageCatalog } from './image-catalog.js';
-import { createImageStore, type ImageStore, type OsImage } from './image-store.js';
+import { createImageStore, type OsImage } from './image-store.js';
 import { createPeerContent } from './objects/peer-content.js';
 import { createPeerImages, parsePeerRecord, RECORD_REFRESH_MS } from './peer-images.js';
-import { tarballFromPeers, tarballPathOf } from './tarball-files.js';
+import { tarballFromPeers } from './tarball-files.js';
+import { createFakeImagePeer } from './fake-image-peer.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kiln-peer-images-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -27,43 +29,7 @@ function tarballOf(name: string, files: Record<string, string>): string {
   return out;
 }
 
-/** Member A's own content, as its member route serves it (content-routes.ts). */
-function peerA(storeA: ImageStore, opts: { tamper?: 'tarballs' | 'images' | 'manifests' } = {}) {
-  const calls: string[] = [];
-  const refused: string[] = [];
-  const catalogA = createImageCatalog(storeA);
-  const pathOf = (kind: string, id: string): string | null => {
-    if (kind === 'objects') return catalogA.objects.pathOf(id);
-    if (kind === 'manifests') return catalogA.manifests.pathOf(id);
-    if (kind === 'tarballs') return tarballPathOf(storeA, id);
-    const own = storeA.get(id);
-    return own && own.fetchedFrom === undefined ? join(storeA.dir, `${id}.json`) : null;
-  };
-  const fetch = async (kind: string, id: string, sink: (c: AsyncIterable<Uint8Array>) => Promise<void>) => {
-    calls.push(`${kind}/${id}`);
-    const path = pathOf(kind, id);
-    if (!path || !existsSync(path)) return null;
-    let bytes = readFileSync(path);
-    if (opts.tamper === kind) {
-      bytes = Buffer.from(bytes); // the same length, the last byte changed
-      bytes[bytes.length - 1]! ^= 0xff;
-    }
-    try {
-      await sink(
-        (async function* () {
-          yield bytes;
-        })(),
-      );
-      return 'kiln-a';
-    } catch (err) {
-      refused.push(`${kind}: ${hasCode(err, 'validation_failed') ? 'validation_failed' : (err as Error).message}`);
-      return null;
-    }
-  };
-  return { fetch, calls, refused };
-}
-
-function memberB(dir: string, peer: ReturnType<typeof peerA>, now = () => Date.now()) {
+function memberB(dir: string, peer: ReturnType<typeof createFakeImagePeer>, now = () => Date.now()) {
   const store = createImageStore(join(dir, 'images'));
   const catalog = createImageCatalog(store);
   const content = createPeerContent({
@@ -91,7 +57,7 @@ describe('image records and tarballs from the importing member', () => {
   });
 
   it('a member without the record takes it from the importer, with the manifest verified and views rendered here; the tarball is fetched by its SHA-256', async () => {
-    const peer = peerA(storeA);
+    const peer = createFakeImagePeer(storeA);
     const b = memberB(join(work, 'b1'), peer);
     const got = await b.images.ensureImage('shared');
     assert.ok(got);
@@ -110,7 +76,7 @@ describe('image records and tarballs from the importing member', () => {
   });
 
   it('a request for /images/<file> on a member with neither record nor tarball brings both', async () => {
-    const b = memberB(join(work, 'b2'), peerA(storeA));
+    const b = memberB(join(work, 'b2'), createFakeImagePeer(storeA));
     await tarballFromPeers(b.images, b.store.dir, 'shared.tar.gz');
     assert.deepEqual(readFileSync(join(b.store.dir, 'shared.tar.gz')), readFileSync(tarV1));
     await tarballFromPeers(b.images, b.store.dir, 'other.tar.gz');
@@ -119,7 +85,7 @@ describe('image records and tarballs from the importing member', () => {
   });
 
   it("a peer's wrong tarball bytes are refused: nothing kept, no temp file left", async () => {
-    const peer = peerA(storeA, { tamper: 'tarballs' });
+    const peer = createFakeImagePeer(storeA, { tamper: 'tarballs' });
     const b = memberB(join(work, 'b3'), peer);
     const got = await b.images.ensureImage('shared');
     assert.ok(got);
@@ -132,7 +98,7 @@ describe('image records and tarballs from the importing member', () => {
   });
 
   it('a record whose manifest does not verify is not kept; a record naming another image or file is refused', async () => {
-    const peer = peerA(storeA, { tamper: 'manifests' });
+    const peer = createFakeImagePeer(storeA, { tamper: 'manifests' });
     const b = memberB(join(work, 'b4'), peer);
     assert.equal(await b.images.ensureImage('shared'), null);
     assert.equal(b.store.get('shared'), null);
@@ -159,7 +125,7 @@ describe('image records and tarballs from the importing member', () => {
 
   it("this member's own import is never asked for; a record added again on the importer replaces the fetched one after the interval", async () => {
     let t = 1_000_000;
-    const peer = peerA(storeA);
+    const peer = createFakeImagePeer(storeA);
     const b = memberB(join(work, 'b5'), peer, () => t);
     await createImageCatalog(b.store).importImage('mine', tarV1);
     assert.equal((await b.images.ensureImage('mine'))?.fetchedFrom, undefined);
@@ -179,9 +145,9 @@ describe('image records and tarballs from the importing member', () => {
   });
 
   it("a member's route never serves a record it took from a peer (so a stale copy does not spread)", async () => {
-    const b = memberB(join(work, 'b6'), peerA(storeA));
+    const b = memberB(join(work, 'b6'), createFakeImagePeer(storeA));
     assert.ok(await b.images.ensureImage('shared'));
-    const peerB = peerA(b.store);
+    const peerB = createFakeImagePeer(b.store);
     const c = memberB(join(work, 'c6'), peerB);
     assert.equal(await c.images.ensureImage('shared'), null);
     assert.deepEqual(peerB.calls, ['images/shared']);
