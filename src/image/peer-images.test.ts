@@ -76,12 +76,15 @@ describe('image records and tarballs from the importing member', () => {
   });
 
   it('a request for /images/<file> on a member with neither record nor tarball brings both', async () => {
-    const b = memberB(join(work, 'b2'), createFakeImagePeer(storeA));
+    const peer = createFakeImagePeer(storeA);
+    const b = memberB(join(work, 'b2'), peer);
     await tarballFromPeers(b.images, b.store.dir, 'shared.tar.gz');
     assert.deepEqual(readFileSync(join(b.store.dir, 'shared.tar.gz')), readFileSync(tarV1));
     await tarballFromPeers(b.images, b.store.dir, 'other.tar.gz');
     await tarballFromPeers(b.images, b.store.dir, 'objects/ab/cd');
     assert.equal(existsSync(join(b.store.dir, 'other.tar.gz')), false);
+    await tarballFromPeers(b.images, b.store.dir, 'other.tar.gz');
+    assert.equal(peer.calls.filter((c) => c === 'images/other').length, 1, 'a miss is remembered for the interval');
   });
 
   it("a peer's wrong tarball bytes are refused: nothing kept, no temp file left", async () => {

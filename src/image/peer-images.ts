@@ -26,6 +26,9 @@ const MAX_RECORD_BYTES = 64 << 10;
 /** A fetched record is asked for again at most this often (ms): its importer may have added the name again. */
 export const RECORD_REFRESH_MS = 10_000;
 
+/** Names whose last answer is remembered at most (past it, every name is asked again). */
+const MAX_REMEMBERED = 4096;
+
 /** Fetches one item from the peers through `sink`; the peer's name, or null when none had it (peer-fetch.ts). */
 export type FetchImageContent = (
   kind: 'images' | 'tarballs',
@@ -172,16 +175,20 @@ export function createPeerImages(deps: {
     /**
      * The image of that name: this member's own import as it is; otherwise the
      * record from the member that imported it (asked again at most every
-     * `RECORD_REFRESH_MS`; the kept copy serves while no peer answers). Null
-     * when neither has it.
+     * `RECORD_REFRESH_MS`, a miss too; the kept copy serves while no peer
+     * answers). Null when neither has it.
      */
     ensureImage(name: string): Promise<OsImage | null> {
       const had = images.get(name);
       if (had && had.fetchedFrom === undefined) return Promise.resolve(had);
       if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(name)) return Promise.resolve(null);
-      if (had && now() - (checked.get(name) ?? 0) < RECORD_REFRESH_MS) return Promise.resolve(had);
+      // The last answer stands for the interval, a miss included: public `/images/<name>.tar.gz` requests for a
+      // name no member has must not each cost a round of peer calls.
+      const last = checked.get(name);
+      if (last !== undefined && now() - last < RECORD_REFRESH_MS) return Promise.resolve(had);
       return once(`r/${name}`, async () => {
         const got = await fetchRecord(name, had);
+        if (checked.size >= MAX_REMEMBERED) checked.clear(); // names come from requests: bounded, not kept forever
         checked.set(name, now());
         return got;
       });
