@@ -274,6 +274,8 @@ export async function createController(deps: ControllerDeps) {
       bootsInProgress: boots.inProgress,
       bootsLate: boots.late,
       bootsCompleted: boots.completed,
+      bootsCompletedPerS: boots.completedPerS,
+      bootMinMs: boots.quickestMs,
     };
   };
   const power = createHostPower({

@@ -24,6 +24,8 @@ const quiet = (at: number, over: Partial<HeadroomSample> = {}): HeadroomSample =
   bootsInProgress: 0,
   bootsLate: 0,
   bootsCompleted: 0,
+  bootsCompletedPerS: 0,
+  bootMinMs: null,
   ...over,
 });
 
@@ -208,4 +210,22 @@ test('boots late at their stage are a congestion sign once they are 2 % of those
     congestion(null, quiet(0, { bootsInProgress: 5_000, bootsLate: 100 }), r),
     '100 of 5000 boots late at their stage',
   );
+});
+
+test('past startupWindow, boots in progress are bounded by 2 × completions per second × the quickest recent boot', () => {
+  let st = initialAdmission({ ...r, initialWindow: 10_000 });
+  st = adjust(st, null, quiet(0), 0, r);
+  // 40 boots a second complete, the quickest in 5 s: 2 × 40 × 5 = 400 in progress at most.
+  const flowing = { bootsCompleted: 900, bootsCompletedPerS: 40, bootMinMs: 5_000 };
+  assert.equal(windowLimit(st, quiet(1, flowing), r), 400);
+  assert.equal(mayLaunch(st, quiet(1, { ...flowing, bootsInProgress: 399 }), 0, r), true);
+  assert.equal(mayLaunch(st, quiet(1, { ...flowing, bootsInProgress: 400 }), 0, r), false, 'more would only queue');
+  const trickle = { bootsCompleted: 901, bootsCompletedPerS: 0.5, bootMinMs: 5_000 };
+  assert.equal(windowLimit(st, quiet(2, trickle), r), r.startupWindow, 'never below startupWindow once started');
+  const small = adjust(initialAdmission(r), null, quiet(0), 0, r);
+  assert.equal(windowLimit(small, quiet(1, flowing), r), r.initialWindow, 'a smaller grown window still binds');
+  let held = small;
+  for (let i = 1; i <= 30; i++)
+    held = adjust(held, null, quiet(i * 1000, { ...flowing, bootsInProgress: 20_000 }), 0, r);
+  assert.equal(held.window, 512, 'held by the bound (400), the window stops growing once past it');
 });

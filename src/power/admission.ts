@@ -7,7 +7,8 @@
  * The window is the number of boots in progress (the timeline's sessions that
  * are neither complete, failed nor stalled) plus machines powered on in the
  * last `launchGraceMs` that have not shown up yet; until the batch's first boot
- * completes it grows no further than `startupWindow`. It grows like TCP's slow
+ * completes it grows no further than `startupWindow`, and past that it is
+ * bounded by what the data plane completes (`windowLimit`). It grows like TCP's slow
  * start (doubling while the window is what limits the batch), then by an
  * eighth once it has been cut, at most once per `growEveryMs` either way (the
  * data plane shows a burst a second or so after the power-ons that made it:
@@ -47,8 +48,10 @@ export interface HeadroomSample {
   bootsInProgress: number;
   /** Of those, boots late at their stage (stalled, or past a share of the stage's deadline: timeline `bootLoad`). */
   bootsLate: number;
-  /** Boots the timeline saw complete since the controller started (cumulative). */
+  /** Boots the timeline saw complete: since the controller started (cumulative), per second lately, the quickest lately (ms). */
   bootsCompleted: number;
+  bootsCompletedPerS: number;
+  bootMinMs: number | null;
 }
 
 export interface AdmissionRules {
@@ -72,6 +75,11 @@ export interface AdmissionRules {
   /** Boots late at their stage, as a share of boots in progress and at least `lateMin`, above which the data plane is congested. */
   lateShare: number;
   lateMin: number;
+  /**
+   * Past `startupWindow`, boots in progress are bounded by this many times completions per second × the quickest
+   * recent boot (Little's law with room to grow: boots beyond what the data plane completes only queue).
+   */
+  completionGain: number;
   /** Power-ons per second: where the rate starts, and its bounds. */
   initialRate: number;
   minRate: number;
@@ -92,6 +100,7 @@ export const defaultAdmissionRules: AdmissionRules = {
   startupWindow: 256,
   lateShare: 0.02,
   lateMin: 8,
+  completionGain: 2,
   initialRate: 16,
   minRate: 1,
   maxRate: 10_000,
@@ -128,12 +137,20 @@ export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
 
 /**
  * The boots in progress the window allows now: the grown window, but at most `startupWindow` until a boot has
- * completed since the batch began (before that, nothing says how long a boot takes here).
+ * completed since the batch began (before that, nothing says how long a boot takes here); then, past
+ * `startupWindow`, at most `completionGain` × completions per second × the quickest recent boot. When boots
+ * queue, each takes longer than the quickest, fewer complete per boot in progress and the bound falls to the
+ * boots in progress, so no start is made until they drain; while they do not, it stays above them. It never
+ * falls below `startupWindow`: completions per second are small at a batch's start, and a bound from them
+ * there would starve the ramp (a first design without that floor held a 2 000-machine batch to a few boots).
  */
 export function windowLimit(st: AdmissionState, s: HeadroomSample, r: AdmissionRules): number {
   const started = st.completedAtStart ?? s.bootsCompleted;
-  if (s.bootsCompleted > started) return st.window;
-  return Math.min(st.window, Math.max(r.minWindow, r.startupWindow));
+  const startup = Math.max(r.minWindow, r.startupWindow);
+  if (s.bootsCompleted <= started) return Math.min(st.window, startup);
+  if (s.bootMinMs === null) return st.window;
+  const bound = Math.ceil((r.completionGain * s.bootsCompletedPerS * s.bootMinMs) / 1000);
+  return Math.min(st.window, Math.max(startup, bound));
 }
 
 /** Why the data plane is congested now (`prev`: the previous sample, for what is counted since), or null. */

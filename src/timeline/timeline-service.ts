@@ -37,6 +37,7 @@ import {
 } from './stage-model.js';
 import type { ObservationRow, SessionRow, TimelineStore } from './sql-timeline-store.js';
 import { rulesOf, type TimelineConfig } from './timeline-config.js';
+import { createCompletionLog } from './completions.js';
 
 /** Whom an observation is about: the boot MAC, an address (a lease, or one the timeline learned), or a host. */
 export type ObservationTarget = { mac: Mac } | { ip: string } | { hostId: string };
@@ -44,11 +45,13 @@ export type ObservationTarget = { mac: Mac } | { ip: string } | { hostId: string
 /** An observation as a server reports it; `at` defaults to now; `session` is what the node claimed (header), used when it is one of the host's. */
 export type ObservationInput = Omit<Observation, 'at'> & { at?: number; session?: string | undefined };
 
-/** Boots in progress, those of them late at their stage, and boots completed since start (`bootLoad`). */
+/** Boots in progress, those of them late at their stage, and boots completed (`bootLoad`). */
 export interface BootLoad {
   inProgress: number;
   late: number;
   completed: number;
+  completedPerS: number;
+  quickestMs: number | null;
 }
 
 /** A host as the timeline needs it. */
@@ -175,8 +178,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   const savedLastAt = new Map<Mac, number>();
   let pending: ObservationRow[] = [];
   let dropped = 0;
-  /** Boots seen to complete in this process (admission control: has a batch's first boot completed?). */
-  let completed = 0;
+  /** Boots seen to complete in this process, with their durations (admission control, completions.ts). */
+  const completions = createCompletionLog();
   let writing: Promise<void> = Promise.resolve();
   const timers: NodeJS.Timeout[] = [];
 
@@ -244,7 +247,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     }
     const wasComplete = statusOf(c.state) === 'complete';
     c = { ...c, hostId: host?.id ?? c.hostId, hostName, state: advance(c.state, o) };
-    if (!wasComplete && statusOf(c.state) === 'complete') completed++;
+    if (!wasComplete && statusOf(c.state) === 'complete') completions.add(o.at, c.state.lastAt - c.state.startedAt);
     remember(current, mac, c, maxHosts);
     remember(lastSeen, mac, o, maxHosts);
     markDirty(c);
@@ -445,7 +448,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
      * The boots admission control weighs, from memory: boots in progress (neither complete nor failed, heard from in
      * the last ten minutes: a stalled boot counts, since a deadline passed is not the end of its downloads), those
      * of them late (stalled, or more than `lateFraction` of their expected stage's deadline gone since their last
-     * progress), and the boots completed since start.
+     * progress), and the boots completed: since start, per second lately, and the quickest lately (completions.ts).
      */
     bootLoad(lateFraction = 0.5): BootLoad {
       const at = now();
@@ -462,7 +465,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
         else if (next !== 'dhcp' && at - st.progressAt > lateFraction * deadlineOf(next, st.firmware, rules) * 1000)
           late++;
       }
-      return { inProgress, late, completed };
+      const done = completions.summary(at);
+      return { inProgress, late, completed: done.total, completedPerS: done.perSecond, quickestMs: done.minMs };
     },
 
     /**
