@@ -22,17 +22,6 @@ run_discover() {
   poll_next
 }
 
-# enrol_secret: this boot's enrolment secret, ke_ + 64 hex digits from
-# /dev/urandom, made once into $KILN_RUN/enrol-secret (a tmpfs: a new one each
-# boot); empty when none could be made. Kiln keeps only its hash.
-enrol_secret() {
-  [ -s "$KILN_RUN/enrol-secret" ] || {
-    es="ke_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-    [ "${#es}" -eq 67 ] && (umask 077; printf '%s' "$es" > "$KILN_RUN/enrol-secret")
-  }
-  cat "$KILN_RUN/enrol-secret" 2>/dev/null
-}
-
 # discover_report FACTS: the discovery report, tried as api_retry does, with
 # this boot's enrolment secret on every try: when the answer that enrolled the
 # host is lost (a connection reset), Kiln answers the retry with a fresh

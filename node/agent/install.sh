@@ -444,7 +444,7 @@ run_install() {
   iface=$(network_up "$BOOT_MAC") || { log "no DHCP lease on any NIC"; return 1; }
   [ -n "$BOOT_MAC" ] || BOOT_MAC=$(read_trim "$KILN_SYS/class/net/$iface/address")
   status_start
-  answer=$(api_retry POST enrol "{\"mac\":$(json_str "$BOOT_MAC")}") || { log "enrol failed"; return 1; }
+  answer=$(api_retry POST enrol "$(enrol_body "$BOOT_MAC")") || { log "enrol failed"; return 1; }
   flat=$(printf '%s' "$answer" | json_flatten); store_credential "$flat"
   HOST_ID=$(printf '%s\n' "$flat" | json_get hostId)
   [ -s "$KILN_RUN/credential" ] || { log "enrol answered without a credential"; return 1; }

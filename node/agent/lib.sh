@@ -209,3 +209,29 @@ store_credential() {
   [ -n "$c" ] || return 0
   (umask 077; printf '%s' "$c" > "$KILN_RUN/credential")
 }
+
+# enrol_secret: this boot's enrolment secret, ke_ + 64 hex digits from
+# /dev/urandom, made once into $KILN_RUN/enrol-secret (a tmpfs: a new one each
+# boot); empty when none could be made. Kiln keeps only its hash. Sent with the
+# discovery report and the installer's enrolment on every try: when the answer
+# that enrolled the host is lost, Kiln answers the retry with a fresh credential
+# instead of enrolment_closed (docs/discovery.md, "A lost answer").
+enrol_secret() {
+  [ -s "$KILN_RUN/enrol-secret" ] || {
+    es="ke_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    [ "${#es}" -eq 67 ] && (umask 077; printf '%s' "$es" > "$KILN_RUN/enrol-secret")
+  }
+  cat "$KILN_RUN/enrol-secret" 2>/dev/null
+}
+
+# enrol_body MAC: the body of POST enrol, with this boot's enrolment secret
+# when one could be made.
+enrol_body() {
+  eb_secret=$(enrol_secret)
+  if [ -n "$eb_secret" ]; then
+    printf '{"mac":%s,"enrolSecret":"%s"}' "$(json_str "$1")" "$eb_secret"
+  else
+    log "no enrolment secret (no /dev/urandom?): a lost answer to this enrolment cannot be retried"
+    printf '{"mac":%s}' "$(json_str "$1")"
+  fi
+}

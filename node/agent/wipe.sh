@@ -5,7 +5,7 @@
 run_wipe() {
   KILN_URL=$(cmdline_get kiln.url); mac=$(boot_mac)
   network_up "$mac" >/dev/null || { log "no DHCP lease on any NIC"; return 1; }
-  answer=$(api_retry POST enrol "{\"mac\":$(json_str "$mac")}") || { log "enrol failed"; return 1; }
+  answer=$(api_retry POST enrol "$(enrol_body "$mac")") || { log "enrol failed"; return 1; }
   store_credential "$(printf '%s' "$answer" | json_flatten)"
   for d in "$KILN_SYS"/block/*; do
     n=${d##*/}

@@ -25,20 +25,34 @@ const body = (m: IncomingMessage) =>
     m.on('data', (d: Buffer) => parts.push(d)).on('end', () => resolve(Buffer.concat(parts)));
   });
 
-/** Forwards to `target`; the first discovery report's answer is read from the controller, then lost (reset). */
-function lossyProxy(target: number): { server: Server; reports: string[]; lost: string[] } {
+/**
+ * Forwards to `target`; the first answer to a discovery report, and the first to an installer's enrolment, is read
+ * from the controller, then lost (reset).
+ */
+function lossyProxy(target: number): {
+  server: Server;
+  reports: string[];
+  lost: string[];
+  enrols: string[];
+  lostEnrol: string[];
+} {
   const reports: string[] = [];
   const lost: string[] = [];
+  const enrols: string[] = [];
+  const lostEnrol: string[] = [];
   const server = createServer((req, res) => {
     void body(req).then((payload) => {
       const isReport = req.url === '/api/v1/node/discover';
+      const isEnrol = req.url === '/api/v1/node/enrol';
       if (isReport) reports.push(payload.toString());
+      if (isEnrol) enrols.push(payload.toString());
       const up = request(
         { host: '127.0.0.1', port: target, path: req.url, method: req.method, headers: req.headers },
         (answer) =>
           void body(answer).then((text) => {
-            if (isReport && lost.length === 0) {
-              lost.push(text.toString());
+            const losing = isReport ? lost : isEnrol ? lostEnrol : null;
+            if (losing && losing.length === 0) {
+              losing.push(text.toString());
               req.socket.destroy();
               return;
             }
@@ -48,7 +62,7 @@ function lossyProxy(target: number): { server: Server; reports: string[]; lost: 
       up.end(payload);
     });
   });
-  return { server, reports, lost };
+  return { server, reports, lost, enrols, lostEnrol };
 }
 
 function sh(root: string, port: number, script: string): Promise<{ code: number; out: string; err: string }> {
@@ -135,5 +149,47 @@ describe('agent: a lost discovery answer is retried with the enrolment secret', 
     const kinds = (events.json() as { items: { kind: string }[] }).items.map((e) => e.kind);
     assert.equal(kinds.filter((k) => k === 'node.enrolled').length, 1);
     assert.equal(kinds.filter((k) => k === 'node.enrol_retried').length, 1);
+  });
+
+  it("an installer's enrolment (install.sh, wipe.sh: enrol_body) whose answer is lost is retried the same way", async () => {
+    const host = await c.inventory.findHostByMac(MAC as Parameters<typeof c.inventory.findHostByMac>[0]);
+    assert.ok(host, 'the host of the discovery test');
+    const armed = await c.app.inject({
+      method: 'POST',
+      url: `/api/v1/hosts/${host.name}/rearm`,
+      headers: { authorization: c.bearer.admin },
+      payload: { reason: 'test: install' },
+    });
+    assert.equal(armed.statusCode, 200, armed.body);
+    const root = join(work, 'installer');
+    const r = await sh(
+      root,
+      port,
+      `answer=$(api_retry POST enrol "$(enrol_body '${MAC}')") || exit 1
+       flat=$(printf '%s' "$answer" | json_flatten); store_credential "$flat"
+       api GET next`,
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /POST enrol failed, retrying in 1s/);
+    assert.equal(proxy.enrols.length, 2);
+    const sent = proxy.enrols.map((p) => JSON.parse(p) as { mac: string; enrolSecret: string });
+    assert.equal(sent[0]!.mac, MAC);
+    assert.match(sent[0]!.enrolSecret, /^ke_[0-9a-f]{64}$/);
+    assert.equal(sent[1]!.enrolSecret, sent[0]!.enrolSecret, 'the same secret on the retry');
+    const lostCredential = (JSON.parse(proxy.lostEnrol[0]!) as { credential: string }).credential;
+    const kept = readFileSync(join(root, 'run/credential'), 'utf8');
+    assert.notEqual(kept, lostCredential);
+    const next = (cred: string) =>
+      c.app.inject({ method: 'GET', url: '/api/v1/node/next', headers: { authorization: `Bearer ${cred}` } });
+    assert.equal((await next(lostCredential)).statusCode, 401, 'the lost credential was replaced');
+    assert.equal((await next(kept)).statusCode, 200);
+    // Once used, the credential closes the retry: the same secret again is refused.
+    const again = await c.app.inject({
+      method: 'POST',
+      url: '/api/v1/node/enrol',
+      payload: JSON.parse(proxy.enrols[0]!) as object,
+    });
+    assert.equal(again.statusCode, 403);
+    assert.equal((again.json() as { error: { code: string } }).error.code, 'enrolment_closed');
   });
 });

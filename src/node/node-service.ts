@@ -197,7 +197,13 @@ export function createNodeService(deps: NodeServiceDeps) {
    * credential with a fresh one (the old one stops working) and records `node.enrol_retried`. Null when the
    * credential changed or was used meanwhile (the conditional write found it so).
    */
-  async function reissueIn(trx: Kysely<Database>, host: Host, trust: NodeTrust, source: NodeSource) {
+  async function reissueIn(
+    trx: Kysely<Database>,
+    host: Host,
+    trust: NodeTrust,
+    source: NodeSource,
+    what = 'enrolling discovery report',
+  ) {
     const { secret, hash } = createNodeCredential();
     const at = now().toISOString();
     const replaced = await replaceUnusedCredential(trx, {
@@ -216,12 +222,12 @@ export function createNodeService(deps: NodeServiceDeps) {
         kind: 'node.enrol_retried',
         hostId: host.id,
         subject: host.name,
-        message: `${host.name} repeated its enrolling discovery report (same enrolment secret, credential never used; its first answer was lost): a fresh credential replaces the unused one`,
+        message: `${host.name} repeated its ${what} (same enrolment secret, credential never used; its first answer was lost): a fresh credential replaces the unused one`,
         data: { ip: source.ip, previousIp: trust.lastIp },
       },
       at,
     );
-    log.info({ host: host.name, ip: source.ip }, 'enrolling discovery report retried; credential replaced');
+    log.info({ host: host.name, ip: source.ip }, `${what} retried; credential replaced`);
     return secret;
   }
 
@@ -545,8 +551,16 @@ export function createNodeService(deps: NodeServiceDeps) {
       return hash;
     },
 
-    /** Issues a credential to an armed host (installers, after a deploy armed it). */
-    async enrol(mac: Mac, source: NodeSource): Promise<{ hostId: string; name: string; credential: string }> {
+    /**
+     * Issues a credential to an armed host (installers, after a deploy armed it). With `enrolSecret`, a retry of
+     * the same enrolment whose answer was lost is answered again while the credential is unused and young, as for
+     * a discovery report (enrol-retry.ts): a fresh credential replaces the first.
+     */
+    async enrol(
+      mac: Mac,
+      source: NodeSource,
+      enrolSecret: string | null = null,
+    ): Promise<{ hostId: string; name: string; credential: string }> {
       await checkRate(source);
       const host = await inventory.findHostByMac(mac);
       if (!host)
@@ -558,17 +572,28 @@ export function createNodeService(deps: NodeServiceDeps) {
           'enrolment_closed',
         );
       await admitEnrolment(mac, source, host);
-      const trust = await getNodeTrust(db, host.id);
-      if (!trust.armed)
+      const secretHash = enrolSecret ? hashSecret(enrolSecret) : null;
+      // Armed or not is read in the transaction that issues: two enrolments at once get one credential.
+      const out = await withTransaction(
+        db,
+        async (trx): Promise<{ credential: string } | { why: EnrolRetryRefusal }> => {
+          const t = await getNodeTrust(trx, host.id);
+          if (t.armed) return { credential: await issueIn(trx, host, t.armedReason ?? 'armed', source, secretHash) };
+          const retry = decideEnrolRetry(t, secretHash, now().getTime());
+          const credential = retry === 'retry' ? await reissueIn(trx, host, t, source, 'enrolment') : null;
+          return credential ? { credential } : { why: retry === 'retry' ? ('credential used' as const) : retry };
+        },
+      );
+      if ('why' in out)
         return refuse(
           'node.enrol_refused',
           `enrolment refused for ${host.name}: already enrolled and not re-armed (deploy or \`kiln host rearm ${host.name}\`)`,
           source,
           host,
           'enrolment_closed',
+          { enrolRetry: out.why },
         );
-      const credential = await withTransaction(db, (trx) => issueIn(trx, host, trust.armedReason ?? 'armed', source));
-      return { hostId: host.id, name: host.name, credential };
+      return { hostId: host.id, name: host.name, credential: out.credential };
     },
 
     /** Replaces the calling node's credential with a new one (returned once); the old one stops working at once. */

@@ -137,12 +137,26 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
       config: { access: 'public' },
       schema: {
         tags: ['node'],
-        summary: 'Installer enrolment: issues a credential once after a deploy armed it',
-        body: Type.Object({ mac: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+        summary:
+          'Installer enrolment: issues a credential once after a deploy armed it (again, replaced, to a retry with the same enrolSecret while unused)',
+        body: Type.Object(
+          {
+            mac: Type.String({ maxLength: 64 }),
+            enrolSecret: Type.Optional(
+              Type.String({
+                pattern: enrolSecretPattern,
+                maxLength: 67,
+                description:
+                  'this boot\'s enrolment secret (ke_ + 64 hex), the same on every try: a retry whose first answer was lost gets a fresh credential while the first is unused (docs/discovery.md, "A lost answer")',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ hostId: Type.String(), name: Type.String(), credential: Type.String() }) },
       },
     },
-    async (req) => node.enrol(normalizeMac(req.body.mac, '/mac'), nodeSource(req)),
+    async (req) => node.enrol(normalizeMac(req.body.mac, '/mac'), nodeSource(req), req.body.enrolSecret ?? null),
   );
 
   const IdentityBody = Type.Object(
