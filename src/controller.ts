@@ -273,6 +273,7 @@ export async function createController(deps: ControllerDeps) {
       loopDelayMs: loopDelay.sinceLast(),
       bootsInProgress: boots.inProgress,
       bootsLate: boots.late,
+      bootsStarted: boots.started,
       bootsCompleted: boots.completed,
       bootsCompletedPerS: boots.completedPerS,
       bootMinMs: boots.quickestMs,

@@ -5,6 +5,7 @@ import {
   mayLaunch,
   rateWaitMs,
   windowLimit,
+  unseenLaunches,
   burstOf,
   type AdmissionRules,
   type AdmissionState,
@@ -46,7 +47,8 @@ export interface AdmissionGateOptions {
 export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
   let st: AdmissionState = initialAdmission(o.rules);
   let prev: HeadroomSample | null = null;
-  const launches: number[] = [];
+  /** Launches of the last launchGraceMs: when, and the timeline's sessions opened by then (oldest first). */
+  const launches: { at: number; started: number }[] = [];
   let tail: Promise<void> = Promise.resolve();
   // The rate's token bucket: refilled at `st.rate` per second up to a quarter second's worth (burstOf).
   let tokens = burstOf(st);
@@ -66,14 +68,18 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     forced: 0,
   };
 
-  const recent = (now: number): number => {
-    while (launches.length > 0 && now - launches[0] >= o.rules.launchGraceMs) launches.shift();
-    return launches.length;
+  /** Launches of the last launchGraceMs that the timeline has not shown yet. */
+  const recent = (s: HeadroomSample): number => {
+    while (launches.length > 0 && s.at - launches[0]!.at >= o.rules.launchGraceMs) launches.shift();
+    return unseenLaunches(
+      launches.map((l) => l.started),
+      s,
+    );
   };
 
   function step(): HeadroomSample {
     const s: HeadroomSample = { ...o.sample(), at: o.clock.now() };
-    const next = adjust(st, prev, s, recent(s.at), o.rules);
+    const next = adjust(st, prev, s, recent(s), o.rules);
     if (next.cutAt !== st.cutAt) {
       stats.cuts++;
       stats.lastCut = next.lastCut;
@@ -93,19 +99,19 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     for (;;) {
       const s = step();
       refill(s.at);
-      if (mayLaunch(st, s, recent(s.at), o.rules, tokens)) break;
+      if (mayLaunch(st, s, recent(s), o.rules, tokens)) break;
       if (o.clock.now() - start >= o.maxWaitMs) {
         stats.forced++;
         break;
       }
       // Held by the rate alone: sleep just until the next token; otherwise sample again later.
-      const held = mayLaunch(st, s, recent(s.at), o.rules);
+      const held = mayLaunch(st, s, recent(s), o.rules);
       const wait = held ? Math.max(1, Math.ceil(rateWaitMs(st, tokens))) : o.intervalMs;
       await o.clock.sleep(Math.min(wait, o.intervalMs));
     }
     stats.waitedMs += o.clock.now() - start;
     tokens = Math.max(0, tokens - 1);
-    launches.push(o.clock.now());
+    launches.push({ at: o.clock.now(), started: prev?.bootsStarted ?? 0 });
   }
 
   return {

@@ -6,6 +6,7 @@ import {
   defaultAdmissionRules as r,
   initialAdmission,
   mayLaunch,
+  unseenLaunches,
   windowLimit,
   type HeadroomSample,
 } from './admission.js';
@@ -23,6 +24,7 @@ const quiet = (at: number, over: Partial<HeadroomSample> = {}): HeadroomSample =
   loopDelayMs: 0,
   bootsInProgress: 0,
   bootsLate: 0,
+  bootsStarted: 0,
   bootsCompleted: 0,
   bootsCompletedPerS: 0,
   bootMinMs: null,
@@ -228,4 +230,13 @@ test('past startupWindow, boots in progress are bounded by 2 × completions per 
   for (let i = 1; i <= 30; i++)
     held = adjust(held, null, quiet(i * 1000, { ...flowing, bootsInProgress: 20_000 }), 0, r);
   assert.equal(held.window, 512, 'held by the bound (400), the window stops growing once past it');
+});
+
+test('recent launches count as booting only until the timeline opens their sessions', () => {
+  // Five launches, made when the timeline had opened 100, 100, 101, 103 and 103 sessions.
+  const at = [100, 100, 101, 103, 103];
+  assert.equal(unseenLaunches(at, quiet(0, { bootsStarted: 100 })), 5, 'none seen yet');
+  assert.equal(unseenLaunches(at, quiet(0, { bootsStarted: 103 })), 2, 'three sessions opened since the oldest');
+  assert.equal(unseenLaunches(at, quiet(0, { bootsStarted: 120 })), 0, 'all seen (and others): never below 0');
+  assert.equal(unseenLaunches([], quiet(0, { bootsStarted: 120 })), 0);
 });

@@ -48,6 +48,8 @@ export interface HeadroomSample {
   bootsInProgress: number;
   /** Of those, boots late at their stage (stalled, or past a share of the stage's deadline: timeline `bootLoad`). */
   bootsLate: number;
+  /** Boot sessions the timeline opened since the controller started (cumulative): a launch seen is not counted twice. */
+  bootsStarted: number;
   /** Boots the timeline saw complete: since the controller started (cumulative), per second lately, the quickest lately (ms). */
   bootsCompleted: number;
   bootsCompletedPerS: number;
@@ -170,8 +172,21 @@ export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: Ad
   return null;
 }
 
-/** Machines counted as booting: the timeline's, plus launches not yet seen by it. */
+/** Machines counted as booting: the timeline's, plus launches not yet seen by it (`unseenLaunches`). */
 export const booting = (s: HeadroomSample, launchedRecently: number): number => s.bootsInProgress + launchedRecently;
+
+/**
+ * Of the launches of the last `launchGraceMs` (`startedAtLaunch`: the timeline's `bootsStarted` when each was made,
+ * oldest first), how many the timeline has not shown yet: those beyond the sessions it opened since the oldest.
+ * (Sessions of other machines opened meanwhile count as this batch's: an undercount of at most those.) Counting
+ * every recent launch on top of the boots in progress counted a boot twice from its first DHCP on, and held a
+ * 2 000-machine batch of 8 s boots to about half its window.
+ */
+export function unseenLaunches(startedAtLaunch: readonly number[], s: HeadroomSample): number {
+  if (startedAtLaunch.length === 0) return 0;
+  const seen = s.bootsStarted - startedAtLaunch[0]!;
+  return Math.max(0, startedAtLaunch.length - Math.max(0, seen));
+}
 
 /**
  * The state after one sample, taken while a power-on waits. On a congestion sign (once per `cutEveryMs`) the

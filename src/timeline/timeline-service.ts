@@ -49,6 +49,8 @@ export type ObservationInput = Omit<Observation, 'at'> & { at?: number; session?
 export interface BootLoad {
   inProgress: number;
   late: number;
+  /** Boot sessions opened since start (cumulative). */
+  started: number;
   completed: number;
   completedPerS: number;
   quickestMs: number | null;
@@ -180,6 +182,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   let dropped = 0;
   /** Boots seen to complete in this process, with their durations (admission control, completions.ts). */
   const completions = createCompletionLog();
+  /** Boot sessions opened in this process (admission control: have the machines it powered on shown up?). */
+  let started = 0;
   let writing: Promise<void> = Promise.resolve();
   const timers: NodeJS.Timeout[] = [];
 
@@ -224,6 +228,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
     if (opened) {
       const id = mint(before, hostName, seen.at);
       c = { mac, hostId: host?.id ?? null, hostName, state: carryHandoff(before?.state, newSession(id, seen)) };
+      started++;
       log.info({ mac, host: hostName, session: id, stage: seen.stage }, 'timeline: boot session started');
     } else c = before;
     const o = withHandoffTime(c.state, seen);
@@ -466,7 +471,14 @@ export function createTimelineService(deps: TimelineServiceDeps) {
           late++;
       }
       const done = completions.summary(at);
-      return { inProgress, late, completed: done.total, completedPerS: done.perSecond, quickestMs: done.minMs };
+      return {
+        inProgress,
+        late,
+        started,
+        completed: done.total,
+        completedPerS: done.perSecond,
+        quickestMs: done.minMs,
+      };
     },
 
     /**
