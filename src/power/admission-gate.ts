@@ -70,7 +70,7 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
 
   /** Launches of the last launchGraceMs that the timeline has not shown yet. */
   const recent = (s: HeadroomSample): number => {
-    while (launches.length > 0 && s.at - launches[0]!.at >= o.rules.launchGraceMs) launches.shift();
+    while (launches.length > 0 && s.at - launches[0].at >= o.rules.launchGraceMs) launches.shift();
     return unseenLaunches(
       launches.map((l) => l.started),
       s,

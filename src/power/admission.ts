@@ -184,7 +184,7 @@ export const booting = (s: HeadroomSample, launchedRecently: number): number => 
  */
 export function unseenLaunches(startedAtLaunch: readonly number[], s: HeadroomSample): number {
   if (startedAtLaunch.length === 0) return 0;
-  const seen = s.bootsStarted - startedAtLaunch[0]!;
+  const seen = s.bootsStarted - startedAtLaunch[0];
   return Math.max(0, startedAtLaunch.length - Math.max(0, seen));
 }
 
