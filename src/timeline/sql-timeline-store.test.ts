@@ -1,43 +1,12 @@
-import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openSqlite } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
-import { createSqlTimelineStore, type SessionRow } from './sql-timeline-store.js';
+import { createSqlTimelineStore } from './sql-timeline-store.js';
+import { checkStallCandidatePaging } from './stall-candidates.conformance.js';
 
-const session = (mac: string, n: number, updatedAt = `2026-12-07T08:00:0${n}.000Z`): SessionRow => ({
-  mac,
-  sessionId: `${mac}-s${n}`,
-  hostId: null,
-  hostName: `node-${mac}`,
-  startedAt: `2026-12-07T08:00:0${n}.000Z`,
-  updatedAt,
-  state: '{}',
-});
-
-test('stall candidates page by MAC: each MAC once with its newest session, also when a MAC has more sessions than a page', async () => {
+test('stall candidates page by MAC (SQLite): each MAC once with its newest session, also when a MAC has more sessions than a page', async () => {
   const o = openSqlite(':memory:');
   await migrateToLatest(o.db);
-  const store = createSqlTimelineStore(o.db);
-  await store.write(
-    [
-      ...[1, 2, 3, 4, 5].map((n) => session('aa', n)), // five sessions: more than a page of three
-      session('bb', 1),
-      session('cc', 2),
-      session('dd', 3),
-      session('ee', 4, '2026-12-06T00:00:00.000Z'), // updated before `since`: not a candidate
-    ],
-    [],
-  );
-  const seen: string[] = [];
-  const starts: Array<string | null> = [];
-  let afterMac: string | null = null;
-  do {
-    starts.push(afterMac);
-    const page = await store.stallCandidates({ since: '2026-12-07T00:00:00.000Z', afterMac, limit: 3 });
-    seen.push(...page.candidates.map((c) => c.sessionId));
-    afterMac = page.nextMac;
-  } while (afterMac !== null);
-  assert.deepEqual(seen, ['aa-s5', 'bb-s1', 'cc-s2', 'dd-s3']);
-  assert.deepEqual(starts, [null, 'aa', 'dd'], 'the last page is the one read short');
+  await checkStallCandidatePaging(createSqlTimelineStore(o.db));
   await o.close();
 });
