@@ -2,11 +2,12 @@
 // `--node-flags=--import=<this file>`, it prints to stdout (main thread only):
 // - once a second, the loop delay's p50/p99/max (perf_hooks, 1 ms resolution), the
 //   GC pauses, and the main thread's time on the CPU and waiting for it
-//   (/proc/self/task/<pid>/schedstat: run and run-queue wait, ns);
+//   (/proc/self/task/<pid>/schedstat: run and run-queue wait, ns), and the CPU time of
+//   the process's other threads (workers, V8's GC helpers), which share a pinned core;
 // - one line for every run of the loop longer than KILN_PROBE_STALL_MS (default 8),
 //   split into GC, the thread's own run time, and its wait for the CPU (another
 //   thread or process on the core), so a tail can be told from the machine's load.
-import { openSync, readSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 
@@ -29,6 +30,20 @@ if (isMainThread) {
     const [run, wait] = buf.toString('latin1', 0, n).split(' ');
     return [Number(run) / 1e6, Number(wait) / 1e6];
   };
+  /** ms on the CPU of this process's other threads (workers, V8's GC helpers, libuv's pool) so far. */
+  const others = () => {
+    let ms = 0;
+    for (const tid of readdirSync('/proc/self/task')) {
+      if (tid === String(process.pid)) continue;
+      try {
+        ms += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ')[0]) / 1e6;
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return ms;
+  };
+  let othersLast = others();
   let last = performance.now();
   let lastS = sched();
   const stalls = { n: 0, ms: 0, gc: 0, run: 0, wait: 0 };
@@ -64,10 +79,12 @@ if (isMainThread) {
     const gcMs = fresh.reduce((a, g) => a + g.ms, 0);
     const gcMax = fresh.reduce((a, g) => Math.max(a, g.ms), 0);
     const s = sched();
+    const o = others();
     process.stdout.write(
-      `PROBE second ${(performance.now() / 1000).toFixed(0)} s: delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} p99 ${(h.percentile(99) / 1e6).toFixed(2)} max ${(h.max / 1e6).toFixed(2)} ms; gc ${fresh.length} pauses ${gcMs.toFixed(1)} ms max ${gcMax.toFixed(1)} ms; main thread run ${(s[0] - secS[0]).toFixed(0)} ms wait ${(s[1] - secS[1]).toFixed(0)} ms; stalls ${stalls.n} ${stalls.ms.toFixed(0)} ms (gc ${stalls.gc.toFixed(0)} run ${stalls.run.toFixed(0)} wait ${stalls.wait.toFixed(0)})\n`,
+      `PROBE second ${(performance.now() / 1000).toFixed(0)} s: delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} p99 ${(h.percentile(99) / 1e6).toFixed(2)} max ${(h.max / 1e6).toFixed(2)} ms; gc ${fresh.length} pauses ${gcMs.toFixed(1)} ms max ${gcMax.toFixed(1)} ms; main thread run ${(s[0] - secS[0]).toFixed(0)} ms wait ${(s[1] - secS[1]).toFixed(0)} ms; other threads run ${(o - othersLast).toFixed(0)} ms; stalls ${stalls.n} ${stalls.ms.toFixed(0)} ms (gc ${stalls.gc.toFixed(0)} run ${stalls.run.toFixed(0)} wait ${stalls.wait.toFixed(0)})\n`,
     );
     secS = s;
+    othersLast = o;
     Object.assign(stalls, { n: 0, ms: 0, gc: 0, run: 0, wait: 0 });
     gcSeen = Math.min(gcSeen, gcs.length);
     h.reset();
