@@ -31,17 +31,32 @@ if (isMainThread) {
     return [Number(run) / 1e6, Number(wait) / 1e6];
   };
   /** ms on the CPU of this process's other threads (workers, V8's GC helpers, libuv's pool) so far. */
+  const byThread = new Map();
   const others = () => {
     let ms = 0;
     for (const tid of readdirSync('/proc/self/task')) {
       if (tid === String(process.pid)) continue;
       try {
-        ms += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ')[0]) / 1e6;
+        const t = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ')[0]) / 1e6;
+        const name = readFileSync(`/proc/self/task/${tid}/comm`, 'latin1').trim();
+        const was = byThread.get(tid);
+        byThread.set(tid, { name, t, delta: was ? t - was.t : 0 });
+        ms += t;
       } catch {
         // the thread ended meanwhile
       }
     }
     return ms;
+  };
+  /** The other threads' CPU time in the last second by thread name (ms), largest first. */
+  const busiest = () => {
+    const sum = new Map();
+    for (const { name, delta } of byThread.values()) sum.set(name, (sum.get(name) ?? 0) + delta);
+    return [...sum]
+      .filter(([, ms]) => ms >= 1)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, ms]) => `${name}:${ms.toFixed(0)}`)
+      .join(',');
   };
   let othersLast = others();
   let last = performance.now();
@@ -81,7 +96,7 @@ if (isMainThread) {
     const s = sched();
     const o = others();
     process.stdout.write(
-      `PROBE second ${(performance.now() / 1000).toFixed(0)} s: delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} p99 ${(h.percentile(99) / 1e6).toFixed(2)} max ${(h.max / 1e6).toFixed(2)} ms; gc ${fresh.length} pauses ${gcMs.toFixed(1)} ms max ${gcMax.toFixed(1)} ms; main thread run ${(s[0] - secS[0]).toFixed(0)} ms wait ${(s[1] - secS[1]).toFixed(0)} ms; other threads run ${(o - othersLast).toFixed(0)} ms; stalls ${stalls.n} ${stalls.ms.toFixed(0)} ms (gc ${stalls.gc.toFixed(0)} run ${stalls.run.toFixed(0)} wait ${stalls.wait.toFixed(0)})\n`,
+      `PROBE second ${(performance.now() / 1000).toFixed(0)} s: delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} p99 ${(h.percentile(99) / 1e6).toFixed(2)} max ${(h.max / 1e6).toFixed(2)} ms; gc ${fresh.length} pauses ${gcMs.toFixed(1)} ms max ${gcMax.toFixed(1)} ms; main thread run ${(s[0] - secS[0]).toFixed(0)} ms wait ${(s[1] - secS[1]).toFixed(0)} ms; other threads run ${(o - othersLast).toFixed(0)} ms [${busiest()}]; heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MiB; stalls ${stalls.n} ${stalls.ms.toFixed(0)} ms (gc ${stalls.gc.toFixed(0)} run ${stalls.run.toFixed(0)} wait ${stalls.wait.toFixed(0)})\n`,
     );
     secS = s;
     othersLast = o;
