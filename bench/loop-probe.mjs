@@ -3,12 +3,14 @@
 // - once a second, the loop delay's p50/p99/max (perf_hooks, 1 ms resolution), the
 //   GC pauses, and the main thread's time on the CPU and waiting for it
 //   (/proc/self/task/<pid>/schedstat: run and run-queue wait, ns), and the CPU time of
-//   the process's other threads (workers, V8's GC helpers), which share a pinned core;
+//   the process's other threads (workers, V8's GC helpers), which share a pinned core,
+//   the heap in use, and the bytes allocated (estimated from the young generation's growth);
 // - one line for every run of the loop longer than KILN_PROBE_STALL_MS (default 8),
 //   split into GC, the thread's own run time, and its wait for the CPU (another
 //   thread or process on the core), so a tail can be told from the machine's load.
 import { openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 
 if (isMainThread) {
@@ -59,6 +61,11 @@ if (isMainThread) {
       .join(',');
   };
   let othersLast = others();
+  // Bytes allocated, estimated: the young generation's growth between ticks (a tick that spans a scavenge adds
+  // nothing, so this undercounts by up to one tick's allocation per scavenge).
+  const young = () => getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+  let youngLast = young().space_used_size;
+  let allocated = 0;
   let last = performance.now();
   let lastS = sched();
   const stalls = { n: 0, ms: 0, gc: 0, run: 0, wait: 0 };
@@ -66,6 +73,9 @@ if (isMainThread) {
     const now = performance.now();
     const s = sched();
     const gap = now - last;
+    const used = young().space_used_size;
+    if (used > youngLast) allocated += used - youngLast;
+    youngLast = used;
     if (gap > STALL_MS + 2) {
       const inside = gcs.filter((g) => g.at >= last && g.at <= now);
       const gcMs = inside.reduce((a, g) => a + g.ms, 0);
@@ -96,10 +106,11 @@ if (isMainThread) {
     const s = sched();
     const o = others();
     process.stdout.write(
-      `PROBE second ${(performance.now() / 1000).toFixed(0)} s: delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} p99 ${(h.percentile(99) / 1e6).toFixed(2)} max ${(h.max / 1e6).toFixed(2)} ms; gc ${fresh.length} pauses ${gcMs.toFixed(1)} ms max ${gcMax.toFixed(1)} ms; main thread run ${(s[0] - secS[0]).toFixed(0)} ms wait ${(s[1] - secS[1]).toFixed(0)} ms; other threads run ${(o - othersLast).toFixed(0)} ms [${busiest()}]; heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MiB; stalls ${stalls.n} ${stalls.ms.toFixed(0)} ms (gc ${stalls.gc.toFixed(0)} run ${stalls.run.toFixed(0)} wait ${stalls.wait.toFixed(0)})\n`,
+      `PROBE second ${(performance.now() / 1000).toFixed(0)} s: delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} p99 ${(h.percentile(99) / 1e6).toFixed(2)} max ${(h.max / 1e6).toFixed(2)} ms; gc ${fresh.length} pauses ${gcMs.toFixed(1)} ms max ${gcMax.toFixed(1)} ms; main thread run ${(s[0] - secS[0]).toFixed(0)} ms wait ${(s[1] - secS[1]).toFixed(0)} ms; other threads run ${(o - othersLast).toFixed(0)} ms [${busiest()}]; heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MiB; young ${(young().space_size / 1048576).toFixed(0)} MiB; allocated ${(allocated / 1048576).toFixed(0)} MiB; stalls ${stalls.n} ${stalls.ms.toFixed(0)} ms (gc ${stalls.gc.toFixed(0)} run ${stalls.run.toFixed(0)} wait ${stalls.wait.toFixed(0)})\n`,
     );
     secS = s;
     othersLast = o;
+    allocated = 0;
     Object.assign(stalls, { n: 0, ms: 0, gc: 0, run: 0, wait: 0 });
     gcSeen = Math.min(gcSeen, gcs.length);
     h.reset();
