@@ -22,6 +22,7 @@
 //   [--hosts=1000,10000] [--duration=8] [--connections=50] [--tree=DIR]
 //   [--node-flags="FLAG ..."] (Node flags for the controller, e.g. --max-semi-space-size=32)
 //   [--server-out=FILE] (the controller's stdout, e.g. --trace-gc's lines, to FILE.<run dir>)
+//   [--controls] (also one script URL without Lua and /health through a Lua rotation: the client's share)
 //   [--cpu-prof=DIR] (writes the controller's CPU profile there; skips the health and nginx runs, so the
 //   script rotation is the profile's last --duration seconds before shutdown)
 // --tree: the Kiln checkout whose dist/ and bin/ are measured (e.g. a main worktree, for before/after).
@@ -46,6 +47,8 @@ const PROF = process.argv.find((a) => a.startsWith('--cpu-prof='))?.slice('--cpu
 const NODE_FLAGS = arg('node-flags', '').split(' ').filter(Boolean);
 /** Where the controller's stdout goes (its JSON log lines, and --trace-gc's lines); default: nowhere. */
 const SERVER_OUT = arg('server-out', '');
+/** `--controls`: also one script URL without Lua, and /health through a Lua rotation (the client's share). */
+const CONTROLS = process.argv.includes('--controls');
 const START_TIMEOUT_MS = 120_000;
 const KILN_PORT = 8080;
 const NGINX_PORT = 8090;
@@ -201,17 +204,20 @@ console.log(JSON.stringify({ rps: paths.length / s, requests: paths.length, p50:
 agent.destroy();
 `;
 
-function runOnce(ns: TestNetns, base: string, pathsFile: string, client: string): ReturnType<typeof parseWrk> {
+/** wrk's figures and its own CPU time per request (ms; null: not measured). */
+type WrkFigures = ReturnType<typeof parseWrk> & { clientCpuPerReq: number | null };
+
+function runOnce(ns: TestNetns, base: string, pathsFile: string, client: string): WrkFigures {
   const r = spawnSync(
     'ip',
     ['netns', 'exec', ns.name, 'taskset', '-c', '1', process.execPath, client, base, pathsFile, String(CONNECTIONS)],
     { encoding: 'utf8', timeout: 600_000 },
   );
   if (r.status !== 0) throw new Error(`the first-fetch client failed: ${r.stderr}${r.stdout}`);
-  return JSON.parse(r.stdout) as ReturnType<typeof parseWrk>;
+  return { ...(JSON.parse(r.stdout) as ReturnType<typeof parseWrk>), clientCpuPerReq: null };
 }
 
-function runWrk(ns: TestNetns, url: string, lua: string | undefined, seconds: number): ReturnType<typeof parseWrk> {
+function runWrk(ns: TestNetns, url: string, lua: string | undefined, seconds: number): WrkFigures {
   const r = spawnSync(
     'ip',
     [
@@ -221,6 +227,9 @@ function runWrk(ns: TestNetns, url: string, lua: string | undefined, seconds: nu
       'taskset',
       '-c',
       '1',
+      '/usr/bin/time',
+      '-f',
+      'WRKCPU %U %S',
       'wrk',
       '-t1',
       `-c${CONNECTIONS}`,
@@ -234,7 +243,9 @@ function runWrk(ns: TestNetns, url: string, lua: string | undefined, seconds: nu
     { encoding: 'utf8', timeout: (seconds + 60) * 1000 },
   );
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
-  return parseWrk(r.stdout);
+  const w = parseWrk(r.stdout);
+  const cpu = /WRKCPU ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { ...w, clientCpuPerReq: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1000) / w.requests : null };
 }
 
 /** GET inside the namespace: status and body (curl, bounded). */
@@ -380,11 +391,12 @@ interface Row {
   p50: number;
   p99: number;
   cpuPerReq: number | null;
+  clientCpuPerReq: number | null;
   errors: number;
 }
 
 const fmt = (r: Row) =>
-  `${r.name.padEnd(44)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${(r.cpuPerReq === null ? '-' : (r.cpuPerReq * 1000).toFixed(0)).padStart(9)}  ${r.errors}`;
+  `${r.name.padEnd(44)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${(r.cpuPerReq === null ? '-' : (r.cpuPerReq * 1000).toFixed(0)).padStart(9)} ${(r.clientCpuPerReq === null ? '-' : (r.clientCpuPerReq * 1000).toFixed(0)).padStart(9)}  ${r.errors}`;
 
 async function bench(ns: TestNetns, hosts: number): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'kiln-script-bench-'));
@@ -438,6 +450,14 @@ async function bench(ns: TestNetns, hosts: number): Promise<void> {
       measure(`kiln GET /api/v1/health`, `${BASE}/api/v1/health`, kiln.pid);
       measure(`nginx static ${mean} B file (1 worker)`, `http://127.0.0.1:${NGINX_PORT}/script.ipxe`, null);
     }
+    // Controls for the client's share of the tail: one script URL without the Lua rotation, and /health through
+    // a Lua script of the same shape (wrk calls Lua for every request).
+    if (CONTROLS) {
+      const healthLua = join(work, 'health.lua');
+      writeFileSync(healthLua, rotationScript(paths.map(() => '/api/v1/health')));
+      measure(`kiln per-host script, one host, no Lua`, `${BASE}${scriptPath(7)}`, kiln.pid);
+      measure(`kiln GET /api/v1/health, Lua rotation`, BASE, kiln.pid, healthLua);
+    }
     await stop(nginx);
     await stop(kiln.child);
     // What the fetches wrote: events (boot.script) and timeline observations.
@@ -455,7 +475,7 @@ async function bench(ns: TestNetns, hosts: number): Promise<void> {
       `\n${hosts} hosts (${TREE}); mean script ${mean} B; wrk -t1 -c${CONNECTIONS} -d${DURATION}s (taskset -c 1), servers on taskset -c 0`,
     );
     console.log(
-      `${'case'.padEnd(44)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu us/r'.padStart(9)}  errors`,
+      `${'case'.padEnd(44)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu us/r'.padStart(9)} ${'wrk us/r'.padStart(9)}  errors`,
     );
     for (const r of rows) console.log(fmt(r));
     console.log(

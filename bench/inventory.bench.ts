@@ -12,11 +12,12 @@
 //
 // Run: npm run build && npx tsx bench/inventory.bench.ts
 //   [--hosts=100000] [--duration=8] [--engines=sqlite,postgres] [--tree=DIR]
+//   [--node-flags="FLAG ..."] (Node flags for the controller) [--server-out=FILE] (its stdout, to FILE.<engine>)
 // --tree: the Kiln checkout whose dist/ is measured (store code for the fill and
 // bin/kiln.mjs), e.g. a main worktree for before/after figures; filters that tree
 // does not know (label; prefix= was name_prefix=) are skipped or respelt.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +32,10 @@ const HOSTS = Number(arg('hosts', '100000'));
 const DURATION = Number(arg('duration', '8'));
 const ENGINES = arg('engines', 'sqlite,postgres').split(',');
 const TREE = resolve(arg('tree', join(import.meta.dirname, '..')));
+/** Extra Node flags for the controller, space-separated (e.g. `--node-flags=--import=bench/loop-probe.mjs`). */
+const NODE_FLAGS = arg('node-flags', '').split(' ').filter(Boolean);
+/** Where the controller's stdout goes (FILE.sqlite, FILE.postgres); default: nowhere. */
+const SERVER_OUT = arg('server-out', '');
 const RACK = 2000;
 const START_TIMEOUT_MS = 120_000;
 
@@ -321,6 +326,7 @@ async function serve(dataDir: string, databaseUrl?: string) {
       '-c',
       '0',
       process.execPath,
+      ...NODE_FLAGS,
       join(TREE, 'bin/kiln.mjs'),
       'serve',
       '--data-dir',
@@ -335,10 +341,16 @@ async function serve(dataDir: string, databaseUrl?: string) {
       '0',
       ...(databaseUrl ? ['--database-url', databaseUrl] : []),
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    {
+      stdio: [
+        'ignore',
+        SERVER_OUT ? openSync(`${SERVER_OUT}.${databaseUrl ? 'postgres' : 'sqlite'}`, 'w') : 'ignore',
+        'pipe',
+      ],
+    },
   );
   let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {

@@ -23,6 +23,15 @@ export interface ObservationRow {
 }
 
 /** The timeline's store: batch writes, reads by host and session, pruning. Private to src/timeline/. */
+/** A boot-stalls candidate: a MAC's newest session and the progress a stall was reported at (null: none). */
+export type StallCandidate = SessionRow & { stallReported: string | null };
+
+/** One page of stall candidates; `nextMac` null: the last page. */
+export interface StallCandidatePage {
+  candidates: StallCandidate[];
+  nextMac: string | null;
+}
+
 export interface TimelineStore {
   /** Upserts `sessions` and appends `observations`, in one transaction. */
   write(sessions: readonly SessionRow[], observations: readonly ObservationRow[]): Promise<void>;
@@ -32,10 +41,11 @@ export interface TimelineStore {
   listRecentSessions(since: string): Promise<SessionRow[]>;
   listObservations(mac: string, sessionId: string, limit: number): Promise<ObservationRow[]>;
   /**
-   * Per MAC, its newest session updated at or after `since`, unless a stall was already reported at the session's
-   * current progress (`stallReported`): the boot-stalls holder's candidates.
+   * Per MAC, its newest session updated at or after `since` (`stallReported`: the progress a stall was already
+   * reported at): the boot-stalls holder's candidates, one page of MACs after `afterMac` (null: from the first) in
+   * MAC order, at most `limit` sessions read. `nextMac`: where the next page starts, null after the last page.
    */
-  stallCandidates(since: string): Promise<Array<SessionRow & { stallReported: string | null }>>;
+  stallCandidates(q: { since: string; afterMac: string | null; limit: number }): Promise<StallCandidatePage>;
   /**
    * Writes the stalled `state` of a session and notes `progressAt` as reported, only while its row is still the one
    * judged (same `updated_at`, this progress not reported): true when it did.
@@ -138,22 +148,19 @@ export function createSqlTimelineStore(db: Kysely<TimelineTables>): TimelineStor
       return rows.map(sessionOf);
     },
 
-    async stallCandidates(since) {
-      const rows = await db
-        .selectFrom('boot_sessions')
-        .selectAll()
-        .where('updated_at', '>=', since)
-        .orderBy('mac')
-        .orderBy('started_at', 'desc')
-        .execute();
+    async stallCandidates({ since, afterMac, limit }) {
+      let query = db.selectFrom('boot_sessions').selectAll().where('updated_at', '>=', since);
+      if (afterMac !== null) query = query.where('mac', '>', afterMac);
+      const rows = await query.orderBy('mac').orderBy('started_at', 'desc').limit(limit).execute();
       let mac = '';
-      const out: Array<SessionRow & { stallReported: string | null }> = [];
+      const candidates: StallCandidate[] = [];
       for (const r of rows) {
         if (r.mac === mac) continue; // an older session of the same MAC: the newest one is the boot that counts
         mac = r.mac;
-        out.push({ ...sessionOf(r), stallReported: r.stall_reported });
+        candidates.push({ ...sessionOf(r), stallReported: r.stall_reported });
       }
-      return out;
+      // A full page may end inside a MAC's sessions: its newest came first, so the next page starts after it.
+      return { candidates, nextMac: rows.length === limit ? mac : null };
     },
     async markStalled(tx, row, state, progressAt) {
       const r = await tx

@@ -274,3 +274,34 @@ test('two controllers on one store: the boot-stalls holder judges a boot the oth
   await holder.close();
   await b.db.close();
 });
+
+test('the stall check reads the sessions a page at a time: every stalled boot of more than a page raises once, and the event loop runs between pages', async () => {
+  const b = await bed();
+  const tl = b.make();
+  const macs = Array.from(
+    { length: 600 },
+    (_, i) => `52:54:00:cc:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` as Mac,
+  );
+  for (const mac of macs) {
+    await tl.observe({ mac }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'discover', detail: 's' });
+    await tl.observe({ mac }, { stage: 'kernel', outcome: 'ok', detail: 'k' });
+  }
+  await tl.flush();
+  b.clock.t += 300_001;
+  // A chain of setImmediate callbacks advances only when the check gives the event loop a turn.
+  let turns = 0;
+  let checking = true;
+  const spin = () => {
+    turns++;
+    if (checking) setImmediate(spin);
+  };
+  setImmediate(spin);
+  const raised = await tl.check();
+  checking = false;
+  assert.equal(raised, 600);
+  assert.equal(new Set(b.events.map((e) => (e.data as { mac: string }).mac)).size, 600, 'one event per MAC');
+  assert.ok(turns >= 2, `the event loop ran between pages (${turns} turns)`);
+  assert.equal(await tl.check(), 0, 'reported once');
+  await tl.close();
+  await b.db.close();
+});

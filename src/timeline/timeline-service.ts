@@ -35,7 +35,7 @@ import {
   type Stage,
   withHandoffTime,
 } from './stage-model.js';
-import type { ObservationRow, SessionRow, TimelineStore } from './sql-timeline-store.js';
+import type { ObservationRow, SessionRow, StallCandidate, TimelineStore } from './sql-timeline-store.js';
 import { rulesOf, type TimelineConfig } from './timeline-config.js';
 import { createCompletionLog } from './completions.js';
 
@@ -99,6 +99,9 @@ export type StallWrite = (fn: (tx: Kysely<Database>) => Promise<void>) => Promis
 
 /** Sessions updated within this long are judged for stalls (longer silences are stalled or done long ago). */
 const STALL_WINDOW_MS = 86_400_000;
+
+/** Sessions read per page of the stall check (a page is about 1–3 ms of the event loop's time). */
+const STALL_PAGE_SESSIONS = 250;
 
 /** One session as the API shows it. */
 export interface SessionView {
@@ -388,52 +391,70 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   }
 
   /**
+   * Judges one candidate and, when it is past its deadline, raises `boot.stalled` through `write` (the stall and its
+   * event in one transaction): `refused` when the write was refused (the role moved).
+   */
+  async function judgeStall(row: StallCandidate, t: number, write: StallWrite): Promise<'raised' | 'none' | 'refused'> {
+    const stored = parseState(row.state);
+    if (!stored || row.stallReported === iso(stored.progressAt)) return 'none';
+    const r = checkStall(stored, t - (deps.writeLagMs ?? 0), rules);
+    const stall = r.raised;
+    if (!stall) return 'none';
+    const c: Current = { mac: row.mac as Mac, hostId: row.hostId, hostName: row.hostName, state: r.session };
+    const summary = describeSession(r.session, rules);
+    let marked = false;
+    const ok = await write(async (tx) => {
+      marked = await store.markStalled(tx, row, JSON.stringify(r.session), iso(stored.progressAt));
+      if (!marked) return;
+      await deps.recordIn(tx, {
+        actor: 'timeline',
+        kind: 'boot.stalled',
+        hostId: c.hostId,
+        subject: c.hostName,
+        message: `${c.hostName} (${c.mac}) boot session ${stored.id}: ${summary}`,
+        data: {
+          mac: c.mac,
+          session: stored.id,
+          after: stall.after,
+          expected: stall.expected,
+          seconds: stall.seconds,
+          firmware: r.session.firmware,
+        },
+      });
+    });
+    if (!ok) return 'refused';
+    if (!marked) return 'none'; // observed meanwhile: judged again next pass
+    log.warn({ mac: c.mac, host: c.hostName, session: stored.id }, `timeline: ${c.hostName} ${summary}`);
+    // This controller's copy of the session says so too, when it holds the same session at the same progress.
+    const mine = current.get(c.mac);
+    if (mine && mine.state.id === stored.id && mine.state.progressAt === stored.progressAt)
+      current.set(c.mac, { ...mine, state: { ...mine.state, stalled: stall } });
+    return 'raised';
+  }
+
+  /**
    * Checks each MAC's newest stored session against its deadline (after writing what this controller observed);
    * raises `boot.stalled` once per stall through `write`, the stall and its event in one transaction. Stops at
-   * the first refused write (the role moved). Returns the number raised.
+   * the first refused write (the role moved). Returns the number raised. Reads the sessions a page at a time and
+   * lets the event loop run between pages: one read of every session of the last day was a single synchronous
+   * run of 54–128 ms at 10 000 sessions (SQLite), every `checkSeconds`, that every answer waited behind.
    */
   async function check(write: StallWrite = deps.transaction): Promise<number> {
     await flush();
     const t = now();
-    const lagMs = deps.writeLagMs ?? 0;
+    const since = iso(t - STALL_WINDOW_MS);
     let raised = 0;
-    for (const row of await store.stallCandidates(iso(t - STALL_WINDOW_MS))) {
-      const stored = parseState(row.state);
-      if (!stored || row.stallReported === iso(stored.progressAt)) continue;
-      const r = checkStall(stored, t - lagMs, rules);
-      const stall = r.raised;
-      if (!stall) continue;
-      const c: Current = { mac: row.mac as Mac, hostId: row.hostId, hostName: row.hostName, state: r.session };
-      const summary = describeSession(r.session, rules);
-      let marked = false;
-      const ok = await write(async (tx) => {
-        marked = await store.markStalled(tx, row, JSON.stringify(r.session), iso(stored.progressAt));
-        if (!marked) return;
-        await deps.recordIn(tx, {
-          actor: 'timeline',
-          kind: 'boot.stalled',
-          hostId: c.hostId,
-          subject: c.hostName,
-          message: `${c.hostName} (${c.mac}) boot session ${stored.id}: ${summary}`,
-          data: {
-            mac: c.mac,
-            session: stored.id,
-            after: stall.after,
-            expected: stall.expected,
-            seconds: stall.seconds,
-            firmware: r.session.firmware,
-          },
-        });
-      });
-      if (!ok) return raised;
-      if (!marked) continue; // observed meanwhile: judged again next pass
-      raised++;
-      log.warn({ mac: c.mac, host: c.hostName, session: stored.id }, `timeline: ${c.hostName} ${summary}`);
-      // This controller's copy of the session says so too, when it holds the same session at the same progress.
-      const mine = current.get(c.mac);
-      if (mine && mine.state.id === stored.id && mine.state.progressAt === stored.progressAt)
-        current.set(c.mac, { ...mine, state: { ...mine.state, stalled: stall } });
-    }
+    let afterMac: string | null = null;
+    do {
+      const page = await store.stallCandidates({ since, afterMac, limit: STALL_PAGE_SESSIONS });
+      for (const row of page.candidates) {
+        const r = await judgeStall(row, t, write);
+        if (r === 'refused') return raised;
+        if (r === 'raised') raised++;
+      }
+      afterMac = page.nextMac;
+      if (afterMac !== null) await new Promise<void>((resolve) => setImmediate(resolve));
+    } while (afterMac !== null);
     return raised;
   }
 

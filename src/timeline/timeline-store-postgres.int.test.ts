@@ -4,6 +4,7 @@ import { createTempPostgres } from '../../test/support/postgres.js';
 import { openDatabase } from '../store/database.js';
 import { migrateToLatest } from '../store/migrate.js';
 import { createSqlTimelineStore, type SessionRow } from './sql-timeline-store.js';
+import { checkStallCandidatePaging } from './stall-candidates.conformance.js';
 
 // The timeline store on a real PostgreSQL: session upserts keyed by (MAC, session), observations in order, pruning.
 test('timeline store on PostgreSQL: sessions upsert by (MAC, session), observations list in order, pruning keeps the newest', async () => {
@@ -46,6 +47,18 @@ test('timeline store on PostgreSQL: sessions upsert by (MAC, session), observati
     );
     assert.equal(await store.prune({ before: '2026-01-01T00:00:00.000Z', perMac: 1 }), 1);
     assert.deepEqual(await store.listObservations('52:54:00:00:00:01', '000000000001', 10), []);
+  } finally {
+    await o.close();
+    await pg.drop();
+  }
+});
+
+test('stall candidates page by MAC (PostgreSQL): each MAC once with its newest session, also when a MAC has more sessions than a page', async () => {
+  const pg = await createTempPostgres('timeline-stalls');
+  const o = await openDatabase({ dataDir: '', databaseUrl: pg.url });
+  try {
+    await migrateToLatest(o.db);
+    await checkStallCandidatePaging(createSqlTimelineStore(o.db));
   } finally {
     await o.close();
     await pg.drop();
