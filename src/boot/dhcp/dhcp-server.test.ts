@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDhcpServer, type DhcpBackend, type DhcpHost } from './dhcp-server.js';
+import { startDhcpServer, type DhcpBackend, type DhcpHost, type DhcpTiming } from './dhcp-server.js';
 import { createMemorySocket, type MemorySocket } from '../../net/datagram/memory-socket.js';
 import { createBrokenLeaseStore, createMemoryLeaseStore, type LeaseStore } from './lease-store.js';
 import { POOL_SCAN_BUDGET } from './address-allocator.js';
@@ -69,7 +69,12 @@ const client = { address: '0.0.0.0', port: 68 };
 
 async function serve(
   subnets: DhcpSubnet[],
-  opts: { leases?: LeaseStore; hosts?: Record<string, DhcpHost>; now?: () => number } = {},
+  opts: {
+    leases?: LeaseStore;
+    hosts?: Record<string, DhcpHost>;
+    now?: () => number;
+    onTiming?: (t: DhcpTiming) => void;
+  } = {},
 ) {
   const dhcp = createMemorySocket();
   const pxe = createMemorySocket();
@@ -82,6 +87,7 @@ async function serve(
     log,
     sockets: { dhcp, pxe },
     now: opts.now,
+    onTiming: opts.onTiming,
   });
   return { dhcp, pxe, log, server, backend: b };
 }
@@ -113,6 +119,25 @@ test('full mode: DISCOVER/OFFER/REQUEST/ACK binds a pool address and broadcasts 
   assert.equal(summarizeDhcp(ack!.p).split(' ')[0], 'DHCPACK');
   assert.equal((await leases.getByIp('10.0.0.100'))?.mac, '52:54:00:00:00:01');
   await server.close();
+});
+
+test('onTiming: each reply reports its stages; an OFFER waits for no commit, an ACK for one', async () => {
+  const timings: DhcpTiming[] = [];
+  const { dhcp, server } = await serve([subnet()], { onTiming: (t) => timings.push(t) });
+  await exchange(dhcp, request(1, 1));
+  await exchange(dhcp, request(3, 1, {}, [ipOption(54, '10.0.0.1'), ipOption(50, '10.0.0.100')]));
+  await server.close();
+  assert.deepEqual(
+    timings.map((t) => t.messageType),
+    [1, 3],
+  );
+  const [offer, ack] = timings;
+  assert.equal(offer!.committedMs, 0);
+  for (const t of timings) {
+    assert.ok(t.queuedMs >= 0 && t.decidedMs >= 0 && t.committedMs >= 0, JSON.stringify(t));
+    assert.ok(Math.abs(t.totalMs - (t.queuedMs + t.decidedMs + t.committedMs)) < 1, 'the stages add up to the total');
+  }
+  assert.ok(ack!.receivedAt > offer!.receivedAt);
 });
 
 test('full mode: a second MAC is never offered a held or bound address; an exhausted pool is ignored', async () => {

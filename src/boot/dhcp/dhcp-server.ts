@@ -90,6 +90,27 @@ export interface DhcpServerOptions {
   ifindexOf?: (dev: string) => number | null;
   /** Called after each reply is sent (the boot timeline); must not throw. */
   onReply?: (e: { mac: string; request: DhcpPacket; reply: DhcpPacket }) => void;
+  /** Called after each reply is sent with where its time went (diagnostics, e.g. the bench's KILN_DHCP_STAGES); must not throw. */
+  onTiming?: (t: DhcpTiming) => void;
+}
+
+/**
+ * Where one answered datagram's time went, in ms of `performance.now()`, from the moment its socket
+ * callback ran (the kernel's queue before that is not seen). `committedMs` is 0 when nothing was written.
+ */
+export interface DhcpTiming {
+  /** Option 53 of the request. */
+  messageType: number;
+  /** `performance.now()` when the socket callback received it. */
+  receivedAt: number;
+  /** Waiting in the admission queue. */
+  queuedMs: number;
+  /** Taken from the queue until the reply was decided (host lookup, address choice, decision). */
+  decidedMs: number;
+  /** Waiting for the group commit (ACKs). */
+  committedMs: number;
+  /** Received until sent. */
+  totalMs: number;
 }
 
 /** The kernel's index of network device `dev`, or null when there is none. */
@@ -178,6 +199,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch, config.groupCommitIntervalMs);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
   const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0, shed: 0 };
+  const timing = opts.onTiming;
   // Replies are carved out of 64 KiB blocks: a backing store per reply was a malloc and a GC finalizer each.
   const replyBytes = createByteSlab();
   // Handlers in flight (most wait for a group commit), and who waits for none to be (close).
@@ -215,6 +237,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     arrival: string | undefined;
     /** When it was received (ms): a lease bound for it starts then (lease-upsert.ts orders requests by lease end). */
     at: number;
+    /** `performance.now()` at the socket callback, for `onTiming` (0 without it). */
+    t0: number;
   }
   const queue = createAdmissionQueue<Arrival>(
     {
@@ -232,7 +256,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       const a = queue.take(now());
       if (!a) break;
       inflight++;
-      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at).then(handled, handlerBug);
+      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at, a.t0).then(handled, handlerBug);
     }
     if (queue.size > 0 && !draining && inflight < config.queueLimit) draining = setImmediate(drain);
   };
@@ -254,7 +278,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     sock: DatagramSocket,
     arrival: string | undefined,
     at: number,
+    t0: number,
   ): Promise<void> => {
+    const tTaken = timing ? performance.now() : 0;
+    let tDecided = 0;
     let req: DhcpPacket;
     try {
       req = decodeDhcp(bytes);
@@ -313,6 +340,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         log.debug({ ...fields(), reason: d.reason }, 'dhcp: request ignored');
         return;
       }
+      if (timing) tDecided = performance.now();
       if (d.bind) {
         const ok = await writer.put({
           ip: d.bind.ip,
@@ -342,6 +370,17 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       sock.send(encodeDhcp(d.packet, replyBytes), d.to);
       stats.replied++;
+      if (timing) {
+        const t = performance.now();
+        timing({
+          messageType,
+          receivedAt: t0,
+          queuedMs: tTaken - t0,
+          decidedMs: tDecided - tTaken,
+          committedMs: d.bind ? t - tDecided : 0,
+          totalMs: t - t0,
+        });
+      }
       opts.onReply?.({ mac, request: req, reply: d.packet });
     } catch (err) {
       // A store or backend failure loses this one request; the client retransmits.
@@ -405,7 +444,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       stats.received++;
       const cls = admissionClassOf(peekMessageType(bytes));
       const t = now();
-      const out = queue.push({ bytes, from, port, sock, arrival, at: t }, cls, t);
+      const out = queue.push({ bytes, from, port, sock, arrival, at: t, t0: timing ? performance.now() : 0 }, cls, t);
       if (out) shed(out.cls, 'full');
       if (!draining) draining = setImmediate(drain);
     });
