@@ -17,13 +17,24 @@ type PutMany = LeaseStore['putMany'];
  * synchronous=FULL never stalls the DHCP loop; `putMany` resolves after the
  * worker's commit, so an ACK still follows durability. An in-memory
  * database (tests) commits in this thread under Kysely's connection lock.
- * `sqlite` must be the connection under `db`. Reads and `list` stay on
- * Kysely; they are rare behind the lease index. The worker is unref'd and
- * ends with the process.
+ * `sqlite` must be the connection under `db`, its tables migrated. Reads and
+ * `list` stay on Kysely; they are rare behind the lease index. The worker
+ * starts with the store, not at the first commit: its start-up (a V8 isolate,
+ * better-sqlite3, the statements) took about 190 ms of CPU in the first 0.3 s
+ * of a storm, on the core that answers DISCOVERs (docs/dhcp.md, "OFFER
+ * tail"). It is unref'd and ends with the process; one that fails or exits is
+ * started again by the next write. `startWorker` is for tests.
  */
-export function createSqliteLeaseStore(db: LeaseDb, sqlite: BetterSqlite3.Database): LeaseStore {
+export function createSqliteLeaseStore(
+  db: LeaseDb,
+  sqlite: BetterSqlite3.Database,
+  opts: { startWorker?: typeof startModuleWorker } = {},
+): LeaseStore {
   const base = createSqlLeaseStore(db);
-  return { ...base, putMany: sqlite.memory ? inThreadPutMany(db, sqlite) : workerPutMany(sqlite.name) };
+  return {
+    ...base,
+    putMany: sqlite.memory ? inThreadPutMany(db, sqlite) : workerPutMany(sqlite.name, opts.startWorker),
+  };
 }
 
 function inThreadPutMany(db: LeaseDb, sqlite: BetterSqlite3.Database): PutMany {
@@ -34,7 +45,7 @@ function inThreadPutMany(db: LeaseDb, sqlite: BetterSqlite3.Database): PutMany {
     db.connection().execute(async () => (commit ??= createLeaseCommit(sqlite, compileLeaseUpsert()))(leases, now));
 }
 
-function workerPutMany(file: string): PutMany {
+function workerPutMany(file: string, startWorker = startModuleWorker): PutMany {
   let worker: Worker | undefined;
   let nextId = 0;
   const pending = new Map<number, { resolve(r: LeasePutResult[]): void; reject(e: Error): void }>();
@@ -46,7 +57,7 @@ function workerPutMany(file: string): PutMany {
   };
   const start = (): Worker => {
     const workerData: LeaseWorkerData = { file, statements: compileLeaseUpsert() };
-    const w = startModuleWorker(import.meta.url, 'sqlite-lease-worker', { workerData });
+    const w = startWorker(import.meta.url, 'sqlite-lease-worker', { workerData });
     w.unref();
     w.on('message', (m: LeaseWorkerReply) => {
       const p = pending.get(m.id);
@@ -60,6 +71,7 @@ function workerPutMany(file: string): PutMany {
     w.on('exit', (code) => failAll(w, new Error(`lease writer exited with code ${code}`)));
     return w;
   };
+  worker = start();
   return (leases, now) =>
     new Promise((resolve, reject) => {
       const w = (worker ??= start());
