@@ -74,6 +74,7 @@ async function serve(
     hosts?: Record<string, DhcpHost>;
     now?: () => number;
     onTiming?: (t: DhcpTiming) => void;
+    config?: Partial<DhcpConfig>;
   } = {},
 ) {
   const dhcp = createMemorySocket();
@@ -81,7 +82,7 @@ async function serve(
   const log = createMemoryLogger();
   const b = backend(opts.hosts);
   const server = await startDhcpServer({
-    config: config(subnets),
+    config: { ...config(subnets), ...opts.config },
     backend: b,
     leases: opts.leases ?? createMemoryLeaseStore(),
     log,
@@ -138,6 +139,31 @@ test('onTiming: each reply reports its stages; an OFFER waits for no commit, an 
     assert.ok(Math.abs(t.totalMs - (t.queuedMs + t.decidedMs + t.committedMs)) < 1, 'the stages add up to the total');
   }
   assert.ok(ack!.receivedAt > offer!.receivedAt);
+});
+
+test('admission: with as many REQUESTs waiting for their commit as queueLimit, a DISCOVER is still answered at once', async () => {
+  const memory = createMemoryLeaseStore();
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  // A disk that has stalled: every commit waits for the gate.
+  const leases: LeaseStore = { ...memory, putMany: async (ls, now) => (await gate, memory.putMany(ls, now)) };
+  const limit = 16;
+  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.199' }] })], {
+    leases,
+    config: { queueLimit: limit },
+  });
+  for (let m = 0; m < limit; m++)
+    dhcp.inject(request(3, 1 + m, {}, [ipOption(54, '10.0.0.1'), ipOption(50, `10.0.0.${100 + m}`)]), client);
+  for (let i = 0; i < 50 && server.queued > 0; i++) await new Promise((r) => setTimeout(r, 2));
+  assert.equal(server.queued, 0, 'every REQUEST is in flight, waiting for its commit');
+  const offer = await exchange(dhcp, request(1, 60));
+  assert.equal(offer && summarizeDhcp(offer.p).split(' ')[0], 'DHCPOFFER', 'the OFFER did not wait for the commits');
+  open();
+  for (let i = 0; i < 200 && dhcp.sent.length < limit + 1; i++) await new Promise((r) => setTimeout(r, 2));
+  await server.close();
+  const kinds = dhcp.sent.map((s) => summarizeDhcp(decodeDhcp(s.bytes)).split(' ')[0]);
+  assert.equal(kinds.filter((k) => k === 'DHCPACK').length, limit, 'every REQUEST was ACKed after its commit');
+  assert.equal(server.stats.shed, 0);
 });
 
 test('full mode: a second MAC is never offered a held or bound address; an exhausted pool is ignored', async () => {

@@ -202,7 +202,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const timing = opts.onTiming;
   // Replies are carved out of 64 KiB blocks: a backing store per reply was a malloc and a GC finalizer each.
   const replyBytes = createByteSlab();
-  // Handlers in flight (most wait for a group commit), and who waits for none to be (close).
+  // Handlers in flight by class (a REQUEST's waits for its group commit; a DISCOVER's for no write), and who waits
+  // for none to be (close).
+  const inflightOf: Record<AdmissionClass, number> = { complete: 0, new: 0 };
   let inflight = 0;
   let whenIdle: (() => void) | undefined;
   // Shed since the last log line, by class and reason; logged at most once per SHED_LOG_MS.
@@ -239,6 +241,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     at: number;
     /** `performance.now()` at the socket callback, for `onTiming` (0 without it). */
     t0: number;
+    cls: AdmissionClass;
   }
   const queue = createAdmissionQueue<Arrival>(
     {
@@ -248,27 +251,44 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     (_item, cls, reason) => shed(cls, reason),
   );
   let draining: NodeJS.Immediate | undefined;
+  /**
+   * The class `drain` may take next: both (undefined: REQUESTs first), only DISCOVERs while the handlers waiting for
+   * commits are at their bound (an OFFER needs no write, so it never waits behind a slow commit), or none.
+   */
+  const takeable = (): AdmissionClass | undefined | null => {
+    const complete = inflightOf.complete < config.queueLimit && queue.sizeOf('complete') > 0;
+    const fresh = inflightOf.new < config.queueLimit && queue.sizeOf('new') > 0;
+    return complete && fresh ? undefined : complete ? 'complete' : fresh ? 'new' : null;
+  };
   /** Handles up to HANDLED_PER_TURN queued datagrams (REQUESTs first), then yields to the sockets. */
   const drain = (): void => {
     draining = undefined;
-    // In-flight handlers (most wait for a group commit) are bounded like the queue.
-    for (let n = 0; n < HANDLED_PER_TURN && inflight < config.queueLimit; n++) {
-      const a = queue.take(now());
+    // In-flight handlers are bounded like the queue, each class on its own.
+    for (let n = 0; n < HANDLED_PER_TURN; n++) {
+      const only = takeable();
+      if (only === null) break;
+      const a = queue.take(now(), only);
       if (!a) break;
+      const cls = a.cls;
+      inflightOf[cls]++;
       inflight++;
-      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at, a.t0).then(handled, handlerBug);
+      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at, a.t0).then(
+        () => handled(cls),
+        (err: unknown) => handlerBug(err, cls),
+      );
     }
-    if (queue.size > 0 && !draining && inflight < config.queueLimit) draining = setImmediate(drain);
+    if (!draining && takeable() !== null) draining = setImmediate(drain);
   };
   // One settle callback per datagram (no catch/finally promise chain): a handler settles once.
-  const handled = (): void => {
+  const handled = (cls: AdmissionClass): void => {
+    inflightOf[cls]--;
     inflight--;
     if (inflight === 0) whenIdle?.();
     if (queue.size > 0 && !draining && !stopping.signal.aborted) draining = setImmediate(drain);
   };
-  const handlerBug = (err: unknown): void => {
+  const handlerBug = (err: unknown, cls: AdmissionClass): void => {
     log.error({ err: (err as Error).message }, 'dhcp: handler bug');
-    handled();
+    handled(cls);
   };
 
   const handle = async (
@@ -444,7 +464,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       stats.received++;
       const cls = admissionClassOf(peekMessageType(bytes));
       const t = now();
-      const out = queue.push({ bytes, from, port, sock, arrival, at: t, t0: timing ? performance.now() : 0 }, cls, t);
+      const out = queue.push(
+        { bytes, from, port, sock, arrival, at: t, t0: timing ? performance.now() : 0, cls },
+        cls,
+        t,
+      );
       if (out) shed(out.cls, 'full');
       if (!draining) draining = setImmediate(drain);
     });
