@@ -157,6 +157,8 @@ const SHED_LOG_MS = 10_000;
 /** Binds ports 67 (and 4011 when a subnet is in proxy mode), per interface when subnets name one, and serves until `close()` or `signal` aborts. */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, backend } = opts;
+  // The store's start-up (SQLite: its commit thread) is done before the first request, not during a storm's first second.
+  await opts.leases.ready?.();
   const leases = createLeaseIndex(opts.leases);
   const log = opts.log ?? silentLogger;
   const now = opts.now ?? Date.now;

@@ -98,10 +98,26 @@ test('sqlite file: the lease worker starts with the store, before the first comm
       },
     });
     assert.deepEqual(started, ['sqlite-lease-worker']);
+    await store.ready?.();
     const lease = { ip: '10.45.0.10', mac: 'aa:00:00:00:00:01', subnet: '10.45.0.0/24', expiresAt: 5000 };
     assert.deepEqual(await store.putMany([{ ...lease, state: 'bound' }], 1000), ['ok']);
     assert.deepEqual(started, ['sqlite-lease-worker'], 'the first commit uses the worker already started');
     assert.equal((await store.getByIp('10.45.0.10'))?.mac, 'aa:00:00:00:00:01');
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite file: ready() resolves even when the lease worker cannot start (no lease table yet); the write then fails', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-lease-'));
+  const sqlite = new Database(join(dir, 'leases.sqlite'));
+  const db = new Kysely<LeaseTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    const store = createSqliteLeaseStore(db, sqlite);
+    await store.ready?.();
+    const lease = { ip: '10.45.0.10', mac: 'aa:00:00:00:00:01', subnet: '10.45.0.0/24', expiresAt: 5000 };
+    await assert.rejects(store.putMany([{ ...lease, state: 'bound' }], 1000));
   } finally {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });

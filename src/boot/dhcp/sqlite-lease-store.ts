@@ -22,8 +22,10 @@ type PutMany = LeaseStore['putMany'];
  * starts with the store, not at the first commit: its start-up (a V8 isolate,
  * better-sqlite3, the statements) took about 190 ms of CPU in the first 0.3 s
  * of a storm, on the core that answers DISCOVERs (docs/dhcp.md, "OFFER
- * tail"). It is unref'd and ends with the process; one that fails or exits is
- * started again by the next write. `startWorker` is for tests.
+ * tail"), and `ready()` resolves when it has prepared its statements, which
+ * `startDhcpServer` waits for before it answers. It is unref'd and ends with
+ * the process; one that fails or exits is started again by the next write.
+ * `startWorker` is for tests.
  */
 export function createSqliteLeaseStore(
   db: LeaseDb,
@@ -31,10 +33,9 @@ export function createSqliteLeaseStore(
   opts: { startWorker?: typeof startModuleWorker } = {},
 ): LeaseStore {
   const base = createSqlLeaseStore(db);
-  return {
-    ...base,
-    putMany: sqlite.memory ? inThreadPutMany(db, sqlite) : workerPutMany(sqlite.name, opts.startWorker),
-  };
+  if (sqlite.memory) return { ...base, putMany: inThreadPutMany(db, sqlite) };
+  const { putMany, ready } = workerPutMany(sqlite.name, opts.startWorker);
+  return { ...base, putMany, ready };
 }
 
 function inThreadPutMany(db: LeaseDb, sqlite: BetterSqlite3.Database): PutMany {
@@ -45,8 +46,13 @@ function inThreadPutMany(db: LeaseDb, sqlite: BetterSqlite3.Database): PutMany {
     db.connection().execute(async () => (commit ??= createLeaseCommit(sqlite, compileLeaseUpsert()))(leases, now));
 }
 
-function workerPutMany(file: string, startWorker = startModuleWorker): PutMany {
+function workerPutMany(
+  file: string,
+  startWorker = startModuleWorker,
+): { putMany: PutMany; ready: () => Promise<void> } {
   let worker: Worker | undefined;
+  let started!: () => void;
+  const up = new Promise<void>((r) => (started = r));
   let nextId = 0;
   const pending = new Map<number, { resolve(r: LeasePutResult[]): void; reject(e: Error): void }>();
   const failAll = (w: Worker, err: Error): void => {
@@ -58,21 +64,29 @@ function workerPutMany(file: string, startWorker = startModuleWorker): PutMany {
   const start = (): Worker => {
     const workerData: LeaseWorkerData = { file, statements: compileLeaseUpsert() };
     const w = startWorker(import.meta.url, 'sqlite-lease-worker', { workerData });
-    w.unref();
+    // Held until it is ready, so a caller awaiting ready() keeps the process alive; then only by commits in flight.
+    let starting = true;
     w.on('message', (m: LeaseWorkerReply) => {
+      if ('ready' in m) {
+        starting = false;
+        if (pending.size === 0) w.unref();
+        return started();
+      }
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
-      if (pending.size === 0) w.unref();
+      if (pending.size === 0 && !starting) w.unref();
       if ('error' in m) p.reject(new Error(`lease commit failed: ${m.error}`));
       else p.resolve(m.results);
     });
     w.on('error', (err) => failAll(w, err));
     w.on('exit', (code) => failAll(w, new Error(`lease writer exited with code ${code}`)));
+    // A worker that fails to start is not waited for: the first write starts another and reports its error.
+    w.once('exit', () => started());
     return w;
   };
   worker = start();
-  return (leases, now) =>
+  const putMany: PutMany = (leases, now) =>
     new Promise((resolve, reject) => {
       const w = (worker ??= start());
       const id = nextId++;
@@ -81,4 +95,5 @@ function workerPutMany(file: string, startWorker = startModuleWorker): PutMany {
       const request: LeaseWorkerRequest = { id, leases, now };
       w.postMessage(request);
     });
+  return { putMany, ready: () => up };
 }
