@@ -274,10 +274,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       const cls = a.cls;
       inflightOf[cls]++;
       inflight++;
-      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at, a.t0).then(
-        () => handled(cls),
-        (err: unknown) => handlerBug(err, cls),
-      );
+      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at, a.t0).then(settled[cls], failed[cls]);
     }
     if (!draining && takeable() !== null) draining = setImmediate(drain);
   };
@@ -291,6 +288,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const handlerBug = (err: unknown, cls: AdmissionClass): void => {
     log.error({ err: (err as Error).message }, 'dhcp: handler bug');
     handled(cls);
+  };
+  // Built once per class: no closure per datagram.
+  const settled: Record<AdmissionClass, () => void> = {
+    complete: () => handled('complete'),
+    new: () => handled('new'),
+  };
+  const failed: Record<AdmissionClass, (err: unknown) => void> = {
+    complete: (err) => handlerBug(err, 'complete'),
+    new: (err) => handlerBug(err, 'new'),
   };
 
   const handle = async (
