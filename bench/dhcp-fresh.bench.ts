@@ -13,7 +13,8 @@
 // Run as root: npx tsx bench/dhcp-fresh.bench.ts [seconds per run, default 10]
 // Environment: KILN_DHCP_ONLY=kiln,base,kea,dnsmasq, KILN_DHCP_NICE (-10), KILN_DHCP_START (first rate of the
 // search, 500), KILN_DHCP_BASE=<checkout> (a second Kiln, e.g. main, as `base`), KILN_DHCP_CPU_PROF=DIR,
-// KILN_DHCP_VERBOSE=1 (perfdhcp's report, UDP counters, the server's output), KILN_DHCP_NODE_FLAGS (e.g. "--trace-gc"), KILN_DHCP_KILN_CONFIG (JSON: Kiln's dhcp settings, e.g. queueMaxAgeMs).
+// KILN_DHCP_VERBOSE=1 (perfdhcp's report, UDP counters, the server's output), KILN_DHCP_TAIL=1 (when in each run the
+// slow OFFERs were sent), KILN_DHCP_NODE_FLAGS (e.g. "--trace-gc"), KILN_DHCP_KILN_CONFIG (JSON: Kiln's dhcp settings, e.g. queueMaxAgeMs).
 // Durability differs: Kiln's ACK leaves only after its lease is committed to
 // SQLite with synchronous=FULL (fsynced; group commit); Kea's memfile appends
 // to its CSV without fsync and dnsmasq rewrites its lease file without fsync,
@@ -24,6 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  describeOfferTail,
   dnsmasqServer,
   keaServer,
   kilnServer,
@@ -38,6 +40,7 @@ import type { DhcpConfig } from '../src/boot/dhcp/dhcp-config.js';
 const seconds = Number(process.argv[2] ?? 10);
 const ladder = process.env['KILN_DHCP_RATES']?.split(',').map(Number);
 const verbose = !!process.env['KILN_DHCP_VERBOSE'];
+const tail = !!process.env['KILN_DHCP_TAIL'];
 const work = mkdtempSync(join(tmpdir(), 'kiln-dhcp-fresh-'));
 /** The clean criterion: at most 0.01 % of the exchanges started are not completed. */
 const CLEAN_LOSS = 0.0001;
@@ -63,6 +66,7 @@ async function once(name: string, start: ServerStart, offered: number): Promise<
   console.error(
     `${name.padEnd(7)} offered ${String(offered).padStart(5)}/s: ${f(r.acks / seconds).padStart(6)} DORA/s, loss ${f(r.loss * 100, 3)} % (${r.discovers - r.acks} of ${r.discovers} sent), OFFER p50/p99 ${f(r.offerMs[0], 2)}/${f(r.offerMs[1], 2)} ms, ACK p50/p99 ${f(r.ackMs[0], 2)}/${f(r.ackMs[1], 2)} ms, CPU ${f(cpuPer1000(r))} ms/1000, ${f(bytesPerAck(r))} B/ACK`,
   );
+  if (tail) console.error(`        ${describeOfferTail(r)}`);
   return r;
 }
 /** Clean: loss within CLEAN_LOSS, and perfdhcp really sent 90 % of the offered DISCOVERs (else the load generator was the limit, not the server). */

@@ -57,6 +57,8 @@ export interface RunResult {
   writtenBytes: number;
   /** perfdhcp's own figure (4-way exchanges per second). */
   rate: number;
+  /** Each completed DISCOVER→OFFER: seconds since perfdhcp's first DISCOVER was sent, and the delay (ms). */
+  offerTimeline: Array<[number, number]>;
 }
 
 /** A server under test: starts it inside `ns` with its lease store under `work`. */
@@ -106,16 +108,16 @@ export const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** Latencies (ms) from perfdhcp's `-x t` section `name` ("sent / received: S / R" per completed exchange). */
-function delays(out: string, name: string): number[] {
+/** Send time (s, perfdhcp's clock) and latency (ms) of each exchange in perfdhcp's `-x t` section `name` ("sent / received: S / R"). */
+function exchanges(out: string, name: string): Array<[number, number]> {
   const header = `***Timestamps for packets: ${name}***`;
   const start = out.indexOf(header);
   if (start < 0) return [];
   const end = out.indexOf('***', start + header.length);
-  const ms: number[] = [];
+  const xs: Array<[number, number]> = [];
   for (const m of out.slice(start, end < 0 ? undefined : end).matchAll(/sent \/ received: ([\d.]+) \/ ([\d.]+)/g))
-    ms.push((Number(m[2]) - Number(m[1])) * 1000);
-  return ms;
+    xs.push([Number(m[1]), (Number(m[2]) - Number(m[1])) * 1000]);
+  return xs;
 }
 
 /** perfdhcp's counts and latencies from its report `out`. */
@@ -127,8 +129,10 @@ export function parsePerfdhcp(out: string): Omit<RunResult, 'server' | 'offered'
   const offers = num(/DISCOVER-OFFER\*+\s+sent packets: \d+\s+received packets: (\d+)/);
   const requests = num(/REQUEST-ACK\*+\s+sent packets: (\d+)/);
   const acks = num(/REQUEST-ACK\*+\s+sent packets: \d+\s+received packets: (\d+)/);
-  const o = delays(out, 'DISCOVER-OFFER');
-  const a = delays(out, 'REQUEST-ACK');
+  const ox = exchanges(out, 'DISCOVER-OFFER');
+  const first = ox.reduce((t, [s]) => Math.min(t, s), Infinity);
+  const o = ox.map(([, ms]) => ms);
+  const a = exchanges(out, 'REQUEST-ACK').map(([, ms]) => ms);
   return {
     discovers,
     offers,
@@ -139,6 +143,7 @@ export function parsePerfdhcp(out: string): Omit<RunResult, 'server' | 'offered'
     offerMs: [pct(o, 50), pct(o, 99)],
     ackMs: [pct(a, 50), pct(a, 99)],
     rate: num(/Rate: ([\d.]+) 4-way exchanges\/second/),
+    offerTimeline: ox.map(([sent, ms]) => [sent - first, ms]),
   };
 }
 
@@ -296,6 +301,15 @@ export const kilnServer =
     );
     await waitReady(p, /ready/, 'kiln', rig.startMs);
     if (o.verbose) p.stdout!.on('data', (d) => process.stderr.write(`kiln: ${d}`));
+    // KILN_DHCP_STAGES=1 (read by the server process): its `stages` line is shown without the rest of verbose.
+    else if (process.env['KILN_DHCP_STAGES']) {
+      let buf = '';
+      p.stdout!.on('data', (d) => {
+        const lines = (buf + String(d)).split('\n');
+        buf = lines.pop()!;
+        for (const line of lines) if (line.startsWith('stages ')) process.stderr.write(`kiln: ${line}\n`);
+      });
+    }
     return p;
   };
 
@@ -401,4 +415,30 @@ export async function runOnce(
   } finally {
     ns.remove();
   }
+}
+
+/**
+ * Where in a run the slow OFFERs were: p99 of all OFFERs and of those sent after the first second, and the
+ * 100 ms windows (by send time) holding most OFFERs slower than `slowMs`, each with its count and worst delay.
+ */
+export function describeOfferTail(r: RunResult, slowMs = 10, windows = 6): string {
+  const all = r.offerTimeline.map(([, ms]) => ms);
+  const late = r.offerTimeline.filter(([s]) => s >= 1).map(([, ms]) => ms);
+  const bins = new Map<number, { n: number; worst: number }>();
+  for (const [s, ms] of r.offerTimeline) {
+    if (ms <= slowMs) continue;
+    const k = Math.floor(s * 10);
+    const b = bins.get(k) ?? { n: 0, worst: 0 };
+    b.n++;
+    b.worst = Math.max(b.worst, ms);
+    bins.set(k, b);
+  }
+  const slow = [...bins.values()].reduce((n, b) => n + b.n, 0);
+  const top = [...bins.entries()]
+    .sort((a, b) => b[1].n - a[1].n)
+    .slice(0, windows)
+    .map(([k, b]) => `${(k / 10).toFixed(1)} s: ${b.n} (worst ${b.worst.toFixed(0)} ms)`)
+    .join('; ');
+  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+  return `OFFER p99 ${f(pct(all, 99))} ms (after the first second ${f(pct(late, 99))}), ${slow} of ${all.length} over ${slowMs} ms in ${bins.size} windows of 100 ms; most: ${top || 'none'}`;
 }

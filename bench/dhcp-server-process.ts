@@ -11,6 +11,7 @@ import { startDhcpServer, type DhcpHost } from '../src/boot/dhcp/dhcp-server.js'
 import { createSqlLeaseStore } from '../src/boot/dhcp/sql-lease-store.js';
 import { createSqliteLeaseStore } from '../src/boot/dhcp/sqlite-lease-store.js';
 import type { DhcpConfig } from '../src/boot/dhcp/dhcp-config.js';
+import { createStageRecorder } from './dhcp-stages.js';
 
 const [configFile, dbFile] = process.argv.slice(2);
 const {
@@ -27,12 +28,15 @@ await migrateToLatest(store.db);
 const ac = new AbortController();
 // Replies by message type (option 53), printed with the stats: a NAK storm shows here.
 const replies: Record<number, number> = {};
+// KILN_DHCP_STAGES=1: where each answered datagram's time went, printed as one `stages` line at SIGTERM.
+const stages = process.env['KILN_DHCP_STAGES'] ? createStageRecorder() : undefined;
 const server = await startDhcpServer({
   config: dhcp,
   leases: store.sqlite ? createSqliteLeaseStore(store.db, store.sqlite) : createSqlLeaseStore(store.db),
   signal: ac.signal,
   backend: { findHostByMac: async (mac) => hosts[mac] ?? null },
   ...tuning,
+  ...(stages ? { onTiming: stages.record } : {}),
   onReply: ({ reply }) => {
     const t = reply.options.find((o) => o.code === 53)?.data[0] ?? 0;
     replies[t] = (replies[t] ?? 0) + 1;
@@ -52,6 +56,7 @@ process.on('SIGTERM', () => {
     .then(() => store.close())
     .then(() => {
       process.stdout.write(`stats ${JSON.stringify({ ...server.stats, repliesByType: replies })}\n`);
+      if (stages) process.stdout.write(`stages ${stages.summary()}\n`);
       process.exit(0);
     });
 });

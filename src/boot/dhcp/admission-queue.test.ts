@@ -110,3 +110,17 @@ test('message types map to classes: REQUEST, DECLINE, RELEASE, INFORM complete; 
   assert.equal(admissionClassOf(undefined), 'new');
   assert.equal(admissionClassOf(99), 'new');
 });
+
+test('take(now, "new") takes DISCOVERs only, leaving the REQUESTs first in line for the next plain take', () => {
+  const { q } = queue(10);
+  q.push('r1', 'complete', 0);
+  q.push('d1', 'new', 0);
+  q.push('r2', 'complete', 0);
+  assert.equal(q.sizeOf('complete'), 2);
+  assert.equal(q.sizeOf('new'), 1);
+  assert.equal(q.take(1, 'new'), 'd1');
+  assert.equal(q.take(1, 'new'), undefined);
+  assert.equal(q.take(1), 'r1');
+  assert.equal(q.take(1, 'complete'), 'r2');
+  assert.equal(q.size, 0);
+});

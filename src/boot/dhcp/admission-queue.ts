@@ -33,8 +33,13 @@ export interface AdmissionLimits {
 export interface AdmissionQueue<T> {
   /** Queues `item` of class `cls` arrived at `now` (ms). Returns the item shed to make room, if any (possibly `item` itself). */
   push(item: T, cls: AdmissionClass, now: number): { item: T; cls: AdmissionClass } | undefined;
-  /** The next item to handle at `now`: `complete` before `new`, oldest first; expired items are shed on the way (`onShed`). */
-  take(now: number): T | undefined;
+  /**
+   * The next item to handle at `now`: `complete` before `new`, oldest first; expired items are shed on the way
+   * (`onShed`). `only` restricts it to one class (the server takes only DISCOVERs while its REQUESTs' commits are at their bound).
+   */
+  take(now: number, only?: AdmissionClass): T | undefined;
+  /** Items of `cls` waiting now. */
+  sizeOf(cls: AdmissionClass): number;
   readonly size: number;
 }
 
@@ -98,8 +103,9 @@ export function createAdmissionQueue<T>(
       queues[cls].push(item, now);
       return shed;
     },
-    take(now) {
-      for (const cls of order) {
+    sizeOf: (cls) => queues[cls].size,
+    take(now, only) {
+      for (const cls of only ? [only] : order) {
         const q = queues[cls];
         while (q.size > 0) {
           const at = q.oldestAt();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDhcpServer, type DhcpBackend, type DhcpHost } from './dhcp-server.js';
+import { startDhcpServer, type DhcpBackend, type DhcpHost, type DhcpTiming } from './dhcp-server.js';
 import { createMemorySocket, type MemorySocket } from '../../net/datagram/memory-socket.js';
 import { createBrokenLeaseStore, createMemoryLeaseStore, type LeaseStore } from './lease-store.js';
 import { POOL_SCAN_BUDGET } from './address-allocator.js';
@@ -69,19 +69,26 @@ const client = { address: '0.0.0.0', port: 68 };
 
 async function serve(
   subnets: DhcpSubnet[],
-  opts: { leases?: LeaseStore; hosts?: Record<string, DhcpHost>; now?: () => number } = {},
+  opts: {
+    leases?: LeaseStore;
+    hosts?: Record<string, DhcpHost>;
+    now?: () => number;
+    onTiming?: (t: DhcpTiming) => void;
+    config?: Partial<DhcpConfig>;
+  } = {},
 ) {
   const dhcp = createMemorySocket();
   const pxe = createMemorySocket();
   const log = createMemoryLogger();
   const b = backend(opts.hosts);
   const server = await startDhcpServer({
-    config: config(subnets),
+    config: { ...config(subnets), ...opts.config },
     backend: b,
     leases: opts.leases ?? createMemoryLeaseStore(),
     log,
     sockets: { dhcp, pxe },
     now: opts.now,
+    onTiming: opts.onTiming,
   });
   return { dhcp, pxe, log, server, backend: b };
 }
@@ -113,6 +120,50 @@ test('full mode: DISCOVER/OFFER/REQUEST/ACK binds a pool address and broadcasts 
   assert.equal(summarizeDhcp(ack!.p).split(' ')[0], 'DHCPACK');
   assert.equal((await leases.getByIp('10.0.0.100'))?.mac, '52:54:00:00:00:01');
   await server.close();
+});
+
+test('onTiming: each reply reports its stages; an OFFER waits for no commit, an ACK for one', async () => {
+  const timings: DhcpTiming[] = [];
+  const { dhcp, server } = await serve([subnet()], { onTiming: (t) => timings.push(t) });
+  await exchange(dhcp, request(1, 1));
+  await exchange(dhcp, request(3, 1, {}, [ipOption(54, '10.0.0.1'), ipOption(50, '10.0.0.100')]));
+  await server.close();
+  assert.deepEqual(
+    timings.map((t) => t.messageType),
+    [1, 3],
+  );
+  const [offer, ack] = timings;
+  assert.equal(offer!.committedMs, 0);
+  for (const t of timings) {
+    assert.ok(t.queuedMs >= 0 && t.decidedMs >= 0 && t.committedMs >= 0, JSON.stringify(t));
+    assert.ok(Math.abs(t.totalMs - (t.queuedMs + t.decidedMs + t.committedMs)) < 1, 'the stages add up to the total');
+  }
+  assert.ok(ack!.receivedAt > offer!.receivedAt);
+});
+
+test('admission: with as many REQUESTs waiting for their commit as queueLimit, a DISCOVER is still answered at once', async () => {
+  const memory = createMemoryLeaseStore();
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  // A disk that has stalled: every commit waits for the gate.
+  const leases: LeaseStore = { ...memory, putMany: async (ls, now) => (await gate, memory.putMany(ls, now)) };
+  const limit = 16;
+  const { dhcp, server } = await serve([subnet({ pools: [{ start: '10.0.0.100', end: '10.0.0.199' }] })], {
+    leases,
+    config: { queueLimit: limit },
+  });
+  for (let m = 0; m < limit; m++)
+    dhcp.inject(request(3, 1 + m, {}, [ipOption(54, '10.0.0.1'), ipOption(50, `10.0.0.${100 + m}`)]), client);
+  for (let i = 0; i < 50 && server.queued > 0; i++) await new Promise((r) => setTimeout(r, 2));
+  assert.equal(server.queued, 0, 'every REQUEST is in flight, waiting for its commit');
+  const offer = await exchange(dhcp, request(1, 60));
+  assert.equal(offer && summarizeDhcp(offer.p).split(' ')[0], 'DHCPOFFER', 'the OFFER did not wait for the commits');
+  open();
+  for (let i = 0; i < 200 && dhcp.sent.length < limit + 1; i++) await new Promise((r) => setTimeout(r, 2));
+  await server.close();
+  const kinds = dhcp.sent.map((s) => summarizeDhcp(decodeDhcp(s.bytes)).split(' ')[0]);
+  assert.equal(kinds.filter((k) => k === 'DHCPACK').length, limit, 'every REQUEST was ACKed after its commit');
+  assert.equal(server.stats.shed, 0);
 });
 
 test('full mode: a second MAC is never offered a held or bound address; an exhausted pool is ignored', async () => {

@@ -90,6 +90,27 @@ export interface DhcpServerOptions {
   ifindexOf?: (dev: string) => number | null;
   /** Called after each reply is sent (the boot timeline); must not throw. */
   onReply?: (e: { mac: string; request: DhcpPacket; reply: DhcpPacket }) => void;
+  /** Called after each reply is sent with where its time went (diagnostics, e.g. the bench's KILN_DHCP_STAGES); must not throw. */
+  onTiming?: (t: DhcpTiming) => void;
+}
+
+/**
+ * Where one answered datagram's time went, in ms of `performance.now()`, from the moment its socket
+ * callback ran (the kernel's queue before that is not seen). `committedMs` is 0 when nothing was written.
+ */
+export interface DhcpTiming {
+  /** Option 53 of the request. */
+  messageType: number;
+  /** `performance.now()` when the socket callback received it. */
+  receivedAt: number;
+  /** Waiting in the admission queue. */
+  queuedMs: number;
+  /** Taken from the queue until the reply was decided (host lookup, address choice, decision). */
+  decidedMs: number;
+  /** Waiting for the group commit (ACKs). */
+  committedMs: number;
+  /** Received until sent. */
+  totalMs: number;
 }
 
 /** The kernel's index of network device `dev`, or null when there is none. */
@@ -136,6 +157,8 @@ const SHED_LOG_MS = 10_000;
 /** Binds ports 67 (and 4011 when a subnet is in proxy mode), per interface when subnets name one, and serves until `close()` or `signal` aborts. */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, backend } = opts;
+  // The store's start-up (SQLite: its commit thread) is done before the first request, not during a storm's first second.
+  await opts.leases.ready?.();
   const leases = createLeaseIndex(opts.leases);
   const log = opts.log ?? silentLogger;
   const now = opts.now ?? Date.now;
@@ -178,9 +201,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch, config.groupCommitIntervalMs);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
   const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0, shed: 0 };
+  const timing = opts.onTiming;
   // Replies are carved out of 64 KiB blocks: a backing store per reply was a malloc and a GC finalizer each.
   const replyBytes = createByteSlab();
-  // Handlers in flight (most wait for a group commit), and who waits for none to be (close).
+  // Handlers in flight by class (a REQUEST's waits for its group commit; a DISCOVER's for no write), and who waits
+  // for none to be (close).
+  const inflightOf: Record<AdmissionClass, number> = { complete: 0, new: 0 };
   let inflight = 0;
   let whenIdle: (() => void) | undefined;
   // Shed since the last log line, by class and reason; logged at most once per SHED_LOG_MS.
@@ -215,6 +241,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     arrival: string | undefined;
     /** When it was received (ms): a lease bound for it starts then (lease-upsert.ts orders requests by lease end). */
     at: number;
+    /** `performance.now()` at the socket callback, for `onTiming` (0 without it). */
+    t0: number;
+    cls: AdmissionClass;
   }
   const queue = createAdmissionQueue<Arrival>(
     {
@@ -224,27 +253,50 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     (_item, cls, reason) => shed(cls, reason),
   );
   let draining: NodeJS.Immediate | undefined;
+  /**
+   * The class `drain` may take next: both (undefined: REQUESTs first), only DISCOVERs while the handlers waiting for
+   * commits are at their bound (an OFFER needs no write, so it never waits behind a slow commit), or none.
+   */
+  const takeable = (): AdmissionClass | undefined | null => {
+    const complete = inflightOf.complete < config.queueLimit && queue.sizeOf('complete') > 0;
+    const fresh = inflightOf.new < config.queueLimit && queue.sizeOf('new') > 0;
+    return complete && fresh ? undefined : complete ? 'complete' : fresh ? 'new' : null;
+  };
   /** Handles up to HANDLED_PER_TURN queued datagrams (REQUESTs first), then yields to the sockets. */
   const drain = (): void => {
     draining = undefined;
-    // In-flight handlers (most wait for a group commit) are bounded like the queue.
-    for (let n = 0; n < HANDLED_PER_TURN && inflight < config.queueLimit; n++) {
-      const a = queue.take(now());
+    // In-flight handlers are bounded like the queue, each class on its own.
+    for (let n = 0; n < HANDLED_PER_TURN; n++) {
+      const only = takeable();
+      if (only === null) break;
+      const a = queue.take(now(), only);
       if (!a) break;
+      const cls = a.cls;
+      inflightOf[cls]++;
       inflight++;
-      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at).then(handled, handlerBug);
+      void handle(a.bytes, a.from, a.port, a.sock, a.arrival, a.at, a.t0).then(settled[cls], failed[cls]);
     }
-    if (queue.size > 0 && !draining && inflight < config.queueLimit) draining = setImmediate(drain);
+    if (!draining && takeable() !== null) draining = setImmediate(drain);
   };
   // One settle callback per datagram (no catch/finally promise chain): a handler settles once.
-  const handled = (): void => {
+  const handled = (cls: AdmissionClass): void => {
+    inflightOf[cls]--;
     inflight--;
     if (inflight === 0) whenIdle?.();
     if (queue.size > 0 && !draining && !stopping.signal.aborted) draining = setImmediate(drain);
   };
-  const handlerBug = (err: unknown): void => {
+  const handlerBug = (err: unknown, cls: AdmissionClass): void => {
     log.error({ err: (err as Error).message }, 'dhcp: handler bug');
-    handled();
+    handled(cls);
+  };
+  // Built once per class: no closure per datagram.
+  const settled: Record<AdmissionClass, () => void> = {
+    complete: () => handled('complete'),
+    new: () => handled('new'),
+  };
+  const failed: Record<AdmissionClass, (err: unknown) => void> = {
+    complete: (err) => handlerBug(err, 'complete'),
+    new: (err) => handlerBug(err, 'new'),
   };
 
   const handle = async (
@@ -254,7 +306,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     sock: DatagramSocket,
     arrival: string | undefined,
     at: number,
+    t0: number,
   ): Promise<void> => {
+    const tTaken = timing ? performance.now() : 0;
+    let tDecided = 0;
     let req: DhcpPacket;
     try {
       req = decodeDhcp(bytes);
@@ -313,6 +368,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         log.debug({ ...fields(), reason: d.reason }, 'dhcp: request ignored');
         return;
       }
+      if (timing) tDecided = performance.now();
       if (d.bind) {
         const ok = await writer.put({
           ip: d.bind.ip,
@@ -342,6 +398,17 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       sock.send(encodeDhcp(d.packet, replyBytes), d.to);
       stats.replied++;
+      if (timing) {
+        const t = performance.now();
+        timing({
+          messageType,
+          receivedAt: t0,
+          queuedMs: tTaken - t0,
+          decidedMs: tDecided - tTaken,
+          committedMs: d.bind ? t - tDecided : 0,
+          totalMs: t - t0,
+        });
+      }
       opts.onReply?.({ mac, request: req, reply: d.packet });
     } catch (err) {
       // A store or backend failure loses this one request; the client retransmits.
@@ -405,7 +472,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       stats.received++;
       const cls = admissionClassOf(peekMessageType(bytes));
       const t = now();
-      const out = queue.push({ bytes, from, port, sock, arrival, at: t }, cls, t);
+      const out = queue.push(
+        { bytes, from, port, sock, arrival, at: t, t0: timing ? performance.now() : 0, cls },
+        cls,
+        t,
+      );
       if (out) shed(out.cls, 'full');
       if (!draining) draining = setImmediate(drain);
     });

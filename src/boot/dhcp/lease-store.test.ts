@@ -9,6 +9,7 @@ import { createMemoryLeaseStore } from './lease-store.js';
 import { createSqlLeaseStore, listBoundAddresses } from './sql-lease-store.js';
 import { createSqliteLeaseStore } from './sqlite-lease-store.js';
 import { leaseStoreConformance } from './lease-store.conformance.js';
+import { startModuleWorker } from '../../runtime/module-worker.js';
 import type { LeaseTables } from './lease-tables.js';
 import { up as up0100 } from '../../store/migrations/0100-dhcp-leases.js';
 import { up as up0420 } from '../../store/migrations/0420-dhcp-leases-without-rowid.js';
@@ -79,5 +80,46 @@ test('listBoundAddresses: by MAC (a scan on SQLite); with the asking address bou
     assert.deepEqual(await listBoundAddresses(db, [], 2000, '10.45.0.11'), []);
   } finally {
     await db.destroy();
+  }
+});
+
+test('sqlite file: the lease worker starts with the store, before the first commit, and commits with it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-lease-'));
+  const sqlite = new Database(join(dir, 'leases.sqlite'));
+  sqlite.pragma('journal_mode = WAL');
+  const db = new Kysely<LeaseTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    await up(db as Kysely<unknown>);
+    const started: string[] = [];
+    const store = createSqliteLeaseStore(db, sqlite, {
+      startWorker: (base, name, options) => {
+        started.push(name);
+        return startModuleWorker(base, name, options);
+      },
+    });
+    assert.deepEqual(started, ['sqlite-lease-worker']);
+    await store.ready?.();
+    const lease = { ip: '10.45.0.10', mac: 'aa:00:00:00:00:01', subnet: '10.45.0.0/24', expiresAt: 5000 };
+    assert.deepEqual(await store.putMany([{ ...lease, state: 'bound' }], 1000), ['ok']);
+    assert.deepEqual(started, ['sqlite-lease-worker'], 'the first commit uses the worker already started');
+    assert.equal((await store.getByIp('10.45.0.10'))?.mac, 'aa:00:00:00:00:01');
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite file: ready() resolves even when the lease worker cannot start (no lease table yet); the write then fails', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-lease-'));
+  const sqlite = new Database(join(dir, 'leases.sqlite'));
+  const db = new Kysely<LeaseTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    const store = createSqliteLeaseStore(db, sqlite);
+    await store.ready?.();
+    const lease = { ip: '10.45.0.10', mac: 'aa:00:00:00:00:01', subnet: '10.45.0.0/24', expiresAt: 5000 };
+    await assert.rejects(store.putMany([{ ...lease, state: 'bound' }], 1000));
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

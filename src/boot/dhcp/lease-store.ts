@@ -60,6 +60,12 @@ export interface LeaseStore {
    * view; absent where no one else writes. Resolves the returned stop when done.
    */
   watch?(watcher: LeaseWatcher): () => Promise<void>;
+  /**
+   * Resolves when the store's own start-up work is done (SQLite file: its commit thread is up), so a server can
+   * finish it before it answers the first request; it never rejects (a store that failed to start says so at
+   * its first write). Absent: nothing to wait for.
+   */
+  ready?(): Promise<void>;
 }
 
 /** An in-memory LeaseStore for tests and `--dev`; same semantics as the SQL one, nothing survives a restart. */

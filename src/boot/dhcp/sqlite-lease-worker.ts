@@ -23,8 +23,9 @@ export interface LeaseWorkerRequest {
   now: number;
 }
 
-/** The results of request `id`, or why its transaction failed (nothing of it was written). */
-export type LeaseWorkerReply = { id: number; results: LeasePutResult[] } | { id: number; error: string };
+/** The results of request `id`, or why its transaction failed (nothing of it was written); `ready` once, when the connection and statements are prepared. */
+export type LeaseWorkerReply =
+  { id: number; results: LeasePutResult[] } | { id: number; error: string } | { ready: true };
 
 const port = parentPort!;
 const { file, statements } = workerData as LeaseWorkerData;
@@ -33,6 +34,7 @@ db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
 db.pragma('busy_timeout = 5000');
 const commit = createLeaseCommit(db, statements);
+port.postMessage({ ready: true } satisfies LeaseWorkerReply);
 
 port.on('message', ({ id, leases, now }: LeaseWorkerRequest) => {
   let reply: LeaseWorkerReply;
