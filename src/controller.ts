@@ -276,7 +276,7 @@ export async function createController(deps: ControllerDeps) {
       bootsStarted: boots.started,
       bootsCompleted: boots.completed,
       bootsCompletedPerS: boots.completedPerS,
-      bootMinMs: boots.quickestMs,
+      bootMedianMs: boots.medianMs,
     };
   };
   const power = createHostPower({

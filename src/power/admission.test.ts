@@ -27,7 +27,7 @@ const quiet = (at: number, over: Partial<HeadroomSample> = {}): HeadroomSample =
   bootsStarted: 0,
   bootsCompleted: 0,
   bootsCompletedPerS: 0,
-  bootMinMs: null,
+  bootMedianMs: null,
   ...over,
 });
 
@@ -214,15 +214,15 @@ test('boots late at their stage are a congestion sign once they are 2 % of those
   );
 });
 
-test('past startupWindow, boots in progress are bounded by 2 × completions per second × the quickest recent boot', () => {
+test('past startupWindow, boots in progress are bounded by 2 × completions per second × the median recent boot', () => {
   let st = initialAdmission({ ...r, initialWindow: 10_000 });
   st = adjust(st, null, quiet(0), 0, r);
-  // 40 boots a second complete, the quickest in 5 s: 2 × 40 × 5 = 400 in progress at most.
-  const flowing = { bootsCompleted: 900, bootsCompletedPerS: 40, bootMinMs: 5_000 };
+  // 40 boots a second complete, taking 5 s (median): 2 × 40 × 5 = 400 in progress at most.
+  const flowing = { bootsCompleted: 900, bootsCompletedPerS: 40, bootMedianMs: 5_000 };
   assert.equal(windowLimit(st, quiet(1, flowing), r), 400);
   assert.equal(mayLaunch(st, quiet(1, { ...flowing, bootsInProgress: 399 }), 0, r), true);
   assert.equal(mayLaunch(st, quiet(1, { ...flowing, bootsInProgress: 400 }), 0, r), false, 'more would only queue');
-  const trickle = { bootsCompleted: 901, bootsCompletedPerS: 0.5, bootMinMs: 5_000 };
+  const trickle = { bootsCompleted: 901, bootsCompletedPerS: 0.5, bootMedianMs: 5_000 };
   assert.equal(windowLimit(st, quiet(2, trickle), r), r.startupWindow, 'never below startupWindow once started');
   const small = adjust(initialAdmission(r), null, quiet(0), 0, r);
   assert.equal(windowLimit(small, quiet(1, flowing), r), r.initialWindow, 'a smaller grown window still binds');

@@ -7,8 +7,8 @@
  * The window is the number of boots in progress (the timeline's sessions that
  * are neither complete, failed nor stalled) plus machines powered on in the
  * last `launchGraceMs` that have not shown up yet; until the batch's first boot
- * completes it grows no further than `startupWindow`, and past that it is
- * bounded by what the data plane completes (`windowLimit`). It grows like TCP's slow
+ * completes it grows no further than `startupWindow`, and past that it grows
+ * by what the data plane completes (`windowLimit`). It grows like TCP's slow
  * start (doubling while the window is what limits the batch), then by an
  * eighth once it has been cut, at most once per `growEveryMs` either way (the
  * data plane shows a burst a second or so after the power-ons that made it:
@@ -50,10 +50,10 @@ export interface HeadroomSample {
   bootsLate: number;
   /** Boot sessions the timeline opened since the controller started (cumulative): a launch seen is not counted twice. */
   bootsStarted: number;
-  /** Boots the timeline saw complete: since the controller started (cumulative), per second lately, the quickest lately (ms). */
+  /** Boots the timeline saw complete: since the controller started (cumulative), per second lately, their median (ms). */
   bootsCompleted: number;
   bootsCompletedPerS: number;
-  bootMinMs: number | null;
+  bootMedianMs: number | null;
 }
 
 export interface AdmissionRules {
@@ -78,8 +78,9 @@ export interface AdmissionRules {
   lateShare: number;
   lateMin: number;
   /**
-   * Past `startupWindow`, boots in progress are bounded by this many times completions per second × the quickest
-   * recent boot (Little's law with room to grow: boots beyond what the data plane completes only queue).
+   * Past `startupWindow`, boots in progress are bounded by this many times completions per second × the median
+   * recent boot: about that many times the boots in progress that complete (Little's law), so the window can grow
+   * by at most this factor per boot time, as TCP's window grows by what is acknowledged.
    */
   completionGain: number;
   /** Power-ons per second: where the rate starts, and its bounds. */
@@ -140,18 +141,21 @@ export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
 /**
  * The boots in progress the window allows now: the grown window, but at most `startupWindow` until a boot has
  * completed since the batch began (before that, nothing says how long a boot takes here); then, past
- * `startupWindow`, at most `completionGain` × completions per second × the quickest recent boot. When boots
- * queue, each takes longer than the quickest, fewer complete per boot in progress and the bound falls to the
- * boots in progress, so no start is made until they drain; while they do not, it stays above them. It never
- * falls below `startupWindow`: completions per second are small at a batch's start, and a bound from them
- * there would starve the ramp (a first design without that floor held a 2 000-machine batch to a few boots).
+ * `startupWindow`, at most `completionGain` × completions per second × the median recent boot. By Little's law
+ * that is about `completionGain` times the boots in progress that go on to complete, so the window grows by at
+ * most that factor per boot time, clocked by completions rather than by the wall clock: a 10 000-machine batch
+ * whose window grew once a second opened it to 10 000 before the first boot had finished its downloads. Boots that
+ * stop completing (a backlog) stop its growth; the signs (boots late at their stage among them) stop the starts.
+ * Never below `startupWindow`. (A first bound, 2 × completions per second × the *quickest* boot, held a 2 000-machine
+ * batch to 16 boots a second where starting it all at once gave 27: boots here are latency-bound, and more in
+ * progress meant more completed, each taking longer.)
  */
 export function windowLimit(st: AdmissionState, s: HeadroomSample, r: AdmissionRules): number {
   const started = st.completedAtStart ?? s.bootsCompleted;
   const startup = Math.max(r.minWindow, r.startupWindow);
   if (s.bootsCompleted <= started) return Math.min(st.window, startup);
-  if (s.bootMinMs === null) return st.window;
-  const bound = Math.ceil((r.completionGain * s.bootsCompletedPerS * s.bootMinMs) / 1000);
+  if (s.bootMedianMs === null) return st.window;
+  const bound = Math.ceil((r.completionGain * s.bootsCompletedPerS * s.bootMedianMs) / 1000);
   return Math.min(st.window, Math.max(startup, bound));
 }
 

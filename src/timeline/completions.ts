@@ -13,6 +13,8 @@ export interface CompletionSummary {
   perSecond: number;
   /** The shortest boot completed in the last `minSpanMs`, or null when none completed then. */
   minMs: number | null;
+  /** The median boot of those counted in the rate span, or null when there are none. */
+  medianMs: number | null;
 }
 
 export interface CompletionLog {
@@ -54,7 +56,11 @@ export function createCompletionLog(o: CompletionLogOptions = defaultCompletionL
       const span = Math.min(o.minSpanMs, Math.max(o.rateSpanMs, 2 * (minMs ?? 0)));
       let inRate = 0;
       for (let k = 1; k <= held && now - at[at_(k)] <= span; k++) inRate++;
-      return { total, perSecond: (inRate * 1000) / span, minMs };
+      const recent = new Float64Array(inRate);
+      for (let k = 1; k <= inRate; k++) recent[k - 1] = ms[at_(k)];
+      recent.sort();
+      const medianMs = inRate === 0 ? null : recent[(inRate - 1) >> 1];
+      return { total, perSecond: (inRate * 1000) / span, minMs, medianMs };
     },
   };
 }

@@ -58,13 +58,13 @@ test('a boot mints one session (the HPS id of host name and boot time), files ev
   await tl.observe({ mac: MAC }, { stage: 'ipxe-script', outcome: 'ok', purpose: 'discover', detail: 'script' });
   assert.deepEqual(
     tl.bootLoad(),
-    { inProgress: 1, late: 0, started: 1, completed: 0, completedPerS: 0, quickestMs: null },
+    { inProgress: 1, late: 0, started: 1, completed: 0, completedPerS: 0, medianMs: null },
     'admission control sees one boot in progress',
   );
   b.clock.t += 31_000; // half of the kernel's 60 s passed without it
   assert.deepEqual(
     tl.bootLoad(),
-    { inProgress: 1, late: 1, started: 1, completed: 0, completedPerS: 0, quickestMs: null },
+    { inProgress: 1, late: 1, started: 1, completed: 0, completedPerS: 0, medianMs: null },
     'and then late at its stage',
   );
   b.clock.t -= 31_000;
@@ -81,7 +81,7 @@ test('a boot mints one session (the HPS id of host name and boot time), files ev
   assert.equal(t.status, 'complete');
   assert.deepEqual(
     tl.bootLoad(),
-    { inProgress: 0, late: 0, started: 1, completed: 1, completedPerS: 0.1, quickestMs: 2000 },
+    { inProgress: 0, late: 0, started: 1, completed: 1, completedPerS: 0.1, medianMs: 2000 },
     'a complete boot is not in progress',
   );
   await tl.observe({ hostId: 'h1' }, { stage: 'facts', outcome: 'ok', detail: 'report', session: id });
@@ -119,7 +119,7 @@ test('a silent host raises one boot.stalled event naming its stage; later checks
   assert.equal(await tl.check(), 0);
   assert.deepEqual(
     tl.bootLoad(),
-    { inProgress: 1, late: 1, started: 1, completed: 0, completedPerS: 0, quickestMs: null },
+    { inProgress: 1, late: 1, started: 1, completed: 0, completedPerS: 0, medianMs: null },
     'a stalled boot may still be downloading: admission control counts it in progress, and late',
   );
   assert.equal(b.events.length, 1);

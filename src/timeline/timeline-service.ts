@@ -53,7 +53,8 @@ export interface BootLoad {
   started: number;
   completed: number;
   completedPerS: number;
-  quickestMs: number | null;
+  /** The median of the boots completed lately (completions.ts), or null. */
+  medianMs: number | null;
 }
 
 /** A host as the timeline needs it. */
@@ -474,7 +475,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
      * The boots admission control weighs, from memory: boots in progress (neither complete nor failed, heard from in
      * the last ten minutes: a stalled boot counts, since a deadline passed is not the end of its downloads), those
      * of them late (stalled, or more than `lateFraction` of their expected stage's deadline gone since their last
-     * progress), and the boots completed: since start, per second lately, and the quickest lately (completions.ts).
+     * progress), and the boots completed: since start, per second lately, and the median of those (completions.ts).
      */
     bootLoad(lateFraction = 0.5): BootLoad {
       const at = now();
@@ -498,7 +499,7 @@ export function createTimelineService(deps: TimelineServiceDeps) {
         started,
         completed: done.total,
         completedPerS: done.perSecond,
-        quickestMs: done.minMs,
+        medianMs: done.medianMs,
       };
     },
 
