@@ -218,7 +218,13 @@ test(
           'no failure reported',
         );
         const enrol = api.calls.find((c) => c.path === '/api/v1/node/enrol');
-        assert.deepEqual(enrol?.body, { mac });
+        const { enrolSecret, ...enrolled } = (enrol?.body ?? {}) as { enrolSecret?: string };
+        assert.deepEqual(enrolled, { mac });
+        assert.match(
+          enrolSecret ?? '',
+          /^ke_[0-9a-f]{64}$/,
+          "the boot's enrolment secret, for a retry whose answer is lost",
+        );
         const stages = api.calls
           .filter((c) => c.path === '/api/v1/node/progress')
           .map((c) => (c.body as { stage: string }).stage);
