@@ -10,7 +10,7 @@
 // over plain HTTP. Fails, does not skip, when the local PostgreSQL is down.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   copyFileSync,
@@ -25,6 +25,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { curl as curlIn, header } from '../../test/support/curl.js';
 import { createTempPostgres, type TempPostgres } from '../../test/support/postgres.js';
 import { startServe, type ServeProcess } from '../../test/support/serve-process.js';
 import { killChild, stopChild } from '../../test/support/process.js';
@@ -46,23 +47,7 @@ after(async () => {
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** curl (Debian's), bounded: status line, headers and body of one request. */
-function curl(args: string[]): Promise<{ status: number; headers: string; body: Buffer }> {
-  const headerFile = join(work, `h-${randomBytes(4).toString('hex')}`);
-  return new Promise((resolve, reject) =>
-    execFile(
-      'curl',
-      ['-sS', '--max-time', '20', '-D', headerFile, '-o', '-', ...args],
-      { encoding: 'buffer', maxBuffer: 64 << 20 },
-      (err, stdout) => {
-        if (err) return reject(new Error(`curl ${args.join(' ')}: ${err.message}`));
-        const headers = readFileSync(headerFile, 'utf8');
-        resolve({ status: Number(/^HTTP\/\S+ (\d+)/.exec(headers)?.[1]), headers, body: stdout });
-      },
-    ),
-  );
-}
-
-const header = (headers: string, name: string) => new RegExp(`^${name}: *(.*?)\\r?$`, 'im').exec(headers)?.[1] ?? null;
+const curl = (args: string[]) => curlIn(work, 20, args);
 
 test(
   "image content imported on one member is fetched through the other: verified, stored once, Range and HEAD; a peer's wrong bytes are refused",

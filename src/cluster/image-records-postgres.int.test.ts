@@ -10,7 +10,7 @@
 // Fails, does not skip, when the local PostgreSQL is down.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   copyFileSync,
@@ -24,6 +24,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { curl as curlIn, header } from '../../test/support/curl.js';
 import { createTempPostgres, type TempPostgres } from '../../test/support/postgres.js';
 import { runKiln, startServe, type ServeProcess } from '../../test/support/serve-process.js';
 import { killChild, stopChild } from '../../test/support/process.js';
@@ -42,23 +43,7 @@ after(async () => {
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** curl (Debian's), bounded: status line, headers and body of one request. */
-function curl(args: string[]): Promise<{ status: number; headers: string; body: Buffer }> {
-  const headerFile = join(work, `h-${randomBytes(4).toString('hex')}`);
-  return new Promise((resolve, reject) =>
-    execFile(
-      'curl',
-      ['-sS', '--max-time', '30', '-D', headerFile, '-o', '-', ...args],
-      { encoding: 'buffer', maxBuffer: 64 << 20 },
-      (err, stdout) => {
-        if (err) return reject(new Error(`curl ${args.join(' ')}: ${err.message}`));
-        const headers = readFileSync(headerFile, 'utf8');
-        resolve({ status: Number(/^HTTP\/\S+ (\d+)/.exec(headers)?.[1]), headers, body: stdout });
-      },
-    ),
-  );
-}
-
-const header = (headers: string, name: string) => new RegExp(`^${name}: *(.*?)\\r?$`, 'im').exec(headers)?.[1] ?? null;
+const curl = (args: string[]) => curlIn(work, 30, args);
 
 /** A root with a 2 MiB random file (the tarball does not compress) and a few small ones, as a .tar.gz. */
 function tarballOf(name: string): string {
