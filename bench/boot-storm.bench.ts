@@ -13,6 +13,7 @@
 // Run as root: npx tsx bench/boot-storm.bench.ts [hosts=1000] [parallel=all] [--no-images]
 //   [--firmware=bios|uefi-pxe|uefi-http|mixed] (default bios; mixed = a third of each)
 //   [--tftp-nice=0..19] (tftp.nativeNice; the config default when absent)
+//   [--max-loading=N] (the boot waiting room's max-loading; the config default when absent; 0: no limit)
 //   [--sim-procs=N] (the simulator as N processes, bench/storm-sim.ts, each its own relay address and a
 //   slice of the machines; default 1 = in this process; parallel must be all with N > 1)
 //   [--power=headroom|stagger|none|all] (the machines are known hosts whose BMC is the simulator, Kiln's
@@ -56,6 +57,10 @@ const fwArg = process.argv.find((a) => a.startsWith('--firmware='))?.slice('--fi
 if (fwArg !== 'mixed' && !fleetFirmwares.includes(fwArg as FleetFirmware))
   throw new Error(`--firmware must be one of ${fleetFirmwares.join(', ')} or mixed`);
 const FIRMWARE = fwArg as FleetFirmware | 'mixed';
+const maxLoadingArg = process.argv.find((a) => a.startsWith('--max-loading='))?.slice('--max-loading='.length);
+const MAX_LOADING = maxLoadingArg === undefined ? undefined : Number(maxLoadingArg);
+if (MAX_LOADING !== undefined && !(Number.isInteger(MAX_LOADING) && MAX_LOADING >= 0))
+  throw new Error('--max-loading must be a whole number (0: no limit)');
 const niceArg = process.argv.find((a) => a.startsWith('--tftp-nice='))?.slice('--tftp-nice='.length);
 const TFTP_NICE = niceArg === undefined ? undefined : Number(niceArg);
 if (TFTP_NICE !== undefined && !(Number.isInteger(TFTP_NICE) && TFTP_NICE >= 0 && TFTP_NICE <= 19))
@@ -277,6 +282,7 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
     ...(TFTP_NICE !== undefined ? { tftpNice: TFTP_NICE } : {}),
     ...(dhcpThread !== undefined ? { dhcpWorker: dhcpThread === 'own' } : {}),
     ...(DHCP_RCVBUF_KIB !== undefined ? { dhcpReceiveBufferKiB: DHCP_RCVBUF_KIB } : {}),
+    ...(MAX_LOADING !== undefined ? { extraConfig: { 'max-loading': MAX_LOADING } } : {}),
     nodeFlags: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
     leasedSources: LEASED_SOURCES,
   });
@@ -285,7 +291,7 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, readPeakRss(bed.pid()))), 500);
   try {
     process.stdout.write(
-      `\nstorm: ${HOSTS} machines (${FIRMWARE}), DHCP on ${dhcpThread === 'main' ? 'the main thread' : 'its own thread'}${DHCP_RCVBUF_KIB !== undefined ? ` (receive buffer ${DHCP_RCVBUF_KIB} KiB)` : ''}, ${pacing ? `powered on through the power queue, pacing ${pacing}` : `${PARALLEL} at once`}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, ${LEASED_SOURCES ? 'each machine from its leased address' : 'every machine from one address'}, tftp.nativeNice ${TFTP_NICE ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
+      `\nstorm: ${HOSTS} machines (${FIRMWARE}), DHCP on ${dhcpThread === 'main' ? 'the main thread' : 'its own thread'}${DHCP_RCVBUF_KIB !== undefined ? ` (receive buffer ${DHCP_RCVBUF_KIB} KiB)` : ''}, ${pacing ? `powered on through the power queue, pacing ${pacing}` : `${PARALLEL} at once`}, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}, ${LEASED_SOURCES ? 'each machine from its leased address' : 'every machine from one address'}, tftp.nativeNice ${TFTP_NICE ?? 'default'}, max-loading ${MAX_LOADING ?? 'default'}${images ? '' : ', no kernel/initrd downloads'}\n`,
     );
     let run: FleetRun;
     let power: StormResult['power'];

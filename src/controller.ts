@@ -28,6 +28,7 @@ import { watchLoopDelay } from './runtime/loop-delay.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
+import { createLoadingGate, defaultLoadingGateRules, type LoadingGateRules } from './boot/http/loading-gate.js';
 import { createBootFastPath } from './boot/http/boot-fast-path.js';
 import { createDiscoveryPolicy, type DiscoverySettings, type ServedSubnet } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
@@ -151,6 +152,8 @@ export interface ControllerDeps {
     nodeImageArgs?: string;
     imagesDir?: string;
     cacheBytes?: number;
+    /** The boot waiting room's rules (`boot.max-loading`); defaults when absent. */
+    loadingGate?: Partial<LoadingGateRules>;
   };
   /** Refuse node secret fetches over plain HTTP (default true; in-process tests without TLS turn it off). */
   secretsNeedTls?: boolean;
@@ -372,6 +375,7 @@ export async function createController(deps: ControllerDeps) {
   const leaseTable = createSqlLeaseStore(db);
   const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
   const timelineHost = (h: Host): TimelineHost => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
+  const loadingGate = createLoadingGate({ ...defaultLoadingGateRules, ...deps.boot?.loadingGate });
   const timeline = createTimelineService({
     store: createSqlTimelineStore(db),
     config: deps.timeline ?? defaultTimelineConfig,
@@ -396,6 +400,11 @@ export async function createController(deps: ControllerDeps) {
     writeLagMs: shared ? 2000 : 0,
     now: deps.now ? nowMs : undefined,
     log: log.child({ domain: 'timeline' }),
+    // A slot of the boot waiting room is freed by anything the host does after loading its kernel: its initrd, a
+    // failed kernel, or a later (or restarted) stage.
+    onObserved: (mac, o) => {
+      if (o.stage !== 'ipxe-script' && !(o.stage === 'kernel' && o.outcome === 'ok')) loadingGate.release(mac, nowMs());
+    },
   });
   const observers = createBootObservers(timeline);
   const heartbeatConfig = deps.heartbeat ?? defaultHeartbeatConfig;
@@ -445,6 +454,8 @@ export async function createController(deps: ControllerDeps) {
     nodeImageArgs: deps.boot?.nodeImageArgs,
     log: log.child({ domain: 'boot' }),
     timeline: observers.scripts,
+    loadingGate,
+    now: nowMs,
   });
   // The repo subset's published tree (repo/publish-repo.ts) is public like every boot file: packages and the public key.
   const repoPublic = deps.repo ? repoLayout(deps.repo.dataDir).publicDir : null;
@@ -533,6 +544,7 @@ export async function createController(deps: ControllerDeps) {
       hostStates,
       activeLeases: () => countActiveLeases(db, (deps.now ?? (() => new Date()))().getTime()),
       hookDeliveries: () => hooks.countDeliveries(),
+      bootQueue: () => loadingGate.stats(nowMs()),
     });
   // The self-check's registry: `main` fills it with the checks of what it started; other domains add theirs.
   const checks = createCheckRegistry();

@@ -355,6 +355,7 @@ export async function runServe(
         nodeImageArgs: config.boot['node-image-args'],
         nodeImage,
         cacheBytes: config.boot['http-cache-mib'] * 1024 * 1024,
+        loadingGate: { maxLoading: config.boot['max-loading'] },
       },
     });
     closers.push(() => controller.app.close());

@@ -14,6 +14,13 @@ export const BootSettingsSchema = Type.Object({
     description:
       'Memory, in MiB, for whole boot files (kernels, initrds, iPXE binaries) served by plain GETs; least recently used out first, checked against the file on every request; 0 streams every request from disk.',
   }),
+  'max-loading': Type.Integer({
+    default: 256,
+    minimum: 0,
+    maximum: 100000,
+    description:
+      'Machines that load a kernel and initrd from this controller at once (the boot waiting room); the others get a wait script that shows their place in the queue and asks again. 0: no limit.',
+  }),
   'node-image': Type.Unsafe<'auto' | 'off'>(
     Type.Union([Type.Literal('auto'), Type.Literal('off')], {
       default: 'auto',

@@ -36,6 +36,8 @@ export interface MetricsSources {
   activeLeases?: () => Promise<Array<{ subnet: string; state: string; count: number }>>;
   /** Hook deliveries by status in the shared store (`pending` is the queue depth). */
   hookDeliveries?: () => Promise<Record<string, number>>;
+  /** The boot waiting room now: machines loading a kernel from this controller, and machines queued for a slot. */
+  bootQueue?: () => { loading: number; waiting: number };
 }
 
 export interface Metrics {
@@ -183,6 +185,20 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  if (sources.bootQueue) {
+    const read = sources.bootQueue;
+    new Gauge({
+      name: 'kiln_boot_loading_machines',
+      help: 'Machines of the boot waiting room (boot.max-loading) by state: loading their kernel from this controller, or queued for a slot.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        const q = read();
+        this.set({ state: 'loading' }, q.loading);
+        this.set({ state: 'queued' }, q.waiting);
+      },
+    });
+  }
   if (sources.hookDeliveries) {
     const read = sources.hookDeliveries;
     new Gauge({

@@ -360,3 +360,27 @@ test('installed to first boot: kexec joins the install session, a firmware reboo
   const silent = playWithHandoff([...install, ok(120 * S, 'installed'), ok(130 * S, 'first-boot', { detail: 'c' })]);
   assert.equal(silent.details.at(-1), 'c, 10.0 s after installed');
 });
+
+test('a queued host (boot waiting room) expects its kernel, and asking again now and then keeps it from stalling', () => {
+  const t0 = 1_000_000;
+  let s = newSession('s-queued', ok(t0, 'dhcp', { firmware: 'bios' }));
+  for (const o of [ok(t0 + 1000, 'boot-file'), ok(t0 + 2000, 'ipxe-dhcp')]) s = advance(s, o);
+  s = advance(s, ok(t0 + 3000, 'ipxe-script', { purpose: 'queued' }));
+  assert.equal(expectedNext(s), 'kernel');
+  assert.equal(statusOf(s), 'in-progress');
+  // Asked again 2 s later: a repeat, not progress. 20 s later: progress, so the kernel's deadline starts again.
+  s = advance(s, ok(t0 + 5000, 'ipxe-script', { purpose: 'queued' }));
+  assert.equal(s.progressAt, t0 + 3000);
+  for (let at = t0 + 23_000; at <= t0 + 600_000; at += 20_000) {
+    s = advance(s, ok(at, 'ipxe-script', { purpose: 'queued' }));
+    assert.equal(s.progressAt, at);
+    assert.equal(checkStall(s, at + 19_000, rules).raised, null);
+  }
+  // Silent past the kernel's deadline: stalled, expecting the kernel.
+  const quiet = checkStall(s, s.progressAt + (rules.deadlines.kernel + 1) * 1000, rules);
+  assert.equal(quiet.raised?.expected, 'kernel');
+  // Let through: the script now loads a kernel.
+  s = advance(s, ok(t0 + 601_000, 'ipxe-script', { purpose: 'discover' }));
+  assert.equal(s.purpose, 'discover');
+  assert.equal(expectedNext(s), 'kernel');
+});

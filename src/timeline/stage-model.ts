@@ -34,7 +34,8 @@ export const firmwareKinds = ['bios', 'uefi-pxe', 'uefi-http', 'ipxe', 'unknown'
 export type FirmwareKind = (typeof firmwareKinds)[number];
 
 /** What the served script sends the host to do: decides the stages after the kernel. */
-export type BootPurpose = 'discover' | 'wipe' | 'install' | 'first-boot' | 'local' | 'wait' | 'unknown';
+/** `queued`: the host waits in the boot waiting room for a slot to load its kernel (src/boot/http/loading-gate.ts). */
+export type BootPurpose = 'discover' | 'wipe' | 'install' | 'first-boot' | 'local' | 'wait' | 'queued' | 'unknown';
 
 /** One thing Kiln saw a host do. `detail` is short text for people (file, bytes, duration, reason). */
 export interface Observation {
@@ -214,7 +215,7 @@ export function advance(s: SessionState, o: Observation): SessionState {
   if (o.stage === 'first-boot') delete next.handoff;
   if (s.failure?.final) return next;
   const further = s.reached === null || indexOf(o.stage) > indexOf(s.reached);
-  if (further || (o.stage === s.reached && repeating.has(o.stage))) {
+  if (further || (o.stage === s.reached && (repeating.has(o.stage) || queuedAgain(s, o)))) {
     next.reached = o.stage;
     next.progressAt = o.at;
     next.stalled = null;
@@ -222,6 +223,17 @@ export function advance(s: SessionState, o: Observation): SessionState {
   }
   return next;
 }
+
+/**
+ * A queued host asking again for its script is alive, not stalled: its wait counts as progress, at most once per
+ * QUEUED_PROGRESS_MS (each progress is written; the repeats between move only the last-seen time).
+ */
+export const QUEUED_PROGRESS_MS = 5_000;
+const queuedAgain = (s: SessionState, o: Observation): boolean =>
+  o.stage === 'ipxe-script' &&
+  o.purpose === 'queued' &&
+  s.purpose === 'queued' &&
+  o.at - s.progressAt >= QUEUED_PROGRESS_MS;
 
 /** The stage expected after `s.reached` for the session's purpose; null when the boot needs nothing more from Kiln. */
 export function expectedNext(s: Pick<SessionState, 'reached' | 'purpose'>): Stage | null {
@@ -236,7 +248,11 @@ export function expectedNext(s: Pick<SessionState, 'reached' | 'purpose'>): Stag
     case 'ipxe-dhcp':
       return 'ipxe-script';
     case 'ipxe-script':
-      return p === 'discover' || p === 'wipe' || p === 'install' ? 'kernel' : p === 'first-boot' ? 'first-boot' : null;
+      return p === 'discover' || p === 'wipe' || p === 'install' || p === 'queued'
+        ? 'kernel'
+        : p === 'first-boot'
+          ? 'first-boot'
+          : null;
     case 'kernel':
       return 'initrd';
     case 'initrd':

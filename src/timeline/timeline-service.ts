@@ -28,6 +28,7 @@ import {
   expectedNext,
   newSession,
   opensSession,
+  QUEUED_PROGRESS_MS,
   repeatsAsProgress,
   statusOf,
   type Observation,
@@ -90,6 +91,8 @@ export interface TimelineServiceDeps {
   maxHosts?: number;
   /** Observations waiting to be written; beyond it the oldest waiting one is dropped and counted. */
   maxPending?: number;
+  /** Told of every observation filed through `observe` (DHCP, TFTP, HTTP, node calls), with the MAC it was filed under. */
+  onObserved?: (mac: Mac, o: Observation) => void;
 }
 
 /**
@@ -276,6 +279,8 @@ export function createTimelineService(deps: TimelineServiceDeps) {
   function repeatInPlace(c: Current, input: ObservationInput, at: number): boolean {
     if (input.outcome !== 'ok' || input.stage === 'installed' || input.stage === 'first-boot') return false;
     if (repeatsAsProgress(input.stage) || !sameContent(lastSeen.get(c.mac), input)) return false;
+    // A queued host's wait is progress now and then (stage-model.ts QUEUED_PROGRESS_MS): not a mere repeat.
+    if (input.purpose === 'queued' && at - c.state.progressAt >= QUEUED_PROGRESS_MS) return false;
     const probe: Observation = {
       at,
       stage: input.stage,
@@ -328,7 +333,9 @@ export function createTimelineService(deps: TimelineServiceDeps) {
           { mac: who.mac, claimed: isBootSessionId(session) ? session : '(malformed)', current: c.state.id },
           'timeline: node named another session',
         );
-      return apply(who.mac, who.host, o).state.id;
+      const id = apply(who.mac, who.host, o).state.id;
+      deps.onObserved?.(who.mac, o);
+      return id;
     } catch (err) {
       log.warn({ err: (err as Error).message, stage: input.stage }, 'timeline: observation lost');
       return null;

@@ -784,6 +784,9 @@ async function bootOnce(
       ack2.file,
       chain.text,
       { 'net0/mac': mac, uuid: uuidOf(i), buildarch: fw.buildarch, platform: fw.platform },
+      // Real iPXE runs a script for ever; this bound leaves room for a long wait in Kiln's boot waiting room
+      // (about five commands per wait script).
+      5_000,
     );
     if (run.kind === 'failed') throw new Error(`iPXE: ${run.why}`);
     step();

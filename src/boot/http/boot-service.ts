@@ -8,6 +8,7 @@ import { fillBootSession } from '../boot-session.js';
 import type { Mac } from '../../net/mac.js';
 import type { Host } from '../../inventory/host.js';
 import { createHostScriptCache, type NodeImage, type ScriptPurpose } from './host-script.js';
+import type { LoadingGate } from './loading-gate.js';
 
 /** The boot timeline's view for script fetches (src/timeline, wired by the controller). */
 export interface ScriptTimeline {
@@ -39,7 +40,15 @@ export interface BootServiceDeps {
   log?: Logger;
   /** Boot sessions and the timeline; absent: scripts carry no session. */
   timeline?: ScriptTimeline;
+  /** The boot waiting room: hosts whose script loads a kernel wait for a slot; absent: none wait. */
+  loadingGate?: Pick<LoadingGate, 'ask'>;
+  now?: () => number;
 }
+
+/** Scripts that load a kernel (and so take a slot of the boot waiting room). */
+const LOADS_KERNEL: ReadonlySet<ScriptPurpose> = new Set(['discover', 'wipe', 'install']);
+/** The timeline's detail for a queued host's script (one text: repeats are recognised as repeats). */
+const QUEUED = 'wait script: waiting for a slot to load its kernel (boot waiting room)';
 
 /** The deployment's boot spec with `boot.session` filled in for the boot this script starts or continues. */
 function withSession(d: BootDeployment, session: string | null): BootDeployment {
@@ -141,6 +150,20 @@ export function createBootService(deps: BootServiceDeps) {
         nodeImageArgs: deps.nodeImageArgs ?? '',
         session,
       });
+      if (deps.loadingGate && LOADS_KERNEL.has(purpose)) {
+        const g = deps.loadingGate.ask(mac, deps.now?.() ?? Date.now());
+        if (!g.admit) {
+          deps.timeline?.scriptServed(mac, sourceIp, host, 'queued', QUEUED);
+          log.debug(
+            { mac, host: host.name, ip: sourceIp, position: g.position, waiting: g.waiting, delay: g.delaySeconds },
+            'per-host script: queued for a loading slot',
+          );
+          return formatWaitScript(
+            `${g.loading} machines are loading their kernel from this controller; ${host.name} is ${g.position} of ${g.waiting} waiting for a slot (to ${purpose})`,
+            { ...retry, delaySeconds: g.delaySeconds },
+          );
+        }
+      }
       deps.timeline?.scriptServed(mac, sourceIp, host, purpose, action);
       if (
         !stageChanged(

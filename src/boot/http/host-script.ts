@@ -47,8 +47,8 @@ export interface HostScriptInput {
   session?: string | null;
 }
 
-/** What a script sends the host to do (the boot timeline's next stages follow from it). */
-export type ScriptPurpose = 'discover' | 'wipe' | 'install' | 'first-boot' | 'local' | 'wait';
+/** What a script sends the host to do (the boot timeline's next stages follow from it); `queued`: the boot waiting room's wait. */
+export type ScriptPurpose = 'discover' | 'wipe' | 'install' | 'first-boot' | 'local' | 'wait' | 'queued';
 
 /** A rendered per-host script and its action: the text of its `echo Kiln:` line (what the boot event records). */
 export interface HostScript {
