@@ -345,6 +345,7 @@ export async function runServe(
       powerConfig: {
         timeoutMs: config.power['power-timeout'] * 1000,
         maxConcurrent: config.power['power-max-concurrent'],
+        launchGraceMs: config.power['power-launch-grace'] * 1000,
         libvirtTestDriver: config.power['power-libvirt-test-driver'],
       },
       boot: {

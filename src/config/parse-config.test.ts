@@ -168,3 +168,22 @@ test('doctor: defaults when absent, keys from the file, an unknown key or a fail
     ['doctor.diskFailMiB (9000) must not be above doctor.diskWarnMiB (4096)'],
   );
 });
+
+test('power-launch-grace: seconds, 10 by default, 1 to 600 accepted; outside the range or not an integer refused as config_invalid naming it', () => {
+  const read = (flags: Record<string, unknown>, env: Record<string, string> = {}) =>
+    readConfig({ flags, env, cwd: '/srv/kiln', hostAddress: () => '192.0.2.9' }).config.power['power-launch-grace'];
+  assert.equal(read({}), 10, 'the default is unchanged (admission.ts launchGraceMs: 10 000 ms)');
+  assert.equal(read({ 'power-launch-grace': '120' }), 120);
+  assert.equal(read({}, { KILN_POWER_LAUNCH_GRACE: '1' }), 1);
+  assert.equal(read({ 'power-launch-grace': '600' }), 600);
+  assert.equal(fromFile('power-launch-grace: 90\n').power['power-launch-grace'], 90);
+  for (const bad of ['0', '601', '-5', '1.5', 'soon', '']) {
+    const issues = issuesOf(() => read({ 'power-launch-grace': bad }));
+    assert.deepEqual(
+      issues.map((i) => [i.path, i.code]),
+      [['power-launch-grace', 'bad_value']],
+      `--power-launch-grace=${JSON.stringify(bad)}`,
+    );
+    assert.match(issues[0]!.message, /^flag --power-launch-grace=/);
+  }
+});

@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestController, type TestController } from '../../test/support/controller.js';
 import { BUSYBOX, busyboxOnlyPath } from '../../test/support/busybox.js';
+import { startLossyProxy, type LossyProxy } from '../../test/support/lossy-proxy.js';
 import { nodeScriptsDir } from './build-discovery-image.js';
 
 const agent = join(nodeScriptsDir, 'agent');
@@ -19,51 +19,8 @@ const skip = !existsSync(BUSYBOX) ? 'needs busybox' : false;
 const MAC = '52:54:00:e3:00:01';
 const facts = JSON.stringify({ bootMac: MAC, firmware: 'bios', nics: [{ name: 'eth0', mac: MAC }] });
 
-const body = (m: IncomingMessage) =>
-  new Promise<Buffer>((resolve) => {
-    const parts: Buffer[] = [];
-    m.on('data', (d: Buffer) => parts.push(d)).on('end', () => resolve(Buffer.concat(parts)));
-  });
-
-/**
- * Forwards to `target`; the first answer to a discovery report, and the first to an installer's enrolment, is read
- * from the controller, then lost (reset).
- */
-function lossyProxy(target: number): {
-  server: Server;
-  reports: string[];
-  lost: string[];
-  enrols: string[];
-  lostEnrol: string[];
-} {
-  const reports: string[] = [];
-  const lost: string[] = [];
-  const enrols: string[] = [];
-  const lostEnrol: string[] = [];
-  const server = createServer((req, res) => {
-    void body(req).then((payload) => {
-      const isReport = req.url === '/api/v1/node/discover';
-      const isEnrol = req.url === '/api/v1/node/enrol';
-      if (isReport) reports.push(payload.toString());
-      if (isEnrol) enrols.push(payload.toString());
-      const up = request(
-        { host: '127.0.0.1', port: target, path: req.url, method: req.method, headers: req.headers },
-        (answer) =>
-          void body(answer).then((text) => {
-            const losing = isReport ? lost : isEnrol ? lostEnrol : null;
-            if (losing && losing.length === 0) {
-              losing.push(text.toString());
-              req.socket.destroy();
-              return;
-            }
-            res.writeHead(answer.statusCode ?? 502, answer.headers).end(text);
-          }),
-      );
-      up.end(payload);
-    });
-  });
-  return { server, reports, lost, enrols, lostEnrol };
-}
+const DISCOVER = '/api/v1/node/discover';
+const ENROL = '/api/v1/node/enrol';
 
 function sh(root: string, port: number, script: string): Promise<{ code: number; out: string; err: string }> {
   const env = {
@@ -90,18 +47,20 @@ function sh(root: string, port: number, script: string): Promise<{ code: number;
 
 describe('agent: a lost discovery answer is retried with the enrolment secret', { skip }, () => {
   let c: TestController;
-  let proxy: ReturnType<typeof lossyProxy>;
+  let proxy: LossyProxy;
   let port = 0;
   const work = mkdtempSync(join(tmpdir(), 'kiln-enrol-retry-'));
   before(async () => {
     c = await createTestController();
     await c.app.listen({ host: '127.0.0.1', port: 0 });
-    proxy = lossyProxy((c.app.server.address() as AddressInfo).port);
-    await new Promise<void>((r) => proxy.server.listen(0, '127.0.0.1', r));
-    port = (proxy.server.address() as AddressInfo).port;
+    // The first answer to a discovery report, and the first to an installer's enrolment, is lost.
+    proxy = await startLossyProxy((c.app.server.address() as AddressInfo).port);
+    proxy.loseNext(DISCOVER);
+    proxy.loseNext(ENROL);
+    port = proxy.port;
   });
   after(async () => {
-    await new Promise((r) => proxy.server.close(r));
+    await proxy.close();
     await c.close();
     rmSync(work, { recursive: true, force: true });
   });
@@ -129,11 +88,11 @@ describe('agent: a lost discovery answer is retried with the enrolment secret', 
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /POST discover failed, retrying in 1s/);
     assert.deepEqual(JSON.parse(r.out), { action: 'wait' });
-    assert.equal(proxy.reports.length, 2);
-    const sent = proxy.reports.map((p) => (JSON.parse(p) as { enrolSecret: string }).enrolSecret);
+    assert.equal(proxy.sent(DISCOVER).length, 2);
+    const sent = proxy.sent(DISCOVER).map((p) => (JSON.parse(p) as { enrolSecret: string }).enrolSecret);
     assert.match(sent[0]!, /^ke_[0-9a-f]{64}$/);
     assert.equal(sent[1], sent[0]);
-    const lostCredential = (JSON.parse(proxy.lost[0]!) as { credential: string }).credential;
+    const lostCredential = (JSON.parse(proxy.lost(DISCOVER)[0]!) as { credential: string }).credential;
     const kept = readFileSync(join(root, 'run/credential'), 'utf8');
     assert.match(kept, /^kn_/);
     assert.notEqual(kept, lostCredential);
@@ -171,12 +130,12 @@ describe('agent: a lost discovery answer is retried with the enrolment secret', 
     );
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /POST enrol failed, retrying in 1s/);
-    assert.equal(proxy.enrols.length, 2);
-    const sent = proxy.enrols.map((p) => JSON.parse(p) as { mac: string; enrolSecret: string });
+    assert.equal(proxy.sent(ENROL).length, 2);
+    const sent = proxy.sent(ENROL).map((p) => JSON.parse(p) as { mac: string; enrolSecret: string });
     assert.equal(sent[0]!.mac, MAC);
     assert.match(sent[0]!.enrolSecret, /^ke_[0-9a-f]{64}$/);
     assert.equal(sent[1]!.enrolSecret, sent[0]!.enrolSecret, 'the same secret on the retry');
-    const lostCredential = (JSON.parse(proxy.lostEnrol[0]!) as { credential: string }).credential;
+    const lostCredential = (JSON.parse(proxy.lost(ENROL)[0]!) as { credential: string }).credential;
     const kept = readFileSync(join(root, 'run/credential'), 'utf8');
     assert.notEqual(kept, lostCredential);
     const next = (cred: string) =>
@@ -187,7 +146,7 @@ describe('agent: a lost discovery answer is retried with the enrolment secret', 
     const again = await c.app.inject({
       method: 'POST',
       url: '/api/v1/node/enrol',
-      payload: JSON.parse(proxy.enrols[0]!) as object,
+      payload: JSON.parse(proxy.sent(ENROL)[0]!) as object,
     });
     assert.equal(again.statusCode, 403);
     assert.equal((again.json() as { error: { code: string } }).error.code, 'enrolment_closed');

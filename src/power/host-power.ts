@@ -32,6 +32,17 @@ import { redactSecrets } from './secret.js';
 /** Power settings of a controller; `extraDrivers` adds factories (tests, plugins) next to the built-in ones. */
 export interface HostPowerConfig extends PowerConfig {
   extraDrivers?: Record<string, PowerDriverFactory>;
+  /** Admission control: ms a machine a paced batch powered on counts as booting before the timeline sees it (`power-launch-grace`); default `defaultAdmissionRules.launchGraceMs`. */
+  launchGraceMs?: number;
+}
+
+/** The admission rules of a batch: the defaults, the controller's `launchGraceMs`, then `override` (tests). */
+export function admissionRulesOf(
+  cfg: Pick<HostPowerConfig, 'launchGraceMs'>,
+  override: Partial<AdmissionRules> = {},
+): AdmissionRules {
+  const grace = cfg.launchGraceMs !== undefined ? { launchGraceMs: cfg.launchGraceMs } : {};
+  return { ...defaultAdmissionRules, ...grace, ...override };
 }
 
 /** What the host power service needs of the inventory. */
@@ -256,7 +267,7 @@ export function createHostPower(deps: {
         ? createAdmissionGate({
             sample: headroom,
             clock,
-            rules: { ...defaultAdmissionRules, ...deps.admission },
+            rules: admissionRulesOf(cfg, deps.admission),
             intervalMs: deps.admission?.intervalMs ?? 250,
             maxWaitMs: deps.admission?.maxWaitMs ?? 30_000,
             onCut: (reason, window) => logger.info({ reason, window }, 'power batch: data plane congested, window cut'),

@@ -21,6 +21,13 @@ export const PowerSettingsSchema = Type.Object({
     description:
       "Development and tests only: accept the libvirt BMC address test:///default (virsh's built-in test driver). No other test: URI is ever accepted.",
   }),
+  'power-launch-grace': Type.Integer({
+    default: 10,
+    minimum: 1,
+    maximum: 600,
+    description:
+      "Seconds a machine powered on by a paced batch counts as booting before the boot timeline sees its first request (admission control); a real server's firmware can take 30-120 s before its first DHCP.",
+  }),
   'power-max-concurrent': Type.Integer({
     default: 20,
     minimum: 1,

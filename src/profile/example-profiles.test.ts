@@ -74,7 +74,11 @@ test('every install script enrols with the boot MAC and fetches secrets with the
     const late = files.get('ks.cfg') ?? files.get('kiln-late.sh');
     assert.ok(late, `${p.name} has a late script`);
     assert.match(late, /kiln_enrol_url='https:\/\/kiln\.lab\.example\.org:8443\/api\/v1\/node\/enrol'/);
-    assert.match(late, /--data "\{\\"mac\\":\\"\$kiln_boot_mac\\"\}"/);
+    assert.match(late, /printf '\{"mac":"%s","enrolSecret":"' "\$kiln_boot_mac"/);
+    assert.match(
+      late,
+      /kiln_enrol_body \| kiln_curl -H 'Content-Type: application\/json' --data-binary @- "\$kiln_enrol_url"/,
+    );
     assert.match(late, /Authorization: Bearer \$\(cat "\$KILN_DIR\/credential"\)/);
     assert.match(late, /chpasswd -e/);
     assert.match(late, /passwd -l root/);
