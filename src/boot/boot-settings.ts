@@ -14,13 +14,12 @@ export const BootSettingsSchema = Type.Object({
     description:
       'Memory, in MiB, for whole boot files (kernels, initrds, iPXE binaries) served by plain GETs; least recently used out first, checked against the file on every request; 0 streams every request from disk.',
   }),
-  'node-image': Type.Unsafe<'auto' | 'off'>(
-    Type.Union([Type.Literal('auto'), Type.Literal('off')], {
-      default: 'auto',
-      description:
-        'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not.',
-    }),
-  ),
+  'node-image': Type.String({
+    pattern: '^(auto|off|/.+)$',
+    default: 'auto',
+    description:
+      'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not (the member serves the version another member recorded, fetched from it); an absolute directory: a built image in it (vmlinuz, initrd.img, version).',
+  }),
   'node-image-args': Type.String({
     default: 'console=tty0 console=ttyS0,115200',
     description: "Extra kernel arguments for Kiln's node image (discovery, image writer, wipe).",
