@@ -33,6 +33,7 @@ import { createBootFastPath } from './boot/http/boot-fast-path.js';
 import { createDiscoveryPolicy, type DiscoverySettings, type ServedSubnet } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { nodeImageRoutes, profileFilesRoutes } from './boot/http/profile-files-routes.js';
+import { createNodeImageSource } from './discovery/node-image-source.js';
 import { tokenRoutes } from './auth/routes.js';
 import { createTokenService } from './auth/token-service.js';
 import { createUserService } from './auth/user-service.js';
@@ -148,7 +149,12 @@ export interface ControllerDeps {
   boot?: {
     ipxeDir?: string;
     ipxeBootFiles?: readonly string[];
+    /** This member's own node image, null until ready; `version` absent (tests): not recorded or shared. */
     nodeImage?: () => (NodeImage & { dir: string }) | null;
+    /** Where node image files fetched from peers are kept (main: `<data-dir>/cache/node-image-peers`); absent: none are. */
+    nodeImageCopiesDir?: string;
+    /** This member's own build of a version, if it is in the cache (main: `<data-dir>/cache/discovery/<version>`); absent: none. */
+    nodeImageBuiltDir?: (version: string, arch: string) => string | null;
     nodeImageArgs?: string;
     imagesDir?: string;
     cacheBytes?: number;
@@ -371,7 +377,16 @@ export async function createController(deps: ControllerDeps) {
         })
       : null;
   const imageNamed = (name: string) => (peerImages ? peerImages.ensureImage(name) : Promise.resolve(images.get(name)));
-  const nodeImage = deps.boot?.nodeImage ?? (() => null);
+  // Kiln's node image: this member's own, or a version another member recorded (docs/adr/0016-node-image-between-members.md).
+  const nodeImages = createNodeImageSource({
+    db,
+    own: deps.boot?.nodeImage ?? (() => null),
+    copiesDir: deps.boot?.nodeImageCopiesDir ?? join(tmpdir(), 'kiln-no-node-image-copies'),
+    ...(deps.boot?.nodeImageBuiltDir ? { builtDir: deps.boot.nodeImageBuiltDir } : {}),
+    ...(deps.members && deps.boot?.nodeImageCopiesDir ? { fetchFromPeers: deps.members.fetch } : {}),
+    log: log.child({ domain: 'cluster' }),
+  });
+  const nodeImage = () => nodeImages.current();
   const leaseTable = createSqlLeaseStore(db);
   const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
   const timelineHost = (h: Host): TimelineHost => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
@@ -523,7 +538,11 @@ export async function createController(deps: ControllerDeps) {
           ),
         ]
       : []),
-    domain(nodeImageRoutes, { nodeImage, cache }, ''),
+    domain(
+      nodeImageRoutes,
+      { resolve: (arch: string, file: string, version?: string) => nodeImages.resolve(arch, file, version), cache },
+      '',
+    ),
     ...(repoPublic ? [domain(bootFilesPlugin, { root: repoPublic, urlPrefix: '/repo/', cache }, '')] : []),
   ];
   const hookConfig = deps.hooks ?? defaultHookConfig;
@@ -804,7 +823,9 @@ export async function createController(deps: ControllerDeps) {
             ? catalog.objects.pathOf(id)
             : kind === 'manifests'
               ? catalog.manifests.pathOf(id)
-              : tarballPathOf(images, id),
+              : kind === 'tarballs'
+                ? tarballPathOf(images, id)
+                : nodeImages.pathOf(id),
         recordOf: (name: string) => {
           const own = images.get(name);
           return own && own.fetchedFrom === undefined ? join(images.dir, `${name}.json`) : null;
@@ -861,6 +882,7 @@ export async function createController(deps: ControllerDeps) {
     checks,
     doctor,
     selfTests,
+    nodeImages,
   };
 }
 

@@ -18,6 +18,7 @@ import { splitList } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { createController } from './controller.js';
 import { buildDiscoveryImage } from './discovery/build-discovery-image.js';
+import { NODE_IMAGE_FILES, NODE_IMAGE_VERSION } from './discovery/node-image-source.js';
 import { KilnError } from './error/kiln-error.js';
 import type { Logger } from './log/logger.js';
 import { openDatabase } from './store/database.js';
@@ -94,20 +95,38 @@ export function serverNames(
   };
 }
 
-/** Kiln's node image, built (or found in the cache) in the background; null until ready. */
+/** A built node image in a directory (`boot.node-image` set to one): its `version` file, `vmlinuz` and `initrd.img`. */
+async function nodeImageFromDir(dir: string): Promise<{ kernelPath: string; version: string; cached: boolean }> {
+  const version = readFileSync(join(dir, 'version'), 'utf8').trim();
+  if (!NODE_IMAGE_VERSION.test(version))
+    throw new KilnError('config_invalid', `node-image ${dir}: its version file does not hold a version`);
+  for (const f of NODE_IMAGE_FILES)
+    if (!existsSync(join(dir, f))) throw new KilnError('config_invalid', `node-image ${dir}: no ${f} in it`);
+  return { kernelPath: join(dir, 'vmlinuz'), version, cached: true };
+}
+
+/** Kiln's node image, built (or found in the cache, or taken from a directory) in the background; null until ready. */
 function startNodeImage(
   cacheDir: string,
   mode: KilnConfig['boot']['node-image'],
   log: Logger,
   signal: AbortSignal,
-): { get: () => (NodeImage & { dir: string }) | null; settled: Promise<void>; state: () => NodeImageState } {
-  let image: (NodeImage & { dir: string }) | null = null;
+): {
+  get: () => (NodeImage & { dir: string; version: string }) | null;
+  settled: Promise<void>;
+  state: () => NodeImageState;
+} {
+  let image: (NodeImage & { dir: string; version: string }) | null = null;
   if (mode === 'off') return { get: () => null, settled: Promise.resolve(), state: () => ({ kind: 'off' }) };
   let failure: string | null = null;
   // The build's children (apt-get, dpkg-deb, …) are killed when `signal` aborts (shutdown); `settled` waits for that.
-  const settled = buildDiscoveryImage({ cacheDir, log: log.child({ domain: 'discovery' }), signal })
+  const built =
+    mode === 'auto'
+      ? buildDiscoveryImage({ cacheDir, log: log.child({ domain: 'discovery' }), signal })
+      : nodeImageFromDir(mode);
+  const settled = built
     .then((img) => {
-      image = { dir: dirname(img.kernelPath), arch: 'x86_64' };
+      image = { dir: dirname(img.kernelPath), arch: 'x86_64', version: img.version };
       log.info({ version: img.version, cached: img.cached }, 'node image ready');
     })
     .catch((err) => {
@@ -355,11 +374,27 @@ export async function runServe(
         imagesDir: join(dataDir, 'images'),
         nodeImageArgs: config.boot['node-image-args'],
         nodeImage,
+        nodeImageCopiesDir: join(dataDir, 'cache', 'node-image-peers'),
+        // Builds are x86_64 (startNodeImage) and each lands whole in its version's directory (build-discovery-image.ts).
+        nodeImageBuiltDir: (version: string, arch: string) =>
+          arch === 'x86_64' ? join(dataDir, 'cache', 'discovery', version) : null,
         cacheBytes: config.boot['http-cache-mib'] * 1024 * 1024,
         loadingGate: { maxLoading: config.boot['max-loading'] },
       },
     });
     closers.push(() => controller.app.close());
+    // This member's node image files, once ready, recorded in the store for members that lack them (ADR 0016); the
+    // version recorded last read now, for a member that has none of its own yet.
+    const recording = build.settled
+      .then(async () => {
+        const own = nodeImage();
+        if (own && !abort.signal.aborted) await controller.nodeImages.recordOwn(own, memberName);
+      })
+      .catch((err: unknown) =>
+        log.warn({ err: (err as Error).message }, 'node image: recording its files in the store failed'),
+      );
+    closers.push(() => recording);
+    await controller.nodeImages.refresh();
     // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal,
     // and the doctor's `repo-subset` check: its start-up result (apt's simulation is too slow to repeat every few
     // minutes), a warning and not a failure, as the repo check itself is never fatal (a repo not synced yet).

@@ -28,6 +28,8 @@ import type { RateTables } from './ratelimit/rate-tables.js';
 import { rateColumns } from './ratelimit/rate-tables.js';
 import type { MemberTrustTables } from './cluster/member-trust-tables.js';
 import { memberTrustColumns } from './cluster/member-trust-tables.js';
+import type { NodeImageTables } from './discovery/node-image-tables.js';
+import { nodeImageColumns } from './discovery/node-image-tables.js';
 import type { TableColumns } from './store/columns.js';
 
 /**
@@ -50,7 +52,8 @@ export type Database = InventoryTables &
   SelfTestTables &
   ClusterTables &
   RateTables &
-  MemberTrustTables;
+  MemberTrustTables &
+  NodeImageTables;
 
 /** Every table's columns at run time (see `ColumnSpec`), checked against `Database` by the compiler. */
 export const databaseColumns = {
@@ -69,6 +72,7 @@ export const databaseColumns = {
   ...clusterColumns,
   ...rateColumns,
   ...memberTrustColumns,
+  ...nodeImageColumns,
 } satisfies TableColumns<Database>;
 
 // A table in a domain's column list but missing from `Database` fails here.

@@ -21,13 +21,12 @@ export const BootSettingsSchema = Type.Object({
     description:
       'Machines that load a kernel and initrd from this controller at once (the boot waiting room); the others get a wait script that shows their place in the queue and asks again. 0: no limit.',
   }),
-  'node-image': Type.Unsafe<'auto' | 'off'>(
-    Type.Union([Type.Literal('auto'), Type.Literal('off')], {
-      default: 'auto',
-      description:
-        'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not.',
-    }),
-  ),
+  'node-image': Type.String({
+    pattern: '^(auto|off|/.+)$',
+    default: 'auto',
+    description:
+      'auto: build (or reuse) the discovery/installer image from Debian packages in the background at start; off: do not (the member serves the version another member recorded, fetched from it); an absolute directory: a built image in it (vmlinuz, initrd.img, version).',
+  }),
   'node-image-args': Type.String({
     default: 'console=tty0 console=ttyS0,115200',
     description: "Extra kernel arguments for Kiln's node image (discovery, image writer, wipe).",

@@ -4,11 +4,14 @@ import { open } from 'node:fs/promises';
 import type { FastifyPluginAsyncTypebox } from '../api/type-provider.js';
 import { KilnError } from '../error/kiln-error.js';
 
-/** What the member route serves by SHA-256: objects and manifests by id, an image's tarball by its `sha256`. */
-export type HashedContentKind = 'objects' | 'manifests' | 'tarballs';
+/**
+ * What the member route serves by SHA-256: objects and manifests by id, an image's tarball by its `sha256`, a file
+ * of Kiln's node image by its recorded `sha256` (docs/adr/0016-node-image-between-members.md).
+ */
+export type HashedContentKind = 'objects' | 'manifests' | 'tarballs' | 'node-image';
 
 /**
- * `GET /api/v1/cluster/content/<objects|manifests|tarballs>/<sha256>` and
+ * `GET /api/v1/cluster/content/<objects|manifests|tarballs|node-image>/<sha256>` and
  * `GET /api/v1/cluster/content/images/<name>` (a member credential, HTTPS
  * only): what this member holds itself, for a peer that lacks it
  * (peer-fetch.ts). Never fetched from another peer on the way, so a miss is a
@@ -50,14 +53,19 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['controllers'],
         summary:
-          'One image object, manifest or tarball (by its SHA-256) this member holds, for a peer member (never fetched from another)',
+          "One image object, manifest or tarball, or a file of Kiln's node image (by its SHA-256) this member holds, for a peer member (never fetched from another)",
         params: Type.Object({
-          kind: Type.Union([Type.Literal('objects'), Type.Literal('manifests'), Type.Literal('tarballs')]),
+          kind: Type.Union([
+            Type.Literal('objects'),
+            Type.Literal('manifests'),
+            Type.Literal('tarballs'),
+            Type.Literal('node-image'),
+          ]),
           id: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256, 64 lower-case hex digits' }),
         }),
       },
     },
     async (req, reply) =>
-      send(reply, pathOf(req.params.kind, req.params.id), `${req.params.kind.slice(0, -1)} ${req.params.id}`),
+      send(reply, pathOf(req.params.kind, req.params.id), `${req.params.kind.replace(/s$/, '')} ${req.params.id}`),
   );
 };

@@ -14,9 +14,9 @@ import type { PeerEndpoint } from './sql-cluster-store.js';
 
 /**
  * What a member fetches from its peers: image objects, manifests and tarballs
- * by SHA-256, image records by name (content-routes.ts).
+ * and the node image's files by SHA-256, image records by name (content-routes.ts).
  */
-export type ContentKind = 'objects' | 'manifests' | 'tarballs' | 'images';
+export type ContentKind = 'objects' | 'manifests' | 'tarballs' | 'node-image' | 'images';
 
 /**
  * Stores what a peer sent after checking it against the id; throws

@@ -24,11 +24,12 @@ export function createFakeImagePeer(
     if (kind === 'objects') return catalog.objects.pathOf(id);
     if (kind === 'manifests') return catalog.manifests.pathOf(id);
     if (kind === 'tarballs') return tarballPathOf(peerStore, id);
+    if (kind === 'node-image') return null; // no node image here: src/discovery/node-image-source.test.ts has its own
     const own = peerStore.get(id);
     return own && own.fetchedFrom === undefined ? join(peerStore.dir, `${id}.json`) : null;
   };
   const fetch = async (
-    kind: 'objects' | 'manifests' | 'tarballs' | 'images',
+    kind: 'objects' | 'manifests' | 'tarballs' | 'node-image' | 'images',
     id: string,
     sink: (c: AsyncIterable<Uint8Array>) => Promise<void>,
   ): Promise<string | null> => {

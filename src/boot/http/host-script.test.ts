@@ -292,3 +292,52 @@ describe('a stateless deployment', () => {
     assert.equal(renderHostScript(input(host('deployed'), { deployment: deployment('complete') })).purpose, 'local');
   });
 });
+
+describe("the node image's version in the script (docs/adr/0016-node-image-between-members.md)", () => {
+  const v = '6.1.0-9-amd64-0123456789ab';
+  it('the discovery script names the version the member serves, on the kernel and the initrd', () => {
+    const s = renderHostScript(input(host('new'), { nodeImage: { arch: 'x86_64', version: v } })).script;
+    assert.equal(
+      s,
+      discoveryScript
+        .replace('/boot/kiln/x86_64/vmlinuz ', `/boot/kiln/x86_64/vmlinuz?version=${v} `)
+        .replace('/boot/kiln/x86_64/initrd.img ', `/boot/kiln/x86_64/initrd.img?version=${v} `),
+    );
+  });
+
+  it("a stateless spec's node image at a member is pinned too; a mirror's URL is left alone", () => {
+    const d = {
+      ...deployment('complete'),
+      profile: 'kiln-image-stateless',
+      stateless: true,
+      bootSpec: {
+        kernel: 'http://10.9.0.1:8080/boot/kiln/x86_64/vmlinuz',
+        initrd: ['http://10.9.0.1:8080/boot/kiln/x86_64/initrd.img'],
+        cmdline: 'kiln.url=http://10.9.0.1:8080 kiln.mode=stateless',
+      },
+    };
+    const s = renderHostScript(
+      input(host('deployed'), { deployment: d, nodeImage: { arch: 'x86_64', version: v } }),
+    ).script;
+    assert.match(s, new RegExp(`^kernel http://10\\.9\\.0\\.1:8080/boot/kiln/x86_64/vmlinuz\\?version=${v} `, 'm'));
+    assert.match(
+      s,
+      new RegExp(
+        `^initrd --name initrd\\.img http://10\\.9\\.0\\.1:8080/boot/kiln/x86_64/initrd\\.img\\?version=${v} `,
+        'm',
+      ),
+    );
+    const mirror = renderHostScript(
+      input(host('deploying'), { deployment: deployment('deploying'), nodeImage: { arch: 'x86_64', version: v } }),
+    ).script;
+    assert.match(mirror, /^kernel http:\/\/mirror\/linux initrd=/m);
+  });
+
+  it('the script cache renders anew when the version changes', () => {
+    const cache = createHostScriptCache();
+    const one = cache.render(input(host('new'), { nodeImage: { arch: 'x86_64', version: v } }));
+    const two = cache.render(input(host('new'), { nodeImage: { arch: 'x86_64', version: `${v}x` } }));
+    assert.notEqual(one.script, two.script);
+    assert.match(two.script, /vmlinuz\?version=6\.1\.0-9-amd64-0123456789abx /);
+  });
+});

@@ -20,6 +20,24 @@ export interface BootQuery {
 /** Kiln's own node image (discovery, image writer, wipe share one kernel and initramfs), served at `<baseUrl>/boot/kiln/<arch>/`. Null when it is not built yet. */
 export interface NodeImage {
   arch: string;
+  /**
+   * The version this member serves (docs/adr/0016-node-image-between-members.md): the node image's URLs in a
+   * script carry it (`?version=`), so every member a machine reaches serves that version's kernel and initrd,
+   * never one of each. Absent (tests): the URLs carry none and name the member's current image.
+   */
+  version?: string;
+}
+
+/** `?version=<v>` for an image with a version, else nothing (the member's current image). */
+const versionQuery = (image: NodeImage): string => (image.version ? `?version=${image.version}` : '');
+
+/** `url` pinned to the image's version when it names a file of Kiln's node image at a member (`<base>/boot/kiln/<arch>/<file>`). */
+function pinNodeImage(url: string, i: HostScriptInput): string {
+  const bases = [i.baseUrl, ...(i.baseUrls ?? []), ...(i.knownBaseUrls ?? [])];
+  const atMember = bases.some(
+    (b) => /^\/boot\/kiln\/[^/?]+\/(vmlinuz|initrd\.img)$/.test(url.slice(b.length)) && url.startsWith(b),
+  );
+  return i.nodeImage && atMember ? `${url}${versionQuery(i.nodeImage)}` : url;
 }
 
 /** Everything the per-host script depends on; the decision is a pure function of it. */
@@ -86,8 +104,8 @@ function nodeImageScript(i: HostScriptInput, mode: 'discover' | 'wipe', title: s
     formatKernelScript(
       t,
       bases.map((base) => ({
-        kernel: `${base}/boot/kiln/${image.arch}/vmlinuz`,
-        initrds: [{ url: `${base}/boot/kiln/${image.arch}/initrd.img`, name: 'initrd.img' }],
+        kernel: `${base}/boot/kiln/${image.arch}/vmlinuz${versionQuery(image)}`,
+        initrds: [{ url: `${base}/boot/kiln/${image.arch}/initrd.img${versionQuery(image)}`, name: 'initrd.img' }],
         // BOOTIF (pxelinux convention, "01-" + MAC with dashes) names the boot NIC to the agent.
         cmdline:
           `kiln.url=${base}${others} kiln.mode=${mode} kiln.mac=${mac} BOOTIF=01-${mac.replace(/:/g, '-')}${sessionArg(i)} ${i.nodeImageArgs}`.trim(),
@@ -108,9 +126,9 @@ function specScript(i: HostScriptInput, d: BootDeployment, purpose: ScriptPurpos
     formatKernelScript(
       t,
       specs.map((spec) => ({
-        kernel: spec.kernel,
+        kernel: pinNodeImage(spec.kernel, i),
         initrds: spec.initrd.map((url, n) => ({
-          url,
+          url: pinNodeImage(url, i),
           name: spec.initrd.length === 1 ? 'initrd.img' : `initrd${n}.img`,
         })),
         cmdline: `${spec.cmdline}${sessionArg(i)}`,
@@ -183,7 +201,7 @@ export function renderHostScript(i: HostScriptInput): HostScript {
  * Rendered per-host scripts, keyed by everything a script depends on: the
  * host's id and version (every change of the host bumps it), the
  * deployment's id and status, the firmware's platform and arch, the node
- * image and the URLs. A fetch whose inputs did not change gets the same text
+ * image (its arch and version) and the URLs. A fetch whose inputs did not change gets the same text
  * without formatting it again; least recently used out past `max` entries.
  * The boot spec inside a deployment is frozen when it is deployed (its
  * templates were rendered then, in the render worker), so a profile edit
@@ -207,7 +225,7 @@ export function createHostScriptCache(
   // Joined by a newline: no part holds one (ids, a status, a sanitised arch, URLs, kernel arguments), and the
   // retry URL (which holds the query) is URL-encoded.
   const keyOf = (i: HostScriptInput): string =>
-    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.deployment?.stateless ? 's' : ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.baseUrls?.join(' ') ?? ''}\n${i.knownBaseUrls?.join(' ') ?? ''}\n${i.nodeImage?.arch ?? ''}\n${i.retry.url}\n${i.retry.alternates?.join(' ') ?? ''}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
+    `${i.host.id}\n${i.host.version}\n${i.deployment?.id ?? ''}\n${i.deployment?.status ?? ''}\n${i.deployment?.stateless ? 's' : ''}\n${i.query.platform}\n${i.query.arch}\n${i.baseUrl}\n${i.baseUrls?.join(' ') ?? ''}\n${i.knownBaseUrls?.join(' ') ?? ''}\n${i.nodeImage?.arch ?? ''}\n${i.nodeImage?.version ?? ''}\n${i.retry.url}\n${i.retry.alternates?.join(' ') ?? ''}\n${i.retry.delaySeconds}\n${i.nodeImageArgs}\n${i.session ?? ''}`;
   return {
     render(i: HostScriptInput): HostScript {
       const key = keyOf(i);

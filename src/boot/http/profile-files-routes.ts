@@ -65,11 +65,17 @@ export const profileFilesRoutes: FastifyPluginAsyncTypebox<{
   );
 };
 
-/** `/boot/kiln/<arch>/<file>`: Kiln's node image (vmlinuz, initrd.img), looked up at each request so a build after start is served. */
+/**
+ * `/boot/kiln/<arch>/<file>[?version=<v>]`: Kiln's node image (vmlinuz, initrd.img), looked up at each request so
+ * a build after start is served. Without `version`: the image this member serves now; with it: exactly that version
+ * (this member's own, or a copy checked against the store's record, fetched from a peer when missing), or a 404,
+ * never another version's file (docs/adr/0016-node-image-between-members.md).
+ */
 export const nodeImageRoutes: FastifyPluginAsyncTypebox<{
-  nodeImage: () => { dir: string; arch: string } | null;
+  /** The directory holding the file, or null (node-image-source.ts). */
+  resolve: (arch: string, file: string, version?: string) => Promise<string | null>;
   cache?: BootFileCache | undefined;
-}> = async (app, { nodeImage, cache }) => {
+}> = async (app, { resolve, cache }) => {
   await app.register(fastifyStatic, {
     root: '/',
     serve: false,
@@ -87,22 +93,26 @@ export const nodeImageRoutes: FastifyPluginAsyncTypebox<{
       config: { access: 'public' },
       schema: {
         tags: ['boot'],
-        summary: "Kiln's node image: vmlinuz or initrd.img; no credential",
+        summary: "Kiln's node image: vmlinuz or initrd.img (of one version when asked); no credential",
         params: Type.Object({ arch: Type.String(), file: Type.String() }),
+        querystring: Type.Object({
+          version: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$' })),
+        }),
       },
     },
     async (req, reply) => {
       const { arch, file } = req.params;
+      const { version } = req.query;
       const where = '/boot/kiln/';
-      const img = nodeImage();
-      if (!img || img.arch !== arch || !['vmlinuz', 'initrd.img'].includes(file)) {
-        req.log.debug({ where, arch, file, built: img?.arch ?? null }, 'boot file refused');
+      const dir = await resolve(arch, file, version);
+      if (!dir) {
+        req.log.debug({ where, arch, file, version: version ?? null }, 'boot file refused');
         throw new KilnError(
           'not_found',
-          `no node image file ${JSON.stringify(`${arch}/${file}`.slice(0, 120))}; build it with \`kiln image build-discovery\``,
+          `no node image file ${JSON.stringify(`${arch}/${file}`.slice(0, 120))}${version ? ` of version ${version}` : ''}; build it with \`kiln image build-discovery\``,
         );
       }
-      return sendBootFile(req, reply, rootOf(img.dir), file, { cache, cacheControl: true, where });
+      return sendBootFile(req, reply, rootOf(dir), file, { cache, cacheControl: true, where });
     },
   );
 };

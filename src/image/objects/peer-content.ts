@@ -23,7 +23,7 @@ const MAX_MANIFEST_BYTES = 256 << 20;
  * name, or null when none had it. One function: src/cluster/peer-fetch.ts.
  */
 export type FetchFromPeers = (
-  kind: 'objects' | 'manifests' | 'tarballs' | 'images',
+  kind: 'objects' | 'manifests' | 'tarballs' | 'node-image' | 'images',
   id: string,
   sink: (chunks: AsyncIterable<Uint8Array>) => Promise<void>,
 ) => Promise<string | null>;
