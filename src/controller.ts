@@ -288,6 +288,20 @@ export async function createController(deps: ControllerDeps) {
       bootMedianMs: boots.medianMs,
     };
   };
+  // The boot waiting room starts no new kernel load while TFTP is at 90 % of its transfer limit or DHCP's queue is
+  // half full: those stages race firmware timers, a machine waiting for its kernel does not. Read at most every 100 ms.
+  let busy = { at: -Infinity, value: false };
+  const firmwareStagesBusy = (): boolean => {
+    const at = performance.now();
+    if (at - busy.at < 100) return busy.value;
+    const load = metrics.dataPlane();
+    const tftp = load.tftpActive !== null && !!load.tftpLimit && load.tftpActive >= 0.9 * load.tftpLimit;
+    const queued = load.dhcp?.queued ?? 0;
+    const queueLimit = load.dhcp?.queueLimit ?? 0;
+    const dhcp = queueLimit > 0 && queued >= queueLimit / 2;
+    busy = { at, value: tftp || dhcp };
+    return busy.value;
+  };
   const power = createHostPower({
     inventory,
     config: deps.powerConfig,
@@ -470,6 +484,7 @@ export async function createController(deps: ControllerDeps) {
     log: log.child({ domain: 'boot' }),
     timeline: observers.scripts,
     loadingGate,
+    firmwareStagesBusy: () => firmwareStagesBusy(),
     now: nowMs,
   });
   // The repo subset's published tree (repo/publish-repo.ts) is public like every boot file: packages and the public key.

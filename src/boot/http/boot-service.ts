@@ -42,6 +42,8 @@ export interface BootServiceDeps {
   timeline?: ScriptTimeline;
   /** The boot waiting room: hosts whose script loads a kernel wait for a slot; absent: none wait. */
   loadingGate?: Pick<LoadingGate, 'ask'>;
+  /** True while DHCP or TFTP (the stages racing firmware timers) are under pressure: no new kernel load starts. */
+  firmwareStagesBusy?: () => boolean;
   now?: () => number;
 }
 
@@ -151,7 +153,7 @@ export function createBootService(deps: BootServiceDeps) {
         session,
       });
       if (deps.loadingGate && LOADS_KERNEL.has(purpose)) {
-        const g = deps.loadingGate.ask(mac, deps.now?.() ?? Date.now());
+        const g = deps.loadingGate.ask(mac, deps.now?.() ?? Date.now(), deps.firmwareStagesBusy?.() ?? false);
         if (!g.admit) {
           deps.timeline?.scriptServed(mac, sourceIp, host, 'queued', QUEUED);
           log.debug(

@@ -105,3 +105,16 @@ test('loading gate: 2 000 machines at once are all let through, near arrival ord
   // The batch takes about n / 32 s (64 slots, 2 s loads) = 62.5 s; once a second each would be 62 500 asks.
   assert.ok(asks < n * 10, `asks ${asks}`);
 });
+
+test('loading gate: while the firmware stages are under pressure no new load starts, and the queue keeps its order', () => {
+  const g = createLoadingGate(rules);
+  assert.deepEqual(g.ask('a', 0), { admit: true });
+  // Held: b waits although a slot is free; a (already loading) keeps its slot.
+  assert.equal(waitOf(g.ask('b', 1, true)).position, 1);
+  assert.deepEqual(g.ask('a', 2, true), { admit: true });
+  assert.equal(waitOf(g.ask('c', 3, true)).position, 2);
+  // The pressure is gone: b (first) and then c take the free slot(s) in order.
+  assert.equal(waitOf(g.ask('c', 4)).position, 2);
+  assert.deepEqual(g.ask('b', 5), { admit: true });
+  assert.equal(waitOf(g.ask('c', 6)).position, 1);
+});

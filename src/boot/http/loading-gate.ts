@@ -14,6 +14,9 @@
  * question is timed from its rank and the recent rate of finished loads: 1 s at the head of the queue, at most
  * `maxDelaySeconds` further back.
  *
+ * While the stages that race firmware timers are under pressure (the caller says: DHCP's queue, TFTP at its transfer
+ * limit), no new load starts: a machine in the waiting room has no timer, one in its firmware's TFTP has seconds.
+ *
  * A slot is freed when the machine's initrd (or a failed kernel) is seen, or `holdMs` after it was given (a machine
  * that died loading, or loaded from another controller). Pure: time is passed in.
  */
@@ -99,12 +102,15 @@ export function createLoadingGate(rules: LoadingGateRules) {
   }
 
   return {
-    /** Machine `key` asks to load a kernel at `t`. */
-    ask(key: string, t: number): GateAnswer {
+    /**
+     * Machine `key` asks to load a kernel at `t`. `hold`: the stages that race firmware timers (DHCP, TFTP) are
+     * under pressure, so no new load starts now (those loading go on; the queue keeps its order).
+     */
+    ask(key: string, t: number, hold = false): GateAnswer {
       if (rules.maxLoading <= 0) return { admit: true };
       tidy(t);
       if (loading.has(key)) return { admit: true }; // asked again while loading (its kernel failed and it retried)
-      const free = rules.maxLoading - loading.size;
+      const free = hold ? 0 : rules.maxLoading - loading.size;
       let w = waiting.get(key);
       // A newcomer goes behind every machine already waiting.
       const rank = w ? rankOf(w.ticket) : waiting.size === 0 ? 0 : nextTicket - queue[head].ticket;
