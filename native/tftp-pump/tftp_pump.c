@@ -205,7 +205,17 @@ static void run_transfer(pump_t *p, loop_t *l) {
     if (fds[1].revents) { p->outcome = "aborted"; goto out; }
     if (r == 0 || !fds[0].revents) continue;
     ssize_t n = recv(p->sock, l->rbuf, sizeof l->rbuf - 1, MSG_DONTWAIT);
-    // EAGAIN, or ECONNREFUSED (an ICMP error, now consumed): keep waiting; the timer decides.
+    // ECONNREFUSED: an ICMP port unreachable (RFC 1122 §4.1.3.3 passes it to the application) for a packet of this
+    // transfer. Before the client acknowledged anything it has gone: its RRQ timed out while this transfer waited
+    // for a free slot or a CPU, and nobody listens on its port any more. Waiting out the back-off (up to 47 s)
+    // would hold one of maxTransfers for a client that went away; end it now. Later in a transfer the client has
+    // been talking to this port, so one stray ICMP is left to the timer as before.
+    if (n < 0 && errno == ECONNREFUSED && acked == 0) {
+      p->err = ECONNREFUSED;
+      p->outcome = "timeout";
+      goto out;
+    }
+    // EAGAIN, or ECONNREFUSED later in the transfer (an ICMP error, now consumed): keep waiting; the timer decides.
     if (n < 4) continue;  // also drops datagrams too short for an ACK or ERROR (RFC 1350 §5)
     unsigned op = (unsigned)l->rbuf[0] << 8 | l->rbuf[1];
     unsigned wire = (unsigned)l->rbuf[2] << 8 | l->rbuf[3];

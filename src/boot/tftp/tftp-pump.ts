@@ -12,7 +12,7 @@ export interface TftpPumpResult {
   blocks: number;
   /** Retransmissions (timer expiries that resent), over the whole transfer. */
   retries: number;
-  /** errno of a read error (or of a failed poll before `aborted`); 0 otherwise. */
+  /** errno of a read error (or of a failed poll before `aborted`; ECONNREFUSED on a `timeout` whose client went away before its first ACK); 0 otherwise. */
   errno: number;
   /** The client's ERROR code and message when `outcome` is `peer_error`; 0 and '' otherwise. */
   peerCode: number;
