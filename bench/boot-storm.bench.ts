@@ -45,6 +45,8 @@ import { clusterRelay, startClusterStormBed } from '../test/support/cluster-stor
 import {
   checkClusterStore,
   pauseAfterKill,
+  requestsToDead,
+  type RequestsToDead,
   type KillPause,
   type StoreCheck,
 } from '../test/support/cluster-storm-check.js';
@@ -124,7 +126,7 @@ interface StormResult {
   /** Several controllers: the kill (if any), the pause it caused and the checks over the shared database. */
   cluster?: {
     peakRssByMember: number[];
-    kill?: { afterScripts: number; secondsIntoStorm: number; pause: KillPause };
+    kill?: { afterScripts: number; secondsIntoStorm: number; pause: KillPause; requests: RequestsToDead };
     checks: StoreCheck[];
   };
 }
@@ -446,6 +448,7 @@ async function clusterStorm(): Promise<StormResult> {
                 afterScripts: KILL_AT!,
                 secondsIntoStorm: (killEpoch - stormStart) / 1000,
                 pause: pauseAfterKill(run.outcomes, dead.address, killEpoch),
+                requests: requestsToDead(run.outcomes, dead.address),
               },
             }
           : {}),
@@ -568,6 +571,10 @@ function reportCluster(c: NonNullable<StormResult['cluster']>, outcomes: FleetRu
     const { affected, resumed, pausesMs } = c.kill.pause;
     console.log(
       `\nkill -9 of member 0 after ${c.kill.afterScripts} per-host scripts, ${c.kill.secondsIntoStorm.toFixed(1)} s into the storm: ${affected} machines had an exchange with it fail, ${resumed} of them progressed again`,
+    );
+    const q = c.kill.requests;
+    console.log(
+      `DHCPREQUESTs naming member 0: ${q.takenOver} ACKed by a live member in its place; never answered in the back-off: ${q.unanswered.firmware} firmware, ${q.unanswered.ipxe} iPXE`,
     );
     console.log(
       `${'pause (ms, kill → next progress)'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}`,

@@ -220,3 +220,24 @@ export function pauseAfterKill(outcomes: readonly MachineOutcome[], deadAddress:
   }
   return { affected, resumed: pausesMs.length, pausesMs };
 }
+
+/** What became of the DHCPREQUESTs that named the dead member (docs/cluster.md, "DHCP REQUESTs for a dead member"). */
+export interface RequestsToDead {
+  /** ACKs a live member sent for it (option 54 the dead member's, sent from another address). */
+  takenOver: number;
+  /** REQUESTs naming it that no one answered in the client's back-off, by stage. */
+  unanswered: { firmware: number; ipxe: number };
+}
+
+/** The REQUESTs of every machine that named `deadAddress` in option 54: taken over by a live member, or lost. */
+export function requestsToDead(outcomes: readonly MachineOutcome[], deadAddress: string): RequestsToDead {
+  let takenOver = 0;
+  const unanswered = { firmware: 0, ipxe: 0 };
+  for (const o of outcomes) {
+    takenOver += o.acks.filter((a) => a.server === deadAddress && a.from !== deadAddress).length;
+    for (const m of o.misses)
+      if (m.server === deadAddress && m.what.endsWith('DHCPREQUEST'))
+        unanswered[m.what.startsWith('iPXE') ? 'ipxe' : 'firmware']++;
+  }
+  return { takenOver, unanswered };
+}
