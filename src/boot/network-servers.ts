@@ -23,7 +23,7 @@ import { dhcpHostLookup } from './dhcp/dhcp-host-lookup.js';
 import type { DhcpWorkerStore } from './dhcp/dhcp-worker-protocol.js';
 import { startDhcpWorker } from './dhcp/dhcp-worker-server.js';
 import { serverIdsOf } from './dhcp/member-takeover.js';
-import { watchMembers, type MemberWatch } from '../cluster/dhcp-member-watch.js';
+import { watchMembers, type MemberWatch } from './dhcp/member-watch.js';
 
 /** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
 function socketEventRecorder(

@@ -92,7 +92,7 @@ export interface DhcpServerOptions {
   /** Called after each reply is sent (the boot timeline); must not throw. */
   onReply?: (e: { mac: string; request: DhcpPacket; reply: DhcpPacket }) => void;
   /**
-   * The dead members of this store by DHCP server identifier, now (src/cluster/dhcp-member-watch.ts; read once per REQUEST, must be
+   * The dead members of this store by DHCP server identifier, now (src/boot/dhcp/member-watch.ts; read once per REQUEST, must be
    * cheap): a SELECTING REQUEST naming one is answered here as that member would have (member-takeover.ts). Absent: none.
    */
   deadMembers?: () => ReadonlyMap<string, DeadMember>;

@@ -30,7 +30,7 @@ import {
 import { createSqlLeaseStore } from './sql-lease-store.js';
 import { createSqliteLeaseStore } from './sqlite-lease-store.js';
 import { createUnknownMacGate } from './unknown-mac-gate.js';
-import { watchMembers } from '../../cluster/dhcp-member-watch.js';
+import { watchMembers } from './member-watch.js';
 
 /** How often the counters are copied to the shared array (ms): /metrics lags the server by at most this. */
 const STATS_EVERY_MS = 100;

@@ -1,12 +1,12 @@
 // DHCP for a dead member of this store: which members are dead, and whether a
-// REQUEST names one. Pure; the member rows come from src/cluster/dhcp-member-watch.ts. Why and
+// REQUEST names one. Pure; the member rows come from src/boot/dhcp/member-watch.ts. Why and
 // the bounds: docs/cluster.md ("DHCP REQUESTs for a dead member") and ADR 0012.
 import { DhcpOption } from '../../protocols/dhcp4/codes.js';
 import { getIpOption } from '../../protocols/dhcp4/options.js';
 import type { DhcpPacket } from '../../protocols/dhcp4/packet.js';
 import type { DhcpConfig } from './dhcp-config.js';
 
-/** One member row as the takeover reads it (src/cluster/dhcp-member-watch.ts, every second). */
+/** One member row as the takeover reads it (src/boot/dhcp/member-watch.ts, every second). */
 export interface DhcpMember {
   id: string;
   name: string;
@@ -29,7 +29,7 @@ export interface DeadMember {
 
 /**
  * A member whose DHCP database session has been gone this long (ms) is dead: its process ended and the kernel closed
- * the connection (`kill -9` included). Two reads of dhcp-member-watch.ts, so a session being reopened is not a death.
+ * the connection (`kill -9` included). Two reads of member-watch.ts, so a session being reopened is not a death.
  */
 export const SESSION_GONE_MS = 2000;
 

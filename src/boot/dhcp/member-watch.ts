@@ -5,10 +5,12 @@
 // is this member's DHCP session: its application_name (`kiln dhcp <member
 // id>`) is what the other members look for in pg_stat_activity, and it ends
 // with the process (`kill -9` included: the kernel closes the socket and
-// PostgreSQL ends the backend). docs/cluster.md, "DHCP REQUESTs for a dead member".
+// PostgreSQL ends the backend). It reads the cluster's `controllers` table
+// (src/cluster/cluster-tables.ts) with plain SQL: boot does not import cluster.
+// docs/cluster.md, "DHCP REQUESTs for a dead member".
 import pg from 'pg';
-import { silentLogger, type Logger } from '../log/logger.js';
-import { deadMembersByServerId, type DeadMember, type DhcpMember } from '../boot/dhcp/member-takeover.js';
+import { silentLogger, type Logger } from '../../log/logger.js';
+import { deadMembersByServerId, type DeadMember, type DhcpMember } from './member-takeover.js';
 
 /** The application_name prefix of a member's DHCP session; the member id follows. */
 export const DHCP_SESSION_PREFIX = 'kiln dhcp ';
