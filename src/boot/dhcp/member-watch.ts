@@ -32,12 +32,26 @@ interface MemberSql {
   last_seen: string;
   stopped_at: string | null;
   present: boolean;
+  /** This session is seen under its own name: the others' are visible too, so `present` can be trusted. */
+  self_seen: boolean;
 }
 
 const QUERY = `select c.id, c.name, c.dhcp_server_ids, c.last_seen, c.stopped_at,
-  exists (select 1 from pg_stat_activity a where a.application_name = $2 || c.id) as present
+  exists (select 1 from pg_stat_activity a where a.application_name = $2 || c.id) as present,
+  exists (select 1 from pg_stat_activity a where a.pid = pg_backend_pid() and a.application_name = $2 || $3) as self_seen
 from controllers c
 where c.last_seen >= $1 and c.dhcp_server_ids is not null`;
+
+/**
+ * Server-side TCP keepalives for this session (seconds): if this member's host vanishes without closing the
+ * connection, PostgreSQL ends the session after about 5 + 3 × 2 = 11 s and the others see this member dead. Ignored
+ * on a Unix socket, where the kernel closes the connection with the process.
+ */
+const KEEPALIVES: ReadonlyArray<[string, string]> = [
+  ['tcp_keepalives_idle', '5'],
+  ['tcp_keepalives_interval', '2'],
+  ['tcp_keepalives_count', '3'],
+];
 
 /** Opens the session and reads at once, then every `everyMs` (default 1000) until `close()`. */
 export function watchMembers(o: {
@@ -80,20 +94,25 @@ export function watchMembers(o: {
       if (client === c) client = null;
       throw err;
     }
+    // A server that refuses one (an old version) still serves: only a vanished host is then noticed later.
+    for (const [name, value] of KEEPALIVES)
+      await c.query('select set_config($1, $2, false)', [name, value]).catch(() => {});
     return c;
   };
 
-  const toMember = (r: MemberSql, t: number): DhcpMember => {
-    if (r.present) absentSince.delete(r.id);
-    else if (!absentSince.has(r.id)) absentSince.set(r.id, t);
-    return {
+  /** `visible`: sessions can be seen; without it presence is not known and the heartbeat decides. */
+  const toMember = (r: MemberSql, t: number, visible: boolean): DhcpMember => {
+    const base = {
       id: r.id,
       name: r.name,
       serverIds: r.dhcp_server_ids.split(',').filter(Boolean),
       lastSeen: Date.parse(r.last_seen),
       stopped: r.stopped_at !== null,
-      absentMs: r.present ? 0 : t - absentSince.get(r.id)!,
     };
+    if (!visible) return base;
+    if (r.present) absentSince.delete(r.id);
+    else if (!absentSince.has(r.id)) absentSince.set(r.id, t);
+    return { ...base, absentMs: r.present ? 0 : t - absentSince.get(r.id)! };
   };
 
   /** Logs the members that became dead (warn: a self-healing anomaly) and those no longer taken over. */
@@ -116,9 +135,10 @@ export function watchMembers(o: {
     try {
       const c = await connect();
       const since = new Date(now() - SINCE_MS).toISOString();
-      const rows = (await c.query<MemberSql>(QUERY, [since, DHCP_SESSION_PREFIX])).rows;
+      const rows = (await c.query<MemberSql>(QUERY, [since, DHCP_SESSION_PREFIX, o.memberId])).rows;
       const t = now();
-      const members = rows.map((r) => toMember(r, t));
+      const visible = rows[0]?.self_seen === true;
+      const members = rows.map((r) => toMember(r, t, visible));
       const seen = new Set(rows.map((r) => r.id));
       for (const id of absentSince.keys()) if (!seen.has(id)) absentSince.delete(id);
       const next = deadMembersByServerId(members, {
