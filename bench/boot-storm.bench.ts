@@ -126,7 +126,13 @@ interface StormResult {
   /** Several controllers: the kill (if any), the pause it caused and the checks over the shared database. */
   cluster?: {
     peakRssByMember: number[];
-    kill?: { afterScripts: number; secondsIntoStorm: number; pause: KillPause; requests: RequestsToDead };
+    kill?: {
+      afterScripts: number;
+      secondsIntoStorm: number;
+      epoch: number;
+      pause: KillPause;
+      requests: RequestsToDead;
+    };
     checks: StoreCheck[];
   };
 }
@@ -447,6 +453,7 @@ async function clusterStorm(): Promise<StormResult> {
               kill: {
                 afterScripts: KILL_AT!,
                 secondsIntoStorm: (killEpoch - stormStart) / 1000,
+                epoch: killEpoch,
                 pause: pauseAfterKill(run.outcomes, dead.address, killEpoch),
                 requests: requestsToDead(run.outcomes, dead.address),
               },
@@ -576,6 +583,10 @@ function reportCluster(c: NonNullable<StormResult['cluster']>, outcomes: FleetRu
     console.log(
       `DHCPREQUESTs naming member 0: ${q.takenOver} ACKed by a live member in its place; never answered in the back-off: ${q.unanswered.firmware} firmware, ${q.unanswered.ipxe} iPXE`,
     );
+    for (const x of q.samples)
+      console.log(
+        `  lost: ${x.mac} (${x.firmware}) ${x.what}, given up ${((x.at - c.kill.epoch) / 1000).toFixed(1)} s after the kill`,
+      );
     console.log(
       `${'pause (ms, kill → next progress)'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}`,
     );

@@ -73,5 +73,12 @@ test('cluster storm check: REQUESTs naming the dead member, taken over by anothe
       { server: '10.112.1.1', at: 98, what: 'iPXE DHCPREQUEST' },
     ],
   });
-  assert.deepEqual(requestsToDead([a], dead), { takenOver: 1, unanswered: { firmware: 1, ipxe: 1 } });
+  assert.deepEqual(requestsToDead([a], dead), {
+    takenOver: 1,
+    unanswered: { firmware: 1, ipxe: 1 },
+    samples: [
+      { mac: 'm:a', firmware: 'bios', what: 'iPXE DHCPREQUEST', at: 95 },
+      { mac: 'm:a', firmware: 'bios', what: 'firmware DHCPREQUEST', at: 96 },
+    ],
+  });
 });
