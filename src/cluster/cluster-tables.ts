@@ -17,7 +17,7 @@ interface ControllersTable {
   api_url: string | null;
   /** Its SSH CA fingerprint: the `member_cas` row whose TLS CA verifies `api_url` (migration 0480). */
   member_ca: string | null;
-  /** The DHCP server identifiers (option 54) it answers with, comma-separated; null when it serves no DHCP (migration 0481). */
+  /** The DHCP server identifiers (option 54) it answers with, comma-separated; null when it serves no DHCP (migration 0482). */
   dhcp_server_ids: string | null;
 }
 
