@@ -45,6 +45,8 @@ import { clusterRelay, startClusterStormBed } from '../test/support/cluster-stor
 import {
   checkClusterStore,
   pauseAfterKill,
+  requestsToDead,
+  type RequestsToDead,
   type KillPause,
   type StoreCheck,
 } from '../test/support/cluster-storm-check.js';
@@ -124,7 +126,13 @@ interface StormResult {
   /** Several controllers: the kill (if any), the pause it caused and the checks over the shared database. */
   cluster?: {
     peakRssByMember: number[];
-    kill?: { afterScripts: number; secondsIntoStorm: number; pause: KillPause };
+    kill?: {
+      afterScripts: number;
+      secondsIntoStorm: number;
+      epoch: number;
+      pause: KillPause;
+      requests: RequestsToDead;
+    };
     checks: StoreCheck[];
   };
 }
@@ -445,7 +453,9 @@ async function clusterStorm(): Promise<StormResult> {
               kill: {
                 afterScripts: KILL_AT!,
                 secondsIntoStorm: (killEpoch - stormStart) / 1000,
+                epoch: killEpoch,
                 pause: pauseAfterKill(run.outcomes, dead.address, killEpoch),
+                requests: requestsToDead(run.outcomes, dead.address),
               },
             }
           : {}),
@@ -569,6 +579,14 @@ function reportCluster(c: NonNullable<StormResult['cluster']>, outcomes: FleetRu
     console.log(
       `\nkill -9 of member 0 after ${c.kill.afterScripts} per-host scripts, ${c.kill.secondsIntoStorm.toFixed(1)} s into the storm: ${affected} machines had an exchange with it fail, ${resumed} of them progressed again`,
     );
+    const q = c.kill.requests;
+    console.log(
+      `DHCPREQUESTs naming member 0: ${q.takenOver} ACKed by a live member in its place; never answered in the back-off: ${q.unanswered.firmware} firmware, ${q.unanswered.ipxe} iPXE`,
+    );
+    for (const x of q.samples)
+      console.log(
+        `  lost: ${x.mac} (${x.firmware}) ${x.what}, given up ${((x.at - c.kill.epoch) / 1000).toFixed(1)} s after the kill`,
+      );
     console.log(
       `${'pause (ms, kill → next progress)'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}`,
     );

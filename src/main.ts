@@ -13,6 +13,7 @@ import { splitHostPort, type KilnConfig } from './config/parse-config.js';
 import { ensureWritableDirectory, listenFailure } from './startup/start-up-failure.js';
 import { startNetworkServers, type NetworkServers } from './boot/network-servers.js';
 import type { DhcpConfig } from './boot/dhcp/dhcp-config.js';
+import { serverIdsOf } from './boot/dhcp/member-takeover.js';
 import { localIpv4Addresses, resolveSubnetInterfaces, type LocalAddress } from './boot/dhcp/dhcp-listeners.js';
 import { splitList } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
@@ -466,6 +467,8 @@ export async function runServe(
         // Peers verify this member's HTTPS against its own TLS CA: only a certificate Kiln issued from it passes (an
         // operator's tls-cert-file does not, so such a member is not a content source, though machines still fail over to it).
         memberCa: urls.https && !(certFile && keyFile) ? trust.sshCa.fingerprint : null,
+        // A live member answers the REQUESTs that name these once this member is dead (docs/cluster.md).
+        dhcpServerIds: serverIdsOf(dhcp),
         version: (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version,
       },
       pollMs: config.cluster.electionMs,
@@ -609,6 +612,7 @@ export async function runServe(
       logServer: config.syslog.enabled && config.syslog.port === 514,
       databaseUrl: server['database-url'],
       discovery: { mode: config.discovery.discovery, allow: splitList(config.discovery['discovery-allow']) },
+      member: { id: memberId, staleMs: config.cluster.staleSeconds * 1000 },
     });
     closers.push(() => network.close());
     if (config.syslog.enabled) {

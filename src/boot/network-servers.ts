@@ -22,6 +22,8 @@ import type { DhcpPacket } from '../protocols/dhcp4/packet.js';
 import { dhcpHostLookup } from './dhcp/dhcp-host-lookup.js';
 import type { DhcpWorkerStore } from './dhcp/dhcp-worker-protocol.js';
 import { startDhcpWorker } from './dhcp/dhcp-worker-server.js';
+import { serverIdsOf } from './dhcp/member-takeover.js';
+import { watchMembers, type MemberWatch } from './dhcp/member-watch.js';
 
 /** A boot server's socket died and was re-opened, or could not be: counted, and recorded as `server.socket_reopened` / `server.socket_failed`. */
 function socketEventRecorder(
@@ -144,6 +146,11 @@ export async function startNetworkServers(opts: {
   databaseUrl?: string | undefined;
   /** The discovery settings the DHCP thread decides alone (default: `auto`, everything goes to `boot`'s policy). */
   discovery?: Pick<DiscoverySettings, 'mode' | 'allow'>;
+  /**
+   * This member of the store (its id, cluster.staleSeconds in ms): with PostgreSQL, DHCP answers the REQUESTs that name
+   * a dead member (docs/cluster.md, "DHCP REQUESTs for a dead member"). Absent: never.
+   */
+  member?: { id: string; staleMs: number };
 }): Promise<NetworkServers> {
   const { dhcp, tftp } = opts;
   const local = dhcp.enabled ? (opts.localAddresses ?? localIpv4Addresses)() : [];
@@ -156,6 +163,11 @@ export async function startNetworkServers(opts: {
   let tftpServer: TftpServer | null = null;
   let ra: RouterAdvertiser | null = null;
   let closeLookup = (): void => {};
+  let watch: MemberWatch | undefined;
+  const member =
+    dhcp.enabled && opts.member && opts.databaseUrl && !opts.sqlite
+      ? { memberId: opts.member.id, ownServerIds: serverIdsOf(dhcp), staleMs: opts.member.staleMs }
+      : undefined;
   try {
     ra = await startConfiguredRouterAdvertiser(dhcp, opts.log, opts.signal);
     if (tftp.enabled) {
@@ -217,6 +229,7 @@ export async function startNetworkServers(opts: {
           store,
           discovery: opts.discovery ?? { mode: 'auto', allow: [] },
           log: opts.log,
+          ...(store.kind === 'postgres' && member ? { member } : {}),
           onUnknownMac: (mac, info) => backend.onUnknownMac!(mac, info),
         });
       } else {
@@ -227,8 +240,11 @@ export async function startNetworkServers(opts: {
           );
         const reader = opts.inventory.openHostByMacReader(opts.sqlite);
         closeLookup = () => reader.close();
+        if (member && opts.databaseUrl) watch = watchMembers({ url: opts.databaseUrl, ...member, log: dhcpLog });
+        const w = watch;
         dhcpServer = await startDhcpServer({
           ...common,
+          ...(w ? { deadMembers: () => w.dead() } : {}),
           backend: dhcpBackendOf(opts.boot, opts.log, reader.lookup),
           leases,
           log: dhcpLog,
@@ -248,6 +264,7 @@ export async function startNetworkServers(opts: {
   } catch (err) {
     await ra?.close();
     await tftpServer?.close();
+    await watch?.close();
     closeLookup();
     throw err;
   }
@@ -263,6 +280,7 @@ export async function startNetworkServers(opts: {
     }),
     async close() {
       await dhcpServer?.close();
+      await watch?.close();
       closeLookup();
       await tftpServer?.close();
       await ra?.close();

@@ -17,6 +17,8 @@ interface ControllersTable {
   api_url: string | null;
   /** Its SSH CA fingerprint: the `member_cas` row whose TLS CA verifies `api_url` (migration 0480). */
   member_ca: string | null;
+  /** The DHCP server identifiers (option 54) it answers with, comma-separated; null when it serves no DHCP (migration 0482). */
+  dhcp_server_ids: string | null;
 }
 
 /**
@@ -49,6 +51,7 @@ export const clusterColumns = {
     stopped_at: 'text null',
     api_url: 'text null',
     member_ca: 'text null',
+    dhcp_server_ids: 'text null',
   },
   controller_roles: {
     role: 'text',

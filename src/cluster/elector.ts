@@ -37,8 +37,17 @@ export interface ElectorDeps {
   db: Kysely<Database>;
   locks: RoleLocks;
   /** This member. `apiUrl`: its node API URL (HTTPS when its TLS listener is on; default `url`), which the machines fail
-   * over across; `memberCa` (its SSH CA fingerprint, null when peers cannot verify its certificate) lets peers fetch content from it. */
-  member: { id: string; name: string; url: string; version: string; apiUrl?: string | null; memberCa?: string | null };
+   * over across; `memberCa` (its SSH CA fingerprint, null when peers cannot verify its certificate) lets peers fetch content from it;
+   * `dhcpServerIds`: the DHCP server identifiers it answers with (a live member answers REQUESTs naming them once it is dead). */
+  member: {
+    id: string;
+    name: string;
+    url: string;
+    version: string;
+    apiUrl?: string | null;
+    memberCa?: string | null;
+    dhcpServerIds?: readonly string[] | null;
+  };
   /** The work per role. A member contends only for the roles it has work for (hooks.enabled false: never hook-delivery). */
   work: Partial<Record<SingletonRole, RoleWork>>;
   /** How often roles are checked and taken (default 1000 ms). */

@@ -26,10 +26,17 @@ export interface RoleRow {
   since: string;
 }
 
-/** Records a starting member (`apiUrl` and `memberCa`: where and how peers fetch content from it; null when it cannot serve them). */
+/**
+ * Records a starting member (`apiUrl` and `memberCa`: where and how peers fetch content from it; null when it cannot
+ * serve them; `dhcpServerIds`: the DHCP server identifiers it answers with, null or empty when it serves no DHCP).
+ */
 export async function putMember(
   db: Kysely<ClusterTables>,
-  m: Omit<MemberRow, 'stoppedAt'> & { apiUrl?: string | null; memberCa?: string | null },
+  m: Omit<MemberRow, 'stoppedAt'> & {
+    apiUrl?: string | null;
+    memberCa?: string | null;
+    dhcpServerIds?: readonly string[] | null;
+  },
 ): Promise<void> {
   await db
     .insertInto('controllers')
@@ -43,6 +50,7 @@ export async function putMember(
       stopped_at: null,
       api_url: m.apiUrl ?? null,
       member_ca: m.memberCa ?? null,
+      dhcp_server_ids: m.dhcpServerIds?.length ? m.dhcpServerIds.join(',') : null,
     })
     .execute();
 }

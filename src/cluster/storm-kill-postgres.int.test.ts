@@ -9,17 +9,25 @@
 // discovery report, and the shared database must hold what the machines were
 // told (test/support/cluster-storm-check.ts). The pause the machines saw is
 // printed. bench/boot-storm.bench.ts --controllers=2|3 --kill-at=N runs the
-// same with 1000 machines and the kernel and initrd.
+// same with 1000 machines and the kernel and initrd. And one machine whose
+// OFFER came from the member then killed: its REQUEST is ACKed by the other in
+// the dead member's name (docs/cluster.md, "DHCP REQUESTs for a dead member"),
+// never while that member lives, never for a foreign server.
 // Addresses: 10.112.0.0/16 and 10.113.0.0/16, on the test's own namespaces and veths only.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createSocket, type Socket } from 'node:dgram';
+import pg from 'pg';
+import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../protocols/dhcp4/packet.js';
+import { getIpOption, ipOption, textOption, uintOption } from '../protocols/dhcp4/options.js';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
 import { runFleet } from '../../test/support/fleet.js';
 import { clusterRelay, startClusterStormBed, type ClusterStormBed } from '../../test/support/cluster-storm-bed.js';
-import { checkClusterStore, pauseAfterKill } from '../../test/support/cluster-storm-check.js';
+import { checkClusterStore, pauseAfterKill, requestsToDead } from '../../test/support/cluster-storm-check.js';
+import type { MachineOutcome } from '../../test/support/fleet.js';
 
 const skip = canUseNetns() ? false : 'needs root and iproute2 (network namespaces)';
 const work = mkdtempSync(join(tmpdir(), 'kiln-storm-kill-'));
@@ -72,6 +80,10 @@ test(
       `${HOSTS} machines in ${run.wallSeconds.toFixed(1)} s, ${rebooted} started a second boot; ${pause.affected} had an exchange with the killed member fail, ${pause.resumed} progressed again; pause after the kill p50 ${pct(pause.pausesMs, 0.5).toFixed(0)} ms, max ${Math.max(0, ...pause.pausesMs).toFixed(0)} ms`,
     );
     assert.equal(pause.resumed, pause.affected, 'every machine the kill interrupted progressed again');
+    const q = requestsToDead(run.outcomes, cluster.members[0]!.address);
+    t.diagnostic(
+      `REQUESTs naming the killed member: ${q.takenOver} ACKed by the other in its place; never answered: ${q.unanswered.firmware} firmware, ${q.unanswered.ipxe} iPXE`,
+    );
 
     const checks = await checkClusterStore(cluster.databaseUrl, run.outcomes, cluster.members[0]!.url);
     for (const c of checks) t.diagnostic(`${c.ok ? 'ok' : 'FAIL'} ${c.check}: ${c.found}`);
@@ -105,6 +117,193 @@ test(
       `${HOSTS} machines in ${run.wallSeconds.toFixed(1)} s; ACKs by member: ${[...ackedBy].map(([s, n]) => `${s} ${n}`).join(', ')}; ${run.outcomes.filter((o) => o.boots > 1).length} started a second boot`,
     );
     const checks = await checkClusterStore(cluster.databaseUrl, run.outcomes);
+    for (const c of checks) t.diagnostic(`${c.ok ? 'ok' : 'FAIL'} ${c.check}: ${c.found}`);
+    assert.deepEqual(
+      checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.found}`),
+      [],
+      'every invariant over the shared store holds',
+    );
+  },
+);
+
+/** The test machine's MAC: outside the fleet's 52:54:01:… */
+const MAC = Uint8Array.of(0x52, 0x54, 0x02, 0x00, 0x00, 0x01);
+
+/** A message of iPXE on x86-64 UEFI (93 = 7, 60, 77 = iPXE) relayed from clusterRelay(0); `extra` after 53. */
+function ipxeMessage(xid: number, type: number, extra: ReturnType<typeof ipOption>[] = []): Uint8Array {
+  const chaddr = new Uint8Array(16);
+  chaddr.set(MAC);
+  const p: DhcpPacket = {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 1,
+    xid,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: clusterRelay(0),
+    chaddr,
+    sname: '',
+    file: '',
+    options: [
+      uintOption(53, type, 1),
+      ...extra,
+      uintOption(93, 7, 2),
+      textOption(60, 'PXEClient:Arch:00007:UNDI:003016'),
+      textOption(77, 'iPXE'),
+    ],
+  };
+  return encodeDhcp(p);
+}
+
+/**
+ * Sends `bytes` to each of `servers` (the relay's helper addresses) after 0, 1, 3, 7 s (iPXE's back-off) and
+ * resolves with the first reply for `xid` that `accept` takes, or null after 15 s.
+ */
+function exchange(
+  sock: Socket,
+  replies: Map<number, (p: DhcpPacket, from: string) => void>,
+  o: { xid: number; bytes: Uint8Array; servers: string[]; accept: (p: DhcpPacket) => boolean; limitMs?: number },
+): Promise<{ p: DhcpPacket; from: string; at: number } | null> {
+  return new Promise((resolve) => {
+    const timers: NodeJS.Timeout[] = [];
+    const done = (v: { p: DhcpPacket; from: string; at: number } | null) => {
+      for (const t of timers) clearTimeout(t);
+      replies.delete(o.xid);
+      resolve(v);
+    };
+    replies.set(o.xid, (p, from) => {
+      if (o.accept(p)) done({ p, from, at: Date.now() });
+    });
+    for (const at of [0, 1000, 3000, 7000].filter((ms) => ms < (o.limitMs ?? 15_000)))
+      timers.push(setTimeout(() => o.servers.forEach((s) => sock.send(o.bytes, 67, s)), at));
+    timers.push(setTimeout(() => done(null), o.limitMs ?? 15_000));
+  });
+}
+
+test(
+  'DHCP for a dead member: the REQUEST of a machine whose OFFER came from the killed member is ACKed by the other, naming the dead one (never for a live member or a foreign server); the shared store holds',
+  { skip, timeout: 240_000 },
+  async (t) => {
+    const cluster = await freshBed(2);
+    const [m0, m1] = cluster.members as [(typeof cluster.members)[0], (typeof cluster.members)[0]];
+    const sock = createSocket('udp4');
+    const replies = new Map<number, (p: DhcpPacket, from: string) => void>();
+    sock.on('message', (m, rinfo) => {
+      try {
+        const p = decodeDhcp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
+        replies.get(p.xid)?.(p, rinfo.address);
+      } catch {
+        /* not a DHCP reply */
+      }
+    });
+    await new Promise<void>((r) => sock.bind(67, clusterRelay(0), () => r()));
+    const type = (p: DhcpPacket) => p.options.find((x) => x.code === 53)?.data[0];
+    let outcome: MachineOutcome;
+    try {
+      // The OFFER from member 0 alone (the relay asked only it).
+      const offer = await exchange(sock, replies, {
+        xid: 0x7a000001,
+        bytes: ipxeMessage(0x7a000001, 1),
+        servers: [m0.address],
+        accept: (p) => type(p) === 2,
+      });
+      assert.ok(offer, 'member 0 offered');
+      assert.equal(getIpOption(offer.p, 54), m0.address);
+      const offered = offer.p.yiaddr;
+      const request = (xid: number, server: string) =>
+        ipxeMessage(xid, 3, [ipOption(50, offered), ipOption(54, server)]);
+
+      // While member 0 lives, member 1 leaves a REQUEST naming it alone; and one naming a server that is no member.
+      const [live, foreign] = await Promise.all([
+        exchange(sock, replies, {
+          xid: 0x7a000002,
+          bytes: request(0x7a000002, m0.address),
+          servers: [m1.address],
+          accept: () => true,
+          limitMs: 3000,
+        }),
+        exchange(sock, replies, {
+          xid: 0x7a000003,
+          bytes: request(0x7a000003, '10.112.9.1'),
+          servers: [m1.address],
+          accept: () => true,
+          limitMs: 3000,
+        }),
+      ]);
+      assert.equal(live, null, 'no answer for a live member');
+      assert.equal(foreign, null, 'no answer for a foreign server');
+
+      const killAt = cluster.kill(0);
+      // As iPXE: the REQUEST to every helper address, an ACK only when its 54 is the one asked for.
+      const ack = await exchange(sock, replies, {
+        xid: 0x7a000004,
+        bytes: request(0x7a000004, m0.address),
+        servers: [m0.address, m1.address],
+        accept: (p) => getIpOption(p, 54) === m0.address && (type(p) === 5 || type(p) === 6),
+      });
+      assert.ok(ack, "a REQUEST naming the killed member is answered within iPXE's back-off");
+      t.diagnostic(`ACK ${ack.at - killAt} ms after the kill, from ${ack.from}`);
+      assert.equal(type(ack.p), 5, 'an ACK');
+      assert.equal(ack.from, m1.address, 'sent by member 1');
+      assert.equal(ack.p.yiaddr, offered, 'the address member 0 offered');
+      assert.equal(ack.p.file, `${m1.url}/boot.ipxe`, "the boot script is member 1's");
+      const foreignAfter = await exchange(sock, replies, {
+        xid: 0x7a000005,
+        bytes: request(0x7a000005, '10.112.9.1'),
+        servers: [m1.address],
+        accept: () => true,
+        limitMs: 2000,
+      });
+      assert.equal(foreignAfter, null, 'still no answer for a foreign server');
+      const why = /dhcp: member [^"]* is dead \((.*?)\); this member/.exec(m1.log())?.[1];
+      t.diagnostic(`member 1 took member 0 for dead: ${why ?? '(no log line)'}`);
+      assert.match(m1.log(), /dhcp: answered a REQUEST for dead member/);
+      const c = new pg.Client({ connectionString: cluster.databaseUrl });
+      await c.connect();
+      try {
+        const rows = (
+          await c.query<{ mac: string; state: string }>('SELECT mac, state FROM dhcp_leases WHERE ip = $1', [offered])
+        ).rows;
+        assert.deepEqual(rows, [{ mac: '52:54:02:00:00:01', state: 'bound' }]);
+      } finally {
+        await c.end();
+      }
+      const at = Date.now();
+      outcome = {
+        index: -1,
+        mac: '52:54:02:00:00:01',
+        firmware: 'uefi-pxe',
+        ok: false,
+        retries: 0,
+        retriedAt: [],
+        bytes: 0,
+        boots: 1,
+        acks: [{ ip: offered, server: m0.address, at, requestedAt: killAt, from: ack.from }],
+        progress: [],
+        misses: [],
+      };
+    } finally {
+      sock.close();
+    }
+    // Machines booting through member 1 after the kill; every check over the store, the test machine included.
+    const run = await runFleet({
+      hosts: 20,
+      images: false,
+      firmware: 'mixed',
+      relay: clusterRelay(0),
+      target: cluster.target,
+      maxBoots: 2,
+    });
+    assert.deepEqual(
+      run.outcomes.filter((o) => !o.ok).map((o) => `${o.mac}: ${o.error}`),
+      [],
+      'every machine reached its discovery report',
+    );
+    const checks = await checkClusterStore(cluster.databaseUrl, [...run.outcomes, outcome], m0.url);
     for (const c of checks) t.diagnostic(`${c.ok ? 'ok' : 'FAIL'} ${c.check}: ${c.found}`);
     assert.deepEqual(
       checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.found}`),

@@ -44,7 +44,7 @@ test('GET /metrics needs a token and shows hosts by state, active leases and ans
 
 test('DHCP and TFTP figures come from the servers at scrape time', async () => {
   const m = createMetrics({}, { processMetrics: false });
-  const stats = { received: 13, replied: 6, ignored: 2, malformed: 1, failed: 1, shed: 3, queued: 7 };
+  const stats = { received: 13, replied: 6, ignored: 2, malformed: 1, failed: 1, shed: 3, takenOver: 2, queued: 7 };
   m.watchDhcp(() => stats);
   m.watchTftp(() => 3);
   m.observeTftp('complete', 1000, 0.2);
@@ -54,6 +54,7 @@ test('DHCP and TFTP figures come from the servers at scrape time', async () => {
   assert.match(text, /^kiln_dhcp_packets_total\{outcome="malformed"\} 1$/m);
   assert.match(text, /^kiln_dhcp_packets_total\{outcome="shed"\} 3$/m);
   assert.match(text, /^kiln_dhcp_queue_depth 7$/m);
+  assert.match(text, /^kiln_dhcp_takeovers_total 2$/m);
   assert.match(text, /^kiln_tftp_active_transfers 3$/m);
   assert.match(text, /^kiln_tftp_transfers_total\{outcome="timeout"\} 1$/m);
   assert.match(text, /^kiln_tftp_sent_bytes_total 1000$/m, 'only completed transfers count their bytes');

@@ -15,6 +15,8 @@ export interface DhcpCounts {
   failed: number;
   /** Dropped unanswered by admission control (queue full, or waited past its age limit). */
   shed: number;
+  /** REQUESTs answered for a dead member of the store (absent: not reported; docs/cluster.md). */
+  takenOver?: number;
   /** Datagrams waiting in the admission queue now (absent: not reported). */
   queued?: number;
   /** The admission queue's capacity (`dhcp.queueLimit`). */
@@ -97,6 +99,17 @@ export function createMetrics(sources: MetricsSources = {}, opts: { processMetri
       const s = dhcp();
       this.reset();
       for (const o of DHCP_OUTCOMES) this.inc({ outcome: o }, s[o]);
+    },
+  });
+  new Counter({
+    name: 'kiln_dhcp_takeovers_total',
+    help: "DHCP REQUESTs this controller answered (ACK or NAK) for a dead member of its store: the client had taken that member's offer (docs/cluster.md).",
+    registers: [registry],
+    collect() {
+      const n = dhcp?.().takenOver;
+      if (n === undefined) return;
+      this.reset();
+      this.inc(n);
     },
   });
   new Gauge({

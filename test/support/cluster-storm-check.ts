@@ -220,3 +220,29 @@ export function pauseAfterKill(outcomes: readonly MachineOutcome[], deadAddress:
   }
   return { affected, resumed: pausesMs.length, pausesMs };
 }
+
+/** What became of the DHCPREQUESTs that named the dead member (docs/cluster.md, "DHCP REQUESTs for a dead member"). */
+export interface RequestsToDead {
+  /** ACKs a live member sent for it (option 54 the dead member's, sent from another address). */
+  takenOver: number;
+  /** REQUESTs naming it that no one answered in the client's back-off, by stage. */
+  unanswered: { firmware: number; ipxe: number };
+  /** The first few of those: MAC, firmware, stage and when the client gave up (epoch ms), for a look at the logs. */
+  samples: Array<{ mac: string; firmware: string; what: string; at: number }>;
+}
+
+/** The REQUESTs of every machine that named `deadAddress` in option 54: taken over by a live member, or lost. */
+export function requestsToDead(outcomes: readonly MachineOutcome[], deadAddress: string): RequestsToDead {
+  let takenOver = 0;
+  const unanswered = { firmware: 0, ipxe: 0 };
+  const samples: RequestsToDead['samples'] = [];
+  for (const o of outcomes) {
+    takenOver += o.acks.filter((a) => a.server === deadAddress && a.from !== deadAddress).length;
+    for (const m of o.misses)
+      if (m.server === deadAddress && m.what.endsWith('DHCPREQUEST')) {
+        unanswered[m.what.startsWith('iPXE') ? 'ipxe' : 'firmware']++;
+        if (samples.length < 5) samples.push({ mac: o.mac, firmware: o.firmware, what: m.what, at: m.at });
+      }
+  }
+  return { takenOver, unanswered, samples };
+}

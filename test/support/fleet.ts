@@ -58,11 +58,12 @@ export interface MachineOutcome {
   /** Boots this machine started (2 or more: a boot failed and the machine started again from its firmware). */
   boots: number;
   /**
-   * Every DHCPACK it accepted: the address, the server (option 54), when (epoch ms), and when the machine first sent
+   * Every DHCPACK it accepted: the address, the server (option 54), the member that sent it (`from`: another than
+   * `server` when a live member answered for a dead one, docs/cluster.md), when (epoch ms), and when the machine first sent
    * the REQUEST it answers (from then on the machine no longer holds an earlier address of another IP: it is in the
    * middle of a new DISCOVER/REQUEST, RFC 2131 §4.4.1, and the server may free the old one when it binds the new).
    */
-  acks: Array<{ ip: string; server: string; at: number; requestedAt: number }>;
+  acks: Array<{ ip: string; server: string; at: number; requestedAt: number; from: string }>;
   /** Epoch ms of every exchange that succeeded (a DHCP answer, a TFTP or HTTP transfer, the report). */
   progress: number[];
   /** Exchanges that failed at one server: its address, when (epoch ms) and what (for the pause after a kill). */
@@ -140,11 +141,11 @@ export async function runFleet(o: {
   // A relay's socket receives every reply of the storm in one burst; the default buffer would drop most of them.
   relay.setRecvBufferSize(16 * 1024 * 1024);
   // The relay agent: replies come back to giaddr:67 (RFC 2131 §4.1); matched to the waiting machine by xid.
-  const waiting = new Map<number, (p: DhcpPacket) => void>();
-  relay.on('message', (m) => {
+  const waiting = new Map<number, (p: DhcpPacket, from: string) => void>();
+  relay.on('message', (m, rinfo) => {
     try {
       const p = decodeDhcp(new Uint8Array(m.buffer, m.byteOffset, m.byteLength));
-      waiting.get(p.xid)?.(p);
+      waiting.get(p.xid)?.(p, rinfo.address);
     } catch {
       /* not ours */
     }
@@ -220,7 +221,7 @@ export async function runFleet(o: {
 interface Sim {
   agent: Agent;
   relay: Socket;
-  waiting: Map<number, (p: DhcpPacket) => void>;
+  waiting: Map<number, (p: DhcpPacket, from: string) => void>;
   images: boolean;
   giaddr: string;
   target: FleetTarget;
@@ -296,7 +297,9 @@ const uuidOf = (i: number): string => `4b696c6e-0000-4000-8000-${i.toString(16).
  * One DHCP exchange step as a relay with a helper address per server sees it (dhcrelay with several servers,
  * `ip helper-address` once per server): the client's message goes to every server, and the first answer of type
  * `want` (or, for a REQUEST, a DHCPNAK) is the client's. Resent with the firmware's back-off: a PXE ROM waits 4, 8,
- * 16, 32 s (PXE spec 2.1 §2.2.1), iPXE 1, 2, 4, 8 s.
+ * 16, 32 s (PXE spec 2.1 §2.2.1), iPXE 1, 2, 4, 8 s. `server`: the REQUEST's option 54; an ACK or NAK naming
+ * another server is dropped, as the clients do (iPXE src/net/udp/dhcp.c dhcp_request_rx drops an ACK whose 54 is
+ * not its offer's; EDK2 Dhcp4Dxe/Dhcp4Io.c DhcpHandleRequest drops such an ACK or NAK).
  */
 async function dhcpStep(
   sim: Sim,
@@ -304,11 +307,12 @@ async function dhcpStep(
   want: number,
   trace: Trace,
   firstTimeoutMs: number,
-): Promise<DhcpPacket> {
+  server?: string,
+): Promise<{ reply: DhcpPacket; from: string }> {
   const bytes = encodeDhcp(req);
   for (let attempt = 0; attempt < 4; attempt++) {
     if (attempt > 0) trace.retries.n++;
-    const got = await new Promise<DhcpPacket | null>((resolve) => {
+    const got = await new Promise<{ reply: DhcpPacket; from: string } | null>((resolve) => {
       const t = setTimeout(
         () => {
           sim.waiting.delete(req.xid);
@@ -316,14 +320,15 @@ async function dhcpStep(
         },
         firstTimeoutMs * 2 ** attempt,
       );
-      sim.waiting.set(req.xid, (p) => {
+      sim.waiting.set(req.xid, (p, from) => {
         const type = p.options.find((o) => o.code === 53)?.data[0];
         if (type !== want && !(want === 5 && type === 6)) return;
+        if (server !== undefined && getIpOption(p, 54) !== server) return;
         clearTimeout(t);
         sim.waiting.delete(req.xid);
-        resolve(p);
+        resolve({ reply: p, from });
       });
-      for (const server of sim.target.dhcpServers) sim.relay.send(bytes, 67, server);
+      for (const helper of sim.target.dhcpServers) sim.relay.send(bytes, 67, helper);
     });
     if (got) {
       trace.progress.push(epochNow());
@@ -342,7 +347,13 @@ const NAK_ROUNDS = 8;
  * one of them only (ADR 0012). Firmware restarts at INIT after a NAK until its own overall time-out (EDK2's PxeBc and
  * iPXE both do); here at most NAK_ROUNDS rounds, each counted as a retry. `xid` is this DORA's first; later rounds use others.
  */
-async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trace): Promise<DhcpPacket> {
+async function dora(
+  sim: Sim,
+  i: number,
+  xid: number,
+  ipxe: boolean,
+  trace: Trace,
+): Promise<{ ack: DhcpPacket; offer: DhcpPacket }> {
   const chaddr = new Uint8Array(16);
   chaddr.set(macOf(i));
   const fw = firmwareTraits[sim.firmwareOf(i)];
@@ -373,18 +384,20 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trac
       file: '',
       options: [],
     };
-    const offer = await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, trace, first);
+    const offer = (await dhcpStep(sim, { ...base, options: [uintOption(53, 1, 1), ...opts] }, 2, trace, first)).reply;
     const server = getIpOption(offer, 54) ?? sim.target.dhcpServers[0]!;
     let ack: DhcpPacket;
+    let from: string;
     const requestedAt = epochNow();
     try {
-      ack = await dhcpStep(
+      ({ reply: ack, from } = await dhcpStep(
         sim,
         { ...base, options: [uintOption(53, 3, 1), ipOption(50, offer.yiaddr), ipOption(54, server), ...opts] },
         5,
         trace,
         first,
-      );
+        server,
+      ));
     } catch (err) {
       trace.misses.push({ server, at: epochNow(), what: `${ipxe ? 'iPXE' : 'firmware'} DHCPREQUEST` });
       throw err;
@@ -394,8 +407,8 @@ async function dora(sim: Sim, i: number, xid: number, ipxe: boolean, trace: Trac
       continue;
     }
     if (ack.yiaddr !== offer.yiaddr) throw new Error(`ACK ${ack.yiaddr} differs from OFFER ${offer.yiaddr}`);
-    trace.acks.push({ ip: ack.yiaddr, server, at: epochNow(), requestedAt });
-    return ack;
+    trace.acks.push({ ip: ack.yiaddr, server, at: epochNow(), requestedAt, from });
+    return { ack, offer };
   }
   throw new Error(`DHCPNAK in ${NAK_ROUNDS} rounds`);
 }
@@ -723,21 +736,24 @@ async function bootOnce(
   try {
     // Distinct transaction ids per machine, boot and (in dora) round.
     const xid = (0x10000000 + i * 2 + ((boot - 1) << 26)) >>> 0;
-    const ack = await dora(sim, i, xid, false, trace);
+    const { ack, offer } = await dora(sim, i, xid, false, trace);
     await useLease(sim, trace, ack.yiaddr);
     step();
+    // EDK2's HTTP boot takes the boot URI from the offer it selected, not the ACK (HttpBootDxe/HttpBootDhcp4.c,
+    // HttpBootDhcp4ExtractUriInfo); PXE takes siaddr and the file from the ACK (PxeBcDxe, PxeBcDhcp4BootInfo).
+    const loader = firmware === 'uefi-http' ? offer.file : ack.file;
     const loaderOk =
       firmware === 'uefi-http'
-        ? sim.target.httpBases.some((b) => ack.file === `${b}/ipxe/ipxe.efi`)
-        : ack.file === fw.loader;
-    if (!loaderOk) throw new Error(`${firmware} boot file ${ack.file}, expected ${fw.loader}`);
+        ? sim.target.httpBases.some((b) => loader === `${b}/ipxe/ipxe.efi`)
+        : loader === fw.loader;
+    if (!loaderOk) throw new Error(`${firmware} boot file ${loader}, expected ${fw.loader}`);
     // UEFI 2.10 §24.7.2: an HTTP boot client ignores an offer without option 60 "HTTPClient".
     if (
       firmware === 'uefi-http' &&
       new TextDecoder().decode(ack.options.find((o) => o.code === 60)?.data) !== 'HTTPClient'
     )
       throw new Error('HTTP boot ACK lacks option 60 HTTPClient');
-    if (firmware === 'uefi-http') bytes.n += await httpHeadThenGet(sim, ack.file, trace);
+    if (firmware === 'uefi-http') bytes.n += await httpHeadThenGet(sim, loader, trace);
     else {
       try {
         bytes.n += await tftpGet(
@@ -753,7 +769,7 @@ async function bootOnce(
       }
     }
     step();
-    const ack2 = await dora(sim, i, xid + 1, true, trace);
+    const { ack: ack2 } = await dora(sim, i, xid + 1, true, trace);
     await useLease(sim, trace, ack2.yiaddr);
     step();
     if (!sim.target.httpBases.some((b) => ack2.file === `${b}/boot.ipxe`)) throw new Error(`iPXE file ${ack2.file}`);

@@ -10,6 +10,11 @@ export interface AllocationRequest {
   requested?: string | undefined;
   poolAllowed: boolean;
   hold: boolean;
+  /**
+   * The requested address counts as free when the store says so, whatever this server offered it to another MAC: a
+   * REQUEST answered for a dead member, whose offer to this client the holds here know nothing of (member-takeover.ts).
+   */
+  overHolds?: boolean;
 }
 
 /** Picks addresses; offers are held in memory only, the durable truth is the LeaseStore's primary key. */
@@ -77,6 +82,11 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
   // After the store's answer, the holds are looked at again: another request may have taken the address while this one waited.
   const askStore = async (ip: string, mac: string): Promise<boolean> =>
     freeLease(await store.getByIp(ip), mac) && !heldByOther(ip, mac);
+  /** Free for `mac` in the store alone (other MACs' offer holds not counted). */
+  const freeInStore = (ip: string, mac: string): boolean | Promise<boolean> => {
+    const peeked = store.peekByIp ? store.peekByIp(ip) : 'unknown';
+    return peeked === 'unknown' ? store.getByIp(ip).then((l) => freeLease(l, mac)) : freeLease(peeked, mac);
+  };
   /** `freeNow`, or the store's answer when memory cannot tell: a promise only then (every REQUEST asks). */
   const freeFor = (ip: string, mac: string): boolean | Promise<boolean> => freeNow(ip, mac) ?? askStore(ip, mac);
   const hold = (ip: string, r: AllocationRequest): string => {
@@ -117,7 +127,7 @@ export function createAddressAllocator(store: LeaseStore, now: () => number, hol
         if (typeof free === 'boolean' ? free : await free) return hold(current.ip, r);
       }
       if (r.requested && inPools(r.requested, r.subnet)) {
-        const free = freeFor(r.requested, r.mac);
+        const free = r.overHolds ? freeInStore(r.requested, r.mac) : freeFor(r.requested, r.mac);
         if (typeof free === 'boolean' ? free : await free) return hold(r.requested, r);
       }
       // A REQUEST for an address we would not give is answered with NAK by the decision; no new pick then.

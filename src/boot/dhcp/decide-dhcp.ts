@@ -14,6 +14,7 @@ import { decideBoot, type BootChoice, type BootFiles } from '../boot-decision.js
 import type { DhcpSubnet } from './dhcp-config.js';
 import type { UdpPeer } from '../../net/datagram/datagram-socket.js';
 import { maskOf } from './subnet-math.js';
+import { takeoverOf, type DeadMember } from './member-takeover.js';
 
 /** Everything the decision needs about one request; the server gathers it (lookups are async, the decision is not). */
 export interface DhcpRequestContext {
@@ -33,11 +34,19 @@ export interface DhcpRequestContext {
   hostname?: string | undefined;
   /** This controller receives syslog on port 514: offer it as the log server (option 7) with an address. */
   logServer?: boolean | undefined;
+  /** Dead members of this store by DHCP server identifier (member-takeover.ts): their SELECTING REQUESTs are answered here. */
+  deadMembers?: ReadonlyMap<string, DeadMember> | undefined;
 }
 
-/** A reply to send, and the lease to make durable before sending it (ACK only after commit). */
+/** A reply to send, and the lease to make durable before sending it (ACK only after commit); `takeover`: sent for that dead member. */
 export type DhcpDecision =
-  | { action: 'reply'; packet: DhcpPacket; to: UdpPeer; bind?: { ip: string; leaseSeconds: number } }
+  | {
+      action: 'reply';
+      packet: DhcpPacket;
+      to: UdpPeer;
+      bind?: { ip: string; leaseSeconds: number };
+      takeover?: DeadMember;
+    }
   | { action: 'ignore'; reason: string };
 
 const ZERO = '0.0.0.0';
@@ -83,17 +92,30 @@ export function decideDhcp(ctx: DhcpRequestContext): DhcpDecision {
 function decideRequest(ctx: DhcpRequestContext): DhcpDecision {
   const r = ctx.request;
   const serverId = getIpOption(r, DhcpOption.serverIdentifier);
-  // RFC 2131 §4.3.2 SELECTING: a REQUEST naming another server means the client took its offer.
-  if (serverId !== undefined && serverId !== ctx.serverAddress) return ignore(`client selected server ${serverId}`);
+  const takeover =
+    serverId !== undefined && serverId !== ctx.serverAddress ? takeoverOf(r, ctx.deadMembers) : undefined;
+  // RFC 2131 §4.3.2 SELECTING: a REQUEST naming another server means the client took its offer (unless that server
+  // is a dead member of this store: member-takeover.ts).
+  if (serverId !== undefined && serverId !== ctx.serverAddress && !takeover)
+    return ignore(`client selected server ${serverId}`);
   const wanted = getIpOption(r, DhcpOption.requestedIpAddress) ?? (r.ciaddr !== ZERO ? r.ciaddr : undefined);
   if (!wanted) return ignore('REQUEST without requested address or ciaddr');
-  // RFC 2131 §4.3.2 INIT-REBOOT/RENEWING: a wrong address MUST get a DHCPNAK.
-  if (wanted !== ctx.address) return reply(ctx, DhcpMessageType.nak, ZERO);
+  // For a dead member, option 54 is the one the client asked for: iPXE drops an ACK whose 54 is not its offer's
+  // (src/net/udp/dhcp.c, dhcp_request_rx) and EDK2 an ACK or NAK (Dhcp4Dxe/Dhcp4Io.c, DhcpHandleRequest). siaddr,
+  // option 66, the file's URL and option 7 name this member, which serves the next stage.
+  const id = takeover?.serverId ?? ctx.serverAddress;
+  const as = takeover ? { takeover: takeover.member } : {};
+  // RFC 2131 §4.3.2 INIT-REBOOT/RENEWING: a wrong address MUST get a DHCPNAK. SELECTING: the address the (dead) member
+  // offered is given only when it is free, expired or already this MAC's, as the lease table decides at commit.
+  if (wanted !== ctx.address) return { ...(reply(ctx, DhcpMessageType.nak, ZERO, id) as Replied), ...as };
   return {
-    ...(reply(ctx, DhcpMessageType.ack, wanted) as Extract<DhcpDecision, { action: 'reply' }>),
+    ...(reply(ctx, DhcpMessageType.ack, wanted, id) as Replied),
     bind: { ip: wanted, leaseSeconds: ctx.subnet.leaseSeconds },
+    ...as,
   };
 }
+
+type Replied = Extract<DhcpDecision, { action: 'reply' }>;
 
 function decideProxy(ctx: DhcpRequestContext): DhcpDecision {
   const boot = bootChoiceFor(ctx);
@@ -150,7 +172,8 @@ function proxyReply(ctx: DhcpRequestContext, boot: Exclude<BootChoice, { kind: '
   return { action: 'reply', packet, to: destination(ctx, false) };
 }
 
-function reply(ctx: DhcpRequestContext, type: number, yiaddr: string): DhcpDecision {
+/** A reply from this member; `serverId` is its option 54 (this member's address unless answering for a dead one). */
+function reply(ctx: DhcpRequestContext, type: number, yiaddr: string, serverId = ctx.serverAddress): DhcpDecision {
   const r = ctx.request;
   const nak = type === DhcpMessageType.nak;
   const packet: DhcpPacket = {
@@ -169,7 +192,7 @@ function reply(ctx: DhcpRequestContext, type: number, yiaddr: string): DhcpDecis
     chaddr: r.chaddr,
     sname: '',
     file: '',
-    options: [messageTypeOption(type), addressOption(DhcpOption.serverIdentifier, ctx.serverAddress)],
+    options: [messageTypeOption(type), addressOption(DhcpOption.serverIdentifier, serverId)],
   };
   if (nak) return { action: 'reply', packet, to: destination(ctx, true) };
   if (yiaddr !== ZERO) addressOptions(ctx, packet.options);

@@ -9,6 +9,7 @@ import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../../protocols/dhcp4/p
 import { ipOption, textOption, uintOption } from '../../protocols/dhcp4/options.js';
 import { summarizeDhcp } from '../../protocols/dhcp4/summarize.js';
 import { createMemoryLogger } from '../../log/logger.js';
+import type { DeadMember } from './member-takeover.js';
 
 const subnet = (over: Partial<DhcpSubnet> = {}): DhcpSubnet => ({
   cidr: '10.0.0.0/24',
@@ -75,6 +76,7 @@ async function serve(
     now?: () => number;
     onTiming?: (t: DhcpTiming) => void;
     config?: Partial<DhcpConfig>;
+    deadMembers?: () => ReadonlyMap<string, DeadMember>;
   } = {},
 ) {
   const dhcp = createMemorySocket();
@@ -89,6 +91,7 @@ async function serve(
     sockets: { dhcp, pxe },
     now: opts.now,
     onTiming: opts.onTiming,
+    ...(opts.deadMembers ? { deadMembers: opts.deadMembers } : {}),
   });
   return { dhcp, pxe, log, server, backend: b };
 }
@@ -495,4 +498,33 @@ test('admission: under a flood, REQUESTs are answered before DISCOVERs and the s
     lines.every((l) => l.shedDiscover.expired === 0 && l.shedRequest.full === 0),
     'no REQUEST was shed',
   );
+});
+
+test("a REQUEST for a dead member: ACKed in its name over this server's own offer of that address to another MAC, bound, counted and logged; a live one is left alone", async () => {
+  const leases = createMemoryLeaseStore();
+  const dead = new Map<string, DeadMember>();
+  const { dhcp, server, log } = await serve([subnet()], { leases, deadMembers: () => dead });
+  // This server offers .100 to MAC 1; MAC 2 took member 10.0.0.2's offer of the same .100 (each member holds its own offers).
+  const offer = await exchange(dhcp, request(1, 1));
+  assert.equal(offer?.p.yiaddr, '10.0.0.100');
+  const selecting = request(3, 2, {}, [ipOption(50, '10.0.0.100'), ipOption(54, '10.0.0.2')]);
+  assert.equal(await exchange(dhcp, selecting), undefined, 'member 10.0.0.2 is alive: its REQUEST is not ours');
+  dead.set('10.0.0.2', { id: 'm2', name: 'kiln-b', why: 'stopped' });
+  const ack = await exchange(dhcp, selecting);
+  assert.ok(ack);
+  assert.equal(
+    summarizeDhcp(ack.p).split(' ').slice(0, 5).join(' '),
+    `DHCPACK xid=0x00001002 mac=52:54:00:00:00:02 yiaddr=10.0.0.100 54=10.0.0.2`,
+  );
+  assert.equal((await leases.getByIp('10.0.0.100'))?.mac, '52:54:00:00:00:02');
+  assert.equal(server.stats.takenOver, 1);
+  assert.ok(
+    log.lines.some((l) => l.level === 'info' && l.msg === 'dhcp: answered a REQUEST for dead member kiln-b (ACK)'),
+  );
+  // A foreign server named: still nobody's business here.
+  assert.equal(
+    await exchange(dhcp, request(3, 3, {}, [ipOption(50, '10.0.0.101'), ipOption(54, '10.0.0.9')])),
+    undefined,
+  );
+  await server.close();
 });

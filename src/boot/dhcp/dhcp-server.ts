@@ -28,6 +28,7 @@ import { createLeaseWriter } from './lease-writer.js';
 import { createLeaseIndex } from './lease-index.js';
 import { createAddressAllocator } from './address-allocator.js';
 import { selectSubnet } from './subnet-math.js';
+import { takeoverOf, type DeadMember } from './member-takeover.js';
 import { admissionClassOf, createAdmissionQueue, type AdmissionClass, type ShedReason } from './admission-queue.js';
 
 /** A host as the DHCP server needs it (from the boot backend, see `dhcpBackendOf` in network-servers.ts). */
@@ -90,6 +91,11 @@ export interface DhcpServerOptions {
   ifindexOf?: (dev: string) => number | null;
   /** Called after each reply is sent (the boot timeline); must not throw. */
   onReply?: (e: { mac: string; request: DhcpPacket; reply: DhcpPacket }) => void;
+  /**
+   * The dead members of this store by DHCP server identifier, now (src/boot/dhcp/member-watch.ts; read once per REQUEST, must be
+   * cheap): a SELECTING REQUEST naming one is answered here as that member would have (member-takeover.ts). Absent: none.
+   */
+  deadMembers?: () => ReadonlyMap<string, DeadMember>;
   /** Called after each reply is sent with where its time went (diagnostics, e.g. the bench's KILN_DHCP_STAGES); must not throw. */
   onTiming?: (t: DhcpTiming) => void;
 }
@@ -129,7 +135,10 @@ function sysIfindex(dev: string): number | null {
 /** A running server. `close()` stops receiving, waits for pending lease commits, and closes the sockets. */
 export interface DhcpServer {
   close(): Promise<void>;
-  /** `shed`: datagrams dropped unanswered by admission control (queue full or waited too long), never handled. */
+  /**
+   * `shed`: datagrams dropped unanswered by admission control (queue full or waited too long), never handled.
+   * `takenOver`: REQUESTs answered (ACK or NAK) for a dead member of the store, also counted in `replied`.
+   */
   readonly stats: {
     received: number;
     replied: number;
@@ -137,6 +146,7 @@ export interface DhcpServer {
     malformed: number;
     failed: number;
     shed: number;
+    takenOver: number;
   };
   /** Datagrams waiting in the admission queue now. */
   readonly queued: number;
@@ -200,7 +210,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         : [];
   const writer = createLeaseWriter(leases, now, config.groupCommitMaxBatch, config.groupCommitIntervalMs);
   const allocator = createAddressAllocator(leases, now, config.offerHoldSeconds * 1000);
-  const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0, shed: 0 };
+  const stats = { received: 0, replied: 0, ignored: 0, malformed: 0, failed: 0, shed: 0, takenOver: 0 };
   const timing = opts.onTiming;
   // Replies are carved out of 64 KiB blocks: a backing store per reply was a malloc and a GC finalizer each.
   const replyBytes = createByteSlab();
@@ -348,7 +358,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       if (messageType === DhcpMessageType.release || messageType === DhcpMessageType.decline)
         await afterSideEffects(req, messageType, mac, subnet);
-      const address = await addressFor(req, messageType, mac, subnet, host);
+      const dead = messageType === DhcpMessageType.request ? opts.deadMembers?.() : undefined;
+      // A REQUEST for a dead member: its offer came first, so this server's own offers to other MACs do not count.
+      const forDead = dead !== undefined && takeoverOf(req, dead) !== undefined;
+      const address = await addressFor(req, messageType, mac, subnet, host, forDead);
       const d = decideDhcp({
         request: req,
         messageType,
@@ -362,6 +375,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         httpBase: subnet.httpBase ?? config.httpBase,
         bootFiles: config.bootFiles,
         logServer: opts.logServer,
+        deadMembers: dead,
       });
       if (d.action === 'ignore') {
         stats.ignored++;
@@ -398,6 +412,21 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       sock.send(encodeDhcp(d.packet, replyBytes), d.to);
       stats.replied++;
+      if (d.takeover) {
+        stats.takenOver++;
+        const acked = d.packet.yiaddr !== '0.0.0.0';
+        log.info(
+          {
+            ...fields(),
+            ip: acked ? d.packet.yiaddr : undefined,
+            member: d.takeover.name,
+            memberId: d.takeover.id,
+            serverId: getIpOption(d.packet, DhcpOption.serverIdentifier),
+            why: d.takeover.why,
+          },
+          `dhcp: answered a REQUEST for dead member ${d.takeover.name} (${acked ? 'ACK' : 'NAK'})`,
+        );
+      }
       if (timing) {
         const t = performance.now();
         timing({
@@ -450,6 +479,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     mac: string,
     subnet: DhcpSubnet,
     host: DhcpHost | null,
+    overHolds: boolean,
   ): Promise<string | undefined> {
     if (type !== DhcpMessageType.discover && type !== DhcpMessageType.request) return undefined;
     if (subnet.mode !== 'full' && subnet.mode !== 'reservation') return undefined;
@@ -462,6 +492,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       requested,
       poolAllowed: subnet.mode === 'full',
       hold: type === DhcpMessageType.discover,
+      overHolds,
     });
   }
 

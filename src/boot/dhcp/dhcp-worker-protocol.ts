@@ -10,7 +10,23 @@ import type { LocalAddress } from './dhcp-listeners.js';
 export type DhcpWorkerStore = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
 
 /** The server's counters, in this order in the shared Float64Array; `queued` is a gauge, the rest only grow. */
-export const DHCP_WORKER_STATS = ['received', 'replied', 'ignored', 'malformed', 'failed', 'shed', 'queued'] as const;
+export const DHCP_WORKER_STATS = [
+  'received',
+  'replied',
+  'ignored',
+  'malformed',
+  'failed',
+  'shed',
+  'takenOver',
+  'queued',
+] as const;
+
+/** This member as DHCP takeover needs it (PostgreSQL only): its id, its own server identifiers, cluster.staleSeconds in ms. */
+export interface DhcpWorkerMember {
+  memberId: string;
+  ownServerIds: string[];
+  staleMs: number;
+}
 
 /** What the worker is started with (structured-cloned; `stats` is shared, written by the worker only). */
 export interface DhcpWorkerData {
@@ -27,6 +43,8 @@ export interface DhcpWorkerData {
   stats: SharedArrayBuffer;
   /** Tests only: other ports than 67 and 4011. */
   ports?: { dhcp: number; pxe: number } | undefined;
+  /** Answer REQUESTs for dead members of the store (member-takeover.ts); PostgreSQL only. */
+  member?: DhcpWorkerMember | undefined;
 }
 
 /** Main thread to worker: the discovery policy's verdict on a reported unknown MAC; stop serving. */

@@ -18,6 +18,7 @@ import {
   DHCP_WORKER_STATS,
   type DhcpSocketEvent,
   type DhcpWorkerData,
+  type DhcpWorkerMember,
   type DhcpWorkerReply,
   type DhcpWorkerRequest,
   type DhcpWorkerStore,
@@ -42,6 +43,8 @@ export interface DhcpWorkerOptions {
   logServer?: boolean;
   /** Tests only: other ports than 67 and 4011. */
   ports?: { dhcp: number; pxe: number };
+  /** This member, to answer REQUESTs for dead members of the store (PostgreSQL only; member-takeover.ts). */
+  member?: DhcpWorkerMember;
   /** The discovery policy and enrolment of an unknown MAC (`dhcpBackendOf`): false refuses it. Called on this thread. */
   onUnknownMac(mac: string, info: { subnet: string }): boolean | void;
   countSocketError?: (server: string, op: 'send' | 'receive', errno: string) => void;
@@ -68,6 +71,7 @@ export async function startDhcpWorker(opts: DhcpWorkerOptions): Promise<DhcpServ
     observeReplies: opts.onReply !== undefined,
     stats: shared,
     ports: opts.ports,
+    member: opts.member,
   };
   const worker = startModuleWorker(import.meta.url, 'dhcp-worker', { workerData });
   const post = (m: DhcpWorkerRequest): void => worker.postMessage(m);
@@ -180,6 +184,9 @@ export async function startDhcpWorker(opts: DhcpWorkerOptions): Promise<DhcpServ
       },
       get shed() {
         return at('shed');
+      },
+      get takenOver() {
+        return at('takenOver');
       },
     },
     get queued() {

@@ -30,6 +30,7 @@ import {
 import { createSqlLeaseStore } from './sql-lease-store.js';
 import { createSqliteLeaseStore } from './sqlite-lease-store.js';
 import { createUnknownMacGate } from './unknown-mac-gate.js';
+import { watchMembers } from './member-watch.js';
 
 /** How often the counters are copied to the shared array (ms): /metrics lags the server by at most this. */
 const STATS_EVERY_MS = 100;
@@ -73,6 +74,17 @@ async function start(): Promise<void> {
     ask: (mac, subnet) => post({ type: 'unknownMac', mac, subnet }),
     now: Date.now,
   });
+  // Opened before the sockets: this member's DHCP session is in the store before it makes its first offer.
+  const watch =
+    data.store.kind === 'postgres' && data.member
+      ? watchMembers({
+          url: data.store.url,
+          memberId: data.member.memberId,
+          ownServerIds: data.member.ownServerIds,
+          staleMs: data.member.staleMs,
+          log: log.child({ domain: 'dhcp' }),
+        })
+      : undefined;
   const socketErrors = new Map<string, { op: 'send' | 'receive'; errno: string; n: number }>();
   const flushSocketErrors = (): void => {
     if (socketErrors.size === 0) return;
@@ -95,6 +107,7 @@ async function start(): Promise<void> {
       localAddresses: () => data.local,
       logServer: data.logServer,
       ...(data.ports ? { ports: data.ports } : {}),
+      ...(watch ? { deadMembers: () => watch.dead() } : {}),
       countSocketError: (_server, op, errno) => {
         const key = `${op} ${errno}`;
         const c = socketErrors.get(key);
@@ -113,6 +126,7 @@ async function start(): Promise<void> {
         : undefined,
     });
   } catch (err) {
+    await watch?.close();
     reader.close();
     await store.close();
     throw err;
@@ -139,6 +153,7 @@ async function start(): Promise<void> {
     void (async () => {
       try {
         await server.close();
+        await watch?.close();
         reader.close();
         await store.close();
       } catch (err) {
