@@ -415,29 +415,33 @@ test(
   },
 );
 
-test('a client that went away before its first ACK (port unreachable) frees its transfer at the next retransmission, not after the whole back-off', { skip }, async () => {
-  // Retransmits at 1, 2, 4, 8, 16 s: the back-off alone would hold the slot 31 s and more.
-  const gone: Array<{ outcome: TftpTransferOutcome; at: number }> = [];
-  const slow = await startTftpServer({
-    config: { ...defaultTftpConfig, address: '127.0.0.1', retransmitMs: 1000, maxRetries: 5, engine: 'native' },
-    source: await createDirectorySource(dir),
-    port: 0,
-    onTransferEnd: (e) => gone.push({ outcome: e.outcome, at: Date.now() }),
-  });
-  try {
-    const c = await client();
-    await c.send(rrq("f.bin", []), slow.address.port);
-    const first = await c.next();
-    assert.equal(first?.p.op, 'data');
-    const closedAt = Date.now();
-    c.close();
-    const until = Date.now() + 20_000;
-    while (gone.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(gone.length, 1, 'the transfer ended');
-    assert.equal(gone[0]!.outcome, 'timeout');
-    // Ended by the ICMP answer to the first retransmission (1 s), well before the second retransmission's deadline (3 s).
-    assert.ok(gone[0]!.at - closedAt < 2900, `ended ${gone[0]!.at - closedAt} ms after the client closed`);
-  } finally {
-    await slow.close();
-  }
-});
+test(
+  'a client that went away before its first ACK (port unreachable) frees its transfer at the next retransmission, not after the whole back-off',
+  { skip },
+  async () => {
+    // Retransmits at 1, 2, 4, 8, 16 s: the back-off alone would hold the slot 31 s and more.
+    const gone: Array<{ outcome: TftpTransferOutcome; at: number }> = [];
+    const slow = await startTftpServer({
+      config: { ...defaultTftpConfig, address: '127.0.0.1', retransmitMs: 1000, maxRetries: 5, engine: 'native' },
+      source: await createDirectorySource(dir),
+      port: 0,
+      onTransferEnd: (e) => gone.push({ outcome: e.outcome, at: Date.now() }),
+    });
+    try {
+      const c = await client();
+      await c.send(rrq('f.bin', []), slow.address.port);
+      const first = await c.next();
+      assert.equal(first?.p.op, 'data');
+      const closedAt = Date.now();
+      c.close();
+      const until = Date.now() + 20_000;
+      while (gone.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(gone.length, 1, 'the transfer ended');
+      assert.equal(gone[0]!.outcome, 'timeout');
+      // Ended by the ICMP answer to the first retransmission (1 s), well before the second retransmission's deadline (3 s).
+      assert.ok(gone[0]!.at - closedAt < 2900, `ended ${gone[0]!.at - closedAt} ms after the client closed`);
+    } finally {
+      await slow.close();
+    }
+  },
+);
