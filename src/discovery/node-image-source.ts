@@ -4,10 +4,10 @@
 // the recorded size and SHA-256 while written, kept under `copiesDir/<version>/`, and served from there.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { KilnError } from '../error/kiln-error.js';
+import { keepVerifiedFile } from '../runtime/verified-file.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { NodeImageTables } from './node-image-tables.js';
 import {
@@ -57,38 +57,6 @@ async function hashFile(path: string): Promise<{ size: number; sha256: string }>
     size += c.length;
   }
   return { size, sha256: h.digest('hex') };
-}
-
-/** Writes `chunks` to `final` only when they are `want.size` bytes hashing to `want.sha256`; else nothing is kept. */
-async function keepVerified(chunks: AsyncIterable<Uint8Array>, final: string, want: NodeImageFile): Promise<void> {
-  const tmp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
-  const hash = createHash('sha256');
-  let size = 0;
-  const fh = await open(tmp, 'wx', 0o644);
-  try {
-    try {
-      for await (const c of chunks) {
-        hash.update(c);
-        size += c.length;
-        if (size > want.size)
-          throw new KilnError('validation_failed', `node image ${want.file}: over ${want.size} bytes`);
-        let off = 0;
-        while (off < c.length) off += (await fh.write(c, off)).bytesWritten;
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    const got = hash.digest('hex');
-    if (got !== want.sha256 || size !== want.size)
-      throw new KilnError(
-        'validation_failed',
-        `node image ${want.version}/${want.file}: ${size} bytes hashing to ${got}`,
-      );
-    await rename(tmp, final);
-  } finally {
-    await unlink(tmp).catch(() => undefined); // already renamed, or refused
-  }
 }
 
 /** Creates the node image source of one member; `fetchFromPeers` absent (tests, one controller): its own image only. */
@@ -159,7 +127,15 @@ export function createNodeImageSource(deps: {
       if (!p) {
         p = (async () => {
           await mkdir(dir, { recursive: true, mode: 0o755 });
-          await deps.fetchFromPeers!('node-image', rec.sha256, (chunks) => keepVerified(chunks, path, rec));
+          await deps.fetchFromPeers!('node-image', rec.sha256, (chunks) =>
+            keepVerifiedFile(chunks, {
+              final: path,
+              tmp: `${path}.${randomBytes(6).toString('hex')}.tmp`,
+              size: rec.size,
+              sha256: rec.sha256,
+              what: `node image ${rec.version}/${rec.file}`,
+            }),
+          );
         })().finally(() => inFlight.delete(key));
         inFlight.set(key, p);
       }

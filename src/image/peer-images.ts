@@ -12,9 +12,10 @@
  * hashed while written, renamed to `<name>.<format>` only when both match.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
+import { keepVerifiedFile } from '../runtime/verified-file.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { ImageStore, OsImage } from './image-store.js';
 import { INSTALL_VIEWS, type InstallView } from './objects/install-views.js';
@@ -143,31 +144,15 @@ export function createPeerImages(deps: {
 
   async function fetchTarball(image: OsImage): Promise<boolean> {
     const final = join(images.dir, image.file);
-    await deps.fetchFromPeers('tarballs', image.sha256, async (chunks) => {
-      const tmp = join(images.dir, `.${image.file}.${randomBytes(6).toString('hex')}.tmp`);
-      const hash = createHash('sha256');
-      let size = 0;
-      const fh = await open(tmp, 'wx', 0o644);
-      try {
-        try {
-          for await (const c of chunks) {
-            hash.update(c);
-            size += c.length;
-            let off = 0;
-            while (off < c.length) off += (await fh.write(c, off)).bytesWritten;
-          }
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        const got = hash.digest('hex');
-        if (got !== image.sha256 || size !== image.sizeBytes)
-          throw new KilnError('validation_failed', `tarball ${image.file}: ${size} bytes hashing to ${got}`);
-        await rename(tmp, final);
-      } finally {
-        await unlink(tmp).catch(() => undefined); // already renamed, or refused
-      }
-    });
+    await deps.fetchFromPeers('tarballs', image.sha256, (chunks) =>
+      keepVerifiedFile(chunks, {
+        final,
+        tmp: join(images.dir, `.${image.file}.${randomBytes(6).toString('hex')}.tmp`),
+        size: image.sizeBytes,
+        sha256: image.sha256,
+        what: `tarball ${image.file}`,
+      }),
+    );
     return isFile(final);
   }
 
