@@ -117,9 +117,12 @@ export function createBootBackend(deps: BootBackendDeps): BootBackend {
           ? { via: 'dhcp' as const, subnet: origin.subnet }
           : { via: 'http' as const, ip: origin.ip };
       const admitted = discovery.admitUnknown(mac, where);
-      // Refused only for now (this controller is claiming shared admissions from the store): DHCP's client
-      // retransmits; an HTTP request waits for the claim and is answered then.
-      const waits = !admitted.ok && admitted.pending === true && origin.via === 'http';
+      // Refused only for now (this controller is claiming shared admissions from the store): the enrolment waits
+      // for the claim, an HTTP request is answered then, and DHCP answers now, as for any MAC not refused (its
+      // reply never waits for the host). A DHCP refusal "for now" used to be a refusal: the DHCP thread dropped the
+      // client's next retransmission too, and a firmware whose last REQUEST that was lost its whole boot (after a
+      // member's death every unknown MAC of its clients reached one member at once, docs/cluster.md).
+      const waits = !admitted.ok && admitted.pending === true;
       if (!admitted.ok && !waits) return admitted;
       const host = (
         waits

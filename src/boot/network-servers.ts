@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
-import { isConflict, type KilnError } from '../error/kiln-error.js';
+import { isConflict, KilnError } from '../error/kiln-error.js';
 import type { HostByMacLookup, InventoryService } from '../inventory/inventory-service.js';
 import { parseMac, type Mac } from '../net/mac.js';
 import type { Logger } from '../log/logger.js';
@@ -68,9 +68,10 @@ export function dhcpBackendOf(
       if (!enrolment.ok) return false;
       // Not awaited: the client retransmits, and its next request finds the host.
       enrolment.host.catch((err) => {
-        // Two requests of one client race to create it: the second gets conflict, which is fine.
-        if (!isConflict(err))
-          log.warn({ mac: m, err: (err as Error).message }, 'could not create host for unknown MAC');
+        // Two requests of one client race to create it: the second gets conflict, which is fine. A claim of shared
+        // admissions that found the minute full refuses it (logged by the discovery policy); the next report is refused.
+        if (isConflict(err) || (err instanceof KilnError && err.code === 'rate_limited')) return;
+        log.warn({ mac: m, err: (err as Error).message }, 'could not create host for unknown MAC');
       });
     },
   };
