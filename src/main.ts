@@ -19,7 +19,7 @@ import { splitList } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { createController } from './controller.js';
 import { buildDiscoveryImage } from './discovery/build-discovery-image.js';
-import { NODE_IMAGE_FILES, NODE_IMAGE_VERSION } from './discovery/node-image-source.js';
+import { COPY_GC_INTERVAL_MS, NODE_IMAGE_FILES, NODE_IMAGE_VERSION } from './discovery/node-image-source.js';
 import { KilnError } from './error/kiln-error.js';
 import type { Logger } from './log/logger.js';
 import { openDatabase } from './store/database.js';
@@ -423,6 +423,19 @@ export async function runServe(
       }
     })();
     closers.push(() => refreshingRepo);
+    // Copies of node image versions this member no longer serves go after their grace period (docs/adr/0016).
+    const collectingCopies = (async () => {
+      while (!abort.signal.aborted) {
+        await sleepUnlessAborted(COPY_GC_INTERVAL_MS, abort.signal);
+        if (!abort.signal.aborted)
+          await controller.nodeImages
+            .gcCopies()
+            .catch((err: unknown) =>
+              log.warn({ err: (err as Error).message }, 'node image: removing old copies failed'),
+            );
+      }
+    })();
+    closers.push(() => collectingCopies);
     // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal,
     // and the doctor's `repo-subset` check: its start-up result (apt's simulation is too slow to repeat every few
     // minutes), a warning and not a failure, as the repo check itself is never fatal (a repo not synced yet).
