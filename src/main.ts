@@ -693,6 +693,7 @@ export async function runServe(
         optional: [dhcp.bootFiles.efiArm64],
       },
       nodeImage: build.state,
+      nodeImageServed: () => controller.nodeImages.served(),
       tls: {
         certPem: () => (urls.https ? trust.server.certPem : null),
         certFile: certFile && keyFile ? certFile : undefined,
