@@ -99,6 +99,8 @@ import { checkRepo, type RepoCheck } from './repo/check-repo.js';
 import { repoLayout } from './repo/repo-layout.js';
 import { repoProfilesOf } from './repo/repo-profile.js';
 import { repoRoutes } from './repo/routes.js';
+import { createRepoMembers } from './repo/repo-members.js';
+import type { FetchRepoFile, RepoPeer } from './repo/peer-tree.js';
 import { mkdirSync } from 'node:fs';
 import { createCheckRegistry } from './doctor/check.js';
 import { createDoctor } from './doctor/doctor.js';
@@ -200,7 +202,12 @@ export interface ControllerDeps {
    * credential and returns its id (src/cluster/member-credential.ts). Absent (tests): a missing id is a 404 and the
    * member route refuses every call.
    */
-  members?: { fetch: FetchFromPeers; verify: (header: string | undefined, method: string, path: string) => string };
+  members?: {
+    fetch: FetchFromPeers;
+    verify: (header: string | undefined, method: string, path: string) => string;
+    /** The running members with HTTPS and their repo keys, and a fetch of one file of a peer's published repo subset. */
+    repo?: { peers: () => Promise<RepoPeer[]>; fetch: FetchRepoFile };
+  };
   /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
   repo?: { dataDir: string };
   /** Prometheus metrics; default: a new registry reading hosts and leases from `db`, with process metrics. */
@@ -490,6 +497,19 @@ export async function createController(deps: ControllerDeps) {
   // The repo subset's published tree (repo/publish-repo.ts) is public like every boot file: packages and the public key.
   const repoPublic = deps.repo ? repoLayout(deps.repo.dataDir).publicDir : null;
   if (repoPublic) mkdirSync(repoPublic, { recursive: true });
+  // On a shared store: every member's repo key in what this member publishes, and `kiln repo sync --from-peer`.
+  const repoMembers =
+    deps.repo && deps.memberTrust && deps.members?.repo
+      ? createRepoMembers({
+          dataDir: deps.repo.dataDir,
+          profiles: () => repoProfilesOf(profiles.list()),
+          peers: deps.members.repo.peers,
+          fetch: deps.members.repo.fetch,
+          storedKeys: () => deps.memberTrust!.repoKeys(),
+          registerOwn: (k) => deps.memberTrust!.putOwnRepoKey(k),
+          log: log.child({ domain: 'repo' }),
+        })
+      : null;
   // One check at a time: checks share one private apt directory.
   let repoChecking: Promise<unknown> = Promise.resolve();
   const checkRepoNow = (): Promise<RepoCheck> => {
@@ -821,7 +841,14 @@ export async function createController(deps: ControllerDeps) {
       domain(async (a) => {
         a.addHook('onClose', () => heartbeat.close());
       }),
-      ...(deps.repo ? [domain(repoRoutes, { check: checkRepoNow })] : []),
+      ...(deps.repo
+        ? [
+            domain(repoRoutes, {
+              check: checkRepoNow,
+              ...(repoMembers ? { syncFromPeer: (peer?: string) => repoMembers.syncFromPeer(peer) } : {}),
+            }),
+          ]
+        : []),
       domain(doctorRoutes, { run: () => doctor.run() }),
       domain(clusterRoutes, {
         list: () =>
@@ -845,6 +872,8 @@ export async function createController(deps: ControllerDeps) {
           const own = images.get(name);
           return own && own.fetchedFrom === undefined ? join(images.dir, `${name}.json`) : null;
         },
+        // The published subset's files (the route admits only paths under dists/ and pool/ of REPO_TREE_PATH).
+        repoPathOf: (path: string) => (deps.repo ? join(repoLayout(deps.repo.dataDir).archiveDir, path) : null),
       }),
       domain(selfTestRoutes, {
         selfTests,
@@ -898,6 +927,8 @@ export async function createController(deps: ControllerDeps) {
     doctor,
     selfTests,
     nodeImages,
+    /** The repo subset between members (null without a shared store's member trust): `main` refreshes it. */
+    repoMembers,
   };
 }
 

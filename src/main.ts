@@ -19,7 +19,7 @@ import { splitList } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
 import { createController } from './controller.js';
 import { buildDiscoveryImage } from './discovery/build-discovery-image.js';
-import { NODE_IMAGE_FILES, NODE_IMAGE_VERSION } from './discovery/node-image-source.js';
+import { COPY_GC_INTERVAL_MS, NODE_IMAGE_FILES, NODE_IMAGE_VERSION } from './discovery/node-image-source.js';
 import { KilnError } from './error/kiln-error.js';
 import type { Logger } from './log/logger.js';
 import { openDatabase } from './store/database.js';
@@ -339,6 +339,20 @@ export async function runServe(
       members: {
         fetch: (kind, id, sink) => peerFetcher.fetch(kind, id, sink),
         verify: (header, method, path) => verifyMemberRequest(memberKey, header, { method, path, nowMs: Date.now() }),
+        repo: {
+          peers: async () =>
+            (
+              await listPeerEndpoints(store.db, {
+                self: memberId,
+                since: new Date(Date.now() - config.cluster.staleSeconds * 1000).toISOString(),
+              })
+            ).map((p) => ({
+              id: p.id,
+              name: p.name,
+              repoKey: p.repoPublicKey ? new Uint8Array(Buffer.from(p.repoPublicKey, 'base64')) : null,
+            })),
+          fetch: (path, sink, from) => peerFetcher.fetch('repo', path, sink, from),
+        },
       },
       profilesDir: server['profiles-dir'],
       site: config.site,
@@ -396,6 +410,32 @@ export async function runServe(
       );
     closers.push(() => recording);
     await controller.nodeImages.refresh();
+    // This member's repo key in the store, and every member's key in what it publishes (docs/repo.md, "Members"):
+    // at start, then every heartbeat, as the members' CAs are.
+    const refreshingRepo = (async () => {
+      while (!abort.signal.aborted) {
+        await controller.repoMembers
+          ?.refresh()
+          .catch((err: unknown) =>
+            log.warn({ err: (err as Error).message }, "repo: refreshing the members' keys failed"),
+          );
+        await sleepUnlessAborted(config.cluster.heartbeatSeconds * 1000, abort.signal);
+      }
+    })();
+    closers.push(() => refreshingRepo);
+    // Copies of node image versions this member no longer serves go after their grace period (docs/adr/0016).
+    const collectingCopies = (async () => {
+      while (!abort.signal.aborted) {
+        await sleepUnlessAborted(COPY_GC_INTERVAL_MS, abort.signal);
+        if (!abort.signal.aborted)
+          await controller.nodeImages
+            .gcCopies()
+            .catch((err: unknown) =>
+              log.warn({ err: (err as Error).message }, 'node image: removing old copies failed'),
+            );
+      }
+    })();
+    closers.push(() => collectingCopies);
     // The repo self-check (issue 18): whether each profile's packages install from the subset; logged, never fatal,
     // and the doctor's `repo-subset` check: its start-up result (apt's simulation is too slow to repeat every few
     // minutes), a warning and not a failure, as the repo check itself is never fatal (a repo not synced yet).
@@ -653,6 +693,7 @@ export async function runServe(
         optional: [dhcp.bootFiles.efiArm64],
       },
       nodeImage: build.state,
+      nodeImageServed: () => controller.nodeImages.served(),
       tls: {
         certPem: () => (urls.https ? trust.server.certPem : null),
         certFile: certFile && keyFile ? certFile : undefined,

@@ -44,6 +44,7 @@ export function createApiClient(cfg: ClientConfig) {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    timeoutMs = 30_000,
   ): Promise<T> {
     const h: Record<string, string> = { accept: 'application/json', ...headers };
     if (cfg.token) h['authorization'] = `Bearer ${cfg.token}`;
@@ -54,7 +55,7 @@ export function createApiClient(cfg: ClientConfig) {
         method,
         headers: h,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(timeoutMs),
         dispatcher,
       });
     } catch (err) {
@@ -94,6 +95,8 @@ export function createApiClient(cfg: ClientConfig) {
   return {
     get: <T>(path: string) => call<T>('GET', path),
     post: <T>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
+    /** A POST whose answer may take long (a repo sync from a peer): waits up to `timeoutMs`. */
+    postLong: <T>(path: string, body: unknown, timeoutMs: number) => call<T>('POST', path, body, {}, timeoutMs),
     patch: <T>(path: string, body: unknown, headers?: Record<string, string>) => call<T>('PATCH', path, body, headers),
     put: <T>(path: string, body: unknown) => call<T>('PUT', path, body),
     getText: (path: string) => call<string>('GET', path),

@@ -45,7 +45,7 @@ export function buildProgram(
   registerTokenCommands(program, api, o);
   registerImageCommands(program, o, env);
   registerLeaseCommands(program, api, o);
-  registerRepoCommands(program, o, env);
+  registerRepoCommands(program, api, o, env);
   registerSshCommands(program, api, o, env);
   registerUserCommands(program, api, o, env);
   registerDoctorCommand(program, api, o);

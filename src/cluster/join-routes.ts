@@ -11,6 +11,7 @@ const MemberCa = Type.Object({
   addedAt: Type.String(),
   addedBy: Type.String(),
   lastStartedAt: Type.Union([Type.String(), Type.Null()]),
+  repoKeyFingerprint: Type.Union([Type.String(), Type.Null()]),
   self: Type.Boolean(),
 });
 
@@ -77,7 +78,8 @@ export const joinRoutes: FastifyPluginAsyncTypebox<{ trust: MemberTrust }> = asy
       config: { access: 'viewer' },
       schema: {
         tags: ['controllers'],
-        summary: "Every member's SSH CA and TLS CA (public halves), this controller's first",
+        summary:
+          "Every member's SSH CA and TLS CA (public halves) and its repo key's fingerprint, this controller's first",
         response: { 200: Type.Object({ items: Type.Array(MemberCa) }) },
       },
     },

@@ -15,6 +15,10 @@ interface MemberCasTable {
   /** `join:<token id> by <actor>` or `start` (a member that registered itself at start with the store's data key). */
   added_by: string;
   last_started_at: string | null;
+  /** The member's repo signing key's v4 fingerprint (migration 0483); null until it has one. */
+  repo_key_fingerprint: string | null;
+  /** That public key, binary OpenPGP in base64; never a secret key (src/repo/openpgp-keyring.ts checks). */
+  repo_public_key: string | null;
 }
 
 /** `join_tokens` (migration 0470): one-time join tokens; the secret only as its SHA-256 (hex). */
@@ -53,6 +57,8 @@ export const memberTrustColumns = {
     added_at: 'text',
     added_by: 'text',
     last_started_at: 'text null',
+    repo_key_fingerprint: 'text null',
+    repo_public_key: 'text null',
   },
   join_tokens: {
     id: 'text',

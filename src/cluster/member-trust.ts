@@ -39,7 +39,20 @@ export interface MemberCaView {
   addedAt: string;
   addedBy: string;
   lastStartedAt: string | null;
+  /** The member's repo signing key's fingerprint (docs/repo.md, "Members"); null until it has a repo key. */
+  repoKeyFingerprint: string | null;
   /** This controller's own CAs. */
+  self: boolean;
+}
+
+/** One member's repo public key as the store holds it. */
+export interface MemberRepoKey {
+  /** The member's name and its SSH CA fingerprint (the `member_cas` id, what `controllers.member_ca` names). */
+  name: string;
+  memberCa: string;
+  fingerprint: string;
+  /** Binary OpenPGP public key. */
+  publicKey: Uint8Array;
   self: boolean;
 }
 
@@ -94,6 +107,7 @@ export function createMemberTrust(deps: {
     addedAt: r.addedAt,
     addedBy: r.addedBy,
     lastStartedAt: r.lastStartedAt,
+    repoKeyFingerprint: r.repoKeyFingerprint ?? null,
     self: r.id === ownId,
   });
   /** Own CA first, then the others in the order they joined. */
@@ -223,6 +237,35 @@ export function createMemberTrust(deps: {
       return knownUrls;
     },
     list,
+    /** Every member's repo public key that is registered, this member's first (cached: no store read). */
+    repoKeys(): MemberRepoKey[] {
+      return ordered().flatMap((r) =>
+        r.repoKeyFingerprint && r.repoPublicKey
+          ? [
+              {
+                name: r.name,
+                memberCa: r.id,
+                fingerprint: r.repoKeyFingerprint,
+                publicKey: new Uint8Array(Buffer.from(r.repoPublicKey, 'base64')),
+                self: r.id === ownId,
+              },
+            ]
+          : [],
+      );
+    },
+    /**
+     * Registers this member's repo public key (the caller checked it holds no secret key material); nothing is
+     * written when the store has it already. Peers see it at their next refresh.
+     */
+    async putOwnRepoKey(key: { fingerprint: string; publicKey: Uint8Array }): Promise<boolean> {
+      const mine = cas.find((c) => c.id === ownId);
+      const text = Buffer.from(key.publicKey).toString('base64');
+      if (mine?.repoKeyFingerprint === key.fingerprint && mine.repoPublicKey === text) return false;
+      await store.putMemberRepoKey(db, ownId, { fingerprint: key.fingerprint, publicKey: text });
+      log.info({ fingerprint: key.fingerprint }, "cluster: registered this member's repo public key");
+      await refresh();
+      return true;
+    },
     /** A new one-time join token; only its secret's hash is stored. The text is shown once. */
     async createJoinToken(
       actor: string,

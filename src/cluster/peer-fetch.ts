@@ -14,9 +14,10 @@ import type { PeerEndpoint } from './sql-cluster-store.js';
 
 /**
  * What a member fetches from its peers: image objects, manifests and tarballs
- * and the node image's files by SHA-256, image records by name (content-routes.ts).
+ * and the node image's files by SHA-256, image records by name, files of a
+ * peer's published repo subset by their path in it (content-routes.ts).
  */
-export type ContentKind = 'objects' | 'manifests' | 'tarballs' | 'node-image' | 'images';
+export type ContentKind = 'objects' | 'manifests' | 'tarballs' | 'node-image' | 'images' | 'repo';
 
 /**
  * Stores what a peer sent after checking it against the id; throws
@@ -144,8 +145,8 @@ export function createPeerFetcher(deps: {
     }
   }
 
-  async function fetchOnce(kind: ContentKind, id: string, sink: ContentSink): Promise<string | null> {
-    const peers = await peersNow();
+  async function fetchOnce(kind: ContentKind, id: string, sink: ContentSink, from?: string): Promise<string | null> {
+    const peers = (await peersNow()).filter((p) => from === undefined || p.id === from);
     for (const peer of peers) {
       if (await tryPeer(peer, kind, id, sink)) {
         log.info({ peer: peer.name, kind, id }, 'content: fetched from a peer');
@@ -157,15 +158,15 @@ export function createPeerFetcher(deps: {
 
   return {
     /**
-     * Fetches one item from the first peer that has it, through `sink`.
-     * Concurrent calls for one item share one fetch (the first caller's sink).
-     * Resolves with the peer's name, or null when no peer served it.
+     * Fetches one item from the first peer that has it, through `sink`; with `from` (a `controllers` id), from that
+     * peer alone (a repo file must come from the member whose signed index named it). Concurrent calls for one item
+     * share one fetch (the first caller's sink). Resolves with the peer's name, or null when no peer served it.
      */
-    fetch(kind: ContentKind, id: string, sink: ContentSink): Promise<string | null> {
-      const key = `${kind}/${id}`;
+    fetch(kind: ContentKind, id: string, sink: ContentSink, from?: string): Promise<string | null> {
+      const key = `${kind}/${id}@${from ?? '*'}`;
       const had = inFlight.get(key);
       if (had) return had;
-      const p = slot(() => fetchOnce(kind, id, sink)).finally(() => inFlight.delete(key));
+      const p = slot(() => fetchOnce(kind, id, sink, from)).finally(() => inFlight.delete(key));
       inFlight.set(key, p);
       return p;
     },

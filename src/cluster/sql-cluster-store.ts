@@ -94,6 +94,8 @@ export interface PeerEndpoint {
   name: string;
   apiUrl: string;
   tlsCaPem: string;
+  /** Its repo signing public key (binary OpenPGP, base64) from `member_cas`, null while it has none (migration 0483). */
+  repoPublicKey?: string | null;
 }
 
 /**
@@ -107,7 +109,13 @@ export async function listPeerEndpoints(
   const rows = await db
     .selectFrom('controllers')
     .innerJoin('member_cas', 'member_cas.id', 'controllers.member_ca')
-    .select(['controllers.id', 'controllers.name', 'controllers.api_url', 'member_cas.tls_ca_pem'])
+    .select([
+      'controllers.id',
+      'controllers.name',
+      'controllers.api_url',
+      'member_cas.tls_ca_pem',
+      'member_cas.repo_public_key',
+    ])
     .where('controllers.id', '!=', o.self)
     .where('controllers.last_seen', '>=', o.since)
     .where('controllers.stopped_at', 'is', null)
@@ -115,7 +123,13 @@ export async function listPeerEndpoints(
     .orderBy('controllers.started_at')
     .orderBy('controllers.id')
     .execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, apiUrl: r.api_url!, tlsCaPem: r.tls_ca_pem }));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    apiUrl: r.api_url!,
+    tlsCaPem: r.tls_ca_pem,
+    repoPublicKey: r.repo_public_key,
+  }));
 }
 
 /** Every role row. */

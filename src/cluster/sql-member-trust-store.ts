@@ -12,6 +12,9 @@ export interface MemberCaRow {
   addedAt: string;
   addedBy: string;
   lastStartedAt: string | null;
+  /** The member's repo signing key (migration 0483): v4 fingerprint and binary public key in base64; null until set. */
+  repoKeyFingerprint?: string | null;
+  repoPublicKey?: string | null;
 }
 
 /** Adds a member's CAs; false when a row with this SSH CA exists already (nothing changed). */
@@ -27,6 +30,8 @@ export async function insertMemberCa(db: Kysely<MemberTrustTables>, r: MemberCaR
       added_at: r.addedAt,
       added_by: r.addedBy,
       last_started_at: r.lastStartedAt,
+      repo_key_fingerprint: r.repoKeyFingerprint ?? null,
+      repo_public_key: r.repoPublicKey ?? null,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .executeTakeFirst();
@@ -58,7 +63,22 @@ export async function listMemberCas(db: Kysely<MemberTrustTables>): Promise<Memb
     addedAt: r.added_at,
     addedBy: r.added_by,
     lastStartedAt: r.last_started_at,
+    repoKeyFingerprint: r.repo_key_fingerprint,
+    repoPublicKey: r.repo_public_key,
   }));
+}
+
+/** Sets a member's repo public key (a member whose key was made anew replaces the old one). */
+export async function putMemberRepoKey(
+  db: Kysely<MemberTrustTables>,
+  id: string,
+  key: { fingerprint: string; publicKey: string },
+): Promise<void> {
+  await db
+    .updateTable('member_cas')
+    .set({ repo_key_fingerprint: key.fingerprint, repo_public_key: key.publicKey })
+    .where('id', '=', id)
+    .execute();
 }
 
 /** Stores a new join token (its secret's hash only). */

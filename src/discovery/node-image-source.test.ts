@@ -3,7 +3,16 @@
 // fake peer fetch that reads A's files (or a tampered copy of them).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -183,5 +192,92 @@ test("a member's own earlier build of a version serves it while its new build ru
   });
   assert.equal(await b.resolve('x86_64', 'initrd.img', own.version), own.dir);
   assert.deepEqual(peer.calls, [], 'no peer asked');
+  await store.close();
+});
+
+test("a member's served image for kiln doctor: nothing recorded, a peer's version not fetched, then fetched; its own", async () => {
+  const { store, own, a } = await bed();
+  const copies = join(work, `g-copies-${randomBytes(3).toString('hex')}`);
+  const b = createNodeImageSource({
+    db: store.db,
+    own: () => null,
+    copiesDir: copies,
+    fetchFromPeers: peerOf(a).fetch,
+  });
+  assert.equal(await b.served(), null, 'nothing recorded');
+  await a.recordOwn(own, 'kiln-a');
+  // The first answer was a miss: the newest version is read again after a tenth of NEWEST_REFRESH_MS.
+  const later = createNodeImageSource({
+    db: store.db,
+    own: () => null,
+    copiesDir: copies,
+    fetchFromPeers: peerOf(a).fetch,
+  });
+  assert.deepEqual(await later.served(), {
+    source: 'peer',
+    version: own.version,
+    recordedBy: 'kiln-a',
+    fetched: [],
+    missing: ['vmlinuz', 'initrd.img'],
+  });
+  await later.resolve('x86_64', 'vmlinuz');
+  assert.deepEqual(await later.served(), {
+    source: 'peer',
+    version: own.version,
+    recordedBy: 'kiln-a',
+    fetched: ['vmlinuz'],
+    missing: ['initrd.img'],
+  });
+  assert.deepEqual(await a.served(), { source: 'own', version: own.version });
+  await store.close();
+});
+
+test('copies of versions no longer served go after the grace period; the newest, the served and recently used stay', async () => {
+  const store = openSqlite(':memory:');
+  await migrateToLatest(store.db);
+  const copies = join(work, `h-copies-${randomBytes(3).toString('hex')}`);
+  // Three versions recorded one after the other (record time orders them); B holds a copy of each.
+  const versions = ['6.1.0-9-amd64-000000000001', '6.1.0-9-amd64-000000000002', '6.1.0-9-amd64-000000000003'];
+  let clock = Date.parse('2026-12-07T10:00:00Z');
+  const images = versions.map((v) => imageDir(`h-${v}-${randomBytes(2).toString('hex')}`, v));
+  const recorders = images.map((img) =>
+    createNodeImageSource({ db: store.db, own: () => img, copiesDir: join(work, 'h-unused'), now: () => clock }),
+  );
+  const peer = {
+    pathOf: (sha256: string) => recorders.map((r) => r.pathOf(sha256)).find((p) => p !== null) ?? null,
+  };
+  let skew = 0; // B's clock runs ahead of the file times by this much
+  const b = createNodeImageSource({
+    db: store.db,
+    own: () => null,
+    copiesDir: copies,
+    fetchFromPeers: peerOf(peer).fetch,
+    now: () => Date.now() + skew,
+  });
+  for (const [i, img] of images.entries()) {
+    clock += 60_000;
+    await recorders[i]!.recordOwn(img, 'kiln-a');
+    assert.equal(await b.resolve('x86_64', 'vmlinuz', img.version), join(copies, img.version));
+  }
+  const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+  for (const v of versions) utimesSync(join(copies, v), twoHoursAgo, twoHoursAgo);
+  skew = 2 * 60 * 60 * 1000; // two hours after the fetches
+  // Version 2 served from its copy just now (a script rendered before the switch still names it).
+  assert.equal(await b.resolve('x86_64', 'vmlinuz', versions[1]), join(copies, versions[1]!));
+  const r = await b.gcCopies();
+  assert.deepEqual(r, { kept: [versions[1], versions[2]], removed: [versions[0]] });
+  assert.deepEqual(readdirSync(copies).sort(), [versions[1], versions[2]]);
+  // Within the grace period nothing goes; past it with no use, version 2 goes too, the newest stays.
+  const c = createNodeImageSource({
+    db: store.db,
+    own: () => null,
+    copiesDir: copies,
+    fetchFromPeers: peerOf(peer).fetch,
+  });
+  assert.deepEqual((await c.gcCopies()).removed, [versions[1]], 'a restarted member knows only the directory times');
+  assert.deepEqual(readdirSync(copies), [versions[2]]);
+  // A removed version asked for again is fetched again, checked as before.
+  assert.equal(await c.resolve('x86_64', 'initrd.img', versions[0]), join(copies, versions[0]!));
+  assert.deepEqual((await c.gcCopies()).removed, [], 'just fetched: within its grace period');
   await store.close();
 });

@@ -4,7 +4,7 @@
 // the recorded size and SHA-256 while written, kept under `copiesDir/<version>/`, and served from there.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { keepVerifiedFile } from '../runtime/verified-file.js';
@@ -25,6 +25,21 @@ export const NODE_IMAGE_VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
 /** How long the newest recorded version is taken as read (ms) while this member has no image of its own. */
 export const NEWEST_REFRESH_MS = 10_000;
+
+/**
+ * How long a fetched copy of a version that is neither recorded last nor served here is kept after it was last
+ * fetched into or served from (ms): a script rendered before the switch may still name it. @default 1 h
+ */
+export const COPY_GRACE_MS = 60 * 60 * 1000;
+
+/** How often `kiln serve` runs the copies' gc (ms). */
+export const COPY_GC_INTERVAL_MS = 10 * 60 * 1000;
+
+/** What this member serves without a version, for `kiln doctor` (null: nothing, no own image and none recorded). */
+export type NodeImageServed =
+  | { source: 'own'; version: string | null }
+  | { source: 'built'; version: string }
+  | { source: 'peer'; version: string; recordedBy: string; fetched: string[]; missing: string[] };
 
 /** A node image this member has itself: its files in `dir`. `version` absent: not recorded or shared (tests). */
 export interface OwnNodeImage {
@@ -80,6 +95,8 @@ export function createNodeImageSource(deps: {
   const records = new Map<string, NodeImageFile[]>();
   const missed = new Map<string, number>();
   const inFlight = new Map<string, Promise<void>>();
+  // When a version's copy was last served from (by version); its directory's mtime says when a file last came.
+  const lastUsed = new Map<string, number>();
   let newest: { version: string; arch: string } | null = null;
   let newestAt = -Infinity;
   let reading: Promise<void> | null = null;
@@ -143,7 +160,34 @@ export function createNodeImageSource(deps: {
     }
     if (!(await isFile(path))) return null;
     held.set(rec.sha256, path);
+    lastUsed.set(rec.version, now());
     return dir;
+  }
+
+  /** Removes the copies of versions neither recorded last nor served here, unused for `graceMs`. */
+  async function gcCopies(graceMs: number): Promise<{ kept: string[]; removed: string[] }> {
+    const names = await readdir(deps.copiesDir).catch(() => [] as string[]);
+    const newestNow = await getNewestNodeImageVersion(deps.db);
+    const keep = new Set([newestNow?.version, newest?.version, deps.own()?.version].filter((v) => v !== undefined));
+    for (const key of inFlight.keys()) keep.add(key.split('/')[0]);
+    const out = { kept: [] as string[], removed: [] as string[] };
+    for (const v of names.sort()) {
+      const dir = join(deps.copiesDir, v);
+      const st = await stat(dir).catch(() => null);
+      if (!st?.isDirectory() || !NODE_IMAGE_VERSION.test(v)) continue;
+      const used = Math.max(st.mtimeMs, lastUsed.get(v) ?? 0);
+      if (keep.has(v) || used > now() - graceMs) {
+        out.kept.push(v);
+        continue;
+      }
+      for (const [sha, path] of held) if (path.startsWith(`${dir}/`)) held.delete(sha);
+      lastUsed.delete(v);
+      await rm(dir, { recursive: true, force: true });
+      out.removed.push(v);
+    }
+    if (out.removed.length > 0)
+      log.info({ removed: out.removed, kept: out.kept }, 'node image: removed copies of versions no longer served');
+    return out;
   }
 
   return {
@@ -178,6 +222,32 @@ export function createNodeImageSource(deps: {
       if (!deps.fetchFromPeers) return null;
       const rec = (await recordOf(want)).find((r) => r.file === file);
       return rec && rec.arch === arch ? copyOf(rec) : null;
+    },
+    /**
+     * Garbage-collects `copiesDir`: keeps the version recorded last (read from the store now), the one this member
+     * serves, any being fetched, and any fetched into or served from within `graceMs`; removes the other versions'
+     * copies (a later request for one fetches it again, while it is recorded and a peer holds it).
+     */
+    gcCopies: (graceMs: number = COPY_GRACE_MS) => gcCopies(graceMs),
+    /** What this member serves without a version now, and which files of a peer's version are here (kiln doctor). */
+    async served(): Promise<NodeImageServed | null> {
+      const own = deps.own();
+      if (own) return { source: 'own', version: own.version ?? null };
+      if (!deps.fetchFromPeers) return null;
+      await refreshNewest();
+      const v = newest;
+      if (!v) return null;
+      const built = deps.builtDir?.(v.version, v.arch);
+      if (built && (await isFile(join(built, NODE_IMAGE_FILES[0])))) return { source: 'built', version: v.version };
+      const rec = await recordOf(v.version);
+      const here = await Promise.all(NODE_IMAGE_FILES.map((f) => isFile(join(deps.copiesDir, v.version, f))));
+      return {
+        source: 'peer',
+        version: v.version,
+        recordedBy: rec[0]?.recordedBy ?? '(unknown)',
+        fetched: NODE_IMAGE_FILES.filter((_, i) => here[i]),
+        missing: NODE_IMAGE_FILES.filter((_, i) => !here[i]),
+      };
     },
     /** The local file with this SHA-256 that this member holds (its own image's or a verified copy), for a peer. */
     pathOf: (sha256: string): string | null => held.get(sha256) ?? null,

@@ -5,7 +5,7 @@
  * thing can be repaired live (permissions, disk, clock, interfaces).
  */
 import type { CheckRegistry } from './check.js';
-import { ipxeCheck, nodeImageCheck, type NodeImageState } from './checks/boot-files.js';
+import { ipxeCheck, nodeImageCheck, type NodeImageServed, type NodeImageState } from './checks/boot-files.js';
 import { clockCheck } from './checks/clock.js';
 import { dataDirCheck } from './checks/data-dir.js';
 import { dhcpSocketsCheck, type ServedDhcpSubnet } from './checks/dhcp-sockets.js';
@@ -31,6 +31,8 @@ export interface ControllerCheckSources {
   httpUrl: () => string | null;
   ipxe: { dir: string; required: readonly string[]; optional: readonly string[] };
   nodeImage: () => NodeImageState;
+  /** What the member serves without a version (its own image, its earlier build, or a peer's version); absent: not known. */
+  nodeImageServed?: () => Promise<NodeImageServed | null>;
   tls: { certPem: () => string | null; certFile: string | undefined };
 }
 
@@ -59,7 +61,7 @@ export function addControllerChecks(registry: CheckRegistry, c: DoctorConfig, s:
   registry.add(tftpProbeCheck({ address: () => s.running().tftp }));
   registry.add(httpProbeCheck({ url: s.httpUrl }));
   registry.add(ipxeCheck(s.ipxe));
-  registry.add(nodeImageCheck({ state: s.nodeImage }));
+  registry.add(nodeImageCheck({ state: s.nodeImage, ...(s.nodeImageServed ? { served: s.nodeImageServed } : {}) }));
   registry.add(radvdCheck({ interfaces: s.dhcp.radvdInterfaces, pid: () => s.running().radvdPid }));
   registry.add(
     tlsCheck({

@@ -127,6 +127,19 @@ export const errorCodes = {
     status: 502,
     doc: "The server's TLS certificate does not match the pinned fingerprint; check that you reach the right controller, then pin the fingerprint `kiln serve` prints.",
   },
+  // content from peer members
+  peer_signature_invalid: {
+    status: 502,
+    doc: "A peer member's repo InRelease does not verify with that member's repo key in the store, is not one clear-signed message, or is for another suite; nothing was published. Check the peer's `kiln repo sync` and its key (`GET /api/v1/controllers/cas`).",
+  },
+  peer_content_invalid: {
+    status: 502,
+    doc: "A file a peer member served is not what its signed index names (a Packages index or package of another size or SHA-256, or an index entry without a SHA-256 or outside the tree); nothing was published, the message names the file and the peer. Re-sync the peer's subset, then sync from it again.",
+  },
+  peer_unavailable: {
+    status: 502,
+    doc: 'The peer member gave no answer, is not running with HTTPS, has no repo key in the store, or did not serve a file its own signed index names; nothing was published. Sync that member first or name another (`kiln controller list`).',
+  },
   // catch-all
   internal: {
     status: 500,

@@ -10,15 +10,16 @@
  * the netboot kernel and an initrd carrying Kiln's keyring
  * (installer-keyring.ts).
  */
-import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { KilnError } from '../error/kiln-error.js';
 import { execTool } from '../process/run-tool.js';
 import { archiveFileName, poolFileName, type AptInstall } from './apt-simulation.js';
-import { initrdKernelAbi, installerKeyringCpio } from './installer-keyring.js';
+import { installerKeyring, publishInstallers, type PublishedInstaller } from './installer-files.js';
 import type { RepoLayout } from './repo-layout.js';
-import { writePublicKey, type RepoKey } from './repo-key.js';
+import { writeRepoKeys, type RepoKey } from './repo-key.js';
 import type { RepoTarget } from './repo-profile.js';
 
 /** What was published for one suite and architecture. */
@@ -32,12 +33,7 @@ export interface PublishedSuite {
   /** udebs in the suite's main/debian-installer index. */
   udebs: number;
   /** debian-installer netboot files written for profiles of this suite (none when Debian's netboot package is missing). */
-  installers: { profile: string; kernel: string; initrd: string; kernelAbi: string | null }[];
-}
-
-/** Where Debian's debian-installer-<version>-netboot-<arch> package puts the text installer's linux and initrd.gz. Pure. */
-export function installerSource(images: string, osVersion: string, debArch: string): string {
-  return join(images, osVersion, debArch, 'text', 'debian-installer', debArch);
+  installers: PublishedInstaller[];
 }
 
 /** Options of `publishRepo`. */
@@ -53,8 +49,13 @@ export interface PublishRepoOptions {
     udebs?: { files: readonly string[]; overrides: ReadonlyMap<string, { priority: string; section: string }> };
   }[];
   installerImages: string;
-  /** Keyrings appended after Kiln's in the installer's archive.gpg (the Debian archive keyring: upstream mirrors keep working). */
+  /** Keyrings appended after the members' keys in the installer's archive.gpg (the Debian archive keyring: upstream mirrors keep working). */
   extraKeyrings: readonly string[];
+  /**
+   * The other members' repo public keys, published after this member's own (`kiln serve` keeps the published keys
+   * in step with the store: repo-trust.ts). @default none
+   */
+  memberKeys?: readonly Uint8Array[];
 }
 
 const toolEnv = () => ({ PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' });
@@ -131,6 +132,19 @@ async function publishUdebs(
   return index.split('\n').filter((l) => l.startsWith('Package: ')).length;
 }
 
+/**
+ * Swaps a built archive tree in for the published one: the old tree aside, the new one in, the old one gone (a
+ * reader sees the old or the new archive). The aside name is unique: two publishers never share it.
+ */
+export async function swapArchive(layout: RepoLayout, build: string): Promise<void> {
+  const old = join(layout.publicDir, `.debian.old-${randomBytes(4).toString('hex')}`);
+  await rename(layout.archiveDir, old).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+  await rename(build, layout.archiveDir);
+  await rm(old, { recursive: true, force: true });
+}
+
 /** Publishes the suites; returns one entry per suite, in order. */
 export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSuite[]> {
   const { layout, key } = opts;
@@ -179,39 +193,16 @@ export async function publishRepo(opts: PublishRepoOptions): Promise<PublishedSu
     });
   }
   for (const [suite, archs] of bySuite) await writeRelease(join(build, 'dists', suite), suite, archs, key);
-  await writePublicKey(key, layout.publicKey, layout.publicKeyArmored);
-  // Swap: the old tree aside, the new one in, the old one gone.
-  const old = join(layout.publicDir, '.debian.old');
-  await rm(old, { recursive: true, force: true });
-  await rename(layout.archiveDir, old).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
-  await rename(build, layout.archiveDir);
-  await rm(old, { recursive: true, force: true });
-  // debian-installer profiles: Debian's netboot kernel, and its initrd with Kiln's keyring appended.
-  const keyring = Buffer.concat([
-    key.publicKey,
-    ...(await Promise.all(opts.extraKeyrings.map((k) => readFile(k).catch(() => Buffer.alloc(0))))),
-  ]);
-  const appended = gzipSync(installerKeyringCpio(keyring));
-  for (const [i, { target }] of opts.suites.entries()) {
-    for (const p of target.installerProfiles) {
-      const src = installerSource(opts.installerImages, p.osVersion, target.debArch);
-      const initrd = await readFile(join(src, 'initrd.gz')).catch(() => null);
-      if (!initrd) continue;
-      const dir = layout.installerDir(p.name);
-      await mkdir(dir, { recursive: true });
-      await copyFile(join(src, 'linux'), join(dir, '.linux.new'));
-      await rename(join(dir, '.linux.new'), join(dir, 'linux'));
-      await writeFile(join(dir, '.initrd.gz.new'), Buffer.concat([initrd, appended]));
-      await rename(join(dir, '.initrd.gz.new'), join(dir, 'initrd.gz'));
-      out[i].installers.push({
-        profile: p.name,
-        kernel: join(dir, 'linux'),
-        initrd: join(dir, 'initrd.gz'),
-        kernelAbi: initrdKernelAbi(gunzipSync(initrd)),
-      });
-    }
-  }
+  await writeRepoKeys(layout.publicKey, layout.publicKeyArmored, [key.publicKey, ...(opts.memberKeys ?? [])]);
+  await swapArchive(layout, build);
+  // debian-installer profiles: Debian's netboot kernel, and its initrd with the members' keys appended.
+  const keyring = await installerKeyring([key.publicKey, ...(opts.memberKeys ?? [])], opts.extraKeyrings);
+  for (const [i, { target }] of opts.suites.entries())
+    out[i].installers = await publishInstallers(
+      layout,
+      target.installerProfiles.map((p) => ({ ...p, debArch: target.debArch })),
+      opts.installerImages,
+      keyring,
+    );
   return out;
 }

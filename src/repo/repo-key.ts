@@ -5,10 +5,11 @@
  * `signed-by` and d-i's gpgv, armored for people). Each use ends by stopping
  * the gpg-agent this GNUPGHOME started.
  */
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../error/kiln-error.js';
 import { execTool } from '../process/run-tool.js';
+import { armorPublicKeys } from './openpgp-keyring.js';
 
 /** The key's user id. */
 const KEY_UID = 'Kiln repository signing key';
@@ -97,4 +98,16 @@ export async function openRepoKey(home: string): Promise<RepoKey> {
 export async function writePublicKey(key: RepoKey, binPath: string, ascPath: string): Promise<void> {
   await writeFile(binPath, key.publicKey);
   await writeFile(ascPath, key.publicKeyArmored);
+}
+
+/**
+ * Writes the served key files for several members' keys (this member's first): the binary keyring apt's `signed-by`
+ * and gpgv read, and one armored block (apt-setup's `local0/key`). Each is written beside and renamed into place.
+ */
+export async function writeRepoKeys(binPath: string, ascPath: string, keys: readonly Uint8Array[]): Promise<void> {
+  const ring = Buffer.concat(keys);
+  await writeFile(`${binPath}.new`, ring);
+  await rename(`${binPath}.new`, binPath);
+  await writeFile(`${ascPath}.new`, armorPublicKeys(ring));
+  await rename(`${ascPath}.new`, ascPath);
 }

@@ -5,7 +5,8 @@
  *   repo/archives/             every .deb downloaded (apt's archives directory: a re-sync fetches only what is new)
  *   repo/udebs/                debian-installer's udebs downloaded; repo/udebs.<suite>.<arch>.json what the sync wanted
  *   repo/local/                operator packages (`kiln repo add`), kept across syncs
- *   repo/gnupg/                the signing key's GNUPGHOME (0700)
+ *   repo/gnupg/                the signing key's GNUPGHOME (0700); gnupg/public.gpg its public key, registered in the store
+ *   repo/peer-pool/            files of a peer's published subset, by SHA-256 (kiln repo sync --from-peer)
  *   repo/public/               served at /repo/: kiln-repo.gpg/.asc, debian/{dists,pool}, installer/
  */
 import { join } from 'node:path';
@@ -25,6 +26,10 @@ export function repoLayout(dataDir: string) {
     udebRecord: (suite: string, debArch: string) => join(root, `udebs.${suite}.${debArch}.json`),
     local: join(root, 'local'),
     gnupg: join(root, 'gnupg'),
+    /** The repo key's public half as gpg exported it at the key's last use (repo-key.ts); what `kiln serve` registers. */
+    ownPublicKey: join(root, 'gnupg', 'public.gpg'),
+    /** Files taken from a peer's published subset, each named by its SHA-256, hard-linked into the published tree. */
+    peerPool: join(root, 'peer-pool'),
     publicDir,
     archiveDir: join(publicDir, 'debian'),
     publicKey: join(publicDir, 'kiln-repo.gpg'),
@@ -35,6 +40,13 @@ export function repoLayout(dataDir: string) {
 
 /** The layout's type. */
 export type RepoLayout = ReturnType<typeof repoLayout>;
+
+/**
+ * A path in a published subset one member may ask another for (src/repo/peer-tree.ts): under `dists/` or `pool/`,
+ * each part starting with a letter or digit (so no `..` and no hidden build directory), only the characters Debian
+ * file names use.
+ */
+export const REPO_TREE_PATH = /^(dists|pool)(\/[A-Za-z0-9][A-Za-z0-9._+~-]{0,200}){1,8}$/;
 
 /** URL paths under the controller's base URL (the `/repo/` served root). */
 export const REPO_URL_PATH = '/repo';

@@ -6,7 +6,9 @@ import { loadProfiles } from '../../profile/load-profiles.js';
 import { checkRepo } from '../../repo/check-repo.js';
 import { repoLayout } from '../../repo/repo-layout.js';
 import { repoProfilesOf } from '../../repo/repo-profile.js';
+import type { PeerTreeReport } from '../../repo/peer-tree.js';
 import { syncRepo } from '../../repo/sync-repo.js';
+import type { ApiClient } from '../api-client.js';
 import { emit, type Output } from '../output.js';
 import { formatTable } from '../table.js';
 
@@ -22,13 +24,34 @@ async function repoProfiles(dir: string) {
   return repoProfilesOf([...profiles.values()]);
 }
 
+/** How long `kiln repo sync --from-peer` waits for the controller's answer: a whole subset crosses the network. */
+const PEER_SYNC_TIMEOUT_MS = 60 * 60 * 1000;
+
+/** Human form of a sync from a peer. Pure. */
+export function formatPeerSync(r: PeerTreeReport): string {
+  return [
+    `from ${r.peer} (its InRelease verified with its repo key ${r.peerKey}), re-signed with this member's key:`,
+    formatTable(
+      ['SUITE', 'INDEXES', 'PACKAGES', 'BYTES'],
+      r.suites.map((s) => [s.suite, s.indexes, s.packages, mb(s.bytes)]),
+    ),
+    `${r.fetched} files fetched (${mb(r.fetchedBytes)}), the rest already here by SHA-256; ${r.seconds.toFixed(1)} s`,
+    ...r.installers.map(
+      (i) =>
+        `installer ${i.profile}: ${i.kernel}, ${i.initrd} (every member's repo key appended; kernel ABI ${i.kernelAbi ?? 'unknown'})`,
+    ),
+  ].join('\n');
+}
+
 /**
  * `kiln repo sync|check|add`: the local package repository subset (repo/,
  * docs/repo.md). Like `kiln image add`, these run on the controller machine
  * and read and write the data directory (GET /api/v1/repo/check asks a running
- * controller).
+ * controller). `sync --from-peer` asks the running controller (KILN_SERVER,
+ * an admin token) to re-publish another member's subset: it holds the store
+ * and the member credential.
  */
-export function registerRepoCommands(program: Command, o: Output, env: Env): void {
+export function registerRepoCommands(program: Command, api: () => ApiClient, o: Output, env: Env): void {
   const repo = program
     .command('repo')
     .description('the package repository subset the profiles install from (served at /repo/)');
@@ -37,8 +60,21 @@ export function registerRepoCommands(program: Command, o: Output, env: Env): voi
     .description("download every profile's packages with their dependency closure and publish the signed subset")
     .option('--data-dir <dir>', 'controller data directory (or KILN_DATA_DIR)')
     .option('--profiles-dir <dir>', 'profiles directory (or KILN_PROFILES_DIR; default ./profiles)')
+    .option(
+      '--from-peer [member]',
+      "instead of upstream: the running controller (KILN_SERVER, admin token) re-publishes this member's subset (default: the first with a repo key), every file verified from its signed InRelease",
+    )
     .option('--json', 'print JSON')
     .action(async (opts) => {
+      if (opts.fromPeer !== undefined) {
+        const r = await api().postLong<PeerTreeReport>(
+          '/api/v1/repo/peer-sync',
+          opts.fromPeer === true ? {} : { peer: opts.fromPeer },
+          PEER_SYNC_TIMEOUT_MS,
+        );
+        emit(o, opts.json, r, () => formatPeerSync(r));
+        return;
+      }
       const suites = await syncRepo({
         dataDir: dataDirOf(opts, env),
         profiles: await repoProfiles(profilesDirOf(opts, env)),

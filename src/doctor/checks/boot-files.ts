@@ -48,27 +48,59 @@ export function ipxeCheck(o: {
 export type NodeImageState =
   { kind: 'off' } | { kind: 'building' } | { kind: 'ready'; dir: string } | { kind: 'failed'; error: string };
 
-/** `node-image`: the discovery/installer image is built (warn while it builds, fail when its build failed). */
-export function nodeImageCheck(o: { state: () => NodeImageState }): Check {
+/**
+ * What the member serves without a version (src/discovery/node-image-source.ts `served()`): its own image, its own
+ * earlier build of the version recorded last, or another member's recorded version with the files fetched so far.
+ */
+export type NodeImageServed =
+  | { source: 'own'; version: string | null }
+  | { source: 'built'; version: string }
+  | { source: 'peer'; version: string; recordedBy: string; fetched: string[]; missing: string[] };
+
+/** One clause saying what is served when this member has no image of its own ready. Pure. */
+export function describeServed(s: NodeImageServed | null): string {
+  if (!s) return 'no member has recorded a node image, so discovery boots through this member get 404 until one does';
+  if (s.source === 'own') return `serving its own image${s.version ? ` (version ${s.version})` : ''}`;
+  if (s.source === 'built') return `serving version ${s.version} from its own earlier build`;
+  const fetched = s.fetched.length ? `fetched from peers and checked: ${s.fetched.join(', ')}` : '';
+  const missing = s.missing.length
+    ? `not fetched yet: ${s.missing.join(', ')} (fetched from a peer at the first request)`
+    : '';
+  return `serving version ${s.version} recorded by ${s.recordedBy}; ${[fetched, missing].filter(Boolean).join('; ')}`;
+}
+
+/**
+ * `node-image`: the discovery/installer image is built (warn while it builds, fail when its build failed); without
+ * an image of its own, the detail says what the member serves instead (a peer's version, fetched or not yet).
+ */
+export function nodeImageCheck(o: {
+  state: () => NodeImageState;
+  served?: () => Promise<NodeImageServed | null>;
+}): Check {
+  const served = async () => (o.served ? `; ${describeServed(await o.served())}` : '');
   return {
     name: 'node-image',
     async run() {
       const s = o.state();
       switch (s.kind) {
         case 'off':
-          return ok('node-image is off: discovery boots need an image from elsewhere');
+          return ok(`node-image is off here${(await served()) || ': discovery boots need an image from elsewhere'}`);
         case 'building':
           return warn(
-            'the node image is still being built; discovery boots wait for it',
+            `the node image is still being built${(await served()) || '; discovery boots wait for it'}`,
             'wait for "node image ready" in the log',
           );
-        case 'ready':
-          return (await readable(s.dir))
-            ? ok(`node image ready in ${s.dir}`)
-            : fail(`node image directory ${s.dir} is gone`, 'restart kiln serve to rebuild it');
+        case 'ready': {
+          if (!(await readable(s.dir)))
+            return fail(`node image directory ${s.dir} is gone`, 'restart kiln serve to rebuild it');
+          const own = o.served ? await o.served() : null;
+          return ok(
+            `node image ready in ${s.dir}${own?.source === 'own' && own.version ? ` (own build, version ${own.version})` : ''}`,
+          );
+        }
         case 'failed':
           return fail(
-            `the node image could not be built: ${s.error}`,
+            `the node image could not be built: ${s.error}${await served()}`,
             'run `kiln image build-discovery` on this machine to see why (Debian mirror reachable? apt sources?), then restart kiln serve',
           );
       }

@@ -169,6 +169,73 @@ test('node-image: off and ready pass, building warns, a failed build fails', asy
   assert.equal(await at(() => ({ kind: 'failed', error: 'mirror unreachable' })), 'fail');
 });
 
+test("node-image: says what is served without an image of its own: a peer's version fetched or not yet, its own build", async () => {
+  const dir = tmp();
+  const run = async (
+    state: Parameters<typeof nodeImageCheck>[0]['state'],
+    served: Awaited<ReturnType<NonNullable<Parameters<typeof nodeImageCheck>[0]['served']>>>,
+  ) => nodeImageCheck({ state, served: async () => served }).run(signal);
+  const V = '6.1.0-9-amd64-0123456789ab';
+  const cases = [
+    {
+      name: 'off, a peer version not fetched yet',
+      r: await run(() => ({ kind: 'off' }), {
+        source: 'peer',
+        version: V,
+        recordedBy: 'kiln-a',
+        fetched: [],
+        missing: ['vmlinuz', 'initrd.img'],
+      }),
+      status: 'ok',
+      detail: `node-image is off here; serving version ${V} recorded by kiln-a; not fetched yet: vmlinuz, initrd.img (fetched from a peer at the first request)`,
+    },
+    {
+      name: 'off, a peer version half fetched',
+      r: await run(() => ({ kind: 'off' }), {
+        source: 'peer',
+        version: V,
+        recordedBy: 'kiln-a',
+        fetched: ['vmlinuz'],
+        missing: ['initrd.img'],
+      }),
+      status: 'ok',
+      detail: `node-image is off here; serving version ${V} recorded by kiln-a; fetched from peers and checked: vmlinuz; not fetched yet: initrd.img (fetched from a peer at the first request)`,
+    },
+    {
+      name: 'building, a peer version fetched',
+      r: await run(() => ({ kind: 'building' }), {
+        source: 'peer',
+        version: V,
+        recordedBy: 'kiln-a',
+        fetched: ['vmlinuz', 'initrd.img'],
+        missing: [],
+      }),
+      status: 'warn',
+      detail: `the node image is still being built; serving version ${V} recorded by kiln-a; fetched from peers and checked: vmlinuz, initrd.img`,
+    },
+    {
+      name: 'off, nothing recorded',
+      r: await run(() => ({ kind: 'off' }), null),
+      status: 'ok',
+      detail:
+        'node-image is off here; no member has recorded a node image, so discovery boots through this member get 404 until one does',
+    },
+    {
+      name: 'failed, its own earlier build',
+      r: await run(() => ({ kind: 'failed', error: 'mirror unreachable' }), { source: 'built', version: V }),
+      status: 'fail',
+      detail: `the node image could not be built: mirror unreachable; serving version ${V} from its own earlier build`,
+    },
+    {
+      name: 'ready, its own build',
+      r: await run(() => ({ kind: 'ready', dir }), { source: 'own', version: V }),
+      status: 'ok',
+      detail: `node image ready in ${dir} (own build, version ${V})`,
+    },
+  ];
+  for (const c of cases) assert.deepEqual([c.r.status, c.r.detail], [c.status, c.detail], c.name);
+});
+
 test('radvd: not configured passes saying so; a dead or replaced pid fails', async () => {
   assert.match((await radvdCheck({ interfaces: null, pid: () => null }).run(signal)).detail, /not configured/);
   const c = (pid: number | null, name: string | null) =>
