@@ -391,6 +391,7 @@ async function clusterStorm(): Promise<StormResult> {
     nodeImage: images,
     cacheDir: CACHE,
     logPrefix: join(tmpdir(), 'kiln-cluster-storm-member-'),
+    ...(MAX_LOADING !== undefined ? { maxLoading: MAX_LOADING } : {}),
   });
   const procs: ChildProcess[] = [];
   const peaks = bed.members.map(() => 0);

@@ -56,6 +56,8 @@ export interface ClusterStormBedOptions {
   cacheDir?: string;
   /** Each member's whole log to `<logPrefix><k>.log` as well. */
   logPrefix?: string;
+  /** Each member's `max-loading` (the boot waiting room); the default when absent. */
+  maxLoading?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -187,6 +189,7 @@ function startMember(
       // A fleet arriving at once is the point here (docs/discovery.md).
       '--discovery-limit',
       '100000',
+      ...(o.maxLoading !== undefined ? ['--max-loading', String(o.maxLoading)] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
