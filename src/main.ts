@@ -394,7 +394,12 @@ export async function runServe(
         nodeImageBuiltDir: (version: string, arch: string) =>
           arch === 'x86_64' ? join(dataDir, 'cache', 'discovery', version) : null,
         cacheBytes: config.boot['http-cache-mib'] * 1024 * 1024,
-        loadingGate: { maxLoading: config.boot['max-loading'] },
+        // -1: 256 on SQLite; off on PostgreSQL, where a two-member storm with a kill took 944 s with the room
+        // against 85 s without it (docs/booting.md, not diagnosed yet).
+        loadingGate: {
+          maxLoading:
+            config.boot['max-loading'] >= 0 ? config.boot['max-loading'] : server['database-url'] ? 0 : 256,
+        },
       },
     });
     closers.push(() => controller.app.close());

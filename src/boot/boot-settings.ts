@@ -15,11 +15,11 @@ export const BootSettingsSchema = Type.Object({
       'Memory, in MiB, for whole boot files (kernels, initrds, iPXE binaries) served by plain GETs; least recently used out first, checked against the file on every request; 0 streams every request from disk.',
   }),
   'max-loading': Type.Integer({
-    default: 256,
-    minimum: 0,
+    default: -1,
+    minimum: -1,
     maximum: 100000,
     description:
-      'Machines that load a kernel and initrd from this controller at once (the boot waiting room); the others get a wait script that shows their place in the queue and asks again. 0: no limit.',
+      'Machines that load a kernel and initrd from this controller at once (the boot waiting room); the others get a wait script that shows their place in the queue and asks again. 0: no limit. -1 (the default): 256 on the embedded SQLite store, 0 on PostgreSQL (not yet right with several members: docs/booting.md).',
   }),
   'node-image': Type.String({
     pattern: '^(auto|off|/.+)$',
