@@ -20,6 +20,8 @@ packages=(
   tftp-hpa tftpd-hpa atftp curl nginx-light
   openipmi openssh-server openssh-client
   tcpdump tshark iputils-ping procps ndisc6
+  # every program a node script runs, with its argv: the credential-on-no-command-line tests (test/support/exec-trace.ts)
+  strace
   # HTTP load generator for bench/inventory.bench.ts
   wrk
   prometheus

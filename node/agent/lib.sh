@@ -85,7 +85,7 @@ json_text() { awk -F '\t' -v k="$1" 'on { if (index($0, "\t")) exit; print; next
 # json_flatten < JSON: "path<TAB>value" lines.
 json_flatten() { awk -f "$KILN_LIB/json-flatten.awk"; }
 
-# (busybox 1.35 wget segfaults with -T, so time limits come from timeout(1).)
+# (busybox 1.35 wget segfaults with -T, so time limits come from timeout(1); API calls go through http_raw.)
 # api METHOD PATH [BODY]: calls the controller at kiln.url (or, when it does
 # not answer, the next of kiln.urls=: api_urls), with the node credential
 # when one is stored; prints the response body. Non-zero when no controller
@@ -160,27 +160,89 @@ fetch_any() {
   return 1
 }
 
-# api_at BASE METHOD PATH [BODY]: one call to the controller at BASE (plain HTTP).
+# api_at BASE METHOD PATH [BODY]: one call to the controller at BASE (plain HTTP), with the node credential
+# when one is stored (http_raw: never on a command line).
 api_at() {
   url="${1%/}/api/v1/node/$3"
   shift
   set -- "$1" "$2" "${3-}"
-  auth=""
-  [ -s "$KILN_RUN/credential" ] && auth="Authorization: Bearer $(cat "$KILN_RUN/credential")"
+  cred=""; [ -s "$KILN_RUN/credential" ] && cred=$KILN_RUN/credential
   # The boot session (kiln.session= from the per-host script) tags every call on the controller's timeline.
   sess="X-Kiln-Session: $(cmdline_get kiln.session)"
   if [ "$1" = POST ]; then
     printf '%s' "$3" > "$KILN_RUN/request.json"
-    if [ -n "$auth" ]; then
-      timeout 60 wget -q -O - --header "$auth" --header "$sess" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
-    else
-      timeout 60 wget -q -O - --header "$sess" --header 'Content-Type: application/json' --post-file "$KILN_RUN/request.json" "$url"
-    fi
-  elif [ -n "$auth" ]; then
-    timeout 60 wget -q -O - --header "$auth" --header "$sess" "$url"
+    http_raw "$KILN_RUN" 60 POST "$url" "$cred" "$KILN_RUN/request.json" "$sess" 'Content-Type: application/json'
   else
-    timeout 60 wget -q -O - --header "$sess" "$url"
+    http_raw "$KILN_RUN" 60 "$1" "$url" "$cred" "" "$sess"
   fi
+}
+
+# http_raw DIR SECONDS METHOD URL CREDENTIAL-FILE BODY-FILE [HEADER...]: one HTTP/1.0 request to a plain
+# http:// URL through nc, within SECONDS; prints the answer's body as sent. With a CREDENTIAL-FILE (empty:
+# none) its first line goes in "Authorization: Bearer", written by printf, a shell builtin: the credential is
+# never on a command line, which every local user can read (/proc/PID/cmdline, ps); busybox wget takes headers
+# only there. A BODY-FILE (empty: none) is sent with its Content-Length. DIR (private, 0700) holds the
+# request's fifo and the answer during the call. Exit 0 on a whole 2xx answer, 4 on a 4xx (the next controller
+# would say the same), 1 on anything else: refused, reset, timed out, cut short (Content-Length), a 5xx.
+http_raw() {
+  hr_dir=$1; hr_t=$2; hr_method=$3; hr_url=$4; hr_cred=$5; hr_body=$6; shift 6
+  case "$hr_url" in
+    http://*) ;;
+    *) echo "kiln: $hr_url: not http:// (this client speaks plain HTTP only)" >&2; return 1 ;;
+  esac
+  hr_rest=${hr_url#http://}; hr_hp=${hr_rest%%/*}; hr_path=/
+  case "$hr_rest" in */*) hr_path=/${hr_rest#*/} ;; esac
+  case "$hr_hp" in
+    \[*\]:*) hr_host=${hr_hp%\]:*}; hr_host=${hr_host#\[}; hr_port=${hr_hp##*\]:} ;;
+    \[*\]) hr_host=${hr_hp#\[}; hr_host=${hr_host%\]}; hr_port=80 ;;
+    *:*) hr_host=${hr_hp%:*}; hr_port=${hr_hp##*:} ;;
+    *) hr_host=$hr_hp; hr_port=80 ;;
+  esac
+  rm -f "$hr_dir/http.in" "$hr_dir/http.out"
+  mkfifo -m 600 "$hr_dir/http.in" || return 1
+  # The writer keeps nc's input open until the answer is in: nc ends its sending side at the end of its input
+  # (a TCP half-close), and Node's HTTP server then drops the request unanswered.
+  {
+    printf '%s %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n' "$hr_method" "$hr_path" "$hr_hp"
+    [ -z "$hr_cred" ] || printf 'Authorization: Bearer %s\r\n' "$(head -n 1 "$hr_cred")"
+    for hr_h in "$@"; do printf '%s\r\n' "$hr_h"; done
+    if [ -n "$hr_body" ]; then
+      printf 'Content-Length: %s\r\n\r\n' "$(($(wc -c < "$hr_body")))"
+      cat "$hr_body"
+    else
+      printf '\r\n'
+    fi
+    exec sleep $((hr_t + 5))
+  } > "$hr_dir/http.in" &
+  hr_w=$!
+  hr_rc=0
+  timeout "$hr_t" nc "$hr_host" "$hr_port" < "$hr_dir/http.in" > "$hr_dir/http.out" || hr_rc=$?
+  # SIGPIPE: no shell reports a job that died of it.
+  kill -PIPE "$hr_w" 2>/dev/null; wait "$hr_w" 2>/dev/null
+  rm -f "$hr_dir/http.in"
+  http_answer "$hr_dir/http.out" "$hr_rc" "$hr_method $hr_url"; hr_rc=$?
+  rm -f "$hr_dir/http.out"
+  return "$hr_rc"
+}
+
+# http_answer FILE NC-EXIT WHAT: prints the body of the raw HTTP answer in FILE; exit as http_raw's.
+http_answer() {
+  [ "$2" = 0 ] || { echo "kiln: $3: no answer (nc exit $2)" >&2; return 1; }
+  ha_head=$(awk '{ n += length($0) + 1 } /^\r?$/ { print n; exit }' "$1")
+  [ -n "$ha_head" ] || { echo "kiln: $3: no answer" >&2; return 1; }
+  ha_status=$(head -n 1 "$1" | awk '{ print $2 }')
+  ha_len=$(awk 'NR > 1 && /^\r?$/ { exit } tolower($1) == "content-length:" { print $2 + 0; exit }' "$1")
+  if [ -n "$ha_len" ] && [ "$ha_len" != $(($(wc -c < "$1") - ha_head)) ]; then
+    echo "kiln: $3: the answer was cut short" >&2
+    return 1
+  fi
+  case "$ha_status" in
+    2??) tail -c +$((ha_head + 1)) "$1"; return 0 ;;
+  esac
+  ha_msg=$(tail -c +$((ha_head + 1)) "$1" | head -c 2000 | sed -n 's/.*"message" *: *"\([^"]*\)".*/\1/p' | head -n 1)
+  echo "kiln: $3: HTTP ${ha_status:-?}${ha_msg:+: $ha_msg}" >&2
+  case "$ha_status" in 4??) return 4 ;; esac
+  return 1
 }
 
 # api_retry METHOD PATH [BODY]: api with up to KILN_TRIES attempts (default

@@ -126,7 +126,7 @@ hb_urls() {
 }
 
 # hb_post: POSTs $KILN_HB_STATE/body to the heartbeat route; prints the reply. curl (verifying an
-# https url against $KILN_ETC/ca.pem when present: every member's CA), else wget (plain http only).
+# https url against $KILN_ETC/ca.pem when present: every member's CA), else lib.sh http_raw (plain http only).
 # A controller that gives no answer (connection refused or reset, a time-out, a TLS failure, a 5xx)
 # is passed over for the next of hb_urls; a 4xx answer is final (the next would say the same).
 hb_post() {
@@ -145,14 +145,18 @@ hb_post() {
   return 1
 }
 
-# hb_post_to URL: one POST. 0 answered, 4 refused with a 4xx, else no answer.
+# hb_post_to URL: one POST. 0 answered, 4 refused with a 4xx, else no answer. The credential is never on a
+# command line (every local user could read it there while the call runs): curl reads it from a header file
+# (-H @FILE) in $KILN_HB_STATE (0700), removed after the call; without curl, http_raw writes it to nc's input.
 hb_post_to() {
   to=$1
-  auth="Authorization: Bearer $(head -n 1 "$KILN_ETC/credential")"
   if command -v curl >/dev/null 2>&1; then
     if [ -s "$KILN_ETC/ca.pem" ]; then set -- --cacert "$KILN_ETC/ca.pem"; else set --; fi
-    code=$(curl -sS -m 30 "$@" -o "$KILN_HB_STATE/reply.body" -w '%{http_code}' -H "$auth" -H 'Accept: text/plain' \
-      -H 'Content-Type: application/json' --data-binary "@$KILN_HB_STATE/body" "$to") || return 1
+    (umask 077 && printf 'Authorization: Bearer %s\n' "$(head -n 1 "$KILN_ETC/credential")" > "$KILN_HB_STATE/auth-header") || return 1
+    code=$(curl -sS -m 30 "$@" -o "$KILN_HB_STATE/reply.body" -w '%{http_code}' -H "@$KILN_HB_STATE/auth-header" -H 'Accept: text/plain' \
+      -H 'Content-Type: application/json' --data-binary "@$KILN_HB_STATE/body" "$to"); hb_curl_rc=$?
+    rm -f "$KILN_HB_STATE/auth-header"
+    [ "$hb_curl_rc" = 0 ] || return 1
     case "$code" in
       2??) cat "$KILN_HB_STATE/reply.body"; return 0 ;;
       4??) log "heartbeat to $to: HTTP $code"; return 4 ;;
@@ -160,11 +164,8 @@ hb_post_to() {
     esac
   fi
   case "$to" in
-    http://*) timeout 30 wget -q -O - --header "$auth" --header 'Accept: text/plain' \
-      --header 'Content-Type: application/json' --post-file "$KILN_HB_STATE/body" "$to" 2> "$KILN_HB_STATE/wget.err" && return 0
-      cat "$KILN_HB_STATE/wget.err" >&2
-      wget_refused "$KILN_HB_STATE/wget.err" && return 4
-      return 1 ;;
+    http://*) http_raw "$KILN_HB_STATE" 30 POST "$to" "$KILN_ETC/credential" "$KILN_HB_STATE/body" \
+      'Accept: text/plain' 'Content-Type: application/json' ;;
     *) echo "kiln-heartbeat: $to needs curl (this system has none)" >&2; return 4 ;;
   esac
 }

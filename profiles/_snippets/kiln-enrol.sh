@@ -31,37 +31,19 @@ kiln_enrol_body() {
   fi
 }
 
-# kiln_enrol: enrols unless $KILN_DIR holds a credential. curl's --retry does
-# not retry a POST whose connection was reset or closed without an answer
-# (exit 52, 56: the controller may have committed), so this loop does, with
-# the same body, up to KILN_ENROL_TRIES tries (default 6), 2, 4, 8, 16, 30 s
-# apart: about a minute, well inside the controller's 15-minute retry window.
-# Not retried here: an HTTP error (22: curl has retried 408, 429 and 5xx;
-# 403 enrolment_closed is final), a timeout or an unresolved name (28, 6:
-# curl has retried them).
+# kiln_enrol: enrols unless $KILN_DIR holds a credential, up to KILN_ENROL_TRIES tries (default 6) with the
+# same body when the answer is lost (kiln-node-lib.sh kiln_retry_after): about a minute, well inside the
+# controller's 15-minute retry window.
 kiln_enrol() {
   [ -s "$KILN_DIR/credential" ] && return 0
   kiln_enrol_secret || echo "kiln: no enrolment secret (no /dev/urandom?): a lost answer to this enrolment cannot be retried" >&2
-  case ${KILN_ENROL_TRIES:-} in '' | *[!0-9]*) kiln_enrol_tries=6 ;; *) kiln_enrol_tries=$KILN_ENROL_TRIES ;; esac
-  kiln_enrol_try=1
-  kiln_enrol_wait=2
+  kiln_retry_start "${KILN_ENROL_TRIES:-}"
   while :; do
     kiln_enrol_rc=0
     kiln_enrol_answer=$(kiln_enrol_body | kiln_curl -H 'Content-Type: application/json' --data-binary @- "$kiln_enrol_url") ||
       kiln_enrol_rc=$?
     [ "$kiln_enrol_rc" -eq 0 ] && break
-    case $kiln_enrol_rc in
-      6 | 22 | 28) kiln_enrol_try=$kiln_enrol_tries ;;
-    esac
-    if [ "$kiln_enrol_try" -ge "$kiln_enrol_tries" ]; then
-      echo "kiln: enrolment failed (curl exit $kiln_enrol_rc)" >&2
-      return 1
-    fi
-    echo "kiln: enrolment got no answer (curl exit $kiln_enrol_rc), trying again in ${kiln_enrol_wait}s" >&2
-    sleep "$kiln_enrol_wait"
-    kiln_enrol_try=$((kiln_enrol_try + 1))
-    kiln_enrol_wait=$((kiln_enrol_wait * 2))
-    if [ "$kiln_enrol_wait" -gt 30 ]; then kiln_enrol_wait=30; fi
+    kiln_retry_after enrolment "$kiln_enrol_rc" || return 1
   done
   kiln_enrol_cred=$(printf '%s' "$kiln_enrol_answer" | sed -n 's/.*"credential"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
   [ -n "$kiln_enrol_cred" ] || { echo "kiln: enrolment answer has no credential" >&2; return 1; }

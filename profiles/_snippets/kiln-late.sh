@@ -19,4 +19,4 @@ kiln_apply_secrets
 kiln_install_host_certs
 # A host without the agent still works; it only sends no heartbeat (an operator sees status "never").
 kiln_install_heartbeat || echo "kiln: the heartbeat agent is not installed" >&2
-kiln_node_curl "$kiln_complete_url" -X POST -H 'Content-Type: application/json' --data '{"stage":"install"}' >/dev/null
+kiln_complete install

@@ -15,6 +15,9 @@ const enrolled: NodeTrust = {
   lastSeenAt: '2026-12-07T08:00:00.000Z',
   enrolSecretHash: 'sha256:secret',
   enrolUntil: '2026-12-07T08:15:00.000Z',
+  completedStage: null,
+  completedCredentialHash: null,
+  completedUntil: null,
 };
 
 const cases: { name: string; trust: NodeTrust; secret: string | null; now: number; want: string }[] = [

@@ -22,11 +22,13 @@ import {
   getNodeTrustByHash,
   markCredentialUsed,
   putNodeTrust,
+  recordCompletion,
   replaceUnusedCredential,
   touchNodeTrust,
   type NodeTrust,
 } from './sql-node-trust-store.js';
 import { decideEnrolRetry, ENROL_RETRY_WINDOW_MS, type EnrolRetryRefusal } from './enrol-retry.js';
+import { COMPLETE_REPEAT_WINDOW_MS, isCompleteRepeat } from './complete-repeat.js';
 import { getIdentityRequest, putIdentityRequest } from './sql-identity-request-store.js';
 import { factText } from '../inventory/fact-text.js';
 import {
@@ -807,27 +809,42 @@ export function createNodeService(deps: NodeServiceDeps) {
       });
     },
 
-    /** The node says its job is done: deploying → deployed, releasing → ready. */
+    /**
+     * The node says its job is done: deploying → deployed, releasing → ready; in any other state a check-in event.
+     * The same call again (its first answer lost) is a repeat for a while (complete-repeat.ts): answered with the
+     * host as it is, with no second event or state change.
+     */
     async complete(p: Principal & { kind: 'node' }, stage: string): Promise<Host> {
+      const trust = await getNodeTrust(db, p.hostId);
       const host = await inventory.getHost(p.hostId);
-      if (host.state === 'deploying') {
-        // One unit: the deployment completes with the host's move to deployed.
-        return inventory.inTransaction(async (inv, tx) => {
+      if (isCompleteRepeat(trust, stage, now().getTime())) {
+        log.info({ host: host.name, stage }, 'completion repeated (its first answer was lost); answered as before');
+        return host;
+      }
+      const actor = `node:${host.name}`;
+      const reason = `${stage} complete`;
+      // One unit: the completion is kept with the change it makes (and the deployment completes with the move to
+      // deployed). A credential replaced since the call was authenticated records nothing: that call is not repeated.
+      return inventory.inTransaction(async (inv, tx) => {
+        if (trust.credentialHash) {
+          const until = new Date(now().getTime() + COMPLETE_REPEAT_WINDOW_MS).toISOString();
+          await recordCompletion(tx, { hostId: host.id, stage, credentialHash: trust.credentialHash, until });
+        }
+        if (host.state === 'deploying') {
           const d = await deps.deployments.currentDeployment(host.id, tx);
           if (d) await deps.deployments.setDeploymentStatus(d.id, 'complete', tx);
-          return inv.transition(host.id, 'deployed', { actor: `node:${host.name}`, reason: `${stage} complete` });
+          return inv.transition(host.id, 'deployed', { actor, reason });
+        }
+        if (host.state === 'releasing') return inv.transition(host.id, 'ready', { actor, reason });
+        await inv.recordEvent({
+          actor,
+          kind: 'node.checkin',
+          hostId: host.id,
+          subject: host.name,
+          message: `${host.name} checked in (${stage}) in state ${host.state}`,
         });
-      }
-      if (host.state === 'releasing')
-        return inventory.transition(host.id, 'ready', { actor: `node:${host.name}`, reason: `${stage} complete` });
-      await inventory.recordEvent({
-        actor: `node:${host.name}`,
-        kind: 'node.checkin',
-        hostId: host.id,
-        subject: host.name,
-        message: `${host.name} checked in (${stage}) in state ${host.state}`,
+        return host;
       });
-      return host;
     },
 
     /** The node reports a failure at a stage: the host goes to failed with the reason. */

@@ -16,6 +16,12 @@ export interface NodeTrustTable {
   enrol_secret_hash: string | null;
   /** Until when (ISO time) a retry of that report may replace the unused credential (migration 0011). */
   enrol_until: string | null;
+  /** The stage of the node's last `POST /node/complete` (migration 0012). */
+  completed_stage: string | null;
+  /** SHA-256 of the credential that call came with (migration 0012). */
+  completed_credential_hash: string | null;
+  /** Until when (ISO time) the same call again is answered as a repeat (migration 0012). */
+  completed_until: string | null;
 }
 
 /** `site_secrets` (migration 0003): per scope (`site`, `host:<id>`); `authorized_keys` is a JSON array. */
@@ -63,6 +69,9 @@ export const nodeColumns = {
     last_seen_at: 'text null',
     enrol_secret_hash: 'text null',
     enrol_until: 'text null',
+    completed_stage: 'text null',
+    completed_credential_hash: 'text null',
+    completed_until: 'text null',
   },
   node_identity_requests: {
     host_id: 'text',

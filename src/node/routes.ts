@@ -282,7 +282,8 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
       config: { access: 'node' },
       schema: {
         tags: ['node'],
-        summary: 'Install or wipe finished (called by the installed system on first boot)',
+        summary:
+          'Install or wipe finished (the installer, or the installed system on first boot); the same stage again with the same credential within 15 minutes is a repeat: answered as before, nothing recorded',
         body: Type.Object(
           { stage: Type.Optional(Type.String({ maxLength: 64 })), ok: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },

@@ -20,6 +20,12 @@ export interface NodeTrust {
   enrolSecretHash: string | null;
   /** Until when (ISO time) a retry of that report may replace the unused credential; null with `enrolSecretHash`. */
   enrolUntil: string | null;
+  /** The stage of the node's last completion (`POST /node/complete`); null before the first. */
+  completedStage: string | null;
+  /** SHA-256 of the credential that completion came with: a later credential is another node's call. */
+  completedCredentialHash: string | null;
+  /** Until when (ISO time) the same completion again is a repeat (complete-repeat.ts). */
+  completedUntil: string | null;
 }
 
 const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
@@ -33,6 +39,9 @@ const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
   lastSeenAt: r.last_seen_at,
   enrolSecretHash: r.enrol_secret_hash,
   enrolUntil: r.enrol_until,
+  completedStage: r.completed_stage,
+  completedCredentialHash: r.completed_credential_hash,
+  completedUntil: r.completed_until,
 });
 
 /** The trust row of a host; a host without one has never enrolled and is armed. */
@@ -51,6 +60,9 @@ export async function getNodeTrust(db: Kysely<Database>, hostId: string): Promis
         lastSeenAt: null,
         enrolSecretHash: null,
         enrolUntil: null,
+        completedStage: null,
+        completedCredentialHash: null,
+        completedUntil: null,
       };
 }
 
@@ -73,6 +85,9 @@ export async function putNodeTrust(db: Kysely<Database>, t: NodeTrust): Promise<
     last_seen_at: t.lastSeenAt,
     enrol_secret_hash: t.enrolSecretHash,
     enrol_until: t.enrolUntil,
+    completed_stage: t.completedStage,
+    completed_credential_hash: t.completedCredentialHash,
+    completed_until: t.completedUntil,
   };
   const exists = await db.selectFrom('node_trust').select('host_id').where('host_id', '=', t.hostId).executeTakeFirst();
   if (exists) await db.updateTable('node_trust').set(row).where('host_id', '=', t.hostId).execute();
@@ -128,6 +143,28 @@ export async function replaceUnusedCredential(db: Kysely<Database>, r: ReplacedC
     .where('host_id', '=', r.hostId)
     .where('credential_hash', '=', r.oldHash)
     .where('enrol_secret_hash', '=', r.enrolSecretHash)
+    .executeTakeFirst();
+  return Number(out.numUpdatedRows) === 1;
+}
+
+/** A node's completion: its stage, the credential it came with (hashed) and the end of its repeat window. */
+export interface Completion {
+  hostId: string;
+  stage: string;
+  credentialHash: string;
+  until: string;
+}
+
+/**
+ * Records a completion on the host's trust row, only while the host's credential is still `credentialHash` (the
+ * one the call was authenticated with): false when it changed meanwhile, and nothing is written.
+ */
+export async function recordCompletion(db: Kysely<Database>, c: Completion): Promise<boolean> {
+  const out = await db
+    .updateTable('node_trust')
+    .set({ completed_stage: c.stage, completed_credential_hash: c.credentialHash, completed_until: c.until })
+    .where('host_id', '=', c.hostId)
+    .where('credential_hash', '=', c.credentialHash)
     .executeTakeFirst();
   return Number(out.numUpdatedRows) === 1;
 }

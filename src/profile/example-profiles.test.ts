@@ -79,7 +79,14 @@ test('every install script enrols with the boot MAC and fetches secrets with the
       late,
       /kiln_enrol_body \| kiln_curl -H 'Content-Type: application\/json' --data-binary @- "\$kiln_enrol_url"/,
     );
-    assert.match(late, /Authorization: Bearer \$\(cat "\$KILN_DIR\/credential"\)/);
+    // The credential goes to curl in a 0600 header file, never as an argument (node-calls-installer.test.ts).
+    assert.match(
+      late,
+      /printf 'Authorization: Bearer %s\\n' "\$\(cat "\$KILN_DIR\/credential"\)" > "\$KILN_DIR\/auth-header"/,
+    );
+    assert.match(late, /kiln_curl -H "@\$KILN_DIR\/auth-header"/);
+    assert.doesNotMatch(late, /-H "Authorization/);
+    assert.match(late, /^kiln_complete install$/m);
     assert.match(late, /chpasswd -e/);
     assert.match(late, /passwd -l root/);
     assert.match(late, /HostCertificate \/etc\/ssh\/ssh_host_\$\{kind\}_key-cert\.pub/);

@@ -11,7 +11,7 @@ const ext = extname(fileURLToPath(import.meta.url));
 /**
  * Loads every `migrations/NNNN-name.ts` file (`.js` when compiled). Domains own their migration
  * files, applied in name order: 0001–0099 inventory, rules, node trust and
- * deployments, SSH certificates, users, the enrolment retry (0011); 0100–0199 DHCP leases; 0200–0299
+ * deployments, SSH certificates, users, the enrolment retry (0011), a repeated completion (0012); 0100–0199 DHCP leases; 0200–0299
  * deploy (install tokens); 0300–0309 syslog; 0310–0319 boot timeline; 0320–0329 hooks; 0350–0359 heartbeat; 0370–0379 node self-tests; 0400–0409 stateless identity requests; 0410–0419 controller members and singleton roles; 0420–0429 DHCP leases (storage layout); 0460–0469 cluster roles judged from the store and rate counters across controllers; 0470–0479 member CAs, join tokens and the data key check; 0480–0489 content shared between members and failover of the machines across them (each member's node API URL and CA; the node image's files, 0481; the DHCP server identifiers a live member answers for once that member is dead, 0482; each member's repo public key, 0483). A new file takes the next free number in its range.
  */
 export const fileMigrationProvider: MigrationProvider = {

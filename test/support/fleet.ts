@@ -630,7 +630,7 @@ async function httpGet(sim: Sim, url: string, trace: Trace): Promise<{ text?: st
  * The discovery report as the node agent sends it (node/agent/lib.sh `api_retry POST discover`): to each
  * controller in `bases` in turn (kiln.url first, then kiln.urls), passing over one that fails or answers an HTTP
  * error; when none answered, again after 1, 2, 4 … s, at most 30 s, 10 rounds in all (api_retry: KILN_TRIES
- * defaults to 10, the sleep doubles up to 30 s; each attempt is bounded by 60 s, as the agent's `timeout 60 wget`).
+ * defaults to 10, the sleep doubles up to 30 s; each attempt is bounded by 60 s, as the agent's `timeout 60 nc` in http_raw).
  * The body carries the boot's enrolment secret on every try (discover.sh `discover_report`), so a try whose answer
  * was lost after the controller committed is answered again with a fresh credential.
  */

@@ -10,7 +10,7 @@ import { KilnError } from '../../error/kiln-error.js';
 /**
  * What every Kiln image holds unless `bare`: a kernel, systemd as init, SSH,
  * systemd-networkd with resolved, and curl: the heartbeat agent's HTTPS client
- * (verified against Kiln's CA). Without curl or wget its unit fails every 10 s
+ * (verified against Kiln's CA). Without curl (or nc) its unit fails every 10 s
  * and the system is `degraded` (seen on a minimal image in the Debian e2e).
  */
 export const BASE_PACKAGES = [

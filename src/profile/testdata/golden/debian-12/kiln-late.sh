@@ -28,15 +28,59 @@ MIIBfakeKilnCAcertificateForTestsOnly
 -----END CERTIFICATE-----
 KILN_CA_PEM
 kiln_curl() { curl -fsS --retry 5 --retry-delay 3 --retry-connrefused --max-time 120 -H "X-Kiln-Session: $kiln_session" --cacert "$KILN_DIR/ca.pem" "$@"; }
-# Calls a node route with the node credential: kiln_node_curl URL [curl args].
+# Calls a node route with the node credential: kiln_node_curl URL [curl args]. The credential reaches curl
+# in a header file (-H @FILE: curl 7.55 or later), 0600 in $KILN_DIR and removed after the call, never on
+# curl's command line, which every local user can read (/proc/PID/cmdline, ps) while the call runs.
 kiln_node_curl() {
-  url=$1; shift
-  kiln_curl -H "Authorization: Bearer $(cat "$KILN_DIR/credential")" "$@" "$url"
+  kiln_node_url=$1; shift
+  (umask 077 && printf 'Authorization: Bearer %s\n' "$(cat "$KILN_DIR/credential")" > "$KILN_DIR/auth-header") || return 1
+  kiln_node_rc=0
+  kiln_curl -H "@$KILN_DIR/auth-header" "$@" "$kiln_node_url" || kiln_node_rc=$?
+  rm -f "$KILN_DIR/auth-header"
+  return "$kiln_node_rc"
 }
 # Reports an install stage to the host's boot timeline; never fails the install.
 kiln_progress() {
   kiln_node_curl "$kiln_progress_url" -X POST -H 'Content-Type: application/json' \
     --data "{\"stage\":\"$1\",\"message\":\"${2:-}\"}" >/dev/null 2>&1 || true
+}
+# A POST whose answer is lost after Kiln committed it (connection reset or closed without an answer: curl exit
+# 56, 52) is not retried by curl's --retry; the caller's loop retries it, as Kiln answers such a repeat as the
+# first (docs/discovery.md, "A lost answer"). kiln_retry_start N: N tries (default 6). kiln_retry_after WHAT RC,
+# after a try that failed with curl exit RC: sleeps 2, 4, 8, 16, 30 s and returns 0 for the next try; says WHAT
+# failed and returns 1 once the tries are spent or RC is final: 22, an HTTP error (curl has retried 408, 429 and
+# 5xx), 28 or 6, a timeout or an unresolved name (curl has retried them).
+kiln_retry_start() {
+  case ${1:-} in '' | *[!0-9]*) kiln_tries=6 ;; *) kiln_tries=$1 ;; esac
+  kiln_try=1
+  kiln_wait=2
+}
+kiln_retry_after() {
+  case $2 in
+    6 | 22 | 28) kiln_try=$kiln_tries ;;
+  esac
+  if [ "$kiln_try" -ge "$kiln_tries" ]; then
+    echo "kiln: $1 failed (curl exit $2)" >&2
+    return 1
+  fi
+  echo "kiln: $1 got no answer (curl exit $2), trying again in ${kiln_wait}s" >&2
+  sleep "$kiln_wait"
+  kiln_try=$((kiln_try + 1))
+  kiln_wait=$((kiln_wait * 2))
+  if [ "$kiln_wait" -gt 30 ]; then kiln_wait=30; fi
+}
+# kiln_complete STAGE: tells Kiln this install is done (POST complete), up to KILN_COMPLETE_TRIES tries (default
+# 6) when the answer is lost: Kiln answers the same stage again, with the same credential, within 15 minutes as
+# a repeat, changing and recording nothing (docs/discovery.md, "A lost answer").
+kiln_complete() {
+  kiln_retry_start "${KILN_COMPLETE_TRIES:-}"
+  while :; do
+    kiln_complete_rc=0
+    kiln_node_curl "$kiln_complete_url" -X POST -H 'Content-Type: application/json' --data "{\"stage\":\"$1\"}" >/dev/null ||
+      kiln_complete_rc=$?
+    [ "$kiln_complete_rc" -eq 0 ] && return 0
+    kiln_retry_after completion "$kiln_complete_rc" || return 1
+  done
 }
 
 # --- kiln-enrol.sh: obtain the one-time node credential (shared snippet) ---
@@ -72,37 +116,19 @@ kiln_enrol_body() {
   fi
 }
 
-# kiln_enrol: enrols unless $KILN_DIR holds a credential. curl's --retry does
-# not retry a POST whose connection was reset or closed without an answer
-# (exit 52, 56: the controller may have committed), so this loop does, with
-# the same body, up to KILN_ENROL_TRIES tries (default 6), 2, 4, 8, 16, 30 s
-# apart: about a minute, well inside the controller's 15-minute retry window.
-# Not retried here: an HTTP error (22: curl has retried 408, 429 and 5xx;
-# 403 enrolment_closed is final), a timeout or an unresolved name (28, 6:
-# curl has retried them).
+# kiln_enrol: enrols unless $KILN_DIR holds a credential, up to KILN_ENROL_TRIES tries (default 6) with the
+# same body when the answer is lost (kiln-node-lib.sh kiln_retry_after): about a minute, well inside the
+# controller's 15-minute retry window.
 kiln_enrol() {
   [ -s "$KILN_DIR/credential" ] && return 0
   kiln_enrol_secret || echo "kiln: no enrolment secret (no /dev/urandom?): a lost answer to this enrolment cannot be retried" >&2
-  case ${KILN_ENROL_TRIES:-} in '' | *[!0-9]*) kiln_enrol_tries=6 ;; *) kiln_enrol_tries=$KILN_ENROL_TRIES ;; esac
-  kiln_enrol_try=1
-  kiln_enrol_wait=2
+  kiln_retry_start "${KILN_ENROL_TRIES:-}"
   while :; do
     kiln_enrol_rc=0
     kiln_enrol_answer=$(kiln_enrol_body | kiln_curl -H 'Content-Type: application/json' --data-binary @- "$kiln_enrol_url") ||
       kiln_enrol_rc=$?
     [ "$kiln_enrol_rc" -eq 0 ] && break
-    case $kiln_enrol_rc in
-      6 | 22 | 28) kiln_enrol_try=$kiln_enrol_tries ;;
-    esac
-    if [ "$kiln_enrol_try" -ge "$kiln_enrol_tries" ]; then
-      echo "kiln: enrolment failed (curl exit $kiln_enrol_rc)" >&2
-      return 1
-    fi
-    echo "kiln: enrolment got no answer (curl exit $kiln_enrol_rc), trying again in ${kiln_enrol_wait}s" >&2
-    sleep "$kiln_enrol_wait"
-    kiln_enrol_try=$((kiln_enrol_try + 1))
-    kiln_enrol_wait=$((kiln_enrol_wait * 2))
-    if [ "$kiln_enrol_wait" -gt 30 ]; then kiln_enrol_wait=30; fi
+    kiln_retry_after enrolment "$kiln_enrol_rc" || return 1
   done
   kiln_enrol_cred=$(printf '%s' "$kiln_enrol_answer" | sed -n 's/.*"credential"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
   [ -n "$kiln_enrol_cred" ] || { echo "kiln: enrolment answer has no credential" >&2; return 1; }
@@ -213,5 +239,5 @@ kiln_apply_secrets
 kiln_install_host_certs
 # A host without the agent still works; it only sends no heartbeat (an operator sees status "never").
 kiln_install_heartbeat || echo "kiln: the heartbeat agent is not installed" >&2
-kiln_node_curl "$kiln_complete_url" -X POST -H 'Content-Type: application/json' --data '{"stage":"install"}' >/dev/null
+kiln_complete install
 

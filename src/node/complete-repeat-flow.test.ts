@@ -1,0 +1,3 @@
+import { completeRepeatScenario } from '../../test/support/complete-repeat.scenario.js';
+
+completeRepeatScenario('sqlite', async () => ({ opts: {}, close: async () => {} }));
