@@ -397,8 +397,7 @@ export async function runServe(
         // -1: 256 on SQLite; off on PostgreSQL, where a two-member storm with a kill took 944 s with the room
         // against 85 s without it (docs/booting.md, not diagnosed yet).
         loadingGate: {
-          maxLoading:
-            config.boot['max-loading'] >= 0 ? config.boot['max-loading'] : server['database-url'] ? 0 : 256,
+          maxLoading: config.boot['max-loading'] >= 0 ? config.boot['max-loading'] : server['database-url'] ? 0 : 256,
         },
       },
     });
