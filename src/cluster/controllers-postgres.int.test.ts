@@ -2,10 +2,15 @@
 // (loopback, no namespaces; test/support/member-bed.ts, one bed for the file:
 // A started first, then B, C later), in order:
 // - the login limit holds in total across members;
+// - liveness off the main loop: A's main event loop blocked (a busy loop
+//   through its inspector) for twice `staleSeconds`; B and `kiln controller
+//   list` still judge it alive, its URL stays in B's boot scripts;
 // - the singleton roles are held by exactly one member (A, which started first);
 //   an event written through A reaches B's live stream; `kill -9` of A moves
 //   every role to B within seconds and the hook delivery A had in flight is
-//   sent again by B; `kiln controller list` shows both, then A as unhealthy;
+//   sent again by B; B and `kiln controller list` judge A dead within
+//   `staleSeconds` of the kill, its URL leaves B's boot scripts within one
+//   refresh more;
 // - the roles that judge from the store and the limits counted in it: with a
 //   third member C, a host whose heartbeats went to the member that holds no
 //   role and stop is reported unreachable once, by the holder, from the store;
@@ -20,6 +25,7 @@ import assert from 'node:assert/strict';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { defaultLoginLimit } from '../auth/login-limiter.js';
 import { startReceiver, until } from '../../test/support/hook-scenario.js';
+import { blockMainLoop, inspectEnv, inspectorUrl } from '../../test/support/inspector.js';
 import {
   bedClusterConfig,
   startMemberBed,
@@ -37,6 +43,8 @@ interface Event {
   message: string;
 }
 
+const STALE_SECONDS = 4;
+const HEARTBEAT_SECONDS = 1;
 const DISCOVERY_LIMIT = 3;
 const NODE_RATE_LIMIT = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,6 +61,8 @@ before(async () => {
       'heartbeat: { intervalSeconds: 1, missedIntervals: 2, checkSeconds: 1, flushSeconds: 1 }',
     ],
     args: ['--discovery-limit', String(DISCOVERY_LIMIT), '--node-rate-limit', String(NODE_RATE_LIMIT)],
+    // A's inspector lets the liveness test block its main loop from outside.
+    members: [{ name: 'a', env: inspectEnv }, { name: 'b' }],
   });
 });
 after(async () => {
@@ -111,6 +121,76 @@ test(
       const right = [await login(a, 'right-password-123'), await login(b, 'right-password-123')];
       assert.deepEqual(right, [429, 429], 'the right password from that source waits out the minute too');
       assert.equal(await login(b, 'right-password-123', true), 200, 'another source logs in');
+    } catch (err) {
+      t.diagnostic(bed.logs());
+      throw err;
+    }
+  },
+);
+
+test(
+  'a member whose main event loop is blocked for twice staleSeconds stays alive to the other member and kiln controller list (its heartbeat is written off the main loop)',
+  { timeout: 60_000 },
+  async (t) => {
+    const [a, b] = [bed.member('a'), bed.member('b')];
+    try {
+      await until('A healthy on B', async () => rowOf(await bed.controllers(b), a)?.health === 'healthy', 20_000);
+      const blockMs = 2 * STALE_SECONDS * 1000;
+      const blocking = blockMainLoop(inspectorUrl(a.output()), blockMs);
+      const state: { ended?: boolean; failed?: Error } = {};
+      blocking.then(
+        () => (state.ended = true),
+        (err: unknown) => (state.failed = err instanceof Error ? err : new Error(String(err))),
+      );
+      // Every 500 ms until the block ends: A's health and silence as B judges them, whether B's chain script lists
+      // A, and whether A itself answers (it must not: its loop is busy). Once, 1.5 s in: `kiln controller list`.
+      const seen: Array<{ at: number; health?: string; silent?: number; listed: boolean; answered: boolean }> = [];
+      let listed: { from: number; to: number; out: Awaited<ReturnType<MemberBed['kiln']>> } | undefined;
+      const t0 = Date.now();
+      while (!state.ended) {
+        if (state.failed) throw state.failed;
+        if (Date.now() - t0 > blockMs + 30_000) throw new Error('the block did not end');
+        const at = Date.now();
+        const [row, chain, own] = await Promise.all([
+          bed.controllers(b).then((ms) => rowOf(ms, a)),
+          fetch(`${b.url}/boot.ipxe`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text()),
+          fetch(`${a.url}/api/v1/health`, { signal: AbortSignal.timeout(400) }).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        ]);
+        const inChain = chain.includes(`${a.url}/boot/host.ipxe`);
+        seen.push({ at, health: row?.health, silent: row?.silentSeconds, listed: inChain, answered: own });
+        if (!listed && at - t0 > 1500) {
+          const from = Date.now();
+          const out = await bed.kiln(b, ['controller', 'list']);
+          listed = { from, to: Date.now(), out };
+        }
+        await sleep(500);
+      }
+      const block = await blocking;
+      const during = seen.filter((s) => s.at >= block.from + 500 && s.at + 500 <= block.to);
+      t.diagnostic(
+        `A's main loop blocked ${block.to - block.from} ms; ${during.length} looks through B meanwhile: health ${[...new Set(during.map((s) => s.health))].join(',')}, A silent at most ${Math.max(...during.map((s) => s.silent ?? Infinity))} s (staleSeconds ${STALE_SECONDS}), A's own API answered ${during.filter((s) => s.answered).length} times`,
+      );
+      assert.deepEqual(
+        during.filter((s) => s.answered).map((s) => s.at - block.from),
+        [],
+        "A's main loop was blocked: its own API did not answer",
+      );
+      assert.deepEqual(
+        during.filter((s) => s.health !== 'healthy' || !s.listed).map((s) => [s.at - block.from, s.health, s.listed]),
+        [],
+        "B judged A healthy and listed A's URL in its chain script throughout",
+      );
+      assert.ok(during.length >= blockMs / 2000, `looked through B ${during.length} times during the block`);
+      assert.ok(
+        listed && listed.from >= block.from && listed.to <= block.to,
+        `kiln controller list ran within the block (${listed ? `${listed.from - block.from}…${listed.to - block.from} ms` : 'not run'})`,
+      );
+      t.diagnostic(`kiln controller list through B, A blocked:\n${listed.out.stdout}`);
+      assert.equal(listed.out.code, 0, listed.out.stderr);
+      assert.equal(listed.out.stdout.match(/ healthy /g)?.length, 2, listed.out.stdout);
     } catch (err) {
       t.diagnostic(bed.logs());
       throw err;
@@ -205,8 +285,30 @@ test(
         await rx.close();
       }
 
-      // The dead member turns unhealthy once its heartbeat is older than staleSeconds.
-      await until('A unhealthy', async () => rowOf(await bed.controllers(b), a)?.health === 'unhealthy', 20_000);
+      // The dead member: unhealthy on B within staleSeconds of the kill (its last heartbeat came before it), out of
+      // B's chain script within one member refresh (heartbeatSeconds) more (docs/cluster.md, "Member liveness").
+      let unhealthyAt = 0;
+      let unlistedAt = 0;
+      while (!unhealthyAt || !unlistedAt) {
+        const at = Date.now();
+        if (at - killed > 20_000) throw new Error('A still healthy or listed 20 s after the kill');
+        const [row, chain] = await Promise.all([
+          bed.controllers(b).then((x) => rowOf(x, a)),
+          fetch(`${b.url}/boot.ipxe`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text()),
+        ]);
+        if (!unhealthyAt && row?.health === 'unhealthy') unhealthyAt = at;
+        if (!unlistedAt && !chain.includes(`${a.url}/boot/host.ipxe`)) unlistedAt = at;
+        await sleep(200);
+      }
+      t.diagnostic(
+        `A judged dead by B ${unhealthyAt - killed} ms after the kill, out of B's chain script after ${unlistedAt - killed} ms (staleSeconds ${STALE_SECONDS}, heartbeatSeconds ${HEARTBEAT_SECONDS})`,
+      );
+      // The bound plus 1 s for this loop's 200 ms looks and the API's answer on a loaded machine.
+      assert.ok(unhealthyAt - killed <= (STALE_SECONDS + 1) * 1000, 'unhealthy within staleSeconds of the kill');
+      assert.ok(
+        unlistedAt - killed <= (STALE_SECONDS + HEARTBEAT_SECONDS + 1) * 1000,
+        'out of the failover URLs within staleSeconds + heartbeatSeconds of the kill',
+      );
       const shown = JSON.parse((await bed.kiln(b, ['controller', 'list', '--json'])).stdout) as {
         items: MemberListing[];
       };
