@@ -35,6 +35,7 @@ import { raInterfaces } from './boot/ra/ra-config.js';
 import { listEvents } from './event/event-log.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 import { createElector, type RoleContext } from './cluster/elector.js';
+import { startMemberHeartbeat } from './cluster/member-heartbeat.js';
 import { createMemberTrust } from './cluster/member-trust.js';
 import { memberKeyOf, signMemberRequest, verifyMemberRequest } from './cluster/member-credential.js';
 import { createPeerFetcher } from './cluster/peer-fetch.js';
@@ -516,7 +517,6 @@ export async function runServe(
         version: (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version,
       },
       pollMs: config.cluster.electionMs,
-      heartbeatMs: config.cluster.heartbeatSeconds * 1000,
       log: log.child({ domain: 'cluster' }),
       work: {
         // Closed before the app (the closers run in reverse) so no poll round outlives the drivers.
@@ -579,6 +579,15 @@ export async function runServe(
     });
     await elector.start();
     closers.push(() => elector.stop());
+    // The heartbeat every reader of last_seen judges this member by, written off the main loop (docs/cluster.md,
+    // "Member liveness"); closed before the elector marks the row stopped (the closers run in reverse).
+    const heartbeat = startMemberHeartbeat({
+      store: databaseUrl ? { kind: 'postgres', url: databaseUrl } : { kind: 'sqlite', file: store.sqlite!.name },
+      memberId,
+      everyMs: config.cluster.heartbeatSeconds * 1000,
+      log: log.child({ domain: 'cluster' }),
+    });
+    closers.push(() => heartbeat.close());
     if (databaseUrl) {
       // Events committed by any controller on the store wake this one's live feed at once (LISTEN/NOTIFY).
       const listening = listenForEvents({

@@ -12,7 +12,8 @@ export const ClusterConfigSchema = Type.Object({
     minimum: 1,
     maximum: 60,
     default: 2,
-    description: "How often this controller writes its heartbeat (its row's last_seen) to the store.",
+    description:
+      "How often this controller writes its heartbeat (its row's last_seen) to the store, from a thread of its own.",
   }),
   electionMs: Type.Integer({
     minimum: 200,

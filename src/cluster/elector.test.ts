@@ -54,7 +54,6 @@ async function setup() {
       locks: locks.locksOf(id),
       member: { id, name: id, url: `http://${id}:8080`, version: '0.1.0' },
       now: clock.now,
-      heartbeatMs: 2000,
       pollMs: 60_000, // rounds are run by hand below
       work: Object.fromEntries(
         SINGLETON_ROLES.map((role) => [
@@ -133,9 +132,14 @@ test('one member holds every role; when its connection dies the other takes each
     ['a', 'healthy', []],
     ['b', 'healthy', [...SINGLETON_ROLES].sort()],
   ]);
-  // a writes no more heartbeats; b does: after the stale time a is unhealthy.
+  // a writes no more heartbeats; b does (its heartbeat thread's write, member-heartbeat-worker.ts): after the stale
+  // time a is unhealthy.
   clock.advance(11_000);
-  await b.round();
+  await store.db
+    .updateTable('controllers')
+    .set({ last_seen: clock.now().toISOString() })
+    .where('id', '=', 'b')
+    .execute();
   const later = await listControllers(store.db, { now: clock.now(), staleMs: 10_000 });
   assert.deepEqual(later.map((m) => [m.id, m.health]).sort(), [
     ['a', 'unhealthy'],

@@ -1,10 +1,10 @@
-// One member of a store: its row and heartbeat in `controllers`, and the
-// singleton roles it holds. Every `pollMs` it checks the locks it holds
-// (a broken lock connection loses every role at once), tries to take the
-// roles it lacks, and checks its terms (fencing: a role row that names another
-// term means another member took over, whatever this one believes). A role's
-// work runs while the member holds it and is aborted when it is lost.
-// docs/adr/0013-singletons-and-members.md.
+// One member of a store: its row in `controllers` (its heartbeat is written
+// off the main loop, member-heartbeat.ts), and the singleton roles it holds.
+// Every `pollMs` it checks the locks it holds (a broken lock connection loses
+// every role at once), tries to take the roles it lacks, and checks its terms
+// (fencing: a role row that names another term means another member took
+// over, whatever this one believes). A role's work runs while the member holds
+// it and is aborted when it is lost. docs/adr/0013-singletons-and-members.md.
 import type { Kysely } from 'kysely';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { Database } from '../schema.js';
@@ -52,8 +52,6 @@ export interface ElectorDeps {
   work: Partial<Record<SingletonRole, RoleWork>>;
   /** How often roles are checked and taken (default 1000 ms). */
   pollMs?: number;
-  /** How often the member's heartbeat is written (default 2000 ms). */
-  heartbeatMs?: number;
   now?: () => Date;
   log?: Logger;
 }
@@ -84,10 +82,8 @@ export function createElector(deps: ElectorDeps) {
   const now = deps.now ?? (() => new Date());
   const log = deps.log ?? silentLogger;
   const pollMs = deps.pollMs ?? 1000;
-  const heartbeatMs = deps.heartbeatMs ?? 2000;
   const held = new Map<SingletonRole, Held>();
   const stopping = new AbortController();
-  let lastBeat = 0;
   let loop: Promise<void> | null = null;
 
   async function lose(role: SingletonRole, why: string): Promise<void> {
@@ -123,13 +119,8 @@ export function createElector(deps: ElectorDeps) {
     held.set(role, { term, abort, running });
   }
 
-  /** One round: heartbeat, check the held locks and terms, take the free roles. */
+  /** One round: check the held locks and terms, take the free roles. */
   async function round(): Promise<void> {
-    const at = now();
-    if (at.getTime() - lastBeat >= heartbeatMs) {
-      await store.touchMember(db, member.id, at.toISOString());
-      lastBeat = at.getTime();
-    }
     if (held.size > 0) {
       try {
         await locks.check();
@@ -160,7 +151,6 @@ export function createElector(deps: ElectorDeps) {
     async start(): Promise<void> {
       const at = now().toISOString();
       await store.putMember(db, { ...member, apiUrl: member.apiUrl ?? member.url, startedAt: at, lastSeen: at });
-      lastBeat = now().getTime();
       await round().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cluster: first round failed'));
       loop = (async () => {
         while (!stopping.signal.aborted) {

@@ -55,11 +55,6 @@ export async function putMember(
     .execute();
 }
 
-/** The member's heartbeat: moves `last_seen`. */
-export async function touchMember(db: Kysely<ClusterTables>, id: string, at: string): Promise<void> {
-  await db.updateTable('controllers').set({ last_seen: at }).where('id', '=', id).execute();
-}
-
 /** A clean stop: the member says so, and gives up the role rows it holds (the next holder still takes term + 1). */
 export async function stopMember(db: Kysely<ClusterTables>, id: string, at: string): Promise<void> {
   await db.updateTable('controllers').set({ last_seen: at, stopped_at: at }).where('id', '=', id).execute();

@@ -3,18 +3,21 @@
 // simulated fleet's relay forwarding every DHCP message to each member, HTTP
 // boot from each), the machines running the scripts Kiln serves
 // (test/support/fleet.ts, fleet-ipxe.ts), so they fail over between members
-// where the scripts say. Two members with `kill -9` of one in the middle of
-// the storm; three members for the lease table under a storm against all
-// three at once. No timing is asserted: every machine must reach its
+// where the scripts say. One bed of three members for the file, in order:
+// the lease table under a storm against all three at once; one machine
+// whose OFFER came from member 2, then killed: its REQUEST is ACKed by member
+// 1 in the dead member's name (docs/cluster.md, "DHCP REQUESTs for a dead
+// member"), never while that member lives, never for a foreign server; then
+// `kill -9` of member 0 in the middle of a storm against the two live ones
+// (members 0 and 1). No timing is asserted: every machine must reach its
 // discovery report, and the shared database must hold what the machines were
-// told (test/support/cluster-storm-check.ts). The pause the machines saw is
-// printed. bench/boot-storm.bench.ts --controllers=2|3 --kill-at=N runs the
-// same with 1000 machines and the kernel and initrd. And one machine whose
-// OFFER came from the member then killed: its REQUEST is ACKed by the other in
-// the dead member's name (docs/cluster.md, "DHCP REQUESTs for a dead member"),
-// never while that member lives, never for a foreign server.
+// told (test/support/cluster-storm-check.ts). Each storm boots machines of its
+// own (fleet indices, so MACs, no machine seen before) and its store checks
+// cover its own machines and the hosts made after it began; the pause the
+// machines saw is printed. bench/boot-storm.bench.ts --controllers=2|3
+// --kill-at=N runs the same with 1000 machines and the kernel and initrd.
 // Addresses: 10.112.0.0/16 and 10.113.0.0/16, on the test's own namespaces and veths only.
-import { test, after } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,85 +27,57 @@ import { decodeDhcp, encodeDhcp, type DhcpPacket } from '../protocols/dhcp4/pack
 import { getIpOption, ipOption, textOption, uintOption } from '../protocols/dhcp4/options.js';
 import { join } from 'node:path';
 import { canUseNetns } from '../../test/support/netns.js';
-import { runFleet } from '../../test/support/fleet.js';
-import { clusterRelay, startClusterStormBed, type ClusterStormBed } from '../../test/support/cluster-storm-bed.js';
-import { checkClusterStore, pauseAfterKill, requestsToDead } from '../../test/support/cluster-storm-check.js';
+import { runFleet, type FleetTarget } from '../../test/support/fleet.js';
+import {
+  clusterRelay,
+  startClusterStormBed,
+  type ClusterStormBed,
+  type StormMember,
+} from '../../test/support/cluster-storm-bed.js';
+import {
+  checkClusterStore,
+  newestEventSeq,
+  pauseAfterKill,
+  requestsToDead,
+} from '../../test/support/cluster-storm-check.js';
 import type { MachineOutcome } from '../../test/support/fleet.js';
 
 const skip = canUseNetns() ? false : 'needs root and iproute2 (network namespaces)';
 const work = mkdtempSync(join(tmpdir(), 'kiln-storm-kill-'));
 let bed: ClusterStormBed | undefined;
 
+before(async () => {
+  if (!skip) bed = await startClusterStormBed({ work, members: 3, nodeImage: false });
+});
 after(async () => {
   await bed?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
-/** Starts `members` controllers (the previous test's are stopped first: both tests use the same addresses). */
-async function freshBed(members: number): Promise<ClusterStormBed> {
-  await bed?.close();
-  bed = await startClusterStormBed({ work: mkdtempSync(join(work, `m${members}-`)), members, nodeImage: false });
-  return bed;
-}
+/** The bed's members that still run. */
+const liveMembers = (): StormMember[] =>
+  bed!.members.filter((m) => m.process.exitCode === null && m.process.signalCode === null);
+/** A fleet target of `members` alone (a dead member's helper address is left out, as an operator would). */
+const targetOf = (members: readonly StormMember[]): FleetTarget => ({
+  dhcpServers: members.map((m) => m.address),
+  httpBases: members.map((m) => m.url),
+});
+/** Fleet indices `from` … `from + n - 1`: each storm's own MACs (a multiple of 3 keeps the firmware mix). */
+const indices = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
 
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)] ?? 0;
-
-test(
-  'kill -9 of one of two controllers in the middle of a boot storm: every machine reaches discovery through the other; leases, hosts and events hold in the shared store',
-  { skip, timeout: 240_000 },
-  async (t) => {
-    const cluster = await freshBed(2);
-    const HOSTS = 80;
-    const KILL_AT = 30;
-    let scripts = 0;
-    const kill: { at?: number } = {};
-    // 20 at a time, so the storm is still arriving when member 0 dies.
-    const run = await runFleet({
-      hosts: HOSTS,
-      parallel: 20,
-      images: false,
-      firmware: 'mixed',
-      relay: clusterRelay(0),
-      target: cluster.target,
-      maxBoots: 2,
-      onStage: (_i, stage) => {
-        if (stage === 'scripts' && ++scripts === KILL_AT) kill.at = cluster.kill(0);
-      },
-    });
-    const killAt = kill.at;
-    assert.ok(killAt !== undefined, `member 0 was killed after ${KILL_AT} per-host scripts`);
-    const failed = run.outcomes.filter((o) => !o.ok).map((o) => `${o.mac}: ${o.error}`);
-    assert.deepEqual(failed, [], 'every machine reached its discovery report');
-
-    const pause = pauseAfterKill(run.outcomes, cluster.members[0]!.address, killAt);
-    const rebooted = run.outcomes.filter((o) => o.boots > 1).length;
-    t.diagnostic(
-      `${HOSTS} machines in ${run.wallSeconds.toFixed(1)} s, ${rebooted} started a second boot; ${pause.affected} had an exchange with the killed member fail, ${pause.resumed} progressed again; pause after the kill p50 ${pct(pause.pausesMs, 0.5).toFixed(0)} ms, max ${Math.max(0, ...pause.pausesMs).toFixed(0)} ms`,
-    );
-    assert.equal(pause.resumed, pause.affected, 'every machine the kill interrupted progressed again');
-    const q = requestsToDead(run.outcomes, cluster.members[0]!.address);
-    t.diagnostic(
-      `REQUESTs naming the killed member: ${q.takenOver} ACKed by the other in its place; never answered: ${q.unanswered.firmware} firmware, ${q.unanswered.ipxe} iPXE`,
-    );
-
-    const checks = await checkClusterStore(cluster.databaseUrl, run.outcomes, cluster.members[0]!.url);
-    for (const c of checks) t.diagnostic(`${c.ok ? 'ok' : 'FAIL'} ${c.check}: ${c.found}`);
-    assert.deepEqual(
-      checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.found}`),
-      [],
-      'every invariant over the shared store holds',
-    );
-  },
-);
 
 test(
   'three controllers on one PostgreSQL answering one storm at once: no address leased to two machines, no MAC in two hosts, every ACK a bound lease',
   { skip, timeout: 240_000 },
   async (t) => {
-    const cluster = await freshBed(3);
+    const cluster = bed!;
+    assert.equal(liveMembers().length, 3, 'three members up');
     const HOSTS = 120;
+    const since = await newestEventSeq(cluster.databaseUrl);
     const run = await runFleet({
       hosts: HOSTS,
+      indices: indices(0, HOSTS),
       images: false,
       firmware: 'mixed',
       relay: clusterRelay(0),
@@ -116,7 +91,7 @@ test(
     t.diagnostic(
       `${HOSTS} machines in ${run.wallSeconds.toFixed(1)} s; ACKs by member: ${[...ackedBy].map(([s, n]) => `${s} ${n}`).join(', ')}; ${run.outcomes.filter((o) => o.boots > 1).length} started a second boot`,
     );
-    const checks = await checkClusterStore(cluster.databaseUrl, run.outcomes);
+    const checks = await checkClusterStore(cluster.databaseUrl, run.outcomes, undefined, since);
     for (const c of checks) t.diagnostic(`${c.ok ? 'ok' : 'FAIL'} ${c.check}: ${c.found}`);
     assert.deepEqual(
       checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.found}`),
@@ -188,8 +163,11 @@ test(
   'DHCP for a dead member: the REQUEST of a machine whose OFFER came from the killed member is ACKed by the other, naming the dead one (never for a live member or a foreign server); the shared store holds',
   { skip, timeout: 240_000 },
   async (t) => {
-    const cluster = await freshBed(2);
-    const [m0, m1] = cluster.members as [(typeof cluster.members)[0], (typeof cluster.members)[0]];
+    const cluster = bed!;
+    // Member 2 takes the OFFER's part and is killed; member 1 answers in its place.
+    const [m0, m1] = [cluster.members[2]!, cluster.members[1]!];
+    assert.ok(liveMembers().includes(m0) && liveMembers().includes(m1), 'members 1 and 2 are up');
+    const since = await newestEventSeq(cluster.databaseUrl);
     const sock = createSocket('udp4');
     const replies = new Map<number, (p: DhcpPacket, from: string) => void>();
     sock.on('message', (m, rinfo) => {
@@ -204,20 +182,20 @@ test(
     const type = (p: DhcpPacket) => p.options.find((x) => x.code === 53)?.data[0];
     let outcome: MachineOutcome;
     try {
-      // The OFFER from member 0 alone (the relay asked only it).
+      // The OFFER from member 2 alone (the relay asked only it).
       const offer = await exchange(sock, replies, {
         xid: 0x7a000001,
         bytes: ipxeMessage(0x7a000001, 1),
         servers: [m0.address],
         accept: (p) => type(p) === 2,
       });
-      assert.ok(offer, 'member 0 offered');
+      assert.ok(offer, 'member 2 offered');
       assert.equal(getIpOption(offer.p, 54), m0.address);
       const offered = offer.p.yiaddr;
       const request = (xid: number, server: string) =>
         ipxeMessage(xid, 3, [ipOption(50, offered), ipOption(54, server)]);
 
-      // While member 0 lives, member 1 leaves a REQUEST naming it alone; and one naming a server that is no member.
+      // While member 2 lives, member 1 leaves a REQUEST naming it alone; and one naming a server that is no member.
       const [live, foreign] = await Promise.all([
         exchange(sock, replies, {
           xid: 0x7a000002,
@@ -237,7 +215,7 @@ test(
       assert.equal(live, null, 'no answer for a live member');
       assert.equal(foreign, null, 'no answer for a foreign server');
 
-      const killAt = cluster.kill(0);
+      const killAt = cluster.kill(2);
       // As iPXE: the REQUEST to every helper address, an ACK only when its 54 is the one asked for.
       const ack = await exchange(sock, replies, {
         xid: 0x7a000004,
@@ -249,7 +227,7 @@ test(
       t.diagnostic(`ACK ${ack.at - killAt} ms after the kill, from ${ack.from}`);
       assert.equal(type(ack.p), 5, 'an ACK');
       assert.equal(ack.from, m1.address, 'sent by member 1');
-      assert.equal(ack.p.yiaddr, offered, 'the address member 0 offered');
+      assert.equal(ack.p.yiaddr, offered, 'the address member 2 offered');
       assert.equal(ack.p.file, `${m1.url}/boot.ipxe`, "the boot script is member 1's");
       const foreignAfter = await exchange(sock, replies, {
         xid: 0x7a000005,
@@ -260,7 +238,7 @@ test(
       });
       assert.equal(foreignAfter, null, 'still no answer for a foreign server');
       const why = /dhcp: member [^"]* is dead \((.*?)\); this member/.exec(m1.log())?.[1];
-      t.diagnostic(`member 1 took member 0 for dead: ${why ?? '(no log line)'}`);
+      t.diagnostic(`member 1 took member 2 for dead: ${why ?? '(no log line)'}`);
       assert.match(m1.log(), /dhcp: answered a REQUEST for dead member/);
       const c = new pg.Client({ connectionString: cluster.databaseUrl });
       await c.connect();
@@ -289,13 +267,14 @@ test(
     } finally {
       sock.close();
     }
-    // Machines booting through member 1 after the kill; every check over the store, the test machine included.
+    // Machines booting through the live members after the kill; every check over the store, the test machine included.
     const run = await runFleet({
       hosts: 20,
+      indices: indices(1500, 20),
       images: false,
       firmware: 'mixed',
       relay: clusterRelay(0),
-      target: cluster.target,
+      target: targetOf(liveMembers().filter((m) => m !== m0)),
       maxBoots: 2,
     });
     assert.deepEqual(
@@ -303,7 +282,60 @@ test(
       [],
       'every machine reached its discovery report',
     );
-    const checks = await checkClusterStore(cluster.databaseUrl, [...run.outcomes, outcome], m0.url);
+    const checks = await checkClusterStore(cluster.databaseUrl, [...run.outcomes, outcome], m0.url, since);
+    for (const c of checks) t.diagnostic(`${c.ok ? 'ok' : 'FAIL'} ${c.check}: ${c.found}`);
+    assert.deepEqual(
+      checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.found}`),
+      [],
+      'every invariant over the shared store holds',
+    );
+  },
+);
+
+test(
+  'kill -9 of one of two controllers in the middle of a boot storm: every machine reaches discovery through the other; leases, hosts and events hold in the shared store',
+  { skip, timeout: 240_000 },
+  async (t) => {
+    const cluster = bed!;
+    // Two live members (0 and 1; member 2 was killed by the test before, or is left out of this storm).
+    const [m0, m1] = liveMembers().filter((m) => m !== cluster.members[2]);
+    assert.ok(m0 && m1 && m0 === cluster.members[0], 'members 0 and 1 are up');
+    const HOSTS = 80;
+    const since = await newestEventSeq(cluster.databaseUrl);
+    const KILL_AT = 30;
+    let scripts = 0;
+    const kill: { at?: number } = {};
+    // 20 at a time, so the storm is still arriving when member 0 dies.
+    const run = await runFleet({
+      hosts: HOSTS,
+      indices: indices(3000, HOSTS),
+      parallel: 20,
+      images: false,
+      firmware: 'mixed',
+      relay: clusterRelay(0),
+      target: targetOf([m0, m1]),
+      maxBoots: 2,
+      onStage: (_i, stage) => {
+        if (stage === 'scripts' && ++scripts === KILL_AT) kill.at = cluster.kill(0);
+      },
+    });
+    const killAt = kill.at;
+    assert.ok(killAt !== undefined, `member 0 was killed after ${KILL_AT} per-host scripts`);
+    const failed = run.outcomes.filter((o) => !o.ok).map((o) => `${o.mac}: ${o.error}`);
+    assert.deepEqual(failed, [], 'every machine reached its discovery report');
+
+    const pause = pauseAfterKill(run.outcomes, m0.address, killAt);
+    const rebooted = run.outcomes.filter((o) => o.boots > 1).length;
+    t.diagnostic(
+      `${HOSTS} machines in ${run.wallSeconds.toFixed(1)} s, ${rebooted} started a second boot; ${pause.affected} had an exchange with the killed member fail, ${pause.resumed} progressed again; pause after the kill p50 ${pct(pause.pausesMs, 0.5).toFixed(0)} ms, max ${Math.max(0, ...pause.pausesMs).toFixed(0)} ms`,
+    );
+    assert.equal(pause.resumed, pause.affected, 'every machine the kill interrupted progressed again');
+    const q = requestsToDead(run.outcomes, m0.address);
+    t.diagnostic(
+      `REQUESTs naming the killed member: ${q.takenOver} ACKed by the other in its place; never answered: ${q.unanswered.firmware} firmware, ${q.unanswered.ipxe} iPXE`,
+    );
+
+    const checks = await checkClusterStore(cluster.databaseUrl, run.outcomes, m0.url, since);
     for (const c of checks) t.diagnostic(`${c.ok ? 'ok' : 'FAIL'} ${c.check}: ${c.found}`);
     assert.deepEqual(
       checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.found}`),

@@ -1,4 +1,4 @@
-// The node image source on one SQLite store (the same SQL runs on PostgreSQL: src/cluster/node-image-postgres.int.test.ts):
+// The node image source on one SQLite store (the same SQL runs on PostgreSQL: src/cluster/content-postgres.int.test.ts):
 // member A records its own image; member B, with none, serves A's version from verified copies, fetched through a
 // fake peer fetch that reads A's files (or a tampered copy of them).
 import assert from 'node:assert/strict';

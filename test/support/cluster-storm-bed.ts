@@ -1,7 +1,8 @@
 // Test and bench support: two or three `kiln serve` on one fresh PostgreSQL
-// database as the target of a simulated fleet (test/support/fleet.ts), each
-// member in its own network namespace with its own veth pair to the root
-// namespace, where the fleet runs as the relay agent. Every member serves DHCP
+// database (a copy of the migrated template, test/support/postgres.ts) as the
+// target of a simulated fleet (test/support/fleet.ts), each member in its own
+// network namespace with its own veth pair to the root namespace, where the
+// fleet runs as the relay agent. Every member serves DHCP
 // (full mode, the same relayed /16 and the same pool), TFTP and HTTP boot;
 // the relay forwards each client message to every member (a relay with one
 // helper address per member), so the members answer the same clients at
@@ -75,7 +76,7 @@ export async function startClusterStormBed(o: ClusterStormBedOptions): Promise<C
     await database?.drop();
   };
   try {
-    database = await createTempPostgres('storm');
+    database = await createTempPostgres('storm', { migrated: true });
     // 127.0.0.1 inside a namespace is that namespace's own loopback: members reach PostgreSQL through its Unix
     // socket (the namespaces share the file system).
     const { username, pathname } = new URL(database.url);
@@ -87,7 +88,7 @@ export async function startClusterStormBed(o: ClusterStormBedOptions): Promise<C
       if (k === 0) execFileSync('ip', ['addr', 'add', `${clusterRelay(0)}/16`, 'dev', ns.hostIf]);
       ns.exec('ip', ['route', 'add', '10.113.0.0/16', 'via', `10.112.${k}.254`]);
     }
-    // Member 0 first (it migrates the empty database), then the others at once.
+    // Member 0 first (it takes the singleton roles), then the others at once.
     members.push(startMember(o, 0, namespaces[0]!, viaSocket, dataKey, files));
     await waitReady(members[0]!, 0, o.nodeImage);
     for (let k = 1; k < n; k++) members.push(startMember(o, k, namespaces[k]!, viaSocket, dataKey, files));

@@ -55,18 +55,33 @@ export function addressesAckedTwice(outcomes: readonly MachineOutcome[]): string
 const list = (xs: readonly string[], n = 5): string =>
   xs.length === 0 ? 'none' : `${xs.length}: ${xs.slice(0, n).join('; ')}${xs.length > n ? ' …' : ''}`;
 
+/** The newest event's `seq` now (0 for none): what `checkClusterStore`'s `afterSeq` takes, read before a storm. */
+export async function newestEventSeq(databaseUrl: string): Promise<number> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    return Number((await c.query<{ n: string | null }>('SELECT max(seq) AS n FROM events')).rows[0]!.n ?? 0);
+  } finally {
+    await c.end();
+  }
+}
+
 /**
  * The invariants over the shared store after a storm: leases against every ACK the machines saw, one host per MAC,
  * and the acknowledged events of every machine that reached its discovery report. `deadUrl`: the killed member,
- * whose roles must have moved.
+ * whose roles must have moved. `afterSeq` (newestEventSeq before the storm): on a store that earlier storms used,
+ * only this storm's share is checked (the machines' MACs, hosts created after it), so an earlier storm's result
+ * does not decide this one's; without it every lease and host of the store.
  */
 export async function checkClusterStore(
   databaseUrl: string,
   outcomes: readonly MachineOutcome[],
   deadUrl?: string,
+  afterSeq?: number,
 ): Promise<StoreCheck[]> {
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
+  const ours = outcomes.map((o) => o.mac);
   try {
     const checks: StoreCheck[] = [];
     const twice = addressesAckedTwice(outcomes);
@@ -76,8 +91,12 @@ export async function checkClusterStore(
       ok: twice.length === 0,
     });
 
-    const leases = (await c.query<{ ip: string; mac: string; state: string }>('SELECT ip, mac, state FROM dhcp_leases'))
-      .rows;
+    const leases = (
+      await c.query<{ ip: string; mac: string; state: string }>(
+        `SELECT ip, mac, state FROM dhcp_leases${afterSeq === undefined ? '' : ' WHERE mac = ANY($1)'}`,
+        afterSeq === undefined ? [] : [ours],
+      )
+    ).rows;
     const bound = new Map<string, string[]>();
     for (const l of leases) if (l.state === 'bound') bound.set(l.mac, [...(bound.get(l.mac) ?? []), l.ip]);
     const macTwice = [...bound].filter(([, ips]) => ips.length > 1).map(([mac, ips]) => `${mac} ${ips.join('+')}`);
@@ -107,7 +126,6 @@ export async function checkClusterStore(
       ok: lost.length === 0,
     });
 
-    const ours = outcomes.map((o) => o.mac);
     const nics = (
       await c.query<{ mac: string; host_id: string; name: string; state: string }>(
         'SELECT n.mac, n.host_id, h.name, h.state FROM host_nics n JOIN hosts h ON h.id = n.host_id WHERE n.mac = ANY($1)',
@@ -115,16 +133,21 @@ export async function checkClusterStore(
       )
     ).rows;
     const hostOf = new Map(nics.map((n) => [n.mac, n]));
+    // Scoped: the hosts created after `afterSeq` (a host without a NIC has no MAC to find it by).
+    const recent =
+      afterSeq === undefined
+        ? ''
+        : ` AND h.id IN (SELECT host_id FROM events WHERE kind = 'host.created' AND seq > ${Number(afterSeq)})`;
     const orphans = Number(
       (
         await c.query<{ n: string }>(
-          'SELECT count(*) AS n FROM hosts h WHERE NOT EXISTS (SELECT 1 FROM host_nics n WHERE n.host_id = h.id)',
+          `SELECT count(*) AS n FROM hosts h WHERE NOT EXISTS (SELECT 1 FROM host_nics n WHERE n.host_id = h.id)${recent}`,
         )
       ).rows[0]!.n,
     );
     const created = (
       await c.query<{ host_id: string; n: string }>(
-        "SELECT host_id, count(*) AS n FROM events WHERE kind = 'host.created' GROUP BY host_id",
+        `SELECT host_id, count(*) AS n FROM events e WHERE kind = 'host.created'${recent.replace('h.id', 'e.host_id')} GROUP BY host_id`,
       )
     ).rows;
     const createdTwice = created.filter((r) => Number(r.n) > 1).map((r) => r.host_id);

@@ -38,8 +38,9 @@ export const SESSION_GONE_MS = 2000;
  * The dead members by DHCP server identifier, seen from member `self` at `now`. A member is dead when it stopped
  * cleanly, or when its DHCP session has been gone SESSION_GONE_MS. Only where the sessions cannot be seen (`absentMs`
  * undefined) does the heartbeat decide, against `staleMs` (cluster.staleSeconds: the bound that shows it
- * `unhealthy`): a live member's heartbeat, written by its main thread, can be late by more than that in a boot storm
- * while its DHCP thread answers (measured: 4.3 s late against a bound of 4 s, docs/cluster.md). An address that a
+ * `unhealthy`): the session ends with the process and is seen gone in 2 s, where the heartbeat (written off the main
+ * loop since a storm made it 4.3 s late against a bound of 4 s, docs/cluster.md "Member liveness") takes
+ * `staleMs`. An address that a
  * live member (this one included, `ownServerIds`) answers with is never a dead one's: a member restarted on the same
  * address has a new row, and a live member answers for itself.
  */
