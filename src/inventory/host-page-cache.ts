@@ -105,6 +105,6 @@ function keyOf(f: HostFilter): string {
     after: f.after,
     limit: f.limit,
   };
-  // JSON keeps values holding any character apart; an absent field is null.
-  return JSON.stringify(Object.values(parts).map((v) => v ?? null));
+  // JSON names each field given (an absent one is left out) and keeps values holding any character apart.
+  return JSON.stringify(parts);
 }
