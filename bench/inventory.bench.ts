@@ -7,7 +7,8 @@
 // p50 and p99 beside the rows that match, for SQLite and for PostgreSQL (a
 // throw-away database on the local server; the server itself is not pinned),
 // and the server's own CPU time per page (from /proc: steadier than latency on
-// a shared machine; on PostgreSQL the database's CPU is not in it).
+// a shared machine; on PostgreSQL the database's CPU is not in it: it is the
+// `db ms/p` column, the CPU of the backends serving the controller's pool).
 // Every process started here is stopped by its PID; every wait is bounded.
 //
 // Run: npm run build && npx tsx bench/inventory.bench.ts
@@ -22,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sql, type Kysely } from 'kysely';
+import pgModule from 'pg';
 import type { Database } from '../src/schema.js';
 import { createTempPostgres } from '../test/support/postgres.js';
 import { freePort } from '../test/support/serve-process.js';
@@ -217,6 +219,34 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/**
+ * CPU time (ms) so far of the PostgreSQL backends serving database `name` (the controller's pool), by backend
+ * PID; read from /proc, so only for a server on this machine. The database's own share of a page, which the
+ * controller's figure leaves out.
+ */
+async function backendCpu(admin: pgModule.Client, name: string): Promise<Map<number, number>> {
+  const { rows } = await admin.query<{ pid: number }>(
+    'select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+    [name],
+  );
+  const out = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      out.set(pid, cpuMs(pid));
+    } catch {
+      // The backend ended between the query and the read: its time is not counted.
+    }
+  }
+  return out;
+}
+
+/** The backends' CPU between two readings (a backend that started in between counts from zero). */
+function cpuSince(before: Map<number, number>, after: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  return ms;
+}
+
 /** A case's query as the store's filter (the API's spelling: prefix, label=key=value). */
 function filterOf(query: string): Parameters<NonNullable<HostStoreModule['pageQuery']>>[1] {
   const q = new URLSearchParams(query);
@@ -393,6 +423,10 @@ async function bench(engine: string): Promise<void> {
     console.log(`\n${engine}: ${HOSTS} hosts filled through the store at ${Math.round(perSecond)} hosts/s (${TREE})`);
     for (const p of plans) console.log(p);
     const s = await serve(dataDir, pg?.url);
+    // On PostgreSQL a connection of its own reads which backends serve the controller (their CPU per page).
+    const dbName = pg ? new URL(pg.url).pathname.slice(1) : '';
+    const admin = pg ? new pgModule.Client({ connectionString: pg.url }) : undefined;
+    await admin?.connect();
     try {
       const get = (q: string) =>
         fetch(`${s.url}/api/v1/hosts?limit=100${q ? `&${q}` : ''}`, {
@@ -402,7 +436,7 @@ async function bench(engine: string): Promise<void> {
       const hasLabel = (await get('label=rack%3Dr07')).status === 200;
       const prefixParam = (await get('prefix=node-')).status === 200 ? 'prefix' : 'name_prefix';
       console.log(
-        `${'filter'.padEnd(26)} ${'rows'.padStart(7)} ${'pages/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu ms/p'.padStart(9)}  errors`,
+        `${'filter'.padEnd(26)} ${'rows'.padStart(7)} ${'pages/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu ms/p'.padStart(9)}${pg ? ` ${'db ms/p'.padStart(8)}` : ''}  errors`,
       );
       for (const c of cases()) {
         if (c.label && !hasLabel) {
@@ -423,10 +457,12 @@ async function bench(engine: string): Promise<void> {
           writeFileSync(lua, rotationScript(c.rotate.map((q) => `/api/v1/hosts?limit=100${q ? `&${q}` : ''}`)));
         }
         const cpu0 = cpuMs(s.pid);
+        const db0 = admin ? await backendCpu(admin, dbName) : undefined;
         const w = runWrk(`${s.url}/api/v1/hosts?limit=100${query ? `&${query}` : ''}`, s.token, lua);
         const cpuPerPage = (cpuMs(s.pid) - cpu0) / (w.rps * DURATION);
+        const dbPerPage = admin && db0 ? cpuSince(db0, await backendCpu(admin, dbName)) / (w.rps * DURATION) : null;
         console.log(
-          `${c.name.padEnd(26)} ${String(c.rows).padStart(7)} ${w.rps.toFixed(0).padStart(8)} ${w.p50.toFixed(2).padStart(8)} ${w.p99.toFixed(2).padStart(8)} ${cpuPerPage.toFixed(2).padStart(9)}  ${w.errors}`,
+          `${c.name.padEnd(26)} ${String(c.rows).padStart(7)} ${w.rps.toFixed(0).padStart(8)} ${w.p50.toFixed(2).padStart(8)} ${w.p99.toFixed(2).padStart(8)} ${cpuPerPage.toFixed(2).padStart(9)}${dbPerPage !== null ? ` ${dbPerPage.toFixed(2).padStart(8)}` : ''}  ${w.errors}`,
         );
       }
       for (const json of [false, true]) {
@@ -434,6 +470,7 @@ async function bench(engine: string): Promise<void> {
         console.log(`kiln host list --all${json ? ' --json' : ''}: ${r.hosts} hosts in ${r.seconds.toFixed(2)} s`);
       }
     } finally {
+      await admin?.end();
       await s.stop();
     }
   } finally {

@@ -162,3 +162,23 @@ test('GET /api/v1/hosts shows an edit made through the API at once, and still as
     await c.close();
   }
 });
+
+test('a full host list page cache drops the oldest page not used since it was kept (a used one gets a second chance)', async () => {
+  const cache = createHostPageCache({ maxChars: 8000 });
+  const loaded: string[] = [];
+  const page = (after: string) =>
+    cache.get({ after }, async () => {
+      loaded.push(after);
+      return [row('a', 'x'.repeat(900))];
+    });
+  for (let i = 0; i < 8; i++) await page(`h${i}`);
+  await page('h0');
+  assert.equal(loaded.length, 8, 'h0 from memory');
+  await page('h8');
+  await page('h0');
+  await page('h1');
+  assert.deepEqual(loaded.slice(8), ['h8', 'h1'], 'h0 was used, so h1 (the oldest unused) made room for h8');
+  await page('h2');
+  assert.deepEqual(loaded.slice(10), ['h2'], 'the next oldest unused (h2) made room for h1');
+  assert.equal(cache.stats().pages, 8);
+});

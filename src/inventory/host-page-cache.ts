@@ -19,11 +19,13 @@ export interface HostPageRow {
  * overlapped a change does not fill the cache (it may have read before the
  * change). Concurrent misses of one page share one load. Pages are frozen:
  * every caller shares them. Bounded by the documents' total length
- * (`maxChars`, UTF-16 units); least recently used out first.
+ * (`maxChars`, UTF-16 units); least recently used out first, approximately
+ * (second chance: a hit only marks its page, so a hit allocates nothing; see
+ * `keep`).
  */
 export function createHostPageCache(opts: { maxChars?: number; live?: boolean } = {}) {
   const maxChars = opts.maxChars ?? 16 << 20;
-  const entries = new Map<string, { rows: readonly HostPageRow[]; chars: number }>();
+  const entries = new Map<string, { rows: readonly HostPageRow[]; chars: number; used: boolean }>();
   const loading = new Map<string, { generation: number; rows: Promise<readonly HostPageRow[]> }>();
   let generation = 0;
   let chars = 0;
@@ -42,12 +44,20 @@ export function createHostPageCache(opts: { maxChars?: number; live?: boolean } 
     for (const r of rows) size += r.doc.length + r.name.length + r.id.length;
     // One page may take an eighth at most (a health scan reads 1000 hosts a batch).
     if (size > maxChars / 8) return;
+    // Oldest first; a page used since it was last passed over goes to the back once, unmarked. A hit moving
+    // its page to the back itself (delete and set on the Map) would re-allocate entries of a long-lived Map on
+    // every request, which V8 then promotes to the old generation (a major collection every few seconds under load).
     while (chars + size > maxChars && entries.size > 0) {
       const [oldest, e] = entries.entries().next().value!;
       entries.delete(oldest);
+      if (e.used) {
+        e.used = false;
+        entries.set(oldest, e);
+        continue;
+      }
       chars -= e.chars;
     }
-    entries.set(key, { rows, chars: size });
+    entries.set(key, { rows, chars: size, used: false });
     chars += size;
   };
 
@@ -59,8 +69,7 @@ export function createHostPageCache(opts: { maxChars?: number; live?: boolean } 
       const hit = entries.get(key);
       if (hit !== undefined) {
         hits++;
-        entries.delete(key);
-        entries.set(key, hit);
+        hit.used = true;
         return hit.rows;
       }
       misses++;
@@ -105,6 +114,6 @@ function keyOf(f: HostFilter): string {
     after: f.after,
     limit: f.limit,
   };
-  // JSON keeps values holding any character apart; an absent field is null.
-  return JSON.stringify(Object.values(parts).map((v) => v ?? null));
+  // JSON names each field given (an absent one is left out) and keeps values holding any character apart.
+  return JSON.stringify(parts);
 }

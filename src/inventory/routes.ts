@@ -84,21 +84,39 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
 
   /**
    * The reply body of each page the inventory holds in memory (a repeated page is the same frozen array), as
-   * bytes, with the health values it was made with: a repeat whose health did not change sends the same bytes.
+   * bytes, with the ids of its deployed hosts and the health values it was made with (every other host's health
+   * is null, fixed by its row): a repeat whose health did not change sends the same bytes, and checking that
+   * allocates nothing.
    */
-  const bodies = new WeakMap<readonly Row[], { healths: string; body: Buffer }>();
+  interface MadePage {
+    body: Buffer;
+    deployed: string[];
+    healths: string[];
+  }
+  const bodies = new WeakMap<readonly Row[], MadePage>();
+  const healthUnchanged = (made: MadePage): boolean => {
+    for (let i = 0; i < made.deployed.length; i++)
+      if ((healthOf?.(made.deployed[i]!) ?? 'never') !== made.healths[i]) return false;
+    return true;
+  };
 
   // One row more than the page says whether another page follows, so the last page says next: null.
   async function plainPage(filter: Filter, after: string | undefined, limit: number): Promise<Buffer> {
     const rows = await inventory.listHostDocs({ ...filter, after, limit: limit + 1 });
+    const known = bodies.get(rows);
+    if (known !== undefined && healthUnchanged(known)) return known.body;
     const page = rows.slice(0, limit);
     const healths = page.map(healthField);
-    const key = healths.join(',');
-    const known = bodies.get(rows);
-    if (known?.healths === key) return known.body;
     const next = rows.length > limit ? encodeHostCursor(page.at(-1)!.name) : null;
     const body = Buffer.from(formatPage(page, healths, next));
-    bodies.set(rows, { healths: key, body });
+    const made: MadePage = { body, deployed: [], healths: [] };
+    page.forEach((r, i) => {
+      const health = healths[i];
+      if (health === null || health === undefined) return;
+      made.deployed.push(r.id);
+      made.healths.push(health);
+    });
+    bodies.set(rows, made);
     return body;
   }
 
