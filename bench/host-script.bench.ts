@@ -4,10 +4,13 @@
 // to, as iPXE fills it in — for 1 000 and 10 000 known hosts fetched in
 // rotation by wrk (50 connections, pinned to CPU 1, a Lua script rotating the
 // MAC and uuid). Beside it, in the same run and rig: nginx (one worker, pinned
-// to CPU 0) serving a static file of the scripts' mean size, and Kiln's own
-// /api/v1/health. Prints requests/s, p50 and p99, the server's CPU time per
-// request (from /proc: steadier than latency on a shared machine) and what the
-// fetches wrote (boot.script events, timeline observations).
+// to CPU 0) serving a static file of the scripts' mean size, Kiln's own
+// /api/v1/health, and bare node:http and bare Fastify servers answering a body
+// of that size (bench/http-hello-server.mjs, after the controller stopped).
+// Prints requests/s, p50 and p99, the server's CPU time per request (from
+// /proc: steadier than latency on a shared machine) and that time over bare
+// node:http's ("x node"), and what the fetches wrote (boot.script events,
+// timeline observations).
 //
 // Rig: everything runs in a network namespace this bench creates (10.93.0.0/24
 // on its veth), so Kiln's DHCP serves an attached subnet there (the discovery
@@ -52,6 +55,8 @@ const CONTROLS = process.argv.includes('--controls');
 const START_TIMEOUT_MS = 120_000;
 const KILN_PORT = 8080;
 const NGINX_PORT = 8090;
+/** The bare baselines' ports (node:http, Fastify). */
+const HELLO_PORTS = { node: 8091, fastify: 8092 } as const;
 const BASE = `http://127.0.0.1:${KILN_PORT}`;
 
 type StoreModule = typeof import('../src/store/database.js');
@@ -384,6 +389,36 @@ http {
   return child;
 }
 
+/** A bare baseline (bench/http-hello-server.mjs: `node` or `fastify`) on CPU 0 answering `bytes`-byte bodies. */
+async function serveHello(ns: TestNetns, kind: 'node' | 'fastify', port: number, bytes: number) {
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns.name,
+      'taskset',
+      '-c',
+      '0',
+      process.execPath,
+      join(import.meta.dirname, 'http-hello-server.mjs'),
+      kind,
+      String(port),
+      String(bytes),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
+  await waitFor(
+    `bare ${kind}`,
+    () => get(ns, `http://127.0.0.1:${port}/`).status === 200,
+    child,
+    () => err,
+  );
+  return { child, pid: child.pid! };
+}
+
 interface Row {
   name: string;
   rps: number;
@@ -395,8 +430,9 @@ interface Row {
   errors: number;
 }
 
-const fmt = (r: Row) =>
-  `${r.name.padEnd(44)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${(r.cpuPerReq === null ? '-' : (r.cpuPerReq * 1000).toFixed(0)).padStart(9)} ${(r.clientCpuPerReq === null ? '-' : (r.clientCpuPerReq * 1000).toFixed(0)).padStart(9)}  ${r.errors}`;
+/** One row; `base`: the bare node:http server's CPU per request (ms), for the "x node" column. */
+const fmt = (r: Row, base: number | null) =>
+  `${r.name.padEnd(44)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${(r.cpuPerReq === null ? '-' : (r.cpuPerReq * 1000).toFixed(0)).padStart(9)} ${(r.cpuPerReq === null || !base ? '-' : (r.cpuPerReq / base).toFixed(2)).padStart(7)} ${(r.clientCpuPerReq === null ? '-' : (r.clientCpuPerReq * 1000).toFixed(0)).padStart(9)}  ${r.errors}`;
 
 async function bench(ns: TestNetns, hosts: number): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'kiln-script-bench-'));
@@ -460,6 +496,20 @@ async function bench(ns: TestNetns, hosts: number): Promise<void> {
     }
     await stop(nginx);
     await stop(kiln.child);
+    // What one request costs below Kiln's stack, on the same core with the controller stopped: node:http and
+    // Fastify (no logger, no hooks) answering a body of the script's mean size.
+    if (!PROF) {
+      for (const kind of ['node', 'fastify'] as const) {
+        const hello = await serveHello(ns, kind, HELLO_PORTS[kind], mean);
+        servers.push(hello.child);
+        measure(
+          `bare ${kind === 'node' ? 'node:http' : 'Fastify'} ${mean} B answer`,
+          `http://127.0.0.1:${HELLO_PORTS[kind]}/`,
+          hello.pid,
+        );
+        await stop(hello.child);
+      }
+    }
     // What the fetches wrote: events (boot.script) and timeline observations.
     const after = store.openSqlite(join(dataDir, 'kiln.sqlite'));
     const count = async (table: 'events' | 'boot_observations', kind?: string) => {
@@ -475,9 +525,10 @@ async function bench(ns: TestNetns, hosts: number): Promise<void> {
       `\n${hosts} hosts (${TREE}); mean script ${mean} B; wrk -t1 -c${CONNECTIONS} -d${DURATION}s (taskset -c 1), servers on taskset -c 0`,
     );
     console.log(
-      `${'case'.padEnd(44)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu us/r'.padStart(9)} ${'wrk us/r'.padStart(9)}  errors`,
+      `${'case'.padEnd(44)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu us/r'.padStart(9)} ${'x node'.padStart(7)} ${'wrk us/r'.padStart(9)}  errors`,
     );
-    for (const r of rows) console.log(fmt(r));
+    const base = rows.find((r) => r.name.startsWith('bare node:http'))?.cpuPerReq ?? null;
+    for (const r of rows) console.log(fmt(r, base));
     console.log(
       `writes: ${events} boot.script events and ${observations} timeline observations for about ${fetched} script fetches`,
     );
