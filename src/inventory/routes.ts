@@ -96,7 +96,7 @@ export const hostRoutes: FastifyPluginAsyncTypebox<{
   const bodies = new WeakMap<readonly Row[], MadePage>();
   const healthUnchanged = (made: MadePage): boolean => {
     for (let i = 0; i < made.deployed.length; i++)
-      if ((healthOf?.(made.deployed[i]!) ?? 'never') !== made.healths[i]) return false;
+      if ((healthOf?.(made.deployed[i]) ?? 'never') !== made.healths[i]) return false;
     return true;
   };
 
