@@ -276,6 +276,12 @@ export async function createController(deps: ControllerDeps) {
   // load (metrics, watched once they start), HTTP requests in flight, and the timeline's boots in progress.
   let httpInFlight = 0;
   const loopDelay = watchLoopDelay();
+  const loadingGateRules = { ...defaultLoadingGateRules, ...deps.boot?.loadingGate };
+  const loadingGate = createLoadingGate(loadingGateRules);
+  const roomNow = () => {
+    const r = loadingGate.stats((deps.now ?? (() => new Date()))().getTime());
+    return { loading: r.loading, waiting: r.waiting };
+  };
   const headroom = (): Omit<HeadroomSample, 'at'> => {
     const load = metrics.dataPlane();
     const boots = timeline.bootLoad();
@@ -293,6 +299,7 @@ export async function createController(deps: ControllerDeps) {
       bootsCompleted: boots.completed,
       bootsCompletedPerS: boots.completedPerS,
       bootMedianMs: boots.medianMs,
+      room: loadingGateRules.maxLoading > 0 ? { slots: loadingGateRules.maxLoading, ...roomNow() } : null,
     };
   };
   // The boot waiting room starts no new kernel load while TFTP is at 90 % of its transfer limit or DHCP's queue is
@@ -411,7 +418,6 @@ export async function createController(deps: ControllerDeps) {
   const leaseTable = createSqlLeaseStore(db);
   const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
   const timelineHost = (h: Host): TimelineHost => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
-  const loadingGate = createLoadingGate({ ...defaultLoadingGateRules, ...deps.boot?.loadingGate });
   const timeline = createTimelineService({
     store: createSqlTimelineStore(db),
     config: deps.timeline ?? defaultTimelineConfig,

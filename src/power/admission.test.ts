@@ -8,6 +8,7 @@ import {
   mayLaunch,
   unseenLaunches,
   windowLimit,
+  roomBound,
   type HeadroomSample,
 } from './admission.js';
 import { createAdmissionGate } from './admission-gate.js';
@@ -28,6 +29,7 @@ const quiet = (at: number, over: Partial<HeadroomSample> = {}): HeadroomSample =
   bootsCompleted: 0,
   bootsCompletedPerS: 0,
   bootMedianMs: null,
+  room: null,
   ...over,
 });
 
@@ -239,4 +241,30 @@ test('recent launches count as booting only until the timeline opens their sessi
   assert.equal(unseenLaunches(at, quiet(0, { bootsStarted: 103 })), 2, 'three sessions opened since the oldest');
   assert.equal(unseenLaunches(at, quiet(0, { bootsStarted: 120 })), 0, 'all seen (and others): never below 0');
   assert.equal(unseenLaunches([], quiet(0, { bootsStarted: 120 })), 0);
+});
+
+test('with the boot waiting room on, the window may keep the room fed before any boot completes', () => {
+  let st = initialAdmission({ ...r, initialWindow: 10_000 });
+  st = adjust(st, null, quiet(0), 0, r);
+  const room = (loading: number, waiting: number) => ({ room: { slots: 256, loading, waiting } });
+  // 256 loading: 256 + 2 × 256 may be booting, whatever the startup bound says.
+  assert.equal(roomBound(quiet(1, room(256, 100)), r), 768);
+  assert.equal(windowLimit(st, quiet(1, room(256, 100)), r), 768);
+  assert.equal(mayLaunch(st, quiet(1, { ...room(256, 300), bootsInProgress: 767 }), 0, r), true);
+  assert.equal(
+    mayLaunch(st, quiet(1, { ...room(256, 300), bootsInProgress: 767 }), 1, r),
+    false,
+    'a launch not seen yet counts: two room-fulls are already waiting or on their way',
+  );
+  // An empty room: the startup bound is below two room-fulls, so the room's bound decides.
+  assert.equal(windowLimit(st, quiet(1, room(0, 0)), r), 512);
+  assert.equal(roomBound(quiet(1), r), 0, 'no room: no bound of its own');
+  assert.equal(windowLimit(st, quiet(1), r), r.startupWindow, 'no room: the startup bound as before');
+  // Completions flowing: the larger of the two bounds.
+  const flowing = { bootsCompleted: 900, bootsCompletedPerS: 40, bootMedianMs: 50_000 };
+  assert.equal(windowLimit(st, quiet(2, { ...flowing, ...room(10, 0) }), r), 4_000);
+  assert.equal(windowLimit(st, quiet(2, { ...flowing, bootMedianMs: 1_000, ...room(10, 0) }), r), 522);
+  // The grown window still binds first.
+  const small = adjust(initialAdmission(r), null, quiet(0), 0, r);
+  assert.equal(windowLimit(small, quiet(1, room(256, 0)), r), r.initialWindow);
 });

@@ -54,6 +54,11 @@ export interface HeadroomSample {
   bootsCompleted: number;
   bootsCompletedPerS: number;
   bootMedianMs: number | null;
+  /**
+   * The boot waiting room (`max-loading`, src/boot/http/loading-gate.ts): its slots, machines loading and machines
+   * waiting for a slot; null when the room is off.
+   */
+  room: { slots: number; loading: number; waiting: number } | null;
 }
 
 export interface AdmissionRules {
@@ -83,6 +88,11 @@ export interface AdmissionRules {
    * by at most this factor per boot time, as TCP's window grows by what is acknowledged.
    */
   completionGain: number;
+  /**
+   * With the boot waiting room on: boots in progress may be as many as the machines loading plus this many room-fulls
+   * (`slots`) waiting for a slot or on their way to it (`roomBound`).
+   */
+  roomGain: number;
   /** Power-ons per second: where the rate starts, and its bounds. */
   initialRate: number;
   minRate: number;
@@ -104,6 +114,7 @@ export const defaultAdmissionRules: AdmissionRules = {
   lateShare: 0.02,
   lateMin: 8,
   completionGain: 2,
+  roomGain: 2,
   initialRate: 16,
   minRate: 1,
   maxRate: 10_000,
@@ -149,14 +160,30 @@ export const initialAdmission = (r: AdmissionRules): AdmissionState => ({
  * Never below `startupWindow`. (A first bound, 2 × completions per second × the *quickest* boot, held a 2 000-machine
  * batch to 16 boots a second where starting it all at once gave 27: boots here are latency-bound, and more in
  * progress meant more completed, each taking longer.)
+ *
+ * With the boot waiting room on, never below `roomBound` either: the room already bounds the downloads that the
+ * startup and completion bounds guard against, so the batch may keep the room fed from the start.
  */
 export function windowLimit(st: AdmissionState, s: HeadroomSample, r: AdmissionRules): number {
   const started = st.completedAtStart ?? s.bootsCompleted;
-  const startup = Math.max(r.minWindow, r.startupWindow);
-  if (s.bootsCompleted <= started) return Math.min(st.window, startup);
+  const floor = Math.max(r.minWindow, r.startupWindow, roomBound(s, r));
+  if (s.bootsCompleted <= started) return Math.min(st.window, floor);
   if (s.bootMedianMs === null) return st.window;
   const bound = Math.ceil((r.completionGain * s.bootsCompletedPerS * s.bootMedianMs) / 1000);
-  return Math.min(st.window, Math.max(startup, bound));
+  return Math.min(st.window, Math.max(floor, bound));
+}
+
+/**
+ * What the boot waiting room lets the batch keep booting: the machines loading plus `roomGain` room-fulls waiting
+ * or on their way (firmware DHCP, TFTP, the iPXE script), so the room never runs dry while each stage before it
+ * sees at most about that many fresh boots at once. With `booting` = boots in progress + launches not seen yet, the
+ * bound holds back a start while (booting − loading) ≥ `roomGain` × slots. 0 without a room. (2 000 machines at
+ * once through a 256-slot room took 102.7 s, and the same batch paced by the startup window alone 141.9 s: the room
+ * stood half empty while the window waited for the first completion, 2026-12-07.)
+ */
+export function roomBound(s: HeadroomSample, r: AdmissionRules): number {
+  if (!s.room || s.room.slots <= 0) return 0;
+  return s.room.loading + Math.ceil(r.roomGain * s.room.slots);
 }
 
 /** Why the data plane is congested now (`prev`: the previous sample, for what is counted since), or null. */

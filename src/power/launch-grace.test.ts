@@ -35,6 +35,7 @@ const unseen = (at: number): HeadroomSample => ({
   bootsCompleted: 0,
   bootsCompletedPerS: 0,
   bootMedianMs: null,
+  room: null,
 });
 
 /** When (fake ms) the third power-on of a batch with a window of two goes, the first two never seen booting. */
