@@ -23,8 +23,9 @@ import { leaseRoutes } from './boot/dhcp/lease-routes.js';
 import { countActiveLeases, createSqlLeaseStore, listBoundAddresses } from './boot/dhcp/sql-lease-store.js';
 import { hostStates } from './inventory/lifecycle.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import type { HeadroomSample } from './power/admission.js';
-import { watchLoopDelay } from './runtime/loop-delay.js';
+import { defaultAdmissionRules, memberLoadOf, withPeers, type HeadroomSample } from './power/admission.js';
+import { createPeerLoads } from './power/peer-loads.js';
+import { watchLoopDelay, type LoopDelay } from './runtime/loop-delay.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
@@ -207,6 +208,12 @@ export interface ControllerDeps {
     verify: (header: string | undefined, method: string, path: string) => string;
     /** The running members with HTTPS and their repo keys, and a fetch of one file of a peer's published repo subset. */
     repo?: { peers: () => Promise<RepoPeer[]>; fetch: FetchRepoFile };
+    /**
+     * Admission control across members (docs/power.md, "Several members"): the other running members' published
+     * loads (JSON as stored), and how old one may be to count (ms). With it, this controller's `memberLoad()` is
+     * what its heartbeat publishes, and its batches are paced by every member's headroom.
+     */
+    loads?: { read: () => Promise<Array<{ name: string; load: string | null }>>; maxAgeMs: number };
   };
   /** The repo subset (`kiln repo sync`) under this data directory: served at /repo/, checked by GET /api/v1/repo/check; absent: neither. */
   repo?: { dataDir: string };
@@ -282,7 +289,7 @@ export async function createController(deps: ControllerDeps) {
     const r = loadingGate.stats((deps.now ?? (() => new Date()))().getTime());
     return { loading: r.loading, waiting: r.waiting };
   };
-  const headroom = (): Omit<HeadroomSample, 'at'> => {
+  const localSample = (delay: LoopDelay): Omit<HeadroomSample, 'at'> => {
     const load = metrics.dataPlane();
     const boots = timeline.bootLoad();
     return {
@@ -292,7 +299,7 @@ export async function createController(deps: ControllerDeps) {
       tftpActive: load.tftpActive,
       tftpLimit: load.tftpLimit,
       httpInFlight,
-      loopDelayMs: loopDelay.sinceLast(),
+      loopDelayMs: delay.sinceLast(),
       bootsInProgress: boots.inProgress,
       bootsLate: boots.late,
       bootsStarted: boots.started,
@@ -301,6 +308,20 @@ export async function createController(deps: ControllerDeps) {
       bootMedianMs: boots.medianMs,
       room: loadingGateRules.maxLoading > 0 ? { slots: loadingGateRules.maxLoading, ...roomNow() } : null,
     };
+  };
+  // Several members: the others' loads, read from the store at most once a second while batches sample them.
+  const peerLoads = createPeerLoads(deps.members?.loads, log.child({ domain: 'power' }));
+  const headroom = (): Omit<HeadroomSample, 'at'> => withPeers(localSample(loopDelay), peerLoads.now());
+  // What this member publishes with its heartbeat: judged on a loop-delay watch of its own (a batch's reads of the
+  // other one reset it), against its previous publication.
+  let published: HeadroomSample | null = null;
+  const publishDelay = deps.members?.loads ? watchLoopDelay() : null;
+  const memberLoad = (): string | undefined => {
+    if (!publishDelay) return undefined;
+    const s: HeadroomSample = { ...localSample(publishDelay), at: Date.now() };
+    const load = memberLoadOf(published, s, defaultAdmissionRules);
+    published = s;
+    return JSON.stringify(load);
   };
   // The boot waiting room starts no new kernel load while TFTP is at 90 % of its transfer limit or DHCP's queue is
   // half full: those stages race firmware timers, a machine waiting for its kernel does not. Read at most every 100 ms.
@@ -861,6 +882,7 @@ export async function createController(deps: ControllerDeps) {
           listControllers(db, {
             now: deps.now?.() ?? new Date(),
             staleMs: (deps.cluster ?? defaultClusterConfig).staleSeconds * 1000,
+            ...(deps.members?.loads ? { loadMaxAgeMs: deps.members.loads.maxAgeMs } : {}),
           }),
       }),
       ...(deps.memberTrust ? [domain(joinRoutes, { trust: deps.memberTrust })] : []),
@@ -935,6 +957,8 @@ export async function createController(deps: ControllerDeps) {
     nodeImages,
     /** The repo subset between members (null without a shared store's member trust): `main` refreshes it. */
     repoMembers,
+    /** What this member publishes of its data plane with its heartbeat (JSON); undefined without `members.loads`. */
+    memberLoad,
   };
 }
 

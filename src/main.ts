@@ -39,7 +39,7 @@ import { startMemberHeartbeat } from './cluster/member-heartbeat.js';
 import { createMemberTrust } from './cluster/member-trust.js';
 import { memberKeyOf, signMemberRequest, verifyMemberRequest } from './cluster/member-credential.js';
 import { createPeerFetcher } from './cluster/peer-fetch.js';
-import { listPeerEndpoints } from './cluster/sql-cluster-store.js';
+import { listPeerEndpoints, listPeerLoads } from './cluster/sql-cluster-store.js';
 import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
 import { listenForHostChanges } from './inventory/host-change-notify.js';
@@ -354,6 +354,19 @@ export async function runServe(
             })),
           fetch: (path, sink, from) => peerFetcher.fetch('repo', path, sink, from),
         },
+        // Several members on one PostgreSQL store: batches here are paced by every member's data plane.
+        ...(server['database-url']
+          ? {
+              loads: {
+                read: () =>
+                  listPeerLoads(store.db, {
+                    self: memberId,
+                    since: new Date(Date.now() - config.cluster.staleSeconds * 1000).toISOString(),
+                  }),
+                maxAgeMs: Math.max(5_000, 3 * config.cluster.heartbeatSeconds * 1000),
+              },
+            }
+          : {}),
       },
       profilesDir: server['profiles-dir'],
       site: config.site,
@@ -585,6 +598,7 @@ export async function runServe(
       store: databaseUrl ? { kind: 'postgres', url: databaseUrl } : { kind: 'sqlite', file: store.sqlite!.name },
       memberId,
       everyMs: config.cluster.heartbeatSeconds * 1000,
+      load: controller.memberLoad,
       log: log.child({ domain: 'cluster' }),
     });
     closers.push(() => heartbeat.close());

@@ -19,6 +19,8 @@ interface ControllersTable {
   member_ca: string | null;
   /** The DHCP server identifiers (option 54) it answers with, comma-separated; null when it serves no DHCP (migration 0482). */
   dhcp_server_ids: string | null;
+  /** What its data plane said at its last heartbeat (JSON, src/power/admission.ts `MemberLoad`; migration 0411): batches run by other members are paced by it; null when it publishes none. */
+  load: string | null;
 }
 
 /**
@@ -52,6 +54,7 @@ export const clusterColumns = {
     api_url: 'text null',
     member_ca: 'text null',
     dhcp_server_ids: 'text null',
+    load: 'text null',
   },
   controller_roles: {
     role: 'text',

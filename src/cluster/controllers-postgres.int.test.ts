@@ -71,7 +71,7 @@ after(async () => {
 });
 
 /** The listing row of member `m` (matched by its listen port). */
-const rowOf = (ms: MemberListing[], m: BedMember): MemberListing | undefined =>
+const rowOf = <T extends MemberListing>(ms: T[], m: BedMember): T | undefined =>
   ms.find((x) => new URL(x.url).port === new URL(m.url).port);
 const holders = (ms: MemberListing[]) =>
   Object.fromEntries(SINGLETON_ROLES.map((r) => [r, ms.filter((m) => m.roles.some((x) => x.role === r))]));
@@ -121,6 +121,51 @@ test(
       const right = [await login(a, 'right-password-123'), await login(b, 'right-password-123')];
       assert.deepEqual(right, [429, 429], 'the right password from that source waits out the minute too');
       assert.equal(await login(b, 'right-password-123', true), 200, 'another source logs in');
+    } catch (err) {
+      t.diagnostic(bed.logs());
+      throw err;
+    }
+  },
+);
+
+test(
+  "two controllers on one PostgreSQL: each member publishes its data plane's load, and the other reads it",
+  { timeout: 60_000 },
+  async (t) => {
+    const [a, b] = [bed.member('a'), bed.member('b')];
+    try {
+      const macs = Array.from({ length: 6 }, (_, i) => `52:54:00:4c:00:0${i}`);
+      for (const [i, mac] of macs.entries())
+        await bed.api(b, 'POST', '/api/v1/hosts', { name: `load-${i}`, nics: [{ mac }] });
+      for (const mac of macs) {
+        const r = await fetch(`${b.url}/boot/host.ipxe?mac=${mac}&platform=pcbios&arch=x86_64`, {
+          signal: AbortSignal.timeout(10_000),
+        });
+        assert.equal(r.status, 200, await r.text());
+      }
+      type Listed = MemberListing & { load: { at: string; booting: number; sign: string | null } | null };
+      let seen: Listed[] = [];
+      const started = Date.now();
+      await until(
+        `A reads B's ${macs.length} boots in progress from the store`,
+        async () => {
+          seen = (await bed.api<{ items: Listed[] }>(a, 'GET', '/api/v1/controllers')).items;
+          return (rowOf(seen, b)?.load?.booting ?? 0) >= macs.length;
+        },
+        15_000,
+      );
+      t.diagnostic(
+        `after ${Date.now() - started} ms A lists: ${JSON.stringify(seen.map((m) => ({ name: m.name, load: m.load })))}`,
+      );
+      const aRow = rowOf(seen, a);
+      assert.ok(aRow?.load, "A's own load is published too");
+      assert.ok(
+        aRow.load.booting < macs.length,
+        "B's boots are B's: A's own timeline did not see them (a batch on A adds B's to its own)",
+      );
+      const list = await bed.kiln(a, ['controller', 'list']);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, new RegExp(`\\b${macs.length} booting\\b`), list.stdout);
     } catch (err) {
       t.diagnostic(bed.logs());
       throw err;

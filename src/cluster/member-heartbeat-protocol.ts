@@ -15,8 +15,11 @@ export interface HeartbeatWorkerData {
   stallMs: number;
 }
 
-/** Main → worker: `pulse` every `everyMs` from the main loop; `stop` once, at a clean stop. */
-export type HeartbeatWorkerRequest = { kind: 'pulse' } | { kind: 'stop' };
+/**
+ * Main → worker: `pulse` every `everyMs` from the main loop, with what the member's data plane says now (`load`,
+ * JSON, written with the next beat; absent: the column is left alone); `stop` once, at a clean stop.
+ */
+export type HeartbeatWorkerRequest = { kind: 'pulse'; load?: string } | { kind: 'stop' };
 
 /**
  * Worker → main: `ready` once its connection is set up; `failed` at the first write of a failing streak and

@@ -13,15 +13,20 @@ import type {
   HeartbeatWorkerRequest,
 } from './member-heartbeat-protocol.js';
 
-/** Moves last_seen to `at` (ISO); throws when the store cannot be written now (the next beat tries again). */
+/**
+ * Moves last_seen to `at` (ISO) and, when given, the member's published load (JSON); throws when the store cannot be
+ * written now (the next beat tries again).
+ */
 interface BeatWriter {
-  write(at: string): Promise<void>;
+  write(at: string, load: string | null): Promise<void>;
   close(): Promise<void>;
 }
 
 // A stopped member's row is left alone: its last_seen is the stop.
-const POSTGRES_BEAT = 'update controllers set last_seen = $1 where id = $2 and stopped_at is null';
-const SQLITE_BEAT = 'update controllers set last_seen = ? where id = ? and stopped_at is null';
+const POSTGRES_BEAT =
+  'update controllers set last_seen = $1, load = coalesce($3, load) where id = $2 and stopped_at is null';
+const SQLITE_BEAT =
+  'update controllers set last_seen = ?, load = coalesce(?, load) where id = ? and stopped_at is null';
 
 async function postgresWriter(url: string, memberId: string): Promise<BeatWriter> {
   const { default: pg } = await import('pg');
@@ -50,10 +55,10 @@ async function postgresWriter(url: string, memberId: string): Promise<BeatWriter
     return c;
   };
   return {
-    async write(at) {
+    async write(at, load) {
       const c = await connect();
       try {
-        await c.query(POSTGRES_BEAT, [at, memberId]);
+        await c.query(POSTGRES_BEAT, [at, memberId, load]);
       } catch (err) {
         drop(c); // a new connection at the next beat
         throw err;
@@ -73,7 +78,7 @@ async function sqliteWriter(file: string, memberId: string): Promise<BeatWriter>
   db.pragma('busy_timeout = 5000');
   const beat = db.prepare(SQLITE_BEAT);
   return {
-    write: async (at) => void beat.run(at, memberId),
+    write: async (at, load) => void beat.run(at, load, memberId),
     close: async () => void db.close(),
   };
 }
@@ -86,6 +91,8 @@ const data = workerData as HeartbeatWorkerData;
 const reply = (m: HeartbeatWorkerReply): void => port.postMessage(m);
 const writer = await writerOf(data.store, data.memberId);
 let lastPulse = Date.now();
+/** The load of the latest pulse not written yet (null: nothing new). */
+let load: string | null = null;
 let stalled = false;
 let failing = false;
 let beating: Promise<void> | null = null;
@@ -100,7 +107,9 @@ async function beat(): Promise<void> {
   if (stalled) reply({ kind: 'resumed' });
   stalled = false;
   try {
-    await writer.write(new Date().toISOString());
+    const next = load;
+    load = null;
+    await writer.write(new Date().toISOString(), next);
     if (failing) reply({ kind: 'recovered' });
     failing = false;
   } catch (err) {
@@ -115,8 +124,10 @@ const timer = setInterval(() => {
 }, data.everyMs);
 
 port.on('message', (m: HeartbeatWorkerRequest) => {
-  if (m.kind === 'pulse') lastPulse = Date.now();
-  else {
+  if (m.kind === 'pulse') {
+    lastPulse = Date.now();
+    if (m.load !== undefined) load = m.load;
+  } else {
     clearInterval(timer);
     void (async () => {
       await beating;

@@ -37,6 +37,8 @@ export function startMemberHeartbeat(o: {
   memberId: string;
   everyMs: number;
   stallMs?: number;
+  /** What the member's data plane says now (JSON), sent with each pulse and written with the next beat; absent: none. */
+  load?: () => string | undefined;
   log?: Logger;
 }): MemberHeartbeat {
   const log = o.log ?? silentLogger;
@@ -82,7 +84,18 @@ export function startMemberHeartbeat(o: {
   };
   start();
   // The pulse: posted by the main loop, so it stops when that loop is wedged (not when it is merely busy).
-  const pulse = setInterval(() => send({ kind: 'pulse' }), Math.min(o.everyMs, 1000));
+  const pulse = setInterval(
+    () => {
+      let load: string | undefined;
+      try {
+        load = o.load?.();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "cluster: reading this member's load failed; the heartbeat goes on");
+      }
+      send(load === undefined ? { kind: 'pulse' } : { kind: 'pulse', load });
+    },
+    Math.min(o.everyMs, 1000),
+  );
   pulse.unref();
 
   return {

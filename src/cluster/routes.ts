@@ -12,6 +12,19 @@ const Member = Type.Object({
   silentSeconds: Type.Number(),
   health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('stopped')]),
   roles: Type.Array(Type.Object({ role: Type.String(), term: Type.Integer(), since: Type.String() })),
+  load: Type.Union([
+    Type.Object({
+      at: Type.String(),
+      booting: Type.Integer(),
+      late: Type.Integer(),
+      sign: Type.Union([Type.String(), Type.Null()]),
+      room: Type.Union([
+        Type.Object({ slots: Type.Integer(), loading: Type.Integer(), waiting: Type.Integer() }),
+        Type.Null(),
+      ]),
+    }),
+    Type.Null(),
+  ]),
 });
 
 /** GET /api/v1/controllers: the controllers on this store, their health and the singleton roles each holds (viewer). */

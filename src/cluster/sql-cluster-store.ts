@@ -16,6 +16,8 @@ export interface MemberRow {
   startedAt: string;
   lastSeen: string;
   stoppedAt: string | null;
+  /** What its data plane said at its last heartbeat (JSON, migration 0411), null when it publishes none. */
+  load: string | null;
 }
 
 /** Who holds a role, from which term. */
@@ -32,7 +34,7 @@ export interface RoleRow {
  */
 export async function putMember(
   db: Kysely<ClusterTables>,
-  m: Omit<MemberRow, 'stoppedAt'> & {
+  m: Omit<MemberRow, 'stoppedAt' | 'load'> & {
     apiUrl?: string | null;
     memberCa?: string | null;
     dhcpServerIds?: readonly string[] | null;
@@ -80,6 +82,7 @@ export async function listMembers(db: Kysely<ClusterTables>, since: string): Pro
     startedAt: r.started_at,
     lastSeen: r.last_seen,
     stoppedAt: r.stopped_at,
+    load: r.load,
   }));
 }
 
@@ -125,6 +128,22 @@ export async function listPeerEndpoints(
     tlsCaPem: r.tls_ca_pem,
     repoPublicKey: r.repo_public_key,
   }));
+}
+
+/** The other running members' published loads (heartbeat at or after `since`, not stopped), as stored (JSON or null). */
+export async function listPeerLoads(
+  db: Kysely<ClusterTables>,
+  o: { self: string; since: string },
+): Promise<Array<{ id: string; name: string; load: string | null }>> {
+  return db
+    .selectFrom('controllers')
+    .select(['id', 'name', 'load'])
+    .where('id', '!=', o.self)
+    .where('last_seen', '>=', o.since)
+    .where('stopped_at', 'is', null)
+    .orderBy('started_at')
+    .orderBy('id')
+    .execute();
 }
 
 /** Every role row. */

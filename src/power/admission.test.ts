@@ -9,6 +9,10 @@ import {
   unseenLaunches,
   windowLimit,
   roomBound,
+  withPeers,
+  memberLoadOf,
+  parseMemberLoad,
+  type MemberLoad,
   type HeadroomSample,
 } from './admission.js';
 import { createAdmissionGate } from './admission-gate.js';
@@ -267,4 +271,82 @@ test('with the boot waiting room on, the window may keep the room fed before any
   // The grown window still binds first.
   const small = adjust(initialAdmission(r), null, quiet(0), 0, r);
   assert.equal(windowLimit(small, quiet(1, room(256, 0)), r), r.initialWindow);
+});
+
+const peer = (over: Partial<MemberLoad> = {}): MemberLoad => ({
+  at: 1_000,
+  sign: null,
+  bootsInProgress: 0,
+  bootsLate: 0,
+  bootsStarted: 0,
+  bootsCompleted: 0,
+  bootsCompletedPerS: 0,
+  bootMedianMs: null,
+  room: null,
+  ...over,
+});
+
+test("several members: boots, completions and rooms are summed, and another member's sign is a sign here", () => {
+  const { at: _at, ...local } = quiet(0, {
+    bootsInProgress: 100,
+    bootsStarted: 400,
+    bootsCompleted: 300,
+    bootsCompletedPerS: 10,
+    bootMedianMs: 20_000,
+    room: { slots: 256, loading: 200, waiting: 50 },
+  });
+  const b = peer({
+    bootsInProgress: 50,
+    bootsLate: 3,
+    bootsStarted: 100,
+    bootsCompleted: 50,
+    bootsCompletedPerS: 30,
+    bootMedianMs: 40_000,
+    room: { slots: 256, loading: 10, waiting: 0 },
+  });
+  const s = { ...withPeers(local, [{ name: 'b', load: b }]), at: 1 };
+  assert.equal(s.bootsInProgress, 150);
+  assert.equal(s.bootsLate, 3);
+  assert.equal(s.bootsStarted, 500);
+  assert.equal(s.bootsCompleted, 350);
+  assert.equal(s.bootsCompletedPerS, 40);
+  assert.equal(s.bootMedianMs, 35_000, 'the median weighted by completions: (10 × 20 s + 30 × 40 s) / 40');
+  assert.deepEqual(s.room, { slots: 512, loading: 210, waiting: 50 });
+  assert.equal(congestion(null, s, r), null, 'no member congested');
+  const signed = { ...withPeers(local, [{ name: 'b', load: { ...b, sign: 'TFTP at 900 of 1000 transfers' } }]), at: 1 };
+  assert.equal(congestion(null, signed, r), 'member b: TFTP at 900 of 1000 transfers');
+  assert.equal(
+    mayLaunch(initialAdmission({ ...r, initialWindow: 10_000 }), signed, 0, r),
+    false,
+    "another member's sign holds this member's batch",
+  );
+  assert.equal(
+    congestion(null, { ...signed, dhcpQueued: 600 }, r),
+    'DHCP queue at 600 of 2048',
+    "this member's own sign is named first",
+  );
+  assert.deepEqual(withPeers(local, []), local, 'alone: the local sample as it is');
+});
+
+test("a member's published load: its own sign judged against its previous sample", () => {
+  const a = quiet(1_000, { dhcpShed: 5, bootsInProgress: 7 });
+  const b = quiet(2_000, { dhcpShed: 9, bootsInProgress: 8, peerSign: 'member x: whatever' });
+  const first = memberLoadOf(null, a, r);
+  assert.equal(first.sign, null);
+  assert.equal(first.bootsInProgress, 7);
+  const next = memberLoadOf(a, b, r);
+  assert.equal(next.sign, 'DHCP shed 4 datagrams', 'counted since the previous publication');
+  assert.equal(memberLoadOf(b, { ...b, at: 3_000 }, r).sign, null, "another member's sign is not republished");
+});
+
+test('a published load is read only when well formed and fresh', () => {
+  const ok = JSON.stringify(peer({ at: 10_000, room: { slots: 1, loading: 0, waiting: 0 } }));
+  assert.equal(parseMemberLoad(ok, 12_000, 5_000)?.at, 10_000);
+  assert.equal(parseMemberLoad(ok, 15_001, 5_000), null, 'older than maxAgeMs');
+  assert.equal(parseMemberLoad(null, 0, 5_000), null);
+  assert.equal(parseMemberLoad('{', 0, 5_000), null, 'not JSON');
+  assert.equal(parseMemberLoad('[]', 0, 5_000), null);
+  assert.equal(parseMemberLoad(JSON.stringify({ ...peer(), bootsInProgress: -1 }), 1_000, 5_000), null);
+  assert.equal(parseMemberLoad(JSON.stringify({ ...peer(), sign: 5 }), 1_000, 5_000), null);
+  assert.equal(parseMemberLoad(JSON.stringify({ ...peer(), room: { slots: 'x' } }), 1_000, 5_000), null);
 });

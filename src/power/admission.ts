@@ -59,6 +59,106 @@ export interface HeadroomSample {
    * waiting for a slot; null when the room is off.
    */
   room: { slots: number; loading: number; waiting: number } | null;
+  /** Another member's congestion sign, named (several members on one store: `withPeers`); absent or null: none. */
+  peerSign?: string | null;
+}
+
+/**
+ * What a member publishes of its data plane with its heartbeat (several members on one store), for the batches the
+ * others run: its own congestion sign (judged against its own previous sample, so counters since then mean
+ * something), its boots and its waiting room. `at`: epoch ms when it was read.
+ */
+export interface MemberLoad {
+  at: number;
+  sign: string | null;
+  bootsInProgress: number;
+  bootsLate: number;
+  bootsStarted: number;
+  bootsCompleted: number;
+  bootsCompletedPerS: number;
+  bootMedianMs: number | null;
+  room: { slots: number; loading: number; waiting: number } | null;
+}
+
+/** This member's load to publish, from its sample now and the one before (for the signs counted since). */
+export function memberLoadOf(prev: HeadroomSample | null, s: HeadroomSample, r: AdmissionRules): MemberLoad {
+  return {
+    at: s.at,
+    sign: congestion(prev, { ...s, peerSign: null }, r),
+    bootsInProgress: s.bootsInProgress,
+    bootsLate: s.bootsLate,
+    bootsStarted: s.bootsStarted,
+    bootsCompleted: s.bootsCompleted,
+    bootsCompletedPerS: s.bootsCompletedPerS,
+    bootMedianMs: s.bootMedianMs,
+    room: s.room,
+  };
+}
+
+/**
+ * This member's sample with the other members' published loads folded in (several members on one store, each
+ * serving DHCP, TFTP and HTTP to part of the row): boots and completions are summed (a boot whose stages two members
+ * served counts on both: the batch errs towards waiting), the median is weighted by completions, the waiting rooms
+ * are added up, and any member's sign is a sign here, named. Counters are cumulative per member, so a member that
+ * drops out lowers a sum: the rules read that as nothing new (launches unseen, no completion since the batch began),
+ * which again errs towards waiting.
+ */
+export function withPeers(
+  local: Omit<HeadroomSample, 'at'>,
+  peers: ReadonlyArray<{ name: string; load: MemberLoad }>,
+): Omit<HeadroomSample, 'at'> {
+  if (peers.length === 0) return local;
+  const all = [local, ...peers.map((p) => p.load)];
+  const sum = (f: (x: (typeof all)[number]) => number): number => all.reduce((a, x) => a + f(x), 0);
+  const perS = sum((x) => x.bootsCompletedPerS);
+  const medians = all.filter((x) => x.bootMedianMs !== null);
+  const weight = medians.reduce((a, x) => a + x.bootsCompletedPerS, 0);
+  const bootMedianMs =
+    medians.length === 0
+      ? null
+      : weight > 0
+        ? medians.reduce((a, x) => a + x.bootMedianMs! * x.bootsCompletedPerS, 0) / weight
+        : Math.max(...medians.map((x) => x.bootMedianMs!));
+  const rooms = all.map((x) => x.room).filter((x) => x !== null);
+  const signed = peers.find((p) => p.load.sign !== null);
+  return {
+    ...local,
+    bootsInProgress: sum((x) => x.bootsInProgress),
+    bootsLate: sum((x) => x.bootsLate),
+    bootsStarted: sum((x) => x.bootsStarted),
+    bootsCompleted: sum((x) => x.bootsCompleted),
+    bootsCompletedPerS: perS,
+    bootMedianMs,
+    room:
+      rooms.length === 0
+        ? null
+        : {
+            slots: rooms.reduce((a, x) => a + x.slots, 0),
+            loading: rooms.reduce((a, x) => a + x.loading, 0),
+            waiting: rooms.reduce((a, x) => a + x.waiting, 0),
+          },
+    peerSign: local.peerSign ?? (signed ? `member ${signed.name}: ${signed.load.sign}` : null),
+  };
+}
+
+/** A member's published load (JSON from the store), or null when it is absent, malformed or older than `maxAgeMs`. */
+export function parseMemberLoad(json: string | null, now: number, maxAgeMs: number): MemberLoad | null {
+  if (!json) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  const o = v as Partial<MemberLoad> | null;
+  const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+  if (!o || typeof o !== 'object' || !num(o.at) || now - o.at > maxAgeMs) return null;
+  if (![o.bootsInProgress, o.bootsLate, o.bootsStarted, o.bootsCompleted, o.bootsCompletedPerS].every(num)) return null;
+  if (o.sign !== null && typeof o.sign !== 'string') return null;
+  if (o.bootMedianMs !== null && !num(o.bootMedianMs)) return null;
+  const room = o.room;
+  if (room !== null && !(room && num(room.slots) && num(room.loading) && num(room.waiting))) return null;
+  return o as MemberLoad;
 }
 
 export interface AdmissionRules {
@@ -200,7 +300,7 @@ export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: Ad
     return `event loop ${Math.round(s.loopDelayMs)} ms late`;
   if (s.bootsLate >= Math.max(r.lateMin, r.lateShare * s.bootsInProgress))
     return `${s.bootsLate} of ${s.bootsInProgress} boots late at their stage`;
-  return null;
+  return s.peerSign ?? null;
 }
 
 /** Machines counted as booting: the timeline's, plus launches not yet seen by it (`unseenLaunches`). */

@@ -14,17 +14,34 @@ interface MemberJson {
   silentSeconds: number;
   health: 'healthy' | 'unhealthy' | 'stopped';
   roles: Array<{ role: string; term: number; since: string }>;
+  load?: {
+    booting: number;
+    late: number;
+    sign: string | null;
+    room: { slots: number; loading: number; waiting: number } | null;
+  } | null;
+}
+
+/** A member's data plane in a few words: boots in progress (late), its room's loading/slots (+waiting), its sign. */
+export function formatLoad(l: MemberJson['load']): string {
+  if (!l) return '-';
+  const parts = [`${l.booting} booting${l.late ? ` (${l.late} late)` : ''}`];
+  if (l.room)
+    parts.push(`room ${l.room.loading}/${l.room.slots}${l.room.waiting ? ` +${l.room.waiting} waiting` : ''}`);
+  if (l.sign) parts.push(`congested: ${l.sign}`);
+  return parts.join(', ');
 }
 
 /** Human form of the member list: one line per controller, its roles with their terms. Pure. */
 export function formatControllers(items: MemberJson[]): string {
   return formatTable(
-    ['NAME', 'HEALTH', 'LAST SEEN', 'ROLES', 'URL', 'ID'],
+    ['NAME', 'HEALTH', 'LAST SEEN', 'ROLES', 'LOAD', 'URL', 'ID'],
     items.map((m) => [
       m.name,
       m.health,
       `${m.silentSeconds}s ago`,
       m.roles.map((r) => `${r.role}#${r.term}`).join(','),
+      formatLoad(m.load),
       m.url,
       m.id.slice(0, 8),
     ]),
