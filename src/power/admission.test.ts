@@ -350,3 +350,14 @@ test('a published load is read only when well formed and fresh', () => {
   assert.equal(parseMemberLoad(JSON.stringify({ ...peer(), sign: 5 }), 1_000, 5_000), null);
   assert.equal(parseMemberLoad(JSON.stringify({ ...peer(), room: { slots: 'x' } }), 1_000, 5_000), null);
 });
+
+test('with the boot waiting room on, the event loop is congested only past loopDelayHighWithRoomMs', () => {
+  const room = { slots: 256, loading: 256, waiting: 100 };
+  assert.equal(congestion(null, quiet(0, { loopDelayMs: 150 }), r), 'event loop 150 ms late');
+  assert.equal(congestion(null, quiet(0, { loopDelayMs: 150, room }), r), null, 'downloads the room let through');
+  assert.equal(congestion(null, quiet(0, { loopDelayMs: 501, room }), r), 'event loop 501 ms late');
+  assert.equal(
+    congestion(null, quiet(0, { loopDelayMs: 150, room: { ...room, slots: 0 } }), r),
+    'event loop 150 ms late',
+  );
+});
