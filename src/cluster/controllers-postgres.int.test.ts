@@ -22,6 +22,10 @@
 // local PostgreSQL is down. Figures printed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { defaultLoginLimit } from '../auth/login-limiter.js';
 import { startReceiver, until } from '../../test/support/hook-scenario.js';
@@ -51,6 +55,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let bed: MemberBed;
 const agents: Agent[] = [];
+// B serves a node image (a small stand-in built here), so a new host's script there starts a discovery boot that its
+// timeline counts in progress (the load test below); A has none.
+const scratch = mkdtempSync(join(tmpdir(), 'kiln-members-'));
+const imageDir = join(scratch, 'node-image');
+mkdirSync(imageDir);
+writeFileSync(join(imageDir, 'vmlinuz'), randomBytes(64 << 10));
+writeFileSync(join(imageDir, 'initrd.img'), randomBytes(64 << 10));
+writeFileSync(join(imageDir, 'version'), '6.1.0-99-amd64-4c0ad0000001\n');
 before(async () => {
   bed = await startMemberBed({
     tag: 'members',
@@ -62,12 +74,16 @@ before(async () => {
     ],
     args: ['--discovery-limit', String(DISCOVERY_LIMIT), '--node-rate-limit', String(NODE_RATE_LIMIT)],
     // A's inspector lets the liveness test block its main loop from outside.
-    members: [{ name: 'a', env: inspectEnv }, { name: 'b' }],
+    members: [
+      { name: 'a', env: inspectEnv },
+      { name: 'b', args: ['--node-image', imageDir], ready: /node image: files recorded in the store/ },
+    ],
   });
 });
 after(async () => {
   for (const a of agents) await a.close();
   await bed?.close();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 /** The listing row of member `m` (matched by its listen port). */
