@@ -14,7 +14,7 @@ import { imageObjectRoutes } from './boot/http/image-object-routes.js';
 import type { Logger as PinoLogger } from 'pino';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import { buildApp, domain, type DomainPlugin } from './api/build-app.js';
+import { buildApp, domain, type DomainPlugin, type HttpExchange } from './api/build-app.js';
 import { bootFilesPlugin } from './boot/http/boot-files.js';
 import { defaultBootFiles } from './boot/boot-decision.js';
 import { createBootFileCache, DEFAULT_BOOT_CACHE_BYTES } from './boot/http/boot-file-cache.js';
@@ -30,6 +30,7 @@ import { metricsRoutes } from './metrics/routes.js';
 import { createBootBackend } from './boot/boot-backend.js';
 import { createBootService } from './boot/http/boot-service.js';
 import { createLoadingGate, defaultLoadingGateRules, type LoadingGateRules } from './boot/http/loading-gate.js';
+import { newLoadingOrigin, notifyLoaded } from './boot/http/loading-notify.js';
 import { createBootFastPath } from './boot/http/boot-fast-path.js';
 import { createDiscoveryPolicy, type DiscoverySettings, type ServedSubnet } from './boot/discovery-policy.js';
 import type { NodeImage } from './boot/http/host-script.js';
@@ -82,6 +83,7 @@ import { startIngestWorker } from './syslog/ingest-worker-client.js';
 import { syslogRoutes } from './syslog/routes.js';
 import { defaultSyslogConfig, type SyslogConfig } from './syslog/syslog-config.js';
 import { createSqlTimelineStore } from './timeline/sql-timeline-store.js';
+import { httpObservation } from './timeline/http-observation.js';
 import { createTimelineService, type TimelineHost } from './timeline/timeline-service.js';
 import { createBootObservers } from './timeline/boot-observer.js';
 import { timelineRoutes } from './timeline/routes.js';
@@ -439,6 +441,21 @@ export async function createController(deps: ControllerDeps) {
   const leaseTable = createSqlLeaseStore(db);
   const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
   const timelineHost = (h: Host): TimelineHost => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
+  /** This member's name on `kiln_loading` (loading-notify.ts): `main` listens with it and skips its own notices. */
+  const loadingOrigin = newLoadingOrigin();
+  /**
+   * A load ended at this member (an initrd answered, or a kernel or initrd refused): the slot given to the address it
+   * came from is free. None given here: the slot was another member's, and on a shared store it is told.
+   */
+  const loadEnded = (x: HttpExchange): void => {
+    if (x.method !== 'GET' || x.path === '/boot/host.ipxe') return;
+    const o = httpObservation(x)?.observation;
+    if (!o || !(o.stage === 'initrd' || (o.stage === 'kernel' && o.outcome === 'failed'))) return;
+    if (loadingGate.loaded(x.ip, nowMs()) || !shared) return;
+    notifyLoaded(db, loadingOrigin, x.ip).catch((err: unknown) =>
+      log.debug({ err: (err as Error).message, ip: x.ip }, 'boot waiting room: loading notice not sent'),
+    );
+  };
   const timeline = createTimelineService({
     store: createSqlTimelineStore(db),
     config: deps.timeline ?? defaultTimelineConfig,
@@ -463,13 +480,18 @@ export async function createController(deps: ControllerDeps) {
     writeLagMs: shared ? 2000 : 0,
     now: deps.now ? nowMs : undefined,
     log: log.child({ domain: 'timeline' }),
-    // A slot of the boot waiting room is freed by anything the host does after loading its kernel: its initrd, a
-    // failed kernel, or a later (or restarted) stage.
+    // A slot of the boot waiting room is freed when its load ends (by address, `loadEnded`: the timeline may not know
+    // the MAC of an address), and by anything the host is seen doing after loading its kernel: its initrd, a failed
+    // kernel, a later or restarted stage (a no-op when `loadEnded` freed it already).
     onObserved: (mac, o) => {
       if (o.stage !== 'ipxe-script' && !(o.stage === 'kernel' && o.outcome === 'ok')) loadingGate.release(mac, nowMs());
     },
   });
   const observers = createBootObservers(timeline);
+  const exchange = (x: HttpExchange): void => {
+    observers.exchange(x);
+    loadEnded(x);
+  };
   const heartbeatConfig = deps.heartbeat ?? defaultHeartbeatConfig;
   const heartbeat = createHeartbeatService({
     store: createSqlHealthStore(db),
@@ -727,12 +749,12 @@ export async function createController(deps: ControllerDeps) {
     bodyLimit: deps.bodyLimit,
     onResponse: observeHttp,
     inFlight: countInFlight,
-    onExchange: observers.exchange,
+    onExchange: exchange,
     // The boot scripts ahead of Fastify (same boot service, metrics, timeline and answers): issue 17's fetch rate.
     fastPath: createBootFastPath({
       boot,
       onResponse: observeHttp,
-      onExchange: observers.exchange,
+      onExchange: exchange,
       inFlight: countInFlight,
       log: deps.httpLogger || undefined,
     }),
@@ -955,6 +977,9 @@ export async function createController(deps: ControllerDeps) {
     doctor,
     selfTests,
     nodeImages,
+    /** The boot waiting room, and this member's name on `kiln_loading`: `main` listens for the other members' loads. */
+    loadingGate,
+    loadingOrigin,
     /** The repo subset between members (null without a shared store's member trust): `main` refreshes it. */
     repoMembers,
     /** What this member publishes of its data plane with its heartbeat (JSON); undefined without `members.loads`. */

@@ -43,6 +43,7 @@ import { listPeerEndpoints, listPeerLoads } from './cluster/sql-cluster-store.js
 import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
 import { listenForHostChanges } from './inventory/host-change-notify.js';
+import { listenForLoads } from './boot/http/loading-notify.js';
 import { EVENTS_CHANNEL } from './event/sql-event-store.js';
 import { packagePath } from './runtime/package-path.js';
 import { sleepUnlessAborted } from './runtime/sleep.js';
@@ -618,6 +619,14 @@ export async function runServe(
         log: log.child({ domain: 'inventory' }),
       });
       closers.push(() => hostChanges.close());
+      // A load that finished at another member frees the slot this one gave for it (boot waiting room).
+      const loads = listenForLoads({
+        url: databaseUrl,
+        origin: controller.loadingOrigin,
+        loaded: (from) => void controller.loadingGate.loaded(from, Date.now()),
+        log: log.child({ domain: 'boot' }),
+      });
+      closers.push(() => loads.close());
     }
     const adminTokenFile = server['admin-token-file'] ?? join(dataDir, 'admin-token');
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);

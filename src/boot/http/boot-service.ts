@@ -153,7 +153,7 @@ export function createBootService(deps: BootServiceDeps) {
         session,
       });
       if (deps.loadingGate && LOADS_KERNEL.has(purpose)) {
-        const g = deps.loadingGate.ask(mac, deps.now?.() ?? Date.now(), deps.firmwareStagesBusy?.() ?? false);
+        const g = deps.loadingGate.ask(mac, deps.now?.() ?? Date.now(), deps.firmwareStagesBusy?.() ?? false, sourceIp);
         if (!g.admit) {
           deps.timeline?.scriptServed(mac, sourceIp, host, 'queued', QUEUED);
           log.debug(

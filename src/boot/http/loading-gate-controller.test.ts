@@ -71,3 +71,48 @@ test('boot waiting room: past max-loading a deploying host waits its turn, and a
     await c.close();
   }
 });
+
+test('boot waiting room: a load ends by the address its script was fetched from, with no MAC known for it', async () => {
+  let t = Date.parse('2026-12-07T10:00:00Z');
+  const c = await createTestController({
+    boot: { loadingGate: { maxLoading: 1 } },
+    now: () => new Date(t),
+  });
+  try {
+    const op = { authorization: c.bearer.operator };
+    for (let i = 1; i <= 2; i++) {
+      const made = await c.app.inject({
+        method: 'POST',
+        url: '/api/v1/hosts',
+        headers: op,
+        payload: { name: `wa-${i}`, state: 'ready', nics: [{ mac: macOf(i) }] },
+      });
+      assert.equal(made.statusCode, 201, made.body);
+      const dep = await c.app.inject({
+        method: 'POST',
+        url: `/api/v1/hosts/wa-${i}/deploy`,
+        headers: op,
+        payload: { profile: 'debian-12' },
+      });
+      assert.equal(dep.statusCode, 200, dep.body);
+    }
+    // Both machines behind one address the timeline has no MAC for (a NAT, or a shared simulator source).
+    const fetch = async (i: number) => {
+      const res = await c.app.inject({ url: scriptUrl(i), remoteAddress: '192.0.2.50' });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.body;
+    };
+    const first = await fetch(1);
+    const initrd = /^initrd --name \S+ (\S+)/m.exec(first)?.[1];
+    assert.ok(initrd, first);
+    assert.match(await fetch(2), /wa-2 is 1 of 1 waiting/);
+    t += 3000;
+    const path = new URL(initrd).pathname + new URL(initrd).search;
+    const got = await c.app.inject({ url: path, remoteAddress: '192.0.2.50' });
+    // Answered or refused, the load is over: wa-1's slot goes to wa-2.
+    assert.ok(got.statusCode < 500, `${got.statusCode} ${path}`);
+    assert.match(await fetch(2), /installing profile debian-12/);
+  } finally {
+    await c.close();
+  }
+});

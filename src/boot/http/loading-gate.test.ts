@@ -160,3 +160,111 @@ test('loading gate: while the firmware stages are under pressure no new load sta
   assert.deepEqual(g.ask('b', 5), { admit: true });
   assert.equal(waitOf(g.ask('c', 6)).position, 1);
 });
+
+test('loading gate: a finished load frees the slot given to the address it came from; behind one address, the oldest', () => {
+  const g = createLoadingGate(rules);
+  assert.deepEqual(g.ask('a', 0, false, '10.0.0.1'), { admit: true });
+  assert.deepEqual(g.ask('b', 0, false, '10.0.0.2'), { admit: true });
+  waitOf(g.ask('c', 1, false, '10.0.0.3'));
+  // No slot was given to that address here (the load was another member's): nothing freed.
+  assert.equal(g.loaded('10.0.0.9', 2), false);
+  assert.equal(waitOf(g.ask('c', 3, false, '10.0.0.3')).position, 1);
+  // b's initrd came from b's address: b's slot goes to c (the timeline need not know b's MAC).
+  assert.equal(g.loaded('10.0.0.2', 4), true);
+  assert.deepEqual(g.ask('c', 5, false, '10.0.0.3'), { admit: true });
+  assert.equal(g.loaded('10.0.0.2', 6), false, 'one load, one slot');
+  // An IPv4-mapped address (a dual-stack listener) is the same address.
+  assert.equal(g.loaded('::ffff:10.0.0.1', 7), true);
+
+  // Behind a NAT every machine asks from one address: each finished load from there frees the oldest slot given to
+  // it, so the count stays right whichever of them finished.
+  const n = createLoadingGate({ ...rules, maxLoading: 3 });
+  for (const m of ['x', 'y', 'z']) assert.deepEqual(n.ask(m, 0, false, '192.0.2.7'), { admit: true });
+  waitOf(n.ask('w', 1, false, '192.0.2.7'));
+  assert.equal(n.loaded('192.0.2.7', 2), true);
+  assert.equal(n.stats(2).loading, 2);
+  // A later stage seen by MAC frees that machine's slot too (z here), and the next load from the address frees y.
+  n.release('z', 3);
+  assert.equal(n.loaded('192.0.2.7', 4), true);
+  assert.equal(n.loaded('192.0.2.7', 5), false);
+  assert.equal(n.stats(5).loading, 0);
+});
+
+test('loading gate: once loads are timed, a slot nobody frees is taken back after a few loads, not after holdMs', () => {
+  const g = createLoadingGate({ ...defaultLoadingGateRules, maxLoading: 1 });
+  assert.deepEqual(g.ask('a', 0, false, '10.0.0.1'), { admit: true });
+  assert.equal(g.loaded('10.0.0.1', 5_000), true); // a load takes 5 s
+  assert.deepEqual(g.ask('b', 5_000, false, '10.0.0.2'), { admit: true }); // b never says it finished
+  // 4 loads are 20 s: under the 30 s floor, so b keeps its slot until 35 s.
+  waitOf(g.ask('c', 34_999, false, '10.0.0.3'));
+  assert.deepEqual(g.ask('c', 35_000, false, '10.0.0.3'), { admit: true });
+  assert.equal(g.stats(35_000).expired, 1);
+  // Slower loads (the average moves towards 60 s) keep a slot longer, and never beyond holdMs.
+  for (let i = 0, t = 40_000; i < 200; i++, t += 60_000) {
+    g.release('c', t);
+    g.ask('c', t);
+  }
+  assert.deepEqual(g.ask('d', 13_000_000), { admit: true }, 'c taken back');
+  waitOf(g.ask('e', 13_000_000 + 230_000));
+  assert.deepEqual(g.ask('e', 13_000_000 + 240_000), { admit: true }, '4 loads of about 60 s');
+});
+
+/**
+ * Two members, 2 000 machines at once, each fetching from its own address, 32 slots each, loads of 2 s; a third of
+ * member 0's machines load from member 1 (iPXE failover); member 0 dies at `killAt` (if given), and its machines ask
+ * member 1 from then on. `notices`: a member that served a load it gave no slot for tells the other
+ * (loading-notify.ts). Simulated in 100 ms steps.
+ */
+function simulateTwoMembers(o: { notices: boolean; killAt?: number; hold?: Partial<typeof defaultLoadingGateRules> }) {
+  const r = { ...defaultLoadingGateRules, maxLoading: 32, ...o.hold };
+  const gates = [createLoadingGate(r), createLoadingGate(r)];
+  const n = 2_000;
+  const member = Array.from({ length: n }, (_, m) => m % 2);
+  const nextAsk = new Array<number>(n).fill(0);
+  const loading = new Map<number, { until: number; at: number }>();
+  let done = 0;
+  let t = 0;
+  let dead = false;
+  for (; t < 1_800_000 && done < n; t += 100) {
+    if (!dead && t >= (o.killAt ?? Infinity)) {
+      dead = true;
+      for (let m = 0; m < n; m++) if (member[m] === 0) member[m] = 1;
+    }
+    for (const [m, l] of loading)
+      if (l.until <= t) {
+        loading.delete(m);
+        done++;
+        const at = dead ? 1 : l.at;
+        if (gates[at]!.loaded(`a${m}`, t) || !o.notices) continue;
+        if (!dead) gates[1 - at]!.loaded(`a${m}`, t);
+      }
+    for (let m = 0; m < n; m++) {
+      if (loading.has(m) || nextAsk[m]! > t || nextAsk[m]! < 0) continue;
+      const a = gates[member[m]!]!.ask(`m${m}`, t, false, `a${m}`);
+      if (a.admit) {
+        nextAsk[m] = -1;
+        // Every third machine admitted by member 0 loads from member 1.
+        loading.set(m, { until: t + 2_000, at: member[m] === 0 && m % 3 === 0 ? 1 : member[m]! });
+      } else nextAsk[m] = t + a.delaySeconds * 1000;
+    }
+  }
+  return { done, n, t };
+}
+
+test('loading gate, two members: loads finished at the other member free their slots, and a dead member blocks nothing', () => {
+  // 64 slots of 2 s loads: 2 000 machines in about 2 000 / 32 = 62.5 s.
+  const told = simulateTwoMembers({ notices: true });
+  assert.equal(told.done, told.n);
+  assert.ok(told.t <= 70_000, `all loaded at ${told.t} ms`);
+  // Untold, member 0 keeps the slots of machines that loaded from member 1 until they are taken back: slower, by
+  // less with slots taken back after a few loads (30 s here) than with the fixed 300 s hold of before.
+  const untold = simulateTwoMembers({ notices: false });
+  const before = simulateTwoMembers({ notices: false, hold: { holdLoads: Infinity } });
+  assert.equal(untold.done, untold.n);
+  assert.ok(told.t < untold.t && untold.t < before.t, `told ${told.t}, untold ${untold.t}, before ${before.t} ms`);
+  assert.ok(before.t > 300_000, `untold with a 300 s hold: ${before.t} ms`);
+  // Member 0 dies at 10 s: 64 slots until then (about 320 loads), then 32 for the rest: about 10 + 1 680 / 16 = 115 s.
+  const killed = simulateTwoMembers({ notices: true, killAt: 10_000 });
+  assert.equal(killed.done, killed.n);
+  assert.ok(killed.t <= 125_000, `all loaded at ${killed.t} ms`);
+});

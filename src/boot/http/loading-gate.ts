@@ -20,15 +20,26 @@
  * While the stages that race firmware timers are under pressure (the caller says: DHCP's queue, TFTP at its transfer
  * limit), no new load starts: a machine in the waiting room has no timer, one in its firmware's TFTP has seconds.
  *
- * A slot is freed when the machine's initrd (or a failed kernel) is seen, or `holdMs` after it was given (a machine
- * that died loading, or loaded from another controller). Pure: time is passed in.
+ * A slot is freed when the machine's initrd (or a failed kernel) is answered, by the address its script was fetched
+ * from (`loaded`): the member serving the files need not know the machine's MAC (behind a NAT or a proxy every
+ * machine has one address, and each finished load then frees the oldest slot given to that address: the count stays
+ * right). A later stage of the machine frees it too (`release`, by MAC), and so does another member that served the
+ * load (it says so across members, controller.ts). A slot nobody frees is taken back after `holdLoads` times what a
+ * load takes (at least `minHoldMs`, at most `holdMs`): a machine that died loading, or loaded where this member could
+ * not see it. (Freed only by a stage seen by MAC and after a fixed 300 s, two members whose machines fetched from one
+ * address freed almost every slot by the timeout: the two-member storm of 2026-12-07 took 944.5 s against 85.4 s
+ * without the room.) Pure: time is passed in.
  */
 
 export interface LoadingGateRules {
   /** Machines loading at once; 0: no limit (every machine is let through). */
   maxLoading: number;
-  /** A slot not freed by then is taken back. */
+  /** A slot not freed by then is taken back, whatever a load takes. */
   holdMs: number;
+  /** Once loads have been timed: a slot not freed within this many times what a load takes is taken back ... */
+  holdLoads: number;
+  /** ... but never sooner than this. */
+  minHoldMs: number;
   /** The longest wait between a queued machine's questions, in seconds (iPXE's `sleep` takes whole seconds). */
   maxDelaySeconds: number;
   /** A queued machine not heard from for this long has left the queue. */
@@ -45,6 +56,8 @@ export interface LoadingGateRules {
 export const defaultLoadingGateRules: LoadingGateRules = {
   maxLoading: 256,
   holdMs: 300_000,
+  holdLoads: 4,
+  minHoldMs: 30_000,
   // Under half the kernel stage's 60 s deadline: a queued host asking this often is never 'late' (admission.ts).
   maxDelaySeconds: 20,
   forgetMs: 120_000,
@@ -61,7 +74,7 @@ export interface LoadingGateStats {
   waiting: number;
   /** Loads finished per second over the last `RATE_WINDOW_MS`. */
   finishedPerS: number;
-  /** Slots taken back after `holdMs` since the gate was made. */
+  /** Slots taken back unfreed (`holdLoads` loads' time, or `holdMs`) since the gate was made. */
   expired: number;
 }
 
@@ -72,9 +85,14 @@ const SWEEP_EVERY_MS = 1_000;
 /** At most this many queue entries are looked at for slots kept for machines ahead (beyond: kept, conservatively). */
 const RESERVE_SCAN = 512;
 
+/** An address as one member and another see it: an IPv4-mapped IPv6 address (a dual-stack listener) as IPv4. */
+const plainAddress = (a: string): string => (a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a);
+
 export function createLoadingGate(rules: LoadingGateRules) {
-  /** Machine → when its slot was given (Map order is grant order: the oldest first, for expiry). */
-  const loading = new Map<string, number>();
+  /** Machine → when its slot was given and to what address (Map order is grant order: the oldest first, for expiry). */
+  const loading = new Map<string, { at: number; from: string | undefined }>();
+  /** Address → the machines holding a slot given to a script fetched from it, oldest first. */
+  const byFrom = new Map<string, Set<string>>();
   /** Machine → its ticket and when it last asked. */
   const waiting = new Map<string, { ticket: number; lastAt: number; dueAt: number }>();
   /** Tickets in order from `head` on; an entry whose machine has since left (or re-queued) is skipped. */
@@ -91,10 +109,35 @@ export function createLoadingGate(rules: LoadingGateRules) {
 
   const live = (e: { key: string; ticket: number }) => waiting.get(e.key)?.ticket === e.ticket;
 
+  /** How long an unfreed slot is kept: a few loads' time once loads are timed, else `holdMs`. */
+  const holdFor = (): number =>
+    loadMs === null ? rules.holdMs : Math.min(rules.holdMs, Math.max(rules.minHoldMs, rules.holdLoads * loadMs));
+
+  function drop(key: string): { at: number; from: string | undefined } | undefined {
+    const g = loading.get(key);
+    if (g === undefined) return undefined;
+    loading.delete(key);
+    if (g.from !== undefined) {
+      const keys = byFrom.get(g.from);
+      keys?.delete(key);
+      if (keys?.size === 0) byFrom.delete(g.from);
+    }
+    return g;
+  }
+
+  function finish(key: string, t: number): void {
+    const g = drop(key);
+    if (g === undefined) return;
+    finished.push(t);
+    // Moving average of the last few dozen loads.
+    loadMs = loadMs === null ? t - g.at : loadMs + (t - g.at - loadMs) / 32;
+  }
+
   function tidy(t: number): void {
-    for (const [key, at] of loading) {
-      if (t - at < rules.holdMs) break;
-      loading.delete(key);
+    const hold = holdFor();
+    for (const [key, g] of loading) {
+      if (t - g.at < hold) break;
+      drop(key);
       expired++;
     }
     if (t - sweptAt >= SWEEP_EVERY_MS) {
@@ -144,9 +187,10 @@ export function createLoadingGate(rules: LoadingGateRules) {
   return {
     /**
      * Machine `key` asks to load a kernel at `t`. `hold`: the stages that race firmware timers (DHCP, TFTP) are
-     * under pressure, so no new load starts now (those loading go on; the queue keeps its order).
+     * under pressure, so no new load starts now (those loading go on; the queue keeps its order). `from`: the
+     * address the machine asked from, which its kernel and initrd will come from too (`loaded`).
      */
-    ask(key: string, t: number, hold = false): GateAnswer {
+    ask(key: string, t: number, hold = false, from?: string): GateAnswer {
       if (rules.maxLoading <= 0) return { admit: true };
       tidy(t);
       if (loading.has(key)) return { admit: true }; // asked again while loading (its kernel failed and it retried)
@@ -157,7 +201,13 @@ export function createLoadingGate(rules: LoadingGateRules) {
       const rank = w ? rankOf(w.ticket) : waiting.size === 0 ? 0 : nextTicket - queue[head].ticket;
       if (rank < free || (free > 0 && slotLeft(w ? w.ticket : Infinity, free, t))) {
         if (w) waiting.delete(key);
-        loading.set(key, t);
+        const address = from === undefined ? undefined : plainAddress(from);
+        loading.set(key, { at: t, from: address });
+        if (address !== undefined) {
+          const keys = byFrom.get(address);
+          if (keys) keys.add(key);
+          else byFrom.set(address, new Set([key]));
+        }
         return { admit: true };
       }
       if (!w) {
@@ -178,14 +228,20 @@ export function createLoadingGate(rules: LoadingGateRules) {
       return { admit: false, position: rank + 1, waiting: waiting.size, loading: loading.size, delaySeconds };
     },
 
-    /** Machine `key` finished loading (its initrd came, or its kernel failed): its slot is free. */
+    /** Machine `key` finished loading (it was seen at a later stage): its slot is free. */
     release(key: string, t: number): void {
-      const at = loading.get(key);
-      if (at === undefined) return;
-      loading.delete(key);
-      finished.push(t);
-      // Moving average of the last few dozen loads.
-      loadMs = loadMs === null ? t - at : loadMs + (t - at - loadMs) / 32;
+      finish(key, t);
+    },
+
+    /**
+     * A load from address `from` finished (an initrd answered, or a kernel or initrd refused): the oldest slot given
+     * to a machine asking from there is free. False when this gate gave none there (the load was another member's).
+     */
+    loaded(from: string, t: number): boolean {
+      const keys = byFrom.get(plainAddress(from));
+      if (keys === undefined) return false;
+      finish(keys.values().next().value!, t);
+      return true;
     },
 
     stats(t: number): LoadingGateStats {
