@@ -181,13 +181,19 @@ test('loading gate: a finished load frees the slot given to the address it came 
   const n = createLoadingGate({ ...rules, maxLoading: 3 });
   for (const m of ['x', 'y', 'z']) assert.deepEqual(n.ask(m, 0, false, '192.0.2.7'), { admit: true });
   waitOf(n.ask('w', 1, false, '192.0.2.7'));
+  // z finishes first: x's slot is freed in its place, and w takes it.
   assert.equal(n.loaded('192.0.2.7', 2), true);
-  assert.equal(n.stats(2).loading, 2);
-  // A later stage seen by MAC frees that machine's slot too (z here), and the next load from the address frees y.
+  assert.deepEqual(n.ask('w', 2, false, '192.0.2.7'), { admit: true });
+  assert.equal(n.stats(2).loading, 3);
+  // z is then seen at a later stage (its discovery report): its load was the one that ended, so x, still loading,
+  // gets its slot back for z's: still three loading (x, y, w), not two.
   n.release('z', 3);
-  assert.equal(n.loaded('192.0.2.7', 4), true);
-  assert.equal(n.loaded('192.0.2.7', 5), false);
-  assert.equal(n.stats(5).loading, 0);
+  assert.equal(n.stats(3).loading, 3);
+  // Three more loads end from the address; x's report after its load frees nothing more.
+  for (let i = 0; i < 3; i++) assert.equal(n.loaded('192.0.2.7', 4 + i), true);
+  n.release('x', 7);
+  assert.equal(n.loaded('192.0.2.7', 8), false);
+  assert.equal(n.stats(8).loading, 0);
 });
 
 test('loading gate: once loads are timed, a slot nobody frees is taken back after a few loads, not after holdMs', () => {
@@ -267,4 +273,43 @@ test('loading gate, two members: loads finished at the other member free their s
   const killed = simulateTwoMembers({ notices: true, killAt: 10_000 });
   assert.equal(killed.done, killed.n);
   assert.ok(killed.t <= 125_000, `all loaded at ${killed.t} ms`);
+});
+
+test('loading gate: behind one address, loads ending out of order and reports by MAC never let more than maxLoading load', () => {
+  const g = createLoadingGate({ ...defaultLoadingGateRules, maxLoading: 16 });
+  const n = 500;
+  let seed = 7;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const nextAsk = new Array<number>(n).fill(0);
+  const loadingUntil = new Map<number, number>();
+  const reportAt = new Map<number, number>();
+  let done = 0;
+  let most = 0;
+  let t = 0;
+  for (; t < 600_000 && done < n; t += 100) {
+    for (const [m, until] of loadingUntil)
+      if (until <= t) {
+        loadingUntil.delete(m);
+        g.loaded('203.0.113.9', t);
+        reportAt.set(m, t + 500 + Math.floor(random() * 3_000));
+      }
+    for (const [m, at] of reportAt)
+      if (at <= t) {
+        reportAt.delete(m);
+        g.release(`m${m}`, t);
+        done++;
+      }
+    for (let m = 0; m < n; m++) {
+      if (nextAsk[m]! < 0 || nextAsk[m]! > t) continue;
+      const a = g.ask(`m${m}`, t, false, '203.0.113.9');
+      if (a.admit) {
+        nextAsk[m] = -1;
+        loadingUntil.set(m, t + 1_000 + Math.floor(random() * 4_000));
+      } else nextAsk[m] = t + a.delaySeconds * 1000;
+    }
+    most = Math.max(most, loadingUntil.size);
+  }
+  assert.equal(done, n);
+  assert.ok(most <= 16, `${most} loading at once`);
+  assert.equal(g.stats(t).loading, 0);
 });

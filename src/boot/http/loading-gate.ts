@@ -93,6 +93,13 @@ export function createLoadingGate(rules: LoadingGateRules) {
   const loading = new Map<string, { at: number; from: string | undefined }>();
   /** Address → the machines holding a slot given to a script fetched from it, oldest first. */
   const byFrom = new Map<string, Set<string>>();
+  /**
+   * Machines whose slot a load ended from their address freed (`loaded`), not yet seen by MAC: the load that ended may
+   * have been another machine's behind the same address. Machine → its grant, in the order freed.
+   */
+  const presumed = new Map<string, { at: number; from: string; freedAt: number }>();
+  /** Address → its machines in `presumed`, oldest first. */
+  const presumedByFrom = new Map<string, Set<string>>();
   /** Machine → its ticket and when it last asked. */
   const waiting = new Map<string, { ticket: number; lastAt: number; dueAt: number }>();
   /** Tickets in order from `head` on; an entry whose machine has since left (or re-queued) is skipped. */
@@ -113,15 +120,29 @@ export function createLoadingGate(rules: LoadingGateRules) {
   const holdFor = (): number =>
     loadMs === null ? rules.holdMs : Math.min(rules.holdMs, Math.max(rules.minHoldMs, rules.holdLoads * loadMs));
 
+  const addTo = (index: Map<string, Set<string>>, from: string, key: string) => {
+    const keys = index.get(from);
+    if (keys) keys.add(key);
+    else index.set(from, new Set([key]));
+  };
+  const removeFrom = (index: Map<string, Set<string>>, from: string, key: string) => {
+    const keys = index.get(from);
+    keys?.delete(key);
+    if (keys?.size === 0) index.delete(from);
+  };
+  function unpresume(key: string): { at: number; from: string; freedAt: number } | undefined {
+    const p = presumed.get(key);
+    if (p === undefined) return undefined;
+    presumed.delete(key);
+    removeFrom(presumedByFrom, p.from, key);
+    return p;
+  }
+
   function drop(key: string): { at: number; from: string | undefined } | undefined {
     const g = loading.get(key);
     if (g === undefined) return undefined;
     loading.delete(key);
-    if (g.from !== undefined) {
-      const keys = byFrom.get(g.from);
-      keys?.delete(key);
-      if (keys?.size === 0) byFrom.delete(g.from);
-    }
+    if (g.from !== undefined) removeFrom(byFrom, g.from, key);
     return g;
   }
 
@@ -139,6 +160,10 @@ export function createLoadingGate(rules: LoadingGateRules) {
       if (t - g.at < hold) break;
       drop(key);
       expired++;
+    }
+    for (const [key, p] of presumed) {
+      if (t - p.freedAt < rules.holdMs) break;
+      unpresume(key);
     }
     if (t - sweptAt >= SWEEP_EVERY_MS) {
       sweptAt = t;
@@ -194,6 +219,7 @@ export function createLoadingGate(rules: LoadingGateRules) {
       if (rules.maxLoading <= 0) return { admit: true };
       tidy(t);
       if (loading.has(key)) return { admit: true }; // asked again while loading (its kernel failed and it retried)
+      unpresume(key);
       if (loading.size === 0 && waiting.size === 0) busySince = t;
       const free = hold ? 0 : rules.maxLoading - loading.size;
       let w = waiting.get(key);
@@ -203,11 +229,7 @@ export function createLoadingGate(rules: LoadingGateRules) {
         if (w) waiting.delete(key);
         const address = from === undefined ? undefined : plainAddress(from);
         loading.set(key, { at: t, from: address });
-        if (address !== undefined) {
-          const keys = byFrom.get(address);
-          if (keys) keys.add(key);
-          else byFrom.set(address, new Set([key]));
-        }
+        if (address !== undefined) addTo(byFrom, address, key);
         return { admit: true };
       }
       if (!w) {
@@ -228,9 +250,21 @@ export function createLoadingGate(rules: LoadingGateRules) {
       return { admit: false, position: rank + 1, waiting: waiting.size, loading: loading.size, delaySeconds };
     },
 
-    /** Machine `key` finished loading (it was seen at a later stage): its slot is free. */
+    /**
+     * Machine `key` finished loading (it was seen at a later stage): its slot is free. When a load ended from its
+     * address already freed another machine's slot in its place (behind one address, out of order), that machine is
+     * loading after all and gets its slot back: one load, one slot.
+     */
     release(key: string, t: number): void {
-      finish(key, t);
+      if (unpresume(key)) return;
+      const g = loading.get(key);
+      const from = g?.from;
+      const instead = from === undefined ? undefined : presumedByFrom.get(from)?.values().next().value;
+      if (g === undefined || from === undefined || instead === undefined) return finish(key, t);
+      const p = unpresume(instead)!;
+      drop(key);
+      loading.set(instead, { at: p.at, from });
+      addTo(byFrom, from, instead);
     },
 
     /**
@@ -238,9 +272,14 @@ export function createLoadingGate(rules: LoadingGateRules) {
      * to a machine asking from there is free. False when this gate gave none there (the load was another member's).
      */
     loaded(from: string, t: number): boolean {
-      const keys = byFrom.get(plainAddress(from));
+      const address = plainAddress(from);
+      const keys = byFrom.get(address);
       if (keys === undefined) return false;
-      finish(keys.values().next().value!, t);
+      const key = keys.values().next().value!;
+      const g = loading.get(key)!;
+      finish(key, t);
+      presumed.set(key, { at: g.at, from: address, freedAt: t });
+      addTo(presumedByFrom, address, key);
       return true;
     },
 
