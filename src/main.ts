@@ -409,8 +409,8 @@ export async function runServe(
         nodeImageBuiltDir: (version: string, arch: string) =>
           arch === 'x86_64' ? join(dataDir, 'cache', 'discovery', version) : null,
         cacheBytes: config.boot['http-cache-mib'] * 1024 * 1024,
-        // -1: 256 on SQLite; off on PostgreSQL, where a two-member storm with a kill took 944 s with the room
-        // against 85 s without it (docs/booting.md, not diagnosed yet).
+        // -1: 256 on SQLite; off on PostgreSQL: with members the room works since its slots are freed by address and
+        // across members, but it is not yet shown no slower than off (docs/booting.md, "Not yet the default").
         loadingGate: {
           maxLoading: config.boot['max-loading'] >= 0 ? config.boot['max-loading'] : server['database-url'] ? 0 : 256,
         },
