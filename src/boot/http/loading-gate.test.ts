@@ -279,7 +279,7 @@ test('loading gate: behind one address, loads ending out of order and reports by
   const g = createLoadingGate({ ...defaultLoadingGateRules, maxLoading: 16 });
   const n = 500;
   let seed = 7;
-  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   const nextAsk = new Array<number>(n).fill(0);
   const loadingUntil = new Map<number, number>();
   const reportAt = new Map<number, number>();
