@@ -152,8 +152,7 @@ export async function swapArchive(layout: RepoLayout, build: string): Promise<vo
     const target = resolve(layout.publicDir, await readlink(layout.archiveDir));
     // Only a tree this rule made is removed; a link the operator pointed elsewhere is left alone.
     if (dirname(target) === layout.publicDir && basename(target).startsWith('debian-tree-')) old = target;
-  }
-  else if (before) {
+  } else if (before) {
     old = join(layout.publicDir, `.debian.old-${id}`);
     await rename(layout.archiveDir, old);
   }
