@@ -313,7 +313,10 @@ test(
       assert.notDeepEqual(newer, olderRelease, "A's new Release has a later Date");
       await until("B serves A's new Release without a command", async () => (await releaseAt(b)).body.equals(newer));
       t.diagnostic(`B took A's new subset ${Date.now() - t1} ms after B's restart and A's publication began`);
-      assert.match(b.output(), /re-published a peer's subset under this member's key/);
+      // The Release is served from the swap on; the log line follows the installers' keyrings.
+      await until('B logged the sync', async () =>
+        /re-published a peer's subset under this member's key/.test(b.output()),
+      );
       const inReleaseNew = join(work, 'InRelease.b2');
       writeFileSync(inReleaseNew, (await get(`${b.url}/repo/debian/dists/fixture/InRelease`)).body);
       sh('gpgv', ['--keyring', ringB, inReleaseNew]);
