@@ -209,7 +209,12 @@ export interface ControllerDeps {
     fetch: FetchFromPeers;
     verify: (header: string | undefined, method: string, path: string) => string;
     /** The running members with HTTPS and their repo keys, and a fetch of one file of a peer's published repo subset. */
-    repo?: { peers: () => Promise<RepoPeer[]>; fetch: FetchRepoFile };
+    repo?: {
+      peers: () => Promise<RepoPeer[]>;
+      fetch: FetchRepoFile;
+      /** Take a peer's newer subset without being asked (cluster.repoSync; src/repo/repo-members.ts). @default false */
+      background?: boolean;
+    };
     /**
      * Admission control across members (docs/power.md, "Several members"): the other running members' published
      * loads (JSON as stored), and how old one may be to count (ms). With it, this controller's `memberLoad()` is
@@ -556,6 +561,8 @@ export async function createController(deps: ControllerDeps) {
           fetch: deps.members.repo.fetch,
           storedKeys: () => deps.memberTrust!.repoKeys(),
           registerOwn: (k) => deps.memberTrust!.putOwnRepoKey(k),
+          registerReleases: (record) => deps.memberTrust!.putOwnRepoReleases(record),
+          background: deps.members.repo.background ?? false,
           log: log.child({ domain: 'repo' }),
         })
       : null;

@@ -46,6 +46,7 @@ import { listenForHostChanges } from './inventory/host-change-notify.js';
 import { listenForLoads } from './boot/http/loading-notify.js';
 import { EVENTS_CHANNEL } from './event/sql-event-store.js';
 import { packagePath } from './runtime/package-path.js';
+import { parseReleasesRecord } from './repo/peer-sync-decision.js';
 import { sleepUnlessAborted } from './runtime/sleep.js';
 import { ensureTangKeys, TANGD, TANGD_KEYGEN } from './tang/tang-keys.js';
 import { startTang, type TangState } from './tang/tang-server.js';
@@ -352,8 +353,10 @@ export async function runServe(
               id: p.id,
               name: p.name,
               repoKey: p.repoPublicKey ? new Uint8Array(Buffer.from(p.repoPublicKey, 'base64')) : null,
+              releases: parseReleasesRecord(p.repoReleases),
             })),
           fetch: (path, sink, from) => peerFetcher.fetch('repo', path, sink, from),
+          background: config.cluster.repoSync,
         },
         // Several members on one PostgreSQL store: batches here are paced by every member's data plane.
         ...(server['database-url']

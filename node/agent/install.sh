@@ -438,6 +438,24 @@ finish_install() {
   sync; umount "$KILN_TARGET/boot/efi" && umount "$KILN_TARGET" && sync
 }
 
+# report_installed HANDOFF: the last progress report, stage "installed": it
+# switches the controller's per-host boot script to the local disk, so a lost
+# report would boot the installer again. Unlike the other stages it is retried
+# with back-off (api_retry) on any failure, a lost answer included (the
+# connection reset or cut short after the request went out: curl's exit 52 or
+# 56 on the TLS path, the raw client's exit 1); Kiln takes the same report again with the same
+# credential within 15 minutes as a repeat and records nothing more
+# (docs/discovery.md, "A lost answer"). Returns 1 when every try failed.
+report_installed() {
+  if [ "$1" = kexec ]; then ri_msg="installation finished; starting the installed kernel with kexec"
+  else ri_msg="installation finished; rebooting into the installed system"; fi
+  log "[installed] $ri_msg"
+  [ -n "${KILN_STATUS_DIR:-}" ] && status_write installed "$ri_msg" installed
+  api_retry POST progress "{\"stage\":\"installed\",\"message\":$(json_str "$ri_msg"),\"handoff\":\"$1\"}" >/dev/null && return 0
+  log "could not report stage installed; the next network boot may start the installer again"
+  return 1
+}
+
 run_install() {
   KILN_URL=$(cmdline_get kiln.url); BOOT_MAC=$(boot_mac)
   [ -n "$KILN_URL" ] || { log "no kiln.url= on the kernel command line"; return 1; }
@@ -501,15 +519,7 @@ run_install() {
   # The hand-off (kexec.sh): with plan.handoff "kexec" the installed kernel is
   # loaded before the target is unmounted; HANDOFF says which path follows.
   step_told finish "unmounting" finish_handoff
-  # Stage "installed" is what switches the controller's per-host boot script
-  # to the local disk; a lost report would boot the installer again, so it
-  # is retried rather than best-effort like the other stages.
-  if [ "$HANDOFF" = kexec ]; then msg="installation finished; starting the installed kernel with kexec"
-  else msg="installation finished; rebooting into the installed system"; fi
-  log "[installed] $msg"
-  [ -n "${KILN_STATUS_DIR:-}" ] && status_write installed "$msg" installed
-  api_retry POST progress "{\"stage\":\"installed\",\"message\":$(json_str "$msg"),\"handoff\":\"$HANDOFF\"}" >/dev/null ||
-    log "could not report stage installed; the next network boot may start the installer again"
+  report_installed "$HANDOFF" || :
   [ "$HANDOFF" = kexec ] && kexec_exec
   sync; reboot -f
 }

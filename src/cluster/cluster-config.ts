@@ -41,6 +41,11 @@ export const ClusterConfigSchema = Type.Object({
     description:
       'The largest object or image tarball a peer may send (MiB); a larger answer is refused and the next peer asked.',
   }),
+  repoSync: Type.Boolean({
+    default: true,
+    description:
+      "Whether this member takes a peer member's newer repo subset by itself (checked at every heartbeat; re-published under this member's key, never an older one). false: only `kiln repo sync --from-peer`.",
+  }),
 });
 
 /** The cluster config slice. */
@@ -54,4 +59,5 @@ export const defaultClusterConfig: ClusterConfig = {
   staleSeconds: 10,
   peerFetchConcurrency: 4,
   peerFetchMaxMiB: 4096,
+  repoSync: true,
 };

@@ -19,6 +19,8 @@ interface MemberCasTable {
   repo_key_fingerprint: string | null;
   /** That public key, binary OpenPGP in base64; never a secret key (src/repo/openpgp-keyring.ts checks). */
   repo_public_key: string | null;
+  /** What the member's published repo subset serves (migration 0484): JSON, per suite its Release's Date and SHA-256. */
+  repo_releases: string | null;
 }
 
 /** `join_tokens` (migration 0470): one-time join tokens; the secret only as its SHA-256 (hex). */
@@ -59,6 +61,7 @@ export const memberTrustColumns = {
     last_started_at: 'text null',
     repo_key_fingerprint: 'text null',
     repo_public_key: 'text null',
+    repo_releases: 'text null',
   },
   join_tokens: {
     id: 'text',

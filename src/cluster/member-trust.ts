@@ -266,6 +266,16 @@ export function createMemberTrust(deps: {
       await refresh();
       return true;
     },
+    /**
+     * Records what this member's published repo subset serves (JSON, src/repo/peer-sync-decision.ts); nothing is
+     * written when the store has it already. Peers read it at their next heartbeat and may sync a newer subset.
+     */
+    async putOwnRepoReleases(record: string): Promise<boolean> {
+      if (cas.find((c) => c.id === ownId)?.repoReleases === record) return false;
+      await store.putMemberRepoReleases(db, ownId, record);
+      await refresh();
+      return true;
+    },
     /** A new one-time join token; only its secret's hash is stored. The text is shown once. */
     async createJoinToken(
       actor: string,

@@ -6,10 +6,24 @@
 // altered on A are refused with their error codes and nothing published; then the sync goes through, B's Release is
 // A's text signed by B's key alone (gpgv), and a real apt that trusts only B's key updates from B and resolves the
 // closure. Both members' `/repo/kiln-repo.asc` and installer keyrings (the netboot initrd's appended archive.gpg)
-// carry both members' keys once B registered its own. Fails, does not skip, when the local PostgreSQL is down.
+// carry both members' keys once B registered its own. Then the background sync (cluster.repoSync): A publishes anew
+// and B, restarted with it on, serves A's newer subset without any command (apt trusting only B's key verifies it);
+// A's older snapshot put back is neither taken in the background nor by an explicit sync (peer_release_older).
+// Fails, does not skip, when the local PostgreSQL is down.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -24,6 +38,7 @@ import { parseAptSimulation } from '../repo/apt-simulation.js';
 import { DI_KEYRING_PATH } from '../repo/installer-keyring.js';
 import { installerSource } from '../repo/installer-files.js';
 import { parsePublicKeys } from '../repo/openpgp-keyring.js';
+import { swapArchive } from '../repo/publish-repo.js';
 import { repoLayout } from '../repo/repo-layout.js';
 import type { RepoProfile } from '../repo/repo-profile.js';
 import { syncRepo } from '../repo/sync-repo.js';
@@ -129,9 +144,13 @@ test(
     t.diagnostic(`A synced its subset after ${Date.now() - t0} ms (key ${keyA})`);
 
     database = await createTempPostgres('repo_peer');
-    const configOf = (name: string) => {
+    // Background sync off at first: the explicit `--from-peer` path is tested alone; B restarts with it on below.
+    const configOf = (name: string, repoSync = false) => {
       const file = join(work, `${name}.yaml`);
-      writeFileSync(file, `cluster: { name: ${name}, heartbeatSeconds: 1, electionMs: 500, staleSeconds: 4 }\n`);
+      writeFileSync(
+        file,
+        `cluster: { name: ${name}, heartbeatSeconds: 1, electionMs: 500, staleSeconds: 4, repoSync: ${repoSync} }\n`,
+      );
       return file;
     };
     const common = ['--database-url', database.url, '--profiles-dir', profiles];
@@ -140,7 +159,7 @@ test(
     serves.push(a);
     // Members share the store's data key (kiln controller join wraps it: join-postgres.int.test.ts); B keeps its own CAs.
     copyFileSync(join(dirA, 'data.key'), join(dirB, 'data.key'));
-    const b = await startServe(['--data-dir', dirB, '--config', configOf('b'), ...common], env);
+    let b = await startServe(['--data-dir', dirB, '--config', configOf('b'), ...common], env);
     serves.push(b);
     t.diagnostic(`both members up after ${Date.now() - t0} ms`);
     const db = new pg.Client({ connectionString: database.url });
@@ -278,6 +297,54 @@ test(
         assert.deepEqual(installerKeys(await initrdOf(b), debian), [keyB, keyA, ...debianKeys]);
         assert.deepEqual(installerKeys(await initrdOf(a), debian), [keyA, keyB, ...debianKeys]);
       } else t.diagnostic(`no ${machineInitrd}: the installer keyrings are not checked`);
+
+      // The background sync (cluster.repoSync): B restarted with it on; A publishes anew (a later Release Date) and B
+      // serves it without any command, re-signed by B's key alone and verified by a real apt that trusts only B's key.
+      t1 = Date.now();
+      const releaseAt = (s: ServeProcess) => get(`${s.url}/repo/debian/dists/fixture/Release`);
+      const olderRelease = (await releaseAt(b)).body;
+      const olderTree = join(work, 'a-older');
+      cpSync(realpathSync(layoutA.archiveDir), olderTree, { recursive: true });
+      await stopChild(b.child, 10_000);
+      b = await startServe(['--data-dir', dirB, '--config', configOf('b', true), ...common], env);
+      serves.push(b);
+      await syncRepo({ dataDir: dirA, profiles: [profile], upstreamKeyring: f.keyring, installerImages: f.images });
+      const newer = readFileSync(join(layoutA.archiveDir, 'dists/fixture/Release'));
+      assert.notDeepEqual(newer, olderRelease, "A's new Release has a later Date");
+      await until("B serves A's new Release without a command", async () => (await releaseAt(b)).body.equals(newer));
+      t.diagnostic(`B took A's new subset ${Date.now() - t1} ms after B's restart and A's publication began`);
+      // The Release is served from the swap on; the log line follows the installers' keyrings.
+      await until('B logged the sync', async () =>
+        /re-published a peer's subset under this member's key/.test(b.output()),
+      );
+      const inReleaseNew = join(work, 'InRelease.b2');
+      writeFileSync(inReleaseNew, (await get(`${b.url}/repo/debian/dists/fixture/InRelease`)).body);
+      sh('gpgv', ['--keyring', ringB, inReleaseNew]);
+      const apt2 = await createAptRoot(join(work, 'apt-b2'), [
+        { url: `${b.url}/repo/debian`, suite: 'fixture', debArch: 'amd64', keyring: ringB },
+      ]);
+      const update2 = await apt2.aptGet(['update']);
+      assert.equal(update2.code, 0, update2.output);
+      assert.doesNotMatch(update2.output, /^(W|E): /m);
+
+      // A serves its older snapshot again (its own signature, an earlier Date): B's background sync leaves it, and an
+      // explicit sync from A is refused with peer_release_older; B keeps serving the newer Release.
+      cpSync(olderTree, join(layoutA.publicDir, '.debian.restore'), { recursive: true });
+      await swapArchive(layoutA, join(layoutA.publicDir, '.debian.restore'));
+      await until(
+        "A's older Release recorded in the store",
+        async () =>
+          (
+            await db.query<{ repo_releases: string | null }>("select repo_releases from member_cas where name = 'a'")
+          ).rows[0]?.repo_releases?.includes(createHash('sha256').update(olderRelease).digest('hex')) ?? false,
+      );
+      await new Promise((r) => setTimeout(r, 2500)); // two of B's heartbeats: time to (wrongly) take it
+      assert.deepEqual((await releaseAt(b)).body, newer, 'B did not roll back in the background');
+      const rollback = await cli(['--from-peer', 'a']);
+      assert.notEqual(rollback.code, 0);
+      assert.match(rollback.stderr, /older than the Release this member serves .*\[peer_release_older\]/);
+      assert.deepEqual((await releaseAt(b)).body, newer, 'nor when asked');
+      t.diagnostic(`the background sync part took ${Date.now() - t1} ms`);
       t.diagnostic(`the test took ${Date.now() - t0} ms`);
     } catch (err) {
       t.diagnostic(`A:\n${a.output().slice(-3000)}\nB:\n${b.output().slice(-3000)}`);

@@ -94,6 +94,8 @@ export interface PeerEndpoint {
   tlsCaPem: string;
   /** Its repo signing public key (binary OpenPGP, base64) from `member_cas`, null while it has none (migration 0483). */
   repoPublicKey?: string | null;
+  /** What its published repo subset serves (JSON, migration 0484), null while it records none. */
+  repoReleases?: string | null;
 }
 
 /**
@@ -113,6 +115,7 @@ export async function listPeerEndpoints(
       'controllers.api_url',
       'member_cas.tls_ca_pem',
       'member_cas.repo_public_key',
+      'member_cas.repo_releases',
     ])
     .where('controllers.id', '!=', o.self)
     .where('controllers.last_seen', '>=', o.since)
@@ -127,6 +130,7 @@ export async function listPeerEndpoints(
     apiUrl: r.api_url!,
     tlsCaPem: r.tls_ca_pem,
     repoPublicKey: r.repo_public_key,
+    repoReleases: r.repo_releases,
   }));
 }
 

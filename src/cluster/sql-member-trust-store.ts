@@ -15,6 +15,8 @@ export interface MemberCaRow {
   /** The member's repo signing key (migration 0483): v4 fingerprint and binary public key in base64; null until set. */
   repoKeyFingerprint?: string | null;
   repoPublicKey?: string | null;
+  /** What its published repo subset serves (migration 0484, src/repo/peer-sync-decision.ts); null until it publishes. */
+  repoReleases?: string | null;
 }
 
 /** Adds a member's CAs; false when a row with this SSH CA exists already (nothing changed). */
@@ -32,6 +34,7 @@ export async function insertMemberCa(db: Kysely<MemberTrustTables>, r: MemberCaR
       last_started_at: r.lastStartedAt,
       repo_key_fingerprint: r.repoKeyFingerprint ?? null,
       repo_public_key: r.repoPublicKey ?? null,
+      repo_releases: r.repoReleases ?? null,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .executeTakeFirst();
@@ -65,6 +68,7 @@ export async function listMemberCas(db: Kysely<MemberTrustTables>): Promise<Memb
     lastStartedAt: r.last_started_at,
     repoKeyFingerprint: r.repo_key_fingerprint,
     repoPublicKey: r.repo_public_key,
+    repoReleases: r.repo_releases,
   }));
 }
 
@@ -79,6 +83,15 @@ export async function putMemberRepoKey(
     .set({ repo_key_fingerprint: key.fingerprint, repo_public_key: key.publicKey })
     .where('id', '=', id)
     .execute();
+}
+
+/** Records what a member's published repo subset serves (its own row only: each member writes what it publishes). */
+export async function putMemberRepoReleases(
+  db: Kysely<MemberTrustTables>,
+  id: string,
+  releases: string,
+): Promise<void> {
+  await db.updateTable('member_cas').set({ repo_releases: releases }).where('id', '=', id).execute();
 }
 
 /** Stores a new join token (its secret's hash only). */

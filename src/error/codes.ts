@@ -136,6 +136,10 @@ export const errorCodes = {
     status: 502,
     doc: "A file a peer member served is not what its signed index names (a Packages index or package of another size or SHA-256, or an index entry without a SHA-256 or outside the tree); nothing was published, the message names the file and the peer. Re-sync the peer's subset, then sync from it again.",
   },
+  peer_release_older: {
+    status: 409,
+    doc: "A peer member's signed Release for a suite is dated before the one this member serves (or has no Date); nothing was published, so a member never rolls its subset back. Sync the peer from upstream first (`kiln repo sync` there), or sync from a member that serves a newer one.",
+  },
   peer_unavailable: {
     status: 502,
     doc: 'The peer member gave no answer, is not running with HTTPS, has no repo key in the store, or did not serve a file its own signed index names; nothing was published. Sync that member first or name another (`kiln controller list`).',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { isCompleteRepeat } from './complete-repeat.js';
+import { isCompleteRepeat, isInstalledRepeat } from './complete-repeat.js';
 import type { NodeTrust } from './sql-node-trust-store.js';
 
 const at = Date.parse('2026-12-07T09:00:00Z');
@@ -18,6 +18,8 @@ const completed: NodeTrust = {
   completedStage: 'install',
   completedCredentialHash: 'sha256:cred',
   completedUntil: '2026-12-07T09:15:00.000Z',
+  installedCredentialHash: 'sha256:cred',
+  installedUntil: '2026-12-07T09:10:00.000Z',
 };
 
 const cases: { name: string; trust: NodeTrust; stage: string; now: number; want: boolean }[] = [
@@ -62,3 +64,25 @@ const cases: { name: string; trust: NodeTrust; stage: string; now: number; want:
 
 for (const c of cases)
   it(`isCompleteRepeat: ${c.name}`, () => assert.equal(isCompleteRepeat(c.trust, c.stage, c.now), c.want));
+
+const installedCases: { name: string; trust: NodeTrust; now: number; want: boolean }[] = [
+  { name: 'same credential, in the window', trust: completed, now: at, want: true },
+  { name: 'at the end of the window', trust: completed, now: Date.parse(completed.installedUntil!), want: true },
+  { name: 'after the window', trust: completed, now: Date.parse(completed.installedUntil!) + 1, want: false },
+  {
+    name: 'a credential issued since (the next install enrolled)',
+    trust: { ...completed, credentialHash: 'sha256:new' },
+    now: at,
+    want: false,
+  },
+  {
+    name: 'never reported installed',
+    trust: { ...completed, installedCredentialHash: null, installedUntil: null },
+    now: at,
+    want: false,
+  },
+  { name: 'credential revoked', trust: { ...completed, credentialHash: null }, now: at, want: false },
+];
+
+for (const c of installedCases)
+  it(`isInstalledRepeat: ${c.name}`, () => assert.equal(isInstalledRepeat(c.trust, c.now), c.want));

@@ -18,3 +18,14 @@ export function isCompleteRepeat(trust: NodeTrust, stage: string, now: number): 
   if (trust.completedStage !== stage) return false;
   return now <= Date.parse(trust.completedUntil);
 }
+
+/**
+ * Whether the image writer's last progress report (stage "installed"), authenticated with the host's current
+ * credential, repeats one taken with that credential whose window (COMPLETE_REPEAT_WINDOW_MS, the same rule as a
+ * completion's) has not ended at `now` (ms). A repeat changes nothing and records nothing.
+ */
+export function isInstalledRepeat(trust: NodeTrust, now: number): boolean {
+  if (!trust.credentialHash || !trust.installedUntil) return false;
+  if (trust.installedCredentialHash !== trust.credentialHash) return false;
+  return now <= Date.parse(trust.installedUntil);
+}

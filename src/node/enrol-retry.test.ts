@@ -18,6 +18,8 @@ const enrolled: NodeTrust = {
   completedStage: null,
   completedCredentialHash: null,
   completedUntil: null,
+  installedCredentialHash: null,
+  installedUntil: null,
 };
 
 const cases: { name: string; trust: NodeTrust; secret: string | null; now: number; want: string }[] = [

@@ -23,12 +23,13 @@ import {
   markCredentialUsed,
   putNodeTrust,
   recordCompletion,
+  recordInstalled,
   replaceUnusedCredential,
   touchNodeTrust,
   type NodeTrust,
 } from './sql-node-trust-store.js';
 import { decideEnrolRetry, ENROL_RETRY_WINDOW_MS, type EnrolRetryRefusal } from './enrol-retry.js';
-import { COMPLETE_REPEAT_WINDOW_MS, isCompleteRepeat } from './complete-repeat.js';
+import { COMPLETE_REPEAT_WINDOW_MS, isCompleteRepeat, isInstalledRepeat } from './complete-repeat.js';
 import { getIdentityRequest, putIdentityRequest } from './sql-identity-request-store.js';
 import { factText } from '../inventory/fact-text.js';
 import {
@@ -416,6 +417,43 @@ export function createNodeService(deps: NodeServiceDeps) {
     return rest;
   }
 
+  /** `progress` of stage "installed": recorded once per credential and window, with the deployment's move to installed. */
+  async function reportInstalled(
+    p: Principal & { kind: 'node' },
+    message: string,
+    handoff: 'kexec' | 'reboot' | undefined,
+  ): Promise<void> {
+    const trust = await getNodeTrust(db, p.hostId);
+    const at = now().getTime();
+    if (isInstalledRepeat(trust, at)) {
+      log.info({ host: p.hostName }, 'progress "installed" repeated (its first answer was lost); answered as before');
+      return;
+    }
+    await inventory.inTransaction(async (inv, tx) => {
+      if (trust.credentialHash) {
+        const first = await recordInstalled(tx, {
+          hostId: p.hostId,
+          credentialHash: trust.credentialHash,
+          at: new Date(at).toISOString(),
+          until: new Date(at + COMPLETE_REPEAT_WINDOW_MS).toISOString(),
+        });
+        // A repeat that raced the first past the check above (the row lock let the first through), or a credential
+        // replaced since this call was authenticated: nothing recorded.
+        if (!first) return;
+      }
+      const d = await deps.deployments.currentDeployment(p.hostId, tx);
+      if (d && d.status === 'deploying') await deps.deployments.setDeploymentStatus(d.id, 'installed', tx);
+      await inv.recordEvent({
+        actor: `node:${p.hostName}`,
+        kind: 'node.progress',
+        hostId: p.hostId,
+        subject: p.hostName,
+        message: `installed: ${message}`,
+        data: { stage: 'installed', deployment: d?.id ?? null, ...(handoff ? { handoff } : {}) },
+      });
+    });
+  }
+
   return {
     /** Resolves a node credential to its host; refuses (and records) a wrong one, a revoked one, or one used from another host's address. */
     async authenticate(secret: string, source: NodeSource): Promise<Principal> {
@@ -788,7 +826,9 @@ export function createNodeService(deps: NodeServiceDeps) {
 
     /**
      * Install progress from a node; stage `installed` marks the deployment written (next boot goes to disk),
-     * with `handoff` saying how the writer starts the installed system (kept in the event's data).
+     * with `handoff` saying how the writer starts the installed system (kept in the event's data). That report
+     * again with the same credential within its window (its first answer lost) is a repeat (complete-repeat.ts
+     * `isInstalledRepeat`): answered as before, with no second event or deployment write.
      */
     async progress(
       p: Principal & { kind: 'node' },
@@ -796,9 +836,8 @@ export function createNodeService(deps: NodeServiceDeps) {
       message: string,
       handoff?: 'kexec' | 'reboot',
     ): Promise<void> {
+      if (stage === 'installed') return reportInstalled(p, message, handoff);
       const d = await deps.deployments.currentDeployment(p.hostId);
-      if (stage === 'installed' && d && d.status === 'deploying')
-        await deps.deployments.setDeploymentStatus(d.id, 'installed');
       await inventory.recordEvent({
         actor: `node:${p.hostName}`,
         kind: 'node.progress',

@@ -22,6 +22,10 @@ export interface NodeTrustTable {
   completed_credential_hash: string | null;
   /** Until when (ISO time) the same call again is answered as a repeat (migration 0012). */
   completed_until: string | null;
+  /** SHA-256 of the credential the last `POST /node/progress` of stage "installed" came with (migration 0013). */
+  installed_credential_hash: string | null;
+  /** Until when (ISO time) that report again is answered as a repeat (migration 0013). */
+  installed_until: string | null;
 }
 
 /** `site_secrets` (migration 0003): per scope (`site`, `host:<id>`); `authorized_keys` is a JSON array. */
@@ -72,6 +76,8 @@ export const nodeColumns = {
     completed_stage: 'text null',
     completed_credential_hash: 'text null',
     completed_until: 'text null',
+    installed_credential_hash: 'text null',
+    installed_until: 'text null',
   },
   node_identity_requests: {
     host_id: 'text',

@@ -26,6 +26,10 @@ export interface NodeTrust {
   completedCredentialHash: string | null;
   /** Until when (ISO time) the same completion again is a repeat (complete-repeat.ts). */
   completedUntil: string | null;
+  /** SHA-256 of the credential the last progress report of stage "installed" came with; null before one. */
+  installedCredentialHash: string | null;
+  /** Until when (ISO time) that report again is a repeat (complete-repeat.ts `isInstalledRepeat`). */
+  installedUntil: string | null;
 }
 
 const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
@@ -42,6 +46,8 @@ const fromRow = (r: Selectable<NodeTrustTable>): NodeTrust => ({
   completedStage: r.completed_stage,
   completedCredentialHash: r.completed_credential_hash,
   completedUntil: r.completed_until,
+  installedCredentialHash: r.installed_credential_hash,
+  installedUntil: r.installed_until,
 });
 
 /** The trust row of a host; a host without one has never enrolled and is armed. */
@@ -63,6 +69,8 @@ export async function getNodeTrust(db: Kysely<Database>, hostId: string): Promis
         completedStage: null,
         completedCredentialHash: null,
         completedUntil: null,
+        installedCredentialHash: null,
+        installedUntil: null,
       };
 }
 
@@ -88,6 +96,8 @@ export async function putNodeTrust(db: Kysely<Database>, t: NodeTrust): Promise<
     completed_stage: t.completedStage,
     completed_credential_hash: t.completedCredentialHash,
     completed_until: t.completedUntil,
+    installed_credential_hash: t.installedCredentialHash,
+    installed_until: t.installedUntil,
   };
   const exists = await db.selectFrom('node_trust').select('host_id').where('host_id', '=', t.hostId).executeTakeFirst();
   if (exists) await db.updateTable('node_trust').set(row).where('host_id', '=', t.hostId).execute();
@@ -165,6 +175,32 @@ export async function recordCompletion(db: Kysely<Database>, c: Completion): Pro
     .set({ completed_stage: c.stage, completed_credential_hash: c.credentialHash, completed_until: c.until })
     .where('host_id', '=', c.hostId)
     .where('credential_hash', '=', c.credentialHash)
+    .executeTakeFirst();
+  return Number(out.numUpdatedRows) === 1;
+}
+
+/**
+ * Records the last progress report (stage "installed") taken with `credentialHash`, only while that is still the
+ * host's credential and no report with it is inside its window at `at`: true for the one call that records it
+ * (two racing repeats: the row lock lets one through), false otherwise, and nothing is written.
+ */
+export async function recordInstalled(
+  db: Kysely<Database>,
+  r: { hostId: string; credentialHash: string; at: string; until: string },
+): Promise<boolean> {
+  const out = await db
+    .updateTable('node_trust')
+    .set({ installed_credential_hash: r.credentialHash, installed_until: r.until })
+    .where('host_id', '=', r.hostId)
+    .where('credential_hash', '=', r.credentialHash)
+    .where((eb) =>
+      eb.or([
+        eb('installed_credential_hash', 'is', null),
+        eb('installed_credential_hash', '!=', r.credentialHash),
+        eb('installed_until', 'is', null),
+        eb('installed_until', '<', r.at),
+      ]),
+    )
     .executeTakeFirst();
   return Number(out.numUpdatedRows) === 1;
 }

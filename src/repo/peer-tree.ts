@@ -8,7 +8,9 @@
  * (files already here by that SHA-256 are not fetched again). Then the same
  * Release text is signed with this member's own key and the tree swapped in.
  * Anything that does not verify stops the sync with nothing published
- * (`peer_signature_invalid`, `peer_content_invalid`, `peer_unavailable`).
+ * (`peer_signature_invalid`, `peer_content_invalid`, `peer_unavailable`), and
+ * so does a peer Release dated before the one this member serves for that
+ * suite (`peer_release_older`: no rollback).
  * The installer's netboot files come from this machine's own debian-installer
  * package, never from the peer (installer-files.ts).
  */
@@ -21,6 +23,8 @@ import { keepVerifiedFile, type VerifiedFile } from '../runtime/verified-file.js
 import { installerKeyring, publishInstallers, type PublishedInstaller } from './installer-files.js';
 import { parsePublicKeys } from './openpgp-keyring.js';
 import { swapArchive } from './publish-repo.js';
+import type { PublishedRelease } from './peer-sync-decision.js';
+import { readPublishedReleases } from './published-releases.js';
 import { parsePackagesIndex, parseRelease, type IndexedFile } from './release-file.js';
 import { verifyInRelease } from './release-signature.js';
 import type { RepoLayout } from './repo-layout.js';
@@ -32,6 +36,8 @@ export interface RepoPeer {
   name: string;
   /** Binary OpenPGP public key; null while the member has registered none. */
   repoKey: Uint8Array | null;
+  /** What it records serving (store, migration 0484): a hint for the background sync; absent or null: nothing. */
+  releases?: readonly PublishedRelease[] | null;
 }
 
 /**
@@ -109,6 +115,8 @@ export async function syncTreeFromPeer(o: PeerTreeOptions): Promise<PeerTreeRepo
   await mkdir(build, { recursive: true });
   let swapped = false;
   try {
+    // No rollback: a suite this member serves is replaced only by a Release dated the same or later.
+    const served = await readPublishedReleases(layout);
     const fetchChecked = (path: string, want: VerifiedFile) => fetchInto(o, path, want);
     const suites: PeerSuite[] = [];
     const pool = new Map<string, IndexedFile>();
@@ -130,6 +138,12 @@ export async function syncTreeFromPeer(o: PeerTreeOptions): Promise<PeerTreeRepo
         throw new KilnError(
           'peer_signature_invalid',
           `${what} is signed for suite ${release.suite || release.codename || '(none)'}, not ${suite}`,
+        );
+      const ours = served.get(suite);
+      if (ours && (release.date === null || release.date < Date.parse(ours.date)))
+        throw new KilnError(
+          'peer_release_older',
+          `${what} is dated ${release.date === null ? '(no Date)' : new Date(release.date).toISOString()}, older than the Release this member serves (${ours.date}); refused, nothing published`,
         );
       const mine = new Map<string, IndexedFile>();
       for (const f of release.files) {

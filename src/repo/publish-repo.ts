@@ -5,14 +5,14 @@
  * downloaded files plus the operator's own (`repo/local/`), the Packages
  * index, and a Release signed with Kiln's repo key (InRelease clear-signed,
  * Release.gpg detached, as apt and d-i read them). Built beside the live
- * tree and swapped in by two renames, so a reader sees the old or the new
- * archive. Also writes the public key and, for debian-installer profiles,
+ * tree and swapped in by one rename of a symbolic link (`swapArchive`), so a
+ * reader sees the old or the new archive. Also writes the public key and, for debian-installer profiles,
  * the netboot kernel and an initrd carrying Kiln's keyring
  * (installer-keyring.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { KilnError } from '../error/kiln-error.js';
 import { execTool } from '../process/run-tool.js';
@@ -133,16 +133,33 @@ async function publishUdebs(
 }
 
 /**
- * Swaps a built archive tree in for the published one: the old tree aside, the new one in, the old one gone (a
- * reader sees the old or the new archive). The aside name is unique: two publishers never share it.
+ * Swaps a built archive tree in for the published one in one rename(2): `public/debian` is a symbolic link to the
+ * tree (`.debian.tree-<random>`, inside the served root, so the served-path rule follows it), and a new link renamed
+ * over it replaces it atomically: a reader opening a path sees the old tree or the new one, never none. The old tree
+ * is removed after (a file already open stays readable). A `public/debian` that is still a directory (published
+ * before this rule) is moved aside first, the one moment that path is missing.
  */
 export async function swapArchive(layout: RepoLayout, build: string): Promise<void> {
-  const old = join(layout.publicDir, `.debian.old-${randomBytes(4).toString('hex')}`);
-  await rename(layout.archiveDir, old).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
+  const id = randomBytes(4).toString('hex');
+  const tree = join(layout.publicDir, `debian-tree-${id}`);
+  await rename(build, tree);
+  const before = await lstat(layout.archiveDir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
   });
-  await rename(build, layout.archiveDir);
-  await rm(old, { recursive: true, force: true });
+  let old: string | null = null;
+  if (before?.isSymbolicLink()) {
+    const target = resolve(layout.publicDir, await readlink(layout.archiveDir));
+    // Only a tree this rule made is removed; a link the operator pointed elsewhere is left alone.
+    if (dirname(target) === layout.publicDir && basename(target).startsWith('debian-tree-')) old = target;
+  } else if (before) {
+    old = join(layout.publicDir, `.debian.old-${id}`);
+    await rename(layout.archiveDir, old);
+  }
+  const link = join(layout.publicDir, `.debian.link-${id}`);
+  await symlink(basename(tree), link);
+  await rename(link, layout.archiveDir);
+  if (old && old !== tree) await rm(old, { recursive: true, force: true });
 }
 
 /** Publishes the suites; returns one entry per suite, in order. */

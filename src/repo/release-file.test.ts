@@ -22,11 +22,19 @@ test('a Release: suite, codename and its SHA256 entries', () => {
   assert.deepEqual(parseRelease(release, 'R'), {
     suite: 'bookworm',
     codename: 'bookworm',
+    date: null,
     files: [
       { path: 'main/binary-amd64/Packages', size: 120, sha256: H('a') },
       { path: 'main/binary-amd64/Packages.gz', size: 99, sha256: H('b') },
     ],
   });
+});
+
+test("a Release's Date, as apt-ftparchive writes it, in ms; absent or unreadable is null", () => {
+  const dated = (d: string) => parseRelease(`Date: ${d}\n${release}`, 'R').date;
+  assert.equal(dated('Mon, 07 Dec 2026 18:05:07 UTC'), Date.UTC(2026, 11, 7, 18, 5, 7));
+  assert.equal(dated('Mon, 07 Dec 2026 18:05:07 +0100'), Date.UTC(2026, 11, 7, 17, 5, 7));
+  assert.equal(dated('yesterday'), null);
 });
 
 test('a Release entry that is not "<sha256> <size> <path in the suite>", or no SHA256, is refused', () => {

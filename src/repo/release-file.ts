@@ -23,6 +23,8 @@ export interface IndexedFile {
 export interface ReleaseFile {
   suite: string;
   codename: string;
+  /** Its `Date:` (RFC 2822, as apt-ftparchive writes it) in ms since the epoch; null when absent or unreadable. */
+  date: number | null;
   /** The `SHA256:` entries. */
   files: IndexedFile[];
 }
@@ -63,7 +65,8 @@ export function parseRelease(text: string, what: string): ReleaseFile {
     files.push({ path, size: Number(size), sha256 });
   }
   if (files.length === 0) throw invalid(what, 'its SHA256 field names no file');
-  return { suite, codename, files };
+  const date = Date.parse(f.get('date')?.[0] ?? '');
+  return { suite, codename, date: Number.isFinite(date) ? date : null, files };
 }
 
 /** Reads a Packages index: one entry per package, each with its pool path, size and SHA-256. */

@@ -7,7 +7,8 @@
  *   repo/local/                operator packages (`kiln repo add`), kept across syncs
  *   repo/gnupg/                the signing key's GNUPGHOME (0700); gnupg/public.gpg its public key, registered in the store
  *   repo/peer-pool/            files of a peer's published subset, by SHA-256 (kiln repo sync --from-peer)
- *   repo/public/               served at /repo/: kiln-repo.gpg/.asc, debian/{dists,pool}, installer/
+ *   repo/public/               served at /repo/: kiln-repo.gpg/.asc, debian/{dists,pool}, installer/; debian is a
+ *                              symbolic link to the live debian-tree-<random>/ (swapped in one rename, publish-repo.ts)
  */
 import { join } from 'node:path';
 

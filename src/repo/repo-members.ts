@@ -9,13 +9,28 @@
  *   `/repo/kiln-repo.gpg` and `.asc` and the installers' keyrings carry every
  *   member's key, this member's first. A member that joins with a key reaches
  *   every member's installers within a heartbeat, as its CA reaches `ca.pem`.
+ *   It also records in the store what the published tree serves (per suite,
+ *   the Release's Date and SHA-256), and, with `background` (cluster.repoSync),
+ *   takes a peer's newer subset by itself (peer-sync-decision.ts decides;
+ *   failures are retried with back-off, a bounded number of times per peer
+ *   publication, and logged with their error code).
  * - `syncFromPeer(name)`: `kiln repo sync --from-peer` (peer-tree.ts).
  *
- * Both run one at a time on this member.
+ * All run one at a time on this member; a sync of either kind refuses to start
+ * while another runs.
  */
 import { readFile } from 'node:fs/promises';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { KilnError } from '../error/kiln-error.js';
+import {
+  backoffMs,
+  decidePeerSync,
+  formatReleasesRecord,
+  MAX_SYNC_ATTEMPTS,
+  recordKeyOf,
+  type SyncAttempt,
+} from './peer-sync-decision.js';
+import { readPublishedReleases } from './published-releases.js';
 import { installerKeyring, publishInstallers } from './installer-files.js';
 import { parsePublicKeys } from './openpgp-keyring.js';
 import { syncTreeFromPeer, type FetchRepoFile, type PeerTreeReport, type RepoPeer } from './peer-tree.js';
@@ -44,6 +59,11 @@ export function createRepoMembers(deps: {
   storedKeys: () => readonly StoredRepoKey[];
   /** Writes this member's key to the store when it is not there yet; true when it wrote. */
   registerOwn: (key: { fingerprint: string; publicKey: Uint8Array }) => Promise<boolean>;
+  /** Writes what this member's published tree serves (JSON, peer-sync-decision.ts) when it changed; true when it wrote. */
+  registerReleases: (record: string) => Promise<boolean>;
+  /** Take a peer's newer subset at each refresh, without being asked (cluster.repoSync). @default false */
+  background?: boolean;
+  now?: () => number;
   /** @default /usr/lib/debian-installer/images */
   installerImages?: string;
   /** @default the Debian archive keyring */
@@ -54,8 +74,11 @@ export function createRepoMembers(deps: {
   const log = deps.log ?? silentLogger;
   const images = deps.installerImages ?? '/usr/lib/debian-installer/images';
   const extra = deps.extraKeyrings ?? [DEBIAN_ARCHIVE_KEYRING];
+  const now = deps.now ?? Date.now;
   let queue: Promise<unknown> = Promise.resolve();
   let syncing = false;
+  /** Failed background syncs per peer publication (peer-sync-decision.ts `recordKeyOf`); only current ones are kept. */
+  const attempts = new Map<string, SyncAttempt>();
   const warned = new Set<string>();
   /** One at a time: a refresh never rewrites the key files in the middle of a sync's publication. */
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -92,6 +115,9 @@ export function createRepoMembers(deps: {
     const [key] = parsePublicKeys(own);
     if (!key) return;
     await deps.registerOwn({ fingerprint: key.fingerprint, publicKey: key.bytes });
+    const releases = await readPublishedReleases(layout);
+    if (releases.size > 0 && (await deps.registerReleases(formatReleasesRecord([...releases.values()]))))
+      log.info({ suites: [...releases.values()] }, "repo: recorded this member's published subset in the store");
     const others = otherKeys(key.fingerprint);
     const want = Buffer.concat([key.bytes, ...others]);
     const served = await readFile(layout.publicKey).catch(() => null);
@@ -110,61 +136,119 @@ export function createRepoMembers(deps: {
     );
   }
 
+  const suitesOf = () => [...new Set(repoTargets(deps.profiles(), () => 'unused:').map((t) => t.suite))];
+
+  /** One sync from a peer (or the first running one with a key), inside the serial queue. */
+  async function syncNow(name: string | undefined): Promise<PeerTreeReport> {
+    const peers = await deps.peers();
+    const peer = name === undefined ? peers.find((p) => p.repoKey) : peers.find((p) => p.name === name);
+    if (!peer)
+      throw new KilnError(
+        'not_found',
+        name === undefined
+          ? 'no other member running with HTTPS has a repo key: run `kiln repo sync` on one first'
+          : `no other member named ${name} is running with HTTPS (kiln controller list)`,
+      );
+    const suites = suitesOf();
+    if (suites.length === 0)
+      throw new KilnError(
+        'not_found',
+        'no profile names a repo (profile.yaml `repo:` and `packages:`); nothing to sync',
+      );
+    const key = await openRepoKey(layout.gnupg);
+    let report: PeerTreeReport;
+    try {
+      report = await syncTreeFromPeer({
+        layout,
+        suites,
+        installerProfiles: installerProfiles(),
+        peer,
+        fetch: deps.fetch,
+        key,
+        memberKeys: otherKeys(key.fingerprint),
+        installerImages: images,
+        extraKeyrings: extra,
+      });
+    } finally {
+      await key.close();
+    }
+    log.info(
+      { peer: report.peer, suites: report.suites, fetched: report.fetched, seconds: report.seconds },
+      "repo: re-published a peer's subset under this member's key",
+    );
+    await refreshNow();
+    return report;
+  }
+
+  /** Runs `fn` as this member's one sync; `null` when another runs (the caller decides whether that is an error). */
+  async function asOneSync<T>(fn: () => Promise<T>): Promise<T | null> {
+    if (syncing) return null;
+    syncing = true;
+    try {
+      return await serial(fn);
+    } finally {
+      syncing = false;
+    }
+  }
+
+  /** The background sync's turn: decide (peer-sync-decision.ts), sync at most once, record a failure's back-off. */
+  async function syncInBackground(): Promise<void> {
+    const suites = suitesOf();
+    if (!deps.background || syncing || suites.length === 0) return;
+    const peers = await deps.peers();
+    const current = new Set(peers.flatMap((p) => (p.releases ? [recordKeyOf(p.name, p.releases)] : [])));
+    for (const k of [...attempts.keys()]) if (!current.has(k)) attempts.delete(k); // the peer published anew, or left
+    const decision = decidePeerSync({
+      suites,
+      local: await readPublishedReleases(layout),
+      peers: peers.map((p) => ({ name: p.name, hasKey: p.repoKey !== null, releases: p.releases ?? null })),
+      attempts,
+      now: now(),
+    });
+    if (decision.action === 'none') return;
+    try {
+      if ((await asOneSync(() => syncNow(decision.peer))) === null) return; // an explicit sync started meanwhile
+      attempts.delete(decision.recordKey);
+    } catch (err) {
+      const failures = (attempts.get(decision.recordKey)?.failures ?? 0) + 1;
+      const wait = backoffMs(failures);
+      attempts.set(decision.recordKey, { failures, nextAt: now() + wait });
+      const fields = {
+        peer: decision.peer,
+        code: err instanceof KilnError ? err.code : 'internal',
+        failures,
+        err: (err as Error).message,
+      };
+      if (failures >= MAX_SYNC_ATTEMPTS)
+        log.error(
+          fields,
+          "repo: gave up taking this peer's subset in the background until it publishes another; fix the cause, then `kiln repo sync --from-peer`",
+        );
+      else
+        log.warn({ ...fields, retryInSeconds: wait / 1000 }, "repo: taking a peer's subset in the background failed");
+    }
+  }
+
   return {
-    /** Registers this member's key and republishes the key files and installer keyrings when the members' keys changed. */
-    refresh: (): Promise<void> => serial(refreshNow),
+    /**
+     * Registers this member's key and what its tree serves, republishes the key files and installer keyrings when the
+     * members' keys changed, then (cluster.repoSync) takes a peer's newer subset when there is one. Called at start
+     * and every heartbeat; resolves when that is done (a background sync is bounded by the peer fetch's bounds).
+     */
+    async refresh(): Promise<void> {
+      await serial(refreshNow);
+      await syncInBackground();
+    },
     /**
      * Re-publishes the subset of the member named `name` (or, without a name, of the first running member with a
-     * repo key) for the suites the profiles name, signed with this member's key. Throws `conflict` while one runs,
-     * `not_found` for no such member or no profile with a repo, and the peer errors of peer-tree.ts.
+     * repo key) for the suites the profiles name, signed with this member's key. Throws `conflict` while a sync
+     * runs, `not_found` for no such member or no profile with a repo, `peer_release_older` when the peer's Release
+     * is older than this member's, and the peer errors of peer-tree.ts.
      */
     async syncFromPeer(name?: string): Promise<PeerTreeReport> {
-      if (syncing) throw new KilnError('conflict', 'a repo sync from a peer is running on this member; wait for it');
-      syncing = true;
-      try {
-        return await serial(async () => {
-          const peers = await deps.peers();
-          const peer = name === undefined ? peers.find((p) => p.repoKey) : peers.find((p) => p.name === name);
-          if (!peer)
-            throw new KilnError(
-              'not_found',
-              name === undefined
-                ? 'no other member running with HTTPS has a repo key: run `kiln repo sync` on one first'
-                : `no other member named ${name} is running with HTTPS (kiln controller list)`,
-            );
-          const targets = repoTargets(deps.profiles(), () => 'unused:');
-          if (targets.length === 0)
-            throw new KilnError(
-              'not_found',
-              'no profile names a repo (profile.yaml `repo:` and `packages:`); nothing to sync',
-            );
-          const key = await openRepoKey(layout.gnupg);
-          let report: PeerTreeReport;
-          try {
-            report = await syncTreeFromPeer({
-              layout,
-              suites: [...new Set(targets.map((t) => t.suite))],
-              installerProfiles: installerProfiles(),
-              peer,
-              fetch: deps.fetch,
-              key,
-              memberKeys: otherKeys(key.fingerprint),
-              installerImages: images,
-              extraKeyrings: extra,
-            });
-          } finally {
-            await key.close();
-          }
-          log.info(
-            { peer: report.peer, suites: report.suites, fetched: report.fetched, seconds: report.seconds },
-            "repo: re-published a peer's subset under this member's key",
-          );
-          await refreshNow();
-          return report;
-        });
-      } finally {
-        syncing = false;
-      }
+      const report = await asOneSync(() => syncNow(name));
+      if (!report) throw new KilnError('conflict', 'a repo sync from a peer is running on this member; wait for it');
+      return report;
     },
   };
 }

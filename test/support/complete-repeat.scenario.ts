@@ -5,7 +5,8 @@ import type { ControllerDeps } from '../../src/controller.js';
 
 // A completion whose answer was lost (src/node/complete-repeat.ts, docs/discovery.md "A lost answer"): the
 // node's same `POST /node/complete` again, with the same credential and stage within the window, is answered with
-// the host as it is and changes nothing; anything else is a completion or a check-in as before.
+// the host as it is and changes nothing; anything else is a completion or a check-in as before. The image writer's
+// last progress report (stage installed) follows the same rule.
 export function completeRepeatScenario(
   engine: string,
   extra: () => Promise<{ opts: Partial<ControllerDeps>; close(): Promise<void> }>,
@@ -84,6 +85,43 @@ export function completeRepeatScenario(
       assert.equal(moves[1]!.reason, 'install complete');
       assert.deepEqual(await events(h.name, 'node.checkin'), []);
       assert.equal((await deployment(h.name)).completedAt, completedAt, 'the deployment completed once');
+    });
+
+    it("the image writer's last progress report (installed) again is answered as the first: one event, one deployment write", async () => {
+      const h = await deploying();
+      const installed = (credential: string) =>
+        c.app.inject({
+          method: 'POST',
+          url: '/api/v1/node/progress',
+          headers: { authorization: `Bearer ${credential}` },
+          payload: { stage: 'installed', message: 'installation finished; rebooting', handoff: 'reboot' },
+        });
+      const first = await installed(h.credential);
+      assert.equal(first.statusCode, 200, first.body);
+      assert.equal((await deployment(h.name)).status, 'installed');
+      skewMs = 60_000;
+      try {
+        for (let i = 0; i < 2; i++) {
+          const again = await installed(h.credential);
+          assert.equal(again.statusCode, 200, again.body);
+          assert.deepEqual(again.json(), first.json(), 'answered as the first time');
+        }
+      } finally {
+        skewMs = 0;
+      }
+      const reports = (await events(h.name, 'node.progress')).filter((e) => e.message.startsWith('installed:'));
+      assert.equal(reports.length, 1, 'one progress event for the three calls');
+      // Past the window the same report is recorded again (as a completion's check-in is).
+      try {
+        skewMs = 15 * 60_000 + 1000;
+        assert.equal((await installed(h.credential)).statusCode, 200);
+      } finally {
+        skewMs = 0;
+      }
+      assert.equal((await events(h.name, 'node.progress')).filter((e) => e.message.startsWith('installed:')).length, 2);
+      // The installed system completes with the same credential: the completion is not taken for a repeat.
+      assert.deepEqual((await complete(h.credential, 'firstboot')).json(), { state: 'deployed' });
+      assert.equal((await deployment(h.name)).status, 'complete');
     });
 
     it('after the window, or for another stage, the call is a check-in as before', async () => {
