@@ -44,6 +44,7 @@ import { localRoleLocks, postgresRoleLocks } from './cluster/role-locks.js';
 import { listenForEvents } from './event/event-notify.js';
 import { listenForHostChanges } from './inventory/host-change-notify.js';
 import { listenForLoads } from './boot/http/loading-notify.js';
+import { listenForAuthChanges } from './auth/auth-change-notify.js';
 import { EVENTS_CHANNEL } from './event/sql-event-store.js';
 import { packagePath } from './runtime/package-path.js';
 import { parseReleasesRecord } from './repo/peer-sync-decision.js';
@@ -630,6 +631,13 @@ export async function runServe(
         log: log.child({ domain: 'boot' }),
       });
       closers.push(() => loads.close());
+      // Token and user changes committed by any controller make this one's cached principals stale.
+      const authChanges = listenForAuthChanges({
+        url: databaseUrl,
+        principals: controller.tokens.principals,
+        log: log.child({ domain: 'auth' }),
+      });
+      closers.push(() => authChanges.close());
     }
     const adminTokenFile = server['admin-token-file'] ?? join(dataDir, 'admin-token');
     const adminToken = await controller.tokens.ensureFirstAdmin(adminTokenFile);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { ApiTokensTable } from './auth-tables.js';
 import { KilnError } from '../error/kiln-error.js';
@@ -11,6 +11,8 @@ import { silentLogger } from '../log/logger.js';
 import type { Principal, Role } from '../api/role.js';
 import { createApiToken, hashSecret } from '../trust/credential/node-credential.js';
 import { withTransaction } from '../store/transaction.js';
+import { isPostgres } from '../store/database.js';
+import { createPrincipalCache, LAST_USED_EVERY_MS } from './principal-cache.js';
 
 /** An API token as listed: never the token itself, only its id, name, role and dates. */
 export interface TokenRecord {
@@ -37,11 +39,37 @@ const toRecord = (r: TokenRow): TokenRecord => ({
   lastUsedAt: r.last_used_at,
 });
 
-/** API tokens: created (shown once), listed, revoked, and checked on every request. */
-export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; now?: () => Date }) {
+/** The PostgreSQL NOTIFY channel a token or user change signals: other controllers forget their principals (auth-change-notify.ts). */
+export const AUTH_CHANNEL = 'kiln_auth';
+
+/**
+ * On PostgreSQL, tells every listening controller that tokens or users changed, when (and only if) the caller's
+ * transaction commits. SQLite: nothing (one controller, which forgets its own principals after the commit).
+ */
+export async function notifyAuthChanged(trx: Kysely<Database>): Promise<void> {
+  if (isPostgres(trx)) await sql`select pg_notify(${AUTH_CHANNEL}, '')`.execute(trx);
+}
+
+/**
+ * API tokens: created (shown once), listed, revoked, and checked on every request. Resolved principals are
+ * cached (`principals`, see principal-cache.ts); on PostgreSQL the cache stays off until the root connects its
+ * listener (`principals.setLive`).
+ */
+export function createTokenService(deps: {
+  db: Kysely<Database>;
+  log?: Logger;
+  now?: () => Date;
+  /** Longest a resolved principal is served from memory (ms). @default 30000 */
+  cacheMs?: number;
+}) {
   const { db } = deps;
   const log = deps.log ?? silentLogger;
   const now = () => (deps.now ?? (() => new Date()))();
+  const principals = createPrincipalCache({
+    now: () => now().getTime(),
+    maxAgeMs: deps.cacheMs,
+    live: !isPostgres(db),
+  });
 
   /** Creates a token; with `userId` it is a login session of that user (role read from the user at each request), recorded as `user.login`. */
   async function create(
@@ -92,23 +120,31 @@ export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; n
     async list(): Promise<TokenRecord[]> {
       return (await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()).map(toRecord);
     },
+    /** The principal cache: the user service and the root's listener tell it of changes. */
+    principals,
     async revoke(id: string, actor: string): Promise<TokenRecord> {
-      return withTransaction(db, async (trx) => {
-        const row = await trx
-          .selectFrom('api_tokens')
-          .selectAll()
-          .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)]))
-          .executeTakeFirst();
-        if (!row) throw new KilnError('not_found', `no API token with id or name "${id}"`);
-        const at = now().toISOString();
-        await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
-        await appendEvent(
-          trx,
-          { actor, kind: 'token.revoked', subject: row.name, message: `API token ${row.name} revoked` },
-          at,
-        );
-        return toRecord({ ...row, revoked_at: at });
-      });
+      try {
+        return await withTransaction(db, async (trx) => {
+          const row = await trx
+            .selectFrom('api_tokens')
+            .selectAll()
+            .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)]))
+            .executeTakeFirst();
+          if (!row) throw new KilnError('not_found', `no API token with id or name "${id}"`);
+          const at = now().toISOString();
+          await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
+          await notifyAuthChanged(trx);
+          await appendEvent(
+            trx,
+            { actor, kind: 'token.revoked', subject: row.name, message: `API token ${row.name} revoked` },
+            at,
+          );
+          return toRecord({ ...row, revoked_at: at });
+        });
+      } finally {
+        // After the commit: a lookup that read before it is not kept (principal-cache.ts).
+        principals.changed();
+      }
     },
     /**
      * Ends the login session whose secret is `token` (`POST /api/v1/logout`,
@@ -116,30 +152,38 @@ export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; n
      * session and is refused (revoke it with `kiln token revoke`).
      */
     async endSession(token: string, actor: string): Promise<void> {
-      await withTransaction(db, async (trx) => {
-        const row = await trx
-          .selectFrom('api_tokens')
-          .selectAll()
-          .where('hash', '=', hashSecret(token))
-          .executeTakeFirst();
-        if (!row?.user_id)
-          throw new KilnError(
-            'bad_request',
-            'this credential is an API token, not a login session; see `kiln token revoke`',
-          );
-        if (row.revoked_at) return;
-        const at = now().toISOString();
-        await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
-        await appendEvent(trx, { actor, kind: 'user.logout', subject: row.name, message: `${actor} logged out` }, at);
-      });
+      try {
+        await withTransaction(db, async (trx) => {
+          const row = await trx
+            .selectFrom('api_tokens')
+            .selectAll()
+            .where('hash', '=', hashSecret(token))
+            .executeTakeFirst();
+          if (!row?.user_id)
+            throw new KilnError(
+              'bad_request',
+              'this credential is an API token, not a login session; see `kiln token revoke`',
+            );
+          if (row.revoked_at) return;
+          const at = now().toISOString();
+          await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', row.id).execute();
+          await notifyAuthChanged(trx);
+          await appendEvent(trx, { actor, kind: 'user.logout', subject: row.name, message: `${actor} logged out` }, at);
+        });
+      } finally {
+        principals.changed();
+      }
     },
-    /** Resolves a bearer token to its principal, or throws `unauthenticated` (unknown, revoked or expired). */
+    /**
+     * Resolves a bearer token to its principal, or throws `unauthenticated` (unknown, revoked or expired). Called
+     * on every API request: a cached principal answers without reading the store; failures are never cached.
+     */
     async authenticate(token: string): Promise<Principal> {
-      const row = await db
-        .selectFrom('api_tokens')
-        .selectAll()
-        .where('hash', '=', hashSecret(token))
-        .executeTakeFirst();
+      const hash = hashSecret(token);
+      const cached = principals.get(hash);
+      if (cached) return cached;
+      const since = principals.begin();
+      const row = await db.selectFrom('api_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
       const at = now();
       if (!row)
         throw new KilnError(
@@ -175,12 +219,19 @@ export function createTokenService(deps: { db: Kysely<Database>; log?: Logger; n
           );
       }
       // last_used_at is advisory: update at most once a minute to keep reads cheap.
-      if (!row.last_used_at || at.getTime() - Date.parse(row.last_used_at) > 60_000) {
+      let lastUsedMs = row.last_used_at ? Date.parse(row.last_used_at) : null;
+      if (lastUsedMs === null || at.getTime() - lastUsedMs > LAST_USED_EVERY_MS) {
         await db.updateTable('api_tokens').set({ last_used_at: at.toISOString() }).where('id', '=', row.id).execute();
+        lastUsedMs = at.getTime();
       }
-      return user
+      const principal: Principal = user
         ? { kind: 'user', id: user.id, name: user.name, role: user.role }
         : { kind: 'token', id: row.id, name: row.name, role: row.role };
+      const expiresAtMs = row.expires_at ? Date.parse(row.expires_at) : null;
+      // An expiry that does not parse is checked against the store every time (the string comparison above).
+      if (!Number.isNaN(expiresAtMs) && !Number.isNaN(lastUsedMs))
+        principals.put(hash, since, { principal, expiresAtMs, lastUsedMs });
+      return principal;
     },
     /**
      * On first start with no token at all, creates an admin token, writes it to

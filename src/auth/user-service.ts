@@ -10,7 +10,7 @@ import { silentLogger } from '../log/logger.js';
 import { isUniqueViolation } from '../store/unique-violation.js';
 import type { Principal, Role } from '../api/role.js';
 import { roleAllows } from '../api/role.js';
-import type { TokenService } from './token-service.js';
+import { notifyAuthChanged, type TokenService } from './token-service.js';
 import { withTransaction } from '../store/transaction.js';
 
 /** An API user as listed: never the password or its hash. */
@@ -191,43 +191,50 @@ export function createUserService(deps: {
       }
       const newHash = change.password !== undefined ? await hashPassword(change.password) : undefined;
       const at = now().toISOString();
-      return withTransaction(db, async (trx) => {
-        const row = await getRow(name, trx);
-        const set: Partial<UserRow> = {};
-        if (change.role !== undefined) set.role = change.role;
-        if (change.disabled !== undefined) set.disabled_at = change.disabled ? (row.disabled_at ?? at) : null;
-        if (newHash !== undefined) set.password_hash = newHash;
-        const next: UserRow = { ...row, ...set };
-        if (Object.keys(set).length) await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
-        let revoked = 0;
-        if (change.disabled === true || newHash !== undefined) {
-          revoked = await revokeSessions(trx, row.id, at);
-        }
-        const what =
-          [
-            change.role !== undefined && change.role !== row.role ? `role ${row.role} → ${change.role}` : null,
-            change.disabled !== undefined ? (change.disabled ? 'disabled' : 'enabled') : null,
-            newHash !== undefined ? (self ? 'password changed' : 'password reset') : null,
-          ]
-            .filter(Boolean)
-            .join(', ') || 'no change';
-        await appendEvent(
-          trx,
-          {
-            actor,
-            kind:
-              newHash !== undefined && change.role === undefined && change.disabled === undefined
-                ? 'user.password_changed'
-                : 'user.updated',
-            subject: row.name,
-            message: `user ${row.name}: ${what}${revoked ? `; ${revoked} login session(s) revoked` : ''}`,
-            before: toRecord(row),
-            after: toRecord(next),
-          },
-          at,
-        );
-        return toRecord(next);
-      });
+      try {
+        return await withTransaction(db, async (trx) => {
+          const row = await getRow(name, trx);
+          const set: Partial<UserRow> = {};
+          if (change.role !== undefined) set.role = change.role;
+          if (change.disabled !== undefined) set.disabled_at = change.disabled ? (row.disabled_at ?? at) : null;
+          if (newHash !== undefined) set.password_hash = newHash;
+          const next: UserRow = { ...row, ...set };
+          if (Object.keys(set).length) await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
+          let revoked = 0;
+          if (change.disabled === true || newHash !== undefined) {
+            revoked = await revokeSessions(trx, row.id, at);
+          }
+          // A login session carries its user's role and disabled state: every controller forgets its principals.
+          await notifyAuthChanged(trx);
+          const what =
+            [
+              change.role !== undefined && change.role !== row.role ? `role ${row.role} → ${change.role}` : null,
+              change.disabled !== undefined ? (change.disabled ? 'disabled' : 'enabled') : null,
+              newHash !== undefined ? (self ? 'password changed' : 'password reset') : null,
+            ]
+              .filter(Boolean)
+              .join(', ') || 'no change';
+          await appendEvent(
+            trx,
+            {
+              actor,
+              kind:
+                newHash !== undefined && change.role === undefined && change.disabled === undefined
+                  ? 'user.password_changed'
+                  : 'user.updated',
+              subject: row.name,
+              message: `user ${row.name}: ${what}${revoked ? `; ${revoked} login session(s) revoked` : ''}`,
+              before: toRecord(row),
+              after: toRecord(next),
+            },
+            at,
+          );
+          return toRecord(next);
+        });
+      } finally {
+        // After the commit: a lookup that read before it is not kept (principal-cache.ts).
+        tokens.principals.changed();
+      }
     },
 
     /** Deletes a user and revokes every login session of theirs. */
@@ -237,6 +244,7 @@ export function createUserService(deps: {
         const row = await getRow(name, trx);
         const revoked = await revokeSessions(trx, row.id, at);
         await trx.deleteFrom('users').where('id', '=', row.id).execute();
+        await notifyAuthChanged(trx);
         await appendEvent(
           trx,
           {
@@ -249,7 +257,7 @@ export function createUserService(deps: {
           at,
         );
         return toRecord(row);
-      });
+      }).finally(() => tokens.principals.changed());
       log.info({ user: name, actor }, 'user deleted');
       return rec;
     },

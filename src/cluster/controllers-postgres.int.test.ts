@@ -2,6 +2,8 @@
 // (loopback, no namespaces; test/support/member-bed.ts, one bed for the file:
 // A started first, then B, C later), in order:
 // - the login limit holds in total across members;
+// - a token B has cached is refused by B within the NOTIFY delay of its
+//   revocation through A (and by A at once);
 // - liveness off the main loop: A's main event loop blocked (a busy loop
 //   through its inspector) for twice `staleSeconds`; B and `kiln controller
 //   list` still judge it alive, its URL stays in B's boot scripts;
@@ -182,6 +184,45 @@ test(
       const list = await bed.kiln(a, ['controller', 'list']);
       assert.equal(list.code, 0, list.stderr);
       assert.match(list.stdout, new RegExp(`\\b${macs.length} booting\\b`), list.stdout);
+    } catch (err) {
+      t.diagnostic(bed.logs());
+      throw err;
+    }
+  },
+);
+
+test(
+  'two controllers on one PostgreSQL: a token revoked through A is refused by A at once and by B, which had it cached, within the NOTIFY delay',
+  { timeout: 30_000 },
+  async (t) => {
+    const [a, b] = [bed.member('a'), bed.member('b')];
+    try {
+      const { token } = await bed.api<{ token: string }>(a, 'POST', '/api/v1/tokens', {
+        name: 'revoke-across',
+        role: 'viewer',
+      });
+      const status = async (s: BedMember) => {
+        const r = await fetch(`${s.url}/api/v1/hosts?limit=1`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(5000),
+        });
+        await r.text();
+        return r.status;
+      };
+      // Served twice by each member: the second answer comes from the member's principal cache.
+      assert.deepEqual([await status(a), await status(a), await status(b), await status(b)], [200, 200, 200, 200]);
+      await bed.api(a, 'DELETE', '/api/v1/tokens/revoke-across');
+      const revoked = performance.now();
+      assert.equal(await status(a), 401, 'the member that revoked refuses the token at its next request');
+      let onB = 200;
+      for (let i = 0; i < 200 && onB === 200; i++) {
+        onB = await status(b);
+        if (onB === 200) await sleep(5);
+      }
+      const ms = performance.now() - revoked;
+      t.diagnostic(`B refused the revoked token ${ms.toFixed(1)} ms after the revocation through A returned`);
+      assert.equal(onB, 401, 'B refuses the revoked token');
+      assert.ok(ms < 1000, `B served the revoked token for ${ms.toFixed(0)} ms (NOTIFY delay)`);
     } catch (err) {
       t.diagnostic(bed.logs());
       throw err;
