@@ -37,6 +37,7 @@ import type { NodeImage } from './boot/http/host-script.js';
 import { nodeImageRoutes, profileFilesRoutes } from './boot/http/profile-files-routes.js';
 import { createNodeImageSource } from './discovery/node-image-source.js';
 import { tokenRoutes } from './auth/routes.js';
+import type { RequestLogMode } from './api/request-log.js';
 import { createTokenService } from './auth/token-service.js';
 import { createUserService } from './auth/user-service.js';
 import { userRoutes } from './auth/user-routes.js';
@@ -140,6 +141,8 @@ export interface ControllerDeps {
   urls: () => KilnUrls;
   log: Logger;
   httpLogger?: PinoLogger | false;
+  /** Which API requests the access log writes at info (`log-requests`, src/api/request-log.ts). @default 'changes' */
+  logRequests?: RequestLogMode;
   bodyLimit?: number;
   nodeRateLimit?: number;
   sshHostValidityDays?: number;
@@ -753,6 +756,7 @@ export async function createController(deps: ControllerDeps) {
   };
   const app = await buildApp({
     logger: deps.httpLogger ?? false,
+    logRequests: deps.logRequests,
     bodyLimit: deps.bodyLimit,
     onResponse: observeHttp,
     inFlight: countInFlight,

@@ -336,6 +336,7 @@ export async function runServe(
       db: store.db,
       log,
       httpLogger: pinoLog,
+      logRequests: server['log-requests'],
       bodyLimit: server['body-limit'],
       nodeRateLimit: server['node-rate-limit'],
       sshCa: trust.sshCa,

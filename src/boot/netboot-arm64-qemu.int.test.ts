@@ -192,7 +192,7 @@ const macOf = (p: DhcpPacket): string =>
   [...p.chaddr.slice(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
 const ofType = (r: Arm64Run, mac: string, type: number): DhcpPacket[] =>
   r.dhcp.filter((p) => macOf(p) === mac && getMessageType(p) === type);
-const reqUrl = (l: LogLine): string | undefined => (l['req'] as { url?: string } | undefined)?.url;
+const reqUrl = (l: LogLine): string | undefined => (l.msg === 'request' ? (l['url'] as string | undefined) : undefined);
 
 /** The lease Kiln bound for `mac` in this run (asserted present), from its log. */
 function boundIp(run: Arm64Run, mac: string): string {
@@ -306,21 +306,17 @@ test(
     assert.equal(getVendorClass(offer), 'HTTPClient');
 
     const ip = boundIp(run, mac);
-    const fetches = run.log.filter((l) => l.msg === 'incoming request' && reqUrl(l) === path);
+    // The access log: one line per answered request (src/api/request-log.ts; all of them at log level debug).
+    const fetches = run.log.filter((l) => reqUrl(l) === path);
     assert.ok(fetches.length > 0, `no request for ${path}`);
-    const methods = fetches.map((l) => (l['req'] as { method: string }).method);
+    const methods = fetches.map((l) => l['method'] as string);
     assert.ok(methods.includes('GET'), `firmware did not GET ${path}: ${methods.join(',')}`);
     assert.ok(
-      fetches.every((l) => (l['req'] as { remoteAddress?: string }).remoteAddress === ip),
+      fetches.every((l) => l['ip'] === ip),
       `fetched from another address than the lease ${ip}`,
     );
-    // Fastify's 'request completed' line carries the reqId, not the URL.
-    const getIds = new Set(
-      fetches.filter((l) => (l['req'] as { method: string }).method === 'GET').map((l) => l['reqId']),
-    );
-    const completed = run.log.filter((l) => l.msg === 'request completed' && getIds.has(l['reqId']));
     assert.ok(
-      completed.some((l) => (l['res'] as { statusCode?: number }).statusCode === 200),
+      fetches.some((l) => l['method'] === 'GET' && l['status'] === 200),
       'GET was not answered 200',
     );
     assert.match(run.serial, new RegExp(`File Size: ${IPXE_SIZE} Bytes`));

@@ -369,9 +369,9 @@ test(
     assert.equal(httpOffer.p.file, `http://${SERVER}:8080/ipxe/ipxe.efi`);
     const efi = bed!
       .logLines(offset)
-      .filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi');
+      .filter((l) => (l.msg === 'request' ? (l['url'] as string | undefined) : undefined) === '/ipxe/ipxe.efi');
     assert.ok(
-      efi.some((l) => (l['req'] as { method: string }).method === 'GET'),
+      efi.some((l) => (l['method'] as string) === 'GET'),
       'OVMF did not GET /ipxe/ipxe.efi over HTTP',
     );
     assert.ok(!bed!.logLines(offset).some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');

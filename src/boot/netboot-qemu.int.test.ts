@@ -243,7 +243,10 @@ function assertFetched(run: BootRun, mac: string, platform: 'pcbios' | 'efi', ar
   const bound = run.log.filter((l) => l.msg === 'dhcp: lease bound' && l['mac'] === mac && l.time <= served.time);
   assert.ok(bound.length > 0, `no DHCP lease bound for ${mac} before the script fetch`);
   const chain = run.log
-    .filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/boot.ipxe' && l.time <= served.time)
+    .filter(
+      (l) =>
+        (l.msg === 'request' ? (l['url'] as string | undefined) : undefined) === '/boot.ipxe' && l.time <= served.time,
+    )
     .at(-1);
   const lastBound = bound.at(-1)!.time;
   return {
@@ -318,16 +321,18 @@ test(
     const t = assertFetched(run, mac, 'efi', 'x86_64');
     await assertOnTimeline(mac, ['dhcp', 'boot-file', 'ipxe-dhcp', 'ipxe-script'], 'uefi-http');
     // The firmware itself fetched ipxe.efi over HTTP before iPXE ran.
-    const efi = logLines(offset).filter((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi');
+    const efi = logLines(offset).filter(
+      (l) => (l.msg === 'request' ? (l['url'] as string | undefined) : undefined) === '/ipxe/ipxe.efi',
+    );
     assert.ok(
-      efi.some((l) => (l['req'] as { method: string }).method === 'GET'),
+      efi.some((l) => (l['method'] as string) === 'GET'),
       'OVMF did not GET /ipxe/ipxe.efi over HTTP',
     );
     // Two DHCP exchanges: OVMF's HTTPv4 boot (answered with the URL and 60=HTTPClient), then iPXE's.
     assert.ok(t['leases'] >= 2, `expected the firmware's and iPXE's leases, got ${t['leases']}`);
     assert.ok(!logLines(offset).some((l) => l.msg === 'tftp: transfer started'), 'HTTP boot must not touch TFTP');
     process.stderr.write(
-      `ovmf-http: script fetched ${run.ms} ms after start; ipxe.efi requests ${efi.map((l) => (l['req'] as { method: string }).method).join(',')}; ${JSON.stringify(t)}\n`,
+      `ovmf-http: script fetched ${run.ms} ms after start; ipxe.efi requests ${efi.map((l) => l['method'] as string).join(',')}; ${JSON.stringify(t)}\n`,
     );
   },
 );
@@ -349,7 +354,9 @@ test(
     assert.ok(/Start PXE over IPv4/.test(run.serial), 'serial shows no PXEv4 attempt');
     assert.ok(!/Start HTTP Boot/.test(run.serial), 'serial shows an HTTP boot attempt: PXEv4 did not boot');
     assert.ok(
-      !logLines(offset).some((l) => (l['req'] as { url?: string } | undefined)?.url === '/ipxe/ipxe.efi'),
+      !logLines(offset).some(
+        (l) => (l.msg === 'request' ? (l['url'] as string | undefined) : undefined) === '/ipxe/ipxe.efi',
+      ),
       'PXE boot must not fetch ipxe.efi over HTTP',
     );
     assert.ok(
@@ -418,7 +425,7 @@ test(
       },
     );
     const urls = logLines(offset)
-      .map((l) => (l['req'] as { url?: string } | undefined)?.url)
+      .map((l) => (l.msg === 'request' ? (l['url'] as string | undefined) : undefined))
       .filter(Boolean);
     assert.ok(!urls.some((u) => u!.includes('evil-chain')), `iPXE fetched the injected URL: ${urls.join(' ')}`);
     assert.ok(

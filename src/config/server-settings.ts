@@ -46,6 +46,13 @@ export const ServerSettingsSchema = Type.Object({
       description: 'Minimum log level.',
     }),
   ),
+  'log-requests': Type.Unsafe<'all' | 'changes'>(
+    Type.Union([Type.Literal('all'), Type.Literal('changes')], {
+      default: 'changes',
+      description:
+        'API access log at info, one line per request: all, or changes (every request but a successful GET or HEAD, which is logged at debug).',
+    }),
+  ),
   'profiles-dir': Type.String({
     path: true,
     default: './profiles',

@@ -57,9 +57,6 @@ const SelfTestReportBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** A request URL with the install token masked, for logs. */
-export const maskInstallToken = (url: string) => url.replace(/(\/node\/install\/)[^/?]+/, '$1***');
-
 /** Routes called by nodes (discovery agent, installers, installed systems) under /api/v1/node. */
 /** Builds the image writer's plan for a deployment with an image spec (kiln-image profiles). */
 export type InstallPlanSource = (
@@ -365,12 +362,11 @@ export const nodeRoutes: FastifyPluginAsyncTypebox<{
   // For installers that cannot send a header (debian-installer's preseed/url,
   // anaconda's inst.ks, cloud-init's nocloud seed): the deployment's URL token
   // in the path stands in for the node credential. The token never reaches the
-  // log: the request line is logged with it masked.
+  // log: the access line shows `***` for it (src/api/request-log.ts).
   app.get(
     '/node/install/:token/:name',
     {
       config: { access: 'public' },
-      logSerializers: { req: (r: FastifyRequest) => ({ method: r.method, url: maskInstallToken(r.url) }) },
       schema: {
         tags: ['node'],
         summary:
