@@ -6,7 +6,7 @@ import { openSqlite } from '../store/database.js';
 import { fileMigrationProvider, migrateToLatest } from '../store/migrate.js';
 import { runHostListConformance } from './host-list.conformance.js';
 import type { HostFilter } from './host.js';
-import { listHostDocs, renderStaleDocs } from './sql-host-store.js';
+import { listHostDocs, renderStaleDocs, staleDocIds } from './sql-host-store.js';
 import { normalizeMac } from '../net/mac.js';
 
 runHostListConformance('sqlite', async () => {
@@ -32,6 +32,20 @@ describe('host list query plans (SQLite)', () => {
     ['mac', { mac: normalizeMac('52:54:00:00:00:01') }, /SEARCH d USING INDEX sqlite_autoindex_host_nics_1 \(mac=\?\)/],
     ['prefix', { namePrefix: 'web-' }, /SEARCH hosts USING INDEX sqlite_autoindex_hosts_\d \(name>\? AND name<\?\)/],
   ];
+  it('the start-up search for stale documents reads the partial index, not the hosts', async () => {
+    const o = openSqlite(':memory:');
+    try {
+      await migrateToLatest(o.db);
+      const q = staleDocIds(o.db, '', 500).compile();
+      const plan = (o.sqlite!.prepare(`explain query plan ${q.sql}`).all(...q.parameters) as Array<{ detail: string }>)
+        .map((p) => p.detail)
+        .join('\n');
+      assert.match(plan, /SEARCH hosts USING (COVERING )?INDEX hosts_stale_doc \(id>\?\)/, plan);
+      assert.doesNotMatch(plan, /TEMP B-TREE/, plan);
+    } finally {
+      await o.close();
+    }
+  });
   const combined: HostFilter[] = [
     { state: 'ready', tag: 'rack7' },
     { tag: 'gpu', label: { key: 'rack', value: 'r07' }, namePrefix: 'node-' },

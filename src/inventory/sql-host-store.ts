@@ -266,6 +266,21 @@ export async function listHostDocs(
 }
 
 /**
+ * The next `batch` hosts after id `after` whose document is older than the host, in id order: a range of the
+ * partial index `hosts_stale_doc` (migration 0341), which holds only such hosts, so a start with none reads
+ * nothing. The condition is written as in the index (SQLite matches it as written).
+ */
+export function staleDocIds(db: Kysely<Database>, after: string, batch: number) {
+  return db
+    .selectFrom('hosts')
+    .select('id')
+    .where('id', '>', after)
+    .whereRef('doc_version', '!=', 'version')
+    .orderBy('id')
+    .limit(batch);
+}
+
+/**
  * Renders the documents of hosts whose stored one is older than the host
  * (see `listHostDocs`), `batch` hosts per transaction, until done or
  * `signal` aborts; returns how many. A host changed meanwhile keeps the
@@ -275,16 +290,7 @@ export async function renderStaleDocs(db: Kysely<Database>, signal?: AbortSignal
   let done = 0;
   let after = '';
   for (let round = 0; round < 1_000_000 && !signal?.aborted; round++) {
-    const ids = (
-      await db
-        .selectFrom('hosts')
-        .select('id')
-        .where('id', '>', after)
-        .whereRef('doc_version', '!=', 'version')
-        .orderBy('id')
-        .limit(batch)
-        .execute()
-    ).map((r) => r.id);
+    const ids = (await staleDocIds(db, after, batch).execute()).map((r) => r.id);
     if (ids.length === 0) break;
     await db.transaction().execute(async (trx) => {
       for (const h of await hostsByIds(trx, ids)) {
