@@ -83,8 +83,5 @@ export function createPrincipalCache(opts: {
   };
 }
 
-/** The principal cache's type. */
-export type PrincipalCache = ReturnType<typeof createPrincipalCache>;
-
 /** `last_used_at` is written at most this often per token (ms); a cache hit never writes it. */
 export const LAST_USED_EVERY_MS = 60_000;
