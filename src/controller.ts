@@ -295,8 +295,9 @@ export async function createController(deps: ControllerDeps) {
   const loopDelay = watchLoopDelay();
   const loadingGateRules = { ...defaultLoadingGateRules, ...deps.boot?.loadingGate };
   const loadingGate = createLoadingGate(loadingGateRules);
+  const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
   const roomNow = () => {
-    const r = loadingGate.stats((deps.now ?? (() => new Date()))().getTime());
+    const r = loadingGate.stats(nowMs());
     return { loading: r.loading, waiting: r.waiting };
   };
   const localSample = (delay: LoopDelay): Omit<HeadroomSample, 'at'> => {
@@ -447,7 +448,6 @@ export async function createController(deps: ControllerDeps) {
   });
   const nodeImage = () => nodeImages.current();
   const leaseTable = createSqlLeaseStore(db);
-  const nowMs = () => (deps.now ?? (() => new Date()))().getTime();
   const timelineHost = (h: Host): TimelineHost => ({ id: h.id, name: h.name, macs: h.nics.map((n) => n.mac) });
   /** This member's name on `kiln_loading` (loading-notify.ts): `main` listens with it and skips its own notices. */
   const loadingOrigin = newLoadingOrigin();

@@ -2,7 +2,7 @@
 // the members of this store, their health from their heartbeat, and the
 // singleton roles each holds (from controller_roles).
 import type { Kysely } from 'kysely';
-import { parseMemberLoad } from '../power/admission.js';
+import { parseMemberLoad, type RoomLoad } from '../power/admission.js';
 import type { ClusterTables } from './cluster-tables.js';
 import { memberHealth, type MemberHealth } from './roles.js';
 import { listMembers, listRoles } from './sql-cluster-store.js';
@@ -30,7 +30,7 @@ export interface MemberView {
     booting: number;
     late: number;
     sign: string | null;
-    room: { slots: number; loading: number; waiting: number } | null;
+    room: RoomLoad | null;
   } | null;
 }
 

@@ -32,6 +32,13 @@
  *   window to 10 000 and finished each boot only near the end).
  */
 
+/** The boot waiting room at one instant: its slots, machines loading and machines waiting for a slot. */
+export interface RoomLoad {
+  slots: number;
+  loading: number;
+  waiting: number;
+}
+
 /** What the data plane reports at one instant. Counts not reported are null (that server is off). */
 export interface HeadroomSample {
   at: number;
@@ -58,7 +65,7 @@ export interface HeadroomSample {
    * The boot waiting room (`max-loading`, src/boot/http/loading-gate.ts): its slots, machines loading and machines
    * waiting for a slot; null when the room is off.
    */
-  room: { slots: number; loading: number; waiting: number } | null;
+  room: RoomLoad | null;
   /** Another member's congestion sign, named (several members on one store: `withPeers`); absent or null: none. */
   peerSign?: string | null;
 }
@@ -68,17 +75,17 @@ export interface HeadroomSample {
  * others run: its own congestion sign (judged against its own previous sample, so counters since then mean
  * something), its boots and its waiting room. `at`: epoch ms when it was read.
  */
-export interface MemberLoad {
-  at: number;
-  sign: string | null;
-  bootsInProgress: number;
-  bootsLate: number;
-  bootsStarted: number;
-  bootsCompleted: number;
-  bootsCompletedPerS: number;
-  bootMedianMs: number | null;
-  room: { slots: number; loading: number; waiting: number } | null;
-}
+export type MemberLoad = Pick<
+  HeadroomSample,
+  | 'at'
+  | 'bootsInProgress'
+  | 'bootsLate'
+  | 'bootsStarted'
+  | 'bootsCompleted'
+  | 'bootsCompletedPerS'
+  | 'bootMedianMs'
+  | 'room'
+> & { sign: string | null };
 
 /** This member's load to publish, from its sample now and the one before (for the signs counted since). */
 export function memberLoadOf(prev: HeadroomSample | null, s: HeadroomSample, r: AdmissionRules): MemberLoad {
