@@ -36,9 +36,18 @@ test('which template databases a prune drops or stamps: one named case per branc
       drop: [],
     },
     {
-      name: 'a dead test run cloned from it does not hold it',
+      name: 'a dead test run cloned from it does not hold it (and its database goes too)',
       databases: [db(OTHER, idle(MAX_IDLE_MS + 1)), db(`kiln_t${DEAD}_x_1`, clonedComment(OTHER))],
-      drop: [OTHER],
+      drop: [OTHER, `kiln_t${DEAD}_x_1`],
+    },
+    {
+      name: "a dead run's test database goes; a live run's stays, and so does a dead one's still connected",
+      databases: [
+        db(`kiln_t${DEAD}_x_1`, clonedComment(CURRENT)),
+        db(`kiln_t${LIVE}_y_2`, clonedComment(CURRENT)),
+        db(`kiln_t${DEAD}_z_3`, clonedComment(CURRENT), 1),
+      ],
+      drop: [`kiln_t${DEAD}_x_1`],
     },
     {
       name: 'a live run that names no template (an older checkout): nothing dropped',

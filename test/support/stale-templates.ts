@@ -1,7 +1,9 @@
 // Test support: which migrated template databases (`kiln_tpl_<hash>`, postgres.ts) are stale and may be dropped.
 // Several checkouts (worktrees with other migration sets) share one PostgreSQL, so a template that is not this
 // checkout's may be another's current one: it goes only once no one used it for MAX_IDLE_MS (each clone stamps its
-// template's comment), no session is connected to it and no live test run on this machine was cloned from it. Pure.
+// template's comment), no session is connected to it and no live test run on this machine was cloned from it. A
+// test database (`kiln_t<pid>_…`) goes once its process is dead and no session is connected: a run killed before
+// its `drop()` (a SIGKILL, a timeout) left it behind for good. Pure.
 
 /** A template unused this long (by any checkout) is stale. */
 export const MAX_IDLE_MS = 24 * 3600_000;
@@ -43,6 +45,11 @@ export function staleTemplates(o: {
   const stamp: string[] = [];
   for (const d of o.databases) {
     if (d.name === o.current || d.connections > 0 || inUse.has(d.name)) continue;
+    const test = TEST_DB.exec(d.name);
+    if (test) {
+      if (!o.alive(Number(test[1]))) drop.push(d.name);
+      continue;
+    }
     const building = BUILDING.exec(d.name);
     if (building) {
       if (!o.alive(Number(building[1]))) drop.push(d.name); // its process died in the middle of migrating it
