@@ -277,6 +277,26 @@ async function createPoweredHosts(bed: StormBed): Promise<void> {
   process.stdout.write(`${HOSTS} hosts created through the API in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
+/**
+ * The batch's admission as the controller logged it ("power batch: progress", at most every 5 s while power-ons
+ * wait): what held the batch back, and whether the boot waiting room ever stood empty.
+ */
+function printAdmissionTrace(batchStart: number): void {
+  const rows = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"power batch: progress"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  if (rows.length === 0) return;
+  process.stdout.write('admission trace    t s  launched  booting   window     rate  loading  waiting  congested\n');
+  for (const x of rows) {
+    const n = (k: string, w: number) => String(x[k] ?? '-').padStart(w);
+    const t = ((Number(x['time']) - batchStart) / 1000).toFixed(1).padStart(22);
+    process.stdout.write(
+      `${t}${n('launched', 10)}${n('booting', 9)}${n('window', 9)}${n('rate', 9)}${n('loading', 9)}${n('waiting', 9)}  ${String(x['congested'] ?? '')}\n`,
+    );
+  }
+}
+
 /** One storm on a fresh controller: at once (pacing undefined) or powered on through the power queue. */
 async function storm(pacing: Pacing | undefined): Promise<StormResult> {
   const dataDir = join(work, `data-${pacing ?? 'at-once'}`);
@@ -357,6 +377,7 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
       for (const c of sims.procs) c.stdin!.write('end\n');
       const merged = await collectSims(sims.procs, sims.results, 60 * 60_000);
       run = merged;
+      if (pacing === 'headroom') printAdmissionTrace(batchStart);
       power = {
         pacing,
         finishSeconds: (merged.endEpoch - batchStart) / 1000,

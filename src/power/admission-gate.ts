@@ -1,6 +1,8 @@
 import type { Clock } from './clock.js';
 import {
   adjust,
+  booting,
+  congestion,
   initialAdmission,
   mayLaunch,
   rateWaitMs,
@@ -42,6 +44,24 @@ export interface AdmissionGateOptions {
   intervalMs: number;
   maxWaitMs: number;
   onCut?: (reason: string, window: number) => void;
+  /**
+   * Called at most once per `progressEveryMs` while launches wait, with what holds them: an operator's view of a
+   * long batch (the controller logs it), and the trace a storm bench reads.
+   */
+  onProgress?: (p: AdmissionProgress) => void;
+  progressEveryMs?: number;
+}
+
+/** One look at a waiting batch: launches so far, what the data plane shows, and the bounds that apply now. */
+export interface AdmissionProgress {
+  launched: number;
+  booting: number;
+  window: number;
+  rate: number;
+  loading: number | null;
+  waiting: number | null;
+  slots: number | null;
+  congested: string | null;
 }
 
 export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
@@ -77,9 +97,27 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     );
   };
 
+  let launched = 0;
+  let progressAt = -Infinity;
+  const progress = (s: HeadroomSample, unseen: number): void => {
+    if (!o.onProgress || s.at - progressAt < (o.progressEveryMs ?? 5_000)) return;
+    progressAt = s.at;
+    o.onProgress({
+      launched,
+      booting: booting(s, unseen),
+      window: windowLimit(st, s, o.rules),
+      rate: Math.round(st.rate),
+      loading: s.room?.loading ?? null,
+      waiting: s.room?.waiting ?? null,
+      slots: s.room?.slots ?? null,
+      congested: congestion(null, s, o.rules),
+    });
+  };
+
   function step(): HeadroomSample {
     const s: HeadroomSample = { ...o.sample(), at: o.clock.now() };
-    const next = adjust(st, prev, s, recent(s), o.rules);
+    const unseen = recent(s);
+    const next = adjust(st, prev, s, unseen, o.rules);
     if (next.cutAt !== st.cutAt) {
       stats.cuts++;
       stats.lastCut = next.lastCut;
@@ -91,6 +129,7 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     stats.maxWindow = Math.max(stats.maxWindow, stats.window);
     stats.rate = st.rate;
     stats.maxRate = Math.max(stats.maxRate, st.rate);
+    progress(s, unseen);
     return s;
   }
 
@@ -111,6 +150,7 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     }
     stats.waitedMs += o.clock.now() - start;
     tokens = Math.max(0, tokens - 1);
+    launched++;
     launches.push({ at: o.clock.now(), started: prev?.bootsStarted ?? 0 });
   }
 

@@ -271,6 +271,7 @@ export function createHostPower(deps: {
             intervalMs: deps.admission?.intervalMs ?? 250,
             maxWaitMs: deps.admission?.maxWaitMs ?? 30_000,
             onCut: (reason, window) => logger.info({ reason, window }, 'power batch: data plane congested, window cut'),
+            onProgress: (p) => logger.info({ hosts: ready.length, ...p }, 'power batch: progress'),
           })
         : undefined;
     const outcomes = await power.queue.powerOnBatch(ready.map(item), {

@@ -73,3 +73,38 @@ test('a power-on the timeline has not seen holds its place in the window for the
   const slowPost = await thirdLaunchAt(120_000);
   assert.ok(slowPost >= 120_000 && slowPost < 120_500, `120 s: the third goes after 120 s (${slowPost} ms)`);
 });
+
+test('a waiting batch reports its progress at most once per progressEveryMs: launches, machines booting, the window', async () => {
+  const clock: Clock & { t: number } = {
+    t: 0,
+    now: () => clock.t,
+    sleep: async (ms: number) => {
+      clock.t += ms;
+    },
+  };
+  const seen: Array<{ at: number; launched: number; booting: number; window: number; congested: string | null }> = [];
+  const gate = createAdmissionGate({
+    sample: () => unseen(clock.now()),
+    clock,
+    rules: { ...admissionRulesOf({}), initialWindow: 2, maxWindow: 2, initialRate: 1000, maxRate: 1000 },
+    intervalMs: 250,
+    maxWaitMs: 600_000,
+    progressEveryMs: 4_000,
+    onProgress: (p) =>
+      seen.push({
+        at: clock.now(),
+        launched: p.launched,
+        booting: p.booting,
+        window: p.window,
+        congested: p.congested,
+      }),
+  });
+  for (let i = 0; i < 3; i++) await gate.acquire();
+  // The third waits the 10 s launch grace out: reports at 0 (before any launch), then while held at 4 s and 8 s.
+  assert.deepEqual(
+    seen.map((x) => x.at),
+    [0, 4_000, 8_000],
+  );
+  assert.deepEqual(seen[0], { at: 0, launched: 0, booting: 0, window: 2, congested: null });
+  assert.deepEqual(seen[1], { at: 4_000, launched: 2, booting: 2, window: 2, congested: null });
+});
