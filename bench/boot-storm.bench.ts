@@ -19,7 +19,8 @@
 //   [--power=headroom|stagger|none|all] (the machines are known hosts whose BMC is the simulator, Kiln's
 //   webhook driver; a machine boots when `POST /api/v1/power/batch` powers it on, so the power queue and its
 //   pacing decide when: headroom = admission control, stagger = --stagger-ms apart (default 10), none =
-//   stagger 0 and 1000 in parallel; all = the three in turn, each on a fresh controller)
+//   stagger 0 and 1000 in parallel; all = the three in turn, each on a fresh controller; a list such as
+//   none,headroom runs those in that order)
 //   [--shared-source] (every simulated machine fetches from this host's one address through a pool of 256
 //   connections per simulator process, as before 2026-12-07; default: each from its leased address on
 //   connections of its own, as a real row does, so Kiln's timeline sees each machine's kernel, initrd and report)
@@ -30,6 +31,9 @@
 //   between members as Kiln's scripts say, and a failed boot starts again once from the firmware)
 //   [--kill-at=N] (with --controllers: `kill -9` of member 0 once N machines have their per-host script;
 //   prints the pause the machines talking to it saw, then checks leases, hosts and events in the database)
+//   (--power with --controllers: the batch is posted to the last member, whose admission sees every member's
+//   data plane through the store; the simulators are the machines' BMCs on the root end of that member's veth,
+//   so a kill of member 0 leaves the batch running)
 // The node image is built once into KILN_BENCH_CACHE (default /var/tmp/kiln-bench-cache);
 // KILN_STORM_CPU_PROF=DIR writes the controller's CPU profile there.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -72,11 +76,15 @@ const flag = (name: string): string | undefined =>
 const SIM_PROCS = Math.max(1, Math.min(16, Number(flag('sim-procs') ?? 1)));
 const LEASED_SOURCES = !process.argv.includes('--shared-source');
 const powerArg = flag('power');
-if (powerArg !== undefined && !['headroom', 'stagger', 'none', 'all'].includes(powerArg))
-  throw new Error('--power must be headroom, stagger, none or all');
 type Pacing = 'headroom' | 'stagger' | 'none';
 const PACINGS: Pacing[] | undefined =
-  powerArg === undefined ? undefined : powerArg === 'all' ? ['headroom', 'stagger', 'none'] : [powerArg as Pacing];
+  powerArg === undefined
+    ? undefined
+    : powerArg === 'all'
+      ? ['headroom', 'stagger', 'none']
+      : (powerArg.split(',') as Pacing[]);
+if (PACINGS && !PACINGS.every((p) => ['headroom', 'stagger', 'none'].includes(p)))
+  throw new Error('--power must be headroom, stagger, none, a comma-separated list of them (run in that order) or all');
 const STAGGER_MS = Number(flag('stagger-ms') ?? 10);
 const dhcpThread = flag('dhcp-thread');
 if (dhcpThread !== undefined && dhcpThread !== 'own' && dhcpThread !== 'main')
@@ -92,8 +100,6 @@ const KILL_AT = killArg === undefined ? undefined : Number(killArg);
 if (KILL_AT !== undefined && !(Number.isInteger(KILL_AT) && KILL_AT >= 0))
   throw new Error('--kill-at must be a whole number of machines');
 if (KILL_AT !== undefined && CONTROLLERS < 2) throw new Error('--kill-at needs --controllers=2 or 3');
-if (CONTROLLERS > 1 && powerArg !== undefined)
-  throw new Error('--power with --controllers is not built yet (the storm runs at once)');
 const HOSTS = Math.max(1, Math.min(20_000, Number(args[0] ?? 1000)));
 const PARALLEL = Math.max(1, Math.min(HOSTS, Number(args[1] ?? HOSTS)));
 const CACHE = process.env['KILN_BENCH_CACHE'] ?? '/var/tmp/kiln-bench-cache';
@@ -102,6 +108,7 @@ const prof = process.env['KILN_STORM_CPU_PROF'];
 const work = mkdtempSync(join(tmpdir(), 'kiln-storm-'));
 mkdirSync(CACHE, { recursive: true });
 const logFile = join(tmpdir(), 'kiln-storm.log');
+const clusterLogPrefix = join(tmpdir(), 'kiln-cluster-storm-member-');
 const SIM_HOST = '10.90.0.254';
 const WEBHOOK_PORT = 9200;
 const simScript = fileURLToPath(new URL('./storm-sim.ts', import.meta.url));
@@ -160,7 +167,8 @@ interface SimCluster {
 
 async function startSims(
   relays: SimRelays,
-  power: boolean,
+  /** Power mode: the address the simulators listen on as the machines' webhook BMCs; undefined: no power. */
+  webhookHost: string | undefined,
   cluster?: SimCluster,
 ): Promise<{ procs: ChildProcess[]; results: string[] }> {
   const procs: ChildProcess[] = [];
@@ -176,7 +184,7 @@ async function startSims(
       relay: relays.relayOf(k),
       images,
       firmware: FIRMWARE,
-      ...(power ? { webhookPort: WEBHOOK_PORT + k, listenAddress: SIM_HOST, powerWaitSeconds: 1800 } : {}),
+      ...(webhookHost ? { webhookPort: WEBHOOK_PORT + k, listenAddress: webhookHost, powerWaitSeconds: 1800 } : {}),
       ...(cluster ? { target: cluster.target, maxBoots: 2, reportScripts: true } : { leasedSources: LEASED_SOURCES }),
     };
     const child = spawn(process.execPath, ['--import', 'tsx', simScript, JSON.stringify(job), out], {
@@ -242,10 +250,19 @@ async function collectSims(
   };
 }
 
+/** Where a powered storm's batch goes: a controller's URL and admin token, and where the simulators are the BMCs. */
+interface PowerTarget {
+  http: string;
+  token: string;
+  webhookHost: string;
+  /** The controller's log (its "power batch: progress" lines make the admission trace). */
+  logFile: string;
+}
+
 /** Known hosts whose BMC is their simulator process (Kiln's webhook driver), created through the API. */
-async function createPoweredHosts(bed: StormBed): Promise<void> {
+async function createPoweredHosts(t: PowerTarget): Promise<void> {
   const agent = new Agent({ connections: 16 });
-  const auth = { authorization: `Bearer ${bed.adminToken()}`, 'content-type': 'application/json' };
+  const auth = { authorization: `Bearer ${t.token}`, 'content-type': 'application/json' };
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
@@ -253,7 +270,7 @@ async function createPoweredHosts(bed: StormBed): Promise<void> {
       while (next < HOSTS) {
         const i = next++;
         const mac = fleetMac(i);
-        const r = await request(`${STORM_HTTP}/api/v1/hosts`, {
+        const r = await request(`${t.http}/api/v1/hosts`, {
           method: 'POST',
           dispatcher: agent,
           headers: auth,
@@ -264,7 +281,7 @@ async function createPoweredHosts(bed: StormBed): Promise<void> {
               driver: 'webhook',
               address: `sim-${i}`,
               password: 'storm-bench-webhook-key',
-              options: { urls: { on: `http://${SIM_HOST}:${WEBHOOK_PORT + (i % SIM_PROCS)}/on` } },
+              options: { urls: { on: `http://${t.webhookHost}:${WEBHOOK_PORT + (i % SIM_PROCS)}/on` } },
             },
           }),
         });
@@ -281,8 +298,8 @@ async function createPoweredHosts(bed: StormBed): Promise<void> {
  * The batch's admission as the controller logged it ("power batch: progress", at most every 5 s while power-ons
  * wait): what held the batch back, and whether the boot waiting room ever stood empty.
  */
-function printAdmissionTrace(batchStart: number): void {
-  const rows = readFileSync(logFile, 'utf8')
+function printAdmissionTrace(file: string, batchStart: number): void {
+  const rows = readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.includes('"power batch: progress"'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -295,6 +312,51 @@ function printAdmissionTrace(batchStart: number): void {
       `${t}${n('launched', 10)}${n('booting', 9)}${n('window', 9)}${n('rate', 9)}${n('loading', 9)}${n('waiting', 9)}  ${String(x['congested'] ?? '')}\n`,
     );
   }
+}
+
+/**
+ * Powers every machine on through one `POST /api/v1/power/batch` with `pacing`, then waits for the simulators:
+ * the fleet's run, and the batch's figures (from the request to the last discovery report).
+ */
+async function powerBatch(
+  pacing: Pacing,
+  t: PowerTarget,
+  sims: { procs: ChildProcess[]; results: string[] },
+): Promise<{ run: FleetRun; power: NonNullable<StormResult['power']> }> {
+  const batchStart = Date.now();
+  const r = await request(`${t.http}/api/v1/power/batch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/json' },
+    headersTimeout: 60 * 60_000,
+    bodyTimeout: 60 * 60_000,
+    body: JSON.stringify({
+      hosts: Array.from({ length: HOSTS }, (_, i) => `sim-${i}`),
+      action: 'on',
+      ...(pacing === 'none'
+        ? { pacing: 'stagger', staggerMs: 0, maxParallel: 1000 }
+        : pacing === 'stagger'
+          ? { pacing: 'stagger', staggerMs: STAGGER_MS, maxParallel: 1000 }
+          : { pacing: 'headroom', maxParallel: 1000 }),
+      reason: 'boot-storm bench',
+    }),
+  });
+  const reply = (await r.body.json()) as { items?: { ok: boolean }[]; admission?: unknown; message?: string };
+  if (r.statusCode !== 200) throw new Error(`power batch: ${r.statusCode} ${JSON.stringify(reply)}`);
+  const batchSeconds = (Date.now() - batchStart) / 1000;
+  const failedPowerOns = (reply.items ?? []).filter((x) => !x.ok).length;
+  for (const c of sims.procs) c.stdin!.write('end\n');
+  const run = await collectSims(sims.procs, sims.results, 60 * 60_000);
+  if (pacing === 'headroom') printAdmissionTrace(t.logFile, batchStart);
+  return {
+    run,
+    power: {
+      pacing,
+      finishSeconds: (run.endEpoch - batchStart) / 1000,
+      batchSeconds,
+      failedPowerOns,
+      admission: reply.admission ?? null,
+    },
+  };
 }
 
 /** One storm on a fresh controller: at once (pacing undefined) or powered on through the power queue. */
@@ -338,53 +400,28 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
           relayOf: (k) => (k === 0 ? STORM_RELAY : `10.91.0.${1 + k}`),
           addRelay: (k) => execFileSync('ip', ['addr', 'add', `10.91.0.${1 + k}/16`, 'dev', bed.ns.hostIf]),
         },
-        false,
+        undefined,
       );
       procs.push(...sims.procs);
       for (const c of sims.procs) c.stdin!.write('go\n');
       run = await collectSims(sims.procs, sims.results, 60 * 60_000);
     } else {
-      await createPoweredHosts(bed);
+      const target: PowerTarget = {
+        http: STORM_HTTP,
+        token: bed.adminToken(),
+        webhookHost: SIM_HOST,
+        logFile,
+      };
+      await createPoweredHosts(target);
       const sims = await startSims(
         {
           relayOf: (k) => (k === 0 ? STORM_RELAY : `10.91.0.${1 + k}`),
           addRelay: (k) => execFileSync('ip', ['addr', 'add', `10.91.0.${1 + k}/16`, 'dev', bed.ns.hostIf]),
         },
-        true,
+        SIM_HOST,
       );
       procs.push(...sims.procs);
-      const batchStart = Date.now();
-      const r = await request(`${STORM_HTTP}/api/v1/power/batch`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${bed.adminToken()}`, 'content-type': 'application/json' },
-        headersTimeout: 60 * 60_000,
-        bodyTimeout: 60 * 60_000,
-        body: JSON.stringify({
-          hosts: Array.from({ length: HOSTS }, (_, i) => `sim-${i}`),
-          action: 'on',
-          ...(pacing === 'none'
-            ? { pacing: 'stagger', staggerMs: 0, maxParallel: 1000 }
-            : pacing === 'stagger'
-              ? { pacing: 'stagger', staggerMs: STAGGER_MS, maxParallel: 1000 }
-              : { pacing: 'headroom', maxParallel: 1000 }),
-          reason: 'boot-storm bench',
-        }),
-      });
-      const reply = (await r.body.json()) as { items?: { ok: boolean }[]; admission?: unknown; message?: string };
-      if (r.statusCode !== 200) throw new Error(`power batch: ${r.statusCode} ${JSON.stringify(reply)}`);
-      const batchSeconds = (Date.now() - batchStart) / 1000;
-      const failedPowerOns = (reply.items ?? []).filter((x) => !x.ok).length;
-      for (const c of sims.procs) c.stdin!.write('end\n');
-      const merged = await collectSims(sims.procs, sims.results, 60 * 60_000);
-      run = merged;
-      if (pacing === 'headroom') printAdmissionTrace(batchStart);
-      power = {
-        pacing,
-        finishSeconds: (merged.endEpoch - batchStart) / 1000,
-        batchSeconds,
-        failedPowerOns,
-        admission: reply.admission ?? null,
-      };
+      ({ run, power } = await powerBatch(pacing, target, sims));
     }
     const metrics = await (
       await fetch(`${STORM_HTTP}/metrics`, { headers: { authorization: `Bearer ${bed.adminToken()}` } }).catch(
@@ -405,13 +442,13 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
  * One storm against CONTROLLERS members on one PostgreSQL, at once; with KILL_AT, `kill -9` of member 0 once that
  * many machines have their per-host script. Then the pause and the checks over the shared database.
  */
-async function clusterStorm(): Promise<StormResult> {
+async function clusterStorm(pacing: Pacing | undefined): Promise<StormResult> {
   const bed = await startClusterStormBed({
     work,
     members: CONTROLLERS,
     nodeImage: images,
     cacheDir: CACHE,
-    logPrefix: join(tmpdir(), 'kiln-cluster-storm-member-'),
+    logPrefix: clusterLogPrefix,
     ...(MAX_LOADING !== undefined ? { maxLoading: MAX_LOADING } : {}),
   });
   const procs: ChildProcess[] = [];
@@ -432,10 +469,28 @@ async function clusterStorm(): Promise<StormResult> {
   };
   try {
     process.stdout.write(
-      `\nstorm: ${HOSTS} machines (${FIRMWARE}) at once against ${CONTROLLERS} kiln serve on one PostgreSQL, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}${KILL_AT !== undefined ? `, kill -9 of member 0 at ${KILL_AT} per-host scripts` : ''}${images ? '' : ', no kernel/initrd downloads'}\n`,
+      `\nstorm: ${HOSTS} machines (${FIRMWARE}) ${pacing ? `powered on through member ${CONTROLLERS - 1}'s power queue, pacing ${pacing},` : 'at once'} against ${CONTROLLERS} kiln serve on one PostgreSQL, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}${KILL_AT !== undefined ? `, kill -9 of member 0 at ${KILL_AT} per-host scripts` : ''}${images ? '' : ', no kernel/initrd downloads'}\n`,
     );
     let run: FleetRun;
-    if (SIM_PROCS === 1) {
+    let power: StormResult['power'];
+    if (pacing) {
+      const b = CONTROLLERS - 1;
+      const target: PowerTarget = {
+        http: bed.members[b]!.url,
+        // The store's first admin token: member 0 made it, and every member takes it (one store).
+        token: readFileSync(join(work, 'member-0', 'admin-token'), 'utf8').trim(),
+        webhookHost: `10.112.${b}.254`,
+        logFile: `${clusterLogPrefix}${b}.log`,
+      };
+      await createPoweredHosts(target);
+      const sims = await startSims({ relayOf: clusterRelay, addRelay: (k) => bed.addRelay(k) }, target.webhookHost, {
+        target: bed.target,
+        onScripts,
+      });
+      procs.push(...sims.procs);
+      stormStart = Date.now();
+      ({ run, power } = await powerBatch(pacing, target, sims));
+    } else if (SIM_PROCS === 1) {
       stormStart = Date.now();
       run = await runFleet({
         hosts: HOSTS,
@@ -451,7 +506,7 @@ async function clusterStorm(): Promise<StormResult> {
       });
     } else {
       if (PARALLEL < HOSTS) throw new Error('--sim-procs > 1 boots every machine at once: leave parallel at all');
-      const sims = await startSims({ relayOf: clusterRelay, addRelay: (k) => bed.addRelay(k) }, false, {
+      const sims = await startSims({ relayOf: clusterRelay, addRelay: (k) => bed.addRelay(k) }, undefined, {
         target: bed.target,
         onScripts,
       });
@@ -468,6 +523,7 @@ async function clusterStorm(): Promise<StormResult> {
       run,
       rss: 0,
       peakRss: Math.max(...peaks),
+      ...(power ? { power } : {}),
       cluster: {
         peakRssByMember: peaks,
         ...(dead && killEpoch !== undefined
@@ -586,10 +642,7 @@ function report(r: StormResult): void {
   for (const f of failed) reasons.set(f.error ?? '?', (reasons.get(f.error ?? '?') ?? 0) + 1);
   for (const [why, n] of [...reasons].slice(0, 10)) console.log(`failure x${n}: ${why}`);
   if (reasons.size > 10) console.log(`… and ${reasons.size - 10} other failure messages`);
-  if (failed.length)
-    console.log(
-      r.cluster ? `member logs: ${join(tmpdir(), 'kiln-cluster-storm-member-')}<k>.log` : `controller log: ${logFile}`,
-    );
+  if (failed.length) console.log(r.cluster ? `member logs: ${clusterLogPrefix}<k>.log` : `controller log: ${logFile}`);
 }
 
 /** The kill, the pause it caused, and the checks over the shared database, as a table. */
@@ -628,11 +681,13 @@ function reportCluster(c: NonNullable<StormResult['cluster']>, outcomes: FleetRu
 
 const results: StormResult[] = [];
 try {
-  if (CONTROLLERS > 1) {
-    const r = await clusterStorm();
-    results.push(r);
-    report(r);
-  } else
+  if (CONTROLLERS > 1)
+    for (const pacing of PACINGS ?? [undefined]) {
+      const r = await clusterStorm(pacing);
+      results.push(r);
+      report(r);
+    }
+  else
     for (const pacing of PACINGS ?? [undefined]) {
       const r = await storm(pacing);
       results.push(r);

@@ -247,30 +247,35 @@ test('recent launches count as booting only until the timeline opens their sessi
   assert.equal(unseenLaunches([], quiet(0, { bootsStarted: 120 })), 0);
 });
 
-test('with the boot waiting room on, the window may keep the room fed before any boot completes', () => {
+test('with the boot waiting room on, the room bounds the batch: loading, queued, and 2 048 on their way', () => {
   let st = initialAdmission({ ...r, initialWindow: 10_000 });
   st = adjust(st, null, quiet(0), 0, r);
   const room = (loading: number, waiting: number) => ({ room: { slots: 256, loading, waiting } });
-  // 256 loading: 256 + 2 × 256 may be booting, whatever the startup bound says.
-  assert.equal(roomBound(quiet(1, room(256, 100)), r), 768);
-  assert.equal(windowLimit(st, quiet(1, room(256, 100)), r), 768);
-  assert.equal(mayLaunch(st, quiet(1, { ...room(256, 300), bootsInProgress: 767 }), 0, r), true);
+  // 256 loading, 100 queued: 256 + 100 + 2 048 may be booting, whatever the startup bound says.
+  assert.equal(roomBound(quiet(1, room(256, 100)), r), 2_404);
+  assert.equal(windowLimit(st, quiet(1, room(256, 100)), r), 2_404);
+  assert.equal(mayLaunch(st, quiet(1, { ...room(256, 100), bootsInProgress: 2_403 }), 0, r), true);
   assert.equal(
-    mayLaunch(st, quiet(1, { ...room(256, 300), bootsInProgress: 767 }), 1, r),
+    mayLaunch(st, quiet(1, { ...room(256, 100), bootsInProgress: 2_403 }), 1, r),
     false,
-    'a launch not seen yet counts: two room-fulls are already waiting or on their way',
+    'a launch not seen yet counts: 2 048 are already on their way',
   );
-  // An empty room: the startup bound is below two room-fulls, so the room's bound decides.
-  assert.equal(windowLimit(st, quiet(1, room(0, 0)), r), 512);
-  assert.equal(roomBound(quiet(1), r), 0, 'no room: no bound of its own');
+  // Queued machines do not count against the stages before the room: 300 more queued, 300 more may boot.
+  assert.equal(mayLaunch(st, quiet(1, { ...room(256, 400), bootsInProgress: 2_700 }), 0, r), true);
+  // Two room-fulls queued: no start, however few are on their way.
+  assert.equal(roomBound(quiet(1, room(256, 512)), r), 768);
+  assert.equal(mayLaunch(st, quiet(1, { ...room(256, 512), bootsInProgress: 770 }), 0, r), false);
+  // An empty room at the batch's start: 2 048 before any boot completes (the startup bound is 256).
+  assert.equal(windowLimit(st, quiet(1, room(0, 0)), r), 2_048);
+  assert.equal(roomBound(quiet(1), r), null, 'no room: no bound of its own');
   assert.equal(windowLimit(st, quiet(1), r), r.startupWindow, 'no room: the startup bound as before');
-  // Completions flowing: the larger of the two bounds.
+  // Completions flowing do not change it: the room, not the completion bound, bounds the downloads.
   const flowing = { bootsCompleted: 900, bootsCompletedPerS: 40, bootMedianMs: 50_000 };
-  assert.equal(windowLimit(st, quiet(2, { ...flowing, ...room(10, 0) }), r), 4_000);
-  assert.equal(windowLimit(st, quiet(2, { ...flowing, bootMedianMs: 1_000, ...room(10, 0) }), r), 522);
-  // The grown window still binds first.
+  assert.equal(windowLimit(st, quiet(2, { ...flowing, ...room(10, 0) }), r), 2_058);
+  // Nor does the grown window: the rate's slow start paces the first starts.
   const small = adjust(initialAdmission(r), null, quiet(0), 0, r);
-  assert.equal(windowLimit(small, quiet(1, room(256, 0)), r), r.initialWindow);
+  assert.equal(windowLimit(small, quiet(1, room(256, 0)), r), 2_304);
+  assert.equal(windowLimit(small, quiet(1), r), r.initialWindow, 'without a room the grown window still binds');
 });
 
 const peer = (over: Partial<MemberLoad> = {}): MemberLoad => ({
@@ -359,5 +364,22 @@ test('with the boot waiting room on, the event loop is congested only past loopD
   assert.equal(
     congestion(null, quiet(0, { loopDelayMs: 150, room: { ...room, slots: 0 } }), r),
     'event loop 150 ms late',
+  );
+});
+
+test('with the boot waiting room on, the rate starts at roomInitialRate at the first sample; without it at initialRate', () => {
+  const room = { room: { slots: 256, loading: 0, waiting: 0 } };
+  // The first sample also grows the rate once (no sign): 512 → 1 024 with the room, 16 → 32 without.
+  assert.equal(adjust(initialAdmission(r), null, quiet(0, room), 0, r).rate, 2 * r.roomInitialRate);
+  assert.equal(adjust(initialAdmission(r), null, quiet(0), 0, r).rate, 2 * r.initialRate);
+  // Only at the first sample: a rate cut later is not undone by the room.
+  let st = adjust(initialAdmission(r), null, quiet(0, room), 0, r);
+  st = adjust(st, null, quiet(10_000, { ...room, dhcpQueued: 2_000 }), 0, r);
+  assert.equal(st.rate, r.roomInitialRate);
+  st = adjust(st, null, quiet(11_000, room), 0, r);
+  assert.equal(
+    st.rate,
+    r.roomInitialRate + r.roomInitialRate / 8,
+    'past its first cut it grows by an eighth: no reset',
   );
 });
