@@ -109,6 +109,8 @@ const work = mkdtempSync(join(tmpdir(), 'kiln-storm-'));
 mkdirSync(CACHE, { recursive: true });
 const logFile = join(tmpdir(), 'kiln-storm.log');
 const clusterLogPrefix = join(tmpdir(), 'kiln-cluster-storm-member-');
+/** Storms run so far in this invocation (each gets directories of its own). */
+let storms = 0;
 const SIM_HOST = '10.90.0.254';
 const WEBHOOK_PORT = 9200;
 const simScript = fileURLToPath(new URL('./storm-sim.ts', import.meta.url));
@@ -185,7 +187,8 @@ async function startSims(
       images,
       firmware: FIRMWARE,
       ...(webhookHost ? { webhookPort: WEBHOOK_PORT + k, listenAddress: webhookHost, powerWaitSeconds: 1800 } : {}),
-      ...(cluster ? { target: cluster.target, maxBoots: 2, reportScripts: true } : { leasedSources: LEASED_SOURCES }),
+      ...(cluster ? { target: cluster.target, maxBoots: 2, reportScripts: true } : {}),
+      leasedSources: LEASED_SOURCES,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', simScript, JSON.stringify(job), out], {
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -361,7 +364,8 @@ async function powerBatch(
 
 /** One storm on a fresh controller: at once (pacing undefined) or powered on through the power queue. */
 async function storm(pacing: Pacing | undefined): Promise<StormResult> {
-  const dataDir = join(work, `data-${pacing ?? 'at-once'}`);
+  // One directory per storm of this run (a list may name a pacing twice).
+  const dataDir = join(work, `data-${++storms}-${pacing ?? 'at-once'}`);
   mkdirSync(dataDir, { mode: 0o700 });
   symlinkSync(CACHE, join(dataDir, 'cache'));
   const bed = await startStormBed({
@@ -443,13 +447,16 @@ async function storm(pacing: Pacing | undefined): Promise<StormResult> {
  * many machines have their per-host script. Then the pause and the checks over the shared database.
  */
 async function clusterStorm(pacing: Pacing | undefined): Promise<StormResult> {
+  const runDir = join(work, `cluster-${++storms}`);
+  mkdirSync(runDir);
   const bed = await startClusterStormBed({
-    work,
+    work: runDir,
     members: CONTROLLERS,
     nodeImage: images,
     cacheDir: CACHE,
     logPrefix: clusterLogPrefix,
     ...(MAX_LOADING !== undefined ? { maxLoading: MAX_LOADING } : {}),
+    leasedSources: LEASED_SOURCES,
   });
   const procs: ChildProcess[] = [];
   const peaks = bed.members.map(() => 0);
@@ -469,7 +476,7 @@ async function clusterStorm(pacing: Pacing | undefined): Promise<StormResult> {
   };
   try {
     process.stdout.write(
-      `\nstorm: ${HOSTS} machines (${FIRMWARE}) ${pacing ? `powered on through member ${CONTROLLERS - 1}'s power queue, pacing ${pacing},` : 'at once'} against ${CONTROLLERS} kiln serve on one PostgreSQL, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}${KILL_AT !== undefined ? `, kill -9 of member 0 at ${KILL_AT} per-host scripts` : ''}${images ? '' : ', no kernel/initrd downloads'}\n`,
+      `\nstorm: ${HOSTS} machines (${FIRMWARE}), ${LEASED_SOURCES ? 'each machine from its leased address' : 'every machine from one address'}, ${pacing ? `powered on through member ${CONTROLLERS - 1}'s power queue, pacing ${pacing},` : 'at once'} against ${CONTROLLERS} kiln serve on one PostgreSQL, ${SIM_PROCS} simulator process${SIM_PROCS > 1 ? 'es' : ''}${KILL_AT !== undefined ? `, kill -9 of member 0 at ${KILL_AT} per-host scripts` : ''}${images ? '' : ', no kernel/initrd downloads'}\n`,
     );
     let run: FleetRun;
     let power: StormResult['power'];
@@ -478,7 +485,7 @@ async function clusterStorm(pacing: Pacing | undefined): Promise<StormResult> {
       const target: PowerTarget = {
         http: bed.members[b]!.url,
         // The store's first admin token: member 0 made it, and every member takes it (one store).
-        token: readFileSync(join(work, 'member-0', 'admin-token'), 'utf8').trim(),
+        token: readFileSync(join(runDir, 'member-0', 'admin-token'), 'utf8').trim(),
         webhookHost: `10.112.${b}.254`,
         logFile: `${clusterLogPrefix}${b}.log`,
       };
@@ -500,6 +507,7 @@ async function clusterStorm(pacing: Pacing | undefined): Promise<StormResult> {
         relay: clusterRelay(0),
         target: bed.target,
         maxBoots: 2,
+        leasedSources: LEASED_SOURCES,
         onStage: (_i, stage) => {
           if (stage === 'scripts') onScripts();
         },

@@ -59,6 +59,12 @@ export interface ClusterStormBedOptions {
   logPrefix?: string;
   /** Each member's `max-loading` (the boot waiting room); the default when absent. */
   maxLoading?: number;
+  /**
+   * Make the served /16 local on this host (`ip route add local 10.113.0.0/16 dev lo`, removed on close), so the
+   * simulated machines can fetch from their leased addresses (fleet.ts `leasedSources`), as a real row does, and
+   * each member's timeline sees each machine's kernel, initrd and report (storm-bed.ts does the same).
+   */
+  leasedSources?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,9 +75,18 @@ export async function startClusterStormBed(o: ClusterStormBedOptions): Promise<C
   const members: StormMember[] = [];
   const files: WriteStream[] = [];
   let database: TempPostgres | undefined;
+  let anyIp = false;
   const close = async (): Promise<void> => {
     await Promise.all(members.map((m) => stopChild(m.process, 10_000)));
     for (const f of files) f.end();
+    if (anyIp)
+      try {
+        execFileSync('ip', ['route', 'del', 'local', '10.113.0.0/16', 'dev', 'lo']);
+      } catch (err) {
+        process.stderr.write(
+          `cluster storm bed: could not remove the local route of 10.113.0.0/16: ${(err as Error).message}\n`,
+        );
+      }
     for (const ns of namespaces) ns.remove();
     await database?.drop();
   };
@@ -87,6 +102,11 @@ export async function startClusterStormBed(o: ClusterStormBedOptions): Promise<C
       namespaces.push(ns);
       if (k === 0) execFileSync('ip', ['addr', 'add', `${clusterRelay(0)}/16`, 'dev', ns.hostIf]);
       ns.exec('ip', ['route', 'add', '10.113.0.0/16', 'via', `10.112.${k}.254`]);
+    }
+    if (o.leasedSources) {
+      // `replace`: a run killed before its close left the route behind.
+      execFileSync('ip', ['route', 'replace', 'local', '10.113.0.0/16', 'dev', 'lo']);
+      anyIp = true;
     }
     // Member 0 first (it takes the singleton roles), then the others at once.
     members.push(startMember(o, 0, namespaces[0]!, viaSocket, dataKey, files));
