@@ -105,7 +105,7 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     o.onProgress({
       launched,
       booting: booting(s, unseen),
-      window: windowLimit(st, s, o.rules),
+      window: stats.window,
       rate: Math.round(st.rate),
       loading: s.room?.loading ?? null,
       waiting: s.room?.waiting ?? null,
@@ -114,7 +114,8 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     });
   };
 
-  function step(): HeadroomSample {
+  /** One sample and the state after it, with the launches the timeline has not seen yet. */
+  function step(): { s: HeadroomSample; unseen: number } {
     const s: HeadroomSample = { ...o.sample(), at: o.clock.now() };
     const unseen = recent(s);
     const next = adjust(st, prev, s, unseen, o.rules);
@@ -130,21 +131,21 @@ export function createAdmissionGate(o: AdmissionGateOptions): AdmissionGate {
     stats.rate = st.rate;
     stats.maxRate = Math.max(stats.maxRate, st.rate);
     progress(s, unseen);
-    return s;
+    return { s, unseen };
   }
 
   async function one(): Promise<void> {
     const start = o.clock.now();
     for (;;) {
-      const s = step();
+      const { s, unseen } = step();
       refill(s.at);
-      if (mayLaunch(st, s, recent(s), o.rules, tokens)) break;
+      if (mayLaunch(st, s, unseen, o.rules, tokens)) break;
       if (o.clock.now() - start >= o.maxWaitMs) {
         stats.forced++;
         break;
       }
       // Held by the rate alone: sleep just until the next token; otherwise sample again later.
-      const held = mayLaunch(st, s, recent(s), o.rules);
+      const held = mayLaunch(st, s, unseen, o.rules);
       const wait = held ? Math.max(1, Math.ceil(rateWaitMs(st, tokens))) : o.intervalMs;
       await o.clock.sleep(Math.min(wait, o.intervalMs));
     }

@@ -314,11 +314,14 @@ export function windowLimit(st: AdmissionState, s: HeadroomSample, r: AdmissionR
  * signs (`congestion`) still stop the starts.
  */
 export function roomBound(s: HeadroomSample, r: AdmissionRules): number | null {
-  if (!s.room || s.room.slots <= 0) return null;
+  if (!roomOn(s)) return null;
   const { loading, waiting, slots } = s.room;
   if (waiting >= Math.ceil(r.roomQueue * slots)) return loading + waiting;
   return loading + waiting + r.roomAhead;
 }
+
+/** Whether the boot waiting room is on in this sample (it has slots). */
+const roomOn = (s: HeadroomSample): s is HeadroomSample & { room: RoomLoad } => s.room !== null && s.room.slots > 0;
 
 /** Why the data plane is congested now (`prev`: the previous sample, for what is counted since), or null. */
 export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: AdmissionRules): string | null {
@@ -330,7 +333,7 @@ export function congestion(prev: HeadroomSample | null, s: HeadroomSample, r: Ad
     return `TFTP at ${s.tftpActive} of ${s.tftpLimit} transfers`;
   if (s.httpInFlight !== null && s.httpInFlight > r.httpInFlightHigh)
     return `HTTP at ${s.httpInFlight} requests in flight`;
-  const loopHigh = s.room && s.room.slots > 0 ? r.loopDelayHighWithRoomMs : r.loopDelayHighMs;
+  const loopHigh = roomOn(s) ? r.loopDelayHighWithRoomMs : r.loopDelayHighMs;
   if (s.loopDelayMs !== null && s.loopDelayMs > loopHigh) return `event loop ${Math.round(s.loopDelayMs)} ms late`;
   if (s.bootsLate >= Math.max(r.lateMin, r.lateShare * s.bootsInProgress))
     return `${s.bootsLate} of ${s.bootsInProgress} boots late at their stage`;
@@ -372,7 +375,7 @@ export function adjust(
   if (st.completedAtStart === null) {
     // The first sample: with the boot waiting room on, the rate starts at roomInitialRate (2 000 machines through
     // a room: 16/s doubling each second cost the batch about 5 s of power-ons that the same batch at once did not).
-    const rate = s.room && s.room.slots > 0 ? Math.max(st.rate, r.roomInitialRate) : st.rate;
+    const rate = roomOn(s) ? Math.max(st.rate, r.roomInitialRate) : st.rate;
     st = { ...st, completedAtStart: s.bootsCompleted, rate };
   }
   const why = congestion(prev, s, r);
